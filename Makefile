@@ -1,0 +1,78 @@
+# rfm: customer-intelligence scoring. `make run` and `make test` do all set-up.
+CC      ?= cc
+CXX     ?= c++
+PKGS    := libmicrohttpd jansson gsl yaml-0.1 zlib
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Icore $(WARN) $(CFLAGS) $(SAN) \
+             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+CXXFLAGS ?= -O2 -g
+ALL_CXXFLAGS = -std=c++17 -Icore -Wall -Wextra -Werror $(CXXFLAGS) $(SAN)
+# Debian's libfaiss-dev is a static library needing OpenBLAS, OpenMP, C++.
+FAISS_LIBS := -lfaiss -lopenblas -lgomp -lstdc++
+LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(FAISS_LIBS) -lpthread -lm
+TEST_LIBS = $(LIBS) $(shell pkg-config --libs cmocka 2>/dev/null)
+
+B       ?= build
+CORE_C   := $(wildcard core/*.c)
+CORE_CXX := $(wildcard core/*.cpp)
+CORE_OBJ := $(CORE_C:%.c=$(B)/%.o) $(CORE_CXX:%.cpp=$(B)/%.o)
+TESTS    := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/test_*.c))
+DEBS     := build-essential pkg-config libmicrohttpd-dev libjansson-dev libgsl-dev \
+            libfaiss-dev libopenblas-dev libyaml-dev libcmocka-dev zlib1g-dev wrk \
+            python3 curl
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all deps run test unit san bench clean
+all: bin/rfm-train
+
+deps:
+	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+	  | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then echo "installing:" $$missing; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; fi
+
+$(B)/%.o: %.c $(wildcard core/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+$(B)/%.o: %.cpp $(wildcard core/*.h)
+	@mkdir -p $(@D)
+	$(CXX) $(ALL_CXXFLAGS) -c $< -o $@
+$(B)/libcore.a: $(CORE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+bin/rfm-train: $(B)/train/main.o $(B)/libcore.a
+	@mkdir -p bin
+	$(CC) $(SAN) -o $@ $^ $(LIBS)
+
+$(B)/tests/%: tests/%.c $(B)/libcore.a tests/testutil.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags cmocka) -Itests -o $@ $< $(B)/libcore.a $(TEST_LIBS)
+
+# unit: every cmocka test once. san: the same under ASan+UBSan in build/san.
+unit: $(TESTS)
+	@fail=0; for t in $(TESTS); do echo "== $$t"; (cd tests && ../$$t) || fail=1; done; exit $$fail
+
+san:
+	$(MAKE) B=build/san SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" unit
+
+test: deps
+	$(MAKE) all unit
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(MAKE) san
+	@echo "all tests passed"
+
+models/manifest.json: bin/rfm-train config/rfm.yaml
+	bin/rfm-train --config config/rfm.yaml
+
+run: deps
+	$(MAKE) all
+	@[ -f models/manifest.json ] || bin/rfm-train --config config/rfm.yaml
+	@bin/rfm-train --config config/rfm.yaml --print-clusters
+
+bench: deps all
+	$(MAKE) -C bench
+
+clean:
+	rm -rf build bin

@@ -1,0 +1,61 @@
+/* csv.h - streaming RFC 4180 reader for plain or gzip-compressed files.
+ *
+ * Workload: transaction exports of millions of lines read once, front to
+ * back. The reader holds one block of input and one record at a time, so
+ * memory does not grow with the file. Quoted fields may hold commas, doubled
+ * quotes and newlines; CRLF and LF line ends; a UTF-8 byte order mark at the
+ * start is skipped; gzip is detected by its magic bytes, not the file name.
+ * Blank lines are skipped. The sha256 of the raw file bytes (as stored on
+ * disk, compressed or not) is computed on the way, for the manifest.
+ *
+ * Non-goals: other delimiters than ',', encodings other than UTF-8/ASCII.
+ * Thread safety: one reader per thread.
+ */
+#ifndef RFM_CSV_H
+#define RFM_CSV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+
+typedef struct {
+    const char *s; /* NUL-terminated, unquoted and unescaped */
+    size_t len;
+} csv_field;
+
+typedef struct csv_reader csv_reader;
+
+/* Open path (plain or gzip). name for messages is the path. */
+rfm_status csv_open(const char *path, csv_reader **out, char *err, size_t errlen);
+/* Read from memory (not copied; must outlive the reader). For tests and
+ * request bodies; gzip is detected the same way. */
+rfm_status csv_open_mem(const void *data, size_t len, const char *name, csv_reader **out,
+                        char *err, size_t errlen);
+
+/* Read the next record. On success *fields points to *n fields owned by the
+ * reader, valid until the next call; at end of input *n is 0. A malformed
+ * record (unterminated quote, text after a closing quote, a NUL byte,
+ * truncated gzip) returns RFM_EPARSE with "name:line:column: reason". */
+rfm_status csv_next(csv_reader *r, const csv_field **fields, size_t *n, char *err,
+                    size_t errlen);
+
+/* Physical line number (1-based) on which the last record returned starts. */
+uint64_t csv_line(const csv_reader *r);
+/* 1-based column (byte offset in its line, plus one) where field i of the
+ * last record starts, for error messages. */
+uint64_t csv_column(const csv_reader *r, size_t i);
+/* Records returned so far (the header counts as one). */
+uint64_t csv_records(const csv_reader *r);
+/* Raw bytes consumed so far, and the file's total size if known (else 0). */
+uint64_t csv_bytes(const csv_reader *r);
+uint64_t csv_size(const csv_reader *r);
+/* The sha256 of every raw byte; valid once csv_next has reported the end. */
+void csv_sha256(const csv_reader *r, uint8_t digest[32]);
+const char *csv_name(const csv_reader *r);
+void csv_close(csv_reader *r);
+
+/* Index of the field equal to name in a header record, or -1. */
+int csv_find(const csv_field *fields, size_t n, const char *name);
+
+#endif

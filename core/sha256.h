@@ -1,0 +1,25 @@
+/* sha256.h - SHA-256 (FIPS 180-4) for manifest checksums of data and models. */
+#ifndef RFM_SHA256_H
+#define RFM_SHA256_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+
+typedef struct {
+    uint32_t h[8];
+    uint64_t len; /* bytes hashed so far */
+    uint8_t buf[64];
+    size_t nbuf;
+} sha256_ctx;
+
+void sha256_init(sha256_ctx *c);
+void sha256_update(sha256_ctx *c, const void *data, size_t n);
+void sha256_final(sha256_ctx *c, uint8_t digest[32]);
+/* Lower-case hex of a digest into hex (65 bytes with the NUL). */
+void sha256_hex(const uint8_t digest[32], char hex[65]);
+/* Hash a whole file into hex. */
+rfm_status sha256_file(const char *path, char hex[65], char *err, size_t errlen);
+
+#endif

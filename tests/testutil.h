@@ -1,0 +1,47 @@
+/* testutil.h - shared helpers for the cmocka tests.
+ *
+ * Numerical tests state a tolerance and print the largest difference they
+ * saw, so a failure (or a near miss) is visible in the log.
+ */
+#ifndef RFM_TESTUTIL_H
+#define RFM_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Assert |a - b| <= tol, printing both values on failure. */
+#define assert_near(a, b, tol)                                                          \
+    do {                                                                                \
+        double a_ = (a), b_ = (b), t_ = (tol);                                          \
+        if (!(fabs(a_ - b_) <= t_))                                                     \
+            fail_msg("%s = %.17g, %s = %.17g, |diff| %.3g > tol %.3g", #a, a_, #b, b_,  \
+                     fabs(a_ - b_), t_);                                                \
+    } while (0)
+
+/* Report the largest difference seen by a comparison loop. */
+static inline void report_maxdiff(const char *what, double maxdiff, double tol)
+{
+    printf("    %s: max |diff| %.3g (tol %.3g)\n", what, maxdiff, tol);
+    assert_true(maxdiff <= tol);
+}
+
+/* Write text to a fresh temporary file; returns its path in a static-size
+ * buffer the caller provides (at least 64 bytes). */
+static inline void write_temp(char *path, const char *suffix, const char *text, size_t len)
+{
+    snprintf(path, 64, "/tmp/rfmtest_XXXXXX%s", suffix);
+    int fd = mkstemps(path, (int)__builtin_strlen(suffix));
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+}
+
+#endif
