@@ -1,0 +1,253 @@
+/* config.c - config/rfm.yaml into typed options, with messages naming keys. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "date.h"
+#include "yamljson.h"
+
+int32_t config_date(const char *s)
+{
+    size_t n = strlen(s);
+    if (n != 10)
+        return DATE_NONE;
+    return date_parse(s, n);
+}
+
+void config_free(rfm_config *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->segments.nrules; i++)
+        free(c->segments.rules[i].name);
+    free(c->segments.rules);
+    for (size_t i = 0; i < c->segments.nprofiles; i++) {
+        free(c->segments.profiles[i].name);
+        free(c->segments.profiles[i].strategy);
+    }
+    free(c->segments.profiles);
+    free(c->transactions);
+    free(c->models_dir);
+    free(c->path);
+    json_decref(c->root);
+    free(c);
+}
+
+/* Helpers: read an optional member with a default; fail naming the key. */
+typedef struct {
+    const char *file;
+    char *err;
+    size_t errlen;
+    rfm_status st;
+} ctx;
+
+static int bad(ctx *x, const char *key, const char *why)
+{
+    if (x->st == RFM_OK)
+        x->st = rfm_fail(x->err, x->errlen, RFM_EINVAL, "%s: %s: %s", x->file, key, why);
+    return 0;
+}
+
+static const char *get_str(ctx *x, const json_t *o, const char *name, const char *key,
+                           const char *def)
+{
+    const json_t *v = json_object_get(o, name);
+    if (!v || json_is_null(v))
+        return def;
+    if (!json_is_string(v)) {
+        bad(x, key, "must be a string");
+        return def;
+    }
+    return json_string_value(v);
+}
+
+static long long get_int(ctx *x, const json_t *o, const char *name, const char *key,
+                         long long def, long long lo, long long hi)
+{
+    const json_t *v = json_object_get(o, name);
+    if (!v || json_is_null(v))
+        return def;
+    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
+        char why[96];
+        snprintf(why, sizeof why, "must be an integer from %lld to %lld", lo, hi);
+        bad(x, key, why);
+        return def;
+    }
+    return json_integer_value(v);
+}
+
+static double level(ctx *x, const json_t *v, const char *key)
+{
+    if (json_is_number(v))
+        return json_number_value(v);
+    const char *s = json_string_value(v);
+    if (s && strcmp(s, "low") == 0)
+        return -1;
+    if (s && strcmp(s, "mid") == 0)
+        return 0;
+    if (s && strcmp(s, "high") == 0)
+        return 1;
+    bad(x, key, "must be low, mid, high or a number of standard deviations");
+    return 0;
+}
+
+static void read_range(ctx *x, const json_t *rule, const char *name, const char *key, int *lo,
+                       int *hi)
+{
+    const json_t *v = json_object_get(rule, name);
+    *lo = 1;
+    *hi = 5;
+    if (!v)
+        return;
+    if (json_is_integer(v)) {
+        *lo = *hi = (int)json_integer_value(v);
+        return;
+    }
+    if (!json_is_array(v) || json_array_size(v) != 2 || !json_is_integer(json_array_get(v, 0)) ||
+        !json_is_integer(json_array_get(v, 1))) {
+        bad(x, key, "must be a score or a range [low, high] of scores 1-5");
+        return;
+    }
+    *lo = (int)json_integer_value(json_array_get(v, 0));
+    *hi = (int)json_integer_value(json_array_get(v, 1));
+}
+
+static void read_segments(ctx *x, const json_t *s, segments_options *o)
+{
+    char key[128];
+    const json_t *k = json_object_get(s, "k");
+    if (!k || json_is_null(k) || (json_is_string(k) && strcmp(json_string_value(k), "auto") == 0))
+        o->k = 0;
+    else if (json_is_integer(k) && json_integer_value(k) >= 1 && json_integer_value(k) <= 16)
+        o->k = (int)json_integer_value(k);
+    else
+        bad(x, "segments.k", "must be auto or an integer from 1 to 16");
+    o->k_min = (int)get_int(x, s, "k_min", "segments.k_min", 2, 2, 16);
+    o->k_max = (int)get_int(x, s, "k_max", "segments.k_max", 8, 2, 16);
+    o->restarts = (int)get_int(x, s, "restarts", "segments.restarts", 5, 1, 1000);
+    o->max_iter = (int)get_int(x, s, "max_iter", "segments.max_iter", 300, 1, 100000);
+    o->seed = (uint64_t)get_int(x, s, "seed", "segments.seed", 42, 0, INT64_MAX);
+    o->silhouette_sample =
+        (size_t)get_int(x, s, "silhouette_sample", "segments.silhouette_sample", 2000, 0, INT32_MAX);
+
+    const json_t *rules = json_object_get(s, "rfm_segments");
+    if (!json_is_array(rules) || json_array_size(rules) == 0) {
+        bad(x, "segments.rfm_segments", "must be a list of {name, r, f, m}");
+        return;
+    }
+    o->rules = calloc(json_array_size(rules), sizeof *o->rules);
+    if (!o->rules) {
+        x->st = rfm_fail(x->err, x->errlen, RFM_ENOMEM, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < json_array_size(rules); i++) {
+        const json_t *r = json_array_get(rules, i);
+        snprintf(key, sizeof key, "segments.rfm_segments[%zu]", i);
+        const char *name = get_str(x, r, "name", key, NULL);
+        segments_rule *u = &o->rules[o->nrules++];
+        u->name = strdup(name ? name : "");
+        if (!name)
+            bad(x, key, "needs a name");
+        static const char *const dims[3] = {"r", "f", "m"};
+        for (int j = 0; j < 3; j++) {
+            char k2[160];
+            snprintf(k2, sizeof k2, "%s.%s", key, dims[j]);
+            read_range(x, r, dims[j], k2, &u->lo[j], &u->hi[j]);
+        }
+    }
+    const json_t *profs = json_object_get(s, "cluster_profiles");
+    if (!json_is_array(profs) || json_array_size(profs) == 0) {
+        bad(x, "segments.cluster_profiles",
+            "must be a list of {name, recency, frequency, monetary, strategy}");
+        return;
+    }
+    o->profiles = calloc(json_array_size(profs), sizeof *o->profiles);
+    if (!o->profiles) {
+        x->st = rfm_fail(x->err, x->errlen, RFM_ENOMEM, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < json_array_size(profs); i++) {
+        const json_t *p = json_array_get(profs, i);
+        snprintf(key, sizeof key, "segments.cluster_profiles[%zu]", i);
+        segments_profile *q = &o->profiles[o->nprofiles++];
+        const char *name = get_str(x, p, "name", key, NULL);
+        const char *strategy = get_str(x, p, "strategy", key, NULL);
+        if (!name || !strategy)
+            bad(x, key, "needs a name and a strategy");
+        q->name = strdup(name ? name : "");
+        q->strategy = strdup(strategy ? strategy : "");
+        static const char *const feats[3] = {"recency", "frequency", "monetary"};
+        for (int j = 0; j < 3; j++) {
+            char k2[160];
+            snprintf(k2, sizeof k2, "%s.%s", key, feats[j]);
+            const json_t *v = json_object_get(p, feats[j]);
+            q->target[j] = v ? level(x, v, k2) : 0;
+        }
+    }
+}
+
+rfm_status config_load(const char *path, rfm_config **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    json_t *root;
+    rfm_status st = yamljson_load(path, &root, err, errlen);
+    if (st != RFM_OK)
+        return st;
+    rfm_config *c = calloc(1, sizeof *c);
+    if (!c) {
+        json_decref(root);
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    }
+    c->root = root;
+    c->path = strdup(path);
+    ctx x = {path, err, errlen, RFM_OK};
+    if (!json_is_object(root)) {
+        bad(&x, "(top level)", "must be a mapping");
+        goto done;
+    }
+    const json_t *data = json_object_get(root, "data");
+    const json_t *cols = json_object_get(data, "columns");
+    if (data && !json_is_object(data))
+        bad(&x, "data", "must be a mapping");
+    if (cols && !json_is_object(cols))
+        bad(&x, "data.columns", "must be a mapping");
+    const char *t = get_str(&x, data, "transactions", "data.transactions", NULL);
+    c->transactions = t ? strdup(t) : NULL;
+    c->txn.invoice = get_str(&x, cols, "invoice", "data.columns.invoice", "InvoiceNo");
+    c->txn.customer_id =
+        get_str(&x, cols, "customer_id", "data.columns.customer_id", "CustomerID");
+    c->txn.date = get_str(&x, cols, "date", "data.columns.date", "InvoiceDate");
+    c->txn.quantity = get_str(&x, cols, "quantity", "data.columns.quantity", "Quantity");
+    c->txn.price = get_str(&x, cols, "price", "data.columns.price", "UnitPrice");
+    c->txn.product = get_str(&x, cols, "product", "data.columns.product", NULL);
+    c->txn.cancel_prefix =
+        get_str(&x, data, "cancellation_prefix", "data.cancellation_prefix", "C");
+    const char *snap = get_str(&x, data, "snapshot_date", "data.snapshot_date", NULL);
+    c->txn.snapshot_day = DATE_NONE;
+    if (snap && (c->txn.snapshot_day = config_date(snap)) == DATE_NONE)
+        bad(&x, "data.snapshot_date", "must be a date YYYY-MM-DD");
+    const char *md = get_str(&x, root, "models_dir", "models_dir", "models");
+    c->models_dir = strdup(md);
+
+    const json_t *seg = json_object_get(root, "segments");
+    if (!json_is_object(seg))
+        bad(&x, "segments", "missing: the segments section defines the RFM map and clusters");
+    else
+        read_segments(&x, seg, &c->segments);
+    if (x.st == RFM_OK) {
+        char why[256];
+        if (segments_check(&c->segments, why, sizeof why))
+            bad(&x, "segments", why);
+    }
+    if (x.st == RFM_OK && (!c->path || !c->models_dir))
+        x.st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+done:
+    if (x.st != RFM_OK) {
+        config_free(c);
+        return x.st;
+    }
+    *out = c;
+    return RFM_OK;
+}
