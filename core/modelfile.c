@@ -409,25 +409,28 @@ rfm_status modelfile_open(const char *dir, json_t **manifest, char *err, size_t 
             const char *f = json_string_value(fj);
             const char *want = json_string_value(json_object_get(e, keys[k][1]));
             if (!f || !want || !plain_name(f)) {
+                rfm_fail(err, errlen, RFM_EFORMAT, "%s: models.%s: needs %s and %s", path, name,
+                         keys[k][0], keys[k][1]);
                 json_decref(m);
-                return rfm_fail(err, errlen, RFM_EFORMAT, "%s: models.%s: needs %s and %s",
-                                path, name, keys[k][0], keys[k][1]);
+                return RFM_EFORMAT;
             }
             char fp[4096], hex[65];
             snprintf(fp, sizeof fp, "%s/%s", dir, f);
             if ((st = sha256_file(fp, hex, err, errlen)) != RFM_OK) {
-                json_decref(m);
-                return rfm_fail(err, errlen, RFM_ECHECKSUM,
-                                "%s: model '%s' is listed in the manifest but cannot be read "
-                                "(%s); retrain with bin/rfm-train",
-                                fp, name, access(fp, F_OK) ? "missing" : "unreadable");
+                rfm_fail(err, errlen, RFM_ECHECKSUM,
+                         "%s: model '%s' is listed in the manifest but cannot be read "
+                         "(%s); retrain with bin/rfm-train",
+                         fp, name, access(fp, F_OK) ? "missing" : "unreadable");
+                json_decref(m); /* after the message: name points into m */
+                return RFM_ECHECKSUM;
             }
             if (strcmp(hex, want) != 0) {
-                json_decref(m);
-                return rfm_fail(err, errlen, RFM_ECHECKSUM,
-                                "%s: sha256 %s does not match the manifest's %s (changed or "
-                                "corrupt since training); retrain with bin/rfm-train",
-                                fp, hex, want);
+                rfm_fail(err, errlen, RFM_ECHECKSUM,
+                         "%s: sha256 %s does not match the manifest's %s (changed or "
+                         "corrupt since training); retrain with bin/rfm-train",
+                         fp, hex, want);
+                json_decref(m); /* after the message: want points into m */
+                return RFM_ECHECKSUM;
             }
         }
     }

@@ -471,7 +471,8 @@ static int finish(txn_data *d)
         e->prod = d->prod_rank[e->prod];
     }
     free(cust_last);
-    qsort(d->cps, d->ncps, sizeof *d->cps, cmp_cp);
+    if (d->ncps)
+        qsort(d->cps, d->ncps, sizeof *d->cps, cmp_cp);
     for (size_t i = 0; i < d->ncps; i++) {
         d->cp_row[d->cps[i].cust + 1]++;
         d->cp_prod[i] = d->cps[i].prod;

@@ -49,6 +49,34 @@ static void test_million_a_in_odd_pieces(void **state)
     assert_string_equal(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
+/* The SHA-extension path (when this CPU has it) against the portable one
+ * on every length up to 300 bytes and a few long random buffers. */
+static void test_fast_path_matches_portable(void **state)
+{
+    (void)state;
+    static uint8_t buf[70000];
+    uint64_t x = 88172645463325252ULL;
+    for (size_t i = 0; i < sizeof buf; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        buf[i] = (uint8_t)x;
+    }
+    sha256_ctx a, b;
+    sha256_init(&a);
+    printf("    SHA extensions %s on this CPU\n", a.shani ? "used" : "not available");
+    size_t lens[] = {65536, 65537, 69999};
+    for (size_t n = 0; n < 300 + 3; n++) {
+        size_t len = n < 300 ? n : lens[n - 300];
+        uint8_t da[32], db[32];
+        sha256_init(&a);
+        sha256_init_portable(&b);
+        sha256_update(&a, buf, len);
+        sha256_update(&b, buf, len);
+        sha256_final(&a, da);
+        sha256_final(&b, db);
+        assert_memory_equal(da, db, 32);
+    }
+}
+
 static void test_file(void **state)
 {
     (void)state;
@@ -66,6 +94,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vectors),
         cmocka_unit_test(test_million_a_in_odd_pieces),
+        cmocka_unit_test(test_fast_path_matches_portable),
         cmocka_unit_test(test_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
