@@ -4,7 +4,9 @@ CXX     ?= c++
 PKGS    := libmicrohttpd jansson gsl yaml-0.1 zlib
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Icore $(WARN) $(CFLAGS) $(SAN) \
+# Math functions never report through errno here, so sqrt/log inline.
+NOERRNO := -fno-math-errno
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Icore $(WARN) $(CFLAGS) $(NOERRNO) $(SAN) \
              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 CXXFLAGS ?= -O2 -g
 ALL_CXXFLAGS = -std=c++17 -Icore -Wall -Wextra -Werror $(CXXFLAGS) $(SAN)

@@ -130,7 +130,7 @@ static void read_segments(ctx *x, const json_t *s, segments_options *o)
     o->max_iter = (int)get_int(x, s, "max_iter", "segments.max_iter", 300, 1, 100000);
     o->seed = (uint64_t)get_int(x, s, "seed", "segments.seed", 42, 0, INT64_MAX);
     o->silhouette_sample =
-        (size_t)get_int(x, s, "silhouette_sample", "segments.silhouette_sample", 2000, 0, INT32_MAX);
+        (size_t)get_int(x, s, "silhouette_sample", "segments.silhouette_sample", 2000, 100, 8000);
 
     const json_t *rules = json_object_get(s, "rfm_segments");
     if (!json_is_array(rules) || json_array_size(rules) == 0) {

@@ -9,6 +9,7 @@
 #include "csv.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,22 +23,41 @@
 #define REC_MAX (16u * 1024u * 1024u) /* longest record accepted */
 #define FIELDS_MAX 4096u              /* most fields in a record */
 
-struct csv_reader {
-    char *name;
+#define NBUF 4 /* decompressed blocks in flight between the two threads */
+
+/* Input layer state, touched only by the producer (the reader thread for
+ * files, the caller's thread for memory input). */
+typedef struct {
     FILE *f;
     const uint8_t *mem;
     size_t memlen, mempos;
-    int gz, zinit, zend;
+    int checked, gz, zinit, zend, src_eof;
     z_stream zs;
     uint8_t *raw;
-    size_t rawlen; /* bytes of raw not yet fed to inflate (gz) */
-    uint8_t *dat;  /* decompressed (or raw) bytes being parsed */
-    size_t datlen, datpos;
-    uint64_t datbase; /* decompressed offset of dat[0] */
-    int src_eof;      /* no more raw bytes */
-    int started;
     sha256_ctx sha;
+} source;
+
+struct csv_reader {
+    char *name;
+    source src;
+    /* Decompressed blocks: the producer fills block produced % NBUF while
+     * produced - consumed < NBUF; the parser owns block consumed % NBUF. */
+    uint8_t *blk[NBUF];
+    size_t blklen[NBUF];
+    uint64_t produced, consumed;
+    int threaded, done, stop, thread_started;
+    rfm_status src_st;     /* producer's final status */
+    char src_err[RFM_ERRLEN];
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint64_t bytes;        /* raw bytes read (atomic: read by the parser) */
     uint8_t digest[32];
+    /* Parser state. */
+    const uint8_t *dat;    /* block being parsed */
+    size_t datlen, datpos;
+    uint64_t datbase;      /* decompressed offset of dat[0] */
+    int started, have_blk;
     char *rec;
     size_t reccap;
     csv_field *fields;
@@ -46,117 +66,204 @@ struct csv_reader {
     size_t nfields;
     uint64_t line;      /* current physical line */
     uint64_t linestart; /* decompressed offset of the current line's start */
-    uint64_t recline, records, bytes, size;
+    uint64_t recline, records, size;
 };
 
 /* Bytes that end a span of unquoted field text. */
 static const unsigned char special[256] = {[','] = 1, ['"'] = 1, ['\r'] = 1, ['\n'] = 1, [0] = 1};
 
-/* Read raw bytes from the source into buf; returns count, 0 at end. */
+/* Next raw bytes of the file or memory, hashed on the way. */
 static rfm_status read_raw(csv_reader *r, uint8_t *buf, size_t cap, size_t *got, char *err,
                            size_t errlen)
 {
+    source *s = &r->src;
     size_t n;
-    if (r->f) {
-        n = fread(buf, 1, cap, r->f);
-        if (n < cap && ferror(r->f))
+    if (s->f) {
+        n = fread(buf, 1, cap, s->f);
+        if (n < cap && ferror(s->f))
             return rfm_fail(err, errlen, RFM_EIO, "%s: read error: %s", r->name, strerror(errno));
     } else {
-        n = r->memlen - r->mempos < cap ? r->memlen - r->mempos : cap;
-        memcpy(buf, r->mem + r->mempos, n);
-        r->mempos += n;
+        n = s->memlen - s->mempos < cap ? s->memlen - s->mempos : cap;
+        memcpy(buf, s->mem + s->mempos, n);
+        s->mempos += n;
     }
     if (n == 0)
-        r->src_eof = 1;
-    sha256_update(&r->sha, buf, n);
-    r->bytes += n;
+        s->src_eof = 1;
+    sha256_update(&s->sha, buf, n);
+    __atomic_add_fetch(&r->bytes, n, __ATOMIC_RELAXED);
     *got = n;
     return RFM_OK;
 }
 
-/* Refill dat with the next bytes of decompressed input. *got = 0 at end. */
-static rfm_status refill(csv_reader *r, size_t *got, char *err, size_t errlen)
+/* Fill out with up to cap decompressed bytes; *got = 0 at the end. A
+ * truncated gzip stream is RFM_EPARSE with an empty message (the parser
+ * adds the line it had reached). */
+static rfm_status produce(csv_reader *r, uint8_t *out, size_t cap, size_t *got, char *err,
+                          size_t errlen)
 {
+    source *s = &r->src;
     rfm_status st;
-    r->datbase += r->datlen;
-    r->datpos = r->datlen = 0;
     *got = 0;
-    if (!r->gz) {
-        if (r->src_eof)
+    if (!s->checked) { /* gzip is known by its magic bytes, not by the name */
+        size_t n;
+        if ((st = read_raw(r, s->raw, RAW_CHUNK, &n, err, errlen)) != RFM_OK)
+            return st;
+        s->checked = 1;
+        if (n >= 2 && s->raw[0] == 0x1f && s->raw[1] == 0x8b) {
+            s->gz = 1;
+            if (inflateInit2(&s->zs, 15 + 32) != Z_OK)
+                return rfm_fail(err, errlen, RFM_ENOMEM, "%s: cannot initialise zlib", r->name);
+            s->zinit = 1;
+            s->zs.next_in = s->raw;
+            s->zs.avail_in = (uInt)n;
+        } else {
+            memcpy(out, s->raw, n); /* RAW_CHUNK <= DAT_CHUNK */
+            *got = n;
             return RFM_OK;
-        st = read_raw(r, r->dat, DAT_CHUNK, got, err, errlen);
-        r->datlen = *got;
-        return st;
+        }
     }
-    while (r->datlen == 0) {
-        if (r->zs.avail_in == 0) {
-            if (r->src_eof) {
-                if (!r->zend)
-                    return rfm_fail(err, errlen, RFM_EPARSE,
-                                    "%s:%llu:1: gzip data ends early (truncated file?)", r->name,
-                                    (unsigned long long)r->line);
+    if (!s->gz) {
+        if (s->src_eof)
+            return RFM_OK;
+        return read_raw(r, out, cap, got, err, errlen);
+    }
+    while (*got == 0) {
+        if (s->zs.avail_in == 0) {
+            if (s->src_eof) {
+                if (!s->zend)
+                    return rfm_fail(err, errlen, RFM_EPARSE, "%s", "");
                 return RFM_OK;
             }
             size_t n;
-            if ((st = read_raw(r, r->raw, RAW_CHUNK, &n, err, errlen)) != RFM_OK)
+            if ((st = read_raw(r, s->raw, RAW_CHUNK, &n, err, errlen)) != RFM_OK)
                 return st;
-            r->zs.next_in = r->raw;
-            r->zs.avail_in = (uInt)n;
-            if (n == 0)
-                continue;
-            if (r->zend) { /* another gzip member follows */
-                if (inflateReset(&r->zs) != Z_OK)
-                    return rfm_fail(err, errlen, RFM_EPARSE, "%s: bad gzip member", r->name);
-                r->zend = 0;
-            }
-        } else if (r->zend) {
-            if (inflateReset(&r->zs) != Z_OK)
-                return rfm_fail(err, errlen, RFM_EPARSE, "%s: bad gzip member", r->name);
-            r->zend = 0;
+            s->zs.next_in = s->raw;
+            s->zs.avail_in = (uInt)n;
+            continue;
         }
-        r->zs.next_out = r->dat;
-        r->zs.avail_out = DAT_CHUNK;
-        int zr = inflate(&r->zs, Z_NO_FLUSH);
+        if (s->zend) { /* another gzip member follows */
+            if (inflateReset(&s->zs) != Z_OK)
+                return rfm_fail(err, errlen, RFM_EPARSE, "%s: bad gzip member", r->name);
+            s->zend = 0;
+        }
+        s->zs.next_out = out;
+        s->zs.avail_out = (uInt)cap;
+        int zr = inflate(&s->zs, Z_NO_FLUSH);
         if (zr == Z_STREAM_END)
-            r->zend = 1;
+            s->zend = 1;
         else if (zr == Z_MEM_ERROR)
             return rfm_fail(err, errlen, RFM_ENOMEM, "%s: out of memory in inflate", r->name);
         else if (zr != Z_OK && zr != Z_BUF_ERROR)
             return rfm_fail(err, errlen, RFM_EPARSE, "%s: corrupt gzip data: %s", r->name,
-                            r->zs.msg ? r->zs.msg : "inflate failed");
-        r->datlen = DAT_CHUNK - r->zs.avail_out;
+                            s->zs.msg ? s->zs.msg : "inflate failed");
+        *got = cap - s->zs.avail_out;
     }
-    *got = r->datlen;
+    return RFM_OK;
+}
+
+/* The reader thread: read, hash and inflate ahead of the parser. */
+static void *producer(void *arg)
+{
+    csv_reader *r = arg;
+    for (;;) {
+        pthread_mutex_lock(&r->mu);
+        while (!r->stop && r->produced - r->consumed >= NBUF)
+            pthread_cond_wait(&r->cv, &r->mu);
+        int stop = r->stop;
+        size_t slot = (size_t)(r->produced % NBUF);
+        pthread_mutex_unlock(&r->mu);
+        if (stop)
+            return NULL;
+        size_t got;
+        rfm_status st = produce(r, r->blk[slot], DAT_CHUNK, &got, r->src_err, sizeof r->src_err);
+        pthread_mutex_lock(&r->mu);
+        if (st != RFM_OK || got == 0) {
+            r->src_st = st;
+            r->done = 1;
+        } else {
+            r->blklen[slot] = got;
+            r->produced++;
+        }
+        pthread_cond_broadcast(&r->cv);
+        int fin = r->done;
+        pthread_mutex_unlock(&r->mu);
+        if (fin)
+            return NULL;
+    }
+}
+
+/* Move the parser to the next decompressed block. *got = 0 at the end. */
+static rfm_status refill(csv_reader *r, size_t *got, char *err, size_t errlen)
+{
+    rfm_status st = RFM_OK;
+    r->datbase += r->datlen;
+    r->datpos = r->datlen = 0;
+    *got = 0;
+    if (!r->threaded) {
+        if (r->done)
+            return RFM_OK;
+        st = produce(r, r->blk[0], DAT_CHUNK, got, r->src_err, sizeof r->src_err);
+        if (st != RFM_OK || *got == 0) {
+            r->done = 1;
+            r->src_st = st;
+        } else {
+            r->dat = r->blk[0];
+            r->datlen = *got;
+            return RFM_OK;
+        }
+    } else {
+        pthread_mutex_lock(&r->mu);
+        if (r->have_blk) {
+            r->consumed++;
+            r->have_blk = 0;
+            pthread_cond_broadcast(&r->cv);
+        }
+        while (r->produced == r->consumed && !r->done)
+            pthread_cond_wait(&r->cv, &r->mu);
+        if (r->produced > r->consumed) {
+            size_t slot = (size_t)(r->consumed % NBUF);
+            r->dat = r->blk[slot];
+            r->datlen = r->blklen[slot];
+            r->have_blk = 1;
+            *got = r->datlen;
+            pthread_mutex_unlock(&r->mu);
+            return RFM_OK;
+        }
+        pthread_mutex_unlock(&r->mu);
+        st = r->src_st;
+    }
+    if (st == RFM_EPARSE && r->src_err[0] == '\0')
+        return rfm_fail(err, errlen, RFM_EPARSE,
+                        "%s:%llu:1: gzip data ends early (truncated file?)", r->name,
+                        (unsigned long long)r->line);
+    if (st != RFM_OK)
+        return rfm_fail(err, errlen, st, "%s", r->src_err);
+    sha256_final(&r->src.sha, r->digest);
     return RFM_OK;
 }
 
 static rfm_status start(csv_reader *r, char *err, size_t errlen)
 {
-    size_t n;
-    rfm_status st = read_raw(r, r->raw, RAW_CHUNK, &n, err, errlen);
+    r->started = 1;
+    if (r->src.f) {
+        if (pthread_mutex_init(&r->mu, NULL) != 0 || pthread_cond_init(&r->cv, NULL) != 0)
+            return rfm_fail(err, errlen, RFM_ENOMEM, "%s: cannot create a lock", r->name);
+        r->threaded = 1;
+        if (pthread_create(&r->thread, NULL, producer, r) != 0)
+            return rfm_fail(err, errlen, RFM_ENOMEM, "%s: cannot start the reader thread",
+                            r->name);
+        r->thread_started = 1;
+    }
+    size_t got;
+    rfm_status st = refill(r, &got, err, errlen);
     if (st != RFM_OK)
         return st;
-    if (n >= 2 && r->raw[0] == 0x1f && r->raw[1] == 0x8b) {
-        r->gz = 1;
-        if (inflateInit2(&r->zs, 15 + 32) != Z_OK)
-            return rfm_fail(err, errlen, RFM_ENOMEM, "%s: cannot initialise zlib", r->name);
-        r->zinit = 1;
-        r->zs.next_in = r->raw;
-        r->zs.avail_in = (uInt)n;
-        r->datlen = 0;
-        if ((st = refill(r, &n, err, errlen)) != RFM_OK)
-            return st;
-        r->datbase = 0;
-    } else {
-        memcpy(r->dat, r->raw, n);
-        r->datlen = n;
-    }
+    r->datbase = 0;
     /* A UTF-8 byte order mark is not part of the first column's name. */
     if (r->datlen >= 3 && r->dat[0] == 0xef && r->dat[1] == 0xbb && r->dat[2] == 0xbf) {
         r->datpos = 3;
         r->linestart = 3;
     }
-    r->started = 1;
     return RFM_OK;
 }
 
@@ -166,19 +273,21 @@ static rfm_status alloc_reader(const char *name, csv_reader **out, char *err, si
     if (!r)
         return rfm_fail(err, errlen, RFM_ENOMEM, "%s: out of memory", name);
     r->name = strdup(name);
-    r->raw = malloc(RAW_CHUNK);
-    r->dat = malloc(DAT_CHUNK);
+    r->src.raw = malloc(RAW_CHUNK);
+    int blocks_ok = 1;
+    for (int i = 0; i < NBUF; i++)
+        blocks_ok &= (r->blk[i] = malloc(DAT_CHUNK)) != NULL;
     r->reccap = 4096;
     r->rec = malloc(r->reccap);
     r->fields = malloc(64 * sizeof *r->fields);
     r->fofs = malloc(64 * sizeof *r->fofs);
     r->fcol = malloc(64 * sizeof *r->fcol);
-    if (!r->name || !r->raw || !r->dat || !r->rec || !r->fields || !r->fofs || !r->fcol) {
+    if (!r->name || !r->src.raw || !blocks_ok || !r->rec || !r->fields || !r->fofs || !r->fcol) {
         csv_close(r);
         return rfm_fail(err, errlen, RFM_ENOMEM, "%s: out of memory", name);
     }
     r->line = 1;
-    sha256_init(&r->sha);
+    sha256_init(&r->src.sha);
     *out = r;
     return RFM_OK;
 }
@@ -190,14 +299,14 @@ rfm_status csv_open(const char *path, csv_reader **out, char *err, size_t errlen
     rfm_status st = alloc_reader(path, &r, err, errlen);
     if (st != RFM_OK)
         return st;
-    r->f = fopen(path, "rb");
-    if (!r->f) {
+    r->src.f = fopen(path, "rb");
+    if (!r->src.f) {
         st = rfm_fail(err, errlen, RFM_EIO, "%s: %s", path, strerror(errno));
         csv_close(r);
         return st;
     }
     struct stat sb;
-    if (fstat(fileno(r->f), &sb) == 0)
+    if (fstat(fileno(r->src.f), &sb) == 0)
         r->size = (uint64_t)sb.st_size;
     *out = r;
     return RFM_OK;
@@ -211,8 +320,8 @@ rfm_status csv_open_mem(const void *data, size_t len, const char *name, csv_read
     rfm_status st = alloc_reader(name, &r, err, errlen);
     if (st != RFM_OK)
         return st;
-    r->mem = data;
-    r->memlen = len;
+    r->src.mem = data;
+    r->src.memlen = len;
     r->size = len;
     *out = r;
     return RFM_OK;
@@ -222,13 +331,25 @@ void csv_close(csv_reader *r)
 {
     if (!r)
         return;
-    if (r->f)
-        fclose(r->f);
-    if (r->zinit)
-        inflateEnd(&r->zs);
+    if (r->thread_started) {
+        pthread_mutex_lock(&r->mu);
+        r->stop = 1;
+        pthread_cond_broadcast(&r->cv);
+        pthread_mutex_unlock(&r->mu);
+        pthread_join(r->thread, NULL);
+    }
+    if (r->threaded) {
+        pthread_mutex_destroy(&r->mu);
+        pthread_cond_destroy(&r->cv);
+    }
+    if (r->src.f)
+        fclose(r->src.f);
+    if (r->src.zinit)
+        inflateEnd(&r->src.zs);
     free(r->name);
-    free(r->raw);
-    free(r->dat);
+    free(r->src.raw);
+    for (int i = 0; i < NBUF; i++)
+        free(r->blk[i]);
     free(r->rec);
     free(r->fields);
     free(r->fofs);
@@ -314,11 +435,8 @@ rfm_status csv_next(csv_reader *r, const csv_field **fields, size_t *n, char *er
         int c = peekc(r, &st, err, errlen);
         if (st != RFM_OK)
             return st;
-        if (c < 0) {
-            sha256_ctx copy = r->sha;
-            sha256_final(&copy, r->digest);
-            return RFM_OK;
-        }
+        if (c < 0)
+            return RFM_OK; /* the digest was taken when the input ended */
         for (;;) { /* one iteration per field */
             uint64_t col = r->datbase + r->datpos - r->linestart + 1;
             if ((st = push_field(r, len, col, err, errlen)) != RFM_OK)
@@ -448,7 +566,7 @@ rfm_status csv_next(csv_reader *r, const csv_field **fields, size_t *n, char *er
 uint64_t csv_line(const csv_reader *r) { return r->recline; }
 uint64_t csv_column(const csv_reader *r, size_t i) { return i < r->nfields ? r->fcol[i] : 1; }
 uint64_t csv_records(const csv_reader *r) { return r->records; }
-uint64_t csv_bytes(const csv_reader *r) { return r->bytes; }
+uint64_t csv_bytes(const csv_reader *r) { return __atomic_load_n(&r->bytes, __ATOMIC_RELAXED); }
 uint64_t csv_size(const csv_reader *r) { return r->size; }
 void csv_sha256(const csv_reader *r, uint8_t digest[32]) { memcpy(digest, r->digest, 32); }
 const char *csv_name(const csv_reader *r) { return r->name; }

@@ -183,6 +183,47 @@ void kmeans_free(kmeans_model *m)
     m->centroids = NULL;
 }
 
+void kmeans_distances(const double *x, size_t m, size_t d, float *dist)
+{
+    for (size_t i = 0; i < m; i++) {
+        dist[i * m + i] = 0;
+        for (size_t j = i + 1; j < m; j++)
+            dist[i * m + j] = dist[j * m + i] = (float)sqrt(sqdist(x + i * d, x + j * d, d));
+    }
+}
+
+double kmeans_silhouette_matrix(const float *dist, size_t m, const int *labels, size_t k)
+{
+    double *sums = malloc(k * sizeof *sums);
+    size_t *size = calloc(k, sizeof *size);
+    double total = 0;
+    if (!sums || !size) {
+        free(sums), free(size);
+        return NAN;
+    }
+    for (size_t i = 0; i < m; i++)
+        size[labels[i]]++;
+    for (size_t i = 0; i < m; i++) {
+        size_t li = (size_t)labels[i];
+        if (size[li] <= 1)
+            continue; /* silhouette 0 */
+        memset(sums, 0, k * sizeof *sums);
+        const float *row = dist + i * m;
+        for (size_t j = 0; j < m; j++)
+            sums[labels[j]] += row[j];
+        double a = sums[li] / (double)(size[li] - 1), b = INFINITY;
+        for (size_t c = 0; c < k; c++)
+            if (c != li && size[c] > 0 && sums[c] / (double)size[c] < b)
+                b = sums[c] / (double)size[c];
+        if (isfinite(b)) {
+            double mx = a > b ? a : b;
+            total += mx > 0 ? (b - a) / mx : 0;
+        }
+    }
+    free(sums), free(size);
+    return total / (double)m;
+}
+
 rfm_status kmeans_silhouette(const double *x, size_t n, size_t d, const int *labels, size_t k,
                              size_t sample, rfm_rng *rng, double *out, char *err, size_t errlen)
 {
@@ -194,10 +235,8 @@ rfm_status kmeans_silhouette(const double *x, size_t n, size_t d, const int *lab
         free(idx), free(sums), free(size);
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory for silhouette");
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         idx[i] = i;
-        size[labels[i]]++;
-    }
     if (m < n) /* partial Fisher-Yates: the first m of idx are the sample */
         for (size_t i = 0; i < m; i++) {
             size_t j = i + rfm_rng_below(rng, n - i);
@@ -205,6 +244,8 @@ rfm_status kmeans_silhouette(const double *x, size_t n, size_t d, const int *lab
             idx[i] = idx[j];
             idx[j] = t;
         }
+    for (size_t s = 0; s < m; s++)
+        size[labels[idx[s]]]++;
     double total = 0;
     for (size_t s = 0; s < m; s++) {
         size_t i = idx[s];
@@ -212,8 +253,8 @@ rfm_status kmeans_silhouette(const double *x, size_t n, size_t d, const int *lab
         if (size[li] <= 1)
             continue; /* silhouette 0 */
         memset(sums, 0, k * sizeof *sums);
-        for (size_t j = 0; j < n; j++)
-            sums[labels[j]] += sqrt(sqdist(x + i * d, x + j * d, d));
+        for (size_t t = 0; t < m; t++)
+            sums[labels[idx[t]]] += sqrt(sqdist(x + i * d, x + idx[t] * d, d));
         double a = sums[li] / (double)(size[li] - 1), b = INFINITY;
         for (size_t c = 0; c < k; c++)
             if (c != li && size[c] > 0 && sums[c] / (double)size[c] < b)

@@ -34,9 +34,16 @@ size_t kmeans_nearest(const double *centroids, size_t k, size_t d, const double 
 
 /* Mean silhouette coefficient (Rousseeuw 1987, as scikit-learn computes
  * it: a point alone in its cluster scores 0). When sample > 0 and n >
- * sample, it is the mean over `sample` points drawn without replacement
- * with rng, each measured against all n points. *out in [-1, 1]. */
+ * sample, it is computed, as scikit-learn's silhouette_score(sample_size=)
+ * does, on `sample` points drawn without replacement with rng, among
+ * themselves. *out in [-1, 1]. */
 rfm_status kmeans_silhouette(const double *x, size_t n, size_t d, const int *labels, size_t k,
                              size_t sample, rfm_rng *rng, double *out, char *err, size_t errlen);
+
+/* The same from a precomputed m x m matrix of Euclidean distances (float,
+ * row-major), for measuring several labelings of one sample cheaply. */
+double kmeans_silhouette_matrix(const float *dist, size_t m, const int *labels, size_t k);
+/* Fill dist (m x m) with the pairwise distances of m points. */
+void kmeans_distances(const double *x, size_t m, size_t d, float *dist);
 
 #endif

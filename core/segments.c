@@ -2,6 +2,7 @@
 #include "segments.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +97,10 @@ const char *segments_check(const segments_options *opt, char *buf, size_t len)
             snprintf(buf, len, "cluster profile %zu needs a name and a strategy", p + 1);
             return buf;
         }
+    if (opt->silhouette_sample < 100 || opt->silhouette_sample > 8000) {
+        snprintf(buf, len, "silhouette_sample must be from 100 to 8000 customers");
+        return buf;
+    }
     if (opt->restarts < 1 || opt->max_iter < 1) {
         snprintf(buf, len, "restarts and max_iter must be at least 1");
         return buf;
@@ -146,6 +151,53 @@ static rfm_status alloc_model(segments_model **out, size_t k, char *err, size_t 
     return RFM_OK;
 }
 
+typedef struct {
+    const double *z;
+    size_t n;
+    const segments_options *opt;
+    size_t kmin, kmax;
+    const float *dist;
+    size_t ms;
+    const size_t *sidx;
+    size_t step;
+    kmeans_model models[KMAX + 1];
+    int *labels[KMAX + 1];
+    double sil[KMAX + 1];
+    rfm_status st[KMAX + 1];
+    char err[KMAX + 1][RFM_ERRLEN];
+} sweep;
+
+typedef struct {
+    sweep *sw;
+    size_t first;
+} sweep_arg;
+
+/* Fit k = kmin + first, + step, ... and measure each on the sample. */
+static void *sweep_run(void *p)
+{
+    sweep_arg *a = p;
+    sweep *sw = a->sw;
+    int *slab = sw->ms ? malloc(sw->ms * sizeof *slab) : NULL;
+    for (size_t k = sw->kmin + a->first; k <= sw->kmax; k += sw->step) {
+        rfm_rng rng;
+        rfm_rng_seed(&rng, sw->opt->seed + 0x9e3779b97f4a7c15ULL * k);
+        sw->labels[k] = malloc(sw->n * sizeof *sw->labels[k]);
+        if (!sw->labels[k] || (sw->ms && !slab)) {
+            sw->st[k] = rfm_fail(sw->err[k], RFM_ERRLEN, RFM_ENOMEM, "out of memory for k = %zu", k);
+            continue;
+        }
+        sw->st[k] = kmeans_fit(sw->z, sw->n, 3, k, sw->opt->restarts, sw->opt->max_iter, &rng,
+                               &sw->models[k], sw->labels[k], sw->err[k], RFM_ERRLEN);
+        if (sw->st[k] != RFM_OK || !sw->dist)
+            continue;
+        for (size_t i = 0; i < sw->ms; i++)
+            slab[i] = sw->labels[k][sw->sidx[i]];
+        sw->sil[k] = kmeans_silhouette_matrix(sw->dist, sw->ms, slab, k);
+    }
+    free(slab);
+    return NULL;
+}
+
 rfm_status segments_fit(const double *recency, const double *frequency, const double *monetary,
                         size_t n, const segments_options *opt, segments_model **out, char *err,
                         size_t errlen)
@@ -163,11 +215,15 @@ rfm_status segments_fit(const double *recency, const double *frequency, const do
             !isfinite(recency[i] + frequency[i] + monetary[i]))
             return rfm_fail(err, errlen, RFM_EDATA, "customer %zu has a negative or non-finite "
                             "recency, frequency or monetary value", i);
-    rfm_status st;
+    rfm_status st = RFM_OK;
     double *z = malloc(n * 3 * sizeof *z), *work = malloc(n * sizeof *work);
     int *labels = malloc(n * sizeof *labels), *best_labels = malloc(n * sizeof *best_labels);
     segments_model *m = NULL;
-    kmeans_model km = {0}, best = {0};
+    kmeans_model best = {0};
+    size_t *sidx = NULL;
+    int *slab = NULL;
+    float *dist = NULL;
+    double *xs = NULL;
     if (!z || !work || !labels || !best_labels) {
         st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory for %zu customers", n);
         goto done;
@@ -190,35 +246,73 @@ rfm_status segments_fit(const double *recency, const double *frequency, const do
             z[i * 3 + (size_t)j] = (log1p(raw[j][i]) - mean[j]) / sd[j];
     }
 
-    rfm_rng rng;
-    rfm_rng_seed(&rng, opt->seed);
-    double sil_by_k[KMAX + 1];
-    for (int i = 0; i <= KMAX; i++)
-        sil_by_k[i] = NAN;
-    double best_sil = -INFINITY;
-    for (size_t k = kmin; k <= kmax; k++) {
-        if ((st = kmeans_fit(z, n, 3, k, opt->restarts, opt->max_iter, &rng, &km, labels, err,
-                             errlen)) != RFM_OK)
+    /* Silhouette on one seeded sample, measured among itself as
+     * scikit-learn's silhouette_score(sample_size=) does; its distance
+     * matrix is computed once and serves every k. */
+    size_t ms = n < opt->silhouette_sample || opt->silhouette_sample == 0 ? n
+                                                                          : opt->silhouette_sample;
+    if (kmin != kmax) {
+        sidx = malloc(n * sizeof *sidx);
+        slab = malloc(ms * sizeof *slab);
+        dist = malloc(ms * ms * sizeof *dist);
+        xs = malloc(ms * 3 * sizeof *xs);
+        if (!sidx || !slab || !dist || !xs) {
+            st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory for the silhouette sample");
             goto done;
-        double sil = NAN;
-        if (kmin != kmax) {
-            rfm_rng srng;
-            rfm_rng_seed(&srng, opt->seed ^ (0x51u + k)); /* same sample for every k */
-            if ((st = kmeans_silhouette(z, n, 3, labels, k, opt->silhouette_sample, &srng, &sil,
-                                        err, errlen)) != RFM_OK)
-                goto done;
-            sil_by_k[k] = sil;
         }
-        if (kmin == kmax || sil > best_sil) {
-            best_sil = sil;
-            kmeans_free(&best);
-            best = km;
-            km.centroids = NULL;
-            memcpy(best_labels, labels, n * sizeof *labels);
-        } else {
-            kmeans_free(&km);
+        rfm_rng srng;
+        rfm_rng_seed(&srng, opt->seed ^ 0x5111u);
+        for (size_t i = 0; i < n; i++)
+            sidx[i] = i;
+        for (size_t i = 0; i < ms && ms < n; i++) {
+            size_t j = i + rfm_rng_below(&srng, n - i), t = sidx[i];
+            sidx[i] = sidx[j];
+            sidx[j] = t;
+        }
+        for (size_t i = 0; i < ms; i++)
+            memcpy(xs + i * 3, z + sidx[i] * 3, 3 * sizeof *xs);
+        kmeans_distances(xs, ms, 3, dist);
+    }
+    /* The k sweep runs on two threads, each k with its own generator, so
+     * the result does not depend on scheduling. */
+    sweep sw = {z, n, opt, kmin, kmax, dist, ms, sidx, 2, {{0}}, {0}, {0}, {0}, {{0}}};
+    pthread_t th;
+    sweep_arg a1 = {&sw, 1};
+    int threaded = kmax > kmin && pthread_create(&th, NULL, sweep_run, &a1) == 0;
+    sweep_arg a0 = {&sw, 0};
+    if (!threaded)
+        sw.step = 1;
+    sweep_run(&a0);
+    if (threaded)
+        pthread_join(th, NULL);
+    double sil_by_k[KMAX + 1];
+    double best_sil = -INFINITY;
+    size_t bestk = 0;
+    for (size_t k = 0; k <= KMAX; k++)
+        sil_by_k[k] = NAN;
+    for (size_t k = kmin; k <= kmax; k++) {
+        if (sw.st[k] != RFM_OK) {
+            st = rfm_fail(err, errlen, sw.st[k], "%s", sw.err[k]);
+            goto sweep_done;
+        }
+        sil_by_k[k] = kmin != kmax ? sw.sil[k] : NAN;
+        if (kmin == kmax || sw.sil[k] > best_sil) {
+            best_sil = sw.sil[k];
+            bestk = k;
         }
     }
+    best = sw.models[bestk];
+    sw.models[bestk].centroids = NULL;
+    memcpy(best_labels, sw.labels[bestk], n * sizeof *labels);
+    if (kmin == kmax)
+        best_sil = NAN;
+sweep_done:
+    for (size_t k = kmin; k <= kmax; k++) {
+        kmeans_free(&sw.models[k]);
+        free(sw.labels[k]);
+    }
+    if (st != RFM_OK)
+        goto done;
     size_t k = best.k;
     if ((st = alloc_model(&m, k, err, errlen)) != RFM_OK)
         goto done;
@@ -334,12 +428,15 @@ rfm_status segments_fit(const double *recency, const double *frequency, const do
     st = RFM_OK;
 done:
     segments_free(m);
-    kmeans_free(&km);
     kmeans_free(&best);
     free(z);
     free(work);
     free(labels);
     free(best_labels);
+    free(sidx);
+    free(slab);
+    free(dist);
+    free(xs);
     return st;
 }
 

@@ -534,6 +534,11 @@ rfm_status txn_read_csv(csv_reader *csv, const txn_options *opt, txn_progress_fn
     lines.cur = 1;
     lines.invoice = 0;
     int have_invoice = 0;
+    char last_date[32], last_cid[64];
+    size_t last_date_len = SIZE_MAX, last_cid_len = SIZE_MAX;
+    int32_t last_day = DATE_NONE;
+    long last_c = -1, last_dk = -1;
+    uint64_t last_dkey = UINT64_MAX, last_ikey = UINT64_MAX;
     d->first_day = INT32_MAX;
     d->last_day = INT32_MIN;
     st = RFM_OK;
@@ -570,7 +575,21 @@ rfm_status txn_read_csv(csv_reader *csv, const txn_options *opt, txn_progress_fn
             count_reason(rep, TXN_BAD_NUMBER, line);
             continue;
         }
-        int32_t day = date_parse(f[col[2]].s, f[col[2]].len);
+        /* Lines of one invoice repeat the date and the customer: compare
+         * with the previous line before parsing or hashing again. */
+        int32_t day;
+        const csv_field *df = &f[col[2]];
+        if (df->len == last_date_len && df->len < sizeof last_date &&
+            memcmp(df->s, last_date, df->len) == 0) {
+            day = last_day;
+        } else {
+            day = date_parse(df->s, df->len);
+            if (df->len < sizeof last_date) {
+                memcpy(last_date, df->s, df->len);
+                last_date_len = df->len;
+                last_day = day;
+            }
+        }
         if (day == DATE_NONE) {
             count_reason(rep, TXN_BAD_DATE, line);
             continue;
@@ -588,9 +607,10 @@ rfm_status txn_read_csv(csv_reader *csv, const txn_options *opt, txn_progress_fn
             lineset_clear(&lines, ih);
             have_invoice = 1;
         }
-        uint64_t lh = 0x2545f4914f6cdd1dULL;
-        for (size_t k = 0; k < nf; k++)
-            lh = hash_bytes(f[k].s, f[k].len, lh);
+        /* The record's fields lie back to back (csv.h), so one call hashes
+         * the whole line. */
+        uint64_t lh = hash_bytes(f[0].s, (size_t)(f[nf - 1].s + f[nf - 1].len - f[0].s),
+                                 0x2545f4914f6cdd1dULL);
         int dup;
         if (!lineset_add(&lines, lh, &dup))
             goto nomem;
@@ -605,26 +625,50 @@ rfm_status txn_read_csv(csv_reader *csv, const txn_options *opt, txn_progress_fn
         rep->used++;
 
         int added;
-        long c = strtab_intern(&d->cust, cid, cidlen, &added);
-        if (c < 0)
-            goto nomem;
+        long c, k;
+        if (cidlen == last_cid_len && memcmp(cid, last_cid, cidlen) == 0) {
+            c = last_c;
+        } else {
+            if ((c = strtab_intern(&d->cust, cid, cidlen, &added)) < 0)
+                goto nomem;
+            if (cidlen < sizeof last_cid) {
+                memcpy(last_cid, cid, cidlen);
+                last_cid_len = cidlen;
+                last_c = c;
+            } else {
+                last_cid_len = SIZE_MAX;
+            }
+        }
         double spend = qty * price;
-        long k = u64map_get(&days, ((uint64_t)c << 32) | (uint32_t)day, &added);
-        if (k < 0 || !reserve((void **)&d->days, &d->days_cap, (size_t)k + 1, sizeof *d->days))
-            goto nomem;
-        if (added) {
-            d->days[k] = (day_entry){(uint32_t)c, day, 0.0};
-            d->ndays++;
+        uint64_t dkey = ((uint64_t)c << 32) | (uint32_t)day;
+        if (dkey == last_dkey) {
+            k = last_dk;
+        } else {
+            k = u64map_get(&days, dkey, &added);
+            if (k < 0 ||
+                !reserve((void **)&d->days, &d->days_cap, (size_t)k + 1, sizeof *d->days))
+                goto nomem;
+            if (added) {
+                d->days[k] = (day_entry){(uint32_t)c, day, 0.0};
+                d->ndays++;
+            }
+            last_dkey = dkey;
+            last_dk = k;
         }
         d->days[k].spend += spend;
-        k = u64map_get(&invs, ih ^ hash_mix((uint64_t)c + 1), &added);
-        if (k < 0 || !reserve((void **)&d->invs, &d->invs_cap, (size_t)k + 1, sizeof *d->invs))
-            goto nomem;
-        if (added) {
-            d->invs[k] = (inv_entry){(uint32_t)c, day};
-            d->ninvs++;
-        } else if (day < d->invs[k].day) {
-            d->invs[k].day = day; /* an invoice is dated by its first line */
+        uint64_t ikey = ih ^ hash_mix((uint64_t)c + 1);
+        if (ikey != last_ikey) {
+            k = u64map_get(&invs, ikey, &added);
+            if (k < 0 ||
+                !reserve((void **)&d->invs, &d->invs_cap, (size_t)k + 1, sizeof *d->invs))
+                goto nomem;
+            if (added) {
+                d->invs[k] = (inv_entry){(uint32_t)c, day};
+                d->ninvs++;
+            } else if (day < d->invs[k].day) {
+                d->invs[k].day = day; /* an invoice is dated by its first line */
+            }
+            last_ikey = ikey;
         }
         if (day < d->first_day)
             d->first_day = day;

@@ -122,6 +122,12 @@ static void test_silhouette_matches_naive(void **state)
     assert_int_equal(kmeans_silhouette(x, N, 3, lab, 5, N / 2, &rng, &s, err, sizeof err),
                      RFM_OK);
     report_maxdiff("sampled silhouette vs full", fabs(s - want), 0.05);
+    /* The precomputed-matrix path (float distances) agrees with the naive one. */
+    float *dist = malloc((size_t)N * N * sizeof *dist);
+    kmeans_distances(x, N, 3, dist);
+    report_maxdiff("matrix silhouette vs naive",
+                   fabs(kmeans_silhouette_matrix(dist, N, lab, 5) - want), 1e-6);
+    free(dist);
 }
 
 static void test_bad_arguments(void **state)
