@@ -22,7 +22,7 @@ CORE_OBJ := $(CORE_C:%.c=$(B)/%.o) $(CORE_CXX:%.cpp=$(B)/%.o)
 TESTS    := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/test_*.c))
 DEBS     := build-essential pkg-config libmicrohttpd-dev libjansson-dev libgsl-dev \
             libfaiss-dev libopenblas-dev libyaml-dev libcmocka-dev zlib1g-dev wrk \
-            python3 curl
+            python3 curl bc
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps run test unit san bench clean
@@ -35,34 +35,40 @@ deps:
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; fi
 
+# `make V=1` shows the full commands.
+Q := $(if $(V),,@)
 $(B)/%.o: %.c $(wildcard core/*.h)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	@$(if $(Q),echo "  CC    $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 $(B)/%.o: %.cpp $(wildcard core/*.h)
 	@mkdir -p $(@D)
-	$(CXX) $(ALL_CXXFLAGS) -c $< -o $@
+	@$(if $(Q),echo "  CXX   $<")
+	$(Q)$(CXX) $(ALL_CXXFLAGS) -c $< -o $@
 $(B)/libcore.a: $(CORE_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 bin/rfm-train: $(B)/train/main.o $(B)/libcore.a
 	@mkdir -p bin
-	$(CC) $(SAN) -o $@ $^ $(LIBS)
+	@$(if $(Q),echo "  LINK  $@")
+	$(Q)$(CC) $(SAN) -o $@ $^ $(LIBS)
 
 $(B)/tests/%: tests/%.c $(B)/libcore.a tests/testutil.h
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags cmocka) -Itests -o $@ $< $(B)/libcore.a $(TEST_LIBS)
+	@$(if $(Q),echo "  TEST  $@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags cmocka) -Itests -o $@ $< $(B)/libcore.a $(TEST_LIBS)
 
 # unit: every cmocka test once. san: the same under ASan+UBSan in build/san.
 unit: $(TESTS)
 	@fail=0; for t in $(TESTS); do echo "== $$t"; (cd tests && ../$$t) || fail=1; done; exit $$fail
 
 san:
-	$(MAKE) B=build/san SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" unit
+	$(MAKE) --no-print-directory B=build/san SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" unit
 
 test: deps
-	$(MAKE) all unit
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(MAKE) san
+	$(MAKE) --no-print-directory all unit
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(MAKE) --no-print-directory san
 	@echo "all tests passed"
 
 models/manifest.json: bin/rfm-train config/rfm.yaml
@@ -73,8 +79,13 @@ run: deps
 	@[ -f models/manifest.json ] || bin/rfm-train --config config/rfm.yaml
 	@bin/rfm-train --config config/rfm.yaml --print-clusters
 
-bench: deps all
-	$(MAKE) -C bench
+BENCH := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/gen_*.c bench/bench_*.c))
+$(B)/bench/%: bench/%.c $(B)/libcore.a
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libcore.a $(LIBS)
+
+bench: deps all $(BENCH)
+	B=$(B) bench/run.sh
 
 clean:
 	rm -rf build bin

@@ -336,7 +336,9 @@ int main(int argc, char **argv)
     txn_report rep;
     progress_state ps = {now_s(), 0};
     double t0 = now_s();
-    rfm_status st = txn_read(tx_path, &cfg->txn, progress, &ps, &d, &rep, err, sizeof err);
+    txn_options topt = cfg->txn;
+    topt.product = NULL; /* products feed only the embeddings model, not fitted here */
+    rfm_status st = txn_read(tx_path, &topt, progress, &ps, &d, &rep, err, sizeof err);
     if (st != RFM_OK) {
         fprintf(stderr, "rfm-train: %s\n", err);
         rc = st == RFM_EINVAL ? 2 : 1;
