@@ -121,7 +121,7 @@ static void test_errors_and_exit_codes(void **state)
     assert_non_null(strstr(out, "unknown model 'nonsense'"));
     assert_int_equal(run("../bin/rfm-train --config /nonexistent.yaml", out, sizeof out), 2);
     assert_non_null(strstr(out, "/nonexistent.yaml"));
-    snprintf(cmd, sizeof cmd, "../bin/rfm-train --transactions %s/none.csv --models %s/m3", dir,
+    snprintf(cmd, sizeof cmd, "../bin/rfm-train --config ../config/rfm.yaml --transactions %s/none.csv --models %s/m3", dir,
              dir);
     assert_int_equal(run(cmd, out, sizeof out), 1);
     assert_non_null(strstr(out, "none.csv"));
