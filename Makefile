@@ -26,7 +26,7 @@ DEBS     := build-essential pkg-config libmicrohttpd-dev libjansson-dev libgsl-d
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps run test unit san bench clean
-all: bin/rfm-train
+all: bin/rfm-train bin/rfm-serve
 
 deps:
 	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
@@ -54,6 +54,16 @@ bin/rfm-train: $(B)/train/main.o $(B)/libcore.a
 	@$(if $(Q),echo "  LINK  $@")
 	$(Q)$(CC) $(SAN) -o $@ $^ $(LIBS)
 
+SERVER_OBJ := $(patsubst %.c,$(B)/%.o,$(wildcard server/*.c))
+$(B)/server/%.o: server/%.c $(wildcard server/*.h core/*.h)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC    $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -Iserver -c $< -o $@
+bin/rfm-serve: $(SERVER_OBJ) $(B)/libcore.a
+	@mkdir -p bin
+	@$(if $(Q),echo "  LINK  $@")
+	$(Q)$(CC) $(SAN) -o $@ $^ $(LIBS)
+
 $(B)/tests/%: tests/%.c $(B)/libcore.a tests/testutil.h
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  TEST  $@")
@@ -71,13 +81,18 @@ test: deps
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(MAKE) --no-print-directory san
 	@echo "all tests passed"
 
-models/manifest.json: bin/rfm-train config/rfm.yaml
-	bin/rfm-train --config config/rfm.yaml
-
+# Train when models/ has none, then serve on the configured port (8080)
+# with the tokens of RFM_API_TOKENS, or a new random one.
 run: deps
-	$(MAKE) all
+	@$(MAKE) --no-print-directory all
 	@[ -f models/manifest.json ] || bin/rfm-train --config config/rfm.yaml
 	@bin/rfm-train --config config/rfm.yaml --print-clusters
+	@tok="$${RFM_API_TOKENS:-$$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')}"; \
+	first="$${tok%%,*}"; \
+	echo; echo "token: $$first"; \
+	echo "try:   curl -s -H 'Authorization: Bearer $$first' -H 'Content-Type: application/json' \\"; \
+	echo "         -d '{\"recency\": 12, \"frequency\": 7, \"monetary\": 4310}' http://127.0.0.1:8080/segment"; \
+	echo; RFM_API_TOKENS="$$tok" exec bin/rfm-serve --config config/rfm.yaml
 
 BENCH := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/gen_*.c bench/bench_*.c))
 $(B)/bench/%: bench/%.c $(B)/libcore.a

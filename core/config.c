@@ -16,10 +16,49 @@ int32_t config_date(const char *s)
     return date_parse(s, n);
 }
 
+const char *server_check(const server_options *o, char *buf, size_t len)
+{
+    if (o->port < 0 || o->port > 65535)
+        snprintf(buf, len, "port must be from 0 to 65535");
+    else if (o->threads < 0 || o->threads > 256)
+        snprintf(buf, len, "threads must be from 0 (number of cores) to 256");
+    else if (o->connection_limit < 1)
+        snprintf(buf, len, "connection_limit must be at least 1");
+    else if (o->timeout_s < 1 || o->timeout_s > 3600)
+        snprintf(buf, len, "timeout_s must be from 1 to 3600");
+    else if (o->body_limit_bytes < 1024)
+        snprintf(buf, len, "body_limit_bytes must be at least 1024");
+    else if (o->batch_limit < 1)
+        snprintf(buf, len, "batch_limit must be at least 1");
+    else if (o->max_json_depth < 2 || o->max_json_depth > 1000)
+        snprintf(buf, len, "max_json_depth must be from 2 to 1000");
+    else {
+        for (size_t i = 0; i < o->ntokens; i++) {
+            const char *t = o->tokens_sha256[i];
+            size_t k = 0;
+            while (t[k] && strchr("0123456789abcdef", t[k]))
+                k++;
+            if (k != 64 || t[k]) {
+                snprintf(buf, len, "tokens_sha256[%zu] must be 64 lower-case hex digits "
+                         "(printf %%s TOKEN | sha256sum)", i);
+                return buf;
+            }
+        }
+        return NULL;
+    }
+    return buf;
+}
+
 void config_free(rfm_config *c)
 {
     if (!c)
         return;
+    free(c->server.host);
+    free(c->server.access_log);
+    free(c->server.openapi);
+    for (size_t i = 0; i < c->server.ntokens; i++)
+        free(c->server.tokens_sha256[i]);
+    free(c->server.tokens_sha256);
     for (size_t i = 0; i < c->segments.nrules; i++)
         free(c->segments.rules[i].name);
     free(c->segments.rules);
@@ -188,6 +227,43 @@ static void read_segments(ctx *x, const json_t *s, segments_options *o)
     }
 }
 
+static void read_server(ctx *x, const json_t *s, server_options *o)
+{
+    const char *host = get_str(x, s, "host", "server.host", "127.0.0.1");
+    o->host = strdup(host);
+    o->port = (int)get_int(x, s, "port", "server.port", 8080, 0, 65535);
+    o->threads = (int)get_int(x, s, "threads", "server.threads", 0, 0, 256);
+    o->connection_limit =
+        (int)get_int(x, s, "connection_limit", "server.connection_limit", 1024, 1, 1000000);
+    o->timeout_s = (int)get_int(x, s, "timeout_s", "server.timeout_s", 15, 1, 3600);
+    o->body_limit_bytes = (size_t)get_int(x, s, "body_limit_bytes", "server.body_limit_bytes",
+                                          1 << 20, 1024, (long long)1 << 32);
+    o->batch_limit =
+        (size_t)get_int(x, s, "batch_limit", "server.batch_limit", 10000, 1, 100000000);
+    o->max_json_depth =
+        (int)get_int(x, s, "max_json_depth", "server.max_json_depth", 32, 2, 1000);
+    const char *log = get_str(x, s, "access_log", "server.access_log", NULL);
+    o->access_log = log ? strdup(log) : NULL;
+    const char *spec = get_str(x, s, "openapi", "server.openapi", "openapi.yaml");
+    o->openapi = strdup(spec);
+    const json_t *toks = json_object_get(s, "tokens_sha256");
+    if (toks && !json_is_null(toks)) {
+        if (!json_is_array(toks)) {
+            bad(x, "server.tokens_sha256", "must be a list of sha256 hex digests");
+            return;
+        }
+        o->tokens_sha256 = calloc(json_array_size(toks) + 1, sizeof *o->tokens_sha256);
+        for (size_t i = 0; o->tokens_sha256 && i < json_array_size(toks); i++) {
+            const char *t = json_string_value(json_array_get(toks, i));
+            if (!t) {
+                bad(x, "server.tokens_sha256", "must be a list of sha256 hex digests");
+                return;
+            }
+            o->tokens_sha256[o->ntokens++] = strdup(t);
+        }
+    }
+}
+
 rfm_status config_load(const char *path, rfm_config **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -241,7 +317,16 @@ rfm_status config_load(const char *path, rfm_config **out, char *err, size_t err
         if (segments_check(&c->segments, why, sizeof why))
             bad(&x, "segments", why);
     }
-    if (x.st == RFM_OK && (!c->path || !c->models_dir))
+    const json_t *srv = json_object_get(root, "server");
+    if (srv && !json_is_object(srv))
+        bad(&x, "server", "must be a mapping");
+    read_server(&x, srv, &c->server);
+    if (x.st == RFM_OK) {
+        char why[256];
+        if (server_check(&c->server, why, sizeof why))
+            bad(&x, "server", why);
+    }
+    if (x.st == RFM_OK && (!c->path || !c->models_dir || !c->server.host || !c->server.openapi))
         x.st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
 done:
     if (x.st != RFM_OK) {
