@@ -94,7 +94,7 @@ run: deps
 	echo "         -d '{\"recency\": 12, \"frequency\": 7, \"monetary\": 4310}' http://127.0.0.1:8080/segment"; \
 	echo; RFM_API_TOKENS="$$tok" exec bin/rfm-serve --config config/rfm.yaml
 
-BENCH := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/gen_*.c bench/bench_*.c))
+BENCH := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
 $(B)/bench/%: bench/%.c $(B)/libcore.a
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libcore.a $(LIBS)

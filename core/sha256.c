@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #if defined(__x86_64__)
-#include <cpuid.h>
 #include <immintrin.h>
 #endif
 #include <stdio.h>
@@ -93,15 +92,12 @@ __attribute__((target("sha,sse4.1"))) static void blocks_shani(uint32_t h[8], co
     _mm_storeu_si128((__m128i *)&h[4], _mm_alignr_epi8(st1, tmp, 8));
 }
 
+/* libgcc reads cpuid once at start-up; asking cpuid ourselves on every
+ * context would cost a VM exit each time under virtualisation. */
 static int have_shani(void)
 {
-    unsigned a, b, c, d;
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d))
-        return 0;
-    int sha = (b >> 29) & 1;
-    if (!__get_cpuid(1, &a, &b, &c, &d))
-        return 0;
-    return sha && ((c >> 19) & 1) && ((c >> 9) & 1); /* SSE4.1, SSSE3 */
+    return __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1") &&
+           __builtin_cpu_supports("ssse3");
 }
 #else
 static void blocks_shani(uint32_t h[8], const uint8_t *p, size_t nblocks)

@@ -406,17 +406,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return process(s, c, r, method);
 }
 
-static void json_escape(FILE *f, const char *s)
+/* Append s to buf as JSON string content; returns the new length. */
+static size_t json_escape(char *buf, size_t n, size_t cap, const char *s)
 {
-    for (; *s; s++) {
+    for (; *s && n + 8 < cap; s++) {
         unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            fprintf(f, "\\%c", ch);
-        else if (ch < 0x20)
-            fprintf(f, "\\u%04x", ch);
-        else
-            fputc(ch, f);
+        if (ch == '"' || ch == '\\') {
+            buf[n++] = '\\';
+            buf[n++] = (char)ch;
+        } else if (ch < 0x20) {
+            n += (size_t)snprintf(buf + n, cap - n, "\\u%04x", ch);
+        } else {
+            buf[n++] = (char)ch;
+        }
     }
+    return n;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -432,29 +436,34 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     long long us = (long long)(t1.tv_sec - r->t0.tv_sec) * 1000000 +
                    (t1.tv_nsec - r->t0.tv_nsec) / 1000;
     if (s->log) {
-        char ts[32];
+        /* One line per request, handed to the kernel in one write so that
+         * lines of concurrent requests never interleave. */
+        char line[1024];
         struct timespec now;
-        struct tm tm;
         clock_gettime(CLOCK_REALTIME, &now);
-        gmtime_r(&now.tv_sec, &tm);
-        strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-        /* One line per request, written under the stream's lock. */
-        flockfile(s->log);
-        fprintf(s->log, "{\"time\":\"%s.%03ldZ\",\"method\":\"", ts, now.tv_nsec / 1000000);
-        json_escape(s->log, r->method);
-        fputs("\",\"path\":\"", s->log);
-        json_escape(s->log, r->path);
-        fprintf(s->log, "\",\"status\":%d,\"latency_us\":%lld,\"bytes\":%zu,\"token_id\":",
-                r->status ? r->status : 0, us, r->bytes);
-        if (r->token_id[0])
-            fprintf(s->log, "\"%s\"", r->token_id);
-        else
-            fputs("null", s->log);
-        if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
-            fputs(",\"aborted\":true", s->log);
-        fputs("}\n", s->log);
-        fflush(s->log);
-        funlockfile(s->log);
+        /* The formatted second changes once a second: keep it per thread. */
+        static __thread time_t ts_sec = -1;
+        static __thread char ts[32];
+        if (now.tv_sec != ts_sec) {
+            struct tm tm;
+            gmtime_r(&now.tv_sec, &tm);
+            strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+            ts_sec = now.tv_sec;
+        }
+        size_t n = (size_t)snprintf(line, sizeof line, "{\"time\":\"%s.%03ldZ\",\"method\":\"", ts,
+                                    now.tv_nsec / 1000000);
+        n = json_escape(line, n, sizeof line, r->method);
+        n += (size_t)snprintf(line + n, sizeof line - n, "\",\"path\":\"");
+        n = json_escape(line, n, sizeof line - 200, r->path);
+        n += (size_t)snprintf(line + n, sizeof line - n,
+                              "\",\"status\":%d,\"latency_us\":%lld,\"bytes\":%zu,\"token_id\":%s%s%s%s}\n",
+                              r->status, us, r->bytes, r->token_id[0] ? "\"" : "",
+                              r->token_id[0] ? r->token_id : "null", r->token_id[0] ? "\"" : "",
+                              toe != MHD_REQUEST_TERMINATED_COMPLETED_OK ? ",\"aborted\":true" : "");
+        if (n >= sizeof line)
+            n = sizeof line - 1;
+        ssize_t w = write(fileno(s->log), line, n);
+        (void)w; /* a full disk must not take the service down */
     }
     free(r->body);
     free(r);
