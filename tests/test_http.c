@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "oas.h"
+#include "sha256.h"
 
 #define TOKEN "test-token-123"
 
@@ -172,7 +173,16 @@ static int setup(void **state)
     copy_file("../config/rfm.yaml", tmp, "batch_limit: 10000", "batch_limit: 5");
     copy_file(tmp, cfg, "timeout_s: 15 ", "timeout_s: 2  ");
     copy_file(cfg, tmp, "body_limit_bytes: 1048576", "body_limit_bytes: 65536");
-    copy_file(tmp, cfg, NULL, NULL);
+    /* A second token, given to the server only as a sha256 digest. */
+    char digest_line[128], hex[65];
+    uint8_t d[32];
+    sha256_ctx sc;
+    sha256_init(&sc);
+    sha256_update(&sc, "cfg-token", 9);
+    sha256_final(&sc, d);
+    sha256_hex(d, hex);
+    snprintf(digest_line, sizeof digest_line, "tokens_sha256: [%s]", hex);
+    copy_file(tmp, cfg, "tokens_sha256: []", digest_line);
     snprintf(cmd, sizeof cmd,
              "../bin/rfm-train --quiet --config %s --transactions ../data/online_retail.csv.gz "
              "--models %s/models",
