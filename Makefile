@@ -4,7 +4,9 @@ CXX     ?= c++
 PKGS    := libmicrohttpd jansson gsl yaml-0.1 zlib
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Icore $(WARN) $(CFLAGS) $(SAN) \
+# Math functions never report through errno here, so sqrt/log inline.
+NOERRNO := -fno-math-errno
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Icore $(WARN) $(CFLAGS) $(NOERRNO) $(SAN) \
              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 CXXFLAGS ?= -O2 -g
 ALL_CXXFLAGS = -std=c++17 -Icore -Wall -Wextra -Werror $(CXXFLAGS) $(SAN)
@@ -20,11 +22,11 @@ CORE_OBJ := $(CORE_C:%.c=$(B)/%.o) $(CORE_CXX:%.cpp=$(B)/%.o)
 TESTS    := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/test_*.c))
 DEBS     := build-essential pkg-config libmicrohttpd-dev libjansson-dev libgsl-dev \
             libfaiss-dev libopenblas-dev libyaml-dev libcmocka-dev zlib1g-dev wrk \
-            python3 curl
+            python3 curl bc
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps run test unit san bench clean
-all: bin/rfm-train
+all: bin/rfm-train bin/rfm-serve
 
 deps:
 	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
@@ -33,46 +35,72 @@ deps:
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; fi
 
+# `make V=1` shows the full commands.
+Q := $(if $(V),,@)
 $(B)/%.o: %.c $(wildcard core/*.h)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	@$(if $(Q),echo "  CC    $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 $(B)/%.o: %.cpp $(wildcard core/*.h)
 	@mkdir -p $(@D)
-	$(CXX) $(ALL_CXXFLAGS) -c $< -o $@
+	@$(if $(Q),echo "  CXX   $<")
+	$(Q)$(CXX) $(ALL_CXXFLAGS) -c $< -o $@
 $(B)/libcore.a: $(CORE_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 bin/rfm-train: $(B)/train/main.o $(B)/libcore.a
 	@mkdir -p bin
-	$(CC) $(SAN) -o $@ $^ $(LIBS)
+	@$(if $(Q),echo "  LINK  $@")
+	$(Q)$(CC) $(SAN) -o $@ $^ $(LIBS)
+
+SERVER_OBJ := $(patsubst %.c,$(B)/%.o,$(wildcard server/*.c))
+$(B)/server/%.o: server/%.c $(wildcard server/*.h core/*.h)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC    $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -Iserver -c $< -o $@
+bin/rfm-serve: $(SERVER_OBJ) $(B)/libcore.a
+	@mkdir -p bin
+	@$(if $(Q),echo "  LINK  $@")
+	$(Q)$(CC) $(SAN) -o $@ $^ $(LIBS)
 
 $(B)/tests/%: tests/%.c $(B)/libcore.a tests/testutil.h
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags cmocka) -Itests -o $@ $< $(B)/libcore.a $(TEST_LIBS)
+	@$(if $(Q),echo "  TEST  $@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags cmocka) -Itests -o $@ $< $(B)/libcore.a $(TEST_LIBS)
 
 # unit: every cmocka test once. san: the same under ASan+UBSan in build/san.
 unit: $(TESTS)
 	@fail=0; for t in $(TESTS); do echo "== $$t"; (cd tests && ../$$t) || fail=1; done; exit $$fail
 
 san:
-	$(MAKE) B=build/san SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" unit
+	$(MAKE) --no-print-directory B=build/san SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" unit
 
 test: deps
-	$(MAKE) all unit
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(MAKE) san
+	$(MAKE) --no-print-directory all unit
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(MAKE) --no-print-directory san
 	@echo "all tests passed"
 
-models/manifest.json: bin/rfm-train config/rfm.yaml
-	bin/rfm-train --config config/rfm.yaml
-
+# Train when models/ has none, then serve on the configured port (8080)
+# with the tokens of RFM_API_TOKENS, or a new random one.
 run: deps
-	$(MAKE) all
+	@$(MAKE) --no-print-directory all
 	@[ -f models/manifest.json ] || bin/rfm-train --config config/rfm.yaml
 	@bin/rfm-train --config config/rfm.yaml --print-clusters
+	@tok="$${RFM_API_TOKENS:-$$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')}"; \
+	first="$${tok%%,*}"; \
+	echo; echo "token: $$first"; \
+	echo "try:   curl -s -H 'Authorization: Bearer $$first' -H 'Content-Type: application/json' \\"; \
+	echo "         -d '{\"recency\": 12, \"frequency\": 7, \"monetary\": 4310}' http://127.0.0.1:8080/segment"; \
+	echo; RFM_API_TOKENS="$$tok" exec bin/rfm-serve --config config/rfm.yaml
 
-bench: deps all
-	$(MAKE) -C bench
+BENCH := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/gen_*.c bench/bench_*.c))
+$(B)/bench/%: bench/%.c $(B)/libcore.a
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libcore.a $(LIBS)
+
+bench: deps all $(BENCH)
+	B=$(B) bench/run.sh
 
 clean:
 	rm -rf build bin

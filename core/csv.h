@@ -19,6 +19,9 @@
 
 #include "status.h"
 
+/* The fields of a record lie back to back in one buffer, each followed by
+ * its NUL, so the bytes from fields[0].s to the end of the last field are
+ * the whole record (used to hash lines cheaply). */
 typedef struct {
     const char *s; /* NUL-terminated, unquoted and unescaped */
     size_t len;

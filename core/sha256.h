@@ -12,9 +12,13 @@ typedef struct {
     uint64_t len; /* bytes hashed so far */
     uint8_t buf[64];
     size_t nbuf;
+    int shani; /* use the x86 SHA extensions (checked once per context) */
 } sha256_ctx;
 
 void sha256_init(sha256_ctx *c);
+/* As sha256_init, but never the SHA-extension path: the plain reference
+ * the tests compare the fast path with. */
+void sha256_init_portable(sha256_ctx *c);
 void sha256_update(sha256_ctx *c, const void *data, size_t n);
 void sha256_final(sha256_ctx *c, uint8_t digest[32]);
 /* Lower-case hex of a digest into hex (65 bytes with the NUL). */

@@ -1,0 +1,338 @@
+/* config.c - config/rfm.yaml into typed options, with messages naming keys. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "date.h"
+#include "yamljson.h"
+
+int32_t config_date(const char *s)
+{
+    size_t n = strlen(s);
+    if (n != 10)
+        return DATE_NONE;
+    return date_parse(s, n);
+}
+
+const char *server_check(const server_options *o, char *buf, size_t len)
+{
+    if (o->port < 0 || o->port > 65535)
+        snprintf(buf, len, "port must be from 0 to 65535");
+    else if (o->threads < 0 || o->threads > 256)
+        snprintf(buf, len, "threads must be from 0 (number of cores) to 256");
+    else if (o->connection_limit < 1)
+        snprintf(buf, len, "connection_limit must be at least 1");
+    else if (o->timeout_s < 1 || o->timeout_s > 3600)
+        snprintf(buf, len, "timeout_s must be from 1 to 3600");
+    else if (o->body_limit_bytes < 1024)
+        snprintf(buf, len, "body_limit_bytes must be at least 1024");
+    else if (o->batch_limit < 1)
+        snprintf(buf, len, "batch_limit must be at least 1");
+    else if (o->max_json_depth < 2 || o->max_json_depth > 1000)
+        snprintf(buf, len, "max_json_depth must be from 2 to 1000");
+    else {
+        for (size_t i = 0; i < o->ntokens; i++) {
+            const char *t = o->tokens_sha256[i];
+            size_t k = 0;
+            while (t[k] && strchr("0123456789abcdef", t[k]))
+                k++;
+            if (k != 64 || t[k]) {
+                snprintf(buf, len, "tokens_sha256[%zu] must be 64 lower-case hex digits "
+                         "(printf %%s TOKEN | sha256sum)", i);
+                return buf;
+            }
+        }
+        return NULL;
+    }
+    return buf;
+}
+
+void config_free(rfm_config *c)
+{
+    if (!c)
+        return;
+    free(c->server.host);
+    free(c->server.access_log);
+    free(c->server.openapi);
+    for (size_t i = 0; i < c->server.ntokens; i++)
+        free(c->server.tokens_sha256[i]);
+    free(c->server.tokens_sha256);
+    for (size_t i = 0; i < c->segments.nrules; i++)
+        free(c->segments.rules[i].name);
+    free(c->segments.rules);
+    for (size_t i = 0; i < c->segments.nprofiles; i++) {
+        free(c->segments.profiles[i].name);
+        free(c->segments.profiles[i].strategy);
+    }
+    free(c->segments.profiles);
+    free(c->transactions);
+    free(c->models_dir);
+    free(c->path);
+    json_decref(c->root);
+    free(c);
+}
+
+/* Helpers: read an optional member with a default; fail naming the key. */
+typedef struct {
+    const char *file;
+    char *err;
+    size_t errlen;
+    rfm_status st;
+} ctx;
+
+static int bad(ctx *x, const char *key, const char *why)
+{
+    if (x->st == RFM_OK)
+        x->st = rfm_fail(x->err, x->errlen, RFM_EINVAL, "%s: %s: %s", x->file, key, why);
+    return 0;
+}
+
+static const char *get_str(ctx *x, const json_t *o, const char *name, const char *key,
+                           const char *def)
+{
+    const json_t *v = json_object_get(o, name);
+    if (!v || json_is_null(v))
+        return def;
+    if (!json_is_string(v)) {
+        bad(x, key, "must be a string");
+        return def;
+    }
+    return json_string_value(v);
+}
+
+static long long get_int(ctx *x, const json_t *o, const char *name, const char *key,
+                         long long def, long long lo, long long hi)
+{
+    const json_t *v = json_object_get(o, name);
+    if (!v || json_is_null(v))
+        return def;
+    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
+        char why[96];
+        snprintf(why, sizeof why, "must be an integer from %lld to %lld", lo, hi);
+        bad(x, key, why);
+        return def;
+    }
+    return json_integer_value(v);
+}
+
+static double level(ctx *x, const json_t *v, const char *key)
+{
+    if (json_is_number(v))
+        return json_number_value(v);
+    const char *s = json_string_value(v);
+    if (s && strcmp(s, "low") == 0)
+        return -1;
+    if (s && strcmp(s, "mid") == 0)
+        return 0;
+    if (s && strcmp(s, "high") == 0)
+        return 1;
+    bad(x, key, "must be low, mid, high or a number of standard deviations");
+    return 0;
+}
+
+static void read_range(ctx *x, const json_t *rule, const char *name, const char *key, int *lo,
+                       int *hi)
+{
+    const json_t *v = json_object_get(rule, name);
+    *lo = 1;
+    *hi = 5;
+    if (!v)
+        return;
+    if (json_is_integer(v)) {
+        *lo = *hi = (int)json_integer_value(v);
+        return;
+    }
+    if (!json_is_array(v) || json_array_size(v) != 2 || !json_is_integer(json_array_get(v, 0)) ||
+        !json_is_integer(json_array_get(v, 1))) {
+        bad(x, key, "must be a score or a range [low, high] of scores 1-5");
+        return;
+    }
+    *lo = (int)json_integer_value(json_array_get(v, 0));
+    *hi = (int)json_integer_value(json_array_get(v, 1));
+}
+
+static void read_segments(ctx *x, const json_t *s, segments_options *o)
+{
+    char key[128];
+    const json_t *k = json_object_get(s, "k");
+    if (!k || json_is_null(k) || (json_is_string(k) && strcmp(json_string_value(k), "auto") == 0))
+        o->k = 0;
+    else if (json_is_integer(k) && json_integer_value(k) >= 1 && json_integer_value(k) <= 16)
+        o->k = (int)json_integer_value(k);
+    else
+        bad(x, "segments.k", "must be auto or an integer from 1 to 16");
+    o->k_min = (int)get_int(x, s, "k_min", "segments.k_min", 2, 2, 16);
+    o->k_max = (int)get_int(x, s, "k_max", "segments.k_max", 8, 2, 16);
+    o->restarts = (int)get_int(x, s, "restarts", "segments.restarts", 5, 1, 1000);
+    o->max_iter = (int)get_int(x, s, "max_iter", "segments.max_iter", 300, 1, 100000);
+    o->seed = (uint64_t)get_int(x, s, "seed", "segments.seed", 42, 0, INT64_MAX);
+    o->silhouette_sample =
+        (size_t)get_int(x, s, "silhouette_sample", "segments.silhouette_sample", 2000, 100, 8000);
+
+    const json_t *rules = json_object_get(s, "rfm_segments");
+    if (!json_is_array(rules) || json_array_size(rules) == 0) {
+        bad(x, "segments.rfm_segments", "must be a list of {name, r, f, m}");
+        return;
+    }
+    o->rules = calloc(json_array_size(rules), sizeof *o->rules);
+    if (!o->rules) {
+        x->st = rfm_fail(x->err, x->errlen, RFM_ENOMEM, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < json_array_size(rules); i++) {
+        const json_t *r = json_array_get(rules, i);
+        snprintf(key, sizeof key, "segments.rfm_segments[%zu]", i);
+        const char *name = get_str(x, r, "name", key, NULL);
+        segments_rule *u = &o->rules[o->nrules++];
+        u->name = strdup(name ? name : "");
+        if (!name)
+            bad(x, key, "needs a name");
+        static const char *const dims[3] = {"r", "f", "m"};
+        for (int j = 0; j < 3; j++) {
+            char k2[160];
+            snprintf(k2, sizeof k2, "%s.%s", key, dims[j]);
+            read_range(x, r, dims[j], k2, &u->lo[j], &u->hi[j]);
+        }
+    }
+    const json_t *profs = json_object_get(s, "cluster_profiles");
+    if (!json_is_array(profs) || json_array_size(profs) == 0) {
+        bad(x, "segments.cluster_profiles",
+            "must be a list of {name, recency, frequency, monetary, strategy}");
+        return;
+    }
+    o->profiles = calloc(json_array_size(profs), sizeof *o->profiles);
+    if (!o->profiles) {
+        x->st = rfm_fail(x->err, x->errlen, RFM_ENOMEM, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < json_array_size(profs); i++) {
+        const json_t *p = json_array_get(profs, i);
+        snprintf(key, sizeof key, "segments.cluster_profiles[%zu]", i);
+        segments_profile *q = &o->profiles[o->nprofiles++];
+        const char *name = get_str(x, p, "name", key, NULL);
+        const char *strategy = get_str(x, p, "strategy", key, NULL);
+        if (!name || !strategy)
+            bad(x, key, "needs a name and a strategy");
+        q->name = strdup(name ? name : "");
+        q->strategy = strdup(strategy ? strategy : "");
+        static const char *const feats[3] = {"recency", "frequency", "monetary"};
+        for (int j = 0; j < 3; j++) {
+            char k2[160];
+            snprintf(k2, sizeof k2, "%s.%s", key, feats[j]);
+            const json_t *v = json_object_get(p, feats[j]);
+            q->target[j] = v ? level(x, v, k2) : 0;
+        }
+    }
+}
+
+static void read_server(ctx *x, const json_t *s, server_options *o)
+{
+    const char *host = get_str(x, s, "host", "server.host", "127.0.0.1");
+    o->host = strdup(host);
+    o->port = (int)get_int(x, s, "port", "server.port", 8080, 0, 65535);
+    o->threads = (int)get_int(x, s, "threads", "server.threads", 0, 0, 256);
+    o->connection_limit =
+        (int)get_int(x, s, "connection_limit", "server.connection_limit", 1024, 1, 1000000);
+    o->timeout_s = (int)get_int(x, s, "timeout_s", "server.timeout_s", 15, 1, 3600);
+    o->body_limit_bytes = (size_t)get_int(x, s, "body_limit_bytes", "server.body_limit_bytes",
+                                          1 << 20, 1024, (long long)1 << 32);
+    o->batch_limit =
+        (size_t)get_int(x, s, "batch_limit", "server.batch_limit", 10000, 1, 100000000);
+    o->max_json_depth =
+        (int)get_int(x, s, "max_json_depth", "server.max_json_depth", 32, 2, 1000);
+    const char *log = get_str(x, s, "access_log", "server.access_log", NULL);
+    o->access_log = log ? strdup(log) : NULL;
+    const char *spec = get_str(x, s, "openapi", "server.openapi", "openapi.yaml");
+    o->openapi = strdup(spec);
+    const json_t *toks = json_object_get(s, "tokens_sha256");
+    if (toks && !json_is_null(toks)) {
+        if (!json_is_array(toks)) {
+            bad(x, "server.tokens_sha256", "must be a list of sha256 hex digests");
+            return;
+        }
+        o->tokens_sha256 = calloc(json_array_size(toks) + 1, sizeof *o->tokens_sha256);
+        for (size_t i = 0; o->tokens_sha256 && i < json_array_size(toks); i++) {
+            const char *t = json_string_value(json_array_get(toks, i));
+            if (!t) {
+                bad(x, "server.tokens_sha256", "must be a list of sha256 hex digests");
+                return;
+            }
+            o->tokens_sha256[o->ntokens++] = strdup(t);
+        }
+    }
+}
+
+rfm_status config_load(const char *path, rfm_config **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    json_t *root;
+    rfm_status st = yamljson_load(path, &root, err, errlen);
+    if (st != RFM_OK)
+        return st;
+    rfm_config *c = calloc(1, sizeof *c);
+    if (!c) {
+        json_decref(root);
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    }
+    c->root = root;
+    c->path = strdup(path);
+    ctx x = {path, err, errlen, RFM_OK};
+    if (!json_is_object(root)) {
+        bad(&x, "(top level)", "must be a mapping");
+        goto done;
+    }
+    const json_t *data = json_object_get(root, "data");
+    const json_t *cols = json_object_get(data, "columns");
+    if (data && !json_is_object(data))
+        bad(&x, "data", "must be a mapping");
+    if (cols && !json_is_object(cols))
+        bad(&x, "data.columns", "must be a mapping");
+    const char *t = get_str(&x, data, "transactions", "data.transactions", NULL);
+    c->transactions = t ? strdup(t) : NULL;
+    c->txn.invoice = get_str(&x, cols, "invoice", "data.columns.invoice", "InvoiceNo");
+    c->txn.customer_id =
+        get_str(&x, cols, "customer_id", "data.columns.customer_id", "CustomerID");
+    c->txn.date = get_str(&x, cols, "date", "data.columns.date", "InvoiceDate");
+    c->txn.quantity = get_str(&x, cols, "quantity", "data.columns.quantity", "Quantity");
+    c->txn.price = get_str(&x, cols, "price", "data.columns.price", "UnitPrice");
+    c->txn.product = get_str(&x, cols, "product", "data.columns.product", NULL);
+    c->txn.cancel_prefix =
+        get_str(&x, data, "cancellation_prefix", "data.cancellation_prefix", "C");
+    const char *snap = get_str(&x, data, "snapshot_date", "data.snapshot_date", NULL);
+    c->txn.snapshot_day = DATE_NONE;
+    if (snap && (c->txn.snapshot_day = config_date(snap)) == DATE_NONE)
+        bad(&x, "data.snapshot_date", "must be a date YYYY-MM-DD");
+    const char *md = get_str(&x, root, "models_dir", "models_dir", "models");
+    c->models_dir = strdup(md);
+
+    const json_t *seg = json_object_get(root, "segments");
+    if (!json_is_object(seg))
+        bad(&x, "segments", "missing: the segments section defines the RFM map and clusters");
+    else
+        read_segments(&x, seg, &c->segments);
+    if (x.st == RFM_OK) {
+        char why[256];
+        if (segments_check(&c->segments, why, sizeof why))
+            bad(&x, "segments", why);
+    }
+    const json_t *srv = json_object_get(root, "server");
+    if (srv && !json_is_object(srv))
+        bad(&x, "server", "must be a mapping");
+    read_server(&x, srv, &c->server);
+    if (x.st == RFM_OK) {
+        char why[256];
+        if (server_check(&c->server, why, sizeof why))
+            bad(&x, "server", why);
+    }
+    if (x.st == RFM_OK && (!c->path || !c->models_dir || !c->server.host || !c->server.openapi))
+        x.st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+done:
+    if (x.st != RFM_OK) {
+        config_free(c);
+        return x.st;
+    }
+    *out = c;
+    return RFM_OK;
+}

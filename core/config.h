@@ -1,0 +1,55 @@
+/* config.h - config/rfm.yaml, read once and checked before any work.
+ *
+ * Each section has a validator that returns the reason it is unusable or
+ * NULL (segments_check for the segments section); config_load runs them
+ * all, so train/ and server/ share one set of rules and messages. Sections
+ * other modules own (server, later models) stay available as JSON in
+ * `root`, to be checked by their own validators.
+ */
+#ifndef RFM_CONFIG_H
+#define RFM_CONFIG_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "segments.h"
+#include "status.h"
+#include "txn.h"
+
+typedef struct {
+    char *host;              /* address to bind, e.g. 127.0.0.1 or 0.0.0.0 */
+    int port;
+    int threads;             /* worker threads; 0 = number of cores */
+    int connection_limit;
+    int timeout_s;           /* idle or stalled connections are dropped after it */
+    size_t body_limit_bytes; /* larger bodies get 413 */
+    size_t batch_limit;      /* customers per batch; more get 413 */
+    int max_json_depth;      /* deeper request bodies get 400 */
+    char **tokens_sha256;    /* accepted token digests (lower-case hex) */
+    size_t ntokens;
+    char *access_log;        /* file for the access log, NULL = stderr */
+    char *openapi;           /* the contract, served and enforced */
+} server_options;
+
+/* Reason the server options cannot be used, or NULL. */
+const char *server_check(const server_options *o, char *buf, size_t len);
+
+typedef struct {
+    char *path; /* the file read, for messages */
+    json_t *root;
+    char *transactions; /* data.transactions (may be NULL) */
+    char *models_dir;
+    txn_options txn;    /* column names borrow from root */
+    segments_options segments;
+    server_options server;
+} rfm_config;
+
+/* Read and check a config file. On failure *out is NULL and err says
+ * "file: key: reason". */
+rfm_status config_load(const char *path, rfm_config **out, char *err, size_t errlen);
+void config_free(rfm_config *c);
+
+/* Parse "YYYY-MM-DD" into a day number; DATE_NONE when invalid. */
+int32_t config_date(const char *s);
+
+#endif

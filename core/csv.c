@@ -1,0 +1,580 @@
+/* csv.c - streaming RFC 4180 reader over plain or gzip input.
+ *
+ * Bytes flow: file (fread, 256 KiB) -> sha256 of the raw bytes -> inflate
+ * when the input starts with the gzip magic -> the record parser, which
+ * copies one record at a time into `rec` (fields NUL-terminated). Fields of
+ * unquoted text are copied in spans found with a lookup table, which keeps
+ * the parser near memcpy speed on typical exports.
+ */
+#include "csv.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include "sha256.h"
+
+#define RAW_CHUNK (256u * 1024u)
+#define DAT_CHUNK (1024u * 1024u)
+#define REC_MAX (16u * 1024u * 1024u) /* longest record accepted */
+#define FIELDS_MAX 4096u              /* most fields in a record */
+
+#define NBUF 4 /* decompressed blocks in flight between the two threads */
+
+/* Input layer state, touched only by the producer (the reader thread for
+ * files, the caller's thread for memory input). */
+typedef struct {
+    FILE *f;
+    const uint8_t *mem;
+    size_t memlen, mempos;
+    int checked, gz, zinit, zend, src_eof;
+    z_stream zs;
+    uint8_t *raw;
+    sha256_ctx sha;
+} source;
+
+struct csv_reader {
+    char *name;
+    source src;
+    /* Decompressed blocks: the producer fills block produced % NBUF while
+     * produced - consumed < NBUF; the parser owns block consumed % NBUF. */
+    uint8_t *blk[NBUF];
+    size_t blklen[NBUF];
+    uint64_t produced, consumed;
+    int threaded, done, stop, thread_started;
+    rfm_status src_st;     /* producer's final status */
+    char src_err[RFM_ERRLEN];
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint64_t bytes;        /* raw bytes read (atomic: read by the parser) */
+    uint8_t digest[32];
+    /* Parser state. */
+    const uint8_t *dat;    /* block being parsed */
+    size_t datlen, datpos;
+    uint64_t datbase;      /* decompressed offset of dat[0] */
+    int started, have_blk;
+    char *rec;
+    size_t reccap;
+    csv_field *fields;
+    size_t *fofs;     /* field offsets in rec while the record is built */
+    uint64_t *fcol;   /* field start columns */
+    size_t nfields;
+    uint64_t line;      /* current physical line */
+    uint64_t linestart; /* decompressed offset of the current line's start */
+    uint64_t recline, records, size;
+};
+
+/* Bytes that end a span of unquoted field text. */
+static const unsigned char special[256] = {[','] = 1, ['"'] = 1, ['\r'] = 1, ['\n'] = 1, [0] = 1};
+
+/* Next raw bytes of the file or memory, hashed on the way. */
+static rfm_status read_raw(csv_reader *r, uint8_t *buf, size_t cap, size_t *got, char *err,
+                           size_t errlen)
+{
+    source *s = &r->src;
+    size_t n;
+    if (s->f) {
+        n = fread(buf, 1, cap, s->f);
+        if (n < cap && ferror(s->f))
+            return rfm_fail(err, errlen, RFM_EIO, "%s: read error: %s", r->name, strerror(errno));
+    } else {
+        n = s->memlen - s->mempos < cap ? s->memlen - s->mempos : cap;
+        memcpy(buf, s->mem + s->mempos, n);
+        s->mempos += n;
+    }
+    if (n == 0)
+        s->src_eof = 1;
+    sha256_update(&s->sha, buf, n);
+    __atomic_add_fetch(&r->bytes, n, __ATOMIC_RELAXED);
+    *got = n;
+    return RFM_OK;
+}
+
+/* Fill out with up to cap decompressed bytes; *got = 0 at the end. A
+ * truncated gzip stream is RFM_EPARSE with an empty message (the parser
+ * adds the line it had reached). */
+static rfm_status produce(csv_reader *r, uint8_t *out, size_t cap, size_t *got, char *err,
+                          size_t errlen)
+{
+    source *s = &r->src;
+    rfm_status st;
+    *got = 0;
+    if (!s->checked) { /* gzip is known by its magic bytes, not by the name */
+        size_t n;
+        if ((st = read_raw(r, s->raw, RAW_CHUNK, &n, err, errlen)) != RFM_OK)
+            return st;
+        s->checked = 1;
+        if (n >= 2 && s->raw[0] == 0x1f && s->raw[1] == 0x8b) {
+            s->gz = 1;
+            if (inflateInit2(&s->zs, 15 + 32) != Z_OK)
+                return rfm_fail(err, errlen, RFM_ENOMEM, "%s: cannot initialise zlib", r->name);
+            s->zinit = 1;
+            s->zs.next_in = s->raw;
+            s->zs.avail_in = (uInt)n;
+        } else {
+            memcpy(out, s->raw, n); /* RAW_CHUNK <= DAT_CHUNK */
+            *got = n;
+            return RFM_OK;
+        }
+    }
+    if (!s->gz) {
+        if (s->src_eof)
+            return RFM_OK;
+        return read_raw(r, out, cap, got, err, errlen);
+    }
+    while (*got == 0) {
+        if (s->zs.avail_in == 0) {
+            if (s->src_eof) {
+                if (!s->zend)
+                    return rfm_fail(err, errlen, RFM_EPARSE, "%s", "");
+                return RFM_OK;
+            }
+            size_t n;
+            if ((st = read_raw(r, s->raw, RAW_CHUNK, &n, err, errlen)) != RFM_OK)
+                return st;
+            s->zs.next_in = s->raw;
+            s->zs.avail_in = (uInt)n;
+            continue;
+        }
+        if (s->zend) { /* another gzip member follows */
+            if (inflateReset(&s->zs) != Z_OK)
+                return rfm_fail(err, errlen, RFM_EPARSE, "%s: bad gzip member", r->name);
+            s->zend = 0;
+        }
+        s->zs.next_out = out;
+        s->zs.avail_out = (uInt)cap;
+        int zr = inflate(&s->zs, Z_NO_FLUSH);
+        if (zr == Z_STREAM_END)
+            s->zend = 1;
+        else if (zr == Z_MEM_ERROR)
+            return rfm_fail(err, errlen, RFM_ENOMEM, "%s: out of memory in inflate", r->name);
+        else if (zr != Z_OK && zr != Z_BUF_ERROR)
+            return rfm_fail(err, errlen, RFM_EPARSE, "%s: corrupt gzip data: %s", r->name,
+                            s->zs.msg ? s->zs.msg : "inflate failed");
+        *got = cap - s->zs.avail_out;
+    }
+    return RFM_OK;
+}
+
+/* The reader thread: read, hash and inflate ahead of the parser. */
+static void *producer(void *arg)
+{
+    csv_reader *r = arg;
+    for (;;) {
+        pthread_mutex_lock(&r->mu);
+        while (!r->stop && r->produced - r->consumed >= NBUF)
+            pthread_cond_wait(&r->cv, &r->mu);
+        int stop = r->stop;
+        size_t slot = (size_t)(r->produced % NBUF);
+        pthread_mutex_unlock(&r->mu);
+        if (stop)
+            return NULL;
+        size_t got;
+        rfm_status st = produce(r, r->blk[slot], DAT_CHUNK, &got, r->src_err, sizeof r->src_err);
+        pthread_mutex_lock(&r->mu);
+        if (st != RFM_OK || got == 0) {
+            r->src_st = st;
+            r->done = 1;
+        } else {
+            r->blklen[slot] = got;
+            r->produced++;
+        }
+        pthread_cond_broadcast(&r->cv);
+        int fin = r->done;
+        pthread_mutex_unlock(&r->mu);
+        if (fin)
+            return NULL;
+    }
+}
+
+/* Move the parser to the next decompressed block. *got = 0 at the end. */
+static rfm_status refill(csv_reader *r, size_t *got, char *err, size_t errlen)
+{
+    rfm_status st = RFM_OK;
+    r->datbase += r->datlen;
+    r->datpos = r->datlen = 0;
+    *got = 0;
+    if (!r->threaded) {
+        if (r->done)
+            return RFM_OK;
+        st = produce(r, r->blk[0], DAT_CHUNK, got, r->src_err, sizeof r->src_err);
+        if (st != RFM_OK || *got == 0) {
+            r->done = 1;
+            r->src_st = st;
+        } else {
+            r->dat = r->blk[0];
+            r->datlen = *got;
+            return RFM_OK;
+        }
+    } else {
+        pthread_mutex_lock(&r->mu);
+        if (r->have_blk) {
+            r->consumed++;
+            r->have_blk = 0;
+            pthread_cond_broadcast(&r->cv);
+        }
+        while (r->produced == r->consumed && !r->done)
+            pthread_cond_wait(&r->cv, &r->mu);
+        if (r->produced > r->consumed) {
+            size_t slot = (size_t)(r->consumed % NBUF);
+            r->dat = r->blk[slot];
+            r->datlen = r->blklen[slot];
+            r->have_blk = 1;
+            *got = r->datlen;
+            pthread_mutex_unlock(&r->mu);
+            return RFM_OK;
+        }
+        pthread_mutex_unlock(&r->mu);
+        st = r->src_st;
+    }
+    if (st == RFM_EPARSE && r->src_err[0] == '\0')
+        return rfm_fail(err, errlen, RFM_EPARSE,
+                        "%s:%llu:1: gzip data ends early (truncated file?)", r->name,
+                        (unsigned long long)r->line);
+    if (st != RFM_OK)
+        return rfm_fail(err, errlen, st, "%s", r->src_err);
+    sha256_final(&r->src.sha, r->digest);
+    return RFM_OK;
+}
+
+static rfm_status start(csv_reader *r, char *err, size_t errlen)
+{
+    r->started = 1;
+    if (r->src.f) {
+        if (pthread_mutex_init(&r->mu, NULL) != 0 || pthread_cond_init(&r->cv, NULL) != 0)
+            return rfm_fail(err, errlen, RFM_ENOMEM, "%s: cannot create a lock", r->name);
+        r->threaded = 1;
+        if (pthread_create(&r->thread, NULL, producer, r) != 0)
+            return rfm_fail(err, errlen, RFM_ENOMEM, "%s: cannot start the reader thread",
+                            r->name);
+        r->thread_started = 1;
+    }
+    size_t got;
+    rfm_status st = refill(r, &got, err, errlen);
+    if (st != RFM_OK)
+        return st;
+    r->datbase = 0;
+    /* A UTF-8 byte order mark is not part of the first column's name. */
+    if (r->datlen >= 3 && r->dat[0] == 0xef && r->dat[1] == 0xbb && r->dat[2] == 0xbf) {
+        r->datpos = 3;
+        r->linestart = 3;
+    }
+    return RFM_OK;
+}
+
+static rfm_status alloc_reader(const char *name, csv_reader **out, char *err, size_t errlen)
+{
+    csv_reader *r = calloc(1, sizeof *r);
+    if (!r)
+        return rfm_fail(err, errlen, RFM_ENOMEM, "%s: out of memory", name);
+    r->name = strdup(name);
+    r->src.raw = malloc(RAW_CHUNK);
+    int blocks_ok = 1;
+    for (int i = 0; i < NBUF; i++)
+        blocks_ok &= (r->blk[i] = malloc(DAT_CHUNK)) != NULL;
+    r->reccap = 4096;
+    r->rec = malloc(r->reccap);
+    r->fields = malloc(64 * sizeof *r->fields);
+    r->fofs = malloc(64 * sizeof *r->fofs);
+    r->fcol = malloc(64 * sizeof *r->fcol);
+    if (!r->name || !r->src.raw || !blocks_ok || !r->rec || !r->fields || !r->fofs || !r->fcol) {
+        csv_close(r);
+        return rfm_fail(err, errlen, RFM_ENOMEM, "%s: out of memory", name);
+    }
+    r->line = 1;
+    sha256_init(&r->src.sha);
+    *out = r;
+    return RFM_OK;
+}
+
+rfm_status csv_open(const char *path, csv_reader **out, char *err, size_t errlen)
+{
+    csv_reader *r;
+    *out = NULL;
+    rfm_status st = alloc_reader(path, &r, err, errlen);
+    if (st != RFM_OK)
+        return st;
+    r->src.f = fopen(path, "rb");
+    if (!r->src.f) {
+        st = rfm_fail(err, errlen, RFM_EIO, "%s: %s", path, strerror(errno));
+        csv_close(r);
+        return st;
+    }
+    struct stat sb;
+    if (fstat(fileno(r->src.f), &sb) == 0)
+        r->size = (uint64_t)sb.st_size;
+    *out = r;
+    return RFM_OK;
+}
+
+rfm_status csv_open_mem(const void *data, size_t len, const char *name, csv_reader **out,
+                        char *err, size_t errlen)
+{
+    csv_reader *r;
+    *out = NULL;
+    rfm_status st = alloc_reader(name, &r, err, errlen);
+    if (st != RFM_OK)
+        return st;
+    r->src.mem = data;
+    r->src.memlen = len;
+    r->size = len;
+    *out = r;
+    return RFM_OK;
+}
+
+void csv_close(csv_reader *r)
+{
+    if (!r)
+        return;
+    if (r->thread_started) {
+        pthread_mutex_lock(&r->mu);
+        r->stop = 1;
+        pthread_cond_broadcast(&r->cv);
+        pthread_mutex_unlock(&r->mu);
+        pthread_join(r->thread, NULL);
+    }
+    if (r->threaded) {
+        pthread_mutex_destroy(&r->mu);
+        pthread_cond_destroy(&r->cv);
+    }
+    if (r->src.f)
+        fclose(r->src.f);
+    if (r->src.zinit)
+        inflateEnd(&r->src.zs);
+    free(r->name);
+    free(r->src.raw);
+    for (int i = 0; i < NBUF; i++)
+        free(r->blk[i]);
+    free(r->rec);
+    free(r->fields);
+    free(r->fofs);
+    free(r->fcol);
+    free(r);
+}
+
+static rfm_status rec_reserve(csv_reader *r, size_t need, char *err, size_t errlen)
+{
+    if (need <= r->reccap)
+        return RFM_OK;
+    if (need > REC_MAX)
+        return rfm_fail(err, errlen, RFM_EPARSE,
+                        "%s:%llu:1: record longer than %u bytes (unterminated quote?)", r->name,
+                        (unsigned long long)r->recline, REC_MAX);
+    size_t cap = r->reccap;
+    while (cap < need)
+        cap *= 2;
+    char *n = realloc(r->rec, cap);
+    if (!n)
+        return rfm_fail(err, errlen, RFM_ENOMEM, "%s: out of memory", r->name);
+    r->rec = n;
+    r->reccap = cap;
+    return RFM_OK;
+}
+
+static rfm_status push_field(csv_reader *r, size_t ofs, uint64_t col, char *err, size_t errlen)
+{
+    size_t n = r->nfields;
+    if (n >= 64 && (n & (n - 1)) == 0) { /* grow at powers of two past 64 */
+        if (n >= FIELDS_MAX)
+            return rfm_fail(err, errlen, RFM_EPARSE, "%s:%llu:%llu: more than %u fields",
+                            r->name, (unsigned long long)r->recline, (unsigned long long)col,
+                            FIELDS_MAX);
+        csv_field *f = realloc(r->fields, 2 * n * sizeof *f);
+        if (f)
+            r->fields = f;
+        size_t *o = realloc(r->fofs, 2 * n * sizeof *o);
+        if (o)
+            r->fofs = o;
+        uint64_t *c = realloc(r->fcol, 2 * n * sizeof *c);
+        if (c)
+            r->fcol = c;
+        if (!f || !o || !c)
+            return rfm_fail(err, errlen, RFM_ENOMEM, "%s: out of memory", r->name);
+    }
+    r->fofs[n] = ofs;
+    r->fcol[n] = col;
+    r->nfields = n + 1;
+    return RFM_OK;
+}
+
+#define NEED(k)                                                                           \
+    do {                                                                                  \
+        if ((st = rec_reserve(r, len + (k), err, errlen)) != RFM_OK)                      \
+            return st;                                                                    \
+    } while (0)
+
+/* Peek at the next byte, refilling as needed; -1 at end of input. */
+static inline int peekc(csv_reader *r, rfm_status *st, char *err, size_t errlen)
+{
+    if (r->datpos < r->datlen)
+        return r->dat[r->datpos];
+    size_t got;
+    *st = refill(r, &got, err, errlen);
+    if (*st != RFM_OK || got == 0)
+        return -1;
+    return r->dat[r->datpos];
+}
+
+rfm_status csv_next(csv_reader *r, const csv_field **fields, size_t *n, char *err,
+                    size_t errlen)
+{
+    rfm_status st = RFM_OK;
+    *fields = NULL;
+    *n = 0;
+    if (!r->started && (st = start(r, err, errlen)) != RFM_OK)
+        return st;
+    for (;;) { /* one iteration per record; blank lines loop again */
+        size_t len = 0;
+        r->nfields = 0;
+        r->recline = r->line;
+        int c = peekc(r, &st, err, errlen);
+        if (st != RFM_OK)
+            return st;
+        if (c < 0)
+            return RFM_OK; /* the digest was taken when the input ended */
+        for (;;) { /* one iteration per field */
+            uint64_t col = r->datbase + r->datpos - r->linestart + 1;
+            if ((st = push_field(r, len, col, err, errlen)) != RFM_OK)
+                return st;
+            c = peekc(r, &st, err, errlen);
+            if (st != RFM_OK)
+                return st;
+            if (c == '"') {
+                uint64_t qline = r->line;
+                r->datpos++;
+                for (;;) {
+                    c = peekc(r, &st, err, errlen);
+                    if (st != RFM_OK)
+                        return st;
+                    if (c < 0)
+                        return rfm_fail(err, errlen, RFM_EPARSE,
+                                        "%s:%llu:%llu: quoted field not closed before end of file",
+                                        r->name, (unsigned long long)qline,
+                                        (unsigned long long)col);
+                    const uint8_t *p = r->dat + r->datpos, *e = r->dat + r->datlen;
+                    const uint8_t *q = p;
+                    while (q < e && *q != '"' && *q != '\n' && *q != 0)
+                        q++;
+                    size_t span = (size_t)(q - p);
+                    NEED(span + 2);
+                    memcpy(r->rec + len, p, span);
+                    len += span;
+                    r->datpos += span;
+                    if (q == e)
+                        continue;
+                    if (*q == 0)
+                        return rfm_fail(err, errlen, RFM_EPARSE, "%s:%llu:%llu: NUL byte in data",
+                                        r->name, (unsigned long long)r->line,
+                                        (unsigned long long)(r->datbase + r->datpos -
+                                                             r->linestart + 1));
+                    r->datpos++;
+                    if (*q == '\n') { /* newline inside quotes belongs to the field */
+                        r->rec[len++] = '\n';
+                        r->line++;
+                        r->linestart = r->datbase + r->datpos;
+                        continue;
+                    }
+                    c = peekc(r, &st, err, errlen); /* after a quote */
+                    if (st != RFM_OK)
+                        return st;
+                    if (c == '"') {
+                        r->rec[len++] = '"';
+                        r->datpos++;
+                        continue;
+                    }
+                    if (c < 0 || c == ',' || c == '\r' || c == '\n')
+                        break;
+                    return rfm_fail(err, errlen, RFM_EPARSE,
+                                    "%s:%llu:%llu: text after the closing quote of a field",
+                                    r->name, (unsigned long long)r->line,
+                                    (unsigned long long)(r->datbase + r->datpos - r->linestart +
+                                                         1));
+                }
+            } else {
+                /* Unquoted: copy spans up to the next special byte. A quote
+                 * inside unquoted text (12" PLATE) is kept literally, as
+                 * spreadsheet exports write it. */
+                for (;;) {
+                    const uint8_t *p = r->dat + r->datpos, *e = r->dat + r->datlen;
+                    const uint8_t *q = p;
+                    while (q < e && !special[*q])
+                        q++;
+                    size_t span = (size_t)(q - p);
+                    NEED(span + 2);
+                    memcpy(r->rec + len, p, span);
+                    len += span;
+                    r->datpos += span;
+                    if (q < e && *q == '"') {
+                        r->rec[len++] = '"';
+                        r->datpos++;
+                        continue;
+                    }
+                    if (q < e && *q == 0)
+                        return rfm_fail(err, errlen, RFM_EPARSE, "%s:%llu:%llu: NUL byte in data",
+                                        r->name, (unsigned long long)r->line,
+                                        (unsigned long long)(r->datbase + r->datpos -
+                                                             r->linestart + 1));
+                    if (q < e)
+                        break;
+                    c = peekc(r, &st, err, errlen);
+                    if (st != RFM_OK)
+                        return st;
+                    if (c < 0)
+                        break;
+                }
+                c = peekc(r, &st, err, errlen);
+                if (st != RFM_OK)
+                    return st;
+            }
+            r->rec[len++] = '\0';
+            if (c == ',') {
+                r->datpos++;
+                continue;
+            }
+            /* End of record: CR, LF, CRLF or end of input. */
+            if (c == '\r') {
+                r->datpos++;
+                c = peekc(r, &st, err, errlen);
+                if (st != RFM_OK)
+                    return st;
+            }
+            if (c == '\n')
+                r->datpos++;
+            r->line++;
+            r->linestart = r->datbase + r->datpos;
+            break;
+        }
+        if (r->nfields == 1 && len == 1)
+            continue; /* blank line */
+        for (size_t i = 0; i < r->nfields; i++) {
+            r->fields[i].s = r->rec + r->fofs[i];
+            size_t end = i + 1 < r->nfields ? r->fofs[i + 1] : len;
+            r->fields[i].len = end - r->fofs[i] - 1;
+        }
+        r->records++;
+        *fields = r->fields;
+        *n = r->nfields;
+        return RFM_OK;
+    }
+}
+
+uint64_t csv_line(const csv_reader *r) { return r->recline; }
+uint64_t csv_column(const csv_reader *r, size_t i) { return i < r->nfields ? r->fcol[i] : 1; }
+uint64_t csv_records(const csv_reader *r) { return r->records; }
+uint64_t csv_bytes(const csv_reader *r) { return __atomic_load_n(&r->bytes, __ATOMIC_RELAXED); }
+uint64_t csv_size(const csv_reader *r) { return r->size; }
+void csv_sha256(const csv_reader *r, uint8_t digest[32]) { memcpy(digest, r->digest, 32); }
+const char *csv_name(const csv_reader *r) { return r->name; }
+
+int csv_find(const csv_field *fields, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(fields[i].s, name) == 0)
+            return (int)i;
+    return -1;
+}

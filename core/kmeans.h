@@ -1,0 +1,49 @@
+/* kmeans.h - Lloyd's k-means with k-means++ seeding, restarts, silhouette.
+ *
+ * Workload: thousands to a few million points in a handful of dimensions
+ * (standardised RFM features). Deterministic: the caller's rng drives the
+ * seeding, and ties go to the lowest cluster index.
+ * Thread safety: pure functions of their arguments.
+ */
+#ifndef RFM_KMEANS_H
+#define RFM_KMEANS_H
+
+#include <stddef.h>
+
+#include "rng.h"
+#include "status.h"
+
+typedef struct {
+    size_t k, d;
+    double *centroids; /* k x d, row-major; owned */
+    double inertia;    /* sum of squared distances to the nearest centroid */
+    int iterations;    /* Lloyd iterations of the best restart */
+    int converged;     /* the best restart stopped before max_iter */
+} kmeans_model;
+
+/* Fit on x (n x d, row-major) with `restarts` k-means++ seedings, keeping
+ * the lowest inertia; a restart stops when no label changes or after
+ * max_iter iterations. labels (n entries) receives the assignment of the
+ * best restart. On success out->centroids is new (kmeans_free). */
+rfm_status kmeans_fit(const double *x, size_t n, size_t d, size_t k, int restarts, int max_iter,
+                      rfm_rng *rng, kmeans_model *out, int *labels, char *err, size_t errlen);
+void kmeans_free(kmeans_model *m);
+
+/* Index of the centroid nearest to point p (d values). */
+size_t kmeans_nearest(const double *centroids, size_t k, size_t d, const double *p);
+
+/* Mean silhouette coefficient (Rousseeuw 1987, as scikit-learn computes
+ * it: a point alone in its cluster scores 0). When sample > 0 and n >
+ * sample, it is computed, as scikit-learn's silhouette_score(sample_size=)
+ * does, on `sample` points drawn without replacement with rng, among
+ * themselves. *out in [-1, 1]. */
+rfm_status kmeans_silhouette(const double *x, size_t n, size_t d, const int *labels, size_t k,
+                             size_t sample, rfm_rng *rng, double *out, char *err, size_t errlen);
+
+/* The same from a precomputed m x m matrix of Euclidean distances (float,
+ * row-major), for measuring several labelings of one sample cheaply. */
+double kmeans_silhouette_matrix(const float *dist, size_t m, const int *labels, size_t k);
+/* Fill dist (m x m) with the pairwise distances of m points. */
+void kmeans_distances(const double *x, size_t m, size_t d, float *dist);
+
+#endif

@@ -1,0 +1,457 @@
+/* oas.c - OpenAPI operations and a JSON Schema validator over jansson. */
+#include "oas.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "yamljson.h"
+
+#define MAX_REF_DEPTH 32
+
+struct oas_spec {
+    json_t *root;
+};
+
+rfm_status oas_load(const char *path, oas_spec **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    json_t *root;
+    rfm_status st = yamljson_load(path, &root, err, errlen);
+    if (st != RFM_OK)
+        return st;
+    const char *v = json_string_value(json_object_get(root, "openapi"));
+    if (!v || strncmp(v, "3.", 2) != 0 || !json_is_object(json_object_get(root, "paths"))) {
+        json_decref(root);
+        return rfm_fail(err, errlen, RFM_EFORMAT, "%s: not an OpenAPI 3 document with paths",
+                        path);
+    }
+    oas_spec *s = malloc(sizeof *s);
+    if (!s) {
+        json_decref(root);
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    }
+    s->root = root;
+    *out = s;
+    return RFM_OK;
+}
+
+void oas_free(oas_spec *s)
+{
+    if (!s)
+        return;
+    json_decref(s->root);
+    free(s);
+}
+
+const json_t *oas_root(const oas_spec *s) { return s->root; }
+
+static const char *const METHODS[] = {"get", "put", "post", "delete", "options", "head", "patch"};
+
+const json_t *oas_operation(const oas_spec *s, const char *method, const char *path)
+{
+    const json_t *item = json_object_get(json_object_get(s->root, "paths"), path);
+    if (!item)
+        return NULL;
+    for (size_t i = 0; i < sizeof METHODS / sizeof *METHODS; i++)
+        if (strcasecmp(method, METHODS[i]) == 0)
+            return json_object_get(item, METHODS[i]);
+    return NULL;
+}
+
+int oas_path_allow(const oas_spec *s, const char *path, char *allow, size_t len)
+{
+    const json_t *item = json_object_get(json_object_get(s->root, "paths"), path);
+    if (!item)
+        return 0;
+    size_t n = 0;
+    allow[0] = '\0';
+    for (size_t i = 0; i < sizeof METHODS / sizeof *METHODS; i++) {
+        if (!json_object_get(item, METHODS[i]))
+            continue;
+        for (const char *m = METHODS[i]; *m && n + 3 < len; m++)
+            allow[n++] = (char)toupper((unsigned char)*m);
+        if (n + 3 < len) {
+            allow[n++] = ',';
+            allow[n++] = ' ';
+        }
+        allow[n] = '\0';
+    }
+    if (n >= 2)
+        allow[n - 2] = '\0';
+    return 1;
+}
+
+/* Follow "#/a/b~1c" within the document. */
+static const json_t *resolve(const oas_spec *s, const char *ref)
+{
+    if (strncmp(ref, "#/", 2) != 0)
+        return NULL;
+    const json_t *cur = s->root;
+    const char *p = ref + 2;
+    char key[256];
+    while (cur && *p) {
+        size_t k = 0;
+        for (; *p && *p != '/' && k + 1 < sizeof key; p++) {
+            if (p[0] == '~' && p[1] == '0') {
+                key[k++] = '~';
+                p++;
+            } else if (p[0] == '~' && p[1] == '1') {
+                key[k++] = '/';
+                p++;
+            } else {
+                key[k++] = *p;
+            }
+        }
+        key[k] = '\0';
+        cur = json_is_array(cur) ? json_array_get(cur, (size_t)atol(key))
+                                 : json_object_get(cur, key);
+        if (*p == '/')
+            p++;
+    }
+    return cur;
+}
+
+static const json_t *deref(const oas_spec *s, const json_t *schema)
+{
+    for (int i = 0; i < MAX_REF_DEPTH && schema; i++) {
+        const char *ref = json_string_value(json_object_get(schema, "$ref"));
+        if (!ref)
+            return schema;
+        schema = resolve(s, ref);
+    }
+    return NULL; /* a cycle of bare references */
+}
+
+const json_t *oas_request_schema(const oas_spec *s, const json_t *op)
+{
+    const json_t *rb = deref(s, json_object_get(op, "requestBody"));
+    return deref(s, json_object_get(
+                        json_object_get(json_object_get(rb, "content"), "application/json"),
+                        "schema"));
+}
+
+const json_t *oas_response_schema(const oas_spec *s, const json_t *op, int status)
+{
+    char code[8];
+    snprintf(code, sizeof code, "%d", status);
+    const json_t *rs = json_object_get(op, "responses");
+    const json_t *r = json_object_get(rs, code);
+    if (!r)
+        r = json_object_get(rs, "default");
+    r = deref(s, r);
+    return deref(s, json_object_get(
+                        json_object_get(json_object_get(r, "content"), "application/json"),
+                        "schema"));
+}
+
+/* ---- validation ------------------------------------------------------ */
+
+typedef struct {
+    const oas_spec *s;
+    oas_violation *out;
+    size_t max, n;
+    char ptr[192];
+    size_t plen;
+    int depth;
+} vctx;
+
+static void add(vctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void add(vctx *c, const char *fmt, ...)
+{
+    if (c->out && c->n < c->max) {
+        oas_violation *v = &c->out[c->n];
+        snprintf(v->pointer, sizeof v->pointer, "%.*s", (int)c->plen, c->ptr);
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(v->message, sizeof v->message, fmt, ap);
+        va_end(ap);
+    }
+    c->n++;
+}
+
+/* Append "/token" (escaped) to the pointer; returns the old length. */
+static size_t push(vctx *c, const char *tok)
+{
+    size_t old = c->plen;
+    if (c->plen + 1 < sizeof c->ptr)
+        c->ptr[c->plen++] = '/';
+    for (; *tok && c->plen + 2 < sizeof c->ptr; tok++) {
+        if (*tok == '~' || *tok == '/') {
+            c->ptr[c->plen++] = '~';
+            c->ptr[c->plen++] = *tok == '~' ? '0' : '1';
+        } else {
+            c->ptr[c->plen++] = *tok;
+        }
+    }
+    return old;
+}
+
+static size_t push_index(vctx *c, size_t i)
+{
+    char b[24];
+    snprintf(b, sizeof b, "%zu", i);
+    return push(c, b);
+}
+
+static int is_integer(const json_t *v)
+{
+    if (json_is_integer(v))
+        return 1;
+    if (!json_is_real(v))
+        return 0;
+    double d = json_real_value(v);
+    return isfinite(d) && d == floor(d);
+}
+
+static int type_matches(const json_t *v, const char *t)
+{
+    if (strcmp(t, "object") == 0)
+        return json_is_object(v);
+    if (strcmp(t, "array") == 0)
+        return json_is_array(v);
+    if (strcmp(t, "string") == 0)
+        return json_is_string(v);
+    if (strcmp(t, "number") == 0)
+        return json_is_number(v);
+    if (strcmp(t, "integer") == 0)
+        return is_integer(v);
+    if (strcmp(t, "boolean") == 0)
+        return json_is_boolean(v);
+    if (strcmp(t, "null") == 0)
+        return json_is_null(v);
+    return 0;
+}
+
+static const char *type_name(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER:
+    case JSON_REAL: return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE: return "a boolean";
+    default: return "null";
+    }
+}
+
+static size_t utf8_length(const char *s, size_t n)
+{
+    size_t cp = 0;
+    for (size_t i = 0; i < n; i++)
+        cp += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return cp;
+}
+
+static void validate(vctx *c, const json_t *schema, const json_t *v);
+
+/* Count violations of one subschema without reporting them. */
+static size_t trial(vctx *c, const json_t *schema, const json_t *v)
+{
+    vctx t = *c;
+    t.out = NULL;
+    t.n = 0;
+    validate(&t, schema, v);
+    return t.n;
+}
+
+static void validate(vctx *c, const json_t *schema, const json_t *v)
+{
+    if (json_is_true(schema) || !schema)
+        return;
+    if (json_is_false(schema)) {
+        add(c, "is not allowed");
+        return;
+    }
+    if (++c->depth > 64) {
+        add(c, "schema nests too deeply");
+        c->depth--;
+        return;
+    }
+    const char *ref = json_string_value(json_object_get(schema, "$ref"));
+    if (ref) {
+        const json_t *target = resolve(c->s, ref);
+        if (!target)
+            add(c, "schema reference %s cannot be resolved", ref);
+        else
+            validate(c, target, v);
+    }
+
+    const json_t *t = json_object_get(schema, "type");
+    if (t) {
+        int ok = 0;
+        char want[96] = "";
+        if (json_is_string(t)) {
+            ok = type_matches(v, json_string_value(t));
+            snprintf(want, sizeof want, "%s", json_string_value(t));
+        } else if (json_is_array(t)) {
+            size_t i, n = 0;
+            json_t *e;
+            json_array_foreach(t, i, e)
+            {
+                const char *ts = json_string_value(e);
+                if (!ts)
+                    continue;
+                ok |= type_matches(v, ts);
+                n += (size_t)snprintf(want + n, n < sizeof want ? sizeof want - n : 0, "%s%s",
+                                      i ? " or " : "", ts);
+                if (n >= sizeof want)
+                    n = sizeof want - 1;
+            }
+        }
+        if (!ok) {
+            add(c, "must be %s %s, not %s", strchr("aeiou", want[0]) ? "an" : "a", want,
+                type_name(v));
+            c->depth--;
+            return; /* other keywords would only repeat the same complaint */
+        }
+    }
+
+    const json_t *en = json_object_get(schema, "enum");
+    if (json_is_array(en)) {
+        size_t i;
+        json_t *e;
+        int found = 0;
+        json_array_foreach(en, i, e) found |= json_equal(e, (json_t *)v);
+        if (!found) {
+            char list[120] = "";
+            size_t n = 0;
+            json_array_foreach(en, i, e)
+            {
+                if (json_is_string(e) && n < sizeof list)
+                    n += (size_t)snprintf(list + n, sizeof list - n, "%s'%s'", i ? ", " : "",
+                                          json_string_value(e));
+            }
+            add(c, "must be one of %s", list);
+        }
+    }
+    const json_t *cn = json_object_get(schema, "const");
+    if (cn && !json_equal((json_t *)cn, (json_t *)v))
+        add(c, "must equal the constant value");
+
+    if (json_is_number(v)) {
+        double x = json_number_value(v);
+        const json_t *k;
+        if ((k = json_object_get(schema, "minimum")) && json_is_number(k) &&
+            x < json_number_value(k))
+            add(c, "must be >= %.17g", json_number_value(k));
+        if ((k = json_object_get(schema, "maximum")) && json_is_number(k) &&
+            x > json_number_value(k))
+            add(c, "must be <= %.17g", json_number_value(k));
+        if ((k = json_object_get(schema, "exclusiveMinimum")) && json_is_number(k) &&
+            x <= json_number_value(k))
+            add(c, "must be > %.17g", json_number_value(k));
+        if ((k = json_object_get(schema, "exclusiveMaximum")) && json_is_number(k) &&
+            x >= json_number_value(k))
+            add(c, "must be < %.17g", json_number_value(k));
+    }
+    if (json_is_string(v)) {
+        size_t cp = utf8_length(json_string_value(v), json_string_length(v));
+        const json_t *k;
+        if ((k = json_object_get(schema, "minLength")) && json_is_integer(k) &&
+            (json_int_t)cp < json_integer_value(k))
+            add(c, "must have at least %lld characters", (long long)json_integer_value(k));
+        if ((k = json_object_get(schema, "maxLength")) && json_is_integer(k) &&
+            (json_int_t)cp > json_integer_value(k))
+            add(c, "must have at most %lld characters", (long long)json_integer_value(k));
+    }
+    if (json_is_array(v)) {
+        size_t n = json_array_size(v);
+        const json_t *k;
+        if ((k = json_object_get(schema, "minItems")) && json_is_integer(k) &&
+            (json_int_t)n < json_integer_value(k))
+            add(c, "must have at least %lld items", (long long)json_integer_value(k));
+        if ((k = json_object_get(schema, "maxItems")) && json_is_integer(k) &&
+            (json_int_t)n > json_integer_value(k))
+            add(c, "must have at most %lld items", (long long)json_integer_value(k));
+        const json_t *items = json_object_get(schema, "items");
+        if (items && !json_is_array(items))
+            for (size_t i = 0; i < n; i++) {
+                size_t old = push_index(c, i);
+                validate(c, items, json_array_get(v, i));
+                c->plen = old;
+            }
+    }
+    if (json_is_object(v)) {
+        const json_t *props = json_object_get(schema, "properties");
+        const json_t *req = json_object_get(schema, "required");
+        size_t i;
+        json_t *e;
+        if (json_is_array(req))
+            json_array_foreach(req, i, e)
+            {
+                const char *name = json_string_value(e);
+                if (name && !json_object_get(v, name)) {
+                    size_t old = push(c, name);
+                    add(c, "is required");
+                    c->plen = old;
+                }
+            }
+        const json_t *addl = json_object_get(schema, "additionalProperties");
+        const char *key;
+        json_t *val;
+        json_object_foreach((json_t *)v, key, val)
+        {
+            const json_t *ps = json_object_get(props, key);
+            size_t old = push(c, key);
+            if (ps)
+                validate(c, ps, val);
+            else if (json_is_false(addl))
+                add(c, "is not an allowed field");
+            else if (json_is_object(addl))
+                validate(c, addl, val);
+            c->plen = old;
+        }
+    }
+
+    const json_t *k;
+    if ((k = json_object_get(schema, "allOf")) && json_is_array(k)) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(k, i, e) validate(c, e, v);
+    }
+    if ((k = json_object_get(schema, "anyOf")) && json_is_array(k)) {
+        size_t i, best = 0, bestn = SIZE_MAX;
+        json_t *e;
+        json_array_foreach(k, i, e)
+        {
+            size_t n = trial(c, e, v);
+            if (n < bestn)
+                bestn = n, best = i;
+        }
+        if (bestn > 0 && json_array_size(k) > 0)
+            validate(c, json_array_get(k, best), v); /* report the nearest alternative */
+    }
+    if ((k = json_object_get(schema, "oneOf")) && json_is_array(k)) {
+        size_t i, best = 0, bestn = SIZE_MAX, matched = 0;
+        json_t *e;
+        json_array_foreach(k, i, e)
+        {
+            size_t n = trial(c, e, v);
+            matched += n == 0;
+            if (n < bestn)
+                bestn = n, best = i;
+        }
+        if (matched > 1)
+            add(c, "matches %zu of the alternatives; exactly one is allowed", matched);
+        else if (matched == 0 && json_array_size(k) > 0)
+            validate(c, json_array_get(k, best), v); /* report the nearest alternative */
+    }
+    c->depth--;
+}
+
+size_t oas_validate(const oas_spec *s, const json_t *schema, const json_t *value,
+                    oas_violation *out, size_t max)
+{
+    vctx c = {s, out, max, 0, "", 0, 0};
+    validate(&c, schema, value);
+    return c.n;
+}

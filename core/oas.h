@@ -1,0 +1,54 @@
+/* oas.h - the API contract: operations of openapi.yaml and JSON Schema
+ * validation of request and response bodies against it.
+ *
+ * Supports the keywords openapi.yaml uses, with JSON Schema 2020-12
+ * semantics: type (string or list; "integer" is any number with no
+ * fractional part, so 1.0 is one), required, properties,
+ * additionalProperties (bool or schema), enum, const, minimum, maximum,
+ * exclusiveMinimum, exclusiveMaximum (numbers, as in 3.1), minLength and
+ * maxLength (in Unicode code points), items, minItems, maxItems, oneOf,
+ * anyOf, allOf, and $ref to "#/..." within the file. Unknown keywords are
+ * ignored, as the specification says.
+ *
+ * Every violation is reported (up to a cap) with an RFC 6901 JSON pointer
+ * to the offending value, the way FastAPI lists pydantic errors.
+ * Thread safety: a loaded spec is read-only; validation allocates nothing.
+ */
+#ifndef RFM_OAS_H
+#define RFM_OAS_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "status.h"
+
+typedef struct oas_spec oas_spec;
+
+typedef struct {
+    char pointer[192]; /* "/customers/3/recency"; "" is the whole body */
+    char message[160];
+} oas_violation;
+
+/* Load an OpenAPI 3.x YAML (or JSON) file. */
+rfm_status oas_load(const char *path, oas_spec **out, char *err, size_t errlen);
+void oas_free(oas_spec *s);
+const json_t *oas_root(const oas_spec *s);
+
+/* The Operation Object for method ("get", "post", ...; any case) and an
+ * exact path, or NULL. */
+const json_t *oas_operation(const oas_spec *s, const char *method, const char *path);
+/* Whether the path exists; if so, its methods in upper case joined by
+ * ", " into allow (for a 405's Allow header). */
+int oas_path_allow(const oas_spec *s, const char *path, char *allow, size_t len);
+/* Schema of the application/json request body of op, or NULL. */
+const json_t *oas_request_schema(const oas_spec *s, const json_t *op);
+/* Schema of the application/json response for status (or "default"), or
+ * NULL. */
+const json_t *oas_response_schema(const oas_spec *s, const json_t *op, int status);
+
+/* Validate value against schema. Returns the number of violations found
+ * (0: valid); the first `max` are written to out (out may be NULL). */
+size_t oas_validate(const oas_spec *s, const json_t *schema, const json_t *value,
+                    oas_violation *out, size_t max);
+
+#endif

@@ -1,0 +1,666 @@
+/* segments.c - RFM segments and named k-means clusters. */
+#include "segments.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonx.h"
+#include "kmeans.h"
+#include "rng.h"
+
+#define KMAX 16
+
+typedef struct {
+    char *name, *strategy;
+    size_t customers;
+    double share, mean[3], median[3];
+} cluster_info;
+
+struct segments_model {
+    rfm_bounds bounds;
+    char *names[125];  /* segment name of each code, index (r-1)*25+(f-1)*5+(m-1) */
+    size_t k;
+    double mean[3], sd[3]; /* standardisation of log1p features */
+    double *centroids;     /* k x 3 in standard units */
+    cluster_info *clusters;
+    double inertia, silhouette;
+    int iterations, converged;
+    size_t n;
+    double sil_by_k[KMAX + 1]; /* NaN where not measured */
+};
+
+static size_t code_index(const int s[3]) { return (size_t)((s[0] - 1) * 25 + (s[1] - 1) * 5 + (s[2] - 1)); }
+
+const char *segments_check(const segments_options *opt, char *buf, size_t len)
+{
+    if (opt->nrules == 0) {
+        snprintf(buf, len, "the RFM segment map has no segments");
+        return buf;
+    }
+    for (size_t r = 0; r < opt->nrules; r++) {
+        const segments_rule *u = &opt->rules[r];
+        if (!u->name || !*u->name) {
+            snprintf(buf, len, "segment %zu has no name", r + 1);
+            return buf;
+        }
+        for (int j = 0; j < 3; j++)
+            if (u->lo[j] < 1 || u->hi[j] > 5 || u->lo[j] > u->hi[j]) {
+                snprintf(buf, len, "segment '%s': %c range %d-%d is not within 1-5", u->name,
+                         "RFM"[j], u->lo[j], u->hi[j]);
+                return buf;
+            }
+    }
+    /* Total and disjoint: each of the 125 codes matches exactly one rule. */
+    for (int a = 1; a <= 5; a++)
+        for (int b = 1; b <= 5; b++)
+            for (int c = 1; c <= 5; c++) {
+                int s[3] = {a, b, c};
+                const char *first = NULL;
+                for (size_t r = 0; r < opt->nrules; r++) {
+                    const segments_rule *u = &opt->rules[r];
+                    int in = 1;
+                    for (int j = 0; j < 3; j++)
+                        in &= s[j] >= u->lo[j] && s[j] <= u->hi[j];
+                    if (!in)
+                        continue;
+                    if (first) {
+                        snprintf(buf, len, "RFM code %d%d%d is in two segments: '%s' and '%s'",
+                                 a, b, c, first, u->name);
+                        return buf;
+                    }
+                    first = u->name;
+                }
+                if (!first) {
+                    snprintf(buf, len, "RFM code %d%d%d is in no segment", a, b, c);
+                    return buf;
+                }
+            }
+    if (opt->k < 0 || opt->k > KMAX) {
+        snprintf(buf, len, "k must be 0 (auto) or 1..%d", KMAX);
+        return buf;
+    }
+    if (opt->k == 0 && (opt->k_min < 2 || opt->k_max < opt->k_min || opt->k_max > KMAX)) {
+        snprintf(buf, len, "k_min and k_max must satisfy 2 <= k_min <= k_max <= %d", KMAX);
+        return buf;
+    }
+    size_t need = (size_t)(opt->k ? opt->k : opt->k_max);
+    if (opt->nprofiles < need) {
+        snprintf(buf, len, "%zu cluster profiles for up to %zu clusters: every cluster needs a name",
+                 opt->nprofiles, need);
+        return buf;
+    }
+    for (size_t p = 0; p < opt->nprofiles; p++)
+        if (!opt->profiles[p].name || !*opt->profiles[p].name || !opt->profiles[p].strategy) {
+            snprintf(buf, len, "cluster profile %zu needs a name and a strategy", p + 1);
+            return buf;
+        }
+    if (opt->silhouette_sample < 100 || opt->silhouette_sample > 8000) {
+        snprintf(buf, len, "silhouette_sample must be from 100 to 8000 customers");
+        return buf;
+    }
+    if (opt->restarts < 1 || opt->max_iter < 1) {
+        snprintf(buf, len, "restarts and max_iter must be at least 1");
+        return buf;
+    }
+    return NULL;
+}
+
+void segments_free(segments_model *m)
+{
+    if (!m)
+        return;
+    for (int i = 0; i < 125; i++)
+        free(m->names[i]);
+    if (m->clusters)
+        for (size_t c = 0; c < m->k; c++) {
+            free(m->clusters[c].name);
+            free(m->clusters[c].strategy);
+        }
+    free(m->clusters);
+    free(m->centroids);
+    free(m);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Cluster value for ordering: recent, frequent and high spend is best. */
+static double value_of(const double *c) { return -c[0] + c[1] + c[2]; }
+
+static rfm_status alloc_model(segments_model **out, size_t k, char *err, size_t errlen)
+{
+    segments_model *m = calloc(1, sizeof *m);
+    if (m) {
+        m->k = k;
+        m->centroids = calloc(k * 3, sizeof *m->centroids);
+        m->clusters = calloc(k, sizeof *m->clusters);
+    }
+    if (!m || !m->centroids || !m->clusters) {
+        segments_free(m);
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    }
+    for (int i = 0; i <= KMAX; i++)
+        m->sil_by_k[i] = NAN;
+    *out = m;
+    return RFM_OK;
+}
+
+typedef struct {
+    const double *z;
+    size_t n;
+    const segments_options *opt;
+    size_t kmin, kmax;
+    const float *dist;
+    size_t ms;
+    const size_t *sidx;
+    size_t step;
+    kmeans_model models[KMAX + 1];
+    int *labels[KMAX + 1];
+    double sil[KMAX + 1];
+    rfm_status st[KMAX + 1];
+    char err[KMAX + 1][RFM_ERRLEN];
+} sweep;
+
+typedef struct {
+    sweep *sw;
+    size_t first;
+} sweep_arg;
+
+/* Fit k = kmin + first, + step, ... and measure each on the sample. */
+static void *sweep_run(void *p)
+{
+    sweep_arg *a = p;
+    sweep *sw = a->sw;
+    int *slab = sw->ms ? malloc(sw->ms * sizeof *slab) : NULL;
+    for (size_t k = sw->kmin + a->first; k <= sw->kmax; k += sw->step) {
+        rfm_rng rng;
+        rfm_rng_seed(&rng, sw->opt->seed + 0x9e3779b97f4a7c15ULL * k);
+        sw->labels[k] = malloc(sw->n * sizeof *sw->labels[k]);
+        if (!sw->labels[k] || (sw->ms && !slab)) {
+            sw->st[k] = rfm_fail(sw->err[k], RFM_ERRLEN, RFM_ENOMEM, "out of memory for k = %zu", k);
+            continue;
+        }
+        sw->st[k] = kmeans_fit(sw->z, sw->n, 3, k, sw->opt->restarts, sw->opt->max_iter, &rng,
+                               &sw->models[k], sw->labels[k], sw->err[k], RFM_ERRLEN);
+        if (sw->st[k] != RFM_OK || !sw->dist)
+            continue;
+        for (size_t i = 0; i < sw->ms; i++)
+            slab[i] = sw->labels[k][sw->sidx[i]];
+        sw->sil[k] = kmeans_silhouette_matrix(sw->dist, sw->ms, slab, k);
+    }
+    free(slab);
+    return NULL;
+}
+
+rfm_status segments_fit(const double *recency, const double *frequency, const double *monetary,
+                        size_t n, const segments_options *opt, segments_model **out, char *err,
+                        size_t errlen)
+{
+    char why[256];
+    *out = NULL;
+    if (segments_check(opt, why, sizeof why))
+        return rfm_fail(err, errlen, RFM_EINVAL, "segments options: %s", why);
+    size_t kmin = (size_t)(opt->k ? opt->k : opt->k_min), kmax = (size_t)(opt->k ? opt->k : opt->k_max);
+    if (n < kmax + 1)
+        return rfm_fail(err, errlen, RFM_EDATA, "%zu customers are too few for %zu clusters", n,
+                        kmax);
+    for (size_t i = 0; i < n; i++)
+        if (!(recency[i] >= 0) || !(frequency[i] >= 0) || !(monetary[i] >= 0) ||
+            !isfinite(recency[i] + frequency[i] + monetary[i]))
+            return rfm_fail(err, errlen, RFM_EDATA, "customer %zu has a negative or non-finite "
+                            "recency, frequency or monetary value", i);
+    rfm_status st = RFM_OK;
+    double *z = malloc(n * 3 * sizeof *z), *work = malloc(n * sizeof *work);
+    int *labels = malloc(n * sizeof *labels), *best_labels = malloc(n * sizeof *best_labels);
+    segments_model *m = NULL;
+    kmeans_model best = {0};
+    size_t *sidx = NULL;
+    int *slab = NULL;
+    float *dist = NULL;
+    double *xs = NULL;
+    if (!z || !work || !labels || !best_labels) {
+        st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory for %zu customers", n);
+        goto done;
+    }
+    const double *raw[3] = {recency, frequency, monetary};
+    double mean[3], sd[3];
+    for (int j = 0; j < 3; j++) {
+        double s = 0, ss = 0;
+        for (size_t i = 0; i < n; i++)
+            s += log1p(raw[j][i]);
+        mean[j] = s / (double)n;
+        for (size_t i = 0; i < n; i++) {
+            double t = log1p(raw[j][i]) - mean[j];
+            ss += t * t;
+        }
+        sd[j] = sqrt(ss / (double)n);
+        if (!(sd[j] > 0))
+            sd[j] = 1; /* a constant feature carries no information */
+        for (size_t i = 0; i < n; i++)
+            z[i * 3 + (size_t)j] = (log1p(raw[j][i]) - mean[j]) / sd[j];
+    }
+
+    /* Silhouette on one seeded sample, measured among itself as
+     * scikit-learn's silhouette_score(sample_size=) does; its distance
+     * matrix is computed once and serves every k. */
+    size_t ms = n < opt->silhouette_sample || opt->silhouette_sample == 0 ? n
+                                                                          : opt->silhouette_sample;
+    if (kmin != kmax) {
+        sidx = malloc(n * sizeof *sidx);
+        slab = malloc(ms * sizeof *slab);
+        dist = malloc(ms * ms * sizeof *dist);
+        xs = malloc(ms * 3 * sizeof *xs);
+        if (!sidx || !slab || !dist || !xs) {
+            st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory for the silhouette sample");
+            goto done;
+        }
+        rfm_rng srng;
+        rfm_rng_seed(&srng, opt->seed ^ 0x5111u);
+        for (size_t i = 0; i < n; i++)
+            sidx[i] = i;
+        for (size_t i = 0; i < ms && ms < n; i++) {
+            size_t j = i + rfm_rng_below(&srng, n - i), t = sidx[i];
+            sidx[i] = sidx[j];
+            sidx[j] = t;
+        }
+        for (size_t i = 0; i < ms; i++)
+            memcpy(xs + i * 3, z + sidx[i] * 3, 3 * sizeof *xs);
+        kmeans_distances(xs, ms, 3, dist);
+    }
+    /* The k sweep runs on two threads, each k with its own generator, so
+     * the result does not depend on scheduling. */
+    sweep sw = {z, n, opt, kmin, kmax, dist, ms, sidx, 2, {{0}}, {0}, {0}, {0}, {{0}}};
+    pthread_t th;
+    sweep_arg a1 = {&sw, 1};
+    int threaded = kmax > kmin && pthread_create(&th, NULL, sweep_run, &a1) == 0;
+    sweep_arg a0 = {&sw, 0};
+    if (!threaded)
+        sw.step = 1;
+    sweep_run(&a0);
+    if (threaded)
+        pthread_join(th, NULL);
+    double sil_by_k[KMAX + 1];
+    double best_sil = -INFINITY;
+    size_t bestk = 0;
+    for (size_t k = 0; k <= KMAX; k++)
+        sil_by_k[k] = NAN;
+    for (size_t k = kmin; k <= kmax; k++) {
+        if (sw.st[k] != RFM_OK) {
+            st = rfm_fail(err, errlen, sw.st[k], "%s", sw.err[k]);
+            goto sweep_done;
+        }
+        sil_by_k[k] = kmin != kmax ? sw.sil[k] : NAN;
+        if (kmin == kmax || sw.sil[k] > best_sil) {
+            best_sil = sw.sil[k];
+            bestk = k;
+        }
+    }
+    best = sw.models[bestk];
+    sw.models[bestk].centroids = NULL;
+    memcpy(best_labels, sw.labels[bestk], n * sizeof *labels);
+    if (kmin == kmax)
+        best_sil = NAN;
+sweep_done:
+    for (size_t k = kmin; k <= kmax; k++) {
+        kmeans_free(&sw.models[k]);
+        free(sw.labels[k]);
+    }
+    if (st != RFM_OK)
+        goto done;
+    size_t k = best.k;
+    if ((st = alloc_model(&m, k, err, errlen)) != RFM_OK)
+        goto done;
+    memcpy(m->sil_by_k, sil_by_k, sizeof sil_by_k);
+    m->silhouette = best_sil;
+    m->inertia = best.inertia;
+    m->iterations = best.iterations;
+    m->converged = best.converged;
+    m->n = n;
+    memcpy(m->mean, mean, sizeof mean);
+    memcpy(m->sd, sd, sizeof sd);
+
+    /* Renumber clusters by value, best first (ties by old index). */
+    size_t order[KMAX], rank[KMAX];
+    for (size_t c = 0; c < k; c++)
+        order[c] = c;
+    for (size_t a = 1; a < k; a++)
+        for (size_t b = a; b > 0 && value_of(best.centroids + order[b] * 3) >
+                                        value_of(best.centroids + order[b - 1] * 3);
+             b--) {
+            size_t t = order[b];
+            order[b] = order[b - 1];
+            order[b - 1] = t;
+        }
+    for (size_t c = 0; c < k; c++) {
+        rank[order[c]] = c;
+        memcpy(m->centroids + c * 3, best.centroids + order[c] * 3, 3 * sizeof(double));
+    }
+
+    /* Name clusters: greedily pair the closest (cluster, profile) first. */
+    int taken_c[KMAX] = {0};
+    int *taken_p = calloc(opt->nprofiles, sizeof *taken_p);
+    if (!taken_p) {
+        st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t round = 0; round < k; round++) {
+        size_t bc = 0, bp = 0;
+        double bd = INFINITY;
+        for (size_t c = 0; c < k; c++) {
+            if (taken_c[c])
+                continue;
+            for (size_t p = 0; p < opt->nprofiles; p++) {
+                if (taken_p[p])
+                    continue;
+                double dd = 0;
+                for (int j = 0; j < 3; j++) {
+                    double t = m->centroids[c * 3 + (size_t)j] - opt->profiles[p].target[j];
+                    dd += t * t;
+                }
+                if (dd < bd) {
+                    bd = dd;
+                    bc = c;
+                    bp = p;
+                }
+            }
+        }
+        taken_c[bc] = 1;
+        taken_p[bp] = 1;
+        m->clusters[bc].name = strdup(opt->profiles[bp].name);
+        m->clusters[bc].strategy = strdup(opt->profiles[bp].strategy);
+        if (!m->clusters[bc].name || !m->clusters[bc].strategy) {
+            free(taken_p);
+            st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+            goto done;
+        }
+    }
+    free(taken_p);
+
+    /* Per-cluster summary of the raw features. */
+    for (size_t i = 0; i < n; i++)
+        labels[i] = (int)rank[best_labels[i]];
+    for (size_t c = 0; c < k; c++) {
+        cluster_info *ci = &m->clusters[c];
+        for (int j = 0; j < 3; j++) {
+            size_t cnt = 0;
+            double s = 0;
+            for (size_t i = 0; i < n; i++)
+                if ((size_t)labels[i] == c) {
+                    work[cnt++] = raw[j][i];
+                    s += raw[j][i];
+                }
+            ci->customers = cnt;
+            ci->share = (double)cnt / (double)n;
+            ci->mean[j] = cnt ? s / (double)cnt : 0;
+            qsort(work, cnt, sizeof *work, cmp_double);
+            ci->median[j] = rfm_quantile(work, cnt, 0.5);
+        }
+    }
+
+    /* RFM boundaries and the code -> segment table. */
+    if ((st = rfm_fit(recency, frequency, monetary, n, &m->bounds, err, errlen)) != RFM_OK)
+        goto done;
+    for (int a = 1; a <= 5; a++)
+        for (int b = 1; b <= 5; b++)
+            for (int c = 1; c <= 5; c++) {
+                int s[3] = {a, b, c};
+                for (size_t r = 0; r < opt->nrules; r++) {
+                    const segments_rule *u = &opt->rules[r];
+                    if (s[0] >= u->lo[0] && s[0] <= u->hi[0] && s[1] >= u->lo[1] &&
+                        s[1] <= u->hi[1] && s[2] >= u->lo[2] && s[2] <= u->hi[2]) {
+                        m->names[code_index(s)] = strdup(u->name);
+                        break;
+                    }
+                }
+                if (!m->names[code_index(s)]) {
+                    st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+                    goto done;
+                }
+            }
+    *out = m;
+    m = NULL;
+    st = RFM_OK;
+done:
+    segments_free(m);
+    kmeans_free(&best);
+    free(z);
+    free(work);
+    free(labels);
+    free(best_labels);
+    free(sidx);
+    free(slab);
+    free(dist);
+    free(xs);
+    return st;
+}
+
+rfm_status segments_predict(const segments_model *m, double recency, double frequency,
+                            double monetary, segments_result *res, char *err, size_t errlen)
+{
+    const double v[3] = {recency, frequency, monetary};
+    static const char *const names[3] = {"recency", "frequency", "monetary"};
+    double z[3];
+    for (int j = 0; j < 3; j++) {
+        if (!isfinite(v[j]) || v[j] < 0)
+            return rfm_fail(err, errlen, RFM_EINVAL, "%s must be a finite number >= 0",
+                            names[j]);
+        z[j] = (log1p(v[j]) - m->mean[j]) / m->sd[j];
+    }
+    size_t c = kmeans_nearest(m->centroids, m->k, 3, z);
+    res->cluster = c;
+    res->segment = m->clusters[c].name;
+    res->strategy = m->clusters[c].strategy;
+    rfm_score(&m->bounds, recency, frequency, monetary, res->scores);
+    rfm_code(res->scores, res->rfm_score);
+    res->rfm_segment = m->names[code_index(res->scores)];
+    return RFM_OK;
+}
+
+size_t segments_nclusters(const segments_model *m) { return m->k; }
+double segments_silhouette(const segments_model *m) { return m->silhouette; }
+size_t segments_ncustomers(const segments_model *m) { return m->n; }
+const rfm_bounds *segments_bounds(const segments_model *m) { return &m->bounds; }
+
+const char *segments_rfm_segment(const segments_model *m, const int scores[3])
+{
+    for (int j = 0; j < 3; j++)
+        if (scores[j] < 1 || scores[j] > 5)
+            return NULL;
+    return m->names[code_index(scores)];
+}
+
+void segments_cluster(const segments_model *m, size_t i, segments_cluster_info *out)
+{
+    const cluster_info *c = &m->clusters[i];
+    out->cluster = i;
+    out->segment = c->name;
+    out->strategy = c->strategy;
+    out->customers = c->customers;
+    out->share = c->share;
+    memcpy(out->mean, c->mean, sizeof c->mean);
+    memcpy(out->median, c->median, sizeof c->median);
+}
+
+/* ---- JSON ------------------------------------------------------------ */
+
+static const char *const FEAT[3] = {"recency", "frequency", "monetary"};
+
+rfm_status segments_to_json(const segments_model *m, json_t **out, char *err, size_t errlen)
+{
+    json_t *j = json_object(), *rfm = json_object(), *bounds = json_object(),
+           *map = json_object(), *km = json_object(), *cents = json_array(),
+           *clusters = json_array(), *sil = json_object();
+    int bad = !j || !rfm || !bounds || !map || !km || !cents || !clusters || !sil;
+    const double *b[3] = {m->bounds.recency, m->bounds.frequency, m->bounds.monetary};
+    for (int f = 0; !bad && f < 3; f++)
+        bad |= json_object_set_new(bounds, FEAT[f], jsonx_from_doubles(b[f], 4));
+    for (int i = 0; !bad && i < 125; i++) {
+        char code[4] = {(char)('1' + i / 25), (char)('1' + i / 5 % 5), (char)('1' + i % 5), 0};
+        bad |= json_object_set_new(map, code, json_string(m->names[i]));
+    }
+    for (size_t c = 0; !bad && c < m->k; c++) {
+        bad |= json_array_append_new(cents, jsonx_from_doubles(m->centroids + c * 3, 3));
+        const cluster_info *ci = &m->clusters[c];
+        json_t *o = json_pack("{s:I,s:s,s:s,s:I,s:f}", "cluster", (json_int_t)c, "segment",
+                              ci->name, "strategy", ci->strategy, "customers",
+                              (json_int_t)ci->customers, "share", ci->share);
+        for (int f = 0; o && f < 3; f++)
+            json_object_set_new(o, FEAT[f], json_pack("{s:f,s:f}", "mean", ci->mean[f],
+                                                       "median", ci->median[f]));
+        bad |= !o || json_array_append_new(clusters, o);
+    }
+    for (int k = 0; !bad && k <= KMAX; k++)
+        if (!isnan(m->sil_by_k[k])) {
+            char key[8];
+            snprintf(key, sizeof key, "%d", k);
+            bad |= json_object_set_new(sil, key, json_real(m->sil_by_k[k]));
+        }
+    if (!bad) {
+        bad |= json_object_set_new(rfm, "bounds", bounds);
+        bounds = NULL;
+        bad |= json_object_set_new(rfm, "map", map);
+        map = NULL;
+        bad |= json_object_set_new(km, "k", json_integer((json_int_t)m->k));
+        bad |= json_object_set_new(km, "features",
+                                   json_pack("[s,s,s]", "log1p_recency", "log1p_frequency",
+                                             "log1p_monetary"));
+        bad |= json_object_set_new(km, "mean", jsonx_from_doubles(m->mean, 3));
+        bad |= json_object_set_new(km, "sd", jsonx_from_doubles(m->sd, 3));
+        bad |= json_object_set_new(km, "centroids", cents);
+        cents = NULL;
+        bad |= json_object_set_new(km, "inertia", json_real(m->inertia));
+        bad |= json_object_set_new(km, "iterations", json_integer(m->iterations));
+        bad |= json_object_set_new(km, "converged", json_boolean(m->converged));
+        bad |= json_object_set_new(km, "silhouette",
+                                   isnan(m->silhouette) ? json_null() : json_real(m->silhouette));
+        bad |= json_object_set_new(km, "silhouette_by_k", sil);
+        sil = NULL;
+        bad |= json_object_set_new(j, "model", json_string("segments"));
+        bad |= json_object_set_new(j, "version", json_string(SEGMENTS_VERSION));
+        bad |= json_object_set_new(j, "customers", json_integer((json_int_t)m->n));
+        bad |= json_object_set_new(j, "rfm", rfm);
+        rfm = NULL;
+        bad |= json_object_set_new(j, "kmeans", km);
+        km = NULL;
+        bad |= json_object_set_new(j, "clusters", clusters);
+        clusters = NULL;
+    }
+    json_decref(rfm), json_decref(bounds), json_decref(map), json_decref(km);
+    json_decref(cents), json_decref(clusters), json_decref(sil);
+    if (bad) {
+        json_decref(j);
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory writing the segments model");
+    }
+    *out = j;
+    return RFM_OK;
+}
+
+rfm_status segments_from_json(const json_t *j, segments_model **out, char *err, size_t errlen)
+{
+    const char *W = "segments.json";
+    const char *s;
+    const json_t *rfm, *bounds, *map, *km, *cents, *clusters;
+    long long k, n;
+    rfm_status st;
+    *out = NULL;
+    if ((st = jsonx_string(j, "model", W, &s, err, errlen)) != RFM_OK)
+        return st;
+    if (strcmp(s, "segments") != 0)
+        return rfm_fail(err, errlen, RFM_EFORMAT, "%s: not a segments model ('%s')", W, s);
+    if ((st = jsonx_string(j, "version", W, &s, err, errlen)) != RFM_OK)
+        return st;
+    if (strncmp(s, "1.", 2) != 0)
+        return rfm_fail(err, errlen, RFM_EFORMAT,
+                        "%s: model version %s is not readable by this build (expects 1.x); "
+                        "retrain with bin/rfm-train --only segments",
+                        W, s);
+    if ((st = jsonx_object(j, "rfm", W, &rfm, err, errlen)) ||
+        (st = jsonx_object(rfm, "bounds", "segments.json: rfm", &bounds, err, errlen)) ||
+        (st = jsonx_object(rfm, "map", "segments.json: rfm", &map, err, errlen)) ||
+        (st = jsonx_object(j, "kmeans", W, &km, err, errlen)) ||
+        (st = jsonx_int(km, "k", "segments.json: kmeans", &k, err, errlen)) ||
+        (st = jsonx_int(j, "customers", W, &n, err, errlen)) ||
+        (st = jsonx_array(km, "centroids", "segments.json: kmeans", &cents, err, errlen)) ||
+        (st = jsonx_array(j, "clusters", W, &clusters, err, errlen)))
+        return st;
+    if (k < 1 || k > KMAX || json_array_size(cents) != (size_t)k ||
+        json_array_size(clusters) != (size_t)k)
+        return rfm_fail(err, errlen, RFM_EFORMAT,
+                        "%s: kmeans.k, kmeans.centroids and clusters disagree", W);
+    segments_model *m;
+    if ((st = alloc_model(&m, (size_t)k, err, errlen)) != RFM_OK)
+        return st;
+    m->n = (size_t)n;
+    double *b[3] = {m->bounds.recency, m->bounds.frequency, m->bounds.monetary};
+    const char *KW = "segments.json: kmeans";
+    for (int f = 0; f < 3 && !st; f++)
+        st = jsonx_numbers(bounds, FEAT[f], "segments.json: rfm.bounds", b[f], 4, err, errlen);
+    if (!st)
+        st = jsonx_numbers(km, "mean", KW, m->mean, 3, err, errlen);
+    if (!st)
+        st = jsonx_numbers(km, "sd", KW, m->sd, 3, err, errlen);
+    for (int f = 0; f < 3 && !st; f++)
+        if (!(m->sd[f] > 0))
+            st = rfm_fail(err, errlen, RFM_EFORMAT, "%s.sd[%d]: must be positive", KW, f);
+    for (int i = 0; i < 125 && !st; i++) {
+        char code[4] = {(char)('1' + i / 25), (char)('1' + i / 5 % 5), (char)('1' + i % 5), 0};
+        const char *name;
+        if ((st = jsonx_string(map, code, "segments.json: rfm.map", &name, err, errlen)) == RFM_OK &&
+            !(m->names[i] = strdup(name)))
+            st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    }
+    for (size_t c = 0; c < (size_t)k && !st; c++) {
+        char where[64];
+        const json_t *o = json_array_get(clusters, c), *cent = json_array_get(cents, c);
+        snprintf(where, sizeof where, "segments.json: kmeans.centroids[%zu]", c);
+        st = jsonx_vec(cent, where, m->centroids + c * 3, 3, err, errlen);
+        snprintf(where, sizeof where, "segments.json: clusters[%zu]", c);
+        const char *name, *strategy;
+        long long customers;
+        cluster_info *ci = &m->clusters[c];
+        if (st || (st = jsonx_string(o, "segment", where, &name, err, errlen)) ||
+            (st = jsonx_string(o, "strategy", where, &strategy, err, errlen)) ||
+            (st = jsonx_int(o, "customers", where, &customers, err, errlen)) ||
+            (st = jsonx_number(o, "share", where, &ci->share, err, errlen)))
+            break;
+        ci->customers = (size_t)customers;
+        for (int f = 0; f < 3 && !st; f++) {
+            const json_t *stats;
+            char w2[96];
+            snprintf(w2, sizeof w2, "%s.%s", where, FEAT[f]);
+            if (!(st = jsonx_object(o, FEAT[f], where, &stats, err, errlen)) &&
+                !(st = jsonx_number(stats, "mean", w2, &ci->mean[f], err, errlen)))
+                st = jsonx_number(stats, "median", w2, &ci->median[f], err, errlen);
+        }
+        if (!st && (!(ci->name = strdup(name)) || !(ci->strategy = strdup(strategy))))
+            st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    }
+    if (!st) {
+        const json_t *v = json_object_get(km, "silhouette");
+        m->silhouette = json_is_number(v) ? json_number_value(v) : NAN;
+        v = json_object_get(km, "inertia");
+        m->inertia = json_is_number(v) ? json_number_value(v) : NAN;
+        const json_t *sbk = json_object_get(km, "silhouette_by_k");
+        const char *key;
+        json_t *val;
+        if (json_is_object(sbk))
+            json_object_foreach((json_t *)sbk, key, val)
+            {
+                int kk = atoi(key);
+                if (kk >= 0 && kk <= KMAX && json_is_number(val))
+                    m->sil_by_k[kk] = json_number_value(val);
+            }
+    }
+    if (st) {
+        segments_free(m);
+        return st;
+    }
+    *out = m;
+    return RFM_OK;
+}

@@ -1,0 +1,98 @@
+/* segments.h - the segments model: RFM scores with named segments, and
+ * k-means clusters of customers named from their centroid profiles.
+ *
+ * Features for clustering are log1p(recency, frequency, monetary),
+ * standardised with the training mean and population standard deviation.
+ * Clusters are numbered by value (0 = most valuable: recent, frequent,
+ * high spend) and named by matching centroids to configured profiles, so a
+ * name never depends on a label number. The RFM segment map is total: every
+ * one of the 125 score codes belongs to exactly one named segment, checked
+ * when the options are validated.
+ *
+ * Thread safety: a fitted or loaded model is read-only; segments_predict
+ * may be called from many threads at once.
+ */
+#ifndef RFM_SEGMENTS_H
+#define RFM_SEGMENTS_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rfm.h"
+#include "status.h"
+
+#define SEGMENTS_VERSION "1.0.0"
+
+typedef struct {
+    char *name;
+    int lo[3], hi[3]; /* inclusive score ranges for R, F, M */
+} segments_rule;
+
+typedef struct {
+    char *name;
+    double target[3]; /* centroid profile in standard units: R, F, M */
+    char *strategy;   /* marketing strategy text */
+} segments_profile;
+
+typedef struct {
+    segments_rule *rules;
+    size_t nrules;
+    segments_profile *profiles;
+    size_t nprofiles;
+    int k;                    /* 0: choose by silhouette over k_min..k_max */
+    int k_min, k_max;
+    int restarts, max_iter;
+    uint64_t seed;
+    size_t silhouette_sample; /* points measured per k; 0 = all */
+} segments_options;
+
+/* Reason the options cannot be used (segment map not total or overlapping,
+ * a range outside 1..5, fewer profiles than clusters, ...), written into
+ * buf; NULL when they are fine. */
+const char *segments_check(const segments_options *opt, char *buf, size_t len);
+
+typedef struct segments_model segments_model;
+
+typedef struct {
+    size_t cluster;
+    const char *segment;     /* cluster name; owned by the model */
+    const char *strategy;    /* owned by the model */
+    int scores[3];           /* R, F, M scores 1..5 */
+    char rfm_score[4];       /* "545" */
+    const char *rfm_segment; /* owned by the model */
+} segments_result;
+
+typedef struct {
+    size_t cluster;
+    const char *segment, *strategy;
+    size_t customers;
+    double share;
+    double mean[3], median[3]; /* of raw recency, frequency, monetary */
+} segments_cluster_info;
+
+/* Fit on n customers. opt must pass segments_check. */
+rfm_status segments_fit(const double *recency, const double *frequency, const double *monetary,
+                        size_t n, const segments_options *opt, segments_model **out, char *err,
+                        size_t errlen);
+void segments_free(segments_model *m);
+
+/* Score one customer. Values must be finite and not negative (RFM_EINVAL
+ * naming the field otherwise). */
+rfm_status segments_predict(const segments_model *m, double recency, double frequency,
+                            double monetary, segments_result *res, char *err, size_t errlen);
+
+size_t segments_nclusters(const segments_model *m);
+void segments_cluster(const segments_model *m, size_t i, segments_cluster_info *out);
+/* Silhouette of the chosen k, or NaN when k came from config and none was
+ * measured. */
+double segments_silhouette(const segments_model *m);
+size_t segments_ncustomers(const segments_model *m);
+const rfm_bounds *segments_bounds(const segments_model *m);
+/* Name of the segment of an RFM code's scores. */
+const char *segments_rfm_segment(const segments_model *m, const int scores[3]);
+
+rfm_status segments_to_json(const segments_model *m, json_t **out, char *err, size_t errlen);
+rfm_status segments_from_json(const json_t *j, segments_model **out, char *err, size_t errlen);
+
+#endif

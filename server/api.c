@@ -1,0 +1,196 @@
+/* api.c - model registry and endpoint handlers of rfm-serve. */
+#include "api.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "modelfile.h"
+#include "segments.h"
+
+struct api {
+    json_t *manifest;
+    segments_model *segments;
+    const char *segments_version; /* borrowed from manifest */
+    char *clusters_body;          /* GET /clusters/summary, computed once */
+    char *openapi_text;
+    size_t openapi_len;
+    struct timespec started;
+    http_route routes[6];
+    size_t nroutes;
+};
+
+/* Models this server can serve, in the order /ready lists them. */
+static const char *const KNOWN[] = {"segments"};
+#define NKNOWN (sizeof KNOWN / sizeof *KNOWN)
+
+static int not_trained(char *msg, size_t len, const char *model)
+{
+    snprintf(msg, len, "model %s is not trained: run bin/rfm-train (--only %s) and restart",
+             model, model);
+    return 503;
+}
+
+static int h_health(void *user, const json_t *body, json_t **out, char *msg, size_t len)
+{
+    const api *a = user;
+    (void)body, (void)msg, (void)len;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double up = (double)(now.tv_sec - a->started.tv_sec) +
+                (double)(now.tv_nsec - a->started.tv_nsec) * 1e-9;
+    json_t *models = json_object();
+    if (a->segments)
+        json_object_set_new(models, "segments", json_string(a->segments_version));
+    *out = json_pack("{s:s,s:o,s:f}", "status", "ok", "models", models, "uptime_s", up);
+    return 200;
+}
+
+static int h_ready(void *user, const json_t *body, json_t **out, char *msg, size_t len)
+{
+    const api *a = user;
+    (void)body, (void)msg, (void)len;
+    json_t *loaded = json_array(), *missing = json_array();
+    const void *have[NKNOWN] = {a->segments};
+    for (size_t i = 0; i < NKNOWN; i++)
+        json_array_append_new(have[i] ? loaded : missing, json_string(KNOWN[i]));
+    /* Models are loaded before the listener starts: once we answer, we are ready. */
+    *out = json_pack("{s:b,s:o,s:o}", "ready", 1, "models", loaded, "not_trained", missing);
+    return 200;
+}
+
+static int h_segment(void *user, const json_t *body, json_t **out, char *msg, size_t len)
+{
+    const api *a = user;
+    if (!a->segments)
+        return not_trained(msg, len, "segments");
+    segments_result r;
+    double rec = json_number_value(json_object_get(body, "recency"));
+    double fre = json_number_value(json_object_get(body, "frequency"));
+    double mon = json_number_value(json_object_get(body, "monetary"));
+    if (segments_predict(a->segments, rec, fre, mon, &r, msg, len) != RFM_OK)
+        return 422;
+    *out = json_pack("{s:I,s:s,s:s,s:s,s:s,s:s}", "cluster", (json_int_t)r.cluster, "segment",
+                     r.segment, "rfm_score", r.rfm_score, "rfm_segment", r.rfm_segment,
+                     "strategy", r.strategy, "model_version", a->segments_version);
+    if (!*out) {
+        snprintf(msg, len, "out of memory");
+        return 503;
+    }
+    return 200;
+}
+
+static int h_clusters(void *user, const json_t *body, json_t **out, char *msg, size_t len)
+{
+    (void)user, (void)body, (void)out;
+    return not_trained(msg, len, "segments"); /* only reached when not trained */
+}
+
+static char *clusters_summary(const segments_model *m, const char *version)
+{
+    static const char *const F[3] = {"recency", "frequency", "monetary"};
+    json_t *list = json_array();
+    for (size_t c = 0; list && c < segments_nclusters(m); c++) {
+        segments_cluster_info ci;
+        segments_cluster(m, c, &ci);
+        json_t *o = json_pack("{s:I,s:s,s:I,s:f,s:s}", "cluster", (json_int_t)c, "segment",
+                              ci.segment, "customers", (json_int_t)ci.customers, "share",
+                              ci.share, "strategy", ci.strategy);
+        for (int f = 0; o && f < 3; f++)
+            json_object_set_new(o, F[f],
+                                json_pack("{s:f,s:f}", "mean", ci.mean[f], "median", ci.median[f]));
+        json_array_append_new(list, o);
+    }
+    json_t *j = json_pack("{s:o,s:s}", "clusters", list, "model_version", version);
+    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    json_decref(j);
+    return text;
+}
+
+void api_free(api *a)
+{
+    if (!a)
+        return;
+    segments_free(a->segments);
+    free(a->clusters_body);
+    free(a->openapi_text);
+    json_decref(a->manifest);
+    free(a);
+}
+
+static rfm_status read_file(const char *path, char **out, size_t *len, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return rfm_fail(err, errlen, RFM_EIO, "%s: cannot open", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        fclose(f);
+        return rfm_fail(err, errlen, RFM_EIO, "%s: read error", path);
+    }
+    fclose(f);
+    buf[n] = '\0';
+    *out = buf;
+    *len = (size_t)n;
+    return RFM_OK;
+}
+
+rfm_status api_load(const char *models_dir, const char *openapi_path, api **out, char *err,
+                    size_t errlen)
+{
+    *out = NULL;
+    api *a = calloc(1, sizeof *a);
+    if (!a)
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    clock_gettime(CLOCK_MONOTONIC, &a->started);
+    rfm_status st = read_file(openapi_path, &a->openapi_text, &a->openapi_len, err, errlen);
+    if (st == RFM_OK)
+        st = modelfile_open(models_dir, &a->manifest, err, errlen);
+    if (st == RFM_OK) {
+        const json_t *entry = json_object_get(json_object_get(a->manifest, "models"), "segments");
+        if (entry) {
+            json_t *j;
+            a->segments_version = json_string_value(json_object_get(entry, "version"));
+            if ((st = modelfile_load(models_dir, a->manifest, "segments", &j, err, errlen)) ==
+                RFM_OK) {
+                st = segments_from_json(j, &a->segments, err, errlen);
+                json_decref(j);
+            }
+            if (st == RFM_OK && !(a->clusters_body = clusters_summary(
+                                      a->segments, a->segments_version ? a->segments_version : "")))
+                st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+        }
+    }
+    if (st != RFM_OK) {
+        api_free(a);
+        return st;
+    }
+    http_route r[] = {
+        {"GET", "/health", h_health, 0, NULL, NULL, 0},
+        {"GET", "/ready", h_ready, 0, NULL, NULL, 0},
+        {"GET", "/openapi.yaml", NULL, 0, a->openapi_text, "application/yaml", a->openapi_len},
+        {"POST", "/segment", h_segment, 1, NULL, NULL, 0},
+        {"GET", "/clusters/summary", h_clusters, 0, a->clusters_body, "application/json",
+         a->clusters_body ? strlen(a->clusters_body) : 0},
+    };
+    a->nroutes = sizeof r / sizeof *r;
+    memcpy(a->routes, r, sizeof r);
+    *out = a;
+    return RFM_OK;
+}
+
+const http_route *api_routes(const api *a, size_t *n)
+{
+    *n = a->nroutes;
+    return a->routes;
+}
+
+void api_describe(const api *a, char *buf, size_t len)
+{
+    snprintf(buf, len, "segments %s", a->segments ? a->segments_version : "(not trained)");
+}

@@ -1,0 +1,28 @@
+/* api.h - the models rfm-serve holds and the handlers of its endpoints.
+ * A handler parses nothing and holds no model math: it reads the validated
+ * body, calls core/, and returns JSON. Models are loaded once, before the
+ * worker threads start, and are read-only afterwards. */
+#ifndef RFM_API_H
+#define RFM_API_H
+
+#include <stddef.h>
+
+#include "http.h"
+#include "status.h"
+
+typedef struct api api;
+
+/* Verify models_dir/manifest.json and every file it lists (a missing,
+ * corrupt or mismatched file is an error naming it), then load each model
+ * this server knows. A known model absent from the manifest is not an
+ * error: its endpoints answer 503. openapi_path is served as is. */
+rfm_status api_load(const char *models_dir, const char *openapi_path, api **out, char *err,
+                    size_t errlen);
+void api_free(api *a);
+
+/* The route table (owned by a). */
+const http_route *api_routes(const api *a, size_t *n);
+/* "segments 1.0.0, ..." for the start-up line. */
+void api_describe(const api *a, char *buf, size_t len);
+
+#endif

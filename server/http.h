@@ -1,0 +1,60 @@
+/* http.h - the HTTP layer of rfm-serve: libmicrohttpd glue, auth, body
+ * limits, strict JSON parsing, validation against openapi.yaml, one error
+ * shape, batching and the access log. Handlers see a validated JSON body
+ * and return JSON; they never touch HTTP.
+ *
+ * Threads: libmicrohttpd's pool calls in on several threads at once. Every
+ * structure reachable from http_server is read-only after http_start,
+ * except the counters, which are atomic.
+ */
+#ifndef RFM_HTTP_H
+#define RFM_HTTP_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "oas.h"
+
+/* A handler fills *out (new reference) and returns an HTTP status. For an
+ * error status it leaves *out NULL and writes the message into msg (the
+ * reply then has the error shape); a GET handler may instead return a
+ * non-200 status with its own *out. */
+typedef int (*http_handler)(void *user, const json_t *body, json_t **out, char *msg,
+                            size_t msglen);
+
+typedef struct {
+    const char *method; /* "GET", "POST" */
+    const char *path;
+    http_handler fn;
+    int batch; /* POST bodies may be {"customers": [...]} */
+    /* For GET: a fixed body computed at start (fn may then be NULL). */
+    const char *fixed_body;
+    const char *fixed_type;
+    size_t fixed_len;
+} http_route;
+
+typedef struct http_server http_server;
+
+/* Token digests: from the config (hex) and the plain tokens of env (a
+ * comma-separated list, may be NULL). */
+typedef struct {
+    uint8_t (*digests)[32];
+    size_t n;
+} http_tokens;
+rfm_status http_tokens_init(http_tokens *t, char *const *hex, size_t nhex, const char *env,
+                            char *err, size_t errlen);
+void http_tokens_free(http_tokens *t);
+
+/* Start listening. routes (nroutes) and everything they point to must
+ * outlive the server. On success *out is running; *port_out gets the port
+ * bound (useful with port 0). */
+rfm_status http_start(const server_options *opt, const oas_spec *spec, const http_tokens *tokens,
+                      const http_route *routes, size_t nroutes, void *user, FILE *access_log,
+                      http_server **out, int *port_out, char *err, size_t errlen);
+/* Stop accepting, let requests in flight finish (up to grace_s seconds),
+ * then stop and free. */
+void http_stop(http_server *s, int grace_s);
+
+#endif

@@ -1,0 +1,583 @@
+/* test_http.c - integration: the real bin/rfm-serve on a free port, over
+ * raw sockets. Cases in tests/http/NN_name.http are data (expectations, then the
+ * request); every response body is also checked against its schema in
+ * openapi.yaml, so the contract cannot drift from the code. The rest:
+ * keep-alive, many clients at once, a stalled client dropped, shutdown
+ * with a request in flight, and refusing to start on a broken models/. */
+#include "testutil.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "oas.h"
+
+#define TOKEN "test-token-123"
+
+static char dir[64];       /* temp folder: models, config, logs */
+static oas_spec *spec;
+
+typedef struct {
+    int status;
+    char headers[4096];
+    char *body;
+    size_t len;
+} response;
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t n = sizeof a;
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    getsockname(fd, (struct sockaddr *)&a, &n);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static int dial(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    struct timeval tv = {10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return fd;
+}
+
+static void send_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w <= 0)
+            return;
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+/* Read one response (headers, then Content-Length bytes). 0 on success. */
+static int read_response(int fd, response *r)
+{
+    static __thread char buf[1 << 20];
+    size_t n = 0;
+    char *end = NULL;
+    memset(r, 0, sizeof *r);
+    while (!end) {
+        ssize_t k = recv(fd, buf + n, sizeof buf - 1 - n, 0);
+        if (k <= 0)
+            return -1;
+        n += (size_t)k;
+        buf[n] = '\0';
+        end = strstr(buf, "\r\n\r\n");
+    }
+    size_t hlen = (size_t)(end - buf) + 4;
+    snprintf(r->headers, sizeof r->headers, "%.*s", (int)hlen, buf);
+    if (sscanf(buf, "HTTP/1.%*d %d", &r->status) != 1)
+        return -1;
+    const char *cl = strcasestr(r->headers, "\r\nContent-Length:");
+    size_t want = cl ? strtoul(cl + 17, NULL, 10) : 0;
+    while (n - hlen < want) {
+        ssize_t k = recv(fd, buf + n, sizeof buf - 1 - n, 0);
+        if (k <= 0)
+            return -1;
+        n += (size_t)k;
+    }
+    r->body = malloc(want + 1);
+    memcpy(r->body, buf + hlen, want);
+    r->body[want] = '\0';
+    r->len = want;
+    return 0;
+}
+
+static pid_t server_pid;
+static int server_port;
+
+/* Start rfm-serve from the repository root with the test config; wait
+ * until it answers /health. Returns the pid. */
+static pid_t start_server(const char *models, int port, const char *log)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (chdir("..") != 0)
+            _exit(99);
+        char cfg[128], p[16];
+        snprintf(cfg, sizeof cfg, "%s/rfm.yaml", dir);
+        snprintf(p, sizeof p, "%d", port);
+        if (!freopen(log, "w", stderr) || !freopen("/dev/null", "w", stdout))
+            _exit(97); /* nothing may hold the test runner's pipes open */
+        setenv("RFM_API_TOKENS", "other-token, " TOKEN, 1);
+        execl("bin/rfm-serve", "rfm-serve", "--config", cfg, "--port", p, "--models", models,
+              (char *)NULL);
+        _exit(98);
+    }
+    for (int i = 0; i < 500; i++) {
+        int fd = dial(port);
+        if (fd >= 0) {
+            close(fd);
+            return pid;
+        }
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            return -1; /* exited: refused to start */
+        usleep(10000);
+    }
+    return -1;
+}
+
+static void copy_file(const char *from, const char *to, const char *a, const char *b)
+{
+    FILE *f = fopen(from, "rb");
+    assert_non_null(f);
+    static char text[65536];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    FILE *o = fopen(to, "wb");
+    for (char *p = text; *p;) {
+        char *hit = a ? strstr(p, a) : NULL;
+        if (!hit) {
+            fputs(p, o);
+            break;
+        }
+        fwrite(p, 1, (size_t)(hit - p), o);
+        fputs(b, o);
+        p = hit + strlen(a);
+    }
+    fclose(o);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/rfmtest_http_XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    /* Test config: small limits so 413s are cheap, a short timeout. */
+    char cfg[128], tmp[128], cmd[512];
+    snprintf(tmp, sizeof tmp, "%s/a.yaml", dir);
+    snprintf(cfg, sizeof cfg, "%s/rfm.yaml", dir);
+    copy_file("../config/rfm.yaml", tmp, "batch_limit: 10000", "batch_limit: 5");
+    copy_file(tmp, cfg, "timeout_s: 15 ", "timeout_s: 2  ");
+    copy_file(cfg, tmp, "body_limit_bytes: 1048576", "body_limit_bytes: 65536");
+    copy_file(tmp, cfg, NULL, NULL);
+    snprintf(cmd, sizeof cmd,
+             "../bin/rfm-train --quiet --config %s --transactions ../data/online_retail.csv.gz "
+             "--models %s/models",
+             cfg, dir);
+    assert_int_equal(system(cmd), 0);
+    char err[RFM_ERRLEN];
+    if (oas_load("../openapi.yaml", &spec, err, sizeof err) != RFM_OK)
+        fail_msg("%s", err);
+    char models[128], log[128];
+    snprintf(models, sizeof models, "%s/models", dir);
+    snprintf(log, sizeof log, "%s/serve.log", dir);
+    server_port = free_port();
+    server_pid = start_server(models, server_port, log);
+    assert_true(server_pid > 0);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (server_pid > 0) {
+        kill(server_pid, SIGTERM);
+        waitpid(server_pid, NULL, 0);
+    }
+    oas_free(spec);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Check a response body against openapi.yaml's schema for its status. */
+static void check_contract(const char *method, const char *path, const response *r)
+{
+    const json_t *op = oas_operation(spec, method, path);
+    if (!op || strstr(r->headers, "application/json") == NULL)
+        return; /* unknown paths, YAML */
+    const json_t *schema = oas_response_schema(spec, op, r->status);
+    if (!schema)
+        fail_msg("%s %s: status %d is not in openapi.yaml", method, path, r->status);
+    json_error_t je;
+    json_t *j = json_loadb(r->body, r->len, 0, &je);
+    if (!j)
+        fail_msg("%s %s: response is not JSON: %s", method, path, je.text);
+    oas_violation v[4];
+    size_t n = oas_validate(spec, schema, j, v, 4);
+    if (n)
+        fail_msg("%s %s %d: response breaks the contract at '%s': %s", method, path, r->status,
+                 v[0].pointer, v[0].message);
+    json_decref(j);
+}
+
+/* Run one .http case: directives, "----", then the request. */
+static void run_case(const char *file)
+{
+    FILE *f = fopen(file, "rb");
+    assert_non_null(f);
+    static char text[1 << 16];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    char *sep = strstr(text, "\n----\n");
+    assert_non_null(sep);
+    *sep = '\0';
+    char *req = sep + 6;
+    /* Request: LF to CRLF in the head, $TOKEN substituted, Content-Length added. */
+    static char out[1 << 17];
+    char *body = strstr(req, "\n\n");
+    assert_non_null(body);
+    *body = '\0';
+    body += 2;
+    size_t o = 0;
+    for (char *p = req; *p; p++) {
+        if (strncmp(p, "$TOKEN", 6) == 0) {
+            o += (size_t)sprintf(out + o, "%s", TOKEN);
+            p += 5;
+        } else if (*p == '\n') {
+            out[o++] = '\r', out[o++] = '\n';
+        } else {
+            out[o++] = *p;
+        }
+    }
+    size_t blen = strlen(body);
+    o += (size_t)sprintf(out + o, "\r\nContent-Length: %zu\r\n\r\n", blen);
+    memcpy(out + o, body, blen);
+    o += blen;
+    char method[8], path[128];
+    sscanf(req, "%7s %127s", method, path);
+
+    int fd = dial(server_port);
+    assert_true(fd >= 0);
+    send_all(fd, out, o);
+    response r;
+    if (read_response(fd, &r) != 0)
+        fail_msg("%s: no response", file);
+    close(fd);
+    json_t *doc = NULL, *details = NULL;
+    for (char *line = text; line && *line;) {
+        char *next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        if (strncmp(line, "status: ", 8) == 0 && r.status != atoi(line + 8))
+            fail_msg("%s: status %d, expected %s; body %s", file, r.status, line + 8, r.body);
+        if (strncmp(line, "header: ", 8) == 0 && !strcasestr(r.headers, line + 8))
+            fail_msg("%s: header '%s' missing in\n%s", file, line + 8, r.headers);
+        if (strncmp(line, "contains: ", 10) == 0 && !strstr(r.body, line + 10))
+            fail_msg("%s: body lacks '%s': %s", file, line + 10, r.body);
+        if (strncmp(line, "pointer: ", 9) == 0) {
+            if (!doc) {
+                doc = json_loads(r.body, 0, NULL);
+                details = json_object_get(json_object_get(doc, "error"), "details");
+            }
+            size_t i;
+            json_t *d;
+            int found = 0;
+            json_array_foreach(details, i, d)
+            {
+                const char *p = json_string_value(json_object_get(d, "pointer"));
+                found |= p && strcmp(p, line + 9) == 0;
+            }
+            if (!found)
+                fail_msg("%s: no violation at %s: %s", file, line + 9, r.body);
+        }
+        line = next;
+    }
+    json_decref(doc);
+    check_contract(method, path, &r);
+    free(r.body);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void test_cases_as_data(void **state)
+{
+    (void)state;
+    DIR *d = opendir("http");
+    assert_non_null(d);
+    char *names[256];
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && n < 256)
+        if (strstr(e->d_name, ".http"))
+            names[n++] = strdup(e->d_name);
+    closedir(d);
+    qsort(names, n, sizeof *names, cmp_str);
+    for (size_t i = 0; i < n; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "http/%s", names[i]);
+        run_case(path);
+        free(names[i]);
+    }
+    printf("    %zu HTTP cases passed, each response checked against openapi.yaml\n", n);
+    assert_true(n >= 20);
+}
+
+static void test_body_over_limit(void **state)
+{
+    (void)state;
+    size_t n = 70000;
+    char *big = malloc(n + 512);
+    int h = sprintf(big, "POST /segment HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN
+                         "\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+                    n);
+    memset(big + h, ' ', n);
+    int fd = dial(server_port);
+    send_all(fd, big, (size_t)h + n);
+    response r;
+    assert_int_equal(read_response(fd, &r), 0);
+    assert_int_equal(r.status, 413);
+    check_contract("POST", "/segment", &r);
+    free(r.body);
+    close(fd);
+    free(big);
+}
+
+static const char *SEG = "POST /segment HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN
+                         "\r\nContent-Type: application/json\r\nContent-Length: 45\r\n\r\n"
+                         "{\"recency\":3,\"frequency\":2,\"monetary\":99.500}";
+
+static void test_keep_alive(void **state)
+{
+    (void)state;
+    int fd = dial(server_port);
+    for (int i = 0; i < 3; i++) {
+        send_all(fd, SEG, strlen(SEG));
+        response r;
+        assert_int_equal(read_response(fd, &r), 0);
+        assert_int_equal(r.status, 200);
+        free(r.body);
+    }
+    close(fd);
+}
+
+typedef struct {
+    int ok, bad;
+} tally;
+
+static void *client(void *arg)
+{
+    tally *t = arg;
+    int fd = dial(server_port);
+    for (int i = 0; i < 200; i++) {
+        char req[512];
+        int n = snprintf(req, sizeof req,
+                         "POST /segment HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN
+                         "\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n",
+                         0);
+        char body[96];
+        int bl = snprintf(body, sizeof body, "{\"recency\":%d,\"frequency\":%d,\"monetary\":%d}",
+                          i % 365, 1 + i % 20, 10 * i);
+        n = snprintf(req, sizeof req,
+                     "POST /segment HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN
+                     "\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+                     bl, body);
+        send_all(fd, req, (size_t)n);
+        response r;
+        if (read_response(fd, &r) == 0 && r.status == 200 && strstr(r.body, "\"rfm_score\""))
+            t->ok++;
+        else
+            t->bad++;
+        free(r.body);
+    }
+    close(fd);
+    return NULL;
+}
+
+static void test_many_clients(void **state)
+{
+    (void)state;
+    enum { N = 16 };
+    pthread_t th[N];
+    tally t[N] = {{0}};
+    for (int i = 0; i < N; i++)
+        pthread_create(&th[i], NULL, client, &t[i]);
+    int ok = 0, bad = 0;
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        ok += t[i].ok;
+        bad += t[i].bad;
+    }
+    printf("    %d clients x 200 requests: %d answered 200, %d otherwise\n", N, ok, bad);
+    assert_int_equal(ok, N * 200);
+}
+
+static void test_batch_order(void **state)
+{
+    (void)state;
+    /* Results come back in request order: alternate two very different customers. */
+    const char *body = "{\"customers\":[{\"recency\":1,\"frequency\":40,\"monetary\":90000},"
+                       "{\"recency\":360,\"frequency\":1,\"monetary\":3},"
+                       "{\"recency\":1,\"frequency\":40,\"monetary\":90000},"
+                       "{\"recency\":360,\"frequency\":1,\"monetary\":3}]}";
+    char req[1024];
+    int n = snprintf(req, sizeof req,
+                     "POST /segment HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN
+                     "\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                     strlen(body), body);
+    int fd = dial(server_port);
+    send_all(fd, req, (size_t)n);
+    response r;
+    assert_int_equal(read_response(fd, &r), 0);
+    assert_int_equal(r.status, 200);
+    json_t *j = json_loads(r.body, 0, NULL), *res = json_object_get(j, "results");
+    assert_int_equal(json_array_size(res), 4);
+    for (size_t i = 0; i < 4; i++) {
+        const char *code = json_string_value(json_object_get(json_array_get(res, i), "rfm_score"));
+        assert_string_equal(code, i % 2 == 0 ? "555" : "111");
+    }
+    json_decref(j);
+    free(r.body);
+    close(fd);
+}
+
+static void test_stalled_client_dropped(void **state)
+{
+    (void)state;
+    int fd = dial(server_port); /* config timeout_s: 2 */
+    send_all(fd, "POST /segment HTTP/1.1\r\nHost: t\r\n", 33);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    char b[256];
+    ssize_t k = recv(fd, b, sizeof b, 0); /* blocks until the server closes */
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double waited = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    printf("    stalled connection closed after %.1f s (timeout_s 2)\n", waited);
+    assert_true(k <= 0);
+    assert_true(waited >= 1.0 && waited < 8.0);
+    close(fd);
+}
+
+static void test_access_log(void **state)
+{
+    (void)state;
+    char path[128];
+    snprintf(path, sizeof path, "%s/serve.log", dir);
+    FILE *f = fopen(path, "rb");
+    static char text[1 << 22];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    assert_null(strstr(text, TOKEN)); /* never the token */
+    const char *line = strstr(text, "{\"time\":");
+    assert_non_null(line);
+    json_t *j = json_loadb(line, strcspn(line, "\n"), 0, NULL);
+    assert_non_null(j);
+    const char *keys[] = {"time", "method", "path", "status", "latency_us", "bytes", "token_id"};
+    for (size_t i = 0; i < 7; i++)
+        assert_non_null(json_object_get(j, keys[i]));
+    json_decref(j);
+    assert_non_null(strstr(text, "\"token_id\":\"")); /* a short id of the token used */
+}
+
+/* SIGTERM while a request is half sent: it still gets its answer, then
+ * the daemon exits 0. Runs last: it stops the shared server. */
+static void test_shutdown_in_flight(void **state)
+{
+    (void)state;
+    int fd = dial(server_port);
+    size_t half = strlen(SEG) - 20;
+    send_all(fd, SEG, half);
+    usleep(200000);
+    kill(server_pid, SIGTERM);
+    usleep(200000);
+    send_all(fd, SEG + half, strlen(SEG) - half);
+    response r;
+    assert_int_equal(read_response(fd, &r), 0);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    close(fd);
+    int st;
+    waitpid(server_pid, &st, 0);
+    server_pid = -1;
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    assert_int_equal(dial(server_port), -1); /* no longer listening */
+}
+
+static void test_refuses_broken_models(void **state)
+{
+    (void)state;
+    char cmd[512], models[128], log[128];
+    snprintf(models, sizeof models, "%s/broken", dir);
+    snprintf(cmd, sizeof cmd, "cp -r %s/models %s && rm %s/segments.json", dir, models, models);
+    assert_int_equal(system(cmd), 0);
+    snprintf(log, sizeof log, "%s/broken.log", dir);
+    assert_true(start_server(models, free_port(), log) < 0);
+    FILE *f = fopen(log, "rb");
+    char text[4096];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    if (!strstr(text, "segments.json") || !strstr(text, "missing"))
+        fail_msg("log does not name the missing file: %s", text);
+}
+
+static void test_untrained_model_is_503(void **state)
+{
+    (void)state;
+    /* A manifest without segments: valid requests get 503, invalid 422. */
+    char cmd[768], models[128], log[128];
+    snprintf(models, sizeof models, "%s/empty", dir);
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s && printf '{\"format_version\": 1, \"models\": {}}' > "
+             "%s/manifest.json",
+             models, models);
+    assert_int_equal(system(cmd), 0);
+    snprintf(log, sizeof log, "%s/empty.log", dir);
+    int port = free_port();
+    pid_t pid = start_server(models, port, log);
+    assert_true(pid > 0);
+    int saved = server_port;
+    server_port = port;
+    int fd = dial(port);
+    send_all(fd, SEG, strlen(SEG));
+    response r;
+    assert_int_equal(read_response(fd, &r), 0);
+    assert_int_equal(r.status, 503);
+    assert_non_null(strstr(r.body, "not trained"));
+    check_contract("POST", "/segment", &r);
+    free(r.body);
+    close(fd);
+    run_case("http/40_schema.http");
+    fd = dial(port);
+    send_all(fd, "GET /ready HTTP/1.1\r\nHost: t\r\n\r\n", 32);
+    assert_int_equal(read_response(fd, &r), 0);
+    assert_non_null(strstr(r.body, "\"not_trained\":[\"segments\"]"));
+    free(r.body);
+    close(fd);
+    server_port = saved;
+    kill(pid, SIGTERM);
+    int st;
+    waitpid(pid, &st, 0);
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cases_as_data),     cmocka_unit_test(test_body_over_limit),
+        cmocka_unit_test(test_keep_alive),        cmocka_unit_test(test_many_clients),
+        cmocka_unit_test(test_batch_order),       cmocka_unit_test(test_stalled_client_dropped),
+        cmocka_unit_test(test_access_log),        cmocka_unit_test(test_refuses_broken_models),
+        cmocka_unit_test(test_untrained_model_is_503), cmocka_unit_test(test_shutdown_in_flight),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,159 @@
+/* test_kmeans.c - recovery of planted clusters, determinism, and the
+ * silhouette against a naive O(n^2) definition written here. */
+#include "testutil.h"
+
+#include <string.h>
+
+#include "kmeans.h"
+#include "rng.h"
+
+#define N 600
+#define K 4
+
+static void planted(double *x, int *truth)
+{
+    const double c[K][3] = {{0, 0, 0}, {10, 0, 0}, {0, 10, 0}, {0, 0, 10}};
+    rfm_rng rng;
+    rfm_rng_seed(&rng, 7);
+    for (int i = 0; i < N; i++) {
+        truth[i] = i % K;
+        for (int j = 0; j < 3; j++)
+            x[i * 3 + j] = c[i % K][j] + rfm_rng_normal(&rng);
+    }
+}
+
+static void test_recovers_planted_clusters(void **state)
+{
+    (void)state;
+    double x[N * 3];
+    int truth[N], lab[N];
+    planted(x, truth);
+    rfm_rng rng;
+    rfm_rng_seed(&rng, 1);
+    kmeans_model m;
+    char err[RFM_ERRLEN];
+    assert_int_equal(kmeans_fit(x, N, 3, K, 5, 100, &rng, &m, lab, err, sizeof err), RFM_OK);
+    /* Each true cluster maps to exactly one label and vice versa. */
+    int map[K];
+    for (int t = 0; t < K; t++)
+        map[t] = -1;
+    for (int i = 0; i < N; i++) {
+        if (map[truth[i]] < 0)
+            map[truth[i]] = lab[i];
+        assert_int_equal(lab[i], map[truth[i]]);
+    }
+    for (int a = 0; a < K; a++)
+        for (int b = a + 1; b < K; b++)
+            assert_int_not_equal(map[a], map[b]);
+    assert_true(m.converged);
+    /* Inertia is about N * 3 (unit variance per dimension). */
+    printf("    inertia %.1f for %d points (expected about %d)\n", m.inertia, N, 3 * N);
+    assert_true(m.inertia > 2.5 * N && m.inertia < 3.5 * N);
+    kmeans_free(&m);
+}
+
+static void test_deterministic(void **state)
+{
+    (void)state;
+    double x[N * 3];
+    int truth[N], l1[N], l2[N];
+    planted(x, truth);
+    kmeans_model a, b;
+    rfm_rng r1, r2;
+    char err[RFM_ERRLEN];
+    rfm_rng_seed(&r1, 99);
+    rfm_rng_seed(&r2, 99);
+    assert_int_equal(kmeans_fit(x, N, 3, 3, 3, 100, &r1, &a, l1, err, sizeof err), RFM_OK);
+    assert_int_equal(kmeans_fit(x, N, 3, 3, 3, 100, &r2, &b, l2, err, sizeof err), RFM_OK);
+    assert_memory_equal(a.centroids, b.centroids, 9 * sizeof(double));
+    assert_memory_equal(l1, l2, sizeof l1);
+    kmeans_free(&a);
+    kmeans_free(&b);
+}
+
+static double naive_silhouette(const double *x, size_t n, const int *lab, int k)
+{
+    double total = 0;
+    for (size_t i = 0; i < n; i++) {
+        double a = 0, b = INFINITY;
+        int na = 0;
+        for (int c = 0; c < k; c++) {
+            double s = 0;
+            int cnt = 0;
+            for (size_t j = 0; j < n; j++) {
+                if (lab[j] != c || j == i)
+                    continue;
+                double d = 0;
+                for (int t = 0; t < 3; t++)
+                    d += (x[i * 3 + t] - x[j * 3 + t]) * (x[i * 3 + t] - x[j * 3 + t]);
+                s += sqrt(d);
+                cnt++;
+            }
+            if (c == lab[i]) {
+                a = cnt ? s / cnt : 0;
+                na = cnt;
+            } else if (cnt && s / cnt < b) {
+                b = s / cnt;
+            }
+        }
+        if (na > 0)
+            total += (b - a) / (a > b ? a : b);
+    }
+    return total / (double)n;
+}
+
+static void test_silhouette_matches_naive(void **state)
+{
+    (void)state;
+    double x[N * 3];
+    int truth[N];
+    planted(x, truth);
+    truth[5] = 3; /* a mislabelled point and a singleton cluster stress the edge cases */
+    int lab[N];
+    memcpy(lab, truth, sizeof lab);
+    lab[0] = 4;
+    double s, want = naive_silhouette(x, N, lab, 5);
+    rfm_rng rng;
+    rfm_rng_seed(&rng, 3);
+    char err[RFM_ERRLEN];
+    assert_int_equal(kmeans_silhouette(x, N, 3, lab, 5, 0, &rng, &s, err, sizeof err), RFM_OK);
+    report_maxdiff("silhouette vs naive", fabs(s - want), 1e-12);
+    /* A sample of half the points estimates it closely. */
+    assert_int_equal(kmeans_silhouette(x, N, 3, lab, 5, N / 2, &rng, &s, err, sizeof err),
+                     RFM_OK);
+    report_maxdiff("sampled silhouette vs full", fabs(s - want), 0.05);
+    /* The precomputed-matrix path (float distances) agrees with the naive one. */
+    float *dist = malloc((size_t)N * N * sizeof *dist);
+    kmeans_distances(x, N, 3, dist);
+    report_maxdiff("matrix silhouette vs naive",
+                   fabs(kmeans_silhouette_matrix(dist, N, lab, 5) - want), 1e-6);
+    free(dist);
+}
+
+static void test_bad_arguments(void **state)
+{
+    (void)state;
+    double x[6] = {0};
+    int lab[2];
+    kmeans_model m;
+    rfm_rng rng;
+    rfm_rng_seed(&rng, 1);
+    char err[RFM_ERRLEN];
+    assert_int_equal(kmeans_fit(x, 2, 3, 3, 1, 10, &rng, &m, lab, err, sizeof err), RFM_EDATA);
+    assert_int_equal(kmeans_fit(x, 2, 3, 0, 1, 10, &rng, &m, lab, err, sizeof err), RFM_EINVAL);
+    /* Identical points: converges with k = 2 without dividing by zero. */
+    assert_int_equal(kmeans_fit(x, 2, 3, 2, 2, 10, &rng, &m, lab, err, sizeof err), RFM_OK);
+    assert_near(m.inertia, 0, 0);
+    kmeans_free(&m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_recovers_planted_clusters),
+        cmocka_unit_test(test_deterministic),
+        cmocka_unit_test(test_silhouette_matches_naive),
+        cmocka_unit_test(test_bad_arguments),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

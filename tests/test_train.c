@@ -1,0 +1,138 @@
+/* test_train.c - bin/rfm-train end to end on small fixtures: exit codes,
+ * messages that name file, line and column, and --only keeping models. */
+#include "testutil.h"
+
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "modelfile.h"
+
+static char dir[64];
+
+/* Run a shell command; returns its exit status and its stderr in out. */
+static int run(const char *cmd, char *out, size_t cap)
+{
+    char full[2048];
+    snprintf(full, sizeof full, "%s 2>%s/stderr.txt >/dev/null", cmd, dir);
+    int rc = system(full);
+    snprintf(full, sizeof full, "%s/stderr.txt", dir);
+    FILE *f = fopen(full, "rb");
+    size_t n = f ? fread(out, 1, cap - 1, f) : 0;
+    out[n] = '\0';
+    if (f)
+        fclose(f);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static void write_fixture(const char *name, const char *text)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/rfmtest_train_XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    /* 30 customers in three kinds, enough for k-means with k up to 8. */
+    static char csv[65536];
+    size_t n = (size_t)snprintf(csv, sizeof csv,
+                                "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,"
+                                "UnitPrice,CustomerID,Country\n");
+    int inv = 1000;
+    for (int c = 0; c < 30; c++)
+        for (int k = 0; k <= (c % 3) * 4; k++)
+            n += (size_t)snprintf(csv + n, sizeof csv - n,
+                                  "%d,A,Thing,%d,2011-%02d-%02d 10:00:00,%d.50,%d.0,UK\n",
+                                  inv++, 1 + c % 5, 1 + (c * 7 + k) % 12, 1 + (c + k) % 28,
+                                  1 + c, 12000 + c);
+    write_fixture("tx.csv", csv);
+    write_fixture("bad.csv", "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,"
+                             "CustomerID,Country\n1,A,\"open,1,2011-01-01,1,1,UK\n");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void test_train_and_only(void **state)
+{
+    (void)state;
+    char cmd[1024], out[8192], err[RFM_ERRLEN];
+    snprintf(cmd, sizeof cmd,
+             "../bin/rfm-train --config ../config/rfm.yaml --transactions %s/tx.csv "
+             "--models %s/models",
+             dir, dir);
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    assert_non_null(strstr(out, "used"));
+    json_t *m;
+    snprintf(cmd, sizeof cmd, "%s/models", dir);
+    assert_int_equal(modelfile_open(cmd, &m, err, sizeof err), RFM_OK);
+    json_t *seg = json_object_get(json_object_get(m, "models"), "segments");
+    assert_non_null(seg);
+    const char *sha = json_string_value(json_object_get(seg, "sha256"));
+    char sha1[65];
+    snprintf(sha1, sizeof sha1, "%s", sha);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(m, "cleaning"), "lines")),
+                     150);
+    json_decref(m);
+
+    /* --only segments refits into the same folder; still valid. */
+    snprintf(cmd, sizeof cmd,
+             "../bin/rfm-train --config ../config/rfm.yaml --transactions %s/tx.csv "
+             "--models %s/models --only segments --quiet",
+             dir, dir);
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    assert_string_equal(out, ""); /* --quiet */
+    snprintf(cmd, sizeof cmd, "%s/models", dir);
+    assert_int_equal(modelfile_open(cmd, &m, err, sizeof err), RFM_OK);
+    json_decref(m);
+}
+
+static void test_errors_and_exit_codes(void **state)
+{
+    (void)state;
+    char cmd[1024], out[8192], want[256];
+    snprintf(cmd, sizeof cmd,
+             "../bin/rfm-train --config ../config/rfm.yaml --transactions %s/bad.csv "
+             "--models %s/m2",
+             dir, dir);
+    assert_int_equal(run(cmd, out, sizeof out), 1);
+    snprintf(want, sizeof want, "%s/bad.csv:2:5: quoted field not closed", dir);
+    if (!strstr(out, want))
+        fail_msg("stderr '%s' lacks '%s'", out, want);
+    snprintf(cmd, sizeof cmd, "%s/m2", dir);
+    assert_int_equal(access(cmd, F_OK), -1); /* nothing half-written */
+
+    assert_int_equal(run("../bin/rfm-train --bogus", out, sizeof out), 2);
+    assert_non_null(strstr(out, "usage:"));
+    assert_int_equal(run("../bin/rfm-train --only nonsense", out, sizeof out), 2);
+    assert_non_null(strstr(out, "unknown model 'nonsense'"));
+    assert_int_equal(run("../bin/rfm-train --config /nonexistent.yaml", out, sizeof out), 2);
+    assert_non_null(strstr(out, "/nonexistent.yaml"));
+    snprintf(cmd, sizeof cmd, "../bin/rfm-train --config ../config/rfm.yaml --transactions %s/none.csv --models %s/m3", dir,
+             dir);
+    assert_int_equal(run(cmd, out, sizeof out), 1);
+    assert_non_null(strstr(out, "none.csv"));
+    assert_int_equal(run("../bin/rfm-train --help", out, sizeof out), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_train_and_only),
+        cmocka_unit_test(test_errors_and_exit_codes),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
