@@ -464,8 +464,9 @@ static inline int32_t leaf_of(const forest *f, int t, const double *x)
     return nodes[i].child;
 }
 
-/* Mean leaf values over the trees selected by use (NULL: all); *used gets
- * how many trees contributed a non-empty leaf. */
+/* Mean leaf values over the trees, skipping those whose in-bag bitset (skip,
+ * stride bytes per tree; NULL: none) holds bit skip_bit, and leaves with no
+ * estimation sample; *used gets how many trees contributed. */
 static void leaf_means(const forest *f, const double *x, const uint8_t *skip, size_t skip_bit,
                        size_t stride, double *acc, int *used)
 {
