@@ -117,6 +117,21 @@ static long long get_int(ctx *x, const json_t *o, const char *name, const char *
     return json_integer_value(v);
 }
 
+static double get_num(ctx *x, const json_t *o, const char *name, const char *key, double def,
+                      double lo, double hi)
+{
+    const json_t *v = json_object_get(o, name);
+    if (!v || json_is_null(v))
+        return def;
+    if (!json_is_number(v) || json_number_value(v) < lo || json_number_value(v) > hi) {
+        char why[96];
+        snprintf(why, sizeof why, "must be a number from %g to %g", lo, hi);
+        bad(x, key, why);
+        return def;
+    }
+    return json_number_value(v);
+}
+
 static double level(ctx *x, const json_t *v, const char *key)
 {
     if (json_is_number(v))
@@ -317,6 +332,13 @@ rfm_status config_load(const char *path, rfm_config **out, char *err, size_t err
         if (segments_check(&c->segments, why, sizeof why))
             bad(&x, "segments", why);
     }
+    const json_t *cl = json_object_get(root, "cltv");
+    if (cl && !json_is_object(cl))
+        bad(&x, "cltv", "must be a mapping");
+    c->cltv.penalizer_coef = get_num(&x, cl, "penalizer_coef", "cltv.penalizer_coef", 0, 0, 1e6);
+    c->cltv.holdout_days = (int)get_int(&x, cl, "holdout_days", "cltv.holdout_days", 90, 7, 3650);
+    c->cltv.horizon_days = get_num(&x, cl, "horizon_days", "cltv.horizon_days", 365, 1, 36500);
+    c->cltv.discount_rate = get_num(&x, cl, "discount_rate", "cltv.discount_rate", 0.01, 0, 0.99);
     const json_t *srv = json_object_get(root, "server");
     if (srv && !json_is_object(srv))
         bad(&x, "server", "must be a mapping");
