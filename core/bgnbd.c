@@ -13,19 +13,19 @@
 
 const char *bgnbd_check(double x, double t_x, double T)
 {
+    /* Messages use the API's field names (lifetimes' frequency, recency, T). */
     if (!isfinite(x) || x < 0 || x != floor(x))
-        return "repeat purchases must be a whole number >= 0";
+        return "repeat_purchases must be a whole number >= 0";
     if (!isfinite(t_x) || t_x < 0)
-        return "days from first to last purchase must be >= 0";
+        return "days_first_to_last_purchase must be >= 0";
     if (!isfinite(T) || T < 0)
-        return "days since the first purchase must be >= 0";
+        return "days_since_first_purchase must be >= 0";
     if (t_x > T)
-        return "days from first to last purchase cannot exceed days since the first purchase";
+        return "days_first_to_last_purchase cannot exceed days_since_first_purchase";
     if (x == 0 && t_x > 0)
-        return "with no repeat purchase, days from first to last purchase must be 0";
+        return "days_first_to_last_purchase must be 0 when repeat_purchases is 0";
     if (x > 0 && t_x == 0)
-        return "repeat purchases need a last purchase after the first (days from first to "
-               "last purchase > 0)";
+        return "days_first_to_last_purchase must be > 0 when repeat_purchases > 0";
     return NULL;
 }
 

@@ -570,7 +570,7 @@ static void test_untrained_model_is_503(void **state)
     fd = dial(port);
     send_all(fd, "GET /ready HTTP/1.1\r\nHost: t\r\n\r\n", 32);
     assert_int_equal(read_response(fd, &r), 0);
-    assert_non_null(strstr(r.body, "\"not_trained\":[\"segments\"]"));
+    assert_non_null(strstr(r.body, "\"not_trained\":[\"segments\",\"cltv\""));
     free(r.body);
     close(fd);
     server_port = saved;

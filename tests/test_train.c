@@ -72,7 +72,7 @@ static void test_train_and_only(void **state)
     char cmd[1024], out[8192], err[RFM_ERRLEN];
     snprintf(cmd, sizeof cmd,
              "../bin/rfm-train --config ../config/rfm.yaml --transactions %s/tx.csv "
-             "--models %s/models",
+             "--models %s/models --only segments",
              dir, dir);
     assert_int_equal(run(cmd, out, sizeof out), 0);
     assert_non_null(strstr(out, "used"));
@@ -86,6 +86,23 @@ static void test_train_and_only(void **state)
     snprintf(sha1, sizeof sha1, "%s", sha);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(m, "cleaning"), "lines")),
                      150);
+    json_decref(m);
+    m = NULL;
+
+    /* Thirty made-up customers cannot identify BG/NBD: the run fails, says
+     * what to try, and leaves the models folder as it was. */
+    snprintf(cmd, sizeof cmd,
+             "../bin/rfm-train --config ../config/rfm.yaml --transactions %s/tx.csv "
+             "--models %s/models",
+             dir, dir);
+    assert_int_equal(run(cmd, out, sizeof out), 1);
+    assert_non_null(strstr(out, "cltv"));
+    assert_non_null(strstr(out, "try a penalizer"));
+    snprintf(cmd, sizeof cmd, "%s/models", dir);
+    assert_int_equal(modelfile_open(cmd, &m, err, sizeof err), RFM_OK);
+    seg = json_object_get(json_object_get(m, "models"), "segments");
+    assert_string_equal(json_string_value(json_object_get(seg, "sha256")), sha1);
+    assert_null(json_object_get(json_object_get(m, "models"), "cltv"));
     json_decref(m);
 
     /* --only segments refits into the same folder; still valid. */
