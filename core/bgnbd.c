@@ -24,8 +24,6 @@ const char *bgnbd_check(double x, double t_x, double T)
         return "days_first_to_last_purchase cannot exceed days_since_first_purchase";
     if (x == 0 && t_x > 0)
         return "days_first_to_last_purchase must be 0 when repeat_purchases is 0";
-    if (x > 0 && t_x == 0)
-        return "days_first_to_last_purchase must be > 0 when repeat_purchases > 0";
     return NULL;
 }
 
@@ -96,9 +94,10 @@ double bgnbd_objective(const double u[4], double grad[4], const bgnbd_row *rows,
     double log_a = log(a);
     /* Rows come sorted by x (bgnbd_compress), and the special functions
      * depend on x only: evaluate them once per distinct x. */
-    double cx = -1, a12 = 0, psi_rx = 0, psi_bx = 0, psi_abx = 0, log_bx1 = 0;
+    double cx = -1, a12 = 0, psi_rx = 0, psi_bx = 0, psi_abx = 0, log_bx1 = 0, maxT = 0;
     for (size_t i = 0; i < n; i++) {
         double x = rows[i].x, tx = rows[i].t_x, T = rows[i].T, w = rows[i].w;
+        maxT = T > maxT ? T : maxT;
         if (x != cx) {
             cx = x;
             a12 = lgamma(r + x) - lg_r + r * log_al + lg_ab + lgamma(b + x) - lg_b -
@@ -122,12 +121,17 @@ double bgnbd_objective(const double u[4], double grad[4], const bgnbd_row *rows,
         g[2] += w * (psi_ab - psi_abx + w4 / a);
         g[3] += w * (psi_ab + psi_bx - psi_b - psi_abx - (x > 0 ? w4 / (b + x - 1) : 0));
     }
-    const double nat[4] = {r, al, a, b};
+    /* lifetimes fits in time scaled by 1 / max(T), so its penalty sees
+     * alpha / max(T); penalise the same quantity to match its estimates. */
+    if (!(maxT > 0))
+        maxT = 1;
+    const double nat[4] = {r, al, a, b}, scale[4] = {1, 1 / maxT, 1, 1};
     double pen = 0;
     for (int k = 0; k < 4; k++) {
-        pen += nat[k] * nat[k];
+        double th = nat[k] * scale[k];
+        pen += th * th;
         /* chain rule to log-parameters: d/du = theta d/dtheta */
-        grad[k] = nat[k] * (-g[k] / W + 2 * penalizer * nat[k]);
+        grad[k] = nat[k] * (-g[k] / W) + 2 * penalizer * th * th;
     }
     return -ll / W + penalizer * pen;
 }

@@ -11,7 +11,9 @@
  * are one weighted row, so a fit costs one pass over distinct triples.
  *
  * The objective is lifetimes': minus the weighted mean log-likelihood plus
- * penalizer * (r^2 + alpha^2 + a^2 + b^2), minimised over log-parameters.
+ * penalizer * (r^2 + (alpha / max T)^2 + a^2 + b^2) -- lifetimes fits in
+ * time scaled by 1 / max(T), so its penalty sees the scaled alpha -- over
+ * log-parameters. With no penalty the estimates do not depend on it.
  * Thread safety: pure functions.
  */
 #ifndef RFM_BGNBD_H

@@ -339,6 +339,18 @@ rfm_status config_load(const char *path, rfm_config **out, char *err, size_t err
     c->cltv.holdout_days = (int)get_int(&x, cl, "holdout_days", "cltv.holdout_days", 90, 7, 3650);
     c->cltv.horizon_days = get_num(&x, cl, "horizon_days", "cltv.horizon_days", 365, 1, 36500);
     c->cltv.discount_rate = get_num(&x, cl, "discount_rate", "cltv.discount_rate", 0.01, 0, 0.99);
+    const json_t *em = json_object_get(root, "embeddings");
+    if (em && !json_is_object(em))
+        bad(&x, "embeddings", "must be a mapping");
+    c->embeddings.dim = (int)get_int(&x, em, "dim", "embeddings.dim", 32, 2, 512);
+    c->embeddings.seed = (uint64_t)get_int(&x, em, "seed", "embeddings.seed", 42, 0, INT64_MAX);
+    c->embeddings.exact_max =
+        (long)get_int(&x, em, "exact_max", "embeddings.exact_max", 100000, 0, INT32_MAX);
+    c->embeddings.hnsw_m = (int)get_int(&x, em, "hnsw_m", "embeddings.hnsw_m", 32, 4, 256);
+    c->embeddings.ef_search =
+        (int)get_int(&x, em, "ef_search", "embeddings.ef_search", 128, 8, 4096);
+    c->embeddings.neighbors =
+        (int)get_int(&x, em, "neighbors", "embeddings.neighbors", 10, 1, 100);
     const json_t *srv = json_object_get(root, "server");
     if (srv && !json_is_object(srv))
         bad(&x, "server", "must be a mapping");

@@ -42,6 +42,14 @@ typedef struct {
 } cltv_config;
 
 typedef struct {
+    int dim;           /* embedding dimension */
+    uint64_t seed;
+    long exact_max;    /* exact index up to this many customers, HNSW above */
+    int hnsw_m, ef_search;
+    int neighbors;     /* neighbours used by the hit-rate evaluation */
+} embeddings_config;
+
+typedef struct {
     char *path; /* the file read, for messages */
     json_t *root;
     char *transactions; /* data.transactions (may be NULL) */
@@ -49,6 +57,7 @@ typedef struct {
     txn_options txn;    /* column names borrow from root */
     segments_options segments;
     cltv_config cltv;
+    embeddings_config embeddings;
     server_options server;
 } rfm_config;
 

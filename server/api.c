@@ -1,11 +1,13 @@
 /* api.c - model registry and endpoint handlers of rfm-serve. */
 #include "api.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "ann.h"
 #include "cltv.h"
 #include "customers.h"
 #include "modelfile.h"
@@ -17,6 +19,9 @@ struct api {
     const char *cltv_version;
     double cltv_horizon, cltv_discount; /* defaults stored with the model */
     customers *customers;
+    ann_index *ann;
+    const char *ann_version;
+    int *row_cluster; /* cluster of each index row, -1 when unknown */
     segments_model *segments;
     const char *segments_version; /* borrowed from manifest */
     char *clusters_body;          /* GET /clusters/summary, computed once */
@@ -28,7 +33,7 @@ struct api {
 };
 
 /* Models this server can serve, in the order /ready lists them. */
-static const char *const KNOWN[] = {"segments", "cltv", "customers"};
+static const char *const KNOWN[] = {"segments", "cltv", "customers", "embeddings"};
 #define NKNOWN (sizeof KNOWN / sizeof *KNOWN)
 
 static int not_trained(char *msg, size_t len, const char *model)
@@ -63,7 +68,7 @@ static int h_ready(void *user, const json_t *body, json_t **out, char *msg, size
     const api *a = user;
     (void)body, (void)msg, (void)len;
     json_t *loaded = json_array(), *missing = json_array();
-    const void *have[NKNOWN] = {a->segments, a->cltv, a->customers};
+    const void *have[NKNOWN] = {a->segments, a->cltv, a->customers, a->ann};
     for (size_t i = 0; i < NKNOWN; i++)
         json_array_append_new(have[i] ? loaded : missing, json_string(KNOWN[i]));
     /* Models are loaded before the listener starts: once we answer, we are ready. */
@@ -133,6 +138,101 @@ static int h_cltv(void *user, const json_t *body, json_t **out, char *msg, size_
     return 200;
 }
 
+typedef struct {
+    const int *row_cluster;
+    int want;
+} seg_filter;
+
+static int keep_segment(int64_t row, void *ctx)
+{
+    const seg_filter *f = ctx;
+    return f->row_cluster && f->row_cluster[row] == f->want;
+}
+
+#define MAX_K 100
+
+static int h_similar(void *user, const json_t *body, json_t **out, char *msg, size_t len)
+{
+    const api *a = user;
+    if (!a->ann)
+        return not_trained(msg, len, "embeddings");
+    const json_t *kv = json_object_get(body, "k");
+    int k = kv ? (int)json_number_value(kv) : 10;
+    seg_filter flt = {a->row_cluster, -1};
+    const char *seg = json_string_value(json_object_get(body, "segment"));
+    if (seg) {
+        for (size_t c = 0; a->segments && c < segments_nclusters(a->segments); c++) {
+            segments_cluster_info ci;
+            segments_cluster(a->segments, c, &ci);
+            if (strcmp(ci.segment, seg) == 0)
+                flt.want = (int)c;
+        }
+        if (flt.want < 0) {
+            snprintf(msg, len, "segment: unknown segment '%s' (see GET /clusters/summary)", seg);
+            return 422;
+        }
+    }
+    int64_t rows[MAX_K];
+    float sims[MAX_K];
+    int found = 0;
+    rfm_status st;
+    const char *id = json_string_value(json_object_get(body, "customer_id"));
+    if (id) {
+        int64_t row;
+        if ((st = ann_lookup(a->ann, id, &row, msg, len)) != RFM_OK) {
+            snprintf(msg, len, "unknown customer_id '%s'", id);
+            return st == RFM_ENOTFOUND ? 404 : 422;
+        }
+        st = ann_search_row(a->ann, row, k, seg ? keep_segment : NULL, &flt, rows, sims, &found,
+                            msg, len);
+    } else {
+        const json_t *vec = json_object_get(body, "vector");
+        size_t n = json_array_size(vec);
+        if ((int)n != ann_dim(a->ann)) {
+            snprintf(msg, len, "vector: must have %d numbers, not %zu", ann_dim(a->ann), n);
+            return 422;
+        }
+        float q[512];
+        double norm = 0;
+        for (size_t i = 0; i < n && i < 512; i++) {
+            q[i] = (float)json_number_value(json_array_get(vec, i));
+            norm += (double)q[i] * q[i];
+        }
+        if (!(norm > 0)) {
+            snprintf(msg, len, "vector: must not be all zeros");
+            return 422;
+        }
+        for (size_t i = 0; i < n; i++) /* cosine: compare directions */
+            q[i] = (float)(q[i] / sqrt(norm));
+        st = ann_search_vector(a->ann, q, (int)n, k, seg ? keep_segment : NULL, &flt, rows, sims,
+                               &found, msg, len);
+    }
+    if (st == RFM_EDATA || st == RFM_EINVAL)
+        return 422;
+    if (st != RFM_OK)
+        return 503; /* a FAISS failure: reported, the daemon goes on */
+    json_t *list = json_array();
+    for (int i = 0; list && i < found; i++) {
+        int c = a->row_cluster ? a->row_cluster[rows[i]] : -1;
+        const char *name = NULL;
+        if (c >= 0) {
+            segments_cluster_info ci;
+            segments_cluster(a->segments, (size_t)c, &ci);
+            name = ci.segment;
+        }
+        json_array_append_new(list, json_pack("{s:s,s:f,s:s?}", "customer_id",
+                                              ann_customer_id(a->ann, rows[i]), "similarity",
+                                              (double)sims[i], "segment", name));
+    }
+    *out = json_pack("{s:o,s:s}", "neighbors", list, "model_version",
+                     a->ann_version ? a->ann_version : "");
+    if (!*out) {
+        snprintf(msg, len, "out of memory");
+        return 503;
+    }
+    return 200;
+}
+
 static int h_clusters(void *user, const json_t *body, json_t **out, char *msg, size_t len)
 {
     (void)user, (void)body, (void)out;
@@ -166,6 +266,8 @@ void api_free(api *a)
         return;
     cltv_free(a->cltv);
     customers_free(a->customers);
+    ann_free(a->ann);
+    free(a->row_cluster);
     segments_free(a->segments);
     free(a->clusters_body);
     free(a->openapi_text);
@@ -241,6 +343,30 @@ rfm_status api_load(const char *models_dir, const char *openapi_path, api **out,
         snprintf(path, sizeof path, "%s/%s", models_dir, f ? f : "customers.csv");
         st = customers_load(path, &a->customers, err, errlen);
     }
+    if (st == RFM_OK && json_object_get(models, "embeddings")) {
+        const json_t *e = json_object_get(models, "embeddings");
+        const char *f = json_string_value(json_object_get(e, "file"));
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", models_dir, f ? f : "customer2vec.faiss");
+        a->ann_version = json_string_value(json_object_get(e, "version"));
+        ann_params ap;
+        ann_params_default(&ap); /* one thread per query: the pool serves requests in parallel */
+        st = ann_load(path, &ap, &a->ann, err, errlen);
+        /* Each indexed customer's cluster, for the segment filter and answers. */
+        if (st == RFM_OK && a->segments && a->customers) {
+            int64_t n = ann_count(a->ann);
+            a->row_cluster = malloc((size_t)(n > 0 ? n : 1) * sizeof *a->row_cluster);
+            for (int64_t i = 0; a->row_cluster && i < n; i++) {
+                const customer_row *c = customers_find(a->customers, ann_customer_id(a->ann, i));
+                segments_result sr;
+                char e2[128];
+                a->row_cluster[i] = c && segments_predict(a->segments, c->recency, c->frequency,
+                                                          c->monetary, &sr, e2, sizeof e2) == RFM_OK
+                                        ? (int)sr.cluster
+                                        : -1;
+            }
+        }
+    }
     if (st != RFM_OK) {
         api_free(a);
         return st;
@@ -251,6 +377,7 @@ rfm_status api_load(const char *models_dir, const char *openapi_path, api **out,
         {"GET", "/openapi.yaml", NULL, 0, a->openapi_text, "application/yaml", a->openapi_len},
         {"POST", "/segment", h_segment, 1, NULL, NULL, 0},
         {"POST", "/predict_cltv", h_cltv, 1, NULL, NULL, 0},
+        {"POST", "/similar_customers", h_similar, 1, NULL, NULL, 0},
         {"GET", "/clusters/summary", h_clusters, 0, a->clusters_body, "application/json",
          a->clusters_body ? strlen(a->clusters_body) : 0},
     };
@@ -268,8 +395,9 @@ const http_route *api_routes(const api *a, size_t *n)
 
 void api_describe(const api *a, char *buf, size_t len)
 {
-    snprintf(buf, len, "segments %s, cltv %s, customers %zu",
+    snprintf(buf, len, "segments %s, cltv %s, embeddings %s, customers %zu",
              a->segments ? a->segments_version : "(not trained)",
              a->cltv ? a->cltv_version : "(not trained)",
+             a->ann ? a->ann_version : "(not trained)",
              a->customers ? customers_count(a->customers) : 0);
 }

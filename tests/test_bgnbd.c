@@ -167,6 +167,7 @@ static void test_hypergeometric_and_edges(void **state)
     assert_non_null(bgnbd_check(0, 10, 50));  /* t_x > 0 with no repeat */
     assert_non_null(bgnbd_check(-1, 0, 5));
     assert_non_null(bgnbd_check(1.5, 1, 5));
+    assert_null(bgnbd_check(2, 0, 5)); /* same-instant repeats: lifetimes accepts them */
     /* Fits that cannot work say why instead of returning nonsense. */
     bgnbd_row one = {3, 20, 100, 1}, none[2] = {{0, 0, 50, 10}, {0, 0, 80, 5}};
     bgnbd_fit_result f;

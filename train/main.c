@@ -22,6 +22,7 @@
 #include "cltv.h"
 #include "config.h"
 #include "customers.h"
+#include "embeddings.h"
 #include "date.h"
 #include "modelfile.h"
 #include "segments.h"
@@ -30,8 +31,8 @@
 
 #define VERSION "0.1.0"
 
-enum { M_SEGMENTS, M_CLTV };
-static const char *const MODELS[] = {"segments", "cltv"};
+enum { M_SEGMENTS, M_CLTV, M_EMBEDDINGS };
+static const char *const MODELS[] = {"segments", "cltv", "embeddings"};
 #define NMODELS (sizeof MODELS / sizeof *MODELS)
 
 static void usage(FILE *f)
@@ -51,7 +52,7 @@ static void usage(FILE *f)
             "                       (lifetimes' convention, days); other models are skipped\n"
             "  --models DIR         override models_dir from the config\n"
             "  --only LIST          refit only these models, keep the others; LIST is\n"
-            "                       comma-separated from: segments, cltv\n"
+            "                       comma-separated from: segments, cltv, embeddings\n"
             "  --print-clusters     print the clusters summary of the trained models\n"
             "  --quiet              no progress or report on stderr\n"
             "  --help               this text\n"
@@ -367,7 +368,8 @@ int main(int argc, char **argv)
                  i++)
                 ;
             if (i == NMODELS) {
-                fprintf(stderr, "rfm-train: --only: unknown model '%.*s' (known: segments, cltv)\n",
+                fprintf(stderr, "rfm-train: --only: unknown model '%.*s' (known: segments, cltv, "
+                                "embeddings)\n",
                         (int)len, p);
                 return 2;
             }
@@ -427,11 +429,20 @@ int main(int argc, char **argv)
                 "or monetary totals; train from transactions)\n");
             fit[M_SEGMENTS] = 0;
         }
+        if (fit[M_EMBEDDINGS]) {
+            say("rfm-train: embeddings: skipped (a customer summary has no products)\n");
+            fit[M_EMBEDDINGS] = 0;
+        }
         snprintf(data_desc, sizeof data_desc,
                  "- Customer summary `%s` (sha256 `%s`): %zu customers", summary, data_sha, m);
     } else {
         txn_options topt = cfg->txn;
-        topt.product = NULL; /* products feed only the embeddings model, not fitted here */
+        if (!fit[M_EMBEDDINGS])
+            topt.product = NULL; /* only the embeddings need products: skip the work */
+        else if (!topt.product) {
+            say("rfm-train: embeddings: skipped (data.columns.product is not set)\n");
+            fit[M_EMBEDDINGS] = 0;
+        }
         progress_state ps = {now_s(), 0};
         if ((st = txn_read(tx_path, &topt, progress, &ps, &d, &rep, err, sizeof err)) != RFM_OK) {
             fprintf(stderr, "rfm-train: %s\n", err);
@@ -578,6 +589,29 @@ int main(int argc, char **argv)
         if (h.ok)
             say("rfm-train: cltv: holdout %d days: %.0f purchase days actual, %.1f predicted\n",
                 h.days, h.total_actual, h.total_predicted);
+    }
+    if (fit[M_EMBEDDINGS]) {
+        double ts = now_s();
+        json_t *met;
+        free(card);
+        card = NULL;
+        if ((st = train_embeddings(d, &cfg->embeddings, modelfile_stage_dir(stage), data_desc,
+                                   &met, &card, err, sizeof err)) ||
+            (st = modelfile_write_text(stage, "embeddings.md", card, strlen(card), err,
+                                       sizeof err))) {
+            fprintf(stderr, "rfm-train: embeddings: %s\n", err);
+            goto out;
+        }
+        const json_t *ho = json_object_get(met, "last_basket_holdout");
+        say("rfm-train: embeddings: hit rate at 10 %.4f (popular %.4f), %.3f s\n",
+            json_real_value(json_object_get(ho, "hit_rate_neighbors")),
+            json_real_value(json_object_get(ho, "hit_rate_popular")), now_s() - ts);
+        if ((st = modelfile_add_model(stage, "embeddings", EMBEDDINGS_VERSION,
+                                      "customer2vec.faiss", "embeddings.md", data_sha, met, err,
+                                      sizeof err))) {
+            fprintf(stderr, "rfm-train: embeddings: %s\n", err);
+            goto out;
+        }
     }
     st = modelfile_commit(stage, err, sizeof err);
     stage = NULL;
