@@ -311,6 +311,22 @@ static void test_separable(void **state)
     printf("    lambda 0: %s\n", err);
     assert_null(none);
     assert_non_null(strstr(err, "separable"));
+
+    /* Quasi-complete separation: one group all retained, the other mixed.
+     * No theta separates strictly, but the MLE still runs off to infinity;
+     * the fit must say so instead of returning a huge weight. */
+    double xq[12];
+    int yq[12];
+    for (int i = 0; i < 12; i++) {
+        xq[i] = i < 6 ? 0.0 : 5.0;
+        yq[i] = i < 6 ? 0 : i % 2;
+    }
+    const char *const nm[] = {"flag"};
+    assert_int_equal(churn_fit(xq, yq, 12, 1, nm, &par, &none, err, sizeof err),
+                     RFM_ENOCONVERGE);
+    printf("    quasi-separated, lambda 0: %s\n", err);
+    assert_null(none);
+    assert_non_null(strstr(err, "separable"));
 }
 
 static void test_bad_fit_input(void **state)
