@@ -399,6 +399,22 @@ rfm_status config_load(const char *path, rfm_config **out, char *err, size_t err
     c->cltv.holdout_days = (int)get_int(&x, cl, "holdout_days", "cltv.holdout_days", 90, 7, 3650);
     c->cltv.horizon_days = get_num(&x, cl, "horizon_days", "cltv.horizon_days", 365, 1, 36500);
     c->cltv.discount_rate = get_num(&x, cl, "discount_rate", "cltv.discount_rate", 0.01, 0, 0.99);
+    const json_t *ch = json_object_get(root, "churn");
+    if (ch && !json_is_object(ch))
+        bad(&x, "churn", "must be a mapping");
+    c->churn.cut_days = (int)get_int(&x, ch, "cut_days", "churn.cut_days", 90, 7, 3650);
+    c->churn.lambda = get_num(&x, ch, "lambda", "churn.lambda", 1.0, 0, 1e9);
+    c->churn.test_share = get_num(&x, ch, "test_share", "churn.test_share", 0.2, 0.05, 0.9);
+    c->churn.seed = (uint64_t)get_int(&x, ch, "seed", "churn.seed", 42, 0, INT64_MAX);
+    c->churn.threshold_medium =
+        get_num(&x, ch, "threshold_medium", "churn.threshold_medium", 0.3, 0, 1);
+    c->churn.threshold_high = get_num(&x, ch, "threshold_high", "churn.threshold_high", 0.6, 0, 1);
+    c->churn.counterfactual_threshold = get_num(&x, ch, "counterfactual_threshold",
+                                                "churn.counterfactual_threshold", 0.6, 0, 1);
+    c->churn.max_purchases =
+        (int)get_int(&x, ch, "max_purchases", "churn.max_purchases", 10, 1, 1000);
+    if (c->churn.threshold_medium > c->churn.threshold_high)
+        bad(&x, "churn.threshold_medium", "must not exceed churn.threshold_high");
     const json_t *em = json_object_get(root, "embeddings");
     if (em && !json_is_object(em))
         bad(&x, "embeddings", "must be a mapping");

@@ -62,6 +62,16 @@ typedef struct {
 } uplift_config;
 
 typedef struct {
+    int cut_days;            /* label: no purchase in the last cut_days days */
+    double lambda;           /* L2 penalty on the standardised weights */
+    double test_share;       /* customers held out for the evaluation */
+    uint64_t seed;
+    double threshold_medium, threshold_high; /* risk levels */
+    double counterfactual_threshold;         /* counterfactuals for p above it */
+    int max_purchases;       /* counterfactual search bound */
+} churn_config;
+
+typedef struct {
     char *path; /* the file read, for messages */
     json_t *root;
     char *transactions; /* data.transactions (may be NULL) */
@@ -69,6 +79,7 @@ typedef struct {
     txn_options txn;    /* column names borrow from root */
     segments_options segments;
     cltv_config cltv;
+    churn_config churn;
     embeddings_config embeddings;
     uplift_config uplift;
     server_options server;

@@ -9,6 +9,7 @@
 
 #include "ann.h"
 #include "campaign.h"
+#include "churn.h"
 #include "cltv.h"
 #include "customers.h"
 #include "modelfile.h"
@@ -24,6 +25,10 @@ struct api {
     ann_index *ann;
     const char *ann_version;
     int *row_cluster; /* cluster of each index row, -1 when unknown */
+    churn_model *churn;
+    const char *churn_version;
+    double cf_threshold;
+    int cf_max;
     uplift_model *uplift;
     campaign_encoding *enc;
     const char *uplift_version;
@@ -35,12 +40,13 @@ struct api {
     char *openapi_text;
     size_t openapi_len;
     struct timespec started;
-    http_route routes[10];
+    http_route routes[12];
     size_t nroutes;
 };
 
 /* Models this server can serve, in the order /ready lists them. */
-static const char *const KNOWN[] = {"segments", "cltv", "customers", "embeddings", "uplift"};
+static const char *const KNOWN[] = {"segments", "cltv", "churn", "customers", "embeddings",
+                                    "uplift"};
 #define NKNOWN (sizeof KNOWN / sizeof *KNOWN)
 
 static int not_trained(char *msg, size_t len, const char *model)
@@ -75,7 +81,8 @@ static int h_ready(void *user, const json_t *body, json_t **out, char *msg, size
     const api *a = user;
     (void)body, (void)msg, (void)len;
     json_t *loaded = json_array(), *missing = json_array();
-    const void *have[NKNOWN] = {a->segments, a->cltv, a->customers, a->ann, a->uplift};
+    const void *have[NKNOWN] = {a->segments, a->cltv,  a->churn,
+                                a->customers, a->ann, a->uplift};
     for (size_t i = 0; i < NKNOWN; i++)
         json_array_append_new(have[i] ? loaded : missing, json_string(KNOWN[i]));
     /* Models are loaded before the listener starts: once we answer, we are ready. */
@@ -240,6 +247,57 @@ static int h_similar(void *user, const json_t *body, json_t **out, char *msg, si
     return 200;
 }
 
+static int h_churn(void *user, const json_t *body, json_t **out, char *msg, size_t len)
+{
+    const api *a = user;
+    if (!a->churn)
+        return not_trained(msg, len, "churn");
+    double x[3];
+    const char *id = json_string_value(json_object_get(body, "customer_id"));
+    if (id) {
+        const customer_row *c = a->customers ? customers_find(a->customers, id) : NULL;
+        if (!c || isnan(c->recency)) {
+            snprintf(msg, len, "unknown customer_id '%s'", id);
+            return 404;
+        }
+        x[0] = c->recency, x[1] = c->frequency, x[2] = c->monetary;
+    } else {
+        x[0] = json_number_value(json_object_get(body, "recency"));
+        x[1] = json_number_value(json_object_get(body, "frequency"));
+        x[2] = json_number_value(json_object_get(body, "monetary"));
+    }
+    double base, contrib[3], logit, p;
+    if (churn_explain(a->churn, x, &base, contrib, &logit, &p, msg, len) != RFM_OK)
+        return 422;
+    churn_counterfactual_result cf;
+    if (churn_counterfactual(a->churn, x, a->cf_threshold, a->cf_max, &cf, msg, len) != RFM_OK)
+        return 422;
+    json_t *cfj;
+    if (cf.kind == CHURN_CF_NOT_NEEDED)
+        cfj = json_pack("{s:b,s:f}", "needed", 0, "threshold", a->cf_threshold);
+    else if (cf.kind == CHURN_CF_PURCHASES)
+        cfj = json_pack("{s:b,s:b,s:s,s:i,s:f,s:f,s:f}", "needed", 1, "found", 1, "action",
+                        cf.n_purchases == 1 ? "a purchase now" : "more purchases", "purchases",
+                        cf.n_purchases, "order_value", cf.order_value, "probability_after",
+                        cf.probability_after, "threshold", a->cf_threshold);
+    else
+        cfj = json_pack("{s:b,s:b,s:i,s:f,s:f}", "needed", 1, "found", 0, "max_purchases",
+                        a->cf_max, "lowest_probability", cf.probability_after, "threshold",
+                        a->cf_threshold);
+    *out = json_pack("{s:f,s:s,s:{s:f,s:{s:f,s:f,s:f}},s:o,s:s}", "churn_probability", p, "risk",
+                     churn_risk_name(churn_risk_level(a->churn, p)), "explanation", "base_value",
+                     base, "contributions", "recency", contrib[0], "frequency", contrib[1],
+                     "monetary", contrib[2], "counterfactual", cfj, "model_version",
+                     a->churn_version ? a->churn_version : "");
+    if (*out && id)
+        json_object_set_new(*out, "customer_id", json_string(id));
+    if (!*out) {
+        snprintf(msg, len, "out of memory");
+        return 503;
+    }
+    return 200;
+}
+
 static int h_uplift(void *user, const json_t *body, json_t **out, char *msg, size_t len)
 {
     const api *a = user;
@@ -337,6 +395,7 @@ void api_free(api *a)
     customers_free(a->customers);
     ann_free(a->ann);
     free(a->row_cluster);
+    churn_free(a->churn);
     uplift_free(a->uplift);
     campaign_encoding_free(a->enc);
     free(a->uplift_learner);
@@ -439,6 +498,20 @@ rfm_status api_load(const char *models_dir, const char *openapi_path, api **out,
             }
         }
     }
+    if (st == RFM_OK && json_object_get(models, "churn")) {
+        json_t *j;
+        a->churn_version =
+            json_string_value(json_object_get(json_object_get(models, "churn"), "version"));
+        if ((st = modelfile_load(models_dir, a->manifest, "churn", &j, err, errlen)) == RFM_OK) {
+            st = churn_from_json(j, &a->churn, err, errlen);
+            const json_t *sv = json_object_get(j, "serving");
+            const json_t *t = json_object_get(sv, "counterfactual_threshold");
+            const json_t *mx = json_object_get(sv, "max_purchases");
+            a->cf_threshold = json_is_number(t) ? json_number_value(t) : 0.6;
+            a->cf_max = json_is_integer(mx) ? (int)json_integer_value(mx) : 10;
+            json_decref(j);
+        }
+    }
     if (st == RFM_OK && json_object_get(models, "uplift")) {
         json_t *j;
         a->uplift_version =
@@ -465,6 +538,7 @@ rfm_status api_load(const char *models_dir, const char *openapi_path, api **out,
         {"GET", "/openapi.yaml", NULL, 0, a->openapi_text, "application/yaml", a->openapi_len},
         {"POST", "/segment", h_segment, 1, NULL, NULL, 0},
         {"POST", "/predict_cltv", h_cltv, 1, NULL, NULL, 0},
+        {"POST", "/predict_churn", h_churn, 1, NULL, NULL, 0},
         {"POST", "/similar_customers", h_similar, 1, NULL, NULL, 0},
         {"POST", "/uplift_score", h_uplift, 1, NULL, NULL, 0},
         {"GET", "/clusters/summary", h_clusters, 0, a->clusters_body, "application/json",

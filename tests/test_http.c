@@ -491,6 +491,39 @@ static void test_similar_customers(void **state)
     close(fd);
 }
 
+/* Through the API: base value + contributions = logit(probability). */
+static void test_churn_explanation_adds_up(void **state)
+{
+    (void)state;
+    double worst = 0;
+    for (int i = 0; i < 20; i++) {
+        char body[128], req[512];
+        snprintf(body, sizeof body, "{\"recency\":%d,\"frequency\":%d,\"monetary\":%d.25}",
+                 i * 17, 1 + i, 10 + 97 * i);
+        int n = snprintf(req, sizeof req,
+                         "POST /predict_churn HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN
+                         "\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                         strlen(body), body);
+        int fd = dial(server_port);
+        send_all(fd, req, (size_t)n);
+        response r;
+        assert_int_equal(read_response(fd, &r), 0);
+        assert_int_equal(r.status, 200);
+        json_t *j = json_loads(r.body, 0, NULL);
+        double p = json_real_value(json_object_get(j, "churn_probability"));
+        json_t *ex = json_object_get(j, "explanation"), *c = json_object_get(ex, "contributions");
+        double sum = json_real_value(json_object_get(ex, "base_value")) +
+                     json_real_value(json_object_get(c, "recency")) +
+                     json_real_value(json_object_get(c, "frequency")) +
+                     json_real_value(json_object_get(c, "monetary"));
+        worst = fmax(worst, fabs(sum - log(p / (1 - p))));
+        json_decref(j);
+        free(r.body);
+        close(fd);
+    }
+    report_maxdiff("base + contributions - logit(p), over HTTP", worst, 1e-9);
+}
+
 static void test_stalled_client_dropped(void **state)
 {
     (void)state;
@@ -603,7 +636,7 @@ static void test_untrained_model_is_503(void **state)
     fd = dial(port);
     send_all(fd, "GET /ready HTTP/1.1\r\nHost: t\r\n\r\n", 32);
     assert_int_equal(read_response(fd, &r), 0);
-    assert_non_null(strstr(r.body, "\"not_trained\":[\"segments\",\"cltv\""));
+    assert_non_null(strstr(r.body, "\"not_trained\":[\"segments\",\"cltv\",\"churn\""));
     free(r.body);
     close(fd);
     server_port = saved;
@@ -619,6 +652,7 @@ int main(void)
         cmocka_unit_test(test_cases_as_data),     cmocka_unit_test(test_body_over_limit),
         cmocka_unit_test(test_keep_alive),        cmocka_unit_test(test_many_clients),
         cmocka_unit_test(test_batch_order),       cmocka_unit_test(test_similar_customers),
+        cmocka_unit_test(test_churn_explanation_adds_up),
         cmocka_unit_test(test_stalled_client_dropped),
         cmocka_unit_test(test_access_log),        cmocka_unit_test(test_refuses_broken_models),
         cmocka_unit_test(test_untrained_model_is_503), cmocka_unit_test(test_shutdown_in_flight),

@@ -23,6 +23,7 @@
 #include "config.h"
 #include "customers.h"
 #include "embeddings.h"
+#include "train_churn.h"
 #include "train_uplift.h"
 #include "date.h"
 #include "modelfile.h"
@@ -32,8 +33,8 @@
 
 #define VERSION "0.1.0"
 
-enum { M_SEGMENTS, M_CLTV, M_EMBEDDINGS, M_UPLIFT };
-static const char *const MODELS[] = {"segments", "cltv", "embeddings", "uplift"};
+enum { M_SEGMENTS, M_CLTV, M_CHURN, M_EMBEDDINGS, M_UPLIFT };
+static const char *const MODELS[] = {"segments", "cltv", "churn", "embeddings", "uplift"};
 #define NMODELS (sizeof MODELS / sizeof *MODELS)
 
 static void usage(FILE *f)
@@ -54,7 +55,8 @@ static void usage(FILE *f)
             "                       (lifetimes' convention, days); other models are skipped\n"
             "  --models DIR         override models_dir from the config\n"
             "  --only LIST          refit only these models, keep the others; LIST is\n"
-            "                       comma-separated from: segments, cltv, embeddings, uplift\n"
+            "                       comma-separated from: segments, cltv, churn, embeddings,\n"
+            "                       uplift\n"
             "  --print-clusters     print the clusters summary of the trained models\n"
             "  --quiet              no progress or report on stderr\n"
             "  --help               this text\n"
@@ -373,7 +375,7 @@ int main(int argc, char **argv)
                 ;
             if (i == NMODELS) {
                 fprintf(stderr, "rfm-train: --only: unknown model '%.*s' (known: segments, cltv, "
-                                "embeddings, uplift)\n",
+                                "churn, embeddings, uplift)\n",
                         (int)len, p);
                 return 2;
             }
@@ -397,7 +399,7 @@ int main(int argc, char **argv)
     }
     if (!campaign)
         campaign = cfg->uplift.campaign;
-    int needs_tx = fit[M_SEGMENTS] || fit[M_CLTV] || fit[M_EMBEDDINGS];
+    int needs_tx = fit[M_SEGMENTS] || fit[M_CLTV] || fit[M_CHURN] || fit[M_EMBEDDINGS];
     if (!tx_path && !summary)
         tx_path = cfg->transactions;
     if (needs_tx && !tx_path && !summary) {
@@ -441,6 +443,10 @@ int main(int argc, char **argv)
         if (fit[M_EMBEDDINGS]) {
             say("rfm-train: embeddings: skipped (a customer summary has no products)\n");
             fit[M_EMBEDDINGS] = 0;
+        }
+        if (fit[M_CHURN]) {
+            say("rfm-train: churn: skipped (a customer summary has no purchase dates)\n");
+            fit[M_CHURN] = 0;
         }
         snprintf(data_desc, sizeof data_desc,
                  "- Customer summary `%s` (sha256 `%s`): %zu customers", summary, data_sha, m);
@@ -601,6 +607,33 @@ int main(int argc, char **argv)
         if (h.ok)
             say("rfm-train: cltv: holdout %d days: %.0f purchase days actual, %.1f predicted\n",
                 h.days, h.total_actual, h.total_predicted);
+    }
+    if (fit[M_CHURN]) {
+        double ts = now_s();
+        json_t *met, *cj;
+        free(card);
+        card = NULL;
+        if ((st = train_churn(d, &cfg->churn, data_desc, &cj, &met, &card, err, sizeof err))) {
+            fprintf(stderr, "rfm-train: churn: %s\n", err);
+            goto out;
+        }
+        st = modelfile_write_json(stage, "churn.json", cj, err, sizeof err);
+        json_decref(cj);
+        if (st || (st = modelfile_write_text(stage, "churn.md", card, strlen(card), err,
+                                             sizeof err))) {
+            json_decref(met);
+            fprintf(stderr, "rfm-train: churn: %s\n", err);
+            goto out;
+        }
+        say("rfm-train: churn: held-out AUC %.4f (BG/NBD %.4f), %.3f s\n",
+            json_real_value(json_object_get(json_object_get(met, "logistic"), "auc")),
+            json_real_value(json_object_get(json_object_get(met, "bgnbd_1_minus_p_alive"), "auc")),
+            now_s() - ts);
+        if ((st = modelfile_add_model(stage, "churn", CHURN_FILE_VERSION, "churn.json",
+                                      "churn.md", data_sha, met, err, sizeof err))) {
+            fprintf(stderr, "rfm-train: churn: %s\n", err);
+            goto out;
+        }
     }
     if (fit[M_EMBEDDINGS]) {
         double ts = now_s();

@@ -1,0 +1,19 @@
+/* train_churn.h - rfm-train's step for the churn model. */
+#ifndef RFM_TRAIN_CHURN_H
+#define RFM_TRAIN_CHURN_H
+
+#include <jansson.h>
+
+#include "config.h"
+#include "txn.h"
+
+#define CHURN_FILE_VERSION "1.0.0"
+
+/* Label customers by a time split, evaluate on a seeded held-out part
+ * (beside BG/NBD's 1 - P(alive)), refit on every customer. New *model_json,
+ * *metrics and *card on success. */
+rfm_status train_churn(const txn_data *d, const churn_config *cfg, const char *data_desc,
+                       json_t **model_json, json_t **metrics, char **card, char *err,
+                       size_t errlen);
+
+#endif
