@@ -85,3 +85,7 @@ printf '  /similar_customers under load (wrk 32 connections): %.0f req/s, p99 %.
 N=${BENCH_ANN_N:-200000}
 echo "  synthetic index, $N customers (BENCH_ANN_N=1000000 for the million; its HNSW build takes minutes with Debian's non-SIMD FAISS):"
 "$B/bench/bench_ann" "$N" | sed 's/^/    /'
+
+echo "== churn model on the bundled file"
+echo "  $("$B/bench/bench_churn" config/rfm.yaml data/online_retail.csv.gz)"
+echo "  target: scoring < 10 us per customer"
