@@ -163,7 +163,8 @@ static void test_summary_road(void **state)
              dir, dir);
     assert_int_equal(system(cmd), 0);
     snprintf(cmd, sizeof cmd,
-             "../bin/rfm-train --config ../config/rfm.yaml --models %s/sum --summary %s/summary.csv",
+             "../bin/rfm-train --config ../config/rfm.yaml --models %s/sum --summary %s/summary.csv "
+             "--only segments,cltv",
              dir, dir);
     assert_int_equal(run(cmd, out, sizeof out), 0);
     assert_non_null(strstr(out, "segments: skipped"));
