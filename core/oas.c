@@ -18,6 +18,54 @@ struct oas_spec {
     json_t *root;
 };
 
+static const json_t *resolve(const oas_spec *s, const char *ref);
+static const json_t *deref(const oas_spec *s, const json_t *schema);
+
+/* Every $ref of the document must point within it and resolve, and no
+ * chain of bare references may loop: checked once at load, so that a
+ * broken contract stops the server at start, not on some request. */
+static rfm_status check_refs(const oas_spec *s, const json_t *node, int depth, const char *path,
+                             char *err, size_t errlen)
+{
+    if (depth > 200)
+        return rfm_fail(err, errlen, RFM_EFORMAT, "%s: document nests too deeply", path);
+    if (json_is_object(node)) {
+        const json_t *r = json_object_get(node, "$ref");
+        if (r) {
+            const char *ref = json_string_value(r);
+            if (!ref || strncmp(ref, "#/", 2) != 0)
+                return rfm_fail(err, errlen, RFM_EFORMAT,
+                                "%s: $ref %s: only references within the file (#/...) are "
+                                "supported",
+                                path, ref ? ref : "(not a string)");
+            if (!resolve(s, ref))
+                return rfm_fail(err, errlen, RFM_EFORMAT, "%s: $ref %s does not resolve", path,
+                                ref);
+            if (!deref(s, node))
+                return rfm_fail(err, errlen, RFM_EFORMAT,
+                                "%s: $ref %s is a cycle of references", path, ref);
+        }
+        const char *key;
+        json_t *v;
+        json_object_foreach((json_t *)node, key, v)
+        {
+            rfm_status st = check_refs(s, v, depth + 1, path, err, errlen);
+            if (st != RFM_OK)
+                return st;
+        }
+    } else if (json_is_array(node)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(node, i, v)
+        {
+            rfm_status st = check_refs(s, v, depth + 1, path, err, errlen);
+            if (st != RFM_OK)
+                return st;
+        }
+    }
+    return RFM_OK;
+}
+
 rfm_status oas_load(const char *path, oas_spec **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -37,6 +85,11 @@ rfm_status oas_load(const char *path, oas_spec **out, char *err, size_t errlen)
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
     }
     s->root = root;
+    st = check_refs(s, root, 0, path, err, errlen);
+    if (st != RFM_OK) {
+        oas_free(s);
+        return st;
+    }
     *out = s;
     return RFM_OK;
 }
@@ -159,7 +212,28 @@ typedef struct {
     char ptr[192];
     size_t plen;
     int depth;
+    /* For choosing which alternative of a oneOf/anyOf to report: base is
+     * the pointer length where the alternative applies; against counts the
+     * violations saying the value is not of that alternative's shape (its
+     * type, enum or bounds at base, or a field it does not allow). A
+     * missing required field is not counted: {} is nearer to a single
+     * request than to a batch. */
+    size_t base, against;
 } vctx;
+
+/* Length of the UTF-8 sequence starting at s (at most n bytes), or 0 when
+ * it is not a complete, well-formed sequence. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3
+                                 : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
+    if (len == 0 || len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    return len;
+}
 
 static void add(vctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -174,21 +248,34 @@ static void add(vctx *c, const char *fmt, ...)
         va_end(ap);
     }
     c->n++;
+    c->against += c->plen == c->base;
 }
 
-/* Append "/token" (escaped) to the pointer; returns the old length. */
+/* Append "/token" (escaped) to the pointer; returns the old length. A
+ * pointer longer than the buffer is cut at a character boundary, so that
+ * it stays valid UTF-8 (keys come from jansson, which checked them). */
 static size_t push(vctx *c, const char *tok)
 {
-    size_t old = c->plen;
-    if (c->plen + 1 < sizeof c->ptr)
+    size_t old = c->plen, room = sizeof c->ptr - 1;
+    if (c->plen < room)
         c->ptr[c->plen++] = '/';
-    for (; *tok && c->plen + 2 < sizeof c->ptr; tok++) {
+    for (size_t n = strlen(tok); *tok;) {
         if (*tok == '~' || *tok == '/') {
+            if (c->plen + 2 > room)
+                break;
             c->ptr[c->plen++] = '~';
             c->ptr[c->plen++] = *tok == '~' ? '0' : '1';
-        } else {
-            c->ptr[c->plen++] = *tok;
+            tok++, n--;
+            continue;
         }
+        size_t k = utf8_seq((const unsigned char *)tok, n);
+        if (k == 0)
+            k = 1; /* not reached with jansson's keys; copy the byte as is */
+        if (c->plen + k > room)
+            break;
+        memcpy(c->ptr + c->plen, tok, k);
+        c->plen += k;
+        tok += k, n -= k;
     }
     return old;
 }
@@ -251,16 +338,81 @@ static size_t utf8_length(const char *s, size_t n)
     return cp;
 }
 
+/* JSON Schema equality: like json_equal, except that numbers compare by
+ * value (1 equals 1.0), also inside arrays and objects. */
+static int same_value(const json_t *a, const json_t *b)
+{
+    if (json_is_number(a) && json_is_number(b)) {
+        if (json_is_integer(a) && json_is_integer(b))
+            return json_integer_value(a) == json_integer_value(b);
+        return json_number_value(a) == json_number_value(b);
+    }
+    if (json_typeof(a) != json_typeof(b))
+        return 0;
+    if (json_is_array(a)) {
+        size_t n = json_array_size(a);
+        if (n != json_array_size(b))
+            return 0;
+        for (size_t i = 0; i < n; i++)
+            if (!same_value(json_array_get(a, i), json_array_get(b, i)))
+                return 0;
+        return 1;
+    }
+    if (json_is_object(a)) {
+        if (json_object_size(a) != json_object_size(b))
+            return 0;
+        const char *key;
+        json_t *va;
+        json_object_foreach((json_t *)a, key, va)
+        {
+            const json_t *vb = json_object_get(b, key);
+            if (!vb || !same_value(va, vb))
+                return 0;
+        }
+        return 1;
+    }
+    return json_equal((json_t *)a, (json_t *)b);
+}
+
 static void validate(vctx *c, const json_t *schema, const json_t *v);
 
-/* Count violations of one subschema without reporting them. */
-static size_t trial(vctx *c, const json_t *schema, const json_t *v)
+/* Count violations of one subschema without reporting them; *against
+ * gets those that speak against the value having its shape (see vctx). */
+static size_t trial(vctx *c, const json_t *schema, const json_t *v, size_t *against)
 {
     vctx t = *c;
     t.out = NULL;
     t.n = 0;
+    t.base = c->plen;
+    t.against = 0;
     validate(&t, schema, v);
+    *against = t.against;
     return t.n;
+}
+
+/* Validate v against the alternatives in list (a oneOf when one, else an
+ * anyOf). When none matches, report the violations of the alternative the
+ * value is nearest to: the fewest violations against its shape, the
+ * first on a tie. This is what lets a batch with bad customers be told
+ * about the customers, not that it lacks the fields of a single request. */
+static void alternatives(vctx *c, const json_t *list, const json_t *v, int one)
+{
+    size_t i, best = 0, best_against = SIZE_MAX, matched = 0;
+    json_t *e;
+    json_array_foreach(list, i, e)
+    {
+        size_t against;
+        size_t n = trial(c, e, v, &against);
+        matched += n == 0;
+        if (n == 0 && !one)
+            return;
+        if (against < best_against)
+            best_against = against, best = i;
+    }
+    if (one && matched > 1)
+        add(c, "matches %zu of the alternatives; exactly one is allowed", matched);
+    else if (matched == 0 && json_array_size(list) > 0)
+        validate(c, json_array_get(list, best), v);
 }
 
 static void validate(vctx *c, const json_t *schema, const json_t *v)
@@ -320,7 +472,7 @@ static void validate(vctx *c, const json_t *schema, const json_t *v)
         size_t i;
         json_t *e;
         int found = 0;
-        json_array_foreach(en, i, e) found |= json_equal(e, (json_t *)v);
+        json_array_foreach(en, i, e) found |= same_value(e, v);
         if (!found) {
             char list[120] = "";
             size_t n = 0;
@@ -334,7 +486,7 @@ static void validate(vctx *c, const json_t *schema, const json_t *v)
         }
     }
     const json_t *cn = json_object_get(schema, "const");
-    if (cn && !json_equal((json_t *)cn, (json_t *)v))
+    if (cn && !same_value(cn, v))
         add(c, "must equal the constant value");
 
     if (json_is_number(v)) {
@@ -401,11 +553,14 @@ static void validate(vctx *c, const json_t *schema, const json_t *v)
         json_object_foreach((json_t *)v, key, val)
         {
             const json_t *ps = json_object_get(props, key);
+            int at_base = c->plen == c->base;
             size_t old = push(c, key);
-            if (ps)
+            if (ps) {
                 validate(c, ps, val);
-            else if (json_is_false(addl))
+            } else if (json_is_false(addl)) {
                 add(c, "is not an allowed field");
+                c->against += at_base;
+            }
             else if (json_is_object(addl))
                 validate(c, addl, val);
             c->plen = old;
@@ -418,40 +573,17 @@ static void validate(vctx *c, const json_t *schema, const json_t *v)
         json_t *e;
         json_array_foreach(k, i, e) validate(c, e, v);
     }
-    if ((k = json_object_get(schema, "anyOf")) && json_is_array(k)) {
-        size_t i, best = 0, bestn = SIZE_MAX;
-        json_t *e;
-        json_array_foreach(k, i, e)
-        {
-            size_t n = trial(c, e, v);
-            if (n < bestn)
-                bestn = n, best = i;
-        }
-        if (bestn > 0 && json_array_size(k) > 0)
-            validate(c, json_array_get(k, best), v); /* report the nearest alternative */
-    }
-    if ((k = json_object_get(schema, "oneOf")) && json_is_array(k)) {
-        size_t i, best = 0, bestn = SIZE_MAX, matched = 0;
-        json_t *e;
-        json_array_foreach(k, i, e)
-        {
-            size_t n = trial(c, e, v);
-            matched += n == 0;
-            if (n < bestn)
-                bestn = n, best = i;
-        }
-        if (matched > 1)
-            add(c, "matches %zu of the alternatives; exactly one is allowed", matched);
-        else if (matched == 0 && json_array_size(k) > 0)
-            validate(c, json_array_get(k, best), v); /* report the nearest alternative */
-    }
+    if ((k = json_object_get(schema, "anyOf")) && json_is_array(k))
+        alternatives(c, k, v, 0);
+    if ((k = json_object_get(schema, "oneOf")) && json_is_array(k))
+        alternatives(c, k, v, 1);
     c->depth--;
 }
 
 size_t oas_validate(const oas_spec *s, const json_t *schema, const json_t *value,
                     oas_violation *out, size_t max)
 {
-    vctx c = {s, out, max, 0, "", 0, 0};
+    vctx c = {s, out, max, 0, "", 0, 0, 0, 0};
     validate(&c, schema, value);
     return c.n;
 }
