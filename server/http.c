@@ -40,9 +40,11 @@ struct http_server {
     void *user;
     FILE *log;
     long inflight; /* atomic */
+    int stopping;  /* atomic; set by http_stop */
 };
 
 typedef struct {
+    const http_server *server;
     struct timespec t0;
     const http_route *rt;
     char *body;
@@ -171,6 +173,7 @@ static int token_ok(const http_tokens *t, const uint8_t d[32])
 static enum MHD_Result send_body(struct MHD_Connection *c, request *r, int status, char *body,
                                  size_t len, const char *type, const char *allow, int bearer)
 {
+    const http_server *s = r->server;
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
@@ -182,6 +185,10 @@ static enum MHD_Result send_body(struct MHD_Connection *c, request *r, int statu
         MHD_add_response_header(resp, "Allow", allow);
     if (bearer)
         MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"rfm\"");
+    /* While stopping, keep-alive clients are told to go elsewhere, so that
+     * the requests in flight, not new ones, are what the drain waits for. */
+    if (__atomic_load_n(&s->stopping, __ATOMIC_RELAXED))
+        MHD_add_response_header(resp, "Connection", "close");
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, resp);
     MHD_destroy_response(resp);
     if (ret == MHD_YES) {
@@ -350,7 +357,11 @@ static int check_headers(http_server *s, struct MHD_Connection *c, request *r,
             snprintf(r->refusal, sizeof r->refusal, "missing bearer token");
             return 401;
         }
-        if (strncasecmp(h, "Bearer ", 7) != 0 || h[7] == '\0') {
+        /* RFC 6750: "Bearer" 1*SP token, the token without spaces. */
+        const char *tok = h + 6;
+        while (*tok == ' ')
+            tok++;
+        if (strncasecmp(h, "Bearer ", 7) != 0 || *tok == '\0' || strpbrk(tok, " \t")) {
             snprintf(r->refusal, sizeof r->refusal,
                      "malformed Authorization header: expected 'Bearer <token>'");
             return 401;
@@ -359,7 +370,7 @@ static int check_headers(http_server *s, struct MHD_Connection *c, request *r,
         uint8_t d[32];
         char hex[65];
         sha256_init(&sc);
-        sha256_update(&sc, h + 7, strlen(h + 7));
+        sha256_update(&sc, tok, strlen(tok));
         sha256_final(&sc, d);
         sha256_hex(d, hex);
         memcpy(r->token_id, hex, 8);
@@ -471,6 +482,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r = calloc(1, sizeof *r);
         if (!r)
             return MHD_NO;
+        r->server = s;
         clock_gettime(CLOCK_MONOTONIC, &r->t0);
         snprintf(r->method, sizeof r->method, "%s", method);
         snprintf(r->path, sizeof r->path, "%s", url);
@@ -643,6 +655,7 @@ void http_stop(http_server *s, int grace_s)
 {
     if (!s)
         return;
+    __atomic_store_n(&s->stopping, 1, __ATOMIC_RELAXED);
     MHD_socket fd = MHD_quiesce_daemon(s->d); /* no new connections */
     if (fd != MHD_INVALID_SOCKET)
         close(fd);

@@ -649,23 +649,41 @@ static void test_access_log(void **state)
     printf("    %zu access log lines, each one JSON object\n", lines);
 }
 
-/* SIGTERM while a request is half sent: it still gets its answer, then
- * the daemon exits 0. Runs last: it stops the shared server. */
+/* SIGTERM while requests are half sent on several connections, next to an
+ * idle keep-alive one: each still gets its answer (told to close), then the
+ * daemon exits 0 and no longer listens. Runs last: it stops the shared
+ * server. */
 static void test_shutdown_in_flight(void **state)
 {
     (void)state;
-    int fd = dial(server_port);
+    enum { N = 8 };
+    int fds[N];
     size_t half = strlen(SEG) - 20;
-    send_all(fd, SEG, half);
+    for (int i = 0; i < N; i++) {
+        fds[i] = dial(server_port);
+        assert_true(fds[i] >= 0);
+        send_all(fds[i], SEG, half);
+    }
+    int idle = dial(server_port);
+    response r;
+    assert_int_equal(send_recv(idle, SEG, strlen(SEG), &r), 0);
+    free(r.body);
     usleep(200000);
     kill(server_pid, SIGTERM);
     usleep(200000);
-    send_all(fd, SEG + half, strlen(SEG) - half);
-    response r;
-    assert_int_equal(read_response(fd, &r), 0);
-    assert_int_equal(r.status, 200);
-    free(r.body);
-    close(fd);
+    int answered = 0;
+    for (int i = 0; i < N; i++) {
+        send_all(fds[i], SEG + half, strlen(SEG) - half);
+        if (read_response(fds[i], &r) == 0 && r.status == 200 &&
+            strcasestr(r.headers, "\r\nConnection: close"))
+            answered++;
+        free(r.body);
+        close(fds[i]);
+    }
+    close(idle);
+    printf("    SIGTERM with %d requests half sent: %d answered 200 with Connection: close\n", N,
+           answered);
+    assert_int_equal(answered, N);
     int st;
     waitpid(server_pid, &st, 0);
     server_pid = -1;
