@@ -632,8 +632,12 @@ rfm_status http_start(const server_options *opt, const oas_spec *spec, const htt
                                         : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1)
         threads = 1;
+    /* epoll where libmicrohttpd was built with it (Linux), else poll. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
+                     (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL
+                                                                            : MHD_USE_POLL);
     s->d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC, (uint16_t)opt->port, NULL,
+        flags, (uint16_t)opt->port, NULL,
         NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)opt->connection_limit, MHD_OPTION_CONNECTION_TIMEOUT,

@@ -110,6 +110,7 @@ static int server_port;
  * until it answers /health. Returns the pid. */
 static pid_t start_server(const char *models, int port, const char *log)
 {
+    fflush(stdout); /* or the child's freopen writes our buffered output again */
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
@@ -692,22 +693,38 @@ static void test_shutdown_in_flight(void **state)
     assert_int_equal(dial(server_port), -1); /* no longer listening */
 }
 
+/* A models/ folder that does not match its manifest: the daemon does not
+ * start (exit 1) and says which file and why. */
 static void test_refuses_broken_models(void **state)
 {
     (void)state;
-    char cmd[512], models[128], log[128];
-    snprintf(models, sizeof models, "%s/broken", dir);
-    snprintf(cmd, sizeof cmd, "cp -r %s/models %s && rm %s/segments.json", dir, models, models);
-    assert_int_equal(system(cmd), 0);
-    snprintf(log, sizeof log, "%s/broken.log", dir);
-    assert_true(start_server(models, free_port(), log) < 0);
-    FILE *f = fopen(log, "rb");
-    char text[4096];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[n] = '\0';
-    if (!strstr(text, "segments.json") || !strstr(text, "missing"))
-        fail_msg("log does not name the missing file: %s", text);
+    static const struct {
+        const char *name, *breakit, *file, *why;
+    } cases[] = {
+        {"missing", "rm %s/segments.json", "segments.json", "missing"},
+        {"tampered", "printf ' ' >> %s/segments.json", "segments.json", "does not match"},
+        {"manifest", "printf '{\"format_version\": 1,' > %s/manifest.json", "manifest.json",
+         "manifest.json:1:"},
+        {"nomanifest", "rm %s/manifest.json", "manifest.json", "missing"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char cmd[768], models[128], log[128], brk[256];
+        snprintf(models, sizeof models, "%s/broken_%s", dir, cases[i].name);
+        snprintf(brk, sizeof brk, cases[i].breakit, models);
+        snprintf(cmd, sizeof cmd, "cp -r %s/models %s && %s", dir, models, brk);
+        assert_int_equal(system(cmd), 0);
+        snprintf(log, sizeof log, "%s/broken_%s.log", dir, cases[i].name);
+        assert_true(start_server(models, free_port(), log) < 0);
+        FILE *f = fopen(log, "rb");
+        char text[4096];
+        size_t n = fread(text, 1, sizeof text - 1, f);
+        fclose(f);
+        text[n] = '\0';
+        if (!strstr(text, cases[i].file) || !strstr(text, cases[i].why))
+            fail_msg("%s: log does not name %s and '%s': %s", cases[i].name, cases[i].file,
+                     cases[i].why, text);
+        printf("    %-10s -> %.*s\n", cases[i].name, (int)strcspn(text, "\n"), text);
+    }
 }
 
 static void test_untrained_model_is_503(void **state)
