@@ -49,7 +49,12 @@ $(B)/libcore.a: $(CORE_OBJ)
 	@rm -f $@
 	$(Q)ar rcs $@ $^
 
-bin/rfm-train: $(B)/train/main.o $(B)/libcore.a
+TRAIN_OBJ := $(patsubst %.c,$(B)/%.o,$(wildcard train/*.c))
+$(B)/train/%.o: train/%.c $(wildcard train/*.h core/*.h)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC    $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -Itrain -c $< -o $@
+bin/rfm-train: $(TRAIN_OBJ) $(B)/libcore.a
 	@mkdir -p bin
 	@$(if $(Q),echo "  LINK  $@")
 	$(Q)$(CC) $(SAN) -o $@ $^ $(LIBS)

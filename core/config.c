@@ -117,6 +117,21 @@ static long long get_int(ctx *x, const json_t *o, const char *name, const char *
     return json_integer_value(v);
 }
 
+static double get_num(ctx *x, const json_t *o, const char *name, const char *key, double def,
+                      double lo, double hi)
+{
+    const json_t *v = json_object_get(o, name);
+    if (!v || json_is_null(v))
+        return def;
+    if (!json_is_number(v) || json_number_value(v) < lo || json_number_value(v) > hi) {
+        char why[96];
+        snprintf(why, sizeof why, "must be a number from %g to %g", lo, hi);
+        bad(x, key, why);
+        return def;
+    }
+    return json_number_value(v);
+}
+
 static double level(ctx *x, const json_t *v, const char *key)
 {
     if (json_is_number(v))
@@ -317,6 +332,25 @@ rfm_status config_load(const char *path, rfm_config **out, char *err, size_t err
         if (segments_check(&c->segments, why, sizeof why))
             bad(&x, "segments", why);
     }
+    const json_t *cl = json_object_get(root, "cltv");
+    if (cl && !json_is_object(cl))
+        bad(&x, "cltv", "must be a mapping");
+    c->cltv.penalizer_coef = get_num(&x, cl, "penalizer_coef", "cltv.penalizer_coef", 0, 0, 1e6);
+    c->cltv.holdout_days = (int)get_int(&x, cl, "holdout_days", "cltv.holdout_days", 90, 7, 3650);
+    c->cltv.horizon_days = get_num(&x, cl, "horizon_days", "cltv.horizon_days", 365, 1, 36500);
+    c->cltv.discount_rate = get_num(&x, cl, "discount_rate", "cltv.discount_rate", 0.01, 0, 0.99);
+    const json_t *em = json_object_get(root, "embeddings");
+    if (em && !json_is_object(em))
+        bad(&x, "embeddings", "must be a mapping");
+    c->embeddings.dim = (int)get_int(&x, em, "dim", "embeddings.dim", 32, 2, 512);
+    c->embeddings.seed = (uint64_t)get_int(&x, em, "seed", "embeddings.seed", 42, 0, INT64_MAX);
+    c->embeddings.exact_max =
+        (long)get_int(&x, em, "exact_max", "embeddings.exact_max", 100000, 0, INT32_MAX);
+    c->embeddings.hnsw_m = (int)get_int(&x, em, "hnsw_m", "embeddings.hnsw_m", 32, 4, 256);
+    c->embeddings.ef_search =
+        (int)get_int(&x, em, "ef_search", "embeddings.ef_search", 128, 8, 4096);
+    c->embeddings.neighbors =
+        (int)get_int(&x, em, "neighbors", "embeddings.neighbors", 10, 1, 100);
     const json_t *srv = json_object_get(root, "server");
     if (srv && !json_is_object(srv))
         bad(&x, "server", "must be a mapping");

@@ -35,12 +35,29 @@ typedef struct {
 const char *server_check(const server_options *o, char *buf, size_t len);
 
 typedef struct {
+    double penalizer_coef; /* lifetimes' L2 penalty, for both models */
+    int holdout_days;      /* calibration/holdout check: the last N days */
+    double horizon_days;   /* default horizon of /predict_cltv */
+    double discount_rate;  /* default discount per 30 days */
+} cltv_config;
+
+typedef struct {
+    int dim;           /* embedding dimension */
+    uint64_t seed;
+    long exact_max;    /* exact index up to this many customers, HNSW above */
+    int hnsw_m, ef_search;
+    int neighbors;     /* neighbours used by the hit-rate evaluation */
+} embeddings_config;
+
+typedef struct {
     char *path; /* the file read, for messages */
     json_t *root;
     char *transactions; /* data.transactions (may be NULL) */
     char *models_dir;
     txn_options txn;    /* column names borrow from root */
     segments_options segments;
+    cltv_config cltv;
+    embeddings_config embeddings;
     server_options server;
 } rfm_config;
 

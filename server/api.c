@@ -1,28 +1,39 @@
 /* api.c - model registry and endpoint handlers of rfm-serve. */
 #include "api.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "ann.h"
+#include "cltv.h"
+#include "customers.h"
 #include "modelfile.h"
 #include "segments.h"
 
 struct api {
     json_t *manifest;
+    cltv_model *cltv;
+    const char *cltv_version;
+    double cltv_horizon, cltv_discount; /* defaults stored with the model */
+    customers *customers;
+    ann_index *ann;
+    const char *ann_version;
+    int *row_cluster; /* cluster of each index row, -1 when unknown */
     segments_model *segments;
     const char *segments_version; /* borrowed from manifest */
     char *clusters_body;          /* GET /clusters/summary, computed once */
     char *openapi_text;
     size_t openapi_len;
     struct timespec started;
-    http_route routes[6];
+    http_route routes[8];
     size_t nroutes;
 };
 
 /* Models this server can serve, in the order /ready lists them. */
-static const char *const KNOWN[] = {"segments"};
+static const char *const KNOWN[] = {"segments", "cltv", "customers", "embeddings"};
 #define NKNOWN (sizeof KNOWN / sizeof *KNOWN)
 
 static int not_trained(char *msg, size_t len, const char *model)
@@ -41,8 +52,13 @@ static int h_health(void *user, const json_t *body, json_t **out, char *msg, siz
     double up = (double)(now.tv_sec - a->started.tv_sec) +
                 (double)(now.tv_nsec - a->started.tv_nsec) * 1e-9;
     json_t *models = json_object();
-    if (a->segments)
-        json_object_set_new(models, "segments", json_string(a->segments_version));
+    const char *name;
+    json_t *e;
+    json_object_foreach(json_object_get(a->manifest, "models"), name, e)
+    {
+        const char *v = json_string_value(json_object_get(e, "version"));
+        json_object_set_new(models, name, json_string(v ? v : ""));
+    }
     *out = json_pack("{s:s,s:o,s:f}", "status", "ok", "models", models, "uptime_s", up);
     return 200;
 }
@@ -52,7 +68,7 @@ static int h_ready(void *user, const json_t *body, json_t **out, char *msg, size
     const api *a = user;
     (void)body, (void)msg, (void)len;
     json_t *loaded = json_array(), *missing = json_array();
-    const void *have[NKNOWN] = {a->segments};
+    const void *have[NKNOWN] = {a->segments, a->cltv, a->customers, a->ann};
     for (size_t i = 0; i < NKNOWN; i++)
         json_array_append_new(have[i] ? loaded : missing, json_string(KNOWN[i]));
     /* Models are loaded before the listener starts: once we answer, we are ready. */
@@ -74,6 +90,142 @@ static int h_segment(void *user, const json_t *body, json_t **out, char *msg, si
     *out = json_pack("{s:I,s:s,s:s,s:s,s:s,s:s}", "cluster", (json_int_t)r.cluster, "segment",
                      r.segment, "rfm_score", r.rfm_score, "rfm_segment", r.rfm_segment,
                      "strategy", r.strategy, "model_version", a->segments_version);
+    if (!*out) {
+        snprintf(msg, len, "out of memory");
+        return 503;
+    }
+    return 200;
+}
+
+static int h_cltv(void *user, const json_t *body, json_t **out, char *msg, size_t len)
+{
+    const api *a = user;
+    if (!a->cltv)
+        return not_trained(msg, len, "cltv");
+    double x, tx, T, m;
+    const char *id = json_string_value(json_object_get(body, "customer_id"));
+    if (id) {
+        const customer_row *c = a->customers ? customers_find(a->customers, id) : NULL;
+        if (!c) {
+            snprintf(msg, len, "unknown customer_id '%s'", id);
+            return 404;
+        }
+        x = c->repeat_purchases, tx = c->days_first_to_last, T = c->days_since_first;
+        m = c->mean_repeat_spend;
+    } else {
+        x = json_number_value(json_object_get(body, "repeat_purchases"));
+        tx = json_number_value(json_object_get(body, "days_first_to_last_purchase"));
+        T = json_number_value(json_object_get(body, "days_since_first_purchase"));
+        m = json_number_value(json_object_get(body, "mean_repeat_spend"));
+    }
+    const json_t *hv = json_object_get(body, "horizon_days"), *dv = json_object_get(body, "discount_rate");
+    double H = hv ? json_number_value(hv) : a->cltv_horizon;
+    double d = dv ? json_number_value(dv) : a->cltv_discount;
+    cltv_prediction p;
+    if (cltv_predict(a->cltv, x, tx, T, m, H, d, &p, msg, len) != RFM_OK)
+        return 422;
+    *out = json_pack("{s:f,s:f,s:f,s:f,s:{s:f,s:f},s:f,s:f,s:s,s:s}", "p_alive", p.p_alive,
+                     "expected_purchases", p.expected_purchases, "expected_avg_spend",
+                     p.expected_avg_spend, "cltv", p.cltv, "cltv_interval", "lower", p.lower,
+                     "upper", p.upper, "horizon_days", H, "discount_rate", d, "time_unit", "days",
+                     "model_version", a->cltv_version ? a->cltv_version : "");
+    if (*out && id)
+        json_object_set_new(*out, "customer_id", json_string(id));
+    if (!*out) {
+        snprintf(msg, len, "out of memory");
+        return 503;
+    }
+    return 200;
+}
+
+typedef struct {
+    const int *row_cluster;
+    int want;
+} seg_filter;
+
+static int keep_segment(int64_t row, void *ctx)
+{
+    const seg_filter *f = ctx;
+    return f->row_cluster && f->row_cluster[row] == f->want;
+}
+
+#define MAX_K 100
+
+static int h_similar(void *user, const json_t *body, json_t **out, char *msg, size_t len)
+{
+    const api *a = user;
+    if (!a->ann)
+        return not_trained(msg, len, "embeddings");
+    const json_t *kv = json_object_get(body, "k");
+    int k = kv ? (int)json_number_value(kv) : 10;
+    seg_filter flt = {a->row_cluster, -1};
+    const char *seg = json_string_value(json_object_get(body, "segment"));
+    if (seg) {
+        for (size_t c = 0; a->segments && c < segments_nclusters(a->segments); c++) {
+            segments_cluster_info ci;
+            segments_cluster(a->segments, c, &ci);
+            if (strcmp(ci.segment, seg) == 0)
+                flt.want = (int)c;
+        }
+        if (flt.want < 0) {
+            snprintf(msg, len, "segment: unknown segment '%s' (see GET /clusters/summary)", seg);
+            return 422;
+        }
+    }
+    int64_t rows[MAX_K];
+    float sims[MAX_K];
+    int found = 0;
+    rfm_status st;
+    const char *id = json_string_value(json_object_get(body, "customer_id"));
+    if (id) {
+        int64_t row;
+        if ((st = ann_lookup(a->ann, id, &row, msg, len)) != RFM_OK) {
+            snprintf(msg, len, "unknown customer_id '%s'", id);
+            return st == RFM_ENOTFOUND ? 404 : 422;
+        }
+        st = ann_search_row(a->ann, row, k, seg ? keep_segment : NULL, &flt, rows, sims, &found,
+                            msg, len);
+    } else {
+        const json_t *vec = json_object_get(body, "vector");
+        size_t n = json_array_size(vec);
+        if ((int)n != ann_dim(a->ann)) {
+            snprintf(msg, len, "vector: must have %d numbers, not %zu", ann_dim(a->ann), n);
+            return 422;
+        }
+        float q[512];
+        double norm = 0;
+        for (size_t i = 0; i < n && i < 512; i++) {
+            q[i] = (float)json_number_value(json_array_get(vec, i));
+            norm += (double)q[i] * q[i];
+        }
+        if (!(norm > 0)) {
+            snprintf(msg, len, "vector: must not be all zeros");
+            return 422;
+        }
+        for (size_t i = 0; i < n; i++) /* cosine: compare directions */
+            q[i] = (float)(q[i] / sqrt(norm));
+        st = ann_search_vector(a->ann, q, (int)n, k, seg ? keep_segment : NULL, &flt, rows, sims,
+                               &found, msg, len);
+    }
+    if (st == RFM_EDATA || st == RFM_EINVAL)
+        return 422;
+    if (st != RFM_OK)
+        return 503; /* a FAISS failure: reported, the daemon goes on */
+    json_t *list = json_array();
+    for (int i = 0; list && i < found; i++) {
+        int c = a->row_cluster ? a->row_cluster[rows[i]] : -1;
+        const char *name = NULL;
+        if (c >= 0) {
+            segments_cluster_info ci;
+            segments_cluster(a->segments, (size_t)c, &ci);
+            name = ci.segment;
+        }
+        json_array_append_new(list, json_pack("{s:s,s:f,s:s?}", "customer_id",
+                                              ann_customer_id(a->ann, rows[i]), "similarity",
+                                              (double)sims[i], "segment", name));
+    }
+    *out = json_pack("{s:o,s:s}", "neighbors", list, "model_version",
+                     a->ann_version ? a->ann_version : "");
     if (!*out) {
         snprintf(msg, len, "out of memory");
         return 503;
@@ -112,6 +264,10 @@ void api_free(api *a)
 {
     if (!a)
         return;
+    cltv_free(a->cltv);
+    customers_free(a->customers);
+    ann_free(a->ann);
+    free(a->row_cluster);
     segments_free(a->segments);
     free(a->clusters_body);
     free(a->openapi_text);
@@ -166,6 +322,51 @@ rfm_status api_load(const char *models_dir, const char *openapi_path, api **out,
                 st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
         }
     }
+    const json_t *models = json_object_get(a->manifest, "models");
+    if (st == RFM_OK && json_object_get(models, "cltv")) {
+        json_t *j;
+        a->cltv_version =
+            json_string_value(json_object_get(json_object_get(models, "cltv"), "version"));
+        if ((st = modelfile_load(models_dir, a->manifest, "cltv", &j, err, errlen)) == RFM_OK) {
+            st = cltv_from_json(j, &a->cltv, err, errlen);
+            const json_t *def = json_object_get(j, "defaults");
+            const json_t *h = json_object_get(def, "horizon_days"), *d = json_object_get(def, "discount_rate");
+            a->cltv_horizon = json_is_number(h) ? json_number_value(h) : 365;
+            a->cltv_discount = json_is_number(d) ? json_number_value(d) : 0.01;
+            json_decref(j);
+        }
+    }
+    if (st == RFM_OK && json_object_get(models, "customers")) {
+        const char *f = json_string_value(
+            json_object_get(json_object_get(models, "customers"), "file"));
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", models_dir, f ? f : "customers.csv");
+        st = customers_load(path, &a->customers, err, errlen);
+    }
+    if (st == RFM_OK && json_object_get(models, "embeddings")) {
+        const json_t *e = json_object_get(models, "embeddings");
+        const char *f = json_string_value(json_object_get(e, "file"));
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", models_dir, f ? f : "customer2vec.faiss");
+        a->ann_version = json_string_value(json_object_get(e, "version"));
+        ann_params ap;
+        ann_params_default(&ap); /* one thread per query: the pool serves requests in parallel */
+        st = ann_load(path, &ap, &a->ann, err, errlen);
+        /* Each indexed customer's cluster, for the segment filter and answers. */
+        if (st == RFM_OK && a->segments && a->customers) {
+            int64_t n = ann_count(a->ann);
+            a->row_cluster = malloc((size_t)(n > 0 ? n : 1) * sizeof *a->row_cluster);
+            for (int64_t i = 0; a->row_cluster && i < n; i++) {
+                const customer_row *c = customers_find(a->customers, ann_customer_id(a->ann, i));
+                segments_result sr;
+                char e2[128];
+                a->row_cluster[i] = c && segments_predict(a->segments, c->recency, c->frequency,
+                                                          c->monetary, &sr, e2, sizeof e2) == RFM_OK
+                                        ? (int)sr.cluster
+                                        : -1;
+            }
+        }
+    }
     if (st != RFM_OK) {
         api_free(a);
         return st;
@@ -175,6 +376,8 @@ rfm_status api_load(const char *models_dir, const char *openapi_path, api **out,
         {"GET", "/ready", h_ready, 0, NULL, NULL, 0},
         {"GET", "/openapi.yaml", NULL, 0, a->openapi_text, "application/yaml", a->openapi_len},
         {"POST", "/segment", h_segment, 1, NULL, NULL, 0},
+        {"POST", "/predict_cltv", h_cltv, 1, NULL, NULL, 0},
+        {"POST", "/similar_customers", h_similar, 1, NULL, NULL, 0},
         {"GET", "/clusters/summary", h_clusters, 0, a->clusters_body, "application/json",
          a->clusters_body ? strlen(a->clusters_body) : 0},
     };
@@ -192,5 +395,9 @@ const http_route *api_routes(const api *a, size_t *n)
 
 void api_describe(const api *a, char *buf, size_t len)
 {
-    snprintf(buf, len, "segments %s", a->segments ? a->segments_version : "(not trained)");
+    snprintf(buf, len, "segments %s, cltv %s, embeddings %s, customers %zu",
+             a->segments ? a->segments_version : "(not trained)",
+             a->cltv ? a->cltv_version : "(not trained)",
+             a->ann ? a->ann_version : "(not trained)",
+             a->customers ? customers_count(a->customers) : 0);
 }

@@ -469,6 +469,38 @@ static void test_batch_order(void **state)
     close(fd);
 }
 
+static void test_similar_customers(void **state)
+{
+    (void)state;
+    const char *body = "{\"customer_id\":\"12347\",\"k\":20,\"segment\":\"Best customers\"}";
+    char req[1024];
+    int n = snprintf(req, sizeof req,
+                     "POST /similar_customers HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN
+                     "\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                     strlen(body), body);
+    int fd = dial(server_port);
+    send_all(fd, req, (size_t)n);
+    response r;
+    assert_int_equal(read_response(fd, &r), 0);
+    assert_int_equal(r.status, 200);
+    json_t *j = json_loads(r.body, 0, NULL), *nb = json_object_get(j, "neighbors");
+    assert_int_equal(json_array_size(nb), 20);
+    double prev = 2;
+    size_t i;
+    json_t *e;
+    json_array_foreach(nb, i, e)
+    {
+        assert_string_not_equal(json_string_value(json_object_get(e, "customer_id")), "12347");
+        assert_string_equal(json_string_value(json_object_get(e, "segment")), "Best customers");
+        double sim = json_real_value(json_object_get(e, "similarity"));
+        assert_true(sim <= prev + 1e-6); /* best first */
+        prev = sim;
+    }
+    json_decref(j);
+    free(r.body);
+    close(fd);
+}
+
 static void test_stalled_client_dropped(void **state)
 {
     (void)state;
@@ -757,7 +789,7 @@ static void test_untrained_model_is_503(void **state)
     fd = dial(port);
     send_all(fd, "GET /ready HTTP/1.1\r\nHost: t\r\n\r\n", 32);
     assert_int_equal(read_response(fd, &r), 0);
-    assert_non_null(strstr(r.body, "\"not_trained\":[\"segments\"]"));
+    assert_non_null(strstr(r.body, "\"not_trained\":[\"segments\",\"cltv\""));
     free(r.body);
     close(fd);
     server_port = saved;
@@ -772,7 +804,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cases_as_data),     cmocka_unit_test(test_body_over_limit),
         cmocka_unit_test(test_keep_alive),        cmocka_unit_test(test_many_clients),
-        cmocka_unit_test(test_batch_order),       cmocka_unit_test(test_stalled_client_dropped),
+        cmocka_unit_test(test_batch_order),       cmocka_unit_test(test_similar_customers),
+        cmocka_unit_test(test_stalled_client_dropped),
         cmocka_unit_test(test_head),              cmocka_unit_test(test_refused_keeps_connection),
         cmocka_unit_test(test_declared_too_large_answered_early),
         cmocka_unit_test(test_header_not_utf8),

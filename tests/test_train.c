@@ -72,7 +72,7 @@ static void test_train_and_only(void **state)
     char cmd[1024], out[8192], err[RFM_ERRLEN];
     snprintf(cmd, sizeof cmd,
              "../bin/rfm-train --config ../config/rfm.yaml --transactions %s/tx.csv "
-             "--models %s/models",
+             "--models %s/models --only segments",
              dir, dir);
     assert_int_equal(run(cmd, out, sizeof out), 0);
     assert_non_null(strstr(out, "used"));
@@ -86,6 +86,23 @@ static void test_train_and_only(void **state)
     snprintf(sha1, sizeof sha1, "%s", sha);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(m, "cleaning"), "lines")),
                      150);
+    json_decref(m);
+    m = NULL;
+
+    /* Thirty made-up customers cannot identify BG/NBD: the run fails, says
+     * what to try, and leaves the models folder as it was. */
+    snprintf(cmd, sizeof cmd,
+             "../bin/rfm-train --config ../config/rfm.yaml --transactions %s/tx.csv "
+             "--models %s/models",
+             dir, dir);
+    assert_int_equal(run(cmd, out, sizeof out), 1);
+    assert_non_null(strstr(out, "cltv"));
+    assert_non_null(strstr(out, "try a penalizer"));
+    snprintf(cmd, sizeof cmd, "%s/models", dir);
+    assert_int_equal(modelfile_open(cmd, &m, err, sizeof err), RFM_OK);
+    seg = json_object_get(json_object_get(m, "models"), "segments");
+    assert_string_equal(json_string_value(json_object_get(seg, "sha256")), sha1);
+    assert_null(json_object_get(json_object_get(m, "models"), "cltv"));
     json_decref(m);
 
     /* --only segments refits into the same folder; still valid. */
@@ -128,11 +145,59 @@ static void test_errors_and_exit_codes(void **state)
     assert_int_equal(run("../bin/rfm-train --help", out, sizeof out), 0);
 }
 
+/* The warehouse road: a customer summary gives the same lifetime-value
+ * parameters as the transactions it summarises. */
+static void test_summary_road(void **state)
+{
+    (void)state;
+    char cmd[2048], out[8192], err[RFM_ERRLEN];
+    snprintf(cmd, sizeof cmd,
+             "../bin/rfm-train --config ../config/rfm.yaml --transactions ../data/online_retail.csv.gz "
+             "--models %s/full --only cltv",
+             dir);
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    /* customers.csv columns 1, 5-8 are lifetimes' summary. */
+    snprintf(cmd, sizeof cmd,
+             "(echo customer_id,frequency,recency,T,monetary_value; tail -n +2 %s/full/customers.csv"
+             " | cut -d, -f1,5-8) > %s/summary.csv",
+             dir, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd,
+             "../bin/rfm-train --config ../config/rfm.yaml --models %s/sum --summary %s/summary.csv",
+             dir, dir);
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    assert_non_null(strstr(out, "segments: skipped"));
+    json_t *a, *b, *ja, *jb;
+    char p1[128], p2[128];
+    snprintf(p1, sizeof p1, "%s/full", dir);
+    snprintf(p2, sizeof p2, "%s/sum", dir);
+    assert_int_equal(modelfile_open(p1, &a, err, sizeof err), RFM_OK);
+    assert_int_equal(modelfile_open(p2, &b, err, sizeof err), RFM_OK);
+    assert_int_equal(modelfile_load(p1, a, "cltv", &ja, err, sizeof err), RFM_OK);
+    assert_int_equal(modelfile_load(p2, b, "cltv", &jb, err, sizeof err), RFM_OK);
+    const char *keys[4] = {"r", "alpha", "a", "b"};
+    for (int k = 0; k < 4; k++) {
+        double x = json_real_value(json_object_get(json_object_get(ja, "bgnbd"), keys[k]));
+        double y = json_real_value(json_object_get(json_object_get(jb, "bgnbd"), keys[k]));
+        assert_near(x, y, 1e-9 * fabs(x));
+    }
+    assert_null(json_object_get(json_object_get(b, "models"), "segments"));
+    json_decref(a), json_decref(b), json_decref(ja), json_decref(jb);
+    /* A bad summary line names file and line. */
+    snprintf(cmd, sizeof cmd,
+             "printf 'customer_id,frequency,recency,T,monetary_value\\n1,2,50,10,5\\n' > %s/bad.csv && "
+             "../bin/rfm-train --config ../config/rfm.yaml --models %s/bad --summary %s/bad.csv",
+             dir, dir, dir);
+    assert_int_equal(run(cmd, out, sizeof out), 1);
+    assert_non_null(strstr(out, "bad.csv:2: days_first_to_last_purchase cannot exceed"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_train_and_only),
         cmocka_unit_test(test_errors_and_exit_codes),
+        cmocka_unit_test(test_summary_road),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

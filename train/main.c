@@ -18,22 +18,28 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cards.h"
+#include "cltv.h"
 #include "config.h"
+#include "customers.h"
+#include "embeddings.h"
 #include "date.h"
 #include "modelfile.h"
 #include "segments.h"
+#include "sha256.h"
 #include "txn.h"
 
 #define VERSION "0.1.0"
 
-static const char *const MODELS[] = {"segments"};
+enum { M_SEGMENTS, M_CLTV, M_EMBEDDINGS };
+static const char *const MODELS[] = {"segments", "cltv", "embeddings"};
 #define NMODELS (sizeof MODELS / sizeof *MODELS)
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: rfm-train [--config FILE] [--transactions FILE] [--models DIR]\n"
-            "                 [--only LIST] [--quiet]\n"
+            "usage: rfm-train [--config FILE] [--transactions FILE | --summary FILE]\n"
+            "                 [--models DIR] [--only LIST] [--quiet]\n"
             "       rfm-train [--config FILE] [--models DIR] --print-clusters\n"
             "\n"
             "Reads a transaction export (CSV or CSV.gz), cleans it, fits the models and\n"
@@ -41,9 +47,12 @@ static void usage(FILE *f)
             "\n"
             "  --config FILE        configuration (default config/rfm.yaml)\n"
             "  --transactions FILE  override data.transactions from the config\n"
+            "  --summary FILE       fit the lifetime-value models from a customer summary\n"
+            "                       CSV: customer_id,frequency,recency,T,monetary_value\n"
+            "                       (lifetimes' convention, days); other models are skipped\n"
             "  --models DIR         override models_dir from the config\n"
             "  --only LIST          refit only these models, keep the others; LIST is\n"
-            "                       comma-separated from: segments\n"
+            "                       comma-separated from: segments, cltv, embeddings\n"
             "  --print-clusters     print the clusters summary of the trained models\n"
             "  --quiet              no progress or report on stderr\n"
             "  --help               this text\n"
@@ -86,42 +95,6 @@ static void progress(uint64_t lines, uint64_t bytes, uint64_t total, void *user)
     p->shown = 1;
 }
 
-/* Growable text buffer for model cards. */
-typedef struct {
-    char *s;
-    size_t len, cap;
-    int oom;
-} text;
-
-static void add(text *t, const char *fmt, ...)
-{
-    va_list ap;
-    for (;;) {
-        size_t room = t->cap - t->len;
-        va_start(ap, fmt);
-        int n = vsnprintf(t->s ? t->s + t->len : NULL, t->s ? room : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            t->oom = 1;
-            return;
-        }
-        if ((size_t)n < room) {
-            t->len += (size_t)n;
-            return;
-        }
-        size_t cap = t->cap ? t->cap * 2 : 4096;
-        while (cap < t->len + (size_t)n + 1)
-            cap *= 2;
-        char *s = realloc(t->s, cap);
-        if (!s) {
-            t->oom = 1;
-            return;
-        }
-        t->s = s;
-        t->cap = cap;
-    }
-}
-
 static json_t *cleaning_json(const txn_report *r)
 {
     json_t *drop = json_object();
@@ -151,60 +124,6 @@ static void print_report(const char *path, const txn_report *r, double secs)
             say("%s %llu", k ? "," : "", (unsigned long long)r->examples[i][k]);
         say("\n");
     }
-}
-
-static char *segments_card(const segments_model *m, const char *data_path, const txn_report *r,
-                           const txn_data *d)
-{
-    text t = {0};
-    char d0[11], d1[11], snap[11];
-    date_format(txn_first_day(d), d0);
-    date_format(txn_last_day(d), d1);
-    date_format(txn_snapshot_day(d), snap);
-    add(&t, "# Model card: segments %s\n\n", SEGMENTS_VERSION);
-    add(&t, "## What it is\n"
-            "RFM scores (1-5 per dimension, 5 best, from quintile boundaries of the training "
-            "customers; equal values get equal scores) mapped to named segments by the "
-            "`segments.rfm_segments` map of the config, and k-means clusters of customers on "
-            "standardised log1p(recency, frequency, monetary), k-means++ seeding with "
-            "restarts, named from their centroid profiles.\n\n");
-    add(&t, "## Data\n"
-            "- File: `%s` (sha256 `%s`)\n"
-            "- Lines: %llu read, %llu used; customers: %zu\n"
-            "- Purchases from %s to %s; snapshot (as-of) date %s\n\n",
-        data_path, r->sha256, (unsigned long long)r->lines, (unsigned long long)r->used,
-        segments_ncustomers(m), d0, d1, snap);
-    const rfm_bounds *b = segments_bounds(m);
-    add(&t, "## RFM quintile boundaries\n"
-            "| | 20%% | 40%% | 60%% | 80%% |\n|---|---|---|---|---|\n");
-    const double *bb[3] = {b->recency, b->frequency, b->monetary};
-    const char *nm[3] = {"recency (days)", "frequency (invoices)", "monetary (spend)"};
-    for (int j = 0; j < 3; j++)
-        add(&t, "| %s | %.6g | %.6g | %.6g | %.6g |\n", nm[j], bb[j][0], bb[j][1], bb[j][2],
-            bb[j][3]);
-    add(&t, "\n## Clusters\nk = %zu", segments_nclusters(m));
-    if (!isnan(segments_silhouette(m)))
-        add(&t, " chosen by the largest mean silhouette (%.4f)", segments_silhouette(m));
-    add(&t, ".\n\n| cluster | name | customers | share | recency mean / median | frequency mean / "
-            "median | monetary mean / median |\n|---|---|---|---|---|---|---|\n");
-    for (size_t c = 0; c < segments_nclusters(m); c++) {
-        segments_cluster_info ci;
-        segments_cluster(m, c, &ci);
-        add(&t, "| %zu | %s | %zu | %.1f%% | %.1f / %.1f | %.2f / %.1f | %.2f / %.2f |\n", c,
-            ci.segment, ci.customers, 100 * ci.share, ci.mean[0], ci.median[0], ci.mean[1],
-            ci.median[1], ci.mean[2], ci.median[2]);
-    }
-    add(&t, "\n## Limits\n"
-            "- Scores are relative to this customer base: retrain when the business changes.\n"
-            "- Recency is in whole calendar days to the snapshot date, so a customer who "
-            "bought on the last day of data has recency 1.\n"
-            "- k-means assumes roughly spherical clusters in the standardised log space; the "
-            "names describe centroids, and customers near a boundary may fit two names.\n");
-    if (t.oom) {
-        free(t.s);
-        return NULL;
-    }
-    return t.s;
 }
 
 static json_t *segments_metrics(const segments_model *m)
@@ -254,23 +173,174 @@ static int print_clusters(const char *dir)
     return 0;
 }
 
+/* A customer summary CSV in lifetimes' convention into arrays. */
+static rfm_status read_summary(const char *path, char ***ids, double **x, double **tx,
+                               double **T, double **m, size_t *n, char *sha, char *err,
+                               size_t errlen)
+{
+    csv_reader *r;
+    rfm_status st = csv_open(path, &r, err, errlen);
+    if (st != RFM_OK)
+        return st;
+    const csv_field *f;
+    size_t nf, cap = 1024, k = 0;
+    static const char *const cols[5] = {"customer_id", "frequency", "recency", "T",
+                                        "monetary_value"};
+    int at[5];
+    *ids = malloc(cap * sizeof **ids);
+    *x = malloc(cap * sizeof **x), *tx = malloc(cap * sizeof **tx);
+    *T = malloc(cap * sizeof **T), *m = malloc(cap * sizeof **m);
+    if ((st = csv_next(r, &f, &nf, err, errlen)) != RFM_OK)
+        goto out;
+    for (int c = 0; c < 5; c++)
+        if ((at[c] = csv_find(f, nf, cols[c])) < 0) {
+            st = rfm_fail(err, errlen, RFM_EINVAL, "%s:1: column '%s' not found (header must "
+                          "have customer_id,frequency,recency,T,monetary_value)", path, cols[c]);
+            goto out;
+        }
+    while ((st = csv_next(r, &f, &nf, err, errlen)) == RFM_OK && nf > 0) {
+        if (k == cap) {
+            cap *= 2;
+            *ids = realloc(*ids, cap * sizeof **ids);
+            *x = realloc(*x, cap * sizeof **x), *tx = realloc(*tx, cap * sizeof **tx);
+            *T = realloc(*T, cap * sizeof **T), *m = realloc(*m, cap * sizeof **m);
+        }
+        if (!*ids || !*x || !*tx || !*T || !*m) {
+            st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+            goto out;
+        }
+        double v[4];
+        for (int c = 1; c < 5; c++) {
+            char *end;
+            const csv_field *fl = &f[at[c]];
+            v[c - 1] = strtod(fl->s, &end);
+            if (fl->len == 0 || *end || !isfinite(v[c - 1])) {
+                st = rfm_fail(err, errlen, RFM_EPARSE, "%s:%llu:%llu: %s is not a number", path,
+                              (unsigned long long)csv_line(r),
+                              (unsigned long long)csv_column(r, (size_t)at[c]), cols[c]);
+                goto out;
+            }
+        }
+        const char *why = cltv_check(v[0], v[1], v[2], v[3]);
+        if (why) {
+            st = rfm_fail(err, errlen, RFM_EPARSE, "%s:%llu: %s", path,
+                          (unsigned long long)csv_line(r), why);
+            goto out;
+        }
+        (*ids)[k] = strdup(f[at[0]].s);
+        (*x)[k] = v[0], (*tx)[k] = v[1], (*T)[k] = v[2], (*m)[k] = v[3];
+        k++;
+    }
+    if (st == RFM_OK) {
+        uint8_t d[32];
+        csv_sha256(r, d);
+        sha256_hex(d, sha);
+    }
+out:
+    *n = k;
+    csv_close(r);
+    return st;
+}
+
+/* Calibration/holdout: fit on purchases before the cut, predict the
+ * repeat purchase days after it, compare with what happened. */
+static void cltv_check_holdout(const txn_data *d, const rfm_config *cfg, cltv_holdout *h)
+{
+    memset(h, 0, sizeof *h);
+    int32_t snap = txn_snapshot_day(d), cut = snap - cfg->cltv.holdout_days;
+    if (cut <= txn_first_day(d))
+        return;
+    size_t n = txn_ncustomers(d), m = 0;
+    txn_features *f = calloc(n, sizeof *f);
+    double *x = malloc(n * sizeof *x), *tx = malloc(n * sizeof *tx), *T = malloc(n * sizeof *T),
+           *sp = malloc(n * sizeof *sp), *fut = malloc(n * sizeof *fut);
+    char err[RFM_ERRLEN];
+    if (!f || !x || !tx || !T || !sp || !fut)
+        goto out;
+    txn_features_asof(d, cut, f);
+    for (size_t i = 0; i < n; i++)
+        if (f[i].active) {
+            x[m] = f[i].bg_x, tx[m] = f[i].bg_t_x, T[m] = f[i].bg_T, sp[m] = f[i].bg_mean_spend;
+            fut[m++] = f[i].future_days;
+        }
+    /* Only purchase counts are checked: BG/NBD alone. */
+    bgnbd_row *rows = NULL;
+    size_t nr;
+    bgnbd_fit_result fr;
+    h->penalizer = cfg->cltv.penalizer_coef;
+    if (bgnbd_compress(x, tx, T, m, &rows, &nr, err, sizeof err) != RFM_OK)
+        goto out;
+    if (bgnbd_fit(rows, nr, h->penalizer, &fr, err, sizeof err) != RFM_OK) {
+        /* The shorter calibration period often puts the dropout parameter
+         * on the boundary (a -> 0); a small penalty keeps the check usable. */
+        h->penalizer = fmax(h->penalizer, 0.001);
+        if (bgnbd_fit(rows, nr, h->penalizer, &fr, err, sizeof err) != RFM_OK) {
+            say("rfm-train: cltv: holdout check skipped: %s\n", err);
+            free(rows);
+            goto out;
+        }
+    }
+    free(rows);
+    const bgnbd_params *p = &fr.p;
+    double se = 0, sq = 0;
+    for (size_t i = 0; i < m; i++) {
+        double pred = bgnbd_expected(p, cfg->cltv.holdout_days, x[i], tx[i], T[i]);
+        int g = x[i] >= CLTV_HOLDOUT_GROUPS - 1 ? CLTV_HOLDOUT_GROUPS - 1 : (int)x[i];
+        h->n[g]++;
+        h->actual[g] += fut[i];
+        h->predicted[g] += pred;
+        h->total_actual += fut[i];
+        h->total_predicted += pred;
+        se += fabs(pred - fut[i]);
+        sq += (pred - fut[i]) * (pred - fut[i]);
+    }
+    h->total_n = m;
+    h->mae = m ? se / (double)m : 0;
+    h->rmse = m ? sqrt(sq / (double)m) : 0;
+    h->days = cfg->cltv.holdout_days;
+    date_format(cut, h->cut);
+    h->ok = 1;
+out:
+    free(f), free(x), free(tx), free(T), free(sp), free(fut);
+}
+
+static json_t *cltv_metrics(const cltv_model *c, const cltv_holdout *h)
+{
+    const bgnbd_fit_result *b = cltv_bgnbd(c);
+    const gg_fit_result *g = cltv_gg(c);
+    json_t *j = json_pack("{s:{s:f,s:f,s:f,s:f,s:f},s:{s:f,s:f,s:f,s:f,s:f}}", "bgnbd", "r",
+                          b->p.r, "alpha", b->p.alpha, "a", b->p.a, "b", b->p.b,
+                          "log_likelihood", b->loglik, "gamma_gamma", "p", g->p.p, "q", g->p.q,
+                          "v", g->p.v, "log_likelihood", g->loglik, "corr_frequency_spend",
+                          g->corr_freq_spend);
+    if (j && h->ok)
+        json_object_set_new(j, "holdout",
+                            json_pack("{s:i,s:I,s:f,s:f,s:f,s:f}", "days", h->days, "customers",
+                                      (json_int_t)h->total_n, "actual", h->total_actual,
+                                      "predicted", h->total_predicted, "mae", h->mae, "rmse",
+                                      h->rmse));
+    return j;
+}
+
 int main(int argc, char **argv)
 {
     const char *config_path = "config/rfm.yaml", *tx_path = NULL, *models_dir = NULL;
-    const char *only = NULL;
+    const char *only = NULL, *summary = NULL;
     int want_print = 0;
     static const struct option opts[] = {
         {"config", required_argument, 0, 'c'},  {"transactions", required_argument, 0, 't'},
         {"models", required_argument, 0, 'm'},  {"only", required_argument, 0, 'o'},
-        {"print-clusters", no_argument, 0, 'p'}, {"quiet", no_argument, 0, 'q'},
-        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+        {"summary", required_argument, 0, 's'}, {"print-clusters", no_argument, 0, 'p'},
+        {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "c:t:m:o:pqh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:t:m:o:s:pqh", opts, NULL)) != -1) {
         switch (c) {
         case 'c': config_path = optarg; break;
         case 't': tx_path = optarg; break;
         case 'm': models_dir = optarg; break;
         case 'o': only = optarg; break;
+        case 's': summary = optarg; break;
         case 'p': want_print = 1; break;
         case 'q': quiet = 1; break;
         case 'h': usage(stdout); return 0;
@@ -280,6 +350,10 @@ int main(int argc, char **argv)
     if (optind < argc) {
         fprintf(stderr, "rfm-train: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);
+        return 2;
+    }
+    if (summary && tx_path) {
+        fprintf(stderr, "rfm-train: --summary and --transactions exclude each other\n");
         return 2;
     }
     gsl_set_error_handler_off();
@@ -294,7 +368,8 @@ int main(int argc, char **argv)
                  i++)
                 ;
             if (i == NMODELS) {
-                fprintf(stderr, "rfm-train: --only: unknown model '%.*s' (known: segments)\n",
+                fprintf(stderr, "rfm-train: --only: unknown model '%.*s' (known: segments, cltv, "
+                                "embeddings)\n",
                         (int)len, p);
                 return 2;
             }
@@ -316,9 +391,9 @@ int main(int argc, char **argv)
         config_free(cfg);
         return rc;
     }
-    if (!tx_path)
+    if (!tx_path && !summary)
         tx_path = cfg->transactions;
-    if (!tx_path) {
+    if (!tx_path && !summary) {
         fprintf(stderr, "rfm-train: no transactions: set data.transactions in %s or pass "
                         "--transactions FILE\n", config_path);
         config_free(cfg);
@@ -328,66 +403,134 @@ int main(int argc, char **argv)
     int rc = 1;
     txn_data *d = NULL;
     txn_features *feats = NULL;
-    double *rec = NULL, *freq = NULL, *mon = NULL;
+    double *rec = NULL, *freq = NULL, *mon = NULL, *bx = NULL, *btx = NULL, *bT = NULL,
+           *bm = NULL;
+    char **ids = NULL;
+    size_t m = 0;
     segments_model *seg = NULL;
+    cltv_model *cm = NULL;
     modelfile_stage *stage = NULL;
-    char *card = NULL;
+    char *card = NULL, *csvtext = NULL;
     json_t *j = NULL;
     txn_report rep;
-    progress_state ps = {now_s(), 0};
+    char data_sha[65] = "", data_desc[1024];
     double t0 = now_s();
-    txn_options topt = cfg->txn;
-    topt.product = NULL; /* products feed only the embeddings model, not fitted here */
-    rfm_status st = txn_read(tx_path, &topt, progress, &ps, &d, &rep, err, sizeof err);
-    if (st != RFM_OK) {
-        fprintf(stderr, "rfm-train: %s\n", err);
-        rc = st == RFM_EINVAL ? 2 : 1;
-        goto out;
+    rfm_status st;
+    if (summary) {
+        if ((st = read_summary(summary, &ids, &bx, &btx, &bT, &bm, &m, data_sha, err,
+                               sizeof err)) != RFM_OK) {
+            fprintf(stderr, "rfm-train: %s\n", err);
+            rc = st == RFM_EINVAL ? 2 : 1;
+            goto out;
+        }
+        say("rfm-train: read %s: %zu customers\n", summary, m);
+        if (fit[M_SEGMENTS]) {
+            say("rfm-train: segments: skipped (a customer summary has no recency in RFM terms "
+                "or monetary totals; train from transactions)\n");
+            fit[M_SEGMENTS] = 0;
+        }
+        if (fit[M_EMBEDDINGS]) {
+            say("rfm-train: embeddings: skipped (a customer summary has no products)\n");
+            fit[M_EMBEDDINGS] = 0;
+        }
+        snprintf(data_desc, sizeof data_desc,
+                 "- Customer summary `%s` (sha256 `%s`): %zu customers", summary, data_sha, m);
+    } else {
+        txn_options topt = cfg->txn;
+        if (!fit[M_EMBEDDINGS])
+            topt.product = NULL; /* only the embeddings need products: skip the work */
+        else if (!topt.product) {
+            say("rfm-train: embeddings: skipped (data.columns.product is not set)\n");
+            fit[M_EMBEDDINGS] = 0;
+        }
+        progress_state ps = {now_s(), 0};
+        if ((st = txn_read(tx_path, &topt, progress, &ps, &d, &rep, err, sizeof err)) != RFM_OK) {
+            fprintf(stderr, "rfm-train: %s\n", err);
+            rc = st == RFM_EINVAL ? 2 : 1;
+            goto out;
+        }
+        print_report(tx_path, &rep, now_s() - t0);
+        memcpy(data_sha, rep.sha256, sizeof data_sha);
+        size_t n = txn_ncustomers(d);
+        feats = calloc(n, sizeof *feats);
+        rec = malloc(n * sizeof *rec), freq = malloc(n * sizeof *freq), mon = malloc(n * sizeof *mon);
+        bx = malloc(n * sizeof *bx), btx = malloc(n * sizeof *btx), bT = malloc(n * sizeof *bT);
+        bm = malloc(n * sizeof *bm), ids = calloc(n, sizeof *ids);
+        if (!feats || !rec || !freq || !mon || !bx || !btx || !bT || !bm || !ids) {
+            fprintf(stderr, "rfm-train: out of memory for %zu customers\n", n);
+            goto out;
+        }
+        txn_features_asof(d, txn_snapshot_day(d), feats);
+        for (size_t i = 0; i < n; i++) {
+            if (!feats[i].active)
+                continue;
+            ids[m] = strdup(txn_customer_id(d, i));
+            rec[m] = feats[i].recency, freq[m] = feats[i].frequency, mon[m] = feats[i].monetary;
+            bx[m] = feats[i].bg_x, btx[m] = feats[i].bg_t_x, bT[m] = feats[i].bg_T;
+            bm[m] = feats[i].bg_mean_spend;
+            m++;
+        }
+        char d0[11], d1[11];
+        date_format(txn_first_day(d), d0);
+        date_format(txn_last_day(d), d1);
+        snprintf(data_desc, sizeof data_desc,
+                 "- Transactions `%s` (sha256 `%s`): %llu lines, %llu used, %zu customers\n"
+                 "- Purchases from %s to %s",
+                 tx_path, rep.sha256, (unsigned long long)rep.lines, (unsigned long long)rep.used,
+                 m, d0, d1);
+        say("rfm-train: %zu customers as of the snapshot\n", m);
     }
-    print_report(tx_path, &rep, now_s() - t0);
-    size_t n = txn_ncustomers(d);
-    feats = calloc(n, sizeof *feats);
-    rec = malloc(n * sizeof *rec);
-    freq = malloc(n * sizeof *freq);
-    mon = malloc(n * sizeof *mon);
-    if (!feats || !rec || !freq || !mon) {
-        fprintf(stderr, "rfm-train: out of memory for %zu customers\n", n);
-        goto out;
-    }
-    txn_features_asof(d, txn_snapshot_day(d), feats);
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!feats[i].active)
-            continue;
-        rec[m] = feats[i].recency;
-        freq[m] = feats[i].frequency;
-        mon[m] = feats[i].monetary;
-        m++;
-    }
-    say("rfm-train: %zu customers as of the snapshot\n", m);
 
-    if ((st = modelfile_begin(models_dir, only != NULL, &stage, err, sizeof err)) != RFM_OK) {
+    if ((st = modelfile_begin(models_dir, 1, &stage, err, sizeof err)) != RFM_OK) {
         fprintf(stderr, "rfm-train: %s\n", err);
         goto out;
     }
-    char d0[11], d1[11], snap[11];
-    date_format(txn_first_day(d), d0);
-    date_format(txn_last_day(d), d1);
-    date_format(txn_snapshot_day(d), snap);
-    json_t *data = json_pack("{s:{s:s,s:s,s:I,s:I,s:I,s:I,s:s,s:s,s:s}}", "transactions", "path",
-                             tx_path, "sha256", rep.sha256, "bytes", (json_int_t)rep.bytes,
-                             "lines", (json_int_t)rep.lines, "used", (json_int_t)rep.used,
-                             "customers", (json_int_t)m, "first_date", d0, "last_date", d1,
-                             "snapshot_date", snap);
-    if ((st = modelfile_set(stage, "data", data, err, sizeof err)) ||
-        (st = modelfile_set(stage, "cleaning", cleaning_json(&rep), err, sizeof err)) ||
-        (st = modelfile_set(stage, "generator", json_string("rfm-train " VERSION), err,
+    if (d) {
+        char d0[11], d1[11], snap[11];
+        date_format(txn_first_day(d), d0);
+        date_format(txn_last_day(d), d1);
+        date_format(txn_snapshot_day(d), snap);
+        json_t *data = json_pack("{s:{s:s,s:s,s:I,s:I,s:I,s:I,s:s,s:s,s:s}}", "transactions",
+                                 "path", tx_path, "sha256", rep.sha256, "bytes",
+                                 (json_int_t)rep.bytes, "lines", (json_int_t)rep.lines, "used",
+                                 (json_int_t)rep.used, "customers", (json_int_t)m, "first_date",
+                                 d0, "last_date", d1, "snapshot_date", snap);
+        if ((st = modelfile_set(stage, "data", data, err, sizeof err)) ||
+            (st = modelfile_set(stage, "cleaning", cleaning_json(&rep), err, sizeof err))) {
+            fprintf(stderr, "rfm-train: %s\n", err);
+            goto out;
+        }
+    } else if ((st = modelfile_set(stage, "data",
+                                   json_pack("{s:{s:s,s:s,s:I}}", "summary", "path", summary,
+                                             "sha256", data_sha, "customers", (json_int_t)m),
+                                   err, sizeof err))) {
+        fprintf(stderr, "rfm-train: %s\n", err);
+        goto out;
+    }
+    if ((st = modelfile_set(stage, "generator", json_string("rfm-train " VERSION), err,
                             sizeof err))) {
         fprintf(stderr, "rfm-train: %s\n", err);
         goto out;
     }
 
-    if (fit[0]) {
+    /* The customer table serves lookups by customer_id. */
+    customer_row *rows = calloc(m ? m : 1, sizeof *rows);
+    for (size_t i = 0; rows && i < m; i++)
+        rows[i] = (customer_row){d ? rec[i] : NAN, d ? freq[i] : NAN, d ? mon[i] : NAN,
+                                 bx[i], btx[i], bT[i], bm[i]};
+    csvtext = rows ? customers_csv((const char *const *)ids, rows, m) : NULL;
+    free(rows);
+    if (!csvtext ||
+        (st = modelfile_write_text(stage, "customers.csv", csvtext, strlen(csvtext), err,
+                                   sizeof err)) ||
+        (st = modelfile_add_model(stage, "customers", "1.0.0", "customers.csv", NULL, data_sha,
+                                  json_pack("{s:I}", "customers", (json_int_t)m), err,
+                                  sizeof err))) {
+        fprintf(stderr, "rfm-train: customers: %s\n", csvtext ? err : "out of memory");
+        goto out;
+    }
+
+    if (fit[M_SEGMENTS]) {
         double ts = now_s();
         if ((st = segments_fit(rec, freq, mon, m, &cfg->segments, &seg, err, sizeof err)) ||
             (st = segments_to_json(seg, &j, err, sizeof err)) ||
@@ -395,18 +538,80 @@ int main(int argc, char **argv)
             fprintf(stderr, "rfm-train: segments: %s\n", err);
             goto out;
         }
-        card = segments_card(seg, tx_path, &rep, d);
+        json_decref(j);
+        j = NULL;
+        card = card_segments(seg, tx_path, &rep, d);
         if (!card ||
             (st = modelfile_write_text(stage, "segments.md", card, strlen(card), err,
                                        sizeof err)) ||
             (st = modelfile_add_model(stage, "segments", SEGMENTS_VERSION, "segments.json",
-                                      "segments.md", rep.sha256, segments_metrics(seg), err,
+                                      "segments.md", data_sha, segments_metrics(seg), err,
                                       sizeof err))) {
             fprintf(stderr, "rfm-train: segments: %s\n", card ? err : "out of memory");
             goto out;
         }
+        free(card);
+        card = NULL;
         say("rfm-train: segments: k = %zu, silhouette %.4f, %.3f s\n", segments_nclusters(seg),
             segments_silhouette(seg), now_s() - ts);
+    }
+    if (fit[M_CLTV]) {
+        double ts = now_s();
+        cltv_options o = {cfg->cltv.penalizer_coef, cfg->cltv.penalizer_coef};
+        if ((st = cltv_fit(bx, btx, bT, bm, m, &o, &cm, err, sizeof err)) != RFM_OK) {
+            fprintf(stderr, "rfm-train: cltv: %s\n", err);
+            goto out;
+        }
+        double fit_s = now_s() - ts;
+        cltv_holdout h;
+        memset(&h, 0, sizeof h);
+        if (d)
+            cltv_check_holdout(d, cfg, &h);
+        if ((st = cltv_to_json(cm, &j, err, sizeof err)) != RFM_OK) {
+            fprintf(stderr, "rfm-train: cltv: %s\n", err);
+            goto out;
+        }
+        json_object_set_new(j, "defaults", json_pack("{s:f,s:f}", "horizon_days",
+                                                     cfg->cltv.horizon_days, "discount_rate",
+                                                     cfg->cltv.discount_rate));
+        card = card_cltv(cm, data_desc, &h, &cfg->cltv);
+        if ((st = modelfile_write_json(stage, "cltv.json", j, err, sizeof err)) || !card ||
+            (st = modelfile_write_text(stage, "cltv.md", card, strlen(card), err, sizeof err)) ||
+            (st = modelfile_add_model(stage, "cltv", CLTV_VERSION, "cltv.json", "cltv.md",
+                                      data_sha, cltv_metrics(cm, &h), err, sizeof err))) {
+            fprintf(stderr, "rfm-train: cltv: %s\n", card ? err : "out of memory");
+            goto out;
+        }
+        const bgnbd_fit_result *b = cltv_bgnbd(cm);
+        say("rfm-train: cltv: r %.4g alpha %.4g a %.4g b %.4g; p %.4g q %.4g v %.4g; fit %.3f s\n",
+            b->p.r, b->p.alpha, b->p.a, b->p.b, cltv_gg(cm)->p.p, cltv_gg(cm)->p.q,
+            cltv_gg(cm)->p.v, fit_s);
+        if (h.ok)
+            say("rfm-train: cltv: holdout %d days: %.0f purchase days actual, %.1f predicted\n",
+                h.days, h.total_actual, h.total_predicted);
+    }
+    if (fit[M_EMBEDDINGS]) {
+        double ts = now_s();
+        json_t *met;
+        free(card);
+        card = NULL;
+        if ((st = train_embeddings(d, &cfg->embeddings, modelfile_stage_dir(stage), data_desc,
+                                   &met, &card, err, sizeof err)) ||
+            (st = modelfile_write_text(stage, "embeddings.md", card, strlen(card), err,
+                                       sizeof err))) {
+            fprintf(stderr, "rfm-train: embeddings: %s\n", err);
+            goto out;
+        }
+        const json_t *ho = json_object_get(met, "last_basket_holdout");
+        say("rfm-train: embeddings: hit rate at 10 %.4f (popular %.4f), %.3f s\n",
+            json_real_value(json_object_get(ho, "hit_rate_neighbors")),
+            json_real_value(json_object_get(ho, "hit_rate_popular")), now_s() - ts);
+        if ((st = modelfile_add_model(stage, "embeddings", EMBEDDINGS_VERSION,
+                                      "customer2vec.faiss", "embeddings.md", data_sha, met, err,
+                                      sizeof err))) {
+            fprintf(stderr, "rfm-train: embeddings: %s\n", err);
+            goto out;
+        }
     }
     st = modelfile_commit(stage, err, sizeof err);
     stage = NULL;
@@ -420,10 +625,13 @@ out:
     modelfile_abort(stage);
     json_decref(j);
     free(card);
+    free(csvtext);
     segments_free(seg);
-    free(rec);
-    free(freq);
-    free(mon);
+    cltv_free(cm);
+    for (size_t i = 0; ids && i < m; i++)
+        free(ids[i]);
+    free(ids);
+    free(rec), free(freq), free(mon), free(bx), free(btx), free(bT), free(bm);
     free(feats);
     txn_free(d);
     config_free(cfg);

@@ -1,0 +1,279 @@
+/* bgnbd.c - BG/NBD likelihood, gradient, fit and predictions. */
+#include "bgnbd.h"
+
+#include <gsl/gsl_errno.h>
+#include <gsl/gsl_sf_hyperg.h>
+#include <gsl/gsl_sf_psi.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mle.h"
+
+const char *bgnbd_check(double x, double t_x, double T)
+{
+    /* Messages use the API's field names (lifetimes' frequency, recency, T). */
+    if (!isfinite(x) || x < 0 || x != floor(x))
+        return "repeat_purchases must be a whole number >= 0";
+    if (!isfinite(t_x) || t_x < 0)
+        return "days_first_to_last_purchase must be >= 0";
+    if (!isfinite(T) || T < 0)
+        return "days_since_first_purchase must be >= 0";
+    if (t_x > T)
+        return "days_first_to_last_purchase cannot exceed days_since_first_purchase";
+    if (x == 0 && t_x > 0)
+        return "days_first_to_last_purchase must be 0 when repeat_purchases is 0";
+    return NULL;
+}
+
+static int cmp_row(const void *a, const void *b)
+{
+    const bgnbd_row *p = a, *q = b;
+    if (p->x != q->x)
+        return p->x < q->x ? -1 : 1;
+    if (p->t_x != q->t_x)
+        return p->t_x < q->t_x ? -1 : 1;
+    return (p->T > q->T) - (p->T < q->T);
+}
+
+rfm_status bgnbd_compress(const double *x, const double *t_x, const double *T, size_t n,
+                          bgnbd_row **rows, size_t *nrows, char *err, size_t errlen)
+{
+    *rows = NULL;
+    *nrows = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *why = bgnbd_check(x[i], t_x[i], T[i]);
+        if (why)
+            return rfm_fail(err, errlen, RFM_EINVAL, "customer %zu: %s", i, why);
+    }
+    bgnbd_row *r = malloc((n ? n : 1) * sizeof *r);
+    if (!r)
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory for %zu customers", n);
+    for (size_t i = 0; i < n; i++)
+        r[i] = (bgnbd_row){x[i], t_x[i], T[i], 1.0};
+    qsort(r, n, sizeof *r, cmp_row);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (m > 0 && cmp_row(&r[m - 1], &r[i]) == 0)
+            r[m - 1].w += 1;
+        else
+            r[m++] = r[i];
+    }
+    *rows = r;
+    *nrows = m;
+    return RFM_OK;
+}
+
+/* The four terms of the likelihood (FHL 2005, eq. 6, in logs). */
+static void terms(const bgnbd_params *p, double x, double t_x, double T, double *a12,
+                  double *a3, double *a4)
+{
+    double r = p->r, al = p->alpha, a = p->a, b = p->b;
+    *a12 = lgamma(r + x) - lgamma(r) + r * log(al) + lgamma(a + b) + lgamma(b + x) - lgamma(b) -
+           lgamma(a + b + x);
+    *a3 = -(r + x) * log(al + T);
+    *a4 = x > 0 ? log(a) - log(b + x - 1) - (r + x) * log(al + t_x) : -INFINITY;
+}
+
+double bgnbd_loglik(const bgnbd_params *p, double x, double t_x, double T)
+{
+    double a12, a3, a4;
+    terms(p, x, t_x, T, &a12, &a3, &a4);
+    double m = a3 > a4 ? a3 : a4;
+    return a12 + m + log(exp(a3 - m) + (x > 0 ? exp(a4 - m) : 0.0));
+}
+
+double bgnbd_objective(const double u[4], double grad[4], const bgnbd_row *rows, size_t n,
+                       double penalizer)
+{
+    double r = exp(u[0]), al = exp(u[1]), a = exp(u[2]), b = exp(u[3]);
+    double ll = 0, W = 0, g[4] = {0, 0, 0, 0};
+    double psi_r = gsl_sf_psi(r), psi_ab = gsl_sf_psi(a + b), psi_b = gsl_sf_psi(b);
+    double lg_r = lgamma(r), lg_ab = lgamma(a + b), lg_b = lgamma(b), log_al = log(al);
+    double log_a = log(a);
+    /* Rows come sorted by x (bgnbd_compress), and the special functions
+     * depend on x only: evaluate them once per distinct x. */
+    double cx = -1, a12 = 0, psi_rx = 0, psi_bx = 0, psi_abx = 0, log_bx1 = 0, maxT = 0;
+    for (size_t i = 0; i < n; i++) {
+        double x = rows[i].x, tx = rows[i].t_x, T = rows[i].T, w = rows[i].w;
+        maxT = T > maxT ? T : maxT;
+        if (x != cx) {
+            cx = x;
+            a12 = lgamma(r + x) - lg_r + r * log_al + lg_ab + lgamma(b + x) - lg_b -
+                  lgamma(a + b + x);
+            psi_rx = gsl_sf_psi(r + x);
+            psi_bx = gsl_sf_psi(b + x);
+            psi_abx = gsl_sf_psi(a + b + x);
+            log_bx1 = x > 0 ? log(b + x - 1) : 0;
+        }
+        double l_alT = log(al + T), l_altx = x > 0 ? log(al + tx) : 0;
+        double a3 = -(r + x) * l_alT;
+        double a4 = x > 0 ? log_a - log_bx1 - (r + x) * l_altx : -INFINITY;
+        double m = a3 > a4 ? a3 : a4;
+        double e3 = exp(a3 - m), e4 = x > 0 ? exp(a4 - m) : 0.0, s = e3 + e4;
+        ll += w * (a12 + m + log(s));
+        W += w;
+        double w3 = e3 / s, w4 = e4 / s;
+        /* d/d(natural parameter) of this customer's log-likelihood */
+        g[0] += w * (psi_rx - psi_r + log_al - w3 * l_alT - w4 * l_altx);
+        g[1] += w * (r / al - w3 * (r + x) / (al + T) - (x > 0 ? w4 * (r + x) / (al + tx) : 0));
+        g[2] += w * (psi_ab - psi_abx + w4 / a);
+        g[3] += w * (psi_ab + psi_bx - psi_b - psi_abx - (x > 0 ? w4 / (b + x - 1) : 0));
+    }
+    /* lifetimes fits in time scaled by 1 / max(T), so its penalty sees
+     * alpha / max(T); penalise the same quantity to match its estimates. */
+    if (!(maxT > 0))
+        maxT = 1;
+    const double nat[4] = {r, al, a, b}, scale[4] = {1, 1 / maxT, 1, 1};
+    double pen = 0;
+    for (int k = 0; k < 4; k++) {
+        double th = nat[k] * scale[k];
+        pen += th * th;
+        /* chain rule to log-parameters: d/du = theta d/dtheta */
+        grad[k] = nat[k] * (-g[k] / W) + 2 * penalizer * th * th;
+    }
+    return -ll / W + penalizer * pen;
+}
+
+typedef struct {
+    const bgnbd_row *rows;
+    size_t n;
+    double pen;
+} fitdata;
+
+static double obj(const double *u, double *g, void *d)
+{
+    const fitdata *f = d;
+    for (int k = 0; k < 4; k++)
+        if (!(fabs(u[k]) < 30)) { /* exp(30): far outside any sane parameter */
+            for (int j = 0; j < 4; j++)
+                g[j] = 0;
+            return INFINITY;
+        }
+    return bgnbd_objective(u, g, f->rows, f->n, f->pen);
+}
+
+rfm_status bgnbd_fit(const bgnbd_row *rows, size_t n, double penalizer, bgnbd_fit_result *out,
+                     char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    double W = 0, W1 = 0;
+    for (size_t i = 0; i < n; i++) {
+        W += rows[i].w;
+        W1 += rows[i].x > 0 ? rows[i].w : 0;
+    }
+    if (n == 0 || W < 2)
+        return rfm_fail(err, errlen, RFM_EDATA, "BG/NBD needs at least 2 customers");
+    if (W1 == 0)
+        return rfm_fail(err, errlen, RFM_EDATA,
+                        "no customer made a repeat purchase: BG/NBD cannot be fitted");
+    if (!(penalizer >= 0))
+        return rfm_fail(err, errlen, RFM_EINVAL, "penalizer must be >= 0");
+    fitdata fd = {rows, n, penalizer};
+    /* Starts: lifetimes' (all ones), and spreads of the rate scale. */
+    const double starts[] = {0, 0, 0, 0,  log(0.5), log(10), log(0.5), log(2),
+                             log(0.3), log(50), log(1), log(5), log(1), log(100), log(0.2), log(0.5)};
+    mle_result m;
+    rfm_status st = mle_fit(obj, &fd, 4, starts, 4, 1e-6, 500, &m, err, errlen);
+    out->p = (bgnbd_params){exp(m.u[0]), exp(m.u[1]), exp(m.u[2]), exp(m.u[3])};
+    out->converged = m.converged;
+    out->iterations = m.iterations;
+    out->grad_norm = m.grad_norm;
+    out->penalizer = penalizer;
+    out->customers = (size_t)W;
+    out->rows = n;
+    double ll = 0;
+    for (size_t i = 0; i < n; i++)
+        ll += rows[i].w * bgnbd_loglik(&out->p, rows[i].x, rows[i].t_x, rows[i].T);
+    out->loglik = ll;
+    if (st != RFM_OK)
+        return st;
+    /* f is a mean over W customers: the covariance of u is cov / W. */
+    const double nat[4] = {out->p.r, out->p.alpha, out->p.a, out->p.b};
+    for (int i = 0; i < 16; i++)
+        out->cov_log[i] = m.cov[i] / W;
+    for (int k = 0; k < 4; k++) {
+        double sl = sqrt(out->cov_log[k * 5]);
+        out->se[k] = nat[k] * sl;
+        out->lo[k] = nat[k] * exp(-1.96 * sl);
+        out->hi[k] = nat[k] * exp(1.96 * sl);
+    }
+    return RFM_OK;
+}
+
+/* 2F1 by its series, in long double; for the rare arguments GSL refuses. */
+static double hyp2f1_series(double a, double b, double c, double z)
+{
+    long double term = 1, sum = 1;
+    for (long k = 0; k < 2000000; k++) {
+        term *= (long double)(a + k) * (b + k) / ((c + k) * (k + 1)) * z;
+        sum += term;
+        if (fabsl(term) < 1e-17L * fabsl(sum))
+            break;
+    }
+    return (double)sum;
+}
+
+double bgnbd_hyp2f1(double a, double b, double c, double z)
+{
+    gsl_sf_result res;
+    if (fabs(z) < 1 && gsl_sf_hyperg_2F1_e(a, b, c, z, &res) == GSL_SUCCESS &&
+        isfinite(res.val))
+        return res.val;
+    if (z < 0) /* Pfaff: 2F1(a,b;c;z) = (1-z)^-a 2F1(a, c-b; c; z/(z-1)), z/(z-1) in (0,1) */
+        return pow(1 - z, -a) * bgnbd_hyp2f1(a, c - b, c, z / (z - 1));
+    return hyp2f1_series(a, b, c, z);
+}
+
+/* log of the odds-of-death term: log[a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x)] */
+static double log_death(const bgnbd_params *p, double x, double t_x, double T)
+{
+    return log(p->a) - log(p->b + x - 1) + (p->r + x) * (log(p->alpha + T) - log(p->alpha + t_x));
+}
+
+double bgnbd_p_alive(const bgnbd_params *p, double x, double t_x, double T)
+{
+    if (x == 0)
+        return 1.0;
+    double l = log_death(p, x, t_x, T);
+    return l > 0 ? exp(-l) / (1 + exp(-l)) : 1 / (1 + exp(l));
+}
+
+/* (1-z)^(r+x) 2F1(r+x, b+x; a+b+x-1; z) with z = t/(alpha+T+t), computed in
+ * the form that neither overflows nor converges slowly. */
+static double h_term(const bgnbd_params *p, double t, double x, double T)
+{
+    double A = p->r + x, C = p->a + p->b + x - 1;
+    double w = -t / (p->alpha + T);
+    if (w > -0.5) /* Pfaff: exactly 2F1(r+x, a-1; a+b+x-1; -t/(alpha+T)) */
+        return bgnbd_hyp2f1(A, p->a - 1, C, w);
+    double z = t / (p->alpha + T + t);
+    return exp(A * log1p(-z)) * bgnbd_hyp2f1(A, p->b + x, C, z);
+}
+
+double bgnbd_expected(const bgnbd_params *p, double t, double x, double t_x, double T)
+{
+    if (t <= 0)
+        return 0.0;
+    double am1 = p->a - 1;
+    if (fabs(am1) < 1e-9) /* the formula's removable singularity at a = 1 */
+        am1 = am1 < 0 ? -1e-9 : 1e-9;
+    double num = (p->a + p->b + x - 1) / am1 * (1 - h_term(p, t, x, T));
+    double alive = bgnbd_p_alive(p, x, t_x, T);
+    double e = num * alive;
+    return isfinite(e) && e > 0 ? e : 0.0;
+}
+
+double bgnbd_expected_new(const bgnbd_params *p, double t)
+{
+    if (t <= 0)
+        return 0.0;
+    double am1 = p->a - 1;
+    if (fabs(am1) < 1e-9)
+        am1 = am1 < 0 ? -1e-9 : 1e-9;
+    double z = t / (p->alpha + t);
+    double h = exp(p->r * log1p(-z)) * bgnbd_hyp2f1(p->r, p->b, p->a + p->b - 1, z);
+    double e = (p->a + p->b - 1) / am1 * (1 - h);
+    return isfinite(e) && e > 0 ? e : 0.0;
+}

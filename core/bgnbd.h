@@ -1,0 +1,74 @@
+/* bgnbd.h - the BG/NBD model of repeat purchasing (Fader, Hardie and Lee
+ * 2005, "Counting your customers the easy way"), fitted by maximum
+ * likelihood as the Python package lifetimes does (BetaGeoFitter).
+ *
+ * Data per customer in lifetimes' convention, time in days:
+ *   x   repeat purchases (distinct purchase days - 1), an integer >= 0
+ *   t_x days from the first to the last purchase (0 when x = 0)
+ *   T   days from the first purchase to the end of observation, >= t_x
+ * Parameters r, alpha (purchase rate: gamma shape and scale, per day) and
+ * a, b (dropout probability: beta). Customers with the same (x, t_x, T)
+ * are one weighted row, so a fit costs one pass over distinct triples.
+ *
+ * The objective is lifetimes': minus the weighted mean log-likelihood plus
+ * penalizer * (r^2 + (alpha / max T)^2 + a^2 + b^2) -- lifetimes fits in
+ * time scaled by 1 / max(T), so its penalty sees the scaled alpha -- over
+ * log-parameters. With no penalty the estimates do not depend on it.
+ * Thread safety: pure functions.
+ */
+#ifndef RFM_BGNBD_H
+#define RFM_BGNBD_H
+
+#include <stddef.h>
+
+#include "status.h"
+
+typedef struct {
+    double r, alpha, a, b;
+} bgnbd_params;
+
+typedef struct {
+    double x, t_x, T, w; /* w: number of customers with this triple */
+} bgnbd_row;
+
+typedef struct {
+    bgnbd_params p;
+    double se[4];           /* standard errors of r, alpha, a, b (delta method) */
+    double lo[4], hi[4];    /* 95 % intervals: exp(log estimate -/+ 1.96 se of log) */
+    double cov_log[16];     /* covariance of (log r, log alpha, log a, log b) */
+    double loglik;          /* total log-likelihood at the estimate */
+    double penalizer;
+    int converged, iterations;
+    double grad_norm;
+    size_t customers, rows;
+} bgnbd_fit_result;
+
+/* Reason (x, t_x, T) is impossible, naming the field, or NULL. */
+const char *bgnbd_check(double x, double t_x, double T);
+
+/* Weighted distinct rows of n customers; *rows is new (free). Fails with
+ * RFM_EINVAL naming the first impossible customer. */
+rfm_status bgnbd_compress(const double *x, const double *t_x, const double *T, size_t n,
+                          bgnbd_row **rows, size_t *nrows, char *err, size_t errlen);
+
+/* Log-likelihood of one customer. */
+double bgnbd_loglik(const bgnbd_params *p, double x, double t_x, double T);
+/* The objective at log-parameters u and its gradient in u. */
+double bgnbd_objective(const double u[4], double grad[4], const bgnbd_row *rows, size_t n,
+                       double penalizer);
+
+/* Fit; RFM_ENOCONVERGE with advice when the optimiser fails. */
+rfm_status bgnbd_fit(const bgnbd_row *rows, size_t n, double penalizer, bgnbd_fit_result *out,
+                     char *err, size_t errlen);
+
+/* Probability the customer is still alive at T. */
+double bgnbd_p_alive(const bgnbd_params *p, double x, double t_x, double T);
+/* Expected purchases in the next t days given the history. */
+double bgnbd_expected(const bgnbd_params *p, double t, double x, double t_x, double T);
+/* Expected purchases in t days of a new customer, E[X(t)]. */
+double bgnbd_expected_new(const bgnbd_params *p, double t);
+
+/* Gauss hypergeometric 2F1(a, b; c; z) for z < 1 (exposed for tests). */
+double bgnbd_hyp2f1(double a, double b, double c, double z);
+
+#endif

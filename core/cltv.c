@@ -1,0 +1,255 @@
+/* cltv.c - lifetime value from BG/NBD and Gamma-Gamma; JSON under
+ * lifetimes' parameter names. */
+#include "cltv.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonx.h"
+
+struct cltv_model {
+    bgnbd_fit_result bg;
+    gg_fit_result gg;
+};
+
+const char *cltv_check(double x, double t_x, double T, double m)
+{
+    const char *why = bgnbd_check(x, t_x, T);
+    if (why)
+        return why;
+    if (!isfinite(m) || m < 0)
+        return "mean_repeat_spend must be >= 0";
+    if (x > 0 && m == 0)
+        return "mean_repeat_spend must be > 0 when there are repeat purchases";
+    return NULL;
+}
+
+double cltv_value(const bgnbd_params *b, const gg_params *g, double x, double t_x, double T,
+                  double m, double H, double d)
+{
+    double spend = gg_expected_spend(g, x, m), v = 0, prev = 0;
+    for (int k = 1; (double)(k - 1) * 30 < H; k++) {
+        double t = fmin(30.0 * k, H);
+        double e = bgnbd_expected(b, t, x, t_x, T);
+        v += (e - prev) * spend / pow(1 + d, t / 30);
+        prev = e;
+    }
+    return v;
+}
+
+rfm_status cltv_predict(const cltv_model *c, double x, double t_x, double T, double m,
+                        double H, double d, cltv_prediction *out, char *err, size_t errlen)
+{
+    const char *why = cltv_check(x, t_x, T, m);
+    if (why)
+        return rfm_fail(err, errlen, RFM_EINVAL, "%s", why);
+    if (!(H > 0 && H <= 36500))
+        return rfm_fail(err, errlen, RFM_EINVAL, "horizon_days must be in (0, 36500]");
+    if (!(d >= 0 && d < 1))
+        return rfm_fail(err, errlen, RFM_EINVAL, "discount_rate must be in [0, 1) per 30 days");
+    const bgnbd_params *b = &c->bg.p;
+    const gg_params *g = &c->gg.p;
+    out->p_alive = bgnbd_p_alive(b, x, t_x, T);
+    out->expected_purchases = bgnbd_expected(b, H, x, t_x, T);
+    out->expected_avg_spend = gg_expected_spend(g, x, m);
+    double v = out->cltv = cltv_value(b, g, x, t_x, T, m, H, d);
+    out->lower = out->upper = v;
+    if (!(v > 0))
+        return RFM_OK;
+    /* Delta method on log v over u = (log r, log alpha, log a, log b,
+     * log p, log q, log v): forward differences, block-diagonal covariance. */
+    double u[7] = {log(b->r), log(b->alpha), log(b->a), log(b->b), log(g->p), log(g->q), log(g->v)};
+    double grad[7], lv = log(v);
+    for (int k = 0; k < 7; k++) {
+        double h = 1e-5, uu[7];
+        memcpy(uu, u, sizeof uu);
+        uu[k] += h;
+        bgnbd_params bb = {exp(uu[0]), exp(uu[1]), exp(uu[2]), exp(uu[3])};
+        gg_params gg = {exp(uu[4]), exp(uu[5]), exp(uu[6])};
+        double vk = cltv_value(&bb, &gg, x, t_x, T, m, H, d);
+        grad[k] = vk > 0 ? (log(vk) - lv) / h : 0;
+    }
+    double var = 0;
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++)
+            var += grad[i] * c->bg.cov_log[i * 4 + j] * grad[j];
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++)
+            var += grad[4 + i] * c->gg.cov_log[i * 3 + j] * grad[4 + j];
+    double se = var > 0 ? sqrt(var) : 0;
+    out->lower = v * exp(-1.96 * se);
+    out->upper = v * exp(1.96 * se);
+    return RFM_OK;
+}
+
+typedef struct {
+    const double *x, *t_x, *T, *m;
+    size_t n;
+    const cltv_options *opt;
+    cltv_model *c;
+    rfm_status st;
+    char err[RFM_ERRLEN];
+} job;
+
+static void *fit_gg(void *p)
+{
+    job *j = p;
+    gg_row *rows;
+    size_t nr;
+    j->st = gg_compress(j->x, j->m, j->n, &rows, &nr, j->err, sizeof j->err);
+    if (j->st == RFM_OK) {
+        j->st = gg_fit(rows, nr, j->opt->penalizer_gg, &j->c->gg, j->err, sizeof j->err);
+        free(rows);
+    }
+    return NULL;
+}
+
+rfm_status cltv_fit(const double *x, const double *t_x, const double *T, const double *m,
+                    size_t n, const cltv_options *opt, cltv_model **out, char *err,
+                    size_t errlen)
+{
+    *out = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const char *why = cltv_check(x[i], t_x[i], T[i], m[i]);
+        if (why)
+            return rfm_fail(err, errlen, RFM_EINVAL, "customer %zu: %s", i, why);
+    }
+    cltv_model *c = calloc(1, sizeof *c);
+    if (!c)
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    job gj = {x, t_x, T, m, n, opt, c, RFM_OK, ""};
+    pthread_t th;
+    int threaded = pthread_create(&th, NULL, fit_gg, &gj) == 0;
+    if (!threaded)
+        fit_gg(&gj);
+    bgnbd_row *rows;
+    size_t nr;
+    char e2[RFM_ERRLEN] = "";
+    rfm_status st = bgnbd_compress(x, t_x, T, n, &rows, &nr, e2, sizeof e2);
+    if (st == RFM_OK) {
+        st = bgnbd_fit(rows, nr, opt->penalizer_bgnbd, &c->bg, e2, sizeof e2);
+        free(rows);
+    }
+    if (threaded)
+        pthread_join(th, NULL);
+    if (st != RFM_OK || gj.st != RFM_OK) {
+        rfm_status bad = st != RFM_OK ? st : gj.st;
+        rfm_fail(err, errlen, bad, "%s%s", st != RFM_OK ? "BG/NBD: " : "Gamma-Gamma: ",
+                 st != RFM_OK ? e2 : gj.err);
+        free(c);
+        return bad;
+    }
+    *out = c;
+    return RFM_OK;
+}
+
+void cltv_free(cltv_model *c) { free(c); }
+const bgnbd_fit_result *cltv_bgnbd(const cltv_model *c) { return &c->bg; }
+const gg_fit_result *cltv_gg(const cltv_model *c) { return &c->gg; }
+
+static json_t *params_json(const char *const *names, const double *val, const double *se,
+                           const double *lo, const double *hi, int n)
+{
+    json_t *o = json_object(), *ses = json_object(), *ci = json_object();
+    for (int k = 0; k < n; k++) {
+        json_object_set_new(o, names[k], json_real(val[k]));
+        json_object_set_new(ses, names[k], json_real(se[k]));
+        json_object_set_new(ci, names[k], json_pack("[f,f]", lo[k], hi[k]));
+    }
+    json_object_set_new(o, "standard_errors", ses);
+    json_object_set_new(o, "ci95", ci);
+    return o;
+}
+
+/* Add the members of src (stolen) to dst. */
+static void merge(json_t *dst, json_t *src)
+{
+    json_object_update(dst, src);
+    json_decref(src);
+}
+
+static const char *const BGN[4] = {"r", "alpha", "a", "b"};
+static const char *const GGN[3] = {"p", "q", "v"};
+
+rfm_status cltv_to_json(const cltv_model *c, json_t **out, char *err, size_t errlen)
+{
+    const bgnbd_fit_result *b = &c->bg;
+    const gg_fit_result *g = &c->gg;
+    double bv[4] = {b->p.r, b->p.alpha, b->p.a, b->p.b}, gv[3] = {g->p.p, g->p.q, g->p.v};
+    json_t *bj = params_json(BGN, bv, b->se, b->lo, b->hi, 4);
+    json_t *gj = params_json(GGN, gv, g->se, g->lo, g->hi, 3);
+    json_object_set_new(bj, "cov_log_params", jsonx_from_doubles(b->cov_log, 16));
+    json_object_set_new(gj, "cov_log_params", jsonx_from_doubles(g->cov_log, 9));
+    merge(bj, json_pack("{s:f,s:f,s:b,s:i,s:f,s:I,s:I}", "log_likelihood",
+                                     b->loglik, "penalizer_coef", b->penalizer, "converged",
+                                     b->converged, "iterations", b->iterations, "gradient_norm",
+                                     b->grad_norm, "customers", (json_int_t)b->customers,
+                                     "distinct_rows", (json_int_t)b->rows));
+    merge(gj, json_pack("{s:f,s:f,s:b,s:i,s:f,s:I,s:I,s:f}", "log_likelihood",
+                                     g->loglik, "penalizer_coef", g->penalizer, "converged",
+                                     g->converged, "iterations", g->iterations, "gradient_norm",
+                                     g->grad_norm, "customers", (json_int_t)g->customers,
+                                     "distinct_rows", (json_int_t)g->rows,
+                                     "corr_frequency_spend", g->corr_freq_spend));
+    json_t *j = json_pack("{s:s,s:s,s:s,s:o,s:o}", "model", "cltv", "version", CLTV_VERSION,
+                          "time_unit", "days", "bgnbd", bj, "gamma_gamma", gj);
+    if (!j)
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory writing the cltv model");
+    *out = j;
+    return RFM_OK;
+}
+
+rfm_status cltv_from_json(const json_t *j, cltv_model **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    const char *W = "cltv.json", *s;
+    const json_t *bj, *gj;
+    rfm_status st;
+    if ((st = jsonx_string(j, "version", W, &s, err, errlen)))
+        return st;
+    if (strncmp(s, "1.", 2) != 0)
+        return rfm_fail(err, errlen, RFM_EFORMAT,
+                        "%s: version %s is not readable by this build; retrain with "
+                        "bin/rfm-train --only cltv",
+                        W, s);
+    if ((st = jsonx_object(j, "bgnbd", W, &bj, err, errlen)) ||
+        (st = jsonx_object(j, "gamma_gamma", W, &gj, err, errlen)))
+        return st;
+    cltv_model *c = calloc(1, sizeof *c);
+    if (!c)
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    double bv[4], gv[3];
+    for (int k = 0; k < 4 && !st; k++)
+        st = jsonx_number(bj, BGN[k], "cltv.json: bgnbd", &bv[k], err, errlen);
+    for (int k = 0; k < 3 && !st; k++)
+        st = jsonx_number(gj, GGN[k], "cltv.json: gamma_gamma", &gv[k], err, errlen);
+    if (!st)
+        st = jsonx_numbers(bj, "cov_log_params", "cltv.json: bgnbd", c->bg.cov_log, 16, err,
+                           errlen);
+    if (!st)
+        st = jsonx_numbers(gj, "cov_log_params", "cltv.json: gamma_gamma", c->gg.cov_log, 9,
+                           err, errlen);
+    for (int k = 0; k < 4 && !st; k++)
+        if (!(bv[k] > 0))
+            st = rfm_fail(err, errlen, RFM_EFORMAT, "cltv.json: bgnbd.%s must be > 0", BGN[k]);
+    for (int k = 0; k < 3 && !st; k++)
+        if (!(gv[k] > 0))
+            st = rfm_fail(err, errlen, RFM_EFORMAT, "cltv.json: gamma_gamma.%s must be > 0",
+                          GGN[k]);
+    if (st) {
+        free(c);
+        return st;
+    }
+    c->bg.p = (bgnbd_params){bv[0], bv[1], bv[2], bv[3]};
+    c->gg.p = (gg_params){gv[0], gv[1], gv[2]};
+    const json_t *v;
+    if ((v = json_object_get(bj, "log_likelihood")) && json_is_number(v))
+        c->bg.loglik = json_number_value(v);
+    if ((v = json_object_get(gj, "log_likelihood")) && json_is_number(v))
+        c->gg.loglik = json_number_value(v);
+    *out = c;
+    return RFM_OK;
+}

@@ -1,0 +1,67 @@
+/* cltv.h - customer lifetime value: BG/NBD for the number of purchases
+ * and Gamma-Gamma for the spend per purchase, with parameter uncertainty.
+ *
+ * Lifetime value over a horizon of H days, discounted as lifetimes'
+ * customer_lifetime_value does with freq "D": the horizon is cut into
+ * 30-day periods (the last one shorter when H is not a multiple of 30);
+ * the purchases expected in period k, E[Y(t_k)] - E[Y(t_(k-1))] with
+ * t_k = min(30 k, H), are valued at the expected spend per purchase and
+ * discounted by (1 + d)^(t_k / 30), d being the discount rate per 30
+ * days. For H a multiple of 30 this equals lifetimes with time = H / 30
+ * months and discount_rate = d.
+ *
+ * The interval carries the parameters' uncertainty by the delta method on
+ * log(value): the gradient of log CLV in the seven log-parameters (forward
+ * differences) against their estimated covariance, exp(log CLV -/+ 1.96
+ * se). Thread safety: a fitted or loaded model is read-only.
+ */
+#ifndef RFM_CLTV_H
+#define RFM_CLTV_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "bgnbd.h"
+#include "gammagamma.h"
+#include "status.h"
+
+#define CLTV_VERSION "1.0.0"
+
+typedef struct cltv_model cltv_model;
+
+typedef struct {
+    double penalizer_bgnbd, penalizer_gg; /* lifetimes' penalizer_coef, default 0 */
+} cltv_options;
+
+typedef struct {
+    double p_alive;
+    double expected_purchases; /* over the horizon */
+    double expected_avg_spend; /* per purchase */
+    double cltv;
+    double lower, upper;       /* 95 % interval of cltv */
+} cltv_prediction;
+
+/* Reason a history is impossible, naming the API field, or NULL. */
+const char *cltv_check(double x, double t_x, double T, double m);
+
+/* Fit both models on n customers (the two fits run on two threads). */
+rfm_status cltv_fit(const double *x, const double *t_x, const double *T, const double *m,
+                    size_t n, const cltv_options *opt, cltv_model **out, char *err,
+                    size_t errlen);
+void cltv_free(cltv_model *c);
+const bgnbd_fit_result *cltv_bgnbd(const cltv_model *c);
+const gg_fit_result *cltv_gg(const cltv_model *c);
+
+/* Score one customer. horizon_days in (0, 36500], discount_rate in
+ * [0, 1) per 30 days. RFM_EINVAL naming the field on bad input. */
+rfm_status cltv_predict(const cltv_model *c, double x, double t_x, double T, double m,
+                        double horizon_days, double discount_rate, cltv_prediction *out,
+                        char *err, size_t errlen);
+/* The point value alone (used for the interval, and in tests). */
+double cltv_value(const bgnbd_params *b, const gg_params *g, double x, double t_x, double T,
+                  double m, double horizon_days, double discount_rate);
+
+rfm_status cltv_to_json(const cltv_model *c, json_t **out, char *err, size_t errlen);
+rfm_status cltv_from_json(const json_t *j, cltv_model **out, char *err, size_t errlen);
+
+#endif

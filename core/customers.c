@@ -1,0 +1,182 @@
+/* customers.c - write and index the per-customer table. */
+#include "customers.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "csv.h"
+#include "hash.h"
+
+#define NCOLS 8
+static const char *const COLS[NCOLS] = {"customer_id", "recency", "frequency", "monetary",
+                                        "repeat_purchases", "days_first_to_last_purchase",
+                                        "days_since_first_purchase", "mean_repeat_spend"};
+
+struct customers {
+    char **ids;
+    customer_row *rows;
+    size_t n;
+    uint32_t *slots; /* index + 1, 0 = empty */
+    size_t mask;
+};
+
+char *customers_csv(const char *const *ids, const customer_row *rows, size_t n)
+{
+    size_t cap = 256 + n * 160, len = 0;
+    char *s = malloc(cap);
+    if (!s)
+        return NULL;
+    for (int k = 0; k < NCOLS; k++)
+        len += (size_t)snprintf(s + len, cap - len, "%s%s", k ? "," : "", COLS[k]);
+    s[len++] = '\n';
+    for (size_t i = 0; i < n; i++) {
+        size_t need = len + strlen(ids[i]) * 2 + 8 * 26 + 16;
+        if (need > cap) {
+            cap = 2 * need;
+            char *t = realloc(s, cap);
+            if (!t) {
+                free(s);
+                return NULL;
+            }
+            s = t;
+        }
+        int quote = strpbrk(ids[i], ",\"\r\n") != NULL;
+        if (quote)
+            s[len++] = '"';
+        for (const char *p = ids[i]; *p; p++) {
+            if (*p == '"')
+                s[len++] = '"';
+            s[len++] = *p;
+        }
+        if (quote)
+            s[len++] = '"';
+        const double v[7] = {rows[i].recency,          rows[i].frequency,
+                             rows[i].monetary,         rows[i].repeat_purchases,
+                             rows[i].days_first_to_last, rows[i].days_since_first,
+                             rows[i].mean_repeat_spend};
+        for (int k = 0; k < 7; k++) {
+            if (isnan(v[k]))
+                s[len++] = ',';
+            else
+                len += (size_t)snprintf(s + len, cap - len, ",%.17g", v[k]);
+        }
+        s[len++] = '\n';
+    }
+    s[len] = '\0';
+    return s;
+}
+
+void customers_free(customers *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->n; i++)
+        free(c->ids[i]);
+    free(c->ids);
+    free(c->rows);
+    free(c->slots);
+    free(c);
+}
+
+size_t customers_count(const customers *c) { return c->n; }
+
+const customer_row *customers_find(const customers *c, const char *id)
+{
+    if (!c->slots)
+        return NULL;
+    uint64_t h = hash_bytes(id, strlen(id), 7);
+    for (size_t j = h & c->mask; c->slots[j]; j = (j + 1) & c->mask)
+        if (strcmp(c->ids[c->slots[j] - 1], id) == 0)
+            return &c->rows[c->slots[j] - 1];
+    return NULL;
+}
+
+rfm_status customers_load(const char *path, customers **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    csv_reader *r;
+    rfm_status st = csv_open(path, &r, err, errlen);
+    if (st != RFM_OK)
+        return st;
+    customers *c = calloc(1, sizeof *c);
+    size_t cap = 1024;
+    if (c) {
+        c->ids = malloc(cap * sizeof *c->ids);
+        c->rows = malloc(cap * sizeof *c->rows);
+    }
+    const csv_field *f;
+    size_t nf;
+    if (!c || !c->ids || !c->rows) {
+        st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if ((st = csv_next(r, &f, &nf, err, errlen)) != RFM_OK)
+        goto fail;
+    for (int k = 0; k < NCOLS; k++)
+        if (nf != NCOLS || strcmp(f[k].s, COLS[k]) != 0) {
+            st = rfm_fail(err, errlen, RFM_EFORMAT, "%s:1: header must be %s,...", path, COLS[0]);
+            goto fail;
+        }
+    while ((st = csv_next(r, &f, &nf, err, errlen)) == RFM_OK && nf > 0) {
+        if (nf != NCOLS) {
+            st = rfm_fail(err, errlen, RFM_EFORMAT, "%s:%llu: expected %d fields", path,
+                          (unsigned long long)csv_line(r), NCOLS);
+            goto fail;
+        }
+        if (c->n == cap) {
+            cap *= 2;
+            char **ni = realloc(c->ids, cap * sizeof *ni);
+            if (ni)
+                c->ids = ni;
+            customer_row *nr = realloc(c->rows, cap * sizeof *nr);
+            if (nr)
+                c->rows = nr;
+            if (!ni || !nr) {
+                st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+                goto fail;
+            }
+        }
+        double v[7];
+        for (int k = 0; k < 7; k++) {
+            char *end;
+            v[k] = f[k + 1].len ? strtod(f[k + 1].s, &end) : NAN;
+            if (f[k + 1].len && *end) {
+                st = rfm_fail(err, errlen, RFM_EFORMAT, "%s:%llu:%llu: not a number", path,
+                              (unsigned long long)csv_line(r),
+                              (unsigned long long)csv_column(r, (size_t)k + 1));
+                goto fail;
+            }
+        }
+        if (!(c->ids[c->n] = strdup(f[0].s))) {
+            st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+            goto fail;
+        }
+        c->rows[c->n++] = (customer_row){v[0], v[1], v[2], v[3], v[4], v[5], v[6]};
+    }
+    if (st != RFM_OK)
+        goto fail;
+    size_t slots = 16;
+    while (slots < 2 * c->n)
+        slots *= 2;
+    c->slots = calloc(slots, sizeof *c->slots);
+    if (!c->slots) {
+        st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+        goto fail;
+    }
+    c->mask = slots - 1;
+    for (size_t i = 0; i < c->n; i++) {
+        size_t j = hash_bytes(c->ids[i], strlen(c->ids[i]), 7) & c->mask;
+        while (c->slots[j])
+            j = (j + 1) & c->mask;
+        c->slots[j] = (uint32_t)(i + 1);
+    }
+    csv_close(r);
+    *out = c;
+    return RFM_OK;
+fail:
+    csv_close(r);
+    customers_free(c);
+    return st;
+}

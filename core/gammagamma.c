@@ -1,0 +1,162 @@
+/* gammagamma.c - Gamma-Gamma likelihood, gradient, fit, expected spend. */
+#include "gammagamma.h"
+
+#include <gsl/gsl_sf_psi.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mle.h"
+
+static int cmp_row(const void *a, const void *b)
+{
+    const gg_row *p = a, *q = b;
+    if (p->x != q->x)
+        return p->x < q->x ? -1 : 1;
+    return (p->m > q->m) - (p->m < q->m);
+}
+
+rfm_status gg_compress(const double *x, const double *m, size_t n, gg_row **rows, size_t *nrows,
+                       char *err, size_t errlen)
+{
+    *rows = NULL;
+    *nrows = 0;
+    gg_row *r = malloc((n ? n : 1) * sizeof *r);
+    if (!r)
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!(x[i] > 0))
+            continue;
+        if (!(m[i] > 0) || !isfinite(m[i])) {
+            free(r);
+            return rfm_fail(err, errlen, RFM_EINVAL,
+                            "customer %zu: mean spend of repeat purchases must be > 0", i);
+        }
+        r[k++] = (gg_row){x[i], m[i], 1.0};
+    }
+    qsort(r, k, sizeof *r, cmp_row);
+    size_t j = 0;
+    for (size_t i = 0; i < k; i++) {
+        if (j > 0 && cmp_row(&r[j - 1], &r[i]) == 0)
+            r[j - 1].w += 1;
+        else
+            r[j++] = r[i];
+    }
+    *rows = r;
+    *nrows = j;
+    return RFM_OK;
+}
+
+double gg_loglik(const gg_params *p, double x, double m)
+{
+    double px = p->p * x;
+    return lgamma(px + p->q) - lgamma(px) - lgamma(p->q) + p->q * log(p->v) + (px - 1) * log(m) +
+           px * log(x) - (px + p->q) * log(x * m + p->v);
+}
+
+double gg_objective(const double u[3], double grad[3], const gg_row *rows, size_t n,
+                    double penalizer)
+{
+    gg_params p = {exp(u[0]), exp(u[1]), exp(u[2])};
+    double ll = 0, W = 0, g[3] = {0, 0, 0};
+    double psi_q = gsl_sf_psi(p.q), log_v = log(p.v), lg_q = lgamma(p.q);
+    /* Rows come sorted by x: the special functions depend on x only. */
+    double cx = -1, lg_part = 0, psi_pxq = 0, psi_px = 0, log_x = 0;
+    for (size_t i = 0; i < n; i++) {
+        double x = rows[i].x, m = rows[i].m, w = rows[i].w, px = p.p * x;
+        if (x != cx) {
+            cx = x;
+            lg_part = lgamma(px + p.q) - lgamma(px) - lg_q + p.q * log_v;
+            psi_pxq = gsl_sf_psi(px + p.q);
+            psi_px = gsl_sf_psi(px);
+            log_x = log(x);
+        }
+        double lxm = log(x * m + p.v), log_m = log(m);
+        ll += w * (lg_part + (px - 1) * log_m + px * log_x - (px + p.q) * lxm);
+        W += w;
+        g[0] += w * x * (psi_pxq - psi_px + log_m + log_x - lxm);
+        g[1] += w * (psi_pxq - psi_q + log_v - lxm);
+        g[2] += w * (p.q / p.v - (px + p.q) / (x * m + p.v));
+    }
+    const double nat[3] = {p.p, p.q, p.v};
+    double pen = 0;
+    for (int k = 0; k < 3; k++) {
+        pen += nat[k] * nat[k];
+        grad[k] = nat[k] * (-g[k] / W + 2 * penalizer * nat[k]);
+    }
+    return -ll / W + penalizer * pen;
+}
+
+typedef struct {
+    const gg_row *rows;
+    size_t n;
+    double pen;
+} fitdata;
+
+static double obj(const double *u, double *g, void *d)
+{
+    const fitdata *f = d;
+    for (int k = 0; k < 3; k++)
+        if (!(fabs(u[k]) < 40)) {
+            g[0] = g[1] = g[2] = 0;
+            return INFINITY;
+        }
+    return gg_objective(u, g, f->rows, f->n, f->pen);
+}
+
+rfm_status gg_fit(const gg_row *rows, size_t n, double penalizer, gg_fit_result *out, char *err,
+                  size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    double W = 0, sx = 0, sm = 0, sxx = 0, smm = 0, sxm = 0;
+    for (size_t i = 0; i < n; i++) {
+        double w = rows[i].w, x = rows[i].x, m = rows[i].m;
+        W += w, sx += w * x, sm += w * m, sxx += w * x * x, smm += w * m * m, sxm += w * x * m;
+    }
+    if (W < 2)
+        return rfm_fail(err, errlen, RFM_EDATA,
+                        "Gamma-Gamma needs at least 2 customers with a repeat purchase");
+    double vx = sxx / W - (sx / W) * (sx / W), vm = smm / W - (sm / W) * (sm / W);
+    out->corr_freq_spend = vx > 0 && vm > 0 ? (sxm / W - sx / W * sm / W) / sqrt(vx * vm) : 0;
+    fitdata fd = {rows, n, penalizer};
+    double mean = sm / W; /* starts around the observed mean spend: p v / (q - 1) ~ mean */
+    const double starts[] = {0, 0, 0, log(2), log(3), log(mean), log(5), log(10), log(2 * mean)};
+    mle_result m;
+    rfm_status st = mle_fit(obj, &fd, 3, starts, 3, 1e-7, 500, &m, err, errlen);
+    out->p = (gg_params){exp(m.u[0]), exp(m.u[1]), exp(m.u[2])};
+    out->converged = m.converged;
+    out->iterations = m.iterations;
+    out->grad_norm = m.grad_norm;
+    out->penalizer = penalizer;
+    out->customers = (size_t)W;
+    out->rows = n;
+    double ll = 0;
+    for (size_t i = 0; i < n; i++)
+        ll += rows[i].w * gg_loglik(&out->p, rows[i].x, rows[i].m);
+    out->loglik = ll;
+    if (st != RFM_OK)
+        return st;
+    if (!(out->p.q > 1))
+        return rfm_fail(err, errlen, RFM_EDATA,
+                        "Gamma-Gamma q = %.4g <= 1: the mean spend has no finite expectation "
+                        "(try a penalizer, or check for extreme spends)",
+                        out->p.q);
+    const double nat[3] = {out->p.p, out->p.q, out->p.v};
+    for (int i = 0; i < 9; i++)
+        out->cov_log[i] = m.cov[i] / W;
+    for (int k = 0; k < 3; k++) {
+        double sl = sqrt(out->cov_log[k * 4]);
+        out->se[k] = nat[k] * sl;
+        out->lo[k] = nat[k] * exp(-1.96 * sl);
+        out->hi[k] = nat[k] * exp(1.96 * sl);
+    }
+    return RFM_OK;
+}
+
+double gg_expected_spend(const gg_params *p, double x, double m)
+{
+    if (!(x > 0))
+        return p->p * p->v / (p->q - 1);
+    return p->p * (p->v + x * m) / (p->p * x + p->q - 1);
+}

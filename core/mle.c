@@ -1,0 +1,209 @@
+/* mle.c - multi-start BFGS2 (GSL) and a finite-difference Hessian. */
+#include "mle.h"
+
+#include <gsl/gsl_blas.h>
+#include <gsl/gsl_errno.h>
+#include <gsl/gsl_linalg.h>
+#include <gsl/gsl_multimin.h>
+#include <math.h>
+#include <string.h>
+
+typedef struct {
+    mle_fn f;
+    void *data;
+    size_t n;
+} wrap;
+
+static double w_f(const gsl_vector *x, void *p)
+{
+    wrap *w = p;
+    double g[MLE_MAXP];
+    double v = w->f(x->data, g, w->data);
+    return isfinite(v) ? v : GSL_POSINF;
+}
+
+static void w_df(const gsl_vector *x, void *p, gsl_vector *g)
+{
+    wrap *w = p;
+    double gg[MLE_MAXP];
+    w->f(x->data, gg, w->data);
+    for (size_t i = 0; i < w->n; i++)
+        gsl_vector_set(g, i, isfinite(gg[i]) ? gg[i] : 0.0);
+}
+
+static void w_fdf(const gsl_vector *x, void *p, double *f, gsl_vector *g)
+{
+    wrap *w = p;
+    double gg[MLE_MAXP];
+    double v = w->f(x->data, gg, w->data);
+    *f = isfinite(v) ? v : GSL_POSINF;
+    for (size_t i = 0; i < w->n; i++)
+        gsl_vector_set(g, i, isfinite(gg[i]) ? gg[i] : 0.0);
+}
+
+void mle_hessian(mle_fn f, void *data, size_t n, const double *u, double *h)
+{
+    double x[MLE_MAXP], gp[MLE_MAXP], gm[MLE_MAXP];
+    for (size_t j = 0; j < n; j++) {
+        double step = 1e-5 * (1.0 + fabs(u[j]));
+        memcpy(x, u, n * sizeof *x);
+        x[j] = u[j] + step;
+        f(x, gp, data);
+        x[j] = u[j] - step;
+        f(x, gm, data);
+        for (size_t i = 0; i < n; i++)
+            h[i * n + j] = (gp[i] - gm[i]) / (2 * step);
+    }
+    for (size_t i = 0; i < n; i++) /* symmetrise the two one-sided estimates */
+        for (size_t j = i + 1; j < n; j++)
+            h[i * n + j] = h[j * n + i] = 0.5 * (h[i * n + j] + h[j * n + i]);
+}
+
+static int invert(size_t n, const double *h, double *out)
+{
+    gsl_matrix *m = gsl_matrix_alloc(n, n), *inv = gsl_matrix_alloc(n, n);
+    gsl_permutation *p = gsl_permutation_alloc(n);
+    int ok = m && inv && p;
+    int sign;
+    if (ok) {
+        memcpy(m->data, h, n * n * sizeof(double));
+        ok = gsl_linalg_LU_decomp(m, p, &sign) == GSL_SUCCESS &&
+             gsl_linalg_LU_invert(m, p, inv) == GSL_SUCCESS;
+    }
+    if (ok)
+        for (size_t i = 0; i < n * n; i++)
+            ok &= isfinite(out[i] = inv->data[i]);
+    gsl_matrix_free(m);
+    gsl_matrix_free(inv);
+    gsl_permutation_free(p);
+    return ok;
+}
+
+/* Newton's method with the finite-difference Hessian of the analytic
+ * gradient, damped in the Levenberg-Marquardt way (H + lambda I) where H is
+ * not positive definite or a full step does not descend. BFGS finds the
+ * basin cheaply; damped Newton then converges in a few steps along the
+ * flat ridges these likelihoods have, where BFGS alone creeps for hundreds
+ * of iterations. */
+static int newton(mle_fn f, void *data, size_t n, double *u, double *fu, double gtol,
+                  int max_steps, int *steps, double *gnorm)
+{
+    double g[MLE_MAXP], h[MLE_MAXP * MLE_MAXP], a[MLE_MAXP * MLE_MAXP], d[MLE_MAXP];
+    double x[MLE_MAXP], gx[MLE_MAXP], lambda = 0;
+    gsl_matrix_view av = gsl_matrix_view_array(a, n, n);
+    gsl_vector_view gv = gsl_vector_view_array(g, n), dv = gsl_vector_view_array(d, n);
+    *fu = f(u, g, data);
+    for (*steps = 0; *steps < max_steps; (*steps)++) {
+        double gn = 0;
+        for (size_t i = 0; i < n; i++)
+            gn += g[i] * g[i];
+        *gnorm = sqrt(gn);
+        if (*gnorm < gtol)
+            return 1;
+        mle_hessian(f, data, n, u, h);
+        double scale = 0;
+        for (size_t i = 0; i < n; i++)
+            scale = fmax(scale, fabs(h[i * n + i]));
+        int moved = 0;
+        for (int tries = 0; tries < 30 && !moved; tries++) {
+            memcpy(a, h, n * n * sizeof *a);
+            for (size_t i = 0; i < n; i++)
+                a[i * n + i] += lambda;
+            if (gsl_linalg_cholesky_decomp1(&av.matrix) != GSL_SUCCESS ||
+                gsl_linalg_cholesky_solve(&av.matrix, &gv.vector, &dv.vector) != GSL_SUCCESS) {
+                lambda = lambda > 0 ? lambda * 10 : 1e-8 * (scale > 0 ? scale : 1);
+                continue;
+            }
+            for (size_t i = 0; i < n; i++)
+                x[i] = u[i] - d[i];
+            double fx = f(x, gx, data);
+            if (isfinite(fx) && fx < *fu) {
+                memcpy(u, x, n * sizeof *u);
+                memcpy(g, gx, n * sizeof *g);
+                *fu = fx;
+                moved = 1;
+                lambda /= 10;
+            } else {
+                lambda = lambda > 0 ? lambda * 10 : 1e-8 * (scale > 0 ? scale : 1);
+            }
+        }
+        if (!moved)
+            return *gnorm < gtol * 100; /* as precise as doubles allow */
+    }
+    return 0;
+}
+
+rfm_status mle_fit(mle_fn f, void *data, size_t n, const double *starts, size_t nstarts,
+                   double gtol, int max_iter, mle_result *out, char *err, size_t errlen)
+{
+    if (n == 0 || n > MLE_MAXP || nstarts == 0)
+        return rfm_fail(err, errlen, RFM_EINVAL, "mle: bad dimensions");
+    wrap w = {f, data, n};
+    gsl_multimin_function_fdf fn = {w_f, w_df, w_fdf, n, &w};
+    gsl_multimin_fdfminimizer *m =
+        gsl_multimin_fdfminimizer_alloc(gsl_multimin_fdfminimizer_vector_bfgs2, n);
+    gsl_vector *x = gsl_vector_alloc(n);
+    if (!m || !x) {
+        gsl_multimin_fdfminimizer_free(m);
+        gsl_vector_free(x);
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    }
+    memset(out, 0, sizeof *out);
+    out->f = INFINITY;
+    int any = 0;
+    for (size_t s = 0; s < nstarts; s++) {
+        memcpy(x->data, starts + s * n, n * sizeof(double));
+        if (!isfinite(w_f(x, &w)))
+            continue;
+        if (gsl_multimin_fdfminimizer_set(m, &fn, x, 0.1, 0.1) != GSL_SUCCESS)
+            continue;
+        int it, conv = 0;
+        for (it = 1; it <= 40 && it <= max_iter; it++) { /* BFGS to the basin */
+            int st = gsl_multimin_fdfminimizer_iterate(m);
+            if (gsl_multimin_test_gradient(m->gradient, gtol * 1000) == GSL_SUCCESS)
+                break;
+            if (st != GSL_SUCCESS) /* no progress possible along the line */
+                break;
+        }
+        double u[MLE_MAXP], fv, gn;
+        int steps;
+        memcpy(u, gsl_multimin_fdfminimizer_x(m)->data, n * sizeof(double));
+        conv = newton(f, data, n, u, &fv, gtol, 100, &steps, &gn);
+        it += steps;
+        if (isfinite(fv) && (!any || (conv && !out->converged) ||
+                             (conv == out->converged && fv < out->f))) {
+            any = 1;
+            memcpy(out->u, u, n * sizeof(double));
+            out->f = fv;
+            out->converged = conv;
+            out->iterations = it;
+            out->grad_norm = gn;
+        }
+    }
+    gsl_multimin_fdfminimizer_free(m);
+    gsl_vector_free(x);
+    if (!any)
+        return rfm_fail(err, errlen, RFM_ENOCONVERGE,
+                        "the likelihood is not finite at any starting point");
+    double h[MLE_MAXP * MLE_MAXP];
+    mle_hessian(f, data, n, out->u, h);
+    if (!invert(n, h, out->cov)) {
+        out->converged = 0;
+        return rfm_fail(err, errlen, RFM_ENOCONVERGE,
+                        "the Hessian at the optimum is singular: the data do not identify "
+                        "every parameter (try a penalizer)");
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!(out->cov[i * n + i] > 0)) {
+            out->converged = 0;
+            return rfm_fail(err, errlen, RFM_ENOCONVERGE,
+                            "the optimum is not a minimum (Hessian not positive definite); try "
+                            "a penalizer");
+        }
+    if (!out->converged)
+        return rfm_fail(err, errlen, RFM_ENOCONVERGE,
+                        "no start converged (gradient norm %.3g after %d iterations); try a "
+                        "penalizer or more iterations",
+                        out->grad_norm, out->iterations);
+    return RFM_OK;
+}

@@ -1,0 +1,41 @@
+/* mle.h - maximum likelihood on log-parameters: multi-start BFGS (GSL) on
+ * an analytic gradient, and the covariance of the estimate from a Hessian
+ * found by central differences of that gradient.
+ *
+ * Workload: a handful of parameters, an objective that costs one pass over
+ * a few thousand weighted rows. Thread safety: none needed; pure.
+ */
+#ifndef RFM_MLE_H
+#define RFM_MLE_H
+
+#include <stddef.h>
+
+#include "status.h"
+
+#define MLE_MAXP 8
+
+/* Objective to minimise at log-parameters u (n values): returns f and
+ * fills grad (d f / d u). A non-finite f means "outside the domain". */
+typedef double (*mle_fn)(const double *u, double *grad, void *data);
+
+typedef struct {
+    double u[MLE_MAXP];              /* argmin, log-parameters */
+    double f;                        /* objective there */
+    double cov[MLE_MAXP * MLE_MAXP]; /* inverse Hessian of f at u (n x n) */
+    int converged;
+    int iterations;
+    double grad_norm;
+} mle_result;
+
+/* Minimise from each of nstarts starting points (nstarts x n, row-major),
+ * keeping the lowest objective. Converged means the gradient norm fell
+ * under gtol. The Hessian is of f itself; callers whose f is a mean over
+ * N observations divide cov by N. RFM_ENOCONVERGE when no start
+ * converged (out still holds the best point reached). */
+rfm_status mle_fit(mle_fn f, void *data, size_t n, const double *starts, size_t nstarts,
+                   double gtol, int max_iter, mle_result *out, char *err, size_t errlen);
+
+/* Hessian of f at u by central differences of the gradient (n x n). */
+void mle_hessian(mle_fn f, void *data, size_t n, const double *u, double *h);
+
+#endif

@@ -1,0 +1,666 @@
+/* test_ann.c - the FAISS lookalike index against brute force.
+ *
+ * Reference: a plain double-precision inner-product scan written here.
+ * Exact FAISS search must return the same neighbours with similarities to
+ * 1e-6; HNSW must find most of them (recall@10 > 0.9). Also: the file round
+ * trip, corrupt and truncated files, FAISS errors as statuses, filters and
+ * concurrent readers.
+ */
+#include "testutil.h"
+
+#include <faiss/c_api/Index_c.h>
+#include <faiss/c_api/error_c.h>
+#include <faiss/c_api/index_factory_c.h>
+#include <faiss/c_api/index_io_c.h>
+#include <gsl/gsl_errno.h>
+#include <omp.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "ann.h"
+#include "rng.h"
+
+static float *random_unit(int64_t n, int d, uint64_t seed)
+{
+    rfm_rng rng;
+    rfm_rng_seed(&rng, seed);
+    float *x = malloc((size_t)n * d * sizeof *x);
+    assert_non_null(x);
+    for (int64_t i = 0; i < n; i++) {
+        double s = 0;
+        for (int j = 0; j < d; j++) {
+            double v = rfm_rng_normal(&rng);
+            x[(size_t)i * d + j] = (float)v;
+            s += v * v;
+        }
+        for (int j = 0; j < d; j++)
+            x[(size_t)i * d + j] = (float)(x[(size_t)i * d + j] / sqrt(s));
+    }
+    return x;
+}
+
+static char **make_ids(int64_t n)
+{
+    char **ids = malloc((size_t)n * sizeof *ids);
+    for (int64_t i = 0; i < n; i++) {
+        ids[i] = malloc(24);
+        snprintf(ids[i], 24, "C%06lld", (long long)(i * 7 + 3));
+    }
+    return ids;
+}
+
+static void free_ids(char **ids, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+}
+
+/* Brute-force top k of x . q (q normalised here), skipping `exclude` and
+ * rows failing keep. Returns the count found. */
+static int brute_topk(const float *x, int64_t n, int d, const float *q, int k, int64_t exclude,
+                      ann_filter keep, void *ctx, int64_t *rows, double *sims)
+{
+    double qn = 0;
+    for (int j = 0; j < d; j++)
+        qn += (double)q[j] * q[j];
+    qn = sqrt(qn);
+    int got = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (i == exclude || (keep && !keep(i, ctx)))
+            continue;
+        double s = 0;
+        for (int j = 0; j < d; j++)
+            s += (double)x[(size_t)i * d + j] * (q[j] / qn);
+        /* insertion into a sorted list of at most k */
+        int pos = got < k ? got : k;
+        if (pos == k && !(s > sims[k - 1]))
+            continue;
+        while (pos > 0 && s > sims[pos - 1]) {
+            if (pos < k) {
+                sims[pos] = sims[pos - 1];
+                rows[pos] = rows[pos - 1];
+            }
+            pos--;
+        }
+        sims[pos] = s;
+        rows[pos] = i;
+        if (got < k)
+            got++;
+    }
+    return got;
+}
+
+/* Compare one FAISS answer with brute force: similarities rank by rank to
+ * tol, and every returned row's true similarity equal to the reported one
+ * (so a differing row can only be a tie). Returns max |diff|, counts rows
+ * identical at their rank. */
+static double compare(const float *x, int d, const float *q, const int64_t *rows,
+                      const float *sims, int n, const int64_t *brows, const double *bsims,
+                      int *same)
+{
+    double qn = 0, maxd = 0;
+    for (int j = 0; j < d; j++)
+        qn += (double)q[j] * q[j];
+    qn = sqrt(qn);
+    for (int i = 0; i < n; i++) {
+        maxd = fmax(maxd, fabs(sims[i] - bsims[i]));
+        double t = 0;
+        for (int j = 0; j < d; j++)
+            t += (double)x[(size_t)rows[i] * d + j] * (q[j] / qn);
+        maxd = fmax(maxd, fabs(t - sims[i]));
+        *same += rows[i] == brows[i];
+    }
+    return maxd;
+}
+
+static int keep_mod3(int64_t row, void *ctx)
+{
+    (void)ctx;
+    return row % 3 == 0;
+}
+
+static int keep_listed(int64_t row, void *ctx)
+{
+    const int64_t *list = ctx;
+    for (int i = 0; list[i] >= 0; i++)
+        if (list[i] == row)
+            return 1;
+    return 0;
+}
+
+/* ---- tests ---------------------------------------------------------- */
+
+static void test_capi_errors(void **state)
+{
+    (void)state;
+    FaissIndex *idx = NULL;
+    int rc = faiss_index_factory(&idx, 8, "NoSuchIndex", METRIC_INNER_PRODUCT);
+    assert_int_equal(rc, FAISS_EXCEPT);
+    assert_non_null(faiss_get_last_error());
+    printf("    factory(\"NoSuchIndex\") -> %d: %.80s...\n", rc, faiss_get_last_error());
+
+    assert_int_equal(faiss_index_factory(&idx, 8, "Flat", METRIC_INNER_PRODUCT), 0);
+    float x[16] = {1};
+    idx_t lab[2];
+    float dist[2];
+    /* Flat has sequential ids: add_with_ids must fail, not crash. */
+    idx_t xid[2] = {5, 6};
+    rc = faiss_Index_add_with_ids(idx, 2, x, xid);
+    assert_true(rc < 0);
+    printf("    Flat add_with_ids -> %d: %.80s...\n", rc, faiss_get_last_error());
+    rc = faiss_Index_search(idx, 1, x, -1, dist, lab);
+    assert_true(rc < 0);
+    printf("    search k=-1 -> %d: %.80s...\n", rc, faiss_get_last_error());
+    faiss_Index_free(idx);
+
+    /* Garbage bytes given to FAISS's reader. */
+    const char junk[] = "this is not a faiss index at all, just text";
+    FILE *f = fmemopen((void *)junk, sizeof junk, "rb");
+    assert_non_null(f);
+    idx = NULL;
+    rc = faiss_read_index(f, 0, &idx);
+    fclose(f);
+    assert_true(rc < 0);
+    assert_null(idx);
+    printf("    read_index(garbage) -> %d: %.80s...\n", rc, faiss_get_last_error());
+}
+
+static void test_exact_matches_bruteforce(void **state)
+{
+    (void)state;
+    const int64_t n = 3000;
+    const int d = 32, k = 10, nq = 100;
+    float *x = random_unit(n, d, 1);
+    float *q = random_unit(nq, d, 2);
+    for (int j = 0; j < nq * d; j++)
+        q[j] *= 3.5f; /* the index must normalise queries itself */
+    char **ids = make_ids(n);
+    ann_params p;
+    ann_params_default(&p);
+    ann_index *ix = NULL;
+    char err[RFM_ERRLEN];
+    assert_int_equal(ann_build(x, n, d, (const char *const *)ids, &p, &ix, err, sizeof err),
+                     RFM_OK);
+    assert_false(ann_is_hnsw(ix));
+    assert_int_equal(ann_count(ix), n);
+    assert_int_equal(ann_dim(ix), d);
+
+    int64_t rows[10], brows[10];
+    float sims[10];
+    double bsims[10], maxd = 0;
+    int same = 0, total = 0, nf;
+    int omp_before = omp_get_max_threads();
+    for (int i = 0; i < nq; i++) {
+        assert_int_equal(ann_search_vector(ix, q + (size_t)i * d, d, k, NULL, NULL, rows, sims,
+                                           &nf, err, sizeof err),
+                         RFM_OK);
+        assert_int_equal(nf, k);
+        brute_topk(x, n, d, q + (size_t)i * d, k, -1, NULL, NULL, brows, bsims);
+        maxd = fmax(maxd, compare(x, d, q + (size_t)i * d, rows, sims, k, brows, bsims, &same));
+        total += k;
+    }
+    assert_int_equal(omp_get_max_threads(), omp_before);
+    printf("    vector queries: %d/%d rows identical at rank\n", same, total);
+    assert_true(same >= total - 2);
+    report_maxdiff("exact FAISS vs brute force, similarity", maxd, 1e-6);
+
+    /* Customer queries: never the customer itself. */
+    same = total = 0;
+    maxd = 0;
+    for (int64_t r = 0; r < n; r += 97) {
+        assert_int_equal(ann_search_row(ix, r, k, NULL, NULL, rows, sims, &nf, err, sizeof err),
+                         RFM_OK);
+        assert_int_equal(nf, k);
+        for (int i = 0; i < k; i++)
+            assert_true(rows[i] != r);
+        brute_topk(x, n, d, x + (size_t)r * d, k, r, NULL, NULL, brows, bsims);
+        maxd = fmax(maxd, compare(x, d, x + (size_t)r * d, rows, sims, k, brows, bsims, &same));
+        total += k;
+    }
+    printf("    customer queries: %d/%d rows identical at rank\n", same, total);
+    assert_true(same >= total - 2);
+    report_maxdiff("exact FAISS row search vs brute force", maxd, 1e-6);
+
+    /* Batched (BLAS) path used for evaluation. */
+    int64_t *all = malloc((size_t)n * k * sizeof *all);
+    float *alls = malloc((size_t)n * k * sizeof *alls);
+    assert_int_equal(ann_neighbors_all(ix, k, all, alls, err, sizeof err), RFM_OK);
+    same = total = 0;
+    maxd = 0;
+    for (int64_t r = 0; r < n; r += 31) {
+        brute_topk(x, n, d, x + (size_t)r * d, k, r, NULL, NULL, brows, bsims);
+        maxd = fmax(maxd, compare(x, d, x + (size_t)r * d, all + (size_t)r * k,
+                                  alls + (size_t)r * k, k, brows, bsims, &same));
+        total += k;
+    }
+    printf("    ann_neighbors_all: %d/%d rows identical at rank\n", same, total);
+    assert_true(same >= total - 2);
+    report_maxdiff("batched neighbours vs brute force", maxd, 1e-5);
+    free(all);
+    free(alls);
+
+    /* Ids and lookups. */
+    int64_t row;
+    assert_string_equal(ann_customer_id(ix, 5), "C000038");
+    assert_null(ann_customer_id(ix, n));
+    assert_int_equal(ann_lookup(ix, "C000038", &row, err, sizeof err), RFM_OK);
+    assert_int_equal(row, 5);
+    assert_int_equal(ann_lookup(ix, "C999999", &row, err, sizeof err), RFM_ENOTFOUND);
+    printf("    %s\n", err);
+
+    ann_free(ix);
+    free_ids(ids, n);
+    free(x);
+    free(q);
+}
+
+static void test_filter(void **state)
+{
+    (void)state;
+    const int64_t n = 2000;
+    const int d = 16, k = 10;
+    float *x = random_unit(n, d, 3);
+    char **ids = make_ids(n);
+    ann_params p;
+    ann_params_default(&p);
+    ann_index *ix = NULL;
+    char err[RFM_ERRLEN];
+    assert_int_equal(ann_build(x, n, d, (const char *const *)ids, &p, &ix, err, sizeof err),
+                     RFM_OK);
+    int64_t rows[10], brows[10];
+    float sims[10];
+    double bsims[10], maxd = 0;
+    int same = 0, total = 0, nf;
+    for (int64_t r = 1; r < n; r += 101) {
+        assert_int_equal(
+            ann_search_row(ix, r, k, keep_mod3, NULL, rows, sims, &nf, err, sizeof err), RFM_OK);
+        assert_int_equal(nf, k);
+        for (int i = 0; i < k; i++)
+            assert_true(rows[i] % 3 == 0 && rows[i] != r);
+        brute_topk(x, n, d, x + (size_t)r * d, k, r, keep_mod3, NULL, brows, bsims);
+        maxd = fmax(maxd, compare(x, d, x + (size_t)r * d, rows, sims, k, brows, bsims, &same));
+        total += k;
+    }
+    printf("    filter row %% 3 == 0: %d/%d rows identical at rank\n", same, total);
+    report_maxdiff("filtered search vs filtered brute force", maxd, 1e-6);
+    assert_true(same >= total - 2);
+
+    /* A filter only 4 far-away rows pass: the exact index keeps fetching
+     * until it has seen every row, and returns exactly those 4. */
+    int64_t list[] = {7, 1500, 1999, 42, -1};
+    assert_int_equal(ann_search_row(ix, 0, k, keep_listed, list, rows, sims, &nf, err, sizeof err),
+                     RFM_OK);
+    assert_int_equal(nf, 4);
+    int found = 0;
+    for (int i = 0; i < nf; i++)
+        found += keep_listed(rows[i], list);
+    assert_int_equal(found, 4);
+    for (int i = 1; i < nf; i++)
+        assert_true(sims[i] <= sims[i - 1]);
+    ann_free(ix);
+    free_ids(ids, n);
+    free(x);
+}
+
+static void test_hnsw_recall(void **state)
+{
+    (void)state;
+    const int64_t n = 20000;
+    const int d = 32, k = 10, nq = 200;
+    float *x = random_unit(n, d, 4);
+    char **ids = make_ids(n);
+    ann_params p;
+    ann_params_default(&p);
+    p.exact_max = 1000;
+    ann_index *h = NULL;
+    char err[RFM_ERRLEN];
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(ann_build(x, n, d, (const char *const *)ids, &p, &h, err, sizeof err),
+                     RFM_OK);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_true(ann_is_hnsw(h));
+    int64_t rows[10], brows[10];
+    float sims[10];
+    double bsims[10];
+    int hits = 0, nf;
+    for (int i = 0; i < nq; i++) {
+        int64_t r = (int64_t)i * 97;
+        assert_int_equal(ann_search_row(h, r, k, NULL, NULL, rows, sims, &nf, err, sizeof err),
+                         RFM_OK);
+        assert_int_equal(nf, k);
+        brute_topk(x, n, d, x + (size_t)r * d, k, r, NULL, NULL, brows, bsims);
+        for (int a = 0; a < k; a++) {
+            assert_true(rows[a] != r);
+            for (int b = 0; b < k; b++)
+                hits += rows[a] == brows[b];
+        }
+    }
+    double recall = (double)hits / (nq * k);
+    printf("    HNSW32 efSearch %d on %lld x %d random unit vectors: recall@10 %.4f "
+           "(build %.2f s)\n",
+           p.ef_search, (long long)n, d, recall,
+           (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
+    assert_true(recall > 0.9);
+    ann_free(h);
+    free_ids(ids, n);
+    free(x);
+}
+
+static int64_t file_size(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (int64_t)sb.st_size : -1;
+}
+
+static unsigned char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    int64_t n = file_size(path);
+    unsigned char *b = malloc((size_t)n);
+    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+static void spit(const char *path, const unsigned char *b, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Recompute the header CRC the way ann.h documents it, so a test can make a
+ * well-formed file with a deliberately wrong field. */
+static void fix_crc(unsigned char *b, size_t len)
+{
+    uLong crc = crc32_z(0L, b, 52);
+    crc = crc32_z(crc, b + 56, len - 56);
+    for (int i = 0; i < 4; i++)
+        b[52 + i] = (unsigned char)(crc >> (8 * i));
+}
+
+static void roundtrip(int hnsw)
+{
+    const int64_t n = 3000;
+    const int d = 24, k = 10;
+    float *x = random_unit(n, d, 5);
+    for (int j = 0; j < d; j++)
+        x[17 * d + j] = 0; /* a customer without an embedding */
+    char **ids = make_ids(n);
+    ann_params p;
+    ann_params_default(&p);
+    if (hnsw)
+        p.exact_max = 100;
+    ann_index *a = NULL, *b = NULL;
+    char err[RFM_ERRLEN];
+    assert_int_equal(ann_build(x, n, d, (const char *const *)ids, &p, &a, err, sizeof err),
+                     RFM_OK);
+    char dir[] = "/tmp/rfmann_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[128];
+    snprintf(path, sizeof path, "%s/customer2vec.faiss", dir);
+    assert_int_equal(ann_save(a, path, err, sizeof err), RFM_OK);
+    assert_int_equal(ann_load(path, &p, &b, err, sizeof err), RFM_OK);
+    assert_int_equal(ann_is_hnsw(b), hnsw);
+    assert_int_equal(ann_count(b), n);
+    assert_int_equal(ann_dim(b), d);
+    for (int64_t r = 0; r < n; r++) {
+        assert_string_equal(ann_customer_id(a, r), ann_customer_id(b, r));
+        int64_t row;
+        assert_int_equal(ann_lookup(b, ids[r], &row, err, sizeof err), RFM_OK);
+        assert_int_equal(row, r);
+    }
+    int64_t ra[10], rb[10];
+    float sa[10], sb[10];
+    int na, nb, checked = 0;
+    for (int64_t r = 0; r < n; r += 37) {
+        if (r == 17)
+            continue;
+        assert_int_equal(ann_search_row(a, r, k, NULL, NULL, ra, sa, &na, err, sizeof err), RFM_OK);
+        assert_int_equal(ann_search_row(b, r, k, NULL, NULL, rb, sb, &nb, err, sizeof err), RFM_OK);
+        assert_int_equal(na, nb);
+        assert_memory_equal(ra, rb, (size_t)na * sizeof *ra);
+        assert_memory_equal(sa, sb, (size_t)na * sizeof *sa);
+        checked++;
+    }
+    assert_int_equal(ann_search_row(b, 17, k, NULL, NULL, rb, sb, &nb, err, sizeof err), RFM_EDATA);
+    printf("    %s: %d searches identical after reload; %lld ids survive; zero row: %s\n",
+           hnsw ? "HNSW" : "exact", checked, (long long)n, err);
+
+    /* No temporary file left behind. */
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "ls %s | grep -c tmp", dir);
+    FILE *ls = popen(cmd, "r");
+    int ntmp = -1;
+    assert_int_equal(fscanf(ls, "%d", &ntmp), 1);
+    pclose(ls);
+    assert_int_equal(ntmp, 0);
+
+    /* Corruptions. */
+    size_t len;
+    unsigned char *orig = slurp(path, &len), *buf = malloc(len);
+    char bad[160];
+    snprintf(bad, sizeof bad, "%s/bad.faiss", dir);
+    ann_index *c = (ann_index *)0x1;
+
+    memcpy(buf, orig, len);
+    buf[len / 2] ^= 0x40;
+    spit(bad, buf, len);
+    assert_int_equal(ann_load(bad, &p, &c, err, sizeof err), RFM_ECHECKSUM);
+    printf("    flipped byte: %s\n", err);
+
+    spit(bad, orig, len - 100);
+    assert_int_equal(ann_load(bad, &p, &c, err, sizeof err), RFM_EFORMAT);
+    printf("    truncated: %s\n", err);
+
+    spit(bad, orig, 30);
+    assert_int_equal(ann_load(bad, &p, &c, err, sizeof err), RFM_EFORMAT);
+
+    memcpy(buf, orig, len);
+    buf[0] = 'X';
+    spit(bad, buf, len);
+    assert_int_equal(ann_load(bad, &p, &c, err, sizeof err), RFM_EFORMAT);
+    printf("    bad magic: %s\n", err);
+
+    memcpy(buf, orig, len);
+    buf[12] = (unsigned char)(d + 1); /* header dim, CRC made consistent */
+    fix_crc(buf, len);
+    spit(bad, buf, len);
+    assert_int_equal(ann_load(bad, &p, &c, err, sizeof err), RFM_EFORMAT);
+    assert_non_null(strstr(err, "dim"));
+    printf("    wrong dimension: %s\n", err);
+
+    memcpy(buf, orig, len);
+    memset(buf + 56, 0x5a, 64); /* FAISS part garbled, CRC made consistent */
+    fix_crc(buf, len);
+    spit(bad, buf, len);
+    assert_int_equal(ann_load(bad, &p, &c, err, sizeof err), RFM_ELIBRARY);
+    printf("    garbled FAISS bytes: %.120s\n", err);
+
+    memcpy(buf, orig, len);
+    buf[len - 3] = 0; /* a NUL inside the last customer id */
+    fix_crc(buf, len);
+    spit(bad, buf, len);
+    assert_int_equal(ann_load(bad, &p, &c, err, sizeof err), RFM_EFORMAT);
+    printf("    bad id map: %s\n", err);
+
+    assert_int_equal(ann_load("/nonexistent/x.faiss", &p, &c, err, sizeof err), RFM_EIO);
+    assert_ptr_equal(c, (ann_index *)0x1);
+
+    /* Saving into a missing directory fails cleanly. */
+    assert_int_equal(ann_save(a, "/nonexistent/dir/x.faiss", err, sizeof err), RFM_EIO);
+    printf("    %s\n", err);
+
+    unlink(bad);
+    unlink(path);
+    rmdir(dir);
+    free(orig);
+    free(buf);
+    ann_free(a);
+    ann_free(b);
+    free_ids(ids, n);
+    free(x);
+}
+
+static void test_roundtrip_exact(void **state)
+{
+    (void)state;
+    roundtrip(0);
+}
+
+static void test_roundtrip_hnsw(void **state)
+{
+    (void)state;
+    roundtrip(1);
+}
+
+static void test_bad_input(void **state)
+{
+    (void)state;
+    const int64_t n = 50;
+    const int d = 8;
+    float *x = random_unit(n, d, 6);
+    char **ids = make_ids(n);
+    ann_params p;
+    ann_params_default(&p);
+    ann_index *ix = (ann_index *)0x1;
+    char err[RFM_ERRLEN];
+
+    x[3 * d] *= 2;
+    assert_int_equal(ann_build(x, n, d, (const char *const *)ids, &p, &ix, err, sizeof err),
+                     RFM_EINVAL);
+    printf("    %s\n", err);
+    x[3 * d] /= 2;
+    x[4 * d + 1] = NAN;
+    assert_int_equal(ann_build(x, n, d, (const char *const *)ids, &p, &ix, err, sizeof err),
+                     RFM_EINVAL);
+    printf("    %s\n", err);
+    free(x);
+    x = random_unit(n, d, 6);
+    char *saved = ids[9];
+    ids[9] = ids[2];
+    assert_int_equal(ann_build(x, n, d, (const char *const *)ids, &p, &ix, err, sizeof err),
+                     RFM_EINVAL);
+    printf("    %s\n", err);
+    ids[9] = saved;
+    p.hnsw_m = 1;
+    assert_int_equal(ann_build(x, n, d, (const char *const *)ids, &p, &ix, err, sizeof err),
+                     RFM_EINVAL);
+    printf("    %s\n", err);
+    assert_ptr_equal(ix, (ann_index *)0x1);
+    p.hnsw_m = 32;
+
+    assert_int_equal(ann_build(x, n, d, (const char *const *)ids, &p, &ix, err, sizeof err),
+                     RFM_OK);
+    int64_t rows[100];
+    float sims[100], q[9] = {1, 0, 0, 0, 0, 0, 0, 0, 0};
+    int nf = -5;
+    assert_int_equal(ann_search_vector(ix, q, 9, 5, NULL, NULL, rows, sims, &nf, err, sizeof err),
+                     RFM_EINVAL);
+    printf("    %s\n", err);
+    assert_int_equal(nf, -5);
+    q[0] = 0;
+    assert_int_equal(ann_search_vector(ix, q, d, 5, NULL, NULL, rows, sims, &nf, err, sizeof err),
+                     RFM_EINVAL);
+    printf("    %s\n", err);
+    q[0] = 1;
+    assert_int_equal(ann_search_vector(ix, q, d, 0, NULL, NULL, rows, sims, &nf, err, sizeof err),
+                     RFM_EINVAL);
+    assert_int_equal(ann_search_row(ix, n, 5, NULL, NULL, rows, sims, &nf, err, sizeof err),
+                     RFM_EINVAL);
+    printf("    %s\n", err);
+    /* k above the index size: every other row, once. */
+    assert_int_equal(ann_search_row(ix, 0, 100, NULL, NULL, rows, sims, &nf, err, sizeof err),
+                     RFM_OK);
+    assert_int_equal(nf, n - 1);
+    ann_free(ix);
+    free_ids(ids, n);
+    free(x);
+}
+
+typedef struct {
+    const ann_index *ix;
+    int64_t start;
+    int64_t *rows; /* 100 x 10 */
+    int fails;
+} reader_job;
+
+static void *reader(void *arg)
+{
+    reader_job *j = arg;
+    char err[RFM_ERRLEN];
+    float sims[10];
+    int nf;
+    for (int i = 0; i < 100; i++)
+        if (ann_search_row(j->ix, (j->start + i * 13) % ann_count(j->ix), 10, keep_mod3, NULL,
+                           j->rows + (size_t)i * 10, sims, &nf, err, sizeof err) != RFM_OK ||
+            nf != 10)
+            j->fails++;
+    return NULL;
+}
+
+static void test_concurrent_readers(void **state)
+{
+    (void)state;
+    const int64_t n = 5000;
+    const int d = 32;
+    float *x = random_unit(n, d, 8);
+    char **ids = make_ids(n);
+    ann_params p;
+    ann_params_default(&p);
+    p.exact_max = 1000; /* HNSW: the case with per-search scratch state */
+    ann_index *ix = NULL;
+    char err[RFM_ERRLEN];
+    assert_int_equal(ann_build(x, n, d, (const char *const *)ids, &p, &ix, err, sizeof err),
+                     RFM_OK);
+    enum { T = 4 };
+    reader_job jobs[T];
+    pthread_t th[T];
+    for (int t = 0; t < T; t++) {
+        jobs[t] = (reader_job){ix, t * 1000, malloc(1000 * sizeof(int64_t)), 0};
+        assert_int_equal(pthread_create(&th[t], NULL, reader, &jobs[t]), 0);
+    }
+    for (int t = 0; t < T; t++)
+        assert_int_equal(pthread_join(th[t], NULL), 0);
+    /* Same queries again, one at a time: identical answers. */
+    int mismatches = 0;
+    for (int t = 0; t < T; t++) {
+        reader_job seq = {ix, t * 1000, malloc(1000 * sizeof(int64_t)), 0};
+        reader(&seq);
+        assert_int_equal(jobs[t].fails + seq.fails, 0);
+        mismatches += memcmp(seq.rows, jobs[t].rows, 1000 * sizeof(int64_t)) != 0;
+        free(seq.rows);
+        free(jobs[t].rows);
+    }
+    printf("    %d threads x 100 filtered HNSW searches: %d mismatches with sequential runs\n", T,
+           mismatches);
+    assert_int_equal(mismatches, 0);
+    ann_free(ix);
+    free_ids(ids, n);
+    free(x);
+}
+
+int main(void)
+{
+    gsl_set_error_handler_off();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_capi_errors),
+        cmocka_unit_test(test_exact_matches_bruteforce),
+        cmocka_unit_test(test_filter),
+        cmocka_unit_test(test_hnsw_recall),
+        cmocka_unit_test(test_roundtrip_exact),
+        cmocka_unit_test(test_roundtrip_hnsw),
+        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_concurrent_readers),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,185 @@
+/* embeddings.c - rfm-train's embeddings step: customer x product counts
+ * from the transactions, an evaluation fit on all but each customer's last
+ * basket (hit rate at 10 against popularity), then the served fit on
+ * everything and its FAISS index written into the staging folder. */
+#include "embeddings.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ann.h"
+#include "embed.h"
+#include "rng.h"
+
+/* Counts per (customer, product); with holdout, minus the last basket,
+ * whose products go to hp/hi (CSR-like). */
+static rfm_status counts(const txn_data *d, int holdout, embed_csr **out, int64_t **hp,
+                         int32_t **hi, char *err, size_t errlen)
+{
+    size_t n = txn_ncustomers(d), np = 0;
+    for (size_t i = 0; i < n; i++) {
+        const uint32_t *p, *c, *l;
+        size_t k;
+        txn_customer_products(d, i, &p, &c, &l, &k);
+        np += k;
+    }
+    int32_t *cu = malloc((np + 1) * sizeof *cu), *pr = malloc((np + 1) * sizeof *pr);
+    double *w = malloc((np + 1) * sizeof *w);
+    int64_t *ptr = holdout ? calloc(n + 1, sizeof *ptr) : NULL;
+    int32_t *items = holdout ? malloc((np + 1) * sizeof *items) : NULL;
+    rfm_status st = RFM_OK;
+    if (!cu || !pr || !w || (holdout && (!ptr || !items))) {
+        st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory for %zu purchases", np);
+        goto out;
+    }
+    size_t m = 0, h = 0;
+    for (size_t i = 0; i < n; i++) {
+        const uint32_t *p, *c, *l;
+        size_t k;
+        txn_customer_products(d, i, &p, &c, &l, &k);
+        for (size_t j = 0; j < k; j++) {
+            double cnt = c[j] - (holdout ? l[j] : 0);
+            if (holdout && l[j] > 0)
+                items[h++] = (int32_t)p[j];
+            if (cnt > 0) {
+                cu[m] = (int32_t)i, pr[m] = (int32_t)p[j], w[m] = cnt;
+                m++;
+            }
+        }
+        if (holdout)
+            ptr[i + 1] = (int64_t)h;
+    }
+    st = embed_csr_from_pairs((int32_t)n, (int32_t)txn_nproducts(d), cu, pr, w, m, out, err,
+                              errlen);
+out:
+    free(cu), free(pr), free(w);
+    if (st != RFM_OK || !holdout) {
+        free(ptr), free(items);
+        ptr = NULL, items = NULL;
+    }
+    if (hp)
+        *hp = ptr;
+    if (hi)
+        *hi = items;
+    return st;
+}
+
+rfm_status train_embeddings(const txn_data *d, const embeddings_config *cfg,
+                            const char *stage_dir, const char *data_desc, json_t **metrics,
+                            char **card, char *err, size_t errlen)
+{
+    *metrics = NULL;
+    *card = NULL;
+    embed_params ep;
+    embed_params_default(&ep);
+    ep.dim = cfg->dim;
+    size_t n = txn_ncustomers(d);
+    if ((size_t)ep.dim >= n || (size_t)ep.dim >= txn_nproducts(d))
+        return rfm_fail(err, errlen, RFM_EDATA,
+                        "embeddings.dim %d needs more customers (%zu) and products (%zu)", ep.dim,
+                        n, txn_nproducts(d));
+    ann_params ap;
+    ann_params_default(&ap);
+    ap.exact_max = cfg->exact_max;
+    ap.hnsw_m = cfg->hnsw_m;
+    ap.ef_search = cfg->ef_search;
+    const char **ids = malloc(n * sizeof *ids);
+    if (!ids)
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        ids[i] = txn_customer_id(d, i);
+
+    embed_csr *train = NULL, *full = NULL;
+    int64_t *hp = NULL, *nbr = NULL;
+    int32_t *hi = NULL;
+    float *sims = NULL;
+    embed_model *em = NULL;
+    ann_index *ix = NULL;
+    embed_eval ev;
+    rfm_rng rng;
+    rfm_status st;
+    int k = cfg->neighbors;
+    /* 1. Evaluation: fit without each customer's last basket. */
+    if ((st = counts(d, 1, &train, &hp, &hi, err, errlen)) ||
+        (rfm_rng_seed(&rng, cfg->seed), st = embed_fit(train, &ep, &rng, &em, err, errlen)) ||
+        (st = ann_build(embed_customer_vectors(em), (int64_t)n, ep.dim, ids, &ap, &ix, err,
+                        errlen)))
+        goto out;
+    nbr = malloc(n * (size_t)k * sizeof *nbr);
+    sims = malloc(n * (size_t)k * sizeof *sims);
+    if (!nbr || !sims) {
+        st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((st = ann_neighbors_all(ix, k, nbr, sims, err, errlen)) ||
+        (st = embed_eval_hitrate(train, hp, hi, nbr, sims, k, 10, &ev, err, errlen)))
+        goto out;
+    ann_free(ix);
+    embed_free(em);
+    ix = NULL, em = NULL;
+    /* 2. The served model: every purchase. */
+    rfm_rng_seed(&rng, cfg->seed);
+    if ((st = counts(d, 0, &full, NULL, NULL, err, errlen)) ||
+        (st = embed_fit(full, &ep, &rng, &em, err, errlen)) ||
+        (st = ann_build(embed_customer_vectors(em), (int64_t)n, ep.dim, ids, &ap, &ix, err,
+                        errlen)))
+        goto out;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/customer2vec.faiss", stage_dir);
+    if ((st = ann_save(ix, path, err, errlen)))
+        goto out;
+    const double *sv = embed_singular_values(em);
+    *metrics = json_pack("{s:i,s:I,s:I,s:I,s:s,s:{s:I,s:i,s:i,s:f,s:f,s:f,s:f}}", "dim", ep.dim,
+                         "customers", (json_int_t)n, "products", (json_int_t)txn_nproducts(d),
+                         "customers_without_vector", (json_int_t)embed_n_zero_customers(em),
+                         "index", ann_is_hnsw(ix) ? "hnsw" : "exact", "last_basket_holdout",
+                         "customers", (json_int_t)ev.n_eval, "neighbors", ev.n_neighbors, "top_n",
+                         ev.top_n, "hit_rate_neighbors", ev.hit_neighbors, "hit_rate_popular",
+                         ev.hit_popular, "hit_rate_neighbors_new_products", ev.hit_neighbors_new,
+                         "hit_rate_popular_new_products", ev.hit_popular_new);
+    text t = {0};
+    text_add(&t, "# Model card: embeddings %s\n\n", EMBEDDINGS_VERSION);
+    text_add(&t, "## What it is\nCustomer vectors (dimension %d) from a truncated SVD of the "
+                 "customer x product positive-PMI matrix (context smoothing 0.75; randomized SVD, "
+                 "seed %llu), rows of U S^(1/2) normalised to unit length so that inner product is "
+                 "cosine similarity; a FAISS %s inner-product index over them serves "
+                 "`/similar_customers`. Why PPMI + SVD: docs/embeddings.md.\n\n",
+             ep.dim, (unsigned long long)cfg->seed,
+             ann_is_hnsw(ix) ? "HNSW" : "exact (IDMap, Flat)");
+    text_add(&t, "## Data\n%s\n- %zu customers, %zu products; %d customers have no vector (no "
+                 "product with positive PMI).\n- Top singular values: %.4g, %.4g, %.4g, %.4g.\n\n",
+             data_desc, n, txn_nproducts(d), (int)embed_n_zero_customers(em), sv[0], sv[1], sv[2],
+             sv[3]);
+    text_add(&t, "## Evaluation\nEach customer's last basket (the products of their last purchase "
+                 "day) is held out; the model is fitted on the rest; each customer gets the 10 "
+                 "products most bought by their %d nearest neighbours (weighted by similarity). "
+                 "A hit is at least one held-out product among the 10.\n\n"
+                 "| recommender | hit rate at 10 | new products only |\n|---|---|---|\n"
+                 "| nearest neighbours | %.4f | %.4f |\n| most popular products | %.4f | %.4f |\n\n"
+                 "%lld customers evaluated (a held-out basket and a history before it). The "
+                 "served model is refitted on every purchase.\n\n",
+             ev.n_neighbors, ev.hit_neighbors, ev.hit_neighbors_new, ev.hit_popular,
+             ev.hit_popular_new, (long long)ev.n_eval);
+    text_add(&t, "## Limits\n- Customers with one basket of rare products have noisy vectors; "
+                 "customers with no vector cannot be queried (422).\n- Similarity is about "
+                 "what people buy, not how much or how often: combine with /segment.\n"
+                 "- The segment filter over-fetches candidates, so a very small segment may "
+                 "return fewer than k neighbours.\n");
+    if (t.oom || !*metrics) {
+        free(t.s);
+        json_decref(*metrics);
+        *metrics = NULL;
+        st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+        goto out;
+    }
+    *card = t.s;
+out:
+    ann_free(ix);
+    embed_free(em);
+    embed_csr_free(train);
+    embed_csr_free(full);
+    free(hp), free(hi), free(nbr), free(sims), free(ids);
+    return st;
+}

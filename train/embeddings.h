@@ -1,0 +1,20 @@
+/* embeddings.h - rfm-train's step for the customer embeddings. */
+#ifndef RFM_TRAIN_EMBEDDINGS_H
+#define RFM_TRAIN_EMBEDDINGS_H
+
+#include <jansson.h>
+
+#include "cards.h"
+#include "config.h"
+#include "txn.h"
+
+#define EMBEDDINGS_VERSION "1.0.0"
+
+/* Fit, evaluate and write stage_dir/customer2vec.faiss; *metrics (JSON)
+ * and *card (Markdown) are new on success. d must have been read with the
+ * product column. */
+rfm_status train_embeddings(const txn_data *d, const embeddings_config *cfg,
+                            const char *stage_dir, const char *data_desc, json_t **metrics,
+                            char **card, char *err, size_t errlen);
+
+#endif
