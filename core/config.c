@@ -53,6 +53,10 @@ void config_free(rfm_config *c)
 {
     if (!c)
         return;
+    free(c->uplift.campaign);
+    free(c->uplift.features);
+    free(c->uplift.arms);
+    free(c->uplift.learner);
     free(c->server.host);
     free(c->server.access_log);
     free(c->server.openapi);
@@ -242,6 +246,62 @@ static void read_segments(ctx *x, const json_t *s, segments_options *o)
     }
 }
 
+static void read_uplift(ctx *x, const json_t *u, uplift_config *o)
+{
+    const char *camp = get_str(x, u, "campaign", "uplift.campaign", NULL);
+    o->campaign = camp ? strdup(camp) : NULL;
+    o->spec.treatment = get_str(x, u, "treatment", "uplift.treatment", NULL);
+    o->spec.control = get_str(x, u, "control", "uplift.control", NULL);
+    o->spec.outcome = get_str(x, u, "outcome", "uplift.outcome", NULL);
+    o->learner = strdup(get_str(x, u, "learner", "uplift.learner", "auto"));
+    o->holdout = get_num(x, u, "holdout", "uplift.holdout", 0.3, 0.05, 0.9);
+    o->seed = (uint64_t)get_int(x, u, "seed", "uplift.seed", 42, 0, INT64_MAX);
+    if (o->learner && strcmp(o->learner, "auto") && strcmp(o->learner, "t_learner") &&
+        strcmp(o->learner, "causal_forest"))
+        bad(x, "uplift.learner", "must be auto, t_learner or causal_forest");
+    const json_t *arms = json_object_get(u, "arms"), *feats = json_object_get(u, "features");
+    if (!json_is_array(arms) || json_array_size(arms) == 0) {
+        bad(x, "uplift.arms", "must list the treatment levels that are arms");
+        return;
+    }
+    if (!json_is_array(feats) || json_array_size(feats) == 0) {
+        bad(x, "uplift.features", "must list {name, type: number | category}");
+        return;
+    }
+    o->arms = calloc(json_array_size(arms), sizeof *o->arms);
+    o->features = calloc(json_array_size(feats), sizeof *o->features);
+    if (!o->arms || !o->features) {
+        x->st = rfm_fail(x->err, x->errlen, RFM_ENOMEM, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < json_array_size(arms); i++) {
+        const char *a = json_string_value(json_array_get(arms, i));
+        if (!a)
+            bad(x, "uplift.arms", "must be strings");
+        o->arms[i] = a;
+    }
+    for (size_t i = 0; i < json_array_size(feats); i++) {
+        const json_t *f = json_array_get(feats, i);
+        char key[64];
+        snprintf(key, sizeof key, "uplift.features[%zu]", i);
+        const char *name = get_str(x, f, "name", key, NULL);
+        const char *type = get_str(x, f, "type", key, "number");
+        if (!name || (strcmp(type, "number") && strcmp(type, "category")))
+            bad(x, key, "needs a name and type number or category");
+        o->features[i].name = name;
+        o->features[i].type = type && strcmp(type, "category") == 0 ? CAMPAIGN_CATEGORY
+                                                                     : CAMPAIGN_NUMBER;
+    }
+    o->n_features = json_array_size(feats);
+    o->spec.features = o->features;
+    o->spec.n_features = o->n_features;
+    o->spec.arms = o->arms;
+    o->spec.n_arms = json_array_size(arms);
+    const char *why = x->st == RFM_OK ? campaign_check_spec(&o->spec) : NULL;
+    if (why)
+        bad(x, "uplift", why);
+}
+
 static void read_server(ctx *x, const json_t *s, server_options *o)
 {
     const char *host = get_str(x, s, "host", "server.host", "127.0.0.1");
@@ -351,6 +411,15 @@ rfm_status config_load(const char *path, rfm_config **out, char *err, size_t err
         (int)get_int(&x, em, "ef_search", "embeddings.ef_search", 128, 8, 4096);
     c->embeddings.neighbors =
         (int)get_int(&x, em, "neighbors", "embeddings.neighbors", 10, 1, 100);
+    const json_t *up = json_object_get(root, "uplift");
+    if (up) {
+        if (!json_is_object(up))
+            bad(&x, "uplift", "must be a mapping");
+        read_uplift(&x, up, &c->uplift);
+    } else {
+        c->uplift.learner = strdup("auto");
+        c->uplift.holdout = 0.3;
+    }
     const json_t *srv = json_object_get(root, "server");
     if (srv && !json_is_object(srv))
         bad(&x, "server", "must be a mapping");

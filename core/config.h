@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "campaign.h"
 #include "segments.h"
 #include "status.h"
 #include "txn.h"
@@ -50,6 +51,17 @@ typedef struct {
 } embeddings_config;
 
 typedef struct {
+    char *campaign;             /* default campaign file (may be NULL) */
+    campaign_feature *features; /* names borrow from the config tree */
+    size_t n_features;
+    const char **arms;
+    campaign_spec spec;         /* points into the fields above */
+    char *learner;              /* "auto", "t_learner" or "causal_forest" */
+    double holdout;             /* share of customers held out for evaluation */
+    uint64_t seed;
+} uplift_config;
+
+typedef struct {
     char *path; /* the file read, for messages */
     json_t *root;
     char *transactions; /* data.transactions (may be NULL) */
@@ -58,6 +70,7 @@ typedef struct {
     segments_options segments;
     cltv_config cltv;
     embeddings_config embeddings;
+    uplift_config uplift;
     server_options server;
 } rfm_config;
 

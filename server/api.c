@@ -8,10 +8,12 @@
 #include <time.h>
 
 #include "ann.h"
+#include "campaign.h"
 #include "cltv.h"
 #include "customers.h"
 #include "modelfile.h"
 #include "segments.h"
+#include "uplift.h"
 
 struct api {
     json_t *manifest;
@@ -22,18 +24,23 @@ struct api {
     ann_index *ann;
     const char *ann_version;
     int *row_cluster; /* cluster of each index row, -1 when unknown */
+    uplift_model *uplift;
+    campaign_encoding *enc;
+    const char *uplift_version;
+    char *uplift_learner;
+    int narms;
     segments_model *segments;
     const char *segments_version; /* borrowed from manifest */
     char *clusters_body;          /* GET /clusters/summary, computed once */
     char *openapi_text;
     size_t openapi_len;
     struct timespec started;
-    http_route routes[8];
+    http_route routes[10];
     size_t nroutes;
 };
 
 /* Models this server can serve, in the order /ready lists them. */
-static const char *const KNOWN[] = {"segments", "cltv", "customers", "embeddings"};
+static const char *const KNOWN[] = {"segments", "cltv", "customers", "embeddings", "uplift"};
 #define NKNOWN (sizeof KNOWN / sizeof *KNOWN)
 
 static int not_trained(char *msg, size_t len, const char *model)
@@ -68,7 +75,7 @@ static int h_ready(void *user, const json_t *body, json_t **out, char *msg, size
     const api *a = user;
     (void)body, (void)msg, (void)len;
     json_t *loaded = json_array(), *missing = json_array();
-    const void *have[NKNOWN] = {a->segments, a->cltv, a->customers, a->ann};
+    const void *have[NKNOWN] = {a->segments, a->cltv, a->customers, a->ann, a->uplift};
     for (size_t i = 0; i < NKNOWN; i++)
         json_array_append_new(have[i] ? loaded : missing, json_string(KNOWN[i]));
     /* Models are loaded before the listener starts: once we answer, we are ready. */
@@ -233,6 +240,68 @@ static int h_similar(void *user, const json_t *body, json_t **out, char *msg, si
     return 200;
 }
 
+static int h_uplift(void *user, const json_t *body, json_t **out, char *msg, size_t len)
+{
+    const api *a = user;
+    if (!a->uplift)
+        return not_trained(msg, len, "uplift");
+    double x[512], u[64], oc;
+    if (campaign_n_columns(a->enc) > 512 || a->narms > 64) {
+        snprintf(msg, len, "model too wide for this server");
+        return 503;
+    }
+    if (campaign_encode_json(a->enc, json_object_get(body, "features"), x, msg, len) != RFM_OK)
+        return 422;
+    if (uplift_predict(a->uplift, x, u, &oc, msg, len) != RFM_OK)
+        return 422;
+    const json_t *value = json_object_get(body, "value"), *costs = json_object_get(body, "costs");
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)costs, key, v)
+    {
+        int known = 0;
+        for (int k = 1; k <= a->narms; k++)
+            known |= strcmp(key, campaign_arm_name(a->enc, (size_t)k)) == 0;
+        if (!known) {
+            snprintf(msg, len, "costs: unknown arm '%s'", key);
+            return 422;
+        }
+    }
+    if (costs && !value) {
+        snprintf(msg, len, "costs: need the value of one outcome (value) to weigh them");
+        return 422;
+    }
+    json_t *up = json_object(), *gain = value ? json_object() : NULL;
+    const char *best = "control";
+    double best_score = 0;
+    for (int k = 1; k <= a->narms; k++) {
+        const char *arm = campaign_arm_name(a->enc, (size_t)k);
+        double score = u[k - 1];
+        json_object_set_new(up, arm, json_real(u[k - 1]));
+        if (value) {
+            const json_t *c = json_object_get(costs, arm);
+            score = u[k - 1] * json_number_value(value) - (c ? json_number_value(c) : 0);
+            json_object_set_new(gain, arm, json_real(score));
+        }
+        if (score > best_score) {
+            best_score = score;
+            best = arm;
+        }
+    }
+    *out = json_pack("{s:o,s:s,s:f,s:s,s:s}", "uplift", up, "best_treatment", best,
+                     "outcome_control", oc, "model", a->uplift_learner,
+                     "model_version", a->uplift_version ? a->uplift_version : "");
+    if (*out && gain)
+        json_object_set_new(*out, "expected_net_gain", gain);
+    else
+        json_decref(gain);
+    if (!*out) {
+        snprintf(msg, len, "out of memory");
+        return 503;
+    }
+    return 200;
+}
+
 static int h_clusters(void *user, const json_t *body, json_t **out, char *msg, size_t len)
 {
     (void)user, (void)body, (void)out;
@@ -268,6 +337,9 @@ void api_free(api *a)
     customers_free(a->customers);
     ann_free(a->ann);
     free(a->row_cluster);
+    uplift_free(a->uplift);
+    campaign_encoding_free(a->enc);
+    free(a->uplift_learner);
     segments_free(a->segments);
     free(a->clusters_body);
     free(a->openapi_text);
@@ -367,6 +439,22 @@ rfm_status api_load(const char *models_dir, const char *openapi_path, api **out,
             }
         }
     }
+    if (st == RFM_OK && json_object_get(models, "uplift")) {
+        json_t *j;
+        a->uplift_version =
+            json_string_value(json_object_get(json_object_get(models, "uplift"), "version"));
+        if ((st = modelfile_load(models_dir, a->manifest, "uplift", &j, err, errlen)) == RFM_OK) {
+            const char *l = json_string_value(json_object_get(j, "learner"));
+            a->uplift_learner = strdup(l ? l : "");
+            if ((st = uplift_from_json(json_object_get(j, "fitted"), &a->uplift, err, errlen)) ==
+                RFM_OK)
+                st = campaign_encoding_from_json(json_object_get(j, "encoding"), &a->enc, err,
+                                                 errlen);
+            if (st == RFM_OK)
+                a->narms = uplift_n_arms(a->uplift);
+            json_decref(j);
+        }
+    }
     if (st != RFM_OK) {
         api_free(a);
         return st;
@@ -378,6 +466,7 @@ rfm_status api_load(const char *models_dir, const char *openapi_path, api **out,
         {"POST", "/segment", h_segment, 1, NULL, NULL, 0},
         {"POST", "/predict_cltv", h_cltv, 1, NULL, NULL, 0},
         {"POST", "/similar_customers", h_similar, 1, NULL, NULL, 0},
+        {"POST", "/uplift_score", h_uplift, 1, NULL, NULL, 0},
         {"GET", "/clusters/summary", h_clusters, 0, a->clusters_body, "application/json",
          a->clusters_body ? strlen(a->clusters_body) : 0},
     };
@@ -395,9 +484,10 @@ const http_route *api_routes(const api *a, size_t *n)
 
 void api_describe(const api *a, char *buf, size_t len)
 {
-    snprintf(buf, len, "segments %s, cltv %s, embeddings %s, customers %zu",
+    snprintf(buf, len, "segments %s, cltv %s, embeddings %s, uplift %s, customers %zu",
              a->segments ? a->segments_version : "(not trained)",
              a->cltv ? a->cltv_version : "(not trained)",
              a->ann ? a->ann_version : "(not trained)",
+             a->uplift ? a->uplift_learner : "(not trained)",
              a->customers ? customers_count(a->customers) : 0);
 }

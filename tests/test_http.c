@@ -189,6 +189,7 @@ static int setup(void **state)
     copy_file(tmp, cfg, "tokens_sha256: []", digest_line);
     snprintf(cmd, sizeof cmd,
              "../bin/rfm-train --quiet --config %s --transactions ../data/online_retail.csv.gz "
+             "--campaign ../data/hillstrom.csv.gz "
              "--models %s/models",
              cfg, dir);
     assert_int_equal(system(cmd), 0);

@@ -23,6 +23,7 @@
 #include "config.h"
 #include "customers.h"
 #include "embeddings.h"
+#include "train_uplift.h"
 #include "date.h"
 #include "modelfile.h"
 #include "segments.h"
@@ -31,8 +32,8 @@
 
 #define VERSION "0.1.0"
 
-enum { M_SEGMENTS, M_CLTV, M_EMBEDDINGS };
-static const char *const MODELS[] = {"segments", "cltv", "embeddings"};
+enum { M_SEGMENTS, M_CLTV, M_EMBEDDINGS, M_UPLIFT };
+static const char *const MODELS[] = {"segments", "cltv", "embeddings", "uplift"};
 #define NMODELS (sizeof MODELS / sizeof *MODELS)
 
 static void usage(FILE *f)
@@ -47,12 +48,13 @@ static void usage(FILE *f)
             "\n"
             "  --config FILE        configuration (default config/rfm.yaml)\n"
             "  --transactions FILE  override data.transactions from the config\n"
+            "  --campaign FILE      override uplift.campaign (a randomised campaign log)\n"
             "  --summary FILE       fit the lifetime-value models from a customer summary\n"
             "                       CSV: customer_id,frequency,recency,T,monetary_value\n"
             "                       (lifetimes' convention, days); other models are skipped\n"
             "  --models DIR         override models_dir from the config\n"
             "  --only LIST          refit only these models, keep the others; LIST is\n"
-            "                       comma-separated from: segments, cltv, embeddings\n"
+            "                       comma-separated from: segments, cltv, embeddings, uplift\n"
             "  --print-clusters     print the clusters summary of the trained models\n"
             "  --quiet              no progress or report on stderr\n"
             "  --help               this text\n"
@@ -325,22 +327,24 @@ static json_t *cltv_metrics(const cltv_model *c, const cltv_holdout *h)
 int main(int argc, char **argv)
 {
     const char *config_path = "config/rfm.yaml", *tx_path = NULL, *models_dir = NULL;
-    const char *only = NULL, *summary = NULL;
+    const char *only = NULL, *summary = NULL, *campaign = NULL;
     int want_print = 0;
     static const struct option opts[] = {
         {"config", required_argument, 0, 'c'},  {"transactions", required_argument, 0, 't'},
         {"models", required_argument, 0, 'm'},  {"only", required_argument, 0, 'o'},
         {"summary", required_argument, 0, 's'}, {"print-clusters", no_argument, 0, 'p'},
+        {"campaign", required_argument, 0, 'C'},
         {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "c:t:m:o:s:pqh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:t:m:o:s:C:pqh", opts, NULL)) != -1) {
         switch (c) {
         case 'c': config_path = optarg; break;
         case 't': tx_path = optarg; break;
         case 'm': models_dir = optarg; break;
         case 'o': only = optarg; break;
         case 's': summary = optarg; break;
+        case 'C': campaign = optarg; break;
         case 'p': want_print = 1; break;
         case 'q': quiet = 1; break;
         case 'h': usage(stdout); return 0;
@@ -369,7 +373,7 @@ int main(int argc, char **argv)
                 ;
             if (i == NMODELS) {
                 fprintf(stderr, "rfm-train: --only: unknown model '%.*s' (known: segments, cltv, "
-                                "embeddings)\n",
+                                "embeddings, uplift)\n",
                         (int)len, p);
                 return 2;
             }
@@ -391,9 +395,12 @@ int main(int argc, char **argv)
         config_free(cfg);
         return rc;
     }
+    if (!campaign)
+        campaign = cfg->uplift.campaign;
+    int needs_tx = fit[M_SEGMENTS] || fit[M_CLTV] || fit[M_EMBEDDINGS];
     if (!tx_path && !summary)
         tx_path = cfg->transactions;
-    if (!tx_path && !summary) {
+    if (needs_tx && !tx_path && !summary) {
         fprintf(stderr, "rfm-train: no transactions: set data.transactions in %s or pass "
                         "--transactions FILE\n", config_path);
         config_free(cfg);
@@ -416,7 +423,9 @@ int main(int argc, char **argv)
     char data_sha[65] = "", data_desc[1024];
     double t0 = now_s();
     rfm_status st;
-    if (summary) {
+    if (!needs_tx) {
+        snprintf(data_desc, sizeof data_desc, "- (no transactions read)");
+    } else if (summary) {
         if ((st = read_summary(summary, &ids, &bx, &btx, &bT, &bm, &m, data_sha, err,
                                sizeof err)) != RFM_OK) {
             fprintf(stderr, "rfm-train: %s\n", err);
@@ -500,7 +509,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "rfm-train: %s\n", err);
             goto out;
         }
-    } else if ((st = modelfile_set(stage, "data",
+    } else if (summary &&
+               (st = modelfile_set(stage, "data",
                                    json_pack("{s:{s:s,s:s,s:I}}", "summary", "path", summary,
                                              "sha256", data_sha, "customers", (json_int_t)m),
                                    err, sizeof err))) {
@@ -514,7 +524,8 @@ int main(int argc, char **argv)
     }
 
     /* The customer table serves lookups by customer_id. */
-    customer_row *rows = calloc(m ? m : 1, sizeof *rows);
+    customer_row *rows = needs_tx ? calloc(m ? m : 1, sizeof *rows) : NULL;
+    if (needs_tx) {
     for (size_t i = 0; rows && i < m; i++)
         rows[i] = (customer_row){d ? rec[i] : NAN, d ? freq[i] : NAN, d ? mon[i] : NAN,
                                  bx[i], btx[i], bT[i], bm[i]};
@@ -528,6 +539,7 @@ int main(int argc, char **argv)
                                   sizeof err))) {
         fprintf(stderr, "rfm-train: customers: %s\n", csvtext ? err : "out of memory");
         goto out;
+    }
     }
 
     if (fit[M_SEGMENTS]) {
@@ -610,6 +622,38 @@ int main(int argc, char **argv)
                                       "customer2vec.faiss", "embeddings.md", data_sha, met, err,
                                       sizeof err))) {
             fprintf(stderr, "rfm-train: embeddings: %s\n", err);
+            goto out;
+        }
+    }
+    if (fit[M_UPLIFT]) {
+        double ts = now_s();
+        json_t *met, *uj;
+        char usha[65];
+        free(card);
+        card = NULL;
+        if (!campaign) {
+            fprintf(stderr, "rfm-train: uplift: no campaign file (uplift.campaign or --campaign)\n");
+            goto out;
+        }
+        if ((st = train_uplift(campaign, &cfg->uplift, &uj, &met, &card, usha, err,
+                               sizeof err))) {
+            fprintf(stderr, "rfm-train: uplift: %s\n", err);
+            rc = st == RFM_EINVAL ? 2 : 1;
+            goto out;
+        }
+        st = modelfile_write_json(stage, "uplift.json", uj, err, sizeof err);
+        json_decref(uj);
+        if (st || (st = modelfile_write_text(stage, "uplift.md", card, strlen(card), err,
+                                             sizeof err))) {
+            json_decref(met);
+            fprintf(stderr, "rfm-train: uplift: %s\n", err);
+            goto out;
+        }
+        say("rfm-train: uplift: %s served, %.3f s\n",
+            json_string_value(json_object_get(met, "served_learner")), now_s() - ts);
+        if ((st = modelfile_add_model(stage, "uplift", UPLIFT_FILE_VERSION, "uplift.json",
+                                      "uplift.md", usha, met, err, sizeof err))) {
+            fprintf(stderr, "rfm-train: uplift: %s\n", err);
             goto out;
         }
     }

@@ -1,0 +1,825 @@
+/* churn.c - logistic regression by Newton's method, SHAP values, counterfactuals. */
+#include "churn.h"
+
+#include <gsl/gsl_errno.h>
+#include <gsl/gsl_linalg.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct churn_model {
+    size_t d;
+    char (*name_buf)[CHURN_MAX_NAME + 1];
+    const char **names; /* names[j] points into name_buf[j] */
+    double *mean, *sd, *w;
+    double b, lambda, t_medium, t_high;
+    churn_fit_info fit;
+    int i_rec, i_freq, i_mon; /* counterfactual's features, -1 if absent */
+};
+
+void churn_default_params(churn_params *par)
+{
+    par->lambda = 1.0;
+    par->max_iter = 100;
+    par->tol = 1e-10;
+    par->threshold_medium = 0.3;
+    par->threshold_high = 0.6;
+}
+
+static const char *check_thresholds(double med, double high)
+{
+    if (!(med > 0.0 && med < 1.0))
+        return "threshold_medium must be in (0, 1)";
+    if (!(high > 0.0 && high < 1.0))
+        return "threshold_high must be in (0, 1)";
+    if (!(med <= high))
+        return "threshold_medium must be <= threshold_high";
+    return NULL;
+}
+
+const char *churn_check_params(const churn_params *par)
+{
+    if (!par)
+        return "params must not be NULL";
+    if (!(par->lambda >= 0.0 && isfinite(par->lambda)))
+        return "lambda must be finite and >= 0";
+    if (par->max_iter < 1 || par->max_iter > 10000)
+        return "max_iter must be in 1..10000";
+    if (!(par->tol > 0.0 && par->tol < 1.0))
+        return "tol must be in (0, 1)";
+    return check_thresholds(par->threshold_medium, par->threshold_high);
+}
+
+/* ---- model storage ------------------------------------------------------ */
+
+void churn_free(churn_model *m)
+{
+    if (!m)
+        return;
+    free(m->name_buf);
+    free(m->names);
+    free(m->mean);
+    free(m->sd);
+    free(m->w);
+    free(m);
+}
+
+static churn_model *model_alloc(size_t d)
+{
+    churn_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->d = d;
+    m->name_buf = calloc(d, sizeof *m->name_buf);
+    m->names = calloc(d, sizeof *m->names);
+    m->mean = calloc(d, sizeof *m->mean);
+    m->sd = calloc(d, sizeof *m->sd);
+    m->w = calloc(d, sizeof *m->w);
+    if (!m->name_buf || !m->names || !m->mean || !m->sd || !m->w) {
+        churn_free(m);
+        return NULL;
+    }
+    for (size_t j = 0; j < d; j++)
+        m->names[j] = m->name_buf[j];
+    m->i_rec = m->i_freq = m->i_mon = -1;
+    return m;
+}
+
+int churn_feature_index(const churn_model *m, const char *name)
+{
+    for (size_t j = 0; j < m->d; j++)
+        if (strcmp(m->names[j], name) == 0)
+            return (int)j;
+    return -1;
+}
+
+/* Names are validated by the caller; cache the counterfactual's indices. */
+static void model_set_names(churn_model *m, const char *const *names)
+{
+    for (size_t j = 0; j < m->d; j++)
+        memcpy(m->name_buf[j], names[j], strlen(names[j]) + 1);
+    m->i_rec = churn_feature_index(m, "recency");
+    m->i_freq = churn_feature_index(m, "frequency");
+    m->i_mon = churn_feature_index(m, "monetary");
+}
+
+static const char *check_names(const char *const *names, size_t d)
+{
+    if (!names)
+        return "feature names must not be NULL";
+    for (size_t j = 0; j < d; j++) {
+        if (!names[j] || !names[j][0])
+            return "feature names must be non-empty";
+        if (strlen(names[j]) > CHURN_MAX_NAME)
+            return "a feature name is longer than CHURN_MAX_NAME bytes";
+        for (size_t k = 0; k < j; k++)
+            if (strcmp(names[j], names[k]) == 0)
+                return "feature names must be distinct";
+    }
+    return NULL;
+}
+
+void churn_info_get(const churn_model *m, churn_info *info)
+{
+    info->d = m->d;
+    info->names = m->names;
+    info->mean = m->mean;
+    info->sd = m->sd;
+    info->weights = m->w;
+    info->intercept = m->b;
+    info->lambda = m->lambda;
+    info->threshold_medium = m->t_medium;
+    info->threshold_high = m->t_high;
+    info->fit = m->fit;
+}
+
+rfm_status churn_set_thresholds(churn_model *m, double threshold_medium, double threshold_high,
+                                char *err, size_t errlen)
+{
+    const char *why = check_thresholds(threshold_medium, threshold_high);
+    if (why)
+        return rfm_fail(err, errlen, RFM_EINVAL, "churn: %s (got %g, %g)", why, threshold_medium,
+                        threshold_high);
+    m->t_medium = threshold_medium;
+    m->t_high = threshold_high;
+    return RFM_OK;
+}
+
+/* ---- numerics ------------------------------------------------------------ */
+
+/* Written so exp never overflows: exp of a non-positive argument only. */
+static inline double sigmoid(double t)
+{
+    if (t >= 0.0)
+        return 1.0 / (1.0 + exp(-t));
+    double e = exp(t);
+    return e / (1.0 + e);
+}
+
+/* log(1 + e^t) without overflow for large t or loss of precision for small. */
+static inline double softplus(double t) { return fmax(t, 0.0) + log1p(exp(-fabs(t))); }
+
+double churn_objective(const double *s, const int *y, size_t n, size_t d, double lambda,
+                       const double *theta, double *grad, double *hess)
+{
+    size_t D = d + 1;
+    if (grad)
+        memset(grad, 0, D * sizeof *grad);
+    if (hess)
+        memset(hess, 0, D * D * sizeof *hess);
+    double f = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        const double *si = s + i * d;
+        double eta = theta[0];
+        for (size_t j = 0; j < d; j++)
+            eta += theta[j + 1] * si[j];
+        /* -log p = softplus(-eta), -log(1 - p) = softplus(eta) */
+        f += y[i] ? softplus(-eta) : softplus(eta);
+        if (!grad && !hess)
+            continue;
+        double p = sigmoid(eta);
+        if (grad) {
+            double r = p - (double)y[i];
+            grad[0] += r;
+            for (size_t j = 0; j < d; j++)
+                grad[j + 1] += r * si[j];
+        }
+        if (hess) {
+            double v = p * (1.0 - p);
+            /* upper triangle of v * [1 s_i][1 s_i]^T; mirrored below */
+            hess[0] += v;
+            for (size_t j = 0; j < d; j++) {
+                hess[j + 1] += v * si[j];
+                for (size_t k = j; k < d; k++)
+                    hess[(j + 1) * D + k + 1] += v * si[j] * si[k];
+            }
+        }
+    }
+    double pen = 0.0;
+    for (size_t j = 0; j < d; j++)
+        pen += theta[j + 1] * theta[j + 1];
+    f += 0.5 * lambda * pen;
+    if (grad)
+        for (size_t j = 0; j < d; j++)
+            grad[j + 1] += lambda * theta[j + 1];
+    if (hess) {
+        for (size_t j = 1; j < D; j++)
+            hess[j * D + j] += lambda;
+        for (size_t j = 0; j < D; j++)
+            for (size_t k = 0; k < j; k++)
+                hess[j * D + k] = hess[k * D + j];
+    }
+    return f;
+}
+
+/* Contribution of feature j in log-odds; predict and explain share it so
+ * that their sums agree bit for bit. */
+static inline double contribution(const churn_model *m, size_t j, double xj)
+{
+    return m->w[j] * ((log1p(xj) - m->mean[j]) / m->sd[j]);
+}
+
+static rfm_status check_row(const churn_model *m, const double *x, char *err, size_t errlen)
+{
+    if (!x)
+        return rfm_fail(err, errlen, RFM_EINVAL, "churn: features must not be NULL");
+    for (size_t j = 0; j < m->d; j++)
+        if (!(isfinite(x[j]) && x[j] >= 0.0))
+            return rfm_fail(err, errlen, RFM_EINVAL,
+                            "churn: feature '%s' = %g must be finite and >= 0", m->names[j], x[j]);
+    return RFM_OK;
+}
+
+static inline double clamp_eta(double eta)
+{
+    return fmin(fmax(eta, -CHURN_ETA_CLAMP), CHURN_ETA_CLAMP);
+}
+
+/* eta of a validated row; NaN only if contributions of opposite infinite
+ * sign met, which the callers turn into an error. */
+static double row_eta(const churn_model *m, const double *x, double *contrib)
+{
+    double eta = m->b;
+    for (size_t j = 0; j < m->d; j++) {
+        double c = contribution(m, j, x[j]);
+        if (contrib)
+            contrib[j] = c;
+        eta += c;
+    }
+    return eta;
+}
+
+static rfm_status eta_not_finite(const churn_model *m, char *err, size_t errlen)
+{
+    (void)m;
+    return rfm_fail(err, errlen, RFM_EINVAL,
+                    "churn: features give a log-odds that is not a number (extreme values "
+                    "against a near-constant training feature)");
+}
+
+rfm_status churn_predict(const churn_model *m, const double *x, double *prob, char *err,
+                         size_t errlen)
+{
+    rfm_status st = check_row(m, x, err, errlen);
+    if (st != RFM_OK)
+        return st;
+    double eta = row_eta(m, x, NULL);
+    if (isnan(eta))
+        return eta_not_finite(m, err, errlen);
+    *prob = sigmoid(clamp_eta(eta));
+    return RFM_OK;
+}
+
+rfm_status churn_predict_many(const churn_model *m, const double *x, size_t n, double *prob,
+                              char *err, size_t errlen)
+{
+    if (!x || !prob)
+        return rfm_fail(err, errlen, RFM_EINVAL, "churn_predict_many: x and prob must not be NULL");
+    for (size_t i = 0; i < n; i++) {
+        rfm_status st = churn_predict(m, x + i * m->d, prob + i, err, errlen);
+        if (st != RFM_OK) {
+            char msg[RFM_ERRLEN];
+            snprintf(msg, sizeof msg, "%s", err ? err : "");
+            return rfm_fail(err, errlen, st, "row %zu: %s", i, msg);
+        }
+    }
+    return RFM_OK;
+}
+
+rfm_status churn_explain(const churn_model *m, const double *x, double *base_value,
+                         double *contrib, double *logit, double *prob, char *err, size_t errlen)
+{
+    rfm_status st = check_row(m, x, err, errlen);
+    if (st != RFM_OK)
+        return st;
+    if (!base_value || !contrib)
+        return rfm_fail(err, errlen, RFM_EINVAL, "churn_explain: outputs must not be NULL");
+    double c[CHURN_MAX_FEATURES];
+    double eta = row_eta(m, x, c);
+    if (isnan(eta))
+        return eta_not_finite(m, err, errlen);
+    /* mean_train(s_j) is 0 by construction of the standardisation, so the
+     * base value of SHAP with the training background is the intercept. */
+    *base_value = m->b;
+    memcpy(contrib, c, m->d * sizeof *c);
+    if (logit)
+        *logit = eta;
+    if (prob)
+        *prob = sigmoid(clamp_eta(eta));
+    return RFM_OK;
+}
+
+rfm_status churn_global_importance(const churn_model *m, const double *x, size_t n,
+                                   double *importance, char *err, size_t errlen)
+{
+    if (n == 0 || !x || !importance)
+        return rfm_fail(err, errlen, RFM_EINVAL,
+                        "churn_global_importance: needs n > 0 rows and output space");
+    double acc[CHURN_MAX_FEATURES] = {0};
+    for (size_t i = 0; i < n; i++) {
+        const double *xi = x + i * m->d;
+        for (size_t j = 0; j < m->d; j++) {
+            if (!(isfinite(xi[j]) && xi[j] >= 0.0))
+                return rfm_fail(err, errlen, RFM_EINVAL,
+                                "churn_global_importance: row %zu feature '%s' = %g must be "
+                                "finite and >= 0",
+                                i, m->names[j], xi[j]);
+            acc[j] += fabs(contribution(m, j, xi[j]));
+        }
+    }
+    for (size_t j = 0; j < m->d; j++)
+        importance[j] = acc[j] / (double)n;
+    return RFM_OK;
+}
+
+churn_risk churn_risk_level(const churn_model *m, double p)
+{
+    if (p >= m->t_high)
+        return CHURN_RISK_HIGH;
+    if (p >= m->t_medium)
+        return CHURN_RISK_MEDIUM;
+    return CHURN_RISK_LOW;
+}
+
+const char *churn_risk_name(churn_risk r)
+{
+    switch (r) {
+    case CHURN_RISK_LOW: return "low";
+    case CHURN_RISK_MEDIUM: return "medium";
+    case CHURN_RISK_HIGH: return "high";
+    }
+    return "unknown";
+}
+
+rfm_status churn_counterfactual(const churn_model *m, const double *x, double t, int n_max,
+                                churn_counterfactual_result *res, char *err, size_t errlen)
+{
+    if (m->i_rec < 0 || m->i_freq < 0 || m->i_mon < 0)
+        return rfm_fail(err, errlen, RFM_EINVAL,
+                        "churn_counterfactual: the model needs features named recency, "
+                        "frequency and monetary");
+    if (!(t > 0.0 && t < 1.0))
+        return rfm_fail(err, errlen, RFM_EINVAL, "churn_counterfactual: threshold %g not in (0, 1)",
+                        t);
+    if (n_max < 1 || n_max > 1000)
+        return rfm_fail(err, errlen, RFM_EINVAL, "churn_counterfactual: n_max = %d not in 1..1000",
+                        n_max);
+    if (!res)
+        return rfm_fail(err, errlen, RFM_EINVAL, "churn_counterfactual: res must not be NULL");
+    double p0;
+    rfm_status st = churn_predict(m, x, &p0, err, errlen);
+    if (st != RFM_OK)
+        return st;
+    churn_counterfactual_result r;
+    memset(&r, 0, sizeof r);
+    memcpy(r.x_after, x, m->d * sizeof *x);
+    r.probability_before = r.probability_after = p0;
+    double f = x[m->i_freq], mon = x[m->i_mon];
+    r.order_value = mon / fmax(f, 1.0);
+    if (p0 < t) {
+        r.kind = CHURN_CF_NOT_NEEDED;
+        *res = r;
+        return RFM_OK;
+    }
+    double xn[CHURN_MAX_FEATURES];
+    memcpy(xn, x, m->d * sizeof *x);
+    double best = INFINITY;
+    r.kind = CHURN_CF_NONE;
+    for (int k = 1; k <= n_max; k++) {
+        xn[m->i_rec] = 0.0;
+        xn[m->i_freq] = f + (double)k;
+        xn[m->i_mon] = mon + (double)k * r.order_value;
+        /* Spend near DBL_MAX would overflow: such changes are out of bounds. */
+        if (!isfinite(xn[m->i_freq]) || !isfinite(xn[m->i_mon]))
+            break;
+        double pk;
+        st = churn_predict(m, xn, &pk, err, errlen);
+        if (st != RFM_OK)
+            return st;
+        if (pk < t) {
+            r.kind = CHURN_CF_PURCHASES;
+            r.n_purchases = k;
+            r.probability_after = pk;
+            memcpy(r.x_after, xn, m->d * sizeof *xn);
+            break;
+        }
+        best = fmin(best, pk);
+    }
+    if (r.kind == CHURN_CF_NONE && isfinite(best))
+        r.probability_after = best;
+    *res = r;
+    return RFM_OK;
+}
+
+/* ---- fit ----------------------------------------------------------------- */
+
+static double max_abs(const double *v, size_t n)
+{
+    double mx = 0.0;
+    for (size_t i = 0; i < n; i++)
+        mx = fmax(mx, fabs(v[i]));
+    return mx;
+}
+
+/* With lambda = 0, a theta that puts every customer on its own side of
+ * eta = 0 proves the MLE does not exist: scaling it up lowers the loss
+ * forever. */
+static int separates(const double *s, const int *y, size_t n, size_t d, const double *theta)
+{
+    for (size_t i = 0; i < n; i++) {
+        double eta = theta[0];
+        for (size_t j = 0; j < d; j++)
+            eta += theta[j + 1] * s[i * d + j];
+        if (y[i] ? !(eta > 0.0) : !(eta < 0.0))
+            return 0;
+    }
+    return 1;
+}
+
+typedef struct {
+    double *s, *theta, *trial, *grad, *hess;
+    gsl_matrix *H;
+    gsl_vector *g, *step;
+} fit_work;
+
+static void work_free(fit_work *wk)
+{
+    free(wk->s);
+    free(wk->theta);
+    free(wk->trial);
+    free(wk->grad);
+    free(wk->hess);
+    if (wk->H)
+        gsl_matrix_free(wk->H);
+    if (wk->g)
+        gsl_vector_free(wk->g);
+    if (wk->step)
+        gsl_vector_free(wk->step);
+}
+
+static rfm_status newton(fit_work *wk, const int *y, size_t n, size_t d, const churn_params *par,
+                         churn_fit_info *fi, char *err, size_t errlen)
+{
+    size_t D = d + 1;
+    double f = churn_objective(wk->s, y, n, d, par->lambda, wk->theta, wk->grad, wk->hess);
+    int it = 0, converged = 0;
+    double last = INFINITY;
+    while (it < par->max_iter) {
+        if (par->lambda == 0.0 && separates(wk->s, y, n, d, wk->theta))
+            return rfm_fail(err, errlen, RFM_ENOCONVERGE,
+                            "churn_fit: the classes are perfectly separable by the features, so "
+                            "the unpenalised fit (lambda = 0) has no finite solution; use "
+                            "lambda > 0");
+        for (size_t a = 0; a < D; a++) {
+            gsl_vector_set(wk->g, a, wk->grad[a]);
+            for (size_t c = 0; c < D; c++)
+                gsl_matrix_set(wk->H, a, c, wk->hess[a * D + c]);
+        }
+        int gs = gsl_linalg_cholesky_decomp1(wk->H);
+        if (gs != GSL_SUCCESS) {
+            if (par->lambda == 0.0)
+                return rfm_fail(err, errlen, RFM_ENOCONVERGE,
+                                "churn_fit: Hessian not positive definite at iteration %d (%s): "
+                                "features collinear or classes (nearly) separable; use "
+                                "lambda > 0",
+                                it, gsl_strerror(gs));
+            return rfm_fail(err, errlen, RFM_ELIBRARY,
+                            "churn_fit: Cholesky of the Hessian failed at iteration %d: %s", it,
+                            gsl_strerror(gs));
+        }
+        gs = gsl_linalg_cholesky_solve(wk->H, wk->g, wk->step);
+        if (gs != GSL_SUCCESS)
+            return rfm_fail(err, errlen, RFM_ELIBRARY,
+                            "churn_fit: Cholesky solve failed at iteration %d: %s", it,
+                            gsl_strerror(gs));
+        /* Damped Newton: halve until F does not rise beyond rounding. Near
+         * the optimum the full step is always taken (quadratic convergence). */
+        double t = 1.0, ft = 0.0;
+        int ok = 0;
+        for (int h = 0; h < 40; h++, t *= 0.5) {
+            for (size_t a = 0; a < D; a++)
+                wk->trial[a] = wk->theta[a] - t * gsl_vector_get(wk->step, a);
+            ft = churn_objective(wk->s, y, n, d, par->lambda, wk->trial, NULL, NULL);
+            if (ft <= f + 1e-12 * (1.0 + fabs(f))) {
+                ok = 1;
+                break;
+            }
+        }
+        if (!ok)
+            return rfm_fail(err, errlen, RFM_ENOCONVERGE,
+                            "churn_fit: line search found no decrease at iteration %d "
+                            "(objective %.17g)",
+                            it, f);
+        last = t * max_abs(wk->step->data, D);
+        memcpy(wk->theta, wk->trial, D * sizeof *wk->theta);
+        it++;
+        f = churn_objective(wk->s, y, n, d, par->lambda, wk->theta, wk->grad, wk->hess);
+        if (!isfinite(f))
+            return rfm_fail(err, errlen, RFM_ENOCONVERGE,
+                            "churn_fit: objective not finite at iteration %d", it);
+        if (last <= par->tol) {
+            converged = 1;
+            break;
+        }
+    }
+    if (!converged)
+        return rfm_fail(err, errlen, RFM_ENOCONVERGE,
+                        "churn_fit: Newton did not converge in %d iterations (last step %g, "
+                        "max |weight| %g)%s",
+                        par->max_iter, last, max_abs(wk->theta + 1, d),
+                        par->lambda == 0.0 ? "; the classes may be separable: use lambda > 0"
+                                           : "");
+    double pen = 0.0;
+    for (size_t j = 0; j < d; j++)
+        pen += wk->theta[j + 1] * wk->theta[j + 1];
+    fi->iterations = it;
+    fi->converged = 1;
+    fi->objective = f;
+    fi->log_likelihood = -(f - 0.5 * par->lambda * pen);
+    fi->grad_max = max_abs(wk->grad, D);
+    fi->last_step = last;
+    return RFM_OK;
+}
+
+rfm_status churn_fit(const double *x, const int *y, size_t n, size_t d,
+                     const char *const *names, const churn_params *par, churn_model **out,
+                     char *err, size_t errlen)
+{
+    const char *why = churn_check_params(par);
+    if (why)
+        return rfm_fail(err, errlen, RFM_EINVAL, "churn_fit: %s", why);
+    if (!x || !y || !out)
+        return rfm_fail(err, errlen, RFM_EINVAL, "churn_fit: x, y and out must not be NULL");
+    if (d < 1 || d > CHURN_MAX_FEATURES)
+        return rfm_fail(err, errlen, RFM_EINVAL, "churn_fit: d = %zu not in 1..%d", d,
+                        CHURN_MAX_FEATURES);
+    if ((why = check_names(names, d)))
+        return rfm_fail(err, errlen, RFM_EINVAL, "churn_fit: %s", why);
+    if (n < d + 2)
+        return rfm_fail(err, errlen, RFM_EDATA, "churn_fit: %zu customers for %zu features", n, d);
+    size_t npos = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (y[i] != 0 && y[i] != 1)
+            return rfm_fail(err, errlen, RFM_EINVAL, "churn_fit: label y[%zu] = %d is not 0 or 1",
+                            i, y[i]);
+        npos += (size_t)y[i];
+        for (size_t j = 0; j < d; j++) {
+            double v = x[i * d + j];
+            if (!(isfinite(v) && v >= 0.0))
+                return rfm_fail(err, errlen, RFM_EINVAL,
+                                "churn_fit: row %zu feature '%s' = %g must be finite and >= 0", i,
+                                names[j], v);
+        }
+    }
+    if (npos == 0 || npos == n)
+        return rfm_fail(err, errlen, RFM_EDATA,
+                        "churn_fit: all %zu customers have label %d; both classes are needed", n,
+                        npos ? 1 : 0);
+
+    size_t D = d + 1;
+    churn_model *m = model_alloc(d);
+    fit_work wk = {0};
+    if (m) {
+        wk.s = malloc(n * d * sizeof *wk.s);
+        wk.theta = calloc(D, sizeof *wk.theta);
+        wk.trial = calloc(D, sizeof *wk.trial);
+        wk.grad = calloc(D, sizeof *wk.grad);
+        wk.hess = calloc(D * D, sizeof *wk.hess);
+        wk.H = gsl_matrix_alloc(D, D);
+        wk.g = gsl_vector_alloc(D);
+        wk.step = gsl_vector_alloc(D);
+    }
+    rfm_status st = RFM_OK;
+    if (!m || !wk.s || !wk.theta || !wk.trial || !wk.grad || !wk.hess || !wk.H || !wk.g ||
+        !wk.step) {
+        st = rfm_fail(err, errlen, RFM_ENOMEM, "churn_fit: out of memory for %zu x %zu", n, d);
+        goto done;
+    }
+    model_set_names(m, names);
+
+    /* Two passes for mean and sd: one-pass formulas cancel badly when the
+     * spread is small next to the mean. */
+    for (size_t j = 0; j < d; j++) {
+        double mu = 0.0, ss = 0.0;
+        for (size_t i = 0; i < n; i++)
+            mu += log1p(x[i * d + j]);
+        mu /= (double)n;
+        for (size_t i = 0; i < n; i++) {
+            double z = log1p(x[i * d + j]) - mu;
+            ss += z * z;
+        }
+        double sd = sqrt(ss / (double)n);
+        /* Spread at rounding level is no information: treat as constant. */
+        if (!(sd > 1e-12 * fmax(1.0, fabs(mu)))) {
+            if (par->lambda == 0.0) {
+                st = rfm_fail(err, errlen, RFM_EDATA,
+                              "churn_fit: feature '%s' is constant in training, so its weight is "
+                              "not identified with lambda = 0; drop it or use lambda > 0",
+                              names[j]);
+                goto done;
+            }
+            sd = 1.0;
+        }
+        m->mean[j] = mu;
+        m->sd[j] = sd;
+        for (size_t i = 0; i < n; i++)
+            wk.s[i * d + j] = (log1p(x[i * d + j]) - mu) / sd;
+    }
+
+    double ybar = (double)npos / (double)n;
+    wk.theta[0] = log(ybar / (1.0 - ybar));
+    churn_fit_info fi = {0};
+    st = newton(&wk, y, n, d, par, &fi, err, errlen);
+    if (st != RFM_OK)
+        goto done;
+    fi.n = n;
+    fi.n_positive = npos;
+    m->b = wk.theta[0];
+    memcpy(m->w, wk.theta + 1, d * sizeof *m->w);
+    m->lambda = par->lambda;
+    m->t_medium = par->threshold_medium;
+    m->t_high = par->threshold_high;
+    m->fit = fi;
+    *out = m;
+    m = NULL;
+done:
+    work_free(&wk);
+    churn_free(m);
+    return st;
+}
+
+/* ---- JSON ---------------------------------------------------------------- */
+
+static json_t *real_array(const double *v, size_t n)
+{
+    json_t *a = json_array();
+    if (!a)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (json_array_append_new(a, json_real(v[i])) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
+
+rfm_status churn_to_json(const churn_model *m, json_t **out, char *err, size_t errlen)
+{
+    json_t *names = json_array();
+    if (names)
+        for (size_t j = 0; j < m->d; j++)
+            if (json_array_append_new(names, json_string(m->names[j])) != 0) {
+                json_decref(names);
+                names = NULL;
+                break;
+            }
+    json_t *fit = json_pack("{s:i, s:b, s:f, s:f, s:f, s:f, s:I, s:I}", "iterations",
+                            m->fit.iterations, "converged", m->fit.converged, "log_likelihood",
+                            m->fit.log_likelihood, "objective", m->fit.objective, "grad_max",
+                            m->fit.grad_max, "last_step", m->fit.last_step, "n",
+                            (json_int_t)m->fit.n, "n_positive", (json_int_t)m->fit.n_positive);
+    /* "o" steals each reference, also when packing fails, and a NULL one
+     * makes it fail: one check covers every allocation above. */
+    json_t *j = json_pack("{s:s, s:i, s:s, s:o, s:o, s:o, s:o, s:f, s:f, s:f, s:f, s:o}",
+                          "format", CHURN_FORMAT, "version", CHURN_VERSION, "transform",
+                          "log1p-standardise", "features", names, "mean",
+                          real_array(m->mean, m->d), "sd", real_array(m->sd, m->d), "weights",
+                          real_array(m->w, m->d), "intercept", m->b, "lambda", m->lambda,
+                          "threshold_medium", m->t_medium, "threshold_high", m->t_high, "fit",
+                          fit);
+    if (!j) {
+        json_decref(j);
+        return rfm_fail(err, errlen, RFM_ENOMEM, "churn_to_json: out of memory");
+    }
+    *out = j;
+    return RFM_OK;
+}
+
+static rfm_status get_num(const json_t *o, const char *key, const char *where, double *v,
+                          char *err, size_t errlen)
+{
+    json_t *x = json_object_get(o, key);
+    if (!x || !json_is_number(x) || !isfinite(json_number_value(x)))
+        return rfm_fail(err, errlen, RFM_EFORMAT, "churn model: field '%s%s' missing or not a "
+                        "finite number", where, key);
+    *v = json_number_value(x);
+    return RFM_OK;
+}
+
+static rfm_status get_count(const json_t *o, const char *key, json_int_t lo, json_int_t hi,
+                            json_int_t *v, char *err, size_t errlen)
+{
+    json_t *x = json_object_get(o, key);
+    if (!x || !json_is_integer(x) || json_integer_value(x) < lo || json_integer_value(x) > hi)
+        return rfm_fail(err, errlen, RFM_EFORMAT,
+                        "churn model: field 'fit.%s' missing or not an integer in %lld..%lld", key,
+                        (long long)lo, (long long)hi);
+    *v = json_integer_value(x);
+    return RFM_OK;
+}
+
+static rfm_status get_vec(const json_t *o, const char *key, size_t d, double *v, int positive,
+                          char *err, size_t errlen)
+{
+    json_t *a = json_object_get(o, key);
+    if (!a || !json_is_array(a) || json_array_size(a) != d)
+        return rfm_fail(err, errlen, RFM_EFORMAT,
+                        "churn model: field '%s' missing or not an array of %zu numbers", key, d);
+    for (size_t j = 0; j < d; j++) {
+        json_t *x = json_array_get(a, j);
+        double val = json_is_number(x) ? json_number_value(x) : NAN;
+        if (!isfinite(val) || (positive && !(val > 0.0)))
+            return rfm_fail(err, errlen, RFM_EFORMAT, "churn model: field '%s[%zu]' is not a "
+                            "finite%s number", key, j, positive ? " positive" : "");
+        v[j] = val;
+    }
+    return RFM_OK;
+}
+
+rfm_status churn_from_json(const json_t *j, churn_model **out, char *err, size_t errlen)
+{
+    if (!j || !json_is_object(j) || !out)
+        return rfm_fail(err, errlen, RFM_EFORMAT, "churn model: not a JSON object");
+    const char *fmt = json_string_value(json_object_get(j, "format"));
+    json_t *ver = json_object_get(j, "version");
+    if (!fmt || strcmp(fmt, CHURN_FORMAT) != 0 || !json_is_integer(ver) ||
+        json_integer_value(ver) != CHURN_VERSION)
+        return rfm_fail(err, errlen, RFM_EFORMAT,
+                        "churn model: field 'format'/'version' is not %s version %d; regenerate "
+                        "it with rfm-train --only churn",
+                        CHURN_FORMAT, CHURN_VERSION);
+    const char *tr = json_string_value(json_object_get(j, "transform"));
+    if (!tr || strcmp(tr, "log1p-standardise") != 0)
+        return rfm_fail(err, errlen, RFM_EFORMAT,
+                        "churn model: field 'transform' must be \"log1p-standardise\"");
+    json_t *fa = json_object_get(j, "features");
+    if (!json_is_array(fa) || json_array_size(fa) < 1 ||
+        json_array_size(fa) > CHURN_MAX_FEATURES)
+        return rfm_fail(err, errlen, RFM_EFORMAT,
+                        "churn model: field 'features' missing or not an array of 1..%d names",
+                        CHURN_MAX_FEATURES);
+    size_t d = json_array_size(fa);
+    const char *names[CHURN_MAX_FEATURES];
+    for (size_t k = 0; k < d; k++) {
+        names[k] = json_string_value(json_array_get(fa, k));
+        if (!names[k])
+            return rfm_fail(err, errlen, RFM_EFORMAT, "churn model: field 'features[%zu]' is not "
+                            "a string", k);
+    }
+    const char *why = check_names(names, d);
+    if (why)
+        return rfm_fail(err, errlen, RFM_EFORMAT, "churn model: field 'features': %s", why);
+
+    churn_model *m = model_alloc(d);
+    if (!m)
+        return rfm_fail(err, errlen, RFM_ENOMEM, "churn_from_json: out of memory");
+    model_set_names(m, names);
+    rfm_status st;
+    json_t *fit = json_object_get(j, "fit");
+    json_int_t it = 0, nn = 0, np = 0;
+    if ((st = get_vec(j, "mean", d, m->mean, 0, err, errlen)) ||
+        (st = get_vec(j, "sd", d, m->sd, 1, err, errlen)) ||
+        (st = get_vec(j, "weights", d, m->w, 0, err, errlen)) ||
+        (st = get_num(j, "intercept", "", &m->b, err, errlen)) ||
+        (st = get_num(j, "lambda", "", &m->lambda, err, errlen)) ||
+        (st = get_num(j, "threshold_medium", "", &m->t_medium, err, errlen)) ||
+        (st = get_num(j, "threshold_high", "", &m->t_high, err, errlen)))
+        goto fail;
+    if (!(m->lambda >= 0.0)) {
+        st = rfm_fail(err, errlen, RFM_EFORMAT, "churn model: field 'lambda' must be >= 0");
+        goto fail;
+    }
+    if ((why = check_thresholds(m->t_medium, m->t_high))) {
+        st = rfm_fail(err, errlen, RFM_EFORMAT, "churn model: %s", why);
+        goto fail;
+    }
+    if (!json_is_object(fit)) {
+        st = rfm_fail(err, errlen, RFM_EFORMAT, "churn model: field 'fit' missing or not an object");
+        goto fail;
+    }
+    json_t *conv = json_object_get(fit, "converged");
+    if (!json_is_boolean(conv)) {
+        st = rfm_fail(err, errlen, RFM_EFORMAT, "churn model: field 'fit.converged' missing or "
+                      "not a boolean");
+        goto fail;
+    }
+    if ((st = get_count(fit, "iterations", 0, 10000, &it, err, errlen)) ||
+        (st = get_count(fit, "n", 0, LLONG_MAX, &nn, err, errlen)) ||
+        (st = get_count(fit, "n_positive", 0, nn, &np, err, errlen)) ||
+        (st = get_num(fit, "log_likelihood", "fit.", &m->fit.log_likelihood, err, errlen)) ||
+        (st = get_num(fit, "objective", "fit.", &m->fit.objective, err, errlen)) ||
+        (st = get_num(fit, "grad_max", "fit.", &m->fit.grad_max, err, errlen)) ||
+        (st = get_num(fit, "last_step", "fit.", &m->fit.last_step, err, errlen)))
+        goto fail;
+    m->fit.converged = json_is_true(conv);
+    m->fit.iterations = (int)it;
+    m->fit.n = (size_t)nn;
+    m->fit.n_positive = (size_t)np;
+    *out = m;
+    return RFM_OK;
+fail:
+    churn_free(m);
+    return st;
+}

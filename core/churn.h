@@ -1,0 +1,229 @@
+/* churn.h - churn probability by L2-regularised logistic regression, with
+ * exact per-feature explanations and purchase counterfactuals.
+ *
+ * Purpose: score "will this customer buy nothing in the next period?" from d
+ * raw non-negative per-customer features (the trainer uses d = 3: recency in
+ * days since the last purchase, frequency as a purchase count, monetary as
+ * total spend in the data's currency), explain each score, and say how many
+ * purchases would bring a risky customer back under a threshold.
+ *
+ * Model. Each raw feature x_j >= 0 is transformed and standardised with the
+ * training mean and population standard deviation (ddof = 0, as
+ * sklearn.preprocessing.StandardScaler):
+ *     z_j = log1p(x_j),   s_j = (z_j - mu_j) / sd_j,
+ *     eta = b + sum_j w_j s_j,   P(churn) = sigmoid(eta).
+ * A feature constant in training gets sd_j = 1 (as StandardScaler does).
+ *
+ * Objective minimised by churn_fit, over the intercept b and weights w:
+ *     F(b, w) = - sum_i [ y_i log p_i + (1 - y_i) log(1 - p_i) ] + lambda/2 ||w||^2
+ * The loss is a SUM over customers and the intercept is not penalised, so it
+ * is scikit-learn's LogisticRegression(penalty="l2", C=1/lambda) on the
+ * standardised features (lbfgs/newton-cg/newton-cholesky solvers, which do not
+ * penalise the intercept; liblinear does, and differs). lambda = 0 is the
+ * plain maximum-likelihood fit (penalty=None), which does not exist when the
+ * classes are separable: churn_fit then fails rather than return weights
+ * drifting to infinity.
+ *
+ * Fit: Newton's method (IRLS) from w = 0, b = logit(mean y), solving
+ * H step = g with a Cholesky factorisation of the (d+1)x(d+1) Hessian (GSL),
+ * halving the step while it does not decrease F. Converged when
+ * max_j |step_j| <= tol (parameters on the standardised scale). Cost per
+ * iteration O(n d^2); typically 5-10 iterations.
+ *
+ * Workload: fit once per training run on up to a few million customers;
+ * score, explain and search counterfactuals per HTTP request. The scoring
+ * functions only read the model: any number of threads may call them on
+ * one model at once; each call costs O(d) (counterfactual O(d n_max)) and
+ * well under a microsecond for d = 3.
+ *
+ * Non-goals: other transforms per feature, interactions, sample weights,
+ * class weights, L1 penalties, standard errors.
+ */
+#ifndef RFM_CHURN_H
+#define RFM_CHURN_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "status.h"
+
+#define CHURN_FORMAT "rfm-churn"
+#define CHURN_VERSION 1
+#define CHURN_MAX_FEATURES 64
+#define CHURN_MAX_NAME 63 /* bytes in a feature name, excluding the NUL */
+
+/* |eta| is clamped to this before the sigmoid so that the returned
+ * probability is always strictly inside (0, 1) in double precision
+ * (sigmoid(35) = 1 - 6.3e-16 < 1). Only scores beyond odds of e^35 are
+ * affected; churn_explain reports the unclamped eta. */
+#define CHURN_ETA_CLAMP 35.0
+
+typedef struct churn_model churn_model; /* opaque; see churn_info */
+
+typedef struct {
+    double lambda;           /* L2 penalty on w (standardised scale), >= 0; 1 = sklearn C=1 */
+    int max_iter;            /* Newton iteration cap, 1..10000 */
+    double tol;              /* converged when max |Newton step| <= tol, in (0, 1) */
+    double threshold_medium; /* risk is "medium" from this probability up */
+    double threshold_high;   /* risk is "high" from this probability up */
+} churn_params;
+
+/* Details of the fit, saved with the model. */
+typedef struct {
+    int iterations;        /* Newton steps taken */
+    int converged;         /* 1: stopping rule met (a fitted model always has 1) */
+    double log_likelihood; /* sum_i log P(y_i) at the solution (nats, <= 0) */
+    double objective;      /* F(b, w) above at the solution */
+    double grad_max;       /* max |dF/dtheta| at the solution */
+    double last_step;      /* max |step| of the last Newton step */
+    size_t n;              /* training customers */
+    size_t n_positive;     /* of which churned (y = 1) */
+} churn_fit_info;
+
+/* Read-only view of a model; pointers stay valid until churn_free. */
+typedef struct {
+    size_t d;
+    const char *const *names; /* d feature names */
+    const double *mean;       /* d: training mean of log1p(x_j) */
+    const double *sd;         /* d: training sd of log1p(x_j), > 0 */
+    const double *weights;    /* d: w_j, on the standardised scale */
+    double intercept;         /* b */
+    double lambda;
+    double threshold_medium, threshold_high;
+    churn_fit_info fit;
+} churn_info;
+
+typedef enum { CHURN_RISK_LOW = 0, CHURN_RISK_MEDIUM = 1, CHURN_RISK_HIGH = 2 } churn_risk;
+
+typedef enum {
+    CHURN_CF_NOT_NEEDED = 0, /* probability already below the threshold */
+    CHURN_CF_PURCHASES = 1,  /* n_purchases purchases now bring it below */
+    CHURN_CF_NONE = 2,       /* no n in 1..n_max does */
+} churn_cf_kind;
+
+/* Result of churn_counterfactual; x_after has room for CHURN_MAX_FEATURES. */
+typedef struct {
+    churn_cf_kind kind;
+    int n_purchases;         /* PURCHASES: the smallest n; otherwise 0 */
+    double probability_before;
+    double probability_after; /* PURCHASES: probability after n purchases;
+                                 NONE: the lowest probability over n = 1..n_max;
+                                 NOT_NEEDED, or NONE with no n in bounds:
+                                 probability_before */
+    double order_value;      /* value assumed per added purchase */
+    double x_after[CHURN_MAX_FEATURES]; /* raw features after the change (or unchanged) */
+} churn_counterfactual_result;
+
+/* lambda 1, max_iter 100, tol 1e-10, thresholds 0.3 and 0.6. */
+void churn_default_params(churn_params *par);
+
+/* NULL if par is usable, else a static string naming the bad field. */
+const char *churn_check_params(const churn_params *par);
+
+/* Fit on n customers: x is row-major n x d raw features (x[i*d + j] finite
+ * and >= 0), y[i] in {0, 1}, names[d] distinct non-empty feature names of at
+ * most CHURN_MAX_NAME bytes (copied). Needs both classes present and n > d+1.
+ * On success *out is a new model the caller frees with churn_free.
+ * Failures (*out untouched): RFM_EINVAL bad argument (message names the row
+ * and feature), RFM_EDATA one class absent or a constant feature with
+ * lambda = 0, RFM_ENOCONVERGE the classes are perfectly separated with
+ * lambda = 0 (the MLE does not exist) or max_iter reached,
+ * RFM_ELIBRARY a GSL failure, RFM_ENOMEM. */
+rfm_status churn_fit(const double *x, const int *y, size_t n, size_t d,
+                     const char *const *names, const churn_params *par, churn_model **out,
+                     char *err, size_t errlen);
+
+/* Free a model (NULL is fine). */
+void churn_free(churn_model *m);
+
+/* Fill *info with a read-only view of m. Thread-safe. */
+void churn_info_get(const churn_model *m, churn_info *info);
+
+/* Replace the risk thresholds (0 < medium <= high < 1), e.g. from config
+ * before saving. Not thread-safe: call before the model is shared. */
+rfm_status churn_set_thresholds(churn_model *m, double threshold_medium, double threshold_high,
+                                char *err, size_t errlen);
+
+/* Index of the feature called name, or -1. */
+int churn_feature_index(const churn_model *m, const char *name);
+
+/* Probability of churn for one customer's d raw features (model order),
+ * strictly inside (0, 1) and never NaN (eta clamped to +-CHURN_ETA_CLAMP).
+ * RFM_EINVAL names the feature if a value is not finite or is < 0; *prob is
+ * written only on success. Thread-safe on a shared read-only model. */
+rfm_status churn_predict(const churn_model *m, const double *x, double *prob, char *err,
+                         size_t errlen);
+
+/* churn_predict for n customers (row-major n x d raw features) into prob[n].
+ * A bad row fails with its index in the message; prob[] rows before it are
+ * written, the rest untouched. Thread-safe. */
+rfm_status churn_predict_many(const churn_model *m, const double *x, size_t n, double *prob,
+                              char *err, size_t errlen);
+
+/* Exact SHAP values in log-odds for the linear model with independent
+ * features (interventional, background = the training customers):
+ *     contrib[j] = w_j (s_j - mean_train(s_j)) = w_j (log1p(x_j) - mu_j) / sd_j,
+ *     *base_value = b + sum_j w_j mean_train(s_j) = b,
+ * since standardising makes mean_train(s_j) = 0. Hence
+ *     *base_value + sum_j contrib[j] = eta = logit(*prob)
+ * (to rounding, whenever |eta| <= CHURN_ETA_CLAMP; beyond it *prob is the
+ * clamped value and *logit still holds the unclamped eta). contrib has room
+ * for d values; logit and prob may be NULL. Same failures and thread safety
+ * as churn_predict; outputs are written only on success. */
+rfm_status churn_explain(const churn_model *m, const double *x, double *base_value,
+                         double *contrib, double *logit, double *prob, char *err, size_t errlen);
+
+/* Global importance: importance[j] = mean over the n customers in x (row-major
+ * n x d raw features, normally the training set) of |contrib[j]|. Fails as
+ * churn_predict on a bad row (message names it); importance[] is written only
+ * on success. Thread-safe. */
+rfm_status churn_global_importance(const churn_model *m, const double *x, size_t n,
+                                   double *importance, char *err, size_t errlen);
+
+/* Risk level of probability p: LOW if p < threshold_medium, MEDIUM if
+ * threshold_medium <= p < threshold_high, HIGH if p >= threshold_high. */
+churn_risk churn_risk_level(const churn_model *m, double p);
+
+/* "low", "medium" or "high". */
+const char *churn_risk_name(churn_risk r);
+
+/* Counterfactual for one customer x (d raw features) against threshold t in
+ * (0, 1). Needs features named "recency", "frequency" and "monetary"
+ * (RFM_EINVAL otherwise); any other features are held fixed.
+ *
+ * Definition. Let r, f, m be the customer's recency (days), frequency
+ * (purchases) and monetary (total spend), and its average order value
+ * v = m / max(f, 1) (a customer without purchases on record counts as one
+ * order of value m). "n purchases now" is the customer
+ *     x(n) = (recency 0, frequency f + n, monetary m + n v),
+ * n = 1 being "a purchase now". With p(.) the model's probability:
+ *   - if p(x) < t: kind NOT_NEEDED;
+ *   - else if some n in 1..n_max has p(x(n)) < t: kind PURCHASES with the
+ *     smallest such n, x_after = x(n), probability_after = p(x(n));
+ *   - else: kind NONE, probability_after = min over n of p(x(n)).
+ * Changes whose frequency or monetary would overflow a double are out of
+ * bounds (the scan stops there). The scan is exhaustive, so the smallest n is found even when p(x(n)) is
+ * not monotone in n. n_max in 1..1000. Thread-safe; *res written only on
+ * success. */
+rfm_status churn_counterfactual(const churn_model *m, const double *x, double t, int n_max,
+                                churn_counterfactual_result *res, char *err, size_t errlen);
+
+/* The penalised objective F, its gradient and Hessian at theta = (b, w_1..w_d)
+ * on standardised rows s (row-major n x d) and labels y: the quantities the
+ * Newton fit uses, exposed so tests can check them against finite
+ * differences. grad (d+1) and hess ((d+1)^2, row-major) may be NULL.
+ * Returns F. No validation; thread-safe. */
+double churn_objective(const double *s, const int *y, size_t n, size_t d, double lambda,
+                       const double *theta, double *grad, double *hess);
+
+/* Serialise to a new JSON object (caller decrefs *out). Write it with
+ * JSON_REAL_PRECISION(17) to read back exactly. RFM_ENOMEM on failure. */
+rfm_status churn_to_json(const churn_model *m, json_t **out, char *err, size_t errlen);
+
+/* Load a model from JSON written by churn_to_json, validating every field: a
+ * missing, ill-typed or out-of-range field is RFM_EFORMAT naming it; a wrong
+ * "format"/"version" says to regenerate with rfm-train. *out is a new model
+ * on success, untouched on failure. */
+rfm_status churn_from_json(const json_t *j, churn_model **out, char *err, size_t errlen);
+
+#endif
