@@ -69,6 +69,13 @@ bin/rfm-serve: $(SERVER_OBJ) $(B)/libcore.a
 	@$(if $(Q),echo "  LINK  $@")
 	$(Q)$(CC) $(SAN) -o $@ $^ $(LIBS)
 
+# The daemon test_http runs: built in the same build folder as the test,
+# so that `make san` runs it under the sanitizers and it is never stale.
+$(B)/bin/rfm-serve: $(SERVER_OBJ) $(B)/libcore.a
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(SAN) -o $@ $^ $(LIBS)
+$(B)/tests/test_http: $(B)/bin/rfm-serve
+
 $(B)/tests/%: tests/%.c $(B)/libcore.a tests/testutil.h
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  TEST  $@")
@@ -76,7 +83,8 @@ $(B)/tests/%: tests/%.c $(B)/libcore.a tests/testutil.h
 
 # unit: every cmocka test once. san: the same under ASan+UBSan in build/san.
 unit: $(TESTS)
-	@fail=0; for t in $(TESTS); do echo "== $$t"; (cd tests && ../$$t) || fail=1; done; exit $$fail
+	@fail=0; for t in $(TESTS); do echo "== $$t"; \
+	  (cd tests && RFM_SERVE=$(B)/bin/rfm-serve ../$$t) || fail=1; done; exit $$fail
 
 san:
 	$(MAKE) --no-print-directory B=build/san SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" unit

@@ -14,9 +14,89 @@
 
 #define MAX_REF_DEPTH 32
 
+typedef struct {
+    const json_t *ref; /* the "$ref" string value in the document */
+    const json_t *target;
+} ref_entry;
+
 struct oas_spec {
     json_t *root;
+    /* Every $ref resolved once at load, sorted by the address of its
+     * string, so that validation finds a target without parsing pointers. */
+    ref_entry *refs;
+    size_t nrefs, caprefs;
 };
+
+static const json_t *resolve(const oas_spec *s, const char *ref);
+static const json_t *deref(const oas_spec *s, const json_t *schema);
+
+/* Every $ref of the document must point within it and resolve, and no
+ * chain of bare references may loop: checked once at load, so that a
+ * broken contract stops the server at start, not on some request. */
+static rfm_status check_refs(oas_spec *s, const json_t *node, int depth, const char *path,
+                             char *err, size_t errlen)
+{
+    if (depth > 200)
+        return rfm_fail(err, errlen, RFM_EFORMAT, "%s: document nests too deeply", path);
+    if (json_is_object(node)) {
+        const json_t *r = json_object_get(node, "$ref");
+        if (r) {
+            const char *ref = json_string_value(r);
+            if (!ref || strncmp(ref, "#/", 2) != 0)
+                return rfm_fail(err, errlen, RFM_EFORMAT,
+                                "%s: $ref %s: only references within the file (#/...) are "
+                                "supported",
+                                path, ref ? ref : "(not a string)");
+            if (!resolve(s, ref))
+                return rfm_fail(err, errlen, RFM_EFORMAT, "%s: $ref %s does not resolve", path,
+                                ref);
+            if (!deref(s, node))
+                return rfm_fail(err, errlen, RFM_EFORMAT,
+                                "%s: $ref %s is a cycle of references", path, ref);
+            if (s->nrefs == s->caprefs) {
+                size_t cap = s->caprefs ? 2 * s->caprefs : 32;
+                ref_entry *e = realloc(s->refs, cap * sizeof *e);
+                if (!e)
+                    return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+                s->refs = e;
+                s->caprefs = cap;
+            }
+            s->refs[s->nrefs++] = (ref_entry){r, resolve(s, ref)};
+        }
+        const char *key;
+        json_t *v;
+        json_object_foreach((json_t *)node, key, v)
+        {
+            rfm_status st = check_refs(s, v, depth + 1, path, err, errlen);
+            if (st != RFM_OK)
+                return st;
+        }
+    } else if (json_is_array(node)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(node, i, v)
+        {
+            rfm_status st = check_refs(s, v, depth + 1, path, err, errlen);
+            if (st != RFM_OK)
+                return st;
+        }
+    }
+    return RFM_OK;
+}
+
+static int cmp_ref(const void *a, const void *b)
+{
+    const json_t *x = ((const ref_entry *)a)->ref, *y = ((const ref_entry *)b)->ref;
+    return (uintptr_t)x < (uintptr_t)y ? -1 : (uintptr_t)x > (uintptr_t)y;
+}
+
+/* The target of a $ref string of the document (NULL if it is not one). */
+static const json_t *lookup_ref(const oas_spec *s, const json_t *ref)
+{
+    ref_entry key = {ref, NULL};
+    const ref_entry *e = bsearch(&key, s->refs, s->nrefs, sizeof key, cmp_ref);
+    return e ? e->target : NULL;
+}
 
 rfm_status oas_load(const char *path, oas_spec **out, char *err, size_t errlen)
 {
@@ -31,12 +111,18 @@ rfm_status oas_load(const char *path, oas_spec **out, char *err, size_t errlen)
         return rfm_fail(err, errlen, RFM_EFORMAT, "%s: not an OpenAPI 3 document with paths",
                         path);
     }
-    oas_spec *s = malloc(sizeof *s);
+    oas_spec *s = calloc(1, sizeof *s);
     if (!s) {
         json_decref(root);
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
     }
     s->root = root;
+    st = check_refs(s, root, 0, path, err, errlen);
+    if (st != RFM_OK) {
+        oas_free(s);
+        return st;
+    }
+    qsort(s->refs, s->nrefs, sizeof *s->refs, cmp_ref);
     *out = s;
     return RFM_OK;
 }
@@ -46,6 +132,7 @@ void oas_free(oas_spec *s)
     if (!s)
         return;
     json_decref(s->root);
+    free(s->refs);
     free(s);
 }
 
@@ -159,7 +246,28 @@ typedef struct {
     char ptr[192];
     size_t plen;
     int depth;
+    /* For choosing which alternative of a oneOf/anyOf to report: base is
+     * the pointer length where the alternative applies; against counts the
+     * violations saying the value is not of that alternative's shape (its
+     * type, enum or bounds at base, or a field it does not allow). A
+     * missing required field is not counted: {} is nearer to a single
+     * request than to a batch. */
+    size_t base, against;
 } vctx;
+
+/* Length of the UTF-8 sequence starting at s (at most n bytes), or 0 when
+ * it is not a complete, well-formed sequence. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3
+                                 : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
+    if (len == 0 || len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    return len;
+}
 
 static void add(vctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -174,21 +282,34 @@ static void add(vctx *c, const char *fmt, ...)
         va_end(ap);
     }
     c->n++;
+    c->against += c->plen == c->base;
 }
 
-/* Append "/token" (escaped) to the pointer; returns the old length. */
+/* Append "/token" (escaped) to the pointer; returns the old length. A
+ * pointer longer than the buffer is cut at a character boundary, so that
+ * it stays valid UTF-8 (keys come from jansson, which checked them). */
 static size_t push(vctx *c, const char *tok)
 {
-    size_t old = c->plen;
-    if (c->plen + 1 < sizeof c->ptr)
+    size_t old = c->plen, room = sizeof c->ptr - 1;
+    if (c->plen < room)
         c->ptr[c->plen++] = '/';
-    for (; *tok && c->plen + 2 < sizeof c->ptr; tok++) {
+    for (size_t n = strlen(tok); *tok;) {
         if (*tok == '~' || *tok == '/') {
+            if (c->plen + 2 > room)
+                break;
             c->ptr[c->plen++] = '~';
             c->ptr[c->plen++] = *tok == '~' ? '0' : '1';
-        } else {
-            c->ptr[c->plen++] = *tok;
+            tok++, n--;
+            continue;
         }
+        size_t k = utf8_seq((const unsigned char *)tok, n);
+        if (k == 0)
+            k = 1; /* not reached with jansson's keys; copy the byte as is */
+        if (c->plen + k > room)
+            break;
+        memcpy(c->ptr + c->plen, tok, k);
+        c->plen += k;
+        tok += k, n -= k;
     }
     return old;
 }
@@ -251,16 +372,133 @@ static size_t utf8_length(const char *s, size_t n)
     return cp;
 }
 
+/* JSON Schema equality: like json_equal, except that numbers compare by
+ * value (1 equals 1.0), also inside arrays and objects. */
+static int same_value(const json_t *a, const json_t *b)
+{
+    if (json_is_number(a) && json_is_number(b)) {
+        if (json_is_integer(a) && json_is_integer(b))
+            return json_integer_value(a) == json_integer_value(b);
+        return json_number_value(a) == json_number_value(b);
+    }
+    if (json_typeof(a) != json_typeof(b))
+        return 0;
+    if (json_is_array(a)) {
+        size_t n = json_array_size(a);
+        if (n != json_array_size(b))
+            return 0;
+        for (size_t i = 0; i < n; i++)
+            if (!same_value(json_array_get(a, i), json_array_get(b, i)))
+                return 0;
+        return 1;
+    }
+    if (json_is_object(a)) {
+        if (json_object_size(a) != json_object_size(b))
+            return 0;
+        const char *key;
+        json_t *va;
+        json_object_foreach((json_t *)a, key, va)
+        {
+            const json_t *vb = json_object_get(b, key);
+            if (!vb || !same_value(va, vb))
+                return 0;
+        }
+        return 1;
+    }
+    return json_equal((json_t *)a, (json_t *)b);
+}
+
 static void validate(vctx *c, const json_t *schema, const json_t *v);
 
-/* Count violations of one subschema without reporting them. */
-static size_t trial(vctx *c, const json_t *schema, const json_t *v)
+/* Count violations of one subschema without reporting them; *against
+ * gets those that speak against the value having its shape (see vctx). */
+static size_t trial(vctx *c, const json_t *schema, const json_t *v, size_t *against)
 {
     vctx t = *c;
     t.out = NULL;
     t.n = 0;
+    t.base = c->plen;
+    t.against = 0;
     validate(&t, schema, v);
+    *against = t.against;
     return t.n;
+}
+
+/* Validate v against the alternatives in list (a oneOf when one, else an
+ * anyOf). When none matches, report the violations of the alternative the
+ * value is nearest to: the fewest violations against its shape, the
+ * first on a tie. This is what lets a batch with bad customers be told
+ * about the customers, not that it lacks the fields of a single request. */
+static void alternatives(vctx *c, const json_t *list, const json_t *v, int one)
+{
+    size_t i, best = 0, best_against = SIZE_MAX, matched = 0;
+    json_t *e;
+    json_array_foreach(list, i, e)
+    {
+        size_t against;
+        size_t n = trial(c, e, v, &against);
+        matched += n == 0;
+        if (n == 0 && !one)
+            return;
+        if (against < best_against)
+            best_against = against, best = i;
+    }
+    if (one && matched > 1)
+        add(c, "matches %zu of the alternatives; exactly one is allowed", matched);
+    else if (matched == 0 && json_array_size(list) > 0)
+        validate(c, json_array_get(list, best), v);
+}
+
+/* The keywords of one schema object, gathered in one pass over its keys:
+ * schemas have a handful of keys, so this costs less than looking up each
+ * of the twenty keywords that might be there. */
+typedef struct {
+    const json_t *ref, *type, *en, *cn, *min, *max, *xmin, *xmax, *minlen, *maxlen, *minitems,
+        *maxitems, *items, *props, *req, *addl, *all, *any, *one;
+} keywords;
+
+static void gather(const json_t *schema, keywords *k)
+{
+    memset(k, 0, sizeof *k);
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)schema, key, val)
+    {
+        const json_t **slot = NULL;
+        switch (key[0]) {
+        case '$': slot = strcmp(key, "$ref") == 0 ? &k->ref : NULL; break;
+        case 'a':
+            slot = strcmp(key, "additionalProperties") == 0 ? &k->addl
+                   : strcmp(key, "allOf") == 0              ? &k->all
+                   : strcmp(key, "anyOf") == 0              ? &k->any
+                                                            : NULL;
+            break;
+        case 'c': slot = strcmp(key, "const") == 0 ? &k->cn : NULL; break;
+        case 'e':
+            slot = strcmp(key, "enum") == 0               ? &k->en
+                   : strcmp(key, "exclusiveMinimum") == 0 ? &k->xmin
+                   : strcmp(key, "exclusiveMaximum") == 0 ? &k->xmax
+                                                          : NULL;
+            break;
+        case 'i': slot = strcmp(key, "items") == 0 ? &k->items : NULL; break;
+        case 'm':
+            slot = strcmp(key, "minimum") == 0     ? &k->min
+                   : strcmp(key, "maximum") == 0   ? &k->max
+                   : strcmp(key, "minLength") == 0 ? &k->minlen
+                   : strcmp(key, "maxLength") == 0 ? &k->maxlen
+                   : strcmp(key, "minItems") == 0  ? &k->minitems
+                   : strcmp(key, "maxItems") == 0  ? &k->maxitems
+                                                   : NULL;
+            break;
+        case 'o': slot = strcmp(key, "oneOf") == 0 ? &k->one : NULL; break;
+        case 'p': slot = strcmp(key, "properties") == 0 ? &k->props : NULL; break;
+        case 'r': slot = strcmp(key, "required") == 0 ? &k->req : NULL; break;
+        case 't': slot = strcmp(key, "type") == 0 ? &k->type : NULL; break;
+        default: break;
+        }
+        if (slot)
+            *slot = val;
+    }
 }
 
 static void validate(vctx *c, const json_t *schema, const json_t *v)
@@ -276,51 +514,60 @@ static void validate(vctx *c, const json_t *schema, const json_t *v)
         c->depth--;
         return;
     }
-    const char *ref = json_string_value(json_object_get(schema, "$ref"));
+    keywords kw;
+    gather(schema, &kw);
+    const char *ref = json_string_value(kw.ref);
     if (ref) {
-        const json_t *target = resolve(c->s, ref);
+        const json_t *target = lookup_ref(c->s, kw.ref);
+        if (!target) /* a schema from outside the document */
+            target = resolve(c->s, ref);
         if (!target)
             add(c, "schema reference %s cannot be resolved", ref);
         else
             validate(c, target, v);
     }
 
-    const json_t *t = json_object_get(schema, "type");
+    const json_t *t = kw.type;
     if (t) {
         int ok = 0;
-        char want[96] = "";
         if (json_is_string(t)) {
             ok = type_matches(v, json_string_value(t));
-            snprintf(want, sizeof want, "%s", json_string_value(t));
         } else if (json_is_array(t)) {
-            size_t i, n = 0;
+            size_t i;
             json_t *e;
-            json_array_foreach(t, i, e)
-            {
-                const char *ts = json_string_value(e);
-                if (!ts)
-                    continue;
-                ok |= type_matches(v, ts);
-                n += (size_t)snprintf(want + n, n < sizeof want ? sizeof want - n : 0, "%s%s",
-                                      i ? " or " : "", ts);
-                if (n >= sizeof want)
-                    n = sizeof want - 1;
-            }
+            json_array_foreach(t, i, e) ok |= json_is_string(e) && type_matches(v, json_string_value(e));
         }
         if (!ok) {
-            add(c, "must be %s %s, not %s", strchr("aeiou", want[0]) ? "an" : "a", want,
-                type_name(v));
+            char want[96] = "";
+            if (json_is_string(t)) {
+                snprintf(want, sizeof want, "%s", json_string_value(t));
+            } else {
+                size_t i, n = 0;
+                json_t *e;
+                json_array_foreach(t, i, e)
+                {
+                    const char *ts = json_string_value(e);
+                    if (!ts)
+                        continue;
+                    n += (size_t)snprintf(want + n, n < sizeof want ? sizeof want - n : 0,
+                                          "%s%s", n ? " or " : "", ts);
+                    if (n >= sizeof want)
+                        n = sizeof want - 1;
+                }
+            }
+            add(c, "must be %s %s, not %s", want[0] && strchr("aeiou", want[0]) ? "an" : "a",
+                want, type_name(v));
             c->depth--;
             return; /* other keywords would only repeat the same complaint */
         }
     }
 
-    const json_t *en = json_object_get(schema, "enum");
+    const json_t *en = kw.en;
     if (json_is_array(en)) {
         size_t i;
         json_t *e;
         int found = 0;
-        json_array_foreach(en, i, e) found |= json_equal(e, (json_t *)v);
+        json_array_foreach(en, i, e) found |= same_value(e, v);
         if (!found) {
             char list[120] = "";
             size_t n = 0;
@@ -333,46 +580,46 @@ static void validate(vctx *c, const json_t *schema, const json_t *v)
             add(c, "must be one of %s", list);
         }
     }
-    const json_t *cn = json_object_get(schema, "const");
-    if (cn && !json_equal((json_t *)cn, (json_t *)v))
+    const json_t *cn = kw.cn;
+    if (cn && !same_value(cn, v))
         add(c, "must equal the constant value");
 
     if (json_is_number(v)) {
         double x = json_number_value(v);
         const json_t *k;
-        if ((k = json_object_get(schema, "minimum")) && json_is_number(k) &&
+        if ((k = kw.min) && json_is_number(k) &&
             x < json_number_value(k))
             add(c, "must be >= %.17g", json_number_value(k));
-        if ((k = json_object_get(schema, "maximum")) && json_is_number(k) &&
+        if ((k = kw.max) && json_is_number(k) &&
             x > json_number_value(k))
             add(c, "must be <= %.17g", json_number_value(k));
-        if ((k = json_object_get(schema, "exclusiveMinimum")) && json_is_number(k) &&
+        if ((k = kw.xmin) && json_is_number(k) &&
             x <= json_number_value(k))
             add(c, "must be > %.17g", json_number_value(k));
-        if ((k = json_object_get(schema, "exclusiveMaximum")) && json_is_number(k) &&
+        if ((k = kw.xmax) && json_is_number(k) &&
             x >= json_number_value(k))
             add(c, "must be < %.17g", json_number_value(k));
     }
     if (json_is_string(v)) {
         size_t cp = utf8_length(json_string_value(v), json_string_length(v));
         const json_t *k;
-        if ((k = json_object_get(schema, "minLength")) && json_is_integer(k) &&
+        if ((k = kw.minlen) && json_is_integer(k) &&
             (json_int_t)cp < json_integer_value(k))
             add(c, "must have at least %lld characters", (long long)json_integer_value(k));
-        if ((k = json_object_get(schema, "maxLength")) && json_is_integer(k) &&
+        if ((k = kw.maxlen) && json_is_integer(k) &&
             (json_int_t)cp > json_integer_value(k))
             add(c, "must have at most %lld characters", (long long)json_integer_value(k));
     }
     if (json_is_array(v)) {
         size_t n = json_array_size(v);
         const json_t *k;
-        if ((k = json_object_get(schema, "minItems")) && json_is_integer(k) &&
+        if ((k = kw.minitems) && json_is_integer(k) &&
             (json_int_t)n < json_integer_value(k))
             add(c, "must have at least %lld items", (long long)json_integer_value(k));
-        if ((k = json_object_get(schema, "maxItems")) && json_is_integer(k) &&
+        if ((k = kw.maxitems) && json_is_integer(k) &&
             (json_int_t)n > json_integer_value(k))
             add(c, "must have at most %lld items", (long long)json_integer_value(k));
-        const json_t *items = json_object_get(schema, "items");
+        const json_t *items = kw.items;
         if (items && !json_is_array(items))
             for (size_t i = 0; i < n; i++) {
                 size_t old = push_index(c, i);
@@ -381,8 +628,8 @@ static void validate(vctx *c, const json_t *schema, const json_t *v)
             }
     }
     if (json_is_object(v)) {
-        const json_t *props = json_object_get(schema, "properties");
-        const json_t *req = json_object_get(schema, "required");
+        const json_t *props = kw.props;
+        const json_t *req = kw.req;
         size_t i;
         json_t *e;
         if (json_is_array(req))
@@ -395,17 +642,20 @@ static void validate(vctx *c, const json_t *schema, const json_t *v)
                     c->plen = old;
                 }
             }
-        const json_t *addl = json_object_get(schema, "additionalProperties");
+        const json_t *addl = kw.addl;
         const char *key;
         json_t *val;
         json_object_foreach((json_t *)v, key, val)
         {
             const json_t *ps = json_object_get(props, key);
+            int at_base = c->plen == c->base;
             size_t old = push(c, key);
-            if (ps)
+            if (ps) {
                 validate(c, ps, val);
-            else if (json_is_false(addl))
+            } else if (json_is_false(addl)) {
                 add(c, "is not an allowed field");
+                c->against += at_base;
+            }
             else if (json_is_object(addl))
                 validate(c, addl, val);
             c->plen = old;
@@ -413,45 +663,22 @@ static void validate(vctx *c, const json_t *schema, const json_t *v)
     }
 
     const json_t *k;
-    if ((k = json_object_get(schema, "allOf")) && json_is_array(k)) {
+    if ((k = kw.all) && json_is_array(k)) {
         size_t i;
         json_t *e;
         json_array_foreach(k, i, e) validate(c, e, v);
     }
-    if ((k = json_object_get(schema, "anyOf")) && json_is_array(k)) {
-        size_t i, best = 0, bestn = SIZE_MAX;
-        json_t *e;
-        json_array_foreach(k, i, e)
-        {
-            size_t n = trial(c, e, v);
-            if (n < bestn)
-                bestn = n, best = i;
-        }
-        if (bestn > 0 && json_array_size(k) > 0)
-            validate(c, json_array_get(k, best), v); /* report the nearest alternative */
-    }
-    if ((k = json_object_get(schema, "oneOf")) && json_is_array(k)) {
-        size_t i, best = 0, bestn = SIZE_MAX, matched = 0;
-        json_t *e;
-        json_array_foreach(k, i, e)
-        {
-            size_t n = trial(c, e, v);
-            matched += n == 0;
-            if (n < bestn)
-                bestn = n, best = i;
-        }
-        if (matched > 1)
-            add(c, "matches %zu of the alternatives; exactly one is allowed", matched);
-        else if (matched == 0 && json_array_size(k) > 0)
-            validate(c, json_array_get(k, best), v); /* report the nearest alternative */
-    }
+    if ((k = kw.any) && json_is_array(k))
+        alternatives(c, k, v, 0);
+    if ((k = kw.one) && json_is_array(k))
+        alternatives(c, k, v, 1);
     c->depth--;
 }
 
 size_t oas_validate(const oas_spec *s, const json_t *schema, const json_t *value,
                     oas_violation *out, size_t max)
 {
-    vctx c = {s, out, max, 0, "", 0, 0};
+    vctx c = {s, out, max, 0, "", 0, 0, 0, 0};
     validate(&c, schema, value);
     return c.n;
 }

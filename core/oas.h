@@ -11,7 +11,19 @@
  * ignored, as the specification says.
  *
  * Every violation is reported (up to a cap) with an RFC 6901 JSON pointer
- * to the offending value, the way FastAPI lists pydantic errors.
+ * to the offending value, the way FastAPI lists pydantic errors. When no
+ * alternative of a oneOf/anyOf matches, the violations of the nearest one
+ * are reported: the alternative with the fewest violations against its
+ * shape (type, enum and bounds of the value itself, fields it does not
+ * allow; missing required fields do not count), the first on a tie. Enum
+ * and const compare numbers by value (1 equals 1.0).
+ *
+ * Workload: every request body, at tens of thousands per second; a single
+ * /segment body takes about a microsecond. Alternatives are tried before
+ * reporting, so a failing oneOf is walked twice; nested alternatives in a
+ * recursive schema would multiply that (openapi.yaml has none).
+ * Non-goals: $ref outside the file, $dynamicRef, format, pattern,
+ * dependentSchemas and the other keywords openapi.yaml does not use.
  * Thread safety: a loaded spec is read-only; validation allocates nothing.
  */
 #ifndef RFM_OAS_H
@@ -25,11 +37,14 @@
 typedef struct oas_spec oas_spec;
 
 typedef struct {
-    char pointer[192]; /* "/customers/3/recency"; "" is the whole body */
+    char pointer[192]; /* "/customers/3/recency"; "" is the whole body; a
+                          longer pointer is cut at a character boundary */
     char message[160];
 } oas_violation;
 
-/* Load an OpenAPI 3.x YAML (or JSON) file. */
+/* Load an OpenAPI 3.x YAML (or JSON) file. Every $ref must point within
+ * the file, resolve, and not be part of a cycle of bare references;
+ * otherwise RFM_EFORMAT naming it (RFM_EIO, RFM_EPARSE for the file). */
 rfm_status oas_load(const char *path, oas_spec **out, char *err, size_t errlen);
 void oas_free(oas_spec *s);
 const json_t *oas_root(const oas_spec *s);

@@ -1,10 +1,18 @@
 /* http.c - libmicrohttpd request cycle for rfm-serve.
  *
- * Per request: state is made on the first callback (headers known), the
- * body is gathered up to the limit, and the completion callback logs the
- * request and frees the state. Order of checks: route (404/405), token
- * (401), content type (415), size (413), JSON syntax and depth (400),
- * batch size (413), schema (422), then the handler.
+ * Per request: state is made on the first callback, when the headers are
+ * known; the checks that need only headers run then: route (404/405),
+ * token (401), content type (415), declared size (413). A request they
+ * refuse has its body read and dropped, so that refused clients cost no
+ * memory; a declared Content-Length over the limit is answered at once.
+ * Otherwise the body is gathered up to the limit (a chunked body going
+ * over it gets 413 when it does). Then JSON syntax and depth (400), batch
+ * size (413), schema (422), and the handler. The completion callback logs
+ * the request and frees the state.
+ *
+ * Every text put into a reply or the log that came from the client (path,
+ * headers) is made valid UTF-8 first: jansson refuses anything else, and
+ * a refused error reply would leave the client with no answer at all.
  */
 #include "http.h"
 
@@ -32,19 +40,66 @@ struct http_server {
     void *user;
     FILE *log;
     long inflight; /* atomic */
+    int stopping;  /* atomic; set by http_stop */
 };
 
 typedef struct {
+    const http_server *server;
     struct timespec t0;
+    const http_route *rt;
     char *body;
     size_t len, cap;
     int too_large;
-    int status;
+    int tried_early;    /* tried to answer while the body still came */
+    int refused;        /* status decided from the headers (0: none) */
+    char refusal[256];  /* its message */
+    char allow[64];     /* Allow header of a 405 */
+    int status;         /* of the response queued (0: none yet) */
     size_t bytes;
     char token_id[9];
     char method[8];
     char path[128];
 } request;
+
+/* ---- UTF-8 ------------------------------------------------------------ */
+
+/* Length of the well-formed UTF-8 sequence at s (n bytes left), or 0.
+ * Overlong forms, surrogates and code points past U+10FFFF are refused,
+ * as jansson refuses them. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    if (s[0] < 0x80)
+        return 1;
+    size_t len = (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3 : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
+    if (len == 0 || len > n)
+        return 0;
+    uint32_t cp = s[0] & (0x7Fu >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3Fu);
+    }
+    static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < least[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+/* Make s valid UTF-8 in place: each byte that does not start a
+ * well-formed sequence becomes '?' (which also drops a sequence cut by
+ * truncation). */
+static void utf8_clean(char *s)
+{
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_seq((const unsigned char *)s + i, n - i);
+        if (k == 0) {
+            s[i] = '?';
+            k = 1;
+        }
+        i += k;
+    }
+}
 
 /* ---- tokens ---------------------------------------------------------- */
 
@@ -118,6 +173,7 @@ static int token_ok(const http_tokens *t, const uint8_t d[32])
 static enum MHD_Result send_body(struct MHD_Connection *c, request *r, int status, char *body,
                                  size_t len, const char *type, const char *allow, int bearer)
 {
+    const http_server *s = r->server;
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
@@ -129,10 +185,16 @@ static enum MHD_Result send_body(struct MHD_Connection *c, request *r, int statu
         MHD_add_response_header(resp, "Allow", allow);
     if (bearer)
         MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"rfm\"");
-    r->status = status;
-    r->bytes = len;
+    /* While stopping, keep-alive clients are told to go elsewhere, so that
+     * the requests in flight, not new ones, are what the drain waits for. */
+    if (__atomic_load_n(&s->stopping, __ATOMIC_RELAXED))
+        MHD_add_response_header(resp, "Connection", "close");
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, resp);
     MHD_destroy_response(resp);
+    if (ret == MHD_YES) {
+        r->status = status;
+        r->bytes = len;
+    }
     return ret;
 }
 
@@ -158,6 +220,7 @@ static enum MHD_Result send_error(struct MHD_Connection *c, request *r, int stat
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    utf8_clean(msg);
     json_t *j = json_pack("{s:{s:i,s:s,s:o}}", "error", "code", status, "message", msg,
                           "details", details ? details : json_array());
     char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
@@ -205,9 +268,13 @@ static int is_json_type(const char *ct)
 static json_t *violations_json(const oas_violation *v, size_t n)
 {
     json_t *a = json_array();
-    for (size_t i = 0; a && i < n; i++)
-        json_array_append_new(a, json_pack("{s:s,s:s}", "pointer", v[i].pointer, "message",
-                                           v[i].message));
+    for (size_t i = 0; a && i < n; i++) {
+        oas_violation x = v[i]; /* oas keeps them valid UTF-8; this is a second guard */
+        utf8_clean(x.pointer);
+        utf8_clean(x.message);
+        json_array_append_new(a, json_pack("{s:s,s:s}", "pointer", x.pointer, "message",
+                                           x.message));
+    }
     return a;
 }
 
@@ -261,40 +328,94 @@ static enum MHD_Result dispatch(http_server *s, struct MHD_Connection *c, reques
     return ret;
 }
 
-static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request *r,
-                               const char *method)
+/* The checks that need only the request line and headers. Returns 0 to
+ * go on, else the status to answer with r->refusal (and r->allow). HEAD
+ * is served as GET without the body, as libmicrohttpd drops it. */
+static int check_headers(http_server *s, struct MHD_Connection *c, request *r,
+                         const char *method)
 {
+    const char *m = strcmp(method, "HEAD") == 0 ? "GET" : method;
     int known;
-    const http_route *rt = find_route(s, method, r->path, &known);
-    if (!rt) {
-        char allow[64] = "";
-        if (known && oas_path_allow(s->spec, r->path, allow, sizeof allow))
-            return send_error(c, r, 405, NULL, allow, "method %s not allowed on %s", method,
-                              r->path);
-        return send_error(c, r, 404, NULL, NULL, "no such endpoint: %s", r->path);
+    r->rt = find_route(s, m, r->path, &known);
+    if (!r->rt) {
+        if (known && oas_path_allow(s->spec, r->path, r->allow, sizeof r->allow)) {
+            if (strstr(r->allow, "GET") && strlen(r->allow) + 7 < sizeof r->allow)
+                strcat(r->allow, ", HEAD");
+            snprintf(r->refusal, sizeof r->refusal, "method %s not allowed on %s", method,
+                     r->path);
+            return 405;
+        }
+        snprintf(r->refusal, sizeof r->refusal, "no such endpoint: %s", r->path);
+        return 404;
     }
-    const json_t *op = oas_operation(s->spec, method, r->path);
+    const json_t *op = oas_operation(s->spec, m, r->path);
     const json_t *sec = json_object_get(op, "security");
     int needs_token = !(json_is_array(sec) && json_array_size(sec) == 0);
     if (needs_token) {
         const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-        if (!h)
-            return send_error(c, r, 401, NULL, NULL, "missing bearer token");
-        if (strncasecmp(h, "Bearer ", 7) != 0 || h[7] == '\0')
-            return send_error(c, r, 401, NULL, NULL,
-                              "malformed Authorization header: expected 'Bearer <token>'");
+        if (!h) {
+            snprintf(r->refusal, sizeof r->refusal, "missing bearer token");
+            return 401;
+        }
+        /* RFC 6750: "Bearer" 1*SP token, the token without spaces. */
+        const char *tok = h + 6;
+        while (*tok == ' ')
+            tok++;
+        if (strncasecmp(h, "Bearer ", 7) != 0 || *tok == '\0' || strpbrk(tok, " \t")) {
+            snprintf(r->refusal, sizeof r->refusal,
+                     "malformed Authorization header: expected 'Bearer <token>'");
+            return 401;
+        }
         sha256_ctx sc;
         uint8_t d[32];
         char hex[65];
         sha256_init(&sc);
-        sha256_update(&sc, h + 7, strlen(h + 7));
+        sha256_update(&sc, tok, strlen(tok));
         sha256_final(&sc, d);
         sha256_hex(d, hex);
         memcpy(r->token_id, hex, 8);
         r->token_id[8] = '\0';
-        if (!token_ok(s->tokens, d))
-            return send_error(c, r, 401, NULL, NULL, "unknown bearer token");
+        if (!token_ok(s->tokens, d)) {
+            snprintf(r->refusal, sizeof r->refusal, "unknown bearer token");
+            return 401;
+        }
     }
+    if (strcmp(r->rt->method, "POST") == 0) {
+        const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+        if (!is_json_type(ct)) {
+            snprintf(r->refusal, sizeof r->refusal,
+                     "Content-Type must be application/json, not %.200s", ct ? ct : "missing");
+            return 415;
+        }
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > s->opt->body_limit_bytes) {
+            snprintf(r->refusal, sizeof r->refusal, "request body of %.24s bytes is larger than %zu",
+                     cl, s->opt->body_limit_bytes);
+            return 413;
+        }
+    }
+    return 0;
+}
+
+/* Parse a request body strictly. Integers too large for 64 bits are read
+ * again as doubles: they are well-formed JSON, so they are the schema's to
+ * judge (422 over a maximum), not a syntax error. */
+static json_t *parse_body(const char *text, size_t len, json_error_t *je)
+{
+    size_t flags = JSON_REJECT_DUPLICATES | JSON_DECODE_ANY;
+    json_t *j = json_loadb(text, len, flags, je);
+    if (!j && json_error_code(je) == json_error_numeric_overflow &&
+        strncmp(je->text, "too big", 7) == 0)
+        j = json_loadb(text, len, flags | JSON_DECODE_INT_AS_REAL, je);
+    return j;
+}
+
+static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request *r)
+{
+    const http_route *rt = r->rt;
+    if (r->refused)
+        return send_error(c, r, r->refused, NULL, r->refused == 405 ? r->allow : NULL, "%s",
+                          r->refusal);
     if (rt->fixed_body) {
         char *copy = malloc(rt->fixed_len + 1);
         if (!copy)
@@ -302,7 +423,7 @@ static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request
         memcpy(copy, rt->fixed_body, rt->fixed_len);
         return send_body(c, r, 200, copy, rt->fixed_len, rt->fixed_type, NULL, 0);
     }
-    if (strcmp(method, "GET") == 0) {
+    if (strcmp(rt->method, "GET") == 0) {
         json_t *out = NULL;
         char msg[512] = "";
         int status = rt->fn(s->user, NULL, &out, msg, sizeof msg);
@@ -313,10 +434,6 @@ static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request
         return ret;
     }
     /* POST with a JSON body. */
-    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
-    if (!is_json_type(ct))
-        return send_error(c, r, 415, NULL, NULL, "Content-Type must be application/json, not %s",
-                          ct ? ct : "missing");
     if (r->too_large)
         return send_error(c, r, 413, NULL, NULL, "request body larger than %zu bytes",
                           s->opt->body_limit_bytes);
@@ -324,8 +441,7 @@ static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request
         return send_error(c, r, 400, NULL, NULL, "malformed JSON: nesting deeper than %d",
                           s->opt->max_json_depth);
     json_error_t je;
-    json_t *body = json_loadb(r->body ? r->body : "", r->len,
-                              JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+    json_t *body = parse_body(r->body ? r->body : "", r->len, &je);
     if (!body)
         return send_error(c, r, 400, NULL, NULL, "malformed JSON at line %d, column %d: %s",
                           je.line, je.column, je.text);
@@ -338,6 +454,7 @@ static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request
         return send_error(c, r, 413, NULL, NULL, "batch of %zu customers is over the limit of %zu",
                           n, s->opt->batch_limit);
     }
+    const json_t *op = oas_operation(s->spec, rt->method, rt->path);
     const json_t *schema = oas_request_schema(s->spec, op);
     oas_violation v[MAX_VIOLATIONS];
     size_t nv = schema ? oas_validate(s->spec, schema, body, v, MAX_VIOLATIONS) : 0;
@@ -365,26 +482,42 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r = calloc(1, sizeof *r);
         if (!r)
             return MHD_NO;
+        r->server = s;
         clock_gettime(CLOCK_MONOTONIC, &r->t0);
         snprintf(r->method, sizeof r->method, "%s", method);
         snprintf(r->path, sizeof r->path, "%s", url);
+        utf8_clean(r->method);
+        utf8_clean(r->path);
         *con_cls = r;
         __atomic_add_fetch(&s->inflight, 1, __ATOMIC_RELAXED);
+        r->refused = check_headers(s, c, r, method);
+        /* A body declared too large is answered before it is read; a small
+         * one is read and dropped, so that the connection can be kept. */
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > s->opt->body_limit_bytes) {
-            r->too_large = 1;
-            int known;
-            if (find_route(s, method, url, &known) && strcmp(method, "POST") == 0)
-                return send_error(c, r, 413, NULL, NULL, "request body of %s bytes is larger "
-                                  "than %zu", cl, s->opt->body_limit_bytes);
-        }
+        if (r->refused && (r->refused == 413 || (cl && strtoull(cl, NULL, 10) >
+                                                           s->opt->body_limit_bytes)))
+            return process(s, c, r);
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (r->too_large || r->len + n > s->opt->body_limit_bytes) {
-            r->too_large = 1; /* keep reading, keep nothing */
+        if (r->status)
+            return MHD_YES; /* answered already: read and dropped */
+        if (r->refused || r->too_large || r->len + n > s->opt->body_limit_bytes) {
+            /* Dropped; past the limit, answer without waiting for the end. */
+            r->too_large |= !r->refused;
+            free(r->body);
+            r->body = NULL;
+            r->cap = 0;
+            r->len += n;
+            if (r->len > s->opt->body_limit_bytes && !r->tried_early) {
+                /* libmicrohttpd 0.9.75 refuses a response in the middle of
+                 * a body it is still reading (chunked): then it is sent at
+                 * the end. Declared lengths were answered at the headers. */
+                r->tried_early = 1;
+                (void)process(s, c, r);
+            }
             return MHD_YES;
         }
         if (r->len + n + 1 > r->cap) {
@@ -401,9 +534,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->len += n;
         return MHD_YES;
     }
-    if (r->status) /* already answered (early 413) */
+    if (r->status) /* already answered (413 on the declared size) */
         return MHD_YES;
-    return process(s, c, r, method);
+    return process(s, c, r);
 }
 
 /* Append s to buf as JSON string content; returns the new length. */
@@ -499,8 +632,12 @@ rfm_status http_start(const server_options *opt, const oas_spec *spec, const htt
                                         : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1)
         threads = 1;
+    /* epoll where libmicrohttpd was built with it (Linux), else poll. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
+                     (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL
+                                                                            : MHD_USE_POLL);
     s->d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC, (uint16_t)opt->port, NULL,
+        flags, (uint16_t)opt->port, NULL,
         NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)opt->connection_limit, MHD_OPTION_CONNECTION_TIMEOUT,
@@ -522,6 +659,7 @@ void http_stop(http_server *s, int grace_s)
 {
     if (!s)
         return;
+    __atomic_store_n(&s->stopping, 1, __ATOMIC_RELAXED);
     MHD_socket fd = MHD_quiesce_daemon(s->d); /* no new connections */
     if (fd != MHD_INVALID_SOCKET)
         close(fd);

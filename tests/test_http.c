@@ -110,6 +110,7 @@ static int server_port;
  * until it answers /health. Returns the pid. */
 static pid_t start_server(const char *models, int port, const char *log)
 {
+    fflush(stdout); /* or the child's freopen writes our buffered output again */
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
@@ -121,7 +122,10 @@ static pid_t start_server(const char *models, int port, const char *log)
         if (!freopen(log, "w", stderr) || !freopen("/dev/null", "w", stdout))
             _exit(97); /* nothing may hold the test runner's pipes open */
         setenv("RFM_API_TOKENS", "other-token, " TOKEN, 1);
-        execl("bin/rfm-serve", "rfm-serve", "--config", cfg, "--port", p, "--models", models,
+        /* make unit/san name the daemon of their build folder (relative to
+         * the repository root); run by hand, the one in bin/. */
+        const char *serve = getenv("RFM_SERVE") ? getenv("RFM_SERVE") : "bin/rfm-serve";
+        execl(serve, "rfm-serve", "--config", cfg, "--port", p, "--models", models,
               (char *)NULL);
         _exit(98);
     }
@@ -214,13 +218,18 @@ static int teardown(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
-/* Check a response body against openapi.yaml's schema for its status. */
+/* Check a response body against openapi.yaml's schema for its status;
+ * the answers no operation describes (404, 405) against the Error schema. */
 static void check_contract(const char *method, const char *path, const response *r)
 {
+    if (strstr(r->headers, "application/json") == NULL)
+        return; /* the YAML document */
     const json_t *op = oas_operation(spec, method, path);
-    if (!op || strstr(r->headers, "application/json") == NULL)
-        return; /* unknown paths, YAML */
-    const json_t *schema = oas_response_schema(spec, op, r->status);
+    const json_t *schema =
+        op ? oas_response_schema(spec, op, r->status)
+           : json_object_get(
+                 json_object_get(json_object_get(oas_root(spec), "components"), "schemas"),
+                 "Error");
     if (!schema)
         fail_msg("%s %s: status %d is not in openapi.yaml", method, path, r->status);
     json_error_t je;
@@ -290,6 +299,8 @@ static void run_case(const char *file)
             fail_msg("%s: header '%s' missing in\n%s", file, line + 8, r.headers);
         if (strncmp(line, "contains: ", 10) == 0 && !strstr(r.body, line + 10))
             fail_msg("%s: body lacks '%s': %s", file, line + 10, r.body);
+        if (strncmp(line, "lacks: ", 7) == 0 && strstr(r.body, line + 7))
+            fail_msg("%s: body has '%s': %s", file, line + 7, r.body);
         if (strncmp(line, "pointer: ", 9) == 0) {
             if (!doc) {
                 doc = json_loads(r.body, 0, NULL);
@@ -541,6 +552,127 @@ static void test_stalled_client_dropped(void **state)
     close(fd);
 }
 
+static int send_recv(int fd, const char *req, size_t len, response *r)
+{
+    send_all(fd, req, len);
+    return read_response(fd, r);
+}
+
+/* HEAD is GET without the body: the next response on the connection
+ * parses, so no body bytes were sent. */
+static void test_head(void **state)
+{
+    (void)state;
+    int fd = dial(server_port);
+    const char *head = "HEAD /health HTTP/1.1\r\nHost: t\r\n\r\n";
+    send_all(fd, head, strlen(head));
+    char buf[2048];
+    size_t n = 0;
+    while (n < sizeof buf - 1) {
+        ssize_t k = recv(fd, buf + n, 1, 0); /* byte by byte: read no further */
+        assert_true(k == 1);
+        n++;
+        buf[n] = '\0';
+        if (n >= 4 && strcmp(buf + n - 4, "\r\n\r\n") == 0)
+            break;
+    }
+    assert_int_equal(strncmp(buf, "HTTP/1.1 200", 12), 0);
+    assert_non_null(strcasestr(buf, "Content-Type: application/json"));
+    response r;
+    const char *get = "GET /health HTTP/1.1\r\nHost: t\r\n\r\n";
+    assert_int_equal(send_recv(fd, get, strlen(get), &r), 0);
+    assert_int_equal(r.status, 200);
+    check_contract("GET", "/health", &r);
+    free(r.body);
+    close(fd);
+}
+
+/* A refused request with a small body: its body is read and dropped and
+ * the connection serves the next request. */
+static void test_refused_keeps_connection(void **state)
+{
+    (void)state;
+    static const char *const refused[] = {
+        "POST /segment HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer wrong\r\n"
+        "Content-Type: application/json\r\nContent-Length: 14\r\n\r\n{\"recency\": 1}",
+        "POST /segment HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN "\r\n"
+        "Content-Type: text/plain\r\nContent-Length: 14\r\n\r\n{\"recency\": 1}",
+        "POST /nope HTTP/1.1\r\nHost: t\r\nContent-Length: 14\r\n\r\n{\"recency\": 1}",
+    };
+    static const int want[] = {401, 415, 404};
+    int fd = dial(server_port);
+    for (size_t i = 0; i < 3; i++) {
+        response r;
+        assert_int_equal(send_recv(fd, refused[i], strlen(refused[i]), &r), 0);
+        assert_int_equal(r.status, want[i]);
+        free(r.body);
+        assert_int_equal(send_recv(fd, SEG, strlen(SEG), &r), 0);
+        if (r.status != 200)
+            fail_msg("after a %d: %d %s", want[i], r.status, r.body);
+        free(r.body);
+    }
+    close(fd);
+}
+
+/* A body declared over the limit is answered from the headers alone, 401
+ * before 413 (a client without a token learns nothing about limits), and
+ * a chunked body over the limit gets 413 too. */
+static void test_declared_too_large_answered_early(void **state)
+{
+    (void)state;
+    static const char *const heads[] = {
+        "POST /segment HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer wrong\r\n"
+        "Content-Type: application/json\r\nContent-Length: 100000000\r\n\r\n",
+        "POST /segment HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN "\r\n"
+        "Content-Type: application/json\r\nContent-Length: 100000000\r\n\r\n",
+    };
+    static const int want[] = {401, 413};
+    for (size_t i = 0; i < 2; i++) {
+        int fd = dial(server_port);
+        response r;
+        assert_int_equal(send_recv(fd, heads[i], strlen(heads[i]), &r), 0); /* no body sent */
+        assert_int_equal(r.status, want[i]);
+        check_contract("POST", "/segment", &r);
+        free(r.body);
+        close(fd);
+    }
+    /* Chunked: 80 chunks of 1 KiB against the test limit of 64 KiB. */
+    int fd = dial(server_port);
+    const char *head = "POST /segment HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN
+                       "\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+    send_all(fd, head, strlen(head));
+    char chunk[1100];
+    int h = sprintf(chunk, "400\r\n");
+    memset(chunk + h, ' ', 1024);
+    memcpy(chunk + h + 1024, "\r\n", 2);
+    for (int i = 0; i < 80; i++)
+        send_all(fd, chunk, (size_t)h + 1026);
+    send_all(fd, "0\r\n\r\n", 5);
+    response r;
+    assert_int_equal(read_response(fd, &r), 0);
+    assert_int_equal(r.status, 413);
+    check_contract("POST", "/segment", &r);
+    free(r.body);
+    close(fd);
+}
+
+/* Bytes that are not UTF-8 in a header end up in the error message as
+ * '?', and the answer is still the one JSON error shape. */
+static void test_header_not_utf8(void **state)
+{
+    (void)state;
+    const char *req = "POST /segment HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN
+                      "\r\nContent-Type: text/\xff\xfe\xc3\r\nContent-Length: 2\r\n\r\n{}";
+    int fd = dial(server_port);
+    response r;
+    assert_int_equal(send_recv(fd, req, strlen(req), &r), 0);
+    assert_int_equal(r.status, 415);
+    assert_non_null(strstr(r.body, "not text/???"));
+    check_contract("POST", "/segment", &r);
+    free(r.body);
+    close(fd);
+}
+
 static void test_access_log(void **state)
 {
     (void)state;
@@ -560,26 +692,65 @@ static void test_access_log(void **state)
     for (size_t i = 0; i < 7; i++)
         assert_non_null(json_object_get(j, keys[i]));
     json_decref(j);
-    assert_non_null(strstr(text, "\"token_id\":\"")); /* a short id of the token used */
+    /* The id of the token used: the first 8 hex digits of its sha256. */
+    uint8_t d[32];
+    char hex[65], want[32];
+    sha256_ctx sc;
+    sha256_init(&sc);
+    sha256_update(&sc, TOKEN, strlen(TOKEN));
+    sha256_final(&sc, d);
+    sha256_hex(d, hex);
+    snprintf(want, sizeof want, "\"token_id\":\"%.8s\"", hex);
+    assert_non_null(strstr(text, want));
+    /* Every line is JSON, also those of requests with bytes that are not UTF-8. */
+    size_t lines = 0;
+    for (char *p = text; (p = strstr(p, "{\"time\":")) != NULL; lines++) {
+        size_t len = strcspn(p, "\n");
+        json_error_t je;
+        json_t *lj = json_loadb(p, len, 0, &je);
+        if (!lj)
+            fail_msg("access log line is not JSON (%s): %.*s", je.text, (int)len, p);
+        json_decref(lj);
+        p += len;
+    }
+    printf("    %zu access log lines, each one JSON object\n", lines);
 }
 
-/* SIGTERM while a request is half sent: it still gets its answer, then
- * the daemon exits 0. Runs last: it stops the shared server. */
+/* SIGTERM while requests are half sent on several connections, next to an
+ * idle keep-alive one: each still gets its answer (told to close), then the
+ * daemon exits 0 and no longer listens. Runs last: it stops the shared
+ * server. */
 static void test_shutdown_in_flight(void **state)
 {
     (void)state;
-    int fd = dial(server_port);
+    enum { N = 8 };
+    int fds[N];
     size_t half = strlen(SEG) - 20;
-    send_all(fd, SEG, half);
+    for (int i = 0; i < N; i++) {
+        fds[i] = dial(server_port);
+        assert_true(fds[i] >= 0);
+        send_all(fds[i], SEG, half);
+    }
+    int idle = dial(server_port);
+    response r;
+    assert_int_equal(send_recv(idle, SEG, strlen(SEG), &r), 0);
+    free(r.body);
     usleep(200000);
     kill(server_pid, SIGTERM);
     usleep(200000);
-    send_all(fd, SEG + half, strlen(SEG) - half);
-    response r;
-    assert_int_equal(read_response(fd, &r), 0);
-    assert_int_equal(r.status, 200);
-    free(r.body);
-    close(fd);
+    int answered = 0;
+    for (int i = 0; i < N; i++) {
+        send_all(fds[i], SEG + half, strlen(SEG) - half);
+        if (read_response(fds[i], &r) == 0 && r.status == 200 &&
+            strcasestr(r.headers, "\r\nConnection: close"))
+            answered++;
+        free(r.body);
+        close(fds[i]);
+    }
+    close(idle);
+    printf("    SIGTERM with %d requests half sent: %d answered 200 with Connection: close\n", N,
+           answered);
+    assert_int_equal(answered, N);
     int st;
     waitpid(server_pid, &st, 0);
     server_pid = -1;
@@ -588,22 +759,38 @@ static void test_shutdown_in_flight(void **state)
     assert_int_equal(dial(server_port), -1); /* no longer listening */
 }
 
+/* A models/ folder that does not match its manifest: the daemon does not
+ * start (exit 1) and says which file and why. */
 static void test_refuses_broken_models(void **state)
 {
     (void)state;
-    char cmd[512], models[128], log[128];
-    snprintf(models, sizeof models, "%s/broken", dir);
-    snprintf(cmd, sizeof cmd, "cp -r %s/models %s && rm %s/segments.json", dir, models, models);
-    assert_int_equal(system(cmd), 0);
-    snprintf(log, sizeof log, "%s/broken.log", dir);
-    assert_true(start_server(models, free_port(), log) < 0);
-    FILE *f = fopen(log, "rb");
-    char text[4096];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[n] = '\0';
-    if (!strstr(text, "segments.json") || !strstr(text, "missing"))
-        fail_msg("log does not name the missing file: %s", text);
+    static const struct {
+        const char *name, *breakit, *file, *why;
+    } cases[] = {
+        {"missing", "rm %s/segments.json", "segments.json", "missing"},
+        {"tampered", "printf ' ' >> %s/segments.json", "segments.json", "does not match"},
+        {"manifest", "printf '{\"format_version\": 1,' > %s/manifest.json", "manifest.json",
+         "manifest.json:1:"},
+        {"nomanifest", "rm %s/manifest.json", "manifest.json", "missing"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char cmd[768], models[128], log[128], brk[256];
+        snprintf(models, sizeof models, "%s/broken_%s", dir, cases[i].name);
+        snprintf(brk, sizeof brk, cases[i].breakit, models);
+        snprintf(cmd, sizeof cmd, "cp -r %s/models %s && %s", dir, models, brk);
+        assert_int_equal(system(cmd), 0);
+        snprintf(log, sizeof log, "%s/broken_%s.log", dir, cases[i].name);
+        assert_true(start_server(models, free_port(), log) < 0);
+        FILE *f = fopen(log, "rb");
+        char text[4096];
+        size_t n = fread(text, 1, sizeof text - 1, f);
+        fclose(f);
+        text[n] = '\0';
+        if (!strstr(text, cases[i].file) || !strstr(text, cases[i].why))
+            fail_msg("%s: log does not name %s and '%s': %s", cases[i].name, cases[i].file,
+                     cases[i].why, text);
+        printf("    %-10s -> %.*s\n", cases[i].name, (int)strcspn(text, "\n"), text);
+    }
 }
 
 static void test_untrained_model_is_503(void **state)
@@ -654,6 +841,9 @@ int main(void)
         cmocka_unit_test(test_batch_order),       cmocka_unit_test(test_similar_customers),
         cmocka_unit_test(test_churn_explanation_adds_up),
         cmocka_unit_test(test_stalled_client_dropped),
+        cmocka_unit_test(test_head),              cmocka_unit_test(test_refused_keeps_connection),
+        cmocka_unit_test(test_declared_too_large_answered_early),
+        cmocka_unit_test(test_header_not_utf8),
         cmocka_unit_test(test_access_log),        cmocka_unit_test(test_refuses_broken_models),
         cmocka_unit_test(test_untrained_model_is_503), cmocka_unit_test(test_shutdown_in_flight),
     };

@@ -3,6 +3,7 @@
 #include "testutil.h"
 
 #include <string.h>
+#include <time.h>
 
 #include "oas.h"
 
@@ -15,6 +16,15 @@ static const char *SPEC =
     "      requestBody: {content: {application/json: {schema: {$ref: '#/components/schemas/A'}}}}\n"
     "      responses: {'200': {description: ok, content: {application/json: {schema: {type: string}}}}}\n"
     "    get: {responses: {default: {description: d}}}\n"
+    "  /alt:\n"
+    "    post:\n"
+    "      requestBody: {content: {application/json: {schema: {oneOf: [{$ref: '#/components/schemas/One'}, {$ref: '#/components/schemas/Many'}]}}}}\n"
+    "  /tree:\n"
+    "    post:\n"
+    "      requestBody: {content: {application/json: {schema: {$ref: '#/components/schemas/Tree'}}}}\n"
+    "  /misc:\n"
+    "    post:\n"
+    "      requestBody: {content: {application/json: {schema: {$ref: '#/components/schemas/Misc'}}}}\n"
     "components:\n"
     "  schemas:\n"
     "    A:\n"
@@ -32,7 +42,29 @@ static const char *SPEC =
     "        any: {anyOf: [{type: string}, {type: boolean}]}\n"
     "        all: {allOf: [{minimum: 1}, {maximum: 2}]}\n"
     "        free: {additionalProperties: {type: integer}}\n"
-    "    B: {type: object, required: [k], properties: {k: {type: number}}}\n";
+    "    B: {type: object, required: [k], properties: {k: {type: number}}}\n"
+    "    One:\n"
+    "      type: object\n"
+    "      required: [r, f, m]\n"
+    "      additionalProperties: false\n"
+    "      properties: {r: {type: number, minimum: 0}, f: {type: number, minimum: 0}, m: {type: number, minimum: 0}}\n"
+    "    Many:\n"
+    "      type: object\n"
+    "      required: [customers]\n"
+    "      additionalProperties: false\n"
+    "      properties: {customers: {type: array, minItems: 1, items: {$ref: '#/components/schemas/One'}}}\n"
+    "    Tree: {type: object, properties: {v: {type: integer}, kids: {type: array, items: {$ref: '#/components/schemas/Tree'}}}}\n"
+    "    Misc:\n"
+    "      type: object\n"
+    "      properties:\n"
+    "        never: false\n"
+    "        always: true\n"
+    "        gt: {exclusiveMinimum: 0, maximum: 1}\n"
+    "        num: {enum: [1, 2.5, [1, {a: 2}]]}\n"
+    "        c: {const: 3}\n"
+    "        ni: {type: [integer, 'null']}\n"
+    "        esc: {$ref: '#/components/schemas/we~1ird~0name'}\n"
+    "    we/ird~name: {type: string}\n";
 
 static oas_spec *spec;
 
@@ -55,29 +87,54 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Validate JSON text against /x's request schema; return violations. */
-static size_t check(const char *text, oas_violation *v, size_t max)
+/* Validate JSON text against path's request schema; return violations. */
+static size_t check_at(const char *path, const char *text, oas_violation *v, size_t max)
 {
     json_error_t je;
     json_t *j = json_loads(text, JSON_DECODE_ANY, &je);
     if (!j)
         fail_msg("bad test JSON %s: %s", text, je.text);
-    const json_t *schema = oas_request_schema(spec, oas_operation(spec, "POST", "/x"));
+    const json_t *schema = oas_request_schema(spec, oas_operation(spec, "POST", path));
     assert_non_null(schema);
     size_t n = oas_validate(spec, schema, j, v, max);
     json_decref(j);
     return n;
 }
 
-static void expect(const char *text, const char *pointer, const char *msg)
+static size_t check(const char *text, oas_violation *v, size_t max)
+{
+    return check_at("/x", text, v, max);
+}
+
+static void expect_at(const char *path, const char *text, const char *pointer, const char *msg)
 {
     oas_violation v[16];
-    size_t n = check(text, v, 16);
+    size_t n = check_at(path, text, v, 16);
     for (size_t i = 0; i < n && i < 16; i++)
         if (strcmp(v[i].pointer, pointer) == 0 && strstr(v[i].message, msg))
             return;
     fail_msg("%s: no violation '%s' at '%s' (got %zu, first: '%s' %s)", text, msg, pointer, n,
              n ? v[0].pointer : "", n ? v[0].message : "");
+}
+
+static void expect(const char *text, const char *pointer, const char *msg)
+{
+    expect_at("/x", text, pointer, msg);
+}
+
+/* Every violation of text at path has a pointer starting with prefix. */
+static void expect_only_under(const char *path, const char *text, const char *prefix,
+                              size_t count)
+{
+    oas_violation v[16];
+    size_t n = check_at(path, text, v, 16);
+    if (n != count)
+        fail_msg("%s: %zu violations, expected %zu (first: '%s' %s)", text, n, count,
+                 n ? v[0].pointer : "", n ? v[0].message : "");
+    for (size_t i = 0; i < n && i < 16; i++)
+        if (strncmp(v[i].pointer, prefix, strlen(prefix)) != 0)
+            fail_msg("%s: violation at '%s' (%s), expected all under '%s'", text, v[i].pointer,
+                     v[i].message, prefix);
 }
 
 static void test_valid(void **state)
@@ -124,6 +181,164 @@ static void test_every_violation_listed(void **state)
     size_t n = check("{\"n\": -5, \"s\": \"\", \"i\": \"x\", \"bad\": 1}", v, 16);
     assert_int_equal(n, 4);
     assert_int_equal(check("{\"n\": -5, \"s\": \"\", \"i\": \"x\", \"bad\": 1}", v, 2), 4);
+}
+
+/* Integers as JSON Schema defines them: a number with no fractional
+ * part, whatever its spelling; booleans and null are not numbers. */
+static void test_integer_and_number_edges(void **state)
+{
+    (void)state;
+    static const char *const integer[] = {"1", "1.0", "-0.0", "1e2", "1E+2", "-7", "1.5e1",
+                                          "9007199254740993", "9.0e15"};
+    static const char *const not_integer[] = {"1.5", "1e-1", "-0.25", "\"1\"", "true", "null",
+                                              "[1]", "{}"};
+    char text[96];
+    for (size_t i = 0; i < sizeof integer / sizeof *integer; i++) {
+        snprintf(text, sizeof text, "{\"n\": 1, \"s\": \"ab\", \"i\": %s}", integer[i]);
+        if (check(text, NULL, 0) != 0)
+            fail_msg("%s should be an integer", integer[i]);
+    }
+    for (size_t i = 0; i < sizeof not_integer / sizeof *not_integer; i++) {
+        snprintf(text, sizeof text, "{\"n\": 1, \"s\": \"ab\", \"i\": %s}", not_integer[i]);
+        expect(text, "/i", "must be an integer");
+    }
+    expect("{\"n\": false, \"s\": \"ab\"}", "/n", "must be a number, not a boolean");
+    expect("{\"n\": null, \"s\": \"ab\"}", "/n", "must be a number, not null");
+    /* Bounds are inclusive; exclusive ones are numbers (3.1), not booleans. */
+    assert_int_equal(check("{\"n\": 9.999999999999998, \"s\": \"ab\"}", NULL, 0), 0);
+    assert_int_equal(check_at("/misc", "{\"gt\": 1}", NULL, 0), 0);
+    assert_int_equal(check_at("/misc", "{\"gt\": 5e-324}", NULL, 0), 0);
+    expect_at("/misc", "{\"gt\": 0}", "/gt", "must be > 0");
+    expect_at("/misc", "{\"gt\": -0.0}", "/gt", "must be > 0");
+    expect_at("/misc", "{\"gt\": 1.0000000000000002}", "/gt", "must be <= 1");
+    /* Keywords for other types do not apply: a string has no minimum. */
+    assert_int_equal(check_at("/misc", "{\"gt\": \"x\"}", NULL, 0), 0);
+    assert_int_equal(check_at("/misc", "{\"ni\": null}", NULL, 0), 0);
+    assert_int_equal(check_at("/misc", "{\"ni\": 4.0}", NULL, 0), 0);
+    expect_at("/misc", "{\"ni\": 4.5}", "/ni", "must be an integer or null, not a number");
+}
+
+static void test_enum_const_and_boolean_schemas(void **state)
+{
+    (void)state;
+    /* Numbers compare by value, also inside arrays and objects. */
+    static const char *const ok[] = {"1", "1.0", "2.5", "[1, {\"a\": 2}]", "[1.0, {\"a\": 2.0}]"};
+    static const char *const bad[] = {"2", "\"1\"", "true", "[1]", "[1, {\"a\": 3}]",
+                                      "[1, {\"a\": 2, \"b\": 0}]"};
+    char text[96];
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+        snprintf(text, sizeof text, "{\"num\": %s}", ok[i]);
+        if (check_at("/misc", text, NULL, 0) != 0)
+            fail_msg("%s should be in the enum", ok[i]);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(text, sizeof text, "{\"num\": %s}", bad[i]);
+        expect_at("/misc", text, "/num", "must be one of");
+    }
+    assert_int_equal(check_at("/misc", "{\"c\": 3.0}", NULL, 0), 0);
+    expect_at("/misc", "{\"c\": 4}", "/c", "must equal the constant value");
+    /* false allows nothing, true anything. */
+    expect_at("/misc", "{\"never\": null}", "/never", "is not allowed");
+    assert_int_equal(check_at("/misc", "{\"always\": [{\"x\": null}]}", NULL, 0), 0);
+}
+
+static void test_refs(void **state)
+{
+    (void)state;
+    /* Broken references stop the load, naming the reference. */
+    static const char *const broken[][2] = {
+        {"A: {$ref: '#/components/schemas/B'}\n    B: {$ref: '#/components/schemas/A'}\n",
+         "is a cycle of references"},
+        {"A: {type: object, properties: {x: {$ref: '#/components/schemas/Nowhere'}}}\n",
+         "$ref #/components/schemas/Nowhere does not resolve"},
+        {"A: {$ref: 'other.yaml#/A'}\n", "only references within the file"},
+    };
+    for (size_t i = 0; i < sizeof broken / sizeof *broken; i++) {
+        char text[512], path[64], err[RFM_ERRLEN] = "";
+        snprintf(text, sizeof text,
+                 "openapi: 3.1.0\ninfo: {title: t, version: '1'}\npaths: {}\n"
+                 "components:\n  schemas:\n    %s",
+                 broken[i][0]);
+        write_temp(path, ".yaml", text, strlen(text));
+        oas_spec *s = NULL;
+        assert_int_equal(oas_load(path, &s, err, sizeof err), RFM_EFORMAT);
+        remove(path);
+        assert_null(s);
+        if (!strstr(err, broken[i][1]))
+            fail_msg("expected '%s' in: %s", broken[i][1], err);
+    }
+    /* A recursive schema: pointers follow the value down. */
+    assert_int_equal(check_at("/tree", "{\"v\": 1, \"kids\": [{\"v\": 2, \"kids\": [{}]}]}",
+                              NULL, 0),
+                     0);
+    expect_at("/tree", "{\"kids\": [{}, {\"kids\": [{\"v\": 0.5}]}]}", "/kids/1/kids/0/v",
+              "must be an integer");
+    /* References name their target with RFC 6901 escapes; a dangling one
+     * is refused at load (above). */
+    assert_int_equal(check_at("/misc", "{\"esc\": \"s\"}", NULL, 0), 0);
+    expect_at("/misc", "{\"esc\": 1}", "/esc", "must be a string");
+}
+
+/* A oneOf of a single request and a batch: the report is about the
+ * alternative the body was meant to be. */
+static void test_alternatives_report_nearest(void **state)
+{
+    (void)state;
+    expect_only_under("/alt", "{\"customers\": [{\"r\": -1, \"f\": 1, \"m\": 1}, "
+                      "{\"r\": -1, \"f\": 1, \"m\": 1}, {\"r\": -1, \"f\": 1, \"m\": 1}, "
+                      "{\"r\": 1, \"f\": 1, \"m\": 1}, {\"r\": -1, \"f\": 1, \"m\": 1}, "
+                      "{\"r\": -1, \"f\": 1}]}",
+                      "/customers/", 6);
+    expect_at("/alt", "{\"customers\": [{\"r\": 1, \"f\": 1}]}", "/customers/0/m",
+              "is required");
+    expect_only_under("/alt", "{\"customers\": 5}", "/customers", 1);
+    expect_only_under("/alt", "{\"customers\": []}", "/customers", 1);
+    expect_only_under("/alt", "{\"r\": -1, \"f\": -1, \"m\": 1}", "/", 2);
+    expect_at("/alt", "{\"r\": -1, \"f\": -1, \"m\": 1}", "/f", "must be >= 0");
+    expect_at("/alt", "{\"r\": 1}", "/m", "is required"); /* not "/customers is required" */
+    expect_at("/alt", "{}", "/r", "is required");           /* the first on a tie */
+    expect_at("/alt", "[]", "", "must be an object");
+    assert_int_equal(check_at("/alt", "{\"r\": 0, \"f\": 0, \"m\": 0}", NULL, 0), 0);
+    assert_int_equal(check_at("/alt", "{\"customers\": [{\"r\": 0, \"f\": 0, \"m\": 0}]}",
+                              NULL, 0),
+                     0);
+}
+
+/* The cap: the count is complete, the first max violations are written in
+ * document order, nothing past max. Long pointers stay valid UTF-8. */
+static void test_cap_and_long_pointers(void **state)
+{
+    (void)state;
+    enum { N = 300 };
+    char *text = malloc(N * 40 + 32);
+    size_t o = (size_t)sprintf(text, "{\"customers\": [");
+    for (int i = 0; i < N; i++)
+        o += (size_t)sprintf(text + o, "%s{\"r\": -1, \"f\": 1, \"m\": 1}", i ? "," : "");
+    sprintf(text + o, "]}");
+    oas_violation v[51];
+    memset(v, 0x5a, sizeof v);
+    assert_int_equal(check_at("/alt", text, v, 50), N);
+    for (int i = 0; i < 50; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "/customers/%d/r", i);
+        assert_string_equal(v[i].pointer, want);
+    }
+    assert_int_equal((unsigned char)v[50].pointer[0], 0x5a); /* untouched */
+    assert_int_equal(check_at("/alt", text, NULL, 0), N);
+    free(text);
+
+    /* A 300-byte key of two-byte characters: cut at a character boundary. */
+    char key[601] = "", body[700];
+    for (int i = 0; i < 150; i++)
+        strcat(key, "\xc3\xa9");
+    snprintf(body, sizeof body, "{\"n\": 1, \"s\": \"ab\", \"%s\": 1}", key);
+    assert_int_equal(check(body, v, 4), 1);
+    size_t len = strlen(v[0].pointer);
+    printf("    pointer to a 300-byte key cut to %zu bytes\n", len);
+    assert_true(len > 150 && len < sizeof v[0].pointer);
+    json_t *js = json_string(v[0].pointer); /* NULL if not valid UTF-8 */
+    assert_non_null(js);
+    json_decref(js);
 }
 
 static void test_operations(void **state)
@@ -200,14 +415,63 @@ static void test_shipped_examples_validate(void **state)
     oas_free(s);
 }
 
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* Validation runs on every request: time it on the shipped contract. The
+ * bound is loose (sanitizer builds are slower); the figure is printed. */
+static void test_speed_on_shipped_contract(void **state)
+{
+    (void)state;
+    oas_spec *s;
+    char err[RFM_ERRLEN];
+    if (oas_load("../openapi.yaml", &s, err, sizeof err) != RFM_OK)
+        fail_msg("%s", err);
+    const json_t *schema = oas_request_schema(s, oas_operation(s, "POST", "/segment"));
+    assert_non_null(schema);
+    json_t *one = json_loads("{\"recency\": 12, \"frequency\": 7, \"monetary\": 4310.5}", 0,
+                             NULL);
+    json_t *batch = json_pack("{s:[]}", "customers");
+    for (int i = 0; i < 1000; i++)
+        json_array_append(json_object_get(batch, "customers"), one);
+    oas_violation v[50];
+    enum { N = 100000, NB = 100 };
+    size_t bad = 0;
+    double t0 = now_s();
+    for (int i = 0; i < N; i++)
+        bad += oas_validate(s, schema, one, v, 50);
+    double t1 = now_s();
+    for (int i = 0; i < NB; i++)
+        bad += oas_validate(s, schema, batch, v, 50);
+    double t2 = now_s();
+    double single_us = (t1 - t0) / N * 1e6, batch_us = (t2 - t1) / NB * 1e6;
+    printf("    validate one /segment body: %.2f us; a batch of 1000: %.0f us (%.2f us each)\n",
+           single_us, batch_us, batch_us / 1000);
+    assert_int_equal(bad, 0);
+    assert_true(single_us < 20.0);
+    json_decref(one);
+    json_decref(batch);
+    oas_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid),
         cmocka_unit_test(test_each_keyword),
         cmocka_unit_test(test_every_violation_listed),
+        cmocka_unit_test(test_integer_and_number_edges),
+        cmocka_unit_test(test_enum_const_and_boolean_schemas),
+        cmocka_unit_test(test_refs),
+        cmocka_unit_test(test_alternatives_report_nearest),
+        cmocka_unit_test(test_cap_and_long_pointers),
         cmocka_unit_test(test_operations),
         cmocka_unit_test(test_shipped_examples_validate),
+        cmocka_unit_test(test_speed_on_shipped_contract),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
