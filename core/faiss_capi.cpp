@@ -17,6 +17,7 @@
 #include <faiss/impl/FaissException.h>
 #include <faiss/index_factory.h>
 #include <faiss/index_io.h>
+#include <faiss/utils/distances.h>
 
 #include <exception>
 #include <new>
@@ -28,6 +29,7 @@ extern "C" {
 #include <faiss/c_api/error_c.h>
 #include <faiss/c_api/index_factory_c.h>
 #include <faiss/c_api/index_io_c.h>
+#include <faiss/c_api/utils/distances_c.h>
 }
 
 namespace {
@@ -152,3 +154,17 @@ int faiss_ParameterSpace_set_index_parameter(const FaissParameterSpace *space,
 }
 
 } // extern "C"
+
+/* Process-wide FAISS setting (a global in libfaiss itself): flat-index
+ * searches of at least this many queries use BLAS. The server lowers it to
+ * 1 at start-up, before any thread searches, so single queries go through
+ * OpenBLAS's vectorised GEMV rather than FAISS's scalar loop. */
+extern "C" void faiss_set_distance_compute_blas_threshold(int value)
+{
+    faiss::distance_compute_blas_threshold = value;
+}
+
+extern "C" int faiss_get_distance_compute_blas_threshold()
+{
+    return faiss::distance_compute_blas_threshold;
+}

@@ -17,6 +17,7 @@
 #include "uplift.h"
 
 struct api {
+    long refs; /* atomic */
     json_t *manifest;
     cltv_model *cltv;
     const char *cltv_version;
@@ -72,7 +73,9 @@ static int h_health(void *user, const json_t *body, json_t **out, char *msg, siz
         const char *v = json_string_value(json_object_get(e, "version"));
         json_object_set_new(models, name, json_string(v ? v : ""));
     }
-    *out = json_pack("{s:s,s:o,s:f}", "status", "ok", "models", models, "uptime_s", up);
+    const char *created = json_string_value(json_object_get(a->manifest, "created_at"));
+    *out = json_pack("{s:s,s:o,s:f,s:s}", "status", "ok", "models", models, "uptime_s", up,
+                     "models_created_at", created ? created : "");
     return 200;
 }
 
@@ -435,6 +438,7 @@ rfm_status api_load(const char *models_dir, const char *openapi_path, api **out,
     if (!a)
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
     clock_gettime(CLOCK_MONOTONIC, &a->started);
+    a->refs = 1;
     rfm_status st = read_file(openapi_path, &a->openapi_text, &a->openapi_len, err, errlen);
     if (st == RFM_OK)
         st = modelfile_open(models_dir, &a->manifest, err, errlen);
@@ -548,6 +552,14 @@ rfm_status api_load(const char *models_dir, const char *openapi_path, api **out,
     memcpy(a->routes, r, sizeof r);
     *out = a;
     return RFM_OK;
+}
+
+void api_retain(api *a) { __atomic_add_fetch(&a->refs, 1, __ATOMIC_ACQ_REL); }
+
+void api_release(api *a)
+{
+    if (a && __atomic_sub_fetch(&a->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        api_free(a);
 }
 
 const http_route *api_routes(const api *a, size_t *n)

@@ -20,6 +20,11 @@ rfm_status api_load(const char *models_dir, const char *openapi_path, api **out,
                     size_t errlen);
 void api_free(api *a);
 
+/* Reference counting for hot reload: api_load returns one reference; each
+ * request holds another while it runs; the last api_release frees. */
+void api_retain(api *a);
+void api_release(api *a);
+
 /* The route table (owned by a). */
 const http_route *api_routes(const api *a, size_t *n);
 /* "segments 1.0.0, ..." for the start-up line. */

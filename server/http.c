@@ -35,9 +35,7 @@ struct http_server {
     const server_options *opt;
     const oas_spec *spec;
     const http_tokens *tokens;
-    const http_route *routes;
-    size_t nroutes;
-    void *user;
+    http_provider prov;
     FILE *log;
     long inflight; /* atomic */
     int stopping;  /* atomic; set by http_stop */
@@ -59,6 +57,10 @@ typedef struct {
     char token_id[9];
     char method[8];
     char path[128];
+    void *user; /* this request's models, from the provider */
+    const http_route *routes;
+    size_t nroutes;
+    void *lease;
 } request;
 
 /* ---- UTF-8 ------------------------------------------------------------ */
@@ -278,16 +280,16 @@ static json_t *violations_json(const oas_violation *v, size_t n)
     return a;
 }
 
-static const http_route *find_route(const http_server *s, const char *method, const char *path,
+static const http_route *find_route(const request *r, const char *method, const char *path,
                                     int *path_known)
 {
     *path_known = 0;
-    for (size_t i = 0; i < s->nroutes; i++) {
-        if (strcmp(s->routes[i].path, path) != 0)
+    for (size_t i = 0; i < r->nroutes; i++) {
+        if (strcmp(r->routes[i].path, path) != 0)
             continue;
         *path_known = 1;
-        if (strcmp(s->routes[i].method, method) == 0)
-            return &s->routes[i];
+        if (strcmp(r->routes[i].method, method) == 0)
+            return &r->routes[i];
     }
     return NULL;
 }
@@ -300,7 +302,7 @@ static enum MHD_Result dispatch(http_server *s, struct MHD_Connection *c, reques
     json_t *out = NULL;
     const json_t *items = rt->batch ? json_object_get(body, "customers") : NULL;
     if (!items) {
-        int status = rt->fn(s->user, body, &out, msg, sizeof msg);
+        int status = rt->fn(r->user, body, &out, msg, sizeof msg);
         if (status != 200)
             return send_error(c, r, status, NULL, NULL, "%s", msg);
         enum MHD_Result ret = send_json(c, r, 200, out);
@@ -312,7 +314,7 @@ static enum MHD_Result dispatch(http_server *s, struct MHD_Connection *c, reques
     json_t *item;
     json_array_foreach(items, i, item)
     {
-        int status = rt->fn(s->user, item, &out, msg, sizeof msg);
+        int status = rt->fn(r->user, item, &out, msg, sizeof msg);
         if (status != 200) {
             json_decref(results);
             char ptr[48];
@@ -336,7 +338,7 @@ static int check_headers(http_server *s, struct MHD_Connection *c, request *r,
 {
     const char *m = strcmp(method, "HEAD") == 0 ? "GET" : method;
     int known;
-    r->rt = find_route(s, m, r->path, &known);
+    r->rt = find_route(r, m, r->path, &known);
     if (!r->rt) {
         if (known && oas_path_allow(s->spec, r->path, r->allow, sizeof r->allow)) {
             if (strstr(r->allow, "GET") && strlen(r->allow) + 7 < sizeof r->allow)
@@ -426,7 +428,7 @@ static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request
     if (strcmp(rt->method, "GET") == 0) {
         json_t *out = NULL;
         char msg[512] = "";
-        int status = rt->fn(s->user, NULL, &out, msg, sizeof msg);
+        int status = rt->fn(r->user, NULL, &out, msg, sizeof msg);
         if (!out) /* a GET handler may answer a non-200 with its own body (/ready) */
             return send_error(c, r, status, NULL, NULL, "%s", msg);
         enum MHD_Result ret = send_json(c, r, status, out);
@@ -490,6 +492,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         utf8_clean(r->path);
         *con_cls = r;
         __atomic_add_fetch(&s->inflight, 1, __ATOMIC_RELAXED);
+        r->lease = s->prov.acquire(s->prov.ctx, &r->user, &r->routes, &r->nroutes);
         r->refused = check_headers(s, c, r, method);
         /* A body declared too large is answered before it is read; a small
          * one is read and dropped, so that the connection can be kept. */
@@ -564,6 +567,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     (void)c;
     if (!r)
         return;
+    if (r->lease)
+        s->prov.release(s->prov.ctx, r->lease);
     struct timespec t1;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     long long us = (long long)(t1.tv_sec - r->t0.tv_sec) * 1000000 +
@@ -605,8 +610,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 }
 
 rfm_status http_start(const server_options *opt, const oas_spec *spec, const http_tokens *tokens,
-                      const http_route *routes, size_t nroutes, void *user, FILE *access_log,
-                      http_server **out, int *port_out, char *err, size_t errlen)
+                      const http_provider *prov, FILE *access_log, http_server **out,
+                      int *port_out, char *err, size_t errlen)
 {
     *out = NULL;
     http_server *s = calloc(1, sizeof *s);
@@ -615,9 +620,7 @@ rfm_status http_start(const server_options *opt, const oas_spec *spec, const htt
     s->opt = opt;
     s->spec = spec;
     s->tokens = tokens;
-    s->routes = routes;
-    s->nroutes = nroutes;
-    s->user = user;
+    s->prov = *prov;
     s->log = access_log;
     struct sockaddr_in addr;
     memset(&addr, 0, sizeof addr);

@@ -47,12 +47,22 @@ rfm_status http_tokens_init(http_tokens *t, char *const *hex, size_t nhex, const
                             char *err, size_t errlen);
 void http_tokens_free(http_tokens *t);
 
-/* Start listening. routes (nroutes) and everything they point to must
- * outlive the server. On success *out is running; *port_out gets the port
- * bound (useful with port 0). */
+/* Where a request finds its models and routes. acquire() is called once
+ * per request, when its headers arrive, and returns a lease that release()
+ * gets back when the request completes: a hot reload swaps what acquire()
+ * hands out, while requests in flight keep the models they started with. */
+typedef struct {
+    void *(*acquire)(void *ctx, void **user, const http_route **routes, size_t *nroutes);
+    void (*release)(void *ctx, void *lease);
+    void *ctx;
+} http_provider;
+
+/* Start listening. prov (and what it hands out) must outlive the server.
+ * On success *out is running; *port_out gets the port bound (useful with
+ * port 0). */
 rfm_status http_start(const server_options *opt, const oas_spec *spec, const http_tokens *tokens,
-                      const http_route *routes, size_t nroutes, void *user, FILE *access_log,
-                      http_server **out, int *port_out, char *err, size_t errlen);
+                      const http_provider *prov, FILE *access_log, http_server **out,
+                      int *port_out, char *err, size_t errlen);
 /* Stop accepting, let requests in flight finish (up to grace_s seconds),
  * then stop and free. */
 void http_stop(http_server *s, int grace_s);

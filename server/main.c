@@ -6,16 +6,44 @@
  * cannot be loaded or the port cannot be bound, 2 on bad usage or config.
  */
 #include <getopt.h>
+#include <cblas.h>
 #include <gsl/gsl_errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <faiss/c_api/utils/distances_c.h>
+
 #include "api.h"
 #include "config.h"
 #include "http.h"
 #include "oas.h"
+
+/* The models being served, swapped on SIGHUP. */
+typedef struct {
+    pthread_mutex_t mu;
+    api *current;
+} holder;
+
+static void *acquire(void *ctx, void **user, const http_route **routes, size_t *nroutes)
+{
+    holder *h = ctx;
+    pthread_mutex_lock(&h->mu);
+    api *a = h->current;
+    api_retain(a);
+    pthread_mutex_unlock(&h->mu);
+    *user = a;
+    *routes = api_routes(a, nroutes);
+    return a;
+}
+
+static void release(void *ctx, void *lease)
+{
+    (void)ctx;
+    api_release(lease);
+}
 
 static void usage(FILE *f)
 {
@@ -63,6 +91,11 @@ int main(int argc, char **argv)
         return 2;
     }
     gsl_set_error_handler_off();
+    /* Process-wide numeric libraries, set once before any worker thread:
+     * one-query exact searches through BLAS (vectorised), and BLAS on the
+     * calling thread only, so one request never takes every core. */
+    faiss_set_distance_compute_blas_threshold(1);
+    openblas_set_num_threads(1);
     char err[RFM_ERRLEN];
     rfm_config *cfg;
     if (config_load(config_path, &cfg, err, sizeof err) != RFM_OK) {
@@ -100,13 +133,14 @@ int main(int argc, char **argv)
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
-    size_t nroutes;
-    const http_route *routes = api_routes(a, &nroutes);
+    holder h = {PTHREAD_MUTEX_INITIALIZER, a};
+    http_provider prov = {acquire, release, &h};
     int bound;
-    if (http_start(&cfg->server, spec, &tokens, routes, nroutes, a, log, &srv, &bound, err,
-                   sizeof err) != RFM_OK) {
+    if (http_start(&cfg->server, spec, &tokens, &prov, log, &srv, &bound, err, sizeof err) !=
+        RFM_OK) {
         fprintf(stderr, "rfm-serve: %s\n", err);
         goto out;
     }
@@ -114,7 +148,28 @@ int main(int argc, char **argv)
     api_describe(a, desc, sizeof desc);
     fprintf(stderr, "rfm-serve: listening on http://%s:%d (%s)\n", cfg->server.host, bound, desc);
     int sig;
-    sigwait(&set, &sig);
+    for (;;) {
+        sigwait(&set, &sig);
+        if (sig != SIGHUP)
+            break;
+        /* Hot reload: load and check the new models completely first; only
+         * then swap. Requests in flight finish on the old ones, which are
+         * freed by the last of them. A broken models/ changes nothing. */
+        api *fresh;
+        if (api_load(models_dir, cfg->server.openapi, &fresh, err, sizeof err) != RFM_OK) {
+            fprintf(stderr, "rfm-serve: SIGHUP: reload refused, still serving the old models: "
+                            "%s\n", err);
+            continue;
+        }
+        pthread_mutex_lock(&h.mu);
+        api *old = h.current;
+        h.current = fresh;
+        pthread_mutex_unlock(&h.mu);
+        api_release(old);
+        api_describe(fresh, desc, sizeof desc);
+        fprintf(stderr, "rfm-serve: SIGHUP: reloaded %s (%s)\n", models_dir, desc);
+    }
+    a = h.current; /* released below, after the server stops */
     fprintf(stderr, "rfm-serve: %s: finishing requests in flight\n",
             sig == SIGTERM ? "SIGTERM" : "SIGINT");
     http_stop(srv, 30);
@@ -123,7 +178,7 @@ int main(int argc, char **argv)
 out:
     if (log && log != stderr)
         fclose(log);
-    api_free(a);
+    api_release(a);
     http_tokens_free(&tokens);
     oas_free(spec);
     config_free(cfg);

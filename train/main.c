@@ -496,7 +496,10 @@ int main(int argc, char **argv)
         say("rfm-train: %zu customers as of the snapshot\n", m);
     }
 
-    if ((st = modelfile_begin(models_dir, 1, &stage, err, sizeof err)) != RFM_OK) {
+    /* A partial run (--only, --summary) keeps the other models; a full run
+     * replaces the folder, so it also repairs a broken one. */
+    if ((st = modelfile_begin(models_dir, only != NULL || summary != NULL, &stage, err,
+                              sizeof err)) != RFM_OK) {
         fprintf(stderr, "rfm-train: %s\n", err);
         goto out;
     }
