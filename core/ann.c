@@ -528,6 +528,7 @@ rfm_status ann_save(const ann_index *ix, const char *path, char *err, size_t err
         free(tmp);
         return st;
     }
+    fchmod(fd, 0644); /* mkstemp makes 0600: the server may run as another user */
     FILE *f = fdopen(fd, "w+b");
     rfm_status st = RFM_OK;
     if (!f) {

@@ -47,13 +47,14 @@ static void release(void *ctx, void *lease)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: rfm-serve [--config FILE] [--port N] [--models DIR]\n"
+    fprintf(f, "usage: rfm-serve [--config FILE] [--host ADDR] [--port N] [--models DIR]\n"
                "\n"
                "Serves the models in DIR (default from the config: models/) over HTTP.\n"
                "Tokens: RFM_API_TOKENS=tok1,tok2 in the environment and/or\n"
                "server.tokens_sha256 in the config. SIGTERM or SIGINT stops it cleanly.\n"
                "\n"
                "  --config FILE   configuration (default config/rfm.yaml)\n"
+               "  --host ADDR     override server.host (0.0.0.0: every interface)\n"
                "  --port N        override server.port (0 = any free port)\n"
                "  --models DIR    override models_dir\n"
                "  --help          this text\n");
@@ -61,18 +62,20 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-    const char *config_path = "config/rfm.yaml", *models_dir = NULL;
+    const char *config_path = "config/rfm.yaml", *models_dir = NULL, *host = NULL;
     long port = -1;
     static const struct option opts[] = {{"config", required_argument, 0, 'c'},
                                          {"port", required_argument, 0, 'p'},
+                                         {"host", required_argument, 0, 'H'},
                                          {"models", required_argument, 0, 'm'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int ch;
-    while ((ch = getopt_long(argc, argv, "c:p:m:h", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "c:p:m:H:h", opts, NULL)) != -1) {
         switch (ch) {
         case 'c': config_path = optarg; break;
         case 'm': models_dir = optarg; break;
+        case 'H': host = optarg; break;
         case 'p': {
             char *end;
             port = strtol(optarg, &end, 10);
@@ -104,6 +107,15 @@ int main(int argc, char **argv)
     }
     if (port >= 0)
         cfg->server.port = (int)port;
+    if (host) {
+        char *h2 = strdup(host);
+        if (!h2) {
+            config_free(cfg);
+            return 1;
+        }
+        free(cfg->server.host);
+        cfg->server.host = h2;
+    }
     if (!models_dir)
         models_dir = cfg->models_dir;
 

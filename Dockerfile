@@ -1,0 +1,35 @@
+# rfm scoring service: build with the project's own Makefile, train on the
+# bundled data, run as a non-root user on port 8080.
+#   docker build -t rfm .
+#   docker run -p 8080:8080 -e RFM_API_TOKENS=change-me rfm
+# Mount your own models with -v /path/to/models:/app/models:ro.
+
+FROM debian:bookworm-slim AS build
+WORKDIR /src
+COPY . .
+RUN apt-get update -qq \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      make gcc g++ libc6-dev pkg-config ca-certificates libmicrohttpd-dev libjansson-dev \
+      libgsl-dev libfaiss-dev libopenblas-dev libyaml-dev zlib1g-dev \
+ && rm -rf /var/lib/apt/lists/* \
+ && make clean all \
+ && bin/rfm-train --config config/rfm.yaml --quiet
+
+FROM debian:bookworm-slim AS runtime
+RUN apt-get update -qq \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      libmicrohttpd12 libjansson4 libgsl27 libgslcblas0 libyaml-0-2 zlib1g \
+      libopenblas0-pthread libgomp1 libstdc++6 curl \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --home /app --shell /usr/sbin/nologin rfm
+WORKDIR /app
+COPY --from=build /src/bin/rfm-serve /src/bin/rfm-train /app/bin/
+COPY --from=build /src/config /app/config
+COPY --from=build /src/openapi.yaml /app/openapi.yaml
+COPY --from=build /src/models /app/models
+USER rfm
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+  CMD curl -fsS http://127.0.0.1:8080/health || exit 1
+# RFM_API_TOKENS (comma-separated) must be set at run time.
+CMD ["bin/rfm-serve", "--config", "config/rfm.yaml", "--host", "0.0.0.0", "--port", "8080"]
