@@ -89,3 +89,23 @@ echo "  synthetic index, $N customers (BENCH_ANN_N=1000000 for the million; its 
 echo "== churn model on the bundled file"
 echo "  $("$B/bench/bench_churn" config/rfm.yaml data/online_retail.csv.gz)"
 echo "  target: scoring < 10 us per customer"
+
+echo "== soak: ${SOAK_SECONDS:-60} s at full load, a mix of every scoring endpoint"
+sp=$(port)
+RFM_API_TOKENS=$RFM_BENCH_TOKEN bin/rfm-serve --config config/rfm.yaml --port "$sp" 2>/dev/null & spid=$!
+wait_port "$sp"
+( for s in $(seq 1 $(( ${SOAK_SECONDS:-60} / 5 ))); do sleep 5; \
+    echo "$((s * 5)) $(awk '/VmRSS/ {print $2}' /proc/$spid/status)"; done ) > "$OUT/soak_rss.txt" &
+rpid=$!
+soak=$(wrk -t2 -c32 -d"${SOAK_SECONDS:-60}"s --latency -s bench/mixed.lua "http://127.0.0.1:$sp/")
+wait "$rpid" 2>/dev/null || true
+kill "$spid"; wait "$spid" 2>/dev/null || true
+non2xx=$(echo "$soak" | sed -n 's/.*Non-2xx or 3xx responses: *//p')
+sockerr=$(echo "$soak" | sed -n 's/.*Socket errors: *//p')
+total=$(echo "$soak" | sed -n 's/^ *\([0-9]*\) requests in.*/\1/p')
+first=$(sed -n 2p "$OUT/soak_rss.txt" | awk '{print $2}'); last=$(tail -1 "$OUT/soak_rss.txt" | awk '{print $2}')
+printf '  %s requests, %.0f req/s, p99 %.3f ms; non-2xx: %s; socket errors: %s\n' "$total" \
+  "$(echo "$soak" | rps)" "$(echo "$soak" | p99)" "${non2xx:-0}" "${sockerr:-none}"
+printf '  resident memory after warm-up (10 s): %s kB, at the end: %s kB (%+.1f%%)\n' "$first" "$last" \
+  "$(echo "100 * ($last - $first) / $first" | bc -l)"
+echo "  targets: zero errors; resident memory flat after warm-up"
