@@ -190,15 +190,7 @@ rfm_status bgnbd_fit(const bgnbd_row *rows, size_t n, double penalizer, bgnbd_fi
     if (st != RFM_OK)
         return st;
     /* f is a mean over W customers: the covariance of u is cov / W. */
-    const double nat[4] = {out->p.r, out->p.alpha, out->p.a, out->p.b};
-    for (int i = 0; i < 16; i++)
-        out->cov_log[i] = m.cov[i] / W;
-    for (int k = 0; k < 4; k++) {
-        double sl = sqrt(out->cov_log[k * 5]);
-        out->se[k] = nat[k] * sl;
-        out->lo[k] = nat[k] * exp(-1.96 * sl);
-        out->hi[k] = nat[k] * exp(1.96 * sl);
-    }
+    mle_standard_errors(&m, 4, W, out->cov_log, out->se, out->lo, out->hi);
     return RFM_OK;
 }
 

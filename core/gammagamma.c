@@ -142,15 +142,7 @@ rfm_status gg_fit(const gg_row *rows, size_t n, double penalizer, gg_fit_result 
                         "Gamma-Gamma q = %.4g <= 1: the mean spend has no finite expectation "
                         "(try a penalizer, or check for extreme spends)",
                         out->p.q);
-    const double nat[3] = {out->p.p, out->p.q, out->p.v};
-    for (int i = 0; i < 9; i++)
-        out->cov_log[i] = m.cov[i] / W;
-    for (int k = 0; k < 3; k++) {
-        double sl = sqrt(out->cov_log[k * 4]);
-        out->se[k] = nat[k] * sl;
-        out->lo[k] = nat[k] * exp(-1.96 * sl);
-        out->hi[k] = nat[k] * exp(1.96 * sl);
-    }
+    mle_standard_errors(&m, 3, W, out->cov_log, out->se, out->lo, out->hi);
     return RFM_OK;
 }
 

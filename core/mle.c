@@ -207,3 +207,16 @@ rfm_status mle_fit(mle_fn f, void *data, size_t n, const double *starts, size_t 
                         out->grad_norm, out->iterations);
     return RFM_OK;
 }
+
+void mle_standard_errors(const mle_result *r, size_t n, double W, double *cov_log, double *se,
+                         double *lo, double *hi)
+{
+    for (size_t i = 0; i < n * n; i++)
+        cov_log[i] = r->cov[i] / W;
+    for (size_t k = 0; k < n; k++) {
+        double nat = exp(r->u[k]), sl = sqrt(cov_log[k * n + k]);
+        se[k] = nat * sl;
+        lo[k] = nat * exp(-1.96 * sl);
+        hi[k] = nat * exp(1.96 * sl);
+    }
+}

@@ -35,6 +35,13 @@ typedef struct {
 rfm_status mle_fit(mle_fn f, void *data, size_t n, const double *starts, size_t nstarts,
                    double gtol, int max_iter, mle_result *out, char *err, size_t errlen);
 
+/* From a fit of a mean objective over W customers: the covariance of the
+ * log-parameters (cov / W, into cov_log, n x n), and for the natural
+ * parameters exp(u): standard errors by the delta method and 95 %
+ * intervals exp(u -/+ 1.96 se(u)). */
+void mle_standard_errors(const mle_result *r, size_t n, double W, double *cov_log, double *se,
+                         double *lo, double *hi);
+
 /* Hessian of f at u by central differences of the gradient (n x n). */
 void mle_hessian(mle_fn f, void *data, size_t n, const double *u, double *h);
 

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "jsonx.h"
 #include "sha256.h"
 
@@ -106,30 +107,11 @@ static rfm_status write_file(const char *path, const char *data, size_t len, cha
 
 static rfm_status copy_file(const char *from, const char *to, char *err, size_t errlen)
 {
-    FILE *f = fopen(from, "rb");
-    if (!f)
-        return rfm_fail(err, errlen, RFM_EIO, "%s: %s", from, strerror(errno));
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        len += fread(buf + len, 1, cap - len, f);
-        if (len < cap)
-            break;
-        char *nb = realloc(buf, cap * 2);
-        if (!nb) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = nb;
-        cap *= 2;
-    }
-    int rerr = ferror(f);
-    fclose(f);
-    if (!buf)
-        return rfm_fail(err, errlen, RFM_ENOMEM, "%s: out of memory", from);
-    rfm_status st = rerr ? rfm_fail(err, errlen, RFM_EIO, "%s: read error", from)
-                         : write_file(to, buf, len, err, errlen);
+    char *buf;
+    size_t len;
+    rfm_status st = fileio_read(from, &buf, &len, err, errlen);
+    if (st == RFM_OK)
+        st = write_file(to, buf, len, err, errlen);
     free(buf);
     return st;
 }

@@ -1,6 +1,8 @@
 /* yamljson.c - YAML event stream (libyaml) to jansson values. */
 #include "yamljson.h"
 
+#include "fileio.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,31 +171,9 @@ rfm_status yamljson_parse(const char *text, size_t len, const char *name, json_t
 rfm_status yamljson_load(const char *path, json_t **out, char *err, size_t errlen)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return rfm_fail(err, errlen, RFM_EIO, "%s: %s", path, strerror(errno));
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    rfm_status st = RFM_OK;
-    while (buf) {
-        size_t n = fread(buf + len, 1, cap - len, f);
-        len += n;
-        if (len < cap)
-            break;
-        char *nb = realloc(buf, cap * 2);
-        if (!nb) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = nb;
-        cap *= 2;
-    }
-    if (!buf)
-        st = rfm_fail(err, errlen, RFM_ENOMEM, "%s: out of memory", path);
-    else if (ferror(f))
-        st = rfm_fail(err, errlen, RFM_EIO, "%s: read error", path);
-    fclose(f);
+    char *buf;
+    size_t len;
+    rfm_status st = fileio_read(path, &buf, &len, err, errlen);
     if (st == RFM_OK)
         st = yamljson_parse(buf, len, path, out, err, errlen);
     free(buf);
