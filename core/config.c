@@ -32,6 +32,16 @@ const char *server_check(const server_options *o, char *buf, size_t len)
         snprintf(buf, len, "batch_limit must be at least 1");
     else if (o->max_json_depth < 2 || o->max_json_depth > 1000)
         snprintf(buf, len, "max_json_depth must be from 2 to 1000");
+    else if (o->drift_window < 100 || o->drift_window > 100000000)
+        snprintf(buf, len, "drift_window must be from 100 to 100000000");
+    else if (!(o->rate_per_second >= 0 && o->rate_per_second <= 1e9))
+        snprintf(buf, len, "rate_limit.requests_per_second must be from 0 (no limit) to 1e9");
+    else if (o->rate_per_second > 0 && !(o->rate_burst >= 1 && o->rate_burst <= 1e9))
+        snprintf(buf, len, "rate_limit.burst must be from 1 to 1e9 when requests_per_second "
+                           "is set");
+    else if ((o->tls_cert_file == NULL) != (o->tls_key_file == NULL))
+        snprintf(buf, len, "tls_cert_file and tls_key_file go together: set both for HTTPS, "
+                           "or neither for HTTP");
     else {
         for (size_t i = 0; i < o->ntokens; i++) {
             const char *t = o->tokens_sha256[i];
@@ -60,6 +70,8 @@ void config_free(rfm_config *c)
     free(c->server.host);
     free(c->server.access_log);
     free(c->server.openapi);
+    free(c->server.tls_cert_file);
+    free(c->server.tls_key_file);
     for (size_t i = 0; i < c->server.ntokens; i++)
         free(c->server.tokens_sha256[i]);
     free(c->server.tokens_sha256);
@@ -134,6 +146,18 @@ static double get_num(ctx *x, const json_t *o, const char *name, const char *key
         return def;
     }
     return json_number_value(v);
+}
+
+static int get_bool(ctx *x, const json_t *o, const char *name, const char *key, int def)
+{
+    const json_t *v = json_object_get(o, name);
+    if (!v || json_is_null(v))
+        return def;
+    if (!json_is_boolean(v)) {
+        bad(x, key, "must be true or false");
+        return def;
+    }
+    return json_is_true(v);
 }
 
 static double level(ctx *x, const json_t *v, const char *key)
@@ -321,6 +345,20 @@ static void read_server(ctx *x, const json_t *s, server_options *o)
     o->access_log = log ? strdup(log) : NULL;
     const char *spec = get_str(x, s, "openapi", "server.openapi", "openapi.yaml");
     o->openapi = strdup(spec);
+    o->metrics_token_required =
+        get_bool(x, s, "metrics_token_required", "server.metrics_token_required", 0);
+    o->drift_window =
+        (int)get_int(x, s, "drift_window", "server.drift_window", 10000, 100, 100000000);
+    const json_t *rl = json_object_get(s, "rate_limit");
+    if (rl && !json_is_null(rl) && !json_is_object(rl))
+        bad(x, "server.rate_limit", "must be a mapping {requests_per_second, burst}");
+    o->rate_per_second = get_num(x, rl, "requests_per_second",
+                                 "server.rate_limit.requests_per_second", 0, 0, 1e9);
+    o->rate_burst = get_num(x, rl, "burst", "server.rate_limit.burst", 0, 0, 1e9);
+    const char *cert = get_str(x, s, "tls_cert_file", "server.tls_cert_file", NULL);
+    const char *key = get_str(x, s, "tls_key_file", "server.tls_key_file", NULL);
+    o->tls_cert_file = cert ? strdup(cert) : NULL;
+    o->tls_key_file = key ? strdup(key) : NULL;
     const json_t *toks = json_object_get(s, "tokens_sha256");
     if (toks && !json_is_null(toks)) {
         if (!json_is_array(toks)) {

@@ -30,6 +30,13 @@ typedef struct {
     size_t ntokens;
     char *access_log;        /* file for the access log, NULL = stderr */
     char *openapi;           /* the contract, served and enforced */
+    /* Operations (docs/operations.md). */
+    int metrics_token_required; /* GET /metrics asks for a bearer token (0: open) */
+    int drift_window;           /* recent customers behind rfm_input_psi (two halves) */
+    double rate_per_second;     /* per token; 0 = no rate limit */
+    double rate_burst;          /* bucket size in requests; >= 1 when limiting */
+    char *tls_cert_file;        /* PEM certificate (chain); NULL with tls_key_file = HTTP */
+    char *tls_key_file;         /* PEM private key */
 } server_options;
 
 /* Reason the server options cannot be used, or NULL. */

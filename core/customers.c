@@ -82,6 +82,11 @@ void customers_free(customers *c)
 
 size_t customers_count(const customers *c) { return c->n; }
 
+const customer_row *customers_row(const customers *c, size_t i)
+{
+    return i < c->n ? &c->rows[i] : NULL;
+}
+
 const customer_row *customers_find(const customers *c, const char *id)
 {
     if (!c->slots)

@@ -29,6 +29,8 @@ char *customers_csv(const char *const *ids, const customer_row *rows, size_t n);
 rfm_status customers_load(const char *path, customers **out, char *err, size_t errlen);
 void customers_free(customers *c);
 size_t customers_count(const customers *c);
+/* Row i (0..count-1) in file order, or NULL past the end. */
+const customer_row *customers_row(const customers *c, size_t i);
 /* The row of id, or NULL. */
 const customer_row *customers_find(const customers *c, const char *id);
 

@@ -19,6 +19,10 @@ static void test_shipped(void **state)
     assert_int_equal(c->segments.k, 0);
     assert_int_equal(c->segments.k_max, 8);
     assert_true(c->segments.nprofiles >= 8);
+    assert_int_equal(c->server.metrics_token_required, 0);
+    assert_int_equal(c->server.drift_window, 10000);
+    assert_true(c->server.rate_per_second == 0);
+    assert_null(c->server.tls_cert_file);
     config_free(c);
 }
 
@@ -56,7 +60,15 @@ static void test_bad_values_name_keys(void **state)
     expect_bad("recency: low", "recency: sideways", "segments.cluster_profiles[0].recency");
     expect_bad("{name: Lost,                 r: [1, 1], f: [1, 2]}",
                "{name: Lost,                 r: [1, 1], f: [1, 1]}", "121 is in no segment");
-    expect_bad("seed: 42", "seed: [42", "rfm"); /* YAML syntax error names the file */
+    expect_bad("seed: 42", "seed: [42", "rfm");
+    expect_bad("metrics_token_required: false", "metrics_token_required: 1",
+               "server.metrics_token_required");
+    expect_bad("drift_window: 10000", "drift_window: 10", "server.drift_window");
+    expect_bad("requests_per_second: 0", "requests_per_second: -1",
+               "server.rate_limit.requests_per_second");
+    expect_bad("requests_per_second: 0", "requests_per_second: 5", "rate_limit.burst");
+    expect_bad("rate_limit:\n", "rate_limit: 5\n  old_rate_limit:\n", "server.rate_limit");
+    expect_bad("tls_key_file: null", "tls_key_file: key.pem", "tls_cert_file and tls_key_file"); /* YAML syntax error names the file */
 }
 
 int main(void)
