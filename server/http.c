@@ -209,7 +209,29 @@ static enum MHD_Result send_json(struct MHD_Connection *c, request *r, int statu
     return send_body(c, r, status, text, strlen(text), "application/json", NULL, 0);
 }
 
-/* The one error shape: {"error": {"code", "message", "details"}}. */
+/* The one error shape: {"error": {"code", "message", "details"}}; NULL
+ * when out of memory. Takes details. */
+static json_t *error_body(int status, json_t *details, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static json_t *error_vbody(int status, json_t *details, const char *fmt, va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    utf8_clean(msg);
+    return json_pack("{s:{s:i,s:s,s:o}}", "error", "code", status, "message", msg, "details",
+                     details ? details : json_array());
+}
+
+static json_t *error_body(int status, json_t *details, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    json_t *j = error_vbody(status, details, fmt, ap);
+    va_end(ap);
+    return j;
+}
+
 static enum MHD_Result send_error(struct MHD_Connection *c, request *r, int status,
                                   json_t *details, const char *allow, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
@@ -217,14 +239,10 @@ static enum MHD_Result send_error(struct MHD_Connection *c, request *r, int stat
 static enum MHD_Result send_error(struct MHD_Connection *c, request *r, int status,
                                   json_t *details, const char *allow, const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    json_t *j = error_vbody(status, details, fmt, ap);
     va_end(ap);
-    utf8_clean(msg);
-    json_t *j = json_pack("{s:{s:i,s:s,s:o}}", "error", "code", status, "message", msg,
-                          "details", details ? details : json_array());
     char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!text)
@@ -295,39 +313,34 @@ static const http_route *find_route(const request *r, const char *method, const 
 }
 
 /* Run the handler on one item or on each item of a batch. */
-static enum MHD_Result dispatch(http_server *s, struct MHD_Connection *c, request *r,
-                                const http_route *rt, const json_t *body)
+static int run_handler(const http_route *rt, void *user, const json_t *body, json_t **reply)
 {
     char msg[512] = "";
     json_t *out = NULL;
     const json_t *items = rt->batch ? json_object_get(body, "customers") : NULL;
     if (!items) {
-        int status = rt->fn(r->user, body, &out, msg, sizeof msg);
-        if (status != 200)
-            return send_error(c, r, status, NULL, NULL, "%s", msg);
-        enum MHD_Result ret = send_json(c, r, 200, out);
-        json_decref(out);
-        return ret;
+        int status = rt->fn(user, body, &out, msg, sizeof msg);
+        *reply = status == 200 ? out : error_body(status, NULL, "%s", msg);
+        return status;
     }
     json_t *results = json_array();
     size_t i;
     json_t *item;
     json_array_foreach(items, i, item)
     {
-        int status = rt->fn(r->user, item, &out, msg, sizeof msg);
+        int status = rt->fn(user, item, &out, msg, sizeof msg);
         if (status != 200) {
             json_decref(results);
             char ptr[48];
             snprintf(ptr, sizeof ptr, "/customers/%zu", i);
             json_t *d = json_pack("[{s:s,s:s}]", "pointer", ptr, "message", msg);
-            return send_error(c, r, status, d, NULL, "customer %zu: %s", i, msg);
+            *reply = error_body(status, d, "customer %zu: %s", i, msg);
+            return status;
         }
         json_array_append_new(results, out);
     }
-    json_t *wrap = json_pack("{s:o}", "results", results);
-    enum MHD_Result ret = send_json(c, r, 200, wrap);
-    json_decref(wrap);
-    return ret;
+    *reply = json_pack("{s:o}", "results", results);
+    return 200;
 }
 
 /* The checks that need only the request line and headers. Returns 0 to
@@ -439,37 +452,57 @@ static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request
     if (r->too_large)
         return send_error(c, r, 413, NULL, NULL, "request body larger than %zu bytes",
                           s->opt->body_limit_bytes);
-    if (too_deep(r->body ? r->body : "", r->len, s->opt->max_json_depth))
-        return send_error(c, r, 400, NULL, NULL, "malformed JSON: nesting deeper than %d",
-                          s->opt->max_json_depth);
+    json_t *reply = NULL;
+    int status = http_answer_json(s->opt, s->spec, rt, r->user, r->body ? r->body : "", r->len,
+                                  &reply);
+    if (!reply)
+        return MHD_NO;
+    enum MHD_Result ret = send_json(c, r, status, reply);
+    json_decref(reply);
+    return ret;
+}
+
+int http_answer_json(const server_options *opt, const oas_spec *spec, const http_route *rt,
+                     void *user, const char *text, size_t len, json_t **reply)
+{
+    *reply = NULL;
+    if (too_deep(text, len, opt->max_json_depth)) {
+        *reply = error_body(400, NULL, "malformed JSON: nesting deeper than %d",
+                            opt->max_json_depth);
+        return 400;
+    }
     json_error_t je;
-    json_t *body = parse_body(r->body ? r->body : "", r->len, &je);
-    if (!body)
-        return send_error(c, r, 400, NULL, NULL, "malformed JSON at line %d, column %d: %s",
-                          je.line, je.column, je.text);
+    json_t *body = parse_body(text, len, &je);
+    if (!body) {
+        *reply = error_body(400, NULL, "malformed JSON at line %d, column %d: %s", je.line,
+                            je.column, je.text);
+        return 400;
+    }
     const json_t *items = rt->batch && json_is_object(body)
                               ? json_object_get(body, "customers")
                               : NULL;
-    if (json_is_array(items) && json_array_size(items) > s->opt->batch_limit) {
+    if (json_is_array(items) && json_array_size(items) > opt->batch_limit) {
         size_t n = json_array_size(items);
         json_decref(body);
-        return send_error(c, r, 413, NULL, NULL, "batch of %zu customers is over the limit of %zu",
-                          n, s->opt->batch_limit);
+        *reply = error_body(413, NULL, "batch of %zu customers is over the limit of %zu", n,
+                            opt->batch_limit);
+        return 413;
     }
-    const json_t *op = oas_operation(s->spec, rt->method, rt->path);
-    const json_t *schema = oas_request_schema(s->spec, op);
+    const json_t *op = oas_operation(spec, rt->method, rt->path);
+    const json_t *schema = oas_request_schema(spec, op);
     oas_violation v[MAX_VIOLATIONS];
-    size_t nv = schema ? oas_validate(s->spec, schema, body, v, MAX_VIOLATIONS) : 0;
+    size_t nv = schema ? oas_validate(spec, schema, body, v, MAX_VIOLATIONS) : 0;
     if (nv > 0) {
         json_decref(body);
         size_t shown = nv < MAX_VIOLATIONS ? nv : MAX_VIOLATIONS;
-        return send_error(c, r, 422, violations_json(v, shown), NULL,
-                          "request body does not match the schema (%zu violation%s%s)", nv,
-                          nv == 1 ? "" : "s", nv > shown ? ", first 50 listed" : "");
+        *reply = error_body(422, violations_json(v, shown),
+                            "request body does not match the schema (%zu violation%s%s)", nv,
+                            nv == 1 ? "" : "s", nv > shown ? ", first 50 listed" : "");
+        return 422;
     }
-    enum MHD_Result ret = dispatch(s, c, r, rt, body);
+    int status = run_handler(rt, user, body, reply);
     json_decref(body);
-    return ret;
+    return status;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,

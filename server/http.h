@@ -57,6 +57,15 @@ typedef struct {
     void *ctx;
 } http_provider;
 
+/* The body stage of a POST to rt, without HTTP: nesting depth and JSON
+ * syntax (400), batch size (413), schema (422), then the handler on the
+ * body or on each item of a batch. Returns the status; *reply (new
+ * reference) is the body to send: the handler's result on 200, else the
+ * error shape. *reply is NULL only when out of memory. text need not be
+ * NUL-terminated. Thread-safe as far as the handlers are. */
+int http_answer_json(const server_options *opt, const oas_spec *spec, const http_route *rt,
+                     void *user, const char *text, size_t len, json_t **reply);
+
 /* Start listening. prov (and what it hands out) must outlive the server.
  * On success *out is running; *port_out gets the port bound (useful with
  * port 0). */
