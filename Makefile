@@ -22,7 +22,7 @@ CORE_OBJ := $(CORE_C:%.c=$(B)/%.o) $(CORE_CXX:%.cpp=$(B)/%.o)
 TESTS    := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/test_*.c))
 DEBS     := build-essential pkg-config libmicrohttpd-dev libjansson-dev libgsl-dev \
             libfaiss-dev libopenblas-dev libyaml-dev libcmocka-dev zlib1g-dev wrk \
-            python3 curl bc
+            python3 curl bc openssl
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps run test unit san bench clean

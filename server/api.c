@@ -577,3 +577,7 @@ void api_describe(const api *a, char *buf, size_t len)
              a->uplift ? a->uplift_learner : "(not trained)",
              a->customers ? customers_count(a->customers) : 0);
 }
+
+const json_t *api_manifest(const api *a) { return a->manifest; }
+
+const customers *api_customers(const api *a) { return a->customers; }

@@ -5,8 +5,10 @@
 #ifndef RFM_API_H
 #define RFM_API_H
 
+#include <jansson.h>
 #include <stddef.h>
 
+#include "customers.h"
 #include "http.h"
 #include "status.h"
 
@@ -27,6 +29,10 @@ void api_release(api *a);
 
 /* The route table (owned by a). */
 const http_route *api_routes(const api *a, size_t *n);
+/* The manifest and the customers table loaded (owned by a; the table is
+ * NULL when no customers were trained). */
+const json_t *api_manifest(const api *a);
+const customers *api_customers(const api *a);
 /* "segments 1.0.0, ..." for the start-up line. */
 void api_describe(const api *a, char *buf, size_t len);
 

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "sha256.h"
 
 #define MAX_VIOLATIONS 50
@@ -37,6 +38,8 @@ struct http_server {
     const http_tokens *tokens;
     http_provider prov;
     FILE *log;
+    ops *ops;
+    char *tls_cert, *tls_key; /* PEM, kept while the daemon runs */
     long inflight; /* atomic */
     int stopping;  /* atomic; set by http_stop */
 };
@@ -52,6 +55,8 @@ typedef struct {
     int refused;        /* status decided from the headers (0: none) */
     char refusal[256];  /* its message */
     char allow[64];     /* Allow header of a 405 */
+    int retry_after;    /* seconds, for a 429 */
+    int page;           /* a built-in page of ops (OPS_METRICS, OPS_DOCS) */
     int status;         /* of the response queued (0: none yet) */
     size_t bytes;
     char token_id[9];
@@ -187,6 +192,11 @@ static enum MHD_Result send_body(struct MHD_Connection *c, request *r, int statu
         MHD_add_response_header(resp, "Allow", allow);
     if (bearer)
         MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"rfm\"");
+    if (status == 429 && r->retry_after > 0) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", r->retry_after);
+        MHD_add_response_header(resp, "Retry-After", ra);
+    }
     /* While stopping, keep-alive clients are told to go elsewhere, so that
      * the requests in flight, not new ones, are what the drain waits for. */
     if (__atomic_load_n(&s->stopping, __ATOMIC_RELAXED))
@@ -298,17 +308,11 @@ static json_t *violations_json(const oas_violation *v, size_t n)
     return a;
 }
 
-static const http_route *find_route(const request *r, const char *method, const char *path,
-                                    int *path_known)
+static const http_route *find_route(const request *r, const char *method, const char *path)
 {
-    *path_known = 0;
-    for (size_t i = 0; i < r->nroutes; i++) {
-        if (strcmp(r->routes[i].path, path) != 0)
-            continue;
-        *path_known = 1;
-        if (strcmp(r->routes[i].method, method) == 0)
+    for (size_t i = 0; i < r->nroutes; i++)
+        if (strcmp(r->routes[i].path, path) == 0 && strcmp(r->routes[i].method, method) == 0)
             return &r->routes[i];
-    }
     return NULL;
 }
 
@@ -343,6 +347,47 @@ static int run_handler(const http_route *rt, void *user, const json_t *body, jso
     return 200;
 }
 
+/* Authorization: Bearer <token> (401), then the token's rate limit (429).
+ * Returns 0 to go on, else the status, with r->refusal. */
+static int check_token(http_server *s, struct MHD_Connection *c, request *r)
+{
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    if (!h) {
+        snprintf(r->refusal, sizeof r->refusal, "missing bearer token");
+        return 401;
+    }
+    /* RFC 6750: "Bearer" 1*SP token, the token without spaces. */
+    const char *tok = strncasecmp(h, "Bearer ", 7) == 0 ? h + 7 : NULL;
+    while (tok && *tok == ' ')
+        tok++;
+    if (!tok || *tok == '\0' || strpbrk(tok, " \t")) {
+        snprintf(r->refusal, sizeof r->refusal,
+                 "malformed Authorization header: expected 'Bearer <token>'");
+        return 401;
+    }
+    sha256_ctx sc;
+    uint8_t d[32];
+    char hex[65];
+    sha256_init(&sc);
+    sha256_update(&sc, tok, strlen(tok));
+    sha256_final(&sc, d);
+    sha256_hex(d, hex);
+    memcpy(r->token_id, hex, 8);
+    r->token_id[8] = '\0';
+    if (!token_ok(s->tokens, d)) {
+        snprintf(r->refusal, sizeof r->refusal, "unknown bearer token");
+        return 401;
+    }
+    if (s->ops && (r->retry_after = ops_admit(s->ops, d)) > 0) {
+        snprintf(r->refusal, sizeof r->refusal,
+                 "rate limit of %g requests per second (burst %g) reached for this token; "
+                 "retry after %d s",
+                 s->opt->rate_per_second, s->opt->rate_burst, r->retry_after);
+        return 429;
+    }
+    return 0;
+}
+
 /* The checks that need only the request line and headers. Returns 0 to
  * go on, else the status to answer with r->refusal (and r->allow). HEAD
  * is served as GET without the body, as libmicrohttpd drops it. */
@@ -350,10 +395,11 @@ static int check_headers(http_server *s, struct MHD_Connection *c, request *r,
                          const char *method)
 {
     const char *m = strcmp(method, "HEAD") == 0 ? "GET" : method;
-    int known;
-    r->rt = find_route(r, m, r->path, &known);
+    if (s->ops && (r->page = ops_route(s->ops, m, r->path)) != OPS_NONE)
+        return ops_needs_token(s->ops, r->page) ? check_token(s, c, r) : 0;
+    r->rt = find_route(r, m, r->path);
     if (!r->rt) {
-        if (known && oas_path_allow(s->spec, r->path, r->allow, sizeof r->allow)) {
+        if (oas_path_allow(s->spec, r->path, r->allow, sizeof r->allow)) {
             if (strstr(r->allow, "GET") && strlen(r->allow) + 7 < sizeof r->allow)
                 strcat(r->allow, ", HEAD");
             snprintf(r->refusal, sizeof r->refusal, "method %s not allowed on %s", method,
@@ -366,35 +412,9 @@ static int check_headers(http_server *s, struct MHD_Connection *c, request *r,
     const json_t *op = oas_operation(s->spec, m, r->path);
     const json_t *sec = json_object_get(op, "security");
     int needs_token = !(json_is_array(sec) && json_array_size(sec) == 0);
-    if (needs_token) {
-        const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-        if (!h) {
-            snprintf(r->refusal, sizeof r->refusal, "missing bearer token");
-            return 401;
-        }
-        /* RFC 6750: "Bearer" 1*SP token, the token without spaces. */
-        const char *tok = h + 6;
-        while (*tok == ' ')
-            tok++;
-        if (strncasecmp(h, "Bearer ", 7) != 0 || *tok == '\0' || strpbrk(tok, " \t")) {
-            snprintf(r->refusal, sizeof r->refusal,
-                     "malformed Authorization header: expected 'Bearer <token>'");
-            return 401;
-        }
-        sha256_ctx sc;
-        uint8_t d[32];
-        char hex[65];
-        sha256_init(&sc);
-        sha256_update(&sc, tok, strlen(tok));
-        sha256_final(&sc, d);
-        sha256_hex(d, hex);
-        memcpy(r->token_id, hex, 8);
-        r->token_id[8] = '\0';
-        if (!token_ok(s->tokens, d)) {
-            snprintf(r->refusal, sizeof r->refusal, "unknown bearer token");
-            return 401;
-        }
-    }
+    int refused = needs_token ? check_token(s, c, r) : 0;
+    if (refused)
+        return refused;
     if (strcmp(r->rt->method, "POST") == 0) {
         const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
         if (!is_json_type(ct)) {
@@ -431,6 +451,15 @@ static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request
     if (r->refused)
         return send_error(c, r, r->refused, NULL, r->refused == 405 ? r->allow : NULL, "%s",
                           r->refusal);
+    if (r->page) {
+        size_t len;
+        const char *type;
+        char *page = ops_page(s->ops, r->page, __atomic_load_n(&s->inflight, __ATOMIC_RELAXED),
+                              &len, &type);
+        if (!page)
+            return send_error(c, r, 503, NULL, NULL, "out of memory");
+        return send_body(c, r, 200, page, len, type, NULL, 0);
+    }
     if (rt->fixed_body) {
         char *copy = malloc(rt->fixed_len + 1);
         if (!copy)
@@ -453,8 +482,8 @@ static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request
         return send_error(c, r, 413, NULL, NULL, "request body larger than %zu bytes",
                           s->opt->body_limit_bytes);
     json_t *reply = NULL;
-    int status = http_answer_json(s->opt, s->spec, rt, r->user, r->body ? r->body : "", r->len,
-                                  &reply);
+    int status = http_answer_json(s->opt, s->spec, s->ops, rt, r->user, r->body ? r->body : "",
+                                  r->len, &reply);
     if (!reply)
         return MHD_NO;
     enum MHD_Result ret = send_json(c, r, status, reply);
@@ -462,8 +491,9 @@ static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request
     return ret;
 }
 
-int http_answer_json(const server_options *opt, const oas_spec *spec, const http_route *rt,
-                     void *user, const char *text, size_t len, json_t **reply)
+int http_answer_json(const server_options *opt, const oas_spec *spec, ops *o,
+                     const http_route *rt, void *user, const char *text, size_t len,
+                     json_t **reply)
 {
     *reply = NULL;
     if (too_deep(text, len, opt->max_json_depth)) {
@@ -500,6 +530,8 @@ int http_answer_json(const server_options *opt, const oas_spec *spec, const http
                             nv == 1 ? "" : "s", nv > shown ? ", first 50 listed" : "");
         return 422;
     }
+    if (o)
+        ops_observe(o, rt->path, body);
     int status = run_handler(rt, user, body, reply);
     json_decref(body);
     return status;
@@ -606,6 +638,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     clock_gettime(CLOCK_MONOTONIC, &t1);
     long long us = (long long)(t1.tv_sec - r->t0.tv_sec) * 1000000 +
                    (t1.tv_nsec - r->t0.tv_nsec) / 1000;
+    if (s->ops)
+        ops_request_done(s->ops, r->path, r->status,
+                         (double)(t1.tv_sec - r->t0.tv_sec) + (t1.tv_nsec - r->t0.tv_nsec) / 1e9);
     if (s->log) {
         /* One line per request, handed to the kernel in one write so that
          * lines of concurrent requests never interleave. */
@@ -642,8 +677,17 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     __atomic_sub_fetch(&s->inflight, 1, __ATOMIC_RELAXED);
 }
 
+static void server_free(http_server *s)
+{
+    free(s->tls_cert);
+    if (s->tls_key) /* a private key: do not leave it in freed memory */
+        explicit_bzero(s->tls_key, strlen(s->tls_key));
+    free(s->tls_key);
+    free(s);
+}
+
 rfm_status http_start(const server_options *opt, const oas_spec *spec, const http_tokens *tokens,
-                      const http_provider *prov, FILE *access_log, http_server **out,
+                      const http_provider *prov, ops *o, FILE *access_log, http_server **out,
                       int *port_out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -655,6 +699,22 @@ rfm_status http_start(const server_options *opt, const oas_spec *spec, const htt
     s->tokens = tokens;
     s->prov = *prov;
     s->log = access_log;
+    s->ops = o;
+    if (opt->tls_cert_file) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            free(s);
+            return rfm_fail(err, errlen, RFM_EINVAL,
+                            "server.tls_cert_file is set but this libmicrohttpd has no TLS");
+        }
+        size_t n;
+        rfm_status st = fileio_read(opt->tls_cert_file, &s->tls_cert, &n, err, errlen);
+        if (st == RFM_OK)
+            st = fileio_read(opt->tls_key_file, &s->tls_key, &n, err, errlen);
+        if (st != RFM_OK) {
+            server_free(s);
+            return st;
+        }
+    }
     struct sockaddr_in addr;
     memset(&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
@@ -672,16 +732,28 @@ rfm_status http_start(const server_options *opt, const oas_spec *spec, const htt
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
                      (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL
                                                                             : MHD_USE_POLL);
+    /* With TLS, the key and certificate; without, an empty list. */
+    struct MHD_OptionItem tls[] = {{MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key},
+                                   {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert},
+                                   {MHD_OPTION_END, 0, NULL}};
+    if (s->tls_cert)
+        flags |= MHD_USE_TLS;
+    errno = 0;
     s->d = MHD_start_daemon(
-        flags, (uint16_t)opt->port, NULL,
-        NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        flags, (uint16_t)opt->port, NULL, NULL, on_request, s, MHD_OPTION_ARRAY,
+        s->tls_cert ? tls : tls + 2, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)opt->connection_limit, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)opt->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
     if (!s->d) {
-        int e = errno;
-        free(s);
+        int e = errno, https = s->tls_cert != NULL;
+        server_free(s);
+        if (https && !e)
+            return rfm_fail(err, errlen, RFM_EINVAL,
+                            "cannot start HTTPS with %s and %s: not a PEM certificate and its "
+                            "private key",
+                            opt->tls_cert_file, opt->tls_key_file);
         return rfm_fail(err, errlen, RFM_EIO, "cannot listen on %s:%d: %s", opt->host, opt->port,
                         e ? strerror(e) : "libmicrohttpd refused to start");
     }
@@ -703,5 +775,5 @@ void http_stop(http_server *s, int grace_s)
          i++)
         usleep(10000);
     MHD_stop_daemon(s->d);
-    free(s);
+    server_free(s);
 }

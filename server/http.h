@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "oas.h"
+#include "ops.h"
 
 /* A handler fills *out (new reference) and returns an HTTP status. For an
  * error status it leaves *out NULL and writes the message into msg (the
@@ -62,15 +63,19 @@ typedef struct {
  * body or on each item of a batch. Returns the status; *reply (new
  * reference) is the body to send: the handler's result on 200, else the
  * error shape. *reply is NULL only when out of memory. text need not be
- * NUL-terminated. Thread-safe as far as the handlers are. */
-int http_answer_json(const server_options *opt, const oas_spec *spec, const http_route *rt,
-                     void *user, const char *text, size_t len, json_t **reply);
+ * NUL-terminated. A valid body is shown to o (drift) unless o is NULL.
+ * Thread-safe as far as the handlers are. */
+int http_answer_json(const server_options *opt, const oas_spec *spec, ops *o,
+                     const http_route *rt, void *user, const char *text, size_t len,
+                     json_t **reply);
 
-/* Start listening. prov (and what it hands out) must outlive the server.
+/* Start listening, over HTTPS when opt has tls_cert_file and tls_key_file.
+ * o (metrics, rate limit, /metrics and /docs; may be NULL) and prov (and
+ * what it hands out) must outlive the server.
  * On success *out is running; *port_out gets the port bound (useful with
  * port 0). */
 rfm_status http_start(const server_options *opt, const oas_spec *spec, const http_tokens *tokens,
-                      const http_provider *prov, FILE *access_log, http_server **out,
+                      const http_provider *prov, ops *o, FILE *access_log, http_server **out,
                       int *port_out, char *err, size_t errlen);
 /* Stop accepting, let requests in flight finish (up to grace_s seconds),
  * then stop and free. */

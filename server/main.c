@@ -20,6 +20,7 @@
 #include "config.h"
 #include "http.h"
 #include "oas.h"
+#include "ops.h"
 
 /* The models being served, swapped on SIGHUP. */
 typedef struct {
@@ -124,11 +125,14 @@ int main(int argc, char **argv)
     api *a = NULL;
     http_tokens tokens = {0};
     http_server *srv = NULL;
+    ops *o = NULL;
     FILE *log = stderr;
     if (oas_load(cfg->server.openapi, &spec, err, sizeof err) != RFM_OK ||
         http_tokens_init(&tokens, cfg->server.tokens_sha256, cfg->server.ntokens,
                          getenv("RFM_API_TOKENS"), err, sizeof err) != RFM_OK ||
-        api_load(models_dir, cfg->server.openapi, &a, err, sizeof err) != RFM_OK) {
+        api_load(models_dir, cfg->server.openapi, &a, err, sizeof err) != RFM_OK ||
+        ops_new(&cfg->server, spec, &o, err, sizeof err) != RFM_OK ||
+        ops_set_models(o, api_manifest(a), api_customers(a), err, sizeof err) != RFM_OK) {
         fprintf(stderr, "rfm-serve: %s\n", err);
         goto out;
     }
@@ -151,14 +155,15 @@ int main(int argc, char **argv)
     holder h = {PTHREAD_MUTEX_INITIALIZER, a};
     http_provider prov = {acquire, release, &h};
     int bound;
-    if (http_start(&cfg->server, spec, &tokens, &prov, log, &srv, &bound, err, sizeof err) !=
+    if (http_start(&cfg->server, spec, &tokens, &prov, o, log, &srv, &bound, err, sizeof err) !=
         RFM_OK) {
         fprintf(stderr, "rfm-serve: %s\n", err);
         goto out;
     }
     char desc[256];
     api_describe(a, desc, sizeof desc);
-    fprintf(stderr, "rfm-serve: listening on http://%s:%d (%s)\n", cfg->server.host, bound, desc);
+    fprintf(stderr, "rfm-serve: listening on %s://%s:%d (%s)\n",
+            cfg->server.tls_cert_file ? "https" : "http", cfg->server.host, bound, desc);
     int sig;
     for (;;) {
         sigwait(&set, &sig);
@@ -171,6 +176,15 @@ int main(int argc, char **argv)
         if (api_load(models_dir, cfg->server.openapi, &fresh, err, sizeof err) != RFM_OK) {
             fprintf(stderr, "rfm-serve: SIGHUP: reload refused, still serving the old models: "
                             "%s\n", err);
+            continue;
+        }
+        /* Metrics follow the new models: versions, and a new drift
+         * reference with an empty window. */
+        if (ops_set_models(o, api_manifest(fresh), api_customers(fresh), err, sizeof err) !=
+            RFM_OK) {
+            fprintf(stderr, "rfm-serve: SIGHUP: reload refused, still serving the old models: "
+                            "%s\n", err);
+            api_release(fresh);
             continue;
         }
         pthread_mutex_lock(&h.mu);
@@ -191,6 +205,7 @@ out:
     if (log && log != stderr)
         fclose(log);
     api_release(a);
+    ops_free(o);
     http_tokens_free(&tokens);
     oas_free(spec);
     config_free(cfg);

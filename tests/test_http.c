@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "oas.h"
+#include "rng.h"
 #include "sha256.h"
 
 #define TOKEN "test-token-123"
@@ -112,7 +113,8 @@ static int server_port;
 
 /* Start rfm-serve from the repository root with the test config; wait
  * until it answers /health. Returns the pid. */
-static pid_t start_server(const char *models, int port, const char *log)
+static pid_t start_server_with(const char *config, const char *models, int port,
+                               const char *log)
 {
     fflush(stdout); /* or the child's freopen writes our buffered output again */
     pid_t pid = fork();
@@ -121,7 +123,7 @@ static pid_t start_server(const char *models, int port, const char *log)
         if (chdir("..") != 0)
             _exit(99);
         char cfg[128], p[16];
-        snprintf(cfg, sizeof cfg, "%s/rfm.yaml", dir);
+        snprintf(cfg, sizeof cfg, "%s", config);
         snprintf(p, sizeof p, "%d", port);
         if (!freopen(log, "w", stderr) || !freopen("/dev/null", "w", stdout))
             _exit(97); /* nothing may hold the test runner's pipes open */
@@ -145,6 +147,13 @@ static pid_t start_server(const char *models, int port, const char *log)
         usleep(10000);
     }
     return -1;
+}
+
+static pid_t start_server(const char *models, int port, const char *log)
+{
+    char cfg[128];
+    snprintf(cfg, sizeof cfg, "%s/rfm.yaml", dir);
+    return start_server_with(cfg, models, port, log);
 }
 
 static void copy_file(const char *from, const char *to, const char *a, const char *b)
@@ -181,6 +190,8 @@ static int setup(void **state)
     copy_file("../config/rfm.yaml", tmp, "batch_limit: 10000", "batch_limit: 5");
     copy_file(tmp, cfg, "timeout_s: 15 ", "timeout_s: 2  ");
     copy_file(cfg, tmp, "body_limit_bytes: 1048576", "body_limit_bytes: 65536");
+    copy_file(tmp, cfg, "drift_window: 10000", "drift_window: 2000");
+    copy_file(cfg, tmp, NULL, NULL);
     /* A second token, given to the server only as a sha256 digest. */
     char digest_line[128], hex[65];
     uint8_t d[32];
@@ -944,6 +955,357 @@ static void test_untrained_model_is_503(void **state)
     assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+/* ---- operations: /metrics, drift, /docs, rate limit, TLS ---------------- */
+
+static char *get_text(int port, const char *path, const char *auth, int *status)
+{
+    char req[256];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: t\r\n%s%s%s\r\n", path,
+                     auth ? "Authorization: Bearer " : "", auth ? auth : "", auth ? "\r\n" : "");
+    int fd = dial(port);
+    assert_true(fd >= 0);
+    send_all(fd, req, (size_t)n);
+    response r;
+    assert_int_equal(read_response(fd, &r), 0);
+    close(fd);
+    *status = r.status;
+    return r.body;
+}
+
+/* The value of the sample whose name and labels are exactly `series`, or
+ * -1 when the scrape has no such line. */
+static double sample(const char *text, const char *series)
+{
+    size_t n = strlen(series);
+    for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+        if (strncmp(p, series, n) == 0 && p[n] == ' ')
+            return strtod(p + n + 1, NULL);
+    return -1;
+}
+
+static double scrape(const char *series)
+{
+    int st;
+    char *t = get_text(server_port, "/metrics", NULL, &st);
+    assert_int_equal(st, 200);
+    double v = sample(t, series);
+    free(t);
+    return v < 0 ? 0 : v;
+}
+
+static void post(int fd, const char *path, const char *token, const char *body, response *r)
+{
+    char req[4096];
+    int n = snprintf(req, sizeof req,
+                     "POST %s HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n"
+                     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                     path, token, strlen(body), body);
+    send_all(fd, req, (size_t)n);
+    assert_int_equal(read_response(fd, r), 0);
+}
+
+static void test_metrics(void **state)
+{
+    (void)state;
+    const char *ok200 = "rfm_http_requests_total{endpoint=\"/segment\",status=\"200\"}";
+    const char *bad422 = "rfm_http_requests_total{endpoint=\"/segment\",status=\"422\"}";
+    const char *other = "rfm_http_requests_total{endpoint=\"other\",status=\"404\"}";
+    const char *count = "rfm_http_request_duration_seconds_count{endpoint=\"/segment\"}";
+    double a200 = scrape(ok200), a422 = scrape(bad422), a404 = scrape(other), acnt = scrape(count);
+    int fd = dial(server_port);
+    response r;
+    for (int i = 0; i < 7; i++) {
+        post(fd, "/segment", TOKEN, "{\"recency\": 3, \"frequency\": 2, \"monetary\": 50}", &r);
+        assert_int_equal(r.status, 200);
+        free(r.body);
+    }
+    post(fd, "/segment", TOKEN, "{\"recency\": -3, \"frequency\": 2, \"monetary\": 50}", &r);
+    assert_int_equal(r.status, 422);
+    free(r.body);
+    close(fd);
+    int st;
+    /* Unknown paths share one label, so clients cannot grow the series. */
+    free(get_text(server_port, "/no/such/path/1", NULL, &st));
+    free(get_text(server_port, "/no/such/path/2", NULL, &st));
+    char *t = get_text(server_port, "/metrics", NULL, &st);
+    assert_int_equal(st, 200);
+    printf("    /segment 200: +%g, 422: +%g, other 404: +%g, histogram count +%g\n",
+           sample(t, ok200) - a200, sample(t, bad422) - a422, sample(t, other) - a404,
+           sample(t, count) - acnt);
+    assert_true(sample(t, ok200) - a200 == 7);
+    assert_true(sample(t, bad422) - a422 == 1);
+    assert_true(sample(t, other) - a404 == 2);
+    assert_true(sample(t, count) - acnt == 8);
+    assert_null(strstr(t, "/no/such/path"));
+    /* Buckets are cumulative and end at the count. */
+    double prev = 0;
+    const char *les[] = {"0.0001", "0.001", "0.01", "0.1", "1", "10", "+Inf"};
+    for (size_t i = 0; i < sizeof les / sizeof les[0]; i++) {
+        char series[128];
+        snprintf(series, sizeof series,
+                 "rfm_http_request_duration_seconds_bucket{endpoint=\"/segment\",le=\"%s\"}",
+                 les[i]);
+        double v = sample(t, series);
+        assert_true(v >= prev);
+        prev = v;
+    }
+    assert_true(prev == sample(t, count));
+    assert_true(sample(t, "rfm_http_requests_in_flight") >= 1);
+    /* Every model of the manifest, with its version. */
+    char path[128];
+    snprintf(path, sizeof path, "%s/models/manifest.json", dir);
+    json_t *m = json_load_file(path, 0, NULL);
+    assert_non_null(m);
+    const char *name;
+    json_t *e;
+    json_object_foreach(json_object_get(m, "models"), name, e)
+    {
+        char series[160];
+        snprintf(series, sizeof series, "rfm_model_info{model=\"%s\",version=\"%s\",sha256=\"%.12s\"}",
+                 name, json_string_value(json_object_get(e, "version")),
+                 json_string_value(json_object_get(e, "sha256")));
+        if (sample(t, series) != 1)
+            fail_msg("no %s in\n%s", series, t);
+    }
+    json_decref(m);
+    assert_true(strstr(t, "# TYPE rfm_http_request_duration_seconds histogram\n") != NULL);
+    free(t);
+}
+
+/* One scored batch of up to 5 customers (the test's batch_limit). */
+static void post_customers(int fd, const double (*x)[3], size_t n)
+{
+    char body[1024];
+    size_t o = (size_t)snprintf(body, sizeof body, "{\"customers\": [");
+    for (size_t i = 0; i < n; i++)
+        o += (size_t)snprintf(body + o, sizeof body - o,
+                              "%s{\"recency\": %.0f, \"frequency\": %.0f, \"monetary\": %.2f}",
+                              i ? ", " : "", x[i][0], x[i][1], x[i][2]);
+    snprintf(body + o, sizeof body - o, "]}");
+    response r;
+    post(fd, "/segment", TOKEN, body, &r);
+    if (r.status != 200)
+        fail_msg("status %d: %s for %s", r.status, r.body, body);
+    free(r.body);
+}
+
+/* Requests drawn from the training customers keep the PSI near zero; the
+ * same customers shifted (older, rarer, poorer) push it far over 0.25. */
+static void test_drift_psi(void **state)
+{
+    (void)state;
+    char path[128];
+    snprintf(path, sizeof path, "%s/models/customers.csv", dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    static double x[8000][3];
+    size_t n = 0;
+    char line[512];
+    assert_non_null(fgets(line, sizeof line, f)); /* header */
+    while (n < 8000 && fgets(line, sizeof line, f)) {
+        const char *c = strchr(line, ',');
+        if (c && sscanf(c + 1, "%lf,%lf,%lf", &x[n][0], &x[n][1], &x[n][2]) == 3)
+            n++;
+    }
+    fclose(f);
+    assert_true(n > 4000);
+    /* A random sample of 2500 (the window holds the last 1000 to 2000). */
+    rfm_rng rng;
+    rfm_rng_seed(&rng, 7);
+    for (size_t i = 0; i < n; i++) {
+        size_t j = i + (size_t)rfm_rng_below(&rng, n - i);
+        for (int k = 0; k < 3; k++) {
+            double tmp = x[i][k];
+            x[i][k] = x[j][k];
+            x[j][k] = tmp;
+        }
+    }
+    int fd = dial(server_port);
+    for (size_t i = 0; i < 2500; i += 5)
+        post_customers(fd, (const double (*)[3])x + i, 5);
+    const char *feat[] = {"recency", "frequency", "monetary"};
+    double same[3], shifted[3];
+    for (int k = 0; k < 3; k++) {
+        char series[64];
+        snprintf(series, sizeof series, "rfm_input_psi{feature=\"%s\"}", feat[k]);
+        same[k] = scrape(series);
+    }
+    for (size_t i = 0; i < 2500; i++) {
+        x[i][0] += 200;
+        x[i][1] = 1;
+        x[i][2] /= 10;
+    }
+    for (size_t i = 0; i < 2500; i += 5)
+        post_customers(fd, (const double (*)[3])x + i, 5);
+    close(fd);
+    char series[64];
+    snprintf(series, sizeof series, "rfm_input_drift_window{feature=\"recency\"}");
+    double window = scrape(series);
+    for (int k = 0; k < 3; k++) {
+        snprintf(series, sizeof series, "rfm_input_psi{feature=\"%s\"}", feat[k]);
+        shifted[k] = scrape(series);
+        printf("    PSI %-9s training-like %.4f (limit 0.05), shifted %.3f (limit > 0.25)\n",
+               feat[k], same[k], shifted[k]);
+        assert_true(same[k] < 0.05);
+        assert_true(shifted[k] > 0.25);
+    }
+    printf("    window: %g customers (drift_window 2000)\n", window);
+    assert_true(window >= 1000 && window <= 2000);
+}
+
+static void test_docs(void **state)
+{
+    (void)state;
+    int st;
+    char *t = get_text(server_port, "/docs", NULL, &st);
+    assert_int_equal(st, 200);
+    assert_non_null(strstr(t, "<!doctype html>"));
+    const char *path;
+    json_t *item;
+    json_object_foreach(json_object_get(oas_root(spec), "paths"), path, item)
+    {
+        char h[160];
+        snprintf(h, sizeof h, "</span> %s</h2>", path);
+        if (!strstr(t, h))
+            fail_msg("/docs has no section for %s", path);
+    }
+    /* Every schema is described, and text from the spec is escaped. */
+    assert_non_null(strstr(t, "id=\"schema-SegmentRequest\""));
+    assert_non_null(strstr(t, "Bearer &lt;token&gt;"));
+    assert_null(strstr(t, "Bearer <token>"));
+    free(t);
+}
+
+/* Writes dir/name from the test config with one replacement more. */
+static void derive_config(const char *name, const char *a, const char *b)
+{
+    char from[128], to[128];
+    snprintf(from, sizeof from, "%s/rfm.yaml", dir);
+    snprintf(to, sizeof to, "%s/%s", dir, name);
+    copy_file(from, to, a, b);
+}
+
+static void test_rate_limit(void **state)
+{
+    (void)state;
+    char cfg[128], tmp[128], models[128], log[128];
+    derive_config("rl0.yaml", "requests_per_second: 0", "requests_per_second: 1");
+    snprintf(tmp, sizeof tmp, "%s/rl0.yaml", dir);
+    snprintf(cfg, sizeof cfg, "%s/rl.yaml", dir);
+    copy_file(tmp, cfg, "burst: 0", "burst: 3");
+    snprintf(models, sizeof models, "%s/models", dir);
+    snprintf(log, sizeof log, "%s/rl.log", dir);
+    int port = free_port();
+    pid_t pid = start_server_with(cfg, models, port, log);
+    assert_true(pid > 0);
+    int saved = server_port;
+    server_port = port;
+    const char *body = "{\"recency\": 3, \"frequency\": 2, \"monetary\": 50}";
+    int fd = dial(port);
+    response r;
+    for (int i = 0; i < 3; i++) { /* the burst */
+        post(fd, "/segment", TOKEN, body, &r);
+        assert_int_equal(r.status, 200);
+        free(r.body);
+    }
+    post(fd, "/segment", TOKEN, body, &r);
+    printf("    4th request in a burst of 3 at 1/s: %d, %.*s\n", r.status,
+           (int)strcspn(strcasestr(r.headers, "Retry-After") ?: "-", "\r"),
+           strcasestr(r.headers, "Retry-After") ?: "-");
+    assert_int_equal(r.status, 429);
+    assert_non_null(strcasestr(r.headers, "\r\nRetry-After: 1\r\n"));
+    assert_non_null(strstr(r.body, "\"code\":429"));
+    check_contract("POST", "/segment", &r);
+    free(r.body);
+    /* Another token has its own bucket; /health needs none. */
+    post(fd, "/segment", "other-token", body, &r);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    close(fd);
+    int st;
+    free(get_text(port, "/health", NULL, &st));
+    assert_int_equal(st, 200);
+    /* A wrong token is 401, not 429: the limit is per known token. */
+    free(get_text(port, "/clusters/summary", "wrong", &st));
+    assert_int_equal(st, 401);
+    usleep(1100000); /* one request refilled */
+    fd = dial(port);
+    post(fd, "/segment", TOKEN, body, &r);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    post(fd, "/segment", TOKEN, body, &r);
+    assert_int_equal(r.status, 429);
+    free(r.body);
+    close(fd);
+    server_port = saved;
+    kill(pid, SIGTERM);
+    waitpid(pid, &st, 0);
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+static void test_tls(void **state)
+{
+    (void)state;
+    char cmd[1024], cfg[128], tmp[128], models[128], log[128], line[160];
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
+             "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout %s/key.pem "
+             "-out %s/cert.pem 2>/dev/null",
+             dir, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(line, sizeof line, "tls_cert_file: %s/cert.pem", dir);
+    derive_config("tls0.yaml", "tls_cert_file: null", line);
+    snprintf(tmp, sizeof tmp, "%s/tls0.yaml", dir);
+    snprintf(cfg, sizeof cfg, "%s/tls.yaml", dir);
+    snprintf(line, sizeof line, "tls_key_file: %s/key.pem", dir);
+    copy_file(tmp, cfg, "tls_key_file: null", line);
+    snprintf(models, sizeof models, "%s/models", dir);
+    snprintf(log, sizeof log, "%s/tls.log", dir);
+    int port = free_port();
+    pid_t pid = start_server_with(cfg, models, port, log);
+    assert_true(pid > 0);
+    /* curl checks the certificate against the one we made. */
+    snprintf(cmd, sizeof cmd,
+             "curl -sS --max-time 10 --cacert %s/cert.pem -o %s/tls.out -w '%%{http_code}' "
+             "-H 'Authorization: Bearer " TOKEN "' -H 'Content-Type: application/json' "
+             "-d '{\"recency\": 3, \"frequency\": 2, \"monetary\": 50}' "
+             "https://localhost:%d/segment > %s/tls.code",
+             dir, dir, port, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "grep -qx 200 %s/tls.code && grep -q rfm_score %s/tls.out", dir,
+             dir);
+    assert_int_equal(system(cmd), 0);
+    /* Plain HTTP to the HTTPS port gets no answer. */
+    int fd = dial(port);
+    send_all(fd, "GET /health HTTP/1.1\r\nHost: t\r\n\r\n", 33);
+    response r;
+    int rr = read_response(fd, &r);
+    if (rr == 0)
+        free(r.body);
+    close(fd);
+    printf("    HTTPS /segment: 200 with the self-signed certificate; plain HTTP: %s\n",
+           rr == 0 ? "answered" : "no answer");
+    assert_true(rr != 0);
+    kill(pid, SIGTERM);
+    int st;
+    waitpid(pid, &st, 0);
+    assert_int_equal(WEXITSTATUS(st), 0);
+    /* A key that is not PEM: refuses to start, naming both files. */
+    snprintf(cmd, sizeof cmd, "cp %s/cert.pem %s/key.pem", dir, dir);
+    assert_int_equal(system(cmd), 0);
+    port = free_port();
+    assert_true(start_server_with(cfg, models, port, log) == -1);
+    FILE *f = fopen(log, "r");
+    assert_non_null(f);
+    char text[1024] = "";
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    printf("    bad key -> %.*s\n", (int)strcspn(text, "\n"), text);
+    assert_non_null(strstr(text, "key.pem"));
+    assert_non_null(strstr(text, "cert.pem"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -957,7 +1319,10 @@ int main(void)
         cmocka_unit_test(test_declared_too_large_answered_early),
         cmocka_unit_test(test_header_not_utf8),
         cmocka_unit_test(test_access_log),        cmocka_unit_test(test_refuses_broken_models),
-        cmocka_unit_test(test_untrained_model_is_503), cmocka_unit_test(test_shutdown_in_flight),
+        cmocka_unit_test(test_untrained_model_is_503),
+        cmocka_unit_test(test_metrics),           cmocka_unit_test(test_drift_psi),
+        cmocka_unit_test(test_docs),              cmocka_unit_test(test_rate_limit),
+        cmocka_unit_test(test_tls),               cmocka_unit_test(test_shutdown_in_flight),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,721 @@
+/* ops.c - Prometheus metrics, input drift, per-token rate limit and the
+ * /docs page of rfm-serve. See ops.h for the threading model. */
+#include "ops.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "drift.h"
+#include "ratelimit.h"
+
+/* Upper bounds (seconds) of the latency buckets: scoring takes tens of
+ * microseconds, a large batch or a stalled client seconds. */
+static const double BUCKETS[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                 0.025,  0.05,    0.1,    0.25,  0.5,   1,     2.5, 10};
+#define NBUCKETS (sizeof BUCKETS / sizeof BUCKETS[0])
+#define NSTATUS 600
+
+/* The features whose drift is watched, as request fields and as columns
+ * of the training customers' table. */
+static const char *const FEATURES[] = {"recency", "frequency", "monetary"};
+#define NFEATURES 3
+
+typedef struct {
+    uint64_t status[NSTATUS];      /* requests by HTTP status (0: no reply) */
+    uint64_t bucket[NBUCKETS + 1]; /* latency, not cumulative; last: over the top */
+    uint64_t sum_ns;
+} endpoint_stats;
+
+/* What depends on the models being served. */
+typedef struct generation {
+    struct generation *prev; /* retired ones, freed by ops_free */
+    char *info;              /* rfm_model_info lines and the like */
+    drift_monitor *drift;    /* NULL: no reference distribution */
+} generation;
+
+struct ops {
+    const server_options *opt;
+    size_t nendpoints; /* paths of the spec, then "other" */
+    const char **endpoint;
+    endpoint_stats *stats;
+    ratelimit *rl;
+    char *docs;
+    size_t docs_len;
+    double started; /* wall clock, for rfm_process_start_time_seconds */
+    pthread_mutex_t mu;
+    generation *gen; /* read atomically; replaced under mu */
+};
+
+static char *render_docs(const oas_spec *spec, size_t *len);
+
+rfm_status ops_new(const server_options *opt, const oas_spec *spec, ops **out, char *err,
+                   size_t errlen)
+{
+    *out = NULL;
+    ops *o = calloc(1, sizeof *o);
+    if (!o)
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    o->opt = opt;
+    pthread_mutex_init(&o->mu, NULL);
+    const json_t *paths = json_object_get(oas_root(spec), "paths");
+    o->nendpoints = json_object_size(paths) + 1;
+    o->endpoint = calloc(o->nendpoints, sizeof *o->endpoint);
+    o->stats = calloc(o->nendpoints, sizeof *o->stats);
+    if (!o->endpoint || !o->stats) {
+        ops_free(o);
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    }
+    size_t i = 0;
+    const char *path;
+    const json_t *item;
+    json_object_foreach((json_t *)paths, path, item)
+        o->endpoint[i++] = path; /* keys live as long as the spec */
+    o->endpoint[i] = "other";
+    if (opt->rate_per_second > 0 &&
+        !(o->rl = ratelimit_new(opt->rate_per_second, opt->rate_burst))) {
+        ops_free(o);
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    }
+    if (!(o->docs = render_docs(spec, &o->docs_len))) {
+        ops_free(o);
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    o->started = (double)now.tv_sec + now.tv_nsec / 1e9;
+    *out = o;
+    return RFM_OK;
+}
+
+void ops_free(ops *o)
+{
+    if (!o)
+        return;
+    for (generation *g = o->gen, *p; g; g = p) {
+        p = g->prev;
+        free(g->info);
+        drift_monitor_free(g->drift);
+        free(g);
+    }
+    ratelimit_free(o->rl);
+    free(o->docs);
+    free(o->stats);
+    free(o->endpoint);
+    pthread_mutex_destroy(&o->mu);
+    free(o);
+}
+
+/* ---- models and drift -------------------------------------------------- */
+
+/* Label values are quoted strings: escape what the text format asks. */
+static void put_label(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '"')
+            fputc('\\', f), fputc(*s, f);
+        else if (*s == '\n')
+            fputs("\\n", f);
+        else
+            fputc(*s, f);
+    }
+}
+
+static double column(const customer_row *r, size_t f)
+{
+    return f == 0 ? r->recency : f == 1 ? r->frequency : r->monetary;
+}
+
+static rfm_status reference(const customers *c, size_t window, drift_monitor **out, char *err,
+                            size_t errlen)
+{
+    *out = NULL;
+    size_t n = c ? customers_count(c) : 0;
+    if (n == 0)
+        return RFM_OK;
+    double *v = malloc(n * sizeof *v);
+    if (!v)
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    drift_bins bins[NFEATURES];
+    rfm_status st = RFM_OK;
+    for (size_t f = 0; f < NFEATURES && st == RFM_OK; f++) {
+        for (size_t i = 0; i < n; i++)
+            v[i] = column(customers_row(c, i), f);
+        st = drift_bins_build(v, n, &bins[f], err, errlen);
+    }
+    free(v);
+    if (st == RFM_EDATA) /* trained from a summary: no RFM columns, no drift */
+        return RFM_OK;
+    if (st != RFM_OK)
+        return st;
+    if (!(*out = drift_monitor_new(bins, NFEATURES, window)))
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    return RFM_OK;
+}
+
+rfm_status ops_set_models(ops *o, const json_t *manifest, const customers *c, char *err,
+                          size_t errlen)
+{
+    generation *g = calloc(1, sizeof *g);
+    if (!g)
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    rfm_status st = reference(c, (size_t)o->opt->drift_window, &g->drift, err, errlen);
+    size_t len;
+    FILE *f = st == RFM_OK ? open_memstream(&g->info, &len) : NULL;
+    if (st == RFM_OK && !f)
+        st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    if (st != RFM_OK) {
+        drift_monitor_free(g->drift);
+        free(g);
+        return st;
+    }
+    fputs("# HELP rfm_model_info The models being served: name, version and file digest.\n"
+          "# TYPE rfm_model_info gauge\n",
+          f);
+    const char *name;
+    const json_t *e;
+    json_object_foreach((json_t *)json_object_get(manifest, "models"), name, e)
+    {
+        const char *ver = json_string_value(json_object_get(e, "version"));
+        const char *sha = json_string_value(json_object_get(e, "sha256"));
+        fputs("rfm_model_info{model=\"", f);
+        put_label(f, name);
+        fputs("\",version=\"", f);
+        put_label(f, ver ? ver : "");
+        fprintf(f, "\",sha256=\"%.12s\"} 1\n", sha ? sha : "");
+    }
+    const char *created = json_string_value(json_object_get(manifest, "created_at"));
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    if (created && strptime(created, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        fprintf(f,
+                "# HELP rfm_models_created_timestamp_seconds When the models served were "
+                "trained (manifest created_at).\n"
+                "# TYPE rfm_models_created_timestamp_seconds gauge\n"
+                "rfm_models_created_timestamp_seconds %lld\n",
+                (long long)timegm(&tm));
+    if (fclose(f) != 0 || !g->info) {
+        drift_monitor_free(g->drift);
+        free(g->info);
+        free(g);
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    }
+    pthread_mutex_lock(&o->mu);
+    g->prev = o->gen;
+    __atomic_store_n(&o->gen, g, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&o->mu);
+    return RFM_OK;
+}
+
+static int drift_endpoint(const char *path)
+{
+    return strcmp(path, "/segment") == 0 || strcmp(path, "/predict_churn") == 0;
+}
+
+static void observe_one(drift_monitor *m, const json_t *item)
+{
+    double x[NFEATURES];
+    int any = 0;
+    for (size_t f = 0; f < NFEATURES; f++) {
+        const json_t *v = json_object_get(item, FEATURES[f]);
+        x[f] = json_is_number(v) ? json_number_value(v) : NAN;
+        any |= json_is_number(v);
+    }
+    if (any)
+        drift_monitor_observe(m, x);
+}
+
+void ops_observe(ops *o, const char *path, const json_t *body)
+{
+    generation *g = __atomic_load_n(&o->gen, __ATOMIC_ACQUIRE);
+    if (!g || !g->drift || !drift_endpoint(path) || !json_is_object(body))
+        return;
+    const json_t *items = json_object_get(body, "customers");
+    if (!json_is_array(items)) {
+        observe_one(g->drift, body);
+        return;
+    }
+    size_t i;
+    const json_t *item;
+    json_array_foreach(items, i, item)
+        observe_one(g->drift, item);
+}
+
+/* ---- requests ---------------------------------------------------------- */
+
+static size_t endpoint_index(const ops *o, const char *path)
+{
+    for (size_t i = 0; i + 1 < o->nendpoints; i++)
+        if (strcmp(o->endpoint[i], path) == 0)
+            return i;
+    return o->nendpoints - 1;
+}
+
+void ops_request_done(ops *o, const char *path, int status, double seconds)
+{
+    endpoint_stats *s = &o->stats[endpoint_index(o, path)];
+    if (status < 0 || status >= NSTATUS)
+        status = 0;
+    __atomic_add_fetch(&s->status[status], 1, __ATOMIC_RELAXED);
+    size_t b = 0;
+    while (b < NBUCKETS && seconds > BUCKETS[b])
+        b++;
+    __atomic_add_fetch(&s->bucket[b], 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&s->sum_ns, (uint64_t)(seconds > 0 ? seconds * 1e9 : 0), __ATOMIC_RELAXED);
+}
+
+int ops_admit(ops *o, const uint8_t digest[32])
+{
+    if (!o->rl)
+        return 0;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double wait = ratelimit_take(o->rl, digest, (double)now.tv_sec + now.tv_nsec / 1e9);
+    if (wait <= 0)
+        return 0;
+    double s = ceil(wait);
+    return s < 1 ? 1 : s > 86400 ? 86400 : (int)s;
+}
+
+/* ---- pages ------------------------------------------------------------- */
+
+int ops_route(const ops *o, const char *method, const char *path)
+{
+    (void)o;
+    if (strcmp(method, "GET") != 0)
+        return OPS_NONE;
+    if (strcmp(path, "/metrics") == 0)
+        return OPS_METRICS;
+    if (strcmp(path, "/docs") == 0)
+        return OPS_DOCS;
+    return OPS_NONE;
+}
+
+int ops_needs_token(const ops *o, int route)
+{
+    return route == OPS_METRICS && o->opt->metrics_token_required;
+}
+
+static void put_metrics(ops *o, FILE *f, long inflight)
+{
+    fputs("# HELP rfm_http_requests_total Requests answered, by endpoint (a path of "
+          "openapi.yaml, or other) and HTTP status (0: the connection ended first).\n"
+          "# TYPE rfm_http_requests_total counter\n",
+          f);
+    for (size_t i = 0; i < o->nendpoints; i++)
+        for (int st = 0; st < NSTATUS; st++) {
+            uint64_t n = __atomic_load_n(&o->stats[i].status[st], __ATOMIC_RELAXED);
+            if (n)
+                fprintf(f, "rfm_http_requests_total{endpoint=\"%s\",status=\"%d\"} %llu\n",
+                        o->endpoint[i], st, (unsigned long long)n);
+        }
+    fputs("# HELP rfm_http_request_duration_seconds Time from the request's headers to its "
+          "completion.\n"
+          "# TYPE rfm_http_request_duration_seconds histogram\n",
+          f);
+    for (size_t i = 0; i < o->nendpoints; i++) {
+        uint64_t b[NBUCKETS + 1], total = 0;
+        for (size_t k = 0; k <= NBUCKETS; k++)
+            total += b[k] = __atomic_load_n(&o->stats[i].bucket[k], __ATOMIC_RELAXED);
+        if (!total)
+            continue;
+        uint64_t cum = 0;
+        for (size_t k = 0; k < NBUCKETS; k++) {
+            cum += b[k];
+            fprintf(f, "rfm_http_request_duration_seconds_bucket{endpoint=\"%s\",le=\"%g\"} %llu\n",
+                    o->endpoint[i], BUCKETS[k], (unsigned long long)cum);
+        }
+        fprintf(f,
+                "rfm_http_request_duration_seconds_bucket{endpoint=\"%s\",le=\"+Inf\"} %llu\n"
+                "rfm_http_request_duration_seconds_sum{endpoint=\"%s\"} %.9f\n"
+                "rfm_http_request_duration_seconds_count{endpoint=\"%s\"} %llu\n",
+                o->endpoint[i], (unsigned long long)total, o->endpoint[i],
+                __atomic_load_n(&o->stats[i].sum_ns, __ATOMIC_RELAXED) / 1e9, o->endpoint[i],
+                (unsigned long long)total);
+    }
+    fprintf(f,
+            "# HELP rfm_http_requests_in_flight Requests being served now (this one "
+            "included).\n"
+            "# TYPE rfm_http_requests_in_flight gauge\n"
+            "rfm_http_requests_in_flight %ld\n"
+            "# HELP rfm_process_start_time_seconds Start time of the process since the epoch.\n"
+            "# TYPE rfm_process_start_time_seconds gauge\n"
+            "rfm_process_start_time_seconds %.3f\n",
+            inflight, o->started);
+    generation *g = __atomic_load_n(&o->gen, __ATOMIC_ACQUIRE);
+    if (!g)
+        return;
+    fputs(g->info, f);
+    if (!g->drift)
+        return;
+    double psi[NFEATURES];
+    size_t n[NFEATURES];
+    drift_monitor_psi(g->drift, psi, n);
+    fputs("# HELP rfm_input_psi Population stability index of recent request features "
+          "(/segment, /predict_churn) against the training customers' deciles: < 0.1 stable, "
+          "0.1-0.25 moderate, > 0.25 significant shift.\n"
+          "# TYPE rfm_input_psi gauge\n",
+          f);
+    for (size_t k = 0; k < NFEATURES; k++)
+        fprintf(f, "rfm_input_psi{feature=\"%s\"} %.6f\n", FEATURES[k], psi[k]);
+    fputs("# HELP rfm_input_drift_window Request customers behind rfm_input_psi, per "
+          "feature.\n"
+          "# TYPE rfm_input_drift_window gauge\n",
+          f);
+    for (size_t k = 0; k < NFEATURES; k++)
+        fprintf(f, "rfm_input_drift_window{feature=\"%s\"} %zu\n", FEATURES[k], n[k]);
+}
+
+char *ops_page(ops *o, int route, long inflight, size_t *len, const char **type)
+{
+    if (route == OPS_DOCS) {
+        char *copy = malloc(o->docs_len + 1);
+        if (copy)
+            memcpy(copy, o->docs, o->docs_len + 1);
+        *len = o->docs_len;
+        *type = "text/html; charset=utf-8";
+        return copy;
+    }
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    if (!f)
+        return NULL;
+    put_metrics(o, f, inflight);
+    if (fclose(f) != 0) {
+        free(buf);
+        return NULL;
+    }
+    *len = n;
+    *type = "text/plain; version=0.0.4; charset=utf-8";
+    return buf;
+}
+
+/* ---- /docs ------------------------------------------------------------- */
+
+static void html(FILE *f, const char *s)
+{
+    for (; s && *s; s++) {
+        switch (*s) {
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '&': fputs("&amp;", f); break;
+        case '"': fputs("&quot;", f); break;
+        default: fputc(*s, f);
+        }
+    }
+}
+
+/* Markdown-ish text: paragraphs at blank lines, `code` spans. */
+static void prose(FILE *f, const char *s)
+{
+    if (!s)
+        return;
+    fputs("<p>", f);
+    int code = 0;
+    for (const char *p = s; *p; p++) {
+        if (p[0] == '\n' && p[1] == '\n') {
+            fputs(code ? "</code></p>\n<p>" : "</p>\n<p>", f);
+            code = 0;
+            while (p[1] == '\n')
+                p++;
+        } else if (*p == '`') {
+            fputs(code ? "</code>" : "<code>", f);
+            code = !code;
+        } else {
+            char one[2] = {*p, 0};
+            html(f, one);
+        }
+    }
+    fputs(code ? "</code></p>\n" : "</p>\n", f);
+}
+
+static const char *ref_name(const json_t *schema)
+{
+    const char *ref = json_string_value(json_object_get(schema, "$ref"));
+    const char *slash = ref ? strrchr(ref, '/') : NULL;
+    return slash ? slash + 1 : NULL;
+}
+
+/* A short type expression: SegmentRequest, number, array of X, A | B. */
+static void type_expr(FILE *f, const json_t *s)
+{
+    const char *name = ref_name(s);
+    if (name) {
+        fprintf(f, "<a href=\"#schema-%s\">", name);
+        html(f, name);
+        fputs("</a>", f);
+        return;
+    }
+    const char *alt[] = {"oneOf", "anyOf", "allOf"};
+    for (int k = 0; k < 3; k++) {
+        const json_t *a = json_object_get(s, alt[k]);
+        if (json_is_array(a)) {
+            size_t i;
+            const json_t *x;
+            json_array_foreach(a, i, x)
+            {
+                if (i)
+                    fputs(k == 2 ? " &amp; " : " | ", f);
+                type_expr(f, x);
+            }
+            return;
+        }
+    }
+    const json_t *t = json_object_get(s, "type");
+    if (json_is_array(t)) {
+        size_t i;
+        const json_t *x;
+        json_array_foreach(t, i, x)
+        {
+            if (i)
+                fputs(" | ", f);
+            html(f, json_string_value(x));
+        }
+    } else if (json_is_string(t)) {
+        html(f, json_string_value(t));
+        if (strcmp(json_string_value(t), "array") == 0 && json_object_get(s, "items")) {
+            fputs(" of ", f);
+            type_expr(f, json_object_get(s, "items"));
+        }
+    } else {
+        fputs("any", f);
+    }
+}
+
+static void constraints(FILE *f, const json_t *s)
+{
+    static const char *const keys[] = {"minimum",   "exclusiveMinimum", "maximum",
+                                       "exclusiveMaximum", "minLength", "maxLength",
+                                       "minItems",  "maxItems",         "enum",
+                                       "const",     "default"};
+    int first = 1;
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        const json_t *v = json_object_get(s, keys[k]);
+        if (!v)
+            continue;
+        char *t = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        fprintf(f, "%s%s: <code>", first ? "" : "; ", keys[k]);
+        html(f, t ? t : "");
+        fputs("</code>", f);
+        free(t);
+        first = 0;
+    }
+}
+
+static void schema_table(FILE *f, const json_t *s)
+{
+    const json_t *props = json_object_get(s, "properties");
+    if (!json_is_object(props)) {
+        fputs("<p>Type: ", f);
+        type_expr(f, s);
+        fputs("</p>\n", f);
+        return;
+    }
+    fputs("<table><tr><th>field</th><th>type</th><th>required</th><th>constraints</th>"
+          "<th>description</th></tr>\n",
+          f);
+    const json_t *req = json_object_get(s, "required");
+    const char *name;
+    const json_t *p;
+    json_object_foreach((json_t *)props, name, p)
+    {
+        int required = 0;
+        size_t i;
+        const json_t *r;
+        json_array_foreach(req, i, r) required |= json_is_string(r) &&
+                                                  strcmp(json_string_value(r), name) == 0;
+        fputs("<tr><td><code>", f);
+        html(f, name);
+        fputs("</code></td><td>", f);
+        type_expr(f, p);
+        fprintf(f, "</td><td>%s</td><td>", required ? "yes" : "");
+        constraints(f, p);
+        fputs("</td><td>", f);
+        html(f, json_string_value(json_object_get(p, "description")));
+        fputs("</td></tr>\n", f);
+    }
+    fputs("</table>\n", f);
+    const json_t *ap = json_object_get(s, "additionalProperties");
+    if (json_is_false(ap))
+        fputs("<p class=note>No other fields are accepted.</p>\n", f);
+}
+
+static void example(FILE *f, const json_t *v)
+{
+    char *t = json_dumps(v, JSON_ENCODE_ANY | JSON_INDENT(2));
+    fputs("<pre>", f);
+    html(f, t ? t : "");
+    fputs("</pre>\n", f);
+    free(t);
+}
+
+static void operation(FILE *f, const json_t *root, const char *method, const char *path,
+                      const json_t *op)
+{
+    char upper[8];
+    size_t i;
+    for (i = 0; method[i] && i < sizeof upper - 1; i++)
+        upper[i] = (char)(method[i] - ('a' <= method[i] && method[i] <= 'z' ? 32 : 0));
+    upper[i] = '\0';
+    fprintf(f, "<section id=\"op-%s\"><h2><span class=m>%s</span> ",
+            json_string_value(json_object_get(op, "operationId")) ?: "", upper);
+    html(f, path);
+    fputs("</h2>\n", f);
+    prose(f, json_string_value(json_object_get(op, "summary")));
+    prose(f, json_string_value(json_object_get(op, "description")));
+    const json_t *sec = json_object_get(op, "security");
+    if (!sec)
+        sec = json_object_get(root, "security");
+    /* [] is none; [{}, {bearer}] is optional (configurable). */
+    int optional = json_array_size(sec) > 1 && json_object_size(json_array_get(sec, 0)) == 0;
+    fputs(!json_array_size(sec) ? "<p><b>Auth:</b> none</p>\n"
+          : optional ? "<p><b>Auth:</b> none by default; <code>Authorization: Bearer "
+                       "&lt;token&gt;</code> when the configuration asks for it</p>\n"
+                     : "<p><b>Auth:</b> <code>Authorization: Bearer &lt;token&gt;</code></p>\n",
+          f);
+    const json_t *media = json_object_get(
+        json_object_get(json_object_get(op, "requestBody"), "content"), "application/json");
+    /* A curl line to paste: the first example, the first server. */
+    const char *server = json_string_value(
+        json_object_get(json_array_get(json_object_get(root, "servers"), 0), "url"));
+    const json_t *ex1 = json_object_get(media, "example");
+    if (!ex1) {
+        void *it = json_object_iter((json_t *)json_object_get(media, "examples"));
+        ex1 = it ? json_object_get(json_object_iter_value(it), "value") : NULL;
+    }
+    fputs("<pre>curl -sS", f);
+    if (json_array_size(sec) && json_object_size(json_array_get(sec, 0)))
+        fputs(" -H 'Authorization: Bearer $TOKEN'", f);
+    if (ex1) {
+        char *t = json_dumps(ex1, JSON_COMPACT);
+        fputs(" -H 'Content-Type: application/json' \\\n  -d '", f);
+        html(f, t ? t : "");
+        fputs("'", f);
+        free(t);
+    }
+    fputc(' ', f);
+    html(f, server ? server : "");
+    html(f, path);
+    fputs("</pre>\n", f);
+    if (media) {
+        fputs("<h3>Request body (application/json)</h3>\n<p>", f);
+        type_expr(f, json_object_get(media, "schema"));
+        fputs("</p>\n", f);
+        const char *ex;
+        const json_t *e;
+        json_object_foreach((json_t *)json_object_get(media, "examples"), ex, e)
+        {
+            fputs("<p>Example <i>", f);
+            html(f, ex);
+            fputs("</i>:</p>\n", f);
+            example(f, json_object_get(e, "value"));
+        }
+        if (json_object_get(media, "example"))
+            example(f, json_object_get(media, "example"));
+    }
+    fputs("<h3>Responses</h3>\n<table><tr><th>status</th><th>meaning</th><th>body</th></tr>\n",
+          f);
+    const char *code;
+    const json_t *r;
+    json_object_foreach((json_t *)json_object_get(op, "responses"), code, r)
+    {
+        const char *rn = ref_name(r);
+        if (rn)
+            r = json_object_get(json_object_get(json_object_get(root, "components"), "responses"),
+                                rn);
+        fputs("<tr><td>", f);
+        html(f, code);
+        fputs("</td><td>", f);
+        html(f, json_string_value(json_object_get(r, "description")));
+        fputs("</td><td>", f);
+        const char *mt;
+        const json_t *m;
+        json_object_foreach((json_t *)json_object_get(r, "content"), mt, m)
+        {
+            html(f, mt);
+            fputs(": ", f);
+            type_expr(f, json_object_get(m, "schema"));
+        }
+        fputs("</td></tr>\n", f);
+    }
+    fputs("</table>\n", f);
+    const json_t *ok = json_object_get(json_object_get(op, "responses"), "200");
+    const json_t *okjson = json_object_get(json_object_get(ok, "content"), "application/json");
+    if (json_object_get(okjson, "example")) {
+        fputs("<p>Example 200 response:</p>\n", f);
+        example(f, json_object_get(okjson, "example"));
+    }
+    fputs("</section>\n", f);
+}
+
+static char *render_docs(const oas_spec *spec, size_t *len)
+{
+    const json_t *root = oas_root(spec);
+    const json_t *info = json_object_get(root, "info");
+    char *buf = NULL;
+    FILE *f = open_memstream(&buf, len);
+    if (!f)
+        return NULL;
+    fputs("<!doctype html>\n<html lang=en><head><meta charset=utf-8>\n"
+          "<meta name=viewport content=\"width=device-width, initial-scale=1\">\n<title>",
+          f);
+    html(f, json_string_value(json_object_get(info, "title")));
+    fputs("</title>\n<style>body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:auto;"
+          "padding:1rem;color:#222}code,pre{font:13px ui-monospace,monospace;background:#f4f4f4}"
+          "pre{padding:.5rem;overflow:auto}table{border-collapse:collapse;margin:.5rem 0}"
+          "td,th{border:1px solid #ddd;padding:.2rem .5rem;text-align:left;vertical-align:top}"
+          "section{border-top:2px solid #ccc;margin-top:2rem}.m{color:#05a}"
+          ".note{color:#666}</style></head><body>\n<h1>",
+          f);
+    html(f, json_string_value(json_object_get(info, "title")));
+    fputs(" <small>", f);
+    html(f, json_string_value(json_object_get(info, "version")));
+    fputs("</small></h1>\n", f);
+    prose(f, json_string_value(json_object_get(info, "summary")));
+    prose(f, json_string_value(json_object_get(info, "description")));
+    fputs("<p>Machine-readable contract: <a href=\"/openapi.yaml\">/openapi.yaml</a>.</p>\n"
+          "<h2>Endpoints</h2>\n<ul>\n",
+          f);
+    const json_t *paths = json_object_get(root, "paths");
+    const char *path, *method;
+    const json_t *item, *op;
+    json_object_foreach((json_t *)paths, path, item)
+        json_object_foreach((json_t *)item, method, op)
+    {
+        fprintf(f, "<li><a href=\"#op-%s\">",
+                json_string_value(json_object_get(op, "operationId")) ?: "");
+        for (const char *m = method; *m; m++)
+            fputc(*m >= 'a' && *m <= 'z' ? *m - 32 : *m, f);
+        fputc(' ', f);
+        html(f, path);
+        fputs("</a> - ", f);
+        html(f, json_string_value(json_object_get(op, "summary")));
+        fputs("</li>\n", f);
+    }
+    fputs("</ul>\n", f);
+    json_object_foreach((json_t *)paths, path, item)
+        json_object_foreach((json_t *)item, method, op)
+            operation(f, root, method, path, op);
+    fputs("<section><h2>Schemas</h2>\n", f);
+    const char *name;
+    const json_t *s;
+    json_object_foreach((json_t *)json_object_get(json_object_get(root, "components"), "schemas"),
+                        name, s)
+    {
+        fprintf(f, "<h3 id=\"schema-%s\">", name);
+        html(f, name);
+        fputs("</h3>\n", f);
+        prose(f, json_string_value(json_object_get(s, "description")));
+        schema_table(f, s);
+    }
+    fputs("</section>\n</body></html>\n", f);
+    if (fclose(f) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
