@@ -2,7 +2,8 @@
 # bundled data, run as a non-root user on port 8080.
 #   docker build -t rfm .
 #   docker run -p 8080:8080 -e RFM_API_TOKENS=change-me rfm
-# Mount your own models with -v /path/to/models:/app/models:ro.
+# Mount your own models with -v /path/to/models:/app/models:ro, and for
+# HTTPS a config naming mounted certificate files (docs/operations.md).
 
 FROM debian:bookworm-slim AS build
 WORKDIR /src
@@ -29,7 +30,9 @@ COPY --from=build /src/openapi.yaml /app/openapi.yaml
 COPY --from=build /src/models /app/models
 USER rfm
 EXPOSE 8080
+# Plain HTTP, or HTTPS when server.tls_cert_file is set (the certificate is
+# for the public name, so the local check does not verify it).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
-  CMD curl -fsS http://127.0.0.1:8080/health || exit 1
+  CMD curl -fsS http://127.0.0.1:8080/health || curl -fsSk https://127.0.0.1:8080/health || exit 1
 # RFM_API_TOKENS (comma-separated) must be set at run time.
 CMD ["bin/rfm-serve", "--config", "config/rfm.yaml", "--host", "0.0.0.0", "--port", "8080"]
