@@ -571,7 +571,8 @@ rfm_status txn_read_csv(csv_reader *csv, const txn_options *opt, txn_progress_fn
         }
         double qty, price;
         if (!parse_number(f[col[3]].s, f[col[3]].len, &qty) ||
-            !parse_number(f[col[4]].s, f[col[4]].len, &price)) {
+            !parse_number(f[col[4]].s, f[col[4]].len, &price) ||
+            (qty > 0 && price > 0 && !(qty * price > 0 && qty * price <= TXN_SPEND_MAX))) {
             count_reason(rep, TXN_BAD_NUMBER, line);
             continue;
         }
