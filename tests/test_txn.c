@@ -226,6 +226,38 @@ static void test_spend_out_of_range(void **state)
     txn_free(d);
 }
 
+/* Found by fuzz_csv: an invoice whose consecutive lines carry different
+ * days kept the day of its first line, so as of a day between them the
+ * customer had a purchase but no invoice: frequency 0, aov infinite. An
+ * invoice is dated by its earliest line wherever its lines are. */
+static void test_invoice_spanning_days(void **state)
+{
+    (void)state;
+    const char *text = "InvoiceNo,CustomerID,InvoiceDate,Quantity,UnitPrice\n"
+                       "1,x,2011-01-05,1,2\n"
+                       "1,x,2011-01-01,1,3\n" /* same invoice, earlier day, next line */
+                       "2,x,2011-01-09,1,4\n"
+                       "2,y,2011-01-09,1,4\n"
+                       "1,y,2011-01-07,1,4\n" /* hash lookup path: not the previous line */
+                       "3,y,2011-01-02,1,4\n"
+                       "1,y,2011-01-01,1,4\n";
+    txn_options o = OPT;
+    o.product = NULL;
+    txn_report rep;
+    txn_data *d = read_text(text, &o, &rep, RFM_OK);
+    txn_features f[2];
+    txn_features_asof(d, date_from_ymd(2011, 1, 3), f);
+    assert_true(f[0].active && f[1].active);
+    assert_near(f[0].frequency, 1, 0); /* x: invoice 1, dated 01-01 */
+    assert_near(f[0].monetary, 3, 0);  /* only the 01-01 line's spend is before 01-03 */
+    assert_near(f[0].aov, 3, 0);
+    assert_near(f[1].frequency, 2, 0); /* y: invoices 1 (01-01) and 3 (01-02) */
+    txn_features_asof(d, txn_snapshot_day(d), f);
+    assert_near(f[0].frequency, 2, 0);
+    assert_near(f[1].frequency, 3, 0);
+    txn_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -235,6 +267,7 @@ int main(void)
         cmocka_unit_test(test_line_order_does_not_matter),
         cmocka_unit_test(test_snapshot_and_errors),
         cmocka_unit_test(test_spend_out_of_range),
+        cmocka_unit_test(test_invoice_spanning_days),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
