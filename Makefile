@@ -98,7 +98,7 @@ test: deps fuzz-short
 # core/ and server/ built again by clang under ASan+UBSan in build/fuzz.
 # `make fuzz` runs each for FUZZ_SECONDS, growing build/fuzz/corpus-*;
 # fuzz-short (part of `make test`) runs each for 20 s. Crashes are saved as
-# build/fuzz/crash-<target>-* and fail the make.
+# build/fuzz/<target>-crash-* (or -leak-, -timeout-, -oom-) and fail the make.
 FUZZ_B       := build/fuzz
 FUZZ_SECONDS ?= 300
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -138,7 +138,7 @@ fuzz-models: $(FUZZ_MODELS)
 # the committed seeds in tests/fuzz/corpus/name are only read.
 fuzz_run = mkdir -p $(FUZZ_B)/corpus-$(1) && \
   RFM_FUZZ_MODELS=$(FUZZ_B)/models $(FUZZ_B)/fuzz_$(1) $(FUZZ_RUN) -max_total_time=$(2) \
-  -dict=tests/fuzz/$(1).dict -artifact_prefix=$(FUZZ_B)/crash-$(1)- \
+  -dict=tests/fuzz/$(1).dict -artifact_prefix=$(FUZZ_B)/$(1)- \
   $(FUZZ_B)/corpus-$(1) tests/fuzz/corpus/$(1)
 
 fuzz: $(FUZZ_BINS) $(FUZZ_MODELS)
