@@ -22,10 +22,10 @@ CORE_OBJ := $(CORE_C:%.c=$(B)/%.o) $(CORE_CXX:%.cpp=$(B)/%.o)
 TESTS    := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/test_*.c))
 DEBS     := build-essential pkg-config libmicrohttpd-dev libjansson-dev libgsl-dev \
             libfaiss-dev libopenblas-dev libyaml-dev libcmocka-dev zlib1g-dev wrk \
-            python3 curl bc openssl
+            python3 curl bc openssl clang libclang-rt-14-dev
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps run test unit san bench clean
+.PHONY: all deps run test unit san bench clean fuzz fuzz-short fuzz-models
 all: bin/rfm-train bin/rfm-serve
 
 deps:
@@ -89,10 +89,63 @@ unit: $(TESTS)
 san:
 	$(MAKE) --no-print-directory B=build/san SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" unit
 
-test: deps
+test: deps fuzz-short
 	$(MAKE) --no-print-directory all unit
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(MAKE) --no-print-directory san
 	@echo "all tests passed"
+
+# Fuzzing (docs/operations.md): libFuzzer targets tests/fuzz/fuzz_*.c, with
+# core/ and server/ built again by clang under ASan+UBSan in build/fuzz.
+# `make fuzz` runs each for FUZZ_SECONDS, growing build/fuzz/corpus-*;
+# fuzz-short (part of `make test`) runs each for 20 s. Crashes are saved as
+# build/fuzz/<target>-crash-* (or -leak-, -timeout-, -oom-) and fail the make.
+FUZZ_B       := build/fuzz
+FUZZ_SECONDS ?= 300
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -Icore -Iserver $(WARN) -g -O1 $(NOERRNO) $(FUZZ_SAN) \
+                $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+FUZZ_OBJ     := $(CORE_C:%.c=$(FUZZ_B)/%.o) $(CORE_CXX:%.cpp=$(FUZZ_B)/%.o) \
+                $(FUZZ_B)/server/api.o $(FUZZ_B)/server/http.o $(FUZZ_B)/server/ops.o
+FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS    := $(FUZZ_NAMES:%=$(FUZZ_B)/fuzz_%)
+FUZZ_MODELS  := $(FUZZ_B)/models/manifest.json
+# Per input: 10 s at most, 2 GB of memory; bodies and files up to 16 KiB.
+FUZZ_RUN      = -timeout=10 -rss_limit_mb=2048 -max_len=16384 -print_final_stats=1
+
+$(FUZZ_B)/%.o: %.c $(wildcard core/*.h server/*.h)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CLANG $<")
+	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+$(FUZZ_B)/%.o: %.cpp $(wildcard core/*.h)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CLANG $<")
+	$(Q)clang++ -std=c++17 -Icore -Wall -Wextra -Werror -g -O1 $(FUZZ_SAN) \
+	  -fsanitize=fuzzer-no-link -c $< -o $@
+.SECONDARY: $(FUZZ_OBJ)
+# clang++ links, for the C++ parts of the sanitizer runtimes FAISS needs.
+$(FUZZ_B)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
+	@$(if $(Q),echo "  FUZZ  $@")
+	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -c $< -o $@.o
+	$(Q)clang++ $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $@.o $(FUZZ_OBJ) $(LIBS)
+
+# The models fuzz_request scores with: trained once from the bundled data.
+$(FUZZ_MODELS): bin/rfm-train
+	bin/rfm-train --quiet --config config/rfm.yaml --transactions data/online_retail.csv.gz \
+	  --campaign data/hillstrom.csv.gz --models $(FUZZ_B)/models
+fuzz-models: $(FUZZ_MODELS)
+
+# $(call fuzz_run,name,seconds): new inputs go to build/fuzz/corpus-name,
+# the committed seeds in tests/fuzz/corpus/name are only read.
+fuzz_run = mkdir -p $(FUZZ_B)/corpus-$(1) && \
+  RFM_FUZZ_MODELS=$(FUZZ_B)/models $(FUZZ_B)/fuzz_$(1) $(FUZZ_RUN) -max_total_time=$(2) \
+  -dict=tests/fuzz/$(1).dict -artifact_prefix=$(FUZZ_B)/$(1)- \
+  $(FUZZ_B)/corpus-$(1) tests/fuzz/corpus/$(1)
+
+fuzz: $(FUZZ_BINS) $(FUZZ_MODELS)
+	$(foreach t,$(FUZZ_NAMES),$(call fuzz_run,$(t),$(FUZZ_SECONDS)) &&) true
+fuzz-short: $(FUZZ_BINS) $(FUZZ_MODELS)
+	$(foreach t,$(FUZZ_NAMES),$(call fuzz_run,$(t),20) 2>$(FUZZ_B)/short-$(t).log || \
+	  { tail -n 60 $(FUZZ_B)/short-$(t).log; exit 1; };) true
 
 # Train when models/ has none, then serve on the configured port (8080)
 # with the tokens of RFM_API_TOKENS, or a new random one.

@@ -240,8 +240,13 @@ static double h_term(const bgnbd_params *p, double t, double x, double T)
     double w = -t / (p->alpha + T);
     if (w > -0.5) /* Pfaff: exactly 2F1(r+x, a-1; a+b+x-1; -t/(alpha+T)) */
         return bgnbd_hyp2f1(A, p->a - 1, C, w);
+    /* Euler: exactly (1-z)^(a-1) 2F1(a+b-1-r, a-1; a+b+x-1; z). The upper
+     * parameters stay small whatever x is; the plain form's (1-z)^(r+x)
+     * underflows to 0 against a 2F1 that overflows once x is large (found
+     * by fuzz_request: x = 1e6 gave 0 expected purchases and a negative
+     * cltv). */
     double z = t / (p->alpha + T + t);
-    return exp(A * log1p(-z)) * bgnbd_hyp2f1(A, p->b + x, C, z);
+    return exp((p->a - 1) * log1p(-z)) * bgnbd_hyp2f1(p->a + p->b - 1 - p->r, p->a - 1, C, z);
 }
 
 double bgnbd_expected(const bgnbd_params *p, double t, double x, double t_x, double T)

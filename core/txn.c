@@ -537,7 +537,7 @@ rfm_status txn_read_csv(csv_reader *csv, const txn_options *opt, txn_progress_fn
     char last_date[32], last_cid[64];
     size_t last_date_len = SIZE_MAX, last_cid_len = SIZE_MAX;
     int32_t last_day = DATE_NONE;
-    long last_c = -1, last_dk = -1;
+    long last_c = -1, last_dk = -1, last_ik = -1;
     uint64_t last_dkey = UINT64_MAX, last_ikey = UINT64_MAX;
     d->first_day = INT32_MAX;
     d->last_day = INT32_MIN;
@@ -571,7 +571,8 @@ rfm_status txn_read_csv(csv_reader *csv, const txn_options *opt, txn_progress_fn
         }
         double qty, price;
         if (!parse_number(f[col[3]].s, f[col[3]].len, &qty) ||
-            !parse_number(f[col[4]].s, f[col[4]].len, &price)) {
+            !parse_number(f[col[4]].s, f[col[4]].len, &price) ||
+            (qty > 0 && price > 0 && !(qty * price > 0 && qty * price <= TXN_SPEND_MAX))) {
             count_reason(rep, TXN_BAD_NUMBER, line);
             continue;
         }
@@ -657,7 +658,9 @@ rfm_status txn_read_csv(csv_reader *csv, const txn_options *opt, txn_progress_fn
         }
         d->days[k].spend += spend;
         uint64_t ikey = ih ^ hash_mix((uint64_t)c + 1);
-        if (ikey != last_ikey) {
+        if (ikey == last_ikey) {
+            k = last_ik;
+        } else {
             k = u64map_get(&invs, ikey, &added);
             if (k < 0 ||
                 !reserve((void **)&d->invs, &d->invs_cap, (size_t)k + 1, sizeof *d->invs))
@@ -665,11 +668,15 @@ rfm_status txn_read_csv(csv_reader *csv, const txn_options *opt, txn_progress_fn
             if (added) {
                 d->invs[k] = (inv_entry){(uint32_t)c, day};
                 d->ninvs++;
-            } else if (day < d->invs[k].day) {
-                d->invs[k].day = day; /* an invoice is dated by its first line */
             }
             last_ikey = ikey;
+            last_ik = k;
         }
+        /* An invoice is dated by its earliest line, also when its lines
+         * follow each other: then a customer active as of a day has an
+         * invoice before it, and frequency is never 0 beside a purchase. */
+        if (day < d->invs[k].day)
+            d->invs[k].day = day;
         if (day < d->first_day)
             d->first_day = day;
         if (day > d->last_day)

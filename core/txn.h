@@ -37,7 +37,9 @@ typedef struct {
 typedef enum {
     TXN_MISSING_ID = 0,     /* empty customer id (or nan/null/none) */
     TXN_CANCELLED = 1,      /* invoice starts with the cancellation prefix */
-    TXN_BAD_NUMBER = 2,     /* quantity or price is not a number */
+    TXN_BAD_NUMBER = 2,     /* quantity or price is not a number, or their
+                               positive product is 0 (underflow) or above
+                               TXN_SPEND_MAX */
     TXN_BAD_DATE = 3,       /* date in none of the accepted forms */
     TXN_NONPOS_QUANTITY = 4,
     TXN_NONPOS_PRICE = 5,
@@ -45,6 +47,10 @@ typedef enum {
     TXN_AFTER_SNAPSHOT = 7, /* on or after a configured snapshot day */
     TXN_NREASONS = 8
 } txn_reason;
+
+/* Largest spend of one line (quantity * price): sums of up to 2^32 such
+ * lines stay finite, so no feature is ever infinite or NaN. */
+#define TXN_SPEND_MAX 1e298
 
 #define TXN_EXAMPLES 5
 

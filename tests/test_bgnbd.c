@@ -186,6 +186,39 @@ static void test_hypergeometric_and_edges(void **state)
     assert_int_equal(bgnbd_fit(&same, 1, 0.1, &f, err, sizeof err), RFM_OK);
 }
 
+/* Found by fuzz_request: for a customer with very many repeat purchases the
+ * far-horizon branch multiplied a (1-z)^(r+x) that underflows by a 2F1 that
+ * overflows, so the expected purchases fell to 0 (and /predict_cltv gave a
+ * negative cltv). References: mpmath 1.3 at 50 digits, from Euler's
+ * transformation of the defining 2F1 (the identity checked there against
+ * the defining series at x = 2000 to 1e-48; the defining series itself
+ * overflows mpmath's floats at x = 1e6). */
+static void test_expected_for_huge_frequency(void **state)
+{
+    (void)state;
+    bgnbd_params p = {0.8, 69, 0.0034, 6.7};
+    const double ref[][5] = {{36500, 1e6, 36500, 36500, 996806.08055336251},
+                             {3650, 1e6, 36500, 36500, 99794.997968237416},
+                             {36500, 0, 0, 0, 417.76871175696676}};
+    double worst = 0;
+    for (size_t i = 0; i < sizeof ref / sizeof *ref; i++) {
+        double e = bgnbd_expected(&p, ref[i][0], ref[i][1], ref[i][2], ref[i][3]);
+        worst = fmax(worst, fabs(e - ref[i][4]) / ref[i][4]);
+    }
+    report_maxdiff("E[X(t)] vs mpmath (relative)", worst, 1e-12);
+    /* Cumulative: never decreasing in t, over the API's whole range. */
+    const double xs[] = {1, 1000, 1e5, 1e6};
+    for (size_t i = 0; i < sizeof xs / sizeof *xs; i++) {
+        double prev = 0;
+        for (double t = 30; t <= 36500; t += 30) {
+            double e = bgnbd_expected(&p, t, xs[i], 36500, 36500);
+            if (!(e >= prev))
+                fail_msg("x=%g: E[X(%g)] = %.17g < E[X(%g)] = %.17g", xs[i], t, e, t - 30, prev);
+            prev = e;
+        }
+    }
+}
+
 int main(void)
 {
     gsl_set_error_handler_off();
@@ -195,6 +228,7 @@ int main(void)
         cmocka_unit_test(test_recovers_simulated_parameters),
         cmocka_unit_test(test_predictions_vs_simulation),
         cmocka_unit_test(test_hypergeometric_and_edges),
+        cmocka_unit_test(test_expected_for_huge_frequency),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,6 +3,8 @@
  * independence from line order. */
 #include "testutil.h"
 
+#include <float.h>
+#include <math.h>
 #include <string.h>
 
 #include "date.h"
@@ -193,6 +195,69 @@ static void test_snapshot_and_errors(void **state)
     csv_close(r);
 }
 
+/* Found by fuzz_csv: quantity and price each finite and positive, but
+ * their product overflowing to Inf (or underflowing to 0) made monetary
+ * infinite (or 0) and aov NaN. Such a line is a bad number, and the
+ * largest spend allowed keeps sums of 2^32 lines finite. */
+static void test_spend_out_of_range(void **state)
+{
+    (void)state;
+    const char *text = "InvoiceNo,CustomerID,InvoiceDate,Quantity,UnitPrice\n"
+                       "1,x,2011-01-01,1e308,1e10\n"   /* Inf */
+                       "2,x,2011-01-02,1e-200,1e-200\n" /* 0 */
+                       "3,x,2011-01-03,1e298,2\n"       /* above TXN_SPEND_MAX */
+                       "4,x,2011-01-04,-1e308,1e10\n"   /* non-positive first */
+                       "5,x,2011-01-05,1e298,1\n"       /* the largest spend: used */
+                       "6,x,2011-01-06,2,3\n";
+    txn_options o = OPT;
+    o.product = NULL;
+    txn_report rep;
+    txn_data *d = read_text(text, &o, &rep, RFM_OK);
+    assert_int_equal(rep.count[TXN_BAD_NUMBER], 3);
+    assert_int_equal(rep.examples[TXN_BAD_NUMBER][0], 2);
+    assert_int_equal(rep.examples[TXN_BAD_NUMBER][2], 4);
+    assert_int_equal(rep.count[TXN_NONPOS_QUANTITY], 1);
+    assert_int_equal(rep.used, 2);
+    assert_true((double)UINT32_MAX * TXN_SPEND_MAX < DBL_MAX);
+    txn_features f;
+    txn_features_asof(d, txn_snapshot_day(d), &f);
+    assert_true(isfinite(f.monetary) && isfinite(f.aov) && isfinite(f.bg_mean_spend));
+    assert_near(f.monetary, 1e298 + 6, 1e282);
+    txn_free(d);
+}
+
+/* Found by fuzz_csv: an invoice whose consecutive lines carry different
+ * days kept the day of its first line, so as of a day between them the
+ * customer had a purchase but no invoice: frequency 0, aov infinite. An
+ * invoice is dated by its earliest line wherever its lines are. */
+static void test_invoice_spanning_days(void **state)
+{
+    (void)state;
+    const char *text = "InvoiceNo,CustomerID,InvoiceDate,Quantity,UnitPrice\n"
+                       "1,x,2011-01-05,1,2\n"
+                       "1,x,2011-01-01,1,3\n" /* same invoice, earlier day, next line */
+                       "2,x,2011-01-09,1,4\n"
+                       "2,y,2011-01-09,1,4\n"
+                       "1,y,2011-01-07,1,4\n" /* hash lookup path: not the previous line */
+                       "3,y,2011-01-02,1,4\n"
+                       "1,y,2011-01-01,1,4\n";
+    txn_options o = OPT;
+    o.product = NULL;
+    txn_report rep;
+    txn_data *d = read_text(text, &o, &rep, RFM_OK);
+    txn_features f[2];
+    txn_features_asof(d, date_from_ymd(2011, 1, 3), f);
+    assert_true(f[0].active && f[1].active);
+    assert_near(f[0].frequency, 1, 0); /* x: invoice 1, dated 01-01 */
+    assert_near(f[0].monetary, 3, 0);  /* only the 01-01 line's spend is before 01-03 */
+    assert_near(f[0].aov, 3, 0);
+    assert_near(f[1].frequency, 2, 0); /* y: invoices 1 (01-01) and 3 (01-02) */
+    txn_features_asof(d, txn_snapshot_day(d), f);
+    assert_near(f[0].frequency, 2, 0);
+    assert_near(f[1].frequency, 3, 0);
+    txn_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -201,6 +266,8 @@ int main(void)
         cmocka_unit_test(test_products),
         cmocka_unit_test(test_line_order_does_not_matter),
         cmocka_unit_test(test_snapshot_and_errors),
+        cmocka_unit_test(test_spend_out_of_range),
+        cmocka_unit_test(test_invoice_spanning_days),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
