@@ -1193,6 +1193,8 @@ static void test_rate_limit(void **state)
     snprintf(tmp, sizeof tmp, "%s/rl0.yaml", dir);
     snprintf(cfg, sizeof cfg, "%s/rl.yaml", dir);
     copy_file(tmp, cfg, "burst: 0", "burst: 3");
+    copy_file(cfg, tmp, "metrics_token_required: false", "metrics_token_required: true");
+    copy_file(tmp, cfg, NULL, NULL);
     snprintf(models, sizeof models, "%s/models", dir);
     snprintf(log, sizeof log, "%s/rl.log", dir);
     int port = free_port();
@@ -1228,6 +1230,14 @@ static void test_rate_limit(void **state)
     /* A wrong token is 401, not 429: the limit is per known token. */
     free(get_text(port, "/clusters/summary", "wrong", &st));
     assert_int_equal(st, 401);
+    /* metrics_token_required: /metrics wants a token too (and counts it:
+     * the other token still has two requests in its bucket). */
+    free(get_text(port, "/metrics", NULL, &st));
+    assert_int_equal(st, 401);
+    char *m = get_text(port, "/metrics", "other-token", &st);
+    assert_int_equal(st, 200);
+    assert_true(sample(m, "rfm_http_requests_total{endpoint=\"/segment\",status=\"429\"}") == 1);
+    free(m);
     usleep(1100000); /* one request refilled */
     fd = dial(port);
     post(fd, "/segment", TOKEN, body, &r);
