@@ -107,10 +107,6 @@ static int h_segment(void *user, const json_t *body, json_t **out, char *msg, si
     *out = json_pack("{s:I,s:s,s:s,s:s,s:s,s:s}", "cluster", (json_int_t)r.cluster, "segment",
                      r.segment, "rfm_score", r.rfm_score, "rfm_segment", r.rfm_segment,
                      "strategy", r.strategy, "model_version", a->segments_version);
-    if (!*out) {
-        snprintf(msg, len, "out of memory");
-        return 503;
-    }
     return 200;
 }
 
@@ -148,10 +144,6 @@ static int h_cltv(void *user, const json_t *body, json_t **out, char *msg, size_
                      "model_version", a->cltv_version ? a->cltv_version : "");
     if (*out && id)
         json_object_set_new(*out, "customer_id", json_string(id));
-    if (!*out) {
-        snprintf(msg, len, "out of memory");
-        return 503;
-    }
     return 200;
 }
 
@@ -243,10 +235,6 @@ static int h_similar(void *user, const json_t *body, json_t **out, char *msg, si
     }
     *out = json_pack("{s:o,s:s}", "neighbors", list, "model_version",
                      a->ann_version ? a->ann_version : "");
-    if (!*out) {
-        snprintf(msg, len, "out of memory");
-        return 503;
-    }
     return 200;
 }
 
@@ -294,10 +282,6 @@ static int h_churn(void *user, const json_t *body, json_t **out, char *msg, size
                      a->churn_version ? a->churn_version : "");
     if (*out && id)
         json_object_set_new(*out, "customer_id", json_string(id));
-    if (!*out) {
-        snprintf(msg, len, "out of memory");
-        return 503;
-    }
     return 200;
 }
 
@@ -356,10 +340,6 @@ static int h_uplift(void *user, const json_t *body, json_t **out, char *msg, siz
         json_object_set_new(*out, "expected_net_gain", gain);
     else
         json_decref(gain);
-    if (!*out) {
-        snprintf(msg, len, "out of memory");
-        return 503;
-    }
     return 200;
 }
 

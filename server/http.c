@@ -316,6 +316,19 @@ static const http_route *find_route(const request *r, const char *method, const 
     return NULL;
 }
 
+/* One handler call; a 200 without a body ran out of memory building it. */
+static int call(const http_route *rt, void *user, const json_t *body, json_t **out, char *msg,
+                size_t len)
+{
+    *out = NULL;
+    int status = rt->fn(user, body, out, msg, len);
+    if (status == 200 && !*out) {
+        snprintf(msg, len, "out of memory");
+        return 503;
+    }
+    return status;
+}
+
 /* Run the handler on one item or on each item of a batch. */
 static int run_handler(const http_route *rt, void *user, const json_t *body, json_t **reply)
 {
@@ -323,7 +336,7 @@ static int run_handler(const http_route *rt, void *user, const json_t *body, jso
     json_t *out = NULL;
     const json_t *items = rt->batch ? json_object_get(body, "customers") : NULL;
     if (!items) {
-        int status = rt->fn(user, body, &out, msg, sizeof msg);
+        int status = call(rt, user, body, &out, msg, sizeof msg);
         *reply = status == 200 ? out : error_body(status, NULL, "%s", msg);
         return status;
     }
@@ -332,7 +345,7 @@ static int run_handler(const http_route *rt, void *user, const json_t *body, jso
     json_t *item;
     json_array_foreach(items, i, item)
     {
-        int status = rt->fn(user, item, &out, msg, sizeof msg);
+        int status = call(rt, user, item, &out, msg, sizeof msg);
         if (status != 200) {
             json_decref(results);
             char ptr[48];
@@ -470,7 +483,7 @@ static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request
     if (strcmp(rt->method, "GET") == 0) {
         json_t *out = NULL;
         char msg[512] = "";
-        int status = rt->fn(r->user, NULL, &out, msg, sizeof msg);
+        int status = call(rt, r->user, NULL, &out, msg, sizeof msg);
         if (!out) /* a GET handler may answer a non-200 with its own body (/ready) */
             return send_error(c, r, status, NULL, NULL, "%s", msg);
         enum MHD_Result ret = send_json(c, r, status, out);

@@ -21,7 +21,8 @@
 /* A handler fills *out (new reference) and returns an HTTP status. For an
  * error status it leaves *out NULL and writes the message into msg (the
  * reply then has the error shape); a GET handler may instead return a
- * non-200 status with its own *out. */
+ * non-200 status with its own *out. 200 with *out NULL means building the
+ * reply ran out of memory: the client gets 503. */
 typedef int (*http_handler)(void *user, const json_t *body, json_t **out, char *msg,
                             size_t msglen);
 
