@@ -163,7 +163,7 @@ run: deps
 	echo; RFM_API_TOKENS="$$tok" exec bin/rfm-serve --config config/rfm.yaml
 
 BENCH := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
-$(B)/bench/%: bench/%.c $(B)/libcore.a
+$(B)/bench/%: bench/%.c bench/bench.h $(B)/libcore.a
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libcore.a $(LIBS)
 

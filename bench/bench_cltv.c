@@ -11,16 +11,10 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "bench.h"
 #include "cltv.h"
 #include "config.h"
 #include "txn.h"
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 static int cmp(const void *a, const void *b)
 {
@@ -30,24 +24,13 @@ static int cmp(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: bench_cltv CONFIG FILE\n");
-        return 2;
-    }
     gsl_set_error_handler_off();
     char err[RFM_ERRLEN];
     rfm_config *cfg;
     txn_data *d;
-    txn_report rep;
-    if (config_load(argv[1], &cfg, err, sizeof err) != RFM_OK) {
-        fprintf(stderr, "%s\n", err);
-        return 2;
-    }
-    cfg->txn.product = NULL;
-    if (txn_read(argv[2], &cfg->txn, NULL, NULL, &d, &rep, err, sizeof err) != RFM_OK) {
-        fprintf(stderr, "%s\n", err);
-        return 1;
-    }
+    int rc = bench_load(argc, argv, "bench_cltv", &cfg, &d);
+    if (rc)
+        return rc;
     size_t n = txn_ncustomers(d), m = 0;
     txn_features *f = calloc(n, sizeof *f);
     double *x = malloc(n * 8), *tx = malloc(n * 8), *T = malloc(n * 8), *s = malloc(n * 8);

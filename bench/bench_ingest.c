@@ -11,16 +11,10 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench.h"
 #include "config.h"
 #include "segments.h"
 #include "txn.h"
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 int main(int argc, char **argv)
 {
