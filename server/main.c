@@ -172,19 +172,15 @@ int main(int argc, char **argv)
         /* Hot reload: load and check the new models completely first; only
          * then swap. Requests in flight finish on the old ones, which are
          * freed by the last of them. A broken models/ changes nothing. */
-        api *fresh;
-        if (api_load(models_dir, cfg->server.openapi, &fresh, err, sizeof err) != RFM_OK) {
-            fprintf(stderr, "rfm-serve: SIGHUP: reload refused, still serving the old models: "
-                            "%s\n", err);
-            continue;
-        }
+        api *fresh = NULL;
         /* Metrics follow the new models: versions, and a new drift
          * reference with an empty window. */
-        if (ops_set_models(o, api_manifest(fresh), api_customers(fresh), err, sizeof err) !=
-            RFM_OK) {
+        if (api_load(models_dir, cfg->server.openapi, &fresh, err, sizeof err) != RFM_OK ||
+            ops_set_models(o, api_manifest(fresh), api_customers(fresh), err, sizeof err) !=
+                RFM_OK) {
+            api_release(fresh);
             fprintf(stderr, "rfm-serve: SIGHUP: reload refused, still serving the old models: "
                             "%s\n", err);
-            api_release(fresh);
             continue;
         }
         pthread_mutex_lock(&h.mu);
