@@ -191,7 +191,23 @@ rfm_status bgnbd_fit(const bgnbd_row *rows, size_t n, double penalizer, bgnbd_fi
         return st;
     /* f is a mean over W customers: the covariance of u is cov / W. */
     mle_standard_errors(&m, 4, W, out->cov_log, out->se, out->lo, out->hi);
+    int k = mle_unidentified(out->cov_log, 4);
+    if (k >= 0) {
+        static const char *const names[4] = {"r", "alpha", "a", "b"};
+        out->converged = 0;
+        return rfm_fail(err, errlen, RFM_ENOCONVERGE,
+                        "the data do not identify %s (standard error of log %s %.3g > %g): try "
+                        "a penalizer",
+                        names[k], names[k], sqrt(out->cov_log[k * 5]), MLE_SE_LOG_MAX);
+    }
     return RFM_OK;
+}
+
+int bgnbd_fit_predicts(rfm_status st, const bgnbd_fit_result *r)
+{
+    return (st == RFM_OK || st == RFM_ENOCONVERGE) && isfinite(r->loglik) &&
+           isfinite(r->p.r + r->p.alpha + r->p.a + r->p.b) && r->p.r > 0 && r->p.alpha > 0 &&
+           r->p.a > 0 && r->p.b > 0;
 }
 
 /* 2F1 by its series, in long double; for the rare arguments GSL refuses. */

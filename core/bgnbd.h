@@ -43,6 +43,15 @@ typedef struct {
     size_t customers, rows;
 } bgnbd_fit_result;
 
+/* Whether a fit that returned st can still be used for predictions: it
+ * succeeded, or it stopped (RFM_ENOCONVERGE) at a finite point because a
+ * parameter is not identified. Along such a flat direction the likelihood,
+ * and so every prediction, hardly depends on where the optimiser stopped,
+ * so checks that only compare predictions (the holdout check, churn's
+ * BG/NBD baseline) use the point on every machine instead of depending on
+ * which side of positive-definiteness the last bits fell. */
+int bgnbd_fit_predicts(rfm_status st, const bgnbd_fit_result *r);
+
 /* Reason (x, t_x, T) is impossible, naming the field, or NULL. */
 const char *bgnbd_check(double x, double t_x, double T);
 

@@ -220,3 +220,11 @@ void mle_standard_errors(const mle_result *r, size_t n, double W, double *cov_lo
         hi[k] = nat * exp(1.96 * sl);
     }
 }
+
+int mle_unidentified(const double *cov_log, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        if (!(sqrt(cov_log[k * n + k]) <= MLE_SE_LOG_MAX))
+            return (int)k;
+    return -1;
+}

@@ -42,6 +42,17 @@ rfm_status mle_fit(mle_fn f, void *data, size_t n, const double *starts, size_t 
 void mle_standard_errors(const mle_result *r, size_t n, double W, double *cov_log, double *se,
                          double *lo, double *hi);
 
+/* A fit counts as identified only while every log-parameter's standard
+ * error is at most MLE_SE_LOG_MAX: above it the 95 % interval spans a
+ * factor of more than exp(2 * 1.96 * 10), about 1e17, and the data leave the
+ * parameter free. The line sits far from both sides: the bundled data's
+ * least identified parameters (BG/NBD's a and b) reach 3.3, a parameter
+ * running off to a boundary reaches hundreds, so the last bits in which
+ * CPUs differ cannot move a fit across it. Returns the index of the first
+ * parameter over the line (cov_log as mle_standard_errors fills it), or -1. */
+#define MLE_SE_LOG_MAX 10.0
+int mle_unidentified(const double *cov_log, size_t n);
+
 /* Hessian of f at u by central differences of the gradient (n x n). */
 void mle_hessian(mle_fn f, void *data, size_t n, const double *u, double *h);
 

@@ -53,6 +53,18 @@ static int setup(void **state)
                                   inv++, 1 + c % 5, 1 + (c * 7 + k) % 12, 1 + (c + k) % 28,
                                   1 + c, 12000 + c);
     write_fixture("tx.csv", csv);
+    /* The same customers, each with one invoice of several lines: nobody
+     * buys twice, so BG/NBD has nothing to fit on any machine. */
+    n = (size_t)snprintf(csv, sizeof csv,
+                         "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,"
+                         "UnitPrice,CustomerID,Country\n");
+    for (int c = 0; c < 30; c++)
+        for (int k = 0; k <= (c % 3) * 4; k++)
+            n += (size_t)snprintf(csv + n, sizeof csv - n,
+                                  "%d,A%d,Thing,%d,2011-%02d-%02d 10:00:00,%d.50,%d.0,UK\n",
+                                  2000 + c, k, 1 + (c + k) % 5, 1 + (c * 7) % 12, 1 + c % 28,
+                                  1 + c, 12000 + c);
+    write_fixture("once.csv", csv);
     write_fixture("bad.csv", "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,"
                              "CustomerID,Country\n1,A,\"open,1,2011-01-01,1,1,UK\n");
     return 0;
@@ -89,15 +101,16 @@ static void test_train_and_only(void **state)
     json_decref(m);
     m = NULL;
 
-    /* Thirty made-up customers cannot identify BG/NBD: the run fails, says
-     * what to try, and leaves the models folder as it was. */
+    /* Customers who never bought twice cannot fit BG/NBD (a reason that
+     * holds on every CPU, unlike a borderline fit): the run fails, says
+     * why, and leaves the models folder as it was. */
     snprintf(cmd, sizeof cmd,
-             "../bin/rfm-train --config ../config/rfm.yaml --transactions %s/tx.csv "
+             "../bin/rfm-train --config ../config/rfm.yaml --transactions %s/once.csv "
              "--models %s/models",
              dir, dir);
     assert_int_equal(run(cmd, out, sizeof out), 1);
-    assert_non_null(strstr(out, "cltv"));
-    assert_non_null(strstr(out, "try a penalizer"));
+    if (!strstr(out, "cltv: BG/NBD: no customer made a repeat purchase"))
+        fail_msg("stderr '%s' lacks the repeat-purchase reason", out);
     snprintf(cmd, sizeof cmd, "%s/models", dir);
     assert_int_equal(modelfile_open(cmd, &m, err, sizeof err), RFM_OK);
     seg = json_object_get(json_object_get(m, "models"), "segments");
@@ -180,7 +193,9 @@ static void test_summary_road(void **state)
     for (int k = 0; k < 4; k++) {
         double x = json_real_value(json_object_get(json_object_get(ja, "bgnbd"), keys[k]));
         double y = json_real_value(json_object_get(json_object_get(jb, "bgnbd"), keys[k]));
-        assert_near(x, y, 1e-9 * fabs(x));
+        /* Two fits of the same likelihood summed in another order: equal
+         * far inside the optimiser's tolerance, not to the last bit. */
+        assert_near(x, y, 1e-6 * fabs(x));
     }
     assert_null(json_object_get(json_object_get(b, "models"), "segments"));
     json_decref(a), json_decref(b), json_decref(ja), json_decref(jb);

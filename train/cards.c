@@ -146,6 +146,10 @@ char *card_cltv(const cltv_model *c, const char *data_desc, const cltv_holdout *
                  h->total_n, h->total_actual, h->total_predicted,
                  100.0 * (h->total_predicted - h->total_actual) / fmax(1, h->total_actual),
                  h->mae, h->rmse);
+        if (!h->identified)
+            text_add(&t, "The calibration period does not identify every BG/NBD parameter "
+                         "(the dropout parameter a runs towards 0); the predicted counts do not "
+                         "depend on where along that flat direction the fit stopped.\n\n");
     }
     text_add(&t, "## Scoring\n"
                  "Lifetime value over a horizon of H days (default %g): the horizon is cut into "

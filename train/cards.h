@@ -23,7 +23,8 @@ void text_add(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 /* The calibration/holdout check of the lifetime-value models. */
 typedef struct {
     int ok, days;
-    double penalizer; /* used for the calibration fit */
+    int identified;   /* the calibration fit identified every parameter */
+    double penalizer; /* used for the calibration fit (the configured one) */
     char cut[11];
     size_t n[CLTV_HOLDOUT_GROUPS];
     double actual[CLTV_HOLDOUT_GROUPS], predicted[CLTV_HOLDOUT_GROUPS];

@@ -274,17 +274,15 @@ static void cltv_check_holdout(const txn_data *d, const rfm_config *cfg, cltv_ho
     h->penalizer = cfg->cltv.penalizer_coef;
     if (bgnbd_compress(x, tx, T, m, &rows, &nr, err, sizeof err) != RFM_OK)
         goto out;
-    if (bgnbd_fit(rows, nr, h->penalizer, &fr, err, sizeof err) != RFM_OK) {
-        /* The shorter calibration period often puts the dropout parameter
-         * on the boundary (a -> 0); a small penalty keeps the check usable. */
-        h->penalizer = fmax(h->penalizer, 0.001);
-        if (bgnbd_fit(rows, nr, h->penalizer, &fr, err, sizeof err) != RFM_OK) {
-            say("rfm-train: cltv: holdout check skipped: %s\n", err);
-            free(rows);
-            goto out;
-        }
-    }
+    /* The shorter calibration period often leaves the dropout parameter
+     * unidentified (a -> 0); the predicted counts do not depend on it. */
+    rfm_status st = bgnbd_fit(rows, nr, h->penalizer, &fr, err, sizeof err);
     free(rows);
+    if (!bgnbd_fit_predicts(st, &fr)) {
+        say("rfm-train: cltv: holdout check skipped: %s\n", err);
+        goto out;
+    }
+    h->identified = st == RFM_OK;
     const bgnbd_params *p = &fr.p;
     double se = 0, sq = 0;
     for (size_t i = 0; i < m; i++) {

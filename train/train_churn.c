@@ -127,8 +127,7 @@ rfm_status train_churn(const txn_data *d, const churn_config *cfg, const char *d
             tx[j] = bx[i * 3], tt[j] = bx[i * 3 + 1], tT[j] = bx[i * 3 + 2];
         }
         ok = ok && bgnbd_compress(tx, tt, tT, ntr, &rows, &nr, e2, sizeof e2) == RFM_OK;
-        if (ok && bgnbd_fit(rows, nr, 0, &fr, e2, sizeof e2) != RFM_OK)
-            ok = bgnbd_fit(rows, nr, 0.001, &fr, e2, sizeof e2) == RFM_OK;
+        ok = ok && bgnbd_fit_predicts(bgnbd_fit(rows, nr, 0, &fr, e2, sizeof e2), &fr);
         if (ok) {
             for (size_t i = 0; i < nte; i++) {
                 double p = 1 - bgnbd_p_alive(&fr.p, bgx[i], bgt[i], bgT[i]);
