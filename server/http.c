@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "jsonout.h"
 #include "sha256.h"
 
 #define MAX_VIOLATIONS 50
@@ -213,7 +214,7 @@ static enum MHD_Result send_body(struct MHD_Connection *c, request *r, int statu
 static enum MHD_Result send_json(struct MHD_Connection *c, request *r, int status,
                                  const json_t *j)
 {
-    char *text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    char *text = jsonout_dumps(j, JSON_COMPACT);
     if (!text)
         return MHD_NO;
     return send_body(c, r, status, text, strlen(text), "application/json", NULL, 0);
@@ -253,7 +254,7 @@ static enum MHD_Result send_error(struct MHD_Connection *c, request *r, int stat
     va_start(ap, fmt);
     json_t *j = error_vbody(status, details, fmt, ap);
     va_end(ap);
-    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    char *text = jsonout_dumps(j, JSON_COMPACT);
     json_decref(j);
     if (!text)
         return MHD_NO;
