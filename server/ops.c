@@ -590,7 +590,7 @@ static void operation(FILE *f, const json_t *root, const char *method, const cha
     }
     fputs("<pre>curl -sS", f);
     if (json_array_size(sec) && json_object_size(json_array_get(sec, 0)))
-        fputs(" -H 'Authorization: Bearer $TOKEN'", f);
+        fputs(" -H &quot;Authorization: Bearer $TOKEN&quot;", f); /* the shell expands it */
     if (ex1) {
         char *t = jsonout_dumps(ex1, JSON_COMPACT);
         fputs(" -H 'Content-Type: application/json' \\\n  -d '", f);
