@@ -650,6 +650,15 @@ static void operation(FILE *f, const json_t *root, const char *method, const cha
         fputs("<p>Example 200 response:</p>\n", f);
         example(f, json_object_get(okjson, "example"));
     }
+    const char *ex;
+    const json_t *e;
+    json_object_foreach((json_t *)json_object_get(okjson, "examples"), ex, e)
+    {
+        fputs("<p>Example 200 response to <i>", f);
+        html(f, ex);
+        fputs("</i>:</p>\n", f);
+        example(f, json_object_get(e, "value"));
+    }
     fputs("</section>\n", f);
 }
 
