@@ -132,10 +132,15 @@ char *card_cltv(const cltv_model *c, const char *data_desc, const cltv_holdout *
     if (h && h->ok) {
         text_add(&t, "## Calibration and holdout\n"
                      "Fitted on purchases before %s (penalizer_coef %g), predicted the repeat "
-                     "purchase days of the following %d days, against what customers did.\n\n"
-                     "| calibration repeat purchases | customers | actual mean | predicted mean "
-                     "|\n|---|---|---|---|\n",
+                     "purchase days of the following %d days, against what customers did.",
                  h->cut, h->penalizer, h->days);
+        if (h->penalizer != cfg->penalizer_coef)
+            text_add(&t, " This check alone uses penalizer_coef %g: without it the shorter "
+                         "calibration fit put a parameter on its boundary. The served model "
+                         "uses cltv.penalizer_coef %g.",
+                     h->penalizer, cfg->penalizer_coef);
+        text_add(&t, "\n\n| calibration repeat purchases | customers | actual mean | "
+                     "predicted mean |\n|---|---|---|---|\n");
         for (int k = 0; k < CLTV_HOLDOUT_GROUPS; k++)
             if (h->n[k] > 0)
                 text_add(&t, "| %s%d | %zu | %.4f | %.4f |\n",
