@@ -137,7 +137,7 @@ static void value(buf *b, const json_t *j, size_t flags, int depth)
         const char *key;
         const json_t *v;
         json_object_foreach((json_t *)j, key, v) keys[k++] = key;
-        if (flags & JSON_SORT_KEYS)
+        if ((flags & JSON_SORT_KEYS) && n > 1)
             qsort(keys, n, sizeof *keys, cmp_keys);
         put(b, "{", 1);
         for (size_t i = 0; i < n; i++) {
