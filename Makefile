@@ -25,7 +25,7 @@ DEBS     := build-essential pkg-config libmicrohttpd-dev libjansson-dev libgsl-d
             python3 curl bc openssl clang libclang-rt-14-dev libomp-14-dev
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps run test unit san bench clean fuzz fuzz-short fuzz-models
+.PHONY: all deps lint run test unit san bench clean fuzz fuzz-short fuzz-models
 all: bin/rfm-train bin/rfm-serve
 
 deps:
@@ -34,6 +34,16 @@ deps:
 	if [ -n "$$missing" ]; then echo "installing:" $$missing; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; fi
+	@# Node for the npm tools (package.json): Debian's, unless a node is there.
+	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+	  echo "installing: nodejs npm"; $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; fi
+	@[ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund
+
+# The contract: Redocly's recommended rules (redocly.yaml; the problems
+# skipped on purpose, with reasons, in .redocly.lint-ignore.yaml).
+lint:
+	npx --no-install redocly lint --format=stylish openapi.yaml
 
 # `make V=1` shows the full commands.
 Q := $(if $(V),,@)
@@ -95,7 +105,7 @@ san:
 NOHWCAPS := glibc.cpu.hwcaps=-AVX2,-FMA,-AVX512F,-AVX512VL
 
 test: deps fuzz-short
-	$(MAKE) --no-print-directory all unit
+	$(MAKE) --no-print-directory lint all unit
 	@echo "== unit suite again with GLIBC_TUNABLES=$(NOHWCAPS)"
 	GLIBC_TUNABLES=$(NOHWCAPS) $(MAKE) --no-print-directory unit
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(MAKE) --no-print-directory san

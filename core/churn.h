@@ -217,7 +217,7 @@ double churn_objective(const double *s, const int *y, size_t n, size_t d, double
                        const double *theta, double *grad, double *hess);
 
 /* Serialise to a new JSON object (caller decrefs *out). Write it with
- * JSON_REAL_PRECISION(17) to read back exactly. RFM_ENOMEM on failure. */
+ * jsonout_dumps to read back exactly. RFM_ENOMEM on failure. */
 rfm_status churn_to_json(const churn_model *m, json_t **out, char *err, size_t errlen);
 
 /* Load a model from JSON written by churn_to_json, validating every field: a

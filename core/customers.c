@@ -8,6 +8,7 @@
 
 #include "csv.h"
 #include "hash.h"
+#include "numfmt.h"
 
 #define NCOLS 8
 static const char *const COLS[NCOLS] = {"customer_id", "recency", "frequency", "monetary",
@@ -32,7 +33,7 @@ char *customers_csv(const char *const *ids, const customer_row *rows, size_t n)
         len += (size_t)snprintf(s + len, cap - len, "%s%s", k ? "," : "", COLS[k]);
     s[len++] = '\n';
     for (size_t i = 0; i < n; i++) {
-        size_t need = len + strlen(ids[i]) * 2 + 8 * 26 + 16;
+        size_t need = len + strlen(ids[i]) * 2 + 8 * (NUMFMT_LEN + 1) + 16;
         if (need > cap) {
             cap = 2 * need;
             char *t = realloc(s, cap);
@@ -59,8 +60,10 @@ char *customers_csv(const char *const *ids, const customer_row *rows, size_t n)
         for (int k = 0; k < 7; k++) {
             if (isnan(v[k]))
                 s[len++] = ',';
-            else
-                len += (size_t)snprintf(s + len, cap - len, ",%.17g", v[k]);
+            else {
+                s[len++] = ',';
+                len += numfmt_double(v[k], s + len);
+            }
         }
         s[len++] = '\n';
     }

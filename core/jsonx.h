@@ -33,8 +33,8 @@ rfm_status jsonx_array(const json_t *obj, const char *key, const char *where, co
 /* New JSON array of n doubles (NULL when out of memory). */
 json_t *jsonx_from_doubles(const double *v, size_t n);
 
-/* Flags for writing model files: doubles printed with 17 significant
- * digits read back bit for bit. */
-#define JSONX_DUMP_FLAGS (JSON_INDENT(1) | JSON_REAL_PRECISION(17) | JSON_SORT_KEYS)
+/* Flags for writing model files with jsonout_dumps, whose shortest
+ * round-trip reals read back bit for bit. */
+#define JSONX_DUMP_FLAGS (JSON_INDENT(1) | JSON_SORT_KEYS)
 
 #endif

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "jsonout.h"
 #include "jsonx.h"
 #include "sha256.h"
 
@@ -234,7 +235,7 @@ rfm_status modelfile_write_text(modelfile_stage *s, const char *name, const char
 /* JSON text of j with a final newline, written to path. */
 static rfm_status write_json_path(const char *path, const json_t *j, char *err, size_t errlen)
 {
-    char *text = json_dumps(j, JSONX_DUMP_FLAGS);
+    char *text = jsonout_dumps(j, JSONX_DUMP_FLAGS);
     if (!text)
         return rfm_fail(err, errlen, RFM_ENOMEM, "%s: cannot serialise", path);
     size_t len = strlen(text);

@@ -88,7 +88,7 @@ size_t uplift_n_features(const uplift_model *m);
 
 /* {"format": "rfm-uplift", "version": 1, "learner", "n_features", "n_arms",
  * "centre", "control": forest, "arms": [forest per arm]} (forest.h layout).
- * The caller dumps with JSON_REAL_PRECISION(17) so doubles round-trip. */
+ * The caller dumps with jsonout_dumps so doubles round-trip. */
 rfm_status uplift_to_json(const uplift_model *m, json_t **out, char *err, size_t errlen);
 /* Validates every field; RFM_EFORMAT naming it (and how to regenerate) on a
  * defect or a different format/version. */

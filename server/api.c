@@ -12,6 +12,7 @@
 #include "churn.h"
 #include "cltv.h"
 #include "customers.h"
+#include "jsonout.h"
 #include "modelfile.h"
 #include "segments.h"
 #include "uplift.h"
@@ -365,7 +366,7 @@ static char *clusters_summary(const segments_model *m, const char *version)
         json_array_append_new(list, o);
     }
     json_t *j = json_pack("{s:o,s:s}", "clusters", list, "model_version", version);
-    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    char *text = jsonout_dumps(j, JSON_COMPACT);
     json_decref(j);
     return text;
 }

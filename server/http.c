@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "jsonout.h"
 #include "sha256.h"
 
 #define MAX_VIOLATIONS 50
@@ -213,7 +214,7 @@ static enum MHD_Result send_body(struct MHD_Connection *c, request *r, int statu
 static enum MHD_Result send_json(struct MHD_Connection *c, request *r, int status,
                                  const json_t *j)
 {
-    char *text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    char *text = jsonout_dumps(j, JSON_COMPACT);
     if (!text)
         return MHD_NO;
     return send_body(c, r, status, text, strlen(text), "application/json", NULL, 0);
@@ -253,7 +254,7 @@ static enum MHD_Result send_error(struct MHD_Connection *c, request *r, int stat
     va_start(ap, fmt);
     json_t *j = error_vbody(status, details, fmt, ap);
     va_end(ap);
-    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    char *text = jsonout_dumps(j, JSON_COMPACT);
     json_decref(j);
     if (!text)
         return MHD_NO;
@@ -329,6 +330,33 @@ static int call(const http_route *rt, void *user, const json_t *body, json_t **o
     return status;
 }
 
+/* Details of a handler's refusal, like the schema's violations: a 422
+ * message "features.history: missing" names a field of the body (its first
+ * part is a member of body), so it gets {"pointer": base +
+ * "/features/history", "message": "missing"}; any other message points at
+ * base, the whole body (or "/customers/3" in a batch). NULL when out of
+ * memory. */
+static json_t *handler_details(const json_t *body, const char *base, int status, const char *msg)
+{
+    static const char FIELD[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-";
+    char ptr[256], key[128];
+    const char *text = msg, *colon = strstr(msg, ": ");
+    size_t n = colon ? (size_t)(colon - msg) : 0;
+    snprintf(ptr, sizeof ptr, "%s", base);
+    if (status == 422 && n > 0 && n < sizeof key && strspn(msg, FIELD) == n) {
+        snprintf(key, sizeof key, "%.*s", (int)strcspn(msg, ".:"), msg);
+        if (json_object_get(body, key)) { /* the field chars need no escaping */
+            size_t o = strlen(ptr);
+            o += (size_t)snprintf(ptr + o, sizeof ptr - o, "/%.*s", (int)n, msg);
+            for (char *p = ptr + strlen(base); p < ptr + o && *p; p++)
+                if (*p == '.')
+                    *p = '/';
+            text = colon + 2;
+        }
+    }
+    return json_pack("[{s:s,s:s}]", "pointer", ptr, "message", text);
+}
+
 /* Run the handler on one item or on each item of a batch. */
 static int run_handler(const http_route *rt, void *user, const json_t *body, json_t **reply)
 {
@@ -337,7 +365,11 @@ static int run_handler(const http_route *rt, void *user, const json_t *body, jso
     const json_t *items = rt->batch ? json_object_get(body, "customers") : NULL;
     if (!items) {
         int status = call(rt, user, body, &out, msg, sizeof msg);
-        *reply = status == 200 ? out : error_body(status, NULL, "%s", msg);
+        *reply = status == 200 ? out
+                               : error_body(status,
+                                            status == 422 ? handler_details(body, "", status, msg)
+                                                          : NULL,
+                                            "%s", msg);
         return status;
     }
     json_t *results = json_array();
@@ -350,7 +382,7 @@ static int run_handler(const http_route *rt, void *user, const json_t *body, jso
             json_decref(results);
             char ptr[48];
             snprintf(ptr, sizeof ptr, "/customers/%zu", i);
-            json_t *d = json_pack("[{s:s,s:s}]", "pointer", ptr, "message", msg);
+            json_t *d = handler_details(item, ptr, status, msg);
             *reply = error_body(status, d, "customer %zu: %s", i, msg);
             return status;
         }

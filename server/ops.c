@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "drift.h"
+#include "jsonout.h"
 #include "ratelimit.h"
 
 /* Upper bounds (seconds) of the latency buckets: scoring takes tens of
@@ -497,7 +498,7 @@ static void constraints(FILE *f, const json_t *s)
         const json_t *v = json_object_get(s, keys[k]);
         if (!v)
             continue;
-        char *t = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        char *t = jsonout_dumps(v, JSON_COMPACT);
         fprintf(f, "%s%s: <code>", first ? "" : "; ", keys[k]);
         html(f, t ? t : "");
         fputs("</code>", f);
@@ -546,7 +547,7 @@ static void schema_table(FILE *f, const json_t *s)
 
 static void example(FILE *f, const json_t *v)
 {
-    char *t = json_dumps(v, JSON_ENCODE_ANY | JSON_INDENT(2));
+    char *t = jsonout_dumps(v, JSON_INDENT(2));
     fputs("<pre>", f);
     html(f, t ? t : "");
     fputs("</pre>\n", f);
@@ -589,9 +590,9 @@ static void operation(FILE *f, const json_t *root, const char *method, const cha
     }
     fputs("<pre>curl -sS", f);
     if (json_array_size(sec) && json_object_size(json_array_get(sec, 0)))
-        fputs(" -H 'Authorization: Bearer $TOKEN'", f);
+        fputs(" -H &quot;Authorization: Bearer $TOKEN&quot;", f); /* the shell expands it */
     if (ex1) {
-        char *t = json_dumps(ex1, JSON_COMPACT);
+        char *t = jsonout_dumps(ex1, JSON_COMPACT);
         fputs(" -H 'Content-Type: application/json' \\\n  -d '", f);
         html(f, t ? t : "");
         fputs("'", f);
@@ -648,6 +649,15 @@ static void operation(FILE *f, const json_t *root, const char *method, const cha
     if (json_object_get(okjson, "example")) {
         fputs("<p>Example 200 response:</p>\n", f);
         example(f, json_object_get(okjson, "example"));
+    }
+    const char *ex;
+    const json_t *e;
+    json_object_foreach((json_t *)json_object_get(okjson, "examples"), ex, e)
+    {
+        fputs("<p>Example 200 response to <i>", f);
+        html(f, ex);
+        fputs("</i>:</p>\n", f);
+        example(f, json_object_get(e, "value"));
     }
     fputs("</section>\n", f);
 }

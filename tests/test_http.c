@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "jsonout.h"
+#include "numfmt.h"
 #include "oas.h"
 #include "rng.h"
 #include "sha256.h"
@@ -1176,6 +1178,149 @@ static void test_docs(void **state)
     free(t);
 }
 
+/* ---- the contract's examples, checked against the server ------------ */
+
+/* Decimal places of the shortest text of x: "0.9997" 4, "3050.17" 2, "365" 0. */
+static int decimals(double x)
+{
+    char t[NUMFMT_LEN];
+    numfmt_double(x, t);
+    const char *dot = strchr(t, '.'), *e = strchr(t, 'e');
+    int d = dot ? (int)((e ? e : t + strlen(t)) - dot - 1) : 0;
+    return e ? d - atoi(e + 1) : d;
+}
+
+/* Whether the server's reply got matches the example ex: the same members
+ * (objects), lengths (arrays), strings and booleans; numbers within half a
+ * unit of the example's last digit, plus 1e-6 relative, so that an example
+ * may round (0.9997) and still pass on any CPU. where gets the pointer of
+ * the first difference. */
+static int matches(const json_t *ex, const json_t *got, char *where, size_t len)
+{
+    if (json_is_number(ex)) {
+        if (!json_is_number(got))
+            return 0;
+        double a = json_number_value(ex), b = json_number_value(got);
+        return fabs(a - b) <= 0.5 * pow(10, -decimals(a)) + 1e-6 * fabs(b);
+    }
+    if (json_typeof(ex) != json_typeof(got))
+        return 0;
+    size_t o = strlen(where);
+    if (json_is_array(ex)) {
+        if (json_array_size(ex) != json_array_size(got))
+            return 0;
+        for (size_t i = 0; i < json_array_size(ex); i++) {
+            snprintf(where + o, len - o, "/%zu", i);
+            if (!matches(json_array_get(ex, i), json_array_get(got, i), where, len))
+                return 0;
+        }
+    } else if (json_is_object(ex)) {
+        const char *k;
+        const json_t *v;
+        json_object_foreach((json_t *)got, k, v)
+        {
+            snprintf(where + o, len - o, "/%s", k);
+            if (!json_object_get(ex, k) || !matches(json_object_get(ex, k), v, where, len))
+                return 0;
+        }
+        json_object_foreach((json_t *)ex, k, v)
+        {
+            snprintf(where + o, len - o, "/%s", k);
+            if (!json_object_get(got, k))
+                return 0;
+        }
+    } else if (!json_equal((json_t *)ex, (json_t *)got)) {
+        return 0;
+    }
+    where[o] = '\0';
+    return 1;
+}
+
+/* Every example in openapi.yaml fits the schema next to it. */
+static size_t check_examples_fit(const json_t *node, const char *at)
+{
+    size_t n = 0;
+    const json_t *schema = json_object_get(node, "schema");
+    if (json_is_object(node) && schema) {
+        const json_t *one = json_object_get(node, "example");
+        const char *name;
+        const json_t *e;
+        oas_violation v[2];
+        if (one && !json_is_string(one) && oas_validate(spec, schema, one, v, 2))
+            fail_msg("%s: example breaks its schema at '%s': %s", at, v[0].pointer, v[0].message);
+        n += one != NULL;
+        json_object_foreach((json_t *)json_object_get(node, "examples"), name, e)
+        {
+            if (oas_validate(spec, schema, json_object_get(e, "value"), v, 2))
+                fail_msg("%s: example %s breaks its schema at '%s': %s", at, name, v[0].pointer,
+                         v[0].message);
+            n++;
+        }
+    }
+    const char *k;
+    const json_t *v;
+    char sub[512];
+    if (json_is_object(node))
+        json_object_foreach((json_t *)node, k, v)
+        {
+            snprintf(sub, sizeof sub, "%s/%s", at, k);
+            n += check_examples_fit(v, sub);
+        }
+    return n;
+}
+
+/* Each named request example of a POST operation is sent to the server;
+ * its 200 reply must match the response example of the same name. */
+static void test_examples_are_the_servers(void **state)
+{
+    (void)state;
+    size_t fit = check_examples_fit(oas_root(spec), "#");
+    int sent = 0;
+    const char *path;
+    json_t *item;
+    json_object_foreach(json_object_get(oas_root(spec), "paths"), path, item)
+    {
+        const json_t *op = json_object_get(item, "post");
+        const json_t *req = json_object_get(
+            json_object_get(json_object_get(json_object_get(op, "requestBody"), "content"),
+                            "application/json"),
+            "examples");
+        const json_t *res = json_object_get(
+            json_object_get(json_object_get(json_object_get(json_object_get(op, "responses"),
+                                                            "200"),
+                                            "content"),
+                            "application/json"),
+            "examples");
+        const char *name;
+        const json_t *e;
+        json_object_foreach((json_t *)req, name, e)
+        {
+            const json_t *want = json_object_get(json_object_get(res, name), "value");
+            if (!want)
+                fail_msg("POST %s: request example '%s' has no 200 example of that name", path,
+                         name);
+            char *body = jsonout_dumps(json_object_get(e, "value"), JSON_COMPACT);
+            int fd = dial(server_port);
+            assert_true(fd >= 0);
+            response r;
+            post(fd, path, TOKEN, body, &r);
+            close(fd);
+            json_t *got = json_loads(r.body, 0, NULL);
+            char where[256] = "";
+            if (r.status != 200 || !got || !matches(want, got, where, sizeof where))
+                fail_msg("POST %s example '%s': the server's %d reply differs at '%s':\n%s", path,
+                         name, r.status, where, r.body);
+            json_decref(got);
+            free(body);
+            free(r.body);
+            sent++;
+        }
+    }
+    printf("    %zu examples fit their schemas; %d request examples answered as documented\n",
+           fit, sent);
+    assert_true(sent >= 10);
+}
+
 /* Writes dir/name from the test config with one replacement more. */
 static void derive_config(const char *name, const char *a, const char *b)
 {
@@ -1319,7 +1464,8 @@ static void test_tls(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cases_as_data),     cmocka_unit_test(test_body_over_limit),
+        cmocka_unit_test(test_cases_as_data),     cmocka_unit_test(test_examples_are_the_servers),
+            cmocka_unit_test(test_body_over_limit),
         cmocka_unit_test(test_keep_alive),        cmocka_unit_test(test_many_clients),
         cmocka_unit_test(test_batch_order),       cmocka_unit_test(test_similar_customers),
         cmocka_unit_test(test_churn_explanation_adds_up),

@@ -1,0 +1,27 @@
+/* numfmt.h - the shortest decimal text of a double that reads back to it.
+ *
+ * What JavaScript's Number.prototype.toString and Python's repr print:
+ * 0.6 is "0.6", not %.17g's "0.59999999999999998", yet strtod() of the text
+ * gives the same double bit for bit. Every number the service writes (API
+ * replies, model files, CSVs) goes through numfmt_double, so a file read
+ * back is the model that was written and a reply shows the value, not its
+ * binary noise. Not a goal: speed of a hand-written Ryu; this uses the C
+ * library's correctly rounded printf and strtod.
+ */
+#ifndef RFM_NUMFMT_H
+#define RFM_NUMFMT_H
+
+#include <stddef.h>
+
+/* Room for any result: "-2.2250738585072014e-308" and a NUL. */
+#define NUMFMT_LEN 32
+
+/* Writes into out the text of x with the fewest significant digits (1 to
+ * 17) that strtod reads back as exactly x, laid out as JavaScript does
+ * ("0.1", "2058.17", "100", "1e+21", "1.5e-7"; but -0 stays "-0"), and
+ * returns its length. A non-finite x has no JSON or CSV text: out gets ""
+ * and 0 is returned. Thread-safe; needs the "C"
+ * numeric locale (the programs never call setlocale). */
+size_t numfmt_double(double x, char out[NUMFMT_LEN]);
+
+#endif

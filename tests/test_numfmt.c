@@ -1,0 +1,169 @@
+/* test_numfmt.c - shortest round-trip text of doubles.
+ *
+ * Proves, for a million doubles (random bit patterns over the whole
+ * exponent range and decimal-looking values like 2058.17), that the text
+ * reads back bit for bit and that no text one significant digit shorter
+ * does: the two nearest shorter decimals (the digits of x cut, and cut plus
+ * one in the last place) both read back to other doubles, and every other
+ * shorter decimal is farther from x. The binary search is also checked
+ * against the plain loop over precisions 1..17.
+ */
+#include "testutil.h"
+
+#include <float.h>
+#include <string.h>
+
+#include "numfmt.h"
+#include "rng.h"
+
+static void expect(double x, const char *text)
+{
+    char out[NUMFMT_LEN];
+    size_t n = numfmt_double(x, out);
+    if (strcmp(out, text) != 0)
+        fail_msg("%.17g: got \"%s\", want \"%s\"", x, out, text);
+    assert_int_equal(n, strlen(text));
+}
+
+static void test_known(void **state)
+{
+    (void)state;
+    expect(0.6, "0.6");
+    expect(0.1, "0.1");
+    expect(2058.17, "2058.17");
+    expect(935.67, "935.67");
+    expect(2.0036942940000002, "2.003694294");
+    expect(1.0 / 3, "0.3333333333333333");
+    expect(0, "0");
+    expect(-0.0, "-0");
+    expect(100, "100");
+    expect(-42, "-42");
+    expect(123456789012345680000.0, "123456789012345680000");
+    expect(1e21, "1e+21");
+    expect(1e300, "1e+300");
+    expect(0.000001, "0.000001");
+    expect(1.5e-7, "1.5e-7");
+    expect(DBL_MAX, "1.7976931348623157e+308");
+    expect(DBL_MIN, "2.2250738585072014e-308");
+    expect(4.9406564584124654e-324, "5e-324");
+    expect(NAN, "");
+    expect(INFINITY, "");
+    expect(-INFINITY, "");
+}
+
+/* Significant digits of a decimal text: leading and trailing zeros are
+ * placement, not precision. */
+static int sig_digits(const char *s)
+{
+    char d[64];
+    int k = 0;
+    for (; *s && *s != 'e' && *s != 'E'; s++)
+        if (*s >= '0' && *s <= '9' && (k || *s != '0'))
+            d[k++] = *s;
+    while (k > 0 && d[k - 1] == '0')
+        k--;
+    return k;
+}
+
+/* The plain reference: the first precision that reads back. */
+static int naive_digits(double x)
+{
+    char t[40];
+    for (int p = 1; p <= 17; p++) {
+        snprintf(t, sizeof t, "%.*g", p, x);
+        if (strtod(t, NULL) == x)
+            return sig_digits(t);
+    }
+    return -1;
+}
+
+/* Whether a decimal with p significant digits, the digits of |x| cut or cut
+ * and raised by one in the last place, reads back as x. glibc prints the
+ * exact binary value, so 40 digits hold the cut digits unless digits 17 to
+ * 41 are all nines, which no double has. */
+static int shorter_reads_back(double x, int p)
+{
+    char e[64], d[24], t[64];
+    snprintf(e, sizeof e, "%.40e", fabs(x));
+    int k = 0;
+    for (const char *s = e; *s != 'e'; s++)
+        if (*s != '.' && k < p)
+            d[k++] = *s;
+    d[k] = '\0';
+    int ex = atoi(strchr(e, 'e') + 1) - (p - 1);
+    snprintf(t, sizeof t, "%se%d", d, ex);
+    if (strtod(t, NULL) == fabs(x))
+        return 1;
+    for (int i = p - 1; i >= 0; i--) { /* + 1 in the last place */
+        if (d[i] != '9') {
+            d[i]++;
+            break;
+        }
+        d[i] = '0';
+        if (i == 0) {
+            memmove(d + 1, d, (size_t)p + 1);
+            d[0] = '1';
+        }
+    }
+    snprintf(t, sizeof t, "%se%d", d, ex);
+    return strtod(t, NULL) == fabs(x);
+}
+
+static void test_million_round_trip_and_shortest(void **state)
+{
+    (void)state;
+    rfm_rng rng;
+    rfm_rng_seed(&rng, 20261202);
+    long n = 1000000, shortened = 0, checked_naive = 0;
+    int hist[18] = {0};
+    for (long i = 0; i < n; i++) {
+        double x;
+        if (i % 4 != 3) { /* any finite bit pattern */
+            do {
+                uint64_t b = rfm_rng_u64(&rng);
+                memcpy(&x, &b, sizeof x);
+            } while (!isfinite(x));
+        } else { /* decimal-looking: up to 9 digits, 0 to 6 after the point */
+            double m = (double)rfm_rng_below(&rng, 1000000000);
+            x = m / pow(10, (double)rfm_rng_below(&rng, 7));
+        }
+        char out[NUMFMT_LEN];
+        size_t len = numfmt_double(x, out);
+        assert_true(len > 0 && len < NUMFMT_LEN);
+        char *end;
+        double back = strtod(out, &end);
+        if (*end || memcmp(&back, &x, sizeof x) != 0)
+            fail_msg("%.17g printed \"%s\" reads back as %.17g", x, out, back);
+        int p = sig_digits(out);
+        if (x == 0)
+            p = 1;
+        assert_true(p >= 1 && p <= 17);
+        hist[p]++;
+        if (p > 1) {
+            if (shorter_reads_back(x, p - 1))
+                fail_msg("%.17g printed \"%s\": %d digits also read back", x, out, p - 1);
+            shortened++;
+        }
+        if (i % 8 == 0) {
+            int q = naive_digits(x);
+            if (q != p)
+                fail_msg("%.17g: \"%s\" has %d digits, the plain loop %d", x, out, p, q);
+            checked_naive++;
+        }
+    }
+    printf("    %ld doubles round-trip; %ld proven shortest, %ld against the plain loop\n", n,
+           shortened, checked_naive);
+    printf("    significant digits:");
+    for (int p = 1; p <= 17; p++)
+        printf(" %d:%d", p, hist[p]);
+    printf("\n");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_known),
+        cmocka_unit_test(test_million_round_trip_and_shortest),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
