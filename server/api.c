@@ -158,6 +158,9 @@ static int keep_segment(int64_t row, void *ctx)
     return f->row_cluster && f->row_cluster[row] == f->want;
 }
 
+/* The most neighbours one query returns: the size of h_similar's result
+ * buffers. The contract says the same (k maximum 100), but the contract is
+ * a file the config names, so the buffers check k themselves. */
 #define MAX_K 100
 
 static int h_similar(void *user, const json_t *body, json_t **out, char *msg, size_t len)
@@ -166,7 +169,14 @@ static int h_similar(void *user, const json_t *body, json_t **out, char *msg, si
     if (!a->ann)
         return not_trained(msg, len, "embeddings");
     const json_t *kv = json_object_get(body, "k");
-    int k = kv ? (int)json_number_value(kv) : 10;
+    double kd = kv ? json_number_value(kv) : 10;
+    if (kv && !json_is_integer(kv))
+        kd = NAN;
+    if (!(kd >= 1 && kd <= MAX_K)) {
+        snprintf(msg, len, "k: must be an integer from 1 to %d", MAX_K);
+        return 422;
+    }
+    int k = (int)kd;
     seg_filter flt = {a->row_cluster, -1};
     const char *seg = json_string_value(json_object_get(body, "segment"));
     if (seg) {
@@ -197,14 +207,19 @@ static int h_similar(void *user, const json_t *body, json_t **out, char *msg, si
     } else {
         const json_t *vec = json_object_get(body, "vector");
         size_t n = json_array_size(vec);
-        if ((int)n != ann_dim(a->ann)) {
+        if ((int)n != ann_dim(a->ann) || n > ANN_MAX_DIM) {
             snprintf(msg, len, "vector: must have %d numbers, not %zu", ann_dim(a->ann), n);
             return 422;
         }
-        float q[512];
+        float q[ANN_MAX_DIM]; /* ann_load refuses indexes of a larger dimension */
         double norm = 0;
-        for (size_t i = 0; i < n && i < 512; i++) {
-            q[i] = (float)json_number_value(json_array_get(vec, i));
+        for (size_t i = 0; i < n; i++) {
+            const json_t *e = json_array_get(vec, i);
+            q[i] = (float)json_number_value(e);
+            if (!json_is_number(e) || !isfinite(q[i])) {
+                snprintf(msg, len, "vector: item %zu must be a number within float range", i);
+                return 422;
+            }
             norm += (double)q[i] * q[i];
         }
         if (!(norm > 0)) {
@@ -531,6 +546,26 @@ rfm_status api_load(const char *models_dir, const char *openapi_path, api **out,
     a->nroutes = sizeof r / sizeof *r;
     memcpy(a->routes, r, sizeof r);
     *out = a;
+    return RFM_OK;
+}
+
+rfm_status api_check_contract(const api *a, const oas_spec *spec, const char *contract,
+                              char *err, size_t errlen)
+{
+    for (size_t i = 0; i < a->nroutes; i++) {
+        const http_route *r = &a->routes[i];
+        if (strcmp(r->method, "POST") != 0)
+            continue;
+        const json_t *op = oas_operation(spec, r->method, r->path);
+        if (!op)
+            return rfm_fail(err, errlen, RFM_EINVAL,
+                            "%s: no operation POST %s: every route this server answers must "
+                            "be in its contract", contract, r->path);
+        if (!json_is_object(oas_request_schema(spec, op)))
+            return rfm_fail(err, errlen, RFM_EINVAL,
+                            "%s: POST %s has no requestBody schema for application/json: its "
+                            "bodies would reach the handler unchecked", contract, r->path);
+    }
     return RFM_OK;
 }
 
