@@ -1,6 +1,7 @@
 /* config.c - config/rfm.yaml into typed options, with messages naming keys. */
 #include "config.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,10 +64,9 @@ void config_free(rfm_config *c)
 {
     if (!c)
         return;
-    free(c->uplift.campaign);
-    free(c->uplift.features);
-    free(c->uplift.arms);
-    free(c->uplift.learner);
+    free(c->campaign);
+    free((void *)c->campaign_spec.features);
+    free((void *)c->campaign_spec.arms);
     free(c->server.host);
     free(c->server.access_log);
     free(c->server.openapi);
@@ -146,6 +146,64 @@ static double get_num(ctx *x, const json_t *o, const char *name, const char *key
         return def;
     }
     return json_number_value(v);
+}
+
+/* Type only: the ranges are the owning module's check. */
+static int get_type_int(ctx *x, const json_t *o, const char *name, const char *key, int def)
+{
+    const json_t *v = json_object_get(o, name);
+    if (!v || json_is_null(v))
+        return def;
+    if (!json_is_integer(v) || json_integer_value(v) < INT_MIN ||
+        json_integer_value(v) > INT_MAX) {
+        bad(x, key, "must be an integer");
+        return def;
+    }
+    return (int)json_integer_value(v);
+}
+
+static double get_type_num(ctx *x, const json_t *o, const char *name, const char *key,
+                           double def)
+{
+    const json_t *v = json_object_get(o, name);
+    if (!v || json_is_null(v))
+        return def;
+    if (!json_is_number(v)) {
+        bad(x, key, "must be a number");
+        return def;
+    }
+    return json_number_value(v);
+}
+
+static uint64_t get_seed(ctx *x, const json_t *o, const char *name, const char *key,
+                         uint64_t def)
+{
+    return (uint64_t)get_int(x, o, name, key, (long long)def, 0, INT64_MAX);
+}
+
+/* A section's check failed with why, which starts with the field's name
+ * ("threshold_medium must be in (0, 1)"): report "section.field: must...". */
+static void section_check(ctx *x, const char *section, const char *why)
+{
+    if (!why || x->st != RFM_OK)
+        return;
+    size_t n = strspn(why, "abcdefghijklmnopqrstuvwxyz_0123456789");
+    if (n > 0 && why[n] == ' ') {
+        char key[128];
+        snprintf(key, sizeof key, "%s.%.*s", section, (int)n, why);
+        bad(x, key, why + n + 1);
+    } else {
+        bad(x, section, why);
+    }
+}
+
+/* The section name of the YAML, a mapping or absent (NULL). */
+static const json_t *section(ctx *x, const json_t *root, const char *name)
+{
+    const json_t *s = json_object_get(root, name);
+    if (s && !json_is_object(s))
+        bad(x, name, "must be a mapping");
+    return json_is_object(s) ? s : NULL;
 }
 
 static int get_bool(ctx *x, const json_t *o, const char *name, const char *key, int def)
@@ -270,19 +328,80 @@ static void read_segments(ctx *x, const json_t *s, segments_options *o)
     }
 }
 
-static void read_uplift(ctx *x, const json_t *u, uplift_config *o)
+static void read_cltv(ctx *x, const json_t *s, cltv_options *o)
 {
+    cltv_default_options(o);
+    o->penalizer_coef = get_type_num(x, s, "penalizer_coef", "cltv.penalizer_coef",
+                                     o->penalizer_coef);
+    o->holdout_days = get_type_int(x, s, "holdout_days", "cltv.holdout_days", o->holdout_days);
+    o->horizon_days = get_type_num(x, s, "horizon_days", "cltv.horizon_days", o->horizon_days);
+    o->discount_rate =
+        get_type_num(x, s, "discount_rate", "cltv.discount_rate", o->discount_rate);
+    section_check(x, "cltv", cltv_check_options(o));
+}
+
+static void read_churn(ctx *x, const json_t *s, churn_params *o)
+{
+    churn_default_params(o);
+    o->cut_days = get_type_int(x, s, "cut_days", "churn.cut_days", o->cut_days);
+    o->lambda = get_type_num(x, s, "lambda", "churn.lambda", o->lambda);
+    o->test_share = get_type_num(x, s, "test_share", "churn.test_share", o->test_share);
+    o->seed = get_seed(x, s, "seed", "churn.seed", o->seed);
+    o->threshold_medium =
+        get_type_num(x, s, "threshold_medium", "churn.threshold_medium", o->threshold_medium);
+    o->threshold_high =
+        get_type_num(x, s, "threshold_high", "churn.threshold_high", o->threshold_high);
+    o->counterfactual_threshold =
+        get_type_num(x, s, "counterfactual_threshold", "churn.counterfactual_threshold",
+                     o->counterfactual_threshold);
+    o->max_purchases =
+        get_type_int(x, s, "max_purchases", "churn.max_purchases", o->max_purchases);
+    section_check(x, "churn", churn_check_params(o));
+}
+
+static void read_embeddings(ctx *x, const json_t *s, embed_params *e, ann_params *a)
+{
+    embed_params_default(e);
+    ann_params_default(a);
+    e->dim = get_type_int(x, s, "dim", "embeddings.dim", e->dim);
+    e->seed = get_seed(x, s, "seed", "embeddings.seed", e->seed);
+    e->neighbors = get_type_int(x, s, "neighbors", "embeddings.neighbors", e->neighbors);
+    a->exact_max =
+        get_int(x, s, "exact_max", "embeddings.exact_max", a->exact_max, 0, INT64_MAX);
+    a->hnsw_m = get_type_int(x, s, "hnsw_m", "embeddings.hnsw_m", a->hnsw_m);
+    a->ef_search = get_type_int(x, s, "ef_search", "embeddings.ef_search", a->ef_search);
+    section_check(x, "embeddings", embed_check_params(e));
+    section_check(x, "embeddings", ann_check_params(a));
+}
+
+/* uplift: the campaign file and its columns (campaign_spec), the learner
+ * (uplift_params). Without the section there is no spec, and rfm-train
+ * skips uplift. */
+static void read_uplift(ctx *x, const json_t *u, char **campaign, campaign_spec *spec,
+                        uplift_params *o)
+{
+    uplift_default_params(o, UPLIFT_T_LEARNER);
+    o->choose_learner = 1; /* learner: auto */
+    o->seed = 42;
+    if (!u)
+        return;
     const char *camp = get_str(x, u, "campaign", "uplift.campaign", NULL);
-    o->campaign = camp ? strdup(camp) : NULL;
-    o->spec.treatment = get_str(x, u, "treatment", "uplift.treatment", NULL);
-    o->spec.control = get_str(x, u, "control", "uplift.control", NULL);
-    o->spec.outcome = get_str(x, u, "outcome", "uplift.outcome", NULL);
-    o->learner = strdup(get_str(x, u, "learner", "uplift.learner", "auto"));
-    o->holdout = get_num(x, u, "holdout", "uplift.holdout", 0.3, 0.05, 0.9);
-    o->seed = (uint64_t)get_int(x, u, "seed", "uplift.seed", 42, 0, INT64_MAX);
-    if (o->learner && strcmp(o->learner, "auto") && strcmp(o->learner, "t_learner") &&
-        strcmp(o->learner, "causal_forest"))
+    if (camp && !(*campaign = strdup(camp)))
+        x->st = rfm_fail(x->err, x->errlen, RFM_ENOMEM, "out of memory");
+    spec->treatment = get_str(x, u, "treatment", "uplift.treatment", NULL);
+    spec->control = get_str(x, u, "control", "uplift.control", NULL);
+    spec->outcome = get_str(x, u, "outcome", "uplift.outcome", NULL);
+    const char *learner = get_str(x, u, "learner", "uplift.learner", "auto");
+    o->choose_learner = strcmp(learner, "auto") == 0;
+    if (strcmp(learner, "t_learner") == 0)
+        o->learner = UPLIFT_T_LEARNER;
+    else if (strcmp(learner, "causal_forest") == 0)
+        o->learner = UPLIFT_CAUSAL_FOREST;
+    else if (!o->choose_learner)
         bad(x, "uplift.learner", "must be auto, t_learner or causal_forest");
+    o->holdout = get_type_num(x, u, "holdout", "uplift.holdout", o->holdout);
+    o->seed = get_seed(x, u, "seed", "uplift.seed", o->seed);
+    section_check(x, "uplift", uplift_check_params(o));
     const json_t *arms = json_object_get(u, "arms"), *feats = json_object_get(u, "features");
     if (!json_is_array(arms) || json_array_size(arms) == 0) {
         bad(x, "uplift.arms", "must list the treatment levels that are arms");
@@ -292,9 +411,11 @@ static void read_uplift(ctx *x, const json_t *u, uplift_config *o)
         bad(x, "uplift.features", "must list {name, type: number | category}");
         return;
     }
-    o->arms = calloc(json_array_size(arms), sizeof *o->arms);
-    o->features = calloc(json_array_size(feats), sizeof *o->features);
-    if (!o->arms || !o->features) {
+    const char **av = calloc(json_array_size(arms), sizeof *av);
+    campaign_feature *fv = calloc(json_array_size(feats), sizeof *fv);
+    spec->arms = av;
+    spec->features = fv;
+    if (!av || !fv) {
         x->st = rfm_fail(x->err, x->errlen, RFM_ENOMEM, "out of memory");
         return;
     }
@@ -302,7 +423,7 @@ static void read_uplift(ctx *x, const json_t *u, uplift_config *o)
         const char *a = json_string_value(json_array_get(arms, i));
         if (!a)
             bad(x, "uplift.arms", "must be strings");
-        o->arms[i] = a;
+        av[i] = a;
     }
     for (size_t i = 0; i < json_array_size(feats); i++) {
         const json_t *f = json_array_get(feats, i);
@@ -312,16 +433,13 @@ static void read_uplift(ctx *x, const json_t *u, uplift_config *o)
         const char *type = get_str(x, f, "type", key, "number");
         if (!name || (strcmp(type, "number") && strcmp(type, "category")))
             bad(x, key, "needs a name and type number or category");
-        o->features[i].name = name;
-        o->features[i].type = type && strcmp(type, "category") == 0 ? CAMPAIGN_CATEGORY
-                                                                     : CAMPAIGN_NUMBER;
+        fv[i].name = name;
+        fv[i].type = type && strcmp(type, "category") == 0 ? CAMPAIGN_CATEGORY
+                                                           : CAMPAIGN_NUMBER;
     }
-    o->n_features = json_array_size(feats);
-    o->spec.features = o->features;
-    o->spec.n_features = o->n_features;
-    o->spec.arms = o->arms;
-    o->spec.n_arms = json_array_size(arms);
-    const char *why = x->st == RFM_OK ? campaign_check_spec(&o->spec) : NULL;
+    spec->n_features = json_array_size(feats);
+    spec->n_arms = json_array_size(arms);
+    const char *why = x->st == RFM_OK ? campaign_check_spec(spec) : NULL;
     if (why)
         bad(x, "uplift", why);
 }
@@ -430,50 +548,10 @@ rfm_status config_load(const char *path, rfm_config **out, char *err, size_t err
         if (segments_check(&c->segments, why, sizeof why))
             bad(&x, "segments", why);
     }
-    const json_t *cl = json_object_get(root, "cltv");
-    if (cl && !json_is_object(cl))
-        bad(&x, "cltv", "must be a mapping");
-    c->cltv.penalizer_coef = get_num(&x, cl, "penalizer_coef", "cltv.penalizer_coef", 0, 0, 1e6);
-    c->cltv.holdout_days = (int)get_int(&x, cl, "holdout_days", "cltv.holdout_days", 90, 7, 3650);
-    c->cltv.horizon_days = get_num(&x, cl, "horizon_days", "cltv.horizon_days", 365, 1, 36500);
-    c->cltv.discount_rate = get_num(&x, cl, "discount_rate", "cltv.discount_rate", 0.01, 0, 0.99);
-    const json_t *ch = json_object_get(root, "churn");
-    if (ch && !json_is_object(ch))
-        bad(&x, "churn", "must be a mapping");
-    c->churn.cut_days = (int)get_int(&x, ch, "cut_days", "churn.cut_days", 90, 7, 3650);
-    c->churn.lambda = get_num(&x, ch, "lambda", "churn.lambda", 1.0, 0, 1e9);
-    c->churn.test_share = get_num(&x, ch, "test_share", "churn.test_share", 0.2, 0.05, 0.9);
-    c->churn.seed = (uint64_t)get_int(&x, ch, "seed", "churn.seed", 42, 0, INT64_MAX);
-    c->churn.threshold_medium =
-        get_num(&x, ch, "threshold_medium", "churn.threshold_medium", 0.3, 0, 1);
-    c->churn.threshold_high = get_num(&x, ch, "threshold_high", "churn.threshold_high", 0.6, 0, 1);
-    c->churn.counterfactual_threshold = get_num(&x, ch, "counterfactual_threshold",
-                                                "churn.counterfactual_threshold", 0.6, 0, 1);
-    c->churn.max_purchases =
-        (int)get_int(&x, ch, "max_purchases", "churn.max_purchases", 10, 1, 1000);
-    if (c->churn.threshold_medium > c->churn.threshold_high)
-        bad(&x, "churn.threshold_medium", "must not exceed churn.threshold_high");
-    const json_t *em = json_object_get(root, "embeddings");
-    if (em && !json_is_object(em))
-        bad(&x, "embeddings", "must be a mapping");
-    c->embeddings.dim = (int)get_int(&x, em, "dim", "embeddings.dim", 32, 2, 512);
-    c->embeddings.seed = (uint64_t)get_int(&x, em, "seed", "embeddings.seed", 42, 0, INT64_MAX);
-    c->embeddings.exact_max =
-        (long)get_int(&x, em, "exact_max", "embeddings.exact_max", 100000, 0, INT32_MAX);
-    c->embeddings.hnsw_m = (int)get_int(&x, em, "hnsw_m", "embeddings.hnsw_m", 32, 4, 256);
-    c->embeddings.ef_search =
-        (int)get_int(&x, em, "ef_search", "embeddings.ef_search", 128, 8, 4096);
-    c->embeddings.neighbors =
-        (int)get_int(&x, em, "neighbors", "embeddings.neighbors", 10, 1, 100);
-    const json_t *up = json_object_get(root, "uplift");
-    if (up) {
-        if (!json_is_object(up))
-            bad(&x, "uplift", "must be a mapping");
-        read_uplift(&x, up, &c->uplift);
-    } else {
-        c->uplift.learner = strdup("auto");
-        c->uplift.holdout = 0.3;
-    }
+    read_cltv(&x, section(&x, root, "cltv"), &c->cltv);
+    read_churn(&x, section(&x, root, "churn"), &c->churn);
+    read_embeddings(&x, section(&x, root, "embeddings"), &c->embed, &c->ann);
+    read_uplift(&x, section(&x, root, "uplift"), &c->campaign, &c->campaign_spec, &c->uplift);
     const json_t *srv = json_object_get(root, "server");
     if (srv && !json_is_object(srv))
         bad(&x, "server", "must be a mapping");

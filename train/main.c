@@ -398,7 +398,7 @@ int main(int argc, char **argv)
         return rc;
     }
     if (!campaign)
-        campaign = cfg->uplift.campaign;
+        campaign = cfg->campaign;
     int needs_tx = fit[M_SEGMENTS] || fit[M_CLTV] || fit[M_CHURN] || fit[M_EMBEDDINGS];
     if (!tx_path && !summary)
         tx_path = cfg->transactions;
@@ -578,8 +578,7 @@ int main(int argc, char **argv)
     }
     if (fit[M_CLTV]) {
         double ts = now_s();
-        cltv_options o = {cfg->cltv.penalizer_coef, cfg->cltv.penalizer_coef};
-        if ((st = cltv_fit(bx, btx, bT, bm, m, &o, &cm, err, sizeof err)) != RFM_OK) {
+        if ((st = cltv_fit(bx, btx, bT, bm, m, &cfg->cltv, &cm, err, sizeof err)) != RFM_OK) {
             fprintf(stderr, "rfm-train: cltv: %s\n", err);
             goto out;
         }
@@ -643,7 +642,7 @@ int main(int argc, char **argv)
         json_t *met;
         free(card);
         card = NULL;
-        if ((st = train_embeddings(d, &cfg->embeddings, modelfile_stage_dir(stage), data_desc,
+        if ((st = train_embeddings(d, &cfg->embed, &cfg->ann, modelfile_stage_dir(stage), data_desc,
                                    &met, &card, err, sizeof err)) ||
             (st = modelfile_write_text(stage, "embeddings.md", card, strlen(card), err,
                                        sizeof err))) {
@@ -671,7 +670,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "rfm-train: uplift: no campaign file (uplift.campaign or --campaign)\n");
             goto out;
         }
-        if ((st = train_uplift(campaign, &cfg->uplift, &uj, &met, &card, usha, err,
+        if ((st = train_uplift(campaign, &cfg->campaign_spec, &cfg->uplift, &uj, &met, &card, usha, err,
                                sizeof err))) {
             fprintf(stderr, "rfm-train: uplift: %s\n", err);
             rc = st == RFM_EINVAL ? 2 : 1;
