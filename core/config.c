@@ -105,6 +105,22 @@ static int bad(ctx *x, const char *key, const char *why)
     return 0;
 }
 
+/* Out of memory wins over any earlier message: it is why a later value
+ * looked wrong. */
+static void oom(ctx *x)
+{
+    x->st = rfm_fail(x->err, x->errlen, RFM_ENOMEM, "%s: out of memory", x->file);
+}
+
+/* strdup(s), NULL for NULL; out of memory is recorded in x. */
+static char *dup(ctx *x, const char *s)
+{
+    char *d = s ? strdup(s) : NULL;
+    if (s && !d)
+        oom(x);
+    return d;
+}
+
 static const char *get_str(ctx *x, const json_t *o, const char *name, const char *key,
                            const char *def)
 {
@@ -279,7 +295,7 @@ static void read_segments(ctx *x, const json_t *s, segments_options *o)
     }
     o->rules = calloc(json_array_size(rules), sizeof *o->rules);
     if (!o->rules) {
-        x->st = rfm_fail(x->err, x->errlen, RFM_ENOMEM, "out of memory");
+        oom(x);
         return;
     }
     for (size_t i = 0; i < json_array_size(rules); i++) {
@@ -287,7 +303,7 @@ static void read_segments(ctx *x, const json_t *s, segments_options *o)
         snprintf(key, sizeof key, "segments.rfm_segments[%zu]", i);
         const char *name = get_str(x, r, "name", key, NULL);
         segments_rule *u = &o->rules[o->nrules++];
-        u->name = strdup(name ? name : "");
+        u->name = dup(x, name ? name : "");
         if (!name)
             bad(x, key, "needs a name");
         static const char *const dims[3] = {"r", "f", "m"};
@@ -305,7 +321,7 @@ static void read_segments(ctx *x, const json_t *s, segments_options *o)
     }
     o->profiles = calloc(json_array_size(profs), sizeof *o->profiles);
     if (!o->profiles) {
-        x->st = rfm_fail(x->err, x->errlen, RFM_ENOMEM, "out of memory");
+        oom(x);
         return;
     }
     for (size_t i = 0; i < json_array_size(profs); i++) {
@@ -316,8 +332,8 @@ static void read_segments(ctx *x, const json_t *s, segments_options *o)
         const char *strategy = get_str(x, p, "strategy", key, NULL);
         if (!name || !strategy)
             bad(x, key, "needs a name and a strategy");
-        q->name = strdup(name ? name : "");
-        q->strategy = strdup(strategy ? strategy : "");
+        q->name = dup(x, name ? name : "");
+        q->strategy = dup(x, strategy ? strategy : "");
         static const char *const feats[3] = {"recency", "frequency", "monetary"};
         for (int j = 0; j < 3; j++) {
             char k2[160];
@@ -386,8 +402,7 @@ static void read_uplift(ctx *x, const json_t *u, char **campaign, campaign_spec 
     if (!u)
         return;
     const char *camp = get_str(x, u, "campaign", "uplift.campaign", NULL);
-    if (camp && !(*campaign = strdup(camp)))
-        x->st = rfm_fail(x->err, x->errlen, RFM_ENOMEM, "out of memory");
+    *campaign = dup(x, camp);
     spec->treatment = get_str(x, u, "treatment", "uplift.treatment", NULL);
     spec->control = get_str(x, u, "control", "uplift.control", NULL);
     spec->outcome = get_str(x, u, "outcome", "uplift.outcome", NULL);
@@ -416,7 +431,7 @@ static void read_uplift(ctx *x, const json_t *u, char **campaign, campaign_spec 
     spec->arms = av;
     spec->features = fv;
     if (!av || !fv) {
-        x->st = rfm_fail(x->err, x->errlen, RFM_ENOMEM, "out of memory");
+        oom(x);
         return;
     }
     for (size_t i = 0; i < json_array_size(arms); i++) {
@@ -447,7 +462,7 @@ static void read_uplift(ctx *x, const json_t *u, char **campaign, campaign_spec 
 static void read_server(ctx *x, const json_t *s, server_options *o)
 {
     const char *host = get_str(x, s, "host", "server.host", "127.0.0.1");
-    o->host = strdup(host);
+    o->host = dup(x, host);
     o->port = (int)get_int(x, s, "port", "server.port", 8080, 0, 65535);
     o->threads = (int)get_int(x, s, "threads", "server.threads", 0, 0, 256);
     o->connection_limit =
@@ -460,9 +475,9 @@ static void read_server(ctx *x, const json_t *s, server_options *o)
     o->max_json_depth =
         (int)get_int(x, s, "max_json_depth", "server.max_json_depth", 32, 2, 1000);
     const char *log = get_str(x, s, "access_log", "server.access_log", NULL);
-    o->access_log = log ? strdup(log) : NULL;
+    o->access_log = dup(x, log);
     const char *spec = get_str(x, s, "openapi", "server.openapi", "openapi.yaml");
-    o->openapi = strdup(spec);
+    o->openapi = dup(x, spec);
     o->metrics_token_required =
         get_bool(x, s, "metrics_token_required", "server.metrics_token_required", 0);
     o->drift_window =
@@ -475,8 +490,8 @@ static void read_server(ctx *x, const json_t *s, server_options *o)
     o->rate_burst = get_num(x, rl, "burst", "server.rate_limit.burst", 0, 0, 1e9);
     const char *cert = get_str(x, s, "tls_cert_file", "server.tls_cert_file", NULL);
     const char *key = get_str(x, s, "tls_key_file", "server.tls_key_file", NULL);
-    o->tls_cert_file = cert ? strdup(cert) : NULL;
-    o->tls_key_file = key ? strdup(key) : NULL;
+    o->tls_cert_file = dup(x, cert);
+    o->tls_key_file = dup(x, key);
     const json_t *toks = json_object_get(s, "tokens_sha256");
     if (toks && !json_is_null(toks)) {
         if (!json_is_array(toks)) {
@@ -484,13 +499,17 @@ static void read_server(ctx *x, const json_t *s, server_options *o)
             return;
         }
         o->tokens_sha256 = calloc(json_array_size(toks) + 1, sizeof *o->tokens_sha256);
+        if (!o->tokens_sha256)
+            oom(x);
         for (size_t i = 0; o->tokens_sha256 && i < json_array_size(toks); i++) {
             const char *t = json_string_value(json_array_get(toks, i));
             if (!t) {
                 bad(x, "server.tokens_sha256", "must be a list of sha256 hex digests");
                 return;
             }
-            o->tokens_sha256[o->ntokens++] = strdup(t);
+            if (!(o->tokens_sha256[o->ntokens] = dup(x, t)))
+                return;
+            o->ntokens++;
         }
     }
 }
@@ -508,8 +527,8 @@ rfm_status config_load(const char *path, rfm_config **out, char *err, size_t err
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
     }
     c->root = root;
-    c->path = strdup(path);
     ctx x = {path, err, errlen, RFM_OK};
+    c->path = dup(&x, path);
     if (!json_is_object(root)) {
         bad(&x, "(top level)", "must be a mapping");
         goto done;
@@ -521,7 +540,7 @@ rfm_status config_load(const char *path, rfm_config **out, char *err, size_t err
     if (cols && !json_is_object(cols))
         bad(&x, "data.columns", "must be a mapping");
     const char *t = get_str(&x, data, "transactions", "data.transactions", NULL);
-    c->transactions = t ? strdup(t) : NULL;
+    c->transactions = dup(&x, t);
     c->txn.invoice = get_str(&x, cols, "invoice", "data.columns.invoice", "InvoiceNo");
     c->txn.customer_id =
         get_str(&x, cols, "customer_id", "data.columns.customer_id", "CustomerID");
@@ -536,7 +555,7 @@ rfm_status config_load(const char *path, rfm_config **out, char *err, size_t err
     if (snap && (c->txn.snapshot_day = config_date(snap)) == DATE_NONE)
         bad(&x, "data.snapshot_date", "must be a date YYYY-MM-DD");
     const char *md = get_str(&x, root, "models_dir", "models_dir", "models");
-    c->models_dir = strdup(md);
+    c->models_dir = dup(&x, md);
 
     const json_t *seg = json_object_get(root, "segments");
     if (!json_is_object(seg))
@@ -561,8 +580,6 @@ rfm_status config_load(const char *path, rfm_config **out, char *err, size_t err
         if (server_check(&c->server, why, sizeof why))
             bad(&x, "server", why);
     }
-    if (x.st == RFM_OK && (!c->path || !c->models_dir || !c->server.host || !c->server.openapi))
-        x.st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
 done:
     if (x.st != RFM_OK) {
         config_free(c);
