@@ -12,6 +12,7 @@
 #include "churn.h"
 #include "cltv.h"
 #include "customers.h"
+#include "fileio.h"
 #include "modelfile.h"
 #include "segments.h"
 #include "uplift.h"
@@ -367,20 +368,41 @@ static int h_clusters(void *user, const json_t *body, json_t **out, char *msg, s
 static char *clusters_summary(const segments_model *m, const char *version)
 {
     static const char *const F[3] = {"recency", "frequency", "monetary"};
+    /* Every step checked: a body missing a cluster must not be served. */
     json_t *list = json_array();
-    for (size_t c = 0; list && c < segments_nclusters(m); c++) {
+    int bad = !list;
+    for (size_t c = 0; !bad && c < segments_nclusters(m); c++) {
         segments_cluster_info ci;
         segments_cluster(m, c, &ci);
         json_t *o = json_pack("{s:I,s:s,s:I,s:f,s:s}", "cluster", (json_int_t)c, "segment",
                               ci.segment, "customers", (json_int_t)ci.customers, "share",
                               ci.share, "strategy", ci.strategy);
-        for (int f = 0; o && f < 3; f++)
-            json_object_set_new(o, F[f],
-                                json_pack("{s:f,s:f}", "mean", ci.mean[f], "median", ci.median[f]));
-        json_array_append_new(list, o);
+        bad = !o;
+        for (int f = 0; !bad && f < 3; f++)
+            bad = json_object_set_new(o, F[f], json_pack("{s:f,s:f}", "mean", ci.mean[f],
+                                                         "median", ci.median[f])) != 0;
+        if (bad)
+            json_decref(o);
+        else
+            bad = json_array_append_new(list, o) != 0;
+    }
+    if (bad) {
+        json_decref(list);
+        return NULL;
     }
     json_t *j = json_pack("{s:o,s:s}", "clusters", list, "model_version", version);
-    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    /* json_dumpb into a buffer of the measured size: jansson 2.14's
+     * json_dumps can return text with a piece missing when one of its
+     * buffer growths fails (found by tests/test_oom.c). */
+    const size_t flags = JSON_COMPACT | JSON_REAL_PRECISION(17);
+    size_t n = j ? json_dumpb(j, NULL, 0, flags) : 0;
+    char *text = n ? malloc(n + 1) : NULL;
+    if (text && json_dumpb(j, text, n, flags) == n) {
+        text[n] = '\0';
+    } else {
+        free(text);
+        text = NULL;
+    }
     json_decref(j);
     return text;
 }
@@ -404,27 +426,6 @@ void api_free(api *a)
     free(a);
 }
 
-static rfm_status read_file(const char *path, char **out, size_t *len, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return rfm_fail(err, errlen, RFM_EIO, "%s: cannot open", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        fclose(f);
-        return rfm_fail(err, errlen, RFM_EIO, "%s: read error", path);
-    }
-    fclose(f);
-    buf[n] = '\0';
-    *out = buf;
-    *len = (size_t)n;
-    return RFM_OK;
-}
-
 rfm_status api_load(const char *models_dir, const char *openapi_path, api **out, char *err,
                     size_t errlen)
 {
@@ -434,7 +435,7 @@ rfm_status api_load(const char *models_dir, const char *openapi_path, api **out,
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
     clock_gettime(CLOCK_MONOTONIC, &a->started);
     a->refs = 1;
-    rfm_status st = read_file(openapi_path, &a->openapi_text, &a->openapi_len, err, errlen);
+    rfm_status st = fileio_read(openapi_path, &a->openapi_text, &a->openapi_len, err, errlen);
     if (st == RFM_OK)
         st = modelfile_open(models_dir, &a->manifest, err, errlen);
     if (st == RFM_OK) {
@@ -486,6 +487,8 @@ rfm_status api_load(const char *models_dir, const char *openapi_path, api **out,
         if (st == RFM_OK && a->segments && a->customers) {
             int64_t n = ann_count(a->ann);
             a->row_cluster = malloc((size_t)(n > 0 ? n : 1) * sizeof *a->row_cluster);
+            if (!a->row_cluster)
+                st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
             for (int64_t i = 0; a->row_cluster && i < n; i++) {
                 const customer_row *c = customers_find(a->customers, ann_customer_id(a->ann, i));
                 segments_result sr;
@@ -517,8 +520,9 @@ rfm_status api_load(const char *models_dir, const char *openapi_path, api **out,
             json_string_value(json_object_get(json_object_get(models, "uplift"), "version"));
         if ((st = modelfile_load(models_dir, a->manifest, "uplift", &j, err, errlen)) == RFM_OK) {
             const char *l = json_string_value(json_object_get(j, "learner"));
-            a->uplift_learner = strdup(l ? l : "");
-            if ((st = uplift_from_json(json_object_get(j, "fitted"), &a->uplift, err, errlen)) ==
+            if (!(a->uplift_learner = strdup(l ? l : "")))
+                st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+            else if ((st = uplift_from_json(json_object_get(j, "fitted"), &a->uplift, err, errlen)) ==
                 RFM_OK)
                 st = campaign_encoding_from_json(json_object_get(j, "encoding"), &a->enc, err,
                                                  errlen);
