@@ -89,7 +89,12 @@ $(B)/tests/test_http: $(B)/bin/rfm-serve
 $(B)/tests/%: tests/%.c $(B)/libcore.a tests/testutil.h
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  TEST  $@")
-	$(Q)$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags cmocka) -Itests -o $@ $< $(B)/libcore.a $(TEST_LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags cmocka) -Itests -o $@ $< $(TEST_OBJ) $(B)/libcore.a $(TEST_LIBS)
+
+# test_oom makes each allocation fail in turn: core/'s and api_load's calls go to its wrappers.
+$(B)/tests/test_oom: $(B)/server/api.o
+$(B)/tests/test_oom: TEST_OBJ = $(B)/server/api.o
+$(B)/tests/test_oom: TEST_LIBS += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=free,--wrap=json_load_file
 
 # unit: every cmocka test once. san: the same under ASan+UBSan in build/san.
 unit: $(TESTS)

@@ -34,9 +34,7 @@ int main(int argc, char **argv)
             y[m++] = f[i].future_days == 0;
         }
     static const char *const names[3] = {"recency", "frequency", "monetary"};
-    churn_params par;
-    churn_default_params(&par);
-    par.lambda = cfg->churn.lambda;
+    churn_params par = cfg->churn;
     churn_model *cm;
     double t0 = now_s();
     if (churn_fit(x, y, m, 3, names, &par, &cm, err, sizeof err) != RFM_OK) {

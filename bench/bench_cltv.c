@@ -39,7 +39,7 @@ int main(int argc, char **argv)
         if (f[i].active)
             x[m] = f[i].bg_x, tx[m] = f[i].bg_t_x, T[m] = f[i].bg_T, s[m] = f[i].bg_mean_spend,
             m++;
-    cltv_options o = {cfg->cltv.penalizer_coef, cfg->cltv.penalizer_coef};
+    cltv_options o = cfg->cltv;
     cltv_model *c = NULL;
     double fits[5];
     for (int r = 0; r < 5; r++) {

@@ -351,7 +351,7 @@ oom:
 out:
     csv_close(r);
     for (size_t i = 0; seen && i < nf; i++) {
-        for (size_t l = 0; l < nseen[i]; l++) free(seen[i][l]);
+        for (size_t l = 0; nseen && l < nseen[i]; l++) free(seen[i][l]);
         free(seen[i]);
     }
     free(seen);

@@ -26,6 +26,11 @@ void churn_default_params(churn_params *par)
     par->tol = 1e-10;
     par->threshold_medium = 0.3;
     par->threshold_high = 0.6;
+    par->cut_days = 90;
+    par->test_share = 0.2;
+    par->seed = 42;
+    par->counterfactual_threshold = 0.6;
+    par->max_purchases = 10;
 }
 
 static const char *check_thresholds(double med, double high)
@@ -49,6 +54,14 @@ const char *churn_check_params(const churn_params *par)
         return "max_iter must be in 1..10000";
     if (!(par->tol > 0.0 && par->tol < 1.0))
         return "tol must be in (0, 1)";
+    if (par->cut_days < 7 || par->cut_days > 3650)
+        return "cut_days must be an integer from 7 to 3650";
+    if (!(par->test_share >= 0.05 && par->test_share <= 0.9))
+        return "test_share must be a number from 0.05 to 0.9";
+    if (!(par->counterfactual_threshold > 0.0 && par->counterfactual_threshold < 1.0))
+        return "counterfactual_threshold must be in (0, 1)";
+    if (par->max_purchases < 1 || par->max_purchases > 1000)
+        return "max_purchases must be an integer from 1 to 1000";
     return check_thresholds(par->threshold_medium, par->threshold_high);
 }
 

@@ -44,6 +44,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "status.h"
 
@@ -60,12 +61,19 @@
 
 typedef struct churn_model churn_model; /* opaque; see churn_info */
 
+/* The churn section of the config: the fit, the risk levels, and how
+ * rfm-train labels, splits and serves (churn_fit reads the first five). */
 typedef struct {
     double lambda;           /* L2 penalty on w (standardised scale), >= 0; 1 = sklearn C=1 */
     int max_iter;            /* Newton iteration cap, 1..10000 */
     double tol;              /* converged when max |Newton step| <= tol, in (0, 1) */
     double threshold_medium; /* risk is "medium" from this probability up */
     double threshold_high;   /* risk is "high" from this probability up */
+    int cut_days;            /* label: no purchase in the last cut_days days, 7..3650 */
+    double test_share;       /* customers held out for the evaluation, 0.05..0.9 */
+    uint64_t seed;           /* of the held-out split */
+    double counterfactual_threshold; /* counterfactuals for p above it, in (0, 1) */
+    int max_purchases;       /* counterfactual search bound, 1..1000 */
 } churn_params;
 
 /* Details of the fit, saved with the model. */
@@ -114,10 +122,12 @@ typedef struct {
     double x_after[CHURN_MAX_FEATURES]; /* raw features after the change (or unchanged) */
 } churn_counterfactual_result;
 
-/* lambda 1, max_iter 100, tol 1e-10, thresholds 0.3 and 0.6. */
+/* lambda 1, max_iter 100, tol 1e-10, thresholds 0.3 and 0.6; cut_days 90,
+ * test_share 0.2, seed 42, counterfactual_threshold 0.6, max_purchases 10. */
 void churn_default_params(churn_params *par);
 
-/* NULL if par is usable, else a static string naming the bad field. */
+/* NULL if par is usable, else a static string that starts with the bad
+ * field's name. */
 const char *churn_check_params(const churn_params *par);
 
 /* Fit on n customers: x is row-major n x d raw features (x[i*d + j] finite

@@ -15,6 +15,27 @@ struct cltv_model {
     gg_fit_result gg;
 };
 
+void cltv_default_options(cltv_options *o)
+{
+    o->penalizer_coef = 0;
+    o->holdout_days = 90;
+    o->horizon_days = 365;
+    o->discount_rate = 0.01;
+}
+
+const char *cltv_check_options(const cltv_options *o)
+{
+    if (!(o->penalizer_coef >= 0 && o->penalizer_coef <= 1e6))
+        return "penalizer_coef must be a number from 0 to 1e6";
+    if (o->holdout_days < 7 || o->holdout_days > 3650)
+        return "holdout_days must be an integer from 7 to 3650";
+    if (!(o->horizon_days >= 1 && o->horizon_days <= 36500))
+        return "horizon_days must be a number from 1 to 36500";
+    if (!(o->discount_rate >= 0 && o->discount_rate <= 0.99))
+        return "discount_rate must be a number from 0 to 0.99";
+    return NULL;
+}
+
 const char *cltv_check(double x, double t_x, double T, double m)
 {
     const char *why = bgnbd_check(x, t_x, T);
@@ -101,7 +122,7 @@ static void *fit_gg(void *p)
     size_t nr;
     j->st = gg_compress(j->x, j->m, j->n, &rows, &nr, j->err, sizeof j->err);
     if (j->st == RFM_OK) {
-        j->st = gg_fit(rows, nr, j->opt->penalizer_gg, &j->c->gg, j->err, sizeof j->err);
+        j->st = gg_fit(rows, nr, j->opt->penalizer_coef, &j->c->gg, j->err, sizeof j->err);
         free(rows);
     }
     return NULL;
@@ -130,7 +151,7 @@ rfm_status cltv_fit(const double *x, const double *t_x, const double *T, const d
     char e2[RFM_ERRLEN] = "";
     rfm_status st = bgnbd_compress(x, t_x, T, n, &rows, &nr, e2, sizeof e2);
     if (st == RFM_OK) {
-        st = bgnbd_fit(rows, nr, opt->penalizer_bgnbd, &c->bg, e2, sizeof e2);
+        st = bgnbd_fit(rows, nr, opt->penalizer_coef, &c->bg, e2, sizeof e2);
         free(rows);
     }
     if (threaded)

@@ -29,8 +29,14 @@
 
 typedef struct cltv_model cltv_model;
 
+/* The cltv section of the config: the fit's penalty, the trainer's holdout
+ * check and the defaults a model is served with. */
 typedef struct {
-    double penalizer_bgnbd, penalizer_gg; /* lifetimes' penalizer_coef, default 0 */
+    double penalizer_coef; /* lifetimes' L2 penalty for both models, 0..1e6; default 0 */
+    int holdout_days;      /* rfm-train's calibration/holdout check: the last N days,
+                              7..3650; default 90 */
+    double horizon_days;   /* default horizon of a prediction, 1..36500; default 365 */
+    double discount_rate;  /* default discount per 30 days, 0..0.99; default 0.01 */
 } cltv_options;
 
 typedef struct {
@@ -40,6 +46,10 @@ typedef struct {
     double cltv;
     double lower, upper;       /* 95 % interval of cltv */
 } cltv_prediction;
+
+void cltv_default_options(cltv_options *o);
+/* NULL if o is usable, else a static reason that starts with the field's name. */
+const char *cltv_check_options(const cltv_options *o);
 
 /* Reason a history is impossible, naming the API field, or NULL. */
 const char *cltv_check(double x, double t_x, double T, double m);

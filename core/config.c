@@ -1,6 +1,7 @@
 /* config.c - config/rfm.yaml into typed options, with messages naming keys. */
 #include "config.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,10 +64,9 @@ void config_free(rfm_config *c)
 {
     if (!c)
         return;
-    free(c->uplift.campaign);
-    free(c->uplift.features);
-    free(c->uplift.arms);
-    free(c->uplift.learner);
+    free(c->campaign);
+    free((void *)c->campaign_spec.features);
+    free((void *)c->campaign_spec.arms);
     free(c->server.host);
     free(c->server.access_log);
     free(c->server.openapi);
@@ -103,6 +103,22 @@ static int bad(ctx *x, const char *key, const char *why)
     if (x->st == RFM_OK)
         x->st = rfm_fail(x->err, x->errlen, RFM_EINVAL, "%s: %s: %s", x->file, key, why);
     return 0;
+}
+
+/* Out of memory wins over any earlier message: it is why a later value
+ * looked wrong. */
+static void oom(ctx *x)
+{
+    x->st = rfm_fail(x->err, x->errlen, RFM_ENOMEM, "%s: out of memory", x->file);
+}
+
+/* strdup(s), NULL for NULL; out of memory is recorded in x. */
+static char *dup(ctx *x, const char *s)
+{
+    char *d = s ? strdup(s) : NULL;
+    if (s && !d)
+        oom(x);
+    return d;
 }
 
 static const char *get_str(ctx *x, const json_t *o, const char *name, const char *key,
@@ -146,6 +162,64 @@ static double get_num(ctx *x, const json_t *o, const char *name, const char *key
         return def;
     }
     return json_number_value(v);
+}
+
+/* Type only: the ranges are the owning module's check. */
+static int get_type_int(ctx *x, const json_t *o, const char *name, const char *key, int def)
+{
+    const json_t *v = json_object_get(o, name);
+    if (!v || json_is_null(v))
+        return def;
+    if (!json_is_integer(v) || json_integer_value(v) < INT_MIN ||
+        json_integer_value(v) > INT_MAX) {
+        bad(x, key, "must be an integer");
+        return def;
+    }
+    return (int)json_integer_value(v);
+}
+
+static double get_type_num(ctx *x, const json_t *o, const char *name, const char *key,
+                           double def)
+{
+    const json_t *v = json_object_get(o, name);
+    if (!v || json_is_null(v))
+        return def;
+    if (!json_is_number(v)) {
+        bad(x, key, "must be a number");
+        return def;
+    }
+    return json_number_value(v);
+}
+
+static uint64_t get_seed(ctx *x, const json_t *o, const char *name, const char *key,
+                         uint64_t def)
+{
+    return (uint64_t)get_int(x, o, name, key, (long long)def, 0, INT64_MAX);
+}
+
+/* A section's check failed with why, which starts with the field's name
+ * ("threshold_medium must be in (0, 1)"): report "section.field: must...". */
+static void section_check(ctx *x, const char *section, const char *why)
+{
+    if (!why || x->st != RFM_OK)
+        return;
+    size_t n = strspn(why, "abcdefghijklmnopqrstuvwxyz_0123456789");
+    if (n > 0 && why[n] == ' ') {
+        char key[128];
+        snprintf(key, sizeof key, "%s.%.*s", section, (int)n, why);
+        bad(x, key, why + n + 1);
+    } else {
+        bad(x, section, why);
+    }
+}
+
+/* The section name of the YAML, a mapping or absent (NULL). */
+static const json_t *section(ctx *x, const json_t *root, const char *name)
+{
+    const json_t *s = json_object_get(root, name);
+    if (s && !json_is_object(s))
+        bad(x, name, "must be a mapping");
+    return json_is_object(s) ? s : NULL;
 }
 
 static int get_bool(ctx *x, const json_t *o, const char *name, const char *key, int def)
@@ -221,7 +295,7 @@ static void read_segments(ctx *x, const json_t *s, segments_options *o)
     }
     o->rules = calloc(json_array_size(rules), sizeof *o->rules);
     if (!o->rules) {
-        x->st = rfm_fail(x->err, x->errlen, RFM_ENOMEM, "out of memory");
+        oom(x);
         return;
     }
     for (size_t i = 0; i < json_array_size(rules); i++) {
@@ -229,7 +303,7 @@ static void read_segments(ctx *x, const json_t *s, segments_options *o)
         snprintf(key, sizeof key, "segments.rfm_segments[%zu]", i);
         const char *name = get_str(x, r, "name", key, NULL);
         segments_rule *u = &o->rules[o->nrules++];
-        u->name = strdup(name ? name : "");
+        u->name = dup(x, name ? name : "");
         if (!name)
             bad(x, key, "needs a name");
         static const char *const dims[3] = {"r", "f", "m"};
@@ -247,7 +321,7 @@ static void read_segments(ctx *x, const json_t *s, segments_options *o)
     }
     o->profiles = calloc(json_array_size(profs), sizeof *o->profiles);
     if (!o->profiles) {
-        x->st = rfm_fail(x->err, x->errlen, RFM_ENOMEM, "out of memory");
+        oom(x);
         return;
     }
     for (size_t i = 0; i < json_array_size(profs); i++) {
@@ -258,8 +332,8 @@ static void read_segments(ctx *x, const json_t *s, segments_options *o)
         const char *strategy = get_str(x, p, "strategy", key, NULL);
         if (!name || !strategy)
             bad(x, key, "needs a name and a strategy");
-        q->name = strdup(name ? name : "");
-        q->strategy = strdup(strategy ? strategy : "");
+        q->name = dup(x, name ? name : "");
+        q->strategy = dup(x, strategy ? strategy : "");
         static const char *const feats[3] = {"recency", "frequency", "monetary"};
         for (int j = 0; j < 3; j++) {
             char k2[160];
@@ -270,19 +344,79 @@ static void read_segments(ctx *x, const json_t *s, segments_options *o)
     }
 }
 
-static void read_uplift(ctx *x, const json_t *u, uplift_config *o)
+static void read_cltv(ctx *x, const json_t *s, cltv_options *o)
 {
+    cltv_default_options(o);
+    o->penalizer_coef = get_type_num(x, s, "penalizer_coef", "cltv.penalizer_coef",
+                                     o->penalizer_coef);
+    o->holdout_days = get_type_int(x, s, "holdout_days", "cltv.holdout_days", o->holdout_days);
+    o->horizon_days = get_type_num(x, s, "horizon_days", "cltv.horizon_days", o->horizon_days);
+    o->discount_rate =
+        get_type_num(x, s, "discount_rate", "cltv.discount_rate", o->discount_rate);
+    section_check(x, "cltv", cltv_check_options(o));
+}
+
+static void read_churn(ctx *x, const json_t *s, churn_params *o)
+{
+    churn_default_params(o);
+    o->cut_days = get_type_int(x, s, "cut_days", "churn.cut_days", o->cut_days);
+    o->lambda = get_type_num(x, s, "lambda", "churn.lambda", o->lambda);
+    o->test_share = get_type_num(x, s, "test_share", "churn.test_share", o->test_share);
+    o->seed = get_seed(x, s, "seed", "churn.seed", o->seed);
+    o->threshold_medium =
+        get_type_num(x, s, "threshold_medium", "churn.threshold_medium", o->threshold_medium);
+    o->threshold_high =
+        get_type_num(x, s, "threshold_high", "churn.threshold_high", o->threshold_high);
+    o->counterfactual_threshold =
+        get_type_num(x, s, "counterfactual_threshold", "churn.counterfactual_threshold",
+                     o->counterfactual_threshold);
+    o->max_purchases =
+        get_type_int(x, s, "max_purchases", "churn.max_purchases", o->max_purchases);
+    section_check(x, "churn", churn_check_params(o));
+}
+
+static void read_embeddings(ctx *x, const json_t *s, embed_params *e, ann_params *a)
+{
+    embed_params_default(e);
+    ann_params_default(a);
+    e->dim = get_type_int(x, s, "dim", "embeddings.dim", e->dim);
+    e->seed = get_seed(x, s, "seed", "embeddings.seed", e->seed);
+    e->neighbors = get_type_int(x, s, "neighbors", "embeddings.neighbors", e->neighbors);
+    a->exact_max =
+        get_int(x, s, "exact_max", "embeddings.exact_max", a->exact_max, 0, INT64_MAX);
+    a->hnsw_m = get_type_int(x, s, "hnsw_m", "embeddings.hnsw_m", a->hnsw_m);
+    a->ef_search = get_type_int(x, s, "ef_search", "embeddings.ef_search", a->ef_search);
+    section_check(x, "embeddings", embed_check_params(e));
+    section_check(x, "embeddings", ann_check_params(a));
+}
+
+/* uplift: the campaign file and its columns (campaign_spec), the learner
+ * (uplift_params). Without the section there is no spec, and rfm-train
+ * skips uplift. */
+static void read_uplift(ctx *x, const json_t *u, char **campaign, campaign_spec *spec,
+                        uplift_params *o)
+{
+    uplift_default_params(o, UPLIFT_T_LEARNER);
+    o->choose_learner = 1; /* learner: auto */
+    o->seed = 42;
+    if (!u)
+        return;
     const char *camp = get_str(x, u, "campaign", "uplift.campaign", NULL);
-    o->campaign = camp ? strdup(camp) : NULL;
-    o->spec.treatment = get_str(x, u, "treatment", "uplift.treatment", NULL);
-    o->spec.control = get_str(x, u, "control", "uplift.control", NULL);
-    o->spec.outcome = get_str(x, u, "outcome", "uplift.outcome", NULL);
-    o->learner = strdup(get_str(x, u, "learner", "uplift.learner", "auto"));
-    o->holdout = get_num(x, u, "holdout", "uplift.holdout", 0.3, 0.05, 0.9);
-    o->seed = (uint64_t)get_int(x, u, "seed", "uplift.seed", 42, 0, INT64_MAX);
-    if (o->learner && strcmp(o->learner, "auto") && strcmp(o->learner, "t_learner") &&
-        strcmp(o->learner, "causal_forest"))
+    *campaign = dup(x, camp);
+    spec->treatment = get_str(x, u, "treatment", "uplift.treatment", NULL);
+    spec->control = get_str(x, u, "control", "uplift.control", NULL);
+    spec->outcome = get_str(x, u, "outcome", "uplift.outcome", NULL);
+    const char *learner = get_str(x, u, "learner", "uplift.learner", "auto");
+    o->choose_learner = strcmp(learner, "auto") == 0;
+    if (strcmp(learner, "t_learner") == 0)
+        o->learner = UPLIFT_T_LEARNER;
+    else if (strcmp(learner, "causal_forest") == 0)
+        o->learner = UPLIFT_CAUSAL_FOREST;
+    else if (!o->choose_learner)
         bad(x, "uplift.learner", "must be auto, t_learner or causal_forest");
+    o->holdout = get_type_num(x, u, "holdout", "uplift.holdout", o->holdout);
+    o->seed = get_seed(x, u, "seed", "uplift.seed", o->seed);
+    section_check(x, "uplift", uplift_check_params(o));
     const json_t *arms = json_object_get(u, "arms"), *feats = json_object_get(u, "features");
     if (!json_is_array(arms) || json_array_size(arms) == 0) {
         bad(x, "uplift.arms", "must list the treatment levels that are arms");
@@ -292,17 +426,19 @@ static void read_uplift(ctx *x, const json_t *u, uplift_config *o)
         bad(x, "uplift.features", "must list {name, type: number | category}");
         return;
     }
-    o->arms = calloc(json_array_size(arms), sizeof *o->arms);
-    o->features = calloc(json_array_size(feats), sizeof *o->features);
-    if (!o->arms || !o->features) {
-        x->st = rfm_fail(x->err, x->errlen, RFM_ENOMEM, "out of memory");
+    const char **av = calloc(json_array_size(arms), sizeof *av);
+    campaign_feature *fv = calloc(json_array_size(feats), sizeof *fv);
+    spec->arms = av;
+    spec->features = fv;
+    if (!av || !fv) {
+        oom(x);
         return;
     }
     for (size_t i = 0; i < json_array_size(arms); i++) {
         const char *a = json_string_value(json_array_get(arms, i));
         if (!a)
             bad(x, "uplift.arms", "must be strings");
-        o->arms[i] = a;
+        av[i] = a;
     }
     for (size_t i = 0; i < json_array_size(feats); i++) {
         const json_t *f = json_array_get(feats, i);
@@ -312,16 +448,13 @@ static void read_uplift(ctx *x, const json_t *u, uplift_config *o)
         const char *type = get_str(x, f, "type", key, "number");
         if (!name || (strcmp(type, "number") && strcmp(type, "category")))
             bad(x, key, "needs a name and type number or category");
-        o->features[i].name = name;
-        o->features[i].type = type && strcmp(type, "category") == 0 ? CAMPAIGN_CATEGORY
-                                                                     : CAMPAIGN_NUMBER;
+        fv[i].name = name;
+        fv[i].type = type && strcmp(type, "category") == 0 ? CAMPAIGN_CATEGORY
+                                                           : CAMPAIGN_NUMBER;
     }
-    o->n_features = json_array_size(feats);
-    o->spec.features = o->features;
-    o->spec.n_features = o->n_features;
-    o->spec.arms = o->arms;
-    o->spec.n_arms = json_array_size(arms);
-    const char *why = x->st == RFM_OK ? campaign_check_spec(&o->spec) : NULL;
+    spec->n_features = json_array_size(feats);
+    spec->n_arms = json_array_size(arms);
+    const char *why = x->st == RFM_OK ? campaign_check_spec(spec) : NULL;
     if (why)
         bad(x, "uplift", why);
 }
@@ -329,7 +462,7 @@ static void read_uplift(ctx *x, const json_t *u, uplift_config *o)
 static void read_server(ctx *x, const json_t *s, server_options *o)
 {
     const char *host = get_str(x, s, "host", "server.host", "127.0.0.1");
-    o->host = strdup(host);
+    o->host = dup(x, host);
     o->port = (int)get_int(x, s, "port", "server.port", 8080, 0, 65535);
     o->threads = (int)get_int(x, s, "threads", "server.threads", 0, 0, 256);
     o->connection_limit =
@@ -342,9 +475,9 @@ static void read_server(ctx *x, const json_t *s, server_options *o)
     o->max_json_depth =
         (int)get_int(x, s, "max_json_depth", "server.max_json_depth", 32, 2, 1000);
     const char *log = get_str(x, s, "access_log", "server.access_log", NULL);
-    o->access_log = log ? strdup(log) : NULL;
+    o->access_log = dup(x, log);
     const char *spec = get_str(x, s, "openapi", "server.openapi", "openapi.yaml");
-    o->openapi = strdup(spec);
+    o->openapi = dup(x, spec);
     o->metrics_token_required =
         get_bool(x, s, "metrics_token_required", "server.metrics_token_required", 0);
     o->drift_window =
@@ -357,8 +490,8 @@ static void read_server(ctx *x, const json_t *s, server_options *o)
     o->rate_burst = get_num(x, rl, "burst", "server.rate_limit.burst", 0, 0, 1e9);
     const char *cert = get_str(x, s, "tls_cert_file", "server.tls_cert_file", NULL);
     const char *key = get_str(x, s, "tls_key_file", "server.tls_key_file", NULL);
-    o->tls_cert_file = cert ? strdup(cert) : NULL;
-    o->tls_key_file = key ? strdup(key) : NULL;
+    o->tls_cert_file = dup(x, cert);
+    o->tls_key_file = dup(x, key);
     const json_t *toks = json_object_get(s, "tokens_sha256");
     if (toks && !json_is_null(toks)) {
         if (!json_is_array(toks)) {
@@ -366,13 +499,17 @@ static void read_server(ctx *x, const json_t *s, server_options *o)
             return;
         }
         o->tokens_sha256 = calloc(json_array_size(toks) + 1, sizeof *o->tokens_sha256);
+        if (!o->tokens_sha256)
+            oom(x);
         for (size_t i = 0; o->tokens_sha256 && i < json_array_size(toks); i++) {
             const char *t = json_string_value(json_array_get(toks, i));
             if (!t) {
                 bad(x, "server.tokens_sha256", "must be a list of sha256 hex digests");
                 return;
             }
-            o->tokens_sha256[o->ntokens++] = strdup(t);
+            if (!(o->tokens_sha256[o->ntokens] = dup(x, t)))
+                return;
+            o->ntokens++;
         }
     }
 }
@@ -390,8 +527,8 @@ rfm_status config_load(const char *path, rfm_config **out, char *err, size_t err
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
     }
     c->root = root;
-    c->path = strdup(path);
     ctx x = {path, err, errlen, RFM_OK};
+    c->path = dup(&x, path);
     if (!json_is_object(root)) {
         bad(&x, "(top level)", "must be a mapping");
         goto done;
@@ -403,7 +540,7 @@ rfm_status config_load(const char *path, rfm_config **out, char *err, size_t err
     if (cols && !json_is_object(cols))
         bad(&x, "data.columns", "must be a mapping");
     const char *t = get_str(&x, data, "transactions", "data.transactions", NULL);
-    c->transactions = t ? strdup(t) : NULL;
+    c->transactions = dup(&x, t);
     c->txn.invoice = get_str(&x, cols, "invoice", "data.columns.invoice", "InvoiceNo");
     c->txn.customer_id =
         get_str(&x, cols, "customer_id", "data.columns.customer_id", "CustomerID");
@@ -418,7 +555,7 @@ rfm_status config_load(const char *path, rfm_config **out, char *err, size_t err
     if (snap && (c->txn.snapshot_day = config_date(snap)) == DATE_NONE)
         bad(&x, "data.snapshot_date", "must be a date YYYY-MM-DD");
     const char *md = get_str(&x, root, "models_dir", "models_dir", "models");
-    c->models_dir = strdup(md);
+    c->models_dir = dup(&x, md);
 
     const json_t *seg = json_object_get(root, "segments");
     if (!json_is_object(seg))
@@ -430,50 +567,10 @@ rfm_status config_load(const char *path, rfm_config **out, char *err, size_t err
         if (segments_check(&c->segments, why, sizeof why))
             bad(&x, "segments", why);
     }
-    const json_t *cl = json_object_get(root, "cltv");
-    if (cl && !json_is_object(cl))
-        bad(&x, "cltv", "must be a mapping");
-    c->cltv.penalizer_coef = get_num(&x, cl, "penalizer_coef", "cltv.penalizer_coef", 0, 0, 1e6);
-    c->cltv.holdout_days = (int)get_int(&x, cl, "holdout_days", "cltv.holdout_days", 90, 7, 3650);
-    c->cltv.horizon_days = get_num(&x, cl, "horizon_days", "cltv.horizon_days", 365, 1, 36500);
-    c->cltv.discount_rate = get_num(&x, cl, "discount_rate", "cltv.discount_rate", 0.01, 0, 0.99);
-    const json_t *ch = json_object_get(root, "churn");
-    if (ch && !json_is_object(ch))
-        bad(&x, "churn", "must be a mapping");
-    c->churn.cut_days = (int)get_int(&x, ch, "cut_days", "churn.cut_days", 90, 7, 3650);
-    c->churn.lambda = get_num(&x, ch, "lambda", "churn.lambda", 1.0, 0, 1e9);
-    c->churn.test_share = get_num(&x, ch, "test_share", "churn.test_share", 0.2, 0.05, 0.9);
-    c->churn.seed = (uint64_t)get_int(&x, ch, "seed", "churn.seed", 42, 0, INT64_MAX);
-    c->churn.threshold_medium =
-        get_num(&x, ch, "threshold_medium", "churn.threshold_medium", 0.3, 0, 1);
-    c->churn.threshold_high = get_num(&x, ch, "threshold_high", "churn.threshold_high", 0.6, 0, 1);
-    c->churn.counterfactual_threshold = get_num(&x, ch, "counterfactual_threshold",
-                                                "churn.counterfactual_threshold", 0.6, 0, 1);
-    c->churn.max_purchases =
-        (int)get_int(&x, ch, "max_purchases", "churn.max_purchases", 10, 1, 1000);
-    if (c->churn.threshold_medium > c->churn.threshold_high)
-        bad(&x, "churn.threshold_medium", "must not exceed churn.threshold_high");
-    const json_t *em = json_object_get(root, "embeddings");
-    if (em && !json_is_object(em))
-        bad(&x, "embeddings", "must be a mapping");
-    c->embeddings.dim = (int)get_int(&x, em, "dim", "embeddings.dim", 32, 2, 512);
-    c->embeddings.seed = (uint64_t)get_int(&x, em, "seed", "embeddings.seed", 42, 0, INT64_MAX);
-    c->embeddings.exact_max =
-        (long)get_int(&x, em, "exact_max", "embeddings.exact_max", 100000, 0, INT32_MAX);
-    c->embeddings.hnsw_m = (int)get_int(&x, em, "hnsw_m", "embeddings.hnsw_m", 32, 4, 256);
-    c->embeddings.ef_search =
-        (int)get_int(&x, em, "ef_search", "embeddings.ef_search", 128, 8, 4096);
-    c->embeddings.neighbors =
-        (int)get_int(&x, em, "neighbors", "embeddings.neighbors", 10, 1, 100);
-    const json_t *up = json_object_get(root, "uplift");
-    if (up) {
-        if (!json_is_object(up))
-            bad(&x, "uplift", "must be a mapping");
-        read_uplift(&x, up, &c->uplift);
-    } else {
-        c->uplift.learner = strdup("auto");
-        c->uplift.holdout = 0.3;
-    }
+    read_cltv(&x, section(&x, root, "cltv"), &c->cltv);
+    read_churn(&x, section(&x, root, "churn"), &c->churn);
+    read_embeddings(&x, section(&x, root, "embeddings"), &c->embed, &c->ann);
+    read_uplift(&x, section(&x, root, "uplift"), &c->campaign, &c->campaign_spec, &c->uplift);
     const json_t *srv = json_object_get(root, "server");
     if (srv && !json_is_object(srv))
         bad(&x, "server", "must be a mapping");
@@ -483,8 +580,6 @@ rfm_status config_load(const char *path, rfm_config **out, char *err, size_t err
         if (server_check(&c->server, why, sizeof why))
             bad(&x, "server", why);
     }
-    if (x.st == RFM_OK && (!c->path || !c->models_dir || !c->server.host || !c->server.openapi))
-        x.st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
 done:
     if (x.st != RFM_OK) {
         config_free(c);

@@ -1,10 +1,12 @@
 /* config.h - config/rfm.yaml, read once and checked before any work.
  *
- * Each section has a validator that returns the reason it is unusable or
- * NULL (segments_check for the segments section); config_load runs them
- * all, so train/ and server/ share one set of rules and messages. Sections
- * other modules own (server, later models) stay available as JSON in
- * `root`, to be checked by their own validators.
+ * Each module owns the options of its section, their defaults and their
+ * check (segments_check, cltv_check_options, churn_check_params,
+ * embed_check_params and ann_check_params, campaign_check_spec and
+ * uplift_check_params, server_check). config_load only maps YAML keys onto
+ * those structs (checking types) and then runs every section's check, so a
+ * bad value is refused at load, before any data is read, with
+ * "file: section.key: reason"; train/ and server/ share one set of rules.
  */
 #ifndef RFM_CONFIG_H
 #define RFM_CONFIG_H
@@ -12,10 +14,15 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "ann.h"
 #include "campaign.h"
+#include "churn.h"
+#include "cltv.h"
+#include "embed.h"
 #include "segments.h"
 #include "status.h"
 #include "txn.h"
+#include "uplift.h"
 
 typedef struct {
     char *host;              /* address to bind, e.g. 127.0.0.1 or 0.0.0.0 */
@@ -43,52 +50,20 @@ typedef struct {
 const char *server_check(const server_options *o, char *buf, size_t len);
 
 typedef struct {
-    double penalizer_coef; /* lifetimes' L2 penalty, for both models */
-    int holdout_days;      /* calibration/holdout check: the last N days */
-    double horizon_days;   /* default horizon of /predict_cltv */
-    double discount_rate;  /* default discount per 30 days */
-} cltv_config;
-
-typedef struct {
-    int dim;           /* embedding dimension */
-    uint64_t seed;
-    long exact_max;    /* exact index up to this many customers, HNSW above */
-    int hnsw_m, ef_search;
-    int neighbors;     /* neighbours used by the hit-rate evaluation */
-} embeddings_config;
-
-typedef struct {
-    char *campaign;             /* default campaign file (may be NULL) */
-    campaign_feature *features; /* names borrow from the config tree */
-    size_t n_features;
-    const char **arms;
-    campaign_spec spec;         /* points into the fields above */
-    char *learner;              /* "auto", "t_learner" or "causal_forest" */
-    double holdout;             /* share of customers held out for evaluation */
-    uint64_t seed;
-} uplift_config;
-
-typedef struct {
-    int cut_days;            /* label: no purchase in the last cut_days days */
-    double lambda;           /* L2 penalty on the standardised weights */
-    double test_share;       /* customers held out for the evaluation */
-    uint64_t seed;
-    double threshold_medium, threshold_high; /* risk levels */
-    double counterfactual_threshold;         /* counterfactuals for p above it */
-    int max_purchases;       /* counterfactual search bound */
-} churn_config;
-
-typedef struct {
     char *path; /* the file read, for messages */
     json_t *root;
     char *transactions; /* data.transactions (may be NULL) */
     char *models_dir;
     txn_options txn;    /* column names borrow from root */
     segments_options segments;
-    cltv_config cltv;
-    churn_config churn;
-    embeddings_config embeddings;
-    uplift_config uplift;
+    cltv_options cltv;
+    churn_params churn;
+    embed_params embed;  /* embeddings: dim, seed, neighbors */
+    ann_params ann;      /* embeddings: exact_max, hnsw_m, ef_search */
+    char *campaign;      /* uplift.campaign, the default campaign file (may be NULL) */
+    campaign_spec campaign_spec; /* uplift: treatment, control, arms, outcome, features;
+                                    the arrays are owned here, names borrow from root */
+    uplift_params uplift;        /* uplift: learner, holdout, seed */
     server_options server;
 } rfm_config;
 

@@ -267,20 +267,24 @@ void embed_params_default(embed_params *p)
     p->alpha = 0.75;
     p->oversample = 10;
     p->power_iters = 5;
+    p->seed = 42;
+    p->neighbors = 10;
 }
 
 const char *embed_check_params(const embed_params *p)
 {
     if (!p)
         return "embedding parameters are NULL";
-    if (p->dim < 1 || p->dim > 4096)
-        return "dim must be in 1..4096";
+    if (p->dim < 1 || p->dim > EMBED_MAX_DIM)
+        return "dim must be in 1..512";
     if (!(p->alpha > 0 && p->alpha <= 1))
         return "alpha must be in (0, 1]";
     if (p->oversample < 0 || p->oversample > 1000)
         return "oversample must be in 0..1000";
     if (p->power_iters < 0 || p->power_iters > 50)
         return "power_iters must be in 0..50";
+    if (p->neighbors < 1 || p->neighbors > 100)
+        return "neighbors must be in 1..100";
     return NULL;
 }
 

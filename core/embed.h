@@ -49,11 +49,18 @@ typedef struct {
     double *counts;   /* nnz entries */
 } embed_csr;
 
+/* Largest dimension: rfm-serve's contract takes query vectors of up to 512
+ * numbers (openapi.yaml, SimilarByVector). */
+#define EMBED_MAX_DIM 512
+
 typedef struct {
-    int dim;         /* embedding dimension, 1..min(n_customers, n_products); default 32 */
+    int dim;         /* embedding dimension, 1..min(n_customers, n_products, 512); default 32 */
     double alpha;    /* context smoothing exponent in (0, 1]; default 0.75 */
     int oversample;  /* extra random columns for the SVD, >= 0; default 10 */
     int power_iters; /* power iterations, 0..50; default 5 */
+    uint64_t seed;   /* rfm-train seeds embed_fit's rng with it; default 42 */
+    int neighbors;   /* neighbours per customer in rfm-train's hit-rate evaluation,
+                        1..100; default 10 */
 } embed_params;
 
 typedef struct embed_model embed_model;

@@ -349,6 +349,14 @@ rfm_status modelfile_commit(modelfile_stage *s, char *err, size_t errlen)
     return st;
 }
 
+/* A failed json_load_file ran out of memory. (jansson 2.14 reports some
+ * failed allocations inside its lexer as syntax errors, or asserts:
+ * akheron/jansson#362.) */
+static int jansson_oom(const json_error_t *je)
+{
+    return json_error_code(je) == json_error_out_of_memory;
+}
+
 rfm_status modelfile_open(const char *dir, json_t **manifest, char *err, size_t errlen)
 {
     char path[4096];
@@ -357,6 +365,8 @@ rfm_status modelfile_open(const char *dir, json_t **manifest, char *err, size_t 
     snprintf(path, sizeof path, "%s/manifest.json", dir);
     json_t *m = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
     if (!m) {
+        if (jansson_oom(&je))
+            return rfm_fail(err, errlen, RFM_ENOMEM, "%s: out of memory", path);
         if (access(path, F_OK) != 0)
             return rfm_fail(err, errlen, RFM_ENOTFOUND,
                             "%s: missing: train first with bin/rfm-train --config "
@@ -435,6 +445,8 @@ rfm_status modelfile_load(const char *dir, const json_t *manifest, const char *m
     json_error_t je;
     snprintf(path, sizeof path, "%s/%s", dir, f);
     *out = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    if (!*out && jansson_oom(&je))
+        return rfm_fail(err, errlen, RFM_ENOMEM, "%s: out of memory", path);
     if (!*out)
         return rfm_fail(err, errlen, RFM_EFORMAT, "%s:%d:%d: %s", path, je.line, je.column,
                         je.text);

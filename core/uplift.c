@@ -25,6 +25,7 @@ void uplift_default_params(uplift_params *p, uplift_learner learner)
     p->centre = 1;
     p->seed = 1;
     p->n_threads = 2;
+    p->holdout = 0.3;
 }
 
 const char *uplift_check_params(const uplift_params *p)
@@ -33,6 +34,9 @@ const char *uplift_check_params(const uplift_params *p)
         return "learner must be t_learner or causal_forest";
     if (p->centre != 0 && p->centre != 1) return "centre must be 0 or 1";
     if (p->n_threads < 1 || p->n_threads > 64) return "n_threads must be in 1..64";
+    if (p->choose_learner != 0 && p->choose_learner != 1) return "choose_learner must be 0 or 1";
+    if (!(p->holdout >= 0.05 && p->holdout <= 0.9))
+        return "holdout must be a number from 0.05 to 0.9";
     if (p->outcome.kind != FOREST_REGRESSION) return "outcome forest must be a regression forest";
     if (p->effect.kind != FOREST_CAUSAL) return "effect forest must be a causal forest";
     const char *why = forest_check_params(&p->outcome);

@@ -52,16 +52,21 @@ typedef struct {
     int centre;            /* causal forest: centre y on the control outcome forest */
     uint64_t seed;         /* every forest's seed is derived from this one */
     int n_threads;         /* fitting threads (1..64), overrides the forests' own */
+    /* rfm-train only (uplift_fit ignores them): */
+    int choose_learner;    /* 1: evaluate both learners, serve the better mean
+                              normalised Qini (learner is then ignored) */
+    double holdout;        /* share held out for the evaluation, 0.05..0.9 */
 } uplift_params;
 
 typedef struct uplift_model uplift_model;
 
 /* Defaults: forest_default_params for both forests (100 trees each, subsample
  * 0.5, min_leaf 50 outcome / 100 causal, causal trees honest); centre on; 2
- * threads; seed 1. */
+ * threads; seed 1; choose_learner 0; holdout 0.3. */
 void uplift_default_params(uplift_params *p, uplift_learner learner);
 
-/* Reason the parameters are invalid, or NULL. */
+/* Reason the parameters are invalid, or NULL; the reason starts with the
+ * field's name. */
 const char *uplift_check_params(const uplift_params *p);
 
 /* Fit on X (n x d, row-major, finite), arm (n values in 0..n_arms, 0 =

@@ -102,13 +102,14 @@ rfm_status yamljson_parse(const char *text, size_t len, const char *name, json_t
                 break;
             }
             val = scalar_value(&ev);
+            if (!val)
+                st = rfm_fail(err, errlen, RFM_ENOMEM, "%s: out of memory", name);
             break;
         case YAML_SEQUENCE_START_EVENT:
-            val = json_array();
-            opens = 1;
-            break;
         case YAML_MAPPING_START_EVENT:
-            val = json_object();
+            val = ev.type == YAML_SEQUENCE_START_EVENT ? json_array() : json_object();
+            if (!val)
+                st = rfm_fail(err, errlen, RFM_ENOMEM, "%s: out of memory", name);
             opens = 1;
             break;
         case YAML_SEQUENCE_END_EVENT:
@@ -126,15 +127,16 @@ rfm_status yamljson_parse(const char *text, size_t len, const char *name, json_t
             } else if (depth == 0) {
                 root = val;
             } else if (json_is_array(stack[depth - 1])) {
-                json_array_append_new(stack[depth - 1], val);
+                if (json_array_append_new(stack[depth - 1], val)) /* val is freed */
+                    st = rfm_fail(err, errlen, RFM_ENOMEM, "%s: out of memory", name);
             } else {
                 const char *k = json_string_value(keys[depth - 1]);
                 if (json_object_get(stack[depth - 1], k)) {
                     st = rfm_fail(err, errlen, RFM_EPARSE, "%s:%zu:%zu: duplicate key '%s'",
                                   name, line, col, k);
                     json_decref(val);
-                } else {
-                    json_object_set_new(stack[depth - 1], k, val);
+                } else if (json_object_set_new(stack[depth - 1], k, val)) { /* val is freed */
+                    st = rfm_fail(err, errlen, RFM_ENOMEM, "%s: out of memory", name);
                 }
                 json_decref(keys[depth - 1]);
                 keys[depth - 1] = NULL;

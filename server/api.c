@@ -12,6 +12,7 @@
 #include "churn.h"
 #include "cltv.h"
 #include "customers.h"
+#include "fileio.h"
 #include "jsonout.h"
 #include "modelfile.h"
 #include "segments.h"
@@ -159,6 +160,9 @@ static int keep_segment(int64_t row, void *ctx)
     return f->row_cluster && f->row_cluster[row] == f->want;
 }
 
+/* The most neighbours one query returns: the size of h_similar's result
+ * buffers. The contract says the same (k maximum 100), but the contract is
+ * a file the config names, so the buffers check k themselves. */
 #define MAX_K 100
 
 static int h_similar(void *user, const json_t *body, json_t **out, char *msg, size_t len)
@@ -167,7 +171,14 @@ static int h_similar(void *user, const json_t *body, json_t **out, char *msg, si
     if (!a->ann)
         return not_trained(msg, len, "embeddings");
     const json_t *kv = json_object_get(body, "k");
-    int k = kv ? (int)json_number_value(kv) : 10;
+    double kd = kv ? json_number_value(kv) : 10;
+    if (kv && !json_is_integer(kv))
+        kd = NAN;
+    if (!(kd >= 1 && kd <= MAX_K)) {
+        snprintf(msg, len, "k: must be an integer from 1 to %d", MAX_K);
+        return 422;
+    }
+    int k = (int)kd;
     seg_filter flt = {a->row_cluster, -1};
     const char *seg = json_string_value(json_object_get(body, "segment"));
     if (seg) {
@@ -198,14 +209,19 @@ static int h_similar(void *user, const json_t *body, json_t **out, char *msg, si
     } else {
         const json_t *vec = json_object_get(body, "vector");
         size_t n = json_array_size(vec);
-        if ((int)n != ann_dim(a->ann)) {
+        if ((int)n != ann_dim(a->ann) || n > ANN_MAX_DIM) {
             snprintf(msg, len, "vector: must have %d numbers, not %zu", ann_dim(a->ann), n);
             return 422;
         }
-        float q[512];
+        float q[ANN_MAX_DIM]; /* ann_load refuses indexes of a larger dimension */
         double norm = 0;
-        for (size_t i = 0; i < n && i < 512; i++) {
-            q[i] = (float)json_number_value(json_array_get(vec, i));
+        for (size_t i = 0; i < n; i++) {
+            const json_t *e = json_array_get(vec, i);
+            q[i] = (float)json_number_value(e);
+            if (!json_is_number(e) || !isfinite(q[i])) {
+                snprintf(msg, len, "vector: item %zu must be a number within float range", i);
+                return 422;
+            }
             norm += (double)q[i] * q[i];
         }
         if (!(norm > 0)) {
@@ -353,19 +369,31 @@ static int h_clusters(void *user, const json_t *body, json_t **out, char *msg, s
 static char *clusters_summary(const segments_model *m, const char *version)
 {
     static const char *const F[3] = {"recency", "frequency", "monetary"};
+    /* Every step checked: a body missing a cluster must not be served. */
     json_t *list = json_array();
-    for (size_t c = 0; list && c < segments_nclusters(m); c++) {
+    int bad = !list;
+    for (size_t c = 0; !bad && c < segments_nclusters(m); c++) {
         segments_cluster_info ci;
         segments_cluster(m, c, &ci);
         json_t *o = json_pack("{s:I,s:s,s:I,s:f,s:s}", "cluster", (json_int_t)c, "segment",
                               ci.segment, "customers", (json_int_t)ci.customers, "share",
                               ci.share, "strategy", ci.strategy);
-        for (int f = 0; o && f < 3; f++)
-            json_object_set_new(o, F[f],
-                                json_pack("{s:f,s:f}", "mean", ci.mean[f], "median", ci.median[f]));
-        json_array_append_new(list, o);
+        bad = !o;
+        for (int f = 0; !bad && f < 3; f++)
+            bad = json_object_set_new(o, F[f], json_pack("{s:f,s:f}", "mean", ci.mean[f],
+                                                         "median", ci.median[f])) != 0;
+        if (bad)
+            json_decref(o);
+        else
+            bad = json_array_append_new(list, o) != 0;
+    }
+    if (bad) {
+        json_decref(list);
+        return NULL;
     }
     json_t *j = json_pack("{s:o,s:s}", "clusters", list, "model_version", version);
+    /* jsonout never returns partial text: NULL when an allocation fails
+     * (jansson 2.14's json_dumps could drop a piece, found by test_oom). */
     char *text = jsonout_dumps(j, JSON_COMPACT);
     json_decref(j);
     return text;
@@ -390,27 +418,6 @@ void api_free(api *a)
     free(a);
 }
 
-static rfm_status read_file(const char *path, char **out, size_t *len, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return rfm_fail(err, errlen, RFM_EIO, "%s: cannot open", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        fclose(f);
-        return rfm_fail(err, errlen, RFM_EIO, "%s: read error", path);
-    }
-    fclose(f);
-    buf[n] = '\0';
-    *out = buf;
-    *len = (size_t)n;
-    return RFM_OK;
-}
-
 rfm_status api_load(const char *models_dir, const char *openapi_path, api **out, char *err,
                     size_t errlen)
 {
@@ -420,7 +427,7 @@ rfm_status api_load(const char *models_dir, const char *openapi_path, api **out,
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
     clock_gettime(CLOCK_MONOTONIC, &a->started);
     a->refs = 1;
-    rfm_status st = read_file(openapi_path, &a->openapi_text, &a->openapi_len, err, errlen);
+    rfm_status st = fileio_read(openapi_path, &a->openapi_text, &a->openapi_len, err, errlen);
     if (st == RFM_OK)
         st = modelfile_open(models_dir, &a->manifest, err, errlen);
     if (st == RFM_OK) {
@@ -472,6 +479,8 @@ rfm_status api_load(const char *models_dir, const char *openapi_path, api **out,
         if (st == RFM_OK && a->segments && a->customers) {
             int64_t n = ann_count(a->ann);
             a->row_cluster = malloc((size_t)(n > 0 ? n : 1) * sizeof *a->row_cluster);
+            if (!a->row_cluster)
+                st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
             for (int64_t i = 0; a->row_cluster && i < n; i++) {
                 const customer_row *c = customers_find(a->customers, ann_customer_id(a->ann, i));
                 segments_result sr;
@@ -503,8 +512,9 @@ rfm_status api_load(const char *models_dir, const char *openapi_path, api **out,
             json_string_value(json_object_get(json_object_get(models, "uplift"), "version"));
         if ((st = modelfile_load(models_dir, a->manifest, "uplift", &j, err, errlen)) == RFM_OK) {
             const char *l = json_string_value(json_object_get(j, "learner"));
-            a->uplift_learner = strdup(l ? l : "");
-            if ((st = uplift_from_json(json_object_get(j, "fitted"), &a->uplift, err, errlen)) ==
+            if (!(a->uplift_learner = strdup(l ? l : "")))
+                st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+            else if ((st = uplift_from_json(json_object_get(j, "fitted"), &a->uplift, err, errlen)) ==
                 RFM_OK)
                 st = campaign_encoding_from_json(json_object_get(j, "encoding"), &a->enc, err,
                                                  errlen);
@@ -532,6 +542,26 @@ rfm_status api_load(const char *models_dir, const char *openapi_path, api **out,
     a->nroutes = sizeof r / sizeof *r;
     memcpy(a->routes, r, sizeof r);
     *out = a;
+    return RFM_OK;
+}
+
+rfm_status api_check_contract(const api *a, const oas_spec *spec, const char *contract,
+                              char *err, size_t errlen)
+{
+    for (size_t i = 0; i < a->nroutes; i++) {
+        const http_route *r = &a->routes[i];
+        if (strcmp(r->method, "POST") != 0)
+            continue;
+        const json_t *op = oas_operation(spec, r->method, r->path);
+        if (!op)
+            return rfm_fail(err, errlen, RFM_EINVAL,
+                            "%s: no operation POST %s: every route this server answers must "
+                            "be in its contract", contract, r->path);
+        if (!json_is_object(oas_request_schema(spec, op)))
+            return rfm_fail(err, errlen, RFM_EINVAL,
+                            "%s: POST %s has no requestBody schema for application/json: its "
+                            "bodies would reach the handler unchecked", contract, r->path);
+    }
     return RFM_OK;
 }
 

@@ -10,6 +10,7 @@
 
 #include "customers.h"
 #include "http.h"
+#include "oas.h"
 #include "status.h"
 
 typedef struct api api;
@@ -21,6 +22,13 @@ typedef struct api api;
 rfm_status api_load(const char *models_dir, const char *openapi_path, api **out, char *err,
                     size_t errlen);
 void api_free(api *a);
+
+/* RFM_EINVAL, naming the contract file and the route, when a POST route
+ * of a has no operation in spec or no application/json request schema:
+ * rfm-serve refuses to start rather than pass unvalidated bodies to the
+ * handlers (which still check what their buffers need: k, vector length). */
+rfm_status api_check_contract(const api *a, const oas_spec *spec, const char *contract,
+                              char *err, size_t errlen);
 
 /* Reference counting for hot reload: api_load returns one reference; each
  * request holds another while it runs; the last api_release frees. */

@@ -131,6 +131,7 @@ int main(int argc, char **argv)
         http_tokens_init(&tokens, cfg->server.tokens_sha256, cfg->server.ntokens,
                          getenv("RFM_API_TOKENS"), err, sizeof err) != RFM_OK ||
         api_load(models_dir, cfg->server.openapi, &a, err, sizeof err) != RFM_OK ||
+        api_check_contract(a, spec, cfg->server.openapi, err, sizeof err) != RFM_OK ||
         ops_new(&cfg->server, spec, &o, err, sizeof err) != RFM_OK ||
         ops_set_models(o, api_manifest(a), api_customers(a), err, sizeof err) != RFM_OK) {
         fprintf(stderr, "rfm-serve: %s\n", err);

@@ -20,7 +20,8 @@ static cltv_model *fitted(void)
         sim_customer c = sim_one(&g, 0.25, 28, 0.8, 2.5, 6, 4, 15, 180 + 540 * rfm_rng_uniform(&g), 0);
         x[i] = c.x, tx[i] = c.t_x, T[i] = c.T, m[i] = c.m;
     }
-    cltv_options o = {0, 0};
+    cltv_options o;
+    cltv_default_options(&o);
     cltv_model *c;
     char err[RFM_ERRLEN];
     if (cltv_fit(x, tx, T, m, N, &o, &c, err, sizeof err) != RFM_OK)

@@ -23,6 +23,59 @@ static void test_shipped(void **state)
     assert_int_equal(c->server.drift_window, 10000);
     assert_true(c->server.rate_per_second == 0);
     assert_null(c->server.tls_cert_file);
+    /* The modules' own structs, with the shipped values. */
+    assert_int_equal(c->cltv.holdout_days, 90);
+    assert_true(c->churn.threshold_medium == 0.3 && c->churn.counterfactual_threshold == 0.6);
+    assert_int_equal(c->churn.max_iter, 100); /* not in the YAML: the module's default */
+    assert_int_equal(c->embed.dim, 32);
+    assert_int_equal(c->ann.hnsw_m, 32);
+    assert_int_equal(c->uplift.choose_learner, 1);
+    assert_int_equal(c->uplift.seed, 42);
+    assert_string_equal(c->campaign, "data/hillstrom.csv.gz");
+    assert_int_equal(c->campaign_spec.n_arms, 2);
+    assert_string_equal(c->campaign_spec.arms[1], "Womens E-Mail");
+    config_free(c);
+}
+
+/* A config with only the segments section: every other section gets its
+ * module's defaults. */
+static void test_sections_default_to_modules(void **state)
+{
+    (void)state;
+    FILE *f = fopen("../config/rfm.yaml", "rb");
+    assert_non_null(f);
+    static char buf[65536];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *seg = strstr(buf, "\nsegments:"), *end = strstr(buf, "\ncltv:");
+    assert_true(seg && end && end > seg);
+    *end = '\0';
+    char path[64], err[RFM_ERRLEN];
+    write_temp(path, ".yaml", seg, strlen(seg));
+    rfm_config *c;
+    rfm_status st = config_load(path, &c, err, sizeof err);
+    remove(path);
+    if (st != RFM_OK)
+        fail_msg("%s", err);
+    churn_params cp;
+    memset(&cp, 0, sizeof cp); /* padding, as in the calloc'd config */
+    churn_default_params(&cp);
+    assert_memory_equal(&c->churn, &cp, sizeof cp);
+    cltv_options co;
+    memset(&co, 0, sizeof co); /* padding, as in the calloc'd config */
+    cltv_default_options(&co);
+    assert_memory_equal(&c->cltv, &co, sizeof co);
+    embed_params ep;
+    memset(&ep, 0, sizeof ep); /* padding, as in the calloc'd config */
+    embed_params_default(&ep);
+    assert_memory_equal(&c->embed, &ep, sizeof ep);
+    ann_params ap;
+    memset(&ap, 0, sizeof ap); /* padding, as in the calloc'd config */
+    ann_params_default(&ap);
+    assert_memory_equal(&c->ann, &ap, sizeof ap);
+    assert_null(c->campaign);
+    assert_int_equal(c->campaign_spec.n_arms, 0);
     config_free(c);
 }
 
@@ -71,11 +124,41 @@ static void test_bad_values_name_keys(void **state)
     expect_bad("tls_key_file: null", "tls_key_file: key.pem", "tls_cert_file and tls_key_file"); /* YAML syntax error names the file */
 }
 
+/* Each model section is checked by its module's check at load, not later
+ * inside training or serving: one bad key per section, named with the
+ * module's reason. */
+static void test_sections_checked_at_load(void **state)
+{
+    (void)state;
+    /* Was accepted, then failed in training after the data was read. */
+    expect_bad("threshold_medium: 0.3", "threshold_medium: 0",
+               "churn.threshold_medium: must be in (0, 1)");
+    /* Was accepted, then every /predict_churn answered 422. */
+    expect_bad("counterfactual_threshold: 0.6", "counterfactual_threshold: 0",
+               "churn.counterfactual_threshold: must be in (0, 1)");
+    expect_bad("threshold_high: 0.6", "threshold_high: 0.2",
+               "churn.threshold_medium: must be <= threshold_high");
+    expect_bad("cut_days: 90", "cut_days: ninety", "churn.cut_days: must be an integer");
+    expect_bad("holdout_days: 90", "holdout_days: 3",
+               "cltv.holdout_days: must be an integer from 7 to 3650");
+    expect_bad("discount_rate: 0.01", "discount_rate: 1.5", "cltv.discount_rate");
+    expect_bad("neighbors: 10", "neighbors: 0", "embeddings.neighbors: must be in 1..100");
+    expect_bad("hnsw_m: 32", "hnsw_m: 2", "embeddings.hnsw_m: must be in 4..128");
+    expect_bad("dim: 32", "dim: 513", "embeddings.dim: must be in 1..512");
+    expect_bad("holdout: 0.3", "holdout: 0.99",
+               "uplift.holdout: must be a number from 0.05 to 0.9");
+    expect_bad("learner: auto", "learner: magic",
+               "uplift.learner: must be auto, t_learner or causal_forest");
+    expect_bad("cltv:\n", "cltv: 3\nold_cltv:\n", "cltv: must be a mapping");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shipped),
         cmocka_unit_test(test_bad_values_name_keys),
+        cmocka_unit_test(test_sections_checked_at_load),
+        cmocka_unit_test(test_sections_default_to_modules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

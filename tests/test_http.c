@@ -1461,6 +1461,81 @@ static void test_tls(void **state)
     assert_non_null(strstr(text, "cert.pem"));
 }
 
+static char *read_log(const char *path)
+{
+    static char text[4096];
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    return text;
+}
+
+/* The handlers do not trust the contract file for their buffers: with a
+ * contract that lets k up to 1000000 through, /similar_customers still
+ * answers k 101 with 422 naming k, and a vector item beyond float range
+ * with 422. A contract whose POST /uplift_score has no request schema is
+ * refused at start, naming the file and the route. */
+static void test_contract_guards(void **state)
+{
+    (void)state;
+    char loose[128], line[192], cfg[128], models[128], log[128];
+    snprintf(loose, sizeof loose, "%s/loose.yaml", dir);
+    copy_file("../openapi.yaml", loose, "k: {type: integer, minimum: 1, maximum: 100",
+              "k: {type: integer, minimum: 1, maximum: 1000000");
+    snprintf(line, sizeof line, "openapi: %s", loose);
+    derive_config("loose_cfg.yaml", "openapi: openapi.yaml", line);
+    snprintf(cfg, sizeof cfg, "%s/loose_cfg.yaml", dir);
+    snprintf(models, sizeof models, "%s/models", dir);
+    snprintf(log, sizeof log, "%s/loose.log", dir);
+    int port = free_port();
+    pid_t pid = start_server_with(cfg, models, port, log);
+    assert_true(pid > 0);
+    static const struct {
+        const char *body, *want;
+        int status;
+    } cases[] = {
+        {"{\"customer_id\": \"12347\", \"k\": 100}", "neighbors", 200},
+        {"{\"customer_id\": \"12347\", \"k\": 101}", "k: must be an integer from 1 to 100", 422},
+        {"{\"customer_id\": \"12347\", \"k\": 1000000}", "k: must be an integer", 422},
+        {"{\"vector\": [1e300, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, "
+         "0, 0, 0, 0, 0, 0, 0, 0, 0, 0], \"k\": 2}",
+         "vector: item 0 must be a number within float range", 422},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int fd = dial(port);
+        response r;
+        post(fd, "/similar_customers", TOKEN, cases[i].body, &r);
+        printf("    %.40s -> %d %.80s\n", cases[i].body, r.status, r.body);
+        assert_int_equal(r.status, cases[i].status);
+        assert_non_null(strstr(r.body, cases[i].want));
+        free(r.body);
+        close(fd);
+    }
+    kill(pid, SIGTERM);
+    int st;
+    waitpid(pid, &st, 0);
+    assert_int_equal(WEXITSTATUS(st), 0);
+
+    char bare[128];
+    snprintf(bare, sizeof bare, "%s/noschema.yaml", dir);
+    copy_file("../openapi.yaml", bare,
+              "schema:\n              oneOf:\n                - $ref: \"#/components/schemas/"
+              "UpliftRequest\"",
+              "x-no-schema:\n              oneOf:\n                - $ref: "
+              "\"#/components/schemas/UpliftRequest\"");
+    snprintf(line, sizeof line, "openapi: %s", bare);
+    derive_config("noschema_cfg.yaml", "openapi: openapi.yaml", line);
+    snprintf(cfg, sizeof cfg, "%s/noschema_cfg.yaml", dir);
+    snprintf(log, sizeof log, "%s/noschema.log", dir);
+    assert_int_equal(start_server_with(cfg, models, free_port(), log), -1);
+    const char *text = read_log(log);
+    printf("    no request schema -> %.*s\n", (int)strcspn(text, "\n"), text);
+    assert_non_null(strstr(text, "noschema.yaml"));
+    assert_non_null(strstr(text, "POST /uplift_score has no requestBody schema"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1478,7 +1553,8 @@ int main(void)
         cmocka_unit_test(test_untrained_model_is_503),
         cmocka_unit_test(test_metrics),           cmocka_unit_test(test_drift_psi),
         cmocka_unit_test(test_docs),              cmocka_unit_test(test_rate_limit),
-        cmocka_unit_test(test_tls),               cmocka_unit_test(test_shutdown_in_flight),
+        cmocka_unit_test(test_tls),               cmocka_unit_test(test_contract_guards),
+        cmocka_unit_test(test_shutdown_in_flight),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -156,6 +156,23 @@ static void test_errors_and_exit_codes(void **state)
     assert_int_equal(run(cmd, out, sizeof out), 1);
     assert_non_null(strstr(out, "none.csv"));
     assert_int_equal(run("../bin/rfm-train --help", out, sizeof out), 0);
+
+    /* A value the churn module refuses stops rfm-train at load (exit 2),
+     * before the transactions are opened (a missing file would be exit 1). */
+    snprintf(cmd, sizeof cmd,
+             "sed 's/threshold_medium: 0.3/threshold_medium: 0/' ../config/rfm.yaml > "
+             "%s/bad_churn.yaml",
+             dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd,
+             "../bin/rfm-train --config %s/bad_churn.yaml --transactions %s/none.csv "
+             "--models %s/m4",
+             dir, dir, dir);
+    assert_int_equal(run(cmd, out, sizeof out), 2);
+    snprintf(want, sizeof want, "%s/bad_churn.yaml: churn.threshold_medium: must be in (0, 1)",
+             dir);
+    if (!strstr(out, want) || strstr(out, "none.csv"))
+        fail_msg("stderr '%s' lacks '%s' or reads the data", out, want);
 }
 
 /* The warehouse road: a customer summary gives the same lifetime-value

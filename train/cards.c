@@ -97,7 +97,7 @@ char *card_segments(const segments_model *m, const char *data_path, const txn_re
 
 
 char *card_cltv(const cltv_model *c, const char *data_desc, const cltv_holdout *h,
-                const cltv_config *cfg)
+                const cltv_options *cfg)
 {
     text t = {0};
     const bgnbd_fit_result *b = cltv_bgnbd(c);

@@ -36,6 +36,6 @@ typedef struct {
 char *card_segments(const segments_model *m, const char *data_path, const txn_report *r,
                     const txn_data *d);
 char *card_cltv(const cltv_model *c, const char *data_desc, const cltv_holdout *h,
-                const cltv_config *cfg);
+                const cltv_options *cfg);
 
 #endif

@@ -66,25 +66,17 @@ out:
     return st;
 }
 
-rfm_status train_embeddings(const txn_data *d, const embeddings_config *cfg,
+rfm_status train_embeddings(const txn_data *d, const embed_params *ep, const ann_params *ap,
                             const char *stage_dir, const char *data_desc, json_t **metrics,
                             char **card, char *err, size_t errlen)
 {
     *metrics = NULL;
     *card = NULL;
-    embed_params ep;
-    embed_params_default(&ep);
-    ep.dim = cfg->dim;
     size_t n = txn_ncustomers(d);
-    if ((size_t)ep.dim >= n || (size_t)ep.dim >= txn_nproducts(d))
+    if ((size_t)ep->dim >= n || (size_t)ep->dim >= txn_nproducts(d))
         return rfm_fail(err, errlen, RFM_EDATA,
-                        "embeddings.dim %d needs more customers (%zu) and products (%zu)", ep.dim,
+                        "embeddings.dim %d needs more customers (%zu) and products (%zu)", ep->dim,
                         n, txn_nproducts(d));
-    ann_params ap;
-    ann_params_default(&ap);
-    ap.exact_max = cfg->exact_max;
-    ap.hnsw_m = cfg->hnsw_m;
-    ap.ef_search = cfg->ef_search;
     const char **ids = malloc(n * sizeof *ids);
     if (!ids)
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
@@ -100,11 +92,11 @@ rfm_status train_embeddings(const txn_data *d, const embeddings_config *cfg,
     embed_eval ev;
     rfm_rng rng;
     rfm_status st;
-    int k = cfg->neighbors;
+    int k = ep->neighbors;
     /* 1. Evaluation: fit without each customer's last basket. */
     if ((st = counts(d, 1, &train, &hp, &hi, err, errlen)) ||
-        (rfm_rng_seed(&rng, cfg->seed), st = embed_fit(train, &ep, &rng, &em, err, errlen)) ||
-        (st = ann_build(embed_customer_vectors(em), (int64_t)n, ep.dim, ids, &ap, &ix, err,
+        (rfm_rng_seed(&rng, ep->seed), st = embed_fit(train, ep, &rng, &em, err, errlen)) ||
+        (st = ann_build(embed_customer_vectors(em), (int64_t)n, ep->dim, ids, ap, &ix, err,
                         errlen)))
         goto out;
     nbr = malloc(n * (size_t)k * sizeof *nbr);
@@ -120,10 +112,10 @@ rfm_status train_embeddings(const txn_data *d, const embeddings_config *cfg,
     embed_free(em);
     ix = NULL, em = NULL;
     /* 2. The served model: every purchase. */
-    rfm_rng_seed(&rng, cfg->seed);
+    rfm_rng_seed(&rng, ep->seed);
     if ((st = counts(d, 0, &full, NULL, NULL, err, errlen)) ||
-        (st = embed_fit(full, &ep, &rng, &em, err, errlen)) ||
-        (st = ann_build(embed_customer_vectors(em), (int64_t)n, ep.dim, ids, &ap, &ix, err,
+        (st = embed_fit(full, ep, &rng, &em, err, errlen)) ||
+        (st = ann_build(embed_customer_vectors(em), (int64_t)n, ep->dim, ids, ap, &ix, err,
                         errlen)))
         goto out;
     char path[4096];
@@ -131,7 +123,7 @@ rfm_status train_embeddings(const txn_data *d, const embeddings_config *cfg,
     if ((st = ann_save(ix, path, err, errlen)))
         goto out;
     const double *sv = embed_singular_values(em);
-    *metrics = json_pack("{s:i,s:I,s:I,s:I,s:s,s:{s:I,s:i,s:i,s:f,s:f,s:f,s:f}}", "dim", ep.dim,
+    *metrics = json_pack("{s:i,s:I,s:I,s:I,s:s,s:{s:I,s:i,s:i,s:f,s:f,s:f,s:f}}", "dim", ep->dim,
                          "customers", (json_int_t)n, "products", (json_int_t)txn_nproducts(d),
                          "customers_without_vector", (json_int_t)embed_n_zero_customers(em),
                          "index", ann_is_hnsw(ix) ? "hnsw" : "exact", "last_basket_holdout",
@@ -146,7 +138,7 @@ rfm_status train_embeddings(const txn_data *d, const embeddings_config *cfg,
                  "seed %llu), rows of U S^(1/2) normalised to unit length so that inner product is "
                  "cosine similarity; a FAISS %s inner-product index over them serves "
                  "`/similar_customers`. Why PPMI + SVD: docs/embeddings.md.\n\n",
-             ep.dim, (unsigned long long)cfg->seed,
+             ep->dim, (unsigned long long)ep->seed,
              ann_is_hnsw(ix) ? "HNSW" : "exact (IDMap, Flat)");
     text_add(&t, "## Data\n%s\n- %zu customers, %zu products; %d customers have no vector (no "
                  "product with positive PMI).\n- Top singular values: %.4g, %.4g, %.4g, %.4g.\n\n",

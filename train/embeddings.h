@@ -13,7 +13,7 @@
 /* Fit, evaluate and write stage_dir/customer2vec.faiss; *metrics (JSON)
  * and *card (Markdown) are new on success. d must have been read with the
  * product column. */
-rfm_status train_embeddings(const txn_data *d, const embeddings_config *cfg,
+rfm_status train_embeddings(const txn_data *d, const embed_params *ep, const ann_params *ap,
                             const char *stage_dir, const char *data_desc, json_t **metrics,
                             char **card, char *err, size_t errlen);
 

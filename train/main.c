@@ -177,6 +177,15 @@ static int print_clusters(const char *dir)
     return 0;
 }
 
+/* *p grown to n bytes; on failure *p is kept (the caller frees it) and 0. */
+static int grow(void *p, size_t n)
+{
+    void **pp = p, *q = realloc(*pp, n);
+    if (q)
+        *pp = q;
+    return q != NULL;
+}
+
 /* A customer summary CSV in lifetimes' convention into arrays. */
 static rfm_status read_summary(const char *path, char ***ids, double **x, double **tx,
                                double **T, double **m, size_t *n, char *sha, char *err,
@@ -205,9 +214,12 @@ static rfm_status read_summary(const char *path, char ***ids, double **x, double
     while ((st = csv_next(r, &f, &nf, err, errlen)) == RFM_OK && nf > 0) {
         if (k == cap) {
             cap *= 2;
-            *ids = realloc(*ids, cap * sizeof **ids);
-            *x = realloc(*x, cap * sizeof **x), *tx = realloc(*tx, cap * sizeof **tx);
-            *T = realloc(*T, cap * sizeof **T), *m = realloc(*m, cap * sizeof **m);
+            if (!grow(ids, cap * sizeof **ids) || !grow(x, cap * sizeof **x) ||
+                !grow(tx, cap * sizeof **tx) || !grow(T, cap * sizeof **T) ||
+                !grow(m, cap * sizeof **m)) {
+                st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+                goto out;
+            }
         }
         if (!*ids || !*x || !*tx || !*T || !*m) {
             st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
@@ -231,7 +243,10 @@ static rfm_status read_summary(const char *path, char ***ids, double **x, double
                           (unsigned long long)csv_line(r), why);
             goto out;
         }
-        (*ids)[k] = strdup(f[at[0]].s);
+        if (!((*ids)[k] = strdup(f[at[0]].s))) {
+            st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+            goto out;
+        }
         (*x)[k] = v[0], (*tx)[k] = v[1], (*T)[k] = v[2], (*m)[k] = v[3];
         k++;
     }
@@ -396,7 +411,7 @@ int main(int argc, char **argv)
         return rc;
     }
     if (!campaign)
-        campaign = cfg->uplift.campaign;
+        campaign = cfg->campaign;
     int needs_tx = fit[M_SEGMENTS] || fit[M_CLTV] || fit[M_CHURN] || fit[M_EMBEDDINGS];
     if (!tx_path && !summary)
         tx_path = cfg->transactions;
@@ -477,7 +492,10 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < n; i++) {
             if (!feats[i].active)
                 continue;
-            ids[m] = strdup(txn_customer_id(d, i));
+            if (!(ids[m] = strdup(txn_customer_id(d, i)))) {
+                fprintf(stderr, "rfm-train: out of memory for %zu customers\n", n);
+                goto out;
+            }
             rec[m] = feats[i].recency, freq[m] = feats[i].frequency, mon[m] = feats[i].monetary;
             bx[m] = feats[i].bg_x, btx[m] = feats[i].bg_t_x, bT[m] = feats[i].bg_T;
             bm[m] = feats[i].bg_mean_spend;
@@ -576,8 +594,7 @@ int main(int argc, char **argv)
     }
     if (fit[M_CLTV]) {
         double ts = now_s();
-        cltv_options o = {cfg->cltv.penalizer_coef, cfg->cltv.penalizer_coef};
-        if ((st = cltv_fit(bx, btx, bT, bm, m, &o, &cm, err, sizeof err)) != RFM_OK) {
+        if ((st = cltv_fit(bx, btx, bT, bm, m, &cfg->cltv, &cm, err, sizeof err)) != RFM_OK) {
             fprintf(stderr, "rfm-train: cltv: %s\n", err);
             goto out;
         }
@@ -641,7 +658,7 @@ int main(int argc, char **argv)
         json_t *met;
         free(card);
         card = NULL;
-        if ((st = train_embeddings(d, &cfg->embeddings, modelfile_stage_dir(stage), data_desc,
+        if ((st = train_embeddings(d, &cfg->embed, &cfg->ann, modelfile_stage_dir(stage), data_desc,
                                    &met, &card, err, sizeof err)) ||
             (st = modelfile_write_text(stage, "embeddings.md", card, strlen(card), err,
                                        sizeof err))) {
@@ -669,7 +686,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "rfm-train: uplift: no campaign file (uplift.campaign or --campaign)\n");
             goto out;
         }
-        if ((st = train_uplift(campaign, &cfg->uplift, &uj, &met, &card, usha, err,
+        if ((st = train_uplift(campaign, &cfg->campaign_spec, &cfg->uplift, &uj, &met, &card, usha, err,
                                sizeof err))) {
             fprintf(stderr, "rfm-train: uplift: %s\n", err);
             rc = st == RFM_EINVAL ? 2 : 1;

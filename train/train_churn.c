@@ -30,7 +30,7 @@ static rfm_status score(const double *p, const int *y, size_t n, scores *s, char
     return RFM_OK;
 }
 
-rfm_status train_churn(const txn_data *d, const churn_config *cfg, const char *data_desc,
+rfm_status train_churn(const txn_data *d, const churn_params *cfg, const char *data_desc,
                        json_t **model_json, json_t **metrics, char **card, char *err,
                        size_t errlen)
 {
@@ -94,17 +94,7 @@ rfm_status train_churn(const txn_data *d, const churn_config *cfg, const char *d
             ytr[a++] = y[i];
         }
     }
-    churn_params par;
-    churn_default_params(&par);
-    par.lambda = cfg->lambda;
-    par.threshold_medium = cfg->threshold_medium;
-    par.threshold_high = cfg->threshold_high;
-    const char *why = churn_check_params(&par);
-    if (why) {
-        st = rfm_fail(err, errlen, RFM_EINVAL, "churn: %s", why);
-        goto out;
-    }
-    if ((st = churn_fit(xtr, ytr, ntr, 3, NAMES, &par, &m, err, errlen)) ||
+    if ((st = churn_fit(xtr, ytr, ntr, 3, NAMES, cfg, &m, err, errlen)) ||
         (st = churn_predict_many(m, xte, nte, pte, err, errlen)))
         goto out;
     scores sl, sb = {NAN, NAN, NAN};
@@ -141,7 +131,7 @@ rfm_status train_churn(const txn_data *d, const churn_config *cfg, const char *d
     if ((st = churn_global_importance(m, xtr, ntr, imp, err, errlen)))
         goto out;
     /* The served model: every customer of the split. */
-    if ((st = churn_fit(x, y, n, 3, NAMES, &par, &served, err, errlen)) ||
+    if ((st = churn_fit(x, y, n, 3, NAMES, cfg, &served, err, errlen)) ||
         (st = churn_to_json(served, model_json, err, errlen)))
         goto out;
     char cutd[11];

@@ -12,7 +12,7 @@
 /* Label customers by a time split, evaluate on a seeded held-out part
  * (beside BG/NBD's 1 - P(alive)), refit on every customer. New *model_json,
  * *metrics and *card on success. */
-rfm_status train_churn(const txn_data *d, const churn_config *cfg, const char *data_desc,
+rfm_status train_churn(const txn_data *d, const churn_params *cfg, const char *data_desc,
                        json_t **model_json, json_t **metrics, char **card, char *err,
                        size_t errlen);
 

@@ -17,7 +17,8 @@ typedef struct {
 
 /* Fit a learner on the training rows and evaluate each arm on the rest. */
 static rfm_status evaluate(const campaign_data *d, const uint8_t *is_test, uplift_learner l,
-                           uint64_t seed, learner_eval *out, char *err, size_t errlen)
+                           const uplift_params *opt, learner_eval *out, char *err,
+                           size_t errlen)
 {
     size_t ntr = 0, nte = 0, dd = d->d;
     int K = (int)campaign_n_arms(d->enc);
@@ -45,10 +46,8 @@ static rfm_status evaluate(const campaign_data *d, const uint8_t *is_test, uplif
             a++;
         }
     }
-    uplift_params p;
-    uplift_default_params(&p, l);
-    p.seed = seed;
-    p.n_threads = 2;
+    uplift_params p = *opt;
+    p.learner = l;
     if ((st = uplift_fit(Xtr, ntr, dd, atr, K, ytr, &p, &m, err, errlen)))
         goto out;
     b = 0;
@@ -84,7 +83,8 @@ static json_t *curve_json(const uplift_eval *e)
     return pts;
 }
 
-rfm_status train_uplift(const char *path, const uplift_config *cfg, json_t **model_json,
+rfm_status train_uplift(const char *path, const campaign_spec *spec, const uplift_params *cfg,
+                        json_t **model_json,
                         json_t **metrics, char **card, char data_sha[65], char *err,
                         size_t errlen)
 {
@@ -95,7 +95,7 @@ rfm_status train_uplift(const char *path, const uplift_config *cfg, json_t **mod
     uplift_model *m = NULL;
     learner_eval ev[2];
     json_t *mj = NULL, *ej = NULL;
-    rfm_status st = campaign_read(path, &cfg->spec, &d, err, errlen);
+    rfm_status st = campaign_read(path, spec, &d, err, errlen);
     if (st != RFM_OK)
         return st;
     memcpy(data_sha, d->sha256, 65);
@@ -105,18 +105,15 @@ rfm_status train_uplift(const char *path, const uplift_config *cfg, json_t **mod
         goto out;
     }
     if ((st = uplift_holdout(d->arm, d->n, cfg->holdout, cfg->seed, is_test, err, errlen)) ||
-        (st = evaluate(d, is_test, UPLIFT_T_LEARNER, cfg->seed, &ev[0], err, errlen)) ||
-        (st = evaluate(d, is_test, UPLIFT_CAUSAL_FOREST, cfg->seed, &ev[1], err, errlen)))
+        (st = evaluate(d, is_test, UPLIFT_T_LEARNER, cfg, &ev[0], err, errlen)) ||
+        (st = evaluate(d, is_test, UPLIFT_CAUSAL_FOREST, cfg, &ev[1], err, errlen)))
         goto out;
-    uplift_learner chosen = strcmp(cfg->learner, "t_learner") == 0       ? UPLIFT_T_LEARNER
-                            : strcmp(cfg->learner, "causal_forest") == 0 ? UPLIFT_CAUSAL_FOREST
+    uplift_learner chosen = !cfg->choose_learner ? cfg->learner
                             : ev[1].mean_qini_norm >= ev[0].mean_qini_norm
                                 ? UPLIFT_CAUSAL_FOREST
                                 : UPLIFT_T_LEARNER;
-    uplift_params p;
-    uplift_default_params(&p, chosen);
-    p.seed = cfg->seed;
-    p.n_threads = 2;
+    uplift_params p = *cfg;
+    p.learner = chosen;
     if ((st = uplift_fit(d->X, d->n, d->d, d->arm, K, d->y, &p, &m, err, errlen)) ||
         (st = uplift_to_json(m, &mj, err, errlen)) ||
         (st = campaign_encoding_to_json(d->enc, &ej, err, errlen)))
@@ -156,13 +153,13 @@ rfm_status train_uplift(const char *path, const uplift_config *cfg, json_t **mod
                  "and Athey / grf (honest subsampled trees split on effect heterogeneity, y "
                  "centred on the control outcome forest). Served learner: **%s** (%s).\n\n",
              campaign_outcome_name(d->enc), uplift_learner_name(chosen),
-             strcmp(cfg->learner, "auto") ? "named in the config"
-                                          : "the better mean normalised Qini on held-out data");
+             !cfg->choose_learner ? "named in the config"
+                                  : "the better mean normalised Qini on held-out data");
     text_add(&t, "## Data\n- Campaign `%s` (sha256 `%s`): %zu customers, %zu encoded feature "
                  "columns, arms:", path, d->sha256, d->n, d->d);
     for (int k = 1; k <= K; k++)
         text_add(&t, " %s%s", campaign_arm_name(d->enc, (size_t)k), k < K ? "," : "");
-    text_add(&t, "; control `%s`.\n\n", cfg->spec.control);
+    text_add(&t, "; control `%s`.\n\n", spec->control);
     text_add(&t, "## Held-out evaluation\n%.0f %% of customers held out, stratified by arm, "
                  "seed %llu. Qini and uplift curves as scikit-uplift defines them (docs/uplift.md): "
                  "coefficients are areas above the exact random line; normalised ones divide by "
