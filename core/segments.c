@@ -264,11 +264,8 @@ rfm_status segments_fit(const double *recency, const double *frequency, const do
         rfm_rng_seed(&srng, opt->seed ^ 0x5111u);
         for (size_t i = 0; i < n; i++)
             sidx[i] = i;
-        for (size_t i = 0; i < ms && ms < n; i++) {
-            size_t j = i + rfm_rng_below(&srng, n - i), t = sidx[i];
-            sidx[i] = sidx[j];
-            sidx[j] = t;
-        }
+        if (ms < n)
+            rfm_rng_shuffle(&srng, sidx, n, ms, sizeof *sidx);
         for (size_t i = 0; i < ms; i++)
             memcpy(xs + i * 3, z + sidx[i] * 3, 3 * sizeof *xs);
         kmeans_distances(xs, ms, 3, dist);

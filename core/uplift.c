@@ -321,13 +321,9 @@ rfm_status uplift_holdout(const int *arm, size_t n, double test_frac, uint64_t s
         for (size_t i = 0; i < n; i++)
             if (arm[i] == a) idx[m++] = i;
         size_t want = (size_t)floor(test_frac * (double)m + 0.5);
-        for (size_t i = 0; i < want; i++) {
-            size_t r = i + (size_t)rfm_rng_below(&rng, (uint64_t)(m - i));
-            size_t t = idx[i];
-            idx[i] = idx[r];
-            idx[r] = t;
+        rfm_rng_shuffle(&rng, idx, m, want, sizeof *idx);
+        for (size_t i = 0; i < want; i++)
             is_test[idx[i]] = 1;
-        }
     }
     free(idx);
     return RFM_OK;
