@@ -477,3 +477,23 @@ rfm_status uplift_evaluate(const double *y, const int *arm, const double *score,
     *out = e;
     return RFM_OK;
 }
+
+int uplift_best_arm(const double *uplift, int n_arms, const double *value, const double *cost,
+                    double *gain)
+{
+    int best = 0;
+    double best_score = 0;
+    for (int k = 1; k <= n_arms; k++) {
+        double score = uplift[k - 1];
+        if (value) {
+            score = uplift[k - 1] * *value - (cost ? cost[k - 1] : 0);
+            if (gain)
+                gain[k - 1] = score;
+        }
+        if (score > best_score) {
+            best_score = score;
+            best = k;
+        }
+    }
+    return best;
+}
