@@ -144,13 +144,7 @@ typedef struct {
 
 static double obj(const double *u, double *g, void *d)
 {
-    const fitdata *f = d;
-    for (int k = 0; k < 4; k++)
-        if (!(fabs(u[k]) < 30)) { /* exp(30): far outside any sane parameter */
-            for (int j = 0; j < 4; j++)
-                g[j] = 0;
-            return INFINITY;
-        }
+    const fitdata *f = d; /* mle_fit keeps u inside |u| < MLE_LOG_BOUND */
     return bgnbd_objective(u, g, f->rows, f->n, f->pen);
 }
 

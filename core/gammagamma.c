@@ -96,12 +96,7 @@ typedef struct {
 
 static double obj(const double *u, double *g, void *d)
 {
-    const fitdata *f = d;
-    for (int k = 0; k < 3; k++)
-        if (!(fabs(u[k]) < 40)) {
-            g[0] = g[1] = g[2] = 0;
-            return INFINITY;
-        }
+    const fitdata *f = d; /* mle_fit keeps u inside |u| < MLE_LOG_BOUND */
     return gg_objective(u, g, f->rows, f->n, f->pen);
 }
 

@@ -13,9 +13,16 @@
 #include "status.h"
 
 #define MLE_MAXP 8
+/* The domain of every fit: |u_k| < MLE_LOG_BOUND, i.e. each natural
+ * parameter exp(u_k) within e^-30 .. e^30 (1e-13 .. 1e13). Outside it the
+ * objective counts as +infinity with a zero gradient and f is not called:
+ * no customer-level parameter is that large or small, and the special
+ * functions (lgamma, digamma, 2F1) lose their precision long before. */
+#define MLE_LOG_BOUND 30.0
 
 /* Objective to minimise at log-parameters u (n values): returns f and
- * fills grad (d f / d u). A non-finite f means "outside the domain". */
+ * fills grad (d f / d u). A non-finite f means "outside the domain". Only
+ * called inside |u_k| < MLE_LOG_BOUND. */
 typedef double (*mle_fn)(const double *u, double *grad, void *data);
 
 typedef struct {
