@@ -25,8 +25,7 @@
 #include "gammagamma.h"
 #include "status.h"
 #include "txn.h"
-
-#define CLTV_VERSION "1.0.0"
+#include "versions.h"
 
 typedef struct cltv_model cltv_model;
 

@@ -22,8 +22,7 @@
 #include "customers.h"
 #include "rfm.h"
 #include "status.h"
-
-#define SEGMENTS_VERSION "1.0.0"
+#include "versions.h"
 
 typedef struct {
     char *name;
