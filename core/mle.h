@@ -34,6 +34,27 @@ typedef struct {
     double grad_norm;
 } mle_result;
 
+/* The data of a fit on weighted rows (bgnbd_row, gg_row): what each
+ * model's mle_fn receives. */
+typedef struct {
+    const void *rows;
+    size_t n;
+    double penalizer;
+} mle_rows;
+
+/* The fields every model's fit result shares (bgnbd_fit_result,
+ * gg_fit_result), filled from the mle_result m of a fit with penalizer
+ * on n rows weighing W customers. */
+#define MLE_SET_FIT_INFO(out, m, pen, W, n)                                                  \
+    do {                                                                                     \
+        (out)->converged = (m).converged;                                                    \
+        (out)->iterations = (m).iterations;                                                  \
+        (out)->grad_norm = (m).grad_norm;                                                    \
+        (out)->penalizer = (pen);                                                            \
+        (out)->customers = (size_t)(W);                                                      \
+        (out)->rows = (n);                                                                   \
+    } while (0)
+
 /* Minimise from each of nstarts starting points (nstarts x n, row-major),
  * keeping the lowest objective. Converged means the gradient norm fell
  * under gtol. The Hessian is of f itself; callers whose f is a mean over
