@@ -23,6 +23,7 @@
 
 #include "ann.h"
 #include "rng.h"
+#include "../tests/sim.h"
 
 static double now(void)
 {
@@ -35,26 +36,6 @@ static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
-}
-
-static float *random_unit(int64_t n, int d, uint64_t seed)
-{
-    rfm_rng rng;
-    rfm_rng_seed(&rng, seed);
-    float *x = malloc((size_t)n * d * sizeof *x);
-    if (!x)
-        return NULL;
-    for (int64_t i = 0; i < n; i++) {
-        double s = 0;
-        for (int j = 0; j < d; j++) {
-            double v = rfm_rng_normal(&rng);
-            x[(size_t)i * d + j] = (float)v;
-            s += v * v;
-        }
-        for (int j = 0; j < d; j++)
-            x[(size_t)i * d + j] = (float)(x[(size_t)i * d + j] / sqrt(s));
-    }
-    return x;
 }
 
 static char **make_ids(int64_t n)
@@ -159,7 +140,7 @@ int main(int argc, char **argv)
         p.hnsw_m = atoi(argv[3]);
 
     printf("HNSW%d, efSearch %d, %lld x %d random unit vectors\n", p.hnsw_m, ef, (long long)n, d);
-    float *x = random_unit(n, d, 1);
+    float *x = sim_unit_vectors(n, d, 1);
     char **ids = make_ids(n);
     if (!x || !ids)
         die("setup", "out of memory");

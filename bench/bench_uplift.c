@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "campaign.h"
+#include "../tests/sim.h"
 #include "rng.h"
 #include "uplift.h"
 
@@ -64,13 +65,7 @@ static void simulate(size_t n, uint64_t seed, double *X, int *arm, double *y)
 static int load_hillstrom(const char *path, double **X, int **arm, double **y, size_t *n,
                           size_t *n_test, size_t *d)
 {
-    const campaign_feature f[] = {
-        {"recency", CAMPAIGN_NUMBER}, {"history_segment", CAMPAIGN_CATEGORY},
-        {"history", CAMPAIGN_NUMBER}, {"mens", CAMPAIGN_NUMBER},
-        {"womens", CAMPAIGN_NUMBER},  {"zip_code", CAMPAIGN_CATEGORY},
-        {"newbie", CAMPAIGN_NUMBER},  {"channel", CAMPAIGN_CATEGORY}};
-    const char *const arms[] = {"Mens E-Mail", "Womens E-Mail"};
-    campaign_spec s = {f, 8, "segment", "No E-Mail", arms, 2, "visit"};
+    campaign_spec s = sim_hillstrom_spec();
     campaign_data *cd = NULL;
     char err[RFM_ERRLEN];
     if (campaign_read(path, &s, &cd, err, sizeof err) != RFM_OK) {

@@ -136,22 +136,10 @@ double bgnbd_objective(const double u[4], double grad[4], const bgnbd_row *rows,
     return -ll / W + penalizer * pen;
 }
 
-typedef struct {
-    const bgnbd_row *rows;
-    size_t n;
-    double pen;
-} fitdata;
-
 static double obj(const double *u, double *g, void *d)
 {
-    const fitdata *f = d;
-    for (int k = 0; k < 4; k++)
-        if (!(fabs(u[k]) < 30)) { /* exp(30): far outside any sane parameter */
-            for (int j = 0; j < 4; j++)
-                g[j] = 0;
-            return INFINITY;
-        }
-    return bgnbd_objective(u, g, f->rows, f->n, f->pen);
+    const mle_rows *f = d; /* mle_fit keeps u inside |u| < MLE_LOG_BOUND */
+    return bgnbd_objective(u, g, f->rows, f->n, f->penalizer);
 }
 
 rfm_status bgnbd_fit(const bgnbd_row *rows, size_t n, double penalizer, bgnbd_fit_result *out,
@@ -170,19 +158,14 @@ rfm_status bgnbd_fit(const bgnbd_row *rows, size_t n, double penalizer, bgnbd_fi
                         "no customer made a repeat purchase: BG/NBD cannot be fitted");
     if (!(penalizer >= 0))
         return rfm_fail(err, errlen, RFM_EINVAL, "penalizer must be >= 0");
-    fitdata fd = {rows, n, penalizer};
+    mle_rows fd = {rows, n, penalizer};
     /* Starts: lifetimes' (all ones), and spreads of the rate scale. */
     const double starts[] = {0, 0, 0, 0,  log(0.5), log(10), log(0.5), log(2),
                              log(0.3), log(50), log(1), log(5), log(1), log(100), log(0.2), log(0.5)};
     mle_result m;
     rfm_status st = mle_fit(obj, &fd, 4, starts, 4, 1e-6, 500, &m, err, errlen);
     out->p = (bgnbd_params){exp(m.u[0]), exp(m.u[1]), exp(m.u[2]), exp(m.u[3])};
-    out->converged = m.converged;
-    out->iterations = m.iterations;
-    out->grad_norm = m.grad_norm;
-    out->penalizer = penalizer;
-    out->customers = (size_t)W;
-    out->rows = n;
+    MLE_SET_FIT_INFO(out, m, penalizer, W, n);
     double ll = 0;
     for (size_t i = 0; i < n; i++)
         ll += rows[i].w * bgnbd_loglik(&out->p, rows[i].x, rows[i].t_x, rows[i].T);

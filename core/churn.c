@@ -9,6 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonx.h"
+#include "rng.h"
+
+/* Where load errors point: the model file. */
+#define WHERE "churn.json"
+
 struct churn_model {
     size_t d;
     char (*name_buf)[CHURN_MAX_NAME + 1];
@@ -710,44 +716,14 @@ rfm_status churn_to_json(const churn_model *m, json_t **out, char *err, size_t e
     return RFM_OK;
 }
 
-static rfm_status get_num(const json_t *o, const char *key, const char *where, double *v,
-                          char *err, size_t errlen)
+/* Each of v's d values must be > 0 (the standard deviations). */
+static rfm_status check_positive(const double *v, size_t d, const char *what, char *err,
+                                 size_t errlen)
 {
-    json_t *x = json_object_get(o, key);
-    if (!x || !json_is_number(x) || !isfinite(json_number_value(x)))
-        return rfm_fail(err, errlen, RFM_EFORMAT, "churn model: field '%s%s' missing or not a "
-                        "finite number", where, key);
-    *v = json_number_value(x);
-    return RFM_OK;
-}
-
-static rfm_status get_count(const json_t *o, const char *key, json_int_t lo, json_int_t hi,
-                            json_int_t *v, char *err, size_t errlen)
-{
-    json_t *x = json_object_get(o, key);
-    if (!x || !json_is_integer(x) || json_integer_value(x) < lo || json_integer_value(x) > hi)
-        return rfm_fail(err, errlen, RFM_EFORMAT,
-                        "churn model: field 'fit.%s' missing or not an integer in %lld..%lld", key,
-                        (long long)lo, (long long)hi);
-    *v = json_integer_value(x);
-    return RFM_OK;
-}
-
-static rfm_status get_vec(const json_t *o, const char *key, size_t d, double *v, int positive,
-                          char *err, size_t errlen)
-{
-    json_t *a = json_object_get(o, key);
-    if (!a || !json_is_array(a) || json_array_size(a) != d)
-        return rfm_fail(err, errlen, RFM_EFORMAT,
-                        "churn model: field '%s' missing or not an array of %zu numbers", key, d);
-    for (size_t j = 0; j < d; j++) {
-        json_t *x = json_array_get(a, j);
-        double val = json_is_number(x) ? json_number_value(x) : NAN;
-        if (!isfinite(val) || (positive && !(val > 0.0)))
-            return rfm_fail(err, errlen, RFM_EFORMAT, "churn model: field '%s[%zu]' is not a "
-                            "finite%s number", key, j, positive ? " positive" : "");
-        v[j] = val;
-    }
+    for (size_t j = 0; j < d; j++)
+        if (!(v[j] > 0.0))
+            return rfm_fail(err, errlen, RFM_EFORMAT, "%s[%zu]: must be a positive number", what,
+                            j);
     return RFM_OK;
 }
 
@@ -790,15 +766,16 @@ rfm_status churn_from_json(const json_t *j, churn_model **out, char *err, size_t
         return rfm_fail(err, errlen, RFM_ENOMEM, "churn_from_json: out of memory");
     model_set_names(m, names);
     rfm_status st;
-    json_t *fit = json_object_get(j, "fit");
-    json_int_t it = 0, nn = 0, np = 0;
-    if ((st = get_vec(j, "mean", d, m->mean, 0, err, errlen)) ||
-        (st = get_vec(j, "sd", d, m->sd, 1, err, errlen)) ||
-        (st = get_vec(j, "weights", d, m->w, 0, err, errlen)) ||
-        (st = get_num(j, "intercept", "", &m->b, err, errlen)) ||
-        (st = get_num(j, "lambda", "", &m->lambda, err, errlen)) ||
-        (st = get_num(j, "threshold_medium", "", &m->t_medium, err, errlen)) ||
-        (st = get_num(j, "threshold_high", "", &m->t_high, err, errlen)))
+    const json_t *fit;
+    long long it = 0, nn = 0, np = 0;
+    if ((st = jsonx_numbers(j, "mean", WHERE, m->mean, d, err, errlen)) ||
+        (st = jsonx_numbers(j, "sd", WHERE, m->sd, d, err, errlen)) ||
+        (st = check_positive(m->sd, d, WHERE ".sd", err, errlen)) ||
+        (st = jsonx_numbers(j, "weights", WHERE, m->w, d, err, errlen)) ||
+        (st = jsonx_number(j, "intercept", WHERE, &m->b, err, errlen)) ||
+        (st = jsonx_number(j, "lambda", WHERE, &m->lambda, err, errlen)) ||
+        (st = jsonx_number(j, "threshold_medium", WHERE, &m->t_medium, err, errlen)) ||
+        (st = jsonx_number(j, "threshold_high", WHERE, &m->t_high, err, errlen)))
         goto fail;
     if (!(m->lambda >= 0.0)) {
         st = rfm_fail(err, errlen, RFM_EFORMAT, "churn model: field 'lambda' must be >= 0");
@@ -808,23 +785,20 @@ rfm_status churn_from_json(const json_t *j, churn_model **out, char *err, size_t
         st = rfm_fail(err, errlen, RFM_EFORMAT, "churn model: %s", why);
         goto fail;
     }
-    if (!json_is_object(fit)) {
-        st = rfm_fail(err, errlen, RFM_EFORMAT, "churn model: field 'fit' missing or not an object");
+    if ((st = jsonx_object(j, "fit", WHERE, &fit, err, errlen)))
         goto fail;
-    }
     json_t *conv = json_object_get(fit, "converged");
     if (!json_is_boolean(conv)) {
-        st = rfm_fail(err, errlen, RFM_EFORMAT, "churn model: field 'fit.converged' missing or "
-                      "not a boolean");
+        st = rfm_fail(err, errlen, RFM_EFORMAT, WHERE ".fit.converged: missing or not a boolean");
         goto fail;
     }
-    if ((st = get_count(fit, "iterations", 0, 10000, &it, err, errlen)) ||
-        (st = get_count(fit, "n", 0, LLONG_MAX, &nn, err, errlen)) ||
-        (st = get_count(fit, "n_positive", 0, nn, &np, err, errlen)) ||
-        (st = get_num(fit, "log_likelihood", "fit.", &m->fit.log_likelihood, err, errlen)) ||
-        (st = get_num(fit, "objective", "fit.", &m->fit.objective, err, errlen)) ||
-        (st = get_num(fit, "grad_max", "fit.", &m->fit.grad_max, err, errlen)) ||
-        (st = get_num(fit, "last_step", "fit.", &m->fit.last_step, err, errlen)))
+    if ((st = jsonx_int_in(fit, "iterations", WHERE ".fit", 0, 10000, &it, err, errlen)) ||
+        (st = jsonx_int_in(fit, "n", WHERE ".fit", 0, LLONG_MAX, &nn, err, errlen)) ||
+        (st = jsonx_int_in(fit, "n_positive", WHERE ".fit", 0, nn, &np, err, errlen)) ||
+        (st = jsonx_number(fit, "log_likelihood", WHERE ".fit", &m->fit.log_likelihood, err, errlen)) ||
+        (st = jsonx_number(fit, "objective", WHERE ".fit", &m->fit.objective, err, errlen)) ||
+        (st = jsonx_number(fit, "grad_max", WHERE ".fit", &m->fit.grad_max, err, errlen)) ||
+        (st = jsonx_number(fit, "last_step", WHERE ".fit", &m->fit.last_step, err, errlen)))
         goto fail;
     m->fit.converged = json_is_true(conv);
     m->fit.iterations = (int)it;
@@ -835,4 +809,56 @@ rfm_status churn_from_json(const json_t *j, churn_model **out, char *err, size_t
 fail:
     churn_free(m);
     return st;
+}
+
+rfm_status churn_time_split(const txn_data *d, int cut_days, double test_share, uint64_t seed,
+                            churn_split *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (!(test_share >= 0 && test_share < 1))
+        return rfm_fail(err, errlen, RFM_EINVAL, "churn.test_share %g not in [0, 1)", test_share);
+    int32_t cut = txn_snapshot_day(d) - cut_days;
+    if (cut <= txn_first_day(d))
+        return rfm_fail(err, errlen, RFM_EDATA,
+                        "churn.cut_days %d leaves no purchase history before the cut", cut_days);
+    size_t nc = txn_ncustomers(d), n = 0;
+    txn_features *f = calloc(nc ? nc : 1, sizeof *f);
+    out->x = malloc((nc ? nc : 1) * 3 * sizeof *out->x);
+    out->bg = malloc((nc ? nc : 1) * 3 * sizeof *out->bg);
+    out->y = malloc((nc ? nc : 1) * sizeof *out->y);
+    out->order = malloc((nc ? nc : 1) * sizeof *out->order);
+    if (!f || !out->x || !out->bg || !out->y || !out->order) {
+        free(f);
+        churn_split_free(out);
+        return rfm_fail(err, errlen, RFM_ENOMEM, "churn: out of memory for the labels");
+    }
+    /* Label: bought before the cut, nothing on or after it. Features as of the cut. */
+    txn_features_asof(d, cut, f);
+    for (size_t i = 0; i < nc; i++) {
+        if (!f[i].active)
+            continue;
+        double *x = out->x + n * 3, *bg = out->bg + n * 3;
+        x[0] = f[i].recency, x[1] = f[i].frequency, x[2] = f[i].monetary;
+        bg[0] = f[i].bg_x, bg[1] = f[i].bg_t_x, bg[2] = f[i].bg_T;
+        out->y[n] = f[i].future_days == 0;
+        out->churned += (size_t)out->y[n];
+        n++;
+    }
+    free(f);
+    rfm_rng rng;
+    rfm_rng_seed(&rng, seed);
+    for (size_t i = 0; i < n; i++)
+        out->order[i] = i;
+    rfm_rng_shuffle(&rng, out->order, n, n, sizeof *out->order);
+    out->cut = cut;
+    out->n = n;
+    out->n_test = (size_t)llround(test_share * (double)n);
+    out->n_train = n - out->n_test;
+    return RFM_OK;
+}
+
+void churn_split_free(churn_split *s)
+{
+    free(s->x), free(s->bg), free(s->y), free(s->order);
+    memset(s, 0, sizeof *s);
 }

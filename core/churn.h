@@ -47,6 +47,7 @@
 #include <stdint.h>
 
 #include "status.h"
+#include "txn.h"
 
 #define CHURN_FORMAT "rfm-churn"
 #define CHURN_VERSION 1
@@ -235,5 +236,31 @@ rfm_status churn_to_json(const churn_model *m, json_t **out, char *err, size_t e
  * "format"/"version" says to regenerate with rfm-train. *out is a new model
  * on success, untouched on failure. */
 rfm_status churn_from_json(const json_t *j, churn_model **out, char *err, size_t errlen);
+
+/* ---- labels from a time split ------------------------------------------- */
+
+/* Customers who bought before the cut (snapshot - cut_days), labelled 1
+ * (churned) when they bought nothing on or after it, with features as of
+ * the cut, and a seeded held-out split of them. x rows are recency,
+ * frequency, monetary (the trainer's three features); bg rows the BG/NBD
+ * summary repeat purchases, t_x, T. Rows of x, bg and y are in customer
+ * order (txn's); order is a seeded permutation of 0..n-1 (rfm_rng_shuffle)
+ * whose first n_test = round(test_share n) rows are held out, the rest
+ * (n_train) used for fitting. */
+typedef struct {
+    int32_t cut;        /* day number of the cut */
+    size_t n, churned;  /* labelled customers; of them churned */
+    double *x, *bg;     /* n x 3 each */
+    int *y;             /* n labels */
+    size_t *order;      /* n row indices: held out first */
+    size_t n_test, n_train;
+} churn_split;
+
+/* Fill *out (every pointer new; churn_split_free). RFM_EDATA when the cut
+ * leaves no purchase before it, RFM_EINVAL when test_share is not in
+ * [0, 1), RFM_ENOMEM; *out is zeroed on failure. */
+rfm_status churn_time_split(const txn_data *d, int cut_days, double test_share, uint64_t seed,
+                            churn_split *out, char *err, size_t errlen);
+void churn_split_free(churn_split *s);
 
 #endif

@@ -8,7 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "csv.h"
+#include "date.h"
 #include "jsonx.h"
+#include "sha256.h"
 
 struct cltv_model {
     bgnbd_fit_result bg;
@@ -273,4 +276,147 @@ rfm_status cltv_from_json(const json_t *j, cltv_model **out, char *err, size_t e
         c->gg.loglik = json_number_value(v);
     *out = c;
     return RFM_OK;
+}
+
+rfm_status cltv_holdout_check(const txn_data *d, int holdout_days, double penalizer,
+                              cltv_holdout *h, char *err, size_t errlen)
+{
+    memset(h, 0, sizeof *h);
+    int32_t snap = txn_snapshot_day(d), cut = snap - holdout_days;
+    if (cut <= txn_first_day(d))
+        return RFM_OK;
+    size_t n = txn_ncustomers(d), m = 0, nr;
+    txn_features *f = calloc(n ? n : 1, sizeof *f);
+    double *x = malloc((n ? n : 1) * sizeof *x), *tx = malloc((n ? n : 1) * sizeof *tx),
+           *T = malloc((n ? n : 1) * sizeof *T), *fut = malloc((n ? n : 1) * sizeof *fut);
+    bgnbd_row *rows = NULL;
+    bgnbd_fit_result fr;
+    rfm_status st;
+    if (!f || !x || !tx || !T || !fut) {
+        st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory for the holdout check");
+        goto out;
+    }
+    txn_features_asof(d, cut, f);
+    for (size_t i = 0; i < n; i++)
+        if (f[i].active) {
+            x[m] = f[i].bg_x, tx[m] = f[i].bg_t_x, T[m] = f[i].bg_T;
+            fut[m++] = f[i].future_days;
+        }
+    /* Only purchase counts are checked: BG/NBD alone. */
+    h->penalizer = penalizer;
+    if ((st = bgnbd_compress(x, tx, T, m, &rows, &nr, err, errlen)) != RFM_OK)
+        goto out;
+    /* The shorter calibration period often leaves the dropout parameter
+     * unidentified (a -> 0); the predicted counts do not depend on it. */
+    st = bgnbd_fit(rows, nr, h->penalizer, &fr, err, errlen);
+    if (!bgnbd_fit_predicts(st, &fr))
+        goto out;
+    h->identified = st == RFM_OK;
+    st = RFM_OK;
+    double se = 0, sq = 0;
+    for (size_t i = 0; i < m; i++) {
+        double pred = bgnbd_expected(&fr.p, holdout_days, x[i], tx[i], T[i]);
+        int g = x[i] >= CLTV_HOLDOUT_GROUPS - 1 ? CLTV_HOLDOUT_GROUPS - 1 : (int)x[i];
+        h->n[g]++;
+        h->actual[g] += fut[i];
+        h->predicted[g] += pred;
+        h->total_actual += fut[i];
+        h->total_predicted += pred;
+        se += fabs(pred - fut[i]);
+        sq += (pred - fut[i]) * (pred - fut[i]);
+    }
+    h->total_n = m;
+    h->mae = m ? se / (double)m : 0;
+    h->rmse = m ? sqrt(sq / (double)m) : 0;
+    h->days = holdout_days;
+    date_format(cut, h->cut);
+    h->ok = 1;
+out:
+    free(rows);
+    free(f), free(x), free(tx), free(T), free(fut);
+    return st;
+}
+
+/* Grow each of the summary's five arrays to cap entries; 0 when one fails
+ * (the arrays that grew keep their new size, all stay valid). */
+static int grow_summary(char ***ids, double **x, double **tx, double **T, double **m, size_t cap)
+{
+    char **ni = realloc(*ids, cap * sizeof **ids);
+    if (!ni)
+        return 0;
+    *ids = ni;
+    double **arr[4] = {x, tx, T, m};
+    for (int a = 0; a < 4; a++) {
+        double *p = realloc(*arr[a], cap * sizeof **arr[a]);
+        if (!p)
+            return 0;
+        *arr[a] = p;
+    }
+    return 1;
+}
+
+rfm_status cltv_read_summary(const char *path, char ***ids, double **x, double **tx, double **T,
+                             double **m, size_t *n, char *sha, char *err, size_t errlen)
+{
+    *ids = NULL, *x = *tx = *T = *m = NULL, *n = 0;
+    csv_reader *r;
+    rfm_status st = csv_open(path, &r, err, errlen);
+    if (st != RFM_OK)
+        return st;
+    const csv_field *f;
+    size_t nf, cap = 1024, k = 0;
+    static const char *const cols[5] = {"customer_id", "frequency", "recency", "T",
+                                        "monetary_value"};
+    int at[5];
+    if (!grow_summary(ids, x, tx, T, m, cap)) {
+        st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((st = csv_next(r, &f, &nf, err, errlen)) != RFM_OK)
+        goto out;
+    for (int c = 0; c < 5; c++)
+        if ((at[c] = csv_find(f, nf, cols[c])) < 0) {
+            st = rfm_fail(err, errlen, RFM_EINVAL, "%s:1: column '%s' not found (header must "
+                          "have customer_id,frequency,recency,T,monetary_value)", path, cols[c]);
+            goto out;
+        }
+    while ((st = csv_next(r, &f, &nf, err, errlen)) == RFM_OK && nf > 0) {
+        if (k == cap && !grow_summary(ids, x, tx, T, m, cap *= 2)) {
+            st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+            goto out;
+        }
+        double v[4];
+        for (int c = 1; c < 5; c++) {
+            char *end;
+            const csv_field *fl = &f[at[c]];
+            v[c - 1] = strtod(fl->s, &end);
+            if (fl->len == 0 || *end || !isfinite(v[c - 1])) {
+                st = rfm_fail(err, errlen, RFM_EPARSE, "%s:%llu:%llu: %s is not a number", path,
+                              (unsigned long long)csv_line(r),
+                              (unsigned long long)csv_column(r, (size_t)at[c]), cols[c]);
+                goto out;
+            }
+        }
+        const char *why = cltv_check(v[0], v[1], v[2], v[3]);
+        if (why) {
+            st = rfm_fail(err, errlen, RFM_EPARSE, "%s:%llu: %s", path,
+                          (unsigned long long)csv_line(r), why);
+            goto out;
+        }
+        if (!((*ids)[k] = strdup(f[at[0]].s))) {
+            st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+            goto out;
+        }
+        (*x)[k] = v[0], (*tx)[k] = v[1], (*T)[k] = v[2], (*m)[k] = v[3];
+        k++;
+    }
+    if (st == RFM_OK) {
+        uint8_t dg[32];
+        csv_sha256(r, dg);
+        sha256_hex(dg, sha);
+    }
+out:
+    *n = k;
+    csv_close(r);
+    return st;
 }

@@ -24,8 +24,8 @@
 #include "bgnbd.h"
 #include "gammagamma.h"
 #include "status.h"
-
-#define CLTV_VERSION "1.0.0"
+#include "txn.h"
+#include "versions.h"
 
 typedef struct cltv_model cltv_model;
 
@@ -70,6 +70,43 @@ rfm_status cltv_predict(const cltv_model *c, double x, double t_x, double T, dou
 /* The point value alone (used for the interval, and in tests). */
 double cltv_value(const bgnbd_params *b, const gg_params *g, double x, double t_x, double T,
                   double m, double horizon_days, double discount_rate);
+
+/* ---- calibration/holdout check and customer summaries -------------------- */
+
+#define CLTV_HOLDOUT_GROUPS 8 /* calibration repeat purchases 0..6 and 7+ */
+
+/* The calibration/holdout check of the lifetime-value models. */
+typedef struct {
+    int ok, days;     /* ok: the check ran */
+    int identified;   /* the calibration fit identified every parameter */
+    double penalizer; /* used for the calibration fit (the configured one) */
+    char cut[11];
+    size_t n[CLTV_HOLDOUT_GROUPS];
+    double actual[CLTV_HOLDOUT_GROUPS], predicted[CLTV_HOLDOUT_GROUPS];
+    size_t total_n;
+    double total_actual, total_predicted, mae, rmse;
+} cltv_holdout;
+
+/* Calibration/holdout: fit BG/NBD on purchases before the cut (snapshot -
+ * holdout_days) with penalizer (the shorter calibration period often leaves
+ * a unidentified, a -> 0: the point is used all the same, as
+ * bgnbd_fit_predicts allows, and h->identified says so), predict each
+ * customer's repeat purchase days after the cut and compare with what
+ * happened, in total and by calibration repeat purchases. *h is zeroed
+ * first; h->ok = 1 when the check ran. RFM_OK with h->ok = 0 when the cut
+ * leaves no history before it; the fit's status (RFM_EDATA,
+ * RFM_ENOCONVERGE, ...) or RFM_ENOMEM with a message otherwise. */
+rfm_status cltv_holdout_check(const txn_data *d, int holdout_days, double penalizer,
+                              cltv_holdout *h, char *err, size_t errlen);
+
+/* A customer summary CSV in lifetimes' convention (customer_id, frequency,
+ * recency, T, monetary_value; other columns ignored) into new arrays of *n
+ * values each (ids strdup'ed; the caller frees all, also on failure, when
+ * they are not NULL), and the file's sha256 in hex into sha (65 bytes).
+ * Each row must pass cltv_check. RFM_EINVAL for a missing column, RFM_EPARSE
+ * naming file, line and column for a bad value, RFM_EIO, RFM_ENOMEM. */
+rfm_status cltv_read_summary(const char *path, char ***ids, double **x, double **tx, double **T,
+                             double **m, size_t *n, char *sha, char *err, size_t errlen);
 
 rfm_status cltv_to_json(const cltv_model *c, json_t **out, char *err, size_t errlen);
 rfm_status cltv_from_json(const json_t *j, cltv_model **out, char *err, size_t errlen);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonx.h"
 #include "rng.h"
 
 /* One node of a flattened tree. feat < 0: leaf, child = leaf index.
@@ -277,11 +278,9 @@ static void find_split(const fit_ctx *c, workspace *ws, rfm_rng *rng, uint32_t l
     /* Gains below this are rounding noise on a constant pseudo-outcome. */
     double best = 1e-12 * ss;
     int mtry = c->mtry;
+    rfm_rng_shuffle(rng, ws->feats, d, (size_t)mtry, sizeof *ws->feats);
     for (int j = 0; j < mtry; j++) {
-        int r = j + (int)rfm_rng_below(rng, (uint64_t)(d - (size_t)j));
-        int f = ws->feats[r];
-        ws->feats[r] = ws->feats[j];
-        ws->feats[j] = f;
+        int f = ws->feats[j];
         int bmin = 255, bmax = 0;
         for (uint32_t k = lo; k < hi; k++) {
             uint32_t i = idx[k];
@@ -339,12 +338,7 @@ static rfm_status grow_tree(const fit_ctx *c, workspace *ws, int t)
     for (size_t i = 0; i < d; i++) ws->feats[i] = (int)i;
     size_t s = (size_t)ceil(p->sample_frac * (double)n);
     if (s > n) s = n;
-    for (size_t i = 0; i < s; i++) {
-        size_t r = i + (size_t)rfm_rng_below(&rng, (uint64_t)(n - i));
-        uint32_t tmp = ws->perm[i];
-        ws->perm[i] = ws->perm[r];
-        ws->perm[r] = tmp;
-    }
+    rfm_rng_shuffle(&rng, ws->perm, n, s, sizeof *ws->perm);
     if (c->inbag) {
         uint8_t *bits = c->inbag + (size_t)t * c->inbag_stride;
         for (size_t k = 0; k < s; k++) bits[ws->perm[k] >> 3] |= (uint8_t)(1u << (ws->perm[k] & 7));
@@ -722,26 +716,10 @@ rfm_status forest_to_json(const forest *f, json_t **out, char *err, size_t errle
 }
 
 /* The array field name with exactly len elements, or NULL. */
-static const json_t *get_array(const json_t *j, const char *name, size_t len)
+static const json_t *array_of(const json_t *j, const char *name, size_t len)
 {
     const json_t *a = json_object_get(j, name);
-    return (json_is_array(a) && json_array_size(a) == len) ? a : NULL;
-}
-
-static int get_int(const json_t *a, size_t k, long long lo, long long hi, long long *v)
-{
-    const json_t *e = json_array_get(a, k);
-    if (!json_is_integer(e)) return -1;
-    *v = json_integer_value(e);
-    return (*v < lo || *v > hi) ? -1 : 0;
-}
-
-static int get_real(const json_t *a, size_t k, double *v)
-{
-    const json_t *e = json_array_get(a, k);
-    if (!json_is_number(e)) return -1;
-    *v = json_number_value(e);
-    return isfinite(*v) ? 0 : -1;
+    return json_array_size(a) == len && len > 0 ? a : NULL;
 }
 
 rfm_status forest_from_json(const json_t *j, forest **out, char *err, size_t errlen)
@@ -755,22 +733,20 @@ rfm_status forest_from_json(const json_t *j, forest **out, char *err, size_t err
     forest *f = calloc(1, sizeof *f);
     if (!f) return rfm_fail(err, errlen, RFM_ENOMEM, "forest: out of memory");
     if (!json_is_object(j)) BAD("(object)");
-    const char *kind = json_string_value(json_object_get(j, "kind"));
-    if (kind && !strcmp(kind, "regression"))
+    const char *kind = NULL;
+    long long v;
+    if (jsonx_string(j, "kind", "forest", &kind, err, errlen)) BAD("kind");
+    if (!strcmp(kind, "regression"))
         f->kind = FOREST_REGRESSION;
-    else if (kind && !strcmp(kind, "causal"))
+    else if (!strcmp(kind, "causal"))
         f->kind = FOREST_CAUSAL;
     else
         BAD("kind");
     f->nv = f->kind == FOREST_CAUSAL ? 3 : 1;
-    const json_t *e = json_object_get(j, "n_features");
-    if (!json_is_integer(e) || json_integer_value(e) < 1 || json_integer_value(e) > 100000)
-        BAD("n_features");
-    f->d = (size_t)json_integer_value(e);
-    e = json_object_get(j, "n_trees");
-    if (!json_is_integer(e) || json_integer_value(e) < 1 || json_integer_value(e) > 100000)
-        BAD("n_trees");
-    f->n_trees = (int)json_integer_value(e);
+    if (jsonx_int_in(j, "n_features", "forest", 1, 100000, &v, err, errlen)) BAD("n_features");
+    f->d = (size_t)v;
+    if (jsonx_int_in(j, "n_trees", "forest", 1, 100000, &v, err, errlen)) BAD("n_trees");
+    f->n_trees = (int)v;
     const json_t *fe = json_object_get(j, "feature"), *lc = json_object_get(j, "leaf_count");
     if (!json_is_array(fe) || json_array_size(fe) == 0 || json_array_size(fe) > INT32_MAX)
         BAD("feature");
@@ -778,10 +754,10 @@ rfm_status forest_from_json(const json_t *j, forest **out, char *err, size_t err
         BAD("leaf_count");
     f->n_nodes = json_array_size(fe);
     f->n_leaves = json_array_size(lc);
-    const json_t *ts = get_array(j, "tree_start", (size_t)f->n_trees + 1);
-    const json_t *th = get_array(j, "threshold", f->n_nodes);
-    const json_t *ch = get_array(j, "child", f->n_nodes);
-    const json_t *lv = get_array(j, "leaf_value", f->n_leaves * (size_t)f->nv);
+    const json_t *ts = array_of(j, "tree_start", (size_t)f->n_trees + 1);
+    const json_t *th = array_of(j, "threshold", f->n_nodes);
+    const json_t *ch = array_of(j, "child", f->n_nodes);
+    const json_t *lv = array_of(j, "leaf_value", f->n_leaves * (size_t)f->nv);
     if (!ts) BAD("tree_start");
     if (!th) BAD("threshold");
     if (!ch) BAD("child");
@@ -794,9 +770,8 @@ rfm_status forest_from_json(const json_t *j, forest **out, char *err, size_t err
         st = rfm_fail(err, errlen, RFM_ENOMEM, "forest: out of memory");
         goto fail;
     }
-    long long v;
     for (int t = 0; t <= f->n_trees; t++) {
-        if (get_int(ts, (size_t)t, 0, (long long)f->n_nodes, &v)) BAD("tree_start");
+        if (jsonx_item_int(ts, (size_t)t, 0, (long long)f->n_nodes, &v)) BAD("tree_start");
         f->tree_start[t] = (int32_t)v;
         if (t > 0 && f->tree_start[t] <= f->tree_start[t - 1]) BAD("tree_start");
     }
@@ -806,22 +781,22 @@ rfm_status forest_from_json(const json_t *j, forest **out, char *err, size_t err
         int32_t end = f->tree_start[t + 1];
         for (int32_t k = f->tree_start[t]; k < end; k++) {
             fnode *nd = &f->nodes[k];
-            if (get_int(fe, (size_t)k, -1, (long long)f->d - 1, &v)) BAD("feature");
+            if (jsonx_item_int(fe, (size_t)k, -1, (long long)f->d - 1, &v)) BAD("feature");
             nd->feat = (int32_t)v;
-            if (get_real(th, (size_t)k, &nd->thr)) BAD("threshold");
+            if (jsonx_item_number(th, (size_t)k, &nd->thr)) BAD("threshold");
             /* Children strictly after the parent and inside the tree: every
              * walk moves forward and ends at a leaf of the same tree. */
-            if (nd->feat >= 0 ? get_int(ch, (size_t)k, k + 1, end - 2, &v)
-                              : get_int(ch, (size_t)k, 0, (long long)f->n_leaves - 1, &v))
+            if (nd->feat >= 0 ? jsonx_item_int(ch, (size_t)k, k + 1, end - 2, &v)
+                              : jsonx_item_int(ch, (size_t)k, 0, (long long)f->n_leaves - 1, &v))
                 BAD("child");
             nd->child = (int32_t)v;
         }
     }
     for (size_t l = 0; l < f->n_leaves; l++) {
-        if (get_int(lc, l, 0, INT32_MAX, &v)) BAD("leaf_count");
+        if (jsonx_item_int(lc, l, 0, INT32_MAX, &v)) BAD("leaf_count");
         f->leaf_count[l] = (int32_t)v;
         for (int q = 0; q < f->nv; q++)
-            if (get_real(lv, l * (size_t)f->nv + (size_t)q, &f->leaf_val[l * (size_t)f->nv + (size_t)q]))
+            if (jsonx_item_number(lv, l * (size_t)f->nv + (size_t)q, &f->leaf_val[l * (size_t)f->nv + (size_t)q]))
                 BAD("leaf_value");
     }
     *out = f;

@@ -88,21 +88,10 @@ double gg_objective(const double u[3], double grad[3], const gg_row *rows, size_
     return -ll / W + penalizer * pen;
 }
 
-typedef struct {
-    const gg_row *rows;
-    size_t n;
-    double pen;
-} fitdata;
-
 static double obj(const double *u, double *g, void *d)
 {
-    const fitdata *f = d;
-    for (int k = 0; k < 3; k++)
-        if (!(fabs(u[k]) < 40)) {
-            g[0] = g[1] = g[2] = 0;
-            return INFINITY;
-        }
-    return gg_objective(u, g, f->rows, f->n, f->pen);
+    const mle_rows *f = d; /* mle_fit keeps u inside |u| < MLE_LOG_BOUND */
+    return gg_objective(u, g, f->rows, f->n, f->penalizer);
 }
 
 rfm_status gg_fit(const gg_row *rows, size_t n, double penalizer, gg_fit_result *out, char *err,
@@ -119,18 +108,13 @@ rfm_status gg_fit(const gg_row *rows, size_t n, double penalizer, gg_fit_result 
                         "Gamma-Gamma needs at least 2 customers with a repeat purchase");
     double vx = sxx / W - (sx / W) * (sx / W), vm = smm / W - (sm / W) * (sm / W);
     out->corr_freq_spend = vx > 0 && vm > 0 ? (sxm / W - sx / W * sm / W) / sqrt(vx * vm) : 0;
-    fitdata fd = {rows, n, penalizer};
+    mle_rows fd = {rows, n, penalizer};
     double mean = sm / W; /* starts around the observed mean spend: p v / (q - 1) ~ mean */
     const double starts[] = {0, 0, 0, log(2), log(3), log(mean), log(5), log(10), log(2 * mean)};
     mle_result m;
     rfm_status st = mle_fit(obj, &fd, 3, starts, 3, 1e-7, 500, &m, err, errlen);
     out->p = (gg_params){exp(m.u[0]), exp(m.u[1]), exp(m.u[2])};
-    out->converged = m.converged;
-    out->iterations = m.iterations;
-    out->grad_norm = m.grad_norm;
-    out->penalizer = penalizer;
-    out->customers = (size_t)W;
-    out->rows = n;
+    MLE_SET_FIT_INFO(out, m, penalizer, W, n);
     double ll = 0;
     for (size_t i = 0; i < n; i++)
         ll += rows[i].w * gg_loglik(&out->p, rows[i].x, rows[i].m);

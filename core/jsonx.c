@@ -36,6 +36,34 @@ rfm_status jsonx_int(const json_t *obj, const char *key, const char *where, long
     return RFM_OK;
 }
 
+rfm_status jsonx_int_in(const json_t *obj, const char *key, const char *where, long long lo,
+                        long long hi, long long *out, char *err, size_t errlen)
+{
+    rfm_status st = jsonx_int(obj, key, where, out, err, errlen);
+    if (st == RFM_OK && (*out < lo || *out > hi))
+        return rfm_fail(err, errlen, RFM_EFORMAT, "%s.%s: must be an integer in %lld..%lld",
+                        where, key, lo, hi);
+    return st;
+}
+
+int jsonx_item_int(const json_t *a, size_t i, long long lo, long long hi, long long *out)
+{
+    const json_t *v = json_array_get(a, i);
+    if (!json_is_integer(v))
+        return -1;
+    *out = json_integer_value(v);
+    return *out < lo || *out > hi ? -1 : 0;
+}
+
+int jsonx_item_number(const json_t *a, size_t i, double *out)
+{
+    const json_t *v = json_array_get(a, i);
+    if (!json_is_number(v))
+        return -1;
+    *out = json_number_value(v);
+    return isfinite(*out) ? 0 : -1;
+}
+
 rfm_status jsonx_string(const json_t *obj, const char *key, const char *where, const char **out,
                         char *err, size_t errlen)
 {
@@ -54,13 +82,10 @@ rfm_status jsonx_vec(const json_t *a, const char *where, double *out, size_t n, 
     if (!json_is_array(a) || json_array_size(a) != n)
         return rfm_fail(err, errlen, RFM_EFORMAT, "%s: must be an array of %zu numbers", where,
                         n);
-    for (size_t i = 0; i < n; i++) {
-        const json_t *v = json_array_get(a, i);
-        if (!json_is_number(v) || !isfinite(json_number_value(v)))
+    for (size_t i = 0; i < n; i++)
+        if (jsonx_item_number(a, i, &out[i]))
             return rfm_fail(err, errlen, RFM_EFORMAT, "%s[%zu]: must be a finite number", where,
                             i);
-        out[i] = json_number_value(v);
-    }
     return RFM_OK;
 }
 

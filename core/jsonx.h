@@ -16,6 +16,9 @@ rfm_status jsonx_number(const json_t *obj, const char *key, const char *where, d
                         char *err, size_t errlen);
 rfm_status jsonx_int(const json_t *obj, const char *key, const char *where, long long *out,
                      char *err, size_t errlen);
+/* An integer in lo..hi. */
+rfm_status jsonx_int_in(const json_t *obj, const char *key, const char *where, long long lo,
+                        long long hi, long long *out, char *err, size_t errlen);
 /* *out borrows the string from obj. */
 rfm_status jsonx_string(const json_t *obj, const char *key, const char *where, const char **out,
                         char *err, size_t errlen);
@@ -25,6 +28,11 @@ rfm_status jsonx_numbers(const json_t *obj, const char *key, const char *where, 
 /* An array value of exactly n finite numbers into out. */
 rfm_status jsonx_vec(const json_t *a, const char *where, double *out, size_t n, char *err,
                      size_t errlen);
+/* Element i of array a, for loaders that name the field themselves: 0 and
+ * *out set when it is an integer in lo..hi (resp. a finite number), else -1
+ * and *out unspecified. */
+int jsonx_item_int(const json_t *a, size_t i, long long lo, long long hi, long long *out);
+int jsonx_item_number(const json_t *a, size_t i, double *out);
 /* A member that must be an object (or array, with jsonx_array). */
 rfm_status jsonx_object(const json_t *obj, const char *key, const char *where,
                         const json_t **out, char *err, size_t errlen);

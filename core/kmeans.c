@@ -237,13 +237,8 @@ rfm_status kmeans_silhouette(const double *x, size_t n, size_t d, const int *lab
     }
     for (size_t i = 0; i < n; i++)
         idx[i] = i;
-    if (m < n) /* partial Fisher-Yates: the first m of idx are the sample */
-        for (size_t i = 0; i < m; i++) {
-            size_t j = i + rfm_rng_below(rng, n - i);
-            size_t t = idx[i];
-            idx[i] = idx[j];
-            idx[j] = t;
-        }
+    if (m < n) /* the first m of idx are the sample */
+        rfm_rng_shuffle(rng, idx, n, m, sizeof *idx);
     for (size_t s = 0; s < m; s++)
         size[labels[idx[s]]]++;
     double total = 0;

@@ -14,11 +14,23 @@ typedef struct {
     size_t n;
 } wrap;
 
+/* f inside the bounded domain, +infinity with a zero gradient outside. */
+static double call(mle_fn f, void *data, size_t n, const double *u, double *g)
+{
+    for (size_t k = 0; k < n; k++)
+        if (!(fabs(u[k]) < MLE_LOG_BOUND)) {
+            for (size_t j = 0; j < n; j++)
+                g[j] = 0;
+            return INFINITY;
+        }
+    return f(u, g, data);
+}
+
 static double w_f(const gsl_vector *x, void *p)
 {
     wrap *w = p;
     double g[MLE_MAXP];
-    double v = w->f(x->data, g, w->data);
+    double v = call(w->f, w->data, w->n, x->data, g);
     return isfinite(v) ? v : GSL_POSINF;
 }
 
@@ -26,7 +38,7 @@ static void w_df(const gsl_vector *x, void *p, gsl_vector *g)
 {
     wrap *w = p;
     double gg[MLE_MAXP];
-    w->f(x->data, gg, w->data);
+    call(w->f, w->data, w->n, x->data, gg);
     for (size_t i = 0; i < w->n; i++)
         gsl_vector_set(g, i, isfinite(gg[i]) ? gg[i] : 0.0);
 }
@@ -35,7 +47,7 @@ static void w_fdf(const gsl_vector *x, void *p, double *f, gsl_vector *g)
 {
     wrap *w = p;
     double gg[MLE_MAXP];
-    double v = w->f(x->data, gg, w->data);
+    double v = call(w->f, w->data, w->n, x->data, gg);
     *f = isfinite(v) ? v : GSL_POSINF;
     for (size_t i = 0; i < w->n; i++)
         gsl_vector_set(g, i, isfinite(gg[i]) ? gg[i] : 0.0);
@@ -48,9 +60,9 @@ void mle_hessian(mle_fn f, void *data, size_t n, const double *u, double *h)
         double step = 1e-5 * (1.0 + fabs(u[j]));
         memcpy(x, u, n * sizeof *x);
         x[j] = u[j] + step;
-        f(x, gp, data);
+        call(f, data, n, x, gp);
         x[j] = u[j] - step;
-        f(x, gm, data);
+        call(f, data, n, x, gm);
         for (size_t i = 0; i < n; i++)
             h[i * n + j] = (gp[i] - gm[i]) / (2 * step);
     }
@@ -92,7 +104,7 @@ static int newton(mle_fn f, void *data, size_t n, double *u, double *fu, double 
     double x[MLE_MAXP], gx[MLE_MAXP], lambda = 0;
     gsl_matrix_view av = gsl_matrix_view_array(a, n, n);
     gsl_vector_view gv = gsl_vector_view_array(g, n), dv = gsl_vector_view_array(d, n);
-    *fu = f(u, g, data);
+    *fu = call(f, data, n, u, g);
     for (*steps = 0; *steps < max_steps; (*steps)++) {
         double gn = 0;
         for (size_t i = 0; i < n; i++)
@@ -116,7 +128,7 @@ static int newton(mle_fn f, void *data, size_t n, double *u, double *fu, double 
             }
             for (size_t i = 0; i < n; i++)
                 x[i] = u[i] - d[i];
-            double fx = f(x, gx, data);
+            double fx = call(f, data, n, x, gx);
             if (isfinite(fx) && fx < *fu) {
                 memcpy(u, x, n * sizeof *u);
                 memcpy(g, gx, n * sizeof *g);

@@ -13,9 +13,16 @@
 #include "status.h"
 
 #define MLE_MAXP 8
+/* The domain of every fit: |u_k| < MLE_LOG_BOUND, i.e. each natural
+ * parameter exp(u_k) within e^-30 .. e^30 (1e-13 .. 1e13). Outside it the
+ * objective counts as +infinity with a zero gradient and f is not called:
+ * no customer-level parameter is that large or small, and the special
+ * functions (lgamma, digamma, 2F1) lose their precision long before. */
+#define MLE_LOG_BOUND 30.0
 
 /* Objective to minimise at log-parameters u (n values): returns f and
- * fills grad (d f / d u). A non-finite f means "outside the domain". */
+ * fills grad (d f / d u). A non-finite f means "outside the domain". Only
+ * called inside |u_k| < MLE_LOG_BOUND. */
 typedef double (*mle_fn)(const double *u, double *grad, void *data);
 
 typedef struct {
@@ -26,6 +33,27 @@ typedef struct {
     int iterations;
     double grad_norm;
 } mle_result;
+
+/* The data of a fit on weighted rows (bgnbd_row, gg_row): what each
+ * model's mle_fn receives. */
+typedef struct {
+    const void *rows;
+    size_t n;
+    double penalizer;
+} mle_rows;
+
+/* The fields every model's fit result shares (bgnbd_fit_result,
+ * gg_fit_result), filled from the mle_result m of a fit with penalizer
+ * on n rows weighing W customers. */
+#define MLE_SET_FIT_INFO(out, m, pen, W, n)                                                  \
+    do {                                                                                     \
+        (out)->converged = (m).converged;                                                    \
+        (out)->iterations = (m).iterations;                                                  \
+        (out)->grad_norm = (m).grad_norm;                                                    \
+        (out)->penalizer = (pen);                                                            \
+        (out)->customers = (size_t)(W);                                                      \
+        (out)->rows = (n);                                                                   \
+    } while (0)
 
 /* Minimise from each of nstarts starting points (nstarts x n, row-major),
  * keeping the lowest objective. Converged means the gradient norm fell

@@ -2,6 +2,7 @@
 #include "rng.h"
 
 #include <math.h>
+#include <string.h>
 
 static uint64_t splitmix64(uint64_t *x)
 {
@@ -51,4 +52,31 @@ double rfm_rng_normal(rfm_rng *rng)
     double u1 = 1.0 - rfm_rng_uniform(rng); /* (0, 1]: log is finite */
     double u2 = rfm_rng_uniform(rng);
     return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+}
+
+void rfm_rng_shuffle(rfm_rng *rng, void *base, size_t n, size_t m, size_t size)
+{
+    unsigned char *b = base, tmp[64];
+    if (m > n)
+        m = n;
+    for (size_t i = 0; i < m; i++) {
+        size_t j = i + (size_t)rfm_rng_below(rng, (uint64_t)(n - i));
+        if (j == i)
+            continue;
+        unsigned char *x = b + i * size, *y = b + j * size;
+        if (size == 4) { /* index arrays: fixed-size copies the compiler inlines */
+            memcpy(tmp, x, 4), memcpy(x, y, 4), memcpy(y, tmp, 4);
+            continue;
+        }
+        if (size == 8) {
+            memcpy(tmp, x, 8), memcpy(x, y, 8), memcpy(y, tmp, 8);
+            continue;
+        }
+        for (size_t off = 0; off < size; off += sizeof tmp) {
+            size_t c = size - off < sizeof tmp ? size - off : sizeof tmp;
+            memcpy(tmp, x + off, c);
+            memcpy(x + off, y + off, c);
+            memcpy(y + off, tmp, c);
+        }
+    }
 }

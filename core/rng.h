@@ -8,6 +8,7 @@
 #ifndef RFM_RNG_H
 #define RFM_RNG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct {
@@ -22,5 +23,11 @@ double rfm_rng_uniform(rfm_rng *rng);
 uint64_t rfm_rng_below(rfm_rng *rng, uint64_t n);
 /* Standard normal (Box-Muller, one value per call). */
 double rfm_rng_normal(rfm_rng *rng);
+/* Partial Fisher-Yates over n elements of size bytes at base: for i = 0..m-1
+ * (m <= n), swap element i with element i + rfm_rng_below(rng, n - i). The
+ * first m elements are then a uniform sample without replacement, in random
+ * order (m = n: a uniform permutation). Draws exactly m numbers, in that
+ * order, so seeded callers see the same sequence as the loop they replace. */
+void rfm_rng_shuffle(rfm_rng *rng, void *base, size_t n, size_t m, size_t size);
 
 #endif

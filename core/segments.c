@@ -264,11 +264,8 @@ rfm_status segments_fit(const double *recency, const double *frequency, const do
         rfm_rng_seed(&srng, opt->seed ^ 0x5111u);
         for (size_t i = 0; i < n; i++)
             sidx[i] = i;
-        for (size_t i = 0; i < ms && ms < n; i++) {
-            size_t j = i + rfm_rng_below(&srng, n - i), t = sidx[i];
-            sidx[i] = sidx[j];
-            sidx[j] = t;
-        }
+        if (ms < n)
+            rfm_rng_shuffle(&srng, sidx, n, ms, sizeof *sidx);
         for (size_t i = 0; i < ms; i++)
             memcpy(xs + i * 3, z + sidx[i] * 3, 3 * sizeof *xs);
         kmeans_distances(xs, ms, 3, dist);
@@ -464,6 +461,28 @@ rfm_status segments_predict(const segments_model *m, double recency, double freq
 
 size_t segments_nclusters(const segments_model *m) { return m->k; }
 double segments_silhouette(const segments_model *m) { return m->silhouette; }
+long segments_find(const segments_model *m, const char *segment)
+{
+    for (size_t c = 0; segment && c < m->k; c++)
+        if (strcmp(m->clusters[c].name, segment) == 0)
+            return (long)c;
+    return -1;
+}
+
+const char *segments_cluster_name(const segments_model *m, long c)
+{
+    return c >= 0 && (size_t)c < m->k ? m->clusters[c].name : NULL;
+}
+
+long segments_customer_cluster(const segments_model *m, const customer_row *c)
+{
+    segments_result r;
+    char err[128];
+    if (!c || segments_predict(m, c->recency, c->frequency, c->monetary, &r, err, sizeof err))
+        return -1;
+    return (long)r.cluster;
+}
+
 size_t segments_ncustomers(const segments_model *m) { return m->n; }
 const rfm_bounds *segments_bounds(const segments_model *m) { return &m->bounds; }
 
@@ -622,14 +641,14 @@ rfm_status segments_from_json(const json_t *j, segments_model **out, char *err, 
         st = jsonx_vec(cent, where, m->centroids + c * 3, 3, err, errlen);
         snprintf(where, sizeof where, "segments.json: clusters[%zu]", c);
         const char *name, *strategy;
-        long long customers;
+        long long ncust;
         cluster_info *ci = &m->clusters[c];
         if (st || (st = jsonx_string(o, "segment", where, &name, err, errlen)) ||
             (st = jsonx_string(o, "strategy", where, &strategy, err, errlen)) ||
-            (st = jsonx_int(o, "customers", where, &customers, err, errlen)) ||
+            (st = jsonx_int(o, "customers", where, &ncust, err, errlen)) ||
             (st = jsonx_number(o, "share", where, &ci->share, err, errlen)))
             break;
-        ci->customers = (size_t)customers;
+        ci->customers = (size_t)ncust;
         for (int f = 0; f < 3 && !st; f++) {
             const json_t *stats;
             char w2[96];

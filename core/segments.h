@@ -19,10 +19,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "customers.h"
 #include "rfm.h"
 #include "status.h"
-
-#define SEGMENTS_VERSION "1.0.0"
+#include "versions.h"
 
 typedef struct {
     char *name;
@@ -84,6 +84,14 @@ rfm_status segments_predict(const segments_model *m, double recency, double freq
 
 size_t segments_nclusters(const segments_model *m);
 void segments_cluster(const segments_model *m, size_t i, segments_cluster_info *out);
+/* Index of the first cluster named segment, or -1 when none is. */
+long segments_find(const segments_model *m, const char *segment);
+/* Name of cluster c, or NULL when c is not a cluster (c < 0: unknown). */
+const char *segments_cluster_name(const segments_model *m, long c);
+/* Cluster of a customer of the per-customer table by its recency,
+ * frequency and monetary value, or -1 when c is NULL or has no usable RFM
+ * values (a table trained from a customer summary has none). */
+long segments_customer_cluster(const segments_model *m, const customer_row *c);
 /* Silhouette of the chosen k, or NaN when k came from config and none was
  * measured. */
 double segments_silhouette(const segments_model *m);

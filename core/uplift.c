@@ -325,13 +325,9 @@ rfm_status uplift_holdout(const int *arm, size_t n, double test_frac, uint64_t s
         for (size_t i = 0; i < n; i++)
             if (arm[i] == a) idx[m++] = i;
         size_t want = (size_t)floor(test_frac * (double)m + 0.5);
-        for (size_t i = 0; i < want; i++) {
-            size_t r = i + (size_t)rfm_rng_below(&rng, (uint64_t)(m - i));
-            size_t t = idx[i];
-            idx[i] = idx[r];
-            idx[r] = t;
+        rfm_rng_shuffle(&rng, idx, m, want, sizeof *idx);
+        for (size_t i = 0; i < want; i++)
             is_test[idx[i]] = 1;
-        }
     }
     free(idx);
     return RFM_OK;
@@ -484,4 +480,24 @@ rfm_status uplift_evaluate(const double *y, const int *arm, const double *score,
     free(pbuf);
     *out = e;
     return RFM_OK;
+}
+
+int uplift_best_arm(const double *uplift, int n_arms, const double *value, const double *cost,
+                    double *gain)
+{
+    int best = 0;
+    double best_score = 0;
+    for (int k = 1; k <= n_arms; k++) {
+        double score = uplift[k - 1];
+        if (value) {
+            score = uplift[k - 1] * *value - (cost ? cost[k - 1] : 0);
+            if (gain)
+                gain[k - 1] = score;
+        }
+        if (score > best_score) {
+            best_score = score;
+            best = k;
+        }
+    }
+    return best;
 }

@@ -86,6 +86,13 @@ rfm_status uplift_fit(const double *X, size_t n, size_t d, const int *arm, int n
 rfm_status uplift_predict(const uplift_model *m, const double *x, double *uplift,
                           double *outcome_control, char *err, size_t errlen);
 
+/* The arm to offer one customer: the arm k (1..n_arms) with the largest
+ * positive score, or 0 (control) when no arm scores above 0; the first arm
+ * wins a tie. Without value (NULL) an arm's score is its uplift[k-1]; with
+ * it, the expected net gain uplift[k-1] * *value - cost[k-1] (cost NULL:
+ * no costs), written to gain[k-1] when gain is not NULL. Pure. */
+int uplift_best_arm(const double *uplift, int n_arms, const double *value, const double *cost,
+                    double *gain);
 uplift_learner uplift_get_learner(const uplift_model *m);
 const char *uplift_learner_name(uplift_learner l); /* "t_learner", "causal_forest" */
 int uplift_n_arms(const uplift_model *m);

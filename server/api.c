@@ -182,12 +182,7 @@ static int h_similar(void *user, const json_t *body, json_t **out, char *msg, si
     seg_filter flt = {a->row_cluster, -1};
     const char *seg = json_string_value(json_object_get(body, "segment"));
     if (seg) {
-        for (size_t c = 0; a->segments && c < segments_nclusters(a->segments); c++) {
-            segments_cluster_info ci;
-            segments_cluster(a->segments, c, &ci);
-            if (strcmp(ci.segment, seg) == 0)
-                flt.want = (int)c;
-        }
+        flt.want = a->segments ? (int)segments_find(a->segments, seg) : -1;
         if (flt.want < 0) {
             snprintf(msg, len, "segment: unknown segment '%s' (see GET /clusters/summary)", seg);
             return 422;
@@ -214,7 +209,6 @@ static int h_similar(void *user, const json_t *body, json_t **out, char *msg, si
             return 422;
         }
         float q[ANN_MAX_DIM]; /* ann_load refuses indexes of a larger dimension */
-        double norm = 0;
         for (size_t i = 0; i < n; i++) {
             const json_t *e = json_array_get(vec, i);
             q[i] = (float)json_number_value(e);
@@ -222,14 +216,8 @@ static int h_similar(void *user, const json_t *body, json_t **out, char *msg, si
                 snprintf(msg, len, "vector: item %zu must be a number within float range", i);
                 return 422;
             }
-            norm += (double)q[i] * q[i];
         }
-        if (!(norm > 0)) {
-            snprintf(msg, len, "vector: must not be all zeros");
-            return 422;
-        }
-        for (size_t i = 0; i < n; i++) /* cosine: compare directions */
-            q[i] = (float)(q[i] / sqrt(norm));
+        /* ann normalises the query (cosine) and refuses a zero one. */
         st = ann_search_vector(a->ann, q, (int)n, k, seg ? keep_segment : NULL, &flt, rows, sims,
                                &found, msg, len);
     }
@@ -239,13 +227,9 @@ static int h_similar(void *user, const json_t *body, json_t **out, char *msg, si
         return 503; /* a FAISS failure: reported, the daemon goes on */
     json_t *list = json_array();
     for (int i = 0; list && i < found; i++) {
-        int c = a->row_cluster ? a->row_cluster[rows[i]] : -1;
-        const char *name = NULL;
-        if (c >= 0) {
-            segments_cluster_info ci;
-            segments_cluster(a->segments, (size_t)c, &ci);
-            name = ci.segment;
-        }
+        const char *name = a->row_cluster ? segments_cluster_name(a->segments,
+                                                                  a->row_cluster[rows[i]])
+                                          : NULL;
         json_array_append_new(list, json_pack("{s:s,s:f,s:s?}", "customer_id",
                                               ann_customer_id(a->ann, rows[i]), "similarity",
                                               (double)sims[i], "segment", name));
@@ -333,22 +317,19 @@ static int h_uplift(void *user, const json_t *body, json_t **out, char *msg, siz
         snprintf(msg, len, "costs: need the value of one outcome (value) to weigh them");
         return 422;
     }
+    double cost[64], g[64], val = json_number_value(value);
+    for (int k = 1; k <= a->narms; k++) {
+        const json_t *c = json_object_get(costs, campaign_arm_name(a->enc, (size_t)k));
+        cost[k - 1] = c ? json_number_value(c) : 0;
+    }
+    int b = uplift_best_arm(u, a->narms, value ? &val : NULL, cost, g);
+    const char *best = b ? campaign_arm_name(a->enc, (size_t)b) : "control";
     json_t *up = json_object(), *gain = value ? json_object() : NULL;
-    const char *best = "control";
-    double best_score = 0;
     for (int k = 1; k <= a->narms; k++) {
         const char *arm = campaign_arm_name(a->enc, (size_t)k);
-        double score = u[k - 1];
         json_object_set_new(up, arm, json_real(u[k - 1]));
-        if (value) {
-            const json_t *c = json_object_get(costs, arm);
-            score = u[k - 1] * json_number_value(value) - (c ? json_number_value(c) : 0);
-            json_object_set_new(gain, arm, json_real(score));
-        }
-        if (score > best_score) {
-            best_score = score;
-            best = arm;
-        }
+        if (gain)
+            json_object_set_new(gain, arm, json_real(g[k - 1]));
     }
     *out = json_pack("{s:o,s:s,s:f,s:s,s:s}", "uplift", up, "best_treatment", best,
                      "outcome_control", oc, "model", a->uplift_learner,
@@ -481,15 +462,9 @@ rfm_status api_load(const char *models_dir, const char *openapi_path, api **out,
             a->row_cluster = malloc((size_t)(n > 0 ? n : 1) * sizeof *a->row_cluster);
             if (!a->row_cluster)
                 st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
-            for (int64_t i = 0; a->row_cluster && i < n; i++) {
-                const customer_row *c = customers_find(a->customers, ann_customer_id(a->ann, i));
-                segments_result sr;
-                char e2[128];
-                a->row_cluster[i] = c && segments_predict(a->segments, c->recency, c->frequency,
-                                                          c->monetary, &sr, e2, sizeof e2) == RFM_OK
-                                        ? (int)sr.cluster
-                                        : -1;
-            }
+            for (int64_t i = 0; a->row_cluster && i < n; i++)
+                a->row_cluster[i] = (int)segments_customer_cluster(
+                    a->segments, customers_find(a->customers, ann_customer_id(a->ann, i)));
         }
     }
     if (st == RFM_OK && json_object_get(models, "churn")) {

@@ -23,25 +23,7 @@
 
 #include "ann.h"
 #include "rng.h"
-
-static float *random_unit(int64_t n, int d, uint64_t seed)
-{
-    rfm_rng rng;
-    rfm_rng_seed(&rng, seed);
-    float *x = malloc((size_t)n * d * sizeof *x);
-    assert_non_null(x);
-    for (int64_t i = 0; i < n; i++) {
-        double s = 0;
-        for (int j = 0; j < d; j++) {
-            double v = rfm_rng_normal(&rng);
-            x[(size_t)i * d + j] = (float)v;
-            s += v * v;
-        }
-        for (int j = 0; j < d; j++)
-            x[(size_t)i * d + j] = (float)(x[(size_t)i * d + j] / sqrt(s));
-    }
-    return x;
-}
+#include "sim.h"
 
 static char **make_ids(int64_t n)
 {
@@ -175,8 +157,8 @@ static void test_exact_matches_bruteforce(void **state)
     (void)state;
     const int64_t n = 3000;
     const int d = 32, k = 10, nq = 100;
-    float *x = random_unit(n, d, 1);
-    float *q = random_unit(nq, d, 2);
+    float *x = sim_unit_vectors(n, d, 1);
+    float *q = sim_unit_vectors(nq, d, 2);
     for (int j = 0; j < nq * d; j++)
         q[j] *= 3.5f; /* the index must normalise queries itself */
     char **ids = make_ids(n);
@@ -264,7 +246,7 @@ static void test_filter(void **state)
     (void)state;
     const int64_t n = 2000;
     const int d = 16, k = 10;
-    float *x = random_unit(n, d, 3);
+    float *x = sim_unit_vectors(n, d, 3);
     char **ids = make_ids(n);
     ann_params p;
     ann_params_default(&p);
@@ -312,7 +294,7 @@ static void test_hnsw_recall(void **state)
     (void)state;
     const int64_t n = 20000;
     const int d = 32, k = 10, nq = 200;
-    float *x = random_unit(n, d, 4);
+    float *x = sim_unit_vectors(n, d, 4);
     char **ids = make_ids(n);
     ann_params p;
     ann_params_default(&p);
@@ -392,7 +374,7 @@ static void roundtrip(int hnsw)
 {
     const int64_t n = 3000;
     const int d = 24, k = 10;
-    float *x = random_unit(n, d, 5);
+    float *x = sim_unit_vectors(n, d, 5);
     for (int j = 0; j < d; j++)
         x[17 * d + j] = 0; /* a customer without an embedding */
     char **ids = make_ids(n);
@@ -528,7 +510,7 @@ static void test_bad_input(void **state)
     (void)state;
     const int64_t n = 50;
     const int d = 8;
-    float *x = random_unit(n, d, 6);
+    float *x = sim_unit_vectors(n, d, 6);
     char **ids = make_ids(n);
     ann_params p;
     ann_params_default(&p);
@@ -545,7 +527,7 @@ static void test_bad_input(void **state)
                      RFM_EINVAL);
     printf("    %s\n", err);
     free(x);
-    x = random_unit(n, d, 6);
+    x = sim_unit_vectors(n, d, 6);
     char *saved = ids[9];
     ids[9] = ids[2];
     assert_int_equal(ann_build(x, n, d, (const char *const *)ids, &p, &ix, err, sizeof err),
@@ -613,7 +595,7 @@ static void test_concurrent_readers(void **state)
     (void)state;
     const int64_t n = 5000;
     const int d = 32;
-    float *x = random_unit(n, d, 8);
+    float *x = sim_unit_vectors(n, d, 8);
     char **ids = make_ids(n);
     ann_params p;
     ann_params_default(&p);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "campaign.h"
+#include "sim.h"
 
 static const campaign_feature FEATS[] = {
     {"recency", CAMPAIGN_NUMBER}, {"zip", CAMPAIGN_CATEGORY}, {"newbie", CAMPAIGN_NUMBER}};
@@ -148,13 +149,7 @@ static void test_errors_name_position(void **state)
 static void test_hillstrom(void **state)
 {
     (void)state;
-    const campaign_feature f[] = {
-        {"recency", CAMPAIGN_NUMBER}, {"history_segment", CAMPAIGN_CATEGORY},
-        {"history", CAMPAIGN_NUMBER}, {"mens", CAMPAIGN_NUMBER},
-        {"womens", CAMPAIGN_NUMBER},  {"zip_code", CAMPAIGN_CATEGORY},
-        {"newbie", CAMPAIGN_NUMBER},  {"channel", CAMPAIGN_CATEGORY}};
-    const char *const arms[] = {"Mens E-Mail", "Womens E-Mail"};
-    campaign_spec s = {f, 8, "segment", "No E-Mail", arms, 2, "visit"};
+    campaign_spec s = sim_hillstrom_spec();
     campaign_data *d = NULL;
     char err[RFM_ERRLEN];
     if (campaign_read("../data/hillstrom.csv.gz", &s, &d, err, sizeof err) != RFM_OK)

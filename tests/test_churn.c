@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "churn.h"
+#include "date.h"
 #include "rng.h"
 
 static const char *const RFM_NAMES[] = {"recency", "frequency", "monetary"};
@@ -707,13 +708,13 @@ static void test_json_round_trip(void **state)
     struct {
         const char *key, *bad, *expect;
     } cases[] = {
-        {"sd", "[1, 0, 1]", "'sd[1]'"},
-        {"weights", "[1, 2]", "'weights'"},
-        {"intercept", "\"x\"", "'intercept'"},
+        {"sd", "[1, 0, 1]", "churn.json.sd[1]"},
+        {"weights", "[1, 2]", "churn.json.weights"},
+        {"intercept", "\"x\"", "churn.json.intercept"},
         {"threshold_high", "0.1", "threshold_medium must be <="},
         {"version", "2", "regenerate"},
         {"features", "[\"recency\", \"recency\", \"m\"]", "distinct"},
-        {"fit", "{}", "'fit.converged'"},
+        {"fit", "{}", "churn.json.fit.converged"},
         {"lambda", "-1", "'lambda'"},
     };
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
@@ -729,7 +730,7 @@ static void test_json_round_trip(void **state)
     json_t *cp = json_deep_copy(j);
     json_object_del(cp, "mean");
     assert_int_equal(churn_from_json(cp, &m2, err, sizeof err), RFM_EFORMAT);
-    assert_non_null(strstr(err, "'mean'"));
+    assert_non_null(strstr(err, "churn.json.mean"));
     json_decref(cp);
     json_decref(j);
     churn_free(m);
@@ -827,6 +828,71 @@ static void test_speed_and_threads(void **state)
     churn_free(m);
 }
 
+/* ---- time-split labels ---------------------------------------------------- */
+
+/* A hand example. Snapshot 2011-01-26 (day after the last purchase); cut_days
+ * 10 puts the cut at 2011-01-16. Customers in id order:
+ *   A bought 01-01 and 01-20: active, bought after the cut -> y 0, recency 15,
+ *                             spend as of the cut 2 (the 5.00 is after it)
+ *   B bought 01-02 only:      active, nothing after        -> y 1, recency 14
+ *   C bought 01-25 only:      not active before the cut    -> left out
+ *   D bought 01-05 and 01-10: active, nothing after        -> y 1, recency 6,
+ *                             2 invoices, spend 3 + 7 = 10, one repeat day,
+ *                             t_x 5, T 10 (observed up to 01-15, the day
+ *                             before the cut) */
+static void test_time_split_labels(void **state)
+{
+    (void)state;
+    static const char *csv =
+        "InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID\n"
+        "1,P,1,2011-01-01,2.00,A\n"
+        "2,P,1,2011-01-20,5.00,A\n"
+        "3,P,1,2011-01-02,4.00,B\n"
+        "4,P,1,2011-01-25,1.00,C\n"
+        "5,P,1,2011-01-05,3.00,D\n"
+        "6,P,1,2011-01-10,7.00,D\n";
+    txn_options o = {"InvoiceNo", "CustomerID", "InvoiceDate", "Quantity",
+                     "UnitPrice", "StockCode",  "C",           DATE_NONE};
+    char err[RFM_ERRLEN];
+    csv_reader *r;
+    txn_data *d = NULL;
+    txn_report rep;
+    assert_int_equal(csv_open_mem(csv, strlen(csv), "t.csv", &r, err, sizeof err), RFM_OK);
+    assert_int_equal(txn_read_csv(r, &o, NULL, NULL, &d, &rep, err, sizeof err), RFM_OK);
+    csv_close(r);
+
+    churn_split s;
+    assert_int_equal(churn_time_split(d, 10, 0.34, 5, &s, err, sizeof err), RFM_OK);
+    assert_int_equal(s.cut, date_from_ymd(2011, 1, 16));
+    assert_int_equal(s.n, 3);
+    assert_int_equal(s.churned, 2);
+    const int y[3] = {0, 1, 1};
+    const double x[3][3] = {{15, 1, 2}, {14, 1, 4}, {6, 2, 10}};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(s.y[i], y[i]);
+        for (int k = 0; k < 3; k++)
+            assert_near(s.x[i * 3 + k], x[i][k], 0);
+    }
+    assert_near(s.bg[6], 1, 0);
+    assert_near(s.bg[7], 5, 0);
+    assert_near(s.bg[8], 10, 0);
+    /* round(0.34 * 3) = 1 held out; order is a permutation of the rows. */
+    assert_int_equal(s.n_test, 1);
+    assert_int_equal(s.n_train, 2);
+    int seen[3] = {0, 0, 0};
+    for (size_t k = 0; k < 3; k++)
+        seen[s.order[k]]++;
+    assert_true(seen[0] == 1 && seen[1] == 1 && seen[2] == 1);
+    churn_split_free(&s);
+
+    /* A cut before the first purchase and a share outside [0, 1) are refused. */
+    assert_int_equal(churn_time_split(d, 30, 0.2, 5, &s, err, sizeof err), RFM_EDATA);
+    assert_non_null(strstr(err, "cut_days 30"));
+    assert_null(s.x);
+    assert_int_equal(churn_time_split(d, 10, 1.0, 5, &s, err, sizeof err), RFM_EINVAL);
+    txn_free(d);
+}
+
 int main(void)
 {
     gsl_set_error_handler_off();
@@ -842,6 +908,7 @@ int main(void)
         cmocka_unit_test(test_risk_levels),
         cmocka_unit_test(test_counterfactual_vs_grid),
         cmocka_unit_test(test_json_round_trip),
+        cmocka_unit_test(test_time_split_labels),
         cmocka_unit_test(test_speed_and_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,8 +6,12 @@
 #include <gsl/gsl_errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cltv.h"
+#include "csv.h"
+#include "date.h"
+#include "sha256.h"
 #include "sim_clv.h"
 
 static cltv_model *fitted(void)
@@ -143,12 +147,151 @@ static void test_predict_interval_and_checks(void **state)
     cltv_free(c2);
 }
 
+/* ---- customer summaries and the holdout check ---------------------------- */
+
+static void test_read_summary(void **state)
+{
+    (void)state;
+    /* Columns in another order, one extra; values by hand. */
+    const char *text = "monetary_value,customer_id,note,T,recency,frequency\n"
+                       "12.5,c1,x,100,40,2\n"
+                       "0,c2,,30,0,0\n";
+    char path[64], sha[65], err[RFM_ERRLEN], **ids;
+    double *x, *tx, *T, *m;
+    size_t n;
+    write_temp(path, ".csv", text, strlen(text));
+    assert_int_equal(cltv_read_summary(path, &ids, &x, &tx, &T, &m, &n, sha, err, sizeof err),
+                     RFM_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(ids[0], "c1");
+    assert_string_equal(ids[1], "c2");
+    assert_true(x[0] == 2 && tx[0] == 40 && T[0] == 100 && m[0] == 12.5);
+    assert_true(x[1] == 0 && tx[1] == 0 && T[1] == 30 && m[1] == 0);
+    /* The sha256 of the raw bytes, by the sha256 module directly. */
+    sha256_ctx c;
+    uint8_t dg[32];
+    char want[65];
+    sha256_init(&c);
+    sha256_update(&c, text, strlen(text));
+    sha256_final(&c, dg);
+    sha256_hex(dg, want);
+    assert_string_equal(sha, want);
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids), free(x), free(tx), free(T), free(m);
+    unlink(path);
+
+    /* A bad number names file, line and column; an impossible history its
+     * line; a missing column the header. */
+    struct {
+        const char *text, *expect;
+        rfm_status st;
+    } bad[] = {
+        {"customer_id,frequency,recency,T,monetary_value\nc1,2,4o,100,3\n", ":2:6: recency", RFM_EPARSE},
+        {"customer_id,frequency,recency,T,monetary_value\nc1,2,120,100,3\n", ":2: ", RFM_EPARSE},
+        {"customer_id,frequency,recency,monetary_value\nc1,2,40,3\n", "column 'T'", RFM_EINVAL},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        write_temp(path, ".csv", bad[k].text, strlen(bad[k].text));
+        rfm_status st = cltv_read_summary(path, &ids, &x, &tx, &T, &m, &n, sha, err, sizeof err);
+        if (st != bad[k].st || !strstr(err, bad[k].expect))
+            fail_msg("case %zu: status %d, '%s' lacks '%s'", k, st, err, bad[k].expect);
+        for (size_t i = 0; i < n; i++)
+            free(ids[i]);
+        free(ids), free(x), free(tx), free(T), free(m);
+        unlink(path);
+    }
+}
+
+/* The holdout check's counts against the purchase days that made the file:
+ * customers active before the cut, their calibration repeat days (grouped
+ * 0..6, 7+) and the purchase days after the cut. The predictions are only
+ * checked for consistency (their sums, mae >= |mean error|, rmse >= mae). */
+static void test_holdout_check(void **state)
+{
+    (void)state;
+    enum { NC = 300, SPAN = 400, HOLD = 60 };
+    int32_t day0 = date_from_ymd(2011, 1, 1);
+    size_t cap = 1 << 20, len = 0;
+    char *csv = malloc(cap);
+    len += (size_t)snprintf(csv, cap, "InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID\n");
+    static uint8_t bought[NC][SPAN];
+    memset(bought, 0, sizeof bought);
+    rfm_rng g;
+    rfm_rng_seed(&g, 3);
+    int inv = 1, last = 0;
+    for (int c = 0; c < NC; c++) {
+        int first = (int)rfm_rng_below(&g, SPAN - 1);
+        int np = 1 + (int)rfm_rng_below(&g, 12);
+        for (int p = 0; p < np; p++) {
+            int dd = p == 0 ? first : first + (int)rfm_rng_below(&g, (uint64_t)(SPAN - first));
+            bought[c][dd] = 1;
+            last = dd > last ? dd : last;
+            char date[11];
+            date_format(day0 + dd, date);
+            len += (size_t)snprintf(csv + len, cap - len, "%d,P,1,%s,2.50,C%03d\n", inv++, date, c);
+        }
+    }
+    csv_reader *r;
+    txn_data *d;
+    txn_report rep;
+    char err[RFM_ERRLEN];
+    txn_options o = {"InvoiceNo", "CustomerID", "InvoiceDate", "Quantity",
+                     "UnitPrice", "StockCode",  "C",           DATE_NONE};
+    assert_int_equal(csv_open_mem(csv, len, "h.csv", &r, err, sizeof err), RFM_OK);
+    assert_int_equal(txn_read_csv(r, &o, NULL, NULL, &d, &rep, err, sizeof err), RFM_OK);
+    csv_close(r);
+    free(csv);
+
+    cltv_holdout h;
+    assert_int_equal(cltv_holdout_check(d, HOLD, 0, &h, err, sizeof err), RFM_OK);
+    assert_true(h.ok);
+    /* The snapshot is the day after the last purchase; the cut HOLD before it. */
+    int cut = last + 1 - HOLD;
+    char cutd[11];
+    date_format(day0 + cut, cutd);
+    assert_string_equal(h.cut, cutd);
+    size_t n = 0, ng[CLTV_HOLDOUT_GROUPS] = {0};
+    double act = 0, actg[CLTV_HOLDOUT_GROUPS] = {0};
+    for (int c = 0; c < NC; c++) {
+        int before = 0, after = 0;
+        for (int dd = 0; dd < SPAN; dd++)
+            if (bought[c][dd])
+                *(dd < cut ? &before : &after) += 1;
+        if (!before)
+            continue;
+        int grp = before - 1 >= CLTV_HOLDOUT_GROUPS - 1 ? CLTV_HOLDOUT_GROUPS - 1 : before - 1;
+        n++, ng[grp]++, act += after, actg[grp] += after;
+    }
+    assert_int_equal(h.total_n, n);
+    assert_near(h.total_actual, act, 0);
+    double pred = 0;
+    for (int k = 0; k < CLTV_HOLDOUT_GROUPS; k++) {
+        assert_int_equal(h.n[k], ng[k]);
+        assert_near(h.actual[k], actg[k], 0);
+        pred += h.predicted[k];
+    }
+    printf("    holdout: %zu customers, %.0f days actual, %.1f predicted, mae %.3f rmse %.3f\n",
+           h.total_n, h.total_actual, h.total_predicted, h.mae, h.rmse);
+    assert_near(pred, h.total_predicted, 1e-9 * h.total_predicted);
+    assert_true(h.mae >= fabs(h.total_actual - h.total_predicted) / (double)n - 1e-12);
+    assert_true(h.rmse >= h.mae - 1e-12);
+    assert_int_equal(h.days, HOLD);
+
+    /* A cut before the first purchase: nothing to check, no error. */
+    assert_int_equal(cltv_holdout_check(d, SPAN + 10, 0, &h, err, sizeof err), RFM_OK);
+    assert_false(h.ok);
+    txn_free(d);
+}
+
 int main(void)
 {
     gsl_set_error_handler_off();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_discounting_by_hand),
         cmocka_unit_test(test_predict_interval_and_checks),
+        cmocka_unit_test(test_read_summary),
+        cmocka_unit_test(test_holdout_check),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

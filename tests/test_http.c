@@ -1114,14 +1114,7 @@ static void test_drift_psi(void **state)
     /* A random sample of 2500 (the window holds the last 1000 to 2000). */
     rfm_rng rng;
     rfm_rng_seed(&rng, 7);
-    for (size_t i = 0; i < n; i++) {
-        size_t j = i + (size_t)rfm_rng_below(&rng, n - i);
-        for (int k = 0; k < 3; k++) {
-            double tmp = x[i][k];
-            x[i][k] = x[j][k];
-            x[j][k] = tmp;
-        }
-    }
+    rfm_rng_shuffle(&rng, x, n, n, sizeof *x);
     int fd = dial(server_port);
     for (size_t i = 0; i < 2500; i += 5)
         post_customers(fd, (const double (*)[3])x + i, 5);

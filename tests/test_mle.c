@@ -1,41 +1,70 @@
-/* test_mle.c - the maximum-likelihood driver against closed forms: the
- * argmin and inverse Hessian of a quadratic, and the identifiability line
- * on hand-made covariances. */
+/* test_mle.c - the fitter against closed forms: a quadratic's minimum and
+ * inverse Hessian, the domain bound MLE_LOG_BOUND it keeps every objective
+ * call inside (BG/NBD and Gamma-Gamma rely on it), and the identifiability
+ * line on hand-made covariances. */
 #include "testutil.h"
-
-#include <gsl/gsl_errno.h>
-#include <string.h>
 
 #include "mle.h"
 
-/* f(u) = 1/2 (u - c)' A (u - c) with A = [[4, 1], [1, 2]]: argmin c,
- * inverse Hessian A^-1 = [[2, -1], [-1, 4]] / 7. */
-static double quad(const double *u, double *g, void *d)
+typedef struct {
+    double centre[2];
+    double max_abs_u; /* the largest |u_k| the objective was called with */
+    long calls;
+} quad;
+
+/* f(u) = (u0 - c0)^2 + 2 (u1 - c1)^2: minimum at c, Hessian diag(2, 4). */
+static double f_quad(const double *u, double *g, void *data)
 {
-    (void)d;
-    const double c[2] = {0.5, -1.5};
-    double e0 = u[0] - c[0], e1 = u[1] - c[1];
-    g[0] = 4 * e0 + e1;
-    g[1] = e0 + 2 * e1;
-    return 0.5 * (4 * e0 * e0 + 2 * e0 * e1 + 2 * e1 * e1);
+    quad *q = data;
+    q->calls++;
+    for (int k = 0; k < 2; k++)
+        q->max_abs_u = fmax(q->max_abs_u, fabs(u[k]));
+    double d0 = u[0] - q->centre[0], d1 = u[1] - q->centre[1];
+    g[0] = 2 * d0;
+    g[1] = 4 * d1;
+    return d0 * d0 + 2 * d1 * d1;
 }
 
 static void test_quadratic_closed_form(void **state)
 {
     (void)state;
-    const double starts[4] = {0, 0, 3, 3};
+    quad q = {{3, -2}, 0, 0};
+    const double starts[4] = {0, 0, 1, 1};
     mle_result r;
     char err[RFM_ERRLEN];
-    assert_int_equal(mle_fit(quad, NULL, 2, starts, 2, 1e-10, 200, &r, err, sizeof err), RFM_OK);
-    assert_true(r.converged);
-    assert_near(r.u[0], 0.5, 1e-8);
-    assert_near(r.u[1], -1.5, 1e-8);
-    const double inv[4] = {2.0 / 7, -1.0 / 7, -1.0 / 7, 4.0 / 7};
-    double worst = 0;
-    for (int i = 0; i < 4; i++)
-        worst = fmax(worst, fabs(r.cov[i] - inv[i]));
-    report_maxdiff("inverse Hessian vs closed form", worst, 1e-5);
-    assert_int_equal(mle_unidentified(r.cov, 2), -1);
+    assert_int_equal(mle_fit(f_quad, &q, 2, starts, 2, 1e-9, 200, &r, err, sizeof err), RFM_OK);
+    double md = fmax(fabs(r.u[0] - 3), fabs(r.u[1] + 2));
+    report_maxdiff("argmin vs (3, -2)", md, 1e-7);
+    /* cov is the inverse Hessian: diag(1/2, 1/4). */
+    md = fmax(fmax(fabs(r.cov[0] - 0.5), fabs(r.cov[3] - 0.25)),
+              fmax(fabs(r.cov[1]), fabs(r.cov[2])));
+    report_maxdiff("inverse Hessian vs diag(1/2, 1/4)", md, 1e-5);
+}
+
+/* A minimum outside the domain: the objective is never called at or past
+ * the bound, and the fit does not claim convergence. */
+static void test_domain_bound(void **state)
+{
+    (void)state;
+    quad q = {{45, 0}, 0, 0};
+    const double starts[2] = {0, 0};
+    mle_result r;
+    char err[RFM_ERRLEN];
+    rfm_status st = mle_fit(f_quad, &q, 2, starts, 1, 1e-9, 200, &r, err, sizeof err);
+    printf("    minimum at u0 = 45: %ld calls, largest |u| %.6g (bound %g), status %d: %s\n",
+           q.calls, q.max_abs_u, MLE_LOG_BOUND, st, st ? err : "ok");
+    assert_true(q.calls > 0);
+    assert_true(q.max_abs_u < MLE_LOG_BOUND);
+    assert_int_equal(st, RFM_ENOCONVERGE);
+    assert_false(r.converged);
+
+    /* A start outside the domain is skipped, not evaluated. */
+    quad q2 = {{1, 1}, 0, 0};
+    const double outside[4] = {31, 0, 0, 0};
+    assert_int_equal(mle_fit(f_quad, &q2, 2, outside, 2, 1e-9, 200, &r, err, sizeof err),
+                     RFM_OK);
+    assert_true(q2.max_abs_u < MLE_LOG_BOUND);
+    assert_near(r.u[0], 1, 1e-7);
 }
 
 /* The identifiability line: a standard error of log-parameter up to 10 is
@@ -57,9 +86,9 @@ static void test_unidentified_line(void **state)
 
 int main(void)
 {
-    gsl_set_error_handler_off();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quadratic_closed_form),
+        cmocka_unit_test(test_domain_bound),
         cmocka_unit_test(test_unidentified_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -89,17 +89,27 @@ static void make_customers(double *r, double *f, double *m, size_t n)
     }
 }
 
+/* Three clusters on 900 make_customers customers, with the shipped options. */
+static segments_model *fit_three(rfm_config *c)
+{
+    enum { n = 900 };
+    double r[n], f[n], m[n];
+    make_customers(r, f, m, n);
+    c->segments.k = 3;
+    segments_model *s;
+    char err[RFM_ERRLEN];
+    if (segments_fit(r, f, m, n, &c->segments, &s, err, sizeof err) != RFM_OK)
+        fail_msg("segments_fit: %s", err);
+    return s;
+}
+
 static void test_fit_names_and_round_trip(void **state)
 {
     (void)state;
     rfm_config *c = shipped();
-    c->segments.k = 3;
     enum { n = 900 };
-    double r[n], f[n], m[n];
-    make_customers(r, f, m, n);
-    segments_model *s, *s2;
+    segments_model *s = fit_three(c), *s2;
     char err[RFM_ERRLEN];
-    assert_int_equal(segments_fit(r, f, m, n, &c->segments, &s, err, sizeof err), RFM_OK);
     assert_int_equal(segments_nclusters(s), 3);
     segments_result a, b;
     assert_int_equal(segments_predict(s, 5, 30, 9000, &a, err, sizeof err), RFM_OK);
@@ -155,6 +165,37 @@ static void test_fit_names_and_round_trip(void **state)
     config_free(c);
 }
 
+/* The lookups behind /similar_customers: a segment name to its cluster, a
+ * cluster to its name, a customers.csv row to its cluster. Expected values
+ * from the hand-made customers of make_customers (cluster 0 is the most
+ * valuable; the three names are the profiles they match). */
+static void test_cluster_lookups(void **state)
+{
+    (void)state;
+    rfm_config *c = shipped();
+    segments_model *s = fit_three(c);
+    assert_int_equal(segments_find(s, "Best customers"), 0);
+    long lost = segments_find(s, "Lost low-value"), fresh = segments_find(s, "New customers");
+    assert_true(lost >= 1 && lost <= 2 && fresh >= 1 && fresh <= 2 && lost != fresh);
+    assert_int_equal(segments_find(s, "Champions"), -1); /* an RFM segment, not a cluster */
+    assert_int_equal(segments_find(s, "best customers"), -1);
+    assert_int_equal(segments_find(s, NULL), -1);
+    assert_string_equal(segments_cluster_name(s, 0), "Best customers");
+    assert_string_equal(segments_cluster_name(s, lost), "Lost low-value");
+    assert_null(segments_cluster_name(s, -1));
+    assert_null(segments_cluster_name(s, 3));
+
+    customer_row best = {5, 30, 9000, 29, 700, 720, 310};
+    customer_row gone = {300, 1, 40, 0, 0, 300, 0};
+    customer_row summary_only = {NAN, NAN, NAN, 3, 100, 200, 25}; /* trained from a summary */
+    assert_int_equal(segments_customer_cluster(s, &best), 0);
+    assert_int_equal(segments_customer_cluster(s, &gone), lost);
+    assert_int_equal(segments_customer_cluster(s, &summary_only), -1);
+    assert_int_equal(segments_customer_cluster(s, NULL), -1);
+    segments_free(s);
+    config_free(c);
+}
+
 static void test_auto_k_and_determinism(void **state)
 {
     (void)state;
@@ -186,6 +227,7 @@ int main(void)
         cmocka_unit_test(test_bad_maps_refused),
         cmocka_unit_test(test_fit_names_and_round_trip),
         cmocka_unit_test(test_auto_k_and_determinism),
+        cmocka_unit_test(test_cluster_lookups),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -457,6 +457,32 @@ static void test_bad_input(void **state)
     free(as);
 }
 
+/* The arm choice of /uplift_score on hand-worked cases. */
+static void test_best_arm(void **state)
+{
+    (void)state;
+    const double u[3] = {0.02, 0.05, -0.01};
+    double g[3] = {NAN, NAN, NAN};
+    /* Largest uplift without a value: arm 2; gain untouched. */
+    assert_int_equal(uplift_best_arm(u, 3, NULL, NULL, g), 2);
+    assert_true(isnan(g[0]));
+    /* Value 100, costs 0, 4, 0: gains 2, 1, -1 -> arm 1. */
+    const double v = 100, cost[3] = {0, 4, 0};
+    assert_int_equal(uplift_best_arm(u, 3, &v, cost, g), 1);
+    assert_near(g[0], 2, 1e-12);
+    assert_near(g[1], 1, 1e-12);
+    assert_near(g[2], -1, 1e-12);
+    /* No costs: gains 2, 5, -1 -> arm 2. */
+    assert_int_equal(uplift_best_arm(u, 3, &v, NULL, NULL), 2);
+    /* Costs above every gain: control. */
+    const double dear[3] = {3, 6, 0};
+    assert_int_equal(uplift_best_arm(u, 3, &v, dear, g), 0);
+    /* No positive uplift: control; a tie goes to the first arm. */
+    const double neg[2] = {-0.1, 0}, tie[2] = {0.03, 0.03};
+    assert_int_equal(uplift_best_arm(neg, 2, NULL, NULL, NULL), 0);
+    assert_int_equal(uplift_best_arm(tie, 2, NULL, NULL, NULL), 1);
+}
+
 int main(void)
 {
     gsl_set_error_handler_off();
@@ -469,6 +495,7 @@ int main(void)
         cmocka_unit_test(test_determinism_and_json),
         cmocka_unit_test(test_holdout),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_best_arm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

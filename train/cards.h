@@ -18,20 +18,6 @@ typedef struct {
 
 void text_add(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define CLTV_HOLDOUT_GROUPS 8 /* calibration repeat purchases 0..6 and 7+ */
-
-/* The calibration/holdout check of the lifetime-value models. */
-typedef struct {
-    int ok, days;
-    int identified;   /* the calibration fit identified every parameter */
-    double penalizer; /* used for the calibration fit (the configured one) */
-    char cut[11];
-    size_t n[CLTV_HOLDOUT_GROUPS];
-    double actual[CLTV_HOLDOUT_GROUPS], predicted[CLTV_HOLDOUT_GROUPS];
-    size_t total_n;
-    double total_actual, total_predicted, mae, rmse;
-} cltv_holdout;
-
 /* Each returns a new string, or NULL when out of memory. */
 char *card_segments(const segments_model *m, const char *data_path, const txn_report *r,
                     const txn_data *d);

@@ -7,8 +7,7 @@
 #include "cards.h"
 #include "config.h"
 #include "txn.h"
-
-#define EMBEDDINGS_VERSION "1.0.0"
+#include "versions.h"
 
 /* Fit, evaluate and write stage_dir/customer2vec.faiss; *metrics (JSON)
  * and *card (Markdown) are new on success. d must have been read with the

@@ -177,150 +177,6 @@ static int print_clusters(const char *dir)
     return 0;
 }
 
-/* *p grown to n bytes; on failure *p is kept (the caller frees it) and 0. */
-static int grow(void *p, size_t n)
-{
-    void **pp = p, *q = realloc(*pp, n);
-    if (q)
-        *pp = q;
-    return q != NULL;
-}
-
-/* A customer summary CSV in lifetimes' convention into arrays. */
-static rfm_status read_summary(const char *path, char ***ids, double **x, double **tx,
-                               double **T, double **m, size_t *n, char *sha, char *err,
-                               size_t errlen)
-{
-    csv_reader *r;
-    rfm_status st = csv_open(path, &r, err, errlen);
-    if (st != RFM_OK)
-        return st;
-    const csv_field *f;
-    size_t nf, cap = 1024, k = 0;
-    static const char *const cols[5] = {"customer_id", "frequency", "recency", "T",
-                                        "monetary_value"};
-    int at[5];
-    *ids = malloc(cap * sizeof **ids);
-    *x = malloc(cap * sizeof **x), *tx = malloc(cap * sizeof **tx);
-    *T = malloc(cap * sizeof **T), *m = malloc(cap * sizeof **m);
-    if ((st = csv_next(r, &f, &nf, err, errlen)) != RFM_OK)
-        goto out;
-    for (int c = 0; c < 5; c++)
-        if ((at[c] = csv_find(f, nf, cols[c])) < 0) {
-            st = rfm_fail(err, errlen, RFM_EINVAL, "%s:1: column '%s' not found (header must "
-                          "have customer_id,frequency,recency,T,monetary_value)", path, cols[c]);
-            goto out;
-        }
-    while ((st = csv_next(r, &f, &nf, err, errlen)) == RFM_OK && nf > 0) {
-        if (k == cap) {
-            cap *= 2;
-            if (!grow(ids, cap * sizeof **ids) || !grow(x, cap * sizeof **x) ||
-                !grow(tx, cap * sizeof **tx) || !grow(T, cap * sizeof **T) ||
-                !grow(m, cap * sizeof **m)) {
-                st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
-                goto out;
-            }
-        }
-        if (!*ids || !*x || !*tx || !*T || !*m) {
-            st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
-            goto out;
-        }
-        double v[4];
-        for (int c = 1; c < 5; c++) {
-            char *end;
-            const csv_field *fl = &f[at[c]];
-            v[c - 1] = strtod(fl->s, &end);
-            if (fl->len == 0 || *end || !isfinite(v[c - 1])) {
-                st = rfm_fail(err, errlen, RFM_EPARSE, "%s:%llu:%llu: %s is not a number", path,
-                              (unsigned long long)csv_line(r),
-                              (unsigned long long)csv_column(r, (size_t)at[c]), cols[c]);
-                goto out;
-            }
-        }
-        const char *why = cltv_check(v[0], v[1], v[2], v[3]);
-        if (why) {
-            st = rfm_fail(err, errlen, RFM_EPARSE, "%s:%llu: %s", path,
-                          (unsigned long long)csv_line(r), why);
-            goto out;
-        }
-        if (!((*ids)[k] = strdup(f[at[0]].s))) {
-            st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
-            goto out;
-        }
-        (*x)[k] = v[0], (*tx)[k] = v[1], (*T)[k] = v[2], (*m)[k] = v[3];
-        k++;
-    }
-    if (st == RFM_OK) {
-        uint8_t d[32];
-        csv_sha256(r, d);
-        sha256_hex(d, sha);
-    }
-out:
-    *n = k;
-    csv_close(r);
-    return st;
-}
-
-/* Calibration/holdout: fit on purchases before the cut, predict the
- * repeat purchase days after it, compare with what happened. */
-static void cltv_check_holdout(const txn_data *d, const rfm_config *cfg, cltv_holdout *h)
-{
-    memset(h, 0, sizeof *h);
-    int32_t snap = txn_snapshot_day(d), cut = snap - cfg->cltv.holdout_days;
-    if (cut <= txn_first_day(d))
-        return;
-    size_t n = txn_ncustomers(d), m = 0;
-    txn_features *f = calloc(n, sizeof *f);
-    double *x = malloc(n * sizeof *x), *tx = malloc(n * sizeof *tx), *T = malloc(n * sizeof *T),
-           *sp = malloc(n * sizeof *sp), *fut = malloc(n * sizeof *fut);
-    char err[RFM_ERRLEN];
-    if (!f || !x || !tx || !T || !sp || !fut)
-        goto out;
-    txn_features_asof(d, cut, f);
-    for (size_t i = 0; i < n; i++)
-        if (f[i].active) {
-            x[m] = f[i].bg_x, tx[m] = f[i].bg_t_x, T[m] = f[i].bg_T, sp[m] = f[i].bg_mean_spend;
-            fut[m++] = f[i].future_days;
-        }
-    /* Only purchase counts are checked: BG/NBD alone. */
-    bgnbd_row *rows = NULL;
-    size_t nr;
-    bgnbd_fit_result fr;
-    h->penalizer = cfg->cltv.penalizer_coef;
-    if (bgnbd_compress(x, tx, T, m, &rows, &nr, err, sizeof err) != RFM_OK)
-        goto out;
-    /* The shorter calibration period often leaves the dropout parameter
-     * unidentified (a -> 0); the predicted counts do not depend on it. */
-    rfm_status st = bgnbd_fit(rows, nr, h->penalizer, &fr, err, sizeof err);
-    free(rows);
-    if (!bgnbd_fit_predicts(st, &fr)) {
-        say("rfm-train: cltv: holdout check skipped: %s\n", err);
-        goto out;
-    }
-    h->identified = st == RFM_OK;
-    const bgnbd_params *p = &fr.p;
-    double se = 0, sq = 0;
-    for (size_t i = 0; i < m; i++) {
-        double pred = bgnbd_expected(p, cfg->cltv.holdout_days, x[i], tx[i], T[i]);
-        int g = x[i] >= CLTV_HOLDOUT_GROUPS - 1 ? CLTV_HOLDOUT_GROUPS - 1 : (int)x[i];
-        h->n[g]++;
-        h->actual[g] += fut[i];
-        h->predicted[g] += pred;
-        h->total_actual += fut[i];
-        h->total_predicted += pred;
-        se += fabs(pred - fut[i]);
-        sq += (pred - fut[i]) * (pred - fut[i]);
-    }
-    h->total_n = m;
-    h->mae = m ? se / (double)m : 0;
-    h->rmse = m ? sqrt(sq / (double)m) : 0;
-    h->days = cfg->cltv.holdout_days;
-    date_format(cut, h->cut);
-    h->ok = 1;
-out:
-    free(f), free(x), free(tx), free(T), free(sp), free(fut);
-}
-
 static json_t *cltv_metrics(const cltv_model *c, const cltv_holdout *h)
 {
     const bgnbd_fit_result *b = cltv_bgnbd(c);
@@ -441,7 +297,7 @@ int main(int argc, char **argv)
     if (!needs_tx) {
         snprintf(data_desc, sizeof data_desc, "- (no transactions read)");
     } else if (summary) {
-        if ((st = read_summary(summary, &ids, &bx, &btx, &bT, &bm, &m, data_sha, err,
+        if ((st = cltv_read_summary(summary, &ids, &bx, &btx, &bT, &bm, &m, data_sha, err,
                                sizeof err)) != RFM_OK) {
             fprintf(stderr, "rfm-train: %s\n", err);
             rc = st == RFM_EINVAL ? 2 : 1;
@@ -601,8 +457,9 @@ int main(int argc, char **argv)
         double fit_s = now_s() - ts;
         cltv_holdout h;
         memset(&h, 0, sizeof h);
-        if (d)
-            cltv_check_holdout(d, cfg, &h);
+        if (d && cltv_holdout_check(d, cfg->cltv.holdout_days, cfg->cltv.penalizer_coef, &h, err,
+                                    sizeof err) != RFM_OK)
+            say("rfm-train: cltv: holdout check skipped: %s\n", err);
         if ((st = cltv_to_json(cm, &j, err, sizeof err)) != RFM_OK) {
             fprintf(stderr, "rfm-train: cltv: %s\n", err);
             goto out;

@@ -11,7 +11,6 @@
 #include "churn.h"
 #include "date.h"
 #include "metrics.h"
-#include "rng.h"
 
 static const char *const NAMES[3] = {"recency", "frequency", "monetary"};
 
@@ -36,52 +35,29 @@ rfm_status train_churn(const txn_data *d, const churn_params *cfg, const char *d
 {
     *model_json = *metrics = NULL;
     *card = NULL;
-    int32_t cut = txn_snapshot_day(d) - cfg->cut_days;
-    if (cut <= txn_first_day(d))
-        return rfm_fail(err, errlen, RFM_EDATA,
-                        "churn.cut_days %d leaves no purchase history before the cut",
-                        cfg->cut_days);
-    size_t nc = txn_ncustomers(d), n = 0;
-    txn_features *f = calloc(nc, sizeof *f);
-    double *x = malloc(nc * 3 * sizeof *x), *bx = malloc(nc * 3 * sizeof *bx);
-    int *y = malloc(nc * sizeof *y);
-    size_t *perm = malloc(nc * sizeof *perm);
-    double *xtr = malloc(nc * 3 * sizeof *xtr), *xte = malloc(nc * 3 * sizeof *xte);
-    int *ytr = malloc(nc * sizeof *ytr), *yte = malloc(nc * sizeof *yte);
-    double *pte = malloc(nc * sizeof *pte), *pbg = malloc(nc * sizeof *pbg);
-    double *bgx = malloc(nc * sizeof *bgx), *bgt = malloc(nc * sizeof *bgt),
-           *bgT = malloc(nc * sizeof *bgT);
+    churn_split sp;
+    rfm_status st = churn_time_split(d, cfg->cut_days, cfg->test_share, cfg->seed, &sp, err,
+                                     errlen);
+    if (st != RFM_OK)
+        return st;
+    size_t n = sp.n, churned = sp.churned, nte = sp.n_test, ntr = sp.n_train;
+    const double *x = sp.x, *bx = sp.bg;
+    const int *y = sp.y;
+    const size_t *perm = sp.order;
+    int32_t cut = sp.cut;
+    double *xtr = malloc((n ? n : 1) * 3 * sizeof *xtr), *xte = malloc((n ? n : 1) * 3 * sizeof *xte);
+    int *ytr = malloc((n ? n : 1) * sizeof *ytr), *yte = malloc((n ? n : 1) * sizeof *yte);
+    double *pte = malloc((n ? n : 1) * sizeof *pte), *pbg = malloc((n ? n : 1) * sizeof *pbg);
+    double *bgx = malloc((n ? n : 1) * sizeof *bgx), *bgt = malloc((n ? n : 1) * sizeof *bgt),
+           *bgT = malloc((n ? n : 1) * sizeof *bgT);
     churn_model *m = NULL, *served = NULL;
     bgnbd_row *rows = NULL;
-    rfm_status st = RFM_OK;
-    if (!f || !x || !bx || !y || !perm || !xtr || !xte || !ytr || !yte || !pte || !pbg || !bgx ||
-        !bgt || !bgT) {
+    if (!xtr || !xte || !ytr || !yte || !pte || !pbg || !bgx || !bgt || !bgT) {
         st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
         goto out;
     }
-    /* Label: bought before the cut, nothing on or after it. Features as of the cut. */
-    txn_features_asof(d, cut, f);
-    size_t churned = 0;
-    for (size_t i = 0; i < nc; i++) {
-        if (!f[i].active)
-            continue;
-        x[n * 3] = f[i].recency, x[n * 3 + 1] = f[i].frequency, x[n * 3 + 2] = f[i].monetary;
-        bx[n * 3] = f[i].bg_x, bx[n * 3 + 1] = f[i].bg_t_x, bx[n * 3 + 2] = f[i].bg_T;
-        y[n] = f[i].future_days == 0;
-        churned += (size_t)y[n];
-        n++;
-    }
-    /* Seeded split: a shuffled order, the first test_share held out. */
-    rfm_rng rng;
-    rfm_rng_seed(&rng, cfg->seed);
-    for (size_t i = 0; i < n; i++)
-        perm[i] = i;
-    for (size_t i = n; i > 1; i--) {
-        size_t j = rfm_rng_below(&rng, i), t = perm[i - 1];
-        perm[i - 1] = perm[j];
-        perm[j] = t;
-    }
-    size_t nte = (size_t)llround(cfg->test_share * (double)n), ntr = n - nte, a = 0, b = 0;
+    /* The held-out rows first in the seeded order, the rest for fitting. */
+    size_t a = 0, b = 0;
     for (size_t k = 0; k < n; k++) {
         size_t i = perm[k];
         if (k < nte) {
@@ -212,7 +188,8 @@ out:
     churn_free(m);
     churn_free(served);
     free(rows);
-    free(f), free(x), free(bx), free(y), free(perm), free(xtr), free(xte), free(ytr), free(yte);
+    churn_split_free(&sp);
+    free(xtr), free(xte), free(ytr), free(yte);
     free(pte), free(pbg), free(bgx), free(bgt), free(bgT);
     return st;
 }

@@ -6,8 +6,7 @@
 
 #include "config.h"
 #include "txn.h"
-
-#define CHURN_FILE_VERSION "1.0.0"
+#include "versions.h"
 
 /* Label customers by a time split, evaluate on a seeded held-out part
  * (beside BG/NBD's 1 - P(alive)), refit on every customer. New *model_json,

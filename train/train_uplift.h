@@ -5,8 +5,7 @@
 #include <jansson.h>
 
 #include "config.h"
-
-#define UPLIFT_FILE_VERSION "1.0.0"
+#include "versions.h"
 
 /* Read the campaign file, evaluate both learners on a stratified held-out
  * part, choose one (cfg->learner, or with cfg->choose_learner the better mean normalised Qini), refit it

@@ -1,0 +1,15 @@
+/* versions.h - the version of each model as models/manifest.json lists it
+ * (and each model card's title shows), in one place. Bump a model's
+ * version when its file or its meaning changes; the file formats' own
+ * integer versions (CHURN_VERSION, uplift's, the ANN file's) stay with the
+ * code that reads them. */
+#ifndef RFM_VERSIONS_H
+#define RFM_VERSIONS_H
+
+#define SEGMENTS_VERSION "1.0.0"
+#define CLTV_VERSION "1.0.0"
+#define CHURN_FILE_VERSION "1.0.0"
+#define EMBEDDINGS_VERSION "1.0.0"
+#define UPLIFT_FILE_VERSION "1.0.0"
+
+#endif
