@@ -1,4 +1,5 @@
-/* modelfile.c - staging, manifest and atomic swap of the models/ folder. */
+/* modelfile.c - the writers' lock, staging, manifest and atomic swap of the
+ * models/ folder. */
 #include "modelfile.h"
 
 #include <dirent.h>
@@ -178,7 +179,7 @@ static int owner_gone(const char *stage)
         return 1;
     long long start;
     if (proc_start(r.pid, &start, &state) == 0 &&
-        (start != r.start || state == 'Z' || state == 'X'))
+        ((r.start >= 0 && start != r.start) || state == 'Z' || state == 'X'))
         return 1; /* the pid names a later process, or a dead one not yet reaped */
     return 0;
 }
