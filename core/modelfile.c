@@ -1,4 +1,5 @@
-/* modelfile.c - staging, manifest and atomic swap of the models/ folder. */
+/* modelfile.c - the writers' lock, staging, manifest and atomic swap of the
+ * models/ folder. */
 #include "modelfile.h"
 
 #include <dirent.h>
@@ -6,7 +7,9 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -16,14 +19,245 @@
 #include "jsonx.h"
 #include "sha256.h"
 
+/* A staging folder without an owner file (older builds) counts as left
+ * behind after this long. */
 #define STALE_SECONDS 3600
+/* The file in a staging folder that names the run writing it. */
+#define OWNER_FILE "owner"
+
+struct modelfile_lock {
+    int fd; /* open on <dir>.lock, flock'ed exclusive */
+};
 
 struct modelfile_stage {
-    char *dir;   /* target, e.g. "models" */
+    char *dir;   /* target, e.g. "models" (no trailing slash) */
     char *stage; /* e.g. "models.tmp-Ab12Cd" */
     json_t *manifest;
     json_t *models; /* borrowed from manifest */
+    modelfile_lock *lock;
 };
+
+/* dir without trailing slashes ("models/" and "models" are one folder,
+ * with one lock file and staging folders beside it); new string. */
+static char *dir_name(const char *dir)
+{
+    char *d = strdup(dir);
+    if (d)
+        for (size_t n = strlen(d); n > 1 && d[n - 1] == '/'; n--)
+            d[n - 1] = '\0';
+    return d;
+}
+
+/* ---- who is writing ------------------------------------------------------ */
+
+/* A running process, told apart from a later one with the same pid by its
+ * start time (clock ticks after boot) and the boot it belongs to. */
+typedef struct {
+    char program[64];
+    long pid;
+    long long start;
+    char boot[64];
+    char host[256];
+    char since[32]; /* ISO-8601 UTC */
+} holder_rec;
+
+/* Start time and state of pid from /proc/<pid>/stat (fields 22 and 3):
+ * 0, or -1 when the process is not there or the file does not parse. */
+static int proc_start(long pid, long long *start, char *state)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the command name may hold anything */
+    if (!p || sscanf(p + 1, " %c", state) != 1)
+        return -1;
+    p += 2; /* at field 3, the state */
+    for (int field = 3; field < 22; field++) {
+        p = strchr(p, ' ');
+        if (!p)
+            return -1;
+        p++;
+    }
+    char *end;
+    *start = strtoll(p, &end, 10);
+    return end == p ? -1 : 0;
+}
+
+static void boot_id(char out[64])
+{
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    out[0] = '\0';
+    if (f) {
+        if (!fgets(out, 64, f))
+            out[0] = '\0';
+        fclose(f);
+    }
+    out[strcspn(out, "\n")] = '\0';
+}
+
+static void iso_now(char out[32])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* This process as a record, one "key value" line each. */
+static void self_record(char *buf, size_t cap)
+{
+    char boot[64], host[256] = "", since[32], state;
+    long long start = -1;
+    boot_id(boot);
+    if (gethostname(host, sizeof host - 1) != 0)
+        snprintf(host, sizeof host, "?");
+    host[sizeof host - 1] = '\0';
+    iso_now(since);
+    if (proc_start((long)getpid(), &start, &state) != 0)
+        start = -1;
+    snprintf(buf, cap, "program %s\npid %ld\nstart %lld\nboot %s\nhost %s\nsince %s\n",
+             program_invocation_short_name, (long)getpid(), start, boot, host, since);
+}
+
+/* 0 when text has at least a pid, else -1; missing keys stay empty. */
+static int parse_record(const char *text, holder_rec *r)
+{
+    memset(r, 0, sizeof *r);
+    r->pid = -1;
+    r->start = -1;
+    for (const char *p = text; p && *p;) {
+        const char *eol = strchr(p, '\n');
+        size_t len = eol ? (size_t)(eol - p) : strlen(p);
+        const char *sp = memchr(p, ' ', len);
+        if (sp) {
+            size_t kl = (size_t)(sp - p), vl = len - kl - 1;
+            const char *v = sp + 1;
+            if (kl == 3 && !strncmp(p, "pid", 3))
+                r->pid = strtol(v, NULL, 10);
+            else if (kl == 5 && !strncmp(p, "start", 5))
+                r->start = strtoll(v, NULL, 10);
+            else if (kl == 7 && !strncmp(p, "program", 7))
+                snprintf(r->program, sizeof r->program, "%.*s", (int)vl, v);
+            else if (kl == 4 && !strncmp(p, "boot", 4))
+                snprintf(r->boot, sizeof r->boot, "%.*s", (int)vl, v);
+            else if (kl == 4 && !strncmp(p, "host", 4))
+                snprintf(r->host, sizeof r->host, "%.*s", (int)vl, v);
+            else if (kl == 5 && !strncmp(p, "since", 5))
+                snprintf(r->since, sizeof r->since, "%.*s", (int)vl, v);
+        }
+        p = eol ? eol + 1 : NULL;
+    }
+    return r->pid > 0 ? 0 : -1;
+}
+
+/* Whether the run named by the owner file of a staging folder is gone: 1
+ * gone, 0 still running, -1 cannot tell (no owner file, or it was written
+ * on another host sharing the folder). */
+static int owner_gone(const char *stage)
+{
+    char path[8200], *text;
+    size_t len;
+    snprintf(path, sizeof path, "%s/" OWNER_FILE, stage);
+    if (fileio_read(path, &text, &len, NULL, 0) != RFM_OK)
+        return -1;
+    holder_rec r;
+    int ok = parse_record(text, &r);
+    free(text);
+    if (ok != 0 || !r.boot[0])
+        return -1;
+    char boot[64], host[256] = "", state = '?';
+    if (gethostname(host, sizeof host - 1) != 0 || strcmp(host, r.host) != 0)
+        return -1;
+    boot_id(boot);
+    if (strcmp(boot, r.boot) != 0)
+        return 1; /* this machine restarted since */
+    if (kill((pid_t)r.pid, 0) != 0 && errno == ESRCH)
+        return 1;
+    long long start;
+    if (proc_start(r.pid, &start, &state) == 0 &&
+        ((r.start >= 0 && start != r.start) || state == 'Z' || state == 'X'))
+        return 1; /* the pid names a later process, or a dead one not yet reaped */
+    return 0;
+}
+
+/* ---- the writers' lock ---------------------------------------------------- */
+
+rfm_status modelfile_lock_take(const char *dir, int flags, modelfile_lock **out, char *err,
+                               size_t errlen)
+{
+    *out = NULL;
+    char *d = dir_name(dir);
+    if (!d)
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    char path[4096];
+    snprintf(path, sizeof path, "%s.lock", d);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rfm_status st = rfm_fail(err, errlen, RFM_EIO, "cannot open lock file %s: %s", path,
+                                 strerror(errno));
+        free(d);
+        return st;
+    }
+    int r;
+    while ((r = flock(fd, LOCK_EX | LOCK_NB)) != 0 && errno == EINTR)
+        ;
+    if (r != 0 && errno == EWOULDBLOCK && (flags & MODELFILE_WAIT))
+        while ((r = flock(fd, LOCK_EX)) != 0 && errno == EINTR)
+            ;
+    if (r != 0) {
+        rfm_status st;
+        if (errno == EWOULDBLOCK) {
+            char text[1024];
+            ssize_t n = pread(fd, text, sizeof text - 1, 0);
+            text[n > 0 ? n : 0] = '\0';
+            holder_rec h;
+            if (parse_record(text, &h) == 0)
+                st = rfm_fail(err, errlen, RFM_EBUSY,
+                              "%s/ is being written by %s pid %ld on %s since %s (lock file %s)",
+                              d, h.program[0] ? h.program : "?", h.pid,
+                              h.host[0] ? h.host : "?", h.since[0] ? h.since : "?", path);
+            else /* taken a moment ago, the holder not yet written */
+                st = rfm_fail(err, errlen, RFM_EBUSY,
+                              "%s/ is being written by another process (lock file %s)", d, path);
+        } else {
+            st = rfm_fail(err, errlen, RFM_EIO, "cannot lock %s: %s", path, strerror(errno));
+        }
+        close(fd);
+        free(d);
+        return st;
+    }
+    free(d);
+    modelfile_lock *l = malloc(sizeof *l);
+    if (!l) {
+        close(fd);
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    }
+    l->fd = fd;
+    /* The holder, for the message of whoever finds the lock taken; the
+     * lock works without it, so a failed write is not an error. */
+    char rec[1024];
+    self_record(rec, sizeof rec);
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, rec, strlen(rec), 0) < 0) {
+        /* nothing: see above */
+    }
+    *out = l;
+    return RFM_OK;
+}
+
+void modelfile_lock_release(modelfile_lock *l)
+{
+    if (!l)
+        return;
+    if (ftruncate(l->fd, 0) != 0) { /* no stale holder in the file */
+    }
+    close(l->fd); /* drops the flock */
+    free(l);
+}
 
 const char *modelfile_stage_dir(const modelfile_stage *s) { return s->stage; }
 
@@ -45,8 +279,9 @@ static void remove_tree(const char *path)
     rmdir(path);
 }
 
-/* Staging folders of runs that died, found next to dir and old enough not
- * to belong to a run still going. */
+/* Staging folders of runs that are gone, found next to dir. Called under
+ * dir's lock: a run of this build that is still going holds the lock, so
+ * the owner check only guards against older builds and other hosts. */
 static void remove_stale(const char *dir)
 {
     char parent[4096], base[1024];
@@ -71,7 +306,10 @@ static void remove_stale(const char *dir)
         char p[8192];
         struct stat sb;
         snprintf(p, sizeof p, "%s/%s", parent, e->d_name);
-        if (stat(p, &sb) == 0 && S_ISDIR(sb.st_mode) && now - sb.st_mtime > STALE_SECONDS)
+        if (stat(p, &sb) != 0 || !S_ISDIR(sb.st_mode))
+            continue;
+        int gone = owner_gone(p);
+        if (gone == 1 || (gone < 0 && now - sb.st_mtime > STALE_SECONDS))
             remove_tree(p);
     }
     closedir(d);
@@ -81,6 +319,13 @@ static int plain_name(const char *name)
 {
     return name && *name && !strchr(name, '/') && strcmp(name, ".") != 0 &&
            strcmp(name, "..") != 0;
+}
+
+/* A name a model may write: plain, and not one of the folder's own. */
+static int model_name(const char *name)
+{
+    return plain_name(name) && strcmp(name, "manifest.json") != 0 &&
+           strcmp(name, OWNER_FILE) != 0;
 }
 
 static rfm_status write_file(const char *path, const char *data, size_t len, char *err,
@@ -123,13 +368,14 @@ void modelfile_abort(modelfile_stage *s)
         return;
     if (s->stage)
         remove_tree(s->stage);
+    modelfile_lock_release(s->lock); /* after the removal: a waiting run finds none */
     free(s->dir);
     free(s->stage);
     json_decref(s->manifest);
     free(s);
 }
 
-rfm_status modelfile_begin(const char *dir, int keep_existing, modelfile_stage **out, char *err,
+rfm_status modelfile_begin(const char *dir_arg, int flags, modelfile_stage **out, char *err,
                            size_t errlen)
 {
     *out = NULL;
@@ -137,11 +383,20 @@ rfm_status modelfile_begin(const char *dir, int keep_existing, modelfile_stage *
     modelfile_stage *s = calloc(1, sizeof *s);
     if (!s)
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
-    s->dir = strdup(dir);
-    s->stage = malloc(strlen(dir) + 16);
+    s->dir = dir_name(dir_arg);
+    s->stage = s->dir ? malloc(strlen(s->dir) + 16) : NULL;
     if (!s->dir || !s->stage) {
         modelfile_abort(s);
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    }
+    const char *dir = s->dir;
+    /* First the lock: nothing of the current version is read before it. */
+    if ((st = modelfile_lock_take(dir, flags & MODELFILE_WAIT, &s->lock, err, errlen)) !=
+        RFM_OK) {
+        free(s->stage);
+        s->stage = NULL;
+        modelfile_abort(s);
+        return st;
     }
     remove_stale(dir);
     sprintf(s->stage, "%s.tmp-XXXXXX", dir); /* sized above */
@@ -155,8 +410,16 @@ rfm_status modelfile_begin(const char *dir, int keep_existing, modelfile_stage *
     chmod(s->stage, 0755);
     json_t *old = NULL;
     struct stat sb;
-    char path[4096], to[4096];
-    if (keep_existing && stat(dir, &sb) == 0) {
+    char path[4096], to[4096], rec[1024];
+    /* Who writes this folder, so that a later run can tell it was left
+     * behind as soon as this process is gone. */
+    self_record(rec, sizeof rec);
+    snprintf(path, sizeof path, "%s/" OWNER_FILE, s->stage);
+    if ((st = write_file(path, rec, strlen(rec), err, errlen)) != RFM_OK) {
+        modelfile_abort(s);
+        return st;
+    }
+    if ((flags & MODELFILE_KEEP) && stat(dir, &sb) == 0) {
         snprintf(path, sizeof path, "%s/manifest.json", dir);
         if (access(path, F_OK) == 0 && (st = modelfile_open(dir, &old, err, errlen)) != RFM_OK) {
             modelfile_abort(s);
@@ -225,7 +488,7 @@ rfm_status modelfile_begin(const char *dir, int keep_existing, modelfile_stage *
 rfm_status modelfile_write_text(modelfile_stage *s, const char *name, const char *text,
                                 size_t len, char *err, size_t errlen)
 {
-    if (!plain_name(name) || strcmp(name, "manifest.json") == 0)
+    if (!model_name(name))
         return rfm_fail(err, errlen, RFM_EINVAL, "'%s' is not a model file name", name);
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", s->stage, name);
@@ -254,19 +517,11 @@ static rfm_status write_json_path(const char *path, const json_t *j, char *err, 
 rfm_status modelfile_write_json(modelfile_stage *s, const char *name, const json_t *j,
                                 char *err, size_t errlen)
 {
-    if (!plain_name(name) || strcmp(name, "manifest.json") == 0)
+    if (!model_name(name))
         return rfm_fail(err, errlen, RFM_EINVAL, "'%s' is not a model file name", name);
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", s->stage, name);
     return write_json_path(path, j, err, errlen);
-}
-
-static void iso_now(char out[32])
-{
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 rfm_status modelfile_add_model(modelfile_stage *s, const char *model, const char *version,
@@ -325,6 +580,12 @@ rfm_status modelfile_commit(modelfile_stage *s, char *err, size_t errlen)
     char path[4096];
     snprintf(path, sizeof path, "%s/manifest.json", s->stage);
     rfm_status st = write_json_path(path, s->manifest, err, errlen);
+    if (st == RFM_OK) {
+        /* The owner file belongs to the staging folder, not to the version. */
+        snprintf(path, sizeof path, "%s/" OWNER_FILE, s->stage);
+        if (unlink(path) != 0 && errno != ENOENT)
+            st = rfm_fail(err, errlen, RFM_EIO, "%s: %s", path, strerror(errno));
+    }
     if (st == RFM_OK) {
         int dfd = open(s->stage, O_RDONLY | O_DIRECTORY);
         if (dfd >= 0) {

@@ -18,6 +18,7 @@ const char *rfm_strstatus(rfm_status st)
     case RFM_ENOTFOUND: return "not found";
     case RFM_ELIBRARY: return "numerical library error";
     case RFM_EDATA: return "unusable data";
+    case RFM_EBUSY: return "locked by another process";
     }
     return "unknown status";
 }

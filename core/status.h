@@ -25,6 +25,7 @@ typedef enum {
     RFM_ENOTFOUND = 8,   /* a looked-up key (customer id, model) is absent */
     RFM_ELIBRARY = 9,    /* GSL or FAISS reported an error */
     RFM_EDATA = 10,      /* data valid in form but unusable (too few rows...) */
+    RFM_EBUSY = 11,      /* another process holds the lock (holder in message) */
 } rfm_status;
 
 #define RFM_ERRLEN 512 /* a comfortable size for err buffers */

@@ -180,6 +180,7 @@ int main(int argc, char **argv)
             ops_set_models(o, api_manifest(fresh), api_customers(fresh), err, sizeof err) !=
                 RFM_OK) {
             api_release(fresh);
+            ops_reload_done(o, 0);
             fprintf(stderr, "rfm-serve: SIGHUP: reload refused, still serving the old models: "
                             "%s\n", err);
             continue;
@@ -189,6 +190,7 @@ int main(int argc, char **argv)
         h.current = fresh;
         pthread_mutex_unlock(&h.mu);
         api_release(old);
+        ops_reload_done(o, 1);
         api_describe(fresh, desc, sizeof desc);
         fprintf(stderr, "rfm-serve: SIGHUP: reloaded %s (%s)\n", models_dir, desc);
     }

@@ -48,6 +48,8 @@ struct ops {
     char *docs;
     size_t docs_len;
     double started; /* wall clock, for rfm_process_start_time_seconds */
+    uint64_t reload_ok, reload_refused;
+    int64_t loaded_ms; /* wall clock of the last successful (re)load, in ms */
     pthread_mutex_t mu;
     generation *gen; /* read atomically; replaced under mu */
 };
@@ -87,6 +89,7 @@ rfm_status ops_new(const server_options *opt, const oas_spec *spec, ops **out, c
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     o->started = (double)now.tv_sec + now.tv_nsec / 1e9;
+    o->loaded_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
     *out = o;
     return RFM_OK;
 }
@@ -267,6 +270,19 @@ void ops_request_done(ops *o, const char *path, int status, double seconds)
     __atomic_add_fetch(&s->sum_ns, (uint64_t)(seconds > 0 ? seconds * 1e9 : 0), __ATOMIC_RELAXED);
 }
 
+void ops_reload_done(ops *o, int ok)
+{
+    if (!ok) {
+        __atomic_add_fetch(&o->reload_refused, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    __atomic_store_n(&o->loaded_ms, (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000,
+                     __ATOMIC_RELAXED);
+    __atomic_add_fetch(&o->reload_ok, 1, __ATOMIC_RELAXED);
+}
+
 int ops_admit(ops *o, const uint8_t digest[32])
 {
     if (!o->rl)
@@ -345,6 +361,19 @@ static void put_metrics(ops *o, FILE *f, long inflight)
             "# TYPE rfm_process_start_time_seconds gauge\n"
             "rfm_process_start_time_seconds %.3f\n",
             inflight, o->started);
+    fprintf(f,
+            "# HELP rfm_reload_total SIGHUP reloads: ok (new models serving) or refused "
+            "(missing or corrupt models; the old ones still serve).\n"
+            "# TYPE rfm_reload_total counter\n"
+            "rfm_reload_total{result=\"ok\"} %llu\n"
+            "rfm_reload_total{result=\"refused\"} %llu\n"
+            "# HELP rfm_reload_last_success_timestamp_seconds When the models serving now "
+            "were loaded (start-up or the last ok reload), since the epoch.\n"
+            "# TYPE rfm_reload_last_success_timestamp_seconds gauge\n"
+            "rfm_reload_last_success_timestamp_seconds %.3f\n",
+            (unsigned long long)__atomic_load_n(&o->reload_ok, __ATOMIC_RELAXED),
+            (unsigned long long)__atomic_load_n(&o->reload_refused, __ATOMIC_RELAXED),
+            (double)__atomic_load_n(&o->loaded_ms, __ATOMIC_RELAXED) / 1e3);
     generation *g = __atomic_load_n(&o->gen, __ATOMIC_ACQUIRE);
     if (!g)
         return;

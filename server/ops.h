@@ -1,6 +1,7 @@
 /* ops.h - the operational side of rfm-serve: Prometheus metrics (requests,
  * latency, requests in flight, model versions, uptime, input drift), the
- * per-token rate limit, and the built-in pages GET /metrics and GET /docs.
+ * per-token rate limit, SIGHUP reloads, and the built-in pages GET /metrics
+ * and GET /docs.
  *
  * http.c calls in at fixed points of each request (route lookup, token
  * accepted, body validated, request completed); everything here is per
@@ -46,6 +47,12 @@ void ops_free(ops *o);
  * serving; on failure the previous models' metrics stay. */
 rfm_status ops_set_models(ops *o, const json_t *manifest, const customers *c, char *err,
                           size_t errlen);
+
+/* A SIGHUP reload ended: ok (the new models now serve) or refused (the old
+ * ones still do). Counted in rfm_reload_total{result="ok|refused"}; an ok
+ * one also sets rfm_reload_last_success_timestamp_seconds to now (which
+ * starts at the start-up load). Callable from any thread. */
+void ops_reload_done(ops *o, int ok);
 
 /* OPS_METRICS or OPS_DOCS when method (GET; HEAD is the caller's to map)
  * and path name a built-in page, else OPS_NONE. */

@@ -1148,6 +1148,67 @@ static void test_drift_psi(void **state)
     assert_true(window >= 1000 && window <= 2000);
 }
 
+/* rfm_reload_total and the last good reload's time in /metrics: an ok
+ * reload counts and moves the time, a refused one counts and leaves it. A
+ * daemon of its own, on a manifest with no model, so reloads are quick. */
+static double reload_sample(int port, const char *series)
+{
+    int st;
+    char *t = get_text(port, "/metrics", NULL, &st);
+    assert_int_equal(st, 200);
+    double v = sample(t, series);
+    free(t);
+    return v;
+}
+
+static void test_reload_metrics(void **state)
+{
+    (void)state;
+    const char *ok = "rfm_reload_total{result=\"ok\"}",
+               *refused = "rfm_reload_total{result=\"refused\"}",
+               *last = "rfm_reload_last_success_timestamp_seconds";
+    char cmd[512], models[128], log[128];
+    snprintf(models, sizeof models, "%s/reload", dir);
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s && printf '{\"format_version\": 1, \"models\": {}}' > %s/manifest.json",
+             models, models);
+    assert_int_equal(system(cmd), 0);
+    snprintf(log, sizeof log, "%s/reload.log", dir);
+    int port = free_port();
+    pid_t pid = start_server(models, port, log);
+    assert_true(pid > 0);
+    assert_true(reload_sample(port, ok) == 0);
+    assert_true(reload_sample(port, refused) == 0);
+    double t0 = reload_sample(port, last); /* the start-up load */
+    assert_true(t0 > 0);
+
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    double before = (double)now.tv_sec + (double)now.tv_nsec * 1e-9;
+    kill(pid, SIGHUP);
+    for (int i = 0; i < 600 && reload_sample(port, ok) < 1; i++)
+        usleep(50000);
+    assert_true(reload_sample(port, ok) == 1);
+    assert_true(reload_sample(port, refused) == 0);
+    double t1 = reload_sample(port, last);
+    printf("    ok reload: last success %.3f, SIGHUP sent at %.3f\n", t1, before);
+    assert_true(t1 >= before - 0.001); /* the gauge has millisecond resolution */
+    assert_true(t1 >= t0);
+
+    snprintf(cmd, sizeof cmd, "printf '{' > %s/manifest.json", models);
+    assert_int_equal(system(cmd), 0);
+    kill(pid, SIGHUP);
+    for (int i = 0; i < 600 && reload_sample(port, refused) < 1; i++)
+        usleep(50000);
+    assert_true(reload_sample(port, refused) == 1);
+    assert_true(reload_sample(port, ok) == 1);
+    assert_true(reload_sample(port, last) == t1);
+    kill(pid, SIGTERM);
+    int st;
+    waitpid(pid, &st, 0);
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 static void test_docs(void **state)
 {
     (void)state;
@@ -1545,6 +1606,7 @@ int main(void)
         cmocka_unit_test(test_access_log),        cmocka_unit_test(test_refuses_broken_models),
         cmocka_unit_test(test_untrained_model_is_503),
         cmocka_unit_test(test_metrics),           cmocka_unit_test(test_drift_psi),
+        cmocka_unit_test(test_reload_metrics),
         cmocka_unit_test(test_docs),              cmocka_unit_test(test_rate_limit),
         cmocka_unit_test(test_tls),               cmocka_unit_test(test_contract_guards),
         cmocka_unit_test(test_shutdown_in_flight),

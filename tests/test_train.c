@@ -1,5 +1,6 @@
 /* test_train.c - bin/rfm-train end to end on small fixtures: exit codes,
- * messages that name file, line and column, and --only keeping models. */
+ * messages that name file, line and column, --only keeping models, and
+ * runs into one models folder taking turns. */
 #include "testutil.h"
 
 #include <string.h>
@@ -225,12 +226,101 @@ static void test_summary_road(void **state)
     assert_non_null(strstr(out, "bad.csv:2: days_first_to_last_purchase cannot exceed"));
 }
 
+
+/* Start `sh -c cmd` without waiting for it. */
+static pid_t spawn(const char *cmd)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int file_has(const char *path, const char *what)
+{
+    char text[8192];
+    FILE *f = fopen(path, "rb");
+    size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    text[n] = '\0';
+    if (f)
+        fclose(f);
+    return strstr(text, what) != NULL;
+}
+
+/* Two --only runs into one models folder: while the folder is being
+ * written (here: its lock held by this test), a run exits 1 naming the
+ * holder before reading any data; with --wait both runs queue, take turns,
+ * and the manifest ends with both fits. */
+static void test_concurrent_only(void **state)
+{
+    (void)state;
+    char models[128], cmd[1024], out[8192], err[RFM_ERRLEN], want[128], log[2][160];
+    snprintf(models, sizeof models, "%s/conc", dir);
+    modelfile_lock *l;
+    assert_int_equal(modelfile_lock_take(models, 0, &l, err, sizeof err), RFM_OK);
+    snprintf(cmd, sizeof cmd,
+             "../bin/rfm-train --config ../config/rfm.yaml --transactions "
+             "../data/online_retail.csv.gz --models %s --only cltv",
+             models);
+    assert_int_equal(run(cmd, out, sizeof out), 1);
+    printf("    %s", out);
+    snprintf(want, sizeof want, "conc/ is being written by test_train pid %ld on ",
+             (long)getpid());
+    if (!strstr(out, want) || !strstr(out, "--wait"))
+        fail_msg("stderr '%s' lacks '%s' and --wait", out, want);
+    assert_null(strstr(out, "used")); /* gave up before reading the data */
+    assert_int_equal(access(models, F_OK), -1);
+
+    /* Both queue behind the lock, then run at once when it is released. */
+    static const char *const only[2] = {"cltv", "churn"};
+    pid_t pid[2];
+    for (int i = 0; i < 2; i++) {
+        snprintf(log[i], sizeof log[i], "%s/conc_%s.log", dir, only[i]);
+        snprintf(cmd, sizeof cmd,
+                 "exec ../bin/rfm-train --config ../config/rfm.yaml --transactions "
+                 "../data/online_retail.csv.gz --models %s --only %s --wait 2>%s >/dev/null",
+                 models, only[i], log[i]);
+        pid[i] = spawn(cmd);
+    }
+    for (int i = 0; i < 2; i++) { /* a state to reach, not a time: bounded at 60 s */
+        int k = 0;
+        while (!file_has(log[i], "; waiting") && k++ < 6000)
+            usleep(10000);
+        if (!file_has(log[i], "; waiting"))
+            fail_msg("%s: the run did not wait for the lock", log[i]);
+    }
+    modelfile_lock_release(l);
+    for (int i = 0; i < 2; i++) {
+        int st;
+        assert_int_equal(waitpid(pid[i], &st, 0), pid[i]);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            snprintf(cmd, sizeof cmd, "cat %s", log[i]);
+            (void)!system(cmd);
+            fail_msg("--only %s --wait: exit %d", only[i], WEXITSTATUS(st));
+        }
+    }
+    json_t *m;
+    assert_int_equal(modelfile_open(models, &m, err, sizeof err), RFM_OK);
+    const json_t *fits = json_object_get(m, "models");
+    assert_non_null(json_object_get(fits, "cltv"));
+    assert_non_null(json_object_get(fits, "churn"));
+    json_decref(m);
+    /* No staging folder is left behind. */
+    snprintf(cmd, sizeof cmd, "ls -d %s.tmp-* 2>/dev/null | grep -q .", models);
+    assert_int_not_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_train_and_only),
         cmocka_unit_test(test_errors_and_exit_codes),
         cmocka_unit_test(test_summary_road),
+        cmocka_unit_test(test_concurrent_only),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -5,7 +5,8 @@
  * core/modelfile so that models/ changes all at once or not at all. Holds
  * no model math; prints what it did on stderr.
  *
- * Exit status: 0 success, 1 bad data or a failed fit, 2 bad usage or config.
+ * Exit status: 0 success, 1 bad data, a failed fit or the models folder
+ * being written by another run (without --wait), 2 bad usage or config.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -41,7 +42,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: rfm-train [--config FILE] [--transactions FILE | --summary FILE]\n"
-            "                 [--models DIR] [--only LIST] [--quiet]\n"
+            "                 [--models DIR] [--only LIST] [--wait] [--quiet]\n"
             "       rfm-train [--config FILE] [--models DIR] --print-clusters\n"
             "\n"
             "Reads a transaction export (CSV or CSV.gz), cleans it, fits the models and\n"
@@ -57,11 +58,16 @@ static void usage(FILE *f)
             "  --only LIST          refit only these models, keep the others; LIST is\n"
             "                       comma-separated from: segments, cltv, churn, embeddings,\n"
             "                       uplift\n"
+            "  --wait               when another run is writing the same models folder\n"
+            "                       (it holds the lock file DIR.lock beside it), wait\n"
+            "                       for it to finish instead of exiting 1 naming it; runs\n"
+            "                       take turns, so two --only runs both land\n"
             "  --print-clusters     print the clusters summary of the trained models\n"
             "  --quiet              no progress or report on stderr\n"
             "  --help               this text\n"
             "\n"
-            "Exit status: 0 success, 1 bad data or failed fit, 2 bad usage or config.\n");
+            "Exit status: 0 success, 1 bad data, failed fit or models folder in use,\n"
+            "2 bad usage or config.\n");
 }
 
 static int quiet;
@@ -199,16 +205,17 @@ int main(int argc, char **argv)
 {
     const char *config_path = "config/rfm.yaml", *tx_path = NULL, *models_dir = NULL;
     const char *only = NULL, *summary = NULL, *campaign = NULL;
-    int want_print = 0;
+    int want_print = 0, wait_turn = 0;
     static const struct option opts[] = {
         {"config", required_argument, 0, 'c'},  {"transactions", required_argument, 0, 't'},
         {"models", required_argument, 0, 'm'},  {"only", required_argument, 0, 'o'},
         {"summary", required_argument, 0, 's'}, {"print-clusters", no_argument, 0, 'p'},
         {"campaign", required_argument, 0, 'C'},
+        {"wait", no_argument, 0, 'w'},
         {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "c:t:m:o:s:C:pqh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:t:m:o:s:C:pqwh", opts, NULL)) != -1) {
         switch (c) {
         case 'c': config_path = optarg; break;
         case 't': tx_path = optarg; break;
@@ -217,6 +224,7 @@ int main(int argc, char **argv)
         case 's': summary = optarg; break;
         case 'C': campaign = optarg; break;
         case 'p': want_print = 1; break;
+        case 'w': wait_turn = 1; break;
         case 'q': quiet = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -294,6 +302,21 @@ int main(int argc, char **argv)
     char data_sha[65] = "", data_desc[1024];
     double t0 = now_s();
     rfm_status st;
+    /* First the models folder's lock, so that a run that would have to
+     * wait or give up does so before reading any data. A partial run
+     * (--only, --summary) keeps the other models; a full run replaces the
+     * folder, so it also repairs a broken one. */
+    int keep = only != NULL || summary != NULL ? MODELFILE_KEEP : 0;
+    st = modelfile_begin(models_dir, keep, &stage, err, sizeof err);
+    if (st == RFM_EBUSY && wait_turn) {
+        say("rfm-train: %s; waiting\n", err);
+        st = modelfile_begin(models_dir, keep | MODELFILE_WAIT, &stage, err, sizeof err);
+    }
+    if (st != RFM_OK) {
+        fprintf(stderr, "rfm-train: %s%s\n", err,
+                st == RFM_EBUSY ? "; try again when it is done, or pass --wait" : "");
+        goto out;
+    }
     if (!needs_tx) {
         snprintf(data_desc, sizeof data_desc, "- (no transactions read)");
     } else if (summary) {
@@ -368,13 +391,6 @@ int main(int argc, char **argv)
         say("rfm-train: %zu customers as of the snapshot\n", m);
     }
 
-    /* A partial run (--only, --summary) keeps the other models; a full run
-     * replaces the folder, so it also repairs a broken one. */
-    if ((st = modelfile_begin(models_dir, only != NULL || summary != NULL, &stage, err,
-                              sizeof err)) != RFM_OK) {
-        fprintf(stderr, "rfm-train: %s\n", err);
-        goto out;
-    }
     if (d) {
         char d0[11], d1[11], snap[11];
         date_format(txn_first_day(d), d0);
