@@ -6,26 +6,30 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parame
 CFLAGS  ?= -O2 -g
 # Math functions never report through errno here, so sqrt/log inline.
 NOERRNO := -fno-math-errno
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Icore $(WARN) $(CFLAGS) $(NOERRNO) $(SAN) \
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(CORE_INC) $(WARN) $(CFLAGS) $(NOERRNO) $(SAN) \
              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 CXXFLAGS ?= -O2 -g
-ALL_CXXFLAGS = -std=c++17 -Icore -Wall -Wextra -Werror $(CXXFLAGS) $(SAN)
+ALL_CXXFLAGS = -std=c++17 $(CORE_INC) -Wall -Wextra -Werror $(CXXFLAGS) $(SAN)
 # Debian's libfaiss-dev is a static library needing OpenBLAS, OpenMP, C++.
 FAISS_LIBS := -lfaiss -lopenblas -lgomp -lstdc++
 LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(FAISS_LIBS) -lpthread -lm
 TEST_LIBS = $(LIBS) $(shell pkg-config --libs cmocka 2>/dev/null)
 
 B       ?= build
-CORE_C   := $(wildcard core/*.c)
-CORE_CXX := $(wildcard core/*.cpp)
+# core/ in layers (docs/architecture.md); each may include only those before it.
+LAYERS   := base data models files serving
+CORE_INC := $(LAYERS:%=-Icore/%)
+CORE_H   := $(wildcard core/*/*.h)
+CORE_C   := $(wildcard core/*/*.c)
+CORE_CXX := $(wildcard core/*/*.cpp)
 CORE_OBJ := $(CORE_C:%.c=$(B)/%.o) $(CORE_CXX:%.cpp=$(B)/%.o)
-TESTS    := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/test_*.c))
+TESTS    := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/*/test_*.c))
 DEBS     := build-essential pkg-config libmicrohttpd-dev libjansson-dev libgsl-dev \
             libfaiss-dev libopenblas-dev libyaml-dev libcmocka-dev zlib1g-dev wrk \
             python3 curl bc openssl clang libclang-rt-14-dev libomp-14-dev
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps lint run test unit san bench clean fuzz fuzz-short fuzz-models
+.PHONY: all deps layers lint run test unit san bench clean fuzz fuzz-short fuzz-models
 all: bin/rfm-train bin/rfm-serve
 
 deps:
@@ -47,11 +51,11 @@ lint:
 
 # `make V=1` shows the full commands.
 Q := $(if $(V),,@)
-$(B)/%.o: %.c $(wildcard core/*.h)
+$(B)/%.o: %.c $(CORE_H)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC    $<")
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
-$(B)/%.o: %.cpp $(wildcard core/*.h)
+$(B)/%.o: %.cpp $(CORE_H)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CXX   $<")
 	$(Q)$(CXX) $(ALL_CXXFLAGS) -c $< -o $@
@@ -60,7 +64,7 @@ $(B)/libcore.a: $(CORE_OBJ)
 	$(Q)ar rcs $@ $^
 
 TRAIN_OBJ := $(patsubst %.c,$(B)/%.o,$(wildcard train/*.c))
-$(B)/train/%.o: train/%.c $(wildcard train/*.h core/*.h)
+$(B)/train/%.o: train/%.c $(wildcard train/*.h) $(CORE_H)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC    $<")
 	$(Q)$(CC) $(ALL_CFLAGS) -Itrain -c $< -o $@
@@ -70,7 +74,7 @@ bin/rfm-train: $(TRAIN_OBJ) $(B)/libcore.a
 	$(Q)$(CC) $(SAN) -o $@ $^ $(LIBS)
 
 SERVER_OBJ := $(patsubst %.c,$(B)/%.o,$(wildcard server/*.c))
-$(B)/server/%.o: server/%.c $(wildcard server/*.h core/*.h)
+$(B)/server/%.o: server/%.c $(wildcard server/*.h) $(CORE_H)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC    $<")
 	$(Q)$(CC) $(ALL_CFLAGS) -Iserver -c $< -o $@
@@ -84,7 +88,7 @@ bin/rfm-serve: $(SERVER_OBJ) $(B)/libcore.a
 $(B)/bin/rfm-serve: $(SERVER_OBJ) $(B)/libcore.a
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(SAN) -o $@ $^ $(LIBS)
-$(B)/tests/test_http: $(B)/bin/rfm-serve
+$(B)/tests/integration/test_http: $(B)/bin/rfm-serve
 
 $(B)/tests/%: tests/%.c $(B)/libcore.a tests/testutil.h
 	@mkdir -p $(@D)
@@ -92,9 +96,9 @@ $(B)/tests/%: tests/%.c $(B)/libcore.a tests/testutil.h
 	$(Q)$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags cmocka) -Itests -o $@ $< $(TEST_OBJ) $(B)/libcore.a $(TEST_LIBS)
 
 # test_oom makes each allocation fail in turn: core/'s and api_load's calls go to its wrappers.
-$(B)/tests/test_oom: $(B)/server/api.o
-$(B)/tests/test_oom: TEST_OBJ = $(B)/server/api.o
-$(B)/tests/test_oom: TEST_LIBS += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=free,--wrap=json_load_file
+$(B)/tests/integration/test_oom: $(B)/server/api.o
+$(B)/tests/integration/test_oom: TEST_OBJ = $(B)/server/api.o
+$(B)/tests/integration/test_oom: TEST_LIBS += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=free,--wrap=json_load_file
 
 # unit: every cmocka test once. san: the same under ASan+UBSan in build/san.
 unit: $(TESTS)
@@ -109,8 +113,12 @@ san:
 # and not only on a user's machine with another CPU.
 NOHWCAPS := glibc.cpu.hwcaps=-AVX2,-FMA,-AVX512F,-AVX512VL
 
+# The include rules of docs/architecture.md.
+layers:
+	@tests/layers.sh
+
 test: deps fuzz-short
-	$(MAKE) --no-print-directory lint all unit
+	$(MAKE) --no-print-directory layers lint all unit
 	@echo "== unit suite again with GLIBC_TUNABLES=$(NOHWCAPS)"
 	GLIBC_TUNABLES=$(NOHWCAPS) $(MAKE) --no-print-directory unit
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(MAKE) --no-print-directory san
@@ -124,7 +132,7 @@ test: deps fuzz-short
 FUZZ_B       := build/fuzz
 FUZZ_SECONDS ?= 300
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -Icore -Iserver $(WARN) -g -O1 $(NOERRNO) $(FUZZ_SAN) \
+FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE $(CORE_INC) -Iserver $(WARN) -g -O1 $(NOERRNO) $(FUZZ_SAN) \
                 $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 FUZZ_OBJ     := $(CORE_C:%.c=$(FUZZ_B)/%.o) $(CORE_CXX:%.cpp=$(FUZZ_B)/%.o) \
                 $(FUZZ_B)/server/api.o $(FUZZ_B)/server/docs.o $(FUZZ_B)/server/http.o \
@@ -135,14 +143,14 @@ FUZZ_MODELS  := $(FUZZ_B)/models/manifest.json
 # Per input: 10 s at most, 2 GB of memory; bodies and files up to 16 KiB.
 FUZZ_RUN      = -timeout=10 -rss_limit_mb=2048 -max_len=16384 -print_final_stats=1
 
-$(FUZZ_B)/%.o: %.c $(wildcard core/*.h server/*.h)
+$(FUZZ_B)/%.o: %.c $(CORE_H) $(wildcard server/*.h)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CLANG $<")
 	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
-$(FUZZ_B)/%.o: %.cpp $(wildcard core/*.h)
+$(FUZZ_B)/%.o: %.cpp $(CORE_H)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CLANG $<")
-	$(Q)clang++ -std=c++17 -Icore -Wall -Wextra -Werror -g -O1 $(FUZZ_SAN) \
+	$(Q)clang++ -std=c++17 $(CORE_INC) -Wall -Wextra -Werror -g -O1 $(FUZZ_SAN) \
 	  -fsanitize=fuzzer-no-link -c $< -o $@
 .SECONDARY: $(FUZZ_OBJ)
 # clang++ links, for the C++ parts of the sanitizer runtimes FAISS needs.

@@ -1,13 +1,13 @@
 /* fuzz_csv.c - libFuzzer target: what rfm-train does with a transaction file.
  *
  * Each input is read three ways:
- *   1. by the CSV reader (core/csv.h) from memory, as is: gzip when it starts
+ *   1. by the CSV reader (core/data/csv.h) from memory, as is: gzip when it starts
  *      with the gzip magic, so truncated and corrupt streams reach zlib;
  *   2. gzip-compressed here first, which must give the same records and the
  *      same status as 1 (a differential check of the inflate path);
- *   3. through the transaction layer (core/txn.h) with the column names of
+ *   3. through the transaction layer (core/data/txn.h) with the column names of
  *      config/rfm.yaml, then the features as of the snapshot and an earlier
- *      day, and the customer table (core/customers.h) written and loaded
+ *      day, and the customer table (core/data/customers.h) written and loaded
  *      back, as the server would load it.
  * Besides the sanitizers, the target traps on a broken contract: fields not
  * back to back, cleaning counts that do not add up, unsorted customers, a

@@ -1,6 +1,6 @@
 /* ann.h - lookalike index: nearest customers by cosine similarity, over
  * FAISS through its official C API (faiss/c_api; implemented for Debian's
- * libfaiss in core/faiss_capi.cpp).
+ * libfaiss in core/models/faiss_capi.cpp).
  *
  * Vectors are unit length (embed.h), so inner product is cosine similarity.
  * Up to exact_max customers the index is exact ("IDMap2,Flat", inner

@@ -1,4 +1,4 @@
-/* faiss_capi.cpp - the few functions of FAISS's official C API that core/ann.c
+/* faiss_capi.cpp - the few functions of FAISS's official C API that core/models/ann.c
  * calls, implemented over libfaiss's C++ API.
  *
  * Why this file exists: Debian 12's libfaiss-dev (FAISS 1.7.3) installs the C

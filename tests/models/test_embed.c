@@ -1,6 +1,6 @@
 /* test_embed.c - PPMI + randomized SVD embeddings and the hit-rate evaluation.
  *
- * References independent of core/embed.c: a dense PPMI written from the
+ * References independent of core/models/embed.c: a dense PPMI written from the
  * formula, GSL's dense SVD of that matrix, brute-force cosine neighbours,
  * shoppers simulated from planted taste groups, and an evaluation worked
  * out by hand.

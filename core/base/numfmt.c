@@ -4,7 +4,7 @@
  * every p from some smallest p0 up to 17 (17 always does, and the p + 1
  * digit grid contains the p digit one, so its nearest point is no farther).
  * The predicate is monotone in p, so a binary search finds p0 with at most
- * five printf/strtod pairs. tests/test_numfmt.c checks it against the plain
+ * five printf/strtod pairs. tests/base/test_numfmt.c checks it against the plain
  * loop over p = 1..17 and proves no text one digit shorter reads back.
  */
 #include "numfmt.h"
