@@ -174,14 +174,10 @@ rfm_status bgnbd_fit(const bgnbd_row *rows, size_t n, double penalizer, bgnbd_fi
         return st;
     /* f is a mean over W customers: the covariance of u is cov / W. */
     mle_standard_errors(&m, 4, W, out->cov_log, out->se, out->lo, out->hi);
-    int k = mle_unidentified(out->cov_log, 4);
-    if (k >= 0) {
-        static const char *const names[4] = {"r", "alpha", "a", "b"};
+    static const char *const names[4] = {"r", "alpha", "a", "b"};
+    if ((st = mle_check_identified(obj, &fd, 4, &m, W, out->cov_log, names, err, errlen))) {
         out->converged = 0;
-        return rfm_fail(err, errlen, RFM_ENOCONVERGE,
-                        "the data do not identify %s (standard error of log %s %.3g > %g): try "
-                        "a penalizer",
-                        names[k], names[k], sqrt(out->cov_log[k * 5]), MLE_SE_LOG_MAX);
+        return st;
     }
     return RFM_OK;
 }

@@ -127,14 +127,10 @@ rfm_status gg_fit(const gg_row *rows, size_t n, double penalizer, gg_fit_result 
                         "(try a penalizer, or check for extreme spends)",
                         out->p.q);
     mle_standard_errors(&m, 3, W, out->cov_log, out->se, out->lo, out->hi);
-    int k = mle_unidentified(out->cov_log, 3);
-    if (k >= 0) {
-        static const char *const names[3] = {"p", "q", "v"};
+    static const char *const names[3] = {"p", "q", "v"};
+    if ((st = mle_check_identified(obj, &fd, 3, &m, W, out->cov_log, names, err, errlen))) {
         out->converged = 0;
-        return rfm_fail(err, errlen, RFM_ENOCONVERGE,
-                        "the data do not identify %s (standard error of log %s %.3g > %g): try "
-                        "a penalizer",
-                        names[k], names[k], sqrt(out->cov_log[k * 4]), MLE_SE_LOG_MAX);
+        return st;
     }
     return RFM_OK;
 }

@@ -2,6 +2,7 @@
 #include "mle.h"
 
 #include <gsl/gsl_blas.h>
+#include <gsl/gsl_eigen.h>
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_linalg.h>
 #include <gsl/gsl_multimin.h>
@@ -239,4 +240,63 @@ int mle_unidentified(const double *cov_log, size_t n)
         if (!(sqrt(cov_log[k * n + k]) <= MLE_SE_LOG_MAX))
             return (int)k;
     return -1;
+}
+
+int mle_interior(mle_fn f, void *data, size_t n, const double *u, double W, double rise[2])
+{
+    double h[MLE_MAXP * MLE_MAXP], vec[MLE_MAXP * MLE_MAXP], val[MLE_MAXP], g[MLE_MAXP];
+    double v[MLE_MAXP], r[2] = {NAN, NAN};
+    mle_hessian(f, data, n, u, h);
+    gsl_matrix_view hv = gsl_matrix_view_array(h, n, n), ev = gsl_matrix_view_array(vec, n, n);
+    gsl_vector_view lv = gsl_vector_view_array(val, n);
+    gsl_eigen_symmv_workspace *w = gsl_eigen_symmv_alloc(n);
+    int ok = w && gsl_eigen_symmv(&hv.matrix, &lv.vector, &ev.matrix, w) == GSL_SUCCESS;
+    gsl_eigen_symmv_free(w);
+    if (ok) {
+        gsl_eigen_symmv_sort(&lv.vector, &ev.matrix, GSL_EIGEN_SORT_VAL_ASC);
+        double top = 0, f0 = f(u, g, data);
+        for (size_t k = 0; k < n; k++)
+            top = fmax(top, fabs(vec[k * n]));
+        for (int side = 0; side < 2 && top > 0; side++) {
+            double s = (side ? MLE_FLAT_STEP : -MLE_FLAT_STEP) / top;
+            int inside = 1;
+            for (size_t k = 0; k < n; k++) {
+                v[k] = u[k] + s * vec[k * n];
+                inside &= fabs(v[k]) < MLE_LOG_BOUND;
+            }
+            /* Past the domain's edge the step leaves every fit's range:
+             * the optimum is bounded on that side. */
+            r[side] = inside ? W * (f(v, g, data) - f0) : INFINITY;
+            if (isnan(r[side]))
+                r[side] = INFINITY; /* outside the model's own domain */
+        }
+    }
+    if (rise)
+        rise[0] = r[0], rise[1] = r[1];
+    return ok && r[0] >= MLE_FLAT_RISE && r[1] >= MLE_FLAT_RISE;
+}
+
+rfm_status mle_check_identified(mle_fn f, void *data, size_t n, const mle_result *m, double W,
+                                const double *cov_log, const char *const *names, char *err,
+                                size_t errlen)
+{
+    int k = mle_unidentified(cov_log, n);
+    if (k >= 0)
+        return rfm_fail(err, errlen, RFM_ENOCONVERGE,
+                        "the data do not identify %s (standard error of log %s %.3g > %g): try "
+                        "a penalizer",
+                        names[k], names[k], sqrt(cov_log[k * (n + 1)]), MLE_SE_LOG_MAX);
+    double rise[2];
+    if (!mle_interior(f, data, n, m->u, W, rise)) {
+        size_t worst = 0;
+        for (size_t j = 0; j < n; j++)
+            if (fabs(m->u[j]) > fabs(m->u[worst]))
+                worst = j;
+        return rfm_fail(err, errlen, RFM_ENOCONVERGE,
+                        "the optimum lies on the boundary of the parameter space (%s = %.3g; "
+                        "moving the parameters by a factor of 22,000 along the flattest "
+                        "direction changes the log-likelihood by %.3g and %.3g): try a penalizer",
+                        names[worst], exp(m->u[worst]), -rise[0], -rise[1]);
+    }
+    return RFM_OK;
 }

@@ -4,6 +4,8 @@
  * line on hand-made covariances. */
 #include "testutil.h"
 
+#include <string.h>
+
 #include "mle.h"
 
 typedef struct {
@@ -84,12 +86,71 @@ static void test_unidentified_line(void **state)
     assert_int_equal(mle_unidentified(cov, 3), 2);
 }
 
+/* An optimum on the boundary: f(u) = c e^-u0 + (u1 - 1)^2 / 2 falls for
+ * ever as u0 grows, so the optimiser stops where the gradient meets its
+ * tolerance. There the curvature is about the tolerance: positive definite,
+ * and with W = 1e6 customers the standard error of u0 is about 1, well
+ * inside the identifiability line, yet a step of 10 along u0 lowers f.
+ * mle_interior tells it from a quadratic's interior optimum. */
+/* f(u) = 1/2 (u - c)' A (u - c), A = [[4, 1], [1, 2]], c = (0.5, -1.5). */
+static double tilted(const double *u, double *g, void *d)
+{
+    (void)d;
+    double e0 = u[0] - 0.5, e1 = u[1] + 1.5;
+    g[0] = 4 * e0 + e1;
+    g[1] = e0 + 2 * e1;
+    return 0.5 * (4 * e0 * e0 + 2 * e0 * e1 + 2 * e1 * e1);
+}
+
+static double falling(const double *u, double *g, void *d)
+{
+    (void)d;
+    g[0] = -2 * exp(-u[0]);
+    g[1] = u[1] - 1;
+    return 2 * exp(-u[0]) + 0.5 * (u[1] - 1) * (u[1] - 1);
+}
+
+static void test_boundary_optimum(void **state)
+{
+    (void)state;
+    const double start[2] = {0, 0}, W = 1e6;
+    const char *const names[2] = {"s", "t"};
+    mle_result r;
+    char err[RFM_ERRLEN];
+    assert_int_equal(mle_fit(falling, NULL, 2, start, 1, 1e-6, 500, &r, err, sizeof err), RFM_OK);
+    double cov[4], se[2], lo[2], hi[2], rise[2];
+    mle_standard_errors(&r, 2, W, cov, se, lo, hi);
+    printf("    stopped at u0 = %.3g, se(u0) %.3g\n", r.u[0], sqrt(cov[0]));
+    assert_int_equal(mle_unidentified(cov, 2), -1); /* the standard errors do not show it */
+    assert_int_equal(mle_interior(falling, NULL, 2, r.u, W, rise), 0);
+    printf("    rises along the flattest direction: %.3g, %.3g\n", rise[0], rise[1]);
+    assert_true(rise[1] < 0); /* further out is better: no interior optimum */
+    assert_int_equal(mle_check_identified(falling, NULL, 2, &r, W, cov, names, err, sizeof err),
+                     RFM_ENOCONVERGE);
+    assert_non_null(strstr(err, "boundary"));
+    assert_non_null(strstr(err, "s = "));
+    /* A tilted quadratic's optimum is inside: both sides rise by W times the
+     * closed form 1/2 d' A d, with A = [[4, 1], [1, 2]] and d its flattest
+     * eigenvector (eigenvalue 3 - sqrt 2) scaled to a largest step of 10. */
+    const double starts[2] = {3, 3};
+    assert_int_equal(mle_fit(tilted, NULL, 2, starts, 1, 1e-10, 200, &r, err, sizeof err), RFM_OK);
+    assert_int_equal(mle_interior(tilted, NULL, 2, r.u, 1, rise), 1);
+    double l = 3 - sqrt(2), v0 = 1, v1 = l - 4, top = fmax(fabs(v0), fabs(v1));
+    double d0 = 10 * v0 / top, d1 = 10 * v1 / top;
+    double want = 0.5 * (4 * d0 * d0 + 2 * d0 * d1 + 2 * d1 * d1);
+    report_maxdiff("rises vs closed form", fmax(fabs(rise[0] - want), fabs(rise[1] - want)),
+                   1e-6 * want);
+    assert_int_equal(mle_check_identified(tilted, NULL, 2, &r, 1, r.cov, names, err, sizeof err),
+                     RFM_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quadratic_closed_form),
         cmocka_unit_test(test_domain_bound),
         cmocka_unit_test(test_unidentified_line),
+        cmocka_unit_test(test_boundary_optimum),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
