@@ -1,7 +1,8 @@
 /* http.c - libmicrohttpd request cycle for rfm-serve.
  *
  * Per request: state is made on the first callback, when the headers are
- * known; the checks that need only headers run then: route (404/405),
+ * known; the checks that need only headers run then: framing (400 or 501,
+ * closing the connection: see check_framing), route (404/405),
  * token (401), content type (415), declared size (413). A request they
  * refuse has its body read and dropped, so that refused clients cost no
  * memory; a declared Content-Length over the limit is answered at once.
@@ -56,6 +57,7 @@ typedef struct {
     char refusal[256];  /* its message */
     char allow[64];     /* Allow header of a 405 */
     int retry_after;    /* seconds, for a 429 */
+    int close;          /* answer with Connection: close (framing errors) */
     int page;           /* a built-in page of ops (OPS_METRICS, OPS_DOCS) */
     int status;         /* of the response queued (0: none yet) */
     size_t bytes;
@@ -199,7 +201,7 @@ static enum MHD_Result send_body(struct MHD_Connection *c, request *r, int statu
     }
     /* While stopping, keep-alive clients are told to go elsewhere, so that
      * the requests in flight, not new ones, are what the drain waits for. */
-    if (__atomic_load_n(&s->stopping, __ATOMIC_RELAXED))
+    if (r->close || __atomic_load_n(&s->stopping, __ATOMIC_RELAXED))
         MHD_add_response_header(resp, "Connection", "close");
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, resp);
     MHD_destroy_response(resp);
@@ -445,6 +447,87 @@ static int check_headers(http_server *s, struct MHD_Connection *c, request *r,
     return 0;
 }
 
+/* ---- framing (RFC 9112) ----------------------------------------------- */
+
+typedef struct {
+    int host, content_length, transfer_encoding;
+    const char *te; /* the last Transfer-Encoding value */
+} head_counts;
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    head_counts *n = cls;
+    (void)kind;
+    if (strcasecmp(key, "Host") == 0)
+        n->host++;
+    else if (strcasecmp(key, "Content-Length") == 0)
+        n->content_length++;
+    else if (strcasecmp(key, "Transfer-Encoding") == 0) {
+        n->transfer_encoding++;
+        n->te = value;
+    }
+    return MHD_YES;
+}
+
+/* Of a Transfer-Encoding list: is its last coding "chunked" (with no
+ * parameters), and is that the only coding? */
+static void te_codings(const char *te, int *chunked_last, int *only_chunked)
+{
+    const char *last = te;
+    int commas = 0;
+    for (const char *p = te; *p; p++)
+        if (*p == ',')
+            last = p + 1, commas++;
+    last += strspn(last, " \t");
+    size_t len = strcspn(last, " \t;");
+    *chunked_last = len == 7 && strncasecmp(last, "chunked", 7) == 0 &&
+                    last[len + strspn(last + len, " \t")] == '\0';
+    *only_chunked = *chunked_last && commas == 0;
+}
+
+/* The message framing a proxy in front could read differently from
+ * libmicrohttpd, which would let one request hide another (request
+ * smuggling): both Content-Length and Transfer-Encoding, more than one
+ * Content-Length or Transfer-Encoding, a coding other than chunked, and
+ * Host missing (HTTP/1.1) or repeated. Returns 0, or the status to answer
+ * with r->refusal; the connection is then closed, as the bytes after the
+ * head cannot be trusted to start the next request. libmicrohttpd itself
+ * answers a Content-Length that is not one number with 400 before this. */
+static int check_framing(struct MHD_Connection *c, const char *version, request *r)
+{
+    head_counts n = {0, 0, 0, NULL};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_header, &n);
+    int http11 = strcmp(version, "HTTP/1.0") != 0;
+    const char *why = NULL;
+    int status = 400;
+    if (n.host > 1 || (http11 && n.host == 0))
+        why = n.host ? "more than one Host header" : "HTTP/1.1 request without a Host header";
+    else if (n.content_length > 1)
+        why = "more than one Content-Length header";
+    else if (n.transfer_encoding && n.content_length)
+        why = "both Content-Length and Transfer-Encoding";
+    else if (n.transfer_encoding > 1)
+        why = "more than one Transfer-Encoding header";
+    else if (n.transfer_encoding && !http11)
+        why = "Transfer-Encoding in an HTTP/1.0 request";
+    else if (n.transfer_encoding) {
+        int last, only;
+        te_codings(n.te, &last, &only);
+        if (!last)
+            why = "Transfer-Encoding does not end with chunked";
+        else if (!only) {
+            why = "Transfer-Encoding other than chunked is not supported";
+            status = 501;
+        }
+    }
+    if (!why)
+        return 0;
+    snprintf(r->refusal, sizeof r->refusal, "%s (RFC 9112); the connection is closed", why);
+    r->close = 1;
+    return status;
+}
+
 /* Parse a request body strictly. Integers too large for 64 bits are read
  * again as doubles: they are well-formed JSON, so they are the schema's to
  * judge (422 over a maximum), not a syntax error. */
@@ -557,7 +640,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 {
     http_server *s = cls;
     request *r = *con_cls;
-    (void)version;
     if (!r) {
         r = calloc(1, sizeof *r);
         if (!r)
@@ -571,6 +653,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *con_cls = r;
         __atomic_add_fetch(&s->inflight, 1, __ATOMIC_RELAXED);
         r->lease = s->prov.acquire(s->prov.ctx, &r->user, &r->routes, &r->nroutes);
+        if ((r->refused = check_framing(c, version, r)) != 0)
+            return process(s, c, r); /* at once, closing: the body is not read */
         r->refused = check_headers(s, c, r, method);
         /* A body declared too large is answered before it is read; a small
          * one is read and dropped, so that the connection can be kept. */
