@@ -39,6 +39,8 @@ const char *server_check(const server_options *o, char *buf, size_t len)
     else if (o->rate_per_second > 0 && !(o->rate_burst >= 1 && o->rate_burst <= 1e9))
         snprintf(buf, len, "rate_limit.burst must be from 1 to 1e9 when requests_per_second "
                            "is set");
+    else if (o->tls_priorities && o->tls_priorities[0] == '\0')
+        snprintf(buf, len, "tls_priorities must be a GnuTLS priority string, not empty");
     else if ((o->tls_cert_file == NULL) != (o->tls_key_file == NULL))
         snprintf(buf, len, "tls_cert_file and tls_key_file go together: set both for HTTPS, "
                            "or neither for HTTP");
@@ -72,6 +74,7 @@ void config_free(rfm_config *c)
     free(c->server.openapi);
     free(c->server.tls_cert_file);
     free(c->server.tls_key_file);
+    free(c->server.tls_priorities);
     for (size_t i = 0; i < c->server.ntokens; i++)
         free(c->server.tokens_sha256[i]);
     free(c->server.tokens_sha256);
@@ -359,6 +362,12 @@ static void read_server(ctx *x, const json_t *s, server_options *o)
     const char *key = get_str(x, s, "tls_key_file", "server.tls_key_file", NULL);
     o->tls_cert_file = cert ? strdup(cert) : NULL;
     o->tls_key_file = key ? strdup(key) : NULL;
+    /* TLS 1.2 and 1.3, forward-secret AEAD suites only. */
+    o->tls_priorities = strdup(get_str(
+        x, s, "tls_priorities", "server.tls_priorities",
+        "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"
+        "+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-RSA:+ECDHE-ECDSA:-SIGN-RSA-SHA1:"
+        "-SIGN-ECDSA-SHA1"));
     const json_t *toks = json_object_get(s, "tokens_sha256");
     if (toks && !json_is_null(toks)) {
         if (!json_is_array(toks)) {
@@ -483,7 +492,8 @@ rfm_status config_load(const char *path, rfm_config **out, char *err, size_t err
         if (server_check(&c->server, why, sizeof why))
             bad(&x, "server", why);
     }
-    if (x.st == RFM_OK && (!c->path || !c->models_dir || !c->server.host || !c->server.openapi))
+    if (x.st == RFM_OK && (!c->path || !c->models_dir || !c->server.host || !c->server.openapi ||
+                            !c->server.tls_priorities))
         x.st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
 done:
     if (x.st != RFM_OK) {

@@ -37,6 +37,7 @@ typedef struct {
     double rate_burst;          /* bucket size in requests; >= 1 when limiting */
     char *tls_cert_file;        /* PEM certificate (chain); NULL with tls_key_file = HTTP */
     char *tls_key_file;         /* PEM private key */
+    char *tls_priorities;       /* GnuTLS priority string: versions and cipher suites */
 } server_options;
 
 /* Reason the server options cannot be used, or NULL. */

@@ -43,6 +43,8 @@ struct http_server {
     char *tls_cert, *tls_key; /* PEM, kept while the daemon runs */
     long inflight; /* atomic */
     int stopping;  /* atomic; set by http_stop */
+    int started;   /* atomic; from then on libmicrohttpd's messages are dropped */
+    char start_msg[256]; /* libmicrohttpd's last message while starting */
 };
 
 typedef struct {
@@ -774,6 +776,18 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     __atomic_sub_fetch(&s->inflight, 1, __ATOMIC_RELAXED);
 }
 
+/* libmicrohttpd's error log: the last message while starting (the reason
+ * a start fails) is kept; once running, messages are dropped (each
+ * client's failed handshake or reset connection would be a line). */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    http_server *s = cls;
+    if (__atomic_load_n(&s->started, __ATOMIC_ACQUIRE))
+        return;
+    vsnprintf(s->start_msg, sizeof s->start_msg, fmt, ap);
+    s->start_msg[strcspn(s->start_msg, "\n")] = '\0';
+}
+
 static void server_free(http_server *s)
 {
     free(s->tls_cert);
@@ -826,34 +840,42 @@ rfm_status http_start(const server_options *opt, const oas_spec *spec, const htt
     if (threads < 1)
         threads = 1;
     /* epoll where libmicrohttpd was built with it (Linux), else poll. */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
                      (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL
                                                                             : MHD_USE_POLL);
-    /* With TLS, the key and certificate; without, an empty list. */
+    /* With TLS, the key, certificate and allowed versions and suites;
+     * without, an empty list. */
     struct MHD_OptionItem tls[] = {{MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key},
                                    {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert},
+                                   {MHD_OPTION_HTTPS_PRIORITIES, 0, opt->tls_priorities},
                                    {MHD_OPTION_END, 0, NULL}};
     if (s->tls_cert)
         flags |= MHD_USE_TLS;
     errno = 0;
     s->d = MHD_start_daemon(
-        flags, (uint16_t)opt->port, NULL, NULL, on_request, s, MHD_OPTION_ARRAY,
-        s->tls_cert ? tls : tls + 2, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        flags, (uint16_t)opt->port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
+        on_mhd_log, s, MHD_OPTION_ARRAY,
+        s->tls_cert ? tls : tls + 3, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)opt->connection_limit, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)opt->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
     if (!s->d) {
         int e = errno, https = s->tls_cert != NULL;
+        char msg[sizeof s->start_msg];
+        snprintf(msg, sizeof msg, "%s", s->start_msg[0] ? s->start_msg : "no reason given");
         server_free(s);
         if (https && !e)
             return rfm_fail(err, errlen, RFM_EINVAL,
-                            "cannot start HTTPS with %s and %s: not a PEM certificate and its "
-                            "private key",
-                            opt->tls_cert_file, opt->tls_key_file);
+                            "cannot start HTTPS with %s and %s and server.tls_priorities "
+                            "(libmicrohttpd: %s): the files must be a PEM certificate and its "
+                            "private key, the priorities a GnuTLS priority string (check it "
+                            "with gnutls-cli --priority '...' -l)",
+                            opt->tls_cert_file, opt->tls_key_file, msg);
         return rfm_fail(err, errlen, RFM_EIO, "cannot listen on %s:%d: %s", opt->host, opt->port,
-                        e ? strerror(e) : "libmicrohttpd refused to start");
+                        e ? strerror(e) : msg);
     }
+    __atomic_store_n(&s->started, 1, __ATOMIC_RELEASE);
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     *port_out = info ? info->port : opt->port;
     *out = s;

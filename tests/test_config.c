@@ -23,6 +23,7 @@ static void test_shipped(void **state)
     assert_int_equal(c->server.drift_window, 10000);
     assert_true(c->server.rate_per_second == 0);
     assert_null(c->server.tls_cert_file);
+    assert_non_null(strstr(c->server.tls_priorities, "+VERS-TLS1.2"));
     config_free(c);
 }
 
@@ -68,7 +69,8 @@ static void test_bad_values_name_keys(void **state)
                "server.rate_limit.requests_per_second");
     expect_bad("requests_per_second: 0", "requests_per_second: 5", "rate_limit.burst");
     expect_bad("rate_limit:\n", "rate_limit: 5\n  old_rate_limit:\n", "server.rate_limit");
-    expect_bad("tls_key_file: null", "tls_key_file: key.pem", "tls_cert_file and tls_key_file"); /* YAML syntax error names the file */
+    expect_bad("tls_key_file: null", "tls_key_file: key.pem", "tls_cert_file and tls_key_file");
+    expect_bad("tls_priorities: null", "tls_priorities: ''", "tls_priorities must be"); /* YAML syntax error names the file */
 }
 
 int main(void)

@@ -1370,6 +1370,26 @@ static void test_rate_limit(void **state)
     assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+/* Does `openssl s_client` with these options complete a handshake with
+ * the server on port? @SECLEVEL=0 lets the client offer the old versions
+ * and suites, so that only the server can refuse them. */
+static int tls_handshake(int port, const char *opts)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "timeout 10 openssl s_client -connect 127.0.0.1:%d %s </dev/null >%s/s_client.out "
+             "2>&1 && grep -q 'Cipher is ' %s/s_client.out && ! grep -q 'Cipher is (NONE)' "
+             "%s/s_client.out",
+             port, opts, dir, dir, dir);
+    int ok = system(cmd) == 0;
+    snprintf(cmd, sizeof cmd, "grep -m1 -o 'New, .*' %s/s_client.out | sed 's/^/      /'", dir);
+    printf("    openssl s_client %s: %s\n", opts, ok ? "handshake" : "refused");
+    fflush(stdout);
+    if (ok)
+        (void)!system(cmd);
+    return ok;
+}
+
 static void test_tls(void **state)
 {
     (void)state;
@@ -1413,10 +1433,34 @@ static void test_tls(void **state)
     printf("    HTTPS /segment: 200 with the self-signed certificate; plain HTTP: %s\n",
            rr == 0 ? "answered" : "no answer");
     assert_true(rr != 0);
+    /* server.tls_priorities by default: TLS 1.2 and 1.3, forward-secret
+     * AEAD suites only. */
+    assert_false(tls_handshake(port, "-tls1 -cipher DEFAULT@SECLEVEL=0"));
+    assert_false(tls_handshake(port, "-tls1_1 -cipher DEFAULT@SECLEVEL=0"));
+    assert_false(tls_handshake(port, "-tls1_2 -cipher AES128-SHA@SECLEVEL=0"));
+    assert_false(tls_handshake(port, "-tls1_2 -cipher AES128-SHA256@SECLEVEL=0"));
+    assert_false(tls_handshake(port, "-tls1_2 -cipher DHE-RSA-AES128-SHA@SECLEVEL=0"));
+    assert_true(tls_handshake(port, "-tls1_2 -cipher DEFAULT@SECLEVEL=0"));
+    assert_true(tls_handshake(port, "-tls1_2 -cipher ECDHE-RSA-CHACHA20-POLY1305"));
+    assert_true(tls_handshake(port, "-tls1_3"));
     kill(pid, SIGTERM);
     int st;
     waitpid(pid, &st, 0);
     assert_int_equal(WEXITSTATUS(st), 0);
+    /* A priority string GnuTLS cannot read: refuses to start, saying why. */
+    char bad_cfg[128];
+    snprintf(bad_cfg, sizeof bad_cfg, "%s/tls_bad.yaml", dir);
+    copy_file(cfg, bad_cfg, "tls_priorities: null", "tls_priorities: \"NORMAL:+BOGUS\"");
+    port = free_port();
+    assert_true(start_server_with(bad_cfg, models, port, log) == -1);
+    FILE *lf = fopen(log, "r");
+    assert_non_null(lf);
+    char msg[1024] = "";
+    msg[fread(msg, 1, sizeof msg - 1, lf)] = '\0';
+    fclose(lf);
+    printf("    bad tls_priorities -> %.*s\n", (int)strcspn(msg, "\n"), msg);
+    assert_non_null(strstr(msg, "NORMAL:+BOGUS"));
+    assert_non_null(strstr(msg, "tls_priorities"));
     /* A key that is not PEM: refuses to start, naming both files. */
     snprintf(cmd, sizeof cmd, "cp %s/cert.pem %s/key.pem", dir, dir);
     assert_int_equal(system(cmd), 0);
