@@ -105,7 +105,8 @@ FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit
 FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -Icore -Iserver $(WARN) -g -O1 $(NOERRNO) $(FUZZ_SAN) \
                 $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 FUZZ_OBJ     := $(CORE_C:%.c=$(FUZZ_B)/%.o) $(CORE_CXX:%.cpp=$(FUZZ_B)/%.o) \
-                $(FUZZ_B)/server/api.o $(FUZZ_B)/server/http.o $(FUZZ_B)/server/ops.o
+                $(FUZZ_B)/server/api.o $(FUZZ_B)/server/http.o $(FUZZ_B)/server/ops.o \
+                $(FUZZ_B)/server/guard.o
 FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS    := $(FUZZ_NAMES:%=$(FUZZ_B)/fuzz_%)
 FUZZ_MODELS  := $(FUZZ_B)/models/manifest.json

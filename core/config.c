@@ -24,8 +24,12 @@ const char *server_check(const server_options *o, char *buf, size_t len)
         snprintf(buf, len, "threads must be from 0 (number of cores) to 256");
     else if (o->connection_limit < 1)
         snprintf(buf, len, "connection_limit must be at least 1");
+    else if (o->per_address_limit < 0)
+        snprintf(buf, len, "per_address_limit must be 0 (no limit) or more");
     else if (o->timeout_s < 1 || o->timeout_s > 3600)
         snprintf(buf, len, "timeout_s must be from 1 to 3600");
+    else if (o->header_timeout_s < 1 || o->header_timeout_s > 3600)
+        snprintf(buf, len, "header_timeout_s must be from 1 to 3600");
     else if (o->body_limit_bytes < 1024)
         snprintf(buf, len, "body_limit_bytes must be at least 1024");
     else if (o->batch_limit < 1)
@@ -336,8 +340,12 @@ static void read_server(ctx *x, const json_t *s, server_options *o)
     o->port = (int)get_int(x, s, "port", "server.port", 8080, 0, 65535);
     o->threads = (int)get_int(x, s, "threads", "server.threads", 0, 0, 256);
     o->connection_limit =
-        (int)get_int(x, s, "connection_limit", "server.connection_limit", 1024, 1, 1000000);
+        (int)get_int(x, s, "connection_limit", "server.connection_limit", 10000, 1, 1000000);
+    o->per_address_limit =
+        (int)get_int(x, s, "per_address_limit", "server.per_address_limit", 0, 0, 1000000);
     o->timeout_s = (int)get_int(x, s, "timeout_s", "server.timeout_s", 15, 1, 3600);
+    o->header_timeout_s =
+        (int)get_int(x, s, "header_timeout_s", "server.header_timeout_s", 10, 1, 3600);
     o->body_limit_bytes = (size_t)get_int(x, s, "body_limit_bytes", "server.body_limit_bytes",
                                           1 << 20, 1024, (long long)1 << 32);
     o->batch_limit =

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "guard.h"
 #include "sha256.h"
 
 #define MAX_VIOLATIONS 50
@@ -41,6 +42,7 @@ struct http_server {
     FILE *log;
     ops *ops;
     char *tls_cert, *tls_key; /* PEM, kept while the daemon runs */
+    guard *guard;             /* head deadlines, eviction near the limit */
     long inflight; /* atomic */
     int stopping;  /* atomic; set by http_stop */
     int started;   /* atomic; from then on libmicrohttpd's messages are dropped */
@@ -643,6 +645,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     http_server *s = cls;
     request *r = *con_cls;
     if (!r) {
+        guard_head_done(s->guard, c);
         r = calloc(1, sizeof *r);
         if (!r)
             return MHD_NO;
@@ -728,7 +731,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
     http_server *s = cls;
     request *r = *con_cls;
-    (void)c;
+    guard_request_done(s->guard, c);
     if (!r)
         return;
     if (r->lease)
@@ -790,6 +793,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 static void server_free(http_server *s)
 {
+    guard_free(s->guard);
     free(s->tls_cert);
     if (s->tls_key) /* a private key: do not leave it in freed memory */
         explicit_bzero(s->tls_key, strlen(s->tls_key));
@@ -831,7 +835,7 @@ rfm_status http_start(const server_options *opt, const oas_spec *spec, const htt
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)opt->port);
     if (inet_pton(AF_INET, opt->host, &addr.sin_addr) != 1) {
-        free(s);
+        server_free(s);
         return rfm_fail(err, errlen, RFM_EINVAL, "server.host '%s' is not an IPv4 address",
                         opt->host);
     }
@@ -843,6 +847,20 @@ rfm_status http_start(const server_options *opt, const oas_spec *spec, const htt
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
                      (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL
                                                                             : MHD_USE_POLL);
+    /* A tenth of the connection limit is kept free by closing connections
+     * that wait, so that a new client is always accepted. */
+    long limit = opt->connection_limit;
+    rfm_status gst = guard_new(limit - (limit / 10 > 1 ? limit / 10 : 1), opt->header_timeout_s,
+                               opt->timeout_s, &s->guard, err, errlen);
+    if (gst != RFM_OK) {
+        server_free(s);
+        return gst;
+    }
+    /* 0: no limit per client address (behind a load balancer, all
+     * connections come from its few addresses). */
+    struct MHD_OptionItem per_ip[] = {
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)opt->per_address_limit, NULL},
+        {MHD_OPTION_END, 0, NULL}};
     /* With TLS, the key, certificate and allowed versions and suites;
      * without, an empty list. */
     struct MHD_OptionItem tls[] = {{MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key},
@@ -859,7 +877,9 @@ rfm_status http_start(const server_options *opt, const oas_spec *spec, const htt
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)opt->connection_limit, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)opt->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, guard_on_connection, s->guard, MHD_OPTION_ARRAY,
+        opt->per_address_limit > 0 ? per_ip : per_ip + 1,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u, MHD_OPTION_END);
     if (!s->d) {
         int e = errno, https = s->tls_cert != NULL;
         char msg[sizeof s->start_msg];
@@ -882,6 +902,11 @@ rfm_status http_start(const server_options *opt, const oas_spec *spec, const htt
     return RFM_OK;
 }
 
+guard_counts http_guard_counts(http_server *s)
+{
+    return guard_get_counts(s->guard);
+}
+
 void http_stop(http_server *s, int grace_s)
 {
     if (!s)
@@ -893,6 +918,6 @@ void http_stop(http_server *s, int grace_s)
     for (int i = 0; i < grace_s * 100 && __atomic_load_n(&s->inflight, __ATOMIC_RELAXED) > 0;
          i++)
         usleep(10000);
-    MHD_stop_daemon(s->d);
+    MHD_stop_daemon(s->d); /* then the guard, in server_free */
     server_free(s);
 }
