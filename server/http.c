@@ -1,7 +1,8 @@
 /* http.c - libmicrohttpd request cycle for rfm-serve.
  *
  * Per request: state is made on the first callback, when the headers are
- * known; the checks that need only headers run then: route (404/405),
+ * known; the checks that need only headers run then: framing (400 or 501,
+ * closing the connection: see check_framing), route (404/405),
  * token (401), content type (415), declared size (413). A request they
  * refuse has its body read and dropped, so that refused clients cost no
  * memory; a declared Content-Length over the limit is answered at once.
@@ -27,6 +28,7 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "guard.h"
 #include "jsonout.h"
 #include "sha256.h"
 
@@ -41,8 +43,11 @@ struct http_server {
     FILE *log;
     ops *ops;
     char *tls_cert, *tls_key; /* PEM, kept while the daemon runs */
+    guard *guard;             /* head deadlines, eviction near the limit */
     long inflight; /* atomic */
     int stopping;  /* atomic; set by http_stop */
+    int started;   /* atomic; from then on libmicrohttpd's messages are dropped */
+    char start_msg[256]; /* libmicrohttpd's last message while starting */
 };
 
 typedef struct {
@@ -57,6 +62,7 @@ typedef struct {
     char refusal[256];  /* its message */
     char allow[64];     /* Allow header of a 405 */
     int retry_after;    /* seconds, for a 429 */
+    int close;          /* answer with Connection: close (framing errors) */
     int page;           /* a built-in page of ops (OPS_METRICS, OPS_DOCS) */
     int status;         /* of the response queued (0: none yet) */
     size_t bytes;
@@ -200,7 +206,7 @@ static enum MHD_Result send_body(struct MHD_Connection *c, request *r, int statu
     }
     /* While stopping, keep-alive clients are told to go elsewhere, so that
      * the requests in flight, not new ones, are what the drain waits for. */
-    if (__atomic_load_n(&s->stopping, __ATOMIC_RELAXED))
+    if (r->close || __atomic_load_n(&s->stopping, __ATOMIC_RELAXED))
         MHD_add_response_header(resp, "Connection", "close");
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, resp);
     MHD_destroy_response(resp);
@@ -477,6 +483,87 @@ static int check_headers(http_server *s, struct MHD_Connection *c, request *r,
     return 0;
 }
 
+/* ---- framing (RFC 9112) ----------------------------------------------- */
+
+typedef struct {
+    int host, content_length, transfer_encoding;
+    const char *te; /* the last Transfer-Encoding value */
+} head_counts;
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    head_counts *n = cls;
+    (void)kind;
+    if (strcasecmp(key, "Host") == 0)
+        n->host++;
+    else if (strcasecmp(key, "Content-Length") == 0)
+        n->content_length++;
+    else if (strcasecmp(key, "Transfer-Encoding") == 0) {
+        n->transfer_encoding++;
+        n->te = value;
+    }
+    return MHD_YES;
+}
+
+/* Of a Transfer-Encoding list: is its last coding "chunked" (with no
+ * parameters), and is that the only coding? */
+static void te_codings(const char *te, int *chunked_last, int *only_chunked)
+{
+    const char *last = te;
+    int commas = 0;
+    for (const char *p = te; *p; p++)
+        if (*p == ',')
+            last = p + 1, commas++;
+    last += strspn(last, " \t");
+    size_t len = strcspn(last, " \t;");
+    *chunked_last = len == 7 && strncasecmp(last, "chunked", 7) == 0 &&
+                    last[len + strspn(last + len, " \t")] == '\0';
+    *only_chunked = *chunked_last && commas == 0;
+}
+
+/* The message framing a proxy in front could read differently from
+ * libmicrohttpd, which would let one request hide another (request
+ * smuggling): both Content-Length and Transfer-Encoding, more than one
+ * Content-Length or Transfer-Encoding, a coding other than chunked, and
+ * Host missing (HTTP/1.1) or repeated. Returns 0, or the status to answer
+ * with r->refusal; the connection is then closed, as the bytes after the
+ * head cannot be trusted to start the next request. libmicrohttpd itself
+ * answers a Content-Length that is not one number with 400 before this. */
+static int check_framing(struct MHD_Connection *c, const char *version, request *r)
+{
+    head_counts n = {0, 0, 0, NULL};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_header, &n);
+    int http11 = strcmp(version, "HTTP/1.0") != 0;
+    const char *why = NULL;
+    int status = 400;
+    if (n.host > 1 || (http11 && n.host == 0))
+        why = n.host ? "more than one Host header" : "HTTP/1.1 request without a Host header";
+    else if (n.content_length > 1)
+        why = "more than one Content-Length header";
+    else if (n.transfer_encoding && n.content_length)
+        why = "both Content-Length and Transfer-Encoding";
+    else if (n.transfer_encoding > 1)
+        why = "more than one Transfer-Encoding header";
+    else if (n.transfer_encoding && !http11)
+        why = "Transfer-Encoding in an HTTP/1.0 request";
+    else if (n.transfer_encoding) {
+        int last, only;
+        te_codings(n.te, &last, &only);
+        if (!last)
+            why = "Transfer-Encoding does not end with chunked";
+        else if (!only) {
+            why = "Transfer-Encoding other than chunked is not supported";
+            status = 501;
+        }
+    }
+    if (!why)
+        return 0;
+    snprintf(r->refusal, sizeof r->refusal, "%s (RFC 9112); the connection is closed", why);
+    r->close = 1;
+    return status;
+}
+
 /* Parse a request body strictly. Integers too large for 64 bits are read
  * again as doubles: they are well-formed JSON, so they are the schema's to
  * judge (422 over a maximum), not a syntax error. */
@@ -589,8 +676,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 {
     http_server *s = cls;
     request *r = *con_cls;
-    (void)version;
     if (!r) {
+        guard_head_done(s->guard, c);
         r = calloc(1, sizeof *r);
         if (!r)
             return MHD_NO;
@@ -603,6 +690,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *con_cls = r;
         __atomic_add_fetch(&s->inflight, 1, __ATOMIC_RELAXED);
         r->lease = s->prov.acquire(s->prov.ctx, &r->user, &r->routes, &r->nroutes);
+        if ((r->refused = check_framing(c, version, r)) != 0)
+            return process(s, c, r); /* at once, closing: the body is not read */
         r->refused = check_headers(s, c, r, method);
         /* A body declared too large is answered before it is read; a small
          * one is read and dropped, so that the connection can be kept. */
@@ -674,7 +763,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
     http_server *s = cls;
     request *r = *con_cls;
-    (void)c;
+    guard_request_done(s->guard, c);
     if (!r)
         return;
     if (r->lease)
@@ -722,8 +811,21 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     __atomic_sub_fetch(&s->inflight, 1, __ATOMIC_RELAXED);
 }
 
+/* libmicrohttpd's error log: the last message while starting (the reason
+ * a start fails) is kept; once running, messages are dropped (each
+ * client's failed handshake or reset connection would be a line). */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    http_server *s = cls;
+    if (__atomic_load_n(&s->started, __ATOMIC_ACQUIRE))
+        return;
+    vsnprintf(s->start_msg, sizeof s->start_msg, fmt, ap);
+    s->start_msg[strcspn(s->start_msg, "\n")] = '\0';
+}
+
 static void server_free(http_server *s)
 {
+    guard_free(s->guard);
     free(s->tls_cert);
     if (s->tls_key) /* a private key: do not leave it in freed memory */
         explicit_bzero(s->tls_key, strlen(s->tls_key));
@@ -765,7 +867,7 @@ rfm_status http_start(const server_options *opt, const oas_spec *spec, const htt
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)opt->port);
     if (inet_pton(AF_INET, opt->host, &addr.sin_addr) != 1) {
-        free(s);
+        server_free(s);
         return rfm_fail(err, errlen, RFM_EINVAL, "server.host '%s' is not an IPv4 address",
                         opt->host);
     }
@@ -774,38 +876,67 @@ rfm_status http_start(const server_options *opt, const oas_spec *spec, const htt
     if (threads < 1)
         threads = 1;
     /* epoll where libmicrohttpd was built with it (Linux), else poll. */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
                      (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL
                                                                             : MHD_USE_POLL);
-    /* With TLS, the key and certificate; without, an empty list. */
+    /* A tenth of the connection limit is kept free by closing connections
+     * that wait, so that a new client is always accepted. */
+    long limit = opt->connection_limit;
+    rfm_status gst = guard_new(limit - (limit / 10 > 1 ? limit / 10 : 1), opt->header_timeout_s,
+                               opt->timeout_s, &s->guard, err, errlen);
+    if (gst != RFM_OK) {
+        server_free(s);
+        return gst;
+    }
+    /* 0: no limit per client address (behind a load balancer, all
+     * connections come from its few addresses). */
+    struct MHD_OptionItem per_ip[] = {
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)opt->per_address_limit, NULL},
+        {MHD_OPTION_END, 0, NULL}};
+    /* With TLS, the key, certificate and allowed versions and suites;
+     * without, an empty list. */
     struct MHD_OptionItem tls[] = {{MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key},
                                    {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert},
+                                   {MHD_OPTION_HTTPS_PRIORITIES, 0, opt->tls_priorities},
                                    {MHD_OPTION_END, 0, NULL}};
     if (s->tls_cert)
         flags |= MHD_USE_TLS;
     errno = 0;
     s->d = MHD_start_daemon(
-        flags, (uint16_t)opt->port, NULL, NULL, on_request, s, MHD_OPTION_ARRAY,
-        s->tls_cert ? tls : tls + 2, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        flags, (uint16_t)opt->port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
+        on_mhd_log, s, MHD_OPTION_ARRAY,
+        s->tls_cert ? tls : tls + 3, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)opt->connection_limit, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)opt->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, guard_on_connection, s->guard, MHD_OPTION_ARRAY,
+        opt->per_address_limit > 0 ? per_ip : per_ip + 1,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u, MHD_OPTION_END);
     if (!s->d) {
         int e = errno, https = s->tls_cert != NULL;
+        char msg[sizeof s->start_msg];
+        snprintf(msg, sizeof msg, "%s", s->start_msg[0] ? s->start_msg : "no reason given");
         server_free(s);
         if (https && !e)
             return rfm_fail(err, errlen, RFM_EINVAL,
-                            "cannot start HTTPS with %s and %s: not a PEM certificate and its "
-                            "private key",
-                            opt->tls_cert_file, opt->tls_key_file);
+                            "cannot start HTTPS with %s and %s and server.tls_priorities "
+                            "(libmicrohttpd: %s): the files must be a PEM certificate and its "
+                            "private key, the priorities a GnuTLS priority string (check it "
+                            "with gnutls-cli --priority '...' -l)",
+                            opt->tls_cert_file, opt->tls_key_file, msg);
         return rfm_fail(err, errlen, RFM_EIO, "cannot listen on %s:%d: %s", opt->host, opt->port,
-                        e ? strerror(e) : "libmicrohttpd refused to start");
+                        e ? strerror(e) : msg);
     }
+    __atomic_store_n(&s->started, 1, __ATOMIC_RELEASE);
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     *port_out = info ? info->port : opt->port;
     *out = s;
     return RFM_OK;
+}
+
+guard_counts http_guard_counts(http_server *s)
+{
+    return guard_get_counts(s->guard);
 }
 
 void http_stop(http_server *s, int grace_s)
@@ -819,6 +950,6 @@ void http_stop(http_server *s, int grace_s)
     for (int i = 0; i < grace_s * 100 && __atomic_load_n(&s->inflight, __ATOMIC_RELAXED) > 0;
          i++)
         usleep(10000);
-    MHD_stop_daemon(s->d);
+    MHD_stop_daemon(s->d); /* then the guard, in server_free */
     server_free(s);
 }

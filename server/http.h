@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "guard.h"
 #include "oas.h"
 #include "ops.h"
 
@@ -78,6 +79,9 @@ int http_answer_json(const server_options *opt, const oas_spec *spec, ops *o,
 rfm_status http_start(const server_options *opt, const oas_spec *spec, const http_tokens *tokens,
                       const http_provider *prov, ops *o, FILE *access_log, http_server **out,
                       int *port_out, char *err, size_t errlen);
+/* Connections open now, and those the guard closed so far (guard.h). */
+guard_counts http_guard_counts(http_server *s);
+
 /* Stop accepting, let requests in flight finish (up to grace_s seconds),
  * then stop and free. */
 void http_stop(http_server *s, int grace_s);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <faiss/c_api/utils/distances_c.h>
 
@@ -44,6 +45,33 @@ static void release(void *ctx, void *lease)
 {
     (void)ctx;
     api_release(lease);
+}
+
+/* With epoll a connection costs a file descriptor and a little memory:
+ * raise the open-file limit (up to the hard limit) to fit
+ * server.connection_limit, or lower that to what the system allows. */
+static void fit_fd_limit(server_options *o)
+{
+    const rlim_t spare = 256; /* models, logs, listening and epoll sockets, threads */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want = (rlim_t)o->connection_limit + spare;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            rl.rlim_cur = was;
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        int fit = (int)(rl.rlim_cur > 2 * spare ? rl.rlim_cur - spare : rl.rlim_cur / 2);
+        fprintf(stderr,
+                "rfm-serve: warning: open files are limited to %llu (ulimit -n, hard limit "
+                "%llu): server.connection_limit lowered from %d to %d\n",
+                (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max,
+                o->connection_limit, fit > 0 ? fit : 1);
+        o->connection_limit = fit > 0 ? fit : 1;
+    }
 }
 
 static void usage(FILE *f)
@@ -119,6 +147,7 @@ int main(int argc, char **argv)
     }
     if (!models_dir)
         models_dir = cfg->models_dir;
+    fit_fd_limit(&cfg->server);
 
     int rc = 1;
     oas_spec *spec = NULL;
@@ -197,6 +226,12 @@ int main(int argc, char **argv)
     a = h.current; /* released below, after the server stops */
     fprintf(stderr, "rfm-serve: %s: finishing requests in flight\n",
             sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    guard_counts gc = http_guard_counts(srv);
+    fprintf(stderr,
+            "rfm-serve: connections closed early: %lu at the head deadline "
+            "(server.header_timeout_s), %lu kept alive past server.timeout_s, %lu to make room "
+            "near server.connection_limit\n",
+            gc.head, gc.idle, gc.evicted);
     http_stop(srv, 30);
     fprintf(stderr, "rfm-serve: stopped\n");
     rc = 0;

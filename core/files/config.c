@@ -25,8 +25,12 @@ const char *server_check(const server_options *o, char *buf, size_t len)
         snprintf(buf, len, "threads must be from 0 (number of cores) to 256");
     else if (o->connection_limit < 1)
         snprintf(buf, len, "connection_limit must be at least 1");
+    else if (o->per_address_limit < 0)
+        snprintf(buf, len, "per_address_limit must be 0 (no limit) or more");
     else if (o->timeout_s < 1 || o->timeout_s > 3600)
         snprintf(buf, len, "timeout_s must be from 1 to 3600");
+    else if (o->header_timeout_s < 1 || o->header_timeout_s > 3600)
+        snprintf(buf, len, "header_timeout_s must be from 1 to 3600");
     else if (o->body_limit_bytes < 1024)
         snprintf(buf, len, "body_limit_bytes must be at least 1024");
     else if (o->batch_limit < 1)
@@ -40,6 +44,8 @@ const char *server_check(const server_options *o, char *buf, size_t len)
     else if (o->rate_per_second > 0 && !(o->rate_burst >= 1 && o->rate_burst <= 1e9))
         snprintf(buf, len, "rate_limit.burst must be from 1 to 1e9 when requests_per_second "
                            "is set");
+    else if (o->tls_priorities && o->tls_priorities[0] == '\0')
+        snprintf(buf, len, "tls_priorities must be a GnuTLS priority string, not empty");
     else if ((o->tls_cert_file == NULL) != (o->tls_key_file == NULL))
         snprintf(buf, len, "tls_cert_file and tls_key_file go together: set both for HTTPS, "
                            "or neither for HTTP");
@@ -72,6 +78,7 @@ void config_free(rfm_config *c)
     free(c->server.openapi);
     free(c->server.tls_cert_file);
     free(c->server.tls_key_file);
+    free(c->server.tls_priorities);
     for (size_t i = 0; i < c->server.ntokens; i++)
         free(c->server.tokens_sha256[i]);
     free(c->server.tokens_sha256);
@@ -466,8 +473,12 @@ static void read_server(ctx *x, const json_t *s, server_options *o)
     o->port = (int)get_int(x, s, "port", "server.port", 8080, 0, 65535);
     o->threads = (int)get_int(x, s, "threads", "server.threads", 0, 0, 256);
     o->connection_limit =
-        (int)get_int(x, s, "connection_limit", "server.connection_limit", 1024, 1, 1000000);
+        (int)get_int(x, s, "connection_limit", "server.connection_limit", 10000, 1, 1000000);
+    o->per_address_limit =
+        (int)get_int(x, s, "per_address_limit", "server.per_address_limit", 0, 0, 1000000);
     o->timeout_s = (int)get_int(x, s, "timeout_s", "server.timeout_s", 15, 1, 3600);
+    o->header_timeout_s =
+        (int)get_int(x, s, "header_timeout_s", "server.header_timeout_s", 10, 1, 3600);
     o->body_limit_bytes = (size_t)get_int(x, s, "body_limit_bytes", "server.body_limit_bytes",
                                           1 << 20, 1024, (long long)1 << 32);
     o->batch_limit =
@@ -492,6 +503,12 @@ static void read_server(ctx *x, const json_t *s, server_options *o)
     const char *key = get_str(x, s, "tls_key_file", "server.tls_key_file", NULL);
     o->tls_cert_file = dup(x, cert);
     o->tls_key_file = dup(x, key);
+    /* TLS 1.2 and 1.3, forward-secret AEAD suites only. */
+    o->tls_priorities = dup(
+        x, get_str(x, s, "tls_priorities", "server.tls_priorities",
+                   "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:"
+                   "+AES-128-GCM:+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-RSA:"
+                   "+ECDHE-ECDSA:-SIGN-RSA-SHA1:-SIGN-ECDSA-SHA1"));
     const json_t *toks = json_object_get(s, "tokens_sha256");
     if (toks && !json_is_null(toks)) {
         if (!json_is_array(toks)) {

@@ -29,7 +29,9 @@ typedef struct {
     int port;
     int threads;             /* worker threads; 0 = number of cores */
     int connection_limit;
+    int per_address_limit;   /* connections from one client address; 0 = no limit */
     int timeout_s;           /* idle or stalled connections are dropped after it */
+    int header_timeout_s;    /* a new connection's first request head must be in by then */
     size_t body_limit_bytes; /* larger bodies get 413 */
     size_t batch_limit;      /* customers per batch; more get 413 */
     int max_json_depth;      /* deeper request bodies get 400 */
@@ -44,6 +46,7 @@ typedef struct {
     double rate_burst;          /* bucket size in requests; >= 1 when limiting */
     char *tls_cert_file;        /* PEM certificate (chain); NULL with tls_key_file = HTTP */
     char *tls_key_file;         /* PEM private key */
+    char *tls_priorities;       /* GnuTLS priority string: versions and cipher suites */
 } server_options;
 
 /* Reason the server options cannot be used, or NULL. */

@@ -23,6 +23,10 @@ static void test_shipped(void **state)
     assert_int_equal(c->server.drift_window, 10000);
     assert_true(c->server.rate_per_second == 0);
     assert_null(c->server.tls_cert_file);
+    assert_non_null(strstr(c->server.tls_priorities, "+VERS-TLS1.2"));
+    assert_int_equal(c->server.connection_limit, 10000);
+    assert_int_equal(c->server.per_address_limit, 0);
+    assert_int_equal(c->server.header_timeout_s, 10);
     /* The modules' own structs, with the shipped values. */
     assert_int_equal(c->cltv.holdout_days, 90);
     assert_true(c->churn.threshold_medium == 0.3 && c->churn.counterfactual_threshold == 0.6);
@@ -121,7 +125,10 @@ static void test_bad_values_name_keys(void **state)
                "server.rate_limit.requests_per_second");
     expect_bad("requests_per_second: 0", "requests_per_second: 5", "rate_limit.burst");
     expect_bad("rate_limit:\n", "rate_limit: 5\n  old_rate_limit:\n", "server.rate_limit");
-    expect_bad("tls_key_file: null", "tls_key_file: key.pem", "tls_cert_file and tls_key_file"); /* YAML syntax error names the file */
+    expect_bad("tls_key_file: null", "tls_key_file: key.pem", "tls_cert_file and tls_key_file");
+    expect_bad("tls_priorities: null", "tls_priorities: ''", "tls_priorities must be");
+    expect_bad("header_timeout_s: 10", "header_timeout_s: 0", "server.header_timeout_s");
+    expect_bad("per_address_limit: 0", "per_address_limit: -1", "server.per_address_limit"); /* YAML syntax error names the file */
 }
 
 /* Each model section is checked by its module's check at load, not later
