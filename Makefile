@@ -1,7 +1,7 @@
 # rfm: customer-intelligence scoring. `make run` and `make test` do all set-up.
 CC      ?= cc
 CXX     ?= c++
-PKGS    := libmicrohttpd jansson gsl yaml-0.1 zlib
+PKGS    := libmicrohttpd jansson gsl yaml-0.1 zlib libpq sqlite3
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
 # Math functions never report through errno here, so sqrt/log inline.
@@ -26,7 +26,8 @@ CORE_OBJ := $(CORE_C:%.c=$(B)/%.o) $(CORE_CXX:%.cpp=$(B)/%.o)
 TESTS    := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/*/test_*.c))
 DEBS     := build-essential pkg-config libmicrohttpd-dev libjansson-dev libgsl-dev \
             libfaiss-dev libopenblas-dev libyaml-dev libcmocka-dev zlib1g-dev wrk \
-            python3 curl bc openssl clang libclang-rt-14-dev libomp-14-dev
+            python3 curl bc openssl clang libclang-rt-14-dev libomp-14-dev \
+            libpq-dev libsqlite3-dev postgresql sqlite3
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps layers lint run test unit san bench clean fuzz fuzz-short fuzz-models

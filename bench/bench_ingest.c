@@ -1,6 +1,6 @@
 /* bench_ingest - time ingest, RFM and segments on one file, in-process.
  *
- * usage: bench_ingest CONFIG FILE
+ * usage: bench_ingest CONFIG FILE   (FILE: a path, - or a database URL, source.h)
  * Prints one line: lines, customers, seconds per phase, lines per second,
  * and this process's peak resident memory, so a driver can run it once per
  * input and compare. Same code path as bin/rfm-train, without writing files.
@@ -14,6 +14,7 @@
 #include "bench.h"
 #include "config.h"
 #include "segments.h"
+#include "source.h"
 #include "txn.h"
 
 int main(int argc, char **argv)
@@ -32,7 +33,16 @@ int main(int argc, char **argv)
     double t0 = now_s();
     txn_data *d;
     txn_report rep;
-    if (txn_read(argv[2], &cfg->txn, NULL, NULL, &d, &rep, err, sizeof err) != RFM_OK) {
+    /* FILE may be a database URL (data.query from CONFIG), as in rfm-train. */
+    source_kind sk = source_kind_of(argv[2]);
+    csv_reader *csv = NULL;
+    rfm_status st = source_open(argv[2],
+                                sk == SOURCE_POSTGRESQL || sk == SOURCE_SQLITE ? cfg->query : NULL,
+                                &csv, err, sizeof err);
+    if (st == RFM_OK)
+        st = txn_read_csv(csv, &cfg->txn, NULL, NULL, &d, &rep, err, sizeof err);
+    csv_close(csv);
+    if (st != RFM_OK) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }

@@ -37,6 +37,10 @@ for n in 1000000 4000000 10000000; do
 done
 echo "  targets: >= 2 M lines/s; peak RSS flat as lines grow (memory follows customers and purchases)"
 
+echo "== the 1,000,000-line export streamed from PostgreSQL (COPY TO STDOUT through libpq)"
+B=$B bench/bench_pg.sh "$OUT/syn_1000000.csv"
+echo "  the server formats the rows; peak RSS should match the file's (memory flat, no result set held)"
+
 echo "== POST /segment under load (wrk, 32 connections, 2 threads, 10 s) vs the HTTP floor"
 [ -f models/manifest.json ] || bin/rfm-train --quiet --config config/rfm.yaml
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

@@ -30,6 +30,7 @@
 #include "modelfile.h"
 #include "segments.h"
 #include "sha256.h"
+#include "source.h"
 #include "txn.h"
 
 #define VERSION "0.1.0"
@@ -49,7 +50,9 @@ static void usage(FILE *f)
             "writes them to the models folder (default from the config: models/).\n"
             "\n"
             "  --config FILE        configuration (default config/rfm.yaml)\n"
-            "  --transactions FILE  override data.transactions from the config\n"
+            "  --transactions FILE  override data.transactions from the config: a CSV or\n"
+            "                       CSV.gz file, - for standard input (plain or gzip), or a\n"
+            "                       postgresql:// or sqlite:// URL read with data.query\n"
             "  --campaign FILE      override uplift.campaign (a randomised campaign log)\n"
             "  --summary FILE       fit the lifetime-value models from a customer summary\n"
             "                       CSV: customer_id,frequency,recency,T,monetary_value\n"
@@ -351,7 +354,14 @@ int main(int argc, char **argv)
             fit[M_EMBEDDINGS] = 0;
         }
         progress_state ps = {now_s(), 0};
-        if ((st = txn_read(tx_path, &topt, progress, &ps, &d, &rep, err, sizeof err)) != RFM_OK) {
+        /* A file, "-" (standard input) or a database URL with data.query. */
+        source_kind sk = source_kind_of(tx_path);
+        const char *query = sk == SOURCE_POSTGRESQL || sk == SOURCE_SQLITE ? cfg->query : NULL;
+        csv_reader *csv = NULL;
+        if ((st = source_open(tx_path, query, &csv, err, sizeof err)) == RFM_OK)
+            st = txn_read_csv(csv, &topt, progress, &ps, &d, &rep, err, sizeof err);
+        csv_close(csv);
+        if (st != RFM_OK) {
             fprintf(stderr, "rfm-train: %s\n", err);
             rc = st == RFM_EINVAL ? 2 : 1;
             goto out;
@@ -401,6 +411,10 @@ int main(int argc, char **argv)
                                  (json_int_t)rep.bytes, "lines", (json_int_t)rep.lines, "used",
                                  (json_int_t)rep.used, "customers", (json_int_t)m, "first_date",
                                  d0, "last_date", d1, "snapshot_date", snap);
+        source_kind sk = source_kind_of(tx_path); /* a query is part of what was read */
+        if (data && (sk == SOURCE_POSTGRESQL || sk == SOURCE_SQLITE))
+            json_object_set_new(json_object_get(data, "transactions"), "query",
+                                json_string(cfg->query));
         if ((st = modelfile_set(stage, "data", data, err, sizeof err)) ||
             (st = modelfile_set(stage, "cleaning", cleaning_json(&rep), err, sizeof err))) {
             fprintf(stderr, "rfm-train: %s\n", err);

@@ -1,6 +1,8 @@
 /* csv.c - streaming RFC 4180 reader over plain or gzip input.
  *
- * Bytes flow: file (fread, 256 KiB) -> sha256 of the raw bytes -> inflate
+ * Bytes flow: a byte source (a file by fread, a file descriptor such as
+ * standard input, or a caller's producer such as a database stream; 256 KiB
+ * at a time, on the reader thread) -> sha256 of the raw bytes -> inflate
  * when the input starts with the gzip magic -> the record parser, which
  * copies one record at a time into `rec` (fields NUL-terminated). Fields of
  * unquoted text are copied in spans found with a lookup table, which keeps
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "sha256.h"
@@ -30,9 +33,11 @@
 #define NBUF 4 /* decompressed blocks in flight between the two threads */
 
 /* Input layer state, touched only by the producer (the reader thread for
- * files, the caller's thread for memory input). */
+ * a byte source, the caller's thread for memory input). */
 typedef struct {
-    FILE *f;
+    csv_read_fn read; /* NULL for memory input */
+    csv_close_fn close;
+    void *ctx;
     const uint8_t *mem;
     size_t memlen, mempos;
     int checked, gz, zinit, zend, src_eof;
@@ -83,10 +88,10 @@ static rfm_status read_raw(csv_reader *r, uint8_t *buf, size_t cap, size_t *got,
 {
     source *s = &r->src;
     size_t n;
-    if (s->f) {
-        n = fread(buf, 1, cap, s->f);
-        if (n < cap && ferror(s->f))
-            return rfm_fail(err, errlen, RFM_EIO, "%s: read error: %s", r->name, strerror(errno));
+    if (s->read) {
+        rfm_status st = s->read(s->ctx, buf, cap, &n, err, errlen);
+        if (st != RFM_OK)
+            return st;
     } else {
         n = s->memlen - s->mempos < cap ? s->memlen - s->mempos : cap;
         memcpy(buf, s->mem + s->mempos, n);
@@ -250,7 +255,7 @@ static rfm_status refill(csv_reader *r, size_t *got, char *err, size_t errlen)
 static rfm_status start(csv_reader *r, char *err, size_t errlen)
 {
     r->started = 1;
-    if (r->src.f) {
+    if (r->src.read) {
         if (pthread_mutex_init(&r->mu, NULL) != 0 || pthread_cond_init(&r->cv, NULL) != 0)
             return rfm_fail(err, errlen, RFM_ENOMEM, "%s: cannot create a lock", r->name);
         r->threaded = 1;
@@ -300,22 +305,110 @@ static rfm_status alloc_reader(const char *name, int nblk, size_t rawcap, size_t
     return RFM_OK;
 }
 
+/* A byte source's context: a file or a descriptor, with the name for
+ * messages. */
+typedef struct {
+    FILE *f;
+    int fd;
+    char name[256];
+} file_src;
+
+static rfm_status file_read(void *ctx, uint8_t *buf, size_t cap, size_t *got, char *err,
+                            size_t errlen)
+{
+    file_src *fs = ctx;
+    size_t n = fread(buf, 1, cap, fs->f);
+    *got = n;
+    if (n < cap && ferror(fs->f))
+        return rfm_fail(err, errlen, RFM_EIO, "%s: read error: %s", fs->name, strerror(errno));
+    return RFM_OK;
+}
+
+/* A pipe gives what its writer has written so far: read until the block is
+ * full or the writer has closed, so the first block holds the gzip magic. */
+static rfm_status fd_read(void *ctx, uint8_t *buf, size_t cap, size_t *got, char *err,
+                          size_t errlen)
+{
+    file_src *fs = ctx;
+    size_t n = 0;
+    while (n < cap) {
+        ssize_t k = read(fs->fd, buf + n, cap - n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0) {
+            *got = n;
+            return rfm_fail(err, errlen, RFM_EIO, "%s: read error: %s", fs->name,
+                            strerror(errno));
+        }
+        if (k == 0)
+            break;
+        n += (size_t)k;
+    }
+    *got = n;
+    return RFM_OK;
+}
+
+static void file_close(void *ctx)
+{
+    file_src *fs = ctx;
+    if (fs->f)
+        fclose(fs->f);
+    free(fs);
+}
+
 rfm_status csv_open(const char *path, csv_reader **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    file_src *fs = calloc(1, sizeof *fs);
+    if (!fs)
+        return rfm_fail(err, errlen, RFM_ENOMEM, "%s: out of memory", path);
+    snprintf(fs->name, sizeof fs->name, "%s", path);
+    fs->f = fopen(path, "rb");
+    if (!fs->f) {
+        rfm_status st = rfm_fail(err, errlen, RFM_EIO, "%s: %s", path, strerror(errno));
+        free(fs);
+        return st;
+    }
+    rfm_status st = csv_open_source(file_read, file_close, fs, path, out, err, errlen);
+    if (st != RFM_OK)
+        return st;
+    struct stat sb;
+    if (fstat(fileno(fs->f), &sb) == 0)
+        (*out)->size = (uint64_t)sb.st_size;
+    return RFM_OK;
+}
+
+rfm_status csv_open_fd(int fd, const char *name, csv_reader **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    file_src *fs = calloc(1, sizeof *fs);
+    if (!fs)
+        return rfm_fail(err, errlen, RFM_ENOMEM, "%s: out of memory", name);
+    snprintf(fs->name, sizeof fs->name, "%s", name);
+    fs->fd = fd;
+    rfm_status st = csv_open_source(fd_read, file_close, fs, name, out, err, errlen);
+    if (st != RFM_OK)
+        return st;
+    struct stat sb; /* a file redirected in has a size; a pipe has none */
+    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode))
+        (*out)->size = (uint64_t)sb.st_size;
+    return RFM_OK;
+}
+
+rfm_status csv_open_source(csv_read_fn read, csv_close_fn close, void *ctx, const char *name,
+                           csv_reader **out, char *err, size_t errlen)
 {
     csv_reader *r;
     *out = NULL;
-    rfm_status st = alloc_reader(path, NBUF, RAW_CHUNK, DAT_CHUNK, &r, err, errlen);
-    if (st != RFM_OK)
-        return st;
-    r->src.f = fopen(path, "rb");
-    if (!r->src.f) {
-        st = rfm_fail(err, errlen, RFM_EIO, "%s: %s", path, strerror(errno));
-        csv_close(r);
+    rfm_status st = alloc_reader(name, NBUF, RAW_CHUNK, DAT_CHUNK, &r, err, errlen);
+    if (st != RFM_OK) {
+        if (close)
+            close(ctx);
         return st;
     }
-    struct stat sb;
-    if (fstat(fileno(r->src.f), &sb) == 0)
-        r->size = (uint64_t)sb.st_size;
+    r->src.read = read;
+    r->src.close = close;
+    r->src.ctx = ctx;
     *out = r;
     return RFM_OK;
 }
@@ -350,8 +443,8 @@ void csv_close(csv_reader *r)
         pthread_mutex_destroy(&r->mu);
         pthread_cond_destroy(&r->cv);
     }
-    if (r->src.f)
-        fclose(r->src.f);
+    if (r->src.close)
+        r->src.close(r->src.ctx);
     if (r->src.zinit)
         inflateEnd(&r->src.zs);
     free(r->name);

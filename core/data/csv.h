@@ -1,4 +1,6 @@
-/* csv.h - streaming RFC 4180 reader for plain or gzip-compressed files.
+/* csv.h - streaming RFC 4180 reader for plain or gzip-compressed input:
+ * a file, a file descriptor (standard input) or any byte producer (a
+ * database stream, core/data/source.h).
  *
  * Workload: transaction exports of millions of lines read once, front to
  * back. The reader holds one block of input and one record at a time, so
@@ -6,7 +8,8 @@
  * quotes and newlines; CRLF and LF line ends; a UTF-8 byte order mark at the
  * start is skipped; gzip is detected by its magic bytes, not the file name.
  * Blank lines are skipped. The sha256 of the raw file bytes (as stored on
- * disk, compressed or not) is computed on the way, for the manifest.
+ * disk or as produced, compressed or not) is computed on the way, for the
+ * manifest.
  *
  * Non-goals: other delimiters than ',', encodings other than UTF-8/ASCII.
  * Thread safety: one reader per thread.
@@ -31,6 +34,25 @@ typedef struct csv_reader csv_reader;
 
 /* Open path (plain or gzip). name for messages is the path. */
 rfm_status csv_open(const char *path, csv_reader **out, char *err, size_t errlen);
+/* Read descriptor fd (standard input, a pipe); name is for messages. The
+ * reader does not close fd. */
+rfm_status csv_open_fd(int fd, const char *name, csv_reader **out, char *err, size_t errlen);
+
+/* A byte producer: fill buf with up to cap bytes and set *got; fewer than
+ * cap only at the end of input, 0 once it has ended. On failure return a
+ * status with a whole message in err (naming the source). Called on the
+ * reader's own thread, one call at a time. */
+typedef rfm_status (*csv_read_fn)(void *ctx, uint8_t *buf, size_t cap, size_t *got, char *err,
+                                  size_t errlen);
+/* Releases ctx; called once by csv_close (or by csv_open_source when it
+ * fails). May be NULL. */
+typedef void (*csv_close_fn)(void *ctx);
+
+/* Read what read produces (plain or gzip), on a reader thread like a file.
+ * The reader owns ctx from this call on, even when it fails. */
+rfm_status csv_open_source(csv_read_fn read, csv_close_fn close, void *ctx, const char *name,
+                           csv_reader **out, char *err, size_t errlen);
+
 /* Read from memory (not copied; must outlive the reader). For tests and
  * request bodies; gzip is detected the same way. */
 rfm_status csv_open_mem(const void *data, size_t len, const char *name, csv_reader **out,

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "date.h"
+#include "source.h"
 #include "yamljson.h"
 
 int32_t config_date(const char *s)
@@ -91,6 +92,7 @@ void config_free(rfm_config *c)
     }
     free(c->segments.profiles);
     free(c->transactions);
+    free(c->query);
     free(c->models_dir);
     free(c->path);
     json_decref(c->root);
@@ -558,6 +560,14 @@ rfm_status config_load(const char *path, rfm_config **out, char *err, size_t err
         bad(&x, "data.columns", "must be a mapping");
     const char *t = get_str(&x, data, "transactions", "data.transactions", NULL);
     c->transactions = dup(&x, t);
+    const char *q = get_str(&x, data, "query", "data.query", NULL);
+    c->query = dup(&x, q);
+    if (x.st == RFM_OK && (t || q)) {
+        char why[256];
+        const char *key;
+        if (source_check(t ? t : "", q, &key, why, sizeof why))
+            bad(&x, strcmp(key, "query") == 0 ? "data.query" : "data.transactions", why);
+    }
     c->txn.invoice = get_str(&x, cols, "invoice", "data.columns.invoice", "InvoiceNo");
     c->txn.customer_id =
         get_str(&x, cols, "customer_id", "data.columns.customer_id", "CustomerID");

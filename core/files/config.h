@@ -55,7 +55,9 @@ const char *server_check(const server_options *o, char *buf, size_t len);
 typedef struct {
     char *path; /* the file read, for messages */
     json_t *root;
-    char *transactions; /* data.transactions (may be NULL) */
+    char *transactions; /* data.transactions (may be NULL): a file, "-" or a database
+                           URL (source.h) */
+    char *query;        /* data.query: the SELECT for a database URL, else NULL */
     char *models_dir;
     txn_options txn;    /* column names borrow from root */
     segments_options segments;

@@ -159,10 +159,52 @@ static void test_sections_checked_at_load(void **state)
     expect_bad("cltv:\n", "cltv: 3\nold_cltv:\n", "cltv: must be a mapping");
 }
 
+/* data.query goes with a database URL in data.transactions, and only
+ * with one; a URL never holds a password. */
+static void test_data_sources(void **state)
+{
+    (void)state;
+    static const char from[] = "  transactions: data/online_retail.csv.gz\n";
+    expect_bad(from, "  transactions: data/online_retail.csv.gz\n  query: SELECT 1\n",
+               "data.query: is only for a database source");
+    expect_bad(from, "  transactions: postgresql://rfm@db.example/shop\n",
+               "data.query: is required with a database URL");
+    expect_bad(from, "  transactions: sqlite:///srv/shop.db\n  query: \" \"\n",
+               "data.query: is required");
+    expect_bad(from, "  transactions: postgresql://rfm:pw@db.example/shop\n  query: SELECT 1\n",
+               "data.transactions: must not hold a password");
+    expect_bad(from, "  transactions: postgresql://rfm@db/shop\n  query: [SELECT 1]\n",
+               "data.query: must be a string");
+
+    FILE *f = fopen("../config/rfm.yaml", "rb");
+    assert_non_null(f);
+    static char buf[65536], out[65536 + 256];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *at = strstr(buf, from);
+    assert_non_null(at);
+    snprintf(out, sizeof out, "%.*s%s%s", (int)(at - buf), buf,
+             "  transactions: postgresql://rfm@db.example:5433/shop?sslmode=require\n"
+             "  query: SELECT * FROM sales\n",
+             at + strlen(from));
+    char path[64], err[RFM_ERRLEN];
+    write_temp(path, ".yaml", out, strlen(out));
+    rfm_config *c;
+    rfm_status st = config_load(path, &c, err, sizeof err);
+    remove(path);
+    if (st != RFM_OK)
+        fail_msg("%s", err);
+    assert_string_equal(c->transactions, "postgresql://rfm@db.example:5433/shop?sslmode=require");
+    assert_string_equal(c->query, "SELECT * FROM sales");
+    config_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shipped),
+        cmocka_unit_test(test_data_sources),
         cmocka_unit_test(test_bad_values_name_keys),
         cmocka_unit_test(test_sections_checked_at_load),
         cmocka_unit_test(test_sections_default_to_modules),
