@@ -345,9 +345,9 @@ static int describe_input(train_ctx *c)
 /* The one way a model lands in the stage: file (written from json when json
  * is not NULL; otherwise already in the stage), NAME.md from card (none when
  * NULL) and the manifest entry with metrics, fitted on data with sha256 sha.
- * Takes json and metrics. Returns 0, or 1 after printing "NAME: error". */
+ * Takes json, card and metrics. Returns 0, or 1 after printing "NAME: error". */
 static int save_model(train_ctx *c, const char *name, const char *version, const char *file,
-                      json_t *json, const char *card, json_t *metrics, const char *sha)
+                      json_t *json, char *card, json_t *metrics, const char *sha)
 {
     char md[64];
     snprintf(md, sizeof md, "%s.md", name);
@@ -361,6 +361,7 @@ static int save_model(train_ctx *c, const char *name, const char *version, const
                                  c->err, sizeof c->err);
     else
         json_decref(metrics);
+    free(card);
     if (st) {
         fprintf(stderr, "rfm-train: %s: %s\n", name, c->err);
         return 1;
@@ -413,7 +414,6 @@ static int fit_segments(train_ctx *c)
     if (!rc)
         say("rfm-train: segments: k = %zu, silhouette %.4f, %.3f s\n", segments_nclusters(seg),
             segments_silhouette(seg), now_s() - ts);
-    free(card);
     segments_free(seg);
     return rc;
 }
@@ -452,7 +452,6 @@ static int fit_cltv(train_ctx *c)
             say("rfm-train: cltv: holdout %d days: %.0f purchase days actual, %.1f predicted\n",
                 h.days, h.total_actual, h.total_predicted);
     }
-    free(card);
     cltv_free(cm);
     return rc;
 }
@@ -468,13 +467,11 @@ static int fit_churn(train_ctx *c)
     double auc = json_real_value(json_object_get(json_object_get(met, "logistic"), "auc"));
     double auc_bg = json_real_value(
         json_object_get(json_object_get(met, "bgnbd_1_minus_p_alive"), "auc"));
-    int rc = save_model(c, "churn", CHURN_FILE_VERSION, "churn.json", cj, card, met,
-                        c->data_sha);
-    if (!rc)
-        say("rfm-train: churn: held-out AUC %.4f (BG/NBD %.4f), %.3f s\n", auc, auc_bg,
-            now_s() - ts);
-    free(card);
-    return rc;
+    if (save_model(c, "churn", CHURN_FILE_VERSION, "churn.json", cj, card, met, c->data_sha))
+        return 1;
+    say("rfm-train: churn: held-out AUC %.4f (BG/NBD %.4f), %.3f s\n", auc, auc_bg,
+        now_s() - ts);
+    return 0;
 }
 
 static int fit_embeddings(train_ctx *c)
@@ -488,13 +485,12 @@ static int fit_embeddings(train_ctx *c)
     const json_t *ho = json_object_get(met, "last_basket_holdout");
     double hit = json_real_value(json_object_get(ho, "hit_rate_neighbors"));
     double hit_pop = json_real_value(json_object_get(ho, "hit_rate_popular"));
-    int rc = save_model(c, "embeddings", EMBEDDINGS_VERSION, "customer2vec.faiss", NULL, card,
-                        met, c->data_sha);
-    if (!rc)
-        say("rfm-train: embeddings: hit rate at 10 %.4f (popular %.4f), %.3f s\n", hit, hit_pop,
-            now_s() - ts);
-    free(card);
-    return rc;
+    if (save_model(c, "embeddings", EMBEDDINGS_VERSION, "customer2vec.faiss", NULL, card, met,
+                   c->data_sha))
+        return 1;
+    say("rfm-train: embeddings: hit rate at 10 %.4f (popular %.4f), %.3f s\n", hit, hit_pop,
+        now_s() - ts);
+    return 0;
 }
 
 static int fit_uplift(train_ctx *c)
@@ -512,11 +508,10 @@ static int fit_uplift(train_ctx *c)
     }
     char served[32];
     snprintf(served, sizeof served, "%s", json_string_value(json_object_get(met, "served_learner")));
-    int rc = save_model(c, "uplift", UPLIFT_FILE_VERSION, "uplift.json", uj, card, met, usha);
-    if (!rc)
-        say("rfm-train: uplift: %s served, %.3f s\n", served, now_s() - ts);
-    free(card);
-    return rc;
+    if (save_model(c, "uplift", UPLIFT_FILE_VERSION, "uplift.json", uj, card, met, usha))
+        return 1;
+    say("rfm-train: uplift: %s served, %.3f s\n", served, now_s() - ts);
+    return 0;
 }
 
 /* The models rfm-train fits, in order; --only names them. transactions:

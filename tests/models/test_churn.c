@@ -852,15 +852,8 @@ static void test_time_split_labels(void **state)
         "4,P,1,2011-01-25,1.00,C\n"
         "5,P,1,2011-01-05,3.00,D\n"
         "6,P,1,2011-01-10,7.00,D\n";
-    txn_options o = {"InvoiceNo", "CustomerID", "InvoiceDate", "Quantity",
-                     "UnitPrice", "StockCode",  "C",           DATE_NONE};
     char err[RFM_ERRLEN];
-    csv_reader *r;
-    txn_data *d = NULL;
-    txn_report rep;
-    assert_int_equal(csv_open_mem(csv, strlen(csv), "t.csv", &r, err, sizeof err), RFM_OK);
-    assert_int_equal(txn_read_csv(r, &o, NULL, NULL, &d, &rep, err, sizeof err), RFM_OK);
-    csv_close(r);
+    txn_data *d = txn_from_text(csv);
 
     churn_split s;
     assert_int_equal(churn_time_split(d, 10, 0.34, 5, &s, err, sizeof err), RFM_OK);

@@ -12,8 +12,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "csv.h"
-#include "date.h"
 #include "embed.h"
 #include "rng.h"
 
@@ -513,21 +511,6 @@ static void test_speed_at_retail_scale(void **state)
 
 /* ---- from transactions -------------------------------------------- */
 
-static txn_data *read_csv_text(const char *csv)
-{
-    txn_options o = {"InvoiceNo", "CustomerID", "InvoiceDate", "Quantity",
-                     "UnitPrice", "StockCode",  "C",           DATE_NONE};
-    char err[RFM_ERRLEN];
-    csv_reader *r;
-    txn_data *d = NULL;
-    txn_report rep;
-    assert_int_equal(csv_open_mem(csv, strlen(csv), "t.csv", &r, err, sizeof err), RFM_OK);
-    if (txn_read_csv(r, &o, NULL, NULL, &d, &rep, err, sizeof err) != RFM_OK)
-        fail_msg("%s", err);
-    csv_close(r);
-    return d;
-}
-
 static size_t customer_index(const txn_data *d, const char *id)
 {
     for (size_t i = 0; i < txn_ncustomers(d); i++)
@@ -543,7 +526,7 @@ static size_t customer_index(const txn_data *d, const char *id)
 static void test_txn_counts_by_hand(void **state)
 {
     (void)state;
-    txn_data *d = read_csv_text("InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID\n"
+    txn_data *d = txn_from_text("InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID\n"
                                 "1,P,1,2011-01-01,2.00,A\n"
                                 "2,P,1,2011-01-03,2.00,A\n"
                                 "3,Q,1,2011-01-05,2.00,A\n"
@@ -613,7 +596,7 @@ static void test_holdout_eval_brute_force(void **state)
                 len += (size_t)snprintf(csv + len, cap - len, "%d,P%02d,1,2011-01-%02d,1.50,C%03d\n",
                                         c * DAYS + day + 1, prod, 1 + 7 * day + c % 7, c);
             }
-    txn_data *d = read_csv_text(csv);
+    txn_data *d = txn_from_text(csv);
     free(csv);
     embed_params p;
     embed_params_default(&p);
