@@ -3,7 +3,9 @@
  * Parses options, reads the config, calls core/ to read and clean the
  * transactions and to fit each model, and stages the files through
  * core/modelfile so that models/ changes all at once or not at all. Holds
- * no model math; prints what it did on stderr.
+ * no model math; prints what it did on stderr. Each model is one step of
+ * the STEPS table (--only picks steps by name); save_model is the one way a
+ * model's file, card and manifest entry land in the stage.
  *
  * Exit status: 0 success, 1 bad data, a failed fit or the models folder
  * being written by another run (without --wait), 2 bad usage or config.
@@ -532,6 +534,32 @@ static const train_step STEPS[] = {
 };
 #define NSTEPS (sizeof STEPS / sizeof *STEPS)
 
+/* fit[i] = whether STEPS[i] runs: all without --only, else those named in
+ * the comma-separated list. Returns 0, or 2 after naming an unknown model. */
+static int select_steps(const char *only, int fit[NSTEPS])
+{
+    for (size_t i = 0; i < NSTEPS; i++)
+        fit[i] = only == NULL;
+    if (only) {
+        for (const char *p = only; *p;) {
+            size_t len = strcspn(p, ","), i;
+            for (i = 0; i < NSTEPS && !(strlen(STEPS[i].name) == len &&
+                                         !strncmp(p, STEPS[i].name, len));
+                 i++)
+                ;
+            if (i == NSTEPS) {
+                fprintf(stderr, "rfm-train: --only: unknown model '%.*s' (known: segments, cltv, "
+                                "churn, embeddings, uplift)\n",
+                        (int)len, p);
+                return 2;
+            }
+            fit[i] = 1;
+            p += len + (p[len] == ',');
+        }
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *config_path = "config/rfm.yaml", *tx_path = NULL, *models_dir = NULL;
@@ -573,25 +601,8 @@ int main(int argc, char **argv)
     gsl_set_error_handler_off();
 
     int fit[NSTEPS];
-    for (size_t i = 0; i < NSTEPS; i++)
-        fit[i] = only == NULL;
-    if (only) {
-        for (const char *p = only; *p;) {
-            size_t len = strcspn(p, ","), i;
-            for (i = 0; i < NSTEPS && !(strlen(STEPS[i].name) == len &&
-                                         !strncmp(p, STEPS[i].name, len));
-                 i++)
-                ;
-            if (i == NSTEPS) {
-                fprintf(stderr, "rfm-train: --only: unknown model '%.*s' (known: segments, cltv, "
-                                "churn, embeddings, uplift)\n",
-                        (int)len, p);
-                return 2;
-            }
-            fit[i] = 1;
-            p += len + (p[len] == ',');
-        }
-    }
+    if (select_steps(only, fit))
+        return 2;
 
     char err[RFM_ERRLEN];
     rfm_config *cfg;
