@@ -14,6 +14,10 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "date.h"
+#include "txn.h"
 
 /* Assert |a - b| <= tol, printing both values on failure. */
 #define assert_near(a, b, tol)                                                          \
@@ -42,6 +46,25 @@ static inline void write_temp(char *path, const char *suffix, const char *text, 
     assert_non_null(f);
     assert_int_equal(fwrite(text, 1, len, f), len);
     assert_int_equal(fclose(f), 0);
+}
+
+/* Transactions from CSV text with the Online Retail header (InvoiceNo,
+ * StockCode, Quantity, InvoiceDate, UnitPrice, CustomerID; invoices
+ * starting with C are cancellations); a failure fails the test. The
+ * caller frees the result with txn_free. */
+static inline txn_data *txn_from_text(const char *csv)
+{
+    txn_options o = {"InvoiceNo", "CustomerID", "InvoiceDate", "Quantity",
+                     "UnitPrice", "StockCode",  "C",           DATE_NONE};
+    char err[RFM_ERRLEN];
+    csv_reader *r;
+    txn_data *d = NULL;
+    txn_report rep;
+    assert_int_equal(csv_open_mem(csv, strlen(csv), "t.csv", &r, err, sizeof err), RFM_OK);
+    if (txn_read_csv(r, &o, NULL, NULL, &d, &rep, err, sizeof err) != RFM_OK)
+        fail_msg("%s", err);
+    csv_close(r);
+    return d;
 }
 
 #endif

@@ -1,7 +1,7 @@
-/* embeddings.c - rfm-train's embeddings step: customer x product counts
- * from the transactions, an evaluation fit on all but each customer's last
- * basket (hit rate at 10 against popularity), then the served fit on
- * everything and its FAISS index written into the staging folder. */
+/* embeddings.c - rfm-train's embeddings step: core/embed's evaluation on
+ * all but each customer's last basket (hit rate at 10 against popularity),
+ * then the served fit on every purchase, its FAISS index written into the
+ * staging folder, its metrics and card. */
 #include "embeddings.h"
 
 #include <math.h>
@@ -12,59 +12,6 @@
 #include "ann.h"
 #include "embed.h"
 #include "rng.h"
-
-/* Counts per (customer, product); with holdout, minus the last basket,
- * whose products go to hp/hi (CSR-like). */
-static rfm_status counts(const txn_data *d, int holdout, embed_csr **out, int64_t **hp,
-                         int32_t **hi, char *err, size_t errlen)
-{
-    size_t n = txn_ncustomers(d), np = 0;
-    for (size_t i = 0; i < n; i++) {
-        const uint32_t *p, *c, *l;
-        size_t k;
-        txn_customer_products(d, i, &p, &c, &l, &k);
-        np += k;
-    }
-    int32_t *cu = malloc((np + 1) * sizeof *cu), *pr = malloc((np + 1) * sizeof *pr);
-    double *w = malloc((np + 1) * sizeof *w);
-    int64_t *ptr = holdout ? calloc(n + 1, sizeof *ptr) : NULL;
-    int32_t *items = holdout ? malloc((np + 1) * sizeof *items) : NULL;
-    rfm_status st = RFM_OK;
-    if (!cu || !pr || !w || (holdout && (!ptr || !items))) {
-        st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory for %zu purchases", np);
-        goto out;
-    }
-    size_t m = 0, h = 0;
-    for (size_t i = 0; i < n; i++) {
-        const uint32_t *p, *c, *l;
-        size_t k;
-        txn_customer_products(d, i, &p, &c, &l, &k);
-        for (size_t j = 0; j < k; j++) {
-            double cnt = c[j] - (holdout ? l[j] : 0);
-            if (holdout && l[j] > 0)
-                items[h++] = (int32_t)p[j];
-            if (cnt > 0) {
-                cu[m] = (int32_t)i, pr[m] = (int32_t)p[j], w[m] = cnt;
-                m++;
-            }
-        }
-        if (holdout)
-            ptr[i + 1] = (int64_t)h;
-    }
-    st = embed_csr_from_pairs((int32_t)n, (int32_t)txn_nproducts(d), cu, pr, w, m, out, err,
-                              errlen);
-out:
-    free(cu), free(pr), free(w);
-    if (st != RFM_OK || !holdout) {
-        free(ptr), free(items);
-        ptr = NULL, items = NULL;
-    }
-    if (hp)
-        *hp = ptr;
-    if (hi)
-        *hi = items;
-    return st;
-}
 
 rfm_status train_embeddings(const txn_data *d, const embed_params *ep, const ann_params *ap,
                             const char *stage_dir, const char *data_desc, json_t **metrics,
@@ -83,37 +30,18 @@ rfm_status train_embeddings(const txn_data *d, const embed_params *ep, const ann
     for (size_t i = 0; i < n; i++)
         ids[i] = txn_customer_id(d, i);
 
-    embed_csr *train = NULL, *full = NULL;
-    int64_t *hp = NULL, *nbr = NULL;
-    int32_t *hi = NULL;
-    float *sims = NULL;
+    embed_csr *full = NULL;
     embed_model *em = NULL;
     ann_index *ix = NULL;
     embed_eval ev;
     rfm_rng rng;
     rfm_status st;
-    int k = ep->neighbors;
-    /* 1. Evaluation: fit without each customer's last basket. */
-    if ((st = counts(d, 1, &train, &hp, &hi, err, errlen)) ||
-        (rfm_rng_seed(&rng, ep->seed), st = embed_fit(train, ep, &rng, &em, err, errlen)) ||
-        (st = ann_build(embed_customer_vectors(em), (int64_t)n, ep->dim, ids, ap, &ix, err,
-                        errlen)))
+    /* 1. Evaluation: fitted without each customer's last basket. */
+    if ((st = embed_holdout_eval(d, ep, ap, 10, &ev, err, errlen)))
         goto out;
-    nbr = malloc(n * (size_t)k * sizeof *nbr);
-    sims = malloc(n * (size_t)k * sizeof *sims);
-    if (!nbr || !sims) {
-        st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
-        goto out;
-    }
-    if ((st = ann_neighbors_all(ix, k, nbr, sims, err, errlen)) ||
-        (st = embed_eval_hitrate(train, hp, hi, nbr, sims, k, 10, &ev, err, errlen)))
-        goto out;
-    ann_free(ix);
-    embed_free(em);
-    ix = NULL, em = NULL;
     /* 2. The served model: every purchase. */
     rfm_rng_seed(&rng, ep->seed);
-    if ((st = counts(d, 0, &full, NULL, NULL, err, errlen)) ||
+    if ((st = embed_txn_counts(d, 0, &full, NULL, NULL, err, errlen)) ||
         (st = embed_fit(full, ep, &rng, &em, err, errlen)) ||
         (st = ann_build(embed_customer_vectors(em), (int64_t)n, ep->dim, ids, ap, &ix, err,
                         errlen)))
@@ -170,8 +98,7 @@ rfm_status train_embeddings(const txn_data *d, const embed_params *ep, const ann
 out:
     ann_free(ix);
     embed_free(em);
-    embed_csr_free(train);
     embed_csr_free(full);
-    free(hp), free(hi), free(nbr), free(sims), free(ids);
+    free(ids);
     return st;
 }

@@ -3,7 +3,9 @@
  * Parses options, reads the config, calls core/ to read and clean the
  * transactions and to fit each model, and stages the files through
  * core/modelfile so that models/ changes all at once or not at all. Holds
- * no model math; prints what it did on stderr.
+ * no model math; prints what it did on stderr. Each model is one step of
+ * the STEPS table (--only picks steps by name); save_model is the one way a
+ * model's file, card and manifest entry land in the stage.
  *
  * Exit status: 0 success, 1 bad data, a failed fit or the models folder
  * being written by another run (without --wait), 2 bad usage or config.
@@ -32,12 +34,9 @@
 #include "sha256.h"
 #include "source.h"
 #include "txn.h"
+#include "versions.h"
 
 #define VERSION "0.1.0"
-
-enum { M_SEGMENTS, M_CLTV, M_CHURN, M_EMBEDDINGS, M_UPLIFT };
-static const char *const MODELS[] = {"segments", "cltv", "churn", "embeddings", "uplift"};
-#define NMODELS (sizeof MODELS / sizeof *MODELS)
 
 static void usage(FILE *f)
 {
@@ -204,6 +203,377 @@ static json_t *cltv_metrics(const cltv_model *c, const cltv_holdout *h)
     return j;
 }
 
+/* What a run has read, and where it writes: shared by read_input and the
+ * steps. The customer arrays hold the m customers active at the snapshot
+ * (from the transactions) or the summary's rows (bx..bm only). */
+typedef struct {
+    const rfm_config *cfg;
+    const char *tx_path, *summary, *campaign;
+    modelfile_stage *stage;
+    txn_data *d; /* NULL without transactions */
+    txn_report rep;
+    txn_features *feats;
+    double *rec, *freq, *mon, *bx, *btx, *bT, *bm;
+    char **ids;
+    size_t m;
+    char data_sha[65], data_desc[1024];
+    char err[RFM_ERRLEN];
+} train_ctx;
+
+/* Indices of the steps in STEPS, for read_input's skips. */
+enum { M_SEGMENTS, M_CLTV, M_CHURN, M_EMBEDDINGS, M_UPLIFT };
+
+/* Read the transactions (or the customer summary) named by c into c, and
+ * clear fit[] of the models that cannot be fitted from them, saying why.
+ * Returns 0, or the exit status after printing the error. */
+static int read_input(train_ctx *c, int needs_tx, int *fit)
+{
+    rfm_status st;
+    double t0 = now_s();
+    const char *tx_path = c->tx_path, *summary = c->summary;
+    char *err = c->err;
+    size_t m = 0;
+    if (!needs_tx) {
+        snprintf(c->data_desc, sizeof c->data_desc, "- (no transactions read)");
+    } else if (summary) {
+        if ((st = cltv_read_summary(summary, &c->ids, &c->bx, &c->btx, &c->bT, &c->bm, &c->m,
+                                    c->data_sha, err, sizeof c->err)) != RFM_OK) {
+            fprintf(stderr, "rfm-train: %s\n", err);
+            return st == RFM_EINVAL ? 2 : 1;
+        }
+        m = c->m;
+        say("rfm-train: read %s: %zu customers\n", summary, m);
+        if (fit[M_SEGMENTS]) {
+            say("rfm-train: segments: skipped (a customer summary has no recency in RFM terms "
+                "or monetary totals; train from transactions)\n");
+            fit[M_SEGMENTS] = 0;
+        }
+        if (fit[M_EMBEDDINGS]) {
+            say("rfm-train: embeddings: skipped (a customer summary has no products)\n");
+            fit[M_EMBEDDINGS] = 0;
+        }
+        if (fit[M_CHURN]) {
+            say("rfm-train: churn: skipped (a customer summary has no purchase dates)\n");
+            fit[M_CHURN] = 0;
+        }
+        snprintf(c->data_desc, sizeof c->data_desc,
+                 "- Customer summary `%s` (sha256 `%s`): %zu customers", summary, c->data_sha, m);
+    } else {
+        txn_options topt = c->cfg->txn;
+        if (!fit[M_EMBEDDINGS])
+            topt.product = NULL; /* only the embeddings need products: skip the work */
+        else if (!topt.product) {
+            say("rfm-train: embeddings: skipped (data.columns.product is not set)\n");
+            fit[M_EMBEDDINGS] = 0;
+        }
+        progress_state ps = {now_s(), 0};
+        /* A file, "-" (standard input) or a database URL with data.query. */
+        source_kind sk = source_kind_of(tx_path);
+        const char *query =
+            sk == SOURCE_POSTGRESQL || sk == SOURCE_SQLITE ? c->cfg->query : NULL;
+        csv_reader *csv = NULL;
+        if ((st = source_open(tx_path, query, &csv, err, sizeof c->err)) == RFM_OK)
+            st = txn_read_csv(csv, &topt, progress, &ps, &c->d, &c->rep, err, sizeof c->err);
+        csv_close(csv);
+        if (st != RFM_OK) {
+            fprintf(stderr, "rfm-train: %s\n", err);
+            return st == RFM_EINVAL ? 2 : 1;
+        }
+        print_report(tx_path, &c->rep, now_s() - t0);
+        memcpy(c->data_sha, c->rep.sha256, sizeof c->data_sha);
+        size_t n = txn_ncustomers(c->d);
+        c->feats = calloc(n, sizeof *c->feats);
+        c->rec = malloc(n * sizeof *c->rec), c->freq = malloc(n * sizeof *c->freq);
+        c->mon = malloc(n * sizeof *c->mon), c->bx = malloc(n * sizeof *c->bx);
+        c->btx = malloc(n * sizeof *c->btx), c->bT = malloc(n * sizeof *c->bT);
+        c->bm = malloc(n * sizeof *c->bm), c->ids = calloc(n, sizeof *c->ids);
+        if (!c->feats || !c->rec || !c->freq || !c->mon || !c->bx || !c->btx || !c->bT ||
+            !c->bm || !c->ids) {
+            fprintf(stderr, "rfm-train: out of memory for %zu customers\n", n);
+            return 1;
+        }
+        const txn_features *feats = c->feats;
+        txn_features_asof(c->d, txn_snapshot_day(c->d), c->feats);
+        for (size_t i = 0; i < n; i++) {
+            if (!feats[i].active)
+                continue;
+            if (!(c->ids[m] = strdup(txn_customer_id(c->d, i)))) {
+                fprintf(stderr, "rfm-train: out of memory for %zu customers\n", n);
+                return 1;
+            }
+            c->rec[m] = feats[i].recency, c->freq[m] = feats[i].frequency;
+            c->mon[m] = feats[i].monetary;
+            c->bx[m] = feats[i].bg_x, c->btx[m] = feats[i].bg_t_x, c->bT[m] = feats[i].bg_T;
+            c->bm[m] = feats[i].bg_mean_spend;
+            c->m = ++m;
+        }
+        char d0[11], d1[11];
+        date_format(txn_first_day(c->d), d0);
+        date_format(txn_last_day(c->d), d1);
+        snprintf(c->data_desc, sizeof c->data_desc,
+                 "- Transactions `%s` (sha256 `%s`): %llu lines, %llu used, %zu customers\n"
+                 "- Purchases from %s to %s",
+                 tx_path, c->rep.sha256, (unsigned long long)c->rep.lines,
+                 (unsigned long long)c->rep.used, m, d0, d1);
+        say("rfm-train: %zu customers as of the snapshot\n", m);
+    }
+    return 0;
+}
+
+/* The manifest's account of the input: "data" (and "cleaning" for
+ * transactions) and "generator". Returns 0 or 1 after printing the error. */
+static int describe_input(train_ctx *c)
+{
+    rfm_status st = RFM_OK;
+    if (c->d) {
+        char d0[11], d1[11], snap[11];
+        date_format(txn_first_day(c->d), d0);
+        date_format(txn_last_day(c->d), d1);
+        date_format(txn_snapshot_day(c->d), snap);
+        const txn_report *r = &c->rep;
+        json_t *data = json_pack("{s:{s:s,s:s,s:I,s:I,s:I,s:I,s:s,s:s,s:s}}", "transactions",
+                                 "path", c->tx_path, "sha256", r->sha256, "bytes",
+                                 (json_int_t)r->bytes, "lines", (json_int_t)r->lines, "used",
+                                 (json_int_t)r->used, "customers", (json_int_t)c->m, "first_date",
+                                 d0, "last_date", d1, "snapshot_date", snap);
+        source_kind sk = source_kind_of(c->tx_path); /* a query is part of what was read */
+        if (data && (sk == SOURCE_POSTGRESQL || sk == SOURCE_SQLITE))
+            json_object_set_new(json_object_get(data, "transactions"), "query",
+                                json_string(c->cfg->query));
+        if (!(st = modelfile_set(c->stage, "data", data, c->err, sizeof c->err)))
+            st = modelfile_set(c->stage, "cleaning", cleaning_json(r), c->err, sizeof c->err);
+    } else if (c->summary) {
+        st = modelfile_set(c->stage, "data",
+                           json_pack("{s:{s:s,s:s,s:I}}", "summary", "path", c->summary, "sha256",
+                                     c->data_sha, "customers", (json_int_t)c->m),
+                           c->err, sizeof c->err);
+    }
+    if (!st)
+        st = modelfile_set(c->stage, "generator", json_string("rfm-train " VERSION), c->err,
+                           sizeof c->err);
+    if (st) {
+        fprintf(stderr, "rfm-train: %s\n", c->err);
+        return 1;
+    }
+    return 0;
+}
+
+/* The one way a model lands in the stage: file (written from json when json
+ * is not NULL; otherwise already in the stage), NAME.md from card (none when
+ * NULL) and the manifest entry with metrics, fitted on data with sha256 sha.
+ * Takes json, card and metrics. Returns 0, or 1 after printing "NAME: error". */
+static int save_model(train_ctx *c, const char *name, const char *version, const char *file,
+                      json_t *json, char *card, json_t *metrics, const char *sha)
+{
+    char md[64];
+    snprintf(md, sizeof md, "%s.md", name);
+    rfm_status st = json ? modelfile_write_json(c->stage, file, json, c->err, sizeof c->err)
+                         : RFM_OK;
+    json_decref(json);
+    if (!st && card)
+        st = modelfile_write_text(c->stage, md, card, strlen(card), c->err, sizeof c->err);
+    if (!st)
+        st = modelfile_add_model(c->stage, name, version, file, card ? md : NULL, sha, metrics,
+                                 c->err, sizeof c->err);
+    else
+        json_decref(metrics);
+    free(card);
+    if (st) {
+        fprintf(stderr, "rfm-train: %s: %s\n", name, c->err);
+        return 1;
+    }
+    return 0;
+}
+
+/* A step's failure: "NAME: why" on stderr, exit status 1. */
+static int step_failed(const char *name, const char *why)
+{
+    fprintf(stderr, "rfm-train: %s: %s\n", name, why);
+    return 1;
+}
+
+/* The customer table serves lookups by customer_id. */
+static int save_customers(train_ctx *c)
+{
+    customer_row *rows = calloc(c->m ? c->m : 1, sizeof *rows);
+    for (size_t i = 0; rows && i < c->m; i++)
+        rows[i] = (customer_row){c->d ? c->rec[i] : NAN, c->d ? c->freq[i] : NAN,
+                                 c->d ? c->mon[i] : NAN, c->bx[i], c->btx[i], c->bT[i], c->bm[i]};
+    char *csvtext = rows ? customers_csv((const char *const *)c->ids, rows, c->m) : NULL;
+    free(rows);
+    if (!csvtext)
+        return step_failed("customers", "out of memory");
+    rfm_status st = modelfile_write_text(c->stage, "customers.csv", csvtext, strlen(csvtext),
+                                         c->err, sizeof c->err);
+    free(csvtext);
+    if (st)
+        return step_failed("customers", c->err);
+    return save_model(c, "customers", CUSTOMERS_VERSION, "customers.csv", NULL, NULL,
+                      json_pack("{s:I}", "customers", (json_int_t)c->m), c->data_sha);
+}
+
+static int fit_segments(train_ctx *c)
+{
+    double ts = now_s();
+    segments_model *seg = NULL;
+    json_t *j = NULL;
+    if (segments_fit(c->rec, c->freq, c->mon, c->m, &c->cfg->segments, &seg, c->err,
+                     sizeof c->err) ||
+        segments_to_json(seg, &j, c->err, sizeof c->err)) {
+        segments_free(seg);
+        return step_failed("segments", c->err);
+    }
+    char *card = card_segments(seg, c->tx_path, &c->rep, c->d);
+    int rc = card ? save_model(c, "segments", SEGMENTS_VERSION, "segments.json", j, card,
+                               segments_metrics(seg), c->data_sha)
+                  : (json_decref(j), step_failed("segments", "out of memory"));
+    if (!rc)
+        say("rfm-train: segments: k = %zu, silhouette %.4f, %.3f s\n", segments_nclusters(seg),
+            segments_silhouette(seg), now_s() - ts);
+    segments_free(seg);
+    return rc;
+}
+
+static int fit_cltv(train_ctx *c)
+{
+    const cltv_options *o = &c->cfg->cltv;
+    double ts = now_s();
+    cltv_model *cm = NULL;
+    json_t *j = NULL;
+    if (cltv_fit(c->bx, c->btx, c->bT, c->bm, c->m, o, &cm, c->err, sizeof c->err) != RFM_OK)
+        return step_failed("cltv", c->err);
+    double fit_s = now_s() - ts;
+    cltv_holdout h;
+    memset(&h, 0, sizeof h);
+    if (c->d && cltv_holdout_check(c->d, o->holdout_days, o->penalizer_coef, &h, c->err,
+                                   sizeof c->err) != RFM_OK)
+        say("rfm-train: cltv: holdout check skipped: %s\n", c->err);
+    if (cltv_to_json(cm, &j, c->err, sizeof c->err) != RFM_OK) {
+        cltv_free(cm);
+        return step_failed("cltv", c->err);
+    }
+    json_object_set_new(j, "defaults", json_pack("{s:f,s:f}", "horizon_days", o->horizon_days,
+                                                 "discount_rate", o->discount_rate));
+    char *card = card_cltv(cm, c->data_desc, &h, o);
+    int rc = card ? save_model(c, "cltv", CLTV_VERSION, "cltv.json", j, card,
+                               cltv_metrics(cm, &h), c->data_sha)
+                  : (json_decref(j), step_failed("cltv", "out of memory"));
+    if (!rc) {
+        const bgnbd_fit_result *b = cltv_bgnbd(cm);
+        const gg_fit_result *g = cltv_gg(cm);
+        say("rfm-train: cltv: r %.4g alpha %.4g a %.4g b %.4g; p %.4g q %.4g v %.4g; fit %.3f "
+            "s\n",
+            b->p.r, b->p.alpha, b->p.a, b->p.b, g->p.p, g->p.q, g->p.v, fit_s);
+        if (h.ok)
+            say("rfm-train: cltv: holdout %d days: %.0f purchase days actual, %.1f predicted\n",
+                h.days, h.total_actual, h.total_predicted);
+    }
+    cltv_free(cm);
+    return rc;
+}
+
+static int fit_churn(train_ctx *c)
+{
+    double ts = now_s();
+    json_t *met, *cj;
+    char *card;
+    if (train_churn(c->d, &c->cfg->churn, c->data_desc, &cj, &met, &card, c->err,
+                    sizeof c->err))
+        return step_failed("churn", c->err);
+    double auc = json_real_value(json_object_get(json_object_get(met, "logistic"), "auc"));
+    double auc_bg = json_real_value(
+        json_object_get(json_object_get(met, "bgnbd_1_minus_p_alive"), "auc"));
+    if (save_model(c, "churn", CHURN_FILE_VERSION, "churn.json", cj, card, met, c->data_sha))
+        return 1;
+    say("rfm-train: churn: held-out AUC %.4f (BG/NBD %.4f), %.3f s\n", auc, auc_bg,
+        now_s() - ts);
+    return 0;
+}
+
+static int fit_embeddings(train_ctx *c)
+{
+    double ts = now_s();
+    json_t *met;
+    char *card;
+    if (train_embeddings(c->d, &c->cfg->embed, &c->cfg->ann, modelfile_stage_dir(c->stage),
+                         c->data_desc, &met, &card, c->err, sizeof c->err))
+        return step_failed("embeddings", c->err);
+    const json_t *ho = json_object_get(met, "last_basket_holdout");
+    double hit = json_real_value(json_object_get(ho, "hit_rate_neighbors"));
+    double hit_pop = json_real_value(json_object_get(ho, "hit_rate_popular"));
+    if (save_model(c, "embeddings", EMBEDDINGS_VERSION, "customer2vec.faiss", NULL, card, met,
+                   c->data_sha))
+        return 1;
+    say("rfm-train: embeddings: hit rate at 10 %.4f (popular %.4f), %.3f s\n", hit, hit_pop,
+        now_s() - ts);
+    return 0;
+}
+
+static int fit_uplift(train_ctx *c)
+{
+    double ts = now_s();
+    json_t *met, *uj;
+    char *card, usha[65];
+    rfm_status st;
+    if (!c->campaign)
+        return step_failed("uplift", "no campaign file (uplift.campaign or --campaign)");
+    if ((st = train_uplift(c->campaign, &c->cfg->campaign_spec, &c->cfg->uplift, &uj, &met,
+                           &card, usha, c->err, sizeof c->err))) {
+        step_failed("uplift", c->err);
+        return st == RFM_EINVAL ? 2 : 1;
+    }
+    char served[32];
+    snprintf(served, sizeof served, "%s", json_string_value(json_object_get(met, "served_learner")));
+    if (save_model(c, "uplift", UPLIFT_FILE_VERSION, "uplift.json", uj, card, met, usha))
+        return 1;
+    say("rfm-train: uplift: %s served, %.3f s\n", served, now_s() - ts);
+    return 0;
+}
+
+/* The models rfm-train fits, in order; --only names them. transactions:
+ * the step reads the customers (transactions or a summary). Each returns 0
+ * or an exit status after printing why. */
+typedef struct {
+    const char *name;
+    int (*fit)(train_ctx *c);
+    int transactions;
+} train_step;
+
+static const train_step STEPS[] = {
+    [M_SEGMENTS] = {"segments", fit_segments, 1},
+    [M_CLTV] = {"cltv", fit_cltv, 1},
+    [M_CHURN] = {"churn", fit_churn, 1},
+    [M_EMBEDDINGS] = {"embeddings", fit_embeddings, 1},
+    [M_UPLIFT] = {"uplift", fit_uplift, 0},
+};
+#define NSTEPS (sizeof STEPS / sizeof *STEPS)
+
+/* fit[i] = whether STEPS[i] runs: all without --only, else those named in
+ * the comma-separated list. Returns 0, or 2 after naming an unknown model. */
+static int select_steps(const char *only, int fit[NSTEPS])
+{
+    for (size_t i = 0; i < NSTEPS; i++)
+        fit[i] = only == NULL;
+    if (only) {
+        for (const char *p = only; *p;) {
+            size_t len = strcspn(p, ","), i;
+            for (i = 0; i < NSTEPS && !(strlen(STEPS[i].name) == len &&
+                                         !strncmp(p, STEPS[i].name, len));
+                 i++)
+                ;
+            if (i == NSTEPS) {
+                fprintf(stderr, "rfm-train: --only: unknown model '%.*s' (known: segments, cltv, "
+                                "churn, embeddings, uplift)\n",
+                        (int)len, p);
+                return 2;
+            }
+            fit[i] = 1;
+            p += len + (p[len] == ',');
+        }
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *config_path = "config/rfm.yaml", *tx_path = NULL, *models_dir = NULL;
@@ -244,25 +614,9 @@ int main(int argc, char **argv)
     }
     gsl_set_error_handler_off();
 
-    int fit[NMODELS];
-    for (size_t i = 0; i < NMODELS; i++)
-        fit[i] = only == NULL;
-    if (only) {
-        for (const char *p = only; *p;) {
-            size_t len = strcspn(p, ","), i;
-            for (i = 0; i < NMODELS && !(strlen(MODELS[i]) == len && !strncmp(p, MODELS[i], len));
-                 i++)
-                ;
-            if (i == NMODELS) {
-                fprintf(stderr, "rfm-train: --only: unknown model '%.*s' (known: segments, cltv, "
-                                "churn, embeddings, uplift)\n",
-                        (int)len, p);
-                return 2;
-            }
-            fit[i] = 1;
-            p += len + (p[len] == ',');
-        }
-    }
+    int fit[NSTEPS];
+    if (select_steps(only, fit))
+        return 2;
 
     char err[RFM_ERRLEN];
     rfm_config *cfg;
@@ -279,7 +633,9 @@ int main(int argc, char **argv)
     }
     if (!campaign)
         campaign = cfg->campaign;
-    int needs_tx = fit[M_SEGMENTS] || fit[M_CLTV] || fit[M_CHURN] || fit[M_EMBEDDINGS];
+    int needs_tx = 0;
+    for (size_t i = 0; i < NSTEPS; i++)
+        needs_tx |= fit[i] && STEPS[i].transactions;
     if (!tx_path && !summary)
         tx_path = cfg->transactions;
     if (needs_tx && !tx_path && !summary) {
@@ -290,19 +646,8 @@ int main(int argc, char **argv)
     }
 
     int rc = 1;
-    txn_data *d = NULL;
-    txn_features *feats = NULL;
-    double *rec = NULL, *freq = NULL, *mon = NULL, *bx = NULL, *btx = NULL, *bT = NULL,
-           *bm = NULL;
-    char **ids = NULL;
-    size_t m = 0;
-    segments_model *seg = NULL;
-    cltv_model *cm = NULL;
-    modelfile_stage *stage = NULL;
-    char *card = NULL, *csvtext = NULL;
-    json_t *j = NULL;
-    txn_report rep;
-    char data_sha[65] = "", data_desc[1024];
+    train_ctx ctx = {.cfg = cfg, .tx_path = tx_path, .summary = summary, .campaign = campaign};
+    train_ctx *cx = &ctx;
     double t0 = now_s();
     rfm_status st;
     /* First the models folder's lock, so that a run that would have to
@@ -310,312 +655,40 @@ int main(int argc, char **argv)
      * (--only, --summary) keeps the other models; a full run replaces the
      * folder, so it also repairs a broken one. */
     int keep = only != NULL || summary != NULL ? MODELFILE_KEEP : 0;
-    st = modelfile_begin(models_dir, keep, &stage, err, sizeof err);
+    st = modelfile_begin(models_dir, keep, &cx->stage, err, sizeof err);
     if (st == RFM_EBUSY && wait_turn) {
         say("rfm-train: %s; waiting\n", err);
-        st = modelfile_begin(models_dir, keep | MODELFILE_WAIT, &stage, err, sizeof err);
+        st = modelfile_begin(models_dir, keep | MODELFILE_WAIT, &cx->stage, err, sizeof err);
     }
     if (st != RFM_OK) {
         fprintf(stderr, "rfm-train: %s%s\n", err,
                 st == RFM_EBUSY ? "; try again when it is done, or pass --wait" : "");
         goto out;
     }
-    if (!needs_tx) {
-        snprintf(data_desc, sizeof data_desc, "- (no transactions read)");
-    } else if (summary) {
-        if ((st = cltv_read_summary(summary, &ids, &bx, &btx, &bT, &bm, &m, data_sha, err,
-                               sizeof err)) != RFM_OK) {
-            fprintf(stderr, "rfm-train: %s\n", err);
-            rc = st == RFM_EINVAL ? 2 : 1;
-            goto out;
-        }
-        say("rfm-train: read %s: %zu customers\n", summary, m);
-        if (fit[M_SEGMENTS]) {
-            say("rfm-train: segments: skipped (a customer summary has no recency in RFM terms "
-                "or monetary totals; train from transactions)\n");
-            fit[M_SEGMENTS] = 0;
-        }
-        if (fit[M_EMBEDDINGS]) {
-            say("rfm-train: embeddings: skipped (a customer summary has no products)\n");
-            fit[M_EMBEDDINGS] = 0;
-        }
-        if (fit[M_CHURN]) {
-            say("rfm-train: churn: skipped (a customer summary has no purchase dates)\n");
-            fit[M_CHURN] = 0;
-        }
-        snprintf(data_desc, sizeof data_desc,
-                 "- Customer summary `%s` (sha256 `%s`): %zu customers", summary, data_sha, m);
-    } else {
-        txn_options topt = cfg->txn;
-        if (!fit[M_EMBEDDINGS])
-            topt.product = NULL; /* only the embeddings need products: skip the work */
-        else if (!topt.product) {
-            say("rfm-train: embeddings: skipped (data.columns.product is not set)\n");
-            fit[M_EMBEDDINGS] = 0;
-        }
-        progress_state ps = {now_s(), 0};
-        /* A file, "-" (standard input) or a database URL with data.query. */
-        source_kind sk = source_kind_of(tx_path);
-        const char *query = sk == SOURCE_POSTGRESQL || sk == SOURCE_SQLITE ? cfg->query : NULL;
-        csv_reader *csv = NULL;
-        if ((st = source_open(tx_path, query, &csv, err, sizeof err)) == RFM_OK)
-            st = txn_read_csv(csv, &topt, progress, &ps, &d, &rep, err, sizeof err);
-        csv_close(csv);
-        if (st != RFM_OK) {
-            fprintf(stderr, "rfm-train: %s\n", err);
-            rc = st == RFM_EINVAL ? 2 : 1;
-            goto out;
-        }
-        print_report(tx_path, &rep, now_s() - t0);
-        memcpy(data_sha, rep.sha256, sizeof data_sha);
-        size_t n = txn_ncustomers(d);
-        feats = calloc(n, sizeof *feats);
-        rec = malloc(n * sizeof *rec), freq = malloc(n * sizeof *freq), mon = malloc(n * sizeof *mon);
-        bx = malloc(n * sizeof *bx), btx = malloc(n * sizeof *btx), bT = malloc(n * sizeof *bT);
-        bm = malloc(n * sizeof *bm), ids = calloc(n, sizeof *ids);
-        if (!feats || !rec || !freq || !mon || !bx || !btx || !bT || !bm || !ids) {
-            fprintf(stderr, "rfm-train: out of memory for %zu customers\n", n);
-            goto out;
-        }
-        txn_features_asof(d, txn_snapshot_day(d), feats);
-        for (size_t i = 0; i < n; i++) {
-            if (!feats[i].active)
-                continue;
-            if (!(ids[m] = strdup(txn_customer_id(d, i)))) {
-                fprintf(stderr, "rfm-train: out of memory for %zu customers\n", n);
-                goto out;
-            }
-            rec[m] = feats[i].recency, freq[m] = feats[i].frequency, mon[m] = feats[i].monetary;
-            bx[m] = feats[i].bg_x, btx[m] = feats[i].bg_t_x, bT[m] = feats[i].bg_T;
-            bm[m] = feats[i].bg_mean_spend;
-            m++;
-        }
-        char d0[11], d1[11];
-        date_format(txn_first_day(d), d0);
-        date_format(txn_last_day(d), d1);
-        snprintf(data_desc, sizeof data_desc,
-                 "- Transactions `%s` (sha256 `%s`): %llu lines, %llu used, %zu customers\n"
-                 "- Purchases from %s to %s",
-                 tx_path, rep.sha256, (unsigned long long)rep.lines, (unsigned long long)rep.used,
-                 m, d0, d1);
-        say("rfm-train: %zu customers as of the snapshot\n", m);
-    }
-
-    if (d) {
-        char d0[11], d1[11], snap[11];
-        date_format(txn_first_day(d), d0);
-        date_format(txn_last_day(d), d1);
-        date_format(txn_snapshot_day(d), snap);
-        json_t *data = json_pack("{s:{s:s,s:s,s:I,s:I,s:I,s:I,s:s,s:s,s:s}}", "transactions",
-                                 "path", tx_path, "sha256", rep.sha256, "bytes",
-                                 (json_int_t)rep.bytes, "lines", (json_int_t)rep.lines, "used",
-                                 (json_int_t)rep.used, "customers", (json_int_t)m, "first_date",
-                                 d0, "last_date", d1, "snapshot_date", snap);
-        source_kind sk = source_kind_of(tx_path); /* a query is part of what was read */
-        if (data && (sk == SOURCE_POSTGRESQL || sk == SOURCE_SQLITE))
-            json_object_set_new(json_object_get(data, "transactions"), "query",
-                                json_string(cfg->query));
-        if ((st = modelfile_set(stage, "data", data, err, sizeof err)) ||
-            (st = modelfile_set(stage, "cleaning", cleaning_json(&rep), err, sizeof err))) {
-            fprintf(stderr, "rfm-train: %s\n", err);
-            goto out;
-        }
-    } else if (summary &&
-               (st = modelfile_set(stage, "data",
-                                   json_pack("{s:{s:s,s:s,s:I}}", "summary", "path", summary,
-                                             "sha256", data_sha, "customers", (json_int_t)m),
-                                   err, sizeof err))) {
-        fprintf(stderr, "rfm-train: %s\n", err);
+    if ((rc = read_input(cx, needs_tx, fit)) || (rc = describe_input(cx)) ||
+        (needs_tx && (rc = save_customers(cx))))
         goto out;
-    }
-    if ((st = modelfile_set(stage, "generator", json_string("rfm-train " VERSION), err,
-                            sizeof err))) {
-        fprintf(stderr, "rfm-train: %s\n", err);
-        goto out;
-    }
-
-    /* The customer table serves lookups by customer_id. */
-    customer_row *rows = needs_tx ? calloc(m ? m : 1, sizeof *rows) : NULL;
-    if (needs_tx) {
-    for (size_t i = 0; rows && i < m; i++)
-        rows[i] = (customer_row){d ? rec[i] : NAN, d ? freq[i] : NAN, d ? mon[i] : NAN,
-                                 bx[i], btx[i], bT[i], bm[i]};
-    csvtext = rows ? customers_csv((const char *const *)ids, rows, m) : NULL;
-    free(rows);
-    if (!csvtext ||
-        (st = modelfile_write_text(stage, "customers.csv", csvtext, strlen(csvtext), err,
-                                   sizeof err)) ||
-        (st = modelfile_add_model(stage, "customers", "1.0.0", "customers.csv", NULL, data_sha,
-                                  json_pack("{s:I}", "customers", (json_int_t)m), err,
-                                  sizeof err))) {
-        fprintf(stderr, "rfm-train: customers: %s\n", csvtext ? err : "out of memory");
-        goto out;
-    }
-    }
-
-    if (fit[M_SEGMENTS]) {
-        double ts = now_s();
-        if ((st = segments_fit(rec, freq, mon, m, &cfg->segments, &seg, err, sizeof err)) ||
-            (st = segments_to_json(seg, &j, err, sizeof err)) ||
-            (st = modelfile_write_json(stage, "segments.json", j, err, sizeof err))) {
-            fprintf(stderr, "rfm-train: segments: %s\n", err);
+    for (size_t i = 0; i < NSTEPS; i++)
+        if (fit[i] && (rc = STEPS[i].fit(cx)))
             goto out;
-        }
-        json_decref(j);
-        j = NULL;
-        card = card_segments(seg, tx_path, &rep, d);
-        if (!card ||
-            (st = modelfile_write_text(stage, "segments.md", card, strlen(card), err,
-                                       sizeof err)) ||
-            (st = modelfile_add_model(stage, "segments", SEGMENTS_VERSION, "segments.json",
-                                      "segments.md", data_sha, segments_metrics(seg), err,
-                                      sizeof err))) {
-            fprintf(stderr, "rfm-train: segments: %s\n", card ? err : "out of memory");
-            goto out;
-        }
-        free(card);
-        card = NULL;
-        say("rfm-train: segments: k = %zu, silhouette %.4f, %.3f s\n", segments_nclusters(seg),
-            segments_silhouette(seg), now_s() - ts);
-    }
-    if (fit[M_CLTV]) {
-        double ts = now_s();
-        if ((st = cltv_fit(bx, btx, bT, bm, m, &cfg->cltv, &cm, err, sizeof err)) != RFM_OK) {
-            fprintf(stderr, "rfm-train: cltv: %s\n", err);
-            goto out;
-        }
-        double fit_s = now_s() - ts;
-        cltv_holdout h;
-        memset(&h, 0, sizeof h);
-        if (d && cltv_holdout_check(d, cfg->cltv.holdout_days, cfg->cltv.penalizer_coef, &h, err,
-                                    sizeof err) != RFM_OK)
-            say("rfm-train: cltv: holdout check skipped: %s\n", err);
-        if ((st = cltv_to_json(cm, &j, err, sizeof err)) != RFM_OK) {
-            fprintf(stderr, "rfm-train: cltv: %s\n", err);
-            goto out;
-        }
-        json_object_set_new(j, "defaults", json_pack("{s:f,s:f}", "horizon_days",
-                                                     cfg->cltv.horizon_days, "discount_rate",
-                                                     cfg->cltv.discount_rate));
-        card = card_cltv(cm, data_desc, &h, &cfg->cltv);
-        if ((st = modelfile_write_json(stage, "cltv.json", j, err, sizeof err)) || !card ||
-            (st = modelfile_write_text(stage, "cltv.md", card, strlen(card), err, sizeof err)) ||
-            (st = modelfile_add_model(stage, "cltv", CLTV_VERSION, "cltv.json", "cltv.md",
-                                      data_sha, cltv_metrics(cm, &h), err, sizeof err))) {
-            fprintf(stderr, "rfm-train: cltv: %s\n", card ? err : "out of memory");
-            goto out;
-        }
-        const bgnbd_fit_result *b = cltv_bgnbd(cm);
-        say("rfm-train: cltv: r %.4g alpha %.4g a %.4g b %.4g; p %.4g q %.4g v %.4g; fit %.3f s\n",
-            b->p.r, b->p.alpha, b->p.a, b->p.b, cltv_gg(cm)->p.p, cltv_gg(cm)->p.q,
-            cltv_gg(cm)->p.v, fit_s);
-        if (h.ok)
-            say("rfm-train: cltv: holdout %d days: %.0f purchase days actual, %.1f predicted\n",
-                h.days, h.total_actual, h.total_predicted);
-    }
-    if (fit[M_CHURN]) {
-        double ts = now_s();
-        json_t *met, *cj;
-        free(card);
-        card = NULL;
-        if ((st = train_churn(d, &cfg->churn, data_desc, &cj, &met, &card, err, sizeof err))) {
-            fprintf(stderr, "rfm-train: churn: %s\n", err);
-            goto out;
-        }
-        st = modelfile_write_json(stage, "churn.json", cj, err, sizeof err);
-        json_decref(cj);
-        if (st || (st = modelfile_write_text(stage, "churn.md", card, strlen(card), err,
-                                             sizeof err))) {
-            json_decref(met);
-            fprintf(stderr, "rfm-train: churn: %s\n", err);
-            goto out;
-        }
-        say("rfm-train: churn: held-out AUC %.4f (BG/NBD %.4f), %.3f s\n",
-            json_real_value(json_object_get(json_object_get(met, "logistic"), "auc")),
-            json_real_value(json_object_get(json_object_get(met, "bgnbd_1_minus_p_alive"), "auc")),
-            now_s() - ts);
-        if ((st = modelfile_add_model(stage, "churn", CHURN_FILE_VERSION, "churn.json",
-                                      "churn.md", data_sha, met, err, sizeof err))) {
-            fprintf(stderr, "rfm-train: churn: %s\n", err);
-            goto out;
-        }
-    }
-    if (fit[M_EMBEDDINGS]) {
-        double ts = now_s();
-        json_t *met;
-        free(card);
-        card = NULL;
-        if ((st = train_embeddings(d, &cfg->embed, &cfg->ann, modelfile_stage_dir(stage), data_desc,
-                                   &met, &card, err, sizeof err)) ||
-            (st = modelfile_write_text(stage, "embeddings.md", card, strlen(card), err,
-                                       sizeof err))) {
-            fprintf(stderr, "rfm-train: embeddings: %s\n", err);
-            goto out;
-        }
-        const json_t *ho = json_object_get(met, "last_basket_holdout");
-        say("rfm-train: embeddings: hit rate at 10 %.4f (popular %.4f), %.3f s\n",
-            json_real_value(json_object_get(ho, "hit_rate_neighbors")),
-            json_real_value(json_object_get(ho, "hit_rate_popular")), now_s() - ts);
-        if ((st = modelfile_add_model(stage, "embeddings", EMBEDDINGS_VERSION,
-                                      "customer2vec.faiss", "embeddings.md", data_sha, met, err,
-                                      sizeof err))) {
-            fprintf(stderr, "rfm-train: embeddings: %s\n", err);
-            goto out;
-        }
-    }
-    if (fit[M_UPLIFT]) {
-        double ts = now_s();
-        json_t *met, *uj;
-        char usha[65];
-        free(card);
-        card = NULL;
-        if (!campaign) {
-            fprintf(stderr, "rfm-train: uplift: no campaign file (uplift.campaign or --campaign)\n");
-            goto out;
-        }
-        if ((st = train_uplift(campaign, &cfg->campaign_spec, &cfg->uplift, &uj, &met, &card, usha, err,
-                               sizeof err))) {
-            fprintf(stderr, "rfm-train: uplift: %s\n", err);
-            rc = st == RFM_EINVAL ? 2 : 1;
-            goto out;
-        }
-        st = modelfile_write_json(stage, "uplift.json", uj, err, sizeof err);
-        json_decref(uj);
-        if (st || (st = modelfile_write_text(stage, "uplift.md", card, strlen(card), err,
-                                             sizeof err))) {
-            json_decref(met);
-            fprintf(stderr, "rfm-train: uplift: %s\n", err);
-            goto out;
-        }
-        say("rfm-train: uplift: %s served, %.3f s\n",
-            json_string_value(json_object_get(met, "served_learner")), now_s() - ts);
-        if ((st = modelfile_add_model(stage, "uplift", UPLIFT_FILE_VERSION, "uplift.json",
-                                      "uplift.md", usha, met, err, sizeof err))) {
-            fprintf(stderr, "rfm-train: uplift: %s\n", err);
-            goto out;
-        }
-    }
-    st = modelfile_commit(stage, err, sizeof err);
-    stage = NULL;
+    st = modelfile_commit(cx->stage, err, sizeof err);
+    cx->stage = NULL;
     if (st != RFM_OK) {
         fprintf(stderr, "rfm-train: %s\n", err);
+        rc = 1;
         goto out;
     }
     say("rfm-train: wrote %s/ in %.3f s\n", models_dir, now_s() - t0);
     rc = 0;
 out:
-    modelfile_abort(stage);
-    json_decref(j);
-    free(card);
-    free(csvtext);
-    segments_free(seg);
-    cltv_free(cm);
-    for (size_t i = 0; ids && i < m; i++)
-        free(ids[i]);
-    free(ids);
-    free(rec), free(freq), free(mon), free(bx), free(btx), free(bT), free(bm);
-    free(feats);
-    txn_free(d);
+    modelfile_abort(cx->stage);
+    for (size_t i = 0; cx->ids && i < cx->m; i++)
+        free(cx->ids[i]);
+    free(cx->ids);
+    free(cx->rec), free(cx->freq), free(cx->mon), free(cx->bx), free(cx->btx), free(cx->bT),
+        free(cx->bm);
+    free(cx->feats);
+    txn_free(cx->d);
     config_free(cfg);
     return rc;
 }

@@ -1,4 +1,5 @@
-/* train_churn.c - churn labels from a time split, evaluation, refit. */
+/* train_churn.c - rfm-train's churn step: labels from a time split and the
+ * held-out evaluation (core/churn), the served refit, its JSON and card. */
 #include "train_churn.h"
 
 #include <math.h>
@@ -6,28 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bgnbd.h"
 #include "cards.h"
 #include "churn.h"
 #include "date.h"
-#include "metrics.h"
 
-static const char *const NAMES[3] = {"recency", "frequency", "monetary"};
-
-typedef struct {
-    double auc, logloss, brier;
-} scores;
-
-static rfm_status score(const double *p, const int *y, size_t n, scores *s, char *err,
-                        size_t errlen)
-{
-    rfm_status st;
-    if ((st = metrics_auc(p, y, NULL, n, &s->auc, err, errlen)) ||
-        (st = metrics_logloss(p, y, NULL, n, &s->logloss, err, errlen)) ||
-        (st = metrics_brier(p, y, NULL, n, &s->brier, err, errlen)))
-        return st;
-    return RFM_OK;
-}
+static const char *const NAMES[CHURN_SPLIT_FEATURES] = {"recency", "frequency", "monetary"};
 
 rfm_status train_churn(const txn_data *d, const churn_params *cfg, const char *data_desc,
                        json_t **model_json, json_t **metrics, char **card, char *err,
@@ -40,78 +24,21 @@ rfm_status train_churn(const txn_data *d, const churn_params *cfg, const char *d
                                      errlen);
     if (st != RFM_OK)
         return st;
-    size_t n = sp.n, churned = sp.churned, nte = sp.n_test, ntr = sp.n_train;
-    const double *x = sp.x, *bx = sp.bg;
-    const int *y = sp.y;
-    const size_t *perm = sp.order;
-    int32_t cut = sp.cut;
-    double *xtr = malloc((n ? n : 1) * 3 * sizeof *xtr), *xte = malloc((n ? n : 1) * 3 * sizeof *xte);
-    int *ytr = malloc((n ? n : 1) * sizeof *ytr), *yte = malloc((n ? n : 1) * sizeof *yte);
-    double *pte = malloc((n ? n : 1) * sizeof *pte), *pbg = malloc((n ? n : 1) * sizeof *pbg);
-    double *bgx = malloc((n ? n : 1) * sizeof *bgx), *bgt = malloc((n ? n : 1) * sizeof *bgt),
-           *bgT = malloc((n ? n : 1) * sizeof *bgT);
-    churn_model *m = NULL, *served = NULL;
-    bgnbd_row *rows = NULL;
-    if (!xtr || !xte || !ytr || !yte || !pte || !pbg || !bgx || !bgt || !bgT) {
-        st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    size_t n = sp.n, churned = sp.churned, nte = sp.n_test;
+    churn_model *served = NULL;
+    churn_eval ev;
+    if ((st = churn_evaluate(&sp, NAMES, cfg, &ev, err, errlen)))
         goto out;
-    }
-    /* The held-out rows first in the seeded order, the rest for fitting. */
-    size_t a = 0, b = 0;
-    for (size_t k = 0; k < n; k++) {
-        size_t i = perm[k];
-        if (k < nte) {
-            memcpy(xte + b * 3, x + i * 3, 3 * sizeof *x);
-            yte[b] = y[i];
-            bgx[b] = bx[i * 3], bgt[b] = bx[i * 3 + 1], bgT[b] = bx[i * 3 + 2];
-            b++;
-        } else {
-            memcpy(xtr + a * 3, x + i * 3, 3 * sizeof *x);
-            ytr[a++] = y[i];
-        }
-    }
-    if ((st = churn_fit(xtr, ytr, ntr, 3, NAMES, cfg, &m, err, errlen)) ||
-        (st = churn_predict_many(m, xte, nte, pte, err, errlen)))
-        goto out;
-    scores sl, sb = {NAN, NAN, NAN};
-    if ((st = score(pte, yte, nte, &sl, err, errlen)))
-        goto out;
-    metrics_calib_bin bins[10];
-    size_t nbins = 0;
-    if ((st = metrics_calibration(pte, yte, NULL, nte, 10, bins, &nbins, err, errlen)))
-        goto out;
-    /* BG/NBD beside it: fitted on the training customers' histories. */
-    {
-        double *tx = malloc(ntr * sizeof *tx), *tt = malloc(ntr * sizeof *tt),
-               *tT = malloc(ntr * sizeof *tT);
-        size_t nr;
-        bgnbd_fit_result fr;
-        char e2[RFM_ERRLEN];
-        int ok = tx && tt && tT;
-        for (size_t k = nte, j = 0; ok && k < n; k++, j++) {
-            size_t i = perm[k];
-            tx[j] = bx[i * 3], tt[j] = bx[i * 3 + 1], tT[j] = bx[i * 3 + 2];
-        }
-        ok = ok && bgnbd_compress(tx, tt, tT, ntr, &rows, &nr, e2, sizeof e2) == RFM_OK;
-        ok = ok && bgnbd_fit_predicts(bgnbd_fit(rows, nr, 0, &fr, e2, sizeof e2), &fr);
-        if (ok) {
-            for (size_t i = 0; i < nte; i++) {
-                double p = 1 - bgnbd_p_alive(&fr.p, bgx[i], bgt[i], bgT[i]);
-                pbg[i] = fmin(fmax(p, 0), 1);
-            }
-            score(pbg, yte, nte, &sb, e2, sizeof e2);
-        }
-        free(tx), free(tt), free(tT);
-    }
-    double imp[3];
-    if ((st = churn_global_importance(m, xtr, ntr, imp, err, errlen)))
-        goto out;
+    const churn_scores sl = ev.logistic, sb = ev.bgnbd;
+    const metrics_calib_bin *bins = ev.bins;
+    const size_t nbins = ev.nbins;
+    const double *imp = ev.importance;
     /* The served model: every customer of the split. */
-    if ((st = churn_fit(x, y, n, 3, NAMES, cfg, &served, err, errlen)) ||
+    if ((st = churn_fit(sp.x, sp.y, n, CHURN_SPLIT_FEATURES, NAMES, cfg, &served, err, errlen)) ||
         (st = churn_to_json(served, model_json, err, errlen)))
         goto out;
     char cutd[11];
-    date_format(cut, cutd);
+    date_format(sp.cut, cutd);
     json_object_set_new(*model_json, "serving",
                         json_pack("{s:f,s:i,s:i,s:s}", "counterfactual_threshold",
                                   cfg->counterfactual_threshold, "max_purchases",
@@ -163,7 +90,7 @@ rfm_status train_churn(const txn_data *d, const churn_params *cfg, const char *d
     text_add(&t, "\n## Coefficients (served model, standardised log1p features)\n"
                  "| feature | weight | training mean | sd | global importance (mean abs SHAP) "
                  "|\n|---|---|---|---|---|\n");
-    for (int j = 0; j < 3; j++)
+    for (int j = 0; j < CHURN_SPLIT_FEATURES; j++)
         text_add(&t, "| %s | %.5f | %.5f | %.5f | %.4f |\n", NAMES[j], info.weights[j],
                  info.mean[j], info.sd[j], imp[j]);
     text_add(&t, "| intercept | %.5f | | | |\n\nRisk: low below %.2f, high from %.2f.\n\n",
@@ -185,11 +112,7 @@ out:
         json_decref(*metrics);
         *model_json = *metrics = NULL;
     }
-    churn_free(m);
     churn_free(served);
-    free(rows);
     churn_split_free(&sp);
-    free(xtr), free(xte), free(ytr), free(yte);
-    free(pte), free(pbg), free(bgx), free(bgt), free(bgT);
     return st;
 }

@@ -1,4 +1,6 @@
-/* uplift.c - rfm-train's uplift step over core/campaign and core/uplift. */
+/* train_uplift.c - rfm-train's uplift step: reads the campaign, has
+ * core/uplift evaluate both learners on a held-out part and choose one,
+ * refits it on everything; the model JSON, metrics and card. */
 #include "train_uplift.h"
 
 #include <math.h>
@@ -9,71 +11,6 @@
 #include "uplift.h"
 #include "campaign.h"
 #include "cards.h"
-
-typedef struct {
-    uplift_eval ev[UPLIFT_MAX_ARMS + 1];
-    double mean_qini_norm;
-} learner_eval;
-
-/* Fit a learner on the training rows and evaluate each arm on the rest. */
-static rfm_status evaluate(const campaign_data *d, const uint8_t *is_test, uplift_learner l,
-                           const uplift_params *opt, learner_eval *out, char *err,
-                           size_t errlen)
-{
-    size_t ntr = 0, nte = 0, dd = d->d;
-    int K = (int)campaign_n_arms(d->enc);
-    for (size_t i = 0; i < d->n; i++)
-        is_test[i] ? nte++ : ntr++;
-    double *Xtr = malloc(ntr * dd * sizeof *Xtr), *ytr = malloc(ntr * sizeof *ytr);
-    int *atr = malloc(ntr * sizeof *atr), *ate = malloc(nte * sizeof *ate);
-    double *yte = malloc(nte * sizeof *yte), *score = malloc(nte * sizeof *score);
-    double *u = malloc((size_t)K * sizeof *u);
-    double *scores = malloc(nte * (size_t)K * sizeof *scores);
-    uplift_model *m = NULL;
-    rfm_status st = RFM_OK;
-    if (!Xtr || !ytr || !atr || !ate || !yte || !score || !u || !scores) {
-        st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
-        goto out;
-    }
-    size_t a = 0, b = 0;
-    for (size_t i = 0; i < d->n; i++) {
-        if (is_test[i]) {
-            ate[b] = d->arm[i], yte[b] = d->y[i];
-            b++;
-        } else {
-            memcpy(Xtr + a * dd, d->X + i * dd, dd * sizeof *Xtr);
-            atr[a] = d->arm[i], ytr[a] = d->y[i];
-            a++;
-        }
-    }
-    uplift_params p = *opt;
-    p.learner = l;
-    if ((st = uplift_fit(Xtr, ntr, dd, atr, K, ytr, &p, &m, err, errlen)))
-        goto out;
-    b = 0;
-    for (size_t i = 0; i < d->n; i++) {
-        if (!is_test[i])
-            continue;
-        double oc;
-        if ((st = uplift_predict(m, d->X + i * dd, u, &oc, err, errlen)))
-            goto out;
-        for (int k = 0; k < K; k++)
-            scores[b * (size_t)K + (size_t)k] = u[k];
-        b++;
-    }
-    out->mean_qini_norm = 0;
-    for (int k = 1; k <= K; k++) {
-        for (size_t i = 0; i < nte; i++)
-            score[i] = scores[i * (size_t)K + (size_t)(k - 1)];
-        if ((st = uplift_evaluate(yte, ate, score, nte, k, &out->ev[k], err, errlen)))
-            goto out;
-        out->mean_qini_norm += out->ev[k].qini_norm / K;
-    }
-out:
-    uplift_free(m);
-    free(Xtr), free(ytr), free(atr), free(ate), free(yte), free(score), free(u), free(scores);
-    return st;
-}
 
 static json_t *curve_json(const uplift_eval *e)
 {
@@ -93,25 +30,27 @@ rfm_status train_uplift(const char *path, const campaign_spec *spec, const uplif
     campaign_data *d = NULL;
     uint8_t *is_test = NULL;
     uplift_model *m = NULL;
-    learner_eval ev[2];
+    uplift_eval(*ev)[UPLIFT_MAX_ARMS] = NULL; /* [learner][arm - 1] */
+    double mean_qini[2];
     json_t *mj = NULL, *ej = NULL;
     rfm_status st = campaign_read(path, spec, &d, err, errlen);
     if (st != RFM_OK)
         return st;
     memcpy(data_sha, d->sha256, 65);
     int K = (int)campaign_n_arms(d->enc);
-    if (!(is_test = malloc(d->n))) {
+    if (!(is_test = malloc(d->n)) || !(ev = calloc(2, sizeof *ev))) {
         st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
         goto out;
     }
     if ((st = uplift_holdout(d->arm, d->n, cfg->holdout, cfg->seed, is_test, err, errlen)) ||
-        (st = evaluate(d, is_test, UPLIFT_T_LEARNER, cfg, &ev[0], err, errlen)) ||
-        (st = evaluate(d, is_test, UPLIFT_CAUSAL_FOREST, cfg, &ev[1], err, errlen)))
+        (st = uplift_holdout_eval(d->X, d->n, d->d, d->arm, K, d->y, is_test, cfg,
+                                  UPLIFT_T_LEARNER, ev[UPLIFT_T_LEARNER],
+                                  &mean_qini[UPLIFT_T_LEARNER], err, errlen)) ||
+        (st = uplift_holdout_eval(d->X, d->n, d->d, d->arm, K, d->y, is_test, cfg,
+                                  UPLIFT_CAUSAL_FOREST, ev[UPLIFT_CAUSAL_FOREST],
+                                  &mean_qini[UPLIFT_CAUSAL_FOREST], err, errlen)))
         goto out;
-    uplift_learner chosen = !cfg->choose_learner ? cfg->learner
-                            : ev[1].mean_qini_norm >= ev[0].mean_qini_norm
-                                ? UPLIFT_CAUSAL_FOREST
-                                : UPLIFT_T_LEARNER;
+    uplift_learner chosen = uplift_choose_learner(cfg, mean_qini);
     uplift_params p = *cfg;
     p.learner = chosen;
     if ((st = uplift_fit(d->X, d->n, d->d, d->arm, K, d->y, &p, &m, err, errlen)) ||
@@ -127,11 +66,10 @@ rfm_status train_uplift(const char *path, const campaign_spec *spec, const uplif
                             ej, "fitted", mj);
     ej = mj = NULL;
     json_t *evj = json_object();
-    const char *names[2] = {"t_learner", "causal_forest"};
     for (int l = 0; l < 2; l++) {
         json_t *per = json_object();
         for (int k = 1; k <= K; k++) {
-            const uplift_eval *e = &ev[l].ev[k];
+            const uplift_eval *e = &ev[l][k - 1];
             json_object_set_new(
                 per, campaign_arm_name(d->enc, (size_t)k),
                 json_pack("{s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:o}", "customers", (json_int_t)e->n,
@@ -140,7 +78,7 @@ rfm_status train_uplift(const char *path, const campaign_spec *spec, const uplif
                           e->auuc_norm, "uplift_random_area", e->uplift_random,
                           "curve_frac_qini_uplift", curve_json(e)));
         }
-        json_object_set_new(evj, names[l], per);
+        json_object_set_new(evj, uplift_learner_name((uplift_learner)l), per);
     }
     *metrics = json_pack("{s:s,s:s,s:I,s:f,s:o}", "served_learner", uplift_learner_name(chosen),
                          "outcome", campaign_outcome_name(d->enc), "customers", (json_int_t)d->n,
@@ -168,8 +106,8 @@ rfm_status train_uplift(const char *path, const campaign_spec *spec, const uplif
              100 * cfg->holdout, (unsigned long long)cfg->seed);
     for (int l = 0; l < 2; l++)
         for (int k = 1; k <= K; k++) {
-            const uplift_eval *e = &ev[l].ev[k];
-            text_add(&t, "| %s | %s | %.2f | %.4f | %.2f | %.4f |\n", names[l],
+            const uplift_eval *e = &ev[l][k - 1];
+            text_add(&t, "| %s | %s | %.2f | %.4f | %.2f | %.4f |\n", uplift_learner_name((uplift_learner)l),
                      campaign_arm_name(d->enc, (size_t)k), e->qini_coef, e->qini_norm, e->auuc,
                      e->auuc_norm);
         }
@@ -195,6 +133,7 @@ out:
     json_decref(ej);
     uplift_free(m);
     free(is_test);
+    free(ev);
     campaign_data_free(d);
     return st;
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bgnbd.h"
 #include "jsonx.h"
 #include "rng.h"
 
@@ -861,4 +862,89 @@ void churn_split_free(churn_split *s)
 {
     free(s->x), free(s->bg), free(s->y), free(s->order);
     memset(s, 0, sizeof *s);
+}
+
+static rfm_status churn_score(const double *p, const int *y, size_t n, churn_scores *s,
+                              char *err, size_t errlen)
+{
+    rfm_status st;
+    if ((st = metrics_auc(p, y, NULL, n, &s->auc, err, errlen)) ||
+        (st = metrics_logloss(p, y, NULL, n, &s->logloss, err, errlen)) ||
+        (st = metrics_brier(p, y, NULL, n, &s->brier, err, errlen)))
+        return st;
+    return RFM_OK;
+}
+
+/* BG/NBD beside the logistic model: fitted on the training customers'
+ * histories (train[], rows of bg), 1 - P(alive) for the held-out ones
+ * (test[]). Its failures leave *out NaN: it is only a yardstick. */
+static void bgnbd_yardstick(const double *bg, const size_t *train, size_t ntr,
+                            const size_t *test, size_t nte, const int *yte, double *pbg,
+                            churn_scores *out)
+{
+    double *tx = malloc((ntr ? ntr : 1) * sizeof *tx), *tt = malloc((ntr ? ntr : 1) * sizeof *tt),
+           *tT = malloc((ntr ? ntr : 1) * sizeof *tT);
+    bgnbd_row *rows = NULL;
+    size_t nr;
+    bgnbd_fit_result fr;
+    char e2[RFM_ERRLEN];
+    *out = (churn_scores){NAN, NAN, NAN};
+    int ok = tx && tt && tT;
+    for (size_t j = 0; ok && j < ntr; j++) {
+        size_t i = train[j];
+        tx[j] = bg[i * 3], tt[j] = bg[i * 3 + 1], tT[j] = bg[i * 3 + 2];
+    }
+    ok = ok && bgnbd_compress(tx, tt, tT, ntr, &rows, &nr, e2, sizeof e2) == RFM_OK;
+    ok = ok && bgnbd_fit_predicts(bgnbd_fit(rows, nr, 0, &fr, e2, sizeof e2), &fr);
+    if (ok) {
+        for (size_t k = 0; k < nte; k++) {
+            size_t i = test[k];
+            double p = 1 - bgnbd_p_alive(&fr.p, bg[i * 3], bg[i * 3 + 1], bg[i * 3 + 2]);
+            pbg[k] = fmin(fmax(p, 0), 1);
+        }
+        churn_score(pbg, yte, nte, out, e2, sizeof e2);
+    }
+    free(tx), free(tt), free(tT), free(rows);
+}
+
+rfm_status churn_evaluate(const churn_split *s, const char *const *names,
+                          const churn_params *par, churn_eval *out, char *err, size_t errlen)
+{
+    enum { D = CHURN_SPLIT_FEATURES };
+    size_t n = s->n, nte = s->n_test, ntr = s->n_train, a = n ? n : 1;
+    if (nte + ntr != n)
+        return rfm_fail(err, errlen, RFM_EINVAL, "churn split: %zu held out + %zu for fitting != %zu",
+                        nte, ntr, n);
+    double *xtr = malloc(a * D * sizeof *xtr), *xte = malloc(a * D * sizeof *xte);
+    int *ytr = malloc(a * sizeof *ytr), *yte = malloc(a * sizeof *yte);
+    double *pte = malloc(a * sizeof *pte), *pbg = malloc(a * sizeof *pbg);
+    churn_model *m = NULL;
+    rfm_status st = RFM_OK;
+    if (!xtr || !xte || !ytr || !yte || !pte || !pbg) {
+        st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+        goto out;
+    }
+    /* The held-out rows first in the seeded order, the rest for fitting. */
+    for (size_t k = 0; k < n; k++) {
+        size_t i = s->order[k];
+        if (k < nte) {
+            memcpy(xte + k * D, s->x + i * D, D * sizeof *xte);
+            yte[k] = s->y[i];
+        } else {
+            memcpy(xtr + (k - nte) * D, s->x + i * D, D * sizeof *xtr);
+            ytr[k - nte] = s->y[i];
+        }
+    }
+    if ((st = churn_fit(xtr, ytr, ntr, D, names, par, &m, err, errlen)) ||
+        (st = churn_predict_many(m, xte, nte, pte, err, errlen)) ||
+        (st = churn_score(pte, yte, nte, &out->logistic, err, errlen)) ||
+        (st = metrics_calibration(pte, yte, NULL, nte, CHURN_CALIB_BINS, out->bins, &out->nbins,
+                                  err, errlen)))
+        goto out;
+    bgnbd_yardstick(s->bg, s->order + nte, ntr, s->order, nte, yte, pbg, &out->bgnbd);
+    st = churn_global_importance(m, xtr, ntr, out->importance, err, errlen);
+out:
+    churn_free(m);
+    free(xtr), free(xte), free(ytr), free(yte), free(pte), free(pbg);
+    return st;
 }

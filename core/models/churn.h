@@ -46,6 +46,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "metrics.h"
 #include "status.h"
 #include "txn.h"
 
@@ -262,5 +263,34 @@ typedef struct {
 rfm_status churn_time_split(const txn_data *d, int cut_days, double test_share, uint64_t seed,
                             churn_split *out, char *err, size_t errlen);
 void churn_split_free(churn_split *s);
+
+/* ---- held-out evaluation ------------------------------------------------ */
+
+#define CHURN_SPLIT_FEATURES 3 /* recency, frequency, monetary: churn_split's x rows */
+#define CHURN_CALIB_BINS 10    /* deciles of predicted probability */
+
+typedef struct {
+    double auc, logloss, brier; /* metrics_auc, metrics_logloss, metrics_brier */
+} churn_scores;
+
+typedef struct {
+    churn_scores logistic; /* churn_fit on the training rows, scored on the held-out */
+    churn_scores bgnbd;    /* 1 - P(alive) from BG/NBD fitted on the training rows'
+                              (x, t_x, T), clamped to [0, 1]; NaN where BG/NBD could
+                              not be fitted or scored (it is a yardstick, not a model) */
+    metrics_calib_bin bins[CHURN_CALIB_BINS]; /* the logistic model's calibration */
+    size_t nbins;
+    double importance[CHURN_SPLIT_FEATURES]; /* churn_global_importance on the training rows */
+} churn_eval;
+
+/* Evaluate the churn model on s: fit (churn_fit with par, feature names
+ * names[3]) on the rows s->order[n_test..n), score the rows
+ * s->order[0..n_test) beside BG/NBD's 1 - P(alive), calibration in
+ * CHURN_CALIB_BINS bins, global importance on the training rows. Needs
+ * n_test >= 1 and both classes among the training rows. Failures of the
+ * logistic fit or its scores are returned (RFM_EDATA, RFM_ENOCONVERGE, ...,
+ * RFM_ENOMEM), *out then unspecified. Reentrant. */
+rfm_status churn_evaluate(const churn_split *s, const char *const *names,
+                          const churn_params *par, churn_eval *out, char *err, size_t errlen);
 
 #endif

@@ -702,3 +702,93 @@ done:
     free(held);
     return st;
 }
+
+/* --- from transactions ----------------------------------------------- */
+
+rfm_status embed_txn_counts(const txn_data *d, int holdout, embed_csr **out,
+                            int64_t **holdout_ptr, int32_t **holdout_items, char *err,
+                            size_t errlen)
+{
+    size_t n = txn_ncustomers(d), np = 0;
+    for (size_t i = 0; i < n; i++) {
+        const uint32_t *p, *c, *l;
+        size_t k;
+        txn_customer_products(d, i, &p, &c, &l, &k);
+        np += k;
+    }
+    int32_t *cu = malloc((np + 1) * sizeof *cu), *pr = malloc((np + 1) * sizeof *pr);
+    double *w = malloc((np + 1) * sizeof *w);
+    int64_t *ptr = holdout ? calloc(n + 1, sizeof *ptr) : NULL;
+    int32_t *items = holdout ? malloc((np + 1) * sizeof *items) : NULL;
+    rfm_status st = RFM_OK;
+    if (!cu || !pr || !w || (holdout && (!ptr || !items))) {
+        st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory for %zu purchases", np);
+        goto out;
+    }
+    size_t m = 0, h = 0;
+    for (size_t i = 0; i < n; i++) {
+        const uint32_t *p, *c, *l;
+        size_t k;
+        txn_customer_products(d, i, &p, &c, &l, &k);
+        for (size_t j = 0; j < k; j++) {
+            double cnt = c[j] - (holdout ? l[j] : 0);
+            if (holdout && l[j] > 0)
+                items[h++] = (int32_t)p[j];
+            if (cnt > 0) {
+                cu[m] = (int32_t)i, pr[m] = (int32_t)p[j], w[m] = cnt;
+                m++;
+            }
+        }
+        if (holdout)
+            ptr[i + 1] = (int64_t)h;
+    }
+    st = embed_csr_from_pairs((int32_t)n, (int32_t)txn_nproducts(d), cu, pr, w, m, out, err,
+                              errlen);
+out:
+    free(cu), free(pr), free(w);
+    if (st != RFM_OK || !holdout) {
+        free(ptr), free(items);
+        ptr = NULL, items = NULL;
+    }
+    if (holdout_ptr)
+        *holdout_ptr = ptr;
+    if (holdout_items)
+        *holdout_items = items;
+    return st;
+}
+
+rfm_status embed_holdout_eval(const txn_data *d, const embed_params *p, const ann_params *ap,
+                              int top_n, embed_eval *out, char *err, size_t errlen)
+{
+    size_t n = txn_ncustomers(d);
+    int k = p->neighbors;
+    const char **ids = malloc((n ? n : 1) * sizeof *ids);
+    int64_t *nbr = malloc((n ? n : 1) * (size_t)(k > 0 ? k : 1) * sizeof *nbr);
+    float *sims = malloc((n ? n : 1) * (size_t)(k > 0 ? k : 1) * sizeof *sims);
+    embed_csr *train = NULL;
+    int64_t *hp = NULL;
+    int32_t *hi = NULL;
+    embed_model *em = NULL;
+    ann_index *ix = NULL;
+    rfm_rng rng;
+    rfm_status st;
+    if (!ids || !nbr || !sims) {
+        st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        ids[i] = txn_customer_id(d, i);
+    rfm_rng_seed(&rng, p->seed);
+    if (!(st = embed_txn_counts(d, 1, &train, &hp, &hi, err, errlen)) &&
+        !(st = embed_fit(train, p, &rng, &em, err, errlen)) &&
+        !(st = ann_build(embed_customer_vectors(em), (int64_t)n, p->dim, ids, ap, &ix, err,
+                         errlen)) &&
+        !(st = ann_neighbors_all(ix, k, nbr, sims, err, errlen)))
+        st = embed_eval_hitrate(train, hp, hi, nbr, sims, k, top_n, out, err, errlen);
+out:
+    ann_free(ix);
+    embed_free(em);
+    embed_csr_free(train);
+    free(hp), free(hi), free(nbr), free(sims), free(ids);
+    return st;
+}

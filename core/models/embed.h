@@ -34,8 +34,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ann.h"
 #include "rng.h"
 #include "status.h"
+#include "txn.h"
 
 /* Sparse customer x product matrix in CSR form: row c holds columns
  * col_idx[row_ptr[c] .. row_ptr[c+1]) (strictly increasing) with values
@@ -158,5 +160,29 @@ rfm_status embed_eval_hitrate(const embed_csr *train, const int64_t *holdout_ptr
                               const int32_t *holdout_items, const int64_t *nbr_ids,
                               const float *nbr_sims, int n_neighbors, int top_n,
                               embed_eval *out, char *err, size_t errlen);
+
+/* --- from transactions ----------------------------------------------- */
+
+/* Counts per (customer, product) from d (read with the product column):
+ * rows are d's customers, columns its products, values the number of used
+ * lines. With holdout, each customer's last basket (the lines of their last
+ * purchase day, txn_customer_products' last_counts) is left out of the
+ * counts, and its distinct products are listed CSR-like in
+ * (*holdout_ptr)[c] .. (*holdout_ptr)[c+1] of *holdout_items, as
+ * embed_eval_hitrate takes them (both new, the caller frees them); without
+ * holdout, holdout_ptr and holdout_items may be NULL and are not written.
+ * *out as embed_csr_from_pairs. RFM_ENOMEM; nothing to free on failure. */
+rfm_status embed_txn_counts(const txn_data *d, int holdout, embed_csr **out,
+                            int64_t **holdout_ptr, int32_t **holdout_items, char *err,
+                            size_t errlen);
+
+/* The last-basket evaluation rfm-train reports: the counts of d without
+ * each customer's last basket (embed_txn_counts), embed_fit with an rng
+ * seeded by p->seed, an ann index over the customer vectors (ap), each
+ * customer's p->neighbors nearest neighbours (ann_neighbors_all), and
+ * embed_eval_hitrate at top_n into *out. Failures are those of the steps;
+ * *out unchanged on failure. */
+rfm_status embed_holdout_eval(const txn_data *d, const embed_params *p, const ann_params *ap,
+                              int top_n, embed_eval *out, char *err, size_t errlen);
 
 #endif

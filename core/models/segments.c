@@ -198,38 +198,33 @@ static void *sweep_run(void *p)
     return NULL;
 }
 
-rfm_status segments_fit(const double *recency, const double *frequency, const double *monetary,
-                        size_t n, const segments_options *opt, segments_model **out, char *err,
-                        size_t errlen)
+/* The inputs segments_fit accepts: options, enough customers for the
+ * largest k, non-negative finite values. Sets *kmin, *kmax. */
+static rfm_status check_fit_input(const double *const raw[3], size_t n,
+                                  const segments_options *opt, size_t *kmin, size_t *kmax,
+                                  char *err, size_t errlen)
 {
     char why[256];
-    *out = NULL;
     if (segments_check(opt, why, sizeof why))
         return rfm_fail(err, errlen, RFM_EINVAL, "segments options: %s", why);
-    size_t kmin = (size_t)(opt->k ? opt->k : opt->k_min), kmax = (size_t)(opt->k ? opt->k : opt->k_max);
-    if (n < kmax + 1)
+    *kmin = (size_t)(opt->k ? opt->k : opt->k_min);
+    *kmax = (size_t)(opt->k ? opt->k : opt->k_max);
+    if (n < *kmax + 1)
         return rfm_fail(err, errlen, RFM_EDATA, "%zu customers are too few for %zu clusters", n,
-                        kmax);
+                        *kmax);
     for (size_t i = 0; i < n; i++)
-        if (!(recency[i] >= 0) || !(frequency[i] >= 0) || !(monetary[i] >= 0) ||
-            !isfinite(recency[i] + frequency[i] + monetary[i]))
+        if (!(raw[0][i] >= 0) || !(raw[1][i] >= 0) || !(raw[2][i] >= 0) ||
+            !isfinite(raw[0][i] + raw[1][i] + raw[2][i]))
             return rfm_fail(err, errlen, RFM_EDATA, "customer %zu has a negative or non-finite "
                             "recency, frequency or monetary value", i);
-    rfm_status st = RFM_OK;
-    double *z = malloc(n * 3 * sizeof *z), *work = malloc(n * sizeof *work);
-    int *labels = malloc(n * sizeof *labels), *best_labels = malloc(n * sizeof *best_labels);
-    segments_model *m = NULL;
-    kmeans_model best = {0};
-    size_t *sidx = NULL;
-    int *slab = NULL;
-    float *dist = NULL;
-    double *xs = NULL;
-    if (!z || !work || !labels || !best_labels) {
-        st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory for %zu customers", n);
-        goto done;
-    }
-    const double *raw[3] = {recency, frequency, monetary};
-    double mean[3], sd[3];
+    return RFM_OK;
+}
+
+/* z (n x 3) = standardised log1p of the raw features, with the mean and
+ * population sd used (sd 1 for a constant feature). */
+static void standardise(const double *const raw[3], size_t n, double *z, double mean[3],
+                        double sd[3])
+{
     for (int j = 0; j < 3; j++) {
         double s = 0, ss = 0;
         for (size_t i = 0; i < n; i++)
@@ -245,31 +240,45 @@ rfm_status segments_fit(const double *recency, const double *frequency, const do
         for (size_t i = 0; i < n; i++)
             z[i * 3 + (size_t)j] = (log1p(raw[j][i]) - mean[j]) / sd[j];
     }
+}
 
-    /* Silhouette on one seeded sample, measured among itself as
-     * scikit-learn's silhouette_score(sample_size=) does; its distance
-     * matrix is computed once and serves every k. */
-    size_t ms = n < opt->silhouette_sample || opt->silhouette_sample == 0 ? n
-                                                                          : opt->silhouette_sample;
-    if (kmin != kmax) {
-        sidx = malloc(n * sizeof *sidx);
-        slab = malloc(ms * sizeof *slab);
-        dist = malloc(ms * ms * sizeof *dist);
-        xs = malloc(ms * 3 * sizeof *xs);
-        if (!sidx || !slab || !dist || !xs) {
-            st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory for the silhouette sample");
-            goto done;
-        }
-        rfm_rng srng;
-        rfm_rng_seed(&srng, opt->seed ^ 0x5111u);
-        for (size_t i = 0; i < n; i++)
-            sidx[i] = i;
-        if (ms < n)
-            rfm_rng_shuffle(&srng, sidx, n, ms, sizeof *sidx);
-        for (size_t i = 0; i < ms; i++)
-            memcpy(xs + i * 3, z + sidx[i] * 3, 3 * sizeof *xs);
-        kmeans_distances(xs, ms, 3, dist);
+/* Silhouette on one seeded sample of ms rows of z, measured among itself
+ * as scikit-learn's silhouette_score(sample_size=) does; its distance
+ * matrix (new in *dist, sample rows in *sidx) is computed once and serves
+ * every k. */
+static rfm_status silhouette_sample(const double *z, size_t n, size_t ms, uint64_t seed,
+                                    size_t **sidx, float **dist, char *err, size_t errlen)
+{
+    size_t *idx = malloc(n * sizeof *idx);
+    float *dm = malloc(ms * ms * sizeof *dm);
+    double *xs = malloc(ms * 3 * sizeof *xs);
+    if (!idx || !dm || !xs) {
+        free(idx), free(dm), free(xs);
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory for the silhouette sample");
     }
+    rfm_rng srng;
+    rfm_rng_seed(&srng, seed ^ 0x5111u);
+    for (size_t i = 0; i < n; i++)
+        idx[i] = i;
+    if (ms < n)
+        rfm_rng_shuffle(&srng, idx, n, ms, sizeof *idx);
+    for (size_t i = 0; i < ms; i++)
+        memcpy(xs + i * 3, z + idx[i] * 3, 3 * sizeof *xs);
+    kmeans_distances(xs, ms, 3, dm);
+    free(xs);
+    *sidx = idx, *dist = dm;
+    return RFM_OK;
+}
+
+/* Fit every k of the sweep and keep the one with the largest silhouette
+ * (the only k when kmin == kmax): *best (caller frees), its labels into
+ * best_labels, sil_by_k[k] (NAN outside the sweep or without one) and
+ * *best_sil (NAN without a sweep). */
+static rfm_status sweep_k(const double *z, size_t n, const segments_options *opt, size_t kmin,
+                          size_t kmax, const float *dist, size_t ms, const size_t *sidx,
+                          kmeans_model *best, int *best_labels, double sil_by_k[KMAX + 1],
+                          double *best_sil, char *err, size_t errlen)
+{
     /* The k sweep runs on two threads, each k with its own generator, so
      * the result does not depend on scheduling. */
     sweep sw = {z, n, opt, kmin, kmax, dist, ms, sidx, 2, {{0}}, {0}, {0}, {0}, {{0}}};
@@ -282,53 +291,45 @@ rfm_status segments_fit(const double *recency, const double *frequency, const do
     sweep_run(&a0);
     if (threaded)
         pthread_join(th, NULL);
-    double sil_by_k[KMAX + 1];
-    double best_sil = -INFINITY;
+    rfm_status st = RFM_OK;
     size_t bestk = 0;
+    *best_sil = -INFINITY;
     for (size_t k = 0; k <= KMAX; k++)
         sil_by_k[k] = NAN;
     for (size_t k = kmin; k <= kmax; k++) {
         if (sw.st[k] != RFM_OK) {
             st = rfm_fail(err, errlen, sw.st[k], "%s", sw.err[k]);
-            goto sweep_done;
+            goto done;
         }
         sil_by_k[k] = kmin != kmax ? sw.sil[k] : NAN;
-        if (kmin == kmax || sw.sil[k] > best_sil) {
-            best_sil = sw.sil[k];
+        if (kmin == kmax || sw.sil[k] > *best_sil) {
+            *best_sil = sw.sil[k];
             bestk = k;
         }
     }
-    best = sw.models[bestk];
+    *best = sw.models[bestk];
     sw.models[bestk].centroids = NULL;
-    memcpy(best_labels, sw.labels[bestk], n * sizeof *labels);
+    memcpy(best_labels, sw.labels[bestk], n * sizeof *best_labels);
     if (kmin == kmax)
-        best_sil = NAN;
-sweep_done:
+        *best_sil = NAN;
+done:
     for (size_t k = kmin; k <= kmax; k++) {
         kmeans_free(&sw.models[k]);
         free(sw.labels[k]);
     }
-    if (st != RFM_OK)
-        goto done;
-    size_t k = best.k;
-    if ((st = alloc_model(&m, k, err, errlen)) != RFM_OK)
-        goto done;
-    memcpy(m->sil_by_k, sil_by_k, sizeof sil_by_k);
-    m->silhouette = best_sil;
-    m->inertia = best.inertia;
-    m->iterations = best.iterations;
-    m->converged = best.converged;
-    m->n = n;
-    memcpy(m->mean, mean, sizeof mean);
-    memcpy(m->sd, sd, sizeof sd);
+    return st;
+}
 
-    /* Renumber clusters by value, best first (ties by old index). */
-    size_t order[KMAX], rank[KMAX];
+/* m's centroids = best's renumbered by value, best first (ties by old
+ * index); rank[old] = new number. */
+static void renumber(segments_model *m, const kmeans_model *best, size_t rank[KMAX])
+{
+    size_t k = best->k, order[KMAX];
     for (size_t c = 0; c < k; c++)
         order[c] = c;
     for (size_t a = 1; a < k; a++)
-        for (size_t b = a; b > 0 && value_of(best.centroids + order[b] * 3) >
-                                        value_of(best.centroids + order[b - 1] * 3);
+        for (size_t b = a; b > 0 && value_of(best->centroids + order[b] * 3) >
+                                        value_of(best->centroids + order[b - 1] * 3);
              b--) {
             size_t t = order[b];
             order[b] = order[b - 1];
@@ -336,16 +337,20 @@ sweep_done:
         }
     for (size_t c = 0; c < k; c++) {
         rank[order[c]] = c;
-        memcpy(m->centroids + c * 3, best.centroids + order[c] * 3, 3 * sizeof(double));
+        memcpy(m->centroids + c * 3, best->centroids + order[c] * 3, 3 * sizeof(double));
     }
+}
 
-    /* Name clusters: greedily pair the closest (cluster, profile) first. */
+/* Name m's clusters from opt's profiles: greedily pair the closest
+ * (cluster, profile) first. */
+static rfm_status name_clusters(segments_model *m, const segments_options *opt, char *err,
+                                size_t errlen)
+{
+    size_t k = m->k;
     int taken_c[KMAX] = {0};
     int *taken_p = calloc(opt->nprofiles, sizeof *taken_p);
-    if (!taken_p) {
-        st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
-        goto done;
-    }
+    if (!taken_p)
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
     for (size_t round = 0; round < k; round++) {
         size_t bc = 0, bp = 0;
         double bd = INFINITY;
@@ -373,16 +378,19 @@ sweep_done:
         m->clusters[bc].strategy = strdup(opt->profiles[bp].strategy);
         if (!m->clusters[bc].name || !m->clusters[bc].strategy) {
             free(taken_p);
-            st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
-            goto done;
+            return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
         }
     }
     free(taken_p);
+    return RFM_OK;
+}
 
-    /* Per-cluster summary of the raw features. */
-    for (size_t i = 0; i < n; i++)
-        labels[i] = (int)rank[best_labels[i]];
-    for (size_t c = 0; c < k; c++) {
+/* Per-cluster summary of the raw features: size, share, mean, median.
+ * labels[i] is customer i's (renumbered) cluster; work holds n doubles. */
+static void summarise_clusters(segments_model *m, const double *const raw[3], size_t n,
+                               const int *labels, double *work)
+{
+    for (size_t c = 0; c < m->k; c++) {
         cluster_info *ci = &m->clusters[c];
         for (int j = 0; j < 3; j++) {
             size_t cnt = 0;
@@ -399,10 +407,13 @@ sweep_done:
             ci->median[j] = rfm_quantile(work, cnt, 0.5);
         }
     }
+}
 
-    /* RFM boundaries and the code -> segment table. */
-    if ((st = rfm_fit(recency, frequency, monetary, n, &m->bounds, err, errlen)) != RFM_OK)
-        goto done;
+/* The RFM code -> segment table: each of the 125 codes gets the first
+ * rule of opt that covers it. */
+static rfm_status map_codes(segments_model *m, const segments_options *opt, char *err,
+                            size_t errlen)
+{
     for (int a = 1; a <= 5; a++)
         for (int b = 1; b <= 5; b++)
             for (int c = 1; c <= 5; c++) {
@@ -415,14 +426,64 @@ sweep_done:
                         break;
                     }
                 }
-                if (!m->names[code_index(s)]) {
-                    st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
-                    goto done;
-                }
+                if (!m->names[code_index(s)])
+                    return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
             }
+    return RFM_OK;
+}
+
+rfm_status segments_fit(const double *recency, const double *frequency, const double *monetary,
+                        size_t n, const segments_options *opt, segments_model **out, char *err,
+                        size_t errlen)
+{
+    *out = NULL;
+    const double *const raw[3] = {recency, frequency, monetary};
+    size_t kmin = 0, kmax = 0;
+    rfm_status st = check_fit_input(raw, n, opt, &kmin, &kmax, err, errlen);
+    if (st != RFM_OK)
+        return st;
+    double *z = malloc(n * 3 * sizeof *z), *work = malloc(n * sizeof *work);
+    int *labels = malloc(n * sizeof *labels), *best_labels = malloc(n * sizeof *best_labels);
+    segments_model *m = NULL;
+    kmeans_model best = {0};
+    size_t *sidx = NULL;
+    float *dist = NULL;
+    if (!z || !work || !labels || !best_labels) {
+        st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory for %zu customers", n);
+        goto done;
+    }
+    double mean[3], sd[3];
+    standardise(raw, n, z, mean, sd);
+    size_t ms = n < opt->silhouette_sample || opt->silhouette_sample == 0 ? n
+                                                                          : opt->silhouette_sample;
+    if (kmin != kmax &&
+        (st = silhouette_sample(z, n, ms, opt->seed, &sidx, &dist, err, errlen)) != RFM_OK)
+        goto done;
+    double sil_by_k[KMAX + 1], best_sil;
+    if ((st = sweep_k(z, n, opt, kmin, kmax, dist, ms, sidx, &best, best_labels, sil_by_k,
+                      &best_sil, err, errlen)) != RFM_OK ||
+        (st = alloc_model(&m, best.k, err, errlen)) != RFM_OK)
+        goto done;
+    memcpy(m->sil_by_k, sil_by_k, sizeof sil_by_k);
+    m->silhouette = best_sil;
+    m->inertia = best.inertia;
+    m->iterations = best.iterations;
+    m->converged = best.converged;
+    m->n = n;
+    memcpy(m->mean, mean, sizeof mean);
+    memcpy(m->sd, sd, sizeof sd);
+    size_t rank[KMAX];
+    renumber(m, &best, rank);
+    if ((st = name_clusters(m, opt, err, errlen)) != RFM_OK)
+        goto done;
+    for (size_t i = 0; i < n; i++)
+        labels[i] = (int)rank[best_labels[i]];
+    summarise_clusters(m, raw, n, labels, work);
+    if ((st = rfm_fit(recency, frequency, monetary, n, &m->bounds, err, errlen)) != RFM_OK ||
+        (st = map_codes(m, opt, err, errlen)) != RFM_OK)
+        goto done;
     *out = m;
     m = NULL;
-    st = RFM_OK;
 done:
     segments_free(m);
     kmeans_free(&best);
@@ -431,9 +492,7 @@ done:
     free(labels);
     free(best_labels);
     free(sidx);
-    free(slab);
     free(dist);
-    free(xs);
     return st;
 }
 

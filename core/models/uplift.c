@@ -501,3 +501,69 @@ int uplift_best_arm(const double *uplift, int n_arms, const double *value, const
     }
     return best;
 }
+
+rfm_status uplift_holdout_eval(const double *X, size_t n, size_t d, const int *arm, int n_arms,
+                               const double *y, const uint8_t *is_test, const uplift_params *p,
+                               uplift_learner learner, uplift_eval *ev, double *mean_qini_norm,
+                               char *err, size_t errlen)
+{
+    size_t ntr = 0, nte = 0, K = n_arms > 0 ? (size_t)n_arms : 1;
+    for (size_t i = 0; i < n; i++)
+        is_test[i] ? nte++ : ntr++;
+    double *Xtr = malloc((ntr ? ntr : 1) * d * sizeof *Xtr), *ytr = malloc((ntr ? ntr : 1) * sizeof *ytr);
+    int *atr = calloc(ntr ? ntr : 1, sizeof *atr), *ate = malloc((nte ? nte : 1) * sizeof *ate);
+    double *yte = malloc((nte ? nte : 1) * sizeof *yte), *score = malloc((nte ? nte : 1) * sizeof *score);
+    double *u = malloc(K * sizeof *u), *scores = malloc((nte ? nte : 1) * K * sizeof *scores);
+    uplift_model *m = NULL;
+    rfm_status st = RFM_OK;
+    if (!Xtr || !ytr || !atr || !ate || !yte || !score || !u || !scores) {
+        st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+        goto out;
+    }
+    size_t a = 0, b = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (is_test[i]) {
+            ate[b] = arm[i], yte[b] = y[i];
+            b++;
+        } else {
+            memcpy(Xtr + a * d, X + i * d, d * sizeof *Xtr);
+            atr[a] = arm[i], ytr[a] = y[i];
+            a++;
+        }
+    }
+    uplift_params q = *p;
+    q.learner = learner;
+    if ((st = uplift_fit(Xtr, ntr, d, atr, n_arms, ytr, &q, &m, err, errlen)))
+        goto out;
+    b = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!is_test[i])
+            continue;
+        double oc;
+        if ((st = uplift_predict(m, X + i * d, u, &oc, err, errlen)))
+            goto out;
+        memcpy(scores + b * K, u, K * sizeof *u);
+        b++;
+    }
+    *mean_qini_norm = 0;
+    for (int k = 1; k <= n_arms; k++) {
+        for (size_t i = 0; i < nte; i++)
+            score[i] = scores[i * K + (size_t)(k - 1)];
+        if ((st = uplift_evaluate(yte, ate, score, nte, k, &ev[k - 1], err, errlen)))
+            goto out;
+        *mean_qini_norm += ev[k - 1].qini_norm / n_arms;
+    }
+out:
+    uplift_free(m);
+    free(Xtr), free(ytr), free(atr), free(ate), free(yte), free(score), free(u), free(scores);
+    return st;
+}
+
+uplift_learner uplift_choose_learner(const uplift_params *p, const double mean_qini_norm[2])
+{
+    if (!p->choose_learner)
+        return p->learner;
+    return mean_qini_norm[UPLIFT_CAUSAL_FOREST] >= mean_qini_norm[UPLIFT_T_LEARNER]
+               ? UPLIFT_CAUSAL_FOREST
+               : UPLIFT_T_LEARNER;
+}

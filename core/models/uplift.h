@@ -160,4 +160,22 @@ typedef struct {
 rfm_status uplift_evaluate(const double *y, const int *arm, const double *score, size_t n, int k,
                            uplift_eval *out, char *err, size_t errlen);
 
+/* Held-out evaluation of one learner: fit it (p with p->learner replaced by
+ * learner) on the rows with is_test[i] == 0, score the rows with
+ * is_test[i] == 1, and evaluate each arm k = 1..n_arms against control on
+ * them (uplift_evaluate) into ev[k-1]; *mean_qini_norm is the mean of the
+ * arms' qini_norm. X, arm, y as uplift_fit's, n rows each. Failures are
+ * uplift_fit's and uplift_evaluate's (an arm or control with no training
+ * or no held-out row), RFM_ENOMEM; ev and *mean_qini_norm then
+ * unspecified. Reentrant. */
+rfm_status uplift_holdout_eval(const double *X, size_t n, size_t d, const int *arm, int n_arms,
+                               const double *y, const uint8_t *is_test, const uplift_params *p,
+                               uplift_learner learner, uplift_eval *ev, double *mean_qini_norm,
+                               char *err, size_t errlen);
+
+/* The learner to serve: p->learner, or with p->choose_learner the one with
+ * the larger mean normalised Qini on held-out data (mean_qini_norm[l] for
+ * learner l), the causal forest on a tie. Pure. */
+uplift_learner uplift_choose_learner(const uplift_params *p, const double mean_qini_norm[2]);
+
 #endif

@@ -6,6 +6,7 @@
 #ifndef RFM_VERSIONS_H
 #define RFM_VERSIONS_H
 
+#define CUSTOMERS_VERSION "1.0.0" /* customers.csv, the per-customer table */
 #define SEGMENTS_VERSION "1.0.0"
 #define CLTV_VERSION "1.0.0"
 #define CHURN_FILE_VERSION "1.0.0"

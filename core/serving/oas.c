@@ -501,68 +501,63 @@ static void gather(const json_t *schema, keywords *k)
     }
 }
 
-static void validate(vctx *c, const json_t *schema, const json_t *v)
+/* $ref: validate v against the schema it names. */
+static void check_ref(vctx *c, const keywords *kw, const json_t *v)
 {
-    if (json_is_true(schema) || !schema)
+    const char *ref = json_string_value(kw->ref);
+    if (!ref)
         return;
-    if (json_is_false(schema)) {
-        add(c, "is not allowed");
-        return;
-    }
-    if (++c->depth > 64) {
-        add(c, "schema nests too deeply");
-        c->depth--;
-        return;
-    }
-    keywords kw;
-    gather(schema, &kw);
-    const char *ref = json_string_value(kw.ref);
-    if (ref) {
-        const json_t *target = lookup_ref(c->s, kw.ref);
-        if (!target) /* a schema from outside the document */
-            target = resolve(c->s, ref);
-        if (!target)
-            add(c, "schema reference %s cannot be resolved", ref);
-        else
-            validate(c, target, v);
-    }
+    const json_t *target = lookup_ref(c->s, kw->ref);
+    if (!target) /* a schema from outside the document */
+        target = resolve(c->s, ref);
+    if (!target)
+        add(c, "schema reference %s cannot be resolved", ref);
+    else
+        validate(c, target, v);
+}
 
-    const json_t *t = kw.type;
-    if (t) {
-        int ok = 0;
-        if (json_is_string(t)) {
-            ok = type_matches(v, json_string_value(t));
-        } else if (json_is_array(t)) {
-            size_t i;
-            json_t *e;
-            json_array_foreach(t, i, e) ok |= json_is_string(e) && type_matches(v, json_string_value(e));
-        }
-        if (!ok) {
-            char want[96] = "";
-            if (json_is_string(t)) {
-                snprintf(want, sizeof want, "%s", json_string_value(t));
-            } else {
-                size_t i, n = 0;
-                json_t *e;
-                json_array_foreach(t, i, e)
-                {
-                    const char *ts = json_string_value(e);
-                    if (!ts)
-                        continue;
-                    n += (size_t)snprintf(want + n, n < sizeof want ? sizeof want - n : 0,
-                                          "%s%s", n ? " or " : "", ts);
-                    if (n >= sizeof want)
-                        n = sizeof want - 1;
-                }
-            }
-            add(c, "must be %s %s, not %s", want[0] && strchr("aeiou", want[0]) ? "an" : "a",
-                want, type_name(v));
-            c->depth--;
-            return; /* other keywords would only repeat the same complaint */
+/* type: 1 when v has (one of) the types, else 0 after reporting it. */
+static int check_type(vctx *c, const keywords *kw, const json_t *v)
+{
+    const json_t *t = kw->type;
+    if (!t)
+        return 1;
+    int ok = 0;
+    if (json_is_string(t)) {
+        ok = type_matches(v, json_string_value(t));
+    } else if (json_is_array(t)) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(t, i, e) ok |= json_is_string(e) && type_matches(v, json_string_value(e));
+    }
+    if (ok)
+        return 1;
+    char want[96] = "";
+    if (json_is_string(t)) {
+        snprintf(want, sizeof want, "%s", json_string_value(t));
+    } else {
+        size_t i, n = 0;
+        json_t *e;
+        json_array_foreach(t, i, e)
+        {
+            const char *ts = json_string_value(e);
+            if (!ts)
+                continue;
+            n += (size_t)snprintf(want + n, n < sizeof want ? sizeof want - n : 0, "%s%s",
+                                  n ? " or " : "", ts);
+            if (n >= sizeof want)
+                n = sizeof want - 1;
         }
     }
+    add(c, "must be %s %s, not %s", want[0] && strchr("aeiou", want[0]) ? "an" : "a", want,
+        type_name(v));
+    return 0;
+}
 
-    const json_t *en = kw.en;
+/* enum and const. */
+static void check_values(vctx *c, const keywords *kw, const json_t *v)
+{
+    const json_t *en = kw->en;
     if (json_is_array(en)) {
         size_t i;
         json_t *e;
@@ -580,98 +575,134 @@ static void validate(vctx *c, const json_t *schema, const json_t *v)
             add(c, "must be one of %s", list);
         }
     }
-    const json_t *cn = kw.cn;
+    const json_t *cn = kw->cn;
     if (cn && !same_value(cn, v))
         add(c, "must equal the constant value");
+}
 
-    if (json_is_number(v)) {
-        double x = json_number_value(v);
-        const json_t *k;
-        if ((k = kw.min) && json_is_number(k) &&
-            x < json_number_value(k))
-            add(c, "must be >= %.17g", json_number_value(k));
-        if ((k = kw.max) && json_is_number(k) &&
-            x > json_number_value(k))
-            add(c, "must be <= %.17g", json_number_value(k));
-        if ((k = kw.xmin) && json_is_number(k) &&
-            x <= json_number_value(k))
-            add(c, "must be > %.17g", json_number_value(k));
-        if ((k = kw.xmax) && json_is_number(k) &&
-            x >= json_number_value(k))
-            add(c, "must be < %.17g", json_number_value(k));
-    }
-    if (json_is_string(v)) {
-        size_t cp = utf8_length(json_string_value(v), json_string_length(v));
-        const json_t *k;
-        if ((k = kw.minlen) && json_is_integer(k) &&
-            (json_int_t)cp < json_integer_value(k))
-            add(c, "must have at least %lld characters", (long long)json_integer_value(k));
-        if ((k = kw.maxlen) && json_is_integer(k) &&
-            (json_int_t)cp > json_integer_value(k))
-            add(c, "must have at most %lld characters", (long long)json_integer_value(k));
-    }
-    if (json_is_array(v)) {
-        size_t n = json_array_size(v);
-        const json_t *k;
-        if ((k = kw.minitems) && json_is_integer(k) &&
-            (json_int_t)n < json_integer_value(k))
-            add(c, "must have at least %lld items", (long long)json_integer_value(k));
-        if ((k = kw.maxitems) && json_is_integer(k) &&
-            (json_int_t)n > json_integer_value(k))
-            add(c, "must have at most %lld items", (long long)json_integer_value(k));
-        const json_t *items = kw.items;
-        if (items && !json_is_array(items))
-            for (size_t i = 0; i < n; i++) {
-                size_t old = push_index(c, i);
-                validate(c, items, json_array_get(v, i));
-                c->plen = old;
-            }
-    }
-    if (json_is_object(v)) {
-        const json_t *props = kw.props;
-        const json_t *req = kw.req;
-        size_t i;
-        json_t *e;
-        if (json_is_array(req))
-            json_array_foreach(req, i, e)
-            {
-                const char *name = json_string_value(e);
-                if (name && !json_object_get(v, name)) {
-                    size_t old = push(c, name);
-                    add(c, "is required");
-                    c->plen = old;
-                }
-            }
-        const json_t *addl = kw.addl;
-        const char *key;
-        json_t *val;
-        json_object_foreach((json_t *)v, key, val)
-        {
-            const json_t *ps = json_object_get(props, key);
-            int at_base = c->plen == c->base;
-            size_t old = push(c, key);
-            if (ps) {
-                validate(c, ps, val);
-            } else if (json_is_false(addl)) {
-                add(c, "is not an allowed field");
-                c->against += at_base;
-            }
-            else if (json_is_object(addl))
-                validate(c, addl, val);
+/* minimum, maximum and their exclusive forms. */
+static void check_number(vctx *c, const keywords *kw, const json_t *v)
+{
+    double x = json_number_value(v);
+    const json_t *k;
+    if ((k = kw->min) && json_is_number(k) && x < json_number_value(k))
+        add(c, "must be >= %.17g", json_number_value(k));
+    if ((k = kw->max) && json_is_number(k) && x > json_number_value(k))
+        add(c, "must be <= %.17g", json_number_value(k));
+    if ((k = kw->xmin) && json_is_number(k) && x <= json_number_value(k))
+        add(c, "must be > %.17g", json_number_value(k));
+    if ((k = kw->xmax) && json_is_number(k) && x >= json_number_value(k))
+        add(c, "must be < %.17g", json_number_value(k));
+}
+
+/* minLength and maxLength, in code points. */
+static void check_string(vctx *c, const keywords *kw, const json_t *v)
+{
+    size_t cp = utf8_length(json_string_value(v), json_string_length(v));
+    const json_t *k;
+    if ((k = kw->minlen) && json_is_integer(k) && (json_int_t)cp < json_integer_value(k))
+        add(c, "must have at least %lld characters", (long long)json_integer_value(k));
+    if ((k = kw->maxlen) && json_is_integer(k) && (json_int_t)cp > json_integer_value(k))
+        add(c, "must have at most %lld characters", (long long)json_integer_value(k));
+}
+
+/* minItems, maxItems and items (one schema for every item). */
+static void check_array(vctx *c, const keywords *kw, const json_t *v)
+{
+    size_t n = json_array_size(v);
+    const json_t *k;
+    if ((k = kw->minitems) && json_is_integer(k) && (json_int_t)n < json_integer_value(k))
+        add(c, "must have at least %lld items", (long long)json_integer_value(k));
+    if ((k = kw->maxitems) && json_is_integer(k) && (json_int_t)n > json_integer_value(k))
+        add(c, "must have at most %lld items", (long long)json_integer_value(k));
+    const json_t *items = kw->items;
+    if (items && !json_is_array(items))
+        for (size_t i = 0; i < n; i++) {
+            size_t old = push_index(c, i);
+            validate(c, items, json_array_get(v, i));
             c->plen = old;
         }
-    }
+}
 
+/* required, properties and additionalProperties. */
+static void check_object(vctx *c, const keywords *kw, const json_t *v)
+{
+    const json_t *props = kw->props;
+    const json_t *req = kw->req;
+    size_t i;
+    json_t *e;
+    if (json_is_array(req))
+        json_array_foreach(req, i, e)
+        {
+            const char *name = json_string_value(e);
+            if (name && !json_object_get(v, name)) {
+                size_t old = push(c, name);
+                add(c, "is required");
+                c->plen = old;
+            }
+        }
+    const json_t *addl = kw->addl;
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)v, key, val)
+    {
+        const json_t *ps = json_object_get(props, key);
+        int at_base = c->plen == c->base;
+        size_t old = push(c, key);
+        if (ps) {
+            validate(c, ps, val);
+        } else if (json_is_false(addl)) {
+            add(c, "is not an allowed field");
+            c->against += at_base;
+        } else if (json_is_object(addl))
+            validate(c, addl, val);
+        c->plen = old;
+    }
+}
+
+/* allOf, anyOf, oneOf. */
+static void check_combinators(vctx *c, const keywords *kw, const json_t *v)
+{
     const json_t *k;
-    if ((k = kw.all) && json_is_array(k)) {
+    if ((k = kw->all) && json_is_array(k)) {
         size_t i;
         json_t *e;
         json_array_foreach(k, i, e) validate(c, e, v);
     }
-    if ((k = kw.any) && json_is_array(k))
+    if ((k = kw->any) && json_is_array(k))
         alternatives(c, k, v, 0);
-    if ((k = kw.one) && json_is_array(k))
+    if ((k = kw->one) && json_is_array(k))
         alternatives(c, k, v, 1);
+}
+
+static void validate(vctx *c, const json_t *schema, const json_t *v)
+{
+    if (json_is_true(schema) || !schema)
+        return;
+    if (json_is_false(schema)) {
+        add(c, "is not allowed");
+        return;
+    }
+    if (++c->depth > 64) {
+        add(c, "schema nests too deeply");
+        c->depth--;
+        return;
+    }
+    keywords kw;
+    gather(schema, &kw);
+    check_ref(c, &kw, v);
+    if (check_type(c, &kw, v)) { /* else other keywords would only repeat the complaint */
+        check_values(c, &kw, v);
+        if (json_is_number(v))
+            check_number(c, &kw, v);
+        if (json_is_string(v))
+            check_string(c, &kw, v);
+        if (json_is_array(v))
+            check_array(c, &kw, v);
+        if (json_is_object(v))
+            check_object(c, &kw, v);
+        check_combinators(c, &kw, v);
+    }
     c->depth--;
 }
 

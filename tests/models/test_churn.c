@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bgnbd.h"
 #include "churn.h"
 #include "date.h"
 #include "rng.h"
@@ -851,15 +852,8 @@ static void test_time_split_labels(void **state)
         "4,P,1,2011-01-25,1.00,C\n"
         "5,P,1,2011-01-05,3.00,D\n"
         "6,P,1,2011-01-10,7.00,D\n";
-    txn_options o = {"InvoiceNo", "CustomerID", "InvoiceDate", "Quantity",
-                     "UnitPrice", "StockCode",  "C",           DATE_NONE};
     char err[RFM_ERRLEN];
-    csv_reader *r;
-    txn_data *d = NULL;
-    txn_report rep;
-    assert_int_equal(csv_open_mem(csv, strlen(csv), "t.csv", &r, err, sizeof err), RFM_OK);
-    assert_int_equal(txn_read_csv(r, &o, NULL, NULL, &d, &rep, err, sizeof err), RFM_OK);
-    csv_close(r);
+    txn_data *d = txn_from_text(csv);
 
     churn_split s;
     assert_int_equal(churn_time_split(d, 10, 0.34, 5, &s, err, sizeof err), RFM_OK);
@@ -893,6 +887,124 @@ static void test_time_split_labels(void **state)
     txn_free(d);
 }
 
+/* Pairwise AUC: the share of (churned, stayed) pairs ranked right, ties
+ * half. O(n^2), the definition itself. */
+static double auc_pairs(const double *p, const int *y, size_t n)
+{
+    double good = 0, pairs = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++)
+            if (y[i] == 1 && y[j] == 0) {
+                pairs++;
+                good += p[i] > p[j] ? 1 : p[i] == p[j] ? 0.5 : 0;
+            }
+    return good / pairs;
+}
+
+/* churn_evaluate against the evaluation written out here: the logistic
+ * model fitted on the training rows of a hand-made split, its held-out
+ * AUC (pairwise), log loss and Brier from their definitions, BG/NBD's
+ * 1 - P(alive) fitted on the same rows, mean |SHAP| on the training rows,
+ * and calibration bins that add up to the held-out rows. A fit that saw
+ * the held-out rows gives other numbers. */
+static void test_evaluate_reference(void **state)
+{
+    (void)state;
+    enum { N = 500, NTE = 100 };
+    churn_split s = {.cut = 0, .n = N, .n_test = NTE, .n_train = N - NTE};
+    s.x = malloc(N * 3 * sizeof *s.x), s.bg = malloc(N * 3 * sizeof *s.bg);
+    s.y = malloc(N * sizeof *s.y), s.order = malloc(N * sizeof *s.order);
+    rfm_rng g;
+    rfm_rng_seed(&g, 77);
+    for (size_t i = 0; i < N; i++) {
+        double r = 1 + 299 * rfm_rng_uniform(&g), f = 1 + (double)rfm_rng_below(&g, 10);
+        double *x = s.x + i * 3, *b = s.bg + i * 3;
+        x[0] = r, x[1] = f, x[2] = f * (20 + 80 * rfm_rng_uniform(&g));
+        b[0] = f - 1;                                              /* repeat purchases */
+        b[2] = r + (f > 1 ? 30 + 300 * rfm_rng_uniform(&g) : 0);   /* T */
+        b[1] = f > 1 ? b[2] - r : 0;                               /* t_x */
+        double eta = -1 + 0.01 * r - 0.3 * f;
+        s.y[i] = rfm_rng_uniform(&g) < 1 / (1 + exp(-eta));
+        s.churned += (size_t)s.y[i];
+        s.order[i] = (i * 7) % N; /* a permutation: 7 and 500 are coprime */
+    }
+    churn_params par;
+    churn_default_params(&par);
+    churn_eval ev;
+    char err[RFM_ERRLEN];
+    assert_int_equal(churn_evaluate(&s, RFM_NAMES, &par, &ev, err, sizeof err), RFM_OK);
+
+    /* Reference. */
+    double xtr[(N - NTE) * 3], tx[N - NTE], tt[N - NTE], tT[N - NTE], p[NTE], pb[NTE];
+    int ytr[N - NTE], yte[NTE];
+    for (size_t k = NTE; k < N; k++) {
+        size_t i = s.order[k], j = k - NTE;
+        memcpy(xtr + j * 3, s.x + i * 3, 3 * sizeof *xtr);
+        ytr[j] = s.y[i];
+        tx[j] = s.bg[i * 3], tt[j] = s.bg[i * 3 + 1], tT[j] = s.bg[i * 3 + 2];
+    }
+    churn_model *m = NULL;
+    assert_int_equal(churn_fit(xtr, ytr, N - NTE, 3, RFM_NAMES, &par, &m, err, sizeof err),
+                     RFM_OK);
+    bgnbd_row *rows = NULL;
+    size_t nr;
+    bgnbd_fit_result fr;
+    assert_int_equal(bgnbd_compress(tx, tt, tT, N - NTE, &rows, &nr, err, sizeof err), RFM_OK);
+    assert_true(bgnbd_fit_predicts(bgnbd_fit(rows, nr, 0, &fr, err, sizeof err), &fr));
+    double ll = 0, brier = 0, brierb = 0;
+    for (size_t k = 0; k < NTE; k++) {
+        size_t i = s.order[k];
+        yte[k] = s.y[i];
+        assert_int_equal(churn_predict(m, s.x + i * 3, &p[k], err, sizeof err), RFM_OK);
+        pb[k] = fmin(fmax(1 - bgnbd_p_alive(&fr.p, s.bg[i * 3], s.bg[i * 3 + 1],
+                                            s.bg[i * 3 + 2]), 0), 1);
+        ll -= (yte[k] ? log(p[k]) : log1p(-p[k])) / NTE;
+        brier += (p[k] - yte[k]) * (p[k] - yte[k]) / NTE;
+        brierb += (pb[k] - yte[k]) * (pb[k] - yte[k]) / NTE;
+    }
+    double imp[3] = {0, 0, 0}, contrib[3], base;
+    for (size_t j = 0; j < N - NTE; j++) {
+        assert_int_equal(churn_explain(m, xtr + j * 3, &base, contrib, NULL, NULL, err,
+                                       sizeof err),
+                         RFM_OK);
+        for (int f = 0; f < 3; f++)
+            imp[f] += fabs(contrib[f]) / (N - NTE);
+    }
+    const double got[] = {ev.logistic.auc, ev.logistic.logloss, ev.logistic.brier,
+                          ev.bgnbd.auc,    ev.bgnbd.brier,      ev.importance[0],
+                          ev.importance[1], ev.importance[2]};
+    const double want[] = {auc_pairs(p, yte, NTE), ll, brier, auc_pairs(pb, yte, NTE),
+                           brierb, imp[0], imp[1], imp[2]};
+    double maxdiff = 0;
+    for (size_t k = 0; k < sizeof got / sizeof *got; k++)
+        maxdiff = fmax(maxdiff, fabs(got[k] - want[k]));
+    report_maxdiff("churn_evaluate vs reference", maxdiff, 1e-9);
+    assert_true(maxdiff <= 1e-9);
+    printf("    held-out AUC: logistic %.4f, BG/NBD %.4f\n", ev.logistic.auc, ev.bgnbd.auc);
+    assert_true(ev.logistic.auc > 0.6);
+    size_t cnt = 0;
+    double mp = 0;
+    for (size_t b = 0; b < ev.nbins; b++) {
+        cnt += ev.bins[b].count;
+        mp += ev.bins[b].mean_predicted * (double)ev.bins[b].count;
+        if (b)
+            assert_true(ev.bins[b].mean_predicted > ev.bins[b - 1].mean_predicted);
+    }
+    double pm = 0;
+    for (size_t k = 0; k < NTE; k++)
+        pm += p[k];
+    assert_int_equal(cnt, NTE);
+    assert_near(mp, pm, 1e-9);
+
+    /* A split whose parts do not add up is refused. */
+    s.n_train--;
+    assert_int_equal(churn_evaluate(&s, RFM_NAMES, &par, &ev, err, sizeof err), RFM_EINVAL);
+    printf("    %s\n", err);
+    churn_free(m);
+    free(rows);
+    churn_split_free(&s);
+}
+
 int main(void)
 {
     gsl_set_error_handler_off();
@@ -909,6 +1021,7 @@ int main(void)
         cmocka_unit_test(test_counterfactual_vs_grid),
         cmocka_unit_test(test_json_round_trip),
         cmocka_unit_test(test_time_split_labels),
+        cmocka_unit_test(test_evaluate_reference),
         cmocka_unit_test(test_speed_and_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -509,6 +509,159 @@ static void test_speed_at_retail_scale(void **state)
     free_shoppers(&s);
 }
 
+/* ---- from transactions -------------------------------------------- */
+
+static size_t customer_index(const txn_data *d, const char *id)
+{
+    for (size_t i = 0; i < txn_ncustomers(d); i++)
+        if (!strcmp(txn_customer_id(d, i), id))
+            return i;
+    fail_msg("no customer %s", id);
+    return 0;
+}
+
+/* Counts worked out by hand. Products sort as P = 0, Q = 1, R = 2.
+ *   A: P on 01-01, 01-03 and 01-05, Q on 01-05 (last basket {P, Q})
+ *   B: R on 01-02 and 01-04, P on 01-04           (last basket {P, R}) */
+static void test_txn_counts_by_hand(void **state)
+{
+    (void)state;
+    txn_data *d = txn_from_text("InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID\n"
+                                "1,P,1,2011-01-01,2.00,A\n"
+                                "2,P,1,2011-01-03,2.00,A\n"
+                                "3,Q,1,2011-01-05,2.00,A\n"
+                                "3,P,1,2011-01-05,2.00,A\n"
+                                "4,R,1,2011-01-02,1.00,B\n"
+                                "5,R,1,2011-01-04,1.00,B\n"
+                                "5,P,1,2011-01-04,1.00,B\n");
+    size_t a = customer_index(d, "A"), b = customer_index(d, "B");
+    char err[RFM_ERRLEN];
+    embed_csr *m = NULL;
+    int64_t *hp = NULL;
+    int32_t *hi = NULL;
+    /* Everything: A {P 3, Q 1}, B {P 1, R 2}. */
+    assert_int_equal(embed_txn_counts(d, 0, &m, NULL, NULL, err, sizeof err), RFM_OK);
+    assert_int_equal(m->n_customers, 2);
+    assert_int_equal(m->n_products, 3);
+    const int32_t want_col[2][2] = {{0, 1}, {0, 2}};
+    const double want_all[2][2] = {{3, 1}, {1, 2}};
+    for (int c = 0; c < 2; c++) {
+        size_t row = c ? b : a;
+        assert_int_equal(m->row_ptr[row + 1] - m->row_ptr[row], 2);
+        for (int k = 0; k < 2; k++) {
+            assert_int_equal(m->col_idx[m->row_ptr[row] + k], want_col[c][k]);
+            assert_near(m->counts[m->row_ptr[row] + k], want_all[c][k], 0);
+        }
+    }
+    embed_csr_free(m);
+    /* Without the last baskets: A {P 2}, B {R 1}; held out A {P, Q}, B {P, R}. */
+    assert_int_equal(embed_txn_counts(d, 1, &m, &hp, &hi, err, sizeof err), RFM_OK);
+    const int32_t keep_col[2] = {0, 2};
+    const double keep_n[2] = {2, 1};
+    for (int c = 0; c < 2; c++) {
+        size_t row = c ? b : a;
+        assert_int_equal(m->row_ptr[row + 1] - m->row_ptr[row], 1);
+        assert_int_equal(m->col_idx[m->row_ptr[row]], keep_col[c]);
+        assert_near(m->counts[m->row_ptr[row]], keep_n[c], 0);
+        assert_int_equal(hp[row + 1] - hp[row], 2);
+        assert_int_equal(hi[hp[row]], want_col[c][0]);
+        assert_int_equal(hi[hp[row] + 1], want_col[c][1]);
+    }
+    embed_csr_free(m);
+    free(hp), free(hi);
+    txn_free(d);
+}
+
+/* embed_holdout_eval against the evaluation done here with brute-force
+ * cosine neighbours instead of the FAISS index, on shoppers with planted
+ * taste groups (4 groups of 30 customers, each group favouring its own 10
+ * of 40 products; four purchase days of three lines each). Neighbours that
+ * tie in similarity may come in either order, so hit rates may differ by a
+ * customer or two: the tolerance is 2 / customers evaluated. */
+static void test_holdout_eval_brute_force(void **state)
+{
+    (void)state;
+    enum { NC = 120, NP = 40, G = 4, DAYS = 4, LINES = 3 };
+    size_t cap = 64 + (size_t)NC * DAYS * LINES * 48, len = 0;
+    char *csv = malloc(cap);
+    len += (size_t)snprintf(csv, cap, "InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID\n");
+    rfm_rng g;
+    rfm_rng_seed(&g, 5);
+    for (int c = 0; c < NC; c++)
+        for (int day = 0; day < DAYS; day++)
+            for (int l = 0; l < LINES; l++) {
+                int own = rfm_rng_uniform(&g) < 0.85;
+                int prod = own ? (c % G) * (NP / G) + (int)rfm_rng_below(&g, NP / G)
+                               : (int)rfm_rng_below(&g, NP);
+                len += (size_t)snprintf(csv + len, cap - len, "%d,P%02d,1,2011-01-%02d,1.50,C%03d\n",
+                                        c * DAYS + day + 1, prod, 1 + 7 * day + c % 7, c);
+            }
+    txn_data *d = txn_from_text(csv);
+    free(csv);
+    embed_params p;
+    embed_params_default(&p);
+    p.dim = 8;
+    p.neighbors = 10;
+    ann_params ap;
+    ann_params_default(&ap);
+    char err[RFM_ERRLEN];
+    embed_eval ev;
+    assert_int_equal(embed_holdout_eval(d, &p, &ap, 10, &ev, err, sizeof err), RFM_OK);
+
+    /* Reference. */
+    embed_csr *train = NULL;
+    int64_t *hp = NULL;
+    int32_t *hi = NULL;
+    embed_model *m = NULL;
+    rfm_rng rng;
+    assert_int_equal(embed_txn_counts(d, 1, &train, &hp, &hi, err, sizeof err), RFM_OK);
+    rfm_rng_seed(&rng, p.seed);
+    assert_int_equal(embed_fit(train, &p, &rng, &m, err, sizeof err), RFM_OK);
+    const int kn = p.neighbors;
+    size_t n = txn_ncustomers(d);
+    int64_t *ids = malloc(n * (size_t)kn * sizeof *ids);
+    float *sims = malloc(n * (size_t)kn * sizeof *sims);
+    double *sim = malloc(n * sizeof *sim);
+    const float *x = embed_customer_vectors(m);
+    for (size_t c = 0; c < n; c++) {
+        for (size_t o = 0; o < n; o++) {
+            double dot = 0;
+            for (int j = 0; j < p.dim; j++)
+                dot += (double)x[c * (size_t)p.dim + j] * x[o * (size_t)p.dim + j];
+            sim[o] = o == c ? -INFINITY : dot;
+        }
+        for (int t = 0; t < kn; t++) {
+            size_t best = 0;
+            for (size_t o = 1; o < n; o++)
+                if (sim[o] > sim[best])
+                    best = o;
+            ids[c * (size_t)kn + t] = (int64_t)best;
+            sims[c * (size_t)kn + t] = (float)sim[best];
+            sim[best] = -INFINITY;
+        }
+    }
+    embed_eval ref;
+    assert_int_equal(
+        embed_eval_hitrate(train, hp, hi, ids, sims, kn, 10, &ref, err, sizeof err), RFM_OK);
+    assert_int_equal(ev.n_eval, ref.n_eval);
+    assert_int_equal(ev.top_n, 10);
+    assert_int_equal(ev.n_neighbors, kn);
+    double maxdiff = fmax(fmax(fabs(ev.hit_neighbors - ref.hit_neighbors),
+                               fabs(ev.hit_neighbors_new - ref.hit_neighbors_new)),
+                          fmax(fabs(ev.hit_popular - ref.hit_popular),
+                               fabs(ev.hit_popular_new - ref.hit_popular_new)));
+    double tol = 2.0 / (double)ref.n_eval;
+    report_maxdiff("hit rates vs brute-force neighbours", maxdiff, tol);
+    assert_true(maxdiff <= tol);
+    printf("    hit@10 over %lld customers: neighbours %.3f vs popular %.3f\n",
+           (long long)ev.n_eval, ev.hit_neighbors, ev.hit_popular);
+    assert_true(ev.hit_neighbors > ev.hit_popular + 0.1);
+    free(ids), free(sims), free(sim), free(hp), free(hi);
+    embed_free(m);
+    embed_csr_free(train);
+    txn_free(d);
+}
+
 int main(void)
 {
     gsl_set_error_handler_off();
@@ -520,6 +673,8 @@ int main(void)
         cmocka_unit_test(test_eval_by_hand),
         cmocka_unit_test(test_eval_planted),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_txn_counts_by_hand),
+        cmocka_unit_test(test_holdout_eval_brute_force),
         cmocka_unit_test(test_speed_at_retail_scale),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -483,6 +483,104 @@ static void test_best_arm(void **state)
     assert_int_equal(uplift_best_arm(tie, 2, NULL, NULL, NULL), 1);
 }
 
+/* ---- held-out evaluation and the learner choice ---- */
+
+/* uplift_holdout_eval against the plain version written here: fit on the
+ * rows is_test marks 0 only, score the others, uplift_evaluate each arm.
+ * A fit that saw the held-out rows gives other scores and fails the
+ * comparison; arm 1's real effect gives a positive normalised Qini. */
+static void test_holdout_eval_reference(void **state)
+{
+    (void)state;
+    size_t n = 3000;
+    double *X = malloc(n * D * sizeof *X), *y = malloc(n * sizeof *y);
+    int *arm = malloc(n * sizeof *arm);
+    uint8_t *is_test = malloc(n);
+    simulate(n, 41, 1, X, arm, y); /* arm 1: tau = x0 */
+    char err[RFM_ERRLEN];
+    assert_int_equal(uplift_holdout(arm, n, 0.3, 7, is_test, err, sizeof err), RFM_OK);
+    uplift_params p;
+    small_params(&p, UPLIFT_T_LEARNER); /* the learner argument overrides it */
+    uplift_eval ev[2];
+    double mean = NAN;
+    assert_int_equal(uplift_holdout_eval(X, n, D, arm, 2, y, is_test, &p, UPLIFT_CAUSAL_FOREST,
+                                         ev, &mean, err, sizeof err),
+                     RFM_OK);
+
+    /* Reference. */
+    double *Xtr = malloc(n * D * sizeof *Xtr), *ytr = malloc(n * sizeof *ytr);
+    double *yte = malloc(n * sizeof *yte), *sc[2] = {malloc(n * sizeof(double)),
+                                                      malloc(n * sizeof(double))};
+    int *atr = malloc(n * sizeof *atr), *ate = malloc(n * sizeof *ate);
+    size_t ntr = 0, nte = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!is_test[i]) {
+            memcpy(Xtr + ntr * D, X + i * D, D * sizeof *X);
+            atr[ntr] = arm[i], ytr[ntr] = y[i];
+            ntr++;
+        }
+    uplift_params q = p;
+    q.learner = UPLIFT_CAUSAL_FOREST;
+    uplift_model *m = NULL;
+    assert_int_equal(uplift_fit(Xtr, ntr, D, atr, 2, ytr, &q, &m, err, sizeof err), RFM_OK);
+    for (size_t i = 0; i < n; i++)
+        if (is_test[i]) {
+            double u[2];
+            assert_int_equal(uplift_predict(m, X + i * D, u, NULL, err, sizeof err), RFM_OK);
+            ate[nte] = arm[i], yte[nte] = y[i], sc[0][nte] = u[0], sc[1][nte] = u[1];
+            nte++;
+        }
+    double maxdiff = 0, qsum = 0;
+    for (int k = 1; k <= 2; k++) {
+        uplift_eval r;
+        assert_int_equal(uplift_evaluate(yte, ate, sc[k - 1], nte, k, &r, err, sizeof err),
+                         RFM_OK);
+        assert_int_equal(ev[k - 1].n, r.n);
+        assert_int_equal(ev[k - 1].n_treated, r.n_treated);
+        const double a[4] = {ev[k - 1].qini_coef, ev[k - 1].qini_norm, ev[k - 1].auuc,
+                             ev[k - 1].auuc_norm};
+        const double b[4] = {r.qini_coef, r.qini_norm, r.auuc, r.auuc_norm};
+        for (int j = 0; j < 4; j++)
+            maxdiff = fmax(maxdiff, fabs(a[j] - b[j]) / fmax(1, fabs(b[j])));
+        qsum += r.qini_norm;
+    }
+    report_maxdiff("holdout eval vs reference (relative)", maxdiff, 1e-9);
+    assert_true(maxdiff <= 1e-9);
+    assert_near(mean, qsum / 2, 1e-12);
+    printf("    held-out qini_norm: arm 1 %.4f, arm 2 (no effect) %.4f\n", ev[0].qini_norm,
+           ev[1].qini_norm);
+    assert_true(ev[0].qini_norm > 0.1);
+    assert_true(ev[0].qini_norm > ev[1].qini_norm);
+
+    /* A held-out share with no control row left for the evaluation fails. */
+    for (size_t i = 0; i < n; i++)
+        is_test[i] = arm[i] != 0;
+    assert_int_not_equal(uplift_holdout_eval(X, n, D, arm, 2, y, is_test, &p, UPLIFT_T_LEARNER,
+                                             ev, &mean, err, sizeof err),
+                         RFM_OK);
+    printf("    %s\n", err);
+    uplift_free(m);
+    free(X), free(y), free(arm), free(is_test), free(Xtr), free(ytr), free(yte);
+    free(sc[0]), free(sc[1]), free(atr), free(ate);
+}
+
+static void test_choose_learner(void **state)
+{
+    (void)state;
+    uplift_params p;
+    uplift_default_params(&p, UPLIFT_T_LEARNER);
+    const double cf_better[2] = {0.1, 0.2}, t_better[2] = {0.3, 0.2}, tie[2] = {0.2, 0.2};
+    /* Without choose_learner the configured learner, whatever the scores. */
+    assert_int_equal(uplift_choose_learner(&p, cf_better), UPLIFT_T_LEARNER);
+    p.learner = UPLIFT_CAUSAL_FOREST;
+    assert_int_equal(uplift_choose_learner(&p, t_better), UPLIFT_CAUSAL_FOREST);
+    /* With it, the larger mean normalised Qini; the causal forest on a tie. */
+    p.choose_learner = 1;
+    assert_int_equal(uplift_choose_learner(&p, cf_better), UPLIFT_CAUSAL_FOREST);
+    assert_int_equal(uplift_choose_learner(&p, t_better), UPLIFT_T_LEARNER);
+    assert_int_equal(uplift_choose_learner(&p, tie), UPLIFT_CAUSAL_FOREST);
+}
+
 int main(void)
 {
     gsl_set_error_handler_off();
@@ -496,6 +594,8 @@ int main(void)
         cmocka_unit_test(test_holdout),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_best_arm),
+        cmocka_unit_test(test_holdout_eval_reference),
+        cmocka_unit_test(test_choose_learner),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
