@@ -352,6 +352,8 @@ int main(int argc, char **argv)
         }
         progress_state ps = {now_s(), 0};
         if ((st = txn_read(tx_path, &topt, progress, &ps, &d, &rep, err, sizeof err)) != RFM_OK) {
+            if (st == RFM_EDATA && rep.lines > 0) /* every line dropped: show why */
+                print_report(tx_path, &rep, now_s() - t0);
             fprintf(stderr, "rfm-train: %s\n", err);
             rc = st == RFM_EINVAL ? 2 : 1;
             goto out;

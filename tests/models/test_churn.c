@@ -851,8 +851,9 @@ static void test_time_split_labels(void **state)
         "4,P,1,2011-01-25,1.00,C\n"
         "5,P,1,2011-01-05,3.00,D\n"
         "6,P,1,2011-01-10,7.00,D\n";
-    txn_options o = {"InvoiceNo", "CustomerID", "InvoiceDate", "Quantity",
-                     "UnitPrice", "StockCode",  "C",           DATE_NONE};
+    txn_options o = {.invoice = "InvoiceNo", .customer_id = "CustomerID", .date = "InvoiceDate",
+       .quantity = "Quantity", .price = "UnitPrice", .product = "StockCode",
+       .cancel_prefix = "C", .snapshot_day = DATE_NONE};
     char err[RFM_ERRLEN];
     csv_reader *r;
     txn_data *d = NULL;
