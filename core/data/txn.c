@@ -561,7 +561,7 @@ const char *txn_check_options(const txn_options *o, char *buf, size_t len)
     else if (o->decimal != 0 && o->decimal != '.' && o->decimal != ',')
         snprintf(buf, len, "decimal must be \".\" or \",\"");
     else if (o->format == TXN_FORMAT_JSONL && (o->separator || o->no_header))
-        snprintf(buf, len, "format is jsonl: separator and header are for CSV only");
+        snprintf(buf, len, "format jsonl takes no separator or header (they are for CSV)");
     else {
         for (int i = 0; i < NCOL; i++) {
             if (!name[i])

@@ -730,8 +730,8 @@ static void read_server(ctx *x, const json_t *s, server_options *o)
 static const char *const KEYS_TOP[] = {"data",       "models_dir", "segments", "cltv", "churn",
                                        "embeddings", "uplift",     "server",   NULL};
 
-/* After the values: a bad value is reported first; then any key nobody
- * reads, in every section, before any data is read. */
+/* Before the values: a misspelt key is what to report, not the default
+ * or missing value it caused. */
 static void check_all_keys(ctx *x, const json_t *root)
 {
     const json_t *data = json_object_get(root, "data"), *seg = json_object_get(root, "segments");
@@ -770,6 +770,7 @@ rfm_status config_load(const char *path, rfm_config **out, char *err, size_t err
         bad(&x, "(top level)", "must be a mapping");
         goto done;
     }
+    check_all_keys(&x, root); /* a typo's message, not what it caused */
     read_data(&x, section(&x, root, "data"), c);
     const char *md = get_str(&x, root, "models_dir", "models_dir", "models");
     c->models_dir = dup(&x, md);
@@ -797,7 +798,6 @@ rfm_status config_load(const char *path, rfm_config **out, char *err, size_t err
         if (server_check(&c->server, why, sizeof why))
             bad(&x, "server", why);
     }
-    check_all_keys(&x, root);
 done:
     if (x.st != RFM_OK) {
         config_free(c);
