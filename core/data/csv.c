@@ -465,6 +465,8 @@ rfm_status csv_peek(csv_reader *r, const uint8_t **p, size_t *n, char *err, size
     *n = 0;
     if (!r->started && (st = start(r, err, errlen)) != RFM_OK)
         return st;
+    if (!r->dat) /* empty input */
+        return RFM_OK;
     *p = r->dat + r->datpos;
     *n = r->datlen - r->datpos;
     return RFM_OK;
