@@ -1,25 +1,37 @@
 /* gen_txn - synthetic transaction export for the ingest benchmark.
  *
- * usage: gen_txn LINES CUSTOMERS INVOICES OUT.csv
+ * usage: gen_txn LINES CUSTOMERS INVOICES OUT.csv [comma|semicolon|whitespace]
  * Writes the Online Retail header and LINES invoice lines spread over a
  * fixed number of INVOICES of a fixed pool of CUSTOMERS, over two years:
  * more lines means bigger baskets, not more purchases, so a reader whose
  * memory follows customers and purchases stays flat as LINES grows.
  * 1 % cancellations, 2 % invoices without a customer, ids written as
  * floats like the bundled file. Deterministic.
+ * Dialects (the same lines): comma (default, the UCI layout); semicolon
+ * with decimal commas (a CRM export: data.separator ";", decimal ","); and
+ * whitespace (runs of blanks, ISO dates with T, a missing id written "").
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "date.h"
 #include "rng.h"
 
 int main(int argc, char **argv)
 {
-    if (argc != 5) {
-        fprintf(stderr, "usage: gen_txn LINES CUSTOMERS INVOICES OUT.csv\n");
+    if (argc != 5 && argc != 6) {
+        fprintf(stderr, "usage: gen_txn LINES CUSTOMERS INVOICES OUT.csv "
+                        "[comma|semicolon|whitespace]\n");
         return 2;
     }
+    const char *dialect = argc == 6 ? argv[5] : "comma";
+    int semi = strcmp(dialect, "semicolon") == 0, ws = strcmp(dialect, "whitespace") == 0;
+    if (!semi && !ws && strcmp(dialect, "comma") != 0) {
+        fprintf(stderr, "gen_txn: dialect must be comma, semicolon or whitespace\n");
+        return 2;
+    }
+    const char *sep = semi ? ";" : ws ? "  " : ",";
     unsigned long long lines = strtoull(argv[1], NULL, 10);
     unsigned long ncust = strtoul(argv[2], NULL, 10);
     unsigned long long ninv = strtoull(argv[3], NULL, 10);
@@ -32,7 +44,8 @@ int main(int argc, char **argv)
     setvbuf(f, buf, _IOFBF, sizeof buf);
     rfm_rng rng;
     rfm_rng_seed(&rng, 2024);
-    fputs("InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n", f);
+    fprintf(f, "InvoiceNo%sStockCode%sDescription%sQuantity%sInvoiceDate%sUnitPrice%sCustomerID%s"
+               "Country\n", sep, sep, sep, sep, sep, sep, sep);
     int32_t day0 = date_from_ymd(2010, 1, 1);
     unsigned long long inv = 500000, written = 0;
     for (unsigned long long i = 0; i < ninv; i++) {
@@ -47,12 +60,19 @@ int main(int argc, char **argv)
             unsigned prod = (unsigned)rfm_rng_below(&rng, 4000);
             int qty = 1 + (int)rfm_rng_below(&rng, 24);
             double price = 0.5 + (double)rfm_rng_below(&rng, 2000) / 100.0;
-            fprintf(f, "%s%llu,%u%c,\"PRODUCT %u, SIZE %c\",%d,%s %02d:%02d:00,%.2f,",
-                    cancel ? "C" : "", inv, 20000 + prod, 'A' + (char)(prod % 4), prod,
-                    'S' + (char)(prod % 3), cancel ? -qty : qty, date, hh, mm, price);
+            char pr[32];
+            snprintf(pr, sizeof pr, "%.2f", price);
+            if (semi)
+                *strchr(pr, '.') = ',';
+            fprintf(f, "%s%llu%s%u%c%s\"PRODUCT %u, SIZE %c\"%s%d%s%s%c%02d:%02d:00%s%s%s",
+                    cancel ? "C" : "", inv, sep, 20000 + prod, 'A' + (char)(prod % 4), sep, prod,
+                    'S' + (char)(prod % 3), sep, cancel ? -qty : qty, sep, date, ws ? 'T' : ' ',
+                    hh, mm, sep, pr, sep);
             if (!nocust)
                 fprintf(f, "%lu.0", cust);
-            fputs(",United Kingdom\n", f);
+            else if (ws)
+                fputs("\"\"", f);
+            fprintf(f, ws ? "%s\"United Kingdom\"\n" : "%sUnited Kingdom\n", sep);
         }
         inv++;
     }

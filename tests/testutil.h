@@ -54,8 +54,9 @@ static inline void write_temp(char *path, const char *suffix, const char *text, 
  * caller frees the result with txn_free. */
 static inline txn_data *txn_from_text(const char *csv)
 {
-    txn_options o = {"InvoiceNo", "CustomerID", "InvoiceDate", "Quantity",
-                     "UnitPrice", "StockCode",  "C",           DATE_NONE};
+    txn_options o = {.invoice = "InvoiceNo", .customer_id = "CustomerID",
+                     .date = "InvoiceDate", .quantity = "Quantity", .price = "UnitPrice",
+                     .product = "StockCode", .cancel_prefix = "C", .snapshot_day = DATE_NONE};
     char err[RFM_ERRLEN];
     csv_reader *r;
     txn_data *d = NULL;

@@ -276,6 +276,8 @@ static int read_input(train_ctx *c, int needs_tx, int *fit)
             st = txn_read_csv(csv, &topt, progress, &ps, &c->d, &c->rep, err, sizeof c->err);
         csv_close(csv);
         if (st != RFM_OK) {
+            if (st == RFM_EDATA && c->rep.lines > 0) /* every line dropped: show why */
+                print_report(tx_path, &c->rep, now_s() - t0);
             fprintf(stderr, "rfm-train: %s\n", err);
             return st == RFM_EINVAL ? 2 : 1;
         }

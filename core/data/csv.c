@@ -77,10 +77,11 @@ struct csv_reader {
     uint64_t line;      /* current physical line */
     uint64_t linestart; /* decompressed offset of the current line's start */
     uint64_t recline, records, size;
+    /* Dialect (csv_set_separator). */
+    unsigned char special[256]; /* bytes that end a span of unquoted text */
+    int sep;                    /* separator byte; -1 in line mode */
+    int ws, quotes;             /* whitespace runs separate; quotes are special */
 };
-
-/* Bytes that end a span of unquoted field text. */
-static const unsigned char special[256] = {[','] = 1, ['"'] = 1, ['\r'] = 1, ['\n'] = 1, [0] = 1};
 
 /* Next raw bytes of the file or memory, hashed on the way. */
 static rfm_status read_raw(csv_reader *r, uint8_t *buf, size_t cap, size_t *got, char *err,
@@ -300,6 +301,7 @@ static rfm_status alloc_reader(const char *name, int nblk, size_t rawcap, size_t
         return rfm_fail(err, errlen, RFM_ENOMEM, "%s: out of memory", name);
     }
     r->line = 1;
+    csv_set_separator(r, ',');
     sha256_init(&r->src.sha);
     *out = r;
     return RFM_OK;
@@ -428,6 +430,25 @@ rfm_status csv_open_mem(const void *data, size_t len, const char *name, csv_read
     return RFM_OK;
 }
 
+int csv_set_separator(csv_reader *r, int sep)
+{
+    if (sep != CSV_SEP_WHITESPACE && sep != CSV_SEP_LINES &&
+        (sep <= 0 || sep > 255 || sep == '"' || sep == '\r' || sep == '\n'))
+        return 0;
+    memset(r->special, 0, sizeof r->special);
+    r->special['\r'] = r->special['\n'] = r->special[0] = 1;
+    r->ws = sep == CSV_SEP_WHITESPACE;
+    r->quotes = sep != CSV_SEP_LINES;
+    r->sep = sep == CSV_SEP_LINES ? -1 : r->ws ? ' ' : sep;
+    if (r->quotes)
+        r->special['"'] = 1;
+    if (r->sep >= 0)
+        r->special[r->sep] = 1;
+    if (r->ws)
+        r->special['\t'] = 1;
+    return 1;
+}
+
 void csv_close(csv_reader *r)
 {
     if (!r)
@@ -521,6 +542,29 @@ static inline int peekc(csv_reader *r, rfm_status *st, char *err, size_t errlen)
     return r->dat[r->datpos];
 }
 
+/* Whitespace mode: skip blanks; returns the next byte as peekc does. */
+static int skip_blanks(csv_reader *r, rfm_status *st, char *err, size_t errlen)
+{
+    int c;
+    while ((c = peekc(r, st, err, errlen)) == ' ' || c == '\t')
+        r->datpos++;
+    return c;
+}
+
+rfm_status csv_peek(csv_reader *r, const uint8_t **p, size_t *n, char *err, size_t errlen)
+{
+    rfm_status st;
+    *p = NULL;
+    *n = 0;
+    if (!r->started && (st = start(r, err, errlen)) != RFM_OK)
+        return st;
+    if (!r->dat) /* empty input */
+        return RFM_OK;
+    *p = r->dat + r->datpos;
+    *n = r->datlen - r->datpos;
+    return RFM_OK;
+}
+
 rfm_status csv_next(csv_reader *r, const csv_field **fields, size_t *n, char *err,
                     size_t errlen)
 {
@@ -533,7 +577,7 @@ rfm_status csv_next(csv_reader *r, const csv_field **fields, size_t *n, char *er
         size_t len = 0;
         r->nfields = 0;
         r->recline = r->line;
-        int c = peekc(r, &st, err, errlen);
+        int c = r->ws ? skip_blanks(r, &st, err, errlen) : peekc(r, &st, err, errlen);
         if (st != RFM_OK)
             return st;
         if (c < 0)
@@ -545,7 +589,7 @@ rfm_status csv_next(csv_reader *r, const csv_field **fields, size_t *n, char *er
             c = peekc(r, &st, err, errlen);
             if (st != RFM_OK)
                 return st;
-            if (c == '"') {
+            if (c == '"' && r->quotes) {
                 uint64_t qline = r->line;
                 r->datpos++;
                 for (;;) {
@@ -588,7 +632,7 @@ rfm_status csv_next(csv_reader *r, const csv_field **fields, size_t *n, char *er
                         r->datpos++;
                         continue;
                     }
-                    if (c < 0 || c == ',' || c == '\r' || c == '\n')
+                    if (c < 0 || c == r->sep || c == '\r' || c == '\n' || (r->ws && c == '\t'))
                         break;
                     return rfm_fail(err, errlen, RFM_EPARSE,
                                     "%s:%llu:%llu: text after the closing quote of a field",
@@ -600,6 +644,7 @@ rfm_status csv_next(csv_reader *r, const csv_field **fields, size_t *n, char *er
                 /* Unquoted: copy spans up to the next special byte. A quote
                  * inside unquoted text (12" PLATE) is kept literally, as
                  * spreadsheet exports write it. */
+                const unsigned char *special = r->special;
                 for (;;) {
                     const uint8_t *p = r->dat + r->datpos, *e = r->dat + r->datlen;
                     const uint8_t *q = p;
@@ -633,9 +678,17 @@ rfm_status csv_next(csv_reader *r, const csv_field **fields, size_t *n, char *er
                     return st;
             }
             r->rec[len++] = '\0';
-            if (c == ',') {
+            if (c == r->sep || (r->ws && c == '\t')) {
                 r->datpos++;
-                continue;
+                if (!r->ws)
+                    continue;
+                /* A run of blanks is one separator; blanks before the
+                 * line end are not a field. */
+                c = skip_blanks(r, &st, err, errlen);
+                if (st != RFM_OK)
+                    return st;
+                if (c >= 0 && c != '\r' && c != '\n')
+                    continue;
             }
             /* End of record: CR, LF, CRLF or end of input. */
             if (c == '\r') {

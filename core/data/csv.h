@@ -11,7 +11,12 @@
  * disk or as produced, compressed or not) is computed on the way, for the
  * manifest.
  *
- * Non-goals: other delimiters than ',', encodings other than UTF-8/ASCII.
+ * The separator is ',' unless csv_set_separator says otherwise: any other
+ * byte (';', '\t', '|'), runs of blanks (spaces and tabs; blanks at the
+ * start and end of a line are then not fields), or none (each line one
+ * field, quotes not special: JSON Lines).
+ *
+ * Non-goals: encodings other than UTF-8/ASCII; multi-byte separators.
  * Thread safety: one reader per thread.
  */
 #ifndef RFM_CSV_H
@@ -57,6 +62,19 @@ rfm_status csv_open_source(csv_read_fn read, csv_close_fn close, void *ctx, cons
  * request bodies; gzip is detected the same way. */
 rfm_status csv_open_mem(const void *data, size_t len, const char *name, csv_reader **out,
                         char *err, size_t errlen);
+
+#define CSV_SEP_WHITESPACE 256 /* runs of spaces and tabs */
+#define CSV_SEP_LINES 257      /* no separator, no quoting: a line is one field */
+
+/* Set the separator: a byte other than '"', CR, LF and NUL, or one of the
+ * two above. Takes effect from the next record (so it may follow a peek
+ * or a first record read another way). Returns 0 for a byte it refuses. */
+int csv_set_separator(csv_reader *r, int sep);
+
+/* The decompressed bytes at the reading position (after a byte order mark)
+ * up to the end of the current block, without consuming them; *n is 0 at
+ * the end of input. For guessing the format from the content. */
+rfm_status csv_peek(csv_reader *r, const uint8_t **p, size_t *n, char *err, size_t errlen);
 
 /* Read the next record. On success *fields points to *n fields owned by the
  * reader, valid until the next call; at end of input *n is 0. A malformed

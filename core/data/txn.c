@@ -11,12 +11,16 @@
  */
 #include "txn.h"
 
+#include <jansson.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "date.h"
 #include "hash.h"
+#include "numfmt.h"
 #include "sha256.h"
 
 #define EMPTY UINT32_MAX
@@ -230,6 +234,8 @@ struct txn_data {
     size_t ninvs, invs_cap;
     cp_entry *cps;
     size_t ncps, cps_cap;
+    day_entry *rets; /* returns netted per customer-day (TXN_RETURNS_SUBTRACT) */
+    size_t nrets, rets_cap;
     /* CSR of products per customer (sorted positions), built after the pass */
     size_t *cp_row;
     uint32_t *cp_prod, *cp_count, *cp_last;
@@ -241,7 +247,8 @@ const char *txn_reason_name(txn_reason r)
     static const char *const names[TXN_NREASONS] = {
         "missing_customer_id", "cancelled",          "bad_number",
         "bad_date",            "nonpositive_quantity", "nonpositive_price",
-        "duplicate",           "after_snapshot",
+        "zero_amount",         "duplicate",          "after_snapshot",
+        "return",
     };
     return (unsigned)r < TXN_NREASONS ? names[r] : "unknown";
 }
@@ -259,6 +266,7 @@ void txn_free(txn_data *d)
     free(d->days);
     free(d->invs);
     free(d->cps);
+    free(d->rets);
     free(d->cp_row);
     free(d->cp_prod);
     free(d->cp_count);
@@ -266,10 +274,13 @@ void txn_free(txn_data *d)
     free(d);
 }
 
-/* Decimal number: the fast exact path of Clinger (mantissa < 2^53, power
- * of ten <= 22 is exactly representable, so one division rounds correctly);
- * anything else goes to strtod. Returns 0 when s is not a finite number. */
-static int parse_number(const char *s, size_t len, double *out)
+/* Decimal number with decimal mark dec ('.' or ','): the fast exact path
+ * of Clinger (mantissa < 2^53, power of ten <= 22 is exactly representable,
+ * so one division rounds correctly); anything else goes to strtod. Returns
+ * 1 with *out finite, 0 when s is not a number, and -1 when it is digits
+ * with the other mark ("1.234,50" with ','; "1,234.50" with '.'): a
+ * thousands separator, refused rather than guessed. */
+static int parse_number(const char *s, size_t len, char dec, double *out)
 {
     static const double p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                  1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
@@ -298,7 +309,7 @@ static int parse_number(const char *s, size_t len, double *out)
             mant = mant * 10 + (uint64_t)(c - '0');
             nd++;
             frac += seen_dot;
-        } else if (c == '.' && !seen_dot) {
+        } else if (c == dec && !seen_dot) {
             seen_dot = 1;
         } else {
             goto slow;
@@ -311,11 +322,24 @@ static int parse_number(const char *s, size_t len, double *out)
         *out = -*out;
     return 1;
 slow : {
+    char other = dec == ',' ? '.' : ',';
+    size_t k = s[0] == '-' || s[0] == '+', digits = 0, others = 0;
+    for (; k < len && ((s[k] >= '0' && s[k] <= '9') || s[k] == '.' || s[k] == ','); k++) {
+        digits += s[k] >= '0' && s[k] <= '9';
+        others += s[k] == other;
+    }
+    if (k == len && digits > 0 && others > 0)
+        return -1;
     char buf[64];
     if (len >= sizeof buf)
         return 0;
     memcpy(buf, s, len);
     buf[len] = '\0';
+    if (dec == ',') { /* strtod reads '.' (the programs keep the "C" locale) */
+        char *c = memchr(buf, ',', len);
+        if (c)
+            *c = '.';
+    }
     char *end;
     double v = strtod(buf, &end);
     if (end != buf + len || !isfinite(v))
@@ -487,64 +511,588 @@ static int finish(txn_data *d)
     return 1;
 }
 
-static void count_reason(txn_report *rep, txn_reason r, uint64_t line)
+txn_reason txn_leading_reason(const txn_report *rep)
 {
+    txn_reason best = TXN_NREASONS;
+    for (int i = 0; i < TXN_NREASONS; i++)
+        if (rep->count[i] > 0 && (best == TXN_NREASONS || rep->count[i] > rep->count[best]))
+            best = (txn_reason)i;
+    return best;
+}
+
+static int is_position(const char *s)
+{
+    if (!s || !*s || *s == '0')
+        return 0;
+    for (const char *p = s; *p; p++)
+        if (*p < '0' || *p > '9')
+            return 0;
+    return strlen(s) <= 4;
+}
+
+enum { C_INVOICE, C_CUSTOMER, C_DATE, C_QUANTITY, C_PRICE, C_AMOUNT, C_PRODUCT, NCOL };
+static const char *const col_key[NCOL] = {"invoice", "customer_id", "date",   "quantity",
+                                          "price",   "amount",      "product"};
+
+static void col_names(const txn_options *o, const char *name[NCOL])
+{
+    name[C_INVOICE] = o->invoice;
+    name[C_CUSTOMER] = o->customer_id;
+    name[C_DATE] = o->date;
+    name[C_QUANTITY] = o->quantity;
+    name[C_PRICE] = o->price;
+    name[C_AMOUNT] = o->amount;
+    name[C_PRODUCT] = o->product;
+}
+
+const char *txn_check_options(const txn_options *o, char *buf, size_t len)
+{
+    const char *name[NCOL];
+    col_names(o, name);
+    if (!o->customer_id || !o->date)
+        snprintf(buf, len, "columns.%s must name a column", o->customer_id ? "date" : "customer_id");
+    else if (o->amount && (o->quantity || o->price))
+        snprintf(buf, len, "columns.amount cannot be used with columns.quantity or columns.price: "
+                           "a line's value is either amount or quantity x price; set the other "
+                           "to null");
+    else if (!o->amount && (!o->quantity || !o->price))
+        snprintf(buf, len, "columns.quantity and columns.price must both name a column, or "
+                           "columns.amount must");
+    else if (o->decimal != 0 && o->decimal != '.' && o->decimal != ',')
+        snprintf(buf, len, "decimal must be \".\" or \",\"");
+    else if (o->format == TXN_FORMAT_JSONL && (o->separator || o->no_header))
+        snprintf(buf, len, "format jsonl takes no separator or header (they are for CSV)");
+    else {
+        for (int i = 0; i < NCOL; i++) {
+            if (!name[i])
+                continue;
+            if (o->no_header && !is_position(name[i])) {
+                snprintf(buf, len, "columns.%s must be a 1-based column position with header: "
+                                   "false (got '%s')", col_key[i], name[i]);
+                return buf;
+            }
+            for (int j = 0; j < i; j++)
+                if (name[j] && strcmp(name[i], name[j]) == 0) {
+                    snprintf(buf, len, "columns.%s names the same column as columns.%s ('%s')",
+                             col_key[i], col_key[j], name[i]);
+                    return buf;
+                }
+        }
+        const char *why = o->date_format ? date_check_pattern(o->date_format) : NULL;
+        if (!why)
+            return NULL;
+        snprintf(buf, len, "date_format %s", why);
+    }
+    return buf;
+}
+
+/* ---- one read, in phases: dialect, columns, clean each line, fold it --- */
+
+typedef struct {
+    csv_reader *csv;
+    const txn_options *opt;
+    txn_report *rep;
+    const char *name;
+    int jsonl;
+    int col[NCOL];    /* field index per column, -1 when not read */
+    size_t nfields;   /* fields of every record (CSV) */
+    int pending;      /* the first record (no header) is still to be used */
+    const csv_field *first;
+    char sep;         /* for example texts */
+    char dec;
+    date_spec ds;
+    const char *cprefix;
+    size_t cplen;
+    /* JSON Lines: the record made of the members, back to back */
+    csv_field jf[NCOL];
+    char *jbuf;
+    size_t jcap;
+    /* the previous line's date, parsed */
+    char last_date[40];
+    size_t last_date_len;
+    int32_t last_day;
+    lineset lines;
+    int have_invoice;
+} reader;
+
+/* What clean_line found in a used line (or a return). */
+typedef struct {
+    const char *cid;
+    size_t cidlen;
+    uint64_t group; /* the invoice's hash, or the customer-day's */
+    int32_t day;
+    double spend;   /* negative for a return */
+    const csv_field *prod;
+} line_value;
+
+static void count_reason(reader *rd, txn_reason r, uint64_t line, const csv_field *f, size_t nf)
+{
+    txn_report *rep = rd->rep;
     uint64_t k = rep->count[r]++;
     if (k < TXN_EXAMPLES)
         rep->examples[r][k] = line;
+    if (k == 0) {
+        char *t = rep->example_text[r];
+        size_t n = 0;
+        for (size_t i = 0; i < nf && n < TXN_EXAMPLE_TEXT; i++) {
+            if (i > 0)
+                t[n++] = rd->sep;
+            size_t m = f[i].len < TXN_EXAMPLE_TEXT - n ? f[i].len : TXN_EXAMPLE_TEXT - n;
+            memcpy(t + n, f[i].s, m);
+            n += m;
+        }
+        t[n] = '\0';
+    }
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* Phase 1: CSV or JSON Lines, and the reader's separator. */
+static rfm_status open_dialect(reader *rd, char *err, size_t errlen)
+{
+    const txn_options *o = rd->opt;
+    rd->jsonl = o->format == TXN_FORMAT_JSONL;
+    if (o->format == TXN_FORMAT_AUTO) {
+        rd->jsonl = ends_with(rd->name, ".jsonl") || ends_with(rd->name, ".jsonl.gz") ||
+                    ends_with(rd->name, ".ndjson") || ends_with(rd->name, ".ndjson.gz");
+        if (!rd->jsonl && !o->no_header && !o->separator) {
+            const uint8_t *p;
+            size_t n;
+            rfm_status st = csv_peek(rd->csv, &p, &n, err, errlen);
+            if (st != RFM_OK)
+                return st;
+            size_t i = 0;
+            while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
+                i++;
+            rd->jsonl = i < n && p[i] == '{';
+        }
+    }
+    int sep = rd->jsonl ? CSV_SEP_LINES : o->separator ? o->separator : ',';
+    if (!csv_set_separator(rd->csv, sep))
+        return rfm_fail(err, errlen, RFM_EINVAL, "%s: separator %d cannot be used", rd->name, sep);
+    rd->sep = sep == CSV_SEP_WHITESPACE ? ' ' : rd->jsonl ? ',' : (char)sep;
+    return RFM_OK;
+}
+
+/* Phase 2: where each column is. */
+static rfm_status find_columns(reader *rd, char *err, size_t errlen)
+{
+    const char *want[NCOL];
+    col_names(rd->opt, want);
+    for (int k = 0; k < NCOL; k++)
+        rd->col[k] = want[k] ? (rd->jsonl ? k : -1) : -1;
+    if (rd->jsonl)
+        return RFM_OK;
+    const csv_field *f;
+    size_t nf;
+    rfm_status st = csv_next(rd->csv, &f, &nf, err, errlen);
+    if (st != RFM_OK)
+        return st;
+    if (nf == 0)
+        return rfm_fail(err, errlen, RFM_EDATA, "%s: empty file (no %s line)", rd->name,
+                        rd->opt->no_header ? "data" : "header");
+    rd->nfields = nf;
+    rd->pending = rd->opt->no_header;
+    rd->first = f;
+    for (int k = 0; k < NCOL; k++) {
+        if (!want[k])
+            continue;
+        if (rd->opt->no_header) {
+            long pos = strtol(want[k], NULL, 10);
+            if (pos >= 1 && (size_t)pos <= nf)
+                rd->col[k] = (int)(pos - 1);
+            else
+                return rfm_fail(err, errlen, RFM_EINVAL,
+                                "%s:%llu: column %s (columns.%s) not found: the first line has "
+                                "%zu fields (check separator and the columns section of the "
+                                "config)",
+                                rd->name, (unsigned long long)csv_line(rd->csv), want[k],
+                                col_key[k], nf);
+        } else if ((rd->col[k] = csv_find(f, nf, want[k])) < 0) {
+            return rfm_fail(err, errlen, RFM_EINVAL,
+                            "%s:%llu: column '%s' (columns.%s) not found in the header, which "
+                            "has %zu field%s (check separator, header and the columns section "
+                            "of the config)",
+                            rd->name, (unsigned long long)csv_line(rd->csv), want[k], col_key[k],
+                            nf, nf == 1 ? "" : "s");
+        }
+    }
+    return RFM_OK;
+}
+
+/* A JSON value as field text: strings as they are, numbers in their
+ * shortest exact form (with the decimal mark dec), true/false, and null or a missing member empty. */
+static size_t json_text(const json_t *v, char dec, char *out, size_t cap, const char **s)
+{
+    *s = out;
+    if (json_is_string(v)) {
+        *s = json_string_value(v);
+        return json_string_length(v);
+    }
+    if (json_is_integer(v))
+        return (size_t)snprintf(out, cap, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    if (json_is_real(v)) { /* in the text's decimal mark, as a string member would be */
+        size_t n = numfmt_double(json_real_value(v), out);
+        char *dot = memchr(out, '.', n);
+        if (dot)
+            *dot = dec;
+        return n;
+    }
+    if (json_is_boolean(v))
+        return (size_t)snprintf(out, cap, "%s", json_is_true(v) ? "true" : "false");
+    out[0] = '\0';
+    return 0;
+}
+
+/* Phase 3a: the next record, *nf 0 at the end. */
+static rfm_status next_record(reader *rd, const csv_field **f, size_t *nf, char *err,
+                              size_t errlen)
+{
+    if (rd->pending) { /* no header: the first record, still the reader's current one */
+        rd->pending = 0;
+        *f = rd->first;
+        *nf = rd->nfields;
+        return RFM_OK;
+    }
+    rfm_status st = csv_next(rd->csv, f, nf, err, errlen);
+    if (st != RFM_OK || *nf == 0 || !rd->jsonl)
+        return st;
+    json_error_t je;
+    json_t *obj = json_loadb((*f)[0].s, (*f)[0].len, 0, &je);
+    if (!json_is_object(obj)) {
+        json_decref(obj);
+        return rfm_fail(err, errlen, RFM_EPARSE, "%s:%llu:%d: %s", rd->name,
+                        (unsigned long long)csv_line(rd->csv), obj ? 1 : je.column > 0 ? je.column : 1,
+                        obj ? "a JSON Lines line must be one JSON object" : je.text);
+    }
+    const char *want[NCOL];
+    col_names(rd->opt, want);
+    size_t need = (*f)[0].len + NCOL * (NUMFMT_LEN + 1);
+    if (need > rd->jcap) {
+        char *b = realloc(rd->jbuf, need);
+        if (!b) {
+            json_decref(obj);
+            return rfm_fail(err, errlen, RFM_ENOMEM, "%s: out of memory", rd->name);
+        }
+        rd->jbuf = b;
+        rd->jcap = need;
+    }
+    size_t at = 0;
+    for (int k = 0; k < NCOL; k++) {
+        char num[NUMFMT_LEN + 1];
+        const char *t;
+        size_t n = want[k] ? json_text(json_object_get(obj, want[k]), rd->dec, num, sizeof num, &t) : 0;
+        if (!want[k])
+            t = "";
+        if (at + n + 1 > rd->jcap) { /* escapes make a string shorter, never longer */
+            json_decref(obj);
+            return rfm_fail(err, errlen, RFM_EPARSE, "%s:%llu:1: line too long", rd->name,
+                            (unsigned long long)csv_line(rd->csv));
+        }
+        memcpy(rd->jbuf + at, t, n);
+        rd->jbuf[at + n] = '\0';
+        rd->jf[k].s = rd->jbuf + at;
+        rd->jf[k].len = n;
+        at += n + 1;
+    }
+    json_decref(obj);
+    *f = rd->jf;
+    *nf = NCOL;
+    return RFM_OK;
+}
+
+/* Column k of a line as a number: 1 read, 0 not a number (counted), and 0
+ * with *st set for a thousands separator, which stops the read. */
+static int number(reader *rd, const csv_field *f, int k, uint64_t line, double *out,
+                  rfm_status *st, char *err, size_t errlen)
+{
+    const csv_field *x = &f[rd->col[k]];
+    int r = parse_number(x->s, x->len, rd->dec, out);
+    if (r >= 0)
+        return r;
+    *st = rfm_fail(err, errlen, RFM_EINVAL,
+                   "%s:%llu:%llu: '%.40s' in columns.%s has a thousands separator (data.decimal "
+                   "is \"%c\"): thousands separators are refused, not guessed; export without "
+                   "them, or set data.decimal",
+                   rd->name, (unsigned long long)line,
+                   (unsigned long long)(rd->jsonl ? 1 : csv_column(rd->csv, (size_t)rd->col[k])),
+                   x->s, col_key[k], rd->dec);
+    return 0;
+}
+
+/* Phase 3b: the reason a line is not used, TXN_NREASONS when it is (then
+ * *v is filled; TXN_RETURN also fills it). A thousands separator or an
+ * ambiguous date stops the read: RFM_EINVAL in *st. */
+static txn_reason clean_line(reader *rd, const csv_field *f, size_t nf, uint64_t line,
+                             line_value *v, rfm_status *st, char *err, size_t errlen)
+{
+    const txn_options *o = rd->opt;
+    const int *col = rd->col;
+    *st = RFM_OK;
+    const csv_field *inv = col[C_INVOICE] >= 0 ? &f[col[C_INVOICE]] : NULL;
+    v->cid = f[col[C_CUSTOMER]].s;
+    v->cidlen = normalise_id(&v->cid, f[col[C_CUSTOMER]].len);
+    if (v->cidlen == 0)
+        return TXN_MISSING_ID;
+    if (inv && rd->cplen && inv->len >= rd->cplen && memcmp(inv->s, rd->cprefix, rd->cplen) == 0)
+        return TXN_CANCELLED;
+    double qty = 1, price = 1; /* with an amount column: qty = amount */
+    int ok = col[C_AMOUNT] >= 0 ? number(rd, f, C_AMOUNT, line, &qty, st, err, errlen)
+                                : number(rd, f, C_QUANTITY, line, &qty, st, err, errlen) &&
+                                      number(rd, f, C_PRICE, line, &price, st, err, errlen);
+    if (*st != RFM_OK)
+        return TXN_NREASONS;
+    double spend = qty * price;
+    if (!ok || (qty != 0 && price > 0 && !(fabs(spend) > 0 && fabs(spend) <= TXN_SPEND_MAX)))
+        return TXN_BAD_NUMBER;
+    /* Lines of one invoice repeat the date and the customer: compare
+     * with the previous line before parsing or hashing again. */
+    const csv_field *df = &f[col[C_DATE]];
+    int32_t day;
+    if (df->len == rd->last_date_len && memcmp(df->s, rd->last_date, df->len) == 0) {
+        day = rd->last_day;
+    } else {
+        day = date_parse_in(df->s, df->len, &rd->ds);
+        if (df->len < sizeof rd->last_date) {
+            memcpy(rd->last_date, df->s, df->len);
+            rd->last_date_len = df->len;
+            rd->last_day = day;
+        }
+    }
+    if (day == DATE_AMBIGUOUS) {
+        *st = rfm_fail(err, errlen, RFM_EINVAL,
+                       "%s:%llu:%llu: date '%.40s' in columns.date could be day/month or "
+                       "month/day: set data.date_format, e.g. \"%%d/%%m/%%Y\" or \"%%m/%%d/%%Y\" "
+                       "(\"%%d.%%m.%%Y\" for 31.12.2024)",
+                       rd->name, (unsigned long long)line,
+                       (unsigned long long)(rd->jsonl ? 1 : csv_column(rd->csv, (size_t)col[C_DATE])),
+                       df->s);
+        return TXN_NREASONS;
+    }
+    if (day == DATE_NONE)
+        return TXN_BAD_DATE;
+    if (qty == 0)
+        return col[C_AMOUNT] >= 0 ? TXN_ZERO_AMOUNT : TXN_NONPOS_QUANTITY;
+    if (!(price > 0))
+        return TXN_NONPOS_PRICE;
+    if (inv)
+        v->group = hash_bytes(inv->s, inv->len, 0x1a7);
+    else
+        v->group = hash_bytes(v->cid, v->cidlen, 0x1a7) ^ hash_mix((uint64_t)(uint32_t)day + 1);
+    if (!rd->have_invoice || v->group != rd->lines.invoice) {
+        lineset_clear(&rd->lines, v->group);
+        rd->have_invoice = 1;
+    }
+    /* The record's fields lie back to back (csv.h), so one call hashes
+     * the whole line. */
+    uint64_t lh = hash_bytes(f[0].s, (size_t)(f[nf - 1].s + f[nf - 1].len - f[0].s),
+                             0x2545f4914f6cdd1dULL);
+    int dup;
+    if (!lineset_add(&rd->lines, lh, &dup)) {
+        *st = rfm_fail(err, errlen, RFM_ENOMEM, "%s: out of memory after %llu lines", rd->name,
+                       (unsigned long long)rd->rep->lines);
+        return TXN_NREASONS;
+    }
+    if (dup)
+        return TXN_DUPLICATE;
+    if (o->snapshot_day != DATE_NONE && day >= o->snapshot_day)
+        return TXN_AFTER_SNAPSHOT;
+    v->day = day;
+    v->spend = spend;
+    v->prod = col[C_PRODUCT] >= 0 ? &f[col[C_PRODUCT]] : NULL;
+    return spend < 0 ? TXN_RETURN : TXN_NREASONS;
+}
+
+/* The tables the used lines are folded into, and the previous line's
+ * keys (lines of one invoice follow each other). */
+typedef struct {
+    txn_data *d;
+    u64map days, invs, cps, rets;
+    char last_cid[64];
+    size_t last_cid_len;
+    long last_c, last_dk, last_ik;
+    uint64_t last_dkey, last_ikey;
+} accum;
+
+static void accum_free(accum *a)
+{
+    u64map_free(&a->days);
+    u64map_free(&a->invs);
+    u64map_free(&a->cps);
+    u64map_free(&a->rets);
+}
+
+static long customer_index(accum *a, const line_value *v)
+{
+    int added;
+    long c;
+    if (v->cidlen == a->last_cid_len && memcmp(v->cid, a->last_cid, v->cidlen) == 0)
+        return a->last_c;
+    if ((c = strtab_intern(&a->d->cust, v->cid, v->cidlen, &added)) < 0)
+        return -1;
+    if (v->cidlen < sizeof a->last_cid) {
+        memcpy(a->last_cid, v->cid, v->cidlen);
+        a->last_cid_len = v->cidlen;
+        a->last_c = c;
+    } else {
+        a->last_cid_len = SIZE_MAX;
+    }
+    return c;
+}
+
+/* Phase 3c: a return netted into its customer-day (TXN_RETURNS_SUBTRACT).
+ * Returns 0 when out of memory. */
+static int fold_return(accum *a, const line_value *v)
+{
+    txn_data *d = a->d;
+    int added;
+    long c = customer_index(a, v);
+    if (c < 0)
+        return 0;
+    long k = u64map_get(&a->rets, ((uint64_t)c << 32) | (uint32_t)v->day, &added);
+    if (k < 0 || !reserve((void **)&d->rets, &d->rets_cap, (size_t)k + 1, sizeof *d->rets))
+        return 0;
+    if (added) {
+        d->rets[k] = (day_entry){(uint32_t)c, v->day, 0.0};
+        d->nrets++;
+    }
+    d->rets[k].spend += v->spend;
+    return 1;
+}
+
+/* Phase 3c: a used line into the customer, day, invoice and product
+ * tables. Returns 0 when out of memory. */
+static int fold_line(accum *a, const line_value *v)
+{
+    txn_data *d = a->d;
+    int added;
+    long c = customer_index(a, v), k;
+    if (c < 0)
+        return 0;
+    int32_t day = v->day;
+    uint64_t dkey = ((uint64_t)c << 32) | (uint32_t)day;
+    if (dkey == a->last_dkey) {
+        k = a->last_dk;
+    } else {
+        k = u64map_get(&a->days, dkey, &added);
+        if (k < 0 || !reserve((void **)&d->days, &d->days_cap, (size_t)k + 1, sizeof *d->days))
+            return 0;
+        if (added) {
+            d->days[k] = (day_entry){(uint32_t)c, day, 0.0};
+            d->ndays++;
+        }
+        a->last_dkey = dkey;
+        a->last_dk = k;
+    }
+    d->days[k].spend += v->spend;
+    uint64_t ikey = v->group ^ hash_mix((uint64_t)c + 1);
+    if (ikey == a->last_ikey) {
+        k = a->last_ik;
+    } else {
+        k = u64map_get(&a->invs, ikey, &added);
+        if (k < 0 || !reserve((void **)&d->invs, &d->invs_cap, (size_t)k + 1, sizeof *d->invs))
+            return 0;
+        if (added) {
+            d->invs[k] = (inv_entry){(uint32_t)c, day};
+            d->ninvs++;
+        }
+        a->last_ikey = ikey;
+        a->last_ik = k;
+    }
+    /* An invoice is dated by its earliest line, also when its lines
+     * follow each other: then a customer active as of a day has an
+     * invoice before it, and frequency is never 0 beside a purchase. */
+    if (day < d->invs[k].day)
+        d->invs[k].day = day;
+    if (day < d->first_day)
+        d->first_day = day;
+    if (day > d->last_day)
+        d->last_day = day;
+    if (v->prod) {
+        long p = strtab_intern(&d->prod, v->prod->s, v->prod->len, &added);
+        if (p < 0)
+            return 0;
+        k = u64map_get(&a->cps, ((uint64_t)c << 32) | (uint32_t)p, &added);
+        if (k < 0 || !reserve((void **)&d->cps, &d->cps_cap, (size_t)k + 1, sizeof *d->cps))
+            return 0;
+        cp_entry *e = &d->cps[k];
+        if (added) {
+            *e = (cp_entry){(uint32_t)c, (uint32_t)p, 0, 0, day};
+            d->ncps++;
+        }
+        e->count++;
+        if (day > e->last_day) {
+            e->last_day = day;
+            e->last_count = 1;
+        } else if (day == e->last_day) {
+            e->last_count++;
+        }
+    }
+    return 1;
+}
+
+/* Phase 4: the digest and the verdict on an empty result. */
+static rfm_status finish_report(reader *rd, char *err, size_t errlen)
+{
+    txn_report *rep = rd->rep;
+    rep->bytes = csv_bytes(rd->csv);
+    uint8_t dg[32];
+    csv_sha256(rd->csv, dg);
+    sha256_hex(dg, rep->sha256);
+    if (rep->used > 0)
+        return RFM_OK;
+    txn_reason r = txn_leading_reason(rep);
+    if (r == TXN_NREASONS)
+        return rfm_fail(err, errlen, RFM_EDATA, "%s: no data line", rd->name);
+    return rfm_fail(err, errlen, RFM_EDATA,
+                    "%s: no usable line among %llu: %llu dropped as %s, e.g. line %llu: %s",
+                    rd->name, (unsigned long long)rep->lines, (unsigned long long)rep->count[r],
+                    txn_reason_name(r), (unsigned long long)rep->examples[r][0],
+                    rep->example_text[r]);
 }
 
 rfm_status txn_read_csv(csv_reader *csv, const txn_options *opt, txn_progress_fn progress,
                         void *user, txn_data **out, txn_report *rep, char *err, size_t errlen)
 {
-    const csv_field *f;
-    size_t nf;
-    rfm_status st;
-    const char *name = csv_name(csv);
     *out = NULL;
     memset(rep, 0, sizeof *rep);
+    reader rd;
+    memset(&rd, 0, sizeof rd);
+    rd.csv = csv;
+    rd.opt = opt;
+    rd.rep = rep;
+    rd.name = csv_name(csv);
+    rd.dec = opt->decimal ? opt->decimal : '.';
+    rd.ds.pattern = opt->date_format;
+    rd.ds.zone_s = opt->zone_s;
+    rd.last_date_len = SIZE_MAX;
+    rd.last_day = DATE_NONE;
+    rd.lines.cur = 1;
+    rd.cprefix = opt->invoice && opt->cancel_prefix ? opt->cancel_prefix : "";
+    rd.cplen = strlen(rd.cprefix);
+    accum a;
+    memset(&a, 0, sizeof a);
+    a.last_cid_len = a.last_c = a.last_dk = a.last_ik = -1;
+    a.last_cid_len = SIZE_MAX;
+    a.last_dkey = a.last_ikey = UINT64_MAX;
 
-    if ((st = csv_next(csv, &f, &nf, err, errlen)) != RFM_OK)
+    rfm_status st;
+    if ((st = open_dialect(&rd, err, errlen)) != RFM_OK ||
+        (st = find_columns(&rd, err, errlen)) != RFM_OK)
         return st;
-    if (nf == 0)
-        return rfm_fail(err, errlen, RFM_EDATA, "%s: empty file (no header line)", name);
-    const char *want[6] = {opt->invoice, opt->customer_id, opt->date,
-                           opt->quantity, opt->price, opt->product};
-    int col[6];
-    for (int k = 0; k < 6; k++) {
-        col[k] = -1;
-        if (!want[k])
-            continue;
-        col[k] = csv_find(f, nf, want[k]);
-        if (col[k] < 0)
-            return rfm_fail(err, errlen, RFM_EINVAL,
-                            "%s:%llu: column '%s' not found in the header (check the columns "
-                            "section of the config)",
-                            name, (unsigned long long)csv_line(csv), want[k]);
-    }
-    size_t nheader = nf;
-    const char *cprefix = opt->cancel_prefix ? opt->cancel_prefix : "";
-    size_t cplen = strlen(cprefix);
-
-    txn_data *d = calloc(1, sizeof *d);
+    txn_data *d = a.d = calloc(1, sizeof *d);
     if (!d)
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
-    u64map days = {0}, invs = {0}, cps = {0};
-    lineset lines = {0};
-    lines.cur = 1;
-    lines.invoice = 0;
-    int have_invoice = 0;
-    char last_date[32], last_cid[64];
-    size_t last_date_len = SIZE_MAX, last_cid_len = SIZE_MAX;
-    int32_t last_day = DATE_NONE;
-    long last_c = -1, last_dk = -1, last_ik = -1;
-    uint64_t last_dkey = UINT64_MAX, last_ikey = UINT64_MAX;
     d->first_day = INT32_MAX;
     d->last_day = INT32_MIN;
-    st = RFM_OK;
-
     for (;;) {
-        if ((st = csv_next(csv, &f, &nf, err, errlen)) != RFM_OK)
+        const csv_field *f;
+        size_t nf;
+        if ((st = next_record(&rd, &f, &nf, err, errlen)) != RFM_OK)
             goto fail;
         if (nf == 0)
             break;
@@ -552,188 +1100,47 @@ rfm_status txn_read_csv(csv_reader *csv, const txn_options *opt, txn_progress_fn
         rep->lines++;
         if (progress && (rep->lines & 0xfffff) == 0)
             progress(rep->lines, csv_bytes(csv), csv_size(csv), user);
-        if (nf != nheader) {
+        if (!rd.jsonl && nf != rd.nfields) {
             st = rfm_fail(err, errlen, RFM_EPARSE, "%s:%llu:%llu: expected %zu fields, found %zu",
-                          name, (unsigned long long)line,
-                          (unsigned long long)csv_column(csv, nf - 1), nheader, nf);
+                          rd.name, (unsigned long long)line,
+                          (unsigned long long)csv_column(csv, nf - 1), rd.nfields, nf);
             goto fail;
         }
-        const csv_field *inv = &f[col[0]];
-        const char *cid = f[col[1]].s;
-        size_t cidlen = normalise_id(&cid, f[col[1]].len);
-        if (cidlen == 0) {
-            count_reason(rep, TXN_MISSING_ID, line);
-            continue;
-        }
-        if (cplen && inv->len >= cplen && memcmp(inv->s, cprefix, cplen) == 0) {
-            count_reason(rep, TXN_CANCELLED, line);
-            continue;
-        }
-        double qty, price;
-        if (!parse_number(f[col[3]].s, f[col[3]].len, &qty) ||
-            !parse_number(f[col[4]].s, f[col[4]].len, &price) ||
-            (qty > 0 && price > 0 && !(qty * price > 0 && qty * price <= TXN_SPEND_MAX))) {
-            count_reason(rep, TXN_BAD_NUMBER, line);
-            continue;
-        }
-        /* Lines of one invoice repeat the date and the customer: compare
-         * with the previous line before parsing or hashing again. */
-        int32_t day;
-        const csv_field *df = &f[col[2]];
-        if (df->len == last_date_len && df->len < sizeof last_date &&
-            memcmp(df->s, last_date, df->len) == 0) {
-            day = last_day;
-        } else {
-            day = date_parse(df->s, df->len);
-            if (df->len < sizeof last_date) {
-                memcpy(last_date, df->s, df->len);
-                last_date_len = df->len;
-                last_day = day;
-            }
-        }
-        if (day == DATE_NONE) {
-            count_reason(rep, TXN_BAD_DATE, line);
-            continue;
-        }
-        if (!(qty > 0)) {
-            count_reason(rep, TXN_NONPOS_QUANTITY, line);
-            continue;
-        }
-        if (!(price > 0)) {
-            count_reason(rep, TXN_NONPOS_PRICE, line);
-            continue;
-        }
-        uint64_t ih = hash_bytes(inv->s, inv->len, 0x1a7);
-        if (!have_invoice || ih != lines.invoice) {
-            lineset_clear(&lines, ih);
-            have_invoice = 1;
-        }
-        /* The record's fields lie back to back (csv.h), so one call hashes
-         * the whole line. */
-        uint64_t lh = hash_bytes(f[0].s, (size_t)(f[nf - 1].s + f[nf - 1].len - f[0].s),
-                                 0x2545f4914f6cdd1dULL);
-        int dup;
-        if (!lineset_add(&lines, lh, &dup))
-            goto nomem;
-        if (dup) {
-            count_reason(rep, TXN_DUPLICATE, line);
-            continue;
-        }
-        if (opt->snapshot_day != DATE_NONE && day >= opt->snapshot_day) {
-            count_reason(rep, TXN_AFTER_SNAPSHOT, line);
+        line_value v;
+        txn_reason r = clean_line(&rd, f, nf, line, &v, &st, err, errlen);
+        if (st != RFM_OK)
+            goto fail;
+        if (r != TXN_NREASONS) {
+            count_reason(&rd, r, line, f, nf);
+            if (r == TXN_RETURN && opt->returns == TXN_RETURNS_SUBTRACT && !fold_return(&a, &v))
+                goto nomem;
             continue;
         }
         rep->used++;
-
-        int added;
-        long c, k;
-        if (cidlen == last_cid_len && memcmp(cid, last_cid, cidlen) == 0) {
-            c = last_c;
-        } else {
-            if ((c = strtab_intern(&d->cust, cid, cidlen, &added)) < 0)
-                goto nomem;
-            if (cidlen < sizeof last_cid) {
-                memcpy(last_cid, cid, cidlen);
-                last_cid_len = cidlen;
-                last_c = c;
-            } else {
-                last_cid_len = SIZE_MAX;
-            }
-        }
-        double spend = qty * price;
-        uint64_t dkey = ((uint64_t)c << 32) | (uint32_t)day;
-        if (dkey == last_dkey) {
-            k = last_dk;
-        } else {
-            k = u64map_get(&days, dkey, &added);
-            if (k < 0 ||
-                !reserve((void **)&d->days, &d->days_cap, (size_t)k + 1, sizeof *d->days))
-                goto nomem;
-            if (added) {
-                d->days[k] = (day_entry){(uint32_t)c, day, 0.0};
-                d->ndays++;
-            }
-            last_dkey = dkey;
-            last_dk = k;
-        }
-        d->days[k].spend += spend;
-        uint64_t ikey = ih ^ hash_mix((uint64_t)c + 1);
-        if (ikey == last_ikey) {
-            k = last_ik;
-        } else {
-            k = u64map_get(&invs, ikey, &added);
-            if (k < 0 ||
-                !reserve((void **)&d->invs, &d->invs_cap, (size_t)k + 1, sizeof *d->invs))
-                goto nomem;
-            if (added) {
-                d->invs[k] = (inv_entry){(uint32_t)c, day};
-                d->ninvs++;
-            }
-            last_ikey = ikey;
-            last_ik = k;
-        }
-        /* An invoice is dated by its earliest line, also when its lines
-         * follow each other: then a customer active as of a day has an
-         * invoice before it, and frequency is never 0 beside a purchase. */
-        if (day < d->invs[k].day)
-            d->invs[k].day = day;
-        if (day < d->first_day)
-            d->first_day = day;
-        if (day > d->last_day)
-            d->last_day = day;
-        if (col[5] >= 0) {
-            long p = strtab_intern(&d->prod, f[col[5]].s, f[col[5]].len, &added);
-            if (p < 0)
-                goto nomem;
-            k = u64map_get(&cps, ((uint64_t)c << 32) | (uint32_t)p, &added);
-            if (k < 0 || !reserve((void **)&d->cps, &d->cps_cap, (size_t)k + 1, sizeof *d->cps))
-                goto nomem;
-            cp_entry *e = &d->cps[k];
-            if (added) {
-                *e = (cp_entry){(uint32_t)c, (uint32_t)p, 0, 0, day};
-                d->ncps++;
-            }
-            e->count++;
-            if (day > e->last_day) {
-                e->last_day = day;
-                e->last_count = 1;
-            } else if (day == e->last_day) {
-                e->last_count++;
-            }
-        }
-    }
-    rep->bytes = csv_bytes(csv);
-    {
-        uint8_t dg[32];
-        csv_sha256(csv, dg);
-        sha256_hex(dg, rep->sha256);
+        if (!fold_line(&a, &v))
+            goto nomem;
     }
     if (progress)
         progress(rep->lines, csv_bytes(csv), csv_size(csv), user);
-    if (rep->used == 0) {
-        st = rfm_fail(err, errlen, RFM_EDATA, "%s: no usable line among %llu (see the cleaning "
-                      "report: every line was dropped)", name, (unsigned long long)rep->lines);
+    if ((st = finish_report(&rd, err, errlen)) != RFM_OK)
         goto fail;
-    }
     d->snapshot_day = opt->snapshot_day != DATE_NONE ? opt->snapshot_day : d->last_day + 1;
     if (!finish(d))
         goto nomem;
-    u64map_free(&days);
-    u64map_free(&invs);
-    u64map_free(&cps);
-    free(lines.h);
-    free(lines.gen);
+    accum_free(&a);
+    free(rd.lines.h);
+    free(rd.lines.gen);
+    free(rd.jbuf);
     *out = d;
     return RFM_OK;
 nomem:
-    st = rfm_fail(err, errlen, RFM_ENOMEM, "%s: out of memory after %llu lines", name,
+    st = rfm_fail(err, errlen, RFM_ENOMEM, "%s: out of memory after %llu lines", rd.name,
                   (unsigned long long)rep->lines);
 fail:
-    u64map_free(&days);
-    u64map_free(&invs);
-    u64map_free(&cps);
-    free(lines.h);
-    free(lines.gen);
+    accum_free(&a);
+    free(rd.lines.h);
+    free(rd.lines.gen);
+    free(rd.jbuf);
     txn_free(d);
     return st;
 }
@@ -743,6 +1150,7 @@ rfm_status txn_read(const char *path, const txn_options *opt, txn_progress_fn pr
 {
     csv_reader *csv;
     *out = NULL;
+    memset(rep, 0, sizeof *rep);
     rfm_status st = csv_open(path, &csv, err, errlen);
     if (st != RFM_OK)
         return st;
@@ -811,6 +1219,12 @@ void txn_features_asof(const txn_data *d, int32_t asof, txn_features *feats)
         if (e->day > f->tenure)
             f->tenure = e->day;
     }
+    /* Returns (TXN_RETURNS_SUBTRACT) lower monetary, never below 0; the
+     * BG/NBD spend stays that of the purchases (Gamma-Gamma needs spends
+     * above 0). */
+    for (size_t k = 0; k < d->nrets; k++)
+        if (d->rets[k].day < asof)
+            feats[d->cust_rank[d->rets[k].cust]].aov += d->rets[k].spend; /* returns, for now */
     for (size_t k = 0; k < d->ninvs; k++)
         if (d->invs[k].day < asof)
             feats[d->cust_rank[d->invs[k].cust]].frequency += 1;
@@ -824,13 +1238,14 @@ void txn_features_asof(const txn_data *d, int32_t asof, txn_features *feats)
             continue;
         }
         double first = f->bg_t_x, last = f->tenure, ndays = f->bg_x;
-        double first_spend = f->bg_mean_spend;
+        double first_spend = f->bg_mean_spend, bought = f->monetary;
+        f->monetary = bought + f->aov > 0 ? bought + f->aov : 0.0;
         f->recency = asof - last;
         f->tenure = asof - first;
         f->aov = f->monetary / f->frequency;
         f->bg_x = ndays - 1;
         f->bg_t_x = last - first;
         f->bg_T = (asof - 1) - first;
-        f->bg_mean_spend = ndays > 1 ? (f->monetary - first_spend) / (ndays - 1) : 0.0;
+        f->bg_mean_spend = ndays > 1 ? (bought - first_spend) / (ndays - 1) : 0.0;
     }
 }

@@ -1,7 +1,8 @@
 /* txn.h - transaction exports to cleaned per-customer purchase history.
  *
  * Workload: one streaming pass over an export of millions of invoice lines
- * (shop, CRM or ERP; CSV or CSV.gz), a few thousand to a few million
+ * (shop, CRM or ERP; CSV, CSV.gz or JSON Lines in the dialect the options
+ * name), a few thousand to a few million
  * customers. Memory grows with customers, their invoices and their purchase
  * days, never with lines: each line is folded into a (customer, day) spend
  * table and a (customer, invoice) set as it is read.
@@ -26,26 +27,51 @@
 #include "csv.h"
 #include "status.h"
 
+typedef enum { TXN_FORMAT_AUTO = 0, TXN_FORMAT_CSV = 1, TXN_FORMAT_JSONL = 2 } txn_format;
+
+/* What a return (negative quantity or amount) does beyond being counted. */
+typedef enum { TXN_RETURNS_COUNT = 0, TXN_RETURNS_SUBTRACT = 1 } txn_returns;
+
+/* The data section of the config. Every field's zero value is its
+ * default, so {invoice, ..., snapshot_day} initialisers keep working. */
 typedef struct {
-    /* Column names in the header. product may be NULL (not read). */
+    /* Column names in the header (or 1-based positions "1", "2", ... with
+     * no_header, or member names in JSON Lines). invoice NULL: a customer's
+     * lines of one calendar day form one purchase. product NULL: not read.
+     * quantity and price are NULL when amount is set. */
     const char *invoice, *customer_id, *date, *quantity, *price, *product;
     const char *cancel_prefix; /* invoices starting with it are cancellations */
     int32_t snapshot_day;      /* DATE_NONE: day after the last purchase */
+    const char *amount;        /* a line's value, instead of quantity x price */
+    txn_format format;         /* AUTO: JSON Lines by name (.jsonl[.gz]) or content */
+    int separator;             /* 0 = ','; a byte, or CSV_SEP_WHITESPACE */
+    int no_header;             /* the first line is data; columns by position */
+    char decimal;              /* 0 = '.'; or ',' (thousands separators are refused) */
+    const char *date_format;   /* NULL = auto (date.h) */
+    int32_t zone_s;            /* the zone days are counted in, seconds east of UTC */
+    txn_returns returns;
 } txn_options;
+
+/* Reason the options cannot be used ("columns.amount cannot ..."), or NULL:
+ * contradictions between columns, a missing one, a bad date pattern. */
+const char *txn_check_options(const txn_options *o, char *buf, size_t len);
 
 /* Order matters: the first reason that applies is the one counted. */
 typedef enum {
     TXN_MISSING_ID = 0,     /* empty customer id (or nan/null/none) */
     TXN_CANCELLED = 1,      /* invoice starts with the cancellation prefix */
-    TXN_BAD_NUMBER = 2,     /* quantity or price is not a number, or their
-                               positive product is 0 (underflow) or above
-                               TXN_SPEND_MAX */
+    TXN_BAD_NUMBER = 2,     /* quantity, price or amount is not a number, or
+                               the line's value is 0 by underflow or its
+                               size is above TXN_SPEND_MAX */
     TXN_BAD_DATE = 3,       /* date in none of the accepted forms */
-    TXN_NONPOS_QUANTITY = 4,
-    TXN_NONPOS_PRICE = 5,
-    TXN_DUPLICATE = 6,      /* same as an earlier line of the same invoice */
-    TXN_AFTER_SNAPSHOT = 7, /* on or after a configured snapshot day */
-    TXN_NREASONS = 8
+    TXN_NONPOS_QUANTITY = 4, /* quantity 0 (a negative one is a return) */
+    TXN_NONPOS_PRICE = 5,   /* price <= 0 */
+    TXN_ZERO_AMOUNT = 6,    /* amount 0 */
+    TXN_DUPLICATE = 7,      /* same as an earlier line of the same invoice */
+    TXN_AFTER_SNAPSHOT = 8, /* on or after a configured snapshot day */
+    TXN_RETURN = 9,         /* negative quantity or amount (netted with
+                               TXN_RETURNS_SUBTRACT) */
+    TXN_NREASONS = 10
 } txn_reason;
 
 /* Largest spend of one line (quantity * price): sums of up to 2^32 such
@@ -53,6 +79,7 @@ typedef enum {
 #define TXN_SPEND_MAX 1e298
 
 #define TXN_EXAMPLES 5
+#define TXN_EXAMPLE_TEXT 200 /* bytes kept of a reason's first example line */
 
 typedef struct {
     uint64_t lines; /* data lines (records after the header) */
@@ -61,7 +88,14 @@ typedef struct {
     uint64_t examples[TXN_NREASONS][TXN_EXAMPLES]; /* file line numbers, 0 = none */
     uint64_t bytes;                                /* raw bytes read */
     char sha256[65];                               /* of the raw file */
+    /* The first example of each reason as read: its fields joined by the
+     * separator (quotes removed), cut to TXN_EXAMPLE_TEXT bytes. */
+    char example_text[TXN_NREASONS][TXN_EXAMPLE_TEXT + 1];
 } txn_report;
+
+/* The reason that dropped the most lines (the lowest on a tie), or
+ * TXN_NREASONS when none did. */
+txn_reason txn_leading_reason(const txn_report *rep);
 
 typedef struct txn_data txn_data;
 
@@ -73,10 +107,13 @@ typedef void (*txn_progress_fn)(uint64_t lines, uint64_t bytes, uint64_t total, 
 const char *txn_reason_name(txn_reason r);
 
 /* Read, clean and aggregate a transaction file (or an open reader, which
- * the caller still closes). On success *out is new (txn_free) and rep is
- * filled. A malformed file or a missing column fails with RFM_EPARSE or
- * RFM_EINVAL naming file, line and column; a file with no usable line
- * fails with RFM_EDATA. */
+ * the caller still closes; its separator is set from the options). On
+ * success *out is new (txn_free) and rep is filled. A malformed file or a
+ * missing column fails with RFM_EPARSE or RFM_EINVAL naming file, line and
+ * column, and so does a number with a thousands separator or a date that
+ * auto cannot read without guessing day and month; a file with no usable
+ * line fails with RFM_EDATA, rep filled, the message naming the leading
+ * reason, one example line and its text. */
 rfm_status txn_read(const char *path, const txn_options *opt, txn_progress_fn progress,
                     void *user, txn_data **out, txn_report *rep, char *err, size_t errlen);
 rfm_status txn_read_csv(csv_reader *csv, const txn_options *opt, txn_progress_fn progress,

@@ -13,7 +13,7 @@
 int32_t config_date(const char *s)
 {
     size_t n = strlen(s);
-    if (n != 10)
+    if (n != 10 || s[4] != '-' || s[7] != '-')
         return DATE_NONE;
     return date_parse(s, n);
 }
@@ -212,13 +212,92 @@ static void section_check(ctx *x, const char *section, const char *why)
 {
     if (!why || x->st != RFM_OK)
         return;
-    size_t n = strspn(why, "abcdefghijklmnopqrstuvwxyz_0123456789");
+    size_t n = strspn(why, "abcdefghijklmnopqrstuvwxyz_0123456789.");
     if (n > 0 && why[n] == ' ') {
         char key[128];
         snprintf(key, sizeof key, "%s.%.*s", section, (int)n, why);
         bad(x, key, why + n + 1);
     } else {
         bad(x, section, why);
+    }
+}
+
+/* ---- unknown keys ------------------------------------------------------
+ * Each section's known keys are a table next to its reader; a key in none
+ * is refused naming its path, with the nearest known key when one is close
+ * (a typo like data.seperator would otherwise be silently ignored). */
+
+/* Levenshtein distance of two short keys (longer ones count as far). */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t n = strlen(a), m = strlen(b);
+    if (n > 63 || m > 63)
+        return SIZE_MAX;
+    size_t row[64];
+    for (size_t j = 0; j <= m; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= n; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= m; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[m];
+}
+
+/* Refuse every member of o (a mapping, or NULL) not in known (NULL-ended). */
+static void check_keys(ctx *x, const json_t *o, const char *path, const char *const *known)
+{
+    const char *k;
+    const json_t *v;
+    if (!json_is_object(o))
+        return;
+    json_object_foreach((json_t *)o, k, v) {
+        size_t i = 0, best = SIZE_MAX, bi = 0;
+        for (; known[i] && strcmp(known[i], k) != 0; i++) {
+            size_t d = edit_distance(k, known[i]);
+            if (d < best) {
+                best = d;
+                bi = i;
+            }
+        }
+        if (known[i])
+            continue;
+        char key[160], why[512];
+        snprintf(key, sizeof key, "%s%s%s", path, *path ? "." : "", k);
+        size_t len = strlen(k) > strlen(known[bi]) ? strlen(k) : strlen(known[bi]);
+        if (best <= 2 || best <= len / 3) {
+            snprintf(why, sizeof why, "unknown key; did you mean %s%s%s?", path, *path ? "." : "",
+                     known[bi]);
+        } else {
+            size_t n = (size_t)snprintf(why, sizeof why, "unknown key (known here:");
+            for (i = 0; known[i] && n < sizeof why; i++)
+                n += (size_t)snprintf(why + n, sizeof why - n, "%s %s", i ? "," : "", known[i]);
+            if (n < sizeof why)
+                snprintf(why + n, sizeof why - n, ")");
+        }
+        bad(x, key, why);
+        return;
+    }
+}
+
+/* check_keys on each item of the list o[name], as path.name[i]. */
+static void check_item_keys(ctx *x, const json_t *o, const char *path, const char *name,
+                            const char *const *known)
+{
+    const json_t *list = json_object_get(o, name);
+    for (size_t i = 0; json_is_array(list) && i < json_array_size(list); i++) {
+        char p[128];
+        snprintf(p, sizeof p, "%s.%s[%zu]", path, name, i);
+        check_keys(x, json_array_get(list, i), p, known);
     }
 }
 
@@ -278,6 +357,13 @@ static void read_range(ctx *x, const json_t *rule, const char *name, const char 
     *lo = (int)json_integer_value(json_array_get(v, 0));
     *hi = (int)json_integer_value(json_array_get(v, 1));
 }
+
+static const char *const KEYS_SEGMENTS[] = {"k",        "k_min", "k_max", "restarts",
+                                            "max_iter", "seed",  "silhouette_sample",
+                                            "rfm_segments", "cluster_profiles", NULL};
+static const char *const KEYS_RULE[] = {"name", "r", "f", "m", NULL};
+static const char *const KEYS_PROFILE[] = {"name", "recency", "frequency", "monetary",
+                                           "strategy", NULL};
 
 static void read_segments(ctx *x, const json_t *s, segments_options *o)
 {
@@ -353,6 +439,9 @@ static void read_segments(ctx *x, const json_t *s, segments_options *o)
     }
 }
 
+static const char *const KEYS_CLTV[] = {"penalizer_coef", "holdout_days", "horizon_days",
+                                        "discount_rate", NULL};
+
 static void read_cltv(ctx *x, const json_t *s, cltv_options *o)
 {
     cltv_default_options(o);
@@ -364,6 +453,10 @@ static void read_cltv(ctx *x, const json_t *s, cltv_options *o)
         get_type_num(x, s, "discount_rate", "cltv.discount_rate", o->discount_rate);
     section_check(x, "cltv", cltv_check_options(o));
 }
+
+static const char *const KEYS_CHURN[] = {"cut_days",       "lambda",         "test_share",
+                                         "seed",           "threshold_medium", "threshold_high",
+                                         "counterfactual_threshold", "max_purchases", NULL};
 
 static void read_churn(ctx *x, const json_t *s, churn_params *o)
 {
@@ -384,6 +477,9 @@ static void read_churn(ctx *x, const json_t *s, churn_params *o)
     section_check(x, "churn", churn_check_params(o));
 }
 
+static const char *const KEYS_EMBEDDINGS[] = {"dim",    "seed",      "exact_max",
+                                              "hnsw_m", "ef_search", "neighbors", NULL};
+
 static void read_embeddings(ctx *x, const json_t *s, embed_params *e, ann_params *a)
 {
     embed_params_default(e);
@@ -398,6 +494,10 @@ static void read_embeddings(ctx *x, const json_t *s, embed_params *e, ann_params
     section_check(x, "embeddings", embed_check_params(e));
     section_check(x, "embeddings", ann_check_params(a));
 }
+
+static const char *const KEYS_UPLIFT[] = {"campaign", "treatment", "control", "arms", "outcome",
+                                          "features", "learner",   "holdout", "seed", NULL};
+static const char *const KEYS_FEATURE[] = {"name", "type", NULL};
 
 /* uplift: the campaign file and its columns (campaign_spec), the learner
  * (uplift_params). Without the section there is no spec, and rfm-train
@@ -468,6 +568,123 @@ static void read_uplift(ctx *x, const json_t *u, char **campaign, campaign_spec 
         bad(x, "uplift", why);
 }
 
+/* ---- data: the transaction export and its dialect (txn_options) ------ */
+
+static const char *const KEYS_DATA[] = {
+    "transactions", "format", "separator",     "header",        "decimal", "date_format",
+    "timezone",     "columns", "cancellation_prefix", "snapshot_date", "returns", "query", NULL};
+static const char *const KEYS_COLUMNS[] = {"invoice", "customer_id", "date",    "quantity",
+                                           "price",   "amount",      "product", NULL};
+
+/* A column: absent is def, null is NULL (not read), a string is a name, a
+ * positive integer a position (header: false), kept as its text in root. */
+static const char *get_col(ctx *x, const json_t *cols, const char *name, const char *def)
+{
+    char key[64];
+    snprintf(key, sizeof key, "data.columns.%s", name);
+    json_t *v = json_object_get(cols, name);
+    if (!v)
+        return def;
+    if (json_is_null(v))
+        return NULL;
+    if (json_is_integer(v) && json_integer_value(v) >= 1 && json_integer_value(v) <= 9999) {
+        char buf[16];
+        snprintf(buf, sizeof buf, "%d", (int)json_integer_value(v));
+        if (json_object_set_new((json_t *)cols, name, json_string(buf)) != 0) {
+            oom(x);
+            return NULL;
+        }
+        return json_string_value(json_object_get(cols, name));
+    }
+    if (!json_is_string(v)) {
+        bad(x, key, "must be a column name, a 1-based position (header: false) or null");
+        return def;
+    }
+    return json_string_value(v);
+}
+
+static void read_data(ctx *x, const json_t *data, rfm_config *c)
+{
+    txn_options *o = &c->txn;
+    const json_t *cols = json_object_get(data, "columns");
+    if (cols && !json_is_object(cols))
+        bad(x, "data.columns", "must be a mapping");
+    if (!json_is_object(cols))
+        cols = NULL;
+    const char *t = get_str(x, data, "transactions", "data.transactions", NULL);
+    c->transactions = dup(x, t);
+
+    const char *fmt = get_str(x, data, "format", "data.format", "auto");
+    o->format = strcmp(fmt, "csv") == 0     ? TXN_FORMAT_CSV
+                : strcmp(fmt, "jsonl") == 0 ? TXN_FORMAT_JSONL
+                                            : TXN_FORMAT_AUTO;
+    if (o->format == TXN_FORMAT_AUTO && strcmp(fmt, "auto") != 0)
+        bad(x, "data.format", "must be auto, csv or jsonl");
+    const char *sep = get_str(x, data, "separator", "data.separator", NULL);
+    if (sep) {
+        if (strcmp(sep, "whitespace") == 0)
+            o->separator = CSV_SEP_WHITESPACE;
+        else if (strcmp(sep, "\\t") == 0 || strcmp(sep, "tab") == 0)
+            o->separator = '\t';
+        else if (strlen(sep) == 1 && !strchr("\"\r\n", sep[0]))
+            o->separator = (unsigned char)sep[0];
+        else
+            bad(x, "data.separator", "must be one character other than a quote or a line end, "
+                                     "\"\\t\", or whitespace (runs of spaces and tabs)");
+    }
+    o->no_header = !get_bool(x, data, "header", "data.header", 1);
+    const char *dec = get_str(x, data, "decimal", "data.decimal", ".");
+    if (strcmp(dec, ".") && strcmp(dec, ","))
+        bad(x, "data.decimal", "must be \".\" or \",\" (thousands separators are refused)");
+    o->decimal = dec[0] == ',' ? ',' : '.';
+    const char *df = get_str(x, data, "date_format", "data.date_format", "auto");
+    o->date_format = strcmp(df, "auto") == 0 ? NULL : df;
+    const char *tz = get_str(x, data, "timezone", "data.timezone", "UTC");
+    if (!date_parse_zone(tz, &o->zone_s))
+        bad(x, "data.timezone", "must be UTC or a fixed offset such as +02:00 or -0500 (named "
+                                "zones with daylight saving are not read)");
+    const char *ret = get_str(x, data, "returns", "data.returns", "drop");
+    o->returns = strcmp(ret, "subtract") == 0 ? TXN_RETURNS_SUBTRACT : TXN_RETURNS_COUNT;
+    if (strcmp(ret, "subtract") && strcmp(ret, "drop"))
+        bad(x, "data.returns", "must be drop (counted, left out) or subtract (also netted "
+                               "against monetary)");
+    const char *query = get_str(x, data, "query", "data.query", NULL);
+    c->query = dup(x, query);
+    if (x->st == RFM_OK && (t || query)) {
+        char why[256];
+        const char *key;
+        if (source_check(t ? t : "", query, &key, why, sizeof why))
+            bad(x, strcmp(key, "query") == 0 ? "data.query" : "data.transactions", why);
+    }
+
+    o->amount = get_col(x, cols, "amount", NULL);
+    o->invoice = get_col(x, cols, "invoice", "InvoiceNo");
+    o->customer_id = get_col(x, cols, "customer_id", "CustomerID");
+    o->date = get_col(x, cols, "date", "InvoiceDate");
+    o->quantity = get_col(x, cols, "quantity", o->amount ? NULL : "Quantity");
+    o->price = get_col(x, cols, "price", o->amount ? NULL : "UnitPrice");
+    o->product = get_col(x, cols, "product", NULL);
+    o->cancel_prefix = get_str(x, data, "cancellation_prefix", "data.cancellation_prefix", "C");
+    if (json_is_null(json_object_get(data, "cancellation_prefix")))
+        o->cancel_prefix = NULL;
+    const char *snap = get_str(x, data, "snapshot_date", "data.snapshot_date", NULL);
+    o->snapshot_day = DATE_NONE;
+    if (snap && (o->snapshot_day = config_date(snap)) == DATE_NONE)
+        bad(x, "data.snapshot_date", "must be a date YYYY-MM-DD");
+    if (x->st == RFM_OK) {
+        char why[256];
+        section_check(x, "data", txn_check_options(o, why, sizeof why));
+    }
+}
+
+/* The lead adds keys of other branches here (e.g. server.tls_priorities). */
+static const char *const KEYS_SERVER[] = {
+    "host",        "port",          "threads",       "connection_limit", "timeout_s",
+    "body_limit_bytes", "batch_limit", "max_json_depth", "tokens_sha256", "access_log",
+    "openapi",     "metrics_token_required", "drift_window", "rate_limit", "tls_cert_file",
+    "tls_key_file", "tls_priorities", "per_address_limit", "header_timeout_s", NULL};
+static const char *const KEYS_RATE_LIMIT[] = {"requests_per_second", "burst", NULL};
+
 static void read_server(ctx *x, const json_t *s, server_options *o)
 {
     const char *host = get_str(x, s, "host", "server.host", "127.0.0.1");
@@ -533,6 +750,30 @@ static void read_server(ctx *x, const json_t *s, server_options *o)
     }
 }
 
+static const char *const KEYS_TOP[] = {"data",       "models_dir", "segments", "cltv", "churn",
+                                       "embeddings", "uplift",     "server",   NULL};
+
+/* Before the values: a misspelt key is what to report, not the default
+ * or missing value it caused. */
+static void check_all_keys(ctx *x, const json_t *root)
+{
+    const json_t *data = json_object_get(root, "data"), *seg = json_object_get(root, "segments");
+    const json_t *upl = json_object_get(root, "uplift"), *srv = json_object_get(root, "server");
+    check_keys(x, root, "", KEYS_TOP);
+    check_keys(x, data, "data", KEYS_DATA);
+    check_keys(x, json_object_get(data, "columns"), "data.columns", KEYS_COLUMNS);
+    check_keys(x, seg, "segments", KEYS_SEGMENTS);
+    check_item_keys(x, seg, "segments", "rfm_segments", KEYS_RULE);
+    check_item_keys(x, seg, "segments", "cluster_profiles", KEYS_PROFILE);
+    check_keys(x, json_object_get(root, "cltv"), "cltv", KEYS_CLTV);
+    check_keys(x, json_object_get(root, "churn"), "churn", KEYS_CHURN);
+    check_keys(x, json_object_get(root, "embeddings"), "embeddings", KEYS_EMBEDDINGS);
+    check_keys(x, upl, "uplift", KEYS_UPLIFT);
+    check_item_keys(x, upl, "uplift", "features", KEYS_FEATURE);
+    check_keys(x, srv, "server", KEYS_SERVER);
+    check_keys(x, json_object_get(srv, "rate_limit"), "server.rate_limit", KEYS_RATE_LIMIT);
+}
+
 rfm_status config_load(const char *path, rfm_config **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -552,35 +793,8 @@ rfm_status config_load(const char *path, rfm_config **out, char *err, size_t err
         bad(&x, "(top level)", "must be a mapping");
         goto done;
     }
-    const json_t *data = json_object_get(root, "data");
-    const json_t *cols = json_object_get(data, "columns");
-    if (data && !json_is_object(data))
-        bad(&x, "data", "must be a mapping");
-    if (cols && !json_is_object(cols))
-        bad(&x, "data.columns", "must be a mapping");
-    const char *t = get_str(&x, data, "transactions", "data.transactions", NULL);
-    c->transactions = dup(&x, t);
-    const char *q = get_str(&x, data, "query", "data.query", NULL);
-    c->query = dup(&x, q);
-    if (x.st == RFM_OK && (t || q)) {
-        char why[256];
-        const char *key;
-        if (source_check(t ? t : "", q, &key, why, sizeof why))
-            bad(&x, strcmp(key, "query") == 0 ? "data.query" : "data.transactions", why);
-    }
-    c->txn.invoice = get_str(&x, cols, "invoice", "data.columns.invoice", "InvoiceNo");
-    c->txn.customer_id =
-        get_str(&x, cols, "customer_id", "data.columns.customer_id", "CustomerID");
-    c->txn.date = get_str(&x, cols, "date", "data.columns.date", "InvoiceDate");
-    c->txn.quantity = get_str(&x, cols, "quantity", "data.columns.quantity", "Quantity");
-    c->txn.price = get_str(&x, cols, "price", "data.columns.price", "UnitPrice");
-    c->txn.product = get_str(&x, cols, "product", "data.columns.product", NULL);
-    c->txn.cancel_prefix =
-        get_str(&x, data, "cancellation_prefix", "data.cancellation_prefix", "C");
-    const char *snap = get_str(&x, data, "snapshot_date", "data.snapshot_date", NULL);
-    c->txn.snapshot_day = DATE_NONE;
-    if (snap && (c->txn.snapshot_day = config_date(snap)) == DATE_NONE)
-        bad(&x, "data.snapshot_date", "must be a date YYYY-MM-DD");
+    check_all_keys(&x, root); /* a typo's message, not what it caused */
+    read_data(&x, section(&x, root, "data"), c);
     const char *md = get_str(&x, root, "models_dir", "models_dir", "models");
     c->models_dir = dup(&x, md);
 

@@ -34,6 +34,70 @@ static void test_invalid(void **state)
             fail_msg("'%s' should be rejected", bad[i]);
 }
 
+static int32_t Z(const char *s, const char *pattern, int32_t zone_s)
+{
+    date_spec ds = {pattern, zone_s};
+    return date_parse_in(s, strlen(s), &ds);
+}
+
+/* Auto: every ISO 8601 variant, YYYYMMDD, Unix seconds and milliseconds;
+ * an instant is moved into the zone, a wall-clock time is not. */
+static void test_auto_forms_and_zones(void **state)
+{
+    (void)state;
+    int32_t d = date_from_ymd(2024, 3, 1), e = d - 1;
+    assert_int_equal(Z("2024-03-01T10:00:00Z", NULL, 0), d);
+    assert_int_equal(Z("2024-03-01T10:00:00.123456Z", NULL, 0), d);
+    assert_int_equal(Z("2024-03-01 10:00:00,5+02:00", NULL, 0), d);
+    assert_int_equal(Z("2024-03-01T01:00:00+02:00", NULL, 0), e); /* 23:00 UTC the day before */
+    assert_int_equal(Z("2024-03-01T01:00:00+0200", NULL, 0), e);
+    assert_int_equal(Z("2024-03-01T01:00:00+02", NULL, 0), e);
+    assert_int_equal(Z("2024-03-01T01:00:00 +02:00", NULL, 0), e);
+    assert_int_equal(Z("2024-02-29T23:30:00-01:00", NULL, 0), d);
+    assert_int_equal(Z("2024-02-29T23:30:00Z", NULL, 3600), d);  /* into +01:00 */
+    assert_int_equal(Z("2024-02-29T23:30:00", NULL, 3600), e);   /* already local */
+    assert_int_equal(Z("20240301", NULL, 0), d);
+    assert_int_equal(Z("1709287200", NULL, 0), d);              /* 2024-03-01 10:00 UTC */
+    assert_int_equal(Z("1709287200123", NULL, 0), d);
+    assert_int_equal(Z("1709287200", NULL, -11 * 3600), e);     /* 23:00 the day before */
+    assert_int_equal(Z("0", NULL, 0), DATE_NONE);
+    assert_int_equal(Z("20241301", NULL, 0), DATE_NONE);
+    assert_int_equal(Z("2024-03-01T10:00:00+25:00", NULL, 0), DATE_NONE);
+    assert_int_equal(Z("2024-03-01T10:00:00Zx", NULL, 0), DATE_NONE);
+    /* day and month that auto would have to guess */
+    assert_int_equal(Z("03/04/2024", NULL, 0), DATE_AMBIGUOUS);
+    assert_int_equal(Z("3.4.2024", NULL, 0), DATE_AMBIGUOUS);
+    assert_int_equal(Z("03-04-2024 10:00", NULL, 0), DATE_AMBIGUOUS);
+    assert_int_equal(P("03/04/2024"), DATE_NONE);
+    assert_int_equal(Z("3/4/2024 10:00", NULL, 0), date_from_ymd(2024, 3, 4)); /* UCI */
+}
+
+static void test_patterns(void **state)
+{
+    (void)state;
+    int32_t d = date_from_ymd(2024, 4, 3);
+    assert_int_equal(Z("03/04/2024", "%d/%m/%Y", 0), d);
+    assert_int_equal(Z("04/03/2024", "%m/%d/%Y", 0), d);
+    assert_int_equal(Z("3.4.24 7:05", "%d.%m.%y %H:%M", 0), d);
+    assert_int_equal(Z("03-Apr-2024", "%d-%b-%Y", 0), d);
+    assert_int_equal(Z("April 3, 2024", "%B %d, %Y", 0), d);
+    assert_int_equal(Z("2024-04-03  23:30:00.5 -0100", "%Y-%m-%d %H:%M:%S.%f %z", 0), d + 1);
+    assert_int_equal(Z("1712102400", "%s", 0), d);
+    assert_int_equal(Z("100%2024-04-03", "100%%%Y-%m-%d", 0), d);
+    assert_int_equal(Z("03/04/2024 x", "%d/%m/%Y", 0), DATE_NONE);
+    assert_int_equal(Z("31/04/2024", "%d/%m/%Y", 0), DATE_NONE);
+    assert_null(date_check_pattern("%d.%m.%Y %H:%M"));
+    assert_non_null(date_check_pattern("%H:%M"));
+    assert_non_null(date_check_pattern("%Y-%m-%Q"));
+    assert_non_null(date_check_pattern("%Y-%m-%d%"));
+    int32_t off;
+    assert_true(date_parse_zone("UTC", &off) && off == 0);
+    assert_true(date_parse_zone("+02:00", &off) && off == 7200);
+    assert_true(date_parse_zone("-0530", &off) && off == -(5 * 3600 + 30 * 60));
+    assert_false(date_parse_zone("Europe/Berlin", &off));
+    assert_false(date_parse_zone("+2", &off));
+}
+
 static void test_against_calendar_walk(void **state)
 {
     (void)state;
@@ -66,6 +130,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forms),
         cmocka_unit_test(test_invalid),
+        cmocka_unit_test(test_auto_forms_and_zones),
+        cmocka_unit_test(test_patterns),
         cmocka_unit_test(test_against_calendar_walk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

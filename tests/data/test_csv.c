@@ -7,12 +7,15 @@
 #include "csv.h"
 #include "sha256.h"
 
+static int sep = ','; /* the separator parse_all sets */
+
 /* Parse text fully; returns records joined as "a|b|c\n" for comparison. */
 static char *parse_all(const char *text, size_t len, rfm_status *st, char *err)
 {
     csv_reader *r;
     *st = csv_open_mem(text, len, "mem.csv", &r, err, RFM_ERRLEN);
     assert_int_equal(*st, RFM_OK);
+    assert_true(csv_set_separator(r, sep));
     size_t cap = 2 * len + 64, n = 0;
     char *out = calloc(cap, 1);
     const csv_field *f;
@@ -58,6 +61,48 @@ static void test_rfc4180(void **state)
     check(",,\n", "||\n");                                     /* empty fields */
     check("12\" PLATE,3\n", "12\" PLATE|3\n");                 /* bare quote kept */
     check("\"\",x\n", "|x\n");
+}
+
+/* Other separators: any byte, tabs, runs of blanks, and whole lines. */
+static void test_separators(void **state)
+{
+    (void)state;
+    sep = ';';
+    check("a;\"b;c\";d,e\r\n1;2;3,5\r\n", "a|b;c|d,e\n1|2|3,5\n");
+    check(";;\n", "||\n");
+    sep = '\t';
+    check("a\tb c\t\"x\ty\"\n", "a|b c|x\ty\n");
+    sep = CSV_SEP_WHITESPACE;
+    check("  a   b\t\tc  \n1 \t 2 3\r\n", "a|b|c\n1|2|3\n"); /* runs; blanks at the ends */
+    check("x \"two words\" \"\" y\n", "x|two words||y\n");   /* quotes keep blanks, "" empty */
+    check("a b\n   \n\t\nc d\n", "a|b\nc|d\n");              /* blank-only lines skipped */
+    sep = CSV_SEP_LINES;
+    check("{\"a\": \"x,y\"}\r\n\n\"q\" z\n", "{\"a\": \"x,y\"}\n\"q\" z\n");
+    sep = ',';
+    csv_reader *r;
+    char err[RFM_ERRLEN];
+    assert_int_equal(csv_open_mem("", 0, "x", &r, err, sizeof err), RFM_OK);
+    assert_false(csv_set_separator(r, '"'));
+    assert_false(csv_set_separator(r, '\n'));
+    assert_false(csv_set_separator(r, 0));
+    const uint8_t *p;
+    size_t n;
+    assert_int_equal(csv_peek(r, &p, &n, err, sizeof err), RFM_OK); /* empty: found by fuzz_csv */
+    assert_int_equal(n, 0);
+    csv_close(r);
+    /* a peek does not consume, and skips the byte order mark */
+    const char *text = "\xef\xbb\xbf{\"a\":1}\n";
+    assert_int_equal(csv_open_mem(text, strlen(text), "x", &r, err, sizeof err), RFM_OK);
+    assert_int_equal(csv_peek(r, &p, &n, err, sizeof err), RFM_OK);
+    assert_int_equal(n, 8);
+    assert_int_equal(p[0], '{');
+    assert_true(csv_set_separator(r, CSV_SEP_LINES));
+    const csv_field *f;
+    size_t nf;
+    assert_int_equal(csv_next(r, &f, &nf, err, sizeof err), RFM_OK);
+    assert_int_equal(nf, 1);
+    assert_string_equal(f[0].s, "{\"a\":1}");
+    csv_close(r);
 }
 
 static void test_line_numbers_and_columns(void **state)
@@ -198,6 +243,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rfc4180),
+        cmocka_unit_test(test_separators),
         cmocka_unit_test(test_line_numbers_and_columns),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_gzip_and_buffer_edges),

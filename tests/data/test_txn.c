@@ -10,8 +10,9 @@
 #include "date.h"
 #include "txn.h"
 
-static const txn_options OPT = {"InvoiceNo", "CustomerID", "InvoiceDate", "Quantity",
-                                "UnitPrice", "StockCode",  "C",           DATE_NONE};
+static const txn_options OPT = {.invoice = "InvoiceNo", .customer_id = "CustomerID", .date = "InvoiceDate",
+       .quantity = "Quantity", .price = "UnitPrice", .product = "StockCode",
+       .cancel_prefix = "C", .snapshot_day = DATE_NONE};
 
 /* Line numbers are file lines: the header is line 1. */
 static const char *FIXTURE =
@@ -206,17 +207,17 @@ static void test_spend_out_of_range(void **state)
                        "1,x,2011-01-01,1e308,1e10\n"   /* Inf */
                        "2,x,2011-01-02,1e-200,1e-200\n" /* 0 */
                        "3,x,2011-01-03,1e298,2\n"       /* above TXN_SPEND_MAX */
-                       "4,x,2011-01-04,-1e308,1e10\n"   /* non-positive first */
+                       "4,x,2011-01-04,-1e308,1e10\n"   /* a return worth -Inf */
                        "5,x,2011-01-05,1e298,1\n"       /* the largest spend: used */
                        "6,x,2011-01-06,2,3\n";
     txn_options o = OPT;
     o.product = NULL;
     txn_report rep;
     txn_data *d = read_text(text, &o, &rep, RFM_OK);
-    assert_int_equal(rep.count[TXN_BAD_NUMBER], 3);
+    assert_int_equal(rep.count[TXN_BAD_NUMBER], 4);
     assert_int_equal(rep.examples[TXN_BAD_NUMBER][0], 2);
-    assert_int_equal(rep.examples[TXN_BAD_NUMBER][2], 4);
-    assert_int_equal(rep.count[TXN_NONPOS_QUANTITY], 1);
+    assert_int_equal(rep.examples[TXN_BAD_NUMBER][3], 5);
+    assert_int_equal(rep.count[TXN_RETURN], 0);
     assert_int_equal(rep.used, 2);
     assert_true((double)UINT32_MAX * TXN_SPEND_MAX < DBL_MAX);
     txn_features f;
@@ -258,6 +259,281 @@ static void test_invoice_spanning_days(void **state)
     txn_free(d);
 }
 
+
+/* ---- dialects: every export shape through options alone ---------------
+ * Each fixture says the same purchases in another dialect:
+ *   a@x.com: invoice 1 on 2024-03-01 (12.50 + 7.50), invoice 2 on
+ *            2024-03-05 (5.00)          -> frequency 2, monetary 25, recency 1
+ *   b@x.com: invoice 3 on 2024-03-04 (10.00) -> frequency 1, monetary 10,
+ *            recency 2
+ * The snapshot is the day after the last purchase, 2024-03-06. */
+
+static txn_data *read_named(const char *text, const char *name, const txn_options *opt,
+                            txn_report *rep, rfm_status want, char *err)
+{
+    csv_reader *r;
+    txn_data *d = NULL;
+    assert_int_equal(csv_open_mem(text, strlen(text), name, &r, err, RFM_ERRLEN), RFM_OK);
+    rfm_status st = txn_read_csv(r, opt, NULL, NULL, &d, rep, err, RFM_ERRLEN);
+    csv_close(r);
+    if (st != want)
+        fail_msg("status %d (%s), wanted %d", st, err, want);
+    return d;
+}
+
+static void expect_customer(const txn_data *d, const char *id, double freq, double monetary,
+                            double recency)
+{
+    long i = txn_find(d, id);
+    if (i < 0)
+        fail_msg("customer %s not found", id);
+    txn_features *f = calloc(txn_ncustomers(d), sizeof *f);
+    assert_non_null(f);
+    txn_features_asof(d, txn_snapshot_day(d), f);
+    if (f[i].frequency != freq || fabs(f[i].monetary - monetary) > 1e-9 ||
+        f[i].recency != recency)
+        fail_msg("%s: frequency %g monetary %.17g recency %g, wanted %g %g %g", id,
+                 f[i].frequency, f[i].monetary, f[i].recency, freq, monetary, recency);
+    free(f);
+}
+
+static void expect_standard(const char *text, const char *name, const txn_options *o)
+{
+    txn_report rep;
+    char err[RFM_ERRLEN] = "";
+    txn_data *d = read_named(text, name, o, &rep, RFM_OK, err);
+    assert_int_equal(rep.used, rep.lines);
+    assert_int_equal(txn_ncustomers(d), 2);
+    assert_int_equal(txn_snapshot_day(d), date_from_ymd(2024, 3, 6));
+    expect_customer(d, "a@x.com", 2, 25, 1);
+    expect_customer(d, "b@x.com", 1, 10, 2);
+    txn_free(d);
+}
+
+static const txn_options CRM = {.invoice = "Order", .customer_id = "Email", .date = "Time",
+                                .quantity = "Qty",  .price = "Price",       .snapshot_day = DATE_NONE};
+
+/* Semicolons, decimal comma, quoted fields holding the separator and a
+ * quote, a byte order mark, CRLF, ISO 8601 times with Z, an offset and
+ * fractions. */
+static void test_semicolon_decimal_comma_crlf_bom(void **state)
+{
+    (void)state;
+    txn_options o = CRM;
+    o.separator = ';';
+    o.decimal = ',';
+    expect_standard("\xEF\xBB\xBF"
+                    "Order;Email;Time;Qty;Price;Note\r\n"
+                    "1;a@x.com;2024-03-01T10:00:00Z;1;12,50;\"red; big\"\r\n"
+                    "1;a@x.com;2024-03-01T10:00:00.250Z;1;7,5;\"a \"\"good\"\" one\"\r\n"
+                    "2;a@x.com;2024-03-05T01:30:00+01:00;1;5;\r\n"
+                    "3;b@x.com;2024-03-04 12:00:00.123456+0000;2;5,00;\r\n",
+                    "crm.csv", &o);
+}
+
+/* Tabs, no header: columns by 1-based position; dates as YYYYMMDD. */
+static void test_tab_no_header_positions(void **state)
+{
+    (void)state;
+    txn_options o = {.invoice = "1", .customer_id = "3", .date = "2", .quantity = "4",
+                     .price = "5", .snapshot_day = DATE_NONE, .separator = '\t', .no_header = 1};
+    expect_standard("1\t20240301\ta@x.com\t1\t12.50\n"
+                    "1\t20240301\ta@x.com\t3\t2.50\n"
+                    "2\t20240305\ta@x.com\t1\t5\n"
+                    "3\t20240304\tb@x.com\t4\t2.50\n",
+                    "log.tsv", &o);
+}
+
+/* Runs of spaces and tabs, blanks around lines, an amount column, no
+ * invoice column (a customer's lines of one day are one purchase), Unix
+ * seconds and milliseconds. */
+static void test_whitespace_amount_no_invoice(void **state)
+{
+    (void)state;
+    txn_options o = {.customer_id = "account", .date = "when", .amount = "usd",
+                     .snapshot_day = DATE_NONE, .separator = CSV_SEP_WHITESPACE};
+    expect_standard("  when        account   usd\n"
+                    "  1709287200  a@x.com   12.50  \n"
+                    "1709287200000 \t a@x.com\t7.50\n"
+                    "\n"
+                    "1709629200    a@x.com   5.00\n"
+                    "1709553600    b@x.com   \"10\"\n",
+                    "log.txt", &o);
+}
+
+/* The UCI form, a strptime pattern, and a pipe separator. */
+static void test_date_pattern_and_pipe(void **state)
+{
+    (void)state;
+    txn_options o = CRM;
+    o.separator = '|';
+    o.date_format = "%d.%m.%Y %H:%M";
+    expect_standard("Order|Email|Time|Qty|Price\n"
+                    "1|a@x.com|01.03.2024 10:00|1|12.50\n"
+                    "1|a@x.com|01.03.2024 10:00|1|7.50\n"
+                    "2|a@x.com|05.03.2024 23:59|1|5\n"
+                    "3|b@x.com|04.03.2024 00:00|1|10\n",
+                    "erp.csv", &o);
+    o.date_format = NULL;
+    o.separator = ',';
+    expect_standard("Order,Email,Time,Qty,Price\n"
+                    "1,a@x.com,3/1/2024 10:00,1,12.50\n"
+                    "1,a@x.com,3/1/2024 10:00,1,7.50\n"
+                    "2,a@x.com,3/5/2024 23:59,1,5\n"
+                    "3,b@x.com,3/4/2024 0:00,1,10\n",
+                    "uci.csv", &o);
+}
+
+/* JSON Lines, found by its content (the name says nothing): members as
+ * numbers or strings. */
+static void test_json_lines(void **state)
+{
+    (void)state;
+    txn_options o = {.invoice = "order", .customer_id = "email", .date = "ts", .amount = "total",
+                     .snapshot_day = DATE_NONE, .decimal = ','};
+    expect_standard("{\"order\": 1, \"email\": \"a@x.com\", \"ts\": \"2024-03-01T10:00:00Z\", "
+                    "\"total\": 12.5}\n"
+                    "{\"order\": 1, \"email\": \"a@x.com\", \"ts\": \"2024-03-01T11:00:00Z\", "
+                    "\"total\": \"7,50\"}\r\n"
+                    "{\"order\": \"2\", \"email\": \"a@x.com\", \"ts\": 1709629200, \"total\": 5}\n"
+                    "{\"email\": \"b@x.com\", \"order\": 3, \"ts\": \"20240304\", \"total\": 10, "
+                    "\"extra\": [1, 2]}\n",
+                    "export.txt", &o);
+    txn_report rep;
+    char err[RFM_ERRLEN] = "";
+    o.format = TXN_FORMAT_JSONL;
+    assert_null(read_named("{\"order\": 1}\n[1, 2]\n", "x.jsonl", &o, &rep, RFM_EPARSE, err));
+    assert_non_null(strstr(err, "x.jsonl:2:1: a JSON Lines line must be one JSON object"));
+    assert_null(read_named("{\"order\": 1,\n", "x.jsonl", &o, &rep, RFM_EPARSE, err));
+    assert_non_null(strstr(err, "x.jsonl:1:"));
+}
+
+/* The zone: a time with an offset is an instant, moved into the zone; a
+ * time without one is already the zone's. */
+static void test_timezone_moves_days(void **state)
+{
+    (void)state;
+    txn_options o = CRM;
+    o.zone_s = 2 * 3600; /* +02:00 */
+    const char *text = "Order,Email,Time,Qty,Price\n"
+                       "1,a@x.com,2024-03-01T10:00:00Z,1,20\n"
+                       "2,a@x.com,2024-03-04T23:30:00Z,1,5\n"   /* 05 01:30 at +02:00 */
+                       "3,b@x.com,2024-03-04 23:30:00,1,10\n"; /* already local: the 4th */
+    txn_report rep;
+    char err[RFM_ERRLEN] = "";
+    txn_data *d = read_named(text, "tz.csv", &o, &rep, RFM_OK, err);
+    expect_customer(d, "a@x.com", 2, 25, 1);
+    expect_customer(d, "b@x.com", 1, 10, 2);
+    txn_free(d);
+    o.zone_s = 0; /* in UTC a@x.com's second purchase is on the 4th, b's too */
+    d = read_named(text, "tz.csv", &o, &rep, RFM_OK, err);
+    expect_customer(d, "a@x.com", 2, 25, 1);
+    expect_customer(d, "b@x.com", 1, 10, 1);
+    txn_free(d);
+}
+
+/* Negative amounts are returns: counted under their own reason; with
+ * subtract, also netted against monetary (never below 0) without moving
+ * recency or frequency. */
+static void test_returns(void **state)
+{
+    (void)state;
+    const char *text = "Email;Day;Amount\n"
+                       "a@x.com;2024-03-01;12,50\n"
+                       "a@x.com;2024-03-01;7,50\n"
+                       "a@x.com;2024-03-05;5\n"
+                       "a@x.com;2024-03-05;-4,00\n"   /* a return */
+                       "b@x.com;2024-03-04;10\n"
+                       "b@x.com;2024-03-05;-30\n"     /* more than b ever bought */
+                       "c@x.com;2024-03-02;0\n";      /* zero amount */
+    txn_options o = {.customer_id = "Email", .date = "Day", .amount = "Amount",
+                     .snapshot_day = DATE_NONE, .separator = ';', .decimal = ','};
+    txn_report rep;
+    char err[RFM_ERRLEN] = "";
+    txn_data *d = read_named(text, "ret.csv", &o, &rep, RFM_OK, err);
+    assert_int_equal(rep.count[TXN_RETURN], 2);
+    assert_int_equal(rep.examples[TXN_RETURN][0], 5);
+    assert_int_equal(rep.count[TXN_ZERO_AMOUNT], 1);
+    assert_int_equal(rep.used, 4);
+    expect_customer(d, "a@x.com", 2, 25, 1);
+    expect_customer(d, "b@x.com", 1, 10, 2);
+    txn_free(d);
+    o.returns = TXN_RETURNS_SUBTRACT;
+    d = read_named(text, "ret.csv", &o, &rep, RFM_OK, err);
+    assert_int_equal(rep.count[TXN_RETURN], 2);
+    expect_customer(d, "a@x.com", 2, 21, 1);
+    expect_customer(d, "b@x.com", 1, 0, 2);
+    txn_free(d);
+    /* quantity x price: a negative quantity is a return too */
+    txn_options q = CRM;
+    d = read_named("Order,Email,Time,Qty,Price\n1,a@x.com,2024-03-01,2,3\n2,a@x.com,2024-03-02,-1,3\n",
+                   "q.csv", &q, &rep, RFM_OK, err);
+    assert_int_equal(rep.count[TXN_RETURN], 1);
+    assert_int_equal(rep.count[TXN_NONPOS_QUANTITY], 0);
+    txn_free(d);
+}
+
+/* What stops a read instead of being guessed, with file, line, column. */
+static void test_refused_not_guessed(void **state)
+{
+    (void)state;
+    txn_report rep;
+    char err[RFM_ERRLEN] = "";
+    txn_options o = CRM;
+    o.separator = ';';
+    o.decimal = ',';
+    assert_null(read_named("Order;Email;Time;Qty;Price\n1;a;2024-03-01;1;2,5\n"
+                           "2;a;2024-03-01;1;1.234,50\n",
+                           "th.csv", &o, &rep, RFM_EINVAL, err));
+    assert_non_null(strstr(err, "th.csv:3:18: '1.234,50' in columns.price has a thousands "
+                                "separator"));
+    o.decimal = '.';
+    o.separator = ',';
+    assert_null(read_named("Order,Email,Time,Qty,Price\n1,a,2024-03-01,\"1,000\",2\n", "th.csv",
+                           &o, &rep, RFM_EINVAL, err));
+    assert_non_null(strstr(err, "th.csv:2:16: '1,000' in columns.quantity"));
+    assert_null(read_named("Order,Email,Time,Qty,Price\n1,a,03/04/2024,1,2\n", "amb.csv", &o,
+                           &rep, RFM_EINVAL, err));
+    assert_non_null(strstr(err, "amb.csv:2:5: date '03/04/2024' in columns.date could be "
+                                "day/month or month/day: set data.date_format"));
+    o.date_format = "%d/%m/%Y";
+    txn_data *d = read_named("Order,Email,Time,Qty,Price\n1,a,03/04/2024,1,2\n", "amb.csv", &o,
+                             &rep, RFM_OK, err);
+    assert_int_equal(txn_last_day(d), date_from_ymd(2024, 4, 3));
+    txn_free(d);
+    /* a header that does not split on the separator names what to check */
+    o = CRM;
+    assert_null(read_named("Order;Email;Time;Qty;Price\n", "semi.csv", &o, &rep, RFM_EINVAL, err));
+    assert_non_null(strstr(err, "semi.csv:1: column 'Order' (columns.invoice) not found in the "
+                                "header, which has 1 field (check separator"));
+}
+
+/* Every line dropped: the error names the leading reason, one example line
+ * and its text, and the report is filled for the caller to print. */
+static void test_all_dropped_report(void **state)
+{
+    (void)state;
+    txn_report rep;
+    char err[RFM_ERRLEN] = "";
+    txn_options o = CRM;
+    assert_null(read_named("Order,Email,Time,Qty,Price\n"
+                           "1,a@x.com,yesterday,1,2\n"
+                           "2,,2024-03-01,1,2\n"
+                           "3,b@x.com,today,\"1\",2\n",
+                           "drop.csv", &o, &rep, RFM_EDATA, err));
+    assert_int_equal(rep.lines, 3);
+    assert_int_equal(rep.count[TXN_BAD_DATE], 2);
+    assert_int_equal(txn_leading_reason(&rep), TXN_BAD_DATE);
+    assert_string_equal(rep.example_text[TXN_BAD_DATE], "1,a@x.com,yesterday,1,2");
+    assert_string_equal(err, "drop.csv: no usable line among 3: 2 dropped as bad_date, e.g. "
+                             "line 2: 1,a@x.com,yesterday,1,2");
+    /* the example text is cut to 200 bytes */
+    static char big[1024];
+    snprintf(big, sizeof big, "Order,Email,Time,Qty,Price\n1,%0300d,x,1,2\n", 7);
+    assert_null(read_named(big, "big.csv", &o, &rep, RFM_EDATA, err));
+    assert_int_equal(strlen(rep.example_text[TXN_BAD_DATE]), TXN_EXAMPLE_TEXT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -268,6 +544,15 @@ int main(void)
         cmocka_unit_test(test_snapshot_and_errors),
         cmocka_unit_test(test_spend_out_of_range),
         cmocka_unit_test(test_invoice_spanning_days),
+        cmocka_unit_test(test_semicolon_decimal_comma_crlf_bom),
+        cmocka_unit_test(test_tab_no_header_positions),
+        cmocka_unit_test(test_whitespace_amount_no_invoice),
+        cmocka_unit_test(test_date_pattern_and_pipe),
+        cmocka_unit_test(test_json_lines),
+        cmocka_unit_test(test_timezone_moves_days),
+        cmocka_unit_test(test_returns),
+        cmocka_unit_test(test_refused_not_guessed),
+        cmocka_unit_test(test_all_dropped_report),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

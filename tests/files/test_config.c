@@ -107,6 +107,30 @@ static void expect_bad(const char *from, const char *to, const char *key)
         fail_msg("error '%s' does not name '%s'", err, key);
 }
 
+/* As expect_bad, replacing from `from` up to `until` (kept). */
+static void expect_bad_block(const char *from, const char *until, const char *to,
+                             const char *key)
+{
+    FILE *f = fopen("../config/rfm.yaml", "rb");
+    assert_non_null(f);
+    static char buf[65536];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *at = strstr(buf, from), *end = at ? strstr(at, until) : NULL;
+    assert_non_null(end);
+    static char out[65536 + 256];
+    snprintf(out, sizeof out, "%.*s%s%s", (int)(at - buf), buf, to, end + 1);
+    char path[64], err[RFM_ERRLEN] = "";
+    write_temp(path, ".yaml", out, strlen(out));
+    rfm_config *c;
+    rfm_status st = config_load(path, &c, err, sizeof err);
+    remove(path);
+    assert_int_not_equal(st, RFM_OK);
+    if (!strstr(err, key))
+        fail_msg("error '%s' does not name '%s'", err, key);
+}
+
 static void test_bad_values_name_keys(void **state)
 {
     (void)state;
@@ -156,7 +180,137 @@ static void test_sections_checked_at_load(void **state)
                "uplift.holdout: must be a number from 0.05 to 0.9");
     expect_bad("learner: auto", "learner: magic",
                "uplift.learner: must be auto, t_learner or causal_forest");
-    expect_bad("cltv:\n", "cltv: 3\nold_cltv:\n", "cltv: must be a mapping");
+    expect_bad("cltv:\n", "cltv: 3\nold_cltv:\n",
+               "old_cltv: unknown key (known here: data, models_dir, segments, cltv,");
+    expect_bad_block("cltv:\n", "\nchurn:", "cltv: 3\n", "cltv: must be a mapping");
+}
+
+
+/* Every key is known to its section: a typo is refused naming its path,
+ * with the nearest key, in every section (one per section), and a key far
+ * from any lists what the section knows. */
+static void test_unknown_keys(void **state)
+{
+    (void)state;
+    expect_bad("separator: \",\"", "seperator: \";\"",
+               "data.seperator: unknown key; did you mean data.separator?");
+    expect_bad("amount: null", "ammount: Total",
+               "data.columns.ammount: unknown key; did you mean data.columns.amount?");
+    expect_bad("k_max: 8", "k_maks: 8", "segments.k_maks: unknown key; did you mean segments.k_max?");
+    expect_bad("{name: Champions,            r: [5, 5], f: [4, 5]}",
+               "{name: Champions,            r: [5, 5], f: [4, 5], mm: 3}",
+               "segments.rfm_segments[0].mm: unknown key; did you mean segments.rfm_segments[0].m?");
+    expect_bad("      strategy: Reward", "      stratgy: Reward",
+               "segments.cluster_profiles[0].stratgy: unknown key; did you mean "
+               "segments.cluster_profiles[0].strategy?");
+    expect_bad("holdout_days: 90", "holdout_day: 90",
+               "cltv.holdout_day: unknown key; did you mean cltv.holdout_days?");
+    expect_bad("cut_days: 90", "cutdays: 90", "churn.cutdays: unknown key; did you mean churn.cut_days?");
+    expect_bad("hnsw_m: 32", "hnsw_n: 32",
+               "embeddings.hnsw_n: unknown key; did you mean embeddings.hnsw_m?");
+    expect_bad("learner: auto", "lerner: auto",
+               "uplift.lerner: unknown key; did you mean uplift.learner?");
+    expect_bad("{name: recency, type: number}", "{name: recency, typ: number}",
+               "uplift.features[0].typ: unknown key; did you mean uplift.features[0].type?");
+    expect_bad("port: 8080", "prot: 8080", "server.prot: unknown key; did you mean server.port?");
+    expect_bad("burst: 0", "bursts: 0",
+               "server.rate_limit.bursts: unknown key; did you mean server.rate_limit.burst?");
+    expect_bad("models_dir: models", "model_dir: models",
+               "model_dir: unknown key; did you mean models_dir?");
+    expect_bad("separator: \",\"", "colour: blue",
+               "data.colour: unknown key (known here: transactions, format, separator");
+}
+
+/* The data section's values and contradictions, each refused at load with
+ * its reason. */
+static void test_data_refusals(void **state)
+{
+    (void)state;
+    expect_bad("amount: null", "amount: Total",
+               "data.columns.amount: cannot be used with columns.quantity or columns.price");
+    expect_bad("quantity: Quantity         # null together with price when amount is set\n"
+               "    price: UnitPrice\n    amount: null",
+               "quantity: null\n    price: null\n    amount: CustomerID",
+               "data.columns.amount: names the same column as columns.customer_id ('CustomerID')");
+    expect_bad("price: UnitPrice", "price: Quantity",
+               "data.columns.price: names the same column as columns.quantity ('Quantity')");
+    expect_bad("quantity: Quantity ", "quantity: null ",
+               "data.columns.quantity: and columns.price must both name a column, or "
+               "columns.amount must");
+    expect_bad("header: true", "header: false",
+               "data.columns.invoice: must be a 1-based column position with header: false "
+               "(got 'InvoiceNo')");
+    expect_bad("separator: \",\"", "separator: \";;\"", "data.separator: must be one character");
+    expect_bad("decimal: \".\"", "decimal: \";\"", "data.decimal: must be \".\" or \",\"");
+    expect_bad("date_format: auto", "date_format: \"%Y-%m-%Q\"",
+               "data.date_format: has a directive other than");
+    expect_bad("date_format: auto", "date_format: \"%H:%M\"",
+               "data.date_format: needs %Y (or %y), %m (or %b) and %d, or %s");
+    expect_bad("timezone: UTC", "timezone: Europe/Berlin",
+               "data.timezone: must be UTC or a fixed offset");
+    expect_bad("format: auto", "format: xml", "data.format: must be auto, csv or jsonl");
+    expect_bad("format: auto", "format: jsonl",
+               "data.format: jsonl takes no separator or header (they are for CSV)");
+    expect_bad("returns: drop", "returns: keep", "data.returns: must be drop");
+    expect_bad("snapshot_date: null", "snapshot_date: \"1704067200\"", "data.snapshot_date");
+    expect_bad("returns: drop", "returns: drop\n  query: SELECT 1",
+               "data.query: is only for a database source");
+}
+
+/* A CRM's dialect, positions without a header, and a query with a
+ * database URL load into the options. */
+static void test_data_dialect_loads(void **state)
+{
+    (void)state;
+    const char *yaml = "data:\n"
+                       "  transactions: crm.csv\n"
+                       "  separator: \";\"\n"
+                       "  decimal: \",\"\n"
+                       "  date_format: \"%d.%m.%Y %H:%M\"\n"
+                       "  timezone: \"+02:00\"\n"
+                       "  returns: subtract\n"
+                       "  cancellation_prefix: null\n"
+                       "  columns: {invoice: null, customer_id: Email, date: Time, amount: Total,"
+                       " product: null}\n"
+                       "segments:\n"
+                       "  rfm_segments: [{name: All, r: [1, 5], f: [1, 5]}]\n"
+                       "  k_max: 2\n"
+                       "  cluster_profiles: [{name: A, strategy: s}, {name: B, strategy: t}]\n";
+    char path[64], err[RFM_ERRLEN];
+    write_temp(path, ".yaml", yaml, strlen(yaml));
+    rfm_config *c;
+    rfm_status st = config_load(path, &c, err, sizeof err);
+    remove(path);
+    if (st != RFM_OK)
+        fail_msg("%s", err);
+    assert_int_equal(c->txn.separator, ';');
+    assert_int_equal(c->txn.decimal, ',');
+    assert_string_equal(c->txn.date_format, "%d.%m.%Y %H:%M");
+    assert_int_equal(c->txn.zone_s, 7200);
+    assert_int_equal(c->txn.returns, TXN_RETURNS_SUBTRACT);
+    assert_null(c->txn.invoice);
+    assert_null(c->txn.quantity);
+    assert_null(c->txn.price);
+    assert_null(c->txn.cancel_prefix);
+    assert_string_equal(c->txn.amount, "Total");
+    config_free(c);
+    const char *pos = "data:\n  transactions: db\n  header: false\n  separator: whitespace\n"
+                      "  columns: {invoice: null, customer_id: 2, date: 1, quantity: null,"
+                      " price: null, amount: 3}\n"
+                      "segments:\n"
+                      "  rfm_segments: [{name: All, r: [1, 5], f: [1, 5]}]\n"
+                      "  k_max: 2\n"
+                      "  cluster_profiles: [{name: A, strategy: s}, {name: B, strategy: t}]\n";
+    write_temp(path, ".yaml", pos, strlen(pos));
+    st = config_load(path, &c, err, sizeof err);
+    remove(path);
+    if (st != RFM_OK)
+        fail_msg("%s", err);
+    assert_int_equal(c->txn.no_header, 1);
+    assert_int_equal(c->txn.separator, CSV_SEP_WHITESPACE);
+    assert_string_equal(c->txn.customer_id, "2");
+    assert_string_equal(c->txn.amount, "3");
+    config_free(c);
 }
 
 /* data.query goes with a database URL in data.transactions, and only
@@ -208,6 +362,9 @@ int main(void)
         cmocka_unit_test(test_bad_values_name_keys),
         cmocka_unit_test(test_sections_checked_at_load),
         cmocka_unit_test(test_sections_default_to_modules),
+        cmocka_unit_test(test_unknown_keys),
+        cmocka_unit_test(test_data_refusals),
+        cmocka_unit_test(test_data_dialect_loads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

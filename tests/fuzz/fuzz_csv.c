@@ -41,8 +41,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
     } while (0)
 
 /* The default columns of config/rfm.yaml. */
-static const txn_options OPT = {"InvoiceNo", "CustomerID", "InvoiceDate", "Quantity",
-                                "UnitPrice", "StockCode",  "C",           DATE_NONE};
+static const txn_options OPT = {.invoice = "InvoiceNo", .customer_id = "CustomerID", .date = "InvoiceDate",
+       .quantity = "Quantity", .price = "UnitPrice", .product = "StockCode",
+       .cancel_prefix = "C", .snapshot_day = DATE_NONE};
 
 /* One whole record, flattened for comparison: fields joined by NUL. */
 typedef struct {

@@ -208,8 +208,9 @@ static rfm_status op_customers(char *err, size_t errlen)
 
 static rfm_status op_txn(char *err, size_t errlen)
 {
-    txn_options o = {"InvoiceNo", "CustomerID", "InvoiceDate", "Quantity", "UnitPrice",
-                     "StockCode", "C", DATE_NONE};
+    txn_options o = {.invoice = "InvoiceNo", .customer_id = "CustomerID", .date = "InvoiceDate",
+       .quantity = "Quantity", .price = "UnitPrice", .product = "StockCode",
+       .cancel_prefix = "C", .snapshot_day = DATE_NONE};
     txn_data *d = NULL;
     txn_report rep;
     rfm_status st = txn_read(path_tx, &o, NULL, NULL, &d, &rep, err, errlen);

@@ -314,6 +314,199 @@ static void test_concurrent_only(void **state)
     assert_int_not_equal(system(cmd), 0);
 }
 
+
+/* ---- two real-world exports, through config alone ---------------------- */
+
+/* The shipped config with its data section replaced by data_yaml. */
+static void write_config(const char *name, const char *data_yaml)
+{
+    FILE *f = fopen("../config/rfm.yaml", "rb");
+    assert_non_null(f);
+    static char buf[65536], out[70000];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *a = strstr(buf, "data:\n"), *b = strstr(buf, "\nmodels_dir:");
+    assert_true(a && b);
+    snprintf(out, sizeof out, "%.*s%s%s", (int)(a - buf), buf, data_yaml, b + 1);
+    write_fixture(name, out);
+}
+
+typedef struct {
+    char id[32];
+    int days[64], ndays, orders;
+    double monetary;
+    int last;
+} expect_row;
+
+static void add_purchase(expect_row *r, int day, double v)
+{
+    int seen = 0;
+    for (int i = 0; i < r->ndays; i++)
+        seen |= r->days[i] == day;
+    if (!seen)
+        r->days[r->ndays++] = day;
+    r->monetary += v;
+    if (day > r->last)
+        r->last = day;
+}
+
+/* Train segments with the config, then compare every customer's
+ * recency, frequency and monetary in models/customers.csv. by_day: a
+ * purchase is a customer-day (no invoice column), else an order. */
+static void train_and_compare(const char *config, const char *tx, expect_row *rows, int n,
+                              int by_day)
+{
+    char cmd[1024], out[8192];
+    snprintf(cmd, sizeof cmd,
+             "../bin/rfm-train --config %s/%s --transactions %s/%s --models %s/m_%s "
+             "--only segments",
+             dir, config, dir, tx, dir, tx);
+    int rc = run(cmd, out, sizeof out);
+    if (rc != 0)
+        fail_msg("rfm-train exit %d: %s", rc, out);
+    int snap = 0;
+    for (int i = 0; i < n; i++)
+        if (rows[i].last + 1 > snap)
+            snap = rows[i].last + 1;
+    snprintf(cmd, sizeof cmd, "%s/m_%s/customers.csv", dir, tx);
+    FILE *f = fopen(cmd, "rb");
+    assert_non_null(f);
+    static char text[65536];
+    size_t len = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[len] = '\0';
+    for (int i = 0; i < n; i++) {
+        char want[128];
+        snprintf(want, sizeof want, "\n%s,%d,%d,%.17g,", rows[i].id, snap - rows[i].last,
+                 by_day ? rows[i].ndays : rows[i].orders, rows[i].monetary);
+        /* numfmt writes the shortest form; halves and whole numbers print
+         * the same with %.17g */
+        if (!strstr(text, want))
+            fail_msg("customers.csv lacks '%s'", want + 1);
+    }
+}
+
+/* A public transaction log: runs of blanks, a header, YYYYMMDD dates, no
+ * invoice column, one dollar amount per line, CRLF. */
+static void test_transaction_log_export(void **state)
+{
+    (void)state;
+    static char tx[65536];
+    expect_row rows[30];
+    memset(rows, 0, sizeof rows);
+    size_t n = (size_t)snprintf(tx, sizeof tx, "date      account    amount\r\n");
+    for (int c = 0; c < 30; c++) {
+        snprintf(rows[c].id, sizeof rows[c].id, "acct%02d", c);
+        for (int k = 0; k <= (c % 3) * 3; k++) {
+            int day = 1 + (k / 2) * 3 + c % 5; /* two lines a day: one purchase */
+            double usd = 1 + c + k % 4;
+            n += (size_t)snprintf(tx + n, sizeof tx - n, "202401%02d  %s  \t %g\r\n", day,
+                                  rows[c].id, usd);
+            add_purchase(&rows[c], day, usd);
+        }
+    }
+    write_fixture("log.txt", tx);
+    write_config("log.yaml", "data:\n"
+                             "  separator: whitespace\n"
+                             "  columns:\n"
+                             "    invoice: null\n"
+                             "    customer_id: account\n"
+                             "    date: date\n"
+                             "    quantity: null\n"
+                             "    price: null\n"
+                             "    amount: amount\n");
+    train_and_compare("log.yaml", "log.txt", rows, 30, 1);
+}
+
+/* A CRM export: semicolons, decimal commas, quoted fields, ISO 8601 times
+ * with Z, +02:00 and fractions, e-mail addresses as ids, an order number
+ * and one amount column. */
+static void test_crm_export(void **state)
+{
+    (void)state;
+    static char tx[65536];
+    expect_row rows[30];
+    memset(rows, 0, sizeof rows);
+    size_t n = (size_t)snprintf(tx, sizeof tx, "\"OrderNo\";\"Email\";\"CreatedAt\";\"Note\";"
+                                               "\"Total\"\n");
+    int order = 70000;
+    for (int c = 0; c < 30; c++) {
+        snprintf(rows[c].id, sizeof rows[c].id, "user%d@example.com", c);
+        for (int o = 0; o <= c % 3 + (c % 7 == 0); o++, order++) {
+            int day = 1 + (c + 5 * o) % 27, hour = (c + o) % 5; /* 0..4 */
+            int lines = 1 + (c + o) % 2;
+            for (int l = 0; l < lines; l++) {
+                int utc_day = day;
+                char when[64];
+                if ((c + l) % 3 == 0) {
+                    snprintf(when, sizeof when, "2024-02-%02dT%02d:15:00Z", day, hour);
+                } else if ((c + l) % 3 == 1) {
+                    snprintf(when, sizeof when, "2024-02-%02dT%02d:15:00+02:00", day, hour);
+                    utc_day -= hour < 2; /* 01:15+02:00 is 23:15 the day before */
+                } else {
+                    snprintf(when, sizeof when, "2024-02-%02dT%02d:15:00.125Z", day, hour);
+                }
+                int euros = c + 1 + l;
+                n += (size_t)snprintf(tx + n, sizeof tx - n, "%d;\"%s\";%s;\"gift; wrapped\";"
+                                      "\"%d,50\"\n", order, rows[c].id, when, euros);
+                add_purchase(&rows[c], utc_day, euros + 0.5);
+            }
+            rows[c].orders++;
+        }
+    }
+    write_fixture("crm.csv", tx);
+    write_config("crm.yaml", "data:\n"
+                             "  separator: \";\"\n"
+                             "  decimal: \",\"\n"
+                             "  columns:\n"
+                             "    invoice: OrderNo\n"
+                             "    customer_id: Email\n"
+                             "    date: CreatedAt\n"
+                             "    quantity: null\n"
+                             "    price: null\n"
+                             "    amount: Total\n");
+    train_and_compare("crm.yaml", "crm.csv", rows, 30, 0);
+
+    /* The mistakes of the issue, each refused before any data is read
+     * (the transactions file does not exist): exit 2 naming the key. */
+    char cmd[1024], out[8192];
+    const char *bad[][2] = {
+        {"data:\n  seperator: \";\"\n", "data.seperator: unknown key; did you mean data.separator?"},
+        {"data:\n  columns: {quantity: Total, price: Total}\n",
+         "data.columns.price: names the same column as columns.quantity ('Total')"},
+        {"data:\n  columns: {amount: Total, quantity: Qty}\n",
+         "data.columns.amount: cannot be used with columns.quantity or columns.price"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        write_config("bad.yaml", bad[i][0]);
+        snprintf(cmd, sizeof cmd,
+                 "../bin/rfm-train --config %s/bad.yaml --transactions %s/nowhere.csv "
+                 "--models %s/m_bad --only segments",
+                 dir, dir, dir);
+        int rc = run(cmd, out, sizeof out);
+        if (rc != 2 || !strstr(out, bad[i][1]))
+            fail_msg("exit %d, stderr '%s' lacks '%s'", rc, out, bad[i][1]);
+    }
+    /* Every line dropped: the report is printed, and the error names the
+     * leading reason, an example line and its text. */
+    write_config("drop.yaml", "data:\n"
+                              "  separator: \";\"\n"
+                              "  decimal: \",\"\n"
+                              "  date_format: \"%d.%m.%Y\"\n"
+                              "  columns: {invoice: OrderNo, customer_id: Email, date: CreatedAt,"
+                              " quantity: null, price: null, amount: Total}\n");
+    snprintf(cmd, sizeof cmd,
+             "../bin/rfm-train --config %s/drop.yaml --transactions %s/crm.csv "
+             "--models %s/m_drop --only segments",
+             dir, dir, dir);
+    assert_int_equal(run(cmd, out, sizeof out), 1);
+    if (!strstr(out, "  bad_date ") || !strstr(out, "e.g. line 2, 3, 4, 5, 6") ||
+        !strstr(out, "dropped as bad_date, e.g. line 2: 70000;user0@example.com;"
+                     "2024-02-01T00:15:00Z;gift; wrapped;1,50"))
+        fail_msg("stderr '%s' lacks the report or the example", out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -321,6 +514,8 @@ int main(void)
         cmocka_unit_test(test_errors_and_exit_codes),
         cmocka_unit_test(test_summary_road),
         cmocka_unit_test(test_concurrent_only),
+        cmocka_unit_test(test_transaction_log_export),
+        cmocka_unit_test(test_crm_export),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
