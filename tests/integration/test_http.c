@@ -110,6 +110,17 @@ static int read_response(int fd, response *r)
     return 0;
 }
 
+static void post(int fd, const char *path, const char *token, const char *body, response *r)
+{
+    char req[4096];
+    int n = snprintf(req, sizeof req,
+                     "POST %s HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n"
+                     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                     path, token, strlen(body), body);
+    send_all(fd, req, (size_t)n);
+    assert_int_equal(read_response(fd, r), 0);
+}
+
 static pid_t server_pid;
 static int server_port;
 
@@ -235,12 +246,31 @@ static int teardown(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
+/* The operation a request to path with body (text, or NULL) is answered
+ * by, as openapi.yaml describes it: path's own, except that a batch
+ * {"customers": ...} sent to a single operation P (the deprecated form)
+ * is answered as P/batch answers it. */
+static const char *answering_path(const char *method, const char *path, const char *body,
+                                  char *buf, size_t len)
+{
+    json_t *j = body ? json_loads(body, JSON_DECODE_ANY, NULL) : NULL;
+    int old = json_is_object(j) && json_object_get(j, "customers") &&
+              !strstr(path, "/batch");
+    json_decref(j);
+    snprintf(buf, len, "%s/batch", path);
+    return old && oas_operation(spec, method, buf) ? buf : path;
+}
+
 /* Check a response body against openapi.yaml's schema for its status;
- * the answers no operation describes (404, 405) against the Error schema. */
-static void check_contract(const char *method, const char *path, const response *r)
+ * the answers no operation describes (404, 405) against the Error schema.
+ * body is the request's (or NULL). */
+static void check_reply(const char *method, const char *path, const char *body,
+                        const response *r)
 {
     if (strstr(r->headers, "application/json") == NULL)
         return; /* the YAML document */
+    char buf[256];
+    path = answering_path(method, path, body, buf, sizeof buf);
     const json_t *op = oas_operation(spec, method, path);
     const json_t *schema =
         op ? oas_response_schema(spec, op, r->status)
@@ -259,6 +289,11 @@ static void check_contract(const char *method, const char *path, const response 
         fail_msg("%s %s %d: response breaks the contract at '%s': %s", method, path, r->status,
                  v[0].pointer, v[0].message);
     json_decref(j);
+}
+
+static void check_contract(const char *method, const char *path, const response *r)
+{
+    check_reply(method, path, NULL, r);
 }
 
 /* Run one .http case: directives, "----", then the request. */
@@ -337,7 +372,7 @@ static void run_case(const char *file)
         line = next;
     }
     json_decref(doc);
-    check_contract(method, path, &r);
+    check_reply(method, path, body, &r);
     free(r.body);
 }
 
@@ -461,30 +496,39 @@ static void test_many_clients(void **state)
 static void test_batch_order(void **state)
 {
     (void)state;
-    /* Results come back in request order: alternate two very different customers. */
+    /* Results come back in request order: alternate two very different
+     * customers. The batch operation and the deprecated batch form sent to
+     * /segment answer alike; each reply fits POST /segment/batch's schema. */
     const char *body = "{\"customers\":[{\"recency\":1,\"frequency\":40,\"monetary\":90000},"
                        "{\"recency\":360,\"frequency\":1,\"monetary\":3},"
                        "{\"recency\":1,\"frequency\":40,\"monetary\":90000},"
                        "{\"recency\":360,\"frequency\":1,\"monetary\":3}]}";
-    char req[1024];
-    int n = snprintf(req, sizeof req,
-                     "POST /segment HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN
-                     "\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-                     strlen(body), body);
-    int fd = dial(server_port);
-    send_all(fd, req, (size_t)n);
-    response r;
-    assert_int_equal(read_response(fd, &r), 0);
-    assert_int_equal(r.status, 200);
-    json_t *j = json_loads(r.body, 0, NULL), *res = json_object_get(j, "results");
-    assert_int_equal(json_array_size(res), 4);
-    for (size_t i = 0; i < 4; i++) {
-        const char *code = json_string_value(json_object_get(json_array_get(res, i), "rfm_score"));
-        assert_string_equal(code, i % 2 == 0 ? "555" : "111");
+    const char *to[] = {"/segment/batch", "/segment"};
+    char *first = NULL;
+    for (int k = 0; k < 2; k++) {
+        int fd = dial(server_port);
+        response r;
+        post(fd, to[k], TOKEN, body, &r);
+        close(fd);
+        assert_int_equal(r.status, 200);
+        check_reply("POST", to[k], body, &r);
+        json_t *j = json_loads(r.body, 0, NULL), *res = json_object_get(j, "results");
+        assert_int_equal(json_array_size(res), 4);
+        for (size_t i = 0; i < 4; i++) {
+            const char *code =
+                json_string_value(json_object_get(json_array_get(res, i), "rfm_score"));
+            assert_string_equal(code, i % 2 == 0 ? "555" : "111");
+        }
+        json_decref(j);
+        if (first) {
+            assert_string_equal(r.body, first);
+            free(r.body);
+        } else {
+            first = r.body;
+        }
     }
-    json_decref(j);
-    free(r.body);
-    close(fd);
+    free(first);
+    printf("    POST /segment/batch and the deprecated batch to POST /segment: the same reply\n");
 }
 
 static void test_similar_customers(void **state)
@@ -995,16 +1039,6 @@ static double scrape(const char *series)
     return v < 0 ? 0 : v;
 }
 
-static void post(int fd, const char *path, const char *token, const char *body, response *r)
-{
-    char req[4096];
-    int n = snprintf(req, sizeof req,
-                     "POST %s HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n"
-                     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-                     path, token, strlen(body), body);
-    send_all(fd, req, (size_t)n);
-    assert_int_equal(read_response(fd, r), 0);
-}
 
 static void test_metrics(void **state)
 {
@@ -1075,7 +1109,7 @@ static void test_metrics(void **state)
 }
 
 /* One scored batch of up to 5 customers (the test's batch_limit). */
-static void post_customers(int fd, const double (*x)[3], size_t n)
+static void post_customers(int fd, const char *to, const double (*x)[3], size_t n)
 {
     char body[1024];
     size_t o = (size_t)snprintf(body, sizeof body, "{\"customers\": [");
@@ -1085,7 +1119,7 @@ static void post_customers(int fd, const double (*x)[3], size_t n)
                               i ? ", " : "", x[i][0], x[i][1], x[i][2]);
     snprintf(body + o, sizeof body - o, "]}");
     response r;
-    post(fd, "/segment", TOKEN, body, &r);
+    post(fd, to, TOKEN, body, &r);
     if (r.status != 200)
         fail_msg("status %d: %s for %s", r.status, r.body, body);
     free(r.body);
@@ -1116,8 +1150,8 @@ static void test_drift_psi(void **state)
     rfm_rng_seed(&rng, 7);
     rfm_rng_shuffle(&rng, x, n, n, sizeof *x);
     int fd = dial(server_port);
-    for (size_t i = 0; i < 2500; i += 5)
-        post_customers(fd, (const double (*)[3])x + i, 5);
+    for (size_t i = 0; i < 2500; i += 5) /* the deprecated batch form */
+        post_customers(fd, "/segment", (const double (*)[3])x + i, 5);
     const char *feat[] = {"recency", "frequency", "monetary"};
     double same[3], shifted[3];
     for (int k = 0; k < 3; k++) {
@@ -1130,8 +1164,8 @@ static void test_drift_psi(void **state)
         x[i][1] = 1;
         x[i][2] /= 10;
     }
-    for (size_t i = 0; i < 2500; i += 5)
-        post_customers(fd, (const double (*)[3])x + i, 5);
+    for (size_t i = 0; i < 2500; i += 5) /* the batch operation feeds the window too */
+        post_customers(fd, "/segment/batch", (const double (*)[3])x + i, 5);
     close(fd);
     char series[64];
     snprintf(series, sizeof series, "rfm_input_drift_window{feature=\"recency\"}");
@@ -1574,11 +1608,8 @@ static void test_contract_guards(void **state)
 
     char bare[128];
     snprintf(bare, sizeof bare, "%s/noschema.yaml", dir);
-    copy_file("../openapi.yaml", bare,
-              "schema:\n              oneOf:\n                - $ref: \"#/components/schemas/"
-              "UpliftRequest\"",
-              "x-no-schema:\n              oneOf:\n                - $ref: "
-              "\"#/components/schemas/UpliftRequest\"");
+    copy_file("../openapi.yaml", bare, "schema: {$ref: \"#/components/schemas/UpliftRequest\"}",
+              "x-no-schema: {$ref: \"#/components/schemas/UpliftRequest\"}");
     snprintf(line, sizeof line, "openapi: %s", bare);
     derive_config("noschema_cfg.yaml", "openapi: openapi.yaml", line);
     snprintf(cfg, sizeof cfg, "%s/noschema_cfg.yaml", dir);
@@ -1588,6 +1619,19 @@ static void test_contract_guards(void **state)
     printf("    no request schema -> %.*s\n", (int)strcspn(text, "\n"), text);
     assert_non_null(strstr(text, "noschema.yaml"));
     assert_non_null(strstr(text, "POST /uplift_score has no requestBody schema"));
+
+    /* A contract without a batch operation: the deprecated batch form sent
+     * to /segment is held to /segment/batch's schema, so it must be there. */
+    snprintf(bare, sizeof bare, "%s/nobatch.yaml", dir);
+    copy_file("../openapi.yaml", bare, "  /segment/batch:\n", "  /segment/unused:\n");
+    snprintf(line, sizeof line, "openapi: %s", bare);
+    derive_config("nobatch_cfg.yaml", "openapi: openapi.yaml", line);
+    snprintf(cfg, sizeof cfg, "%s/nobatch_cfg.yaml", dir);
+    snprintf(log, sizeof log, "%s/nobatch.log", dir);
+    assert_int_equal(start_server_with(cfg, models, free_port(), log), -1);
+    text = read_log(log);
+    printf("    no batch operation -> %.*s\n", (int)strcspn(text, "\n"), text);
+    assert_non_null(strstr(text, "no operation POST /segment/batch"));
 }
 
 int main(void)
