@@ -8,8 +8,8 @@
  * Otherwise the body is gathered up to the limit (a chunked body going
  * over it gets 413 when it does). Then JSON syntax and depth (400), batch
  * size (413), schema (422: of the batch operation for a batch in the
- * deprecated form sent to a single one), and the handler. The completion callback logs
- * the request and frees the state.
+ * deprecated form sent to a single one), and the handler. The completion
+ * callback logs the request and frees the state.
  *
  * Every text put into a reply or the log that came from the client (path,
  * headers) is made valid UTF-8 first: jansson refuses anything else, and
