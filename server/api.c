@@ -43,7 +43,7 @@ struct api {
     char *openapi_text;
     size_t openapi_len;
     struct timespec started;
-    http_route routes[12];
+    http_route routes[16];
     size_t nroutes;
 };
 
@@ -506,14 +506,20 @@ rfm_status api_load(const char *models_dir, const char *openapi_path, api **out,
         {"GET", "/health", h_health, 0, NULL, NULL, 0},
         {"GET", "/ready", h_ready, 0, NULL, NULL, 0},
         {"GET", "/openapi.yaml", NULL, 0, a->openapi_text, "application/yaml", a->openapi_len},
-        {"POST", "/segment", h_segment, 1, NULL, NULL, 0},
-        {"POST", "/predict_cltv", h_cltv, 1, NULL, NULL, 0},
-        {"POST", "/predict_churn", h_churn, 1, NULL, NULL, 0},
-        {"POST", "/similar_customers", h_similar, 1, NULL, NULL, 0},
-        {"POST", "/uplift_score", h_uplift, 1, NULL, NULL, 0},
+        {"POST", "/segment", h_segment, HTTP_ONE_OR_OLD_BATCH, NULL, NULL, 0},
+        {"POST", "/segment/batch", h_segment, HTTP_BATCH, NULL, NULL, 0},
+        {"POST", "/predict_cltv", h_cltv, HTTP_ONE_OR_OLD_BATCH, NULL, NULL, 0},
+        {"POST", "/predict_cltv/batch", h_cltv, HTTP_BATCH, NULL, NULL, 0},
+        {"POST", "/predict_churn", h_churn, HTTP_ONE_OR_OLD_BATCH, NULL, NULL, 0},
+        {"POST", "/predict_churn/batch", h_churn, HTTP_BATCH, NULL, NULL, 0},
+        {"POST", "/similar_customers", h_similar, HTTP_ONE_OR_OLD_BATCH, NULL, NULL, 0},
+        {"POST", "/similar_customers/batch", h_similar, HTTP_BATCH, NULL, NULL, 0},
+        {"POST", "/uplift_score", h_uplift, HTTP_ONE_OR_OLD_BATCH, NULL, NULL, 0},
+        {"POST", "/uplift_score/batch", h_uplift, HTTP_BATCH, NULL, NULL, 0},
         {"GET", "/clusters/summary", h_clusters, 0, a->clusters_body, "application/json",
          a->clusters_body ? strlen(a->clusters_body) : 0},
     };
+    _Static_assert(sizeof r <= sizeof a->routes, "api.routes is too small");
     a->nroutes = sizeof r / sizeof *r;
     memcpy(a->routes, r, sizeof r);
     *out = a;

@@ -8,8 +8,9 @@
  * memory; a declared Content-Length over the limit is answered at once.
  * Otherwise the body is gathered up to the limit (a chunked body going
  * over it gets 413 when it does). Then JSON syntax and depth (400), batch
- * size (413), schema (422), and the handler. The completion callback logs
- * the request and frees the state.
+ * size (413), schema (422: of the batch operation for a batch in the
+ * deprecated form sent to a single one), and the handler. The completion
+ * callback logs the request and frees the state.
  *
  * Every text put into a reply or the log that came from the client (path,
  * headers) is made valid UTF-8 first: jansson refuses anything else, and
@@ -363,12 +364,13 @@ static json_t *handler_details(const json_t *body, const char *base, int status,
     return json_pack("[{s:s,s:s}]", "pointer", ptr, "message", text);
 }
 
-/* Run the handler on one item or on each item of a batch. */
-static int run_handler(const http_route *rt, void *user, const json_t *body, json_t **reply)
+/* Run the handler on the body, or on each item of a batch. */
+static int run_handler(const http_route *rt, int batch, void *user, const json_t *body,
+                       json_t **reply)
 {
     char msg[512] = "";
     json_t *out = NULL;
-    const json_t *items = rt->batch ? json_object_get(body, "customers") : NULL;
+    const json_t *items = batch ? json_object_get(body, "customers") : NULL;
     if (!items) {
         int status = call(rt, user, body, &out, msg, sizeof msg);
         *reply = status == 200 ? out
@@ -623,6 +625,16 @@ static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request
     return ret;
 }
 
+const char *http_operation_path(const http_route *rt, const json_t *body, char *buf,
+                                size_t len)
+{
+    if (rt->batch != HTTP_ONE_OR_OLD_BATCH || !json_is_object(body) ||
+        !json_object_get(body, "customers"))
+        return rt->path;
+    int n = snprintf(buf, len, "%s/batch", rt->path);
+    return n > 0 && (size_t)n < len ? buf : rt->path;
+}
+
 int http_answer_json(const server_options *opt, const oas_spec *spec, ops *o,
                      const http_route *rt, void *user, const char *text, size_t len,
                      json_t **reply)
@@ -640,9 +652,11 @@ int http_answer_json(const server_options *opt, const oas_spec *spec, ops *o,
                             je.column, je.text);
         return 400;
     }
-    const json_t *items = rt->batch && json_is_object(body)
-                              ? json_object_get(body, "customers")
-                              : NULL;
+    char batch_path[160];
+    const char *op_path = http_operation_path(rt, body, batch_path, sizeof batch_path);
+    int batch = rt->batch == HTTP_BATCH || op_path != rt->path;
+    const json_t *items = batch && json_is_object(body) ? json_object_get(body, "customers")
+                                                        : NULL;
     if (json_is_array(items) && json_array_size(items) > opt->batch_limit) {
         size_t n = json_array_size(items);
         json_decref(body);
@@ -650,7 +664,7 @@ int http_answer_json(const server_options *opt, const oas_spec *spec, ops *o,
                             opt->batch_limit);
         return 413;
     }
-    const json_t *op = oas_operation(spec, rt->method, rt->path);
+    const json_t *op = oas_operation(spec, rt->method, op_path);
     const json_t *schema = oas_request_schema(spec, op);
     oas_violation v[MAX_VIOLATIONS];
     size_t nv = schema ? oas_validate(spec, schema, body, v, MAX_VIOLATIONS) : 0;
@@ -663,8 +677,8 @@ int http_answer_json(const server_options *opt, const oas_spec *spec, ops *o,
         return 422;
     }
     if (o)
-        ops_observe(o, rt->path, body);
-    int status = run_handler(rt, user, body, reply);
+        ops_observe(o, op_path, body);
+    int status = run_handler(rt, batch, user, body, reply);
     json_decref(body);
     return status;
 }

@@ -31,12 +31,21 @@ typedef struct {
     const char *method; /* "GET", "POST" */
     const char *path;
     http_handler fn;
-    int batch; /* POST bodies may be {"customers": [...]} */
+    int batch; /* HTTP_ONE, HTTP_ONE_OR_OLD_BATCH or HTTP_BATCH, below */
     /* For GET: a fixed body computed at start (fn may then be NULL). */
     const char *fixed_body;
     const char *fixed_type;
     size_t fixed_len;
 } http_route;
+
+/* How a POST route takes batches. HTTP_BATCH: the route is a batch
+ * operation; its body is {"customers": [...]}, the handler runs on each
+ * item and the reply is {"results": [...]}. HTTP_ONE_OR_OLD_BATCH: the
+ * route takes one customer, but a body with a "customers" member is the
+ * deprecated batch form of the time before the batch operations: it is
+ * held to the schemas of the operation at rt->path + "/batch" and answered
+ * as that operation answers it. HTTP_ONE: the body is the handler's. */
+enum { HTTP_ONE = 0, HTTP_ONE_OR_OLD_BATCH = 1, HTTP_BATCH = 2 };
 
 typedef struct http_server http_server;
 
@@ -70,6 +79,13 @@ typedef struct {
 int http_answer_json(const server_options *opt, const oas_spec *spec, ops *o,
                      const http_route *rt, void *user, const char *text, size_t len,
                      json_t **reply);
+
+/* The path of the operation of the contract whose schemas a POST of body
+ * to rt is held to: rt->path, or for the deprecated batch form (see
+ * HTTP_ONE_OR_OLD_BATCH) rt->path + "/batch", written into buf. body may
+ * be NULL (not parsed): rt->path. Returns rt->path or buf. */
+const char *http_operation_path(const http_route *rt, const json_t *body, char *buf,
+                                size_t len);
 
 /* Start listening, over HTTPS when opt has tls_cert_file and tls_key_file.
  * o (metrics, rate limit, /metrics and /docs; may be NULL) and prov (and

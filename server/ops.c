@@ -215,7 +215,8 @@ rfm_status ops_set_models(ops *o, const json_t *manifest, const customers *c, ch
 
 static int drift_endpoint(const char *path)
 {
-    return strcmp(path, "/segment") == 0 || strcmp(path, "/predict_churn") == 0;
+    return strcmp(path, "/segment") == 0 || strcmp(path, "/segment/batch") == 0 ||
+           strcmp(path, "/predict_churn") == 0 || strcmp(path, "/predict_churn/batch") == 0;
 }
 
 static void observe_one(drift_monitor *m, const json_t *item)

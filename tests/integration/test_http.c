@@ -113,6 +113,17 @@ static int read_response(int fd, response *r)
     return 0;
 }
 
+static void post(int fd, const char *path, const char *token, const char *body, response *r)
+{
+    char req[4096];
+    int n = snprintf(req, sizeof req,
+                     "POST %s HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n"
+                     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                     path, token, strlen(body), body);
+    send_all(fd, req, (size_t)n);
+    assert_int_equal(read_response(fd, r), 0);
+}
+
 static pid_t server_pid;
 static int server_port;
 
@@ -238,12 +249,31 @@ static int teardown(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
+/* The operation a request to path with body (text, or NULL) is answered
+ * by, as openapi.yaml describes it: path's own, except that a batch
+ * {"customers": ...} sent to a single operation P (the deprecated form)
+ * is answered as P/batch answers it. */
+static const char *answering_path(const char *method, const char *path, const char *body,
+                                  char *buf, size_t len)
+{
+    json_t *j = body ? json_loads(body, JSON_DECODE_ANY, NULL) : NULL;
+    int old = json_is_object(j) && json_object_get(j, "customers") &&
+              !strstr(path, "/batch");
+    json_decref(j);
+    snprintf(buf, len, "%s/batch", path);
+    return old && oas_operation(spec, method, buf) ? buf : path;
+}
+
 /* Check a response body against openapi.yaml's schema for its status;
- * the answers no operation describes (404, 405) against the Error schema. */
-static void check_contract(const char *method, const char *path, const response *r)
+ * the answers no operation describes (404, 405) against the Error schema.
+ * body is the request's (or NULL). */
+static void check_reply(const char *method, const char *path, const char *body,
+                        const response *r)
 {
     if (strstr(r->headers, "application/json") == NULL)
         return; /* the YAML document */
+    char buf[256];
+    path = answering_path(method, path, body, buf, sizeof buf);
     const json_t *op = oas_operation(spec, method, path);
     const json_t *schema =
         op ? oas_response_schema(spec, op, r->status)
@@ -262,6 +292,11 @@ static void check_contract(const char *method, const char *path, const response 
         fail_msg("%s %s %d: response breaks the contract at '%s': %s", method, path, r->status,
                  v[0].pointer, v[0].message);
     json_decref(j);
+}
+
+static void check_contract(const char *method, const char *path, const response *r)
+{
+    check_reply(method, path, NULL, r);
 }
 
 /* Run one .http case: directives, "----", then the request. */
@@ -340,7 +375,7 @@ static void run_case(const char *file)
         line = next;
     }
     json_decref(doc);
-    check_contract(method, path, &r);
+    check_reply(method, path, body, &r);
     free(r.body);
 }
 
@@ -464,30 +499,39 @@ static void test_many_clients(void **state)
 static void test_batch_order(void **state)
 {
     (void)state;
-    /* Results come back in request order: alternate two very different customers. */
+    /* Results come back in request order: alternate two very different
+     * customers. The batch operation and the deprecated batch form sent to
+     * /segment answer alike; each reply fits POST /segment/batch's schema. */
     const char *body = "{\"customers\":[{\"recency\":1,\"frequency\":40,\"monetary\":90000},"
                        "{\"recency\":360,\"frequency\":1,\"monetary\":3},"
                        "{\"recency\":1,\"frequency\":40,\"monetary\":90000},"
                        "{\"recency\":360,\"frequency\":1,\"monetary\":3}]}";
-    char req[1024];
-    int n = snprintf(req, sizeof req,
-                     "POST /segment HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN
-                     "\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-                     strlen(body), body);
-    int fd = dial(server_port);
-    send_all(fd, req, (size_t)n);
-    response r;
-    assert_int_equal(read_response(fd, &r), 0);
-    assert_int_equal(r.status, 200);
-    json_t *j = json_loads(r.body, 0, NULL), *res = json_object_get(j, "results");
-    assert_int_equal(json_array_size(res), 4);
-    for (size_t i = 0; i < 4; i++) {
-        const char *code = json_string_value(json_object_get(json_array_get(res, i), "rfm_score"));
-        assert_string_equal(code, i % 2 == 0 ? "555" : "111");
+    const char *to[] = {"/segment/batch", "/segment"};
+    char *first = NULL;
+    for (int k = 0; k < 2; k++) {
+        int fd = dial(server_port);
+        response r;
+        post(fd, to[k], TOKEN, body, &r);
+        close(fd);
+        assert_int_equal(r.status, 200);
+        check_reply("POST", to[k], body, &r);
+        json_t *j = json_loads(r.body, 0, NULL), *res = json_object_get(j, "results");
+        assert_int_equal(json_array_size(res), 4);
+        for (size_t i = 0; i < 4; i++) {
+            const char *code =
+                json_string_value(json_object_get(json_array_get(res, i), "rfm_score"));
+            assert_string_equal(code, i % 2 == 0 ? "555" : "111");
+        }
+        json_decref(j);
+        if (first) {
+            assert_string_equal(r.body, first);
+            free(r.body);
+        } else {
+            first = r.body;
+        }
     }
-    json_decref(j);
-    free(r.body);
-    close(fd);
+    free(first);
+    printf("    POST /segment/batch and the deprecated batch to POST /segment: the same reply\n");
 }
 
 static void test_similar_customers(void **state)
@@ -1115,16 +1159,6 @@ static double scrape(const char *series)
     return v < 0 ? 0 : v;
 }
 
-static void post(int fd, const char *path, const char *token, const char *body, response *r)
-{
-    char req[4096];
-    int n = snprintf(req, sizeof req,
-                     "POST %s HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n"
-                     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-                     path, token, strlen(body), body);
-    send_all(fd, req, (size_t)n);
-    assert_int_equal(read_response(fd, r), 0);
-}
 
 static void test_metrics(void **state)
 {
@@ -1195,7 +1229,7 @@ static void test_metrics(void **state)
 }
 
 /* One scored batch of up to 5 customers (the test's batch_limit). */
-static void post_customers(int fd, const double (*x)[3], size_t n)
+static void post_customers(int fd, const char *to, const double (*x)[3], size_t n)
 {
     char body[1024];
     size_t o = (size_t)snprintf(body, sizeof body, "{\"customers\": [");
@@ -1205,7 +1239,7 @@ static void post_customers(int fd, const double (*x)[3], size_t n)
                               i ? ", " : "", x[i][0], x[i][1], x[i][2]);
     snprintf(body + o, sizeof body - o, "]}");
     response r;
-    post(fd, "/segment", TOKEN, body, &r);
+    post(fd, to, TOKEN, body, &r);
     if (r.status != 200)
         fail_msg("status %d: %s for %s", r.status, r.body, body);
     free(r.body);
@@ -1236,8 +1270,8 @@ static void test_drift_psi(void **state)
     rfm_rng_seed(&rng, 7);
     rfm_rng_shuffle(&rng, x, n, n, sizeof *x);
     int fd = dial(server_port);
-    for (size_t i = 0; i < 2500; i += 5)
-        post_customers(fd, (const double (*)[3])x + i, 5);
+    for (size_t i = 0; i < 2500; i += 5) /* the deprecated batch form */
+        post_customers(fd, "/segment", (const double (*)[3])x + i, 5);
     const char *feat[] = {"recency", "frequency", "monetary"};
     double same[3], shifted[3];
     for (int k = 0; k < 3; k++) {
@@ -1250,8 +1284,8 @@ static void test_drift_psi(void **state)
         x[i][1] = 1;
         x[i][2] /= 10;
     }
-    for (size_t i = 0; i < 2500; i += 5)
-        post_customers(fd, (const double (*)[3])x + i, 5);
+    for (size_t i = 0; i < 2500; i += 5) /* the batch operation feeds the window too */
+        post_customers(fd, "/segment/batch", (const double (*)[3])x + i, 5);
     close(fd);
     char series[64];
     snprintf(series, sizeof series, "rfm_input_drift_window{feature=\"recency\"}");
@@ -1493,6 +1527,312 @@ static void test_examples_are_the_servers(void **state)
     printf("    %zu examples fit their schemas; %d request examples answered as documented\n",
            fit, sent);
     assert_true(sent >= 10);
+}
+
+/* ---- the docs' curl examples, checked against the server ------------ */
+
+/* The words of one shell command, in a store of their own. */
+typedef struct {
+    char *w[48];
+    int n;
+    char store[8192];
+    size_t used;
+} shell_words;
+
+static void sw_put(shell_words *w, char c)
+{
+    if (w->used + 1 >= sizeof w->store)
+        fail_msg("a shell command of the docs is longer than %zu bytes", sizeof w->store);
+    w->store[w->used++] = c;
+}
+
+/* $T, $H and $J as the docs set them (T=your-token; H="Authorization:
+ * Bearer $T"; J="Content-Type: application/json"), with the test's token;
+ * any other variable stays as written. */
+static const char *sw_expand(shell_words *w, const char *p)
+{
+    size_t n = strspn(p + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_0123456789");
+    const char *v = n != 1 ? NULL
+                    : p[1] == 'T' ? TOKEN
+                    : p[1] == 'H' ? "Authorization: Bearer " TOKEN
+                    : p[1] == 'J' ? "Content-Type: application/json"
+                                  : NULL;
+    if (!v) {
+        sw_put(w, '$');
+        return p + 1;
+    }
+    for (; *v; v++)
+        sw_put(w, *v);
+    return p + 1 + n;
+}
+
+/* Split the next command of shell text *pp into words: '...' and "..."
+ * quotes (variables expanded in the second), backslash-newline, # comments;
+ * a command ends at an unquoted newline or ';'. 0 at the end of the text. */
+static int next_command(const char **pp, shell_words *w)
+{
+    const char *p = *pp;
+    int in_word = 0;
+    w->n = 0;
+    w->used = 0;
+    for (;;) {
+        char c = *p;
+        int blank = c == ' ' || c == '\t' || (c == '\\' && p[1] == '\n');
+        if (in_word && (c == '\0' || c == '\n' || c == ';' || blank)) {
+            sw_put(w, '\0');
+            in_word = 0;
+        }
+        if (c == '\0' || ((c == '\n' || c == ';') && w->n > 0)) {
+            p += c != '\0';
+            break;
+        }
+        if (c == '\n' || c == ';' || blank) {
+            p += c == '\\' ? 2 : 1;
+            continue;
+        }
+        if (c == '#' && !in_word) {
+            p += strcspn(p, "\n");
+            continue;
+        }
+        if (!in_word) {
+            if (w->n == (int)(sizeof w->w / sizeof *w->w))
+                fail_msg("a shell command of the docs has too many words");
+            w->w[w->n++] = w->store + w->used;
+            in_word = 1;
+        }
+        if (c == '\'' || c == '"') {
+            for (p++; *p && *p != c;)
+                if (c == '"' && *p == '$')
+                    p = sw_expand(w, p);
+                else
+                    sw_put(w, *p++);
+            p += *p == c;
+        } else if (c == '$') {
+            p = sw_expand(w, p);
+        } else {
+            sw_put(w, c);
+            p++;
+        }
+    }
+    *pp = p;
+    return w->n > 0;
+}
+
+/* Send the curl command w (w->w[0] is "curl") to the test server, as curl
+ * would send it; where names the example. */
+static void send_curl(const shell_words *w, const char *where, response *r)
+{
+    char method[8] = "GET", path[512] = "", headers[2048] = "";
+    const char *body = NULL;
+    size_t h = 0;
+    for (int i = 1; i < w->n; i++) {
+        const char *a = w->w[i], *v = i + 1 < w->n ? w->w[i + 1] : NULL;
+        if (strcmp(a, "-s") == 0)
+            continue;
+        if ((strcmp(a, "-H") == 0 || strcmp(a, "-d") == 0 || strcmp(a, "-X") == 0) && !v)
+            fail_msg("%s: curl %s without its value", where, a);
+        if (strcmp(a, "-H") == 0) {
+            /* The docs' placeholder token (TOKEN, your-token) is the test's. */
+            int auth = strncasecmp(v, "Authorization: Bearer ", 22) == 0;
+            h += (size_t)snprintf(headers + h, sizeof headers - h, "%s\r\n",
+                                  auth ? "Authorization: Bearer " TOKEN : v);
+            i++;
+        } else if (strcmp(a, "-d") == 0) {
+            body = v;
+            if (strcmp(method, "GET") == 0)
+                snprintf(method, sizeof method, "POST");
+            i++;
+        } else if (strcmp(a, "-X") == 0) {
+            snprintf(method, sizeof method, "%s", v);
+            i++;
+        } else if (a[0] == '-') {
+            fail_msg("%s: curl option %s, which this test does not know", where, a);
+        } else {
+            const char *u = strstr(a, "://") ? strstr(a, "://") + 3 : a;
+            size_t host = strcspn(u, "/");
+            if (!(host == 3 && strncmp(u, "...", 3) == 0) &&
+                !(host == 14 && strncmp(u, "localhost:8080", 14) == 0) &&
+                !(host == 14 && strncmp(u, "127.0.0.1:8080", 14) == 0))
+                fail_msg("%s: URL %s is not on localhost:8080, 127.0.0.1:8080 or .../", where,
+                         a);
+            snprintf(path, sizeof path, "%s", u + host);
+        }
+    }
+    if (!path[0])
+        fail_msg("%s: curl without a URL", where);
+    if (body && !strcasestr(headers, "Content-Type:")) /* curl -d's own */
+        h += (size_t)snprintf(headers + h, sizeof headers - h,
+                              "Content-Type: application/x-www-form-urlencoded\r\n");
+    static char req[16384];
+    int n = snprintf(req, sizeof req, "%s %s HTTP/1.1\r\nHost: t\r\n%s", method, path, headers);
+    if (body)
+        n += snprintf(req + n, sizeof req - (size_t)n, "Content-Length: %zu\r\n", strlen(body));
+    n += snprintf(req + n, sizeof req - (size_t)n, "\r\n%s", body ? body : "");
+    assert_true(n > 0 && (size_t)n < sizeof req);
+    int fd = dial(server_port);
+    assert_true(fd >= 0);
+    send_all(fd, req, (size_t)n);
+    if (read_response(fd, r) != 0)
+        fail_msg("%s: no response to %s %s", where, method, path);
+    close(fd);
+}
+
+typedef struct {
+    char info[16];
+    char *text; /* the block's lines */
+    int line;   /* of the opening fence, from 1 */
+    int follows; /* only blank lines between this block and the one before */
+} md_block;
+
+/* The fenced blocks of Markdown text; each text is the caller's to free. */
+static size_t md_blocks(const char *text, md_block *b, size_t max)
+{
+    size_t n = 0;
+    int in = 0, blank_since = 0, line = 0;
+    const char *start = NULL;
+    for (const char *p = text; *p;) {
+        size_t len = strcspn(p, "\n");
+        const char *next = p[len] ? p + len + 1 : p + len;
+        line++;
+        if (strncmp(p, "```", 3) == 0) {
+            if (!in) {
+                if (n == max)
+                    fail_msg("more than %zu fenced blocks", max);
+                snprintf(b[n].info, sizeof b[n].info, "%.*s", (int)(len - 3), p + 3);
+                b[n].line = line;
+                b[n].follows = n > 0 && blank_since;
+                start = next;
+                in = 1;
+            } else {
+                b[n++].text = strndup(start, (size_t)(p - start));
+                in = 0;
+                blank_since = 1;
+            }
+        } else if (!in && strspn(p, " \t") < len) {
+            blank_since = 0;
+        }
+        p = next;
+    }
+    return n;
+}
+
+/* The doc examples of one Markdown file (see test_doc_examples_are_the_servers). */
+static void check_doc(const char *file, int *replies, int *statuses)
+{
+    FILE *f = fopen(file, "rb");
+    if (!f)
+        fail_msg("cannot open %s", file);
+    static char text[1 << 18];
+    size_t len = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[len] = '\0';
+    static md_block b[256];
+    size_t n = md_blocks(text, b, 256);
+    static shell_words w;
+    char where[512];
+    for (size_t i = 0; i < n; i++) {
+        snprintf(where, sizeof where, "%s:%d", file, b[i].line);
+        int after_sh = i > 0 && b[i].follows && strcmp(b[i - 1].info, "sh") == 0;
+        if (strcmp(b[i].info, "json") == 0 && !after_sh)
+            fail_msg("%s: a json block that is no command's reply (put it right after the "
+                     "```sh block of its curl command)", where);
+        if (strcmp(b[i].info, "sh") != 0)
+            continue;
+        json_t *want = NULL;
+        if (i + 1 < n && b[i + 1].follows && strcmp(b[i + 1].info, "json") == 0) {
+            json_error_t je;
+            if (!(want = json_loads(b[i + 1].text, 0, &je)))
+                fail_msg("%s:%d: the reply shown is not JSON: %s", file, b[i + 1].line, je.text);
+        }
+        int curls = 0;
+        for (const char *p = b[i].text; next_command(&p, &w);)
+            curls += strcmp(w.w[0], "curl") == 0;
+        if (want && curls != 1)
+            fail_msg("%s: a reply follows a block of %d curl commands: give it one", where,
+                     curls);
+        for (const char *p = b[i].text; next_command(&p, &w);) {
+            if (strcmp(w.w[0], "curl") != 0)
+                continue;
+            response r;
+            send_curl(&w, where, &r);
+            if (r.status / 100 != 2)
+                fail_msg("%s: the server answers %d: %s", where, r.status, r.body);
+            if (want) {
+                json_t *got = json_loads(r.body, 0, NULL);
+                char at[256] = "";
+                if (!got || !matches(want, got, at, sizeof at))
+                    fail_msg("%s: the server's reply differs from the one shown at '%s':\n%s",
+                             where, at, r.body);
+                json_decref(got);
+                (*replies)++;
+            } else {
+                (*statuses)++;
+            }
+            free(r.body);
+        }
+        json_decref(want);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(b[i].text);
+    /* Tables of errors: "| 415 | ... | `curl ...` |" gets 415. */
+    int line = 0;
+    for (const char *p = text; *p; p += strcspn(p, "\n") + (p[strcspn(p, "\n")] != '\0')) {
+        line++;
+        int status;
+        char bar;
+        if (sscanf(p, "| %3d %c", &status, &bar) != 2 || bar != '|')
+            continue;
+        size_t end = strcspn(p, "\n");
+        for (const char *c = strstr(p, "`curl "); c && c < p + end; c = strstr(c, "`curl ")) {
+            char cmd[1024];
+            size_t k = strcspn(c + 1, "`\n");
+            snprintf(cmd, sizeof cmd, "%.*s", (int)k, c + 1);
+            const char *q = cmd;
+            if (!next_command(&q, &w))
+                fail_msg("%s:%d: empty curl example", file, line);
+            snprintf(where, sizeof where, "%s:%d", file, line);
+            response r;
+            send_curl(&w, where, &r);
+            if (r.status != status)
+                fail_msg("%s: `%s` gets %d, the row says %d: %s", where, cmd, r.status, status,
+                         r.body);
+            free(r.body);
+            (*statuses)++;
+            c += k + 1;
+        }
+    }
+}
+
+/* Every curl command in the ```sh blocks of README.md and of the .md files of docs/ goes to
+ * the server as curl would send it: it must get a 2xx, and when its block
+ * holds that one command and a ```json block follows, the reply must match
+ * the block (as the contract's examples do: same members, strings and
+ * lengths; numbers to half a unit of the shown last digit plus 1e-6
+ * relative). A ```json block that follows no single curl fails, and so
+ * does each `curl` in an errors table row that does not get the row's
+ * status. So no example in the docs can go stale. */
+static void test_doc_examples_are_the_servers(void **state)
+{
+    (void)state;
+    int replies = 0, statuses = 0;
+    check_doc("../README.md", &replies, &statuses);
+    DIR *d = opendir("../docs");
+    assert_non_null(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t k = strlen(e->d_name);
+        if (k > 3 && strcmp(e->d_name + k - 3, ".md") == 0) {
+            char path[512];
+            snprintf(path, sizeof path, "../docs/%s", e->d_name);
+            check_doc(path, &replies, &statuses);
+        }
+    }
+    closedir(d);
+    printf("    docs: %d curl examples answered with the reply shown, %d more with the status "
+           "shown or a 2xx\n",
+           replies, statuses);
+    assert_true(replies >= 8);
+    assert_true(statuses >= 8);
 }
 
 /* Writes dir/name from the test config with one replacement more. */
@@ -1738,11 +2078,8 @@ static void test_contract_guards(void **state)
 
     char bare[128];
     snprintf(bare, sizeof bare, "%s/noschema.yaml", dir);
-    copy_file("../openapi.yaml", bare,
-              "schema:\n              oneOf:\n                - $ref: \"#/components/schemas/"
-              "UpliftRequest\"",
-              "x-no-schema:\n              oneOf:\n                - $ref: "
-              "\"#/components/schemas/UpliftRequest\"");
+    copy_file("../openapi.yaml", bare, "schema: {$ref: \"#/components/schemas/UpliftRequest\"}",
+              "x-no-schema: {$ref: \"#/components/schemas/UpliftRequest\"}");
     snprintf(line, sizeof line, "openapi: %s", bare);
     derive_config("noschema_cfg.yaml", "openapi: openapi.yaml", line);
     snprintf(cfg, sizeof cfg, "%s/noschema_cfg.yaml", dir);
@@ -1752,6 +2089,19 @@ static void test_contract_guards(void **state)
     printf("    no request schema -> %.*s\n", (int)strcspn(text, "\n"), text);
     assert_non_null(strstr(text, "noschema.yaml"));
     assert_non_null(strstr(text, "POST /uplift_score has no requestBody schema"));
+
+    /* A contract without a batch operation: the deprecated batch form sent
+     * to /segment is held to /segment/batch's schema, so it must be there. */
+    snprintf(bare, sizeof bare, "%s/nobatch.yaml", dir);
+    copy_file("../openapi.yaml", bare, "  /segment/batch:\n", "  /segment/unused:\n");
+    snprintf(line, sizeof line, "openapi: %s", bare);
+    derive_config("nobatch_cfg.yaml", "openapi: openapi.yaml", line);
+    snprintf(cfg, sizeof cfg, "%s/nobatch_cfg.yaml", dir);
+    snprintf(log, sizeof log, "%s/nobatch.log", dir);
+    assert_int_equal(start_server_with(cfg, models, free_port(), log), -1);
+    text = read_log(log);
+    printf("    no batch operation -> %.*s\n", (int)strcspn(text, "\n"), text);
+    assert_non_null(strstr(text, "no operation POST /segment/batch"));
 }
 
 /* ---- connection limits and deadlines (docs/operations.md) ------------ */
@@ -2034,6 +2384,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cases_as_data),     cmocka_unit_test(test_examples_are_the_servers),
+        cmocka_unit_test(test_doc_examples_are_the_servers),
             cmocka_unit_test(test_body_over_limit),
         cmocka_unit_test(test_keep_alive),        cmocka_unit_test(test_many_clients),
         cmocka_unit_test(test_batch_order),       cmocka_unit_test(test_similar_customers),
