@@ -211,6 +211,7 @@ typedef struct {
 typedef struct {
     uint32_t cust;
     int32_t day;
+    uint64_t ih; /* txn_invoice_hash, for txn_each_purchase */
 } inv_entry;
 
 typedef struct {
@@ -487,6 +488,36 @@ static int finish(txn_data *d)
     return 1;
 }
 
+uint64_t txn_invoice_hash(const char *invoice, size_t len)
+{
+    return hash_bytes(invoice, len, 0x1a7);
+}
+
+txn_reason txn_classify(const char *cid, size_t cidlen, const char *invoice, size_t invlen,
+                        const char *cancel_prefix, int numbers_ok, double qty, double price,
+                        int32_t day, txn_line *out)
+{
+    cidlen = normalise_id(&cid, cidlen);
+    if (cidlen == 0)
+        return TXN_MISSING_ID;
+    size_t cplen = cancel_prefix ? strlen(cancel_prefix) : 0;
+    if (cplen && invlen >= cplen && memcmp(invoice, cancel_prefix, cplen) == 0)
+        return TXN_CANCELLED;
+    if (!numbers_ok || !isfinite(qty) || !isfinite(price) ||
+        (qty > 0 && price > 0 && !(qty * price > 0 && qty * price <= TXN_SPEND_MAX)))
+        return TXN_BAD_NUMBER;
+    if (day == DATE_NONE)
+        return TXN_BAD_DATE;
+    if (!(qty > 0))
+        return TXN_NONPOS_QUANTITY;
+    if (!(price > 0))
+        return TXN_NONPOS_PRICE;
+    out->cid = cid;
+    out->cidlen = cidlen;
+    out->spend = qty * price;
+    return TXN_NREASONS;
+}
+
 static void count_reason(txn_report *rep, txn_reason r, uint64_t line)
 {
     uint64_t k = rep->count[r]++;
@@ -523,8 +554,7 @@ rfm_status txn_read_csv(csv_reader *csv, const txn_options *opt, txn_progress_fn
                             name, (unsigned long long)csv_line(csv), want[k]);
     }
     size_t nheader = nf;
-    const char *cprefix = opt->cancel_prefix ? opt->cancel_prefix : "";
-    size_t cplen = strlen(cprefix);
+    const char *cprefix = opt->cancel_prefix;
 
     txn_data *d = calloc(1, sizeof *d);
     if (!d)
@@ -559,23 +589,9 @@ rfm_status txn_read_csv(csv_reader *csv, const txn_options *opt, txn_progress_fn
             goto fail;
         }
         const csv_field *inv = &f[col[0]];
-        const char *cid = f[col[1]].s;
-        size_t cidlen = normalise_id(&cid, f[col[1]].len);
-        if (cidlen == 0) {
-            count_reason(rep, TXN_MISSING_ID, line);
-            continue;
-        }
-        if (cplen && inv->len >= cplen && memcmp(inv->s, cprefix, cplen) == 0) {
-            count_reason(rep, TXN_CANCELLED, line);
-            continue;
-        }
         double qty, price;
-        if (!parse_number(f[col[3]].s, f[col[3]].len, &qty) ||
-            !parse_number(f[col[4]].s, f[col[4]].len, &price) ||
-            (qty > 0 && price > 0 && !(qty * price > 0 && qty * price <= TXN_SPEND_MAX))) {
-            count_reason(rep, TXN_BAD_NUMBER, line);
-            continue;
-        }
+        int numbers_ok = parse_number(f[col[3]].s, f[col[3]].len, &qty) &&
+                         parse_number(f[col[4]].s, f[col[4]].len, &price);
         /* Lines of one invoice repeat the date and the customer: compare
          * with the previous line before parsing or hashing again. */
         int32_t day;
@@ -591,19 +607,16 @@ rfm_status txn_read_csv(csv_reader *csv, const txn_options *opt, txn_progress_fn
                 last_day = day;
             }
         }
-        if (day == DATE_NONE) {
-            count_reason(rep, TXN_BAD_DATE, line);
+        txn_line tl;
+        txn_reason why = txn_classify(f[col[1]].s, f[col[1]].len, inv->s, inv->len, cprefix,
+                                      numbers_ok, qty, price, day, &tl);
+        if (why != TXN_NREASONS) {
+            count_reason(rep, why, line);
             continue;
         }
-        if (!(qty > 0)) {
-            count_reason(rep, TXN_NONPOS_QUANTITY, line);
-            continue;
-        }
-        if (!(price > 0)) {
-            count_reason(rep, TXN_NONPOS_PRICE, line);
-            continue;
-        }
-        uint64_t ih = hash_bytes(inv->s, inv->len, 0x1a7);
+        const char *cid = tl.cid;
+        size_t cidlen = tl.cidlen;
+        uint64_t ih = txn_invoice_hash(inv->s, inv->len);
         if (!have_invoice || ih != lines.invoice) {
             lineset_clear(&lines, ih);
             have_invoice = 1;
@@ -640,7 +653,7 @@ rfm_status txn_read_csv(csv_reader *csv, const txn_options *opt, txn_progress_fn
                 last_cid_len = SIZE_MAX;
             }
         }
-        double spend = qty * price;
+        double spend = tl.spend;
         uint64_t dkey = ((uint64_t)c << 32) | (uint32_t)day;
         if (dkey == last_dkey) {
             k = last_dk;
@@ -666,7 +679,7 @@ rfm_status txn_read_csv(csv_reader *csv, const txn_options *opt, txn_progress_fn
                 !reserve((void **)&d->invs, &d->invs_cap, (size_t)k + 1, sizeof *d->invs))
                 goto nomem;
             if (added) {
-                d->invs[k] = (inv_entry){(uint32_t)c, day};
+                d->invs[k] = (inv_entry){(uint32_t)c, day, ih};
                 d->ninvs++;
             }
             last_ikey = ikey;
@@ -833,4 +846,19 @@ void txn_features_asof(const txn_data *d, int32_t asof, txn_features *feats)
         f->bg_T = (asof - 1) - first;
         f->bg_mean_spend = ndays > 1 ? (f->monetary - first_spend) / (ndays - 1) : 0.0;
     }
+}
+
+int txn_each_purchase(const txn_data *d, txn_day_fn day_fn, txn_invoice_fn inv_fn, void *user)
+{
+    for (size_t k = 0; k < d->ndays; k++) {
+        const day_entry *e = &d->days[k];
+        if (day_fn(user, d->cust_rank[e->cust], e->day, e->spend) != 0)
+            return -1;
+    }
+    for (size_t k = 0; k < d->ninvs; k++) {
+        const inv_entry *e = &d->invs[k];
+        if (inv_fn(user, d->cust_rank[e->cust], e->ih, e->day) != 0)
+            return -1;
+    }
+    return 0;
 }

@@ -69,6 +69,30 @@ typedef struct txn_data txn_data;
  * consumed of total (total 0 when unknown). May be NULL. */
 typedef void (*txn_progress_fn)(uint64_t lines, uint64_t bytes, uint64_t total, void *user);
 
+/* A line that passed the per-line checks: its customer id normalised
+ * (pointing into the caller's text) and its spend, quantity * price. */
+typedef struct {
+    const char *cid;
+    size_t cidlen;
+    double spend;
+} txn_line;
+
+/* The per-line cleaning checks, in the order of txn_reason: missing id,
+ * cancelled (cancel_prefix may be NULL or ""), bad number (numbers_ok 0,
+ * a value not finite, or a positive spend of 0 or above TXN_SPEND_MAX), bad
+ * date (day DATE_NONE), non-positive quantity, non-positive price. Returns
+ * the first reason that applies, or TXN_NREASONS when the line is usable,
+ * then filling *out. Repeats and the snapshot need context: callers check
+ * them after. Shared by txn_read and the event store (state.h), so both
+ * clean alike. Pure. */
+txn_reason txn_classify(const char *cid, size_t cidlen, const char *invoice, size_t invlen,
+                        const char *cancel_prefix, int numbers_ok, double qty, double price,
+                        int32_t day, txn_line *out);
+
+/* Key of an invoice number within a customer: two lines of a customer are
+ * one invoice when their invoice hashes are equal. */
+uint64_t txn_invoice_hash(const char *invoice, size_t len);
+
 /* Stable name of a reason ("missing_customer_id", ...). */
 const char *txn_reason_name(txn_reason r);
 
@@ -122,5 +146,14 @@ typedef struct {
 /* Features of every customer (txn_ncustomers entries in feats, same order)
  * as of asof_day. Pure function of d; thread-safe. */
 void txn_features_asof(const txn_data *d, int32_t asof_day, txn_features *feats);
+
+/* Every used purchase, for a store that continues from a training run
+ * (state.h): each customer-day with its spend, then each customer's
+ * invoices with their txn_invoice_hash and day (the earliest line). cust is
+ * the sorted customer index. A callback returning nonzero stops the walk,
+ * and txn_each_purchase returns -1; else 0. */
+typedef int (*txn_day_fn)(void *user, size_t cust, int32_t day, double spend);
+typedef int (*txn_invoice_fn)(void *user, size_t cust, uint64_t invoice_hash, int32_t day);
+int txn_each_purchase(const txn_data *d, txn_day_fn day_fn, txn_invoice_fn inv_fn, void *user);
 
 #endif
