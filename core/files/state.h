@@ -44,9 +44,10 @@ typedef struct {
     const char *cancel_prefix; /* as data.cancellation_prefix; NULL or "" = none */
     uint64_t max_pages;        /* cap on the file in 4 KiB pages (0 = none): a full
                                   cap answers RFM_ENOSPC like a full disk */
+    uint64_t cache_mb;         /* SQLite page cache of the connection, MiB */
 } state_options;
 
-/* Defaults: FULL, 10,000,000 ids, prefix "C", no cap. */
+/* Defaults: FULL, 10,000,000 ids, prefix "C", no cap, 256 MiB cache. */
 void state_default_options(state_options *o);
 /* Reason the options cannot be used, or NULL. */
 const char *state_check_options(const state_options *o, char *buf, size_t len);
