@@ -19,6 +19,7 @@ const char *rfm_strstatus(rfm_status st)
     case RFM_ELIBRARY: return "numerical library error";
     case RFM_EDATA: return "unusable data";
     case RFM_EBUSY: return "locked by another process";
+    case RFM_ENOSPC: return "no space left";
     }
     return "unknown status";
 }

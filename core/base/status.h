@@ -26,6 +26,8 @@ typedef enum {
     RFM_ELIBRARY = 9,    /* GSL or FAISS reported an error */
     RFM_EDATA = 10,      /* data valid in form but unusable (too few rows...) */
     RFM_EBUSY = 11,      /* another process holds the lock (holder in message) */
+    RFM_ENOSPC = 12,     /* the disk (or the store's size cap) is full; nothing was
+                            written, the store is still valid */
 } rfm_status;
 
 #define RFM_ERRLEN 512 /* a comfortable size for err buffers */

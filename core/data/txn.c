@@ -215,6 +215,7 @@ typedef struct {
 typedef struct {
     uint32_t cust;
     int32_t day;
+    uint64_t ih; /* txn_invoice_key, for txn_each_purchase */
 } inv_entry;
 
 typedef struct {
@@ -509,6 +510,54 @@ static int finish(txn_data *d)
     d->cps = NULL;
     d->cps_cap = 0;
     return 1;
+}
+
+uint64_t txn_invoice_key(const char *invoice, size_t invlen, const char *cid, size_t cidlen,
+                         int32_t day)
+{
+    if (invoice)
+        return hash_bytes(invoice, invlen, 0x1a7);
+    return hash_bytes(cid, cidlen, 0x1a7) ^ hash_mix((uint64_t)(uint32_t)day + 1);
+}
+
+txn_reason txn_classify(const char *cid, size_t cidlen, const char *invoice, size_t invlen,
+                        const char *cancel_prefix, size_t cplen, int numbers_ok, double qty,
+                        double price, int amount, int32_t day, txn_line *out)
+{
+    cidlen = normalise_id(&cid, cidlen);
+    out->cid = cid;
+    out->cidlen = cidlen;
+    out->spend = qty * price;
+    if (cidlen == 0)
+        return TXN_MISSING_ID;
+    if (invoice && cplen && invlen >= cplen && memcmp(invoice, cancel_prefix, cplen) == 0)
+        return TXN_CANCELLED;
+    double spend = out->spend;
+    if (!numbers_ok ||
+        (qty != 0 && price > 0 && !(fabs(spend) > 0 && fabs(spend) <= TXN_SPEND_MAX)))
+        return TXN_BAD_NUMBER;
+    if (day == DATE_NONE)
+        return TXN_BAD_DATE;
+    if (qty == 0)
+        return amount ? TXN_ZERO_AMOUNT : TXN_NONPOS_QUANTITY;
+    if (!(price > 0))
+        return TXN_NONPOS_PRICE;
+    return TXN_NREASONS;
+}
+
+int txn_each_purchase(const txn_data *d, txn_day_fn day_fn, txn_invoice_fn inv_fn, void *user)
+{
+    for (size_t k = 0; k < d->ndays; k++) {
+        const day_entry *e = &d->days[k];
+        if (day_fn(user, d->cust_rank[e->cust], e->day, e->spend) != 0)
+            return -1;
+    }
+    for (size_t k = 0; k < d->ninvs; k++) {
+        const inv_entry *e = &d->invs[k];
+        if (inv_fn(user, d->cust_rank[e->cust], e->ih, e->day) != 0)
+            return -1;
+    }
+    return 0;
 }
 
 txn_reason txn_leading_reason(const txn_report *rep)
@@ -834,21 +883,12 @@ static txn_reason clean_line(reader *rd, const csv_field *f, size_t nf, uint64_t
     const int *col = rd->col;
     *st = RFM_OK;
     const csv_field *inv = col[C_INVOICE] >= 0 ? &f[col[C_INVOICE]] : NULL;
-    v->cid = f[col[C_CUSTOMER]].s;
-    v->cidlen = normalise_id(&v->cid, f[col[C_CUSTOMER]].len);
-    if (v->cidlen == 0)
-        return TXN_MISSING_ID;
-    if (inv && rd->cplen && inv->len >= rd->cplen && memcmp(inv->s, rd->cprefix, rd->cplen) == 0)
-        return TXN_CANCELLED;
     double qty = 1, price = 1; /* with an amount column: qty = amount */
     int ok = col[C_AMOUNT] >= 0 ? number(rd, f, C_AMOUNT, line, &qty, st, err, errlen)
                                 : number(rd, f, C_QUANTITY, line, &qty, st, err, errlen) &&
                                       number(rd, f, C_PRICE, line, &price, st, err, errlen);
     if (*st != RFM_OK)
         return TXN_NREASONS;
-    double spend = qty * price;
-    if (!ok || (qty != 0 && price > 0 && !(fabs(spend) > 0 && fabs(spend) <= TXN_SPEND_MAX)))
-        return TXN_BAD_NUMBER;
     /* Lines of one invoice repeat the date and the customer: compare
      * with the previous line before parsing or hashing again. */
     const csv_field *df = &f[col[C_DATE]];
@@ -863,6 +903,15 @@ static txn_reason clean_line(reader *rd, const csv_field *f, size_t nf, uint64_t
             rd->last_day = day;
         }
     }
+    /* The checks every line and every live event share (txn_classify);
+     * an ambiguous date matters only to a line that reached the date. */
+    txn_line tl;
+    txn_reason r = txn_classify(f[col[C_CUSTOMER]].s, f[col[C_CUSTOMER]].len,
+                                inv ? inv->s : NULL, inv ? inv->len : 0, rd->cprefix, rd->cplen,
+                                ok, qty, price, col[C_AMOUNT] >= 0,
+                                day == DATE_AMBIGUOUS ? 0 : day, &tl);
+    if (r < TXN_BAD_DATE)
+        return r;
     if (day == DATE_AMBIGUOUS) {
         *st = rfm_fail(err, errlen, RFM_EINVAL,
                        "%s:%llu:%llu: date '%.40s' in columns.date could be day/month or "
@@ -873,16 +922,12 @@ static txn_reason clean_line(reader *rd, const csv_field *f, size_t nf, uint64_t
                        df->s);
         return TXN_NREASONS;
     }
-    if (day == DATE_NONE)
-        return TXN_BAD_DATE;
-    if (qty == 0)
-        return col[C_AMOUNT] >= 0 ? TXN_ZERO_AMOUNT : TXN_NONPOS_QUANTITY;
-    if (!(price > 0))
-        return TXN_NONPOS_PRICE;
-    if (inv)
-        v->group = hash_bytes(inv->s, inv->len, 0x1a7);
-    else
-        v->group = hash_bytes(v->cid, v->cidlen, 0x1a7) ^ hash_mix((uint64_t)(uint32_t)day + 1);
+    if (r != TXN_NREASONS)
+        return r;
+    v->cid = tl.cid;
+    v->cidlen = tl.cidlen;
+    double spend = tl.spend;
+    v->group = txn_invoice_key(inv ? inv->s : NULL, inv ? inv->len : 0, v->cid, v->cidlen, day);
     if (!rd->have_invoice || v->group != rd->lines.invoice) {
         lineset_clear(&rd->lines, v->group);
         rd->have_invoice = 1;
@@ -997,7 +1042,7 @@ static int fold_line(accum *a, const line_value *v)
         if (k < 0 || !reserve((void **)&d->invs, &d->invs_cap, (size_t)k + 1, sizeof *d->invs))
             return 0;
         if (added) {
-            d->invs[k] = (inv_entry){(uint32_t)c, day};
+            d->invs[k] = (inv_entry){(uint32_t)c, day, v->group};
             d->ninvs++;
         }
         a->last_ikey = ikey;

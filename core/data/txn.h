@@ -103,6 +103,34 @@ typedef struct txn_data txn_data;
  * consumed of total (total 0 when unknown). May be NULL. */
 typedef void (*txn_progress_fn)(uint64_t lines, uint64_t bytes, uint64_t total, void *user);
 
+/* A line's customer id normalised (pointing into the caller's text) and
+ * its spend, quantity x price (with an amount: the amount). */
+typedef struct {
+    const char *cid;
+    size_t cidlen;
+    double spend;
+} txn_line;
+
+/* The per-line cleaning checks, in the order of txn_reason: missing id,
+ * cancelled (invoice NULL: none; cancel_prefix of cplen bytes, 0 for none),
+ * bad number (numbers_ok 0, or a spend of 0 or above TXN_SPEND_MAX), bad
+ * date (day DATE_NONE), zero quantity (TXN_ZERO_AMOUNT when amount is set:
+ * qty is then the amount and price 1), non-positive price. Returns the
+ * first reason that applies, or TXN_NREASONS when the line is usable; *out
+ * is filled either way. A negative spend is a return (TXN_RETURN), which
+ * callers decide after the checks that need context (repeats, snapshot).
+ * Shared by txn_read and the event store (state.h), so both clean alike.
+ * Pure. */
+txn_reason txn_classify(const char *cid, size_t cidlen, const char *invoice, size_t invlen,
+                        const char *cancel_prefix, size_t cplen, int numbers_ok, double qty,
+                        double price, int amount, int32_t day, txn_line *out);
+
+/* Key of a purchase within a customer: the invoice number's hash, or with
+ * no invoice (invoice NULL) the customer's calendar day. Two lines of a
+ * customer are one invoice when their keys are equal. */
+uint64_t txn_invoice_key(const char *invoice, size_t invlen, const char *cid, size_t cidlen,
+                         int32_t day);
+
 /* Stable name of a reason ("missing_customer_id", ...). */
 const char *txn_reason_name(txn_reason r);
 
@@ -159,5 +187,14 @@ typedef struct {
 /* Features of every customer (txn_ncustomers entries in feats, same order)
  * as of asof_day. Pure function of d; thread-safe. */
 void txn_features_asof(const txn_data *d, int32_t asof_day, txn_features *feats);
+
+/* Every used purchase, for a store that continues from a training run
+ * (state.h): each customer-day with its spend, then each customer's
+ * invoices with their txn_invoice_key and day (the earliest line). cust is
+ * the sorted customer index. A callback returning nonzero stops the walk,
+ * and txn_each_purchase returns -1; else 0. */
+typedef int (*txn_day_fn)(void *user, size_t cust, int32_t day, double spend);
+typedef int (*txn_invoice_fn)(void *user, size_t cust, uint64_t invoice_hash, int32_t day);
+int txn_each_purchase(const txn_data *d, txn_day_fn day_fn, txn_invoice_fn inv_fn, void *user);
 
 #endif

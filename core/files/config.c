@@ -74,6 +74,7 @@ void config_free(rfm_config *c)
     free(c->campaign);
     free((void *)c->campaign_spec.features);
     free((void *)c->campaign_spec.arms);
+    free(c->state_path);
     free(c->server.host);
     free(c->server.access_log);
     free(c->server.openapi);
@@ -750,8 +751,33 @@ static void read_server(ctx *x, const json_t *s, server_options *o)
     }
 }
 
-static const char *const KEYS_TOP[] = {"data",       "models_dir", "segments", "cltv", "churn",
-                                       "embeddings", "uplift",     "server",   NULL};
+/* state: the customer-state store (docs/events.md). */
+static void read_state(ctx *x, const json_t *s, rfm_config *c)
+{
+    state_options *o = &c->state;
+    state_default_options(o);
+    o->cancel_prefix = c->txn.cancel_prefix;
+    c->state_path = dup(x, get_str(x, s, "path", "state.path", "state/state.db"));
+    const char *sync = get_str(x, s, "synchronous", "state.synchronous", "full");
+    if (strcmp(sync, "full") == 0)
+        o->synchronous = STATE_SYNC_FULL;
+    else if (strcmp(sync, "normal") == 0)
+        o->synchronous = STATE_SYNC_NORMAL;
+    else
+        bad(x, "state.synchronous", "must be full or normal (normal may lose the last "
+                                    "batches on power loss)");
+    o->seen_ids_max = (uint64_t)get_int(x, s, "seen_ids_max", "state.seen_ids_max",
+                                        (long long)o->seen_ids_max, 0, INT64_MAX);
+    o->cache_mb = (uint64_t)get_int(x, s, "cache_mb", "state.cache_mb", (long long)o->cache_mb,
+                                    0, INT64_MAX);
+    char why[128];
+    if (x->st == RFM_OK)
+        section_check(x, "state", state_check_options(o, why, sizeof why));
+}
+
+static const char *const KEYS_TOP[] = {"data",   "models_dir", "segments", "cltv",  "churn",
+                                       "embeddings", "uplift", "server", "state", NULL};
+static const char *const KEYS_STATE[] = {"path", "synchronous", "seen_ids_max", "cache_mb", NULL};
 
 /* Before the values: a misspelt key is what to report, not the default
  * or missing value it caused. */
@@ -772,6 +798,7 @@ static void check_all_keys(ctx *x, const json_t *root)
     check_item_keys(x, upl, "uplift", "features", KEYS_FEATURE);
     check_keys(x, srv, "server", KEYS_SERVER);
     check_keys(x, json_object_get(srv, "rate_limit"), "server.rate_limit", KEYS_RATE_LIMIT);
+    check_keys(x, json_object_get(root, "state"), "state", KEYS_STATE);
 }
 
 rfm_status config_load(const char *path, rfm_config **out, char *err, size_t errlen)
@@ -821,6 +848,7 @@ rfm_status config_load(const char *path, rfm_config **out, char *err, size_t err
         if (server_check(&c->server, why, sizeof why))
             bad(&x, "server", why);
     }
+    read_state(&x, section(&x, root, "state"), c);
 done:
     if (x.st != RFM_OK) {
         config_free(c);

@@ -20,6 +20,7 @@
 #include "cltv.h"
 #include "embed.h"
 #include "segments.h"
+#include "state.h"
 #include "status.h"
 #include "txn.h"
 #include "uplift.h"
@@ -70,6 +71,9 @@ typedef struct {
                                     the arrays are owned here, names borrow from root */
     uplift_params uplift;        /* uplift: learner, holdout, seed */
     server_options server;
+    char *state_path;    /* state.path: the customer-state store (state.h) */
+    state_options state; /* state: synchronous, seen_ids_max, cache_mb; cancel_prefix
+                            borrows data.cancellation_prefix */
 } rfm_config;
 
 /* Read and check a config file. On failure *out is NULL and err says

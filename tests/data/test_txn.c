@@ -118,6 +118,97 @@ static void test_features_by_hand(void **state)
     txn_free(d);
 }
 
+/* txn_each_purchase gives back exactly the purchases of the fixture: the
+ * customer-days with their spend and the invoices with their hash and day. */
+typedef struct {
+    double day_spend[2][64];
+    int ninv[2];
+    uint64_t ih[2][8];
+    int32_t iday[2][8];
+} walk;
+
+static int on_day(void *u, size_t c, int32_t day, double spend)
+{
+    walk *w = u;
+    w->day_spend[c][day - date_from_ymd(2011, 1, 1)] += spend;
+    return 0;
+}
+
+static int on_inv(void *u, size_t c, uint64_t ih, int32_t day)
+{
+    walk *w = u;
+    w->ih[c][w->ninv[c]] = ih;
+    w->iday[c][w->ninv[c]++] = day;
+    return 0;
+}
+
+static int stop_now(void *u, size_t c, int32_t day, double spend) { return 1; }
+
+static void test_each_purchase(void **state)
+{
+    (void)state;
+    txn_report rep;
+    txn_data *d = read_text(FIXTURE, &OPT, &rep, RFM_OK);
+    walk w = {0};
+    assert_int_equal(txn_each_purchase(d, on_day, on_inv, &w), 0);
+    assert_near(w.day_spend[1][0], 13.5, 1e-12); /* 17850, 2011-01-01 */
+    assert_near(w.day_spend[1][9], 10, 1e-12);   /* 17850, 2011-01-10 */
+    assert_near(w.day_spend[0][19], 20, 1e-12);  /* 12000, 2011-01-20 */
+    double total = 0;
+    for (int c = 0; c < 2; c++)
+        for (int k = 0; k < 64; k++)
+            total += w.day_spend[c][k];
+    assert_near(total, 43.5, 1e-12); /* nothing else */
+    assert_int_equal(w.ninv[0], 1);
+    assert_int_equal(w.ninv[1], 3);
+    assert_true(w.ih[0][0] == txn_invoice_key("1010", 4, NULL, 0, 0));
+    int found = 0;
+    for (int k = 0; k < 3; k++)
+        if (w.ih[1][k] == txn_invoice_key("1003", 4, NULL, 0, 0)) {
+            assert_int_equal(w.iday[1][k], date_from_ymd(2011, 1, 10));
+            found++;
+        }
+    assert_int_equal(found, 1);
+    assert_int_equal(txn_each_purchase(d, stop_now, on_inv, &w), -1);
+    txn_free(d);
+}
+
+/* txn_classify: the first reason that applies wins, in txn_reason order. */
+static void test_classify_order(void **state)
+{
+    (void)state;
+    txn_line l;
+    /* missing id beats everything, cancelled beats a bad number */
+    assert_int_equal(txn_classify(" nan ", 5, "C1", 2, "C", 1, 0, 0, 0, 0, DATE_NONE, &l),
+                     TXN_MISSING_ID);
+    assert_int_equal(txn_classify("7", 1, "C1", 2, "C", 1, 0, 0, 0, 0, DATE_NONE, &l),
+                     TXN_CANCELLED);
+    /* no invoice column: nothing is a cancellation */
+    assert_int_equal(txn_classify("7", 1, NULL, 0, "C", 1, 1, 1, 2, 0, 0, &l), TXN_NREASONS);
+    assert_int_equal(txn_classify("7", 1, "C1", 2, "", 0, 0, NAN, 1, 0, 0, &l), TXN_BAD_NUMBER);
+    assert_int_equal(txn_classify("7", 1, "1", 1, "C", 1, 1, 1e200, 1e200, 0, 0, &l),
+                     TXN_BAD_NUMBER);
+    assert_int_equal(txn_classify("7", 1, "1", 1, "C", 1, 1, -1, 2, 0, DATE_NONE, &l),
+                     TXN_BAD_DATE);
+    assert_int_equal(txn_classify("7", 1, "1", 1, "C", 1, 1, 0, 2, 0, 0, &l),
+                     TXN_NONPOS_QUANTITY);
+    assert_int_equal(txn_classify("7", 1, "1", 1, "C", 1, 1, 0, 1, 1, 0, &l), TXN_ZERO_AMOUNT);
+    assert_int_equal(txn_classify("7", 1, "1", 1, "C", 1, 1, 1, 0, 0, 0, &l), TXN_NONPOS_PRICE);
+    /* a negative quantity passes the checks with a negative spend: a return */
+    assert_int_equal(txn_classify("7", 1, "1", 1, "C", 1, 1, -2, 3, 0, 0, &l), TXN_NREASONS);
+    assert_near(l.spend, -6, 0);
+    assert_int_equal(txn_classify(" 17850.0 ", 9, "1", 1, "C", 1, 1, 3, 2.5, 0, 0, &l),
+                     TXN_NREASONS);
+    assert_int_equal(l.cidlen, 5);
+    assert_memory_equal(l.cid, "17850", 5);
+    assert_near(l.spend, 7.5, 0);
+    /* invoice keys: by number, or by customer and day without one */
+    assert_true(txn_invoice_key("1", 1, "a", 1, 5) == txn_invoice_key("1", 1, "b", 1, 9));
+    assert_true(txn_invoice_key(NULL, 0, "a", 1, 5) == txn_invoice_key(NULL, 0, "a", 1, 5));
+    assert_true(txn_invoice_key(NULL, 0, "a", 1, 5) != txn_invoice_key(NULL, 0, "a", 1, 6));
+    assert_true(txn_invoice_key(NULL, 0, "a", 1, 5) != txn_invoice_key(NULL, 0, "b", 1, 5));
+}
+
 static void test_products(void **state)
 {
     (void)state;
@@ -553,6 +644,8 @@ int main(void)
         cmocka_unit_test(test_returns),
         cmocka_unit_test(test_refused_not_guessed),
         cmocka_unit_test(test_all_dropped_report),
+        cmocka_unit_test(test_each_purchase),
+        cmocka_unit_test(test_classify_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,6 +27,10 @@ static void test_shipped(void **state)
     assert_int_equal(c->server.connection_limit, 10000);
     assert_int_equal(c->server.per_address_limit, 0);
     assert_int_equal(c->server.header_timeout_s, 10);
+    assert_string_equal(c->state_path, "state/state.db");
+    assert_int_equal(c->state.synchronous, STATE_SYNC_FULL);
+    assert_int_equal(c->state.seen_ids_max, 10000000);
+    assert_string_equal(c->state.cancel_prefix, "C");
     /* The modules' own structs, with the shipped values. */
     assert_int_equal(c->cltv.holdout_days, 90);
     assert_true(c->churn.threshold_medium == 0.3 && c->churn.counterfactual_threshold == 0.6);
@@ -152,7 +156,10 @@ static void test_bad_values_name_keys(void **state)
     expect_bad("tls_key_file: null", "tls_key_file: key.pem", "tls_cert_file and tls_key_file");
     expect_bad("tls_priorities: null", "tls_priorities: ''", "tls_priorities must be");
     expect_bad("header_timeout_s: 10", "header_timeout_s: 0", "server.header_timeout_s");
-    expect_bad("per_address_limit: 0", "per_address_limit: -1", "server.per_address_limit"); /* YAML syntax error names the file */
+    expect_bad("per_address_limit: 0", "per_address_limit: -1", "server.per_address_limit");
+    expect_bad("synchronous: full", "synchronous: off", "state.synchronous");
+    expect_bad("seen_ids_max: 10000000", "seen_ids_max: 5", "state.seen_ids_max");
+    expect_bad("cache_mb: 256", "cache_mb: 0", "state.cache_mb"); /* YAML syntax error names the file */
 }
 
 /* Each model section is checked by its module's check at load, not later

@@ -1,0 +1,841 @@
+/* test_state.c - the customer-state store against the trainer.
+ *
+ * The reference is txn_read on a file: the store seeded from a prefix of
+ * it and fed the rest as events (shuffled, resent, in batches) must give
+ * every customer the features txn_features_asof gives on the whole file:
+ * counts and days exactly, spend to 1e-9 relative (summation order). Then
+ * the event rules by hand, the id retention, kill -9 during ingest, a full
+ * disk (SQLite's max_page_count standing in for it) and bad files.
+ */
+#include "testutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "date.h"
+#include "rng.h"
+#include "state.h"
+#include "txn.h"
+
+static const txn_options OPT = {.invoice = "InvoiceNo", .customer_id = "CustomerID",
+                                .date = "InvoiceDate", .quantity = "Quantity",
+                                .price = "UnitPrice", .cancel_prefix = "C",
+                                .snapshot_day = DATE_NONE};
+
+/* ---- a synthetic export and its lines as events ---------------------- */
+
+typedef struct {
+    char invoice[24], product[16], cid[24], qty[16], price[24];
+    char date[64]; /* "YYYY-MM-DD HH:MM:SS" in the file */
+    char time[64]; /* "YYYY-MM-DDTHH:MM:SSZ" in the event */
+    int32_t day;
+    int amount_form; /* sent as amount (quantity 1) */
+    int twin;        /* another line of its invoice has the same text */
+    int inv;         /* invoice number */
+} fx_line;
+
+typedef struct {
+    fx_line *l;
+    size_t n, cap;
+    int32_t day0;
+} fixture;
+
+static fx_line *fx_add(fixture *fx)
+{
+    if (fx->n == fx->cap) {
+        fx->cap = fx->cap ? 2 * fx->cap : 1024;
+        fx->l = realloc(fx->l, fx->cap * sizeof *fx->l);
+        assert_non_null(fx->l);
+    }
+    memset(&fx->l[fx->n], 0, sizeof *fx->l);
+    return &fx->l[fx->n++];
+}
+
+static void set_time(fx_line *l, int32_t day, int sec)
+{
+    int y, m, d;
+    date_to_ymd(day, &y, &m, &d);
+    l->day = day;
+    snprintf(l->date, sizeof l->date, "%04d-%02d-%02d %02d:%02d:%02d", y, m, d, sec / 3600,
+             sec / 60 % 60, sec % 60);
+    snprintf(l->time, sizeof l->time, "%04d-%02d-%02dT%02d:%02d:%02dZ", y, m, d, sec / 3600,
+             sec / 60 % 60, sec % 60);
+}
+
+/* ninv invoices of ncust customers over a year, with every cleaning case:
+ * cancellations, zero quantities and prices, missing ids, ids written as
+ * floats, repeated lines, invoices spanning two days, amounts. */
+static void fx_generate(fixture *fx, uint64_t seed, int ncust, int ninv)
+{
+    rfm_rng r;
+    rfm_rng_seed(&r, seed);
+    memset(fx, 0, sizeof *fx);
+    fx->day0 = date_from_ymd(2011, 1, 1);
+    for (int k = 0; k < ninv; k++) {
+        int cust = 10000 + (int)rfm_rng_below(&r, (uint64_t)ncust);
+        int32_t day = fx->day0 + (int32_t)rfm_rng_below(&r, 365);
+        int sec = (int)rfm_rng_below(&r, 86400);
+        int cancel = rfm_rng_uniform(&r) < 0.03;
+        int span = rfm_rng_uniform(&r) < 0.04;
+        int nl = 1 + (int)rfm_rng_below(&r, 4);
+        size_t first = fx->n;
+        for (int j = 0; j < nl; j++) {
+            fx_line *l = fx_add(fx);
+            l->inv = k;
+            snprintf(l->invoice, sizeof l->invoice, "%s%d", cancel ? "C" : "", 500000 + k);
+            snprintf(l->product, sizeof l->product, "P%d", (int)rfm_rng_below(&r, 40));
+            double u = rfm_rng_uniform(&r);
+            if (u < 0.02)
+                l->cid[0] = '\0';
+            else
+                snprintf(l->cid, sizeof l->cid, u < 0.1 ? "%d.0" : "%d", cust);
+            int q = 1 + (int)rfm_rng_below(&r, 10);
+            l->amount_form = rfm_rng_uniform(&r) < 0.15;
+            if (l->amount_form)
+                q = 1;
+            if (rfm_rng_uniform(&r) < 0.01)
+                q = 0;
+            if (q != 1 || cancel)
+                l->amount_form = 0;
+            snprintf(l->qty, sizeof l->qty, "%d", cancel ? -q : q);
+            double p = rfm_rng_uniform(&r) < 0.02 ? 0.0 : 0.5 + (double)rfm_rng_below(&r, 2000) / 100;
+            snprintf(l->price, sizeof l->price, "%.2f", p);
+            set_time(l, span && j == nl - 1 && nl > 1 ? day + 1 : day,
+                     span && j == nl - 1 && nl > 1 ? (sec + 3600) % 86400 : sec);
+            if (rfm_rng_uniform(&r) < 0.03) { /* the export repeats the line */
+                fx_line *t = fx_add(fx);
+                *t = fx->l[fx->n - 2];
+            }
+        }
+        for (size_t a = first; a < fx->n; a++)
+            for (size_t b = first; b < fx->n; b++)
+                if (a != b && !strcmp(fx->l[a].cid, fx->l[b].cid) &&
+                    !strcmp(fx->l[a].product, fx->l[b].product) &&
+                    !strcmp(fx->l[a].qty, fx->l[b].qty) && !strcmp(fx->l[a].price, fx->l[b].price) &&
+                    !strcmp(fx->l[a].date, fx->l[b].date))
+                    fx->l[a].twin = 1;
+    }
+}
+
+/* The CSV text of the lines with keep[i] (all when keep is NULL). */
+static char *fx_csv(const fixture *fx, const char *keep, size_t *len)
+{
+    size_t cap = 64 + fx->n * 96, n = 0;
+    char *s = malloc(cap);
+    assert_non_null(s);
+    n += (size_t)snprintf(s, cap, "InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID\n");
+    for (size_t i = 0; i < fx->n; i++) {
+        if (keep && !keep[i])
+            continue;
+        const fx_line *l = &fx->l[i];
+        n += (size_t)snprintf(s + n, cap - n, "%s,%s,%s,%s,%s,%s\n", l->invoice, l->product,
+                              l->qty, l->date, l->price, l->cid);
+        assert_true(n < cap);
+    }
+    *len = n;
+    return s;
+}
+
+static txn_data *fx_read(const fixture *fx, const char *keep)
+{
+    size_t len;
+    char *text = fx_csv(fx, keep, &len);
+    csv_reader *r;
+    txn_data *d;
+    txn_report rep;
+    char err[RFM_ERRLEN] = "";
+    assert_int_equal(csv_open_mem(text, len, "fx.csv", &r, err, sizeof err), RFM_OK);
+    rfm_status st = txn_read_csv(r, &OPT, NULL, NULL, &d, &rep, err, sizeof err);
+    if (st != RFM_OK)
+        fail_msg("txn_read: %s", err);
+    csv_close(r);
+    free(text);
+    return d;
+}
+
+static state_event fx_event(const fx_line *l, char *idbuf, size_t i)
+{
+    snprintf(idbuf, 32, "ev-%zu", i);
+    state_event e = {idbuf, l->cid, l->time, l->invoice, l->product, 0, 0, 0, 0};
+    if (l->amount_form) {
+        e.has_amount = 1;
+        e.amount = strtod(l->price, NULL);
+    } else {
+        e.quantity = strtod(l->qty, NULL);
+        e.price = strtod(l->price, NULL);
+    }
+    return e;
+}
+
+/* ---- comparing with the trainer ----------------------------------- */
+
+static double relerr(double a, double b, double scale)
+{
+    double s = fmax(fmax(fabs(a), fabs(b)), scale);
+    return s > 0 ? fabs(a - b) / s : 0;
+}
+
+/* Every customer of ref as of asof: state_get equals txn_features_asof. */
+static void compare(state_store *st, const txn_data *ref, int32_t asof, double *maxrel)
+{
+    size_t nc = txn_ncustomers(ref);
+    txn_features *f = calloc(nc, sizeof *f);
+    assert_non_null(f);
+    txn_features_asof(ref, asof, f);
+    char err[RFM_ERRLEN];
+    for (size_t i = 0; i < nc; i++) {
+        state_customer c;
+        const char *id = txn_customer_id(ref, i);
+        if (state_get(st, id, asof, &c, err, sizeof err) != RFM_OK)
+            fail_msg("customer %s: %s", id, err);
+        const txn_features *a = &c.f, *b = &f[i];
+        if (a->active != b->active || a->recency != b->recency || a->frequency != b->frequency ||
+            a->tenure != b->tenure || a->bg_x != b->bg_x || a->bg_t_x != b->bg_t_x ||
+            a->bg_T != b->bg_T || a->future_days != b->future_days)
+            fail_msg("customer %s as of %d: state (active %d r %g f %g t %g x %g tx %g T %g fd "
+                     "%g) != trainer (active %d r %g f %g t %g x %g tx %g T %g fd %g)",
+                     id, asof, a->active, a->recency, a->frequency, a->tenure, a->bg_x, a->bg_t_x,
+                     a->bg_T, a->future_days, b->active, b->recency, b->frequency, b->tenure,
+                     b->bg_x, b->bg_t_x, b->bg_T, b->future_days);
+        double e = fmax(fmax(relerr(a->monetary, b->monetary, 0), relerr(a->aov, b->aov, 0)),
+                        fmax(relerr(a->bg_mean_spend, b->bg_mean_spend, b->monetary),
+                             relerr(a->future_spend, b->future_spend, 0)));
+        if (e > *maxrel)
+            *maxrel = e;
+    }
+    uint64_t n;
+    assert_int_equal(state_count(st, &n, err, sizeof err), RFM_OK);
+    assert_int_equal(n, nc); /* no customer the trainer does not have */
+    free(f);
+}
+
+static void compare_days(state_store *st, const txn_data *ref, int32_t day0)
+{
+    double maxrel = 0;
+    int32_t days[] = {day0 + 40, day0 + 200, day0 + 251, day0 + 300, txn_snapshot_day(ref),
+                      txn_snapshot_day(ref) + 30};
+    for (size_t k = 0; k < sizeof days / sizeof *days; k++)
+        compare(st, ref, days[k], &maxrel);
+    report_maxdiff("spend, relative (monetary, aov, mean repeat spend, future)", maxrel, 1e-9);
+}
+
+static char *tmp_store(char *dir, size_t len)
+{
+    snprintf(dir, len, "/tmp/rfmstate_XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    char *path = malloc(strlen(dir) + 16);
+    assert_non_null(path);
+    sprintf(path, "%s/state.db", dir);
+    return path;
+}
+
+static void rm_store(const char *dir, const char *path)
+{
+    char p[256];
+    const char *sfx[] = {"", "-wal", "-shm"};
+    for (int k = 0; k < 3; k++) {
+        snprintf(p, sizeof p, "%s%s", path, sfx[k]);
+        unlink(p);
+    }
+    rmdir(dir);
+}
+
+static state_store *open_store(const char *path, const state_options *o)
+{
+    state_options def;
+    state_default_options(&def);
+    state_store *st;
+    char err[RFM_ERRLEN] = "";
+    if (state_open(path, o ? o : &def, &st, err, sizeof err) != RFM_OK)
+        fail_msg("state_open: %s", err);
+    return st;
+}
+
+static void apply_ok(state_store *st, const state_event *ev, size_t n, state_result *res)
+{
+    char err[RFM_ERRLEN] = "";
+    if (state_apply(st, ev, n, res, err, sizeof err) != RFM_OK)
+        fail_msg("state_apply: %s", err);
+}
+
+/* ---- exactness ------------------------------------------------------ */
+
+/* Seed from the lines before day D less some held-out invoices and lines
+ * (late data), then send everything else as events: shuffled, a fifth sent
+ * twice, in batches of 1 to 300. */
+static void test_exact_after_any_order(void **state)
+{
+    (void)state;
+    fixture fx;
+    fx_generate(&fx, 42, 150, 1500);
+    rfm_rng r;
+    rfm_rng_seed(&r, 7);
+    int32_t D = fx.day0 + 250;
+    char *seed = calloc(fx.n, 1);
+    int held_inv = -1, nheld = 0;
+    for (size_t i = 0; i < fx.n; i++) {
+        const fx_line *l = &fx.l[i];
+        if (l->day >= D)
+            continue;
+        if (l->inv != held_inv && (i == 0 || fx.l[i - 1].inv != l->inv) &&
+            rfm_rng_uniform(&r) < 0.05)
+            held_inv = l->inv; /* a whole invoice arrives late */
+        if (l->inv == held_inv) {
+            nheld++;
+            continue;
+        }
+        if (!l->twin && rfm_rng_uniform(&r) < 0.03) { /* one line of a seeded invoice */
+            nheld++;
+            continue;
+        }
+        seed[i] = 1;
+    }
+    txn_data *ref = fx_read(&fx, NULL), *train = fx_read(&fx, seed);
+    assert_true(txn_snapshot_day(train) <= D);
+
+    size_t nev = 0;
+    state_event *ev = malloc(2 * fx.n * sizeof *ev);
+    char (*ids)[32] = malloc(fx.n * sizeof *ids);
+    for (size_t i = 0; i < fx.n; i++)
+        if (!seed[i]) {
+            ev[nev] = fx_event(&fx.l[i], ids[i], i);
+            nev++;
+        }
+    size_t nuniq = nev;
+    for (size_t i = 0; i < nuniq; i++)
+        if (rfm_rng_uniform(&r) < 0.2)
+            ev[nev++] = ev[i];
+    rfm_rng_shuffle(&r, ev, nev, nev, sizeof *ev);
+    printf("    %zu lines: %zu seeded, %zu events (%d before the snapshot), %zu resent\n", fx.n,
+           fx.n - nuniq, nuniq, nheld, nev - nuniq);
+
+    char dir[64];
+    char *path = tmp_store(dir, sizeof dir);
+    state_store *st = open_store(path, NULL);
+    char err[RFM_ERRLEN] = "";
+    int seeded = 0;
+    assert_int_equal(state_seed(st, train, &seeded, err, sizeof err), RFM_OK);
+    assert_true(seeded);
+    assert_int_equal(state_snapshot_day(st), txn_snapshot_day(train));
+    state_result *res = malloc(nev * sizeof *res);
+    size_t count[4] = {0};
+    for (size_t at = 0; at < nev;) {
+        size_t b = 1 + (size_t)rfm_rng_below(&r, 300);
+        if (b > nev - at)
+            b = nev - at;
+        apply_ok(st, ev + at, b, res + at);
+        at += b;
+    }
+    for (size_t i = 0; i < nev; i++)
+        count[res[i].outcome]++;
+    printf("    outcomes: %zu applied, %zu ignored, %zu duplicate, %zu rejected\n", count[0],
+           count[1], count[2], count[3]);
+    assert_true(count[STATE_DUPLICATE] > 0 && count[STATE_REJECTED] > 0);
+    compare_days(st, ref, fx.day0);
+
+    /* Everything once more: nothing changes. */
+    apply_ok(st, ev, nev, res);
+    for (size_t i = 0; i < nev; i++)
+        assert_true(res[i].outcome == STATE_DUPLICATE || res[i].outcome == STATE_REJECTED);
+    compare_days(st, ref, fx.day0);
+
+    /* Reopened, the same. */
+    state_close(st);
+    st = open_store(path, NULL);
+    assert_int_equal(state_snapshot_day(st), txn_snapshot_day(train));
+    assert_int_equal(state_seed(st, train, &seeded, err, sizeof err), RFM_OK);
+    assert_false(seeded); /* same snapshot: left alone */
+    compare_days(st, ref, fx.day0);
+    assert_int_equal(state_check(st, err, sizeof err), RFM_OK);
+
+    /* A retrain on everything before D + 60 (late data included): re-seeded,
+     * the events after its snapshot applied again, still the whole file. */
+    char *seed2 = calloc(fx.n, 1);
+    for (size_t i = 0; i < fx.n; i++)
+        seed2[i] = fx.l[i].day < D + 60;
+    txn_data *train2 = fx_read(&fx, seed2);
+    assert_int_equal(state_seed(st, train2, &seeded, err, sizeof err), RFM_OK);
+    assert_true(seeded);
+    compare_days(st, ref, fx.day0);
+    /* An older run than the store's is refused. */
+    assert_int_equal(state_seed(st, train, &seeded, err, sizeof err), RFM_EINVAL);
+    assert_non_null(strstr(err, "older"));
+    compare_days(st, ref, fx.day0);
+
+    state_close(st);
+    rm_store(dir, path);
+    free(path);
+    txn_free(ref);
+    txn_free(train);
+    txn_free(train2);
+    free(seed);
+    free(seed2);
+    free(ev);
+    free(ids);
+    free(res);
+    free(fx.l);
+}
+
+/* The bundled real export's first 30,000 lines: seeded up to 2010-12-08,
+ * the rest as shuffled events resent once each. The file's own columns
+ * other than the event's are dropped (they would tell lines apart). */
+static void test_exact_real_file_head(void **state)
+{
+    (void)state;
+    FILE *p = popen("gzip -dc ../data/online_retail.csv.gz | head -n 30001", "r");
+    assert_non_null(p);
+    csv_reader *csv;
+    char err[RFM_ERRLEN] = "";
+    fixture fx = {0};
+    fx.day0 = date_from_ymd(2010, 12, 1);
+    char *buf = NULL;
+    size_t blen = 0;
+    FILE *m = open_memstream(&buf, &blen);
+    char line[1024];
+    while (fgets(line, sizeof line, p))
+        fputs(line, m);
+    assert_int_equal(pclose(p), 0);
+    fclose(m);
+    assert_int_equal(csv_open_mem(buf, blen, "online_retail head", &csv, err, sizeof err), RFM_OK);
+    const csv_field *f;
+    size_t nf;
+    assert_int_equal(csv_next(csv, &f, &nf, err, sizeof err), RFM_OK); /* header */
+    int lastinv = -1;
+    char previnv[24] = "";
+    while (csv_next(csv, &f, &nf, err, sizeof err) == RFM_OK && nf == 8) {
+        fx_line *l = fx_add(&fx);
+        snprintf(l->invoice, sizeof l->invoice, "%.*s", (int)f[0].len, f[0].s);
+        snprintf(l->product, sizeof l->product, "%.*s", (int)f[1].len, f[1].s);
+        snprintf(l->qty, sizeof l->qty, "%.*s", (int)f[3].len, f[3].s);
+        snprintf(l->price, sizeof l->price, "%.*s", (int)f[5].len, f[5].s);
+        snprintf(l->cid, sizeof l->cid, "%.*s", (int)f[6].len, f[6].s);
+        int32_t day = date_parse(f[4].s, f[4].len);
+        assert_true(day != DATE_NONE);
+        int hh = atoi(f[4].s + 11), mm = atoi(f[4].s + 14);
+        set_time(l, day, hh * 3600 + mm * 60);
+        if (strcmp(previnv, l->invoice) != 0)
+            lastinv++;
+        snprintf(previnv, sizeof previnv, "%s", l->invoice);
+        l->inv = lastinv;
+    }
+    csv_close(csv);
+    free(buf);
+    assert_true(fx.n > 29000);
+    int32_t D = date_from_ymd(2010, 12, 8);
+    char *seed = calloc(fx.n, 1);
+    size_t nev = 0;
+    state_event *ev = malloc(2 * fx.n * sizeof *ev);
+    char (*ids)[32] = malloc(fx.n * sizeof *ids);
+    for (size_t i = 0; i < fx.n; i++) {
+        seed[i] = fx.l[i].day < D;
+        if (!seed[i]) {
+            ev[nev] = fx_event(&fx.l[i], ids[i], i);
+            nev++;
+        }
+    }
+    size_t nuniq = nev;
+    for (size_t i = 0; i < nuniq; i++)
+        ev[nev++] = ev[i];
+    rfm_rng r;
+    rfm_rng_seed(&r, 11);
+    rfm_rng_shuffle(&r, ev, nev, nev, sizeof *ev);
+    txn_data *ref = fx_read(&fx, NULL), *train = fx_read(&fx, seed);
+    printf("    %zu lines, %zu customers: %zu seeded, %zu events, each sent twice\n", fx.n,
+           txn_ncustomers(ref), fx.n - nuniq, nuniq);
+    char dir[64];
+    char *path = tmp_store(dir, sizeof dir);
+    state_store *st = open_store(path, NULL);
+    assert_int_equal(state_seed(st, train, NULL, err, sizeof err), RFM_OK);
+    state_result *res = malloc(500 * sizeof *res);
+    for (size_t at = 0; at < nev; at += 500)
+        apply_ok(st, ev + at, nev - at < 500 ? nev - at : 500, res);
+    double maxrel = 0;
+    int32_t days[] = {date_from_ymd(2010, 12, 3), D, date_from_ymd(2010, 12, 10),
+                      txn_snapshot_day(ref)};
+    for (size_t k = 0; k < 4; k++)
+        compare(st, ref, days[k], &maxrel);
+    report_maxdiff("spend, relative", maxrel, 1e-9);
+    state_close(st);
+    rm_store(dir, path);
+    free(path);
+    txn_free(ref);
+    txn_free(train);
+    free(seed);
+    free(ev);
+    free(ids);
+    free(res);
+    free(fx.l);
+}
+
+/* ---- the event rules by hand ---------------------------------------- */
+
+static void test_event_rules(void **state)
+{
+    (void)state;
+    char dir[64];
+    char *path = tmp_store(dir, sizeof dir);
+    state_store *st = open_store(path, NULL);
+    char err[RFM_ERRLEN] = "";
+    char longid[STATE_ID_MAX + 2];
+    memset(longid, 'x', sizeof longid - 1);
+    longid[sizeof longid - 1] = '\0';
+    state_event ev[] = {
+        /* 0: applied, no invoice: the day is the invoice */
+        {"a1", "7", "2011-12-01T08:00:00Z", NULL, NULL, 1, 10.0, 0, 0},
+        /* 1: applied, the same day, no invoice: same invoice, another line */
+        {"a2", "7", "2011-12-01T09:00:00Z", NULL, NULL, 0, 0, 2, 2.5},
+        /* 2: duplicate of 0 in the same batch */
+        {"a1", "7", "2011-12-01T08:00:00Z", NULL, NULL, 1, 10.0, 0, 0},
+        /* 3: the same line as 0 under a new id: a repeated line */
+        {"a3", "7.0", "2011-12-01T08:00:00Z", NULL, NULL, 1, 10.0, 0, 0},
+        /* 4: 23:30 at -02:00 is 01:30 UTC the next day: a new day and invoice */
+        {"a4", "7", "2011-12-01T23:30:00-02:00", "", "P1", 1, 4.0, 0, 0},
+        /* 5: ignored: a cancellation */
+        {"a5", "7", "2011-12-03T08:00:00Z", "C9", NULL, 0, 0, -1, 3},
+        /* 6: ignored: non-positive amount (a zero or a return, as rfm-train counts it) */
+        {"a6", "7", "2011-12-03T08:00:00Z", "9", NULL, 1, 0.0, 0, 0},
+        /* 7..12: rejected */
+        {"", "7", "2011-12-03T08:00:00Z", NULL, NULL, 1, 1.0, 0, 0},
+        {"r2", "nan", "2011-12-03T08:00:00Z", NULL, NULL, 1, 1.0, 0, 0},
+        {"r3", "7", "2011-12-03 25:00", NULL, NULL, 1, 1.0, 0, 0},
+        {"r4", "7", "2011-12-03", NULL, NULL, 1, NAN, 0, 0},
+        {"r5", "7", "2011-12-03", longid, NULL, 1, 1.0, 0, 0},
+        {longid, "7", "2011-12-03", NULL, NULL, 1, 1.0, 0, 0},
+        /* 13: another customer, invoice given */
+        {"b1", "8", "2011-12-02", "100", NULL, 0, 0, 3, 1.5},
+    };
+    size_t n = sizeof ev / sizeof *ev;
+    state_result res[sizeof ev / sizeof *ev];
+    apply_ok(st, ev, n, res);
+    const state_result want[] = {
+        {STATE_APPLIED, STATE_OK},          {STATE_APPLIED, STATE_OK},
+        {STATE_DUPLICATE, STATE_OK},        {STATE_IGNORED, STATE_REPEATED_LINE},
+        {STATE_APPLIED, STATE_OK},          {STATE_IGNORED, STATE_CANCELLED},
+        {STATE_IGNORED, STATE_NONPOS_QUANTITY}, {STATE_REJECTED, STATE_BAD_EVENT_ID},
+        {STATE_REJECTED, STATE_MISSING_CUSTOMER}, {STATE_REJECTED, STATE_BAD_TIME},
+        {STATE_REJECTED, STATE_BAD_NUMBER}, {STATE_REJECTED, STATE_BAD_TEXT},
+        {STATE_REJECTED, STATE_BAD_EVENT_ID}, {STATE_APPLIED, STATE_OK},
+    };
+    for (size_t i = 0; i < n; i++)
+        if (res[i].outcome != want[i].outcome || res[i].reason != want[i].reason)
+            fail_msg("event %zu: %s/%s, wanted %s/%s", i, state_outcome_name(res[i].outcome),
+                     state_reason_name(res[i].reason), state_outcome_name(want[i].outcome),
+                     state_reason_name(want[i].reason));
+    int32_t d1 = date_from_ymd(2011, 12, 1);
+    state_customer c;
+    assert_int_equal(state_get(st, "7.0", d1 + 10, &c, err, sizeof err), RFM_OK);
+    assert_near(c.f.frequency, 2, 0); /* the day-1 invoice and the day-2 one */
+    assert_near(c.f.monetary, 19, 0); /* 10 + 2 * 2.5 + 4 */
+    assert_near(c.f.recency, 9, 0);
+    assert_near(c.f.tenure, 10, 0);
+    assert_near(c.f.bg_x, 1, 0);
+    assert_near(c.f.bg_mean_spend, 4, 0);
+    int64_t t;
+    assert_true(state_parse_time("2011-12-02T01:30:00Z", &t));
+    assert_int_equal(c.last_event_at, t);
+    /* As of day 2: only day 1, through the per-day path. */
+    assert_int_equal(state_get(st, "7", d1 + 1, &c, err, sizeof err), RFM_OK);
+    assert_near(c.f.frequency, 1, 0);
+    assert_near(c.f.monetary, 15, 0);
+    assert_near(c.f.future_spend, 4, 0);
+    assert_int_equal(state_get(st, "7", d1, &c, err, sizeof err), RFM_OK);
+    assert_false(c.f.active);
+    assert_int_equal(state_get(st, "9", d1, &c, err, sizeof err), RFM_ENOTFOUND);
+    assert_int_equal(state_get(st, "", d1, &c, err, sizeof err), RFM_ENOTFOUND);
+    /* A rejected event was not recorded: sent again fixed, it applies. */
+    ev[10].amount = 5.0;
+    apply_ok(st, ev + 10, 1, res);
+    assert_int_equal(res[0].outcome, STATE_APPLIED);
+    /* An ignored one was: sent again it is a duplicate. */
+    apply_ok(st, ev + 5, 1, res);
+    assert_int_equal(res[0].outcome, STATE_DUPLICATE);
+    state_close(st);
+    rm_store(dir, path);
+    free(path);
+}
+
+static void test_parse_time(void **state)
+{
+    (void)state;
+    int64_t t, base = (int64_t)date_from_ymd(2011, 12, 1) * 86400;
+    assert_true(state_parse_time("2011-12-01", &t) && t == base);
+    assert_true(state_parse_time("2011-12-01T08:26:00Z", &t) && t == base + 8 * 3600 + 26 * 60);
+    assert_true(state_parse_time("2011-12-01 08:26", &t) && t == base + 8 * 3600 + 26 * 60);
+    assert_true(state_parse_time("2011-12-01T08:26:00.123456789+01:00", &t) &&
+                t == base + 7 * 3600 + 26 * 60);
+    assert_true(state_parse_time("2011-12-01T00:10:00+01:00", &t) && t == base - 50 * 60);
+    const char *bad[] = {"", "2011-12-1", "2011-13-01", "2011-12-01T", "2011-12-01T8:26",
+                         "2011-12-01T24:00:00Z", "2011-12-01T08:26:00.Z", "2011-12-01T08:26+1",
+                         "2011-12-01T08:26:00ZZ", "12/1/2011 8:26", "1800-01-01"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        if (state_parse_time(bad[i], &t))
+            fail_msg("'%s' parsed", bad[i]);
+}
+
+/* Ids beyond the retention are forgotten; their lines still are not
+ * counted twice. */
+static void test_seen_retention(void **state)
+{
+    (void)state;
+    char dir[64];
+    char *path = tmp_store(dir, sizeof dir);
+    state_options o;
+    state_default_options(&o);
+    o.seen_ids_max = 1000;
+    state_store *st = open_store(path, &o);
+    enum { N = 3000 };
+    static char ids[N][16], cids[N][16];
+    static state_event ev[N];
+    static state_result res[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(ids[i], sizeof ids[i], "id%d", i);
+        snprintf(cids[i], sizeof cids[i], "%d", i % 100);
+        ev[i] = (state_event){ids[i], cids[i], "2011-06-01T10:00:00Z", NULL, NULL, 1,
+                              1.0 + i, 0, 0};
+    }
+    for (int b = 0; b < N; b += 500)
+        apply_ok(st, ev + b, 500, res + b);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*), min(id) FROM seen", -1, &q, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(q, 0), 1000);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    state_customer before, after;
+    char err[RFM_ERRLEN];
+    assert_int_equal(state_get(st, "0", 20000, &before, err, sizeof err), RFM_OK);
+    apply_ok(st, ev + 0, 1, res); /* forgotten id, known line */
+    assert_int_equal(res[0].outcome, STATE_IGNORED);
+    assert_int_equal(res[0].reason, STATE_REPEATED_LINE);
+    apply_ok(st, ev + N - 1, 1, res); /* kept id */
+    assert_int_equal(res[0].outcome, STATE_DUPLICATE);
+    assert_int_equal(state_get(st, "0", 20000, &after, err, sizeof err), RFM_OK);
+    assert_memory_equal(&before, &after, sizeof before);
+    state_close(st);
+    rm_store(dir, path);
+    free(path);
+}
+
+/* ---- kill -9 ---------------------------------------------------------- */
+
+enum { KB = 60, KN = 100 }; /* batches, events per batch */
+
+static void child_ingest(const char *path, const state_event *ev, int from, int fd)
+{
+    state_options o;
+    state_default_options(&o);
+    state_store *st;
+    char err[RFM_ERRLEN];
+    state_result res[KN];
+    if (state_open(path, &o, &st, err, sizeof err) != RFM_OK)
+        _exit(3);
+    for (int b = from; b < KB; b++) {
+        if (state_apply(st, ev + (size_t)b * KN, KN, res, err, sizeof err) != RFM_OK)
+            _exit(4);
+        if (write(fd, &b, sizeof b) != sizeof b) /* acknowledged */
+            _exit(5);
+    }
+    state_close(st);
+    _exit(0);
+}
+
+static void test_kill9_loses_nothing(void **state)
+{
+    (void)state;
+    fixture fx;
+    fx_generate(&fx, 99, 300, 2600);
+    assert_true(fx.n >= (size_t)KB * KN);
+    fx.n = (size_t)KB * KN;
+    state_event *ev = malloc(fx.n * sizeof *ev);
+    char (*ids)[32] = malloc(fx.n * sizeof *ids);
+    for (size_t i = 0; i < fx.n; i++)
+        ev[i] = fx_event(&fx.l[i], ids[i], i);
+    rfm_rng r;
+    rfm_rng_seed(&r, 3);
+    rfm_rng_shuffle(&r, ev, fx.n, fx.n, sizeof *ev);
+    txn_data *ref = fx_read(&fx, NULL);
+    char dir[64];
+    char *path = tmp_store(dir, sizeof dir);
+    char err[RFM_ERRLEN] = "";
+    int next = 0, kills = 0;
+    state_result res[KN];
+    for (int round = 0; round < 8 && next < KB; round++) {
+        int pfd[2];
+        assert_int_equal(pipe(pfd), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            close(pfd[0]);
+            child_ingest(path, ev, next, pfd[1]);
+        }
+        close(pfd[1]);
+        int b, acked = next - 1;
+        if (read(pfd[0], &b, sizeof b) == sizeof b) /* the first ack, then a random moment */
+            acked = b;
+        usleep((useconds_t)(rfm_rng_below(&r, 40000)));
+        kill(pid, SIGKILL);
+        int ws;
+        assert_int_equal(waitpid(pid, &ws, 0), pid);
+        while (read(pfd[0], &b, sizeof b) == sizeof b)
+            acked = b;
+        close(pfd[0]);
+        if (WIFSIGNALED(ws))
+            kills++;
+        else
+            assert_int_equal(WEXITSTATUS(ws), 0);
+        /* Reopened: valid, and every acknowledged event is there (sent
+         * again, each is a duplicate). */
+        state_store *st = open_store(path, NULL);
+        assert_int_equal(state_check(st, err, sizeof err), RFM_OK);
+        for (int k = 0; k <= acked; k++) {
+            apply_ok(st, ev + (size_t)k * KN, KN, res);
+            for (int i = 0; i < KN; i++)
+                if (res[i].outcome != STATE_DUPLICATE && res[i].outcome != STATE_REJECTED)
+                    fail_msg("round %d: batch %d acknowledged, event %d is %s", round, k, i,
+                             state_outcome_name(res[i].outcome));
+        }
+        state_close(st);
+        next = acked + 1; /* the client resends from the first unacknowledged */
+    }
+    printf("    %d kills; the rest of the %d batches sent after\n", kills, KB);
+    state_store *st = open_store(path, NULL);
+    for (int k = next; k < KB; k++)
+        apply_ok(st, ev + (size_t)k * KN, KN, res);
+    double maxrel = 0;
+    compare(st, ref, txn_snapshot_day(ref), &maxrel);
+    compare(st, ref, fx.day0 + 180, &maxrel);
+    report_maxdiff("spend after the kills, relative", maxrel, 1e-9);
+    assert_int_equal(state_check(st, err, sizeof err), RFM_OK);
+    state_close(st);
+    rm_store(dir, path);
+    free(path);
+    txn_free(ref);
+    free(ev);
+    free(ids);
+    free(fx.l);
+}
+
+/* ---- a full disk ------------------------------------------------------ */
+
+/* max_page_count caps the file as a full disk would: SQLite answers
+ * SQLITE_FULL either way. */
+static void test_disk_full(void **state)
+{
+    (void)state;
+    fixture fx;
+    fx_generate(&fx, 5, 2000, 3000);
+    state_event *ev = malloc(fx.n * sizeof *ev);
+    char (*ids)[32] = malloc(fx.n * sizeof *ids);
+    for (size_t i = 0; i < fx.n; i++)
+        ev[i] = fx_event(&fx.l[i], ids[i], i);
+    char dir[64];
+    char *path = tmp_store(dir, sizeof dir);
+    state_options o;
+    state_default_options(&o);
+    o.max_pages = 48; /* 192 KiB */
+    state_store *st = open_store(path, &o);
+    char err[RFM_ERRLEN] = "";
+    state_result res[200];
+    size_t at = 0;
+    rfm_status s = RFM_OK;
+    for (; at + 200 <= fx.n; at += 200)
+        if ((s = state_apply(st, ev + at, 200, res, err, sizeof err)) != RFM_OK)
+            break;
+    assert_int_equal(s, RFM_ENOSPC);
+    printf("    full after %zu events: %s\n", at, err);
+    assert_non_null(strstr(err, "full"));
+    assert_int_equal(state_check(st, err, sizeof err), RFM_OK);
+    /* Still usable for reads, and what was acknowledged is exact. */
+    char *keep = calloc(fx.n, 1);
+    memset(keep, 1, at);
+    txn_data *ref = fx_read(&fx, keep);
+    double maxrel = 0;
+    compare(st, ref, txn_snapshot_day(ref), &maxrel);
+    state_close(st);
+    /* With room again, the failed batch goes in: none of it was written. */
+    st = open_store(path, NULL);
+    apply_ok(st, ev + at, 200, res);
+    for (int i = 0; i < 200; i++)
+        assert_int_not_equal(res[i].outcome, STATE_DUPLICATE);
+    memset(keep, 1, at + 200);
+    txn_data *ref2 = fx_read(&fx, keep);
+    compare(st, ref2, txn_snapshot_day(ref2), &maxrel);
+    report_maxdiff("spend, relative", maxrel, 1e-9);
+    assert_int_equal(state_check(st, err, sizeof err), RFM_OK);
+    state_close(st);
+    rm_store(dir, path);
+    free(path);
+    txn_free(ref);
+    txn_free(ref2);
+    free(keep);
+    free(ev);
+    free(ids);
+    free(fx.l);
+}
+
+/* ---- bad files and options -------------------------------------------- */
+
+static void test_bad_files(void **state)
+{
+    (void)state;
+    char err[RFM_ERRLEN] = "";
+    state_options o;
+    state_default_options(&o);
+    state_store *st;
+    char dir[64];
+    char *path = tmp_store(dir, sizeof dir);
+    /* Not SQLite. */
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 200; i++)
+        fputs("InvoiceNo,CustomerID,not a database\n", f);
+    fclose(f);
+    assert_int_equal(state_open(path, &o, &st, err, sizeof err), RFM_EFORMAT);
+    assert_non_null(strstr(err, path));
+    unlink(path);
+    /* Another format. */
+    st = open_store(path, NULL);
+    state_close(st);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value = 99 WHERE key = 'format'", NULL,
+                                  NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(state_open(path, &o, &st, err, sizeof err), RFM_EFORMAT);
+    assert_non_null(strstr(err, "format 99"));
+    /* No such folder. */
+    assert_int_equal(state_open("/nonexistent/dir/state.db", &o, &st, err, sizeof err), RFM_EIO);
+    /* Options. */
+    o.seen_ids_max = 10;
+    assert_int_equal(state_open(path, &o, &st, err, sizeof err), RFM_EINVAL);
+    assert_non_null(strstr(err, "seen_ids_max"));
+    state_default_options(&o);
+    o.synchronous = (state_sync)7;
+    assert_int_equal(state_open(path, &o, &st, err, sizeof err), RFM_EINVAL);
+    rm_store(dir, path);
+    free(path);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_time),
+        cmocka_unit_test(test_event_rules),
+        cmocka_unit_test(test_exact_after_any_order),
+        cmocka_unit_test(test_exact_real_file_head),
+        cmocka_unit_test(test_seen_retention),
+        cmocka_unit_test(test_kill9_loses_nothing),
+        cmocka_unit_test(test_disk_full),
+        cmocka_unit_test(test_bad_files),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
