@@ -418,13 +418,9 @@ static int check_token(http_server *s, struct MHD_Connection *c, request *r)
                  "malformed Authorization header: expected 'Bearer <token>'");
         return 401;
     }
-    sha256_ctx sc;
     uint8_t d[32];
     char hex[65];
-    sha256_init(&sc);
-    sha256_update(&sc, tok, strlen(tok));
-    sha256_final(&sc, d);
-    sha256_hex(d, hex);
+    sha256_of(tok, strlen(tok), d, hex);
     memcpy(r->token_id, hex, 8);
     r->token_id[8] = '\0';
     if (!token_ok(s->tokens, d)) {

@@ -14,6 +14,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <string.h>
 
 #include "date.h"
@@ -66,6 +67,22 @@ static inline txn_data *txn_from_text(const char *csv)
         fail_msg("%s", err);
     csv_close(r);
     return d;
+}
+
+/* Run a shell command with its stderr kept in dir/stderr.txt and copied to
+ * out (cap bytes); returns its exit status, -1 when it did not exit. */
+static inline int run_in(const char *dir, const char *cmd, char *out, size_t cap)
+{
+    char full[4096];
+    snprintf(full, sizeof full, "%s 2>%s/stderr.txt >/dev/null", cmd, dir);
+    int rc = system(full);
+    snprintf(full, sizeof full, "%s/stderr.txt", dir);
+    FILE *f = fopen(full, "rb");
+    size_t n = f ? fread(out, 1, cap - 1, f) : 0;
+    out[n] = '\0';
+    if (f)
+        fclose(f);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
 #endif

@@ -205,3 +205,13 @@ rfm_status sha256_file(const char *path, char hex[65], char *err, size_t errlen)
     sha256_hex(d, hex);
     return RFM_OK;
 }
+
+void sha256_of(const void *data, size_t n, uint8_t digest[32], char hex[65])
+{
+    sha256_ctx c;
+    sha256_init(&c);
+    sha256_update(&c, data, n);
+    sha256_final(&c, digest);
+    if (hex)
+        sha256_hex(digest, hex);
+}

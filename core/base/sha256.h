@@ -23,6 +23,8 @@ void sha256_update(sha256_ctx *c, const void *data, size_t n);
 void sha256_final(sha256_ctx *c, uint8_t digest[32]);
 /* Lower-case hex of a digest into hex (65 bytes with the NUL). */
 void sha256_hex(const uint8_t digest[32], char hex[65]);
+/* The digest of n bytes at once, and its lower-case hex (hex may be NULL). */
+void sha256_of(const void *data, size_t n, uint8_t digest[32], char hex[65]);
 /* Hash a whole file into hex. */
 rfm_status sha256_file(const char *path, char hex[65], char *err, size_t errlen);
 

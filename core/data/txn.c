@@ -1282,15 +1282,21 @@ void txn_features_asof(const txn_data *d, int32_t asof, txn_features *feats)
             f->future_spend = fs;
             continue;
         }
-        double first = f->bg_t_x, last = f->tenure, ndays = f->bg_x;
-        double first_spend = f->bg_mean_spend, bought = f->monetary;
-        f->monetary = bought + f->aov > 0 ? bought + f->aov : 0.0;
-        f->recency = asof - last;
-        f->tenure = asof - first;
-        f->aov = f->monetary / f->frequency;
-        f->bg_x = ndays - 1;
-        f->bg_t_x = last - first;
-        f->bg_T = (asof - 1) - first;
-        f->bg_mean_spend = ndays > 1 ? (bought - first_spend) / (ndays - 1) : 0.0;
+        txn_features_finish(f, asof, f->bg_t_x, f->tenure, f->bg_x, f->monetary,
+                            f->bg_mean_spend, f->aov);
     }
+}
+
+void txn_features_finish(txn_features *f, int32_t asof, double first, double last, double ndays,
+                         double bought, double first_spend, double returns)
+{
+    f->active = 1;
+    f->monetary = bought + returns > 0 ? bought + returns : 0.0;
+    f->recency = asof - last;
+    f->tenure = asof - first;
+    f->aov = f->monetary / f->frequency;
+    f->bg_x = ndays - 1;
+    f->bg_t_x = last - first;
+    f->bg_T = (asof - 1) - first;
+    f->bg_mean_spend = ndays > 1 ? (bought - first_spend) / (ndays - 1) : 0.0;
 }

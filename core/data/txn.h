@@ -188,6 +188,15 @@ typedef struct {
  * as of asof_day. Pure function of d; thread-safe. */
 void txn_features_asof(const txn_data *d, int32_t asof_day, txn_features *feats);
 
+/* The features of one customer as of asof from its aggregates before it:
+ * first and last purchase day, ndays >= 1 distinct purchase days, bought
+ * the money of those days, first_spend that of the first day, returns the
+ * netted returns (<= 0; 0 without); f->frequency (invoices) and the future_
+ * fields are the caller's. Sets every other field and active. Shared by
+ * txn_features_asof and the state store, so both compute alike. */
+void txn_features_finish(txn_features *f, int32_t asof, double first, double last, double ndays,
+                         double bought, double first_spend, double returns);
+
 /* Every used purchase, for a store that continues from a training run
  * (state.h): each customer-day with its spend, then each customer's
  * invoices with their txn_invoice_key and day (the earliest line). cust is

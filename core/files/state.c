@@ -966,14 +966,7 @@ rfm_status state_get(state_store *st, const char *customer_id, int32_t asof,
             return RFM_OK;
         }
     }
-    f->active = 1;
-    f->recency = asof - last;
-    f->tenure = asof - first;
-    f->aov = f->monetary / f->frequency;
-    f->bg_x = ndays - 1;
-    f->bg_t_x = last - first;
-    f->bg_T = (asof - 1) - first;
-    f->bg_mean_spend = ndays > 1 ? (f->monetary - first_spend) / (ndays - 1) : 0.0;
+    txn_features_finish(f, asof, first, last, ndays, f->monetary, first_spend, 0.0);
     return RFM_OK;
 }
 

@@ -7,12 +7,8 @@
 
 static void hex_of(const void *p, size_t n, char hex[65])
 {
-    sha256_ctx c;
     uint8_t d[32];
-    sha256_init(&c);
-    sha256_update(&c, p, n);
-    sha256_final(&c, d);
-    sha256_hex(d, hex);
+    sha256_of(p, n, d, hex);
 }
 
 static void test_vectors(void **state)

@@ -34,12 +34,8 @@ static rfm_status slurp(csv_reader *r, char *out, size_t cap, char hex[65], char
 
 static void sha_of(const void *p, size_t n, char hex[65])
 {
-    sha256_ctx c;
     uint8_t d[32];
-    sha256_init(&c);
-    sha256_update(&c, p, n);
-    sha256_final(&c, d);
-    sha256_hex(d, hex);
+    sha256_of(p, n, d, hex);
 }
 
 static void test_check(void **state)

@@ -38,16 +38,7 @@ static pid_t watchdog = -1;
 /* Run a shell command; its exit status, its stderr in out. */
 static int run(const char *cmd, char *out, size_t cap)
 {
-    char full[4096];
-    snprintf(full, sizeof full, "%s 2>%s/stderr.txt >/dev/null", cmd, dir);
-    int rc = system(full);
-    snprintf(full, sizeof full, "%s/stderr.txt", dir);
-    FILE *f = fopen(full, "rb");
-    size_t n = f ? fread(out, 1, cap - 1, f) : 0;
-    out[n] = '\0';
-    if (f)
-        fclose(f);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    return run_in(dir, cmd, out, cap);
 }
 
 static char *slurp(const char *path, size_t *len)

@@ -14,16 +14,7 @@ static char dir[64];
 /* Run a shell command; returns its exit status and its stderr in out. */
 static int run(const char *cmd, char *out, size_t cap)
 {
-    char full[2048];
-    snprintf(full, sizeof full, "%s 2>%s/stderr.txt >/dev/null", cmd, dir);
-    int rc = system(full);
-    snprintf(full, sizeof full, "%s/stderr.txt", dir);
-    FILE *f = fopen(full, "rb");
-    size_t n = f ? fread(out, 1, cap - 1, f) : 0;
-    out[n] = '\0';
-    if (f)
-        fclose(f);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    return run_in(dir, cmd, out, cap);
 }
 
 static void write_fixture(const char *name, const char *text)

@@ -168,13 +168,9 @@ static void test_read_summary(void **state)
     assert_true(x[0] == 2 && tx[0] == 40 && T[0] == 100 && m[0] == 12.5);
     assert_true(x[1] == 0 && tx[1] == 0 && T[1] == 30 && m[1] == 0);
     /* The sha256 of the raw bytes, by the sha256 module directly. */
-    sha256_ctx c;
     uint8_t dg[32];
     char want[65];
-    sha256_init(&c);
-    sha256_update(&c, text, strlen(text));
-    sha256_final(&c, dg);
-    sha256_hex(dg, want);
+    sha256_of(text, strlen(text), dg, want);
     assert_string_equal(sha, want);
     for (size_t i = 0; i < n; i++)
         free(ids[i]);
