@@ -81,6 +81,11 @@ line=$("$B/bench/bench_cltv" config/rfm.yaml data/online_retail.csv.gz)
 echo "  $line"
 echo "  targets: fit < 50 ms; scoring < 20 us per customer (point scores; the interval needs 7 more valuations)"
 
+echo "== segments fit times on simulated customers (five planted groups, RFM units)"
+echo "  fit_s: segments_fit whole (k sweep 4-8 with silhouettes, names, rules); rules_s: the rules alone"
+"$B/bench/bench_segments" config/rfm.yaml 100000 1000000 | sed 's/^/  /'
+echo "  bundled file: segments_s in the first section"
+
 echo "== uplift models on the bundled Hillstrom experiment"
 "$B/bench/bench_uplift" data/hillstrom.csv.gz 2 | sed 's/^/  /'
 echo "  targets: fit < 30 s on 2 cores; scoring < 50 us per customer"

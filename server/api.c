@@ -347,6 +347,30 @@ static int h_clusters(void *user, const json_t *body, json_t **out, char *msg, s
     return not_trained(msg, len, "segments"); /* only reached when not trained */
 }
 
+/* A cluster's rule: its text, its conditions in RFM units, and how much of
+ * the cluster (coverage) and of the other customers (leak) it matches. */
+static json_t *cluster_rule(const ruletree_rule *r)
+{
+    static const char *const F[3] = {"recency", "frequency", "monetary"};
+    char text[256];
+    segments_rule_text(r, text, sizeof text);
+    json_t *conds = json_array();
+    for (int c = 0; conds && c < r->nconds; c++)
+        if (json_array_append_new(conds, json_pack("{s:s,s:s,s:f}", "feature",
+                                                   F[r->cond[c].feature], "op",
+                                                   r->cond[c].op == RULETREE_LE ? "<=" : ">=",
+                                                   "value", r->cond[c].value))) {
+            json_decref(conds);
+            return NULL;
+        }
+    size_t matched = r->tp + r->fp;
+    return conds ? json_pack("{s:s,s:o,s:f,s:f,s:f}", "text", text, "conditions", conds,
+                             "coverage", r->npos ? (double)r->tp / (double)r->npos : 1.0, "leak",
+                             r->nneg ? (double)r->fp / (double)r->nneg : 0.0, "precision",
+                             matched ? (double)r->tp / (double)matched : 0.0)
+                 : NULL;
+}
+
 static char *clusters_summary(const segments_model *m, const char *version)
 {
     static const char *const F[3] = {"recency", "frequency", "monetary"};
@@ -363,6 +387,8 @@ static char *clusters_summary(const segments_model *m, const char *version)
         for (int f = 0; !bad && f < 3; f++)
             bad = json_object_set_new(o, F[f], json_pack("{s:f,s:f}", "mean", ci.mean[f],
                                                          "median", ci.median[f])) != 0;
+        if (!bad && ci.rule) /* none in a segments 1.0 model file */
+            bad = json_object_set_new(o, "rule", cluster_rule(ci.rule)) != 0;
         if (bad)
             json_decref(o);
         else

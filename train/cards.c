@@ -70,17 +70,67 @@ char *card_segments(const segments_model *m, const char *data_path, const txn_re
     for (int j = 0; j < 3; j++)
         text_add(&t, "| %s | %.6g | %.6g | %.6g | %.6g |\n", nm[j], bb[j][0], bb[j][1], bb[j][2],
             bb[j][3]);
-    text_add(&t, "\n## Clusters\nk = %zu", segments_nclusters(m));
-    if (!isnan(segments_silhouette(m)))
-        text_add(&t, " chosen by the largest mean silhouette (%.4f)", segments_silhouette(m));
-    text_add(&t, ".\n\n| cluster | name | customers | share | recency mean / median | frequency mean / "
+    segments_selection sel;
+    segments_get_selection(m, &sel);
+    size_t k = segments_nclusters(m);
+    text_add(&t, "\n## Clusters\n");
+    if (sel.fixed)
+        text_add(&t, "k = %zu, fixed by `segments.k`; mean silhouette %.4f (on a seeded sample "
+                     "of customers).\n\n", k, segments_silhouette(m));
+    else
+        text_add(&t,
+                 "k = %zu, chosen from %zu to %zu (`segments.k_min`, `segments.k_max`): a "
+                 "solution whose smallest cluster holds less than %.3g%% of the customers "
+                 "(`segments.min_cluster_share`) is left out%s, and among the rest the smallest "
+                 "k whose mean silhouette is within %.3g of the best wins. Why: two or three "
+                 "clusters lump together customers a marketer treats apart, a tiny cluster "
+                 "cannot carry a campaign, and silhouettes that close do not tell two "
+                 "structures apart (they move with the sample), while fewer clusters are "
+                 "easier to use.\n\n",
+                 k, sel.k_min, sel.k_max, 100 * sel.min_share,
+                 sel.none_eligible ? " (here every k had one, so all competed)" : "",
+                 sel.tolerance);
+    text_add(&t, "| k | mean silhouette | smallest cluster | |\n|---|---|---|---|\n");
+    for (size_t kk = sel.k_min; kk <= sel.k_max; kk++) {
+        double sil, small;
+        if (!segments_k_quality(m, kk, &sil, &small))
+            continue;
+        const char *why = kk == k ? "**chosen**"
+                          : !sel.fixed && !sel.none_eligible && !(small >= sel.min_share)
+                              ? "smallest cluster too small"
+                              : "";
+        text_add(&t, "| %zu | %.4f | %.1f%% | %s |\n", kk, sil, 100 * small, why);
+    }
+    text_add(&t, "\n| cluster | name | customers | share | recency mean / median | frequency mean / "
             "median | monetary mean / median |\n|---|---|---|---|---|---|---|\n");
-    for (size_t c = 0; c < segments_nclusters(m); c++) {
+    for (size_t c = 0; c < k; c++) {
         segments_cluster_info ci;
         segments_cluster(m, c, &ci);
         text_add(&t, "| %zu | %s | %zu | %.1f%% | %.1f / %.1f | %.2f / %.1f | %.2f / %.2f |\n", c,
             ci.segment, ci.customers, 100 * ci.share, ci.mean[0], ci.median[0], ci.mean[1],
             ci.median[1], ci.mean[2], ci.median[2]);
+    }
+    text_add(&t, "\n### Rules\n"
+                 "Each cluster's rule is the best leaf of any decision tree of depth 2 on raw "
+                 "recency (days), frequency (invoices) and monetary, the cluster against the "
+                 "others, found exactly: it maximises coverage (the share of the cluster it "
+                 "matches) minus leak (the share of the other customers it matches). "
+                 "Precision is the share of the customers it matches that are in the "
+                 "cluster. The rule describes the cluster; customers are assigned by the "
+                 "nearest centroid.\n\n"
+                 "| cluster | name | rule | coverage | leak | precision |\n|---|---|---|---|---|---|\n");
+    for (size_t c = 0; c < k; c++) {
+        segments_cluster_info ci;
+        segments_cluster(m, c, &ci);
+        if (!ci.rule)
+            continue;
+        char rule[256];
+        segments_rule_text(ci.rule, rule, sizeof rule);
+        const ruletree_rule *u = ci.rule;
+        text_add(&t, "| %zu | %s | %s | %.1f%% | %.1f%% | %.1f%% |\n", c, ci.segment, rule,
+                 100.0 * (double)u->tp / (double)(u->npos ? u->npos : 1),
+                 100.0 * (double)u->fp / (double)(u->nneg ? u->nneg : 1),
+                 100.0 * (double)u->tp / (double)(u->tp + u->fp ? u->tp + u->fp : 1));
     }
     text_add(&t, "\n## Limits\n"
             "- Scores are relative to this customer base: retrain when the business changes.\n"

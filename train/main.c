@@ -179,6 +179,13 @@ static int print_clusters(const char *dir)
         segments_cluster(m, c, &ci);
         printf("%-3zu %-22s %9zu %5.1f%% %9.1f %9.2f %11.2f  %s\n", c, ci.segment, ci.customers,
                100 * ci.share, ci.mean[0], ci.mean[1], ci.mean[2], ci.strategy);
+        if (ci.rule) {
+            char rule[256];
+            segments_rule_text(ci.rule, rule, sizeof rule);
+            printf("    rule: %s (%.0f%% of this cluster, %.0f%% of others)\n", rule,
+                   100.0 * (double)ci.rule->tp / (double)(ci.rule->npos ? ci.rule->npos : 1),
+                   100.0 * (double)ci.rule->fp / (double)(ci.rule->nneg ? ci.rule->nneg : 1));
+        }
     }
     printf("(means per cluster; recency in days, monetary in the data's currency)\n");
     segments_free(m);
@@ -429,8 +436,15 @@ static int fit_segments(train_ctx *c)
     int rc = card ? save_model(c, "segments", SEGMENTS_VERSION, "segments.json", j, card,
                                segments_metrics(seg), c->data_sha)
                   : (json_decref(j), step_failed("segments", "out of memory"));
-    if (!rc)
-        say("rfm-train: segments: k = %zu, silhouette %.4f, %.3f s\n", segments_nclusters(seg),
+    segments_selection sel;
+    segments_get_selection(seg, &sel);
+    if (!rc && sel.fixed)
+        say("rfm-train: segments: k = %zu (fixed), silhouette %.4f, %.3f s\n",
+            segments_nclusters(seg), segments_silhouette(seg), now_s() - ts);
+    else if (!rc)
+        say("rfm-train: segments: k = %zu of %zu-%zu (smallest cluster >= %g%%, silhouette "
+            "within %g of the best, then the smaller k), silhouette %.4f, %.3f s\n",
+            segments_nclusters(seg), sel.k_min, sel.k_max, 100 * sel.min_share, sel.tolerance,
             segments_silhouette(seg), now_s() - ts);
     segments_free(seg);
     return rc;

@@ -359,9 +359,10 @@ static void read_range(ctx *x, const json_t *rule, const char *name, const char 
     *hi = (int)json_integer_value(json_array_get(v, 1));
 }
 
-static const char *const KEYS_SEGMENTS[] = {"k",        "k_min", "k_max", "restarts",
-                                            "max_iter", "seed",  "silhouette_sample",
-                                            "rfm_segments", "cluster_profiles", NULL};
+static const char *const KEYS_SEGMENTS[] = {"k",        "k_min", "k_max", "min_cluster_share",
+                                            "restarts", "max_iter", "seed",
+                                            "silhouette_sample", "rfm_segments",
+                                            "cluster_profiles", NULL};
 static const char *const KEYS_RULE[] = {"name", "r", "f", "m", NULL};
 static const char *const KEYS_PROFILE[] = {"name", "recency", "frequency", "monetary",
                                            "strategy", NULL};
@@ -376,8 +377,9 @@ static void read_segments(ctx *x, const json_t *s, segments_options *o)
         o->k = (int)json_integer_value(k);
     else
         bad(x, "segments.k", "must be auto or an integer from 1 to 16");
-    o->k_min = (int)get_int(x, s, "k_min", "segments.k_min", 2, 2, 16);
+    o->k_min = (int)get_int(x, s, "k_min", "segments.k_min", 4, 2, 16);
     o->k_max = (int)get_int(x, s, "k_max", "segments.k_max", 8, 2, 16);
+    o->min_share = get_num(x, s, "min_cluster_share", "segments.min_cluster_share", 0.03, 0, 0.5);
     o->restarts = (int)get_int(x, s, "restarts", "segments.restarts", 5, 1, 1000);
     o->max_iter = (int)get_int(x, s, "max_iter", "segments.max_iter", 300, 1, 100000);
     o->seed = (uint64_t)get_int(x, s, "seed", "segments.seed", 42, 0, INT64_MAX);

@@ -17,6 +17,8 @@ typedef struct {
     char *name, *strategy;
     size_t customers;
     double share, mean[3], median[3];
+    ruletree_rule rule;
+    int has_rule; /* 0 in a model file written before rules (1.0) */
 } cluster_info;
 
 struct segments_model {
@@ -29,7 +31,9 @@ struct segments_model {
     double inertia, silhouette;
     int iterations, converged;
     size_t n;
-    double sil_by_k[KMAX + 1]; /* NaN where not measured */
+    double sil_by_k[KMAX + 1];   /* NaN where not measured */
+    double share_by_k[KMAX + 1]; /* smallest cluster's share; NaN where not fitted */
+    segments_selection sel;
 };
 
 static size_t code_index(const int s[3]) { return (size_t)((s[0] - 1) * 25 + (s[1] - 1) * 5 + (s[2] - 1)); }
@@ -101,6 +105,17 @@ const char *segments_check(const segments_options *opt, char *buf, size_t len)
         snprintf(buf, len, "silhouette_sample must be from 100 to 8000 customers");
         return buf;
     }
+    for (size_t p = 0; p < opt->nprofiles; p++)
+        for (size_t q = 0; q < p; q++)
+            if (strcmp(opt->profiles[p].name, opt->profiles[q].name) == 0) {
+                snprintf(buf, len, "cluster profiles %zu and %zu are both named '%s': cluster "
+                         "names must be distinct", q + 1, p + 1, opt->profiles[p].name);
+                return buf;
+            }
+    if (!(opt->min_share >= 0 && opt->min_share <= 0.5)) {
+        snprintf(buf, len, "min_cluster_share must be from 0 to 0.5");
+        return buf;
+    }
     if (opt->restarts < 1 || opt->max_iter < 1) {
         snprintf(buf, len, "restarts and max_iter must be at least 1");
         return buf;
@@ -146,7 +161,8 @@ static rfm_status alloc_model(segments_model **out, size_t k, char *err, size_t 
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
     }
     for (int i = 0; i <= KMAX; i++)
-        m->sil_by_k[i] = NAN;
+        m->sil_by_k[i] = m->share_by_k[i] = NAN;
+    m->silhouette = NAN;
     *out = m;
     return RFM_OK;
 }
@@ -162,7 +178,7 @@ typedef struct {
     size_t step;
     kmeans_model models[KMAX + 1];
     int *labels[KMAX + 1];
-    double sil[KMAX + 1];
+    double sil[KMAX + 1], smallest[KMAX + 1];
     rfm_status st[KMAX + 1];
     char err[KMAX + 1][RFM_ERRLEN];
 } sweep;
@@ -188,8 +204,14 @@ static void *sweep_run(void *p)
         }
         sw->st[k] = kmeans_fit(sw->z, sw->n, 3, k, sw->opt->restarts, sw->opt->max_iter, &rng,
                                &sw->models[k], sw->labels[k], sw->err[k], RFM_ERRLEN);
-        if (sw->st[k] != RFM_OK || !sw->dist)
+        if (sw->st[k] != RFM_OK)
             continue;
+        size_t cnt[KMAX] = {0}, least = sw->n;
+        for (size_t i = 0; i < sw->n; i++)
+            cnt[sw->labels[k][i]]++;
+        for (size_t c = 0; c < k; c++)
+            least = cnt[c] < least ? cnt[c] : least;
+        sw->smallest[k] = (double)least / (double)sw->n;
         for (size_t i = 0; i < sw->ms; i++)
             slab[i] = sw->labels[k][sw->sidx[i]];
         sw->sil[k] = kmeans_silhouette_matrix(sw->dist, sw->ms, slab, k);
@@ -270,18 +292,36 @@ static rfm_status silhouette_sample(const double *z, size_t n, size_t ms, uint64
     return RFM_OK;
 }
 
-/* Fit every k of the sweep and keep the one with the largest silhouette
- * (the only k when kmin == kmax): *best (caller frees), its labels into
- * best_labels, sil_by_k[k] (NAN outside the sweep or without one) and
- * *best_sil (NAN without a sweep). */
+size_t segments_choose_k(size_t kmin, size_t kmax, const double *sil, const double *smallest,
+                         double min_share, int *none_eligible)
+{
+    int any = 0;
+    for (size_t k = kmin; k <= kmax; k++)
+        any |= smallest[k] >= min_share;
+    *none_eligible = !any;
+    double top = -INFINITY;
+    for (size_t k = kmin; k <= kmax; k++)
+        if ((!any || smallest[k] >= min_share) && sil[k] > top)
+            top = sil[k];
+    for (size_t k = kmin; k <= kmax; k++)
+        if ((!any || smallest[k] >= min_share) && sil[k] >= top - SEGMENTS_SIL_TOLERANCE)
+            return k;
+    return kmin; /* not reached: the best k itself qualifies */
+}
+
+/* Fit every k of the sweep, measure each, and keep the k segments_choose_k
+ * picks (the only k when kmin == kmax): *best (caller frees), its labels
+ * into best_labels, sil_by_k[k] and share_by_k[k] (NAN outside the sweep),
+ * *none_eligible. */
 static rfm_status sweep_k(const double *z, size_t n, const segments_options *opt, size_t kmin,
                           size_t kmax, const float *dist, size_t ms, const size_t *sidx,
                           kmeans_model *best, int *best_labels, double sil_by_k[KMAX + 1],
-                          double *best_sil, char *err, size_t errlen)
+                          double share_by_k[KMAX + 1], int *none_eligible, char *err,
+                          size_t errlen)
 {
     /* The k sweep runs on two threads, each k with its own generator, so
      * the result does not depend on scheduling. */
-    sweep sw = {z, n, opt, kmin, kmax, dist, ms, sidx, 2, {{0}}, {0}, {0}, {0}, {{0}}};
+    sweep sw = {z, n, opt, kmin, kmax, dist, ms, sidx, 2, {{0}}, {0}, {0}, {0}, {0}, {{0}}};
     pthread_t th;
     sweep_arg a1 = {&sw, 1};
     int threaded = kmax > kmin && pthread_create(&th, NULL, sweep_run, &a1) == 0;
@@ -292,26 +332,20 @@ static rfm_status sweep_k(const double *z, size_t n, const segments_options *opt
     if (threaded)
         pthread_join(th, NULL);
     rfm_status st = RFM_OK;
-    size_t bestk = 0;
-    *best_sil = -INFINITY;
     for (size_t k = 0; k <= KMAX; k++)
-        sil_by_k[k] = NAN;
-    for (size_t k = kmin; k <= kmax; k++) {
+        sil_by_k[k] = share_by_k[k] = NAN;
+    for (size_t k = kmin; k <= kmax; k++)
         if (sw.st[k] != RFM_OK) {
             st = rfm_fail(err, errlen, sw.st[k], "%s", sw.err[k]);
             goto done;
         }
-        sil_by_k[k] = kmin != kmax ? sw.sil[k] : NAN;
-        if (kmin == kmax || sw.sil[k] > *best_sil) {
-            *best_sil = sw.sil[k];
-            bestk = k;
-        }
-    }
+    for (size_t k = kmin; k <= kmax; k++)
+        sil_by_k[k] = sw.sil[k], share_by_k[k] = sw.smallest[k];
+    size_t bestk = segments_choose_k(kmin, kmax, sw.sil, sw.smallest, opt->min_share,
+                                     none_eligible);
     *best = sw.models[bestk];
     sw.models[bestk].centroids = NULL;
     memcpy(best_labels, sw.labels[bestk], n * sizeof *best_labels);
-    if (kmin == kmax)
-        *best_sil = NAN;
 done:
     for (size_t k = kmin; k <= kmax; k++) {
         kmeans_free(&sw.models[k]);
@@ -409,6 +443,19 @@ static void summarise_clusters(segments_model *m, const double *const raw[3], si
     }
 }
 
+/* Each cluster's rule against the others, on the raw features. */
+static rfm_status rule_clusters(segments_model *m, const double *const raw[3], size_t n,
+                                const int *labels, char *err, size_t errlen)
+{
+    for (size_t c = 0; c < m->k; c++) {
+        rfm_status st = ruletree_fit(raw, 3, n, labels, (int)c, &m->clusters[c].rule, err, errlen);
+        if (st != RFM_OK)
+            return st;
+        m->clusters[c].has_rule = 1;
+    }
+    return RFM_OK;
+}
+
 /* The RFM code -> segment table: each of the 125 codes gets the first
  * rule of opt that covers it. */
 static rfm_status map_codes(segments_model *m, const segments_options *opt, char *err,
@@ -456,16 +503,20 @@ rfm_status segments_fit(const double *recency, const double *frequency, const do
     standardise(raw, n, z, mean, sd);
     size_t ms = n < opt->silhouette_sample || opt->silhouette_sample == 0 ? n
                                                                           : opt->silhouette_sample;
-    if (kmin != kmax &&
-        (st = silhouette_sample(z, n, ms, opt->seed, &sidx, &dist, err, errlen)) != RFM_OK)
+    /* Measured for a fixed k too: the chosen k's quality is reported. */
+    if ((st = silhouette_sample(z, n, ms, opt->seed, &sidx, &dist, err, errlen)) != RFM_OK)
         goto done;
-    double sil_by_k[KMAX + 1], best_sil;
+    double sil_by_k[KMAX + 1], share_by_k[KMAX + 1];
+    int none_eligible = 0;
     if ((st = sweep_k(z, n, opt, kmin, kmax, dist, ms, sidx, &best, best_labels, sil_by_k,
-                      &best_sil, err, errlen)) != RFM_OK ||
+                      share_by_k, &none_eligible, err, errlen)) != RFM_OK ||
         (st = alloc_model(&m, best.k, err, errlen)) != RFM_OK)
         goto done;
     memcpy(m->sil_by_k, sil_by_k, sizeof sil_by_k);
-    m->silhouette = best_sil;
+    memcpy(m->share_by_k, share_by_k, sizeof share_by_k);
+    m->silhouette = sil_by_k[best.k];
+    m->sel = (segments_selection){kmin, kmax, opt->k != 0, opt->k == 0 && none_eligible,
+                                  opt->min_share, SEGMENTS_SIL_TOLERANCE};
     m->inertia = best.inertia;
     m->iterations = best.iterations;
     m->converged = best.converged;
@@ -479,7 +530,8 @@ rfm_status segments_fit(const double *recency, const double *frequency, const do
     for (size_t i = 0; i < n; i++)
         labels[i] = (int)rank[best_labels[i]];
     summarise_clusters(m, raw, n, labels, work);
-    if ((st = rfm_fit(recency, frequency, monetary, n, &m->bounds, err, errlen)) != RFM_OK ||
+    if ((st = rule_clusters(m, raw, n, labels, err, errlen)) != RFM_OK ||
+        (st = rfm_fit(recency, frequency, monetary, n, &m->bounds, err, errlen)) != RFM_OK ||
         (st = map_codes(m, opt, err, errlen)) != RFM_OK)
         goto done;
     *out = m;
@@ -518,7 +570,24 @@ rfm_status segments_predict(const segments_model *m, double recency, double freq
     return RFM_OK;
 }
 
+int segments_rule_text(const ruletree_rule *r, char *buf, size_t len)
+{
+    static const char *const names[3] = {"recency", "frequency", "monetary"};
+    static const char *const units[3] = {"days", "invoices", ""};
+    return ruletree_format(r, names, units, buf, len);
+}
+
 size_t segments_nclusters(const segments_model *m) { return m->k; }
+void segments_get_selection(const segments_model *m, segments_selection *out) { *out = m->sel; }
+int segments_k_quality(const segments_model *m, size_t k, double *silhouette,
+                       double *smallest_share)
+{
+    if (k > KMAX || isnan(m->share_by_k[k]))
+        return 0;
+    *silhouette = m->sil_by_k[k];
+    *smallest_share = m->share_by_k[k];
+    return 1;
+}
 double segments_silhouette(const segments_model *m) { return m->silhouette; }
 long segments_find(const segments_model *m, const char *segment)
 {
@@ -563,18 +632,75 @@ void segments_cluster(const segments_model *m, size_t i, segments_cluster_info *
     out->share = c->share;
     memcpy(out->mean, c->mean, sizeof c->mean);
     memcpy(out->median, c->median, sizeof c->median);
+    out->rule = c->has_rule ? &c->rule : NULL;
 }
 
 /* ---- JSON ------------------------------------------------------------ */
 
 static const char *const FEAT[3] = {"recency", "frequency", "monetary"};
 
+/* {"conditions": [{"feature", "op", "value"}...], "in_cluster", "others"} */
+static json_t *rule_to_json(const ruletree_rule *r)
+{
+    json_t *conds = json_array();
+    for (int c = 0; conds && c < r->nconds; c++)
+        if (json_array_append_new(conds, json_pack("{s:s,s:s,s:f}", "feature",
+                                                   FEAT[r->cond[c].feature], "op",
+                                                   r->cond[c].op == RULETREE_LE ? "<=" : ">=",
+                                                   "value", r->cond[c].value))) {
+            json_decref(conds);
+            return NULL;
+        }
+    return conds ? json_pack("{s:o,s:I,s:I}", "conditions", conds, "in_cluster",
+                             (json_int_t)r->tp, "others", (json_int_t)r->fp)
+                 : NULL;
+}
+
+static rfm_status rule_from_json(const json_t *o, const char *where, size_t npos, size_t nneg,
+                                 ruletree_rule *r, char *err, size_t errlen)
+{
+    const json_t *conds;
+    long long tp, fp;
+    rfm_status st;
+    if ((st = jsonx_array(o, "conditions", where, &conds, err, errlen)) ||
+        (st = jsonx_int(o, "in_cluster", where, &tp, err, errlen)) ||
+        (st = jsonx_int(o, "others", where, &fp, err, errlen)))
+        return st;
+    if (json_array_size(conds) > 2 || tp < 0 || fp < 0 || (size_t)tp > npos ||
+        (size_t)fp > nneg)
+        return rfm_fail(err, errlen, RFM_EFORMAT,
+                        "%s: at most two conditions, and counts within the customers", where);
+    memset(r, 0, sizeof *r);
+    r->nconds = (int)json_array_size(conds);
+    r->tp = (size_t)tp, r->fp = (size_t)fp, r->npos = npos, r->nneg = nneg;
+    for (int c = 0; c < r->nconds; c++) {
+        const json_t *e = json_array_get(conds, (size_t)c);
+        const char *f, *op;
+        char w[128];
+        snprintf(w, sizeof w, "%s.conditions[%d]", where, c);
+        if ((st = jsonx_string(e, "feature", w, &f, err, errlen)) ||
+            (st = jsonx_string(e, "op", w, &op, err, errlen)) ||
+            (st = jsonx_number(e, "value", w, &r->cond[c].value, err, errlen)))
+            return st;
+        r->cond[c].feature = -1;
+        for (int j = 0; j < 3; j++)
+            if (strcmp(f, FEAT[j]) == 0)
+                r->cond[c].feature = j;
+        r->cond[c].op = strcmp(op, "<=") == 0 ? RULETREE_LE : strcmp(op, ">=") == 0 ? RULETREE_GE : -1;
+        if (r->cond[c].feature < 0 || r->cond[c].op < 0)
+            return rfm_fail(err, errlen, RFM_EFORMAT,
+                            "%s: feature must be recency, frequency or monetary and op <= or >=",
+                            w);
+    }
+    return RFM_OK;
+}
+
 rfm_status segments_to_json(const segments_model *m, json_t **out, char *err, size_t errlen)
 {
     json_t *j = json_object(), *rfm = json_object(), *bounds = json_object(),
            *map = json_object(), *km = json_object(), *cents = json_array(),
-           *clusters = json_array(), *sil = json_object();
-    int bad = !j || !rfm || !bounds || !map || !km || !cents || !clusters || !sil;
+           *clusters = json_array(), *sil = json_object(), *shares = json_object();
+    int bad = !j || !rfm || !bounds || !map || !km || !cents || !clusters || !sil || !shares;
     const double *b[3] = {m->bounds.recency, m->bounds.frequency, m->bounds.monetary};
     for (int f = 0; !bad && f < 3; f++)
         bad |= json_object_set_new(bounds, FEAT[f], jsonx_from_doubles(b[f], 4));
@@ -589,16 +715,20 @@ rfm_status segments_to_json(const segments_model *m, json_t **out, char *err, si
                               ci->name, "strategy", ci->strategy, "customers",
                               (json_int_t)ci->customers, "share", ci->share);
         for (int f = 0; o && f < 3; f++)
-            json_object_set_new(o, FEAT[f], json_pack("{s:f,s:f}", "mean", ci->mean[f],
-                                                       "median", ci->median[f]));
+            bad |= json_object_set_new(o, FEAT[f], json_pack("{s:f,s:f}", "mean", ci->mean[f],
+                                                              "median", ci->median[f]));
+        if (o && ci->has_rule)
+            bad |= json_object_set_new(o, "rule", rule_to_json(&ci->rule));
         bad |= !o || json_array_append_new(clusters, o);
     }
-    for (int k = 0; !bad && k <= KMAX; k++)
-        if (!isnan(m->sil_by_k[k])) {
-            char key[8];
-            snprintf(key, sizeof key, "%d", k);
+    for (int k = 0; !bad && k <= KMAX; k++) {
+        char key[8];
+        snprintf(key, sizeof key, "%d", k);
+        if (!isnan(m->sil_by_k[k]))
             bad |= json_object_set_new(sil, key, json_real(m->sil_by_k[k]));
-        }
+        if (!isnan(m->share_by_k[k]))
+            bad |= json_object_set_new(shares, key, json_real(m->share_by_k[k]));
+    }
     if (!bad) {
         bad |= json_object_set_new(rfm, "bounds", bounds);
         bounds = NULL;
@@ -619,6 +749,14 @@ rfm_status segments_to_json(const segments_model *m, json_t **out, char *err, si
                                    isnan(m->silhouette) ? json_null() : json_real(m->silhouette));
         bad |= json_object_set_new(km, "silhouette_by_k", sil);
         sil = NULL;
+        bad |= json_object_set_new(km, "smallest_share_by_k", shares);
+        shares = NULL;
+        const segments_selection *q = &m->sel;
+        bad |= json_object_set_new(
+            km, "selection",
+            json_pack("{s:I,s:I,s:b,s:b,s:f,s:f}", "k_min", (json_int_t)q->k_min, "k_max",
+                      (json_int_t)q->k_max, "fixed", q->fixed, "none_eligible", q->none_eligible,
+                      "min_cluster_share", q->min_share, "tolerance", q->tolerance));
         bad |= json_object_set_new(j, "model", json_string("segments"));
         bad |= json_object_set_new(j, "version", json_string(SEGMENTS_VERSION));
         bad |= json_object_set_new(j, "customers", json_integer((json_int_t)m->n));
@@ -630,7 +768,7 @@ rfm_status segments_to_json(const segments_model *m, json_t **out, char *err, si
         clusters = NULL;
     }
     json_decref(rfm), json_decref(bounds), json_decref(map), json_decref(km);
-    json_decref(cents), json_decref(clusters), json_decref(sil);
+    json_decref(cents), json_decref(clusters), json_decref(sil), json_decref(shares);
     if (bad) {
         json_decref(j);
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory writing the segments model");
@@ -718,6 +856,22 @@ rfm_status segments_from_json(const json_t *j, segments_model **out, char *err, 
         }
         if (!st && (!(ci->name = strdup(name)) || !(ci->strategy = strdup(strategy))))
             st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+        const json_t *rule = json_object_get(o, "rule"); /* none before 1.1 */
+        if (!st && rule) {
+            char w2[96];
+            snprintf(w2, sizeof w2, "%s.rule", where);
+            if (ci->customers > (size_t)n)
+                st = rfm_fail(err, errlen, RFM_EFORMAT, "%s.customers: more than the model's",
+                              where);
+            else if (!(st = rule_from_json(rule, w2, ci->customers, (size_t)n - ci->customers,
+                                           &ci->rule, err, errlen)))
+                ci->has_rule = 1;
+        }
+        for (size_t o2 = 0; !st && o2 < c; o2++)
+            if (strcmp(m->clusters[o2].name, ci->name) == 0)
+                st = rfm_fail(err, errlen, RFM_EFORMAT,
+                              "%s: clusters %zu and %zu are both named '%s'; retrain with "
+                              "bin/rfm-train --only segments", W, o2, c, ci->name);
     }
     if (!st) {
         const json_t *v = json_object_get(km, "silhouette");
@@ -734,6 +888,26 @@ rfm_status segments_from_json(const json_t *j, segments_model **out, char *err, 
                 if (kk >= 0 && kk <= KMAX && json_is_number(val))
                     m->sil_by_k[kk] = json_number_value(val);
             }
+        sbk = json_object_get(km, "smallest_share_by_k");
+        if (json_is_object(sbk))
+            json_object_foreach((json_t *)sbk, key, val)
+            {
+                int kk = atoi(key);
+                if (kk >= 0 && kk <= KMAX && json_is_number(val))
+                    m->share_by_k[kk] = json_number_value(val);
+            }
+        const json_t *q = json_object_get(km, "selection");
+        m->sel = (segments_selection){(size_t)k, (size_t)k, 1, 0, NAN, NAN};
+        if (json_is_object(q)) {
+            json_int_t lo = json_integer_value(json_object_get(q, "k_min")),
+                       hi = json_integer_value(json_object_get(q, "k_max"));
+            if (lo >= 1 && lo <= hi && hi <= KMAX)
+                m->sel.k_min = (size_t)lo, m->sel.k_max = (size_t)hi;
+            m->sel.fixed = json_is_true(json_object_get(q, "fixed"));
+            m->sel.none_eligible = json_is_true(json_object_get(q, "none_eligible"));
+            m->sel.min_share = json_number_value(json_object_get(q, "min_cluster_share"));
+            m->sel.tolerance = json_number_value(json_object_get(q, "tolerance"));
+        }
     }
     if (st) {
         segments_free(m);

@@ -17,7 +17,9 @@ static void test_shipped(void **state)
     assert_string_equal(c->txn.product, "StockCode");
     assert_int_equal(c->txn.snapshot_day, DATE_NONE);
     assert_int_equal(c->segments.k, 0);
+    assert_int_equal(c->segments.k_min, 4);
     assert_int_equal(c->segments.k_max, 8);
+    assert_true(c->segments.min_share == 0.03);
     assert_true(c->segments.nprofiles >= 8);
     assert_int_equal(c->server.metrics_token_required, 0);
     assert_int_equal(c->server.drift_window, 10000);
@@ -140,6 +142,9 @@ static void test_bad_values_name_keys(void **state)
     (void)state;
     expect_bad("k: auto", "k: many", "segments.k");
     expect_bad("k_max: 8", "k_max: 99", "segments.k_max");
+    expect_bad("min_cluster_share: 0.03", "min_cluster_share: 0.7", "segments.min_cluster_share");
+    expect_bad("- name: Loyal regulars", "- name: Best customers",
+               "cluster profiles 1 and 2 are both named 'Best customers'");
     expect_bad("snapshot_date: null", "snapshot_date: 2011-02-30", "data.snapshot_date");
     expect_bad("r: [5, 5], f: [4, 5]}", "r: [5, 5], f: four}", "segments.rfm_segments[0].f");
     expect_bad("recency: low", "recency: sideways", "segments.cluster_profiles[0].recency");
@@ -281,6 +286,7 @@ static void test_data_dialect_loads(void **state)
                        " product: null}\n"
                        "segments:\n"
                        "  rfm_segments: [{name: All, r: [1, 5], f: [1, 5]}]\n"
+                       "  k_min: 2\n"
                        "  k_max: 2\n"
                        "  cluster_profiles: [{name: A, strategy: s}, {name: B, strategy: t}]\n";
     char path[64], err[RFM_ERRLEN];
@@ -306,7 +312,7 @@ static void test_data_dialect_loads(void **state)
                       " price: null, amount: 3}\n"
                       "segments:\n"
                       "  rfm_segments: [{name: All, r: [1, 5], f: [1, 5]}]\n"
-                      "  k_max: 2\n"
+                      "  k_min: 2\n  k_max: 2\n"
                       "  cluster_profiles: [{name: A, strategy: s}, {name: B, strategy: t}]\n";
     write_temp(path, ".yaml", pos, strlen(pos));
     st = config_load(path, &c, err, sizeof err);

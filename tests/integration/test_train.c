@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "modelfile.h"
+#include "segments.h"
 
 static char dir[64];
 
@@ -498,6 +499,79 @@ static void test_crm_export(void **state)
         fail_msg("stderr '%s' lacks the report or the example", out);
 }
 
+/* The bundled file: k is at least 4 and the typical customers a marketer
+ * treats apart - a recent big spender, a new one-time buyer, a
+ * mid-recency regular, a long-lapsed one-time buyer - land in four
+ * different clusters with four different names; every cluster has a rule
+ * (in /clusters/summary's words) that covers most of it, and
+ * --print-clusters shows it. */
+static void test_bundled_clusters(void **state)
+{
+    (void)state;
+    char cmd[1024], out[8192], err[RFM_ERRLEN];
+    snprintf(cmd, sizeof cmd,
+             "../bin/rfm-train --config ../config/rfm.yaml --transactions "
+             "../data/online_retail.csv.gz --models %s/m_bundled --only segments",
+             dir);
+    int rc = run(cmd, out, sizeof out);
+    if (rc != 0)
+        fail_msg("rfm-train exit %d: %s", rc, out);
+    const char *line = strstr(out, "segments: k = ");
+    assert_non_null(line);
+    printf("    %.*s\n", (int)(strchr(line, '\n') - line), line);
+    json_t *man, *j;
+    snprintf(cmd, sizeof cmd, "%s/m_bundled", dir);
+    assert_int_equal(modelfile_open(cmd, &man, err, sizeof err), RFM_OK);
+    assert_int_equal(modelfile_load(cmd, man, "segments", &j, err, sizeof err), RFM_OK);
+    json_decref(man);
+    segments_model *s;
+    assert_int_equal(segments_from_json(j, &s, err, sizeof err), RFM_OK);
+    json_decref(j);
+    size_t k = segments_nclusters(s);
+    assert_true(k >= 4 && k <= 8);
+    static const double typical[4][3] = {
+        {5, 15, 6000}, /* recent big spender */
+        {7, 1, 150},   /* new one-time buyer */
+        {60, 5, 1500}, /* mid-recency regular */
+        {300, 1, 150}, /* long-lapsed one-time buyer */
+    };
+    segments_result res[4];
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(segments_predict(s, typical[i][0], typical[i][1], typical[i][2], &res[i],
+                                          err, sizeof err),
+                         RFM_OK);
+        printf("    (%g days, %g invoices, %g): cluster %zu %s\n", typical[i][0], typical[i][1],
+               typical[i][2], res[i].cluster, res[i].segment);
+        for (int h = 0; h < i; h++) {
+            assert_int_not_equal(res[h].cluster, res[i].cluster);
+            assert_string_not_equal(res[h].segment, res[i].segment);
+        }
+    }
+    for (size_t c = 0; c < k; c++) {
+        segments_cluster_info ci;
+        segments_cluster(s, c, &ci);
+        assert_non_null(ci.rule);
+        assert_true(ci.rule->nconds >= 1);
+        assert_true(ci.share >= 0.03);
+        /* a rule worth reading: most of the cluster, few of the others */
+        assert_true((double)ci.rule->tp >= 0.7 * (double)ci.rule->npos);
+        assert_true((double)ci.rule->fp <= 0.25 * (double)ci.rule->nneg);
+    }
+    segments_free(s);
+    snprintf(cmd, sizeof cmd,
+             "../bin/rfm-train --config ../config/rfm.yaml --models %s/m_bundled "
+             "--print-clusters > %s/clusters.txt",
+             dir, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "%s/clusters.txt", dir);
+    FILE *f = fopen(cmd, "rb");
+    assert_non_null(f);
+    size_t len = fread(out, 1, sizeof out - 1, f);
+    fclose(f);
+    out[len] = '\0';
+    assert_non_null(strstr(out, "    rule: recency "));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -507,6 +581,7 @@ int main(void)
         cmocka_unit_test(test_concurrent_only),
         cmocka_unit_test(test_transaction_log_export),
         cmocka_unit_test(test_crm_export),
+        cmocka_unit_test(test_bundled_clusters),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
