@@ -757,7 +757,11 @@ static void read_state(ctx *x, const json_t *s, rfm_config *c)
     state_options *o = &c->state;
     state_default_options(o);
     o->cancel_prefix = c->txn.cancel_prefix;
-    c->state_path = dup(x, get_str(x, s, "path", "state.path", "state/state.db"));
+    /* path: null (written out) runs without a store; absent is the default. */
+    const json_t *pv = json_object_get(s, "path");
+    c->state_path = pv && json_is_null(pv)
+                        ? NULL
+                        : dup(x, get_str(x, s, "path", "state.path", "state/state.db"));
     const char *sync = get_str(x, s, "synchronous", "state.synchronous", "full");
     if (strcmp(sync, "full") == 0)
         o->synchronous = STATE_SYNC_FULL;
