@@ -90,6 +90,7 @@ $(B)/bin/rfm-serve: $(SERVER_OBJ) $(B)/libcore.a
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(SAN) -o $@ $^ $(LIBS)
 $(B)/tests/integration/test_http: $(B)/bin/rfm-serve
+$(B)/tests/integration/test_events: $(B)/bin/rfm-serve
 
 $(B)/tests/%: tests/%.c $(B)/libcore.a tests/testutil.h
 	@mkdir -p $(@D)

@@ -170,6 +170,8 @@ static int h_segment(void *user, const json_t *body, json_t **out, char *msg, si
     *out = json_pack("{s:I,s:s,s:s,s:s,s:s,s:s}", "cluster", (json_int_t)r.cluster, "segment",
                      r.segment, "rfm_score", r.rfm_score, "rfm_segment", r.rfm_segment,
                      "strategy", r.strategy, "model_version", a->segments_version);
+    if (*out && id)
+        json_object_set_new(*out, "customer_id", json_string(id));
     return 200;
 }
 
