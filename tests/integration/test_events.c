@@ -510,6 +510,16 @@ static void test_lookups_and_drift(void **state)
     assert_string_equal(r.body,
                         "{\"accepted\":2,\"duplicates\":0,\"rejected\":[],\"ignored\":[]}");
     free(r.body);
+    /* An item that is not even an object is rejected alone. */
+    assert_int_equal(request(port, "POST", "/events",
+                             "{\"events\": [3, {\"event_id\": \"n1\", \"customer_id\": "
+                             "\"12347\", \"time\": \"2011-01-02\", \"amount\": 1}]}",
+                             &r),
+                     0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"accepted\":1"));
+    assert_non_null(strstr(r.body, "{\"index\":0,\"error\":{\"code\":422,\"reason\":\"bad_event_id\""));
+    free(r.body);
     /* A customer who buys today is recency 1; doing nothing for a year
      * drifts recency by 365 days and out of the top recency score. */
     const char *ev = "{\"events\": [{\"event_id\": \"d1\", \"customer_id\": \"12347\", "
