@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <errno.h>
 
 #include <faiss/c_api/utils/distances_c.h>
 
@@ -180,6 +182,18 @@ int main(int argc, char **argv)
         goto out;
     }
     if (state_path) {
+        /* The store's folder (state/ by default) is made if missing, one level. */
+        char folder[4096];
+        snprintf(folder, sizeof folder, "%s", state_path);
+        char *slash = strrchr(folder, '/');
+        if (slash && slash != folder) {
+            *slash = '\0';
+            if (mkdir(folder, 0755) != 0 && errno != EEXIST) {
+                fprintf(stderr, "rfm-serve: state: cannot make the folder %s: %s\n", folder,
+                        strerror(errno));
+                goto out;
+            }
+        }
         /* Readers: one per worker thread and a spare for /metrics. */
         int threads = cfg->server.threads > 0 ? cfg->server.threads : 2;
         int seeded = 0;
