@@ -774,6 +774,8 @@ static void read_state(ctx *x, const json_t *s, rfm_config *c)
                                         (long long)o->seen_ids_max, 0, INT64_MAX);
     o->cache_mb = (uint64_t)get_int(x, s, "cache_mb", "state.cache_mb", (long long)o->cache_mb,
                                     0, INT64_MAX);
+    /* max_mb: a cap on the store's file; a full cap answers like a full disk. */
+    o->max_pages = (uint64_t)get_int(x, s, "max_mb", "state.max_mb", 0, 0, INT64_MAX / 256) * 256;
     char why[128];
     if (x->st == RFM_OK)
         section_check(x, "state", state_check_options(o, why, sizeof why));
@@ -781,7 +783,8 @@ static void read_state(ctx *x, const json_t *s, rfm_config *c)
 
 static const char *const KEYS_TOP[] = {"data",   "models_dir", "segments", "cltv",  "churn",
                                        "embeddings", "uplift", "server", "state", NULL};
-static const char *const KEYS_STATE[] = {"path", "synchronous", "seen_ids_max", "cache_mb", NULL};
+static const char *const KEYS_STATE[] = {"path", "synchronous", "seen_ids_max", "cache_mb",
+                                         "max_mb", NULL};
 
 /* Before the values: a misspelt key is what to report, not the default
  * or missing value it caused. */

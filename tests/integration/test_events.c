@@ -127,6 +127,8 @@ static int request(int port, const char *method, const char *path, const char *b
     return 0;
 }
 
+static const char *config_name = "rfm.yaml"; /* in dir */
+
 static pid_t start(const char *models, const char *state, int port)
 {
     fflush(stdout);
@@ -136,7 +138,7 @@ static pid_t start(const char *models, const char *state, int port)
         if (chdir("..") != 0) /* the config's paths are the repository root's */
             _exit(99);
         char cfg[128], p[16], log[128];
-        snprintf(cfg, sizeof cfg, "%s/rfm.yaml", dir);
+        snprintf(cfg, sizeof cfg, "%s/%s", dir, config_name);
         snprintf(p, sizeof p, "%d", port);
         snprintf(log, sizeof log, "%s/serve.log", dir);
         if (!freopen(log, "a", stderr) || !freopen("/dev/null", "w", stdout))
@@ -565,12 +567,136 @@ static void test_lookups_and_drift(void **state)
     stop(pid);
 }
 
+/* A retrain with a newer snapshot and SIGHUP: the store is seeded again
+ * from the new training data (the whole file: every customer as rfm-train
+ * gives it, without any event), and an event after the new snapshot is
+ * applied again on top. */
+static void test_sighup_reseeds(void **state)
+{
+    (void)state;
+    char models[128], store[128], head[128], full[512], cwd[256];
+    snprintf(models, sizeof models, "%s/models_hup", dir);
+    snprintf(store, sizeof store, "%s/hup.db", dir);
+    snprintf(head, sizeof head, "%s/head.csv", dir);
+    snprintf(full, sizeof full, "%s/../data/online_retail.csv.gz", getcwd(cwd, sizeof cwd));
+    train(head, models);
+    int port = free_port();
+    pid_t pid = start(models, store, port);
+    assert_true(pid > 0);
+    const char *ev = "{\"events\": [{\"event_id\": \"h1\", \"customer_id\": \"12347\", "
+                     "\"time\": \"2011-12-20T10:00:00Z\", \"amount\": 10}]}";
+    response r;
+    assert_int_equal(request(port, "POST", "/events", ev, &r), 0);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    /* Before: the head's figures (the tail not sent). */
+    size_t k = 0;
+    while (k < nref && strcmp(ref[k].id, "12347") != 0)
+        k++;
+    assert_true(k < nref);
+    assert_int_equal(request(port, "GET", "/customers/12347?as_of=" LAST, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_true(num(r.body, "frequency") < ref[k].frequency);
+    free(r.body);
+    train(full, models);
+    kill(pid, SIGHUP);
+    /* The reload is done when the customer shows the whole file's figures. */
+    double fr = 0;
+    for (int i = 0; i < 600 && fr != ref[k].frequency; i++) {
+        usleep(50000);
+        assert_int_equal(request(port, "GET", "/customers/12347?as_of=" LAST, NULL, &r), 0);
+        fr = num(r.body, "frequency");
+        free(r.body);
+    }
+    assert_true(fr == ref[k].frequency);
+    compare_all(port);
+    /* The event after the new snapshot is still there. */
+    assert_int_equal(request(port, "GET", "/customers/12347?as_of=2011-12-20", NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_true(num(r.body, "frequency") == ref[k].frequency + 1);
+    assert_true(num(r.body, "recency") == 1);
+    free(r.body);
+    stop(pid);
+}
+
+/* A full disk: the store capped (state.max_mb) a little above its seeded
+ * size; batches go in until one does not fit, which is 507 with a clear
+ * error and nothing of it written; the store still answers, and after a
+ * restart without the cap the same batch goes in. */
+static void test_disk_full_is_507(void **state)
+{
+    (void)state;
+    char models[128], store[128], cmd[512];
+    snprintf(models, sizeof models, "%s/models", dir);
+    snprintf(store, sizeof store, "%s/full.db", dir);
+    int port = free_port();
+    pid_t pid = start(models, store, port); /* seeds, uncapped */
+    assert_true(pid > 0);
+    stop(pid);
+    FILE *f = fopen(store, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long mb = ftell(f) / (1 << 20) + 2;
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "sed 's/^  max_mb: 0 /  max_mb: %ld /' %s/rfm.yaml > %s/capped.yaml",
+             mb, dir, dir);
+    assert_int_equal(system(cmd), 0);
+    config_name = "capped.yaml";
+    pid = start(models, store, port);
+    config_name = "rfm.yaml";
+    assert_true(pid > 0);
+    size_t *order = shuffled(3);
+    response r;
+    int full = 0;
+    size_t from = 0, ok = 0;
+    for (; from < ntail && !full; from += BATCH) {
+        char *b = batch_json(order, from, from + BATCH < ntail ? from + BATCH : ntail, "-full");
+        assert_int_equal(request(port, "POST", "/events", b, &r), 0);
+        free(b);
+        if (r.status == 507) {
+            full = 1;
+            assert_non_null(strstr(r.body, "\"code\":507"));
+            assert_non_null(strstr(r.body, "full"));
+            assert_non_null(strstr(r.body, "nothing of this batch was written"));
+        } else {
+            assert_int_equal(r.status, 200);
+            ok++;
+        }
+        free(r.body);
+    }
+    print_message("  %zu batches in before the %ld MiB cap, then 507\n", ok, mb);
+    assert_true(full);
+    assert_true(ok >= 1);
+    /* Still readable; /metrics counts the refused commit. */
+    assert_int_equal(request(port, "GET", "/customers/12347?as_of=" LAST, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    assert_int_equal(request(port, "GET", "/metrics", NULL, &r), 0);
+    assert_null(strstr(r.body, "rfm_state_commits_total{result=\"disk_full\"} 0"));
+    free(r.body);
+    stop(pid);
+    /* Space freed (the cap lifted): the refused batch goes in whole. */
+    pid = start(models, store, port);
+    assert_true(pid > 0);
+    from -= BATCH;
+    char *b = batch_json(order, from, from + BATCH < ntail ? from + BATCH : ntail, "-full");
+    assert_int_equal(request(port, "POST", "/events", b, &r), 0);
+    free(b);
+    assert_int_equal(r.status, 200);
+    assert_int_equal((int)num(r.body, "duplicates"), 0);
+    free(r.body);
+    stop(pid);
+    free(order);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lookups_and_drift),
         cmocka_unit_test(test_events_equal_training_on_whole_file),
         cmocka_unit_test(test_kill9_while_streaming),
+        cmocka_unit_test(test_sighup_reseeds),
+        cmocka_unit_test(test_disk_full_is_507),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
