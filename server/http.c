@@ -825,6 +825,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     guard_request_done(s->guard, c);
     if (!r)
         return;
+    /* The route's path (a literal of the route table) is taken before the
+     * lease goes: the last release frees the table with the models. */
+    const char *endpoint = r->rt ? r->rt->path : r->path;
     if (r->lease)
         s->prov.release(s->prov.ctx, r->lease);
     struct timespec t1;
@@ -832,7 +835,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     long long us = (long long)(t1.tv_sec - r->t0.tv_sec) * 1000000 +
                    (t1.tv_nsec - r->t0.tv_nsec) / 1000;
     if (s->ops)
-        ops_request_done(s->ops, r->rt ? r->rt->path : r->path, r->status,
+        ops_request_done(s->ops, endpoint, r->status,
                          (double)(t1.tv_sec - r->t0.tv_sec) + (t1.tv_nsec - r->t0.tv_nsec) / 1e9);
     if (s->log) {
         /* One line per request, handed to the kernel in one write so that
