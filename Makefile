@@ -90,6 +90,7 @@ $(B)/bin/rfm-serve: $(SERVER_OBJ) $(B)/libcore.a
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(SAN) -o $@ $^ $(LIBS)
 $(B)/tests/integration/test_http: $(B)/bin/rfm-serve
+$(B)/tests/integration/test_events: $(B)/bin/rfm-serve
 
 $(B)/tests/%: tests/%.c $(B)/libcore.a tests/testutil.h
 	@mkdir -p $(@D)
@@ -97,8 +98,8 @@ $(B)/tests/%: tests/%.c $(B)/libcore.a tests/testutil.h
 	$(Q)$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags cmocka) -Itests -o $@ $< $(TEST_OBJ) $(B)/libcore.a $(TEST_LIBS)
 
 # test_oom makes each allocation fail in turn: core/'s and api_load's calls go to its wrappers.
-$(B)/tests/integration/test_oom: $(B)/server/api.o
-$(B)/tests/integration/test_oom: TEST_OBJ = $(B)/server/api.o
+$(B)/tests/integration/test_oom: $(B)/server/api.o $(B)/server/live.o
+$(B)/tests/integration/test_oom: TEST_OBJ = $(B)/server/api.o $(B)/server/live.o
 $(B)/tests/integration/test_oom: TEST_LIBS += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=free,--wrap=json_load_file
 
 # unit: every cmocka test once. san: the same under ASan+UBSan in build/san.

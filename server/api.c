@@ -13,7 +13,9 @@
 #include "cltv.h"
 #include "customers.h"
 #include "fileio.h"
+#include "date.h"
 #include "jsonout.h"
+#include "live.h"
 #include "modelfile.h"
 #include "segments.h"
 #include "uplift.h"
@@ -43,7 +45,9 @@ struct api {
     char *openapi_text;
     size_t openapi_len;
     struct timespec started;
-    http_route routes[16];
+    live *live;          /* the customer-state store, or NULL (not owned) */
+    size_t batch_limit;  /* events per POST /events */
+    http_route routes[20];
     size_t nroutes;
 };
 
@@ -95,6 +99,51 @@ static int h_ready(void *user, const json_t *body, json_t **out, char *msg, size
     return 200;
 }
 
+/* Today (UTC) as a day number. */
+static int32_t today_utc(void) { return (int32_t)(time(NULL) / 86400); }
+
+/* The features the by-id calls score: with a store open, the customer's
+ * live state at the end of day asof (state_get as of asof + 1, the
+ * training convention), else the row of models/customers.csv. 0, or 404
+ * (unknown, or no purchase by then) / 503 with msg. sc (may be NULL) gets
+ * the live state. */
+static int by_id(const api *a, const char *id, int32_t asof, customer_row *row,
+                 state_customer *sc, char *msg, size_t len)
+{
+    if (a->live) {
+        state_customer c;
+        char err[256];
+        rfm_status s = live_get(a->live, id, asof + 1, &c, err, sizeof err);
+        if (s == RFM_ENOTFOUND || (s == RFM_OK && !c.f.active)) {
+            if (s == RFM_OK) {
+                char day[11];
+                date_format(asof, day);
+                snprintf(msg, len, "customer_id '%s' has no purchase on or before %s", id, day);
+            } else {
+                snprintf(msg, len, "unknown customer_id '%s'", id);
+            }
+            return 404;
+        }
+        if (s != RFM_OK) {
+            snprintf(msg, len, "customer state unavailable: %s", err);
+            return 503;
+        }
+        row->recency = c.f.recency, row->frequency = c.f.frequency, row->monetary = c.f.monetary;
+        row->repeat_purchases = c.f.bg_x, row->days_first_to_last = c.f.bg_t_x;
+        row->days_since_first = c.f.bg_T, row->mean_repeat_spend = c.f.bg_mean_spend;
+        if (sc)
+            *sc = c;
+        return 0;
+    }
+    const customer_row *c = a->customers ? customers_find(a->customers, id) : NULL;
+    if (!c) {
+        snprintf(msg, len, "unknown customer_id '%s'", id);
+        return 404;
+    }
+    *row = *c;
+    return 0;
+}
+
 static int h_segment(void *user, const json_t *body, json_t **out, char *msg, size_t len)
 {
     const api *a = user;
@@ -104,11 +153,25 @@ static int h_segment(void *user, const json_t *body, json_t **out, char *msg, si
     double rec = json_number_value(json_object_get(body, "recency"));
     double fre = json_number_value(json_object_get(body, "frequency"));
     double mon = json_number_value(json_object_get(body, "monetary"));
+    const char *id = json_string_value(json_object_get(body, "customer_id"));
+    if (id) {
+        customer_row c;
+        int st = by_id(a, id, today_utc(), &c, NULL, msg, len);
+        if (st)
+            return st;
+        if (isnan(c.recency)) {
+            snprintf(msg, len, "unknown customer_id '%s'", id);
+            return 404;
+        }
+        rec = c.recency, fre = c.frequency, mon = c.monetary;
+    }
     if (segments_predict(a->segments, rec, fre, mon, &r, msg, len) != RFM_OK)
         return 422;
     *out = json_pack("{s:I,s:s,s:s,s:s,s:s,s:s}", "cluster", (json_int_t)r.cluster, "segment",
                      r.segment, "rfm_score", r.rfm_score, "rfm_segment", r.rfm_segment,
                      "strategy", r.strategy, "model_version", a->segments_version);
+    if (*out && id)
+        json_object_set_new(*out, "customer_id", json_string(id));
     return 200;
 }
 
@@ -120,13 +183,12 @@ static int h_cltv(void *user, const json_t *body, json_t **out, char *msg, size_
     double x, tx, T, m;
     const char *id = json_string_value(json_object_get(body, "customer_id"));
     if (id) {
-        const customer_row *c = a->customers ? customers_find(a->customers, id) : NULL;
-        if (!c) {
-            snprintf(msg, len, "unknown customer_id '%s'", id);
-            return 404;
-        }
-        x = c->repeat_purchases, tx = c->days_first_to_last, T = c->days_since_first;
-        m = c->mean_repeat_spend;
+        customer_row c;
+        int st = by_id(a, id, today_utc(), &c, NULL, msg, len);
+        if (st)
+            return st;
+        x = c.repeat_purchases, tx = c.days_first_to_last, T = c.days_since_first;
+        m = c.mean_repeat_spend;
     } else {
         x = json_number_value(json_object_get(body, "repeat_purchases"));
         tx = json_number_value(json_object_get(body, "days_first_to_last_purchase"));
@@ -247,12 +309,15 @@ static int h_churn(void *user, const json_t *body, json_t **out, char *msg, size
     double x[3];
     const char *id = json_string_value(json_object_get(body, "customer_id"));
     if (id) {
-        const customer_row *c = a->customers ? customers_find(a->customers, id) : NULL;
-        if (!c || isnan(c->recency)) {
+        customer_row c;
+        int st = by_id(a, id, today_utc(), &c, NULL, msg, len);
+        if (st)
+            return st;
+        if (isnan(c.recency)) {
             snprintf(msg, len, "unknown customer_id '%s'", id);
             return 404;
         }
-        x[0] = c->recency, x[1] = c->frequency, x[2] = c->monetary;
+        x[0] = c.recency, x[1] = c.frequency, x[2] = c.monetary;
     } else {
         x[0] = json_number_value(json_object_get(body, "recency"));
         x[1] = json_number_value(json_object_get(body, "frequency"));
@@ -339,6 +404,265 @@ static int h_uplift(void *user, const json_t *body, json_t **out, char *msg, siz
     else
         json_decref(gain);
     return 200;
+}
+
+/* ---- live state: POST /events, GET /customers/{id} ----------------------- */
+
+/* Text of a JSON id: a string as it is, an integer in decimal (ids
+ * exported as numbers); else NULL. */
+static const char *id_text(const json_t *v, char *buf, size_t len)
+{
+    if (json_is_string(v))
+        return json_string_value(v);
+    if (json_is_integer(v)) {
+        snprintf(buf, len, "%lld", (long long)json_integer_value(v));
+        return buf;
+    }
+    return NULL;
+}
+
+/* One event of the body into e; STATE_OK, or the reason it is refused
+ * (with why) when a member has the wrong JSON type. The strings borrow from
+ * the body, or from ids (STATE_ID_MAX + 1 bytes twice). */
+static state_reason event_from_json(const json_t *o, state_event *e, char ids[2][32],
+                                    const char **why)
+{
+    memset(e, 0, sizeof *e);
+    if (!json_is_object(o))
+        return *why = "an event must be an object", STATE_BAD_EVENT_ID;
+    if (!(e->event_id = json_string_value(json_object_get(o, "event_id"))))
+        return *why = "event_id: a string is required", STATE_BAD_EVENT_ID;
+    const json_t *cid = json_object_get(o, "customer_id");
+    if (!(e->customer_id = id_text(cid, ids[0], sizeof ids[0])))
+        return *why = "customer_id: a string (or integer) is required", STATE_MISSING_CUSTOMER;
+    if (!(e->time = json_string_value(json_object_get(o, "time"))))
+        return *why = "time: an RFC 3339 string is required", STATE_BAD_TIME;
+    const json_t *inv = json_object_get(o, "invoice");
+    if (inv && !json_is_null(inv) && !(e->invoice = id_text(inv, ids[1], sizeof ids[1])))
+        return *why = "invoice: must be a string, an integer or null", STATE_BAD_TEXT;
+    const json_t *prod = json_object_get(o, "product");
+    if (prod && !json_is_null(prod) && !(e->product = json_string_value(prod)))
+        return *why = "product: must be a string or null", STATE_BAD_TEXT;
+    const json_t *am = json_object_get(o, "amount"), *q = json_object_get(o, "quantity"),
+                 *pr = json_object_get(o, "price");
+    if (am && (q || pr))
+        return *why = "give amount, or quantity and price, not both", STATE_BAD_NUMBER;
+    if (am) {
+        if (!json_is_number(am))
+            return *why = "amount: must be a number", STATE_BAD_NUMBER;
+        e->has_amount = 1;
+        e->amount = json_number_value(am);
+    } else {
+        if (!json_is_number(q) || !json_is_number(pr))
+            return *why = "amount, or quantity and price, must be numbers", STATE_BAD_NUMBER;
+        e->quantity = json_number_value(q);
+        e->price = json_number_value(pr);
+    }
+    return STATE_OK;
+}
+
+static const char *reason_message(state_reason r)
+{
+    switch (r) {
+    case STATE_BAD_EVENT_ID: return "event_id: missing, empty or longer than 256 bytes";
+    case STATE_MISSING_CUSTOMER: return "customer_id: missing, empty, nan/null/none or too long";
+    case STATE_BAD_TIME: return "time: not an RFC 3339 time (2011-12-01T08:26:00Z) from 1900 to 9999";
+    case STATE_BAD_NUMBER: return "amount, or quantity and price: one form only, finite, spend at most 1e298";
+    case STATE_BAD_TEXT: return "invoice or product: longer than 256 bytes";
+    default: return state_reason_name(r);
+    }
+}
+
+static json_t *rejection(size_t i, int code, state_reason r, const char *msg)
+{
+    return json_pack("{s:I,s:{s:i,s:s,s:s}}", "index", (json_int_t)i, "error", "code", code,
+                     "reason", state_reason_name(r), "message", msg);
+}
+
+static int h_events(void *user, const json_t *body, json_t **out, char *msg, size_t len)
+{
+    const api *a = user;
+    if (!a->live) {
+        snprintf(msg, len, "no customer-state store: start rfm-serve with --state PATH (or "
+                           "state.path in the config)");
+        return 503;
+    }
+    const json_t *evs = json_object_get(body, "events");
+    size_t n = json_array_size(evs);
+    if (n > a->batch_limit) {
+        snprintf(msg, len, "batch of %zu events is over the limit of %zu (server.batch_limit)",
+                 n, a->batch_limit);
+        return 413;
+    }
+    state_event *ev = calloc(n ? n : 1, sizeof *ev);
+    state_result *res = calloc(n ? n : 1, sizeof *res);
+    size_t *index = calloc(n ? n : 1, sizeof *index);
+    char (*ids)[2][32] = calloc(n ? n : 1, sizeof *ids);
+    json_t *rejected = json_array(), *ignored = json_array();
+    int status = 200;
+    if (!ev || !res || !index || !ids || !rejected || !ignored) {
+        status = 200; /* *out stays NULL: 503 out of memory */
+        goto out;
+    }
+    size_t m = 0; /* events that go to the store, their body index in index[] */
+    for (size_t i = 0; i < n; i++) {
+        const char *why = NULL;
+        state_reason r = event_from_json(json_array_get(evs, i), &ev[m], ids[m], &why);
+        if (r != STATE_OK) {
+            live_count_rejected(a->live, r);
+            json_array_append_new(rejected, rejection(i, 422, r, why));
+        } else {
+            index[m++] = i;
+        }
+    }
+    char err[256];
+    rfm_status st = live_apply(a->live, ev, m, res, err, sizeof err);
+    if (st != RFM_OK) {
+        snprintf(msg, len, "%s: nothing of this batch was written; send it again %s", err,
+                 st == RFM_ENOSPC ? "once space is freed" : "later");
+        status = st == RFM_ENOSPC ? 507 : 503;
+        goto out;
+    }
+    size_t accepted = 0, dups = 0;
+    for (size_t k = 0; k < m; k++) {
+        if (res[k].outcome == STATE_APPLIED || res[k].outcome == STATE_IGNORED)
+            accepted++;
+        if (res[k].outcome == STATE_IGNORED)
+            json_array_append_new(ignored, json_pack("{s:I,s:s}", "index", (json_int_t)index[k],
+                                                     "reason", state_reason_name(res[k].reason)));
+        else if (res[k].outcome == STATE_DUPLICATE)
+            dups++;
+        else if (res[k].outcome == STATE_REJECTED)
+            json_array_append_new(rejected, rejection(index[k], 422, res[k].reason,
+                                                      reason_message(res[k].reason)));
+    }
+    /* Rejections in the order of the request. */
+    if (json_array_size(rejected) > 1) {
+        size_t nr = json_array_size(rejected);
+        json_t *sorted = json_array();
+        for (size_t i = 0; sorted && i < n; i++)
+            for (size_t k = 0; k < nr; k++) {
+                json_t *r = json_array_get(rejected, k);
+                if ((size_t)json_integer_value(json_object_get(r, "index")) == i)
+                    json_array_append(sorted, r);
+            }
+        json_decref(rejected);
+        rejected = sorted;
+    }
+    *out = json_pack("{s:I,s:I,s:O,s:O}", "accepted", (json_int_t)accepted, "duplicates",
+                     (json_int_t)dups, "rejected", rejected, "ignored", ignored);
+out:
+    json_decref(rejected);
+    json_decref(ignored);
+    free(ev);
+    free(res);
+    free(index);
+    free(ids);
+    return status;
+}
+
+/* GET /customers/{id}: body is {"id": ..., "as_of": ...} from the path and
+ * the query. */
+static int h_customer(void *user, const json_t *body, json_t **out, char *msg, size_t len)
+{
+    const api *a = user;
+    if (!a->live) {
+        snprintf(msg, len, "no customer-state store: start rfm-serve with --state PATH (or "
+                           "state.path in the config)");
+        return 503;
+    }
+    const char *id = json_string_value(json_object_get(body, "id"));
+    const char *asof_s = json_string_value(json_object_get(body, "as_of"));
+    int32_t asof = today_utc();
+    if (asof_s) {
+        int y, mo, d;
+        char tail;
+        asof = sscanf(asof_s, "%4d-%2d-%2d%c", &y, &mo, &d, &tail) == 3 && strlen(asof_s) == 10
+                   ? date_parse(asof_s, 10)
+                   : DATE_NONE;
+        if (asof == DATE_NONE || y < 1900) {
+            snprintf(msg, len, "as_of: must be a date YYYY-MM-DD from 1900 on, not '%.40s'",
+                     asof_s);
+            return 400;
+        }
+    }
+    if (!id || !*id) {
+        snprintf(msg, len, "unknown customer_id ''");
+        return 404;
+    }
+    customer_row c;
+    state_customer sc;
+    int st = by_id(a, id, asof, &c, &sc, msg, len);
+    if (st)
+        return st;
+    char day[11], scored[32];
+    date_format(asof, day);
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(scored, sizeof scored, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    const txn_features *f = &sc.f;
+    json_t *versions = json_object();
+    json_t *o = json_pack("{s:s,s:s,s:f,s:f,s:f,s:f,s:f,s:{s:f,s:f,s:f,s:f},s:o,s:s}",
+                          "customer_id", id, "as_of", day, "recency", f->recency, "frequency",
+                          f->frequency, "monetary", f->monetary, "tenure", f->tenure, "aov",
+                          f->aov, "bgnbd", "repeat_purchases", f->bg_x,
+                          "days_first_to_last_purchase", f->bg_t_x, "days_since_first_purchase",
+                          f->bg_T, "mean_repeat_spend", f->bg_mean_spend, "model_version",
+                          versions, "scored_at", scored);
+    if (!o)
+        return 200;
+    if (sc.last_event_at != INT64_MIN) {
+        time_t t = (time_t)sc.last_event_at;
+        char last[32];
+        gmtime_r(&t, &tm);
+        strftime(last, sizeof last, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        json_object_set_new(o, "last_event_at", json_string(last));
+    } else {
+        json_object_set_new(o, "last_event_at", json_null());
+    }
+    if (a->segments) {
+        segments_result r;
+        if (segments_predict(a->segments, f->recency, f->frequency, f->monetary, &r, msg, len) ==
+            RFM_OK) {
+            json_object_set_new(o, "rfm_score", json_string(r.rfm_score));
+            json_object_set_new(o, "rfm_segment", json_string(r.rfm_segment));
+            json_object_set_new(o, "cluster", json_integer((json_int_t)r.cluster));
+            json_object_set_new(o, "segment", json_string(r.segment));
+            json_object_set_new(versions, "segments", json_string(a->segments_version));
+        }
+    }
+    if (a->churn) {
+        double x[3] = {f->recency, f->frequency, f->monetary}, base, contrib[3], logit, p;
+        if (churn_explain(a->churn, x, &base, contrib, &logit, &p, msg, len) == RFM_OK) {
+            json_object_set_new(o, "churn_probability", json_real(p));
+            json_object_set_new(o, "churn_risk",
+                                json_string(churn_risk_name(churn_risk_level(a->churn, p))));
+            json_object_set_new(versions, "churn",
+                                json_string(a->churn_version ? a->churn_version : ""));
+        }
+    }
+    if (a->cltv) {
+        cltv_prediction p;
+        if (cltv_predict(a->cltv, f->bg_x, f->bg_t_x, f->bg_T, f->bg_mean_spend, a->cltv_horizon,
+                         a->cltv_discount, &p, msg, len) == RFM_OK) {
+            json_object_set_new(o, "p_alive", json_real(p.p_alive));
+            json_object_set_new(o, "expected_purchases", json_real(p.expected_purchases));
+            json_object_set_new(o, "cltv", json_real(p.cltv));
+            json_object_set_new(o, "horizon_days", json_real(a->cltv_horizon));
+            json_object_set_new(versions, "cltv",
+                                json_string(a->cltv_version ? a->cltv_version : ""));
+        }
+    }
+    msg[0] = '\0';
+    *out = o;
+    return 200;
+}
+
+void api_set_live(api *a, live *l, size_t batch_limit)
+{
+    a->live = l;
+    a->batch_limit = batch_limit;
 }
 
 static int h_clusters(void *user, const json_t *body, json_t **out, char *msg, size_t len)
@@ -532,6 +856,8 @@ rfm_status api_load(const char *models_dir, const char *openapi_path, api **out,
         {"GET", "/health", h_health, 0, NULL, NULL, 0},
         {"GET", "/ready", h_ready, 0, NULL, NULL, 0},
         {"GET", "/openapi.yaml", NULL, 0, a->openapi_text, "application/yaml", a->openapi_len},
+        {"POST", "/events", h_events, HTTP_ONE, NULL, NULL, 0},
+        {"GET", "/customers/{id}", h_customer, 0, NULL, NULL, 0},
         {"POST", "/segment", h_segment, HTTP_ONE_OR_OLD_BATCH, NULL, NULL, 0},
         {"POST", "/segment/batch", h_segment, HTTP_BATCH, NULL, NULL, 0},
         {"POST", "/predict_cltv", h_cltv, HTTP_ONE_OR_OLD_BATCH, NULL, NULL, 0},

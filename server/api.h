@@ -35,6 +35,13 @@ rfm_status api_check_contract(const api *a, const oas_spec *spec, const char *co
 void api_retain(api *a);
 void api_release(api *a);
 
+/* The customer-state store the by-id calls, POST /events and GET
+ * /customers/{id} use (NULL: none; the by-id calls read models/
+ * customers.csv and the others answer 503). l must outlive a; call before
+ * a serves. batch_limit: events per POST /events. */
+struct live;
+void api_set_live(api *a, struct live *l, size_t batch_limit);
+
 /* The route table (owned by a). */
 const http_route *api_routes(const api *a, size_t *n);
 /* The manifest and the customers table loaded (owned by a; the table is

@@ -69,7 +69,8 @@ typedef struct {
     size_t bytes;
     char token_id[9];
     char method[8];
-    char path[128];
+    char path[600]; /* ids of up to 256 bytes, percent-decoded */
+    const char *param; /* of a templated route ("/customers/{id}"): in path */
     void *user; /* this request's models, from the provider */
     const http_route *routes;
     size_t nroutes;
@@ -316,10 +317,28 @@ static json_t *violations_json(const oas_violation *v, size_t n)
     return a;
 }
 
-static const http_route *find_route(const request *r, const char *method, const char *path)
+/* Whether path fits the route's path: equal, or for a template ending in
+ * "/{name}" ("/customers/{id}") the same prefix and one non-empty segment,
+ * whose start goes to *param. */
+static int path_fits(const char *route, const char *path, const char **param)
+{
+    if (strcmp(route, path) == 0)
+        return 1;
+    const char *brace = strchr(route, '{');
+    if (!brace || brace[strlen(brace) - 1] != '}')
+        return 0;
+    size_t pre = (size_t)(brace - route);
+    if (strncmp(route, path, pre) != 0 || path[pre] == '\0' || strchr(path + pre, '/'))
+        return 0;
+    *param = path + pre;
+    return 1;
+}
+
+static const http_route *find_route(request *r, const char *method, const char *path)
 {
     for (size_t i = 0; i < r->nroutes; i++)
-        if (strcmp(r->routes[i].path, path) == 0 && strcmp(r->routes[i].method, method) == 0)
+        if (strcmp(r->routes[i].method, method) == 0 &&
+            path_fits(r->routes[i].path, path, &r->param))
             return &r->routes[i];
     return NULL;
 }
@@ -386,6 +405,16 @@ static int run_handler(const http_route *rt, int batch, void *user, const json_t
     json_array_foreach(items, i, item)
     {
         int status = call(rt, user, item, &out, msg, sizeof msg);
+        if (status == 404) {
+            /* An unknown customer is this item's answer, not the batch's. */
+            out = error_body(404, NULL, "customer %zu: %s", i, msg);
+            if (!out) {
+                json_decref(results);
+                *reply = NULL;
+                return 503;
+            }
+            status = 200;
+        }
         if (status != 200) {
             json_decref(results);
             char ptr[48];
@@ -451,14 +480,14 @@ static int check_headers(http_server *s, struct MHD_Connection *c, request *r,
         if (oas_path_allow(s->spec, r->path, r->allow, sizeof r->allow)) {
             if (strstr(r->allow, "GET") && strlen(r->allow) + 7 < sizeof r->allow)
                 strcat(r->allow, ", HEAD");
-            snprintf(r->refusal, sizeof r->refusal, "method %s not allowed on %s", method,
+            snprintf(r->refusal, sizeof r->refusal, "method %s not allowed on %.200s", method,
                      r->path);
             return 405;
         }
-        snprintf(r->refusal, sizeof r->refusal, "no such endpoint: %s", r->path);
+        snprintf(r->refusal, sizeof r->refusal, "no such endpoint: %.200s", r->path);
         return 404;
     }
-    const json_t *op = oas_operation(s->spec, m, r->path);
+    const json_t *op = oas_operation(s->spec, m, r->rt->path);
     const json_t *sec = json_object_get(op, "security");
     int needs_token = !(json_is_array(sec) && json_array_size(sec) == 0);
     int refused = needs_token ? check_token(s, c, r) : 0;
@@ -598,9 +627,25 @@ static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request
         return send_body(c, r, 200, copy, rt->fixed_len, rt->fixed_type, NULL, 0);
     }
     if (strcmp(rt->method, "GET") == 0) {
-        json_t *out = NULL;
+        json_t *out = NULL, *params = NULL;
         char msg[512] = "";
-        int status = call(rt, r->user, NULL, &out, msg, sizeof msg);
+        if (r->param) {
+            /* The path's segment and the query, as a body: {"id": ..., "as_of": ...}. */
+            const char *as_of = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "as_of");
+            params = json_object();
+            char seg[sizeof r->path];
+            snprintf(seg, sizeof seg, "%s", r->param);
+            utf8_clean(seg);
+            json_object_set_new(params, "id", json_string(seg));
+            if (as_of) {
+                char a[64];
+                snprintf(a, sizeof a, "%s", as_of);
+                utf8_clean(a);
+                json_object_set_new(params, "as_of", json_string(a));
+            }
+        }
+        int status = call(rt, r->user, params, &out, msg, sizeof msg);
+        json_decref(params);
         if (!out) /* a GET handler may answer a non-200 with its own body (/ready) */
             return send_error(c, r, status, NULL, NULL, "%s", msg);
         enum MHD_Result ret = send_json(c, r, status, out);
@@ -776,6 +821,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     guard_request_done(s->guard, c);
     if (!r)
         return;
+    /* The route's path (a literal of the route table) is taken before the
+     * lease goes: the last release frees the table with the models. */
+    const char *endpoint = r->rt ? r->rt->path : r->path;
     if (r->lease)
         s->prov.release(s->prov.ctx, r->lease);
     struct timespec t1;
@@ -783,7 +831,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     long long us = (long long)(t1.tv_sec - r->t0.tv_sec) * 1000000 +
                    (t1.tv_nsec - r->t0.tv_nsec) / 1000;
     if (s->ops)
-        ops_request_done(s->ops, r->path, r->status,
+        ops_request_done(s->ops, endpoint, r->status,
                          (double)(t1.tv_sec - r->t0.tv_sec) + (t1.tv_nsec - r->t0.tv_nsec) / 1e9);
     if (s->log) {
         /* One line per request, handed to the kernel in one write so that

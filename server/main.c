@@ -14,12 +14,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <errno.h>
 
 #include <faiss/c_api/utils/distances_c.h>
 
 #include "api.h"
 #include "config.h"
+#include "date.h"
 #include "http.h"
+#include "live.h"
 #include "oas.h"
 #include "ops.h"
 
@@ -74,9 +78,12 @@ static void fit_fd_limit(server_options *o)
     }
 }
 
+static void state_metrics(void *ctx, FILE *f) { live_metrics(ctx, f); }
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: rfm-serve [--config FILE] [--host ADDR] [--port N] [--models DIR]\n"
+               "                 [--state PATH]\n"
                "\n"
                "Serves the models in DIR (default from the config: models/) over HTTP.\n"
                "Tokens: RFM_API_TOKENS=tok1,tok2 in the environment and/or\n"
@@ -86,25 +93,30 @@ static void usage(FILE *f)
                "  --host ADDR     override server.host (0.0.0.0: every interface)\n"
                "  --port N        override server.port (0 = any free port)\n"
                "  --models DIR    override models_dir\n"
+               "  --state PATH    the customer-state store (default state.path); seeded from\n"
+               "                  the models' training file when it is newer (docs/events.md)\n"
                "  --help          this text\n");
 }
 
 int main(int argc, char **argv)
 {
     const char *config_path = "config/rfm.yaml", *models_dir = NULL, *host = NULL;
+    const char *state_path = NULL;
     long port = -1;
     static const struct option opts[] = {{"config", required_argument, 0, 'c'},
                                          {"port", required_argument, 0, 'p'},
                                          {"host", required_argument, 0, 'H'},
                                          {"models", required_argument, 0, 'm'},
+                                         {"state", required_argument, 0, 's'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int ch;
-    while ((ch = getopt_long(argc, argv, "c:p:m:H:h", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "c:p:m:H:s:h", opts, NULL)) != -1) {
         switch (ch) {
         case 'c': config_path = optarg; break;
         case 'm': models_dir = optarg; break;
         case 'H': host = optarg; break;
+        case 's': state_path = optarg; break;
         case 'p': {
             char *end;
             port = strtol(optarg, &end, 10);
@@ -147,6 +159,8 @@ int main(int argc, char **argv)
     }
     if (!models_dir)
         models_dir = cfg->models_dir;
+    if (!state_path)
+        state_path = cfg->state_path; /* NULL: state.path: null, no store */
     fit_fd_limit(&cfg->server);
 
     int rc = 1;
@@ -155,6 +169,7 @@ int main(int argc, char **argv)
     http_tokens tokens = {0};
     http_server *srv = NULL;
     ops *o = NULL;
+    live *lv = NULL;
     FILE *log = stderr;
     if (oas_load(cfg->server.openapi, &spec, err, sizeof err) != RFM_OK ||
         http_tokens_init(&tokens, cfg->server.tokens_sha256, cfg->server.ntokens,
@@ -165,6 +180,35 @@ int main(int argc, char **argv)
         ops_set_models(o, api_manifest(a), api_customers(a), err, sizeof err) != RFM_OK) {
         fprintf(stderr, "rfm-serve: %s\n", err);
         goto out;
+    }
+    if (state_path) {
+        /* The store's folder (state/ by default) is made if missing, one level. */
+        char folder[4096];
+        snprintf(folder, sizeof folder, "%s", state_path);
+        char *slash = strrchr(folder, '/');
+        if (slash && slash != folder) {
+            *slash = '\0';
+            if (mkdir(folder, 0755) != 0 && errno != EEXIST) {
+                fprintf(stderr, "rfm-serve: state: cannot make the folder %s: %s\n", folder,
+                        strerror(errno));
+                goto out;
+            }
+        }
+        /* Readers: one per worker thread and a spare for /metrics. */
+        int threads = cfg->server.threads > 0 ? cfg->server.threads : 2;
+        int seeded = 0;
+        if (live_open(state_path, &cfg->state, threads + 1, &lv, err, sizeof err) != RFM_OK ||
+            live_seed(lv, api_manifest(a), &cfg->txn, &seeded, err, sizeof err) != RFM_OK) {
+            fprintf(stderr, "rfm-serve: %s\n", err);
+            goto out;
+        }
+        char day[11] = "none";
+        if (live_snapshot_day(lv) != DATE_NONE)
+            date_format(live_snapshot_day(lv), day);
+        fprintf(stderr, "rfm-serve: state %s: %s (snapshot %s)\n", state_path,
+                seeded ? "seeded from the training data" : "opened", day);
+        api_set_live(a, lv, cfg->server.batch_limit);
+        ops_set_extra(o, state_metrics, lv);
     }
     if (tokens.n == 0)
         fprintf(stderr, "rfm-serve: warning: no tokens (set RFM_API_TOKENS or "
@@ -205,7 +249,10 @@ int main(int argc, char **argv)
         api *fresh = NULL;
         /* Metrics follow the new models: versions, and a new drift
          * reference with an empty window. */
+        int seeded = 0;
         if (api_load(models_dir, cfg->server.openapi, &fresh, err, sizeof err) != RFM_OK ||
+            (lv && live_seed(lv, api_manifest(fresh), &cfg->txn, &seeded, err, sizeof err) !=
+                       RFM_OK) ||
             ops_set_models(o, api_manifest(fresh), api_customers(fresh), err, sizeof err) !=
                 RFM_OK) {
             api_release(fresh);
@@ -213,6 +260,11 @@ int main(int argc, char **argv)
             fprintf(stderr, "rfm-serve: SIGHUP: reload refused, still serving the old models: "
                             "%s\n", err);
             continue;
+        }
+        if (lv) {
+            api_set_live(fresh, lv, cfg->server.batch_limit);
+            if (seeded)
+                fprintf(stderr, "rfm-serve: SIGHUP: state re-seeded from the new training data\n");
         }
         pthread_mutex_lock(&h.mu);
         api *old = h.current;
@@ -239,6 +291,7 @@ out:
     if (log && log != stderr)
         fclose(log);
     api_release(a);
+    live_close(lv);
     ops_free(o);
     http_tokens_free(&tokens);
     oas_free(spec);

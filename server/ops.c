@@ -52,7 +52,15 @@ struct ops {
     int64_t loaded_ms; /* wall clock of the last successful (re)load, in ms */
     pthread_mutex_t mu;
     generation *gen; /* read atomically; replaced under mu */
+    void (*extra)(void *ctx, FILE *f); /* more metrics (the state store), or NULL */
+    void *extra_ctx;
 };
+
+void ops_set_extra(ops *o, void (*fn)(void *ctx, FILE *f), void *ctx)
+{
+    o->extra = fn;
+    o->extra_ctx = ctx;
+}
 
 rfm_status ops_new(const server_options *opt, const oas_spec *spec, ops **out, char *err,
                    size_t errlen)
@@ -415,6 +423,8 @@ char *ops_page(ops *o, int route, long inflight, size_t *len, const char **type)
     if (!f)
         return NULL;
     put_metrics(o, f, inflight);
+    if (o->extra)
+        o->extra(o->extra_ctx, f);
     if (fclose(f) != 0) {
         free(buf);
         return NULL;

@@ -23,6 +23,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "config.h"
 #include "customers.h"
@@ -71,6 +72,10 @@ int ops_admit(ops *o, const uint8_t digest[32]);
  * drift window when path is a drift endpoint (/segment, /predict_churn).
  * Customers given by customer_id only are not counted. */
 void ops_observe(ops *o, const char *path, const json_t *body);
+
+/* Metrics of another part (the state store) appended to GET /metrics by
+ * fn, which must be thread-safe. Call before serving. */
+void ops_set_extra(ops *o, void (*fn)(void *ctx, FILE *f), void *ctx);
 
 /* A request finished: count it by endpoint and status, and its latency. */
 void ops_request_done(ops *o, const char *path, int status, double seconds);

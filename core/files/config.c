@@ -759,7 +759,11 @@ static void read_state(ctx *x, const json_t *s, rfm_config *c)
     state_options *o = &c->state;
     state_default_options(o);
     o->cancel_prefix = c->txn.cancel_prefix;
-    c->state_path = dup(x, get_str(x, s, "path", "state.path", "state/state.db"));
+    /* path: null (written out) runs without a store; absent is the default. */
+    const json_t *pv = json_object_get(s, "path");
+    c->state_path = pv && json_is_null(pv)
+                        ? NULL
+                        : dup(x, get_str(x, s, "path", "state.path", "state/state.db"));
     const char *sync = get_str(x, s, "synchronous", "state.synchronous", "full");
     if (strcmp(sync, "full") == 0)
         o->synchronous = STATE_SYNC_FULL;
@@ -772,6 +776,8 @@ static void read_state(ctx *x, const json_t *s, rfm_config *c)
                                         (long long)o->seen_ids_max, 0, INT64_MAX);
     o->cache_mb = (uint64_t)get_int(x, s, "cache_mb", "state.cache_mb", (long long)o->cache_mb,
                                     0, INT64_MAX);
+    /* max_mb: a cap on the store's file; a full cap answers like a full disk. */
+    o->max_pages = (uint64_t)get_int(x, s, "max_mb", "state.max_mb", 0, 0, INT64_MAX / 256) * 256;
     char why[128];
     if (x->st == RFM_OK)
         section_check(x, "state", state_check_options(o, why, sizeof why));
@@ -779,7 +785,8 @@ static void read_state(ctx *x, const json_t *s, rfm_config *c)
 
 static const char *const KEYS_TOP[] = {"data",   "models_dir", "segments", "cltv",  "churn",
                                        "embeddings", "uplift", "server", "state", NULL};
-static const char *const KEYS_STATE[] = {"path", "synchronous", "seen_ids_max", "cache_mb", NULL};
+static const char *const KEYS_STATE[] = {"path", "synchronous", "seen_ids_max", "cache_mb",
+                                         "max_mb", NULL};
 
 /* Before the values: a misspelt key is what to report, not the default
  * or missing value it caused. */

@@ -241,7 +241,7 @@ static rfm_status sqlfail(state_store *st, int rc, const char *what, char *err, 
                    : base == SQLITE_BUSY || base == SQLITE_LOCKED    ? RFM_EBUSY
                                                                      : RFM_EIO;
     if (s == RFM_ENOSPC)
-        return rfm_fail(err, errlen, s, "state %s: %s: the disk (or state max_pages) is full "
+        return rfm_fail(err, errlen, s, "state %s: %s: the disk (or the cap, state.max_mb) is full "
                         "(%s); nothing of the batch was written", st->path, what, msg);
     return rfm_fail(err, errlen, s, "state %s: %s: %s", st->path, what, msg);
 }

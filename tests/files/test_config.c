@@ -49,6 +49,31 @@ static void test_shipped(void **state)
 
 /* A config with only the segments section: every other section gets its
  * module's defaults. */
+/* state.path: null written out is no store (rfm-serve then runs without
+ * one); test_shipped sees the default. */
+static void test_state_path_null(void **state)
+{
+    (void)state;
+    FILE *f = fopen("../config/rfm.yaml", "rb");
+    assert_non_null(f);
+    static char buf[65536];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *at = strstr(buf, "  path: state/state.db");
+    assert_non_null(at);
+    memcpy(at, "  path: null          ", 22);
+    char path[64], err[RFM_ERRLEN];
+    write_temp(path, ".yaml", buf, n);
+    rfm_config *c;
+    rfm_status st = config_load(path, &c, err, sizeof err);
+    remove(path);
+    if (st != RFM_OK)
+        fail_msg("%s", err);
+    assert_null(c->state_path);
+    config_free(c);
+}
+
 static void test_sections_default_to_modules(void **state)
 {
     (void)state;
@@ -375,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_bad_values_name_keys),
         cmocka_unit_test(test_sections_checked_at_load),
         cmocka_unit_test(test_sections_default_to_modules),
+        cmocka_unit_test(test_state_path_null),
         cmocka_unit_test(test_unknown_keys),
         cmocka_unit_test(test_data_refusals),
         cmocka_unit_test(test_data_dialect_loads),

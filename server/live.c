@@ -1,0 +1,410 @@
+/* live.c - group commit, read pool, seeding and counters of the customer
+ * state (live.h). */
+#include "live.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "date.h"
+#include "source.h"
+
+/* Events one commit takes at most: past it, the batches still waiting go
+ * into the next commit (a bound on the memory of one transaction). */
+#define MAX_COMMIT_EVENTS 100000
+
+static const double LAT_BUCKETS[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                     0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5};
+#define NLAT (sizeof LAT_BUCKETS / sizeof *LAT_BUCKETS)
+
+typedef struct {
+    uint64_t bucket[NLAT + 1]; /* atomic */
+    uint64_t sum_ns;           /* atomic */
+} histogram;
+
+/* A request's batch waiting for the writer. */
+typedef struct job {
+    const state_event *ev;
+    size_t n;
+    state_result *results;
+    rfm_status status;
+    char err[256];
+    int done;
+    struct job *next;
+} job;
+
+typedef struct {
+    pthread_mutex_t mu;
+    state_store *st;
+} reader;
+
+struct live {
+    state_store *writer;
+    pthread_mutex_t wmu; /* the writer connection: commits and seeding */
+    pthread_t thread;
+    pthread_mutex_t qmu;
+    pthread_cond_t qcv;   /* the writer waits for jobs */
+    pthread_cond_t donecv; /* requests wait for their job */
+    job *head, *tail;
+    int stop;
+    reader *readers;
+    int nreaders;
+    unsigned next_reader; /* atomic */
+    /* Counters (atomic). */
+    uint64_t outcome[4];
+    uint64_t reason[STATE_NREASONS];
+    uint64_t commits, commit_failed_full, commit_failed_io;
+    histogram commit_lat, get_lat;
+    uint64_t commit_events_sum;
+};
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static void observe(histogram *h, double s)
+{
+    size_t k = 0;
+    while (k < NLAT && s > LAT_BUCKETS[k])
+        k++;
+    __atomic_add_fetch(&h->bucket[k], 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&h->sum_ns, (uint64_t)(s * 1e9), __ATOMIC_RELAXED);
+}
+
+/* One commit of every job waiting (up to MAX_COMMIT_EVENTS events). */
+static void commit(live *l, job *first)
+{
+    size_t total = 0, njobs = 0;
+    for (job *j = first; j; j = j->next)
+        total += j->n, njobs++;
+    const state_event *ev = first->ev;
+    state_result *res = first->results;
+    state_event *merged = NULL;
+    state_result *mres = NULL;
+    if (njobs > 1) {
+        merged = malloc(total * sizeof *merged);
+        mres = malloc(total * sizeof *mres);
+        if (!merged || !mres) {
+            free(merged), free(mres);
+            for (job *j = first; j; j = j->next) {
+                j->status = RFM_ENOMEM;
+                snprintf(j->err, sizeof j->err, "out of memory");
+            }
+            return;
+        }
+        size_t o = 0;
+        for (job *j = first; j; j = j->next) {
+            memcpy(merged + o, j->ev, j->n * sizeof *merged);
+            o += j->n;
+        }
+        ev = merged, res = mres;
+    }
+    char err[256] = "";
+    double t0 = now_s();
+    pthread_mutex_lock(&l->wmu);
+    rfm_status s = state_apply(l->writer, ev, total, res, err, sizeof err);
+    pthread_mutex_unlock(&l->wmu);
+    observe(&l->commit_lat, now_s() - t0);
+    if (s == RFM_OK) {
+        __atomic_add_fetch(&l->commits, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&l->commit_events_sum, total, __ATOMIC_RELAXED);
+        for (size_t i = 0; i < total; i++) {
+            __atomic_add_fetch(&l->outcome[res[i].outcome], 1, __ATOMIC_RELAXED);
+            if (res[i].reason != STATE_OK)
+                __atomic_add_fetch(&l->reason[res[i].reason], 1, __ATOMIC_RELAXED);
+        }
+    } else {
+        __atomic_add_fetch(s == RFM_ENOSPC ? &l->commit_failed_full : &l->commit_failed_io, 1,
+                           __ATOMIC_RELAXED);
+    }
+    size_t o = 0;
+    for (job *j = first; j; j = j->next) {
+        j->status = s;
+        snprintf(j->err, sizeof j->err, "%s", err);
+        if (s == RFM_OK && merged)
+            memcpy(j->results, mres + o, j->n * sizeof *mres);
+        o += j->n;
+    }
+    free(merged);
+    free(mres);
+}
+
+static void *writer_main(void *arg)
+{
+    live *l = arg;
+    pthread_mutex_lock(&l->qmu);
+    for (;;) {
+        while (!l->head && !l->stop)
+            pthread_cond_wait(&l->qcv, &l->qmu);
+        if (!l->head && l->stop)
+            break;
+        /* Take the waiting jobs, up to the bound (always at least one). */
+        job *first = l->head, *last = first;
+        size_t total = first->n;
+        while (last->next && total + last->next->n <= MAX_COMMIT_EVENTS) {
+            last = last->next;
+            total += last->n;
+        }
+        l->head = last->next;
+        if (!l->head)
+            l->tail = NULL;
+        last->next = NULL;
+        pthread_mutex_unlock(&l->qmu);
+        commit(l, first);
+        pthread_mutex_lock(&l->qmu);
+        for (job *j = first; j; j = j->next)
+            j->done = 1;
+        pthread_cond_broadcast(&l->donecv);
+    }
+    pthread_mutex_unlock(&l->qmu);
+    return NULL;
+}
+
+rfm_status live_apply(live *l, const state_event *ev, size_t n, state_result *results,
+                      char *err, size_t errlen)
+{
+    if (n == 0)
+        return RFM_OK;
+    job j = {ev, n, results, RFM_OK, "", 0, NULL};
+    pthread_mutex_lock(&l->qmu);
+    if (l->tail)
+        l->tail->next = &j;
+    else
+        l->head = &j;
+    l->tail = &j;
+    pthread_cond_signal(&l->qcv);
+    while (!j.done)
+        pthread_cond_wait(&l->donecv, &l->qmu);
+    pthread_mutex_unlock(&l->qmu);
+    if (j.status != RFM_OK)
+        return rfm_fail(err, errlen, j.status, "%s", j.err);
+    return RFM_OK;
+}
+
+rfm_status live_get(live *l, const char *customer_id, int32_t asof_day, state_customer *out,
+                    char *err, size_t errlen)
+{
+    /* A free connection if there is one, else wait for one in turn. */
+    reader *r = NULL;
+    for (int i = 0; i < l->nreaders && !r; i++)
+        if (pthread_mutex_trylock(&l->readers[i].mu) == 0)
+            r = &l->readers[i];
+    if (!r) {
+        unsigned k = __atomic_fetch_add(&l->next_reader, 1, __ATOMIC_RELAXED);
+        r = &l->readers[k % (unsigned)l->nreaders];
+        pthread_mutex_lock(&r->mu);
+    }
+    double t0 = now_s();
+    rfm_status s = state_get(r->st, customer_id, asof_day, out, err, errlen);
+    pthread_mutex_unlock(&r->mu);
+    observe(&l->get_lat, now_s() - t0);
+    return s;
+}
+
+int32_t live_snapshot_day(live *l)
+{
+    pthread_mutex_lock(&l->wmu);
+    int32_t d = state_snapshot_day(l->writer);
+    pthread_mutex_unlock(&l->wmu);
+    return d;
+}
+
+void live_count_rejected(live *l, state_reason r)
+{
+    __atomic_add_fetch(&l->outcome[STATE_REJECTED], 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&l->reason[r], 1, __ATOMIC_RELAXED);
+}
+
+rfm_status live_open(const char *path, const state_options *opt, int readers, live **out,
+                     char *err, size_t errlen)
+{
+    *out = NULL;
+    live *l = calloc(1, sizeof *l);
+    if (!l)
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    pthread_mutex_init(&l->wmu, NULL);
+    pthread_mutex_init(&l->qmu, NULL);
+    pthread_cond_init(&l->qcv, NULL);
+    pthread_cond_init(&l->donecv, NULL);
+    rfm_status s = state_open(path, opt, &l->writer, err, errlen);
+    if (s != RFM_OK) {
+        free(l);
+        return s;
+    }
+    l->nreaders = readers > 0 ? readers : 1;
+    l->readers = calloc((size_t)l->nreaders, sizeof *l->readers);
+    if (!l->readers) {
+        state_close(l->writer);
+        free(l);
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    }
+    /* Readers share the writer's file; a small page cache each. */
+    state_options ro = *opt;
+    ro.cache_mb = opt->cache_mb / (uint64_t)l->nreaders > 16 ? opt->cache_mb / (uint64_t)l->nreaders
+                                                              : 16;
+    for (int i = 0; i < l->nreaders && s == RFM_OK; i++) {
+        pthread_mutex_init(&l->readers[i].mu, NULL);
+        s = state_open(path, &ro, &l->readers[i].st, err, errlen);
+    }
+    if (s == RFM_OK && pthread_create(&l->thread, NULL, writer_main, l) != 0)
+        s = rfm_fail(err, errlen, RFM_ENOMEM, "cannot start the state writer thread");
+    if (s != RFM_OK) {
+        for (int i = 0; i < l->nreaders; i++)
+            state_close(l->readers[i].st);
+        free(l->readers);
+        state_close(l->writer);
+        free(l);
+        return s;
+    }
+    *out = l;
+    return RFM_OK;
+}
+
+void live_close(live *l)
+{
+    if (!l)
+        return;
+    pthread_mutex_lock(&l->qmu);
+    l->stop = 1;
+    pthread_cond_signal(&l->qcv);
+    pthread_mutex_unlock(&l->qmu);
+    pthread_join(l->thread, NULL);
+    for (int i = 0; i < l->nreaders; i++)
+        state_close(l->readers[i].st);
+    free(l->readers);
+    state_close(l->writer);
+    free(l);
+}
+
+rfm_status live_seed(live *l, const json_t *manifest, const txn_options *topt, int *seeded,
+                     char *err, size_t errlen)
+{
+    *seeded = 0;
+    const json_t *tx = json_object_get(json_object_get(manifest, "data"), "transactions");
+    if (!tx)
+        return rfm_fail(err, errlen, RFM_EINVAL,
+                        "state: the models were not trained from transactions (manifest.json "
+                        "has no data.transactions): the store cannot be seeded; train from a "
+                        "transactions file");
+    const char *path = json_string_value(json_object_get(tx, "path"));
+    const char *sha = json_string_value(json_object_get(tx, "sha256"));
+    const char *snap = json_string_value(json_object_get(tx, "snapshot_date"));
+    int32_t day = snap ? date_parse(snap, strlen(snap)) : DATE_NONE;
+    if (!path || !sha || day == DATE_NONE)
+        return rfm_fail(err, errlen, RFM_EFORMAT,
+                        "state: manifest.json data.transactions lacks path, sha256 or "
+                        "snapshot_date: train again with this version");
+    int32_t have = live_snapshot_day(l);
+    if (have != DATE_NONE && have >= day)
+        return RFM_OK; /* seeded from this training run (or a newer one) already */
+    source_kind k = source_kind_of(path);
+    if (k != SOURCE_FILE)
+        return rfm_fail(err, errlen, RFM_EINVAL,
+                        "state: the models were trained from %s, which cannot be read again to "
+                        "seed the store: export it to a file and train from that",
+                        strcmp(path, "-") == 0 ? "standard input" : "a database");
+    txn_options o = *topt;
+    o.product = NULL;
+    txn_data *d = NULL;
+    txn_report rep;
+    rfm_status s = txn_read(path, &o, NULL, NULL, &d, &rep, err, errlen);
+    if (s != RFM_OK)
+        return s;
+    if (strcmp(rep.sha256, sha) != 0) {
+        txn_free(d);
+        return rfm_fail(err, errlen, RFM_EDATA,
+                        "state: %s changed since the models were trained (sha256 %.12s..., the "
+                        "manifest says %.12s...): the store is seeded from the very data the "
+                        "models saw; train again, or put the file back",
+                        path, rep.sha256, sha);
+    }
+    if (txn_snapshot_day(d) != day) {
+        txn_free(d);
+        return rfm_fail(err, errlen, RFM_EDATA,
+                        "state: %s read with this config gives another snapshot day than the "
+                        "manifest's %s: serve with the config the models were trained with",
+                        path, snap);
+    }
+    pthread_mutex_lock(&l->wmu);
+    s = state_seed(l->writer, d, seeded, err, errlen);
+    pthread_mutex_unlock(&l->wmu);
+    txn_free(d);
+    return s;
+}
+
+static void put_hist(FILE *f, const char *name, const histogram *h)
+{
+    uint64_t b[NLAT + 1], total = 0, cum = 0;
+    for (size_t k = 0; k <= NLAT; k++)
+        total += b[k] = __atomic_load_n(&h->bucket[k], __ATOMIC_RELAXED);
+    for (size_t k = 0; k < NLAT; k++) {
+        cum += b[k];
+        fprintf(f, "rfm_state_seconds_bucket{op=\"%s\",le=\"%g\"} %llu\n", name, LAT_BUCKETS[k],
+                (unsigned long long)cum);
+    }
+    fprintf(f,
+            "rfm_state_seconds_bucket{op=\"%s\",le=\"+Inf\"} %llu\n"
+            "rfm_state_seconds_sum{op=\"%s\"} %.9f\n"
+            "rfm_state_seconds_count{op=\"%s\"} %llu\n",
+            name, (unsigned long long)total, name,
+            (double)__atomic_load_n(&h->sum_ns, __ATOMIC_RELAXED) / 1e9, name,
+            (unsigned long long)total);
+}
+
+void live_metrics(live *l, FILE *f)
+{
+    fputs("# HELP rfm_events_total Events of POST /events by outcome (applied, ignored, "
+          "duplicate, rejected).\n# TYPE rfm_events_total counter\n",
+          f);
+    for (int o = 0; o < 4; o++)
+        fprintf(f, "rfm_events_total{outcome=\"%s\"} %llu\n", state_outcome_name((state_outcome)o),
+                (unsigned long long)__atomic_load_n(&l->outcome[o], __ATOMIC_RELAXED));
+    fputs("# HELP rfm_events_reason_total Events ignored or rejected, by reason.\n"
+          "# TYPE rfm_events_reason_total counter\n",
+          f);
+    for (int r = 1; r < STATE_NREASONS; r++)
+        fprintf(f, "rfm_events_reason_total{reason=\"%s\"} %llu\n",
+                state_reason_name((state_reason)r),
+                (unsigned long long)__atomic_load_n(&l->reason[r], __ATOMIC_RELAXED));
+    fprintf(f,
+            "# HELP rfm_state_commits_total Transactions of the state store (each one fsync "
+            "with synchronous full), by result.\n# TYPE rfm_state_commits_total counter\n"
+            "rfm_state_commits_total{result=\"ok\"} %llu\n"
+            "rfm_state_commits_total{result=\"disk_full\"} %llu\n"
+            "rfm_state_commits_total{result=\"error\"} %llu\n"
+            "# HELP rfm_state_commit_events_total Events in the committed transactions (over "
+            "rfm_state_commits_total: events merged per commit).\n"
+            "# TYPE rfm_state_commit_events_total counter\n"
+            "rfm_state_commit_events_total %llu\n",
+            (unsigned long long)__atomic_load_n(&l->commits, __ATOMIC_RELAXED),
+            (unsigned long long)__atomic_load_n(&l->commit_failed_full, __ATOMIC_RELAXED),
+            (unsigned long long)__atomic_load_n(&l->commit_failed_io, __ATOMIC_RELAXED),
+            (unsigned long long)__atomic_load_n(&l->commit_events_sum, __ATOMIC_RELAXED));
+    fputs("# HELP rfm_state_seconds Latency of the state store: commit (a merged batch, "
+          "durable) and get (one customer).\n# TYPE rfm_state_seconds histogram\n",
+          f);
+    put_hist(f, "commit", &l->commit_lat);
+    put_hist(f, "get", &l->get_lat);
+    uint64_t n = 0;
+    char err[128];
+    reader *r = &l->readers[0];
+    pthread_mutex_lock(&r->mu);
+    rfm_status s = state_count(r->st, &n, err, sizeof err);
+    pthread_mutex_unlock(&r->mu);
+    if (s == RFM_OK)
+        fprintf(f,
+                "# HELP rfm_state_customers Customers in the state store.\n"
+                "# TYPE rfm_state_customers gauge\nrfm_state_customers %llu\n",
+                (unsigned long long)n);
+    int32_t snap = live_snapshot_day(l);
+    if (snap != DATE_NONE)
+        fprintf(f,
+                "# HELP rfm_state_snapshot_day Snapshot of the training run the store was "
+                "seeded from (days since 1970-01-01).\n"
+                "# TYPE rfm_state_snapshot_day gauge\nrfm_state_snapshot_day %d\n",
+                snap);
+}

@@ -1,0 +1,66 @@
+/* live.h - the daemon's side of the customer-state store (core/files/
+ * state.h, docs/events.md): one writer thread that commits the batches of
+ * concurrent POST /events requests together (group commit: one
+ * transaction and one fsync for all the requests waiting, each answered
+ * after it), a pool of read connections for GET /customers/{id} and the
+ * by-id scoring calls, seeding from the training data behind models/, and
+ * the counters /metrics shows.
+ *
+ * Threads: live_apply and live_get may be called from every worker thread
+ * at once; live_seed from the main thread while serving (SIGHUP). A
+ * request of live_apply blocks its worker thread until its events are
+ * durable: server.threads bounds how many requests one commit can merge.
+ */
+#ifndef RFM_LIVE_H
+#define RFM_LIVE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "state.h"
+#include "status.h"
+#include "txn.h"
+
+typedef struct live live;
+
+/* Open the store at path (creating it and its folder's file, not the
+ * folder), start the writer thread and readers readers. */
+rfm_status live_open(const char *path, const state_options *opt, int readers, live **out,
+                     char *err, size_t errlen);
+/* Stop the writer (after the commit in progress) and close; NULL is fine. */
+void live_close(live *l);
+
+/* Seed the store from the training run behind manifest (models/
+ * manifest.json) when its snapshot_date is newer than the store's: the
+ * transactions file it names (data.transactions.path) is read again with
+ * topt and must still have the sha256 the models were trained on; else
+ * RFM_EDATA naming the file. A manifest trained from a customer summary,
+ * a database or standard input cannot seed (RFM_EINVAL, saying so).
+ * *seeded says whether anything was done. Serialised with the writer. */
+rfm_status live_seed(live *l, const json_t *manifest, const txn_options *topt, int *seeded,
+                     char *err, size_t errlen);
+
+/* Apply a batch of events durably, merged with the batches of other
+ * requests waiting (group commit); blocks until committed. Results as
+ * state_apply. RFM_ENOSPC on a full disk (nothing of the batch written). */
+rfm_status live_apply(live *l, const state_event *ev, size_t n, state_result *results,
+                      char *err, size_t errlen);
+
+/* A customer as of asof_day (state_get) on a pooled read connection. */
+rfm_status live_get(live *l, const char *customer_id, int32_t asof_day, state_customer *out,
+                    char *err, size_t errlen);
+
+/* Snapshot day the store was seeded from (DATE_NONE: never). */
+int32_t live_snapshot_day(live *l);
+
+/* Count events rejected before they reach the store (bad JSON types), by
+ * reason, as state_apply's rejections are counted. */
+void live_count_rejected(live *l, state_reason r);
+
+/* Prometheus text of the counters: events by outcome and reason, commit
+ * and lookup latency histograms, events per commit, customers in state. */
+void live_metrics(live *l, FILE *f);
+
+#endif

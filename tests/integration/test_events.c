@@ -1,0 +1,702 @@
+/* test_events.c - integration: the real bin/rfm-serve with a customer-state
+ * store (--state), over raw sockets. The bundled file is cut at a day: the
+ * daemon is trained and seeded on the lines before it, the lines from it
+ * on are sent as POST /events (shuffled, some twice under the same id,
+ * some again under a new id), and GET /customers/{id} must give every
+ * customer exactly what rfm-train gives on the whole file. The same again
+ * while the daemon is killed with SIGKILL at random moments and the client
+ * resends every batch it got no answer for. Also: 404s, as_of drift,
+ * by-id batches with an unknown id, and /metrics. */
+#include "testutil.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "csv.h"
+#include "rng.h"
+
+#define TOKEN "events-token"
+#define CUT "2011-11-15" /* lines on or after it are events */
+#define LAST "2011-12-09" /* last day of the file: as_of of the comparison */
+#define BATCH 500
+
+static char dir[64];
+
+typedef struct {
+    char id[16], cust[24], time[24], invoice[16], product[24];
+    char quantity[16], price[16];
+} line;
+
+static line *tail; /* the events, in file order */
+static size_t ntail;
+
+typedef struct {
+    char id[24];
+    double recency, frequency, monetary;
+} ref_row;
+static ref_row *ref; /* customers.csv of the training run on the whole file */
+static size_t nref;
+
+typedef struct {
+    int status;
+    char *body;
+} response;
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t n = sizeof a;
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    getsockname(fd, (struct sockaddr *)&a, &n);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static int dial(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    struct timeval tv = {20, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return fd;
+}
+
+/* One request on a new connection; 0 on an answer, -1 when the connection
+ * failed or closed first (the daemon died). */
+static int request(int port, const char *method, const char *path, const char *body,
+                   response *r)
+{
+    memset(r, 0, sizeof *r);
+    int fd = dial(port);
+    if (fd < 0)
+        return -1;
+    size_t blen = body ? strlen(body) : 0;
+    char head[512];
+    int hn = snprintf(head, sizeof head,
+                      "%s %s HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN "\r\n"
+                      "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+                      "Connection: close\r\n\r\n",
+                      method, path, blen);
+    if (send(fd, head, (size_t)hn, MSG_NOSIGNAL) != hn) {
+        close(fd);
+        return -1;
+    }
+    for (size_t o = 0; o < blen;) {
+        ssize_t w = send(fd, body + o, blen - o, MSG_NOSIGNAL);
+        if (w <= 0) {
+            close(fd);
+            return -1;
+        }
+        o += (size_t)w;
+    }
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (n + 4096 > cap)
+            buf = realloc(buf, cap *= 2);
+        ssize_t k = recv(fd, buf + n, cap - n - 1, 0);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;
+        n += (size_t)k;
+    }
+    close(fd);
+    buf[n] = '\0';
+    char *end = strstr(buf, "\r\n\r\n");
+    if (!end || sscanf(buf, "HTTP/1.1 %d", &r->status) != 1) {
+        free(buf);
+        return -1;
+    }
+    r->body = strdup(end + 4);
+    free(buf);
+    return 0;
+}
+
+static const char *config_name = "rfm.yaml"; /* in dir */
+
+static pid_t start(const char *models, const char *state, int port)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (chdir("..") != 0) /* the config's paths are the repository root's */
+            _exit(99);
+        char cfg[128], p[16], log[128];
+        snprintf(cfg, sizeof cfg, "%s/%s", dir, config_name);
+        snprintf(p, sizeof p, "%d", port);
+        snprintf(log, sizeof log, "%s/serve.log", dir);
+        if (!freopen(log, "a", stderr) || !freopen("/dev/null", "w", stdout))
+            _exit(97);
+        setenv("RFM_API_TOKENS", TOKEN, 1);
+        const char *serve = getenv("RFM_SERVE") ? getenv("RFM_SERVE") : "bin/rfm-serve";
+        execl(serve, "rfm-serve", "--config", cfg, "--port", p, "--models", models, "--state",
+              state, (char *)NULL);
+        _exit(98);
+    }
+    for (int i = 0; i < 3000; i++) {
+        int fd = dial(port);
+        if (fd >= 0) {
+            close(fd);
+            return pid;
+        }
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            return -1;
+        usleep(10000);
+    }
+    return -1;
+}
+
+static void stop(pid_t pid)
+{
+    kill(pid, SIGTERM);
+    int st;
+    waitpid(pid, &st, 0);
+}
+
+static void train(const char *file, const char *models)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "../bin/rfm-train --quiet --config %s/rfm.yaml --transactions %s "
+                              "--only segments,churn --models %s",
+             dir, file, models);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void copy_field(char *to, size_t cap, const csv_field *f)
+{
+    snprintf(to, cap, "%.*s", (int)(f->len < cap ? f->len : cap - 1), f->s);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/rfmtest_events_XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    char cmd[512], path[256];
+    /* Products off (no embeddings needed), no uplift campaign. */
+    snprintf(cmd, sizeof cmd,
+             "sed 's/^\\(    product:\\).*/\\1 null/' ../config/rfm.yaml > %s/rfm.yaml", dir);
+    assert_int_equal(system(cmd), 0);
+    /* head.csv: the lines before CUT; the rest become events. */
+    char err[RFM_ERRLEN];
+    csv_reader *csv;
+    if (csv_open("../data/online_retail.csv.gz", &csv, err, sizeof err) != RFM_OK)
+        fail_msg("%s", err);
+    snprintf(path, sizeof path, "%s/head.csv", dir);
+    FILE *head = fopen(path, "w");
+    assert_non_null(head);
+    size_t cap = 1 << 17;
+    tail = malloc(cap * sizeof *tail);
+    const csv_field *f;
+    size_t n;
+    int first = 1;
+    while (csv_next(csv, &f, &n, err, sizeof err) == RFM_OK && n > 0) {
+        if (first || (n >= 8 && strncmp(f[4].s, CUT, 10) < 0)) {
+            for (size_t i = 0; i < n; i++) {
+                fputs(i ? ",\"" : "\"", head);
+                for (const char *p = f[i].s; *p; p++) /* quotes inside doubled */
+                    fputs(*p == '"' ? "\"\"" : (char[2]){*p, 0}, head);
+                fputc('"', head);
+            }
+            fputc('\n', head);
+            first = 0;
+            continue;
+        }
+        if (n < 8)
+            continue;
+        if (ntail == cap)
+            tail = realloc(tail, (cap *= 2) * sizeof *tail);
+        line *l = &tail[ntail];
+        snprintf(l->id, sizeof l->id, "L%zu", ntail);
+        copy_field(l->invoice, sizeof l->invoice, &f[0]);
+        copy_field(l->product, sizeof l->product, &f[1]);
+        copy_field(l->quantity, sizeof l->quantity, &f[3]);
+        copy_field(l->time, sizeof l->time, &f[4]);
+        copy_field(l->price, sizeof l->price, &f[5]);
+        copy_field(l->cust, sizeof l->cust, &f[6]);
+        ntail++;
+    }
+    csv_close(csv);
+    fclose(head);
+    assert_true(ntail > 10000);
+    char models[128];
+    snprintf(models, sizeof models, "%s/models", dir);
+    train(path, models);
+    snprintf(models, sizeof models, "%s/full", dir);
+    char full[256];
+    snprintf(full, sizeof full, "%s/../data/online_retail.csv.gz", getcwd(path, sizeof path));
+    train(full, models);
+    snprintf(path, sizeof path, "%s/full/customers.csv", dir);
+    FILE *c = fopen(path, "r");
+    assert_non_null(c);
+    char row[512];
+    ref = malloc(8192 * sizeof *ref);
+    assert_non_null(fgets(row, sizeof row, c)); /* header */
+    while (nref < 8192 && fgets(row, sizeof row, c)) {
+        ref_row *r = &ref[nref];
+        if (sscanf(row, "%23[^,],%lf,%lf,%lf", r->id, &r->recency, &r->frequency,
+                   &r->monetary) == 4)
+            nref++;
+    }
+    fclose(c);
+    assert_true(nref > 4000);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    free(tail);
+    free(ref);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    return system(cmd);
+}
+
+/* JSON of the events order[from..to) (indices into tail). */
+static char *batch_json(const size_t *order, size_t from, size_t to, const char *suffix)
+{
+    size_t cap = 256 + (to - from) * 256, n = 0;
+    char *b = malloc(cap);
+    n += (size_t)snprintf(b + n, cap - n, "{\"events\": [");
+    for (size_t i = from; i < to; i++) {
+        const line *l = &tail[order[i]];
+        n += (size_t)snprintf(b + n, cap - n,
+                              "%s{\"event_id\": \"%s%s\", \"customer_id\": \"%s\", \"time\": "
+                              "\"%s\", \"invoice\": \"%s\", \"product\": \"%s\", \"quantity\": "
+                              "%s, \"price\": %s}",
+                              i > from ? ", " : "", l->id, suffix, l->cust, l->time, l->invoice,
+                              l->product, l->quantity, l->price);
+    }
+    snprintf(b + n, cap - n, "]}");
+    return b;
+}
+
+static double num(const char *body, const char *key)
+{
+    char k[64];
+    snprintf(k, sizeof k, "\"%s\":", key);
+    const char *p = strstr(body, k);
+    return p ? strtod(p + strlen(k), NULL) : NAN;
+}
+
+/* Every customer of the whole-file training run, through GET
+ * /customers/{id}: recency, frequency and monetary as rfm-train's. */
+static void compare_all(int port)
+{
+    size_t bad = 0;
+    double worst = 0;
+    for (size_t i = 0; i < nref; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "/customers/%s?as_of=" LAST, ref[i].id);
+        response r;
+        assert_int_equal(request(port, "GET", path, NULL, &r), 0);
+        if (r.status != 200) {
+            if (bad++ < 5)
+                print_message("customer %s: %d %s\n", ref[i].id, r.status, r.body);
+            free(r.body);
+            continue;
+        }
+        double rec = num(r.body, "recency"), fr = num(r.body, "frequency"),
+               mon = num(r.body, "monetary");
+        double rel = fabs(mon - ref[i].monetary) / fmax(1, fabs(ref[i].monetary));
+        worst = fmax(worst, rel);
+        if (rec != ref[i].recency || fr != ref[i].frequency || !(rel <= 1e-9)) {
+            if (bad++ < 5)
+                print_message("customer %s: state %g %g %.10g, rfm-train %g %g %.10g\n",
+                              ref[i].id, rec, fr, mon, ref[i].recency, ref[i].frequency,
+                              ref[i].monetary);
+        }
+        free(r.body);
+    }
+    print_message("  %zu customers compared, %zu differ; largest relative monetary difference "
+                  "%.2g (tolerance 1e-9)\n",
+                  nref, bad, worst);
+    assert_int_equal(bad, 0);
+}
+
+static size_t *shuffled(uint64_t seed)
+{
+    size_t *o = malloc(ntail * sizeof *o);
+    for (size_t i = 0; i < ntail; i++)
+        o[i] = i;
+    rfm_rng g;
+    rfm_rng_seed(&g, seed);
+    for (size_t i = ntail - 1; i > 0; i--) {
+        size_t j = (size_t)(rfm_rng_uniform(&g) * (double)(i + 1));
+        if (j > i)
+            j = i;
+        size_t t = o[i];
+        o[i] = o[j], o[j] = t;
+    }
+    return o;
+}
+
+/* The tail shuffled, every tenth batch sent twice (duplicates by id), and
+ * a few hundred lines again under new ids (repeated lines): the state
+ * equals rfm-train on the whole file. */
+static void test_events_equal_training_on_whole_file(void **state)
+{
+    (void)state;
+    char models[128], store[128];
+    snprintf(models, sizeof models, "%s/models", dir);
+    snprintf(store, sizeof store, "%s/exact.db", dir);
+    int port = free_port();
+    pid_t pid = start(models, store, port);
+    assert_true(pid > 0);
+    size_t *order = shuffled(7);
+    size_t accepted = 0, dups = 0;
+    for (size_t from = 0; from < ntail; from += BATCH) {
+        size_t to = from + BATCH < ntail ? from + BATCH : ntail;
+        char *b = batch_json(order, from, to, "");
+        for (int again = 0; again < ((from / BATCH) % 10 == 3 ? 2 : 1); again++) {
+            response r;
+            assert_int_equal(request(port, "POST", "/events", b, &r), 0);
+            if (r.status != 200)
+                fail_msg("POST /events: %d %s", r.status, r.body);
+            accepted += (size_t)num(r.body, "accepted");
+            dups += (size_t)num(r.body, "duplicates");
+            free(r.body);
+        }
+        free(b);
+    }
+    /* Lines resent under new ids: repeated lines, ignored. */
+    char *b = batch_json(order, 0, 300, "-again");
+    response r;
+    assert_int_equal(request(port, "POST", "/events", b, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "repeated_line"));
+    free(r.body);
+    free(b);
+    print_message("  %zu events sent: %zu accepted, %zu duplicates\n", ntail, accepted, dups);
+    assert_true(dups >= BATCH);
+    compare_all(port);
+    /* /metrics counts them. */
+    assert_int_equal(request(port, "GET", "/metrics", NULL, &r), 0);
+    assert_non_null(strstr(r.body, "rfm_events_total{outcome=\"duplicate\"}"));
+    assert_true(num(r.body, "rfm_state_customers ") > 4000 ||
+                strstr(r.body, "rfm_state_customers 4") != NULL);
+    free(r.body);
+    /* A restart keeps the state (no re-seed: same snapshot). */
+    stop(pid);
+    pid = start(models, store, port);
+    assert_true(pid > 0);
+    char path[96];
+    snprintf(path, sizeof path, "/customers/%s?as_of=" LAST, ref[0].id);
+    assert_int_equal(request(port, "GET", path, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_true(num(r.body, "frequency") == ref[0].frequency);
+    free(r.body);
+    stop(pid);
+    free(order);
+}
+
+/* The daemon killed with SIGKILL at random moments while batches stream
+ * in order; every batch without an answer is sent again to the restarted
+ * daemon. Nothing acknowledged is lost, nothing counts twice. */
+static void test_kill9_while_streaming(void **state)
+{
+    (void)state;
+    char models[128], store[128];
+    snprintf(models, sizeof models, "%s/models", dir);
+    snprintf(store, sizeof store, "%s/kill.db", dir);
+    int port = free_port();
+    pid_t pid = start(models, store, port);
+    assert_true(pid > 0);
+    size_t *order = shuffled(11);
+    rfm_rng g;
+    rfm_rng_seed(&g, 5);
+    int kills = 0;
+    /* The killer: SIGKILL at a random moment 20-400 ms after each start. */
+    pid_t killer = -1;
+#define ARM_KILLER()                                                                           \
+    do {                                                                                       \
+        double at = 0.02 + 0.38 * rfm_rng_uniform(&g);                                         \
+        pid_t victim = pid;                                                                    \
+        if ((killer = fork()) == 0) {                                                          \
+            usleep((useconds_t)(at * 1e6));                                                    \
+            kill(victim, SIGKILL);                                                             \
+            _exit(0);                                                                          \
+        }                                                                                      \
+    } while (0)
+    ARM_KILLER();
+    for (size_t from = 0; from < ntail;) {
+        size_t to = from + BATCH < ntail ? from + BATCH : ntail;
+        char *b = batch_json(order, from, to, "");
+        response r;
+        int got = request(port, "POST", "/events", b, &r);
+        free(b);
+        int st;
+        if (got != 0) { /* no answer: the daemon was killed; restart, resend */
+            waitpid(pid, &st, 0);
+            waitpid(killer, NULL, 0);
+            kills++;
+            pid = start(models, store, port);
+            assert_true(pid > 0);
+            if (kills < 8)
+                ARM_KILLER();
+            else
+                killer = -1;
+            continue;
+        }
+        if (r.status != 200)
+            fail_msg("POST /events: %d %s", r.status, r.body);
+        free(r.body);
+        from = to;
+    }
+    if (killer > 0) {
+        kill(killer, SIGKILL);
+        waitpid(killer, NULL, 0);
+    }
+    if (waitpid(pid, NULL, WNOHANG) == pid) { /* killed after the last answer */
+        kills++;
+        pid = start(models, store, port);
+        assert_true(pid > 0);
+    }
+    print_message("  daemon killed %d times while streaming\n", kills);
+    assert_true(kills >= 3);
+    compare_all(port);
+    stop(pid);
+    free(order);
+}
+
+/* 404s and 400s; as_of drift; batches with an unknown id. */
+static void test_lookups_and_drift(void **state)
+{
+    (void)state;
+    char models[128], store[128];
+    snprintf(models, sizeof models, "%s/models", dir);
+    snprintf(store, sizeof store, "%s/drift.db", dir);
+    int port = free_port();
+    pid_t pid = start(models, store, port);
+    assert_true(pid > 0);
+    response r;
+    assert_int_equal(request(port, "GET", "/customers/no-such-customer", NULL, &r), 0);
+    assert_int_equal(r.status, 404);
+    assert_non_null(strstr(r.body, "unknown customer_id 'no-such-customer'"));
+    free(r.body);
+    assert_int_equal(request(port, "GET", "/customers/12347?as_of=2001-01-01", NULL, &r), 0);
+    assert_int_equal(r.status, 404);
+    assert_non_null(strstr(r.body, "no purchase on or before 2001-01-01"));
+    free(r.body);
+    assert_int_equal(request(port, "GET", "/customers/12347?as_of=yesterday", NULL, &r), 0);
+    assert_int_equal(r.status, 400);
+    free(r.body);
+    /* The example of POST /events in openapi.yaml, and its reply there. */
+    assert_int_equal(request(port, "POST", "/events",
+                             "{\"events\": [{\"event_id\": \"e-1\", \"customer_id\": \"17850\", "
+                             "\"time\": \"2011-12-01T08:26:00Z\", \"invoice\": \"536365\", "
+                             "\"amount\": 15.3}, {\"event_id\": \"e-2\", \"customer_id\": "
+                             "\"13047\", \"time\": \"2011-12-01T09:02:00Z\", \"quantity\": 3, "
+                             "\"price\": 2.1}]}",
+                             &r),
+                     0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body,
+                        "{\"accepted\":2,\"duplicates\":0,\"rejected\":[],\"ignored\":[]}");
+    free(r.body);
+    /* An item that is not even an object is rejected alone. */
+    assert_int_equal(request(port, "POST", "/events",
+                             "{\"events\": [3, {\"event_id\": \"n1\", \"customer_id\": "
+                             "\"12347\", \"time\": \"2011-01-02\", \"amount\": 1}]}",
+                             &r),
+                     0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"accepted\":1"));
+    assert_non_null(strstr(r.body, "{\"index\":0,\"error\":{\"code\":422,\"reason\":\"bad_event_id\""));
+    free(r.body);
+    /* A customer who buys today is recency 1; doing nothing for a year
+     * drifts recency by 365 days and out of the top recency score. */
+    const char *ev = "{\"events\": [{\"event_id\": \"d1\", \"customer_id\": \"12347\", "
+                     "\"time\": \"2011-12-01T10:00:00Z\", \"amount\": 50}, {\"event_id\": "
+                     "\"d2\", \"customer_id\": \"12347\", \"time\": \"soon\", \"amount\": 5}]}";
+    assert_int_equal(request(port, "POST", "/events", ev, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"accepted\":1"));
+    assert_non_null(strstr(r.body, "{\"index\":1,\"error\":{\"code\":422,\"reason\":\"bad_time\""));
+    free(r.body);
+    assert_int_equal(request(port, "GET", "/customers/12347?as_of=2011-12-01", NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_true(num(r.body, "recency") == 1);
+    char *seg = strstr(r.body, "\"rfm_score\":\"");
+    assert_non_null(seg);
+    assert_int_equal(seg[13], '5');
+    assert_non_null(strstr(r.body, "\"last_event_at\":\"2011-12-01T10:00:00Z\""));
+    double churn0 = num(r.body, "churn_probability");
+    free(r.body);
+    assert_int_equal(request(port, "GET", "/customers/12347?as_of=2012-11-30", NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_true(num(r.body, "recency") == 366);
+    seg = strstr(r.body, "\"rfm_score\":\"");
+    assert_non_null(seg);
+    assert_int_equal(seg[13], '1');
+    assert_null(strstr(r.body, "Champions"));
+    assert_true(num(r.body, "churn_probability") > churn0);
+    free(r.body);
+    /* By id on the live state; an unknown id is a 404 item. */
+    assert_int_equal(request(port, "POST", "/predict_churn/batch",
+                             "{\"customers\": [{\"customer_id\": \"12347\"}, "
+                             "{\"customer_id\": \"nobody\"}]}",
+                             &r),
+                     0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"customer_id\":\"12347\""));
+    assert_non_null(strstr(r.body, "{\"error\":{\"code\":404,\"message\":\"customer 1: unknown "
+                                   "customer_id 'nobody'\""));
+    free(r.body);
+    assert_int_equal(request(port, "POST", "/segment", "{\"customer_id\": \"nobody\"}", &r), 0);
+    assert_int_equal(r.status, 404);
+    free(r.body);
+    stop(pid);
+}
+
+/* A retrain with a newer snapshot and SIGHUP: the store is seeded again
+ * from the new training data (the whole file: every customer as rfm-train
+ * gives it, without any event), and an event after the new snapshot is
+ * applied again on top. */
+static void test_sighup_reseeds(void **state)
+{
+    (void)state;
+    char models[128], store[128], head[128], full[512], cwd[256];
+    snprintf(models, sizeof models, "%s/models_hup", dir);
+    snprintf(store, sizeof store, "%s/hup.db", dir);
+    snprintf(head, sizeof head, "%s/head.csv", dir);
+    snprintf(full, sizeof full, "%s/../data/online_retail.csv.gz", getcwd(cwd, sizeof cwd));
+    train(head, models);
+    int port = free_port();
+    pid_t pid = start(models, store, port);
+    assert_true(pid > 0);
+    const char *ev = "{\"events\": [{\"event_id\": \"h1\", \"customer_id\": \"12347\", "
+                     "\"time\": \"2011-12-20T10:00:00Z\", \"amount\": 10}]}";
+    response r;
+    assert_int_equal(request(port, "POST", "/events", ev, &r), 0);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    /* Before: the head's figures (the tail not sent). */
+    size_t k = 0;
+    while (k < nref && strcmp(ref[k].id, "12347") != 0)
+        k++;
+    assert_true(k < nref);
+    assert_int_equal(request(port, "GET", "/customers/12347?as_of=" LAST, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_true(num(r.body, "frequency") < ref[k].frequency);
+    free(r.body);
+    train(full, models);
+    kill(pid, SIGHUP);
+    /* The reload is done when the customer shows the whole file's figures. */
+    double fr = 0;
+    for (int i = 0; i < 600 && fr != ref[k].frequency; i++) {
+        usleep(50000);
+        assert_int_equal(request(port, "GET", "/customers/12347?as_of=" LAST, NULL, &r), 0);
+        fr = num(r.body, "frequency");
+        free(r.body);
+    }
+    assert_true(fr == ref[k].frequency);
+    compare_all(port);
+    /* The event after the new snapshot is still there. */
+    assert_int_equal(request(port, "GET", "/customers/12347?as_of=2011-12-20", NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_true(num(r.body, "frequency") == ref[k].frequency + 1);
+    assert_true(num(r.body, "recency") == 1);
+    free(r.body);
+    stop(pid);
+}
+
+/* A full disk: the store capped (state.max_mb) a little above its seeded
+ * size; batches go in until one does not fit, which is 507 with a clear
+ * error and nothing of it written; the store still answers, and after a
+ * restart without the cap the same batch goes in. */
+static void test_disk_full_is_507(void **state)
+{
+    (void)state;
+    char models[128], store[128], cmd[512];
+    snprintf(models, sizeof models, "%s/models", dir);
+    snprintf(store, sizeof store, "%s/full.db", dir);
+    int port = free_port();
+    pid_t pid = start(models, store, port); /* seeds, uncapped */
+    assert_true(pid > 0);
+    stop(pid);
+    FILE *f = fopen(store, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long mb = ftell(f) / (1 << 20) + 2;
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "sed 's/^  max_mb: 0 /  max_mb: %ld /' %s/rfm.yaml > %s/capped.yaml",
+             mb, dir, dir);
+    assert_int_equal(system(cmd), 0);
+    config_name = "capped.yaml";
+    pid = start(models, store, port);
+    config_name = "rfm.yaml";
+    assert_true(pid > 0);
+    size_t *order = shuffled(3);
+    response r;
+    int full = 0;
+    size_t from = 0, ok = 0;
+    for (; from < ntail && !full; from += BATCH) {
+        char *b = batch_json(order, from, from + BATCH < ntail ? from + BATCH : ntail, "-full");
+        assert_int_equal(request(port, "POST", "/events", b, &r), 0);
+        free(b);
+        if (r.status == 507) {
+            full = 1;
+            assert_non_null(strstr(r.body, "\"code\":507"));
+            assert_non_null(strstr(r.body, "full"));
+            assert_non_null(strstr(r.body, "nothing of this batch was written"));
+        } else {
+            assert_int_equal(r.status, 200);
+            ok++;
+        }
+        free(r.body);
+    }
+    print_message("  %zu batches in before the %ld MiB cap, then 507\n", ok, mb);
+    assert_true(full);
+    assert_true(ok >= 1);
+    /* Still readable; /metrics counts the refused commit. */
+    assert_int_equal(request(port, "GET", "/customers/12347?as_of=" LAST, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    assert_int_equal(request(port, "GET", "/metrics", NULL, &r), 0);
+    assert_null(strstr(r.body, "rfm_state_commits_total{result=\"disk_full\"} 0"));
+    free(r.body);
+    stop(pid);
+    /* Space freed (the cap lifted): the refused batch goes in whole. */
+    pid = start(models, store, port);
+    assert_true(pid > 0);
+    from -= BATCH;
+    char *b = batch_json(order, from, from + BATCH < ntail ? from + BATCH : ntail, "-full");
+    assert_int_equal(request(port, "POST", "/events", b, &r), 0);
+    free(b);
+    assert_int_equal(r.status, 200);
+    assert_int_equal((int)num(r.body, "duplicates"), 0);
+    free(r.body);
+    stop(pid);
+    free(order);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lookups_and_drift),
+        cmocka_unit_test(test_events_equal_training_on_whole_file),
+        cmocka_unit_test(test_kill9_while_streaming),
+        cmocka_unit_test(test_sighup_reseeds),
+        cmocka_unit_test(test_disk_full_is_507),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
