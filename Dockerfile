@@ -11,7 +11,7 @@ COPY . .
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       make gcc g++ libc6-dev pkg-config ca-certificates libmicrohttpd-dev libjansson-dev \
-      libgsl-dev libfaiss-dev libopenblas-dev libyaml-dev zlib1g-dev \
+      libgsl-dev libfaiss-dev libopenblas-dev libyaml-dev zlib1g-dev libpq-dev libsqlite3-dev \
  && rm -rf /var/lib/apt/lists/* \
  && make clean all \
  && bin/rfm-train --config config/rfm.yaml --quiet
@@ -20,7 +20,7 @@ FROM debian:bookworm-slim AS runtime
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       libmicrohttpd12 libjansson4 libgsl27 libgslcblas0 libyaml-0-2 zlib1g \
-      libopenblas0-pthread libgomp1 libstdc++6 curl \
+      libopenblas0-pthread libgomp1 libstdc++6 libpq5 libsqlite3-0 curl \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --home /app --shell /usr/sbin/nologin rfm
 WORKDIR /app
@@ -28,6 +28,11 @@ COPY --from=build /src/bin/rfm-serve /src/bin/rfm-train /app/bin/
 COPY --from=build /src/config /app/config
 COPY --from=build /src/openapi.yaml /app/openapi.yaml
 COPY --from=build /src/models /app/models
+# The live state (state.path, docs/events.md) is seeded once from the file
+# the models were trained on; the store lives in a volume the user owns.
+COPY --from=build /src/data/online_retail.csv.gz /app/data/online_retail.csv.gz
+RUN mkdir -p /app/state && chown rfm /app/state
+VOLUME /app/state
 USER rfm
 EXPOSE 8080
 # Plain HTTP, or HTTPS when server.tls_cert_file is set (the certificate is
