@@ -100,6 +100,10 @@ $(B)/bin/rfm-serve: $(SERVER_OBJ) $(B)/libcore.a
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(SAN) -o $@ $^ $(LIBS)
 $(B)/tests/integration/test_http: $(B)/bin/rfm-serve
+$(B)/bin/rfm-score: $(SCORE_OBJ) $(B)/libcore.a
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(SAN) -o $@ $^ $(LIBS)
+$(B)/tests/integration/test_score: $(B)/bin/rfm-serve $(B)/bin/rfm-score
 
 $(B)/tests/%: tests/%.c $(B)/libcore.a tests/testutil.h
 	@mkdir -p $(@D)
