@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "churn.h"
@@ -686,8 +687,11 @@ int main(int argc, char **argv)
         goto out;
     }
     double el = now_s() - t0;
-    say("rfm-score: wrote %s: %zu rows of %zu customers in %.3f s (%.0f rows/s)\n", out_path,
-        written, n, el, el > 0 ? (double)n / el : 0.0);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    say("rfm-score: wrote %s: %zu rows of %zu customers in %.3f s (%.0f rows/s), peak RSS %.1f "
+        "MB\n",
+        out_path, written, n, el, el > 0 ? (double)n / el : 0.0, (double)ru.ru_maxrss / 1024);
     rc = 0;
 out:
     export_abort(w);
