@@ -380,11 +380,10 @@ static int save_model(train_ctx *c, const char *name, const char *semver, const 
     } else {
         snprintf(version, sizeof version, "%s+%.7s", semver, sha);
     }
-    rfm_status st = RFM_OK;
-    if (json && json_object_set_new(json, "model_version", json_string(version)))
-        st = rfm_fail(c->err, sizeof c->err, RFM_ENOMEM, "out of memory");
-    if (!st && json)
-        st = modelfile_write_json(c->stage, file, json, c->err, sizeof c->err);
+    /* Only the manifest and the card carry it: the model files stay the
+     * same bytes whatever source (file, stdin, database) the data came from. */
+    rfm_status st = json ? modelfile_write_json(c->stage, file, json, c->err, sizeof c->err)
+                         : RFM_OK;
     json_decref(json);
     if (!st && card)
         st = card_retitle(&card, name, semver, version) ? RFM_OK
