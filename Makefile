@@ -1,7 +1,7 @@
 # rfm: customer-intelligence scoring. `make run` and `make test` do all set-up.
 CC      ?= cc
 CXX     ?= c++
-PKGS    := libmicrohttpd jansson gsl yaml-0.1 zlib libpq sqlite3
+PKGS    := libmicrohttpd jansson gsl yaml-0.1 zlib libpq sqlite3 libzstd
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
 # Math functions never report through errno here, so sqrt/log inline.
@@ -27,11 +27,11 @@ TESTS    := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/*/test_*.c))
 DEBS     := build-essential pkg-config libmicrohttpd-dev libjansson-dev libgsl-dev \
             libfaiss-dev libopenblas-dev libyaml-dev libcmocka-dev zlib1g-dev wrk \
             python3 curl bc openssl clang libclang-rt-14-dev libomp-14-dev \
-            libpq-dev libsqlite3-dev postgresql sqlite3
+            libpq-dev libsqlite3-dev postgresql sqlite3 libzstd-dev
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps layers lint run test unit san bench clean fuzz fuzz-short fuzz-models
-all: bin/rfm-train bin/rfm-serve
+all: bin/rfm-train bin/rfm-serve bin/rfm-score
 
 deps:
 	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
@@ -74,6 +74,16 @@ bin/rfm-train: $(TRAIN_OBJ) $(B)/libcore.a
 	@$(if $(Q),echo "  LINK  $@")
 	$(Q)$(CC) $(SAN) -o $@ $^ $(LIBS)
 
+SCORE_OBJ := $(patsubst %.c,$(B)/%.o,$(wildcard score/*.c))
+$(B)/score/%.o: score/%.c $(CORE_H)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC    $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+bin/rfm-score: $(SCORE_OBJ) $(B)/libcore.a
+	@mkdir -p bin
+	@$(if $(Q),echo "  LINK  $@")
+	$(Q)$(CC) $(SAN) -o $@ $^ $(LIBS)
+
 SERVER_OBJ := $(patsubst %.c,$(B)/%.o,$(wildcard server/*.c))
 $(B)/server/%.o: server/%.c $(wildcard server/*.h) $(CORE_H)
 	@mkdir -p $(@D)
@@ -91,6 +101,10 @@ $(B)/bin/rfm-serve: $(SERVER_OBJ) $(B)/libcore.a
 	$(Q)$(CC) $(SAN) -o $@ $^ $(LIBS)
 $(B)/tests/integration/test_http: $(B)/bin/rfm-serve
 $(B)/tests/integration/test_events: $(B)/bin/rfm-serve
+$(B)/bin/rfm-score: $(SCORE_OBJ) $(B)/libcore.a
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(SAN) -o $@ $^ $(LIBS)
+$(B)/tests/integration/test_score: $(B)/bin/rfm-serve $(B)/bin/rfm-score
 
 $(B)/tests/%: tests/%.c $(B)/libcore.a tests/testutil.h
 	@mkdir -p $(@D)

@@ -17,6 +17,7 @@
 #include "jsonout.h"
 #include "live.h"
 #include "modelfile.h"
+#include "score.h"
 #include "segments.h"
 #include "uplift.h"
 
@@ -149,24 +150,25 @@ static int h_segment(void *user, const json_t *body, json_t **out, char *msg, si
     const api *a = user;
     if (!a->segments)
         return not_trained(msg, len, "segments");
-    segments_result r;
-    double rec = json_number_value(json_object_get(body, "recency"));
-    double fre = json_number_value(json_object_get(body, "frequency"));
-    double mon = json_number_value(json_object_get(body, "monetary"));
+    customer_row row = {json_number_value(json_object_get(body, "recency")),
+                        json_number_value(json_object_get(body, "frequency")),
+                        json_number_value(json_object_get(body, "monetary")),
+                        NAN, NAN, NAN, NAN};
     const char *id = json_string_value(json_object_get(body, "customer_id"));
     if (id) {
-        customer_row c;
-        int st = by_id(a, id, today_utc(), &c, NULL, msg, len);
+        int st = by_id(a, id, today_utc(), &row, NULL, msg, len);
         if (st)
             return st;
-        if (isnan(c.recency)) {
+        if (isnan(row.recency)) {
             snprintf(msg, len, "unknown customer_id '%s'", id);
             return 404;
         }
-        rec = c.recency, fre = c.frequency, mon = c.monetary;
     }
-    if (segments_predict(a->segments, rec, fre, mon, &r, msg, len) != RFM_OK)
+    score_models sm = {.segments = a->segments};
+    score_result sr;
+    if (score_customer(&sm, &row, SCORE_SEGMENTS, 0, &sr, msg, len) != RFM_OK)
         return 422;
+    const segments_result r = sr.seg;
     *out = json_pack("{s:I,s:s,s:s,s:s,s:s,s:s}", "cluster", (json_int_t)r.cluster, "segment",
                      r.segment, "rfm_score", r.rfm_score, "rfm_segment", r.rfm_segment,
                      "strategy", r.strategy, "model_version", a->segments_version);
@@ -180,27 +182,25 @@ static int h_cltv(void *user, const json_t *body, json_t **out, char *msg, size_
     const api *a = user;
     if (!a->cltv)
         return not_trained(msg, len, "cltv");
-    double x, tx, T, m;
+    customer_row row = {NAN, NAN, NAN,
+                        json_number_value(json_object_get(body, "repeat_purchases")),
+                        json_number_value(json_object_get(body, "days_first_to_last_purchase")),
+                        json_number_value(json_object_get(body, "days_since_first_purchase")),
+                        json_number_value(json_object_get(body, "mean_repeat_spend"))};
     const char *id = json_string_value(json_object_get(body, "customer_id"));
     if (id) {
-        customer_row c;
-        int st = by_id(a, id, today_utc(), &c, NULL, msg, len);
+        int st = by_id(a, id, today_utc(), &row, NULL, msg, len);
         if (st)
             return st;
-        x = c.repeat_purchases, tx = c.days_first_to_last, T = c.days_since_first;
-        m = c.mean_repeat_spend;
-    } else {
-        x = json_number_value(json_object_get(body, "repeat_purchases"));
-        tx = json_number_value(json_object_get(body, "days_first_to_last_purchase"));
-        T = json_number_value(json_object_get(body, "days_since_first_purchase"));
-        m = json_number_value(json_object_get(body, "mean_repeat_spend"));
     }
     const json_t *hv = json_object_get(body, "horizon_days"), *dv = json_object_get(body, "discount_rate");
     double H = hv ? json_number_value(hv) : a->cltv_horizon;
     double d = dv ? json_number_value(dv) : a->cltv_discount;
-    cltv_prediction p;
-    if (cltv_predict(a->cltv, x, tx, T, m, H, d, &p, msg, len) != RFM_OK)
+    score_models sm = {.cltv = a->cltv, .horizon_days = H, .discount_rate = d};
+    score_result sr;
+    if (score_customer(&sm, &row, SCORE_CLTV, 0, &sr, msg, len) != RFM_OK)
         return 422;
+    const cltv_prediction p = sr.cltv;
     *out = json_pack("{s:f,s:f,s:f,s:f,s:{s:f,s:f},s:f,s:f,s:s,s:s}", "p_alive", p.p_alive,
                      "expected_purchases", p.expected_purchases, "expected_avg_spend",
                      p.expected_avg_spend, "cltv", p.cltv, "cltv_interval", "lower", p.lower,
@@ -306,26 +306,26 @@ static int h_churn(void *user, const json_t *body, json_t **out, char *msg, size
     const api *a = user;
     if (!a->churn)
         return not_trained(msg, len, "churn");
-    double x[3];
+    customer_row row = {json_number_value(json_object_get(body, "recency")),
+                        json_number_value(json_object_get(body, "frequency")),
+                        json_number_value(json_object_get(body, "monetary")),
+                        NAN, NAN, NAN, NAN};
     const char *id = json_string_value(json_object_get(body, "customer_id"));
     if (id) {
-        customer_row c;
-        int st = by_id(a, id, today_utc(), &c, NULL, msg, len);
+        int st = by_id(a, id, today_utc(), &row, NULL, msg, len);
         if (st)
             return st;
-        if (isnan(c.recency)) {
+        if (isnan(row.recency)) {
             snprintf(msg, len, "unknown customer_id '%s'", id);
             return 404;
         }
-        x[0] = c.recency, x[1] = c.frequency, x[2] = c.monetary;
-    } else {
-        x[0] = json_number_value(json_object_get(body, "recency"));
-        x[1] = json_number_value(json_object_get(body, "frequency"));
-        x[2] = json_number_value(json_object_get(body, "monetary"));
     }
-    double base, contrib[3], logit, p;
-    if (churn_explain(a->churn, x, &base, contrib, &logit, &p, msg, len) != RFM_OK)
+    score_models sm = {.churn = a->churn};
+    score_result sr;
+    if (score_customer(&sm, &row, SCORE_CHURN, 0, &sr, msg, len) != RFM_OK)
         return 422;
+    const double x[3] = {row.recency, row.frequency, row.monetary};
+    const double base = sr.churn_base, *contrib = sr.churn_contrib, p = sr.churn_probability;
     churn_counterfactual_result cf;
     if (churn_counterfactual(a->churn, x, a->cf_threshold, a->cf_max, &cf, msg, len) != RFM_OK)
         return 422;
@@ -342,7 +342,7 @@ static int h_churn(void *user, const json_t *body, json_t **out, char *msg, size
                         a->cf_max, "lowest_probability", cf.probability_after, "threshold",
                         a->cf_threshold);
     *out = json_pack("{s:f,s:s,s:{s:f,s:{s:f,s:f,s:f}},s:o,s:s}", "churn_probability", p, "risk",
-                     churn_risk_name(churn_risk_level(a->churn, p)), "explanation", "base_value",
+                     churn_risk_name(sr.risk), "explanation", "base_value",
                      base, "contributions", "recency", contrib[0], "frequency", contrib[1],
                      "monetary", contrib[2], "counterfactual", cfj, "model_version",
                      a->churn_version ? a->churn_version : "");

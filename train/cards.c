@@ -223,3 +223,20 @@ char *card_cltv(const cltv_model *c, const char *data_desc, const cltv_holdout *
     }
     return t.s;
 }
+
+int card_retitle(char **card, const char *name, const char *semver, const char *version)
+{
+    char title[160];
+    int n = snprintf(title, sizeof title, "# Model card: %s %s\n", name, semver);
+    if (n < 0 || (size_t)n >= sizeof title || strncmp(*card, title, (size_t)n) != 0)
+        return 1;
+    text t = {0};
+    text_add(&t, "# Model card: %s %s\n%s", name, version, *card + n);
+    if (t.oom) {
+        free(t.s);
+        return 0;
+    }
+    free(*card);
+    *card = t.s;
+    return 1;
+}

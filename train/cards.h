@@ -23,5 +23,10 @@ char *card_segments(const segments_model *m, const char *data_path, const txn_re
                     const txn_data *d);
 char *card_cltv(const cltv_model *c, const char *data_desc, const cltv_holdout *h,
                 const cltv_options *cfg);
+/* The card's title line "# Model card: NAME SEMVER" with the full version
+ * (semver+training id) instead: *card is replaced (and the old text freed).
+ * A card without that title is left as it is. Returns 0 when out of memory
+ * (*card unchanged), else 1. */
+int card_retitle(char **card, const char *name, const char *semver, const char *version);
 
 #endif

@@ -371,14 +371,31 @@ static int describe_input(train_ctx *c)
  * is not NULL; otherwise already in the stage), NAME.md from card (none when
  * NULL) and the manifest entry with metrics, fitted on data with sha256 sha.
  * Takes json, card and metrics. Returns 0, or 1 after printing "NAME: error". */
-static int save_model(train_ctx *c, const char *name, const char *version, const char *file,
+static int save_model(train_ctx *c, const char *name, const char *semver, const char *file,
                       json_t *json, char *card, json_t *metrics, const char *sha)
 {
-    char md[64];
+    char md[64], version[96];
     snprintf(md, sizeof md, "%s.md", name);
+    /* The training id tells two fits of one semantic version apart: the
+     * snapshot date of the transactions (none for a campaign or a summary)
+     * and the start of the sha256 of the data the model was fitted on. */
+    if (c->d && sha == c->data_sha) {
+        char snap[11];
+        date_format(txn_snapshot_day(c->d), snap);
+        snprintf(version, sizeof version, "%s+%.4s%.2s%.2s.%.7s", semver, snap, snap + 5,
+                 snap + 8, sha);
+    } else {
+        snprintf(version, sizeof version, "%s+%.7s", semver, sha);
+    }
+    /* Only the manifest and the card carry it: the model files stay the
+     * same bytes whatever source (file, stdin, database) the data came from. */
     rfm_status st = json ? modelfile_write_json(c->stage, file, json, c->err, sizeof c->err)
                          : RFM_OK;
     json_decref(json);
+    if (!st && card)
+        st = card_retitle(&card, name, semver, version) ? RFM_OK
+                                                        : rfm_fail(c->err, sizeof c->err,
+                                                                   RFM_ENOMEM, "out of memory");
     if (!st && card)
         st = modelfile_write_text(c->stage, md, card, strlen(card), c->err, sizeof c->err);
     if (!st)

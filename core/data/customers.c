@@ -90,6 +90,8 @@ const customer_row *customers_row(const customers *c, size_t i)
     return i < c->n ? &c->rows[i] : NULL;
 }
 
+const char *customers_id(const customers *c, size_t i) { return i < c->n ? c->ids[i] : NULL; }
+
 const customer_row *customers_find(const customers *c, const char *id)
 {
     if (!c->slots)

@@ -31,6 +31,8 @@ void customers_free(customers *c);
 size_t customers_count(const customers *c);
 /* Row i (0..count-1) in file order, or NULL past the end. */
 const customer_row *customers_row(const customers *c, size_t i);
+/* The customer id of row i (0..count-1), or NULL past the end. */
+const char *customers_id(const customers *c, size_t i);
 /* The row of id, or NULL. */
 const customer_row *customers_find(const customers *c, const char *id);
 

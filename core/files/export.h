@@ -1,0 +1,46 @@
+/* export.h - a table written row by row to CSV, gzip CSV, JSON Lines or
+ * Parquet, the format chosen by the file name's ending.
+ *
+ *   .csv       RFC 4180, header line, "\n" line ends; a null is an empty field
+ *   .csv.gz    the same through zlib (gzip, level 1)
+ *   .jsonl     one JSON object per line, keys in column order; a null is null
+ *   .parquet   parquet.h (zstd, dictionary where it pays)
+ *
+ * Doubles are written as numfmt_double's shortest text (CSV, JSON Lines)
+ * or as the IEEE bits (Parquet), so every format holds the same value; a
+ * non-finite double is written as a null. The rows go to "PATH.tmp-PID"
+ * beside PATH, which export_commit flushes, fsyncs and renames over PATH:
+ * a failed or killed run never leaves a half-written PATH. Memory: a write
+ * buffer, or one Parquet row group. One writer per thread.
+ */
+#ifndef RFM_EXPORT_H
+#define RFM_EXPORT_H
+
+#include "parquet.h"
+#include "status.h"
+
+typedef enum { EXPORT_CSV = 0, EXPORT_CSV_GZ = 1, EXPORT_JSONL = 2, EXPORT_PARQUET = 3 } export_format;
+
+typedef struct export_writer export_writer;
+
+/* The format of path by its ending (case-sensitive), or RFM_EINVAL naming
+ * the endings known. */
+rfm_status export_format_of(const char *path, export_format *out, char *err, size_t errlen);
+
+/* Start writing path with the columns cols (copied; parquet_column's
+ * optional is only used by Parquet). RFM_EINVAL for an unknown ending,
+ * RFM_EIO when the temporary file cannot be created. */
+rfm_status export_open(const char *path, const parquet_column *cols, size_t ncols,
+                       export_writer **out, char *err, size_t errlen);
+
+/* One row of ncols cells (parquet_value: s/len, i, d, is_null). */
+rfm_status export_row(export_writer *w, const parquet_value *row, char *err, size_t errlen);
+
+/* Finish the file and move it over path; frees w whatever happens (the
+ * temporary file is removed on failure). */
+rfm_status export_commit(export_writer *w, char *err, size_t errlen);
+
+/* Drop the temporary file and free w (NULL is fine). */
+void export_abort(export_writer *w);
+
+#endif

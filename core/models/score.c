@@ -1,0 +1,36 @@
+/* score.c - one customer's scores across the fitted models (score.h). */
+#include "score.h"
+
+#include <math.h>
+#include <string.h>
+
+rfm_status score_customer(const score_models *m, const customer_row *c, int want,
+                          int skip_missing, score_result *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    int have_rfm = !isnan(c->recency) && !isnan(c->frequency) && !isnan(c->monetary);
+    rfm_status st;
+    if ((want & SCORE_SEGMENTS) && m->segments && (have_rfm || !skip_missing)) {
+        if ((st = segments_predict(m->segments, c->recency, c->frequency, c->monetary, &out->seg,
+                                   err, errlen)) != RFM_OK)
+            return st;
+        out->done |= SCORE_SEGMENTS;
+    }
+    if ((want & SCORE_CLTV) && m->cltv) {
+        if ((st = cltv_predict(m->cltv, c->repeat_purchases, c->days_first_to_last,
+                               c->days_since_first, c->mean_repeat_spend, m->horizon_days,
+                               m->discount_rate, &out->cltv, err, errlen)) != RFM_OK)
+            return st;
+        out->done |= SCORE_CLTV;
+    }
+    if ((want & SCORE_CHURN) && m->churn && (have_rfm || !skip_missing)) {
+        const double x[3] = {c->recency, c->frequency, c->monetary};
+        if ((st = churn_explain(m->churn, x, &out->churn_base, out->churn_contrib,
+                                &out->churn_logit, &out->churn_probability, err, errlen)) !=
+            RFM_OK)
+            return st;
+        out->risk = churn_risk_level(m->churn, out->churn_probability);
+        out->done |= SCORE_CHURN;
+    }
+    return RFM_OK;
+}

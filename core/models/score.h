@@ -1,0 +1,58 @@
+/* score.h - one customer's scores across the fitted models: the single
+ * code path behind rfm-serve's answers (/segment, /predict_cltv,
+ * /predict_churn) and every row of rfm-score, so that a bulk export and the
+ * API agree to the last digit for the same customer.
+ *
+ * Input is a customer_row (customers.h): a row of models/customers.csv, or
+ * one the server fills from a request body. Which parts are computed is
+ * chosen by a mask; a part whose model is absent (NULL) is skipped and
+ * reported as not done, never as an error.
+ *
+ * Not here: counterfactuals, uplift and neighbours (they need more than a
+ * customer row), percentiles (they need the whole population: rfm-score).
+ * Thread safety: reads the models only; any number of threads may score.
+ */
+#ifndef RFM_SCORE_H
+#define RFM_SCORE_H
+
+#include <stddef.h>
+
+#include "churn.h"
+#include "cltv.h"
+#include "customers.h"
+#include "segments.h"
+#include "status.h"
+
+/* The models one scores with (each may be NULL) and the lifetime-value
+ * horizon (days) and discount rate (per 30 days) they are served with. */
+typedef struct {
+    const segments_model *segments;
+    const cltv_model *cltv;
+    const churn_model *churn;
+    double horizon_days, discount_rate;
+} score_models;
+
+enum {
+    SCORE_SEGMENTS = 1, /* from recency, frequency, monetary */
+    SCORE_CLTV = 2,     /* from repeat_purchases, t_x, T, mean_repeat_spend */
+    SCORE_CHURN = 4,    /* from recency, frequency, monetary */
+    SCORE_ALL = 7
+};
+
+typedef struct {
+    int done; /* the SCORE_* parts computed */
+    segments_result seg;
+    cltv_prediction cltv;
+    double churn_probability, churn_base, churn_contrib[3], churn_logit;
+    churn_risk risk;
+} score_result;
+
+/* Score c with the parts of want whose model m has. A part whose inputs
+ * the row lacks (NaN recency, frequency or monetary, as in a table
+ * trained from a customer summary) is skipped when skip_missing is set;
+ * otherwise, like any input the model refuses, it fails with the model's
+ * message (RFM_EINVAL, naming the field). out->done tells what was done. */
+rfm_status score_customer(const score_models *m, const customer_row *c, int want,
+                          int skip_missing, score_result *out, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,703 @@
+/* rfm-score - every customer rfm-train saw, scored in one pass, to a file.
+ *
+ * For CDPs, warehouses and reverse ETL: one row per customer of
+ * models/customers.csv, as of the training snapshot, with the segments,
+ * churn and lifetime-value figures rfm-serve answers for the same customer
+ * (both call score_customer in core/models/score.c) and their percentiles
+ * over the scored population; or a targeting list (--top N --by ...), a
+ * segment's customers (--segment), or only the rows that moved since a
+ * previous export (--changed-since). Formats by the name's ending
+ * (core/files/export.h). docs/exports.md describes the columns.
+ *
+ * Workload: millions of customers. Two passes over the customer table:
+ * the first computes the percentile keys (churn probability and CLTV:
+ * 32 bytes a customer with their sorted copies), the second scores again
+ * and streams each row out; beyond the models and those arrays, memory
+ * does not grow with the customers.
+ *
+ * Not yet: --state/--as-of (scoring the live customer state) are refused
+ * with a message; --by uplift_gain likewise (the uplift model scores
+ * campaign features that the customer table does not hold).
+ *
+ * Exit status: 0 success, 1 bad models or data or a failed write, 2 bad
+ * usage or config.
+ */
+#include <getopt.h>
+#include <gsl/gsl_errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "churn.h"
+#include "cltv.h"
+#include "config.h"
+#include "csv.h"
+#include "customers.h"
+#include "export.h"
+#include "hash.h"
+#include "modelfile.h"
+#include "numfmt.h"
+#include "score.h"
+#include "segments.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: rfm-score [--config FILE] [--models DIR] --out FILE\n"
+            "                 [--top N --by cltv|churn|value_at_risk] [--segment NAME]...\n"
+            "                 [--changed-since FILE] [--quiet]\n"
+            "\n"
+            "Scores every customer of the trained models (models/customers.csv) as of the\n"
+            "training snapshot and writes one row per customer: the columns of\n"
+            "docs/exports.md, the same figures rfm-serve answers for the customer.\n"
+            "\n"
+            "  --config FILE        configuration (default config/rfm.yaml)\n"
+            "  --models DIR         override models_dir from the config\n"
+            "  --out FILE           output; the format by its ending: .csv, .csv.gz,\n"
+            "                       .jsonl or .parquet\n"
+            "  --top N --by KEY     a targeting list: the N customers with the highest KEY,\n"
+            "                       highest first: cltv, churn (churn probability) or\n"
+            "                       value_at_risk (churn probability x cltv)\n"
+            "  --segment NAME       only customers of this cluster segment or RFM segment\n"
+            "                       (repeat for several)\n"
+            "  --changed-since FILE only customers new since FILE (an earlier rfm-score CSV)\n"
+            "                       or whose segment, cluster, risk band or any score moved\n"
+            "  --quiet              no progress on stderr\n"
+            "  --help               this text\n"
+            "\n"
+            "Not yet: --state and --as-of (scores from the live customer state) and\n"
+            "--by uplift_gain; rfm-score scores as of the training snapshot.\n"
+            "\n"
+            "Exit status: 0 success, 1 bad models or data or a failed write, 2 bad usage.\n");
+}
+
+static int quiet;
+
+static void say(const char *fmt, ...)
+{
+    if (quiet)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* The columns, in the order docs/exports.md lists them. */
+enum {
+    C_ID, C_RECENCY, C_FREQUENCY, C_MONETARY, C_RFM_SCORE, C_RFM_SEGMENT, C_CLUSTER, C_SEGMENT,
+    C_CHURN_P, C_CHURN_RISK, C_CHURN_PCT, C_P_ALIVE, C_EXP_PURCHASES, C_CLTV, C_CLTV_LOWER,
+    C_CLTV_UPPER, C_CLTV_PCT, C_MODEL_VERSION, C_SCORED_AT, NCOL
+};
+static const parquet_column COLS[NCOL] = {
+    {"customer_id", PARQUET_STRING, 0},     {"recency", PARQUET_DOUBLE, 1},
+    {"frequency", PARQUET_DOUBLE, 1},       {"monetary", PARQUET_DOUBLE, 1},
+    {"rfm_score", PARQUET_STRING, 1},       {"rfm_segment", PARQUET_STRING, 1},
+    {"cluster", PARQUET_INT64, 1},          {"segment", PARQUET_STRING, 1},
+    {"churn_probability", PARQUET_DOUBLE, 1}, {"churn_risk", PARQUET_STRING, 1},
+    {"churn_percentile", PARQUET_DOUBLE, 1}, {"p_alive", PARQUET_DOUBLE, 1},
+    {"expected_purchases", PARQUET_DOUBLE, 1}, {"cltv", PARQUET_DOUBLE, 1},
+    {"cltv_lower", PARQUET_DOUBLE, 1},      {"cltv_upper", PARQUET_DOUBLE, 1},
+    {"cltv_percentile", PARQUET_DOUBLE, 1}, {"model_version", PARQUET_STRING, 0},
+    {"scored_at", PARQUET_STRING, 0},
+};
+
+typedef enum { BY_NONE, BY_CLTV, BY_CHURN, BY_VALUE_AT_RISK } by_key;
+
+typedef struct {
+    json_t *manifest;
+    segments_model *segments;
+    cltv_model *cltv;
+    churn_model *churn;
+    customers *cust;
+    score_models sm;
+    char version[512];
+    char scored_at[11];
+} models;
+
+static void models_free(models *m)
+{
+    segments_free(m->segments);
+    cltv_free(m->cltv);
+    churn_free(m->churn);
+    customers_free(m->cust);
+    json_decref(m->manifest);
+}
+
+static const char *version_of(const json_t *man, const char *name)
+{
+    return json_string_value(
+        json_object_get(json_object_get(json_object_get(man, "models"), name), "version"));
+}
+
+/* Load what score_customer needs from dir, as rfm-serve's api_load does:
+ * the same files, the same cltv defaults. */
+static rfm_status load_models(const char *dir, models *m, char *err, size_t errlen)
+{
+    rfm_status st = modelfile_open(dir, &m->manifest, err, errlen);
+    if (st != RFM_OK)
+        return st;
+    const json_t *mods = json_object_get(m->manifest, "models");
+    json_t *j;
+    if (!json_object_get(mods, "customers"))
+        return rfm_fail(err, errlen, RFM_ENOTFOUND,
+                        "%s: no customer table: run bin/rfm-train from transactions", dir);
+    const char *f = json_string_value(json_object_get(json_object_get(mods, "customers"), "file"));
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, f ? f : "customers.csv");
+    if ((st = customers_load(path, &m->cust, err, errlen)) != RFM_OK)
+        return st;
+    if (json_object_get(mods, "segments")) {
+        if ((st = modelfile_load(dir, m->manifest, "segments", &j, err, errlen)) != RFM_OK)
+            return st;
+        st = segments_from_json(j, &m->segments, err, errlen);
+        json_decref(j);
+        if (st != RFM_OK)
+            return st;
+    }
+    m->sm.horizon_days = 365, m->sm.discount_rate = 0.01;
+    if (json_object_get(mods, "cltv")) {
+        if ((st = modelfile_load(dir, m->manifest, "cltv", &j, err, errlen)) != RFM_OK)
+            return st;
+        st = cltv_from_json(j, &m->cltv, err, errlen);
+        const json_t *def = json_object_get(j, "defaults");
+        const json_t *h = json_object_get(def, "horizon_days"),
+                     *d = json_object_get(def, "discount_rate");
+        m->sm.horizon_days = json_is_number(h) ? json_number_value(h) : 365;
+        m->sm.discount_rate = json_is_number(d) ? json_number_value(d) : 0.01;
+        json_decref(j);
+        if (st != RFM_OK)
+            return st;
+    }
+    if (json_object_get(mods, "churn")) {
+        if ((st = modelfile_load(dir, m->manifest, "churn", &j, err, errlen)) != RFM_OK)
+            return st;
+        st = churn_from_json(j, &m->churn, err, errlen);
+        json_decref(j);
+        if (st != RFM_OK)
+            return st;
+    }
+    m->sm.segments = m->segments, m->sm.cltv = m->cltv, m->sm.churn = m->churn;
+    /* model_version: the one version of the models used when they agree
+     * (one training run), else each "name=version" in a fixed order. */
+    static const char *const NAMES[] = {"customers", "segments", "churn", "cltv"};
+    const char *first = version_of(m->manifest, "customers");
+    int same = 1;
+    for (size_t i = 1; i < 4; i++) {
+        const char *v = version_of(m->manifest, NAMES[i]);
+        same &= !v || (first && !strcmp(v, first));
+    }
+    if (same) {
+        snprintf(m->version, sizeof m->version, "%s", first ? first : "");
+    } else {
+        size_t n = 0;
+        for (size_t i = 0; i < 4; i++) {
+            const char *v = version_of(m->manifest, NAMES[i]);
+            if (v && n < sizeof m->version)
+                n += (size_t)snprintf(m->version + n, sizeof m->version - n, "%s%s=%s",
+                                      n ? ";" : "", NAMES[i], v);
+        }
+    }
+    /* scored_at: the day the figures are as of, the training snapshot (the
+     * day the models were written when trained from a customer summary). */
+    const char *snap = json_string_value(json_object_get(
+        json_object_get(json_object_get(m->manifest, "data"), "transactions"), "snapshot_date"));
+    if (!snap)
+        snap = json_string_value(json_object_get(m->manifest, "created_at"));
+    snprintf(m->scored_at, sizeof m->scored_at, "%s", snap ? snap : "");
+    return RFM_OK;
+}
+
+/* Percentile of x in the sorted values v[0..n-1]: 100 x (below + equal / 2)
+ * / n, rounded to 0.01; ties share one. NaN when x is NaN or n is 0. */
+static double percentile(const double *v, size_t n, double x)
+{
+    if (isnan(x) || !n)
+        return NAN;
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v[mid] < x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    size_t below = lo;
+    hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v[mid] <= x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    double p = 100.0 * ((double)below + 0.5 * (double)(lo - below)) / (double)n;
+    return round(p * 100) / 100;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Sorted copy of the non-NaN values of v[0..n-1]; count in *m. */
+static double *sorted_finite(const double *v, size_t n, size_t *m)
+{
+    double *s = malloc((n ? n : 1) * sizeof *s);
+    if (!s)
+        return NULL;
+    *m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isnan(v[i]))
+            s[(*m)++] = v[i];
+    qsort(s, *m, sizeof *s, cmp_double);
+    return s;
+}
+
+/* One customer's output row; text for the numbers lives in the row's
+ * parquet_value (doubles), formatted by the writer. */
+typedef struct {
+    parquet_value v[NCOL];
+    char cluster_name[8];
+} out_row;
+
+static void fill_row(const models *m, const char *id, const customer_row *c,
+                     const score_result *r, double churn_pct, double cltv_pct, out_row *o)
+{
+    memset(o->v, 0, sizeof o->v);
+    for (int j = 0; j < NCOL; j++)
+        o->v[j].is_null = 1;
+#define STR(col, text)                                                                          \
+    do {                                                                                       \
+        o->v[col].s = (text), o->v[col].len = strlen(text), o->v[col].is_null = 0;             \
+    } while (0)
+#define DBL(col, x) (o->v[col].d = (x), o->v[col].is_null = isnan(x))
+    STR(C_ID, id);
+    DBL(C_RECENCY, c->recency);
+    DBL(C_FREQUENCY, c->frequency);
+    DBL(C_MONETARY, c->monetary);
+    if (r->done & SCORE_SEGMENTS) {
+        STR(C_RFM_SCORE, r->seg.rfm_score);
+        STR(C_RFM_SEGMENT, r->seg.rfm_segment);
+        o->v[C_CLUSTER].i = (int64_t)r->seg.cluster, o->v[C_CLUSTER].is_null = 0;
+        STR(C_SEGMENT, r->seg.segment);
+    }
+    if (r->done & SCORE_CHURN) {
+        DBL(C_CHURN_P, r->churn_probability);
+        STR(C_CHURN_RISK, churn_risk_name(r->risk));
+        DBL(C_CHURN_PCT, churn_pct);
+    }
+    if (r->done & SCORE_CLTV) {
+        DBL(C_P_ALIVE, r->cltv.p_alive);
+        DBL(C_EXP_PURCHASES, r->cltv.expected_purchases);
+        DBL(C_CLTV, r->cltv.cltv);
+        DBL(C_CLTV_LOWER, r->cltv.lower);
+        DBL(C_CLTV_UPPER, r->cltv.upper);
+        DBL(C_CLTV_PCT, cltv_pct);
+    }
+    STR(C_MODEL_VERSION, m->version);
+    STR(C_SCORED_AT, m->scored_at);
+#undef STR
+#undef DBL
+}
+
+/* A fingerprint of the columns --changed-since compares (all but
+ * customer_id, model_version and scored_at), over their CSV text. */
+static uint64_t fp_field(uint64_t h, const char *s, size_t n)
+{
+    h = hash_bytes(s, n, h);
+    return hash_bytes("\x1f", 1, h);
+}
+
+static uint64_t row_fingerprint(const out_row *o)
+{
+    uint64_t h = 1;
+    for (int j = C_RECENCY; j < C_MODEL_VERSION; j++) {
+        const parquet_value *v = &o->v[j];
+        char t[NUMFMT_LEN];
+        size_t n = 0;
+        if (v->is_null)
+            n = 0;
+        else if (COLS[j].type == PARQUET_STRING)
+            h = fp_field(h, v->s, v->len), n = (size_t)-1;
+        else if (COLS[j].type == PARQUET_INT64)
+            n = (size_t)snprintf(t, sizeof t, "%lld", (long long)v->i);
+        else
+            n = numfmt_double(v->d, t);
+        if (n != (size_t)-1)
+            h = fp_field(h, t, n);
+    }
+    return h;
+}
+
+/* The previous export's rows by id: fingerprint of each. */
+typedef struct {
+    char **ids;
+    uint64_t *fp;
+    size_t n, cap;
+    uint32_t *slots;
+    size_t mask;
+} previous;
+
+static void previous_free(previous *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        free(p->ids[i]);
+    free(p->ids), free(p->fp), free(p->slots);
+}
+
+static rfm_status previous_load(const char *path, previous *p, char *err, size_t errlen)
+{
+    csv_reader *r;
+    rfm_status st = csv_open(path, &r, err, errlen);
+    if (st != RFM_OK)
+        return st;
+    const csv_field *f;
+    size_t n;
+    int pos[NCOL];
+    if ((st = csv_next(r, &f, &n, err, errlen)) != RFM_OK)
+        goto out;
+    for (int j = 0; j < NCOL; j++)
+        if ((pos[j] = n ? csv_find(f, n, COLS[j].name) : -1) < 0) {
+            st = rfm_fail(err, errlen, RFM_EPARSE,
+                          "%s:1: no column %s: --changed-since takes a CSV rfm-score wrote",
+                          path, COLS[j].name);
+            goto out;
+        }
+    while ((st = csv_next(r, &f, &n, err, errlen)) == RFM_OK && n) {
+        if (p->n == p->cap) {
+            size_t cap = p->cap ? 2 * p->cap : 1024;
+            char **ids = realloc(p->ids, cap * sizeof *ids);
+            if (ids)
+                p->ids = ids;
+            uint64_t *fp = ids ? realloc(p->fp, cap * sizeof *fp) : NULL;
+            if (!fp) {
+                st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+                goto out;
+            }
+            p->fp = fp, p->cap = cap;
+        }
+        uint64_t h = 1;
+        for (int j = C_RECENCY; j < C_MODEL_VERSION; j++) {
+            if ((size_t)pos[j] >= n) {
+                st = rfm_fail(err, errlen, RFM_EPARSE, "%s:%llu: %zu fields, not %d", path,
+                              (unsigned long long)csv_line(r), n, NCOL);
+                goto out;
+            }
+            h = fp_field(h, f[pos[j]].s, f[pos[j]].len);
+        }
+        if (!(p->ids[p->n] = strdup(f[pos[C_ID]].s))) {
+            st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+            goto out;
+        }
+        p->fp[p->n++] = h;
+    }
+    if (st != RFM_OK)
+        goto out;
+    size_t cap = 16;
+    while (cap < 2 * p->n)
+        cap *= 2;
+    if (!(p->slots = calloc(cap, sizeof *p->slots))) {
+        st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+        goto out;
+    }
+    p->mask = cap - 1;
+    for (size_t i = 0; i < p->n; i++) {
+        size_t j = hash_bytes(p->ids[i], strlen(p->ids[i]), 7) & p->mask;
+        while (p->slots[j])
+            j = (j + 1) & p->mask;
+        p->slots[j] = (uint32_t)(i + 1);
+    }
+out:
+    csv_close(r);
+    return st;
+}
+
+/* 1 when the previous export has id with the same fingerprint. */
+static int previous_same(const previous *p, const char *id, uint64_t fp)
+{
+    if (!p->slots)
+        return 0;
+    for (size_t j = hash_bytes(id, strlen(id), 7) & p->mask; p->slots[j]; j = (j + 1) & p->mask)
+        if (!strcmp(p->ids[p->slots[j] - 1], id))
+            return p->fp[p->slots[j] - 1] == fp;
+    return 0;
+}
+
+/* Highest key first; equal keys in table order (qsort_r, key array). */
+static int cmp_top(const void *a, const void *b, void *keyp)
+{
+    const double *k = keyp;
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    double x = k[i], y = k[j];
+    if (x != y)
+        return x < y ? 1 : -1;
+    return (i > j) - (i < j);
+}
+
+/* The RFM segment names (any of the 125 codes) and cluster names. */
+static int known_segment(const segments_model *s, const char *name)
+{
+    if (segments_find(s, name) >= 0)
+        return 1;
+    for (int r = 1; r <= 5; r++)
+        for (int f = 1; f <= 5; f++)
+            for (int mo = 1; mo <= 5; mo++) {
+                const int sc[3] = {r, f, mo};
+                const char *n = segments_rfm_segment(s, sc);
+                if (n && !strcmp(n, name))
+                    return 1;
+            }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *config_path = "config/rfm.yaml", *models_dir = NULL, *out_path = NULL;
+    const char *changed = NULL, *by_name = NULL;
+    const char *segs[64];
+    size_t nsegs = 0;
+    long top = -1;
+    static const struct option opts[] = {
+        {"config", required_argument, 0, 'c'},   {"models", required_argument, 0, 'm'},
+        {"out", required_argument, 0, 'o'},      {"top", required_argument, 0, 't'},
+        {"by", required_argument, 0, 'b'},       {"segment", required_argument, 0, 's'},
+        {"changed-since", required_argument, 0, 'C'}, {"state", required_argument, 0, 'S'},
+        {"as-of", required_argument, 0, 'A'},    {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "c:m:o:t:b:s:C:qh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config_path = optarg; break;
+        case 'm': models_dir = optarg; break;
+        case 'o': out_path = optarg; break;
+        case 't': {
+            char *end;
+            top = strtol(optarg, &end, 10);
+            if (*end || end == optarg || top < 1) {
+                fprintf(stderr, "rfm-score: --top: '%s' is not a whole number of at least 1\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        }
+        case 'b': by_name = optarg; break;
+        case 's':
+            if (nsegs == sizeof segs / sizeof *segs) {
+                fprintf(stderr, "rfm-score: --segment: at most 64\n");
+                return 2;
+            }
+            segs[nsegs++] = optarg;
+            break;
+        case 'C': changed = optarg; break;
+        case 'S':
+        case 'A':
+            fprintf(stderr, "rfm-score: --%s: not available yet: rfm-score scores the customers "
+                            "as of the training snapshot (models/customers.csv)\n",
+                    c == 'S' ? "state" : "as-of");
+            return 2;
+        case 'q': quiet = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "rfm-score: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    if (!out_path) {
+        fprintf(stderr, "rfm-score: --out FILE is required\n");
+        usage(stderr);
+        return 2;
+    }
+    by_key by = BY_NONE;
+    if (by_name) {
+        if (!strcmp(by_name, "cltv"))
+            by = BY_CLTV;
+        else if (!strcmp(by_name, "churn"))
+            by = BY_CHURN;
+        else if (!strcmp(by_name, "value_at_risk"))
+            by = BY_VALUE_AT_RISK;
+        else if (!strcmp(by_name, "uplift_gain")) {
+            fprintf(stderr, "rfm-score: --by uplift_gain: not available yet: the uplift model "
+                            "scores campaign features that the customer table does not hold\n");
+            return 2;
+        } else {
+            fprintf(stderr, "rfm-score: --by: unknown key '%s' (cltv, churn, value_at_risk)\n",
+                    by_name);
+            return 2;
+        }
+    }
+    if ((top > 0) != (by != BY_NONE)) {
+        fprintf(stderr, "rfm-score: --top N and --by KEY go together\n");
+        return 2;
+    }
+    char err[RFM_ERRLEN];
+    export_format fmt;
+    if (export_format_of(out_path, &fmt, err, sizeof err) != RFM_OK) {
+        fprintf(stderr, "rfm-score: --out: %s\n", err);
+        return 2;
+    }
+    gsl_set_error_handler_off();
+    rfm_config *cfg;
+    if (config_load(config_path, &cfg, err, sizeof err) != RFM_OK) {
+        fprintf(stderr, "rfm-score: %s\n", err);
+        return 2;
+    }
+    if (!models_dir)
+        models_dir = cfg->models_dir;
+
+    int rc = 1;
+    double t0 = now_s();
+    models m;
+    memset(&m, 0, sizeof m);
+    previous prev;
+    memset(&prev, 0, sizeof prev);
+    double *pchurn = NULL, *pcltv = NULL, *schurn = NULL, *scltv = NULL, *key = NULL;
+    size_t *order = NULL;
+    unsigned char *keep = NULL;
+    export_writer *w = NULL;
+    if (load_models(models_dir, &m, err, sizeof err) != RFM_OK) {
+        fprintf(stderr, "rfm-score: %s\n", err);
+        goto out;
+    }
+    if (by == BY_CLTV && !m.cltv) {
+        fprintf(stderr, "rfm-score: --by cltv: model cltv is not trained\n");
+        rc = 2;
+        goto out;
+    }
+    if ((by == BY_CHURN || by == BY_VALUE_AT_RISK) && (!m.churn || (by == BY_VALUE_AT_RISK && !m.cltv))) {
+        fprintf(stderr, "rfm-score: --by %s: needs the churn%s model, which is not trained\n",
+                by_name, by == BY_VALUE_AT_RISK ? " and cltv" : "");
+        rc = 2;
+        goto out;
+    }
+    for (size_t i = 0; i < nsegs; i++)
+        if (!m.segments || !known_segment(m.segments, segs[i])) {
+            fprintf(stderr, "rfm-score: --segment: unknown segment '%s' (a cluster segment, see "
+                            "rfm-train --print-clusters, or an RFM segment of the config)\n",
+                    segs[i]);
+            rc = 2;
+            goto out;
+        }
+    if (changed && previous_load(changed, &prev, err, sizeof err) != RFM_OK) {
+        fprintf(stderr, "rfm-score: --changed-since: %s\n", err);
+        goto out;
+    }
+
+    /* Pass 1: the percentile keys, the filter and the targeting key. */
+    size_t n = customers_count(m.cust), ntop = 0;
+    pchurn = malloc((n ? n : 1) * sizeof *pchurn);
+    pcltv = malloc((n ? n : 1) * sizeof *pcltv);
+    keep = nsegs ? malloc(n ? n : 1) : NULL;
+    key = by != BY_NONE ? malloc((n ? n : 1) * sizeof *key) : NULL;
+    if (!pchurn || !pcltv || (nsegs && !keep) || (by != BY_NONE && !key)) {
+        fprintf(stderr, "rfm-score: out of memory for %zu customers\n", n);
+        goto out;
+    }
+    int want1 = SCORE_CHURN | SCORE_CLTV | (nsegs ? SCORE_SEGMENTS : 0);
+    for (size_t i = 0; i < n; i++) {
+        score_result r;
+        if (score_customer(&m.sm, customers_row(m.cust, i), want1, 1, &r, err, sizeof err) !=
+            RFM_OK) {
+            fprintf(stderr, "rfm-score: customer '%s': %s\n", customers_id(m.cust, i), err);
+            goto out;
+        }
+        pchurn[i] = r.done & SCORE_CHURN ? r.churn_probability : NAN;
+        pcltv[i] = r.done & SCORE_CLTV ? r.cltv.cltv : NAN;
+        if (keep) {
+            keep[i] = 0;
+            for (size_t s = 0; s < nsegs && (r.done & SCORE_SEGMENTS); s++)
+                keep[i] |= !strcmp(segs[s], r.seg.segment) || !strcmp(segs[s], r.seg.rfm_segment);
+        }
+        if (key)
+            key[i] = by == BY_CLTV ? pcltv[i] : by == BY_CHURN ? pchurn[i] : pchurn[i] * pcltv[i];
+    }
+    size_t nchurn, ncltv;
+    schurn = sorted_finite(pchurn, n, &nchurn);
+    scltv = sorted_finite(pcltv, n, &ncltv);
+    if (!schurn || !scltv) {
+        fprintf(stderr, "rfm-score: out of memory for %zu customers\n", n);
+        goto out;
+    }
+    /* The targeting list: the eligible customers by key, highest first. */
+    if (key) {
+        if (!(order = malloc((n ? n : 1) * sizeof *order))) {
+            fprintf(stderr, "rfm-score: out of memory for %zu customers\n", n);
+            goto out;
+        }
+        for (size_t i = 0; i < n; i++)
+            if (!isnan(key[i]) && (!keep || keep[i]))
+                order[ntop++] = i;
+        qsort_r(order, ntop, sizeof *order, cmp_top, key);
+        if (ntop > (size_t)top)
+            ntop = (size_t)top;
+    }
+
+    /* Pass 2: score again and stream the rows out. */
+    if (export_open(out_path, COLS, NCOL, &w, err, sizeof err) != RFM_OK) {
+        fprintf(stderr, "rfm-score: %s\n", err);
+        goto out;
+    }
+    size_t total = order ? ntop : n, written = 0;
+    double last = now_s();
+    for (size_t k = 0; k < total; k++) {
+        size_t i = order ? order[k] : k;
+        if (!order && keep && !keep[i])
+            continue;
+        const customer_row *row = customers_row(m.cust, i);
+        const char *id = customers_id(m.cust, i);
+        score_result r;
+        if (score_customer(&m.sm, row, SCORE_ALL, 1, &r, err, sizeof err) != RFM_OK) {
+            fprintf(stderr, "rfm-score: customer '%s': %s\n", id, err);
+            goto out;
+        }
+        out_row o;
+        fill_row(&m, id, row, &r, percentile(schurn, nchurn, pchurn[i]),
+                 percentile(scltv, ncltv, pcltv[i]), &o);
+        if (changed && previous_same(&prev, id, row_fingerprint(&o)))
+            continue;
+        if (export_row(w, o.v, err, sizeof err) != RFM_OK) {
+            fprintf(stderr, "rfm-score: %s\n", err);
+            goto out;
+        }
+        written++;
+        if (!quiet && total >= 100000 && (k & 0xffff) == 0 && now_s() - last >= 1) {
+            last = now_s();
+            say("rfm-score: %zu of %zu customers, %.0f rows/s\n", k, total,
+                (double)k / (last - t0));
+        }
+    }
+    rfm_status st = export_commit(w, err, sizeof err);
+    w = NULL;
+    if (st != RFM_OK) {
+        fprintf(stderr, "rfm-score: %s\n", err);
+        goto out;
+    }
+    double el = now_s() - t0;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    say("rfm-score: wrote %s: %zu rows of %zu customers in %.3f s (%.0f rows/s), peak RSS %.1f "
+        "MB\n",
+        out_path, written, n, el, el > 0 ? (double)n / el : 0.0, (double)ru.ru_maxrss / 1024);
+    rc = 0;
+out:
+    export_abort(w);
+    free(pchurn), free(pcltv), free(schurn), free(scltv), free(key), free(order), free(keep);
+    previous_free(&prev);
+    models_free(&m);
+    config_free(cfg);
+    return rc;
+}

@@ -1,0 +1,130 @@
+/* test_export.c - core/files/export.c and parquet.c: a table of awkward
+ * values (nulls, NaN, quotes, commas, line breaks, UTF-8, int64 extremes,
+ * tiny and huge doubles) over several row groups, written as CSV and as
+ * Parquet; DuckDB reads the Parquet file back (integration/parquet_csv.mjs)
+ * and must print exactly the CSV. Also: the format by the name's ending,
+ * and no file at all after an abort. */
+#include "testutil.h"
+
+#include <unistd.h>
+
+#include "export.h"
+
+static const parquet_column COLS[] = {
+    {"id", PARQUET_STRING, 0},     /* unique: PLAIN */
+    {"label", PARQUET_STRING, 1},  /* few values: dictionary */
+    {"count", PARQUET_INT64, 1},   /* nulls, extremes */
+    {"x", PARQUET_DOUBLE, 1},      /* unique-ish doubles, NaN as null */
+    {"band", PARQUET_DOUBLE, 0},   /* few values: dictionary */
+};
+#define NC (sizeof COLS / sizeof *COLS)
+
+static const char *const LABELS[] = {"plain", "with, comma", "with \"quote\"", "two\nlines",
+                                     "Zürich €", ""};
+
+static void make_row(size_t i, char *id, parquet_value *v)
+{
+    memset(v, 0, NC * sizeof *v);
+    snprintf(id, 32, "C%07zu", i);
+    v[0].s = id, v[0].len = strlen(id);
+    v[1].s = LABELS[i % 6], v[1].len = strlen(LABELS[i % 6]), v[1].is_null = i % 11 == 3;
+    static const int64_t EXTREMES[] = {INT64_MIN, INT64_MAX, 0, -1};
+    v[2].i = i % 13 < 4 ? EXTREMES[i % 13] : (int64_t)(i * 7919);
+    v[2].is_null = i % 17 == 5;
+    double xs[] = {0.1, 1e300, 5e-324, NAN, 1.0 / 3.0, 2058.17, (double)i * 1.25e-7};
+    v[3].d = xs[i % 7];
+    v[4].d = (double)(i % 5) * 0.5;
+}
+
+static void write_table(const char *path, size_t n)
+{
+    char err[RFM_ERRLEN], id[32];
+    export_writer *w;
+    if (export_open(path, COLS, NC, &w, err, sizeof err) != RFM_OK)
+        fail_msg("%s", err);
+    parquet_value v[NC];
+    for (size_t i = 0; i < n; i++) {
+        make_row(i, id, v);
+        if (export_row(w, v, err, sizeof err) != RFM_OK)
+            fail_msg("%s", err);
+    }
+    if (export_commit(w, err, sizeof err) != RFM_OK)
+        fail_msg("%s", err);
+}
+
+static void test_parquet_read_back_by_duckdb(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/rfmtest_export_XXXXXX", csv[64], pq[64], cmd[512];
+    assert_non_null(mkdtemp(dir));
+    snprintf(csv, sizeof csv, "%s/t.csv", dir);
+    snprintf(pq, sizeof pq, "%s/t.parquet", dir);
+    size_t n = 150001; /* three row groups of 65536, the last one short */
+    write_table(csv, n);
+    write_table(pq, n);
+    snprintf(cmd, sizeof cmd, "node integration/parquet_csv.mjs %s > %s/back.csv && cmp %s/back.csv %s",
+             pq, dir, dir, csv);
+    int rc = system(cmd);
+    /* The CSV itself: the header and awkward fields quoted as RFC 4180 wants. */
+    FILE *f = fopen(csv, "r");
+    char line[256];
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_string_equal(line, "id,label,count,x,band\n");
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_string_equal(line, "C0000000,plain,-9223372036854775808,0.1,0\n");
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_string_equal(line, "C0000001,\"with, comma\",9223372036854775807,1e+300,0.5\n");
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(rc, 0);
+}
+
+static void test_format_of_name(void **state)
+{
+    (void)state;
+    char err[RFM_ERRLEN];
+    export_format f;
+    assert_int_equal(export_format_of("a.csv", &f, err, sizeof err), RFM_OK);
+    assert_int_equal(f, EXPORT_CSV);
+    assert_int_equal(export_format_of("a.csv.gz", &f, err, sizeof err), RFM_OK);
+    assert_int_equal(f, EXPORT_CSV_GZ);
+    assert_int_equal(export_format_of("dir.x/a.jsonl", &f, err, sizeof err), RFM_OK);
+    assert_int_equal(f, EXPORT_JSONL);
+    assert_int_equal(export_format_of("a.parquet", &f, err, sizeof err), RFM_OK);
+    assert_int_equal(f, EXPORT_PARQUET);
+    assert_int_equal(export_format_of("a.gz", &f, err, sizeof err), RFM_EINVAL);
+    assert_non_null(strstr(err, "a.gz: unknown format"));
+    assert_int_equal(export_format_of(".csv", &f, err, sizeof err), RFM_EINVAL);
+}
+
+/* An aborted export leaves neither the file nor its temporary. */
+static void test_abort_leaves_nothing(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/rfmtest_export_XXXXXX", path[64], err[RFM_ERRLEN], id[32], cmd[128];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/t.parquet", dir);
+    export_writer *w;
+    assert_int_equal(export_open(path, COLS, NC, &w, err, sizeof err), RFM_OK);
+    parquet_value v[NC];
+    make_row(1, id, v);
+    assert_int_equal(export_row(w, v, err, sizeof err), RFM_OK);
+    v[0].is_null = 1; /* id is REQUIRED */
+    assert_int_equal(export_row(w, v, err, sizeof err), RFM_EINVAL);
+    assert_non_null(strstr(err, "'id'"));
+    export_abort(w);
+    snprintf(cmd, sizeof cmd, "[ -z \"$(ls -A %s)\" ]", dir);
+    assert_int_equal(system(cmd), 0);
+    rmdir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parquet_read_back_by_duckdb),
+        cmocka_unit_test(test_format_of_name),
+        cmocka_unit_test(test_abort_leaves_nothing),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
