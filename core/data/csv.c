@@ -746,12 +746,8 @@ static inline __attribute__((always_inline)) int fast_record_in(csv_reader *r, s
                 continue;
             q++;
         }
-        if (c == '\r') { /* CR, LF or CRLF ends the record */
-            if (q == lim)
-                return 0; /* an LF may follow in the next block */
-            if (*q == '\n')
-                q++;
-        }
+        if (c == '\r' && *q == '\n') /* CR, LF or CRLF ends the record (*lim is data) */
+            q++;
         break;
     }
     r->datpos = (size_t)(q - dat);
@@ -888,7 +884,8 @@ rfm_status csv_next(csv_reader *r, const csv_field **fields, size_t *n, char *er
                     return st;
             }
             r->rec[len++] = '\0';
-            if (c == r->sep || (r->ws && c == '\t')) {
+            /* c >= 0: in line mode sep is -1, as c is at the end of input */
+            if ((c == r->sep && c >= 0) || (r->ws && c == '\t')) {
                 r->datpos++;
                 if (!r->ws)
                     continue;
