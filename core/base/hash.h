@@ -20,9 +20,39 @@ static inline uint64_t hash_mix(uint64_t x)
     return x;
 }
 
+/* The last n < 8 bytes of a key of total bytes ending at s + n, as
+ * memcpy into a zeroed word would give them, with fixed-size loads (a
+ * memcpy of variable size is a call): bytes before s are the key's own when
+ * it is 8 bytes or longer, and overlapping loads agree where they overlap. */
+static inline uint64_t hash_tail(const unsigned char *s, size_t n, size_t total)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t w;
+    if (n == 0)
+        return 0;
+    if (total >= 8) {
+        memcpy(&w, s + n - 8, 8);
+        return w >> (64 - 8 * n);
+    }
+    if (n >= 4) {
+        uint32_t lo, hi;
+        memcpy(&lo, s, 4);
+        memcpy(&hi, s + n - 4, 4);
+        return lo | (uint64_t)hi << (8 * (n - 4));
+    }
+    return s[0] | (uint64_t)s[n / 2] << (8 * (n / 2)) | (uint64_t)s[n - 1] << (8 * (n - 1));
+#else
+    (void)total;
+    uint64_t w = 0;
+    memcpy(&w, s, n);
+    return w;
+#endif
+}
+
 static inline uint64_t hash_bytes(const void *p, size_t n, uint64_t seed)
 {
     const unsigned char *s = p;
+    size_t total = n;
     uint64_t h = seed ^ (n * 0x9e3779b97f4a7c15ULL);
     while (n >= 8) {
         uint64_t w;
@@ -31,8 +61,7 @@ static inline uint64_t hash_bytes(const void *p, size_t n, uint64_t seed)
         s += 8;
         n -= 8;
     }
-    uint64_t w = 0;
-    memcpy(&w, s, n);
+    uint64_t w = hash_tail(s, n, total);
     h = (h ^ hash_mix(w ^ ((uint64_t)n << 56))) * 0xc4ceb9fe1a85ec53ULL;
     return hash_mix(h);
 }

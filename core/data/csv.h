@@ -43,10 +43,12 @@ rfm_status csv_open(const char *path, csv_reader **out, char *err, size_t errlen
  * reader does not close fd. */
 rfm_status csv_open_fd(int fd, const char *name, csv_reader **out, char *err, size_t errlen);
 
-/* A byte producer: fill buf with up to cap bytes and set *got; fewer than
- * cap only at the end of input, 0 once it has ended. On failure return a
- * status with a whole message in err (naming the source). Called on the
- * reader's own thread, one call at a time. */
+/* A byte producer: fill buf with up to cap bytes and set *got, 0 once the
+ * input has ended. Fewer than cap may come at any time, except that the
+ * first call must give the first two bytes when there are two (the gzip
+ * magic is looked for there). On failure return a status with a whole
+ * message in err (naming the source). Called on the reader's own thread,
+ * one call at a time. */
 typedef rfm_status (*csv_read_fn)(void *ctx, uint8_t *buf, size_t cap, size_t *got, char *err,
                                   size_t errlen);
 /* Releases ctx; called once by csv_close (or by csv_open_source when it

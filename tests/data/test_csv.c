@@ -78,6 +78,7 @@ static void test_separators(void **state)
     check("a b\n   \n\t\nc d\n", "a|b\nc|d\n");              /* blank-only lines skipped */
     sep = CSV_SEP_LINES;
     check("{\"a\": \"x,y\"}\r\n\n\"q\" z\n", "{\"a\": \"x,y\"}\n\"q\" z\n");
+    check("{}\n{\"b\": 2}", "{}\n{\"b\": 2}\n"); /* no final newline (was: 4096 fields) */
     sep = ',';
     csv_reader *r;
     char err[RFM_ERRLEN];
@@ -231,6 +232,325 @@ static void test_open_missing(void **state)
     assert_non_null(strstr(err, "/nonexistent/t.csv"));
 }
 
+/* ---- The parser against a byte-by-byte reference on random input ----
+ *
+ * The reader takes records that lie whole in a block through a fast path
+ * (16 or 8 bytes at a time) and everything else byte by byte. ref_next
+ * below is the format written out plainly, one byte at a time over the
+ * whole input; random inputs are read both from memory (one block) and
+ * from a producer handing out 1 to 40 (or 3000) bytes at a time (so fields
+ * and records span blocks at every offset), and every record, field, line
+ * and column must agree with it, and the two readers on every error. */
+
+typedef struct {
+    int sep, ws, quotes; /* sep: a byte, or -1 in line mode */
+} ref_dialect;
+
+typedef struct {
+    char *buf;            /* the fields back to back, NUL after each */
+    size_t len, cap;
+    size_t nf, fcap;
+    size_t *ofs, *flen;
+    uint64_t *col;
+    uint64_t line;
+} ref_rec;
+
+static void ref_put(ref_rec *r, char c)
+{
+    if (r->len + 1 >= r->cap) {
+        r->cap = 2 * r->cap + 64;
+        r->buf = realloc(r->buf, r->cap);
+        assert_non_null(r->buf);
+    }
+    r->buf[r->len++] = c;
+}
+
+/* 0 past the reader's limit of 4096 fields. */
+static int ref_field(ref_rec *r, uint64_t col)
+{
+    if (r->nf == 4096)
+        return 0;
+    if (r->nf == r->fcap) {
+        r->fcap = 2 * r->fcap + 16;
+        r->ofs = realloc(r->ofs, r->fcap * sizeof *r->ofs);
+        r->flen = realloc(r->flen, r->fcap * sizeof *r->flen);
+        r->col = realloc(r->col, r->fcap * sizeof *r->col);
+        assert_true(r->ofs && r->flen && r->col);
+    }
+    r->ofs[r->nf] = r->len;
+    r->col[r->nf++] = col;
+    return 1;
+}
+
+static int ref_blank(const ref_dialect *d, int c) { return d->ws && (c == ' ' || c == '\t'); }
+static int ref_ends_field(const ref_dialect *d, int c)
+{
+    return c == d->sep || c == '\r' || c == '\n' || (d->ws && c == '\t');
+}
+
+/* The next record of s[0..n) from *pos: 1 with it in *r, 0 at the end, -1
+ * for a malformed record. */
+static int ref_next(const ref_dialect *d, const uint8_t *s, size_t n, size_t *pos,
+                    uint64_t *line, size_t *linestart, ref_rec *r)
+{
+    size_t p = *pos;
+#define AT(i) ((i) < n ? (int)s[i] : -1)
+    for (;;) {
+        r->len = r->nf = 0;
+        r->line = *line;
+        while (ref_blank(d, AT(p)))
+            p++;
+        if (p == n)
+            return 0;
+        for (;;) {
+            if (!ref_field(r, p - *linestart + 1))
+                return -1;
+            if (d->quotes && AT(p) == '"') {
+                p++;
+                for (;;) {
+                    int c = AT(p);
+                    if (c < 0 || c == 0)
+                        return -1;
+                    if (c == '"') {
+                        if (AT(p + 1) == '"') {
+                            ref_put(r, '"');
+                            p += 2;
+                            continue;
+                        }
+                        p++;
+                        if (AT(p) < 0 || ref_ends_field(d, AT(p)))
+                            break;
+                        return -1; /* text after the closing quote */
+                    }
+                    ref_put(r, (char)c);
+                    p++;
+                    if (c == '\n') {
+                        ++*line;
+                        *linestart = p;
+                    }
+                }
+            } else {
+                for (int c; (c = AT(p)) >= 0 && !ref_ends_field(d, c); p++) {
+                    if (c == 0)
+                        return -1;
+                    ref_put(r, (char)c);
+                }
+            }
+            r->flen[r->nf - 1] = r->len - r->ofs[r->nf - 1];
+            ref_put(r, '\0');
+            int c = AT(p);
+            if (c >= 0 && (c == d->sep || (d->ws && c == '\t'))) {
+                p++;
+                if (!d->ws)
+                    continue;
+                while (ref_blank(d, AT(p)))
+                    p++;
+                c = AT(p);
+                if (c >= 0 && c != '\r' && c != '\n')
+                    continue;
+            }
+            if (c == '\r') {
+                p++;
+                c = AT(p);
+            }
+            if (c == '\n')
+                p++;
+            ++*line;
+            *linestart = p;
+            break;
+        }
+        *pos = p;
+        if (r->nf == 1 && r->flen[0] == 0)
+            continue; /* blank line */
+        return 1;
+    }
+#undef AT
+}
+
+/* A producer handing out the input a few bytes at a time. */
+typedef struct {
+    const uint8_t *s;
+    size_t n, pos, most; /* bytes per read: 1 to most */
+    uint64_t rng;
+} drip;
+
+static uint64_t rnd(uint64_t *x) /* xorshift64* */
+{
+    *x ^= *x >> 12;
+    *x ^= *x << 25;
+    *x ^= *x >> 27;
+    return *x * 0x2545f4914f6cdd1dULL;
+}
+
+static rfm_status drip_read(void *ctx, uint8_t *buf, size_t cap, size_t *got, char *err,
+                            size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    drip *d = ctx;
+    size_t k = 1 + rnd(&d->rng) % d->most;
+    if (d->pos == 0 && k < 2) /* the first two bytes come together (csv.h) */
+        k = 2;
+    if (k > cap)
+        k = cap;
+    if (k > d->n - d->pos)
+        k = d->n - d->pos;
+    memcpy(buf, d->s + d->pos, k);
+    d->pos += k;
+    *got = k;
+    return RFM_OK;
+}
+
+/* Random input over a small alphabet: either raw bytes, or records of
+ * random fields (some quoted, with doubled quotes and line ends inside)
+ * with a few bytes then overwritten. Letters are weighted so that spans
+ * longer than a scan chunk are common; some inputs hold long fields (past
+ * the record buffer's first size) or many fields (past 64). */
+static size_t random_input(uint64_t *x, const ref_dialect *d, uint8_t *out, size_t cap)
+{
+    static const char any[] = ",;\t \"\r\n\0";
+    const char seps[] = {d->sep < 0 ? ',' : (char)d->sep, d->ws ? '\t' : ','};
+    size_t n = 0, want = 1 + rnd(x) % (cap / 4);
+    unsigned letters = 40 + (unsigned)(rnd(x) % 60); /* percent */
+    int nul = rnd(x) % 8 == 0, longf = rnd(x) % 16 == 0;
+    if (rnd(x) % 4 == 0) { /* raw bytes */
+        while (n < want) {
+            if (rnd(x) % 100 < letters)
+                out[n++] = (uint8_t)('a' + rnd(x) % 3);
+            else
+                out[n++] = (uint8_t)any[rnd(x) % (sizeof any - (nul ? 1 : 2))];
+        }
+        return n;
+    }
+    while (n + 64 < cap && n < want) { /* records */
+        size_t nf = rnd(x) % 10 == 0 ? 1 + rnd(x) % 150 : 1 + rnd(x) % 9;
+        for (size_t i = 0; i < nf && n + 64 < cap; i++) {
+            size_t flen = longf && rnd(x) % 4 == 0 ? rnd(x) % 6000 : rnd(x) % 40;
+            int quoted = d->quotes && rnd(x) % 4 == 0;
+            if (quoted)
+                out[n++] = '"';
+            for (size_t j = 0; j < flen && n + 64 < cap; j++) {
+                unsigned c = (unsigned)(rnd(x) % 100);
+                if (c < letters)
+                    out[n++] = (uint8_t)('a' + rnd(x) % 3);
+                else if (!quoted) /* a quote inside unquoted text is kept */
+                    out[n++] = j > 0 && c % 4 == 0 ? '"' : (uint8_t)('a' + rnd(x) % 3);
+                else if (c % 3 == 0)
+                    out[n++] = '"', out[n++] = '"';
+                else /* separators and line ends inside quotes */
+                    out[n++] = (uint8_t)",;\t \r\n"[rnd(x) % 6];
+            }
+            if (quoted)
+                out[n++] = '"';
+            if (i + 1 < nf) {
+                out[n++] = (uint8_t)seps[rnd(x) % 2];
+                if (d->ws && rnd(x) % 2)
+                    out[n++] = ' ';
+            }
+        }
+        if (rnd(x) % 3 == 0)
+            out[n++] = '\r';
+        if (rnd(x) % 5 != 0)
+            out[n++] = '\n';
+    }
+    for (unsigned k = rnd(x) % 3 ? 0 : 1 + (unsigned)(rnd(x) % 3); k > 0 && n > 0; k--) /* strays */
+        out[rnd(x) % n] = (uint8_t)any[rnd(x) % (sizeof any - (nul ? 1 : 2))];
+    return n;
+}
+
+/* Read in with the reader, comparing each record with the reference.
+ * Returns the number of records; *st and err as csv_next left them. */
+static size_t compare_with_ref(csv_reader *rd, const ref_dialect *d, const uint8_t *in,
+                               size_t n, rfm_status *st, char *err)
+{
+    ref_rec ref = {0};
+    size_t pos = 0, linestart = 0, count = 0;
+    uint64_t line = 1;
+    for (;;) {
+        int want = ref_next(d, in, n, &pos, &line, &linestart, &ref);
+        const csv_field *f;
+        size_t nf;
+        *st = csv_next(rd, &f, &nf, err, RFM_ERRLEN);
+        if (want < 0) {
+            if (*st != RFM_EPARSE)
+                fail_msg("record %zu: the reference finds it malformed, the reader %s", count,
+                         *st == RFM_OK ? "does not" : err);
+            break;
+        }
+        if (*st != RFM_OK)
+            fail_msg("record %zu: %s; the reference reads %zu fields from line %llu (separator %d)",
+                     count, err, ref.nf, (unsigned long long)ref.line, d->sep);
+        if (want == 0) {
+            assert_int_equal(nf, 0);
+            break;
+        }
+        if (nf != ref.nf)
+            fail_msg("record %zu (line %llu): %zu fields, the reference %zu", count,
+                     (unsigned long long)ref.line, nf, ref.nf);
+        assert_int_equal(csv_line(rd), ref.line);
+        for (size_t i = 0; i < nf; i++) {
+            if (f[i].len != ref.flen[i] || memcmp(f[i].s, ref.buf + ref.ofs[i], f[i].len) != 0)
+                fail_msg("record %zu (line %llu) field %zu: '%.*s', the reference '%.*s'", count,
+                         (unsigned long long)ref.line, i, (int)f[i].len, f[i].s,
+                         (int)ref.flen[i], ref.buf + ref.ofs[i]);
+            assert_int_equal(f[i].s[f[i].len], '\0');
+            if (i > 0) /* back to back (csv.h) */
+                assert_ptr_equal(f[i].s, f[i - 1].s + f[i - 1].len + 1);
+            assert_int_equal(csv_column(rd, i), ref.col[i]);
+        }
+        count++;
+    }
+    free(ref.buf);
+    free(ref.ofs);
+    free(ref.flen);
+    free(ref.col);
+    return count;
+}
+
+static void test_random_against_reference(void **state)
+{
+    (void)state;
+    static const ref_dialect dialects[] = {
+        {',', 0, 1}, {';', 0, 1}, {'\t', 0, 1}, {' ', 1, 1}, {-1, 0, 0}};
+    static const int set[] = {',', ';', '\t', CSV_SEP_WHITESPACE, CSV_SEP_LINES};
+    enum { CAP = 64 * 1024 - 1 }; /* one memory block */
+    uint8_t *in = malloc(CAP);
+    assert_non_null(in);
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    size_t records = 0, errors = 0;
+    for (int it = 0; it < 600; it++) {
+        for (size_t k = 0; k < sizeof set / sizeof set[0]; k++) {
+            const ref_dialect *d = &dialects[k];
+            size_t n = random_input(&x, d, in, it % 25 == 0 ? CAP : 8192);
+            char err1[RFM_ERRLEN] = "", err2[RFM_ERRLEN] = "";
+            rfm_status st1, st2;
+            csv_reader *r1, *r2;
+            assert_int_equal(csv_open_mem(in, n, "rnd.csv", &r1, err1, sizeof err1), RFM_OK);
+            drip *dr = calloc(1, sizeof *dr);
+            assert_non_null(dr);
+            *dr = (drip){in, n, 0, it % 2 ? 40 : 3000, x | 1};
+            assert_int_equal(csv_open_source(drip_read, free, dr, "rnd.csv", &r2, err2,
+                                             sizeof err2),
+                             RFM_OK);
+            assert_true(csv_set_separator(r1, set[k]));
+            assert_true(csv_set_separator(r2, set[k]));
+            size_t c1 = compare_with_ref(r1, d, in, n, &st1, err1);
+            size_t c2 = compare_with_ref(r2, d, in, n, &st2, err2);
+            assert_int_equal(c1, c2);
+            assert_int_equal(st1, st2);
+            assert_string_equal(err1, err2); /* the same message, wherever the blocks end */
+            records += c1;
+            errors += st1 != RFM_OK;
+            csv_close(r1);
+            csv_close(r2);
+        }
+    }
+    printf("    %zu records agreed; %zu inputs malformed, with the same error\n", records,
+           errors);
+    assert_true(records > 20000 && errors > 300); /* both kinds were exercised */
+    free(in);
+}
+
 static void test_find(void **state)
 {
     (void)state;
@@ -249,6 +569,7 @@ int main(void)
         cmocka_unit_test(test_gzip_and_buffer_edges),
         cmocka_unit_test(test_open_missing),
         cmocka_unit_test(test_find),
+        cmocka_unit_test(test_random_against_reference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
