@@ -30,7 +30,7 @@ DEBS     := build-essential pkg-config libmicrohttpd-dev libjansson-dev libgsl-d
             libpq-dev libsqlite3-dev postgresql sqlite3 libzstd-dev
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps layers lint run test unit san bench clean fuzz fuzz-short fuzz-models
+.PHONY: all deps format layers lint run test unit san bench clean fuzz fuzz-short fuzz-models
 all: bin/rfm-train bin/rfm-serve bin/rfm-score
 
 deps:
@@ -128,6 +128,10 @@ san:
 # the wide-vector paths masked, so a test that leans on last bits fails here
 # and not only on a user's machine with another CPU.
 NOHWCAPS := glibc.cpu.hwcaps=-AVX2,-FMA,-AVX512F,-AVX512VL
+
+# Every C and C++ file through clang-format (.clang-format).
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h' '*.cpp')
 
 # The include rules of docs/architecture.md.
 layers:

@@ -162,8 +162,8 @@ int main(int argc, char **argv)
         die("load", err);
     struct stat sb;
     stat(path, &sb);
-    printf("  save %.2f s, load (CRC + FAISS read + id map) %.2f s, file %.0f MB\n", ts,
-           now() - t0, (double)sb.st_size / 1e6);
+    printf("  save %.2f s, load (CRC + FAISS read + id map) %.2f s, file %.0f MB\n", ts, now() - t0,
+           (double)sb.st_size / 1e6);
     unlink(path);
     latency(h, 2000, NULL, "customer query, k=10:");
     latency(h, 2000, keep_quarter, "filtered (1 in 4 pass), k=10:");

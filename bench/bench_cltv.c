@@ -37,8 +37,7 @@ int main(int argc, char **argv)
     txn_features_asof(d, txn_snapshot_day(d), f);
     for (size_t i = 0; i < n; i++)
         if (f[i].active)
-            x[m] = f[i].bg_x, tx[m] = f[i].bg_t_x, T[m] = f[i].bg_T, s[m] = f[i].bg_mean_spend,
-            m++;
+            x[m] = f[i].bg_x, tx[m] = f[i].bg_t_x, T[m] = f[i].bg_T, s[m] = f[i].bg_mean_spend, m++;
     cltv_options o = cfg->cltv;
     cltv_model *c = NULL;
     double fits[5];
@@ -58,7 +57,8 @@ int main(int argc, char **argv)
     double sink = 0, t0 = now_s();
     for (int r = 0; r < 5; r++)
         for (size_t i = 0; i < m; i++)
-            sink += bgnbd_p_alive(b, x[i], tx[i], T[i]) + bgnbd_expected(b, 365, x[i], tx[i], T[i]) +
+            sink += bgnbd_p_alive(b, x[i], tx[i], T[i]) +
+                    bgnbd_expected(b, 365, x[i], tx[i], T[i]) +
                     cltv_value(b, g, x[i], tx[i], T[i], s[i], 365, 0.01);
     double point_us = (now_s() - t0) / (5.0 * (double)m) * 1e6;
     t0 = now_s();

@@ -36,9 +36,9 @@ int main(int argc, char **argv)
     /* FILE may be a database URL (data.query from CONFIG), as in rfm-train. */
     source_kind sk = source_kind_of(argv[2]);
     csv_reader *csv = NULL;
-    rfm_status st = source_open(argv[2],
-                                sk == SOURCE_POSTGRESQL || sk == SOURCE_SQLITE ? cfg->query : NULL,
-                                &csv, err, sizeof err);
+    rfm_status st =
+        source_open(argv[2], sk == SOURCE_POSTGRESQL || sk == SOURCE_SQLITE ? cfg->query : NULL,
+                    &csv, err, sizeof err);
     if (st == RFM_OK)
         st = txn_read_csv(csv, &cfg->txn, NULL, NULL, &d, &rep, err, sizeof err);
     csv_close(csv);

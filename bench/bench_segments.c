@@ -22,8 +22,11 @@
  * with lognormal spread, in whole days and invoices and cents. */
 static void simulate(size_t n, double *r, double *f, double *m)
 {
-    static const double g[5][4] = {{5, 25, 8000, 0.3},  {10, 1, 80, 0.25}, {60, 6, 1200, 0.2},
-                                   {300, 1, 60, 0.15}, {250, 8, 5000, 0.1}};
+    static const double g[5][4] = {{5, 25, 8000, 0.3},
+                                   {10, 1, 80, 0.25},
+                                   {60, 6, 1200, 0.2},
+                                   {300, 1, 60, 0.15},
+                                   {250, 8, 5000, 0.1}};
     rfm_rng rng;
     rfm_rng_seed(&rng, 77);
     for (size_t i = 0; i < n; i++) {

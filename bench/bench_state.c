@@ -57,16 +57,22 @@ static double ingest(const char *path, state_sync sync, size_t n, size_t ncust, 
             int y, m, d;
             int32_t day = day0 + (int32_t)rfm_rng_below(&r, 365);
             date_to_ymd(day, &y, &m, &d);
-            snprintf(ids[i], sizeof ids[i], "evt-%016llx-%zu",
-                     (unsigned long long)rfm_rng_u64(&r), at + i);
+            snprintf(ids[i], sizeof ids[i], "evt-%016llx-%zu", (unsigned long long)rfm_rng_u64(&r),
+                     at + i);
             snprintf(cids[i], sizeof cids[i], "%llu",
                      (unsigned long long)(100000 + rfm_rng_below(&r, ncust)));
-            snprintf(invs[i], sizeof invs[i], "%llu",
-                     (unsigned long long)(1000000 + (at + i) / 3));
+            snprintf(invs[i], sizeof invs[i], "%llu", (unsigned long long)(1000000 + (at + i) / 3));
             snprintf(times[i], sizeof times[i], "%04d-%02d-%02dT%02d:%02d:00Z", y, m, d,
                      (int)rfm_rng_below(&r, 24), (int)rfm_rng_below(&r, 60));
-            ev[i] = (state_event){ids[i], cids[i], times[i], invs[i], NULL, 1,
-                                  1.0 + (double)rfm_rng_below(&r, 10000) / 100, 0, 0};
+            ev[i] = (state_event){ids[i],
+                                  cids[i],
+                                  times[i],
+                                  invs[i],
+                                  NULL,
+                                  1,
+                                  1.0 + (double)rfm_rng_below(&r, 10000) / 100,
+                                  0,
+                                  0};
         }
         if (state_apply(st, ev, b, res, err, sizeof err) != RFM_OK) {
             fprintf(stderr, "%s\n", err);
@@ -124,7 +130,8 @@ int main(int argc, char **argv)
         double t0 = now_s();
         for (size_t i = 0; i < m; i++) {
             char id[24];
-            snprintf(id, sizeof id, "%llu", (unsigned long long)(100000 + rfm_rng_below(&r, ncust)));
+            snprintf(id, sizeof id, "%llu",
+                     (unsigned long long)(100000 + rfm_rng_below(&r, ncust)));
             state_customer c;
             found += state_get(st, id, days[k], &c, err, sizeof err) == RFM_OK;
         }

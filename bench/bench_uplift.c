@@ -46,7 +46,7 @@ static void simulate(size_t n, uint64_t seed, double *X, int *arm, double *y)
         x[0] = rfm_rng_normal(&r);
         x[1] = rfm_rng_normal(&r);
         x[2] = rfm_rng_uniform(&r);
-        x[3] = (double)rfm_rng_below(&r, 12) + 1;   /* like recency */
+        x[3] = (double)rfm_rng_below(&r, 12) + 1; /* like recency */
         x[4] = (double)rfm_rng_below(&r, 2);
         x[5] = (double)rfm_rng_below(&r, 2);
         x[6] = (double)rfm_rng_below(&r, 3);
@@ -57,7 +57,8 @@ static void simulate(size_t n, uint64_t seed, double *X, int *arm, double *y)
         double tau[2];
         tau_true(x, tau);
         double p = 0.10 + 0.05 * x[4] + 0.08 * (x[3] < 4) + 0.0001 * x[7];
-        if (arm[i] > 0) p += tau[arm[i] - 1];
+        if (arm[i] > 0)
+            p += tau[arm[i] - 1];
         y[i] = rfm_rng_uniform(&r) < p ? 1.0 : 0.0;
     }
 }
@@ -82,10 +83,12 @@ static int load_hillstrom(const char *path, double **X, int **arm, double **y, s
     *y = malloc(cd->n * sizeof **y);
     size_t k = 0;
     *n_test = 0;
-    for (size_t i = 0; i < cd->n; i++) *n_test += t[i];
+    for (size_t i = 0; i < cd->n; i++)
+        *n_test += t[i];
     for (int pass = 0; pass < 2; pass++)
         for (size_t i = 0; i < cd->n; i++) {
-            if (t[i] != pass) continue;
+            if (t[i] != pass)
+                continue;
             memcpy(*X + k * cd->d, cd->X + i * cd->d, cd->d * sizeof **X);
             (*arm)[k] = cd->arm[i];
             (*y)[k++] = cd->y[i];
@@ -112,7 +115,8 @@ int main(int argc, char **argv)
         simulate(n + nt, 7, X, arm, y);
     } else {
         size_t all;
-        if (load_hillstrom(argv[1], &X, &arm, &y, &all, &nt, &d)) return 1;
+        if (load_hillstrom(argv[1], &X, &arm, &y, &all, &nt, &d))
+            return 1;
         n = all - nt;
         printf("hillstrom: %zu training rows, %zu held out, %zu columns\n", n, nt, d);
     }
@@ -154,7 +158,8 @@ int main(int argc, char **argv)
             uplift_evaluate(y + n, arm + n, sc + (size_t)(k - 1) * nt, nt, k, &e, err, sizeof err);
             printf("   arm %d: qini_coef %.1f  qini_norm %.4f  auuc %.1f  auuc_norm %.4f", k,
                    e.qini_coef, e.qini_norm, e.auuc, e.auuc_norm);
-            if (sim) printf("  tau MSE %.3g", mse[k - 1]);
+            if (sim)
+                printf("  tau MSE %.3g", mse[k - 1]);
             printf("\n");
         }
         free(s);

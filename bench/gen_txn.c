@@ -44,8 +44,10 @@ int main(int argc, char **argv)
     setvbuf(f, buf, _IOFBF, sizeof buf);
     rfm_rng rng;
     rfm_rng_seed(&rng, 2024);
-    fprintf(f, "InvoiceNo%sStockCode%sDescription%sQuantity%sInvoiceDate%sUnitPrice%sCustomerID%s"
-               "Country\n", sep, sep, sep, sep, sep, sep, sep);
+    fprintf(f,
+            "InvoiceNo%sStockCode%sDescription%sQuantity%sInvoiceDate%sUnitPrice%sCustomerID%s"
+            "Country\n",
+            sep, sep, sep, sep, sep, sep, sep);
     int32_t day0 = date_from_ymd(2010, 1, 1);
     unsigned long long inv = 500000, written = 0;
     for (unsigned long long i = 0; i < ninv; i++) {
@@ -66,8 +68,8 @@ int main(int argc, char **argv)
                 *strchr(pr, '.') = ',';
             fprintf(f, "%s%llu%s%u%c%s\"PRODUCT %u, SIZE %c\"%s%d%s%s%c%02d:%02d:00%s%s%s",
                     cancel ? "C" : "", inv, sep, 20000 + prod, 'A' + (char)(prod % 4), sep, prod,
-                    'S' + (char)(prod % 3), sep, cancel ? -qty : qty, sep, date, ws ? 'T' : ' ',
-                    hh, mm, sep, pr, sep);
+                    'S' + (char)(prod % 3), sep, cancel ? -qty : qty, sep, date, ws ? 'T' : ' ', hh,
+                    mm, sep, pr, sep);
             if (!nocust)
                 fprintf(f, "%lu.0", cust);
             else if (ws)

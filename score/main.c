@@ -46,33 +46,32 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: rfm-score [--config FILE] [--models DIR] --out FILE\n"
-            "                 [--top N --by cltv|churn|value_at_risk] [--segment NAME]...\n"
-            "                 [--changed-since FILE] [--quiet]\n"
-            "\n"
-            "Scores every customer of the trained models (models/customers.csv) as of the\n"
-            "training snapshot and writes one row per customer: the columns of\n"
-            "docs/exports.md, the same figures rfm-serve answers for the customer.\n"
-            "\n"
-            "  --config FILE        configuration (default config/rfm.yaml)\n"
-            "  --models DIR         override models_dir from the config\n"
-            "  --out FILE           output; the format by its ending: .csv, .csv.gz,\n"
-            "                       .jsonl or .parquet\n"
-            "  --top N --by KEY     a targeting list: the N customers with the highest KEY,\n"
-            "                       highest first: cltv, churn (churn probability) or\n"
-            "                       value_at_risk (churn probability x cltv)\n"
-            "  --segment NAME       only customers of this cluster segment or RFM segment\n"
-            "                       (repeat for several)\n"
-            "  --changed-since FILE only customers new since FILE (an earlier rfm-score CSV)\n"
-            "                       or whose segment, cluster, risk band or any score moved\n"
-            "  --quiet              no progress on stderr\n"
-            "  --help               this text\n"
-            "\n"
-            "Not yet: --state and --as-of (scores from the live customer state) and\n"
-            "--by uplift_gain; rfm-score scores as of the training snapshot.\n"
-            "\n"
-            "Exit status: 0 success, 1 bad models or data or a failed write, 2 bad usage.\n");
+    fprintf(f, "usage: rfm-score [--config FILE] [--models DIR] --out FILE\n"
+               "                 [--top N --by cltv|churn|value_at_risk] [--segment NAME]...\n"
+               "                 [--changed-since FILE] [--quiet]\n"
+               "\n"
+               "Scores every customer of the trained models (models/customers.csv) as of the\n"
+               "training snapshot and writes one row per customer: the columns of\n"
+               "docs/exports.md, the same figures rfm-serve answers for the customer.\n"
+               "\n"
+               "  --config FILE        configuration (default config/rfm.yaml)\n"
+               "  --models DIR         override models_dir from the config\n"
+               "  --out FILE           output; the format by its ending: .csv, .csv.gz,\n"
+               "                       .jsonl or .parquet\n"
+               "  --top N --by KEY     a targeting list: the N customers with the highest KEY,\n"
+               "                       highest first: cltv, churn (churn probability) or\n"
+               "                       value_at_risk (churn probability x cltv)\n"
+               "  --segment NAME       only customers of this cluster segment or RFM segment\n"
+               "                       (repeat for several)\n"
+               "  --changed-since FILE only customers new since FILE (an earlier rfm-score CSV)\n"
+               "                       or whose segment, cluster, risk band or any score moved\n"
+               "  --quiet              no progress on stderr\n"
+               "  --help               this text\n"
+               "\n"
+               "Not yet: --state and --as-of (scores from the live customer state) and\n"
+               "--by uplift_gain; rfm-score scores as of the training snapshot.\n"
+               "\n"
+               "Exit status: 0 success, 1 bad models or data or a failed write, 2 bad usage.\n");
 }
 
 static int quiet;
@@ -96,20 +95,46 @@ static double now_s(void)
 
 /* The columns, in the order docs/exports.md lists them. */
 enum {
-    C_ID, C_RECENCY, C_FREQUENCY, C_MONETARY, C_RFM_SCORE, C_RFM_SEGMENT, C_CLUSTER, C_SEGMENT,
-    C_CHURN_P, C_CHURN_RISK, C_CHURN_PCT, C_P_ALIVE, C_EXP_PURCHASES, C_CLTV, C_CLTV_LOWER,
-    C_CLTV_UPPER, C_CLTV_PCT, C_MODEL_VERSION, C_SCORED_AT, NCOL
+    C_ID,
+    C_RECENCY,
+    C_FREQUENCY,
+    C_MONETARY,
+    C_RFM_SCORE,
+    C_RFM_SEGMENT,
+    C_CLUSTER,
+    C_SEGMENT,
+    C_CHURN_P,
+    C_CHURN_RISK,
+    C_CHURN_PCT,
+    C_P_ALIVE,
+    C_EXP_PURCHASES,
+    C_CLTV,
+    C_CLTV_LOWER,
+    C_CLTV_UPPER,
+    C_CLTV_PCT,
+    C_MODEL_VERSION,
+    C_SCORED_AT,
+    NCOL
 };
 static const parquet_column COLS[NCOL] = {
-    {"customer_id", PARQUET_STRING, 0},     {"recency", PARQUET_DOUBLE, 1},
-    {"frequency", PARQUET_DOUBLE, 1},       {"monetary", PARQUET_DOUBLE, 1},
-    {"rfm_score", PARQUET_STRING, 1},       {"rfm_segment", PARQUET_STRING, 1},
-    {"cluster", PARQUET_INT64, 1},          {"segment", PARQUET_STRING, 1},
-    {"churn_probability", PARQUET_DOUBLE, 1}, {"churn_risk", PARQUET_STRING, 1},
-    {"churn_percentile", PARQUET_DOUBLE, 1}, {"p_alive", PARQUET_DOUBLE, 1},
-    {"expected_purchases", PARQUET_DOUBLE, 1}, {"cltv", PARQUET_DOUBLE, 1},
-    {"cltv_lower", PARQUET_DOUBLE, 1},      {"cltv_upper", PARQUET_DOUBLE, 1},
-    {"cltv_percentile", PARQUET_DOUBLE, 1}, {"model_version", PARQUET_STRING, 0},
+    {"customer_id", PARQUET_STRING, 0},
+    {"recency", PARQUET_DOUBLE, 1},
+    {"frequency", PARQUET_DOUBLE, 1},
+    {"monetary", PARQUET_DOUBLE, 1},
+    {"rfm_score", PARQUET_STRING, 1},
+    {"rfm_segment", PARQUET_STRING, 1},
+    {"cluster", PARQUET_INT64, 1},
+    {"segment", PARQUET_STRING, 1},
+    {"churn_probability", PARQUET_DOUBLE, 1},
+    {"churn_risk", PARQUET_STRING, 1},
+    {"churn_percentile", PARQUET_DOUBLE, 1},
+    {"p_alive", PARQUET_DOUBLE, 1},
+    {"expected_purchases", PARQUET_DOUBLE, 1},
+    {"cltv", PARQUET_DOUBLE, 1},
+    {"cltv_lower", PARQUET_DOUBLE, 1},
+    {"cltv_upper", PARQUET_DOUBLE, 1},
+    {"cltv_percentile", PARQUET_DOUBLE, 1},
+    {"model_version", PARQUET_STRING, 0},
     {"scored_at", PARQUET_STRING, 0},
 };
 
@@ -273,15 +298,15 @@ typedef struct {
     char cluster_name[8];
 } out_row;
 
-static void fill_row(const models *m, const char *id, const customer_row *c,
-                     const score_result *r, double churn_pct, double cltv_pct, out_row *o)
+static void fill_row(const models *m, const char *id, const customer_row *c, const score_result *r,
+                     double churn_pct, double cltv_pct, out_row *o)
 {
     memset(o->v, 0, sizeof o->v);
     for (int j = 0; j < NCOL; j++)
         o->v[j].is_null = 1;
-#define STR(col, text)                                                                          \
-    do {                                                                                       \
-        o->v[col].s = (text), o->v[col].len = strlen(text), o->v[col].is_null = 0;             \
+#define STR(col, text)                                                                             \
+    do {                                                                                           \
+        o->v[col].s = (text), o->v[col].len = strlen(text), o->v[col].is_null = 0;                 \
     } while (0)
 #define DBL(col, x) (o->v[col].d = (x), o->v[col].is_null = isnan(x))
     STR(C_ID, id);
@@ -372,8 +397,8 @@ static rfm_status previous_load(const char *path, previous *p, char *err, size_t
     for (int j = 0; j < NCOL; j++)
         if ((pos[j] = n ? csv_find(f, n, COLS[j].name) : -1) < 0) {
             st = rfm_fail(err, errlen, RFM_EPARSE,
-                          "%s:1: no column %s: --changed-since takes a CSV rfm-score wrote",
-                          path, COLS[j].name);
+                          "%s:1: no column %s: --changed-since takes a CSV rfm-score wrote", path,
+                          COLS[j].name);
             goto out;
         }
     while ((st = csv_next(r, &f, &n, err, errlen)) == RFM_OK && n) {
@@ -470,13 +495,18 @@ int main(int argc, char **argv)
     const char *segs[64];
     size_t nsegs = 0;
     long top = -1;
-    static const struct option opts[] = {
-        {"config", required_argument, 0, 'c'},   {"models", required_argument, 0, 'm'},
-        {"out", required_argument, 0, 'o'},      {"top", required_argument, 0, 't'},
-        {"by", required_argument, 0, 'b'},       {"segment", required_argument, 0, 's'},
-        {"changed-since", required_argument, 0, 'C'}, {"state", required_argument, 0, 'S'},
-        {"as-of", required_argument, 0, 'A'},    {"quiet", no_argument, 0, 'q'},
-        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
+    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
+                                         {"models", required_argument, 0, 'm'},
+                                         {"out", required_argument, 0, 'o'},
+                                         {"top", required_argument, 0, 't'},
+                                         {"by", required_argument, 0, 'b'},
+                                         {"segment", required_argument, 0, 's'},
+                                         {"changed-since", required_argument, 0, 'C'},
+                                         {"state", required_argument, 0, 'S'},
+                                         {"as-of", required_argument, 0, 'A'},
+                                         {"quiet", no_argument, 0, 'q'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "c:m:o:t:b:s:C:qh", opts, NULL)) != -1) {
         switch (c) {
@@ -504,8 +534,9 @@ int main(int argc, char **argv)
         case 'C': changed = optarg; break;
         case 'S':
         case 'A':
-            fprintf(stderr, "rfm-score: --%s: not available yet: rfm-score scores the customers "
-                            "as of the training snapshot (models/customers.csv)\n",
+            fprintf(stderr,
+                    "rfm-score: --%s: not available yet: rfm-score scores the customers "
+                    "as of the training snapshot (models/customers.csv)\n",
                     c == 'S' ? "state" : "as-of");
             return 2;
         case 'q': quiet = 1; break;
@@ -578,7 +609,8 @@ int main(int argc, char **argv)
         rc = 2;
         goto out;
     }
-    if ((by == BY_CHURN || by == BY_VALUE_AT_RISK) && (!m.churn || (by == BY_VALUE_AT_RISK && !m.cltv))) {
+    if ((by == BY_CHURN || by == BY_VALUE_AT_RISK) &&
+        (!m.churn || (by == BY_VALUE_AT_RISK && !m.cltv))) {
         fprintf(stderr, "rfm-score: --by %s: needs the churn%s model, which is not trained\n",
                 by_name, by == BY_VALUE_AT_RISK ? " and cltv" : "");
         rc = 2;
@@ -586,8 +618,9 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < nsegs; i++)
         if (!m.segments || !known_segment(m.segments, segs[i])) {
-            fprintf(stderr, "rfm-score: --segment: unknown segment '%s' (a cluster segment, see "
-                            "rfm-train --print-clusters, or an RFM segment of the config)\n",
+            fprintf(stderr,
+                    "rfm-score: --segment: unknown segment '%s' (a cluster segment, see "
+                    "rfm-train --print-clusters, or an RFM segment of the config)\n",
                     segs[i]);
             rc = 2;
             goto out;

@@ -46,21 +46,21 @@ struct api {
     char *openapi_text;
     size_t openapi_len;
     struct timespec started;
-    live *live;          /* the customer-state store, or NULL (not owned) */
-    size_t batch_limit;  /* events per POST /events */
+    live *live;         /* the customer-state store, or NULL (not owned) */
+    size_t batch_limit; /* events per POST /events */
     http_route routes[20];
     size_t nroutes;
 };
 
 /* Models this server can serve, in the order /ready lists them. */
-static const char *const KNOWN[] = {"segments", "cltv", "churn", "customers", "embeddings",
-                                    "uplift"};
+static const char *const KNOWN[] = {"segments",  "cltv",       "churn",
+                                    "customers", "embeddings", "uplift"};
 #define NKNOWN (sizeof KNOWN / sizeof *KNOWN)
 
 static int not_trained(char *msg, size_t len, const char *model)
 {
-    snprintf(msg, len, "model %s is not trained: run bin/rfm-train (--only %s) and restart",
-             model, model);
+    snprintf(msg, len, "model %s is not trained: run bin/rfm-train (--only %s) and restart", model,
+             model);
     return 503;
 }
 
@@ -91,8 +91,7 @@ static int h_ready(void *user, const json_t *body, json_t **out, char *msg, size
     const api *a = user;
     (void)body, (void)msg, (void)len;
     json_t *loaded = json_array(), *missing = json_array();
-    const void *have[NKNOWN] = {a->segments, a->cltv,  a->churn,
-                                a->customers, a->ann, a->uplift};
+    const void *have[NKNOWN] = {a->segments, a->cltv, a->churn, a->customers, a->ann, a->uplift};
     for (size_t i = 0; i < NKNOWN; i++)
         json_array_append_new(have[i] ? loaded : missing, json_string(KNOWN[i]));
     /* Models are loaded before the listener starts: once we answer, we are ready. */
@@ -108,8 +107,8 @@ static int32_t today_utc(void) { return (int32_t)(time(NULL) / 86400); }
  * training convention), else the row of models/customers.csv. 0, or 404
  * (unknown, or no purchase by then) / 503 with msg. sc (may be NULL) gets
  * the live state. */
-static int by_id(const api *a, const char *id, int32_t asof, customer_row *row,
-                 state_customer *sc, char *msg, size_t len)
+static int by_id(const api *a, const char *id, int32_t asof, customer_row *row, state_customer *sc,
+                 char *msg, size_t len)
 {
     if (a->live) {
         state_customer c;
@@ -153,7 +152,10 @@ static int h_segment(void *user, const json_t *body, json_t **out, char *msg, si
     customer_row row = {json_number_value(json_object_get(body, "recency")),
                         json_number_value(json_object_get(body, "frequency")),
                         json_number_value(json_object_get(body, "monetary")),
-                        NAN, NAN, NAN, NAN};
+                        NAN,
+                        NAN,
+                        NAN,
+                        NAN};
     const char *id = json_string_value(json_object_get(body, "customer_id"));
     if (id) {
         int st = by_id(a, id, today_utc(), &row, NULL, msg, len);
@@ -170,8 +172,8 @@ static int h_segment(void *user, const json_t *body, json_t **out, char *msg, si
         return 422;
     const segments_result r = sr.seg;
     *out = json_pack("{s:I,s:s,s:s,s:s,s:s,s:s}", "cluster", (json_int_t)r.cluster, "segment",
-                     r.segment, "rfm_score", r.rfm_score, "rfm_segment", r.rfm_segment,
-                     "strategy", r.strategy, "model_version", a->segments_version);
+                     r.segment, "rfm_score", r.rfm_score, "rfm_segment", r.rfm_segment, "strategy",
+                     r.strategy, "model_version", a->segments_version);
     if (*out && id)
         json_object_set_new(*out, "customer_id", json_string(id));
     return 200;
@@ -182,7 +184,9 @@ static int h_cltv(void *user, const json_t *body, json_t **out, char *msg, size_
     const api *a = user;
     if (!a->cltv)
         return not_trained(msg, len, "cltv");
-    customer_row row = {NAN, NAN, NAN,
+    customer_row row = {NAN,
+                        NAN,
+                        NAN,
                         json_number_value(json_object_get(body, "repeat_purchases")),
                         json_number_value(json_object_get(body, "days_first_to_last_purchase")),
                         json_number_value(json_object_get(body, "days_since_first_purchase")),
@@ -193,7 +197,8 @@ static int h_cltv(void *user, const json_t *body, json_t **out, char *msg, size_
         if (st)
             return st;
     }
-    const json_t *hv = json_object_get(body, "horizon_days"), *dv = json_object_get(body, "discount_rate");
+    const json_t *hv = json_object_get(body, "horizon_days"),
+                 *dv = json_object_get(body, "discount_rate");
     double H = hv ? json_number_value(hv) : a->cltv_horizon;
     double d = dv ? json_number_value(dv) : a->cltv_discount;
     score_models sm = {.cltv = a->cltv, .horizon_days = H, .discount_rate = d};
@@ -289,9 +294,8 @@ static int h_similar(void *user, const json_t *body, json_t **out, char *msg, si
         return 503; /* a FAISS failure: reported, the daemon goes on */
     json_t *list = json_array();
     for (int i = 0; list && i < found; i++) {
-        const char *name = a->row_cluster ? segments_cluster_name(a->segments,
-                                                                  a->row_cluster[rows[i]])
-                                          : NULL;
+        const char *name =
+            a->row_cluster ? segments_cluster_name(a->segments, a->row_cluster[rows[i]]) : NULL;
         json_array_append_new(list, json_pack("{s:s,s:f,s:s?}", "customer_id",
                                               ann_customer_id(a->ann, rows[i]), "similarity",
                                               (double)sims[i], "segment", name));
@@ -309,7 +313,10 @@ static int h_churn(void *user, const json_t *body, json_t **out, char *msg, size
     customer_row row = {json_number_value(json_object_get(body, "recency")),
                         json_number_value(json_object_get(body, "frequency")),
                         json_number_value(json_object_get(body, "monetary")),
-                        NAN, NAN, NAN, NAN};
+                        NAN,
+                        NAN,
+                        NAN,
+                        NAN};
     const char *id = json_string_value(json_object_get(body, "customer_id"));
     if (id) {
         int st = by_id(a, id, today_utc(), &row, NULL, msg, len);
@@ -338,14 +345,14 @@ static int h_churn(void *user, const json_t *body, json_t **out, char *msg, size
                         cf.n_purchases, "order_value", cf.order_value, "probability_after",
                         cf.probability_after, "threshold", a->cf_threshold);
     else
-        cfj = json_pack("{s:b,s:b,s:i,s:f,s:f}", "needed", 1, "found", 0, "max_purchases",
-                        a->cf_max, "lowest_probability", cf.probability_after, "threshold",
-                        a->cf_threshold);
-    *out = json_pack("{s:f,s:s,s:{s:f,s:{s:f,s:f,s:f}},s:o,s:s}", "churn_probability", p, "risk",
-                     churn_risk_name(sr.risk), "explanation", "base_value",
-                     base, "contributions", "recency", contrib[0], "frequency", contrib[1],
-                     "monetary", contrib[2], "counterfactual", cfj, "model_version",
-                     a->churn_version ? a->churn_version : "");
+        cfj =
+            json_pack("{s:b,s:b,s:i,s:f,s:f}", "needed", 1, "found", 0, "max_purchases", a->cf_max,
+                      "lowest_probability", cf.probability_after, "threshold", a->cf_threshold);
+    *out =
+        json_pack("{s:f,s:s,s:{s:f,s:{s:f,s:f,s:f}},s:o,s:s}", "churn_probability", p, "risk",
+                  churn_risk_name(sr.risk), "explanation", "base_value", base, "contributions",
+                  "recency", contrib[0], "frequency", contrib[1], "monetary", contrib[2],
+                  "counterfactual", cfj, "model_version", a->churn_version ? a->churn_version : "");
     if (*out && id)
         json_object_set_new(*out, "customer_id", json_string(id));
     return 200;
@@ -397,8 +404,8 @@ static int h_uplift(void *user, const json_t *body, json_t **out, char *msg, siz
             json_object_set_new(gain, arm, json_real(g[k - 1]));
     }
     *out = json_pack("{s:o,s:s,s:f,s:s,s:s}", "uplift", up, "best_treatment", best,
-                     "outcome_control", oc, "model", a->uplift_learner,
-                     "model_version", a->uplift_version ? a->uplift_version : "");
+                     "outcome_control", oc, "model", a->uplift_learner, "model_version",
+                     a->uplift_version ? a->uplift_version : "");
     if (*out && gain)
         json_object_set_new(*out, "expected_net_gain", gain);
     else
@@ -466,8 +473,10 @@ static const char *reason_message(state_reason r)
     switch (r) {
     case STATE_BAD_EVENT_ID: return "event_id: missing, empty or longer than 256 bytes";
     case STATE_MISSING_CUSTOMER: return "customer_id: missing, empty, nan/null/none or too long";
-    case STATE_BAD_TIME: return "time: not an RFC 3339 time (2011-12-01T08:26:00Z) from 1900 to 9999";
-    case STATE_BAD_NUMBER: return "amount, or quantity and price: one form only, finite, spend at most 1e298";
+    case STATE_BAD_TIME:
+        return "time: not an RFC 3339 time (2011-12-01T08:26:00Z) from 1900 to 9999";
+    case STATE_BAD_NUMBER:
+        return "amount, or quantity and price: one form only, finite, spend at most 1e298";
     case STATE_BAD_TEXT: return "invoice or product: longer than 256 bytes";
     default: return state_reason_name(r);
     }
@@ -483,21 +492,22 @@ static int h_events(void *user, const json_t *body, json_t **out, char *msg, siz
 {
     const api *a = user;
     if (!a->live) {
-        snprintf(msg, len, "no customer-state store: start rfm-serve with --state PATH (or "
-                           "state.path in the config)");
+        snprintf(msg, len,
+                 "no customer-state store: start rfm-serve with --state PATH (or "
+                 "state.path in the config)");
         return 503;
     }
     const json_t *evs = json_object_get(body, "events");
     size_t n = json_array_size(evs);
     if (n > a->batch_limit) {
-        snprintf(msg, len, "batch of %zu events is over the limit of %zu (server.batch_limit)",
-                 n, a->batch_limit);
+        snprintf(msg, len, "batch of %zu events is over the limit of %zu (server.batch_limit)", n,
+                 a->batch_limit);
         return 413;
     }
     state_event *ev = calloc(n ? n : 1, sizeof *ev);
     state_result *res = calloc(n ? n : 1, sizeof *res);
     size_t *index = calloc(n ? n : 1, sizeof *index);
-    char (*ids)[2][32] = calloc(n ? n : 1, sizeof *ids);
+    char(*ids)[2][32] = calloc(n ? n : 1, sizeof *ids);
     json_t *rejected = json_array(), *ignored = json_array();
     int status = 200;
     if (!ev || !res || !index || !ids || !rejected || !ignored) {
@@ -533,8 +543,8 @@ static int h_events(void *user, const json_t *body, json_t **out, char *msg, siz
         else if (res[k].outcome == STATE_DUPLICATE)
             dups++;
         else if (res[k].outcome == STATE_REJECTED)
-            json_array_append_new(rejected, rejection(index[k], 422, res[k].reason,
-                                                      reason_message(res[k].reason)));
+            json_array_append_new(
+                rejected, rejection(index[k], 422, res[k].reason, reason_message(res[k].reason)));
     }
     /* Rejections in the order of the request. */
     if (json_array_size(rejected) > 1) {
@@ -567,8 +577,9 @@ static int h_customer(void *user, const json_t *body, json_t **out, char *msg, s
 {
     const api *a = user;
     if (!a->live) {
-        snprintf(msg, len, "no customer-state store: start rfm-serve with --state PATH (or "
-                           "state.path in the config)");
+        snprintf(msg, len,
+                 "no customer-state store: start rfm-serve with --state PATH (or "
+                 "state.path in the config)");
         return 503;
     }
     const char *id = json_string_value(json_object_get(body, "id"));
@@ -605,11 +616,10 @@ static int h_customer(void *user, const json_t *body, json_t **out, char *msg, s
     json_t *versions = json_object();
     json_t *o = json_pack("{s:s,s:s,s:f,s:f,s:f,s:f,s:f,s:{s:f,s:f,s:f,s:f},s:o,s:s}",
                           "customer_id", id, "as_of", day, "recency", f->recency, "frequency",
-                          f->frequency, "monetary", f->monetary, "tenure", f->tenure, "aov",
-                          f->aov, "bgnbd", "repeat_purchases", f->bg_x,
-                          "days_first_to_last_purchase", f->bg_t_x, "days_since_first_purchase",
-                          f->bg_T, "mean_repeat_spend", f->bg_mean_spend, "model_version",
-                          versions, "scored_at", scored);
+                          f->frequency, "monetary", f->monetary, "tenure", f->tenure, "aov", f->aov,
+                          "bgnbd", "repeat_purchases", f->bg_x, "days_first_to_last_purchase",
+                          f->bg_t_x, "days_since_first_purchase", f->bg_T, "mean_repeat_spend",
+                          f->bg_mean_spend, "model_version", versions, "scored_at", scored);
     if (!o)
         return 200;
     if (sc.last_event_at != INT64_MIN) {
@@ -680,16 +690,16 @@ static json_t *cluster_rule(const ruletree_rule *r)
     segments_rule_text(r, text, sizeof text);
     json_t *conds = json_array();
     for (int c = 0; conds && c < r->nconds; c++)
-        if (json_array_append_new(conds, json_pack("{s:s,s:s,s:f}", "feature",
-                                                   F[r->cond[c].feature], "op",
-                                                   r->cond[c].op == RULETREE_LE ? "<=" : ">=",
-                                                   "value", r->cond[c].value))) {
+        if (json_array_append_new(conds,
+                                  json_pack("{s:s,s:s,s:f}", "feature", F[r->cond[c].feature], "op",
+                                            r->cond[c].op == RULETREE_LE ? "<=" : ">=", "value",
+                                            r->cond[c].value))) {
             json_decref(conds);
             return NULL;
         }
     size_t matched = r->tp + r->fp;
-    return conds ? json_pack("{s:s,s:o,s:f,s:f,s:f}", "text", text, "conditions", conds,
-                             "coverage", r->npos ? (double)r->tp / (double)r->npos : 1.0, "leak",
+    return conds ? json_pack("{s:s,s:o,s:f,s:f,s:f}", "text", text, "conditions", conds, "coverage",
+                             r->npos ? (double)r->tp / (double)r->npos : 1.0, "leak",
                              r->nneg ? (double)r->fp / (double)r->nneg : 0.0, "precision",
                              matched ? (double)r->tp / (double)matched : 0.0)
                  : NULL;
@@ -705,12 +715,13 @@ static char *clusters_summary(const segments_model *m, const char *version)
         segments_cluster_info ci;
         segments_cluster(m, c, &ci);
         json_t *o = json_pack("{s:I,s:s,s:I,s:f,s:s}", "cluster", (json_int_t)c, "segment",
-                              ci.segment, "customers", (json_int_t)ci.customers, "share",
-                              ci.share, "strategy", ci.strategy);
+                              ci.segment, "customers", (json_int_t)ci.customers, "share", ci.share,
+                              "strategy", ci.strategy);
         bad = !o;
         for (int f = 0; !bad && f < 3; f++)
-            bad = json_object_set_new(o, F[f], json_pack("{s:f,s:f}", "mean", ci.mean[f],
-                                                         "median", ci.median[f])) != 0;
+            bad = json_object_set_new(
+                      o, F[f],
+                      json_pack("{s:f,s:f}", "mean", ci.mean[f], "median", ci.median[f])) != 0;
         if (!bad && ci.rule) /* none in a segments 1.0 model file */
             bad = json_object_set_new(o, "rule", cluster_rule(ci.rule)) != 0;
         if (bad)
@@ -784,15 +795,16 @@ rfm_status api_load(const char *models_dir, const char *openapi_path, api **out,
         if ((st = modelfile_load(models_dir, a->manifest, "cltv", &j, err, errlen)) == RFM_OK) {
             st = cltv_from_json(j, &a->cltv, err, errlen);
             const json_t *def = json_object_get(j, "defaults");
-            const json_t *h = json_object_get(def, "horizon_days"), *d = json_object_get(def, "discount_rate");
+            const json_t *h = json_object_get(def, "horizon_days"),
+                         *d = json_object_get(def, "discount_rate");
             a->cltv_horizon = json_is_number(h) ? json_number_value(h) : 365;
             a->cltv_discount = json_is_number(d) ? json_number_value(d) : 0.01;
             json_decref(j);
         }
     }
     if (st == RFM_OK && json_object_get(models, "customers")) {
-        const char *f = json_string_value(
-            json_object_get(json_object_get(models, "customers"), "file"));
+        const char *f =
+            json_string_value(json_object_get(json_object_get(models, "customers"), "file"));
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", models_dir, f ? f : "customers.csv");
         st = customers_load(path, &a->customers, err, errlen);
@@ -839,8 +851,8 @@ rfm_status api_load(const char *models_dir, const char *openapi_path, api **out,
             const char *l = json_string_value(json_object_get(j, "learner"));
             if (!(a->uplift_learner = strdup(l ? l : "")))
                 st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
-            else if ((st = uplift_from_json(json_object_get(j, "fitted"), &a->uplift, err, errlen)) ==
-                RFM_OK)
+            else if ((st = uplift_from_json(json_object_get(j, "fitted"), &a->uplift, err,
+                                            errlen)) == RFM_OK)
                 st = campaign_encoding_from_json(json_object_get(j, "encoding"), &a->enc, err,
                                                  errlen);
             if (st == RFM_OK)
@@ -878,8 +890,8 @@ rfm_status api_load(const char *models_dir, const char *openapi_path, api **out,
     return RFM_OK;
 }
 
-rfm_status api_check_contract(const api *a, const oas_spec *spec, const char *contract,
-                              char *err, size_t errlen)
+rfm_status api_check_contract(const api *a, const oas_spec *spec, const char *contract, char *err,
+                              size_t errlen)
 {
     for (size_t i = 0; i < a->nroutes; i++) {
         const http_route *r = &a->routes[i];
@@ -889,11 +901,13 @@ rfm_status api_check_contract(const api *a, const oas_spec *spec, const char *co
         if (!op)
             return rfm_fail(err, errlen, RFM_EINVAL,
                             "%s: no operation POST %s: every route this server answers must "
-                            "be in its contract", contract, r->path);
+                            "be in its contract",
+                            contract, r->path);
         if (!json_is_object(oas_request_schema(spec, op)))
             return rfm_fail(err, errlen, RFM_EINVAL,
                             "%s: POST %s has no requestBody schema for application/json: its "
-                            "bodies would reach the handler unchecked", contract, r->path);
+                            "bodies would reach the handler unchecked",
+                            contract, r->path);
     }
     return RFM_OK;
 }
@@ -916,8 +930,7 @@ void api_describe(const api *a, char *buf, size_t len)
 {
     snprintf(buf, len, "segments %s, cltv %s, embeddings %s, uplift %s, customers %zu",
              a->segments ? a->segments_version : "(not trained)",
-             a->cltv ? a->cltv_version : "(not trained)",
-             a->ann ? a->ann_version : "(not trained)",
+             a->cltv ? a->cltv_version : "(not trained)", a->ann ? a->ann_version : "(not trained)",
              a->uplift ? a->uplift_learner : "(not trained)",
              a->customers ? customers_count(a->customers) : 0);
 }

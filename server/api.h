@@ -27,8 +27,8 @@ void api_free(api *a);
  * of a has no operation in spec or no application/json request schema:
  * rfm-serve refuses to start rather than pass unvalidated bodies to the
  * handlers (which still check what their buffers need: k, vector length). */
-rfm_status api_check_contract(const api *a, const oas_spec *spec, const char *contract,
-                              char *err, size_t errlen);
+rfm_status api_check_contract(const api *a, const oas_spec *spec, const char *contract, char *err,
+                              size_t errlen);
 
 /* Reference counting for hot reload: api_load returns one reference; each
  * request holds another while it runs; the last api_release frees. */

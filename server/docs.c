@@ -101,10 +101,12 @@ static void type_expr(FILE *f, const json_t *s)
 
 static void constraints(FILE *f, const json_t *s)
 {
-    static const char *const keys[] = {"minimum",   "exclusiveMinimum", "maximum",
-                                       "exclusiveMaximum", "minLength", "maxLength",
-                                       "minItems",  "maxItems",         "enum",
-                                       "const",     "default"};
+    static const char *const keys[] = {"minimum",   "exclusiveMinimum",
+                                       "maximum",   "exclusiveMaximum",
+                                       "minLength", "maxLength",
+                                       "minItems",  "maxItems",
+                                       "enum",      "const",
+                                       "default"};
     int first = 1;
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
         const json_t *v = json_object_get(s, keys[k]);
@@ -139,8 +141,8 @@ static void schema_table(FILE *f, const json_t *s)
         int required = 0;
         size_t i;
         const json_t *r;
-        json_array_foreach(req, i, r) required |= json_is_string(r) &&
-                                                  strcmp(json_string_value(r), name) == 0;
+        json_array_foreach(req, i, r) required |=
+            json_is_string(r) && strcmp(json_string_value(r), name) == 0;
         fputs("<tr><td><code>", f);
         html(f, name);
         fputs("</code></td><td>", f);
@@ -186,8 +188,8 @@ static void operation(FILE *f, const json_t *root, const char *method, const cha
     /* [] is none; [{}, {bearer}] is optional (configurable). */
     int optional = json_array_size(sec) > 1 && json_object_size(json_array_get(sec, 0)) == 0;
     fputs(!json_array_size(sec) ? "<p><b>Auth:</b> none</p>\n"
-          : optional ? "<p><b>Auth:</b> none by default; <code>Authorization: Bearer "
-                       "&lt;token&gt;</code> when the configuration asks for it</p>\n"
+          : optional            ? "<p><b>Auth:</b> none by default; <code>Authorization: Bearer "
+                                  "&lt;token&gt;</code> when the configuration asks for it</p>\n"
                      : "<p><b>Auth:</b> <code>Authorization: Bearer &lt;token&gt;</code></p>\n",
           f);
     const json_t *media = json_object_get(
@@ -230,8 +232,7 @@ static void operation(FILE *f, const json_t *root, const char *method, const cha
         if (json_object_get(media, "example"))
             example(f, json_object_get(media, "example"));
     }
-    fputs("<h3>Responses</h3>\n<table><tr><th>status</th><th>meaning</th><th>body</th></tr>\n",
-          f);
+    fputs("<h3>Responses</h3>\n<table><tr><th>status</th><th>meaning</th><th>body</th></tr>\n", f);
     const char *code;
     const json_t *r;
     json_object_foreach((json_t *)json_object_get(op, "responses"), code, r)
@@ -305,8 +306,7 @@ char *docs_render(const oas_spec *spec, size_t *len)
     const json_t *paths = json_object_get(root, "paths");
     const char *path, *method;
     const json_t *item, *op;
-    json_object_foreach((json_t *)paths, path, item)
-        json_object_foreach((json_t *)item, method, op)
+    json_object_foreach((json_t *)paths, path, item) json_object_foreach((json_t *)item, method, op)
     {
         fprintf(f, "<li><a href=\"#op-%s\">",
                 json_string_value(json_object_get(op, "operationId")) ?: "");
@@ -319,9 +319,8 @@ char *docs_render(const oas_spec *spec, size_t *len)
         fputs("</li>\n", f);
     }
     fputs("</ul>\n", f);
-    json_object_foreach((json_t *)paths, path, item)
-        json_object_foreach((json_t *)item, method, op)
-            operation(f, root, method, path, op);
+    json_object_foreach((json_t *)paths, path, item) json_object_foreach((json_t *)item, method, op)
+        operation(f, root, method, path, op);
     fputs("<section><h2>Schemas</h2>\n", f);
     const char *name;
     const json_t *s;

@@ -37,9 +37,9 @@
 typedef struct guard guard;
 
 typedef struct {
-    long open;           /* connections now */
-    unsigned long head;  /* closed at the head deadline */
-    unsigned long idle;  /* kept-alive ones closed at their deadline */
+    long open;             /* connections now */
+    unsigned long head;    /* closed at the head deadline */
+    unsigned long idle;    /* kept-alive ones closed at their deadline */
     unsigned long evicted; /* closed to make room near the limit */
 } guard_counts;
 

@@ -45,10 +45,10 @@ struct http_server {
     ops *ops;
     char *tls_cert, *tls_key; /* PEM, kept while the daemon runs */
     guard *guard;             /* head deadlines, eviction near the limit */
-    long inflight; /* atomic */
-    int stopping;  /* atomic; set by http_stop */
-    int started;   /* atomic; from then on libmicrohttpd's messages are dropped */
-    char start_msg[256]; /* libmicrohttpd's last message while starting */
+    long inflight;            /* atomic */
+    int stopping;             /* atomic; set by http_stop */
+    int started;              /* atomic; from then on libmicrohttpd's messages are dropped */
+    char start_msg[256];      /* libmicrohttpd's last message while starting */
 };
 
 typedef struct {
@@ -58,20 +58,20 @@ typedef struct {
     char *body;
     size_t len, cap;
     int too_large;
-    int tried_early;    /* tried to answer while the body still came */
-    int refused;        /* status decided from the headers (0: none) */
-    char refusal[256];  /* its message */
-    char allow[64];     /* Allow header of a 405 */
-    int retry_after;    /* seconds, for a 429 */
-    int close;          /* answer with Connection: close (framing errors) */
-    int page;           /* a built-in page of ops (OPS_METRICS, OPS_DOCS) */
-    int status;         /* of the response queued (0: none yet) */
+    int tried_early;   /* tried to answer while the body still came */
+    int refused;       /* status decided from the headers (0: none) */
+    char refusal[256]; /* its message */
+    char allow[64];    /* Allow header of a 405 */
+    int retry_after;   /* seconds, for a 429 */
+    int close;         /* answer with Connection: close (framing errors) */
+    int page;          /* a built-in page of ops (OPS_METRICS, OPS_DOCS) */
+    int status;        /* of the response queued (0: none yet) */
     size_t bytes;
     char token_id[9];
     char method[8];
-    char path[600]; /* ids of up to 256 bytes, percent-decoded */
+    char path[600];    /* ids of up to 256 bytes, percent-decoded */
     const char *param; /* of a templated route ("/customers/{id}"): in path */
-    void *user; /* this request's models, from the provider */
+    void *user;        /* this request's models, from the provider */
     const http_route *routes;
     size_t nroutes;
     void *lease;
@@ -86,7 +86,10 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 {
     if (s[0] < 0x80)
         return 1;
-    size_t len = (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3 : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
+    size_t len = (s[0] & 0xE0) == 0xC0   ? 2
+                 : (s[0] & 0xF0) == 0xE0 ? 3
+                 : (s[0] & 0xF8) == 0xF0 ? 4
+                                         : 0;
     if (len == 0 || len > n)
         return 0;
     uint32_t cp = s[0] & (0x7Fu >> len);
@@ -190,8 +193,7 @@ static enum MHD_Result send_body(struct MHD_Connection *c, request *r, int statu
                                  size_t len, const char *type, const char *allow, int bearer)
 {
     const http_server *s = r->server;
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
         free(body);
         return MHD_NO;
@@ -219,8 +221,7 @@ static enum MHD_Result send_body(struct MHD_Connection *c, request *r, int statu
     return ret;
 }
 
-static enum MHD_Result send_json(struct MHD_Connection *c, request *r, int status,
-                                 const json_t *j)
+static enum MHD_Result send_json(struct MHD_Connection *c, request *r, int status, const json_t *j)
 {
     char *text = jsonout_dumps(j, JSON_COMPACT);
     if (!text)
@@ -251,12 +252,12 @@ static json_t *error_body(int status, json_t *details, const char *fmt, ...)
     return j;
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *c, request *r, int status,
-                                  json_t *details, const char *allow, const char *fmt, ...)
+static enum MHD_Result send_error(struct MHD_Connection *c, request *r, int status, json_t *details,
+                                  const char *allow, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
 
-static enum MHD_Result send_error(struct MHD_Connection *c, request *r, int status,
-                                  json_t *details, const char *allow, const char *fmt, ...)
+static enum MHD_Result send_error(struct MHD_Connection *c, request *r, int status, json_t *details,
+                                  const char *allow, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -311,8 +312,8 @@ static json_t *violations_json(const oas_violation *v, size_t n)
         oas_violation x = v[i]; /* oas keeps them valid UTF-8; this is a second guard */
         utf8_clean(x.pointer);
         utf8_clean(x.message);
-        json_array_append_new(a, json_pack("{s:s,s:s}", "pointer", x.pointer, "message",
-                                           x.message));
+        json_array_append_new(a,
+                              json_pack("{s:s,s:s}", "pointer", x.pointer, "message", x.message));
     }
     return a;
 }
@@ -392,11 +393,11 @@ static int run_handler(const http_route *rt, int batch, void *user, const json_t
     const json_t *items = batch ? json_object_get(body, "customers") : NULL;
     if (!items) {
         int status = call(rt, user, body, &out, msg, sizeof msg);
-        *reply = status == 200 ? out
-                               : error_body(status,
-                                            status == 422 ? handler_details(body, "", status, msg)
-                                                          : NULL,
-                                            "%s", msg);
+        *reply =
+            status == 200
+                ? out
+                : error_body(status, status == 422 ? handler_details(body, "", status, msg) : NULL,
+                             "%s", msg);
         return status;
     }
     json_t *results = json_array();
@@ -469,8 +470,7 @@ static int check_token(http_server *s, struct MHD_Connection *c, request *r)
 /* The checks that need only the request line and headers. Returns 0 to
  * go on, else the status to answer with r->refusal (and r->allow). HEAD
  * is served as GET without the body, as libmicrohttpd drops it. */
-static int check_headers(http_server *s, struct MHD_Connection *c, request *r,
-                         const char *method)
+static int check_headers(http_server *s, struct MHD_Connection *c, request *r, const char *method)
 {
     const char *m = strcmp(method, "HEAD") == 0 ? "GET" : method;
     if (s->ops && (r->page = ops_route(s->ops, m, r->path)) != OPS_NONE)
@@ -502,8 +502,9 @@ static int check_headers(http_server *s, struct MHD_Connection *c, request *r,
         }
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > s->opt->body_limit_bytes) {
-            snprintf(r->refusal, sizeof r->refusal, "request body of %.24s bytes is larger than %zu",
-                     cl, s->opt->body_limit_bytes);
+            snprintf(r->refusal, sizeof r->refusal,
+                     "request body of %.24s bytes is larger than %zu", cl,
+                     s->opt->body_limit_bytes);
             return 413;
         }
     }
@@ -613,8 +614,8 @@ static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request
     if (r->page) {
         size_t len;
         const char *type;
-        char *page = ops_page(s->ops, r->page, __atomic_load_n(&s->inflight, __ATOMIC_RELAXED),
-                              &len, &type);
+        char *page =
+            ops_page(s->ops, r->page, __atomic_load_n(&s->inflight, __ATOMIC_RELAXED), &len, &type);
         if (!page)
             return send_error(c, r, 503, NULL, NULL, "out of memory");
         return send_body(c, r, 200, page, len, type, NULL, 0);
@@ -666,8 +667,7 @@ static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request
     return ret;
 }
 
-const char *http_operation_path(const http_route *rt, const json_t *body, char *buf,
-                                size_t len)
+const char *http_operation_path(const http_route *rt, const json_t *body, char *buf, size_t len)
 {
     if (rt->batch != HTTP_ONE_OR_OLD_BATCH || !json_is_object(body) ||
         !json_object_get(body, "customers"))
@@ -676,14 +676,13 @@ const char *http_operation_path(const http_route *rt, const json_t *body, char *
     return n > 0 && (size_t)n < len ? buf : rt->path;
 }
 
-int http_answer_json(const server_options *opt, const oas_spec *spec, ops *o,
-                     const http_route *rt, void *user, const char *text, size_t len,
-                     json_t **reply)
+int http_answer_json(const server_options *opt, const oas_spec *spec, ops *o, const http_route *rt,
+                     void *user, const char *text, size_t len, json_t **reply)
 {
     *reply = NULL;
     if (too_deep(text, len, opt->max_json_depth)) {
-        *reply = error_body(400, NULL, "malformed JSON: nesting deeper than %d",
-                            opt->max_json_depth);
+        *reply =
+            error_body(400, NULL, "malformed JSON: nesting deeper than %d", opt->max_json_depth);
         return 400;
     }
     json_error_t je;
@@ -696,8 +695,7 @@ int http_answer_json(const server_options *opt, const oas_spec *spec, ops *o,
     char batch_path[160];
     const char *op_path = http_operation_path(rt, body, batch_path, sizeof batch_path);
     int batch = rt->batch == HTTP_BATCH || op_path != rt->path;
-    const json_t *items = batch && json_is_object(body) ? json_object_get(body, "customers")
-                                                        : NULL;
+    const json_t *items = batch && json_is_object(body) ? json_object_get(body, "customers") : NULL;
     if (json_is_array(items) && json_array_size(items) > opt->batch_limit) {
         size_t n = json_array_size(items);
         json_decref(body);
@@ -725,9 +723,8 @@ int http_answer_json(const server_options *opt, const oas_spec *spec, ops *o,
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     http_server *s = cls;
     request *r = *con_cls;
@@ -751,8 +748,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         /* A body declared too large is answered before it is read; a small
          * one is read and dropped, so that the connection can be kept. */
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        if (r->refused && (r->refused == 413 || (cl && strtoull(cl, NULL, 10) >
-                                                           s->opt->body_limit_bytes)))
+        if (r->refused &&
+            (r->refused == 413 || (cl && strtoull(cl, NULL, 10) > s->opt->body_limit_bytes)))
             return process(s, c, r);
         return MHD_YES;
     }
@@ -828,8 +825,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         s->prov.release(s->prov.ctx, r->lease);
     struct timespec t1;
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    long long us = (long long)(t1.tv_sec - r->t0.tv_sec) * 1000000 +
-                   (t1.tv_nsec - r->t0.tv_nsec) / 1000;
+    long long us =
+        (long long)(t1.tv_sec - r->t0.tv_sec) * 1000000 + (t1.tv_nsec - r->t0.tv_nsec) / 1000;
     if (s->ops)
         ops_request_done(s->ops, endpoint, r->status,
                          (double)(t1.tv_sec - r->t0.tv_sec) + (t1.tv_nsec - r->t0.tv_nsec) / 1e9);
@@ -853,11 +850,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         n = json_escape(line, n, sizeof line, r->method);
         n += (size_t)snprintf(line + n, sizeof line - n, "\",\"path\":\"");
         n = json_escape(line, n, sizeof line - 200, r->path);
-        n += (size_t)snprintf(line + n, sizeof line - n,
-                              "\",\"status\":%d,\"latency_us\":%lld,\"bytes\":%zu,\"token_id\":%s%s%s%s}\n",
-                              r->status, us, r->bytes, r->token_id[0] ? "\"" : "",
-                              r->token_id[0] ? r->token_id : "null", r->token_id[0] ? "\"" : "",
-                              toe != MHD_REQUEST_TERMINATED_COMPLETED_OK ? ",\"aborted\":true" : "");
+        n += (size_t)snprintf(
+            line + n, sizeof line - n,
+            "\",\"status\":%d,\"latency_us\":%lld,\"bytes\":%zu,\"token_id\":%s%s%s%s}\n",
+            r->status, us, r->bytes, r->token_id[0] ? "\"" : "",
+            r->token_id[0] ? r->token_id : "null", r->token_id[0] ? "\"" : "",
+            toe != MHD_REQUEST_TERMINATED_COMPLETED_OK ? ",\"aborted\":true" : "");
         if (n >= sizeof line)
             n = sizeof line - 1;
         ssize_t w = write(fileno(s->log), line, n);
@@ -929,14 +927,14 @@ rfm_status http_start(const server_options *opt, const oas_spec *spec, const htt
         return rfm_fail(err, errlen, RFM_EINVAL, "server.host '%s' is not an IPv4 address",
                         opt->host);
     }
-    unsigned threads = opt->threads > 0 ? (unsigned)opt->threads
-                                        : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned threads =
+        opt->threads > 0 ? (unsigned)opt->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1)
         threads = 1;
     /* epoll where libmicrohttpd was built with it (Linux), else poll. */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
-                     (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL
-                                                                            : MHD_USE_POLL);
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+        (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL : MHD_USE_POLL);
     /* A tenth of the connection limit is kept free by closing connections
      * that wait, so that a new client is always accepted. */
     long limit = opt->connection_limit;
@@ -962,14 +960,13 @@ rfm_status http_start(const server_options *opt, const oas_spec *spec, const htt
     errno = 0;
     s->d = MHD_start_daemon(
         flags, (uint16_t)opt->port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
-        on_mhd_log, s, MHD_OPTION_ARRAY,
-        s->tls_cert ? tls : tls + 3, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)opt->connection_limit, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)opt->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_NOTIFY_CONNECTION, guard_on_connection, s->guard, MHD_OPTION_ARRAY,
-        opt->per_address_limit > 0 ? per_ip : per_ip + 1,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u, MHD_OPTION_END);
+        on_mhd_log, s, MHD_OPTION_ARRAY, s->tls_cert ? tls : tls + 3, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)opt->connection_limit, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opt->timeout_s,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
+        guard_on_connection, s->guard, MHD_OPTION_ARRAY,
+        opt->per_address_limit > 0 ? per_ip : per_ip + 1, MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
+        MHD_OPTION_END);
     if (!s->d) {
         int e = errno, https = s->tls_cert != NULL;
         char msg[sizeof s->start_msg];
@@ -992,10 +989,7 @@ rfm_status http_start(const server_options *opt, const oas_spec *spec, const htt
     return RFM_OK;
 }
 
-guard_counts http_guard_counts(http_server *s)
-{
-    return guard_get_counts(s->guard);
-}
+guard_counts http_guard_counts(http_server *s) { return guard_get_counts(s->guard); }
 
 void http_stop(http_server *s, int grace_s)
 {
@@ -1005,8 +999,7 @@ void http_stop(http_server *s, int grace_s)
     MHD_socket fd = MHD_quiesce_daemon(s->d); /* no new connections */
     if (fd != MHD_INVALID_SOCKET)
         close(fd);
-    for (int i = 0; i < grace_s * 100 && __atomic_load_n(&s->inflight, __ATOMIC_RELAXED) > 0;
-         i++)
+    for (int i = 0; i < grace_s * 100 && __atomic_load_n(&s->inflight, __ATOMIC_RELAXED) > 0; i++)
         usleep(10000);
     MHD_stop_daemon(s->d); /* then the guard, in server_free */
     server_free(s);

@@ -24,8 +24,7 @@
  * reply then has the error shape); a GET handler may instead return a
  * non-200 status with its own *out. 200 with *out NULL means building the
  * reply ran out of memory: the client gets 503. */
-typedef int (*http_handler)(void *user, const json_t *body, json_t **out, char *msg,
-                            size_t msglen);
+typedef int (*http_handler)(void *user, const json_t *body, json_t **out, char *msg, size_t msglen);
 
 typedef struct {
     const char *method; /* "GET", "POST" */
@@ -76,16 +75,14 @@ typedef struct {
  * error shape. *reply is NULL only when out of memory. text need not be
  * NUL-terminated. A valid body is shown to o (drift) unless o is NULL.
  * Thread-safe as far as the handlers are. */
-int http_answer_json(const server_options *opt, const oas_spec *spec, ops *o,
-                     const http_route *rt, void *user, const char *text, size_t len,
-                     json_t **reply);
+int http_answer_json(const server_options *opt, const oas_spec *spec, ops *o, const http_route *rt,
+                     void *user, const char *text, size_t len, json_t **reply);
 
 /* The path of the operation of the contract whose schemas a POST of body
  * to rt is held to: rt->path, or for the deprecated batch form (see
  * HTTP_ONE_OR_OLD_BATCH) rt->path + "/batch", written into buf. body may
  * be NULL (not parsed): rt->path. Returns rt->path or buf. */
-const char *http_operation_path(const http_route *rt, const json_t *body, char *buf,
-                                size_t len);
+const char *http_operation_path(const http_route *rt, const json_t *body, char *buf, size_t len);
 
 /* Start listening, over HTTPS when opt has tls_cert_file and tls_key_file.
  * o (metrics, rate limit, /metrics and /docs; may be NULL) and prov (and

@@ -44,7 +44,7 @@ struct live {
     pthread_mutex_t wmu; /* the writer connection: commits and seeding */
     pthread_t thread;
     pthread_mutex_t qmu;
-    pthread_cond_t qcv;   /* the writer waits for jobs */
+    pthread_cond_t qcv;    /* the writer waits for jobs */
     pthread_cond_t donecv; /* requests wait for their job */
     job *head, *tail;
     int stop;
@@ -164,8 +164,8 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-rfm_status live_apply(live *l, const state_event *ev, size_t n, state_result *results,
-                      char *err, size_t errlen)
+rfm_status live_apply(live *l, const state_event *ev, size_t n, state_result *results, char *err,
+                      size_t errlen)
 {
     if (n == 0)
         return RFM_OK;
@@ -219,8 +219,8 @@ void live_count_rejected(live *l, state_reason r)
     __atomic_add_fetch(&l->reason[r], 1, __ATOMIC_RELAXED);
 }
 
-rfm_status live_open(const char *path, const state_options *opt, int readers, live **out,
-                     char *err, size_t errlen)
+rfm_status live_open(const char *path, const state_options *opt, int readers, live **out, char *err,
+                     size_t errlen)
 {
     *out = NULL;
     live *l = calloc(1, sizeof *l);
@@ -244,8 +244,8 @@ rfm_status live_open(const char *path, const state_options *opt, int readers, li
     }
     /* Readers share the writer's file; a small page cache each. */
     state_options ro = *opt;
-    ro.cache_mb = opt->cache_mb / (uint64_t)l->nreaders > 16 ? opt->cache_mb / (uint64_t)l->nreaders
-                                                              : 16;
+    ro.cache_mb =
+        opt->cache_mb / (uint64_t)l->nreaders > 16 ? opt->cache_mb / (uint64_t)l->nreaders : 16;
     for (int i = 0; i < l->nreaders && s == RFM_OK; i++) {
         pthread_mutex_init(&l->readers[i].mu, NULL);
         s = state_open(path, &ro, &l->readers[i].st, err, errlen);

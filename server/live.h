@@ -27,8 +27,8 @@ typedef struct live live;
 
 /* Open the store at path (creating it and its folder's file, not the
  * folder), start the writer thread and readers readers. */
-rfm_status live_open(const char *path, const state_options *opt, int readers, live **out,
-                     char *err, size_t errlen);
+rfm_status live_open(const char *path, const state_options *opt, int readers, live **out, char *err,
+                     size_t errlen);
 /* Stop the writer (after the commit in progress) and close; NULL is fine. */
 void live_close(live *l);
 
@@ -45,8 +45,8 @@ rfm_status live_seed(live *l, const json_t *manifest, const txn_options *topt, i
 /* Apply a batch of events durably, merged with the batches of other
  * requests waiting (group commit); blocks until committed. Results as
  * state_apply. RFM_ENOSPC on a full disk (nothing of the batch written). */
-rfm_status live_apply(live *l, const state_event *ev, size_t n, state_result *results,
-                      char *err, size_t errlen);
+rfm_status live_apply(live *l, const state_event *ev, size_t n, state_result *results, char *err,
+                      size_t errlen);
 
 /* A customer as of asof_day (state_get) on a pooled read connection. */
 rfm_status live_get(live *l, const char *customer_id, int32_t asof_day, state_customer *out,

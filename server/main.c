@@ -251,14 +251,16 @@ int main(int argc, char **argv)
          * reference with an empty window. */
         int seeded = 0;
         if (api_load(models_dir, cfg->server.openapi, &fresh, err, sizeof err) != RFM_OK ||
-            (lv && live_seed(lv, api_manifest(fresh), &cfg->txn, &seeded, err, sizeof err) !=
-                       RFM_OK) ||
+            (lv &&
+             live_seed(lv, api_manifest(fresh), &cfg->txn, &seeded, err, sizeof err) != RFM_OK) ||
             ops_set_models(o, api_manifest(fresh), api_customers(fresh), err, sizeof err) !=
                 RFM_OK) {
             api_release(fresh);
             ops_reload_done(o, 0);
-            fprintf(stderr, "rfm-serve: SIGHUP: reload refused, still serving the old models: "
-                            "%s\n", err);
+            fprintf(stderr,
+                    "rfm-serve: SIGHUP: reload refused, still serving the old models: "
+                    "%s\n",
+                    err);
             continue;
         }
         if (lv) {

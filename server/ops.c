@@ -16,8 +16,8 @@
 
 /* Upper bounds (seconds) of the latency buckets: scoring takes tens of
  * microseconds, a large batch or a stalled client seconds. */
-static const double BUCKETS[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-                                 0.025,  0.05,    0.1,    0.25,  0.5,   1,     2.5, 10};
+static const double BUCKETS[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                 0.05,   0.1,     0.25,   0.5,   1,      2.5,   10};
 #define NBUCKETS (sizeof BUCKETS / sizeof BUCKETS[0])
 #define NSTATUS 600
 
@@ -51,7 +51,7 @@ struct ops {
     uint64_t reload_ok, reload_refused;
     int64_t loaded_ms; /* wall clock of the last successful (re)load, in ms */
     pthread_mutex_t mu;
-    generation *gen; /* read atomically; replaced under mu */
+    generation *gen;                   /* read atomically; replaced under mu */
     void (*extra)(void *ctx, FILE *f); /* more metrics (the state store), or NULL */
     void *extra_ctx;
 };
@@ -82,8 +82,8 @@ rfm_status ops_new(const server_options *opt, const oas_spec *spec, ops **out, c
     size_t i = 0;
     const char *path;
     const json_t *item;
-    json_object_foreach((json_t *)paths, path, item)
-        o->endpoint[i++] = path; /* keys live as long as the spec */
+    json_object_foreach((json_t *)paths, path, item) o->endpoint[i++] =
+        path; /* keys live as long as the spec */
     o->endpoint[i] = "other";
     if (opt->rate_per_second > 0 &&
         !(o->rl = ratelimit_new(opt->rate_per_second, opt->rate_burst))) {
@@ -252,8 +252,7 @@ void ops_observe(ops *o, const char *path, const json_t *body)
     }
     size_t i;
     const json_t *item;
-    json_array_foreach(items, i, item)
-        observe_one(g->drift, item);
+    json_array_foreach(items, i, item) observe_one(g->drift, item);
 }
 
 /* ---- requests ---------------------------------------------------------- */

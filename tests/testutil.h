@@ -21,12 +21,12 @@
 #include "txn.h"
 
 /* Assert |a - b| <= tol, printing both values on failure. */
-#define assert_near(a, b, tol)                                                          \
-    do {                                                                                \
-        double a_ = (a), b_ = (b), t_ = (tol);                                          \
-        if (!(fabs(a_ - b_) <= t_))                                                     \
-            fail_msg("%s = %.17g, %s = %.17g, |diff| %.3g > tol %.3g", #a, a_, #b, b_,  \
-                     fabs(a_ - b_), t_);                                                \
+#define assert_near(a, b, tol)                                                                     \
+    do {                                                                                           \
+        double a_ = (a), b_ = (b), t_ = (tol);                                                     \
+        if (!(fabs(a_ - b_) <= t_))                                                                \
+            fail_msg("%s = %.17g, %s = %.17g, |diff| %.3g > tol %.3g", #a, a_, #b, b_,             \
+                     fabs(a_ - b_), t_);                                                           \
     } while (0)
 
 /* Report the largest difference seen by a comparison loop. */
@@ -55,9 +55,14 @@ static inline void write_temp(char *path, const char *suffix, const char *text, 
  * caller frees the result with txn_free. */
 static inline txn_data *txn_from_text(const char *csv)
 {
-    txn_options o = {.invoice = "InvoiceNo", .customer_id = "CustomerID",
-                     .date = "InvoiceDate", .quantity = "Quantity", .price = "UnitPrice",
-                     .product = "StockCode", .cancel_prefix = "C", .snapshot_day = DATE_NONE};
+    txn_options o = {.invoice = "InvoiceNo",
+                     .customer_id = "CustomerID",
+                     .date = "InvoiceDate",
+                     .quantity = "Quantity",
+                     .price = "UnitPrice",
+                     .product = "StockCode",
+                     .cancel_prefix = "C",
+                     .snapshot_day = DATE_NONE};
     char err[RFM_ERRLEN];
     csv_reader *r;
     txn_data *d = NULL;

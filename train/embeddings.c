@@ -43,8 +43,8 @@ rfm_status train_embeddings(const txn_data *d, const embed_params *ep, const ann
     rfm_rng_seed(&rng, ep->seed);
     if ((st = embed_txn_counts(d, 0, &full, NULL, NULL, err, errlen)) ||
         (st = embed_fit(full, ep, &rng, &em, err, errlen)) ||
-        (st = ann_build(embed_customer_vectors(em), (int64_t)n, ep->dim, ids, ap, &ix, err,
-                        errlen)))
+        (st =
+             ann_build(embed_customer_vectors(em), (int64_t)n, ep->dim, ids, ap, &ix, err, errlen)))
         goto out;
     char path[4096];
     snprintf(path, sizeof path, "%s/customer2vec.faiss", stage_dir);
@@ -61,25 +61,28 @@ rfm_status train_embeddings(const txn_data *d, const embed_params *ep, const ann
                          "hit_rate_popular_new_products", ev.hit_popular_new);
     text t = {0};
     text_add(&t, "# Model card: embeddings %s\n\n", EMBEDDINGS_VERSION);
-    text_add(&t, "## What it is\nCustomer vectors (dimension %d) from a truncated SVD of the "
-                 "customer x product positive-PMI matrix (context smoothing 0.75; randomized SVD, "
-                 "seed %llu), rows of U S^(1/2) normalised to unit length so that inner product is "
-                 "cosine similarity; a FAISS %s inner-product index over them serves "
-                 "`/similar_customers`. Why PPMI + SVD: docs/embeddings.md.\n\n",
+    text_add(&t,
+             "## What it is\nCustomer vectors (dimension %d) from a truncated SVD of the "
+             "customer x product positive-PMI matrix (context smoothing 0.75; randomized SVD, "
+             "seed %llu), rows of U S^(1/2) normalised to unit length so that inner product is "
+             "cosine similarity; a FAISS %s inner-product index over them serves "
+             "`/similar_customers`. Why PPMI + SVD: docs/embeddings.md.\n\n",
              ep->dim, (unsigned long long)ep->seed,
              ann_is_hnsw(ix) ? "HNSW" : "exact (IDMap, Flat)");
-    text_add(&t, "## Data\n%s\n- %zu customers, %zu products; %d customers have no vector (no "
-                 "product with positive PMI).\n- Top singular values: %.4g, %.4g, %.4g, %.4g.\n\n",
+    text_add(&t,
+             "## Data\n%s\n- %zu customers, %zu products; %d customers have no vector (no "
+             "product with positive PMI).\n- Top singular values: %.4g, %.4g, %.4g, %.4g.\n\n",
              data_desc, n, txn_nproducts(d), (int)embed_n_zero_customers(em), sv[0], sv[1], sv[2],
              sv[3]);
-    text_add(&t, "## Evaluation\nEach customer's last basket (the products of their last purchase "
-                 "day) is held out; the model is fitted on the rest; each customer gets the 10 "
-                 "products most bought by their %d nearest neighbours (weighted by similarity). "
-                 "A hit is at least one held-out product among the 10.\n\n"
-                 "| recommender | hit rate at 10 | new products only |\n|---|---|---|\n"
-                 "| nearest neighbours | %.4f | %.4f |\n| most popular products | %.4f | %.4f |\n\n"
-                 "%lld customers evaluated (a held-out basket and a history before it). The "
-                 "served model is refitted on every purchase.\n\n",
+    text_add(&t,
+             "## Evaluation\nEach customer's last basket (the products of their last purchase "
+             "day) is held out; the model is fitted on the rest; each customer gets the 10 "
+             "products most bought by their %d nearest neighbours (weighted by similarity). "
+             "A hit is at least one held-out product among the 10.\n\n"
+             "| recommender | hit rate at 10 | new products only |\n|---|---|---|\n"
+             "| nearest neighbours | %.4f | %.4f |\n| most popular products | %.4f | %.4f |\n\n"
+             "%lld customers evaluated (a held-out basket and a history before it). The "
+             "served model is refitted on every purchase.\n\n",
              ev.n_neighbors, ev.hit_neighbors, ev.hit_neighbors_new, ev.hit_popular,
              ev.hit_popular_new, (long long)ev.n_eval);
     text_add(&t, "## Limits\n- Customers with one basket of rare products have noisy vectors; "

@@ -40,36 +40,35 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: rfm-train [--config FILE] [--transactions FILE | --summary FILE]\n"
-            "                 [--models DIR] [--only LIST] [--wait] [--quiet]\n"
-            "       rfm-train [--config FILE] [--models DIR] --print-clusters\n"
-            "\n"
-            "Reads a transaction export (CSV or CSV.gz), cleans it, fits the models and\n"
-            "writes them to the models folder (default from the config: models/).\n"
-            "\n"
-            "  --config FILE        configuration (default config/rfm.yaml)\n"
-            "  --transactions FILE  override data.transactions from the config: a CSV or\n"
-            "                       CSV.gz file, - for standard input (plain or gzip), or a\n"
-            "                       postgresql:// or sqlite:// URL read with data.query\n"
-            "  --campaign FILE      override uplift.campaign (a randomised campaign log)\n"
-            "  --summary FILE       fit the lifetime-value models from a customer summary\n"
-            "                       CSV: customer_id,frequency,recency,T,monetary_value\n"
-            "                       (lifetimes' convention, days); other models are skipped\n"
-            "  --models DIR         override models_dir from the config\n"
-            "  --only LIST          refit only these models, keep the others; LIST is\n"
-            "                       comma-separated from: segments, cltv, churn, embeddings,\n"
-            "                       uplift\n"
-            "  --wait               when another run is writing the same models folder\n"
-            "                       (it holds the lock file DIR.lock beside it), wait\n"
-            "                       for it to finish instead of exiting 1 naming it; runs\n"
-            "                       take turns, so two --only runs both land\n"
-            "  --print-clusters     print the clusters summary of the trained models\n"
-            "  --quiet              no progress or report on stderr\n"
-            "  --help               this text\n"
-            "\n"
-            "Exit status: 0 success, 1 bad data, failed fit or models folder in use,\n"
-            "2 bad usage or config.\n");
+    fprintf(f, "usage: rfm-train [--config FILE] [--transactions FILE | --summary FILE]\n"
+               "                 [--models DIR] [--only LIST] [--wait] [--quiet]\n"
+               "       rfm-train [--config FILE] [--models DIR] --print-clusters\n"
+               "\n"
+               "Reads a transaction export (CSV or CSV.gz), cleans it, fits the models and\n"
+               "writes them to the models folder (default from the config: models/).\n"
+               "\n"
+               "  --config FILE        configuration (default config/rfm.yaml)\n"
+               "  --transactions FILE  override data.transactions from the config: a CSV or\n"
+               "                       CSV.gz file, - for standard input (plain or gzip), or a\n"
+               "                       postgresql:// or sqlite:// URL read with data.query\n"
+               "  --campaign FILE      override uplift.campaign (a randomised campaign log)\n"
+               "  --summary FILE       fit the lifetime-value models from a customer summary\n"
+               "                       CSV: customer_id,frequency,recency,T,monetary_value\n"
+               "                       (lifetimes' convention, days); other models are skipped\n"
+               "  --models DIR         override models_dir from the config\n"
+               "  --only LIST          refit only these models, keep the others; LIST is\n"
+               "                       comma-separated from: segments, cltv, churn, embeddings,\n"
+               "                       uplift\n"
+               "  --wait               when another run is writing the same models folder\n"
+               "                       (it holds the lock file DIR.lock beside it), wait\n"
+               "                       for it to finish instead of exiting 1 naming it; runs\n"
+               "                       take turns, so two --only runs both land\n"
+               "  --print-clusters     print the clusters summary of the trained models\n"
+               "  --quiet              no progress or report on stderr\n"
+               "  --help               this text\n"
+               "\n"
+               "Exit status: 0 success, 1 bad data, failed fit or models folder in use,\n"
+               "2 bad usage or config.\n");
 }
 
 static int quiet;
@@ -103,7 +102,8 @@ static void progress(uint64_t lines, uint64_t bytes, uint64_t total, void *user)
         return;
     double el = now_s() - p->start;
     say("rfm-train: %llu lines, %.2f M lines/s, %.0f%%\n", (unsigned long long)lines,
-        el > 0 ? (double)lines / el / 1e6 : 0.0, total ? 100.0 * (double)bytes / (double)total : 0.0);
+        el > 0 ? (double)lines / el / 1e6 : 0.0,
+        total ? 100.0 * (double)bytes / (double)total : 0.0);
     p->shown = 1;
 }
 
@@ -114,12 +114,12 @@ static json_t *cleaning_json(const txn_report *r)
         json_t *ex = json_array();
         for (int k = 0; k < TXN_EXAMPLES && r->examples[i][k]; k++)
             json_array_append_new(ex, json_integer((json_int_t)r->examples[i][k]));
-        json_object_set_new(drop, txn_reason_name((txn_reason)i),
-                            json_pack("{s:I,s:o}", "count", (json_int_t)r->count[i],
-                                      "example_lines", ex));
+        json_object_set_new(
+            drop, txn_reason_name((txn_reason)i),
+            json_pack("{s:I,s:o}", "count", (json_int_t)r->count[i], "example_lines", ex));
     }
-    return json_pack("{s:I,s:I,s:o}", "lines", (json_int_t)r->lines, "used",
-                     (json_int_t)r->used, "dropped", drop);
+    return json_pack("{s:I,s:I,s:o}", "lines", (json_int_t)r->lines, "used", (json_int_t)r->used,
+                     "dropped", drop);
 }
 
 static void print_report(const char *path, const txn_report *r, double secs)
@@ -172,8 +172,8 @@ static int print_clusters(const char *dir)
         fprintf(stderr, "rfm-train: %s\n", err);
         return 1;
     }
-    printf("%-3s %-22s %9s %6s %9s %9s %11s  %s\n", "#", "cluster", "customers", "share",
-           "recency", "frequency", "monetary", "strategy");
+    printf("%-3s %-22s %9s %6s %9s %9s %11s  %s\n", "#", "cluster", "customers", "share", "recency",
+           "frequency", "monetary", "strategy");
     for (size_t c = 0; c < segments_nclusters(m); c++) {
         segments_cluster_info ci;
         segments_cluster(m, c, &ci);
@@ -196,11 +196,10 @@ static json_t *cltv_metrics(const cltv_model *c, const cltv_holdout *h)
 {
     const bgnbd_fit_result *b = cltv_bgnbd(c);
     const gg_fit_result *g = cltv_gg(c);
-    json_t *j = json_pack("{s:{s:f,s:f,s:f,s:f,s:f},s:{s:f,s:f,s:f,s:f,s:f}}", "bgnbd", "r",
-                          b->p.r, "alpha", b->p.alpha, "a", b->p.a, "b", b->p.b,
-                          "log_likelihood", b->loglik, "gamma_gamma", "p", g->p.p, "q", g->p.q,
-                          "v", g->p.v, "log_likelihood", g->loglik, "corr_frequency_spend",
-                          g->corr_freq_spend);
+    json_t *j = json_pack("{s:{s:f,s:f,s:f,s:f,s:f},s:{s:f,s:f,s:f,s:f,s:f}}", "bgnbd", "r", b->p.r,
+                          "alpha", b->p.alpha, "a", b->p.a, "b", b->p.b, "log_likelihood",
+                          b->loglik, "gamma_gamma", "p", g->p.p, "q", g->p.q, "v", g->p.v,
+                          "log_likelihood", g->loglik, "corr_frequency_spend", g->corr_freq_spend);
     if (j && h->ok)
         json_object_set_new(j, "holdout",
                             json_pack("{s:i,s:I,s:f,s:f,s:f,s:f}", "days", h->days, "customers",
@@ -276,8 +275,7 @@ static int read_input(train_ctx *c, int needs_tx, int *fit)
         progress_state ps = {now_s(), 0};
         /* A file, "-" (standard input) or a database URL with data.query. */
         source_kind sk = source_kind_of(tx_path);
-        const char *query =
-            sk == SOURCE_POSTGRESQL || sk == SOURCE_SQLITE ? c->cfg->query : NULL;
+        const char *query = sk == SOURCE_POSTGRESQL || sk == SOURCE_SQLITE ? c->cfg->query : NULL;
         csv_reader *csv = NULL;
         if ((st = source_open(tx_path, query, &csv, err, sizeof c->err)) == RFM_OK)
             st = txn_read_csv(csv, &topt, progress, &ps, &c->d, &c->rep, err, sizeof c->err);
@@ -296,8 +294,8 @@ static int read_input(train_ctx *c, int needs_tx, int *fit)
         c->mon = malloc(n * sizeof *c->mon), c->bx = malloc(n * sizeof *c->bx);
         c->btx = malloc(n * sizeof *c->btx), c->bT = malloc(n * sizeof *c->bT);
         c->bm = malloc(n * sizeof *c->bm), c->ids = calloc(n, sizeof *c->ids);
-        if (!c->feats || !c->rec || !c->freq || !c->mon || !c->bx || !c->btx || !c->bT ||
-            !c->bm || !c->ids) {
+        if (!c->feats || !c->rec || !c->freq || !c->mon || !c->bx || !c->btx || !c->bT || !c->bm ||
+            !c->ids) {
             fprintf(stderr, "rfm-train: out of memory for %zu customers\n", n);
             return 1;
         }
@@ -340,11 +338,11 @@ static int describe_input(train_ctx *c)
         date_format(txn_last_day(c->d), d1);
         date_format(txn_snapshot_day(c->d), snap);
         const txn_report *r = &c->rep;
-        json_t *data = json_pack("{s:{s:s,s:s,s:I,s:I,s:I,s:I,s:s,s:s,s:s}}", "transactions",
-                                 "path", c->tx_path, "sha256", r->sha256, "bytes",
-                                 (json_int_t)r->bytes, "lines", (json_int_t)r->lines, "used",
-                                 (json_int_t)r->used, "customers", (json_int_t)c->m, "first_date",
-                                 d0, "last_date", d1, "snapshot_date", snap);
+        json_t *data =
+            json_pack("{s:{s:s,s:s,s:I,s:I,s:I,s:I,s:s,s:s,s:s}}", "transactions", "path",
+                      c->tx_path, "sha256", r->sha256, "bytes", (json_int_t)r->bytes, "lines",
+                      (json_int_t)r->lines, "used", (json_int_t)r->used, "customers",
+                      (json_int_t)c->m, "first_date", d0, "last_date", d1, "snapshot_date", snap);
         source_kind sk = source_kind_of(c->tx_path); /* a query is part of what was read */
         if (data && (sk == SOURCE_POSTGRESQL || sk == SOURCE_SQLITE))
             json_object_set_new(json_object_get(data, "transactions"), "query",
@@ -382,20 +380,20 @@ static int save_model(train_ctx *c, const char *name, const char *semver, const 
     if (c->d && sha == c->data_sha) {
         char snap[11];
         date_format(txn_snapshot_day(c->d), snap);
-        snprintf(version, sizeof version, "%s+%.4s%.2s%.2s.%.7s", semver, snap, snap + 5,
-                 snap + 8, sha);
+        snprintf(version, sizeof version, "%s+%.4s%.2s%.2s.%.7s", semver, snap, snap + 5, snap + 8,
+                 sha);
     } else {
         snprintf(version, sizeof version, "%s+%.7s", semver, sha);
     }
     /* Only the manifest and the card carry it: the model files stay the
      * same bytes whatever source (file, stdin, database) the data came from. */
-    rfm_status st = json ? modelfile_write_json(c->stage, file, json, c->err, sizeof c->err)
-                         : RFM_OK;
+    rfm_status st =
+        json ? modelfile_write_json(c->stage, file, json, c->err, sizeof c->err) : RFM_OK;
     json_decref(json);
     if (!st && card)
-        st = card_retitle(&card, name, semver, version) ? RFM_OK
-                                                        : rfm_fail(c->err, sizeof c->err,
-                                                                   RFM_ENOMEM, "out of memory");
+        st = card_retitle(&card, name, semver, version)
+                 ? RFM_OK
+                 : rfm_fail(c->err, sizeof c->err, RFM_ENOMEM, "out of memory");
     if (!st && card)
         st = modelfile_write_text(c->stage, md, card, strlen(card), c->err, sizeof c->err);
     if (!st)
@@ -423,8 +421,13 @@ static int save_customers(train_ctx *c)
 {
     customer_row *rows = calloc(c->m ? c->m : 1, sizeof *rows);
     for (size_t i = 0; rows && i < c->m; i++)
-        rows[i] = (customer_row){c->d ? c->rec[i] : NAN, c->d ? c->freq[i] : NAN,
-                                 c->d ? c->mon[i] : NAN, c->bx[i], c->btx[i], c->bT[i], c->bm[i]};
+        rows[i] = (customer_row){c->d ? c->rec[i] : NAN,
+                                 c->d ? c->freq[i] : NAN,
+                                 c->d ? c->mon[i] : NAN,
+                                 c->bx[i],
+                                 c->btx[i],
+                                 c->bT[i],
+                                 c->bm[i]};
     char *csvtext = rows ? customers_csv((const char *const *)c->ids, rows, c->m) : NULL;
     free(rows);
     if (!csvtext)
@@ -485,11 +488,12 @@ static int fit_cltv(train_ctx *c)
         cltv_free(cm);
         return step_failed("cltv", c->err);
     }
-    json_object_set_new(j, "defaults", json_pack("{s:f,s:f}", "horizon_days", o->horizon_days,
-                                                 "discount_rate", o->discount_rate));
+    json_object_set_new(
+        j, "defaults",
+        json_pack("{s:f,s:f}", "horizon_days", o->horizon_days, "discount_rate", o->discount_rate));
     char *card = card_cltv(cm, c->data_desc, &h, o);
-    int rc = card ? save_model(c, "cltv", CLTV_VERSION, "cltv.json", j, card,
-                               cltv_metrics(cm, &h), c->data_sha)
+    int rc = card ? save_model(c, "cltv", CLTV_VERSION, "cltv.json", j, card, cltv_metrics(cm, &h),
+                               c->data_sha)
                   : (json_decref(j), step_failed("cltv", "out of memory"));
     if (!rc) {
         const bgnbd_fit_result *b = cltv_bgnbd(cm);
@@ -510,16 +514,14 @@ static int fit_churn(train_ctx *c)
     double ts = now_s();
     json_t *met, *cj;
     char *card;
-    if (train_churn(c->d, &c->cfg->churn, c->data_desc, &cj, &met, &card, c->err,
-                    sizeof c->err))
+    if (train_churn(c->d, &c->cfg->churn, c->data_desc, &cj, &met, &card, c->err, sizeof c->err))
         return step_failed("churn", c->err);
     double auc = json_real_value(json_object_get(json_object_get(met, "logistic"), "auc"));
-    double auc_bg = json_real_value(
-        json_object_get(json_object_get(met, "bgnbd_1_minus_p_alive"), "auc"));
+    double auc_bg =
+        json_real_value(json_object_get(json_object_get(met, "bgnbd_1_minus_p_alive"), "auc"));
     if (save_model(c, "churn", CHURN_FILE_VERSION, "churn.json", cj, card, met, c->data_sha))
         return 1;
-    say("rfm-train: churn: held-out AUC %.4f (BG/NBD %.4f), %.3f s\n", auc, auc_bg,
-        now_s() - ts);
+    say("rfm-train: churn: held-out AUC %.4f (BG/NBD %.4f), %.3f s\n", auc, auc_bg, now_s() - ts);
     return 0;
 }
 
@@ -550,13 +552,14 @@ static int fit_uplift(train_ctx *c)
     rfm_status st;
     if (!c->campaign)
         return step_failed("uplift", "no campaign file (uplift.campaign or --campaign)");
-    if ((st = train_uplift(c->campaign, &c->cfg->campaign_spec, &c->cfg->uplift, &uj, &met,
-                           &card, usha, c->err, sizeof c->err))) {
+    if ((st = train_uplift(c->campaign, &c->cfg->campaign_spec, &c->cfg->uplift, &uj, &met, &card,
+                           usha, c->err, sizeof c->err))) {
         step_failed("uplift", c->err);
         return st == RFM_EINVAL ? 2 : 1;
     }
     char served[32];
-    snprintf(served, sizeof served, "%s", json_string_value(json_object_get(met, "served_learner")));
+    snprintf(served, sizeof served, "%s",
+             json_string_value(json_object_get(met, "served_learner")));
     if (save_model(c, "uplift", UPLIFT_FILE_VERSION, "uplift.json", uj, card, met, usha))
         return 1;
     say("rfm-train: uplift: %s served, %.3f s\n", served, now_s() - ts);
@@ -590,13 +593,14 @@ static int select_steps(const char *only, int fit[NSTEPS])
     if (only) {
         for (const char *p = only; *p;) {
             size_t len = strcspn(p, ","), i;
-            for (i = 0; i < NSTEPS && !(strlen(STEPS[i].name) == len &&
-                                         !strncmp(p, STEPS[i].name, len));
+            for (i = 0;
+                 i < NSTEPS && !(strlen(STEPS[i].name) == len && !strncmp(p, STEPS[i].name, len));
                  i++)
                 ;
             if (i == NSTEPS) {
-                fprintf(stderr, "rfm-train: --only: unknown model '%.*s' (known: segments, cltv, "
-                                "churn, embeddings, uplift)\n",
+                fprintf(stderr,
+                        "rfm-train: --only: unknown model '%.*s' (known: segments, cltv, "
+                        "churn, embeddings, uplift)\n",
                         (int)len, p);
                 return 2;
             }
@@ -612,14 +616,17 @@ int main(int argc, char **argv)
     const char *config_path = "config/rfm.yaml", *tx_path = NULL, *models_dir = NULL;
     const char *only = NULL, *summary = NULL, *campaign = NULL;
     int want_print = 0, wait_turn = 0;
-    static const struct option opts[] = {
-        {"config", required_argument, 0, 'c'},  {"transactions", required_argument, 0, 't'},
-        {"models", required_argument, 0, 'm'},  {"only", required_argument, 0, 'o'},
-        {"summary", required_argument, 0, 's'}, {"print-clusters", no_argument, 0, 'p'},
-        {"campaign", required_argument, 0, 'C'},
-        {"wait", no_argument, 0, 'w'},
-        {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
+                                         {"transactions", required_argument, 0, 't'},
+                                         {"models", required_argument, 0, 'm'},
+                                         {"only", required_argument, 0, 'o'},
+                                         {"summary", required_argument, 0, 's'},
+                                         {"print-clusters", no_argument, 0, 'p'},
+                                         {"campaign", required_argument, 0, 'C'},
+                                         {"wait", no_argument, 0, 'w'},
+                                         {"quiet", no_argument, 0, 'q'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "c:t:m:o:s:C:pqwh", opts, NULL)) != -1) {
         switch (c) {
@@ -672,8 +679,10 @@ int main(int argc, char **argv)
     if (!tx_path && !summary)
         tx_path = cfg->transactions;
     if (needs_tx && !tx_path && !summary) {
-        fprintf(stderr, "rfm-train: no transactions: set data.transactions in %s or pass "
-                        "--transactions FILE\n", config_path);
+        fprintf(stderr,
+                "rfm-train: no transactions: set data.transactions in %s or pass "
+                "--transactions FILE\n",
+                config_path);
         config_free(cfg);
         return 2;
     }

@@ -14,14 +14,13 @@
 static const char *const NAMES[CHURN_SPLIT_FEATURES] = {"recency", "frequency", "monetary"};
 
 rfm_status train_churn(const txn_data *d, const churn_params *cfg, const char *data_desc,
-                       json_t **model_json, json_t **metrics, char **card, char *err,
-                       size_t errlen)
+                       json_t **model_json, json_t **metrics, char **card, char *err, size_t errlen)
 {
     *model_json = *metrics = NULL;
     *card = NULL;
     churn_split sp;
-    rfm_status st = churn_time_split(d, cfg->cut_days, cfg->test_share, cfg->seed, &sp, err,
-                                     errlen);
+    rfm_status st =
+        churn_time_split(d, cfg->cut_days, cfg->test_share, cfg->seed, &sp, err, errlen);
     if (st != RFM_OK)
         return st;
     size_t n = sp.n, churned = sp.churned, nte = sp.n_test;
@@ -42,8 +41,7 @@ rfm_status train_churn(const txn_data *d, const churn_params *cfg, const char *d
     json_object_set_new(*model_json, "serving",
                         json_pack("{s:f,s:i,s:i,s:s}", "counterfactual_threshold",
                                   cfg->counterfactual_threshold, "max_purchases",
-                                  cfg->max_purchases, "cut_days", cfg->cut_days, "cut_date",
-                                  cutd));
+                                  cfg->max_purchases, "cut_days", cfg->cut_days, "cut_date", cutd));
     json_t *cal = json_array();
     for (size_t i = 0; i < nbins; i++)
         json_array_append_new(cal, json_pack("{s:I,s:f,s:f}", "count", (json_int_t)bins[i].count,
@@ -51,32 +49,34 @@ rfm_status train_churn(const txn_data *d, const churn_params *cfg, const char *d
                                              "observed_rate", bins[i].observed_rate));
     *metrics = json_pack("{s:s,s:I,s:f,s:I,s:{s:f,s:f,s:f},s:{s:f,s:f,s:f},s:o,s:{s:f,s:f,s:f}}",
                          "cut_date", cutd, "customers", (json_int_t)n, "churn_rate",
-                         n ? (double)churned / (double)n : 0.0, "test_customers",
-                         (json_int_t)nte, "logistic", "auc", sl.auc, "log_loss", sl.logloss,
-                         "brier", sl.brier, "bgnbd_1_minus_p_alive", "auc", sb.auc, "log_loss",
-                         sb.logloss, "brier", sb.brier, "calibration", cal,
-                         "global_importance", "recency", imp[0], "frequency", imp[1],
-                         "monetary", imp[2]);
+                         n ? (double)churned / (double)n : 0.0, "test_customers", (json_int_t)nte,
+                         "logistic", "auc", sl.auc, "log_loss", sl.logloss, "brier", sl.brier,
+                         "bgnbd_1_minus_p_alive", "auc", sb.auc, "log_loss", sb.logloss, "brier",
+                         sb.brier, "calibration", cal, "global_importance", "recency", imp[0],
+                         "frequency", imp[1], "monetary", imp[2]);
     churn_info info;
     churn_info_get(served, &info);
     text t = {0};
     text_add(&t, "# Model card: churn %s\n\n", CHURN_FILE_VERSION);
-    text_add(&t, "## What it is\nProbability that a customer buys nothing in the next %d days: "
-                 "L2-regularised logistic regression (lambda %g, scikit-learn C = %g) fitted by "
-                 "Newton's method on standardised log1p(recency, frequency, monetary). "
-                 "Explanations are exact SHAP values of the linear model in log-odds; "
-                 "counterfactuals search the fewest purchases that bring the probability under "
-                 "%.2f.\n\n",
+    text_add(&t,
+             "## What it is\nProbability that a customer buys nothing in the next %d days: "
+             "L2-regularised logistic regression (lambda %g, scikit-learn C = %g) fitted by "
+             "Newton's method on standardised log1p(recency, frequency, monetary). "
+             "Explanations are exact SHAP values of the linear model in log-odds; "
+             "counterfactuals search the fewest purchases that bring the probability under "
+             "%.2f.\n\n",
              cfg->cut_days, cfg->lambda, cfg->lambda > 0 ? 1 / cfg->lambda : INFINITY,
              cfg->counterfactual_threshold);
-    text_add(&t, "## Data and label\n%s\n- Cut: %s (%d days before the end). Customers who "
-                 "bought before it: %zu; churned (no purchase on or after it): %zu (%.1f%%).\n"
-                 "- Features as of the cut.\n\n",
+    text_add(&t,
+             "## Data and label\n%s\n- Cut: %s (%d days before the end). Customers who "
+             "bought before it: %zu; churned (no purchase on or after it): %zu (%.1f%%).\n"
+             "- Features as of the cut.\n\n",
              data_desc, cutd, cfg->cut_days, n, churned, 100.0 * (double)churned / (double)n);
-    text_add(&t, "## Evaluation\n%zu customers (%.0f%%, seed %llu) held out.\n\n"
-                 "| model | AUC | log loss | Brier |\n|---|---|---|---|\n"
-                 "| logistic regression | %.4f | %.4f | %.4f |\n"
-                 "| BG/NBD 1 - P(alive) | %.4f | %.4f | %.4f |\n\n",
+    text_add(&t,
+             "## Evaluation\n%zu customers (%.0f%%, seed %llu) held out.\n\n"
+             "| model | AUC | log loss | Brier |\n|---|---|---|---|\n"
+             "| logistic regression | %.4f | %.4f | %.4f |\n"
+             "| BG/NBD 1 - P(alive) | %.4f | %.4f | %.4f |\n\n",
              nte, 100 * cfg->test_share, (unsigned long long)cfg->seed, sl.auc, sl.logloss,
              sl.brier, sb.auc, sb.logloss, sb.brier);
     text_add(&t, "BG/NBD's P(alive) is 1 by construction for customers with no repeat purchase "
@@ -95,10 +95,11 @@ rfm_status train_churn(const txn_data *d, const churn_params *cfg, const char *d
                  info.mean[j], info.sd[j], imp[j]);
     text_add(&t, "| intercept | %.5f | | | |\n\nRisk: low below %.2f, high from %.2f.\n\n",
              info.intercept, cfg->threshold_medium, cfg->threshold_high);
-    text_add(&t, "## Limits\n- Three behavioural features only: no product, channel or "
-                 "seasonality signal.\n- The label depends on the cut: a customer with a long "
-                 "natural purchase cycle can look churned after %d days.\n- Counterfactual "
-                 "purchases are at the customer's average order value.\n",
+    text_add(&t,
+             "## Limits\n- Three behavioural features only: no product, channel or "
+             "seasonality signal.\n- The label depends on the cut: a customer with a long "
+             "natural purchase cycle can look churned after %d days.\n- Counterfactual "
+             "purchases are at the customer's average order value.\n",
              cfg->cut_days);
     if (t.oom || !*metrics) {
         free(t.s);

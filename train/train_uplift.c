@@ -21,9 +21,8 @@ static json_t *curve_json(const uplift_eval *e)
 }
 
 rfm_status train_uplift(const char *path, const campaign_spec *spec, const uplift_params *cfg,
-                        json_t **model_json,
-                        json_t **metrics, char **card, char data_sha[65], char *err,
-                        size_t errlen)
+                        json_t **model_json, json_t **metrics, char **card, char data_sha[65],
+                        char *err, size_t errlen)
 {
     *model_json = *metrics = NULL;
     *card = NULL;
@@ -43,9 +42,9 @@ rfm_status train_uplift(const char *path, const campaign_spec *spec, const uplif
         goto out;
     }
     if ((st = uplift_holdout(d->arm, d->n, cfg->holdout, cfg->seed, is_test, err, errlen)) ||
-        (st = uplift_holdout_eval(d->X, d->n, d->d, d->arm, K, d->y, is_test, cfg,
-                                  UPLIFT_T_LEARNER, ev[UPLIFT_T_LEARNER],
-                                  &mean_qini[UPLIFT_T_LEARNER], err, errlen)) ||
+        (st = uplift_holdout_eval(d->X, d->n, d->d, d->arm, K, d->y, is_test, cfg, UPLIFT_T_LEARNER,
+                                  ev[UPLIFT_T_LEARNER], &mean_qini[UPLIFT_T_LEARNER], err,
+                                  errlen)) ||
         (st = uplift_holdout_eval(d->X, d->n, d->d, d->arm, K, d->y, is_test, cfg,
                                   UPLIFT_CAUSAL_FOREST, ev[UPLIFT_CAUSAL_FOREST],
                                   &mean_qini[UPLIFT_CAUSAL_FOREST], err, errlen)))
@@ -60,23 +59,23 @@ rfm_status train_uplift(const char *path, const campaign_spec *spec, const uplif
     json_t *arms = json_array();
     for (int k = 1; k <= K; k++)
         json_array_append_new(arms, json_string(campaign_arm_name(d->enc, (size_t)k)));
-    *model_json = json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o}", "model", "uplift", "version",
-                            UPLIFT_FILE_VERSION, "learner", uplift_learner_name(chosen),
-                            "outcome", campaign_outcome_name(d->enc), "arms", arms, "encoding",
-                            ej, "fitted", mj);
+    *model_json =
+        json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o}", "model", "uplift", "version",
+                  UPLIFT_FILE_VERSION, "learner", uplift_learner_name(chosen), "outcome",
+                  campaign_outcome_name(d->enc), "arms", arms, "encoding", ej, "fitted", mj);
     ej = mj = NULL;
     json_t *evj = json_object();
     for (int l = 0; l < 2; l++) {
         json_t *per = json_object();
         for (int k = 1; k <= K; k++) {
             const uplift_eval *e = &ev[l][k - 1];
-            json_object_set_new(
-                per, campaign_arm_name(d->enc, (size_t)k),
-                json_pack("{s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:o}", "customers", (json_int_t)e->n,
-                          "qini_coefficient", e->qini_coef, "qini_normalised", e->qini_norm,
-                          "qini_random_area", e->qini_random, "auuc", e->auuc, "auuc_normalised",
-                          e->auuc_norm, "uplift_random_area", e->uplift_random,
-                          "curve_frac_qini_uplift", curve_json(e)));
+            json_object_set_new(per, campaign_arm_name(d->enc, (size_t)k),
+                                json_pack("{s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:o}", "customers",
+                                          (json_int_t)e->n, "qini_coefficient", e->qini_coef,
+                                          "qini_normalised", e->qini_norm, "qini_random_area",
+                                          e->qini_random, "auuc", e->auuc, "auuc_normalised",
+                                          e->auuc_norm, "uplift_random_area", e->uplift_random,
+                                          "curve_frac_qini_uplift", curve_json(e)));
         }
         json_object_set_new(evj, uplift_learner_name((uplift_learner)l), per);
     }
@@ -85,31 +84,35 @@ rfm_status train_uplift(const char *path, const campaign_spec *spec, const uplif
                          "holdout_share", cfg->holdout, "holdout", evj);
     text t = {0};
     text_add(&t, "# Model card: uplift %s\n\n", UPLIFT_FILE_VERSION);
-    text_add(&t, "## What it is\nPer-customer expected lift of each campaign arm over control, "
-                 "for the outcome `%s`: a T-learner (one honest regression forest per arm and "
-                 "for control, uplift = difference) and a causal forest in the manner of Wager "
-                 "and Athey / grf (honest subsampled trees split on effect heterogeneity, y "
-                 "centred on the control outcome forest). Served learner: **%s** (%s).\n\n",
+    text_add(&t,
+             "## What it is\nPer-customer expected lift of each campaign arm over control, "
+             "for the outcome `%s`: a T-learner (one honest regression forest per arm and "
+             "for control, uplift = difference) and a causal forest in the manner of Wager "
+             "and Athey / grf (honest subsampled trees split on effect heterogeneity, y "
+             "centred on the control outcome forest). Served learner: **%s** (%s).\n\n",
              campaign_outcome_name(d->enc), uplift_learner_name(chosen),
              !cfg->choose_learner ? "named in the config"
                                   : "the better mean normalised Qini on held-out data");
-    text_add(&t, "## Data\n- Campaign `%s` (sha256 `%s`): %zu customers, %zu encoded feature "
-                 "columns, arms:", path, d->sha256, d->n, d->d);
+    text_add(&t,
+             "## Data\n- Campaign `%s` (sha256 `%s`): %zu customers, %zu encoded feature "
+             "columns, arms:",
+             path, d->sha256, d->n, d->d);
     for (int k = 1; k <= K; k++)
         text_add(&t, " %s%s", campaign_arm_name(d->enc, (size_t)k), k < K ? "," : "");
     text_add(&t, "; control `%s`.\n\n", spec->control);
-    text_add(&t, "## Held-out evaluation\n%.0f %% of customers held out, stratified by arm, "
-                 "seed %llu. Qini and uplift curves as scikit-uplift defines them (docs/uplift.md): "
-                 "coefficients are areas above the exact random line; normalised ones divide by "
-                 "the perfect model's.\n\n| learner | arm | Qini coef. | Qini normalised | "
-                 "AUUC | AUUC normalised |\n|---|---|---|---|---|---|\n",
+    text_add(&t,
+             "## Held-out evaluation\n%.0f %% of customers held out, stratified by arm, "
+             "seed %llu. Qini and uplift curves as scikit-uplift defines them (docs/uplift.md): "
+             "coefficients are areas above the exact random line; normalised ones divide by "
+             "the perfect model's.\n\n| learner | arm | Qini coef. | Qini normalised | "
+             "AUUC | AUUC normalised |\n|---|---|---|---|---|---|\n",
              100 * cfg->holdout, (unsigned long long)cfg->seed);
     for (int l = 0; l < 2; l++)
         for (int k = 1; k <= K; k++) {
             const uplift_eval *e = &ev[l][k - 1];
-            text_add(&t, "| %s | %s | %.2f | %.4f | %.2f | %.4f |\n", uplift_learner_name((uplift_learner)l),
-                     campaign_arm_name(d->enc, (size_t)k), e->qini_coef, e->qini_norm, e->auuc,
-                     e->auuc_norm);
+            text_add(&t, "| %s | %s | %.2f | %.4f | %.2f | %.4f |\n",
+                     uplift_learner_name((uplift_learner)l), campaign_arm_name(d->enc, (size_t)k),
+                     e->qini_coef, e->qini_norm, e->auuc, e->auuc_norm);
         }
     text_add(&t, "\nCurve points (share targeted, Qini, uplift) are in the manifest's metrics.\n\n"
                  "## Limits\n- Randomised experiments only: no propensity model.\n"

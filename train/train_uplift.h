@@ -8,9 +8,9 @@
 #include "versions.h"
 
 /* Read the campaign file, evaluate both learners on a stratified held-out
- * part, choose one (cfg->learner, or with cfg->choose_learner the better mean normalised Qini), refit it
- * on everything. *model_json, *metrics and *card are new on success;
- * *data_sha gets the campaign file's sha256. */
+ * part, choose one (cfg->learner, or with cfg->choose_learner the better mean normalised Qini),
+ * refit it on everything. *model_json, *metrics and *card are new on success; *data_sha gets the
+ * campaign file's sha256. */
 rfm_status train_uplift(const char *path, const campaign_spec *spec, const uplift_params *cfg,
                         json_t **model_json, json_t **metrics, char **card, char data_sha[65],
                         char *err, size_t errlen);

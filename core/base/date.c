@@ -180,7 +180,7 @@ static int parse_auto(const char *s, size_t len, parts *p)
             return 0;
         if (sep != '/' || i == len)
             return -1; /* D.M.YYYY, DD-MM-YYYY, or a bare 03/04/2024 */
-        p->m = a; /* the UCI form, always with a time */
+        p->m = a;      /* the UCI form, always with a time */
         p->d = b;
     } else {
         return 0;
@@ -196,9 +196,9 @@ static int parse_auto(const char *s, size_t len, parts *p)
 
 static int month_name(const char *s, size_t len, size_t *i, int *m)
 {
-    static const char *const names[12] = {"january", "february", "march",     "april",
-                                          "may",     "june",     "july",      "august",
-                                          "september", "october", "november", "december"};
+    static const char *const names[12] = {"january",   "february", "march",    "april",
+                                          "may",       "june",     "july",     "august",
+                                          "september", "october",  "november", "december"};
     for (int k = 0; k < 12; k++) {
         size_t n = strlen(names[k]);
         if (*i + n <= len && strncasecmp(s + *i, names[k], n) == 0) {
@@ -296,8 +296,7 @@ static int parse_pattern(const char *s, size_t len, const char *pat, parts *p)
                 return 0;
             i++;
             break;
-        default:
-            return 0;
+        default: return 0;
         }
     }
     (void)have_s;
@@ -312,31 +311,20 @@ const char *date_check_pattern(const char *pat)
             continue;
         switch (*++q) {
         case 'Y':
-        case 'y':
-            y = 1;
-            break;
+        case 'y': y = 1; break;
         case 'm':
         case 'b':
-        case 'B':
-            m = 1;
-            break;
-        case 'd':
-            d = 1;
-            break;
-        case 's':
-            u = 1;
-            break;
+        case 'B': m = 1; break;
+        case 'd': d = 1; break;
+        case 's': u = 1; break;
         case 'H':
         case 'M':
         case 'S':
         case 'f':
         case 'z':
-        case '%':
-            break;
-        case '\0':
-            return "ends with a lone %";
-        default:
-            return "has a directive other than %Y %y %m %d %b %B %H %M %S %f %z %s %%";
+        case '%': break;
+        case '\0': return "ends with a lone %";
+        default: return "has a directive other than %Y %y %m %d %b %B %H %M %S %f %z %s %%";
         }
     }
     if (!u && !(y && m && d))
@@ -378,8 +366,8 @@ int32_t date_parse_in(const char *s, size_t len, const date_spec *spec)
             return DATE_NONE;
         day = date_from_ymd(p.y, p.m, p.d);
         if (p.has_offset) {
-            int64_t t = (int64_t)day * 86400 + p.hh * 3600 + p.mm * 60 + p.ss - p.offset_s +
-                        spec->zone_s;
+            int64_t t =
+                (int64_t)day * 86400 + p.hh * 3600 + p.mm * 60 + p.ss - p.offset_s + spec->zone_s;
             day = floor_div(t, 86400);
         }
     }

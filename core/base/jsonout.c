@@ -78,9 +78,7 @@ static void string(buf *b, const char *s, size_t n)
         case '\n': puts_(b, "\\n"); break;
         case '\r': puts_(b, "\\r"); break;
         case '\t': puts_(b, "\\t"); break;
-        default:
-            snprintf(e, sizeof e, "\\u%04X", c);
-            puts_(b, e);
+        default: snprintf(e, sizeof e, "\\u%04X", c); puts_(b, e);
         }
     }
     put(b, s + start, n - start);

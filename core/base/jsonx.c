@@ -41,8 +41,8 @@ rfm_status jsonx_int_in(const json_t *obj, const char *key, const char *where, l
 {
     rfm_status st = jsonx_int(obj, key, where, out, err, errlen);
     if (st == RFM_OK && (*out < lo || *out > hi))
-        return rfm_fail(err, errlen, RFM_EFORMAT, "%s.%s: must be an integer in %lld..%lld",
-                        where, key, lo, hi);
+        return rfm_fail(err, errlen, RFM_EFORMAT, "%s.%s: must be an integer in %lld..%lld", where,
+                        key, lo, hi);
     return st;
 }
 
@@ -80,12 +80,10 @@ rfm_status jsonx_vec(const json_t *a, const char *where, double *out, size_t n, 
                      size_t errlen)
 {
     if (!json_is_array(a) || json_array_size(a) != n)
-        return rfm_fail(err, errlen, RFM_EFORMAT, "%s: must be an array of %zu numbers", where,
-                        n);
+        return rfm_fail(err, errlen, RFM_EFORMAT, "%s: must be an array of %zu numbers", where, n);
     for (size_t i = 0; i < n; i++)
         if (jsonx_item_number(a, i, &out[i]))
-            return rfm_fail(err, errlen, RFM_EFORMAT, "%s[%zu]: must be a finite number", where,
-                            i);
+            return rfm_fail(err, errlen, RFM_EFORMAT, "%s[%zu]: must be a finite number", where, i);
     return RFM_OK;
 }
 
@@ -100,8 +98,8 @@ rfm_status jsonx_numbers(const json_t *obj, const char *key, const char *where, 
     return jsonx_vec(a, w, out, n, err, errlen);
 }
 
-rfm_status jsonx_object(const json_t *obj, const char *key, const char *where,
-                        const json_t **out, char *err, size_t errlen)
+rfm_status jsonx_object(const json_t *obj, const char *key, const char *where, const json_t **out,
+                        char *err, size_t errlen)
 {
     const json_t *v = json_object_get(obj, key);
     if (!v)

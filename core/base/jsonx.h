@@ -34,8 +34,8 @@ rfm_status jsonx_vec(const json_t *a, const char *where, double *out, size_t n, 
 int jsonx_item_int(const json_t *a, size_t i, long long lo, long long hi, long long *out);
 int jsonx_item_number(const json_t *a, size_t i, double *out);
 /* A member that must be an object (or array, with jsonx_array). */
-rfm_status jsonx_object(const json_t *obj, const char *key, const char *where,
-                        const json_t **out, char *err, size_t errlen);
+rfm_status jsonx_object(const json_t *obj, const char *key, const char *where, const json_t **out,
+                        char *err, size_t errlen);
 rfm_status jsonx_array(const json_t *obj, const char *key, const char *where, const json_t **out,
                        char *err, size_t errlen);
 /* New JSON array of n doubles (NULL when out of memory). */

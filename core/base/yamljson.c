@@ -47,8 +47,8 @@ static json_t *scalar_value(const yaml_event_t *ev)
     return json_stringn(s, n);
 }
 
-rfm_status yamljson_parse(const char *text, size_t len, const char *name, json_t **out,
-                          char *err, size_t errlen)
+rfm_status yamljson_parse(const char *text, size_t len, const char *name, json_t **out, char *err,
+                          size_t errlen)
 {
     yaml_parser_t p;
     yaml_event_t ev;
@@ -65,18 +65,15 @@ rfm_status yamljson_parse(const char *text, size_t len, const char *name, json_t
 
     for (int done = 0; !done;) {
         if (!yaml_parser_parse(&p, &ev)) {
-            st = rfm_fail(err, errlen, RFM_EPARSE, "%s:%zu:%zu: %s", name,
-                          p.problem_mark.line + 1, p.problem_mark.column + 1,
-                          p.problem ? p.problem : "YAML syntax error");
+            st = rfm_fail(err, errlen, RFM_EPARSE, "%s:%zu:%zu: %s", name, p.problem_mark.line + 1,
+                          p.problem_mark.column + 1, p.problem ? p.problem : "YAML syntax error");
             break;
         }
         size_t line = ev.start_mark.line + 1, col = ev.start_mark.column + 1;
         json_t *val = NULL;
         int opens = 0;
         switch (ev.type) {
-        case YAML_STREAM_END_EVENT:
-            done = 1;
-            break;
+        case YAML_STREAM_END_EVENT: done = 1; break;
         case YAML_DOCUMENT_START_EVENT:
             if (root) {
                 st = rfm_fail(err, errlen, RFM_EPARSE, "%s:%zu:%zu: more than one YAML document",
@@ -89,14 +86,14 @@ rfm_status yamljson_parse(const char *text, size_t len, const char *name, json_t
             break;
         case YAML_SCALAR_EVENT:
             if (ev.data.scalar.anchor) {
-                st = rfm_fail(err, errlen, RFM_EPARSE,
-                              "%s:%zu:%zu: YAML anchors are not supported", name, line, col);
+                st = rfm_fail(err, errlen, RFM_EPARSE, "%s:%zu:%zu: YAML anchors are not supported",
+                              name, line, col);
                 break;
             }
             /* A scalar in key position of a mapping is a key. */
             if (depth > 0 && json_is_object(stack[depth - 1]) && !keys[depth - 1]) {
-                keys[depth - 1] = json_stringn((const char *)ev.data.scalar.value,
-                                               ev.data.scalar.length);
+                keys[depth - 1] =
+                    json_stringn((const char *)ev.data.scalar.value, ev.data.scalar.length);
                 if (!keys[depth - 1])
                     st = rfm_fail(err, errlen, RFM_ENOMEM, "%s: out of memory", name);
                 break;
@@ -113,16 +110,13 @@ rfm_status yamljson_parse(const char *text, size_t len, const char *name, json_t
             opens = 1;
             break;
         case YAML_SEQUENCE_END_EVENT:
-        case YAML_MAPPING_END_EVENT:
-            depth--;
-            break;
-        default:
-            break;
+        case YAML_MAPPING_END_EVENT: depth--; break;
+        default: break;
         }
         if (st == RFM_OK && val) {
             if (depth > 0 && json_is_object(stack[depth - 1]) && !keys[depth - 1]) {
-                st = rfm_fail(err, errlen, RFM_EPARSE,
-                              "%s:%zu:%zu: mapping keys must be scalars", name, line, col);
+                st = rfm_fail(err, errlen, RFM_EPARSE, "%s:%zu:%zu: mapping keys must be scalars",
+                              name, line, col);
                 json_decref(val);
             } else if (depth == 0) {
                 root = val;
@@ -132,8 +126,8 @@ rfm_status yamljson_parse(const char *text, size_t len, const char *name, json_t
             } else {
                 const char *k = json_string_value(keys[depth - 1]);
                 if (json_object_get(stack[depth - 1], k)) {
-                    st = rfm_fail(err, errlen, RFM_EPARSE, "%s:%zu:%zu: duplicate key '%s'",
-                                  name, line, col, k);
+                    st = rfm_fail(err, errlen, RFM_EPARSE, "%s:%zu:%zu: duplicate key '%s'", name,
+                                  line, col, k);
                     json_decref(val);
                 } else if (json_object_set_new(stack[depth - 1], k, val)) { /* val is freed */
                     st = rfm_fail(err, errlen, RFM_ENOMEM, "%s: out of memory", name);

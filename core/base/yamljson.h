@@ -18,8 +18,8 @@
 /* Parse YAML text (len bytes) into *out (new reference, caller decrefs).
  * name is used in messages ("file:line:column: ..."). On failure *out is
  * NULL and err holds the position and reason. */
-rfm_status yamljson_parse(const char *text, size_t len, const char *name, json_t **out,
-                          char *err, size_t errlen);
+rfm_status yamljson_parse(const char *text, size_t len, const char *name, json_t **out, char *err,
+                          size_t errlen);
 
 /* Read and parse a YAML file. */
 rfm_status yamljson_load(const char *path, json_t **out, char *err, size_t errlen);

@@ -29,16 +29,20 @@ struct campaign_encoding {
 
 void campaign_encoding_free(campaign_encoding *e)
 {
-    if (!e) return;
+    if (!e)
+        return;
     for (size_t i = 0; e->f && i < e->n_features; i++) {
         free(e->f[i].name);
-        for (size_t l = 0; l < e->f[i].n_levels; l++) free(e->f[i].levels[l]);
+        for (size_t l = 0; l < e->f[i].n_levels; l++)
+            free(e->f[i].levels[l]);
         free(e->f[i].levels);
     }
     free(e->f);
-    for (size_t j = 0; e->colnames && j < e->d; j++) free(e->colnames[j]);
+    for (size_t j = 0; e->colnames && j < e->d; j++)
+        free(e->colnames[j]);
     free(e->colnames);
-    for (size_t k = 0; e->arm_names && k <= e->n_arms; k++) free(e->arm_names[k]);
+    for (size_t k = 0; e->arm_names && k <= e->n_arms; k++)
+        free(e->arm_names[k]);
     free(e->arm_names);
     free(e->treatment);
     free(e->outcome);
@@ -47,7 +51,8 @@ void campaign_encoding_free(campaign_encoding *e)
 
 void campaign_data_free(campaign_data *d)
 {
-    if (!d) return;
+    if (!d)
+        return;
     free(d->X);
     free(d->arm);
     free(d->y);
@@ -69,25 +74,34 @@ const char *campaign_outcome_name(const campaign_encoding *e) { return e->outcom
 
 const char *campaign_check_spec(const campaign_spec *s)
 {
-    if (!s->features || s->n_features == 0) return "campaign needs at least one feature";
-    if (!s->treatment || !s->control || !s->outcome) return "campaign needs treatment, control and outcome";
-    if (!s->arms || s->n_arms == 0 || s->n_arms > 64) return "campaign needs 1..64 arms";
+    if (!s->features || s->n_features == 0)
+        return "campaign needs at least one feature";
+    if (!s->treatment || !s->control || !s->outcome)
+        return "campaign needs treatment, control and outcome";
+    if (!s->arms || s->n_arms == 0 || s->n_arms > 64)
+        return "campaign needs 1..64 arms";
     for (size_t i = 0; i < s->n_features; i++) {
         const char *n = s->features[i].name;
-        if (!n || !*n) return "a campaign feature has no name";
+        if (!n || !*n)
+            return "a campaign feature has no name";
         if (s->features[i].type != CAMPAIGN_NUMBER && s->features[i].type != CAMPAIGN_CATEGORY)
             return "a campaign feature type is neither number nor category";
         if (!strcmp(n, s->treatment) || !strcmp(n, s->outcome))
             return "a campaign feature is also the treatment or outcome column";
         for (size_t j = 0; j < i; j++)
-            if (!strcmp(n, s->features[j].name)) return "a campaign feature is listed twice";
+            if (!strcmp(n, s->features[j].name))
+                return "a campaign feature is listed twice";
     }
-    if (!strcmp(s->treatment, s->outcome)) return "treatment and outcome are the same column";
+    if (!strcmp(s->treatment, s->outcome))
+        return "treatment and outcome are the same column";
     for (size_t k = 0; k < s->n_arms; k++) {
-        if (!s->arms[k]) return "a campaign arm has no level";
-        if (!strcmp(s->arms[k], s->control)) return "a campaign arm is the control level";
+        if (!s->arms[k])
+            return "a campaign arm has no level";
+        if (!strcmp(s->arms[k], s->control))
+            return "a campaign arm is the control level";
         for (size_t j = 0; j < k; j++)
-            if (!strcmp(s->arms[k], s->arms[j])) return "a campaign arm is listed twice";
+            if (!strcmp(s->arms[k], s->arms[j]))
+                return "a campaign arm is listed twice";
     }
     return NULL;
 }
@@ -104,11 +118,14 @@ static int parse_number(const char *s, double *out)
         else if (!strchr("+-.eE \t", *p))
             return 0;
     }
-    if (!digits) return 0;
+    if (!digits)
+        return 0;
     char *end;
     double v = strtod(s, &end);
-    while (*end == ' ' || *end == '\t') end++;
-    if (*end || !isfinite(v)) return 0;
+    while (*end == ' ' || *end == '\t')
+        end++;
+    if (*end || !isfinite(v))
+        return 0;
     *out = v;
     return 1;
 }
@@ -127,19 +144,22 @@ static int finish_encoding(campaign_encoding *e)
         d += e->f[i].type == CAMPAIGN_NUMBER ? 1 : e->f[i].n_levels;
     }
     e->colnames = calloc(d ? d : 1, sizeof *e->colnames);
-    if (!e->colnames) return -1;
+    if (!e->colnames)
+        return -1;
     e->d = d;
     for (size_t i = 0; i < e->n_features; i++) {
         const enc_feature *f = &e->f[i];
         if (f->type == CAMPAIGN_NUMBER) {
             e->colnames[f->col] = strdup(f->name);
-            if (!e->colnames[f->col]) return -1;
+            if (!e->colnames[f->col])
+                return -1;
             continue;
         }
         for (size_t l = 0; l < f->n_levels; l++) {
             size_t len = strlen(f->name) + strlen(f->levels[l]) + 2;
             char *s = malloc(len);
-            if (!s) return -1;
+            if (!s)
+                return -1;
             snprintf(s, len, "%s=%s", f->name, f->levels[l]);
             e->colnames[f->col + l] = s;
         }
@@ -151,7 +171,8 @@ static int finish_encoding(campaign_encoding *e)
 static campaign_encoding *encoding_from_spec(const campaign_spec *s)
 {
     campaign_encoding *e = calloc(1, sizeof *e);
-    if (!e) return NULL;
+    if (!e)
+        return NULL;
     e->f = calloc(s->n_features, sizeof *e->f);
     e->arm_names = calloc(s->n_arms + 1, sizeof *e->arm_names);
     if (!e->f || !e->arm_names) {
@@ -164,7 +185,8 @@ static campaign_encoding *encoding_from_spec(const campaign_spec *s)
     e->n_arms = s->n_arms;
     int bad = !(e->treatment = strdup(s->treatment)) || !(e->outcome = strdup(s->outcome)) ||
               !(e->arm_names[0] = strdup(s->control));
-    for (size_t k = 0; !bad && k < s->n_arms; k++) bad = !(e->arm_names[k + 1] = strdup(s->arms[k]));
+    for (size_t k = 0; !bad && k < s->n_arms; k++)
+        bad = !(e->arm_names[k + 1] = strdup(s->arms[k]));
     for (size_t i = 0; !bad && i < s->n_features; i++) {
         e->f[i].type = s->features[i].type;
         bad = !(e->f[i].name = strdup(s->features[i].name));
@@ -180,10 +202,12 @@ rfm_status campaign_read(const char *path, const campaign_spec *spec, campaign_d
                          char *err, size_t errlen)
 {
     const char *why = campaign_check_spec(spec);
-    if (why) return rfm_fail(err, errlen, RFM_EINVAL, "%s", why);
+    if (why)
+        return rfm_fail(err, errlen, RFM_EINVAL, "%s", why);
     csv_reader *r = NULL;
     rfm_status st = csv_open(path, &r, err, errlen);
-    if (st != RFM_OK) return st;
+    if (st != RFM_OK)
+        return st;
     size_t nf = spec->n_features, cap = 0, n = 0;
     campaign_encoding *e = encoding_from_spec(spec);
     int *col = malloc((nf + 2) * sizeof *col);
@@ -194,19 +218,23 @@ rfm_status campaign_read(const char *path, const campaign_spec *spec, campaign_d
     size_t *nseen = calloc(nf, sizeof *nseen);
     campaign_data *d = NULL;
     st = RFM_ENOMEM;
-    if (!e || !col || !seen || !nseen) goto oom;
+    if (!e || !col || !seen || !nseen)
+        goto oom;
 
     const csv_field *fl;
     size_t nfields, header_n;
     st = csv_next(r, &fl, &nfields, err, errlen);
-    if (st != RFM_OK) goto out;
+    if (st != RFM_OK)
+        goto out;
     if (nfields == 0) {
         st = rfm_fail(err, errlen, RFM_EDATA, "%s: empty file", path);
         goto out;
     }
     header_n = nfields;
     for (size_t i = 0; i < nf + 2; i++) {
-        const char *name = i < nf ? spec->features[i].name : i == nf ? spec->treatment : spec->outcome;
+        const char *name = i < nf    ? spec->features[i].name
+                           : i == nf ? spec->treatment
+                                     : spec->outcome;
         col[i] = csv_find(fl, nfields, name);
         if (col[i] < 0) {
             st = rfm_fail(err, errlen, RFM_EINVAL, "%s:%llu: column '%s' not in the header", path,
@@ -216,8 +244,10 @@ rfm_status campaign_read(const char *path, const campaign_spec *spec, campaign_d
     }
     for (;;) {
         st = csv_next(r, &fl, &nfields, err, errlen);
-        if (st != RFM_OK) goto out;
-        if (nfields == 0) break;
+        if (st != RFM_OK)
+            goto out;
+        if (nfields == 0)
+            break;
         unsigned long long line = (unsigned long long)csv_line(r);
         if (nfields != header_n) {
             st = rfm_fail(err, errlen, RFM_EPARSE, "%s:%llu:1: %zu fields, the header has %zu",
@@ -227,13 +257,16 @@ rfm_status campaign_read(const char *path, const campaign_spec *spec, campaign_d
         if (n == cap) {
             size_t nc = cap ? 2 * cap : 1024;
             double *nr = realloc(raw, nc * nf * sizeof *nr);
-            if (!nr) goto oom;
+            if (!nr)
+                goto oom;
             raw = nr;
             int *na = realloc(arm, nc * sizeof *na);
-            if (!na) goto oom;
+            if (!na)
+                goto oom;
             arm = na;
             double *ny = realloc(y, nc * sizeof *ny);
-            if (!ny) goto oom;
+            if (!ny)
+                goto oom;
             y = ny;
             cap = nc;
         }
@@ -242,8 +275,9 @@ rfm_status campaign_read(const char *path, const campaign_spec *spec, campaign_d
             unsigned long long c = (unsigned long long)csv_column(r, (size_t)col[i]);
             if (spec->features[i].type == CAMPAIGN_NUMBER) {
                 if (!parse_number(v->s, &raw[n * nf + i])) {
-                    st = rfm_fail(err, errlen, RFM_EPARSE, "%s:%llu:%llu: column '%s': '%.40s' is not a number",
-                                  path, line, c, spec->features[i].name, v->s);
+                    st = rfm_fail(err, errlen, RFM_EPARSE,
+                                  "%s:%llu:%llu: column '%s': '%.40s' is not a number", path, line,
+                                  c, spec->features[i].name, v->s);
                     goto out;
                 }
                 continue;
@@ -254,19 +288,22 @@ rfm_status campaign_read(const char *path, const campaign_spec *spec, campaign_d
                 goto out;
             }
             size_t l = 0;
-            while (l < nseen[i] && strcmp(seen[i][l], v->s)) l++;
+            while (l < nseen[i] && strcmp(seen[i][l], v->s))
+                l++;
             if (l == nseen[i]) {
                 if (l == CAMPAIGN_MAX_LEVELS) {
                     st = rfm_fail(err, errlen, RFM_EDATA,
-                                  "%s:%llu:%llu: column '%s' has more than %d levels", path, line, c,
-                                  spec->features[i].name, CAMPAIGN_MAX_LEVELS);
+                                  "%s:%llu:%llu: column '%s' has more than %d levels", path, line,
+                                  c, spec->features[i].name, CAMPAIGN_MAX_LEVELS);
                     goto out;
                 }
                 if (l == 0) {
                     seen[i] = malloc(CAMPAIGN_MAX_LEVELS * sizeof *seen[i]);
-                    if (!seen[i]) goto oom;
+                    if (!seen[i])
+                        goto oom;
                 }
-                if (!(seen[i][l] = strdup(v->s))) goto oom;
+                if (!(seen[i][l] = strdup(v->s)))
+                    goto oom;
                 nseen[i]++;
             }
             raw[n * nf + i] = (double)l;
@@ -274,7 +311,8 @@ rfm_status campaign_read(const char *path, const campaign_spec *spec, campaign_d
         const csv_field *t = &fl[col[nf]];
         int a = -1;
         for (size_t k = 0; k <= spec->n_arms && a < 0; k++)
-            if (!strcmp(t->s, e->arm_names[k])) a = (int)k;
+            if (!strcmp(t->s, e->arm_names[k]))
+                a = (int)k;
         if (a < 0) {
             st = rfm_fail(err, errlen, RFM_EPARSE,
                           "%s:%llu:%llu: treatment '%.40s' is neither the control '%s' nor an arm",
@@ -284,9 +322,10 @@ rfm_status campaign_read(const char *path, const campaign_spec *spec, campaign_d
         }
         arm[n] = a;
         if (!parse_number(fl[col[nf + 1]].s, &y[n])) {
-            st = rfm_fail(err, errlen, RFM_EPARSE, "%s:%llu:%llu: outcome '%s': '%.40s' is not a number",
-                          path, line, (unsigned long long)csv_column(r, (size_t)col[nf + 1]),
-                          spec->outcome, fl[col[nf + 1]].s);
+            st = rfm_fail(err, errlen, RFM_EPARSE,
+                          "%s:%llu:%llu: outcome '%s': '%.40s' is not a number", path, line,
+                          (unsigned long long)csv_column(r, (size_t)col[nf + 1]), spec->outcome,
+                          fl[col[nf + 1]].s);
             goto out;
         }
         n++;
@@ -298,7 +337,8 @@ rfm_status campaign_read(const char *path, const campaign_spec *spec, campaign_d
 
     /* Sorted levels, so a shuffled file encodes identically. */
     for (size_t i = 0; i < nf; i++) {
-        if (spec->features[i].type != CAMPAIGN_CATEGORY) continue;
+        if (spec->features[i].type != CAMPAIGN_CATEGORY)
+            continue;
         enc_feature *f = &e->f[i];
         f->levels = malloc(nseen[i] * sizeof *f->levels);
         size_t *rank = malloc(nseen[i] * sizeof *rank);
@@ -312,14 +352,18 @@ rfm_status campaign_read(const char *path, const campaign_spec *spec, campaign_d
         qsort(f->levels, f->n_levels, sizeof *f->levels, cmp_str);
         for (size_t l = 0; l < f->n_levels; l++)
             for (size_t m = 0; m < f->n_levels; m++)
-                if (seen[i][l] == f->levels[m]) rank[l] = m;
-        for (size_t row = 0; row < n; row++) raw[row * nf + i] = (double)rank[(size_t)raw[row * nf + i]];
+                if (seen[i][l] == f->levels[m])
+                    rank[l] = m;
+        for (size_t row = 0; row < n; row++)
+            raw[row * nf + i] = (double)rank[(size_t)raw[row * nf + i]];
         free(rank);
     }
-    if (finish_encoding(e)) goto oom;
+    if (finish_encoding(e))
+        goto oom;
     X = calloc(n * e->d, sizeof *X);
     d = calloc(1, sizeof *d);
-    if (!X || !d) goto oom;
+    if (!X || !d)
+        goto oom;
     for (size_t row = 0; row < n; row++)
         for (size_t i = 0; i < nf; i++) {
             const enc_feature *f = &e->f[i];
@@ -351,7 +395,8 @@ oom:
 out:
     csv_close(r);
     for (size_t i = 0; seen && i < nf; i++) {
-        for (size_t l = 0; nseen && l < nseen[i]; l++) free(seen[i][l]);
+        for (size_t l = 0; nseen && l < nseen[i]; l++)
+            free(seen[i][l]);
         free(seen[i]);
     }
     free(seen);
@@ -373,9 +418,11 @@ rfm_status campaign_encode_json(const campaign_encoding *e, const json_t *featur
         return rfm_fail(err, errlen, RFM_EINVAL, "features: expected an object");
     const char *key;
     const json_t *v;
-    json_object_foreach((json_t *)features, key, v) {
+    json_object_foreach((json_t *)features, key, v)
+    {
         size_t i = 0;
-        while (i < e->n_features && strcmp(e->f[i].name, key)) i++;
+        while (i < e->n_features && strcmp(e->f[i].name, key))
+            i++;
         if (i == e->n_features)
             return rfm_fail(err, errlen, RFM_EINVAL, "features.%s: unknown feature", key);
     }
@@ -383,13 +430,15 @@ rfm_status campaign_encode_json(const campaign_encoding *e, const json_t *featur
     for (size_t i = 0; i < e->n_features; i++) {
         const enc_feature *f = &e->f[i];
         v = json_object_get(features, f->name);
-        if (!v) return rfm_fail(err, errlen, RFM_EINVAL, "features.%s: missing", f->name);
+        if (!v)
+            return rfm_fail(err, errlen, RFM_EINVAL, "features.%s: missing", f->name);
         if (f->type == CAMPAIGN_NUMBER) {
             if (!json_is_number(v) || !isfinite(json_number_value(v)))
                 return rfm_fail(err, errlen, RFM_EINVAL, "features.%s: expected a number", f->name);
         } else {
             const char *s = json_string_value(v);
-            if (!s) return rfm_fail(err, errlen, RFM_EINVAL, "features.%s: expected a string", f->name);
+            if (!s)
+                return rfm_fail(err, errlen, RFM_EINVAL, "features.%s: expected a string", f->name);
             if (!bsearch(&s, f->levels, f->n_levels, sizeof *f->levels, cmp_str))
                 return rfm_fail(err, errlen, RFM_EINVAL, "features.%s: unknown category '%.60s'",
                                 f->name, s);
@@ -404,7 +453,8 @@ rfm_status campaign_encode_json(const campaign_encoding *e, const json_t *featur
         }
         const char *s = json_string_value(v);
         char **hit = bsearch(&s, f->levels, f->n_levels, sizeof *f->levels, cmp_str);
-        for (size_t l = 0; l < f->n_levels; l++) x[f->col + l] = 0.0;
+        for (size_t l = 0; l < f->n_levels; l++)
+            x[f->col + l] = 0.0;
         x[f->col + (size_t)(hit - f->levels)] = 1.0;
     }
     return RFM_OK;
@@ -419,9 +469,11 @@ rfm_status campaign_encoding_to_json(const campaign_encoding *e, json_t **out, c
         const enc_feature *f = &e->f[i];
         json_t *o = json_object();
         bad = !o || json_array_append_new(fs, o);
-        if (bad) break;
+        if (bad)
+            break;
         bad |= json_object_set_new(o, "name", json_string(f->name));
-        bad |= json_object_set_new(o, "type", json_string(f->type == CAMPAIGN_NUMBER ? "number" : "category"));
+        bad |= json_object_set_new(o, "type",
+                                   json_string(f->type == CAMPAIGN_NUMBER ? "number" : "category"));
         if (f->type == CAMPAIGN_CATEGORY) {
             json_t *lv = json_array();
             bad |= !lv || json_object_set_new(o, "levels", lv);
@@ -459,9 +511,12 @@ rfm_status campaign_encoding_from_json(const json_t *j, campaign_encoding **out,
         return rfm_fail(err, errlen, RFM_EFORMAT, "campaign: field 'features' missing or invalid");
     if (!json_is_array(arms) || json_array_size(arms) == 0 || json_array_size(arms) > 64)
         return rfm_fail(err, errlen, RFM_EFORMAT, "campaign: field 'arms' missing or invalid");
-    if (!tr) return rfm_fail(err, errlen, RFM_EFORMAT, "campaign: field 'treatment' missing or invalid");
-    if (!ctl) return rfm_fail(err, errlen, RFM_EFORMAT, "campaign: field 'control' missing or invalid");
-    if (!oc) return rfm_fail(err, errlen, RFM_EFORMAT, "campaign: field 'outcome' missing or invalid");
+    if (!tr)
+        return rfm_fail(err, errlen, RFM_EFORMAT, "campaign: field 'treatment' missing or invalid");
+    if (!ctl)
+        return rfm_fail(err, errlen, RFM_EFORMAT, "campaign: field 'control' missing or invalid");
+    if (!oc)
+        return rfm_fail(err, errlen, RFM_EFORMAT, "campaign: field 'outcome' missing or invalid");
     size_t nf = json_array_size(fs), na = json_array_size(arms);
     campaign_feature *spec_f = calloc(nf, sizeof *spec_f);
     const char **arm_lv = calloc(na, sizeof *arm_lv);
@@ -498,11 +553,13 @@ rfm_status campaign_encoding_from_json(const json_t *j, campaign_encoding **out,
         goto fail;
     }
     for (size_t i = 0; i < nf; i++) {
-        if (spec_f[i].type != CAMPAIGN_CATEGORY) continue;
+        if (spec_f[i].type != CAMPAIGN_CATEGORY)
+            continue;
         const json_t *lv = json_object_get(json_array_get(fs, i), "levels");
         size_t nl = json_array_size(lv);
         if (!json_is_array(lv) || nl == 0 || nl > CAMPAIGN_MAX_LEVELS) {
-            rfm_fail(err, errlen, st, "campaign: field 'features[%zu].levels' missing or invalid", i);
+            rfm_fail(err, errlen, st, "campaign: field 'features[%zu].levels' missing or invalid",
+                     i);
             goto fail;
         }
         enc_feature *f = &e->f[i];
@@ -515,7 +572,8 @@ rfm_status campaign_encoding_from_json(const json_t *j, campaign_encoding **out,
             const char *v = json_string_value(json_array_get(lv, l));
             /* Sorted and distinct, as campaign_read writes them: bsearch relies on it. */
             if (!v || (l > 0 && strcmp(f->levels[l - 1], v) >= 0)) {
-                rfm_fail(err, errlen, st, "campaign: field 'features[%zu].levels' not sorted distinct strings", i);
+                rfm_fail(err, errlen, st,
+                         "campaign: field 'features[%zu].levels' not sorted distinct strings", i);
                 goto fail;
             }
             if (!(f->levels[l] = strdup(v))) {

@@ -41,21 +41,21 @@ typedef struct {
 typedef struct {
     const campaign_feature *features;
     size_t n_features;
-    const char *treatment;     /* column */
-    const char *control;       /* its control level, e.g. "No E-Mail" */
-    const char *const *arms;   /* its arm levels; arm k is arms[k-1] */
-    size_t n_arms;             /* 1..64 */
-    const char *outcome;       /* column, read as a number */
+    const char *treatment;   /* column */
+    const char *control;     /* its control level, e.g. "No E-Mail" */
+    const char *const *arms; /* its arm levels; arm k is arms[k-1] */
+    size_t n_arms;           /* 1..64 */
+    const char *outcome;     /* column, read as a number */
 } campaign_spec;
 
 typedef struct campaign_encoding campaign_encoding;
 
 typedef struct {
-    size_t n, d;  /* rows, encoded columns */
-    double *X;    /* n x d, row-major */
-    int *arm;     /* n: 0 control, 1..n_arms */
-    double *y;    /* n */
-    char sha256[65];  /* of the raw file, hex */
+    size_t n, d;     /* rows, encoded columns */
+    double *X;       /* n x d, row-major */
+    int *arm;        /* n: 0 control, 1..n_arms */
+    double *y;       /* n */
+    char sha256[65]; /* of the raw file, hex */
     campaign_encoding *enc;
 } campaign_data;
 

@@ -67,26 +67,26 @@ struct csv_reader {
     size_t blklen[NBUF], blkcap;
     uint64_t produced, consumed;
     int threaded, done, stop, thread_started;
-    rfm_status src_st;     /* producer's final status */
+    rfm_status src_st; /* producer's final status */
     char src_err[RFM_ERRLEN];
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    uint64_t bytes;        /* raw bytes read (atomic: read by the parser) */
+    uint64_t bytes; /* raw bytes read (atomic: read by the parser) */
     uint8_t digest[32];
     /* Parser state. */
-    const uint8_t *dat;    /* block being parsed */
+    const uint8_t *dat; /* block being parsed */
     size_t datlen, datpos;
-    uint64_t datbase;      /* decompressed offset of dat[0] */
+    uint64_t datbase; /* decompressed offset of dat[0] */
     int started, have_blk;
     char *rec;
     size_t reccap;
     csv_field *fields;
-    size_t *fofs;     /* field offsets in rec while the record is built */
-    uint64_t *fcol;   /* field start columns */
+    size_t *fofs;         /* field offsets in rec while the record is built */
+    uint64_t *fcol;       /* field start columns */
     size_t nfields, fcap; /* fields in the record; room in fields, fofs and fcol */
-    uint64_t line;      /* current physical line */
-    uint64_t linestart; /* decompressed offset of the current line's start */
+    uint64_t line;        /* current physical line */
+    uint64_t linestart;   /* decompressed offset of the current line's start */
     uint64_t recline, records, size;
     /* Dialect (csv_set_separator). */
     unsigned char special[256]; /* bytes that end a span of unquoted text */
@@ -272,8 +272,7 @@ static rfm_status start(csv_reader *r, char *err, size_t errlen)
             return rfm_fail(err, errlen, RFM_ENOMEM, "%s: cannot create a lock", r->name);
         r->threaded = 1;
         if (pthread_create(&r->thread, NULL, producer, r) != 0)
-            return rfm_fail(err, errlen, RFM_ENOMEM, "%s: cannot start the reader thread",
-                            r->name);
+            return rfm_fail(err, errlen, RFM_ENOMEM, "%s: cannot start the reader thread", r->name);
         r->thread_started = 1;
     }
     size_t got;
@@ -351,8 +350,7 @@ static rfm_status fd_read(void *ctx, uint8_t *buf, size_t cap, size_t *got, char
             continue;
         if (k < 0) {
             *got = n;
-            return rfm_fail(err, errlen, RFM_EIO, "%s: read error: %s", fs->name,
-                            strerror(errno));
+            return rfm_fail(err, errlen, RFM_EIO, "%s: read error: %s", fs->name, strerror(errno));
         }
         if (k == 0)
             break;
@@ -427,8 +425,8 @@ rfm_status csv_open_source(csv_read_fn read, csv_close_fn close, void *ctx, cons
     return RFM_OK;
 }
 
-rfm_status csv_open_mem(const void *data, size_t len, const char *name, csv_reader **out,
-                        char *err, size_t errlen)
+rfm_status csv_open_mem(const void *data, size_t len, const char *name, csv_reader **out, char *err,
+                        size_t errlen)
 {
     csv_reader *r;
     *out = NULL;
@@ -515,9 +513,8 @@ static rfm_status push_field(csv_reader *r, size_t ofs, uint64_t col, char *err,
     size_t n = r->nfields;
     if (n >= 64 && (n & (n - 1)) == 0) { /* grow at powers of two past 64 */
         if (n >= FIELDS_MAX)
-            return rfm_fail(err, errlen, RFM_EPARSE, "%s:%llu:%llu: more than %u fields",
-                            r->name, (unsigned long long)r->recline, (unsigned long long)col,
-                            FIELDS_MAX);
+            return rfm_fail(err, errlen, RFM_EPARSE, "%s:%llu:%llu: more than %u fields", r->name,
+                            (unsigned long long)r->recline, (unsigned long long)col, FIELDS_MAX);
         csv_field *f = realloc(r->fields, 2 * n * sizeof *f);
         if (f)
             r->fields = f;
@@ -537,10 +534,10 @@ static rfm_status push_field(csv_reader *r, size_t ofs, uint64_t col, char *err,
     return RFM_OK;
 }
 
-#define NEED(k)                                                                           \
-    do {                                                                                  \
-        if ((st = rec_reserve(r, len + (k), err, errlen)) != RFM_OK)                      \
-            return st;                                                                    \
+#define NEED(k)                                                                                    \
+    do {                                                                                           \
+        if ((st = rec_reserve(r, len + (k), err, errlen)) != RFM_OK)                               \
+            return st;                                                                             \
     } while (0)
 
 /* Peek at the next byte, refilling as needed; -1 at end of input. */
@@ -763,8 +760,7 @@ static int fast_record(csv_reader *r, size_t *len)
     return r->ws ? fast_record_in(r, len, 1) : fast_record_in(r, len, 0);
 }
 
-rfm_status csv_next(csv_reader *r, const csv_field **fields, size_t *n, char *err,
-                    size_t errlen)
+rfm_status csv_next(csv_reader *r, const csv_field **fields, size_t *n, char *err, size_t errlen)
 {
     rfm_status st = RFM_OK;
     *fields = NULL;
@@ -788,7 +784,7 @@ rfm_status csv_next(csv_reader *r, const csv_field **fields, size_t *n, char *er
             return st;
         if (c < 0)
             return RFM_OK; /* the digest was taken when the input ended */
-        for (;;) { /* one iteration per field */
+        for (;;) {         /* one iteration per field */
             uint64_t col = r->datbase + r->datpos - r->linestart + 1;
             if ((st = push_field(r, len, col, err, errlen)) != RFM_OK)
                 return st;
@@ -819,10 +815,10 @@ rfm_status csv_next(csv_reader *r, const csv_field **fields, size_t *n, char *er
                     if (q == e)
                         continue;
                     if (*q == 0)
-                        return rfm_fail(err, errlen, RFM_EPARSE, "%s:%llu:%llu: NUL byte in data",
-                                        r->name, (unsigned long long)r->line,
-                                        (unsigned long long)(r->datbase + r->datpos -
-                                                             r->linestart + 1));
+                        return rfm_fail(
+                            err, errlen, RFM_EPARSE, "%s:%llu:%llu: NUL byte in data", r->name,
+                            (unsigned long long)r->line,
+                            (unsigned long long)(r->datbase + r->datpos - r->linestart + 1));
                     r->datpos++;
                     if (*q == '\n') { /* newline inside quotes belongs to the field */
                         r->rec[len++] = '\n';
@@ -840,11 +836,11 @@ rfm_status csv_next(csv_reader *r, const csv_field **fields, size_t *n, char *er
                     }
                     if (c < 0 || c == r->sep || c == '\r' || c == '\n' || (r->ws && c == '\t'))
                         break;
-                    return rfm_fail(err, errlen, RFM_EPARSE,
-                                    "%s:%llu:%llu: text after the closing quote of a field",
-                                    r->name, (unsigned long long)r->line,
-                                    (unsigned long long)(r->datbase + r->datpos - r->linestart +
-                                                         1));
+                    return rfm_fail(
+                        err, errlen, RFM_EPARSE,
+                        "%s:%llu:%llu: text after the closing quote of a field", r->name,
+                        (unsigned long long)r->line,
+                        (unsigned long long)(r->datbase + r->datpos - r->linestart + 1));
                 }
             } else {
                 /* Unquoted: copy spans up to the next special byte. A quote
@@ -867,10 +863,10 @@ rfm_status csv_next(csv_reader *r, const csv_field **fields, size_t *n, char *er
                         continue;
                     }
                     if (q < e && *q == 0)
-                        return rfm_fail(err, errlen, RFM_EPARSE, "%s:%llu:%llu: NUL byte in data",
-                                        r->name, (unsigned long long)r->line,
-                                        (unsigned long long)(r->datbase + r->datpos -
-                                                             r->linestart + 1));
+                        return rfm_fail(
+                            err, errlen, RFM_EPARSE, "%s:%llu:%llu: NUL byte in data", r->name,
+                            (unsigned long long)r->line,
+                            (unsigned long long)(r->datbase + r->datpos - r->linestart + 1));
                     if (q < e)
                         break;
                     c = peekc(r, &st, err, errlen);

@@ -62,8 +62,8 @@ rfm_status csv_open_source(csv_read_fn read, csv_close_fn close, void *ctx, cons
 
 /* Read from memory (not copied; must outlive the reader). For tests and
  * request bodies; gzip is detected the same way. */
-rfm_status csv_open_mem(const void *data, size_t len, const char *name, csv_reader **out,
-                        char *err, size_t errlen);
+rfm_status csv_open_mem(const void *data, size_t len, const char *name, csv_reader **out, char *err,
+                        size_t errlen);
 
 #define CSV_SEP_WHITESPACE 256 /* runs of spaces and tabs */
 #define CSV_SEP_LINES 257      /* no separator, no quoting: a line is one field */
@@ -82,8 +82,7 @@ rfm_status csv_peek(csv_reader *r, const uint8_t **p, size_t *n, char *err, size
  * reader, valid until the next call; at end of input *n is 0. A malformed
  * record (unterminated quote, text after a closing quote, a NUL byte,
  * truncated gzip) returns RFM_EPARSE with "name:line:column: reason". */
-rfm_status csv_next(csv_reader *r, const csv_field **fields, size_t *n, char *err,
-                    size_t errlen);
+rfm_status csv_next(csv_reader *r, const csv_field **fields, size_t *n, char *err, size_t errlen);
 
 /* Physical line number (1-based) on which the last record returned starts. */
 uint64_t csv_line(const csv_reader *r);

@@ -11,9 +11,14 @@
 #include "numfmt.h"
 
 #define NCOLS 8
-static const char *const COLS[NCOLS] = {"customer_id", "recency", "frequency", "monetary",
-                                        "repeat_purchases", "days_first_to_last_purchase",
-                                        "days_since_first_purchase", "mean_repeat_spend"};
+static const char *const COLS[NCOLS] = {"customer_id",
+                                        "recency",
+                                        "frequency",
+                                        "monetary",
+                                        "repeat_purchases",
+                                        "days_first_to_last_purchase",
+                                        "days_since_first_purchase",
+                                        "mean_repeat_spend"};
 
 struct customers {
     char **ids;
@@ -53,10 +58,10 @@ char *customers_csv(const char *const *ids, const customer_row *rows, size_t n)
         }
         if (quote)
             s[len++] = '"';
-        const double v[7] = {rows[i].recency,          rows[i].frequency,
-                             rows[i].monetary,         rows[i].repeat_purchases,
-                             rows[i].days_first_to_last, rows[i].days_since_first,
-                             rows[i].mean_repeat_spend};
+        const double v[7] = {
+            rows[i].recency,          rows[i].frequency,          rows[i].monetary,
+            rows[i].repeat_purchases, rows[i].days_first_to_last, rows[i].days_since_first,
+            rows[i].mean_repeat_spend};
         for (int k = 0; k < 7; k++) {
             if (isnan(v[k]))
                 s[len++] = ',';

@@ -46,8 +46,9 @@ const char *source_check(const char *spec, const char *query, const char **key, 
     if (k == SOURCE_FILE || k == SOURCE_STDIN) {
         if (query) {
             *key = "query";
-            snprintf(buf, len, "is only for a database source: data.transactions must then be "
-                               "a postgresql:// or sqlite:// URL");
+            snprintf(buf, len,
+                     "is only for a database source: data.transactions must then be "
+                     "a postgresql:// or sqlite:// URL");
             return buf;
         }
         if (!*spec) {
@@ -57,8 +58,9 @@ const char *source_check(const char *spec, const char *query, const char **key, 
         return NULL;
     }
     if (k == SOURCE_POSTGRESQL && has_password(spec)) {
-        snprintf(buf, len, "must not hold a password (it is recorded and printed): set "
-                           "PGPASSWORD or use ~/.pgpass");
+        snprintf(buf, len,
+                 "must not hold a password (it is recorded and printed): set "
+                 "PGPASSWORD or use ~/.pgpass");
         return buf;
     }
     if (k == SOURCE_SQLITE && !spec[strlen("sqlite://")]) {
@@ -67,8 +69,9 @@ const char *source_check(const char *spec, const char *query, const char **key, 
     }
     if (!query || !query[strspn(query, " \t\r\n")]) {
         *key = "query";
-        snprintf(buf, len, "is required with a database URL: the SELECT whose rows are the "
-                           "transactions");
+        snprintf(buf, len,
+                 "is required with a database URL: the SELECT whose rows are the "
+                 "transactions");
         return buf;
     }
     return NULL;
@@ -81,19 +84,15 @@ rfm_status source_open(const char *spec, const char *query, csv_reader **out, ch
     source_kind k = source_kind_of(spec);
     char why[256];
     const char *key;
-    if (source_check(spec, k == SOURCE_POSTGRESQL || k == SOURCE_SQLITE ? query : NULL, &key,
-                     why, sizeof why))
+    if (source_check(spec, k == SOURCE_POSTGRESQL || k == SOURCE_SQLITE ? query : NULL, &key, why,
+                     sizeof why))
         return strcmp(key, "query") == 0
                    ? rfm_fail(err, errlen, RFM_EINVAL, "%s: data.query %s", spec, why)
                    : rfm_fail(err, errlen, RFM_EINVAL, "transactions source: %s", why);
     switch (k) {
-    case SOURCE_STDIN:
-        return csv_open_fd(STDIN_FILENO, "stdin", out, err, errlen);
-    case SOURCE_POSTGRESQL:
-        return source_pg_open(spec, query, out, err, errlen);
-    case SOURCE_SQLITE:
-        return source_sqlite_open(spec, query, out, err, errlen);
-    default:
-        return csv_open(spec, out, err, errlen);
+    case SOURCE_STDIN: return csv_open_fd(STDIN_FILENO, "stdin", out, err, errlen);
+    case SOURCE_POSTGRESQL: return source_pg_open(spec, query, out, err, errlen);
+    case SOURCE_SQLITE: return source_sqlite_open(spec, query, out, err, errlen);
+    default: return csv_open(spec, out, err, errlen);
     }
 }

@@ -27,7 +27,12 @@
 #include "csv.h"
 #include "status.h"
 
-typedef enum { SOURCE_FILE = 0, SOURCE_STDIN = 1, SOURCE_POSTGRESQL = 2, SOURCE_SQLITE = 3 } source_kind;
+typedef enum {
+    SOURCE_FILE = 0,
+    SOURCE_STDIN = 1,
+    SOURCE_POSTGRESQL = 2,
+    SOURCE_SQLITE = 3
+} source_kind;
 
 source_kind source_kind_of(const char *spec);
 

@@ -19,7 +19,7 @@
 typedef struct {
     PGconn *conn;
     char *url;
-    char *row;      /* PQgetCopyData's current row (PQfreemem) */
+    char *row; /* PQgetCopyData's current row (PQfreemem) */
     size_t len, pos;
     int ended;
 } pg_src;

@@ -15,7 +15,9 @@
 #include "numfmt.h"
 #include "source.h"
 
-#define ROW_MAX (64u * 1024u * 1024u) /* longer rows are refused (the CSV reader's cap is lower) */
+#define ROW_MAX                                                                                    \
+    (64u * 1024u * 1024u) /* longer rows are refused (the CSV reader's cap is lower)               \
+                           */
 
 typedef struct {
     sqlite3 *db;
@@ -93,8 +95,7 @@ static rfm_status next_line(lite_src *s, char *err, size_t errlen)
                 break;
             }
             switch (sqlite3_column_type(s->stmt, i)) {
-            case SQLITE_NULL:
-                break;
+            case SQLITE_NULL: break;
             case SQLITE_FLOAT: {
                 char num[NUMFMT_LEN];
                 size_t k = numfmt_double(sqlite3_column_double(s->stmt, i), num);
@@ -111,8 +112,10 @@ static rfm_status next_line(lite_src *s, char *err, size_t errlen)
     }
     if (fail || put(s, "\n", 1)) {
         s->ended = 1;
-        return rfm_fail(err, errlen, RFM_ENOMEM, "%s: out of memory for a row (or a row above "
-                        "%u bytes)", s->url, ROW_MAX);
+        return rfm_fail(err, errlen, RFM_ENOMEM,
+                        "%s: out of memory for a row (or a row above "
+                        "%u bytes)",
+                        s->url, ROW_MAX);
     }
     return RFM_OK;
 }
@@ -175,8 +178,10 @@ rfm_status source_sqlite_open(const char *url, const char *query, csv_reader **o
     if (rc == SQLITE_OK && !s->stmt)
         rc = SQLITE_MISUSE; /* only comments or blanks */
     if (rc == SQLITE_OK && tail[strspn(tail, " \t\r\n;")]) {
-        st = rfm_fail(err, errlen, RFM_EINVAL, "%s: data.query: one statement only; text "
-                      "follows it: %.40s", url, tail + strspn(tail, " \t\r\n;"));
+        st = rfm_fail(err, errlen, RFM_EINVAL,
+                      "%s: data.query: one statement only; text "
+                      "follows it: %.40s",
+                      url, tail + strspn(tail, " \t\r\n;"));
         lite_close(s);
         return st;
     }
@@ -187,8 +192,10 @@ rfm_status source_sqlite_open(const char *url, const char *query, csv_reader **o
         return st;
     }
     if (sqlite3_column_count(s->stmt) == 0) {
-        st = rfm_fail(err, errlen, RFM_EINVAL, "%s: data.query returns no columns (a SELECT "
-                      "is needed)", url);
+        st = rfm_fail(err, errlen, RFM_EINVAL,
+                      "%s: data.query returns no columns (a SELECT "
+                      "is needed)",
+                      url);
         lite_close(s);
         return st;
     }

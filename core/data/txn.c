@@ -30,8 +30,8 @@
 typedef struct {
     char *arena;
     size_t alen, acap;
-    size_t *ofs;     /* per entry: offset of its NUL-terminated string */
-    uint64_t *hash;  /* per entry */
+    size_t *ofs;    /* per entry: offset of its NUL-terminated string */
+    uint64_t *hash; /* per entry */
     size_t n, ncap;
     uint32_t *slots; /* entry index or EMPTY */
     size_t mask;
@@ -246,10 +246,11 @@ struct txn_data {
 const char *txn_reason_name(txn_reason r)
 {
     static const char *const names[TXN_NREASONS] = {
-        "missing_customer_id", "cancelled",          "bad_number",
-        "bad_date",            "nonpositive_quantity", "nonpositive_price",
-        "zero_amount",         "duplicate",          "after_snapshot",
-        "return",
+        "missing_customer_id",  "cancelled",
+        "bad_number",           "bad_date",
+        "nonpositive_quantity", "nonpositive_price",
+        "zero_amount",          "duplicate",
+        "after_snapshot",       "return",
     };
     return (unsigned)r < TXN_NREASONS ? names[r] : "unknown";
 }
@@ -275,13 +276,12 @@ void txn_free(txn_data *d)
     free(d);
 }
 
-static const double p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                             1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                             1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+static const double p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                             1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
 /* parse_number below, all of it: the numbers its first loop leaves. */
 static __attribute__((noinline)) int parse_number_rest(const char *s, size_t len, char dec,
-                                                      double *out)
+                                                       double *out)
 {
     while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
         len--;
@@ -639,14 +639,17 @@ const char *txn_check_options(const txn_options *o, char *buf, size_t len)
     const char *name[NCOL];
     col_names(o, name);
     if (!o->customer_id || !o->date)
-        snprintf(buf, len, "columns.%s must name a column", o->customer_id ? "date" : "customer_id");
+        snprintf(buf, len, "columns.%s must name a column",
+                 o->customer_id ? "date" : "customer_id");
     else if (o->amount && (o->quantity || o->price))
-        snprintf(buf, len, "columns.amount cannot be used with columns.quantity or columns.price: "
-                           "a line's value is either amount or quantity x price; set the other "
-                           "to null");
+        snprintf(buf, len,
+                 "columns.amount cannot be used with columns.quantity or columns.price: "
+                 "a line's value is either amount or quantity x price; set the other "
+                 "to null");
     else if (!o->amount && (!o->quantity || !o->price))
-        snprintf(buf, len, "columns.quantity and columns.price must both name a column, or "
-                           "columns.amount must");
+        snprintf(buf, len,
+                 "columns.quantity and columns.price must both name a column, or "
+                 "columns.amount must");
     else if (o->decimal != 0 && o->decimal != '.' && o->decimal != ',')
         snprintf(buf, len, "decimal must be \".\" or \",\"");
     else if (o->format == TXN_FORMAT_JSONL && (o->separator || o->no_header))
@@ -656,8 +659,10 @@ const char *txn_check_options(const txn_options *o, char *buf, size_t len)
             if (!name[i])
                 continue;
             if (o->no_header && !is_position(name[i])) {
-                snprintf(buf, len, "columns.%s must be a 1-based column position with header: "
-                                   "false (got '%s')", col_key[i], name[i]);
+                snprintf(buf, len,
+                         "columns.%s must be a 1-based column position with header: "
+                         "false (got '%s')",
+                         col_key[i], name[i]);
                 return buf;
             }
             for (int j = 0; j < i; j++)
@@ -683,11 +688,11 @@ typedef struct {
     txn_report *rep;
     const char *name;
     int jsonl;
-    int col[NCOL];    /* field index per column, -1 when not read */
-    size_t nfields;   /* fields of every record (CSV) */
-    int pending;      /* the first record (no header) is still to be used */
+    int col[NCOL];  /* field index per column, -1 when not read */
+    size_t nfields; /* fields of every record (CSV) */
+    int pending;    /* the first record (no header) is still to be used */
     const csv_field *first;
-    char sep;         /* for example texts */
+    char sep; /* for example texts */
     char dec;
     date_spec ds;
     const char *cprefix;
@@ -710,7 +715,7 @@ typedef struct {
     size_t cidlen;
     uint64_t group; /* the invoice's hash, or the customer-day's */
     int32_t day;
-    double spend;   /* negative for a return */
+    double spend; /* negative for a return */
     const csv_field *prod;
 } line_value;
 
@@ -814,7 +819,8 @@ static rfm_status find_columns(reader *rd, char *err, size_t errlen)
 }
 
 /* A JSON value as field text: strings as they are, numbers in their
- * shortest exact form (with the decimal mark dec), true/false, and null or a missing member empty. */
+ * shortest exact form (with the decimal mark dec), true/false, and null or a missing member empty.
+ */
 static size_t json_text(const json_t *v, char dec, char *out, size_t cap, const char **s)
 {
     *s = out;
@@ -838,8 +844,7 @@ static size_t json_text(const json_t *v, char dec, char *out, size_t cap, const 
 }
 
 /* Phase 3a: the next record, *nf 0 at the end. */
-static rfm_status next_record(reader *rd, const csv_field **f, size_t *nf, char *err,
-                              size_t errlen)
+static rfm_status next_record(reader *rd, const csv_field **f, size_t *nf, char *err, size_t errlen)
 {
     if (rd->pending) { /* no header: the first record, still the reader's current one */
         rd->pending = 0;
@@ -855,7 +860,10 @@ static rfm_status next_record(reader *rd, const csv_field **f, size_t *nf, char 
     if (!json_is_object(obj)) {
         json_decref(obj);
         return rfm_fail(err, errlen, RFM_EPARSE, "%s:%llu:%d: %s", rd->name,
-                        (unsigned long long)csv_line(rd->csv), obj ? 1 : je.column > 0 ? je.column : 1,
+                        (unsigned long long)csv_line(rd->csv),
+                        obj             ? 1
+                        : je.column > 0 ? je.column
+                                        : 1,
                         obj ? "a JSON Lines line must be one JSON object" : je.text);
     }
     const char *want[NCOL];
@@ -874,7 +882,8 @@ static rfm_status next_record(reader *rd, const csv_field **f, size_t *nf, char 
     for (int k = 0; k < NCOL; k++) {
         char num[NUMFMT_LEN + 1];
         const char *t;
-        size_t n = want[k] ? json_text(json_object_get(obj, want[k]), rd->dec, num, sizeof num, &t) : 0;
+        size_t n =
+            want[k] ? json_text(json_object_get(obj, want[k]), rd->dec, num, sizeof num, &t) : 0;
         if (!want[k])
             t = "";
         if (at + n + 1 > rd->jcap) { /* escapes make a string shorter, never longer */
@@ -896,9 +905,8 @@ static rfm_status next_record(reader *rd, const csv_field **f, size_t *nf, char 
 
 /* The error for a thousands separator in column k (kept out of number(),
  * which runs twice a line). */
-static __attribute__((noinline, cold)) rfm_status thousands_error(reader *rd, const csv_field *x,
-                                                                  int k, uint64_t line,
-                                                                  char *err, size_t errlen)
+static __attribute__((noinline, cold)) rfm_status
+thousands_error(reader *rd, const csv_field *x, int k, uint64_t line, char *err, size_t errlen)
 {
     return rfm_fail(err, errlen, RFM_EINVAL,
                     "%s:%llu:%llu: '%.40s' in columns.%s has a thousands separator (data.decimal "
@@ -911,8 +919,8 @@ static __attribute__((noinline, cold)) rfm_status thousands_error(reader *rd, co
 
 /* Column k of a line as a number: 1 read, 0 not a number (counted), and 0
  * with *st set for a thousands separator, which stops the read. */
-static int number(reader *rd, const csv_field *f, int k, uint64_t line, double *out,
-                  rfm_status *st, char *err, size_t errlen)
+static int number(reader *rd, const csv_field *f, int k, uint64_t line, double *out, rfm_status *st,
+                  char *err, size_t errlen)
 {
     const csv_field *x = &f[rd->col[k]];
     int r = parse_number(x->s, x->len, rd->dec, out);
@@ -955,20 +963,19 @@ static txn_reason clean_line(reader *rd, const csv_field *f, size_t nf, uint64_t
     /* The checks every line and every live event share (txn_classify);
      * an ambiguous date matters only to a line that reached the date. */
     txn_line tl;
-    txn_reason r = txn_classify(f[col[C_CUSTOMER]].s, f[col[C_CUSTOMER]].len,
-                                inv ? inv->s : NULL, inv ? inv->len : 0, rd->cprefix, rd->cplen,
-                                ok, qty, price, col[C_AMOUNT] >= 0,
-                                day == DATE_AMBIGUOUS ? 0 : day, &tl);
+    txn_reason r = txn_classify(f[col[C_CUSTOMER]].s, f[col[C_CUSTOMER]].len, inv ? inv->s : NULL,
+                                inv ? inv->len : 0, rd->cprefix, rd->cplen, ok, qty, price,
+                                col[C_AMOUNT] >= 0, day == DATE_AMBIGUOUS ? 0 : day, &tl);
     if (r < TXN_BAD_DATE)
         return r;
     if (day == DATE_AMBIGUOUS) {
-        *st = rfm_fail(err, errlen, RFM_EINVAL,
-                       "%s:%llu:%llu: date '%.40s' in columns.date could be day/month or "
-                       "month/day: set data.date_format, e.g. \"%%d/%%m/%%Y\" or \"%%m/%%d/%%Y\" "
-                       "(\"%%d.%%m.%%Y\" for 31.12.2024)",
-                       rd->name, (unsigned long long)line,
-                       (unsigned long long)(rd->jsonl ? 1 : csv_column(rd->csv, (size_t)col[C_DATE])),
-                       df->s);
+        *st = rfm_fail(
+            err, errlen, RFM_EINVAL,
+            "%s:%llu:%llu: date '%.40s' in columns.date could be day/month or "
+            "month/day: set data.date_format, e.g. \"%%d/%%m/%%Y\" or \"%%m/%%d/%%Y\" "
+            "(\"%%d.%%m.%%Y\" for 31.12.2024)",
+            rd->name, (unsigned long long)line,
+            (unsigned long long)(rd->jsonl ? 1 : csv_column(rd->csv, (size_t)col[C_DATE])), df->s);
         return TXN_NREASONS;
     }
     if (r != TXN_NREASONS)
@@ -983,8 +990,8 @@ static txn_reason clean_line(reader *rd, const csv_field *f, size_t nf, uint64_t
     }
     /* The record's fields lie back to back (csv.h), so one call hashes
      * the whole line. */
-    uint64_t lh = hash_bytes(f[0].s, (size_t)(f[nf - 1].s + f[nf - 1].len - f[0].s),
-                             0x2545f4914f6cdd1dULL);
+    uint64_t lh =
+        hash_bytes(f[0].s, (size_t)(f[nf - 1].s + f[nf - 1].len - f[0].s), 0x2545f4914f6cdd1dULL);
     int dup;
     if (!lineset_add(&rd->lines, lh, &dup)) {
         *st = rfm_fail(err, errlen, RFM_ENOMEM, "%s: out of memory after %llu lines", rd->name,
@@ -1239,8 +1246,8 @@ fail:
     return st;
 }
 
-rfm_status txn_read(const char *path, const txn_options *opt, txn_progress_fn progress,
-                    void *user, txn_data **out, txn_report *rep, char *err, size_t errlen)
+rfm_status txn_read(const char *path, const txn_options *opt, txn_progress_fn progress, void *user,
+                    txn_data **out, txn_report *rep, char *err, size_t errlen)
 {
     csv_reader *csv;
     *out = NULL;
@@ -1331,8 +1338,8 @@ void txn_features_asof(const txn_data *d, int32_t asof, txn_features *feats)
             f->future_spend = fs;
             continue;
         }
-        txn_features_finish(f, asof, f->bg_t_x, f->tenure, f->bg_x, f->monetary,
-                            f->bg_mean_spend, f->aov);
+        txn_features_finish(f, asof, f->bg_t_x, f->tenure, f->bg_x, f->monetary, f->bg_mean_spend,
+                            f->aov);
     }
 }
 

@@ -58,19 +58,19 @@ const char *txn_check_options(const txn_options *o, char *buf, size_t len);
 
 /* Order matters: the first reason that applies is the one counted. */
 typedef enum {
-    TXN_MISSING_ID = 0,     /* empty customer id (or nan/null/none) */
-    TXN_CANCELLED = 1,      /* invoice starts with the cancellation prefix */
-    TXN_BAD_NUMBER = 2,     /* quantity, price or amount is not a number, or
-                               the line's value is 0 by underflow or its
-                               size is above TXN_SPEND_MAX */
-    TXN_BAD_DATE = 3,       /* date in none of the accepted forms */
+    TXN_MISSING_ID = 0,      /* empty customer id (or nan/null/none) */
+    TXN_CANCELLED = 1,       /* invoice starts with the cancellation prefix */
+    TXN_BAD_NUMBER = 2,      /* quantity, price or amount is not a number, or
+                                the line's value is 0 by underflow or its
+                                size is above TXN_SPEND_MAX */
+    TXN_BAD_DATE = 3,        /* date in none of the accepted forms */
     TXN_NONPOS_QUANTITY = 4, /* quantity 0 (a negative one is a return) */
-    TXN_NONPOS_PRICE = 5,   /* price <= 0 */
-    TXN_ZERO_AMOUNT = 6,    /* amount 0 */
-    TXN_DUPLICATE = 7,      /* same as an earlier line of the same invoice */
-    TXN_AFTER_SNAPSHOT = 8, /* on or after a configured snapshot day */
-    TXN_RETURN = 9,         /* negative quantity or amount (netted with
-                               TXN_RETURNS_SUBTRACT) */
+    TXN_NONPOS_PRICE = 5,    /* price <= 0 */
+    TXN_ZERO_AMOUNT = 6,     /* amount 0 */
+    TXN_DUPLICATE = 7,       /* same as an earlier line of the same invoice */
+    TXN_AFTER_SNAPSHOT = 8,  /* on or after a configured snapshot day */
+    TXN_RETURN = 9,          /* negative quantity or amount (netted with
+                                TXN_RETURNS_SUBTRACT) */
     TXN_NREASONS = 10
 } txn_reason;
 
@@ -142,8 +142,8 @@ const char *txn_reason_name(txn_reason r);
  * auto cannot read without guessing day and month; a file with no usable
  * line fails with RFM_EDATA, rep filled, the message naming the leading
  * reason, one example line and its text. */
-rfm_status txn_read(const char *path, const txn_options *opt, txn_progress_fn progress,
-                    void *user, txn_data **out, txn_report *rep, char *err, size_t errlen);
+rfm_status txn_read(const char *path, const txn_options *opt, txn_progress_fn progress, void *user,
+                    txn_data **out, txn_report *rep, char *err, size_t errlen);
 rfm_status txn_read_csv(csv_reader *csv, const txn_options *opt, txn_progress_fn progress,
                         void *user, txn_data **out, txn_report *rep, char *err, size_t errlen);
 void txn_free(txn_data *d);
@@ -167,12 +167,12 @@ void txn_customer_products(const txn_data *d, size_t i, const uint32_t **product
                            const uint32_t **counts, const uint32_t **last_counts, size_t *n);
 
 typedef struct {
-    int active;         /* bought before the as-of day; else all below are 0 */
-    double recency;     /* days from the last purchase to the as-of day */
-    double frequency;   /* distinct invoices */
-    double monetary;    /* total spend (sum of quantity * price) */
-    double tenure;      /* days from the first purchase to the as-of day */
-    double aov;         /* average order value: monetary / frequency */
+    int active;       /* bought before the as-of day; else all below are 0 */
+    double recency;   /* days from the last purchase to the as-of day */
+    double frequency; /* distinct invoices */
+    double monetary;  /* total spend (sum of quantity * price) */
+    double tenure;    /* days from the first purchase to the as-of day */
+    double aov;       /* average order value: monetary / frequency */
     /* BG/NBD summary in lifetimes' convention, daily periods, observation
      * ending on the last observed day (as-of day - 1): */
     double bg_x;          /* repeat purchases: distinct purchase days - 1 */

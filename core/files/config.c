@@ -43,13 +43,15 @@ const char *server_check(const server_options *o, char *buf, size_t len)
     else if (!(o->rate_per_second >= 0 && o->rate_per_second <= 1e9))
         snprintf(buf, len, "rate_limit.requests_per_second must be from 0 (no limit) to 1e9");
     else if (o->rate_per_second > 0 && !(o->rate_burst >= 1 && o->rate_burst <= 1e9))
-        snprintf(buf, len, "rate_limit.burst must be from 1 to 1e9 when requests_per_second "
-                           "is set");
+        snprintf(buf, len,
+                 "rate_limit.burst must be from 1 to 1e9 when requests_per_second "
+                 "is set");
     else if (o->tls_priorities && o->tls_priorities[0] == '\0')
         snprintf(buf, len, "tls_priorities must be a GnuTLS priority string, not empty");
     else if ((o->tls_cert_file == NULL) != (o->tls_key_file == NULL))
-        snprintf(buf, len, "tls_cert_file and tls_key_file go together: set both for HTTPS, "
-                           "or neither for HTTP");
+        snprintf(buf, len,
+                 "tls_cert_file and tls_key_file go together: set both for HTTPS, "
+                 "or neither for HTTP");
     else {
         for (size_t i = 0; i < o->ntokens; i++) {
             const char *t = o->tokens_sha256[i];
@@ -57,8 +59,10 @@ const char *server_check(const server_options *o, char *buf, size_t len)
             while (t[k] && strchr("0123456789abcdef", t[k]))
                 k++;
             if (k != 64 || t[k]) {
-                snprintf(buf, len, "tokens_sha256[%zu] must be 64 lower-case hex digits "
-                         "(printf %%s TOKEN | sha256sum)", i);
+                snprintf(buf, len,
+                         "tokens_sha256[%zu] must be 64 lower-case hex digits "
+                         "(printf %%s TOKEN | sha256sum)",
+                         i);
                 return buf;
             }
         }
@@ -144,8 +148,8 @@ static const char *get_str(ctx *x, const json_t *o, const char *name, const char
     return json_string_value(v);
 }
 
-static long long get_int(ctx *x, const json_t *o, const char *name, const char *key,
-                         long long def, long long lo, long long hi)
+static long long get_int(ctx *x, const json_t *o, const char *name, const char *key, long long def,
+                         long long lo, long long hi)
 {
     const json_t *v = json_object_get(o, name);
     if (!v || json_is_null(v))
@@ -180,16 +184,14 @@ static int get_type_int(ctx *x, const json_t *o, const char *name, const char *k
     const json_t *v = json_object_get(o, name);
     if (!v || json_is_null(v))
         return def;
-    if (!json_is_integer(v) || json_integer_value(v) < INT_MIN ||
-        json_integer_value(v) > INT_MAX) {
+    if (!json_is_integer(v) || json_integer_value(v) < INT_MIN || json_integer_value(v) > INT_MAX) {
         bad(x, key, "must be an integer");
         return def;
     }
     return (int)json_integer_value(v);
 }
 
-static double get_type_num(ctx *x, const json_t *o, const char *name, const char *key,
-                           double def)
+static double get_type_num(ctx *x, const json_t *o, const char *name, const char *key, double def)
 {
     const json_t *v = json_object_get(o, name);
     if (!v || json_is_null(v))
@@ -201,8 +203,7 @@ static double get_type_num(ctx *x, const json_t *o, const char *name, const char
     return json_number_value(v);
 }
 
-static uint64_t get_seed(ctx *x, const json_t *o, const char *name, const char *key,
-                         uint64_t def)
+static uint64_t get_seed(ctx *x, const json_t *o, const char *name, const char *key, uint64_t def)
 {
     return (uint64_t)get_int(x, o, name, key, (long long)def, 0, INT64_MAX);
 }
@@ -261,7 +262,8 @@ static void check_keys(ctx *x, const json_t *o, const char *path, const char *co
     const json_t *v;
     if (!json_is_object(o))
         return;
-    json_object_foreach((json_t *)o, k, v) {
+    json_object_foreach((json_t *)o, k, v)
+    {
         size_t i = 0, best = SIZE_MAX, bi = 0;
         for (; known[i] && strcmp(known[i], k) != 0; i++) {
             size_t d = edit_distance(k, known[i]);
@@ -359,13 +361,20 @@ static void read_range(ctx *x, const json_t *rule, const char *name, const char 
     *hi = (int)json_integer_value(json_array_get(v, 1));
 }
 
-static const char *const KEYS_SEGMENTS[] = {"k",        "k_min", "k_max", "min_cluster_share",
-                                            "restarts", "max_iter", "seed",
-                                            "silhouette_sample", "rfm_segments",
-                                            "cluster_profiles", NULL};
+static const char *const KEYS_SEGMENTS[] = {"k",
+                                            "k_min",
+                                            "k_max",
+                                            "min_cluster_share",
+                                            "restarts",
+                                            "max_iter",
+                                            "seed",
+                                            "silhouette_sample",
+                                            "rfm_segments",
+                                            "cluster_profiles",
+                                            NULL};
 static const char *const KEYS_RULE[] = {"name", "r", "f", "m", NULL};
-static const char *const KEYS_PROFILE[] = {"name", "recency", "frequency", "monetary",
-                                           "strategy", NULL};
+static const char *const KEYS_PROFILE[] = {"name",     "recency",  "frequency",
+                                           "monetary", "strategy", NULL};
 
 static void read_segments(ctx *x, const json_t *s, segments_options *o)
 {
@@ -448,18 +457,23 @@ static const char *const KEYS_CLTV[] = {"penalizer_coef", "holdout_days", "horiz
 static void read_cltv(ctx *x, const json_t *s, cltv_options *o)
 {
     cltv_default_options(o);
-    o->penalizer_coef = get_type_num(x, s, "penalizer_coef", "cltv.penalizer_coef",
-                                     o->penalizer_coef);
+    o->penalizer_coef =
+        get_type_num(x, s, "penalizer_coef", "cltv.penalizer_coef", o->penalizer_coef);
     o->holdout_days = get_type_int(x, s, "holdout_days", "cltv.holdout_days", o->holdout_days);
     o->horizon_days = get_type_num(x, s, "horizon_days", "cltv.horizon_days", o->horizon_days);
-    o->discount_rate =
-        get_type_num(x, s, "discount_rate", "cltv.discount_rate", o->discount_rate);
+    o->discount_rate = get_type_num(x, s, "discount_rate", "cltv.discount_rate", o->discount_rate);
     section_check(x, "cltv", cltv_check_options(o));
 }
 
-static const char *const KEYS_CHURN[] = {"cut_days",       "lambda",         "test_share",
-                                         "seed",           "threshold_medium", "threshold_high",
-                                         "counterfactual_threshold", "max_purchases", NULL};
+static const char *const KEYS_CHURN[] = {"cut_days",
+                                         "lambda",
+                                         "test_share",
+                                         "seed",
+                                         "threshold_medium",
+                                         "threshold_high",
+                                         "counterfactual_threshold",
+                                         "max_purchases",
+                                         NULL};
 
 static void read_churn(ctx *x, const json_t *s, churn_params *o)
 {
@@ -475,13 +489,12 @@ static void read_churn(ctx *x, const json_t *s, churn_params *o)
     o->counterfactual_threshold =
         get_type_num(x, s, "counterfactual_threshold", "churn.counterfactual_threshold",
                      o->counterfactual_threshold);
-    o->max_purchases =
-        get_type_int(x, s, "max_purchases", "churn.max_purchases", o->max_purchases);
+    o->max_purchases = get_type_int(x, s, "max_purchases", "churn.max_purchases", o->max_purchases);
     section_check(x, "churn", churn_check_params(o));
 }
 
-static const char *const KEYS_EMBEDDINGS[] = {"dim",    "seed",      "exact_max",
-                                              "hnsw_m", "ef_search", "neighbors", NULL};
+static const char *const KEYS_EMBEDDINGS[] = {"dim",       "seed",      "exact_max", "hnsw_m",
+                                              "ef_search", "neighbors", NULL};
 
 static void read_embeddings(ctx *x, const json_t *s, embed_params *e, ann_params *a)
 {
@@ -490,8 +503,7 @@ static void read_embeddings(ctx *x, const json_t *s, embed_params *e, ann_params
     e->dim = get_type_int(x, s, "dim", "embeddings.dim", e->dim);
     e->seed = get_seed(x, s, "seed", "embeddings.seed", e->seed);
     e->neighbors = get_type_int(x, s, "neighbors", "embeddings.neighbors", e->neighbors);
-    a->exact_max =
-        get_int(x, s, "exact_max", "embeddings.exact_max", a->exact_max, 0, INT64_MAX);
+    a->exact_max = get_int(x, s, "exact_max", "embeddings.exact_max", a->exact_max, 0, INT64_MAX);
     a->hnsw_m = get_type_int(x, s, "hnsw_m", "embeddings.hnsw_m", a->hnsw_m);
     a->ef_search = get_type_int(x, s, "ef_search", "embeddings.ef_search", a->ef_search);
     section_check(x, "embeddings", embed_check_params(e));
@@ -561,8 +573,7 @@ static void read_uplift(ctx *x, const json_t *u, char **campaign, campaign_spec 
         if (!name || (strcmp(type, "number") && strcmp(type, "category")))
             bad(x, key, "needs a name and type number or category");
         fv[i].name = name;
-        fv[i].type = type && strcmp(type, "category") == 0 ? CAMPAIGN_CATEGORY
-                                                           : CAMPAIGN_NUMBER;
+        fv[i].type = type && strcmp(type, "category") == 0 ? CAMPAIGN_CATEGORY : CAMPAIGN_NUMBER;
     }
     spec->n_features = json_array_size(feats);
     spec->n_arms = json_array_size(arms);
@@ -573,9 +584,19 @@ static void read_uplift(ctx *x, const json_t *u, char **campaign, campaign_spec 
 
 /* ---- data: the transaction export and its dialect (txn_options) ------ */
 
-static const char *const KEYS_DATA[] = {
-    "transactions", "format", "separator",     "header",        "decimal", "date_format",
-    "timezone",     "columns", "cancellation_prefix", "snapshot_date", "returns", "query", NULL};
+static const char *const KEYS_DATA[] = {"transactions",
+                                        "format",
+                                        "separator",
+                                        "header",
+                                        "decimal",
+                                        "date_format",
+                                        "timezone",
+                                        "columns",
+                                        "cancellation_prefix",
+                                        "snapshot_date",
+                                        "returns",
+                                        "query",
+                                        NULL};
 static const char *const KEYS_COLUMNS[] = {"invoice", "customer_id", "date",    "quantity",
                                            "price",   "amount",      "product", NULL};
 
@@ -632,8 +653,9 @@ static void read_data(ctx *x, const json_t *data, rfm_config *c)
         else if (strlen(sep) == 1 && !strchr("\"\r\n", sep[0]))
             o->separator = (unsigned char)sep[0];
         else
-            bad(x, "data.separator", "must be one character other than a quote or a line end, "
-                                     "\"\\t\", or whitespace (runs of spaces and tabs)");
+            bad(x, "data.separator",
+                "must be one character other than a quote or a line end, "
+                "\"\\t\", or whitespace (runs of spaces and tabs)");
     }
     o->no_header = !get_bool(x, data, "header", "data.header", 1);
     const char *dec = get_str(x, data, "decimal", "data.decimal", ".");
@@ -644,13 +666,15 @@ static void read_data(ctx *x, const json_t *data, rfm_config *c)
     o->date_format = strcmp(df, "auto") == 0 ? NULL : df;
     const char *tz = get_str(x, data, "timezone", "data.timezone", "UTC");
     if (!date_parse_zone(tz, &o->zone_s))
-        bad(x, "data.timezone", "must be UTC or a fixed offset such as +02:00 or -0500 (named "
-                                "zones with daylight saving are not read)");
+        bad(x, "data.timezone",
+            "must be UTC or a fixed offset such as +02:00 or -0500 (named "
+            "zones with daylight saving are not read)");
     const char *ret = get_str(x, data, "returns", "data.returns", "drop");
     o->returns = strcmp(ret, "subtract") == 0 ? TXN_RETURNS_SUBTRACT : TXN_RETURNS_COUNT;
     if (strcmp(ret, "subtract") && strcmp(ret, "drop"))
-        bad(x, "data.returns", "must be drop (counted, left out) or subtract (also netted "
-                               "against monetary)");
+        bad(x, "data.returns",
+            "must be drop (counted, left out) or subtract (also netted "
+            "against monetary)");
     const char *query = get_str(x, data, "query", "data.query", NULL);
     c->query = dup(x, query);
     if (x->st == RFM_OK && (t || query)) {
@@ -681,11 +705,26 @@ static void read_data(ctx *x, const json_t *data, rfm_config *c)
 }
 
 /* The lead adds keys of other branches here (e.g. server.tls_priorities). */
-static const char *const KEYS_SERVER[] = {
-    "host",        "port",          "threads",       "connection_limit", "timeout_s",
-    "body_limit_bytes", "batch_limit", "max_json_depth", "tokens_sha256", "access_log",
-    "openapi",     "metrics_token_required", "drift_window", "rate_limit", "tls_cert_file",
-    "tls_key_file", "tls_priorities", "per_address_limit", "header_timeout_s", NULL};
+static const char *const KEYS_SERVER[] = {"host",
+                                          "port",
+                                          "threads",
+                                          "connection_limit",
+                                          "timeout_s",
+                                          "body_limit_bytes",
+                                          "batch_limit",
+                                          "max_json_depth",
+                                          "tokens_sha256",
+                                          "access_log",
+                                          "openapi",
+                                          "metrics_token_required",
+                                          "drift_window",
+                                          "rate_limit",
+                                          "tls_cert_file",
+                                          "tls_key_file",
+                                          "tls_priorities",
+                                          "per_address_limit",
+                                          "header_timeout_s",
+                                          NULL};
 static const char *const KEYS_RATE_LIMIT[] = {"requests_per_second", "burst", NULL};
 
 static void read_server(ctx *x, const json_t *s, server_options *o)
@@ -705,8 +744,7 @@ static void read_server(ctx *x, const json_t *s, server_options *o)
                                           1 << 20, 1024, (long long)1 << 32);
     o->batch_limit =
         (size_t)get_int(x, s, "batch_limit", "server.batch_limit", 10000, 1, 100000000);
-    o->max_json_depth =
-        (int)get_int(x, s, "max_json_depth", "server.max_json_depth", 32, 2, 1000);
+    o->max_json_depth = (int)get_int(x, s, "max_json_depth", "server.max_json_depth", 32, 2, 1000);
     const char *log = get_str(x, s, "access_log", "server.access_log", NULL);
     o->access_log = dup(x, log);
     const char *spec = get_str(x, s, "openapi", "server.openapi", "openapi.yaml");
@@ -718,19 +756,19 @@ static void read_server(ctx *x, const json_t *s, server_options *o)
     const json_t *rl = json_object_get(s, "rate_limit");
     if (rl && !json_is_null(rl) && !json_is_object(rl))
         bad(x, "server.rate_limit", "must be a mapping {requests_per_second, burst}");
-    o->rate_per_second = get_num(x, rl, "requests_per_second",
-                                 "server.rate_limit.requests_per_second", 0, 0, 1e9);
+    o->rate_per_second =
+        get_num(x, rl, "requests_per_second", "server.rate_limit.requests_per_second", 0, 0, 1e9);
     o->rate_burst = get_num(x, rl, "burst", "server.rate_limit.burst", 0, 0, 1e9);
     const char *cert = get_str(x, s, "tls_cert_file", "server.tls_cert_file", NULL);
     const char *key = get_str(x, s, "tls_key_file", "server.tls_key_file", NULL);
     o->tls_cert_file = dup(x, cert);
     o->tls_key_file = dup(x, key);
     /* TLS 1.2 and 1.3, forward-secret AEAD suites only. */
-    o->tls_priorities = dup(
-        x, get_str(x, s, "tls_priorities", "server.tls_priorities",
-                   "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:"
-                   "+AES-128-GCM:+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-RSA:"
-                   "+ECDHE-ECDSA:-SIGN-RSA-SHA1:-SIGN-ECDSA-SHA1"));
+    o->tls_priorities =
+        dup(x, get_str(x, s, "tls_priorities", "server.tls_priorities",
+                       "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:"
+                       "+AES-128-GCM:+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-RSA:"
+                       "+ECDHE-ECDSA:-SIGN-RSA-SHA1:-SIGN-ECDSA-SHA1"));
     const json_t *toks = json_object_get(s, "tokens_sha256");
     if (toks && !json_is_null(toks)) {
         if (!json_is_array(toks)) {
@@ -770,12 +808,13 @@ static void read_state(ctx *x, const json_t *s, rfm_config *c)
     else if (strcmp(sync, "normal") == 0)
         o->synchronous = STATE_SYNC_NORMAL;
     else
-        bad(x, "state.synchronous", "must be full or normal (normal may lose the last "
-                                    "batches on power loss)");
+        bad(x, "state.synchronous",
+            "must be full or normal (normal may lose the last "
+            "batches on power loss)");
     o->seen_ids_max = (uint64_t)get_int(x, s, "seen_ids_max", "state.seen_ids_max",
                                         (long long)o->seen_ids_max, 0, INT64_MAX);
-    o->cache_mb = (uint64_t)get_int(x, s, "cache_mb", "state.cache_mb", (long long)o->cache_mb,
-                                    0, INT64_MAX);
+    o->cache_mb =
+        (uint64_t)get_int(x, s, "cache_mb", "state.cache_mb", (long long)o->cache_mb, 0, INT64_MAX);
     /* max_mb: a cap on the store's file; a full cap answers like a full disk. */
     o->max_pages = (uint64_t)get_int(x, s, "max_mb", "state.max_mb", 0, 0, INT64_MAX / 256) * 256;
     char why[128];
@@ -783,10 +822,10 @@ static void read_state(ctx *x, const json_t *s, rfm_config *c)
         section_check(x, "state", state_check_options(o, why, sizeof why));
 }
 
-static const char *const KEYS_TOP[] = {"data",   "models_dir", "segments", "cltv",  "churn",
-                                       "embeddings", "uplift", "server", "state", NULL};
-static const char *const KEYS_STATE[] = {"path", "synchronous", "seen_ids_max", "cache_mb",
-                                         "max_mb", NULL};
+static const char *const KEYS_TOP[] = {"data",       "models_dir", "segments", "cltv",  "churn",
+                                       "embeddings", "uplift",     "server",   "state", NULL};
+static const char *const KEYS_STATE[] = {"path",     "synchronous", "seen_ids_max",
+                                         "cache_mb", "max_mb",      NULL};
 
 /* Before the values: a misspelt key is what to report, not the default
  * or missing value it caused. */

@@ -26,9 +26,9 @@
 #include "uplift.h"
 
 typedef struct {
-    char *host;              /* address to bind, e.g. 127.0.0.1 or 0.0.0.0 */
+    char *host; /* address to bind, e.g. 127.0.0.1 or 0.0.0.0 */
     int port;
-    int threads;             /* worker threads; 0 = number of cores */
+    int threads; /* worker threads; 0 = number of cores */
     int connection_limit;
     int per_address_limit;   /* connections from one client address; 0 = no limit */
     int timeout_s;           /* idle or stalled connections are dropped after it */
@@ -38,8 +38,8 @@ typedef struct {
     int max_json_depth;      /* deeper request bodies get 400 */
     char **tokens_sha256;    /* accepted token digests (lower-case hex) */
     size_t ntokens;
-    char *access_log;        /* file for the access log, NULL = stderr */
-    char *openapi;           /* the contract, served and enforced */
+    char *access_log; /* file for the access log, NULL = stderr */
+    char *openapi;    /* the contract, served and enforced */
     /* Operations (docs/operations.md). */
     int metrics_token_required; /* GET /metrics asks for a bearer token (0: open) */
     int drift_window;           /* recent customers behind rfm_input_psi (two halves) */
@@ -60,13 +60,13 @@ typedef struct {
                            URL (source.h) */
     char *query;        /* data.query: the SELECT for a database URL, else NULL */
     char *models_dir;
-    txn_options txn;    /* column names borrow from root */
+    txn_options txn; /* column names borrow from root */
     segments_options segments;
     cltv_options cltv;
     churn_params churn;
-    embed_params embed;  /* embeddings: dim, seed, neighbors */
-    ann_params ann;      /* embeddings: exact_max, hnsw_m, ef_search */
-    char *campaign;      /* uplift.campaign, the default campaign file (may be NULL) */
+    embed_params embed;          /* embeddings: dim, seed, neighbors */
+    ann_params ann;              /* embeddings: exact_max, hnsw_m, ef_search */
+    char *campaign;              /* uplift.campaign, the default campaign file (may be NULL) */
     campaign_spec campaign_spec; /* uplift: treatment, control, arms, outcome, features;
                                     the arrays are owned here, names borrow from root */
     uplift_params uplift;        /* uplift: learner, holdout, seed */

@@ -165,8 +165,8 @@ static rfm_status put_json_string(export_writer *w, const char *s, size_t n, cha
     return RFM_OK;
 }
 
-static rfm_status put_text_row(export_writer *w, const parquet_value *row, int header,
-                               char *err, size_t errlen)
+static rfm_status put_text_row(export_writer *w, const parquet_value *row, int header, char *err,
+                               size_t errlen)
 {
     int json = w->fmt == EXPORT_JSONL;
     rfm_status st = room(w, 1, err, errlen);

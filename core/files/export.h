@@ -19,7 +19,12 @@
 #include "parquet.h"
 #include "status.h"
 
-typedef enum { EXPORT_CSV = 0, EXPORT_CSV_GZ = 1, EXPORT_JSONL = 2, EXPORT_PARQUET = 3 } export_format;
+typedef enum {
+    EXPORT_CSV = 0,
+    EXPORT_CSV_GZ = 1,
+    EXPORT_JSONL = 2,
+    EXPORT_PARQUET = 3
+} export_format;
 
 typedef struct export_writer export_writer;
 

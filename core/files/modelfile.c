@@ -198,8 +198,8 @@ rfm_status modelfile_lock_take(const char *dir, int flags, modelfile_lock **out,
     snprintf(path, sizeof path, "%s.lock", d);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) {
-        rfm_status st = rfm_fail(err, errlen, RFM_EIO, "cannot open lock file %s: %s", path,
-                                 strerror(errno));
+        rfm_status st =
+            rfm_fail(err, errlen, RFM_EIO, "cannot open lock file %s: %s", path, strerror(errno));
         free(d);
         return st;
     }
@@ -218,9 +218,9 @@ rfm_status modelfile_lock_take(const char *dir, int flags, modelfile_lock **out,
             holder_rec h;
             if (parse_record(text, &h) == 0)
                 st = rfm_fail(err, errlen, RFM_EBUSY,
-                              "%s/ is being written by %s pid %ld on %s since %s (lock file %s)",
-                              d, h.program[0] ? h.program : "?", h.pid,
-                              h.host[0] ? h.host : "?", h.since[0] ? h.since : "?", path);
+                              "%s/ is being written by %s pid %ld on %s since %s (lock file %s)", d,
+                              h.program[0] ? h.program : "?", h.pid, h.host[0] ? h.host : "?",
+                              h.since[0] ? h.since : "?", path);
             else /* taken a moment ago, the holder not yet written */
                 st = rfm_fail(err, errlen, RFM_EBUSY,
                               "%s/ is being written by another process (lock file %s)", d, path);
@@ -317,15 +317,13 @@ static void remove_stale(const char *dir)
 
 static int plain_name(const char *name)
 {
-    return name && *name && !strchr(name, '/') && strcmp(name, ".") != 0 &&
-           strcmp(name, "..") != 0;
+    return name && *name && !strchr(name, '/') && strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
 }
 
 /* A name a model may write: plain, and not one of the folder's own. */
 static int model_name(const char *name)
 {
-    return plain_name(name) && strcmp(name, "manifest.json") != 0 &&
-           strcmp(name, OWNER_FILE) != 0;
+    return plain_name(name) && strcmp(name, "manifest.json") != 0 && strcmp(name, OWNER_FILE) != 0;
 }
 
 static rfm_status write_file(const char *path, const char *data, size_t len, char *err,
@@ -391,8 +389,7 @@ rfm_status modelfile_begin(const char *dir_arg, int flags, modelfile_stage **out
     }
     const char *dir = s->dir;
     /* First the lock: nothing of the current version is read before it. */
-    if ((st = modelfile_lock_take(dir, flags & MODELFILE_WAIT, &s->lock, err, errlen)) !=
-        RFM_OK) {
+    if ((st = modelfile_lock_take(dir, flags & MODELFILE_WAIT, &s->lock, err, errlen)) != RFM_OK) {
         free(s->stage);
         s->stage = NULL;
         modelfile_abort(s);
@@ -432,8 +429,7 @@ rfm_status modelfile_begin(const char *dir_arg, int flags, modelfile_stage **out
         struct dirent *e;
         st = RFM_OK;
         while (st == RFM_OK && (e = readdir(d)) != NULL) {
-            if (e->d_name[0] != '.' || strcmp(e->d_name, ".") == 0 ||
-                strcmp(e->d_name, "..") == 0)
+            if (e->d_name[0] != '.' || strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
                 continue;
             snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
             snprintf(to, sizeof to, "%s/%s", s->stage, e->d_name);
@@ -485,8 +481,8 @@ rfm_status modelfile_begin(const char *dir_arg, int flags, modelfile_stage **out
     return RFM_OK;
 }
 
-rfm_status modelfile_write_text(modelfile_stage *s, const char *name, const char *text,
-                                size_t len, char *err, size_t errlen)
+rfm_status modelfile_write_text(modelfile_stage *s, const char *name, const char *text, size_t len,
+                                char *err, size_t errlen)
 {
     if (!model_name(name))
         return rfm_fail(err, errlen, RFM_EINVAL, "'%s' is not a model file name", name);
@@ -514,8 +510,8 @@ static rfm_status write_json_path(const char *path, const json_t *j, char *err, 
     return st;
 }
 
-rfm_status modelfile_write_json(modelfile_stage *s, const char *name, const json_t *j,
-                                char *err, size_t errlen)
+rfm_status modelfile_write_json(modelfile_stage *s, const char *name, const json_t *j, char *err,
+                                size_t errlen)
 {
     if (!model_name(name))
         return rfm_fail(err, errlen, RFM_EINVAL, "'%s' is not a model file name", name);
@@ -596,8 +592,8 @@ rfm_status modelfile_commit(modelfile_stage *s, char *err, size_t errlen)
         if (stat(s->dir, &sb) == 0) {
             /* Swap old and new in one step; the old now sits at stage. */
             if (renameat2(AT_FDCWD, s->stage, AT_FDCWD, s->dir, RENAME_EXCHANGE) != 0)
-                st = rfm_fail(err, errlen, RFM_EIO, "cannot swap %s into %s: %s", s->stage,
-                              s->dir, strerror(errno));
+                st = rfm_fail(err, errlen, RFM_EIO, "cannot swap %s into %s: %s", s->stage, s->dir,
+                              strerror(errno));
         } else if (rename(s->stage, s->dir) != 0) {
             st = rfm_fail(err, errlen, RFM_EIO, "cannot rename %s to %s: %s", s->stage, s->dir,
                           strerror(errno));
@@ -692,8 +688,8 @@ rfm_status modelfile_open(const char *dir, json_t **manifest, char *err, size_t 
     return RFM_OK;
 }
 
-rfm_status modelfile_load(const char *dir, const json_t *manifest, const char *model,
-                          json_t **out, char *err, size_t errlen)
+rfm_status modelfile_load(const char *dir, const json_t *manifest, const char *model, json_t **out,
+                          char *err, size_t errlen)
 {
     *out = NULL;
     const json_t *e = json_object_get(json_object_get(manifest, "models"), model);

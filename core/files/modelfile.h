@@ -71,10 +71,10 @@ rfm_status modelfile_begin(const char *dir, int flags, modelfile_stage **out, ch
                            size_t errlen);
 /* Write a file into the staging folder (JSON with 17-digit doubles, or
  * text). The name must be a plain file name. */
-rfm_status modelfile_write_json(modelfile_stage *s, const char *name, const json_t *j,
+rfm_status modelfile_write_json(modelfile_stage *s, const char *name, const json_t *j, char *err,
+                                size_t errlen);
+rfm_status modelfile_write_text(modelfile_stage *s, const char *name, const char *text, size_t len,
                                 char *err, size_t errlen);
-rfm_status modelfile_write_text(modelfile_stage *s, const char *name, const char *text,
-                                size_t len, char *err, size_t errlen);
 /* Record a model in the manifest: its file (and card, may be NULL) must
  * have been written in this stage; their sha256 are computed here. metrics
  * is stolen (may be NULL). */
@@ -99,7 +99,7 @@ const char *modelfile_stage_dir(const modelfile_stage *s);
 rfm_status modelfile_open(const char *dir, json_t **manifest, char *err, size_t errlen);
 /* Read the JSON file of one model listed in a verified manifest:
  * RFM_ENOTFOUND when the manifest does not list it. */
-rfm_status modelfile_load(const char *dir, const json_t *manifest, const char *model,
-                          json_t **out, char *err, size_t errlen);
+rfm_status modelfile_load(const char *dir, const json_t *manifest, const char *model, json_t **out,
+                          char *err, size_t errlen);
 
 #endif

@@ -71,8 +71,16 @@ static void buf_varint(buf *b, uint64_t x)
 
 /* ---- Thrift compact protocol ---------------------------------------- */
 
-enum { T_STOP = 0, T_TRUE = 1, T_I16 = 4, T_I32 = 5, T_I64 = 6, T_BINARY = 8, T_LIST = 9,
-       T_STRUCT = 12 };
+enum {
+    T_STOP = 0,
+    T_TRUE = 1,
+    T_I16 = 4,
+    T_I32 = 5,
+    T_I64 = 6,
+    T_BINARY = 8,
+    T_LIST = 9,
+    T_STRUCT = 12
+};
 
 typedef struct {
     buf b;
@@ -180,7 +188,7 @@ struct parquet_writer {
     int level;
     chunk_meta *meta; /* ngroups x ncols */
     size_t ngroups, meta_cap;
-    int64_t *group_rows_of; /* rows of each group */
+    int64_t *group_rows_of;         /* rows of each group */
     buf page, comp, hdr, dict, idx; /* scratch */
     uint32_t *slot, *index;         /* dictionary hash table, value indices */
     size_t *start;                  /* each value's offset in the column buffer */
@@ -292,8 +300,8 @@ static uint64_t hash_bytes(const uint8_t *p, size_t n)
 }
 
 /* Compress w->page and write header + page; adds to the chunk's sizes. */
-static rfm_status put_page(parquet_writer *w, int type, size_t nvalues, int encoding,
-                           int optional, chunk_meta *m, char *err, size_t errlen)
+static rfm_status put_page(parquet_writer *w, int type, size_t nvalues, int encoding, int optional,
+                           chunk_meta *m, char *err, size_t errlen)
 {
     if (w->page.oom)
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
@@ -423,8 +431,8 @@ static rfm_status flush_column(parquet_writer *w, column *col, chunk_meta *m, ch
     } else {
         buf_add(&w->page, v, off);
     }
-    return put_page(w, PAGE_DATA, rows, use_dict ? ENC_RLE_DICTIONARY : ENC_PLAIN,
-                    col->c.optional, m, err, errlen);
+    return put_page(w, PAGE_DATA, rows, use_dict ? ENC_RLE_DICTIONARY : ENC_PLAIN, col->c.optional,
+                    m, err, errlen);
 }
 
 static rfm_status flush_group(parquet_writer *w, char *err, size_t errlen)
@@ -444,8 +452,8 @@ static rfm_status flush_group(parquet_writer *w, char *err, size_t errlen)
         w->meta_cap = cap;
     }
     for (size_t j = 0; j < w->ncols; j++) {
-        rfm_status st = flush_column(w, &w->cols[j], &w->meta[w->ngroups * w->ncols + j], err,
-                                     errlen);
+        rfm_status st =
+            flush_column(w, &w->cols[j], &w->meta[w->ngroups * w->ncols + j], err, errlen);
         if (st != RFM_OK)
             return st;
         w->cols[j].values.len = 0;
@@ -456,8 +464,7 @@ static rfm_status flush_group(parquet_writer *w, char *err, size_t errlen)
     return RFM_OK;
 }
 
-rfm_status parquet_write_row(parquet_writer *w, const parquet_value *row, char *err,
-                             size_t errlen)
+rfm_status parquet_write_row(parquet_writer *w, const parquet_value *row, char *err, size_t errlen)
 {
     for (size_t j = 0; j < w->ncols; j++) {
         column *c = &w->cols[j];

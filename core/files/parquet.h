@@ -52,8 +52,7 @@ rfm_status parquet_open(FILE *f, const parquet_column *cols, size_t ncols, size_
 /* Append one row of ncols cells (copied). RFM_EINVAL for a null in a
  * REQUIRED column or a string over 2 GiB; RFM_EIO when a row group could not
  * be written; RFM_ENOMEM. After a failure only parquet_free is allowed. */
-rfm_status parquet_write_row(parquet_writer *w, const parquet_value *row, char *err,
-                             size_t errlen);
+rfm_status parquet_write_row(parquet_writer *w, const parquet_value *row, char *err, size_t errlen);
 
 /* Write the last row group and the footer. w stays to be freed. */
 rfm_status parquet_finish(parquet_writer *w, char *err, size_t errlen);

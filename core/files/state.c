@@ -144,9 +144,8 @@ const char *state_outcome_name(state_outcome o)
 const char *state_reason_name(state_reason r)
 {
     static const char *const names[STATE_NREASONS] = {
-        "ok",          "bad_event_id", "missing_customer_id",  "bad_time",
-        "bad_number",  "bad_text",     "cancelled",            "nonpositive_quantity",
-        "nonpositive_price", "repeated_line",
+        "ok",       "bad_event_id", "missing_customer_id",  "bad_time",          "bad_number",
+        "bad_text", "cancelled",    "nonpositive_quantity", "nonpositive_price", "repeated_line",
     };
     return (unsigned)r < STATE_NREASONS ? names[r] : "unknown";
 }
@@ -235,14 +234,16 @@ static rfm_status sqlfail(state_store *st, int rc, const char *what, char *err, 
 {
     int base = rc & 0xff;
     const char *msg = st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc);
-    rfm_status s = base == SQLITE_FULL    ? RFM_ENOSPC
-                   : base == SQLITE_NOMEM ? RFM_ENOMEM
+    rfm_status s = base == SQLITE_FULL                               ? RFM_ENOSPC
+                   : base == SQLITE_NOMEM                            ? RFM_ENOMEM
                    : base == SQLITE_NOTADB || base == SQLITE_CORRUPT ? RFM_EFORMAT
                    : base == SQLITE_BUSY || base == SQLITE_LOCKED    ? RFM_EBUSY
                                                                      : RFM_EIO;
     if (s == RFM_ENOSPC)
-        return rfm_fail(err, errlen, s, "state %s: %s: the disk (or the cap, state.max_mb) is full "
-                        "(%s); nothing of the batch was written", st->path, what, msg);
+        return rfm_fail(err, errlen, s,
+                        "state %s: %s: the disk (or the cap, state.max_mb) is full "
+                        "(%s); nothing of the batch was written",
+                        st->path, what, msg);
     return rfm_fail(err, errlen, s, "state %s: %s: %s", st->path, what, msg);
 }
 
@@ -456,9 +457,8 @@ static rfm_status connect(state_store *st, char *err, size_t errlen)
     const char *path = st->path;
     const state_options *opt = &st->opt;
     rfm_status s;
-    int rc = sqlite3_open_v2(path, &st->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             NULL);
+    int rc = sqlite3_open_v2(
+        path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         s = rfm_fail(err, errlen, RFM_EIO, "state %s: cannot open: %s", path,
                      st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
@@ -471,13 +471,16 @@ static rfm_status connect(state_store *st, char *err, size_t errlen)
     if ((rc = exec_pragma(st, "PRAGMA journal_mode=WAL", mode, sizeof mode)) != SQLITE_OK)
         goto sqlerr;
     if (strcmp(mode, "wal") != 0) {
-        s = rfm_fail(err, errlen, RFM_EIO, "state %s: the WAL journal cannot be used here "
-                     "(journal mode %s): put the store on a local file system", path, mode);
+        s = rfm_fail(err, errlen, RFM_EIO,
+                     "state %s: the WAL journal cannot be used here "
+                     "(journal mode %s): put the store on a local file system",
+                     path, mode);
         disconnect(st);
         return s;
     }
-    if ((rc = exec_pragma(st, opt->synchronous == STATE_SYNC_FULL ? "PRAGMA synchronous=FULL"
-                                                                  : "PRAGMA synchronous=NORMAL",
+    if ((rc = exec_pragma(st,
+                          opt->synchronous == STATE_SYNC_FULL ? "PRAGMA synchronous=FULL"
+                                                              : "PRAGMA synchronous=NORMAL",
                           NULL, 0)) != SQLITE_OK)
         goto sqlerr;
     /* The hot pages of a few million customers stay in memory; the WAL is
@@ -490,8 +493,7 @@ static rfm_status connect(state_store *st, char *err, size_t errlen)
         (rc = exec_pragma(st, "PRAGMA temp_store=MEMORY", NULL, 0)) != SQLITE_OK)
         goto sqlerr;
     if (opt->max_pages) {
-        snprintf(sql, sizeof sql, "PRAGMA max_page_count=%llu",
-                 (unsigned long long)opt->max_pages);
+        snprintf(sql, sizeof sql, "PRAGMA max_page_count=%llu", (unsigned long long)opt->max_pages);
         if ((rc = exec_pragma(st, sql, NULL, 0)) != SQLITE_OK)
             goto sqlerr;
     }
@@ -509,9 +511,11 @@ static rfm_status connect(state_store *st, char *err, size_t errlen)
     } else if (rc != SQLITE_OK) {
         goto sqlerr;
     } else if (v != STATE_FORMAT) {
-        s = rfm_fail(err, errlen, RFM_EFORMAT, "state %s: format %lld, this build reads format "
+        s = rfm_fail(err, errlen, RFM_EFORMAT,
+                     "state %s: format %lld, this build reads format "
                      "%d: move the file away and start again (it is seeded from the models "
-                     "and the events are sent again)", path, (long long)v, STATE_FORMAT);
+                     "and the events are sent again)",
+                     path, (long long)v, STATE_FORMAT);
         disconnect(st);
         return s;
     }
@@ -528,8 +532,8 @@ sqlerr:
     return s;
 }
 
-rfm_status state_open(const char *path, const state_options *opt, state_store **out,
-                      char *err, size_t errlen)
+rfm_status state_open(const char *path, const state_options *opt, state_store **out, char *err,
+                      size_t errlen)
 {
     *out = NULL;
     char why[128];
@@ -661,8 +665,7 @@ static int reapply_lines(state_store *st)
     return have ? cust_put(st, &c) : SQLITE_OK;
 }
 
-rfm_status state_seed(state_store *st, const txn_data *d, int *seeded, char *err,
-                      size_t errlen)
+rfm_status state_seed(state_store *st, const txn_data *d, int *seeded, char *err, size_t errlen)
 {
     int32_t snap = txn_snapshot_day(d);
     if (seeded)
@@ -676,9 +679,11 @@ rfm_status state_seed(state_store *st, const txn_data *d, int *seeded, char *err
         char a[11], b[11];
         date_format(snap, a);
         date_format(st->snapshot_day, b);
-        return rfm_fail(err, errlen, RFM_EINVAL, "state %s: the training run's snapshot %s is "
+        return rfm_fail(err, errlen, RFM_EINVAL,
+                        "state %s: the training run's snapshot %s is "
                         "older than the store's %s: serve newer models, or move the store away "
-                        "to seed it again", st->path, a, b);
+                        "to seed it again",
+                        st->path, a, b);
     }
     size_t nc = txn_ncustomers(d);
     seed_ctx x = {st, calloc(nc + 1, sizeof *x.cid), calloc(nc + 1, sizeof *x.agg), SQLITE_OK};
@@ -789,7 +794,10 @@ static state_result classify(const state_store *st, const state_event *e, event_
     case TXN_MISSING_ID: r.reason = STATE_MISSING_CUSTOMER; return r;
     case TXN_BAD_NUMBER: r.reason = STATE_BAD_NUMBER; return r;
     case TXN_BAD_DATE: r.reason = STATE_BAD_TIME; return r;
-    case TXN_CANCELLED: r.outcome = STATE_IGNORED; r.reason = STATE_CANCELLED; return r;
+    case TXN_CANCELLED:
+        r.outcome = STATE_IGNORED;
+        r.reason = STATE_CANCELLED;
+        return r;
     case TXN_NONPOS_QUANTITY:
     case TXN_ZERO_AMOUNT:
     case TXN_RETURN:
@@ -890,8 +898,8 @@ fail:;
 
 /* ---- read ---------------------------------------------------------- */
 
-rfm_status state_get(state_store *st, const char *customer_id, int32_t asof,
-                     state_customer *out, char *err, size_t errlen)
+rfm_status state_get(state_store *st, const char *customer_id, int32_t asof, state_customer *out,
+                     char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     out->last_event_at = INT64_MIN;
@@ -899,9 +907,8 @@ rfm_status state_get(state_store *st, const char *customer_id, int32_t asof,
     if (s0 != RFM_OK)
         return s0;
     txn_line tl;
-    if (!customer_id ||
-        txn_classify(customer_id, strlen(customer_id), NULL, 0, "", 0, 1, 1, 1, 0, 0, &tl) !=
-            TXN_NREASONS)
+    if (!customer_id || txn_classify(customer_id, strlen(customer_id), NULL, 0, "", 0, 1, 1, 1, 0,
+                                     0, &tl) != TXN_NREASONS)
         return rfm_fail(err, errlen, RFM_ENOTFOUND, "no customer id");
     cust_row c;
     int rc = cust_get(st, tl.cid, tl.cidlen, 0, &c);

@@ -33,8 +33,8 @@
 #include "status.h"
 #include "txn.h"
 
-#define STATE_FORMAT 1      /* schema version, in the store's meta table */
-#define STATE_ID_MAX 256    /* longest event_id, customer_id, invoice, product (bytes) */
+#define STATE_FORMAT 1   /* schema version, in the store's meta table */
+#define STATE_ID_MAX 256 /* longest event_id, customer_id, invoice, product (bytes) */
 
 typedef enum { STATE_SYNC_FULL = 0, STATE_SYNC_NORMAL = 1 } state_sync;
 
@@ -75,17 +75,17 @@ typedef enum {
 /* Reasons: numbers never change. */
 typedef enum {
     STATE_OK = 0,
-    STATE_BAD_EVENT_ID = 1,       /* rejected: missing, empty or too long */
-    STATE_MISSING_CUSTOMER = 2,   /* rejected: empty (or nan/null/none) or too long */
-    STATE_BAD_TIME = 3,           /* rejected: not RFC 3339, or out of 1900-9999 */
-    STATE_BAD_NUMBER = 4,         /* rejected: not finite, both or neither forms, spend
-                                     above TXN_SPEND_MAX */
-    STATE_BAD_TEXT = 5,           /* rejected: invoice or product too long */
-    STATE_CANCELLED = 6,          /* ignored: invoice starts with the cancellation prefix */
-    STATE_NONPOS_QUANTITY = 7,    /* ignored: quantity or amount 0, or negative (a return) */
-    STATE_NONPOS_PRICE = 8,       /* ignored: price <= 0 */
-    STATE_REPEATED_LINE = 9,      /* ignored: same customer, invoice, time, product,
-                                     quantity and price as an applied event */
+    STATE_BAD_EVENT_ID = 1,     /* rejected: missing, empty or too long */
+    STATE_MISSING_CUSTOMER = 2, /* rejected: empty (or nan/null/none) or too long */
+    STATE_BAD_TIME = 3,         /* rejected: not RFC 3339, or out of 1900-9999 */
+    STATE_BAD_NUMBER = 4,       /* rejected: not finite, both or neither forms, spend
+                                   above TXN_SPEND_MAX */
+    STATE_BAD_TEXT = 5,         /* rejected: invoice or product too long */
+    STATE_CANCELLED = 6,        /* ignored: invoice starts with the cancellation prefix */
+    STATE_NONPOS_QUANTITY = 7,  /* ignored: quantity or amount 0, or negative (a return) */
+    STATE_NONPOS_PRICE = 8,     /* ignored: price <= 0 */
+    STATE_REPEATED_LINE = 9,    /* ignored: same customer, invoice, time, product,
+                                   quantity and price as an applied event */
     STATE_NREASONS = 10
 } state_reason;
 
@@ -103,8 +103,8 @@ typedef struct state_store state_store;
 /* Open (creating) the store at path, one SQLite file plus its -wal and
  * -shm beside it. A store of another format fails with RFM_EFORMAT, a
  * file that is not SQLite with RFM_EFORMAT, no access with RFM_EIO. */
-rfm_status state_open(const char *path, const state_options *opt, state_store **out,
-                      char *err, size_t errlen);
+rfm_status state_open(const char *path, const state_options *opt, state_store **out, char *err,
+                      size_t errlen);
 /* Checkpoints the WAL and closes; NULL is fine. */
 void state_close(state_store *st);
 
@@ -118,8 +118,7 @@ int32_t state_snapshot_day(const state_store *st);
  * of d). *seeded (may be NULL) says whether anything was done: a store
  * already at this snapshot is left alone; an older snapshot than the
  * store's fails with RFM_EINVAL. */
-rfm_status state_seed(state_store *st, const txn_data *d, int *seeded, char *err,
-                      size_t errlen);
+rfm_status state_seed(state_store *st, const txn_data *d, int *seeded, char *err, size_t errlen);
 
 /* Apply a batch in one transaction: results[i] for ev[i]. Rejected events
  * change nothing; the rest are recorded. Returns RFM_OK once the batch is

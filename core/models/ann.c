@@ -304,8 +304,8 @@ rfm_status ann_vector(const ann_index *ix, int64_t row, float *out, char *err, s
 
 /* Search one unit query, skipping `exclude` (or -1) and rows keep rejects. */
 static rfm_status search_one(const ann_index *ix, const float *q, int k, int64_t exclude,
-                             ann_filter keep, void *ctx, int64_t *rows, float *sims,
-                             int *n_found, char *err, size_t errlen)
+                             ann_filter keep, void *ctx, int64_t *rows, float *sims, int *n_found,
+                             char *err, size_t errlen)
 {
     if (k < 1 || k > ANN_MAX_K)
         return rfm_fail(err, errlen, RFM_EINVAL, "k %d must be in 1..%d", k, ANN_MAX_K);
@@ -365,8 +365,8 @@ done:
 }
 
 rfm_status ann_search_vector(const ann_index *ix, const float *query, int len, int k,
-                             ann_filter keep, void *ctx, int64_t *rows, float *sims,
-                             int *n_found, char *err, size_t errlen)
+                             ann_filter keep, void *ctx, int64_t *rows, float *sims, int *n_found,
+                             char *err, size_t errlen)
 {
     if (!query)
         return rfm_fail(err, errlen, RFM_EINVAL, "query vector is NULL");
@@ -523,8 +523,8 @@ rfm_status ann_save(const ann_index *ix, const char *path, char *err, size_t err
     snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
     int fd = mkstemp(tmp);
     if (fd < 0) {
-        rfm_status st = rfm_fail(err, errlen, RFM_EIO, "%s: cannot create temporary file: %s",
-                                 path, strerror(errno));
+        rfm_status st = rfm_fail(err, errlen, RFM_EIO, "%s: cannot create temporary file: %s", path,
+                                 strerror(errno));
         free(tmp);
         return st;
     }
@@ -654,8 +654,8 @@ rfm_status ann_load(const char *path, const ann_params *p, ann_index **out, char
     }
     if ((uint32_t)crc != get_u32(hdr + 52)) {
         st = rfm_fail(err, errlen, RFM_ECHECKSUM,
-                      "%s: CRC-32 %08x does not match the header's %08x (corrupt file)" REGEN,
-                      path, (unsigned)crc, (unsigned)get_u32(hdr + 52));
+                      "%s: CRC-32 %08x does not match the header's %08x (corrupt file)" REGEN, path,
+                      (unsigned)crc, (unsigned)get_u32(hdr + 52));
         goto fail;
     }
 
@@ -718,8 +718,7 @@ rfm_status ann_load(const char *path, const ann_params *p, ann_index **out, char
         }
         uint32_t len = get_u32(idb + pos);
         pos += 4;
-        if (len == 0 || len > ANN_MAX_ID_LEN || len > ids_len - pos ||
-            memchr(idb + pos, 0, len)) {
+        if (len == 0 || len > ANN_MAX_ID_LEN || len > ids_len - pos || memchr(idb + pos, 0, len)) {
             st = rfm_fail(err, errlen, RFM_EFORMAT, "%s: bad customer id record at row %llu" REGEN,
                           path, (unsigned long long)r);
             goto fail;
@@ -731,8 +730,8 @@ rfm_status ann_load(const char *path, const ann_params *p, ann_index **out, char
         pos += len;
     }
     if (pos != ids_len) {
-        st = rfm_fail(err, errlen, RFM_EFORMAT, "%s: %llu stray bytes after the id map" REGEN,
-                      path, (unsigned long long)(ids_len - pos));
+        st = rfm_fail(err, errlen, RFM_EFORMAT, "%s: %llu stray bytes after the id map" REGEN, path,
+                      (unsigned long long)(ids_len - pos));
         goto fail;
     }
     st = build_table(ix, err, errlen);

@@ -112,8 +112,8 @@ rfm_status ann_vector(const ann_index *ix, int64_t row, float *out, char *err, s
  * are cosines. keep may be NULL. Writes *n_found <= k results, best first,
  * into rows[] and sims[] (k entries each, caller-owned). Thread-safe. */
 rfm_status ann_search_vector(const ann_index *ix, const float *query, int len, int k,
-                             ann_filter keep, void *ctx, int64_t *rows, float *sims,
-                             int *n_found, char *err, size_t errlen);
+                             ann_filter keep, void *ctx, int64_t *rows, float *sims, int *n_found,
+                             char *err, size_t errlen);
 
 /* As ann_search_vector with row's own vector as the query, never returning
  * row itself. RFM_EINVAL if row is out of range, RFM_EDATA if row has a zero

@@ -66,8 +66,8 @@ rfm_status bgnbd_compress(const double *x, const double *t_x, const double *T, s
 }
 
 /* The four terms of the likelihood (FHL 2005, eq. 6, in logs). */
-static void terms(const bgnbd_params *p, double x, double t_x, double T, double *a12,
-                  double *a3, double *a4)
+static void terms(const bgnbd_params *p, double x, double t_x, double T, double *a12, double *a3,
+                  double *a4)
 {
     double r = p->r, al = p->alpha, a = p->a, b = p->b;
     *a12 = lgamma(r + x) - lgamma(r) + r * log(al) + lgamma(a + b) + lgamma(b + x) - lgamma(b) -
@@ -160,8 +160,9 @@ rfm_status bgnbd_fit(const bgnbd_row *rows, size_t n, double penalizer, bgnbd_fi
         return rfm_fail(err, errlen, RFM_EINVAL, "penalizer must be >= 0");
     mle_rows fd = {rows, n, penalizer};
     /* Starts: lifetimes' (all ones), and spreads of the rate scale. */
-    const double starts[] = {0, 0, 0, 0,  log(0.5), log(10), log(0.5), log(2),
-                             log(0.3), log(50), log(1), log(5), log(1), log(100), log(0.2), log(0.5)};
+    const double starts[] = {0,        0,        0,        0,       log(0.5), log(10),
+                             log(0.5), log(2),   log(0.3), log(50), log(1),   log(5),
+                             log(1),   log(100), log(0.2), log(0.5)};
     mle_result m;
     rfm_status st = mle_fit(obj, &fd, 4, starts, 4, 1e-6, 500, &m, err, errlen);
     out->p = (bgnbd_params){exp(m.u[0]), exp(m.u[1]), exp(m.u[2]), exp(m.u[3])};
@@ -205,8 +206,7 @@ static double hyp2f1_series(double a, double b, double c, double z)
 double bgnbd_hyp2f1(double a, double b, double c, double z)
 {
     gsl_sf_result res;
-    if (fabs(z) < 1 && gsl_sf_hyperg_2F1_e(a, b, c, z, &res) == GSL_SUCCESS &&
-        isfinite(res.val))
+    if (fabs(z) < 1 && gsl_sf_hyperg_2F1_e(a, b, c, z, &res) == GSL_SUCCESS && isfinite(res.val))
         return res.val;
     if (z < 0) /* Pfaff: 2F1(a,b;c;z) = (1-z)^-a 2F1(a, c-b; c; z/(z-1)), z/(z-1) in (0,1) */
         return pow(1 - z, -a) * bgnbd_hyp2f1(a, c - b, c, z / (z - 1));

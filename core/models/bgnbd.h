@@ -33,10 +33,10 @@ typedef struct {
 
 typedef struct {
     bgnbd_params p;
-    double se[4];           /* standard errors of r, alpha, a, b (delta method) */
-    double lo[4], hi[4];    /* 95 % intervals: exp(log estimate -/+ 1.96 se of log) */
-    double cov_log[16];     /* covariance of (log r, log alpha, log a, log b) */
-    double loglik;          /* total log-likelihood at the estimate */
+    double se[4];        /* standard errors of r, alpha, a, b (delta method) */
+    double lo[4], hi[4]; /* 95 % intervals: exp(log estimate -/+ 1.96 se of log) */
+    double cov_log[16];  /* covariance of (log r, log alpha, log a, log b) */
+    double loglik;       /* total log-likelihood at the estimate */
     double penalizer;
     int converged, iterations;
     double grad_norm;

@@ -308,8 +308,8 @@ rfm_status churn_predict_many(const churn_model *m, const double *x, size_t n, d
     return RFM_OK;
 }
 
-rfm_status churn_explain(const churn_model *m, const double *x, double *base_value,
-                         double *contrib, double *logit, double *prob, char *err, size_t errlen)
+rfm_status churn_explain(const churn_model *m, const double *x, double *base_value, double *contrib,
+                         double *logit, double *prob, char *err, size_t errlen)
 {
     rfm_status st = check_row(m, x, err, errlen);
     if (st != RFM_OK)
@@ -549,8 +549,7 @@ static rfm_status newton(fit_work *wk, const int *y, size_t n, size_t d, const c
                         "churn_fit: Newton did not converge in %d iterations (last step %g, "
                         "max |weight| %g)%s",
                         par->max_iter, last, max_abs(wk->theta + 1, d),
-                        par->lambda == 0.0 ? "; the classes may be separable: use lambda > 0"
-                                           : "");
+                        par->lambda == 0.0 ? "; the classes may be separable: use lambda > 0" : "");
     double pen = 0.0;
     for (size_t j = 0; j < d; j++)
         pen += wk->theta[j + 1] * wk->theta[j + 1];
@@ -563,9 +562,8 @@ static rfm_status newton(fit_work *wk, const int *y, size_t n, size_t d, const c
     return RFM_OK;
 }
 
-rfm_status churn_fit(const double *x, const int *y, size_t n, size_t d,
-                     const char *const *names, const churn_params *par, churn_model **out,
-                     char *err, size_t errlen)
+rfm_status churn_fit(const double *x, const int *y, size_t n, size_t d, const char *const *names,
+                     const churn_params *par, churn_model **out, char *err, size_t errlen)
 {
     const char *why = churn_check_params(par);
     if (why)
@@ -702,13 +700,12 @@ rfm_status churn_to_json(const churn_model *m, json_t **out, char *err, size_t e
                             (json_int_t)m->fit.n, "n_positive", (json_int_t)m->fit.n_positive);
     /* "o" steals each reference, also when packing fails, and a NULL one
      * makes it fail: one check covers every allocation above. */
-    json_t *j = json_pack("{s:s, s:i, s:s, s:o, s:o, s:o, s:o, s:f, s:f, s:f, s:f, s:o}",
-                          "format", CHURN_FORMAT, "version", CHURN_VERSION, "transform",
-                          "log1p-standardise", "features", names, "mean",
-                          real_array(m->mean, m->d), "sd", real_array(m->sd, m->d), "weights",
-                          real_array(m->w, m->d), "intercept", m->b, "lambda", m->lambda,
-                          "threshold_medium", m->t_medium, "threshold_high", m->t_high, "fit",
-                          fit);
+    json_t *j = json_pack("{s:s, s:i, s:s, s:o, s:o, s:o, s:o, s:f, s:f, s:f, s:f, s:o}", "format",
+                          CHURN_FORMAT, "version", CHURN_VERSION, "transform", "log1p-standardise",
+                          "features", names, "mean", real_array(m->mean, m->d), "sd",
+                          real_array(m->sd, m->d), "weights", real_array(m->w, m->d), "intercept",
+                          m->b, "lambda", m->lambda, "threshold_medium", m->t_medium,
+                          "threshold_high", m->t_high, "fit", fit);
     if (!j) {
         json_decref(j);
         return rfm_fail(err, errlen, RFM_ENOMEM, "churn_to_json: out of memory");
@@ -745,8 +742,7 @@ rfm_status churn_from_json(const json_t *j, churn_model **out, char *err, size_t
         return rfm_fail(err, errlen, RFM_EFORMAT,
                         "churn model: field 'transform' must be \"log1p-standardise\"");
     json_t *fa = json_object_get(j, "features");
-    if (!json_is_array(fa) || json_array_size(fa) < 1 ||
-        json_array_size(fa) > CHURN_MAX_FEATURES)
+    if (!json_is_array(fa) || json_array_size(fa) < 1 || json_array_size(fa) > CHURN_MAX_FEATURES)
         return rfm_fail(err, errlen, RFM_EFORMAT,
                         "churn model: field 'features' missing or not an array of 1..%d names",
                         CHURN_MAX_FEATURES);
@@ -755,8 +751,10 @@ rfm_status churn_from_json(const json_t *j, churn_model **out, char *err, size_t
     for (size_t k = 0; k < d; k++) {
         names[k] = json_string_value(json_array_get(fa, k));
         if (!names[k])
-            return rfm_fail(err, errlen, RFM_EFORMAT, "churn model: field 'features[%zu]' is not "
-                            "a string", k);
+            return rfm_fail(err, errlen, RFM_EFORMAT,
+                            "churn model: field 'features[%zu]' is not "
+                            "a string",
+                            k);
     }
     const char *why = check_names(names, d);
     if (why)
@@ -796,7 +794,8 @@ rfm_status churn_from_json(const json_t *j, churn_model **out, char *err, size_t
     if ((st = jsonx_int_in(fit, "iterations", WHERE ".fit", 0, 10000, &it, err, errlen)) ||
         (st = jsonx_int_in(fit, "n", WHERE ".fit", 0, LLONG_MAX, &nn, err, errlen)) ||
         (st = jsonx_int_in(fit, "n_positive", WHERE ".fit", 0, nn, &np, err, errlen)) ||
-        (st = jsonx_number(fit, "log_likelihood", WHERE ".fit", &m->fit.log_likelihood, err, errlen)) ||
+        (st = jsonx_number(fit, "log_likelihood", WHERE ".fit", &m->fit.log_likelihood, err,
+                           errlen)) ||
         (st = jsonx_number(fit, "objective", WHERE ".fit", &m->fit.objective, err, errlen)) ||
         (st = jsonx_number(fit, "grad_max", WHERE ".fit", &m->fit.grad_max, err, errlen)) ||
         (st = jsonx_number(fit, "last_step", WHERE ".fit", &m->fit.last_step, err, errlen)))
@@ -864,8 +863,8 @@ void churn_split_free(churn_split *s)
     memset(s, 0, sizeof *s);
 }
 
-static rfm_status churn_score(const double *p, const int *y, size_t n, churn_scores *s,
-                              char *err, size_t errlen)
+static rfm_status churn_score(const double *p, const int *y, size_t n, churn_scores *s, char *err,
+                              size_t errlen)
 {
     rfm_status st;
     if ((st = metrics_auc(p, y, NULL, n, &s->auc, err, errlen)) ||
@@ -878,9 +877,8 @@ static rfm_status churn_score(const double *p, const int *y, size_t n, churn_sco
 /* BG/NBD beside the logistic model: fitted on the training customers'
  * histories (train[], rows of bg), 1 - P(alive) for the held-out ones
  * (test[]). Its failures leave *out NaN: it is only a yardstick. */
-static void bgnbd_yardstick(const double *bg, const size_t *train, size_t ntr,
-                            const size_t *test, size_t nte, const int *yte, double *pbg,
-                            churn_scores *out)
+static void bgnbd_yardstick(const double *bg, const size_t *train, size_t ntr, const size_t *test,
+                            size_t nte, const int *yte, double *pbg, churn_scores *out)
 {
     double *tx = malloc((ntr ? ntr : 1) * sizeof *tx), *tt = malloc((ntr ? ntr : 1) * sizeof *tt),
            *tT = malloc((ntr ? ntr : 1) * sizeof *tT);
@@ -907,14 +905,14 @@ static void bgnbd_yardstick(const double *bg, const size_t *train, size_t ntr,
     free(tx), free(tt), free(tT), free(rows);
 }
 
-rfm_status churn_evaluate(const churn_split *s, const char *const *names,
-                          const churn_params *par, churn_eval *out, char *err, size_t errlen)
+rfm_status churn_evaluate(const churn_split *s, const char *const *names, const churn_params *par,
+                          churn_eval *out, char *err, size_t errlen)
 {
     enum { D = CHURN_SPLIT_FEATURES };
     size_t n = s->n, nte = s->n_test, ntr = s->n_train, a = n ? n : 1;
     if (nte + ntr != n)
-        return rfm_fail(err, errlen, RFM_EINVAL, "churn split: %zu held out + %zu for fitting != %zu",
-                        nte, ntr, n);
+        return rfm_fail(err, errlen, RFM_EINVAL,
+                        "churn split: %zu held out + %zu for fitting != %zu", nte, ntr, n);
     double *xtr = malloc(a * D * sizeof *xtr), *xte = malloc(a * D * sizeof *xte);
     int *ytr = malloc(a * sizeof *ytr), *yte = malloc(a * sizeof *yte);
     double *pte = malloc(a * sizeof *pte), *pbg = malloc(a * sizeof *pbg);

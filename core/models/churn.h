@@ -75,7 +75,7 @@ typedef struct {
     double test_share;       /* customers held out for the evaluation, 0.05..0.9 */
     uint64_t seed;           /* of the held-out split */
     double counterfactual_threshold; /* counterfactuals for p above it, in (0, 1) */
-    int max_purchases;       /* counterfactual search bound, 1..1000 */
+    int max_purchases;               /* counterfactual search bound, 1..1000 */
 } churn_params;
 
 /* Details of the fit, saved with the model. */
@@ -114,13 +114,13 @@ typedef enum {
 /* Result of churn_counterfactual; x_after has room for CHURN_MAX_FEATURES. */
 typedef struct {
     churn_cf_kind kind;
-    int n_purchases;         /* PURCHASES: the smallest n; otherwise 0 */
+    int n_purchases; /* PURCHASES: the smallest n; otherwise 0 */
     double probability_before;
-    double probability_after; /* PURCHASES: probability after n purchases;
-                                 NONE: the lowest probability over n = 1..n_max;
-                                 NOT_NEEDED, or NONE with no n in bounds:
-                                 probability_before */
-    double order_value;      /* value assumed per added purchase */
+    double probability_after;           /* PURCHASES: probability after n purchases;
+                                           NONE: the lowest probability over n = 1..n_max;
+                                           NOT_NEEDED, or NONE with no n in bounds:
+                                           probability_before */
+    double order_value;                 /* value assumed per added purchase */
     double x_after[CHURN_MAX_FEATURES]; /* raw features after the change (or unchanged) */
 } churn_counterfactual_result;
 
@@ -141,9 +141,8 @@ const char *churn_check_params(const churn_params *par);
  * lambda = 0, RFM_ENOCONVERGE the classes are perfectly separated with
  * lambda = 0 (the MLE does not exist) or max_iter reached,
  * RFM_ELIBRARY a GSL failure, RFM_ENOMEM. */
-rfm_status churn_fit(const double *x, const int *y, size_t n, size_t d,
-                     const char *const *names, const churn_params *par, churn_model **out,
-                     char *err, size_t errlen);
+rfm_status churn_fit(const double *x, const int *y, size_t n, size_t d, const char *const *names,
+                     const churn_params *par, churn_model **out, char *err, size_t errlen);
 
 /* Free a model (NULL is fine). */
 void churn_free(churn_model *m);
@@ -182,8 +181,8 @@ rfm_status churn_predict_many(const churn_model *m, const double *x, size_t n, d
  * clamped value and *logit still holds the unclamped eta). contrib has room
  * for d values; logit and prob may be NULL. Same failures and thread safety
  * as churn_predict; outputs are written only on success. */
-rfm_status churn_explain(const churn_model *m, const double *x, double *base_value,
-                         double *contrib, double *logit, double *prob, char *err, size_t errlen);
+rfm_status churn_explain(const churn_model *m, const double *x, double *base_value, double *contrib,
+                         double *logit, double *prob, char *err, size_t errlen);
 
 /* Global importance: importance[j] = mean over the n customers in x (row-major
  * n x d raw features, normally the training set) of |contrib[j]|. Fails as
@@ -214,9 +213,8 @@ const char *churn_risk_name(churn_risk r);
  *     smallest such n, x_after = x(n), probability_after = p(x(n));
  *   - else: kind NONE, probability_after = min over n of p(x(n)).
  * Changes whose frequency or monetary would overflow a double are out of
- * bounds (the scan stops there). The scan is exhaustive, so the smallest n is found even when p(x(n)) is
- * not monotone in n. n_max in 1..1000. Thread-safe; *res written only on
- * success. */
+ * bounds (the scan stops there). The scan is exhaustive, so the smallest n is found even when
+ * p(x(n)) is not monotone in n. n_max in 1..1000. Thread-safe; *res written only on success. */
 rfm_status churn_counterfactual(const churn_model *m, const double *x, double t, int n_max,
                                 churn_counterfactual_result *res, char *err, size_t errlen);
 
@@ -249,11 +247,11 @@ rfm_status churn_from_json(const json_t *j, churn_model **out, char *err, size_t
  * whose first n_test = round(test_share n) rows are held out, the rest
  * (n_train) used for fitting. */
 typedef struct {
-    int32_t cut;        /* day number of the cut */
-    size_t n, churned;  /* labelled customers; of them churned */
-    double *x, *bg;     /* n x 3 each */
-    int *y;             /* n labels */
-    size_t *order;      /* n row indices: held out first */
+    int32_t cut;       /* day number of the cut */
+    size_t n, churned; /* labelled customers; of them churned */
+    double *x, *bg;    /* n x 3 each */
+    int *y;            /* n labels */
+    size_t *order;     /* n row indices: held out first */
     size_t n_test, n_train;
 } churn_split;
 
@@ -290,7 +288,7 @@ typedef struct {
  * n_test >= 1 and both classes among the training rows. Failures of the
  * logistic fit or its scores are returned (RFM_EDATA, RFM_ENOCONVERGE, ...,
  * RFM_ENOMEM), *out then unspecified. Reentrant. */
-rfm_status churn_evaluate(const churn_split *s, const char *const *names,
-                          const churn_params *par, churn_eval *out, char *err, size_t errlen);
+rfm_status churn_evaluate(const churn_split *s, const char *const *names, const churn_params *par,
+                          churn_eval *out, char *err, size_t errlen);
 
 #endif

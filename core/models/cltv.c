@@ -64,8 +64,8 @@ double cltv_value(const bgnbd_params *b, const gg_params *g, double x, double t_
     return v;
 }
 
-rfm_status cltv_predict(const cltv_model *c, double x, double t_x, double T, double m,
-                        double H, double d, cltv_prediction *out, char *err, size_t errlen)
+rfm_status cltv_predict(const cltv_model *c, double x, double t_x, double T, double m, double H,
+                        double d, cltv_prediction *out, char *err, size_t errlen)
 {
     const char *why = cltv_check(x, t_x, T, m);
     if (why)
@@ -131,9 +131,8 @@ static void *fit_gg(void *p)
     return NULL;
 }
 
-rfm_status cltv_fit(const double *x, const double *t_x, const double *T, const double *m,
-                    size_t n, const cltv_options *opt, cltv_model **out, char *err,
-                    size_t errlen)
+rfm_status cltv_fit(const double *x, const double *t_x, const double *T, const double *m, size_t n,
+                    const cltv_options *opt, cltv_model **out, char *err, size_t errlen)
 {
     *out = NULL;
     for (size_t i = 0; i < n; i++) {
@@ -161,8 +160,8 @@ rfm_status cltv_fit(const double *x, const double *t_x, const double *T, const d
         pthread_join(th, NULL);
     if (st != RFM_OK || gj.st != RFM_OK) {
         rfm_status bad = st != RFM_OK ? st : gj.st;
-        rfm_fail(err, errlen, bad, "%s%s", st != RFM_OK ? "BG/NBD: " : "Gamma-Gamma: ",
-                 st != RFM_OK ? e2 : gj.err);
+        rfm_fail(err, errlen, bad, "%s%s",
+                 st != RFM_OK ? "BG/NBD: " : "Gamma-Gamma: ", st != RFM_OK ? e2 : gj.err);
         free(c);
         return bad;
     }
@@ -207,17 +206,15 @@ rfm_status cltv_to_json(const cltv_model *c, json_t **out, char *err, size_t err
     json_t *gj = params_json(GGN, gv, g->se, g->lo, g->hi, 3);
     json_object_set_new(bj, "cov_log_params", jsonx_from_doubles(b->cov_log, 16));
     json_object_set_new(gj, "cov_log_params", jsonx_from_doubles(g->cov_log, 9));
-    merge(bj, json_pack("{s:f,s:f,s:b,s:i,s:f,s:I,s:I}", "log_likelihood",
-                                     b->loglik, "penalizer_coef", b->penalizer, "converged",
-                                     b->converged, "iterations", b->iterations, "gradient_norm",
-                                     b->grad_norm, "customers", (json_int_t)b->customers,
-                                     "distinct_rows", (json_int_t)b->rows));
-    merge(gj, json_pack("{s:f,s:f,s:b,s:i,s:f,s:I,s:I,s:f}", "log_likelihood",
-                                     g->loglik, "penalizer_coef", g->penalizer, "converged",
-                                     g->converged, "iterations", g->iterations, "gradient_norm",
-                                     g->grad_norm, "customers", (json_int_t)g->customers,
-                                     "distinct_rows", (json_int_t)g->rows,
-                                     "corr_frequency_spend", g->corr_freq_spend));
+    merge(bj, json_pack("{s:f,s:f,s:b,s:i,s:f,s:I,s:I}", "log_likelihood", b->loglik,
+                        "penalizer_coef", b->penalizer, "converged", b->converged, "iterations",
+                        b->iterations, "gradient_norm", b->grad_norm, "customers",
+                        (json_int_t)b->customers, "distinct_rows", (json_int_t)b->rows));
+    merge(gj, json_pack("{s:f,s:f,s:b,s:i,s:f,s:I,s:I,s:f}", "log_likelihood", g->loglik,
+                        "penalizer_coef", g->penalizer, "converged", g->converged, "iterations",
+                        g->iterations, "gradient_norm", g->grad_norm, "customers",
+                        (json_int_t)g->customers, "distinct_rows", (json_int_t)g->rows,
+                        "corr_frequency_spend", g->corr_freq_spend));
     json_t *j = json_pack("{s:s,s:s,s:s,s:o,s:o}", "model", "cltv", "version", CLTV_VERSION,
                           "time_unit", "days", "bgnbd", bj, "gamma_gamma", gj);
     if (!j)
@@ -251,18 +248,18 @@ rfm_status cltv_from_json(const json_t *j, cltv_model **out, char *err, size_t e
     for (int k = 0; k < 3 && !st; k++)
         st = jsonx_number(gj, GGN[k], "cltv.json: gamma_gamma", &gv[k], err, errlen);
     if (!st)
-        st = jsonx_numbers(bj, "cov_log_params", "cltv.json: bgnbd", c->bg.cov_log, 16, err,
-                           errlen);
+        st =
+            jsonx_numbers(bj, "cov_log_params", "cltv.json: bgnbd", c->bg.cov_log, 16, err, errlen);
     if (!st)
-        st = jsonx_numbers(gj, "cov_log_params", "cltv.json: gamma_gamma", c->gg.cov_log, 9,
-                           err, errlen);
+        st = jsonx_numbers(gj, "cov_log_params", "cltv.json: gamma_gamma", c->gg.cov_log, 9, err,
+                           errlen);
     for (int k = 0; k < 4 && !st; k++)
         if (!(bv[k] > 0))
             st = rfm_fail(err, errlen, RFM_EFORMAT, "cltv.json: bgnbd.%s must be > 0", BGN[k]);
     for (int k = 0; k < 3 && !st; k++)
         if (!(gv[k] > 0))
-            st = rfm_fail(err, errlen, RFM_EFORMAT, "cltv.json: gamma_gamma.%s must be > 0",
-                          GGN[k]);
+            st =
+                rfm_fail(err, errlen, RFM_EFORMAT, "cltv.json: gamma_gamma.%s must be > 0", GGN[k]);
     if (st) {
         free(c);
         return st;
@@ -376,8 +373,10 @@ rfm_status cltv_read_summary(const char *path, char ***ids, double **x, double *
         goto out;
     for (int c = 0; c < 5; c++)
         if ((at[c] = csv_find(f, nf, cols[c])) < 0) {
-            st = rfm_fail(err, errlen, RFM_EINVAL, "%s:1: column '%s' not found (header must "
-                          "have customer_id,frequency,recency,T,monetary_value)", path, cols[c]);
+            st = rfm_fail(err, errlen, RFM_EINVAL,
+                          "%s:1: column '%s' not found (header must "
+                          "have customer_id,frequency,recency,T,monetary_value)",
+                          path, cols[c]);
             goto out;
         }
     while ((st = csv_next(r, &f, &nf, err, errlen)) == RFM_OK && nf > 0) {

@@ -44,7 +44,7 @@ typedef struct {
     double expected_purchases; /* over the horizon */
     double expected_avg_spend; /* per purchase */
     double cltv;
-    double lower, upper;       /* 95 % interval of cltv */
+    double lower, upper; /* 95 % interval of cltv */
 } cltv_prediction;
 
 void cltv_default_options(cltv_options *o);
@@ -55,9 +55,8 @@ const char *cltv_check_options(const cltv_options *o);
 const char *cltv_check(double x, double t_x, double T, double m);
 
 /* Fit both models on n customers (the two fits run on two threads). */
-rfm_status cltv_fit(const double *x, const double *t_x, const double *T, const double *m,
-                    size_t n, const cltv_options *opt, cltv_model **out, char *err,
-                    size_t errlen);
+rfm_status cltv_fit(const double *x, const double *t_x, const double *T, const double *m, size_t n,
+                    const cltv_options *opt, cltv_model **out, char *err, size_t errlen);
 void cltv_free(cltv_model *c);
 const bgnbd_fit_result *cltv_bgnbd(const cltv_model *c);
 const gg_fit_result *cltv_gg(const cltv_model *c);
@@ -65,8 +64,8 @@ const gg_fit_result *cltv_gg(const cltv_model *c);
 /* Score one customer. horizon_days in (0, 36500], discount_rate in
  * [0, 1) per 30 days. RFM_EINVAL naming the field on bad input. */
 rfm_status cltv_predict(const cltv_model *c, double x, double t_x, double T, double m,
-                        double horizon_days, double discount_rate, cltv_prediction *out,
-                        char *err, size_t errlen);
+                        double horizon_days, double discount_rate, cltv_prediction *out, char *err,
+                        size_t errlen);
 /* The point value alone (used for the interval, and in tests). */
 double cltv_value(const bgnbd_params *b, const gg_params *g, double x, double t_x, double T,
                   double m, double horizon_days, double discount_rate);

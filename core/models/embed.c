@@ -75,8 +75,8 @@ rfm_status embed_csr_check(const embed_csr *m, char *err, size_t errlen)
             int32_t p = m->col_idx[e];
             if (p < 0 || p >= m->n_products)
                 return rfm_fail(err, errlen, RFM_EINVAL,
-                                "customer row %d: product index %d outside [0, %d)", (int)c,
-                                (int)p, (int)m->n_products);
+                                "customer row %d: product index %d outside [0, %d)", (int)c, (int)p,
+                                (int)m->n_products);
             if (e > a && p <= m->col_idx[e - 1])
                 return rfm_fail(err, errlen, RFM_EINVAL,
                                 "customer row %d: product indices not strictly increasing", (int)c);
@@ -103,10 +103,9 @@ static int cmp_pair(const void *a, const void *b)
     return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
-rfm_status embed_csr_from_pairs(int32_t n_customers, int32_t n_products,
-                                const int32_t *customer, const int32_t *product,
-                                const double *weight, size_t n_pairs, embed_csr **out,
-                                char *err, size_t errlen)
+rfm_status embed_csr_from_pairs(int32_t n_customers, int32_t n_products, const int32_t *customer,
+                                const int32_t *product, const double *weight, size_t n_pairs,
+                                embed_csr **out, char *err, size_t errlen)
 {
     if (n_customers < 1 || n_products < 1)
         return rfm_fail(err, errlen, RFM_EINVAL,
@@ -421,9 +420,8 @@ rfm_status embed_fit(const embed_csr *counts, const embed_params *p, rfm_rng *rn
     int32_t nc = counts->n_customers, np = counts->n_products;
     int32_t lim = nc < np ? nc : np;
     if (p->dim > lim)
-        return rfm_fail(err, errlen, RFM_EINVAL,
-                        "dim %d exceeds min(customers %d, products %d)", p->dim, (int)nc,
-                        (int)np);
+        return rfm_fail(err, errlen, RFM_EINVAL, "dim %d exceeds min(customers %d, products %d)",
+                        p->dim, (int)nc, (int)np);
     int l = p->dim + p->oversample;
     if (l > lim)
         l = lim;
@@ -451,8 +449,7 @@ rfm_status embed_fit(const embed_csr *counts, const embed_params *p, rfm_rng *rn
         m->products = malloc((size_t)np * p->dim * sizeof *m->products);
         m->sv = malloc((size_t)p->dim * sizeof *m->sv);
     }
-    if (!y || !z || !tmp || !left || !m || !m->customers || !m->products || !m->sv || !vs ||
-        !s) {
+    if (!y || !z || !tmp || !left || !m || !m->customers || !m->products || !m->sv || !vs || !s) {
         st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory fitting embeddings (%d x %d, l %d)",
                       (int)nc, (int)np, l);
         goto done;
@@ -563,8 +560,8 @@ static int cmp_scored(const void *a, const void *b)
 
 rfm_status embed_eval_hitrate(const embed_csr *train, const int64_t *holdout_ptr,
                               const int32_t *holdout_items, const int64_t *nbr_ids,
-                              const float *nbr_sims, int n_neighbors, int top_n,
-                              embed_eval *out, char *err, size_t errlen)
+                              const float *nbr_sims, int n_neighbors, int top_n, embed_eval *out,
+                              char *err, size_t errlen)
 {
     rfm_status st = embed_csr_check(train, err, errlen);
     if (st != RFM_OK)
@@ -705,9 +702,8 @@ done:
 
 /* --- from transactions ----------------------------------------------- */
 
-rfm_status embed_txn_counts(const txn_data *d, int holdout, embed_csr **out,
-                            int64_t **holdout_ptr, int32_t **holdout_items, char *err,
-                            size_t errlen)
+rfm_status embed_txn_counts(const txn_data *d, int holdout, embed_csr **out, int64_t **holdout_ptr,
+                            int32_t **holdout_items, char *err, size_t errlen)
 {
     size_t n = txn_ncustomers(d), np = 0;
     for (size_t i = 0; i < n; i++) {
@@ -742,8 +738,8 @@ rfm_status embed_txn_counts(const txn_data *d, int holdout, embed_csr **out,
         if (holdout)
             ptr[i + 1] = (int64_t)h;
     }
-    st = embed_csr_from_pairs((int32_t)n, (int32_t)txn_nproducts(d), cu, pr, w, m, out, err,
-                              errlen);
+    st =
+        embed_csr_from_pairs((int32_t)n, (int32_t)txn_nproducts(d), cu, pr, w, m, out, err, errlen);
 out:
     free(cu), free(pr), free(w);
     if (st != RFM_OK || !holdout) {

@@ -71,10 +71,10 @@ typedef struct embed_model embed_model;
  * from embed_eval_hitrate. "new" variants exclude products the customer
  * bought in training (discovery); the others allow repeat purchases. */
 typedef struct {
-    int64_t n_eval;   /* customers with a held-out basket and a training history */
-    int n_neighbors;  /* neighbours used per customer */
-    int top_n;        /* recommendations per customer */
-    double hit_neighbors, hit_popular;         /* shares in [0, 1] */
+    int64_t n_eval;                    /* customers with a held-out basket and a training history */
+    int n_neighbors;                   /* neighbours used per customer */
+    int top_n;                         /* recommendations per customer */
+    double hit_neighbors, hit_popular; /* shares in [0, 1] */
     double hit_neighbors_new, hit_popular_new; /* shares in [0, 1] */
 } embed_eval;
 
@@ -85,10 +85,9 @@ typedef struct {
  * pairs are summed. Indices must lie in [0, n_customers) x [0, n_products).
  * On success *out is owned by the caller (embed_csr_free). On failure
  * (RFM_EINVAL naming the pair, RFM_ENOMEM) *out is unchanged. */
-rfm_status embed_csr_from_pairs(int32_t n_customers, int32_t n_products,
-                                const int32_t *customer, const int32_t *product,
-                                const double *weight, size_t n_pairs, embed_csr **out,
-                                char *err, size_t errlen);
+rfm_status embed_csr_from_pairs(int32_t n_customers, int32_t n_products, const int32_t *customer,
+                                const int32_t *product, const double *weight, size_t n_pairs,
+                                embed_csr **out, char *err, size_t errlen);
 
 /* Check a caller-made CSR: shapes, increasing columns, positive finite
  * values. RFM_OK or RFM_EINVAL naming the first offending row/entry. */
@@ -158,8 +157,8 @@ int32_t embed_n_zero_products(const embed_model *m);
  * customer to evaluate), RFM_ENOMEM; *out unchanged on failure. */
 rfm_status embed_eval_hitrate(const embed_csr *train, const int64_t *holdout_ptr,
                               const int32_t *holdout_items, const int64_t *nbr_ids,
-                              const float *nbr_sims, int n_neighbors, int top_n,
-                              embed_eval *out, char *err, size_t errlen);
+                              const float *nbr_sims, int n_neighbors, int top_n, embed_eval *out,
+                              char *err, size_t errlen);
 
 /* --- from transactions ----------------------------------------------- */
 
@@ -172,9 +171,8 @@ rfm_status embed_eval_hitrate(const embed_csr *train, const int64_t *holdout_ptr
  * embed_eval_hitrate takes them (both new, the caller frees them); without
  * holdout, holdout_ptr and holdout_items may be NULL and are not written.
  * *out as embed_csr_from_pairs. RFM_ENOMEM; nothing to free on failure. */
-rfm_status embed_txn_counts(const txn_data *d, int holdout, embed_csr **out,
-                            int64_t **holdout_ptr, int32_t **holdout_items, char *err,
-                            size_t errlen);
+rfm_status embed_txn_counts(const txn_data *d, int holdout, embed_csr **out, int64_t **holdout_ptr,
+                            int32_t **holdout_items, char *err, size_t errlen);
 
 /* The last-basket evaluation rfm-train reports: the counts of d without
  * each customer's last basket (embed_txn_counts), embed_fit with an rng

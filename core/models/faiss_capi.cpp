@@ -32,7 +32,8 @@ extern "C" {
 #include <faiss/c_api/utils/distances_c.h>
 }
 
-namespace {
+namespace
+{
 
 /* Per-thread, as in the official library: concurrent readers of one index
  * must not see each other's messages. Set on failure only. */
@@ -108,8 +109,8 @@ int faiss_Index_add_with_ids(FaissIndex *index, idx_t n, const float *x, const i
     return guarded([&] { ix(index)->add_with_ids(n, x, xids); });
 }
 
-int faiss_Index_search(const FaissIndex *index, idx_t n, const float *x, idx_t k,
-                       float *distances, idx_t *labels)
+int faiss_Index_search(const FaissIndex *index, idx_t n, const float *x, idx_t k, float *distances,
+                       idx_t *labels)
 {
     return guarded([&] { cix(index)->search(n, x, k, distances, labels); });
 }
@@ -134,9 +135,8 @@ int faiss_read_index(FILE *f, int io_flags, FaissIndex **p_out)
 
 int faiss_ParameterSpace_new(FaissParameterSpace **space)
 {
-    return guarded([&] {
-        *space = reinterpret_cast<FaissParameterSpace *>(new faiss::ParameterSpace());
-    });
+    return guarded(
+        [&] { *space = reinterpret_cast<FaissParameterSpace *>(new faiss::ParameterSpace()); });
 }
 
 void faiss_ParameterSpace_free(FaissParameterSpace *obj)
@@ -144,12 +144,12 @@ void faiss_ParameterSpace_free(FaissParameterSpace *obj)
     delete reinterpret_cast<faiss::ParameterSpace *>(obj);
 }
 
-int faiss_ParameterSpace_set_index_parameter(const FaissParameterSpace *space,
-                                             FaissIndex *index, const char *name, double value)
+int faiss_ParameterSpace_set_index_parameter(const FaissParameterSpace *space, FaissIndex *index,
+                                             const char *name, double value)
 {
     return guarded([&] {
-        reinterpret_cast<const faiss::ParameterSpace *>(space)->set_index_parameter(
-            ix(index), name, value);
+        reinterpret_cast<const faiss::ParameterSpace *>(space)->set_index_parameter(ix(index), name,
+                                                                                    value);
     });
 }
 

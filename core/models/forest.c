@@ -54,15 +54,24 @@ const char *forest_check_params(const forest_params *p)
 {
     if (p->kind != FOREST_REGRESSION && p->kind != FOREST_CAUSAL)
         return "kind must be regression or causal";
-    if (p->n_trees < 1 || p->n_trees > 100000) return "n_trees must be in 1..100000";
-    if (!(p->sample_frac > 0.0 && p->sample_frac <= 1.0)) return "sample_frac must be in (0, 1]";
-    if (p->honest != 0 && p->honest != 1) return "honest must be 0 or 1";
-    if (p->min_leaf < 1) return "min_leaf must be >= 1";
-    if (p->kind == FOREST_CAUSAL && p->min_arm < 1) return "min_arm must be >= 1";
-    if (p->mtry < 0) return "mtry must be >= 0";
-    if (p->max_depth < 1 || p->max_depth > 64) return "max_depth must be in 1..64";
-    if (p->max_bins < 2 || p->max_bins > 256) return "max_bins must be in 2..256";
-    if (p->n_threads < 1 || p->n_threads > 64) return "n_threads must be in 1..64";
+    if (p->n_trees < 1 || p->n_trees > 100000)
+        return "n_trees must be in 1..100000";
+    if (!(p->sample_frac > 0.0 && p->sample_frac <= 1.0))
+        return "sample_frac must be in (0, 1]";
+    if (p->honest != 0 && p->honest != 1)
+        return "honest must be 0 or 1";
+    if (p->min_leaf < 1)
+        return "min_leaf must be >= 1";
+    if (p->kind == FOREST_CAUSAL && p->min_arm < 1)
+        return "min_arm must be >= 1";
+    if (p->mtry < 0)
+        return "mtry must be >= 0";
+    if (p->max_depth < 1 || p->max_depth > 64)
+        return "max_depth must be in 1..64";
+    if (p->max_bins < 2 || p->max_bins > 256)
+        return "max_bins must be in 2..256";
+    if (p->n_threads < 1 || p->n_threads > 64)
+        return "n_threads must be in 1..64";
     return NULL;
 }
 
@@ -95,24 +104,30 @@ static rfm_status make_bins(const double *X, size_t n, size_t d, int max_bins, u
     }
     size_t stride = (size_t)max_bins - 1;
     for (size_t f = 0; f < d; f++) {
-        for (size_t i = 0; i < n; i++) col[i] = X[i * d + f];
+        for (size_t i = 0; i < n; i++)
+            col[i] = X[i * d + f];
         qsort(col, n, sizeof *col, cmp_double);
         size_t m = 0;
         for (size_t i = 0; i < n; i++)
-            if (m == 0 || col[i] != uniq[m - 1]) uniq[m++] = col[i];
+            if (m == 0 || col[i] != uniq[m - 1])
+                uniq[m++] = col[i];
         double *c = cuts + f * stride;
         int k = 0;
         if (m <= (size_t)max_bins) {
-            for (size_t r = 0; r + 1 < m; r++) c[k++] = midpoint(uniq[r], uniq[r + 1]);
+            for (size_t r = 0; r + 1 < m; r++)
+                c[k++] = midpoint(uniq[r], uniq[r + 1]);
         } else {
             /* Quantile cuts: the value at each j/max_bins position goes left. */
             size_t r = 0;
             for (int j = 1; j < max_bins; j++) {
                 double v = col[(size_t)j * n / (size_t)max_bins];
-                while (uniq[r] < v) r++;
-                if (r + 1 >= m) break;
+                while (uniq[r] < v)
+                    r++;
+                if (r + 1 >= m)
+                    break;
                 double t = midpoint(uniq[r], uniq[r + 1]);
-                if (k == 0 || t > c[k - 1]) c[k++] = t;
+                if (k == 0 || t > c[k - 1])
+                    c[k++] = t;
             }
         }
         ncut[f] = k;
@@ -175,7 +190,7 @@ typedef struct {
         int32_t node;
         uint32_t lo, hi;
         int depth;
-    } *stack;
+    } * stack;
 } workspace;
 
 static void ws_free(workspace *ws)
@@ -204,8 +219,7 @@ static int ws_init(workspace *ws, const fit_ctx *c)
     ws->hcntw = calloc(nb, sizeof *ws->hcntw);
     ws->feats = malloc(c->d * sizeof *ws->feats);
     ws->stack = malloc(((size_t)c->p->max_depth + 2) * 2 * sizeof *ws->stack);
-    if (!ws->perm || !ws->rho || !ws->hsum || !ws->hcnt || !ws->hcntw || !ws->feats ||
-        !ws->stack) {
+    if (!ws->perm || !ws->rho || !ws->hsum || !ws->hcnt || !ws->hcntw || !ws->feats || !ws->stack) {
         ws_free(ws);
         return -1;
     }
@@ -218,20 +232,24 @@ static int ws_reserve(workspace *ws, size_t n_nodes, size_t n_leaves)
     if (n_nodes + 2 > ws->cap_nodes) {
         size_t cap = ws->cap_nodes ? 2 * ws->cap_nodes : 256;
         fnode *nn = realloc(ws->nodes, cap * sizeof *nn);
-        if (!nn) return -1;
+        if (!nn)
+            return -1;
         ws->nodes = nn;
         int32_t *sb = realloc(ws->splitbin, cap * sizeof *sb);
-        if (!sb) return -1;
+        if (!sb)
+            return -1;
         ws->splitbin = sb;
         ws->cap_nodes = cap;
     }
     if (n_leaves + 1 > ws->cap_leaves) {
         size_t cap = ws->cap_leaves ? 2 * ws->cap_leaves : 128;
         uint32_t *lo = realloc(ws->leaf_lo, cap * sizeof *lo);
-        if (!lo) return -1;
+        if (!lo)
+            return -1;
         ws->leaf_lo = lo;
         uint32_t *hi = realloc(ws->leaf_hi, cap * sizeof *hi);
-        if (!hi) return -1;
+        if (!hi)
+            return -1;
         ws->leaf_hi = hi;
         ws->cap_leaves = cap;
     }
@@ -246,11 +264,13 @@ static void find_split(const fit_ctx *c, workspace *ws, rfm_rng *rng, uint32_t l
     const uint32_t *idx = ws->perm;
     size_t m = hi - lo, d = c->d;
     *feat_out = -1;
-    if (depth >= p->max_depth || m < 2 * (size_t)p->min_leaf) return;
+    if (depth >= p->max_depth || m < 2 * (size_t)p->min_leaf)
+        return;
     double *rho = ws->rho;
     size_t n_treat = 0;
     if (c->w == NULL) {
-        for (uint32_t k = lo; k < hi; k++) rho[k] = c->y[idx[k]];
+        for (uint32_t k = lo; k < hi; k++)
+            rho[k] = c->y[idx[k]];
     } else {
         double sw = 0, sy = 0, swy = 0;
         for (uint32_t k = lo; k < hi; k++) {
@@ -260,7 +280,8 @@ static void find_split(const fit_ctx *c, workspace *ws, rfm_rng *rng, uint32_t l
             swy += wi * yi;
         }
         n_treat = (size_t)sw;
-        if (n_treat < 2 * (size_t)p->min_arm || m - n_treat < 2 * (size_t)p->min_arm) return;
+        if (n_treat < 2 * (size_t)p->min_arm || m - n_treat < 2 * (size_t)p->min_arm)
+            return;
         double wbar = sw / (double)m, ybar = sy / (double)m;
         double a = wbar * (1.0 - wbar); /* mean (w - wbar)^2 for binary w */
         double tau = (swy / (double)m - wbar * ybar) / a;
@@ -287,9 +308,12 @@ static void find_split(const fit_ctx *c, workspace *ws, rfm_rng *rng, uint32_t l
             int b = c->bins[(size_t)i * d + (size_t)f];
             ws->hcnt[b]++;
             ws->hsum[b] += rho[k];
-            if (c->w) ws->hcntw[b] += c->w[i];
-            if (b < bmin) bmin = b;
-            if (b > bmax) bmax = b;
+            if (c->w)
+                ws->hcntw[b] += c->w[i];
+            if (b < bmin)
+                bmin = b;
+            if (b > bmax)
+                bmax = b;
         }
         size_t nl = 0, wl = 0;
         double sl = 0;
@@ -297,9 +321,11 @@ static void find_split(const fit_ctx *c, workspace *ws, rfm_rng *rng, uint32_t l
             nl += (size_t)ws->hcnt[b];
             sl += ws->hsum[b];
             wl += (size_t)ws->hcntw[b];
-            if (ws->hcnt[b] == 0 || nl < (size_t)p->min_leaf) continue;
+            if (ws->hcnt[b] == 0 || nl < (size_t)p->min_leaf)
+                continue;
             size_t nr = m - nl;
-            if (nr < (size_t)p->min_leaf) break;
+            if (nr < (size_t)p->min_leaf)
+                break;
             if (c->w) {
                 size_t wr = n_treat - wl;
                 if (wl < (size_t)p->min_arm || nl - wl < (size_t)p->min_arm ||
@@ -334,24 +360,30 @@ static rfm_status grow_tree(const fit_ctx *c, workspace *ws, int t)
     rfm_rng_seed(&rng, tree_seed(p->seed, t));
     size_t n = c->n, d = c->d;
     /* Identity first, so the subsample depends on this tree's seed only. */
-    for (size_t i = 0; i < n; i++) ws->perm[i] = (uint32_t)i;
-    for (size_t i = 0; i < d; i++) ws->feats[i] = (int)i;
+    for (size_t i = 0; i < n; i++)
+        ws->perm[i] = (uint32_t)i;
+    for (size_t i = 0; i < d; i++)
+        ws->feats[i] = (int)i;
     size_t s = (size_t)ceil(p->sample_frac * (double)n);
-    if (s > n) s = n;
+    if (s > n)
+        s = n;
     rfm_rng_shuffle(&rng, ws->perm, n, s, sizeof *ws->perm);
     if (c->inbag) {
         uint8_t *bits = c->inbag + (size_t)t * c->inbag_stride;
-        for (size_t k = 0; k < s; k++) bits[ws->perm[k] >> 3] |= (uint8_t)(1u << (ws->perm[k] & 7));
+        for (size_t k = 0; k < s; k++)
+            bits[ws->perm[k] >> 3] |= (uint8_t)(1u << (ws->perm[k] & 7));
     }
     size_t h = p->honest ? s / 2 : s;
 
     size_t n_nodes = 1, n_leaves = 0;
-    if (ws_reserve(ws, 0, 0)) return RFM_ENOMEM;
+    if (ws_reserve(ws, 0, 0))
+        return RFM_ENOMEM;
     int top = 0;
     ws->stack[top++] = (struct stack_item){0, 0, (uint32_t)h, 0};
     while (top > 0) {
         struct stack_item it = ws->stack[--top];
-        if (ws_reserve(ws, n_nodes, n_leaves)) return RFM_ENOMEM;
+        if (ws_reserve(ws, n_nodes, n_leaves))
+            return RFM_ENOMEM;
         int f, b = 0;
         find_split(c, ws, &rng, it.lo, it.hi, it.depth, &f, &b);
         fnode *nd = &ws->nodes[it.node];
@@ -392,7 +424,8 @@ static rfm_status grow_tree(const fit_ctx *c, workspace *ws, int t)
     o->nodes = malloc(n_nodes * sizeof *o->nodes);
     o->leaf_count = calloc(n_leaves, sizeof *o->leaf_count);
     o->leaf_val = calloc(n_leaves * (size_t)nv, sizeof *o->leaf_val);
-    if (!o->nodes || !o->leaf_count || !o->leaf_val) return RFM_ENOMEM;
+    if (!o->nodes || !o->leaf_count || !o->leaf_val)
+        return RFM_ENOMEM;
     memcpy(o->nodes, ws->nodes, n_nodes * sizeof *o->nodes);
     o->n_nodes = n_nodes;
     o->n_leaves = n_leaves;
@@ -404,7 +437,7 @@ static rfm_status grow_tree(const fit_ctx *c, workspace *ws, int t)
         while (ws->nodes[nd].feat >= 0) {
             const fnode *x = &ws->nodes[nd];
             nd = c->bins[(size_t)i * d + (size_t)x->feat] <= ws->splitbin[nd] ? x->child
-                                                                               : x->child + 1;
+                                                                              : x->child + 1;
         }
         int32_t l = ws->nodes[nd].child;
         o->leaf_count[l]++;
@@ -420,7 +453,8 @@ static rfm_status grow_tree(const fit_ctx *c, workspace *ws, int t)
     }
     for (size_t l = 0; l < n_leaves; l++)
         if (o->leaf_count[l] > 0)
-            for (int q = 0; q < nv; q++) o->leaf_val[l * (size_t)nv + (size_t)q] /= o->leaf_count[l];
+            for (int q = 0; q < nv; q++)
+                o->leaf_val[l * (size_t)nv + (size_t)q] /= o->leaf_count[l];
     return RFM_OK;
 }
 
@@ -442,7 +476,8 @@ static void *worker(void *arg)
     /* Static assignment; each tree's result depends only on its own seed. */
     for (int t = a->tid; t < a->c->p->n_trees; t += a->c->n_threads) {
         a->st = grow_tree(a->c, &ws, t);
-        if (a->st != RFM_OK) break;
+        if (a->st != RFM_OK)
+            break;
     }
     ws_free(&ws);
     return NULL;
@@ -454,7 +489,8 @@ static inline int32_t leaf_of(const forest *f, int t, const double *x)
 {
     const fnode *nodes = f->nodes;
     int32_t i = f->tree_start[t];
-    while (nodes[i].feat >= 0) i = x[nodes[i].feat] <= nodes[i].thr ? nodes[i].child : nodes[i].child + 1;
+    while (nodes[i].feat >= 0)
+        i = x[nodes[i].feat] <= nodes[i].thr ? nodes[i].child : nodes[i].child + 1;
     return nodes[i].child;
 }
 
@@ -465,25 +501,32 @@ static void leaf_means(const forest *f, const double *x, const uint8_t *skip, si
                        size_t stride, double *acc, int *used)
 {
     int nv = f->nv, u = 0;
-    for (int q = 0; q < nv; q++) acc[q] = 0.0;
+    for (int q = 0; q < nv; q++)
+        acc[q] = 0.0;
     for (int t = 0; t < f->n_trees; t++) {
-        if (skip && (skip[(size_t)t * stride + (skip_bit >> 3)] >> (skip_bit & 7)) & 1) continue;
+        if (skip && (skip[(size_t)t * stride + (skip_bit >> 3)] >> (skip_bit & 7)) & 1)
+            continue;
         int32_t l = leaf_of(f, t, x);
-        if (f->leaf_count[l] == 0) continue;
+        if (f->leaf_count[l] == 0)
+            continue;
         const double *v = &f->leaf_val[(size_t)l * (size_t)nv];
-        for (int q = 0; q < nv; q++) acc[q] += v[q];
+        for (int q = 0; q < nv; q++)
+            acc[q] += v[q];
         u++;
     }
-    for (int q = 0; q < nv; q++) acc[q] = u ? acc[q] / u : 0.0;
+    for (int q = 0; q < nv; q++)
+        acc[q] = u ? acc[q] / u : 0.0;
     *used = u;
 }
 
 static double combine(const forest *f, const double *acc)
 {
-    if (f->kind == FOREST_REGRESSION) return acc[0];
+    if (f->kind == FOREST_REGRESSION)
+        return acc[0];
     double ew = acc[0], ey = acc[1], ewy = acc[2];
     double den = ew - ew * ew;
-    if (!(den > 1e-12)) return 0.0;
+    if (!(den > 1e-12))
+        return 0.0;
     return (ewy - ew * ey) / den;
 }
 
@@ -502,7 +545,8 @@ size_t forest_n_nodes(const forest *f) { return f->n_nodes; }
 
 void forest_free(forest *f)
 {
-    if (!f) return;
+    if (!f)
+        return;
     free(f->tree_start);
     free(f->nodes);
     free(f->leaf_count);
@@ -515,7 +559,8 @@ void forest_free(forest *f)
 static rfm_status merge_trees(const fit_ctx *c, forest **out)
 {
     forest *f = calloc(1, sizeof *f);
-    if (!f) return RFM_ENOMEM;
+    if (!f)
+        return RFM_ENOMEM;
     int B = c->p->n_trees;
     f->kind = c->p->kind;
     f->d = c->d;
@@ -561,11 +606,11 @@ static rfm_status merge_trees(const fit_ctx *c, forest **out)
 }
 
 rfm_status forest_fit(const double *X, size_t n, size_t d, const double *y, const uint8_t *w,
-                      const forest_params *p, double *oob, forest **out, char *err,
-                      size_t errlen)
+                      const forest_params *p, double *oob, forest **out, char *err, size_t errlen)
 {
     const char *why = forest_check_params(p);
-    if (why) return rfm_fail(err, errlen, RFM_EINVAL, "forest: %s", why);
+    if (why)
+        return rfm_fail(err, errlen, RFM_EINVAL, "forest: %s", why);
     if (!X || !y || !out || d == 0 || d > 100000)
         return rfm_fail(err, errlen, RFM_EINVAL, "forest: need X, y and 1..100000 features");
     if (p->kind == FOREST_CAUSAL && !w)
@@ -582,7 +627,8 @@ rfm_status forest_fit(const double *X, size_t n, size_t d, const double *y, cons
         if (!isfinite(y[i]))
             return rfm_fail(err, errlen, RFM_EINVAL, "forest: y[%zu] is not finite", i);
         if (p->kind == FOREST_CAUSAL) {
-            if (w[i] > 1) return rfm_fail(err, errlen, RFM_EINVAL, "forest: w[%zu] is not 0 or 1", i);
+            if (w[i] > 1)
+                return rfm_fail(err, errlen, RFM_EINVAL, "forest: w[%zu] is not 0 or 1", i);
             n_treat += w[i];
         }
     }
@@ -596,7 +642,8 @@ rfm_status forest_fit(const double *X, size_t n, size_t d, const double *y, cons
     c.n = n;
     c.d = d;
     c.mtry = p->mtry ? p->mtry : (int)ceil(sqrt((double)d) + 20.0);
-    if ((size_t)c.mtry > d) c.mtry = (int)d;
+    if ((size_t)c.mtry > d)
+        c.mtry = (int)d;
     c.nv = p->kind == FOREST_CAUSAL ? 3 : 1;
     c.y = y;
     c.w = p->kind == FOREST_CAUSAL ? w : NULL;
@@ -609,12 +656,15 @@ rfm_status forest_fit(const double *X, size_t n, size_t d, const double *y, cons
     double *cuts = malloc(d * ((size_t)p->max_bins - 1) * sizeof *cuts);
     int *ncut = malloc(d * sizeof *ncut);
     c.trees = calloc((size_t)p->n_trees, sizeof *c.trees);
-    if (oob) c.inbag = calloc((size_t)p->n_trees, c.inbag_stride);
+    if (oob)
+        c.inbag = calloc((size_t)p->n_trees, c.inbag_stride);
     worker_arg *args = calloc((size_t)c.n_threads, sizeof *args);
     pthread_t *th = calloc((size_t)c.n_threads, sizeof *th);
-    if (!bins || !cuts || !ncut || !c.trees || (oob && !c.inbag) || !args || !th) goto done;
+    if (!bins || !cuts || !ncut || !c.trees || (oob && !c.inbag) || !args || !th)
+        goto done;
     st = make_bins(X, n, d, p->max_bins, bins, cuts, ncut);
-    if (st != RFM_OK) goto done;
+    if (st != RFM_OK)
+        goto done;
     c.bins = bins;
     c.cuts = cuts;
     c.ncut = ncut;
@@ -622,7 +672,8 @@ rfm_status forest_fit(const double *X, size_t n, size_t d, const double *y, cons
     int started = 0;
     for (int k = 0; k < c.n_threads; k++) {
         args[k] = (worker_arg){&c, k, RFM_OK};
-        if (k == 0) continue;
+        if (k == 0)
+            continue;
         if (pthread_create(&th[k], NULL, worker, &args[k]) != 0) {
             args[k].st = RFM_ENOMEM;
             break;
@@ -632,13 +683,17 @@ rfm_status forest_fit(const double *X, size_t n, size_t d, const double *y, cons
     /* If a thread could not start, the main thread still grows its own share
      * and the failure is reported after the others are joined. */
     worker(&args[0]);
-    for (int k = 1; k <= started; k++) pthread_join(th[k], NULL);
+    for (int k = 1; k <= started; k++)
+        pthread_join(th[k], NULL);
     st = RFM_OK;
     for (int k = 0; k < c.n_threads; k++)
-        if (args[k].st != RFM_OK) st = args[k].st;
-    if (st != RFM_OK) goto done;
+        if (args[k].st != RFM_OK)
+            st = args[k].st;
+    if (st != RFM_OK)
+        goto done;
     st = merge_trees(&c, &f);
-    if (st != RFM_OK) goto done;
+    if (st != RFM_OK)
+        goto done;
     if (oob) {
         for (size_t i = 0; i < n; i++) {
             double acc[3];
@@ -651,7 +706,8 @@ rfm_status forest_fit(const double *X, size_t n, size_t d, const double *y, cons
     f = NULL;
 
 done:
-    if (st == RFM_ENOMEM) rfm_fail(err, errlen, st, "forest: out of memory");
+    if (st == RFM_ENOMEM)
+        rfm_fail(err, errlen, st, "forest: out of memory");
     forest_free(f);
     if (c.trees)
         for (int t = 0; t < p->n_trees; t++) {
@@ -724,18 +780,21 @@ static const json_t *array_of(const json_t *j, const char *name, size_t len)
 
 rfm_status forest_from_json(const json_t *j, forest **out, char *err, size_t errlen)
 {
-#define BAD(field) \
-    do { \
-        st = rfm_fail(err, errlen, RFM_EFORMAT, "forest: field '%s' missing or invalid", field); \
-        goto fail; \
+#define BAD(field)                                                                                 \
+    do {                                                                                           \
+        st = rfm_fail(err, errlen, RFM_EFORMAT, "forest: field '%s' missing or invalid", field);   \
+        goto fail;                                                                                 \
     } while (0)
     rfm_status st = RFM_EFORMAT;
     forest *f = calloc(1, sizeof *f);
-    if (!f) return rfm_fail(err, errlen, RFM_ENOMEM, "forest: out of memory");
-    if (!json_is_object(j)) BAD("(object)");
+    if (!f)
+        return rfm_fail(err, errlen, RFM_ENOMEM, "forest: out of memory");
+    if (!json_is_object(j))
+        BAD("(object)");
     const char *kind = NULL;
     long long v;
-    if (jsonx_string(j, "kind", "forest", &kind, err, errlen)) BAD("kind");
+    if (jsonx_string(j, "kind", "forest", &kind, err, errlen))
+        BAD("kind");
     if (!strcmp(kind, "regression"))
         f->kind = FOREST_REGRESSION;
     else if (!strcmp(kind, "causal"))
@@ -743,9 +802,11 @@ rfm_status forest_from_json(const json_t *j, forest **out, char *err, size_t err
     else
         BAD("kind");
     f->nv = f->kind == FOREST_CAUSAL ? 3 : 1;
-    if (jsonx_int_in(j, "n_features", "forest", 1, 100000, &v, err, errlen)) BAD("n_features");
+    if (jsonx_int_in(j, "n_features", "forest", 1, 100000, &v, err, errlen))
+        BAD("n_features");
     f->d = (size_t)v;
-    if (jsonx_int_in(j, "n_trees", "forest", 1, 100000, &v, err, errlen)) BAD("n_trees");
+    if (jsonx_int_in(j, "n_trees", "forest", 1, 100000, &v, err, errlen))
+        BAD("n_trees");
     f->n_trees = (int)v;
     const json_t *fe = json_object_get(j, "feature"), *lc = json_object_get(j, "leaf_count");
     if (!json_is_array(fe) || json_array_size(fe) == 0 || json_array_size(fe) > INT32_MAX)
@@ -758,10 +819,14 @@ rfm_status forest_from_json(const json_t *j, forest **out, char *err, size_t err
     const json_t *th = array_of(j, "threshold", f->n_nodes);
     const json_t *ch = array_of(j, "child", f->n_nodes);
     const json_t *lv = array_of(j, "leaf_value", f->n_leaves * (size_t)f->nv);
-    if (!ts) BAD("tree_start");
-    if (!th) BAD("threshold");
-    if (!ch) BAD("child");
-    if (!lv) BAD("leaf_value");
+    if (!ts)
+        BAD("tree_start");
+    if (!th)
+        BAD("threshold");
+    if (!ch)
+        BAD("child");
+    if (!lv)
+        BAD("leaf_value");
     f->tree_start = malloc(((size_t)f->n_trees + 1) * sizeof *f->tree_start);
     f->nodes = malloc(f->n_nodes * sizeof *f->nodes);
     f->leaf_count = malloc(f->n_leaves * sizeof *f->leaf_count);
@@ -771,9 +836,11 @@ rfm_status forest_from_json(const json_t *j, forest **out, char *err, size_t err
         goto fail;
     }
     for (int t = 0; t <= f->n_trees; t++) {
-        if (jsonx_item_int(ts, (size_t)t, 0, (long long)f->n_nodes, &v)) BAD("tree_start");
+        if (jsonx_item_int(ts, (size_t)t, 0, (long long)f->n_nodes, &v))
+            BAD("tree_start");
         f->tree_start[t] = (int32_t)v;
-        if (t > 0 && f->tree_start[t] <= f->tree_start[t - 1]) BAD("tree_start");
+        if (t > 0 && f->tree_start[t] <= f->tree_start[t - 1])
+            BAD("tree_start");
     }
     if (f->tree_start[0] != 0 || (size_t)f->tree_start[f->n_trees] != f->n_nodes)
         BAD("tree_start");
@@ -781,9 +848,11 @@ rfm_status forest_from_json(const json_t *j, forest **out, char *err, size_t err
         int32_t end = f->tree_start[t + 1];
         for (int32_t k = f->tree_start[t]; k < end; k++) {
             fnode *nd = &f->nodes[k];
-            if (jsonx_item_int(fe, (size_t)k, -1, (long long)f->d - 1, &v)) BAD("feature");
+            if (jsonx_item_int(fe, (size_t)k, -1, (long long)f->d - 1, &v))
+                BAD("feature");
             nd->feat = (int32_t)v;
-            if (jsonx_item_number(th, (size_t)k, &nd->thr)) BAD("threshold");
+            if (jsonx_item_number(th, (size_t)k, &nd->thr))
+                BAD("threshold");
             /* Children strictly after the parent and inside the tree: every
              * walk moves forward and ends at a leaf of the same tree. */
             if (nd->feat >= 0 ? jsonx_item_int(ch, (size_t)k, k + 1, end - 2, &v)
@@ -793,10 +862,12 @@ rfm_status forest_from_json(const json_t *j, forest **out, char *err, size_t err
         }
     }
     for (size_t l = 0; l < f->n_leaves; l++) {
-        if (jsonx_item_int(lc, l, 0, INT32_MAX, &v)) BAD("leaf_count");
+        if (jsonx_item_int(lc, l, 0, INT32_MAX, &v))
+            BAD("leaf_count");
         f->leaf_count[l] = (int32_t)v;
         for (int q = 0; q < f->nv; q++)
-            if (jsonx_item_number(lv, l * (size_t)f->nv + (size_t)q, &f->leaf_val[l * (size_t)f->nv + (size_t)q]))
+            if (jsonx_item_number(lv, l * (size_t)f->nv + (size_t)q,
+                                  &f->leaf_val[l * (size_t)f->nv + (size_t)q]))
                 BAD("leaf_value");
     }
     *out = f;

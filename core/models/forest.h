@@ -89,8 +89,7 @@ const char *forest_check_params(const forest_params *p);
  * RFM_EDATA (too few rows, or a causal fit without both groups), RFM_ENOMEM.
  * Uses p->n_threads pthreads; reentrant. */
 rfm_status forest_fit(const double *X, size_t n, size_t d, const double *y, const uint8_t *w,
-                      const forest_params *p, double *oob, forest **out, char *err,
-                      size_t errlen);
+                      const forest_params *p, double *oob, forest **out, char *err, size_t errlen);
 
 /* Prediction at one point x (d finite doubles; the caller validates).
  * regression: the forest's mean outcome. causal: the effect tau(x) (0 when the

@@ -46,8 +46,8 @@ static size_t draw(const double *w, size_t n, double total, rfm_rng *rng)
 
 /* Greedy k-means++: each new centre is the best of 2 + log(k) candidates
  * drawn by D^2 weighting (Arthur & Vassilvitskii 2007; scikit-learn). */
-static void seed_plusplus(const double *x, size_t n, size_t d, size_t k, rfm_rng *rng,
-                          double *c, double *dist)
+static void seed_plusplus(const double *x, size_t n, size_t d, size_t k, rfm_rng *rng, double *c,
+                          double *dist)
 {
     size_t trials = 2 + (size_t)log((double)k);
     size_t first = rfm_rng_below(rng, n);

@@ -22,8 +22,8 @@ static rfm_status check_inputs(const double *p, const int *y, const double *w, s
             return rfm_fail(err, errlen, RFM_EINVAL,
                             "metrics: probability p[%zu] = %g is not in [0, 1]", i, p[i]);
         if (y[i] != 0 && y[i] != 1)
-            return rfm_fail(err, errlen, RFM_EINVAL, "metrics: label y[%zu] = %d is not 0 or 1",
-                            i, y[i]);
+            return rfm_fail(err, errlen, RFM_EINVAL, "metrics: label y[%zu] = %d is not 0 or 1", i,
+                            y[i]);
         if (w) {
             if (!(isfinite(w[i]) && w[i] >= 0.0))
                 return rfm_fail(err, errlen, RFM_EINVAL,
@@ -98,8 +98,8 @@ rfm_status metrics_auc(const double *p, const int *y, const double *w, size_t n,
     return RFM_OK;
 }
 
-rfm_status metrics_logloss(const double *p, const int *y, const double *w, size_t n,
-                           double *out, char *err, size_t errlen)
+rfm_status metrics_logloss(const double *p, const int *y, const double *w, size_t n, double *out,
+                           char *err, size_t errlen)
 {
     double wsum;
     rfm_status st = check_inputs(p, y, w, n, &wsum, err, errlen);
@@ -117,8 +117,8 @@ rfm_status metrics_logloss(const double *p, const int *y, const double *w, size_
     return RFM_OK;
 }
 
-rfm_status metrics_brier(const double *p, const int *y, const double *w, size_t n,
-                         double *out, char *err, size_t errlen)
+rfm_status metrics_brier(const double *p, const int *y, const double *w, size_t n, double *out,
+                         char *err, size_t errlen)
 {
     double wsum;
     rfm_status st = check_inputs(p, y, w, n, &wsum, err, errlen);
@@ -156,7 +156,8 @@ rfm_status metrics_calibration(const double *p, const int *y, const double *w, s
         return rfm_fail(err, errlen, RFM_EINVAL, "metrics_calibration: nbins = %zu not in 1..1000",
                         nbins);
     if (!bins || !nout)
-        return rfm_fail(err, errlen, RFM_EINVAL, "metrics_calibration: bins and nout must not be NULL");
+        return rfm_fail(err, errlen, RFM_EINVAL,
+                        "metrics_calibration: bins and nout must not be NULL");
     scored *s = sorted_copy(p, y, w, n);
     double *edge = malloc((nbins + 1) * sizeof *edge);
     if (!s || !edge) {

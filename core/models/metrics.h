@@ -31,10 +31,10 @@
 
 /* One bin of a calibration table. */
 typedef struct {
-    double lo, hi;        /* bin edges in predicted probability: lo < p <= hi
-                             (the first bin also holds p == lo) */
-    size_t count;         /* rows in the bin */
-    double weight;        /* sum of their weights (== count when w is NULL) */
+    double lo, hi;         /* bin edges in predicted probability: lo < p <= hi
+                              (the first bin also holds p == lo) */
+    size_t count;          /* rows in the bin */
+    double weight;         /* sum of their weights (== count when w is NULL) */
     double mean_predicted; /* weighted mean of p in the bin */
     double observed_rate;  /* weighted mean of y in the bin */
 } metrics_calib_bin;
@@ -52,12 +52,12 @@ rfm_status metrics_auc(const double *p, const int *y, const double *w, size_t n,
 /* Weighted mean negative log-likelihood in nats,
  *   -sum w_i (y_i log q_i + (1 - y_i) log(1 - q_i)) / sum w_i,
  * q_i = clip(p_i, METRICS_LOGLOSS_EPS, 1 - METRICS_LOGLOSS_EPS). */
-rfm_status metrics_logloss(const double *p, const int *y, const double *w, size_t n,
-                           double *out, char *err, size_t errlen);
+rfm_status metrics_logloss(const double *p, const int *y, const double *w, size_t n, double *out,
+                           char *err, size_t errlen);
 
 /* Weighted mean squared error of the probability, sum w_i (p_i - y_i)^2 / sum w_i. */
-rfm_status metrics_brier(const double *p, const int *y, const double *w, size_t n,
-                         double *out, char *err, size_t errlen);
+rfm_status metrics_brier(const double *p, const int *y, const double *w, size_t n, double *out,
+                         char *err, size_t errlen);
 
 /* Calibration table by quantiles of the predicted probability, as
  * sklearn.calibration.calibration_curve(strategy="quantile") builds it:

@@ -98,8 +98,8 @@ static int invert(size_t n, const double *h, double *out)
  * basin cheaply; damped Newton then converges in a few steps along the
  * flat ridges these likelihoods have, where BFGS alone creeps for hundreds
  * of iterations. */
-static int newton(mle_fn f, void *data, size_t n, double *u, double *fu, double gtol,
-                  int max_steps, int *steps, double *gnorm)
+static int newton(mle_fn f, void *data, size_t n, double *u, double *fu, double gtol, int max_steps,
+                  int *steps, double *gnorm)
 {
     double g[MLE_MAXP], h[MLE_MAXP * MLE_MAXP], a[MLE_MAXP * MLE_MAXP], d[MLE_MAXP];
     double x[MLE_MAXP], gx[MLE_MAXP], lambda = 0;
@@ -183,8 +183,8 @@ rfm_status mle_fit(mle_fn f, void *data, size_t n, const double *starts, size_t 
         memcpy(u, gsl_multimin_fdfminimizer_x(m)->data, n * sizeof(double));
         conv = newton(f, data, n, u, &fv, gtol, 100, &steps, &gn);
         it += steps;
-        if (isfinite(fv) && (!any || (conv && !out->converged) ||
-                             (conv == out->converged && fv < out->f))) {
+        if (isfinite(fv) &&
+            (!any || (conv && !out->converged) || (conv == out->converged && fv < out->f))) {
             any = 1;
             memcpy(out->u, u, n * sizeof(double));
             out->f = fv;

@@ -45,14 +45,14 @@ typedef struct {
 /* The fields every model's fit result shares (bgnbd_fit_result,
  * gg_fit_result), filled from the mle_result m of a fit with penalizer
  * on n rows weighing W customers. */
-#define MLE_SET_FIT_INFO(out, m, pen, W, n)                                                  \
-    do {                                                                                     \
-        (out)->converged = (m).converged;                                                    \
-        (out)->iterations = (m).iterations;                                                  \
-        (out)->grad_norm = (m).grad_norm;                                                    \
-        (out)->penalizer = (pen);                                                            \
-        (out)->customers = (size_t)(W);                                                      \
-        (out)->rows = (n);                                                                   \
+#define MLE_SET_FIT_INFO(out, m, pen, W, n)                                                        \
+    do {                                                                                           \
+        (out)->converged = (m).converged;                                                          \
+        (out)->iterations = (m).iterations;                                                        \
+        (out)->grad_norm = (m).grad_norm;                                                          \
+        (out)->penalizer = (pen);                                                                  \
+        (out)->customers = (size_t)(W);                                                            \
+        (out)->rows = (n);                                                                         \
     } while (0)
 
 /* Minimise from each of nstarts starting points (nstarts x n, row-major),

@@ -29,8 +29,8 @@ static void bounds_of(double *work, const double *v, size_t n, double out[4])
         out[i] = rfm_quantile(work, n, 0.2 * (i + 1));
 }
 
-rfm_status rfm_fit(const double *recency, const double *frequency, const double *monetary,
-                   size_t n, rfm_bounds *out, char *err, size_t errlen)
+rfm_status rfm_fit(const double *recency, const double *frequency, const double *monetary, size_t n,
+                   rfm_bounds *out, char *err, size_t errlen)
 {
     if (n == 0)
         return rfm_fail(err, errlen, RFM_EDATA, "no customers to score");

@@ -26,8 +26,8 @@ double rfm_quantile(const double *sorted, size_t n, double p);
 
 /* Fit boundaries from n customers' values (arrays are not modified).
  * RFM_EDATA when n == 0, RFM_ENOMEM when a work array cannot be had. */
-rfm_status rfm_fit(const double *recency, const double *frequency, const double *monetary,
-                   size_t n, rfm_bounds *out, char *err, size_t errlen);
+rfm_status rfm_fit(const double *recency, const double *frequency, const double *monetary, size_t n,
+                   rfm_bounds *out, char *err, size_t errlen);
 
 /* Score one value against boundaries (1..5). */
 int rfm_score_up(const double b[4], double x);   /* higher is better */

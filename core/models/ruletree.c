@@ -206,8 +206,7 @@ static void offer(search *s, ruletree_rule *r, long long score, size_t matched_p
     r->npos = s->npos, r->nneg = s->nneg;
     r->tp = matched_pos;
     /* score = tp * nneg - fp * npos, so fp = (tp * nneg - score) / npos. */
-    r->fp = s->npos ? (size_t)(((long long)r->tp * (long long)s->nneg - score) /
-                               (long long)s->npos)
+    r->fp = s->npos ? (size_t)(((long long)r->tp * (long long)s->nneg - score) / (long long)s->npos)
                     : 0;
     if (ruletree_cmp(r, &s->best) < 0)
         s->best = *r;
@@ -217,8 +216,7 @@ static ruletree_cond cond(int f, int op, double v) { return (ruletree_cond){f, o
 
 /* Rules on one feature: one condition, or an interval. g[r] = weight sum
  * of rank r, p[r] = positives of rank r. */
-static void one_feature(search *s, int fi, const feature *f, const long long *g,
-                        const size_t *p)
+static void one_feature(search *s, int fi, const feature *f, const long long *g, const size_t *p)
 {
     size_t u = f->u;
     if (u < 2)
@@ -248,9 +246,9 @@ static void one_feature(search *s, int fi, const feature *f, const long long *g,
         if (amin == 0 || sa < smin)
             smin = sa, pmin = psa, amin = b; /* S[b] enters as a candidate a = b */
         sa += g[b], psa += p[b];
-        ruletree_rule c = {2,
-                           {cond(fi, RULETREE_LE, f->vals[b]), cond(fi, RULETREE_GE, f->vals[amin])},
-                           0, 0, 0, 0};
+        ruletree_rule c = {
+            2, {cond(fi, RULETREE_LE, f->vals[b]), cond(fi, RULETREE_GE, f->vals[amin])}, 0, 0, 0,
+            0};
         offer(s, &c, sa - smin, psa - pmin);
     }
 }
@@ -294,7 +292,8 @@ static void two_features(search *s, int ia, const feature *fa, int ib, const fea
                     r2 = q.sidx, score = q.smax;
                     st_query(pt, 1, 0, ut - 1, r2, ut - 1, &pq, &phave);
                 }
-                ruletree_cond csw = cond(isw, op1, sw->vals[r1]), ctr = cond(itr, op2, tr->vals[r2]);
+                ruletree_cond csw = cond(isw, op1, sw->vals[r1]),
+                              ctr = cond(itr, op2, tr->vals[r2]);
                 ruletree_rule c = {2, {isw < itr ? csw : ctr, isw < itr ? ctr : csw}, 0, 0, 0, 0};
                 offer(s, &c, score, (size_t)pq.sum);
             }
@@ -309,8 +308,8 @@ rfm_status ruletree_fit(const double *const *x, size_t d, size_t n, const int *l
         for (size_t i = 0; i < n; i++)
             if (!isfinite(x[f][i]))
                 return rfm_fail(err, errlen, RFM_EINVAL,
-                                "rule search: feature %zu of point %zu is not a finite number",
-                                f, i);
+                                "rule search: feature %zu of point %zu is not a finite number", f,
+                                i);
     search s = {labels, cls, n, 0, 0, {0}};
     for (size_t i = 0; i < n; i++)
         s.npos += labels[i] == cls;

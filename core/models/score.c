@@ -4,8 +4,8 @@
 #include <math.h>
 #include <string.h>
 
-rfm_status score_customer(const score_models *m, const customer_row *c, int want,
-                          int skip_missing, score_result *out, char *err, size_t errlen)
+rfm_status score_customer(const score_models *m, const customer_row *c, int want, int skip_missing,
+                          score_result *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     int have_rfm = !isnan(c->recency) && !isnan(c->frequency) && !isnan(c->monetary);
@@ -26,8 +26,7 @@ rfm_status score_customer(const score_models *m, const customer_row *c, int want
     if ((want & SCORE_CHURN) && m->churn && (have_rfm || !skip_missing)) {
         const double x[3] = {c->recency, c->frequency, c->monetary};
         if ((st = churn_explain(m->churn, x, &out->churn_base, out->churn_contrib,
-                                &out->churn_logit, &out->churn_probability, err, errlen)) !=
-            RFM_OK)
+                                &out->churn_logit, &out->churn_probability, err, errlen)) != RFM_OK)
             return st;
         out->risk = churn_risk_level(m->churn, out->churn_probability);
         out->done |= SCORE_CHURN;

@@ -52,7 +52,7 @@ typedef struct {
  * trained from a customer summary) is skipped when skip_missing is set;
  * otherwise, like any input the model refuses, it fails with the model's
  * message (RFM_EINVAL, naming the field). out->done tells what was done. */
-rfm_status score_customer(const score_models *m, const customer_row *c, int want,
-                          int skip_missing, score_result *out, char *err, size_t errlen);
+rfm_status score_customer(const score_models *m, const customer_row *c, int want, int skip_missing,
+                          score_result *out, char *err, size_t errlen);
 
 #endif

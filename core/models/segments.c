@@ -23,7 +23,7 @@ typedef struct {
 
 struct segments_model {
     rfm_bounds bounds;
-    char *names[125];  /* segment name of each code, index (r-1)*25+(f-1)*5+(m-1) */
+    char *names[125]; /* segment name of each code, index (r-1)*25+(f-1)*5+(m-1) */
     size_t k;
     double mean[3], sd[3]; /* standardisation of log1p features */
     double *centroids;     /* k x 3 in standard units */
@@ -36,7 +36,10 @@ struct segments_model {
     segments_selection sel;
 };
 
-static size_t code_index(const int s[3]) { return (size_t)((s[0] - 1) * 25 + (s[1] - 1) * 5 + (s[2] - 1)); }
+static size_t code_index(const int s[3])
+{
+    return (size_t)((s[0] - 1) * 25 + (s[1] - 1) * 5 + (s[2] - 1));
+}
 
 const char *segments_check(const segments_options *opt, char *buf, size_t len)
 {
@@ -53,7 +56,7 @@ const char *segments_check(const segments_options *opt, char *buf, size_t len)
         for (int j = 0; j < 3; j++)
             if (u->lo[j] < 1 || u->hi[j] > 5 || u->lo[j] > u->hi[j]) {
                 snprintf(buf, len, "segment '%s': %c range %d-%d is not within 1-5", u->name,
-                         "RFM"[j], u->lo[j], u->hi[j]);
+                         "RFM"[j], u -> lo[j], u -> hi[j]);
                 return buf;
             }
     }
@@ -71,8 +74,8 @@ const char *segments_check(const segments_options *opt, char *buf, size_t len)
                     if (!in)
                         continue;
                     if (first) {
-                        snprintf(buf, len, "RFM code %d%d%d is in two segments: '%s' and '%s'",
-                                 a, b, c, first, u->name);
+                        snprintf(buf, len, "RFM code %d%d%d is in two segments: '%s' and '%s'", a,
+                                 b, c, first, u->name);
                         return buf;
                     }
                     first = u->name;
@@ -92,7 +95,8 @@ const char *segments_check(const segments_options *opt, char *buf, size_t len)
     }
     size_t need = (size_t)(opt->k ? opt->k : opt->k_max);
     if (opt->nprofiles < need) {
-        snprintf(buf, len, "%zu cluster profiles for up to %zu clusters: every cluster needs a name",
+        snprintf(buf, len,
+                 "%zu cluster profiles for up to %zu clusters: every cluster needs a name",
                  opt->nprofiles, need);
         return buf;
     }
@@ -108,8 +112,10 @@ const char *segments_check(const segments_options *opt, char *buf, size_t len)
     for (size_t p = 0; p < opt->nprofiles; p++)
         for (size_t q = 0; q < p; q++)
             if (strcmp(opt->profiles[p].name, opt->profiles[q].name) == 0) {
-                snprintf(buf, len, "cluster profiles %zu and %zu are both named '%s': cluster "
-                         "names must be distinct", q + 1, p + 1, opt->profiles[p].name);
+                snprintf(buf, len,
+                         "cluster profiles %zu and %zu are both named '%s': cluster "
+                         "names must be distinct",
+                         q + 1, p + 1, opt->profiles[p].name);
                 return buf;
             }
     if (!(opt->min_share >= 0 && opt->min_share <= 0.5)) {
@@ -199,7 +205,8 @@ static void *sweep_run(void *p)
         rfm_rng_seed(&rng, sw->opt->seed + 0x9e3779b97f4a7c15ULL * k);
         sw->labels[k] = malloc(sw->n * sizeof *sw->labels[k]);
         if (!sw->labels[k] || (sw->ms && !slab)) {
-            sw->st[k] = rfm_fail(sw->err[k], RFM_ERRLEN, RFM_ENOMEM, "out of memory for k = %zu", k);
+            sw->st[k] =
+                rfm_fail(sw->err[k], RFM_ERRLEN, RFM_ENOMEM, "out of memory for k = %zu", k);
             continue;
         }
         sw->st[k] = kmeans_fit(sw->z, sw->n, 3, k, sw->opt->restarts, sw->opt->max_iter, &rng,
@@ -222,9 +229,8 @@ static void *sweep_run(void *p)
 
 /* The inputs segments_fit accepts: options, enough customers for the
  * largest k, non-negative finite values. Sets *kmin, *kmax. */
-static rfm_status check_fit_input(const double *const raw[3], size_t n,
-                                  const segments_options *opt, size_t *kmin, size_t *kmax,
-                                  char *err, size_t errlen)
+static rfm_status check_fit_input(const double *const raw[3], size_t n, const segments_options *opt,
+                                  size_t *kmin, size_t *kmax, char *err, size_t errlen)
 {
     char why[256];
     if (segments_check(opt, why, sizeof why))
@@ -237,8 +243,10 @@ static rfm_status check_fit_input(const double *const raw[3], size_t n,
     for (size_t i = 0; i < n; i++)
         if (!(raw[0][i] >= 0) || !(raw[1][i] >= 0) || !(raw[2][i] >= 0) ||
             !isfinite(raw[0][i] + raw[1][i] + raw[2][i]))
-            return rfm_fail(err, errlen, RFM_EDATA, "customer %zu has a negative or non-finite "
-                            "recency, frequency or monetary value", i);
+            return rfm_fail(err, errlen, RFM_EDATA,
+                            "customer %zu has a negative or non-finite "
+                            "recency, frequency or monetary value",
+                            i);
     return RFM_OK;
 }
 
@@ -316,8 +324,7 @@ size_t segments_choose_k(size_t kmin, size_t kmax, const double *sil, const doub
 static rfm_status sweep_k(const double *z, size_t n, const segments_options *opt, size_t kmin,
                           size_t kmax, const float *dist, size_t ms, const size_t *sidx,
                           kmeans_model *best, int *best_labels, double sil_by_k[KMAX + 1],
-                          double share_by_k[KMAX + 1], int *none_eligible, char *err,
-                          size_t errlen)
+                          double share_by_k[KMAX + 1], int *none_eligible, char *err, size_t errlen)
 {
     /* The k sweep runs on two threads, each k with its own generator, so
      * the result does not depend on scheduling. */
@@ -341,8 +348,8 @@ static rfm_status sweep_k(const double *z, size_t n, const segments_options *opt
         }
     for (size_t k = kmin; k <= kmax; k++)
         sil_by_k[k] = sw.sil[k], share_by_k[k] = sw.smallest[k];
-    size_t bestk = segments_choose_k(kmin, kmax, sw.sil, sw.smallest, opt->min_share,
-                                     none_eligible);
+    size_t bestk =
+        segments_choose_k(kmin, kmax, sw.sil, sw.smallest, opt->min_share, none_eligible);
     *best = sw.models[bestk];
     sw.models[bestk].centroids = NULL;
     memcpy(best_labels, sw.labels[bestk], n * sizeof *best_labels);
@@ -501,8 +508,8 @@ rfm_status segments_fit(const double *recency, const double *frequency, const do
     }
     double mean[3], sd[3];
     standardise(raw, n, z, mean, sd);
-    size_t ms = n < opt->silhouette_sample || opt->silhouette_sample == 0 ? n
-                                                                          : opt->silhouette_sample;
+    size_t ms =
+        n < opt->silhouette_sample || opt->silhouette_sample == 0 ? n : opt->silhouette_sample;
     /* Measured for a fixed k too: the chosen k's quality is reported. */
     if ((st = silhouette_sample(z, n, ms, opt->seed, &sidx, &dist, err, errlen)) != RFM_OK)
         goto done;
@@ -515,7 +522,8 @@ rfm_status segments_fit(const double *recency, const double *frequency, const do
     memcpy(m->sil_by_k, sil_by_k, sizeof sil_by_k);
     memcpy(m->share_by_k, share_by_k, sizeof share_by_k);
     m->silhouette = sil_by_k[best.k];
-    m->sel = (segments_selection){kmin, kmax, opt->k != 0, opt->k == 0 && none_eligible,
+    m->sel = (segments_selection){kmin,           kmax,
+                                  opt->k != 0,    opt->k == 0 && none_eligible,
                                   opt->min_share, SEGMENTS_SIL_TOLERANCE};
     m->inertia = best.inertia;
     m->iterations = best.iterations;
@@ -556,8 +564,7 @@ rfm_status segments_predict(const segments_model *m, double recency, double freq
     double z[3];
     for (int j = 0; j < 3; j++) {
         if (!isfinite(v[j]) || v[j] < 0)
-            return rfm_fail(err, errlen, RFM_EINVAL, "%s must be a finite number >= 0",
-                            names[j]);
+            return rfm_fail(err, errlen, RFM_EINVAL, "%s must be a finite number >= 0", names[j]);
         z[j] = (log1p(v[j]) - m->mean[j]) / m->sd[j];
     }
     size_t c = kmeans_nearest(m->centroids, m->k, 3, z);
@@ -644,15 +651,15 @@ static json_t *rule_to_json(const ruletree_rule *r)
 {
     json_t *conds = json_array();
     for (int c = 0; conds && c < r->nconds; c++)
-        if (json_array_append_new(conds, json_pack("{s:s,s:s,s:f}", "feature",
-                                                   FEAT[r->cond[c].feature], "op",
-                                                   r->cond[c].op == RULETREE_LE ? "<=" : ">=",
-                                                   "value", r->cond[c].value))) {
+        if (json_array_append_new(
+                conds,
+                json_pack("{s:s,s:s,s:f}", "feature", FEAT[r->cond[c].feature], "op",
+                          r->cond[c].op == RULETREE_LE ? "<=" : ">=", "value", r->cond[c].value))) {
             json_decref(conds);
             return NULL;
         }
-    return conds ? json_pack("{s:o,s:I,s:I}", "conditions", conds, "in_cluster",
-                             (json_int_t)r->tp, "others", (json_int_t)r->fp)
+    return conds ? json_pack("{s:o,s:I,s:I}", "conditions", conds, "in_cluster", (json_int_t)r->tp,
+                             "others", (json_int_t)r->fp)
                  : NULL;
 }
 
@@ -666,8 +673,7 @@ static rfm_status rule_from_json(const json_t *o, const char *where, size_t npos
         (st = jsonx_int(o, "in_cluster", where, &tp, err, errlen)) ||
         (st = jsonx_int(o, "others", where, &fp, err, errlen)))
         return st;
-    if (json_array_size(conds) > 2 || tp < 0 || fp < 0 || (size_t)tp > npos ||
-        (size_t)fp > nneg)
+    if (json_array_size(conds) > 2 || tp < 0 || fp < 0 || (size_t)tp > npos || (size_t)fp > nneg)
         return rfm_fail(err, errlen, RFM_EFORMAT,
                         "%s: at most two conditions, and counts within the customers", where);
     memset(r, 0, sizeof *r);
@@ -686,20 +692,22 @@ static rfm_status rule_from_json(const json_t *o, const char *where, size_t npos
         for (int j = 0; j < 3; j++)
             if (strcmp(f, FEAT[j]) == 0)
                 r->cond[c].feature = j;
-        r->cond[c].op = strcmp(op, "<=") == 0 ? RULETREE_LE : strcmp(op, ">=") == 0 ? RULETREE_GE : -1;
+        r->cond[c].op = strcmp(op, "<=") == 0   ? RULETREE_LE
+                        : strcmp(op, ">=") == 0 ? RULETREE_GE
+                                                : -1;
         if (r->cond[c].feature < 0 || r->cond[c].op < 0)
-            return rfm_fail(err, errlen, RFM_EFORMAT,
-                            "%s: feature must be recency, frequency or monetary and op <= or >=",
-                            w);
+            return rfm_fail(
+                err, errlen, RFM_EFORMAT,
+                "%s: feature must be recency, frequency or monetary and op <= or >=", w);
     }
     return RFM_OK;
 }
 
 rfm_status segments_to_json(const segments_model *m, json_t **out, char *err, size_t errlen)
 {
-    json_t *j = json_object(), *rfm = json_object(), *bounds = json_object(),
-           *map = json_object(), *km = json_object(), *cents = json_array(),
-           *clusters = json_array(), *sil = json_object(), *shares = json_object();
+    json_t *j = json_object(), *rfm = json_object(), *bounds = json_object(), *map = json_object(),
+           *km = json_object(), *cents = json_array(), *clusters = json_array(),
+           *sil = json_object(), *shares = json_object();
     int bad = !j || !rfm || !bounds || !map || !km || !cents || !clusters || !sil || !shares;
     const double *b[3] = {m->bounds.recency, m->bounds.frequency, m->bounds.monetary};
     for (int f = 0; !bad && f < 3; f++)
@@ -715,8 +723,8 @@ rfm_status segments_to_json(const segments_model *m, json_t **out, char *err, si
                               ci->name, "strategy", ci->strategy, "customers",
                               (json_int_t)ci->customers, "share", ci->share);
         for (int f = 0; o && f < 3; f++)
-            bad |= json_object_set_new(o, FEAT[f], json_pack("{s:f,s:f}", "mean", ci->mean[f],
-                                                              "median", ci->median[f]));
+            bad |= json_object_set_new(
+                o, FEAT[f], json_pack("{s:f,s:f}", "mean", ci->mean[f], "median", ci->median[f]));
         if (o && ci->has_rule)
             bad |= json_object_set_new(o, "rule", rule_to_json(&ci->rule));
         bad |= !o || json_array_append_new(clusters, o);
@@ -735,9 +743,9 @@ rfm_status segments_to_json(const segments_model *m, json_t **out, char *err, si
         bad |= json_object_set_new(rfm, "map", map);
         map = NULL;
         bad |= json_object_set_new(km, "k", json_integer((json_int_t)m->k));
-        bad |= json_object_set_new(km, "features",
-                                   json_pack("[s,s,s]", "log1p_recency", "log1p_frequency",
-                                             "log1p_monetary"));
+        bad |= json_object_set_new(
+            km, "features",
+            json_pack("[s,s,s]", "log1p_recency", "log1p_frequency", "log1p_monetary"));
         bad |= json_object_set_new(km, "mean", jsonx_from_doubles(m->mean, 3));
         bad |= json_object_set_new(km, "sd", jsonx_from_doubles(m->sd, 3));
         bad |= json_object_set_new(km, "centroids", cents);
@@ -827,7 +835,8 @@ rfm_status segments_from_json(const json_t *j, segments_model **out, char *err, 
     for (int i = 0; i < 125 && !st; i++) {
         char code[4] = {(char)('1' + i / 25), (char)('1' + i / 5 % 5), (char)('1' + i % 5), 0};
         const char *name;
-        if ((st = jsonx_string(map, code, "segments.json: rfm.map", &name, err, errlen)) == RFM_OK &&
+        if ((st = jsonx_string(map, code, "segments.json: rfm.map", &name, err, errlen)) ==
+                RFM_OK &&
             !(m->names[i] = strdup(name)))
             st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
     }
@@ -871,7 +880,8 @@ rfm_status segments_from_json(const json_t *j, segments_model **out, char *err, 
             if (strcmp(m->clusters[o2].name, ci->name) == 0)
                 st = rfm_fail(err, errlen, RFM_EFORMAT,
                               "%s: clusters %zu and %zu are both named '%s'; retrain with "
-                              "bin/rfm-train --only segments", W, o2, c, ci->name);
+                              "bin/rfm-train --only segments",
+                              W, o2, c, ci->name);
     }
     if (!st) {
         const json_t *v = json_object_get(km, "silhouette");

@@ -17,9 +17,9 @@
  * k whose silhouette is within SEGMENTS_SIL_TOLERANCE of the best wins.
  * The tolerance is far above the last-bit differences between CPUs (so
  * the choice does not flip on another machine) and below the differences
- * that tell cluster structures apart; fewer clusters are easier to use. The RFM segment map is total: every
- * one of the 125 score codes belongs to exactly one named segment, checked
- * when the options are validated.
+ * that tell cluster structures apart; fewer clusters are easier to use. The RFM segment map is
+ * total: every one of the 125 score codes belongs to exactly one named segment, checked when the
+ * options are validated.
  *
  * Thread safety: a fitted or loaded model is read-only; segments_predict
  * may be called from many threads at once.
@@ -53,7 +53,7 @@ typedef struct {
     size_t nrules;
     segments_profile *profiles;
     size_t nprofiles;
-    int k;                    /* 0: choose by silhouette over k_min..k_max */
+    int k; /* 0: choose by silhouette over k_min..k_max */
     int k_min, k_max;
     int restarts, max_iter;
     uint64_t seed;

@@ -32,15 +32,21 @@ const char *uplift_check_params(const uplift_params *p)
 {
     if (p->learner != UPLIFT_T_LEARNER && p->learner != UPLIFT_CAUSAL_FOREST)
         return "learner must be t_learner or causal_forest";
-    if (p->centre != 0 && p->centre != 1) return "centre must be 0 or 1";
-    if (p->n_threads < 1 || p->n_threads > 64) return "n_threads must be in 1..64";
-    if (p->choose_learner != 0 && p->choose_learner != 1) return "choose_learner must be 0 or 1";
+    if (p->centre != 0 && p->centre != 1)
+        return "centre must be 0 or 1";
+    if (p->n_threads < 1 || p->n_threads > 64)
+        return "n_threads must be in 1..64";
+    if (p->choose_learner != 0 && p->choose_learner != 1)
+        return "choose_learner must be 0 or 1";
     if (!(p->holdout >= 0.05 && p->holdout <= 0.9))
         return "holdout must be a number from 0.05 to 0.9";
-    if (p->outcome.kind != FOREST_REGRESSION) return "outcome forest must be a regression forest";
-    if (p->effect.kind != FOREST_CAUSAL) return "effect forest must be a causal forest";
+    if (p->outcome.kind != FOREST_REGRESSION)
+        return "outcome forest must be a regression forest";
+    if (p->effect.kind != FOREST_CAUSAL)
+        return "effect forest must be a causal forest";
     const char *why = forest_check_params(&p->outcome);
-    if (why) return why;
+    if (why)
+        return why;
     return forest_check_params(&p->effect);
 }
 
@@ -55,10 +61,12 @@ size_t uplift_n_features(const uplift_model *m) { return m->d; }
 
 void uplift_free(uplift_model *m)
 {
-    if (!m) return;
+    if (!m)
+        return;
     forest_free(m->control);
     if (m->arms)
-        for (int k = 0; k < m->n_arms; k++) forest_free(m->arms[k]);
+        for (int k = 0; k < m->n_arms; k++)
+            forest_free(m->arms[k]);
     free(m->arms);
     free(m);
 }
@@ -78,10 +86,12 @@ static size_t gather(const double *X, const double *y, const int *arm, size_t n,
 {
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
-        if (arm[i] != a && arm[i] != b) continue;
+        if (arm[i] != a && arm[i] != b)
+            continue;
         memcpy(Xs + m * d, X + i * d, d * sizeof *Xs);
         ys[m] = y[i];
-        if (ws) ws[m] = (uint8_t)(arm[i] == b && b != a);
+        if (ws)
+            ws[m] = (uint8_t)(arm[i] == b && b != a);
         rows[m] = i;
         m++;
     }
@@ -93,7 +103,8 @@ rfm_status uplift_fit(const double *X, size_t n, size_t d, const int *arm, int n
                       size_t errlen)
 {
     const char *why = uplift_check_params(p);
-    if (why) return rfm_fail(err, errlen, RFM_EINVAL, "uplift: %s", why);
+    if (why)
+        return rfm_fail(err, errlen, RFM_EINVAL, "uplift: %s", why);
     if (!X || !arm || !y || !out || d == 0)
         return rfm_fail(err, errlen, RFM_EINVAL, "uplift: need X, arm, y and >= 1 feature");
     if (n_arms < 1 || n_arms > UPLIFT_MAX_ARMS)
@@ -136,13 +147,16 @@ rfm_status uplift_fit(const double *X, size_t n, size_t d, const int *arm, int n
     fp.n_threads = p->n_threads;
     size_t nc = gather(X, y, arm, n, d, 0, 0, Xs, ys, NULL, rows);
     st = forest_fit(Xs, nc, d, ys, NULL, &fp, m->centre ? oob : NULL, &m->control, err, errlen);
-    if (st != RFM_OK) goto done;
+    if (st != RFM_OK)
+        goto done;
     if (m->centre) {
         /* Control rows centre on out-of-bag predictions, treated rows on the
          * full forest (they were never in its sample). */
         for (size_t i = 0; i < n; i++)
-            if (arm[i] != 0) mu0[i] = forest_predict(m->control, X + i * d);
-        for (size_t r = 0; r < nc; r++) mu0[rows[r]] = oob[r];
+            if (arm[i] != 0)
+                mu0[i] = forest_predict(m->control, X + i * d);
+        for (size_t r = 0; r < nc; r++)
+            mu0[rows[r]] = oob[r];
     }
 
     for (int k = 1; k <= n_arms; k++) {
@@ -156,12 +170,14 @@ rfm_status uplift_fit(const double *X, size_t n, size_t d, const int *arm, int n
             fp = p->effect;
             size_t nk = gather(X, y, arm, n, d, 0, k, Xs, ys, ws, rows);
             if (m->centre)
-                for (size_t r = 0; r < nk; r++) ys[r] -= mu0[rows[r]];
+                for (size_t r = 0; r < nk; r++)
+                    ys[r] -= mu0[rows[r]];
             fp.seed = role_seed(p->seed, k);
             fp.n_threads = p->n_threads;
             st = forest_fit(Xs, nk, d, ys, ws, &fp, NULL, &m->arms[k - 1], err, errlen);
         }
-        if (st != RFM_OK) goto done;
+        if (st != RFM_OK)
+            goto done;
     }
     *out = m;
     m = NULL;
@@ -182,13 +198,14 @@ rfm_status uplift_predict(const uplift_model *m, const double *x, double *uplift
     for (size_t f = 0; f < m->d; f++)
         if (!isfinite(x[f]))
             return rfm_fail(err, errlen, RFM_EINVAL, "uplift: feature %zu is not finite", f);
-    double c = m->learner == UPLIFT_T_LEARNER || outcome_control ? forest_predict(m->control, x)
-                                                                  : 0.0;
+    double c =
+        m->learner == UPLIFT_T_LEARNER || outcome_control ? forest_predict(m->control, x) : 0.0;
     for (int k = 0; k < m->n_arms; k++) {
         double v = forest_predict(m->arms[k], x);
         uplift[k] = m->learner == UPLIFT_T_LEARNER ? v - c : v;
     }
-    if (outcome_control) *outcome_control = c;
+    if (outcome_control)
+        *outcome_control = c;
     return RFM_OK;
 }
 
@@ -201,32 +218,40 @@ rfm_status uplift_to_json(const uplift_model *m, json_t **out, char *err, size_t
 {
     json_t *j = json_object(), *arms = json_array(), *fj = NULL;
     rfm_status st = RFM_ENOMEM;
-    if (!j || !arms) goto fail;
+    if (!j || !arms)
+        goto fail;
     int bad = json_object_set_new(j, "format", json_string(UPLIFT_FORMAT));
     bad |= json_object_set_new(j, "version", json_integer(UPLIFT_VERSION));
     bad |= json_object_set_new(j, "learner", json_string(uplift_learner_name(m->learner)));
     bad |= json_object_set_new(j, "n_features", json_integer((json_int_t)m->d));
     bad |= json_object_set_new(j, "n_arms", json_integer(m->n_arms));
     bad |= json_object_set_new(j, "centre", json_boolean(m->centre));
-    if (bad) goto fail;
+    if (bad)
+        goto fail;
     st = forest_to_json(m->control, &fj, err, errlen);
-    if (st != RFM_OK) goto fail;
+    if (st != RFM_OK)
+        goto fail;
     st = RFM_ENOMEM;
-    if (json_object_set_new(j, "control", fj)) goto fail;
+    if (json_object_set_new(j, "control", fj))
+        goto fail;
     for (int k = 0; k < m->n_arms; k++) {
         st = forest_to_json(m->arms[k], &fj, err, errlen);
-        if (st != RFM_OK) goto fail;
+        if (st != RFM_OK)
+            goto fail;
         st = RFM_ENOMEM;
-        if (json_array_append_new(arms, fj)) goto fail;
+        if (json_array_append_new(arms, fj))
+            goto fail;
     }
-    if (json_object_set(j, "arms", arms)) goto fail;
+    if (json_object_set(j, "arms", arms))
+        goto fail;
     json_decref(arms);
     *out = j;
     return RFM_OK;
 fail:
     json_decref(j);
     json_decref(arms);
-    if (st == RFM_ENOMEM) rfm_fail(err, errlen, st, "uplift: out of memory writing JSON");
+    if (st == RFM_ENOMEM)
+        rfm_fail(err, errlen, st, "uplift: out of memory writing JSON");
     return st;
 }
 
@@ -241,7 +266,8 @@ rfm_status uplift_from_json(const json_t *j, uplift_model **out, char *err, size
                         "regenerate it with bin/rfm-train --only uplift",
                         UPLIFT_FORMAT, UPLIFT_VERSION);
     uplift_model *m = calloc(1, sizeof *m);
-    if (!m) return rfm_fail(err, errlen, RFM_ENOMEM, "uplift: out of memory");
+    if (!m)
+        return rfm_fail(err, errlen, RFM_ENOMEM, "uplift: out of memory");
     rfm_status st = RFM_EFORMAT;
     const char *ln = json_string_value(json_object_get(j, "learner"));
     const json_t *nf = json_object_get(j, "n_features"), *na = json_object_get(j, "n_arms");
@@ -280,7 +306,8 @@ rfm_status uplift_from_json(const json_t *j, uplift_model **out, char *err, size
         goto fail;
     }
     st = forest_from_json(json_object_get(j, "control"), &m->control, err, errlen);
-    if (st != RFM_OK) goto fail;
+    if (st != RFM_OK)
+        goto fail;
     st = RFM_EFORMAT;
     if (forest_get_kind(m->control) != FOREST_REGRESSION || forest_n_features(m->control) != m->d) {
         rfm_fail(err, errlen, st, "uplift: field 'control' is not a %zu-feature regression forest",
@@ -291,10 +318,11 @@ rfm_status uplift_from_json(const json_t *j, uplift_model **out, char *err, size
     for (int k = 0; k < K; k++) {
         st = forest_from_json(json_array_get(arms, (size_t)k), &m->arms[k], err, errlen);
         m->n_arms = k + 1; /* so uplift_free releases what was loaded */
-        if (st != RFM_OK) goto fail;
+        if (st != RFM_OK)
+            goto fail;
         if (forest_get_kind(m->arms[k]) != want || forest_n_features(m->arms[k]) != m->d) {
-            st = rfm_fail(err, errlen, RFM_EFORMAT, "uplift: field 'arms[%d]' has the wrong kind or size",
-                          k);
+            st = rfm_fail(err, errlen, RFM_EFORMAT,
+                          "uplift: field 'arms[%d]' has the wrong kind or size", k);
             goto fail;
         }
     }
@@ -314,16 +342,19 @@ rfm_status uplift_holdout(const int *arm, size_t n, double test_frac, uint64_t s
         return rfm_fail(err, errlen, RFM_EINVAL, "uplift: test_frac %g not in [0, 1]", test_frac);
     for (size_t i = 0; i < n; i++)
         if (arm[i] < 0 || arm[i] > UPLIFT_MAX_ARMS)
-            return rfm_fail(err, errlen, RFM_EINVAL, "uplift: arm[%zu] = %d out of range", i, arm[i]);
+            return rfm_fail(err, errlen, RFM_EINVAL, "uplift: arm[%zu] = %d out of range", i,
+                            arm[i]);
     size_t *idx = malloc((n ? n : 1) * sizeof *idx);
-    if (!idx) return rfm_fail(err, errlen, RFM_ENOMEM, "uplift: out of memory");
+    if (!idx)
+        return rfm_fail(err, errlen, RFM_ENOMEM, "uplift: out of memory");
     rfm_rng rng;
     rfm_rng_seed(&rng, seed);
     memset(is_test, 0, n);
     for (int a = 0; a <= UPLIFT_MAX_ARMS; a++) {
         size_t m = 0;
         for (size_t i = 0; i < n; i++)
-            if (arm[i] == a) idx[m++] = i;
+            if (arm[i] == a)
+                idx[m++] = i;
         size_t want = (size_t)floor(test_frac * (double)m + 0.5);
         rfm_rng_shuffle(&rng, idx, m, want, sizeof *idx);
         for (size_t i = 0; i < want; i++)
@@ -350,10 +381,10 @@ static int cmp_evrow(const void *a, const void *b)
 }
 
 typedef struct {
-    size_t np;   /* points incl. (0, 0) */
-    double *x;   /* N */
-    double *q;   /* Qini */
-    double *u;   /* uplift */
+    size_t np; /* points incl. (0, 0) */
+    double *x; /* N */
+    double *q; /* Qini */
+    double *u; /* uplift */
 } curve;
 
 /* Curves of rows r (sorted here by r[i].s) at the end of each tie group. */
@@ -371,7 +402,8 @@ static void curves(evrow *r, size_t m, curve *c)
             nc += 1;
             yc += r[i].y;
         }
-        if (i + 1 < m && r[i + 1].s == r[i].s) continue;
+        if (i + 1 < m && r[i + 1].s == r[i].s)
+            continue;
         double N = (double)(i + 1);
         c->x[np] = N;
         c->q[np] = yt - (nc > 0 ? yc * nt / nc : 0.0);
@@ -384,7 +416,8 @@ static void curves(evrow *r, size_t m, curve *c)
 static double trapezoid(const double *x, const double *v, size_t np)
 {
     double a = 0;
-    for (size_t i = 1; i < np; i++) a += (x[i] - x[i - 1]) * (v[i] + v[i - 1]) * 0.5;
+    for (size_t i = 1; i < np; i++)
+        a += (x[i] - x[i - 1]) * (v[i] + v[i - 1]) * 0.5;
     return a;
 }
 
@@ -392,9 +425,11 @@ static double trapezoid(const double *x, const double *v, size_t np)
 static double interp(const double *x, const double *v, size_t np, double X, size_t *hint)
 {
     size_t i = *hint;
-    while (i + 1 < np && x[i + 1] < X) i++;
+    while (i + 1 < np && x[i + 1] < X)
+        i++;
     *hint = i;
-    if (i + 1 >= np) return v[np - 1];
+    if (i + 1 >= np)
+        return v[np - 1];
     double span = x[i + 1] - x[i];
     return span > 0 ? v[i] + (v[i + 1] - v[i]) * (X - x[i]) / span : v[i + 1];
 }
@@ -403,21 +438,26 @@ rfm_status uplift_evaluate(const double *y, const int *arm, const double *score,
                            uplift_eval *out, char *err, size_t errlen)
 {
     if (!y || !arm || !score || !out || k < 1)
-        return rfm_fail(err, errlen, RFM_EINVAL, "uplift: evaluate needs y, arm, score and arm k >= 1");
+        return rfm_fail(err, errlen, RFM_EINVAL,
+                        "uplift: evaluate needs y, arm, score and arm k >= 1");
     size_t m = 0, nt = 0;
     int binary = 1;
     for (size_t i = 0; i < n; i++) {
-        if (arm[i] != 0 && arm[i] != k) continue;
+        if (arm[i] != 0 && arm[i] != k)
+            continue;
         if (!isfinite(y[i]) || !isfinite(score[i]))
-            return rfm_fail(err, errlen, RFM_EINVAL, "uplift: y or score of row %zu is not finite", i);
-        if (y[i] != 0.0 && y[i] != 1.0) binary = 0;
+            return rfm_fail(err, errlen, RFM_EINVAL, "uplift: y or score of row %zu is not finite",
+                            i);
+        if (y[i] != 0.0 && y[i] != 1.0)
+            binary = 0;
         m++;
         nt += arm[i] == k;
     }
     if (nt == 0 || nt == m)
-        return rfm_fail(err, errlen, RFM_EDATA,
-                        "uplift: evaluating arm %d needs treated and control rows (%zu of %zu treated)",
-                        k, nt, m);
+        return rfm_fail(
+            err, errlen, RFM_EDATA,
+            "uplift: evaluating arm %d needs treated and control rows (%zu of %zu treated)", k, nt,
+            m);
     evrow *r = malloc(m * sizeof *r);
     double *buf = malloc(3 * (m + 1) * sizeof *buf);
     double *pbuf = malloc(3 * (m + 1) * sizeof *pbuf);
@@ -437,7 +477,8 @@ rfm_status uplift_evaluate(const double *y, const int *arm, const double *score,
 
     size_t j = 0, cr = 0, tn = 0;
     for (size_t i = 0; i < n; i++) {
-        if (arm[i] != 0 && arm[i] != k) continue;
+        if (arm[i] != 0 && arm[i] != k)
+            continue;
         r[j++] = (evrow){score[i], y[i], (uint8_t)(arm[i] == k)};
         cr += arm[i] == 0 && y[i] == 1.0;
         tn += arm[i] == k && y[i] == 0.0;
@@ -450,7 +491,8 @@ rfm_status uplift_evaluate(const double *y, const int *arm, const double *score,
     e.uplift_random = (double)m * last_u * 0.5;
 
     /* Qini oracle: treated by outcome first, control by outcome last. */
-    for (size_t i = 0; i < m; i++) r[i].s = r[i].t ? r[i].y : -r[i].y;
+    for (size_t i = 0; i < m; i++)
+        r[i].s = r[i].t ? r[i].y : -r[i].y;
     curves(r, m, &perf);
     e.qini_perfect = trapezoid(perf.x, perf.q, perf.np);
     if (binary) {
@@ -510,9 +552,11 @@ rfm_status uplift_holdout_eval(const double *X, size_t n, size_t d, const int *a
     size_t ntr = 0, nte = 0, K = n_arms > 0 ? (size_t)n_arms : 1;
     for (size_t i = 0; i < n; i++)
         is_test[i] ? nte++ : ntr++;
-    double *Xtr = malloc((ntr ? ntr : 1) * d * sizeof *Xtr), *ytr = malloc((ntr ? ntr : 1) * sizeof *ytr);
+    double *Xtr = malloc((ntr ? ntr : 1) * d * sizeof *Xtr),
+           *ytr = malloc((ntr ? ntr : 1) * sizeof *ytr);
     int *atr = calloc(ntr ? ntr : 1, sizeof *atr), *ate = malloc((nte ? nte : 1) * sizeof *ate);
-    double *yte = malloc((nte ? nte : 1) * sizeof *yte), *score = malloc((nte ? nte : 1) * sizeof *score);
+    double *yte = malloc((nte ? nte : 1) * sizeof *yte),
+           *score = malloc((nte ? nte : 1) * sizeof *score);
     double *u = malloc(K * sizeof *u), *scores = malloc((nte ? nte : 1) * K * sizeof *scores);
     uplift_model *m = NULL;
     rfm_status st = RFM_OK;

@@ -53,9 +53,9 @@ typedef struct {
     uint64_t seed;         /* every forest's seed is derived from this one */
     int n_threads;         /* fitting threads (1..64), overrides the forests' own */
     /* rfm-train only (uplift_fit ignores them): */
-    int choose_learner;    /* 1: evaluate both learners, serve the better mean
-                              normalised Qini (learner is then ignored) */
-    double holdout;        /* share held out for the evaluation, 0.05..0.9 */
+    int choose_learner; /* 1: evaluate both learners, serve the better mean
+                           normalised Qini (learner is then ignored) */
+    double holdout;     /* share held out for the evaluation, 0.05..0.9 */
 } uplift_params;
 
 typedef struct uplift_model uplift_model;

@@ -112,8 +112,7 @@ void drift_monitor_observe(drift_monitor *m, const double *x)
     int c = __atomic_load_n(&m->cur, __ATOMIC_ACQUIRE);
     for (size_t f = 0; f < m->nf; f++)
         if (!isnan(x[f]))
-            __atomic_add_fetch(&m->counts[c][f][drift_bin(&m->bins[f], x[f])], 1,
-                               __ATOMIC_RELAXED);
+            __atomic_add_fetch(&m->counts[c][f][drift_bin(&m->bins[f], x[f])], 1, __ATOMIC_RELAXED);
     /* Exactly one caller sees the half reach its size: that one rotates. */
     if (__atomic_add_fetch(&m->total[c], 1, __ATOMIC_ACQ_REL) != m->half)
         return;

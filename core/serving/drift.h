@@ -38,9 +38,9 @@
 #define DRIFT_FLOOR 1e-4
 
 typedef struct {
-    size_t nbins;                        /* 1..DRIFT_MAX_BINS */
-    double edges[DRIFT_MAX_BINS - 1];    /* upper edges of bins 0..nbins-2, increasing */
-    double expected[DRIFT_MAX_BINS];     /* training share per bin, sums to 1 */
+    size_t nbins;                     /* 1..DRIFT_MAX_BINS */
+    double edges[DRIFT_MAX_BINS - 1]; /* upper edges of bins 0..nbins-2, increasing */
+    double expected[DRIFT_MAX_BINS];  /* training share per bin, sums to 1 */
 } drift_bins;
 
 typedef struct drift_monitor drift_monitor;

@@ -51,8 +51,8 @@ static rfm_status check_refs(oas_spec *s, const json_t *node, int depth, const c
                 return rfm_fail(err, errlen, RFM_EFORMAT, "%s: $ref %s does not resolve", path,
                                 ref);
             if (!deref(s, node))
-                return rfm_fail(err, errlen, RFM_EFORMAT,
-                                "%s: $ref %s is a cycle of references", path, ref);
+                return rfm_fail(err, errlen, RFM_EFORMAT, "%s: $ref %s is a cycle of references",
+                                path, ref);
             if (s->nrefs == s->caprefs) {
                 size_t cap = s->caprefs ? 2 * s->caprefs : 32;
                 ref_entry *e = realloc(s->refs, cap * sizeof *e);
@@ -108,8 +108,7 @@ rfm_status oas_load(const char *path, oas_spec **out, char *err, size_t errlen)
     const char *v = json_string_value(json_object_get(root, "openapi"));
     if (!v || strncmp(v, "3.", 2) != 0 || !json_is_object(json_object_get(root, "paths"))) {
         json_decref(root);
-        return rfm_fail(err, errlen, RFM_EFORMAT, "%s: not an OpenAPI 3 document with paths",
-                        path);
+        return rfm_fail(err, errlen, RFM_EFORMAT, "%s: not an OpenAPI 3 document with paths", path);
     }
     oas_spec *s = calloc(1, sizeof *s);
     if (!s) {
@@ -196,8 +195,8 @@ static const json_t *resolve(const oas_spec *s, const char *ref)
             }
         }
         key[k] = '\0';
-        cur = json_is_array(cur) ? json_array_get(cur, (size_t)atol(key))
-                                 : json_object_get(cur, key);
+        cur =
+            json_is_array(cur) ? json_array_get(cur, (size_t)atol(key)) : json_object_get(cur, key);
         if (*p == '/')
             p++;
     }
@@ -218,9 +217,9 @@ static const json_t *deref(const oas_spec *s, const json_t *schema)
 const json_t *oas_request_schema(const oas_spec *s, const json_t *op)
 {
     const json_t *rb = deref(s, json_object_get(op, "requestBody"));
-    return deref(s, json_object_get(
-                        json_object_get(json_object_get(rb, "content"), "application/json"),
-                        "schema"));
+    return deref(
+        s, json_object_get(json_object_get(json_object_get(rb, "content"), "application/json"),
+                           "schema"));
 }
 
 const json_t *oas_response_schema(const oas_spec *s, const json_t *op, int status)
@@ -232,9 +231,9 @@ const json_t *oas_response_schema(const oas_spec *s, const json_t *op, int statu
     if (!r)
         r = json_object_get(rs, "default");
     r = deref(s, r);
-    return deref(s, json_object_get(
-                        json_object_get(json_object_get(r, "content"), "application/json"),
-                        "schema"));
+    return deref(s,
+                 json_object_get(json_object_get(json_object_get(r, "content"), "application/json"),
+                                 "schema"));
 }
 
 /* ---- validation ------------------------------------------------------ */
@@ -259,8 +258,11 @@ typedef struct {
  * it is not a complete, well-formed sequence. */
 static size_t utf8_seq(const unsigned char *s, size_t n)
 {
-    size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3
-                                 : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
+    size_t len = s[0] < 0x80             ? 1
+                 : (s[0] & 0xE0) == 0xC0 ? 2
+                 : (s[0] & 0xF0) == 0xE0 ? 3
+                 : (s[0] & 0xF8) == 0xF0 ? 4
+                                         : 0;
     if (len == 0 || len > n)
         return 0;
     for (size_t i = 1; i < len; i++)
@@ -528,7 +530,8 @@ static int check_type(vctx *c, const keywords *kw, const json_t *v)
     } else if (json_is_array(t)) {
         size_t i;
         json_t *e;
-        json_array_foreach(t, i, e) ok |= json_is_string(e) && type_matches(v, json_string_value(e));
+        json_array_foreach(t, i, e) ok |=
+            json_is_string(e) && type_matches(v, json_string_value(e));
     }
     if (ok)
         return 1;

@@ -25,10 +25,10 @@ static void test_forms(void **state)
 static void test_invalid(void **state)
 {
     (void)state;
-    const char *bad[] = {"",           "2011-02-29",       "1900-02-29",       "2011-13-01",
-                         "2011-00-10", "2011-04-31",       "2011-01-01 25:00", "2011-01-01 10:60",
-                         "13/1/2011 1:00", "2011/01/01",   "yesterday",        "2011-1-1",
-                         "2011-01-01x", "1/1/11 1:00",     "2011-01-01 10"};
+    const char *bad[] = {
+        "",           "2011-02-29",       "1900-02-29",       "2011-13-01",     "2011-00-10",
+        "2011-04-31", "2011-01-01 25:00", "2011-01-01 10:60", "13/1/2011 1:00", "2011/01/01",
+        "yesterday",  "2011-1-1",         "2011-01-01x",      "1/1/11 1:00",    "2011-01-01 10"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         if (P(bad[i]) != DATE_NONE)
             fail_msg("'%s' should be rejected", bad[i]);
@@ -54,12 +54,12 @@ static void test_auto_forms_and_zones(void **state)
     assert_int_equal(Z("2024-03-01T01:00:00+02", NULL, 0), e);
     assert_int_equal(Z("2024-03-01T01:00:00 +02:00", NULL, 0), e);
     assert_int_equal(Z("2024-02-29T23:30:00-01:00", NULL, 0), d);
-    assert_int_equal(Z("2024-02-29T23:30:00Z", NULL, 3600), d);  /* into +01:00 */
-    assert_int_equal(Z("2024-02-29T23:30:00", NULL, 3600), e);   /* already local */
+    assert_int_equal(Z("2024-02-29T23:30:00Z", NULL, 3600), d); /* into +01:00 */
+    assert_int_equal(Z("2024-02-29T23:30:00", NULL, 3600), e);  /* already local */
     assert_int_equal(Z("20240301", NULL, 0), d);
-    assert_int_equal(Z("1709287200", NULL, 0), d);              /* 2024-03-01 10:00 UTC */
+    assert_int_equal(Z("1709287200", NULL, 0), d); /* 2024-03-01 10:00 UTC */
     assert_int_equal(Z("1709287200123", NULL, 0), d);
-    assert_int_equal(Z("1709287200", NULL, -11 * 3600), e);     /* 23:00 the day before */
+    assert_int_equal(Z("1709287200", NULL, -11 * 3600), e); /* 23:00 the day before */
     assert_int_equal(Z("0", NULL, 0), DATE_NONE);
     assert_int_equal(Z("20241301", NULL, 0), DATE_NONE);
     assert_int_equal(Z("2024-03-01T10:00:00+25:00", NULL, 0), DATE_NONE);

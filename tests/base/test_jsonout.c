@@ -25,9 +25,10 @@ static const size_t FLAGS[] = {0,
  * controls, quote, backslash, slash, ASCII, two- and three-byte UTF-8. */
 static json_t *rand_string(rfm_rng *r)
 {
-    static const char *const parts[] = {"a", "Z", " ", "\"", "\\", "/", "\n", "\t", "\r",
-                                        "\b", "\f", "\x01", "\x1f", "\x7f", "\xc3\xa9",
-                                        "\xe2\x82\xac", "\xe2\x80\xa8", "key", "0.5"};
+    static const char *const parts[] = {
+        "a",  "Z",  " ",    "\"",   "\\",   "/",        "\n",           "\t",           "\r",
+        "\b", "\f", "\x01", "\x1f", "\x7f", "\xc3\xa9", "\xe2\x82\xac", "\xe2\x80\xa8", "key",
+        "0.5"};
     char s[128] = "";
     size_t n = rfm_rng_below(r, 8);
     for (size_t i = 0; i < n; i++)
@@ -159,9 +160,8 @@ static void test_reals_read_back_through_jansson(void **state)
 static void test_examples(void **state)
 {
     (void)state;
-    json_t *j = json_pack("{s:f,s:f,s:f,s:I,s:f,s:f,s:[]}", "threshold", 0.6, "median",
-                          2058.17, "three", 3.0, "n", (json_int_t)3, "neg", -0.0, "big", 1e300,
-                          "empty");
+    json_t *j = json_pack("{s:f,s:f,s:f,s:I,s:f,s:f,s:[]}", "threshold", 0.6, "median", 2058.17,
+                          "three", 3.0, "n", (json_int_t)3, "neg", -0.0, "big", 1e300, "empty");
     char *s = jsonout_dumps(j, JSON_COMPACT);
     assert_string_equal(s, "{\"threshold\":0.6,\"median\":2058.17,\"three\":3.0,\"n\":3,"
                            "\"neg\":-0.0,\"big\":1e+300,\"empty\":[]}");

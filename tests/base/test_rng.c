@@ -50,8 +50,7 @@ static void test_same_as_naive_loop(void **state)
                         rows[i][2] == 0.5 * (double)ref[i]);
         }
         uint64_t next = rfm_rng_u64(&a);
-        assert_true(rfm_rng_u64(&b) == next && rfm_rng_u64(&c2) == next &&
-                    rfm_rng_u64(&d) == next);
+        assert_true(rfm_rng_u64(&b) == next && rfm_rng_u64(&c2) == next && rfm_rng_u64(&d) == next);
     }
 }
 

@@ -42,13 +42,11 @@ static void test_errors_name_position(void **state)
     json_t *j = NULL;
     char err[RFM_ERRLEN] = "";
     const char *bad = "a: 1\nb: [1, 2\n";
-    assert_int_equal(yamljson_parse(bad, strlen(bad), "bad.yaml", &j, err, sizeof err),
-                     RFM_EPARSE);
+    assert_int_equal(yamljson_parse(bad, strlen(bad), "bad.yaml", &j, err, sizeof err), RFM_EPARSE);
     assert_null(j);
     assert_non_null(strstr(err, "bad.yaml:"));
     const char *dup = "a: 1\na: 2\n";
-    assert_int_equal(yamljson_parse(dup, strlen(dup), "dup.yaml", &j, err, sizeof err),
-                     RFM_EPARSE);
+    assert_int_equal(yamljson_parse(dup, strlen(dup), "dup.yaml", &j, err, sizeof err), RFM_EPARSE);
     assert_non_null(strstr(err, "dup.yaml:2:"));
     assert_non_null(strstr(err, "duplicate key 'a'"));
     const char *alias = "a: &x 1\nb: *x\n";

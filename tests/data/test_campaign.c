@@ -35,17 +35,20 @@ static void test_encoding(void **state)
                       "1,Rural,w,1,Mens,0\n";
     campaign_data *d = NULL;
     char err[RFM_ERRLEN];
-    if (load(csv, &d, err, sizeof err) != RFM_OK) fail_msg("%s", err);
+    if (load(csv, &d, err, sizeof err) != RFM_OK)
+        fail_msg("%s", err);
     assert_int_equal(d->n, 4);
     assert_int_equal(d->d, 5); /* recency, zip x 3 levels, newbie */
     const campaign_encoding *e = d->enc;
     const char *names[5] = {"recency", "zip=Rural", "zip=Sub, urban", "zip=Urban", "newbie"};
-    for (size_t j = 0; j < 5; j++) assert_string_equal(campaign_column_name(e, j), names[j]);
+    for (size_t j = 0; j < 5; j++)
+        assert_string_equal(campaign_column_name(e, j), names[j]);
     double want[4][5] = {{3, 0, 0, 1, 0}, {10, 1, 0, 0, 1}, {2.5, 0, 1, 0, 1}, {1, 1, 0, 0, 0}};
     int want_arm[4] = {1, 0, 2, 1};
     double want_y[4] = {1, 0, 0, 1};
     for (size_t i = 0; i < 4; i++) {
-        for (size_t j = 0; j < 5; j++) assert_true(d->X[i * 5 + j] == want[i][j]);
+        for (size_t j = 0; j < 5; j++)
+            assert_true(d->X[i * 5 + j] == want[i][j]);
         assert_int_equal(d->arm[i], want_arm[i]);
         assert_true(d->y[i] == want_y[i]);
     }
@@ -67,17 +70,21 @@ static void test_encoding(void **state)
     assert_int_equal(campaign_encode_json(e2, req, x2, err, sizeof err), RFM_OK);
     assert_memory_equal(x, r, sizeof r);
     assert_memory_equal(x2, r, sizeof r);
-    for (size_t j = 0; j < 5; j++) assert_string_equal(campaign_column_name(e2, j), names[j]);
+    for (size_t j = 0; j < 5; j++)
+        assert_string_equal(campaign_column_name(e2, j), names[j]);
 
     /* Each 422 case names its field; x stays as it was. */
     const struct {
         const char *body, *msg;
     } bad[] = {
-        {"{\"recency\": 4, \"zip\": \"Mars\", \"newbie\": 1}", "features.zip: unknown category 'Mars'"},
+        {"{\"recency\": 4, \"zip\": \"Mars\", \"newbie\": 1}",
+         "features.zip: unknown category 'Mars'"},
         {"{\"recency\": 4, \"newbie\": 1}", "features.zip: missing"},
-        {"{\"recency\": \"4\", \"zip\": \"Rural\", \"newbie\": 1}", "features.recency: expected a number"},
+        {"{\"recency\": \"4\", \"zip\": \"Rural\", \"newbie\": 1}",
+         "features.recency: expected a number"},
         {"{\"recency\": 4, \"zip\": 3, \"newbie\": 1}", "features.zip: expected a string"},
-        {"{\"recency\": 4, \"zip\": \"Rural\", \"newbie\": 1, \"age\": 3}", "features.age: unknown feature"},
+        {"{\"recency\": 4, \"zip\": \"Rural\", \"newbie\": 1, \"age\": 3}",
+         "features.age: unknown feature"},
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         json_t *b = json_loads(bad[k].body, 0, NULL);
@@ -88,7 +95,8 @@ static void test_encoding(void **state)
         json_decref(b);
     }
     /* A defective stored encoding is refused, naming the field. */
-    json_array_clear(json_object_get(json_array_get(json_object_get(back, "features"), 1), "levels"));
+    json_array_clear(
+        json_object_get(json_array_get(json_object_get(back, "features"), 1), "levels"));
     campaign_encoding *e3 = NULL;
     assert_int_equal(campaign_encoding_from_json(back, &e3, err, sizeof err), RFM_EFORMAT);
     assert_non_null(strstr(err, "features[1].levels"));
@@ -114,7 +122,8 @@ static void test_errors_name_position(void **state)
          ":3:1: column 'recency': '4x' is not a number", RFM_EPARSE},
         {"recency,zip,segment,newbie,visit\n3,Urban,Kids,0,1\n",
          ":2:9: treatment 'Kids' is neither the control 'None' nor an arm", RFM_EPARSE},
-        {"recency,zip,segment,newbie,visit\n3,,Mens,0,1\n", ":2:3: column 'zip' is empty", RFM_EPARSE},
+        {"recency,zip,segment,newbie,visit\n3,,Mens,0,1\n", ":2:3: column 'zip' is empty",
+         RFM_EPARSE},
         {"recency,zip,segment,newbie,visit\n3,Urban,Mens,0,yes\n",
          ":2:16: outcome 'visit': 'yes' is not a number", RFM_EPARSE},
         {"recency,zip,segment,newbie,visit\n3,Urban,Mens,0\n", ":2:1: 4 fields, the header has 5",
@@ -122,13 +131,15 @@ static void test_errors_name_position(void **state)
         {"recency,zip,segment,visit\n3,Urban,Mens,1\n", ": column 'newbie' not in the header",
          RFM_EINVAL},
         {"recency,zip,segment,newbie,visit\n", ": no data rows", RFM_EDATA},
-        {"recency,zip,segment,newbie,visit\nnan,Urban,Mens,0,1\n", "'nan' is not a number", RFM_EPARSE},
+        {"recency,zip,segment,newbie,visit\nnan,Urban,Mens,0,1\n", "'nan' is not a number",
+         RFM_EPARSE},
     };
     char err[RFM_ERRLEN];
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         campaign_data *d = NULL;
         assert_int_equal(load(cases[k].csv, &d, err, sizeof err), cases[k].st);
-        if (!strstr(err, cases[k].msg)) fail_msg("case %zu: '%s' lacks '%s'", k, err, cases[k].msg);
+        if (!strstr(err, cases[k].msg))
+            fail_msg("case %zu: '%s' lacks '%s'", k, err, cases[k].msg);
         assert_null(d);
     }
     campaign_feature dup[2] = {{"a", CAMPAIGN_NUMBER}, {"a", CAMPAIGN_NUMBER}};
@@ -162,9 +173,11 @@ static void test_hillstrom(void **state)
         cnt[d->arm[i]]++;
         visits += d->y[i];
     }
-    printf("    hillstrom: %zu rows, %zu columns, control %zu, mens %zu, womens %zu, visit rate %.4f\n",
+    printf("    hillstrom: %zu rows, %zu columns, control %zu, mens %zu, womens %zu, visit rate "
+           "%.4f\n",
            d->n, d->d, cnt[0], cnt[1], cnt[2], visits / (double)d->n);
-    for (int a = 0; a < 3; a++) assert_true(cnt[a] > 21000 && cnt[a] < 21700);
+    for (int a = 0; a < 3; a++)
+        assert_true(cnt[a] > 21000 && cnt[a] < 21700);
     assert_near(visits / (double)d->n, 0.1468, 0.001);
     assert_string_equal(campaign_column_name(d->enc, 1), "history_segment=1) $0 - $100");
     campaign_data_free(d);

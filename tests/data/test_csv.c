@@ -52,14 +52,16 @@ static void test_rfc4180(void **state)
 {
     (void)state;
     check("a,b,c\n1,2,3\n", "a|b|c\n1|2|3\n");
-    check("a,\"b,c\",d\n", "a|b,c|d\n");                       /* comma in quotes */
-    check("\"say \"\"hi\"\"\",x\n", "say \"hi\"|x\n");          /* doubled quotes */
+    check("a,\"b,c\",d\n", "a|b,c|d\n");                         /* comma in quotes */
+    check("\"say \"\"hi\"\"\",x\n", "say \"hi\"|x\n");           /* doubled quotes */
     check("\"line1\nline2\",x\ny,z\n", "line1\nline2|x\ny|z\n"); /* newline in quotes */
-    check("a,b\r\nc,d\r\n", "a|b\nc|d\n");                     /* CRLF */
-    check("\xef\xbb\xbf" "id,v\n1,2\n", "id|v\n1|2\n");        /* BOM */
-    check("a,b\n\n\nc,d", "a|b\nc|d\n");                       /* blank lines, no final newline */
-    check(",,\n", "||\n");                                     /* empty fields */
-    check("12\" PLATE,3\n", "12\" PLATE|3\n");                 /* bare quote kept */
+    check("a,b\r\nc,d\r\n", "a|b\nc|d\n");                       /* CRLF */
+    check("\xef\xbb\xbf"
+          "id,v\n1,2\n",
+          "id|v\n1|2\n");                      /* BOM */
+    check("a,b\n\n\nc,d", "a|b\nc|d\n");       /* blank lines, no final newline */
+    check(",,\n", "||\n");                     /* empty fields */
+    check("12\" PLATE,3\n", "12\" PLATE|3\n"); /* bare quote kept */
     check("\"\",x\n", "|x\n");
 }
 
@@ -247,7 +249,7 @@ typedef struct {
 } ref_dialect;
 
 typedef struct {
-    char *buf;            /* the fields back to back, NUL after each */
+    char *buf; /* the fields back to back, NUL after each */
     size_t len, cap;
     size_t nf, fcap;
     size_t *ofs, *flen;
@@ -290,8 +292,8 @@ static int ref_ends_field(const ref_dialect *d, int c)
 
 /* The next record of s[0..n) from *pos: 1 with it in *r, 0 at the end, -1
  * for a malformed record. */
-static int ref_next(const ref_dialect *d, const uint8_t *s, size_t n, size_t *pos,
-                    uint64_t *line, size_t *linestart, ref_rec *r)
+static int ref_next(const ref_dialect *d, const uint8_t *s, size_t n, size_t *pos, uint64_t *line,
+                    size_t *linestart, ref_rec *r)
 {
     size_t p = *pos;
 #define AT(i) ((i) < n ? (int)s[i] : -1)
@@ -438,7 +440,7 @@ static size_t random_input(uint64_t *x, const ref_dialect *d, uint8_t *out, size
                 else if (c % 3 == 0)
                     out[n++] = '"', out[n++] = '"';
                 else /* separators and line ends inside quotes */
-                    out[n++] = (uint8_t)",;\t \r\n"[rnd(x) % 6];
+                    out[n++] = (uint8_t) ",;\t \r\n"[rnd(x) % 6];
             }
             if (quoted)
                 out[n++] = '"';
@@ -460,8 +462,8 @@ static size_t random_input(uint64_t *x, const ref_dialect *d, uint8_t *out, size
 
 /* Read in with the reader, comparing each record with the reference.
  * Returns the number of records; *st and err as csv_next left them. */
-static size_t compare_with_ref(csv_reader *rd, const ref_dialect *d, const uint8_t *in,
-                               size_t n, rfm_status *st, char *err)
+static size_t compare_with_ref(csv_reader *rd, const ref_dialect *d, const uint8_t *in, size_t n,
+                               rfm_status *st, char *err)
 {
     ref_rec ref = {0};
     size_t pos = 0, linestart = 0, count = 0;
@@ -491,8 +493,8 @@ static size_t compare_with_ref(csv_reader *rd, const ref_dialect *d, const uint8
         for (size_t i = 0; i < nf; i++) {
             if (f[i].len != ref.flen[i] || memcmp(f[i].s, ref.buf + ref.ofs[i], f[i].len) != 0)
                 fail_msg("record %zu (line %llu) field %zu: '%.*s', the reference '%.*s'", count,
-                         (unsigned long long)ref.line, i, (int)f[i].len, f[i].s,
-                         (int)ref.flen[i], ref.buf + ref.ofs[i]);
+                         (unsigned long long)ref.line, i, (int)f[i].len, f[i].s, (int)ref.flen[i],
+                         ref.buf + ref.ofs[i]);
             assert_int_equal(f[i].s[f[i].len], '\0');
             if (i > 0) /* back to back (csv.h) */
                 assert_ptr_equal(f[i].s, f[i - 1].s + f[i - 1].len + 1);
@@ -529,9 +531,8 @@ static void test_random_against_reference(void **state)
             drip *dr = calloc(1, sizeof *dr);
             assert_non_null(dr);
             *dr = (drip){in, n, 0, it % 2 ? 40 : 3000, x | 1};
-            assert_int_equal(csv_open_source(drip_read, free, dr, "rnd.csv", &r2, err2,
-                                             sizeof err2),
-                             RFM_OK);
+            assert_int_equal(
+                csv_open_source(drip_read, free, dr, "rnd.csv", &r2, err2, sizeof err2), RFM_OK);
             assert_true(csv_set_separator(r1, set[k]));
             assert_true(csv_set_separator(r2, set[k]));
             size_t c1 = compare_with_ref(r1, d, in, n, &st1, err1);
@@ -545,8 +546,7 @@ static void test_random_against_reference(void **state)
             csv_close(r2);
         }
     }
-    printf("    %zu records agreed; %zu inputs malformed, with the same error\n", records,
-           errors);
+    printf("    %zu records agreed; %zu inputs malformed, with the same error\n", records, errors);
     assert_true(records > 20000 && errors > 300); /* both kinds were exercised */
     free(in);
 }

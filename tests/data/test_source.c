@@ -46,8 +46,8 @@ static void test_check(void **state)
     assert_null(source_check("data/x.csv", NULL, &key, buf, sizeof buf));
     assert_null(source_check("-", NULL, &key, buf, sizeof buf));
     assert_null(source_check("postgresql://u@h/db", "SELECT 1", &key, buf, sizeof buf));
-    assert_null(source_check("postgres://u@h:5433/db?sslmode=require", "SELECT 1", &key, buf,
-                             sizeof buf));
+    assert_null(
+        source_check("postgres://u@h:5433/db?sslmode=require", "SELECT 1", &key, buf, sizeof buf));
     assert_null(source_check("sqlite:///tmp/a.db", "SELECT 1", &key, buf, sizeof buf));
     /* A query without a database, a database without a query. */
     assert_non_null(source_check("data/x.csv", "SELECT 1", &key, buf, sizeof buf));
@@ -79,9 +79,9 @@ static void test_check(void **state)
     /* source_open refuses the same before connecting, without the password. */
     csv_reader *r;
     char err[RFM_ERRLEN];
-    assert_int_equal(source_open("postgresql://u:hunter2@127.0.0.1:1/db", "SELECT 1", &r, err,
-                                 sizeof err),
-                     RFM_EINVAL);
+    assert_int_equal(
+        source_open("postgresql://u:hunter2@127.0.0.1:1/db", "SELECT 1", &r, err, sizeof err),
+        RFM_EINVAL);
     assert_null(r);
     assert_null(strstr(err, "hunter2"));
     assert_int_equal(source_open("sqlite:///tmp/x.db", NULL, &r, err, sizeof err), RFM_EINVAL);
@@ -233,8 +233,9 @@ static void test_sqlite(void **state)
     (void)state;
     csv_reader *r;
     char err[RFM_ERRLEN], out[4096], hex[65], hexw[65];
-    rfm_status st = source_open(url, "SELECT inv AS \"InvoiceNo\", cust, price, note FROM t "
-                                     "ORDER BY inv;",
+    rfm_status st = source_open(url,
+                                "SELECT inv AS \"InvoiceNo\", cust, price, note FROM t "
+                                "ORDER BY inv;",
                                 &r, err, sizeof err);
     if (st != RFM_OK)
         fail_msg("%s", err);
@@ -298,8 +299,7 @@ static void test_sqlite_errors(void **state)
     assert_int_equal(slurp(r, out, sizeof out, NULL, err), RFM_OK);
     assert_string_equal(out, "count(*)\n4\n");
     csv_close(r);
-    assert_int_equal(source_open(url, "SELECT abs(-9223372036854775807 - 1)", &r, err,
-                                 sizeof err),
+    assert_int_equal(source_open(url, "SELECT abs(-9223372036854775807 - 1)", &r, err, sizeof err),
                      RFM_OK);
     assert_int_equal(slurp(r, out, sizeof out, NULL, err), RFM_EIO);
     assert_non_null(strstr(err, "query failed while streaming: integer overflow"));
@@ -309,10 +309,8 @@ static void test_sqlite_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_check),
-        cmocka_unit_test(test_stdin_pipe),
-        cmocka_unit_test(test_producer_error),
-        cmocka_unit_test(test_sqlite),
+        cmocka_unit_test(test_check),          cmocka_unit_test(test_stdin_pipe),
+        cmocka_unit_test(test_producer_error), cmocka_unit_test(test_sqlite),
         cmocka_unit_test(test_sqlite_errors),
     };
     return cmocka_run_group_tests(tests, setup_db, teardown_db);

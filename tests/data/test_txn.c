@@ -10,26 +10,31 @@
 #include "date.h"
 #include "txn.h"
 
-static const txn_options OPT = {.invoice = "InvoiceNo", .customer_id = "CustomerID", .date = "InvoiceDate",
-       .quantity = "Quantity", .price = "UnitPrice", .product = "StockCode",
-       .cancel_prefix = "C", .snapshot_day = DATE_NONE};
+static const txn_options OPT = {.invoice = "InvoiceNo",
+                                .customer_id = "CustomerID",
+                                .date = "InvoiceDate",
+                                .quantity = "Quantity",
+                                .price = "UnitPrice",
+                                .product = "StockCode",
+                                .cancel_prefix = "C",
+                                .snapshot_day = DATE_NONE};
 
 /* Line numbers are file lines: the header is line 1. */
 static const char *FIXTURE =
     "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
-    "1001,A,\"Mug, red\",2,2011-01-01 10:00:00,3.00,17850.0,UK\n"   /* 2: used 6.00 */
-    "1001,B,Plate,1,2011-01-01 10:00:00,4.50,17850.0,UK\n"          /* 3: used 4.50 */
-    "1001,B,Plate,1,2011-01-01 10:00:00,4.50,17850.0,UK\n"          /* 4: duplicate */
-    "1002,A,\"Mug, red\",1,2011-01-01 15:00:00,3.00,17850,UK\n"     /* 5: used, same day */
-    "1003,C,Bowl,4,1/10/2011 9:30,2.50,17850,UK\n"                  /* 6: used 10.00 */
-    "C1004,A,\"Mug, red\",-1,2011-01-11 10:00:00,3.00,17850,UK\n"   /* 7: cancelled */
-    "1005,A,\"Mug, red\",1,2011-01-12 10:00:00,3.00,,UK\n"          /* 8: missing id */
-    "1006,A,\"Mug, red\",x,2011-01-12 10:00:00,3.00,12000,UK\n"     /* 9: bad number */
-    "1007,A,\"Mug, red\",1,2011-13-12 10:00:00,3.00,12000,UK\n"     /* 10: bad date */
-    "1008,A,\"Mug, red\",0,2011-01-12 10:00:00,3.00,12000,UK\n"     /* 11: quantity 0 */
-    "1009,A,\"Mug, red\",1,2011-01-12 10:00:00,0,12000,UK\n"        /* 12: price 0 */
-    "1010,D,Jug,1,2011-01-20,20.00,12000,UK\n"                      /* 13: used 20.00 */
-    "1011,A,\"Mug, red\",3,2011-01-05,1.00,nan,UK\n";               /* 14: missing id */
+    "1001,A,\"Mug, red\",2,2011-01-01 10:00:00,3.00,17850.0,UK\n" /* 2: used 6.00 */
+    "1001,B,Plate,1,2011-01-01 10:00:00,4.50,17850.0,UK\n"        /* 3: used 4.50 */
+    "1001,B,Plate,1,2011-01-01 10:00:00,4.50,17850.0,UK\n"        /* 4: duplicate */
+    "1002,A,\"Mug, red\",1,2011-01-01 15:00:00,3.00,17850,UK\n"   /* 5: used, same day */
+    "1003,C,Bowl,4,1/10/2011 9:30,2.50,17850,UK\n"                /* 6: used 10.00 */
+    "C1004,A,\"Mug, red\",-1,2011-01-11 10:00:00,3.00,17850,UK\n" /* 7: cancelled */
+    "1005,A,\"Mug, red\",1,2011-01-12 10:00:00,3.00,,UK\n"        /* 8: missing id */
+    "1006,A,\"Mug, red\",x,2011-01-12 10:00:00,3.00,12000,UK\n"   /* 9: bad number */
+    "1007,A,\"Mug, red\",1,2011-13-12 10:00:00,3.00,12000,UK\n"   /* 10: bad date */
+    "1008,A,\"Mug, red\",0,2011-01-12 10:00:00,3.00,12000,UK\n"   /* 11: quantity 0 */
+    "1009,A,\"Mug, red\",1,2011-01-12 10:00:00,0,12000,UK\n"      /* 12: price 0 */
+    "1010,D,Jug,1,2011-01-20,20.00,12000,UK\n"                    /* 13: used 20.00 */
+    "1011,A,\"Mug, red\",3,2011-01-05,1.00,nan,UK\n";             /* 14: missing id */
 
 static txn_data *read_text(const char *text, const txn_options *opt, txn_report *rep,
                            rfm_status want)
@@ -89,14 +94,14 @@ static void test_features_by_hand(void **state)
     /* 17850: invoices 1001, 1002 (2011-01-01) and 1003 (2011-01-10);
      * spend 6 + 4.5 + 3 = 13.5 on day one, 10 on day two. */
     assert_true(f[1].active);
-    assert_near(f[1].recency, 11, 0);   /* 01-21 - 01-10 */
-    assert_near(f[1].frequency, 3, 0);  /* distinct invoices */
+    assert_near(f[1].recency, 11, 0);  /* 01-21 - 01-10 */
+    assert_near(f[1].frequency, 3, 0); /* distinct invoices */
     assert_near(f[1].monetary, 23.5, 1e-12);
-    assert_near(f[1].tenure, 20, 0);    /* 01-21 - 01-01 */
+    assert_near(f[1].tenure, 20, 0); /* 01-21 - 01-01 */
     assert_near(f[1].aov, 23.5 / 3, 1e-12);
-    assert_near(f[1].bg_x, 1, 0);       /* two purchase days */
+    assert_near(f[1].bg_x, 1, 0); /* two purchase days */
     assert_near(f[1].bg_t_x, 9, 0);
-    assert_near(f[1].bg_T, 19, 0);      /* to 01-20, the last observed day */
+    assert_near(f[1].bg_T, 19, 0); /* to 01-20, the last observed day */
     assert_near(f[1].bg_mean_spend, 10, 1e-12);
     /* 12000: one purchase of 20 on 2011-01-20. */
     assert_near(f[0].recency, 1, 0);
@@ -190,8 +195,7 @@ static void test_classify_order(void **state)
                      TXN_BAD_NUMBER);
     assert_int_equal(txn_classify("7", 1, "1", 1, "C", 1, 1, -1, 2, 0, DATE_NONE, &l),
                      TXN_BAD_DATE);
-    assert_int_equal(txn_classify("7", 1, "1", 1, "C", 1, 1, 0, 2, 0, 0, &l),
-                     TXN_NONPOS_QUANTITY);
+    assert_int_equal(txn_classify("7", 1, "1", 1, "C", 1, 1, 0, 2, 0, 0, &l), TXN_NONPOS_QUANTITY);
     assert_int_equal(txn_classify("7", 1, "1", 1, "C", 1, 1, 0, 1, 1, 0, &l), TXN_ZERO_AMOUNT);
     assert_int_equal(txn_classify("7", 1, "1", 1, "C", 1, 1, 1, 0, 0, 0, &l), TXN_NONPOS_PRICE);
     /* a negative quantity passes the checks with a negative spend: a return */
@@ -295,7 +299,7 @@ static void test_spend_out_of_range(void **state)
 {
     (void)state;
     const char *text = "InvoiceNo,CustomerID,InvoiceDate,Quantity,UnitPrice\n"
-                       "1,x,2011-01-01,1e308,1e10\n"   /* Inf */
+                       "1,x,2011-01-01,1e308,1e10\n"    /* Inf */
                        "2,x,2011-01-02,1e-200,1e-200\n" /* 0 */
                        "3,x,2011-01-03,1e298,2\n"       /* above TXN_SPEND_MAX */
                        "4,x,2011-01-04,-1e308,1e10\n"   /* a return worth -Inf */
@@ -350,7 +354,6 @@ static void test_invoice_spanning_days(void **state)
     txn_free(d);
 }
 
-
 /* ---- dialects: every export shape through options alone ---------------
  * Each fixture says the same purchases in another dialect:
  *   a@x.com: invoice 1 on 2024-03-01 (12.50 + 7.50), invoice 2 on
@@ -381,10 +384,9 @@ static void expect_customer(const txn_data *d, const char *id, double freq, doub
     txn_features *f = calloc(txn_ncustomers(d), sizeof *f);
     assert_non_null(f);
     txn_features_asof(d, txn_snapshot_day(d), f);
-    if (f[i].frequency != freq || fabs(f[i].monetary - monetary) > 1e-9 ||
-        f[i].recency != recency)
-        fail_msg("%s: frequency %g monetary %.17g recency %g, wanted %g %g %g", id,
-                 f[i].frequency, f[i].monetary, f[i].recency, freq, monetary, recency);
+    if (f[i].frequency != freq || fabs(f[i].monetary - monetary) > 1e-9 || f[i].recency != recency)
+        fail_msg("%s: frequency %g monetary %.17g recency %g, wanted %g %g %g", id, f[i].frequency,
+                 f[i].monetary, f[i].recency, freq, monetary, recency);
     free(f);
 }
 
@@ -401,8 +403,12 @@ static void expect_standard(const char *text, const char *name, const txn_option
     txn_free(d);
 }
 
-static const txn_options CRM = {.invoice = "Order", .customer_id = "Email", .date = "Time",
-                                .quantity = "Qty",  .price = "Price",       .snapshot_day = DATE_NONE};
+static const txn_options CRM = {.invoice = "Order",
+                                .customer_id = "Email",
+                                .date = "Time",
+                                .quantity = "Qty",
+                                .price = "Price",
+                                .snapshot_day = DATE_NONE};
 
 /* Semicolons, decimal comma, quoted fields holding the separator and a
  * quote, a byte order mark, CRLF, ISO 8601 times with Z, an offset and
@@ -426,8 +432,14 @@ static void test_semicolon_decimal_comma_crlf_bom(void **state)
 static void test_tab_no_header_positions(void **state)
 {
     (void)state;
-    txn_options o = {.invoice = "1", .customer_id = "3", .date = "2", .quantity = "4",
-                     .price = "5", .snapshot_day = DATE_NONE, .separator = '\t', .no_header = 1};
+    txn_options o = {.invoice = "1",
+                     .customer_id = "3",
+                     .date = "2",
+                     .quantity = "4",
+                     .price = "5",
+                     .snapshot_day = DATE_NONE,
+                     .separator = '\t',
+                     .no_header = 1};
     expect_standard("1\t20240301\ta@x.com\t1\t12.50\n"
                     "1\t20240301\ta@x.com\t3\t2.50\n"
                     "2\t20240305\ta@x.com\t1\t5\n"
@@ -441,8 +453,11 @@ static void test_tab_no_header_positions(void **state)
 static void test_whitespace_amount_no_invoice(void **state)
 {
     (void)state;
-    txn_options o = {.customer_id = "account", .date = "when", .amount = "usd",
-                     .snapshot_day = DATE_NONE, .separator = CSV_SEP_WHITESPACE};
+    txn_options o = {.customer_id = "account",
+                     .date = "when",
+                     .amount = "usd",
+                     .snapshot_day = DATE_NONE,
+                     .separator = CSV_SEP_WHITESPACE};
     expect_standard("  when        account   usd\n"
                     "  1709287200  a@x.com   12.50  \n"
                     "1709287200000 \t a@x.com\t7.50\n"
@@ -480,8 +495,12 @@ static void test_date_pattern_and_pipe(void **state)
 static void test_json_lines(void **state)
 {
     (void)state;
-    txn_options o = {.invoice = "order", .customer_id = "email", .date = "ts", .amount = "total",
-                     .snapshot_day = DATE_NONE, .decimal = ','};
+    txn_options o = {.invoice = "order",
+                     .customer_id = "email",
+                     .date = "ts",
+                     .amount = "total",
+                     .snapshot_day = DATE_NONE,
+                     .decimal = ','};
     expect_standard("{\"order\": 1, \"email\": \"a@x.com\", \"ts\": \"2024-03-01T10:00:00Z\", "
                     "\"total\": 12.5}\n"
                     "{\"order\": 1, \"email\": \"a@x.com\", \"ts\": \"2024-03-01T11:00:00Z\", "
@@ -508,7 +527,7 @@ static void test_timezone_moves_days(void **state)
     o.zone_s = 2 * 3600; /* +02:00 */
     const char *text = "Order,Email,Time,Qty,Price\n"
                        "1,a@x.com,2024-03-01T10:00:00Z,1,20\n"
-                       "2,a@x.com,2024-03-04T23:30:00Z,1,5\n"   /* 05 01:30 at +02:00 */
+                       "2,a@x.com,2024-03-04T23:30:00Z,1,5\n"  /* 05 01:30 at +02:00 */
                        "3,b@x.com,2024-03-04 23:30:00,1,10\n"; /* already local: the 4th */
     txn_report rep;
     char err[RFM_ERRLEN] = "";
@@ -533,12 +552,16 @@ static void test_returns(void **state)
                        "a@x.com;2024-03-01;12,50\n"
                        "a@x.com;2024-03-01;7,50\n"
                        "a@x.com;2024-03-05;5\n"
-                       "a@x.com;2024-03-05;-4,00\n"   /* a return */
+                       "a@x.com;2024-03-05;-4,00\n" /* a return */
                        "b@x.com;2024-03-04;10\n"
-                       "b@x.com;2024-03-05;-30\n"     /* more than b ever bought */
-                       "c@x.com;2024-03-02;0\n";      /* zero amount */
-    txn_options o = {.customer_id = "Email", .date = "Day", .amount = "Amount",
-                     .snapshot_day = DATE_NONE, .separator = ';', .decimal = ','};
+                       "b@x.com;2024-03-05;-30\n" /* more than b ever bought */
+                       "c@x.com;2024-03-02;0\n";  /* zero amount */
+    txn_options o = {.customer_id = "Email",
+                     .date = "Day",
+                     .amount = "Amount",
+                     .snapshot_day = DATE_NONE,
+                     .separator = ';',
+                     .decimal = ','};
     txn_report rep;
     char err[RFM_ERRLEN] = "";
     txn_data *d = read_named(text, "ret.csv", &o, &rep, RFM_OK, err);
@@ -557,8 +580,9 @@ static void test_returns(void **state)
     txn_free(d);
     /* quantity x price: a negative quantity is a return too */
     txn_options q = CRM;
-    d = read_named("Order,Email,Time,Qty,Price\n1,a@x.com,2024-03-01,2,3\n2,a@x.com,2024-03-02,-1,3\n",
-                   "q.csv", &q, &rep, RFM_OK, err);
+    d = read_named(
+        "Order,Email,Time,Qty,Price\n1,a@x.com,2024-03-01,2,3\n2,a@x.com,2024-03-02,-1,3\n",
+        "q.csv", &q, &rep, RFM_OK, err);
     assert_int_equal(rep.count[TXN_RETURN], 1);
     assert_int_equal(rep.count[TXN_NONPOS_QUANTITY], 0);
     txn_free(d);
@@ -580,11 +604,11 @@ static void test_refused_not_guessed(void **state)
                                 "separator"));
     o.decimal = '.';
     o.separator = ',';
-    assert_null(read_named("Order,Email,Time,Qty,Price\n1,a,2024-03-01,\"1,000\",2\n", "th.csv",
-                           &o, &rep, RFM_EINVAL, err));
-    assert_non_null(strstr(err, "th.csv:2:16: '1,000' in columns.quantity"));
-    assert_null(read_named("Order,Email,Time,Qty,Price\n1,a,03/04/2024,1,2\n", "amb.csv", &o,
+    assert_null(read_named("Order,Email,Time,Qty,Price\n1,a,2024-03-01,\"1,000\",2\n", "th.csv", &o,
                            &rep, RFM_EINVAL, err));
+    assert_non_null(strstr(err, "th.csv:2:16: '1,000' in columns.quantity"));
+    assert_null(read_named("Order,Email,Time,Qty,Price\n1,a,03/04/2024,1,2\n", "amb.csv", &o, &rep,
+                           RFM_EINVAL, err));
     assert_non_null(strstr(err, "amb.csv:2:5: date '03/04/2024' in columns.date could be "
                                 "day/month or month/day: set data.date_format"));
     o.date_format = "%d/%m/%Y";

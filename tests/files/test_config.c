@@ -139,8 +139,7 @@ static void expect_bad(const char *from, const char *to, const char *key)
 }
 
 /* As expect_bad, replacing from `from` up to `until` (kept). */
-static void expect_bad_block(const char *from, const char *until, const char *to,
-                             const char *key)
+static void expect_bad_block(const char *from, const char *until, const char *to, const char *key)
 {
     FILE *f = fopen("../config/rfm.yaml", "rb");
     assert_non_null(f);
@@ -189,7 +188,8 @@ static void test_bad_values_name_keys(void **state)
     expect_bad("per_address_limit: 0", "per_address_limit: -1", "server.per_address_limit");
     expect_bad("synchronous: full", "synchronous: off", "state.synchronous");
     expect_bad("seen_ids_max: 10000000", "seen_ids_max: 5", "state.seen_ids_max");
-    expect_bad("cache_mb: 256", "cache_mb: 0", "state.cache_mb"); /* YAML syntax error names the file */
+    expect_bad("cache_mb: 256", "cache_mb: 0",
+               "state.cache_mb"); /* YAML syntax error names the file */
 }
 
 /* Each model section is checked by its module's check at load, not later
@@ -222,7 +222,6 @@ static void test_sections_checked_at_load(void **state)
     expect_bad_block("cltv:\n", "\nchurn:", "cltv: 3\n", "cltv: must be a mapping");
 }
 
-
 /* Every key is known to its section: a typo is refused naming its path,
  * with the nearest key, in every section (one per section), and a key far
  * from any lists what the section knows. */
@@ -233,16 +232,19 @@ static void test_unknown_keys(void **state)
                "data.seperator: unknown key; did you mean data.separator?");
     expect_bad("amount: null", "ammount: Total",
                "data.columns.ammount: unknown key; did you mean data.columns.amount?");
-    expect_bad("k_max: 8", "k_maks: 8", "segments.k_maks: unknown key; did you mean segments.k_max?");
-    expect_bad("{name: Champions,            r: [5, 5], f: [4, 5]}",
-               "{name: Champions,            r: [5, 5], f: [4, 5], mm: 3}",
-               "segments.rfm_segments[0].mm: unknown key; did you mean segments.rfm_segments[0].m?");
+    expect_bad("k_max: 8", "k_maks: 8",
+               "segments.k_maks: unknown key; did you mean segments.k_max?");
+    expect_bad(
+        "{name: Champions,            r: [5, 5], f: [4, 5]}",
+        "{name: Champions,            r: [5, 5], f: [4, 5], mm: 3}",
+        "segments.rfm_segments[0].mm: unknown key; did you mean segments.rfm_segments[0].m?");
     expect_bad("      strategy: Reward", "      stratgy: Reward",
                "segments.cluster_profiles[0].stratgy: unknown key; did you mean "
                "segments.cluster_profiles[0].strategy?");
     expect_bad("holdout_days: 90", "holdout_day: 90",
                "cltv.holdout_day: unknown key; did you mean cltv.holdout_days?");
-    expect_bad("cut_days: 90", "cutdays: 90", "churn.cutdays: unknown key; did you mean churn.cut_days?");
+    expect_bad("cut_days: 90", "cutdays: 90",
+               "churn.cutdays: unknown key; did you mean churn.cut_days?");
     expect_bad("hnsw_m: 32", "hnsw_n: 32",
                "embeddings.hnsw_n: unknown key; did you mean embeddings.hnsw_m?");
     expect_bad("learner: auto", "lerner: auto",

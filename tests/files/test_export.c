@@ -11,16 +11,16 @@
 #include "export.h"
 
 static const parquet_column COLS[] = {
-    {"id", PARQUET_STRING, 0},     /* unique: PLAIN */
-    {"label", PARQUET_STRING, 1},  /* few values: dictionary */
-    {"count", PARQUET_INT64, 1},   /* nulls, extremes */
-    {"x", PARQUET_DOUBLE, 1},      /* unique-ish doubles, NaN as null */
-    {"band", PARQUET_DOUBLE, 0},   /* few values: dictionary */
+    {"id", PARQUET_STRING, 0},    /* unique: PLAIN */
+    {"label", PARQUET_STRING, 1}, /* few values: dictionary */
+    {"count", PARQUET_INT64, 1},  /* nulls, extremes */
+    {"x", PARQUET_DOUBLE, 1},     /* unique-ish doubles, NaN as null */
+    {"band", PARQUET_DOUBLE, 0},  /* few values: dictionary */
 };
 #define NC (sizeof COLS / sizeof *COLS)
 
-static const char *const LABELS[] = {"plain", "with, comma", "with \"quote\"", "two\nlines",
-                                     "Zürich €", ""};
+static const char *const LABELS[] = {"plain",      "with, comma", "with \"quote\"",
+                                     "two\nlines", "Zürich €",    ""};
 
 static void make_row(size_t i, char *id, parquet_value *v)
 {
@@ -62,8 +62,9 @@ static void test_parquet_read_back_by_duckdb(void **state)
     size_t n = 150001; /* three row groups of 65536, the last one short */
     write_table(csv, n);
     write_table(pq, n);
-    snprintf(cmd, sizeof cmd, "node integration/parquet_csv.mjs %s > %s/back.csv && cmp %s/back.csv %s",
-             pq, dir, dir, csv);
+    snprintf(cmd, sizeof cmd,
+             "node integration/parquet_csv.mjs %s > %s/back.csv && cmp %s/back.csv %s", pq, dir,
+             dir, csv);
     int rc = system(cmd);
     /* The CSV itself: the header and awkward fields quoted as RFC 4180 wants. */
     FILE *f = fopen(csv, "r");

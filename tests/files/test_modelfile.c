@@ -39,9 +39,9 @@ static void write_version(const char *tag)
     assert_int_equal(modelfile_write_json(s, "a.json", j, err, sizeof err), RFM_OK);
     json_decref(j);
     assert_int_equal(modelfile_write_text(s, "a.md", tag, strlen(tag), err, sizeof err), RFM_OK);
-    assert_int_equal(modelfile_add_model(s, "a", "1.0.0", "a.json", "a.md", NULL, NULL, err,
-                                         sizeof err),
-                     RFM_OK);
+    assert_int_equal(
+        modelfile_add_model(s, "a", "1.0.0", "a.json", "a.md", NULL, NULL, err, sizeof err),
+        RFM_OK);
     assert_int_equal(modelfile_commit(s, err, sizeof err), RFM_OK);
 }
 
@@ -153,9 +153,8 @@ static void test_keep_existing(void **state)
     json_t *m;
     assert_int_equal(modelfile_begin(dir, 1, &s, err, sizeof err), RFM_OK);
     assert_int_equal(modelfile_write_text(s, "b.json", "{}", 2, err, sizeof err), RFM_OK);
-    assert_int_equal(modelfile_add_model(s, "b", "1.0.0", "b.json", NULL, NULL, NULL, err,
-                                         sizeof err),
-                     RFM_OK);
+    assert_int_equal(
+        modelfile_add_model(s, "b", "1.0.0", "b.json", NULL, NULL, NULL, err, sizeof err), RFM_OK);
     assert_int_equal(modelfile_commit(s, err, sizeof err), RFM_OK);
     assert_string_equal(tag_of(), "v1"); /* a was carried over */
     assert_int_equal(modelfile_open(dir, &m, err, sizeof err), RFM_OK);
@@ -167,7 +166,6 @@ static void test_keep_existing(void **state)
     assert_int_equal(modelfile_write_text(s, "manifest.json", "", 0, err, sizeof err), RFM_EINVAL);
     modelfile_abort(s);
 }
-
 
 static int has_entry(const char *folder, const char *name)
 {
@@ -297,9 +295,8 @@ static void test_lock_turns(void **state)
     waitpid(pid, &status, 0);
     assert_int_equal(WEXITSTATUS(status), 0);
     assert_int_equal(modelfile_write_text(s, "c.json", "{}", 2, err, sizeof err), RFM_OK);
-    assert_int_equal(modelfile_add_model(s, "c", "1.0.0", "c.json", NULL, NULL, NULL, err,
-                                         sizeof err),
-                     RFM_OK);
+    assert_int_equal(
+        modelfile_add_model(s, "c", "1.0.0", "c.json", NULL, NULL, NULL, err, sizeof err), RFM_OK);
     assert_int_equal(modelfile_commit(s, err, sizeof err), RFM_OK);
     json_t *m;
     assert_int_equal(modelfile_open(dir, &m, err, sizeof err), RFM_OK);

@@ -22,9 +22,12 @@
 #include "state.h"
 #include "txn.h"
 
-static const txn_options OPT = {.invoice = "InvoiceNo", .customer_id = "CustomerID",
-                                .date = "InvoiceDate", .quantity = "Quantity",
-                                .price = "UnitPrice", .cancel_prefix = "C",
+static const txn_options OPT = {.invoice = "InvoiceNo",
+                                .customer_id = "CustomerID",
+                                .date = "InvoiceDate",
+                                .quantity = "Quantity",
+                                .price = "UnitPrice",
+                                .cancel_prefix = "C",
                                 .snapshot_day = DATE_NONE};
 
 /* ---- a synthetic export and its lines as events ---------------------- */
@@ -103,7 +106,8 @@ static void fx_generate(fixture *fx, uint64_t seed, int ncust, int ninv)
             if (q != 1 || cancel)
                 l->amount_form = 0;
             snprintf(l->qty, sizeof l->qty, "%d", cancel ? -q : q);
-            double p = rfm_rng_uniform(&r) < 0.02 ? 0.0 : 0.5 + (double)rfm_rng_below(&r, 2000) / 100;
+            double p =
+                rfm_rng_uniform(&r) < 0.02 ? 0.0 : 0.5 + (double)rfm_rng_below(&r, 2000) / 100;
             snprintf(l->price, sizeof l->price, "%.2f", p);
             set_time(l, span && j == nl - 1 && nl > 1 ? day + 1 : day,
                      span && j == nl - 1 && nl > 1 ? (sec + 3600) % 86400 : sec);
@@ -116,7 +120,8 @@ static void fx_generate(fixture *fx, uint64_t seed, int ncust, int ninv)
             for (size_t b = first; b < fx->n; b++)
                 if (a != b && !strcmp(fx->l[a].cid, fx->l[b].cid) &&
                     !strcmp(fx->l[a].product, fx->l[b].product) &&
-                    !strcmp(fx->l[a].qty, fx->l[b].qty) && !strcmp(fx->l[a].price, fx->l[b].price) &&
+                    !strcmp(fx->l[a].qty, fx->l[b].qty) &&
+                    !strcmp(fx->l[a].price, fx->l[b].price) &&
                     !strcmp(fx->l[a].date, fx->l[b].date))
                     fx->l[a].twin = 1;
     }
@@ -128,13 +133,14 @@ static char *fx_csv(const fixture *fx, const char *keep, size_t *len)
     size_t cap = 64 + fx->n * 96, n = 0;
     char *s = malloc(cap);
     assert_non_null(s);
-    n += (size_t)snprintf(s, cap, "InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID\n");
+    n +=
+        (size_t)snprintf(s, cap, "InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID\n");
     for (size_t i = 0; i < fx->n; i++) {
         if (keep && !keep[i])
             continue;
         const fx_line *l = &fx->l[i];
-        n += (size_t)snprintf(s + n, cap - n, "%s,%s,%s,%s,%s,%s\n", l->invoice, l->product,
-                              l->qty, l->date, l->price, l->cid);
+        n += (size_t)snprintf(s + n, cap - n, "%s,%s,%s,%s,%s,%s\n", l->invoice, l->product, l->qty,
+                              l->date, l->price, l->cid);
         assert_true(n < cap);
     }
     *len = n;
@@ -217,7 +223,11 @@ static void compare(state_store *st, const txn_data *ref, int32_t asof, double *
 static void compare_days(state_store *st, const txn_data *ref, int32_t day0)
 {
     double maxrel = 0;
-    int32_t days[] = {day0 + 40, day0 + 200, day0 + 251, day0 + 300, txn_snapshot_day(ref),
+    int32_t days[] = {day0 + 40,
+                      day0 + 200,
+                      day0 + 251,
+                      day0 + 300,
+                      txn_snapshot_day(ref),
                       txn_snapshot_day(ref) + 30};
     for (size_t k = 0; k < sizeof days / sizeof *days; k++)
         compare(st, ref, days[k], &maxrel);
@@ -300,7 +310,7 @@ static void test_exact_after_any_order(void **state)
 
     size_t nev = 0;
     state_event *ev = malloc(2 * fx.n * sizeof *ev);
-    char (*ids)[32] = malloc(fx.n * sizeof *ids);
+    char(*ids)[32] = malloc(fx.n * sizeof *ids);
     for (size_t i = 0; i < fx.n; i++)
         if (!seed[i]) {
             ev[nev] = fx_event(&fx.l[i], ids[i], i);
@@ -430,7 +440,7 @@ static void test_exact_real_file_head(void **state)
     char *seed = calloc(fx.n, 1);
     size_t nev = 0;
     state_event *ev = malloc(2 * fx.n * sizeof *ev);
-    char (*ids)[32] = malloc(fx.n * sizeof *ids);
+    char(*ids)[32] = malloc(fx.n * sizeof *ids);
     for (size_t i = 0; i < fx.n; i++) {
         seed[i] = fx.l[i].day < D;
         if (!seed[i]) {
@@ -513,13 +523,20 @@ static void test_event_rules(void **state)
     state_result res[sizeof ev / sizeof *ev];
     apply_ok(st, ev, n, res);
     const state_result want[] = {
-        {STATE_APPLIED, STATE_OK},          {STATE_APPLIED, STATE_OK},
-        {STATE_DUPLICATE, STATE_OK},        {STATE_IGNORED, STATE_REPEATED_LINE},
-        {STATE_APPLIED, STATE_OK},          {STATE_IGNORED, STATE_CANCELLED},
-        {STATE_IGNORED, STATE_NONPOS_QUANTITY}, {STATE_REJECTED, STATE_BAD_EVENT_ID},
-        {STATE_REJECTED, STATE_MISSING_CUSTOMER}, {STATE_REJECTED, STATE_BAD_TIME},
-        {STATE_REJECTED, STATE_BAD_NUMBER}, {STATE_REJECTED, STATE_BAD_TEXT},
-        {STATE_REJECTED, STATE_BAD_EVENT_ID}, {STATE_APPLIED, STATE_OK},
+        {STATE_APPLIED, STATE_OK},
+        {STATE_APPLIED, STATE_OK},
+        {STATE_DUPLICATE, STATE_OK},
+        {STATE_IGNORED, STATE_REPEATED_LINE},
+        {STATE_APPLIED, STATE_OK},
+        {STATE_IGNORED, STATE_CANCELLED},
+        {STATE_IGNORED, STATE_NONPOS_QUANTITY},
+        {STATE_REJECTED, STATE_BAD_EVENT_ID},
+        {STATE_REJECTED, STATE_MISSING_CUSTOMER},
+        {STATE_REJECTED, STATE_BAD_TIME},
+        {STATE_REJECTED, STATE_BAD_NUMBER},
+        {STATE_REJECTED, STATE_BAD_TEXT},
+        {STATE_REJECTED, STATE_BAD_EVENT_ID},
+        {STATE_APPLIED, STATE_OK},
     };
     for (size_t i = 0; i < n; i++)
         if (res[i].outcome != want[i].outcome || res[i].reason != want[i].reason)
@@ -569,9 +586,17 @@ static void test_parse_time(void **state)
     assert_true(state_parse_time("2011-12-01T08:26:00.123456789+01:00", &t) &&
                 t == base + 7 * 3600 + 26 * 60);
     assert_true(state_parse_time("2011-12-01T00:10:00+01:00", &t) && t == base - 50 * 60);
-    const char *bad[] = {"", "2011-12-1", "2011-13-01", "2011-12-01T", "2011-12-01T8:26",
-                         "2011-12-01T24:00:00Z", "2011-12-01T08:26:00.Z", "2011-12-01T08:26+1",
-                         "2011-12-01T08:26:00ZZ", "12/1/2011 8:26", "1800-01-01"};
+    const char *bad[] = {"",
+                         "2011-12-1",
+                         "2011-13-01",
+                         "2011-12-01T",
+                         "2011-12-01T8:26",
+                         "2011-12-01T24:00:00Z",
+                         "2011-12-01T08:26:00.Z",
+                         "2011-12-01T08:26+1",
+                         "2011-12-01T08:26:00ZZ",
+                         "12/1/2011 8:26",
+                         "1800-01-01"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         if (state_parse_time(bad[i], &t))
             fail_msg("'%s' parsed", bad[i]);
@@ -595,8 +620,8 @@ static void test_seen_retention(void **state)
     for (int i = 0; i < N; i++) {
         snprintf(ids[i], sizeof ids[i], "id%d", i);
         snprintf(cids[i], sizeof cids[i], "%d", i % 100);
-        ev[i] = (state_event){ids[i], cids[i], "2011-06-01T10:00:00Z", NULL, NULL, 1,
-                              1.0 + i, 0, 0};
+        ev[i] =
+            (state_event){ids[i], cids[i], "2011-06-01T10:00:00Z", NULL, NULL, 1, 1.0 + i, 0, 0};
     }
     for (int b = 0; b < N; b += 500)
         apply_ok(st, ev + b, 500, res + b);
@@ -655,7 +680,7 @@ static void test_kill9_loses_nothing(void **state)
     assert_true(fx.n >= (size_t)KB * KN);
     fx.n = (size_t)KB * KN;
     state_event *ev = malloc(fx.n * sizeof *ev);
-    char (*ids)[32] = malloc(fx.n * sizeof *ids);
+    char(*ids)[32] = malloc(fx.n * sizeof *ids);
     for (size_t i = 0; i < fx.n; i++)
         ev[i] = fx_event(&fx.l[i], ids[i], i);
     rfm_rng r;
@@ -733,7 +758,7 @@ static void test_disk_full(void **state)
     fixture fx;
     fx_generate(&fx, 5, 2000, 3000);
     state_event *ev = malloc(fx.n * sizeof *ev);
-    char (*ids)[32] = malloc(fx.n * sizeof *ids);
+    char(*ids)[32] = malloc(fx.n * sizeof *ids);
     for (size_t i = 0; i < fx.n; i++)
         ev[i] = fx_event(&fx.l[i], ids[i], i);
     char dir[64];
@@ -806,9 +831,9 @@ static void test_bad_files(void **state)
     state_close(st);
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value = 99 WHERE key = 'format'", NULL,
-                                  NULL, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db, "UPDATE meta SET value = 99 WHERE key = 'format'", NULL, NULL, NULL),
+        SQLITE_OK);
     sqlite3_close(db);
     assert_int_equal(state_open(path, &o, &st, err, sizeof err), RFM_EFORMAT);
     assert_non_null(strstr(err, "format 99"));

@@ -32,18 +32,23 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(c)                                                                          \
-    do {                                                                                  \
-        if (!(c)) {                                                                       \
-            fprintf(stderr, "fuzz_csv: check failed at line %d: %s\n", __LINE__, #c);     \
-            __builtin_trap();                                                             \
-        }                                                                                 \
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            fprintf(stderr, "fuzz_csv: check failed at line %d: %s\n", __LINE__, #c);              \
+            __builtin_trap();                                                                      \
+        }                                                                                          \
     } while (0)
 
 /* The default columns of config/rfm.yaml. */
-static const txn_options OPT = {.invoice = "InvoiceNo", .customer_id = "CustomerID", .date = "InvoiceDate",
-       .quantity = "Quantity", .price = "UnitPrice", .product = "StockCode",
-       .cancel_prefix = "C", .snapshot_day = DATE_NONE};
+static const txn_options OPT = {.invoice = "InvoiceNo",
+                                .customer_id = "CustomerID",
+                                .date = "InvoiceDate",
+                                .quantity = "Quantity",
+                                .price = "UnitPrice",
+                                .product = "StockCode",
+                                .cancel_prefix = "C",
+                                .snapshot_day = DATE_NONE};
 
 /* One whole record, flattened for comparison: fields joined by NUL. */
 typedef struct {
@@ -117,8 +122,8 @@ static void check_features(const txn_data *d, int32_t asof, const txn_features *
 {
     for (size_t i = 0; i < n; i++) {
         const txn_features *f = &fe[i];
-        const double v[] = {f->recency, f->frequency,   f->monetary,      f->tenure,
-                            f->aov,     f->bg_x,        f->bg_t_x,        f->bg_T,
+        const double v[] = {f->recency,       f->frequency,   f->monetary,    f->tenure,
+                            f->aov,           f->bg_x,        f->bg_t_x,      f->bg_T,
                             f->bg_mean_spend, f->future_days, f->future_spend};
         for (size_t k = 0; k < sizeof v / sizeof *v; k++) {
             if (!(isfinite(v[k]) && v[k] >= 0))
@@ -146,9 +151,8 @@ static void check_customers(const txn_data *d, const txn_features *fe, size_t n)
         if (!fe[i].active)
             continue;
         ids[m] = txn_customer_id(d, i);
-        rows[m++] = (customer_row){fe[i].recency, fe[i].frequency, fe[i].monetary,
-                                   fe[i].bg_x,    fe[i].bg_t_x,    fe[i].bg_T,
-                                   fe[i].bg_mean_spend};
+        rows[m++] = (customer_row){fe[i].recency, fe[i].frequency, fe[i].monetary,     fe[i].bg_x,
+                                   fe[i].bg_t_x,  fe[i].bg_T,      fe[i].bg_mean_spend};
     }
     char *text = customers_csv(ids, rows, m);
     CHECK(text);

@@ -35,11 +35,16 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const char *const POSTS[] = {
-    "/segment",           "/predict_cltv",           "/predict_churn",
-    "/similar_customers", "/uplift_score",           "/segment/batch",
-    "/predict_cltv/batch", "/predict_churn/batch", "/similar_customers/batch",
-    "/uplift_score/batch"};
+static const char *const POSTS[] = {"/segment",
+                                    "/predict_cltv",
+                                    "/predict_churn",
+                                    "/similar_customers",
+                                    "/uplift_score",
+                                    "/segment/batch",
+                                    "/predict_cltv/batch",
+                                    "/predict_churn/batch",
+                                    "/similar_customers/batch",
+                                    "/uplift_score/batch"};
 #define NPOSTS (sizeof POSTS / sizeof *POSTS)
 
 /* Read-only after LLVMFuzzerInitialize; reachable, so not leaks. */
@@ -99,9 +104,7 @@ static int all_finite(const json_t *j)
     const json_t *v;
     switch (json_typeof(j)) {
     case JSON_REAL: return isfinite(json_real_value(j));
-    case JSON_ARRAY:
-        json_array_foreach(j, i, v) if (!all_finite(v)) return 0;
-        return 1;
+    case JSON_ARRAY: json_array_foreach(j, i, v) if (!all_finite(v)) return 0; return 1;
     case JSON_OBJECT:
         json_object_foreach((json_t *)(uintptr_t)j, key, v) if (!all_finite(v)) return 0;
         return 1;
@@ -163,7 +166,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!text)
         fail(POSTS[k], status, reply, "reply cannot be serialised");
     free(text);
-    int status2 = http_answer_json(&cfg->server, spec, metrics, route[k], models, body, len, &again);
+    int status2 =
+        http_answer_json(&cfg->server, spec, metrics, route[k], models, body, len, &again);
     if (status2 != status || !json_equal(reply, again))
         fail(POSTS[k], status, reply, "a second identical request got a different reply");
     json_decref(again);

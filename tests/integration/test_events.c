@@ -24,7 +24,7 @@
 #include "rng.h"
 
 #define TOKEN "events-token"
-#define CUT "2011-11-15" /* lines on or after it are events */
+#define CUT "2011-11-15"  /* lines on or after it are events */
 #define LAST "2011-12-09" /* last day of the file: as_of of the comparison */
 #define BATCH 500
 
@@ -64,7 +64,8 @@ static int free_port(void)
 static int dial(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
         close(fd);
@@ -77,8 +78,7 @@ static int dial(int port)
 
 /* One request on a new connection; 0 on an answer, -1 when the connection
  * failed or closed first (the daemon died). */
-static int request(int port, const char *method, const char *path, const char *body,
-                   response *r)
+static int request(int port, const char *method, const char *path, const char *body, response *r)
 {
     memset(r, 0, sizeof *r);
     int fd = dial(port);
@@ -173,8 +173,9 @@ static void stop(pid_t pid)
 static void train(const char *file, const char *models)
 {
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "../bin/rfm-train --quiet --config %s/rfm.yaml --transactions %s "
-                              "--only segments,churn --models %s",
+    snprintf(cmd, sizeof cmd,
+             "../bin/rfm-train --quiet --config %s/rfm.yaml --transactions %s "
+             "--only segments,churn --models %s",
              dir, file, models);
     assert_int_equal(system(cmd), 0);
 }
@@ -251,8 +252,8 @@ static int setup(void **state)
     assert_non_null(fgets(row, sizeof row, c)); /* header */
     while (nref < 8192 && fgets(row, sizeof row, c)) {
         ref_row *r = &ref[nref];
-        if (sscanf(row, "%23[^,],%lf,%lf,%lf", r->id, &r->recency, &r->frequency,
-                   &r->monetary) == 4)
+        if (sscanf(row, "%23[^,],%lf,%lf,%lf", r->id, &r->recency, &r->frequency, &r->monetary) ==
+            4)
             nref++;
     }
     fclose(c);
@@ -320,9 +321,8 @@ static void compare_all(int port)
         worst = fmax(worst, rel);
         if (rec != ref[i].recency || fr != ref[i].frequency || !(rel <= 1e-9)) {
             if (bad++ < 5)
-                print_message("customer %s: state %g %g %.10g, rfm-train %g %g %.10g\n",
-                              ref[i].id, rec, fr, mon, ref[i].recency, ref[i].frequency,
-                              ref[i].monetary);
+                print_message("customer %s: state %g %g %.10g, rfm-train %g %g %.10g\n", ref[i].id,
+                              rec, fr, mon, ref[i].recency, ref[i].frequency, ref[i].monetary);
         }
         free(r.body);
     }
@@ -426,15 +426,15 @@ static void test_kill9_while_streaming(void **state)
     int kills = 0;
     /* The killer: SIGKILL at a random moment 20-400 ms after each start. */
     pid_t killer = -1;
-#define ARM_KILLER()                                                                           \
-    do {                                                                                       \
-        double at = 0.02 + 0.38 * rfm_rng_uniform(&g);                                         \
-        pid_t victim = pid;                                                                    \
-        if ((killer = fork()) == 0) {                                                          \
-            usleep((useconds_t)(at * 1e6));                                                    \
-            kill(victim, SIGKILL);                                                             \
-            _exit(0);                                                                          \
-        }                                                                                      \
+#define ARM_KILLER()                                                                               \
+    do {                                                                                           \
+        double at = 0.02 + 0.38 * rfm_rng_uniform(&g);                                             \
+        pid_t victim = pid;                                                                        \
+        if ((killer = fork()) == 0) {                                                              \
+            usleep((useconds_t)(at * 1e6));                                                        \
+            kill(victim, SIGKILL);                                                                 \
+            _exit(0);                                                                              \
+        }                                                                                          \
     } while (0)
     ARM_KILLER();
     for (size_t from = 0; from < ntail;) {
@@ -509,8 +509,7 @@ static void test_lookups_and_drift(void **state)
                              &r),
                      0);
     assert_int_equal(r.status, 200);
-    assert_string_equal(r.body,
-                        "{\"accepted\":2,\"duplicates\":0,\"rejected\":[],\"ignored\":[]}");
+    assert_string_equal(r.body, "{\"accepted\":2,\"duplicates\":0,\"rejected\":[],\"ignored\":[]}");
     free(r.body);
     /* An item that is not even an object is rejected alone. */
     assert_int_equal(request(port, "POST", "/events",
@@ -520,7 +519,8 @@ static void test_lookups_and_drift(void **state)
                      0);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "\"accepted\":1"));
-    assert_non_null(strstr(r.body, "{\"index\":0,\"error\":{\"code\":422,\"reason\":\"bad_event_id\""));
+    assert_non_null(
+        strstr(r.body, "{\"index\":0,\"error\":{\"code\":422,\"reason\":\"bad_event_id\""));
     free(r.body);
     /* A customer who buys today is recency 1; doing nothing for a year
      * drifts recency by 365 days and out of the top recency score. */

@@ -29,7 +29,7 @@
 
 #define TOKEN "test-token-123"
 
-static char dir[64];       /* temp folder: models, config, logs */
+static char dir[64]; /* temp folder: models, config, logs */
 static oas_spec *spec;
 
 typedef struct {
@@ -53,7 +53,8 @@ static int free_port(void)
 static int dial(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
         close(fd);
@@ -129,8 +130,7 @@ static int server_port;
 
 /* Start rfm-serve from the repository root with the test config; wait
  * until it answers /health. Returns the pid. */
-static pid_t start_server_with(const char *config, const char *models, int port,
-                               const char *log)
+static pid_t start_server_with(const char *config, const char *models, int port, const char *log)
 {
     fflush(stdout); /* or the child's freopen writes our buffered output again */
     pid_t pid = fork();
@@ -147,8 +147,7 @@ static pid_t start_server_with(const char *config, const char *models, int port,
         /* make unit/san name the daemon of their build folder (relative to
          * the repository root); run by hand, the one in bin/. */
         const char *serve = getenv("RFM_SERVE") ? getenv("RFM_SERVE") : "bin/rfm-serve";
-        execl(serve, "rfm-serve", "--config", cfg, "--port", p, "--models", models,
-              (char *)NULL);
+        execl(serve, "rfm-serve", "--config", cfg, "--port", p, "--models", models, (char *)NULL);
         _exit(98);
     }
     for (int i = 0; i < 500; i++) {
@@ -257,12 +256,11 @@ static int teardown(void **state)
  * by, as openapi.yaml describes it: path's own, except that a batch
  * {"customers": ...} sent to a single operation P (the deprecated form)
  * is answered as P/batch answers it. */
-static const char *answering_path(const char *method, const char *path, const char *body,
-                                  char *buf, size_t len)
+static const char *answering_path(const char *method, const char *path, const char *body, char *buf,
+                                  size_t len)
 {
     json_t *j = body ? json_loads(body, JSON_DECODE_ANY, NULL) : NULL;
-    int old = json_is_object(j) && json_object_get(j, "customers") &&
-              !strstr(path, "/batch");
+    int old = json_is_object(j) && json_object_get(j, "customers") && !strstr(path, "/batch");
     json_decref(j);
     snprintf(buf, len, "%s/batch", path);
     return old && oas_operation(spec, method, buf) ? buf : path;
@@ -271,8 +269,7 @@ static const char *answering_path(const char *method, const char *path, const ch
 /* Check a response body against openapi.yaml's schema for its status;
  * the answers no operation describes (404, 405) against the Error schema.
  * body is the request's (or NULL). */
-static void check_reply(const char *method, const char *path, const char *body,
-                        const response *r)
+static void check_reply(const char *method, const char *path, const char *body, const response *r)
 {
     if (strstr(r->headers, "application/json") == NULL)
         return; /* the YAML document */
@@ -416,8 +413,9 @@ static void test_body_over_limit(void **state)
     (void)state;
     size_t n = 70000;
     char *big = malloc(n + 512);
-    int h = sprintf(big, "POST /segment HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN
-                         "\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+    int h = sprintf(big,
+                    "POST /segment HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN
+                    "\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
                     n);
     memset(big + h, ' ', n);
     int fd = dial(server_port);
@@ -577,8 +575,8 @@ static void test_churn_explanation_adds_up(void **state)
     double worst = 0;
     for (int i = 0; i < 20; i++) {
         char body[128], req[512];
-        snprintf(body, sizeof body, "{\"recency\":%d,\"frequency\":%d,\"monetary\":%d.25}",
-                 i * 17, 1 + i, 10 + 97 * i);
+        snprintf(body, sizeof body, "{\"recency\":%d,\"frequency\":%d,\"monetary\":%d.25}", i * 17,
+                 1 + i, 10 + 97 * i);
         int n = snprintf(req, sizeof req,
                          "POST /predict_churn HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN
                          "\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
@@ -871,7 +869,8 @@ static void test_request_framing(void **state)
          "GET /health HTTP/1.1\r\nHost: t\r\n\r\n",
          400, 0},
         {"two equal Content-Length",
-         "GET /health HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n", 400, 0},
+         "GET /health HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n", 400,
+         0},
         {"Content-Length list",
          "GET /health HTTP/1.1\r\nHost: t\r\nContent-Length: 0, 34\r\n\r\n"
          "GET /health HTTP/1.1\r\nHost: t\r\n\r\n",
@@ -910,8 +909,8 @@ static void test_request_framing(void **state)
         static char buf[8192];
         size_t n = 0;
         ssize_t k = 0;
-        while (n < sizeof buf - 1 && ((k = recv(fd, buf + n, sizeof buf - 1 - n, 0)) > 0 ||
-                                      (k < 0 && errno == EINTR)))
+        while (n < sizeof buf - 1 &&
+               ((k = recv(fd, buf + n, sizeof buf - 1 - n, 0)) > 0 || (k < 0 && errno == EINTR)))
             n += k > 0 ? (size_t)k : 0;
         buf[n] = '\0';
         close(fd);
@@ -922,8 +921,7 @@ static void test_request_framing(void **state)
                strcasestr(buf, "\r\nConnection: close\r\n") ? ", Connection: close" : "",
                k == 0 ? ", closed" : "");
         if (status != cases[i].status)
-            fail_msg("%s: status %d, expected %d: %s", cases[i].name, status, cases[i].status,
-                     buf);
+            fail_msg("%s: status %d, expected %d: %s", cases[i].name, status, cases[i].status, buf);
         if (k != 0)
             fail_msg("%s: the connection was not closed", cases[i].name);
         assert_non_null(strcasestr(buf, "\r\nConnection: close\r\n"));
@@ -939,9 +937,8 @@ static void test_request_framing(void **state)
         json_t *j = json_loads(body + 4, 0, NULL);
         assert_non_null(j);
         assert_int_equal(oas_validate(spec, error, j, NULL, 0), 0);
-        assert_int_equal(
-            json_integer_value(json_object_get(json_object_get(j, "error"), "code")),
-            cases[i].status);
+        assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "error"), "code")),
+                         cases[i].status);
         json_decref(j);
     }
     /* The forms that stay allowed: one Transfer-Encoding: chunked, and
@@ -1163,7 +1160,6 @@ static double scrape(const char *series)
     return v < 0 ? 0 : v;
 }
 
-
 static void test_metrics(void **state)
 {
     (void)state;
@@ -1221,8 +1217,9 @@ static void test_metrics(void **state)
     json_object_foreach(json_object_get(m, "models"), name, e)
     {
         char series[160];
-        snprintf(series, sizeof series, "rfm_model_info{model=\"%s\",version=\"%s\",sha256=\"%.12s\"}",
-                 name, json_string_value(json_object_get(e, "version")),
+        snprintf(series, sizeof series,
+                 "rfm_model_info{model=\"%s\",version=\"%s\",sha256=\"%.12s\"}", name,
+                 json_string_value(json_object_get(e, "version")),
                  json_string_value(json_object_get(e, "sha256")));
         if (sample(t, series) != 1)
             fail_msg("no %s in\n%s", series, t);
@@ -1275,7 +1272,7 @@ static void test_drift_psi(void **state)
     rfm_rng_shuffle(&rng, x, n, n, sizeof *x);
     int fd = dial(server_port);
     for (size_t i = 0; i < 2500; i += 5) /* the deprecated batch form */
-        post_customers(fd, "/segment", (const double (*)[3])x + i, 5);
+        post_customers(fd, "/segment", (const double(*)[3])x + i, 5);
     const char *feat[] = {"recency", "frequency", "monetary"};
     double same[3], shifted[3];
     for (int k = 0; k < 3; k++) {
@@ -1289,7 +1286,7 @@ static void test_drift_psi(void **state)
         x[i][2] /= 10;
     }
     for (size_t i = 0; i < 2500; i += 5) /* the batch operation feeds the window too */
-        post_customers(fd, "/segment/batch", (const double (*)[3])x + i, 5);
+        post_customers(fd, "/segment/batch", (const double(*)[3])x + i, 5);
     close(fd);
     char series[64];
     snprintf(series, sizeof series, "rfm_input_drift_window{feature=\"recency\"}");
@@ -1501,10 +1498,10 @@ static void test_examples_are_the_servers(void **state)
                             "application/json"),
             "examples");
         const json_t *res = json_object_get(
-            json_object_get(json_object_get(json_object_get(json_object_get(op, "responses"),
-                                                            "200"),
-                                            "content"),
-                            "application/json"),
+            json_object_get(
+                json_object_get(json_object_get(json_object_get(op, "responses"), "200"),
+                                "content"),
+                "application/json"),
             "examples");
         const char *name;
         const json_t *e;
@@ -1531,8 +1528,8 @@ static void test_examples_are_the_servers(void **state)
             sent++;
         }
     }
-    printf("    %zu examples fit their schemas; %d request examples answered as documented\n",
-           fit, sent);
+    printf("    %zu examples fit their schemas; %d request examples answered as documented\n", fit,
+           sent);
     assert_true(sent >= 10);
 }
 
@@ -1559,7 +1556,7 @@ static void sw_put(shell_words *w, char c)
 static const char *sw_expand(shell_words *w, const char *p)
 {
     size_t n = strspn(p + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_0123456789");
-    const char *v = n != 1 ? NULL
+    const char *v = n != 1        ? NULL
                     : p[1] == 'T' ? TOKEN
                     : p[1] == 'H' ? "Authorization: Bearer " TOKEN
                     : p[1] == 'J' ? "Content-Type: application/json"
@@ -1660,8 +1657,7 @@ static void send_curl(const shell_words *w, const char *where, response *r)
             if (!(host == 3 && strncmp(u, "...", 3) == 0) &&
                 !(host == 14 && strncmp(u, "localhost:8080", 14) == 0) &&
                 !(host == 14 && strncmp(u, "127.0.0.1:8080", 14) == 0))
-                fail_msg("%s: URL %s is not on localhost:8080, 127.0.0.1:8080 or .../", where,
-                         a);
+                fail_msg("%s: URL %s is not on localhost:8080, 127.0.0.1:8080 or .../", where, a);
             snprintf(path, sizeof path, "%s", u + host);
         }
     }
@@ -1686,8 +1682,8 @@ static void send_curl(const shell_words *w, const char *where, response *r)
 
 typedef struct {
     char info[16];
-    char *text; /* the block's lines */
-    int line;   /* of the opening fence, from 1 */
+    char *text;  /* the block's lines */
+    int line;    /* of the opening fence, from 1 */
     int follows; /* only blank lines between this block and the one before */
 } md_block;
 
@@ -1742,7 +1738,8 @@ static void check_doc(const char *file, int *replies, int *statuses)
         int after_sh = i > 0 && b[i].follows && strcmp(b[i - 1].info, "sh") == 0;
         if (strcmp(b[i].info, "json") == 0 && !after_sh)
             fail_msg("%s: a json block that is no command's reply (put it right after the "
-                     "```sh block of its curl command)", where);
+                     "```sh block of its curl command)",
+                     where);
         if (strcmp(b[i].info, "sh") != 0)
             continue;
         json_t *want = NULL;
@@ -1755,8 +1752,7 @@ static void check_doc(const char *file, int *replies, int *statuses)
         for (const char *p = b[i].text; next_command(&p, &w);)
             curls += strcmp(w.w[0], "curl") == 0;
         if (want && curls != 1)
-            fail_msg("%s: a reply follows a block of %d curl commands: give it one", where,
-                     curls);
+            fail_msg("%s: a reply follows a block of %d curl commands: give it one", where, curls);
         for (const char *p = b[i].text; next_command(&p, &w);) {
             if (strcmp(w.w[0], "curl") != 0)
                 continue;
@@ -1968,8 +1964,7 @@ static void test_tls(void **state)
              "https://localhost:%d/segment > %s/tls.code",
              dir, dir, port, dir);
     assert_int_equal(system(cmd), 0);
-    snprintf(cmd, sizeof cmd, "grep -qx 200 %s/tls.code && grep -q rfm_score %s/tls.out", dir,
-             dir);
+    snprintf(cmd, sizeof cmd, "grep -qx 200 %s/tls.code && grep -q rfm_score %s/tls.out", dir, dir);
     assert_int_equal(system(cmd), 0);
     /* Plain HTTP to the HTTPS port gets no answer. */
     int fd = dial(port);
@@ -2124,7 +2119,8 @@ static double mono_s(void)
 static int dial_nb(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) != 0 && errno != EINPROGRESS) {
         close(fd);
@@ -2164,7 +2160,8 @@ static void *probe(void *arg)
         struct timeval tv = {5, 0};
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv); /* bounds connect too */
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p->port),
+        struct sockaddr_in a = {.sin_family = AF_INET,
+                                .sin_port = htons((uint16_t)p->port),
                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         response r;
         p->status[i] = 0;
@@ -2303,8 +2300,9 @@ static void test_connection_flood(void **state)
     FILE *f = fopen(cmd, "r");
     assert_non_null(f);
     unsigned long at_head = 0, kept = 0, evicted = 0;
-    assert_int_equal(fscanf(f, "closed early: %lu at the head deadline (server.header_timeout_s), "
-                               "%lu kept alive past server.timeout_s, %lu to make room",
+    assert_int_equal(fscanf(f,
+                            "closed early: %lu at the head deadline (server.header_timeout_s), "
+                            "%lu kept alive past server.timeout_s, %lu to make room",
                             &at_head, &kept, &evicted),
                      3);
     fclose(f);
@@ -2369,9 +2367,8 @@ static void test_per_address_limit(void **state)
            third == 0 ? "answered" : "closed");
     int first_two[2];
     for (int i = 0; i < 2; i++) {
-        first_two[i] = send_recv(i ? b : a, "GET /health HTTP/1.1\r\nHost: t\r\n\r\n", 33, &r)
-                           ? 0
-                           : r.status;
+        first_two[i] =
+            send_recv(i ? b : a, "GET /health HTTP/1.1\r\nHost: t\r\n\r\n", 33, &r) ? 0 : r.status;
         if (first_two[i])
             free(r.body);
     }
@@ -2390,23 +2387,32 @@ static void test_per_address_limit(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cases_as_data),     cmocka_unit_test(test_examples_are_the_servers),
+        cmocka_unit_test(test_cases_as_data),
+        cmocka_unit_test(test_examples_are_the_servers),
         cmocka_unit_test(test_doc_examples_are_the_servers),
-            cmocka_unit_test(test_body_over_limit),
-        cmocka_unit_test(test_keep_alive),        cmocka_unit_test(test_many_clients),
-        cmocka_unit_test(test_batch_order),       cmocka_unit_test(test_similar_customers),
+        cmocka_unit_test(test_body_over_limit),
+        cmocka_unit_test(test_keep_alive),
+        cmocka_unit_test(test_many_clients),
+        cmocka_unit_test(test_batch_order),
+        cmocka_unit_test(test_similar_customers),
         cmocka_unit_test(test_churn_explanation_adds_up),
         cmocka_unit_test(test_hot_reload_under_load),
         cmocka_unit_test(test_stalled_client_dropped),
-        cmocka_unit_test(test_head),              cmocka_unit_test(test_refused_keeps_connection),
+        cmocka_unit_test(test_head),
+        cmocka_unit_test(test_refused_keeps_connection),
         cmocka_unit_test(test_declared_too_large_answered_early),
-        cmocka_unit_test(test_header_not_utf8),   cmocka_unit_test(test_request_framing),
-        cmocka_unit_test(test_access_log),        cmocka_unit_test(test_refuses_broken_models),
+        cmocka_unit_test(test_header_not_utf8),
+        cmocka_unit_test(test_request_framing),
+        cmocka_unit_test(test_access_log),
+        cmocka_unit_test(test_refuses_broken_models),
         cmocka_unit_test(test_untrained_model_is_503),
-        cmocka_unit_test(test_metrics),           cmocka_unit_test(test_drift_psi),
+        cmocka_unit_test(test_metrics),
+        cmocka_unit_test(test_drift_psi),
         cmocka_unit_test(test_reload_metrics),
-        cmocka_unit_test(test_docs),              cmocka_unit_test(test_rate_limit),
-        cmocka_unit_test(test_tls),               cmocka_unit_test(test_contract_guards),
+        cmocka_unit_test(test_docs),
+        cmocka_unit_test(test_rate_limit),
+        cmocka_unit_test(test_tls),
+        cmocka_unit_test(test_contract_guards),
         cmocka_unit_test(test_connection_flood),
         cmocka_unit_test(test_per_address_limit),
         cmocka_unit_test(test_keepalive_trickle_closed),

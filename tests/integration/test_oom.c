@@ -39,10 +39,10 @@ void *__real_realloc(void *p, size_t n);
 char *__real_strdup(const char *s);
 void __real_free(void *p);
 
-static atomic_long fail_at;  /* 0: off; else the allocation number that fails */
-static atomic_long count;    /* allocations since the run started */
-static atomic_int failed;    /* the run met its failing allocation */
-static atomic_long live;     /* allocations not yet freed */
+static atomic_long fail_at;         /* 0: off; else the allocation number that fails */
+static atomic_long count;           /* allocations since the run started */
+static atomic_int failed;           /* the run met its failing allocation */
+static atomic_long live;            /* allocations not yet freed */
 static _Thread_local int in_parser; /* inside json_load_file: never fail */
 
 json_t *__real_json_load_file(const char *path, size_t flags, json_error_t *error);
@@ -55,10 +55,7 @@ json_t *__wrap_json_load_file(const char *path, size_t flags, json_error_t *erro
 }
 
 /* Where the Nth allocation fails: `break oom_hit if n == N` in gdb. */
-__attribute__((noinline)) static void oom_hit(long n)
-{
-    __asm__ volatile("" ::"r"(n));
-}
+__attribute__((noinline)) static void oom_hit(long n) { __asm__ volatile("" ::"r"(n)); }
 
 static int fail_now(void)
 {
@@ -130,8 +127,8 @@ static long torture(const char *name, op_fn op)
         atomic_store(&fail_at, 0);
         long leaked = atomic_load(&live) - before;
         if (leaked)
-            fail_msg("%s: allocation %ld failing: %ld allocations not freed (status %d: %s)",
-                     name, n, leaked, (int)st, err);
+            fail_msg("%s: allocation %ld failing: %ld allocations not freed (status %d: %s)", name,
+                     n, leaked, (int)st, err);
         if (!atomic_load(&failed)) {
             if (st != RFM_OK)
                 fail_msg("%s: fails without a failing allocation: %s", name, err);
@@ -193,7 +190,10 @@ static rfm_status load_model(const char *model, char *err, size_t errlen)
     return st;
 }
 
-static rfm_status op_segments(char *err, size_t errlen) { return load_model("segments", err, errlen); }
+static rfm_status op_segments(char *err, size_t errlen)
+{
+    return load_model("segments", err, errlen);
+}
 static rfm_status op_cltv(char *err, size_t errlen) { return load_model("cltv", err, errlen); }
 static rfm_status op_churn(char *err, size_t errlen) { return load_model("churn", err, errlen); }
 
@@ -208,9 +208,14 @@ static rfm_status op_customers(char *err, size_t errlen)
 
 static rfm_status op_txn(char *err, size_t errlen)
 {
-    txn_options o = {.invoice = "InvoiceNo", .customer_id = "CustomerID", .date = "InvoiceDate",
-       .quantity = "Quantity", .price = "UnitPrice", .product = "StockCode",
-       .cancel_prefix = "C", .snapshot_day = DATE_NONE};
+    txn_options o = {.invoice = "InvoiceNo",
+                     .customer_id = "CustomerID",
+                     .date = "InvoiceDate",
+                     .quantity = "Quantity",
+                     .price = "UnitPrice",
+                     .product = "StockCode",
+                     .cancel_prefix = "C",
+                     .snapshot_day = DATE_NONE};
     txn_data *d = NULL;
     txn_report rep;
     rfm_status st = txn_read(path_tx, &o, NULL, NULL, &d, &rep, err, errlen);

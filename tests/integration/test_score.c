@@ -118,7 +118,8 @@ static int free_port(void)
 static int dial(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
         close(fd);
@@ -191,7 +192,8 @@ static int setup(void **state)
     /* rfm-score answers as of the training snapshot; so does the daemon
      * without a live store (with one it would answer as of today). */
     snprintf(cmd, sizeof cmd,
-             "sed 's|^  path: state/state.db|  path: null|' ../config/rfm.yaml > %s/serve.yaml", dir);
+             "sed 's|^  path: state/state.db|  path: null|' ../config/rfm.yaml > %s/serve.yaml",
+             dir);
     assert_int_equal(system(cmd), 0);
     server_port = free_port();
     fflush(stdout);
@@ -206,8 +208,7 @@ static int setup(void **state)
         if (chdir("..") != 0 || !freopen(log, "w", stderr) || !freopen("/dev/null", "w", stdout))
             _exit(97);
         setenv("RFM_API_TOKENS", TOKEN, 1);
-        execl(serve, "rfm-serve", "--config", cfg, "--port", p, "--models",
-              models, (char *)NULL);
+        execl(serve, "rfm-serve", "--config", cfg, "--port", p, "--models", models, (char *)NULL);
         _exit(98);
     }
     for (int i = 0; i < 1000; i++) {
@@ -235,10 +236,11 @@ static int teardown(void **state)
 }
 
 static const char *const COLUMNS[] = {
-    "customer_id", "recency", "frequency", "monetary", "rfm_score", "rfm_segment", "cluster",
-    "segment", "churn_probability", "churn_risk", "churn_percentile", "p_alive",
-    "expected_purchases", "cltv", "cltv_lower", "cltv_upper", "cltv_percentile",
-    "model_version", "scored_at"};
+    "customer_id",        "recency",       "frequency",        "monetary",
+    "rfm_score",          "rfm_segment",   "cluster",          "segment",
+    "churn_probability",  "churn_risk",    "churn_percentile", "p_alive",
+    "expected_purchases", "cltv",          "cltv_lower",       "cltv_upper",
+    "cltv_percentile",    "model_version", "scored_at"};
 #define NCOLUMNS (sizeof COLUMNS / sizeof *COLUMNS)
 
 /* Every customer of customers.csv, in its order, with the pinned columns. */
@@ -282,12 +284,14 @@ static void test_equals_daemon(void **state)
         size_t end = start + 1000 < t.nrows ? start + 1000 : t.nrows;
         json_t *ids = json_array(), *rfm = json_array();
         for (size_t i = start; i < end; i++) {
-            json_array_append_new(ids, json_pack("{s:s}", "customer_id", cell(&t, i, "customer_id")));
+            json_array_append_new(ids,
+                                  json_pack("{s:s}", "customer_id", cell(&t, i, "customer_id")));
             json_array_append_new(rfm, json_pack("{s:f,s:f,s:f}", "recency", num(&t, i, "recency"),
-                                                 "frequency", num(&t, i, "frequency"),
-                                                 "monetary", num(&t, i, "monetary")));
+                                                 "frequency", num(&t, i, "frequency"), "monetary",
+                                                 num(&t, i, "monetary")));
         }
-        json_t *b1 = json_pack("{s:o}", "customers", ids), *b2 = json_pack("{s:o}", "customers", rfm);
+        json_t *b1 = json_pack("{s:o}", "customers", ids),
+               *b2 = json_pack("{s:o}", "customers", rfm);
         char *s1 = jsonout_dumps(b1, JSON_COMPACT), *s2 = jsonout_dumps(b2, JSON_COMPACT);
         json_t *churn = post("/predict_churn/batch", s1), *cltv = post("/predict_cltv/batch", s1);
         json_t *seg = post("/segment/batch", s2);
@@ -307,12 +311,18 @@ static void test_equals_daemon(void **state)
                         num(&t, i, "expected_purchases"));
             assert_true(json_number_value(json_object_get(cl, "cltv")) == num(&t, i, "cltv"));
             const json_t *iv = json_object_get(cl, "cltv_interval");
-            assert_true(json_number_value(json_object_get(iv, "lower")) == num(&t, i, "cltv_lower"));
-            assert_true(json_number_value(json_object_get(iv, "upper")) == num(&t, i, "cltv_upper"));
-            assert_true(json_integer_value(json_object_get(sg, "cluster")) == (json_int_t)num(&t, i, "cluster"));
-            assert_string_equal(json_string_value(json_object_get(sg, "segment")), cell(&t, i, "segment"));
-            assert_string_equal(json_string_value(json_object_get(sg, "rfm_score")), cell(&t, i, "rfm_score"));
-            assert_string_equal(json_string_value(json_object_get(sg, "rfm_segment")), cell(&t, i, "rfm_segment"));
+            assert_true(json_number_value(json_object_get(iv, "lower")) ==
+                        num(&t, i, "cltv_lower"));
+            assert_true(json_number_value(json_object_get(iv, "upper")) ==
+                        num(&t, i, "cltv_upper"));
+            assert_true(json_integer_value(json_object_get(sg, "cluster")) ==
+                        (json_int_t)num(&t, i, "cluster"));
+            assert_string_equal(json_string_value(json_object_get(sg, "segment")),
+                                cell(&t, i, "segment"));
+            assert_string_equal(json_string_value(json_object_get(sg, "rfm_score")),
+                                cell(&t, i, "rfm_score"));
+            assert_string_equal(json_string_value(json_object_get(sg, "rfm_segment")),
+                                cell(&t, i, "rfm_segment"));
             /* One version when the models agree, else each "name=version":
              * either way churn's is the daemon's. */
             const char *cv = json_string_value(json_object_get(ch, "model_version"));
@@ -348,7 +358,8 @@ static void test_percentiles(void **state)
                 double y = num(&t, r, pairs[k][0]);
                 below += y < x, equal += y == x;
             }
-            double want = round(10000.0 * ((double)below + 0.5 * (double)equal) / (double)t.nrows) / 100;
+            double want =
+                round(10000.0 * ((double)below + 0.5 * (double)equal) / (double)t.nrows) / 100;
             assert_true(fabs(num(&t, i, pairs[k][1]) - want) < 1e-9);
             lo = fmin(lo, want), hi = fmax(hi, want);
         }
@@ -486,10 +497,15 @@ static void test_refusals(void **state)
 {
     (void)state;
     static const char *const BAD[] = {
-        "--out x.txt",          "--out %s/r.csv --state s.db", "--out %s/r.csv --as-of 2011-12-01",
-        "--out %s/r.csv --top 5 --by uplift_gain", "--out %s/r.csv --top 5",
-        "--out %s/r.csv --top 0 --by cltv", "--out %s/r.csv --segment Nobody",
-        "--out %s/r.csv --by cltv", "",
+        "--out x.txt",
+        "--out %s/r.csv --state s.db",
+        "--out %s/r.csv --as-of 2011-12-01",
+        "--out %s/r.csv --top 5 --by uplift_gain",
+        "--out %s/r.csv --top 5",
+        "--out %s/r.csv --top 0 --by cltv",
+        "--out %s/r.csv --segment Nobody",
+        "--out %s/r.csv --by cltv",
+        "",
     };
     for (size_t i = 0; i < sizeof BAD / sizeof *BAD; i++) {
         char args[512], path[128];
@@ -503,9 +519,12 @@ static void test_refusals(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_one_row_per_customer), cmocka_unit_test(test_equals_daemon),
-        cmocka_unit_test(test_percentiles),          cmocka_unit_test(test_formats_agree),
-        cmocka_unit_test(test_top_and_segment),      cmocka_unit_test(test_changed_since),
+        cmocka_unit_test(test_one_row_per_customer),
+        cmocka_unit_test(test_equals_daemon),
+        cmocka_unit_test(test_percentiles),
+        cmocka_unit_test(test_formats_agree),
+        cmocka_unit_test(test_top_and_segment),
+        cmocka_unit_test(test_changed_since),
         cmocka_unit_test(test_refusals),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

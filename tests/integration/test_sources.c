@@ -36,10 +36,7 @@ static int port, watchdog_fd = -1;
 static pid_t watchdog = -1;
 
 /* Run a shell command; its exit status, its stderr in out. */
-static int run(const char *cmd, char *out, size_t cap)
-{
-    return run_in(dir, cmd, out, cap);
-}
+static int run(const char *cmd, char *out, size_t cap) { return run_in(dir, cmd, out, cap); }
 
 static char *slurp(const char *path, size_t *len)
 {
@@ -83,8 +80,8 @@ static void write_fixture(void)
             for (int k = 0; k < lines; k++) {
                 int cents = (int)(100 * base * (0.5 + rfm_rng_uniform(&g))) + 1;
                 fprintf(f, "%d,P%d,%d,%s %02d:%02d:00,%d.%02d,%d\n", inv, stock + k,
-                        1 + (int)rfm_rng_below(&g, 4), d, 8 + c % 10, k, cents / 100,
-                        cents % 100, 10000 + c);
+                        1 + (int)rfm_rng_below(&g, 4), d, 8 + c % 10, k, cents / 100, cents % 100,
+                        10000 + c);
             }
             if (inv % 40 == 0) /* a cancellation of the first line */
                 fprintf(f, "C%d,P%d,-1,%s 18:00:00,1.00,%d\n", inv, stock, d, 10000 + c);
@@ -233,7 +230,8 @@ static int setup(void **state)
     snprintf(cmd, sizeof cmd, "%s/initdb", pgbin);
     if (access(cmd, X_OK) != 0)
         fail_msg("%s not found: PostgreSQL 15 is installed by `make deps` (Debian package "
-                 "postgresql)", cmd);
+                 "postgresql)",
+                 cmd);
     char pg[128];
     snprintf(pg, sizeof pg, "%s/cluster", dir);
     assert_int_equal(mkdir(pg, 0700), 0);
@@ -341,16 +339,18 @@ static void test_sqlite(void **state)
     snprintf(path, sizeof path, "%s/shop.db", dir);
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "CREATE TABLE transactions (line_no INTEGER PRIMARY KEY, "
-                                      "invoice_no TEXT, stock_code TEXT, quantity INTEGER, "
-                                      "invoice_ts TEXT, unit_price REAL, customer_id TEXT);"
-                                      "BEGIN",
+    assert_int_equal(sqlite3_exec(db,
+                                  "CREATE TABLE transactions (line_no INTEGER PRIMARY KEY, "
+                                  "invoice_no TEXT, stock_code TEXT, quantity INTEGER, "
+                                  "invoice_ts TEXT, unit_price REAL, customer_id TEXT);"
+                                  "BEGIN",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_stmt *ins;
-    assert_int_equal(sqlite3_prepare_v2(db, "INSERT INTO transactions (invoice_no, stock_code, "
-                                            "quantity, invoice_ts, unit_price, customer_id) "
-                                            "VALUES (?, ?, ?, ?, ?, ?)",
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "INSERT INTO transactions (invoice_no, stock_code, "
+                                        "quantity, invoice_ts, unit_price, customer_id) "
+                                        "VALUES (?, ?, ?, ?, ?, ?)",
                                         -1, &ins, NULL),
                      SQLITE_OK);
     csv_reader *r;
@@ -513,7 +513,8 @@ static void test_warehouse_road(void **state)
     printf("    %d customers from the summary SQL\n", rows - 1);
     static const char *const bg[] = {"r", "alpha", "a", "b"}, *const gg[] = {"p", "q", "v"};
     double d1 = maxrel(json_object_get(ref, "bgnbd"), json_object_get(wh, "bgnbd"), bg, 4);
-    double d2 = maxrel(json_object_get(ref, "gamma_gamma"), json_object_get(wh, "gamma_gamma"), gg, 3);
+    double d2 =
+        maxrel(json_object_get(ref, "gamma_gamma"), json_object_get(wh, "gamma_gamma"), gg, 3);
     json_decref(ref);
     json_decref(wh);
     report_maxdiff("relative difference, BG/NBD + Gamma-Gamma parameters", fmax(d1, d2), 1e-6);

@@ -13,10 +13,7 @@
 static char dir[64];
 
 /* Run a shell command; returns its exit status and its stderr in out. */
-static int run(const char *cmd, char *out, size_t cap)
-{
-    return run_in(dir, cmd, out, cap);
-}
+static int run(const char *cmd, char *out, size_t cap) { return run_in(dir, cmd, out, cap); }
 
 static void write_fixture(const char *name, const char *text)
 {
@@ -41,10 +38,9 @@ static int setup(void **state)
     int inv = 1000;
     for (int c = 0; c < 30; c++)
         for (int k = 0; k <= (c % 3) * 4; k++)
-            n += (size_t)snprintf(csv + n, sizeof csv - n,
-                                  "%d,A,Thing,%d,2011-%02d-%02d 10:00:00,%d.50,%d.0,UK\n",
-                                  inv++, 1 + c % 5, 1 + (c * 7 + k) % 12, 1 + (c + k) % 28,
-                                  1 + c, 12000 + c);
+            n += (size_t)snprintf(
+                csv + n, sizeof csv - n, "%d,A,Thing,%d,2011-%02d-%02d 10:00:00,%d.50,%d.0,UK\n",
+                inv++, 1 + c % 5, 1 + (c * 7 + k) % 12, 1 + (c + k) % 28, 1 + c, 12000 + c);
     write_fixture("tx.csv", csv);
     /* The same customers, each with one invoice of several lines: nobody
      * buys twice, so BG/NBD has nothing to fit on any machine. */
@@ -53,10 +49,9 @@ static int setup(void **state)
                          "UnitPrice,CustomerID,Country\n");
     for (int c = 0; c < 30; c++)
         for (int k = 0; k <= (c % 3) * 4; k++)
-            n += (size_t)snprintf(csv + n, sizeof csv - n,
-                                  "%d,A%d,Thing,%d,2011-%02d-%02d 10:00:00,%d.50,%d.0,UK\n",
-                                  2000 + c, k, 1 + (c + k) % 5, 1 + (c * 7) % 12, 1 + c % 28,
-                                  1 + c, 12000 + c);
+            n += (size_t)snprintf(
+                csv + n, sizeof csv - n, "%d,A%d,Thing,%d,2011-%02d-%02d 10:00:00,%d.50,%d.0,UK\n",
+                2000 + c, k, 1 + (c + k) % 5, 1 + (c * 7) % 12, 1 + c % 28, 1 + c, 12000 + c);
     write_fixture("once.csv", csv);
     write_fixture("bad.csv", "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,"
                              "CustomerID,Country\n1,A,\"open,1,2011-01-01,1,1,UK\n");
@@ -144,8 +139,10 @@ static void test_errors_and_exit_codes(void **state)
     assert_non_null(strstr(out, "unknown model 'nonsense'"));
     assert_int_equal(run("../bin/rfm-train --config /nonexistent.yaml", out, sizeof out), 2);
     assert_non_null(strstr(out, "/nonexistent.yaml"));
-    snprintf(cmd, sizeof cmd, "../bin/rfm-train --config ../config/rfm.yaml --transactions %s/none.csv --models %s/m3", dir,
-             dir);
+    snprintf(
+        cmd, sizeof cmd,
+        "../bin/rfm-train --config ../config/rfm.yaml --transactions %s/none.csv --models %s/m3",
+        dir, dir);
     assert_int_equal(run(cmd, out, sizeof out), 1);
     assert_non_null(strstr(out, "none.csv"));
     assert_int_equal(run("../bin/rfm-train --help", out, sizeof out), 0);
@@ -174,21 +171,24 @@ static void test_summary_road(void **state)
 {
     (void)state;
     char cmd[2048], out[8192], err[RFM_ERRLEN];
-    snprintf(cmd, sizeof cmd,
-             "../bin/rfm-train --config ../config/rfm.yaml --transactions ../data/online_retail.csv.gz "
-             "--models %s/full --only cltv",
-             dir);
+    snprintf(
+        cmd, sizeof cmd,
+        "../bin/rfm-train --config ../config/rfm.yaml --transactions ../data/online_retail.csv.gz "
+        "--models %s/full --only cltv",
+        dir);
     assert_int_equal(run(cmd, out, sizeof out), 0);
     /* customers.csv columns 1, 5-8 are lifetimes' summary. */
-    snprintf(cmd, sizeof cmd,
-             "(echo customer_id,frequency,recency,T,monetary_value; tail -n +2 %s/full/customers.csv"
-             " | cut -d, -f1,5-8) > %s/summary.csv",
-             dir, dir);
+    snprintf(
+        cmd, sizeof cmd,
+        "(echo customer_id,frequency,recency,T,monetary_value; tail -n +2 %s/full/customers.csv"
+        " | cut -d, -f1,5-8) > %s/summary.csv",
+        dir, dir);
     assert_int_equal(system(cmd), 0);
-    snprintf(cmd, sizeof cmd,
-             "../bin/rfm-train --config ../config/rfm.yaml --models %s/sum --summary %s/summary.csv "
-             "--only segments,cltv",
-             dir, dir);
+    snprintf(
+        cmd, sizeof cmd,
+        "../bin/rfm-train --config ../config/rfm.yaml --models %s/sum --summary %s/summary.csv "
+        "--only segments,cltv",
+        dir, dir);
     assert_int_equal(run(cmd, out, sizeof out), 0);
     assert_non_null(strstr(out, "segments: skipped"));
     json_t *a, *b, *ja, *jb;
@@ -210,14 +210,14 @@ static void test_summary_road(void **state)
     assert_null(json_object_get(json_object_get(b, "models"), "segments"));
     json_decref(a), json_decref(b), json_decref(ja), json_decref(jb);
     /* A bad summary line names file and line. */
-    snprintf(cmd, sizeof cmd,
-             "printf 'customer_id,frequency,recency,T,monetary_value\\n1,2,50,10,5\\n' > %s/bad.csv && "
-             "../bin/rfm-train --config ../config/rfm.yaml --models %s/bad --summary %s/bad.csv",
-             dir, dir, dir);
+    snprintf(
+        cmd, sizeof cmd,
+        "printf 'customer_id,frequency,recency,T,monetary_value\\n1,2,50,10,5\\n' > %s/bad.csv && "
+        "../bin/rfm-train --config ../config/rfm.yaml --models %s/bad --summary %s/bad.csv",
+        dir, dir, dir);
     assert_int_equal(run(cmd, out, sizeof out), 1);
     assert_non_null(strstr(out, "bad.csv:2: days_first_to_last_purchase cannot exceed"));
 }
-
 
 /* Start `sh -c cmd` without waiting for it. */
 static pid_t spawn(const char *cmd)
@@ -260,8 +260,7 @@ static void test_concurrent_only(void **state)
              models);
     assert_int_equal(run(cmd, out, sizeof out), 1);
     printf("    %s", out);
-    snprintf(want, sizeof want, "conc/ is being written by test_train pid %ld on ",
-             (long)getpid());
+    snprintf(want, sizeof want, "conc/ is being written by test_train pid %ld on ", (long)getpid());
     if (!strstr(out, want) || !strstr(out, "--wait"))
         fail_msg("stderr '%s' lacks '%s' and --wait", out, want);
     assert_null(strstr(out, "used")); /* gave up before reading the data */
@@ -305,7 +304,6 @@ static void test_concurrent_only(void **state)
     snprintf(cmd, sizeof cmd, "ls -d %s.tmp-* 2>/dev/null | grep -q .", models);
     assert_int_not_equal(system(cmd), 0);
 }
-
 
 /* ---- two real-world exports, through config alone ---------------------- */
 
@@ -420,8 +418,9 @@ static void test_crm_export(void **state)
     static char tx[65536];
     expect_row rows[30];
     memset(rows, 0, sizeof rows);
-    size_t n = (size_t)snprintf(tx, sizeof tx, "\"OrderNo\";\"Email\";\"CreatedAt\";\"Note\";"
-                                               "\"Total\"\n");
+    size_t n = (size_t)snprintf(tx, sizeof tx,
+                                "\"OrderNo\";\"Email\";\"CreatedAt\";\"Note\";"
+                                "\"Total\"\n");
     int order = 70000;
     for (int c = 0; c < 30; c++) {
         snprintf(rows[c].id, sizeof rows[c].id, "user%d@example.com", c);
@@ -440,8 +439,10 @@ static void test_crm_export(void **state)
                     snprintf(when, sizeof when, "2024-02-%02dT%02d:15:00.125Z", day, hour);
                 }
                 int euros = c + 1 + l;
-                n += (size_t)snprintf(tx + n, sizeof tx - n, "%d;\"%s\";%s;\"gift; wrapped\";"
-                                      "\"%d,50\"\n", order, rows[c].id, when, euros);
+                n += (size_t)snprintf(tx + n, sizeof tx - n,
+                                      "%d;\"%s\";%s;\"gift; wrapped\";"
+                                      "\"%d,50\"\n",
+                                      order, rows[c].id, when, euros);
                 add_purchase(&rows[c], utc_day, euros + 0.5);
             }
             rows[c].orders++;
@@ -464,7 +465,8 @@ static void test_crm_export(void **state)
      * (the transactions file does not exist): exit 2 naming the key. */
     char cmd[1024], out[8192];
     const char *bad[][2] = {
-        {"data:\n  seperator: \";\"\n", "data.seperator: unknown key; did you mean data.separator?"},
+        {"data:\n  seperator: \";\"\n",
+         "data.seperator: unknown key; did you mean data.separator?"},
         {"data:\n  columns: {quantity: Total, price: Total}\n",
          "data.columns.price: names the same column as columns.quantity ('Total')"},
         {"data:\n  columns: {amount: Total, quantity: Qty}\n",
@@ -575,12 +577,9 @@ static void test_bundled_clusters(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_train_and_only),
-        cmocka_unit_test(test_errors_and_exit_codes),
-        cmocka_unit_test(test_summary_road),
-        cmocka_unit_test(test_concurrent_only),
-        cmocka_unit_test(test_transaction_log_export),
-        cmocka_unit_test(test_crm_export),
+        cmocka_unit_test(test_train_and_only),         cmocka_unit_test(test_errors_and_exit_codes),
+        cmocka_unit_test(test_summary_road),           cmocka_unit_test(test_concurrent_only),
+        cmocka_unit_test(test_transaction_log_export), cmocka_unit_test(test_crm_export),
         cmocka_unit_test(test_bundled_clusters),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

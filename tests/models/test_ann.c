@@ -81,9 +81,8 @@ static int brute_topk(const float *x, int64_t n, int d, const float *q, int k, i
  * tol, and every returned row's true similarity equal to the reported one
  * (so a differing row can only be a tie). Returns max |diff|, counts rows
  * identical at their rank. */
-static double compare(const float *x, int d, const float *q, const int64_t *rows,
-                      const float *sims, int n, const int64_t *brows, const double *bsims,
-                      int *same)
+static double compare(const float *x, int d, const float *q, const int64_t *rows, const float *sims,
+                      int n, const int64_t *brows, const double *bsims, int *same)
 {
     double qn = 0, maxd = 0;
     for (int j = 0; j < d; j++)
@@ -178,8 +177,8 @@ static void test_exact_matches_bruteforce(void **state)
     int same = 0, total = 0, nf;
     int omp_before = omp_get_max_threads();
     for (int i = 0; i < nq; i++) {
-        assert_int_equal(ann_search_vector(ix, q + (size_t)i * d, d, k, NULL, NULL, rows, sims,
-                                           &nf, err, sizeof err),
+        assert_int_equal(ann_search_vector(ix, q + (size_t)i * d, d, k, NULL, NULL, rows, sims, &nf,
+                                           err, sizeof err),
                          RFM_OK);
         assert_int_equal(nf, k);
         brute_topk(x, n, d, q + (size_t)i * d, k, -1, NULL, NULL, brows, bsims);
@@ -303,8 +302,7 @@ static void test_hnsw_recall(void **state)
     char err[RFM_ERRLEN];
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    assert_int_equal(ann_build(x, n, d, (const char *const *)ids, &p, &h, err, sizeof err),
-                     RFM_OK);
+    assert_int_equal(ann_build(x, n, d, (const char *const *)ids, &p, &h, err, sizeof err), RFM_OK);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     assert_true(ann_is_hnsw(h));
     int64_t rows[10], brows[10];
@@ -384,8 +382,7 @@ static void roundtrip(int hnsw)
         p.exact_max = 100;
     ann_index *a = NULL, *b = NULL;
     char err[RFM_ERRLEN];
-    assert_int_equal(ann_build(x, n, d, (const char *const *)ids, &p, &a, err, sizeof err),
-                     RFM_OK);
+    assert_int_equal(ann_build(x, n, d, (const char *const *)ids, &p, &a, err, sizeof err), RFM_OK);
     char dir[] = "/tmp/rfmann_XXXXXX";
     assert_non_null(mkdtemp(dir));
     char path[128];
@@ -635,14 +632,10 @@ int main(void)
 {
     gsl_set_error_handler_off();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_capi_errors),
-        cmocka_unit_test(test_exact_matches_bruteforce),
-        cmocka_unit_test(test_filter),
-        cmocka_unit_test(test_hnsw_recall),
-        cmocka_unit_test(test_roundtrip_exact),
-        cmocka_unit_test(test_roundtrip_hnsw),
-        cmocka_unit_test(test_bad_input),
-        cmocka_unit_test(test_concurrent_readers),
+        cmocka_unit_test(test_capi_errors),     cmocka_unit_test(test_exact_matches_bruteforce),
+        cmocka_unit_test(test_filter),          cmocka_unit_test(test_hnsw_recall),
+        cmocka_unit_test(test_roundtrip_exact), cmocka_unit_test(test_roundtrip_hnsw),
+        cmocka_unit_test(test_bad_input),       cmocka_unit_test(test_concurrent_readers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,8 +23,8 @@ static double weak_objective(const double *u, double *g, void *rows)
 static void test_gradient_vs_finite_differences(void **state)
 {
     (void)state;
-    bgnbd_row rows[5] = {{0, 0, 200, 3}, {1, 40, 300, 2}, {4, 250, 365, 1}, {12, 700, 720, 1},
-                         {2, 5, 10, 4}};
+    bgnbd_row rows[5] = {
+        {0, 0, 200, 3}, {1, 40, 300, 2}, {4, 250, 365, 1}, {12, 700, 720, 1}, {2, 5, 10, 4}};
     double worst = 0;
     rfm_rng g;
     rfm_rng_seed(&g, 3);
@@ -40,8 +40,9 @@ static void test_gradient_vs_finite_differences(void **state)
             memcpy(um, u, sizeof u);
             up[k] += h;
             um[k] -= h;
-            double fd = (bgnbd_objective(up, tmp, rows, 5, pen) -
-                         bgnbd_objective(um, tmp, rows, 5, pen)) / (2 * h);
+            double fd =
+                (bgnbd_objective(up, tmp, rows, 5, pen) - bgnbd_objective(um, tmp, rows, 5, pen)) /
+                (2 * h);
             double rel = fabs(fd - gr[k]) / fmax(1e-3, fabs(fd));
             worst = fmax(worst, rel);
         }
@@ -52,7 +53,8 @@ static void test_gradient_vs_finite_differences(void **state)
 static void test_compressed_equals_plain(void **state)
 {
     (void)state;
-    double x[6] = {0, 0, 3, 3, 1, 0}, tx[6] = {0, 0, 50, 50, 20, 0}, T[6] = {90, 90, 100, 100, 60, 90};
+    double x[6] = {0, 0, 3, 3, 1, 0}, tx[6] = {0, 0, 50, 50, 20, 0},
+           T[6] = {90, 90, 100, 100, 60, 90};
     bgnbd_row *rows;
     size_t n;
     char err[RFM_ERRLEN];
@@ -152,13 +154,13 @@ static void test_hypergeometric_and_edges(void **state)
     for (double z = -30; z < 0.999; z += 0.0137) {
         if (fabs(z) < 1e-9)
             continue;
-        worst = fmax(worst, fabs(bgnbd_hyp2f1(1, 1, 2, z) - (-log1p(-z) / z)) /
-                                fabs(log1p(-z) / z));
+        worst =
+            fmax(worst, fabs(bgnbd_hyp2f1(1, 1, 2, z) - (-log1p(-z) / z)) / fabs(log1p(-z) / z));
     }
     report_maxdiff("2F1(1,1;2;z) vs -log(1-z)/z (relative)", worst, 1e-10);
     bgnbd_params p = {0.8, 69, 0.0034, 6.7};
-    const double cases[][3] = {{0, 0, 0},       {0, 0, 3650},     {1, 1, 1},
-                               {500, 3649, 3650}, {2000, 3000, 3650}, {1, 1, 3650},
+    const double cases[][3] = {{0, 0, 0},           {0, 0, 3650},       {1, 1, 1},
+                               {500, 3649, 3650},   {2000, 3000, 3650}, {1, 1, 3650},
                                {100000, 3650, 3650}};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         double x = cases[i][0], tx = cases[i][1], T = cases[i][2];
@@ -169,8 +171,8 @@ static void test_hypergeometric_and_edges(void **state)
                 fail_msg("x=%g t_x=%g T=%g t=%g: E=%g P(alive)=%g", x, tx, T, t, e, pa);
         }
     }
-    assert_non_null(bgnbd_check(2, 10, 5));   /* t_x > T */
-    assert_non_null(bgnbd_check(0, 10, 50));  /* t_x > 0 with no repeat */
+    assert_non_null(bgnbd_check(2, 10, 5));  /* t_x > T */
+    assert_non_null(bgnbd_check(0, 10, 50)); /* t_x > 0 with no repeat */
     assert_non_null(bgnbd_check(-1, 0, 5));
     assert_non_null(bgnbd_check(1.5, 1, 5));
     assert_null(bgnbd_check(2, 0, 5)); /* same-instant repeats: lifetimes accepts them */
@@ -197,12 +199,12 @@ static void test_hypergeometric_and_edges(void **state)
      * error of log a in the hundreds; both sides of the identifiability line
      * are far away, so every machine refuses the fit and says what to try. */
     static const bgnbd_row weak[30] = {
-        {0, 0, 357, 1}, {4, 126, 144, 1}, {8, 253, 296, 1}, {0, 0, 81, 1},   {4, 127, 233, 1},
-        {8, 333, 351, 1}, {0, 0, 170, 1}, {4, 124, 319, 1}, {8, 333, 345, 1}, {0, 0, 258, 1},
-        {4, 333, 345, 1}, {8, 333, 339, 1}, {0, 0, 345, 1}, {4, 126, 132, 1}, {8, 253, 284, 1},
-        {0, 0, 69, 1},  {4, 127, 221, 1}, {8, 333, 339, 1}, {0, 0, 158, 1}, {4, 124, 307, 1},
-        {8, 333, 333, 1}, {0, 0, 246, 1}, {4, 333, 333, 1}, {8, 333, 355, 1}, {0, 0, 333, 1},
-        {4, 98, 120, 1},  {8, 225, 272, 1}, {0, 0, 57, 1},  {4, 127, 237, 1}, {8, 333, 355, 1}};
+        {0, 0, 357, 1},   {4, 126, 144, 1}, {8, 253, 296, 1}, {0, 0, 81, 1},    {4, 127, 233, 1},
+        {8, 333, 351, 1}, {0, 0, 170, 1},   {4, 124, 319, 1}, {8, 333, 345, 1}, {0, 0, 258, 1},
+        {4, 333, 345, 1}, {8, 333, 339, 1}, {0, 0, 345, 1},   {4, 126, 132, 1}, {8, 253, 284, 1},
+        {0, 0, 69, 1},    {4, 127, 221, 1}, {8, 333, 339, 1}, {0, 0, 158, 1},   {4, 124, 307, 1},
+        {8, 333, 333, 1}, {0, 0, 246, 1},   {4, 333, 333, 1}, {8, 333, 355, 1}, {0, 0, 333, 1},
+        {4, 98, 120, 1},  {8, 225, 272, 1}, {0, 0, 57, 1},    {4, 127, 237, 1}, {8, 333, 355, 1}};
     st = bgnbd_fit(weak, 30, 0, &f, err, sizeof err);
     printf("    30 made-up customers: %s\n", st ? err : "fitted");
     assert_int_equal(st, RFM_ENOCONVERGE);
@@ -219,7 +221,8 @@ static void test_hypergeometric_and_edges(void **state)
         for (int k = 0; k < 4; k++)
             s[k] = -3 + 6 * rfm_rng_uniform(&g);
         mle_result m;
-        if (mle_fit(weak_objective, (void *)weak, 4, s, 1, 1e-6, 500, &m, err, sizeof err) != RFM_OK)
+        if (mle_fit(weak_objective, (void *)weak, 4, s, 1, 1e-6, 500, &m, err, sizeof err) !=
+            RFM_OK)
             continue;
         converged++;
         mle_standard_errors(&m, 4, 30, cov, se, lo, hi);

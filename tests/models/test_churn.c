@@ -324,8 +324,7 @@ static void test_separable(void **state)
         yq[i] = i < 6 ? 0 : i % 2;
     }
     const char *const nm[] = {"flag"};
-    assert_int_equal(churn_fit(xq, yq, 12, 1, nm, &par, &none, err, sizeof err),
-                     RFM_ENOCONVERGE);
+    assert_int_equal(churn_fit(xq, yq, 12, 1, nm, &par, &none, err, sizeof err), RFM_ENOCONVERGE);
     printf("    quasi-separated, lambda 0: %s\n", err);
     assert_null(none);
     assert_non_null(strstr(err, "separable"));
@@ -519,8 +518,7 @@ static void test_shap(void **state)
                 shap = fmax(shap, fabs(phi[j] - c[j]));
         }
     }
-    report_maxdiff("additivity: base + sum(contrib) - logit(p), 20000 random customers", add,
-                   1e-9);
+    report_maxdiff("additivity: base + sum(contrib) - logit(p), 20000 random customers", add, 1e-9);
     report_maxdiff("contributions vs w_j (log1p(x_j) - mu_j) / sd_j", ref, 1e-12);
     report_maxdiff("contributions vs brute-force Shapley over all coalitions", shap, 1e-9);
 
@@ -647,15 +645,16 @@ static void test_counterfactual_vs_grid(void **state)
      * second model makes spend raise churn, so the scan must run into the
      * overflow bound). */
     char err0[RFM_ERRLEN] = "";
-    const double huge[][3] = {{1e9, 0, DBL_MAX}, {1e9, 1, DBL_MAX}, {1e9, 0, 0}, {1e9, 1e300, 1e300}};
+    const double huge[][3] = {
+        {1e9, 0, DBL_MAX}, {1e9, 1, DBL_MAX}, {1e9, 0, 0}, {1e9, 1e300, 1e300}};
     for (int h = 0; h < 8; h++) {
         m = h < 4 ? rfm_model(9, 3000) : json_model(1.0, -1.0, 1.0, 1.0);
         churn_counterfactual_result r;
         assert_int_equal(churn_counterfactual(m, huge[h % 4], 0.01, 1000, &r, err0, sizeof err0),
                          RFM_OK);
         assert_true(r.probability_after > 0.0 && r.probability_after < 1.0);
-        printf("    extreme customer %d, model %d: kind %d, n %d, p %.3g -> %.3g\n", h % 4,
-               h / 4, (int)r.kind, r.n_purchases, r.probability_before, r.probability_after);
+        printf("    extreme customer %d, model %d: kind %d, n %d, p %.3g -> %.3g\n", h % 4, h / 4,
+               (int)r.kind, r.n_purchases, r.probability_before, r.probability_after);
         churn_free(m);
     }
 
@@ -693,8 +692,7 @@ static void test_json_round_trip(void **state)
     assert_int_equal(a.d, b.d);
     for (size_t k = 0; k < a.d; k++) {
         assert_string_equal(a.names[k], b.names[k]);
-        assert_true(a.mean[k] == b.mean[k] && a.sd[k] == b.sd[k] &&
-                    a.weights[k] == b.weights[k]);
+        assert_true(a.mean[k] == b.mean[k] && a.sd[k] == b.sd[k] && a.weights[k] == b.weights[k]);
     }
     assert_true(a.intercept == b.intercept && a.lambda == b.lambda &&
                 a.threshold_medium == b.threshold_medium && a.threshold_high == b.threshold_high);
@@ -844,14 +842,13 @@ static void test_speed_and_threads(void **state)
 static void test_time_split_labels(void **state)
 {
     (void)state;
-    static const char *csv =
-        "InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID\n"
-        "1,P,1,2011-01-01,2.00,A\n"
-        "2,P,1,2011-01-20,5.00,A\n"
-        "3,P,1,2011-01-02,4.00,B\n"
-        "4,P,1,2011-01-25,1.00,C\n"
-        "5,P,1,2011-01-05,3.00,D\n"
-        "6,P,1,2011-01-10,7.00,D\n";
+    static const char *csv = "InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID\n"
+                             "1,P,1,2011-01-01,2.00,A\n"
+                             "2,P,1,2011-01-20,5.00,A\n"
+                             "3,P,1,2011-01-02,4.00,B\n"
+                             "4,P,1,2011-01-25,1.00,C\n"
+                             "5,P,1,2011-01-05,3.00,D\n"
+                             "6,P,1,2011-01-10,7.00,D\n";
     char err[RFM_ERRLEN];
     txn_data *d = txn_from_text(csv);
 
@@ -920,9 +917,9 @@ static void test_evaluate_reference(void **state)
         double r = 1 + 299 * rfm_rng_uniform(&g), f = 1 + (double)rfm_rng_below(&g, 10);
         double *x = s.x + i * 3, *b = s.bg + i * 3;
         x[0] = r, x[1] = f, x[2] = f * (20 + 80 * rfm_rng_uniform(&g));
-        b[0] = f - 1;                                              /* repeat purchases */
-        b[2] = r + (f > 1 ? 30 + 300 * rfm_rng_uniform(&g) : 0);   /* T */
-        b[1] = f > 1 ? b[2] - r : 0;                               /* t_x */
+        b[0] = f - 1;                                            /* repeat purchases */
+        b[2] = r + (f > 1 ? 30 + 300 * rfm_rng_uniform(&g) : 0); /* T */
+        b[1] = f > 1 ? b[2] - r : 0;                             /* t_x */
         double eta = -1 + 0.01 * r - 0.3 * f;
         s.y[i] = rfm_rng_uniform(&g) < 1 / (1 + exp(-eta));
         s.churned += (size_t)s.y[i];
@@ -944,8 +941,7 @@ static void test_evaluate_reference(void **state)
         tx[j] = s.bg[i * 3], tt[j] = s.bg[i * 3 + 1], tT[j] = s.bg[i * 3 + 2];
     }
     churn_model *m = NULL;
-    assert_int_equal(churn_fit(xtr, ytr, N - NTE, 3, RFM_NAMES, &par, &m, err, sizeof err),
-                     RFM_OK);
+    assert_int_equal(churn_fit(xtr, ytr, N - NTE, 3, RFM_NAMES, &par, &m, err, sizeof err), RFM_OK);
     bgnbd_row *rows = NULL;
     size_t nr;
     bgnbd_fit_result fr;
@@ -956,25 +952,24 @@ static void test_evaluate_reference(void **state)
         size_t i = s.order[k];
         yte[k] = s.y[i];
         assert_int_equal(churn_predict(m, s.x + i * 3, &p[k], err, sizeof err), RFM_OK);
-        pb[k] = fmin(fmax(1 - bgnbd_p_alive(&fr.p, s.bg[i * 3], s.bg[i * 3 + 1],
-                                            s.bg[i * 3 + 2]), 0), 1);
+        pb[k] = fmin(
+            fmax(1 - bgnbd_p_alive(&fr.p, s.bg[i * 3], s.bg[i * 3 + 1], s.bg[i * 3 + 2]), 0), 1);
         ll -= (yte[k] ? log(p[k]) : log1p(-p[k])) / NTE;
         brier += (p[k] - yte[k]) * (p[k] - yte[k]) / NTE;
         brierb += (pb[k] - yte[k]) * (pb[k] - yte[k]) / NTE;
     }
     double imp[3] = {0, 0, 0}, contrib[3], base;
     for (size_t j = 0; j < N - NTE; j++) {
-        assert_int_equal(churn_explain(m, xtr + j * 3, &base, contrib, NULL, NULL, err,
-                                       sizeof err),
+        assert_int_equal(churn_explain(m, xtr + j * 3, &base, contrib, NULL, NULL, err, sizeof err),
                          RFM_OK);
         for (int f = 0; f < 3; f++)
             imp[f] += fabs(contrib[f]) / (N - NTE);
     }
-    const double got[] = {ev.logistic.auc, ev.logistic.logloss, ev.logistic.brier,
-                          ev.bgnbd.auc,    ev.bgnbd.brier,      ev.importance[0],
+    const double got[] = {ev.logistic.auc,  ev.logistic.logloss, ev.logistic.brier,
+                          ev.bgnbd.auc,     ev.bgnbd.brier,      ev.importance[0],
                           ev.importance[1], ev.importance[2]};
-    const double want[] = {auc_pairs(p, yte, NTE), ll, brier, auc_pairs(pb, yte, NTE),
-                           brierb, imp[0], imp[1], imp[2]};
+    const double want[] = {
+        auc_pairs(p, yte, NTE), ll, brier, auc_pairs(pb, yte, NTE), brierb, imp[0], imp[1], imp[2]};
     double maxdiff = 0;
     for (size_t k = 0; k < sizeof got / sizeof *got; k++)
         maxdiff = fmax(maxdiff, fabs(got[k] - want[k]));

@@ -21,7 +21,8 @@ static cltv_model *fitted(void)
     rfm_rng g;
     rfm_rng_seed(&g, 11);
     for (int i = 0; i < N; i++) {
-        sim_customer c = sim_one(&g, 0.25, 28, 0.8, 2.5, 6, 4, 15, 180 + 540 * rfm_rng_uniform(&g), 0);
+        sim_customer c =
+            sim_one(&g, 0.25, 28, 0.8, 2.5, 6, 4, 15, 180 + 540 * rfm_rng_uniform(&g), 0);
         x[i] = c.x, tx[i] = c.t_x, T[i] = c.T, m[i] = c.m;
     }
     cltv_options o;
@@ -42,13 +43,14 @@ static void test_discounting_by_hand(void **state)
     /* lifetimes: sum over months i of (E[Y(30 i)] - E[Y(30 (i-1))]) * spend / (1+d)^i */
     double spend = gg_expected_spend(&g, x, m), want = 0;
     for (int i = 1; i <= 12; i++)
-        want += (bgnbd_expected(&b, 30.0 * i, x, tx, T) - bgnbd_expected(&b, 30.0 * (i - 1), x, tx, T)) *
+        want += (bgnbd_expected(&b, 30.0 * i, x, tx, T) -
+                 bgnbd_expected(&b, 30.0 * (i - 1), x, tx, T)) *
                 spend / pow(1 + d, i);
     report_maxdiff("360-day value vs lifetimes' monthly sum",
                    fabs(cltv_value(&b, &g, x, tx, T, m, 360, d) - want), 1e-9);
     /* No discount: value = expected purchases x expected spend. */
-    assert_near(cltv_value(&b, &g, x, tx, T, m, 365, 0),
-                bgnbd_expected(&b, 365, x, tx, T) * spend, 1e-9);
+    assert_near(cltv_value(&b, &g, x, tx, T, m, 365, 0), bgnbd_expected(&b, 365, x, tx, T) * spend,
+                1e-9);
 }
 
 static void test_predict_interval_and_checks(void **state)
@@ -90,7 +92,7 @@ static void test_predict_interval_and_checks(void **state)
         for (int k = 0; k < 7; k++)
             z[k] = rfm_rng_normal(&g);
         double base[7] = {log(bf->p.r), log(bf->p.alpha), log(bf->p.a), log(bf->p.b),
-                          log(gf->p.p), log(gf->p.q), log(gf->p.v)};
+                          log(gf->p.p), log(gf->p.q),     log(gf->p.v)};
         for (int i = 0; i < 4; i++) {
             u[i] = base[i];
             for (int k = 0; k <= i; k++)
@@ -183,7 +185,8 @@ static void test_read_summary(void **state)
         const char *text, *expect;
         rfm_status st;
     } bad[] = {
-        {"customer_id,frequency,recency,T,monetary_value\nc1,2,4o,100,3\n", ":2:6: recency", RFM_EPARSE},
+        {"customer_id,frequency,recency,T,monetary_value\nc1,2,4o,100,3\n", ":2:6: recency",
+         RFM_EPARSE},
         {"customer_id,frequency,recency,T,monetary_value\nc1,2,120,100,3\n", ":2: ", RFM_EPARSE},
         {"customer_id,frequency,recency,monetary_value\nc1,2,40,3\n", "column 'T'", RFM_EINVAL},
     };
@@ -210,7 +213,8 @@ static void test_holdout_check(void **state)
     int32_t day0 = date_from_ymd(2011, 1, 1);
     size_t cap = 1 << 20, len = 0;
     char *csv = malloc(cap);
-    len += (size_t)snprintf(csv, cap, "InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID\n");
+    len += (size_t)snprintf(csv, cap,
+                            "InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID\n");
     static uint8_t bought[NC][SPAN];
     memset(bought, 0, sizeof bought);
     rfm_rng g;
@@ -232,9 +236,14 @@ static void test_holdout_check(void **state)
     txn_data *d;
     txn_report rep;
     char err[RFM_ERRLEN];
-    txn_options o = {.invoice = "InvoiceNo", .customer_id = "CustomerID", .date = "InvoiceDate",
-       .quantity = "Quantity", .price = "UnitPrice", .product = "StockCode",
-       .cancel_prefix = "C", .snapshot_day = DATE_NONE};
+    txn_options o = {.invoice = "InvoiceNo",
+                     .customer_id = "CustomerID",
+                     .date = "InvoiceDate",
+                     .quantity = "Quantity",
+                     .price = "UnitPrice",
+                     .product = "StockCode",
+                     .cancel_prefix = "C",
+                     .snapshot_day = DATE_NONE};
     assert_int_equal(csv_open_mem(csv, len, "h.csv", &r, err, sizeof err), RFM_OK);
     assert_int_equal(txn_read_csv(r, &o, NULL, NULL, &d, &rep, err, sizeof err), RFM_OK);
     csv_close(r);

@@ -424,9 +424,9 @@ static void test_eval_planted(void **state)
         }
     }
     embed_eval ev;
-    assert_int_equal(
-        embed_eval_hitrate(s.train, s.hold_ptr, s.hold_items, ids, sims, kn, 10, &ev, err, sizeof err),
-        RFM_OK);
+    assert_int_equal(embed_eval_hitrate(s.train, s.hold_ptr, s.hold_items, ids, sims, kn, 10, &ev,
+                                        err, sizeof err),
+                     RFM_OK);
     printf("    hit@10 over %lld customers: neighbours %.3f vs popular %.3f; "
            "new products only: %.3f vs %.3f\n",
            (long long)ev.n_eval, ev.hit_neighbors, ev.hit_popular, ev.hit_neighbors_new,
@@ -503,8 +503,8 @@ static void test_speed_at_retail_scale(void **state)
     assert_int_equal(embed_fit(s.train, &p, &rng, &m, err, sizeof err), RFM_OK);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-    printf("    fit %d x %d, %lld non-zeros (%d purchases), dim %d: %.3f s\n", (int)s.nc,
-           (int)s.np, (long long)s.train->row_ptr[s.nc], 4400 * 91, p.dim, secs);
+    printf("    fit %d x %d, %lld non-zeros (%d purchases), dim %d: %.3f s\n", (int)s.nc, (int)s.np,
+           (long long)s.train->row_ptr[s.nc], 4400 * 91, p.dim, secs);
     embed_free(m);
     free_shoppers(&s);
 }
@@ -584,7 +584,8 @@ static void test_holdout_eval_brute_force(void **state)
     enum { NC = 120, NP = 40, G = 4, DAYS = 4, LINES = 3 };
     size_t cap = 64 + (size_t)NC * DAYS * LINES * 48, len = 0;
     char *csv = malloc(cap);
-    len += (size_t)snprintf(csv, cap, "InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID\n");
+    len += (size_t)snprintf(csv, cap,
+                            "InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID\n");
     rfm_rng g;
     rfm_rng_seed(&g, 5);
     for (int c = 0; c < NC; c++)
@@ -593,8 +594,9 @@ static void test_holdout_eval_brute_force(void **state)
                 int own = rfm_rng_uniform(&g) < 0.85;
                 int prod = own ? (c % G) * (NP / G) + (int)rfm_rng_below(&g, NP / G)
                                : (int)rfm_rng_below(&g, NP);
-                len += (size_t)snprintf(csv + len, cap - len, "%d,P%02d,1,2011-01-%02d,1.50,C%03d\n",
-                                        c * DAYS + day + 1, prod, 1 + 7 * day + c % 7, c);
+                len +=
+                    (size_t)snprintf(csv + len, cap - len, "%d,P%02d,1,2011-01-%02d,1.50,C%03d\n",
+                                     c * DAYS + day + 1, prod, 1 + 7 * day + c % 7, c);
             }
     txn_data *d = txn_from_text(csv);
     free(csv);
@@ -641,8 +643,8 @@ static void test_holdout_eval_brute_force(void **state)
         }
     }
     embed_eval ref;
-    assert_int_equal(
-        embed_eval_hitrate(train, hp, hi, ids, sims, kn, 10, &ref, err, sizeof err), RFM_OK);
+    assert_int_equal(embed_eval_hitrate(train, hp, hi, ids, sims, kn, 10, &ref, err, sizeof err),
+                     RFM_OK);
     assert_int_equal(ev.n_eval, ref.n_eval);
     assert_int_equal(ev.top_n, 10);
     assert_int_equal(ev.n_neighbors, kn);

@@ -35,7 +35,8 @@ static void test_single_tree_interpolates(void **state)
     char err[RFM_ERRLEN];
     assert_int_equal(forest_fit(X, n, d, y, NULL, &p, NULL, &f, err, sizeof err), RFM_OK);
     double md = 0;
-    for (size_t i = 0; i < n; i++) md = fmax(md, fabs(forest_predict(f, X + i * d) - y[i]));
+    for (size_t i = 0; i < n; i++)
+        md = fmax(md, fabs(forest_predict(f, X + i * d) - y[i]));
     report_maxdiff("single tree vs training y", md, 1e-12);
     forest_free(f);
 }
@@ -48,7 +49,8 @@ static void test_regression_recovers_step(void **state)
 {
     (void)state;
     size_t n = 3000, d = 3;
-    double *X = malloc(n * d * sizeof *X), *y = malloc(n * sizeof *y), *oob = malloc(n * sizeof *oob);
+    double *X = malloc(n * d * sizeof *X), *y = malloc(n * sizeof *y),
+           *oob = malloc(n * sizeof *oob);
     rfm_rng r;
     rfm_rng_seed(&r, 11);
     for (size_t i = 0; i < n; i++) {
@@ -70,7 +72,8 @@ static void test_regression_recovers_step(void **state)
     for (int a = 0; a < 10; a++)
         for (int b = 1; b < 9; b++) {
             double x[3] = {0.025 + 0.1 * a, 0.05 + 0.1 * b, 0.0};
-            if (fabs(x[0] - 0.5) < 0.05) continue;
+            if (fabs(x[0] - 0.5) < 0.05)
+                continue;
             md = fmax(md, fabs(forest_predict(f, x) - (3.0 * (x[0] > 0.5) + x[1])));
         }
     report_maxdiff("regression forest vs true mean", md, 0.35);
@@ -124,7 +127,8 @@ static void test_causal_step_and_determinism(void **state)
     double md = 0, same = 0;
     for (int a = 0; a < 9; a++) {
         double x[3] = {-2.0 + 0.5 * a, 0.3, 0.5};
-        if (fabs(x[0]) < 0.6) continue;
+        if (fabs(x[0]) < 0.6)
+            continue;
         double t = forest_predict(f1, x);
         md = fmax(md, fabs(t - 2.0 * (x[0] > 0)));
         same = fmax(same, fabs(t - forest_predict(f2, x)));
@@ -138,10 +142,7 @@ static void test_causal_step_and_determinism(void **state)
     free(w);
 }
 
-static char *dump(const json_t *j)
-{
-    return json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17));
-}
+static char *dump(const json_t *j) { return json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17)); }
 
 static void test_json_round_trip_and_validation(void **state)
 {
@@ -175,7 +176,8 @@ static void test_json_round_trip_and_validation(void **state)
         json_t *ch = json_object_get(back, "child");
         json_t *fe = json_object_get(back, "feature");
         size_t k = 0;
-        while (json_integer_value(json_array_get(fe, k)) < 0) k++;
+        while (json_integer_value(json_array_get(fe, k)) < 0)
+            k++;
         json_array_set_new(ch, k, json_integer(0));
         assert_int_equal(forest_from_json(back, &g, err, sizeof err), RFM_EFORMAT);
         assert_non_null(strstr(err, "'child'"));

@@ -29,7 +29,8 @@ static void test_gradient(void **state)
             up[k] += 1e-6;
             um[k] -= 1e-6;
             double fd = (gg_objective(up, t, rows, 4, trial % 2 ? 0.05 : 0) -
-                         gg_objective(um, t, rows, 4, trial % 2 ? 0.05 : 0)) / 2e-6;
+                         gg_objective(um, t, rows, 4, trial % 2 ? 0.05 : 0)) /
+                        2e-6;
             worst = fmax(worst, fabs(fd - g[k]) / fmax(1e-3, fabs(fd)));
         }
     }
@@ -61,7 +62,8 @@ static void test_recovery_and_conditional_mean(void **state)
     const double truth[3] = {GP, GQ, GV}, est[3] = {f.p.p, f.p.q, f.p.v};
     for (int k = 0; k < 3; k++) {
         double z = (est[k] - truth[k]) / f.se[k];
-        printf("    %c true %.4g fit %.4g se %.3g z %+.2f\n", "pqv"[k], truth[k], est[k], f.se[k], z);
+        printf("    %c true %.4g fit %.4g se %.3g z %+.2f\n", "pqv"[k], truth[k], est[k], f.se[k],
+               z);
         assert_true(fabs(z) < 3.5);
     }
     /* E[mean spend | x, m] vs the true mean spend p / nu of the same customers. */
@@ -87,7 +89,7 @@ static void test_edges(void **state)
     (void)state;
     gg_params p = {2.1, 3.4, 480};
     assert_near(gg_expected_spend(&p, 0, 0), 2.1 * 480 / 2.4, 1e-9); /* population mean */
-    double e = gg_expected_spend(&p, 3, 1e7);                      /* huge spends */
+    double e = gg_expected_spend(&p, 3, 1e7);                        /* huge spends */
     assert_true(isfinite(e) && e > 0);
     double x[3] = {1, 0, 2}, m[3] = {10, 0, -5};
     gg_row *rows;

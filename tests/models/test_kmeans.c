@@ -119,8 +119,7 @@ static void test_silhouette_matches_naive(void **state)
     assert_int_equal(kmeans_silhouette(x, N, 3, lab, 5, 0, &rng, &s, err, sizeof err), RFM_OK);
     report_maxdiff("silhouette vs naive", fabs(s - want), 1e-12);
     /* A sample of half the points estimates it closely. */
-    assert_int_equal(kmeans_silhouette(x, N, 3, lab, 5, N / 2, &rng, &s, err, sizeof err),
-                     RFM_OK);
+    assert_int_equal(kmeans_silhouette(x, N, 3, lab, 5, N / 2, &rng, &s, err, sizeof err), RFM_OK);
     report_maxdiff("sampled silhouette vs full", fabs(s - want), 0.05);
     /* The precomputed-matrix path (float distances) agrees with the naive one. */
     float *dist = malloc((size_t)N * N * sizeof *dist);

@@ -155,8 +155,7 @@ static void test_calibration_hand(void **state)
         p[i] = 0.05 + 0.1 * i;
         y[i] = i % 3 == 0;
     }
-    assert_int_equal(metrics_calibration(p, y, NULL, 10, 10, bins, &nout, err, sizeof err),
-                     RFM_OK);
+    assert_int_equal(metrics_calibration(p, y, NULL, 10, 10, bins, &nout, err, sizeof err), RFM_OK);
     assert_int_equal(nout, 10);
     for (int i = 0; i < 10; i++) {
         assert_int_equal(bins[i].count, 1);
@@ -166,8 +165,7 @@ static void test_calibration_hand(void **state)
     /* Two bins split at the median 0.25 (numpy interpolates 0.2 and 0.3). */
     const double p2[] = {0.4, 0.1, 0.3, 0.2};
     const int y2[] = {1, 0, 0, 1};
-    assert_int_equal(metrics_calibration(p2, y2, NULL, 4, 2, bins, &nout, err, sizeof err),
-                     RFM_OK);
+    assert_int_equal(metrics_calibration(p2, y2, NULL, 4, 2, bins, &nout, err, sizeof err), RFM_OK);
     assert_int_equal(nout, 2);
     assert_near(bins[0].hi, 0.25, 1e-15);
     assert_near(bins[0].mean_predicted, 0.15, 1e-15);
@@ -178,8 +176,7 @@ static void test_calibration_hand(void **state)
      * ties share bin 0, 0.8 lands in bin 3 and bins 1-2 are dropped. */
     const double p3[] = {0.2, 0.8, 0.2, 0.2, 0.2};
     const int y3[] = {0, 1, 1, 0, 0};
-    assert_int_equal(metrics_calibration(p3, y3, NULL, 5, 4, bins, &nout, err, sizeof err),
-                     RFM_OK);
+    assert_int_equal(metrics_calibration(p3, y3, NULL, 5, 4, bins, &nout, err, sizeof err), RFM_OK);
     assert_int_equal(nout, 2);
     assert_int_equal(bins[0].count, 4);
     assert_near(bins[0].observed_rate, 0.25, 0.0);
@@ -282,12 +279,9 @@ int main(void)
 {
     gsl_set_error_handler_off();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_auc_hand),
-        cmocka_unit_test(test_auc_vs_pairs),
-        cmocka_unit_test(test_logloss_brier_hand),
-        cmocka_unit_test(test_weights_equal_repeats),
-        cmocka_unit_test(test_calibration_hand),
-        cmocka_unit_test(test_calibration_vs_naive),
+        cmocka_unit_test(test_auc_hand),           cmocka_unit_test(test_auc_vs_pairs),
+        cmocka_unit_test(test_logloss_brier_hand), cmocka_unit_test(test_weights_equal_repeats),
+        cmocka_unit_test(test_calibration_hand),   cmocka_unit_test(test_calibration_vs_naive),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

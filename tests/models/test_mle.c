@@ -63,8 +63,7 @@ static void test_domain_bound(void **state)
     /* A start outside the domain is skipped, not evaluated. */
     quad q2 = {{1, 1}, 0, 0};
     const double outside[4] = {31, 0, 0, 0};
-    assert_int_equal(mle_fit(f_quad, &q2, 2, outside, 2, 1e-9, 200, &r, err, sizeof err),
-                     RFM_OK);
+    assert_int_equal(mle_fit(f_quad, &q2, 2, outside, 2, 1e-9, 200, &r, err, sizeof err), RFM_OK);
     assert_true(q2.max_abs_u < MLE_LOG_BOUND);
     assert_near(r.u[0], 1, 1e-7);
 }

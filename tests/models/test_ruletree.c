@@ -126,9 +126,9 @@ static void check_same(const ruletree_rule *r, const cand *b, int trial)
     for (int c = 0; c < b->nc; c++)
         if (r->cond[c].feature != b->f[c] || r->cond[c].op != b->op[c] ||
             r->cond[c].value != b->v[c])
-            fail_msg("trial %d: condition %d: search f%d op%d %g, brute force f%d op%d %g",
-                     trial, c, r->cond[c].feature, r->cond[c].op, r->cond[c].value, b->f[c],
-                     b->op[c], b->v[c]);
+            fail_msg("trial %d: condition %d: search f%d op%d %g, brute force f%d op%d %g", trial,
+                     c, r->cond[c].feature, r->cond[c].op, r->cond[c].value, b->f[c], b->op[c],
+                     b->v[c]);
 }
 
 /* Random small data with many ties (few distinct values), labels with and

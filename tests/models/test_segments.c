@@ -84,9 +84,9 @@ static void make_customers(double *r, double *f, double *m, size_t n)
     for (size_t i = 0; i < n; i++) {
         double e = 0.15 * rfm_rng_normal(&rng);
         switch (i % 3) {
-        case 0: r[i] = 5 * exp(e), f[i] = 30 * exp(e), m[i] = 9000 * exp(e); break;  /* best */
-        case 1: r[i] = 300 * exp(e), f[i] = 1, m[i] = 40 * exp(e); break;             /* lost */
-        default: r[i] = 10 * exp(e), f[i] = 1, m[i] = 60 * exp(e); break;             /* new */
+        case 0: r[i] = 5 * exp(e), f[i] = 30 * exp(e), m[i] = 9000 * exp(e); break; /* best */
+        case 1: r[i] = 300 * exp(e), f[i] = 1, m[i] = 40 * exp(e); break;           /* lost */
+        default: r[i] = 10 * exp(e), f[i] = 1, m[i] = 60 * exp(e); break;           /* new */
         }
     }
 }
@@ -287,11 +287,11 @@ static double purity(const segments_model *s, const double *r, const double *f, 
 }
 
 static const group FIVE[5] = {
-    {5, 25, 8000, 0.30},   /* recent big spenders */
-    {10, 1, 80, 0.25},     /* new one-time buyers */
-    {60, 6, 1200, 0.20},   /* mid-recency regulars */
-    {300, 1, 60, 0.15},    /* long-lapsed one-time buyers */
-    {250, 8, 5000, 0.10},  /* lapsed big spenders */
+    {5, 25, 8000, 0.30},  /* recent big spenders */
+    {10, 1, 80, 0.25},    /* new one-time buyers */
+    {60, 6, 1200, 0.20},  /* mid-recency regulars */
+    {300, 1, 60, 0.15},   /* long-lapsed one-time buyers */
+    {250, 8, 5000, 0.10}, /* lapsed big spenders */
 };
 
 /* Five planted groups of unequal size: the shipped range (4-8) settles on
@@ -348,7 +348,7 @@ static void test_tiny_cluster_left_out(void **state)
     (void)state;
     rfm_config *c = shipped();
     static const group G[5] = {
-        {5, 25, 8000, 0.245}, {10, 1, 80, 0.245}, {60, 6, 1200, 0.245},
+        {5, 25, 8000, 0.245}, {10, 1, 80, 0.245},      {60, 6, 1200, 0.245},
         {300, 1, 60, 0.24},   {3, 200, 300000, 0.025},
     };
     enum { n = 4000 };
@@ -450,9 +450,9 @@ static void test_names_distinct(void **state)
     json_t *j;
     assert_int_equal(segments_to_json(s, &j, err, sizeof err), RFM_OK);
     json_t *cl = json_object_get(j, "clusters");
-    json_object_set_new(json_array_get(cl, 1), "segment",
-                        json_string(json_string_value(
-                            json_object_get(json_array_get(cl, 0), "segment"))));
+    json_object_set_new(
+        json_array_get(cl, 1), "segment",
+        json_string(json_string_value(json_object_get(json_array_get(cl, 0), "segment"))));
     assert_int_equal(segments_from_json(j, &s2, err, sizeof err), RFM_EFORMAT);
     assert_non_null(strstr(err, "both named"));
     json_decref(j);

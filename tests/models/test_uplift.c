@@ -81,7 +81,8 @@ static recovery fit_and_score(uplift_learner l, int continuous, size_t n)
     small_params(&p, l);
     uplift_model *m = NULL;
     char err[RFM_ERRLEN];
-    if (uplift_fit(X, n, D, arm, 2, y, &p, &m, err, sizeof err) != RFM_OK) fail_msg("%s", err);
+    if (uplift_fit(X, n, D, arm, 2, y, &p, &m, err, sizeof err) != RFM_OK)
+        fail_msg("%s", err);
     recovery rc = {0, 0, 0, 0, 0};
     /* Standard error of the training difference in means, arm 2 vs control. */
     double sum[3] = {0}, sq[3] = {0}, cnt[3] = {0};
@@ -200,11 +201,14 @@ static void brute_curve(const double *y, const int *arm, const double *s, size_t
     for (;;) {
         double t = -INFINITY;
         for (size_t i = 0; i < n; i++)
-            if ((arm[i] == 0 || arm[i] == k) && s[i] < prev_t && s[i] > t) t = s[i];
-        if (t == -INFINITY) break;
+            if ((arm[i] == 0 || arm[i] == k) && s[i] < prev_t && s[i] > t)
+                t = s[i];
+        if (t == -INFINITY)
+            break;
         double N = 0, NT = 0, NC = 0, YT = 0, YC = 0;
         for (size_t i = 0; i < n; i++) {
-            if ((arm[i] != 0 && arm[i] != k) || s[i] < t) continue;
+            if ((arm[i] != 0 && arm[i] != k) || s[i] < t)
+                continue;
             N += 1;
             if (arm[i] == k) {
                 NT += 1;
@@ -276,7 +280,8 @@ static void test_eval_vs_brute_force(void **state)
         assert_int_equal(uplift_evaluate(y, arm, ys, n, 1, &e, err, sizeof err), RFM_OK);
         md = fmax(md, fabs(e.qini_norm - 1.0));
         md = fmax(md, fabs(e.qini[100] - ql) / scale);
-        for (size_t i = 0; i < n; i++) ys[i] = 0.5;
+        for (size_t i = 0; i < n; i++)
+            ys[i] = 0.5;
         assert_int_equal(uplift_evaluate(y, arm, ys, n, 1, &e, err, sizeof err), RFM_OK);
         md = fmax(md, fabs(e.qini_norm));
         md = fmax(md, fabs(e.auuc_norm));
@@ -406,7 +411,8 @@ static void test_holdout(void **state)
     int arm[1000];
     uint8_t t1[1000], t2[1000];
     size_t size[3] = {0}, test[3] = {0};
-    for (int i = 0; i < 1000; i++) arm[i] = i % 7 == 0 ? 2 : i % 2;
+    for (int i = 0; i < 1000; i++)
+        arm[i] = i % 7 == 0 ? 2 : i % 2;
     char err[RFM_ERRLEN];
     assert_int_equal(uplift_holdout(arm, 1000, 0.3, 5, t1, err, sizeof err), RFM_OK);
     assert_int_equal(uplift_holdout(arm, 1000, 0.3, 5, t2, err, sizeof err), RFM_OK);
@@ -503,14 +509,14 @@ static void test_holdout_eval_reference(void **state)
     small_params(&p, UPLIFT_T_LEARNER); /* the learner argument overrides it */
     uplift_eval ev[2];
     double mean = NAN;
-    assert_int_equal(uplift_holdout_eval(X, n, D, arm, 2, y, is_test, &p, UPLIFT_CAUSAL_FOREST,
-                                         ev, &mean, err, sizeof err),
+    assert_int_equal(uplift_holdout_eval(X, n, D, arm, 2, y, is_test, &p, UPLIFT_CAUSAL_FOREST, ev,
+                                         &mean, err, sizeof err),
                      RFM_OK);
 
     /* Reference. */
     double *Xtr = malloc(n * D * sizeof *Xtr), *ytr = malloc(n * sizeof *ytr);
-    double *yte = malloc(n * sizeof *yte), *sc[2] = {malloc(n * sizeof(double)),
-                                                      malloc(n * sizeof(double))};
+    double *yte = malloc(n * sizeof *yte),
+           *sc[2] = {malloc(n * sizeof(double)), malloc(n * sizeof(double))};
     int *atr = malloc(n * sizeof *atr), *ate = malloc(n * sizeof *ate);
     size_t ntr = 0, nte = 0;
     for (size_t i = 0; i < n; i++)
@@ -533,8 +539,7 @@ static void test_holdout_eval_reference(void **state)
     double maxdiff = 0, qsum = 0;
     for (int k = 1; k <= 2; k++) {
         uplift_eval r;
-        assert_int_equal(uplift_evaluate(yte, ate, sc[k - 1], nte, k, &r, err, sizeof err),
-                         RFM_OK);
+        assert_int_equal(uplift_evaluate(yte, ate, sc[k - 1], nte, k, &r, err, sizeof err), RFM_OK);
         assert_int_equal(ev[k - 1].n, r.n);
         assert_int_equal(ev[k - 1].n_treated, r.n_treated);
         const double a[4] = {ev[k - 1].qini_coef, ev[k - 1].qini_norm, ev[k - 1].auuc,
@@ -555,8 +560,8 @@ static void test_holdout_eval_reference(void **state)
     /* A held-out share with no control row left for the evaluation fails. */
     for (size_t i = 0; i < n; i++)
         is_test[i] = arm[i] != 0;
-    assert_int_not_equal(uplift_holdout_eval(X, n, D, arm, 2, y, is_test, &p, UPLIFT_T_LEARNER,
-                                             ev, &mean, err, sizeof err),
+    assert_int_not_equal(uplift_holdout_eval(X, n, D, arm, 2, y, is_test, &p, UPLIFT_T_LEARNER, ev,
+                                             &mean, err, sizeof err),
                          RFM_OK);
     printf("    %s\n", err);
     uplift_free(m);

@@ -81,8 +81,8 @@ static void test_bins_brute_force(void **state)
             sum += b.expected[k];
         }
         worst = fmax(worst, fabs(sum - 1));
-        printf("    %s: %zu bins, first share %.4f\n", kind == 0 ? "ties" : "lognormal",
-               b.nbins, b.expected[0]);
+        printf("    %s: %zu bins, first share %.4f\n", kind == 0 ? "ties" : "lognormal", b.nbins,
+               b.expected[0]);
         if (kind == 1)
             assert_int_equal(b.nbins, 10);
         else
@@ -206,8 +206,7 @@ static void test_threads(void **state)
         double psi[2];
         size_t n[2];
         drift_monitor_psi(m, psi, n);
-        printf("    window %zu: %zu and %zu observations counted of 160000\n", window, n[0],
-               n[1]);
+        printf("    window %zu: %zu and %zu observations counted of 160000\n", window, n[0], n[1]);
         if (window == 1000000) {
             assert_int_equal(n[0], 160000);
             assert_int_equal(n[1], 160000 - 8 * ((20000 + 6) / 7)); /* NaNs skipped */
@@ -223,8 +222,8 @@ static void test_threads(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_psi_hand_example), cmocka_unit_test(test_bins_with_ties),
-        cmocka_unit_test(test_bins_brute_force), cmocka_unit_test(test_window_vs_naive),
+        cmocka_unit_test(test_psi_hand_example),  cmocka_unit_test(test_bins_with_ties),
+        cmocka_unit_test(test_bins_brute_force),  cmocka_unit_test(test_window_vs_naive),
         cmocka_unit_test(test_psi_detects_shift), cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,17 +14,21 @@ static const char *SPEC =
     "  /x:\n"
     "    post:\n"
     "      requestBody: {content: {application/json: {schema: {$ref: '#/components/schemas/A'}}}}\n"
-    "      responses: {'200': {description: ok, content: {application/json: {schema: {type: string}}}}}\n"
+    "      responses: {'200': {description: ok, content: {application/json: {schema: {type: "
+    "string}}}}}\n"
     "    get: {responses: {default: {description: d}}}\n"
     "  /alt:\n"
     "    post:\n"
-    "      requestBody: {content: {application/json: {schema: {oneOf: [{$ref: '#/components/schemas/One'}, {$ref: '#/components/schemas/Many'}]}}}}\n"
+    "      requestBody: {content: {application/json: {schema: {oneOf: [{$ref: "
+    "'#/components/schemas/One'}, {$ref: '#/components/schemas/Many'}]}}}}\n"
     "  /tree:\n"
     "    post:\n"
-    "      requestBody: {content: {application/json: {schema: {$ref: '#/components/schemas/Tree'}}}}\n"
+    "      requestBody: {content: {application/json: {schema: {$ref: "
+    "'#/components/schemas/Tree'}}}}\n"
     "  /misc:\n"
     "    post:\n"
-    "      requestBody: {content: {application/json: {schema: {$ref: '#/components/schemas/Misc'}}}}\n"
+    "      requestBody: {content: {application/json: {schema: {$ref: "
+    "'#/components/schemas/Misc'}}}}\n"
     "components:\n"
     "  schemas:\n"
     "    A:\n"
@@ -47,13 +51,16 @@ static const char *SPEC =
     "      type: object\n"
     "      required: [r, f, m]\n"
     "      additionalProperties: false\n"
-    "      properties: {r: {type: number, minimum: 0}, f: {type: number, minimum: 0}, m: {type: number, minimum: 0}}\n"
+    "      properties: {r: {type: number, minimum: 0}, f: {type: number, minimum: 0}, m: {type: "
+    "number, minimum: 0}}\n"
     "    Many:\n"
     "      type: object\n"
     "      required: [customers]\n"
     "      additionalProperties: false\n"
-    "      properties: {customers: {type: array, minItems: 1, items: {$ref: '#/components/schemas/One'}}}\n"
-    "    Tree: {type: object, properties: {v: {type: integer}, kids: {type: array, items: {$ref: '#/components/schemas/Tree'}}}}\n"
+    "      properties: {customers: {type: array, minItems: 1, items: {$ref: "
+    "'#/components/schemas/One'}}}\n"
+    "    Tree: {type: object, properties: {v: {type: integer}, kids: {type: array, items: {$ref: "
+    "'#/components/schemas/Tree'}}}}\n"
     "    Misc:\n"
     "      type: object\n"
     "      properties:\n"
@@ -123,8 +130,7 @@ static void expect(const char *text, const char *pointer, const char *msg)
 }
 
 /* Every violation of text at path has a pointer starting with prefix. */
-static void expect_only_under(const char *path, const char *text, const char *prefix,
-                              size_t count)
+static void expect_only_under(const char *path, const char *text, const char *prefix, size_t count)
 {
     oas_violation v[16];
     size_t n = check_at(path, text, v, 16);
@@ -167,7 +173,8 @@ static void test_each_keyword(void **state)
     expect("{\"n\": 1, \"s\": \"ab\", \"zz\": 1}", "/zz", "not an allowed field");
     expect("{\"n\": 1, \"s\": \"ab\", \"we/ird~key\": 3}", "/we~1ird~0key", "string or null");
     expect("{\"n\": 1, \"s\": \"ab\", \"one\": 6}", "/one", "matches 2 of the alternatives");
-    expect("{\"n\": 1, \"s\": \"ab\", \"one\": 2.5}", "/one", "must be an integer"); /* tie: first */
+    expect("{\"n\": 1, \"s\": \"ab\", \"one\": 2.5}", "/one",
+           "must be an integer"); /* tie: first */
     expect("{\"n\": 1, \"s\": \"ab\", \"any\": 3}", "/any", "must be a string");
     expect("{\"n\": 1, \"s\": \"ab\", \"all\": 3}", "/all", "must be <= 2");
     expect("{\"n\": 1, \"s\": \"ab\", \"free\": {\"q\": \"x\"}}", "/free/q", "integer");
@@ -188,10 +195,10 @@ static void test_every_violation_listed(void **state)
 static void test_integer_and_number_edges(void **state)
 {
     (void)state;
-    static const char *const integer[] = {"1", "1.0", "-0.0", "1e2", "1E+2", "-7", "1.5e1",
-                                          "9007199254740993", "9.0e15"};
-    static const char *const not_integer[] = {"1.5", "1e-1", "-0.25", "\"1\"", "true", "null",
-                                              "[1]", "{}"};
+    static const char *const integer[] = {
+        "1", "1.0", "-0.0", "1e2", "1E+2", "-7", "1.5e1", "9007199254740993", "9.0e15"};
+    static const char *const not_integer[] = {"1.5",  "1e-1", "-0.25", "\"1\"",
+                                              "true", "null", "[1]",   "{}"};
     char text[96];
     for (size_t i = 0; i < sizeof integer / sizeof *integer; i++) {
         snprintf(text, sizeof text, "{\"n\": 1, \"s\": \"ab\", \"i\": %s}", integer[i]);
@@ -223,8 +230,8 @@ static void test_enum_const_and_boolean_schemas(void **state)
     (void)state;
     /* Numbers compare by value, also inside arrays and objects. */
     static const char *const ok[] = {"1", "1.0", "2.5", "[1, {\"a\": 2}]", "[1.0, {\"a\": 2.0}]"};
-    static const char *const bad[] = {"2", "\"1\"", "true", "[1]", "[1, {\"a\": 3}]",
-                                      "[1, {\"a\": 2, \"b\": 0}]"};
+    static const char *const bad[] = {"2",   "\"1\"",           "true",
+                                      "[1]", "[1, {\"a\": 3}]", "[1, {\"a\": 2, \"b\": 0}]"};
     char text[96];
     for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
         snprintf(text, sizeof text, "{\"num\": %s}", ok[i]);
@@ -268,9 +275,8 @@ static void test_refs(void **state)
             fail_msg("expected '%s' in: %s", broken[i][1], err);
     }
     /* A recursive schema: pointers follow the value down. */
-    assert_int_equal(check_at("/tree", "{\"v\": 1, \"kids\": [{\"v\": 2, \"kids\": [{}]}]}",
-                              NULL, 0),
-                     0);
+    assert_int_equal(
+        check_at("/tree", "{\"v\": 1, \"kids\": [{\"v\": 2, \"kids\": [{}]}]}", NULL, 0), 0);
     expect_at("/tree", "{\"kids\": [{}, {\"kids\": [{\"v\": 0.5}]}]}", "/kids/1/kids/0/v",
               "must be an integer");
     /* References name their target with RFC 6901 escapes; a dangling one
@@ -284,23 +290,22 @@ static void test_refs(void **state)
 static void test_alternatives_report_nearest(void **state)
 {
     (void)state;
-    expect_only_under("/alt", "{\"customers\": [{\"r\": -1, \"f\": 1, \"m\": 1}, "
+    expect_only_under("/alt",
+                      "{\"customers\": [{\"r\": -1, \"f\": 1, \"m\": 1}, "
                       "{\"r\": -1, \"f\": 1, \"m\": 1}, {\"r\": -1, \"f\": 1, \"m\": 1}, "
                       "{\"r\": 1, \"f\": 1, \"m\": 1}, {\"r\": -1, \"f\": 1, \"m\": 1}, "
                       "{\"r\": -1, \"f\": 1}]}",
                       "/customers/", 6);
-    expect_at("/alt", "{\"customers\": [{\"r\": 1, \"f\": 1}]}", "/customers/0/m",
-              "is required");
+    expect_at("/alt", "{\"customers\": [{\"r\": 1, \"f\": 1}]}", "/customers/0/m", "is required");
     expect_only_under("/alt", "{\"customers\": 5}", "/customers", 1);
     expect_only_under("/alt", "{\"customers\": []}", "/customers", 1);
     expect_only_under("/alt", "{\"r\": -1, \"f\": -1, \"m\": 1}", "/", 2);
     expect_at("/alt", "{\"r\": -1, \"f\": -1, \"m\": 1}", "/f", "must be >= 0");
     expect_at("/alt", "{\"r\": 1}", "/m", "is required"); /* not "/customers is required" */
-    expect_at("/alt", "{}", "/r", "is required");           /* the first on a tie */
+    expect_at("/alt", "{}", "/r", "is required");         /* the first on a tie */
     expect_at("/alt", "[]", "", "must be an object");
     assert_int_equal(check_at("/alt", "{\"r\": 0, \"f\": 0, \"m\": 0}", NULL, 0), 0);
-    assert_int_equal(check_at("/alt", "{\"customers\": [{\"r\": 0, \"f\": 0, \"m\": 0}]}",
-                              NULL, 0),
+    assert_int_equal(check_at("/alt", "{\"customers\": [{\"r\": 0, \"f\": 0, \"m\": 0}]}", NULL, 0),
                      0);
 }
 
@@ -374,9 +379,8 @@ static void test_shipped_examples_validate(void **state)
         json_object_foreach(item, method, op)
         {
             const json_t *rs = oas_request_schema(s, op);
-            const json_t *content =
-                json_object_get(json_object_get(json_object_get(op, "requestBody"), "content"),
-                                "application/json");
+            const json_t *content = json_object_get(
+                json_object_get(json_object_get(op, "requestBody"), "content"), "application/json");
             const char *name;
             json_t *ex;
             json_object_foreach(json_object_get(content, "examples"), name, ex)
@@ -404,8 +408,8 @@ static void test_shipped_examples_validate(void **state)
                 oas_violation v[4];
                 size_t n = oas_validate(s, schema, rex, v, 4);
                 if (n)
-                    fail_msg("%s %s response %s example: %s %s", method, path, code,
-                             v[0].pointer, v[0].message);
+                    fail_msg("%s %s response %s example: %s %s", method, path, code, v[0].pointer,
+                             v[0].message);
                 checked++;
             }
         }
@@ -436,8 +440,7 @@ static void test_speed_on_shipped_contract(void **state)
     const json_t *bschema = oas_request_schema(s, oas_operation(s, "POST", "/segment/batch"));
     assert_non_null(schema);
     assert_non_null(bschema);
-    json_t *one = json_loads("{\"recency\": 12, \"frequency\": 7, \"monetary\": 4310.5}", 0,
-                             NULL);
+    json_t *one = json_loads("{\"recency\": 12, \"frequency\": 7, \"monetary\": 4310.5}", 0, NULL);
     json_t *batch = json_pack("{s:[]}", "customers");
     for (int i = 0; i < 1000; i++)
         json_array_append(json_object_get(batch, "customers"), one);

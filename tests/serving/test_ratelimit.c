@@ -64,8 +64,7 @@ static void test_vs_naive(void **state)
             units -= 256;
         double wait = ratelimit_take(rl, k, (double)tick / 1024.0);
         if ((wait == 0) != naive_ok)
-            fail_msg("request %d at tick %ld: admitted %d, naive %d", i, tick, wait == 0,
-                     naive_ok);
+            fail_msg("request %d at tick %ld: admitted %d, naive %d", i, tick, wait == 0, naive_ok);
         worst = fmax(worst, fabs(wait - naive_wait));
         admitted += naive_ok;
     }
