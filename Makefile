@@ -156,7 +156,7 @@ FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE $(CORE_INC) -Iserver $(WARN) -g -O1 $(NOE
                 $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 FUZZ_OBJ     := $(CORE_C:%.c=$(FUZZ_B)/%.o) $(CORE_CXX:%.cpp=$(FUZZ_B)/%.o) \
                 $(FUZZ_B)/server/api.o $(FUZZ_B)/server/docs.o $(FUZZ_B)/server/http.o \
-                $(FUZZ_B)/server/ops.o $(FUZZ_B)/server/guard.o
+                $(FUZZ_B)/server/ops.o $(FUZZ_B)/server/guard.o $(FUZZ_B)/server/live.o
 FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS    := $(FUZZ_NAMES:%=$(FUZZ_B)/fuzz_%)
 FUZZ_MODELS  := $(FUZZ_B)/models/manifest.json
