@@ -64,46 +64,25 @@ $(B)/libcore.a: $(CORE_OBJ)
 	@rm -f $@
 	$(Q)ar rcs $@ $^
 
-TRAIN_OBJ := $(patsubst %.c,$(B)/%.o,$(wildcard train/*.c))
-$(B)/train/%.o: train/%.c $(wildcard train/*.h) $(CORE_H)
-	@mkdir -p $(@D)
-	@$(if $(Q),echo "  CC    $<")
-	$(Q)$(CC) $(ALL_CFLAGS) -Itrain -c $< -o $@
-bin/rfm-train: $(TRAIN_OBJ) $(B)/libcore.a
-	@mkdir -p bin
-	@$(if $(Q),echo "  LINK  $@")
-	$(Q)$(CC) $(SAN) -o $@ $^ $(LIBS)
-
-SCORE_OBJ := $(patsubst %.c,$(B)/%.o,$(wildcard score/*.c))
-$(B)/score/%.o: score/%.c $(CORE_H)
-	@mkdir -p $(@D)
-	@$(if $(Q),echo "  CC    $<")
-	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
-bin/rfm-score: $(SCORE_OBJ) $(B)/libcore.a
-	@mkdir -p bin
-	@$(if $(Q),echo "  LINK  $@")
-	$(Q)$(CC) $(SAN) -o $@ $^ $(LIBS)
-
-SERVER_OBJ := $(patsubst %.c,$(B)/%.o,$(wildcard server/*.c))
-$(B)/server/%.o: server/%.c $(wildcard server/*.h) $(CORE_H)
-	@mkdir -p $(@D)
-	@$(if $(Q),echo "  CC    $<")
-	$(Q)$(CC) $(ALL_CFLAGS) -Iserver -c $< -o $@
-bin/rfm-serve: $(SERVER_OBJ) $(B)/libcore.a
-	@mkdir -p bin
-	@$(if $(Q),echo "  LINK  $@")
-	$(Q)$(CC) $(SAN) -o $@ $^ $(LIBS)
-
-# The daemon test_http runs: built in the same build folder as the test,
-# so that `make san` runs it under the sanitizers and it is never stale.
-$(B)/bin/rfm-serve: $(SERVER_OBJ) $(B)/libcore.a
-	@mkdir -p $(@D)
-	$(Q)$(CC) $(SAN) -o $@ $^ $(LIBS)
-$(B)/tests/integration/test_http: $(B)/bin/rfm-serve
-$(B)/tests/integration/test_events: $(B)/bin/rfm-serve
-$(B)/bin/rfm-score: $(SCORE_OBJ) $(B)/libcore.a
-	@mkdir -p $(@D)
-	$(Q)$(CC) $(SAN) -o $@ $^ $(LIBS)
+# The programs: bin/rfm-NAME from the files of DIR, each object with DIR's
+# headers; $(B)/bin/rfm-NAME is the same program in the build folder, for the
+# integration tests (`make san` runs them under the sanitizers, never stale).
+PROG_H := $(wildcard train/*.h server/*.h score/*.h)
+define program
+$(1)_OBJ := $$(patsubst %.c,$$(B)/%.o,$$(wildcard $(2)/*.c))
+$$(B)/$(2)/%.o: $(2)/%.c $$(PROG_H) $$(CORE_H)
+	@mkdir -p $$(@D)
+	@$$(if $$(Q),echo "  CC    $$<")
+	$$(Q)$$(CC) $$(ALL_CFLAGS) -I$(2) -c $$< -o $$@
+bin/rfm-$(1) $$(B)/bin/rfm-$(1): $$($(1)_OBJ) $$(B)/libcore.a
+	@mkdir -p $$(@D)
+	@$$(if $$(Q),echo "  LINK  $$@")
+	$$(Q)$$(CC) $$(SAN) -o $$@ $$^ $$(LIBS)
+endef
+$(eval $(call program,train,train))
+$(eval $(call program,serve,server))
+$(eval $(call program,score,score))
+$(B)/tests/integration/test_http $(B)/tests/integration/test_events: $(B)/bin/rfm-serve
 $(B)/tests/integration/test_score: $(B)/bin/rfm-serve $(B)/bin/rfm-score
 
 $(B)/tests/%: tests/%.c $(B)/libcore.a tests/testutil.h
