@@ -144,28 +144,42 @@ static int by_id(const api *a, const char *id, int32_t asof, customer_row *row, 
     return 0;
 }
 
+/* The recency, frequency and monetary a scoring request names: its own,
+ * or a customer_id's (live state or training table). 0, or the HTTP status
+ * of a refusal with msg. *id is the customer_id or NULL. */
+static int rfm_row(const api *a, const json_t *body, customer_row *row, const char **id, char *msg,
+                   size_t len)
+{
+    *row = (customer_row){json_number_value(json_object_get(body, "recency")),
+                          json_number_value(json_object_get(body, "frequency")),
+                          json_number_value(json_object_get(body, "monetary")),
+                          NAN,
+                          NAN,
+                          NAN,
+                          NAN};
+    *id = json_string_value(json_object_get(body, "customer_id"));
+    if (!*id)
+        return 0;
+    int st = by_id(a, *id, today_utc(), row, NULL, msg, len);
+    if (st)
+        return st;
+    if (isnan(row->recency)) {
+        snprintf(msg, len, "unknown customer_id '%s'", *id);
+        return 404;
+    }
+    return 0;
+}
+
 static int h_segment(void *user, const json_t *body, json_t **out, char *msg, size_t len)
 {
     const api *a = user;
     if (!a->segments)
         return not_trained(msg, len, "segments");
-    customer_row row = {json_number_value(json_object_get(body, "recency")),
-                        json_number_value(json_object_get(body, "frequency")),
-                        json_number_value(json_object_get(body, "monetary")),
-                        NAN,
-                        NAN,
-                        NAN,
-                        NAN};
-    const char *id = json_string_value(json_object_get(body, "customer_id"));
-    if (id) {
-        int st = by_id(a, id, today_utc(), &row, NULL, msg, len);
-        if (st)
-            return st;
-        if (isnan(row.recency)) {
-            snprintf(msg, len, "unknown customer_id '%s'", id);
-            return 404;
-        }
-    }
+    customer_row row;
+    const char *id;
+    int st = rfm_row(a, body, &row, &id, msg, len);
+    if (st)
+        return st;
     score_models sm = {.segments = a->segments};
     score_result sr;
     if (score_customer(&sm, &row, SCORE_SEGMENTS, 0, &sr, msg, len) != RFM_OK)
@@ -310,23 +324,11 @@ static int h_churn(void *user, const json_t *body, json_t **out, char *msg, size
     const api *a = user;
     if (!a->churn)
         return not_trained(msg, len, "churn");
-    customer_row row = {json_number_value(json_object_get(body, "recency")),
-                        json_number_value(json_object_get(body, "frequency")),
-                        json_number_value(json_object_get(body, "monetary")),
-                        NAN,
-                        NAN,
-                        NAN,
-                        NAN};
-    const char *id = json_string_value(json_object_get(body, "customer_id"));
-    if (id) {
-        int st = by_id(a, id, today_utc(), &row, NULL, msg, len);
-        if (st)
-            return st;
-        if (isnan(row.recency)) {
-            snprintf(msg, len, "unknown customer_id '%s'", id);
-            return 404;
-        }
-    }
+    customer_row row;
+    const char *id;
+    int st = rfm_row(a, body, &row, &id, msg, len);
+    if (st)
+        return st;
     score_models sm = {.churn = a->churn};
     score_result sr;
     if (score_customer(&sm, &row, SCORE_CHURN, 0, &sr, msg, len) != RFM_OK)
