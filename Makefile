@@ -85,7 +85,7 @@ $(eval $(call program,score,score))
 $(B)/tests/integration/test_http $(B)/tests/integration/test_events: $(B)/bin/rfm-serve
 $(B)/tests/integration/test_score: $(B)/bin/rfm-serve $(B)/bin/rfm-score
 
-$(B)/tests/%: tests/%.c $(B)/libcore.a tests/testutil.h
+$(B)/tests/%: tests/%.c $(B)/libcore.a $(wildcard tests/*.h)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  TEST  $@")
 	$(Q)$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags cmocka) -Itests -o $@ $< $(TEST_OBJ) $(B)/libcore.a $(TEST_LIBS)

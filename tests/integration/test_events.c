@@ -8,6 +8,7 @@
  * resends every batch it got no answer for. Also: 404s, as_of drift,
  * by-id batches with an unknown id, and /metrics. */
 #include "testutil.h"
+#include "net.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -50,31 +51,7 @@ typedef struct {
     char *body;
 } response;
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t n = sizeof a;
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    getsockname(fd, (struct sockaddr *)&a, &n);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static int dial(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
-    }
-    struct timeval tv = {20, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    return fd;
-}
+static int dial(int port) { return dial_for(port, 20); }
 
 /* One request on a new connection; 0 on an answer, -1 when the connection
  * failed or closed first (the daemon died). */

@@ -5,6 +5,7 @@
  * integration/parquet_csv.mjs). Runs from tests/ like the unit target;
  * RFM_SERVE names the daemon of the build folder, rfm-score is beside it. */
 #include "testutil.h"
+#include "net.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -104,31 +105,7 @@ static int run_score(const char *args)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t n = sizeof a;
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    getsockname(fd, (struct sockaddr *)&a, &n);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static int dial(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
-    }
-    struct timeval tv = {30, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    return fd;
-}
+static int dial(int port) { return dial_for(port, 30); }
 
 /* POST body to path on a new connection; the reply's JSON (status 200). */
 static json_t *post(const char *path, const char *body)
