@@ -27,7 +27,9 @@ TESTS    := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/*/test_*.c))
 DEBS     := build-essential pkg-config libmicrohttpd-dev libjansson-dev libgsl-dev \
             libfaiss-dev libopenblas-dev libyaml-dev libcmocka-dev zlib1g-dev wrk \
             python3 curl bc openssl clang libclang-rt-14-dev libomp-14-dev \
-            libpq-dev libsqlite3-dev postgresql sqlite3 libzstd-dev
+            libpq-dev libsqlite3-dev postgresql sqlite3 libzstd-dev \
+            librdkafka-dev kcat libhiredis-dev redis-server libxgboost-dev \
+            chromium poppler-utils
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps format layers lint run test unit san bench clean fuzz fuzz-short fuzz-models
