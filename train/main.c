@@ -484,10 +484,14 @@ static int fit_cltv(train_ctx *c)
     if (c->d && cltv_holdout_check(c->d, o->holdout_days, o->penalizer_coef, &h, c->err,
                                    sizeof c->err) != RFM_OK)
         say("rfm-train: cltv: holdout check skipped: %s\n", c->err);
-    if (cltv_to_json(cm, &j, c->err, sizeof c->err) != RFM_OK) {
+    json_t *ev = NULL;
+    if (cltv_to_json(cm, &j, c->err, sizeof c->err) != RFM_OK ||
+        cltv_holdout_json(&h, &ev, c->err, sizeof c->err) != RFM_OK) {
+        json_decref(j);
         cltv_free(cm);
         return step_failed("cltv", c->err);
     }
+    json_object_set_new(j, "evaluation", ev);
     json_object_set_new(
         j, "defaults",
         json_pack("{s:f,s:f}", "horizon_days", o->horizon_days, "discount_rate", o->discount_rate));

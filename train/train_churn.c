@@ -13,6 +13,24 @@
 
 static const char *const NAMES[CHURN_SPLIT_FEATURES] = {"recency", "frequency", "monetary"};
 
+/* The model file's "evaluation" block (docs/churn.md): per learner, the
+ * held-out curves of metrics_evaluation_json, which rfm-report draws. */
+static rfm_status add_evaluation(const churn_split *sp, const churn_params *cfg, json_t *model_json,
+                                 char *err, size_t errlen)
+{
+    double *p = malloc(sp->n_test * sizeof *p);
+    int *y = malloc(sp->n_test * sizeof *y);
+    json_t *lj = NULL;
+    rfm_status st = p && y ? RFM_OK : rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    if (!st && !(st = churn_heldout_predict(sp, NAMES, cfg, p, y, err, errlen)) &&
+        !(st = metrics_evaluation_json(p, y, sp->n_test, &lj, err, errlen)) &&
+        json_object_set_new(model_json, "evaluation", json_pack("{s:o}", "logistic", lj)))
+        st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    free(p);
+    free(y);
+    return st;
+}
+
 rfm_status train_churn(const txn_data *d, const churn_params *cfg, const char *data_desc,
                        json_t **model_json, json_t **metrics, char **card, char *err, size_t errlen)
 {
@@ -34,7 +52,8 @@ rfm_status train_churn(const txn_data *d, const churn_params *cfg, const char *d
     const double *imp = ev.importance;
     /* The served model: every customer of the split. */
     if ((st = churn_fit(sp.x, sp.y, n, CHURN_SPLIT_FEATURES, NAMES, cfg, &served, err, errlen)) ||
-        (st = churn_to_json(served, model_json, err, errlen)))
+        (st = churn_to_json(served, model_json, err, errlen)) ||
+        (st = add_evaluation(&sp, cfg, *model_json, err, errlen)))
         goto out;
     char cutd[11];
     date_format(sp.cut, cutd);

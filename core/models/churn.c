@@ -905,6 +905,23 @@ static void bgnbd_yardstick(const double *bg, const size_t *train, size_t ntr, c
     free(tx), free(tt), free(tT), free(rows);
 }
 
+/* The held-out rows of s first in the seeded order, the rest for fitting:
+ * xte (n_test x D), yte and xtr (n_train x D), ytr. */
+static void split_rows(const churn_split *s, double *xte, int *yte, double *xtr, int *ytr)
+{
+    enum { D = CHURN_SPLIT_FEATURES };
+    for (size_t k = 0; k < s->n; k++) {
+        size_t i = s->order[k];
+        if (k < s->n_test) {
+            memcpy(xte + k * D, s->x + i * D, D * sizeof *xte);
+            yte[k] = s->y[i];
+        } else {
+            memcpy(xtr + (k - s->n_test) * D, s->x + i * D, D * sizeof *xtr);
+            ytr[k - s->n_test] = s->y[i];
+        }
+    }
+}
+
 rfm_status churn_evaluate(const churn_split *s, const char *const *names, const churn_params *par,
                           churn_eval *out, char *err, size_t errlen)
 {
@@ -922,17 +939,7 @@ rfm_status churn_evaluate(const churn_split *s, const char *const *names, const 
         st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
         goto out;
     }
-    /* The held-out rows first in the seeded order, the rest for fitting. */
-    for (size_t k = 0; k < n; k++) {
-        size_t i = s->order[k];
-        if (k < nte) {
-            memcpy(xte + k * D, s->x + i * D, D * sizeof *xte);
-            yte[k] = s->y[i];
-        } else {
-            memcpy(xtr + (k - nte) * D, s->x + i * D, D * sizeof *xtr);
-            ytr[k - nte] = s->y[i];
-        }
-    }
+    split_rows(s, xte, yte, xtr, ytr);
     if ((st = churn_fit(xtr, ytr, ntr, D, names, par, &m, err, errlen)) ||
         (st = churn_predict_many(m, xte, nte, pte, err, errlen)) ||
         (st = churn_score(pte, yte, nte, &out->logistic, err, errlen)) ||
@@ -944,5 +951,36 @@ rfm_status churn_evaluate(const churn_split *s, const char *const *names, const 
 out:
     churn_free(m);
     free(xtr), free(xte), free(ytr), free(yte), free(pte), free(pbg);
+    return st;
+}
+
+rfm_status churn_heldout_predict(const churn_split *s, const char *const *names,
+                                 const churn_params *par, double *p, int *y, char *err,
+                                 size_t errlen)
+{
+    enum { D = CHURN_SPLIT_FEATURES };
+    size_t n = s->n, nte = s->n_test, ntr = s->n_train, a = n ? n : 1;
+    if (nte + ntr != n || nte == 0)
+        return rfm_fail(err, errlen, RFM_EINVAL,
+                        "churn split: %zu held out + %zu for fitting != %zu, or none held out", nte,
+                        ntr, n);
+    double *xtr = malloc(a * D * sizeof *xtr), *xte = malloc(a * D * sizeof *xte),
+           *pte = malloc(a * sizeof *pte);
+    int *ytr = malloc(a * sizeof *ytr), *yte = malloc(a * sizeof *yte);
+    churn_model *m = NULL;
+    rfm_status st = RFM_OK;
+    if (!xtr || !xte || !pte || !ytr || !yte) {
+        st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+        goto out;
+    }
+    split_rows(s, xte, yte, xtr, ytr);
+    if ((st = churn_fit(xtr, ytr, ntr, D, names, par, &m, err, errlen)) ||
+        (st = churn_predict_many(m, xte, nte, pte, err, errlen)))
+        goto out;
+    memcpy(p, pte, nte * sizeof *p);
+    memcpy(y, yte, nte * sizeof *y);
+out:
+    churn_free(m);
+    free(xtr), free(xte), free(pte), free(ytr), free(yte);
     return st;
 }

@@ -291,4 +291,14 @@ typedef struct {
 rfm_status churn_evaluate(const churn_split *s, const char *const *names, const churn_params *par,
                           churn_eval *out, char *err, size_t errlen);
 
+/* The held-out scores behind churn_evaluate's, for curves that need every
+ * row (metrics_evaluation_json): the same fit on s->order[n_test..n), its
+ * probabilities p[k] of the held-out rows s->order[k] and their labels
+ * y[k], k < n_test (caller's arrays of s->n_test). RFM_EINVAL when no row
+ * is held out; the fit's failures as churn_evaluate; p and y are written
+ * only on success. Reentrant. */
+rfm_status churn_heldout_predict(const churn_split *s, const char *const *names,
+                                 const churn_params *par, double *p, int *y, char *err,
+                                 size_t errlen);
+
 #endif

@@ -275,6 +275,57 @@ rfm_status cltv_from_json(const json_t *j, cltv_model **out, char *err, size_t e
     return RFM_OK;
 }
 
+/* The holdout's purchase days by day after the cut, for the customers
+ * active at it (txn_each_purchase's walk). */
+typedef struct {
+    const txn_features *f;
+    int32_t cut, snap;
+    double *by_day; /* snap - cut entries */
+} track_walk;
+
+static int track_day_fn(void *user, size_t cust, int32_t day, double spend)
+{
+    (void)spend;
+    track_walk *w = user;
+    if (w->f[cust].active && day >= w->cut && day < w->snap)
+        w->by_day[day - w->cut] += 1.0;
+    return 0;
+}
+
+static int track_invoice_fn(void *user, size_t cust, uint64_t ih, int32_t day)
+{
+    (void)user, (void)cust, (void)ih, (void)day;
+    return 0;
+}
+
+static rfm_status track_holdout(const txn_data *d, const txn_features *f, int32_t cut, int32_t snap,
+                                const bgnbd_params *p, const bgnbd_row *rows, size_t nr,
+                                cltv_holdout *h, char *err, size_t errlen)
+{
+    int days = snap - cut;
+    int step = days <= 7 * CLTV_TRACK_MAX ? 7 : (days + CLTV_TRACK_MAX - 1) / CLTV_TRACK_MAX;
+    track_walk w = {f, cut, snap, calloc((size_t)days, sizeof(double))};
+    if (!w.by_day)
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory for the holdout check");
+    txn_each_purchase(d, track_day_fn, track_invoice_fn, &w);
+    double actual = 0;
+    int k = 0, t0 = 0;
+    for (int t = step < days ? step : days;; t = t + step < days ? t + step : days) {
+        for (; t0 < t; t0++)
+            actual += w.by_day[t0];
+        double pred = 0; /* the compressed rows: one expectation per distinct history */
+        for (size_t i = 0; i < nr; i++)
+            pred += rows[i].w * bgnbd_expected(p, t, rows[i].x, rows[i].t_x, rows[i].T);
+        h->track_day[k] = t, h->track_actual[k] = actual, h->track_predicted[k] = pred;
+        k++;
+        if (t == days)
+            break;
+    }
+    h->ntrack = k;
+    free(w.by_day);
+    return RFM_OK;
+}
+
 rfm_status cltv_holdout_check(const txn_data *d, int holdout_days, double penalizer,
                               cltv_holdout *h, char *err, size_t errlen)
 {
@@ -322,6 +373,8 @@ rfm_status cltv_holdout_check(const txn_data *d, int holdout_days, double penali
         se += fabs(pred - fut[i]);
         sq += (pred - fut[i]) * (pred - fut[i]);
     }
+    if ((st = track_holdout(d, f, cut, snap, &fr.p, rows, nr, h, err, errlen)) != RFM_OK)
+        goto out;
     h->total_n = m;
     h->mae = m ? se / (double)m : 0;
     h->rmse = m ? sqrt(sq / (double)m) : 0;
@@ -332,6 +385,32 @@ out:
     free(rows);
     free(f), free(x), free(tx), free(T), free(fut);
     return st;
+}
+
+rfm_status cltv_holdout_json(const cltv_holdout *h, json_t **out, char *err, size_t errlen)
+{
+    json_t *ho = NULL;
+    *out = NULL;
+    if (h->ok) {
+        json_t *groups = json_array(), *track = json_array();
+        for (int g = 0; groups && g < CLTV_HOLDOUT_GROUPS; g++)
+            json_array_append_new(groups, json_pack("{s:i,s:I,s:f,s:f}", "repeat_purchases", g,
+                                                    "customers", (json_int_t)h->n[g], "actual",
+                                                    h->actual[g], "predicted", h->predicted[g]));
+        for (int k = 0; track && k < h->ntrack; k++)
+            json_array_append_new(track, json_pack("{s:i,s:f,s:f}", "day", h->track_day[k],
+                                                   "actual", h->track_actual[k], "predicted",
+                                                   h->track_predicted[k]));
+        ho = json_pack("{s:s,s:i,s:I,s:f,s:f,s:f,s:f,s:b,s:o,s:o}", "cut", h->cut, "days", h->days,
+                       "customers", (json_int_t)h->total_n, "actual", h->total_actual, "predicted",
+                       h->total_predicted, "mae", h->mae, "rmse", h->rmse, "identified",
+                       h->identified, "by_repeat_purchases", groups, "tracking", track);
+        if (!ho)
+            return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    }
+    if (!(*out = json_pack("{s:o}", "holdout", ho ? ho : json_null())))
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    return RFM_OK;
 }
 
 /* Grow each of the summary's five arrays to cap entries; 0 when one fails

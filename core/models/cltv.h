@@ -73,6 +73,7 @@ double cltv_value(const bgnbd_params *b, const gg_params *g, double x, double t_
 /* ---- calibration/holdout check and customer summaries -------------------- */
 
 #define CLTV_HOLDOUT_GROUPS 8 /* calibration repeat purchases 0..6 and 7+ */
+#define CLTV_TRACK_MAX 60     /* points of the holdout tracked over time */
 
 /* The calibration/holdout check of the lifetime-value models. */
 typedef struct {
@@ -84,6 +85,14 @@ typedef struct {
     double actual[CLTV_HOLDOUT_GROUPS], predicted[CLTV_HOLDOUT_GROUPS];
     size_t total_n;
     double total_actual, total_predicted, mae, rmse;
+    /* Tracked over time: at day track_day[k] after the cut (weekly, or
+     * every ceil(days / CLTV_TRACK_MAX) days for long holdouts; the last
+     * point is `days`), the purchase days the customers made so far and the
+     * sum of their BG/NBD expectations for that span. Cumulative, so the
+     * last point equals total_actual and total_predicted. */
+    int ntrack;
+    int track_day[CLTV_TRACK_MAX];
+    double track_actual[CLTV_TRACK_MAX], track_predicted[CLTV_TRACK_MAX];
 } cltv_holdout;
 
 /* Calibration/holdout: fit BG/NBD on purchases before the cut (snapshot -
@@ -91,12 +100,21 @@ typedef struct {
  * a unidentified, a -> 0: the point is used all the same, as
  * bgnbd_fit_predicts allows, and h->identified says so), predict each
  * customer's repeat purchase days after the cut and compare with what
- * happened, in total and by calibration repeat purchases. *h is zeroed
+ * happened, in total, by calibration repeat purchases and tracked over time
+ * (cumulative at each track_day). *h is zeroed
  * first; h->ok = 1 when the check ran. RFM_OK with h->ok = 0 when the cut
  * leaves no history before it; the fit's status (RFM_EDATA,
  * RFM_ENOCONVERGE, ...) or RFM_ENOMEM with a message otherwise. */
 rfm_status cltv_holdout_check(const txn_data *d, int holdout_days, double penalizer,
                               cltv_holdout *h, char *err, size_t errlen);
+
+/* The check as the model file's "evaluation" block (docs/cltv.md), for
+ * rfm-report: {"holdout": {"cut", "days", "customers", "actual",
+ * "predicted", "mae", "rmse", "identified", "by_repeat_purchases": [{"repeat_purchases"
+ * (0..7, 7 meaning 7+), "customers", "actual", "predicted"}], "tracking":
+ * [{"day", "actual", "predicted"}]}}, or {"holdout": null} when h->ok is 0.
+ * *out is new (caller decrefs); RFM_ENOMEM. */
+rfm_status cltv_holdout_json(const cltv_holdout *h, json_t **out, char *err, size_t errlen);
 
 /* A customer summary CSV in lifetimes' convention (customer_id, frequency,
  * recency, T, monetary_value; other columns ignored) into new arrays of *n

@@ -898,7 +898,7 @@ static double auc_pairs(const double *p, const int *y, size_t n)
     return good / pairs;
 }
 
-/* churn_evaluate against the evaluation written out here: the logistic
+/* churn_evaluate (and churn_heldout_predict) against the evaluation written out here: the logistic
  * model fitted on the training rows of a hand-made split, its held-out
  * AUC (pairwise), log loss and Brier from their definitions, BG/NBD's
  * 1 - P(alive) fitted on the same rows, mean |SHAP| on the training rows,
@@ -991,10 +991,24 @@ static void test_evaluate_reference(void **state)
     assert_int_equal(cnt, NTE);
     assert_near(mp, pm, 1e-9);
 
+    /* churn_heldout_predict: the same held-out rows, in the split's order,
+     * scored by the fit on the training rows (the report's curves). */
+    double hp[NTE];
+    int hy[NTE];
+    assert_int_equal(churn_heldout_predict(&s, RFM_NAMES, &par, hp, hy, err, sizeof err), RFM_OK);
+    double hdiff = 0;
+    for (size_t k = 0; k < NTE; k++) {
+        assert_int_equal(hy[k], yte[k]);
+        hdiff = fmax(hdiff, fabs(hp[k] - p[k]));
+    }
+    report_maxdiff("churn_heldout_predict vs the reference fit's scores", hdiff, 1e-9);
+
     /* A split whose parts do not add up is refused. */
     s.n_train--;
     assert_int_equal(churn_evaluate(&s, RFM_NAMES, &par, &ev, err, sizeof err), RFM_EINVAL);
     printf("    %s\n", err);
+    assert_int_equal(churn_heldout_predict(&s, RFM_NAMES, &par, hp, hy, err, sizeof err),
+                     RFM_EINVAL);
     churn_free(m);
     free(rows);
     churn_split_free(&s);

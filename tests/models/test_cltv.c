@@ -204,8 +204,8 @@ static void test_read_summary(void **state)
 
 /* The holdout check's counts against the purchase days that made the file:
  * customers active before the cut, their calibration repeat days (grouped
- * 0..6, 7+) and the purchase days after the cut. The predictions are only
- * checked for consistency (their sums, mae >= |mean error|, rmse >= mae). */
+ * 0..6, 7+) and the purchase days after the cut, in total and week by week. The predictions are
+ * only checked for consistency (their sums, mae >= |mean error|, rmse >= mae). */
 static void test_holdout_check(void **state)
 {
     (void)state;
@@ -283,6 +283,26 @@ static void test_holdout_check(void **state)
     assert_true(h.mae >= fabs(h.total_actual - h.total_predicted) / (double)n - 1e-12);
     assert_true(h.rmse >= h.mae - 1e-12);
     assert_int_equal(h.days, HOLD);
+
+    /* Tracked weekly: day 7, 14, ..., 56 and the last day 60; the purchase
+     * days so far counted from the file, the expectations rising to the total. */
+    assert_int_equal(h.ntrack, HOLD / 7 + 1);
+    for (int k = 0; k < h.ntrack; k++) {
+        int t = k + 1 < h.ntrack ? 7 * (k + 1) : HOLD;
+        assert_int_equal(h.track_day[k], t);
+        double so_far = 0;
+        for (int c = 0; c < NC; c++) {
+            int before = 0, in = 0;
+            for (int dd = 0; dd < SPAN; dd++)
+                if (bought[c][dd])
+                    before += dd < cut, in += dd >= cut && dd < cut + t;
+            so_far += before ? in : 0;
+        }
+        assert_near(h.track_actual[k], so_far, 0);
+        assert_true(h.track_predicted[k] > (k ? h.track_predicted[k - 1] : 0));
+    }
+    assert_near(h.track_actual[h.ntrack - 1], h.total_actual, 0);
+    assert_near(h.track_predicted[h.ntrack - 1], h.total_predicted, 1e-9 * h.total_predicted);
 
     /* A cut before the first purchase: nothing to check, no error. */
     assert_int_equal(cltv_holdout_check(d, SPAN + 10, 0, &h, err, sizeof err), RFM_OK);
