@@ -33,7 +33,7 @@ DEBS     := build-essential pkg-config libmicrohttpd-dev libjansson-dev libgsl-d
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps format layers lint run test unit san bench clean fuzz fuzz-short fuzz-models
-all: bin/rfm-train bin/rfm-serve bin/rfm-score
+all: bin/rfm-train bin/rfm-serve bin/rfm-score bin/rfm-report
 
 deps:
 	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
@@ -69,7 +69,7 @@ $(B)/libcore.a: $(CORE_OBJ)
 # The programs: bin/rfm-NAME from the files of DIR, each object with DIR's
 # headers; $(B)/bin/rfm-NAME is the same program in the build folder, for the
 # integration tests (`make san` runs them under the sanitizers, never stale).
-PROG_H := $(wildcard train/*.h server/*.h score/*.h)
+PROG_H := $(wildcard train/*.h server/*.h score/*.h report/*.h)
 define program
 $(1)_OBJ := $$(patsubst %.c,$$(B)/%.o,$$(wildcard $(2)/*.c))
 $$(B)/$(2)/%.o: $(2)/%.c $$(PROG_H) $$(CORE_H)
@@ -84,8 +84,10 @@ endef
 $(eval $(call program,train,train))
 $(eval $(call program,serve,server))
 $(eval $(call program,score,score))
+$(eval $(call program,report,report))
 $(B)/tests/integration/test_http $(B)/tests/integration/test_events: $(B)/bin/rfm-serve
 $(B)/tests/integration/test_score: $(B)/bin/rfm-serve $(B)/bin/rfm-score
+$(B)/tests/integration/test_report: $(B)/bin/rfm-train $(B)/bin/rfm-report
 
 $(B)/tests/%: tests/%.c $(B)/libcore.a $(wildcard tests/*.h)
 	@mkdir -p $(@D)
