@@ -6,10 +6,10 @@
 #ifndef RFM_VERSIONS_H
 #define RFM_VERSIONS_H
 
-#define CUSTOMERS_VERSION "1.0.0" /* customers.csv, the per-customer table */
+#define CUSTOMERS_VERSION "1.1.0" /* customers.csv, the per-customer table */
 #define SEGMENTS_VERSION "1.1.0"  /* 1.1: a rule per cluster, k chosen for use */
 #define CLTV_VERSION "1.0.0"
-#define CHURN_FILE_VERSION "1.0.0"
+#define CHURN_FILE_VERSION "2.0.0"
 #define EMBEDDINGS_VERSION "1.0.0"
 #define UPLIFT_FILE_VERSION "1.0.0"
 
