@@ -1156,6 +1156,8 @@ rfm_status churn_evaluate(const churn_split *s, const char *const *names, const 
     if (nte + ntr != n)
         return rfm_fail(err, errlen, RFM_EINVAL,
                         "churn split: %zu held out + %zu for fitting != %zu", nte, ntr, n);
+    if (!s->x || !s->xr || !s->y || !s->order)
+        return rfm_fail(err, errlen, RFM_EINVAL, "churn split: rows missing (x, xr, y, order)");
     double *xtr = malloc(a * D * sizeof *xtr), *xte = malloc(a * D * sizeof *xte);
     int *ytr = malloc(a * sizeof *ytr), *yte = malloc(a * sizeof *yte);
     double *pte = malloc(a * sizeof *pte), *pbg = malloc(a * sizeof *pbg);
