@@ -11,10 +11,27 @@
 
 /* One tree's nodes live at [first, first + nnodes) of the model's arrays;
  * child indices are relative to the tree (XGBoost's numbering), -1 = leaf. */
+/* The fast TreeSHAP of trees of depth <= FAST_DEPTH (Yang's "Fast TreeSHAP"
+ * v2 idea, 2021): a leaf's contributions depend on x only through which of
+ * its path's distinct features x follows (a bit per feature), so they are
+ * tabulated per leaf for each of the 2^m patterns at load, and scoring a
+ * tree is a walk over its leaves reading one row of each table. */
+#define FAST_DEPTH 4
+typedef struct {
+    uint8_t depth, m;         /* path nodes, distinct features on the path */
+    int32_t node[FAST_DEPTH]; /* the path's nodes, relative to the tree */
+    uint8_t left[FAST_DEPTH]; /* the path goes left at node[k] */
+    uint8_t slot[FAST_DEPTH]; /* node[k]'s feature's slot, 0..m-1 */
+    int32_t feat[FAST_DEPTH]; /* model feature of each slot */
+    double value;             /* the leaf's value */
+    size_t tab;               /* offset of its (2^m) x m table */
+} leaf_rule;
+
 typedef struct {
     size_t first, nnodes;
-    int depth;   /* edges on the longest root-to-leaf path */
-    double mean; /* cover-weighted mean leaf value: E[f_t] */
+    size_t lfirst, nleaves; /* its leaf_rules (fast path only) */
+    int depth;              /* edges on the longest root-to-leaf path */
+    double mean;            /* cover-weighted mean leaf value: E[f_t] */
 } tree_span;
 
 struct boost_model {
@@ -27,6 +44,8 @@ struct boost_model {
     double *cover;                /* training hessian sum */
     double base_margin, base_value;
     int max_depth;
+    leaf_rule *leaves; /* fast path: every tree's leaves, NULL when deeper */
+    double *tab;
     boost_params par;
     char *xgb_json; /* XGBoost's JSON model text */
     size_t xgb_len;
@@ -74,6 +93,7 @@ void boost_free(boost_model *m)
         XGBoosterFree(m->booster);
     free(m->trees), free(m->left), free(m->right), free(m->feat), free(m->thr);
     free(m->dleft), free(m->value), free(m->cover), free(m->xgb_json);
+    free(m->leaves), free(m->tab);
     free(m);
 }
 
@@ -121,18 +141,27 @@ typedef struct {
     double zero, one, pweight;
 } path_el;
 
+/* 1/k for k = 0..BOOST_MAX_DEPTH + 2 (entry 0 unused): the path algebra
+ * divides by small integers, and a division costs ten multiplications. */
+static const double INV[BOOST_MAX_DEPTH + 3] = {0.0,      1.0,      1.0 / 2,  1.0 / 3,  1.0 / 4,
+                                                1.0 / 5,  1.0 / 6,  1.0 / 7,  1.0 / 8,  1.0 / 9,
+                                                1.0 / 10, 1.0 / 11, 1.0 / 12, 1.0 / 13, 1.0 / 14};
+
 static void extend_path(path_el *p, unsigned depth, double zero, double one, int feature)
 {
     p[depth].feature = feature;
     p[depth].zero = zero;
     p[depth].one = one;
     p[depth].pweight = depth == 0 ? 1.0 : 0.0;
+    const double inv = INV[depth + 1];
     for (int i = (int)depth - 1; i >= 0; i--) {
-        p[i + 1].pweight += one * p[i].pweight * (i + 1) / (double)(depth + 1);
-        p[i].pweight = zero * p[i].pweight * (depth - (unsigned)i) / (double)(depth + 1);
+        p[i + 1].pweight += one * p[i].pweight * (i + 1) * inv;
+        p[i].pweight = zero * p[i].pweight * (depth - (unsigned)i) * inv;
     }
 }
 
+/* In path-dependent TreeSHAP an element's "one" fraction is 1 (x follows
+ * the branch) or 0 (it does not): the two cases below. */
 static void unwind_path(path_el *p, unsigned depth, unsigned k)
 {
     const double one = p[k].one, zero = p[k].zero;
@@ -140,10 +169,10 @@ static void unwind_path(path_el *p, unsigned depth, unsigned k)
     for (int i = (int)depth - 1; i >= 0; i--) {
         if (one != 0.0) {
             double tmp = p[i].pweight;
-            p[i].pweight = next * (depth + 1) / ((i + 1) * one);
-            next = tmp - p[i].pweight * zero * (depth - (unsigned)i) / (double)(depth + 1);
+            p[i].pweight = next * (depth + 1) * INV[i + 1] / one;
+            next = tmp - p[i].pweight * zero * (depth - (unsigned)i) * INV[depth + 1];
         } else {
-            p[i].pweight = p[i].pweight * (depth + 1) / (zero * (depth - (unsigned)i));
+            p[i].pweight = p[i].pweight * (depth + 1) * INV[depth - (unsigned)i] / zero;
         }
     }
     for (unsigned i = k; i < depth; i++) {
@@ -157,15 +186,18 @@ static void unwind_path(path_el *p, unsigned depth, unsigned k)
 static double unwound_sum(const path_el *p, unsigned depth, unsigned k)
 {
     const double one = p[k].one, zero = p[k].zero;
-    double next = p[depth].pweight, total = 0.0;
-    for (int i = (int)depth - 1; i >= 0; i--) {
-        if (one != 0.0) {
-            double tmp = next * (depth + 1) / ((i + 1) * one);
+    double total = 0.0;
+    if (one != 0.0) {
+        double next = p[depth].pweight, inv1 = 1.0 / one;
+        for (int i = (int)depth - 1; i >= 0; i--) {
+            double tmp = next * (depth + 1) * INV[i + 1] * inv1;
             total += tmp;
-            next = p[i].pweight - tmp * zero * ((depth - (unsigned)i) / (double)(depth + 1));
-        } else if (zero != 0.0) {
-            total += (p[i].pweight / zero) / ((depth - (unsigned)i) / (double)(depth + 1));
+            next = p[i].pweight - tmp * zero * (depth - (unsigned)i) * INV[depth + 1];
         }
+    } else if (zero != 0.0) {
+        for (int i = (int)depth - 1; i >= 0; i--)
+            total += p[i].pweight * INV[depth - (unsigned)i];
+        total *= (depth + 1) / zero;
     }
     return total;
 }
@@ -210,7 +242,44 @@ static void tree_shap(const boost_model *m, size_t base, const double *x, double
     tree_shap(m, base, x, phi, cold, depth + 1, p, cold_zero * in_zero, 0.0, f);
 }
 
+/* Fast path: every tree's inner nodes' directions for x, then each leaf's
+ * pattern and its table row. */
+static double shap_fast(const boost_model *m, const double *x, double *phi)
+{
+    memset(phi, 0, m->d * sizeof *phi);
+    double margin = m->base_margin;
+    uint8_t dir[(2 << FAST_DEPTH)];
+    for (size_t t = 0; t < m->ntrees; t++) {
+        const tree_span *ts = &m->trees[t];
+        for (size_t k = 0; k < ts->nnodes; k++) {
+            size_t n = ts->first + k;
+            if (m->left[n] >= 0) {
+                double v = x[m->feat[n]];
+                dir[k] = isnan(v) ? m->dleft[n] : (float)v < m->thr[n];
+            }
+        }
+        for (size_t l = ts->lfirst; l < ts->lfirst + ts->nleaves; l++) {
+            const leaf_rule *r = &m->leaves[l];
+            unsigned full = (1u << r->m) - 1, pat = full;
+            for (unsigned k = 0; k < r->depth; k++)
+                if (dir[r->node[k]] != r->left[k])
+                    pat &= ~(1u << r->slot[k]);
+            const double *row = m->tab + r->tab + (size_t)pat * r->m;
+            for (unsigned j = 0; j < r->m; j++)
+                phi[r->feat[j]] += row[j];
+            if (pat == full)
+                margin += r->value;
+        }
+    }
+    return margin;
+}
+
 double boost_shap(const boost_model *m, const double *x, double *phi)
+{
+    return m->leaves ? shap_fast(m, x, phi) : boost_shap_path(m, x, phi);
+}
+
+double boost_shap_path(const boost_model *m, const double *x, double *phi)
 {
     /* (D+2)(D+3)/2 elements: each level copies the path, one longer. */
     path_el buf[(BOOST_MAX_DEPTH + 2) * (BOOST_MAX_DEPTH + 3) / 2];
@@ -273,6 +342,8 @@ static int walk_tree(boost_model *m, size_t base, size_t k, int level, double *m
     *mean = cl + cr > 0 ? (ml * cl + mr * cr) / (cl + cr) : 0.0;
     return 1 + (dl > dr ? dl : dr);
 }
+
+static rfm_status build_fast(boost_model *m, char *err, size_t errlen);
 
 static rfm_status parse_trees(boost_model *m, const json_t *root, size_t d, const char *where,
                               char *err, size_t errlen)
@@ -386,13 +457,105 @@ static rfm_status parse_trees(boost_model *m, const json_t *root, size_t d, cons
                 free(seen);
                 return bad(err, errlen, where, what);
             }
-        m->trees[t] = (tree_span){first, nn, depth, mean};
+        m->trees[t] = (tree_span){.first = first, .nnodes = nn, .depth = depth, .mean = mean};
         m->base_value += mean;
         if (depth > m->max_depth)
             m->max_depth = depth;
         first += nn;
     }
     free(seen);
+    return m->max_depth <= FAST_DEPTH ? build_fast(m, err, errlen) : RFM_OK;
+}
+
+/* The tables of the fast path (m->max_depth <= FAST_DEPTH). For a leaf of
+ * value v whose path has distinct features U (m of them), the share z_j of
+ * training cover that follows the path at feature j's nodes, and o_j = 1 when
+ * x follows all of them, TreeSHAP's contribution of feature k is the Shapley
+ * value of the game S -> v prod_{j in S} o_j prod_{j in U\S} z_j:
+ *   phi_k = v (o_k - z_k) sum_{S in U\k} |S|! (m-|S|-1)! / m! prod_S o prod_{U\S\k} z. */
+static rfm_status build_fast(boost_model *m, char *err, size_t errlen)
+{
+    size_t nleaves = 0, ntab = 0;
+    for (size_t n = 0; n < m->nnodes; n++)
+        if (m->left[n] < 0) {
+            nleaves++;
+            ntab += (size_t)(1u << FAST_DEPTH) * FAST_DEPTH;
+        }
+    m->leaves = calloc(nleaves, sizeof *m->leaves);
+    m->tab = calloc(ntab, sizeof *m->tab);
+    if (!m->leaves || !m->tab) {
+        free(m->leaves), free(m->tab);
+        m->leaves = NULL, m->tab = NULL;
+        return rfm_fail(err, errlen, RFM_ENOMEM, "boost: out of memory for the SHAP tables");
+    }
+    static const double fact[FAST_DEPTH + 1] = {1, 1, 2, 6, 24};
+    size_t l = 0, off = 0;
+    for (size_t t = 0; t < m->ntrees; t++) {
+        tree_span *ts = &m->trees[t];
+        size_t base = ts->first;
+        ts->lfirst = l;
+        /* Depth-first over the tree, the path on a stack. */
+        int32_t stack_node[FAST_DEPTH + 1], stack_child[FAST_DEPTH + 1];
+        int sp = 0;
+        stack_node[0] = 0, stack_child[0] = 0;
+        while (sp >= 0) {
+            size_t n = base + (size_t)stack_node[sp];
+            if (m->left[n] < 0 || stack_child[sp] == 2) {
+                if (m->left[n] < 0) {
+                    leaf_rule *r = &m->leaves[l++];
+                    double z[FAST_DEPTH];
+                    r->depth = (uint8_t)sp;
+                    r->value = m->value[n];
+                    r->m = 0;
+                    for (int k = 0; k < sp; k++) {
+                        size_t pn = base + (size_t)stack_node[k];
+                        int went_left = stack_child[k] == 1;
+                        double cl = m->cover[base + (size_t)m->left[pn]],
+                               cr = m->cover[base + (size_t)m->right[pn]];
+                        double frac = (went_left ? cl : cr) / (cl + cr);
+                        unsigned s = 0;
+                        while (s < r->m && r->feat[s] != m->feat[pn])
+                            s++;
+                        if (s == r->m) {
+                            r->feat[r->m++] = m->feat[pn];
+                            z[s] = 1.0;
+                        }
+                        z[s] *= frac;
+                        r->node[k] = stack_node[k];
+                        r->left[k] = (uint8_t)went_left;
+                        r->slot[k] = (uint8_t)s;
+                    }
+                    r->tab = off;
+                    unsigned mm = r->m;
+                    for (unsigned pat = 0; pat < (1u << mm); pat++)
+                        for (unsigned k = 0; k < mm; k++) {
+                            double sum = 0.0;
+                            for (unsigned S = 0; S < (1u << mm); S++) {
+                                if (S & (1u << k))
+                                    continue;
+                                double prod = 1.0;
+                                for (unsigned j = 0; j < mm; j++)
+                                    if (j != k)
+                                        prod *= (S & (1u << j)) ? (double)((pat >> j) & 1u) : z[j];
+                                unsigned s = (unsigned)__builtin_popcount(S);
+                                sum += fact[s] * fact[mm - s - 1] / fact[mm] * prod;
+                            }
+                            m->tab[off + pat * mm + k] =
+                                r->value * ((double)((pat >> k) & 1u) - z[k]) * sum;
+                        }
+                    off += (size_t)(1u << mm) * mm;
+                }
+                sp--;
+                continue;
+            }
+            /* Next child of the node on top: left first, then right. */
+            int c = stack_child[sp]++;
+            stack_node[sp + 1] = c == 0 ? m->left[n] : m->right[n];
+            stack_child[sp + 1] = 0;
+            sp++;
+        }
+        ts->nleaves = l - ts->lfirst;
+    }
     return RFM_OK;
 }
 

@@ -190,11 +190,15 @@ static void test_treeshap(void **state)
     double *xc = malloc(nchk * (D + 1) * sizeof *xc);
     char err[RFM_ERRLEN];
     assert_int_equal(boost_xgb_predict(m, x, nchk, 1, xc, err, sizeof err), RFM_OK);
-    double add = 0, brute = 0, xgb = 0, bias = 0;
+    double add = 0, brute = 0, xgb = 0, bias = 0, tab = 0;
     for (size_t i = 0; i < nchk; i++) {
         const double *xi = x + i * D;
         double phi[D], ref[D];
-        double margin = boost_shap(m, xi, phi);
+        double margin = boost_shap(m, xi, phi), path[D];
+        /* The tables of the fast path against the recursion itself. */
+        assert_true(fabs(boost_shap_path(m, xi, path) - margin) <= 1e-12);
+        for (int j = 0; j < D; j++)
+            tab = fmax(tab, fabs(phi[j] - path[j]));
         assert_true(margin == boost_margin(m, xi));
         double s = boost_base_value(m);
         for (int j = 0; j < D; j++)
@@ -207,6 +211,7 @@ static void test_treeshap(void **state)
         }
         bias = fmax(bias, fabs(boost_base_value(m) - xc[i * (D + 1) + D]));
     }
+    report_maxdiff("tabulated vs recursive TreeSHAP", tab, 1e-12);
     report_maxdiff("base + sum phi - margin", add, 1e-9);
     report_maxdiff("phi vs brute-force Shapley", brute, 1e-9);
     report_maxdiff("phi vs XGBoost pred_contribs (float)", xgb, 1e-4);
