@@ -12,7 +12,9 @@ CXXFLAGS ?= -O2 -g
 ALL_CXXFLAGS = -std=c++17 $(CORE_INC) -Wall -Wextra -Werror $(CXXFLAGS) $(SAN)
 # Debian's libfaiss-dev is a static library needing OpenBLAS, OpenMP, C++.
 FAISS_LIBS := -lfaiss -lopenblas -lgomp -lstdc++
-LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(FAISS_LIBS) -lpthread -lm
+# Debian's libxgboost-dev: the boosted churn learner (core/models/boost.c).
+XGB_LIBS := -lxgboost
+LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(XGB_LIBS) $(FAISS_LIBS) -lpthread -lm
 TEST_LIBS = $(LIBS) $(shell pkg-config --libs cmocka 2>/dev/null)
 
 B       ?= build

@@ -83,6 +83,11 @@ static int h_health(void *user, const json_t *body, json_t **out, char *msg, siz
     const char *created = json_string_value(json_object_get(a->manifest, "created_at"));
     *out = json_pack("{s:s,s:o,s:f,s:s}", "status", "ok", "models", models, "uptime_s", up,
                      "models_created_at", created ? created : "");
+    if (*out && a->churn) {
+        churn_info ci;
+        churn_info_get(a->churn, &ci);
+        json_object_set_new(*out, "churn_learner", json_string(churn_learner_name(ci.learner)));
+    }
     return 200;
 }
 
@@ -131,6 +136,7 @@ static int by_id(const api *a, const char *id, int32_t asof, customer_row *row, 
         row->recency = c.f.recency, row->frequency = c.f.frequency, row->monetary = c.f.monetary;
         row->repeat_purchases = c.f.bg_x, row->days_first_to_last = c.f.bg_t_x;
         row->days_since_first = c.f.bg_T, row->mean_repeat_spend = c.f.bg_mean_spend;
+        row->ipt_trend = row->spend_trend = NAN; /* the store keeps no trends */
         if (sc)
             *sc = c;
         return 0;
@@ -153,6 +159,8 @@ static int rfm_row(const api *a, const json_t *body, customer_row *row, const ch
     *row = (customer_row){json_number_value(json_object_get(body, "recency")),
                           json_number_value(json_object_get(body, "frequency")),
                           json_number_value(json_object_get(body, "monetary")),
+                          NAN,
+                          NAN,
                           NAN,
                           NAN,
                           NAN,
@@ -204,7 +212,9 @@ static int h_cltv(void *user, const json_t *body, json_t **out, char *msg, size_
                         json_number_value(json_object_get(body, "repeat_purchases")),
                         json_number_value(json_object_get(body, "days_first_to_last_purchase")),
                         json_number_value(json_object_get(body, "days_since_first_purchase")),
-                        json_number_value(json_object_get(body, "mean_repeat_spend"))};
+                        json_number_value(json_object_get(body, "mean_repeat_spend")),
+                        NAN,
+                        NAN};
     const char *id = json_string_value(json_object_get(body, "customer_id"));
     if (id) {
         int st = by_id(a, id, today_utc(), &row, NULL, msg, len);
@@ -333,7 +343,8 @@ static int h_churn(void *user, const json_t *body, json_t **out, char *msg, size
     score_result sr;
     if (score_customer(&sm, &row, SCORE_CHURN, 0, &sr, msg, len) != RFM_OK)
         return 422;
-    const double x[3] = {row.recency, row.frequency, row.monetary};
+    double x[CHURN_MAX_FEATURES];
+    churn_model_row(a->churn, &row, x);
     const double base = sr.churn_base, *contrib = sr.churn_contrib, p = sr.churn_probability;
     churn_counterfactual_result cf;
     if (churn_counterfactual(a->churn, x, a->cf_threshold, a->cf_max, &cf, msg, len) != RFM_OK)
@@ -350,10 +361,15 @@ static int h_churn(void *user, const json_t *body, json_t **out, char *msg, size
         cfj =
             json_pack("{s:b,s:b,s:i,s:f,s:f}", "needed", 1, "found", 0, "max_purchases", a->cf_max,
                       "lowest_probability", cf.probability_after, "threshold", a->cf_threshold);
+    /* One contribution per feature of the served model, by name. */
+    churn_info ci;
+    churn_info_get(a->churn, &ci);
+    json_t *cj = json_object();
+    for (size_t j = 0; cj && j < sr.churn_d; j++)
+        json_object_set_new(cj, ci.names[j], json_real(contrib[j]));
     *out =
-        json_pack("{s:f,s:s,s:{s:f,s:{s:f,s:f,s:f}},s:o,s:s}", "churn_probability", p, "risk",
-                  churn_risk_name(sr.risk), "explanation", "base_value", base, "contributions",
-                  "recency", contrib[0], "frequency", contrib[1], "monetary", contrib[2],
+        json_pack("{s:f,s:s,s:{s:f,s:o},s:o,s:s}", "churn_probability", p, "risk",
+                  churn_risk_name(sr.risk), "explanation", "base_value", base, "contributions", cj,
                   "counterfactual", cfj, "model_version", a->churn_version ? a->churn_version : "");
     if (*out && id)
         json_object_set_new(*out, "customer_id", json_string(id));
@@ -645,7 +661,10 @@ static int h_customer(void *user, const json_t *body, json_t **out, char *msg, s
         }
     }
     if (a->churn) {
-        double x[3] = {f->recency, f->frequency, f->monetary}, base, contrib[3], logit, p;
+        const customer_row row = {f->recency, f->frequency,     f->monetary, f->bg_x, f->bg_t_x,
+                                  f->bg_T,    f->bg_mean_spend, NAN,         NAN};
+        double x[CHURN_MAX_FEATURES], base, contrib[CHURN_MAX_FEATURES], logit, p;
+        churn_model_row(a->churn, &row, x);
         if (churn_explain(a->churn, x, &base, contrib, &logit, &p, msg, len) == RFM_OK) {
             json_object_set_new(o, "churn_probability", json_real(p));
             json_object_set_new(o, "churn_risk",

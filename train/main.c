@@ -420,14 +420,31 @@ static int step_failed(const char *name, const char *why)
 static int save_customers(train_ctx *c)
 {
     customer_row *rows = calloc(c->m ? c->m : 1, sizeof *rows);
-    for (size_t i = 0; rows && i < c->m; i++)
+    /* The churn trends at the snapshot, rows of the active customers in
+     * txn order (as c->ids). */
+    size_t nc = c->d ? txn_ncustomers(c->d) : 0;
+    double *xr = c->d ? malloc((nc ? nc : 1) * CHURN_RICH_FEATURES * sizeof *xr) : NULL;
+    if (c->d && !xr) {
+        free(rows);
+        rows = NULL;
+    }
+    if (rows && xr)
+        churn_features_asof(c->d, txn_snapshot_day(c->d), xr);
+    for (size_t i = 0, k = 0; rows && i < c->m; i++) {
+        while (xr && k < nc && !c->feats[k].active)
+            k++;
+        const double *r = xr ? xr + k++ * CHURN_RICH_FEATURES : NULL;
         rows[i] = (customer_row){c->d ? c->rec[i] : NAN,
                                  c->d ? c->freq[i] : NAN,
                                  c->d ? c->mon[i] : NAN,
                                  c->bx[i],
                                  c->btx[i],
                                  c->bT[i],
-                                 c->bm[i]};
+                                 c->bm[i],
+                                 r ? r[6] : NAN,
+                                 r ? r[7] : NAN};
+    }
+    free(xr);
     char *csvtext = rows ? customers_csv((const char *const *)c->ids, rows, c->m) : NULL;
     free(rows);
     if (!csvtext)
@@ -521,11 +538,16 @@ static int fit_churn(train_ctx *c)
     if (train_churn(c->d, &c->cfg->churn, c->data_desc, &cj, &met, &card, c->err, sizeof c->err))
         return step_failed("churn", c->err);
     double auc = json_real_value(json_object_get(json_object_get(met, "logistic"), "auc"));
+    double auc_gb = json_real_value(json_object_get(json_object_get(met, "boosted"), "auc"));
     double auc_bg =
         json_real_value(json_object_get(json_object_get(met, "bgnbd_1_minus_p_alive"), "auc"));
+    char served[16];
+    snprintf(served, sizeof served, "%s", json_string_value(json_object_get(met, "served")));
     if (save_model(c, "churn", CHURN_FILE_VERSION, "churn.json", cj, card, met, c->data_sha))
         return 1;
-    say("rfm-train: churn: held-out AUC %.4f (BG/NBD %.4f), %.3f s\n", auc, auc_bg, now_s() - ts);
+    say("rfm-train: churn: held-out AUC logistic %.4f, boosted %.4f (BG/NBD %.4f); serving %s, "
+        "%.3f s\n",
+        auc, auc_gb, auc_bg, served, now_s() - ts);
     return 0;
 }
 

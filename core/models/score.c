@@ -24,7 +24,8 @@ rfm_status score_customer(const score_models *m, const customer_row *c, int want
         out->done |= SCORE_CLTV;
     }
     if ((want & SCORE_CHURN) && m->churn && (have_rfm || !skip_missing)) {
-        const double x[3] = {c->recency, c->frequency, c->monetary};
+        double x[CHURN_MAX_FEATURES];
+        out->churn_d = churn_model_row(m->churn, c, x);
         if ((st = churn_explain(m->churn, x, &out->churn_base, out->churn_contrib,
                                 &out->churn_logit, &out->churn_probability, err, errlen)) != RFM_OK)
             return st;

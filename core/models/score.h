@@ -35,7 +35,8 @@ typedef struct {
 enum {
     SCORE_SEGMENTS = 1, /* from recency, frequency, monetary */
     SCORE_CLTV = 2,     /* from repeat_purchases, t_x, T, mean_repeat_spend */
-    SCORE_CHURN = 4,    /* from recency, frequency, monetary */
+    SCORE_CHURN = 4,    /* from recency, frequency, monetary (and the boosted model's
+                           other features: churn_model_row; missing ones are NaN) */
     SCORE_ALL = 7
 };
 
@@ -43,7 +44,9 @@ typedef struct {
     int done; /* the SCORE_* parts computed */
     segments_result seg;
     cltv_prediction cltv;
-    double churn_probability, churn_base, churn_contrib[3], churn_logit;
+    double churn_probability, churn_base, churn_logit;
+    double churn_contrib[CHURN_MAX_FEATURES]; /* one per feature of the churn model */
+    size_t churn_d;                           /* that many */
     churn_risk risk;
 } score_result;
 
