@@ -83,9 +83,14 @@ bin/rfm-$(1) $$(B)/bin/rfm-$(1): $$($(1)_OBJ) $$(B)/libcore.a
 endef
 $(eval $(call program,train,train))
 $(eval $(call program,serve,server))
+# The Kafka consumer (server/kafka.c) is the daemon's alone.
+bin/rfm-serve $(B)/bin/rfm-serve: LIBS += -lrdkafka
 $(eval $(call program,score,score))
 $(B)/tests/integration/test_http $(B)/tests/integration/test_events: $(B)/bin/rfm-serve
 $(B)/tests/integration/test_score: $(B)/bin/rfm-serve $(B)/bin/rfm-score
+# test_kafka hosts librdkafka's mock cluster (tests/kafka_mock.h).
+$(B)/tests/integration/test_kafka: $(B)/bin/rfm-serve
+$(B)/tests/integration/test_kafka: TEST_LIBS += -lrdkafka
 
 $(B)/tests/%: tests/%.c $(B)/libcore.a $(wildcard tests/*.h)
 	@mkdir -p $(@D)

@@ -48,6 +48,10 @@ struct api {
     struct timespec started;
     live *live;         /* the customer-state store, or NULL (not owned) */
     size_t batch_limit; /* events per POST /events */
+    /* Another part's readiness (the Kafka consumer's lag): NULL, or why
+     * not ready (NULL when ready). */
+    const char *(*not_ready)(void *ctx, char *buf, size_t len);
+    void *not_ready_ctx;
     http_route routes[20];
     size_t nroutes;
 };
@@ -94,9 +98,14 @@ static int h_ready(void *user, const json_t *body, json_t **out, char *msg, size
     const void *have[NKNOWN] = {a->segments, a->cltv, a->churn, a->customers, a->ann, a->uplift};
     for (size_t i = 0; i < NKNOWN; i++)
         json_array_append_new(have[i] ? loaded : missing, json_string(KNOWN[i]));
-    /* Models are loaded before the listener starts: once we answer, we are ready. */
-    *out = json_pack("{s:b,s:o,s:o}", "ready", 1, "models", loaded, "not_trained", missing);
-    return 200;
+    /* Models are loaded before the listener starts: once we answer, we are
+     * ready, unless another part (the Kafka consumer, far behind) says not. */
+    char why[256];
+    const char *reason = a->not_ready ? a->not_ready(a->not_ready_ctx, why, sizeof why) : NULL;
+    *out = json_pack("{s:b,s:o,s:o}", "ready", !reason, "models", loaded, "not_trained", missing);
+    if (reason && *out)
+        json_object_set_new(*out, "reason", json_string(reason));
+    return reason ? 503 : 200;
 }
 
 /* Today (UTC) as a day number. */
@@ -579,6 +588,12 @@ void api_set_live(api *a, live *l, size_t batch_limit)
 {
     a->live = l;
     a->batch_limit = batch_limit;
+}
+
+void api_set_not_ready(api *a, const char *(*fn)(void *ctx, char *buf, size_t len), void *ctx)
+{
+    a->not_ready = fn;
+    a->not_ready_ctx = ctx;
 }
 
 static int h_clusters(void *user, const json_t *body, json_t **out, char *msg, size_t len)
