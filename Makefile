@@ -204,6 +204,7 @@ $(B)/bench/%: bench/%.c bench/bench.h $(B)/libcore.a
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libcore.a $(LIBS)
 
+$(B)/bench/bench_kafka: LIBS += -lrdkafka
 bench: deps all $(BENCH)
 	B=$(B) bench/run.sh
 
