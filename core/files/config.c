@@ -104,8 +104,8 @@ void config_free(rfm_config *c)
     free(c->kafka.topic);
     free(c->kafka.group_id);
     free(c->kafka.dead_letter_topic);
-    for (size_t i = 0; i < c->kafka.nproperties; i++)
-        free(c->kafka.properties[i]);
+    for (char **p = c->kafka.properties; p && *p; p++) /* NULL-ended */
+        free(*p);
     free(c->kafka.properties);
     free(c->campaign);
     free((void *)c->campaign_spec.features);
