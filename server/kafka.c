@@ -26,8 +26,8 @@ typedef struct {
 struct kafka {
     kafka_options opt; /* strings borrowed from the config, which outlives us */
     live *live;
-    rd_kafka_t *rk;       /* the consumer */
-    rd_kafka_t *dlq;      /* producer of dead letters, or NULL */
+    rd_kafka_t *rk;  /* the consumer */
+    rd_kafka_t *dlq; /* producer of dead letters, or NULL */
     pthread_t thread;
     int stop; /* atomic */
     /* The batch in hand (consumer thread only, and the rebalance callback
@@ -162,9 +162,8 @@ static void poison(kafka *k, const rd_kafka_message_t *m, int reason, const char
 {
     k->pend_poison[reason]++;
     const char *topic = rd_kafka_topic_name(m->rkt);
-    fprintf(stderr,
-            "rfm-serve: kafka: poison message %s partition %d offset %lld: %s: %s%s\n", topic,
-            (int)m->partition, (long long)m->offset, poison_name(reason), why,
+    fprintf(stderr, "rfm-serve: kafka: poison message %s partition %d offset %lld: %s: %s%s\n",
+            topic, (int)m->partition, (long long)m->offset, poison_name(reason), why,
             k->dlq ? " (to the dead-letter topic)" : "");
     if (!k->dlq)
         return;
@@ -268,8 +267,8 @@ static void process_batch(kafka *k)
     for (size_t i = 0; i < n; i++) {
         const rd_kafka_message_t *msg = k->msgs[i];
         json_error_t je;
-        json_t *j = msg->payload ? json_loadb(msg->payload, msg->len, JSON_REJECT_DUPLICATES, &je)
-                                 : NULL;
+        json_t *j =
+            msg->payload ? json_loadb(msg->payload, msg->len, JSON_REJECT_DUPLICATES, &je) : NULL;
         if (!j) {
             char why[256];
             if (msg->payload)
@@ -285,8 +284,8 @@ static void process_batch(kafka *k)
     char err[256];
     rfm_status s;
     int logged = 0;
-    while ((s = live_apply_items(k->live, (const json_t *const *)items, m, out, err,
-                                 sizeof err)) != RFM_OK) {
+    while ((s = live_apply_items(k->live, (const json_t *const *)items, m, out, err, sizeof err)) !=
+           RFM_OK) {
         count(&k->store_failures, 1);
         if (!logged++)
             fprintf(stderr,
@@ -329,8 +328,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
     count(&k->rebalances, 1);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        fprintf(stderr, "rfm-serve: kafka: rebalance: %d partition(s) of %s assigned\n",
-                parts->cnt, k->opt.topic);
+        fprintf(stderr, "rfm-serve: kafka: rebalance: %d partition(s) of %s assigned\n", parts->cnt,
+                k->opt.topic);
         lag_assign(k, parts);
         if (coop)
             rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
@@ -435,8 +434,8 @@ rfm_status kafka_start(const kafka_options *o, live *l, kafka **out, char *err, 
     k->msgs = calloc((size_t)o->batch_max, sizeof *k->msgs);
     k->pending = rd_kafka_topic_partition_list_new(8);
     rd_kafka_conf_t *c = rd_kafka_conf_new();
-    rfm_status s = k->msgs && k->pending && c ? RFM_OK
-                                              : rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    rfm_status s =
+        k->msgs && k->pending && c ? RFM_OK : rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
     /* Commits by hand only after the store; a new group starts at the
      * beginning of the topic (no event skipped). */
     if (s == RFM_OK && (s = set(c, "bootstrap.servers", o->brokers, err, errlen)) == RFM_OK &&
@@ -537,9 +536,8 @@ int kafka_ready(kafka *k, long long *lag, long long *max)
 
 void kafka_metrics(kafka *k, FILE *f)
 {
-    fprintf(f,
-            "# HELP rfm_kafka_consumer_lag Messages of a partition not yet committed (high "
-            "watermark minus committed offset).\n# TYPE rfm_kafka_consumer_lag gauge\n");
+    fprintf(f, "# HELP rfm_kafka_consumer_lag Messages of a partition not yet committed (high "
+               "watermark minus committed offset).\n# TYPE rfm_kafka_consumer_lag gauge\n");
     long long total = 0;
     pthread_mutex_lock(&k->mu);
     for (size_t i = 0; i < k->nparts; i++) {
@@ -576,8 +574,8 @@ void kafka_metrics(kafka *k, FILE *f)
           f);
     for (int r = 0; r < NPOISON; r++)
         if (r == POISON_BAD_JSON || (r >= 1 + STATE_BAD_EVENT_ID && r <= 1 + STATE_BAD_TEXT))
-            fprintf(f, "rfm_kafka_poison_messages_total{reason=\"%s\"} %llu\n",
-                        poison_name(r), (unsigned long long)load(&k->poison[r]));
+            fprintf(f, "rfm_kafka_poison_messages_total{reason=\"%s\"} %llu\n", poison_name(r),
+                    (unsigned long long)load(&k->poison[r]));
     fprintf(f,
             "# HELP rfm_kafka_dead_letters_total Poison messages produced to the dead-letter "
             "topic, by result.\n# TYPE rfm_kafka_dead_letters_total counter\n"

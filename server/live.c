@@ -212,10 +212,9 @@ rfm_status live_apply_items(live *l, const json_t *const *items, size_t n, live_
     }
     s = live_apply(l, ev, m, res, err, errlen);
     for (size_t k = 0; s == RFM_OK && k < m; k++)
-        out[index[k]] = (live_item){res[k].outcome, res[k].reason,
-                                    res[k].outcome == STATE_REJECTED
-                                        ? event_reason_message(res[k].reason)
-                                        : NULL};
+        out[index[k]] = (live_item){
+            res[k].outcome, res[k].reason,
+            res[k].outcome == STATE_REJECTED ? event_reason_message(res[k].reason) : NULL};
 out:
     free(ev);
     free(res);

@@ -49,20 +49,18 @@ static inline int kmock_produce(kmock *m, const char *topic, int32_t partition, 
                                 const void *value, size_t len)
 {
     rd_kafka_resp_err_t e;
-    while ((e = rd_kafka_producev(m->producer, RD_KAFKA_V_TOPIC(topic),
-                                  RD_KAFKA_V_PARTITION(partition),
-                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                  RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
-                                  RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_END)) ==
-           RD_KAFKA_RESP_ERR__QUEUE_FULL)
+    while ((e = rd_kafka_producev(
+                m->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                RD_KAFKA_V_KEY(key, key ? strlen(key) : 0), RD_KAFKA_V_VALUE((void *)value, len),
+                RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
         rd_kafka_poll(m->producer, 10);
     return e ? -1 : 0;
 }
 
 static inline int kmock_flush(kmock *m)
 {
-    return rd_kafka_flush(m->producer, 30000) == 0 && rd_kafka_outq_len(m->producer) == 0 ? 0
-                                                                                          : -1;
+    return rd_kafka_flush(m->producer, 30000) == 0 && rd_kafka_outq_len(m->producer) == 0 ? 0 : -1;
 }
 
 /* Every OffsetCommit answered with an error from now on (on), or again

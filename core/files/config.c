@@ -73,18 +73,20 @@ const char *server_check(const server_options *o, char *buf, size_t len)
 
 const char *kafka_check(const kafka_options *o, char *buf, size_t len)
 {
+    if (!o->brokers && !o->topic)
+        return NULL; /* off */
     if (!o->brokers)
-        return o->topic ? snprintf(buf, len, "brokers is needed with a topic (HOST:PORT[,...])"),
-               buf : NULL;
-    if (!o->brokers[0])
+        snprintf(buf, len, "brokers is needed with a topic (HOST:PORT[,...])");
+    else if (!o->brokers[0])
         snprintf(buf, len, "brokers must be HOST:PORT[,...], not empty");
     else if (!o->topic || !o->topic[0])
         snprintf(buf, len, "topic is needed with brokers: the topic the events are in");
     else if (!o->group_id || !o->group_id[0])
         snprintf(buf, len, "group_id must not be empty");
     else if (o->dead_letter_topic && strcmp(o->dead_letter_topic, o->topic) == 0)
-        snprintf(buf, len, "dead_letter_topic must differ from topic (a poison message would "
-                           "come back forever)");
+        snprintf(buf, len,
+                 "dead_letter_topic must differ from topic (a poison message would "
+                 "come back forever)");
     else if (o->ready_max_lag < 0)
         snprintf(buf, len, "ready_max_lag must be 0 or more");
     else if (o->batch_max < 1 || o->batch_max > 100000)
@@ -862,8 +864,8 @@ static void read_kafka(ctx *x, const json_t *k, kafka_options *o)
     o->group_id = dup(x, get_str(x, k, "group_id", "events.kafka.group_id", "rfm-serve"));
     o->dead_letter_topic =
         dup(x, get_str(x, k, "dead_letter_topic", "events.kafka.dead_letter_topic", NULL));
-    o->ready_max_lag = get_int(x, k, "ready_max_lag", "events.kafka.ready_max_lag", 10000, 0,
-                               INT64_MAX);
+    o->ready_max_lag =
+        get_int(x, k, "ready_max_lag", "events.kafka.ready_max_lag", 10000, 0, INT64_MAX);
     o->batch_max = get_type_int(x, k, "batch_max", "events.kafka.batch_max", 5000);
     o->batch_wait_ms = get_type_int(x, k, "batch_wait_ms", "events.kafka.batch_wait_ms", 20);
     const json_t *props = json_object_get(k, "properties");
@@ -906,15 +908,15 @@ static void read_kafka(ctx *x, const json_t *k, kafka_options *o)
         section_check(x, "events.kafka", kafka_check(o, why, sizeof why));
 }
 
-static const char *const KEYS_TOP[] = {"data",       "models_dir", "segments", "cltv",  "churn",
-                                       "embeddings", "uplift",     "server",   "state", "events",
-                                       NULL};
+static const char *const KEYS_TOP[] = {"data",  "models_dir", "segments", "cltv",
+                                       "churn", "embeddings", "uplift",   "server",
+                                       "state", "events",     NULL};
 static const char *const KEYS_STATE[] = {"path",     "synchronous", "seen_ids_max",
                                          "cache_mb", "max_mb",      NULL};
 static const char *const KEYS_EVENTS[] = {"kafka", NULL};
-static const char *const KEYS_KAFKA[] = {"brokers",       "topic",     "group_id",
+static const char *const KEYS_KAFKA[] = {"brokers",           "topic",         "group_id",
                                          "dead_letter_topic", "ready_max_lag", "batch_max",
-                                         "batch_wait_ms", "properties", NULL};
+                                         "batch_wait_ms",     "properties",    NULL};
 
 /* Before the values: a misspelt key is what to report, not the default
  * or missing value it caused. */

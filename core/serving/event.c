@@ -30,7 +30,8 @@ state_reason event_from_json(const json_t *o, state_event *e, event_ids *ids, co
     if (!(e->time = json_string_value(json_object_get(o, "time"))))
         return *why = "time: an RFC 3339 string is required", STATE_BAD_TIME;
     const json_t *inv = json_object_get(o, "invoice");
-    if (inv && !json_is_null(inv) && !(e->invoice = id_text(inv, ids->text[1], sizeof ids->text[1])))
+    if (inv && !json_is_null(inv) &&
+        !(e->invoice = id_text(inv, ids->text[1], sizeof ids->text[1])))
         return *why = "invoice: must be a string, an integer or null", STATE_BAD_TEXT;
     const json_t *prod = json_object_get(o, "product");
     if (prod && !json_is_null(prod) && !(e->product = json_string_value(prod)))

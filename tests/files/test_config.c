@@ -311,7 +311,8 @@ static void test_events_kafka(void **state)
     expect_bad("\nstate:\n",
                "\nevents:\n  kafka: {brokers: 'h:1', topic: t, dead_letter_topic: t}\nstate:\n",
                "events.kafka.dead_letter_topic: must differ from topic");
-    expect_bad("\nstate:\n", "\nevents:\n  kafka: {brokers: 'h:1', topic: t, batch_max: 0}\nstate:\n",
+    expect_bad("\nstate:\n",
+               "\nevents:\n  kafka: {brokers: 'h:1', topic: t, batch_max: 0}\nstate:\n",
                "events.kafka.batch_max: must be from 1 to 100000");
     expect_bad("\nstate:\n", "\nevents:\n  kafka: {brokres: 'h:1', topic: t}\nstate:\n",
                "events.kafka.brokres: unknown key; did you mean events.kafka.brokers?");

@@ -102,8 +102,8 @@ static int request(int port, const char *method, const char *path, const char *b
 static void write_config(const char *name, const char *topic, const char *extra)
 {
     char cmd[1024];
-    snprintf(cmd, sizeof cmd,
-             "sed 's/^\\(    product:\\).*/\\1 null/' ../config/rfm.yaml > %s/%s", dir, name);
+    snprintf(cmd, sizeof cmd, "sed 's/^\\(    product:\\).*/\\1 null/' ../config/rfm.yaml > %s/%s",
+             dir, name);
     assert_int_equal(system(cmd), 0);
     if (!topic)
         return;
