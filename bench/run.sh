@@ -156,7 +156,7 @@ echo "== Kafka ingest: events from librdkafka's mock cluster (4 partitions) into
 # bench_kafka produces N synthetic events, starts bin/rfm-serve on the topic and times it
 # from its first answer to every offset committed (each batch fsync'd before its commit).
 for bm in 5000 20000; do
-  echo "  $("$B/bench/bench_kafka" config/rfm.yaml models "$OUT" "${BENCH_KAFKA_EVENTS:-200000}" "$bm")"
+  echo "  $("$B/bench/bench_kafka" config/rfm.yaml models "$OUT" "${BENCH_KAFKA_EVENTS:-50000}" "$bm")"
 done
 echo "  target: >= 30,000 events/s; store_commit_share: the time inside the store's commits"
 
