@@ -85,11 +85,16 @@ bin/rfm-$(1) $$(B)/bin/rfm-$(1): $$($(1)_OBJ) $$(B)/libcore.a
 endef
 $(eval $(call program,train,train))
 $(eval $(call program,serve,server))
+# The Kafka consumer (server/kafka.c) is the daemon's alone.
+bin/rfm-serve $(B)/bin/rfm-serve: LIBS += -lrdkafka
 $(eval $(call program,score,score))
 $(eval $(call program,report,report))
 $(B)/tests/integration/test_http $(B)/tests/integration/test_events: $(B)/bin/rfm-serve
 $(B)/tests/integration/test_score: $(B)/bin/rfm-serve $(B)/bin/rfm-score
 $(B)/tests/integration/test_report: $(B)/bin/rfm-train $(B)/bin/rfm-report
+# test_kafka hosts librdkafka's mock cluster (tests/kafka_mock.h).
+$(B)/tests/integration/test_kafka: $(B)/bin/rfm-serve
+$(B)/tests/integration/test_kafka: TEST_LIBS += -lrdkafka
 
 $(B)/tests/%: tests/%.c $(B)/libcore.a $(wildcard tests/*.h)
 	@mkdir -p $(@D)
@@ -203,6 +208,7 @@ $(B)/bench/%: bench/%.c bench/bench.h $(B)/libcore.a
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libcore.a $(LIBS)
 
+$(B)/bench/bench_kafka: LIBS += -lrdkafka
 bench: deps all $(BENCH)
 	B=$(B) bench/run.sh
 

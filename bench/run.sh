@@ -152,6 +152,14 @@ for th in 0 32; do
 done
 echo "  targets: >= 50,000 events/s durable beside the SQLite-only floor above; GET p99 <= 2 ms"
 
+echo "== Kafka ingest: events from librdkafka's mock cluster (4 partitions) into a fresh store, durable commits"
+# bench_kafka produces N synthetic events, starts bin/rfm-serve on the topic and times it
+# from its first answer to every offset committed (each batch fsync'd before its commit).
+for bm in 5000 20000; do
+  echo "  $("$B/bench/bench_kafka" config/rfm.yaml models "$OUT" "${BENCH_KAFKA_EVENTS:-50000}" "$bm")"
+done
+echo "  target: >= 30,000 events/s; store_commit_share: the time inside the store's commits"
+
 echo "== soak: ${SOAK_SECONDS:-60} s at full load, a mix of every scoring endpoint"
 sp=$(port)
 RFM_API_TOKENS=$RFM_BENCH_TOKEN bin/rfm-serve --config config/rfm.yaml --port "$sp" 2>/dev/null & spid=$!

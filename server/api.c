@@ -48,6 +48,10 @@ struct api {
     struct timespec started;
     live *live;         /* the customer-state store, or NULL (not owned) */
     size_t batch_limit; /* events per POST /events */
+    /* Another part's readiness (the Kafka consumer's lag): NULL, or why
+     * not ready (NULL when ready). */
+    const char *(*not_ready)(void *ctx, char *buf, size_t len);
+    void *not_ready_ctx;
     http_route routes[20];
     size_t nroutes;
 };
@@ -99,9 +103,14 @@ static int h_ready(void *user, const json_t *body, json_t **out, char *msg, size
     const void *have[NKNOWN] = {a->segments, a->cltv, a->churn, a->customers, a->ann, a->uplift};
     for (size_t i = 0; i < NKNOWN; i++)
         json_array_append_new(have[i] ? loaded : missing, json_string(KNOWN[i]));
-    /* Models are loaded before the listener starts: once we answer, we are ready. */
-    *out = json_pack("{s:b,s:o,s:o}", "ready", 1, "models", loaded, "not_trained", missing);
-    return 200;
+    /* Models are loaded before the listener starts: once we answer, we are
+     * ready, unless another part (the Kafka consumer, far behind) says not. */
+    char why[256];
+    const char *reason = a->not_ready ? a->not_ready(a->not_ready_ctx, why, sizeof why) : NULL;
+    *out = json_pack("{s:b,s:o,s:o}", "ready", !reason, "models", loaded, "not_trained", missing);
+    if (reason && *out)
+        json_object_set_new(*out, "reason", json_string(reason));
+    return reason ? 503 : 200;
 }
 
 /* Today (UTC) as a day number. */
@@ -433,73 +442,6 @@ static int h_uplift(void *user, const json_t *body, json_t **out, char *msg, siz
 
 /* ---- live state: POST /events, GET /customers/{id} ----------------------- */
 
-/* Text of a JSON id: a string as it is, an integer in decimal (ids
- * exported as numbers); else NULL. */
-static const char *id_text(const json_t *v, char *buf, size_t len)
-{
-    if (json_is_string(v))
-        return json_string_value(v);
-    if (json_is_integer(v)) {
-        snprintf(buf, len, "%lld", (long long)json_integer_value(v));
-        return buf;
-    }
-    return NULL;
-}
-
-/* One event of the body into e; STATE_OK, or the reason it is refused
- * (with why) when a member has the wrong JSON type. The strings borrow from
- * the body, or from ids (STATE_ID_MAX + 1 bytes twice). */
-static state_reason event_from_json(const json_t *o, state_event *e, char ids[2][32],
-                                    const char **why)
-{
-    memset(e, 0, sizeof *e);
-    if (!json_is_object(o))
-        return *why = "an event must be an object", STATE_BAD_EVENT_ID;
-    if (!(e->event_id = json_string_value(json_object_get(o, "event_id"))))
-        return *why = "event_id: a string is required", STATE_BAD_EVENT_ID;
-    const json_t *cid = json_object_get(o, "customer_id");
-    if (!(e->customer_id = id_text(cid, ids[0], sizeof ids[0])))
-        return *why = "customer_id: a string (or integer) is required", STATE_MISSING_CUSTOMER;
-    if (!(e->time = json_string_value(json_object_get(o, "time"))))
-        return *why = "time: an RFC 3339 string is required", STATE_BAD_TIME;
-    const json_t *inv = json_object_get(o, "invoice");
-    if (inv && !json_is_null(inv) && !(e->invoice = id_text(inv, ids[1], sizeof ids[1])))
-        return *why = "invoice: must be a string, an integer or null", STATE_BAD_TEXT;
-    const json_t *prod = json_object_get(o, "product");
-    if (prod && !json_is_null(prod) && !(e->product = json_string_value(prod)))
-        return *why = "product: must be a string or null", STATE_BAD_TEXT;
-    const json_t *am = json_object_get(o, "amount"), *q = json_object_get(o, "quantity"),
-                 *pr = json_object_get(o, "price");
-    if (am && (q || pr))
-        return *why = "give amount, or quantity and price, not both", STATE_BAD_NUMBER;
-    if (am) {
-        if (!json_is_number(am))
-            return *why = "amount: must be a number", STATE_BAD_NUMBER;
-        e->has_amount = 1;
-        e->amount = json_number_value(am);
-    } else {
-        if (!json_is_number(q) || !json_is_number(pr))
-            return *why = "amount, or quantity and price, must be numbers", STATE_BAD_NUMBER;
-        e->quantity = json_number_value(q);
-        e->price = json_number_value(pr);
-    }
-    return STATE_OK;
-}
-
-static const char *reason_message(state_reason r)
-{
-    switch (r) {
-    case STATE_BAD_EVENT_ID: return "event_id: missing, empty or longer than 256 bytes";
-    case STATE_MISSING_CUSTOMER: return "customer_id: missing, empty, nan/null/none or too long";
-    case STATE_BAD_TIME:
-        return "time: not an RFC 3339 time (2011-12-01T08:26:00Z) from 1900 to 9999";
-    case STATE_BAD_NUMBER:
-        return "amount, or quantity and price: one form only, finite, spend at most 1e298";
-    case STATE_BAD_TEXT: return "invoice or product: longer than 256 bytes";
-    default: return state_reason_name(r);
-    }
-}
-
 static json_t *rejection(size_t i, int code, state_reason r, const char *msg)
 {
     return json_pack("{s:I,s:{s:i,s:s,s:s}}", "index", (json_int_t)i, "error", "code", code,
@@ -522,29 +464,16 @@ static int h_events(void *user, const json_t *body, json_t **out, char *msg, siz
                  a->batch_limit);
         return 413;
     }
-    state_event *ev = calloc(n ? n : 1, sizeof *ev);
-    state_result *res = calloc(n ? n : 1, sizeof *res);
-    size_t *index = calloc(n ? n : 1, sizeof *index);
-    char(*ids)[2][32] = calloc(n ? n : 1, sizeof *ids);
+    const json_t **items = calloc(n ? n : 1, sizeof *items);
+    live_item *res = calloc(n ? n : 1, sizeof *res);
     json_t *rejected = json_array(), *ignored = json_array();
     int status = 200;
-    if (!ev || !res || !index || !ids || !rejected || !ignored) {
-        status = 200; /* *out stays NULL: 503 out of memory */
-        goto out;
-    }
-    size_t m = 0; /* events that go to the store, their body index in index[] */
-    for (size_t i = 0; i < n; i++) {
-        const char *why = NULL;
-        state_reason r = event_from_json(json_array_get(evs, i), &ev[m], ids[m], &why);
-        if (r != STATE_OK) {
-            live_count_rejected(a->live, r);
-            json_array_append_new(rejected, rejection(i, 422, r, why));
-        } else {
-            index[m++] = i;
-        }
-    }
+    if (!items || !res || !rejected || !ignored)
+        goto out; /* *out stays NULL: 503 out of memory */
+    for (size_t i = 0; i < n; i++)
+        items[i] = json_array_get(evs, i);
     char err[256];
-    rfm_status st = live_apply(a->live, ev, m, res, err, sizeof err);
+    rfm_status st = live_apply_items(a->live, items, n, res, err, sizeof err);
     if (st != RFM_OK) {
         snprintf(msg, len, "%s: nothing of this batch was written; send it again %s", err,
                  st == RFM_ENOSPC ? "once space is freed" : "later");
@@ -552,40 +481,24 @@ static int h_events(void *user, const json_t *body, json_t **out, char *msg, siz
         goto out;
     }
     size_t accepted = 0, dups = 0;
-    for (size_t k = 0; k < m; k++) {
-        if (res[k].outcome == STATE_APPLIED || res[k].outcome == STATE_IGNORED)
+    for (size_t i = 0; i < n; i++) {
+        if (res[i].outcome == STATE_APPLIED || res[i].outcome == STATE_IGNORED)
             accepted++;
-        if (res[k].outcome == STATE_IGNORED)
-            json_array_append_new(ignored, json_pack("{s:I,s:s}", "index", (json_int_t)index[k],
-                                                     "reason", state_reason_name(res[k].reason)));
-        else if (res[k].outcome == STATE_DUPLICATE)
+        if (res[i].outcome == STATE_IGNORED)
+            json_array_append_new(ignored, json_pack("{s:I,s:s}", "index", (json_int_t)i, "reason",
+                                                     state_reason_name(res[i].reason)));
+        else if (res[i].outcome == STATE_DUPLICATE)
             dups++;
-        else if (res[k].outcome == STATE_REJECTED)
-            json_array_append_new(
-                rejected, rejection(index[k], 422, res[k].reason, reason_message(res[k].reason)));
-    }
-    /* Rejections in the order of the request. */
-    if (json_array_size(rejected) > 1) {
-        size_t nr = json_array_size(rejected);
-        json_t *sorted = json_array();
-        for (size_t i = 0; sorted && i < n; i++)
-            for (size_t k = 0; k < nr; k++) {
-                json_t *r = json_array_get(rejected, k);
-                if ((size_t)json_integer_value(json_object_get(r, "index")) == i)
-                    json_array_append(sorted, r);
-            }
-        json_decref(rejected);
-        rejected = sorted;
+        else if (res[i].outcome == STATE_REJECTED)
+            json_array_append_new(rejected, rejection(i, 422, res[i].reason, res[i].why));
     }
     *out = json_pack("{s:I,s:I,s:O,s:O}", "accepted", (json_int_t)accepted, "duplicates",
                      (json_int_t)dups, "rejected", rejected, "ignored", ignored);
 out:
     json_decref(rejected);
     json_decref(ignored);
-    free(ev);
+    free(items);
     free(res);
-    free(index);
-    free(ids);
     return status;
 }
 
@@ -694,6 +607,12 @@ void api_set_live(api *a, live *l, size_t batch_limit)
 {
     a->live = l;
     a->batch_limit = batch_limit;
+}
+
+void api_set_not_ready(api *a, const char *(*fn)(void *ctx, char *buf, size_t len), void *ctx)
+{
+    a->not_ready = fn;
+    a->not_ready_ctx = ctx;
 }
 
 static int h_clusters(void *user, const json_t *body, json_t **out, char *msg, size_t len)

@@ -42,6 +42,12 @@ void api_release(api *a);
 struct live;
 void api_set_live(api *a, struct live *l, size_t batch_limit);
 
+/* A readiness condition beyond the models (the Kafka consumer's lag): fn
+ * returns NULL when ready, else why not (in buf, or static), and /ready
+ * then answers 503 with it as "reason". fn must be thread-safe and ctx
+ * outlive a; call before a serves. */
+void api_set_not_ready(api *a, const char *(*fn)(void *ctx, char *buf, size_t len), void *ctx);
+
 /* The route table (owned by a). */
 const http_route *api_routes(const api *a, size_t *n);
 /* The manifest and the customers table loaded (owned by a; the table is

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "date.h"
+#include "event.h"
 #include "source.h"
 
 /* Events one commit takes at most: past it, the batches still waiting go
@@ -183,6 +184,43 @@ rfm_status live_apply(live *l, const state_event *ev, size_t n, state_result *re
     if (j.status != RFM_OK)
         return rfm_fail(err, errlen, j.status, "%s", j.err);
     return RFM_OK;
+}
+
+rfm_status live_apply_items(live *l, const json_t *const *items, size_t n, live_item *out,
+                            char *err, size_t errlen)
+{
+    if (n == 0)
+        return RFM_OK;
+    state_event *ev = malloc(n * sizeof *ev);
+    state_result *res = malloc(n * sizeof *res);
+    size_t *index = malloc(n * sizeof *index);
+    event_ids *ids = malloc(n * sizeof *ids);
+    rfm_status s = RFM_OK;
+    if (!ev || !res || !index || !ids) {
+        s = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+        goto out;
+    }
+    size_t m = 0; /* events that go to the store; index[k]: their item */
+    for (size_t i = 0; i < n; i++) {
+        const char *why = NULL;
+        state_reason r = event_from_json(items[i], &ev[m], &ids[m], &why);
+        out[i] = (live_item){STATE_REJECTED, r, why};
+        if (r != STATE_OK)
+            live_count_rejected(l, r);
+        else
+            index[m++] = i;
+    }
+    s = live_apply(l, ev, m, res, err, errlen);
+    for (size_t k = 0; s == RFM_OK && k < m; k++)
+        out[index[k]] = (live_item){
+            res[k].outcome, res[k].reason,
+            res[k].outcome == STATE_REJECTED ? event_reason_message(res[k].reason) : NULL};
+out:
+    free(ev);
+    free(res);
+    free(index);
+    free(ids);
+    return s;
 }
 
 rfm_status live_get(live *l, const char *customer_id, int32_t asof_day, state_customer *out,

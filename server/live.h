@@ -48,6 +48,22 @@ rfm_status live_seed(live *l, const json_t *manifest, const txn_options *topt, i
 rfm_status live_apply(live *l, const state_event *ev, size_t n, state_result *results, char *err,
                       size_t errlen);
 
+/* What became of one item of live_apply_items. */
+typedef struct {
+    state_outcome outcome;
+    state_reason reason; /* STATE_OK when applied */
+    const char *why;     /* rejected: why, a static message; else NULL */
+} live_item;
+
+/* The one way events come in (POST /events items, Kafka messages): each
+ * items[i] parsed as one event (event_from_json, core/serving/event.h),
+ * those that parse applied durably with live_apply, out[i] for items[i].
+ * An item is rejected alone, by its JSON types or by state_apply, and
+ * counted in the metrics either way. Returns live_apply's status: on
+ * failure nothing of the batch was written and out means nothing. */
+rfm_status live_apply_items(live *l, const json_t *const *items, size_t n, live_item *out,
+                            char *err, size_t errlen);
+
 /* A customer as of asof_day (state_get) on a pooled read connection. */
 rfm_status live_get(live *l, const char *customer_id, int32_t asof_day, state_customer *out,
                     char *err, size_t errlen);

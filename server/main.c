@@ -23,6 +23,7 @@
 #include "config.h"
 #include "date.h"
 #include "http.h"
+#include "kafka.h"
 #include "live.h"
 #include "oas.h"
 #include "ops.h"
@@ -78,12 +79,48 @@ static void fit_fd_limit(server_options *o)
     }
 }
 
-static void state_metrics(void *ctx, FILE *f) { live_metrics(ctx, f); }
+/* /metrics of the store and, when consuming, of the Kafka consumer. */
+typedef struct {
+    live *live;
+    kafka *kafka;
+} extra_metrics;
+
+static void state_metrics(void *ctx, FILE *f)
+{
+    const extra_metrics *m = ctx;
+    live_metrics(m->live, f);
+    if (m->kafka)
+        kafka_metrics(m->kafka, f);
+}
+
+static const char *kafka_not_ready(void *ctx, char *buf, size_t len)
+{
+    long long lag, max;
+    if (kafka_ready(ctx, &lag, &max))
+        return NULL;
+    snprintf(buf, len,
+             "the Kafka consumer is %lld messages behind, more than events.kafka.ready_max_lag "
+             "(%lld)",
+             lag, max);
+    return buf;
+}
+
+/* Replace *dst (owned) by a copy of src; 0 when out of memory. */
+static int set_str(char **dst, const char *src)
+{
+    char *d = strdup(src);
+    if (!d)
+        return 0;
+    free(*dst);
+    *dst = d;
+    return 1;
+}
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: rfm-serve [--config FILE] [--host ADDR] [--port N] [--models DIR]\n"
-               "                 [--state PATH]\n"
+               "                 [--state PATH] [--kafka-brokers HOST:PORT[,...]\n"
+               "                 --kafka-topic NAME [--kafka-group ID]]\n"
                "\n"
                "Serves the models in DIR (default from the config: models/) over HTTP.\n"
                "Tokens: RFM_API_TOKENS=tok1,tok2 in the environment and/or\n"
@@ -95,6 +132,10 @@ static void usage(FILE *f)
                "  --models DIR    override models_dir\n"
                "  --state PATH    the customer-state store (default state.path); seeded from\n"
                "                  the models' training file when it is newer (docs/events.md)\n"
+               "  --kafka-brokers HOST:PORT[,...]  consume events from Kafka into the store\n"
+               "                  (events.kafka.brokers; docs/events.md)\n"
+               "  --kafka-topic NAME  the topic of the events (events.kafka.topic)\n"
+               "  --kafka-group ID    the consumer group (events.kafka.group_id, rfm-serve)\n"
                "  --help          this text\n");
 }
 
@@ -102,12 +143,16 @@ int main(int argc, char **argv)
 {
     const char *config_path = "config/rfm.yaml", *models_dir = NULL, *host = NULL;
     const char *state_path = NULL;
+    const char *kafka_brokers = NULL, *kafka_topic = NULL, *kafka_group = NULL;
     long port = -1;
     static const struct option opts[] = {{"config", required_argument, 0, 'c'},
                                          {"port", required_argument, 0, 'p'},
                                          {"host", required_argument, 0, 'H'},
                                          {"models", required_argument, 0, 'm'},
                                          {"state", required_argument, 0, 's'},
+                                         {"kafka-brokers", required_argument, 0, 'K'},
+                                         {"kafka-topic", required_argument, 0, 'T'},
+                                         {"kafka-group", required_argument, 0, 'G'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int ch;
@@ -117,6 +162,9 @@ int main(int argc, char **argv)
         case 'm': models_dir = optarg; break;
         case 'H': host = optarg; break;
         case 's': state_path = optarg; break;
+        case 'K': kafka_brokers = optarg; break;
+        case 'T': kafka_topic = optarg; break;
+        case 'G': kafka_group = optarg; break;
         case 'p': {
             char *end;
             port = strtol(optarg, &end, 10);
@@ -157,10 +205,28 @@ int main(int argc, char **argv)
         free(cfg->server.host);
         cfg->server.host = h2;
     }
+    if ((kafka_brokers && !set_str(&cfg->kafka.brokers, kafka_brokers)) ||
+        (kafka_topic && !set_str(&cfg->kafka.topic, kafka_topic)) ||
+        (kafka_group && !set_str(&cfg->kafka.group_id, kafka_group))) {
+        config_free(cfg);
+        return 1;
+    }
+    char why[256];
+    if (kafka_check(&cfg->kafka, why, sizeof why)) {
+        fprintf(stderr, "rfm-serve: events.kafka (or --kafka-*): %s\n", why);
+        config_free(cfg);
+        return 2;
+    }
     if (!models_dir)
         models_dir = cfg->models_dir;
     if (!state_path)
         state_path = cfg->state_path; /* NULL: state.path: null, no store */
+    if (cfg->kafka.brokers && !state_path) {
+        fprintf(stderr, "rfm-serve: events from Kafka need the customer-state store: give "
+                        "--state PATH (or state.path in the config)\n");
+        config_free(cfg);
+        return 2;
+    }
     fit_fd_limit(&cfg->server);
 
     int rc = 1;
@@ -170,6 +236,8 @@ int main(int argc, char **argv)
     http_server *srv = NULL;
     ops *o = NULL;
     live *lv = NULL;
+    kafka *kc = NULL;
+    extra_metrics em = {0};
     FILE *log = stderr;
     if (oas_load(cfg->server.openapi, &spec, err, sizeof err) != RFM_OK ||
         http_tokens_init(&tokens, cfg->server.tokens_sha256, cfg->server.ntokens,
@@ -208,7 +276,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "rfm-serve: state %s: %s (snapshot %s)\n", state_path,
                 seeded ? "seeded from the training data" : "opened", day);
         api_set_live(a, lv, cfg->server.batch_limit);
-        ops_set_extra(o, state_metrics, lv);
+        if (cfg->kafka.brokers) {
+            if (kafka_start(&cfg->kafka, lv, &kc, err, sizeof err) != RFM_OK) {
+                fprintf(stderr, "rfm-serve: %s\n", err);
+                goto out;
+            }
+            api_set_not_ready(a, kafka_not_ready, kc);
+            fprintf(stderr, "rfm-serve: consuming %s from %s (group %s)\n", cfg->kafka.topic,
+                    cfg->kafka.brokers, cfg->kafka.group_id);
+        }
+        em = (extra_metrics){lv, kc};
+        ops_set_extra(o, state_metrics, &em);
     }
     if (tokens.n == 0)
         fprintf(stderr, "rfm-serve: warning: no tokens (set RFM_API_TOKENS or "
@@ -265,6 +343,8 @@ int main(int argc, char **argv)
         }
         if (lv) {
             api_set_live(fresh, lv, cfg->server.batch_limit);
+            if (kc)
+                api_set_not_ready(fresh, kafka_not_ready, kc);
             if (seeded)
                 fprintf(stderr, "rfm-serve: SIGHUP: state re-seeded from the new training data\n");
         }
@@ -286,6 +366,11 @@ int main(int argc, char **argv)
             "(server.header_timeout_s), %lu kept alive past server.timeout_s, %lu to make room "
             "near server.connection_limit\n",
             gc.head, gc.idle, gc.evicted);
+    if (kc) {
+        fprintf(stderr, "rfm-serve: kafka: committing what is durable and leaving the group\n");
+        kafka_stop(kc);
+        kc = NULL;
+    }
     http_stop(srv, 30);
     fprintf(stderr, "rfm-serve: stopped\n");
     rc = 0;
@@ -293,6 +378,7 @@ out:
     if (log && log != stderr)
         fclose(log);
     api_release(a);
+    kafka_stop(kc);
     live_close(lv);
     ops_free(o);
     http_tokens_free(&tokens);

@@ -71,10 +71,44 @@ const char *server_check(const server_options *o, char *buf, size_t len)
     return buf;
 }
 
+const char *kafka_check(const kafka_options *o, char *buf, size_t len)
+{
+    if (!o->brokers && !o->topic)
+        return NULL; /* off */
+    if (!o->brokers)
+        snprintf(buf, len, "brokers is needed with a topic (HOST:PORT[,...])");
+    else if (!o->brokers[0])
+        snprintf(buf, len, "brokers must be HOST:PORT[,...], not empty");
+    else if (!o->topic || !o->topic[0])
+        snprintf(buf, len, "topic is needed with brokers: the topic the events are in");
+    else if (!o->group_id || !o->group_id[0])
+        snprintf(buf, len, "group_id must not be empty");
+    else if (o->dead_letter_topic && strcmp(o->dead_letter_topic, o->topic) == 0)
+        snprintf(buf, len,
+                 "dead_letter_topic must differ from topic (a poison message would "
+                 "come back forever)");
+    else if (o->ready_max_lag < 0)
+        snprintf(buf, len, "ready_max_lag must be 0 or more");
+    else if (o->batch_max < 1 || o->batch_max > 100000)
+        snprintf(buf, len, "batch_max must be from 1 to 100000");
+    else if (o->batch_wait_ms < 0 || o->batch_wait_ms > 60000)
+        snprintf(buf, len, "batch_wait_ms must be from 0 to 60000");
+    else
+        return NULL;
+    return buf;
+}
+
 void config_free(rfm_config *c)
 {
     if (!c)
         return;
+    free(c->kafka.brokers);
+    free(c->kafka.topic);
+    free(c->kafka.group_id);
+    free(c->kafka.dead_letter_topic);
+    for (char **p = c->kafka.properties; p && *p; p++) /* NULL-ended */
+        free(*p);
+    free(c->kafka.properties);
     free(c->campaign);
     free((void *)c->campaign_spec.features);
     free((void *)c->campaign_spec.arms);
@@ -822,10 +856,67 @@ static void read_state(ctx *x, const json_t *s, rfm_config *c)
         section_check(x, "state", state_check_options(o, why, sizeof why));
 }
 
-static const char *const KEYS_TOP[] = {"data",       "models_dir", "segments", "cltv",  "churn",
-                                       "embeddings", "uplift",     "server",   "state", NULL};
+/* events.kafka: the Kafka consumer (docs/events.md). */
+static void read_kafka(ctx *x, const json_t *k, kafka_options *o)
+{
+    o->brokers = dup(x, get_str(x, k, "brokers", "events.kafka.brokers", NULL));
+    o->topic = dup(x, get_str(x, k, "topic", "events.kafka.topic", NULL));
+    o->group_id = dup(x, get_str(x, k, "group_id", "events.kafka.group_id", "rfm-serve"));
+    o->dead_letter_topic =
+        dup(x, get_str(x, k, "dead_letter_topic", "events.kafka.dead_letter_topic", NULL));
+    o->ready_max_lag =
+        get_int(x, k, "ready_max_lag", "events.kafka.ready_max_lag", 10000, 0, INT64_MAX);
+    o->batch_max = get_type_int(x, k, "batch_max", "events.kafka.batch_max", 5000);
+    o->batch_wait_ms = get_type_int(x, k, "batch_wait_ms", "events.kafka.batch_wait_ms", 20);
+    const json_t *props = json_object_get(k, "properties");
+    if (props && !json_is_null(props)) {
+        if (!json_is_object(props)) {
+            bad(x, "events.kafka.properties", "must be a mapping of librdkafka settings");
+            return;
+        }
+        o->properties = calloc(2 * json_object_size(props) + 1, sizeof *o->properties);
+        if (!o->properties) {
+            oom(x);
+            return;
+        }
+        const char *name;
+        const json_t *v;
+        json_object_foreach((json_t *)props, name, v)
+        {
+            char num[64];
+            const char *text = json_string_value(v);
+            if (json_is_integer(v))
+                snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v)), text = num;
+            else if (json_is_boolean(v))
+                text = json_is_true(v) ? "true" : "false";
+            if (!text) {
+                bad(x, "events.kafka.properties",
+                    "each value must be a string, an integer or a boolean");
+                return;
+            }
+            if (!(o->properties[o->nproperties] = dup(x, name)))
+                return;
+            o->nproperties++;
+            if (!(o->properties[o->nproperties] = dup(x, text)))
+                return;
+            o->nproperties++;
+        }
+        o->nproperties /= 2;
+    }
+    char why[160];
+    if (x->st == RFM_OK)
+        section_check(x, "events.kafka", kafka_check(o, why, sizeof why));
+}
+
+static const char *const KEYS_TOP[] = {"data",  "models_dir", "segments", "cltv",
+                                       "churn", "embeddings", "uplift",   "server",
+                                       "state", "events",     NULL};
 static const char *const KEYS_STATE[] = {"path",     "synchronous", "seen_ids_max",
                                          "cache_mb", "max_mb",      NULL};
+static const char *const KEYS_EVENTS[] = {"kafka", NULL};
+static const char *const KEYS_KAFKA[] = {"brokers",           "topic",         "group_id",
+                                         "dead_letter_topic", "ready_max_lag", "batch_max",
+                                         "batch_wait_ms",     "properties",    NULL};
 
 /* Before the values: a misspelt key is what to report, not the default
  * or missing value it caused. */
@@ -847,6 +938,9 @@ static void check_all_keys(ctx *x, const json_t *root)
     check_keys(x, srv, "server", KEYS_SERVER);
     check_keys(x, json_object_get(srv, "rate_limit"), "server.rate_limit", KEYS_RATE_LIMIT);
     check_keys(x, json_object_get(root, "state"), "state", KEYS_STATE);
+    const json_t *ev = json_object_get(root, "events");
+    check_keys(x, ev, "events", KEYS_EVENTS);
+    check_keys(x, json_object_get(ev, "kafka"), "events.kafka", KEYS_KAFKA);
 }
 
 rfm_status config_load(const char *path, rfm_config **out, char *err, size_t errlen)
@@ -897,6 +991,10 @@ rfm_status config_load(const char *path, rfm_config **out, char *err, size_t err
             bad(&x, "server", why);
     }
     read_state(&x, section(&x, root, "state"), c);
+    const json_t *kafka = json_object_get(section(&x, root, "events"), "kafka");
+    if (kafka && !json_is_object(kafka))
+        bad(&x, "events.kafka", "must be a mapping");
+    read_kafka(&x, json_is_object(kafka) ? kafka : NULL, &c->kafka);
 done:
     if (x.st != RFM_OK) {
         config_free(c);

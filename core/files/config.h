@@ -53,6 +53,23 @@ typedef struct {
 /* Reason the server options cannot be used, or NULL. */
 const char *server_check(const server_options *o, char *buf, size_t len);
 
+/* events.kafka: the consumer of events from Kafka (rfm-serve, docs/events.md);
+ * off while brokers is NULL. */
+typedef struct {
+    char *brokers;           /* HOST:PORT[,...]; NULL: no consumer */
+    char *topic;             /* the events, one per message */
+    char *group_id;          /* consumer group (default "rfm-serve") */
+    char *dead_letter_topic; /* poison messages go there; NULL: only counted and logged */
+    long long ready_max_lag; /* /ready is 503 while the total lag is above it */
+    int batch_max;           /* messages applied (and committed) together, at most */
+    int batch_wait_ms;       /* longest wait for a batch to fill before applying it */
+    char **properties;       /* librdkafka settings, name and value in turn (security, */
+    size_t nproperties;      /* timeouts); applied after ours, so they win */
+} kafka_options;
+
+/* Reason the Kafka options cannot be used, or NULL. */
+const char *kafka_check(const kafka_options *o, char *buf, size_t len);
+
 typedef struct {
     char *path; /* the file read, for messages */
     json_t *root;
@@ -74,6 +91,7 @@ typedef struct {
     char *state_path;    /* state.path: the customer-state store (state.h) */
     state_options state; /* state: synchronous, seen_ids_max, cache_mb; cancel_prefix
                             borrows data.cancellation_prefix */
+    kafka_options kafka; /* events.kafka */
 } rfm_config;
 
 /* Read and check a config file. On failure *out is NULL and err says

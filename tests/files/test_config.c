@@ -260,6 +260,68 @@ static void test_unknown_keys(void **state)
                "data.colour: unknown key (known here: transactions, format, separator");
 }
 
+/* events.kafka: off unless set (the shipped file has it commented out);
+ * every key read when given; contradictions refused naming the key. */
+static void test_events_kafka(void **state)
+{
+    (void)state;
+    rfm_config *c;
+    char err[RFM_ERRLEN];
+    assert_int_equal(config_load("../config/rfm.yaml", &c, err, sizeof err), RFM_OK);
+    assert_null(c->kafka.brokers);
+    assert_null(c->kafka.topic);
+    config_free(c);
+    const char *on = "events:\n  kafka:\n    brokers: 127.0.0.1:9092,127.0.0.1:9093\n"
+                     "    topic: purchases\n    dead_letter_topic: purchases-dlq\n"
+                     "    ready_max_lag: 50\n    batch_max: 700\n    batch_wait_ms: 5\n"
+                     "    properties: {session.timeout.ms: 6000, enable.partition.eof: false,"
+                     " security.protocol: plaintext}\nstate:\n";
+    FILE *f = fopen("../config/rfm.yaml", "rb");
+    assert_non_null(f);
+    static char buf[65536], out[65536 + 512];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *at = strstr(buf, "\nstate:\n");
+    assert_non_null(at);
+    snprintf(out, sizeof out, "%.*s\n%s%s", (int)(at - buf), buf, on, at + 8);
+    char path[64];
+    write_temp(path, ".yaml", out, strlen(out));
+    rfm_status st = config_load(path, &c, err, sizeof err);
+    remove(path);
+    if (st != RFM_OK)
+        fail_msg("%s", err);
+    assert_string_equal(c->kafka.brokers, "127.0.0.1:9092,127.0.0.1:9093");
+    assert_string_equal(c->kafka.topic, "purchases");
+    assert_string_equal(c->kafka.group_id, "rfm-serve"); /* the default */
+    assert_string_equal(c->kafka.dead_letter_topic, "purchases-dlq");
+    assert_int_equal(c->kafka.ready_max_lag, 50);
+    assert_int_equal(c->kafka.batch_max, 700);
+    assert_int_equal(c->kafka.batch_wait_ms, 5);
+    assert_int_equal(c->kafka.nproperties, 3);
+    assert_string_equal(c->kafka.properties[0], "session.timeout.ms");
+    assert_string_equal(c->kafka.properties[1], "6000");
+    assert_string_equal(c->kafka.properties[3], "false");
+    assert_string_equal(c->kafka.properties[5], "plaintext");
+    config_free(c);
+    expect_bad("\nstate:\n", "\nevents:\n  kafka: {topic: purchases}\nstate:\n",
+               "events.kafka.brokers: is needed with a topic");
+    expect_bad("\nstate:\n", "\nevents:\n  kafka: {brokers: 'h:1'}\nstate:\n",
+               "events.kafka.topic: is needed with brokers");
+    expect_bad("\nstate:\n",
+               "\nevents:\n  kafka: {brokers: 'h:1', topic: t, dead_letter_topic: t}\nstate:\n",
+               "events.kafka.dead_letter_topic: must differ from topic");
+    expect_bad("\nstate:\n",
+               "\nevents:\n  kafka: {brokers: 'h:1', topic: t, batch_max: 0}\nstate:\n",
+               "events.kafka.batch_max: must be from 1 to 100000");
+    expect_bad("\nstate:\n", "\nevents:\n  kafka: {brokres: 'h:1', topic: t}\nstate:\n",
+               "events.kafka.brokres: unknown key; did you mean events.kafka.brokers?");
+    expect_bad("\nstate:\n",
+               "\nevents:\n  kafka: {brokers: 'h:1', topic: t, properties: {a: [1]}}\nstate:\n",
+               "events.kafka.properties: each value must be a string");
+    expect_bad("\nstate:\n", "\nevents:\n  kafka: 3\nstate:\n", "events.kafka: must be a mapping");
+}
+
 /* The data section's values and contradictions, each refused at load with
  * its reason. */
 static void test_data_refusals(void **state)
@@ -404,6 +466,7 @@ int main(void)
         cmocka_unit_test(test_sections_default_to_modules),
         cmocka_unit_test(test_state_path_null),
         cmocka_unit_test(test_unknown_keys),
+        cmocka_unit_test(test_events_kafka),
         cmocka_unit_test(test_data_refusals),
         cmocka_unit_test(test_data_dialect_loads),
     };
