@@ -133,9 +133,12 @@ int main(int argc, char **argv)
         const char *name;
         uplift_learner l;
         int tune;
-    } rows[] = {{"t_learner", UPLIFT_T_LEARNER, 0},       {"causal_forest", UPLIFT_CAUSAL_FOREST, 0},
-                {"cf_tuned", UPLIFT_CAUSAL_FOREST, 1},    {"x_learner", UPLIFT_X_LEARNER, 0},
-                {"dr_learner", UPLIFT_DR_LEARNER, 0},     {"rule", UPLIFT_RULE, 0},
+    } rows[] = {{"t_learner", UPLIFT_T_LEARNER, 0},
+                {"causal_forest", UPLIFT_CAUSAL_FOREST, 0},
+                {"cf_tuned", UPLIFT_CAUSAL_FOREST, 1},
+                {"x_learner", UPLIFT_X_LEARNER, 0},
+                {"dr_learner", UPLIFT_DR_LEARNER, 0},
+                {"rule", UPLIFT_RULE, 0},
                 {"random", UPLIFT_RULE, -1}};
     for (size_t L = 0; L < sizeof rows / sizeof *rows; L++) {
         uplift_params p;
@@ -179,7 +182,8 @@ int main(int argc, char **argv)
             s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17));
         }
         printf("%-14s fit_s=%.2f fit_cpu_s=%.2f threads=%d score_us=%.1f json_mb=%.1f",
-               rows[L].name, t1 - t0, c1 - c0, threads, 1e6 * (t3 - t2) / (double)nt, s ? (double)strlen(s) / 1e6 : 0.0);
+               rows[L].name, t1 - t0, c1 - c0, threads, 1e6 * (t3 - t2) / (double)nt,
+               s ? (double)strlen(s) / 1e6 : 0.0);
         int leaf, mtry;
         double iq;
         if (m && rows[L].tune == 1) {

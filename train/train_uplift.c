@@ -37,22 +37,13 @@ static void rule_text(text *t, const campaign_encoding *enc, const uplift_rule *
 {
     const char *col = campaign_column_name(enc, (size_t)r->feature);
     int gt_first = r->uplift_gt > r->uplift_le;
-    text_add(t, "`%s` %s %.4g: uplift %.4f; otherwise %.4f", col, gt_first ? ">" : "<=",
-             r->threshold, gt_first ? r->uplift_gt : r->uplift_le,
+    text_add(t, "`%s` %s %.4g: uplift %.4f; otherwise %.4f", col,
+             gt_first ? ">" : "<=", r->threshold, gt_first ? r->uplift_gt : r->uplift_le,
              gt_first ? r->uplift_le : r->uplift_gt);
 }
 
-static int cmp_dbl(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* What a ranking with no information scores on these held-out rows: R =
- * n_boot (at least 20) seeded random orderings, each evaluated like the
- * learners; the row's value is their mean (0 up to noise: the random line is
- * the exact expectation) and its interval their 5th-95th percentiles, i.e.
- * how far a random ranking strays. */
+/* What a ranking with no information scores on the held-out rows
+ * (uplift_random_band, n_boot orderings, at least 20). */
 static rfm_status eval_random(const campaign_data *d, const uint8_t *is_test, int K,
                               const uplift_params *cfg, uplift_eval *ev, double *mean, char *err,
                               size_t errlen)
@@ -60,12 +51,10 @@ static rfm_status eval_random(const campaign_data *d, const uint8_t *is_test, in
     size_t nte = 0;
     for (size_t i = 0; i < d->n; i++)
         nte += is_test[i];
-    int R = cfg->n_boot > 20 ? cfg->n_boot : 20;
-    double *y = malloc((nte ? nte : 1) * sizeof *y), *s = malloc((nte ? nte : 1) * sizeof *s);
-    double *q = malloc((size_t)R * sizeof *q);
+    double *y = malloc((nte ? nte : 1) * sizeof *y);
     int *a = malloc((nte ? nte : 1) * sizeof *a);
     rfm_status st = RFM_OK;
-    if (!y || !s || !a || !q) {
+    if (!y || !a) {
         st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
         goto out;
     }
@@ -76,39 +65,13 @@ static rfm_status eval_random(const campaign_data *d, const uint8_t *is_test, in
             a[j++] = d->arm[i];
         }
     *mean = 0;
-    for (int k = 1; k <= K; k++) {
-        rfm_rng r;
-        rfm_rng_seed(&r, uplift_boot_seed(cfg->seed, k) ^ 0x5eed);
-        uplift_eval sum, e;
-        memset(&sum, 0, sizeof sum);
-        double sq = 0;
-        for (int b = 0; b < R; b++) {
-            for (size_t i = 0; i < nte; i++)
-                s[i] = rfm_rng_uniform(&r);
-            if ((st = uplift_evaluate(y, a, s, nte, k, &e, err, errlen)))
-                goto out;
-            q[b] = e.qini_norm;
-            sum.qini_norm += e.qini_norm / R;
-            sum.qini_coef += e.qini_coef / R;
-            sum.auuc += e.auuc / R;
-            sum.auuc_norm += e.auuc_norm / R;
-            sq += e.qini_norm * e.qini_norm / R;
-        }
-        qsort(q, (size_t)R, sizeof *q, cmp_dbl);
-        e.qini_norm = sum.qini_norm;
-        e.qini_coef = sum.qini_coef;
-        e.auuc = sum.auuc;
-        e.auuc_norm = sum.auuc_norm;
-        e.n_boot = R;
-        e.qini_lo = q[(size_t)(0.05 * (R - 1) + 0.5)];
-        e.qini_hi = q[(size_t)(0.95 * (R - 1) + 0.5)];
-        double var = sq - sum.qini_norm * sum.qini_norm;
-        e.qini_sd = var > 0 ? sqrt(var) : 0;
-        ev[k - 1] = e;
-        *mean += e.qini_norm / K;
+    for (int k = 1; k <= K && st == RFM_OK; k++) {
+        st = uplift_random_band(y, a, nte, k, cfg->n_boot > 20 ? cfg->n_boot : 20,
+                                uplift_boot_seed(cfg->seed, k) ^ 0x5eed, &ev[k - 1], err, errlen);
+        *mean += ev[k - 1].qini_norm / K;
     }
 out:
-    free(y), free(s), free(a), free(q);
+    free(y), free(a);
     return st;
 }
 
@@ -136,11 +99,12 @@ rfm_status train_uplift(const char *path, const campaign_spec *spec, const uplif
     if ((st = uplift_holdout(d->arm, d->y, d->n, cfg->holdout, cfg->seed, is_test, err, errlen)))
         goto out;
     for (int l = 0; l < UPLIFT_N_LEARNERS; l++) {
-        uplift_model **keep =
-            l == UPLIFT_RULE ? &rule_model : l == UPLIFT_CAUSAL_FOREST ? &cf_model : NULL;
-        if ((st = uplift_holdout_eval(d->X, d->n, d->d, d->arm, K, d->y, is_test, cfg,
-                                      (uplift_learner)l, ev[l], &mean_qini[l], keep, err,
-                                      errlen))) {
+        uplift_model **keep = l == UPLIFT_RULE            ? &rule_model
+                              : l == UPLIFT_CAUSAL_FOREST ? &cf_model
+                                                          : NULL;
+        if ((st =
+                 uplift_holdout_eval(d->X, d->n, d->d, d->arm, K, d->y, is_test, cfg,
+                                     (uplift_learner)l, ev[l], &mean_qini[l], keep, err, errlen))) {
             char why[RFM_ERRLEN];
             snprintf(why, sizeof why, "%s", err);
             st = rfm_fail(err, errlen, st, "uplift: %s: %s", uplift_learner_name((uplift_learner)l),
@@ -148,8 +112,7 @@ rfm_status train_uplift(const char *path, const campaign_spec *spec, const uplif
             goto out;
         }
     }
-    if ((st = eval_random(d, is_test, K, cfg, ev[ROW_RANDOM], &mean_qini[ROW_RANDOM], err,
-                          errlen)))
+    if ((st = eval_random(d, is_test, K, cfg, ev[ROW_RANDOM], &mean_qini[ROW_RANDOM], err, errlen)))
         goto out;
     uplift_learner chosen = uplift_choose_learner(cfg, mean_qini);
     uplift_params p = *cfg;
@@ -171,17 +134,18 @@ rfm_status train_uplift(const char *path, const campaign_spec *spec, const uplif
                                           e->qini_norm, "qini_interval_90", e->qini_lo, e->qini_hi,
                                           "qini_coefficient", e->qini_coef, "auuc", e->auuc,
                                           "auuc_normalised", e->auuc_norm));
-            json_object_set_new(
-                perm, an,
-                json_pack("{s:I,s:f,s:f,s:[f,f],s:f,s:f,s:f,s:f,s:o}", "customers",
-                          (json_int_t)e->n, "qini_coefficient", e->qini_coef, "qini_normalised",
-                          e->qini_norm, "qini_interval_90", e->qini_lo, e->qini_hi,
-                          "qini_random_area", e->qini_random, "auuc", e->auuc, "auuc_normalised",
-                          e->auuc_norm, "uplift_random_area", e->uplift_random,
-                          "curve_frac_qini_uplift", curve_json(e)));
+            json_object_set_new(perm, an,
+                                json_pack("{s:I,s:f,s:f,s:[f,f],s:f,s:f,s:f,s:f,s:o}", "customers",
+                                          (json_int_t)e->n, "qini_coefficient", e->qini_coef,
+                                          "qini_normalised", e->qini_norm, "qini_interval_90",
+                                          e->qini_lo, e->qini_hi, "qini_random_area",
+                                          e->qini_random, "auuc", e->auuc, "auuc_normalised",
+                                          e->auuc_norm, "uplift_random_area", e->uplift_random,
+                                          "curve_frac_qini_uplift", curve_json(e)));
         }
-        json_object_set_new(cmp, row_name(l),
-                            json_pack("{s:f,s:o}", "mean_qini_normalised", mean_qini[l], "arms", per));
+        json_object_set_new(
+            cmp, row_name(l),
+            json_pack("{s:f,s:o}", "mean_qini_normalised", mean_qini[l], "arms", per));
         json_object_set_new(evj, row_name(l), perm);
     }
     json_t *arms = json_array();

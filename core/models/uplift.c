@@ -3,6 +3,7 @@
 #include "uplift.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,8 +71,8 @@ const char *uplift_check_params(const uplift_params *p)
     return forest_check_params(&p->effect);
 }
 
-static const char *const LEARNER_NAMES[UPLIFT_N_LEARNERS] = {
-    "t_learner", "causal_forest", "x_learner", "dr_learner", "rule"};
+static const char *const LEARNER_NAMES[UPLIFT_N_LEARNERS] = {"t_learner", "causal_forest",
+                                                             "x_learner", "dr_learner", "rule"};
 
 const char *uplift_learner_name(uplift_learner l)
 {
@@ -129,6 +130,59 @@ static uint64_t role_seed(uint64_t seed, int role)
     rfm_rng r;
     rfm_rng_seed(&r, seed ^ (0xd1b54a32d192ed03ULL * (uint64_t)(role + 1)));
     return rfm_rng_u64(&r);
+}
+
+/* ---- predictions over many rows, on threads ------------------------------ */
+
+typedef struct {
+    const forest *f;
+    const uplift_model *m;
+    const double *X;
+    size_t d;
+    const size_t *rows;
+    double *out; /* forest: one per row; model: n_arms per row */
+    size_t lo, hi;
+} predict_job;
+
+static void *predict_chunk(void *arg)
+{
+    const predict_job *j = arg;
+    for (size_t r = j->lo; r < j->hi; r++) {
+        const double *x = j->X + j->rows[r] * j->d;
+        if (j->f)
+            j->out[r] = forest_predict(j->f, x);
+        else
+            uplift_predict(j->m, x, j->out + r * (size_t)j->m->n_arms, NULL, NULL, 0);
+    }
+    return NULL;
+}
+
+/* out[r] = forest_predict(f, X + rows[r] * d) for r < m (f NULL: the model m's
+ * uplift, n_arms values per row, x already checked finite), on up to
+ * n_threads threads over contiguous chunks; a thread that cannot start has
+ * its chunk done on this one, so the result never depends on threads. */
+static void predict_rows(const forest *f, const uplift_model *um, const double *X, size_t d,
+                         const size_t *rows, size_t m, double *out, int n_threads)
+{
+    enum { MAXT = 64 };
+    predict_job job[MAXT];
+    pthread_t th[MAXT];
+    int started[MAXT] = {0};
+    int T = n_threads < 1 ? 1 : n_threads > MAXT ? MAXT : n_threads;
+    if (m < 1024)
+        T = 1;
+    for (int t = 0; t < T; t++)
+        job[t] = (predict_job){
+            f, um, X, d, rows, out, m * (size_t)t / (size_t)T, m * (size_t)(t + 1) / (size_t)T};
+    for (int t = 1; t < T; t++)
+        started[t] = pthread_create(&th[t], NULL, predict_chunk, &job[t]) == 0;
+    predict_chunk(&job[0]);
+    for (int t = 1; t < T; t++) {
+        if (started[t])
+            pthread_join(th[t], NULL);
+        else
+            predict_chunk(&job[t]);
+    }
 }
 
 /* Copy the rows sel[0..m) of X into Xs and fit a forest on them with
@@ -206,10 +260,9 @@ static rfm_status fit_cf_arm(const double *X, size_t n, size_t d, const int *arm
  * the forest. The forest is returned in *control (or freed when control is
  * NULL). */
 static rfm_status centre_on_control(const double *X, size_t n, size_t d, const int *arm,
-                                    const double *y, const uint8_t *is_out,
-                                    const forest_params *fp, double *Xs, double *ys, size_t *sel,
-                                    double *oob, double *yc, forest **control, char *err,
-                                    size_t errlen)
+                                    const double *y, const uint8_t *is_out, const forest_params *fp,
+                                    double *Xs, double *ys, size_t *sel, double *oob, double *yc,
+                                    forest **control, char *err, size_t errlen)
 {
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
@@ -221,9 +274,14 @@ static rfm_status centre_on_control(const double *X, size_t n, size_t d, const i
     rfm_status st = fit_rows(X, d, sel, m, ys, NULL, fp, oob, Xs, &f, err, errlen);
     if (st != RFM_OK)
         return st;
+    for (size_t r = 0; r < m; r++)
+        yc[sel[r]] = y[sel[r]] - oob[r];
+    /* The other rows on the whole forest (sel and oob are free again). */
+    m = 0;
     for (size_t i = 0; i < n; i++)
         if (arm[i] != 0 || (is_out && is_out[i]))
-            yc[i] = y[i] - forest_predict(f, X + i * d);
+            sel[m++] = i;
+    predict_rows(f, NULL, X, d, sel, m, oob, fp->n_threads);
     for (size_t r = 0; r < m; r++)
         yc[sel[r]] = y[sel[r]] - oob[r];
     if (control)
@@ -300,7 +358,8 @@ static rfm_status tune_cf(const double *X, size_t n, size_t d, const int *arm, i
             size_t j = 0;
             for (size_t i = 0; i < n; i++)
                 if (is_val[i])
-                    score[j++] = forest_predict(f, X + i * d);
+                    sel[j++] = i;
+            predict_rows(f, NULL, X, d, sel, j, score, p->n_threads);
             forest_free(f);
             uplift_eval e;
             if ((st = uplift_evaluate(yv, av, score, nv, k, &e, err, errlen)))
@@ -375,9 +434,13 @@ static rfm_status dr_fit(const double *X, size_t n, size_t d, const int *arm, in
         }
         if ((st = fit_rows(X, d, sel, mm, ys, NULL, &fp, NULL, Xs, &f, err, errlen)))
             goto out;
+        mm = 0;
         for (size_t i = 0; i < n; i++)
             if (fold[i] == g)
-                mu0h[i] = forest_predict(f, X + i * d);
+                sel[mm++] = i;
+        predict_rows(f, NULL, X, d, sel, mm, ys, p->n_threads);
+        for (size_t r = 0; r < mm; r++)
+            mu0h[sel[r]] = ys[r];
         forest_free(f);
         f = NULL;
     }
@@ -402,11 +465,15 @@ static rfm_status dr_fit(const double *X, size_t n, size_t d, const int *arm, in
             if ((st = fit_rows(X, d, sel, mm, ys, NULL, &fp, NULL, Xs, &f, err, errlen)))
                 goto out;
             double e = (double)mm / (double)(mm + n0);
+            mm = 0;
             for (size_t i = 0; i < n; i++)
-                if (fold[i] == g && (arm[i] == 0 || arm[i] == k)) {
-                    mukh[i] = forest_predict(f, X + i * d);
-                    eh[i] = e;
-                }
+                if (fold[i] == g && (arm[i] == 0 || arm[i] == k))
+                    sel[mm++] = i;
+            predict_rows(f, NULL, X, d, sel, mm, ys, p->n_threads);
+            for (size_t r = 0; r < mm; r++) {
+                mukh[sel[r]] = ys[r];
+                eh[sel[r]] = e;
+            }
             forest_free(f);
             f = NULL;
         }
@@ -420,8 +487,7 @@ static rfm_status dr_fit(const double *X, size_t n, size_t d, const int *arm, in
             sel[mm++] = i;
         }
         forest_params fp = tau_params(p, 1000 + k);
-        if ((st = fit_rows(X, d, sel, mm, phi, NULL, &fp, NULL, Xs, &m->arms[k - 1], err,
-                           errlen)))
+        if ((st = fit_rows(X, d, sel, mm, phi, NULL, &fp, NULL, Xs, &m->arms[k - 1], err, errlen)))
             goto out;
     }
     st = RFM_OK;
@@ -444,14 +510,16 @@ static rfm_status x_fit_arm(const double *X, size_t n, size_t d, const int *arm,
     rfm_status st = fit_rows(X, d, sel, nk, ys, NULL, &fp, NULL, Xs, &muk, err, errlen);
     if (st != RFM_OK)
         return st;
+    predict_rows(m->control, NULL, X, d, sel, nk, ys, p->n_threads);
     for (size_t r = 0; r < nk; r++)
-        ys[r] = y[sel[r]] - forest_predict(m->control, X + sel[r] * d);
+        ys[r] = y[sel[r]] - ys[r];
     fp = tau_params(p, 100 + k);
     if ((st = fit_rows(X, d, sel, nk, ys, NULL, &fp, NULL, Xs, &m->arms[k - 1], err, errlen)))
         goto out;
     size_t n0 = select_arms(arm, n, 0, 0, sel);
+    predict_rows(muk, NULL, X, d, sel, n0, ys, p->n_threads);
     for (size_t r = 0; r < n0; r++)
-        ys[r] = forest_predict(muk, X + sel[r] * d) - y[sel[r]];
+        ys[r] = ys[r] - y[sel[r]];
     fp = tau_params(p, 200 + k);
     if ((st = fit_rows(X, d, sel, n0, ys, NULL, &fp, NULL, Xs, &m->arms0[k - 1], err, errlen)))
         goto out;
@@ -489,8 +557,7 @@ rfm_status uplift_fit(const double *X, size_t n, size_t d, const int *arm, int n
             return rfm_fail(err, errlen, RFM_EINVAL, "uplift: y[%zu] is not finite", i);
         for (size_t f = 0; f < d; f++)
             if (!isfinite(X[i * d + f]))
-                return rfm_fail(err, errlen, RFM_EINVAL, "uplift: X[%zu][%zu] is not finite", i,
-                                f);
+                return rfm_fail(err, errlen, RFM_EINVAL, "uplift: X[%zu][%zu] is not finite", i, f);
     }
 
     rfm_status st = RFM_ENOMEM;
@@ -614,8 +681,9 @@ rfm_status uplift_rule_search(const double *X, size_t n, size_t d, const int *ar
                               size_t errlen)
 {
     if (!X || !arm || !y || !out || d == 0 || k < 1 || !(min_share > 0 && min_share <= 0.5))
-        return rfm_fail(err, errlen, RFM_EINVAL, "uplift: rule search needs X, arm, y, k >= 1 and "
-                                                 "min_share in (0, 0.5]");
+        return rfm_fail(err, errlen, RFM_EINVAL,
+                        "uplift: rule search needs X, arm, y, k >= 1 and "
+                        "min_share in (0, 0.5]");
     size_t m = 0;
     double NT = 0, NC = 0, YT = 0, YC = 0;
     for (size_t i = 0; i < n; i++)
@@ -665,7 +733,7 @@ rfm_status uplift_rule_search(const double *X, size_t n, size_t d, const int *ar
                 continue;
             double tl = yt / nt - yc / nc, tr = (YT - yt) / ntr - (YC - yc) / ncr;
             double coef = 0; /* equal effects: one tie group, the random line */
-            if (tl > tr) /* left first: Q1 = Y_T1 - Y_C1 N_T1 / N_C1 */
+            if (tl > tr)     /* left first: Q1 = Y_T1 - Y_C1 N_T1 / N_C1 */
                 coef = (N * (yt - yc * nt / nc) - nl * Q) / 2;
             else if (tr > tl)
                 coef = (N * ((YT - yt) - (YC - yc) * ntr / ncr) - nr * Q) / 2;
@@ -695,9 +763,7 @@ rfm_status uplift_predict(const uplift_model *m, const double *x, double *uplift
         m->learner == UPLIFT_T_LEARNER || outcome_control ? forest_predict(m->control, x) : 0.0;
     for (int k = 0; k < m->n_arms; k++) {
         switch (m->learner) {
-        case UPLIFT_T_LEARNER:
-            uplift[k] = forest_predict(m->arms[k], x) - c;
-            break;
+        case UPLIFT_T_LEARNER: uplift[k] = forest_predict(m->arms[k], x) - c; break;
         case UPLIFT_X_LEARNER:
             uplift[k] = m->prop[k] * forest_predict(m->arms0[k], x) +
                         (1 - m->prop[k]) * forest_predict(m->arms[k], x);
@@ -707,8 +773,7 @@ rfm_status uplift_predict(const uplift_model *m, const double *x, double *uplift
             uplift[k] = x[r->feature] <= r->threshold ? r->uplift_le : r->uplift_gt;
             break;
         }
-        default:
-            uplift[k] = forest_predict(m->arms[k], x);
+        default: uplift[k] = forest_predict(m->arms[k], x);
         }
     }
     if (outcome_control)
@@ -880,8 +945,9 @@ rfm_status uplift_from_json(const json_t *j, uplift_model **out, char *err, size
     if (tu) {
         double q;
         const json_t *ml = json_object_get(tu, "min_leaf"), *mt = json_object_get(tu, "mtry");
-        if (!json_is_integer(ml) || json_integer_value(ml) < 1 || json_integer_value(ml) > INT32_MAX ||
-            !json_is_integer(mt) || json_integer_value(mt) < 1 || json_integer_value(mt) > INT32_MAX ||
+        if (!json_is_integer(ml) || json_integer_value(ml) < 1 ||
+            json_integer_value(ml) > INT32_MAX || !json_is_integer(mt) ||
+            json_integer_value(mt) < 1 || json_integer_value(mt) > INT32_MAX ||
             finite_field(tu, "inner_qini", &q)) {
             rfm_fail(err, errlen, st, "uplift: field 'tuning' invalid");
             goto fail;
@@ -913,7 +979,8 @@ rfm_status uplift_from_json(const json_t *j, uplift_model **out, char *err, size
             const json_t *r = json_array_get(arms, (size_t)k), *fe = json_object_get(r, "feature");
             uplift_rule *u = &m->rules[k];
             if (!json_is_integer(fe) || json_integer_value(fe) < 0 ||
-                json_integer_value(fe) >= (json_int_t)m->d || finite_field(r, "threshold", &u->threshold) ||
+                json_integer_value(fe) >= (json_int_t)m->d ||
+                finite_field(r, "threshold", &u->threshold) ||
                 finite_field(r, "uplift_le", &u->uplift_le) ||
                 finite_field(r, "uplift_gt", &u->uplift_gt) ||
                 finite_field(r, "train_qini", &u->train_qini)) {
@@ -1281,6 +1348,72 @@ rfm_status uplift_bootstrap(const double *y, const int *arm, const double *score
     return RFM_OK;
 }
 
+rfm_status uplift_random_band(const double *y, const int *arm, size_t n, int k, int R,
+                              uint64_t seed, uplift_eval *out, char *err, size_t errlen)
+{
+    if (!y || !arm || !out || k < 1 || R < 2)
+        return rfm_fail(err, errlen, RFM_EINVAL,
+                        "uplift: random band needs y, arm, k >= 1, R >= 2");
+    rfm_rng r;
+    rfm_rng_seed(&r, seed);
+    double *s = calloc(n ? n : 1, sizeof *s), *q = malloc((size_t)R * sizeof *q);
+    evrow *row = malloc((n ? n : 1) * sizeof *row);
+    rfm_status st = RFM_ENOMEM;
+    if (!s || !q || !row) {
+        rfm_fail(err, errlen, st, "uplift: out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        s[i] = rfm_rng_uniform(&r);
+    uplift_eval e;
+    if ((st = uplift_evaluate(y, arm, s, n, k, &e, err, errlen)))
+        goto out;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (arm[i] == 0 || arm[i] == k)
+            row[m++] = (evrow){0, y[i], (uint8_t)(arm[i] == k)};
+    double qd = e.qini_perfect - e.qini_random, ud = e.uplift_perfect - e.uplift_random;
+    double sq = 0, mq = 0, mc = 0, ma = 0, man = 0;
+    for (int b = 0; b < R; b++) {
+        rfm_rng_shuffle(&r, row, m, m, sizeof *row);
+        double nt = 0, nc = 0, yt = 0, yc = 0, pq = 0, pu = 0, qa = 0, ua = 0;
+        for (size_t i = 0; i < m; i++) {
+            if (row[i].t)
+                nt += 1, yt += row[i].y;
+            else
+                nc += 1, yc += row[i].y;
+            double N = (double)(i + 1);
+            double qv = yt - (nc > 0 ? yc * nt / nc : 0.0);
+            double uv = ((nt > 0 ? yt / nt : 0.0) - (nc > 0 ? yc / nc : 0.0)) * N;
+            qa += (qv + pq) * 0.5;
+            ua += (uv + pu) * 0.5;
+            pq = qv;
+            pu = uv;
+        }
+        double coef = qa - e.qini_random, auuc = ua - e.uplift_random;
+        q[b] = qd != 0.0 ? coef / qd : 0.0;
+        mq += q[b] / R;
+        sq += q[b] * q[b] / R;
+        mc += coef / R;
+        ma += auuc / R;
+        man += (ud != 0.0 ? auuc / ud : 0.0) / R;
+    }
+    qsort(q, (size_t)R, sizeof *q, cmp_dbl);
+    e.qini_norm = mq;
+    e.qini_coef = mc;
+    e.auuc = ma;
+    e.auuc_norm = man;
+    e.n_boot = R;
+    e.qini_lo = percentile(q, (size_t)R, 0.05);
+    e.qini_hi = percentile(q, (size_t)R, 0.95);
+    e.qini_sd = sq - mq * mq > 0 ? sqrt((sq - mq * mq) * R / (R - 1)) : 0;
+    *out = e;
+    st = RFM_OK;
+out:
+    free(s), free(q), free(row);
+    return st;
+}
+
 int uplift_best_arm(const double *uplift, int n_arms, const double *value, const double *cost,
                     double *gain)
 {
@@ -1318,6 +1451,7 @@ rfm_status uplift_holdout_eval(const double *X, size_t n, size_t d, const int *a
            *score = malloc((nte ? nte : 1) * sizeof *score);
     double *u = malloc(K * sizeof *u), *scores = malloc((nte ? nte : 1) * K * sizeof *scores);
     uplift_model *m = NULL;
+    size_t *rows = NULL;
     rfm_status st = RFM_OK;
     if (!Xtr || !ytr || !atr || !ate || !yte || !score || !u || !scores) {
         st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
@@ -1338,16 +1472,21 @@ rfm_status uplift_holdout_eval(const double *X, size_t n, size_t d, const int *a
     q.learner = learner;
     if ((st = uplift_fit(Xtr, ntr, d, atr, n_arms, ytr, &q, &m, err, errlen)))
         goto out;
+    /* Score the held-out rows on p->n_threads threads; a non-finite
+     * feature is refused first, as uplift_predict would. */
+    if (!(rows = malloc((nte ? nte : 1) * sizeof *rows))) {
+        st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+        goto out;
+    }
     b = 0;
     for (size_t i = 0; i < n; i++) {
         if (!is_test[i])
             continue;
-        double oc;
-        if ((st = uplift_predict(m, X + i * d, u, &oc, err, errlen)))
+        if ((st = uplift_predict(m, X + i * d, u, NULL, err, errlen)))
             goto out;
-        memcpy(scores + b * K, u, K * sizeof *u);
-        b++;
+        rows[b++] = i;
     }
+    predict_rows(NULL, m, X, d, rows, nte, scores, p->n_threads);
     *mean_qini_norm = 0;
     for (int k = 1; k <= n_arms; k++) {
         for (size_t i = 0; i < nte; i++)
@@ -1357,8 +1496,8 @@ rfm_status uplift_holdout_eval(const double *X, size_t n, size_t d, const int *a
         /* The same resamples for every learner (the seed depends on the arm
          * only), so their intervals are paired. */
         if (p->n_boot > 0 &&
-            (st = uplift_bootstrap(yte, ate, score, nte, k, p->n_boot,
-                                   uplift_boot_seed(p->seed, k), &ev[k - 1], err, errlen)))
+            (st = uplift_bootstrap(yte, ate, score, nte, k, p->n_boot, uplift_boot_seed(p->seed, k),
+                                   &ev[k - 1], err, errlen)))
             goto out;
         *mean_qini_norm += ev[k - 1].qini_norm / n_arms;
     }
@@ -1369,6 +1508,7 @@ rfm_status uplift_holdout_eval(const double *X, size_t n, size_t d, const int *a
 out:
     uplift_free(m);
     free(Xtr), free(ytr), free(atr), free(ate), free(yte), free(score), free(u), free(scores);
+    free(rows);
     return st;
 }
 

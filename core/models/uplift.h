@@ -242,6 +242,17 @@ rfm_status uplift_evaluate(const double *y, const int *arm, const double *score,
 rfm_status uplift_bootstrap(const double *y, const int *arm, const double *score, size_t n, int k,
                             int n_boot, uint64_t seed, uplift_eval *out, char *err, size_t errlen);
 
+/* What a ranking with no information scores on these rows, for arm k: R
+ * seeded random orderings of the rows of arm k and control, each evaluated as
+ * uplift_evaluate would (no ties). *out gets uplift_evaluate's fields for the
+ * first ordering, then qini_coef, qini_norm, auuc and auuc_norm replaced by
+ * their means over the R orderings (0 up to noise: the random line is the
+ * exact expectation), n_boot = R, and qini_lo, qini_hi, qini_sd the 5th and
+ * 95th percentiles and the sd of qini_norm over them: how far a random
+ * ranking strays. O(n) per ordering. Failures as uplift_evaluate's; R >= 2. */
+rfm_status uplift_random_band(const double *y, const int *arm, size_t n, int k, int R,
+                              uint64_t seed, uplift_eval *out, char *err, size_t errlen);
+
 /* The bootstrap seed uplift_holdout_eval uses for arm k: the same for every
  * learner, so resamples (which depend on the seed and the strata sizes only)
  * are paired across learners and any other score evaluated with it. */
@@ -252,10 +263,9 @@ uint64_t uplift_boot_seed(uint64_t seed, int k);
  * is_test[i] == 1, and evaluate each arm k = 1..n_arms against control on
  * them (uplift_evaluate, and uplift_bootstrap when p->n_boot > 0) into
  * ev[k-1]; *mean_qini_norm is the mean of the arms' qini_norm. When model is
- * not NULL it receives the fitted model (the caller frees it). X, arm, y as uplift_fit's, n rows each. Failures are
- * uplift_fit's and uplift_evaluate's (an arm or control with no training
- * or no held-out row), RFM_ENOMEM; ev and *mean_qini_norm then
- * unspecified. Reentrant. */
+ * not NULL it receives the fitted model (the caller frees it). X, arm, y as uplift_fit's, n rows
+ * each. Failures are uplift_fit's and uplift_evaluate's (an arm or control with no training or no
+ * held-out row), RFM_ENOMEM; ev and *mean_qini_norm then unspecified. Reentrant. */
 rfm_status uplift_holdout_eval(const double *X, size_t n, size_t d, const int *arm, int n_arms,
                                const double *y, const uint8_t *is_test, const uplift_params *p,
                                uplift_learner learner, uplift_eval *ev, double *mean_qini_norm,

@@ -119,10 +119,11 @@ static recovery fit_and_score(uplift_learner l, int continuous, size_t n)
         rc.mean_arm2 += u[1] / (double)nt;
     }
     rc.corr = correlation(est, truth, nt);
-    printf("    %-13s%s %-10s corr(tau_hat, tau) %.3f  MSE %.5f  no-effect arm: mean |tau_hat| %.4f,"
-           " mean tau_hat %+.4f (se of ATE %.4f)\n",
-           uplift_learner_name(l), p.tune ? "+tuned" : "", continuous ? "continuous" : "binary", rc.corr, rc.mse,
-           rc.mean_abs_arm2, rc.mean_arm2, rc.se_arm2);
+    printf(
+        "    %-13s%s %-10s corr(tau_hat, tau) %.3f  MSE %.5f  no-effect arm: mean |tau_hat| %.4f,"
+        " mean tau_hat %+.4f (se of ATE %.4f)\n",
+        uplift_learner_name(l), p.tune ? "+tuned" : "", continuous ? "continuous" : "binary",
+        rc.corr, rc.mse, rc.mean_abs_arm2, rc.mean_arm2, rc.se_arm2);
     uplift_free(m);
     free(X);
     free(y);
@@ -801,9 +802,9 @@ static void test_bootstrap_covers(void **state)
         for (size_t i = 0; i < n; i++)
             sc[i] = X[i * D];
         assert_int_equal(uplift_evaluate(y, arm, sc, n, 1, &e, err, sizeof err), RFM_OK);
-        assert_int_equal(uplift_bootstrap(y, arm, sc, n, 1, 200, 7 + (uint64_t)rep, &e, err,
-                                          sizeof err),
-                         RFM_OK);
+        assert_int_equal(
+            uplift_bootstrap(y, arm, sc, n, 1, 200, 7 + (uint64_t)rep, &e, err, sizeof err),
+            RFM_OK);
         assert_int_equal(e.n_boot, 200);
         covered += e.qini_lo <= truth && truth <= e.qini_hi;
         sd_mean += e.qini_sd / reps;
@@ -812,9 +813,9 @@ static void test_bootstrap_covers(void **state)
         for (size_t i = 0; i < n; i++)
             sc[i] = rfm_rng_uniform(&r);
         assert_int_equal(uplift_evaluate(y, arm, sc, n, 1, &e, err, sizeof err), RFM_OK);
-        assert_int_equal(uplift_bootstrap(y, arm, sc, n, 1, 200, 7 + (uint64_t)rep, &e, err,
-                                          sizeof err),
-                         RFM_OK);
+        assert_int_equal(
+            uplift_bootstrap(y, arm, sc, n, 1, 200, 7 + (uint64_t)rep, &e, err, sizeof err),
+            RFM_OK);
         covered0 += e.qini_lo <= 0 && 0 <= e.qini_hi;
     }
     double sd_true = sqrt(s2 - s1 * s1);
@@ -824,6 +825,16 @@ static void test_bootstrap_covers(void **state)
     assert_true(covered >= 75 && covered <= 99);
     assert_true(covered0 >= 75 && covered0 <= 99);
     assert_true(sd_mean > 0.6 * sd_true && sd_mean < 1.6 * sd_true);
+    /* The band of random orderings: centred on 0 (its mean over 200 within 3
+     * standard errors), holding 0, as wide as a random score's bootstrap. */
+    uplift_eval band;
+    assert_int_equal(uplift_random_band(y, arm, n, 1, 200, 5, &band, err, sizeof err), RFM_OK);
+    printf("    random band: mean %.4f, 90%% [%.4f, %.4f], sd %.4f\n", band.qini_norm, band.qini_lo,
+           band.qini_hi, band.qini_sd);
+    assert_int_equal(band.n_boot, 200);
+    assert_true(fabs(band.qini_norm) < 3 * band.qini_sd / sqrt(200.0));
+    assert_true(band.qini_lo < 0 && 0 < band.qini_hi);
+    assert_true(band.qini_sd > 0.6 * sd_true && band.qini_sd < 1.6 * sd_true);
     /* Seeded: the same seed gives the same interval. */
     uplift_eval a, b;
     assert_int_equal(uplift_bootstrap(y, arm, sc, n, 1, 50, 3, &a, err, sizeof err), RFM_OK);
