@@ -1000,9 +1000,12 @@ rfm_status uplift_from_json(const json_t *j, uplift_model **out, char *err, size
             goto fail;
         st = RFM_EFORMAT;
         const json_t *pr = json_object_get(j, "propensity");
-        if (!json_is_array(pr) || json_array_size(pr) != (size_t)K ||
-            !(m->prop = calloc((size_t)K, sizeof *m->prop))) {
+        if (!json_is_array(pr) || json_array_size(pr) != (size_t)K) {
             rfm_fail(err, errlen, st, "uplift: field 'propensity' missing or not %d numbers", K);
+            goto fail;
+        }
+        if (!(m->prop = calloc((size_t)K, sizeof *m->prop))) {
+            st = rfm_fail(err, errlen, RFM_ENOMEM, "uplift: out of memory");
             goto fail;
         }
         for (int k = 0; k < K; k++) {
