@@ -8,9 +8,9 @@
  * arms, binary outcome, known effects, so the effect MSE is printed too).
  * Prints per learner - today's T-learner and untuned causal forest, then the
  * tuned causal forest, X-learner, DR-learner, the best single-feature rule and
- * 200 random orderings (their mean and 5-95 % band): fit time, scoring time per customer (one thread, both arms
- * and outcome_control), JSON size, and per arm the held-out normalised Qini
- * with its 90 % bootstrap interval (200 stratified resamples, seeded) and AUUC.
+ * 200 random orderings (their mean and 5-95 % band): fit time, scoring time per customer (one
+ * thread, both arms and outcome_control), JSON size, and per arm the held-out normalised Qini with
+ * its 90 % bootstrap interval (200 stratified resamples, seeded) and AUUC.
  */
 #include <gsl/gsl_errno.h>
 #include <jansson.h>
@@ -199,8 +199,8 @@ int main(int argc, char **argv)
                 uplift_bootstrap(y + n, arm + n, sc + (size_t)(k - 1) * nt, nt, k, 200,
                                  uplift_boot_seed(42, k), &e, err, sizeof err);
             } else /* the mean and 5-95 % band of 200 random orderings */
-                uplift_random_band(y + n, arm + n, nt, k, 200, uplift_boot_seed(42, k) ^ 0x5eed,
-                                   &e, err, sizeof err);
+                uplift_random_band(y + n, arm + n, nt, k, 200, uplift_boot_seed(42, k) ^ 0x5eed, &e,
+                                   err, sizeof err);
             printf("   arm %d: qini_norm %.4f [%.4f, %.4f]  qini_coef %.1f  auuc_norm %.4f", k,
                    e.qini_norm, e.qini_lo, e.qini_hi, e.qini_coef, e.auuc_norm);
             uplift_rule r;

@@ -98,19 +98,30 @@ rfm_status train_uplift(const char *path, const campaign_spec *spec, const uplif
     }
     if ((st = uplift_holdout(d->arm, d->y, d->n, cfg->holdout, cfg->seed, is_test, err, errlen)))
         goto out;
-    for (int l = 0; l < UPLIFT_N_LEARNERS; l++) {
-        uplift_model **keep = l == UPLIFT_RULE            ? &rule_model
-                              : l == UPLIFT_CAUSAL_FOREST ? &cf_model
-                                                          : NULL;
-        if ((st =
-                 uplift_holdout_eval(d->X, d->n, d->d, d->arm, K, d->y, is_test, cfg,
-                                     (uplift_learner)l, ev[l], &mean_qini[l], keep, err, errlen))) {
-            char why[RFM_ERRLEN];
-            snprintf(why, sizeof why, "%s", err);
-            st = rfm_fail(err, errlen, st, "uplift: %s: %s", uplift_learner_name((uplift_learner)l),
-                          why);
+    {
+        uplift_learner all[UPLIFT_N_LEARNERS];
+        uplift_model *fitted[UPLIFT_N_LEARNERS];
+        uplift_eval *flat = malloc(UPLIFT_N_LEARNERS * (size_t)K * sizeof *flat);
+        if (!flat) {
+            st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
             goto out;
         }
+        for (int l = 0; l < UPLIFT_N_LEARNERS; l++)
+            all[l] = (uplift_learner)l;
+        st = uplift_holdout_compare(d->X, d->n, d->d, d->arm, K, d->y, is_test, cfg, all,
+                                    UPLIFT_N_LEARNERS, flat, mean_qini, fitted, err, errlen);
+        if (st == RFM_OK) {
+            for (int l = 0; l < UPLIFT_N_LEARNERS; l++)
+                memcpy(ev[l], flat + (size_t)l * (size_t)K, (size_t)K * sizeof *flat);
+            rule_model = fitted[UPLIFT_RULE];
+            cf_model = fitted[UPLIFT_CAUSAL_FOREST];
+            for (int l = 0; l < UPLIFT_N_LEARNERS; l++)
+                if (l != UPLIFT_RULE && l != UPLIFT_CAUSAL_FOREST)
+                    uplift_free(fitted[l]);
+        }
+        free(flat);
+        if (st != RFM_OK)
+            goto out;
     }
     if ((st = eval_random(d, is_test, K, cfg, ev[ROW_RANDOM], &mean_qini[ROW_RANDOM], err, errlen)))
         goto out;

@@ -529,9 +529,14 @@ out:
     return st;
 }
 
-rfm_status uplift_fit(const double *X, size_t n, size_t d, const int *arm, int n_arms,
-                      const double *y, const uplift_params *p, uplift_model **out, char *err,
-                      size_t errlen)
+static rfm_status fit_core(const double *X, size_t n, size_t d, const int *arm, int n_arms,
+                           const double *y, const uplift_params *p, const forest *ctl,
+                           const double *yc_in, uplift_model **out, char *err, size_t errlen);
+
+/* The checks of uplift_fit (see uplift.h). */
+static rfm_status check_fit_input(const double *X, size_t n, size_t d, const int *arm, int n_arms,
+                                  const double *y, const uplift_params *p, uplift_model **out,
+                                  char *err, size_t errlen)
 {
     const char *why = uplift_check_params(p);
     if (why)
@@ -559,7 +564,26 @@ rfm_status uplift_fit(const double *X, size_t n, size_t d, const int *arm, int n
             if (!isfinite(X[i * d + f]))
                 return rfm_fail(err, errlen, RFM_EINVAL, "uplift: X[%zu][%zu] is not finite", i, f);
     }
+    return RFM_OK;
+}
 
+rfm_status uplift_fit(const double *X, size_t n, size_t d, const int *arm, int n_arms,
+                      const double *y, const uplift_params *p, uplift_model **out, char *err,
+                      size_t errlen)
+{
+    rfm_status st = check_fit_input(X, n, d, arm, n_arms, y, p, out, err, errlen);
+    return st != RFM_OK ? st : fit_core(X, n, d, arm, n_arms, y, p, NULL, NULL, out, err, errlen);
+}
+
+/* uplift_fit after its checks. ctl (NULL: fitted here) is the control outcome
+ * forest uplift_fit would fit on these rows, copied into the model; yc_in
+ * (with ctl, when the causal forest centres) y centred on it as
+ * centre_on_control would. Sharing them between learners fitted on the same
+ * rows gives the same models for less work (uplift_holdout_compare). */
+static rfm_status fit_core(const double *X, size_t n, size_t d, const int *arm, int n_arms,
+                           const double *y, const uplift_params *p, const forest *ctl,
+                           const double *yc_in, uplift_model **out, char *err, size_t errlen)
+{
     rfm_status st = RFM_ENOMEM;
     uplift_model *m = calloc(1, sizeof *m);
     double *Xs = malloc(n * d * sizeof *Xs), *ys = malloc(n * sizeof *ys);
@@ -590,7 +614,14 @@ rfm_status uplift_fit(const double *X, size_t n, size_t d, const int *arm, int n
 
     /* The control outcome forest, which every learner keeps for outcome_control. */
     forest_params fp = outcome_params(p, 0);
-    if (m->centre) {
+    if (ctl) {
+        if (!(m->control = forest_clone(ctl))) {
+            st = rfm_fail(err, errlen, RFM_ENOMEM, "uplift: out of memory");
+            goto done;
+        }
+        memcpy(yc, m->centre ? yc_in : y, n * sizeof *yc);
+        st = RFM_OK;
+    } else if (m->centre) {
         st = centre_on_control(X, n, d, arm, y, NULL, &fp, Xs, ys, sel, oob, yc, &m->control, err,
                                errlen);
     } else {
@@ -1439,80 +1470,138 @@ int uplift_best_arm(const double *uplift, int n_arms, const double *value, const
 
 uint64_t uplift_boot_seed(uint64_t seed, int k) { return role_seed(seed, 9000 + k); }
 
-rfm_status uplift_holdout_eval(const double *X, size_t n, size_t d, const int *arm, int n_arms,
+/* uplift_holdout_eval for each of learners[0..nl) (ev: n_arms per learner,
+ * mean: one per learner, models: NULL or one per learner). With share, the
+ * control outcome forest (and the centred outcomes) are fitted once on the
+ * training rows and given to every learner's fit (fit_core), else each learner
+ * is fitted by uplift_fit alone. */
+static rfm_status holdout_core(const double *X, size_t n, size_t d, const int *arm, int n_arms,
                                const double *y, const uint8_t *is_test, const uplift_params *p,
-                               uplift_learner learner, uplift_eval *ev, double *mean_qini_norm,
-                               uplift_model **model, char *err, size_t errlen)
+                               const uplift_learner *learners, int nl, int share, uplift_eval *ev,
+                               double *mean, uplift_model **models, char *err, size_t errlen)
 {
     size_t ntr = 0, nte = 0, K = n_arms > 0 ? (size_t)n_arms : 1;
     for (size_t i = 0; i < n; i++)
         is_test[i] ? nte++ : ntr++;
-    double *Xtr = malloc((ntr ? ntr : 1) * d * sizeof *Xtr),
-           *ytr = malloc((ntr ? ntr : 1) * sizeof *ytr);
-    int *atr = calloc(ntr ? ntr : 1, sizeof *atr), *ate = malloc((nte ? nte : 1) * sizeof *ate);
-    double *yte = malloc((nte ? nte : 1) * sizeof *yte),
-           *score = malloc((nte ? nte : 1) * sizeof *score);
-    double *u = malloc(K * sizeof *u), *scores = malloc((nte ? nte : 1) * K * sizeof *scores);
+    size_t NTR = ntr ? ntr : 1, NTE = nte ? nte : 1;
+    double *Xtr = malloc(NTR * d * sizeof *Xtr), *ytr = malloc(NTR * sizeof *ytr);
+    int *atr = calloc(NTR, sizeof *atr), *ate = malloc(NTE * sizeof *ate);
+    double *yte = malloc(NTE * sizeof *yte), *score = malloc(NTE * sizeof *score);
+    double *u = malloc(K * sizeof *u), *scores = malloc(NTE * K * sizeof *scores);
+    size_t *rows = malloc(NTE * sizeof *rows);
+    double *Xs = NULL, *ys = NULL, *yc = NULL, *oob = NULL;
+    size_t *sel = NULL;
+    forest *ctl = NULL;
     uplift_model *m = NULL;
-    size_t *rows = NULL;
     rfm_status st = RFM_OK;
-    if (!Xtr || !ytr || !atr || !ate || !yte || !score || !u || !scores) {
+    if (!Xtr || !ytr || !atr || !ate || !yte || !score || !u || !scores || !rows) {
         st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
         goto out;
     }
+    for (int j = 0; models && j < nl; j++)
+        models[j] = NULL;
     size_t a = 0, b = 0;
     for (size_t i = 0; i < n; i++) {
         if (is_test[i]) {
             ate[b] = arm[i], yte[b] = y[i];
-            b++;
+            rows[b++] = i;
         } else {
             memcpy(Xtr + a * d, X + i * d, d * sizeof *Xtr);
             atr[a] = arm[i], ytr[a] = y[i];
             a++;
         }
     }
-    uplift_params q = *p;
-    q.learner = learner;
-    if ((st = uplift_fit(Xtr, ntr, d, atr, n_arms, ytr, &q, &m, err, errlen)))
-        goto out;
-    /* Score the held-out rows on p->n_threads threads; a non-finite
-     * feature is refused first, as uplift_predict would. */
-    if (!(rows = malloc((nte ? nte : 1) * sizeof *rows))) {
-        st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
-        goto out;
-    }
-    b = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!is_test[i])
-            continue;
-        if ((st = uplift_predict(m, X + i * d, u, NULL, err, errlen)))
+    /* A non-finite held-out feature is refused before any fit, as
+     * uplift_predict would refuse it. */
+    for (size_t r = 0; r < nte; r++)
+        for (size_t f = 0; f < d; f++)
+            if (!isfinite(X[rows[r] * d + f])) {
+                st = rfm_fail(err, errlen, RFM_EINVAL, "uplift: feature %zu is not finite", f);
+                goto out;
+            }
+    if (share) {
+        for (int j = 0; j < nl; j++)
+            if ((int)learners[j] < 0 || learners[j] >= UPLIFT_N_LEARNERS) {
+                st = rfm_fail(err, errlen, RFM_EINVAL, "uplift: learner %d unknown", learners[j]);
+                goto out;
+            }
+        if ((st = check_fit_input(Xtr, ntr, d, atr, n_arms, ytr, p, &m, err, errlen)))
             goto out;
-        rows[b++] = i;
-    }
-    predict_rows(NULL, m, X, d, rows, nte, scores, p->n_threads);
-    *mean_qini_norm = 0;
-    for (int k = 1; k <= n_arms; k++) {
-        for (size_t i = 0; i < nte; i++)
-            score[i] = scores[i * K + (size_t)(k - 1)];
-        if ((st = uplift_evaluate(yte, ate, score, nte, k, &ev[k - 1], err, errlen)))
+        Xs = malloc(NTR * d * sizeof *Xs), ys = malloc(NTR * sizeof *ys);
+        yc = malloc(NTR * sizeof *yc), oob = malloc(NTR * sizeof *oob);
+        sel = malloc(NTR * sizeof *sel);
+        if (!Xs || !ys || !yc || !oob || !sel) {
+            st = rfm_fail(err, errlen, RFM_ENOMEM, "uplift: out of memory");
             goto out;
-        /* The same resamples for every learner (the seed depends on the arm
-         * only), so their intervals are paired. */
-        if (p->n_boot > 0 &&
-            (st = uplift_bootstrap(yte, ate, score, nte, k, p->n_boot, uplift_boot_seed(p->seed, k),
-                                   &ev[k - 1], err, errlen)))
+        }
+        /* The forest uplift_fit fits for control: with out-of-bag predictions
+         * the same trees (they do not change the fit), and the centred y. */
+        forest_params fp = outcome_params(p, 0);
+        if ((st = centre_on_control(Xtr, ntr, d, atr, ytr, NULL, &fp, Xs, ys, sel, oob, yc, &ctl,
+                                    err, errlen)))
             goto out;
-        *mean_qini_norm += ev[k - 1].qini_norm / n_arms;
     }
-    if (model) {
-        *model = m;
+    for (int j = 0; j < nl; j++) {
+        uplift_params q = *p;
+        q.learner = learners[j];
+        st = share ? fit_core(Xtr, ntr, d, atr, n_arms, ytr, &q, ctl, yc, &m, err, errlen)
+                   : uplift_fit(Xtr, ntr, d, atr, n_arms, ytr, &q, &m, err, errlen);
+        if (st != RFM_OK)
+            goto out;
+        predict_rows(NULL, m, X, d, rows, nte, scores, p->n_threads);
+        uplift_eval *e = ev + (size_t)j * K;
+        mean[j] = 0;
+        for (int k = 1; k <= n_arms; k++) {
+            for (size_t i = 0; i < nte; i++)
+                score[i] = scores[i * K + (size_t)(k - 1)];
+            if ((st = uplift_evaluate(yte, ate, score, nte, k, &e[k - 1], err, errlen)))
+                goto out;
+            /* The same resamples for every learner (the seed depends on the
+             * arm only), so their intervals are paired. */
+            if (p->n_boot > 0 &&
+                (st = uplift_bootstrap(yte, ate, score, nte, k, p->n_boot,
+                                       uplift_boot_seed(p->seed, k), &e[k - 1], err, errlen)))
+                goto out;
+            mean[j] += e[k - 1].qini_norm / n_arms;
+        }
+        if (models)
+            models[j] = m;
+        else
+            uplift_free(m);
         m = NULL;
     }
 out:
+    if (st != RFM_OK)
+        for (int j = 0; models && j < nl; j++) {
+            uplift_free(models[j]);
+            models[j] = NULL;
+        }
     uplift_free(m);
+    forest_free(ctl);
     free(Xtr), free(ytr), free(atr), free(ate), free(yte), free(score), free(u), free(scores);
-    free(rows);
+    free(rows), free(Xs), free(ys), free(yc), free(oob), free(sel);
     return st;
+}
+
+rfm_status uplift_holdout_eval(const double *X, size_t n, size_t d, const int *arm, int n_arms,
+                               const double *y, const uint8_t *is_test, const uplift_params *p,
+                               uplift_learner learner, uplift_eval *ev, double *mean_qini_norm,
+                               uplift_model **model, char *err, size_t errlen)
+{
+    return holdout_core(X, n, d, arm, n_arms, y, is_test, p, &learner, 1, 0, ev, mean_qini_norm,
+                        model, err, errlen);
+}
+
+rfm_status uplift_holdout_compare(const double *X, size_t n, size_t d, const int *arm, int n_arms,
+                                  const double *y, const uint8_t *is_test, const uplift_params *p,
+                                  const uplift_learner *learners, int n_learners, uplift_eval *ev,
+                                  double *mean_qini_norm, uplift_model **models, char *err,
+                                  size_t errlen)
+{
+    if (n_learners < 1 || !learners)
+        return rfm_fail(err, errlen, RFM_EINVAL, "uplift: compare needs >= 1 learner");
+    return holdout_core(X, n, d, arm, n_arms, y, is_test, p, learners, n_learners, 1, ev,
+                        mean_qini_norm, models, err, errlen);
 }
 
 uplift_learner uplift_choose_learner(const uplift_params *p,

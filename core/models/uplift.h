@@ -271,6 +271,20 @@ rfm_status uplift_holdout_eval(const double *X, size_t n, size_t d, const int *a
                                uplift_learner learner, uplift_eval *ev, double *mean_qini_norm,
                                uplift_model **model, char *err, size_t errlen);
 
+/* uplift_holdout_eval for each of learners[0..n_learners) on one split, with
+ * the same results (tests/models/test_uplift.c compares them) for less work:
+ * the control outcome forest every learner keeps (and the causal forest's
+ * centred outcomes) is fitted once on the training rows and copied into each
+ * model. ev holds n_arms entries per learner (ev[j * n_arms + k - 1]),
+ * mean_qini_norm one per learner; models, when not NULL, receives each
+ * fitted model (the caller frees them; all NULL on failure). Failures as
+ * uplift_holdout_eval's, RFM_EINVAL for an unknown learner. Reentrant. */
+rfm_status uplift_holdout_compare(const double *X, size_t n, size_t d, const int *arm, int n_arms,
+                                  const double *y, const uint8_t *is_test, const uplift_params *p,
+                                  const uplift_learner *learners, int n_learners, uplift_eval *ev,
+                                  double *mean_qini_norm, uplift_model **models, char *err,
+                                  size_t errlen);
+
 /* The learner to serve: p->learner, or with p->choose_learner the one with
  * the largest mean normalised Qini on held-out data among the evaluated ones
  * (mean_qini_norm[l] for learner l, NaN for one not evaluated). Ties go by

@@ -624,6 +624,42 @@ static void test_holdout_eval_reference(void **state)
     assert_true(ev[0].qini_norm > 0.1);
     assert_true(ev[0].qini_norm > ev[1].qini_norm);
 
+    /* uplift_holdout_compare gives every learner's uplift_holdout_eval
+     * results exactly, sharing the control forest between the fits. */
+    {
+        const uplift_learner all[5] = {UPLIFT_T_LEARNER, UPLIFT_CAUSAL_FOREST, UPLIFT_X_LEARNER,
+                                       UPLIFT_DR_LEARNER, UPLIFT_RULE};
+        uplift_params c = p;
+        c.tune = 1;
+        c.nuisance_trees = 20;
+        uplift_eval cev[10], one[2];
+        double cmean[5], omean;
+        uplift_model *fits[5];
+        assert_int_equal(uplift_holdout_compare(X, n, D, arm, 2, y, is_test, &c, all, 5, cev, cmean,
+                                                fits, err, sizeof err),
+                         RFM_OK);
+        double cd = 0;
+        for (int j = 0; j < 5; j++) {
+            assert_int_equal(uplift_holdout_eval(X, n, D, arm, 2, y, is_test, &c, all[j], one,
+                                                 &omean, NULL, err, sizeof err),
+                             RFM_OK);
+            cd = fmax(cd, fabs(omean - cmean[j]));
+            for (int k = 0; k < 2; k++) {
+                const uplift_eval *x = &cev[j * 2 + k], *o = &one[k];
+                cd = fmax(cd, fabs(x->qini_norm - o->qini_norm));
+                cd = fmax(cd, fabs(x->qini_lo - o->qini_lo) + fabs(x->qini_hi - o->qini_hi));
+                cd = fmax(cd, fabs(x->auuc_norm - o->auuc_norm));
+            }
+            assert_non_null(fits[j]);
+            assert_int_equal(uplift_get_learner(fits[j]), all[j]);
+            printf("    %-13s held-out mean qini_norm %.4f\n", uplift_learner_name(all[j]),
+                   cmean[j]);
+            uplift_free(fits[j]);
+        }
+        report_maxdiff("holdout compare vs eval per learner", cd, 0.0);
+        assert_true(cd == 0.0);
+    }
+
     /* A held-out share with no control row left for the evaluation fails. */
     for (size_t i = 0; i < n; i++)
         is_test[i] = arm[i] != 0;
