@@ -207,7 +207,7 @@ int main(int argc, char **argv)
             if (m && uplift_get_rule(m, k, &r) == RFM_OK)
                 printf("  rule x[%d] <= %g: %.4f else %.4f", r.feature, r.threshold, r.uplift_le,
                        r.uplift_gt);
-            if (sim)
+            if (sim && m)
                 printf("  tau MSE %.3g", mse[k - 1]);
             printf("\n");
         }
