@@ -190,7 +190,8 @@ rfm_status train_uplift(const char *path, const campaign_spec *spec, const uplif
                                   : "the best mean normalised Qini on held-out data");
     if (chosen == UPLIFT_RULE) {
         text_add(&t, "**The single-feature rule beats every learner on the held-out customers, "
-                     "so the rule is served**: no learner found heterogeneity it does not. "
+                     "so the rule is served**: no learner ranked the held-out customers better than "
+                     "it (see the intervals below for how far apart they are). "
                      "Refitted on all customers, per arm:\n");
         for (int k = 1; k <= K; k++) {
             uplift_rule r;
