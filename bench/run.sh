@@ -101,8 +101,10 @@ echo "  fit_s: segments_fit whole (k sweep 4-8 with silhouettes, names, rules); 
 echo "  bundled file: segments_s in the first section"
 
 echo "== uplift models on the bundled Hillstrom experiment"
+echo "  today's t_learner and causal_forest, then cf_tuned, x_learner, dr_learner, the best rule,"
+echo "  random orderings; per arm the held-out normalised Qini [90 % bootstrap interval]"
 "$B/bench/bench_uplift" data/hillstrom.csv.gz 2 | sed 's/^/  /'
-echo "  targets: fit < 30 s on 2 cores; scoring < 50 us per customer"
+echo "  targets: all learners' fits within a few seconds on 2 cores; scoring < 50 us per customer"
 
 echo "== customer embeddings and the lookalike index"
 t0=$(date +%s.%N)

@@ -556,6 +556,7 @@ static void read_uplift(ctx *x, const json_t *u, char **campaign, campaign_spec 
 {
     uplift_default_params(o, UPLIFT_T_LEARNER);
     o->choose_learner = 1; /* learner: auto */
+    o->tune = 1;
     o->seed = 42;
     if (!u)
         return;
@@ -566,12 +567,12 @@ static void read_uplift(ctx *x, const json_t *u, char **campaign, campaign_spec 
     spec->outcome = get_str(x, u, "outcome", "uplift.outcome", NULL);
     const char *learner = get_str(x, u, "learner", "uplift.learner", "auto");
     o->choose_learner = strcmp(learner, "auto") == 0;
-    if (strcmp(learner, "t_learner") == 0)
-        o->learner = UPLIFT_T_LEARNER;
-    else if (strcmp(learner, "causal_forest") == 0)
-        o->learner = UPLIFT_CAUSAL_FOREST;
+    int l = uplift_learner_from_name(learner);
+    if (l >= 0)
+        o->learner = (uplift_learner)l;
     else if (!o->choose_learner)
-        bad(x, "uplift.learner", "must be auto, t_learner or causal_forest");
+        bad(x, "uplift.learner",
+            "must be auto, t_learner, causal_forest, x_learner, dr_learner or rule");
     o->holdout = get_type_num(x, u, "holdout", "uplift.holdout", o->holdout);
     o->seed = get_seed(x, u, "seed", "uplift.seed", o->seed);
     section_check(x, "uplift", uplift_check_params(o));

@@ -215,8 +215,9 @@ static void test_sections_checked_at_load(void **state)
     expect_bad("dim: 32", "dim: 513", "embeddings.dim: must be in 1..512");
     expect_bad("holdout: 0.3", "holdout: 0.99",
                "uplift.holdout: must be a number from 0.05 to 0.9");
-    expect_bad("learner: auto", "learner: magic",
-               "uplift.learner: must be auto, t_learner or causal_forest");
+    expect_bad(
+        "learner: auto", "learner: magic",
+        "uplift.learner: must be auto, t_learner, causal_forest, x_learner, dr_learner or rule");
     expect_bad("cltv:\n", "cltv: 3\nold_cltv:\n",
                "old_cltv: unknown key (known here: data, models_dir, segments, cltv,");
     expect_bad_block("cltv:\n", "\nchurn:", "cltv: 3\n", "cltv: must be a mapping");
