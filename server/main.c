@@ -194,10 +194,8 @@ int main(int argc, char **argv)
                 goto out;
             }
         }
-        /* Readers: one per worker thread and a spare for /metrics. */
-        int threads = cfg->server.threads > 0 ? cfg->server.threads : 2;
         int seeded = 0;
-        if (live_open(state_path, &cfg->state, threads + 1, &lv, err, sizeof err) != RFM_OK ||
+        if (live_open(state_path, &cfg->state, &lv, err, sizeof err) != RFM_OK ||
             live_seed(lv, api_manifest(a), &cfg->txn, &seeded, err, sizeof err) != RFM_OK) {
             fprintf(stderr, "rfm-serve: %s\n", err);
             goto out;

@@ -4,12 +4,15 @@
  * it and fed the rest as events (shuffled, resent, in batches) must give
  * every customer the features txn_features_asof gives on the whole file:
  * counts and days exactly, spend to 1e-9 relative (summation order). Then
- * the event rules by hand, the id retention, kill -9 during ingest, a full
- * disk (SQLite's max_page_count standing in for it) and bad files.
+ * the event rules by hand, the id retention, the fold of the customer rows
+ * and the replay of the log after a crash, readers beside the writer, the
+ * walk over every customer, kill -9 during ingest, a full disk (SQLite's
+ * max_page_count standing in for it) and bad files.
  */
 #include "testutil.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -603,7 +606,8 @@ static void test_parse_time(void **state)
 }
 
 /* Ids beyond the retention are forgotten; their lines still are not
- * counted twice. */
+ * counted twice; the retention is the same after a reopen (the ids are
+ * read back from the log). */
 static void test_seen_retention(void **state)
 {
     (void)state;
@@ -623,30 +627,281 @@ static void test_seen_retention(void **state)
         ev[i] =
             (state_event){ids[i], cids[i], "2011-06-01T10:00:00Z", NULL, NULL, 1, 1.0 + i, 0, 0};
     }
+    /* Event 1 is a cancellation: ignored, recorded by its id alone. */
+    ev[1].invoice = "C1";
     for (int b = 0; b < N; b += 500)
         apply_ok(st, ev + b, 500, res + b);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_stmt *q;
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*), min(id) FROM seen", -1, &q, NULL),
-                     SQLITE_OK);
-    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(q, 0), 1000);
-    sqlite3_finalize(q);
-    sqlite3_close(db);
+    assert_int_equal(res[1].outcome, STATE_IGNORED);
     state_customer before, after;
     char err[RFM_ERRLEN];
     assert_int_equal(state_get(st, "0", 20000, &before, err, sizeof err), RFM_OK);
+    for (int round = 0; round < 2; round++) {
+        apply_ok(st, ev + N - 1, 1, res); /* kept id */
+        assert_int_equal(res[0].outcome, STATE_DUPLICATE);
+        apply_ok(st, ev + N - 1000, 1, res); /* the oldest kept */
+        assert_int_equal(res[0].outcome, STATE_DUPLICATE);
+        if (round == 0) {
+            /* Reopened: the same ids are kept. */
+            state_close(st);
+            st = open_store(path, &o);
+        }
+    }
     apply_ok(st, ev + 0, 1, res); /* forgotten id, known line */
     assert_int_equal(res[0].outcome, STATE_IGNORED);
     assert_int_equal(res[0].reason, STATE_REPEATED_LINE);
-    apply_ok(st, ev + N - 1, 1, res); /* kept id */
-    assert_int_equal(res[0].outcome, STATE_DUPLICATE);
+    apply_ok(st, ev + 1, 1, res); /* forgotten id of an ignored event: recorded again */
+    assert_int_equal(res[0].outcome, STATE_IGNORED);
+    assert_int_equal(res[0].reason, STATE_CANCELLED);
     assert_int_equal(state_get(st, "0", 20000, &after, err, sizeof err), RFM_OK);
     assert_memory_equal(&before, &after, sizeof before);
     state_close(st);
     rm_store(dir, path);
     free(path);
+}
+
+/* ---- the fold and the log ----------------------------------------------- */
+
+static int64_t sql_int(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return v;
+}
+
+/* A small fold_events, so that sweeps over the customer rows take many
+ * batches: a writer killed after many batches leaves rows of mixed ages
+ * and a log to replay; the reopened store equals the trainer's figures,
+ * replays only the log after applied_upto, and a clean close leaves
+ * nothing to replay. */
+static void test_fold_and_replay(void **state)
+{
+    (void)state;
+    fixture fx;
+    fx_generate(&fx, 17, 3000, 6000);
+    state_event *ev = malloc(fx.n * sizeof *ev);
+    char(*ids)[32] = malloc(fx.n * sizeof *ids);
+    for (size_t i = 0; i < fx.n; i++)
+        ev[i] = fx_event(&fx.l[i], ids[i], i);
+    rfm_rng r;
+    rfm_rng_seed(&r, 5);
+    rfm_rng_shuffle(&r, ev, fx.n, fx.n, sizeof *ev);
+    txn_data *ref = fx_read(&fx, NULL);
+    char dir[64];
+    char *path = tmp_store(dir, sizeof dir);
+    state_options o;
+    state_default_options(&o);
+    o.fold_events = 1000;
+    o.synchronous = STATE_SYNC_NORMAL; /* a killed process loses nothing either way */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        state_store *st;
+        char err[RFM_ERRLEN];
+        state_result res[50];
+        if (state_open(path, &o, &st, err, sizeof err) != RFM_OK)
+            _exit(3);
+        for (size_t at = 0; at < fx.n; at += 50)
+            if (state_apply(st, ev + at, fx.n - at < 50 ? fx.n - at : 50, res, err, sizeof err) !=
+                RFM_OK)
+                _exit(4);
+        _exit(0); /* no state_close: as a kill after the last acknowledgement */
+    }
+    int ws;
+    assert_int_equal(waitpid(pid, &ws, 0), pid);
+    assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+    int64_t seq = sql_int(path, "SELECT max(seq) FROM log");
+    int64_t upto = sql_int(path, "SELECT value FROM meta WHERE key = 'applied_upto'");
+    int64_t mixed = sql_int(path, "SELECT count(DISTINCT seq) FROM customers");
+    printf("    %zu events in %lld batches: rows folded up to batch %lld, rows of %lld ages\n",
+           fx.n, (long long)seq, (long long)upto, (long long)mixed);
+    assert_true(upto > 0 && upto < seq); /* folds completed, and a log left to replay */
+    assert_true(mixed > 1);
+    state_store *st = open_store(path, &o);
+    double maxrel = 0;
+    compare(st, ref, txn_snapshot_day(ref), &maxrel);
+    compare(st, ref, fx.day0 + 100, &maxrel);
+    report_maxdiff("spend after the replay, relative", maxrel, 1e-9);
+    /* Every event again: duplicates all (the ids came back from the log). */
+    state_result *res = malloc(fx.n * sizeof *res);
+    apply_ok(st, ev, fx.n, res);
+    for (size_t i = 0; i < fx.n; i++)
+        assert_true(res[i].outcome == STATE_DUPLICATE || res[i].outcome == STATE_REJECTED);
+    state_close(st);
+    assert_int_equal(sql_int(path, "SELECT value FROM meta WHERE key = 'applied_upto'"),
+                     sql_int(path, "SELECT max(seq) FROM log"));
+    st = open_store(path, &o);
+    compare(st, ref, txn_snapshot_day(ref), &maxrel);
+    assert_int_equal(state_check(st, NULL, 0), RFM_OK);
+    state_close(st);
+    rm_store(dir, path);
+    free(path);
+    free(res);
+    txn_free(ref);
+    free(ev);
+    free(ids);
+    free(fx.l);
+}
+
+/* A damaged customer row is refused at open, naming it. */
+static void test_damaged_row(void **state)
+{
+    (void)state;
+    char dir[64];
+    char *path = tmp_store(dir, sizeof dir);
+    state_store *st = open_store(path, NULL);
+    state_event e = {"x1", "42", "2011-06-01", NULL, NULL, 1, 3.0, 0, 0};
+    state_result res;
+    apply_ok(st, &e, 1, &res);
+    state_close(st);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "UPDATE customers SET data = x'0102'", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    state_options o;
+    state_default_options(&o);
+    char err[RFM_ERRLEN] = "";
+    assert_int_equal(state_open(path, &o, &st, err, sizeof err), RFM_EFORMAT);
+    assert_non_null(strstr(err, "customer row 1 is damaged"));
+    rm_store(dir, path);
+    free(path);
+}
+
+/* ---- readers beside the writer ----------------------------------------- */
+
+typedef struct {
+    state_store *st;
+    int stop; /* atomic */
+    long reads, bad;
+} reader_ctx;
+
+/* Each batch gives customers 1..20 one more invoice of 2.0 each: a reader
+ * must always see monetary = 2 * frequency (a whole number of events),
+ * and frequency never going back. */
+static void *reader_main(void *arg)
+{
+    reader_ctx *x = arg;
+    double last[21] = {0};
+    char err[RFM_ERRLEN];
+    while (!__atomic_load_n(&x->stop, __ATOMIC_ACQUIRE)) {
+        for (int k = 1; k <= 20; k++) {
+            char id[8];
+            snprintf(id, sizeof id, "%d", k);
+            state_customer c;
+            rfm_status s = state_get(x->st, id, 30000, &c, err, sizeof err);
+            x->reads++;
+            if (s == RFM_ENOTFOUND)
+                continue;
+            if (s != RFM_OK || c.f.monetary != 2 * c.f.frequency || c.f.frequency < last[k])
+                x->bad++;
+            last[k] = c.f.frequency;
+        }
+    }
+    return NULL;
+}
+
+static void test_readers_beside_writer(void **state)
+{
+    (void)state;
+    char dir[64];
+    char *path = tmp_store(dir, sizeof dir);
+    state_options o;
+    state_default_options(&o);
+    o.synchronous = STATE_SYNC_NORMAL;
+    state_store *st = open_store(path, &o);
+    reader_ctx x = {st, 0, 0, 0};
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, reader_main, &x), 0);
+    enum { B = 200, PER = 20 * 30 };
+    static char ids[PER][24], invs[PER][24], cids[PER][8];
+    state_event ev[PER];
+    state_result res[PER];
+    for (int b = 0; b < B; b++) {
+        for (int i = 0; i < PER; i++) {
+            snprintf(ids[i], sizeof ids[i], "b%d-%d", b, i);
+            snprintf(invs[i], sizeof invs[i], "%d-%d", b, i);
+            snprintf(cids[i], sizeof cids[i], "%d", 1 + i % 20);
+            ev[i] =
+                (state_event){ids[i], cids[i], "2011-06-01T10:00:00Z", invs[i], NULL, 1, 2.0, 0, 0};
+        }
+        apply_ok(st, ev, PER, res);
+    }
+    __atomic_store_n(&x.stop, 1, __ATOMIC_RELEASE);
+    for (int i = 0; i < 3; i++)
+        pthread_join(t[i], NULL);
+    printf("    %ld reads beside %d batches, %ld inconsistent\n", x.reads, B, x.bad);
+    assert_int_equal(x.bad, 0);
+    state_customer c;
+    char err[RFM_ERRLEN];
+    assert_int_equal(state_get(st, "7", 30000, &c, err, sizeof err), RFM_OK);
+    assert_near(c.f.frequency, B * 30, 0);
+    state_close(st);
+    rm_store(dir, path);
+    free(path);
+}
+
+/* ---- every customer ------------------------------------------------------ */
+
+typedef struct {
+    state_store *st;
+    int32_t asof;
+    size_t n, mismatched;
+    int stop_after;
+} each_ctx;
+
+static int each_check(void *user, const char *id, const state_customer *c)
+{
+    each_ctx *x = user;
+    state_customer g;
+    char err[RFM_ERRLEN];
+    if (state_get(x->st, id, x->asof, &g, err, sizeof err) != RFM_OK ||
+        memcmp(&g, c, sizeof g) != 0)
+        x->mismatched++;
+    x->n++;
+    return x->stop_after && (int)x->n == x->stop_after;
+}
+
+/* state_each visits every customer once with state_get's features, and
+ * stops when asked. */
+static void test_each(void **state)
+{
+    (void)state;
+    fixture fx;
+    fx_generate(&fx, 23, 5000, 9000);
+    txn_data *ref = fx_read(&fx, NULL);
+    char dir[64];
+    char *path = tmp_store(dir, sizeof dir);
+    state_store *st = open_store(path, NULL);
+    char err[RFM_ERRLEN] = "";
+    assert_int_equal(state_seed(st, ref, NULL, err, sizeof err), RFM_OK);
+    state_event e[2] = {{"new-1", "new customer", "2011-06-01", NULL, NULL, 1, 3.0, 0, 0},
+                        {"new-2", "10001", "2012-06-01", NULL, NULL, 1, 3.0, 0, 0}};
+    state_result res[2];
+    apply_ok(st, e, 2, res);
+    each_ctx x = {st, fx.day0 + 200, 0, 0, 0};
+    assert_int_equal(state_each(st, x.asof, each_check, &x, err, sizeof err), RFM_OK);
+    uint64_t n;
+    assert_int_equal(state_count(st, &n, err, sizeof err), RFM_OK);
+    printf("    %zu customers visited of %llu\n", x.n, (unsigned long long)n);
+    assert_int_equal(x.n, n);
+    assert_int_equal(n, txn_ncustomers(ref) + 1);
+    assert_int_equal(x.mismatched, 0);
+    each_ctx y = {st, fx.day0 + 200, 0, 0, 4097};
+    assert_int_equal(state_each(st, y.asof, each_check, &y, err, sizeof err), RFM_OK);
+    assert_int_equal(y.n, 4097);
+    state_close(st);
+    rm_store(dir, path);
+    free(path);
+    txn_free(ref);
+    free(fx.l);
 }
 
 /* ---- kill -9 ---------------------------------------------------------- */
@@ -858,6 +1113,10 @@ int main(void)
         cmocka_unit_test(test_exact_after_any_order),
         cmocka_unit_test(test_exact_real_file_head),
         cmocka_unit_test(test_seen_retention),
+        cmocka_unit_test(test_fold_and_replay),
+        cmocka_unit_test(test_damaged_row),
+        cmocka_unit_test(test_readers_beside_writer),
+        cmocka_unit_test(test_each),
         cmocka_unit_test(test_kill9_loses_nothing),
         cmocka_unit_test(test_disk_full),
         cmocka_unit_test(test_bad_files),
