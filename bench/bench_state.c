@@ -71,7 +71,8 @@ static int feed(state_store *st, size_t n, size_t ncust, size_t batch, size_t fi
                                   1,
                                   1.0 + (double)rfm_rng_below(&r, 10000) / 100,
                                   0,
-                                  0};
+                                  0,
+                                  NULL};
         }
         if (state_apply(st, ev, b, res, err, sizeof err) != RFM_OK) {
             fprintf(stderr, "%s\n", err);
@@ -205,7 +206,8 @@ static double ingest(const char *path, state_sync sync, size_t n, size_t ncust, 
                                   1,
                                   1.0 + (double)rfm_rng_below(&r, 10000) / 100,
                                   0,
-                                  0};
+                                  0,
+                                  NULL};
         }
         if (state_apply(st, ev, b, res, err, sizeof err) != RFM_OK) {
             fprintf(stderr, "%s\n", err);

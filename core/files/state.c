@@ -233,17 +233,26 @@ typedef struct {
 
 typedef struct {
     uint64_t ih;
-    int32_t day; /* of its earliest line */
+    int32_t day;   /* of its earliest line */
+    uint16_t type; /* the smallest kind code of its lines (order-free) */
 } sinv;
+
+/* Interactions of a kind other than a purchase, per day. */
+typedef struct {
+    int32_t day;
+    uint16_t code; /* the kind */
+    uint32_t count;
+} sint;
 
 typedef struct {
     char *id; /* NUL-terminated, owned; NULL: an empty slot */
     uint32_t idlen;
-    uint32_t ndays, ninv, nlh;
-    uint32_t capd, capi, capl;
+    uint32_t ndays, ninv, nlh, nit;
+    uint32_t capd, capi, capl, capt;
     sday *days;   /* sorted by day */
     sinv *inv;    /* sorted by ih */
     uint64_t *lh; /* hashes of the applied event lines, sorted */
+    sint *it;     /* interactions, sorted by day and kind */
     double monetary;
     int64_t last_at; /* unix seconds of the latest applied event; INT64_MIN: none */
     int64_t seq;     /* log row its stored row reflects; -1: no row */
@@ -264,7 +273,7 @@ typedef struct {
     size_t mask;  /* mask + 1 slots */
     size_t nlive; /* customers (non-empty slots of c) */
     /* Totals for the size of the customer rows (the fold's pace). */
-    uint64_t tdays, tinv, tlh, tid;
+    uint64_t tdays, tinv, tlh, tid, tit;
 } custs;
 
 static void cust_free(cust *c)
@@ -273,6 +282,7 @@ static void cust_free(cust *c)
     free(c->days);
     free(c->inv);
     free(c->lh);
+    free(c->it);
     memset(c, 0, sizeof *c);
 }
 
@@ -474,21 +484,49 @@ static int add_day(custs *cs, cust *c, int32_t day, double spend)
     return 0;
 }
 
-/* Add an invoice, or date a known one by its earliest line. */
-static int add_invoice(custs *cs, cust *c, uint64_t ih, int32_t day)
+/* Add an invoice, or date a known one by its earliest line (and give it
+ * the smallest kind code of its lines). */
+static int add_invoice(custs *cs, cust *c, uint64_t ih, int32_t day, uint16_t code)
 {
     uint32_t i = LOWER_BOUND(c->inv, c->ninv, .ih, ih);
     if (i < c->ninv && c->inv[i].ih == ih) {
         if (day < c->inv[i].day)
             c->inv[i].day = day;
+        if (code < c->inv[i].type)
+            c->inv[i].type = code;
         return 0;
     }
     if (grow((void **)&c->inv, &c->capi, c->ninv + 1, sizeof *c->inv) != 0)
         return -1;
     memmove(c->inv + i + 1, c->inv + i, (c->ninv - i) * sizeof *c->inv);
-    c->inv[i] = (sinv){ih, day};
+    c->inv[i] = (sinv){ih, day, code};
     c->ninv++;
     cs->tinv++;
+    return 0;
+}
+
+/* One more interaction of kind code on day. */
+static int add_interaction(custs *cs, cust *c, int32_t day, uint16_t code)
+{
+    uint32_t lo = 0, hi = c->nit;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        const sint *t = &c->it[mid];
+        if (t->day < day || (t->day == day && t->code < code))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < c->nit && c->it[lo].day == day && c->it[lo].code == code) {
+        c->it[lo].count++;
+        return 0;
+    }
+    if (grow((void **)&c->it, &c->capt, c->nit + 1, sizeof *c->it) != 0)
+        return -1;
+    memmove(c->it + lo + 1, c->it + lo, (c->nit - lo) * sizeof *c->it);
+    c->it[lo] = (sint){day, code, 1};
+    c->nit++;
+    cs->tit++;
     return 0;
 }
 
@@ -507,8 +545,12 @@ static int add_lh(custs *cs, cust *c, uint64_t lh)
     return 1;
 }
 
-/* One applied event line, as the log keeps it. */
+/* One applied event, as the log keeps it: a purchase line (kind 0) or an
+ * interaction of another kind (kind 1: no lh, ih, spend). */
+enum { REC_PURCHASE = 0, REC_INTERACTION = 1 };
 typedef struct {
+    uint8_t kind;
+    uint16_t code; /* the event's kind code (the store's, not the config's index) */
     const char *cid;
     uint16_t cidlen;
     uint64_t lh, ih;
@@ -523,10 +565,18 @@ typedef struct {
  * the caller reloads). */
 static int apply_line(custs *cs, cust *c, const line_rec *l)
 {
+    if (l->kind == REC_INTERACTION) {
+        if (add_interaction(cs, c, l->day, l->code) != 0)
+            return -1;
+        if (l->at > c->last_at)
+            c->last_at = l->at;
+        c->dirty = 1;
+        return 0;
+    }
     int k = add_lh(cs, c, l->lh);
     if (k <= 0)
         return k;
-    if (add_day(cs, c, l->day, l->spend) != 0 || add_invoice(cs, c, l->ih, l->day) != 0)
+    if (add_day(cs, c, l->day, l->spend) != 0 || add_invoice(cs, c, l->ih, l->day, l->code) != 0)
         return -1;
     c->monetary += l->spend;
     if (l->at > c->last_at)
@@ -538,12 +588,14 @@ static int apply_line(custs *cs, cust *c, const line_rec *l)
 /* Bytes of a customer's row (its data blob and id). */
 static uint64_t row_bytes(const cust *c)
 {
-    return 32 + c->idlen + 12 * (uint64_t)c->ndays + 12 * (uint64_t)c->ninv + 8 * (uint64_t)c->nlh;
+    return 36 + c->idlen + 12 * (uint64_t)c->ndays + 14 * (uint64_t)c->ninv + 8 * (uint64_t)c->nlh +
+           10 * (uint64_t)c->nit;
 }
 
 static uint64_t table_bytes(const custs *cs)
 {
-    return 32 * (uint64_t)cs->nlive + cs->tid + 12 * cs->tdays + 12 * cs->tinv + 8 * cs->tlh;
+    return 36 * (uint64_t)cs->nlive + cs->tid + 12 * cs->tdays + 14 * cs->tinv + 8 * cs->tlh +
+           10 * cs->tit;
 }
 
 #define ROW_VERSION 1
@@ -557,6 +609,7 @@ static void encode_cust(const cust *c, buf *b)
     PUT(b, c->ndays);
     PUT(b, c->ninv);
     PUT(b, c->nlh);
+    PUT(b, c->nit);
     for (uint32_t i = 0; i < c->ndays; i++) {
         PUT(b, c->days[i].day);
         PUT(b, c->days[i].spend);
@@ -564,8 +617,14 @@ static void encode_cust(const cust *c, buf *b)
     for (uint32_t i = 0; i < c->ninv; i++) {
         PUT(b, c->inv[i].ih);
         PUT(b, c->inv[i].day);
+        PUT(b, c->inv[i].type);
     }
     put(b, c->lh, (size_t)c->nlh * sizeof *c->lh);
+    for (uint32_t i = 0; i < c->nit; i++) {
+        PUT(b, c->it[i].day);
+        PUT(b, c->it[i].code);
+        PUT(b, c->it[i].count);
+    }
 }
 
 /* Fill c (empty, id set) from its row; 0, -1 damaged, -2 out of memory. */
@@ -573,23 +632,26 @@ static int decode_cust(custs *cs, cust *c, const void *p, size_t n)
 {
     rd r = {p, n, 0, 0};
     uint8_t v;
-    uint32_t nd, ni, nl;
+    uint32_t nd, ni, nl, nt;
     get(&r, &v, 1);
     get(&r, &c->monetary, 8);
     get(&r, &c->last_at, 8);
     get(&r, &nd, 4);
     get(&r, &ni, 4);
     get(&r, &nl, 4);
+    get(&r, &nt, 4);
     if (r.bad || v != ROW_VERSION ||
-        (uint64_t)nd * 12 + (uint64_t)ni * 12 + (uint64_t)nl * 8 != r.n - r.at)
+        (uint64_t)nd * 12 + (uint64_t)ni * 14 + (uint64_t)nl * 8 + (uint64_t)nt * 10 != r.n - r.at)
         return -1;
     if ((nd && !(c->days = malloc((size_t)nd * sizeof *c->days))) ||
         (ni && !(c->inv = malloc((size_t)ni * sizeof *c->inv))) ||
-        (nl && !(c->lh = malloc((size_t)nl * sizeof *c->lh))))
+        (nl && !(c->lh = malloc((size_t)nl * sizeof *c->lh))) ||
+        (nt && !(c->it = malloc((size_t)nt * sizeof *c->it))))
         return -2;
     c->ndays = c->capd = nd;
     c->ninv = c->capi = ni;
     c->nlh = c->capl = nl;
+    c->nit = c->capt = nt;
     /* The length was checked above: read the arrays without more checks. */
     const unsigned char *q = r.p + r.at;
     for (uint32_t i = 0; i < nd; i++, q += 12) {
@@ -598,31 +660,44 @@ static int decode_cust(custs *cs, cust *c, const void *p, size_t n)
         if (i && c->days[i].day <= c->days[i - 1].day)
             return -1;
     }
-    for (uint32_t i = 0; i < ni; i++, q += 12) {
+    for (uint32_t i = 0; i < ni; i++, q += 14) {
         memcpy(&c->inv[i].ih, q, 8);
         memcpy(&c->inv[i].day, q + 8, 4);
+        memcpy(&c->inv[i].type, q + 12, 2);
         if (i && c->inv[i].ih <= c->inv[i - 1].ih)
             return -1;
     }
     if (nl)
         memcpy(c->lh, q, (size_t)nl * 8);
+    q += (size_t)nl * 8;
     for (uint32_t i = 1; i < nl; i++)
         if (c->lh[i] <= c->lh[i - 1])
             return -1;
-    cs->tdays += nd, cs->tinv += ni, cs->tlh += nl;
+    for (uint32_t i = 0; i < nt; i++, q += 10) {
+        memcpy(&c->it[i].day, q, 4);
+        memcpy(&c->it[i].code, q + 4, 2);
+        memcpy(&c->it[i].count, q + 6, 4);
+        if (i && (c->it[i].day < c->it[i - 1].day ||
+                  (c->it[i].day == c->it[i - 1].day && c->it[i].code <= c->it[i - 1].code)))
+            return -1;
+    }
+    cs->tdays += nd, cs->tinv += ni, cs->tlh += nl, cs->tit += nt;
     return 0;
 }
 
 static void encode_line(buf *b, const line_rec *l)
 {
-    PUT(b, (uint8_t)0); /* kind: a purchase line (the only one in format 2) */
+    PUT(b, l->kind);
+    PUT(b, l->code);
     PUT(b, l->cidlen);
     put(b, l->cid, l->cidlen);
-    PUT(b, l->lh);
-    PUT(b, l->ih);
     PUT(b, l->day);
     PUT(b, l->at);
-    PUT(b, l->spend);
+    if (l->kind == REC_PURCHASE) {
+        PUT(b, l->lh);
+        PUT(b, l->ih);
+        PUT(b, l->spend);
+    }
 }
 
 /* The next line of a log row; 1 read, 0 at the end, -1 damaged. */
@@ -630,18 +705,21 @@ static int decode_line(rd *r, line_rec *l)
 {
     if (r->at == r->n)
         return 0;
-    uint8_t kind;
-    get(r, &kind, 1);
+    memset(l, 0, sizeof *l);
+    get(r, &l->kind, 1);
+    get(r, &l->code, 2);
     get(r, &l->cidlen, 2);
-    if (r->bad || kind != 0 || r->n - r->at < l->cidlen)
+    if (r->bad || l->kind > REC_INTERACTION || r->n - r->at < l->cidlen)
         return -1;
     l->cid = (const char *)r->p + r->at;
     r->at += l->cidlen;
-    get(r, &l->lh, 8);
-    get(r, &l->ih, 8);
     get(r, &l->day, 4);
     get(r, &l->at, 8);
-    get(r, &l->spend, 8);
+    if (l->kind == REC_PURCHASE) {
+        get(r, &l->lh, 8);
+        get(r, &l->ih, 8);
+        get(r, &l->spend, 8);
+    }
     return r->bad ? -1 : 1;
 }
 
@@ -719,8 +797,14 @@ struct state_store {
     state_options opt;
     char *cancel_prefix; /* owned copy */
     char *path;
-    int32_t snapshot_day;  /* atomic: read by any thread */
-    pthread_rwlock_t lock; /* cs: readers against the writer's changes */
+    int32_t snapshot_day; /* atomic: read by any thread */
+    /* The kinds: the config's, and the store's codes for their names
+     * (meta "type:NAME" -> code, never reused). */
+    engagement_options types;
+    uint16_t code_of[ENGAGEMENT_TYPES_MAX]; /* config index -> code */
+    int index_of[256];                      /* code -> config index, or -1 */
+    uint16_t seed_code;                     /* of the seeded invoices */
+    pthread_rwlock_t lock;                  /* cs: readers against the writer's changes */
     custs cs;
     seen_ids seen;
     int64_t seq;          /* the last log row in memory */
@@ -744,6 +828,7 @@ void state_default_options(state_options *o)
     o->max_pages = 0;
     o->cache_mb = 256;
     o->fold_events = 250000;
+    o->types = NULL;
 }
 
 const char *state_check_options(const state_options *o, char *buf_, size_t len)
@@ -774,6 +859,7 @@ const char *state_reason_name(state_reason r)
     static const char *const names[STATE_NREASONS] = {
         "ok",       "bad_event_id", "missing_customer_id",  "bad_time",          "bad_number",
         "bad_text", "cancelled",    "nonpositive_quantity", "nonpositive_price", "repeated_line",
+        "bad_type",
     };
     return (unsigned)r < STATE_NREASONS ? names[r] : "unknown";
 }
@@ -1225,6 +1311,56 @@ sqlerr:
 
 /* ---- open / close ----------------------------------------------------- */
 
+/* The store's code of every kind of the config: read from meta ("type:
+ * NAME"), new names given the next code. A code is never reused, so a
+ * kind taken out of the config and put back finds its interactions. */
+static rfm_status load_types(state_store *st, char *err, size_t errlen)
+{
+    for (int k = 0; k < 256; k++)
+        st->index_of[k] = -1;
+    int64_t next = 0;
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(st->db, "SELECT max(value) FROM meta WHERE key LIKE 'type:%'", -1,
+                                &q, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (sqlite3_column_type(q, 0) != SQLITE_NULL)
+            next = sqlite3_column_int64(q, 0) + 1;
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(q);
+    for (size_t i = 0; rc == SQLITE_OK && i < st->types.ntypes; i++) {
+        char key[ENGAGEMENT_NAME_MAX + 8];
+        snprintf(key, sizeof key, "type:%s", st->types.type[i].name);
+        int64_t code;
+        rc = meta_get_int(st, key, &code);
+        if (rc == SQLITE_NOTFOUND) {
+            code = next++;
+            if (code > 255)
+                return rfm_fail(err, errlen, RFM_EINVAL,
+                                "state %s: more than 256 interaction kinds over the store's life: "
+                                "move the file away to seed it again",
+                                st->path);
+            rc = meta_put_int(st, key, code);
+        }
+        if (rc == SQLITE_OK) {
+            if (code < 0 || code > 255)
+                return damaged(st, "kind code", code, err, errlen);
+            st->code_of[i] = (uint16_t)code;
+            st->index_of[code] = (int)i;
+        }
+    }
+    if (rc != SQLITE_OK)
+        return sqlfail(st, rc, "open", err, errlen);
+    /* Seeded purchases are of the default kind if it is monetary, else of
+     * the first monetary kind. */
+    int d = engagement_type_index(&st->types, NULL, 0);
+    if (d < 0 || !st->types.type[d].monetary)
+        for (d = 0; !st->types.type[d].monetary; d++)
+            ;
+    st->seed_code = st->code_of[d];
+    return RFM_OK;
+}
+
 static void store_free(state_store *st)
 {
     disconnect(st);
@@ -1264,11 +1400,22 @@ rfm_status state_open(const char *path, const state_options *opt, state_store **
     st->opt.cancel_prefix = st->cancel_prefix;
     st->snapshot_day = DATE_NONE;
     st->seen.max = (size_t)opt->seen_ids_max;
+    if (opt->types)
+        st->types = *opt->types;
+    else
+        engagement_default_options(&st->types);
+    st->opt.types = &st->types;
+    if (engagement_check_options(&st->types, why, sizeof why)) {
+        store_free(st);
+        return rfm_fail(err, errlen, RFM_EINVAL, "state: events.%s", why);
+    }
     if (!st->path || !st->cancel_prefix) {
         store_free(st);
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
     }
     rfm_status s = connect(st, err, errlen);
+    if (s == RFM_OK)
+        s = load_types(st, err, errlen);
     if (s == RFM_OK)
         s = load(st, err, errlen);
     if (s != RFM_OK) {
@@ -1284,9 +1431,10 @@ int32_t state_snapshot_day(const state_store *st)
     return __atomic_load_n(&st->snapshot_day, __ATOMIC_RELAXED);
 }
 
-static int put_row(state_store *st, size_t i, int64_t seq)
+/* Write customer i of cs (st->cs, or a new memory being seeded). */
+static int put_row(state_store *st, const custs *cs, size_t i, int64_t seq)
 {
-    const cust *c = &st->cs.c[i];
+    const cust *c = &cs->c[i];
     encode_cust(c, &st->row);
     if (st->row.oom)
         return SQLITE_NOMEM;
@@ -1305,7 +1453,7 @@ static int fold_all(state_store *st)
     int rc = run(st->s[S_BEGIN]);
     for (size_t i = 0; rc == SQLITE_OK && i < st->cs.n; i++)
         if (st->cs.c[i].id && st->cs.c[i].dirty)
-            rc = put_row(st, i, st->seq);
+            rc = put_row(st, &st->cs, i, st->seq);
     if (rc == SQLITE_OK)
         rc = meta_put_int(st, "applied_upto", st->seq);
     if (rc == SQLITE_OK)
@@ -1429,6 +1577,47 @@ static state_result classify(const state_store *st, const state_event *e, event_
     return r;
 }
 
+/* An event of a kind not in the config. */
+static state_result bad_type(const state_event *e)
+{
+    state_result r = {STATE_REJECTED, STATE_BAD_TYPE};
+    if (!e->event_id || !e->event_id[0] || too_long(e->event_id))
+        r.reason = STATE_BAD_EVENT_ID;
+    return r;
+}
+
+/* An interaction (a kind that is not monetary): an id, a customer and a
+ * time; the rest of the event is not read. */
+static state_result classify_interaction(const state_event *e, event_line *l)
+{
+    state_result r = {STATE_REJECTED, STATE_OK};
+    if (!e->event_id || !e->event_id[0] || too_long(e->event_id)) {
+        r.reason = STATE_BAD_EVENT_ID;
+        return r;
+    }
+    txn_line tl;
+    const char *cid = e->customer_id ? e->customer_id : "";
+    if (too_long(cid) ||
+        txn_classify(cid, strlen(cid), NULL, 0, "", 0, 1, 1, 1, 0, 0, &tl) != TXN_NREASONS) {
+        r.reason = STATE_MISSING_CUSTOMER;
+        return r;
+    }
+    int32_t nanos;
+    if (!e->time || !parse_time(e->time, &l->at, &nanos)) {
+        r.reason = STATE_BAD_TIME;
+        return r;
+    }
+    l->day = day_of(l->at);
+    if (l->day < date_from_ymd(1900, 1, 1) || l->day > date_from_ymd(9999, 12, 31)) {
+        r.reason = STATE_BAD_TIME;
+        return r;
+    }
+    l->cid = tl.cid;
+    l->cidlen = tl.cidlen;
+    r.outcome = STATE_APPLIED;
+    return r;
+}
+
 /* ---- apply --------------------------------------------------------- */
 
 /* One slice of the fold, inside the batch's transaction: the customers
@@ -1468,7 +1657,7 @@ static int fold_step(state_store *st, size_t nrec, size_t *next, int *done)
             st->folded = f, st->capfolded = cap;
         }
         st->folded[st->nfolded++] = (uint32_t)i;
-        if ((rc = put_row(st, i, st->seq)) != SQLITE_OK)
+        if ((rc = put_row(st, &st->cs, i, st->seq)) != SQLITE_OK)
             return rc;
     }
     *next = i;
@@ -1505,7 +1694,10 @@ rfm_status state_apply(state_store *st, const state_event *ev, size_t n, state_r
     for (size_t i = 0; i < n; i++) {
         const state_event *e = &ev[i];
         event_line l;
-        state_result r = classify(st, e, &l);
+        int ti = engagement_type_index(&st->types, e->type, e->type ? strlen(e->type) : 0);
+        state_result r = ti < 0                        ? bad_type(e)
+                         : st->types.type[ti].monetary ? classify(st, e, &l)
+                                                       : classify_interaction(e, &l);
         results[i] = r;
         if (r.outcome == STATE_REJECTED)
             continue;
@@ -1518,13 +1710,20 @@ rfm_status state_apply(state_store *st, const state_event *ev, size_t n, state_r
         nrec++;
         if (r.outcome == STATE_IGNORED)
             continue;
+        if (!st->types.type[ti].monetary) {
+            line_rec lr = {
+                REC_INTERACTION, st->code_of[ti], l.cid, (uint16_t)l.cidlen, 0, 0, l.day, l.at, 0};
+            encode_line(&st->lines, &lr);
+            continue;
+        }
         long ci = custs_find(&st->cs, l.cid, l.cidlen);
         uint64_t key = hash_mix(id_hash(l.cid, l.cidlen) ^ hash_mix(l.lh));
         if ((ci >= 0 && has_line(&st->cs.c[ci], l.lh)) || set_add(&st->batch_lines, key) == 0) {
             results[i] = (state_result){STATE_IGNORED, STATE_REPEATED_LINE};
             continue;
         }
-        line_rec lr = {l.cid, (uint16_t)l.cidlen, l.lh, l.ih, l.day, l.at, l.spend};
+        line_rec lr = {REC_PURCHASE, st->code_of[ti], l.cid, (uint16_t)l.cidlen, l.lh, l.ih, l.day,
+                       l.at,         l.spend};
         encode_line(&st->lines, &lr);
     }
     if (st->ids.oom || st->lines.oom)
@@ -1597,6 +1796,7 @@ rfm_status state_apply(state_store *st, const state_event *ev, size_t n, state_r
 
 typedef struct {
     custs *cs;
+    uint16_t code; /* of the seeded invoices */
     int oom;
 } seed_ctx;
 
@@ -1613,7 +1813,7 @@ static int seed_day(void *u, size_t c, int32_t day, double spend)
 static int seed_invoice(void *u, size_t c, uint64_t ih, int32_t day)
 {
     seed_ctx *x = u;
-    return add_invoice(x->cs, &x->cs->c[c], ih, day) != 0 ? (x->oom = 1) : 0;
+    return add_invoice(x->cs, &x->cs->c[c], ih, day, x->code) != 0 ? (x->oom = 1) : 0;
 }
 
 /* A log row kept through a re-seed. */
@@ -1668,7 +1868,7 @@ rfm_status state_seed(state_store *st, const txn_data *d, int *seeded, char *err
         if (!copy || custs_put(&nc, (int64_t)i + 1, copy, strlen(id)) != 0)
             goto oom;
     }
-    seed_ctx x = {&nc, 0};
+    seed_ctx x = {&nc, st->seed_code, 0};
     if (txn_each_purchase(d, seed_day, seed_invoice, &x) != 0 || x.oom)
         goto oom;
     if ((rc = sqlite3_prepare_v2(st->db, "SELECT seq, ids, lines FROM log ORDER BY seq", -1, &q,
@@ -1682,7 +1882,9 @@ rfm_status state_seed(state_store *st, const txn_data *d, int *seeded, char *err
         int k;
         kept.n = 0;
         while ((k = decode_line(&r, &l)) == 1) {
-            if (l.day < snap)
+            /* Interactions come from memory below (the rows carry them);
+             * purchase lines before the snapshot are the run's. */
+            if (l.kind == REC_INTERACTION || l.day < snap)
                 continue;
             encode_line(&kept, &l);
             long ci = custs_get(&nc, l.cid, l.cidlen);
@@ -1718,6 +1920,23 @@ rfm_status state_seed(state_store *st, const txn_data *d, int *seeded, char *err
         goto sqlerr;
     sqlite3_finalize(q);
     q = NULL;
+    /* The interactions are not in any training file: they stay as they are
+     * (their customers with them). */
+    for (size_t i = 0; i < st->cs.n; i++) {
+        const cust *o = &st->cs.c[i];
+        if (!o->id || !o->nit)
+            continue;
+        long ci = custs_get(&nc, o->id, o->idlen);
+        if (ci < 0)
+            goto oom;
+        cust *c = &nc.c[ci];
+        for (uint32_t k = 0; k < o->nit; k++)
+            for (uint32_t m = 0; m < o->it[k].count; m++)
+                if (add_interaction(&nc, c, o->it[k].day, o->it[k].code) != 0)
+                    goto oom;
+        if (o->last_at > c->last_at)
+            c->last_at = o->last_at;
+    }
     /* One transaction: the customer rows and the log anew (the lines kept,
      * the ids of the retention), the snapshot. */
     if ((rc = run(st->s[S_BEGIN])) != SQLITE_OK ||
@@ -1739,14 +1958,9 @@ rfm_status state_seed(state_store *st, const txn_data *d, int *seeded, char *err
         if ((rc = run(ins)) != SQLITE_OK)
             goto sqlerr;
     }
-    {
-        custs old = st->cs;
-        st->cs = nc; /* put_row writes st->cs: the new rows */
-        for (size_t i = 0; rc == SQLITE_OK && i < nc.n; i++)
-            if (nc.c[i].id)
-                rc = put_row(st, i, st->seq);
-        st->cs = old;
-    }
+    for (size_t i = 0; rc == SQLITE_OK && i < nc.n; i++)
+        if (nc.c[i].id)
+            rc = put_row(st, &nc, i, st->seq);
     if (rc != SQLITE_OK || (rc = meta_put_int(st, "snapshot_day", snap)) != SQLITE_OK ||
         (rc = meta_put_int(st, "applied_upto", st->seq)) != SQLITE_OK ||
         (rc = run(st->s[S_COMMIT])) != SQLITE_OK)
@@ -1786,11 +2000,35 @@ fail:
 
 /* ---- read ---------------------------------------------------------- */
 
+/* The interactions before asof, by kind of the config. */
+static void engagement_of(const state_store *st, const cust *c, int32_t asof, state_customer *out)
+{
+    out->last_interaction_day = DATE_NONE;
+    for (uint32_t i = 0; i < c->ninv; i++)
+        if (c->inv[i].day < asof && st->index_of[c->inv[i].type] >= 0)
+            out->type_count[st->index_of[c->inv[i].type]] += 1;
+    for (uint32_t i = 0; i < c->ndays && c->days[i].day < asof; i++)
+        out->last_interaction_day = c->days[i].day;
+    for (uint32_t i = 0; i < c->nit && c->it[i].day < asof; i++) {
+        int k = st->index_of[c->it[i].code];
+        if (k < 0)
+            continue;
+        out->type_count[k] += c->it[i].count;
+        if (out->last_interaction_day == DATE_NONE || c->it[i].day > out->last_interaction_day)
+            out->last_interaction_day = c->it[i].day;
+    }
+    for (size_t k = 0; k < st->types.ntypes; k++) {
+        out->interactions += out->type_count[k];
+        out->weighted += out->type_count[k] * st->types.type[k].weight;
+    }
+}
+
 /* A customer's features as of asof (txn_features_asof's convention). */
-static void features(const cust *c, int32_t asof, state_customer *out)
+static void features(const state_store *st, const cust *c, int32_t asof, state_customer *out)
 {
     memset(out, 0, sizeof *out);
     out->last_event_at = c->last_at;
+    engagement_of(st, c, asof, out);
     txn_features *f = &out->f;
     if (c->ndays == 0)
         return;
@@ -1843,7 +2081,7 @@ rfm_status state_get(state_store *st, const char *customer_id, int32_t asof, sta
     pthread_rwlock_rdlock(&st->lock);
     long k = custs_find(&st->cs, tl.cid, tl.cidlen);
     if (k >= 0)
-        features(&st->cs.c[k], asof, out);
+        features(st, &st->cs.c[k], asof, out);
     pthread_rwlock_unlock(&st->lock);
     if (k < 0)
         return rfm_fail(err, errlen, RFM_ENOTFOUND, "customer %.*s: not in the state",
@@ -1872,7 +2110,7 @@ rfm_status state_each(state_store *st, int32_t asof, state_each_fn fn, void *use
             if (!c->id)
                 continue;
             memcpy(ids[m], c->id, c->idlen + 1);
-            features(c, asof, &cs[m]);
+            features(st, c, asof, &cs[m]);
             m++;
         }
         pthread_rwlock_unlock(&st->lock);

@@ -42,6 +42,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engagement.h"
 #include "status.h"
 #include "txn.h"
 
@@ -52,14 +53,16 @@ typedef enum { STATE_SYNC_FULL = 0, STATE_SYNC_NORMAL = 1 } state_sync;
 
 typedef struct {
     state_sync synchronous;
-    uint64_t seen_ids_max;     /* event ids kept for idempotency (the newest); >= 1000 */
-    const char *cancel_prefix; /* as data.cancellation_prefix; NULL or "" = none */
-    uint64_t max_pages;        /* cap on the file in 4 KiB pages (0 = none): a full
-                                  cap answers RFM_ENOSPC like a full disk */
-    uint64_t cache_mb;         /* SQLite page cache of the connection, MiB */
-    uint64_t fold_events;      /* events between two complete folds of the customer
-                                  rows at most, so at most about twice this many are
-                                  replayed at an open after a crash; >= 1000 */
+    uint64_t seen_ids_max;           /* event ids kept for idempotency (the newest); >= 1000 */
+    const char *cancel_prefix;       /* as data.cancellation_prefix; NULL or "" = none */
+    uint64_t max_pages;              /* cap on the file in 4 KiB pages (0 = none): a full
+                                        cap answers RFM_ENOSPC like a full disk */
+    uint64_t cache_mb;               /* SQLite page cache of the connection, MiB */
+    uint64_t fold_events;            /* events between two complete folds of the customer
+                                        rows at most, so at most about twice this many are
+                                        replayed at an open after a crash; >= 1000 */
+    const engagement_options *types; /* interaction kinds (copied at open); NULL:
+                                        engagement_default_options */
 } state_options;
 
 /* Defaults: FULL, 10,000,000 ids, prefix "C", no cap, 256 MiB cache,
@@ -68,8 +71,11 @@ void state_default_options(state_options *o);
 /* Reason the options cannot be used, or NULL. */
 const char *state_check_options(const state_options *o, char *buf, size_t len);
 
-/* One event as the caller received it. Exactly one of amount (has_amount)
- * or quantity and price; an amount is a line of quantity 1. */
+/* One event as the caller received it. A monetary kind (the default,
+ * "purchase") is a purchase line: exactly one of amount (has_amount) or
+ * quantity and price; an amount is a line of quantity 1. Another kind is
+ * an interaction: event_id, customer_id and time only (the rest is not
+ * read). */
 typedef struct {
     const char *event_id;    /* idempotency key, 1..STATE_ID_MAX bytes */
     const char *customer_id; /* normalised as in training ("17850.0" is "17850") */
@@ -79,6 +85,7 @@ typedef struct {
     const char *product;     /* NULL: none; only tells lines apart */
     int has_amount;
     double amount, quantity, price;
+    const char *type; /* the kind's name (options.types); NULL: "purchase" */
 } state_event;
 
 typedef enum {
@@ -102,7 +109,8 @@ typedef enum {
     STATE_NONPOS_PRICE = 8,     /* ignored: price <= 0 */
     STATE_REPEATED_LINE = 9,    /* ignored: same customer, invoice, time, product,
                                    quantity and price as an applied event */
-    STATE_NREASONS = 10
+    STATE_BAD_TYPE = 10,        /* rejected: a kind not in options.types */
+    STATE_NREASONS = 11
 } state_reason;
 
 typedef struct {
@@ -153,6 +161,15 @@ typedef struct {
     txn_features f;        /* as txn_features_asof on the same purchases */
     int64_t last_event_at; /* unix seconds of the latest applied event; INT64_MIN
                               when every purchase came from training */
+    /* Interactions before the as-of day, by kind of options.types (same
+     * index): a purchase is one per distinct invoice (of the kind of its
+     * earliest-coded line: see docs/events.md), another kind one per
+     * event. interactions and weighted sum them (weighted with the kinds'
+     * weights); last_interaction_day is the latest day of one (DATE_NONE:
+     * none). A kind no longer in the config is not counted. */
+    double type_count[ENGAGEMENT_TYPES_MAX];
+    double interactions, weighted;
+    int32_t last_interaction_day;
 } state_customer;
 
 /* A customer's features as of asof_day (purchases strictly before it, as

@@ -170,7 +170,7 @@ static txn_data *fx_read(const fixture *fx, const char *keep)
 static state_event fx_event(const fx_line *l, char *idbuf, size_t i)
 {
     snprintf(idbuf, 32, "ev-%zu", i);
-    state_event e = {idbuf, l->cid, l->time, l->invoice, l->product, 0, 0, 0, 0};
+    state_event e = {idbuf, l->cid, l->time, l->invoice, l->product, 0, 0, 0, 0, NULL};
     if (l->amount_form) {
         e.has_amount = 1;
         e.amount = strtod(l->price, NULL);
@@ -499,28 +499,28 @@ static void test_event_rules(void **state)
     longid[sizeof longid - 1] = '\0';
     state_event ev[] = {
         /* 0: applied, no invoice: the day is the invoice */
-        {"a1", "7", "2011-12-01T08:00:00Z", NULL, NULL, 1, 10.0, 0, 0},
+        {"a1", "7", "2011-12-01T08:00:00Z", NULL, NULL, 1, 10.0, 0, 0, NULL},
         /* 1: applied, the same day, no invoice: same invoice, another line */
-        {"a2", "7", "2011-12-01T09:00:00Z", NULL, NULL, 0, 0, 2, 2.5},
+        {"a2", "7", "2011-12-01T09:00:00Z", NULL, NULL, 0, 0, 2, 2.5, NULL},
         /* 2: duplicate of 0 in the same batch */
-        {"a1", "7", "2011-12-01T08:00:00Z", NULL, NULL, 1, 10.0, 0, 0},
+        {"a1", "7", "2011-12-01T08:00:00Z", NULL, NULL, 1, 10.0, 0, 0, NULL},
         /* 3: the same line as 0 under a new id: a repeated line */
-        {"a3", "7.0", "2011-12-01T08:00:00Z", NULL, NULL, 1, 10.0, 0, 0},
+        {"a3", "7.0", "2011-12-01T08:00:00Z", NULL, NULL, 1, 10.0, 0, 0, NULL},
         /* 4: 23:30 at -02:00 is 01:30 UTC the next day: a new day and invoice */
-        {"a4", "7", "2011-12-01T23:30:00-02:00", "", "P1", 1, 4.0, 0, 0},
+        {"a4", "7", "2011-12-01T23:30:00-02:00", "", "P1", 1, 4.0, 0, 0, NULL},
         /* 5: ignored: a cancellation */
-        {"a5", "7", "2011-12-03T08:00:00Z", "C9", NULL, 0, 0, -1, 3},
+        {"a5", "7", "2011-12-03T08:00:00Z", "C9", NULL, 0, 0, -1, 3, NULL},
         /* 6: ignored: non-positive amount (a zero or a return, as rfm-train counts it) */
-        {"a6", "7", "2011-12-03T08:00:00Z", "9", NULL, 1, 0.0, 0, 0},
+        {"a6", "7", "2011-12-03T08:00:00Z", "9", NULL, 1, 0.0, 0, 0, NULL},
         /* 7..12: rejected */
-        {"", "7", "2011-12-03T08:00:00Z", NULL, NULL, 1, 1.0, 0, 0},
-        {"r2", "nan", "2011-12-03T08:00:00Z", NULL, NULL, 1, 1.0, 0, 0},
-        {"r3", "7", "2011-12-03 25:00", NULL, NULL, 1, 1.0, 0, 0},
-        {"r4", "7", "2011-12-03", NULL, NULL, 1, NAN, 0, 0},
-        {"r5", "7", "2011-12-03", longid, NULL, 1, 1.0, 0, 0},
-        {longid, "7", "2011-12-03", NULL, NULL, 1, 1.0, 0, 0},
+        {"", "7", "2011-12-03T08:00:00Z", NULL, NULL, 1, 1.0, 0, 0, NULL},
+        {"r2", "nan", "2011-12-03T08:00:00Z", NULL, NULL, 1, 1.0, 0, 0, NULL},
+        {"r3", "7", "2011-12-03 25:00", NULL, NULL, 1, 1.0, 0, 0, NULL},
+        {"r4", "7", "2011-12-03", NULL, NULL, 1, NAN, 0, 0, NULL},
+        {"r5", "7", "2011-12-03", longid, NULL, 1, 1.0, 0, 0, NULL},
+        {longid, "7", "2011-12-03", NULL, NULL, 1, 1.0, 0, 0, NULL},
         /* 13: another customer, invoice given */
-        {"b1", "8", "2011-12-02", "100", NULL, 0, 0, 3, 1.5},
+        {"b1", "8", "2011-12-02", "100", NULL, 0, 0, 3, 1.5, NULL},
     };
     size_t n = sizeof ev / sizeof *ev;
     state_result res[sizeof ev / sizeof *ev];
@@ -624,8 +624,8 @@ static void test_seen_retention(void **state)
     for (int i = 0; i < N; i++) {
         snprintf(ids[i], sizeof ids[i], "id%d", i);
         snprintf(cids[i], sizeof cids[i], "%d", i % 100);
-        ev[i] =
-            (state_event){ids[i], cids[i], "2011-06-01T10:00:00Z", NULL, NULL, 1, 1.0 + i, 0, 0};
+        ev[i] = (state_event){ids[i], cids[i], "2011-06-01T10:00:00Z", NULL, NULL, 1, 1.0 + i, 0,
+                              0,      NULL};
     }
     /* Event 1 is a cancellation: ignored, recorded by its id alone. */
     ev[1].invoice = "C1";
@@ -756,7 +756,7 @@ static void test_damaged_row(void **state)
     char dir[64];
     char *path = tmp_store(dir, sizeof dir);
     state_store *st = open_store(path, NULL);
-    state_event e = {"x1", "42", "2011-06-01", NULL, NULL, 1, 3.0, 0, 0};
+    state_event e = {"x1", "42", "2011-06-01", NULL, NULL, 1, 3.0, 0, 0, NULL};
     state_result res;
     apply_ok(st, &e, 1, &res);
     state_close(st);
@@ -829,8 +829,8 @@ static void test_readers_beside_writer(void **state)
             snprintf(ids[i], sizeof ids[i], "b%d-%d", b, i);
             snprintf(invs[i], sizeof invs[i], "%d-%d", b, i);
             snprintf(cids[i], sizeof cids[i], "%d", 1 + i % 20);
-            ev[i] =
-                (state_event){ids[i], cids[i], "2011-06-01T10:00:00Z", invs[i], NULL, 1, 2.0, 0, 0};
+            ev[i] = (state_event){ids[i], cids[i], "2011-06-01T10:00:00Z", invs[i], NULL, 1, 2.0, 0,
+                                  0,      NULL};
         }
         apply_ok(st, ev, PER, res);
     }
@@ -882,8 +882,8 @@ static void test_each(void **state)
     state_store *st = open_store(path, NULL);
     char err[RFM_ERRLEN] = "";
     assert_int_equal(state_seed(st, ref, NULL, err, sizeof err), RFM_OK);
-    state_event e[2] = {{"new-1", "new customer", "2011-06-01", NULL, NULL, 1, 3.0, 0, 0},
-                        {"new-2", "10001", "2012-06-01", NULL, NULL, 1, 3.0, 0, 0}};
+    state_event e[2] = {{"new-1", "new customer", "2011-06-01", NULL, NULL, 1, 3.0, 0, 0, NULL},
+                        {"new-2", "10001", "2012-06-01", NULL, NULL, 1, 3.0, 0, 0, NULL}};
     state_result res[2];
     apply_ok(st, e, 2, res);
     each_ctx x = {st, fx.day0 + 200, 0, 0, 0};
@@ -902,6 +902,125 @@ static void test_each(void **state)
     free(path);
     txn_free(ref);
     free(fx.l);
+}
+
+/* ---- interactions of several kinds ---------------------------------------- */
+
+/* Kinds from the options: purchases per distinct invoice, other kinds per
+ * event, duplicates once, an unknown kind rejected; as of a day; kept
+ * through a reopen (rows and log) and a re-seed; two monetary kinds. */
+static void test_interactions(void **state)
+{
+    (void)state;
+    engagement_options t;
+    engagement_default_options(&t);
+    /* A second monetary kind: an invoice with lines of both counts once,
+     * under the first-configured kind. */
+    t.type[t.ntypes++] = (engagement_type){"store_purchase", 2.0, 1};
+    state_options o;
+    state_default_options(&o);
+    o.types = &t;
+    o.fold_events = 1000;
+    char dir[64];
+    char *path = tmp_store(dir, sizeof dir);
+    state_store *st = open_store(path, &o);
+    char err[RFM_ERRLEN] = "";
+    state_event ev[] = {
+        /* 0-1: one invoice of two lines: one purchase */
+        {"p1", "5", "2011-03-01T10:00:00Z", "I1", "A", 1, 10.0, 0, 0, NULL},
+        {"p2", "5", "2011-03-01T10:00:00Z", "I1", "B", 1, 5.0, 0, 0, "store_purchase"},
+        /* 2: another invoice in store */
+        {"p3", "5", "2011-03-05T10:00:00Z", "I2", NULL, 1, 7.0, 0, 0, "store_purchase"},
+        /* 3-5: three web visits, one sent twice; a lead later */
+        {"w1", "5", "2011-03-02T09:00:00Z", NULL, NULL, 0, 0, 0, 0, "web_visit"},
+        {"w2", "5.0", "2011-03-02T11:00:00Z", NULL, NULL, 0, 0, 0, 0, "web_visit"},
+        {"w2", "5", "2011-03-02T11:00:00Z", NULL, NULL, 0, 0, 0, 0, "web_visit"},
+        {"w3", "5", "2011-03-03T11:00:00Z", NULL, NULL, 0, 0, 0, 0, "web_visit"},
+        {"l1", "5", "2011-03-10T12:00:00Z", NULL, NULL, 0, 0, 0, 0, "lead"},
+        /* 8: a customer known only by a visit */
+        {"w4", "6", "2011-03-02T09:00:00Z", NULL, NULL, 0, 0, 0, 0, "web_visit"},
+        /* 9-11: rejected: an unknown kind, a visit without a time or a customer */
+        {"x1", "5", "2011-03-02T09:00:00Z", NULL, NULL, 1, 1.0, 0, 0, "newsletter"},
+        {"x2", "5", NULL, NULL, NULL, 0, 0, 0, 0, "web_visit"},
+        {"x3", "null", "2011-03-02", NULL, NULL, 0, 0, 0, 0, "lead"},
+    };
+    size_t n = sizeof ev / sizeof *ev;
+    state_result res[sizeof ev / sizeof *ev];
+    apply_ok(st, ev, n, res);
+    const state_result want[] = {
+        {STATE_APPLIED, STATE_OK},        {STATE_APPLIED, STATE_OK},
+        {STATE_APPLIED, STATE_OK},        {STATE_APPLIED, STATE_OK},
+        {STATE_APPLIED, STATE_OK},        {STATE_DUPLICATE, STATE_OK},
+        {STATE_APPLIED, STATE_OK},        {STATE_APPLIED, STATE_OK},
+        {STATE_APPLIED, STATE_OK},        {STATE_REJECTED, STATE_BAD_TYPE},
+        {STATE_REJECTED, STATE_BAD_TIME}, {STATE_REJECTED, STATE_MISSING_CUSTOMER},
+    };
+    for (size_t i = 0; i < n; i++)
+        if (res[i].outcome != want[i].outcome || res[i].reason != want[i].reason)
+            fail_msg("event %zu: %s/%s, wanted %s/%s", i, state_outcome_name(res[i].outcome),
+                     state_reason_name(res[i].reason), state_outcome_name(want[i].outcome),
+                     state_reason_name(want[i].reason));
+    assert_string_equal(state_reason_name(STATE_BAD_TYPE), "bad_type");
+    int32_t d = date_from_ymd(2011, 3, 1);
+    for (int round = 0; round < 3; round++) {
+        state_customer c;
+        assert_int_equal(state_get(st, "5", d + 20, &c, err, sizeof err), RFM_OK);
+        /* purchase 1 (I1: its lines are purchase and store_purchase),
+         * web_visit 3, lead 1, store_purchase 1 (I2) */
+        assert_near(c.type_count[0], 1, 0);
+        assert_near(c.type_count[1], 3, 0);
+        assert_near(c.type_count[2], 1, 0);
+        assert_near(c.type_count[3], 1, 0);
+        assert_near(c.interactions, 6, 0);
+        assert_near(c.weighted, 1.0 + 3 * 0.1 + 5.0 + 2.0, 1e-12);
+        assert_int_equal(c.last_interaction_day, d + 9); /* the lead */
+        assert_near(c.f.frequency, 2, 0);                /* purchases unchanged by the rest */
+        assert_near(c.f.monetary, 22, 0);
+        /* As of 3 March: I1 and the two visits of the 2nd. */
+        assert_int_equal(state_get(st, "5", d + 2, &c, err, sizeof err), RFM_OK);
+        assert_near(c.interactions, 3, 0);
+        assert_int_equal(c.last_interaction_day, d + 1);
+        /* A customer with visits only: in the store, no purchase. */
+        assert_int_equal(state_get(st, "6", d + 20, &c, err, sizeof err), RFM_OK);
+        assert_false(c.f.active);
+        assert_near(c.interactions, 1, 0);
+        uint64_t nc;
+        assert_int_equal(state_count(st, &nc, err, sizeof err), RFM_OK);
+        assert_int_equal(nc, round == 2 ? 3 : 2); /* the re-seed's customer 7 */
+        if (round == 0) {                         /* reopened after a clean close: the rows */
+            state_close(st);
+            st = open_store(path, &o);
+        } else if (round == 1) { /* re-seeded: the interactions stay */
+            txn_data *d0 = txn_from_text("InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,"
+                                         "CustomerID\n9,X,1,2011-01-01 10:00:00,3.0,7\n");
+            assert_int_equal(state_seed(st, d0, NULL, err, sizeof err), RFM_OK);
+            txn_free(d0);
+            state_close(st);
+            st = open_store(path, &o);
+            continue;
+        }
+    }
+    /* Resent after a reopen: duplicates. */
+    apply_ok(st, ev, n, res);
+    for (size_t i = 0; i < n; i++)
+        assert_true(res[i].outcome == STATE_DUPLICATE || res[i].outcome == STATE_REJECTED);
+    /* A kind taken out of the config no longer counts; back, it does. */
+    state_close(st);
+    engagement_options t2 = t;
+    t2.ntypes = 2; /* purchase, web_visit */
+    o.types = &t2;
+    st = open_store(path, &o);
+    state_customer c;
+    assert_int_equal(state_get(st, "5", d + 20, &c, err, sizeof err), RFM_OK);
+    assert_near(c.interactions, 4, 0); /* the purchase I1 and 3 visits; I2 was store_purchase */
+    state_close(st);
+    o.types = &t;
+    st = open_store(path, &o);
+    assert_int_equal(state_get(st, "5", d + 20, &c, err, sizeof err), RFM_OK);
+    assert_near(c.interactions, 6, 0);
+    state_close(st);
+    rm_store(dir, path);
+    free(path);
 }
 
 /* ---- kill -9 ---------------------------------------------------------- */
@@ -1117,6 +1236,7 @@ int main(void)
         cmocka_unit_test(test_damaged_row),
         cmocka_unit_test(test_readers_beside_writer),
         cmocka_unit_test(test_each),
+        cmocka_unit_test(test_interactions),
         cmocka_unit_test(test_kill9_loses_nothing),
         cmocka_unit_test(test_disk_full),
         cmocka_unit_test(test_bad_files),
