@@ -46,8 +46,9 @@ struct api {
     char *openapi_text;
     size_t openapi_len;
     struct timespec started;
-    live *live;         /* the customer-state store, or NULL (not owned) */
-    size_t batch_limit; /* events per POST /events */
+    live *live;                       /* the customer-state store, or NULL (not owned) */
+    size_t batch_limit;               /* events per POST /events */
+    const engagement_options *events; /* interaction kinds, engagement edges (not owned) */
     http_route routes[20];
     size_t nroutes;
 };
@@ -433,7 +434,7 @@ static const char *id_text(const json_t *v, char *buf, size_t len)
 /* One event of the body into e; STATE_OK, or the reason it is refused
  * (with why) when a member has the wrong JSON type. The strings borrow from
  * the body, or from ids (STATE_ID_MAX + 1 bytes twice). */
-static state_reason event_from_json(const json_t *o, state_event *e, char ids[2][32],
+static state_reason event_from_json(const api *a, const json_t *o, state_event *e, char ids[2][32],
                                     const char **why)
 {
     memset(e, 0, sizeof *e);
@@ -452,6 +453,15 @@ static state_reason event_from_json(const json_t *o, state_event *e, char ids[2]
     const json_t *prod = json_object_get(o, "product");
     if (prod && !json_is_null(prod) && !(e->product = json_string_value(prod)))
         return *why = "product: must be a string or null", STATE_BAD_TEXT;
+    const json_t *type = json_object_get(o, "type");
+    if (type && !json_is_null(type) && !(e->type = json_string_value(type)))
+        return *why = "type: must be a string (a kind of events.types) or null", STATE_BAD_TYPE;
+    int ti =
+        a->events ? engagement_type_index(a->events, e->type, e->type ? strlen(e->type) : 0) : 0;
+    if (ti < 0)
+        return *why = "type: not a kind of events.types (the config)", STATE_BAD_TYPE;
+    if (a->events && !a->events->type[ti].monetary)
+        return STATE_OK; /* an interaction: no spend to read */
     const json_t *am = json_object_get(o, "amount"), *q = json_object_get(o, "quantity"),
                  *pr = json_object_get(o, "price");
     if (am && (q || pr))
@@ -480,6 +490,7 @@ static const char *reason_message(state_reason r)
     case STATE_BAD_NUMBER:
         return "amount, or quantity and price: one form only, finite, spend at most 1e298";
     case STATE_BAD_TEXT: return "invoice or product: longer than 256 bytes";
+    case STATE_BAD_TYPE: return "type: not a kind of events.types (the config)";
     default: return state_reason_name(r);
     }
 }
@@ -519,7 +530,7 @@ static int h_events(void *user, const json_t *body, json_t **out, char *msg, siz
     size_t m = 0; /* events that go to the store, their body index in index[] */
     for (size_t i = 0; i < n; i++) {
         const char *why = NULL;
-        state_reason r = event_from_json(json_array_get(evs, i), &ev[m], ids[m], &why);
+        state_reason r = event_from_json(a, json_array_get(evs, i), &ev[m], ids[m], &why);
         if (r != STATE_OK) {
             live_count_rejected(a->live, r);
             json_array_append_new(rejected, rejection(i, 422, r, why));
@@ -633,6 +644,32 @@ static int h_customer(void *user, const json_t *body, json_t **out, char *msg, s
     } else {
         json_object_set_new(o, "last_event_at", json_null());
     }
+    if (a->events) {
+        /* Interactions of every kind up to the end of as_of, scored. */
+        engagement_result er;
+        engagement_score(a->events, sc.last_interaction_day, asof + 1, sc.interactions, sc.weighted,
+                         &er);
+        json_t *types = json_object();
+        for (size_t k = 0; types && k < a->events->ntypes; k++)
+            json_object_set_new(types, a->events->type[k].name,
+                                json_integer((json_int_t)sc.type_count[k]));
+        char lastday[11] = "";
+        if (sc.last_interaction_day != DATE_NONE)
+            date_format(sc.last_interaction_day, lastday);
+        json_t *eng =
+            types
+                ? json_pack("{s:f,s:f,s:f,s:i,s:i,s:i,s:s,s:o,s:o}", "recency", er.recency, "count",
+                            er.count, "weighted", er.weighted, "recency_score", er.recency_score,
+                            "count_score", er.count_score, "weighted_score", er.weighted_score,
+                            "segment", engagement_segment_name(er.segment), "last_interaction",
+                            lastday[0] ? json_string(lastday) : json_null(), "types", types)
+                : NULL;
+        if (!eng) {
+            json_decref(o);
+            return 200; /* *out NULL: out of memory */
+        }
+        json_object_set_new(o, "engagement", eng);
+    }
     if (a->segments) {
         segments_result r;
         if (segments_predict(a->segments, f->recency, f->frequency, f->monetary, &r, msg, len) ==
@@ -671,10 +708,11 @@ static int h_customer(void *user, const json_t *body, json_t **out, char *msg, s
     return 200;
 }
 
-void api_set_live(api *a, live *l, size_t batch_limit)
+void api_set_live(api *a, live *l, size_t batch_limit, const engagement_options *events)
 {
     a->live = l;
     a->batch_limit = batch_limit;
+    a->events = events;
 }
 
 static int h_clusters(void *user, const json_t *body, json_t **out, char *msg, size_t len)

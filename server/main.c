@@ -205,7 +205,7 @@ int main(int argc, char **argv)
             date_format(live_snapshot_day(lv), day);
         fprintf(stderr, "rfm-serve: state %s: %s (snapshot %s)\n", state_path,
                 seeded ? "seeded from the training data" : "opened", day);
-        api_set_live(a, lv, cfg->server.batch_limit);
+        api_set_live(a, lv, cfg->server.batch_limit, &cfg->events);
         ops_set_extra(o, state_metrics, lv);
     }
     if (tokens.n == 0)
@@ -262,7 +262,7 @@ int main(int argc, char **argv)
             continue;
         }
         if (lv) {
-            api_set_live(fresh, lv, cfg->server.batch_limit);
+            api_set_live(fresh, lv, cfg->server.batch_limit, &cfg->events);
             if (seeded)
                 fprintf(stderr, "rfm-serve: SIGHUP: state re-seeded from the new training data\n");
         }
