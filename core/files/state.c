@@ -183,7 +183,7 @@ typedef struct {
 
 static void put(buf *b, const void *v, size_t n)
 {
-    if (b->oom)
+    if (b->oom || n == 0)
         return;
     if (b->n + n > b->cap) {
         size_t c = b->cap ? 2 * b->cap : 4096;
