@@ -52,6 +52,7 @@ struct api {
      * not ready (NULL when ready). */
     const char *(*not_ready)(void *ctx, char *buf, size_t len);
     void *not_ready_ctx;
+    const engagement_options *events; /* interaction kinds, engagement edges (not owned) */
     http_route routes[20];
     size_t nroutes;
 };
@@ -562,6 +563,32 @@ static int h_customer(void *user, const json_t *body, json_t **out, char *msg, s
     } else {
         json_object_set_new(o, "last_event_at", json_null());
     }
+    if (a->events) {
+        /* Interactions of every kind up to the end of as_of, scored. */
+        engagement_result er;
+        engagement_score(a->events, sc.last_interaction_day, asof + 1, sc.interactions, sc.weighted,
+                         &er);
+        json_t *types = json_object();
+        for (size_t k = 0; types && k < a->events->ntypes; k++)
+            json_object_set_new(types, a->events->type[k].name,
+                                json_integer((json_int_t)sc.type_count[k]));
+        char lastday[11] = "";
+        if (sc.last_interaction_day != DATE_NONE)
+            date_format(sc.last_interaction_day, lastday);
+        json_t *eng =
+            types
+                ? json_pack("{s:f,s:f,s:f,s:i,s:i,s:i,s:s,s:o,s:o}", "recency", er.recency, "count",
+                            er.count, "weighted", er.weighted, "recency_score", er.recency_score,
+                            "count_score", er.count_score, "weighted_score", er.weighted_score,
+                            "segment", engagement_segment_name(er.segment), "last_interaction",
+                            lastday[0] ? json_string(lastday) : json_null(), "types", types)
+                : NULL;
+        if (!eng) {
+            json_decref(o);
+            return 200; /* *out NULL: out of memory */
+        }
+        json_object_set_new(o, "engagement", eng);
+    }
     if (a->segments) {
         segments_result r;
         if (segments_predict(a->segments, f->recency, f->frequency, f->monetary, &r, msg, len) ==
@@ -603,10 +630,11 @@ static int h_customer(void *user, const json_t *body, json_t **out, char *msg, s
     return 200;
 }
 
-void api_set_live(api *a, live *l, size_t batch_limit)
+void api_set_live(api *a, live *l, size_t batch_limit, const engagement_options *events)
 {
     a->live = l;
     a->batch_limit = batch_limit;
+    a->events = events;
 }
 
 void api_set_not_ready(api *a, const char *(*fn)(void *ctx, char *buf, size_t len), void *ctx)

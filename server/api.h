@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "engagement.h"
 #include "customers.h"
 #include "http.h"
 #include "oas.h"
@@ -37,10 +38,11 @@ void api_release(api *a);
 
 /* The customer-state store the by-id calls, POST /events and GET
  * /customers/{id} use (NULL: none; the by-id calls read models/
- * customers.csv and the others answer 503). l must outlive a; call before
- * a serves. batch_limit: events per POST /events. */
+ * customers.csv and the others answer 503). l and events (the kinds and
+ * the engagement edges, events: in the config) must outlive a; call
+ * before a serves. batch_limit: events per POST /events. */
 struct live;
-void api_set_live(api *a, struct live *l, size_t batch_limit);
+void api_set_live(api *a, struct live *l, size_t batch_limit, const engagement_options *events);
 
 /* A readiness condition beyond the models (the Kafka consumer's lag): fn
  * returns NULL when ready, else why not (in buf, or static), and /ready

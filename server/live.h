@@ -2,9 +2,9 @@
  * state.h, docs/events.md): one writer thread that commits the batches of
  * concurrent POST /events requests together (group commit: one
  * transaction and one fsync for all the requests waiting, each answered
- * after it), a pool of read connections for GET /customers/{id} and the
- * by-id scoring calls, seeding from the training data behind models/, and
- * the counters /metrics shows.
+ * after it), reads for GET /customers/{id} and the by-id scoring calls
+ * (from memory, never waiting for a commit's fsync), seeding from the
+ * training data behind models/, and the counters /metrics shows.
  *
  * Threads: live_apply and live_get may be called from every worker thread
  * at once; live_seed from the main thread while serving (SIGHUP). A
@@ -25,9 +25,9 @@
 
 typedef struct live live;
 
-/* Open the store at path (creating it and its folder's file, not the
- * folder), start the writer thread and readers readers. */
-rfm_status live_open(const char *path, const state_options *opt, int readers, live **out, char *err,
+/* Open the store at path (creating its file, not its folder) and start
+ * the writer thread. */
+rfm_status live_open(const char *path, const state_options *opt, live **out, char *err,
                      size_t errlen);
 /* Stop the writer (after the commit in progress) and close; NULL is fine. */
 void live_close(live *l);
@@ -64,7 +64,7 @@ typedef struct {
 rfm_status live_apply_items(live *l, const json_t *const *items, size_t n, live_item *out,
                             char *err, size_t errlen);
 
-/* A customer as of asof_day (state_get) on a pooled read connection. */
+/* A customer as of asof_day (state_get), from any thread. */
 rfm_status live_get(live *l, const char *customer_id, int32_t asof_day, state_customer *out,
                     char *err, size_t errlen);
 

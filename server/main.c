@@ -262,10 +262,8 @@ int main(int argc, char **argv)
                 goto out;
             }
         }
-        /* Readers: one per worker thread and a spare for /metrics. */
-        int threads = cfg->server.threads > 0 ? cfg->server.threads : 2;
         int seeded = 0;
-        if (live_open(state_path, &cfg->state, threads + 1, &lv, err, sizeof err) != RFM_OK ||
+        if (live_open(state_path, &cfg->state, &lv, err, sizeof err) != RFM_OK ||
             live_seed(lv, api_manifest(a), &cfg->txn, &seeded, err, sizeof err) != RFM_OK) {
             fprintf(stderr, "rfm-serve: %s\n", err);
             goto out;
@@ -275,7 +273,7 @@ int main(int argc, char **argv)
             date_format(live_snapshot_day(lv), day);
         fprintf(stderr, "rfm-serve: state %s: %s (snapshot %s)\n", state_path,
                 seeded ? "seeded from the training data" : "opened", day);
-        api_set_live(a, lv, cfg->server.batch_limit);
+        api_set_live(a, lv, cfg->server.batch_limit, &cfg->events);
         if (cfg->kafka.brokers) {
             if (kafka_start(&cfg->kafka, lv, &kc, err, sizeof err) != RFM_OK) {
                 fprintf(stderr, "rfm-serve: %s\n", err);
@@ -342,7 +340,7 @@ int main(int argc, char **argv)
             continue;
         }
         if (lv) {
-            api_set_live(fresh, lv, cfg->server.batch_limit);
+            api_set_live(fresh, lv, cfg->server.batch_limit, &cfg->events);
             if (kc)
                 api_set_not_ready(fresh, kafka_not_ready, kc);
             if (seeded)

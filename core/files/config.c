@@ -909,12 +909,83 @@ static void read_kafka(ctx *x, const json_t *k, kafka_options *o)
         section_check(x, "events.kafka", kafka_check(o, why, sizeof why));
 }
 
+/* events: the interaction kinds of POST /events and the engagement scores
+ * (engagement.h, docs/events.md). types replaces the defaults as a whole. */
+static void read_edges(ctx *x, const json_t *e, const char *name, double out[4])
+{
+    const json_t *v = json_object_get(e, name);
+    if (!v || json_is_null(v))
+        return;
+    char key[64];
+    snprintf(key, sizeof key, "events.engagement.%s", name);
+    if (!json_is_array(v) || json_array_size(v) != 4) {
+        bad(x, key, "must be a list of four increasing numbers");
+        return;
+    }
+    for (size_t i = 0; i < 4; i++) {
+        if (!json_is_number(json_array_get(v, i))) {
+            bad(x, key, "must be a list of four increasing numbers");
+            return;
+        }
+        out[i] = json_number_value(json_array_get(v, i));
+    }
+}
+
+static void read_events(ctx *x, const json_t *s, engagement_options *o)
+{
+    engagement_default_options(o);
+    const json_t *types = json_object_get(s, "types");
+    if (types && !json_is_null(types)) {
+        if (!json_is_object(types) || json_object_size(types) == 0) {
+            bad(x, "events.types", "must be a mapping of kind names to {weight, monetary}");
+            return;
+        }
+        o->ntypes = 0;
+        const char *name;
+        const json_t *t;
+        json_object_foreach((json_t *)types, name, t)
+        {
+            char key[128];
+            snprintf(key, sizeof key, "events.types.%.64s", name);
+            if (o->ntypes == ENGAGEMENT_TYPES_MAX) {
+                bad(x, "events.types", "at most 16 kinds");
+                return;
+            }
+            if (t && !json_is_null(t) && !json_is_object(t)) {
+                bad(x, key, "must be a mapping {weight, monetary}");
+                return;
+            }
+            static const char *const known[] = {"weight", "monetary", NULL};
+            check_keys(x, t, key, known);
+            engagement_type *k = &o->type[o->ntypes++];
+            snprintf(k->name, sizeof k->name, "%.*s", ENGAGEMENT_NAME_MAX, name);
+            if (strlen(name) > ENGAGEMENT_NAME_MAX)
+                k->name[0] = '\0'; /* the check names it invalid */
+            snprintf(key, sizeof key, "events.types.%.64s.weight", name);
+            k->weight = get_type_num(x, t, "weight", key, 1.0);
+            snprintf(key, sizeof key, "events.types.%.64s.monetary", name);
+            k->monetary = get_bool(x, t, "monetary", key, 0);
+        }
+    }
+    const json_t *e = json_object_get(s, "engagement");
+    if (e && !json_is_null(e) && !json_is_object(e))
+        bad(x, "events.engagement", "must be a mapping");
+    static const char *const known[] = {"recency_days", "count", "weighted", NULL};
+    check_keys(x, e, "events.engagement", known);
+    read_edges(x, e, "recency_days", o->recency_days);
+    read_edges(x, e, "count", o->count);
+    read_edges(x, e, "weighted", o->weighted);
+    char why[160];
+    if (x->st == RFM_OK)
+        section_check(x, "events", engagement_check_options(o, why, sizeof why));
+}
+
 static const char *const KEYS_TOP[] = {"data",  "models_dir", "segments", "cltv",
                                        "churn", "embeddings", "uplift",   "server",
                                        "state", "events",     NULL};
 static const char *const KEYS_STATE[] = {"path",     "synchronous", "seen_ids_max",
                                          "cache_mb", "max_mb",      NULL};
-static const char *const KEYS_EVENTS[] = {"kafka", NULL};
+static const char *const KEYS_EVENTS[] = {"types", "engagement", "kafka", NULL};
 static const char *const KEYS_KAFKA[] = {"brokers",           "topic",         "group_id",
                                          "dead_letter_topic", "ready_max_lag", "batch_max",
                                          "batch_wait_ms",     "properties",    NULL};
@@ -991,11 +1062,13 @@ rfm_status config_load(const char *path, rfm_config **out, char *err, size_t err
         if (server_check(&c->server, why, sizeof why))
             bad(&x, "server", why);
     }
+    read_events(&x, section(&x, root, "events"), &c->events);
     read_state(&x, section(&x, root, "state"), c);
     const json_t *kafka = json_object_get(section(&x, root, "events"), "kafka");
     if (kafka && !json_is_object(kafka))
         bad(&x, "events.kafka", "must be a mapping");
     read_kafka(&x, json_is_object(kafka) ? kafka : NULL, &c->kafka);
+    c->state.types = &c->events;
 done:
     if (x.st != RFM_OK) {
         config_free(c);

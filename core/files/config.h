@@ -19,6 +19,7 @@
 #include "churn.h"
 #include "cltv.h"
 #include "embed.h"
+#include "engagement.h"
 #include "segments.h"
 #include "state.h"
 #include "status.h"
@@ -88,10 +89,11 @@ typedef struct {
                                     the arrays are owned here, names borrow from root */
     uplift_params uplift;        /* uplift: learner, holdout, seed */
     server_options server;
-    char *state_path;    /* state.path: the customer-state store (state.h) */
-    state_options state; /* state: synchronous, seen_ids_max, cache_mb; cancel_prefix
-                            borrows data.cancellation_prefix */
-    kafka_options kafka; /* events.kafka */
+    char *state_path;          /* state.path: the customer-state store (state.h) */
+    state_options state;       /* state: synchronous, seen_ids_max, cache_mb; cancel_prefix
+                                  borrows data.cancellation_prefix, types points to events */
+    engagement_options events; /* events: interaction kinds and engagement edges */
+    kafka_options kafka;       /* events.kafka */
 } rfm_config;
 
 /* Read and check a config file. On failure *out is NULL and err says

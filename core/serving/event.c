@@ -17,7 +17,8 @@ static const char *id_text(const json_t *v, char *buf, size_t len)
     return NULL;
 }
 
-state_reason event_from_json(const json_t *o, state_event *e, event_ids *ids, const char **why)
+state_reason event_from_json(const json_t *o, const engagement_options *types, state_event *e,
+                            event_ids *ids, const char **why)
 {
     memset(e, 0, sizeof *e);
     if (!json_is_object(o))
@@ -36,6 +37,14 @@ state_reason event_from_json(const json_t *o, state_event *e, event_ids *ids, co
     const json_t *prod = json_object_get(o, "product");
     if (prod && !json_is_null(prod) && !(e->product = json_string_value(prod)))
         return *why = "product: must be a string or null", STATE_BAD_TEXT;
+    const json_t *type = json_object_get(o, "type");
+    if (type && !json_is_null(type) && !(e->type = json_string_value(type)))
+        return *why = "type: must be a string (a kind of events.types) or null", STATE_BAD_TYPE;
+    int ti = types ? engagement_type_index(types, e->type, e->type ? strlen(e->type) : 0) : 0;
+    if (ti < 0)
+        return *why = "type: not a kind of events.types (the config)", STATE_BAD_TYPE;
+    if (types && !types->type[ti].monetary)
+        return STATE_OK; /* an interaction: no spend to read */
     const json_t *am = json_object_get(o, "amount"), *q = json_object_get(o, "quantity"),
                  *pr = json_object_get(o, "price");
     if (am && (q || pr))
@@ -64,6 +73,7 @@ const char *event_reason_message(state_reason r)
     case STATE_BAD_NUMBER:
         return "amount, or quantity and price: one form only, finite, spend at most 1e298";
     case STATE_BAD_TEXT: return "invoice or product: longer than 256 bytes";
+    case STATE_BAD_TYPE: return "type: not a kind of events.types (the config)";
     default: return state_reason_name(r);
     }
 }

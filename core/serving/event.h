@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "engagement.h"
 #include "state.h"
 
 /* Room for the ids given as JSON integers (customer_id, invoice). */
@@ -20,10 +21,13 @@ typedef struct {
 } event_ids;
 
 /* The event o into e: STATE_OK, or the reason it is refused with *why (a
- * static message) when o is not an object or a member has the wrong JSON
- * type. The strings of e borrow from o, or from ids: both must outlive
- * e. */
-state_reason event_from_json(const json_t *o, state_event *e, event_ids *ids, const char **why);
+ * static message) when o is not an object, a member has the wrong JSON
+ * type, or its `type` is not a kind of types (events.types; NULL: every
+ * event is a purchase). An interaction of a kind that is not monetary
+ * reads no spend. The strings of e borrow from o, or from ids: both must
+ * outlive e. */
+state_reason event_from_json(const json_t *o, const engagement_options *types, state_event *e,
+                             event_ids *ids, const char **why);
 
 /* A static message for a rejection reason of state_apply (what the value
  * must be), as the reply and the logs give it. */

@@ -33,6 +33,11 @@ static void test_shipped(void **state)
     assert_int_equal(c->state.synchronous, STATE_SYNC_FULL);
     assert_int_equal(c->state.seen_ids_max, 10000000);
     assert_string_equal(c->state.cancel_prefix, "C");
+    assert_int_equal(c->events.ntypes, 3);
+    assert_string_equal(c->events.type[1].name, "web_visit");
+    assert_true(c->events.type[0].monetary && !c->events.type[2].monetary);
+    assert_true(c->events.type[2].weight == 5.0 && c->events.recency_days[3] == 180);
+    assert_true(c->state.types == &c->events);
     /* The modules' own structs, with the shipped values. */
     assert_int_equal(c->cltv.holdout_days, 90);
     assert_true(c->churn.threshold_medium == 0.3 && c->churn.counterfactual_threshold == 0.6);
@@ -190,6 +195,13 @@ static void test_bad_values_name_keys(void **state)
     expect_bad("seen_ids_max: 10000000", "seen_ids_max: 5", "state.seen_ids_max");
     expect_bad("cache_mb: 256", "cache_mb: 0",
                "state.cache_mb"); /* YAML syntax error names the file */
+    expect_bad("web_visit: {weight: 0.1}", "web_visit: {weight: -0.1}", "web_visit.weight");
+    expect_bad("web_visit: {weight: 0.1}", "Web-Visit: {weight: 0.1}", "not a name");
+    expect_bad("web_visit: {weight: 0.1}", "web_visit: {wieght: 0.1}", "events.types.web_visit");
+    expect_bad("purchase: {weight: 1.0, monetary: true}", "purchase: {weight: 1.0}", "monetary");
+    expect_bad("count: [2, 5, 10, 25]", "count: [2, 5, 5, 25]", "engagement.count");
+    expect_bad("recency_days: [7, 30, 90, 180]", "recency_days: [7, 30]",
+               "events.engagement.recency_days");
 }
 
 /* Each model section is checked by its module's check at load, not later
