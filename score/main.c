@@ -157,6 +157,7 @@ static void models_free(models *m)
     cltv_free(m->cltv);
     churn_free(m->churn);
     customers_free(m->cust);
+    cltv_cache_free(m->sm.cltv_cache);
     json_decref(m->manifest);
 }
 
@@ -214,6 +215,10 @@ static rfm_status load_models(const char *dir, models *m, char *err, size_t errl
             return st;
     }
     m->sm.segments = m->segments, m->sm.cltv = m->cltv, m->sm.churn = m->churn;
+    if (m->cltv &&
+        (st = cltv_cache_new(m->cltv, m->sm.horizon_days, m->sm.discount_rate, (size_t)256 << 20,
+                             &m->sm.cltv_cache, err, errlen)) != RFM_OK)
+        return st;
     /* model_version: the one version of the models used when they agree
      * (one training run), else each "name=version" in a fixed order. */
     static const char *const NAMES[] = {"customers", "segments", "churn", "cltv"};
@@ -244,51 +249,42 @@ static rfm_status load_models(const char *dir, models *m, char *err, size_t errl
     return RFM_OK;
 }
 
-/* Percentile of x in the sorted values v[0..n-1]: 100 x (below + equal / 2)
- * / n, rounded to 0.01; ties share one. NaN when x is NaN or n is 0. */
-static double percentile(const double *v, size_t n, double x)
-{
-    if (isnan(x) || !n)
-        return NAN;
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (v[mid] < x)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    size_t below = lo;
-    hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (v[mid] <= x)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    double p = 100.0 * ((double)below + 0.5 * (double)(lo - below)) / (double)n;
-    return round(p * 100) / 100;
-}
+/* Replace each value of v[0..n-1] by its percentile among the non-NaN
+ * ones: 100 x (below + equal / 2) / count, rounded to 0.01; ties share
+ * one; NaN stays NaN. One sort of (value, index) pairs and a sweep, not a
+ * binary search a row (random reads over the whole table). 0 when out of
+ * memory (v unchanged). */
+typedef struct {
+    double v;
+    size_t i;
+} ranked;
 
-static int cmp_double(const void *a, const void *b)
+static int cmp_ranked(const void *a, const void *b)
 {
-    double x = *(const double *)a, y = *(const double *)b;
+    double x = ((const ranked *)a)->v, y = ((const ranked *)b)->v;
     return (x > y) - (x < y);
 }
 
-/* Sorted copy of the non-NaN values of v[0..n-1]; count in *m. */
-static double *sorted_finite(const double *v, size_t n, size_t *m)
+static int to_percentiles(double *v, size_t n)
 {
-    double *s = malloc((n ? n : 1) * sizeof *s);
-    if (!s)
-        return NULL;
-    *m = 0;
+    ranked *r = malloc((n ? n : 1) * sizeof *r);
+    if (!r)
+        return 0;
+    size_t m = 0;
     for (size_t i = 0; i < n; i++)
         if (!isnan(v[i]))
-            s[(*m)++] = v[i];
-    qsort(s, *m, sizeof *s, cmp_double);
-    return s;
+            r[m].v = v[i], r[m++].i = i;
+    qsort(r, m, sizeof *r, cmp_ranked);
+    for (size_t lo = 0, hi; lo < m; lo = hi) {
+        for (hi = lo + 1; hi < m && r[hi].v == r[lo].v;)
+            hi++;
+        double p = 100.0 * ((double)lo + 0.5 * (double)(hi - lo)) / (double)m;
+        p = round(p * 100) / 100;
+        for (size_t k = lo; k < hi; k++)
+            v[r[k].i] = p;
+    }
+    free(r);
+    return 1;
 }
 
 /* One customer's output row; text for the numbers lives in the row's
@@ -596,7 +592,7 @@ int main(int argc, char **argv)
     memset(&m, 0, sizeof m);
     previous prev;
     memset(&prev, 0, sizeof prev);
-    double *pchurn = NULL, *pcltv = NULL, *schurn = NULL, *scltv = NULL, *key = NULL;
+    double *pchurn = NULL, *pcltv = NULL, *key = NULL;
     size_t *order = NULL;
     unsigned char *keep = NULL;
     export_writer *w = NULL;
@@ -658,10 +654,8 @@ int main(int argc, char **argv)
         if (key)
             key[i] = by == BY_CLTV ? pcltv[i] : by == BY_CHURN ? pchurn[i] : pchurn[i] * pcltv[i];
     }
-    size_t nchurn, ncltv;
-    schurn = sorted_finite(pchurn, n, &nchurn);
-    scltv = sorted_finite(pcltv, n, &ncltv);
-    if (!schurn || !scltv) {
+    /* From here on pchurn and pcltv hold percentiles. */
+    if (!to_percentiles(pchurn, n) || !to_percentiles(pcltv, n)) {
         fprintf(stderr, "rfm-score: out of memory for %zu customers\n", n);
         goto out;
     }
@@ -698,8 +692,7 @@ int main(int argc, char **argv)
             goto out;
         }
         out_row o;
-        fill_row(&m, id, row, &r, percentile(schurn, nchurn, pchurn[i]),
-                 percentile(scltv, ncltv, pcltv[i]), &o);
+        fill_row(&m, id, row, &r, pchurn[i], pcltv[i], &o);
         if (changed && previous_same(&prev, id, row_fingerprint(&o)))
             continue;
         if (export_row(w, o.v, err, sizeof err) != RFM_OK) {
@@ -728,7 +721,7 @@ int main(int argc, char **argv)
     rc = 0;
 out:
     export_abort(w);
-    free(pchurn), free(pcltv), free(schurn), free(scltv), free(key), free(order), free(keep);
+    free(pchurn), free(pcltv), free(key), free(order), free(keep);
     previous_free(&prev);
     models_free(&m);
     config_free(cfg);
