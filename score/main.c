@@ -25,6 +25,7 @@
 #include <getopt.h>
 #include <gsl/gsl_errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,6 +148,7 @@ typedef struct {
     churn_model *churn;
     customers *cust;
     score_models sm;
+    cltv_cache *cache2; /* pass 1's second thread */
     char version[512];
     char scored_at[11];
 } models;
@@ -158,6 +160,7 @@ static void models_free(models *m)
     churn_free(m->churn);
     customers_free(m->cust);
     cltv_cache_free(m->sm.cltv_cache);
+    cltv_cache_free(m->cache2);
     json_decref(m->manifest);
 }
 
@@ -215,10 +218,11 @@ static rfm_status load_models(const char *dir, models *m, char *err, size_t errl
             return st;
     }
     m->sm.segments = m->segments, m->sm.cltv = m->cltv, m->sm.churn = m->churn;
-    if (m->cltv &&
-        (st = cltv_cache_new(m->cltv, m->sm.horizon_days, m->sm.discount_rate, (size_t)256 << 20,
-                             &m->sm.cltv_cache, err, errlen)) != RFM_OK)
-        return st;
+    for (int t = 0; t < 2 && m->cltv; t++)
+        if ((st =
+                 cltv_cache_new(m->cltv, m->sm.horizon_days, m->sm.discount_rate, (size_t)128 << 20,
+                                t ? &m->cache2 : &m->sm.cltv_cache, err, errlen)) != RFM_OK)
+            return st;
     /* model_version: the one version of the models used when they agree
      * (one training run), else each "name=version" in a fixed order. */
     static const char *const NAMES[] = {"customers", "segments", "churn", "cltv"};
@@ -457,6 +461,94 @@ static int previous_same(const previous *p, const char *id, uint64_t fp)
     return 0;
 }
 
+/* ---- the two passes, each over two threads -------------------------------
+ * Pass 1 splits the table in halves, one thread each (each with its own
+ * lifetime-value cache: score.h). Pass 2 keeps the rows in order: one
+ * thread scores the next batch of rows while the main thread writes the
+ * current one through the export writer (which formats the numbers). */
+typedef struct {
+    const models *m;
+    score_models sm; /* a copy with this thread's cache */
+    size_t from, to;
+    int want;
+    const char *const *segs;
+    size_t nsegs;
+    by_key by;
+    double *pchurn, *pcltv, *key;
+    unsigned char *keep;
+    rfm_status st;
+    size_t bad; /* the customer that failed */
+    char err[RFM_ERRLEN];
+} pass1_job;
+
+static void *pass1(void *arg)
+{
+    pass1_job *j = arg;
+    for (size_t i = j->from; i < j->to; i++) {
+        score_result r;
+        if ((j->st = score_customer(&j->sm, customers_row(j->m->cust, i), j->want, 1, &r, j->err,
+                                    sizeof j->err)) != RFM_OK) {
+            j->bad = i;
+            return NULL;
+        }
+        j->pchurn[i] = r.done & SCORE_CHURN ? r.churn_probability : NAN;
+        j->pcltv[i] = r.done & SCORE_CLTV ? r.cltv.cltv : NAN;
+        if (j->keep) {
+            j->keep[i] = 0;
+            for (size_t s = 0; s < j->nsegs && (r.done & SCORE_SEGMENTS); s++)
+                j->keep[i] |=
+                    !strcmp(j->segs[s], r.seg.segment) || !strcmp(j->segs[s], r.seg.rfm_segment);
+        }
+        if (j->key)
+            j->key[i] = j->by == BY_CLTV    ? j->pcltv[i]
+                        : j->by == BY_CHURN ? j->pchurn[i]
+                                            : j->pchurn[i] * j->pcltv[i];
+    }
+    return NULL;
+}
+
+enum { BATCH = 4096 };
+typedef struct {
+    const models *m;
+    const score_models *sm;
+    const size_t *order;
+    const unsigned char *keep;
+    const double *pchurn, *pcltv; /* percentiles */
+    const previous *prev;         /* NULL: every row */
+    size_t from, to;              /* positions in the output order */
+    size_t count;                 /* rows to write */
+    score_result r[BATCH];
+    out_row o[BATCH];
+    rfm_status st;
+    const char *bad; /* the customer that failed */
+    char err[RFM_ERRLEN];
+} batch;
+
+static void *score_batch(void *arg)
+{
+    batch *b = arg;
+    b->count = 0, b->st = RFM_OK;
+    for (size_t k = b->from; k < b->to; k++) {
+        size_t i = b->order ? b->order[k] : k;
+        if (!b->order && b->keep && !b->keep[i])
+            continue;
+        const customer_row *row = customers_row(b->m->cust, i);
+        const char *id = customers_id(b->m->cust, i);
+        score_result *r = &b->r[b->count];
+        if ((b->st = score_customer(b->sm, row, SCORE_ALL, 1, r, b->err, sizeof b->err)) !=
+            RFM_OK) {
+            b->bad = id;
+            return NULL;
+        }
+        out_row *o = &b->o[b->count];
+        fill_row(b->m, id, row, r, b->pchurn[i], b->pcltv[i], o);
+        if (b->prev && previous_same(b->prev, id, row_fingerprint(o)))
+            continue;
+        b->count++;
+    }
+    return NULL;
+}
+
 /* Highest key first; equal keys in table order (qsort_r, key array). */
 static int cmp_top(const void *a, const void *b, void *keyp)
 {
@@ -595,6 +687,7 @@ int main(int argc, char **argv)
     double *pchurn = NULL, *pcltv = NULL, *key = NULL;
     size_t *order = NULL;
     unsigned char *keep = NULL;
+    batch *bt[2] = {NULL, NULL};
     export_writer *w = NULL;
     if (load_models(models_dir, &m, err, sizeof err) != RFM_OK) {
         fprintf(stderr, "rfm-score: %s\n", err);
@@ -636,24 +729,29 @@ int main(int argc, char **argv)
         fprintf(stderr, "rfm-score: out of memory for %zu customers\n", n);
         goto out;
     }
-    int want1 = SCORE_CHURN | SCORE_CLTV | (nsegs ? SCORE_SEGMENTS : 0);
-    for (size_t i = 0; i < n; i++) {
-        score_result r;
-        if (score_customer(&m.sm, customers_row(m.cust, i), want1, 1, &r, err, sizeof err) !=
-            RFM_OK) {
-            fprintf(stderr, "rfm-score: customer '%s': %s\n", customers_id(m.cust, i), err);
+    int want1 = SCORE_CHURN | SCORE_CLTV | SCORE_CLTV_POINT | (nsegs ? SCORE_SEGMENTS : 0);
+    pass1_job jobs[2];
+    pthread_t th1;
+    for (int t = 0; t < 2; t++) {
+        pass1_job *j = &jobs[t];
+        memset(j, 0, sizeof *j);
+        j->m = &m, j->sm = m.sm, j->want = want1, j->segs = segs, j->nsegs = nsegs, j->by = by;
+        j->pchurn = pchurn, j->pcltv = pcltv, j->key = key, j->keep = keep;
+        j->from = t ? n / 2 : 0, j->to = t ? n : n / 2;
+        j->sm.cltv_cache = t ? m.cache2 : m.sm.cltv_cache;
+    }
+    int threaded = pthread_create(&th1, NULL, pass1, &jobs[1]) == 0;
+    pass1(&jobs[0]);
+    if (threaded)
+        pthread_join(th1, NULL);
+    else
+        pass1(&jobs[1]);
+    for (int t = 0; t < 2; t++)
+        if (jobs[t].st != RFM_OK) {
+            fprintf(stderr, "rfm-score: customer '%s': %s\n", customers_id(m.cust, jobs[t].bad),
+                    jobs[t].err);
             goto out;
         }
-        pchurn[i] = r.done & SCORE_CHURN ? r.churn_probability : NAN;
-        pcltv[i] = r.done & SCORE_CLTV ? r.cltv.cltv : NAN;
-        if (keep) {
-            keep[i] = 0;
-            for (size_t s = 0; s < nsegs && (r.done & SCORE_SEGMENTS); s++)
-                keep[i] |= !strcmp(segs[s], r.seg.segment) || !strcmp(segs[s], r.seg.rfm_segment);
-        }
-        if (key)
-            key[i] = by == BY_CLTV ? pcltv[i] : by == BY_CHURN ? pchurn[i] : pchurn[i] * pcltv[i];
-    }
     /* From here on pchurn and pcltv hold percentiles. */
     if (!to_percentiles(pchurn, n) || !to_percentiles(pcltv, n)) {
         fprintf(stderr, "rfm-score: out of memory for %zu customers\n", n);
@@ -680,30 +778,48 @@ int main(int argc, char **argv)
     }
     size_t total = order ? ntop : n, written = 0;
     double last = now_s();
-    for (size_t k = 0; k < total; k++) {
-        size_t i = order ? order[k] : k;
-        if (!order && keep && !keep[i])
-            continue;
-        const customer_row *row = customers_row(m.cust, i);
-        const char *id = customers_id(m.cust, i);
-        score_result r;
-        if (score_customer(&m.sm, row, SCORE_ALL, 1, &r, err, sizeof err) != RFM_OK) {
-            fprintf(stderr, "rfm-score: customer '%s': %s\n", id, err);
+    if (!(bt[0] = malloc(sizeof *bt[0])) || !(bt[1] = malloc(sizeof *bt[1]))) {
+        fprintf(stderr, "rfm-score: out of memory\n");
+        goto out;
+    }
+    for (int t = 0; t < 2; t++) {
+        batch *b = bt[t];
+        b->m = &m, b->sm = &m.sm, b->order = order, b->keep = keep;
+        b->pchurn = pchurn, b->pcltv = pcltv, b->prev = changed ? &prev : NULL;
+    }
+    bt[0]->from = 0, bt[0]->to = total < BATCH ? total : BATCH;
+    score_batch(bt[0]);
+    for (int cur = 0;; cur ^= 1) {
+        batch *b = bt[cur], *next = bt[cur ^ 1];
+        if (b->st != RFM_OK) {
+            fprintf(stderr, "rfm-score: customer '%s': %s\n", b->bad, b->err);
             goto out;
         }
-        out_row o;
-        fill_row(&m, id, row, &r, pchurn[i], pcltv[i], &o);
-        if (changed && previous_same(&prev, id, row_fingerprint(&o)))
-            continue;
-        if (export_row(w, o.v, err, sizeof err) != RFM_OK) {
+        /* Score the next batch while this one is written. */
+        pthread_t th2;
+        int more = b->to < total, started = 0;
+        if (more) {
+            next->from = b->to, next->to = total - b->to < BATCH ? total : b->to + BATCH;
+            started = pthread_create(&th2, NULL, score_batch, next) == 0;
+        }
+        rfm_status wst = RFM_OK;
+        for (size_t r = 0; r < b->count && wst == RFM_OK; r++)
+            if ((wst = export_row(w, b->o[r].v, err, sizeof err)) == RFM_OK)
+                written++;
+        if (started)
+            pthread_join(th2, NULL);
+        else if (more)
+            score_batch(next);
+        if (wst != RFM_OK) {
             fprintf(stderr, "rfm-score: %s\n", err);
             goto out;
         }
-        written++;
-        if (!quiet && total >= 100000 && (k & 0xffff) == 0 && now_s() - last >= 1) {
+        if (!more)
+            break;
+        if (!quiet && total >= 100000 && now_s() - last >= 1) {
             last = now_s();
-            say("rfm-score: %zu of %zu customers, %.0f rows/s\n", k, total,
-                (double)k / (last - t0));
+            say("rfm-score: %zu of %zu customers, %.0f rows/s\n", b->to, total,
+                (double)b->to / (last - t0));
         }
     }
     rfm_status st = export_commit(w, err, sizeof err);
@@ -721,7 +837,7 @@ int main(int argc, char **argv)
     rc = 0;
 out:
     export_abort(w);
-    free(pchurn), free(pcltv), free(key), free(order), free(keep);
+    free(pchurn), free(pcltv), free(key), free(order), free(keep), free(bt[0]), free(bt[1]);
     previous_free(&prev);
     models_free(&m);
     config_free(cfg);

@@ -244,16 +244,6 @@ double bgnbd_h(const bgnbd_params *p, double t, double x, double T)
     return exp((p->a - 1) * log1p(-z)) * bgnbd_hyp2f1(p->a + p->b - 1 - p->r, p->a - 1, C, z);
 }
 
-double bgnbd_expected_from(const bgnbd_params *p, double h, double x, double alive)
-{
-    double am1 = p->a - 1;
-    if (fabs(am1) < 1e-9) /* the formula's removable singularity at a = 1 */
-        am1 = am1 < 0 ? -1e-9 : 1e-9;
-    double num = (p->a + p->b + x - 1) / am1 * (1 - h);
-    double e = num * alive;
-    return isfinite(e) && e > 0 ? e : 0.0;
-}
-
 double bgnbd_expected(const bgnbd_params *p, double t, double x, double t_x, double T)
 {
     if (t <= 0)

@@ -146,7 +146,7 @@ static rfm_status check_predict(double x, double t_x, double T, double m, double
 }
 
 /* The interval's variance from the gradient of log value. */
-static void interval(const cltv_model *c, const double grad[7], double v, cltv_prediction *out)
+static void set_interval(const cltv_model *c, const double grad[7], double v, cltv_prediction *out)
 {
     double var = 0;
     for (int i = 0; i < 4; i++)
@@ -162,10 +162,11 @@ static void interval(const cltv_model *c, const double grad[7], double v, cltv_p
 
 /* The prediction from the h terms and discounts. */
 static void predict_from(const cltv_model *c, const double *h, const double *disc, int nper,
-                         double x, double t_x, double T, double m, cltv_prediction *out)
+                         double x, double t_x, double T, double m, int interval,
+                         cltv_prediction *out)
 {
     double alive[NSETS];
-    for (int s = 0; s < NSETS; s++)
+    for (int s = 0; s < (interval ? NSETS : 1); s++)
         alive[s] = bgnbd_p_alive(&c->bset[s], x, t_x, T);
     const bgnbd_params *b = &c->bset[0];
     out->p_alive = alive[0];
@@ -174,6 +175,10 @@ static void predict_from(const cltv_model *c, const double *h, const double *dis
     out->expected_avg_spend = gg_expected_spend(&c->gval[0], x, m);
     double v = out->cltv = value_from(b, &c->gval[0], h, disc, nper, x, m, alive[0]);
     out->lower = out->upper = v;
+    if (!interval) {
+        out->lower = out->upper = NAN;
+        return;
+    }
     if (!(v > 0))
         return;
     /* Delta method on log v over u = (log r, log alpha, log a, log b,
@@ -185,7 +190,7 @@ static void predict_from(const cltv_model *c, const double *h, const double *dis
                                nper, x, m, alive[s]);
         grad[k] = vk > 0 ? (log(vk) - lv) / DELTA_H : 0;
     }
-    interval(c, grad, v, out);
+    set_interval(c, grad, v, out);
 }
 
 /* ---- the h terms kept by (x, T) ---------------------------------------------- */
@@ -297,14 +302,14 @@ static const double *cached_h(cltv_cache *k, double x, double T)
 }
 
 rfm_status cltv_predict_cached(const cltv_model *c, cltv_cache *k, double x, double t_x, double T,
-                               double m, double H, double d, cltv_prediction *out, char *err,
-                               size_t errlen)
+                               double m, double H, double d, int interval, cltv_prediction *out,
+                               char *err, size_t errlen)
 {
     rfm_status st = check_predict(x, t_x, T, m, H, d, err, errlen);
     if (st != RFM_OK)
         return st;
     if (k && k->c == c && k->H == H && k->d == d) {
-        predict_from(c, cached_h(k, x, T), k->disc, k->nper, x, t_x, T, m, out);
+        predict_from(c, cached_h(k, x, T), k->disc, k->nper, x, t_x, T, m, interval, out);
         return RFM_OK;
     }
     /* Uncached: 64 periods (a horizon up to 1,920 days) on the stack. */
@@ -316,7 +321,7 @@ rfm_status cltv_predict_cached(const cltv_model *c, cltv_cache *k, double x, dou
     double *disc = h + (size_t)NSETS * (size_t)nper;
     discounts(H, d, nper, disc);
     h_terms(c, x, T, H, nper, h);
-    predict_from(c, h, disc, nper, x, t_x, T, m, out);
+    predict_from(c, h, disc, nper, x, t_x, T, m, interval, out);
     if (h != buf)
         free(h);
     return RFM_OK;
@@ -325,7 +330,7 @@ rfm_status cltv_predict_cached(const cltv_model *c, cltv_cache *k, double x, dou
 rfm_status cltv_predict(const cltv_model *c, double x, double t_x, double T, double m, double H,
                         double d, cltv_prediction *out, char *err, size_t errlen)
 {
-    return cltv_predict_cached(c, NULL, x, t_x, T, m, H, d, out, err, errlen);
+    return cltv_predict_cached(c, NULL, x, t_x, T, m, H, d, 1, out, err, errlen);
 }
 
 rfm_status cltv_predict_plain(const cltv_model *c, double x, double t_x, double T, double m,
@@ -354,7 +359,7 @@ rfm_status cltv_predict_plain(const cltv_model *c, double x, double t_x, double 
         double vk = cltv_value(&bb, &gg, x, t_x, T, m, H, d);
         grad[k] = vk > 0 ? (log(vk) - lv) / DELTA_H : 0;
     }
-    interval(c, grad, v, out);
+    set_interval(c, grad, v, out);
     return RFM_OK;
 }
 

@@ -87,9 +87,10 @@ rfm_status cltv_cache_new(const cltv_model *c, double horizon_days, double disco
                           size_t max_bytes, cltv_cache **out, char *err, size_t errlen);
 void cltv_cache_free(cltv_cache *k);
 /* cltv_predict with the terms kept in k (NULL, or a cache for another
- * model, horizon or rate: none kept). */
+ * model, horizon or rate: none kept). interval 0 skips the interval
+ * (lower and upper NaN; the other figures unchanged), 8 times cheaper. */
 rfm_status cltv_predict_cached(const cltv_model *c, cltv_cache *k, double x, double t_x, double T,
-                               double m, double horizon_days, double discount_rate,
+                               double m, double horizon_days, double discount_rate, int interval,
                                cltv_prediction *out, char *err, size_t errlen);
 /* The plain version: each value by cltv_value, every term recomputed (8
  * values x periods 2F1s). The reference the tests hold cltv_predict to. */

@@ -41,7 +41,8 @@ enum {
     SCORE_SEGMENTS = 1, /* from recency, frequency, monetary */
     SCORE_CLTV = 2,     /* from repeat_purchases, t_x, T, mean_repeat_spend */
     SCORE_CHURN = 4,    /* from recency, frequency, monetary */
-    SCORE_ALL = 7
+    SCORE_ALL = 7,
+    SCORE_CLTV_POINT = 8 /* with SCORE_CLTV: no interval (cltv.lower, upper NaN), 8x cheaper */
 };
 
 typedef struct {

@@ -195,7 +195,7 @@ static void test_fast_equals_plain(void **state)
             cltv_cache *ways[4] = {NULL, k, tiny, other};
             for (int w = 0; w < 4; w++) {
                 assert_int_equal(
-                    cltv_predict_cached(c, ways[w], x, tx, T, m, H[h], d, &got, err, sizeof err),
+                    cltv_predict_cached(c, ways[w], x, tx, T, m, H[h], d, 1, &got, err, sizeof err),
                     RFM_OK);
                 printed(&got, b);
                 for (int f = 0; f < 6; f++)
@@ -204,6 +204,13 @@ static void test_fast_equals_plain(void **state)
                                  H[h], x, tx, T, m, w, f, b[f], a[f]);
                 n++;
             }
+            /* Without the interval: the same point figures. */
+            assert_int_equal(
+                cltv_predict_cached(c, k, x, tx, T, m, H[h], d, 0, &got, err, sizeof err), RFM_OK);
+            printed(&got, b);
+            for (int f = 0; f < 4; f++)
+                assert_string_equal(a[f], b[f]);
+            assert_true(isnan(got.lower) && isnan(got.upper));
         }
         cltv_cache_free(k), cltv_cache_free(tiny), cltv_cache_free(other);
     }
