@@ -1004,3 +1004,38 @@ rfm_status state_check(state_store *st, char *err, size_t errlen)
                         answer);
     return RFM_OK;
 }
+
+/* ---- every customer (state_each) -------------------------------------
+ * A minimal version for rfm-score: the customers table in cid order, each
+ * customer through state_get. Self-contained (its own statement, only
+ * state_get, ready and sqlfail of the rest), so a rewrite of the store's
+ * internals can replace it whole. */
+
+rfm_status state_each(state_store *st, int32_t asof_day, state_each_fn fn, void *user, char *err,
+                      size_t errlen)
+{
+    rfm_status s0 = ready(st, err, errlen);
+    if (s0 != RFM_OK)
+        return s0;
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(st->db, "SELECT id FROM customers ORDER BY cid", -1, &q, NULL);
+    if (rc != SQLITE_OK)
+        return sqlfail(st, rc, "each", err, errlen);
+    rfm_status s = RFM_OK;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(q, 0);
+        state_customer c;
+        if (!id) {
+            s = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory reading the customers");
+            break;
+        }
+        if ((s = state_get(st, id, asof_day, &c, err, errlen)) != RFM_OK)
+            break;
+        if (fn(user, id, &c))
+            break;
+    }
+    if (s == RFM_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
+        s = sqlfail(st, rc, "each", err, errlen);
+    sqlite3_finalize(q);
+    return s;
+}

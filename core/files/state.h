@@ -139,6 +139,15 @@ typedef struct {
 rfm_status state_get(state_store *st, const char *customer_id, int32_t asof_day,
                      state_customer *out, char *err, size_t errlen);
 
+/* Every customer of the store, in the order they first appeared, with
+ * its features as of asof_day (as state_get; c->f.active is 0 for one
+ * with no purchase before the day): fn(user, customer_id, c) for each,
+ * the pointers valid during the call only; fn returns nonzero to stop
+ * early (RFM_OK). A failed read stops with its status (RFM_EIO, ...). */
+typedef int (*state_each_fn)(void *user, const char *customer_id, const state_customer *c);
+rfm_status state_each(state_store *st, int32_t asof_day, state_each_fn fn, void *user, char *err,
+                      size_t errlen);
+
 /* Customers in the store. */
 rfm_status state_count(state_store *st, uint64_t *customers, char *err, size_t errlen);
 
