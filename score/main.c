@@ -15,9 +15,13 @@
  * and streams each row out; beyond the models and those arrays, memory
  * does not grow with the customers.
  *
- * Not yet: --state/--as-of (scoring the live customer state) are refused
- * with a message; --by uplift_gain likewise (the uplift model scores
- * campaign features that the customer table does not hold).
+ * With --state, the customers are those of the live customer-state store
+ * (core/files/state.h) with a purchase by --as-of (default today), their
+ * features as GET /customers/{id} computes them; they are read into memory
+ * first (state_each), like the training table.
+ *
+ * Not yet: --by uplift_gain is refused with a message (the uplift model
+ * scores campaign features that the customer table does not hold).
  *
  * Exit status: 0 success, 1 bad models or data or a failed write, 2 bad
  * usage or config.
@@ -32,11 +36,14 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <errno.h>
+#include <unistd.h>
 
 #include "churn.h"
 #include "cltv.h"
 #include "config.h"
 #include "csv.h"
+#include "date.h"
 #include "customers.h"
 #include "export.h"
 #include "hash.h"
@@ -44,10 +51,12 @@
 #include "numfmt.h"
 #include "score.h"
 #include "segments.h"
+#include "state.h"
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: rfm-score [--config FILE] [--models DIR] --out FILE\n"
+    fprintf(f, "usage: rfm-score [--config FILE] [--models DIR] [--state PATH [--as-of DATE]]\n"
+               "                 --out FILE\n"
                "                 [--top N --by cltv|churn|value_at_risk] [--segment NAME]...\n"
                "                 [--changed-since FILE] [--quiet]\n"
                "\n"
@@ -69,8 +78,12 @@ static void usage(FILE *f)
                "  --quiet              no progress on stderr\n"
                "  --help               this text\n"
                "\n"
-               "Not yet: --state and --as-of (scores from the live customer state) and\n"
-               "--by uplift_gain; rfm-score scores as of the training snapshot.\n"
+               "  --state PATH         score the customers of the live customer-state store\n"
+               "                       (rfm-serve --state) instead of the training snapshot\n"
+               "  --as-of DATE         with --state: the figures as of DATE (YYYY-MM-DD,\n"
+               "                       purchases on or before it; default today, UTC)\n"
+               "\n"
+               "Not yet: --by uplift_gain.\n"
                "\n"
                "Exit status: 0 success, 1 bad models or data or a failed write, 2 bad usage.\n");
 }
@@ -146,7 +159,10 @@ typedef struct {
     segments_model *segments;
     cltv_model *cltv;
     churn_model *churn;
-    customers *cust;
+    customers *cust; /* the training customers; or, with --state: */
+    char **sids;     /* the live state's customers as of a day */
+    customer_row *srows;
+    size_t sn;
     score_models sm;
     cltv_cache *cache2; /* pass 1's second thread */
     char version[512];
@@ -159,6 +175,9 @@ static void models_free(models *m)
     cltv_free(m->cltv);
     churn_free(m->churn);
     customers_free(m->cust);
+    for (size_t i = 0; i < m->sn; i++)
+        free(m->sids[i]);
+    free(m->sids), free(m->srows);
     cltv_cache_free(m->sm.cltv_cache);
     cltv_cache_free(m->cache2);
     json_decref(m->manifest);
@@ -172,20 +191,21 @@ static const char *version_of(const json_t *man, const char *name)
 
 /* Load what score_customer needs from dir, as rfm-serve's api_load does:
  * the same files, the same cltv defaults. */
-static rfm_status load_models(const char *dir, models *m, char *err, size_t errlen)
+static rfm_status load_models(const char *dir, int with_customers, models *m, char *err,
+                              size_t errlen)
 {
     rfm_status st = modelfile_open(dir, &m->manifest, err, errlen);
     if (st != RFM_OK)
         return st;
     const json_t *mods = json_object_get(m->manifest, "models");
     json_t *j;
-    if (!json_object_get(mods, "customers"))
+    if (with_customers && !json_object_get(mods, "customers"))
         return rfm_fail(err, errlen, RFM_ENOTFOUND,
                         "%s: no customer table: run bin/rfm-train from transactions", dir);
     const char *f = json_string_value(json_object_get(json_object_get(mods, "customers"), "file"));
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, f ? f : "customers.csv");
-    if ((st = customers_load(path, &m->cust, err, errlen)) != RFM_OK)
+    if (with_customers && (st = customers_load(path, &m->cust, err, errlen)) != RFM_OK)
         return st;
     if (json_object_get(mods, "segments")) {
         if ((st = modelfile_load(dir, m->manifest, "segments", &j, err, errlen)) != RFM_OK)
@@ -461,6 +481,68 @@ static int previous_same(const previous *p, const char *id, uint64_t fp)
     return 0;
 }
 
+/* The customers scored: the training table, or the live state's. */
+static size_t count_of(const models *m) { return m->cust ? customers_count(m->cust) : m->sn; }
+static const customer_row *row_of(const models *m, size_t i)
+{
+    return m->cust ? customers_row(m->cust, i) : &m->srows[i];
+}
+static const char *id_of(const models *m, size_t i)
+{
+    return m->cust ? customers_id(m->cust, i) : m->sids[i];
+}
+
+/* state_each's callback: keep the customers with a purchase by the day,
+ * their figures as GET /customers/{id} maps them (server/api.c by_id). */
+typedef struct {
+    models *m;
+    size_t cap;
+    int oom;
+} collect;
+
+static int collect_one(void *user, const char *id, const state_customer *c)
+{
+    collect *k = user;
+    models *m = k->m;
+    if (!c->f.active)
+        return 0;
+    if (m->sn == k->cap) {
+        size_t cap = k->cap ? 2 * k->cap : 4096;
+        char **ids = realloc(m->sids, cap * sizeof *ids);
+        if (ids)
+            m->sids = ids;
+        customer_row *rows = ids ? realloc(m->srows, cap * sizeof *rows) : NULL;
+        if (!rows)
+            return k->oom = 1;
+        m->srows = rows, k->cap = cap;
+    }
+    const txn_features *f = &c->f;
+    if (!(m->sids[m->sn] = strdup(id)))
+        return k->oom = 1;
+    m->srows[m->sn++] = (customer_row){f->recency, f->frequency, f->monetary,     f->bg_x,
+                                       f->bg_t_x,  f->bg_T,      f->bg_mean_spend};
+    return 0;
+}
+
+/* The customers of the store at path as of day (purchases on or before it). */
+static rfm_status load_state(const char *path, int32_t day, models *m, char *err, size_t errlen)
+{
+    if (access(path, F_OK) != 0)
+        return rfm_fail(err, errlen, RFM_ENOTFOUND, "--state %s: %s", path, strerror(errno));
+    state_options o;
+    state_default_options(&o);
+    state_store *st;
+    rfm_status s = state_open(path, &o, &st, err, errlen);
+    if (s != RFM_OK)
+        return s;
+    collect k = {m, 0, 0};
+    s = state_each(st, day + 1, collect_one, &k, err, errlen);
+    state_close(st);
+    if (s == RFM_OK && k.oom)
+        s = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory for the state's customers");
+    return s;
+}
+
 /* ---- the two passes, each over two threads -------------------------------
  * Pass 1 splits the table in halves, one thread each (each with its own
  * lifetime-value cache: score.h). Pass 2 keeps the rows in order: one
@@ -486,7 +568,7 @@ static void *pass1(void *arg)
     pass1_job *j = arg;
     for (size_t i = j->from; i < j->to; i++) {
         score_result r;
-        if ((j->st = score_customer(&j->sm, customers_row(j->m->cust, i), j->want, 1, &r, j->err,
+        if ((j->st = score_customer(&j->sm, row_of(j->m, i), j->want, 1, &r, j->err,
                                     sizeof j->err)) != RFM_OK) {
             j->bad = i;
             return NULL;
@@ -532,8 +614,8 @@ static void *score_batch(void *arg)
         size_t i = b->order ? b->order[k] : k;
         if (!b->order && b->keep && !b->keep[i])
             continue;
-        const customer_row *row = customers_row(b->m->cust, i);
-        const char *id = customers_id(b->m->cust, i);
+        const customer_row *row = row_of(b->m, i);
+        const char *id = id_of(b->m, i);
         score_result *r = &b->r[b->count];
         if ((b->st = score_customer(b->sm, row, SCORE_ALL, 1, r, b->err, sizeof b->err)) !=
             RFM_OK) {
@@ -579,7 +661,7 @@ static int known_segment(const segments_model *s, const char *name)
 int main(int argc, char **argv)
 {
     const char *config_path = "config/rfm.yaml", *models_dir = NULL, *out_path = NULL;
-    const char *changed = NULL, *by_name = NULL;
+    const char *changed = NULL, *by_name = NULL, *state_path = NULL, *asof_s = NULL;
     const char *segs[64];
     size_t nsegs = 0;
     long top = -1;
@@ -620,13 +702,8 @@ int main(int argc, char **argv)
             segs[nsegs++] = optarg;
             break;
         case 'C': changed = optarg; break;
-        case 'S':
-        case 'A':
-            fprintf(stderr,
-                    "rfm-score: --%s: not available yet: rfm-score scores the customers "
-                    "as of the training snapshot (models/customers.csv)\n",
-                    c == 'S' ? "state" : "as-of");
-            return 2;
+        case 'S': state_path = optarg; break;
+        case 'A': asof_s = optarg; break;
         case 'q': quiet = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -635,6 +712,25 @@ int main(int argc, char **argv)
     if (optind < argc) {
         fprintf(stderr, "rfm-score: unexpected argument '%s'\n", argv[optind]);
         return 2;
+    }
+    int32_t asof = (int32_t)(time(NULL) / 86400); /* today, UTC, as the API */
+    if (asof_s) {
+        int y, mo, d;
+        char tail;
+        asof = sscanf(asof_s, "%4d-%2d-%2d%c", &y, &mo, &d, &tail) == 3 && strlen(asof_s) == 10
+                   ? date_parse(asof_s, 10)
+                   : DATE_NONE;
+        if (asof == DATE_NONE || y < 1900) {
+            fprintf(stderr,
+                    "rfm-score: --as-of: must be a date YYYY-MM-DD from 1900 on, not '%s'\n",
+                    asof_s);
+            return 2;
+        }
+        if (!state_path) {
+            fprintf(stderr, "rfm-score: --as-of goes with --state (without it the figures are "
+                            "as of the training snapshot)\n");
+            return 2;
+        }
     }
     if (!out_path) {
         fprintf(stderr, "rfm-score: --out FILE is required\n");
@@ -689,10 +785,13 @@ int main(int argc, char **argv)
     unsigned char *keep = NULL;
     batch *bt[2] = {NULL, NULL};
     export_writer *w = NULL;
-    if (load_models(models_dir, &m, err, sizeof err) != RFM_OK) {
+    if (load_models(models_dir, !state_path, &m, err, sizeof err) != RFM_OK ||
+        (state_path && load_state(state_path, asof, &m, err, sizeof err) != RFM_OK)) {
         fprintf(stderr, "rfm-score: %s\n", err);
         goto out;
     }
+    if (state_path) /* the figures are as of the day asked */
+        date_format(asof, m.scored_at);
     if (by == BY_CLTV && !m.cltv) {
         fprintf(stderr, "rfm-score: --by cltv: model cltv is not trained\n");
         rc = 2;
@@ -720,7 +819,7 @@ int main(int argc, char **argv)
     }
 
     /* Pass 1: the percentile keys, the filter and the targeting key. */
-    size_t n = customers_count(m.cust), ntop = 0;
+    size_t n = count_of(&m), ntop = 0;
     pchurn = malloc((n ? n : 1) * sizeof *pchurn);
     pcltv = malloc((n ? n : 1) * sizeof *pcltv);
     keep = nsegs ? malloc(n ? n : 1) : NULL;
@@ -748,8 +847,7 @@ int main(int argc, char **argv)
         pass1(&jobs[1]);
     for (int t = 0; t < 2; t++)
         if (jobs[t].st != RFM_OK) {
-            fprintf(stderr, "rfm-score: customer '%s': %s\n", customers_id(m.cust, jobs[t].bad),
-                    jobs[t].err);
+            fprintf(stderr, "rfm-score: customer '%s': %s\n", id_of(&m, jobs[t].bad), jobs[t].err);
             goto out;
         }
     /* From here on pchurn and pcltv hold percentiles. */
