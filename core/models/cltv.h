@@ -62,8 +62,8 @@ const bgnbd_fit_result *cltv_bgnbd(const cltv_model *c);
 const gg_fit_result *cltv_gg(const cltv_model *c);
 
 /* Score one customer. horizon_days in (0, 36500], discount_rate in
- * [0, 1) per 30 days. RFM_EINVAL naming the field on bad input, RFM_ENOMEM
- * (a horizon over 1,920 days needs a buffer). */
+ * [0, 1) per 30 days. RFM_EINVAL naming the field on bad input. Uses 68
+ * KiB of stack. */
 rfm_status cltv_predict(const cltv_model *c, double x, double t_x, double T, double m,
                         double horizon_days, double discount_rate, cltv_prediction *out, char *err,
                         size_t errlen);

@@ -214,6 +214,15 @@ static void test_fast_equals_plain(void **state)
         }
         cltv_cache_free(k), cltv_cache_free(tiny), cltv_cache_free(other);
     }
+    /* The longest horizon (1,217 periods, the most the stack buffer holds). */
+    cltv_prediction want, got;
+    char a[6][NUMFMT_LEN], b[6][NUMFMT_LEN];
+    assert_int_equal(cltv_predict_plain(c, 3, 200, 400, 30, 36500, 0.01, &want, err, sizeof err),
+                     RFM_OK);
+    assert_int_equal(cltv_predict(c, 3, 200, 400, 30, 36500, 0.01, &got, err, sizeof err), RFM_OK);
+    printed(&want, a), printed(&got, b);
+    for (int f = 0; f < 6; f++)
+        assert_string_equal(a[f], b[f]);
     printf("    %ld predictions equal to the plain version's, every figure\n", n);
     /* A bad horizon or rate is refused when the cache is made. */
     cltv_cache *k;
