@@ -1,7 +1,7 @@
 # rfm: customer-intelligence scoring. `make run` and `make test` do all set-up.
 CC      ?= cc
 CXX     ?= c++
-PKGS    := libmicrohttpd jansson gsl yaml-0.1 zlib libpq sqlite3 libzstd
+PKGS    := libmicrohttpd jansson gsl yaml-0.1 zlib libpq sqlite3 libzstd double-conversion
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
 # Math functions never report through errno here, so sqrt/log inline.
@@ -31,7 +31,7 @@ DEBS     := build-essential pkg-config libmicrohttpd-dev libjansson-dev libgsl-d
             python3 curl bc openssl clang libclang-rt-14-dev libomp-14-dev \
             libpq-dev libsqlite3-dev postgresql sqlite3 libzstd-dev \
             librdkafka-dev kcat libhiredis-dev redis-server libxgboost-dev \
-            chromium poppler-utils
+            chromium poppler-utils libdouble-conversion-dev
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps format layers lint run test unit san bench clean fuzz fuzz-short fuzz-models

@@ -177,20 +177,17 @@ typedef struct {
 rfm_status state_get(state_store *st, const char *customer_id, int32_t asof_day,
                      state_customer *out, char *err, size_t errlen);
 
-/* Customers in the store. */
-rfm_status state_count(state_store *st, uint64_t *customers, char *err, size_t errlen);
-
-/* Every customer in the store, with its features as of asof_day (as
- * state_get; f.active is 0 for one with no purchase before the day), for
- * bulk scoring: fn(user, customer_id, c) for each, in no promised order,
- * until fn returns nonzero. The customers are read a few thousand at a
- * time under the read lock and fn is called without it, so fn may take its
- * time and the writer goes on meanwhile: each customer is consistent (a
- * whole number of batches), customers added during the walk may or may not
- * be visited, none twice. customer_id lives until fn returns. */
+/* Every customer of the store, in the order they first appeared, with
+ * its features as of asof_day (as state_get; c->f.active is 0 for one
+ * with no purchase before the day): fn(user, customer_id, c) for each,
+ * the pointers valid during the call only; fn returns nonzero to stop
+ * early (RFM_OK). A failed read stops with its status (RFM_EIO, ...). */
 typedef int (*state_each_fn)(void *user, const char *customer_id, const state_customer *c);
 rfm_status state_each(state_store *st, int32_t asof_day, state_each_fn fn, void *user, char *err,
                       size_t errlen);
+
+/* Customers in the store. */
+rfm_status state_count(state_store *st, uint64_t *customers, char *err, size_t errlen);
 
 /* PRAGMA integrity_check: RFM_OK when "ok", else RFM_EFORMAT with the
  * first problem. Serialised with the writer (it reads the file). */

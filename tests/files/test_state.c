@@ -579,6 +579,68 @@ static void test_event_rules(void **state)
     free(path);
 }
 
+/* ---- state_each ------------------------------------------------------- */
+
+typedef struct {
+    state_store *st;
+    int32_t day;
+    int seen, stop_after;
+    char ids[8][8];
+} each_log;
+
+static int each_one(void *user, const char *id, const state_customer *c)
+{
+    each_log *l = user;
+    char err[RFM_ERRLEN];
+    state_customer g;
+    assert_true(l->seen < 8);
+    snprintf(l->ids[l->seen++], sizeof l->ids[0], "%s", id);
+    /* What state_get gives for the id and day, field for field. */
+    assert_int_equal(state_get(l->st, id, l->day, &g, err, sizeof err), RFM_OK);
+    assert_memory_equal(&g, c, sizeof g);
+    return l->seen == l->stop_after;
+}
+
+/* Every customer once, in the order they first appeared, with state_get's
+ * features as of the day (inactive before the first purchase); the
+ * callback can stop the walk. */
+static void test_each_order(void **state)
+{
+    (void)state;
+    char dir[64];
+    char *path = tmp_store(dir, sizeof dir);
+    state_store *st = open_store(path, NULL);
+    char err[RFM_ERRLEN] = "";
+    state_event ev[] = {
+        {"e1", "30", "2011-12-01", NULL, NULL, 1, 10.0, 0, 0, NULL},
+        {"e2", "10", "2011-12-03", NULL, NULL, 1, 20.0, 0, 0, NULL},
+        {"e3", "30", "2011-12-05", NULL, NULL, 1, 5.0, 0, 0, NULL},
+        {"e4", "20", "2011-12-02", "7", NULL, 0, 0, 2, 1.5, NULL},
+    };
+    state_result res[4];
+    apply_ok(st, ev, 4, res);
+    int32_t d = date_parse("2011-12-03", 10);
+    each_log l = {st, d, 0, 0, {""}};
+    assert_int_equal(state_each(st, d, each_one, &l, err, sizeof err), RFM_OK);
+    assert_int_equal(l.seen, 3);
+    assert_string_equal(l.ids[0], "30");
+    assert_string_equal(l.ids[1], "10");
+    assert_string_equal(l.ids[2], "20");
+    /* "10" bought on the day itself: not before it. */
+    state_customer c;
+    assert_int_equal(state_get(st, "10", d, &c, err, sizeof err), RFM_OK);
+    assert_false(c.f.active);
+    assert_int_equal(state_get(st, "30", d, &c, err, sizeof err), RFM_OK);
+    assert_true(c.f.active);
+    /* Another day; and a stop after the first customer. */
+    each_log l2 = {st, d + 10, 0, 1, {""}};
+    assert_int_equal(state_each(st, d + 10, each_one, &l2, err, sizeof err), RFM_OK);
+    assert_int_equal(l2.seen, 1);
+    state_close(st);
+    rm_store(dir, path);
+    free(path);
+}
+
 static void test_parse_time(void **state)
 {
     (void)state;
@@ -1228,6 +1290,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_time),
+        cmocka_unit_test(test_each_order),
         cmocka_unit_test(test_event_rules),
         cmocka_unit_test(test_exact_after_any_order),
         cmocka_unit_test(test_exact_real_file_head),
