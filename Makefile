@@ -33,7 +33,7 @@ DEBS     := build-essential pkg-config libmicrohttpd-dev libjansson-dev libgsl-d
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps format layers lint run test unit san bench clean fuzz fuzz-short fuzz-models
-all: bin/rfm-train bin/rfm-serve bin/rfm-score
+all: bin/rfm-train bin/rfm-serve bin/rfm-score $(B)/ui-assets/index.html
 
 deps:
 	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
@@ -51,6 +51,15 @@ deps:
 # skipped on purpose, with reasons, in .redocly.lint-ignore.yaml).
 lint:
 	npx --no-install redocly lint --format=stylish openapi.yaml
+
+# The /ui/ web app (docs/ui.md): ui/ and ECharts (npm) as rfm-serve serves
+# them, with content-hashed names and gzip twins (ui/build.sh).
+UI_SRC := $(wildcard ui/*.html ui/*.js ui/*.css) ui/build.sh
+$(B)/ui-assets/index.html: $(UI_SRC) node_modules/echarts/dist/echarts.min.js
+	@$(if $(Q),echo "  UI    $(@D)")
+	$(Q)ui/build.sh $(@D)
+node_modules/echarts/dist/echarts.min.js:
+	@echo "$@ is missing: run make deps (npm ci)" >&2; exit 1
 
 # `make V=1` shows the full commands.
 Q := $(if $(V),,@)
@@ -85,6 +94,7 @@ $(eval $(call program,train,train))
 $(eval $(call program,serve,server))
 $(eval $(call program,score,score))
 $(B)/tests/integration/test_http $(B)/tests/integration/test_events: $(B)/bin/rfm-serve
+$(B)/tests/integration/test_http: $(B)/ui-assets/index.html
 $(B)/tests/integration/test_score: $(B)/bin/rfm-serve $(B)/bin/rfm-score
 
 $(B)/tests/%: tests/%.c $(B)/libcore.a $(wildcard tests/*.h)
@@ -137,7 +147,8 @@ FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE $(CORE_INC) -Iserver $(WARN) -g -O1 $(NOE
                 $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 FUZZ_OBJ     := $(CORE_C:%.c=$(FUZZ_B)/%.o) $(CORE_CXX:%.cpp=$(FUZZ_B)/%.o) \
                 $(FUZZ_B)/server/api.o $(FUZZ_B)/server/docs.o $(FUZZ_B)/server/http.o \
-                $(FUZZ_B)/server/ops.o $(FUZZ_B)/server/guard.o $(FUZZ_B)/server/live.o
+                $(FUZZ_B)/server/ops.o $(FUZZ_B)/server/guard.o $(FUZZ_B)/server/live.o \
+                $(FUZZ_B)/server/ui.o
 FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS    := $(FUZZ_NAMES:%=$(FUZZ_B)/fuzz_%)
 FUZZ_MODELS  := $(FUZZ_B)/models/manifest.json
