@@ -516,8 +516,7 @@ static int check_headers(http_server *s, struct MHD_Connection *c, request *r, c
         if (strcmp(m, "GET") == 0)
             return 0;
         snprintf(r->allow, sizeof r->allow, "GET, HEAD");
-        snprintf(r->refusal, sizeof r->refusal, "method %s not allowed on %.200s", method,
-                 r->path);
+        snprintf(r->refusal, sizeof r->refusal, "method %s not allowed on %.200s", method, r->path);
         return 405;
     }
     if (s->ops && (r->page = ops_route(s->ops, m, r->path)) != OPS_NONE)

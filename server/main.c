@@ -135,14 +135,11 @@ int main(int argc, char **argv)
     const char *config_path = "config/rfm.yaml", *models_dir = NULL, *host = NULL;
     const char *state_path = NULL, *ui_dir = NULL;
     long port = -1;
-    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
-                                         {"port", required_argument, 0, 'p'},
-                                         {"host", required_argument, 0, 'H'},
-                                         {"models", required_argument, 0, 'm'},
-                                         {"state", required_argument, 0, 's'},
-                                         {"ui", required_argument, 0, 'u'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"config", required_argument, 0, 'c'}, {"port", required_argument, 0, 'p'},
+        {"host", required_argument, 0, 'H'},   {"models", required_argument, 0, 'm'},
+        {"state", required_argument, 0, 's'},  {"ui", required_argument, 0, 'u'},
+        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "c:p:m:H:s:u:h", opts, NULL)) != -1) {
         switch (ch) {

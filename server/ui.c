@@ -37,10 +37,14 @@ static const char *media_type(const char *name)
     static const struct {
         const char *ext, *type;
     } T[] = {
-        {".html", "text/html; charset=utf-8"},   {".js", "text/javascript; charset=utf-8"},
-        {".mjs", "text/javascript; charset=utf-8"}, {".css", "text/css; charset=utf-8"},
-        {".svg", "image/svg+xml"},               {".png", "image/png"},
-        {".ico", "image/x-icon"},                {".json", "application/json"},
+        {".html", "text/html; charset=utf-8"},
+        {".js", "text/javascript; charset=utf-8"},
+        {".mjs", "text/javascript; charset=utf-8"},
+        {".css", "text/css; charset=utf-8"},
+        {".svg", "image/svg+xml"},
+        {".png", "image/png"},
+        {".ico", "image/x-icon"},
+        {".json", "application/json"},
         {".txt", "text/plain; charset=utf-8"},
     };
     const char *dot = strrchr(name, '.');
@@ -106,8 +110,8 @@ rfm_status ui_load(const char *dir, ui_assets **out, char *err, size_t errlen)
     *out = NULL;
     DIR *d = opendir(dir);
     if (!d)
-        return rfm_fail(err, errlen, errno == ENOENT ? RFM_ENOTFOUND : RFM_EIO,
-                        "ui assets %s: %s", dir, strerror(errno));
+        return rfm_fail(err, errlen, errno == ENOENT ? RFM_ENOTFOUND : RFM_EIO, "ui assets %s: %s",
+                        dir, strerror(errno));
     ui_assets *u = calloc(1, sizeof *u);
     char *names[2 * UI_MAX_FILES];
     size_t nn = 0;

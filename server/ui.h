@@ -46,8 +46,8 @@ const char *ui_default_dir(const char *exe_dir, char *buf, size_t len);
 int ui_is_path(const char *path);
 
 typedef struct {
-    int status;          /* 200, 301, 304, 400, 404 */
-    const char *body;    /* owned by the assets (200 only) */
+    int status;       /* 200, 301, 304, 400, 404 */
+    const char *body; /* owned by the assets (200 only) */
     size_t len;
     const char *type;     /* Content-Type */
     const char *encoding; /* "gzip" or NULL */

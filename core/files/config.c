@@ -682,7 +682,8 @@ static void read_data(ctx *x, const json_t *data, rfm_config *c)
     c->query = dup(x, query);
     const char *cur = get_str(x, data, "currency", "data.currency", NULL);
     if (cur && !(strlen(cur) == 3 && strspn(cur, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == 3))
-        bad(x, "data.currency", "must be an ISO 4217 code of three capital letters (GBP, EUR) or null");
+        bad(x, "data.currency",
+            "must be an ISO 4217 code of three capital letters (GBP, EUR) or null");
     c->currency = dup(x, cur);
     if (x->st == RFM_OK && (t || query)) {
         char why[256];

@@ -12,5 +12,6 @@
 #define CHURN_FILE_VERSION "1.0.0"
 #define EMBEDDINGS_VERSION "1.0.0"
 #define UPLIFT_FILE_VERSION "1.0.0"
+#define ANALYTICS_VERSION "1.0.0" /* analytics.json, the /ui/ pages' population figures */
 
 #endif
