@@ -32,7 +32,7 @@ DEBS     := build-essential pkg-config libmicrohttpd-dev libjansson-dev libgsl-d
             chromium poppler-utils
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps format layers lint run test unit san bench clean fuzz fuzz-short fuzz-models
+.PHONY: all deps format layers lint run test unit ui-test san bench clean fuzz fuzz-short fuzz-models
 all: bin/rfm-train bin/rfm-serve bin/rfm-score $(B)/ui-assets/index.html
 
 deps:
@@ -112,6 +112,11 @@ unit: $(TESTS)
 	@fail=0; for t in $(TESTS); do echo "== $$t"; \
 	  (cd tests && RFM_SERVE=$(B)/bin/rfm-serve ../$$t) || fail=1; done; exit $$fail
 
+# The /ui/ app in Debian's chromium against the real daemon (tests/ui/,
+# docs/ui.md); screenshots of every page go to $(B)/ui/.
+ui-test: all $(B)/bin/rfm-serve
+	B=$(B) node tests/ui/ui.test.mjs
+
 san:
 	$(MAKE) --no-print-directory B=build/san SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" unit
 
@@ -129,7 +134,7 @@ layers:
 	@tests/layers.sh
 
 test: deps fuzz-short
-	$(MAKE) --no-print-directory layers lint all unit
+	$(MAKE) --no-print-directory layers lint all ui-test unit
 	@echo "== unit suite again with GLIBC_TUNABLES=$(NOHWCAPS)"
 	GLIBC_TUNABLES=$(NOHWCAPS) $(MAKE) --no-print-directory unit
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(MAKE) --no-print-directory san

@@ -152,6 +152,9 @@ for th in 0 32; do
 done
 echo "  targets: >= 50,000 events/s durable beside the SQLite-only floor above; GET p99 <= 2 ms"
 
+echo "== the /ui/ web app: first-load bytes, time to interactive per page, data endpoints' server time"
+B="$B" node bench/ui.mjs
+
 echo "== soak: ${SOAK_SECONDS:-60} s at full load, a mix of every scoring endpoint"
 sp=$(port)
 RFM_API_TOKENS=$RFM_BENCH_TOKEN bin/rfm-serve --config config/rfm.yaml --port "$sp" 2>/dev/null & spid=$!

@@ -56,6 +56,7 @@ async function route() {
   main.replaceChildren();
   main.dataset.page = hash.slice(2);
   main.dataset.ready = 'false';
+  window.scrollTo(0, 0);
   const mine = ++rendering;
   try {
     await page.render(main);
@@ -82,7 +83,7 @@ async function signIn(ev) {
   }
   api.setToken(tok);
   $('token').value = '';
-  route().then(() => $('main').focus());
+  route().then(() => $('main').focus({ preventScroll: true }));
 }
 
 api.setUnauthorizedHandler((why) => {
