@@ -54,7 +54,7 @@ function commands(form, out) {
     el('button', { type: 'button', class: 'secondary', onclick: () => navigator.clipboard.writeText(curl).catch(() => {}) }, 'Copy curl'),
     el('pre', { class: 'cmd', 'data-cmd': 'rfm-score', text: score }),
     el('button', { type: 'button', class: 'secondary', onclick: () => navigator.clipboard.writeText(score).catch(() => {}) }, 'Copy rfm-score'),
-    notes.length ? el('p', { class: 'hint', text: `rfm-score has no ${notes.join(' or ')} filter yet: it scores as of the training snapshot.` }) : null);
+    ...(notes.length ? [el('p', { class: 'hint', text: `rfm-score has no ${notes.join(' or ')} filter yet: it scores as of the training snapshot.` })] : []));
 }
 
 function table(rows) {

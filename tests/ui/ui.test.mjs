@@ -3,7 +3,8 @@
 // is refused on the sign-in screen with the server's reason; the right one
 // opens the app; every page shows its data (each chart has series with
 // points; the pages without data yet say what is coming, with no chart);
-// the keyboard reaches the navigation; no "NaN" or "undefined" is shown;
+// the keyboard reaches the navigation; no "NaN", "undefined" or "null" is
+// shown;
 // the exports page answers its endpoint (the CSV downloaded equals the
 // endpoint's, or a clear message while the server has none); a 401 later
 // returns to sign-in with the reason; no console error and no failed
@@ -74,7 +75,7 @@ try {
       check(charts.length >= p.charts && empty.length === 0,
         `#/${p.hash}: ${charts.length} charts with data (${ms} ms)${empty.length ? `; empty: ${empty.map((c) => c.label).join(', ')}` : ''}`);
     }
-    check(!/\bNaN\b|\bundefined\b/.test(text), `#/${p.hash}: no NaN or undefined shown`);
+    check(!/NaN|undefined|null|\[object /.test(text), `#/${p.hash}: no NaN, undefined, null or [object shown`);
     const error = await page.$('#main > p.error');
     check(error === null, `#/${p.hash}: no error shown${error ? `: ${await error.textContent()}` : ''}`);
     if (p.hash === 'exports') {
