@@ -76,12 +76,14 @@ export async function startServer() {
     dir,
     log: () => (existsSync(join(dir, 'access.log')) ? readFileSync(join(dir, 'access.log'), 'utf8') : ''),
     stderr: () => err,
+    // SIGTERM; resolves to the exit status (0: a clean shutdown).
     async stop() {
       child.removeAllListeners('exit');
-      const done = new Promise((res) => child.once('exit', res));
+      const done = new Promise((res) => child.once('exit', (code) => res(code)));
       child.kill('SIGTERM');
-      await done;
+      const code = await done;
       children.delete(child);
+      return code;
     },
   };
 }

@@ -129,7 +129,10 @@ try {
   failures++;
 } finally {
   await ctx.close();
-  await srv.stop();
+  const code = await srv.stop();
+  // Under the sanitizers a leak or an error report makes the exit non-zero.
+  check(code === 0, `rfm-serve stopped cleanly on SIGTERM (exit ${code})`);
+  if (code !== 0) console.log(srv.stderr().split('\n').slice(-40).join('\n'));
 }
 console.log(failures ? `ui test: ${failures} failed` : `ui test: passed; screenshots in ${shots}/`);
 process.exit(failures ? 1 : 0);
