@@ -625,12 +625,22 @@ static int fit_analytics(train_ctx *c)
     json_t *out = NULL;
     if (st == RFM_OK)
         st = analytics_compute(c->d, rows, c->m, &m, &o, &out, c->err, sizeof c->err);
+    /* Actual against predicted purchases over the holdout (the check the
+     * cltv step runs for its card; a failed check only leaves it out). */
+    cltv_holdout h;
+    memset(&h, 0, sizeof h);
+    if (st == RFM_OK && cm &&
+        cltv_holdout_check(c->d, cfg->cltv.holdout_days, cfg->cltv.penalizer_coef, &h, NULL, 0) ==
+            RFM_OK)
+        st = analytics_add_holdout(out, &h, c->err, sizeof c->err);
     free(rows);
     segments_free(seg);
     cltv_free(cm);
     churn_free(ch);
-    if (st != RFM_OK)
+    if (st != RFM_OK) {
+        json_decref(out);
         return step_failed("analytics", c->err);
+    }
     size_t months = json_array_size(json_object_get(json_object_get(out, "overview"), "monthly"));
     if (save_model(c, "analytics", ANALYTICS_VERSION, "analytics.json", out, NULL,
                    json_pack("{s:I,s:I,s:i}", "customers", (json_int_t)c->m, "months",

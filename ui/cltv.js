@@ -19,10 +19,10 @@ function heatmap(box, m, show) {
   }));
   chart(box, {
     tooltip: { formatter: (p) => `${fmt.num(m.frequency[p.value[0]])} repeat purchases, last ${fmt.num(m.days_since_last[p.value[1]])} days ago: ${show(p.value[2])}` },
-    grid: { left: 8, right: 16, top: 8, bottom: 72, containLabel: true },
+    grid: { left: 36, right: 16, top: 8, bottom: 72, containLabel: true },
     xAxis: { type: 'category', name: 'repeat purchases (frequency)', nameLocation: 'middle', nameGap: 28, data: m.frequency.map(String) },
-    yAxis: { type: 'category', name: 'days since last purchase', nameLocation: 'middle', nameGap: 40, data: m.days_since_last.map((d) => fmt.num(d)) },
-    visualMap: { min: 0, max: max || 1, orient: 'horizontal', right: 0, bottom: 0, itemHeight: 140, inRange: { color: SEQUENTIAL }, formatter: (v) => show(v) },
+    yAxis: { type: 'category', name: 'days since last purchase', nameLocation: 'middle', nameGap: 36, data: m.days_since_last.map((d) => fmt.num(d)) },
+    visualMap: { min: 0, max: max || 1, orient: 'horizontal', right: 0, bottom: 0, itemHeight: 140, inRange: { color: SEQUENTIAL }, text: [show(max || 1), show(0)] },
     series: [{ type: 'heatmap', data }],
   });
 }
@@ -52,9 +52,26 @@ export async function render(main) {
   const [vCard, vBox] = section('CLTV by segment', `Lifetime value over ${fmt.num(ov.cltv ? ov.cltv.horizon_days : NaN)} days; log scale.`);
   const [aCard, aBox] = section('P(alive)', cc.p_alive ? `For a customer first seen ${fmt.num(cc.p_alive.T_days)} days ago (the median customer), by repeat purchases and days since the last purchase.` : '', 'chart tall');
   const [eCard, eBox] = section('Expected purchases', cc.expected_purchases ? `Over the next ${fmt.num(cc.expected_purchases.horizon_days)} days, same customer.` : '', 'chart tall');
+  const ho = cc.holdout;
+  const [hoCard, hoBox] = section('Actual against predicted purchases over the holdout',
+    ho ? `BG/NBD fitted on purchases before ${ho.cut}, then the next ${fmt.num(ho.days)} days: mean repeat purchase days per customer, by repeat purchases before the cut. All ${fmt.num(ho.customers)} customers: ${fmt.num(ho.actual)} actual, ${fmt.num(ho.predicted)} predicted.` : '');
   main.append(el('div', { class: 'grid3' }, histCard, pCard, vCard), el('div', { class: 'grid2' }, aCard, eCard),
-    el('section', { class: 'card coming', 'data-state': 'coming' }, el('h2', { text: 'Coming' }),
-      el('p', { text: 'The churn model\'s ROC and calibration curves and actual against predicted purchases over the holdout, once the server exposes them.' })));
+    el('div', { class: 'grid2' }, hoCard,
+      el('section', { class: 'card coming', 'data-state': 'coming' }, el('h2', { text: 'Coming' }),
+        el('p', { text: 'The churn model\'s ROC and calibration curves, once the server exposes them.' }))));
+  if (ho) {
+    chart(hoBox, {
+      tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' }, valueFormatter: (v) => fmt.num(v, 2) },
+      legend: { top: 0 },
+      grid: { left: 8, right: 16, top: 32, bottom: 36, containLabel: true },
+      xAxis: { type: 'category', name: 'repeat purchases before the cut', nameLocation: 'middle', nameGap: 26, data: ho.groups.map((g) => g.repeat_purchases) },
+      yAxis: { type: 'value', axisLabel: { formatter: (v) => fmt.num(v, 1) } },
+      series: [
+        { name: 'Actual', type: 'bar', data: ho.groups.map((g) => g.actual_mean) },
+        { name: 'Predicted', type: 'bar', data: ho.groups.map((g) => g.predicted_mean) },
+      ],
+    });
+  } else hoBox.replaceWith(el('p', { class: 'muted', text: 'The cltv model is not trained, or its holdout check did not run.' }));
   if (cc.churn_histogram) {
     const h = cc.churn_histogram;
     chart(hBox, {

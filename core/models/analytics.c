@@ -569,6 +569,36 @@ rfm_status analytics_compute(const txn_data *d, const customer_row *rows, size_t
     return RFM_OK;
 }
 
+rfm_status analytics_add_holdout(json_t *j, const cltv_holdout *h, char *err, size_t errlen)
+{
+    if (!h->ok)
+        return RFM_OK;
+    json_t *groups = json_array();
+    for (int k = 0; groups && k < CLTV_HOLDOUT_GROUPS; k++) {
+        if (h->n[k] == 0)
+            continue;
+        char label[16];
+        snprintf(label, sizeof label, "%d%s", k, k == CLTV_HOLDOUT_GROUPS - 1 ? "+" : "");
+        double n = (double)h->n[k];
+        if (json_array_append_new(groups, json_pack("{s:s,s:I,s:f,s:f}", "repeat_purchases", label,
+                                                    "customers", (json_int_t)h->n[k], "actual_mean",
+                                                    h->actual[k] / n, "predicted_mean",
+                                                    h->predicted[k] / n))) {
+            json_decref(groups);
+            groups = NULL;
+        }
+    }
+    json_t *o = json_pack("{s:i,s:s,s:o*,s:I,s:f,s:f}", "days", h->days, "cut", h->cut, "groups",
+                          groups, "customers", (json_int_t)h->total_n, "actual", h->total_actual,
+                          "predicted", h->total_predicted);
+    if (!o || json_object_size(o) != 6 ||
+        json_object_set_new(json_object_get(j, "cltv_churn"), "holdout", o)) {
+        json_decref(o);
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    }
+    return RFM_OK;
+}
+
 rfm_status analytics_check(const json_t *j, char *err, size_t errlen)
 {
     const json_t *v = json_object_get(j, "format_version");

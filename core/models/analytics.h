@@ -26,7 +26,8 @@
  *    "rfm_matrix": {segments [...], clusters [...], counts [[...]],
  *                   recency_scores, frequency_scores, grid [[...]]},
  *    "cltv_churn": {by_segment [...], churn_histogram {edges, counts},
- *                   p_alive {...}, expected_purchases {...}}}
+ *                   p_alive {...}, expected_purchases {...},
+ *                   holdout {days, cut, groups [...], customers, actual, predicted}}}
  */
 #ifndef RFM_ANALYTICS_H
 #define RFM_ANALYTICS_H
@@ -67,6 +68,13 @@ double analytics_quantile(const double *sorted, size_t n, double q);
 rfm_status analytics_compute(const txn_data *d, const customer_row *rows, size_t n,
                              const score_models *m, const analytics_options *o, json_t **out,
                              char *err, size_t errlen);
+
+/* Add cltv_churn.holdout to an analytics object from cltv's calibration/
+ * holdout check (cltv_holdout_check): per calibration repeat purchases
+ * (0..6 and "7+"), the customers and their mean actual and predicted
+ * repeat purchase days over the holdout, and the totals. Nothing is added
+ * when h->ok is 0. RFM_ENOMEM leaves j as it was. */
+rfm_status analytics_add_holdout(json_t *j, const cltv_holdout *h, char *err, size_t errlen);
 
 /* Check a loaded analytics.json: its format version and the members the
  * server serves. RFM_EFORMAT naming what is wrong and how to regenerate. */

@@ -420,6 +420,40 @@ static void test_cltv_churn(void **state)
     }
 }
 
+/* The holdout check's groups as means per customer, and nothing when the
+ * check did not run. */
+static void test_holdout(void **state)
+{
+    (void)state;
+    json_t *j = json_deep_copy(out);
+    cltv_holdout h;
+    memset(&h, 0, sizeof h);
+    char err[RFM_ERRLEN];
+    assert_int_equal(analytics_add_holdout(j, &h, err, sizeof err), RFM_OK);
+    assert_null(json_object_get(json_object_get(j, "cltv_churn"), "holdout"));
+    h.ok = 1, h.days = 90;
+    snprintf(h.cut, sizeof h.cut, "2011-09-11");
+    h.n[0] = 4, h.actual[0] = 2, h.predicted[0] = 3;
+    h.n[CLTV_HOLDOUT_GROUPS - 1] = 2, h.actual[CLTV_HOLDOUT_GROUPS - 1] = 10;
+    h.predicted[CLTV_HOLDOUT_GROUPS - 1] = 8;
+    h.total_n = 6, h.total_actual = 12, h.total_predicted = 11;
+    assert_int_equal(analytics_add_holdout(j, &h, err, sizeof err), RFM_OK);
+    const json_t *ho = json_object_get(json_object_get(j, "cltv_churn"), "holdout");
+    const json_t *g = json_object_get(ho, "groups");
+    assert_int_equal(json_array_size(g), 2); /* groups without customers left out */
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(g, 0), "repeat_purchases")), "0");
+    assert_near(json_real_value(json_object_get(json_array_get(g, 0), "actual_mean")), 0.5, 0);
+    assert_near(json_real_value(json_object_get(json_array_get(g, 0), "predicted_mean")), 0.75, 0);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(g, 1), "repeat_purchases")), "7+");
+    assert_near(json_real_value(json_object_get(json_array_get(g, 1), "actual_mean")), 5, 0);
+    assert_near(json_real_value(json_object_get(json_array_get(g, 1), "predicted_mean")), 4, 0);
+    assert_int_equal(json_integer_value(json_object_get(ho, "customers")), 6);
+    assert_string_equal(json_string_value(json_object_get(ho, "cut")), "2011-09-11");
+    json_decref(j);
+}
+
 /* Without models, only the transaction figures; bad options refused. */
 static void test_models_missing(void **state)
 {
@@ -452,7 +486,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quantile),          cmocka_unit_test(test_overview_from_lines),
         cmocka_unit_test(test_scores_one_by_one), cmocka_unit_test(test_cltv_churn),
-        cmocka_unit_test(test_models_missing),
+        cmocka_unit_test(test_holdout),           cmocka_unit_test(test_models_missing),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

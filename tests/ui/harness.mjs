@@ -103,7 +103,7 @@ export async function browser() {
 export const PAGES = [
   { hash: 'executive', charts: 4 },
   { hash: 'clusters', charts: 3 },
-  { hash: 'cltv-churn', charts: 5 },
+  { hash: 'cltv-churn', charts: 6 },
   { hash: 'planner', coming: true },
   { hash: 'explain', coming: true },
   { hash: 'uplift', coming: true },
