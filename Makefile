@@ -206,6 +206,7 @@ run: deps
 	@tok="$${RFM_API_TOKENS:-$$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')}"; \
 	first="$${tok%%,*}"; \
 	echo; echo "token: $$first"; \
+	echo "web app: http://127.0.0.1:8080/ui/ (sign in with the token; docs/ui.md)"; \
 	echo "try:   curl -s -H 'Authorization: Bearer $$first' -H 'Content-Type: application/json' \\"; \
 	echo "         -d '{\"recency\": 12, \"frequency\": 7, \"monetary\": 4310}' http://127.0.0.1:8080/segment"; \
 	echo; RFM_API_TOKENS="$$tok" exec bin/rfm-serve --config config/rfm.yaml
