@@ -34,8 +34,8 @@ DEBS     := build-essential pkg-config libmicrohttpd-dev libjansson-dev libgsl-d
             chromium poppler-utils libdouble-conversion-dev
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps format layers lint run test unit san bench clean fuzz fuzz-short fuzz-models
-all: bin/rfm-train bin/rfm-serve bin/rfm-score bin/rfm-report
+.PHONY: all deps format layers lint run test unit ui-test san bench clean fuzz fuzz-short fuzz-models
+all: bin/rfm-train bin/rfm-serve bin/rfm-score bin/rfm-report $(B)/ui-assets/index.html
 
 deps:
 	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
@@ -53,6 +53,15 @@ deps:
 # skipped on purpose, with reasons, in .redocly.lint-ignore.yaml).
 lint:
 	npx --no-install redocly lint --format=stylish openapi.yaml
+
+# The /ui/ web app (docs/ui.md): ui/ and ECharts (npm) as rfm-serve serves
+# them, with content-hashed names and gzip twins (ui/build.sh).
+UI_SRC := $(wildcard ui/*.html ui/*.js ui/*.css) ui/build.sh
+$(B)/ui-assets/index.html: $(UI_SRC) node_modules/echarts/dist/echarts.min.js
+	@$(if $(Q),echo "  UI    $(@D)")
+	$(Q)ui/build.sh $(@D)
+node_modules/echarts/dist/echarts.min.js:
+	@echo "$@ is missing: run make deps (npm ci)" >&2; exit 1
 
 # `make V=1` shows the full commands.
 Q := $(if $(V),,@)
@@ -90,6 +99,7 @@ bin/rfm-serve $(B)/bin/rfm-serve: LIBS += -lrdkafka
 $(eval $(call program,score,score))
 $(eval $(call program,report,report))
 $(B)/tests/integration/test_http $(B)/tests/integration/test_events: $(B)/bin/rfm-serve
+$(B)/tests/integration/test_http: $(B)/ui-assets/index.html
 $(B)/tests/integration/test_score: $(B)/bin/rfm-serve $(B)/bin/rfm-score
 $(B)/tests/integration/test_report: $(B)/bin/rfm-train $(B)/bin/rfm-report
 # test_kafka hosts librdkafka's mock cluster (tests/kafka_mock.h).
@@ -111,6 +121,11 @@ unit: $(TESTS)
 	@fail=0; for t in $(TESTS); do echo "== $$t"; \
 	  (cd tests && RFM_SERVE=$(B)/bin/rfm-serve ../$$t) || fail=1; done; exit $$fail
 
+# The /ui/ app in Debian's chromium against the real daemon (tests/ui/,
+# docs/ui.md); screenshots of every page go to $(B)/ui/.
+ui-test: all $(B)/bin/rfm-serve
+	B=$(B) node tests/ui/ui.test.mjs
+
 san:
 	$(MAKE) --no-print-directory B=build/san SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" unit
 
@@ -128,7 +143,7 @@ layers:
 	@tests/layers.sh
 
 test: deps fuzz-short
-	$(MAKE) --no-print-directory layers lint all unit
+	$(MAKE) --no-print-directory layers lint all ui-test unit
 	@echo "== unit suite again with GLIBC_TUNABLES=$(NOHWCAPS)"
 	GLIBC_TUNABLES=$(NOHWCAPS) $(MAKE) --no-print-directory unit
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(MAKE) --no-print-directory san
@@ -146,7 +161,8 @@ FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE $(CORE_INC) -Iserver $(WARN) -g -O1 $(NOE
                 $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 FUZZ_OBJ     := $(CORE_C:%.c=$(FUZZ_B)/%.o) $(CORE_CXX:%.cpp=$(FUZZ_B)/%.o) \
                 $(FUZZ_B)/server/api.o $(FUZZ_B)/server/docs.o $(FUZZ_B)/server/http.o \
-                $(FUZZ_B)/server/ops.o $(FUZZ_B)/server/guard.o $(FUZZ_B)/server/live.o
+                $(FUZZ_B)/server/ops.o $(FUZZ_B)/server/guard.o $(FUZZ_B)/server/live.o \
+                $(FUZZ_B)/server/ui.o
 FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS    := $(FUZZ_NAMES:%=$(FUZZ_B)/fuzz_%)
 FUZZ_MODELS  := $(FUZZ_B)/models/manifest.json
@@ -199,6 +215,7 @@ run: deps
 	@tok="$${RFM_API_TOKENS:-$$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')}"; \
 	first="$${tok%%,*}"; \
 	echo; echo "token: $$first"; \
+	echo "web app: http://127.0.0.1:8080/ui/ (sign in with the token; docs/ui.md)"; \
 	echo "try:   curl -s -H 'Authorization: Bearer $$first' -H 'Content-Type: application/json' \\"; \
 	echo "         -d '{\"recency\": 12, \"frequency\": 7, \"monetary\": 4310}' http://127.0.0.1:8080/segment"; \
 	echo; RFM_API_TOKENS="$$tok" exec bin/rfm-serve --config config/rfm.yaml

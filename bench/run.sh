@@ -173,6 +173,8 @@ for bm in 5000 20000; do
   echo "  $("$B/bench/bench_kafka" config/rfm.yaml models "$OUT" "${BENCH_KAFKA_EVENTS:-50000}" "$bm")"
 done
 echo "  target: >= 30,000 events/s; store_commit_share: the time inside the store's commits"
+echo "== the /ui/ web app: first-load bytes, time to interactive per page, data endpoints' server time"
+B="$B" node bench/ui.mjs
 
 echo "== soak: ${SOAK_SECONDS:-60} s at full load, a mix of every scoring endpoint"
 sp=$(port)

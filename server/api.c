@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "analytics.h"
 #include "ann.h"
 #include "campaign.h"
 #include "churn.h"
@@ -43,6 +44,7 @@ struct api {
     segments_model *segments;
     const char *segments_version; /* borrowed from manifest */
     char *clusters_body;          /* GET /clusters/summary, computed once */
+    char *analytics_body[3];      /* GET /analytics/{overview,rfm-matrix,cltv-churn}, or NULL */
     char *openapi_text;
     size_t openapi_len;
     struct timespec started;
@@ -53,13 +55,13 @@ struct api {
     const char *(*not_ready)(void *ctx, char *buf, size_t len);
     void *not_ready_ctx;
     const engagement_options *events; /* interaction kinds, engagement edges (not owned) */
-    http_route routes[20];
+    http_route routes[28];
     size_t nroutes;
 };
 
 /* Models this server can serve, in the order /ready lists them. */
-static const char *const KNOWN[] = {"segments",  "cltv",       "churn",
-                                    "customers", "embeddings", "uplift"};
+static const char *const KNOWN[] = {"segments",   "cltv",   "churn",    "customers",
+                                    "embeddings", "uplift", "analytics"};
 #define NKNOWN (sizeof KNOWN / sizeof *KNOWN)
 
 static int not_trained(char *msg, size_t len, const char *model)
@@ -101,7 +103,8 @@ static int h_ready(void *user, const json_t *body, json_t **out, char *msg, size
     const api *a = user;
     (void)body, (void)msg, (void)len;
     json_t *loaded = json_array(), *missing = json_array();
-    const void *have[NKNOWN] = {a->segments, a->cltv, a->churn, a->customers, a->ann, a->uplift};
+    const void *have[NKNOWN] = {
+        a->segments, a->cltv, a->churn, a->customers, a->ann, a->uplift, a->analytics_body[0]};
     for (size_t i = 0; i < NKNOWN; i++)
         json_array_append_new(have[i] ? loaded : missing, json_string(KNOWN[i]));
     /* Models are loaded before the listener starts: once we answer, we are
@@ -649,6 +652,35 @@ static int h_clusters(void *user, const json_t *body, json_t **out, char *msg, s
     return not_trained(msg, len, "segments"); /* only reached when not trained */
 }
 
+static int h_analytics(void *user, const json_t *body, json_t **out, char *msg, size_t len)
+{
+    (void)user, (void)body, (void)out;
+    return not_trained(msg, len, "analytics"); /* only reached when not trained */
+}
+
+/* The three bodies of GET /analytics/...: members of analytics.json (one
+ * per page), each with the model's version; the overview also with the
+ * currency and snapshot date. Checked and rendered once at load. */
+static rfm_status analytics_bodies(const json_t *j, const char *version, char *bodies[3], char *err,
+                                   size_t errlen)
+{
+    rfm_status st = analytics_check(j, err, errlen);
+    static const char *const PART[3] = {"overview", "rfm_matrix", "cltv_churn"};
+    for (int k = 0; st == RFM_OK && k < 3; k++) {
+        json_t *b = json_deep_copy(json_object_get(j, PART[k]));
+        int bad = !b || json_object_set_new(b, "model_version", json_string(version));
+        if (!bad && k == 0)
+            bad = json_object_set(b, "currency", json_object_get(j, "currency")) ||
+                  json_object_set(b, "snapshot_date", json_object_get(j, "snapshot_date"));
+        if (!bad)
+            bad = !(bodies[k] = jsonout_dumps(b, JSON_COMPACT));
+        json_decref(b);
+        if (bad)
+            st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    }
+    return st;
+}
+
 /* A cluster's rule: its text, its conditions in RFM units, and how much of
  * the cluster (coverage) and of the other customers (leak) it matches. */
 static json_t *cluster_rule(const ruletree_rule *r)
@@ -723,6 +755,8 @@ void api_free(api *a)
     free(a->uplift_learner);
     segments_free(a->segments);
     free(a->clusters_body);
+    for (int k = 0; k < 3; k++)
+        free(a->analytics_body[k]);
     free(a->openapi_text);
     json_decref(a->manifest);
     free(a);
@@ -828,6 +862,16 @@ rfm_status api_load(const char *models_dir, const char *openapi_path, api **out,
             json_decref(j);
         }
     }
+    if (st == RFM_OK && json_object_get(models, "analytics")) {
+        json_t *j;
+        const char *v =
+            json_string_value(json_object_get(json_object_get(models, "analytics"), "version"));
+        if ((st = modelfile_load(models_dir, a->manifest, "analytics", &j, err, errlen)) ==
+            RFM_OK) {
+            st = analytics_bodies(j, v ? v : "", a->analytics_body, err, errlen);
+            json_decref(j);
+        }
+    }
     if (st != RFM_OK) {
         api_free(a);
         return st;
@@ -850,6 +894,12 @@ rfm_status api_load(const char *models_dir, const char *openapi_path, api **out,
         {"POST", "/uplift_score/batch", h_uplift, HTTP_BATCH, NULL, NULL, 0},
         {"GET", "/clusters/summary", h_clusters, 0, a->clusters_body, "application/json",
          a->clusters_body ? strlen(a->clusters_body) : 0},
+        {"GET", "/analytics/overview", h_analytics, 0, a->analytics_body[0], "application/json",
+         a->analytics_body[0] ? strlen(a->analytics_body[0]) : 0},
+        {"GET", "/analytics/rfm-matrix", h_analytics, 0, a->analytics_body[1], "application/json",
+         a->analytics_body[1] ? strlen(a->analytics_body[1]) : 0},
+        {"GET", "/analytics/cltv-churn", h_analytics, 0, a->analytics_body[2], "application/json",
+         a->analytics_body[2] ? strlen(a->analytics_body[2]) : 0},
     };
     _Static_assert(sizeof r <= sizeof a->routes, "api.routes is too small");
     a->nroutes = sizeof r / sizeof *r;

@@ -16,6 +16,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <errno.h>
+#include <unistd.h>
 
 #include <faiss/c_api/utils/distances_c.h>
 
@@ -27,6 +28,7 @@
 #include "live.h"
 #include "oas.h"
 #include "ops.h"
+#include "ui.h"
 
 /* The models being served, swapped on SIGHUP. */
 typedef struct {
@@ -79,6 +81,35 @@ static void fit_fd_limit(server_options *o)
     }
 }
 
+/* The /ui/ app's files from dir (--ui or server.ui_assets), or when dir is
+ * NULL from the default folders (ui.h): a folder named but unusable stops
+ * the start; none found by default serves /ui/ as 404, with a warning.
+ * Returns 0 or 1 after printing why. */
+static int load_ui(const char *dir, ui_assets **ui)
+{
+    char exe[4096], found[4200], err[RFM_ERRLEN];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash)
+        *slash = '\0';
+    const char *use = dir ? dir : ui_default_dir(n > 0 ? exe : ".", found, sizeof found);
+    if (!use) {
+        fprintf(stderr, "rfm-serve: warning: no web app files (build/ui-assets: run make): "
+                        "/ui/ answers 404\n");
+        return 0;
+    }
+    if (ui_load(use, ui, err, sizeof err) != RFM_OK) {
+        fprintf(stderr, "rfm-serve: %s\n", err);
+        return 1;
+    }
+    size_t bytes, files = ui_count(*ui, &bytes);
+    fprintf(stderr, "rfm-serve: web app at /ui/ from %s: %zu files, %zu bytes compressed\n", use,
+            files, bytes);
+    return 0;
+}
+
+
 /* /metrics of the store and, when consuming, of the Kafka consumer. */
 typedef struct {
     live *live;
@@ -119,7 +150,7 @@ static int set_str(char **dst, const char *src)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: rfm-serve [--config FILE] [--host ADDR] [--port N] [--models DIR]\n"
-               "                 [--state PATH] [--kafka-brokers HOST:PORT[,...]\n"
+               "                 [--state PATH] [--ui DIR] [--kafka-brokers HOST:PORT[,...]\n"
                "                 --kafka-topic NAME [--kafka-group ID]]\n"
                "\n"
                "Serves the models in DIR (default from the config: models/) over HTTP.\n"
@@ -132,6 +163,8 @@ static void usage(FILE *f)
                "  --models DIR    override models_dir\n"
                "  --state PATH    the customer-state store (default state.path); seeded from\n"
                "                  the models' training file when it is newer (docs/events.md)\n"
+               "  --ui DIR        the /ui/ web app's files (default server.ui_assets, else\n"
+               "                  BIN/../ui-assets, BIN/../build/ui-assets or build/ui-assets)\n"
                "  --kafka-brokers HOST:PORT[,...]  consume events from Kafka into the store\n"
                "                  (events.kafka.brokers; docs/events.md)\n"
                "  --kafka-topic NAME  the topic of the events (events.kafka.topic)\n"
@@ -142,7 +175,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     const char *config_path = "config/rfm.yaml", *models_dir = NULL, *host = NULL;
-    const char *state_path = NULL;
+    const char *state_path = NULL, *ui_dir = NULL;
     const char *kafka_brokers = NULL, *kafka_topic = NULL, *kafka_group = NULL;
     long port = -1;
     static const struct option opts[] = {{"config", required_argument, 0, 'c'},
@@ -153,10 +186,11 @@ int main(int argc, char **argv)
                                          {"kafka-brokers", required_argument, 0, 'K'},
                                          {"kafka-topic", required_argument, 0, 'T'},
                                          {"kafka-group", required_argument, 0, 'G'},
+                                         {"ui", required_argument, 0, 'u'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int ch;
-    while ((ch = getopt_long(argc, argv, "c:p:m:H:s:h", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "c:p:m:H:s:u:h", opts, NULL)) != -1) {
         switch (ch) {
         case 'c': config_path = optarg; break;
         case 'm': models_dir = optarg; break;
@@ -165,6 +199,7 @@ int main(int argc, char **argv)
         case 'K': kafka_brokers = optarg; break;
         case 'T': kafka_topic = optarg; break;
         case 'G': kafka_group = optarg; break;
+        case 'u': ui_dir = optarg; break;
         case 'p': {
             char *end;
             port = strtol(optarg, &end, 10);
@@ -238,6 +273,7 @@ int main(int argc, char **argv)
     live *lv = NULL;
     kafka *kc = NULL;
     extra_metrics em = {0};
+    ui_assets *ui = NULL;
     FILE *log = stderr;
     if (oas_load(cfg->server.openapi, &spec, err, sizeof err) != RFM_OK ||
         http_tokens_init(&tokens, cfg->server.tokens_sha256, cfg->server.ntokens,
@@ -249,6 +285,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "rfm-serve: %s\n", err);
         goto out;
     }
+    if (load_ui(ui_dir ? ui_dir : cfg->server.ui_assets, &ui) != 0)
+        goto out;
+    ops_set_ui(o, ui);
     if (state_path) {
         /* The store's folder (state/ by default) is made if missing, one level. */
         char folder[4096];
@@ -379,6 +418,7 @@ out:
     kafka_stop(kc);
     live_close(lv);
     ops_free(o);
+    ui_free(ui);
     http_tokens_free(&tokens);
     oas_free(spec);
     config_free(cfg);

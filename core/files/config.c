@@ -116,6 +116,7 @@ void config_free(rfm_config *c)
     free(c->server.host);
     free(c->server.access_log);
     free(c->server.openapi);
+    free(c->server.ui_assets);
     free(c->server.tls_cert_file);
     free(c->server.tls_key_file);
     free(c->server.tls_priorities);
@@ -131,6 +132,7 @@ void config_free(rfm_config *c)
     }
     free(c->segments.profiles);
     free(c->transactions);
+    free(c->currency);
     free(c->query);
     free(c->models_dir);
     free(c->path);
@@ -631,6 +633,7 @@ static const char *const KEYS_DATA[] = {"transactions",
                                         "snapshot_date",
                                         "returns",
                                         "query",
+                                        "currency",
                                         NULL};
 static const char *const KEYS_COLUMNS[] = {"invoice", "customer_id", "date",    "quantity",
                                            "price",   "amount",      "product", NULL};
@@ -712,6 +715,11 @@ static void read_data(ctx *x, const json_t *data, rfm_config *c)
             "against monetary)");
     const char *query = get_str(x, data, "query", "data.query", NULL);
     c->query = dup(x, query);
+    const char *cur = get_str(x, data, "currency", "data.currency", NULL);
+    if (cur && !(strlen(cur) == 3 && strspn(cur, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == 3))
+        bad(x, "data.currency",
+            "must be an ISO 4217 code of three capital letters (GBP, EUR) or null");
+    c->currency = dup(x, cur);
     if (x->st == RFM_OK && (t || query)) {
         char why[256];
         const char *key;
@@ -759,6 +767,7 @@ static const char *const KEYS_SERVER[] = {"host",
                                           "tls_priorities",
                                           "per_address_limit",
                                           "header_timeout_s",
+                                          "ui_assets",
                                           NULL};
 static const char *const KEYS_RATE_LIMIT[] = {"requests_per_second", "burst", NULL};
 
@@ -782,6 +791,7 @@ static void read_server(ctx *x, const json_t *s, server_options *o)
     o->max_json_depth = (int)get_int(x, s, "max_json_depth", "server.max_json_depth", 32, 2, 1000);
     const char *log = get_str(x, s, "access_log", "server.access_log", NULL);
     o->access_log = dup(x, log);
+    o->ui_assets = dup(x, get_str(x, s, "ui_assets", "server.ui_assets", NULL));
     const char *spec = get_str(x, s, "openapi", "server.openapi", "openapi.yaml");
     o->openapi = dup(x, spec);
     o->metrics_token_required =

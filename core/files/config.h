@@ -41,6 +41,7 @@ typedef struct {
     size_t ntokens;
     char *access_log; /* file for the access log, NULL = stderr */
     char *openapi;    /* the contract, served and enforced */
+    char *ui_assets;  /* the /ui/ app's folder (server/ui.h); NULL: found by default */
     /* Operations (docs/operations.md). */
     int metrics_token_required; /* GET /metrics asks for a bearer token (0: open) */
     int drift_window;           /* recent customers behind rfm_input_psi (two halves) */
@@ -77,6 +78,7 @@ typedef struct {
     char *transactions; /* data.transactions (may be NULL): a file, "-" or a database
                            URL (source.h) */
     char *query;        /* data.query: the SELECT for a database URL, else NULL */
+    char *currency;     /* data.currency: ISO 4217 code of the money amounts, or NULL */
     char *models_dir;
     txn_options txn; /* column names borrow from root */
     segments_options segments;

@@ -28,6 +28,8 @@ static void test_shipped(void **state)
     assert_non_null(strstr(c->server.tls_priorities, "+VERS-TLS1.2"));
     assert_int_equal(c->server.connection_limit, 10000);
     assert_int_equal(c->server.per_address_limit, 0);
+    assert_string_equal(c->currency, "GBP");
+    assert_null(c->server.ui_assets); /* found by default (server/ui.h) */
     assert_int_equal(c->server.header_timeout_s, 10);
     assert_string_equal(c->state_path, "state/state.db");
     assert_int_equal(c->state.synchronous, STATE_SYNC_FULL);
@@ -193,6 +195,9 @@ static void test_bad_values_name_keys(void **state)
     expect_bad("per_address_limit: 0", "per_address_limit: -1", "server.per_address_limit");
     expect_bad("synchronous: full", "synchronous: off", "state.synchronous");
     expect_bad("seen_ids_max: 10000000", "seen_ids_max: 5", "state.seen_ids_max");
+    expect_bad("currency: GBP", "currency: pounds", "data.currency");
+    expect_bad("currency: GBP", "currency: gbp", "data.currency");
+    expect_bad("ui_assets: null", "ui_assets: [a]", "server.ui_assets");
     expect_bad("cache_mb: 256", "cache_mb: 0",
                "state.cache_mb"); /* YAML syntax error names the file */
     expect_bad("web_visit: {weight: 0.1}", "web_visit: {weight: -0.1}", "web_visit.weight");
