@@ -60,7 +60,7 @@ typedef struct {
     int too_large;
     int tried_early;   /* tried to answer while the body still came */
     int refused;       /* status decided from the headers (0: none) */
-    char refusal[256]; /* its message */
+    char refusal[400]; /* its message */
     char allow[64];    /* Allow header of a 405 */
     int retry_after;   /* seconds, for a 429 */
     int close;         /* answer with Connection: close (framing errors) */
@@ -68,6 +68,7 @@ typedef struct {
     int status;        /* of the response queued (0: none yet) */
     size_t bytes;
     char token_id[9];
+    long token; /* index in the server's tokens of the one accepted, or -1 */
     char method[8];
     char path[600];    /* ids of up to 256 bytes, percent-decoded */
     const char *param; /* of a templated route ("/customers/{id}"): in path */
@@ -127,37 +128,91 @@ static int hexval(char c)
     return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-rfm_status http_tokens_init(http_tokens *t, char *const *hex, size_t nhex, const char *env,
-                            char *err, size_t errlen)
+static int hex_digest(const char *hex, uint8_t d[32])
 {
-    size_t n = nhex + 1;
+    for (int k = 0; k < 32; k++) {
+        int hi = hexval(hex[2 * k]), lo = hi < 0 ? -1 : hexval(hex[2 * k + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        d[k] = (uint8_t)(hi * 16 + lo);
+    }
+    return 0;
+}
+
+/* The fingerprint of a digest: its first 8 hex digits. */
+static void fingerprint(const uint8_t d[32], char out[33])
+{
+    snprintf(out, 33, "%02x%02x%02x%02x", d[0], d[1], d[2], d[3]);
+}
+
+rfm_status http_tokens_init(http_tokens *t, const server_options *o, const char *env, char *err,
+                            size_t errlen)
+{
+    size_t n = o->ntokens + o->nnamed + 1;
     for (const char *p = env; p && *p; p++)
         n += *p == ',';
-    t->n = 0;
+    memset(t, 0, sizeof *t);
     t->digests = calloc(n, sizeof *t->digests);
-    if (!t->digests)
+    t->scopes = calloc(n, sizeof *t->scopes);
+    t->names = calloc(n, sizeof *t->names);
+    if (!t->digests || !t->scopes || !t->names) {
+        http_tokens_free(t);
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
-    for (size_t i = 0; i < nhex; i++) {
-        for (int k = 0; k < 32; k++) {
-            int hi = hexval(hex[i][2 * k]), lo = hexval(hex[i][2 * k + 1]);
-            if (hi < 0 || lo < 0)
-                return rfm_fail(err, errlen, RFM_EINVAL, "tokens_sha256[%zu] is not hex", i);
-            t->digests[t->n][k] = (uint8_t)(hi * 16 + lo);
-        }
+    }
+    for (size_t i = 0; i < o->ntokens; i++) {
+        if (hex_digest(o->tokens_sha256[i], t->digests[t->n]) != 0)
+            return rfm_fail(err, errlen, RFM_EINVAL, "tokens_sha256[%zu] is not hex", i);
+        t->scopes[t->n] = RFM_SCOPE_ALL;
+        fingerprint(t->digests[t->n], t->names[t->n]);
         t->n++;
     }
-    for (const char *p = env; p && *p;) {
+    for (size_t i = 0; i < o->nnamed; i++) {
+        if (hex_digest(o->named_tokens[i].sha256, t->digests[t->n]) != 0)
+            return rfm_fail(err, errlen, RFM_EINVAL, "tokens[%zu].sha256 is not hex", i);
+        t->scopes[t->n] = o->named_tokens[i].scopes;
+        snprintf(t->names[t->n], sizeof t->names[t->n], "%s", o->named_tokens[i].name);
+        t->n++;
+    }
+    size_t item = 0;
+    for (const char *p = env; p && *p; item++) {
         size_t len = strcspn(p, ",");
         while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\n'))
             len--;
         const char *q = p;
         while (len > 0 && *q == ' ')
             q++, len--;
+        /* "token:scope+scope": the scopes follow the last colon. */
+        const char *colon = len > 0 ? memrchr(q, ':', len) : NULL;
+        unsigned scopes = RFM_SCOPE_ALL;
+        if (colon) {
+            scopes = 0;
+            const char *sp = colon + 1, *end = q + len;
+            while (sp <= end) {
+                size_t k = 0;
+                while (sp + k < end && sp[k] != '+')
+                    k++;
+                unsigned bit = config_scope_bit(sp, k);
+                if (!bit)
+                    return rfm_fail(err, errlen, RFM_EINVAL,
+                                    "RFM_API_TOKENS: item %zu: unknown scope '%.*s' after ':' "
+                                    "(known: score, events, analytics, admin, joined by +)",
+                                    item + 1, (int)(k < 32 ? k : 32), sp);
+                scopes |= bit;
+                sp += k + 1;
+            }
+            len = (size_t)(colon - q);
+            if (len == 0)
+                return rfm_fail(err, errlen, RFM_EINVAL,
+                                "RFM_API_TOKENS: item %zu: empty token before ':'", item + 1);
+        }
         if (len > 0) {
             sha256_ctx c;
             sha256_init(&c);
             sha256_update(&c, q, len);
-            sha256_final(&c, t->digests[t->n++]);
+            sha256_final(&c, t->digests[t->n]);
+            t->scopes[t->n] = scopes;
+            fingerprint(t->digests[t->n], t->names[t->n]);
+            t->n++;
         }
         p += strcspn(p, ",");
         if (*p == ',')
@@ -169,20 +224,26 @@ rfm_status http_tokens_init(http_tokens *t, char *const *hex, size_t nhex, const
 void http_tokens_free(http_tokens *t)
 {
     free(t->digests);
+    free(t->scopes);
+    free(t->names);
     t->digests = NULL;
+    t->scopes = NULL;
+    t->names = NULL;
     t->n = 0;
 }
 
-/* Compare against every digest without an early exit, so the time taken
- * does not tell how much of a digest matched. */
-static int token_ok(const http_tokens *t, const uint8_t d[32])
+/* The index of the token with digest d, or -1. Compares against every
+ * digest without an early exit, so the time taken does not tell how much
+ * of a digest matched. */
+static long token_find(const http_tokens *t, const uint8_t d[32])
 {
-    int found = 0;
+    long found = -1;
     for (size_t i = 0; i < t->n; i++) {
         uint8_t diff = 0;
         for (int k = 0; k < 32; k++)
             diff |= (uint8_t)(t->digests[i][k] ^ d[k]);
-        found |= diff == 0;
+        if (diff == 0 && found < 0)
+            found = (long)i;
     }
     return found;
 }
@@ -453,7 +514,7 @@ static int check_token(http_server *s, struct MHD_Connection *c, request *r)
     sha256_of(tok, strlen(tok), d, hex);
     memcpy(r->token_id, hex, 8);
     r->token_id[8] = '\0';
-    if (!token_ok(s->tokens, d)) {
+    if ((r->token = token_find(s->tokens, d)) < 0) {
         snprintf(r->refusal, sizeof r->refusal, "unknown bearer token");
         return 401;
     }
@@ -467,6 +528,31 @@ static int check_token(http_server *s, struct MHD_Connection *c, request *r)
     return 0;
 }
 
+/* The token (check_token, 401 and 429), then its scopes against those the
+ * operation of the contract (method and its path template) asks for
+ * (oas_security): 403 naming the first scope missing. The one place where
+ * a request's access is decided. Returns 0 to go on, else the status with
+ * r->refusal. */
+static int check_access(http_server *s, struct MHD_Connection *c, request *r, const char *method,
+                        const char *path)
+{
+    unsigned need;
+    const char *bad;
+    int auth = oas_security(s->spec, oas_operation(s->spec, method, path), &need, &bad);
+    if (auth == OAS_AUTH_NONE || (auth == OAS_AUTH_OPTIONAL && !r->page))
+        return 0;
+    int refused = check_token(s, c, r);
+    if (refused)
+        return refused;
+    unsigned missing = need & ~s->tokens->scopes[r->token];
+    if (!missing)
+        return 0;
+    snprintf(r->refusal, sizeof r->refusal,
+             "token %s lacks the scope '%s' that %s %.200s needs (docs/security.md)",
+             s->tokens->names[r->token], config_scope_name(missing & (0u - missing)), method, path);
+    return 403;
+}
+
 /* The checks that need only the request line and headers. Returns 0 to
  * go on, else the status to answer with r->refusal (and r->allow). HEAD
  * is served as GET without the body, as libmicrohttpd drops it. */
@@ -474,7 +560,7 @@ static int check_headers(http_server *s, struct MHD_Connection *c, request *r, c
 {
     const char *m = strcmp(method, "HEAD") == 0 ? "GET" : method;
     if (s->ops && (r->page = ops_route(s->ops, m, r->path)) != OPS_NONE)
-        return ops_needs_token(s->ops, r->page) ? check_token(s, c, r) : 0;
+        return ops_needs_token(s->ops, r->page) ? check_access(s, c, r, m, r->path) : 0;
     r->rt = find_route(r, m, r->path);
     if (!r->rt) {
         if (oas_path_allow(s->spec, r->path, r->allow, sizeof r->allow)) {
@@ -487,10 +573,7 @@ static int check_headers(http_server *s, struct MHD_Connection *c, request *r, c
         snprintf(r->refusal, sizeof r->refusal, "no such endpoint: %.200s", r->path);
         return 404;
     }
-    const json_t *op = oas_operation(s->spec, m, r->rt->path);
-    const json_t *sec = json_object_get(op, "security");
-    int needs_token = !(json_is_array(sec) && json_array_size(sec) == 0);
-    int refused = needs_token ? check_token(s, c, r) : 0;
+    int refused = check_access(s, c, r, m, r->rt->path);
     if (refused)
         return refused;
     if (strcmp(r->rt->method, "POST") == 0) {
@@ -734,6 +817,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!r)
             return MHD_NO;
         r->server = s;
+        r->token = -1;
         clock_gettime(CLOCK_MONOTONIC, &r->t0);
         snprintf(r->method, sizeof r->method, "%s", method);
         snprintf(r->path, sizeof r->path, "%s", url);
@@ -827,6 +911,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     clock_gettime(CLOCK_MONOTONIC, &t1);
     long long us =
         (long long)(t1.tv_sec - r->t0.tv_sec) * 1000000 + (t1.tv_nsec - r->t0.tv_nsec) / 1000;
+    /* The accepted token's name (server.tokens) or fingerprint: never
+     * the token. */
+    const char *tname = r->token >= 0 ? s->tokens->names[r->token] : NULL;
+    if (s->ops && r->token >= 0)
+        ops_token_done(s->ops, (size_t)r->token, r->status);
     if (s->ops)
         ops_request_done(s->ops, endpoint, r->status,
                          (double)(t1.tv_sec - r->t0.tv_sec) + (t1.tv_nsec - r->t0.tv_nsec) / 1e9);
@@ -852,9 +941,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         n = json_escape(line, n, sizeof line - 200, r->path);
         n += (size_t)snprintf(
             line + n, sizeof line - n,
-            "\",\"status\":%d,\"latency_us\":%lld,\"bytes\":%zu,\"token_id\":%s%s%s%s}\n",
+            "\",\"status\":%d,\"latency_us\":%lld,\"bytes\":%zu,\"token_id\":%s%s%s,"
+            "\"token\":%s%s%s%s}\n",
             r->status, us, r->bytes, r->token_id[0] ? "\"" : "",
-            r->token_id[0] ? r->token_id : "null", r->token_id[0] ? "\"" : "",
+            r->token_id[0] ? r->token_id : "null", r->token_id[0] ? "\"" : "", tname ? "\"" : "",
+            tname ? tname : "null", tname ? "\"" : "",
             toe != MHD_REQUEST_TERMINATED_COMPLETED_OK ? ",\"aborted\":true" : "");
         if (n >= sizeof line)
             n = sizeof line - 1;
@@ -889,11 +980,36 @@ static void server_free(http_server *s)
     free(s);
 }
 
+/* Every scope the contract names must be one the tokens can carry. */
+static rfm_status contract_scopes_known(const oas_spec *spec, const char *file, char *err,
+                                        size_t errlen)
+{
+    const char *path, *method, *bad;
+    const json_t *item, *op;
+    unsigned need;
+    json_object_foreach((json_t *)json_object_get(oas_root(spec), "paths"), path, item)
+    {
+        json_object_foreach((json_t *)item, method, op)
+        {
+            if (json_is_object(op) && oas_security(spec, op, &need, &bad) == OAS_AUTH_BAD)
+                return rfm_fail(err, errlen, RFM_EFORMAT,
+                                "%s: %s %s: unknown scope '%s' in security (known: score, "
+                                "events, analytics, admin)",
+                                file, method, path, bad);
+        }
+    }
+    return RFM_OK;
+}
+
 rfm_status http_start(const server_options *opt, const oas_spec *spec, const http_tokens *tokens,
                       const http_provider *prov, ops *o, FILE *access_log, http_server **out,
                       int *port_out, char *err, size_t errlen)
 {
     *out = NULL;
+    if (contract_scopes_known(spec, opt->openapi, err, errlen) != RFM_OK)
+        return RFM_EFORMAT;
+    if (o && ops_set_tokens(o, (const char(*)[33])tokens->names, tokens->n, err, errlen) != RFM_OK)
+        return RFM_ENOMEM;
     http_server *s = calloc(1, sizeof *s);
     if (!s)
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");

@@ -86,8 +86,9 @@ static void usage(FILE *f)
                "                 [--state PATH]\n"
                "\n"
                "Serves the models in DIR (default from the config: models/) over HTTP.\n"
-               "Tokens: RFM_API_TOKENS=tok1,tok2 in the environment and/or\n"
-               "server.tokens_sha256 in the config. SIGTERM or SIGINT stops it cleanly.\n"
+               "Tokens: RFM_API_TOKENS=tok1,tok2 in the environment (tok1:score+events\n"
+               "limits tok1 to those scopes) and/or server.tokens and server.tokens_sha256\n"
+               "in the config (docs/security.md). SIGTERM or SIGINT stops it cleanly.\n"
                "\n"
                "  --config FILE   configuration (default config/rfm.yaml)\n"
                "  --host ADDR     override server.host (0.0.0.0: every interface)\n"
@@ -172,8 +173,8 @@ int main(int argc, char **argv)
     live *lv = NULL;
     FILE *log = stderr;
     if (oas_load(cfg->server.openapi, &spec, err, sizeof err) != RFM_OK ||
-        http_tokens_init(&tokens, cfg->server.tokens_sha256, cfg->server.ntokens,
-                         getenv("RFM_API_TOKENS"), err, sizeof err) != RFM_OK ||
+        http_tokens_init(&tokens, &cfg->server, getenv("RFM_API_TOKENS"), err, sizeof err) !=
+            RFM_OK ||
         api_load(models_dir, cfg->server.openapi, &a, err, sizeof err) != RFM_OK ||
         api_check_contract(a, spec, cfg->server.openapi, err, sizeof err) != RFM_OK ||
         ops_new(&cfg->server, spec, &o, err, sizeof err) != RFM_OK ||
@@ -211,8 +212,9 @@ int main(int argc, char **argv)
         ops_set_extra(o, state_metrics, lv);
     }
     if (tokens.n == 0)
-        fprintf(stderr, "rfm-serve: warning: no tokens (set RFM_API_TOKENS or "
-                        "server.tokens_sha256): every scoring request will get 401\n");
+        fprintf(stderr,
+                "rfm-serve: warning: no tokens (set RFM_API_TOKENS or "
+                "server.tokens or server.tokens_sha256): every scoring request will get 401\n");
     if (cfg->server.access_log && !(log = fopen(cfg->server.access_log, "a"))) {
         fprintf(stderr, "rfm-serve: cannot open access log %s\n", cfg->server.access_log);
         log = stderr;

@@ -25,6 +25,27 @@
 #include "txn.h"
 #include "uplift.h"
 
+/* Token scopes (docs/security.md): bits of server_token.scopes. */
+enum {
+    RFM_SCOPE_SCORE = 1,     /* the scoring endpoints and by-id lookups */
+    RFM_SCOPE_EVENTS = 2,    /* POST /events */
+    RFM_SCOPE_ANALYTICS = 4, /* the web app's data and exports */
+    RFM_SCOPE_ADMIN = 8,     /* erasure, /metrics when protected, routes declaring none */
+    RFM_SCOPE_ALL = 15
+};
+/* The bit of the scope named by the len bytes at name, 0 when unknown. */
+unsigned config_scope_bit(const char *name, size_t len);
+/* The name of one scope bit ("score"), NULL when not a single known bit. */
+const char *config_scope_name(unsigned bit);
+
+/* A token of server.tokens: its digest, a name for logs and metrics, and
+ * its scopes. */
+typedef struct {
+    char *sha256; /* 64 lower-case hex digits */
+    char *name;   /* 1 to 32 of [A-Za-z0-9._-] */
+    unsigned scopes;
+} server_token;
+
 typedef struct {
     char *host; /* address to bind, e.g. 127.0.0.1 or 0.0.0.0 */
     int port;
@@ -38,6 +59,8 @@ typedef struct {
     int max_json_depth;      /* deeper request bodies get 400 */
     char **tokens_sha256;    /* accepted token digests (lower-case hex) */
     size_t ntokens;
+    server_token *named_tokens; /* server.tokens: digest, name and scopes each */
+    size_t nnamed;
     char *access_log; /* file for the access log, NULL = stderr */
     char *openapi;    /* the contract, served and enforced */
     /* Operations (docs/operations.md). */
