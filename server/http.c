@@ -32,6 +32,7 @@
 #include "guard.h"
 #include "jsonout.h"
 #include "sha256.h"
+#include "txn.h"
 
 #define MAX_VIOLATIONS 50
 
@@ -445,6 +446,50 @@ static json_t *handler_details(const json_t *body, const char *base, int status,
     return json_pack("[{s:s,s:s}]", "pointer", ptr, "message", text);
 }
 
+/* ---- pseudonymous ids ------------------------------------------------- */
+
+/* The pseudonym a request id v (string or integer) stands for under key
+ * (docs/security.md): 32 lower-case hex digits are taken as a pseudonym
+ * already, any other id is normalised and hashed. NULL when v is neither
+ * a string nor an integer, or a missing id (the handler reports it). New
+ * reference. */
+static json_t *id_pseudonym(const char *key, const json_t *v)
+{
+    char num[32], p[TXN_PSEUDONYM_LEN + 1];
+    const char *id = json_string_value(v);
+    size_t len = json_string_length(v);
+    if (json_is_integer(v)) {
+        snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));
+        id = num;
+        len = strlen(num);
+    }
+    if (!id)
+        return NULL;
+    if (txn_is_pseudonym(id, len))
+        return json_string(id);
+    return txn_pseudonym(key, strlen(key), id, len, p) ? json_string(p) : NULL;
+}
+
+/* Replace every "customer_id" member of j (at any depth: single bodies,
+ * batches, event lists) by its pseudonym, so that no handler, store or
+ * answer sees a clear id. */
+static void pseudonymize(const char *key, json_t *j)
+{
+    if (json_is_object(j)) {
+        json_t *v = id_pseudonym(key, json_object_get(j, "customer_id"));
+        if (v)
+            json_object_set_new(j, "customer_id", v);
+        const char *k;
+        json_t *m;
+        json_object_foreach(j, k, m) if (json_is_object(m) || json_is_array(m))
+            pseudonymize(key, m);
+    } else if (json_is_array(j)) {
+        size_t i;
+        json_t *m;
+        json_array_foreach(j, i, m) pseudonymize(key, m);
+    }
+}
+
 /* Run the handler on the body, or on each item of a batch. */
 static int run_handler(const http_route *rt, int batch, void *user, const json_t *body,
                        json_t **reply)
@@ -720,7 +765,11 @@ static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request
             char seg[sizeof r->path];
             snprintf(seg, sizeof seg, "%s", r->param);
             utf8_clean(seg);
-            json_object_set_new(params, "id", json_string(seg));
+            json_t *clear = json_string(seg);
+            json_t *pid = s->opt->id_key ? id_pseudonym(s->opt->id_key, clear) : NULL;
+            json_object_set_new(params, "id", pid ? pid : clear);
+            if (pid)
+                json_decref(clear);
             if (as_of) {
                 char a[64];
                 snprintf(a, sizeof a, "%s", as_of);
@@ -800,6 +849,8 @@ int http_answer_json(const server_options *opt, const oas_spec *spec, ops *o, co
     }
     if (o)
         ops_observe(o, op_path, body);
+    if (opt->id_key)
+        pseudonymize(opt->id_key, body);
     int status = run_handler(rt, batch, user, body, reply);
     json_decref(body);
     return status;
@@ -905,6 +956,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     /* The route's path (a literal of the route table) is taken before the
      * lease goes: the last release frees the table with the models. */
     const char *endpoint = r->rt ? r->rt->path : r->path;
+    int templated = r->rt && r->param;
     if (r->lease)
         s->prov.release(s->prov.ctx, r->lease);
     struct timespec t1;
@@ -938,7 +990,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                                     now.tv_nsec / 1000000);
         n = json_escape(line, n, sizeof line, r->method);
         n += (size_t)snprintf(line + n, sizeof line - n, "\",\"path\":\"");
-        n = json_escape(line, n, sizeof line - 200, r->path);
+        /* A templated route's path carries a customer id: the template is
+         * logged instead ("/customers/{id}"). */
+        n = json_escape(line, n, sizeof line - 200, templated ? endpoint : r->path);
         n += (size_t)snprintf(
             line + n, sizeof line - n,
             "\",\"status\":%d,\"latency_us\":%lld,\"bytes\":%zu,\"token_id\":%s%s%s,"

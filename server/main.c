@@ -80,6 +80,35 @@ static void fit_fd_limit(server_options *o)
 
 static void state_metrics(void *ctx, FILE *f) { live_metrics(ctx, f); }
 
+/* Whether the models' ids are what this config makes of request ids:
+ * pseudonyms under the same key (the manifest's id_key_check), or clear
+ * ids both. 0, or 1 with the reason in err. */
+static int privacy_mismatch(const json_t *manifest, const rfm_config *cfg, char *err, size_t len)
+{
+    const json_t *p = json_object_get(manifest, "privacy");
+    int trained = json_is_true(json_object_get(p, "pseudonymized_ids"));
+    const char *check = json_string_value(json_object_get(p, "id_key_check"));
+    const char *key = cfg->txn.id_key;
+    if (trained != (key != NULL)) {
+        snprintf(err, len,
+                 "the models were trained with %s ids but privacy.pseudonymize_ids is %s: "
+                 "serve with the config they were trained with, or train again",
+                 trained ? "pseudonymous" : "clear", key ? "true" : "false");
+        return 1;
+    }
+    if (key) {
+        char mine[TXN_PSEUDONYM_LEN + 1];
+        txn_pseudonym(key, strlen(key), "rfm-id-key-check", 16, mine);
+        if (!check || strcmp(check, mine) != 0) {
+            snprintf(err, len,
+                     "RFM_ID_KEY is not the key the models were trained with (the manifest's "
+                     "privacy.id_key_check differs): request ids would match no customer");
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: rfm-serve [--config FILE] [--host ADDR] [--port N] [--models DIR]\n"
@@ -158,6 +187,12 @@ int main(int argc, char **argv)
         free(cfg->server.host);
         cfg->server.host = h2;
     }
+    if (config_id_key(cfg, getenv("RFM_ID_KEY"), err, sizeof err) != RFM_OK) {
+        fprintf(stderr, "rfm-serve: %s\n", err);
+        config_free(cfg);
+        return 2;
+    }
+    cfg->server.id_key = cfg->txn.id_key;
     if (!models_dir)
         models_dir = cfg->models_dir;
     if (!state_path)
@@ -177,6 +212,7 @@ int main(int argc, char **argv)
             RFM_OK ||
         api_load(models_dir, cfg->server.openapi, &a, err, sizeof err) != RFM_OK ||
         api_check_contract(a, spec, cfg->server.openapi, err, sizeof err) != RFM_OK ||
+        privacy_mismatch(api_manifest(a), cfg, err, sizeof err) ||
         ops_new(&cfg->server, spec, &o, err, sizeof err) != RFM_OK ||
         ops_set_models(o, api_manifest(a), api_customers(a), err, sizeof err) != RFM_OK) {
         fprintf(stderr, "rfm-serve: %s\n", err);
@@ -253,6 +289,7 @@ int main(int argc, char **argv)
          * reference with an empty window. */
         int seeded = 0;
         if (api_load(models_dir, cfg->server.openapi, &fresh, err, sizeof err) != RFM_OK ||
+            privacy_mismatch(api_manifest(fresh), cfg, err, sizeof err) ||
             (lv &&
              live_seed(lv, api_manifest(fresh), &cfg->txn, &seeded, err, sizeof err) != RFM_OK) ||
             ops_set_models(o, api_manifest(fresh), api_customers(fresh), err, sizeof err) !=

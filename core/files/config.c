@@ -119,6 +119,7 @@ void config_free(rfm_config *c)
     free((void *)c->campaign_spec.features);
     free((void *)c->campaign_spec.arms);
     free(c->state_path);
+    free(c->privacy.erasure_list);
     free(c->server.host);
     free(c->server.access_log);
     free(c->server.openapi);
@@ -921,8 +922,49 @@ static void read_state(ctx *x, const json_t *s, rfm_config *c)
         section_check(x, "state", state_check_options(o, why, sizeof why));
 }
 
-static const char *const KEYS_TOP[] = {"data",       "models_dir", "segments", "cltv",  "churn",
-                                       "embeddings", "uplift",     "server",   "state", NULL};
+static const char *const KEYS_TOP[] = {"data",  "models_dir", "segments", "cltv",
+                                       "churn", "embeddings", "uplift",   "server",
+                                       "state", "privacy",    NULL};
+static const char *const KEYS_PRIVACY[] = {"pseudonymize_ids", "erasure_list", NULL};
+
+/* privacy: after state, whose path places the erasure list by default. */
+static void read_privacy(ctx *x, const json_t *s, rfm_config *c)
+{
+    privacy_options *o = &c->privacy;
+    o->pseudonymize_ids = get_bool(x, s, "pseudonymize_ids", "privacy.pseudonymize_ids", 0);
+    const char *list = get_str(x, s, "erasure_list", "privacy.erasure_list", NULL);
+    if (list && !*list)
+        bad(x, "privacy.erasure_list", "must be a file path, or null for state.path + .erased");
+    if (list) {
+        o->erasure_list = dup(x, list);
+    } else if (c->state_path) {
+        size_t n = strlen(c->state_path) + sizeof ".erased";
+        if ((o->erasure_list = malloc(n)) != NULL)
+            snprintf(o->erasure_list, n, "%s.erased", c->state_path);
+        else
+            oom(x);
+    }
+}
+
+rfm_status config_id_key(rfm_config *c, const char *key, char *err, size_t errlen)
+{
+    c->txn.id_key = NULL;
+    if (!c->privacy.pseudonymize_ids)
+        return RFM_OK;
+    if (!key || !*key)
+        return rfm_fail(err, errlen, RFM_EINVAL,
+                        "%s: privacy.pseudonymize_ids is true but RFM_ID_KEY is not set: export "
+                        "the pseudonymisation key (e.g. RFM_ID_KEY=$(openssl rand -hex 32), "
+                        "kept in a secret store; docs/security.md)",
+                        c->path);
+    if (strlen(key) < 16)
+        return rfm_fail(err, errlen, RFM_EINVAL,
+                        "%s: RFM_ID_KEY is %zu bytes; a pseudonymisation key needs at least 16 "
+                        "(e.g. openssl rand -hex 32)",
+                        c->path, strlen(key));
+    c->txn.id_key = key;
+    return RFM_OK;
+}
 static const char *const KEYS_STATE[] = {"path",     "synchronous", "seen_ids_max",
                                          "cache_mb", "max_mb",      NULL};
 
@@ -947,6 +989,7 @@ static void check_all_keys(ctx *x, const json_t *root)
     check_keys(x, json_object_get(srv, "rate_limit"), "server.rate_limit", KEYS_RATE_LIMIT);
     check_item_keys(x, srv, "server", "tokens", KEYS_TOKEN);
     check_keys(x, json_object_get(root, "state"), "state", KEYS_STATE);
+    check_keys(x, json_object_get(root, "privacy"), "privacy", KEYS_PRIVACY);
 }
 
 rfm_status config_load(const char *path, rfm_config **out, char *err, size_t errlen)
@@ -997,6 +1040,7 @@ rfm_status config_load(const char *path, rfm_config **out, char *err, size_t err
             bad(&x, "server", why);
     }
     read_state(&x, section(&x, root, "state"), c);
+    read_privacy(&x, section(&x, root, "privacy"), c);
 done:
     if (x.st != RFM_OK) {
         config_free(c);

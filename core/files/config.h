@@ -71,10 +71,19 @@ typedef struct {
     char *tls_cert_file;        /* PEM certificate (chain); NULL with tls_key_file = HTTP */
     char *tls_key_file;         /* PEM private key */
     char *tls_priorities;       /* GnuTLS priority string: versions and cipher suites */
+    const char *id_key; /* the txn.id_key of config_id_key (never from the file): request ids
+                           are pseudonymised with it; NULL: clear ids */
 } server_options;
 
 /* Reason the server options cannot be used, or NULL. */
 const char *server_check(const server_options *o, char *buf, size_t len);
+
+/* privacy (docs/security.md). */
+typedef struct {
+    int pseudonymize_ids; /* customer ids replaced at ingest by their pseudonym */
+    char *erasure_list;   /* the erased customers' pseudonyms, one a line: by default
+                             state.path + ".erased" (NULL without a store) */
+} privacy_options;
 
 typedef struct {
     char *path; /* the file read, for messages */
@@ -97,12 +106,20 @@ typedef struct {
     char *state_path;    /* state.path: the customer-state store (state.h) */
     state_options state; /* state: synchronous, seen_ids_max, cache_mb; cancel_prefix
                             borrows data.cancellation_prefix */
+    privacy_options privacy;
 } rfm_config;
 
 /* Read and check a config file. On failure *out is NULL and err says
  * "file: key: reason". */
 rfm_status config_load(const char *path, rfm_config **out, char *err, size_t errlen);
 void config_free(rfm_config *c);
+
+/* The pseudonymisation key, given by the program from the environment
+ * (RFM_ID_KEY; never a config file): with privacy.pseudonymize_ids, key
+ * must be at least 16 bytes and becomes c->txn.id_key (borrowed: it must
+ * outlive c); otherwise it is ignored and ids stay clear. RFM_EINVAL with
+ * the reason when the key is missing or short (it is never quoted). */
+rfm_status config_id_key(rfm_config *c, const char *key, char *err, size_t errlen);
 
 /* Parse "YYYY-MM-DD" into a day number; DATE_NONE when invalid. */
 int32_t config_date(const char *s);

@@ -201,6 +201,30 @@ static void test_tokens(void **state)
     assert_null(config_scope_name(RFM_SCOPE_SCORE | RFM_SCOPE_ADMIN));
 }
 
+/* privacy: off by default, the erasure list beside the store; the key
+ * only from the caller (the environment), refused when missing or short,
+ * never quoted. */
+static void test_privacy(void **state)
+{
+    (void)state;
+    rfm_config *c;
+    char err[RFM_ERRLEN];
+    assert_int_equal(config_load("../config/rfm.yaml", &c, err, sizeof err), RFM_OK);
+    assert_int_equal(c->privacy.pseudonymize_ids, 0);
+    assert_string_equal(c->privacy.erasure_list, "state/state.db.erased");
+    assert_int_equal(config_id_key(c, "any-key-at-all-long-enough", err, sizeof err), RFM_OK);
+    assert_null(c->txn.id_key); /* off: ignored */
+    c->privacy.pseudonymize_ids = 1;
+    assert_int_equal(config_id_key(c, NULL, err, sizeof err), RFM_EINVAL);
+    assert_non_null(strstr(err, "RFM_ID_KEY is not set"));
+    assert_int_equal(config_id_key(c, "", err, sizeof err), RFM_EINVAL);
+    assert_int_equal(config_id_key(c, "short-secret", err, sizeof err), RFM_EINVAL);
+    assert_null(strstr(err, "short-secret"));
+    assert_int_equal(config_id_key(c, "0123456789abcdef", err, sizeof err), RFM_OK);
+    assert_string_equal(c->txn.id_key, "0123456789abcdef");
+    config_free(c);
+}
+
 static void test_bad_values_name_keys(void **state)
 {
     (void)state;
@@ -256,6 +280,10 @@ static void test_bad_values_name_keys(void **state)
         "tokens: [{sha256: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa, name: "
         "a, scope: [score]}]",
         "server.tokens[0].scope: unknown key; did you mean server.tokens[0].scopes?");
+    expect_bad("pseudonymize_ids: false", "pseudonymize_ids: yes please",
+               "privacy.pseudonymize_ids");
+    expect_bad("erasure_list: null", "erasure_list: ''", "privacy.erasure_list");
+    expect_bad("erasure_list: null", "erasure_lst: null", "did you mean privacy.erasure_list");
     expect_bad("synchronous: full", "synchronous: off", "state.synchronous");
     expect_bad("seen_ids_max: 10000000", "seen_ids_max: 5", "state.seen_ids_max");
     expect_bad("cache_mb: 256", "cache_mb: 0",
@@ -469,6 +497,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shipped),
         cmocka_unit_test(test_tokens),
+        cmocka_unit_test(test_privacy),
         cmocka_unit_test(test_data_sources),
         cmocka_unit_test(test_bad_values_name_keys),
         cmocka_unit_test(test_sections_checked_at_load),
