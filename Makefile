@@ -86,7 +86,7 @@ $(eval $(call program,serve,server))
 $(eval $(call program,score,score))
 $(eval $(call program,report,report))
 $(B)/tests/integration/test_http $(B)/tests/integration/test_events: $(B)/bin/rfm-serve
-$(B)/tests/integration/test_privacy: $(B)/bin/rfm-serve $(B)/bin/rfm-train
+$(B)/tests/integration/test_privacy: $(B)/bin/rfm-serve $(B)/bin/rfm-train $(B)/bin/rfm-score
 $(B)/tests/integration/test_score: $(B)/bin/rfm-serve $(B)/bin/rfm-score
 $(B)/tests/integration/test_report: $(B)/bin/rfm-train $(B)/bin/rfm-report
 

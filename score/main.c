@@ -35,6 +35,7 @@
 #include "churn.h"
 #include "cltv.h"
 #include "config.h"
+#include "erasure.h"
 #include "csv.h"
 #include "customers.h"
 #include "export.h"
@@ -589,6 +590,15 @@ int main(int argc, char **argv)
     }
     if (!models_dir)
         models_dir = cfg->models_dir;
+    /* Customers erased since the training (privacy.erasure_list) are left
+     * out of every export. */
+    erasure *erased = NULL;
+    if (cfg->privacy.erasure_list &&
+        erasure_open(cfg->privacy.erasure_list, &erased, err, sizeof err) != RFM_OK) {
+        fprintf(stderr, "rfm-score: privacy.erasure_list: %s\n", err);
+        config_free(cfg);
+        return 2;
+    }
 
     int rc = 1;
     double t0 = now_s();
@@ -672,7 +682,9 @@ int main(int argc, char **argv)
             goto out;
         }
         for (size_t i = 0; i < n; i++)
-            if (!isnan(key[i]) && (!keep || keep[i]))
+            if (!isnan(key[i]) && (!keep || keep[i]) &&
+                !erasure_has_id(erased, cfg->privacy.pseudonymize_ids, customers_id(m.cust, i),
+                                strlen(customers_id(m.cust, i))))
                 order[ntop++] = i;
         qsort_r(order, ntop, sizeof *order, cmp_top, key);
         if (ntop > (size_t)top)
@@ -692,6 +704,8 @@ int main(int argc, char **argv)
             continue;
         const customer_row *row = customers_row(m.cust, i);
         const char *id = customers_id(m.cust, i);
+        if (erasure_has_id(erased, cfg->privacy.pseudonymize_ids, id, strlen(id)))
+            continue;
         score_result r;
         if (score_customer(&m.sm, row, SCORE_ALL, 1, &r, err, sizeof err) != RFM_OK) {
             fprintf(stderr, "rfm-score: customer '%s': %s\n", id, err);
@@ -731,6 +745,7 @@ out:
     free(pchurn), free(pcltv), free(schurn), free(scltv), free(key), free(order), free(keep);
     previous_free(&prev);
     models_free(&m);
+    erasure_free(erased);
     config_free(cfg);
     return rc;
 }

@@ -260,7 +260,8 @@ static enum MHD_Result send_body(struct MHD_Connection *c, request *r, int statu
         free(body);
         return MHD_NO;
     }
-    MHD_add_response_header(resp, "Content-Type", type);
+    if (type)
+        MHD_add_response_header(resp, "Content-Type", type);
     if (allow)
         MHD_add_response_header(resp, "Allow", allow);
     if (bearer)
@@ -755,7 +756,7 @@ static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request
         memcpy(copy, rt->fixed_body, rt->fixed_len);
         return send_body(c, r, 200, copy, rt->fixed_len, rt->fixed_type, NULL, 0);
     }
-    if (strcmp(rt->method, "GET") == 0) {
+    if (strcmp(rt->method, "GET") == 0 || strcmp(rt->method, "DELETE") == 0) {
         json_t *out = NULL, *params = NULL;
         char msg[512] = "";
         if (r->param) {
@@ -777,8 +778,15 @@ static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request
                 json_object_set_new(params, "as_of", json_string(a));
             }
         }
-        int status = call(rt, r->user, params, &out, msg, sizeof msg);
+        int status = rt->fn(r->user, params, &out, msg, sizeof msg);
         json_decref(params);
+        if (status == 204 && !out) {
+            char *empty = calloc(1, 1);
+            return empty ? send_body(c, r, 204, empty, 0, NULL, NULL, 0)
+                         : send_error(c, r, 503, NULL, NULL, "out of memory");
+        }
+        if (status == 200 && !out)
+            return send_error(c, r, 503, NULL, NULL, "out of memory");
         if (!out) /* a GET handler may answer a non-200 with its own body (/ready) */
             return send_error(c, r, status, NULL, NULL, "%s", msg);
         enum MHD_Result ret = send_json(c, r, status, out);

@@ -23,11 +23,14 @@
  * error status it leaves *out NULL and writes the message into msg (the
  * reply then has the error shape); a GET handler may instead return a
  * non-200 status with its own *out. 200 with *out NULL means building the
- * reply ran out of memory: the client gets 503. */
+ * reply ran out of memory: the client gets 503. A GET or DELETE handler
+ * (body: {"id", "as_of"} from the path and query) may return 204 with *out
+ * NULL: no content. With server_options.id_key every "customer_id" of a
+ * body and the path's {id} reach the handler as pseudonyms. */
 typedef int (*http_handler)(void *user, const json_t *body, json_t **out, char *msg, size_t msglen);
 
 typedef struct {
-    const char *method; /* "GET", "POST" */
+    const char *method; /* "GET", "POST", "DELETE" */
     const char *path;
     http_handler fn;
     int batch; /* HTTP_ONE, HTTP_ONE_OR_OLD_BATCH or HTTP_BATCH, below */

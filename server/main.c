@@ -22,6 +22,7 @@
 #include "api.h"
 #include "config.h"
 #include "date.h"
+#include "erasure.h"
 #include "http.h"
 #include "live.h"
 #include "oas.h"
@@ -206,6 +207,7 @@ int main(int argc, char **argv)
     http_server *srv = NULL;
     ops *o = NULL;
     live *lv = NULL;
+    erasure *erased = NULL;
     FILE *log = stderr;
     if (oas_load(cfg->server.openapi, &spec, err, sizeof err) != RFM_OK ||
         http_tokens_init(&tokens, &cfg->server, getenv("RFM_API_TOKENS"), err, sizeof err) !=
@@ -217,6 +219,16 @@ int main(int argc, char **argv)
         ops_set_models(o, api_manifest(a), api_customers(a), err, sizeof err) != RFM_OK) {
         fprintf(stderr, "rfm-serve: %s\n", err);
         goto out;
+    }
+    /* The erasure list: consulted by lookups, and by the seeding below. */
+    if (cfg->privacy.erasure_list) {
+        if (erasure_open(cfg->privacy.erasure_list, &erased, err, sizeof err) != RFM_OK) {
+            fprintf(stderr, "rfm-serve: privacy.erasure_list: %s\n", err);
+            goto out;
+        }
+        cfg->txn.erased = erased;
+        cfg->txn.is_erased = cfg->txn.id_key ? erasure_txn_pseudonymous : erasure_txn_clear;
+        api_set_erasure(a, erased, cfg->txn.id_key != NULL);
     }
     if (state_path) {
         /* The store's folder (state/ by default) is made if missing, one level. */
@@ -302,6 +314,7 @@ int main(int argc, char **argv)
                     err);
             continue;
         }
+        api_set_erasure(fresh, erased, cfg->txn.id_key != NULL);
         if (lv) {
             api_set_live(fresh, lv, cfg->server.batch_limit);
             if (seeded)
@@ -333,6 +346,7 @@ out:
         fclose(log);
     api_release(a);
     live_close(lv);
+    erasure_free(erased);
     ops_free(o);
     http_tokens_free(&tokens);
     oas_free(spec);

@@ -24,6 +24,7 @@
 #include "cards.h"
 #include "cltv.h"
 #include "config.h"
+#include "erasure.h"
 #include "customers.h"
 #include "embeddings.h"
 #include "train_churn.h"
@@ -726,6 +727,17 @@ int main(int argc, char **argv)
         config_free(cfg);
         return 2;
     }
+    /* Customers erased on request (privacy.erasure_list) stay out. */
+    erasure *erased = NULL;
+    if (cfg->privacy.erasure_list) {
+        if (erasure_open(cfg->privacy.erasure_list, &erased, err, sizeof err) != RFM_OK) {
+            fprintf(stderr, "rfm-train: privacy.erasure_list: %s\n", err);
+            config_free(cfg);
+            return 2;
+        }
+        cfg->txn.erased = erased;
+        cfg->txn.is_erased = cfg->txn.id_key ? erasure_txn_pseudonymous : erasure_txn_clear;
+    }
     if (!campaign)
         campaign = cfg->campaign;
     int needs_tx = 0;
@@ -738,6 +750,7 @@ int main(int argc, char **argv)
                 "rfm-train: no transactions: set data.transactions in %s or pass "
                 "--transactions FILE\n",
                 config_path);
+        erasure_free(erased);
         config_free(cfg);
         return 2;
     }
@@ -786,6 +799,7 @@ out:
         free(cx->bm);
     free(cx->feats);
     txn_free(cx->d);
+    erasure_free(erased);
     config_free(cfg);
     return rc;
 }

@@ -246,11 +246,17 @@ struct txn_data {
 const char *txn_reason_name(txn_reason r)
 {
     static const char *const names[TXN_NREASONS] = {
-        "missing_customer_id",  "cancelled",
-        "bad_number",           "bad_date",
-        "nonpositive_quantity", "nonpositive_price",
-        "zero_amount",          "duplicate",
-        "after_snapshot",       "return",
+        "missing_customer_id",
+        "cancelled",
+        "bad_number",
+        "bad_date",
+        "nonpositive_quantity",
+        "nonpositive_price",
+        "zero_amount",
+        "duplicate",
+        "after_snapshot",
+        "return",
+        "erased",
     };
     return (unsigned)r < TXN_NREASONS ? names[r] : "unknown";
 }
@@ -1071,6 +1077,9 @@ typedef struct {
     txn_data *d;
     u64map days, invs, cps, rets;
     const char *id_key; /* NULL: clear ids */
+    char er_cid[64];    /* the previous line's id for the erasure check, and its answer */
+    size_t er_cid_len;
+    int er_last;
     char last_cid[64];
     size_t last_cid_len;
     long last_c, last_dk, last_ik;
@@ -1109,6 +1118,30 @@ static long customer_index(accum *a, const line_value *v)
         a->last_cid_len = SIZE_MAX;
     }
     return c;
+}
+
+/* Is the line's customer on the erasure list (opt->is_erased)? Asked
+ * once per run of lines of one customer. */
+static int line_erased(accum *a, const txn_options *opt, const line_value *v)
+{
+    if (v->cidlen == a->er_cid_len && memcmp(v->cid, a->er_cid, v->cidlen) == 0)
+        return a->er_last;
+    int er;
+    if (a->id_key) {
+        char p[TXN_PSEUDONYM_LEN + 1];
+        txn_pseudonym(a->id_key, strlen(a->id_key), v->cid, v->cidlen, p);
+        er = opt->is_erased(opt->erased, p, TXN_PSEUDONYM_LEN);
+    } else {
+        er = opt->is_erased(opt->erased, v->cid, v->cidlen);
+    }
+    if (v->cidlen < sizeof a->er_cid) {
+        memcpy(a->er_cid, v->cid, v->cidlen);
+        a->er_cid_len = v->cidlen;
+        a->er_last = er;
+    } else {
+        a->er_cid_len = SIZE_MAX;
+    }
+    return er;
 }
 
 /* Phase 3c: a return netted into its customer-day (TXN_RETURNS_SUBTRACT).
@@ -1244,6 +1277,7 @@ rfm_status txn_read_csv(csv_reader *csv, const txn_options *opt, txn_progress_fn
     accum a;
     memset(&a, 0, sizeof a);
     a.id_key = opt->id_key;
+    a.er_cid_len = SIZE_MAX;
     a.last_cid_len = a.last_c = a.last_dk = a.last_ik = -1;
     a.last_cid_len = SIZE_MAX;
     a.last_dkey = a.last_ikey = UINT64_MAX;
@@ -1278,6 +1312,8 @@ rfm_status txn_read_csv(csv_reader *csv, const txn_options *opt, txn_progress_fn
         txn_reason r = clean_line(&rd, f, nf, line, &v, &st, err, errlen);
         if (st != RFM_OK)
             goto fail;
+        if ((r == TXN_NREASONS || r == TXN_RETURN) && opt->is_erased && line_erased(&a, opt, &v))
+            r = TXN_ERASED;
         if (r != TXN_NREASONS) {
             count_reason(&rd, r, line, f, nf);
             if (r == TXN_RETURN && opt->returns == TXN_RETURNS_SUBTRACT && !fold_return(&a, &v))

@@ -55,6 +55,11 @@ typedef struct {
      * it is read, before anything keeps it; NULL: ids as read. With a key,
      * example texts of dropped lines are withheld too. */
     const char *id_key;
+    /* privacy.erasure_list: a line whose customer id (as kept: the
+     * pseudonym with id_key) makes is_erased(erased, id, len) nonzero is
+     * dropped as TXN_ERASED. NULL: none. */
+    int (*is_erased)(void *erased, const char *id, size_t len);
+    void *erased;
 } txn_options;
 
 /* Reason the options cannot be used ("columns.amount cannot ..."), or NULL:
@@ -76,7 +81,10 @@ typedef enum {
     TXN_AFTER_SNAPSHOT = 8,  /* on or after a configured snapshot day */
     TXN_RETURN = 9,          /* negative quantity or amount (netted with
                                 TXN_RETURNS_SUBTRACT) */
-    TXN_NREASONS = 10
+    TXN_ERASED = 10,         /* a customer of the erasure list (txn_options.is_erased):
+                                checked after the others, on lines otherwise used
+                                or returns */
+    TXN_NREASONS = 11
 } txn_reason;
 
 /* Largest spend of one line (quantity * price): sums of up to 2^32 such

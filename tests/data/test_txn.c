@@ -137,6 +137,45 @@ static void test_read_pseudonymous(void **state)
     txn_free(d0);
 }
 
+static int erase_12000(void *ctx, const char *id, size_t len)
+{
+    (*(int *)ctx)++;
+    return len == 5 && memcmp(id, "12000", 5) == 0;
+}
+
+/* An erased customer's lines are dropped as TXN_ERASED (after the other
+ * reasons), the rest read as without the list; with id_key the callback
+ * sees pseudonyms. */
+static void test_erased(void **state)
+{
+    (void)state;
+    txn_options o = OPT;
+    int asked = 0;
+    o.is_erased = erase_12000;
+    o.erased = &asked;
+    txn_report rep, rep0;
+    txn_data *d = read_text(FIXTURE, &o, &rep, RFM_OK);
+    txn_data *d0 = read_text(FIXTURE, &OPT, &rep0, RFM_OK);
+    assert_true(asked > 0);
+    assert_true(txn_find(d0, "12000") >= 0);
+    assert_true(txn_find(d, "12000") < 0);
+    assert_int_equal(txn_ncustomers(d), txn_ncustomers(d0) - 1);
+    assert_true(rep.count[TXN_ERASED] > 0);
+    assert_int_equal(rep.used + rep.count[TXN_ERASED] + rep.count[TXN_RETURN],
+                     rep0.used + rep0.count[TXN_RETURN]);
+    for (int r = 0; r < TXN_ERASED; r++)
+        if (r != TXN_RETURN)
+            assert_int_equal(rep.count[r], rep0.count[r]); /* the other reasons first */
+    assert_string_equal(txn_reason_name(TXN_ERASED), "erased");
+    txn_free(d);
+    txn_free(d0);
+    /* Pseudonymous: 12000 is asked for by its pseudonym, so never matches. */
+    o.id_key = "k3y-for-the-test-0001";
+    d = read_text(FIXTURE, &o, &rep, RFM_OK);
+    assert_int_equal(rep.count[TXN_ERASED], 0);
+    txn_free(d);
+}
+
 static void test_cleaning_reasons(void **state)
 {
     (void)state;
@@ -743,6 +782,7 @@ int main(void)
         cmocka_unit_test(test_pseudonym),
         cmocka_unit_test(test_id_looks_like),
         cmocka_unit_test(test_read_pseudonymous),
+        cmocka_unit_test(test_erased),
         cmocka_unit_test(test_features_by_hand),
         cmocka_unit_test(test_products),
         cmocka_unit_test(test_line_order_does_not_matter),

@@ -11,6 +11,7 @@
 #include "net.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -323,6 +324,109 @@ static void test_serve_refuses_other_key(void **state)
     assert_non_null(strstr(out, "RFM_ID_KEY is not set"));
 }
 
+/* The customer ids (pseudonyms) of a /similar_customers answer, joined by
+ * spaces, into out. */
+static void neighbours(int port, const char *id, int k, char *out, size_t cap)
+{
+    char req[256], body[1 << 16];
+    snprintf(req, sizeof req, "{\"customer_id\": \"%s\", \"k\": %d}", id, k);
+    assert_int_equal(request(port, "POST", "/similar_customers", req, body, sizeof body), 200);
+    size_t n = 0;
+    out[0] = '\0';
+    for (const char *p = body; (p = strstr(p, "\"customer_id\":\"")) != NULL;) {
+        p += 15;
+        n += (size_t)snprintf(out + n, cap - n, "%.32s ", p);
+    }
+}
+
+/* DELETE /customers/{id}: 204, listed on the erasure list beside the
+ * store; from then on every by-id endpoint says 404 and no lookalike
+ * answer lists the customer; rfm-score leaves them out; a retrain from the
+ * same (old) export drops their lines as "erased", and no model file has
+ * them. */
+static void test_erasure(void **state)
+{
+    (void)state;
+    char models[128], path[256], body[1 << 16], list[4096], cmd[1024], found[4096];
+    snprintf(models, sizeof models, "%s/out/models", dir);
+    int port = free_port();
+    pid_t pid = serve("on.yaml", models, KEY, port);
+    assert_true(pid > 0);
+    /* A customer who lists the erased one among their lookalikes. */
+    char mine[4096], theirs[4096], q[33] = "";
+    neighbours(port, EMAIL, 10, mine, sizeof mine);
+    for (const char *p = mine; *p && !q[0]; p += 33) {
+        neighbours(port, (snprintf(q, sizeof q, "%.32s", p), q), 100, theirs, sizeof theirs);
+        if (!strstr(theirs, pseudonym))
+            q[0] = '\0';
+    }
+    assert_true(q[0] != '\0');
+    assert_int_equal(request(port, "DELETE", "/customers/" EMAIL, NULL, body, sizeof body), 204);
+    assert_string_equal(body, "");
+    /* Listed once, by pseudonym, flushed before the answer. */
+    snprintf(cmd, sizeof cmd, "cat %s/out/state/state.db.erased", dir);
+    shell_line(cmd, list, sizeof list);
+    assert_string_equal(list, pseudonym);
+    snprintf(path, sizeof path, "/customers/%s", pseudonym);
+    assert_int_equal(request(port, "DELETE", path, NULL, body, sizeof body), 204);
+    snprintf(cmd, sizeof cmd, "wc -l < %s/out/state/state.db.erased", dir);
+    shell_line(cmd, list, sizeof list);
+    assert_string_equal(list, "1");
+    /* Every by-id endpoint, by clear id and by pseudonym. */
+    assert_int_equal(request(port, "GET", "/customers/" EMAIL, NULL, body, sizeof body), 404);
+    assert_int_equal(request(port, "GET", path, NULL, body, sizeof body), 404);
+    const char *posts[] = {"/segment", "/predict_churn", "/similar_customers"};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(
+            request(port, "POST", posts[i], "{\"customer_id\": \"" EMAIL "\"}", body, sizeof body),
+            404);
+        assert_null(strstr(body, EMAIL));
+    }
+    assert_int_equal(request(port, "POST", "/segment/batch",
+                             "{\"customers\": [{\"customer_id\": \"" EMAIL "\"}]}", body,
+                             sizeof body),
+                     200);
+    assert_non_null(strstr(body, "\"code\":404"));
+    /* No lookalike answer lists them, also the one that did. */
+    neighbours(port, q, 100, theirs, sizeof theirs);
+    assert_null(strstr(theirs, pseudonym));
+    assert_non_null(strstr(theirs, " ")); /* still an answer */
+    kill(pid, SIGTERM);
+    int st;
+    waitpid(pid, &st, 0);
+    assert_int_equal(WEXITSTATUS(st), 0);
+
+    /* An export of the old models leaves them out. */
+    snprintf(cmd, sizeof cmd,
+             "cd .. && bin/rfm-score --quiet --config %s/on.yaml --models %s --out "
+             "%s/out/export.csv 2>%s/out/score.err",
+             dir, models, dir, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "grep -c . %s/out/export.csv", dir);
+    shell_line(cmd, found, sizeof found);
+    assert_true(atoi(found) > 1000);
+    snprintf(path, sizeof path, "%s/out/export.csv", dir);
+    files_with(path, pseudonym, found, sizeof found);
+    assert_string_equal(found, "");
+
+    /* A retrain from the same export: dropped as "erased", in no file. */
+    char err[160], out[8192];
+    snprintf(err, sizeof err, "%s/out/retrain.err", dir);
+    if (train("on.yaml", models, KEY, err, out, sizeof out) != 0)
+        fail_msg("rfm-train: %s", out);
+    const char *line = strstr(out, "  erased ");
+    assert_non_null(line);
+    printf("    retrain: %.*s\n", (int)strcspn(line, "\n"), line);
+    assert_true(strtoull(line + 8, NULL, 10) > 0);
+    files_with(models, pseudonym, found, sizeof found);
+    if (found[0])
+        fail_msg("the erased customer is still in: %s", found);
+    snprintf(cmd, sizeof cmd,
+             "tr -d ' \\n' < %s/manifest.json | grep -o '\"erased\":{\"count\":[1-9]'", models);
+    shell_line(cmd, found, sizeof found);
+    assert_true(found[0] != '\0');
+}
+
 /* The control: without pseudonymisation the address is stored in clear
  * (so the search above would have found it), and the trainer says so on
  * stderr and in the manifest. */
@@ -352,6 +456,7 @@ int main(void)
         cmocka_unit_test(test_train_needs_key),
         cmocka_unit_test(test_pseudonyms_everywhere),
         cmocka_unit_test(test_serve_refuses_other_key),
+        cmocka_unit_test(test_erasure),
         cmocka_unit_test(test_clear_ids_warned),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
