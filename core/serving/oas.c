@@ -122,7 +122,8 @@ rfm_status oas_load(const char *path, oas_spec **out, char *err, size_t errlen)
         oas_free(s);
         return st;
     }
-    qsort(s->refs, s->nrefs, sizeof *s->refs, cmp_ref);
+    if (s->nrefs > 0) /* a contract without $ref has no array: qsort(NULL) is undefined */
+        qsort(s->refs, s->nrefs, sizeof *s->refs, cmp_ref);
     *out = s;
     return RFM_OK;
 }
