@@ -50,6 +50,12 @@ void api_set_live(api *a, struct live *l, size_t batch_limit, const engagement_o
  * outlive a; call before a serves. */
 void api_set_not_ready(api *a, const char *(*fn)(void *ctx, char *buf, size_t len), void *ctx);
 
+/* The erasure list (erasure.h; NULL: none, DELETE /customers/{id} then
+ * answers 503) that by-id lookups and lookalike answers consult, and
+ * whether ids are pseudonyms. e must outlive a; call before a serves. */
+struct erasure;
+void api_set_erasure(api *a, struct erasure *e, int pseudonymous);
+
 /* The route table (owned by a). */
 const http_route *api_routes(const api *a, size_t *n);
 /* The manifest and the customers table loaded (owned by a; the table is

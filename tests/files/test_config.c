@@ -168,6 +168,70 @@ static void expect_bad_block(const char *from, const char *until, const char *to
         fail_msg("error '%s' does not name '%s'", err, key);
 }
 
+/* server.tokens: each token's digest, name and scopes; no scopes = all. */
+static void test_tokens(void **state)
+{
+    (void)state;
+    FILE *f = fopen("../config/rfm.yaml", "rb");
+    assert_non_null(f);
+    static char buf[65536], out[65536 + 512];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *at = strstr(buf, "tokens: []");
+    assert_non_null(at);
+    snprintf(out, sizeof out,
+             "%.*stokens: [{sha256: %s, name: crm, scopes: [score, events]},\n"
+             "           {sha256: %s, name: ops.1}]%s",
+             (int)(at - buf), buf,
+             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+             "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+             at + strlen("tokens: []"));
+    char path[64], err[RFM_ERRLEN];
+    write_temp(path, ".yaml", out, strlen(out));
+    rfm_config *c;
+    rfm_status st = config_load(path, &c, err, sizeof err);
+    remove(path);
+    if (st != RFM_OK)
+        fail_msg("%s", err);
+    assert_int_equal(c->server.nnamed, 2);
+    assert_string_equal(c->server.named_tokens[0].name, "crm");
+    assert_int_equal(c->server.named_tokens[0].scopes, RFM_SCOPE_SCORE | RFM_SCOPE_EVENTS);
+    assert_string_equal(c->server.named_tokens[1].name, "ops.1");
+    assert_int_equal(c->server.named_tokens[1].scopes, RFM_SCOPE_ALL);
+    assert_int_equal(c->server.named_tokens[1].sha256[0], 'b');
+    config_free(c);
+    assert_int_equal(config_scope_bit("admin", 5), RFM_SCOPE_ADMIN);
+    assert_int_equal(config_scope_bit("admins", 6), 0);
+    assert_int_equal(config_scope_bit("adminx", 5), RFM_SCOPE_ADMIN); /* by length */
+    assert_string_equal(config_scope_name(RFM_SCOPE_ANALYTICS), "analytics");
+    assert_null(config_scope_name(RFM_SCOPE_SCORE | RFM_SCOPE_ADMIN));
+}
+
+/* privacy: off by default, the erasure list beside the store; the key
+ * only from the caller (the environment), refused when missing or short,
+ * never quoted. */
+static void test_privacy(void **state)
+{
+    (void)state;
+    rfm_config *c;
+    char err[RFM_ERRLEN];
+    assert_int_equal(config_load("../config/rfm.yaml", &c, err, sizeof err), RFM_OK);
+    assert_int_equal(c->privacy.pseudonymize_ids, 0);
+    assert_string_equal(c->privacy.erasure_list, "state/state.db.erased");
+    assert_int_equal(config_id_key(c, "any-key-at-all-long-enough", err, sizeof err), RFM_OK);
+    assert_null(c->txn.id_key); /* off: ignored */
+    c->privacy.pseudonymize_ids = 1;
+    assert_int_equal(config_id_key(c, NULL, err, sizeof err), RFM_EINVAL);
+    assert_non_null(strstr(err, "RFM_ID_KEY is not set"));
+    assert_int_equal(config_id_key(c, "", err, sizeof err), RFM_EINVAL);
+    assert_int_equal(config_id_key(c, "short-secret", err, sizeof err), RFM_EINVAL);
+    assert_null(strstr(err, "short-secret"));
+    assert_int_equal(config_id_key(c, "0123456789abcdef", err, sizeof err), RFM_OK);
+    assert_string_equal(c->txn.id_key, "0123456789abcdef");
+    config_free(c);
+}
+
 static void test_bad_values_name_keys(void **state)
 {
     (void)state;
@@ -193,6 +257,40 @@ static void test_bad_values_name_keys(void **state)
     expect_bad("tls_priorities: null", "tls_priorities: ''", "tls_priorities must be");
     expect_bad("header_timeout_s: 10", "header_timeout_s: 0", "server.header_timeout_s");
     expect_bad("per_address_limit: 0", "per_address_limit: -1", "server.per_address_limit");
+    expect_bad(
+        "tokens: []",
+        "tokens: [{sha256: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa, name: "
+        "crm, scopes: [read]}]",
+        "server.tokens[0].scopes: unknown scope");
+    expect_bad(
+        "tokens: []",
+        "tokens: [{sha256: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa, name: "
+        "crm, scopes: []}]",
+        "server.tokens[0].scopes: must be a non-empty list");
+    expect_bad(
+        "tokens: []",
+        "tokens: [{sha256: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa}]",
+        "server.tokens[0]: must be a mapping");
+    expect_bad("tokens: []", "tokens: [{sha256: ABC, name: crm}]",
+               "tokens[0].sha256 must be 64 lower-case hex");
+    expect_bad("tokens: []",
+               "tokens: [{sha256: "
+               "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa, name: 'c r m'}]",
+               "tokens[0].name must be");
+    expect_bad(
+        "tokens: []",
+        "tokens: [{sha256: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa, name: "
+        "a}, {sha256: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa, name: a}]",
+        "tokens[1].name 'a' is used twice");
+    expect_bad(
+        "tokens: []",
+        "tokens: [{sha256: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa, name: "
+        "a, scope: [score]}]",
+        "server.tokens[0].scope: unknown key; did you mean server.tokens[0].scopes?");
+    expect_bad("pseudonymize_ids: false", "pseudonymize_ids: yes please",
+               "privacy.pseudonymize_ids");
+    expect_bad("erasure_list: null", "erasure_list: ''", "privacy.erasure_list");
+    expect_bad("erasure_list: null", "erasure_lst: null", "did you mean privacy.erasure_list");
     expect_bad("synchronous: full", "synchronous: off", "state.synchronous");
     expect_bad("seen_ids_max: 10000000", "seen_ids_max: 5", "state.seen_ids_max");
     expect_bad("currency: GBP", "currency: pounds", "data.currency");
@@ -478,6 +576,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shipped),
+        cmocka_unit_test(test_tokens),
+        cmocka_unit_test(test_privacy),
         cmocka_unit_test(test_data_sources),
         cmocka_unit_test(test_bad_values_name_keys),
         cmocka_unit_test(test_sections_checked_at_load),
