@@ -144,15 +144,48 @@ typedef struct {
     size_t lo, hi;
 } predict_job;
 
+/* uplift_predict's values for rows rows[0..nb) (nb <= PBLK) with each forest
+ * walked over the block at once (forest_predict_rows), combined by the same
+ * expressions, so the result is uplift_predict's bit for bit. */
+enum { PBLK = 256 };
+static void predict_block(const uplift_model *m, const double *X, size_t d, const size_t *rows,
+                          size_t nb, double *out)
+{
+    double c[PBLK], a[PBLK], a0[PBLK];
+    size_t K = (size_t)m->n_arms;
+    if (m->learner == UPLIFT_RULE) {
+        for (size_t b = 0; b < nb; b++)
+            uplift_predict(m, X + rows[b] * d, out + b * K, NULL, NULL, 0);
+        return;
+    }
+    if (m->learner == UPLIFT_T_LEARNER)
+        forest_predict_rows(m->control, X, d, rows, nb, c);
+    for (size_t k = 0; k < K; k++) {
+        forest_predict_rows(m->arms[k], X, d, rows, nb, a);
+        if (m->learner == UPLIFT_X_LEARNER)
+            forest_predict_rows(m->arms0[k], X, d, rows, nb, a0);
+        for (size_t b = 0; b < nb; b++) {
+            double *u = out + b * K + k;
+            switch (m->learner) {
+            case UPLIFT_T_LEARNER: *u = a[b] - c[b]; break;
+            case UPLIFT_X_LEARNER: *u = m->prop[k] * a0[b] + (1 - m->prop[k]) * a[b]; break;
+            default: *u = a[b];
+            }
+        }
+    }
+}
+
 static void *predict_chunk(void *arg)
 {
     const predict_job *j = arg;
-    for (size_t r = j->lo; r < j->hi; r++) {
-        const double *x = j->X + j->rows[r] * j->d;
-        if (j->f)
-            j->out[r] = forest_predict(j->f, x);
-        else
-            uplift_predict(j->m, x, j->out + r * (size_t)j->m->n_arms, NULL, NULL, 0);
+    if (j->f) {
+        forest_predict_rows(j->f, j->X, j->d, j->rows + j->lo, j->hi - j->lo, j->out + j->lo);
+        return NULL;
+    }
+    size_t K = (size_t)j->m->n_arms;
+    for (size_t r = j->lo; r < j->hi; r += PBLK) {
+        size_t nb = j->hi - r < PBLK ? j->hi - r : PBLK;
+        predict_block(j->m, j->X, j->d, j->rows + r, nb, j->out + r * K);
     }
     return NULL;
 }
