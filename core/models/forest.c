@@ -77,10 +77,42 @@ const char *forest_check_params(const forest_params *p)
 
 /* ---- binning ---------------------------------------------------------- */
 
-static int cmp_double(const void *a, const void *b)
+/* Sort n finite doubles ascending: LSD radix sort on their bits mapped to
+ * order-preserving unsigned keys, 11 bits a pass, tmp holding n more. Only
+ * -0.0 and +0.0 could order otherwise than a comparison sort leaves them
+ * (-0.0 first), and make_bins treats them as one value, so its bins and
+ * cuts do not depend on the sort. */
+static void sort_doubles(double *v, double *tmp, size_t n)
 {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
+    uint64_t *a = (uint64_t *)v, *b = (uint64_t *)tmp;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t u;
+        memcpy(&u, &v[i], sizeof u);
+        a[i] = u >> 63 ? ~u : u | (1ULL << 63);
+    }
+    enum { BITS = 11, R = 1 << BITS };
+    for (int sh = 0; sh < 64; sh += BITS) {
+        size_t cnt[R + 1];
+        memset(cnt, 0, sizeof cnt);
+        for (size_t i = 0; i < n; i++)
+            cnt[((a[i] >> sh) & (R - 1)) + 1]++;
+        if (cnt[((a[0] >> sh) & (R - 1)) + 1] == n)
+            continue; /* one digit value: the pass would not move anything */
+        for (size_t k = 1; k <= R; k++)
+            cnt[k] += cnt[k - 1];
+        for (size_t i = 0; i < n; i++)
+            b[cnt[(a[i] >> sh) & (R - 1)]++] = a[i];
+        uint64_t *t = a;
+        a = b;
+        b = t;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t u = a[i];
+        u = u >> 63 ? u & ~(1ULL << 63) : ~u;
+        double x;
+        memcpy(&x, &u, sizeof x);
+        v[i] = x; /* a may be v itself: read before the store, same slot */
+    }
 }
 
 /* A threshold t with a <= t < b, so that a goes left and b right. */
@@ -106,7 +138,7 @@ static rfm_status make_bins(const double *X, size_t n, size_t d, int max_bins, u
     for (size_t f = 0; f < d; f++) {
         for (size_t i = 0; i < n; i++)
             col[i] = X[i * d + f];
-        qsort(col, n, sizeof *col, cmp_double);
+        sort_doubles(col, uniq, n);
         size_t m = 0;
         for (size_t i = 0; i < n; i++)
             if (m == 0 || col[i] != uniq[m - 1])

@@ -41,6 +41,40 @@ static void test_single_tree_interpolates(void **state)
     forest_free(f);
 }
 
+/* Binning sorts each feature's values by their bits (a radix sort): values
+ * across the whole double range and both signs, in scrambled order, with
+ * -0.0 and +0.0 as one value, must still get one bin each, so a single
+ * unrestricted tree reproduces every y. */
+static void test_bins_over_the_double_range(void **state)
+{
+    (void)state;
+    enum { N = 120 };
+    double X[N], y[N];
+    for (size_t i = 0; i < N - 2; i++) {
+        size_t k = (i * 37) % (N - 2); /* scrambled order */
+        double mag = pow(10.0, -300.0 + 600.0 * (double)(k / 2) / (N / 2 - 1));
+        X[i] = k % 2 ? -mag : mag;
+        y[i] = (double)k;
+    }
+    X[N - 2] = -0.0, X[N - 1] = 0.0;
+    y[N - 2] = y[N - 1] = -7.0;
+    forest_params p;
+    forest_default_params(&p, FOREST_REGRESSION);
+    p.n_trees = 1;
+    p.sample_frac = 1.0;
+    p.min_leaf = 1;
+    p.max_depth = 64;
+    p.max_bins = 256;
+    forest *f = NULL;
+    char err[RFM_ERRLEN];
+    assert_int_equal(forest_fit(X, N, 1, y, NULL, &p, NULL, &f, err, sizeof err), RFM_OK);
+    double md = 0;
+    for (size_t i = 0; i < N; i++)
+        md = fmax(md, fabs(forest_predict(f, X + i) - y[i]));
+    report_maxdiff("single tree over +-1e-300..1e300 and +-0 vs training y", md, 0.0);
+    forest_free(f);
+}
+
 /* y = 3 * 1{x0 > 0.5} + x1 + N(0, 0.5^2) with a noise feature: the forest
  * predicts the noiseless mean within 0.35 away from the step and the edges. Out-of-bag
  * residual variance must be near the noise variance (0.25) and above the
@@ -260,6 +294,7 @@ int main(void)
     gsl_set_error_handler_off();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_single_tree_interpolates),
+        cmocka_unit_test(test_bins_over_the_double_range),
         cmocka_unit_test(test_regression_recovers_step),
         cmocka_unit_test(test_causal_step_and_determinism),
         cmocka_unit_test(test_predict_rows_matches_pointwise),
