@@ -668,6 +668,24 @@ forest *forest_clone(const forest *f)
     return c;
 }
 
+forest *forest_head(const forest *f, int n_trees)
+{
+    if (n_trees < 1 || n_trees > f->n_trees)
+        return NULL;
+    forest *c = forest_clone(f);
+    if (!c)
+        return NULL;
+    /* Trees, their nodes and their leaves are stored in tree order: the
+     * head is a prefix of each array. */
+    c->n_trees = n_trees;
+    c->n_nodes = (size_t)f->tree_start[n_trees];
+    size_t nl = 0;
+    for (size_t k = 0; k < c->n_nodes; k++)
+        nl += f->nodes[k].feat < 0;
+    c->n_leaves = nl;
+    return c;
+}
+
 void forest_free(forest *f)
 {
     if (!f)

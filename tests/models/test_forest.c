@@ -178,7 +178,8 @@ static void test_causal_step_and_determinism(void **state)
 
 /* forest_predict_rows walks blocks of rows through each tree together; every
  * row must still get forest_predict's value exactly, for a row list in any
- * order, a count that is no multiple of the block or walk widths, both kinds. */
+ * order, a count that is no multiple of the block or walk widths, both kinds;
+ * and forest_head(f, B) is the forest a B-tree fit gives. */
 static void test_predict_rows_matches_pointwise(void **state)
 {
     (void)state;
@@ -209,6 +210,25 @@ static void test_predict_rows_matches_pointwise(void **state)
         printf("    %s: %zu of %zu batch predictions differ from pointwise\n",
                kind ? "causal" : "regression", differ, n + m);
         assert_int_equal(differ, 0);
+        /* The first 12 trees are the forest a 12-tree fit gives. */
+        forest *h = forest_head(f, 12), *g = NULL;
+        assert_non_null(h);
+        assert_null(forest_head(f, 38));
+        p.n_trees = 12;
+        assert_int_equal(forest_fit(X, n, d, y, kind ? w : NULL, &p, NULL, &g, err, sizeof err),
+                         RFM_OK);
+        assert_int_equal(forest_n_trees(h), 12);
+        assert_int_equal(forest_n_nodes(h), forest_n_nodes(g));
+        size_t hd = 0;
+        for (size_t i = 0; i < n; i++)
+            hd += forest_predict(h, X + i * d) != forest_predict(g, X + i * d);
+        json_t *jh = NULL, *jg = NULL;
+        assert_int_equal(forest_to_json(h, &jh, err, sizeof err), RFM_OK);
+        assert_int_equal(forest_to_json(g, &jg, err, sizeof err), RFM_OK);
+        assert_true(json_equal(jh, jg));
+        json_decref(jh), json_decref(jg);
+        assert_int_equal(hd, 0);
+        forest_free(h), forest_free(g);
         forest_free(f);
     }
     free(X), free(y), free(out), free(rows), free(w);
