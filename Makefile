@@ -31,7 +31,7 @@ DEBS     := build-essential pkg-config libmicrohttpd-dev libjansson-dev libgsl-d
             python3 curl bc openssl clang libclang-rt-14-dev libomp-14-dev \
             libpq-dev libsqlite3-dev postgresql sqlite3 libzstd-dev \
             librdkafka-dev kcat libhiredis-dev redis-server libxgboost-dev \
-            chromium poppler-utils
+            chromium poppler-utils python3-pandas
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps format layers lint run test unit san bench clean fuzz fuzz-short fuzz-models
