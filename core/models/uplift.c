@@ -614,7 +614,8 @@ rfm_status uplift_fit(const double *X, size_t n, size_t d, const int *arm, int n
                       size_t errlen)
 {
     rfm_status st = check_fit_input(X, n, d, arm, n_arms, y, p, out, err, errlen);
-    return st != RFM_OK ? st : fit_core(X, n, d, arm, n_arms, y, p, NULL, NULL, NULL, out, err, errlen);
+    return st != RFM_OK ? st
+                        : fit_core(X, n, d, arm, n_arms, y, p, NULL, NULL, NULL, out, err, errlen);
 }
 
 /* uplift_fit after its checks. ctl (NULL: fitted here) is the control outcome
@@ -704,8 +705,8 @@ static rfm_status fit_core(const double *X, size_t n, size_t d, const int *arm, 
         break;
     case UPLIFT_X_LEARNER:
         for (int k = 1; k <= n_arms && st == RFM_OK; k++)
-            st = x_fit_arm(X, n, d, arm, k, y, p, m, tl ? tl->arms[k - 1] : NULL, Xs, ys, sel,
-                           err, errlen);
+            st = x_fit_arm(X, n, d, arm, k, y, p, m, tl ? tl->arms[k - 1] : NULL, Xs, ys, sel, err,
+                           errlen);
         break;
     case UPLIFT_DR_LEARNER:
         st = dr_fit(X, n, d, arm, n_arms, y, p, m, Xs, ys, sel, err, errlen);
