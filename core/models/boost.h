@@ -58,6 +58,7 @@
 #define BOOST_VERSION 1
 #define BOOST_MAX_FEATURES 64
 #define BOOST_MAX_DEPTH 12
+#define BOOST_PAR_ROWS 100000
 
 typedef struct boost_model boost_model; /* opaque */
 
@@ -69,7 +70,8 @@ typedef struct {
     double min_child_weight; /* minimum hessian sum in a child, >= 0 */
     double subsample;        /* share of rows per tree, (0, 1] */
     uint64_t seed;           /* XGBoost's seed (subsampling) */
-    int nthread;             /* XGBoost threads for the fit, 1..256 */
+    int nthread;             /* XGBoost threads for the fit, 1..256; fits of
+                              * fewer than BOOST_PAR_ROWS rows use one */
 } boost_params;
 
 /* rounds 200, max_depth 4, eta 0.05, lambda 1, min_child_weight 5,

@@ -77,10 +77,42 @@ const char *forest_check_params(const forest_params *p)
 
 /* ---- binning ---------------------------------------------------------- */
 
-static int cmp_double(const void *a, const void *b)
+/* Sort n finite doubles ascending: LSD radix sort on their bits mapped to
+ * order-preserving unsigned keys, 11 bits a pass, tmp holding n more. Only
+ * -0.0 and +0.0 could order otherwise than a comparison sort leaves them
+ * (-0.0 first), and make_bins treats them as one value, so its bins and
+ * cuts do not depend on the sort. */
+static void sort_doubles(double *v, double *tmp, size_t n)
 {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
+    uint64_t *a = (uint64_t *)v, *b = (uint64_t *)tmp;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t u;
+        memcpy(&u, &v[i], sizeof u);
+        a[i] = u >> 63 ? ~u : u | (1ULL << 63);
+    }
+    enum { BITS = 11, R = 1 << BITS };
+    for (int sh = 0; sh < 64; sh += BITS) {
+        size_t cnt[R + 1];
+        memset(cnt, 0, sizeof cnt);
+        for (size_t i = 0; i < n; i++)
+            cnt[((a[i] >> sh) & (R - 1)) + 1]++;
+        if (cnt[((a[0] >> sh) & (R - 1)) + 1] == n)
+            continue; /* one digit value: the pass would not move anything */
+        for (size_t k = 1; k <= R; k++)
+            cnt[k] += cnt[k - 1];
+        for (size_t i = 0; i < n; i++)
+            b[cnt[(a[i] >> sh) & (R - 1)]++] = a[i];
+        uint64_t *t = a;
+        a = b;
+        b = t;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t u = a[i];
+        u = u >> 63 ? u & ~(1ULL << 63) : ~u;
+        double x;
+        memcpy(&x, &u, sizeof x);
+        v[i] = x; /* a may be v itself: read before the store, same slot */
+    }
 }
 
 /* A threshold t with a <= t < b, so that a goes left and b right. */
@@ -106,7 +138,7 @@ static rfm_status make_bins(const double *X, size_t n, size_t d, int max_bins, u
     for (size_t f = 0; f < d; f++) {
         for (size_t i = 0; i < n; i++)
             col[i] = X[i * d + f];
-        qsort(col, n, sizeof *col, cmp_double);
+        sort_doubles(col, uniq, n);
         size_t m = 0;
         for (size_t i = 0; i < n; i++)
             if (m == 0 || col[i] != uniq[m - 1])
@@ -519,6 +551,65 @@ static void leaf_means(const forest *f, const double *x, const uint8_t *skip, si
     *used = u;
 }
 
+/* leaf_means for rows r0..r0+nb (nb <= PBLOCK) of X (row r at X + rows[r] * d,
+ * rows NULL: r), trees outside, rows inside, so one tree's nodes stay in
+ * cache across the block; each row still sums its trees in index order, so
+ * acc (nv per row) and used are exactly leaf_means'. skip as leaf_means',
+ * bit r0 + b for row b of the block. */
+enum { PBLOCK = 256, WALK = 8 };
+static void block_means(const forest *f, const double *X, size_t d, const size_t *rows, size_t r0,
+                        size_t nb, const uint8_t *skip, size_t stride, double *acc, int *used)
+{
+    int nv = f->nv;
+    const fnode *nodes = f->nodes;
+    for (size_t b = 0; b < nb * (size_t)nv; b++)
+        acc[b] = 0.0;
+    for (size_t b = 0; b < nb; b++)
+        used[b] = 0;
+    for (int t = 0; t < f->n_trees; t++) {
+        const uint8_t *sk = skip ? skip + (size_t)t * stride : NULL;
+        int32_t root = f->tree_start[t];
+        /* WALK rows step down the tree together: their loads overlap
+         * instead of each walk waiting on its own chain of node loads. */
+        for (size_t g = 0; g < nb; g += WALK) {
+            size_t gn = nb - g < WALK ? nb - g : WALK;
+            int32_t at[WALK];
+            const double *xs[WALK];
+            for (size_t q = 0; q < gn; q++) {
+                size_t r = r0 + g + q;
+                at[q] = sk && (sk[r >> 3] >> (r & 7)) & 1 ? -1 : root;
+                xs[q] = X + (rows ? rows[r] : r) * d;
+            }
+            for (int moved = 1; moved;) {
+                moved = 0;
+                for (size_t q = 0; q < gn; q++) {
+                    int32_t i = at[q];
+                    if (i < 0 || nodes[i].feat < 0)
+                        continue;
+                    at[q] = nodes[i].child + !(xs[q][nodes[i].feat] <= nodes[i].thr);
+                    moved = 1;
+                }
+            }
+            for (size_t q = 0; q < gn; q++) {
+                if (at[q] < 0)
+                    continue;
+                int32_t l = nodes[at[q]].child;
+                if (f->leaf_count[l] == 0)
+                    continue;
+                size_t b = g + q;
+                const double *v = &f->leaf_val[(size_t)l * (size_t)nv];
+                for (int k = 0; k < nv; k++)
+                    acc[b * (size_t)nv + (size_t)k] += v[k];
+                used[b]++;
+            }
+        }
+    }
+    for (size_t b = 0; b < nb; b++)
+        for (int q = 0; q < nv; q++)
+            acc[b * (size_t)nv + (size_t)q] =
+                used[b] ? acc[b * (size_t)nv + (size_t)q] / used[b] : 0.0;
+}
+
 static double combine(const forest *f, const double *acc)
 {
     if (f->kind == FOREST_REGRESSION)
@@ -536,6 +627,19 @@ double forest_predict(const forest *f, const double *x)
     int used;
     leaf_means(f, x, NULL, 0, 0, acc, &used);
     return combine(f, acc);
+}
+
+void forest_predict_rows(const forest *f, const double *X, size_t d, const size_t *rows, size_t m,
+                         double *out)
+{
+    double acc[PBLOCK * 3];
+    int used[PBLOCK];
+    for (size_t r0 = 0; r0 < m; r0 += PBLOCK) {
+        size_t nb = m - r0 < PBLOCK ? m - r0 : PBLOCK;
+        block_means(f, X, d, rows, r0, nb, NULL, 0, acc, used);
+        for (size_t b = 0; b < nb; b++)
+            out[r0 + b] = combine(f, acc + b * (size_t)f->nv);
+    }
 }
 
 forest_kind forest_get_kind(const forest *f) { return f->kind; }
@@ -561,6 +665,24 @@ forest *forest_clone(const forest *f)
     memcpy(c->nodes, f->nodes, f->n_nodes * sizeof *c->nodes);
     memcpy(c->leaf_count, f->leaf_count, f->n_leaves * sizeof *c->leaf_count);
     memcpy(c->leaf_val, f->leaf_val, f->n_leaves * (size_t)f->nv * sizeof *c->leaf_val);
+    return c;
+}
+
+forest *forest_head(const forest *f, int n_trees)
+{
+    if (n_trees < 1 || n_trees > f->n_trees)
+        return NULL;
+    forest *c = forest_clone(f);
+    if (!c)
+        return NULL;
+    /* Trees, their nodes and their leaves are stored in tree order: the
+     * head is a prefix of each array. */
+    c->n_trees = n_trees;
+    c->n_nodes = (size_t)f->tree_start[n_trees];
+    size_t nl = 0;
+    for (size_t k = 0; k < c->n_nodes; k++)
+        nl += f->nodes[k].feat < 0;
+    c->n_leaves = nl;
     return c;
 }
 
@@ -716,11 +838,14 @@ rfm_status forest_fit(const double *X, size_t n, size_t d, const double *y, cons
     if (st != RFM_OK)
         goto done;
     if (oob) {
-        for (size_t i = 0; i < n; i++) {
-            double acc[3];
-            int used;
-            leaf_means(f, X + i * d, c.inbag, i, c.inbag_stride, acc, &used);
-            oob[i] = used ? combine(f, acc) : forest_predict(f, X + i * d);
+        double acc[PBLOCK * 3];
+        int used[PBLOCK];
+        for (size_t r0 = 0; r0 < n; r0 += PBLOCK) {
+            size_t nb = n - r0 < PBLOCK ? n - r0 : PBLOCK;
+            block_means(f, X, d, NULL, r0, nb, c.inbag, c.inbag_stride, acc, used);
+            for (size_t b = 0; b < nb; b++)
+                oob[r0 + b] = used[b] ? combine(f, acc + b * (size_t)c.nv)
+                                      : forest_predict(f, X + (r0 + b) * d);
         }
     }
     *out = f;

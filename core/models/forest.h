@@ -97,6 +97,17 @@ rfm_status forest_fit(const double *X, size_t n, size_t d, const double *y, cons
  * practically impossible). Thread-safe on a shared forest; no allocation. */
 double forest_predict(const forest *f, const double *x);
 
+/* out[r] = forest_predict(f, X + rows[r] * d) for r < m (rows NULL: row r),
+ * bit for bit; faster on many rows (a block of rows passes each tree while
+ * its nodes are in cache). Thread-safe on a shared forest; no allocation. */
+void forest_predict_rows(const forest *f, const double *X, size_t d, const size_t *rows, size_t m,
+                         double *out);
+
+/* A new forest of the first n_trees (1..forest_n_trees) trees of f, or NULL
+ * (out of memory or n_trees out of range). Trees depend on the seed and the
+ * data only, so it is the forest a fit with n_trees would give. */
+forest *forest_head(const forest *f, int n_trees);
+
 forest_kind forest_get_kind(const forest *f);
 size_t forest_n_features(const forest *f);
 int forest_n_trees(const forest *f);

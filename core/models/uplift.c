@@ -144,15 +144,48 @@ typedef struct {
     size_t lo, hi;
 } predict_job;
 
+/* uplift_predict's values for rows rows[0..nb) (nb <= PBLK) with each forest
+ * walked over the block at once (forest_predict_rows), combined by the same
+ * expressions, so the result is uplift_predict's bit for bit. */
+enum { PBLK = 256 };
+static void predict_block(const uplift_model *m, const double *X, size_t d, const size_t *rows,
+                          size_t nb, double *out)
+{
+    double c[PBLK], a[PBLK], a0[PBLK];
+    size_t K = (size_t)m->n_arms;
+    if (m->learner == UPLIFT_RULE) {
+        for (size_t b = 0; b < nb; b++)
+            uplift_predict(m, X + rows[b] * d, out + b * K, NULL, NULL, 0);
+        return;
+    }
+    if (m->learner == UPLIFT_T_LEARNER)
+        forest_predict_rows(m->control, X, d, rows, nb, c);
+    for (size_t k = 0; k < K; k++) {
+        forest_predict_rows(m->arms[k], X, d, rows, nb, a);
+        if (m->learner == UPLIFT_X_LEARNER)
+            forest_predict_rows(m->arms0[k], X, d, rows, nb, a0);
+        for (size_t b = 0; b < nb; b++) {
+            double *u = out + b * K + k;
+            switch (m->learner) {
+            case UPLIFT_T_LEARNER: *u = a[b] - c[b]; break;
+            case UPLIFT_X_LEARNER: *u = m->prop[k] * a0[b] + (1 - m->prop[k]) * a[b]; break;
+            default: *u = a[b];
+            }
+        }
+    }
+}
+
 static void *predict_chunk(void *arg)
 {
     const predict_job *j = arg;
-    for (size_t r = j->lo; r < j->hi; r++) {
-        const double *x = j->X + j->rows[r] * j->d;
-        if (j->f)
-            j->out[r] = forest_predict(j->f, x);
-        else
-            uplift_predict(j->m, x, j->out + r * (size_t)j->m->n_arms, NULL, NULL, 0);
+    if (j->f) {
+        forest_predict_rows(j->f, j->X, j->d, j->rows + j->lo, j->hi - j->lo, j->out + j->lo);
+        return NULL;
+    }
+    size_t K = (size_t)j->m->n_arms;
+    for (size_t r = j->lo; r < j->hi; r += PBLK) {
+        size_t nb = j->hi - r < PBLK ? j->hi - r : PBLK;
+        predict_block(j->m, j->X, j->d, j->rows + r, nb, j->out + r * K);
     }
     return NULL;
 }
@@ -499,15 +532,23 @@ out:
 
 /* X-learner for arm k (see uplift.h), mu_0 = m->control. */
 static rfm_status x_fit_arm(const double *X, size_t n, size_t d, const int *arm, int k,
-                            const double *y, const uplift_params *p, uplift_model *m, double *Xs,
-                            double *ys, size_t *sel, char *err, size_t errlen)
+                            const double *y, const uplift_params *p, uplift_model *m,
+                            const forest *tk, double *Xs, double *ys, size_t *sel, char *err,
+                            size_t errlen)
 {
     forest *muk = NULL;
     size_t nk = select_arms(arm, n, k, k, sel);
     for (size_t r = 0; r < nk; r++)
         ys[r] = y[sel[r]];
     forest_params fp = nuisance_params(p, k);
-    rfm_status st = fit_rows(X, d, sel, nk, ys, NULL, &fp, NULL, Xs, &muk, err, errlen);
+    rfm_status st = RFM_OK;
+    /* mu_k is the T-learner's arm forest (same rows, targets, settings and
+     * seed) cut to the nuisance size: its trees are the same trees. */
+    if (tk) {
+        if (!(muk = forest_head(tk, fp.n_trees)))
+            return rfm_fail(err, errlen, RFM_ENOMEM, "uplift: out of memory");
+    } else
+        st = fit_rows(X, d, sel, nk, ys, NULL, &fp, NULL, Xs, &muk, err, errlen);
     if (st != RFM_OK)
         return st;
     predict_rows(m->control, NULL, X, d, sel, nk, ys, p->n_threads);
@@ -531,7 +572,8 @@ out:
 
 static rfm_status fit_core(const double *X, size_t n, size_t d, const int *arm, int n_arms,
                            const double *y, const uplift_params *p, const forest *ctl,
-                           const double *yc_in, uplift_model **out, char *err, size_t errlen);
+                           const double *yc_in, const uplift_model *tl, uplift_model **out,
+                           char *err, size_t errlen);
 
 /* The checks of uplift_fit (see uplift.h). */
 static rfm_status check_fit_input(const double *X, size_t n, size_t d, const int *arm, int n_arms,
@@ -572,7 +614,8 @@ rfm_status uplift_fit(const double *X, size_t n, size_t d, const int *arm, int n
                       size_t errlen)
 {
     rfm_status st = check_fit_input(X, n, d, arm, n_arms, y, p, out, err, errlen);
-    return st != RFM_OK ? st : fit_core(X, n, d, arm, n_arms, y, p, NULL, NULL, out, err, errlen);
+    return st != RFM_OK ? st
+                        : fit_core(X, n, d, arm, n_arms, y, p, NULL, NULL, NULL, out, err, errlen);
 }
 
 /* uplift_fit after its checks. ctl (NULL: fitted here) is the control outcome
@@ -582,7 +625,8 @@ rfm_status uplift_fit(const double *X, size_t n, size_t d, const int *arm, int n
  * rows gives the same models for less work (uplift_holdout_compare). */
 static rfm_status fit_core(const double *X, size_t n, size_t d, const int *arm, int n_arms,
                            const double *y, const uplift_params *p, const forest *ctl,
-                           const double *yc_in, uplift_model **out, char *err, size_t errlen)
+                           const double *yc_in, const uplift_model *tl, uplift_model **out,
+                           char *err, size_t errlen)
 {
     rfm_status st = RFM_ENOMEM;
     uplift_model *m = calloc(1, sizeof *m);
@@ -661,7 +705,8 @@ static rfm_status fit_core(const double *X, size_t n, size_t d, const int *arm, 
         break;
     case UPLIFT_X_LEARNER:
         for (int k = 1; k <= n_arms && st == RFM_OK; k++)
-            st = x_fit_arm(X, n, d, arm, k, y, p, m, Xs, ys, sel, err, errlen);
+            st = x_fit_arm(X, n, d, arm, k, y, p, m, tl ? tl->arms[k - 1] : NULL, Xs, ys, sel, err,
+                           errlen);
         break;
     case UPLIFT_DR_LEARNER:
         st = dr_fit(X, n, d, arm, n_arms, y, p, m, Xs, ys, sel, err, errlen);
@@ -1492,7 +1537,7 @@ static rfm_status holdout_core(const double *X, size_t n, size_t d, const int *a
     double *Xs = NULL, *ys = NULL, *yc = NULL, *oob = NULL;
     size_t *sel = NULL;
     forest *ctl = NULL;
-    uplift_model *m = NULL;
+    uplift_model *m = NULL, *tl = NULL;
     rfm_status st = RFM_OK;
     if (!Xtr || !ytr || !atr || !ate || !yte || !score || !u || !scores || !rows) {
         st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
@@ -1544,7 +1589,7 @@ static rfm_status holdout_core(const double *X, size_t n, size_t d, const int *a
     for (int j = 0; j < nl; j++) {
         uplift_params q = *p;
         q.learner = learners[j];
-        st = share ? fit_core(Xtr, ntr, d, atr, n_arms, ytr, &q, ctl, yc, &m, err, errlen)
+        st = share ? fit_core(Xtr, ntr, d, atr, n_arms, ytr, &q, ctl, yc, tl, &m, err, errlen)
                    : uplift_fit(Xtr, ntr, d, atr, n_arms, ytr, &q, &m, err, errlen);
         if (st != RFM_OK)
             goto out;
@@ -1564,13 +1609,18 @@ static rfm_status holdout_core(const double *X, size_t n, size_t d, const int *a
                 goto out;
             mean[j] += e[k - 1].qini_norm / n_arms;
         }
+        /* The T-learner's arm forests are the X-learner's mu_k (fit_core). */
+        if (share && q.learner == UPLIFT_T_LEARNER && !tl)
+            tl = m;
         if (models)
             models[j] = m;
-        else
+        else if (m != tl)
             uplift_free(m);
         m = NULL;
     }
 out:
+    if (!models) /* else tl is one of models[] */
+        uplift_free(tl);
     if (st != RFM_OK)
         for (int j = 0; models && j < nl; j++) {
             uplift_free(models[j]);

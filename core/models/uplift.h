@@ -275,7 +275,9 @@ rfm_status uplift_holdout_eval(const double *X, size_t n, size_t d, const int *a
  * the same results (tests/models/test_uplift.c compares them) for less work:
  * the control outcome forest every learner keeps (and the causal forest's
  * centred outcomes) is fitted once on the training rows and copied into each
- * model. ev holds n_arms entries per learner (ev[j * n_arms + k - 1]),
+ * model, and when the T-learner comes before the X-learner in learners, its
+ * arm forests' first nuisance_trees trees serve as the X-learner's mu_k (the
+ * same trees a nuisance fit grows: same rows, settings and seed). ev holds n_arms entries per learner (ev[j * n_arms + k - 1]),
  * mean_qini_norm one per learner; models, when not NULL, receives each
  * fitted model (the caller frees them; all NULL on failure). Failures as
  * uplift_holdout_eval's, RFM_EINVAL for an unknown learner. Reentrant. */

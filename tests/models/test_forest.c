@@ -41,6 +41,40 @@ static void test_single_tree_interpolates(void **state)
     forest_free(f);
 }
 
+/* Binning sorts each feature's values by their bits (a radix sort): values
+ * across the whole double range and both signs, in scrambled order, with
+ * -0.0 and +0.0 as one value, must still get one bin each, so a single
+ * unrestricted tree reproduces every y. */
+static void test_bins_over_the_double_range(void **state)
+{
+    (void)state;
+    enum { N = 120 };
+    double X[N], y[N];
+    for (size_t i = 0; i < N - 2; i++) {
+        size_t k = (i * 37) % (N - 2); /* scrambled order */
+        double mag = pow(10.0, -300.0 + 600.0 * (double)(k / 2) / (N / 2 - 1));
+        X[i] = k % 2 ? -mag : mag;
+        y[i] = (double)k;
+    }
+    X[N - 2] = -0.0, X[N - 1] = 0.0;
+    y[N - 2] = y[N - 1] = -7.0;
+    forest_params p;
+    forest_default_params(&p, FOREST_REGRESSION);
+    p.n_trees = 1;
+    p.sample_frac = 1.0;
+    p.min_leaf = 1;
+    p.max_depth = 64;
+    p.max_bins = 256;
+    forest *f = NULL;
+    char err[RFM_ERRLEN];
+    assert_int_equal(forest_fit(X, N, 1, y, NULL, &p, NULL, &f, err, sizeof err), RFM_OK);
+    double md = 0;
+    for (size_t i = 0; i < N; i++)
+        md = fmax(md, fabs(forest_predict(f, X + i) - y[i]));
+    report_maxdiff("single tree over +-1e-300..1e300 and +-0 vs training y", md, 0.0);
+    forest_free(f);
+}
+
 /* y = 3 * 1{x0 > 0.5} + x1 + N(0, 0.5^2) with a noise feature: the forest
  * predicts the noiseless mean within 0.35 away from the step and the edges. Out-of-bag
  * residual variance must be near the noise variance (0.25) and above the
@@ -142,6 +176,64 @@ static void test_causal_step_and_determinism(void **state)
     free(w);
 }
 
+/* forest_predict_rows walks blocks of rows through each tree together; every
+ * row must still get forest_predict's value exactly, for a row list in any
+ * order, a count that is no multiple of the block or walk widths, both kinds;
+ * and forest_head(f, B) is the forest a B-tree fit gives. */
+static void test_predict_rows_matches_pointwise(void **state)
+{
+    (void)state;
+    size_t n = 3001, d = 3, m = 1003;
+    double *X = malloc(n * d * sizeof *X), *y = malloc(n * sizeof *y);
+    double *out = malloc(n * sizeof *out);
+    size_t *rows = malloc(m * sizeof *rows);
+    uint8_t *w = malloc(n);
+    simulate_causal(n, 11, X, y, w);
+    for (size_t r = 0; r < m; r++)
+        rows[r] = (r * 7919) % n;
+    char err[RFM_ERRLEN];
+    for (int kind = 0; kind < 2; kind++) {
+        forest_params p;
+        forest_default_params(&p, kind ? FOREST_CAUSAL : FOREST_REGRESSION);
+        p.n_trees = 37;
+        p.min_leaf = kind ? 20 : 5;
+        forest *f = NULL;
+        assert_int_equal(forest_fit(X, n, d, y, kind ? w : NULL, &p, NULL, &f, err, sizeof err),
+                         RFM_OK);
+        forest_predict_rows(f, X, d, NULL, n, out);
+        size_t differ = 0;
+        for (size_t i = 0; i < n; i++)
+            differ += out[i] != forest_predict(f, X + i * d);
+        forest_predict_rows(f, X, d, rows, m, out);
+        for (size_t r = 0; r < m; r++)
+            differ += out[r] != forest_predict(f, X + rows[r] * d);
+        printf("    %s: %zu of %zu batch predictions differ from pointwise\n",
+               kind ? "causal" : "regression", differ, n + m);
+        assert_int_equal(differ, 0);
+        /* The first 12 trees are the forest a 12-tree fit gives. */
+        forest *h = forest_head(f, 12), *g = NULL;
+        assert_non_null(h);
+        assert_null(forest_head(f, 38));
+        p.n_trees = 12;
+        assert_int_equal(forest_fit(X, n, d, y, kind ? w : NULL, &p, NULL, &g, err, sizeof err),
+                         RFM_OK);
+        assert_int_equal(forest_n_trees(h), 12);
+        assert_int_equal(forest_n_nodes(h), forest_n_nodes(g));
+        size_t hd = 0;
+        for (size_t i = 0; i < n; i++)
+            hd += forest_predict(h, X + i * d) != forest_predict(g, X + i * d);
+        json_t *jh = NULL, *jg = NULL;
+        assert_int_equal(forest_to_json(h, &jh, err, sizeof err), RFM_OK);
+        assert_int_equal(forest_to_json(g, &jg, err, sizeof err), RFM_OK);
+        assert_true(json_equal(jh, jg));
+        json_decref(jh), json_decref(jg);
+        assert_int_equal(hd, 0);
+        forest_free(h), forest_free(g);
+        forest_free(f);
+    }
+    free(X), free(y), free(out), free(rows), free(w);
+}
+
 static char *dump(const json_t *j) { return json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17)); }
 
 static void test_json_round_trip_and_validation(void **state)
@@ -222,8 +314,10 @@ int main(void)
     gsl_set_error_handler_off();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_single_tree_interpolates),
+        cmocka_unit_test(test_bins_over_the_double_range),
         cmocka_unit_test(test_regression_recovers_step),
         cmocka_unit_test(test_causal_step_and_determinism),
+        cmocka_unit_test(test_predict_rows_matches_pointwise),
         cmocka_unit_test(test_json_round_trip_and_validation),
         cmocka_unit_test(test_bad_input),
     };
