@@ -21,6 +21,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,13 @@
 
 #define MAX_VIOLATIONS 50
 
+/* Threads that run the bodies of the routes that wait (http_route.waits:
+ * POST /events, answered once its batch is durable). While one waits, its
+ * connection is suspended and the libmicrohttpd thread serves others: a
+ * GET on that thread does not queue behind a group commit. They bound the
+ * batches waiting at once, so the batches one commit can merge. */
+#define WAITERS 32
+
 struct http_server {
     struct MHD_Daemon *d;
     const server_options *opt;
@@ -51,9 +59,16 @@ struct http_server {
     int stopping;             /* atomic; set by http_stop */
     int started;              /* atomic; from then on libmicrohttpd's messages are dropped */
     char start_msg[256];      /* libmicrohttpd's last message while starting */
+    /* The waiters (WAITERS, above) and their queue of suspended requests. */
+    pthread_t waiter[WAITERS];
+    size_t nwaiters;
+    pthread_mutex_t wmu;
+    pthread_cond_t wcv;
+    struct request *whead, *wtail;
+    int wstop;
 };
 
-typedef struct {
+typedef struct request {
     const http_server *server;
     struct timespec t0;
     const http_route *rt;
@@ -79,6 +94,13 @@ typedef struct {
     const http_route *routes;
     size_t nroutes;
     void *lease;
+    /* A body run by a waiter: 1 while it runs (the connection suspended),
+     * 2 once reply and reply_status are set (atomic). */
+    int waiting;
+    struct MHD_Connection *conn;
+    json_t *reply;
+    int reply_status;
+    struct request *wnext;
 } request;
 
 /* ---- UTF-8 ------------------------------------------------------------ */
@@ -845,6 +867,21 @@ static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request
     if (r->too_large)
         return send_error(c, r, 413, NULL, NULL, "request body larger than %zu bytes",
                           s->opt->body_limit_bytes);
+    if (rt->waits && s->nwaiters > 0) {
+        /* Suspended until a waiter has the reply (on_request sends it). */
+        r->conn = c;
+        r->waiting = 1;
+        MHD_suspend_connection(c);
+        pthread_mutex_lock(&s->wmu);
+        if (s->wtail)
+            s->wtail->wnext = r;
+        else
+            s->whead = r;
+        s->wtail = r;
+        pthread_cond_signal(&s->wcv);
+        pthread_mutex_unlock(&s->wmu);
+        return MHD_YES;
+    }
     json_t *reply = NULL;
     int status = http_answer_json(s->opt, s->spec, s->ops, rt, r->user, r->body ? r->body : "",
                                   r->len, &reply);
@@ -979,9 +1016,58 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->len += n;
         return MHD_YES;
     }
+    if (r->waiting) { /* resumed by its waiter: the reply is ready */
+        if (__atomic_load_n(&r->waiting, __ATOMIC_ACQUIRE) != 2 || r->status)
+            return MHD_YES;
+        if (!r->reply)
+            return MHD_NO;
+        enum MHD_Result ret = send_json(c, r, r->reply_status, r->reply);
+        json_decref(r->reply);
+        r->reply = NULL;
+        return ret;
+    }
     if (r->status) /* already answered (413 on the declared size) */
         return MHD_YES;
     return process(s, c, r);
+}
+
+/* A waiter: runs the body stage of suspended requests, then resumes them. */
+static void *waiter_main(void *arg)
+{
+    http_server *s = arg;
+    pthread_mutex_lock(&s->wmu);
+    for (;;) {
+        while (!s->whead && !s->wstop)
+            pthread_cond_wait(&s->wcv, &s->wmu);
+        if (!s->whead)
+            break; /* stopping, and nothing left */
+        request *r = s->whead;
+        s->whead = r->wnext;
+        if (!s->whead)
+            s->wtail = NULL;
+        pthread_mutex_unlock(&s->wmu);
+        r->reply_status = http_answer_json(s->opt, s->spec, s->ops, r->rt, r->user,
+                                           r->body ? r->body : "", r->len, &r->reply);
+        __atomic_store_n(&r->waiting, 2, __ATOMIC_RELEASE);
+        MHD_resume_connection(r->conn);
+        pthread_mutex_lock(&s->wmu);
+    }
+    pthread_mutex_unlock(&s->wmu);
+    return NULL;
+}
+
+/* Stop the waiters once the requests queued are answered. */
+static void waiters_stop(http_server *s)
+{
+    if (s->nwaiters == 0)
+        return;
+    pthread_mutex_lock(&s->wmu);
+    s->wstop = 1;
+    pthread_cond_broadcast(&s->wcv);
+    pthread_mutex_unlock(&s->wmu);
+    for (size_t i = 0; i < s->nwaiters; i++)
+        pthread_join(s->waiter[i], NULL);
+    s->nwaiters = 0;
 }
 
 /* Append s to buf as JSON string content; returns the new length. */
@@ -1064,6 +1150,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         ssize_t w = write(fileno(s->log), line, n);
         (void)w; /* a full disk must not take the service down */
     }
+    json_decref(r->reply);
     free(r->body);
     free(r);
     *con_cls = NULL;
@@ -1084,6 +1171,9 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 static void server_free(http_server *s)
 {
+    waiters_stop(s);
+    pthread_mutex_destroy(&s->wmu);
+    pthread_cond_destroy(&s->wcv);
     guard_free(s->guard);
     free(s->tls_cert);
     if (s->tls_key) /* a private key: do not leave it in freed memory */
@@ -1131,6 +1221,8 @@ rfm_status http_start(const server_options *opt, const oas_spec *spec, const htt
     s->prov = *prov;
     s->log = access_log;
     s->ops = o;
+    pthread_mutex_init(&s->wmu, NULL);
+    pthread_cond_init(&s->wcv, NULL);
     if (opt->tls_cert_file) {
         if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
             free(s);
@@ -1161,7 +1253,7 @@ rfm_status http_start(const server_options *opt, const oas_spec *spec, const htt
         threads = 1;
     /* epoll where libmicrohttpd was built with it (Linux), else poll. */
     unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
         (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL : MHD_USE_POLL);
     /* A tenth of the connection limit is kept free by closing connections
      * that wait, so that a new client is always accepted. */
@@ -1185,6 +1277,11 @@ rfm_status http_start(const server_options *opt, const oas_spec *spec, const htt
                                    {MHD_OPTION_END, 0, NULL}};
     if (s->tls_cert)
         flags |= MHD_USE_TLS;
+    /* Without waiters (threads refused), waiting routes run on the
+     * libmicrohttpd thread as every other route. */
+    while (s->nwaiters < WAITERS &&
+           pthread_create(&s->waiter[s->nwaiters], NULL, waiter_main, s) == 0)
+        s->nwaiters++;
     errno = 0;
     s->d = MHD_start_daemon(
         flags, (uint16_t)opt->port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
@@ -1229,6 +1326,9 @@ void http_stop(http_server *s, int grace_s)
         close(fd);
     for (int i = 0; i < grace_s * 100 && __atomic_load_n(&s->inflight, __ATOMIC_RELAXED) > 0; i++)
         usleep(10000);
+    /* Requests still with a waiter are answered (and resumed) first:
+     * libmicrohttpd must not be stopped with a connection suspended. */
+    waiters_stop(s);
     MHD_stop_daemon(s->d); /* then the guard, in server_free */
     server_free(s);
 }

@@ -38,6 +38,10 @@ typedef struct {
     const char *fixed_body;
     const char *fixed_type;
     size_t fixed_len;
+    /* The handler may wait long (POST /events: the group commit): its body
+     * runs on a separate thread while the connection is suspended, so the
+     * libmicrohttpd thread goes on serving other connections. */
+    int waits;
 } http_route;
 
 /* How a POST route takes batches. HTTP_BATCH: the route is a batch

@@ -14,7 +14,9 @@
 #include <errno.h>
 #include <math.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -53,11 +55,11 @@ typedef struct {
 
 static int dial(int port) { return dial_for(port, 20); }
 
-/* One request on a new connection; 0 on an answer, -1 when the connection
- * failed or closed first (the daemon died). */
-static int request(int port, const char *method, const char *path, const char *body, response *r)
+static int receive(int fd, response *r);
+
+/* Send a request on a new connection; its fd, or -1. */
+static int send_request(int port, const char *method, const char *path, const char *body)
 {
-    memset(r, 0, sizeof *r);
     int fd = dial(port);
     if (fd < 0)
         return -1;
@@ -80,6 +82,22 @@ static int request(int port, const char *method, const char *path, const char *b
         }
         o += (size_t)w;
     }
+    return fd;
+}
+
+/* One request on a new connection; 0 on an answer, -1 when the connection
+ * failed or closed first (the daemon died). */
+static int request(int port, const char *method, const char *path, const char *body, response *r)
+{
+    memset(r, 0, sizeof *r);
+    int fd = send_request(port, method, path, body);
+    return fd < 0 ? -1 : receive(fd, r);
+}
+
+/* The reply on fd (closed after); 0, or -1 when it closed first. */
+static int receive(int fd, response *r)
+{
+    memset(r, 0, sizeof *r);
     size_t cap = 1 << 16, n = 0;
     char *buf = malloc(cap);
     for (;;) {
@@ -708,6 +726,51 @@ static void test_disk_full_is_507(void **state)
     free(order);
 }
 
+/* A batch waiting for its commit holds no libmicrohttpd thread: with
+ * server.threads 1, the store's write lock taken by another connection
+ * (so the batch cannot commit), a GET is answered while the POST still
+ * waits; once the lock goes, the POST is answered 200. Without the
+ * suspension the GET would queue behind the POST until SQLite's busy
+ * timeout (5 s) failed the batch. */
+static void test_get_while_batch_waits(void **state)
+{
+    (void)state;
+    char models[128], store[128], cmd[512];
+    snprintf(models, sizeof models, "%s/models", dir);
+    snprintf(store, sizeof store, "%s/wait.db", dir);
+    snprintf(cmd, sizeof cmd, "sed 's/^  threads: 0 /  threads: 1 /' %s/rfm.yaml > %s/one.yaml",
+             dir, dir);
+    assert_int_equal(system(cmd), 0);
+    int port = free_port();
+    config_name = "one.yaml";
+    pid_t pid = start(models, store, port);
+    config_name = "rfm.yaml";
+    assert_true(pid > 0);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(store, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    int pf = send_request(port, "POST", "/events",
+                          "{\"events\": [{\"event_id\": \"wait-1\", \"customer_id\": "
+                          "\"12347\", \"time\": \"2011-12-08T10:00:00Z\", \"amount\": 5}]}");
+    assert_true(pf >= 0);
+    /* Let the daemon reach the commit; had it not yet, the GET below would
+     * be served first anyway and the test could only pass, never fail. */
+    usleep(300000);
+    response r;
+    assert_int_equal(request(port, "GET", "/customers/12347?as_of=" LAST, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    struct pollfd p = {.fd = pf, .events = POLLIN};
+    assert_int_equal(poll(&p, 1, 0), 0); /* the POST still waits */
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(receive(pf, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_int_equal((int)num(r.body, "accepted"), 1);
+    free(r.body);
+    stop(pid);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -716,6 +779,7 @@ int main(void)
         cmocka_unit_test(test_kill9_while_streaming),
         cmocka_unit_test(test_sighup_reseeds),
         cmocka_unit_test(test_disk_full_is_507),
+        cmocka_unit_test(test_get_while_batch_waits),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
