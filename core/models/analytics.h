@@ -1,15 +1,18 @@
 /* analytics.h - the population figures of the analyst pages (/ui/):
  * what the customers of a training run add up to, computed once by
  * rfm-train into models/analytics.json and served from memory by
- * GET /analytics/overview, /analytics/rfm-matrix and /analytics/cltv-churn.
+ * GET /analytics/overview, /analytics/rfm-matrix, /analytics/cltv-churn,
+ * /analytics/shap-sample, /analytics/qini and /analytics/embedding-map.
  *
  * Pure functions of the training data and the fitted models: the
  * transactions (monthly revenue and active customers, cohort retention),
  * the training customers' rows (customers.h) and the segments, cltv and
  * churn models, each of which may be missing (its figures are then left
- * out, never made up). Not here: anything that changes while serving (the
- * live state), and the churn curves, Qini, contributions and embedding
- * map, which other modules own.
+ * out, never made up); and, by the analytics_add_* functions, figures
+ * gathered from the other models' outputs (churn.json's evaluation, the
+ * churn model's contributions, the uplift step's held-out curves, the
+ * embedding vectors). Not here: anything that changes while serving (the
+ * live state), or computing those models' curves (metrics.h, uplift.h).
  *
  * Units: days, money in the data's currency, shares in [0, 1]. Months are
  * calendar months of the data's days ("2011-03"). Workload: one pass over
