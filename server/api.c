@@ -45,7 +45,8 @@ struct api {
     segments_model *segments;
     const char *segments_version; /* borrowed from manifest */
     char *clusters_body;          /* GET /clusters/summary, computed once */
-    char *analytics_body[3];      /* GET /analytics/{overview,rfm-matrix,cltv-churn}, or NULL */
+    char *analytics_body[6]; /* GET /analytics/{overview,rfm-matrix,cltv-churn,shap-sample,qini,
+                                embedding-map}, or NULL (not trained) */
     char *openapi_text;
     size_t openapi_len;
     struct timespec started;
@@ -712,17 +713,51 @@ static int h_analytics(void *user, const json_t *body, json_t **out, char *msg, 
     return not_trained(msg, len, "analytics"); /* only reached when not trained */
 }
 
-/* The three bodies of GET /analytics/...: members of analytics.json (one
- * per page), each with the model's version; the overview also with the
- * currency and snapshot date. Checked and rendered once at load. */
-static rfm_status analytics_bodies(const json_t *j, const char *version, char *bodies[3], char *err,
+/* The optional figures: only reached when analytics.json lacks them. */
+static int h_analytics_missing(char *msg, size_t len, const api *a, const char *model)
+{
+    if (!a->analytics_body[0])
+        return not_trained(msg, len, "analytics");
+    snprintf(msg, len,
+             "no %s figures in analytics.json: train %s, then rfm-train --only analytics, and "
+             "restart",
+             model, model);
+    return 503;
+}
+static int h_shap(void *user, const json_t *body, json_t **out, char *msg, size_t len)
+{
+    (void)body, (void)out;
+    return h_analytics_missing(msg, len, user, "churn");
+}
+static int h_qini(void *user, const json_t *body, json_t **out, char *msg, size_t len)
+{
+    (void)body, (void)out;
+    return h_analytics_missing(msg, len, user, "uplift");
+}
+static int h_map(void *user, const json_t *body, json_t **out, char *msg, size_t len)
+{
+    (void)body, (void)out;
+    return h_analytics_missing(msg, len, user, "embeddings");
+}
+
+/* The bodies of GET /analytics/...: members of analytics.json (one per
+ * page), each with the model's version; the overview also with the
+ * currency and snapshot date, the qini figures with the currency. The
+ * last three are optional (NULL when the file lacks them). Checked and
+ * rendered once at load. */
+static rfm_status analytics_bodies(const json_t *j, const char *version, char *bodies[6], char *err,
                                    size_t errlen)
 {
     rfm_status st = analytics_check(j, err, errlen);
-    static const char *const PART[3] = {"overview", "rfm_matrix", "cltv_churn"};
-    for (int k = 0; st == RFM_OK && k < 3; k++) {
+    static const char *const PART[6] = {"overview",    "rfm_matrix", "cltv_churn",
+                                        "shap_sample", "qini",       "embedding_map"};
+    for (int k = 0; st == RFM_OK && k < 6; k++) {
+        if (k >= 3 && !json_is_object(json_object_get(j, PART[k])))
+            continue;
         json_t *b = json_deep_copy(json_object_get(j, PART[k]));
         int bad = !b || json_object_set_new(b, "model_version", json_string(version));
+        if (!bad && k == 4)
+            bad = json_object_set(b, "currency", json_object_get(j, "currency"));
         if (!bad && k == 0)
             bad = json_object_set(b, "currency", json_object_get(j, "currency")) ||
                   json_object_set(b, "snapshot_date", json_object_get(j, "snapshot_date"));
@@ -809,7 +844,7 @@ void api_free(api *a)
     free(a->uplift_learner);
     segments_free(a->segments);
     free(a->clusters_body);
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < 6; k++)
         free(a->analytics_body[k]);
     free(a->openapi_text);
     json_decref(a->manifest);
@@ -955,6 +990,12 @@ rfm_status api_load(const char *models_dir, const char *openapi_path, api **out,
          a->analytics_body[1] ? strlen(a->analytics_body[1]) : 0, 0},
         {"GET", "/analytics/cltv-churn", h_analytics, 0, a->analytics_body[2], "application/json",
          a->analytics_body[2] ? strlen(a->analytics_body[2]) : 0, 0},
+        {"GET", "/analytics/shap-sample", h_shap, 0, a->analytics_body[3], "application/json",
+         a->analytics_body[3] ? strlen(a->analytics_body[3]) : 0, 0},
+        {"GET", "/analytics/qini", h_qini, 0, a->analytics_body[4], "application/json",
+         a->analytics_body[4] ? strlen(a->analytics_body[4]) : 0, 0},
+        {"GET", "/analytics/embedding-map", h_map, 0, a->analytics_body[5], "application/json",
+         a->analytics_body[5] ? strlen(a->analytics_body[5]) : 0, 0},
     };
     _Static_assert(sizeof r <= sizeof a->routes, "api.routes is too small");
     a->nroutes = sizeof r / sizeof *r;

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "analytics.h"
+#include "ann.h"
 #include "cards.h"
 #include "cltv.h"
 #include "config.h"
@@ -664,6 +665,53 @@ static json_t *staged_json(train_ctx *c, const char *file)
     return json_load_file(path, 0, NULL);
 }
 
+#define ANALYTICS_SHAP_SAMPLE 500 /* customers in /analytics/shap-sample */
+#define ANALYTICS_MAP_POINTS 5000 /* at most, in /analytics/embedding-map */
+
+/* A figure a model cannot give (bad metrics, no customer it can score) is
+ * left out with a note; only running out of memory stops the step. */
+static rfm_status not_fatal(const char *what, rfm_status st, const char *err)
+{
+    if (st == RFM_OK || st == RFM_ENOMEM)
+        return st;
+    say("rfm-train: analytics: %s left out: %s\n", what, err);
+    return RFM_OK;
+}
+
+/* The embedding map from the stage's index (customer2vec.faiss), if any. */
+static rfm_status embedding_map(train_ctx *c, json_t *out, const customer_row *rows,
+                                const segments_model *seg)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/customer2vec.faiss", modelfile_stage_dir(c->stage));
+    if (access(path, F_OK) != 0)
+        return RFM_OK;
+    ann_params ap;
+    ann_params_default(&ap);
+    ann_index *ix = NULL;
+    rfm_status st = ann_load(path, &ap, &ix, c->err, sizeof c->err);
+    if (st != RFM_OK)
+        return not_fatal("embedding map", st, c->err);
+    int64_t n = ann_count(ix);
+    int dim = ann_dim(ix);
+    float *v = malloc((size_t)(n > 0 ? n : 1) * (size_t)dim * sizeof *v);
+    const char **vid = malloc((size_t)(n > 0 ? n : 1) * sizeof *vid);
+    if (!v || !vid)
+        st = rfm_fail(c->err, sizeof c->err, RFM_ENOMEM, "out of memory");
+    for (int64_t i = 0; st == RFM_OK && i < n; i++) {
+        vid[i] = ann_customer_id(ix, i);
+        st = ann_vector(ix, i, v + (size_t)i * (size_t)dim, c->err, sizeof c->err);
+    }
+    if (st == RFM_OK)
+        st = analytics_add_embedding_map(out, v, (size_t)n, dim, vid,
+                                         (const char *const *)c->ids, rows, c->m, seg,
+                                         ANALYTICS_MAP_POINTS, c->cfg->embed.seed, c->err,
+                                         sizeof c->err);
+    free(v), free(vid);
+    ann_free(ix);
+    return not_fatal("embedding map", st, c->err);
+}
+
 /* The population figures of the /ui/ pages (core/models/analytics.c),
  * from the customers read and the segments, cltv and churn models of the
  * stage: those fitted in this run or kept from the last. */
@@ -710,6 +758,28 @@ static int fit_analytics(train_ctx *c)
         cltv_holdout_check(c->d, cfg->cltv.holdout_days, cfg->cltv.penalizer_coef, &h, NULL, 0) ==
             RFM_OK)
         st = analytics_add_holdout(out, &h, c->err, sizeof c->err);
+    /* The figures of the other pages, each from its model when the stage
+     * has it: a model that cannot give them only leaves them out. */
+    if (st == RFM_OK && ch && (j = staged_json(c, "churn.json"))) {
+        st = analytics_add_churn_curves(out, j, c->err, sizeof c->err);
+        json_decref(j);
+    }
+    if (st == RFM_OK && ch)
+        st = not_fatal("shap sample",
+                       analytics_add_shap(out, ch, (const char *const *)c->ids, rows, c->m,
+                                          ANALYTICS_SHAP_SAMPLE, cfg->churn.seed, c->err,
+                                          sizeof c->err),
+                       c->err);
+    const json_t *ue = modelfile_stage_model(c->stage, "uplift");
+    if (st == RFM_OK && ue && (j = staged_json(c, "uplift.json"))) {
+        st = not_fatal("qini",
+                       analytics_add_qini(out, json_object_get(ue, "metrics"), j, cfg->uplift_value,
+                                          cfg->uplift_cost, c->err, sizeof c->err),
+                       c->err);
+        json_decref(j);
+    }
+    if (st == RFM_OK)
+        st = embedding_map(c, out, rows, seg);
     free(rows);
     segments_free(seg);
     cltv_free(cm);
@@ -772,7 +842,7 @@ static int select_steps(const char *only, int fit[NSTEPS])
         }
     }
     /* The figures sum the scores of these models: refit with them. */
-    fit[M_ANALYTICS] |= fit[M_SEGMENTS] | fit[M_CLTV] | fit[M_CHURN];
+    fit[M_ANALYTICS] |= fit[M_SEGMENTS] | fit[M_CLTV] | fit[M_CHURN] | fit[M_EMBEDDINGS];
     return 0;
 }
 

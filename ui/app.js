@@ -8,16 +8,19 @@ import * as executive from './executive.js';
 import * as clusters from './clusters.js';
 import * as cltv from './cltv.js';
 import * as exportsPage from './exports.js';
-import * as coming from './coming.js';
+import * as planner from './planner.js';
+import * as explain from './explain.js';
+import * as uplift from './uplift.js';
+import * as embeddings from './embeddings.js';
 
 const PAGES = {
   '#/executive': { title: 'Executive', page: executive },
   '#/clusters': { title: 'Clusters', page: clusters },
   '#/cltv-churn': { title: 'CLTV & churn', page: cltv },
-  '#/planner': { title: 'Campaign planner', page: coming.page('planner') },
-  '#/explain': { title: 'Explainability', page: coming.page('explain') },
-  '#/uplift': { title: 'Uplift simulator', page: coming.page('uplift') },
-  '#/embeddings': { title: 'Embedding explorer', page: coming.page('embeddings') },
+  '#/planner': { title: 'Campaign planner', page: planner },
+  '#/explain': { title: 'Explainability', page: explain },
+  '#/uplift': { title: 'Uplift simulator', page: uplift },
+  '#/embeddings': { title: 'Embedding explorer', page: embeddings },
   '#/exports': { title: 'Exports', page: exportsPage },
 };
 const HOME = '#/executive';
@@ -38,8 +41,11 @@ let rendering = 0;
 
 async function route() {
   if (!api.token()) return showSignin();
-  const hash = PAGES[location.hash] ? location.hash : HOME;
-  if (hash !== location.hash) {
+  // #/page?key=value: the page and its parameters (the planner's links
+  // to a segment's export).
+  const [path, query] = location.hash.split('?');
+  const hash = PAGES[path] ? path : HOME;
+  if (hash !== path) {
     history.replaceState(null, '', hash);
   }
   $('signin').hidden = true;
@@ -59,7 +65,7 @@ async function route() {
   window.scrollTo(0, 0);
   const mine = ++rendering;
   try {
-    await page.render(main);
+    await page.render(main, new URLSearchParams(hash === path ? query || '' : ''));
   } catch (e) {
     if (mine !== rendering || e.status === 401) return;
     main.append(fmt.el('p', { class: 'error', role: 'alert', text: `Could not load this page: ${e.message}` }));

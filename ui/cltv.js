@@ -1,5 +1,5 @@
-// cltv.js - CLTV & churn: GET /analytics/cltv-churn. The churn model's
-// ROC and calibration curves and the holdout comparison come later.
+// cltv.js - CLTV & churn: GET /analytics/cltv-churn, with the churn
+// learners' held-out ROC, calibration and cumulative gains (evaluation).
 import * as api from './api.js';
 import * as fmt from './format.js';
 import { el } from './format.js';
@@ -42,6 +42,40 @@ function boxplot(box, by, key, axis, show, floor = -Infinity) {
   });
 }
 
+const LEARNERS = ['logistic', 'boosted'];
+const learnerName = (ev, l) => `${l}${ev.served === l ? ' (served)' : ''}, AUC ${fmt.num(ev[l].auc, 3)}`;
+
+// ROC, calibration and gains of the churn learners on the held-out
+// customers: three cards (or one saying why there are none), and a
+// function that draws them once they are in the page.
+function evaluation(ev) {
+  if (!ev || !LEARNERS.some((l) => ev[l])) {
+    return { cards: [el('section', { class: 'card' }, el('h2', { text: 'Churn model on held-out customers' }),
+      el('p', { class: 'muted', text: 'The churn model is not trained, or was trained before its evaluation was saved: retrain churn.' }))], draw: () => {} };
+  }
+  const ls = LEARNERS.filter((l) => ev[l]);
+  const n = ev[ls[0]].customers;
+  const [rocCard, rocBox] = section('ROC of the churn model', `True against false positive rate on ${fmt.num(n)} held-out customers; the diagonal is a coin toss.`);
+  const [calCard, calBox] = section('Calibration', 'Observed churn rate against the mean predicted probability, by decile of the prediction; on the diagonal is well calibrated.');
+  const [gCard, gBox] = section('Cumulative gains', 'Share of the churners found when contacting the riskiest share first.');
+  const color = (l) => PALETTE[LEARNERS.indexOf(l)];
+  const line = (name, data, c, dashed) => ({ name, type: 'line', showSymbol: !dashed && data.length <= 12, data, lineStyle: { color: c, type: dashed ? 'dashed' : 'solid' }, itemStyle: { color: c } });
+  const axis01 = (name) => ({ type: 'value', min: 0, max: 1, name, nameLocation: 'middle', nameGap: 26, axisLabel: { formatter: (v) => fmt.pct(v, 0) } });
+  const base = { tooltip: { trigger: 'item', formatter: (p) => `${p.seriesName}: ${fmt.pct(p.value[0])}, ${fmt.pct(p.value[1])}` },
+    legend: { top: 0 }, grid: { left: 16, right: 16, top: 32, bottom: 36, containLabel: true } };
+  const diag = line('random', [[0, 0], [1, 1]], '#5a6472', true);
+  const cards = [rocCard, calCard, gCard];
+  const draw = () => {
+    chart(rocBox, { ...base, xAxis: axis01('false positive rate'), yAxis: axis01('true positive rate'),
+      series: [...ls.map((l) => line(learnerName(ev, l), ev[l].roc, color(l))), diag] });
+    chart(calBox, { ...base, xAxis: axis01('mean predicted probability'), yAxis: axis01('observed churn rate'),
+      series: [...ls.map((l) => line(learnerName(ev, l), ev[l].calibration.map((b) => [b.mean_predicted, b.observed_rate]), color(l))), line('perfectly calibrated', [[0, 0], [1, 1]], '#5a6472', true)] });
+    chart(gBox, { ...base, xAxis: axis01('share contacted (riskiest first)'), yAxis: axis01('share of churners found'),
+      series: [...ls.map((l) => line(learnerName(ev, l), [[0, 0], ...ev[l].gains.map((g) => [g.share, g.gain])], color(l))), diag] });
+  };
+  return { cards, draw };
+}
+
 export async function render(main) {
   const [cc, ov] = await Promise.all([api.get('/analytics/cltv-churn'), api.get('/analytics/overview')]);
   fmt.setCurrency(ov.currency);
@@ -53,12 +87,12 @@ export async function render(main) {
   const [aCard, aBox] = section('P(alive)', cc.p_alive ? `For a customer first seen ${fmt.num(cc.p_alive.T_days)} days ago (the median customer), by repeat purchases and days since the last purchase.` : '', 'chart tall');
   const [eCard, eBox] = section('Expected purchases', cc.expected_purchases ? `Over the next ${fmt.num(cc.expected_purchases.horizon_days)} days, same customer.` : '', 'chart tall');
   const ho = cc.holdout;
+  const ev = evaluation(cc.evaluation);
   const [hoCard, hoBox] = section('Actual against predicted purchases over the holdout',
     ho ? `BG/NBD fitted on purchases before ${ho.cut}, then the next ${fmt.num(ho.days)} days: mean repeat purchase days per customer, by repeat purchases before the cut. All ${fmt.num(ho.customers)} customers: ${fmt.num(ho.actual)} actual, ${fmt.num(ho.predicted)} predicted.` : '');
   main.append(el('div', { class: 'grid3' }, histCard, pCard, vCard), el('div', { class: 'grid2' }, aCard, eCard),
-    el('div', { class: 'grid2' }, hoCard,
-      el('section', { class: 'card coming', 'data-state': 'coming' }, el('h2', { text: 'Coming' }),
-        el('p', { text: 'The churn model\'s ROC and calibration curves, once the server exposes them.' }))));
+    el('div', { class: 'grid2' }, hoCard, ev.cards[0]), el('div', { class: 'grid2' }, ...ev.cards.slice(1)));
+  ev.draw();
   if (ho) {
     chart(hoBox, {
       tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' }, valueFormatter: (v) => fmt.num(v, 2) },

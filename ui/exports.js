@@ -87,7 +87,7 @@ function unavailable(e) {
     : `The export failed: ${e.message}`;
 }
 
-export async function render(main) {
+export async function render(main, params = new URLSearchParams()) {
   const [summary, ov] = await Promise.all([api.get('/clusters/summary'), api.get('/analytics/overview')]);
   fmt.setCurrency(ov.currency);
   const segOpts = [el('option', { value: '', text: 'All customers' })];
@@ -111,6 +111,11 @@ export async function render(main) {
     el('p', { class: 'sub', text: 'Build a targeting list, check the first rows, download it as CSV.' }),
     form, status, preview, shell);
 
+  // Filters given by the link that opened the page (the planner's).
+  for (const k of ['segment', 'by', 'limit', 'min_p_alive']) {
+    const v = params.get(k);
+    if (v !== null && form[k] && (form[k].tagName !== 'SELECT' || [...form[k].options].some((o) => o.value === v))) form[k].value = v;
+  }
   const update = () => commands(form, shell);
   form.addEventListener('input', update);
   update();

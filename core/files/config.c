@@ -3,6 +3,7 @@
 
 #include <limits.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -593,15 +594,17 @@ static void read_embeddings(ctx *x, const json_t *s, embed_params *e, ann_params
 }
 
 static const char *const KEYS_UPLIFT[] = {"campaign", "treatment", "control", "arms", "outcome",
-                                          "features", "learner",   "holdout", "seed", NULL};
+                                          "features", "learner",   "holdout", "seed", "value",
+                                          "cost",     NULL};
 static const char *const KEYS_FEATURE[] = {"name", "type", NULL};
 
 /* uplift: the campaign file and its columns (campaign_spec), the learner
  * (uplift_params). Without the section there is no spec, and rfm-train
  * skips uplift. */
 static void read_uplift(ctx *x, const json_t *u, char **campaign, campaign_spec *spec,
-                        uplift_params *o)
+                        uplift_params *o, double *value, double *cost)
 {
+    *value = 1, *cost = 0;
     uplift_default_params(o, UPLIFT_T_LEARNER);
     o->choose_learner = 1; /* learner: auto */
     o->tune = 1;
@@ -623,6 +626,12 @@ static void read_uplift(ctx *x, const json_t *u, char **campaign, campaign_spec 
             "must be auto, t_learner, causal_forest, x_learner, dr_learner or rule");
     o->holdout = get_type_num(x, u, "holdout", "uplift.holdout", o->holdout);
     o->seed = get_seed(x, u, "seed", "uplift.seed", o->seed);
+    *value = get_type_num(x, u, "value", "uplift.value", *value);
+    *cost = get_type_num(x, u, "cost", "uplift.cost", *cost);
+    if (!(isfinite(*value) && *value >= 0))
+        bad(x, "uplift.value", "must be a number >= 0 (money per unit of outcome)");
+    if (!(isfinite(*cost) && *cost >= 0))
+        bad(x, "uplift.cost", "must be a number >= 0 (money per contact)");
     section_check(x, "uplift", uplift_check_params(o));
     const json_t *arms = json_object_get(u, "arms"), *feats = json_object_get(u, "features");
     if (!json_is_array(arms) || json_array_size(arms) == 0) {
@@ -1204,7 +1213,8 @@ rfm_status config_load(const char *path, rfm_config **out, char *err, size_t err
     read_cltv(&x, section(&x, root, "cltv"), &c->cltv);
     read_churn(&x, section(&x, root, "churn"), &c->churn);
     read_embeddings(&x, section(&x, root, "embeddings"), &c->embed, &c->ann);
-    read_uplift(&x, section(&x, root, "uplift"), &c->campaign, &c->campaign_spec, &c->uplift);
+    read_uplift(&x, section(&x, root, "uplift"), &c->campaign, &c->campaign_spec, &c->uplift,
+                &c->uplift_value, &c->uplift_cost);
     const json_t *srv = json_object_get(root, "server");
     if (srv && !json_is_object(srv))
         bad(&x, "server", "must be a mapping");

@@ -122,6 +122,8 @@ typedef struct {
     campaign_spec campaign_spec; /* uplift: treatment, control, arms, outcome, features;
                                     the arrays are owned here, names borrow from root */
     uplift_params uplift;        /* uplift: learner, holdout, seed */
+    double uplift_value;         /* uplift.value: money per unit of outcome (default 1) */
+    double uplift_cost;          /* uplift.cost: money per contact (default 0) */
     server_options server;
     char *state_path;          /* state.path: the customer-state store (state.h) */
     state_options state;       /* state: synchronous, seen_ids_max, cache_mb; cancel_prefix

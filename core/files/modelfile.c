@@ -261,6 +261,11 @@ void modelfile_lock_release(modelfile_lock *l)
 
 const char *modelfile_stage_dir(const modelfile_stage *s) { return s->stage; }
 
+const json_t *modelfile_stage_model(const modelfile_stage *s, const char *model)
+{
+    return json_object_get(s->models, model);
+}
+
 /* Remove a flat folder and its files. */
 static void remove_tree(const char *path)
 {

@@ -90,6 +90,10 @@ rfm_status modelfile_commit(modelfile_stage *s, char *err, size_t errlen);
 /* Drop the staged folder, release the lock and free s. The existing
  * models/ is untouched. */
 void modelfile_abort(modelfile_stage *s);
+/* The manifest entry of a model in the stage (carried over or added in
+ * this run: {version, file, metrics, ...}), borrowed until the stage ends;
+ * NULL when the stage has none. */
+const json_t *modelfile_stage_model(const modelfile_stage *s, const char *model);
 /* Path of the staging folder (for tests). */
 const char *modelfile_stage_dir(const modelfile_stage *s);
 

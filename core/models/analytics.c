@@ -12,6 +12,8 @@
 
 #include "bgnbd.h"
 #include "date.h"
+#include "pca.h"
+#include "rng.h"
 
 void analytics_default_options(analytics_options *o)
 {
@@ -596,6 +598,353 @@ rfm_status analytics_add_holdout(json_t *j, const cltv_holdout *h, char *err, si
         json_decref(o);
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
     }
+    return RFM_OK;
+}
+
+/* ---- figures from the other models' files and outputs ------------------- */
+
+rfm_status analytics_add_churn_curves(json_t *j, const json_t *churn_json, char *err,
+                                      size_t errlen)
+{
+    const json_t *ev = json_object_get(churn_json, "evaluation");
+    json_t *cc = json_object_get(j, "cltv_churn");
+    if (!json_is_object(ev) || !json_is_object(cc))
+        return RFM_OK;
+    const char *served = json_string_value(json_object_get(churn_json, "learner"));
+    json_t *o = json_pack("{s:s}", "served", served ? served : "logistic");
+    static const char *const L[2] = {"logistic", "boosted"};
+    static const char *const KEEP[] = {"auc",   "log_loss",    "brier", "customers",
+                                       "positives", "roc", "calibration", "gains"};
+    int bad = !o;
+    for (int k = 0; !bad && k < 2; k++) {
+        const json_t *e = json_object_get(ev, L[k]);
+        if (!json_is_object(e))
+            continue;
+        json_t *c = json_object();
+        for (size_t f = 0; c && f < sizeof KEEP / sizeof *KEEP; f++) {
+            json_t *v = json_object_get(e, KEEP[f]);
+            if (v && json_object_set_new(c, KEEP[f], json_deep_copy(v))) {
+                json_decref(c);
+                c = NULL;
+            }
+        }
+        bad = !c || json_object_set_new(o, L[k], c);
+    }
+    if (bad || json_object_set_new(cc, "evaluation", o)) {
+        if (bad)
+            json_decref(o);
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    }
+    return RFM_OK;
+}
+
+static json_t *real_or_null(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+
+static int cmp_size(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* A seeded sample of m of the indices in idx[0..n-1] (shuffled in place),
+ * sorted ascending in idx[0..m-1]. */
+static size_t sample_sorted(size_t *idx, size_t n, size_t m, uint64_t seed)
+{
+    if (m > n)
+        m = n;
+    rfm_rng g;
+    rfm_rng_seed(&g, seed);
+    rfm_rng_shuffle(&g, idx, n, m, sizeof *idx);
+    qsort(idx, m, sizeof *idx, cmp_size);
+    return m;
+}
+
+rfm_status analytics_add_shap(json_t *j, const churn_model *m, const char *const *ids,
+                              const customer_row *rows, size_t n, size_t sample, uint64_t seed,
+                              char *err, size_t errlen)
+{
+    churn_info ci;
+    churn_info_get(m, &ci);
+    size_t d = ci.d;
+    size_t *ok = malloc((n ? n : 1) * sizeof *ok);
+    double *imp = calloc(d ? d : 1, sizeof *imp);
+    if (!ok || !imp) {
+        free(ok), free(imp);
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    }
+    size_t nok = 0;
+    double x[CHURN_MAX_FEATURES], c[CHURN_MAX_FEATURES], base = NAN, b;
+    for (size_t i = 0; i < n; i++) {
+        churn_model_row(m, &rows[i], x);
+        if (churn_explain(m, x, &b, c, NULL, NULL, NULL, 0) != RFM_OK)
+            continue; /* a row the model refuses (missing values, logistic) */
+        base = b;
+        for (size_t f = 0; f < d; f++)
+            imp[f] += fabs(c[f]);
+        ok[nok++] = i;
+    }
+    if (nok == 0) {
+        free(ok), free(imp);
+        return rfm_fail(err, errlen, RFM_EDATA,
+                        "analytics: the churn model can score none of the customers");
+    }
+    size_t ns = sample_sorted(ok, nok, sample, seed);
+    json_t *feat = json_array(), *im = json_array(), *sid = json_array(), *sp = json_array();
+    json_t *sv = json_array(), *sc = json_array();
+    int bad = !feat || !im || !sid || !sp || !sv || !sc;
+    for (size_t f = 0; !bad && f < d; f++)
+        bad = json_array_append_new(feat, json_string(ci.names[f])) ||
+              json_array_append_new(im, json_real(imp[f] / (double)nok));
+    for (size_t k = 0; !bad && k < ns; k++) {
+        size_t i = ok[k];
+        double p;
+        churn_model_row(m, &rows[i], x);
+        churn_explain(m, x, &b, c, NULL, &p, NULL, 0);
+        json_t *vr = json_array(), *cr = json_array();
+        bad = !vr || !cr;
+        for (size_t f = 0; !bad && f < d; f++)
+            bad = json_array_append_new(vr, real_or_null(x[f])) ||
+                  json_array_append_new(cr, json_real(c[f]));
+        bad = bad || json_array_append_new(sid, json_string(ids[i])) ||
+              json_array_append_new(sp, json_real(p));
+        if (bad) {
+            json_decref(vr), json_decref(cr);
+            break;
+        }
+        bad = json_array_append_new(sv, vr) || json_array_append_new(sc, cr);
+    }
+    json_t *o = bad ? NULL
+                    : json_pack("{s:s,s:o,s:f,s:o,s:I,s:{s:o,s:o,s:o,s:o}}", "learner",
+                                churn_learner_name(ci.learner), "features", feat, "base_value",
+                                base, "importance", im, "customers", (json_int_t)nok, "sample",
+                                "ids", sid, "probability", sp, "values", sv, "contributions", sc);
+    if (!o) {
+        if (bad) /* json_pack steals its o arguments even on failure */
+            json_decref(feat), json_decref(im), json_decref(sid), json_decref(sp),
+                json_decref(sv), json_decref(sc);
+    }
+    free(ok), free(imp);
+    if (!o || json_object_set_new(j, "shap_sample", o))
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    return RFM_OK;
+}
+
+/* U at share f of a curve of points [share, qini, uplift], linearly
+ * interpolated (col 1: qini, 2: uplift). */
+static double curve_at(const json_t *pts, double f, int col)
+{
+    size_t np = json_array_size(pts);
+    for (size_t k = 1; k < np; k++) {
+        const json_t *a = json_array_get(pts, k - 1), *b = json_array_get(pts, k);
+        double fa = json_number_value(json_array_get(a, 0)),
+               fb = json_number_value(json_array_get(b, 0));
+        if (f <= fb + 1e-12 || k == np - 1) {
+            double ya = json_number_value(json_array_get(a, (size_t)col)),
+                   yb = json_number_value(json_array_get(b, (size_t)col));
+            return fb > fa ? ya + (yb - ya) * (f - fa) / (fb - fa) : yb;
+        }
+    }
+    return np ? json_number_value(json_array_get(json_array_get(pts, 0), (size_t)col)) : NAN;
+}
+
+static int cmp_learner(const void *a, const void *b)
+{
+    double x = json_number_value(
+               json_object_get(*(json_t *const *)a, "mean_qini_normalised")),
+           y = json_number_value(
+               json_object_get(*(json_t *const *)b, "mean_qini_normalised"));
+    return (x < y) - (x > y);
+}
+
+/* One arm of the served learner: its curve and deciles into *out. */
+static rfm_status qini_arm(const char *arm, const json_t *m, json_t **out, char *err,
+                           size_t errlen)
+{
+    const json_t *pts = json_object_get(m, "curve_frac_qini_uplift");
+    double n = json_number_value(json_object_get(m, "customers"));
+    size_t np = json_array_size(pts);
+    if (np < 2 || !(n > 0)) {
+        return rfm_fail(err, errlen, RFM_EFORMAT,
+                        "analytics: uplift metrics of arm %s have no curve_frac_qini_uplift or "
+                        "customers: retrain uplift",
+                        arm);
+    }
+    for (size_t k = 0; k < np; k++) {
+        const json_t *p = json_array_get(pts, k);
+        if (json_array_size(p) != 3 || !json_is_number(json_array_get(p, 0)) ||
+            !json_is_number(json_array_get(p, 1)) || !json_is_number(json_array_get(p, 2))) {
+            return rfm_fail(err, errlen, RFM_EFORMAT,
+                            "analytics: uplift metrics of arm %s: point %zu is not [share, qini, "
+                            "uplift]: retrain uplift",
+                            arm, k);
+        }
+    }
+    const json_t *last = json_array_get(pts, np - 1);
+    double fl = json_number_value(json_array_get(last, 0)),
+           ql = json_number_value(json_array_get(last, 1));
+    json_t *curve = json_array(), *rate = json_array(), *dec = json_array();
+    int bad = !curve || !rate || !dec;
+    for (size_t k = 0; !bad && k < np; k++) {
+        const json_t *p = json_array_get(pts, k);
+        double f = json_number_value(json_array_get(p, 0));
+        double q = json_number_value(json_array_get(p, 1));
+        double u = json_number_value(json_array_get(p, 2));
+        bad = json_array_append_new(curve, json_pack("[f,f,f]", f, q, fl > 0 ? ql * f / fl : 0));
+        if (!bad && f > 0)
+            bad = json_array_append_new(rate, json_pack("[f,f]", f, u / (f * n)));
+    }
+    for (int d = 1; !bad && d <= 10; d++) {
+        double u1 = curve_at(pts, d / 10.0, 2), u0 = curve_at(pts, (d - 1) / 10.0, 2);
+        bad = json_array_append_new(dec, json_real((u1 - u0) / (n / 10)));
+    }
+    json_t *o = bad ? NULL
+                    : json_pack("{s:s,s:f,s:O*,s:O*,s:o,s:o,s:o}", "arm", arm, "customers", n,
+                                "qini_normalised", json_object_get(m, "qini_normalised"),
+                                "qini_interval_90", json_object_get(m, "qini_interval_90"),
+                                "qini", curve, "uplift_rate", rate, "uplift_by_decile", dec);
+    if (!o) {
+        if (bad)
+            json_decref(curve), json_decref(rate), json_decref(dec);
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    }
+    *out = o;
+    return RFM_OK;
+}
+
+rfm_status analytics_add_qini(json_t *j, const json_t *uplift_metrics, const json_t *uplift_file,
+                              double value, double cost, char *err, size_t errlen)
+{
+    const char *served = json_string_value(json_object_get(uplift_metrics, "served_learner"));
+    const json_t *ho = json_object_get(json_object_get(uplift_metrics, "holdout"), served);
+    const json_t *arms = json_object_get(uplift_file, "arms");
+    if (!served || !json_is_object(ho) || !json_is_array(arms) || json_array_size(arms) == 0)
+        return rfm_fail(err, errlen, RFM_EFORMAT,
+                        "analytics: the uplift metrics have no served_learner with its holdout "
+                        "curves, or uplift.json no arms: retrain uplift");
+    json_t *ja = json_array(), *cmp = json_array();
+    rfm_status st = ja && cmp ? RFM_OK : rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    for (size_t k = 0; st == RFM_OK && k < json_array_size(arms); k++) {
+        const char *arm = json_string_value(json_array_get(arms, k));
+        json_t *a = NULL;
+        if (!arm)
+            st = rfm_fail(err, errlen, RFM_EFORMAT, "analytics: uplift.json arms: not names");
+        else if ((st = qini_arm(arm, json_object_get(ho, arm), &a, err, errlen)) != RFM_OK)
+            ;
+        else if (json_array_append_new(ja, a))
+            st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    }
+    const json_t *comp = json_object_get(json_object_get(uplift_file, "holdout"), "comparison");
+    const char *lname;
+    const json_t *lv;
+    json_object_foreach((json_t *)comp, lname, lv)
+    {
+        if (st != RFM_OK)
+            break;
+        json_t *per = json_object();
+        const char *an;
+        const json_t *av;
+        json_object_foreach(json_object_get(lv, "arms"), an, av)
+        {
+            if (per)
+                json_object_set(per, an, json_object_get(av, "qini_normalised"));
+        }
+        json_t *row = json_pack("{s:s,s:O*,s:o*}", "learner", lname, "mean_qini_normalised",
+                                json_object_get(lv, "mean_qini_normalised"), "arms", per);
+        if (!row || json_array_append_new(cmp, row))
+            st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    }
+    if (st == RFM_OK) {
+        size_t nc = json_array_size(cmp);
+        json_t **v = malloc((nc ? nc : 1) * sizeof *v);
+        json_t *sorted = json_array();
+        if (!v || !sorted)
+            st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+        for (size_t k = 0; st == RFM_OK && k < nc; k++)
+            v[k] = json_array_get(cmp, k);
+        if (st == RFM_OK)
+            qsort(v, nc, sizeof *v, cmp_learner);
+        for (size_t k = 0; st == RFM_OK && k < nc; k++)
+            if (json_array_append(sorted, v[k]))
+                st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+        free(v);
+        json_decref(cmp);
+        cmp = sorted;
+    }
+    const json_t *outc = json_object_get(uplift_file, "outcome");
+    json_t *o = st == RFM_OK ? json_pack("{s:s,s:O*,s:O*,s:f,s:f,s:O,s:O}", "learner", served,
+                                         "outcome", outc, "customers",
+                                         json_object_get(uplift_metrics, "customers"), "value",
+                                         value, "cost", cost, "arms", ja, "comparison", cmp)
+                             : NULL;
+    json_decref(ja), json_decref(cmp);
+    if (st == RFM_OK && (!o || json_object_set_new(j, "qini", o)))
+        st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    return st;
+}
+
+typedef struct {
+    const char *id;
+    size_t row;
+} id_row;
+
+static int cmp_id_row(const void *a, const void *b)
+{
+    return strcmp(((const id_row *)a)->id, ((const id_row *)b)->id);
+}
+
+rfm_status analytics_add_embedding_map(json_t *j, const float *vecs, size_t n, int dim,
+                                       const char *const *vec_ids, const char *const *ids,
+                                       const customer_row *rows, size_t nrows,
+                                       const segments_model *seg, size_t max_points, uint64_t seed,
+                                       char *err, size_t errlen)
+{
+    double mean[PCA_MAX_DIM], axes[2 * PCA_MAX_DIM], var[2], total;
+    rfm_status st = pca_fit(vecs, n, dim, 2, mean, axes, var, &total, err, errlen);
+    if (st != RFM_OK)
+        return st;
+    size_t *idx = malloc(n * sizeof *idx);
+    id_row *byid = malloc((nrows ? nrows : 1) * sizeof *byid);
+    if (!idx || !byid) {
+        free(idx), free(byid);
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < nrows; i++)
+        byid[i] = (id_row){ids[i], i};
+    qsort(byid, nrows, sizeof *byid, cmp_id_row);
+    for (size_t i = 0; i < n; i++)
+        idx[i] = i;
+    size_t ns = sample_sorted(idx, n, max_points, seed);
+    size_t ncl = seg ? segments_nclusters(seg) : 0;
+    json_t *names = json_array(), *pid = json_array(), *px = json_array(), *py = json_array();
+    json_t *ps = json_array();
+    int bad = !names || !pid || !px || !py || !ps;
+    for (size_t c = 0; !bad && c < ncl; c++)
+        bad = json_array_append_new(names, json_string(segments_cluster_name(seg, (long)c)));
+    for (size_t k = 0; !bad && k < ns; k++) {
+        size_t i = idx[k];
+        double xy[2];
+        pca_project(vecs + i * (size_t)dim, dim, 2, mean, axes, xy);
+        long cl = -1;
+        id_row key = {vec_ids[i], 0};
+        const id_row *hit = seg ? bsearch(&key, byid, nrows, sizeof *byid, cmp_id_row) : NULL;
+        if (hit)
+            cl = segments_customer_cluster(seg, &rows[hit->row]);
+        bad = json_array_append_new(pid, json_string(vec_ids[i])) ||
+              json_array_append_new(px, json_real(round(xy[0] * 1e4) / 1e4)) ||
+              json_array_append_new(py, json_real(round(xy[1] * 1e4) / 1e4)) ||
+              json_array_append_new(ps, json_integer(cl));
+    }
+    json_t *o = bad ? NULL
+                    : json_pack("{s:i,s:I,s:[f,f],s:o,s:{s:o,s:o,s:o,s:o}}", "dim", dim,
+                                "customers", (json_int_t)n, "explained_variance",
+                                total > 0 ? var[0] / total : 0, total > 0 ? var[1] / total : 0,
+                                "segments", names, "points", "ids", pid, "x", px, "y", py,
+                                "segment", ps);
+    if (!o && bad)
+        json_decref(names), json_decref(pid), json_decref(px), json_decref(py), json_decref(ps);
+    free(idx), free(byid);
+    if (!o || json_object_set_new(j, "embedding_map", o))
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
     return RFM_OK;
 }
 

@@ -14,6 +14,6 @@
                                       ROC, calibration, gains */
 #define EMBEDDINGS_VERSION "1.0.0"
 #define UPLIFT_FILE_VERSION "1.0.0"
-#define ANALYTICS_VERSION "1.0.0" /* analytics.json, the /ui/ pages' population figures */
+#define ANALYTICS_VERSION "1.1.0" /* analytics.json, the /ui/ pages' population figures */
 
 #endif

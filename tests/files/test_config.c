@@ -48,6 +48,8 @@ static void test_shipped(void **state)
     assert_int_equal(c->ann.hnsw_m, 32);
     assert_int_equal(c->uplift.choose_learner, 1);
     assert_int_equal(c->uplift.seed, 42);
+    assert_near(c->uplift_value, 30, 0); /* uplift.value, uplift.cost of the simulator */
+    assert_near(c->uplift_cost, 0.5, 0);
     assert_string_equal(c->campaign, "data/hillstrom.csv.gz");
     assert_int_equal(c->campaign_spec.n_arms, 2);
     assert_string_equal(c->campaign_spec.arms[1], "Womens E-Mail");
@@ -294,6 +296,8 @@ static void test_bad_values_name_keys(void **state)
     expect_bad("synchronous: full", "synchronous: off", "state.synchronous");
     expect_bad("seen_ids_max: 10000000", "seen_ids_max: 5", "state.seen_ids_max");
     expect_bad("currency: GBP", "currency: pounds", "data.currency");
+    expect_bad("value: 30 ", "value: -1 ", "uplift.value");
+    expect_bad("cost: 0.5 ", "cost: cheap ", "uplift.cost");
     expect_bad("currency: GBP", "currency: gbp", "data.currency");
     expect_bad("ui_assets: null", "ui_assets: [a]", "server.ui_assets");
     expect_bad("cache_mb: 256", "cache_mb: 0",

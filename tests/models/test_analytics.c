@@ -7,6 +7,7 @@
  * the order of additions differs. */
 #include "testutil.h"
 
+#include <gsl/gsl_eigen.h>
 #include <gsl/gsl_errno.h>
 #include <string.h>
 
@@ -102,8 +103,8 @@ static int setup(void **state)
             continue;
         ids[nrows] = strdup(txn_customer_id(d, i));
         rows[nrows] = (customer_row){f[i].recency, f[i].frequency, f[i].monetary,     f[i].bg_x,
-                                     f[i].bg_t_x,  f[i].bg_T,      f[i].bg_mean_spend, NAN,
-                                     NAN};
+                                     f[i].bg_t_x,  f[i].bg_T,      f[i].bg_mean_spend,
+                                     NAN,          NAN};
         rec[nrows] = f[i].recency, fr[nrows] = f[i].frequency, mo[nrows] = f[i].monetary;
         bx[nrows] = f[i].bg_x, btx[nrows] = f[i].bg_t_x, bT[nrows] = f[i].bg_T;
         bm[nrows] = f[i].bg_mean_spend;
@@ -481,6 +482,261 @@ static void test_models_missing(void **state)
     assert_int_equal(analytics_compute(d, rows, 0, &none, &opt, &j, err, sizeof err), RFM_EDATA);
 }
 
+/* The SHAP sample: each sampled customer's contributions are
+ * churn_explain's for that customer's row (found by id), they add up with
+ * the base value to the logit of the probability, the ids are distinct
+ * and in row order, and the importance is churn_global_importance over
+ * every customer (the fixture's rows all score). */
+static void test_shap_sample(void **state)
+{
+    (void)state;
+    json_t *j = json_object();
+    char err[RFM_ERRLEN];
+    assert_int_equal(analytics_add_shap(j, ch, (const char *const *)ids, rows, nrows, 50, 3, err,
+                                        sizeof err),
+                     RFM_OK);
+    const json_t *s = json_object_get(j, "shap_sample"), *sm = json_object_get(s, "sample");
+    assert_int_equal(json_integer_value(json_object_get(s, "customers")), NCUST);
+    const json_t *sid = json_object_get(sm, "ids");
+    assert_int_equal(json_array_size(sid), 50);
+    double x[3 * NCUST], imp[3];
+    for (size_t i = 0; i < nrows; i++)
+        x[3 * i] = rows[i].recency, x[3 * i + 1] = rows[i].frequency,
+                  x[3 * i + 2] = rows[i].monetary;
+    assert_int_equal(churn_global_importance(ch, x, nrows, imp, err, sizeof err), RFM_OK);
+    for (int f = 0; f < 3; f++)
+        assert_near(json_real_value(json_array_get(json_object_get(s, "importance"), (size_t)f)),
+                    imp[f], 1e-12 * (1 + imp[f]));
+    double base = json_real_value(json_object_get(s, "base_value"));
+    long prev = -1;
+    for (size_t k = 0; k < 50; k++) {
+        const char *id = json_string_value(json_array_get(sid, k));
+        long i = -1;
+        for (size_t r = 0; r < nrows; r++)
+            if (strcmp(ids[r], id) == 0)
+                i = (long)r;
+        assert_true(i > prev); /* distinct, in row order */
+        prev = i;
+        double b, c[3], logit, p;
+        assert_int_equal(churn_explain(ch, x + 3 * i, &b, c, &logit, &p, err, sizeof err),
+                         RFM_OK);
+        const json_t *cr = json_array_get(json_object_get(sm, "contributions"), k);
+        double sum = base;
+        for (size_t f = 0; f < 3; f++) {
+            assert_near(json_real_value(json_array_get(cr, f)), c[f], 0);
+            sum += json_real_value(json_array_get(cr, f));
+            assert_near(json_real_value(
+                            json_array_get(json_array_get(json_object_get(sm, "values"), k), f)),
+                        x[3 * i + f], 0);
+        }
+        double pk = json_real_value(json_array_get(json_object_get(sm, "probability"), k));
+        assert_near(pk, p, 0);
+        assert_near(sum, log(pk / (1 - pk)), 1e-9);
+    }
+    /* a sample larger than the customers takes them all */
+    assert_int_equal(analytics_add_shap(j, ch, (const char *const *)ids, rows, nrows, 1000, 3, err,
+                                        sizeof err),
+                     RFM_OK);
+    assert_int_equal(
+        json_array_size(json_object_get(
+            json_object_get(json_object_get(j, "shap_sample"), "sample"), "ids")),
+        NCUST);
+    /* no customer it can score: refused (logistic, NaN recency) */
+    customer_row nanrow = rows[0];
+    nanrow.recency = NAN;
+    assert_int_equal(analytics_add_shap(j, ch, (const char *const *)ids, &nanrow, 1, 10, 3, err,
+                                        sizeof err),
+                     RFM_EDATA);
+    json_decref(j);
+}
+
+/* The churn curves: the evaluation block of churn.json, member by member. */
+static void test_churn_curves(void **state)
+{
+    (void)state;
+    json_t *j = json_deep_copy(out);
+    json_t *cj = json_pack("{s:s,s:{s:{s:f,s:[[f,f],[f,f]],s:[],s:[],s:s},s:{s:f,s:[],s:[],s:[]}}}",
+                           "learner", "boosted", "evaluation", "logistic", "auc", 0.7, "roc", 0.0,
+                           0.0, 1.0, 1.0, "calibration", "gains", "other", "dropped", "boosted",
+                           "auc", 0.8, "roc", "calibration", "gains");
+    char err[RFM_ERRLEN];
+    assert_int_equal(analytics_add_churn_curves(j, cj, err, sizeof err), RFM_OK);
+    const json_t *e = json_object_get(json_object_get(j, "cltv_churn"), "evaluation");
+    assert_string_equal(json_string_value(json_object_get(e, "served")), "boosted");
+    const json_t *l = json_object_get(e, "logistic");
+    assert_near(json_real_value(json_object_get(l, "auc")), 0.7, 0);
+    assert_true(json_equal(json_object_get(l, "roc"),
+                           json_object_get(json_object_get(json_object_get(cj, "evaluation"),
+                                                           "logistic"),
+                                           "roc")));
+    assert_null(json_object_get(l, "other"));
+    assert_near(json_real_value(json_object_get(json_object_get(e, "boosted"), "auc")), 0.8, 0);
+    json_decref(cj);
+    /* a churn file without an evaluation adds nothing */
+    json_t *k = json_deep_copy(out), *none = json_pack("{s:s}", "learner", "logistic");
+    assert_int_equal(analytics_add_churn_curves(k, none, err, sizeof err), RFM_OK);
+    assert_null(json_object_get(json_object_get(k, "cltv_churn"), "evaluation"));
+    json_decref(none), json_decref(k), json_decref(j);
+}
+
+/* Qini: a hand-made curve of 11 points (share 0..1 by 0.1) with known
+ * uplift values; the random line, uplift rates and deciles recomputed
+ * here; the comparison sorted best first; missing curves refused. */
+static void test_qini(void **state)
+{
+    (void)state;
+    const double n = 1000;
+    json_t *pts = json_array();
+    double U[11], Q[11];
+    for (int k = 0; k <= 10; k++) {
+        double f = k / 10.0;
+        U[k] = 100 * sqrt(f), Q[k] = 50 * f * (2 - f); /* concave: a ranking that works */
+        json_array_append_new(pts, json_pack("[f,f,f]", f, Q[k], U[k]));
+    }
+    json_t *met = json_pack("{s:s,s:i,s:{s:{s:{s:o,s:f,s:f,s:[f,f]}}}}", "served_learner",
+                            "t_learner", "customers", 64000, "holdout", "t_learner", "Arm A",
+                            "curve_frac_qini_uplift", pts, "customers", n, "qini_normalised", 0.2,
+                            "qini_interval_90", 0.1, 0.3);
+    json_t *file = json_pack(
+        "{s:[s],s:s,s:{s:{s:{s:f,s:{s:{s:f}}},s:{s:f,s:{s:{s:f}}}}}}", "arms", "Arm A", "outcome",
+        "visit", "holdout", "comparison", "random", "mean_qini_normalised", 0.0, "arms", "Arm A",
+        "qini_normalised", 0.0, "t_learner", "mean_qini_normalised", 0.2, "arms", "Arm A",
+        "qini_normalised", 0.2);
+    json_t *j = json_object();
+    char err[RFM_ERRLEN];
+    assert_int_equal(analytics_add_qini(j, met, file, 30, 0.5, err, sizeof err), RFM_OK);
+    const json_t *q = json_object_get(j, "qini");
+    assert_near(json_real_value(json_object_get(q, "value")), 30, 0);
+    assert_near(json_real_value(json_object_get(q, "cost")), 0.5, 0);
+    assert_int_equal(json_integer_value(json_object_get(q, "customers")), 64000);
+    const json_t *a = json_array_get(json_object_get(q, "arms"), 0);
+    assert_string_equal(json_string_value(json_object_get(a, "arm")), "Arm A");
+    const json_t *qc = json_object_get(a, "qini"), *ur = json_object_get(a, "uplift_rate");
+    assert_int_equal(json_array_size(qc), 11);
+    assert_int_equal(json_array_size(ur), 10); /* share 0 has no rate */
+    for (int k = 0; k <= 10; k++) {
+        const json_t *p = json_array_get(qc, (size_t)k);
+        assert_near(json_real_value(json_array_get(p, 1)), Q[k], 0);
+        assert_near(json_real_value(json_array_get(p, 2)), Q[10] * k / 10.0, 1e-12);
+        if (k)
+            assert_near(json_real_value(json_array_get(json_array_get(ur, (size_t)k - 1), 1)),
+                        U[k] / (k / 10.0 * n), 1e-12);
+    }
+    const json_t *dec = json_object_get(a, "uplift_by_decile");
+    assert_int_equal(json_array_size(dec), 10);
+    for (int k = 1; k <= 10; k++)
+        assert_near(json_real_value(json_array_get(dec, (size_t)k - 1)), (U[k] - U[k - 1]) / 100,
+                    1e-12);
+    const json_t *cmp = json_object_get(q, "comparison");
+    assert_int_equal(json_array_size(cmp), 2);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(cmp, 0), "learner")), "t_learner");
+    /* a served learner without curves: refused, naming what to do */
+    json_object_del(json_object_get(json_object_get(json_object_get(met, "holdout"), "t_learner"),
+                                    "Arm A"),
+                    "curve_frac_qini_uplift");
+    assert_int_equal(analytics_add_qini(j, met, file, 30, 0.5, err, sizeof err), RFM_EFORMAT);
+    assert_non_null(strstr(err, "retrain uplift"));
+    json_decref(met), json_decref(file), json_decref(j);
+}
+
+/* The embedding map: every point's coordinates are its projection on the
+ * first two eigenvectors of a naively computed covariance (GSL's
+ * eigensolver; up to each axis' sign, to the 4 decimals kept), its
+ * cluster that of its customer's row; the sample is capped and in index
+ * order. */
+static void test_embedding_map(void **state)
+{
+    (void)state;
+    enum { DIM = 4 };
+    static float v[NCUST * DIM];
+    const char *vid[NCUST];
+    rfm_rng g;
+    rfm_rng_seed(&g, 5);
+    for (size_t i = 0; i < nrows; i++) {
+        double z0 = 3 * rfm_rng_normal(&g), z1 = rfm_rng_normal(&g);
+        v[i * DIM] = (float)(z0 + 0.1 * rfm_rng_normal(&g));
+        v[i * DIM + 1] = (float)(z0 - z1);
+        v[i * DIM + 2] = (float)(0.5 * z1 + 0.2 * rfm_rng_normal(&g));
+        v[i * DIM + 3] = (float)(0.3 * rfm_rng_normal(&g));
+        vid[i] = ids[nrows - 1 - i]; /* another order than the rows' */
+    }
+    json_t *j = json_object();
+    char err[RFM_ERRLEN];
+    assert_int_equal(analytics_add_embedding_map(j, v, nrows, DIM, vid, (const char *const *)ids,
+                                                 rows, nrows, seg, 120, 9, err, sizeof err),
+                     RFM_OK);
+    /* naive: covariance, GSL eigenvectors */
+    double mu[DIM] = {0}, c[DIM * DIM] = {0};
+    for (size_t i = 0; i < nrows; i++)
+        for (int a = 0; a < DIM; a++)
+            mu[a] += v[i * DIM + a] / (double)nrows;
+    for (int a = 0; a < DIM; a++)
+        for (int b = 0; b < DIM; b++)
+            for (size_t i = 0; i < nrows; i++)
+                c[a * DIM + b] +=
+                    (v[i * DIM + a] - mu[a]) * (v[i * DIM + b] - mu[b]) / (double)(nrows - 1);
+    double tr = c[0] + c[5] + c[10] + c[15];
+    gsl_matrix_view m = gsl_matrix_view_array(c, DIM, DIM);
+    gsl_vector *ev = gsl_vector_alloc(DIM);
+    gsl_matrix *evec = gsl_matrix_alloc(DIM, DIM);
+    gsl_eigen_symmv_workspace *ws = gsl_eigen_symmv_alloc(DIM);
+    gsl_eigen_symmv(&m.matrix, ev, evec, ws);
+    gsl_eigen_symmv_sort(ev, evec, GSL_EIGEN_SORT_VAL_DESC);
+    const json_t *e = json_object_get(j, "embedding_map"), *p = json_object_get(e, "points");
+    const json_t *evar = json_object_get(e, "explained_variance");
+    assert_near(json_real_value(json_array_get(evar, 0)), gsl_vector_get(ev, 0) / tr, 1e-9);
+    assert_near(json_real_value(json_array_get(evar, 1)), gsl_vector_get(ev, 1) / tr, 1e-9);
+    assert_int_equal(json_integer_value(json_object_get(e, "customers")), NCUST);
+    assert_int_equal(json_array_size(json_object_get(e, "segments")), segments_nclusters(seg));
+    size_t np = json_array_size(json_object_get(p, "ids"));
+    assert_int_equal(np, 120);
+    double sign[2] = {0, 0};
+    long prev = -1;
+    for (size_t k = 0; k < np; k++) {
+        const char *id = json_string_value(json_array_get(json_object_get(p, "ids"), k));
+        long i = -1, r = -1;
+        for (size_t t = 0; t < nrows; t++) {
+            if (strcmp(vid[t], id) == 0)
+                i = (long)t;
+            if (strcmp(ids[t], id) == 0)
+                r = (long)t;
+        }
+        assert_true(i > prev);
+        prev = i;
+        for (int axis = 0; axis < 2; axis++) {
+            double want = 0;
+            for (int a = 0; a < DIM; a++)
+                want += gsl_matrix_get(evec, (size_t)a, (size_t)axis) * (v[i * DIM + a] - mu[a]);
+            double got = json_real_value(
+                json_array_get(json_object_get(p, axis ? "y" : "x"), k));
+            if (sign[axis] == 0 && fabs(want) > 1e-3)
+                sign[axis] = got * want > 0 ? 1 : -1;
+            assert_near(got, sign[axis] ? sign[axis] * want : fabs(want) * (got < 0 ? -1 : 1),
+                        0.5e-4 + 1e-9);
+        }
+        assert_int_equal(json_integer_value(json_array_get(json_object_get(p, "segment"), k)),
+                         segments_customer_cluster(seg, &rows[r]));
+    }
+    gsl_eigen_symmv_free(ws);
+    gsl_matrix_free(evec);
+    gsl_vector_free(ev);
+    /* without a segments model every point is -1; too few vectors: refused */
+    assert_int_equal(analytics_add_embedding_map(j, v, nrows, DIM, vid, (const char *const *)ids,
+                                                 rows, nrows, NULL, 10, 9, err, sizeof err),
+                     RFM_OK);
+    assert_int_equal(json_integer_value(json_array_get(
+                         json_object_get(json_object_get(json_object_get(j, "embedding_map"),
+                                                         "points"),
+                                         "segment"),
+                         0)),
+                     -1);
+    assert_int_equal(analytics_add_embedding_map(j, v, 1, DIM, vid, (const char *const *)ids, rows,
+                                                 nrows, seg, 10, 9, err, sizeof err),
+                     RFM_EINVAL);
+    json_decref(j);
+}
+
 int main(void)
 {
     gsl_set_error_handler_off();
@@ -488,6 +744,8 @@ int main(void)
         cmocka_unit_test(test_quantile),          cmocka_unit_test(test_overview_from_lines),
         cmocka_unit_test(test_scores_one_by_one), cmocka_unit_test(test_cltv_churn),
         cmocka_unit_test(test_holdout),           cmocka_unit_test(test_models_missing),
+        cmocka_unit_test(test_shap_sample),       cmocka_unit_test(test_churn_curves),
+        cmocka_unit_test(test_qini),              cmocka_unit_test(test_embedding_map),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

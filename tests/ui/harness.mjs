@@ -1,6 +1,6 @@
 // harness.mjs - the real daemon and a real browser for the /ui/ test and
 // bench (docs/ui.md). Models: RFM_UI_MODELS, or trained here from the
-// bundled data (segments, cltv, churn and their analytics; about 10 s).
+// bundled data (every model and their analytics; about 40 s on 2 cores).
 // The daemon binds port 0 and says which port it got; everything started
 // here is stopped when the process ends, however it ends.
 import { spawn, spawnSync } from 'node:child_process';
@@ -44,8 +44,8 @@ export function models(dir, config) {
   if (process.env.RFM_UI_MODELS) return process.env.RFM_UI_MODELS;
   const out = join(dir, 'models');
   const r = spawnSync(join(ROOT, 'bin/rfm-train'), ['--quiet', '--config', config,
-    '--transactions', join(ROOT, 'data/online_retail.csv.gz'), '--models', out,
-    '--only', 'segments,cltv,churn,analytics'], { stdio: 'inherit' });
+    '--transactions', join(ROOT, 'data/online_retail.csv.gz'), '--models', out],
+    { stdio: 'inherit', cwd: ROOT });
   if (r.status !== 0) throw new Error(`rfm-train exited ${r.status}`);
   return out;
 }
@@ -103,11 +103,11 @@ export async function browser() {
 export const PAGES = [
   { hash: 'executive', charts: 4 },
   { hash: 'clusters', charts: 3 },
-  { hash: 'cltv-churn', charts: 6 },
-  { hash: 'planner', coming: true },
-  { hash: 'explain', coming: true },
-  { hash: 'uplift', coming: true },
-  { hash: 'embeddings', coming: true },
+  { hash: 'cltv-churn', charts: 9 },
+  { hash: 'planner', charts: 1 },
+  { hash: 'explain', charts: 3 },
+  { hash: 'uplift', charts: 3 },
+  { hash: 'embeddings', charts: 1 },
   { hash: 'exports', charts: 0 },
 ];
 

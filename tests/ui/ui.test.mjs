@@ -2,7 +2,8 @@
 // (`make ui-test`, part of `make test`; docs/ui.md). Checks: a wrong token
 // is refused on the sign-in screen with the server's reason; the right one
 // opens the app; every page shows its data (each chart has series with
-// points; the pages without data yet say what is coming, with no chart);
+// points); the explain page's waterfall, the embedding explorer's
+// lookalikes, the uplift slider and the planner's export link work;
 // the keyboard reaches the navigation; no "NaN", "undefined" or "null" is
 // shown;
 // the exports page answers its endpoint (the CSV downloaded equals the
@@ -67,13 +68,61 @@ try {
     const ms = await visit(page, p.hash);
     const charts = await chartData(page);
     const text = await page.innerText('#main');
-    if (p.coming) {
-      check(charts.length === 0 && (await page.$('#main [data-state="coming"]')) !== null,
-        `#/${p.hash}: a "coming" state, no chart`);
-    } else {
-      const empty = charts.filter((c) => !c.series || c.series.length === 0 || c.series.some((n) => n === 0));
-      check(charts.length >= p.charts && empty.length === 0,
-        `#/${p.hash}: ${charts.length} charts with data (${ms} ms)${empty.length ? `; empty: ${empty.map((c) => c.label).join(', ')}` : ''}`);
+    const empty = charts.filter((c) => !c.series || c.series.length === 0 || c.series.some((n) => n === 0));
+    check(charts.length >= p.charts && empty.length === 0,
+      `#/${p.hash}: ${charts.length} charts with data (${ms} ms)${empty.length ? `; empty: ${empty.map((c) => c.label).join(', ')}` : ''}`);
+    check((await page.$('#main [data-state="coming"]')) === null, `#/${p.hash}: nothing left "coming"`);
+    if (p.hash === 'explain') {
+      const t = await page.innerText('#main [role="status"]');
+      check(/churn probability \d/.test(t), `explain: the first sampled customer explained ("${t.slice(0, 80)}...")`);
+      const id = await page.inputValue('#main input[name="id"]');
+      await page.fill('#main input[name="id"]', id);
+      await page.press('#main input[name="id"]', 'Enter');
+      await page.waitForFunction(() => /churn probability \d/.test(document.querySelector('#main [role="status"]').innerText));
+      check(true, 'explain: a customer id typed in and Enter explains it');
+    }
+    if (p.hash === 'embeddings') {
+      const rows = await page.$$eval('#main table tbody tr', (r) => r.length);
+      check(rows === 10, `embeddings: 10 lookalikes of the first customer listed (${rows})`);
+      // A click on a point of the map lists that customer's lookalikes.
+      const before = await page.inputValue('#main input[name="id"]');
+      const at = await page.evaluate(() => {
+        const el = document.querySelector('#main .chart');
+        const c = window.echarts.getInstanceByDom(el);
+        const series = c.getOption().series.filter((x) => x.id !== 'selected');
+        const last = series.length - 1, d = series[last].data;
+        const v = d[Math.floor(d.length / 2)];
+        const [x, y] = c.convertToPixel({ seriesIndex: last }, Array.isArray(v) ? v : v.value);
+        const r = el.getBoundingClientRect();
+        return [r.left + x, r.top + y];
+      });
+      await page.mouse.click(at[0], at[1]);
+      await page.waitForFunction((b) => document.querySelector('#main input[name="id"]').value !== b, before, { timeout: 5000 }).catch(() => {});
+      const picked = await page.inputValue('#main input[name="id"]');
+      await page.waitForFunction((id) => document.querySelector('#main [role="status"]').innerText.includes(`like ${id}`), picked, { timeout: 5000 }).catch(() => {});
+      const said = await page.innerText('#main [role="status"]');
+      check(picked !== before && said.includes(`like ${picked}`), `embeddings: a click on the map lists the lookalikes of the customer clicked (${before} -> ${picked})`);
+    }
+    if (p.hash === 'uplift') {
+      const gain = () => page.innerText('#main [role="status"] .kpi:nth-child(3) .value');
+      const before = await gain();
+      await page.focus('#main input[name="share"]');
+      for (let i = 0; i < 20; i++) await page.keyboard.press('ArrowRight');
+      const after = await gain();
+      const contacted = await page.innerText('#main [role="status"] .kpi:nth-child(1) .note');
+      check(before !== after && /^50%/.test(contacted), `uplift: the slider (by keyboard) moves the net gain (${before} -> ${after}, ${contacted})`);
+    }
+    if (p.hash === 'planner') {
+      const link = await page.$('#main table a[href^="#/exports?segment="]');
+      check(link !== null, 'planner: proposed segments with an export link');
+      if (link) {
+        const href = await link.getAttribute('href');
+        const seg = new URLSearchParams(href.split('?')[1]).get('segment');
+        await link.click();
+        await page.waitForFunction(() => document.getElementById('main').dataset.page === 'exports' && document.getElementById('main').dataset.ready === 'true');
+        check(await page.inputValue('#main select[name="segment"]') === seg, `planner: the export link opens Exports with segment "${seg}"`);
+        await visit(page, 'planner');
+      }
     }
     check(!/NaN|undefined|null|\[object /.test(text), `#/${p.hash}: no NaN, undefined, null or [object shown`);
     const error = await page.$('#main > p.error');
