@@ -14,6 +14,8 @@ ALL_CXXFLAGS = -std=c++17 $(CORE_INC) -Wall -Wextra -Werror $(CXXFLAGS) $(SAN)
 FAISS_LIBS := -lfaiss -lopenblas -lgomp -lstdc++
 LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(FAISS_LIBS) -lpthread -lm
 TEST_LIBS = $(LIBS) $(shell pkg-config --libs cmocka 2>/dev/null)
+# hiredis (the Redis state store, core/files/state_redis.c): only for what links it.
+REDIS_LIBS := $(shell pkg-config --libs hiredis 2>/dev/null)
 
 B       ?= build
 # core/ in layers (docs/architecture.md); each may include only those before it.
@@ -85,6 +87,9 @@ $(eval $(call program,train,train))
 $(eval $(call program,serve,server))
 $(eval $(call program,score,score))
 $(B)/tests/integration/test_http $(B)/tests/integration/test_events: $(B)/bin/rfm-serve
+$(B)/tests/integration/test_redis: $(B)/bin/rfm-serve
+bin/rfm-serve $(B)/bin/rfm-serve: LIBS += $(REDIS_LIBS)
+$(B)/tests/files/test_state_redis $(B)/tests/integration/test_oom: TEST_LIBS += $(REDIS_LIBS)
 $(B)/tests/integration/test_score: $(B)/bin/rfm-serve $(B)/bin/rfm-score
 
 $(B)/tests/%: tests/%.c $(B)/libcore.a $(wildcard tests/*.h)
