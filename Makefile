@@ -2,6 +2,8 @@
 CC      ?= cc
 CXX     ?= c++
 PKGS    := libmicrohttpd jansson gsl yaml-0.1 zlib libpq sqlite3 libzstd
+# hiredis: the Redis state store (core/files/state_redis.c); its flags add
+# -I/usr/include/hiredis, whose read.h and sds.h would shadow, so libs only.
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
 # Math functions never report through errno here, so sqrt/log inline.
@@ -12,10 +14,8 @@ CXXFLAGS ?= -O2 -g
 ALL_CXXFLAGS = -std=c++17 $(CORE_INC) -Wall -Wextra -Werror $(CXXFLAGS) $(SAN)
 # Debian's libfaiss-dev is a static library needing OpenBLAS, OpenMP, C++.
 FAISS_LIBS := -lfaiss -lopenblas -lgomp -lstdc++
-LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(FAISS_LIBS) -lpthread -lm
+LIBS    = $(shell pkg-config --libs $(PKGS) hiredis 2>/dev/null) $(FAISS_LIBS) -lpthread -lm
 TEST_LIBS = $(LIBS) $(shell pkg-config --libs cmocka 2>/dev/null)
-# hiredis (the Redis state store, core/files/state_redis.c): only for what links it.
-REDIS_LIBS := $(shell pkg-config --libs hiredis 2>/dev/null)
 
 B       ?= build
 # core/ in layers (docs/architecture.md); each may include only those before it.
@@ -88,8 +88,6 @@ $(eval $(call program,serve,server))
 $(eval $(call program,score,score))
 $(B)/tests/integration/test_http $(B)/tests/integration/test_events: $(B)/bin/rfm-serve
 $(B)/tests/integration/test_redis: $(B)/bin/rfm-serve
-bin/rfm-serve $(B)/bin/rfm-serve: LIBS += $(REDIS_LIBS)
-$(B)/tests/files/test_state_redis $(B)/tests/integration/test_oom: TEST_LIBS += $(REDIS_LIBS)
 $(B)/tests/integration/test_score: $(B)/bin/rfm-serve $(B)/bin/rfm-score
 
 $(B)/tests/%: tests/%.c $(B)/libcore.a $(wildcard tests/*.h)

@@ -9,6 +9,7 @@
 
 #include "date.h"
 #include "source.h"
+#include "state_redis.h"
 
 /* Events one commit takes at most: past it, the batches still waiting go
  * into the next commit (a bound on the memory of one transaction). */
@@ -23,6 +24,87 @@ typedef struct {
     uint64_t sum_ns;           /* atomic */
 } histogram;
 
+/* ---- the store: SQLite (state.h) or Redis (state_redis.h) ------------ */
+
+/* The same calls on either store, through an opaque handle: state.path
+ * (or --state) that is a redis:// URL picks Redis, anything else SQLite. */
+typedef struct {
+    int32_t (*snapshot_day)(const void *st);
+    rfm_status (*seed)(void *st, const txn_data *d, int *seeded, char *err, size_t errlen);
+    rfm_status (*apply)(void *st, const state_event *ev, size_t n, state_result *res, char *err,
+                        size_t errlen);
+    rfm_status (*get)(void *st, const char *id, int32_t asof, state_customer *out, char *err,
+                      size_t errlen);
+    rfm_status (*count)(void *st, uint64_t *n, char *err, size_t errlen);
+    void (*close)(void *st);
+    size_t max_commit; /* events one commit takes at most */
+} store_ops;
+
+static int32_t sq_snapshot_day(const void *st) { return state_snapshot_day(st); }
+static rfm_status sq_seed(void *st, const txn_data *d, int *seeded, char *err, size_t errlen)
+{
+    return state_seed(st, d, seeded, err, errlen);
+}
+static rfm_status sq_apply(void *st, const state_event *ev, size_t n, state_result *res, char *err,
+                           size_t errlen)
+{
+    return state_apply(st, ev, n, res, err, errlen);
+}
+static rfm_status sq_get(void *st, const char *id, int32_t asof, state_customer *out, char *err,
+                         size_t errlen)
+{
+    return state_get(st, id, asof, out, err, errlen);
+}
+static rfm_status sq_count(void *st, uint64_t *n, char *err, size_t errlen)
+{
+    return state_count(st, n, err, errlen);
+}
+static void sq_close(void *st) { state_close(st); }
+static const store_ops SQLITE_OPS = {sq_snapshot_day, sq_seed,  sq_apply,         sq_get,
+                                     sq_count,        sq_close, MAX_COMMIT_EVENTS};
+
+static int32_t rd_snapshot_day(const void *st) { return rstate_snapshot_day(st); }
+static rfm_status rd_seed(void *st, const txn_data *d, int *seeded, char *err, size_t errlen)
+{
+    return rstate_seed(st, d, seeded, err, errlen);
+}
+static rfm_status rd_apply(void *st, const state_event *ev, size_t n, state_result *res, char *err,
+                           size_t errlen)
+{
+    return rstate_apply(st, ev, n, res, err, errlen);
+}
+static rfm_status rd_get(void *st, const char *id, int32_t asof, state_customer *out, char *err,
+                         size_t errlen)
+{
+    return rstate_get(st, id, asof, out, err, errlen);
+}
+static rfm_status rd_count(void *st, uint64_t *n, char *err, size_t errlen)
+{
+    return rstate_count(st, n, err, errlen);
+}
+static void rd_close(void *st) { rstate_close(st); }
+/* One script per commit: a request's batch (up to server.batch_limit,
+ * 10,000 by default) is never cut, and one script does not hold Redis
+ * for long. */
+static const store_ops REDIS_OPS = {rd_snapshot_day, rd_seed,  rd_apply,         rd_get,
+                                    rd_count,        rd_close, RSTATE_SCRIPT_MAX};
+
+/* Open one handle of the store at path. */
+static rfm_status store_open(const store_ops *ops, const char *path, const state_options *opt,
+                             const rstate_options *ropt, void **out, char *err, size_t errlen)
+{
+    if (ops == &REDIS_OPS) {
+        rstate_options ro;
+        if (ropt)
+            ro = *ropt;
+        else
+            rstate_default_options(&ro);
+        ro.cancel_prefix = opt->cancel_prefix;
+        return rstate_open(path, &ro, (rstate **)out, err, errlen);
+    }
+    return state_open(path, opt, (state_store **)out, err, errlen);
+}
+
 /* A request's batch waiting for the writer. */
 typedef struct job {
     const state_event *ev;
@@ -36,11 +118,12 @@ typedef struct job {
 
 typedef struct {
     pthread_mutex_t mu;
-    state_store *st;
+    void *st;
 } reader;
 
 struct live {
-    state_store *writer;
+    const store_ops *ops;
+    void *writer;
     pthread_mutex_t wmu; /* the writer connection: commits and seeding */
     pthread_t thread;
     pthread_mutex_t qmu;
@@ -106,7 +189,7 @@ static void commit(live *l, job *first)
     char err[256] = "";
     double t0 = now_s();
     pthread_mutex_lock(&l->wmu);
-    rfm_status s = state_apply(l->writer, ev, total, res, err, sizeof err);
+    rfm_status s = l->ops->apply(l->writer, ev, total, res, err, sizeof err);
     pthread_mutex_unlock(&l->wmu);
     observe(&l->commit_lat, now_s() - t0);
     if (s == RFM_OK) {
@@ -145,7 +228,7 @@ static void *writer_main(void *arg)
         /* Take the waiting jobs, up to the bound (always at least one). */
         job *first = l->head, *last = first;
         size_t total = first->n;
-        while (last->next && total + last->next->n <= MAX_COMMIT_EVENTS) {
+        while (last->next && total + last->next->n <= l->ops->max_commit) {
             last = last->next;
             total += last->n;
         }
@@ -199,7 +282,7 @@ rfm_status live_get(live *l, const char *customer_id, int32_t asof_day, state_cu
         pthread_mutex_lock(&r->mu);
     }
     double t0 = now_s();
-    rfm_status s = state_get(r->st, customer_id, asof_day, out, err, errlen);
+    rfm_status s = l->ops->get(r->st, customer_id, asof_day, out, err, errlen);
     pthread_mutex_unlock(&r->mu);
     observe(&l->get_lat, now_s() - t0);
     return s;
@@ -208,7 +291,7 @@ rfm_status live_get(live *l, const char *customer_id, int32_t asof_day, state_cu
 int32_t live_snapshot_day(live *l)
 {
     pthread_mutex_lock(&l->wmu);
-    int32_t d = state_snapshot_day(l->writer);
+    int32_t d = l->ops->snapshot_day(l->writer);
     pthread_mutex_unlock(&l->wmu);
     return d;
 }
@@ -219,8 +302,8 @@ void live_count_rejected(live *l, state_reason r)
     __atomic_add_fetch(&l->reason[r], 1, __ATOMIC_RELAXED);
 }
 
-rfm_status live_open(const char *path, const state_options *opt, int readers, live **out, char *err,
-                     size_t errlen)
+rfm_status live_open(const char *path, const state_options *opt, const rstate_options *ropt,
+                     int readers, live **out, char *err, size_t errlen)
 {
     *out = NULL;
     live *l = calloc(1, sizeof *l);
@@ -230,7 +313,8 @@ rfm_status live_open(const char *path, const state_options *opt, int readers, li
     pthread_mutex_init(&l->qmu, NULL);
     pthread_cond_init(&l->qcv, NULL);
     pthread_cond_init(&l->donecv, NULL);
-    rfm_status s = state_open(path, opt, &l->writer, err, errlen);
+    l->ops = rstate_is_url(path) ? &REDIS_OPS : &SQLITE_OPS;
+    rfm_status s = store_open(l->ops, path, opt, ropt, &l->writer, err, errlen);
     if (s != RFM_OK) {
         free(l);
         return s;
@@ -238,7 +322,7 @@ rfm_status live_open(const char *path, const state_options *opt, int readers, li
     l->nreaders = readers > 0 ? readers : 1;
     l->readers = calloc((size_t)l->nreaders, sizeof *l->readers);
     if (!l->readers) {
-        state_close(l->writer);
+        l->ops->close(l->writer);
         free(l);
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
     }
@@ -248,15 +332,15 @@ rfm_status live_open(const char *path, const state_options *opt, int readers, li
         opt->cache_mb / (uint64_t)l->nreaders > 16 ? opt->cache_mb / (uint64_t)l->nreaders : 16;
     for (int i = 0; i < l->nreaders && s == RFM_OK; i++) {
         pthread_mutex_init(&l->readers[i].mu, NULL);
-        s = state_open(path, &ro, &l->readers[i].st, err, errlen);
+        s = store_open(l->ops, path, &ro, ropt, &l->readers[i].st, err, errlen);
     }
     if (s == RFM_OK && pthread_create(&l->thread, NULL, writer_main, l) != 0)
         s = rfm_fail(err, errlen, RFM_ENOMEM, "cannot start the state writer thread");
     if (s != RFM_OK) {
         for (int i = 0; i < l->nreaders; i++)
-            state_close(l->readers[i].st);
+            l->ops->close(l->readers[i].st);
         free(l->readers);
-        state_close(l->writer);
+        l->ops->close(l->writer);
         free(l);
         return s;
     }
@@ -274,9 +358,9 @@ void live_close(live *l)
     pthread_mutex_unlock(&l->qmu);
     pthread_join(l->thread, NULL);
     for (int i = 0; i < l->nreaders; i++)
-        state_close(l->readers[i].st);
+        l->ops->close(l->readers[i].st);
     free(l->readers);
-    state_close(l->writer);
+    l->ops->close(l->writer);
     free(l);
 }
 
@@ -330,7 +414,7 @@ rfm_status live_seed(live *l, const json_t *manifest, const txn_options *topt, i
                         path, snap);
     }
     pthread_mutex_lock(&l->wmu);
-    s = state_seed(l->writer, d, seeded, err, errlen);
+    s = l->ops->seed(l->writer, d, seeded, err, errlen);
     pthread_mutex_unlock(&l->wmu);
     txn_free(d);
     return s;
@@ -393,7 +477,7 @@ void live_metrics(live *l, FILE *f)
     char err[128];
     reader *r = &l->readers[0];
     pthread_mutex_lock(&r->mu);
-    rfm_status s = state_count(r->st, &n, err, sizeof err);
+    rfm_status s = l->ops->count(r->st, &n, err, sizeof err);
     pthread_mutex_unlock(&r->mu);
     if (s == RFM_OK)
         fprintf(f,

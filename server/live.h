@@ -20,15 +20,18 @@
 #include <stdio.h>
 
 #include "state.h"
+#include "state_redis.h"
 #include "status.h"
 #include "txn.h"
 
 typedef struct live live;
 
-/* Open the store at path (creating it and its folder's file, not the
- * folder), start the writer thread and readers readers. */
-rfm_status live_open(const char *path, const state_options *opt, int readers, live **out, char *err,
-                     size_t errlen);
+/* Open the store at path, start the writer thread and readers readers
+ * (each its own connection). A path redis://... is the Redis store
+ * (state_redis.h, with ropt; NULL: defaults), shared with other replicas;
+ * anything else the SQLite file (created, not its folder). */
+rfm_status live_open(const char *path, const state_options *opt, const rstate_options *ropt,
+                     int readers, live **out, char *err, size_t errlen);
 /* Stop the writer (after the commit in progress) and close; NULL is fine. */
 void live_close(live *l);
 

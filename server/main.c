@@ -94,7 +94,8 @@ static void usage(FILE *f)
                "  --port N        override server.port (0 = any free port)\n"
                "  --models DIR    override models_dir\n"
                "  --state PATH    the customer-state store (default state.path); seeded from\n"
-               "                  the models' training file when it is newer (docs/events.md)\n"
+               "                  the models' training file when it is newer (docs/events.md);\n"
+               "                  redis://HOST:PORT[/DB]: kept in Redis, shared by replicas\n"
                "  --help          this text\n");
 }
 
@@ -181,7 +182,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "rfm-serve: %s\n", err);
         goto out;
     }
-    if (state_path) {
+    if (state_path && !rstate_is_url(state_path)) {
         /* The store's folder (state/ by default) is made if missing, one level. */
         char folder[4096];
         snprintf(folder, sizeof folder, "%s", state_path);
@@ -194,10 +195,13 @@ int main(int argc, char **argv)
                 goto out;
             }
         }
+    }
+    if (state_path) {
         /* Readers: one per worker thread and a spare for /metrics. */
         int threads = cfg->server.threads > 0 ? cfg->server.threads : 2;
         int seeded = 0;
-        if (live_open(state_path, &cfg->state, threads + 1, &lv, err, sizeof err) != RFM_OK ||
+        if (live_open(state_path, &cfg->state, &cfg->state_redis, threads + 1, &lv, err,
+                      sizeof err) != RFM_OK ||
             live_seed(lv, api_manifest(a), &cfg->txn, &seeded, err, sizeof err) != RFM_OK) {
             fprintf(stderr, "rfm-serve: %s\n", err);
             goto out;
@@ -205,8 +209,10 @@ int main(int argc, char **argv)
         char day[11] = "none";
         if (live_snapshot_day(lv) != DATE_NONE)
             date_format(live_snapshot_day(lv), day);
-        fprintf(stderr, "rfm-serve: state %s: %s (snapshot %s)\n", state_path,
-                seeded ? "seeded from the training data" : "opened", day);
+        /* A Redis password stays out of the log. */
+        const char *at = rstate_is_url(state_path) ? strchr(state_path, '@') : NULL;
+        fprintf(stderr, "rfm-serve: state %s%s: %s (snapshot %s)\n", at ? "redis://:***" : "",
+                at ? at : state_path, seeded ? "seeded from the training data" : "opened", day);
         api_set_live(a, lv, cfg->server.batch_limit);
         ops_set_extra(o, state_metrics, lv);
     }

@@ -817,15 +817,27 @@ static void read_state(ctx *x, const json_t *s, rfm_config *c)
         (uint64_t)get_int(x, s, "cache_mb", "state.cache_mb", (long long)o->cache_mb, 0, INT64_MAX);
     /* max_mb: a cap on the store's file; a full cap answers like a full disk. */
     o->max_pages = (uint64_t)get_int(x, s, "max_mb", "state.max_mb", 0, 0, INT64_MAX / 256) * 256;
+    /* A redis:// path (state_redis.h): the wait for each answer, and the
+     * event ids kept per customer. */
+    rstate_options *r = &c->state_redis;
+    rstate_default_options(r);
+    r->cancel_prefix = c->txn.cancel_prefix;
+    r->timeout_ms = (int)get_int(x, s, "timeout_ms", "state.timeout_ms", r->timeout_ms, 1, 600000);
+    r->seen_per_customer =
+        (uint64_t)get_int(x, s, "seen_ids_per_customer", "state.seen_ids_per_customer",
+                          (long long)r->seen_per_customer, 10, (long long)1 << 40);
     char why[128];
     if (x->st == RFM_OK)
         section_check(x, "state", state_check_options(o, why, sizeof why));
+    if (x->st == RFM_OK)
+        section_check(x, "state", rstate_check_options(r, why, sizeof why));
 }
 
 static const char *const KEYS_TOP[] = {"data",       "models_dir", "segments", "cltv",  "churn",
                                        "embeddings", "uplift",     "server",   "state", NULL};
-static const char *const KEYS_STATE[] = {"path",     "synchronous", "seen_ids_max",
-                                         "cache_mb", "max_mb",      NULL};
+static const char *const KEYS_STATE[] = {
+    "path",   "synchronous", "seen_ids_max",          "cache_mb",
+    "max_mb", "timeout_ms",  "seen_ids_per_customer", NULL};
 
 /* Before the values: a misspelt key is what to report, not the default
  * or missing value it caused. */

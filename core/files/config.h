@@ -21,6 +21,7 @@
 #include "embed.h"
 #include "segments.h"
 #include "state.h"
+#include "state_redis.h"
 #include "status.h"
 #include "txn.h"
 #include "uplift.h"
@@ -71,9 +72,11 @@ typedef struct {
                                     the arrays are owned here, names borrow from root */
     uplift_params uplift;        /* uplift: learner, holdout, seed */
     server_options server;
-    char *state_path;    /* state.path: the customer-state store (state.h) */
-    state_options state; /* state: synchronous, seen_ids_max, cache_mb; cancel_prefix
-                            borrows data.cancellation_prefix */
+    char *state_path;           /* state.path: the customer-state store (state.h) */
+    state_options state;        /* state: synchronous, seen_ids_max, cache_mb; cancel_prefix
+                                   borrows data.cancellation_prefix */
+    rstate_options state_redis; /* state: timeout_ms, seen_ids_per_customer (a redis://
+                                   state.path); cancel_prefix as above */
 } rfm_config;
 
 /* Read and check a config file. On failure *out is NULL and err says

@@ -428,7 +428,13 @@ rfm_status rstate_open(const char *url, const rstate_options *opt, rstate **out,
     if (!st)
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
     st->opt = *opt;
-    st->url = strdup(url);
+    /* Messages name the URL without its password. */
+    const char *pw_end = rstate_is_url(url) ? strchr(url, '@') : NULL;
+    size_t ulen = pw_end ? strlen(pw_end) + 16 : 0;
+    if (pw_end && (st->url = malloc(ulen)) != NULL)
+        snprintf(st->url, ulen, "redis://:***%s", pw_end);
+    else if (!pw_end)
+        st->url = strdup(url);
     st->cancel_prefix = strdup(opt->cancel_prefix ? opt->cancel_prefix : "");
     st->prefix = strdup(opt->prefix);
     st->snapshot_day = DATE_NONE;
@@ -774,7 +780,8 @@ static int queue_seed(rstate *st, const purchases *p, size_t c, const char *id, 
     size_t argc = 8 + 2 * nd + 2 * ni;
     const char **argv = malloc(argc * sizeof *argv);
     size_t *len = malloc(argc * sizeof *len);
-    char *text = malloc(16 + (nd + ni) * (24 + NUMFMT_LEN));
+    size_t tcap = 32 + (nd + ni) * (40 + NUMFMT_LEN);
+    char *text = malloc(tcap);
     if (!argv || !len || !text) {
         free(argv), free(len), free(text);
         return -1;
@@ -783,7 +790,7 @@ static int queue_seed(rstate *st, const purchases *p, size_t c, const char *id, 
 #define PUT(s, n) (argv[k] = (s), len[k] = (n), k++)
 #define PUTF(...)                                                                                  \
     do {                                                                                           \
-        int wn = sprintf(w, __VA_ARGS__);                                                          \
+        int wn = snprintf(w, tcap - (size_t)(w - text), __VA_ARGS__);                              \
         PUT(w, (size_t)wn);                                                                        \
         w += wn + 1;                                                                               \
     } while (0)
