@@ -152,6 +152,9 @@ for th in 0 32; do
 done
 echo "  targets: >= 50,000 events/s durable beside the SQLite-only floor above; GET p99 <= 2 ms"
 
+echo "== the same through the state in Redis (--state redis://, one daemon; compare with SQLite above)"
+B=$B bench/bench_redis.sh "$OUT"
+
 echo "== soak: ${SOAK_SECONDS:-60} s at full load, a mix of every scoring endpoint"
 sp=$(port)
 RFM_API_TOKENS=$RFM_BENCH_TOKEN bin/rfm-serve --config config/rfm.yaml --port "$sp" 2>/dev/null & spid=$!
