@@ -20,10 +20,13 @@
 
 #include <hiredis/hiredis.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,11 +60,11 @@
     "  if nd == 0 then redis.call('SADD', P .. 'customers', cid) end\n"                            \
     "  local lat = a[7] and tonumber(a[7])\n"                                                      \
     "  if at and (not lat or at > lat) then lat = at end\n"                                        \
-    "  redis.call('HSET', k .. 'c', 'fd', string.format('%d', fd), 'ld', string.format('%d', "     \
-    "ld),\n"                                                                                       \
+    "  local c = {k .. 'c', 'fd', string.format('%d', fd), 'ld', string.format('%d', ld),\n"       \
     "    'nd', string.format('%d', nd + newday), 'ni', string.format('%d', ni + newinv),\n"        \
-    "    'm', f17(m + spend), 'fs', f17(fs))\n"                                                    \
-    "  if lat then redis.call('HSET', k .. 'c', 'at', string.format('%d', lat)) end\n"             \
+    "    'm', f17(m + spend), 'fs', f17(fs)}\n"                                                    \
+    "  if lat then c[14] = 'at'; c[15] = string.format('%d', lat) end\n"                           \
+    "  redis.call('HSET', unpack(c))\n"                                                            \
     "end\n"
 
 /* ARGV: prefix, ids kept per customer, n, then 8 per event: id, customer,
@@ -70,23 +73,18 @@
  * duplicate, 3 repeated line. */
 static const char LUA_APPLY[] =
     LUA_ADD "local P, smax, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+            "local base = redis.call('INCRBY', P .. 'seq', n) - n\n"
             "local out = {}\n"
             "for i = 1, n do\n"
             "  local b = 3 + (i - 1) * 8\n"
             "  local id, cid = ARGV[b + 1], ARGV[b + 2]\n"
             "  local k = P .. '{' .. cid .. '}:'\n"
-            "  if redis.call('ZSCORE', k .. 's', id) then\n"
+            "  if redis.call('ZADD', k .. 's', 'NX', string.format('%d', base + i), id) == 0 then\n"
             "    out[i] = 2\n"
             "  else\n"
-            "    local top = redis.call('ZREVRANGE', k .. 's', 0, 0, 'WITHSCORES')\n"
-            "    local seq = 1\n"
-            "    if top[2] then seq = tonumber(top[2]) + 1 end\n"
-            "    redis.call('ZADD', k .. 's', seq, id)\n"
-            "    if seq > smax then\n"
-            "      local card = redis.call('ZCARD', k .. 's')\n"
-            "      if card > smax then\n"
-            "        redis.call('ZREMRANGEBYRANK', k .. 's', 0, card - smax - 1)\n"
-            "      end\n"
+            "    local card = redis.call('ZCARD', k .. 's')\n"
+            "    if card > smax then\n"
+            "      redis.call('ZREMRANGEBYRANK', k .. 's', 0, card - smax - 1)\n"
             "    end\n"
             "    if ARGV[b + 3] ~= 'a' then\n"
             "      out[i] = 1\n"
@@ -103,19 +101,38 @@ static const char LUA_APPLY[] =
             "return out\n";
 
 /* ARGV: prefix, customer, as-of day. nil for an unknown customer, else
- * {aggregates (7, the last nil without an event time), days and spends
- * flat (only when the day is inside the history), invoices before it}. */
+ * {aggregates (7, the last nil without an event time)} when every purchase
+ * is before the day, else {aggregates, {spend, days, first day, its spend,
+ * last day, days on or after it, their spend}, invoices before it}: the
+ * history is walked on the server, in the order the C side used to (the
+ * same double additions), and only its sums cross (spends as %.17g, which
+ * reads back exactly). */
 static const char LUA_GET[] =
+    "local function f17(x) return string.format('%.17g', x) end\n"
     "local k = ARGV[1] .. '{' .. ARGV[2] .. '}:'\n"
     "local a = redis.call('HMGET', k .. 'c', 'fd', 'ld', 'nd', 'ni', 'm', 'fs', 'at')\n"
     "if not a[3] then return false end\n"
     "local asof = tonumber(ARGV[3])\n"
     "if asof > tonumber(a[2]) then return {a} end\n"
-    "local ninv = 0\n"
-    "for _, d in ipairs(redis.call('HVALS', k .. 'i')) do\n"
-    "  if tonumber(d) < asof then ninv = ninv + 1 end\n"
+    "local d = redis.call('HGETALL', k .. 'd')\n"
+    "local m, nd, first, fs, last, fdays, fspend = 0, 0, 0, 0, 0, 0, 0\n"
+    "for j = 1, #d, 2 do\n"
+    "  local day, sp = tonumber(d[j]), tonumber(d[j + 1])\n"
+    "  if day >= asof then fdays = fdays + 1; fspend = fspend + sp\n"
+    "  else\n"
+    "    m = m + sp\n"
+    "    if nd == 0 or day < first then first = day; fs = sp end\n"
+    "    if nd == 0 or day > last then last = day end\n"
+    "    nd = nd + 1\n"
+    "  end\n"
     "end\n"
-    "return {a, redis.call('HGETALL', k .. 'd'), ninv}\n";
+    "local ninv = 0\n"
+    "if nd > 0 then\n"
+    "  for _, v in ipairs(redis.call('HVALS', k .. 'i')) do\n"
+    "    if tonumber(v) < asof then ninv = ninv + 1 end\n"
+    "  end\n"
+    "end\n"
+    "return {a, {f17(m), nd, first, f17(fs), last, fdays, f17(fspend)}, ninv}\n";
 
 /* ARGV: prefix, customer, snapshot day, nd, then nd (day, spend), ni, then
  * ni (invoice key, day): the customer reset to the training run's
@@ -366,6 +383,12 @@ static rfm_status connect_to(rstate *st, char *err, size_t errlen)
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
     if (st->c->err || redisSetTimeout(st->c, tv) != REDIS_OK)
         return io_fail(st, "connect", err, errlen);
+    /* A request is one small write then a wait for the answer: no Nagle
+     * delay (hiredis sets it too; said here since the latency depends on
+     * it); keepalive finds a peer gone without a word. */
+    int one = 1;
+    setsockopt(st->c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    redisEnableKeepAlive(st->c);
     redisReply *r;
     if (st->password) {
         if (!(r = cmdv(st, 2, "AUTH", st->password)))
@@ -596,6 +619,10 @@ rfm_status rstate_apply(rstate *st, const state_event *ev, size_t n, state_resul
 /* ---- read --------------------------------------------------------------- */
 
 static double num_of(const redisReply *r) { return is_str(r) ? strtod(r->str, NULL) : 0; }
+static long long int_of(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+}
 
 rfm_status rstate_get(rstate *st, const char *customer_id, int32_t asof, state_customer *out,
                       char *err, size_t errlen)
@@ -640,31 +667,22 @@ rfm_status rstate_get(rstate *st, const char *customer_id, int32_t asof, state_c
         f->monetary = num_of(a[4]);
         first_spend = num_of(a[5]);
     } else {
-        const redisReply *d = r->element[1];
-        first = INT32_MAX;
-        last = INT32_MIN;
-        ndays = 0;
-        first_spend = 0;
-        for (size_t j = 0; d->type == REDIS_REPLY_ARRAY && j + 1 < d->elements; j += 2) {
-            int32_t dd = (int32_t)num_of(d->element[j]);
-            double spend = num_of(d->element[j + 1]);
-            if (dd >= asof) {
-                f->future_days += 1;
-                f->future_spend += spend;
-                continue;
-            }
-            f->monetary += spend;
-            ndays += 1;
-            if (dd < first) {
-                first = dd;
-                first_spend = spend;
-            }
-            if (dd > last)
-                last = dd;
+        const redisReply *h = r->element[1];
+        if (h->type != REDIS_REPLY_ARRAY || h->elements != 7 || r->elements != 3 ||
+            r->element[2]->type != REDIS_REPLY_INTEGER) {
+            s = reply_fail(st, "get", r, err, errlen);
+            freeReplyObject(r);
+            return s;
         }
-        f->frequency = r->elements > 2 && r->element[2]->type == REDIS_REPLY_INTEGER
-                           ? (double)r->element[2]->integer
-                           : 0;
+        redisReply **v = h->element;
+        f->monetary = num_of(v[0]);
+        ndays = (double)int_of(v[1]);
+        first = (double)int_of(v[2]);
+        first_spend = num_of(v[3]);
+        last = (double)int_of(v[4]);
+        f->future_days = (double)int_of(v[5]);
+        f->future_spend = num_of(v[6]);
+        f->frequency = (double)r->element[2]->integer;
         if (ndays == 0) {
             double fd = f->future_days, fs = f->future_spend;
             memset(f, 0, sizeof *f);

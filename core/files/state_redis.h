@@ -25,8 +25,10 @@
  *   rfm:{ID}:i  hash   invoice key (hex) -> its earliest day
  *   rfm:{ID}:l  hash   line hash (hex) -> "invoice day time spend": every
  *                      applied event, for repeated lines and re-seeding
- *   rfm:{ID}:s  zset   event id -> per-customer sequence: the seen ids
+ *   rfm:{ID}:s  zset   event id -> sequence (from rfm:seq): the seen ids
  *   rfm:customers set  ids of the customers with a purchase
+ *   rfm:seq     string the last sequence number given to an event id
+ *                      (one INCRBY a batch)
  *   rfm:meta    hash   format, snapshot_day
  *   rfm:seedlock       the replica seeding (SET NX PX, refreshed)
  * A batch is one Lua script (EVALSHA of a script loaded at connect, loaded

@@ -597,13 +597,129 @@ static void test_bad_urls_and_options(void **state)
     assert_non_null(strstr(err, "timeout_ms"));
 }
 
+/* ---- cost: round trips and commands ----------------------------------- */
+
+/* Send one inline command on fd and read its whole answer into buf (a bulk
+ * string's body, or the line). */
+static void raw_cmd(int fd, const char *q, char *buf, size_t cap)
+{
+    assert_int_equal(write(fd, q, strlen(q)), (ssize_t)strlen(q));
+    size_t have = 0;
+    long want = -1; /* bytes of the whole answer, once known */
+    buf[0] = '\0';
+    while (want < 0 || (long)have < want) {
+        ssize_t k = read(fd, buf + have, cap - 1 - have);
+        assert_true(k > 0);
+        have += (size_t)k;
+        buf[have] = '\0';
+        char *eol = strstr(buf, "\r\n");
+        if (want < 0 && eol)
+            want =
+                buf[0] == '$' ? (long)(eol - buf) + 2 + atol(buf + 1) + 2 : (long)(eol - buf) + 2;
+        assert_true(have < cap - 1);
+    }
+}
+
+/* calls=N of one command in an INFO commandstats answer (0 if absent). */
+static long calls_of(const char *info, const char *name)
+{
+    char key[64];
+    snprintf(key, sizeof key, "cmdstat_%s:calls=", name);
+    const char *p = strstr(info, key);
+    return p ? atol(p + strlen(key)) : 0;
+}
+
+/* Every command a script ran, and the scripts: the sum of the calls of
+ * everything but evalsha and this connection's own config and info. */
+static void count_commands(int fd, long *scripts, long *inner)
+{
+    static char info[16384];
+    raw_cmd(fd, "INFO commandstats\r\n", info, sizeof info);
+    *scripts = calls_of(info, "evalsha");
+    *inner = 0;
+    for (const char *p = info; (p = strstr(p, "cmdstat_")) != NULL; p++) {
+        if (strncmp(p, "cmdstat_evalsha:", 16) == 0 || strncmp(p, "cmdstat_config", 14) == 0 ||
+            strncmp(p, "cmdstat_info:", 13) == 0)
+            continue;
+        const char *c = strstr(p, ":calls=");
+        if (c)
+            *inner += atol(c + 7);
+    }
+}
+
+/* A batch is one script of at most 10 commands an event (a new customer's
+ * purchase: the seen-id insert with the duplicate check, its count, the
+ * line, the day, the invoice, the aggregates, the customer set) plus one;
+ * a read is one script on the connection the store already has, as of
+ * today or inside the history, without a new connection. */
+static void test_cost(void **state)
+{
+    (void)state;
+    NEED_REDIS();
+    rstate *st = open_r("cost:", NULL);
+    enum { N = 100 };
+    static char ids[N][16], cids[N][16];
+    static state_event ev[N];
+    static state_result res[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(ids[i], sizeof ids[i], "c%d", i);
+        snprintf(cids[i], sizeof cids[i], "%d", 500 + i);
+        ev[i] =
+            (state_event){ids[i],  cids[i], i % 2 ? "2011-06-01T10:00:00Z" : "2011-07-01T10:00:00Z",
+                          NULL,    NULL,    1,
+                          2.5 + i, 0,       0};
+    }
+    int fd = dial_for(srv.port, 5);
+    assert_true(fd >= 0);
+    char buf[16384];
+    raw_cmd(fd, "CONFIG RESETSTAT\r\n", buf, sizeof buf);
+    apply_r(st, ev, N, res);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(res[i].outcome, STATE_APPLIED);
+    long scripts, inner;
+    count_commands(fd, &scripts, &inner);
+    printf("    a batch of %d new customers' purchases: %ld script, %ld commands in it\n", N,
+           scripts, inner);
+    assert_int_equal(scripts, 1);
+    assert_true(inner <= 10 * N + 1);
+
+    raw_cmd(fd, "INFO stats\r\n", buf, sizeof buf);
+    const char *cr = strstr(buf, "total_connections_received:");
+    assert_non_null(cr);
+    long conns = atol(cr + 27);
+    raw_cmd(fd, "CONFIG RESETSTAT\r\n", buf, sizeof buf);
+    char err[RFM_ERRLEN];
+    int32_t june = date_parse("2011-06-15", 10), later = date_parse("2012-01-01", 10);
+    for (int i = 0; i < N; i++) {
+        state_customer c;
+        assert_int_equal(rstate_get(st, cids[i], i % 3 ? later : june, &c, err, sizeof err),
+                         RFM_OK);
+        assert_int_equal(c.f.active, i % 3 || i % 2 ? 1 : 0); /* June 15: only June 1 buyers */
+    }
+    count_commands(fd, &scripts, &inner);
+    printf("    %d reads: %ld scripts, %ld commands in them\n", N, scripts, inner);
+    assert_int_equal(scripts, N);
+    assert_true(inner <= 3 * N);
+    raw_cmd(fd, "INFO stats\r\n", buf, sizeof buf);
+    cr = strstr(buf, "total_connections_received:");
+    assert_non_null(cr);
+    assert_int_equal(atol(cr + 27), conns); /* no reconnect */
+    close(fd);
+    rstate_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bad_urls_and_options),   cmocka_unit_test(test_event_rules),
-        cmocka_unit_test(test_exact_after_any_order),  cmocka_unit_test(test_same_as_sqlite),
-        cmocka_unit_test(test_seen_retention),         cmocka_unit_test(test_one_replica_seeds),
-        cmocka_unit_test(test_server_killed_and_back), cmocka_unit_test(test_slow_server_times_out),
+        cmocka_unit_test(test_bad_urls_and_options),
+        cmocka_unit_test(test_event_rules),
+        cmocka_unit_test(test_exact_after_any_order),
+        cmocka_unit_test(test_same_as_sqlite),
+        cmocka_unit_test(test_seen_retention),
+        cmocka_unit_test(test_one_replica_seeds),
+        cmocka_unit_test(test_server_killed_and_back),
+        cmocka_unit_test(test_slow_server_times_out),
+        cmocka_unit_test(test_cost),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
