@@ -30,7 +30,7 @@ DEBS     := build-essential pkg-config libmicrohttpd-dev libjansson-dev libgsl-d
             libfaiss-dev libopenblas-dev libyaml-dev libcmocka-dev zlib1g-dev wrk \
             python3 curl bc openssl clang libclang-rt-14-dev libomp-14-dev \
             libpq-dev libsqlite3-dev postgresql sqlite3 libzstd-dev \
-            librdkafka-dev kcat libhiredis-dev redis-server libxgboost-dev \
+            librdkafka-dev kcat libhiredis-dev redis-server nginx-light libxgboost-dev \
             chromium poppler-utils
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
