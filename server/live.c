@@ -83,11 +83,18 @@ static rfm_status rd_count(void *st, uint64_t *n, char *err, size_t errlen)
     return rstate_count(st, n, err, errlen);
 }
 static void rd_close(void *st) { rstate_close(st); }
-/* One script per commit: a request's batch (up to server.batch_limit,
- * 10,000 by default) is never cut, and one script does not hold Redis
- * for long. */
-static const store_ops REDIS_OPS = {rd_snapshot_day, rd_seed,  rd_apply,         rd_get,
-                                    rd_count,        rd_close, RSTATE_SCRIPT_MAX};
+/* Events one commit merges at most in Redis. A script holds the server
+ * (about 50 us of Redis CPU an event measured, bench/bench_redis.sh), and
+ * every replica's reads wait behind it; merged up to 10,000 events a script
+ * took over a second on a loaded machine, past state.timeout_ms: 503 for
+ * batches that had in fact committed. 2,000 keeps a script near 0.1 s;
+ * merging more saves little (a round trip a script). A request's batch
+ * larger than this is still one job and never cut (the writer always takes
+ * one job whole; RSTATE_SCRIPT_MAX, the default server.batch_limit, is one
+ * script). */
+#define REDIS_MERGE_MAX 2000
+static const store_ops REDIS_OPS = {rd_snapshot_day, rd_seed,  rd_apply,       rd_get,
+                                    rd_count,        rd_close, REDIS_MERGE_MAX};
 
 /* Open one handle of the store at path. */
 static rfm_status store_open(const store_ops *ops, const char *path, const state_options *opt,
