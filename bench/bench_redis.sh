@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # bench/bench_redis.sh - the customer state in Redis through HTTP.
 #
+# 0. One rfm-serve with the embedded SQLite store (the default), for the
+#    ratio: the phases below in the same run.
 # 1. One rfm-serve with --state redis://..., a redis-server of its own (free
 #    port, temporary folder, appendonly yes + appendfsync everysec, the
 #    documented default): POST /events (batches of 500 new events, 32
@@ -44,6 +46,7 @@ cleanup() { stop_all; rm -rf "$RDIR"; }
 trap cleanup EXIT
 sed "s/^\(  threads:\).*/\1 32/" config/rfm.yaml > "$OUT/redis.yaml"
 HZ=$(getconf CLK_TCK)
+: > "$OUT/redis_serve.log"
 
 start_redis() { # $1 appendfsync
   rp=$(port)
@@ -52,10 +55,10 @@ start_redis() { # $1 appendfsync
     --appendfsync "$1" --dir "$RDIR/redis" --daemonize no >"$RDIR/redis.log" 2>&1 & rpid=$!
   wait_port "$rp"
 }
-start_serve() { # prints the port; the pid goes to spids
+start_serve() { # [STATE]: SERVE_PORT; the pid goes to spids (default: the Redis started)
   local sp; sp=$(port)
   RFM_API_TOKENS=$RFM_BENCH_TOKEN "${RFM_SERVE_BIN:-bin/rfm-serve}" --config "$OUT/redis.yaml" --port "$sp" \
-    --state "redis://127.0.0.1:$rp/0" 2>>"$OUT/redis_serve.log" & spids+=($!)
+    --state "${1:-redis://127.0.0.1:$rp/0}" 2>>"$OUT/redis_serve.log" & spids+=($!)
   wait_port "$sp"
   SERVE_PORT=$sp; sports+=("$sp")
 }
@@ -67,33 +70,36 @@ committed() { # events the daemons committed so far
     awk '/^rfm_state_commit_events_total/ {n += $2} END {printf "%.0f", n}'
 }
 # wrk leaves up to 32 batches unanswered when it stops; the daemons still
-# commit them. Wait until Redis has been idle for half a second, so that one
-# phase's work is not counted in the next.
+# commit them. Wait until no event has been committed for half a second, so
+# that one phase's work is not counted in the next.
 settle() {
   local a b
-  a=$(redis_calls)
-  for _ in $(seq 120); do sleep 0.5; b=$(redis_calls); [ "$a" = "$b" ] && return 0; a=$b; done
+  a=$(committed)
+  for _ in $(seq 120); do sleep 0.5; b=$(committed); [ "$a" = "$b" ] && return 0; a=$b; done
 }
 # One wrk run against $1 with script $2; sets W (wrk's output) and LOADTXT
 # (Redis CPU and commands per request during the run).
 run_wrk() {
-  local c0 t0 c1 t1 n e0
-  c0=$(redis_calls); t0=$(cpu_ticks "$rpid"); e0=$(committed)
+  local c0=0 t0=0 c1=0 t1=0 n e0
+  [ -n "$rpid" ] && { c0=$(redis_calls); t0=$(cpu_ticks "$rpid"); }
+  e0=$(committed)
   W=$(wrk -t2 -c32 -d"${SECS}s" --latency -s "$2" "$1")
   settle
-  c1=$(redis_calls); t1=$(cpu_ticks "$rpid")
+  [ -n "$rpid" ] && { c1=$(redis_calls); t1=$(cpu_ticks "$rpid"); }
   n=$(echo "$W" | nreq)
   # A batch's cost: over the batches committed, those wrk left unanswered too.
   [ "$2" = bench/events.lua ] && n=$(echo "$(committed) $e0" | awk '{printf "%.0f", ($1 - $2) / 500}')
-  LOADTXT=$(echo "$c0 $c1 $t0 $t1 $n $HZ" | awk '{n = $5 ? $5 : 1; printf "Redis %.0f us CPU and %.1f commands a request", ($4 - $3) / $6 * 1e6 / n, ($2 - $1) / n}')
+  LOADTXT=""
+  [ -n "$rpid" ] && LOADTXT=$(echo "$c0 $c1 $t0 $t1 $n $HZ" | awk '{n = $5 ? $5 : 1; printf "; Redis %.0f us CPU and %.1f commands a request", ($4 - $3) / $6 * 1e6 / n, ($2 - $1) / n}')
+  return 0
 }
 report() { # $1 label, $2 the request kind (events: x500)
   if [ "$2" = events ]; then
-    printf '  %-34s POST /events %8.0f events/s (%.1f req/s x 500), p99 %.0f ms, non-2xx: %s; %s\n' \
+    printf '  %-34s POST /events %8.0f events/s (%.1f req/s x 500), p99 %.0f ms, non-2xx: %s%s\n' \
       "$1" "$(echo "$(echo "$W" | rps) * 500" | bc -l)" "$(echo "$W" | rps)" "$(echo "$W" | p99)" \
       "$(echo "$W" | non2xx)" "$LOADTXT"
   else
-    printf '  %-34s GET /customers/{id} %-9s %8.0f req/s, p99 %.2f ms, non-2xx %s; %s\n' \
+    printf '  %-34s GET /customers/{id} %-9s %8.0f req/s, p99 %.2f ms, non-2xx %s%s\n' \
       "$1" "$2" "$(echo "$W" | rps)" "$(echo "$W" | p99)" "$(echo "$W" | non2xx)" "$LOADTXT"
   fi
 }
@@ -101,6 +107,16 @@ TODAY_LUA=$RDIR/customer_today.lua
 sed 's/?as_of=2011-12-09//' bench/customer.lua > "$TODAY_LUA"
 
 echo "  load average before: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
+# The embedded SQLite store, the same phases and config (threads 32), for the ratio.
+rm -f "$RDIR"/state.db*
+start_serve "$RDIR/state.db"
+run_wrk "http://127.0.0.1:$SERVE_PORT/events" bench/events.lua
+report "one daemon, SQLite (embedded):" events
+run_wrk "http://127.0.0.1:$SERVE_PORT/" bench/customer.lua
+report "" "2011-12-09"
+run_wrk "http://127.0.0.1:$SERVE_PORT/" "$TODAY_LUA"
+report "" "today"
+stop_all
 for fsync in everysec always; do
   start_redis "$fsync"
   start_serve

@@ -152,7 +152,7 @@ for th in 0 32; do
 done
 echo "  targets: >= 50,000 events/s durable beside the SQLite-only floor above; GET p99 <= 2 ms"
 
-echo "== the same through the state in Redis (--state redis://, one daemon; compare with SQLite above)"
+echo "== the state in Redis (--state redis://): one daemon, then two replicas behind nginx, beside SQLite in the same phases"
 B=$B bench/bench_redis.sh "$OUT"
 
 echo "== soak: ${SOAK_SECONDS:-60} s at full load, a mix of every scoring endpoint"
