@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "engagement.h"
 #include "customers.h"
 #include "http.h"
 #include "oas.h"
@@ -37,10 +38,23 @@ void api_release(api *a);
 
 /* The customer-state store the by-id calls, POST /events and GET
  * /customers/{id} use (NULL: none; the by-id calls read models/
- * customers.csv and the others answer 503). l must outlive a; call before
- * a serves. batch_limit: events per POST /events. */
+ * customers.csv and the others answer 503). l and events (the kinds and
+ * the engagement edges, events: in the config) must outlive a; call
+ * before a serves. batch_limit: events per POST /events. */
 struct live;
-void api_set_live(api *a, struct live *l, size_t batch_limit);
+void api_set_live(api *a, struct live *l, size_t batch_limit, const engagement_options *events);
+
+/* A readiness condition beyond the models (the Kafka consumer's lag): fn
+ * returns NULL when ready, else why not (in buf, or static), and /ready
+ * then answers 503 with it as "reason". fn must be thread-safe and ctx
+ * outlive a; call before a serves. */
+void api_set_not_ready(api *a, const char *(*fn)(void *ctx, char *buf, size_t len), void *ctx);
+
+/* The erasure list (erasure.h; NULL: none, DELETE /customers/{id} then
+ * answers 503) that by-id lookups and lookalike answers consult, and
+ * whether ids are pseudonyms. e must outlive a; call before a serves. */
+struct erasure;
+void api_set_erasure(api *a, struct erasure *e, int pseudonymous);
 
 /* The route table (owned by a). */
 const http_route *api_routes(const api *a, size_t *n);

@@ -1,5 +1,8 @@
-/* live.c - group commit, read pool, seeding and counters of the customer
- * state (live.h). */
+/* live.c - group commit, seeding and counters of the customer state
+ * (live.h). Reads go straight to the store: state_get takes only its read
+ * lock, which the writer holds while it changes memory after a commit,
+ * never across the disk write and its fsync; in Redis a read takes a
+ * connection of a small pool (an rstate is one connection). */
 #include "live.h"
 
 #include <pthread.h>
@@ -8,6 +11,7 @@
 #include <time.h>
 
 #include "date.h"
+#include "event.h"
 #include "source.h"
 #include "state_redis.h"
 
@@ -123,10 +127,18 @@ typedef struct job {
     struct job *next;
 } job;
 
+/* A Redis connection of the read pool (an rstate is one connection, its
+ * calls must not overlap). SQLite needs none: state_get and state_count
+ * are safe from any thread beside the writer (its read lock). */
 typedef struct {
     pthread_mutex_t mu;
     void *st;
 } reader;
+
+/* Connections of the Redis read pool: a read takes a free one, else waits
+ * for one in turn. Worker threads beyond it wait for a connection, not
+ * for Redis (a read is one script, a round trip). */
+#define REDIS_READERS 8
 
 struct live {
     const store_ops *ops;
@@ -138,15 +150,16 @@ struct live {
     pthread_cond_t donecv; /* requests wait for their job */
     job *head, *tail;
     int stop;
-    reader *readers;
-    int nreaders;
-    unsigned next_reader; /* atomic */
     /* Counters (atomic). */
     uint64_t outcome[4];
     uint64_t reason[STATE_NREASONS];
     uint64_t commits, commit_failed_full, commit_failed_io;
     histogram commit_lat, get_lat;
     uint64_t commit_events_sum;
+    const engagement_options *types; /* events.types (not owned), or NULL */
+    reader *readers;                 /* Redis: the read pool; SQLite: none */
+    int nreaders;
+    unsigned next_reader; /* atomic */
 };
 
 static double now_s(void)
@@ -275,28 +288,84 @@ rfm_status live_apply(live *l, const state_event *ev, size_t n, state_result *re
     return RFM_OK;
 }
 
+rfm_status live_apply_items(live *l, const json_t *const *items, size_t n, live_item *out,
+                            char *err, size_t errlen)
+{
+    if (n == 0)
+        return RFM_OK;
+    state_event *ev = malloc(n * sizeof *ev);
+    state_result *res = malloc(n * sizeof *res);
+    size_t *index = malloc(n * sizeof *index);
+    event_ids *ids = malloc(n * sizeof *ids);
+    rfm_status s = RFM_OK;
+    if (!ev || !res || !index || !ids) {
+        s = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+        goto out;
+    }
+    size_t m = 0; /* events that go to the store; index[k]: their item */
+    for (size_t i = 0; i < n; i++) {
+        const char *why = NULL;
+        state_reason r = event_from_json(items[i], l->types, &ev[m], &ids[m], &why);
+        out[i] = (live_item){STATE_REJECTED, r, why};
+        if (r != STATE_OK)
+            live_count_rejected(l, r);
+        else
+            index[m++] = i;
+    }
+    s = live_apply(l, ev, m, res, err, errlen);
+    for (size_t k = 0; s == RFM_OK && k < m; k++) {
+        const char *why =
+            res[k].outcome == STATE_REJECTED ? event_reason_message(res[k].reason) : NULL;
+        /* A kind of the config the Redis store does not keep (state_redis.h). */
+        if (res[k].reason == STATE_BAD_TYPE && l->ops == &REDIS_OPS)
+            why = RSTATE_TYPE_REFUSAL;
+        out[index[k]] = (live_item){res[k].outcome, res[k].reason, why};
+    }
+out:
+    free(ev);
+    free(res);
+    free(index);
+    free(ids);
+    return s;
+}
+
+/* The handle a read uses: SQLite's one store (no lock: its own read
+ * lock), or a Redis connection of the pool, locked (*r, to unlock). */
+static void *take_reader(live *l, reader **r)
+{
+    *r = NULL;
+    if (!l->nreaders)
+        return l->writer;
+    for (int i = 0; i < l->nreaders && !*r; i++)
+        if (pthread_mutex_trylock(&l->readers[i].mu) == 0)
+            *r = &l->readers[i];
+    if (!*r) {
+        unsigned k = __atomic_fetch_add(&l->next_reader, 1, __ATOMIC_RELAXED);
+        *r = &l->readers[k % (unsigned)l->nreaders];
+        pthread_mutex_lock(&(*r)->mu);
+    }
+    return (*r)->st;
+}
+
 rfm_status live_get(live *l, const char *customer_id, int32_t asof_day, state_customer *out,
                     char *err, size_t errlen)
 {
-    /* A free connection if there is one, else wait for one in turn. */
-    reader *r = NULL;
-    for (int i = 0; i < l->nreaders && !r; i++)
-        if (pthread_mutex_trylock(&l->readers[i].mu) == 0)
-            r = &l->readers[i];
-    if (!r) {
-        unsigned k = __atomic_fetch_add(&l->next_reader, 1, __ATOMIC_RELAXED);
-        r = &l->readers[k % (unsigned)l->nreaders];
-        pthread_mutex_lock(&r->mu);
-    }
     double t0 = now_s();
-    rfm_status s = l->ops->get(r->st, customer_id, asof_day, out, err, errlen);
-    pthread_mutex_unlock(&r->mu);
+    reader *r = NULL;
+    void *st = take_reader(l, &r);
+    rfm_status s = l->ops->get(st, customer_id, asof_day, out, err, errlen);
+    if (r)
+        pthread_mutex_unlock(&r->mu);
     observe(&l->get_lat, now_s() - t0);
     return s;
 }
 
 int32_t live_snapshot_day(live *l)
 {
+    /* Redis: the writer's handle holds the day it last read (a seed
+     * changes it); SQLite's is read under the store's own lock. */
+    if (!l->nreaders)
+        return l->ops->snapshot_day(l->writer);
     pthread_mutex_lock(&l->wmu);
     int32_t d = l->ops->snapshot_day(l->writer);
     pthread_mutex_unlock(&l->wmu);
@@ -310,7 +379,7 @@ void live_count_rejected(live *l, state_reason r)
 }
 
 rfm_status live_open(const char *path, const state_options *opt, const rstate_options *ropt,
-                     int readers, live **out, char *err, size_t errlen)
+                     live **out, char *err, size_t errlen)
 {
     *out = NULL;
     live *l = calloc(1, sizeof *l);
@@ -320,26 +389,22 @@ rfm_status live_open(const char *path, const state_options *opt, const rstate_op
     pthread_mutex_init(&l->qmu, NULL);
     pthread_cond_init(&l->qcv, NULL);
     pthread_cond_init(&l->donecv, NULL);
+    l->types = opt->types;
     l->ops = rstate_is_url(path) ? &REDIS_OPS : &SQLITE_OPS;
     rfm_status s = store_open(l->ops, path, opt, ropt, &l->writer, err, errlen);
     if (s != RFM_OK) {
         free(l);
         return s;
     }
-    l->nreaders = readers > 0 ? readers : 1;
-    l->readers = calloc((size_t)l->nreaders, sizeof *l->readers);
-    if (!l->readers) {
-        l->ops->close(l->writer);
-        free(l);
-        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
-    }
-    /* Readers share the writer's file; a small page cache each. */
-    state_options ro = *opt;
-    ro.cache_mb =
-        opt->cache_mb / (uint64_t)l->nreaders > 16 ? opt->cache_mb / (uint64_t)l->nreaders : 16;
-    for (int i = 0; i < l->nreaders && s == RFM_OK; i++) {
-        pthread_mutex_init(&l->readers[i].mu, NULL);
-        s = store_open(l->ops, path, &ro, ropt, &l->readers[i].st, err, errlen);
+    if (l->ops == &REDIS_OPS) {
+        l->readers = calloc(REDIS_READERS, sizeof *l->readers);
+        if (!l->readers)
+            s = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+        for (int i = 0; s == RFM_OK && i < REDIS_READERS; i++) {
+            pthread_mutex_init(&l->readers[i].mu, NULL);
+            s = store_open(l->ops, path, opt, ropt, &l->readers[i].st, err, errlen);
+            l->nreaders = i + 1;
+        }
     }
     if (s == RFM_OK && pthread_create(&l->thread, NULL, writer_main, l) != 0)
         s = rfm_fail(err, errlen, RFM_ENOMEM, "cannot start the state writer thread");
@@ -482,10 +547,11 @@ void live_metrics(live *l, FILE *f)
     put_hist(f, "get", &l->get_lat);
     uint64_t n = 0;
     char err[128];
-    reader *r = &l->readers[0];
-    pthread_mutex_lock(&r->mu);
-    rfm_status s = l->ops->count(r->st, &n, err, sizeof err);
-    pthread_mutex_unlock(&r->mu);
+    reader *r = NULL;
+    void *st = take_reader(l, &r);
+    rfm_status s = l->ops->count(st, &n, err, sizeof err);
+    if (r)
+        pthread_mutex_unlock(&r->mu);
     if (s == RFM_OK)
         fprintf(f,
                 "# HELP rfm_state_customers Customers in the state store.\n"

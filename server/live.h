@@ -2,9 +2,9 @@
  * state.h, docs/events.md): one writer thread that commits the batches of
  * concurrent POST /events requests together (group commit: one
  * transaction and one fsync for all the requests waiting, each answered
- * after it), a pool of read connections for GET /customers/{id} and the
- * by-id scoring calls, seeding from the training data behind models/, and
- * the counters /metrics shows.
+ * after it), reads for GET /customers/{id} and the by-id scoring calls
+ * (from memory, never waiting for a commit's fsync), seeding from the
+ * training data behind models/, and the counters /metrics shows.
  *
  * Threads: live_apply and live_get may be called from every worker thread
  * at once; live_seed from the main thread while serving (SIGHUP). A
@@ -26,12 +26,12 @@
 
 typedef struct live live;
 
-/* Open the store at path, start the writer thread and readers readers
- * (each its own connection). A path redis://... is the Redis store
- * (state_redis.h, with ropt; NULL: defaults), shared with other replicas;
- * anything else the SQLite file (created, not its folder). */
+/* Open the store at path and start the writer thread. A path redis://...
+ * is the Redis store (state_redis.h, with ropt; NULL: defaults), shared
+ * with other replicas; anything else the SQLite file (created, not its
+ * folder). */
 rfm_status live_open(const char *path, const state_options *opt, const rstate_options *ropt,
-                     int readers, live **out, char *err, size_t errlen);
+                     live **out, char *err, size_t errlen);
 /* Stop the writer (after the commit in progress) and close; NULL is fine. */
 void live_close(live *l);
 
@@ -51,7 +51,23 @@ rfm_status live_seed(live *l, const json_t *manifest, const txn_options *topt, i
 rfm_status live_apply(live *l, const state_event *ev, size_t n, state_result *results, char *err,
                       size_t errlen);
 
-/* A customer as of asof_day (state_get) on a pooled read connection. */
+/* What became of one item of live_apply_items. */
+typedef struct {
+    state_outcome outcome;
+    state_reason reason; /* STATE_OK when applied */
+    const char *why;     /* rejected: why, a static message; else NULL */
+} live_item;
+
+/* The one way events come in (POST /events items, Kafka messages): each
+ * items[i] parsed as one event (event_from_json, core/serving/event.h),
+ * those that parse applied durably with live_apply, out[i] for items[i].
+ * An item is rejected alone, by its JSON types or by state_apply, and
+ * counted in the metrics either way. Returns live_apply's status: on
+ * failure nothing of the batch was written and out means nothing. */
+rfm_status live_apply_items(live *l, const json_t *const *items, size_t n, live_item *out,
+                            char *err, size_t errlen);
+
+/* A customer as of asof_day (state_get), from any thread. */
 rfm_status live_get(live *l, const char *customer_id, int32_t asof_day, state_customer *out,
                     char *err, size_t errlen);
 

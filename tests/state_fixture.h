@@ -151,7 +151,7 @@ static txn_data *fx_read(const fixture *fx, const char *keep)
 static state_event fx_event(const fx_line *l, char *idbuf, size_t i)
 {
     snprintf(idbuf, 32, "ev-%zu", i);
-    state_event e = {idbuf, l->cid, l->time, l->invoice, l->product, 0, 0, 0, 0};
+    state_event e = {idbuf, l->cid, l->time, l->invoice, l->product, 0, 0, 0, 0, NULL};
     if (l->amount_form) {
         e.has_amount = 1;
         e.amount = strtod(l->price, NULL);

@@ -19,12 +19,34 @@
 #include "churn.h"
 #include "cltv.h"
 #include "embed.h"
+#include "engagement.h"
 #include "segments.h"
 #include "state.h"
 #include "state_redis.h"
 #include "status.h"
 #include "txn.h"
 #include "uplift.h"
+
+/* Token scopes (docs/security.md): bits of server_token.scopes. */
+enum {
+    RFM_SCOPE_SCORE = 1,     /* the scoring endpoints and by-id lookups */
+    RFM_SCOPE_EVENTS = 2,    /* POST /events */
+    RFM_SCOPE_ANALYTICS = 4, /* the web app's data and exports */
+    RFM_SCOPE_ADMIN = 8,     /* erasure, /metrics when protected, routes declaring none */
+    RFM_SCOPE_ALL = 15
+};
+/* The bit of the scope named by the len bytes at name, 0 when unknown. */
+unsigned config_scope_bit(const char *name, size_t len);
+/* The name of one scope bit ("score"), NULL when not a single known bit. */
+const char *config_scope_name(unsigned bit);
+
+/* A token of server.tokens: its digest, a name for logs and metrics, and
+ * its scopes. */
+typedef struct {
+    char *sha256; /* 64 lower-case hex digits */
+    char *name;   /* 1 to 32 of [A-Za-z0-9._-] */
+    unsigned scopes;
+} server_token;
 
 typedef struct {
     char *host; /* address to bind, e.g. 127.0.0.1 or 0.0.0.0 */
@@ -39,8 +61,11 @@ typedef struct {
     int max_json_depth;      /* deeper request bodies get 400 */
     char **tokens_sha256;    /* accepted token digests (lower-case hex) */
     size_t ntokens;
+    server_token *named_tokens; /* server.tokens: digest, name and scopes each */
+    size_t nnamed;
     char *access_log; /* file for the access log, NULL = stderr */
     char *openapi;    /* the contract, served and enforced */
+    char *ui_assets;  /* the /ui/ app's folder (server/ui.h); NULL: found by default */
     /* Operations (docs/operations.md). */
     int metrics_token_required; /* GET /metrics asks for a bearer token (0: open) */
     int drift_window;           /* recent customers behind rfm_input_psi (two halves) */
@@ -49,10 +74,36 @@ typedef struct {
     char *tls_cert_file;        /* PEM certificate (chain); NULL with tls_key_file = HTTP */
     char *tls_key_file;         /* PEM private key */
     char *tls_priorities;       /* GnuTLS priority string: versions and cipher suites */
+    const char *id_key; /* the txn.id_key of config_id_key (never from the file): request ids
+                           are pseudonymised with it; NULL: clear ids */
 } server_options;
 
 /* Reason the server options cannot be used, or NULL. */
 const char *server_check(const server_options *o, char *buf, size_t len);
+
+/* events.kafka: the consumer of events from Kafka (rfm-serve, docs/events.md);
+ * off while brokers is NULL. */
+typedef struct {
+    char *brokers;           /* HOST:PORT[,...]; NULL: no consumer */
+    char *topic;             /* the events, one per message */
+    char *group_id;          /* consumer group (default "rfm-serve") */
+    char *dead_letter_topic; /* poison messages go there; NULL: only counted and logged */
+    long long ready_max_lag; /* /ready is 503 while the total lag is above it */
+    int batch_max;           /* messages applied (and committed) together, at most */
+    int batch_wait_ms;       /* longest wait for a batch to fill before applying it */
+    char **properties;       /* librdkafka settings, name and value in turn (security, */
+    size_t nproperties;      /* timeouts); applied after ours, so they win */
+} kafka_options;
+
+/* Reason the Kafka options cannot be used, or NULL. */
+const char *kafka_check(const kafka_options *o, char *buf, size_t len);
+
+/* privacy (docs/security.md). */
+typedef struct {
+    int pseudonymize_ids; /* customer ids replaced at ingest by their pseudonym */
+    char *erasure_list;   /* the erased customers' pseudonyms, one a line: by default
+                             state.path + ".erased" (NULL without a store) */
+} privacy_options;
 
 typedef struct {
     char *path; /* the file read, for messages */
@@ -60,6 +111,7 @@ typedef struct {
     char *transactions; /* data.transactions (may be NULL): a file, "-" or a database
                            URL (source.h) */
     char *query;        /* data.query: the SELECT for a database URL, else NULL */
+    char *currency;     /* data.currency: ISO 4217 code of the money amounts, or NULL */
     char *models_dir;
     txn_options txn; /* column names borrow from root */
     segments_options segments;
@@ -74,15 +126,25 @@ typedef struct {
     server_options server;
     char *state_path;           /* state.path: the customer-state store (state.h) */
     state_options state;        /* state: synchronous, seen_ids_max, cache_mb; cancel_prefix
-                                   borrows data.cancellation_prefix */
+                                   borrows data.cancellation_prefix, types points to events */
     rstate_options state_redis; /* state: timeout_ms, seen_ids_per_customer (a redis://
-                                   state.path); cancel_prefix as above */
+                                   state.path); cancel_prefix and types as above */
+    engagement_options events;  /* events: interaction kinds and engagement edges */
+    kafka_options kafka;        /* events.kafka */
+    privacy_options privacy;
 } rfm_config;
 
 /* Read and check a config file. On failure *out is NULL and err says
  * "file: key: reason". */
 rfm_status config_load(const char *path, rfm_config **out, char *err, size_t errlen);
 void config_free(rfm_config *c);
+
+/* The pseudonymisation key, given by the program from the environment
+ * (RFM_ID_KEY; never a config file): with privacy.pseudonymize_ids, key
+ * must be at least 16 bytes and becomes c->txn.id_key (borrowed: it must
+ * outlive c); otherwise it is ignored and ids stay clear. RFM_EINVAL with
+ * the reason when the key is missing or short (it is never quoted). */
+rfm_status config_id_key(rfm_config *c, const char *key, char *err, size_t errlen);
 
 /* Parse "YYYY-MM-DD" into a day number; DATE_NONE when invalid. */
 int32_t config_date(const char *s);

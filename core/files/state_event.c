@@ -163,6 +163,47 @@ state_result state_classify(const state_event *e, const char *cancel_prefix, sta
     return r;
 }
 
+/* An event of a kind not in the config. */
+state_result state_bad_type(const state_event *e)
+{
+    state_result r = {STATE_REJECTED, STATE_BAD_TYPE};
+    if (!e->event_id || !e->event_id[0] || too_long(e->event_id))
+        r.reason = STATE_BAD_EVENT_ID;
+    return r;
+}
+
+/* An interaction (a kind that is not monetary): an id, a customer and a
+ * time; the rest of the event is not read. */
+state_result state_classify_interaction(const state_event *e, state_line *l)
+{
+    state_result r = {STATE_REJECTED, STATE_OK};
+    if (!e->event_id || !e->event_id[0] || too_long(e->event_id)) {
+        r.reason = STATE_BAD_EVENT_ID;
+        return r;
+    }
+    txn_line tl;
+    const char *cid = e->customer_id ? e->customer_id : "";
+    if (too_long(cid) ||
+        txn_classify(cid, strlen(cid), NULL, 0, "", 0, 1, 1, 1, 0, 0, &tl) != TXN_NREASONS) {
+        r.reason = STATE_MISSING_CUSTOMER;
+        return r;
+    }
+    int32_t nanos;
+    if (!e->time || !parse_time(e->time, &l->at, &nanos)) {
+        r.reason = STATE_BAD_TIME;
+        return r;
+    }
+    l->day = state_day_of(l->at);
+    if (l->day < date_from_ymd(1900, 1, 1) || l->day > date_from_ymd(9999, 12, 31)) {
+        r.reason = STATE_BAD_TIME;
+        return r;
+    }
+    l->cid = tl.cid;
+    l->cidlen = tl.cidlen;
+    r.outcome = STATE_APPLIED;
+    return r;
+}
+
 int state_norm_id(const char *customer_id, const char **cid, size_t *len)
 {
     txn_line tl;

@@ -30,8 +30,17 @@ typedef struct {
  * reason, IGNORED with its reason (cancelled, non-positive), or APPLIED
  * with *l filled (the store then decides duplicate or repeated line). The
  * cleaning is txn_classify's, in the order of the trainer's report.
- * cancel_prefix NULL or "" is none. */
+ * cancel_prefix NULL or "" is none. For an event of a monetary kind. */
 state_result state_classify(const state_event *e, const char *cancel_prefix, state_line *l);
+
+/* An interaction (an event of a kind that is not monetary): event id,
+ * customer id and time checked (REJECTED with the reason), else APPLIED
+ * with l's cid, cidlen, day and at (the rest of the event is not read). */
+state_result state_classify_interaction(const state_event *e, state_line *l);
+
+/* An event of a kind not in options.types: REJECTED, STATE_BAD_TYPE (or
+ * STATE_BAD_EVENT_ID when its id is unusable too). */
+state_result state_bad_type(const state_event *e);
 
 /* The UTC day of unix seconds. */
 int32_t state_day_of(int64_t secs);

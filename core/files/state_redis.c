@@ -196,6 +196,8 @@ struct rstate {
     char *cancel_prefix, *prefix; /* owned copies */
     char sha[SC_N][41];
     int32_t snapshot_day;
+    engagement_options types; /* a copy of opt.types */
+    int pk;                   /* the index of the purchase kind in types */
 };
 
 /* ---- options and URL ------------------------------------------------- */
@@ -206,6 +208,7 @@ void rstate_default_options(rstate_options *o)
     o->seen_per_customer = 10000;
     o->cancel_prefix = "C";
     o->prefix = "rfm:";
+    o->types = NULL;
 }
 
 const char *rstate_check_options(const rstate_options *o, char *buf, size_t len)
@@ -451,6 +454,21 @@ rfm_status rstate_open(const char *url, const rstate_options *opt, rstate **out,
     if (!st)
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
     st->opt = *opt;
+    if (opt->types)
+        st->types = *opt->types;
+    else
+        engagement_default_options(&st->types);
+    st->opt.types = &st->types;
+    /* The kind SQLite gives seeded purchases (state.c load_types). */
+    st->pk = engagement_type_index(&st->types, NULL, 0);
+    if (st->pk < 0 || !st->types.type[st->pk].monetary)
+        for (st->pk = 0; st->pk < (int)st->types.ntypes && !st->types.type[st->pk].monetary;
+             st->pk++)
+            ;
+    if (st->pk >= (int)st->types.ntypes) {
+        free(st);
+        return rfm_fail(err, errlen, RFM_EINVAL, "state: events.types has no monetary kind");
+    }
     /* Messages name the URL without its password. */
     const char *pw_end = rstate_is_url(url) ? strchr(url, '@') : NULL;
     size_t ulen = pw_end ? strlen(pw_end) + 16 : 0;
@@ -543,7 +561,12 @@ static rfm_status apply_chunk(rstate *st, const state_event *ev, size_t n, state
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         state_line l;
-        results[i] = state_classify(&ev[i], st->cancel_prefix, &l);
+        int ti = engagement_type_index(&st->types, ev[i].type,
+                                       ev[i].type ? strlen(ev[i].type) : 0);
+        if (ti == st->pk)
+            results[i] = state_classify(&ev[i], st->cancel_prefix, &l);
+        else /* not in the config, or a kind kept in SQLite only (RSTATE_TYPE_REFUSAL) */
+            results[i] = state_bad_type(&ev[i]);
         slot[i] = SIZE_MAX;
         if (results[i].outcome == STATE_REJECTED)
             continue;
@@ -629,6 +652,7 @@ rfm_status rstate_get(rstate *st, const char *customer_id, int32_t asof, state_c
 {
     memset(out, 0, sizeof *out);
     out->last_event_at = INT64_MIN;
+    out->last_interaction_day = DATE_NONE;
     const char *id;
     size_t idlen;
     if (!state_norm_id(customer_id, &id, &idlen))
@@ -693,6 +717,11 @@ rfm_status rstate_get(rstate *st, const char *customer_id, int32_t asof, state_c
         }
     }
     freeReplyObject(r);
+    /* Engagement: purchases of the one kind kept (RSTATE_TYPE_REFUSAL). */
+    out->type_count[st->pk] = f->frequency;
+    out->interactions = f->frequency;
+    out->weighted = f->frequency * st->types.type[st->pk].weight;
+    out->last_interaction_day = (int32_t)last;
     txn_features_finish(f, asof, first, last, ndays, f->monetary, first_spend, 0.0);
     return RFM_OK;
 }

@@ -51,6 +51,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engagement.h"
 #include "state.h"
 #include "status.h"
 #include "txn.h"
@@ -65,7 +66,24 @@ typedef struct {
     uint64_t seen_per_customer; /* event ids kept per customer (the newest); >= 10 */
     const char *cancel_prefix;  /* as data.cancellation_prefix; NULL or "" = none */
     const char *prefix;         /* key prefix, default "rfm:" (tests use their own) */
+    const engagement_options *types; /* events.types (copied at open); NULL:
+                                        engagement_default_options */
 } rstate_options;
+
+/* Kinds of events: the Redis store keeps purchases of one kind, the kind
+ * seeded purchases are given in SQLite (the default kind "purchase" when
+ * it is monetary, else the first monetary kind of events.types). An event
+ * of any other kind of the config, an interaction (web_visit, lead...) or
+ * a second monetary kind, is REJECTED with STATE_BAD_TYPE, and a kind not
+ * in the config as in SQLite: the message below says why. So the
+ * engagement fields of rstate_get count purchases only, as SQLite's do for
+ * the same events: type_count of the purchase kind and interactions are
+ * the distinct invoices before the day (the frequency), weighted that
+ * times the kind's weight, last_interaction_day the latest purchase day
+ * before it. */
+#define RSTATE_TYPE_REFUSAL                                                                        \
+    "type: the Redis store (state.path redis://) keeps purchases only; interactions and other "     \
+    "kinds need the SQLite store (docs/events.md)"
 
 /* Defaults: 1000 ms, 10,000 ids a customer, prefix "C", keys "rfm:". */
 void rstate_default_options(rstate_options *o);

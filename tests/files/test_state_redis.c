@@ -109,22 +109,22 @@ static void test_event_rules(void **state)
     memset(longid, 'x', sizeof longid - 1);
     longid[sizeof longid - 1] = '\0';
     state_event ev[] = {
-        {"a1", "7", "2011-12-01T08:00:00Z", NULL, NULL, 1, 10.0, 0, 0},
-        {"a2", "7", "2011-12-01T09:00:00Z", NULL, NULL, 0, 0, 2, 2.5},
-        {"a1", "7", "2011-12-01T08:00:00Z", NULL, NULL, 1, 10.0, 0, 0},
-        {"a3", "7.0", "2011-12-01T08:00:00Z", NULL, NULL, 1, 10.0, 0, 0},
-        {"a4", "7", "2011-12-01T23:30:00-02:00", "", "P1", 1, 4.0, 0, 0},
-        {"a5", "7", "2011-12-03T08:00:00Z", "C9", NULL, 0, 0, -1, 3},
-        {"a6", "7", "2011-12-03T08:00:00Z", "9", NULL, 1, 0.0, 0, 0},
-        {"", "7", "2011-12-03T08:00:00Z", NULL, NULL, 1, 1.0, 0, 0},
-        {"r2", "nan", "2011-12-03T08:00:00Z", NULL, NULL, 1, 1.0, 0, 0},
-        {"r3", "7", "2011-12-03 25:00", NULL, NULL, 1, 1.0, 0, 0},
-        {"r4", "7", "2011-12-03", NULL, NULL, 1, NAN, 0, 0},
-        {"r5", "7", "2011-12-03", longid, NULL, 1, 1.0, 0, 0},
-        {longid, "7", "2011-12-03", NULL, NULL, 1, 1.0, 0, 0},
-        {"b1", "8", "2011-12-02", "100", NULL, 0, 0, 3, 1.5},
+        {"a1", "7", "2011-12-01T08:00:00Z", NULL, NULL, 1, 10.0, 0, 0, NULL},
+        {"a2", "7", "2011-12-01T09:00:00Z", NULL, NULL, 0, 0, 2, 2.5, NULL},
+        {"a1", "7", "2011-12-01T08:00:00Z", NULL, NULL, 1, 10.0, 0, 0, NULL},
+        {"a3", "7.0", "2011-12-01T08:00:00Z", NULL, NULL, 1, 10.0, 0, 0, NULL},
+        {"a4", "7", "2011-12-01T23:30:00-02:00", "", "P1", 1, 4.0, 0, 0, NULL},
+        {"a5", "7", "2011-12-03T08:00:00Z", "C9", NULL, 0, 0, -1, 3, NULL},
+        {"a6", "7", "2011-12-03T08:00:00Z", "9", NULL, 1, 0.0, 0, 0, NULL},
+        {"", "7", "2011-12-03T08:00:00Z", NULL, NULL, 1, 1.0, 0, 0, NULL},
+        {"r2", "nan", "2011-12-03T08:00:00Z", NULL, NULL, 1, 1.0, 0, 0, NULL},
+        {"r3", "7", "2011-12-03 25:00", NULL, NULL, 1, 1.0, 0, 0, NULL},
+        {"r4", "7", "2011-12-03", NULL, NULL, 1, NAN, 0, 0, NULL},
+        {"r5", "7", "2011-12-03", longid, NULL, 1, 1.0, 0, 0, NULL},
+        {longid, "7", "2011-12-03", NULL, NULL, 1, 1.0, 0, 0, NULL},
+        {"b1", "8", "2011-12-02", "100", NULL, 0, 0, 3, 1.5, NULL},
         /* 14: a cancellation of a customer never seen: ignored, no customer */
-        {"c1", "99", "2011-12-03T08:00:00Z", "C10", NULL, 0, 0, -1, 3},
+        {"c1", "99", "2011-12-03T08:00:00Z", "C10", NULL, 0, 0, -1, 3, NULL},
     };
     size_t n = sizeof ev / sizeof *ev;
     state_result res[sizeof ev / sizeof *ev];
@@ -386,6 +386,87 @@ static void test_same_as_sqlite(void **state)
 
 /* The newest seen_per_customer ids of each customer are kept; a retry of a
  * forgotten one is still not counted twice (its line is kept). */
+/* Kinds: purchases of the purchase kind (no type, or "purchase") are kept
+ * as in SQLite, with the same engagement fields; an interaction kind and a
+ * second monetary kind of the config are rejected (STATE_BAD_TYPE, the
+ * Redis store keeps purchases only), as is a kind not in the config. */
+static void test_kinds_and_engagement(void **state)
+{
+    (void)state;
+    NEED_REDIS();
+    engagement_options types;
+    engagement_default_options(&types);
+    types.ntypes = 0;
+    types.type[types.ntypes++] = (engagement_type){"web_visit", 0.5, 0};
+    types.type[types.ntypes++] = (engagement_type){"purchase", 2.0, 1};
+    types.type[types.ntypes++] = (engagement_type){"refill", 3.0, 1};
+    rstate_options ro;
+    rstate_default_options(&ro);
+    ro.types = &types;
+    rstate *rd = open_r("kinds:", &ro);
+    char dir[64] = "/tmp/rfmkinds_XXXXXX", path[96], err[RFM_ERRLEN] = "";
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/state.db", dir);
+    state_options so;
+    state_default_options(&so);
+    so.synchronous = STATE_SYNC_NORMAL;
+    so.types = &types;
+    state_store *sq;
+    assert_int_equal(state_open(path, &so, &sq, err, sizeof err), RFM_OK);
+    state_event buy[] = {
+        {"k1", "5", "2011-12-01T08:00:00Z", "100", NULL, 1, 10.0, 0, 0, NULL},
+        {"k2", "5", "2011-12-03T08:00:00Z", "101", NULL, 1, 4.0, 0, 0, "purchase"},
+        {"k3", "5", "2011-12-07T08:00:00Z", NULL, NULL, 1, 6.0, 0, 0, "purchase"},
+    };
+    state_result a[3], b[3];
+    apply_r(rd, buy, 3, a);
+    assert_int_equal(state_apply(sq, buy, 3, b, err, sizeof err), RFM_OK);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(a[i].outcome, STATE_APPLIED);
+        assert_int_equal(b[i].outcome, STATE_APPLIED);
+    }
+    state_event other[] = {
+        {"k4", "5", "2011-12-05T08:00:00Z", NULL, NULL, 0, 0, 0, 0, "web_visit"},
+        {"k5", "5", "2011-12-05T08:00:00Z", "102", NULL, 1, 1.0, 0, 0, "refill"},
+        {"k6", "5", "2011-12-05T08:00:00Z", NULL, NULL, 0, 0, 0, 0, "no_such_kind"},
+    };
+    apply_r(rd, other, 3, a);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(a[i].outcome, STATE_REJECTED);
+        assert_int_equal(a[i].reason, STATE_BAD_TYPE);
+    }
+    /* Nothing recorded: the same ids as purchases are applied later. */
+    state_event again = {"k4", "5", "2011-12-08T08:00:00Z", NULL, NULL, 1, 2.0, 0, 0, NULL};
+    apply_r(rd, &again, 1, a);
+    assert_int_equal(a[0].outcome, STATE_APPLIED);
+    assert_int_equal(state_apply(sq, &again, 1, b, err, sizeof err), RFM_OK);
+    int32_t d0 = date_parse("2011-12-01", 10);
+    int32_t days[] = {d0, d0 + 1, d0 + 4, d0 + 7, d0 + 8, d0 + 30};
+    for (size_t k = 0; k < sizeof days / sizeof *days; k++) {
+        state_customer x, y;
+        assert_int_equal(rstate_get(rd, "5", days[k], &x, err, sizeof err), RFM_OK);
+        assert_int_equal(state_get(sq, "5", days[k], &y, err, sizeof err), RFM_OK);
+        assert_true(x.f.frequency == y.f.frequency);
+        for (size_t t = 0; t < types.ntypes; t++)
+            assert_true(x.type_count[t] == y.type_count[t]);
+        assert_true(x.interactions == y.interactions);
+        assert_true(x.weighted == y.weighted);
+        assert_int_equal(x.last_interaction_day, y.last_interaction_day);
+    }
+    state_customer x;
+    assert_int_equal(rstate_get(rd, "5", d0 + 30, &x, err, sizeof err), RFM_OK);
+    assert_true(x.type_count[1] == 4 && x.interactions == 4 && x.weighted == 8);
+    assert_true(x.type_count[0] == 0 && x.type_count[2] == 0);
+    assert_int_equal(x.last_interaction_day, d0 + 7);
+    assert_int_equal(rstate_get(rd, "5", d0, &x, err, sizeof err), RFM_OK);
+    assert_int_equal(x.last_interaction_day, DATE_NONE);
+    state_close(sq);
+    rstate_close(rd);
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 static void test_seen_retention(void **state)
 {
     (void)state;
@@ -402,7 +483,7 @@ static void test_seen_retention(void **state)
         snprintf(ids[i], sizeof ids[i], "id%d", i);
         snprintf(cids[i], sizeof cids[i], "%d", i % 10);
         ev[i] =
-            (state_event){ids[i], cids[i], "2011-06-01T10:00:00Z", NULL, NULL, 1, 1.0 + i, 0, 0};
+            (state_event){ids[i], cids[i], "2011-06-01T10:00:00Z", NULL, NULL, 1, 1.0 + i, 0, 0, NULL};
     }
     for (int b = 0; b < N; b += 50)
         apply_r(st, ev + b, 50, res + b);
@@ -667,7 +748,7 @@ static void test_cost(void **state)
         ev[i] =
             (state_event){ids[i],  cids[i], i % 2 ? "2011-06-01T10:00:00Z" : "2011-07-01T10:00:00Z",
                           NULL,    NULL,    1,
-                          2.5 + i, 0,       0};
+                          2.5 + i, 0,       0,       NULL};
     }
     int fd = dial_for(srv.port, 5);
     assert_true(fd >= 0);
@@ -715,6 +796,7 @@ int main(void)
         cmocka_unit_test(test_event_rules),
         cmocka_unit_test(test_exact_after_any_order),
         cmocka_unit_test(test_same_as_sqlite),
+        cmocka_unit_test(test_kinds_and_engagement),
         cmocka_unit_test(test_seen_retention),
         cmocka_unit_test(test_one_replica_seeds),
         cmocka_unit_test(test_server_killed_and_back),
