@@ -2,6 +2,8 @@
 CC      ?= cc
 CXX     ?= c++
 PKGS    := libmicrohttpd jansson gsl yaml-0.1 zlib libpq sqlite3 libzstd double-conversion
+# hiredis: the Redis state store (core/files/state_redis.c); its flags add
+# -I/usr/include/hiredis, whose read.h and sds.h would shadow, so libs only.
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
 # Math functions never report through errno here, so sqrt/log inline.
@@ -14,7 +16,7 @@ ALL_CXXFLAGS = -std=c++17 $(CORE_INC) -Wall -Wextra -Werror $(CXXFLAGS) $(SAN)
 FAISS_LIBS := -lfaiss -lopenblas -lgomp -lstdc++
 # Debian's libxgboost-dev: the boosted churn learner (core/models/boost.c).
 XGB_LIBS := -lxgboost
-LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(XGB_LIBS) $(FAISS_LIBS) -lpthread -lm
+LIBS    = $(shell pkg-config --libs $(PKGS) hiredis 2>/dev/null) $(XGB_LIBS) $(FAISS_LIBS) -lpthread -lm
 TEST_LIBS = $(LIBS) $(shell pkg-config --libs cmocka 2>/dev/null)
 
 B       ?= build
@@ -30,7 +32,7 @@ DEBS     := build-essential pkg-config libmicrohttpd-dev libjansson-dev libgsl-d
             libfaiss-dev libopenblas-dev libyaml-dev libcmocka-dev zlib1g-dev wrk \
             python3 curl bc openssl clang libclang-rt-14-dev libomp-14-dev \
             libpq-dev libsqlite3-dev postgresql sqlite3 libzstd-dev \
-            librdkafka-dev kcat libhiredis-dev redis-server libxgboost-dev \
+            librdkafka-dev kcat libhiredis-dev redis-server nginx-light libxgboost-dev \
             chromium poppler-utils libdouble-conversion-dev
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -99,6 +101,7 @@ bin/rfm-serve $(B)/bin/rfm-serve: LIBS += -lrdkafka
 $(eval $(call program,score,score))
 $(eval $(call program,report,report))
 $(B)/tests/integration/test_http $(B)/tests/integration/test_events: $(B)/bin/rfm-serve
+$(B)/tests/integration/test_redis: $(B)/bin/rfm-serve
 $(B)/tests/integration/test_http: $(B)/ui-assets/index.html
 $(B)/tests/integration/test_privacy: $(B)/bin/rfm-serve $(B)/bin/rfm-train $(B)/bin/rfm-score
 $(B)/tests/integration/test_score: $(B)/bin/rfm-serve $(B)/bin/rfm-score

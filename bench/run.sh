@@ -207,6 +207,8 @@ printf '  store floor of this run (no HTTP, above): %s\n' "$(echo "$state_out" |
 printf '  load average now: %s (the figures are the share of 2 cores the daemon got)\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
 echo "  targets: >= 50,000 events/s durable beside the SQLite-only floor above; GET p99 <= 2 ms"
 
+echo "== the state in Redis (--state redis://): one daemon, then two replicas behind nginx, beside SQLite in the same phases"
+B=$B bench/bench_redis.sh "$OUT"
 echo "== Kafka ingest: events from librdkafka's mock cluster (4 partitions) into a fresh store, durable commits"
 # bench_kafka produces N synthetic events, starts bin/rfm-serve on the topic and times it
 # from its first answer to every offset committed (each batch fsync'd before its commit).

@@ -530,6 +530,11 @@ static int collect_one(void *user, const char *id, const state_customer *c)
 /* The customers of the store at path as of day (purchases on or before it). */
 static rfm_status load_state(const char *path, int32_t day, models *m, char *err, size_t errlen)
 {
+    if (rstate_is_url(path))
+        return rfm_fail(err, errlen, RFM_EINVAL,
+                        "--state: rfm-score reads a SQLite store only, not Redis (%.8s...); "
+                        "score with the daemon's by-id calls instead (docs/events.md)",
+                        path);
     if (access(path, F_OK) != 0)
         return rfm_fail(err, errlen, RFM_ENOTFOUND, "--state %s: %s", path, strerror(errno));
     state_options o;

@@ -1,7 +1,8 @@
 /* live.c - group commit, seeding and counters of the customer state
  * (live.h). Reads go straight to the store: state_get takes only its read
  * lock, which the writer holds while it changes memory after a commit,
- * never across the disk write and its fsync. */
+ * never across the disk write and its fsync; in Redis a read takes a
+ * connection of a small pool (an rstate is one connection). */
 #include "live.h"
 
 #include <pthread.h>
@@ -12,6 +13,7 @@
 #include "date.h"
 #include "event.h"
 #include "source.h"
+#include "state_redis.h"
 
 /* Events one commit takes at most: past it, the batches still waiting go
  * into the next commit (a bound on the memory of one transaction). */
@@ -26,6 +28,94 @@ typedef struct {
     uint64_t sum_ns;           /* atomic */
 } histogram;
 
+/* ---- the store: SQLite (state.h) or Redis (state_redis.h) ------------ */
+
+/* The same calls on either store, through an opaque handle: state.path
+ * (or --state) that is a redis:// URL picks Redis, anything else SQLite. */
+typedef struct {
+    int32_t (*snapshot_day)(const void *st);
+    rfm_status (*seed)(void *st, const txn_data *d, int *seeded, char *err, size_t errlen);
+    rfm_status (*apply)(void *st, const state_event *ev, size_t n, state_result *res, char *err,
+                        size_t errlen);
+    rfm_status (*get)(void *st, const char *id, int32_t asof, state_customer *out, char *err,
+                      size_t errlen);
+    rfm_status (*count)(void *st, uint64_t *n, char *err, size_t errlen);
+    void (*close)(void *st);
+    size_t max_commit; /* events one commit takes at most */
+} store_ops;
+
+static int32_t sq_snapshot_day(const void *st) { return state_snapshot_day(st); }
+static rfm_status sq_seed(void *st, const txn_data *d, int *seeded, char *err, size_t errlen)
+{
+    return state_seed(st, d, seeded, err, errlen);
+}
+static rfm_status sq_apply(void *st, const state_event *ev, size_t n, state_result *res, char *err,
+                           size_t errlen)
+{
+    return state_apply(st, ev, n, res, err, errlen);
+}
+static rfm_status sq_get(void *st, const char *id, int32_t asof, state_customer *out, char *err,
+                         size_t errlen)
+{
+    return state_get(st, id, asof, out, err, errlen);
+}
+static rfm_status sq_count(void *st, uint64_t *n, char *err, size_t errlen)
+{
+    return state_count(st, n, err, errlen);
+}
+static void sq_close(void *st) { state_close(st); }
+static const store_ops SQLITE_OPS = {sq_snapshot_day, sq_seed,  sq_apply,         sq_get,
+                                     sq_count,        sq_close, MAX_COMMIT_EVENTS};
+
+static int32_t rd_snapshot_day(const void *st) { return rstate_snapshot_day(st); }
+static rfm_status rd_seed(void *st, const txn_data *d, int *seeded, char *err, size_t errlen)
+{
+    return rstate_seed(st, d, seeded, err, errlen);
+}
+static rfm_status rd_apply(void *st, const state_event *ev, size_t n, state_result *res, char *err,
+                           size_t errlen)
+{
+    return rstate_apply(st, ev, n, res, err, errlen);
+}
+static rfm_status rd_get(void *st, const char *id, int32_t asof, state_customer *out, char *err,
+                         size_t errlen)
+{
+    return rstate_get(st, id, asof, out, err, errlen);
+}
+static rfm_status rd_count(void *st, uint64_t *n, char *err, size_t errlen)
+{
+    return rstate_count(st, n, err, errlen);
+}
+static void rd_close(void *st) { rstate_close(st); }
+/* Events one commit merges at most in Redis. A script holds the server
+ * (about 50 us of Redis CPU an event measured, bench/bench_redis.sh), and
+ * every replica's reads wait behind it; merged up to 10,000 events a script
+ * took over a second on a loaded machine, past state.timeout_ms: 503 for
+ * batches that had in fact committed. 2,000 keeps a script near 0.1 s;
+ * merging more saves little (a round trip a script). A request's batch
+ * larger than this is still one job and never cut (the writer always takes
+ * one job whole; RSTATE_SCRIPT_MAX, the default server.batch_limit, is one
+ * script). */
+#define REDIS_MERGE_MAX 2000
+static const store_ops REDIS_OPS = {rd_snapshot_day, rd_seed,  rd_apply,       rd_get,
+                                    rd_count,        rd_close, REDIS_MERGE_MAX};
+
+/* Open one handle of the store at path. */
+static rfm_status store_open(const store_ops *ops, const char *path, const state_options *opt,
+                             const rstate_options *ropt, void **out, char *err, size_t errlen)
+{
+    if (ops == &REDIS_OPS) {
+        rstate_options ro;
+        if (ropt)
+            ro = *ropt;
+        else
+            rstate_default_options(&ro);
+        ro.cancel_prefix = opt->cancel_prefix;
+        return rstate_open(path, &ro, (rstate **)out, err, errlen);
+    }
+    return state_open(path, opt, (state_store **)out, err, errlen);
+}
+
 /* A request's batch waiting for the writer. */
 typedef struct job {
     const state_event *ev;
@@ -37,8 +127,22 @@ typedef struct job {
     struct job *next;
 } job;
 
+/* A Redis connection of the read pool (an rstate is one connection, its
+ * calls must not overlap). SQLite needs none: state_get and state_count
+ * are safe from any thread beside the writer (its read lock). */
+typedef struct {
+    pthread_mutex_t mu;
+    void *st;
+} reader;
+
+/* Connections of the Redis read pool: a read takes a free one, else waits
+ * for one in turn. Worker threads beyond it wait for a connection, not
+ * for Redis (a read is one script, a round trip). */
+#define REDIS_READERS 8
+
 struct live {
-    state_store *writer;
+    const store_ops *ops;
+    void *writer;
     pthread_mutex_t wmu; /* the writer connection: commits and seeding */
     pthread_t thread;
     pthread_mutex_t qmu;
@@ -53,6 +157,9 @@ struct live {
     histogram commit_lat, get_lat;
     uint64_t commit_events_sum;
     const engagement_options *types; /* events.types (not owned), or NULL */
+    reader *readers;                 /* Redis: the read pool; SQLite: none */
+    int nreaders;
+    unsigned next_reader; /* atomic */
 };
 
 static double now_s(void)
@@ -102,7 +209,7 @@ static void commit(live *l, job *first)
     char err[256] = "";
     double t0 = now_s();
     pthread_mutex_lock(&l->wmu);
-    rfm_status s = state_apply(l->writer, ev, total, res, err, sizeof err);
+    rfm_status s = l->ops->apply(l->writer, ev, total, res, err, sizeof err);
     pthread_mutex_unlock(&l->wmu);
     observe(&l->commit_lat, now_s() - t0);
     if (s == RFM_OK) {
@@ -141,7 +248,7 @@ static void *writer_main(void *arg)
         /* Take the waiting jobs, up to the bound (always at least one). */
         job *first = l->head, *last = first;
         size_t total = first->n;
-        while (last->next && total + last->next->n <= MAX_COMMIT_EVENTS) {
+        while (last->next && total + last->next->n <= l->ops->max_commit) {
             last = last->next;
             total += last->n;
         }
@@ -206,10 +313,14 @@ rfm_status live_apply_items(live *l, const json_t *const *items, size_t n, live_
             index[m++] = i;
     }
     s = live_apply(l, ev, m, res, err, errlen);
-    for (size_t k = 0; s == RFM_OK && k < m; k++)
-        out[index[k]] = (live_item){
-            res[k].outcome, res[k].reason,
-            res[k].outcome == STATE_REJECTED ? event_reason_message(res[k].reason) : NULL};
+    for (size_t k = 0; s == RFM_OK && k < m; k++) {
+        const char *why =
+            res[k].outcome == STATE_REJECTED ? event_reason_message(res[k].reason) : NULL;
+        /* A kind of the config the Redis store does not keep (state_redis.h). */
+        if (res[k].reason == STATE_BAD_TYPE && l->ops == &REDIS_OPS)
+            why = RSTATE_TYPE_REFUSAL;
+        out[index[k]] = (live_item){res[k].outcome, res[k].reason, why};
+    }
 out:
     free(ev);
     free(res);
@@ -218,16 +329,48 @@ out:
     return s;
 }
 
+/* The handle a read uses: SQLite's one store (no lock: its own read
+ * lock), or a Redis connection of the pool, locked (*r, to unlock). */
+static void *take_reader(live *l, reader **r)
+{
+    *r = NULL;
+    if (!l->nreaders)
+        return l->writer;
+    for (int i = 0; i < l->nreaders && !*r; i++)
+        if (pthread_mutex_trylock(&l->readers[i].mu) == 0)
+            *r = &l->readers[i];
+    if (!*r) {
+        unsigned k = __atomic_fetch_add(&l->next_reader, 1, __ATOMIC_RELAXED);
+        *r = &l->readers[k % (unsigned)l->nreaders];
+        pthread_mutex_lock(&(*r)->mu);
+    }
+    return (*r)->st;
+}
+
 rfm_status live_get(live *l, const char *customer_id, int32_t asof_day, state_customer *out,
                     char *err, size_t errlen)
 {
     double t0 = now_s();
-    rfm_status s = state_get(l->writer, customer_id, asof_day, out, err, errlen);
+    reader *r = NULL;
+    void *st = take_reader(l, &r);
+    rfm_status s = l->ops->get(st, customer_id, asof_day, out, err, errlen);
+    if (r)
+        pthread_mutex_unlock(&r->mu);
     observe(&l->get_lat, now_s() - t0);
     return s;
 }
 
-int32_t live_snapshot_day(live *l) { return state_snapshot_day(l->writer); }
+int32_t live_snapshot_day(live *l)
+{
+    /* Redis: the writer's handle holds the day it last read (a seed
+     * changes it); SQLite's is read under the store's own lock. */
+    if (!l->nreaders)
+        return l->ops->snapshot_day(l->writer);
+    pthread_mutex_lock(&l->wmu);
+    int32_t d = l->ops->snapshot_day(l->writer);
+    pthread_mutex_unlock(&l->wmu);
+    return d;
+}
 
 void live_count_rejected(live *l, state_reason r)
 {
@@ -235,8 +378,8 @@ void live_count_rejected(live *l, state_reason r)
     __atomic_add_fetch(&l->reason[r], 1, __ATOMIC_RELAXED);
 }
 
-rfm_status live_open(const char *path, const state_options *opt, live **out, char *err,
-                     size_t errlen)
+rfm_status live_open(const char *path, const state_options *opt, const rstate_options *ropt,
+                     live **out, char *err, size_t errlen)
 {
     *out = NULL;
     live *l = calloc(1, sizeof *l);
@@ -247,11 +390,29 @@ rfm_status live_open(const char *path, const state_options *opt, live **out, cha
     pthread_cond_init(&l->qcv, NULL);
     pthread_cond_init(&l->donecv, NULL);
     l->types = opt->types;
-    rfm_status s = state_open(path, opt, &l->writer, err, errlen);
+    l->ops = rstate_is_url(path) ? &REDIS_OPS : &SQLITE_OPS;
+    rfm_status s = store_open(l->ops, path, opt, ropt, &l->writer, err, errlen);
+    if (s != RFM_OK) {
+        free(l);
+        return s;
+    }
+    if (l->ops == &REDIS_OPS) {
+        l->readers = calloc(REDIS_READERS, sizeof *l->readers);
+        if (!l->readers)
+            s = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+        for (int i = 0; s == RFM_OK && i < REDIS_READERS; i++) {
+            pthread_mutex_init(&l->readers[i].mu, NULL);
+            s = store_open(l->ops, path, opt, ropt, &l->readers[i].st, err, errlen);
+            l->nreaders = i + 1;
+        }
+    }
     if (s == RFM_OK && pthread_create(&l->thread, NULL, writer_main, l) != 0)
         s = rfm_fail(err, errlen, RFM_ENOMEM, "cannot start the state writer thread");
     if (s != RFM_OK) {
-        state_close(l->writer);
+        for (int i = 0; i < l->nreaders; i++)
+            l->ops->close(l->readers[i].st);
+        free(l->readers);
+        l->ops->close(l->writer);
         free(l);
         return s;
     }
@@ -268,7 +429,10 @@ void live_close(live *l)
     pthread_cond_signal(&l->qcv);
     pthread_mutex_unlock(&l->qmu);
     pthread_join(l->thread, NULL);
-    state_close(l->writer);
+    for (int i = 0; i < l->nreaders; i++)
+        l->ops->close(l->readers[i].st);
+    free(l->readers);
+    l->ops->close(l->writer);
     free(l);
 }
 
@@ -322,7 +486,7 @@ rfm_status live_seed(live *l, const json_t *manifest, const txn_options *topt, i
                         path, snap);
     }
     pthread_mutex_lock(&l->wmu);
-    s = state_seed(l->writer, d, seeded, err, errlen);
+    s = l->ops->seed(l->writer, d, seeded, err, errlen);
     pthread_mutex_unlock(&l->wmu);
     txn_free(d);
     return s;
@@ -383,7 +547,11 @@ void live_metrics(live *l, FILE *f)
     put_hist(f, "get", &l->get_lat);
     uint64_t n = 0;
     char err[128];
-    rfm_status s = state_count(l->writer, &n, err, sizeof err);
+    reader *r = NULL;
+    void *st = take_reader(l, &r);
+    rfm_status s = l->ops->count(st, &n, err, sizeof err);
+    if (r)
+        pthread_mutex_unlock(&r->mu);
     if (s == RFM_OK)
         fprintf(f,
                 "# HELP rfm_state_customers Customers in the state store.\n"

@@ -20,15 +20,18 @@
 #include <stdio.h>
 
 #include "state.h"
+#include "state_redis.h"
 #include "status.h"
 #include "txn.h"
 
 typedef struct live live;
 
-/* Open the store at path (creating its file, not its folder) and start
- * the writer thread. */
-rfm_status live_open(const char *path, const state_options *opt, live **out, char *err,
-                     size_t errlen);
+/* Open the store at path and start the writer thread. A path redis://...
+ * is the Redis store (state_redis.h, with ropt; NULL: defaults), shared
+ * with other replicas; anything else the SQLite file (created, not its
+ * folder). */
+rfm_status live_open(const char *path, const state_options *opt, const rstate_options *ropt,
+                     live **out, char *err, size_t errlen);
 /* Stop the writer (after the commit in progress) and close; NULL is fine. */
 void live_close(live *l);
 

@@ -193,7 +193,8 @@ static void usage(FILE *f)
                "  --port N        override server.port (0 = any free port)\n"
                "  --models DIR    override models_dir\n"
                "  --state PATH    the customer-state store (default state.path); seeded from\n"
-               "                  the models' training file when it is newer (docs/events.md)\n"
+               "                  the models' training file when it is newer (docs/events.md);\n"
+               "                  redis://HOST:PORT[/DB]: kept in Redis, shared by replicas\n"
                "  --ui DIR        the /ui/ web app's files (default server.ui_assets, else\n"
                "                  BIN/../ui-assets, BIN/../build/ui-assets or build/ui-assets)\n"
                "  --kafka-brokers HOST:PORT[,...]  consume events from Kafka into the store\n"
@@ -337,7 +338,7 @@ int main(int argc, char **argv)
         cfg->txn.is_erased = cfg->txn.id_key ? erasure_txn_pseudonymous : erasure_txn_clear;
         api_set_erasure(a, erased, cfg->txn.id_key != NULL);
     }
-    if (state_path) {
+    if (state_path && !rstate_is_url(state_path)) {
         /* The store's folder (state/ by default) is made if missing, one level. */
         char folder[4096];
         snprintf(folder, sizeof folder, "%s", state_path);
@@ -350,8 +351,11 @@ int main(int argc, char **argv)
                 goto out;
             }
         }
+    }
+    if (state_path) {
         int seeded = 0;
-        if (live_open(state_path, &cfg->state, &lv, err, sizeof err) != RFM_OK ||
+        if (live_open(state_path, &cfg->state, &cfg->state_redis, &lv, err, sizeof err) !=
+                RFM_OK ||
             live_seed(lv, api_manifest(a), &cfg->txn, &seeded, err, sizeof err) != RFM_OK) {
             fprintf(stderr, "rfm-serve: %s\n", err);
             goto out;
@@ -359,8 +363,10 @@ int main(int argc, char **argv)
         char day[11] = "none";
         if (live_snapshot_day(lv) != DATE_NONE)
             date_format(live_snapshot_day(lv), day);
-        fprintf(stderr, "rfm-serve: state %s: %s (snapshot %s)\n", state_path,
-                seeded ? "seeded from the training data" : "opened", day);
+        /* A Redis password stays out of the log. */
+        const char *at = rstate_is_url(state_path) ? strchr(state_path, '@') : NULL;
+        fprintf(stderr, "rfm-serve: state %s%s: %s (snapshot %s)\n", at ? "redis://:***" : "",
+                at ? at : state_path, seeded ? "seeded from the training data" : "opened", day);
         api_set_live(a, lv, cfg->server.batch_limit, &cfg->events);
         if (cfg->kafka.brokers) {
             if (kafka_start(&cfg->kafka, lv, &kc, err, sizeof err) != RFM_OK) {

@@ -971,9 +971,20 @@ static void read_state(ctx *x, const json_t *s, rfm_config *c)
         (uint64_t)get_int(x, s, "cache_mb", "state.cache_mb", (long long)o->cache_mb, 0, INT64_MAX);
     /* max_mb: a cap on the store's file; a full cap answers like a full disk. */
     o->max_pages = (uint64_t)get_int(x, s, "max_mb", "state.max_mb", 0, 0, INT64_MAX / 256) * 256;
+    /* A redis:// path (state_redis.h): the wait for each answer, and the
+     * event ids kept per customer. */
+    rstate_options *r = &c->state_redis;
+    rstate_default_options(r);
+    r->cancel_prefix = c->txn.cancel_prefix;
+    r->timeout_ms = (int)get_int(x, s, "timeout_ms", "state.timeout_ms", r->timeout_ms, 1, 600000);
+    r->seen_per_customer =
+        (uint64_t)get_int(x, s, "seen_ids_per_customer", "state.seen_ids_per_customer",
+                          (long long)r->seen_per_customer, 10, (long long)1 << 40);
     char why[128];
     if (x->st == RFM_OK)
         section_check(x, "state", state_check_options(o, why, sizeof why));
+    if (x->st == RFM_OK)
+        section_check(x, "state", rstate_check_options(r, why, sizeof why));
 }
 
 /* events.kafka: the Kafka consumer (docs/events.md). */
@@ -1114,7 +1125,8 @@ static void read_privacy(ctx *x, const json_t *s, rfm_config *c)
         bad(x, "privacy.erasure_list", "must be a file path, or null for state.path + .erased");
     if (list) {
         o->erasure_list = dup(x, list);
-    } else if (c->state_path) {
+    } else if (c->state_path && !rstate_is_url(c->state_path)) {
+        /* A redis:// store has no folder of its own: no default list. */
         size_t n = strlen(c->state_path) + sizeof ".erased";
         if ((o->erasure_list = malloc(n)) != NULL)
             snprintf(o->erasure_list, n, "%s.erased", c->state_path);
@@ -1142,8 +1154,9 @@ rfm_status config_id_key(rfm_config *c, const char *key, char *err, size_t errle
     c->txn.id_key = key;
     return RFM_OK;
 }
-static const char *const KEYS_STATE[] = {"path",     "synchronous", "seen_ids_max",
-                                         "cache_mb", "max_mb",      NULL};
+static const char *const KEYS_STATE[] = {
+    "path",   "synchronous", "seen_ids_max",          "cache_mb",
+    "max_mb", "timeout_ms",  "seen_ids_per_customer", NULL};
 static const char *const KEYS_EVENTS[] = {"types", "engagement", "kafka", NULL};
 static const char *const KEYS_KAFKA[] = {"brokers",           "topic",         "group_id",
                                          "dead_letter_topic", "ready_max_lag", "batch_max",
@@ -1231,6 +1244,7 @@ rfm_status config_load(const char *path, rfm_config **out, char *err, size_t err
         bad(&x, "events.kafka", "must be a mapping");
     read_kafka(&x, json_is_object(kafka) ? kafka : NULL, &c->kafka);
     c->state.types = &c->events;
+    c->state_redis.types = &c->events;
     read_privacy(&x, section(&x, root, "privacy"), c);
 done:
     if (x.st != RFM_OK) {

@@ -22,6 +22,7 @@
 #include "engagement.h"
 #include "segments.h"
 #include "state.h"
+#include "state_redis.h"
 #include "status.h"
 #include "txn.h"
 #include "uplift.h"
@@ -125,11 +126,13 @@ typedef struct {
     double uplift_value;         /* uplift.value: money per unit of outcome (default 1) */
     double uplift_cost;          /* uplift.cost: money per contact (default 0) */
     server_options server;
-    char *state_path;          /* state.path: the customer-state store (state.h) */
-    state_options state;       /* state: synchronous, seen_ids_max, cache_mb; cancel_prefix
-                                  borrows data.cancellation_prefix, types points to events */
-    engagement_options events; /* events: interaction kinds and engagement edges */
-    kafka_options kafka;       /* events.kafka */
+    char *state_path;           /* state.path: the customer-state store (state.h) */
+    state_options state;        /* state: synchronous, seen_ids_max, cache_mb; cancel_prefix
+                                   borrows data.cancellation_prefix, types points to events */
+    rstate_options state_redis; /* state: timeout_ms, seen_ids_per_customer (a redis://
+                                   state.path); cancel_prefix and types as above */
+    engagement_options events;  /* events: interaction kinds and engagement edges */
+    kafka_options kafka;        /* events.kafka */
     privacy_options privacy;
 } rfm_config;
 

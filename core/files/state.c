@@ -41,6 +41,7 @@
 
 #include "date.h"
 #include "hash.h"
+#include "state_event.h"
 
 enum { S_BEGIN, S_COMMIT, S_ROLLBACK, S_META_GET, S_META_PUT, S_LOG_INS, S_CUST_PUT, S_N };
 
@@ -864,83 +865,6 @@ const char *state_reason_name(state_reason r)
     return (unsigned)r < STATE_NREASONS ? names[r] : "unknown";
 }
 
-/* ---- time ---------------------------------------------------------- */
-
-static int two(const char *s, int *v)
-{
-    if (s[0] < '0' || s[0] > '9' || s[1] < '0' || s[1] > '9')
-        return 0;
-    *v = (s[0] - '0') * 10 + (s[1] - '0');
-    return 1;
-}
-
-/* Unix seconds and nanoseconds of an event time (state_parse_time). */
-static int parse_time(const char *s, int64_t *secs, int32_t *nanos)
-{
-    size_t len = strlen(s);
-    if (len < 10 || s[4] != '-' || s[7] != '-')
-        return 0;
-    int32_t day = date_parse(s, 10);
-    if (day == DATE_NONE)
-        return 0;
-    int hh = 0, mm = 0, ss = 0;
-    int32_t ns = 0;
-    int64_t off = 0;
-    size_t i = 10;
-    if (i < len) {
-        if ((s[i] != 'T' && s[i] != 't' && s[i] != ' ') || len < i + 6 || !two(s + i + 1, &hh) ||
-            s[i + 3] != ':' || !two(s + i + 4, &mm))
-            return 0;
-        i += 6;
-        if (i < len && s[i] == ':') {
-            if (len < i + 3 || !two(s + i + 1, &ss))
-                return 0;
-            i += 3;
-            if (i < len && s[i] == '.') {
-                int nd = 0;
-                for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++, nd++)
-                    if (nd < 9)
-                        ns = ns * 10 + (s[i] - '0');
-                if (nd == 0)
-                    return 0;
-                for (; nd < 9; nd++)
-                    ns *= 10;
-            }
-        }
-        if (hh > 23 || mm > 59 || ss > 60)
-            return 0;
-        if (i < len && (s[i] == 'Z' || s[i] == 'z')) {
-            i++;
-        } else if (i < len && (s[i] == '+' || s[i] == '-')) {
-            int oh, om;
-            if (len != i + 6 || !two(s + i + 1, &oh) || s[i + 3] != ':' || !two(s + i + 4, &om) ||
-                oh > 23 || om > 59)
-                return 0;
-            off = (s[i] == '+' ? 1 : -1) * (int64_t)(oh * 3600 + om * 60);
-            i += 6;
-        }
-        if (i != len)
-            return 0;
-    }
-    *secs = (int64_t)day * 86400 + hh * 3600 + mm * 60 + ss - off;
-    *nanos = ns;
-    return 1;
-}
-
-int state_parse_time(const char *s, int64_t *unix_s)
-{
-    int32_t ns;
-    return s && parse_time(s, unix_s, &ns);
-}
-
-static int32_t day_of(int64_t secs)
-{
-    int64_t d = secs / 86400;
-    if (secs % 86400 < 0)
-        d--;
-    return (int32_t)d;
-}
-
 /* ---- SQLite helpers ------------------------------------------------ */
 
 /* The status of a failed SQLite call, with "state PATH: what: message". */
@@ -1489,135 +1413,6 @@ void state_close(state_store *st)
     store_free(st);
 }
 
-/* ---- classify ---------------------------------------------------- */
-
-static int too_long(const char *s) { return s && strnlen(s, STATE_ID_MAX + 1) > STATE_ID_MAX; }
-
-/* The cleaning of one event, shared with txn_read (txn_classify). Fills the
- * line's customer id, day, time, invoice hash, line hash and spend. */
-typedef struct {
-    const char *cid;
-    size_t cidlen;
-    int32_t day;
-    int64_t at;
-    uint64_t ih, lh;
-    double spend;
-} event_line;
-
-static state_result classify(const state_store *st, const state_event *e, event_line *l)
-{
-    state_result r = {STATE_REJECTED, STATE_OK};
-    if (!e->event_id || !e->event_id[0] || too_long(e->event_id)) {
-        r.reason = STATE_BAD_EVENT_ID;
-        return r;
-    }
-    if (too_long(e->customer_id)) {
-        r.reason = STATE_MISSING_CUSTOMER;
-        return r;
-    }
-    if (too_long(e->invoice) || too_long(e->product)) {
-        r.reason = STATE_BAD_TEXT;
-        return r;
-    }
-    int32_t nanos = 0;
-    int32_t day = DATE_NONE;
-    if (e->time && parse_time(e->time, &l->at, &nanos))
-        day = day_of(l->at);
-    double qty = e->has_amount ? e->amount : e->quantity; /* txn_classify: amount as qty */
-    double price = e->has_amount ? 1.0 : e->price;
-    const char *inv = e->invoice ? e->invoice : "";
-    const char *cid = e->customer_id ? e->customer_id : "";
-    txn_line tl;
-    const char *cp = st->cancel_prefix ? st->cancel_prefix : "";
-    txn_reason why = txn_classify(cid, strlen(cid), inv[0] ? inv : NULL, strlen(inv), cp,
-                                  strlen(cp), 1, qty, price, e->has_amount, day, &tl);
-    if (why == TXN_NREASONS && tl.spend < 0)
-        why = TXN_RETURN; /* a return: counted and left out, as rfm-train does by default */
-    switch (why) {
-    case TXN_MISSING_ID: r.reason = STATE_MISSING_CUSTOMER; return r;
-    case TXN_BAD_NUMBER: r.reason = STATE_BAD_NUMBER; return r;
-    case TXN_BAD_DATE: r.reason = STATE_BAD_TIME; return r;
-    case TXN_CANCELLED:
-        r.outcome = STATE_IGNORED;
-        r.reason = STATE_CANCELLED;
-        return r;
-    case TXN_NONPOS_QUANTITY:
-    case TXN_ZERO_AMOUNT:
-    case TXN_RETURN:
-        r.outcome = STATE_IGNORED;
-        r.reason = STATE_NONPOS_QUANTITY;
-        return r;
-    case TXN_NONPOS_PRICE:
-        r.outcome = STATE_IGNORED;
-        r.reason = STATE_NONPOS_PRICE;
-        return r;
-    default: break;
-    }
-    l->cid = tl.cid;
-    l->cidlen = tl.cidlen;
-    l->day = day;
-    l->spend = tl.spend;
-    /* Without an invoice, the customer's calendar day is the invoice, keyed
-     * as rfm-train keys it (txn_invoice_key), so seeded and live purchases
-     * of one day are one purchase. */
-    l->ih = txn_invoice_key(inv[0] ? inv : NULL, strlen(inv), tl.cid, tl.cidlen, day);
-    /* The line: what the trainer would compare of it (customer apart, which
-     * keys the table): invoice, time, product, quantity, price. */
-    struct {
-        uint64_t ih;
-        int64_t at;
-        int64_t nanos;
-        double qty, price;
-    } key = {l->ih, l->at, nanos, e->has_amount ? 1.0 : qty, e->has_amount ? e->amount : price};
-    uint64_t h = hash_bytes(&key, sizeof key, 0x11e5);
-    if (e->product)
-        h = hash_mix(h ^ hash_bytes(e->product, strlen(e->product), 0x9a0d));
-    l->lh = h;
-    r.outcome = STATE_APPLIED;
-    return r;
-}
-
-/* An event of a kind not in the config. */
-static state_result bad_type(const state_event *e)
-{
-    state_result r = {STATE_REJECTED, STATE_BAD_TYPE};
-    if (!e->event_id || !e->event_id[0] || too_long(e->event_id))
-        r.reason = STATE_BAD_EVENT_ID;
-    return r;
-}
-
-/* An interaction (a kind that is not monetary): an id, a customer and a
- * time; the rest of the event is not read. */
-static state_result classify_interaction(const state_event *e, event_line *l)
-{
-    state_result r = {STATE_REJECTED, STATE_OK};
-    if (!e->event_id || !e->event_id[0] || too_long(e->event_id)) {
-        r.reason = STATE_BAD_EVENT_ID;
-        return r;
-    }
-    txn_line tl;
-    const char *cid = e->customer_id ? e->customer_id : "";
-    if (too_long(cid) ||
-        txn_classify(cid, strlen(cid), NULL, 0, "", 0, 1, 1, 1, 0, 0, &tl) != TXN_NREASONS) {
-        r.reason = STATE_MISSING_CUSTOMER;
-        return r;
-    }
-    int32_t nanos;
-    if (!e->time || !parse_time(e->time, &l->at, &nanos)) {
-        r.reason = STATE_BAD_TIME;
-        return r;
-    }
-    l->day = day_of(l->at);
-    if (l->day < date_from_ymd(1900, 1, 1) || l->day > date_from_ymd(9999, 12, 31)) {
-        r.reason = STATE_BAD_TIME;
-        return r;
-    }
-    l->cid = tl.cid;
-    l->cidlen = tl.cidlen;
-    r.outcome = STATE_APPLIED;
-    return r;
-}
-
 /* ---- apply --------------------------------------------------------- */
 
 /* One slice of the fold, inside the batch's transaction: the customers
@@ -1693,11 +1488,11 @@ rfm_status state_apply(state_store *st, const state_event *ev, size_t n, state_r
     size_t nrec = 0;
     for (size_t i = 0; i < n; i++) {
         const state_event *e = &ev[i];
-        event_line l;
+        state_line l;
         int ti = engagement_type_index(&st->types, e->type, e->type ? strlen(e->type) : 0);
-        state_result r = ti < 0                        ? bad_type(e)
-                         : st->types.type[ti].monetary ? classify(st, e, &l)
-                                                       : classify_interaction(e, &l);
+        state_result r = ti < 0                        ? state_bad_type(e)
+                         : st->types.type[ti].monetary ? state_classify(e, st->cancel_prefix, &l)
+                                                       : state_classify_interaction(e, &l);
         results[i] = r;
         if (r.outcome == STATE_REJECTED)
             continue;
@@ -2074,18 +1869,18 @@ rfm_status state_get(state_store *st, const char *customer_id, int32_t asof, sta
 {
     memset(out, 0, sizeof *out);
     out->last_event_at = INT64_MIN;
-    txn_line tl;
-    if (!customer_id || txn_classify(customer_id, strlen(customer_id), NULL, 0, "", 0, 1, 1, 1, 0,
-                                     0, &tl) != TXN_NREASONS)
+    const char *id;
+    size_t idlen;
+    if (!state_norm_id(customer_id, &id, &idlen))
         return rfm_fail(err, errlen, RFM_ENOTFOUND, "no customer id");
     pthread_rwlock_rdlock(&st->lock);
-    long k = custs_find(&st->cs, tl.cid, tl.cidlen);
+    long k = custs_find(&st->cs, id, idlen);
     if (k >= 0)
         features(st, &st->cs.c[k], asof, out);
     pthread_rwlock_unlock(&st->lock);
     if (k < 0)
         return rfm_fail(err, errlen, RFM_ENOTFOUND, "customer %.*s: not in the state",
-                        (int)(tl.cidlen > 200 ? 200 : tl.cidlen), tl.cid);
+                        (int)(idlen > 200 ? 200 : idlen), id);
     return RFM_OK;
 }
 
