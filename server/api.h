@@ -7,10 +7,12 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "customers.h"
 #include "http.h"
 #include "oas.h"
+#include "score.h"
 #include "status.h"
 
 typedef struct api api;
@@ -41,6 +43,14 @@ void api_release(api *a);
  * a serves. batch_limit: events per POST /events. */
 struct live;
 void api_set_live(api *a, struct live *l, size_t batch_limit);
+
+/* Score customer id from the live state as of the end of day asof with
+ * the segments and churn models (those trained): 0, or 404 / 503 / 422
+ * with msg. *scores (new reference) gets what a feed record carries:
+ * recency, frequency, monetary, rfm_score, rfm_segment, cluster, segment,
+ * churn_probability, churn_risk. out's labels borrow from a's models. */
+int api_score_id(const api *a, const char *id, int32_t asof, score_result *out, json_t **scores,
+                 char *msg, size_t len);
 
 /* The route table (owned by a). */
 const http_route *api_routes(const api *a, size_t *n);

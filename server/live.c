@@ -57,7 +57,10 @@ struct live {
     uint64_t commits, commit_failed_full, commit_failed_io;
     histogram commit_lat, get_lat;
     uint64_t commit_events_sum;
+    live_hook hook;
 };
+
+void live_set_hook(live *l, const live_hook *h) { l->hook = *h; }
 
 static double now_s(void)
 {
@@ -169,6 +172,7 @@ rfm_status live_apply(live *l, const state_event *ev, size_t n, state_result *re
 {
     if (n == 0)
         return RFM_OK;
+    void *token = l->hook.before ? l->hook.before(l->hook.ctx, ev, n) : NULL;
     job j = {ev, n, results, RFM_OK, "", 0, NULL};
     pthread_mutex_lock(&l->qmu);
     if (l->tail)
@@ -180,15 +184,16 @@ rfm_status live_apply(live *l, const state_event *ev, size_t n, state_result *re
     while (!j.done)
         pthread_cond_wait(&l->donecv, &l->qmu);
     pthread_mutex_unlock(&l->qmu);
+    if (l->hook.after)
+        l->hook.after(l->hook.ctx, token, ev, results, n, j.status);
     if (j.status != RFM_OK)
         return rfm_fail(err, errlen, j.status, "%s", j.err);
     return RFM_OK;
 }
 
-rfm_status live_get(live *l, const char *customer_id, int32_t asof_day, state_customer *out,
-                    char *err, size_t errlen)
+/* A free read connection if there is one, else one in turn (locked). */
+static reader *take_reader(live *l)
 {
-    /* A free connection if there is one, else wait for one in turn. */
     reader *r = NULL;
     for (int i = 0; i < l->nreaders && !r; i++)
         if (pthread_mutex_trylock(&l->readers[i].mu) == 0)
@@ -198,6 +203,22 @@ rfm_status live_get(live *l, const char *customer_id, int32_t asof_day, state_cu
         r = &l->readers[k % (unsigned)l->nreaders];
         pthread_mutex_lock(&r->mu);
     }
+    return r;
+}
+
+rfm_status live_ids(live *l, const char *after, size_t max, void (*fn)(void *ctx, const char *id),
+                    void *ctx, size_t *n, char *err, size_t errlen)
+{
+    reader *r = take_reader(l);
+    rfm_status s = state_ids(r->st, after, max, fn, ctx, n, err, errlen);
+    pthread_mutex_unlock(&r->mu);
+    return s;
+}
+
+rfm_status live_get(live *l, const char *customer_id, int32_t asof_day, state_customer *out,
+                    char *err, size_t errlen)
+{
+    reader *r = take_reader(l);
     double t0 = now_s();
     rfm_status s = state_get(r->st, customer_id, asof_day, out, err, errlen);
     pthread_mutex_unlock(&r->mu);

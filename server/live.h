@@ -44,9 +44,29 @@ rfm_status live_seed(live *l, const json_t *manifest, const txn_options *topt, i
 
 /* Apply a batch of events durably, merged with the batches of other
  * requests waiting (group commit); blocks until committed. Results as
- * state_apply. RFM_ENOSPC on a full disk (nothing of the batch written). */
+ * state_apply. The one way events reach the store: the hook (live_hook)
+ * runs around it. RFM_ENOSPC on a full disk (nothing of the batch written). */
 rfm_status live_apply(live *l, const state_event *ev, size_t n, state_result *results, char *err,
                       size_t errlen);
+
+/* What live_apply calls around every batch, whoever applies it (POST
+ * /events, a stream consumer): before(ctx, ev, n) before the batch is
+ * queued (the state still without it; its result is handed back), after
+ * once it is committed or failed (s), on the applying thread. The live feed
+ * (livefeed.h) scores the touched customers there. Set before serving;
+ * before may return NULL. */
+typedef struct {
+    void *(*before)(void *ctx, const state_event *ev, size_t n);
+    void (*after)(void *ctx, void *token, const state_event *ev, const state_result *res, size_t n,
+                  rfm_status s);
+    void *ctx;
+} live_hook;
+void live_set_hook(live *l, const live_hook *h);
+
+/* Customer ids after `after`, a page of up to max (state_ids), on a pooled
+ * read connection. */
+rfm_status live_ids(live *l, const char *after, size_t max, void (*fn)(void *ctx, const char *id),
+                    void *ctx, size_t *n, char *err, size_t errlen);
 
 /* A customer as of asof_day (state_get) on a pooled read connection. */
 rfm_status live_get(live *l, const char *customer_id, int32_t asof_day, state_customer *out,

@@ -24,6 +24,7 @@
 #include "date.h"
 #include "http.h"
 #include "live.h"
+#include "livefeed.h"
 #include "oas.h"
 #include "ops.h"
 
@@ -78,7 +79,20 @@ static void fit_fd_limit(server_options *o)
     }
 }
 
-static void state_metrics(void *ctx, FILE *f) { live_metrics(ctx, f); }
+/* The state store's and the live feed's lines of GET /metrics. */
+typedef struct {
+    live *lv;
+    livefeed *lf;
+} extra;
+
+static void extra_metrics(void *ctx, FILE *f)
+{
+    extra *x = ctx;
+    if (x->lv)
+        live_metrics(x->lv, f);
+    if (x->lf)
+        livefeed_metrics(x->lf, f);
+}
 
 static void usage(FILE *f)
 {
@@ -170,6 +184,7 @@ int main(int argc, char **argv)
     http_server *srv = NULL;
     ops *o = NULL;
     live *lv = NULL;
+    livefeed *lf = NULL;
     FILE *log = stderr;
     if (oas_load(cfg->server.openapi, &spec, err, sizeof err) != RFM_OK ||
         http_tokens_init(&tokens, cfg->server.tokens_sha256, cfg->server.ntokens,
@@ -208,7 +223,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "rfm-serve: state %s: %s (snapshot %s)\n", state_path,
                 seeded ? "seeded from the training data" : "opened", day);
         api_set_live(a, lv, cfg->server.batch_limit);
-        ops_set_extra(o, state_metrics, lv);
     }
     if (tokens.n == 0)
         fprintf(stderr, "rfm-serve: warning: no tokens (set RFM_API_TOKENS or "
@@ -227,7 +241,15 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     holder h = {PTHREAD_MUTEX_INITIALIZER, a};
-    http_provider prov = {acquire, release, &h};
+    http_provider prov = {acquire, release, &h, NULL};
+    /* The live feed (GET /feed): fed by the store's batches and sweep. */
+    if (livefeed_new(&cfg->feed, lv, &prov, &lf, err, sizeof err) != RFM_OK) {
+        fprintf(stderr, "rfm-serve: %s\n", err);
+        goto out;
+    }
+    prov.stream = livefeed_stream(lf);
+    extra ex = {lv, lf};
+    ops_set_extra(o, extra_metrics, &ex);
     int bound;
     if (http_start(&cfg->server, spec, &tokens, &prov, o, log, &srv, &bound, err, sizeof err) !=
         RFM_OK) {
@@ -293,6 +315,7 @@ out:
     if (log && log != stderr)
         fclose(log);
     api_release(a);
+    livefeed_free(lf); /* before the store: its sweep reads it */
     live_close(lv);
     ops_free(o);
     http_tokens_free(&tokens);

@@ -822,8 +822,23 @@ static void read_state(ctx *x, const json_t *s, rfm_config *c)
         section_check(x, "state", state_check_options(o, why, sizeof why));
 }
 
-static const char *const KEYS_TOP[] = {"data",       "models_dir", "segments", "cltv",  "churn",
-                                       "embeddings", "uplift",     "server",   "state", NULL};
+/* feed: the live feed of score changes (docs/events.md, "Live feed"). */
+static void read_feed(ctx *x, const json_t *s, feed_options *o)
+{
+    o->buffer = (size_t)get_int(x, s, "buffer", "feed.buffer", 10000, 1, 1 << 24);
+    o->max_readers = (int)get_int(x, s, "max_readers", "feed.max_readers", 64, 0, 100000);
+    o->sweep_seconds = (int)get_int(x, s, "sweep_seconds", "feed.sweep_seconds", 3600, 0, 86400);
+    o->heartbeat_seconds =
+        (int)get_int(x, s, "heartbeat_seconds", "feed.heartbeat_seconds", 15, 1, 3600);
+    o->published_max =
+        (size_t)get_int(x, s, "published_max", "feed.published_max", 1000000, 0, 1 << 28);
+}
+
+static const char *const KEYS_TOP[] = {"data",  "models_dir", "segments", "cltv",
+                                       "churn", "embeddings", "uplift",   "server",
+                                       "state", "feed",       NULL};
+static const char *const KEYS_FEED[] = {
+    "buffer", "max_readers", "sweep_seconds", "heartbeat_seconds", "published_max", NULL};
 static const char *const KEYS_STATE[] = {"path",     "synchronous", "seen_ids_max",
                                          "cache_mb", "max_mb",      NULL};
 
@@ -847,6 +862,7 @@ static void check_all_keys(ctx *x, const json_t *root)
     check_keys(x, srv, "server", KEYS_SERVER);
     check_keys(x, json_object_get(srv, "rate_limit"), "server.rate_limit", KEYS_RATE_LIMIT);
     check_keys(x, json_object_get(root, "state"), "state", KEYS_STATE);
+    check_keys(x, json_object_get(root, "feed"), "feed", KEYS_FEED);
 }
 
 rfm_status config_load(const char *path, rfm_config **out, char *err, size_t errlen)
@@ -897,6 +913,7 @@ rfm_status config_load(const char *path, rfm_config **out, char *err, size_t err
             bad(&x, "server", why);
     }
     read_state(&x, section(&x, root, "state"), c);
+    read_feed(&x, section(&x, root, "feed"), &c->feed);
 done:
     if (x.st != RFM_OK) {
         config_free(c);

@@ -53,6 +53,16 @@ typedef struct {
 /* Reason the server options cannot be used, or NULL. */
 const char *server_check(const server_options *o, char *buf, size_t len);
 
+/* feed: the live feed of score changes (GET /feed, docs/events.md). */
+typedef struct {
+    size_t buffer;         /* change records kept for readers to catch up (>= 1) */
+    int max_readers;       /* GET /feed streams open at once; more get 503 */
+    int sweep_seconds;     /* period of the re-scoring of every customer (and at
+                              each UTC day change); 0 = no sweep */
+    int heartbeat_seconds; /* a comment line on an idle stream this often */
+    size_t published_max;  /* customers whose last published labels are kept */
+} feed_options;
+
 typedef struct {
     char *path; /* the file read, for messages */
     json_t *root;
@@ -74,6 +84,7 @@ typedef struct {
     char *state_path;    /* state.path: the customer-state store (state.h) */
     state_options state; /* state: synchronous, seen_ids_max, cache_mb; cancel_prefix
                             borrows data.cancellation_prefix */
+    feed_options feed;   /* feed: buffer, readers, sweep, heartbeat */
 } rfm_config;
 
 /* Read and check a config file. On failure *out is NULL and err says

@@ -1004,3 +1004,29 @@ rfm_status state_check(state_store *st, char *err, size_t errlen)
                         answer);
     return RFM_OK;
 }
+
+/* ---- feed branch: a minimal walk over the customer ids ------------------
+ * (the state branch adds a fuller state_each; this is what the feed's sweep
+ * needs until then) */
+rfm_status state_ids(state_store *st, const char *after, size_t max,
+                     void (*fn)(void *ctx, const char *id), void *ctx, size_t *n, char *err,
+                     size_t errlen)
+{
+    *n = 0;
+    rfm_status s0 = ready(st, err, errlen);
+    if (s0 != RFM_OK)
+        return s0;
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(st->db, "SELECT id FROM customers WHERE id > ? ORDER BY id LIMIT ?",
+                                -1, &q, NULL);
+    if (rc != SQLITE_OK)
+        return sqlfail(st, rc, "ids", err, errlen);
+    sqlite3_bind_text(q, 1, after ? after : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, (sqlite3_int64)max);
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        fn(ctx, (const char *)sqlite3_column_text(q, 0));
+        (*n)++;
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? RFM_OK : sqlfail(st, rc, "ids", err, errlen);
+}

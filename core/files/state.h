@@ -142,6 +142,14 @@ rfm_status state_get(state_store *st, const char *customer_id, int32_t asof_day,
 /* Customers in the store. */
 rfm_status state_count(state_store *st, uint64_t *customers, char *err, size_t errlen);
 
+/* feed branch (until the state branch's state_each): up to max customer
+ * ids greater than after ("" or NULL: from the first), in byte order, each
+ * handed to fn (borrowed for the call); *n gets how many. Page with the
+ * last id given. */
+rfm_status state_ids(state_store *st, const char *after, size_t max,
+                     void (*fn)(void *ctx, const char *id), void *ctx, size_t *n, char *err,
+                     size_t errlen);
+
 /* PRAGMA integrity_check: RFM_OK when "ok", else RFM_EFORMAT with the
  * first problem. */
 rfm_status state_check(state_store *st, char *err, size_t errlen);

@@ -269,7 +269,10 @@ rfm_status feed_publish(feed *f, const char *customer_id, const char *time,
         free(text);
     }
     json_decref(empty);
-    if (s == RFM_OK && f->table)
+    /* Remembered: a customer with a published change (or one already
+     * remembered, or with no before to compare with); an unchanged one
+     * would only repeat its before, so the map stays small. */
+    if (s == RFM_OK && f->table && (p || n > 0 || !before))
         pub_set(f, customer_id, h, p, after);
     pthread_mutex_unlock(&f->pmu);
     return s;
