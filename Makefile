@@ -84,7 +84,7 @@ endef
 $(eval $(call program,train,train))
 $(eval $(call program,serve,server))
 $(eval $(call program,score,score))
-$(B)/tests/integration/test_http $(B)/tests/integration/test_events: $(B)/bin/rfm-serve
+$(B)/tests/integration/test_http $(B)/tests/integration/test_events $(B)/tests/integration/test_feed: $(B)/bin/rfm-serve
 $(B)/tests/integration/test_score: $(B)/bin/rfm-serve $(B)/bin/rfm-score
 
 $(B)/tests/%: tests/%.c $(B)/libcore.a $(wildcard tests/*.h)

@@ -2,11 +2,13 @@
  * live feed (livefeed.h). */
 #include "livefeed.h"
 
+#include <errno.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "api.h"
@@ -397,6 +399,15 @@ static ssize_t stream_read(void *cls, uint64_t at, char *buf, size_t max)
                 return MHD_CONTENT_READER_END_WITH_ERROR;
             continue;
         }
+        /* A suspended connection is not watched: a client gone since is
+         * seen here, at a wake-up (it sends nothing after its request, so
+         * a readable end of stream means it closed). */
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(s->c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        char b;
+        ssize_t k = ci ? recv(ci->connect_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) : -1;
+        if (k == 0 || (k < 0 && ci && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+            return MHD_CONTENT_READER_END_WITH_ERROR;
         /* Nothing to send: out of the event loop until woken. A record
          * pushed after fill() looked is seen here, under the same mutex its
          * wake-up takes. */
