@@ -455,9 +455,10 @@ static void *stream_respond(void *ctx, void *connection, const char *last_event_
     livefeed *lf = ctx;
     if (!lf->lv) {
         *status = 503;
-        snprintf(msg, msglen,
-                 "no customer-state store: the feed follows its events; start rfm-serve with "
-                 "--state PATH (or state.path in the config)");
+        snprintf(msg, msglen, "%s",
+                 lf->opt.enabled ? "no customer-state store: the feed follows its events; start "
+                                   "rfm-serve with --state PATH (or state.path in the config)"
+                                 : "the feed is off (feed.enabled: false in the config)");
         return NULL;
     }
     uint64_t pos = feed_last_id(lf->f);

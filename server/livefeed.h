@@ -28,8 +28,8 @@
 
 typedef struct livefeed livefeed;
 
-/* The feed of o. lv (may be NULL: GET /feed then answers 503, no hook, no
- * sweep) gets the batch hook; models hands out the api now serving
+/* The feed of o. lv (may be NULL, as when o->enabled is 0: GET /feed then
+ * answers 503, no hook, no sweep) gets the batch hook; models hands out the api now serving
  * (main.c's provider, whose user is an api *). Starts the heartbeat and,
  * with a store and o->sweep_seconds > 0, the sweep thread. */
 rfm_status livefeed_new(const feed_options *o, live *lv, const http_provider *models,

@@ -243,7 +243,8 @@ int main(int argc, char **argv)
     holder h = {PTHREAD_MUTEX_INITIALIZER, a};
     http_provider prov = {acquire, release, &h, NULL};
     /* The live feed (GET /feed): fed by the store's batches and sweep. */
-    if (livefeed_new(&cfg->feed, lv, &prov, &lf, err, sizeof err) != RFM_OK) {
+    if (livefeed_new(&cfg->feed, cfg->feed.enabled ? lv : NULL, &prov, &lf, err, sizeof err) !=
+        RFM_OK) {
         fprintf(stderr, "rfm-serve: %s\n", err);
         goto out;
     }

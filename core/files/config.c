@@ -825,6 +825,7 @@ static void read_state(ctx *x, const json_t *s, rfm_config *c)
 /* feed: the live feed of score changes (docs/events.md, "Live feed"). */
 static void read_feed(ctx *x, const json_t *s, feed_options *o)
 {
+    o->enabled = get_bool(x, s, "enabled", "feed.enabled", 1);
     o->buffer = (size_t)get_int(x, s, "buffer", "feed.buffer", 10000, 1, 1 << 24);
     o->max_readers = (int)get_int(x, s, "max_readers", "feed.max_readers", 64, 0, 100000);
     o->sweep_seconds = (int)get_int(x, s, "sweep_seconds", "feed.sweep_seconds", 3600, 0, 86400);
@@ -838,7 +839,8 @@ static const char *const KEYS_TOP[] = {"data",  "models_dir", "segments", "cltv"
                                        "churn", "embeddings", "uplift",   "server",
                                        "state", "feed",       NULL};
 static const char *const KEYS_FEED[] = {
-    "buffer", "max_readers", "sweep_seconds", "heartbeat_seconds", "published_max", NULL};
+    "enabled",           "buffer",        "max_readers", "sweep_seconds",
+    "heartbeat_seconds", "published_max", NULL};
 static const char *const KEYS_STATE[] = {"path",     "synchronous", "seen_ids_max",
                                          "cache_mb", "max_mb",      NULL};
 

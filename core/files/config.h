@@ -55,6 +55,7 @@ const char *server_check(const server_options *o, char *buf, size_t len);
 
 /* feed: the live feed of score changes (GET /feed, docs/events.md). */
 typedef struct {
+    int enabled;           /* 0: no scoring around batches, no sweep; GET /feed 503 */
     size_t buffer;         /* change records kept for readers to catch up (>= 1) */
     int max_readers;       /* GET /feed streams open at once; more get 503 */
     int sweep_seconds;     /* period of the re-scoring of every customer (and at
