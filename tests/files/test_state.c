@@ -649,6 +649,64 @@ static void test_seen_retention(void **state)
     free(path);
 }
 
+/* ---- feed branch: state_ids --------------------------------------------- */
+
+typedef struct {
+    char ids[300][16];
+    size_t n;
+} id_list;
+
+static void take_id(void *ctx, const char *id)
+{
+    id_list *l = ctx;
+    assert_true(l->n < 300);
+    snprintf(l->ids[l->n++], sizeof l->ids[0], "%s", id);
+}
+
+/* Paging through the ids 7 at a time gives each customer once, in byte
+ * order ("10" before "9"), and an empty page at the end. */
+static void test_ids_pages(void **state)
+{
+    (void)state;
+    char dir[64];
+    char *path = tmp_store(dir, sizeof dir);
+    state_store *st = open_store(path, NULL);
+    enum { N = 250 };
+    static char ids[N][16], cids[N][16];
+    static state_event ev[N];
+    static state_result res[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(ids[i], sizeof ids[i], "p%d", i);
+        snprintf(cids[i], sizeof cids[i], "%d", i % 100); /* 100 customers */
+        ev[i] = (state_event){ids[i], cids[i], "2011-06-01T10:00:00Z", NULL, NULL, 1, 2.0, 0, 0};
+    }
+    apply_ok(st, ev, N, res);
+    static id_list all;
+    all.n = 0;
+    char after[16] = "", err[RFM_ERRLEN];
+    size_t pages = 0, got;
+    do {
+        size_t before = all.n;
+        if (state_ids(st, after, 7, take_id, &all, &got, err, sizeof err) != RFM_OK)
+            fail_msg("state_ids: %s", err);
+        assert_int_equal(all.n - before, got);
+        assert_true(got <= 7);
+        if (got)
+            snprintf(after, sizeof after, "%s", all.ids[all.n - 1]);
+        pages++;
+    } while (got > 0);
+    assert_int_equal(all.n, 100);
+    assert_int_equal(pages, 100 / 7 + 1 + 1); /* 15 pages with ids, one empty */
+    for (size_t i = 1; i < all.n; i++)
+        assert_true(strcmp(all.ids[i - 1], all.ids[i]) < 0);
+    assert_string_equal(all.ids[0], "0");
+    assert_string_equal(all.ids[1], "1");
+    assert_string_equal(all.ids[2], "10");
+    state_close(st);
+    rm_store(dir, path);
+    free(path);
+}
+
 /* ---- kill -9 ---------------------------------------------------------- */
 
 enum { KB = 60, KN = 100 }; /* batches, events per batch */
@@ -858,6 +916,7 @@ int main(void)
         cmocka_unit_test(test_exact_after_any_order),
         cmocka_unit_test(test_exact_real_file_head),
         cmocka_unit_test(test_seen_retention),
+        cmocka_unit_test(test_ids_pages),
         cmocka_unit_test(test_kill9_loses_nothing),
         cmocka_unit_test(test_disk_full),
         cmocka_unit_test(test_bad_files),
