@@ -6,7 +6,8 @@
  * with no loss and no repeat; a reader whose id fell out of a tiny buffer
  * (feed.buffer: 8) gets a gap event counting what it missed; an id the
  * daemon never gave gets a gap too; no token is 401; a reader over
- * feed.max_readers is 503 with the JSON error shape. */
+ * feed.max_readers is 503 with the JSON error shape; the sweep publishes
+ * nothing again on the same day. */
 #include "testutil.h"
 #include "net.h"
 
@@ -198,10 +199,10 @@ static int setup(void **state)
     snprintf(dir, sizeof dir, "/tmp/rfmtest_feed_XXXXXX");
     assert_non_null(mkdtemp(dir));
     char cmd[1024];
-    /* Products off; a tiny buffer, two readers at most, no sweep. */
+    /* Products off; a tiny buffer, two readers at most, a sweep every 2 s. */
     snprintf(cmd, sizeof cmd,
              "sed -e 's/^\\(    product:\\).*/\\1 null/' -e 's/^\\(  buffer:\\).*/\\1 8/' "
-             "-e 's/^\\(  max_readers:\\).*/\\1 2/' -e 's/^\\(  sweep_seconds:\\).*/\\1 0/' "
+             "-e 's/^\\(  max_readers:\\).*/\\1 2/' -e 's/^\\(  sweep_seconds:\\).*/\\1 2/' "
              "-e 's/^\\(  heartbeat_seconds:\\).*/\\1 1/' "
              "../config/rfm.yaml > %s/rfm.yaml && grep -q '^  buffer: 8' %s/rfm.yaml",
              dir, dir);
@@ -311,6 +312,20 @@ static void check_change(const sse_event *e, const char *id, const char *field, 
     assert_string_equal(str_member(e->data, "from", v, sizeof v), from);
     assert_string_equal(str_member(e->data, "to", v, sizeof v), to);
     assert_non_null(strstr(e->data, "\"scores\":{"));
+}
+
+/* The value of the metric line starting with name (and a space). */
+static double metric(const char *name)
+{
+    char *body, key[128];
+    assert_int_equal(request("GET", "/metrics", NULL, &body), 200);
+    snprintf(key, sizeof key, "\n%s ", name);
+    const char *p = strstr(body, key);
+    if (!p)
+        fail_msg("no %s in /metrics", name);
+    double v = strtod(p + strlen(key), NULL);
+    free(body);
+    return v;
 }
 
 /* rfm_feed_readers of /metrics. */
@@ -504,12 +519,33 @@ static void test_reader_limit(void **state)
     free(body);
 }
 
+/* The sweep (every 2 s here) re-scores every customer and runs without
+ * error; on the same day it publishes nothing: each customer's labels as
+ * of today are the ones the batches above published (the hook and the
+ * sweep score alike), so no change goes out twice. A day change, which the
+ * sweep is for, cannot be made to happen in a test. */
+static void test_sweep_publishes_once(void **state)
+{
+    (void)state;
+    double records = metric("rfm_feed_records_total");
+    double sweeps = metric("rfm_feed_sweeps_total{result=\"ok\"}");
+    /* Two whole sweeps after this point (up to 120 s). */
+    for (int i = 0; i < 1200 && metric("rfm_feed_sweeps_total{result=\"ok\"}") < sweeps + 2; i++)
+        usleep(100000);
+    double after = metric("rfm_feed_sweeps_total{result=\"ok\"}");
+    print_message("  sweeps %g -> %g, records %g -> %g\n", sweeps, after, records,
+                  metric("rfm_feed_records_total"));
+    assert_true(after >= sweeps + 2);
+    assert_true(metric("rfm_feed_sweeps_total{result=\"error\"}") == 0);
+    assert_true(metric("rfm_feed_records_total") == records);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unauthenticated), cmocka_unit_test(test_change_arrives),
         cmocka_unit_test(test_resume),          cmocka_unit_test(test_gap),
-        cmocka_unit_test(test_reader_limit),
+        cmocka_unit_test(test_reader_limit),    cmocka_unit_test(test_sweep_publishes_once),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
