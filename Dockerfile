@@ -2,6 +2,7 @@
 # bundled data, run as a non-root user on port 8080.
 #   docker build -t rfm .
 #   docker run -p 8080:8080 -e RFM_API_TOKENS=change-me rfm
+# The web app is at http://localhost:8080/ui/ (docs/ui.md).
 # Mount your own models with -v /path/to/models:/app/models:ro, and for
 # HTTPS a config naming mounted certificate files (docs/operations.md).
 
@@ -12,15 +13,16 @@ RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       make gcc g++ libc6-dev pkg-config ca-certificates libmicrohttpd-dev libjansson-dev \
       libgsl-dev libfaiss-dev libopenblas-dev libyaml-dev zlib1g-dev libpq-dev libsqlite3-dev \
-      libzstd-dev \
+      libzstd-dev libdouble-conversion-dev nodejs npm \
  && rm -rf /var/lib/apt/lists/* \
+ && npm ci --no-audit --no-fund --ignore-scripts \
  && make clean all \
  && bin/rfm-train --config config/rfm.yaml --quiet
 
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      libmicrohttpd12 libjansson4 libgsl27 libgslcblas0 libyaml-0-2 zlib1g libzstd1 \
+      libmicrohttpd12 libjansson4 libgsl27 libgslcblas0 libyaml-0-2 zlib1g libzstd1 libdouble-conversion3 \
       libopenblas0-pthread libgomp1 libstdc++6 libpq5 libsqlite3-0 curl \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --home /app --shell /usr/sbin/nologin rfm
@@ -28,6 +30,8 @@ WORKDIR /app
 COPY --from=build /src/bin/rfm-serve /src/bin/rfm-train /src/bin/rfm-score /app/bin/
 COPY --from=build /src/config /app/config
 COPY --from=build /src/openapi.yaml /app/openapi.yaml
+# The /ui/ web app (docs/ui.md): found beside bin/ as /app/ui-assets.
+COPY --from=build /src/build/ui-assets /app/ui-assets
 COPY --from=build /src/models /app/models
 # The live state (state.path, docs/events.md) is seeded once from the file
 # the models were trained on; the store lives in a volume the user owns.

@@ -1,7 +1,7 @@
 # rfm: customer-intelligence scoring. `make run` and `make test` do all set-up.
 CC      ?= cc
 CXX     ?= c++
-PKGS    := libmicrohttpd jansson gsl yaml-0.1 zlib libpq sqlite3 libzstd
+PKGS    := libmicrohttpd jansson gsl yaml-0.1 zlib libpq sqlite3 libzstd double-conversion
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
 # Math functions never report through errno here, so sqrt/log inline.
@@ -12,7 +12,9 @@ CXXFLAGS ?= -O2 -g
 ALL_CXXFLAGS = -std=c++17 $(CORE_INC) -Wall -Wextra -Werror $(CXXFLAGS) $(SAN)
 # Debian's libfaiss-dev is a static library needing OpenBLAS, OpenMP, C++.
 FAISS_LIBS := -lfaiss -lopenblas -lgomp -lstdc++
-LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(FAISS_LIBS) -lpthread -lm
+# Debian's libxgboost-dev: the boosted churn learner (core/models/boost.c).
+XGB_LIBS := -lxgboost
+LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(XGB_LIBS) $(FAISS_LIBS) -lpthread -lm
 TEST_LIBS = $(LIBS) $(shell pkg-config --libs cmocka 2>/dev/null)
 
 B       ?= build
@@ -29,11 +31,11 @@ DEBS     := build-essential pkg-config libmicrohttpd-dev libjansson-dev libgsl-d
             python3 curl bc openssl clang libclang-rt-14-dev libomp-14-dev \
             libpq-dev libsqlite3-dev postgresql sqlite3 libzstd-dev \
             librdkafka-dev kcat libhiredis-dev redis-server libxgboost-dev \
-            chromium poppler-utils
+            chromium poppler-utils libdouble-conversion-dev
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps format layers lint run test unit san bench clean fuzz fuzz-short fuzz-models
-all: bin/rfm-train bin/rfm-serve bin/rfm-score
+.PHONY: all deps format layers lint run test unit ui-test san bench clean fuzz fuzz-short fuzz-models
+all: bin/rfm-train bin/rfm-serve bin/rfm-score bin/rfm-report $(B)/ui-assets/index.html
 
 deps:
 	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
@@ -52,6 +54,15 @@ deps:
 lint:
 	npx --no-install redocly lint --format=stylish openapi.yaml
 
+# The /ui/ web app (docs/ui.md): ui/ and ECharts (npm) as rfm-serve serves
+# them, with content-hashed names and gzip twins (ui/build.sh).
+UI_SRC := $(wildcard ui/*.html ui/*.js ui/*.css) ui/build.sh
+$(B)/ui-assets/index.html: $(UI_SRC) node_modules/echarts/dist/echarts.min.js
+	@$(if $(Q),echo "  UI    $(@D)")
+	$(Q)ui/build.sh $(@D)
+node_modules/echarts/dist/echarts.min.js:
+	@echo "$@ is missing: run make deps (npm ci)" >&2; exit 1
+
 # `make V=1` shows the full commands.
 Q := $(if $(V),,@)
 $(B)/%.o: %.c $(CORE_H)
@@ -69,7 +80,7 @@ $(B)/libcore.a: $(CORE_OBJ)
 # The programs: bin/rfm-NAME from the files of DIR, each object with DIR's
 # headers; $(B)/bin/rfm-NAME is the same program in the build folder, for the
 # integration tests (`make san` runs them under the sanitizers, never stale).
-PROG_H := $(wildcard train/*.h server/*.h score/*.h)
+PROG_H := $(wildcard train/*.h server/*.h score/*.h report/*.h)
 define program
 $(1)_OBJ := $$(patsubst %.c,$$(B)/%.o,$$(wildcard $(2)/*.c))
 $$(B)/$(2)/%.o: $(2)/%.c $$(PROG_H) $$(CORE_H)
@@ -83,9 +94,17 @@ bin/rfm-$(1) $$(B)/bin/rfm-$(1): $$($(1)_OBJ) $$(B)/libcore.a
 endef
 $(eval $(call program,train,train))
 $(eval $(call program,serve,server))
+# The Kafka consumer (server/kafka.c) is the daemon's alone.
+bin/rfm-serve $(B)/bin/rfm-serve: LIBS += -lrdkafka
 $(eval $(call program,score,score))
+$(eval $(call program,report,report))
 $(B)/tests/integration/test_http $(B)/tests/integration/test_events $(B)/tests/integration/test_feed: $(B)/bin/rfm-serve
+$(B)/tests/integration/test_http: $(B)/ui-assets/index.html
 $(B)/tests/integration/test_score: $(B)/bin/rfm-serve $(B)/bin/rfm-score
+$(B)/tests/integration/test_report: $(B)/bin/rfm-train $(B)/bin/rfm-report
+# test_kafka hosts librdkafka's mock cluster (tests/kafka_mock.h).
+$(B)/tests/integration/test_kafka: $(B)/bin/rfm-serve
+$(B)/tests/integration/test_kafka: TEST_LIBS += -lrdkafka
 
 $(B)/tests/%: tests/%.c $(B)/libcore.a $(wildcard tests/*.h)
 	@mkdir -p $(@D)
@@ -101,6 +120,11 @@ $(B)/tests/integration/test_oom: TEST_LIBS += -Wl,--wrap=malloc,--wrap=calloc,--
 unit: $(TESTS)
 	@fail=0; for t in $(TESTS); do echo "== $$t"; \
 	  (cd tests && RFM_SERVE=$(B)/bin/rfm-serve ../$$t) || fail=1; done; exit $$fail
+
+# The /ui/ app in Debian's chromium against the real daemon (tests/ui/,
+# docs/ui.md); screenshots of every page go to $(B)/ui/.
+ui-test: all $(B)/bin/rfm-serve
+	B=$(B) node tests/ui/ui.test.mjs
 
 san:
 	$(MAKE) --no-print-directory B=build/san SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" unit
@@ -119,7 +143,7 @@ layers:
 	@tests/layers.sh
 
 test: deps fuzz-short
-	$(MAKE) --no-print-directory layers lint all unit
+	$(MAKE) --no-print-directory layers lint all ui-test unit
 	@echo "== unit suite again with GLIBC_TUNABLES=$(NOHWCAPS)"
 	GLIBC_TUNABLES=$(NOHWCAPS) $(MAKE) --no-print-directory unit
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(MAKE) --no-print-directory san
@@ -137,7 +161,8 @@ FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE $(CORE_INC) -Iserver $(WARN) -g -O1 $(NOE
                 $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 FUZZ_OBJ     := $(CORE_C:%.c=$(FUZZ_B)/%.o) $(CORE_CXX:%.cpp=$(FUZZ_B)/%.o) \
                 $(FUZZ_B)/server/api.o $(FUZZ_B)/server/docs.o $(FUZZ_B)/server/http.o \
-                $(FUZZ_B)/server/ops.o $(FUZZ_B)/server/guard.o $(FUZZ_B)/server/live.o
+                $(FUZZ_B)/server/ops.o $(FUZZ_B)/server/guard.o $(FUZZ_B)/server/live.o \
+                $(FUZZ_B)/server/ui.o
 FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS    := $(FUZZ_NAMES:%=$(FUZZ_B)/fuzz_%)
 FUZZ_MODELS  := $(FUZZ_B)/models/manifest.json
@@ -190,6 +215,7 @@ run: deps
 	@tok="$${RFM_API_TOKENS:-$$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')}"; \
 	first="$${tok%%,*}"; \
 	echo; echo "token: $$first"; \
+	echo "web app: http://127.0.0.1:8080/ui/ (sign in with the token; docs/ui.md)"; \
 	echo "try:   curl -s -H 'Authorization: Bearer $$first' -H 'Content-Type: application/json' \\"; \
 	echo "         -d '{\"recency\": 12, \"frequency\": 7, \"monetary\": 4310}' http://127.0.0.1:8080/segment"; \
 	echo; RFM_API_TOKENS="$$tok" exec bin/rfm-serve --config config/rfm.yaml
@@ -199,6 +225,7 @@ $(B)/bench/%: bench/%.c bench/bench.h $(B)/libcore.a
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libcore.a $(LIBS)
 
+$(B)/bench/bench_kafka: LIBS += -lrdkafka
 bench: deps all $(BENCH)
 	B=$(B) bench/run.sh
 

@@ -15,9 +15,13 @@
  * and streams each row out; beyond the models and those arrays, memory
  * does not grow with the customers.
  *
- * Not yet: --state/--as-of (scoring the live customer state) are refused
- * with a message; --by uplift_gain likewise (the uplift model scores
- * campaign features that the customer table does not hold).
+ * With --state, the customers are those of the live customer-state store
+ * (core/files/state.h) with a purchase by --as-of (default today), their
+ * features as GET /customers/{id} computes them; they are read into memory
+ * first (state_each), like the training table.
+ *
+ * Not yet: --by uplift_gain is refused with a message (the uplift model
+ * scores campaign features that the customer table does not hold).
  *
  * Exit status: 0 success, 1 bad models or data or a failed write, 2 bad
  * usage or config.
@@ -25,17 +29,21 @@
 #include <getopt.h>
 #include <gsl/gsl_errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <errno.h>
+#include <unistd.h>
 
 #include "churn.h"
 #include "cltv.h"
 #include "config.h"
 #include "csv.h"
+#include "date.h"
 #include "customers.h"
 #include "export.h"
 #include "hash.h"
@@ -43,10 +51,12 @@
 #include "numfmt.h"
 #include "score.h"
 #include "segments.h"
+#include "state.h"
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: rfm-score [--config FILE] [--models DIR] --out FILE\n"
+    fprintf(f, "usage: rfm-score [--config FILE] [--models DIR] [--state PATH [--as-of DATE]]\n"
+               "                 --out FILE\n"
                "                 [--top N --by cltv|churn|value_at_risk] [--segment NAME]...\n"
                "                 [--changed-since FILE] [--quiet]\n"
                "\n"
@@ -68,8 +78,12 @@ static void usage(FILE *f)
                "  --quiet              no progress on stderr\n"
                "  --help               this text\n"
                "\n"
-               "Not yet: --state and --as-of (scores from the live customer state) and\n"
-               "--by uplift_gain; rfm-score scores as of the training snapshot.\n"
+               "  --state PATH         score the customers of the live customer-state store\n"
+               "                       (rfm-serve --state) instead of the training snapshot\n"
+               "  --as-of DATE         with --state: the figures as of DATE (YYYY-MM-DD,\n"
+               "                       purchases on or before it; default today, UTC)\n"
+               "\n"
+               "Not yet: --by uplift_gain.\n"
                "\n"
                "Exit status: 0 success, 1 bad models or data or a failed write, 2 bad usage.\n");
 }
@@ -145,8 +159,12 @@ typedef struct {
     segments_model *segments;
     cltv_model *cltv;
     churn_model *churn;
-    customers *cust;
+    customers *cust; /* the training customers; or, with --state: */
+    char **sids;     /* the live state's customers as of a day */
+    customer_row *srows;
+    size_t sn;
     score_models sm;
+    cltv_cache *cache2; /* pass 1's second thread */
     char version[512];
     char scored_at[11];
 } models;
@@ -157,6 +175,11 @@ static void models_free(models *m)
     cltv_free(m->cltv);
     churn_free(m->churn);
     customers_free(m->cust);
+    for (size_t i = 0; i < m->sn; i++)
+        free(m->sids[i]);
+    free(m->sids), free(m->srows);
+    cltv_cache_free(m->sm.cltv_cache);
+    cltv_cache_free(m->cache2);
     json_decref(m->manifest);
 }
 
@@ -168,20 +191,21 @@ static const char *version_of(const json_t *man, const char *name)
 
 /* Load what score_customer needs from dir, as rfm-serve's api_load does:
  * the same files, the same cltv defaults. */
-static rfm_status load_models(const char *dir, models *m, char *err, size_t errlen)
+static rfm_status load_models(const char *dir, int with_customers, models *m, char *err,
+                              size_t errlen)
 {
     rfm_status st = modelfile_open(dir, &m->manifest, err, errlen);
     if (st != RFM_OK)
         return st;
     const json_t *mods = json_object_get(m->manifest, "models");
     json_t *j;
-    if (!json_object_get(mods, "customers"))
+    if (with_customers && !json_object_get(mods, "customers"))
         return rfm_fail(err, errlen, RFM_ENOTFOUND,
                         "%s: no customer table: run bin/rfm-train from transactions", dir);
     const char *f = json_string_value(json_object_get(json_object_get(mods, "customers"), "file"));
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, f ? f : "customers.csv");
-    if ((st = customers_load(path, &m->cust, err, errlen)) != RFM_OK)
+    if (with_customers && (st = customers_load(path, &m->cust, err, errlen)) != RFM_OK)
         return st;
     if (json_object_get(mods, "segments")) {
         if ((st = modelfile_load(dir, m->manifest, "segments", &j, err, errlen)) != RFM_OK)
@@ -214,6 +238,11 @@ static rfm_status load_models(const char *dir, models *m, char *err, size_t errl
             return st;
     }
     m->sm.segments = m->segments, m->sm.cltv = m->cltv, m->sm.churn = m->churn;
+    for (int t = 0; t < 2 && m->cltv; t++)
+        if ((st =
+                 cltv_cache_new(m->cltv, m->sm.horizon_days, m->sm.discount_rate, (size_t)128 << 20,
+                                t ? &m->cache2 : &m->sm.cltv_cache, err, errlen)) != RFM_OK)
+            return st;
     /* model_version: the one version of the models used when they agree
      * (one training run), else each "name=version" in a fixed order. */
     static const char *const NAMES[] = {"customers", "segments", "churn", "cltv"};
@@ -244,51 +273,42 @@ static rfm_status load_models(const char *dir, models *m, char *err, size_t errl
     return RFM_OK;
 }
 
-/* Percentile of x in the sorted values v[0..n-1]: 100 x (below + equal / 2)
- * / n, rounded to 0.01; ties share one. NaN when x is NaN or n is 0. */
-static double percentile(const double *v, size_t n, double x)
-{
-    if (isnan(x) || !n)
-        return NAN;
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (v[mid] < x)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    size_t below = lo;
-    hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (v[mid] <= x)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    double p = 100.0 * ((double)below + 0.5 * (double)(lo - below)) / (double)n;
-    return round(p * 100) / 100;
-}
+/* Replace each value of v[0..n-1] by its percentile among the non-NaN
+ * ones: 100 x (below + equal / 2) / count, rounded to 0.01; ties share
+ * one; NaN stays NaN. One sort of (value, index) pairs and a sweep, not a
+ * binary search a row (random reads over the whole table). 0 when out of
+ * memory (v unchanged). */
+typedef struct {
+    double v;
+    size_t i;
+} ranked;
 
-static int cmp_double(const void *a, const void *b)
+static int cmp_ranked(const void *a, const void *b)
 {
-    double x = *(const double *)a, y = *(const double *)b;
+    double x = ((const ranked *)a)->v, y = ((const ranked *)b)->v;
     return (x > y) - (x < y);
 }
 
-/* Sorted copy of the non-NaN values of v[0..n-1]; count in *m. */
-static double *sorted_finite(const double *v, size_t n, size_t *m)
+static int to_percentiles(double *v, size_t n)
 {
-    double *s = malloc((n ? n : 1) * sizeof *s);
-    if (!s)
-        return NULL;
-    *m = 0;
+    ranked *r = malloc((n ? n : 1) * sizeof *r);
+    if (!r)
+        return 0;
+    size_t m = 0;
     for (size_t i = 0; i < n; i++)
         if (!isnan(v[i]))
-            s[(*m)++] = v[i];
-    qsort(s, *m, sizeof *s, cmp_double);
-    return s;
+            r[m].v = v[i], r[m++].i = i;
+    qsort(r, m, sizeof *r, cmp_ranked);
+    for (size_t lo = 0, hi; lo < m; lo = hi) {
+        for (hi = lo + 1; hi < m && r[hi].v == r[lo].v;)
+            hi++;
+        double p = 100.0 * ((double)lo + 0.5 * (double)(hi - lo)) / (double)m;
+        p = round(p * 100) / 100;
+        for (size_t k = lo; k < hi; k++)
+            v[r[k].i] = p;
+    }
+    free(r);
+    return 1;
 }
 
 /* One customer's output row; text for the numbers lives in the row's
@@ -461,6 +481,158 @@ static int previous_same(const previous *p, const char *id, uint64_t fp)
     return 0;
 }
 
+/* The customers scored: the training table, or the live state's. */
+static size_t count_of(const models *m) { return m->cust ? customers_count(m->cust) : m->sn; }
+static const customer_row *row_of(const models *m, size_t i)
+{
+    return m->cust ? customers_row(m->cust, i) : &m->srows[i];
+}
+static const char *id_of(const models *m, size_t i)
+{
+    return m->cust ? customers_id(m->cust, i) : m->sids[i];
+}
+
+/* state_each's callback: keep the customers with a purchase by the day,
+ * their figures as GET /customers/{id} maps them (server/api.c by_id). */
+typedef struct {
+    models *m;
+    size_t cap;
+    int oom;
+} collect;
+
+static int collect_one(void *user, const char *id, const state_customer *c)
+{
+    collect *k = user;
+    models *m = k->m;
+    if (!c->f.active)
+        return 0;
+    if (m->sn == k->cap) {
+        size_t cap = k->cap ? 2 * k->cap : 4096;
+        char **ids = realloc(m->sids, cap * sizeof *ids);
+        if (ids)
+            m->sids = ids;
+        customer_row *rows = ids ? realloc(m->srows, cap * sizeof *rows) : NULL;
+        if (!rows)
+            return k->oom = 1;
+        m->srows = rows, k->cap = cap;
+    }
+    const txn_features *f = &c->f;
+    if (!(m->sids[m->sn] = strdup(id)))
+        return k->oom = 1;
+    /* As GET /customers/{id} (server/api.c): the store keeps no trends. */
+    m->srows[m->sn++] = (customer_row){f->recency, f->frequency, f->monetary,     f->bg_x,
+                                       f->bg_t_x,  f->bg_T,      f->bg_mean_spend, NAN,
+                                       NAN};
+    return 0;
+}
+
+/* The customers of the store at path as of day (purchases on or before it). */
+static rfm_status load_state(const char *path, int32_t day, models *m, char *err, size_t errlen)
+{
+    if (access(path, F_OK) != 0)
+        return rfm_fail(err, errlen, RFM_ENOTFOUND, "--state %s: %s", path, strerror(errno));
+    state_options o;
+    state_default_options(&o);
+    state_store *st;
+    rfm_status s = state_open(path, &o, &st, err, errlen);
+    if (s != RFM_OK)
+        return s;
+    collect k = {m, 0, 0};
+    s = state_each(st, day + 1, collect_one, &k, err, errlen);
+    state_close(st);
+    if (s == RFM_OK && k.oom)
+        s = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory for the state's customers");
+    return s;
+}
+
+/* ---- the two passes, each over two threads -------------------------------
+ * Pass 1 splits the table in halves, one thread each (each with its own
+ * lifetime-value cache: score.h). Pass 2 keeps the rows in order: one
+ * thread scores the next batch of rows while the main thread writes the
+ * current one through the export writer (which formats the numbers). */
+typedef struct {
+    const models *m;
+    score_models sm; /* a copy with this thread's cache */
+    size_t from, to;
+    int want;
+    const char *const *segs;
+    size_t nsegs;
+    by_key by;
+    double *pchurn, *pcltv, *key;
+    unsigned char *keep;
+    rfm_status st;
+    size_t bad; /* the customer that failed */
+    char err[RFM_ERRLEN];
+} pass1_job;
+
+static void *pass1(void *arg)
+{
+    pass1_job *j = arg;
+    for (size_t i = j->from; i < j->to; i++) {
+        score_result r;
+        if ((j->st = score_customer(&j->sm, row_of(j->m, i), j->want, 1, &r, j->err,
+                                    sizeof j->err)) != RFM_OK) {
+            j->bad = i;
+            return NULL;
+        }
+        j->pchurn[i] = r.done & SCORE_CHURN ? r.churn_probability : NAN;
+        j->pcltv[i] = r.done & SCORE_CLTV ? r.cltv.cltv : NAN;
+        if (j->keep) {
+            j->keep[i] = 0;
+            for (size_t s = 0; s < j->nsegs && (r.done & SCORE_SEGMENTS); s++)
+                j->keep[i] |=
+                    !strcmp(j->segs[s], r.seg.segment) || !strcmp(j->segs[s], r.seg.rfm_segment);
+        }
+        if (j->key)
+            j->key[i] = j->by == BY_CLTV    ? j->pcltv[i]
+                        : j->by == BY_CHURN ? j->pchurn[i]
+                                            : j->pchurn[i] * j->pcltv[i];
+    }
+    return NULL;
+}
+
+enum { BATCH = 4096 };
+typedef struct {
+    const models *m;
+    const score_models *sm;
+    const size_t *order;
+    const unsigned char *keep;
+    const double *pchurn, *pcltv; /* percentiles */
+    const previous *prev;         /* NULL: every row */
+    size_t from, to;              /* positions in the output order */
+    size_t count;                 /* rows to write */
+    score_result r[BATCH];
+    out_row o[BATCH];
+    rfm_status st;
+    const char *bad; /* the customer that failed */
+    char err[RFM_ERRLEN];
+} batch;
+
+static void *score_batch(void *arg)
+{
+    batch *b = arg;
+    b->count = 0, b->st = RFM_OK;
+    for (size_t k = b->from; k < b->to; k++) {
+        size_t i = b->order ? b->order[k] : k;
+        if (!b->order && b->keep && !b->keep[i])
+            continue;
+        const customer_row *row = row_of(b->m, i);
+        const char *id = id_of(b->m, i);
+        score_result *r = &b->r[b->count];
+        if ((b->st = score_customer(b->sm, row, SCORE_ALL, 1, r, b->err, sizeof b->err)) !=
+            RFM_OK) {
+            b->bad = id;
+            return NULL;
+        }
+        out_row *o = &b->o[b->count];
+        fill_row(b->m, id, row, r, b->pchurn[i], b->pcltv[i], o);
+        if (b->prev && previous_same(b->prev, id, row_fingerprint(o)))
+            continue;
+        b->count++;
+    }
+    return NULL;
+}
+
 /* Highest key first; equal keys in table order (qsort_r, key array). */
 static int cmp_top(const void *a, const void *b, void *keyp)
 {
@@ -491,7 +663,7 @@ static int known_segment(const segments_model *s, const char *name)
 int main(int argc, char **argv)
 {
     const char *config_path = "config/rfm.yaml", *models_dir = NULL, *out_path = NULL;
-    const char *changed = NULL, *by_name = NULL;
+    const char *changed = NULL, *by_name = NULL, *state_path = NULL, *asof_s = NULL;
     const char *segs[64];
     size_t nsegs = 0;
     long top = -1;
@@ -532,13 +704,8 @@ int main(int argc, char **argv)
             segs[nsegs++] = optarg;
             break;
         case 'C': changed = optarg; break;
-        case 'S':
-        case 'A':
-            fprintf(stderr,
-                    "rfm-score: --%s: not available yet: rfm-score scores the customers "
-                    "as of the training snapshot (models/customers.csv)\n",
-                    c == 'S' ? "state" : "as-of");
-            return 2;
+        case 'S': state_path = optarg; break;
+        case 'A': asof_s = optarg; break;
         case 'q': quiet = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -547,6 +714,25 @@ int main(int argc, char **argv)
     if (optind < argc) {
         fprintf(stderr, "rfm-score: unexpected argument '%s'\n", argv[optind]);
         return 2;
+    }
+    int32_t asof = (int32_t)(time(NULL) / 86400); /* today, UTC, as the API */
+    if (asof_s) {
+        int y, mo, d;
+        char tail;
+        asof = sscanf(asof_s, "%4d-%2d-%2d%c", &y, &mo, &d, &tail) == 3 && strlen(asof_s) == 10
+                   ? date_parse(asof_s, 10)
+                   : DATE_NONE;
+        if (asof == DATE_NONE || y < 1900) {
+            fprintf(stderr,
+                    "rfm-score: --as-of: must be a date YYYY-MM-DD from 1900 on, not '%s'\n",
+                    asof_s);
+            return 2;
+        }
+        if (!state_path) {
+            fprintf(stderr, "rfm-score: --as-of goes with --state (without it the figures are "
+                            "as of the training snapshot)\n");
+            return 2;
+        }
     }
     if (!out_path) {
         fprintf(stderr, "rfm-score: --out FILE is required\n");
@@ -596,14 +782,18 @@ int main(int argc, char **argv)
     memset(&m, 0, sizeof m);
     previous prev;
     memset(&prev, 0, sizeof prev);
-    double *pchurn = NULL, *pcltv = NULL, *schurn = NULL, *scltv = NULL, *key = NULL;
+    double *pchurn = NULL, *pcltv = NULL, *key = NULL;
     size_t *order = NULL;
     unsigned char *keep = NULL;
+    batch *bt[2] = {NULL, NULL};
     export_writer *w = NULL;
-    if (load_models(models_dir, &m, err, sizeof err) != RFM_OK) {
+    if (load_models(models_dir, !state_path, &m, err, sizeof err) != RFM_OK ||
+        (state_path && load_state(state_path, asof, &m, err, sizeof err) != RFM_OK)) {
         fprintf(stderr, "rfm-score: %s\n", err);
         goto out;
     }
+    if (state_path) /* the figures are as of the day asked */
+        date_format(asof, m.scored_at);
     if (by == BY_CLTV && !m.cltv) {
         fprintf(stderr, "rfm-score: --by cltv: model cltv is not trained\n");
         rc = 2;
@@ -631,7 +821,7 @@ int main(int argc, char **argv)
     }
 
     /* Pass 1: the percentile keys, the filter and the targeting key. */
-    size_t n = customers_count(m.cust), ntop = 0;
+    size_t n = count_of(&m), ntop = 0;
     pchurn = malloc((n ? n : 1) * sizeof *pchurn);
     pcltv = malloc((n ? n : 1) * sizeof *pcltv);
     keep = nsegs ? malloc(n ? n : 1) : NULL;
@@ -640,28 +830,30 @@ int main(int argc, char **argv)
         fprintf(stderr, "rfm-score: out of memory for %zu customers\n", n);
         goto out;
     }
-    int want1 = SCORE_CHURN | SCORE_CLTV | (nsegs ? SCORE_SEGMENTS : 0);
-    for (size_t i = 0; i < n; i++) {
-        score_result r;
-        if (score_customer(&m.sm, customers_row(m.cust, i), want1, 1, &r, err, sizeof err) !=
-            RFM_OK) {
-            fprintf(stderr, "rfm-score: customer '%s': %s\n", customers_id(m.cust, i), err);
+    int want1 = SCORE_CHURN | SCORE_CLTV | SCORE_CLTV_POINT | (nsegs ? SCORE_SEGMENTS : 0);
+    pass1_job jobs[2];
+    pthread_t th1;
+    for (int t = 0; t < 2; t++) {
+        pass1_job *j = &jobs[t];
+        memset(j, 0, sizeof *j);
+        j->m = &m, j->sm = m.sm, j->want = want1, j->segs = segs, j->nsegs = nsegs, j->by = by;
+        j->pchurn = pchurn, j->pcltv = pcltv, j->key = key, j->keep = keep;
+        j->from = t ? n / 2 : 0, j->to = t ? n : n / 2;
+        j->sm.cltv_cache = t ? m.cache2 : m.sm.cltv_cache;
+    }
+    int threaded = pthread_create(&th1, NULL, pass1, &jobs[1]) == 0;
+    pass1(&jobs[0]);
+    if (threaded)
+        pthread_join(th1, NULL);
+    else
+        pass1(&jobs[1]);
+    for (int t = 0; t < 2; t++)
+        if (jobs[t].st != RFM_OK) {
+            fprintf(stderr, "rfm-score: customer '%s': %s\n", id_of(&m, jobs[t].bad), jobs[t].err);
             goto out;
         }
-        pchurn[i] = r.done & SCORE_CHURN ? r.churn_probability : NAN;
-        pcltv[i] = r.done & SCORE_CLTV ? r.cltv.cltv : NAN;
-        if (keep) {
-            keep[i] = 0;
-            for (size_t s = 0; s < nsegs && (r.done & SCORE_SEGMENTS); s++)
-                keep[i] |= !strcmp(segs[s], r.seg.segment) || !strcmp(segs[s], r.seg.rfm_segment);
-        }
-        if (key)
-            key[i] = by == BY_CLTV ? pcltv[i] : by == BY_CHURN ? pchurn[i] : pchurn[i] * pcltv[i];
-    }
-    size_t nchurn, ncltv;
-    schurn = sorted_finite(pchurn, n, &nchurn);
-    scltv = sorted_finite(pcltv, n, &ncltv);
-    if (!schurn || !scltv) {
+    /* From here on pchurn and pcltv hold percentiles. */
+    if (!to_percentiles(pchurn, n) || !to_percentiles(pcltv, n)) {
         fprintf(stderr, "rfm-score: out of memory for %zu customers\n", n);
         goto out;
     }
@@ -686,31 +878,48 @@ int main(int argc, char **argv)
     }
     size_t total = order ? ntop : n, written = 0;
     double last = now_s();
-    for (size_t k = 0; k < total; k++) {
-        size_t i = order ? order[k] : k;
-        if (!order && keep && !keep[i])
-            continue;
-        const customer_row *row = customers_row(m.cust, i);
-        const char *id = customers_id(m.cust, i);
-        score_result r;
-        if (score_customer(&m.sm, row, SCORE_ALL, 1, &r, err, sizeof err) != RFM_OK) {
-            fprintf(stderr, "rfm-score: customer '%s': %s\n", id, err);
+    if (!(bt[0] = malloc(sizeof *bt[0])) || !(bt[1] = malloc(sizeof *bt[1]))) {
+        fprintf(stderr, "rfm-score: out of memory\n");
+        goto out;
+    }
+    for (int t = 0; t < 2; t++) {
+        batch *b = bt[t];
+        b->m = &m, b->sm = &m.sm, b->order = order, b->keep = keep;
+        b->pchurn = pchurn, b->pcltv = pcltv, b->prev = changed ? &prev : NULL;
+    }
+    bt[0]->from = 0, bt[0]->to = total < BATCH ? total : BATCH;
+    score_batch(bt[0]);
+    for (int cur = 0;; cur ^= 1) {
+        batch *b = bt[cur], *next = bt[cur ^ 1];
+        if (b->st != RFM_OK) {
+            fprintf(stderr, "rfm-score: customer '%s': %s\n", b->bad, b->err);
             goto out;
         }
-        out_row o;
-        fill_row(&m, id, row, &r, percentile(schurn, nchurn, pchurn[i]),
-                 percentile(scltv, ncltv, pcltv[i]), &o);
-        if (changed && previous_same(&prev, id, row_fingerprint(&o)))
-            continue;
-        if (export_row(w, o.v, err, sizeof err) != RFM_OK) {
+        /* Score the next batch while this one is written. */
+        pthread_t th2;
+        int more = b->to < total, started = 0;
+        if (more) {
+            next->from = b->to, next->to = total - b->to < BATCH ? total : b->to + BATCH;
+            started = pthread_create(&th2, NULL, score_batch, next) == 0;
+        }
+        rfm_status wst = RFM_OK;
+        for (size_t r = 0; r < b->count && wst == RFM_OK; r++)
+            if ((wst = export_row(w, b->o[r].v, err, sizeof err)) == RFM_OK)
+                written++;
+        if (started)
+            pthread_join(th2, NULL);
+        else if (more)
+            score_batch(next);
+        if (wst != RFM_OK) {
             fprintf(stderr, "rfm-score: %s\n", err);
             goto out;
         }
-        written++;
-        if (!quiet && total >= 100000 && (k & 0xffff) == 0 && now_s() - last >= 1) {
+        if (!more)
+            break;
+        if (!quiet && total >= 100000 && now_s() - last >= 1) {
             last = now_s();
-            say("rfm-score: %zu of %zu customers, %.0f rows/s\n", k, total,
-                (double)k / (last - t0));
+            say("rfm-score: %zu of %zu customers, %.0f rows/s\n", b->to, total,
+                (double)b->to / (last - t0));
         }
     }
     rfm_status st = export_commit(w, err, sizeof err);
@@ -728,7 +937,7 @@ int main(int argc, char **argv)
     rc = 0;
 out:
     export_abort(w);
-    free(pchurn), free(pcltv), free(schurn), free(scltv), free(key), free(order), free(keep);
+    free(pchurn), free(pcltv), free(key), free(order), free(keep), free(bt[0]), free(bt[1]);
     previous_free(&prev);
     models_free(&m);
     config_free(cfg);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "analytics.h"
 #include "ann.h"
 #include "campaign.h"
 #include "churn.h"
@@ -43,18 +44,24 @@ struct api {
     segments_model *segments;
     const char *segments_version; /* borrowed from manifest */
     char *clusters_body;          /* GET /clusters/summary, computed once */
+    char *analytics_body[3];      /* GET /analytics/{overview,rfm-matrix,cltv-churn}, or NULL */
     char *openapi_text;
     size_t openapi_len;
     struct timespec started;
     live *live;         /* the customer-state store, or NULL (not owned) */
     size_t batch_limit; /* events per POST /events */
-    http_route routes[20];
+    /* Another part's readiness (the Kafka consumer's lag): NULL, or why
+     * not ready (NULL when ready). */
+    const char *(*not_ready)(void *ctx, char *buf, size_t len);
+    void *not_ready_ctx;
+    const engagement_options *events; /* interaction kinds, engagement edges (not owned) */
+    http_route routes[28];
     size_t nroutes;
 };
 
 /* Models this server can serve, in the order /ready lists them. */
-static const char *const KNOWN[] = {"segments",  "cltv",       "churn",
-                                    "customers", "embeddings", "uplift"};
+static const char *const KNOWN[] = {"segments",   "cltv",   "churn",    "customers",
+                                    "embeddings", "uplift", "analytics"};
 #define NKNOWN (sizeof KNOWN / sizeof *KNOWN)
 
 static int not_trained(char *msg, size_t len, const char *model)
@@ -83,6 +90,11 @@ static int h_health(void *user, const json_t *body, json_t **out, char *msg, siz
     const char *created = json_string_value(json_object_get(a->manifest, "created_at"));
     *out = json_pack("{s:s,s:o,s:f,s:s}", "status", "ok", "models", models, "uptime_s", up,
                      "models_created_at", created ? created : "");
+    if (*out && a->churn) {
+        churn_info ci;
+        churn_info_get(a->churn, &ci);
+        json_object_set_new(*out, "churn_learner", json_string(churn_learner_name(ci.learner)));
+    }
     return 200;
 }
 
@@ -91,12 +103,18 @@ static int h_ready(void *user, const json_t *body, json_t **out, char *msg, size
     const api *a = user;
     (void)body, (void)msg, (void)len;
     json_t *loaded = json_array(), *missing = json_array();
-    const void *have[NKNOWN] = {a->segments, a->cltv, a->churn, a->customers, a->ann, a->uplift};
+    const void *have[NKNOWN] = {
+        a->segments, a->cltv, a->churn, a->customers, a->ann, a->uplift, a->analytics_body[0]};
     for (size_t i = 0; i < NKNOWN; i++)
         json_array_append_new(have[i] ? loaded : missing, json_string(KNOWN[i]));
-    /* Models are loaded before the listener starts: once we answer, we are ready. */
-    *out = json_pack("{s:b,s:o,s:o}", "ready", 1, "models", loaded, "not_trained", missing);
-    return 200;
+    /* Models are loaded before the listener starts: once we answer, we are
+     * ready, unless another part (the Kafka consumer, far behind) says not. */
+    char why[256];
+    const char *reason = a->not_ready ? a->not_ready(a->not_ready_ctx, why, sizeof why) : NULL;
+    *out = json_pack("{s:b,s:o,s:o}", "ready", !reason, "models", loaded, "not_trained", missing);
+    if (reason && *out)
+        json_object_set_new(*out, "reason", json_string(reason));
+    return reason ? 503 : 200;
 }
 
 /* Today (UTC) as a day number. */
@@ -131,6 +149,7 @@ static int by_id(const api *a, const char *id, int32_t asof, customer_row *row, 
         row->recency = c.f.recency, row->frequency = c.f.frequency, row->monetary = c.f.monetary;
         row->repeat_purchases = c.f.bg_x, row->days_first_to_last = c.f.bg_t_x;
         row->days_since_first = c.f.bg_T, row->mean_repeat_spend = c.f.bg_mean_spend;
+        row->ipt_trend = row->spend_trend = NAN; /* the store keeps no trends */
         if (sc)
             *sc = c;
         return 0;
@@ -153,6 +172,8 @@ static int rfm_row(const api *a, const json_t *body, customer_row *row, const ch
     *row = (customer_row){json_number_value(json_object_get(body, "recency")),
                           json_number_value(json_object_get(body, "frequency")),
                           json_number_value(json_object_get(body, "monetary")),
+                          NAN,
+                          NAN,
                           NAN,
                           NAN,
                           NAN,
@@ -204,7 +225,9 @@ static int h_cltv(void *user, const json_t *body, json_t **out, char *msg, size_
                         json_number_value(json_object_get(body, "repeat_purchases")),
                         json_number_value(json_object_get(body, "days_first_to_last_purchase")),
                         json_number_value(json_object_get(body, "days_since_first_purchase")),
-                        json_number_value(json_object_get(body, "mean_repeat_spend"))};
+                        json_number_value(json_object_get(body, "mean_repeat_spend")),
+                        NAN,
+                        NAN};
     const char *id = json_string_value(json_object_get(body, "customer_id"));
     if (id) {
         int st = by_id(a, id, today_utc(), &row, NULL, msg, len);
@@ -333,7 +356,8 @@ static int h_churn(void *user, const json_t *body, json_t **out, char *msg, size
     score_result sr;
     if (score_customer(&sm, &row, SCORE_CHURN, 0, &sr, msg, len) != RFM_OK)
         return 422;
-    const double x[3] = {row.recency, row.frequency, row.monetary};
+    double x[CHURN_MAX_FEATURES];
+    churn_model_row(a->churn, &row, x);
     const double base = sr.churn_base, *contrib = sr.churn_contrib, p = sr.churn_probability;
     churn_counterfactual_result cf;
     if (churn_counterfactual(a->churn, x, a->cf_threshold, a->cf_max, &cf, msg, len) != RFM_OK)
@@ -350,10 +374,15 @@ static int h_churn(void *user, const json_t *body, json_t **out, char *msg, size
         cfj =
             json_pack("{s:b,s:b,s:i,s:f,s:f}", "needed", 1, "found", 0, "max_purchases", a->cf_max,
                       "lowest_probability", cf.probability_after, "threshold", a->cf_threshold);
+    /* One contribution per feature of the served model, by name. */
+    churn_info ci;
+    churn_info_get(a->churn, &ci);
+    json_t *cj = json_object();
+    for (size_t j = 0; cj && j < sr.churn_d; j++)
+        json_object_set_new(cj, ci.names[j], json_real(contrib[j]));
     *out =
-        json_pack("{s:f,s:s,s:{s:f,s:{s:f,s:f,s:f}},s:o,s:s}", "churn_probability", p, "risk",
-                  churn_risk_name(sr.risk), "explanation", "base_value", base, "contributions",
-                  "recency", contrib[0], "frequency", contrib[1], "monetary", contrib[2],
+        json_pack("{s:f,s:s,s:{s:f,s:o},s:o,s:s}", "churn_probability", p, "risk",
+                  churn_risk_name(sr.risk), "explanation", "base_value", base, "contributions", cj,
                   "counterfactual", cfj, "model_version", a->churn_version ? a->churn_version : "");
     if (*out && id)
         json_object_set_new(*out, "customer_id", json_string(id));
@@ -417,73 +446,6 @@ static int h_uplift(void *user, const json_t *body, json_t **out, char *msg, siz
 
 /* ---- live state: POST /events, GET /customers/{id} ----------------------- */
 
-/* Text of a JSON id: a string as it is, an integer in decimal (ids
- * exported as numbers); else NULL. */
-static const char *id_text(const json_t *v, char *buf, size_t len)
-{
-    if (json_is_string(v))
-        return json_string_value(v);
-    if (json_is_integer(v)) {
-        snprintf(buf, len, "%lld", (long long)json_integer_value(v));
-        return buf;
-    }
-    return NULL;
-}
-
-/* One event of the body into e; STATE_OK, or the reason it is refused
- * (with why) when a member has the wrong JSON type. The strings borrow from
- * the body, or from ids (STATE_ID_MAX + 1 bytes twice). */
-static state_reason event_from_json(const json_t *o, state_event *e, char ids[2][32],
-                                    const char **why)
-{
-    memset(e, 0, sizeof *e);
-    if (!json_is_object(o))
-        return *why = "an event must be an object", STATE_BAD_EVENT_ID;
-    if (!(e->event_id = json_string_value(json_object_get(o, "event_id"))))
-        return *why = "event_id: a string is required", STATE_BAD_EVENT_ID;
-    const json_t *cid = json_object_get(o, "customer_id");
-    if (!(e->customer_id = id_text(cid, ids[0], sizeof ids[0])))
-        return *why = "customer_id: a string (or integer) is required", STATE_MISSING_CUSTOMER;
-    if (!(e->time = json_string_value(json_object_get(o, "time"))))
-        return *why = "time: an RFC 3339 string is required", STATE_BAD_TIME;
-    const json_t *inv = json_object_get(o, "invoice");
-    if (inv && !json_is_null(inv) && !(e->invoice = id_text(inv, ids[1], sizeof ids[1])))
-        return *why = "invoice: must be a string, an integer or null", STATE_BAD_TEXT;
-    const json_t *prod = json_object_get(o, "product");
-    if (prod && !json_is_null(prod) && !(e->product = json_string_value(prod)))
-        return *why = "product: must be a string or null", STATE_BAD_TEXT;
-    const json_t *am = json_object_get(o, "amount"), *q = json_object_get(o, "quantity"),
-                 *pr = json_object_get(o, "price");
-    if (am && (q || pr))
-        return *why = "give amount, or quantity and price, not both", STATE_BAD_NUMBER;
-    if (am) {
-        if (!json_is_number(am))
-            return *why = "amount: must be a number", STATE_BAD_NUMBER;
-        e->has_amount = 1;
-        e->amount = json_number_value(am);
-    } else {
-        if (!json_is_number(q) || !json_is_number(pr))
-            return *why = "amount, or quantity and price, must be numbers", STATE_BAD_NUMBER;
-        e->quantity = json_number_value(q);
-        e->price = json_number_value(pr);
-    }
-    return STATE_OK;
-}
-
-static const char *reason_message(state_reason r)
-{
-    switch (r) {
-    case STATE_BAD_EVENT_ID: return "event_id: missing, empty or longer than 256 bytes";
-    case STATE_MISSING_CUSTOMER: return "customer_id: missing, empty, nan/null/none or too long";
-    case STATE_BAD_TIME:
-        return "time: not an RFC 3339 time (2011-12-01T08:26:00Z) from 1900 to 9999";
-    case STATE_BAD_NUMBER:
-        return "amount, or quantity and price: one form only, finite, spend at most 1e298";
-    case STATE_BAD_TEXT: return "invoice or product: longer than 256 bytes";
-    default: return state_reason_name(r);
-    }
-}
-
 static json_t *rejection(size_t i, int code, state_reason r, const char *msg)
 {
     return json_pack("{s:I,s:{s:i,s:s,s:s}}", "index", (json_int_t)i, "error", "code", code,
@@ -506,29 +468,16 @@ static int h_events(void *user, const json_t *body, json_t **out, char *msg, siz
                  a->batch_limit);
         return 413;
     }
-    state_event *ev = calloc(n ? n : 1, sizeof *ev);
-    state_result *res = calloc(n ? n : 1, sizeof *res);
-    size_t *index = calloc(n ? n : 1, sizeof *index);
-    char(*ids)[2][32] = calloc(n ? n : 1, sizeof *ids);
+    const json_t **items = calloc(n ? n : 1, sizeof *items);
+    live_item *res = calloc(n ? n : 1, sizeof *res);
     json_t *rejected = json_array(), *ignored = json_array();
     int status = 200;
-    if (!ev || !res || !index || !ids || !rejected || !ignored) {
-        status = 200; /* *out stays NULL: 503 out of memory */
-        goto out;
-    }
-    size_t m = 0; /* events that go to the store, their body index in index[] */
-    for (size_t i = 0; i < n; i++) {
-        const char *why = NULL;
-        state_reason r = event_from_json(json_array_get(evs, i), &ev[m], ids[m], &why);
-        if (r != STATE_OK) {
-            live_count_rejected(a->live, r);
-            json_array_append_new(rejected, rejection(i, 422, r, why));
-        } else {
-            index[m++] = i;
-        }
-    }
+    if (!items || !res || !rejected || !ignored)
+        goto out; /* *out stays NULL: 503 out of memory */
+    for (size_t i = 0; i < n; i++)
+        items[i] = json_array_get(evs, i);
     char err[256];
-    rfm_status st = live_apply(a->live, ev, m, res, err, sizeof err);
+    rfm_status st = live_apply_items(a->live, items, n, res, err, sizeof err);
     if (st != RFM_OK) {
         snprintf(msg, len, "%s: nothing of this batch was written; send it again %s", err,
                  st == RFM_ENOSPC ? "once space is freed" : "later");
@@ -536,40 +485,24 @@ static int h_events(void *user, const json_t *body, json_t **out, char *msg, siz
         goto out;
     }
     size_t accepted = 0, dups = 0;
-    for (size_t k = 0; k < m; k++) {
-        if (res[k].outcome == STATE_APPLIED || res[k].outcome == STATE_IGNORED)
+    for (size_t i = 0; i < n; i++) {
+        if (res[i].outcome == STATE_APPLIED || res[i].outcome == STATE_IGNORED)
             accepted++;
-        if (res[k].outcome == STATE_IGNORED)
-            json_array_append_new(ignored, json_pack("{s:I,s:s}", "index", (json_int_t)index[k],
-                                                     "reason", state_reason_name(res[k].reason)));
-        else if (res[k].outcome == STATE_DUPLICATE)
+        if (res[i].outcome == STATE_IGNORED)
+            json_array_append_new(ignored, json_pack("{s:I,s:s}", "index", (json_int_t)i, "reason",
+                                                     state_reason_name(res[i].reason)));
+        else if (res[i].outcome == STATE_DUPLICATE)
             dups++;
-        else if (res[k].outcome == STATE_REJECTED)
-            json_array_append_new(
-                rejected, rejection(index[k], 422, res[k].reason, reason_message(res[k].reason)));
-    }
-    /* Rejections in the order of the request. */
-    if (json_array_size(rejected) > 1) {
-        size_t nr = json_array_size(rejected);
-        json_t *sorted = json_array();
-        for (size_t i = 0; sorted && i < n; i++)
-            for (size_t k = 0; k < nr; k++) {
-                json_t *r = json_array_get(rejected, k);
-                if ((size_t)json_integer_value(json_object_get(r, "index")) == i)
-                    json_array_append(sorted, r);
-            }
-        json_decref(rejected);
-        rejected = sorted;
+        else if (res[i].outcome == STATE_REJECTED)
+            json_array_append_new(rejected, rejection(i, 422, res[i].reason, res[i].why));
     }
     *out = json_pack("{s:I,s:I,s:O,s:O}", "accepted", (json_int_t)accepted, "duplicates",
                      (json_int_t)dups, "rejected", rejected, "ignored", ignored);
 out:
     json_decref(rejected);
     json_decref(ignored);
-    free(ev);
+    free(items);
     free(res);
-    free(index);
-    free(ids);
     return status;
 }
 
@@ -633,6 +566,32 @@ static int h_customer(void *user, const json_t *body, json_t **out, char *msg, s
     } else {
         json_object_set_new(o, "last_event_at", json_null());
     }
+    if (a->events) {
+        /* Interactions of every kind up to the end of as_of, scored. */
+        engagement_result er;
+        engagement_score(a->events, sc.last_interaction_day, asof + 1, sc.interactions, sc.weighted,
+                         &er);
+        json_t *types = json_object();
+        for (size_t k = 0; types && k < a->events->ntypes; k++)
+            json_object_set_new(types, a->events->type[k].name,
+                                json_integer((json_int_t)sc.type_count[k]));
+        char lastday[11] = "";
+        if (sc.last_interaction_day != DATE_NONE)
+            date_format(sc.last_interaction_day, lastday);
+        json_t *eng =
+            types
+                ? json_pack("{s:f,s:f,s:f,s:i,s:i,s:i,s:s,s:o,s:o}", "recency", er.recency, "count",
+                            er.count, "weighted", er.weighted, "recency_score", er.recency_score,
+                            "count_score", er.count_score, "weighted_score", er.weighted_score,
+                            "segment", engagement_segment_name(er.segment), "last_interaction",
+                            lastday[0] ? json_string(lastday) : json_null(), "types", types)
+                : NULL;
+        if (!eng) {
+            json_decref(o);
+            return 200; /* *out NULL: out of memory */
+        }
+        json_object_set_new(o, "engagement", eng);
+    }
     if (a->segments) {
         segments_result r;
         if (segments_predict(a->segments, f->recency, f->frequency, f->monetary, &r, msg, len) ==
@@ -645,7 +604,10 @@ static int h_customer(void *user, const json_t *body, json_t **out, char *msg, s
         }
     }
     if (a->churn) {
-        double x[3] = {f->recency, f->frequency, f->monetary}, base, contrib[3], logit, p;
+        const customer_row row = {f->recency, f->frequency,     f->monetary, f->bg_x, f->bg_t_x,
+                                  f->bg_T,    f->bg_mean_spend, NAN,         NAN};
+        double x[CHURN_MAX_FEATURES], base, contrib[CHURN_MAX_FEATURES], logit, p;
+        churn_model_row(a->churn, &row, x);
         if (churn_explain(a->churn, x, &base, contrib, &logit, &p, msg, len) == RFM_OK) {
             json_object_set_new(o, "churn_probability", json_real(p));
             json_object_set_new(o, "churn_risk",
@@ -702,16 +664,52 @@ int api_score_id(const api *a, const char *id, int32_t asof, score_result *out, 
     return 0;
 }
 
-void api_set_live(api *a, live *l, size_t batch_limit)
+void api_set_live(api *a, live *l, size_t batch_limit, const engagement_options *events)
 {
     a->live = l;
     a->batch_limit = batch_limit;
+    a->events = events;
+}
+
+void api_set_not_ready(api *a, const char *(*fn)(void *ctx, char *buf, size_t len), void *ctx)
+{
+    a->not_ready = fn;
+    a->not_ready_ctx = ctx;
 }
 
 static int h_clusters(void *user, const json_t *body, json_t **out, char *msg, size_t len)
 {
     (void)user, (void)body, (void)out;
     return not_trained(msg, len, "segments"); /* only reached when not trained */
+}
+
+static int h_analytics(void *user, const json_t *body, json_t **out, char *msg, size_t len)
+{
+    (void)user, (void)body, (void)out;
+    return not_trained(msg, len, "analytics"); /* only reached when not trained */
+}
+
+/* The three bodies of GET /analytics/...: members of analytics.json (one
+ * per page), each with the model's version; the overview also with the
+ * currency and snapshot date. Checked and rendered once at load. */
+static rfm_status analytics_bodies(const json_t *j, const char *version, char *bodies[3], char *err,
+                                   size_t errlen)
+{
+    rfm_status st = analytics_check(j, err, errlen);
+    static const char *const PART[3] = {"overview", "rfm_matrix", "cltv_churn"};
+    for (int k = 0; st == RFM_OK && k < 3; k++) {
+        json_t *b = json_deep_copy(json_object_get(j, PART[k]));
+        int bad = !b || json_object_set_new(b, "model_version", json_string(version));
+        if (!bad && k == 0)
+            bad = json_object_set(b, "currency", json_object_get(j, "currency")) ||
+                  json_object_set(b, "snapshot_date", json_object_get(j, "snapshot_date"));
+        if (!bad)
+            bad = !(bodies[k] = jsonout_dumps(b, JSON_COMPACT));
+        json_decref(b);
+        if (bad)
+            st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    }
+    return st;
 }
 
 /* A cluster's rule: its text, its conditions in RFM units, and how much of
@@ -788,6 +786,8 @@ void api_free(api *a)
     free(a->uplift_learner);
     segments_free(a->segments);
     free(a->clusters_body);
+    for (int k = 0; k < 3; k++)
+        free(a->analytics_body[k]);
     free(a->openapi_text);
     json_decref(a->manifest);
     free(a);
@@ -893,6 +893,16 @@ rfm_status api_load(const char *models_dir, const char *openapi_path, api **out,
             json_decref(j);
         }
     }
+    if (st == RFM_OK && json_object_get(models, "analytics")) {
+        json_t *j;
+        const char *v =
+            json_string_value(json_object_get(json_object_get(models, "analytics"), "version"));
+        if ((st = modelfile_load(models_dir, a->manifest, "analytics", &j, err, errlen)) ==
+            RFM_OK) {
+            st = analytics_bodies(j, v ? v : "", a->analytics_body, err, errlen);
+            json_decref(j);
+        }
+    }
     if (st != RFM_OK) {
         api_free(a);
         return st;
@@ -915,6 +925,12 @@ rfm_status api_load(const char *models_dir, const char *openapi_path, api **out,
         {"POST", "/uplift_score/batch", h_uplift, HTTP_BATCH, NULL, NULL, 0},
         {"GET", "/clusters/summary", h_clusters, 0, a->clusters_body, "application/json",
          a->clusters_body ? strlen(a->clusters_body) : 0},
+        {"GET", "/analytics/overview", h_analytics, 0, a->analytics_body[0], "application/json",
+         a->analytics_body[0] ? strlen(a->analytics_body[0]) : 0},
+        {"GET", "/analytics/rfm-matrix", h_analytics, 0, a->analytics_body[1], "application/json",
+         a->analytics_body[1] ? strlen(a->analytics_body[1]) : 0},
+        {"GET", "/analytics/cltv-churn", h_analytics, 0, a->analytics_body[2], "application/json",
+         a->analytics_body[2] ? strlen(a->analytics_body[2]) : 0},
     };
     _Static_assert(sizeof r <= sizeof a->routes, "api.routes is too small");
     a->nroutes = sizeof r / sizeof *r;

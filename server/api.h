@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engagement.h"
 #include "customers.h"
 #include "http.h"
 #include "oas.h"
@@ -39,10 +40,17 @@ void api_release(api *a);
 
 /* The customer-state store the by-id calls, POST /events and GET
  * /customers/{id} use (NULL: none; the by-id calls read models/
- * customers.csv and the others answer 503). l must outlive a; call before
- * a serves. batch_limit: events per POST /events. */
+ * customers.csv and the others answer 503). l and events (the kinds and
+ * the engagement edges, events: in the config) must outlive a; call
+ * before a serves. batch_limit: events per POST /events. */
 struct live;
-void api_set_live(api *a, struct live *l, size_t batch_limit);
+void api_set_live(api *a, struct live *l, size_t batch_limit, const engagement_options *events);
+
+/* A readiness condition beyond the models (the Kafka consumer's lag): fn
+ * returns NULL when ready, else why not (in buf, or static), and /ready
+ * then answers 503 with it as "reason". fn must be thread-safe and ctx
+ * outlive a; call before a serves. */
+void api_set_not_ready(api *a, const char *(*fn)(void *ctx, char *buf, size_t len), void *ctx);
 
 /* Score customer id from the live state as of the end of day asof with
  * the segments and churn models (those trained): 0, or 404 / 503 / 422

@@ -32,6 +32,7 @@
 #include "guard.h"
 #include "jsonout.h"
 #include "sha256.h"
+#include "ui.h"
 
 #define MAX_VIOLATIONS 50
 
@@ -66,6 +67,7 @@ typedef struct {
     int close;         /* answer with Connection: close (framing errors) */
     int page;          /* a built-in page of ops (OPS_METRICS, OPS_DOCS) */
     int stream;        /* the provider's streaming route (GET /feed) */
+    int ui;            /* a file of the /ui/ app (ui.h) */
     int status;        /* of the response queued (0: none yet) */
     size_t bytes;
     char token_id[9];
@@ -271,6 +273,42 @@ static enum MHD_Result send_error(struct MHD_Connection *c, request *r, int stat
     return send_body(c, r, status, text, strlen(text), "application/json", allow, status == 401);
 }
 
+/* A file of the /ui/ app (or its 301, 304 or error), from memory. */
+static enum MHD_Result send_ui(struct MHD_Connection *c, request *r, const ui_assets *u)
+{
+    ui_reply a;
+    ui_lookup(u, r->path, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Encoding"),
+              MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-None-Match"), &a);
+    if (a.status >= 400)
+        return send_error(c, r, a.status, NULL, NULL, "%s", a.msg);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(a.len, (void *)a.body, MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    if (a.location)
+        MHD_add_response_header(resp, "Location", a.location);
+    if (a.type)
+        MHD_add_response_header(resp, "Content-Type", a.type);
+    if (a.etag)
+        MHD_add_response_header(resp, "ETag", a.etag);
+    if (a.cache)
+        MHD_add_response_header(resp, "Cache-Control", a.cache);
+    if (a.encoding)
+        MHD_add_response_header(resp, "Content-Encoding", a.encoding);
+    if (a.vary)
+        MHD_add_response_header(resp, "Vary", "Accept-Encoding");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (__atomic_load_n(&r->server->stopping, __ATOMIC_RELAXED))
+        MHD_add_response_header(resp, "Connection", "close");
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)a.status, resp);
+    MHD_destroy_response(resp);
+    if (ret == MHD_YES) {
+        r->status = a.status;
+        r->bytes = a.len;
+    }
+    return ret;
+}
+
 /* ---- checks ---------------------------------------------------------- */
 
 /* Nesting depth of JSON text, counted outside strings; stops early. */
@@ -474,6 +512,14 @@ static int check_token(http_server *s, struct MHD_Connection *c, request *r)
 static int check_headers(http_server *s, struct MHD_Connection *c, request *r, const char *method)
 {
     const char *m = strcmp(method, "HEAD") == 0 ? "GET" : method;
+    if (s->ops && ui_is_path(r->path)) { /* public static files: no token */
+        r->ui = 1;
+        if (strcmp(m, "GET") == 0)
+            return 0;
+        snprintf(r->allow, sizeof r->allow, "GET, HEAD");
+        snprintf(r->refusal, sizeof r->refusal, "method %s not allowed on %.200s", method, r->path);
+        return 405;
+    }
     if (s->ops && (r->page = ops_route(s->ops, m, r->path)) != OPS_NONE)
         return ops_needs_token(s->ops, r->page) ? check_token(s, c, r) : 0;
     const http_stream *hs = s->prov.stream;
@@ -634,6 +680,8 @@ static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request
             r->status = 200;
         return ret;
     }
+    if (r->ui)
+        return send_ui(c, r, ops_ui(s->ops));
     if (r->page) {
         size_t len;
         const char *type;
@@ -845,7 +893,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
      * lease goes: the last release frees the table with the models. */
     const char *endpoint = r->rt                         ? r->rt->path
                            : r->stream && s->prov.stream ? s->prov.stream->path
-                                                         : r->path;
+                           : r->ui ? (strcmp(r->path, "/ui/") == 0 ? "/ui/" : "/ui/{asset}")
+                                   : r->path;
     if (r->lease)
         s->prov.release(s->prov.ctx, r->lease);
     struct timespec t1;

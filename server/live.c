@@ -1,5 +1,7 @@
-/* live.c - group commit, read pool, seeding and counters of the customer
- * state (live.h). */
+/* live.c - group commit, seeding and counters of the customer state
+ * (live.h). Reads go straight to the store: state_get takes only its read
+ * lock, which the writer holds while it changes memory after a commit,
+ * never across the disk write and its fsync. */
 #include "live.h"
 
 #include <pthread.h>
@@ -8,6 +10,7 @@
 #include <time.h>
 
 #include "date.h"
+#include "event.h"
 #include "source.h"
 
 /* Events one commit takes at most: past it, the batches still waiting go
@@ -34,11 +37,6 @@ typedef struct job {
     struct job *next;
 } job;
 
-typedef struct {
-    pthread_mutex_t mu;
-    state_store *st;
-} reader;
-
 struct live {
     state_store *writer;
     pthread_mutex_t wmu; /* the writer connection: commits and seeding */
@@ -48,15 +46,13 @@ struct live {
     pthread_cond_t donecv; /* requests wait for their job */
     job *head, *tail;
     int stop;
-    reader *readers;
-    int nreaders;
-    unsigned next_reader; /* atomic */
     /* Counters (atomic). */
     uint64_t outcome[4];
     uint64_t reason[STATE_NREASONS];
     uint64_t commits, commit_failed_full, commit_failed_io;
     histogram commit_lat, get_lat;
     uint64_t commit_events_sum;
+    const engagement_options *types; /* events.types (not owned), or NULL */
     live_hook hook;
 };
 
@@ -191,48 +187,59 @@ rfm_status live_apply(live *l, const state_event *ev, size_t n, state_result *re
     return RFM_OK;
 }
 
-/* A free read connection if there is one, else one in turn (locked). */
-static reader *take_reader(live *l)
+rfm_status live_apply_items(live *l, const json_t *const *items, size_t n, live_item *out,
+                            char *err, size_t errlen)
 {
-    reader *r = NULL;
-    for (int i = 0; i < l->nreaders && !r; i++)
-        if (pthread_mutex_trylock(&l->readers[i].mu) == 0)
-            r = &l->readers[i];
-    if (!r) {
-        unsigned k = __atomic_fetch_add(&l->next_reader, 1, __ATOMIC_RELAXED);
-        r = &l->readers[k % (unsigned)l->nreaders];
-        pthread_mutex_lock(&r->mu);
+    if (n == 0)
+        return RFM_OK;
+    state_event *ev = malloc(n * sizeof *ev);
+    state_result *res = malloc(n * sizeof *res);
+    size_t *index = malloc(n * sizeof *index);
+    event_ids *ids = malloc(n * sizeof *ids);
+    rfm_status s = RFM_OK;
+    if (!ev || !res || !index || !ids) {
+        s = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+        goto out;
     }
-    return r;
-}
-
-rfm_status live_ids(live *l, const char *after, size_t max, void (*fn)(void *ctx, const char *id),
-                    void *ctx, size_t *n, char *err, size_t errlen)
-{
-    reader *r = take_reader(l);
-    rfm_status s = state_ids(r->st, after, max, fn, ctx, n, err, errlen);
-    pthread_mutex_unlock(&r->mu);
+    size_t m = 0; /* events that go to the store; index[k]: their item */
+    for (size_t i = 0; i < n; i++) {
+        const char *why = NULL;
+        state_reason r = event_from_json(items[i], l->types, &ev[m], &ids[m], &why);
+        out[i] = (live_item){STATE_REJECTED, r, why};
+        if (r != STATE_OK)
+            live_count_rejected(l, r);
+        else
+            index[m++] = i;
+    }
+    s = live_apply(l, ev, m, res, err, errlen);
+    for (size_t k = 0; s == RFM_OK && k < m; k++)
+        out[index[k]] = (live_item){
+            res[k].outcome, res[k].reason,
+            res[k].outcome == STATE_REJECTED ? event_reason_message(res[k].reason) : NULL};
+out:
+    free(ev);
+    free(res);
+    free(index);
+    free(ids);
     return s;
 }
 
 rfm_status live_get(live *l, const char *customer_id, int32_t asof_day, state_customer *out,
                     char *err, size_t errlen)
 {
-    reader *r = take_reader(l);
     double t0 = now_s();
-    rfm_status s = state_get(r->st, customer_id, asof_day, out, err, errlen);
-    pthread_mutex_unlock(&r->mu);
+    rfm_status s = state_get(l->writer, customer_id, asof_day, out, err, errlen);
     observe(&l->get_lat, now_s() - t0);
     return s;
 }
 
-int32_t live_snapshot_day(live *l)
+rfm_status live_each(live *l, int32_t asof_day, state_each_fn fn, void *user, char *err,
+                     size_t errlen)
 {
-    pthread_mutex_lock(&l->wmu);
-    int32_t d = state_snapshot_day(l->writer);
-    pthread_mutex_unlock(&l->wmu);
-    return d;
+    return state_each(l->writer, asof_day, fn, user, err, errlen);
 }
+
+int32_t live_snapshot_day(live *l) { return state_snapshot_day(l->writer); }
 
 void live_count_rejected(live *l, state_reason r)
 {
@@ -240,7 +247,7 @@ void live_count_rejected(live *l, state_reason r)
     __atomic_add_fetch(&l->reason[r], 1, __ATOMIC_RELAXED);
 }
 
-rfm_status live_open(const char *path, const state_options *opt, int readers, live **out, char *err,
+rfm_status live_open(const char *path, const state_options *opt, live **out, char *err,
                      size_t errlen)
 {
     *out = NULL;
@@ -251,32 +258,11 @@ rfm_status live_open(const char *path, const state_options *opt, int readers, li
     pthread_mutex_init(&l->qmu, NULL);
     pthread_cond_init(&l->qcv, NULL);
     pthread_cond_init(&l->donecv, NULL);
+    l->types = opt->types;
     rfm_status s = state_open(path, opt, &l->writer, err, errlen);
-    if (s != RFM_OK) {
-        free(l);
-        return s;
-    }
-    l->nreaders = readers > 0 ? readers : 1;
-    l->readers = calloc((size_t)l->nreaders, sizeof *l->readers);
-    if (!l->readers) {
-        state_close(l->writer);
-        free(l);
-        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
-    }
-    /* Readers share the writer's file; a small page cache each. */
-    state_options ro = *opt;
-    ro.cache_mb =
-        opt->cache_mb / (uint64_t)l->nreaders > 16 ? opt->cache_mb / (uint64_t)l->nreaders : 16;
-    for (int i = 0; i < l->nreaders && s == RFM_OK; i++) {
-        pthread_mutex_init(&l->readers[i].mu, NULL);
-        s = state_open(path, &ro, &l->readers[i].st, err, errlen);
-    }
     if (s == RFM_OK && pthread_create(&l->thread, NULL, writer_main, l) != 0)
         s = rfm_fail(err, errlen, RFM_ENOMEM, "cannot start the state writer thread");
     if (s != RFM_OK) {
-        for (int i = 0; i < l->nreaders; i++)
-            state_close(l->readers[i].st);
-        free(l->readers);
         state_close(l->writer);
         free(l);
         return s;
@@ -294,9 +280,6 @@ void live_close(live *l)
     pthread_cond_signal(&l->qcv);
     pthread_mutex_unlock(&l->qmu);
     pthread_join(l->thread, NULL);
-    for (int i = 0; i < l->nreaders; i++)
-        state_close(l->readers[i].st);
-    free(l->readers);
     state_close(l->writer);
     free(l);
 }
@@ -412,10 +395,7 @@ void live_metrics(live *l, FILE *f)
     put_hist(f, "get", &l->get_lat);
     uint64_t n = 0;
     char err[128];
-    reader *r = &l->readers[0];
-    pthread_mutex_lock(&r->mu);
-    rfm_status s = state_count(r->st, &n, err, sizeof err);
-    pthread_mutex_unlock(&r->mu);
+    rfm_status s = state_count(l->writer, &n, err, sizeof err);
     if (s == RFM_OK)
         fprintf(f,
                 "# HELP rfm_state_customers Customers in the state store.\n"

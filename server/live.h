@@ -2,9 +2,9 @@
  * state.h, docs/events.md): one writer thread that commits the batches of
  * concurrent POST /events requests together (group commit: one
  * transaction and one fsync for all the requests waiting, each answered
- * after it), a pool of read connections for GET /customers/{id} and the
- * by-id scoring calls, seeding from the training data behind models/, and
- * the counters /metrics shows.
+ * after it), reads for GET /customers/{id} and the by-id scoring calls
+ * (from memory, never waiting for a commit's fsync), seeding from the
+ * training data behind models/, and the counters /metrics shows.
  *
  * Threads: live_apply and live_get may be called from every worker thread
  * at once; live_seed from the main thread while serving (SIGHUP). A
@@ -25,9 +25,9 @@
 
 typedef struct live live;
 
-/* Open the store at path (creating it and its folder's file, not the
- * folder), start the writer thread and readers readers. */
-rfm_status live_open(const char *path, const state_options *opt, int readers, live **out, char *err,
+/* Open the store at path (creating its file, not its folder) and start
+ * the writer thread. */
+rfm_status live_open(const char *path, const state_options *opt, live **out, char *err,
                      size_t errlen);
 /* Stop the writer (after the commit in progress) and close; NULL is fine. */
 void live_close(live *l);
@@ -50,11 +50,10 @@ rfm_status live_apply(live *l, const state_event *ev, size_t n, state_result *re
                       size_t errlen);
 
 /* What live_apply calls around every batch, whoever applies it (POST
- * /events, a stream consumer): before(ctx, ev, n) before the batch is
- * queued (the state still without it; its result is handed back), after
- * once it is committed or failed (s), on the applying thread. The live feed
- * (livefeed.h) scores the touched customers there. Set before serving;
- * before may return NULL. */
+ * /events and the Kafka consumer, both through live_apply_items): before(ctx, ev, n) before the
+ * batch is queued (the state still without it; its result is handed back), after once it is
+ * committed or failed (s), on the applying thread. The live feed (livefeed.h) scores the touched
+ * customers there. Set before serving; before may return NULL. */
 typedef struct {
     void *(*before)(void *ctx, const state_event *ev, size_t n);
     void (*after)(void *ctx, void *token, const state_event *ev, const state_result *res, size_t n,
@@ -63,12 +62,29 @@ typedef struct {
 } live_hook;
 void live_set_hook(live *l, const live_hook *h);
 
-/* Customer ids after `after`, a page of up to max (state_ids), on a pooled
- * read connection. */
-rfm_status live_ids(live *l, const char *after, size_t max, void (*fn)(void *ctx, const char *id),
-                    void *ctx, size_t *n, char *err, size_t errlen);
+/* What became of one item of live_apply_items. */
+typedef struct {
+    state_outcome outcome;
+    state_reason reason; /* STATE_OK when applied */
+    const char *why;     /* rejected: why, a static message; else NULL */
+} live_item;
 
-/* A customer as of asof_day (state_get) on a pooled read connection. */
+/* The one way events come in (POST /events items, Kafka messages): each
+ * items[i] parsed as one event (event_from_json, core/serving/event.h),
+ * those that parse applied durably with live_apply, out[i] for items[i].
+ * An item is rejected alone, by its JSON types or by state_apply, and
+ * counted in the metrics either way. Returns live_apply's status: on
+ * failure nothing of the batch was written and out means nothing. */
+rfm_status live_apply_items(live *l, const json_t *const *items, size_t n, live_item *out,
+                            char *err, size_t errlen);
+
+/* Every customer of the store with its features as of asof_day
+ * (state_each: in the order they first appeared, fn called with no lock
+ * held, so it may call live_get), from any thread. */
+rfm_status live_each(live *l, int32_t asof_day, state_each_fn fn, void *user, char *err,
+                     size_t errlen);
+
+/* A customer as of asof_day (state_get), from any thread. */
 rfm_status live_get(live *l, const char *customer_id, int32_t asof_day, state_customer *out,
                     char *err, size_t errlen);
 

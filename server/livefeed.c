@@ -13,9 +13,8 @@
 
 #include "api.h"
 
-#define SWEEP_PAGE 1000 /* customer ids read per page by the sweep */
-#define READ_BATCH 64   /* records a stream takes from the ring at a time */
-#define RETRY_MS 2000   /* the reconnection delay a stream asks of its client */
+#define READ_BATCH 64 /* records a stream takes from the ring at a time */
+#define RETRY_MS 2000 /* the reconnection delay a stream asks of its client */
 
 typedef struct stream {
     livefeed *lf;
@@ -201,15 +200,46 @@ static void hook_after(void *ctx, void *token, const state_event *ev, const stat
 
 /* ---- the sweep -------------------------------------------------------- */
 
+/* One sweep's walk (live_each calls sweep_one with no lock of the store
+ * held, so scoring may read it). */
 typedef struct {
-    char (*ids)[STATE_ID_MAX + 1];
-    size_t n;
-} page;
+    livefeed *lf;
+    const api *a;
+    int32_t today, was;
+    const char *now;
+    size_t scored;
+} sweep_ctx;
 
-static void collect(void *ctx, const char *id)
+static int sweep_one(void *user, const char *id, const state_customer *c)
 {
-    page *p = ctx;
-    snprintf(p->ids[p->n++], STATE_ID_MAX + 1, "%s", id);
+    sweep_ctx *w = user;
+    if (c->f.active) { /* no purchase by the end of today: nothing to score */
+        score_result r;
+        json_t *scores = NULL;
+        char msg[256];
+        feed_labels before, cur;
+        if (api_score_id(w->a, id, w->today, &r, &scores, msg, sizeof msg) == 0) {
+            feed_labels_of(&r, &cur);
+            /* Before: as of the last sweep's day (labels remembered by
+             * the feed take precedence). */
+            score_result rb;
+            json_t *sb = NULL;
+            int have = w->was != w->today &&
+                       api_score_id(w->a, id, w->was, &rb, &sb, msg, sizeof msg) == 0;
+            json_decref(sb);
+            if (have)
+                feed_labels_of(&rb, &before);
+            else
+                before = cur;
+            feed_publish(w->lf->f, id, w->now, &before, &cur, scores, NULL);
+            json_decref(scores);
+            w->scored++;
+        }
+    }
+    pthread_mutex_lock(&w->lf->mu);
+    int stop = w->lf->stopping;
+    pthread_mutex_unlock(&w->lf->mu);
+    return stop;
 }
 
 rfm_status livefeed_sweep(livefeed *lf, size_t *scored, char *err, size_t errlen)
@@ -217,62 +247,23 @@ rfm_status livefeed_sweep(livefeed *lf, size_t *scored, char *err, size_t errlen
     *scored = 0;
     if (!lf->lv)
         return RFM_OK;
-    page p = {malloc(SWEEP_PAGE * sizeof *p.ids), 0};
-    if (!p.ids)
-        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
     void *user = NULL;
     const http_route *routes;
     size_t nroutes;
     void *lease = lf->models.acquire(lf->models.ctx, &user, &routes, &nroutes);
-    const api *a = user;
-    int32_t today = today_utc();
-    pthread_mutex_lock(&lf->mu);
-    int32_t was = lf->swept_day;
-    pthread_mutex_unlock(&lf->mu);
-    char after[STATE_ID_MAX + 1] = "", now[32];
+    char now[32];
     now_text(now);
-    rfm_status s = RFM_OK;
-    for (;;) {
-        p.n = 0;
-        size_t got;
-        if ((s = live_ids(lf->lv, after, SWEEP_PAGE, collect, &p, &got, err, errlen)) != RFM_OK ||
-            got == 0)
-            break;
-        for (size_t i = 0; i < p.n; i++) {
-            score_result r;
-            json_t *scores = NULL;
-            char msg[256];
-            feed_labels before, cur;
-            if (api_score_id(a, p.ids[i], today, &r, &scores, msg, sizeof msg) != 0)
-                continue;
-            feed_labels_of(&r, &cur);
-            /* Before: as of the last sweep's day (labels remembered by
-             * the feed take precedence). */
-            score_result rb;
-            json_t *sb = NULL;
-            int have =
-                was != today && api_score_id(a, p.ids[i], was, &rb, &sb, msg, sizeof msg) == 0;
-            json_decref(sb);
-            if (have)
-                feed_labels_of(&rb, &before);
-            else
-                before = cur;
-            feed_publish(lf->f, p.ids[i], now, &before, &cur, scores, NULL);
-            json_decref(scores);
-            (*scored)++;
-        }
-        snprintf(after, sizeof after, "%s", p.ids[p.n - 1]);
-        pthread_mutex_lock(&lf->mu);
-        int stop = lf->stopping;
-        pthread_mutex_unlock(&lf->mu);
-        if (stop)
-            break;
-    }
+    sweep_ctx w = {lf, user, today_utc(), 0, now, 0};
+    pthread_mutex_lock(&lf->mu);
+    w.was = lf->swept_day;
+    pthread_mutex_unlock(&lf->mu);
+    /* As of the day after: purchases on or before today, as by id. */
+    rfm_status s = live_each(lf->lv, w.today + 1, sweep_one, &w, err, errlen);
     lf->models.release(lf->models.ctx, lease);
-    free(p.ids);
+    *scored = w.scored;
     if (s == RFM_OK) {
         pthread_mutex_lock(&lf->mu);
-        lf->swept_day = today;
+        lf->swept_day = w.today;
         pthread_mutex_unlock(&lf->mu);
         __atomic_add_fetch(&lf->sweeps, 1, __ATOMIC_RELAXED);
     } else {

@@ -16,6 +16,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <errno.h>
+#include <unistd.h>
 
 #include <faiss/c_api/utils/distances_c.h>
 
@@ -23,10 +24,12 @@
 #include "config.h"
 #include "date.h"
 #include "http.h"
+#include "kafka.h"
 #include "live.h"
 #include "livefeed.h"
 #include "oas.h"
 #include "ops.h"
+#include "ui.h"
 
 /* The models being served, swapped on SIGHUP. */
 typedef struct {
@@ -79,25 +82,81 @@ static void fit_fd_limit(server_options *o)
     }
 }
 
-/* The state store's and the live feed's lines of GET /metrics. */
-typedef struct {
-    live *lv;
-    livefeed *lf;
-} extra;
-
-static void extra_metrics(void *ctx, FILE *f)
+/* The /ui/ app's files from dir (--ui or server.ui_assets), or when dir is
+ * NULL from the default folders (ui.h): a folder named but unusable stops
+ * the start; none found by default serves /ui/ as 404, with a warning.
+ * Returns 0 or 1 after printing why. */
+static int load_ui(const char *dir, ui_assets **ui)
 {
-    extra *x = ctx;
-    if (x->lv)
-        live_metrics(x->lv, f);
-    if (x->lf)
-        livefeed_metrics(x->lf, f);
+    char exe[4096], found[4200], err[RFM_ERRLEN];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash)
+        *slash = '\0';
+    const char *use = dir ? dir : ui_default_dir(n > 0 ? exe : ".", found, sizeof found);
+    if (!use) {
+        fprintf(stderr, "rfm-serve: warning: no web app files (build/ui-assets: run make): "
+                        "/ui/ answers 404\n");
+        return 0;
+    }
+    if (ui_load(use, ui, err, sizeof err) != RFM_OK) {
+        fprintf(stderr, "rfm-serve: %s\n", err);
+        return 1;
+    }
+    size_t bytes, files = ui_count(*ui, &bytes);
+    fprintf(stderr, "rfm-serve: web app at /ui/ from %s: %zu files, %zu bytes compressed\n", use,
+            files, bytes);
+    return 0;
+}
+
+/* /metrics of the store, the live feed and, when consuming, the Kafka
+ * consumer. */
+typedef struct {
+    live *live;
+    livefeed *feed;
+    kafka *kafka;
+} extra_metrics;
+
+static void state_metrics(void *ctx, FILE *f)
+{
+    const extra_metrics *m = ctx;
+    if (m->live)
+        live_metrics(m->live, f);
+    if (m->feed)
+        livefeed_metrics(m->feed, f);
+    if (m->kafka)
+        kafka_metrics(m->kafka, f);
+}
+
+static const char *kafka_not_ready(void *ctx, char *buf, size_t len)
+{
+    long long lag, max;
+    if (kafka_ready(ctx, &lag, &max))
+        return NULL;
+    snprintf(buf, len,
+             "the Kafka consumer is %lld messages behind, more than events.kafka.ready_max_lag "
+             "(%lld)",
+             lag, max);
+    return buf;
+}
+
+/* Replace *dst (owned) by a copy of src; 0 when out of memory. */
+static int set_str(char **dst, const char *src)
+{
+    char *d = strdup(src);
+    if (!d)
+        return 0;
+    free(*dst);
+    *dst = d;
+    return 1;
 }
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: rfm-serve [--config FILE] [--host ADDR] [--port N] [--models DIR]\n"
-               "                 [--state PATH]\n"
+               "                 [--state PATH] [--ui DIR] [--kafka-brokers HOST:PORT[,...]\n"
+               "                 --kafka-topic NAME [--kafka-group ID]]\n"
                "\n"
                "Serves the models in DIR (default from the config: models/) over HTTP.\n"
                "Tokens: RFM_API_TOKENS=tok1,tok2 in the environment and/or\n"
@@ -109,28 +168,43 @@ static void usage(FILE *f)
                "  --models DIR    override models_dir\n"
                "  --state PATH    the customer-state store (default state.path); seeded from\n"
                "                  the models' training file when it is newer (docs/events.md)\n"
+               "  --ui DIR        the /ui/ web app's files (default server.ui_assets, else\n"
+               "                  BIN/../ui-assets, BIN/../build/ui-assets or build/ui-assets)\n"
+               "  --kafka-brokers HOST:PORT[,...]  consume events from Kafka into the store\n"
+               "                  (events.kafka.brokers; docs/events.md)\n"
+               "  --kafka-topic NAME  the topic of the events (events.kafka.topic)\n"
+               "  --kafka-group ID    the consumer group (events.kafka.group_id, rfm-serve)\n"
                "  --help          this text\n");
 }
 
 int main(int argc, char **argv)
 {
     const char *config_path = "config/rfm.yaml", *models_dir = NULL, *host = NULL;
-    const char *state_path = NULL;
+    const char *state_path = NULL, *ui_dir = NULL;
+    const char *kafka_brokers = NULL, *kafka_topic = NULL, *kafka_group = NULL;
     long port = -1;
     static const struct option opts[] = {{"config", required_argument, 0, 'c'},
                                          {"port", required_argument, 0, 'p'},
                                          {"host", required_argument, 0, 'H'},
                                          {"models", required_argument, 0, 'm'},
                                          {"state", required_argument, 0, 's'},
+                                         {"kafka-brokers", required_argument, 0, 'K'},
+                                         {"kafka-topic", required_argument, 0, 'T'},
+                                         {"kafka-group", required_argument, 0, 'G'},
+                                         {"ui", required_argument, 0, 'u'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int ch;
-    while ((ch = getopt_long(argc, argv, "c:p:m:H:s:h", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "c:p:m:H:s:u:h", opts, NULL)) != -1) {
         switch (ch) {
         case 'c': config_path = optarg; break;
         case 'm': models_dir = optarg; break;
         case 'H': host = optarg; break;
         case 's': state_path = optarg; break;
+        case 'K': kafka_brokers = optarg; break;
+        case 'T': kafka_topic = optarg; break;
+        case 'G': kafka_group = optarg; break;
+        case 'u': ui_dir = optarg; break;
         case 'p': {
             char *end;
             port = strtol(optarg, &end, 10);
@@ -171,10 +245,28 @@ int main(int argc, char **argv)
         free(cfg->server.host);
         cfg->server.host = h2;
     }
+    if ((kafka_brokers && !set_str(&cfg->kafka.brokers, kafka_brokers)) ||
+        (kafka_topic && !set_str(&cfg->kafka.topic, kafka_topic)) ||
+        (kafka_group && !set_str(&cfg->kafka.group_id, kafka_group))) {
+        config_free(cfg);
+        return 1;
+    }
+    char why[256];
+    if (kafka_check(&cfg->kafka, why, sizeof why)) {
+        fprintf(stderr, "rfm-serve: events.kafka (or --kafka-*): %s\n", why);
+        config_free(cfg);
+        return 2;
+    }
     if (!models_dir)
         models_dir = cfg->models_dir;
     if (!state_path)
         state_path = cfg->state_path; /* NULL: state.path: null, no store */
+    if (cfg->kafka.brokers && !state_path) {
+        fprintf(stderr, "rfm-serve: events from Kafka need the customer-state store: give "
+                        "--state PATH (or state.path in the config)\n");
+        config_free(cfg);
+        return 2;
+    }
     fit_fd_limit(&cfg->server);
 
     int rc = 1;
@@ -185,6 +277,9 @@ int main(int argc, char **argv)
     ops *o = NULL;
     live *lv = NULL;
     livefeed *lf = NULL;
+    kafka *kc = NULL;
+    extra_metrics em = {0};
+    ui_assets *ui = NULL;
     FILE *log = stderr;
     if (oas_load(cfg->server.openapi, &spec, err, sizeof err) != RFM_OK ||
         http_tokens_init(&tokens, cfg->server.tokens_sha256, cfg->server.ntokens,
@@ -196,6 +291,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "rfm-serve: %s\n", err);
         goto out;
     }
+    if (load_ui(ui_dir ? ui_dir : cfg->server.ui_assets, &ui) != 0)
+        goto out;
+    ops_set_ui(o, ui);
     if (state_path) {
         /* The store's folder (state/ by default) is made if missing, one level. */
         char folder[4096];
@@ -209,10 +307,8 @@ int main(int argc, char **argv)
                 goto out;
             }
         }
-        /* Readers: one per worker thread and a spare for /metrics. */
-        int threads = cfg->server.threads > 0 ? cfg->server.threads : 2;
         int seeded = 0;
-        if (live_open(state_path, &cfg->state, threads + 1, &lv, err, sizeof err) != RFM_OK ||
+        if (live_open(state_path, &cfg->state, &lv, err, sizeof err) != RFM_OK ||
             live_seed(lv, api_manifest(a), &cfg->txn, &seeded, err, sizeof err) != RFM_OK) {
             fprintf(stderr, "rfm-serve: %s\n", err);
             goto out;
@@ -222,7 +318,7 @@ int main(int argc, char **argv)
             date_format(live_snapshot_day(lv), day);
         fprintf(stderr, "rfm-serve: state %s: %s (snapshot %s)\n", state_path,
                 seeded ? "seeded from the training data" : "opened", day);
-        api_set_live(a, lv, cfg->server.batch_limit);
+        api_set_live(a, lv, cfg->server.batch_limit, &cfg->events);
     }
     if (tokens.n == 0)
         fprintf(stderr, "rfm-serve: warning: no tokens (set RFM_API_TOKENS or "
@@ -249,8 +345,18 @@ int main(int argc, char **argv)
         goto out;
     }
     prov.stream = livefeed_stream(lf);
-    extra ex = {lv, lf};
-    ops_set_extra(o, extra_metrics, &ex);
+    /* Kafka after the feed: its batches go through the feed's hook. */
+    if (lv && cfg->kafka.brokers) {
+        if (kafka_start(&cfg->kafka, lv, &kc, err, sizeof err) != RFM_OK) {
+            fprintf(stderr, "rfm-serve: %s\n", err);
+            goto out;
+        }
+        api_set_not_ready(a, kafka_not_ready, kc);
+        fprintf(stderr, "rfm-serve: consuming %s from %s (group %s)\n", cfg->kafka.topic,
+                cfg->kafka.brokers, cfg->kafka.group_id);
+    }
+    em = (extra_metrics){lv, lf, kc};
+    ops_set_extra(o, state_metrics, &em);
     int bound;
     if (http_start(&cfg->server, spec, &tokens, &prov, o, log, &srv, &bound, err, sizeof err) !=
         RFM_OK) {
@@ -287,7 +393,9 @@ int main(int argc, char **argv)
             continue;
         }
         if (lv) {
-            api_set_live(fresh, lv, cfg->server.batch_limit);
+            api_set_live(fresh, lv, cfg->server.batch_limit, &cfg->events);
+            if (kc)
+                api_set_not_ready(fresh, kafka_not_ready, kc);
             if (seeded)
                 fprintf(stderr, "rfm-serve: SIGHUP: state re-seeded from the new training data\n");
         }
@@ -309,16 +417,23 @@ int main(int argc, char **argv)
             "(server.header_timeout_s), %lu kept alive past server.timeout_s, %lu to make room "
             "near server.connection_limit\n",
             gc.head, gc.idle, gc.evicted);
+    if (kc) {
+        fprintf(stderr, "rfm-serve: kafka: committing what is durable and leaving the group\n");
+        kafka_stop(kc);
+        kc = NULL;
+    }
     http_stop(srv, 30);
     fprintf(stderr, "rfm-serve: stopped\n");
     rc = 0;
 out:
     if (log && log != stderr)
         fclose(log);
+    kafka_stop(kc);    /* first: its thread applies events through the feed's hook */
+    livefeed_free(lf); /* before the models and the store: its sweep reads them */
     api_release(a);
-    livefeed_free(lf); /* before the store: its sweep reads it */
     live_close(lv);
     ops_free(o);
+    ui_free(ui);
     http_tokens_free(&tokens);
     oas_free(spec);
     config_free(cfg);

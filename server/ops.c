@@ -54,7 +54,12 @@ struct ops {
     generation *gen;                   /* read atomically; replaced under mu */
     void (*extra)(void *ctx, FILE *f); /* more metrics (the state store), or NULL */
     void *extra_ctx;
+    const struct ui_assets *ui; /* the /ui/ app, or NULL (not owned) */
 };
+
+void ops_set_ui(ops *o, const struct ui_assets *u) { o->ui = u; }
+
+const struct ui_assets *ops_ui(const ops *o) { return o->ui; }
 
 void ops_set_extra(ops *o, void (*fn)(void *ctx, FILE *f), void *ctx)
 {

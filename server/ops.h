@@ -77,6 +77,12 @@ void ops_observe(ops *o, const char *path, const json_t *body);
  * fn, which must be thread-safe. Call before serving. */
 void ops_set_extra(ops *o, void (*fn)(void *ctx, FILE *f), void *ctx);
 
+/* The /ui/ app's files (ui.h; NULL: none installed), served by http.c
+ * without a token. u must outlive o's server; set before serving. */
+struct ui_assets;
+void ops_set_ui(ops *o, const struct ui_assets *u);
+const struct ui_assets *ops_ui(const ops *o);
+
 /* A request finished: count it by endpoint and status, and its latency. */
 void ops_request_done(ops *o, const char *path, int status, double seconds);
 

@@ -2,8 +2,8 @@
 # layers.sh - checks the include rules of docs/architecture.md:
 #   core/base <- core/data <- core/models <- core/files <- core/serving
 # a core/ file includes project headers of its own layer or an earlier one,
-# never of server/, train/, score/ or tests/; core/ never prints or exits;
-# server/, train/ and score/ never include each other. Prints each breach, exits 1 on any.
+# never of server/, train/, score/, report/ or tests/; core/ never prints or exits;
+# server/, train/, score/ and report/ never include each other. Prints each breach, exits 1 on any.
 cd "$(dirname "$0")/.." || exit 2
 layers=(base data models files serving)
 declare -A layer_of rank
@@ -28,8 +28,9 @@ if grep -nE '\b(printf|fprintf|puts|fputs|perror|exit|abort)[[:space:]]*\(' core
     | grep -vE 'v?snprintf'; then
     echo "core/ prints or exits: it returns a status and an error message instead"; bad=1
 fi
-for pair in "server train" "train server" "score server" "score train" "server score" \
-    "train score"; do
+programs=(server train score report)
+for a in "${programs[@]}"; do for b in "${programs[@]}"; do [ "$a" = "$b" ] || pairs+=("$a $b"); done; done
+for pair in "${pairs[@]}"; do
     set -- $pair
     for h in $2/*.h; do
         [ -e "$h" ] || continue

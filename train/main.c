@@ -21,11 +21,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "analytics.h"
 #include "cards.h"
 #include "cltv.h"
 #include "config.h"
 #include "customers.h"
 #include "embeddings.h"
+#include "fileio.h"
 #include "train_churn.h"
 #include "train_uplift.h"
 #include "date.h"
@@ -58,7 +60,8 @@ static void usage(FILE *f)
                "  --models DIR         override models_dir from the config\n"
                "  --only LIST          refit only these models, keep the others; LIST is\n"
                "                       comma-separated from: segments, cltv, churn, embeddings,\n"
-               "                       uplift\n"
+               "                       uplift, analytics (analytics also runs after any of\n"
+               "                       segments, cltv and churn, whose figures it sums)\n"
                "  --wait               when another run is writing the same models folder\n"
                "                       (it holds the lock file DIR.lock beside it), wait\n"
                "                       for it to finish instead of exiting 1 naming it; runs\n"
@@ -227,7 +230,7 @@ typedef struct {
 } train_ctx;
 
 /* Indices of the steps in STEPS, for read_input's skips. */
-enum { M_SEGMENTS, M_CLTV, M_CHURN, M_EMBEDDINGS, M_UPLIFT };
+enum { M_SEGMENTS, M_CLTV, M_CHURN, M_EMBEDDINGS, M_UPLIFT, M_ANALYTICS };
 
 /* Read the transactions (or the customer summary) named by c into c, and
  * clear fit[] of the models that cannot be fitted from them, saying why.
@@ -261,6 +264,10 @@ static int read_input(train_ctx *c, int needs_tx, int *fit)
         if (fit[M_CHURN]) {
             say("rfm-train: churn: skipped (a customer summary has no purchase dates)\n");
             fit[M_CHURN] = 0;
+        }
+        if (fit[M_ANALYTICS]) {
+            say("rfm-train: analytics: skipped (a customer summary has no purchase dates)\n");
+            fit[M_ANALYTICS] = 0;
         }
         snprintf(c->data_desc, sizeof c->data_desc,
                  "- Customer summary `%s` (sha256 `%s`): %zu customers", summary, c->data_sha, m);
@@ -417,17 +424,41 @@ static int step_failed(const char *name, const char *why)
 }
 
 /* The customer table serves lookups by customer_id. */
-static int save_customers(train_ctx *c)
+/* The per-customer table of this run (customers.h): the features read, in
+ * txn order (as c->ids), with the churn trends at the snapshot when there
+ * are transactions; NULL when out of memory. */
+static customer_row *customer_rows(const train_ctx *c)
 {
     customer_row *rows = calloc(c->m ? c->m : 1, sizeof *rows);
-    for (size_t i = 0; rows && i < c->m; i++)
+    size_t nc = c->d ? txn_ncustomers(c->d) : 0;
+    double *xr = c->d ? malloc((nc ? nc : 1) * CHURN_RICH_FEATURES * sizeof *xr) : NULL;
+    if (c->d && !xr) {
+        free(rows);
+        rows = NULL;
+    }
+    if (rows && xr)
+        churn_features_asof(c->d, txn_snapshot_day(c->d), xr);
+    for (size_t i = 0, k = 0; rows && i < c->m; i++) {
+        while (xr && k < nc && !c->feats[k].active)
+            k++;
+        const double *r = xr ? xr + k++ * CHURN_RICH_FEATURES : NULL;
         rows[i] = (customer_row){c->d ? c->rec[i] : NAN,
                                  c->d ? c->freq[i] : NAN,
                                  c->d ? c->mon[i] : NAN,
                                  c->bx[i],
                                  c->btx[i],
                                  c->bT[i],
-                                 c->bm[i]};
+                                 c->bm[i],
+                                 r ? r[6] : NAN,
+                                 r ? r[7] : NAN};
+    }
+    free(xr);
+    return rows;
+}
+
+static int save_customers(train_ctx *c)
+{
+    customer_row *rows = customer_rows(c);
     char *csvtext = rows ? customers_csv((const char *const *)c->ids, rows, c->m) : NULL;
     free(rows);
     if (!csvtext)
@@ -484,10 +515,14 @@ static int fit_cltv(train_ctx *c)
     if (c->d && cltv_holdout_check(c->d, o->holdout_days, o->penalizer_coef, &h, c->err,
                                    sizeof c->err) != RFM_OK)
         say("rfm-train: cltv: holdout check skipped: %s\n", c->err);
-    if (cltv_to_json(cm, &j, c->err, sizeof c->err) != RFM_OK) {
+    json_t *ev = NULL;
+    if (cltv_to_json(cm, &j, c->err, sizeof c->err) != RFM_OK ||
+        cltv_holdout_json(&h, &ev, c->err, sizeof c->err) != RFM_OK) {
+        json_decref(j);
         cltv_free(cm);
         return step_failed("cltv", c->err);
     }
+    json_object_set_new(j, "evaluation", ev);
     json_object_set_new(
         j, "defaults",
         json_pack("{s:f,s:f}", "horizon_days", o->horizon_days, "discount_rate", o->discount_rate));
@@ -517,11 +552,16 @@ static int fit_churn(train_ctx *c)
     if (train_churn(c->d, &c->cfg->churn, c->data_desc, &cj, &met, &card, c->err, sizeof c->err))
         return step_failed("churn", c->err);
     double auc = json_real_value(json_object_get(json_object_get(met, "logistic"), "auc"));
+    double auc_gb = json_real_value(json_object_get(json_object_get(met, "boosted"), "auc"));
     double auc_bg =
         json_real_value(json_object_get(json_object_get(met, "bgnbd_1_minus_p_alive"), "auc"));
+    char served[16];
+    snprintf(served, sizeof served, "%s", json_string_value(json_object_get(met, "served")));
     if (save_model(c, "churn", CHURN_FILE_VERSION, "churn.json", cj, card, met, c->data_sha))
         return 1;
-    say("rfm-train: churn: held-out AUC %.4f (BG/NBD %.4f), %.3f s\n", auc, auc_bg, now_s() - ts);
+    say("rfm-train: churn: held-out AUC logistic %.4f, boosted %.4f (BG/NBD %.4f); serving %s, "
+        "%.3f s\n",
+        auc, auc_gb, auc_bg, served, now_s() - ts);
     return 0;
 }
 
@@ -566,6 +606,81 @@ static int fit_uplift(train_ctx *c)
     return 0;
 }
 
+/* A model file of this run's stage (fitted now, or carried over by
+ * --only), parsed; NULL when the stage has none. */
+static json_t *staged_json(train_ctx *c, const char *file)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", modelfile_stage_dir(c->stage), file);
+    if (access(path, F_OK) != 0)
+        return NULL;
+    return json_load_file(path, 0, NULL);
+}
+
+/* The population figures of the /ui/ pages (core/models/analytics.c),
+ * from the customers read and the segments, cltv and churn models of the
+ * stage: those fitted in this run or kept from the last. */
+static int fit_analytics(train_ctx *c)
+{
+    double ts = now_s();
+    if (!c->d)
+        return step_failed("analytics", "needs transactions (not a customer summary)");
+    const rfm_config *cfg = c->cfg;
+    score_models m = {NULL, NULL, NULL, cfg->cltv.horizon_days, cfg->cltv.discount_rate, NULL};
+    segments_model *seg = NULL;
+    cltv_model *cm = NULL;
+    churn_model *ch = NULL;
+    json_t *j;
+    rfm_status st = RFM_OK;
+    if (st == RFM_OK && (j = staged_json(c, "segments.json"))) {
+        st = segments_from_json(j, &seg, c->err, sizeof c->err);
+        json_decref(j);
+    }
+    if (st == RFM_OK && (j = staged_json(c, "cltv.json"))) {
+        st = cltv_from_json(j, &cm, c->err, sizeof c->err);
+        json_decref(j);
+    }
+    if (st == RFM_OK && (j = staged_json(c, "churn.json"))) {
+        st = churn_from_json(j, &ch, c->err, sizeof c->err);
+        json_decref(j);
+    }
+    customer_row *rows = customer_rows(c);
+    if (st == RFM_OK && !rows)
+        st = rfm_fail(c->err, sizeof c->err, RFM_ENOMEM, "out of memory");
+    analytics_options o;
+    analytics_default_options(&o);
+    o.active_days = cfg->churn.cut_days; /* active: not churned by the churn label's rule */
+    o.currency = cfg->currency;
+    m.segments = seg, m.cltv = cm, m.churn = ch;
+    json_t *out = NULL;
+    if (st == RFM_OK)
+        st = analytics_compute(c->d, rows, c->m, &m, &o, &out, c->err, sizeof c->err);
+    /* Actual against predicted purchases over the holdout (the check the
+     * cltv step runs for its card; a failed check only leaves it out). */
+    cltv_holdout h;
+    memset(&h, 0, sizeof h);
+    if (st == RFM_OK && cm &&
+        cltv_holdout_check(c->d, cfg->cltv.holdout_days, cfg->cltv.penalizer_coef, &h, NULL, 0) ==
+            RFM_OK)
+        st = analytics_add_holdout(out, &h, c->err, sizeof c->err);
+    free(rows);
+    segments_free(seg);
+    cltv_free(cm);
+    churn_free(ch);
+    if (st != RFM_OK) {
+        json_decref(out);
+        return step_failed("analytics", c->err);
+    }
+    size_t months = json_array_size(json_object_get(json_object_get(out, "overview"), "monthly"));
+    if (save_model(c, "analytics", ANALYTICS_VERSION, "analytics.json", out, NULL,
+                   json_pack("{s:I,s:I,s:i}", "customers", (json_int_t)c->m, "months",
+                             (json_int_t)months, "active_days", o.active_days),
+                   c->data_sha))
+        return 1;
+    say("rfm-train: analytics: %zu customers, %zu months, %.3f s\n", c->m, months, now_s() - ts);
+    return 0;
+}
+
 /* The models rfm-train fits, in order; --only names them. transactions:
  * the step reads the customers (transactions or a summary). Each returns 0
  * or an exit status after printing why. */
@@ -581,6 +696,7 @@ static const train_step STEPS[] = {
     [M_CHURN] = {"churn", fit_churn, 1},
     [M_EMBEDDINGS] = {"embeddings", fit_embeddings, 1},
     [M_UPLIFT] = {"uplift", fit_uplift, 0},
+    [M_ANALYTICS] = {"analytics", fit_analytics, 1},
 };
 #define NSTEPS (sizeof STEPS / sizeof *STEPS)
 
@@ -600,7 +716,7 @@ static int select_steps(const char *only, int fit[NSTEPS])
             if (i == NSTEPS) {
                 fprintf(stderr,
                         "rfm-train: --only: unknown model '%.*s' (known: segments, cltv, "
-                        "churn, embeddings, uplift)\n",
+                        "churn, embeddings, uplift, analytics)\n",
                         (int)len, p);
                 return 2;
             }
@@ -608,6 +724,8 @@ static int select_steps(const char *only, int fit[NSTEPS])
             p += len + (p[len] == ',');
         }
     }
+    /* The figures sum the scores of these models: refit with them. */
+    fit[M_ANALYTICS] |= fit[M_SEGMENTS] | fit[M_CLTV] | fit[M_CHURN];
     return 0;
 }
 

@@ -1,17 +1,26 @@
 /* numfmt.c - shortest round-trip decimal text of a double.
  *
- * Rounding x to p significant digits and reading the text back gives x for
- * every p from some smallest p0 up to 17 (17 always does, and the p + 1
- * digit grid contains the p digit one, so its nearest point is no farther).
- * The predicate is monotone in p, so a binary search finds p0 with at most
- * five printf/strtod pairs. tests/base/test_numfmt.c checks it against the plain
- * loop over p = 1..17 and proves no text one digit shorter reads back.
+ * The definition (numfmt_double_plain): rounding x to p significant digits
+ * and reading the text back gives x for every p from some smallest p0 up
+ * to 17 (17 always does, and the p + 1 digit grid contains the p digit
+ * one, so its nearest point is no farther). The predicate is monotone in
+ * p, so a binary search finds p0 with at most five printf/strtod pairs:
+ * about 2 us a number, too slow for a bulk export's millions of rows
+ * (rfm-score writes 12 a row).
+ *
+ * numfmt_double gives the same text from double-conversion's shortest
+ * digits (numfmt_dc.cpp, ~0.1 us), taking the plain path for the two kinds
+ * of x where the two may differ (see there): powers of two and exact
+ * halfway cases. tests/base/test_numfmt.c checks the plain path against the
+ * loop over p = 1..17 and proves no text one digit shorter reads back, and
+ * the fast path against the plain one, with those cases drawn on purpose.
  */
 #include "numfmt.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 static int reads_back(double x, int p, char out[NUMFMT_LEN])
@@ -20,35 +29,11 @@ static int reads_back(double x, int p, char out[NUMFMT_LEN])
     return strtod(out, NULL) == x;
 }
 
-size_t numfmt_double(double x, char out[NUMFMT_LEN])
+/* Lays out the k significant digits dig (the point after n of them, sign
+ * neg) as JavaScript's Number.prototype.toString does (but -0 keeps its
+ * sign); returns the length. */
+static size_t layout(int neg, const char *dig, int k, int n, char out[NUMFMT_LEN])
 {
-    if (!isfinite(x)) {
-        out[0] = '\0';
-        return 0;
-    }
-    int lo = 1, hi = 17; /* hi always reads back */
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        char t[NUMFMT_LEN];
-        if (reads_back(x, mid, t))
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    /* "-d.ddde+XX": the digits and the exponent, laid out as JavaScript's
-     * Number.prototype.toString does (but -0 keeps its sign). */
-    char e[NUMFMT_LEN], dig[20];
-    snprintf(e, sizeof e, "%.*e", hi - 1, x);
-    const char *p = e;
-    int neg = *p == '-', k = 0;
-    p += neg;
-    for (; *p != 'e'; p++)
-        if (*p != '.')
-            dig[k++] = *p;
-    while (k > 1 && dig[k - 1] == '0') /* 17 digits may end in zeros */
-        k--;
-    dig[k] = '\0';
-    int n = atoi(p + 1) + 1; /* the point goes after n digits */
     size_t len = 0;
     if (neg)
         out[len++] = '-';
@@ -75,4 +60,89 @@ size_t numfmt_double(double x, char out[NUMFMT_LEN])
     }
     out[len] = '\0';
     return len;
+}
+
+size_t numfmt_double_plain(double x, char out[NUMFMT_LEN])
+{
+    if (!isfinite(x)) {
+        out[0] = '\0';
+        return 0;
+    }
+    int lo = 1, hi = 17; /* hi always reads back */
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        char t[NUMFMT_LEN];
+        if (reads_back(x, mid, t))
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    /* "-d.ddde+XX": the digits and the exponent. */
+    char e[NUMFMT_LEN], dig[20];
+    snprintf(e, sizeof e, "%.*e", hi - 1, x);
+    const char *p = e;
+    int neg = *p == '-', k = 0;
+    p += neg;
+    for (; *p != 'e'; p++)
+        if (*p != '.')
+            dig[k++] = *p;
+    while (k > 1 && dig[k - 1] == '0') /* 17 digits may end in zeros */
+        k--;
+    return layout(neg, dig, k, atoi(p + 1) + 1, out);
+}
+
+/* numfmt_dc.cpp: the shortest digits by double-conversion. */
+void numfmt_dc_shortest(double v, char *buf, int buflen, int *len, int *point);
+
+size_t numfmt_double(double x, char out[NUMFMT_LEN])
+{
+    if (!isfinite(x))
+        return numfmt_double_plain(x, out);
+    /* An integer below 2^53 (counts, days, round amounts): its digits.
+     * Doubles there are at most 1 apart, and a shorter decimal differs
+     * from x by at least 1, so no shorter text reads back. */
+    if (fabs(x) < 0x1p53 && x == trunc(x)) {
+        char dig[24];
+        uint64_t v = (uint64_t)fabs(x);
+        int k = 0, n;
+        do
+            dig[k++] = (char)('0' + v % 10);
+        while (v /= 10);
+        n = k;
+        for (int i = 0; i < k / 2; i++) {
+            char t = dig[i];
+            dig[i] = dig[k - 1 - i], dig[k - 1 - i] = t;
+        }
+        while (k > 1 && dig[k - 1] == '0')
+            k--;
+        return layout(signbit(x) != 0, dig, k, n, out);
+    }
+    uint64_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    /* A power of two: its lower neighbour is nearer than its upper one, and
+     * a shortest decimal may read back without the nearest one of its
+     * length doing so. printf's search is the definition: take it. */
+    if ((bits & 0xfffffffffffffull) == 0)
+        return numfmt_double_plain(x, out);
+    char dig[24];
+    int k, n;
+    numfmt_dc_shortest(x, dig, (int)sizeof dig, &k, &n);
+    /* Otherwise the interval of decimals reading back to x is symmetric, so
+     * the fewest digits that read back are the fewest whose correctly
+     * rounded value reads back (printf's answer), and the digits are that
+     * value - unless x lies exactly halfway between two such decimals,
+     * where printf rounds to even and double-conversion documents away
+     * from 0 (version 3.2.1 rounds them to even too; not relied on). Such
+     * an x is (2 D + 1) 5 10^-j, j = k - n + 1: never an integer (j <= 0
+     * would need a spacing of doubles over 10^(1-j) around an x that 2^-j
+     * divides no better), and a dyadic x of that form has its lowest set bit
+     * at 2^-j. Any other x has no tie. */
+    int j = k - n + 1;
+    if (j >= 1) {
+        int e = (int)((bits >> 52) & 0x7ff);
+        int lsb = (e ? e - 1075 : -1074) + __builtin_ctzll(bits & 0xfffffffffffffull);
+        if (lsb == -j)
+            return numfmt_double_plain(x, out);
+    }
+    return layout(x < 0, dig, k, n, out);
 }

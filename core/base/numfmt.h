@@ -5,8 +5,9 @@
  * gives the same double bit for bit. Every number the service writes (API
  * replies, model files, CSVs) goes through numfmt_double, so a file read
  * back is the model that was written and a reply shows the value, not its
- * binary noise. Not a goal: speed of a hand-written Ryu; this uses the C
- * library's correctly rounded printf and strtod.
+ * binary noise. Digits by Google's double-conversion (Debian
+ * libdouble-conversion), checked against the C library's correctly rounded
+ * printf and strtod, which define the result (numfmt_double_plain).
  */
 #ifndef RFM_NUMFMT_H
 #define RFM_NUMFMT_H
@@ -23,5 +24,7 @@
  * and 0 is returned. Thread-safe; needs the "C"
  * numeric locale (the programs never call setlocale). */
 size_t numfmt_double(double x, char out[NUMFMT_LEN]);
+/* The same text by printf and strtod alone (the definition; ~20x slower). */
+size_t numfmt_double_plain(double x, char out[NUMFMT_LEN]);
 
 #endif

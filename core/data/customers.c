@@ -10,7 +10,10 @@
 #include "hash.h"
 #include "numfmt.h"
 
-#define NCOLS 8
+/* Files written before the churn trends have the first OLD_NCOLS columns;
+ * they load with the trends unknown (NaN). */
+#define NCOLS 10
+#define OLD_NCOLS 8
 static const char *const COLS[NCOLS] = {"customer_id",
                                         "recency",
                                         "frequency",
@@ -18,7 +21,9 @@ static const char *const COLS[NCOLS] = {"customer_id",
                                         "repeat_purchases",
                                         "days_first_to_last_purchase",
                                         "days_since_first_purchase",
-                                        "mean_repeat_spend"};
+                                        "mean_repeat_spend",
+                                        "ipt_trend",
+                                        "spend_trend"};
 
 struct customers {
     char **ids;
@@ -38,7 +43,7 @@ char *customers_csv(const char *const *ids, const customer_row *rows, size_t n)
         len += (size_t)snprintf(s + len, cap - len, "%s%s", k ? "," : "", COLS[k]);
     s[len++] = '\n';
     for (size_t i = 0; i < n; i++) {
-        size_t need = len + strlen(ids[i]) * 2 + 8 * (NUMFMT_LEN + 1) + 16;
+        size_t need = len + strlen(ids[i]) * 2 + NCOLS * (NUMFMT_LEN + 1) + 16;
         if (need > cap) {
             cap = 2 * need;
             char *t = realloc(s, cap);
@@ -58,11 +63,11 @@ char *customers_csv(const char *const *ids, const customer_row *rows, size_t n)
         }
         if (quote)
             s[len++] = '"';
-        const double v[7] = {
-            rows[i].recency,          rows[i].frequency,          rows[i].monetary,
-            rows[i].repeat_purchases, rows[i].days_first_to_last, rows[i].days_since_first,
-            rows[i].mean_repeat_spend};
-        for (int k = 0; k < 7; k++) {
+        const double v[NCOLS - 1] = {
+            rows[i].recency,           rows[i].frequency,          rows[i].monetary,
+            rows[i].repeat_purchases,  rows[i].days_first_to_last, rows[i].days_since_first,
+            rows[i].mean_repeat_spend, rows[i].ipt_trend,          rows[i].spend_trend};
+        for (int k = 0; k < NCOLS - 1; k++) {
             if (isnan(v[k]))
                 s[len++] = ',';
             else {
@@ -129,15 +134,16 @@ rfm_status customers_load(const char *path, customers **out, char *err, size_t e
     }
     if ((st = csv_next(r, &f, &nf, err, errlen)) != RFM_OK)
         goto fail;
-    for (int k = 0; k < NCOLS; k++)
-        if (nf != NCOLS || strcmp(f[k].s, COLS[k]) != 0) {
+    size_t ncols = nf;
+    for (size_t k = 0; k < ncols; k++)
+        if ((ncols != NCOLS && ncols != OLD_NCOLS) || strcmp(f[k].s, COLS[k]) != 0) {
             st = rfm_fail(err, errlen, RFM_EFORMAT, "%s:1: header must be %s,...", path, COLS[0]);
             goto fail;
         }
     while ((st = csv_next(r, &f, &nf, err, errlen)) == RFM_OK && nf > 0) {
-        if (nf != NCOLS) {
-            st = rfm_fail(err, errlen, RFM_EFORMAT, "%s:%llu: expected %d fields", path,
-                          (unsigned long long)csv_line(r), NCOLS);
+        if (nf != ncols) {
+            st = rfm_fail(err, errlen, RFM_EFORMAT, "%s:%llu: expected %zu fields", path,
+                          (unsigned long long)csv_line(r), ncols);
             goto fail;
         }
         if (c->n == cap) {
@@ -153,14 +159,14 @@ rfm_status customers_load(const char *path, customers **out, char *err, size_t e
                 goto fail;
             }
         }
-        double v[7];
-        for (int k = 0; k < 7; k++) {
+        double v[NCOLS - 1] = {NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN};
+        for (size_t k = 0; k + 1 < ncols; k++) {
             char *end;
             v[k] = f[k + 1].len ? strtod(f[k + 1].s, &end) : NAN;
             if (f[k + 1].len && *end) {
                 st = rfm_fail(err, errlen, RFM_EFORMAT, "%s:%llu:%llu: not a number", path,
                               (unsigned long long)csv_line(r),
-                              (unsigned long long)csv_column(r, (size_t)k + 1));
+                              (unsigned long long)csv_column(r, k + 1));
                 goto fail;
             }
         }
@@ -168,7 +174,7 @@ rfm_status customers_load(const char *path, customers **out, char *err, size_t e
             st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
             goto fail;
         }
-        c->rows[c->n++] = (customer_row){v[0], v[1], v[2], v[3], v[4], v[5], v[6]};
+        c->rows[c->n++] = (customer_row){v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]};
     }
     if (st != RFM_OK)
         goto fail;

@@ -5,7 +5,9 @@
  * Columns: customer_id, recency, frequency, monetary (RFM as of the
  * snapshot; empty when trained from a summary), repeat_purchases,
  * days_first_to_last_purchase, days_since_first_purchase,
- * mean_repeat_spend (BG/NBD summary, lifetimes' convention).
+ * mean_repeat_spend (BG/NBD summary, lifetimes' convention), ipt_trend,
+ * spend_trend (churn.h's churn_features_asof; empty when unknown). A file
+ * of the first eight columns (customers 1.0.0) loads with the trends NaN.
  * Thread safety: a loaded table is read-only.
  */
 #ifndef RFM_CUSTOMERS_H
@@ -18,6 +20,9 @@
 typedef struct {
     double recency, frequency, monetary; /* NaN when unknown */
     double repeat_purchases, days_first_to_last, days_since_first, mean_repeat_spend;
+    /* The churn model's trends (churn.h: churn_features_asof), NaN when
+     * unknown (fewer purchase days, a customer summary, the live store): */
+    double ipt_trend, spend_trend;
 } customer_row;
 
 typedef struct customers customers;

@@ -71,10 +71,44 @@ const char *server_check(const server_options *o, char *buf, size_t len)
     return buf;
 }
 
+const char *kafka_check(const kafka_options *o, char *buf, size_t len)
+{
+    if (!o->brokers && !o->topic)
+        return NULL; /* off */
+    if (!o->brokers)
+        snprintf(buf, len, "brokers is needed with a topic (HOST:PORT[,...])");
+    else if (!o->brokers[0])
+        snprintf(buf, len, "brokers must be HOST:PORT[,...], not empty");
+    else if (!o->topic || !o->topic[0])
+        snprintf(buf, len, "topic is needed with brokers: the topic the events are in");
+    else if (!o->group_id || !o->group_id[0])
+        snprintf(buf, len, "group_id must not be empty");
+    else if (o->dead_letter_topic && strcmp(o->dead_letter_topic, o->topic) == 0)
+        snprintf(buf, len,
+                 "dead_letter_topic must differ from topic (a poison message would "
+                 "come back forever)");
+    else if (o->ready_max_lag < 0)
+        snprintf(buf, len, "ready_max_lag must be 0 or more");
+    else if (o->batch_max < 1 || o->batch_max > 100000)
+        snprintf(buf, len, "batch_max must be from 1 to 100000");
+    else if (o->batch_wait_ms < 0 || o->batch_wait_ms > 60000)
+        snprintf(buf, len, "batch_wait_ms must be from 0 to 60000");
+    else
+        return NULL;
+    return buf;
+}
+
 void config_free(rfm_config *c)
 {
     if (!c)
         return;
+    free(c->kafka.brokers);
+    free(c->kafka.topic);
+    free(c->kafka.group_id);
+    free(c->kafka.dead_letter_topic);
+    for (char **p = c->kafka.properties; p && *p; p++) /* NULL-ended */
+        free(*p);
+    free(c->kafka.properties);
     free(c->campaign);
     free((void *)c->campaign_spec.features);
     free((void *)c->campaign_spec.arms);
@@ -82,6 +116,7 @@ void config_free(rfm_config *c)
     free(c->server.host);
     free(c->server.access_log);
     free(c->server.openapi);
+    free(c->server.ui_assets);
     free(c->server.tls_cert_file);
     free(c->server.tls_key_file);
     free(c->server.tls_priorities);
@@ -97,6 +132,7 @@ void config_free(rfm_config *c)
     }
     free(c->segments.profiles);
     free(c->transactions);
+    free(c->currency);
     free(c->query);
     free(c->models_dir);
     free(c->path);
@@ -522,6 +558,7 @@ static void read_uplift(ctx *x, const json_t *u, char **campaign, campaign_spec 
 {
     uplift_default_params(o, UPLIFT_T_LEARNER);
     o->choose_learner = 1; /* learner: auto */
+    o->tune = 1;
     o->seed = 42;
     if (!u)
         return;
@@ -532,12 +569,12 @@ static void read_uplift(ctx *x, const json_t *u, char **campaign, campaign_spec 
     spec->outcome = get_str(x, u, "outcome", "uplift.outcome", NULL);
     const char *learner = get_str(x, u, "learner", "uplift.learner", "auto");
     o->choose_learner = strcmp(learner, "auto") == 0;
-    if (strcmp(learner, "t_learner") == 0)
-        o->learner = UPLIFT_T_LEARNER;
-    else if (strcmp(learner, "causal_forest") == 0)
-        o->learner = UPLIFT_CAUSAL_FOREST;
+    int l = uplift_learner_from_name(learner);
+    if (l >= 0)
+        o->learner = (uplift_learner)l;
     else if (!o->choose_learner)
-        bad(x, "uplift.learner", "must be auto, t_learner or causal_forest");
+        bad(x, "uplift.learner",
+            "must be auto, t_learner, causal_forest, x_learner, dr_learner or rule");
     o->holdout = get_type_num(x, u, "holdout", "uplift.holdout", o->holdout);
     o->seed = get_seed(x, u, "seed", "uplift.seed", o->seed);
     section_check(x, "uplift", uplift_check_params(o));
@@ -596,6 +633,7 @@ static const char *const KEYS_DATA[] = {"transactions",
                                         "snapshot_date",
                                         "returns",
                                         "query",
+                                        "currency",
                                         NULL};
 static const char *const KEYS_COLUMNS[] = {"invoice", "customer_id", "date",    "quantity",
                                            "price",   "amount",      "product", NULL};
@@ -677,6 +715,11 @@ static void read_data(ctx *x, const json_t *data, rfm_config *c)
             "against monetary)");
     const char *query = get_str(x, data, "query", "data.query", NULL);
     c->query = dup(x, query);
+    const char *cur = get_str(x, data, "currency", "data.currency", NULL);
+    if (cur && !(strlen(cur) == 3 && strspn(cur, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == 3))
+        bad(x, "data.currency",
+            "must be an ISO 4217 code of three capital letters (GBP, EUR) or null");
+    c->currency = dup(x, cur);
     if (x->st == RFM_OK && (t || query)) {
         char why[256];
         const char *key;
@@ -724,6 +767,7 @@ static const char *const KEYS_SERVER[] = {"host",
                                           "tls_priorities",
                                           "per_address_limit",
                                           "header_timeout_s",
+                                          "ui_assets",
                                           NULL};
 static const char *const KEYS_RATE_LIMIT[] = {"requests_per_second", "burst", NULL};
 
@@ -747,6 +791,7 @@ static void read_server(ctx *x, const json_t *s, server_options *o)
     o->max_json_depth = (int)get_int(x, s, "max_json_depth", "server.max_json_depth", 32, 2, 1000);
     const char *log = get_str(x, s, "access_log", "server.access_log", NULL);
     o->access_log = dup(x, log);
+    o->ui_assets = dup(x, get_str(x, s, "ui_assets", "server.ui_assets", NULL));
     const char *spec = get_str(x, s, "openapi", "server.openapi", "openapi.yaml");
     o->openapi = dup(x, spec);
     o->metrics_token_required =
@@ -835,14 +880,141 @@ static void read_feed(ctx *x, const json_t *s, feed_options *o)
         (size_t)get_int(x, s, "published_max", "feed.published_max", 1000000, 0, 1 << 28);
 }
 
+/* events.kafka: the Kafka consumer (docs/events.md). */
+static void read_kafka(ctx *x, const json_t *k, kafka_options *o)
+{
+    o->brokers = dup(x, get_str(x, k, "brokers", "events.kafka.brokers", NULL));
+    o->topic = dup(x, get_str(x, k, "topic", "events.kafka.topic", NULL));
+    o->group_id = dup(x, get_str(x, k, "group_id", "events.kafka.group_id", "rfm-serve"));
+    o->dead_letter_topic =
+        dup(x, get_str(x, k, "dead_letter_topic", "events.kafka.dead_letter_topic", NULL));
+    o->ready_max_lag =
+        get_int(x, k, "ready_max_lag", "events.kafka.ready_max_lag", 10000, 0, INT64_MAX);
+    o->batch_max = get_type_int(x, k, "batch_max", "events.kafka.batch_max", 5000);
+    o->batch_wait_ms = get_type_int(x, k, "batch_wait_ms", "events.kafka.batch_wait_ms", 20);
+    const json_t *props = json_object_get(k, "properties");
+    if (props && !json_is_null(props)) {
+        if (!json_is_object(props)) {
+            bad(x, "events.kafka.properties", "must be a mapping of librdkafka settings");
+            return;
+        }
+        o->properties = calloc(2 * json_object_size(props) + 1, sizeof *o->properties);
+        if (!o->properties) {
+            oom(x);
+            return;
+        }
+        const char *name;
+        const json_t *v;
+        json_object_foreach((json_t *)props, name, v)
+        {
+            char num[64];
+            const char *text = json_string_value(v);
+            if (json_is_integer(v))
+                snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v)), text = num;
+            else if (json_is_boolean(v))
+                text = json_is_true(v) ? "true" : "false";
+            if (!text) {
+                bad(x, "events.kafka.properties",
+                    "each value must be a string, an integer or a boolean");
+                return;
+            }
+            if (!(o->properties[o->nproperties] = dup(x, name)))
+                return;
+            o->nproperties++;
+            if (!(o->properties[o->nproperties] = dup(x, text)))
+                return;
+            o->nproperties++;
+        }
+        o->nproperties /= 2;
+    }
+    char why[160];
+    if (x->st == RFM_OK)
+        section_check(x, "events.kafka", kafka_check(o, why, sizeof why));
+}
+
+/* events: the interaction kinds of POST /events and the engagement scores
+ * (engagement.h, docs/events.md). types replaces the defaults as a whole. */
+static void read_edges(ctx *x, const json_t *e, const char *name, double out[4])
+{
+    const json_t *v = json_object_get(e, name);
+    if (!v || json_is_null(v))
+        return;
+    char key[64];
+    snprintf(key, sizeof key, "events.engagement.%s", name);
+    if (!json_is_array(v) || json_array_size(v) != 4) {
+        bad(x, key, "must be a list of four increasing numbers");
+        return;
+    }
+    for (size_t i = 0; i < 4; i++) {
+        if (!json_is_number(json_array_get(v, i))) {
+            bad(x, key, "must be a list of four increasing numbers");
+            return;
+        }
+        out[i] = json_number_value(json_array_get(v, i));
+    }
+}
+
+static void read_events(ctx *x, const json_t *s, engagement_options *o)
+{
+    engagement_default_options(o);
+    const json_t *types = json_object_get(s, "types");
+    if (types && !json_is_null(types)) {
+        if (!json_is_object(types) || json_object_size(types) == 0) {
+            bad(x, "events.types", "must be a mapping of kind names to {weight, monetary}");
+            return;
+        }
+        o->ntypes = 0;
+        const char *name;
+        const json_t *t;
+        json_object_foreach((json_t *)types, name, t)
+        {
+            char key[128];
+            snprintf(key, sizeof key, "events.types.%.64s", name);
+            if (o->ntypes == ENGAGEMENT_TYPES_MAX) {
+                bad(x, "events.types", "at most 16 kinds");
+                return;
+            }
+            if (t && !json_is_null(t) && !json_is_object(t)) {
+                bad(x, key, "must be a mapping {weight, monetary}");
+                return;
+            }
+            static const char *const known[] = {"weight", "monetary", NULL};
+            check_keys(x, t, key, known);
+            engagement_type *k = &o->type[o->ntypes++];
+            snprintf(k->name, sizeof k->name, "%.*s", ENGAGEMENT_NAME_MAX, name);
+            if (strlen(name) > ENGAGEMENT_NAME_MAX)
+                k->name[0] = '\0'; /* the check names it invalid */
+            snprintf(key, sizeof key, "events.types.%.64s.weight", name);
+            k->weight = get_type_num(x, t, "weight", key, 1.0);
+            snprintf(key, sizeof key, "events.types.%.64s.monetary", name);
+            k->monetary = get_bool(x, t, "monetary", key, 0);
+        }
+    }
+    const json_t *e = json_object_get(s, "engagement");
+    if (e && !json_is_null(e) && !json_is_object(e))
+        bad(x, "events.engagement", "must be a mapping");
+    static const char *const known[] = {"recency_days", "count", "weighted", NULL};
+    check_keys(x, e, "events.engagement", known);
+    read_edges(x, e, "recency_days", o->recency_days);
+    read_edges(x, e, "count", o->count);
+    read_edges(x, e, "weighted", o->weighted);
+    char why[160];
+    if (x->st == RFM_OK)
+        section_check(x, "events", engagement_check_options(o, why, sizeof why));
+}
+
 static const char *const KEYS_TOP[] = {"data",  "models_dir", "segments", "cltv",
                                        "churn", "embeddings", "uplift",   "server",
-                                       "state", "feed",       NULL};
+                                       "state", "events",     "feed",     NULL};
 static const char *const KEYS_FEED[] = {
     "enabled",           "buffer",        "max_readers", "sweep_seconds",
     "heartbeat_seconds", "published_max", NULL};
 static const char *const KEYS_STATE[] = {"path",     "synchronous", "seen_ids_max",
                                          "cache_mb", "max_mb",      NULL};
+static const char *const KEYS_EVENTS[] = {"types", "engagement", "kafka", NULL};
+static const char *const KEYS_KAFKA[] = {"brokers",           "topic",         "group_id",
+                                         "dead_letter_topic", "ready_max_lag", "batch_max",
+                                         "batch_wait_ms",     "properties",    NULL};
 
 /* Before the values: a misspelt key is what to report, not the default
  * or missing value it caused. */
@@ -865,6 +1037,9 @@ static void check_all_keys(ctx *x, const json_t *root)
     check_keys(x, json_object_get(srv, "rate_limit"), "server.rate_limit", KEYS_RATE_LIMIT);
     check_keys(x, json_object_get(root, "state"), "state", KEYS_STATE);
     check_keys(x, json_object_get(root, "feed"), "feed", KEYS_FEED);
+    const json_t *ev = json_object_get(root, "events");
+    check_keys(x, ev, "events", KEYS_EVENTS);
+    check_keys(x, json_object_get(ev, "kafka"), "events.kafka", KEYS_KAFKA);
 }
 
 rfm_status config_load(const char *path, rfm_config **out, char *err, size_t errlen)
@@ -914,8 +1089,14 @@ rfm_status config_load(const char *path, rfm_config **out, char *err, size_t err
         if (server_check(&c->server, why, sizeof why))
             bad(&x, "server", why);
     }
+    read_events(&x, section(&x, root, "events"), &c->events);
     read_state(&x, section(&x, root, "state"), c);
     read_feed(&x, section(&x, root, "feed"), &c->feed);
+    const json_t *kafka = json_object_get(section(&x, root, "events"), "kafka");
+    if (kafka && !json_is_object(kafka))
+        bad(&x, "events.kafka", "must be a mapping");
+    read_kafka(&x, json_is_object(kafka) ? kafka : NULL, &c->kafka);
+    c->state.types = &c->events;
 done:
     if (x.st != RFM_OK) {
         config_free(c);

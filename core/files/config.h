@@ -19,6 +19,7 @@
 #include "churn.h"
 #include "cltv.h"
 #include "embed.h"
+#include "engagement.h"
 #include "segments.h"
 #include "state.h"
 #include "status.h"
@@ -40,6 +41,7 @@ typedef struct {
     size_t ntokens;
     char *access_log; /* file for the access log, NULL = stderr */
     char *openapi;    /* the contract, served and enforced */
+    char *ui_assets;  /* the /ui/ app's folder (server/ui.h); NULL: found by default */
     /* Operations (docs/operations.md). */
     int metrics_token_required; /* GET /metrics asks for a bearer token (0: open) */
     int drift_window;           /* recent customers behind rfm_input_psi (two halves) */
@@ -64,12 +66,30 @@ typedef struct {
     size_t published_max;  /* customers whose last published labels are kept */
 } feed_options;
 
+/* events.kafka: the consumer of events from Kafka (rfm-serve, docs/events.md);
+ * off while brokers is NULL. */
+typedef struct {
+    char *brokers;           /* HOST:PORT[,...]; NULL: no consumer */
+    char *topic;             /* the events, one per message */
+    char *group_id;          /* consumer group (default "rfm-serve") */
+    char *dead_letter_topic; /* poison messages go there; NULL: only counted and logged */
+    long long ready_max_lag; /* /ready is 503 while the total lag is above it */
+    int batch_max;           /* messages applied (and committed) together, at most */
+    int batch_wait_ms;       /* longest wait for a batch to fill before applying it */
+    char **properties;       /* librdkafka settings, name and value in turn (security, */
+    size_t nproperties;      /* timeouts); applied after ours, so they win */
+} kafka_options;
+
+/* Reason the Kafka options cannot be used, or NULL. */
+const char *kafka_check(const kafka_options *o, char *buf, size_t len);
+
 typedef struct {
     char *path; /* the file read, for messages */
     json_t *root;
     char *transactions; /* data.transactions (may be NULL): a file, "-" or a database
                            URL (source.h) */
     char *query;        /* data.query: the SELECT for a database URL, else NULL */
+    char *currency;     /* data.currency: ISO 4217 code of the money amounts, or NULL */
     char *models_dir;
     txn_options txn; /* column names borrow from root */
     segments_options segments;
@@ -82,10 +102,12 @@ typedef struct {
                                     the arrays are owned here, names borrow from root */
     uplift_params uplift;        /* uplift: learner, holdout, seed */
     server_options server;
-    char *state_path;    /* state.path: the customer-state store (state.h) */
-    state_options state; /* state: synchronous, seen_ids_max, cache_mb; cancel_prefix
-                            borrows data.cancellation_prefix */
-    feed_options feed;   /* feed: buffer, readers, sweep, heartbeat */
+    char *state_path;          /* state.path: the customer-state store (state.h) */
+    state_options state;       /* state: synchronous, seen_ids_max, cache_mb; cancel_prefix
+                                  borrows data.cancellation_prefix, types points to events */
+    engagement_options events; /* events: interaction kinds and engagement edges */
+    kafka_options kafka;       /* events.kafka */
+    feed_options feed;         /* feed: buffer, readers, sweep, heartbeat */
 } rfm_config;
 
 /* Read and check a config file. On failure *out is NULL and err says

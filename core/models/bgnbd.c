@@ -229,7 +229,7 @@ double bgnbd_p_alive(const bgnbd_params *p, double x, double t_x, double T)
 
 /* (1-z)^(r+x) 2F1(r+x, b+x; a+b+x-1; z) with z = t/(alpha+T+t), computed in
  * the form that neither overflows nor converges slowly. */
-static double h_term(const bgnbd_params *p, double t, double x, double T)
+double bgnbd_h(const bgnbd_params *p, double t, double x, double T)
 {
     double A = p->r + x, C = p->a + p->b + x - 1;
     double w = -t / (p->alpha + T);
@@ -248,13 +248,7 @@ double bgnbd_expected(const bgnbd_params *p, double t, double x, double t_x, dou
 {
     if (t <= 0)
         return 0.0;
-    double am1 = p->a - 1;
-    if (fabs(am1) < 1e-9) /* the formula's removable singularity at a = 1 */
-        am1 = am1 < 0 ? -1e-9 : 1e-9;
-    double num = (p->a + p->b + x - 1) / am1 * (1 - h_term(p, t, x, T));
-    double alive = bgnbd_p_alive(p, x, t_x, T);
-    double e = num * alive;
-    return isfinite(e) && e > 0 ? e : 0.0;
+    return bgnbd_expected_from(p, bgnbd_h(p, t, x, T), x, bgnbd_p_alive(p, x, t_x, T));
 }
 
 double bgnbd_expected_new(const bgnbd_params *p, double t)

@@ -19,6 +19,7 @@
 #ifndef RFM_BGNBD_H
 #define RFM_BGNBD_H
 
+#include <math.h>
 #include <stddef.h>
 
 #include "status.h"
@@ -74,6 +75,24 @@ rfm_status bgnbd_fit(const bgnbd_row *rows, size_t n, double penalizer, bgnbd_fi
 double bgnbd_p_alive(const bgnbd_params *p, double x, double t_x, double T);
 /* Expected purchases in the next t days given the history. */
 double bgnbd_expected(const bgnbd_params *p, double t, double x, double t_x, double T);
+/* bgnbd_expected in two parts, for callers that evaluate many horizons or
+ * customers with shared terms (cltv.c): the term h(t, x, T) = (1-z)^(r+x)
+ * 2F1(r+x, b+x; a+b+x-1; z), z = t/(alpha+T+t), which holds the 2F1 and
+ * does not depend on t_x, and the expectation from h and bgnbd_p_alive's
+ * value. bgnbd_expected(p, t, x, t_x, T) for t > 0 is exactly (bit for
+ * bit) bgnbd_expected_from(p, bgnbd_h(p, t, x, T), x, bgnbd_p_alive(p, x,
+ * t_x, T)): it is computed so. */
+double bgnbd_h(const bgnbd_params *p, double t, double x, double T);
+/* Inline, so that a loop over many h hoists the division. */
+static inline double bgnbd_expected_from(const bgnbd_params *p, double h, double x, double alive)
+{
+    double am1 = p->a - 1;
+    if (fabs(am1) < 1e-9) /* the formula's removable singularity at a = 1 */
+        am1 = am1 < 0 ? -1e-9 : 1e-9;
+    double num = (p->a + p->b + x - 1) / am1 * (1 - h);
+    double e = num * alive;
+    return isfinite(e) && e > 0 ? e : 0.0;
+}
 /* Expected purchases in t days of a new customer, E[X(t)]. */
 double bgnbd_expected_new(const bgnbd_params *p, double t);
 

@@ -13,10 +13,14 @@
 #include "jsonx.h"
 #include "rng.h"
 
+#include <time.h>
+
 /* Where load errors point: the model file. */
 #define WHERE "churn.json"
 
 struct churn_model {
+    churn_learner learner;
+    boost_model *gbt; /* CHURN_BOOSTED: the trees */
     size_t d;
     char (*name_buf)[CHURN_MAX_NAME + 1];
     const char **names; /* names[j] points into name_buf[j] */
@@ -38,6 +42,13 @@ void churn_default_params(churn_params *par)
     par->seed = 42;
     par->counterfactual_threshold = 0.6;
     par->max_purchases = 10;
+    boost_default_params(&par->boost);
+    par->boost.max_depth = 3;
+}
+
+const char *churn_learner_name(churn_learner l)
+{
+    return l == CHURN_BOOSTED ? "boosted" : "logistic";
 }
 
 static const char *check_thresholds(double med, double high)
@@ -69,6 +80,9 @@ const char *churn_check_params(const churn_params *par)
         return "counterfactual_threshold must be in (0, 1)";
     if (par->max_purchases < 1 || par->max_purchases > 1000)
         return "max_purchases must be an integer from 1 to 1000";
+    const char *why = boost_check_params(&par->boost);
+    if (why)
+        return why;
     return check_thresholds(par->threshold_medium, par->threshold_high);
 }
 
@@ -83,6 +97,7 @@ void churn_free(churn_model *m)
     free(m->mean);
     free(m->sd);
     free(m->w);
+    boost_free(m->gbt);
     free(m);
 }
 
@@ -143,6 +158,8 @@ static const char *check_names(const char *const *names, size_t d)
 
 void churn_info_get(const churn_model *m, churn_info *info)
 {
+    info->learner = m->learner;
+    info->boost = m->gbt;
     info->d = m->d;
     info->names = m->names;
     info->mean = m->mean;
@@ -245,6 +262,14 @@ static rfm_status check_row(const churn_model *m, const double *x, char *err, si
 {
     if (!x)
         return rfm_fail(err, errlen, RFM_EINVAL, "churn: features must not be NULL");
+    if (m->learner == CHURN_BOOSTED) {
+        for (size_t j = 0; j < m->d; j++)
+            if (isinf(x[j]))
+                return rfm_fail(err, errlen, RFM_EINVAL,
+                                "churn: feature '%s' = %g must be finite (or missing)", m->names[j],
+                                x[j]);
+        return RFM_OK;
+    }
     for (size_t j = 0; j < m->d; j++)
         if (!(isfinite(x[j]) && x[j] >= 0.0))
             return rfm_fail(err, errlen, RFM_EINVAL,
@@ -261,6 +286,8 @@ static inline double clamp_eta(double eta)
  * sign met, which the callers turn into an error. */
 static double row_eta(const churn_model *m, const double *x, double *contrib)
 {
+    if (m->learner == CHURN_BOOSTED)
+        return contrib ? boost_shap(m->gbt, x, contrib) : boost_margin(m->gbt, x);
     double eta = m->b;
     for (size_t j = 0; j < m->d; j++) {
         double c = contribution(m, j, x[j]);
@@ -321,8 +348,9 @@ rfm_status churn_explain(const churn_model *m, const double *x, double *base_val
     if (isnan(eta))
         return eta_not_finite(m, err, errlen);
     /* mean_train(s_j) is 0 by construction of the standardisation, so the
-     * base value of SHAP with the training background is the intercept. */
-    *base_value = m->b;
+     * base value of SHAP with the training background is the intercept; the
+     * trees' is their cover-weighted mean margin. */
+    *base_value = m->learner == CHURN_BOOSTED ? boost_base_value(m->gbt) : m->b;
     memcpy(contrib, c, m->d * sizeof *c);
     if (logit)
         *logit = eta;
@@ -337,17 +365,15 @@ rfm_status churn_global_importance(const churn_model *m, const double *x, size_t
     if (n == 0 || !x || !importance)
         return rfm_fail(err, errlen, RFM_EINVAL,
                         "churn_global_importance: needs n > 0 rows and output space");
-    double acc[CHURN_MAX_FEATURES] = {0};
+    double acc[CHURN_MAX_FEATURES] = {0}, c[CHURN_MAX_FEATURES];
     for (size_t i = 0; i < n; i++) {
         const double *xi = x + i * m->d;
-        for (size_t j = 0; j < m->d; j++) {
-            if (!(isfinite(xi[j]) && xi[j] >= 0.0))
-                return rfm_fail(err, errlen, RFM_EINVAL,
-                                "churn_global_importance: row %zu feature '%s' = %g must be "
-                                "finite and >= 0",
-                                i, m->names[j], xi[j]);
-            acc[j] += fabs(contribution(m, j, xi[j]));
-        }
+        if (check_row(m, xi, err, errlen) != RFM_OK)
+            return rfm_fail(err, errlen, RFM_EINVAL,
+                            "churn_global_importance: row %zu has a feature out of range", i);
+        row_eta(m, xi, c);
+        for (size_t j = 0; j < m->d; j++)
+            acc[j] += fabs(c[j]);
     }
     for (size_t j = 0; j < m->d; j++)
         importance[j] = acc[j] / (double)n;
@@ -668,6 +694,58 @@ done:
     return st;
 }
 
+rfm_status churn_fit_boosted(const double *x, const int *y, size_t n, size_t d,
+                             const char *const *names, const churn_params *par, churn_model **out,
+                             char *err, size_t errlen)
+{
+    const char *why = churn_check_params(par);
+    if (why)
+        return rfm_fail(err, errlen, RFM_EINVAL, "churn_fit_boosted: %s", why);
+    if (d < 1 || d > CHURN_MAX_FEATURES || !out)
+        return rfm_fail(err, errlen, RFM_EINVAL, "churn_fit_boosted: d = %zu not in 1..%d", d,
+                        CHURN_MAX_FEATURES);
+    if ((why = check_names(names, d)))
+        return rfm_fail(err, errlen, RFM_EINVAL, "churn_fit_boosted: %s", why);
+    churn_model *m = model_alloc(d);
+    if (!m)
+        return rfm_fail(err, errlen, RFM_ENOMEM, "churn_fit_boosted: out of memory");
+    rfm_status st = boost_fit(x, y, n, d, &par->boost, &m->gbt, err, errlen);
+    if (st != RFM_OK) {
+        churn_free(m);
+        return st;
+    }
+    model_set_names(m, names);
+    m->learner = CHURN_BOOSTED;
+    for (size_t j = 0; j < d; j++)
+        m->sd[j] = 1.0;
+    m->t_medium = par->threshold_medium;
+    m->t_high = par->threshold_high;
+    m->fit.n = n;
+    for (size_t i = 0; i < n; i++)
+        m->fit.n_positive += (size_t)y[i];
+    m->fit.converged = 1;
+    *out = m;
+    return RFM_OK;
+}
+
+size_t churn_model_row(const churn_model *m, const customer_row *c, double *x)
+{
+    if (m->learner == CHURN_BOOSTED) {
+        double r[CHURN_RICH_FEATURES];
+        churn_row_features(c, r);
+        /* By name, so a model over any subset of the rich features works. */
+        for (size_t j = 0; j < m->d; j++) {
+            x[j] = NAN;
+            for (int k = 0; k < CHURN_RICH_FEATURES; k++)
+                if (strcmp(m->names[j], churn_rich_names[k]) == 0)
+                    x[j] = r[k];
+        }
+        return m->d;
+    }
+    x[0] = c->recency, x[1] = c->frequency, x[2] = c->monetary;
+    return 3;
+}
+
 /* ---- JSON ---------------------------------------------------------------- */
 
 static json_t *real_array(const double *v, size_t n)
@@ -693,6 +771,23 @@ rfm_status churn_to_json(const churn_model *m, json_t **out, char *err, size_t e
                 names = NULL;
                 break;
             }
+    if (m->learner == CHURN_BOOSTED) {
+        json_t *bj = NULL;
+        rfm_status st = boost_to_json(m->gbt, &bj, err, errlen);
+        if (st != RFM_OK) {
+            json_decref(names);
+            return st;
+        }
+        json_t *j = json_pack("{s:s, s:i, s:s, s:o, s:f, s:f, s:{s:I, s:I}, s:o}", "format",
+                              CHURN_FORMAT, "version", CHURN_VERSION, "learner", "boosted",
+                              "features", names, "threshold_medium", m->t_medium, "threshold_high",
+                              m->t_high, "fit", "n", (json_int_t)m->fit.n, "n_positive",
+                              (json_int_t)m->fit.n_positive, "boost", bj);
+        if (!j)
+            return rfm_fail(err, errlen, RFM_ENOMEM, "churn_to_json: out of memory");
+        *out = j;
+        return RFM_OK;
+    }
     json_t *fit = json_pack("{s:i, s:b, s:f, s:f, s:f, s:f, s:I, s:I}", "iterations",
                             m->fit.iterations, "converged", m->fit.converged, "log_likelihood",
                             m->fit.log_likelihood, "objective", m->fit.objective, "grad_max",
@@ -700,12 +795,12 @@ rfm_status churn_to_json(const churn_model *m, json_t **out, char *err, size_t e
                             (json_int_t)m->fit.n, "n_positive", (json_int_t)m->fit.n_positive);
     /* "o" steals each reference, also when packing fails, and a NULL one
      * makes it fail: one check covers every allocation above. */
-    json_t *j = json_pack("{s:s, s:i, s:s, s:o, s:o, s:o, s:o, s:f, s:f, s:f, s:f, s:o}", "format",
-                          CHURN_FORMAT, "version", CHURN_VERSION, "transform", "log1p-standardise",
-                          "features", names, "mean", real_array(m->mean, m->d), "sd",
-                          real_array(m->sd, m->d), "weights", real_array(m->w, m->d), "intercept",
-                          m->b, "lambda", m->lambda, "threshold_medium", m->t_medium,
-                          "threshold_high", m->t_high, "fit", fit);
+    json_t *j = json_pack("{s:s, s:i, s:s, s:s, s:o, s:o, s:o, s:o, s:f, s:f, s:f, s:f, s:o}",
+                          "format", CHURN_FORMAT, "version", CHURN_VERSION, "learner", "logistic",
+                          "transform", "log1p-standardise", "features", names, "mean",
+                          real_array(m->mean, m->d), "sd", real_array(m->sd, m->d), "weights",
+                          real_array(m->w, m->d), "intercept", m->b, "lambda", m->lambda,
+                          "threshold_medium", m->t_medium, "threshold_high", m->t_high, "fit", fit);
     if (!j) {
         json_decref(j);
         return rfm_fail(err, errlen, RFM_ENOMEM, "churn_to_json: out of memory");
@@ -725,6 +820,65 @@ static rfm_status check_positive(const double *v, size_t d, const char *what, ch
     return RFM_OK;
 }
 
+static rfm_status names_from_json(const json_t *j, const char **names, size_t *d, char *err,
+                                  size_t errlen)
+{
+    json_t *fa = json_object_get(j, "features");
+    if (!json_is_array(fa) || json_array_size(fa) < 1 || json_array_size(fa) > CHURN_MAX_FEATURES)
+        return rfm_fail(err, errlen, RFM_EFORMAT,
+                        "churn model: field 'features' missing or not an array of 1..%d names",
+                        CHURN_MAX_FEATURES);
+    *d = json_array_size(fa);
+    for (size_t k = 0; k < *d; k++) {
+        names[k] = json_string_value(json_array_get(fa, k));
+        if (!names[k])
+            return rfm_fail(err, errlen, RFM_EFORMAT,
+                            "churn model: field 'features[%zu]' is not a string", k);
+    }
+    const char *why = check_names(names, *d);
+    if (why)
+        return rfm_fail(err, errlen, RFM_EFORMAT, "churn model: field 'features': %s", why);
+    return RFM_OK;
+}
+
+static rfm_status boosted_from_json(const json_t *j, churn_model **out, char *err, size_t errlen)
+{
+    const char *names[CHURN_MAX_FEATURES];
+    size_t d;
+    rfm_status st = names_from_json(j, names, &d, err, errlen);
+    if (st != RFM_OK)
+        return st;
+    churn_model *m = model_alloc(d);
+    if (!m)
+        return rfm_fail(err, errlen, RFM_ENOMEM, "churn_from_json: out of memory");
+    model_set_names(m, names);
+    m->learner = CHURN_BOOSTED;
+    const char *why;
+    const json_t *fit, *bj;
+    long long nn = 0, np = 0;
+    if ((st = jsonx_number(j, "threshold_medium", WHERE, &m->t_medium, err, errlen)) ||
+        (st = jsonx_number(j, "threshold_high", WHERE, &m->t_high, err, errlen)))
+        goto fail;
+    if ((why = check_thresholds(m->t_medium, m->t_high))) {
+        st = rfm_fail(err, errlen, RFM_EFORMAT, "churn model: %s", why);
+        goto fail;
+    }
+    if ((st = jsonx_object(j, "fit", WHERE, &fit, err, errlen)) ||
+        (st = jsonx_int_in(fit, "n", WHERE ".fit", 0, LLONG_MAX, &nn, err, errlen)) ||
+        (st = jsonx_int_in(fit, "n_positive", WHERE ".fit", 0, nn, &np, err, errlen)) ||
+        (st = jsonx_object(j, "boost", WHERE, &bj, err, errlen)) ||
+        (st = boost_from_json(bj, d, WHERE ".boost", &m->gbt, err, errlen)))
+        goto fail;
+    for (size_t k = 0; k < d; k++)
+        m->sd[k] = 1.0;
+    m->fit.n = (size_t)nn, m->fit.n_positive = (size_t)np, m->fit.converged = 1;
+    *out = m;
+    return RFM_OK;
+fail:
+    churn_free(m);
+    return st;
+}
+
 rfm_status churn_from_json(const json_t *j, churn_model **out, char *err, size_t errlen)
 {
     if (!j || !json_is_object(j) || !out)
@@ -732,33 +886,28 @@ rfm_status churn_from_json(const json_t *j, churn_model **out, char *err, size_t
     const char *fmt = json_string_value(json_object_get(j, "format"));
     json_t *ver = json_object_get(j, "version");
     if (!fmt || strcmp(fmt, CHURN_FORMAT) != 0 || !json_is_integer(ver) ||
-        json_integer_value(ver) != CHURN_VERSION)
+        (json_integer_value(ver) != CHURN_VERSION && json_integer_value(ver) != 1))
         return rfm_fail(err, errlen, RFM_EFORMAT,
-                        "churn model: field 'format'/'version' is not %s version %d; regenerate "
-                        "it with rfm-train --only churn",
+                        "churn model: field 'format'/'version' is not %s version 1 or %d; "
+                        "regenerate it with rfm-train --only churn",
                         CHURN_FORMAT, CHURN_VERSION);
+    const char *learner = json_string_value(json_object_get(j, "learner"));
+    if (json_integer_value(ver) == 1)
+        learner = "logistic"; /* version 1 had only the logistic model */
+    if (!learner || (strcmp(learner, "logistic") != 0 && strcmp(learner, "boosted") != 0))
+        return rfm_fail(err, errlen, RFM_EFORMAT,
+                        "churn model: field 'learner' must be \"logistic\" or \"boosted\"");
+    if (strcmp(learner, "boosted") == 0)
+        return boosted_from_json(j, out, err, errlen);
     const char *tr = json_string_value(json_object_get(j, "transform"));
     if (!tr || strcmp(tr, "log1p-standardise") != 0)
         return rfm_fail(err, errlen, RFM_EFORMAT,
                         "churn model: field 'transform' must be \"log1p-standardise\"");
-    json_t *fa = json_object_get(j, "features");
-    if (!json_is_array(fa) || json_array_size(fa) < 1 || json_array_size(fa) > CHURN_MAX_FEATURES)
-        return rfm_fail(err, errlen, RFM_EFORMAT,
-                        "churn model: field 'features' missing or not an array of 1..%d names",
-                        CHURN_MAX_FEATURES);
-    size_t d = json_array_size(fa);
-    const char *names[CHURN_MAX_FEATURES];
-    for (size_t k = 0; k < d; k++) {
-        names[k] = json_string_value(json_array_get(fa, k));
-        if (!names[k])
-            return rfm_fail(err, errlen, RFM_EFORMAT,
-                            "churn model: field 'features[%zu]' is not "
-                            "a string",
-                            k);
-    }
-    const char *why = check_names(names, d);
-    if (why)
-        return rfm_fail(err, errlen, RFM_EFORMAT, "churn model: field 'features': %s", why);
+    size_t d;
+    const char *names[CHURN_MAX_FEATURES], *why;
+    rfm_status st0 = names_from_json(j, names, &d, err, errlen);
+    if (st0 != RFM_OK)
+        return st0;
 
     churn_model *m = model_alloc(d);
     if (!m)
@@ -811,6 +960,88 @@ fail:
     return st;
 }
 
+/* ---- the boosted learner's features -------------------------------------- */
+
+const char *const churn_rich_names[CHURN_RICH_FEATURES] = {
+    "recency", "frequency", "monetary", "tenure", "aov", "ipt_mean", "ipt_trend", "spend_trend"};
+
+/* Per customer, over purchase days before the as-of day: the last two days,
+ * the last day's spend and the sum of all days' spends. */
+typedef struct {
+    int32_t asof;
+    int32_t *last, *prev;
+    double *last_spend, *sum_spend;
+} days_acc;
+
+static int acc_day(void *user, size_t cust, int32_t day, double spend)
+{
+    days_acc *a = user;
+    if (day >= a->asof)
+        return 0;
+    a->sum_spend[cust] += spend;
+    if (day > a->last[cust]) {
+        a->prev[cust] = a->last[cust];
+        a->last[cust] = day;
+        a->last_spend[cust] = spend;
+    } else if (day > a->prev[cust]) {
+        a->prev[cust] = day;
+    }
+    return 0;
+}
+
+static int acc_invoice(void *user, size_t cust, uint64_t h, int32_t day)
+{
+    (void)user, (void)cust, (void)h, (void)day;
+    return 0;
+}
+
+void churn_features_asof(const txn_data *d, int32_t asof, double *x)
+{
+    size_t nc = txn_ncustomers(d);
+    txn_features *f = calloc(nc ? nc : 1, sizeof *f);
+    int32_t *last = malloc((nc ? nc : 1) * sizeof *last),
+            *prev = malloc((nc ? nc : 1) * sizeof *prev);
+    double *ls = calloc(nc ? nc : 1, sizeof *ls), *ss = calloc(nc ? nc : 1, sizeof *ss);
+    if (!f || !last || !prev || !ls || !ss) {
+        for (size_t i = 0; i < nc * CHURN_RICH_FEATURES; i++)
+            x[i] = NAN;
+        goto out;
+    }
+    for (size_t i = 0; i < nc; i++)
+        last[i] = prev[i] = INT32_MIN;
+    txn_features_asof(d, asof, f);
+    days_acc a = {asof, last, prev, ls, ss};
+    txn_each_purchase(d, acc_day, acc_invoice, &a);
+    for (size_t i = 0; i < nc; i++) {
+        double *r = x + i * CHURN_RICH_FEATURES;
+        if (!f[i].active) {
+            for (int j = 0; j < CHURN_RICH_FEATURES; j++)
+                r[j] = NAN;
+            continue;
+        }
+        double k = f[i].bg_x + 1; /* purchase days */
+        r[0] = f[i].recency, r[1] = f[i].frequency, r[2] = f[i].monetary;
+        r[3] = f[i].tenure, r[4] = f[i].aov;
+        r[5] = k >= 2 ? f[i].bg_t_x / (k - 1) : NAN;
+        r[6] = k >= 3 ? (double)(last[i] - prev[i]) -
+                            (f[i].bg_t_x - (double)(last[i] - prev[i])) / (k - 2)
+                      : NAN;
+        r[7] = k >= 2 ? ls[i] - (ss[i] - ls[i]) / (k - 1) : NAN;
+    }
+out:
+    free(f), free(last), free(prev), free(ls), free(ss);
+}
+
+void churn_row_features(const customer_row *c, double *x)
+{
+    x[0] = c->recency, x[1] = c->frequency, x[2] = c->monetary;
+    x[3] = c->days_since_first + 1;
+    x[4] = c->frequency > 0 ? c->monetary / c->frequency : NAN;
+    x[5] = c->repeat_purchases > 0 ? c->days_first_to_last / c->repeat_purchases : NAN;
+    x[6] = c->ipt_trend;
+    x[7] = c->spend_trend;
+}
+
 rfm_status churn_time_split(const txn_data *d, int cut_days, double test_share, uint64_t seed,
                             churn_split *out, char *err, size_t errlen)
 {
@@ -827,16 +1058,21 @@ rfm_status churn_time_split(const txn_data *d, int cut_days, double test_share, 
     out->bg = malloc((nc ? nc : 1) * 3 * sizeof *out->bg);
     out->y = malloc((nc ? nc : 1) * sizeof *out->y);
     out->order = malloc((nc ? nc : 1) * sizeof *out->order);
-    if (!f || !out->x || !out->bg || !out->y || !out->order) {
-        free(f);
+    out->xr = malloc((nc ? nc : 1) * CHURN_RICH_FEATURES * sizeof *out->xr);
+    double *xr = malloc((nc ? nc : 1) * CHURN_RICH_FEATURES * sizeof *xr);
+    if (!f || !out->x || !out->bg || !out->y || !out->order || !out->xr || !xr) {
+        free(f), free(xr);
         churn_split_free(out);
         return rfm_fail(err, errlen, RFM_ENOMEM, "churn: out of memory for the labels");
     }
     /* Label: bought before the cut, nothing on or after it. Features as of the cut. */
     txn_features_asof(d, cut, f);
+    churn_features_asof(d, cut, xr);
     for (size_t i = 0; i < nc; i++) {
         if (!f[i].active)
             continue;
+        memcpy(out->xr + n * CHURN_RICH_FEATURES, xr + i * CHURN_RICH_FEATURES,
+               CHURN_RICH_FEATURES * sizeof *xr);
         double *x = out->x + n * 3, *bg = out->bg + n * 3;
         x[0] = f[i].recency, x[1] = f[i].frequency, x[2] = f[i].monetary;
         bg[0] = f[i].bg_x, bg[1] = f[i].bg_t_x, bg[2] = f[i].bg_T;
@@ -844,7 +1080,7 @@ rfm_status churn_time_split(const txn_data *d, int cut_days, double test_share, 
         out->churned += (size_t)out->y[n];
         n++;
     }
-    free(f);
+    free(f), free(xr);
     rfm_rng rng;
     rfm_rng_seed(&rng, seed);
     for (size_t i = 0; i < n; i++)
@@ -859,8 +1095,15 @@ rfm_status churn_time_split(const txn_data *d, int cut_days, double test_share, 
 
 void churn_split_free(churn_split *s)
 {
-    free(s->x), free(s->bg), free(s->y), free(s->order);
+    free(s->x), free(s->bg), free(s->xr), free(s->y), free(s->order);
     memset(s, 0, sizeof *s);
+}
+
+static double mono_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
 static rfm_status churn_score(const double *p, const int *y, size_t n, churn_scores *s, char *err,
@@ -905,6 +1148,23 @@ static void bgnbd_yardstick(const double *bg, const size_t *train, size_t ntr, c
     free(tx), free(tt), free(tT), free(rows);
 }
 
+/* The held-out rows of s first in the seeded order, the rest for fitting:
+ * xte (n_test x D), yte and xtr (n_train x D), ytr. */
+static void split_rows(const churn_split *s, double *xte, int *yte, double *xtr, int *ytr)
+{
+    enum { D = CHURN_SPLIT_FEATURES };
+    for (size_t k = 0; k < s->n; k++) {
+        size_t i = s->order[k];
+        if (k < s->n_test) {
+            memcpy(xte + k * D, s->x + i * D, D * sizeof *xte);
+            yte[k] = s->y[i];
+        } else {
+            memcpy(xtr + (k - s->n_test) * D, s->x + i * D, D * sizeof *xtr);
+            ytr[k - s->n_test] = s->y[i];
+        }
+    }
+}
+
 rfm_status churn_evaluate(const churn_split *s, const char *const *names, const churn_params *par,
                           churn_eval *out, char *err, size_t errlen)
 {
@@ -913,36 +1173,66 @@ rfm_status churn_evaluate(const churn_split *s, const char *const *names, const 
     if (nte + ntr != n)
         return rfm_fail(err, errlen, RFM_EINVAL,
                         "churn split: %zu held out + %zu for fitting != %zu", nte, ntr, n);
+    if (!s->x || !s->xr || !s->y || !s->order)
+        return rfm_fail(err, errlen, RFM_EINVAL, "churn split: rows missing (x, xr, y, order)");
     double *xtr = malloc(a * D * sizeof *xtr), *xte = malloc(a * D * sizeof *xte);
     int *ytr = malloc(a * sizeof *ytr), *yte = malloc(a * sizeof *yte);
     double *pte = malloc(a * sizeof *pte), *pbg = malloc(a * sizeof *pbg);
-    churn_model *m = NULL;
+    churn_model *m = NULL, *mb = NULL;
     rfm_status st = RFM_OK;
+    double t0 = mono_s(), t1 = t0;
     if (!xtr || !xte || !ytr || !yte || !pte || !pbg) {
         st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
         goto out;
     }
-    /* The held-out rows first in the seeded order, the rest for fitting. */
-    for (size_t k = 0; k < n; k++) {
-        size_t i = s->order[k];
-        if (k < nte) {
-            memcpy(xte + k * D, s->x + i * D, D * sizeof *xte);
-            yte[k] = s->y[i];
-        } else {
-            memcpy(xtr + (k - nte) * D, s->x + i * D, D * sizeof *xtr);
-            ytr[k - nte] = s->y[i];
-        }
-    }
-    if ((st = churn_fit(xtr, ytr, ntr, D, names, par, &m, err, errlen)) ||
+    split_rows(s, xte, yte, xtr, ytr);
+    if ((st = churn_fit(xtr, ytr, ntr, D, names, par, &m, err, errlen)) || (t1 = mono_s(), 0) ||
         (st = churn_predict_many(m, xte, nte, pte, err, errlen)) ||
         (st = churn_score(pte, yte, nte, &out->logistic, err, errlen)) ||
         (st = metrics_calibration(pte, yte, NULL, nte, CHURN_CALIB_BINS, out->bins, &out->nbins,
                                   err, errlen)))
         goto out;
+    if (out->p_logistic)
+        memcpy(out->p_logistic, pte, nte * sizeof *pte);
+    if (out->y_test)
+        memcpy(out->y_test, yte, nte * sizeof *yte);
     bgnbd_yardstick(s->bg, s->order + nte, ntr, s->order, nte, yte, pbg, &out->bgnbd);
-    st = churn_global_importance(m, xtr, ntr, out->importance, err, errlen);
+    if ((st = churn_global_importance(m, xtr, ntr, out->importance, err, errlen)))
+        goto out;
+    out->fit_s_logistic = t1 - t0;
+    /* The boosted learner on the same rows' rich features. */
+    enum { R = CHURN_RICH_FEATURES };
+    double *rtr = malloc(a * R * sizeof *rtr), *rte = malloc(a * R * sizeof *rte);
+    if (!rtr || !rte) {
+        free(rtr), free(rte);
+        st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t k = 0; k < n; k++)
+        memcpy(k < nte ? rte + k * R : rtr + (k - nte) * R, s->xr + s->order[k] * R,
+               R * sizeof *rtr);
+    t0 = mono_s();
+    st = churn_fit_boosted(rtr, ytr, ntr, R, churn_rich_names, par, &mb, err, errlen);
+    out->fit_s_boosted = mono_s() - t0;
+    if (st || (st = churn_predict_many(mb, rte, nte, pte, err, errlen)) ||
+        (st = churn_score(pte, yte, nte, &out->boosted, err, errlen)) ||
+        (st = metrics_calibration(pte, yte, NULL, nte, CHURN_CALIB_BINS, out->bins_boosted,
+                                  &out->nbins_boosted, err, errlen)) ||
+        (st = churn_global_importance(mb, rtr, ntr, out->importance_boosted, err, errlen))) {
+        free(rtr), free(rte);
+        goto out;
+    }
+    free(rtr), free(rte);
+    if (out->p_boosted)
+        memcpy(out->p_boosted, pte, nte * sizeof *pte);
 out:
     churn_free(m);
+    churn_free(mb);
     free(xtr), free(xte), free(ytr), free(yte), free(pte), free(pbg);
     return st;
+}
+
+churn_learner churn_choose(const churn_eval *ev)
+{
+    return ev->boosted.auc > ev->logistic.auc ? CHURN_BOOSTED : CHURN_LOGISTIC;
 }

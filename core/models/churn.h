@@ -1,5 +1,14 @@
-/* churn.h - churn probability by L2-regularised logistic regression, with
- * exact per-feature explanations and purchase counterfactuals.
+/* churn.h - churn probability by L2-regularised logistic regression or by
+ * gradient-boosted trees (boost.h), with exact per-feature explanations and
+ * purchase counterfactuals.
+ *
+ * Two learners behind one model type. The logistic model is described
+ * below. The boosted model (churn_fit_boosted) is boost.h's trees on the
+ * richer features of churn_features_asof; its explanation is exact TreeSHAP
+ * in log-odds (base_value + sum of contributions = logit), and it takes
+ * missing values (NaN) where the logistic model refuses them. Every scoring
+ * function below works on both; churn_evaluate fits both on one time-split
+ * holdout and churn_choose picks the one to serve.
  *
  * Purpose: score "will this customer buy nothing in the next period?" from d
  * raw non-negative per-customer features (the trainer uses d = 3: recency in
@@ -46,12 +55,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "boost.h"
+#include "customers.h"
 #include "metrics.h"
 #include "status.h"
 #include "txn.h"
 
 #define CHURN_FORMAT "rfm-churn"
-#define CHURN_VERSION 1
+#define CHURN_VERSION 2 /* 2: "learner" and the boosted model; 1 (logistic only) still loads */
 #define CHURN_MAX_FEATURES 64
 #define CHURN_MAX_NAME 63 /* bytes in a feature name, excluding the NUL */
 
@@ -76,7 +87,13 @@ typedef struct {
     uint64_t seed;           /* of the held-out split */
     double counterfactual_threshold; /* counterfactuals for p above it, in (0, 1) */
     int max_purchases;               /* counterfactual search bound, 1..1000 */
+    boost_params boost;              /* the boosted learner (boost.h's defaults but depth 3) */
 } churn_params;
+
+typedef enum { CHURN_LOGISTIC = 0, CHURN_BOOSTED = 1 } churn_learner;
+
+/* "logistic" or "boosted". */
+const char *churn_learner_name(churn_learner l);
 
 /* Details of the fit, saved with the model. */
 typedef struct {
@@ -92,15 +109,18 @@ typedef struct {
 
 /* Read-only view of a model; pointers stay valid until churn_free. */
 typedef struct {
+    churn_learner learner;
     size_t d;
     const char *const *names; /* d feature names */
-    const double *mean;       /* d: training mean of log1p(x_j) */
-    const double *sd;         /* d: training sd of log1p(x_j), > 0 */
-    const double *weights;    /* d: w_j, on the standardised scale */
-    double intercept;         /* b */
+    /* The logistic model's parameters (zeros for a boosted model): */
+    const double *mean;    /* d: training mean of log1p(x_j) */
+    const double *sd;      /* d: training sd of log1p(x_j), > 0 */
+    const double *weights; /* d: w_j, on the standardised scale */
+    double intercept;      /* b */
     double lambda;
     double threshold_medium, threshold_high;
-    churn_fit_info fit;
+    churn_fit_info fit;       /* logistic only; a boosted model has n and n_positive */
+    const boost_model *boost; /* the boosted model's trees, NULL for logistic */
 } churn_info;
 
 typedef enum { CHURN_RISK_LOW = 0, CHURN_RISK_MEDIUM = 1, CHURN_RISK_HIGH = 2 } churn_risk;
@@ -125,7 +145,8 @@ typedef struct {
 } churn_counterfactual_result;
 
 /* lambda 1, max_iter 100, tol 1e-10, thresholds 0.3 and 0.6; cut_days 90,
- * test_share 0.2, seed 42, counterfactual_threshold 0.6, max_purchases 10. */
+ * test_share 0.2, seed 42, counterfactual_threshold 0.6, max_purchases 10;
+ * boost: boost_default_params with max_depth 3. */
 void churn_default_params(churn_params *par);
 
 /* NULL if par is usable, else a static string that starts with the bad
@@ -144,6 +165,19 @@ const char *churn_check_params(const churn_params *par);
 rfm_status churn_fit(const double *x, const int *y, size_t n, size_t d, const char *const *names,
                      const churn_params *par, churn_model **out, char *err, size_t errlen);
 
+/* The boosted learner: boost_fit with par->boost on n rows of d features
+ * (x row-major, each finite or NaN = missing), names as churn_fit, risk
+ * thresholds from par. Failures as boost_fit (RFM_EINVAL, RFM_EDATA,
+ * RFM_ELIBRARY, RFM_ENOMEM), *out untouched. */
+rfm_status churn_fit_boosted(const double *x, const int *y, size_t n, size_t d,
+                             const char *const *names, const churn_params *par, churn_model **out,
+                             char *err, size_t errlen);
+
+/* The model's features for a customer row (customers.h): recency,
+ * frequency, monetary for the logistic model, churn_row_features for the
+ * boosted one. x has room for CHURN_MAX_FEATURES; returns d. */
+size_t churn_model_row(const churn_model *m, const customer_row *c, double *x);
+
 /* Free a model (NULL is fine). */
 void churn_free(churn_model *m);
 
@@ -160,7 +194,8 @@ int churn_feature_index(const churn_model *m, const char *name);
 
 /* Probability of churn for one customer's d raw features (model order),
  * strictly inside (0, 1) and never NaN (eta clamped to +-CHURN_ETA_CLAMP).
- * RFM_EINVAL names the feature if a value is not finite or is < 0; *prob is
+ * RFM_EINVAL names the feature if a value is not finite or is < 0 (logistic)
+ * or is infinite (boosted, where NaN means missing); *prob is
  * written only on success. Thread-safe on a shared read-only model. */
 rfm_status churn_predict(const churn_model *m, const double *x, double *prob, char *err,
                          size_t errlen);
@@ -250,6 +285,7 @@ typedef struct {
     int32_t cut;       /* day number of the cut */
     size_t n, churned; /* labelled customers; of them churned */
     double *x, *bg;    /* n x 3 each */
+    double *xr;        /* n x CHURN_RICH_FEATURES (churn_features_asof at the cut) */
     int *y;            /* n labels */
     size_t *order;     /* n row indices: held out first */
     size_t n_test, n_train;
@@ -262,6 +298,36 @@ rfm_status churn_time_split(const txn_data *d, int cut_days, double test_share, 
                             churn_split *out, char *err, size_t errlen);
 void churn_split_free(churn_split *s);
 
+/* ---- the boosted learner's features -------------------------------------- */
+
+/* Features of a customer's purchase days d_1 < ... < d_k strictly before the
+ * as-of day (spends s_1..s_k, the day's purchases less nothing: returns are
+ * not netted per day), in this order:
+ *   recency, frequency, monetary, tenure, aov   as txn_features (txn.h)
+ *   ipt_mean     mean days between purchase days, (d_k - d_1) / (k - 1)
+ *   ipt_trend    last gap minus the mean of the earlier ones,
+ *                (d_k - d_{k-1}) - (d_{k-1} - d_1) / (k - 2): > 0 slowing down
+ *   spend_trend  s_k - mean(s_1..s_{k-1}): the last purchase day's spend
+ *                against the customer's earlier days (currency)
+ * A feature a history cannot have is NaN (missing, which the trees route by
+ * their default direction): ipt_mean with k < 2, ipt_trend with k < 3,
+ * spend_trend with k < 2. Product breadth is not among them: txn keeps a
+ * customer's products over the whole data, not by day, so it would leak
+ * purchases after a cut into the features. */
+#define CHURN_RICH_FEATURES 8
+extern const char *const churn_rich_names[CHURN_RICH_FEATURES];
+
+/* x (txn_ncustomers(d) x CHURN_RICH_FEATURES, customer order) as of asof;
+ * a customer without a purchase before it gets a row of NaN. Pure. */
+void churn_features_asof(const txn_data *d, int32_t asof, double *x);
+
+/* The same features from a row of the customer table (customers.h) or a
+ * request: tenure = days_since_first + 1, aov = monetary / frequency,
+ * ipt_mean = days_first_to_last / repeat_purchases, the trends from the
+ * row's own columns; whatever the row lacks (NaN, or no repeat purchase)
+ * is NaN. x has room for CHURN_RICH_FEATURES. */
+void churn_row_features(const customer_row *c, double *x);
+
 /* ---- held-out evaluation ------------------------------------------------ */
 
 #define CHURN_SPLIT_FEATURES 3 /* recency, frequency, monetary: churn_split's x rows */
@@ -273,16 +339,28 @@ typedef struct {
 
 typedef struct {
     churn_scores logistic; /* churn_fit on the training rows, scored on the held-out */
-    churn_scores bgnbd;    /* 1 - P(alive) from BG/NBD fitted on the training rows'
-                              (x, t_x, T), clamped to [0, 1]; NaN where BG/NBD could
-                              not be fitted or scored (it is a yardstick, not a model) */
+    churn_scores boosted;  /* churn_fit_boosted on the same rows' rich features (xr) */
+    metrics_calib_bin bins_boosted[CHURN_CALIB_BINS]; /* the boosted model's calibration */
+    size_t nbins_boosted;
+    double importance_boosted[CHURN_RICH_FEATURES]; /* mean |TreeSHAP| on the training rows */
+    double fit_s_logistic, fit_s_boosted;           /* wall-clock seconds of each fit */
+    churn_scores bgnbd; /* 1 - P(alive) from BG/NBD fitted on the training rows'
+                           (x, t_x, T), clamped to [0, 1]; NaN where BG/NBD could
+                           not be fitted or scored (it is a yardstick, not a model) */
     metrics_calib_bin bins[CHURN_CALIB_BINS]; /* the logistic model's calibration */
     size_t nbins;
     double importance[CHURN_SPLIT_FEATURES]; /* churn_global_importance on the training rows */
+    /* Optional, the caller's arrays of s->n_test (NULL: not wanted), set
+     * before the call: each learner's held-out probabilities and the
+     * labels, row k being the held-out row s->order[k], for curves that
+     * need every row (metrics_evaluation_json). */
+    double *p_logistic, *p_boosted;
+    int *y_test;
 } churn_eval;
 
-/* Evaluate the churn model on s: fit (churn_fit with par, feature names
- * names[3]) on the rows s->order[n_test..n), score the rows
+/* Evaluate both learners on s: fit (churn_fit with par, feature names
+ * names[3], on x; churn_fit_boosted with par->boost on xr, churn_rich_names)
+ * on the rows s->order[n_test..n), score the rows
  * s->order[0..n_test) beside BG/NBD's 1 - P(alive), calibration in
  * CHURN_CALIB_BINS bins, global importance on the training rows. Needs
  * n_test >= 1 and both classes among the training rows. Failures of the
@@ -290,5 +368,10 @@ typedef struct {
  * RFM_ENOMEM), *out then unspecified. Reentrant. */
 rfm_status churn_evaluate(const churn_split *s, const char *const *names, const churn_params *par,
                           churn_eval *out, char *err, size_t errlen);
+
+/* The learner to serve: the boosted one when its held-out AUC is strictly
+ * higher than the logistic one's (a tie, or a NaN AUC, keeps the simpler
+ * logistic model). Log loss and calibration are reported, not used. */
+churn_learner churn_choose(const churn_eval *ev);
 
 #endif

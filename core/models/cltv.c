@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,10 +14,39 @@
 #include "jsonx.h"
 #include "sha256.h"
 
+/* The interval's delta method values the customer under the fitted
+ * parameters and under seven sets with one log-parameter moved by DELTA_H
+ * (the others read back through exp(log()), as the plain version computes
+ * them). Their BG/NBD parts are six distinct sets: the fit's, one per moved
+ * BG/NBD parameter, and the read-back one the three Gamma-Gamma moves
+ * share. Derived once when the model is made (derive). */
+#define DELTA_H 1e-5
+enum { NSETS = 6, NVALS = 8 };
+/* The BG/NBD set of value j (0: the point value, 1 + k: parameter k moved). */
+static const int SET_OF[NVALS] = {0, 1, 2, 3, 4, 5, 5, 5};
+
 struct cltv_model {
     bgnbd_fit_result bg;
     gg_fit_result gg;
+    bgnbd_params bset[NSETS]; /* by SET_OF */
+    gg_params gval[NVALS];    /* the Gamma-Gamma parameters of value j */
 };
+
+static void derive(cltv_model *c)
+{
+    const bgnbd_params *b = &c->bg.p;
+    const gg_params *g = &c->gg.p;
+    double u[7] = {log(b->r), log(b->alpha), log(b->a), log(b->b), log(g->p), log(g->q), log(g->v)};
+    c->bset[0] = *b;
+    c->gval[0] = *g;
+    for (int k = 0; k < 7; k++) {
+        double uu[7];
+        memcpy(uu, u, sizeof uu);
+        uu[k] += DELTA_H;
+        c->bset[SET_OF[1 + k]] = (bgnbd_params){exp(uu[0]), exp(uu[1]), exp(uu[2]), exp(uu[3])};
+        c->gval[1 + k] = (gg_params){exp(uu[4]), exp(uu[5]), exp(uu[6])};
+    }
+}
 
 void cltv_default_options(cltv_options *o)
 {
@@ -64,8 +94,46 @@ double cltv_value(const bgnbd_params *b, const gg_params *g, double x, double t_
     return v;
 }
 
-rfm_status cltv_predict(const cltv_model *c, double x, double t_x, double T, double m, double H,
-                        double d, cltv_prediction *out, char *err, size_t errlen)
+/* The periods of cltv_value for horizon H: their number and the discount
+ * divisor of each, (1 + d)^(t_k / 30) with t_k = min(30 k, H), computed as
+ * cltv_value does. */
+static int periods(double H)
+{
+    int n = 0;
+    for (int k = 1; (double)(k - 1) * 30 < H; k++)
+        n++;
+    return n;
+}
+
+static void discounts(double H, double d, int nper, double *disc)
+{
+    for (int k = 1; k <= nper; k++)
+        disc[k - 1] = pow(1 + d, fmin(30.0 * k, H) / 30);
+}
+
+/* The h terms of the six parameter sets at each period's end, h[s * nper + k]. */
+static void h_terms(const cltv_model *c, double x, double T, double H, int nper, double *h)
+{
+    for (int s = 0; s < NSETS; s++)
+        for (int k = 1; k <= nper; k++)
+            h[s * nper + k - 1] = bgnbd_h(&c->bset[s], fmin(30.0 * k, H), x, T);
+}
+
+/* cltv_value from the h terms, with the same operations in the same order. */
+static double value_from(const bgnbd_params *b, const gg_params *g, const double *h,
+                         const double *disc, int nper, double x, double m, double alive)
+{
+    double spend = gg_expected_spend(g, x, m), v = 0, prev = 0;
+    for (int k = 0; k < nper; k++) {
+        double e = bgnbd_expected_from(b, h[k], x, alive);
+        v += (e - prev) * spend / disc[k];
+        prev = e;
+    }
+    return v;
+}
+
+static rfm_status check_predict(double x, double t_x, double T, double m, double H, double d,
+                                char *err, size_t errlen)
 {
     const char *why = cltv_check(x, t_x, T, m);
     if (why)
@@ -74,28 +142,12 @@ rfm_status cltv_predict(const cltv_model *c, double x, double t_x, double T, dou
         return rfm_fail(err, errlen, RFM_EINVAL, "horizon_days must be in (0, 36500]");
     if (!(d >= 0 && d < 1))
         return rfm_fail(err, errlen, RFM_EINVAL, "discount_rate must be in [0, 1) per 30 days");
-    const bgnbd_params *b = &c->bg.p;
-    const gg_params *g = &c->gg.p;
-    out->p_alive = bgnbd_p_alive(b, x, t_x, T);
-    out->expected_purchases = bgnbd_expected(b, H, x, t_x, T);
-    out->expected_avg_spend = gg_expected_spend(g, x, m);
-    double v = out->cltv = cltv_value(b, g, x, t_x, T, m, H, d);
-    out->lower = out->upper = v;
-    if (!(v > 0))
-        return RFM_OK;
-    /* Delta method on log v over u = (log r, log alpha, log a, log b,
-     * log p, log q, log v): forward differences, block-diagonal covariance. */
-    double u[7] = {log(b->r), log(b->alpha), log(b->a), log(b->b), log(g->p), log(g->q), log(g->v)};
-    double grad[7], lv = log(v);
-    for (int k = 0; k < 7; k++) {
-        double h = 1e-5, uu[7];
-        memcpy(uu, u, sizeof uu);
-        uu[k] += h;
-        bgnbd_params bb = {exp(uu[0]), exp(uu[1]), exp(uu[2]), exp(uu[3])};
-        gg_params gg = {exp(uu[4]), exp(uu[5]), exp(uu[6])};
-        double vk = cltv_value(&bb, &gg, x, t_x, T, m, H, d);
-        grad[k] = vk > 0 ? (log(vk) - lv) / h : 0;
-    }
+    return RFM_OK;
+}
+
+/* The interval's variance from the gradient of log value. */
+static void set_interval(const cltv_model *c, const double grad[7], double v, cltv_prediction *out)
+{
     double var = 0;
     for (int i = 0; i < 4; i++)
         for (int j = 0; j < 4; j++)
@@ -106,6 +158,205 @@ rfm_status cltv_predict(const cltv_model *c, double x, double t_x, double T, dou
     double se = var > 0 ? sqrt(var) : 0;
     out->lower = v * exp(-1.96 * se);
     out->upper = v * exp(1.96 * se);
+}
+
+/* The prediction from the h terms and discounts. */
+static void predict_from(const cltv_model *c, const double *h, const double *disc, int nper,
+                         double x, double t_x, double T, double m, int interval,
+                         cltv_prediction *out)
+{
+    double alive[NSETS];
+    for (int s = 0; s < (interval ? NSETS : 1); s++)
+        alive[s] = bgnbd_p_alive(&c->bset[s], x, t_x, T);
+    const bgnbd_params *b = &c->bset[0];
+    out->p_alive = alive[0];
+    /* bgnbd_expected at H: the last period ends at H. */
+    out->expected_purchases = bgnbd_expected_from(b, h[nper - 1], x, alive[0]);
+    out->expected_avg_spend = gg_expected_spend(&c->gval[0], x, m);
+    double v = out->cltv = value_from(b, &c->gval[0], h, disc, nper, x, m, alive[0]);
+    out->lower = out->upper = v;
+    if (!interval) {
+        out->lower = out->upper = NAN;
+        return;
+    }
+    if (!(v > 0))
+        return;
+    /* Delta method on log v over u = (log r, log alpha, log a, log b,
+     * log p, log q, log v): forward differences, block-diagonal covariance. */
+    double grad[7], lv = log(v);
+    for (int k = 0; k < 7; k++) {
+        int s = SET_OF[1 + k];
+        double vk = value_from(&c->bset[s], &c->gval[1 + k], h + (size_t)s * (size_t)nper, disc,
+                               nper, x, m, alive[s]);
+        grad[k] = vk > 0 ? (log(vk) - lv) / DELTA_H : 0;
+    }
+    set_interval(c, grad, v, out);
+}
+
+/* ---- the h terms kept by (x, T) ---------------------------------------------- */
+
+struct cltv_cache {
+    const cltv_model *c;
+    double H, d;
+    int nper;
+    double *disc;  /* nper */
+    size_t cap, n; /* slots (a power of 2), entries */
+    size_t max_n;  /* entries at most; beyond, computed and not kept */
+    double *key;   /* 2 per slot: x, T */
+    unsigned char *full;
+    double *h;       /* NSETS * nper per slot */
+    double *scratch; /* NSETS * nper, for the entries not kept */
+};
+
+rfm_status cltv_cache_new(const cltv_model *c, double horizon_days, double discount_rate,
+                          size_t max_bytes, cltv_cache **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    rfm_status st = check_predict(0, 0, 0, 0, horizon_days, discount_rate, err, errlen);
+    if (st != RFM_OK)
+        return st;
+    cltv_cache *k = calloc(1, sizeof *k);
+    if (!k)
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    k->c = c, k->H = horizon_days, k->d = discount_rate;
+    k->nper = periods(horizon_days);
+    size_t per = (size_t)NSETS * (size_t)k->nper * sizeof(double) + 2 * sizeof(double) + 1;
+    k->max_n = max_bytes / per / 2; /* the table is at most half full */
+    k->disc = malloc((size_t)k->nper * sizeof *k->disc);
+    k->scratch = malloc((size_t)NSETS * (size_t)k->nper * sizeof *k->scratch);
+    if (!k->disc || !k->scratch) {
+        cltv_cache_free(k);
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    }
+    discounts(horizon_days, discount_rate, k->nper, k->disc);
+    *out = k;
+    return RFM_OK;
+}
+
+void cltv_cache_free(cltv_cache *k)
+{
+    if (!k)
+        return;
+    free(k->disc), free(k->scratch), free(k->key), free(k->full), free(k->h);
+    free(k);
+}
+
+static size_t slot_of(double x, double T, size_t mask)
+{
+    uint64_t a, b;
+    memcpy(&a, &x, sizeof a);
+    memcpy(&b, &T, sizeof b);
+    uint64_t z = (a * 0x9E3779B97F4A7C15ull) ^ (b + 0x632BE59BD9B4E019ull);
+    z ^= z >> 31;
+    z *= 0xBF58476D1CE4E5B9ull;
+    z ^= z >> 29;
+    return (size_t)z & mask;
+}
+
+/* Double the table (to 1024 slots at first); 0 when out of memory (the
+ * table is unchanged). */
+static int grow(cltv_cache *k)
+{
+    size_t cap = k->cap ? 2 * k->cap : 1024, per = (size_t)NSETS * (size_t)k->nper;
+    double *key = malloc(2 * cap * sizeof *key), *h = malloc(cap * per * sizeof *h);
+    unsigned char *full = calloc(cap, 1);
+    if (!key || !h || !full) {
+        free(key), free(h), free(full);
+        return 0;
+    }
+    for (size_t i = 0; i < k->cap; i++) {
+        if (!k->full[i])
+            continue;
+        size_t j = slot_of(k->key[2 * i], k->key[2 * i + 1], cap - 1);
+        while (full[j])
+            j = (j + 1) & (cap - 1);
+        full[j] = 1;
+        key[2 * j] = k->key[2 * i], key[2 * j + 1] = k->key[2 * i + 1];
+        memcpy(h + j * per, k->h + i * per, per * sizeof *h);
+    }
+    free(k->key), free(k->h), free(k->full);
+    k->key = key, k->h = h, k->full = full, k->cap = cap;
+    return 1;
+}
+
+/* The h terms of (x, T): kept ones, else computed (and kept when there is
+ * room). */
+static const double *cached_h(cltv_cache *k, double x, double T)
+{
+    size_t per = (size_t)NSETS * (size_t)k->nper, j = 0;
+    if (k->cap) {
+        for (j = slot_of(x, T, k->cap - 1); k->full[j]; j = (j + 1) & (k->cap - 1))
+            if (k->key[2 * j] == x && k->key[2 * j + 1] == T)
+                return k->h + j * per;
+    }
+    if (k->n >= k->max_n || (2 * (k->n + 1) > k->cap && !grow(k))) {
+        h_terms(k->c, x, T, k->H, k->nper, k->scratch);
+        return k->scratch;
+    }
+    for (j = slot_of(x, T, k->cap - 1); k->full[j]; j = (j + 1) & (k->cap - 1))
+        ;
+    k->full[j] = 1, k->n++;
+    k->key[2 * j] = x, k->key[2 * j + 1] = T;
+    h_terms(k->c, x, T, k->H, k->nper, k->h + j * per);
+    return k->h + j * per;
+}
+
+rfm_status cltv_predict_cached(const cltv_model *c, cltv_cache *k, double x, double t_x, double T,
+                               double m, double H, double d, int interval, cltv_prediction *out,
+                               char *err, size_t errlen)
+{
+    rfm_status st = check_predict(x, t_x, T, m, H, d, err, errlen);
+    if (st != RFM_OK)
+        return st;
+    if (k && k->c == c && k->H == H && k->d == d) {
+        predict_from(c, cached_h(k, x, T), k->disc, k->nper, x, t_x, T, m, interval, out);
+        return RFM_OK;
+    }
+    /* Uncached: the terms on the stack, for the longest horizon (36,500
+     * days, 1,217 periods: 68 KiB), so a prediction never allocates. */
+    enum { MAX_PERIODS = 1217 };
+    double h[(NSETS + 1) * MAX_PERIODS];
+    int nper = periods(H);
+    double *disc = h + (size_t)NSETS * (size_t)nper;
+    discounts(H, d, nper, disc);
+    h_terms(c, x, T, H, nper, h);
+    predict_from(c, h, disc, nper, x, t_x, T, m, interval, out);
+    return RFM_OK;
+}
+
+rfm_status cltv_predict(const cltv_model *c, double x, double t_x, double T, double m, double H,
+                        double d, cltv_prediction *out, char *err, size_t errlen)
+{
+    return cltv_predict_cached(c, NULL, x, t_x, T, m, H, d, 1, out, err, errlen);
+}
+
+rfm_status cltv_predict_plain(const cltv_model *c, double x, double t_x, double T, double m,
+                              double H, double d, cltv_prediction *out, char *err, size_t errlen)
+{
+    rfm_status st = check_predict(x, t_x, T, m, H, d, err, errlen);
+    if (st != RFM_OK)
+        return st;
+    const bgnbd_params *b = &c->bg.p;
+    const gg_params *g = &c->gg.p;
+    out->p_alive = bgnbd_p_alive(b, x, t_x, T);
+    out->expected_purchases = bgnbd_expected(b, H, x, t_x, T);
+    out->expected_avg_spend = gg_expected_spend(g, x, m);
+    double v = out->cltv = cltv_value(b, g, x, t_x, T, m, H, d);
+    out->lower = out->upper = v;
+    if (!(v > 0))
+        return RFM_OK;
+    double u[7] = {log(b->r), log(b->alpha), log(b->a), log(b->b), log(g->p), log(g->q), log(g->v)};
+    double grad[7], lv = log(v);
+    for (int k = 0; k < 7; k++) {
+        double uu[7];
+        memcpy(uu, u, sizeof uu);
+        uu[k] += DELTA_H;
+        bgnbd_params bb = {exp(uu[0]), exp(uu[1]), exp(uu[2]), exp(uu[3])};
+        gg_params gg = {exp(uu[4]), exp(uu[5]), exp(uu[6])};
+        double vk = cltv_value(&bb, &gg, x, t_x, T, m, H, d);
+        grad[k] = vk > 0 ? (log(vk) - lv) / DELTA_H : 0;
+    }
+    set_interval(c, grad, v, out);
     return RFM_OK;
 }
 
@@ -165,6 +416,7 @@ rfm_status cltv_fit(const double *x, const double *t_x, const double *T, const d
         free(c);
         return bad;
     }
+    derive(c);
     *out = c;
     return RFM_OK;
 }
@@ -271,7 +523,59 @@ rfm_status cltv_from_json(const json_t *j, cltv_model **out, char *err, size_t e
         c->bg.loglik = json_number_value(v);
     if ((v = json_object_get(gj, "log_likelihood")) && json_is_number(v))
         c->gg.loglik = json_number_value(v);
+    derive(c);
     *out = c;
+    return RFM_OK;
+}
+
+/* The holdout's purchase days by day after the cut, for the customers
+ * active at it (txn_each_purchase's walk). */
+typedef struct {
+    const txn_features *f;
+    int32_t cut, snap;
+    double *by_day; /* snap - cut entries */
+} track_walk;
+
+static int track_day_fn(void *user, size_t cust, int32_t day, double spend)
+{
+    (void)spend;
+    track_walk *w = user;
+    if (w->f[cust].active && day >= w->cut && day < w->snap)
+        w->by_day[day - w->cut] += 1.0;
+    return 0;
+}
+
+static int track_invoice_fn(void *user, size_t cust, uint64_t ih, int32_t day)
+{
+    (void)user, (void)cust, (void)ih, (void)day;
+    return 0;
+}
+
+static rfm_status track_holdout(const txn_data *d, const txn_features *f, int32_t cut, int32_t snap,
+                                const bgnbd_params *p, const bgnbd_row *rows, size_t nr,
+                                cltv_holdout *h, char *err, size_t errlen)
+{
+    int days = snap - cut;
+    int step = days <= 7 * CLTV_TRACK_MAX ? 7 : (days + CLTV_TRACK_MAX - 1) / CLTV_TRACK_MAX;
+    track_walk w = {f, cut, snap, calloc((size_t)days, sizeof(double))};
+    if (!w.by_day)
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory for the holdout check");
+    txn_each_purchase(d, track_day_fn, track_invoice_fn, &w);
+    double actual = 0;
+    int k = 0, t0 = 0;
+    for (int t = step < days ? step : days;; t = t + step < days ? t + step : days) {
+        for (; t0 < t; t0++)
+            actual += w.by_day[t0];
+        double pred = 0; /* the compressed rows: one expectation per distinct history */
+        for (size_t i = 0; i < nr; i++)
+            pred += rows[i].w * bgnbd_expected(p, t, rows[i].x, rows[i].t_x, rows[i].T);
+        h->track_day[k] = t, h->track_actual[k] = actual, h->track_predicted[k] = pred;
+        k++;
+        if (t == days)
+            break;
+    }
+    h->ntrack = k;
+    free(w.by_day);
     return RFM_OK;
 }
 
@@ -322,6 +626,8 @@ rfm_status cltv_holdout_check(const txn_data *d, int holdout_days, double penali
         se += fabs(pred - fut[i]);
         sq += (pred - fut[i]) * (pred - fut[i]);
     }
+    if ((st = track_holdout(d, f, cut, snap, &fr.p, rows, nr, h, err, errlen)) != RFM_OK)
+        goto out;
     h->total_n = m;
     h->mae = m ? se / (double)m : 0;
     h->rmse = m ? sqrt(sq / (double)m) : 0;
@@ -332,6 +638,32 @@ out:
     free(rows);
     free(f), free(x), free(tx), free(T), free(fut);
     return st;
+}
+
+rfm_status cltv_holdout_json(const cltv_holdout *h, json_t **out, char *err, size_t errlen)
+{
+    json_t *ho = NULL;
+    *out = NULL;
+    if (h->ok) {
+        json_t *groups = json_array(), *track = json_array();
+        for (int g = 0; groups && g < CLTV_HOLDOUT_GROUPS; g++)
+            json_array_append_new(groups, json_pack("{s:i,s:I,s:f,s:f}", "repeat_purchases", g,
+                                                    "customers", (json_int_t)h->n[g], "actual",
+                                                    h->actual[g], "predicted", h->predicted[g]));
+        for (int k = 0; track && k < h->ntrack; k++)
+            json_array_append_new(track, json_pack("{s:i,s:f,s:f}", "day", h->track_day[k],
+                                                   "actual", h->track_actual[k], "predicted",
+                                                   h->track_predicted[k]));
+        ho = json_pack("{s:s,s:i,s:I,s:f,s:f,s:f,s:f,s:b,s:o,s:o}", "cut", h->cut, "days", h->days,
+                       "customers", (json_int_t)h->total_n, "actual", h->total_actual, "predicted",
+                       h->total_predicted, "mae", h->mae, "rmse", h->rmse, "identified",
+                       h->identified, "by_repeat_purchases", groups, "tracking", track);
+        if (!ho)
+            return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    }
+    if (!(*out = json_pack("{s:o}", "holdout", ho ? ho : json_null())))
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    return RFM_OK;
 }
 
 /* Grow each of the summary's five arrays to cap entries; 0 when one fails

@@ -62,10 +62,41 @@ const bgnbd_fit_result *cltv_bgnbd(const cltv_model *c);
 const gg_fit_result *cltv_gg(const cltv_model *c);
 
 /* Score one customer. horizon_days in (0, 36500], discount_rate in
- * [0, 1) per 30 days. RFM_EINVAL naming the field on bad input. */
+ * [0, 1) per 30 days. RFM_EINVAL naming the field on bad input. Uses 68
+ * KiB of stack. */
 rfm_status cltv_predict(const cltv_model *c, double x, double t_x, double T, double m,
                         double horizon_days, double discount_rate, cltv_prediction *out, char *err,
                         size_t errlen);
+
+/* Bulk scoring (rfm-score, exports). A prediction costs one BG/NBD term,
+ * a 2F1, per 30-day period of the horizon and per parameter set of the
+ * interval (six), and that term depends on (x, T) alone - not on t_x,
+ * the spend or the customer. A cache keeps the terms by (x, T) for one
+ * model, horizon and discount rate, so customers with the same repeat
+ * purchases and age cost one computation: a million customers of a few
+ * years' history have a few thousand (x, T). cltv_predict_cached with a
+ * cache gives exactly (bit for bit) what cltv_predict gives: the same
+ * function computes both, the terms kept or not.
+ *
+ * At most max_bytes are kept (about 650 bytes an (x, T) for a year's
+ * horizon); beyond, terms are computed and not kept. Not thread-safe: one
+ * cache per thread. cltv_cache_new fails with RFM_EINVAL for a bad
+ * horizon or rate, RFM_ENOMEM. */
+typedef struct cltv_cache cltv_cache;
+rfm_status cltv_cache_new(const cltv_model *c, double horizon_days, double discount_rate,
+                          size_t max_bytes, cltv_cache **out, char *err, size_t errlen);
+void cltv_cache_free(cltv_cache *k);
+/* cltv_predict with the terms kept in k (NULL, or a cache for another
+ * model, horizon or rate: none kept). interval 0 skips the interval
+ * (lower and upper NaN; the other figures unchanged), 8 times cheaper. */
+rfm_status cltv_predict_cached(const cltv_model *c, cltv_cache *k, double x, double t_x, double T,
+                               double m, double horizon_days, double discount_rate, int interval,
+                               cltv_prediction *out, char *err, size_t errlen);
+/* The plain version: each value by cltv_value, every term recomputed (8
+ * values x periods 2F1s). The reference the tests hold cltv_predict to. */
+rfm_status cltv_predict_plain(const cltv_model *c, double x, double t_x, double T, double m,
+                              double horizon_days, double discount_rate, cltv_prediction *out,
+                              char *err, size_t errlen);
 /* The point value alone (used for the interval, and in tests). */
 double cltv_value(const bgnbd_params *b, const gg_params *g, double x, double t_x, double T,
                   double m, double horizon_days, double discount_rate);
@@ -73,6 +104,7 @@ double cltv_value(const bgnbd_params *b, const gg_params *g, double x, double t_
 /* ---- calibration/holdout check and customer summaries -------------------- */
 
 #define CLTV_HOLDOUT_GROUPS 8 /* calibration repeat purchases 0..6 and 7+ */
+#define CLTV_TRACK_MAX 60     /* points of the holdout tracked over time */
 
 /* The calibration/holdout check of the lifetime-value models. */
 typedef struct {
@@ -84,6 +116,14 @@ typedef struct {
     double actual[CLTV_HOLDOUT_GROUPS], predicted[CLTV_HOLDOUT_GROUPS];
     size_t total_n;
     double total_actual, total_predicted, mae, rmse;
+    /* Tracked over time: at day track_day[k] after the cut (weekly, or
+     * every ceil(days / CLTV_TRACK_MAX) days for long holdouts; the last
+     * point is `days`), the purchase days the customers made so far and the
+     * sum of their BG/NBD expectations for that span. Cumulative, so the
+     * last point equals total_actual and total_predicted. */
+    int ntrack;
+    int track_day[CLTV_TRACK_MAX];
+    double track_actual[CLTV_TRACK_MAX], track_predicted[CLTV_TRACK_MAX];
 } cltv_holdout;
 
 /* Calibration/holdout: fit BG/NBD on purchases before the cut (snapshot -
@@ -91,12 +131,21 @@ typedef struct {
  * a unidentified, a -> 0: the point is used all the same, as
  * bgnbd_fit_predicts allows, and h->identified says so), predict each
  * customer's repeat purchase days after the cut and compare with what
- * happened, in total and by calibration repeat purchases. *h is zeroed
+ * happened, in total, by calibration repeat purchases and tracked over time
+ * (cumulative at each track_day). *h is zeroed
  * first; h->ok = 1 when the check ran. RFM_OK with h->ok = 0 when the cut
  * leaves no history before it; the fit's status (RFM_EDATA,
  * RFM_ENOCONVERGE, ...) or RFM_ENOMEM with a message otherwise. */
 rfm_status cltv_holdout_check(const txn_data *d, int holdout_days, double penalizer,
                               cltv_holdout *h, char *err, size_t errlen);
+
+/* The check as the model file's "evaluation" block (docs/cltv.md), for
+ * rfm-report: {"holdout": {"cut", "days", "customers", "actual",
+ * "predicted", "mae", "rmse", "identified", "by_repeat_purchases": [{"repeat_purchases"
+ * (0..7, 7 meaning 7+), "customers", "actual", "predicted"}], "tracking":
+ * [{"day", "actual", "predicted"}]}}, or {"holdout": null} when h->ok is 0.
+ * *out is new (caller decrefs); RFM_ENOMEM. */
+rfm_status cltv_holdout_json(const cltv_holdout *h, json_t **out, char *err, size_t errlen);
 
 /* A customer summary CSV in lifetimes' convention (customer_id, frequency,
  * recency, T, monetary_value; other columns ignored) into new arrays of *n

@@ -543,6 +543,27 @@ size_t forest_n_features(const forest *f) { return f->d; }
 int forest_n_trees(const forest *f) { return f->n_trees; }
 size_t forest_n_nodes(const forest *f) { return f->n_nodes; }
 
+forest *forest_clone(const forest *f)
+{
+    forest *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    *c = *f;
+    c->tree_start = malloc(((size_t)f->n_trees + 1) * sizeof *c->tree_start);
+    c->nodes = malloc(f->n_nodes * sizeof *c->nodes);
+    c->leaf_count = malloc(f->n_leaves * sizeof *c->leaf_count);
+    c->leaf_val = malloc(f->n_leaves * (size_t)f->nv * sizeof *c->leaf_val);
+    if (!c->tree_start || !c->nodes || !c->leaf_count || !c->leaf_val) {
+        forest_free(c);
+        return NULL;
+    }
+    memcpy(c->tree_start, f->tree_start, ((size_t)f->n_trees + 1) * sizeof *c->tree_start);
+    memcpy(c->nodes, f->nodes, f->n_nodes * sizeof *c->nodes);
+    memcpy(c->leaf_count, f->leaf_count, f->n_leaves * sizeof *c->leaf_count);
+    memcpy(c->leaf_val, f->leaf_val, f->n_leaves * (size_t)f->nv * sizeof *c->leaf_val);
+    return c;
+}
+
 void forest_free(forest *f)
 {
     if (!f)

@@ -113,6 +113,9 @@ rfm_status forest_to_json(const forest *f, json_t **out, char *err, size_t errle
  * field on any defect. */
 rfm_status forest_from_json(const json_t *j, forest **out, char *err, size_t errlen);
 
+/* A deep copy of f (its own arrays), or NULL when out of memory. */
+forest *forest_clone(const forest *f);
+
 void forest_free(forest *f);
 
 #endif

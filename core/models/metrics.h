@@ -14,12 +14,18 @@
  * per training run. AUC and the calibration table sort a copy (O(n log n),
  * O(n) extra memory); log loss and Brier are single passes with no memory.
  *
- * Non-goals: multiclass metrics, ROC curves as point lists, confidence
- * intervals. Thread safety: every function is reentrant (no shared state).
+ * The report's curves (rfm-report, docs/report.md) come from the same
+ * inputs: the ROC curve as points, cumulative gains and lift by share
+ * targeted, and metrics_evaluation_json, which gathers them for any
+ * learner's held-out (scores, labels).
+ *
+ * Non-goals: multiclass metrics, confidence intervals. Thread safety: every
+ * function is reentrant (no shared state).
  */
 #ifndef RFM_METRICS_H
 #define RFM_METRICS_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 #include "status.h"
@@ -72,5 +78,57 @@ rfm_status metrics_brier(const double *p, const int *y, const double *w, size_t 
 rfm_status metrics_calibration(const double *p, const int *y, const double *w, size_t n,
                                size_t nbins, metrics_calib_bin *bins, size_t *nout, char *err,
                                size_t errlen);
+
+/* One point of a ROC curve: the false and true positive rates (weighted)
+ * when every row scored at or above some threshold is called positive. */
+typedef struct {
+    double fpr, tpr;
+} metrics_roc_point;
+
+/* The ROC curve: (0, 0), then one point per distinct score from the highest
+ * down (a group of tied scores is one step, drawn as a straight segment, as
+ * sklearn.metrics.roc_curve(drop_intermediate=False) does), ending at
+ * (1, 1). Its trapezoid area is metrics_auc. When the curve has more than
+ * max_points points it is thinned: the first and last are kept, and a point
+ * is kept when fpr + tpr has grown by at least 2 / (max_points - 2) since the
+ * last kept one, so at most max_points remain, each on the full curve.
+ * pts holds max_points entries (caller owns them; max_points >= 3); *npts
+ * are written. Fails as metrics_auc (RFM_EDATA with one class absent,
+ * RFM_ENOMEM), RFM_EINVAL for max_points < 3; nothing written on failure. */
+rfm_status metrics_roc(const double *p, const int *y, const double *w, size_t n, size_t max_points,
+                       metrics_roc_point *pts, size_t *npts, char *err, size_t errlen);
+
+/* Cumulative gains and lift when the rows with the highest scores are
+ * targeted first, at shares k / nbins (k = 1..nbins) of the total weight.
+ * Tied scores straddling a share count with their average: the curve is
+ * linear within a group of ties, the expectation over the orders of the
+ * tied rows. */
+typedef struct {
+    double share; /* k / nbins: the share of the weight targeted */
+    double gain;  /* share of the positive weight among the targeted (cumulative gains) */
+    double lift;  /* gain / share: how many times the base rate they hold */
+    double rate;  /* positive rate within the slice ((k-1)/nbins, k/nbins] alone */
+} metrics_gains_bin;
+
+/* Fill bins[0..nbins-1] (caller owns them), nbins in 1..1000 (10 gives
+ * deciles). RFM_EDATA when the positive weight is zero; otherwise fails as
+ * metrics_calibration; nothing written on failure. */
+rfm_status metrics_gains(const double *p, const int *y, const double *w, size_t n, size_t nbins,
+                         metrics_gains_bin *bins, char *err, size_t errlen);
+
+#define METRICS_EVAL_ROC_POINTS 201 /* ROC points kept in an evaluation block */
+#define METRICS_EVAL_BINS 10        /* calibration and gains by deciles */
+
+/* The held-out evaluation of a binary scorer as one JSON object, for the
+ * model files and the report (docs/report.md):
+ *   {"customers", "positives", "auc", "log_loss", "brier",
+ *    "roc": [[fpr, tpr], ...]            (metrics_roc, METRICS_EVAL_ROC_POINTS),
+ *    "calibration": [{"count", "mean_predicted", "observed_rate"}, ...] (deciles),
+ *    "gains": [{"share", "gain", "lift", "rate"}, ...]                  (deciles)}
+ * from scores p[n] and labels y[n] (unweighted; same checks as above: both
+ * classes needed). *out is a new object the caller decrefs; NULL on
+ * failure (RFM_EDATA, RFM_EINVAL, RFM_ENOMEM). */
+rfm_status metrics_evaluation_json(const double *p, const int *y, size_t n, json_t **out, char *err,
+                                   size_t errlen);
 
 #endif

@@ -17,14 +17,16 @@ rfm_status score_customer(const score_models *m, const customer_row *c, int want
         out->done |= SCORE_SEGMENTS;
     }
     if ((want & SCORE_CLTV) && m->cltv) {
-        if ((st = cltv_predict(m->cltv, c->repeat_purchases, c->days_first_to_last,
-                               c->days_since_first, c->mean_repeat_spend, m->horizon_days,
-                               m->discount_rate, &out->cltv, err, errlen)) != RFM_OK)
+        if ((st = cltv_predict_cached(
+                 m->cltv, m->cltv_cache, c->repeat_purchases, c->days_first_to_last,
+                 c->days_since_first, c->mean_repeat_spend, m->horizon_days, m->discount_rate,
+                 !(want & SCORE_CLTV_POINT), &out->cltv, err, errlen)) != RFM_OK)
             return st;
         out->done |= SCORE_CLTV;
     }
     if ((want & SCORE_CHURN) && m->churn && (have_rfm || !skip_missing)) {
-        const double x[3] = {c->recency, c->frequency, c->monetary};
+        double x[CHURN_MAX_FEATURES];
+        out->churn_d = churn_model_row(m->churn, c, x);
         if ((st = churn_explain(m->churn, x, &out->churn_base, out->churn_contrib,
                                 &out->churn_logit, &out->churn_probability, err, errlen)) != RFM_OK)
             return st;

@@ -10,7 +10,8 @@
  *
  * Not here: counterfactuals, uplift and neighbours (they need more than a
  * customer row), percentiles (they need the whole population: rfm-score).
- * Thread safety: reads the models only; any number of threads may score.
+ * Thread safety: reads the models only; any number of threads may score
+ * (each with its own cltv_cache, if any).
  */
 #ifndef RFM_SCORE_H
 #define RFM_SCORE_H
@@ -24,26 +25,34 @@
 #include "status.h"
 
 /* The models one scores with (each may be NULL) and the lifetime-value
- * horizon (days) and discount rate (per 30 days) they are served with. */
+ * horizon (days) and discount rate (per 30 days) they are served with.
+ * cltv_cache (may be NULL) keeps lifetime-value terms across customers
+ * (cltv.h): the figures are the same with or without it, only faster; it
+ * is written by each call, so a score_models with one is for one thread. */
 typedef struct {
     const segments_model *segments;
     const cltv_model *cltv;
     const churn_model *churn;
     double horizon_days, discount_rate;
+    cltv_cache *cltv_cache;
 } score_models;
 
 enum {
     SCORE_SEGMENTS = 1, /* from recency, frequency, monetary */
     SCORE_CLTV = 2,     /* from repeat_purchases, t_x, T, mean_repeat_spend */
-    SCORE_CHURN = 4,    /* from recency, frequency, monetary */
-    SCORE_ALL = 7
+    SCORE_CHURN = 4,    /* from recency, frequency, monetary (and the boosted model's
+                           other features: churn_model_row; missing ones are NaN) */
+    SCORE_ALL = 7,
+    SCORE_CLTV_POINT = 8 /* with SCORE_CLTV: no interval (cltv.lower, upper NaN), 8x cheaper */
 };
 
 typedef struct {
     int done; /* the SCORE_* parts computed */
     segments_result seg;
     cltv_prediction cltv;
-    double churn_probability, churn_base, churn_contrib[3], churn_logit;
+    double churn_probability, churn_base, churn_logit;
+    double churn_contrib[CHURN_MAX_FEATURES]; /* one per feature of the churn model */
+    size_t churn_d;                           /* that many */
     churn_risk risk;
 } score_result;
 

@@ -6,11 +6,14 @@
 #ifndef RFM_VERSIONS_H
 #define RFM_VERSIONS_H
 
-#define CUSTOMERS_VERSION "1.0.0" /* customers.csv, the per-customer table */
+#define CUSTOMERS_VERSION "1.1.0" /* customers.csv, the per-customer table */
 #define SEGMENTS_VERSION "1.1.0"  /* 1.1: a rule per cluster, k chosen for use */
-#define CLTV_VERSION "1.0.0"
-#define CHURN_FILE_VERSION "1.0.0"
+#define CLTV_VERSION "1.1.0" /* 1.1: "evaluation": the holdout tracked over time */
+#define CHURN_FILE_VERSION "2.0.0" /* 2.0: a boosted learner beside the logistic one, the
+                                      served "learner"; "evaluation": each learner's held-out
+                                      ROC, calibration, gains */
 #define EMBEDDINGS_VERSION "1.0.0"
 #define UPLIFT_FILE_VERSION "1.0.0"
+#define ANALYTICS_VERSION "1.0.0" /* analytics.json, the /ui/ pages' population figures */
 
 #endif

@@ -6,7 +6,8 @@
  * does: the two nearest shorter decimals (the digits of x cut, and cut plus
  * one in the last place) both read back to other doubles, and every other
  * shorter decimal is farther from x. The binary search is also checked
- * against the plain loop over precisions 1..17.
+ * against the plain loop over precisions 1..17, and the fast path against
+ * the plain one.
  */
 #include "testutil.h"
 
@@ -159,11 +160,60 @@ static void test_million_round_trip_and_shortest(void **state)
     printf("\n");
 }
 
+/* The fast path (double-conversion's digits) against the definition
+ * (printf and strtod), text for text: any bit pattern, decimal-looking
+ * values, integers, every power of two, and the doubles that lie exactly halfway
+ * between two shortest candidates, where the two libraries round ties
+ * differently (odd multiples of 2^-j: 2^39 + 2^-5 is 549755813888.03125,
+ * shortest ...0312 or ...0313 at equal distance). */
+static void test_fast_equals_plain(void **state)
+{
+    (void)state;
+    rfm_rng rng;
+    rfm_rng_seed(&rng, 7);
+    long n = 0, ties = 0;
+    char a[NUMFMT_LEN], b[NUMFMT_LEN];
+#define SAME(x)                                                                                    \
+    do {                                                                                           \
+        double x_ = (x);                                                                           \
+        numfmt_double(x_, a), numfmt_double_plain(x_, b), n++;                                     \
+        if (strcmp(a, b) != 0)                                                                     \
+            fail_msg("%a: fast \"%s\", plain \"%s\"", x_, a, b);                                   \
+    } while (0)
+    for (int e = -1074; e <= 1023; e++) {
+        SAME(ldexp(1, e));
+        SAME(-ldexp(1, e));
+    }
+    for (long i = 0; i < 200000; i++) {
+        double x;
+        uint64_t u = rfm_rng_u64(&rng);
+        memcpy(&x, &u, sizeof x);
+        if (isfinite(x))
+            SAME(x);
+        SAME((double)rfm_rng_below(&rng, 1000000000) / pow(10, (double)rfm_rng_below(&rng, 7)));
+        SAME((i % 2 ? -1.0 : 1.0) * (double)(u >> (11 + i % 53))); /* integers, 0 and -0 */
+        SAME((double)(u >> (i % 64)));                             /* integers beyond 2^53 */
+        /* An odd 53-bit significand times 2^-j, j = 1..60: the ties live here. */
+        int j = 1 + (int)rfm_rng_below(&rng, 60);
+        double t = ldexp((double)((u >> 11) | 1), -j);
+        SAME(t);
+        char c[80];
+        snprintf(c, sizeof c, "%.60e", t); /* exact: t has at most 60 digits here */
+        int d = sig_digits(c);
+        ties += d == sig_digits(b) + 1 && c[d] == '5'; /* halfway between two of b's length */
+    }
+    expect(549755813888.03125, "549755813888.0312");
+    expect(8 + 0x1p-16, "8.000015258789062");
+    printf("    %ld doubles: fast and plain text equal (%ld exact halfway cases)\n", n, ties);
+#undef SAME
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_known),
         cmocka_unit_test(test_million_round_trip_and_shortest),
+        cmocka_unit_test(test_fast_equals_plain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

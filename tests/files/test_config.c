@@ -28,11 +28,18 @@ static void test_shipped(void **state)
     assert_non_null(strstr(c->server.tls_priorities, "+VERS-TLS1.2"));
     assert_int_equal(c->server.connection_limit, 10000);
     assert_int_equal(c->server.per_address_limit, 0);
+    assert_string_equal(c->currency, "GBP");
+    assert_null(c->server.ui_assets); /* found by default (server/ui.h) */
     assert_int_equal(c->server.header_timeout_s, 10);
     assert_string_equal(c->state_path, "state/state.db");
     assert_int_equal(c->state.synchronous, STATE_SYNC_FULL);
     assert_int_equal(c->state.seen_ids_max, 10000000);
     assert_string_equal(c->state.cancel_prefix, "C");
+    assert_int_equal(c->events.ntypes, 3);
+    assert_string_equal(c->events.type[1].name, "web_visit");
+    assert_true(c->events.type[0].monetary && !c->events.type[2].monetary);
+    assert_true(c->events.type[2].weight == 5.0 && c->events.recency_days[3] == 180);
+    assert_true(c->state.types == &c->events);
     /* The modules' own structs, with the shipped values. */
     assert_int_equal(c->cltv.holdout_days, 90);
     assert_true(c->churn.threshold_medium == 0.3 && c->churn.counterfactual_threshold == 0.6);
@@ -188,8 +195,18 @@ static void test_bad_values_name_keys(void **state)
     expect_bad("per_address_limit: 0", "per_address_limit: -1", "server.per_address_limit");
     expect_bad("synchronous: full", "synchronous: off", "state.synchronous");
     expect_bad("seen_ids_max: 10000000", "seen_ids_max: 5", "state.seen_ids_max");
+    expect_bad("currency: GBP", "currency: pounds", "data.currency");
+    expect_bad("currency: GBP", "currency: gbp", "data.currency");
+    expect_bad("ui_assets: null", "ui_assets: [a]", "server.ui_assets");
     expect_bad("cache_mb: 256", "cache_mb: 0",
                "state.cache_mb"); /* YAML syntax error names the file */
+    expect_bad("web_visit: {weight: 0.1}", "web_visit: {weight: -0.1}", "web_visit.weight");
+    expect_bad("web_visit: {weight: 0.1}", "Web-Visit: {weight: 0.1}", "not a name");
+    expect_bad("web_visit: {weight: 0.1}", "web_visit: {wieght: 0.1}", "events.types.web_visit");
+    expect_bad("purchase: {weight: 1.0, monetary: true}", "purchase: {weight: 1.0}", "monetary");
+    expect_bad("count: [2, 5, 10, 25]", "count: [2, 5, 5, 25]", "engagement.count");
+    expect_bad("recency_days: [7, 30, 90, 180]", "recency_days: [7, 30]",
+               "events.engagement.recency_days");
 }
 
 /* Each model section is checked by its module's check at load, not later
@@ -215,8 +232,9 @@ static void test_sections_checked_at_load(void **state)
     expect_bad("dim: 32", "dim: 513", "embeddings.dim: must be in 1..512");
     expect_bad("holdout: 0.3", "holdout: 0.99",
                "uplift.holdout: must be a number from 0.05 to 0.9");
-    expect_bad("learner: auto", "learner: magic",
-               "uplift.learner: must be auto, t_learner or causal_forest");
+    expect_bad(
+        "learner: auto", "learner: magic",
+        "uplift.learner: must be auto, t_learner, causal_forest, x_learner, dr_learner or rule");
     expect_bad("cltv:\n", "cltv: 3\nold_cltv:\n",
                "old_cltv: unknown key (known here: data, models_dir, segments, cltv,");
     expect_bad_block("cltv:\n", "\nchurn:", "cltv: 3\n", "cltv: must be a mapping");
@@ -279,6 +297,68 @@ static void test_unknown_keys(void **state)
                "model_dir: unknown key; did you mean models_dir?");
     expect_bad("separator: \",\"", "colour: blue",
                "data.colour: unknown key (known here: transactions, format, separator");
+}
+
+/* events.kafka: off unless set (the shipped file has it commented out);
+ * every key read when given; contradictions refused naming the key. */
+static void test_events_kafka(void **state)
+{
+    (void)state;
+    rfm_config *c;
+    char err[RFM_ERRLEN];
+    assert_int_equal(config_load("../config/rfm.yaml", &c, err, sizeof err), RFM_OK);
+    assert_null(c->kafka.brokers);
+    assert_null(c->kafka.topic);
+    config_free(c);
+    const char *on = "events:\n  kafka:\n    brokers: 127.0.0.1:9092,127.0.0.1:9093\n"
+                     "    topic: purchases\n    dead_letter_topic: purchases-dlq\n"
+                     "    ready_max_lag: 50\n    batch_max: 700\n    batch_wait_ms: 5\n"
+                     "    properties: {session.timeout.ms: 6000, enable.partition.eof: false,"
+                     " security.protocol: plaintext}\nstate:\n";
+    FILE *f = fopen("../config/rfm.yaml", "rb");
+    assert_non_null(f);
+    static char buf[65536], out[65536 + 512];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *at = strstr(buf, "\nstate:\n");
+    assert_non_null(at);
+    snprintf(out, sizeof out, "%.*s\n%s%s", (int)(at - buf), buf, on, at + 8);
+    char path[64];
+    write_temp(path, ".yaml", out, strlen(out));
+    rfm_status st = config_load(path, &c, err, sizeof err);
+    remove(path);
+    if (st != RFM_OK)
+        fail_msg("%s", err);
+    assert_string_equal(c->kafka.brokers, "127.0.0.1:9092,127.0.0.1:9093");
+    assert_string_equal(c->kafka.topic, "purchases");
+    assert_string_equal(c->kafka.group_id, "rfm-serve"); /* the default */
+    assert_string_equal(c->kafka.dead_letter_topic, "purchases-dlq");
+    assert_int_equal(c->kafka.ready_max_lag, 50);
+    assert_int_equal(c->kafka.batch_max, 700);
+    assert_int_equal(c->kafka.batch_wait_ms, 5);
+    assert_int_equal(c->kafka.nproperties, 3);
+    assert_string_equal(c->kafka.properties[0], "session.timeout.ms");
+    assert_string_equal(c->kafka.properties[1], "6000");
+    assert_string_equal(c->kafka.properties[3], "false");
+    assert_string_equal(c->kafka.properties[5], "plaintext");
+    config_free(c);
+    expect_bad("\nstate:\n", "\nevents:\n  kafka: {topic: purchases}\nstate:\n",
+               "events.kafka.brokers: is needed with a topic");
+    expect_bad("\nstate:\n", "\nevents:\n  kafka: {brokers: 'h:1'}\nstate:\n",
+               "events.kafka.topic: is needed with brokers");
+    expect_bad("\nstate:\n",
+               "\nevents:\n  kafka: {brokers: 'h:1', topic: t, dead_letter_topic: t}\nstate:\n",
+               "events.kafka.dead_letter_topic: must differ from topic");
+    expect_bad("\nstate:\n",
+               "\nevents:\n  kafka: {brokers: 'h:1', topic: t, batch_max: 0}\nstate:\n",
+               "events.kafka.batch_max: must be from 1 to 100000");
+    expect_bad("\nstate:\n", "\nevents:\n  kafka: {brokres: 'h:1', topic: t}\nstate:\n",
+               "events.kafka.brokres: unknown key; did you mean events.kafka.brokers?");
+    expect_bad("\nstate:\n",
+               "\nevents:\n  kafka: {brokers: 'h:1', topic: t, properties: {a: [1]}}\nstate:\n",
+               "events.kafka.properties: each value must be a string");
+    expect_bad("\nstate:\n", "\nevents:\n  kafka: 3\nstate:\n", "events.kafka: must be a mapping");
 }
 
 /* The data section's values and contradictions, each refused at load with
@@ -426,6 +506,7 @@ int main(void)
         cmocka_unit_test(test_state_path_null),
         cmocka_unit_test(test_unknown_keys),
         cmocka_unit_test(test_feed_section),
+        cmocka_unit_test(test_events_kafka),
         cmocka_unit_test(test_data_refusals),
         cmocka_unit_test(test_data_dialect_loads),
     };

@@ -4,12 +4,15 @@
  * it and fed the rest as events (shuffled, resent, in batches) must give
  * every customer the features txn_features_asof gives on the whole file:
  * counts and days exactly, spend to 1e-9 relative (summation order). Then
- * the event rules by hand, the id retention, kill -9 during ingest, a full
- * disk (SQLite's max_page_count standing in for it) and bad files.
+ * the event rules by hand, the id retention, the fold of the customer rows
+ * and the replay of the log after a crash, readers beside the writer, the
+ * walk over every customer, kill -9 during ingest, a full disk (SQLite's
+ * max_page_count standing in for it) and bad files.
  */
 #include "testutil.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -167,7 +170,7 @@ static txn_data *fx_read(const fixture *fx, const char *keep)
 static state_event fx_event(const fx_line *l, char *idbuf, size_t i)
 {
     snprintf(idbuf, 32, "ev-%zu", i);
-    state_event e = {idbuf, l->cid, l->time, l->invoice, l->product, 0, 0, 0, 0};
+    state_event e = {idbuf, l->cid, l->time, l->invoice, l->product, 0, 0, 0, 0, NULL};
     if (l->amount_form) {
         e.has_amount = 1;
         e.amount = strtod(l->price, NULL);
@@ -496,28 +499,28 @@ static void test_event_rules(void **state)
     longid[sizeof longid - 1] = '\0';
     state_event ev[] = {
         /* 0: applied, no invoice: the day is the invoice */
-        {"a1", "7", "2011-12-01T08:00:00Z", NULL, NULL, 1, 10.0, 0, 0},
+        {"a1", "7", "2011-12-01T08:00:00Z", NULL, NULL, 1, 10.0, 0, 0, NULL},
         /* 1: applied, the same day, no invoice: same invoice, another line */
-        {"a2", "7", "2011-12-01T09:00:00Z", NULL, NULL, 0, 0, 2, 2.5},
+        {"a2", "7", "2011-12-01T09:00:00Z", NULL, NULL, 0, 0, 2, 2.5, NULL},
         /* 2: duplicate of 0 in the same batch */
-        {"a1", "7", "2011-12-01T08:00:00Z", NULL, NULL, 1, 10.0, 0, 0},
+        {"a1", "7", "2011-12-01T08:00:00Z", NULL, NULL, 1, 10.0, 0, 0, NULL},
         /* 3: the same line as 0 under a new id: a repeated line */
-        {"a3", "7.0", "2011-12-01T08:00:00Z", NULL, NULL, 1, 10.0, 0, 0},
+        {"a3", "7.0", "2011-12-01T08:00:00Z", NULL, NULL, 1, 10.0, 0, 0, NULL},
         /* 4: 23:30 at -02:00 is 01:30 UTC the next day: a new day and invoice */
-        {"a4", "7", "2011-12-01T23:30:00-02:00", "", "P1", 1, 4.0, 0, 0},
+        {"a4", "7", "2011-12-01T23:30:00-02:00", "", "P1", 1, 4.0, 0, 0, NULL},
         /* 5: ignored: a cancellation */
-        {"a5", "7", "2011-12-03T08:00:00Z", "C9", NULL, 0, 0, -1, 3},
+        {"a5", "7", "2011-12-03T08:00:00Z", "C9", NULL, 0, 0, -1, 3, NULL},
         /* 6: ignored: non-positive amount (a zero or a return, as rfm-train counts it) */
-        {"a6", "7", "2011-12-03T08:00:00Z", "9", NULL, 1, 0.0, 0, 0},
+        {"a6", "7", "2011-12-03T08:00:00Z", "9", NULL, 1, 0.0, 0, 0, NULL},
         /* 7..12: rejected */
-        {"", "7", "2011-12-03T08:00:00Z", NULL, NULL, 1, 1.0, 0, 0},
-        {"r2", "nan", "2011-12-03T08:00:00Z", NULL, NULL, 1, 1.0, 0, 0},
-        {"r3", "7", "2011-12-03 25:00", NULL, NULL, 1, 1.0, 0, 0},
-        {"r4", "7", "2011-12-03", NULL, NULL, 1, NAN, 0, 0},
-        {"r5", "7", "2011-12-03", longid, NULL, 1, 1.0, 0, 0},
-        {longid, "7", "2011-12-03", NULL, NULL, 1, 1.0, 0, 0},
+        {"", "7", "2011-12-03T08:00:00Z", NULL, NULL, 1, 1.0, 0, 0, NULL},
+        {"r2", "nan", "2011-12-03T08:00:00Z", NULL, NULL, 1, 1.0, 0, 0, NULL},
+        {"r3", "7", "2011-12-03 25:00", NULL, NULL, 1, 1.0, 0, 0, NULL},
+        {"r4", "7", "2011-12-03", NULL, NULL, 1, NAN, 0, 0, NULL},
+        {"r5", "7", "2011-12-03", longid, NULL, 1, 1.0, 0, 0, NULL},
+        {longid, "7", "2011-12-03", NULL, NULL, 1, 1.0, 0, 0, NULL},
         /* 13: another customer, invoice given */
-        {"b1", "8", "2011-12-02", "100", NULL, 0, 0, 3, 1.5},
+        {"b1", "8", "2011-12-02", "100", NULL, 0, 0, 3, 1.5, NULL},
     };
     size_t n = sizeof ev / sizeof *ev;
     state_result res[sizeof ev / sizeof *ev];
@@ -576,6 +579,68 @@ static void test_event_rules(void **state)
     free(path);
 }
 
+/* ---- state_each ------------------------------------------------------- */
+
+typedef struct {
+    state_store *st;
+    int32_t day;
+    int seen, stop_after;
+    char ids[8][8];
+} each_log;
+
+static int each_one(void *user, const char *id, const state_customer *c)
+{
+    each_log *l = user;
+    char err[RFM_ERRLEN];
+    state_customer g;
+    assert_true(l->seen < 8);
+    snprintf(l->ids[l->seen++], sizeof l->ids[0], "%s", id);
+    /* What state_get gives for the id and day, field for field. */
+    assert_int_equal(state_get(l->st, id, l->day, &g, err, sizeof err), RFM_OK);
+    assert_memory_equal(&g, c, sizeof g);
+    return l->seen == l->stop_after;
+}
+
+/* Every customer once, in the order they first appeared, with state_get's
+ * features as of the day (inactive before the first purchase); the
+ * callback can stop the walk. */
+static void test_each_order(void **state)
+{
+    (void)state;
+    char dir[64];
+    char *path = tmp_store(dir, sizeof dir);
+    state_store *st = open_store(path, NULL);
+    char err[RFM_ERRLEN] = "";
+    state_event ev[] = {
+        {"e1", "30", "2011-12-01", NULL, NULL, 1, 10.0, 0, 0, NULL},
+        {"e2", "10", "2011-12-03", NULL, NULL, 1, 20.0, 0, 0, NULL},
+        {"e3", "30", "2011-12-05", NULL, NULL, 1, 5.0, 0, 0, NULL},
+        {"e4", "20", "2011-12-02", "7", NULL, 0, 0, 2, 1.5, NULL},
+    };
+    state_result res[4];
+    apply_ok(st, ev, 4, res);
+    int32_t d = date_parse("2011-12-03", 10);
+    each_log l = {st, d, 0, 0, {""}};
+    assert_int_equal(state_each(st, d, each_one, &l, err, sizeof err), RFM_OK);
+    assert_int_equal(l.seen, 3);
+    assert_string_equal(l.ids[0], "30");
+    assert_string_equal(l.ids[1], "10");
+    assert_string_equal(l.ids[2], "20");
+    /* "10" bought on the day itself: not before it. */
+    state_customer c;
+    assert_int_equal(state_get(st, "10", d, &c, err, sizeof err), RFM_OK);
+    assert_false(c.f.active);
+    assert_int_equal(state_get(st, "30", d, &c, err, sizeof err), RFM_OK);
+    assert_true(c.f.active);
+    /* Another day; and a stop after the first customer. */
+    each_log l2 = {st, d + 10, 0, 1, {""}};
+    assert_int_equal(state_each(st, d + 10, each_one, &l2, err, sizeof err), RFM_OK);
+    assert_int_equal(l2.seen, 1);
+    state_close(st);
+    rm_store(dir, path);
+    free(path);
+}
+
 static void test_parse_time(void **state)
 {
     (void)state;
@@ -603,7 +668,8 @@ static void test_parse_time(void **state)
 }
 
 /* Ids beyond the retention are forgotten; their lines still are not
- * counted twice. */
+ * counted twice; the retention is the same after a reopen (the ids are
+ * read back from the log). */
 static void test_seen_retention(void **state)
 {
     (void)state;
@@ -620,28 +686,34 @@ static void test_seen_retention(void **state)
     for (int i = 0; i < N; i++) {
         snprintf(ids[i], sizeof ids[i], "id%d", i);
         snprintf(cids[i], sizeof cids[i], "%d", i % 100);
-        ev[i] =
-            (state_event){ids[i], cids[i], "2011-06-01T10:00:00Z", NULL, NULL, 1, 1.0 + i, 0, 0};
+        ev[i] = (state_event){ids[i], cids[i], "2011-06-01T10:00:00Z", NULL, NULL, 1, 1.0 + i, 0,
+                              0,      NULL};
     }
+    /* Event 1 is a cancellation: ignored, recorded by its id alone. */
+    ev[1].invoice = "C1";
     for (int b = 0; b < N; b += 500)
         apply_ok(st, ev + b, 500, res + b);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_stmt *q;
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*), min(id) FROM seen", -1, &q, NULL),
-                     SQLITE_OK);
-    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(q, 0), 1000);
-    sqlite3_finalize(q);
-    sqlite3_close(db);
+    assert_int_equal(res[1].outcome, STATE_IGNORED);
     state_customer before, after;
     char err[RFM_ERRLEN];
     assert_int_equal(state_get(st, "0", 20000, &before, err, sizeof err), RFM_OK);
+    for (int round = 0; round < 2; round++) {
+        apply_ok(st, ev + N - 1, 1, res); /* kept id */
+        assert_int_equal(res[0].outcome, STATE_DUPLICATE);
+        apply_ok(st, ev + N - 1000, 1, res); /* the oldest kept */
+        assert_int_equal(res[0].outcome, STATE_DUPLICATE);
+        if (round == 0) {
+            /* Reopened: the same ids are kept. */
+            state_close(st);
+            st = open_store(path, &o);
+        }
+    }
     apply_ok(st, ev + 0, 1, res); /* forgotten id, known line */
     assert_int_equal(res[0].outcome, STATE_IGNORED);
     assert_int_equal(res[0].reason, STATE_REPEATED_LINE);
-    apply_ok(st, ev + N - 1, 1, res); /* kept id */
-    assert_int_equal(res[0].outcome, STATE_DUPLICATE);
+    apply_ok(st, ev + 1, 1, res); /* forgotten id of an ignored event: recorded again */
+    assert_int_equal(res[0].outcome, STATE_IGNORED);
+    assert_int_equal(res[0].reason, STATE_CANCELLED);
     assert_int_equal(state_get(st, "0", 20000, &after, err, sizeof err), RFM_OK);
     assert_memory_equal(&before, &after, sizeof before);
     state_close(st);
@@ -649,59 +721,365 @@ static void test_seen_retention(void **state)
     free(path);
 }
 
-/* ---- feed branch: state_ids --------------------------------------------- */
+/* ---- the fold and the log ----------------------------------------------- */
 
-typedef struct {
-    char ids[300][16];
-    size_t n;
-} id_list;
-
-static void take_id(void *ctx, const char *id)
+static int64_t sql_int(const char *path, const char *sql)
 {
-    id_list *l = ctx;
-    assert_true(l->n < 300);
-    snprintf(l->ids[l->n++], sizeof l->ids[0], "%s", id);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return v;
 }
 
-/* Paging through the ids 7 at a time gives each customer once, in byte
- * order ("10" before "9"), and an empty page at the end. */
-static void test_ids_pages(void **state)
+/* A small fold_events, so that sweeps over the customer rows take many
+ * batches: a writer killed after many batches leaves rows of mixed ages
+ * and a log to replay; the reopened store equals the trainer's figures,
+ * replays only the log after applied_upto, and a clean close leaves
+ * nothing to replay. */
+static void test_fold_and_replay(void **state)
+{
+    (void)state;
+    fixture fx;
+    fx_generate(&fx, 17, 3000, 6000);
+    state_event *ev = malloc(fx.n * sizeof *ev);
+    char(*ids)[32] = malloc(fx.n * sizeof *ids);
+    for (size_t i = 0; i < fx.n; i++)
+        ev[i] = fx_event(&fx.l[i], ids[i], i);
+    rfm_rng r;
+    rfm_rng_seed(&r, 5);
+    rfm_rng_shuffle(&r, ev, fx.n, fx.n, sizeof *ev);
+    txn_data *ref = fx_read(&fx, NULL);
+    char dir[64];
+    char *path = tmp_store(dir, sizeof dir);
+    state_options o;
+    state_default_options(&o);
+    o.fold_events = 1000;
+    o.synchronous = STATE_SYNC_NORMAL; /* a killed process loses nothing either way */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        state_store *st;
+        char err[RFM_ERRLEN];
+        state_result res[50];
+        if (state_open(path, &o, &st, err, sizeof err) != RFM_OK)
+            _exit(3);
+        for (size_t at = 0; at < fx.n; at += 50)
+            if (state_apply(st, ev + at, fx.n - at < 50 ? fx.n - at : 50, res, err, sizeof err) !=
+                RFM_OK)
+                _exit(4);
+        _exit(0); /* no state_close: as a kill after the last acknowledgement */
+    }
+    int ws;
+    assert_int_equal(waitpid(pid, &ws, 0), pid);
+    assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+    int64_t seq = sql_int(path, "SELECT max(seq) FROM log");
+    int64_t upto = sql_int(path, "SELECT value FROM meta WHERE key = 'applied_upto'");
+    int64_t mixed = sql_int(path, "SELECT count(DISTINCT seq) FROM customers");
+    printf("    %zu events in %lld batches: rows folded up to batch %lld, rows of %lld ages\n",
+           fx.n, (long long)seq, (long long)upto, (long long)mixed);
+    assert_true(upto > 0 && upto < seq); /* folds completed, and a log left to replay */
+    assert_true(mixed > 1);
+    state_store *st = open_store(path, &o);
+    double maxrel = 0;
+    compare(st, ref, txn_snapshot_day(ref), &maxrel);
+    compare(st, ref, fx.day0 + 100, &maxrel);
+    report_maxdiff("spend after the replay, relative", maxrel, 1e-9);
+    /* Every event again: duplicates all (the ids came back from the log). */
+    state_result *res = malloc(fx.n * sizeof *res);
+    apply_ok(st, ev, fx.n, res);
+    for (size_t i = 0; i < fx.n; i++)
+        assert_true(res[i].outcome == STATE_DUPLICATE || res[i].outcome == STATE_REJECTED);
+    state_close(st);
+    assert_int_equal(sql_int(path, "SELECT value FROM meta WHERE key = 'applied_upto'"),
+                     sql_int(path, "SELECT max(seq) FROM log"));
+    st = open_store(path, &o);
+    compare(st, ref, txn_snapshot_day(ref), &maxrel);
+    assert_int_equal(state_check(st, NULL, 0), RFM_OK);
+    state_close(st);
+    rm_store(dir, path);
+    free(path);
+    free(res);
+    txn_free(ref);
+    free(ev);
+    free(ids);
+    free(fx.l);
+}
+
+/* A damaged customer row is refused at open, naming it. */
+static void test_damaged_row(void **state)
 {
     (void)state;
     char dir[64];
     char *path = tmp_store(dir, sizeof dir);
     state_store *st = open_store(path, NULL);
-    enum { N = 250 };
-    static char ids[N][16], cids[N][16];
-    static state_event ev[N];
-    static state_result res[N];
-    for (int i = 0; i < N; i++) {
-        snprintf(ids[i], sizeof ids[i], "p%d", i);
-        snprintf(cids[i], sizeof cids[i], "%d", i % 100); /* 100 customers */
-        ev[i] = (state_event){ids[i], cids[i], "2011-06-01T10:00:00Z", NULL, NULL, 1, 2.0, 0, 0};
+    state_event e = {"x1", "42", "2011-06-01", NULL, NULL, 1, 3.0, 0, 0, NULL};
+    state_result res;
+    apply_ok(st, &e, 1, &res);
+    state_close(st);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "UPDATE customers SET data = x'0102'", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    state_options o;
+    state_default_options(&o);
+    char err[RFM_ERRLEN] = "";
+    assert_int_equal(state_open(path, &o, &st, err, sizeof err), RFM_EFORMAT);
+    assert_non_null(strstr(err, "customer row 1 is damaged"));
+    rm_store(dir, path);
+    free(path);
+}
+
+/* ---- readers beside the writer ----------------------------------------- */
+
+typedef struct {
+    state_store *st;
+    int stop; /* atomic */
+    long reads, bad;
+} reader_ctx;
+
+/* Each batch gives customers 1..20 one more invoice of 2.0 each: a reader
+ * must always see monetary = 2 * frequency (a whole number of events),
+ * and frequency never going back. */
+static void *reader_main(void *arg)
+{
+    reader_ctx *x = arg;
+    double last[21] = {0};
+    char err[RFM_ERRLEN];
+    while (!__atomic_load_n(&x->stop, __ATOMIC_ACQUIRE)) {
+        for (int k = 1; k <= 20; k++) {
+            char id[8];
+            snprintf(id, sizeof id, "%d", k);
+            state_customer c;
+            rfm_status s = state_get(x->st, id, 30000, &c, err, sizeof err);
+            x->reads++;
+            if (s == RFM_ENOTFOUND)
+                continue;
+            if (s != RFM_OK || c.f.monetary != 2 * c.f.frequency || c.f.frequency < last[k])
+                x->bad++;
+            last[k] = c.f.frequency;
+        }
     }
-    apply_ok(st, ev, N, res);
-    static id_list all;
-    all.n = 0;
-    char after[16] = "", err[RFM_ERRLEN];
-    size_t pages = 0, got;
-    do {
-        size_t before = all.n;
-        if (state_ids(st, after, 7, take_id, &all, &got, err, sizeof err) != RFM_OK)
-            fail_msg("state_ids: %s", err);
-        assert_int_equal(all.n - before, got);
-        assert_true(got <= 7);
-        if (got)
-            snprintf(after, sizeof after, "%s", all.ids[all.n - 1]);
-        pages++;
-    } while (got > 0);
-    assert_int_equal(all.n, 100);
-    assert_int_equal(pages, 100 / 7 + 1 + 1); /* 15 pages with ids, one empty */
-    for (size_t i = 1; i < all.n; i++)
-        assert_true(strcmp(all.ids[i - 1], all.ids[i]) < 0);
-    assert_string_equal(all.ids[0], "0");
-    assert_string_equal(all.ids[1], "1");
-    assert_string_equal(all.ids[2], "10");
+    return NULL;
+}
+
+static void test_readers_beside_writer(void **state)
+{
+    (void)state;
+    char dir[64];
+    char *path = tmp_store(dir, sizeof dir);
+    state_options o;
+    state_default_options(&o);
+    o.synchronous = STATE_SYNC_NORMAL;
+    state_store *st = open_store(path, &o);
+    reader_ctx x = {st, 0, 0, 0};
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, reader_main, &x), 0);
+    enum { B = 200, PER = 20 * 30 };
+    static char ids[PER][24], invs[PER][24], cids[PER][8];
+    state_event ev[PER];
+    state_result res[PER];
+    for (int b = 0; b < B; b++) {
+        for (int i = 0; i < PER; i++) {
+            snprintf(ids[i], sizeof ids[i], "b%d-%d", b, i);
+            snprintf(invs[i], sizeof invs[i], "%d-%d", b, i);
+            snprintf(cids[i], sizeof cids[i], "%d", 1 + i % 20);
+            ev[i] = (state_event){ids[i], cids[i], "2011-06-01T10:00:00Z", invs[i], NULL, 1, 2.0, 0,
+                                  0,      NULL};
+        }
+        apply_ok(st, ev, PER, res);
+    }
+    __atomic_store_n(&x.stop, 1, __ATOMIC_RELEASE);
+    for (int i = 0; i < 3; i++)
+        pthread_join(t[i], NULL);
+    printf("    %ld reads beside %d batches, %ld inconsistent\n", x.reads, B, x.bad);
+    assert_int_equal(x.bad, 0);
+    state_customer c;
+    char err[RFM_ERRLEN];
+    assert_int_equal(state_get(st, "7", 30000, &c, err, sizeof err), RFM_OK);
+    assert_near(c.f.frequency, B * 30, 0);
+    state_close(st);
+    rm_store(dir, path);
+    free(path);
+}
+
+/* ---- every customer ------------------------------------------------------ */
+
+typedef struct {
+    state_store *st;
+    int32_t asof;
+    size_t n, mismatched;
+    int stop_after;
+} each_ctx;
+
+static int each_check(void *user, const char *id, const state_customer *c)
+{
+    each_ctx *x = user;
+    state_customer g;
+    char err[RFM_ERRLEN];
+    if (state_get(x->st, id, x->asof, &g, err, sizeof err) != RFM_OK ||
+        memcmp(&g, c, sizeof g) != 0)
+        x->mismatched++;
+    x->n++;
+    return x->stop_after && (int)x->n == x->stop_after;
+}
+
+/* state_each visits every customer once with state_get's features, and
+ * stops when asked. */
+static void test_each(void **state)
+{
+    (void)state;
+    fixture fx;
+    fx_generate(&fx, 23, 5000, 9000);
+    txn_data *ref = fx_read(&fx, NULL);
+    char dir[64];
+    char *path = tmp_store(dir, sizeof dir);
+    state_store *st = open_store(path, NULL);
+    char err[RFM_ERRLEN] = "";
+    assert_int_equal(state_seed(st, ref, NULL, err, sizeof err), RFM_OK);
+    state_event e[2] = {{"new-1", "new customer", "2011-06-01", NULL, NULL, 1, 3.0, 0, 0, NULL},
+                        {"new-2", "10001", "2012-06-01", NULL, NULL, 1, 3.0, 0, 0, NULL}};
+    state_result res[2];
+    apply_ok(st, e, 2, res);
+    each_ctx x = {st, fx.day0 + 200, 0, 0, 0};
+    assert_int_equal(state_each(st, x.asof, each_check, &x, err, sizeof err), RFM_OK);
+    uint64_t n;
+    assert_int_equal(state_count(st, &n, err, sizeof err), RFM_OK);
+    printf("    %zu customers visited of %llu\n", x.n, (unsigned long long)n);
+    assert_int_equal(x.n, n);
+    assert_int_equal(n, txn_ncustomers(ref) + 1);
+    assert_int_equal(x.mismatched, 0);
+    each_ctx y = {st, fx.day0 + 200, 0, 0, 4097};
+    assert_int_equal(state_each(st, y.asof, each_check, &y, err, sizeof err), RFM_OK);
+    assert_int_equal(y.n, 4097);
+    state_close(st);
+    rm_store(dir, path);
+    free(path);
+    txn_free(ref);
+    free(fx.l);
+}
+
+/* ---- interactions of several kinds ---------------------------------------- */
+
+/* Kinds from the options: purchases per distinct invoice, other kinds per
+ * event, duplicates once, an unknown kind rejected; as of a day; kept
+ * through a reopen (rows and log) and a re-seed; two monetary kinds. */
+static void test_interactions(void **state)
+{
+    (void)state;
+    engagement_options t;
+    engagement_default_options(&t);
+    /* A second monetary kind: an invoice with lines of both counts once,
+     * under the first-configured kind. */
+    t.type[t.ntypes++] = (engagement_type){"store_purchase", 2.0, 1};
+    state_options o;
+    state_default_options(&o);
+    o.types = &t;
+    o.fold_events = 1000;
+    char dir[64];
+    char *path = tmp_store(dir, sizeof dir);
+    state_store *st = open_store(path, &o);
+    char err[RFM_ERRLEN] = "";
+    state_event ev[] = {
+        /* 0-1: one invoice of two lines: one purchase */
+        {"p1", "5", "2011-03-01T10:00:00Z", "I1", "A", 1, 10.0, 0, 0, NULL},
+        {"p2", "5", "2011-03-01T10:00:00Z", "I1", "B", 1, 5.0, 0, 0, "store_purchase"},
+        /* 2: another invoice in store */
+        {"p3", "5", "2011-03-05T10:00:00Z", "I2", NULL, 1, 7.0, 0, 0, "store_purchase"},
+        /* 3-5: three web visits, one sent twice; a lead later */
+        {"w1", "5", "2011-03-02T09:00:00Z", NULL, NULL, 0, 0, 0, 0, "web_visit"},
+        {"w2", "5.0", "2011-03-02T11:00:00Z", NULL, NULL, 0, 0, 0, 0, "web_visit"},
+        {"w2", "5", "2011-03-02T11:00:00Z", NULL, NULL, 0, 0, 0, 0, "web_visit"},
+        {"w3", "5", "2011-03-03T11:00:00Z", NULL, NULL, 0, 0, 0, 0, "web_visit"},
+        {"l1", "5", "2011-03-10T12:00:00Z", NULL, NULL, 0, 0, 0, 0, "lead"},
+        /* 8: a customer known only by a visit */
+        {"w4", "6", "2011-03-02T09:00:00Z", NULL, NULL, 0, 0, 0, 0, "web_visit"},
+        /* 9-11: rejected: an unknown kind, a visit without a time or a customer */
+        {"x1", "5", "2011-03-02T09:00:00Z", NULL, NULL, 1, 1.0, 0, 0, "newsletter"},
+        {"x2", "5", NULL, NULL, NULL, 0, 0, 0, 0, "web_visit"},
+        {"x3", "null", "2011-03-02", NULL, NULL, 0, 0, 0, 0, "lead"},
+    };
+    size_t n = sizeof ev / sizeof *ev;
+    state_result res[sizeof ev / sizeof *ev];
+    apply_ok(st, ev, n, res);
+    const state_result want[] = {
+        {STATE_APPLIED, STATE_OK},        {STATE_APPLIED, STATE_OK},
+        {STATE_APPLIED, STATE_OK},        {STATE_APPLIED, STATE_OK},
+        {STATE_APPLIED, STATE_OK},        {STATE_DUPLICATE, STATE_OK},
+        {STATE_APPLIED, STATE_OK},        {STATE_APPLIED, STATE_OK},
+        {STATE_APPLIED, STATE_OK},        {STATE_REJECTED, STATE_BAD_TYPE},
+        {STATE_REJECTED, STATE_BAD_TIME}, {STATE_REJECTED, STATE_MISSING_CUSTOMER},
+    };
+    for (size_t i = 0; i < n; i++)
+        if (res[i].outcome != want[i].outcome || res[i].reason != want[i].reason)
+            fail_msg("event %zu: %s/%s, wanted %s/%s", i, state_outcome_name(res[i].outcome),
+                     state_reason_name(res[i].reason), state_outcome_name(want[i].outcome),
+                     state_reason_name(want[i].reason));
+    assert_string_equal(state_reason_name(STATE_BAD_TYPE), "bad_type");
+    int32_t d = date_from_ymd(2011, 3, 1);
+    for (int round = 0; round < 3; round++) {
+        state_customer c;
+        assert_int_equal(state_get(st, "5", d + 20, &c, err, sizeof err), RFM_OK);
+        /* purchase 1 (I1: its lines are purchase and store_purchase),
+         * web_visit 3, lead 1, store_purchase 1 (I2) */
+        assert_near(c.type_count[0], 1, 0);
+        assert_near(c.type_count[1], 3, 0);
+        assert_near(c.type_count[2], 1, 0);
+        assert_near(c.type_count[3], 1, 0);
+        assert_near(c.interactions, 6, 0);
+        assert_near(c.weighted, 1.0 + 3 * 0.1 + 5.0 + 2.0, 1e-12);
+        assert_int_equal(c.last_interaction_day, d + 9); /* the lead */
+        assert_near(c.f.frequency, 2, 0);                /* purchases unchanged by the rest */
+        assert_near(c.f.monetary, 22, 0);
+        /* As of 3 March: I1 and the two visits of the 2nd. */
+        assert_int_equal(state_get(st, "5", d + 2, &c, err, sizeof err), RFM_OK);
+        assert_near(c.interactions, 3, 0);
+        assert_int_equal(c.last_interaction_day, d + 1);
+        /* A customer with visits only: in the store, no purchase. */
+        assert_int_equal(state_get(st, "6", d + 20, &c, err, sizeof err), RFM_OK);
+        assert_false(c.f.active);
+        assert_near(c.interactions, 1, 0);
+        uint64_t nc;
+        assert_int_equal(state_count(st, &nc, err, sizeof err), RFM_OK);
+        assert_int_equal(nc, round == 2 ? 3 : 2); /* the re-seed's customer 7 */
+        if (round == 0) {                         /* reopened after a clean close: the rows */
+            state_close(st);
+            st = open_store(path, &o);
+        } else if (round == 1) { /* re-seeded: the interactions stay */
+            txn_data *d0 = txn_from_text("InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,"
+                                         "CustomerID\n9,X,1,2011-01-01 10:00:00,3.0,7\n");
+            assert_int_equal(state_seed(st, d0, NULL, err, sizeof err), RFM_OK);
+            txn_free(d0);
+            state_close(st);
+            st = open_store(path, &o);
+            continue;
+        }
+    }
+    /* Resent after a reopen: duplicates. */
+    apply_ok(st, ev, n, res);
+    for (size_t i = 0; i < n; i++)
+        assert_true(res[i].outcome == STATE_DUPLICATE || res[i].outcome == STATE_REJECTED);
+    /* A kind taken out of the config no longer counts; back, it does. */
+    state_close(st);
+    engagement_options t2 = t;
+    t2.ntypes = 2; /* purchase, web_visit */
+    o.types = &t2;
+    st = open_store(path, &o);
+    state_customer c;
+    assert_int_equal(state_get(st, "5", d + 20, &c, err, sizeof err), RFM_OK);
+    assert_near(c.interactions, 4, 0); /* the purchase I1 and 3 visits; I2 was store_purchase */
+    state_close(st);
+    o.types = &t;
+    st = open_store(path, &o);
+    assert_int_equal(state_get(st, "5", d + 20, &c, err, sizeof err), RFM_OK);
+    assert_near(c.interactions, 6, 0);
     state_close(st);
     rm_store(dir, path);
     free(path);
@@ -912,11 +1290,16 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_time),
+        cmocka_unit_test(test_each_order),
         cmocka_unit_test(test_event_rules),
         cmocka_unit_test(test_exact_after_any_order),
         cmocka_unit_test(test_exact_real_file_head),
         cmocka_unit_test(test_seen_retention),
-        cmocka_unit_test(test_ids_pages),
+        cmocka_unit_test(test_fold_and_replay),
+        cmocka_unit_test(test_damaged_row),
+        cmocka_unit_test(test_readers_beside_writer),
+        cmocka_unit_test(test_each),
+        cmocka_unit_test(test_interactions),
         cmocka_unit_test(test_kill9_loses_nothing),
         cmocka_unit_test(test_disk_full),
         cmocka_unit_test(test_bad_files),

@@ -151,8 +151,15 @@ static void check_customers(const txn_data *d, const txn_features *fe, size_t n)
         if (!fe[i].active)
             continue;
         ids[m] = txn_customer_id(d, i);
-        rows[m++] = (customer_row){fe[i].recency, fe[i].frequency, fe[i].monetary,     fe[i].bg_x,
-                                   fe[i].bg_t_x,  fe[i].bg_T,      fe[i].bg_mean_spend};
+        rows[m++] = (customer_row){fe[i].recency,
+                                   fe[i].frequency,
+                                   fe[i].monetary,
+                                   fe[i].bg_x,
+                                   fe[i].bg_t_x,
+                                   fe[i].bg_T,
+                                   fe[i].bg_mean_spend,
+                                   NAN,
+                                   NAN};
     }
     char *text = customers_csv(ids, rows, m);
     CHECK(text);

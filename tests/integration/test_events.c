@@ -482,11 +482,12 @@ static void test_lookups_and_drift(void **state)
                              "\"time\": \"2011-12-01T08:26:00Z\", \"invoice\": \"536365\", "
                              "\"amount\": 15.3}, {\"event_id\": \"e-2\", \"customer_id\": "
                              "\"13047\", \"time\": \"2011-12-01T09:02:00Z\", \"quantity\": 3, "
-                             "\"price\": 2.1}]}",
+                             "\"price\": 2.1}, {\"event_id\": \"e-3\", \"customer_id\": \"13047\", "
+                             "\"time\": \"2011-12-01T09:30:00Z\", \"type\": \"web_visit\"}]}",
                              &r),
                      0);
     assert_int_equal(r.status, 200);
-    assert_string_equal(r.body, "{\"accepted\":2,\"duplicates\":0,\"rejected\":[],\"ignored\":[]}");
+    assert_string_equal(r.body, "{\"accepted\":3,\"duplicates\":0,\"rejected\":[],\"ignored\":[]}");
     free(r.body);
     /* An item that is not even an object is rejected alone. */
     assert_int_equal(request(port, "POST", "/events",
@@ -526,6 +527,47 @@ static void test_lookups_and_drift(void **state)
     assert_int_equal(seg[13], '1');
     assert_null(strstr(r.body, "Champions"));
     assert_true(num(r.body, "churn_probability") > churn0);
+    free(r.body);
+    /* Interactions of other kinds: two web visits (one sent twice), a
+     * lead; an unknown kind and a kind that is not a string rejected. */
+    assert_int_equal(request(port, "POST", "/events",
+                             "{\"events\": [{\"event_id\": \"v1\", \"customer_id\": \"12347\", "
+                             "\"time\": \"2011-12-02T10:00:00Z\", \"type\": \"web_visit\"}, "
+                             "{\"event_id\": \"v2\", \"customer_id\": \"12347\", \"time\": "
+                             "\"2011-12-03T10:00:00Z\", \"type\": \"web_visit\"}, {\"event_id\": "
+                             "\"v2\", \"customer_id\": \"12347\", \"time\": "
+                             "\"2011-12-03T10:00:00Z\", \"type\": \"web_visit\"}, {\"event_id\": "
+                             "\"l1\", \"customer_id\": \"12347\", \"time\": \"2011-12-04\", "
+                             "\"type\": \"lead\"}, {\"event_id\": \"n2\", \"customer_id\": "
+                             "\"12347\", \"time\": \"2011-12-04\", \"type\": \"newsletter\"}, "
+                             "{\"event_id\": \"n3\", \"customer_id\": \"12347\", \"time\": "
+                             "\"2011-12-04\", \"type\": 5}]}",
+                             &r),
+                     0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"accepted\":3,\"duplicates\":1"));
+    assert_non_null(strstr(r.body, "{\"index\":4,\"error\":{\"code\":422,\"reason\":\"bad_type\""));
+    assert_non_null(strstr(r.body, "{\"index\":5,\"error\":{\"code\":422,\"reason\":\"bad_type\""));
+    free(r.body);
+    assert_int_equal(request(port, "GET", "/customers/12347?as_of=2011-12-05", NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    double f = num(r.body, "frequency");
+    char *eng = strstr(r.body, "\"engagement\":{");
+    assert_non_null(eng);
+    /* purchases (one per invoice), 2 visits at 0.1, a lead at 5.0 */
+    assert_true(num(eng, "count") == f + 3);
+    assert_near(num(eng, "weighted"), f + 2 * 0.1 + 5.0, 1e-9);
+    assert_true(num(eng, "recency") == 2); /* the lead, the 4th, as of the end of the 5th */
+    assert_true(num(eng, "recency_score") == 5);
+    assert_non_null(strstr(eng, "\"last_interaction\":\"2011-12-04\""));
+    assert_non_null(strstr(eng, "\"web_visit\":2"));
+    assert_non_null(strstr(eng, "\"lead\":1"));
+    assert_non_null(strstr(eng, "\"segment\":\"highly_engaged\""));
+    free(r.body);
+    /* A year on, dormant. */
+    assert_int_equal(request(port, "GET", "/customers/12347?as_of=2012-12-05", NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"segment\":\"dormant\""));
     free(r.body);
     /* By id on the live state; an unknown id is a 404 item. */
     assert_int_equal(request(port, "POST", "/predict_churn/batch",

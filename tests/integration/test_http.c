@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "jsonout.h"
 #include "numfmt.h"
@@ -573,11 +574,19 @@ static void test_similar_customers(void **state)
 static void test_churn_explanation_adds_up(void **state)
 {
     (void)state;
+    /* Every contribution of the served model (the boosted one on the bundled
+     * data: eight features), for bodies with only RFM (the other features
+     * missing) and for customers by id (all of them known). */
+    static const char *const ids[] = {"12346", "12347", "12348", "12350", "18287"};
     double worst = 0;
-    for (int i = 0; i < 20; i++) {
+    size_t nfeat = 0;
+    for (int i = 0; i < 25; i++) {
         char body[128], req[512];
-        snprintf(body, sizeof body, "{\"recency\":%d,\"frequency\":%d,\"monetary\":%d.25}", i * 17,
-                 1 + i, 10 + 97 * i);
+        if (i < 20)
+            snprintf(body, sizeof body, "{\"recency\":%d,\"frequency\":%d,\"monetary\":%d.25}",
+                     i * 17, 1 + i, 10 + 97 * i);
+        else
+            snprintf(body, sizeof body, "{\"customer_id\":\"%s\"}", ids[i - 20]);
         int n = snprintf(req, sizeof req,
                          "POST /predict_churn HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN
                          "\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
@@ -590,15 +599,18 @@ static void test_churn_explanation_adds_up(void **state)
         json_t *j = json_loads(r.body, 0, NULL);
         double p = json_real_value(json_object_get(j, "churn_probability"));
         json_t *ex = json_object_get(j, "explanation"), *c = json_object_get(ex, "contributions");
-        double sum = json_real_value(json_object_get(ex, "base_value")) +
-                     json_real_value(json_object_get(c, "recency")) +
-                     json_real_value(json_object_get(c, "frequency")) +
-                     json_real_value(json_object_get(c, "monetary"));
+        double sum = json_real_value(json_object_get(ex, "base_value"));
+        const char *k;
+        json_t *v;
+        json_object_foreach(c, k, v) sum += json_real_value(v);
+        nfeat = json_object_size(c);
         worst = fmax(worst, fabs(sum - log(p / (1 - p))));
         json_decref(j);
         free(r.body);
         close(fd);
     }
+    printf("    %zu contributions per answer\n", nfeat);
+    assert_true(nfeat == 3 || nfeat == 8);
     report_maxdiff("base + contributions - logit(p), over HTTP", worst, 1e-9);
 }
 
@@ -755,6 +767,81 @@ static void test_head(void **state)
     assert_int_equal(send_recv(fd, get, strlen(get), &r), 0);
     assert_int_equal(r.status, 200);
     check_contract("GET", "/health", &r);
+    free(r.body);
+    close(fd);
+}
+
+/* The value of header name (with ": ") in r's head, into buf; NULL if absent. */
+static const char *header_value(const response *r, const char *name, char *buf, size_t len)
+{
+    const char *h = strcasestr(r->headers, name);
+    if (!h)
+        return NULL;
+    h += strlen(name);
+    snprintf(buf, len, "%.*s", (int)strcspn(h, "\r"), h);
+    return buf;
+}
+
+/* The /ui/ app's hashed files: cached for good, gzip when accepted (and
+ * then the same bytes once inflated), 304 to their ETag, and plain when
+ * gzip is not accepted or refused with q=0. */
+static void test_ui_files(void **state)
+{
+    (void)state;
+    int fd = dial(server_port);
+    response r;
+    const char *idx = "GET /ui/ HTTP/1.1\r\nHost: t\r\n\r\n";
+    assert_int_equal(send_recv(fd, idx, strlen(idx), &r), 0);
+    assert_int_equal(r.status, 200);
+    const char *src = strstr(r.body, "src=\"app.");
+    assert_non_null(src);
+    char name[64];
+    snprintf(name, sizeof name, "%.*s", (int)strcspn(src + 5, "\""), src + 5);
+    free(r.body);
+    char req[512], etag[64], v[128];
+    /* Plain: no Content-Encoding, immutable, the ETag of these bytes. */
+    snprintf(req, sizeof req,
+             "GET /ui/%s HTTP/1.1\r\nHost: t\r\nAccept-Encoding: gzip;q=0, br\r\n\r\n", name);
+    response plain;
+    assert_int_equal(send_recv(fd, req, strlen(req), &plain), 0);
+    assert_int_equal(plain.status, 200);
+    assert_null(strcasestr(plain.headers, "Content-Encoding"));
+    assert_string_equal(header_value(&plain, "Cache-Control: ", v, sizeof v),
+                        "public, max-age=31536000, immutable");
+    assert_string_equal(header_value(&plain, "Content-Type: ", v, sizeof v),
+                        "text/javascript; charset=utf-8");
+    assert_string_equal(header_value(&plain, "Vary: ", v, sizeof v), "Accept-Encoding");
+    assert_non_null(strstr(plain.body, "import "));
+    /* gzip: a different ETag, the same bytes once inflated. */
+    snprintf(req, sizeof req, "GET /ui/%s HTTP/1.1\r\nHost: t\r\nAccept-Encoding: br, gzip\r\n\r\n",
+             name);
+    assert_int_equal(send_recv(fd, req, strlen(req), &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(header_value(&r, "Content-Encoding: ", v, sizeof v), "gzip");
+    assert_true(r.len < plain.len);
+    assert_non_null(header_value(&r, "ETag: ", etag, sizeof etag));
+    assert_string_not_equal(etag, header_value(&plain, "ETag: ", v, sizeof v));
+    uLongf out_len = (uLongf)plain.len + 1;
+    unsigned char *out = malloc(out_len);
+    z_stream z = {0};
+    assert_int_equal(inflateInit2(&z, 16 + MAX_WBITS), Z_OK);
+    z.next_in = (unsigned char *)r.body, z.avail_in = (uInt)r.len;
+    z.next_out = out, z.avail_out = (uInt)out_len;
+    assert_int_equal(inflate(&z, Z_FINISH), Z_STREAM_END);
+    assert_int_equal(z.total_out, plain.len);
+    assert_memory_equal(out, plain.body, plain.len);
+    inflateEnd(&z);
+    free(out);
+    free(r.body);
+    free(plain.body);
+    /* Revalidation: 304 without a body to the gzip variant's ETag. */
+    snprintf(req, sizeof req,
+             "GET /ui/%s HTTP/1.1\r\nHost: t\r\nAccept-Encoding: gzip\r\nIf-None-Match: "
+             "\"x\", %s\r\n\r\n",
+             name, etag);
+    assert_int_equal(send_recv(fd, req, strlen(req), &r), 0);
+    assert_int_equal(r.status, 304);
+    assert_int_equal(r.len, 0);
     free(r.body);
     close(fd);
 }
@@ -1114,6 +1201,17 @@ static void test_untrained_model_is_503(void **state)
     send_all(fd, "GET /ready HTTP/1.1\r\nHost: t\r\n\r\n", 32);
     assert_int_equal(read_response(fd, &r), 0);
     assert_non_null(strstr(r.body, "\"not_trained\":[\"segments\",\"cltv\",\"churn\""));
+    assert_non_null(strstr(r.body, "\"analytics\"]"));
+    free(r.body);
+    close(fd);
+    fd = dial(port);
+    const char *an =
+        "GET /analytics/overview HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN "\r\n\r\n";
+    send_all(fd, an, strlen(an));
+    assert_int_equal(read_response(fd, &r), 0);
+    assert_int_equal(r.status, 503);
+    assert_non_null(strstr(r.body, "--only analytics"));
+    check_contract("GET", "/analytics/overview", &r);
     free(r.body);
     close(fd);
     server_port = saved;
@@ -2400,6 +2498,7 @@ int main(void)
         cmocka_unit_test(test_hot_reload_under_load),
         cmocka_unit_test(test_stalled_client_dropped),
         cmocka_unit_test(test_head),
+        cmocka_unit_test(test_ui_files),
         cmocka_unit_test(test_refused_keeps_connection),
         cmocka_unit_test(test_declared_too_large_answered_early),
         cmocka_unit_test(test_header_not_utf8),

@@ -250,6 +250,7 @@ static rfm_status op_api(char *err, size_t errlen)
 }
 
 static json_t *uplift_json, *encoding_json;
+static json_t *uplift_kinds[2]; /* an X-learner and a rule */
 
 /* The uplift model as rfm-serve loads it: forests, then the encoding. */
 static rfm_status op_uplift(char *err, size_t errlen)
@@ -257,6 +258,11 @@ static rfm_status op_uplift(char *err, size_t errlen)
     uplift_model *m = NULL;
     campaign_encoding *e = NULL;
     rfm_status st = uplift_from_json(uplift_json, &m, err, errlen);
+    for (int k = 0; k < 2 && st == RFM_OK; k++) {
+        uplift_free(m);
+        m = NULL;
+        st = uplift_from_json(uplift_kinds[k], &m, err, errlen);
+    }
     if (st == RFM_OK)
         st = campaign_encoding_from_json(encoding_json, &e, err, errlen);
     uplift_free(m);
@@ -334,6 +340,14 @@ static int setup(void **state)
         campaign_encoding_to_json(d->enc, &encoding_json, err, sizeof err) != RFM_OK)
         fail_msg("%s", err);
     uplift_free(m);
+    const uplift_learner kinds[2] = {UPLIFT_X_LEARNER, UPLIFT_RULE};
+    for (int k = 0; k < 2; k++) {
+        p.learner = kinds[k];
+        if (uplift_fit(d->X, d->n, d->d, d->arm, 1, d->y, &p, &m, err, sizeof err) != RFM_OK ||
+            uplift_to_json(m, &uplift_kinds[k], err, sizeof err) != RFM_OK)
+            fail_msg("%s", err);
+        uplift_free(m);
+    }
     campaign_data_free(d);
     return 0;
 }
@@ -343,6 +357,8 @@ static int teardown(void **state)
     (void)state;
     json_decref(uplift_json);
     json_decref(encoding_json);
+    json_decref(uplift_kinds[0]);
+    json_decref(uplift_kinds[1]);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     return system(cmd) == 0 ? 0 : -1;

@@ -107,18 +107,23 @@ static int run_score(const char *args)
 
 static int dial(int port) { return dial_for(port, 30); }
 
-/* POST body to path on a new connection; the reply's JSON (status 200). */
-static json_t *post(const char *path, const char *body)
+/* method path (with body, or none for a GET) to the daemon on port, on a
+ * new connection; the reply's JSON (status 200). */
+static json_t *request_json(int port, const char *method, const char *path, const char *body)
 {
-    int fd = dial(server_port);
+    int fd = dial(port);
     assert_true(fd >= 0);
-    size_t blen = strlen(body), cap = blen + 512;
+    size_t blen = body ? strlen(body) : 0, cap = blen + 512;
     char *req = malloc(cap);
-    int n = snprintf(req, cap,
-                     "POST %s HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN
-                     "\r\nContent-Type: application/json\r\nConnection: close\r\n"
-                     "Content-Length: %zu\r\n\r\n%s",
-                     path, blen, body);
+    int n = body ? snprintf(req, cap,
+                            "%s %s HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN
+                            "\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                            "Content-Length: %zu\r\n\r\n%s",
+                            method, path, blen, body)
+                 : snprintf(req, cap,
+                            "%s %s HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN
+                            "\r\nConnection: close\r\n\r\n",
+                            method, path);
     for (size_t off = 0; off < (size_t)n;) {
         ssize_t w = send(fd, req + off, (size_t)n - off, MSG_NOSIGNAL);
         assert_true(w > 0);
@@ -144,13 +149,18 @@ static json_t *post(const char *path, const char *body)
     char *bodyp = strstr(buf, "\r\n\r\n");
     assert_non_null(bodyp);
     if (status != 200)
-        fail_msg("POST %s: %d %s", path, status, bodyp + 4);
+        fail_msg("%s %s: %d %s", method, path, status, bodyp + 4);
     json_error_t je;
     json_t *j = json_loads(bodyp + 4, 0, &je);
     if (!j)
-        fail_msg("POST %s: reply not JSON: %s", path, je.text);
+        fail_msg("%s %s: reply not JSON: %s", method, path, je.text);
     free(buf);
     return j;
+}
+
+static json_t *post(const char *path, const char *body)
+{
+    return request_json(server_port, "POST", path, body);
 }
 
 static int setup(void **state)
@@ -316,6 +326,97 @@ static void test_equals_daemon(void **state)
     table_free(&t);
 }
 
+/* --state and --as-of: a store seeded by rfm-serve from the training data
+ * and given events (a new customer, purchases of known ones after the
+ * snapshot); rfm-score on it equals GET /customers/{id} at the same as_of
+ * for a sample, every figure the endpoint has. */
+static void test_state_equals_daemon(void **state)
+{
+    (void)state;
+    char store[128], cmd[1024], out[128];
+    snprintf(store, sizeof store, "%s/state.db", dir);
+    int port = free_port();
+    fflush(stdout);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char p[16], models[128], log[128], cfg[128];
+        snprintf(p, sizeof p, "%d", port);
+        snprintf(cfg, sizeof cfg, "%s/serve.yaml", dir);
+        snprintf(models, sizeof models, "%s/models", dir);
+        snprintf(log, sizeof log, "%s/serve_state.log", dir);
+        if (chdir("..") != 0 || !freopen(log, "w", stderr) || !freopen("/dev/null", "w", stdout))
+            _exit(97);
+        setenv("RFM_API_TOKENS", TOKEN, 1);
+        execl(getenv("RFM_SERVE") ? getenv("RFM_SERVE") : "bin/rfm-serve", "rfm-serve", "--config",
+              cfg, "--port", p, "--models", models, "--state", store, (char *)NULL);
+        _exit(98);
+    }
+    int up = 0;
+    for (int i = 0; i < 3000 && !up; i++) {
+        int fd = dial_for(port, 1);
+        if (fd >= 0)
+            close(fd), up = 1;
+        else
+            usleep(10000);
+    }
+    assert_true(up);
+    json_t *r = request_json(
+        port, "POST", "/events",
+        "{\"events\": [{\"event_id\": \"s1\", \"customer_id\": \"17850\", \"time\": "
+        "\"2011-12-15T10:00:00Z\", \"amount\": 40}, {\"event_id\": \"s2\", \"customer_id\": "
+        "\"new-customer\", \"time\": \"2011-12-12T10:00:00Z\", \"amount\": 25}, {\"event_id\": "
+        "\"s3\", \"customer_id\": \"new-customer\", \"time\": \"2011-12-18\", \"quantity\": 2, "
+        "\"price\": 9.5}, {\"event_id\": \"s4\", \"customer_id\": \"12347\", \"time\": "
+        "\"2011-12-19\", \"amount\": 100}]}");
+    assert_int_equal(json_integer_value(json_object_get(r, "accepted")), 4);
+    json_decref(r);
+    snprintf(out, sizeof out, "%s/state.csv", dir);
+    snprintf(cmd, sizeof cmd, "--state %s --as-of 2011-12-20 --out %s", store, out);
+    assert_int_equal(run_score(cmd), 0);
+    table t;
+    table_read(out, &t);
+    assert_true(t.nrows > 4000);
+    size_t compared = 0, events_seen = 0;
+    for (size_t i = 0; i < t.nrows; i++) {
+        const char *id = cell(&t, i, "customer_id");
+        int ev = !strcmp(id, "17850") || !strcmp(id, "new-customer") || !strcmp(id, "12347");
+        events_seen += ev;
+        assert_string_equal(cell(&t, i, "scored_at"), "2011-12-20");
+        if (i % 97 != 0 && !ev)
+            continue;
+        char path[256];
+        snprintf(path, sizeof path, "/customers/%s?as_of=2011-12-20", id);
+        json_t *c = request_json(port, "GET", path, NULL);
+        static const char *const NUM[] = {
+            "recency", "frequency",          "monetary", "churn_probability",
+            "p_alive", "expected_purchases", "cltv"};
+        for (size_t k = 0; k < sizeof NUM / sizeof *NUM; k++)
+            if (json_number_value(json_object_get(c, NUM[k])) != num(&t, i, NUM[k]))
+                fail_msg("%s %s: rfm-score %s, GET /customers %.17g", id, NUM[k],
+                         cell(&t, i, NUM[k]), json_number_value(json_object_get(c, NUM[k])));
+        static const char *const STR[] = {"rfm_score", "rfm_segment", "segment", "churn_risk"};
+        for (size_t k = 0; k < sizeof STR / sizeof *STR; k++)
+            assert_string_equal(json_string_value(json_object_get(c, STR[k])), cell(&t, i, STR[k]));
+        assert_true(json_integer_value(json_object_get(c, "cluster")) ==
+                    (json_int_t)num(&t, i, "cluster"));
+        json_decref(c);
+        compared++;
+    }
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    assert_int_equal(events_seen, 3);
+    printf("    %zu of %zu live customers as of 2011-12-20: equal to GET /customers/{id}\n",
+           compared, t.nrows);
+    table_free(&t);
+    /* --as-of alone, and a store that is not there, are refused. */
+    assert_int_equal(run_score("--as-of 2011-12-20 --out /tmp/x.csv"), 2);
+    snprintf(cmd, sizeof cmd, "--state %s/none.db --out %s/none.csv", dir, dir);
+    assert_int_equal(run_score(cmd), 1);
+    snprintf(cmd, sizeof cmd, "--state %s --as-of 2011-13-01 --out %s/none.csv", store, dir);
+    assert_int_equal(run_score(cmd), 2);
+}
+
 /* Percentiles against a brute-force count over the whole column. */
 static void test_percentiles(void **state)
 {
@@ -475,7 +576,7 @@ static void test_refusals(void **state)
     (void)state;
     static const char *const BAD[] = {
         "--out x.txt",
-        "--out %s/r.csv --state s.db",
+        "--out %s/r.csv --state s.db --as-of someday",
         "--out %s/r.csv --as-of 2011-12-01",
         "--out %s/r.csv --top 5 --by uplift_gain",
         "--out %s/r.csv --top 5",
@@ -503,6 +604,7 @@ int main(void)
         cmocka_unit_test(test_top_and_segment),
         cmocka_unit_test(test_changed_since),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_state_equals_daemon),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -86,6 +86,16 @@ static void test_train_and_only(void **state)
     snprintf(sha1, sizeof sha1, "%s", sha);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(m, "cleaning"), "lines")),
                      150);
+    /* The web app's figures follow the segments: refitted with them, with
+     * the segment mix and without the figures of models not trained. */
+    json_t *an;
+    assert_int_equal(modelfile_load(cmd, m, "analytics", &an, err, sizeof err), RFM_OK);
+    const json_t *ov = json_object_get(an, "overview");
+    assert_non_null(json_object_get(ov, "segments"));
+    assert_null(json_object_get(ov, "cltv"));
+    assert_null(json_object_get(ov, "churn_risk"));
+    assert_true(json_array_size(json_object_get(ov, "monthly")) > 0);
+    json_decref(an);
     json_decref(m);
     m = NULL;
 
@@ -191,6 +201,7 @@ static void test_summary_road(void **state)
         dir, dir);
     assert_int_equal(run(cmd, out, sizeof out), 0);
     assert_non_null(strstr(out, "segments: skipped"));
+    assert_non_null(strstr(out, "analytics: skipped (a customer summary has no purchase dates)"));
     json_t *a, *b, *ja, *jb;
     char p1[128], p2[128];
     snprintf(p1, sizeof p1, "%s/full", dir);
@@ -208,6 +219,12 @@ static void test_summary_road(void **state)
         assert_near(x, y, 1e-6 * fabs(x));
     }
     assert_null(json_object_get(json_object_get(b, "models"), "segments"));
+    assert_null(json_object_get(json_object_get(b, "models"), "analytics"));
+    /* --only cltv from transactions refits the figures with the CLTV sum. */
+    json_decref(ja);
+    assert_int_equal(modelfile_load(p1, a, "analytics", &ja, err, sizeof err), RFM_OK);
+    assert_non_null(json_object_get(json_object_get(ja, "overview"), "cltv"));
+    assert_null(json_object_get(json_object_get(ja, "overview"), "segments"));
     json_decref(a), json_decref(b), json_decref(ja), json_decref(jb);
     /* A bad summary line names file and line. */
     snprintf(

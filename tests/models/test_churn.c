@@ -12,6 +12,7 @@
 
 #include "bgnbd.h"
 #include "churn.h"
+#include "jsonout.h"
 #include "date.h"
 #include "rng.h"
 
@@ -711,7 +712,7 @@ static void test_json_round_trip(void **state)
         {"weights", "[1, 2]", "churn.json.weights"},
         {"intercept", "\"x\"", "churn.json.intercept"},
         {"threshold_high", "0.1", "threshold_medium must be <="},
-        {"version", "2", "regenerate"},
+        {"version", "3", "regenerate"},
         {"features", "[\"recency\", \"recency\", \"m\"]", "distinct"},
         {"fit", "{}", "churn.json.fit.converged"},
         {"lambda", "-1", "'lambda'"},
@@ -898,7 +899,7 @@ static double auc_pairs(const double *p, const int *y, size_t n)
     return good / pairs;
 }
 
-/* churn_evaluate against the evaluation written out here: the logistic
+/* churn_evaluate (and its held-out scores) against the evaluation written out here: the logistic
  * model fitted on the training rows of a hand-made split, its held-out
  * AUC (pairwise), log loss and Brier from their definitions, BG/NBD's
  * 1 - P(alive) fitted on the same rows, mean |SHAP| on the training rows,
@@ -911,6 +912,7 @@ static void test_evaluate_reference(void **state)
     churn_split s = {.cut = 0, .n = N, .n_test = NTE, .n_train = N - NTE};
     s.x = malloc(N * 3 * sizeof *s.x), s.bg = malloc(N * 3 * sizeof *s.bg);
     s.y = malloc(N * sizeof *s.y), s.order = malloc(N * sizeof *s.order);
+    s.xr = malloc(N * CHURN_RICH_FEATURES * sizeof *s.xr);
     rfm_rng g;
     rfm_rng_seed(&g, 77);
     for (size_t i = 0; i < N; i++) {
@@ -920,6 +922,10 @@ static void test_evaluate_reference(void **state)
         b[0] = f - 1;                                            /* repeat purchases */
         b[2] = r + (f > 1 ? 30 + 300 * rfm_rng_uniform(&g) : 0); /* T */
         b[1] = f > 1 ? b[2] - r : 0;                             /* t_x */
+        double *xr = s.xr + i * CHURN_RICH_FEATURES;
+        xr[0] = x[0], xr[1] = x[1], xr[2] = x[2], xr[3] = b[2] + 1, xr[4] = x[2] / x[1];
+        xr[5] = f > 1 ? b[1] / b[0] : NAN, xr[6] = f > 2 ? rfm_rng_normal(&g) : NAN;
+        xr[7] = f > 1 ? rfm_rng_normal(&g) : NAN;
         double eta = -1 + 0.01 * r - 0.3 * f;
         s.y[i] = rfm_rng_uniform(&g) < 1 / (1 + exp(-eta));
         s.churned += (size_t)s.y[i];
@@ -927,7 +933,10 @@ static void test_evaluate_reference(void **state)
     }
     churn_params par;
     churn_default_params(&par);
-    churn_eval ev;
+    churn_eval ev = {0};
+    double hp[NTE], hpb[NTE];
+    int hy[NTE];
+    ev.p_logistic = hp, ev.p_boosted = hpb, ev.y_test = hy;
     char err[RFM_ERRLEN];
     assert_int_equal(churn_evaluate(&s, RFM_NAMES, &par, &ev, err, sizeof err), RFM_OK);
 
@@ -975,6 +984,23 @@ static void test_evaluate_reference(void **state)
         maxdiff = fmax(maxdiff, fabs(got[k] - want[k]));
     report_maxdiff("churn_evaluate vs reference", maxdiff, 1e-9);
     assert_true(maxdiff <= 1e-9);
+    /* The boosted learner: fitted on the same training rows' rich features
+     * (the fit is deterministic), scored on the same held-out rows. */
+    enum { R = CHURN_RICH_FEATURES };
+    double *rtr = malloc((N - NTE) * R * sizeof *rtr), pg[NTE];
+    for (size_t k = NTE; k < N; k++)
+        memcpy(rtr + (k - NTE) * R, s.xr + s.order[k] * R, R * sizeof *rtr);
+    churn_model *mb = NULL;
+    assert_int_equal(
+        churn_fit_boosted(rtr, ytr, N - NTE, R, churn_rich_names, &par, &mb, err, sizeof err),
+        RFM_OK);
+    for (size_t k = 0; k < NTE; k++)
+        assert_int_equal(churn_predict(mb, s.xr + s.order[k] * R, &pg[k], err, sizeof err), RFM_OK);
+    assert_near(ev.boosted.auc, auc_pairs(pg, yte, NTE), 1e-12);
+    printf("    held-out AUC: boosted %.4f\n", ev.boosted.auc);
+    assert_true(ev.boosted.auc > 0.6);
+    churn_free(mb);
+    free(rtr);
     printf("    held-out AUC: logistic %.4f, BG/NBD %.4f\n", ev.logistic.auc, ev.bgnbd.auc);
     assert_true(ev.logistic.auc > 0.6);
     size_t cnt = 0;
@@ -991,6 +1017,15 @@ static void test_evaluate_reference(void **state)
     assert_int_equal(cnt, NTE);
     assert_near(mp, pm, 1e-9);
 
+    /* The held-out scores churn_evaluate hands back (the report's curves):
+     * the same rows, in the split's order, as each reference fit scores them. */
+    double hdiff = 0;
+    for (size_t k = 0; k < NTE; k++) {
+        assert_int_equal(hy[k], yte[k]);
+        hdiff = fmax(hdiff, fmax(fabs(hp[k] - p[k]), fabs(hpb[k] - pg[k])));
+    }
+    report_maxdiff("churn_evaluate's held-out scores vs the reference fits'", hdiff, 1e-9);
+
     /* A split whose parts do not add up is refused. */
     s.n_train--;
     assert_int_equal(churn_evaluate(&s, RFM_NAMES, &par, &ev, err, sizeof err), RFM_EINVAL);
@@ -998,6 +1033,234 @@ static void test_evaluate_reference(void **state)
     churn_free(m);
     free(rows);
     churn_split_free(&s);
+}
+
+/* ---- the boosted learner's features, choice and model file ---------------- */
+
+/* churn_features_asof against a naive computation from the generated lines:
+ * each customer's purchase days sorted, gaps and spends written out. */
+static void test_rich_features_vs_naive(void **state)
+{
+    (void)state;
+    enum { NC = 40, NL = 600 };
+    rfm_rng rng;
+    rfm_rng_seed(&rng, 21);
+    static int cust[NL], day[NL];
+    static double spend[NL];
+    size_t cap = 64 + NL * 64, len = 0;
+    char *csv = malloc(cap);
+    len += (size_t)snprintf(csv + len, cap - len,
+                            "InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID\n");
+    int32_t d0 = date_from_ymd(2011, 1, 1);
+    for (int i = 0; i < NL; i++) {
+        /* Customer c buys on few days for small c: some with 1 or 2 days. */
+        cust[i] = (int)(rfm_rng_uniform(&rng) * NC);
+        int span = 1 + cust[i] * 8;
+        day[i] = (int)(rfm_rng_uniform(&rng) * span) * (300 / span);
+        int q = 1 + (int)(rfm_rng_uniform(&rng) * 3);
+        double price = 0.25 * (1 + (int)(rfm_rng_uniform(&rng) * 40));
+        spend[i] = q * price;
+        char date[11];
+        date_format(d0 + day[i], date);
+        len += (size_t)snprintf(csv + len, cap - len, "%d,P,%d,%s,%.2f,C%02d\n", i + 1, q, date,
+                                price, cust[i]);
+    }
+    txn_data *d = txn_from_text(csv);
+    free(csv);
+    int32_t asof = d0 + 200;
+    size_t nc = txn_ncustomers(d);
+    double *x = malloc(nc * CHURN_RICH_FEATURES * sizeof *x);
+    txn_features *f = calloc(nc, sizeof *f);
+    churn_features_asof(d, asof, x);
+    txn_features_asof(d, asof, f);
+    double worst = 0;
+    int seen_nan[3] = {0};
+    for (size_t ci = 0; ci < nc; ci++) {
+        int c = atoi(txn_customer_id(d, ci) + 1);
+        /* Naive: days before asof with their spend, sorted. */
+        double dspend[301] = {0};
+        int has[301] = {0}, ninv = 0;
+        double mon = 0;
+        for (int i = 0; i < NL; i++)
+            if (cust[i] == c && d0 + day[i] < asof) {
+                has[day[i]] = 1, dspend[day[i]] += spend[i], mon += spend[i], ninv++;
+            }
+        int days[301], k = 0;
+        for (int t = 0; t <= 300; t++)
+            if (has[t])
+                days[k++] = t;
+        const double *r = x + ci * CHURN_RICH_FEATURES;
+        if (k == 0) {
+            for (int j = 0; j < CHURN_RICH_FEATURES; j++)
+                assert_true(isnan(r[j]));
+            continue;
+        }
+        double want[CHURN_RICH_FEATURES];
+        want[0] = (double)(asof - (d0 + days[k - 1]));
+        want[1] = ninv;
+        want[2] = mon;
+        want[3] = (double)(asof - (d0 + days[0]));
+        want[4] = mon / ninv;
+        double gaps = 0;
+        for (int t = 1; t < k; t++)
+            gaps += days[t] - days[t - 1];
+        want[5] = k >= 2 ? gaps / (k - 1) : NAN;
+        double early = 0;
+        for (int t = 1; t < k - 1; t++)
+            early += days[t] - days[t - 1];
+        want[6] = k >= 3 ? (days[k - 1] - days[k - 2]) - early / (k - 2) : NAN;
+        double prev = 0;
+        for (int t = 0; t < k - 1; t++)
+            prev += dspend[days[t]];
+        want[7] = k >= 2 ? dspend[days[k - 1]] - prev / (k - 1) : NAN;
+        for (int j = 0; j < CHURN_RICH_FEATURES; j++) {
+            if (isnan(want[j])) {
+                assert_true(isnan(r[j]));
+                seen_nan[j - 5]++;
+                continue;
+            }
+            worst = fmax(worst, fabs(r[j] - want[j]) / (1 + fabs(want[j])));
+        }
+        /* The serving side's derivation from a customer-table row agrees. */
+        customer_row row = {f[ci].recency, f[ci].frequency, f[ci].monetary,      f[ci].bg_x,
+                            f[ci].bg_t_x,  f[ci].bg_T,      f[ci].bg_mean_spend, r[6],
+                            r[7]};
+        double xs[CHURN_RICH_FEATURES];
+        churn_row_features(&row, xs);
+        for (int j = 0; j < CHURN_RICH_FEATURES; j++)
+            assert_true((isnan(xs[j]) && isnan(r[j])) ||
+                        fabs(xs[j] - r[j]) <= 1e-9 * (1 + fabs(r[j])));
+    }
+    printf("    customers with too few days for ipt_mean, ipt_trend, spend_trend: %d %d %d\n",
+           seen_nan[0], seen_nan[1], seen_nan[2]);
+    assert_true(seen_nan[0] > 0 && seen_nan[1] >= seen_nan[0]);
+    report_maxdiff("rich features vs naive (relative)", worst, 1e-12);
+    free(x), free(f);
+    txn_free(d);
+}
+
+/* The boosted model serves strictly better AUCs only. */
+static void test_choose(void **state)
+{
+    (void)state;
+    churn_eval ev = {0};
+    memset(&ev, 0, sizeof ev);
+    ev.logistic.auc = 0.72, ev.boosted.auc = 0.74;
+    assert_int_equal(churn_choose(&ev), CHURN_BOOSTED);
+    ev.boosted.auc = 0.72;
+    assert_int_equal(churn_choose(&ev), CHURN_LOGISTIC);
+    ev.boosted.auc = 0.70;
+    assert_int_equal(churn_choose(&ev), CHURN_LOGISTIC);
+    ev.boosted.auc = NAN;
+    assert_int_equal(churn_choose(&ev), CHURN_LOGISTIC);
+    assert_string_equal(churn_learner_name(CHURN_BOOSTED), "boosted");
+}
+
+/* A boosted churn model through its file: same scores and explanations,
+ * additivity, a counterfactual equal to a direct scan, missing values
+ * accepted and infinite ones refused; a version-1 logistic file still loads. */
+static void test_boosted_model_file(void **state)
+{
+    (void)state;
+    enum { R = CHURN_RICH_FEATURES };
+    size_t n = 1500;
+    rfm_rng rng;
+    rfm_rng_seed(&rng, 31);
+    double *x = malloc(n * R * sizeof *x);
+    int *y = malloc(n * sizeof *y);
+    for (size_t i = 0; i < n; i++) {
+        double *r = x + i * R;
+        r[0] = -60.0 * log(1.0 - rfm_rng_uniform(&rng));
+        r[1] = 1.0 + floor(-3.0 * log(1.0 - rfm_rng_uniform(&rng)));
+        r[4] = exp(3.0 + 0.5 * rfm_rng_normal(&rng));
+        r[2] = r[1] * r[4];
+        r[3] = r[0] + 100 * rfm_rng_uniform(&rng);
+        r[5] = r[1] > 1 ? 10 + 50 * rfm_rng_uniform(&rng) : NAN;
+        r[6] = r[1] > 2 ? 20 * rfm_rng_normal(&rng) : NAN;
+        r[7] = r[1] > 1 ? 30 * rfm_rng_normal(&rng) : NAN;
+        double eta = -1 + 0.03 * r[0] - 0.5 * r[1];
+        y[i] = rfm_rng_uniform(&rng) < sig(eta);
+    }
+    churn_params par;
+    churn_default_params(&par);
+    par.boost.rounds = 60;
+    par.boost.nthread = 1;
+    churn_model *m = NULL, *m2 = NULL;
+    char err[RFM_ERRLEN];
+    assert_int_equal(churn_fit_boosted(x, y, n, R, churn_rich_names, &par, &m, err, sizeof err),
+                     RFM_OK);
+    json_t *j;
+    assert_int_equal(churn_to_json(m, &j, err, sizeof err), RFM_OK);
+    char *txt = jsonout_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    json_t *back = json_loads(txt, 0, NULL);
+    free(txt);
+    if (churn_from_json(back, &m2, err, sizeof err) != RFM_OK)
+        fail_msg("%s", err);
+    json_decref(back);
+    churn_info info;
+    churn_info_get(m2, &info);
+    assert_int_equal(info.learner, CHURN_BOOSTED);
+    assert_int_equal(info.d, R);
+    double add = 0;
+    for (size_t i = 0; i < 300; i++) {
+        double b1, b2, c1[R], c2[R], l1, l2, p1, p2;
+        assert_int_equal(churn_explain(m, x + i * R, &b1, c1, &l1, &p1, err, sizeof err), RFM_OK);
+        assert_int_equal(churn_explain(m2, x + i * R, &b2, c2, &l2, &p2, err, sizeof err), RFM_OK);
+        assert_true(b1 == b2 && l1 == l2 && p1 == p2);
+        assert_memory_equal(c1, c2, sizeof c1);
+        double sum = b1;
+        for (int k = 0; k < R; k++)
+            sum += c1[k];
+        add = fmax(add, fabs(sum - l1));
+        /* The counterfactual is the first n of a direct scan. */
+        churn_counterfactual_result cf;
+        assert_int_equal(churn_counterfactual(m2, x + i * R, 0.5, 10, &cf, err, sizeof err),
+                         RFM_OK);
+        int want = 0;
+        if (p1 >= 0.5)
+            for (int k = 1; k <= 10 && !want; k++) {
+                double xn[R], pk;
+                memcpy(xn, x + i * R, sizeof xn);
+                xn[0] = 0, xn[1] += k, xn[2] += k * (x[i * R + 2] / fmax(x[i * R + 1], 1));
+                assert_int_equal(churn_predict(m2, xn, &pk, err, sizeof err), RFM_OK);
+                if (pk < 0.5)
+                    want = k;
+            }
+        assert_int_equal(cf.kind, p1 < 0.5 ? CHURN_CF_NOT_NEEDED
+                                  : want   ? CHURN_CF_PURCHASES
+                                           : CHURN_CF_NONE);
+        assert_int_equal(cf.n_purchases, want);
+    }
+    report_maxdiff("boosted: base + contributions - logit", add, 1e-9);
+    double xi[R] = {10, 2, 100, 50, 50, NAN, NAN, NAN}, p;
+    assert_int_equal(churn_predict(m2, xi, &p, err, sizeof err), RFM_OK);
+    xi[6] = INFINITY;
+    assert_int_equal(churn_predict(m2, xi, &p, err, sizeof err), RFM_EINVAL);
+    assert_non_null(strstr(err, "ipt_trend"));
+    churn_free(m), churn_free(m2);
+
+    /* A logistic model of version 1 (no "learner") still loads. */
+    static const char *const names[3] = {"recency", "frequency", "monetary"};
+    double xl[3 * 60];
+    int yl[60];
+    for (int i = 0; i < 60; i++)
+        xl[3 * i] = i, xl[3 * i + 1] = 1 + i % 5, xl[3 * i + 2] = 10 + i, yl[i] = (i * 7) % 3 == 0;
+    churn_model *lm = NULL, *lm2 = NULL;
+    assert_int_equal(churn_fit(xl, yl, 60, 3, names, &par, &lm, err, sizeof err), RFM_OK);
+    assert_int_equal(churn_to_json(lm, &j, err, sizeof err), RFM_OK);
+    assert_string_equal(json_string_value(json_object_get(j, "learner")), "logistic");
+    json_object_del(j, "learner");
+    json_object_set_new(j, "version", json_integer(1));
+    assert_int_equal(churn_from_json(j, &lm2, err, sizeof err), RFM_OK);
+    json_object_set_new(j, "version", json_integer(2));
+    json_object_set_new(j, "learner", json_string("forest"));
+    churn_model *lm3 = NULL;
+    assert_int_equal(churn_from_json(j, &lm3, err, sizeof err), RFM_EFORMAT);
+    assert_non_null(strstr(err, "learner"));
+    json_decref(j);
+    churn_free(lm), churn_free(lm2);
+    free(x), free(y);
 }
 
 int main(void)
@@ -1017,6 +1280,9 @@ int main(void)
         cmocka_unit_test(test_json_round_trip),
         cmocka_unit_test(test_time_split_labels),
         cmocka_unit_test(test_evaluate_reference),
+        cmocka_unit_test(test_rich_features_vs_naive),
+        cmocka_unit_test(test_choose),
+        cmocka_unit_test(test_boosted_model_file),
         cmocka_unit_test(test_speed_and_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

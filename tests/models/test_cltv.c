@@ -11,6 +11,7 @@
 #include "cltv.h"
 #include "csv.h"
 #include "date.h"
+#include "numfmt.h"
 #include "sha256.h"
 #include "sim_clv.h"
 
@@ -149,6 +150,87 @@ static void test_predict_interval_and_checks(void **state)
     cltv_free(c2);
 }
 
+/* The six figures of a prediction as printed (numfmt), for comparing two
+ * ways of computing it to the last printed digit. */
+static void printed(const cltv_prediction *p, char out[6][NUMFMT_LEN])
+{
+    const double v[6] = {
+        p->p_alive, p->expected_purchases, p->expected_avg_spend, p->cltv, p->lower, p->upper};
+    for (int k = 0; k < 6; k++)
+        numfmt_double(v[k], out[k]);
+}
+
+/* cltv_predict and cltv_predict_cached (terms kept by (x, T), a cache too
+ * small to keep any, a cache for another horizon) against the plain
+ * version, cltv_value for each of the interval's eight values. Equal to
+ * the last printed digit: both call the same libm functions on the same
+ * arguments in the same order, the fast one only fewer times. */
+static void test_fast_equals_plain(void **state)
+{
+    (void)state;
+    cltv_model *c = fitted();
+    char err[RFM_ERRLEN];
+    const double H[] = {365, 30, 1, 45.5, 730, 2000}, D[] = {0.01, 0, 0.05};
+    rfm_rng g;
+    rfm_rng_seed(&g, 16);
+    long n = 0;
+    for (size_t h = 0; h < sizeof H / sizeof *H; h++) {
+        double d = D[h % 3];
+        cltv_cache *k, *tiny, *other;
+        assert_int_equal(cltv_cache_new(c, H[h], d, 1 << 20, &k, err, sizeof err), RFM_OK);
+        assert_int_equal(cltv_cache_new(c, H[h], d, 16, &tiny, err, sizeof err), RFM_OK);
+        assert_int_equal(cltv_cache_new(c, H[h] + 1, d, 1 << 20, &other, err, sizeof err), RFM_OK);
+        for (int i = 0; i < 300; i++) {
+            /* Few (x, T) so the cache is hit; t_x and the spend vary. */
+            double x = (double)rfm_rng_below(&g, 8), T = 30 + 10 * (double)rfm_rng_below(&g, 5);
+            if (i % 7 == 0)
+                T += rfm_rng_uniform(&g); /* days need not be whole */
+            double tx = x > 0 ? T * rfm_rng_uniform(&g) : 0;
+            double m = x > 0 ? 1 + 100 * rfm_rng_uniform(&g) : 0;
+            cltv_prediction want, got;
+            char a[6][NUMFMT_LEN], b[6][NUMFMT_LEN];
+            assert_int_equal(cltv_predict_plain(c, x, tx, T, m, H[h], d, &want, err, sizeof err),
+                             RFM_OK);
+            printed(&want, a);
+            cltv_cache *ways[4] = {NULL, k, tiny, other};
+            for (int w = 0; w < 4; w++) {
+                assert_int_equal(
+                    cltv_predict_cached(c, ways[w], x, tx, T, m, H[h], d, 1, &got, err, sizeof err),
+                    RFM_OK);
+                printed(&got, b);
+                for (int f = 0; f < 6; f++)
+                    if (strcmp(a[f], b[f]) != 0)
+                        fail_msg("H %g x %g t_x %g T %g m %g, way %d, figure %d: %s, plain %s",
+                                 H[h], x, tx, T, m, w, f, b[f], a[f]);
+                n++;
+            }
+            /* Without the interval: the same point figures. */
+            assert_int_equal(
+                cltv_predict_cached(c, k, x, tx, T, m, H[h], d, 0, &got, err, sizeof err), RFM_OK);
+            printed(&got, b);
+            for (int f = 0; f < 4; f++)
+                assert_string_equal(a[f], b[f]);
+            assert_true(isnan(got.lower) && isnan(got.upper));
+        }
+        cltv_cache_free(k), cltv_cache_free(tiny), cltv_cache_free(other);
+    }
+    /* The longest horizon (1,217 periods, the most the stack buffer holds). */
+    cltv_prediction want, got;
+    char a[6][NUMFMT_LEN], b[6][NUMFMT_LEN];
+    assert_int_equal(cltv_predict_plain(c, 3, 200, 400, 30, 36500, 0.01, &want, err, sizeof err),
+                     RFM_OK);
+    assert_int_equal(cltv_predict(c, 3, 200, 400, 30, 36500, 0.01, &got, err, sizeof err), RFM_OK);
+    printed(&want, a), printed(&got, b);
+    for (int f = 0; f < 6; f++)
+        assert_string_equal(a[f], b[f]);
+    printf("    %ld predictions equal to the plain version's, every figure\n", n);
+    /* A bad horizon or rate is refused when the cache is made. */
+    cltv_cache *k;
+    assert_int_equal(cltv_cache_new(c, 0, 0.01, 1 << 20, &k, err, sizeof err), RFM_EINVAL);
+    assert_int_equal(cltv_cache_new(c, 365, 1, 1 << 20, &k, err, sizeof err), RFM_EINVAL);
+    cltv_free(c);
+}
+
 /* ---- customer summaries and the holdout check ---------------------------- */
 
 static void test_read_summary(void **state)
@@ -204,8 +286,8 @@ static void test_read_summary(void **state)
 
 /* The holdout check's counts against the purchase days that made the file:
  * customers active before the cut, their calibration repeat days (grouped
- * 0..6, 7+) and the purchase days after the cut. The predictions are only
- * checked for consistency (their sums, mae >= |mean error|, rmse >= mae). */
+ * 0..6, 7+) and the purchase days after the cut, in total and week by week. The predictions are
+ * only checked for consistency (their sums, mae >= |mean error|, rmse >= mae). */
 static void test_holdout_check(void **state)
 {
     (void)state;
@@ -284,6 +366,26 @@ static void test_holdout_check(void **state)
     assert_true(h.rmse >= h.mae - 1e-12);
     assert_int_equal(h.days, HOLD);
 
+    /* Tracked weekly: day 7, 14, ..., 56 and the last day 60; the purchase
+     * days so far counted from the file, the expectations rising to the total. */
+    assert_int_equal(h.ntrack, HOLD / 7 + 1);
+    for (int k = 0; k < h.ntrack; k++) {
+        int t = k + 1 < h.ntrack ? 7 * (k + 1) : HOLD;
+        assert_int_equal(h.track_day[k], t);
+        double so_far = 0;
+        for (int c = 0; c < NC; c++) {
+            int before = 0, in = 0;
+            for (int dd = 0; dd < SPAN; dd++)
+                if (bought[c][dd])
+                    before += dd < cut, in += dd >= cut && dd < cut + t;
+            so_far += before ? in : 0;
+        }
+        assert_near(h.track_actual[k], so_far, 0);
+        assert_true(h.track_predicted[k] > (k ? h.track_predicted[k - 1] : 0));
+    }
+    assert_near(h.track_actual[h.ntrack - 1], h.total_actual, 0);
+    assert_near(h.track_predicted[h.ntrack - 1], h.total_predicted, 1e-9 * h.total_predicted);
+
     /* A cut before the first purchase: nothing to check, no error. */
     assert_int_equal(cltv_holdout_check(d, SPAN + 10, 0, &h, err, sizeof err), RFM_OK);
     assert_false(h.ok);
@@ -296,6 +398,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_discounting_by_hand),
         cmocka_unit_test(test_predict_interval_and_checks),
+        cmocka_unit_test(test_fast_equals_plain),
         cmocka_unit_test(test_read_summary),
         cmocka_unit_test(test_holdout_check),
     };

@@ -1,5 +1,7 @@
 /* test_metrics.c - AUC against pair counting, log loss, Brier and the
- * calibration table against hand-computed values and naive versions. */
+ * calibration table against hand-computed values and naive versions; the
+ * ROC curve against thresholds counted one by one, cumulative gains against
+ * every order of the tied rows, the evaluation block's shape. */
 #include "testutil.h"
 
 #include <gsl/gsl_errno.h>
@@ -245,6 +247,225 @@ static void test_calibration_vs_naive(void **state)
     report_maxdiff("calibration table vs naive percentile binning", maxdiff, 1e-12);
 }
 
+static void roc_ok(const double *p, const int *y, const double *w, size_t n, size_t maxp,
+                   metrics_roc_point *pts, size_t *npts)
+{
+    char err[RFM_ERRLEN] = "";
+    if (metrics_roc(p, y, w, n, maxp, pts, npts, err, sizeof err) != RFM_OK)
+        fail_msg("metrics_roc: %s", err);
+}
+
+static void test_roc_hand(void **state)
+{
+    (void)state;
+    /* Descending: 0.8 (+), 0.4 (-), 0.35 (+), 0.1 (-). */
+    const double p[] = {0.1, 0.4, 0.35, 0.8};
+    const int y[] = {0, 0, 1, 1};
+    const double want[][2] = {{0, 0}, {0, 0.5}, {0.5, 0.5}, {0.5, 1}, {1, 1}};
+    metrics_roc_point pts[8];
+    size_t np = 0;
+    roc_ok(p, y, NULL, 4, 8, pts, &np);
+    assert_int_equal(np, 5);
+    for (size_t i = 0; i < np; i++) {
+        assert_near(pts[i].fpr, want[i][0], 0.0);
+        assert_near(pts[i].tpr, want[i][1], 0.0);
+    }
+    /* A tie of a positive and a negative is one diagonal step. */
+    const double pt[] = {0.5, 0.5};
+    const int yt[] = {0, 1};
+    roc_ok(pt, yt, NULL, 2, 8, pts, &np);
+    assert_int_equal(np, 2);
+    assert_near(pts[1].fpr, 1.0, 0.0);
+    assert_near(pts[1].tpr, 1.0, 0.0);
+}
+
+/* The ROC curve by its definition, one threshold at a time: for each
+ * distinct score t from the highest, the weight of each class scored >= t. */
+static size_t roc_naive(const double *p, const int *y, const double *w, size_t n, double *fpr,
+                        double *tpr)
+{
+    double wp = 0, wn = 0;
+    for (size_t i = 0; i < n; i++)
+        *(y[i] ? &wp : &wn) += w ? w[i] : 1.0;
+    size_t k = 0;
+    fpr[k] = tpr[k] = 0.0, k++;
+    double last = INFINITY;
+    for (;;) {
+        double t = -INFINITY; /* the next distinct score below last */
+        for (size_t i = 0; i < n; i++)
+            if (p[i] < last && p[i] > t)
+                t = p[i];
+        if (t == -INFINITY)
+            break;
+        double a = 0, b = 0;
+        for (size_t i = 0; i < n; i++)
+            if (p[i] >= t)
+                *(y[i] ? &a : &b) += w ? w[i] : 1.0;
+        fpr[k] = b / wn, tpr[k] = a / wp, k++;
+        last = t;
+    }
+    return k;
+}
+
+static void test_roc_vs_naive(void **state)
+{
+    (void)state;
+    rfm_rng rng;
+    rfm_rng_seed(&rng, 7);
+    enum { N = 400, MAXP = 21 };
+    static double p[N], w[N], fpr[N + 1], tpr[N + 1];
+    static int y[N];
+    static metrics_roc_point pts[N + 1], thin[MAXP];
+    double maxdiff = 0.0, maxarea = 0.0;
+    for (int rep = 0; rep < 8; rep++) {
+        double grid = rep % 2 ? 0.02 : 0.0;
+        for (int i = 0; i < N; i++) {
+            double u = rfm_rng_uniform(&rng);
+            y[i] = rfm_rng_uniform(&rng) < 0.2 + 0.6 * u;
+            p[i] = grid > 0 ? floor(u / grid) * grid : u;
+            w[i] = 0.2 + 2.0 * rfm_rng_uniform(&rng);
+        }
+        const double *wp = rep % 4 < 2 ? NULL : w;
+        size_t k = roc_naive(p, y, wp, N, fpr, tpr), np = 0;
+        roc_ok(p, y, wp, N, N + 1, pts, &np);
+        assert_int_equal(np, k);
+        double area = 0.0;
+        for (size_t i = 0; i < k; i++) {
+            maxdiff = fmax(maxdiff, fmax(fabs(pts[i].fpr - fpr[i]), fabs(pts[i].tpr - tpr[i])));
+            if (i)
+                area += (pts[i].fpr - pts[i - 1].fpr) * (pts[i].tpr + pts[i - 1].tpr) / 2;
+        }
+        maxarea = fmax(maxarea, fabs(area - auc_ok(p, y, wp, N)));
+        /* Thinned: at most MAXP points, from (0,0) to (1,1), rising, each on the curve. */
+        size_t nt = 0;
+        roc_ok(p, y, wp, N, MAXP, thin, &nt);
+        assert_true(nt >= 2 && nt <= MAXP);
+        assert_true(thin[0].fpr == 0.0 && thin[0].tpr == 0.0);
+        assert_true(thin[nt - 1].fpr == 1.0 && thin[nt - 1].tpr == 1.0);
+        size_t at = 0;
+        for (size_t i = 1; i + 1 < nt; i++) {
+            assert_true(thin[i].fpr >= thin[i - 1].fpr && thin[i].tpr >= thin[i - 1].tpr);
+            while (at < k && !(pts[at].fpr == thin[i].fpr && pts[at].tpr == thin[i].tpr))
+                at++;
+            assert_true(at < k); /* found on the full curve, in order */
+        }
+    }
+    report_maxdiff("ROC points vs thresholds one by one", maxdiff, 1e-12);
+    report_maxdiff("ROC trapezoid area vs metrics_auc", maxarea, 1e-12);
+}
+
+static void test_gains_hand(void **state)
+{
+    (void)state;
+    /* Descending 0.9 (+), then a tie 0.5 (+) / 0.5 (-), then 0.1 (-): the
+     * second quarter takes half the tie, so half a positive on average. */
+    const double p[] = {0.5, 0.9, 0.1, 0.5};
+    const int y[] = {0, 1, 0, 1};
+    metrics_gains_bin g[4];
+    char err[RFM_ERRLEN] = "";
+    assert_int_equal(metrics_gains(p, y, NULL, 4, 4, g, err, sizeof err), RFM_OK);
+    const double gain[] = {0.5, 0.75, 1.0, 1.0}, rate[] = {1.0, 0.5, 0.5, 0.0};
+    for (int k = 0; k < 4; k++) {
+        assert_near(g[k].share, (k + 1) / 4.0, 1e-15);
+        assert_near(g[k].gain, gain[k], 1e-15);
+        assert_near(g[k].lift, gain[k] / ((k + 1) / 4.0), 1e-15);
+        assert_near(g[k].rate, rate[k], 1e-15);
+    }
+}
+
+/* Gains by their definition for unweighted rows: the mean, over every order
+ * of the rows with the scores descending (ties in any order), of the
+ * positives among the first k n / nbins rows. */
+static void test_gains_vs_orderings(void **state)
+{
+    (void)state;
+    enum { N = 6 };
+    rfm_rng rng;
+    rfm_rng_seed(&rng, 11);
+    double maxdiff = 0.0;
+    for (int rep = 0; rep < 30; rep++) {
+        double p[N];
+        int y[N], npos = 0;
+        for (int i = 0; i < N; i++) {
+            p[i] = (double)(int)(3 * rfm_rng_uniform(&rng)) / 4.0; /* 0, 0.25, 0.5: ties */
+            y[i] = rfm_rng_uniform(&rng) < 0.5;
+            npos += y[i];
+        }
+        if (npos == 0)
+            y[0] = 1, npos = 1;
+        for (size_t nbins = 2; nbins <= N; nbins += 1) {
+            if (N % nbins)
+                continue;
+            double sum[N + 1] = {0};
+            int orders = 0, perm[N] = {0, 1, 2, 3, 4, 5};
+            /* every permutation (Heap's algorithm, iterative) */
+            int c[N] = {0}, i = 0;
+            for (;;) {
+                int ok = 1;
+                for (int a = 1; a < N; a++)
+                    ok &= p[perm[a - 1]] >= p[perm[a]];
+                if (ok) {
+                    orders++;
+                    for (size_t k = 1; k <= nbins; k++) {
+                        int top = (int)(k * N / nbins), pos = 0;
+                        for (int a = 0; a < top; a++)
+                            pos += y[perm[a]];
+                        sum[k] += pos;
+                    }
+                }
+                while (i < N && c[i] >= i)
+                    c[i] = 0, i++;
+                if (i == N)
+                    break;
+                int s = i % 2 ? c[i] : 0, t = perm[s];
+                perm[s] = perm[i], perm[i] = t;
+                c[i]++, i = 0;
+            }
+            metrics_gains_bin g[N];
+            char err[RFM_ERRLEN] = "";
+            assert_int_equal(metrics_gains(p, y, NULL, N, nbins, g, err, sizeof err), RFM_OK);
+            for (size_t k = 1; k <= nbins; k++)
+                maxdiff = fmax(maxdiff, fabs(g[k - 1].gain - sum[k] / orders / npos));
+        }
+    }
+    report_maxdiff("gains vs the mean over tie orders", maxdiff, 1e-12);
+}
+
+static void test_evaluation_json(void **state)
+{
+    (void)state;
+    rfm_rng rng;
+    rfm_rng_seed(&rng, 5);
+    enum { N = 3000 };
+    static double p[N];
+    static int y[N];
+    for (int i = 0; i < N; i++) {
+        p[i] = rfm_rng_uniform(&rng);
+        y[i] = rfm_rng_uniform(&rng) < p[i];
+    }
+    json_t *j = NULL;
+    char err[RFM_ERRLEN] = "";
+    assert_int_equal(metrics_evaluation_json(p, y, N, &j, err, sizeof err), RFM_OK);
+    assert_int_equal(json_integer_value(json_object_get(j, "customers")), N);
+    assert_near(json_real_value(json_object_get(j, "auc")), auc_ok(p, y, NULL, N), 0.0);
+    const json_t *roc = json_object_get(j, "roc"), *g = json_object_get(j, "gains");
+    /* 3000 distinct scores: thinned to the cap, ending at (1, 1). */
+    assert_true(json_array_size(roc) >= 100 && json_array_size(roc) <= METRICS_EVAL_ROC_POINTS);
+    const json_t *last = json_array_get(roc, json_array_size(roc) - 1);
+    assert_near(json_real_value(json_array_get(last, 0)), 1.0, 0.0);
+    assert_int_equal(json_array_size(json_object_get(j, "calibration")), METRICS_EVAL_BINS);
+    assert_int_equal(json_array_size(g), METRICS_EVAL_BINS);
+    /* Scores that carry signal: the top decile holds more than its share. */
+    assert_true(json_real_value(json_object_get(json_array_get(g, 0), "lift")) > 1.5);
+    assert_near(json_real_value(json_object_get(json_array_get(g, 9), "gain")), 1.0, 0.0);
+    json_decref(j);
+    /* One class only: no evaluation, a reason. */
+    for (int i = 0; i < N; i++)
+        y[i] = 0;
+    assert_int_equal(metrics_evaluation_json(p, y, N, &j, err, sizeof err), RFM_EDATA);
+    assert_null(j);
+}
+
 static void test_bad_input(void **state)
 {
     (void)state;
@@ -273,6 +494,15 @@ static void test_bad_input(void **state)
                      RFM_EINVAL);
     assert_int_equal(nout, 77);
     assert_true(v == 123.0); /* nothing written on failure */
+    metrics_roc_point pts[4];
+    size_t np = 77;
+    assert_int_equal(metrics_roc(pg, y, NULL, 2, 2, pts, &np, err, sizeof err), RFM_EINVAL);
+    assert_int_equal(metrics_roc(pg, y1, NULL, 2, 4, pts, &np, err, sizeof err), RFM_EDATA);
+    assert_int_equal(np, 77);
+    metrics_gains_bin g[2];
+    const int y0[] = {0, 0};
+    assert_int_equal(metrics_gains(pg, y0, NULL, 2, 2, g, err, sizeof err), RFM_EDATA);
+    assert_int_equal(metrics_gains(pg, y, NULL, 2, 0, g, err, sizeof err), RFM_EINVAL);
 }
 
 int main(void)
@@ -282,7 +512,9 @@ int main(void)
         cmocka_unit_test(test_auc_hand),           cmocka_unit_test(test_auc_vs_pairs),
         cmocka_unit_test(test_logloss_brier_hand), cmocka_unit_test(test_weights_equal_repeats),
         cmocka_unit_test(test_calibration_hand),   cmocka_unit_test(test_calibration_vs_naive),
-        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_roc_hand),           cmocka_unit_test(test_roc_vs_naive),
+        cmocka_unit_test(test_gains_hand),         cmocka_unit_test(test_gains_vs_orderings),
+        cmocka_unit_test(test_evaluation_json),    cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

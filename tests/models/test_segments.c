@@ -198,9 +198,10 @@ static void test_cluster_lookups(void **state)
     assert_null(segments_cluster_name(s, -1));
     assert_null(segments_cluster_name(s, 3));
 
-    customer_row best = {5, 30, 9000, 29, 700, 720, 310};
-    customer_row gone = {300, 1, 40, 0, 0, 300, 0};
-    customer_row summary_only = {NAN, NAN, NAN, 3, 100, 200, 25}; /* trained from a summary */
+    customer_row best = {5, 30, 9000, 29, 700, 720, 310, NAN, NAN};
+    customer_row gone = {300, 1, 40, 0, 0, 300, 0, NAN, NAN};
+    customer_row summary_only = {NAN, NAN, NAN, 3,  100,
+                                 200, 25,  NAN, NAN}; /* trained from a summary */
     assert_int_equal(segments_customer_cluster(s, &best), 0);
     assert_int_equal(segments_customer_cluster(s, &gone), lost);
     assert_int_equal(segments_customer_cluster(s, &summary_only), -1);

@@ -1,0 +1,805 @@
+/* boost.c - XGBoost fit, own tree walk and TreeSHAP (boost.h). */
+#include "boost.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xgboost/c_api.h>
+
+#include "jsonx.h"
+
+/* One tree's nodes live at [first, first + nnodes) of the model's arrays;
+ * child indices are relative to the tree (XGBoost's numbering), -1 = leaf. */
+/* The fast TreeSHAP of trees of depth <= FAST_DEPTH (Yang's "Fast TreeSHAP"
+ * v2 idea, 2021): a leaf's contributions depend on x only through which of
+ * its path's distinct features x follows (a bit per feature), so they are
+ * tabulated per leaf for each of the 2^m patterns at load, and scoring a
+ * tree is a walk over its leaves reading one row of each table. */
+#define FAST_DEPTH 4
+typedef struct {
+    uint8_t depth, m;         /* path nodes, distinct features on the path */
+    int32_t node[FAST_DEPTH]; /* the path's nodes, relative to the tree */
+    uint8_t left[FAST_DEPTH]; /* the path goes left at node[k] */
+    uint8_t slot[FAST_DEPTH]; /* node[k]'s feature's slot, 0..m-1 */
+    int32_t feat[FAST_DEPTH]; /* model feature of each slot */
+    double value;             /* the leaf's value */
+    size_t tab;               /* offset of its (2^m) x m table */
+} leaf_rule;
+
+typedef struct {
+    size_t first, nnodes;
+    size_t lfirst, nleaves; /* its leaf_rules (fast path only) */
+    int depth;              /* edges on the longest root-to-leaf path */
+    double mean;            /* cover-weighted mean leaf value: E[f_t] */
+} tree_span;
+
+struct boost_model {
+    size_t d, ntrees, nnodes;
+    tree_span *trees;
+    int32_t *left, *right, *feat; /* per node; left -1 at a leaf */
+    float *thr;                   /* split threshold */
+    uint8_t *dleft;               /* missing goes left */
+    double *value;                /* leaf value (log-odds), 0 at inner nodes */
+    double *cover;                /* training hessian sum */
+    double base_margin, base_value;
+    int max_depth;
+    leaf_rule *leaves; /* fast path: every tree's leaves, NULL when deeper */
+    double *tab;
+    boost_params par;
+    char *xgb_json; /* XGBoost's JSON model text */
+    size_t xgb_len;
+    BoosterHandle booster;
+};
+
+void boost_default_params(boost_params *p)
+{
+    p->rounds = 200;
+    p->max_depth = 4;
+    p->eta = 0.05;
+    p->lambda = 1.0;
+    p->min_child_weight = 5.0;
+    p->subsample = 0.8;
+    p->seed = 42;
+    p->nthread = 2;
+}
+
+const char *boost_check_params(const boost_params *p)
+{
+    if (!p)
+        return "params must not be NULL";
+    if (p->rounds < 1 || p->rounds > 5000)
+        return "rounds must be an integer from 1 to 5000";
+    if (p->max_depth < 1 || p->max_depth > BOOST_MAX_DEPTH)
+        return "max_depth must be an integer from 1 to 12";
+    if (!(p->eta > 0.0 && p->eta <= 1.0))
+        return "eta must be in (0, 1]";
+    if (!(p->lambda >= 0.0 && isfinite(p->lambda)))
+        return "lambda must be finite and >= 0";
+    if (!(p->min_child_weight >= 0.0 && isfinite(p->min_child_weight)))
+        return "min_child_weight must be finite and >= 0";
+    if (!(p->subsample > 0.0 && p->subsample <= 1.0))
+        return "subsample must be in (0, 1]";
+    if (p->nthread < 1 || p->nthread > 256)
+        return "nthread must be an integer from 1 to 256";
+    return NULL;
+}
+
+void boost_free(boost_model *m)
+{
+    if (!m)
+        return;
+    if (m->booster)
+        XGBoosterFree(m->booster);
+    free(m->trees), free(m->left), free(m->right), free(m->feat), free(m->thr);
+    free(m->dleft), free(m->value), free(m->cover), free(m->xgb_json);
+    free(m->leaves), free(m->tab);
+    free(m);
+}
+
+size_t boost_nfeatures(const boost_model *m) { return m->d; }
+size_t boost_ntrees(const boost_model *m) { return m->ntrees; }
+const boost_params *boost_get_params(const boost_model *m) { return &m->par; }
+double boost_base_value(const boost_model *m) { return m->base_value; }
+
+static rfm_status xgb_fail(char *err, size_t errlen, const char *what)
+{
+    return rfm_fail(err, errlen, RFM_ELIBRARY, "boost: XGBoost %s failed: %s", what,
+                    XGBGetLastError());
+}
+
+/* ---- scoring -------------------------------------------------------------- */
+
+/* Leaf of tree t that row x reaches (absolute node index). */
+static inline size_t leaf_of(const boost_model *m, const tree_span *t, const double *x)
+{
+    size_t base = t->first, k = 0;
+    while (m->left[base + k] >= 0) {
+        size_t n = base + k;
+        double v = x[m->feat[n]];
+        int go_left = isnan(v) ? m->dleft[n] : (float)v < m->thr[n];
+        k = (size_t)(go_left ? m->left[n] : m->right[n]);
+    }
+    return base + k;
+}
+
+double boost_margin(const boost_model *m, const double *x)
+{
+    double s = m->base_margin;
+    for (size_t t = 0; t < m->ntrees; t++)
+        s += m->value[leaf_of(m, &m->trees[t], x)];
+    return s;
+}
+
+/* ---- TreeSHAP (Lundberg et al. 2018, Algorithm 2) --------------------------
+ * A path element is a feature met on the path from the root, with the share
+ * of training cover that follows the path ("zero": feature absent) and
+ * whether x follows it ("one": feature present); pweight holds the
+ * permutation weights of the subsets the path has seen so far. */
+typedef struct {
+    int feature;
+    double zero, one, pweight;
+} path_el;
+
+/* 1/k for k = 0..BOOST_MAX_DEPTH + 2 (entry 0 unused): the path algebra
+ * divides by small integers, and a division costs ten multiplications. */
+static const double INV[BOOST_MAX_DEPTH + 3] = {0.0,      1.0,      1.0 / 2,  1.0 / 3,  1.0 / 4,
+                                                1.0 / 5,  1.0 / 6,  1.0 / 7,  1.0 / 8,  1.0 / 9,
+                                                1.0 / 10, 1.0 / 11, 1.0 / 12, 1.0 / 13, 1.0 / 14};
+
+static void extend_path(path_el *p, unsigned depth, double zero, double one, int feature)
+{
+    p[depth].feature = feature;
+    p[depth].zero = zero;
+    p[depth].one = one;
+    p[depth].pweight = depth == 0 ? 1.0 : 0.0;
+    const double inv = INV[depth + 1];
+    for (int i = (int)depth - 1; i >= 0; i--) {
+        p[i + 1].pweight += one * p[i].pweight * (i + 1) * inv;
+        p[i].pweight = zero * p[i].pweight * (depth - (unsigned)i) * inv;
+    }
+}
+
+/* In path-dependent TreeSHAP an element's "one" fraction is 1 (x follows
+ * the branch) or 0 (it does not): the two cases below. */
+static void unwind_path(path_el *p, unsigned depth, unsigned k)
+{
+    const double one = p[k].one, zero = p[k].zero;
+    double next = p[depth].pweight;
+    for (int i = (int)depth - 1; i >= 0; i--) {
+        if (one != 0.0) {
+            double tmp = p[i].pweight;
+            p[i].pweight = next * (depth + 1) * INV[i + 1] / one;
+            next = tmp - p[i].pweight * zero * (depth - (unsigned)i) * INV[depth + 1];
+        } else {
+            p[i].pweight = p[i].pweight * (depth + 1) * INV[depth - (unsigned)i] / zero;
+        }
+    }
+    for (unsigned i = k; i < depth; i++) {
+        p[i].feature = p[i + 1].feature;
+        p[i].zero = p[i + 1].zero;
+        p[i].one = p[i + 1].one;
+    }
+}
+
+/* Total permutation weight of the path with element k taken out. */
+static double unwound_sum(const path_el *p, unsigned depth, unsigned k)
+{
+    const double one = p[k].one, zero = p[k].zero;
+    double total = 0.0;
+    if (one != 0.0) {
+        double next = p[depth].pweight, inv1 = 1.0 / one;
+        for (int i = (int)depth - 1; i >= 0; i--) {
+            double tmp = next * (depth + 1) * INV[i + 1] * inv1;
+            total += tmp;
+            next = p[i].pweight - tmp * zero * (depth - (unsigned)i) * INV[depth + 1];
+        }
+    } else if (zero != 0.0) {
+        for (int i = (int)depth - 1; i >= 0; i--)
+            total += p[i].pweight * INV[depth - (unsigned)i];
+        total *= (depth + 1) / zero;
+    }
+    return total;
+}
+
+static void tree_shap(const boost_model *m, size_t base, const double *x, double *phi, size_t node,
+                      unsigned depth, path_el *parent, double pzero, double pone, int pfeature)
+{
+    path_el *p = parent + depth + 1;
+    memcpy(p, parent, (depth + 1) * sizeof *p);
+    extend_path(p, depth, pzero, pone, pfeature);
+    size_t n = base + node;
+    if (m->left[n] < 0) {
+        for (unsigned i = 1; i <= depth; i++) {
+            double w = unwound_sum(p, depth, i);
+            phi[p[i].feature] += w * (p[i].one - p[i].zero) * m->value[n];
+        }
+        return;
+    }
+    int f = m->feat[n];
+    double v = x[f];
+    int go_left = isnan(v) ? m->dleft[n] : (float)v < m->thr[n];
+    size_t hot = (size_t)(go_left ? m->left[n] : m->right[n]);
+    size_t cold = (size_t)(go_left ? m->right[n] : m->left[n]);
+    /* The children's covers, not the node's: XGBoost prints covers as floats,
+     * whose sums are off by rounding, and the fractions must add up to 1 for
+     * the explanation to add up to the margin. */
+    double ch = m->cover[base + hot], cc = m->cover[base + cold];
+    double hot_zero = ch / (ch + cc), cold_zero = cc / (ch + cc);
+    double in_zero = 1.0, in_one = 1.0;
+    unsigned k = 0;
+    for (; k <= depth; k++)
+        if (p[k].feature == f)
+            break;
+    if (k != depth + 1) {
+        /* The feature was met higher up: undo its element, carry its fractions. */
+        in_zero = p[k].zero;
+        in_one = p[k].one;
+        unwind_path(p, depth, k);
+        depth -= 1;
+    }
+    tree_shap(m, base, x, phi, hot, depth + 1, p, hot_zero * in_zero, in_one, f);
+    tree_shap(m, base, x, phi, cold, depth + 1, p, cold_zero * in_zero, 0.0, f);
+}
+
+/* Fast path: every tree's inner nodes' directions for x, then each leaf's
+ * pattern and its table row. */
+static double shap_fast(const boost_model *m, const double *x, double *phi)
+{
+    memset(phi, 0, m->d * sizeof *phi);
+    double margin = m->base_margin;
+    uint8_t dir[(2 << FAST_DEPTH)];
+    for (size_t t = 0; t < m->ntrees; t++) {
+        const tree_span *ts = &m->trees[t];
+        for (size_t k = 0; k < ts->nnodes; k++) {
+            size_t n = ts->first + k;
+            if (m->left[n] >= 0) {
+                double v = x[m->feat[n]];
+                dir[k] = isnan(v) ? m->dleft[n] : (float)v < m->thr[n];
+            }
+        }
+        for (size_t l = ts->lfirst; l < ts->lfirst + ts->nleaves; l++) {
+            const leaf_rule *r = &m->leaves[l];
+            unsigned full = (1u << r->m) - 1, pat = full;
+            for (unsigned k = 0; k < r->depth; k++)
+                if (dir[r->node[k]] != r->left[k])
+                    pat &= ~(1u << r->slot[k]);
+            const double *row = m->tab + r->tab + (size_t)pat * r->m;
+            for (unsigned j = 0; j < r->m; j++)
+                phi[r->feat[j]] += row[j];
+            if (pat == full)
+                margin += r->value;
+        }
+    }
+    return margin;
+}
+
+double boost_shap(const boost_model *m, const double *x, double *phi)
+{
+    return m->leaves ? shap_fast(m, x, phi) : boost_shap_path(m, x, phi);
+}
+
+double boost_shap_path(const boost_model *m, const double *x, double *phi)
+{
+    /* (D+2)(D+3)/2 elements: each level copies the path, one longer. */
+    path_el buf[(BOOST_MAX_DEPTH + 2) * (BOOST_MAX_DEPTH + 3) / 2];
+    memset(phi, 0, m->d * sizeof *phi);
+    double margin = m->base_margin;
+    for (size_t t = 0; t < m->ntrees; t++) {
+        const tree_span *ts = &m->trees[t];
+        tree_shap(m, ts->first, x, phi, 0, 0, buf, 1.0, 1.0, -1);
+        margin += m->value[leaf_of(m, ts, x)];
+    }
+    return margin;
+}
+
+/* ---- XGBoost's JSON model into our arrays --------------------------------- */
+
+static rfm_status bad(char *err, size_t errlen, const char *where, const char *what)
+{
+    return rfm_fail(err, errlen, RFM_EFORMAT, "%s: XGBoost model: %s", where, what);
+}
+
+/* A number written as a JSON string ("5E-1"), as XGBoost writes parameters. */
+static int str_number(const json_t *v, double *out)
+{
+    const char *s = json_string_value(v);
+    if (!s)
+        return 0;
+    char *end;
+    *out = strtod(s, &end);
+    return end != s && *end == '\0' && isfinite(*out);
+}
+
+static int int_at(const json_t *a, size_t i, long long *out)
+{
+    const json_t *v = json_array_get(a, i);
+    if (!json_is_integer(v))
+        return 0;
+    *out = json_integer_value(v);
+    return 1;
+}
+
+/* Depth of node k below it and cover-weighted mean of its leaves; checks
+ * that the children are inside the tree and every node is reached once. */
+static int walk_tree(boost_model *m, size_t base, size_t k, int level, double *mean,
+                     unsigned char *seen)
+{
+    if (level > BOOST_MAX_DEPTH || seen[k])
+        return -1;
+    seen[k] = 1;
+    size_t n = base + k;
+    if (m->left[n] < 0) {
+        *mean = m->value[n];
+        return 0;
+    }
+    double ml, mr;
+    int dl = walk_tree(m, base, (size_t)m->left[n], level + 1, &ml, seen);
+    int dr = dl < 0 ? -1 : walk_tree(m, base, (size_t)m->right[n], level + 1, &mr, seen);
+    if (dr < 0)
+        return -1;
+    double cl = m->cover[base + (size_t)m->left[n]], cr = m->cover[base + (size_t)m->right[n]];
+    *mean = cl + cr > 0 ? (ml * cl + mr * cr) / (cl + cr) : 0.0;
+    return 1 + (dl > dr ? dl : dr);
+}
+
+static rfm_status build_fast(boost_model *m, char *err, size_t errlen);
+
+static rfm_status parse_trees(boost_model *m, const json_t *root, size_t d, const char *where,
+                              char *err, size_t errlen)
+{
+    const json_t *lr = json_object_get(root, "learner");
+    const json_t *lmp = json_object_get(lr, "learner_model_param");
+    const char *obj = json_string_value(json_object_get(json_object_get(lr, "objective"), "name"));
+    const char *gb =
+        json_string_value(json_object_get(json_object_get(lr, "gradient_booster"), "name"));
+    double base_score, nf;
+    if (!obj || strcmp(obj, "binary:logistic") != 0)
+        return bad(err, errlen, where, "learner.objective.name must be \"binary:logistic\"");
+    if (!gb || strcmp(gb, "gbtree") != 0)
+        return bad(err, errlen, where, "learner.gradient_booster.name must be \"gbtree\"");
+    if (!str_number(json_object_get(lmp, "base_score"), &base_score) || !(base_score > 0.0) ||
+        !(base_score < 1.0))
+        return bad(err, errlen, where, "learner_model_param.base_score must be in (0, 1)");
+    if (!str_number(json_object_get(lmp, "num_feature"), &nf) || nf < 1 ||
+        nf > BOOST_MAX_FEATURES || nf != floor(nf) || (d && (size_t)nf != d))
+        return bad(err, errlen, where, "learner_model_param.num_feature does not match the model");
+    m->d = (size_t)nf;
+    m->base_margin = log(base_score / (1.0 - base_score));
+    const json_t *trees =
+        json_object_get(json_object_get(json_object_get(lr, "gradient_booster"), "model"), "trees");
+    if (!json_is_array(trees) || json_array_size(trees) < 1)
+        return bad(err, errlen, where, "gradient_booster.model.trees must be a non-empty array");
+    size_t nt = json_array_size(trees), total = 0;
+    for (size_t t = 0; t < nt; t++) {
+        size_t nn = json_array_size(json_object_get(json_array_get(trees, t), "left_children"));
+        if (nn < 1 || nn > ((size_t)2 << BOOST_MAX_DEPTH))
+            return bad(err, errlen, where, "a tree has no nodes or too many");
+        total += nn;
+    }
+    m->ntrees = nt;
+    m->nnodes = total;
+    m->trees = calloc(nt, sizeof *m->trees);
+    m->left = malloc(total * sizeof *m->left);
+    m->right = malloc(total * sizeof *m->right);
+    m->feat = malloc(total * sizeof *m->feat);
+    m->thr = malloc(total * sizeof *m->thr);
+    m->dleft = malloc(total * sizeof *m->dleft);
+    m->value = malloc(total * sizeof *m->value);
+    m->cover = malloc(total * sizeof *m->cover);
+    unsigned char *seen = malloc(((size_t)2 << BOOST_MAX_DEPTH) + 1);
+    if (!m->trees || !m->left || !m->right || !m->feat || !m->thr || !m->dleft || !m->value ||
+        !m->cover || !seen) {
+        free(seen);
+        return rfm_fail(err, errlen, RFM_ENOMEM, "boost: out of memory for %zu nodes", total);
+    }
+    char what[160];
+    size_t first = 0;
+    m->base_value = m->base_margin;
+    m->max_depth = 0;
+    for (size_t t = 0; t < nt; t++) {
+        const json_t *tr = json_array_get(trees, t);
+        const json_t *L = json_object_get(tr, "left_children"),
+                     *R = json_object_get(tr, "right_children"),
+                     *F = json_object_get(tr, "split_indices"),
+                     *C = json_object_get(tr, "split_conditions"),
+                     *DL = json_object_get(tr, "default_left"),
+                     *H = json_object_get(tr, "sum_hessian");
+        size_t nn = json_array_size(L);
+        if (json_array_size(R) != nn || json_array_size(F) != nn || json_array_size(C) != nn ||
+            json_array_size(DL) != nn || json_array_size(H) != nn) {
+            snprintf(what, sizeof what, "trees[%zu]: node arrays of different lengths", t);
+            free(seen);
+            return bad(err, errlen, where, what);
+        }
+        for (size_t k = 0; k < nn; k++) {
+            long long l, r, f, dl;
+            const json_t *c = json_array_get(C, k), *h = json_array_get(H, k);
+            size_t n = first + k;
+            if (!int_at(L, k, &l) || !int_at(R, k, &r) || !int_at(F, k, &f) ||
+                !int_at(DL, k, &dl) || !json_is_number(c) || !json_is_number(h) ||
+                !isfinite(json_number_value(c)) || !(json_number_value(h) >= 0.0) ||
+                (l < 0) != (r < 0) ||
+                (l >= 0 && (l >= (long long)nn || r >= (long long)nn || l == 0 || r == 0)) ||
+                (l >= 0 && (f < 0 || f >= (long long)m->d))) {
+                snprintf(what, sizeof what, "trees[%zu] node %zu is not a valid node", t, k);
+                free(seen);
+                return bad(err, errlen, where, what);
+            }
+            m->left[n] = l < 0 ? -1 : (int32_t)l;
+            m->right[n] = r < 0 ? -1 : (int32_t)r;
+            m->feat[n] = l < 0 ? 0 : (int32_t)f;
+            /* XGBoost's values are floats printed in full: (float) recovers them. */
+            float cv = (float)json_number_value(c);
+            m->thr[n] = l < 0 ? 0.0f : cv;
+            m->value[n] = l < 0 ? (double)cv : 0.0;
+            m->dleft[n] = dl != 0;
+            m->cover[n] = json_number_value(h);
+        }
+        memset(seen, 0, nn);
+        double mean;
+        int depth = walk_tree(m, first, 0, 0, &mean, seen);
+        size_t reached = 0;
+        for (size_t k = 0; k < nn; k++)
+            reached += seen[k];
+        if (depth < 0 || reached != nn) {
+            snprintf(what, sizeof what,
+                     "trees[%zu] is not a binary tree of depth <= %d reaching every node", t,
+                     BOOST_MAX_DEPTH);
+            free(seen);
+            return bad(err, errlen, where, what);
+        }
+        for (size_t k = 0; k < nn; k++)
+            if (m->left[first + k] >= 0 && !(m->cover[first + (size_t)m->left[first + k]] +
+                                                 m->cover[first + (size_t)m->right[first + k]] >
+                                             0.0)) {
+                snprintf(what, sizeof what, "trees[%zu] node %zu: children with no cover", t, k);
+                free(seen);
+                return bad(err, errlen, where, what);
+            }
+        m->trees[t] = (tree_span){.first = first, .nnodes = nn, .depth = depth, .mean = mean};
+        m->base_value += mean;
+        if (depth > m->max_depth)
+            m->max_depth = depth;
+        first += nn;
+    }
+    free(seen);
+    return m->max_depth <= FAST_DEPTH ? build_fast(m, err, errlen) : RFM_OK;
+}
+
+/* The tables of the fast path (m->max_depth <= FAST_DEPTH). For a leaf of
+ * value v whose path has distinct features U (m of them), the share z_j of
+ * training cover that follows the path at feature j's nodes, and o_j = 1 when
+ * x follows all of them, TreeSHAP's contribution of feature k is the Shapley
+ * value of the game S -> v prod_{j in S} o_j prod_{j in U\S} z_j:
+ *   phi_k = v (o_k - z_k) sum_{S in U\k} |S|! (m-|S|-1)! / m! prod_S o prod_{U\S\k} z. */
+static rfm_status build_fast(boost_model *m, char *err, size_t errlen)
+{
+    size_t nleaves = 0, ntab = 0;
+    for (size_t n = 0; n < m->nnodes; n++)
+        if (m->left[n] < 0) {
+            nleaves++;
+            ntab += (size_t)(1u << FAST_DEPTH) * FAST_DEPTH;
+        }
+    m->leaves = calloc(nleaves, sizeof *m->leaves);
+    m->tab = calloc(ntab, sizeof *m->tab);
+    if (!m->leaves || !m->tab) {
+        free(m->leaves), free(m->tab);
+        m->leaves = NULL, m->tab = NULL;
+        return rfm_fail(err, errlen, RFM_ENOMEM, "boost: out of memory for the SHAP tables");
+    }
+    static const double fact[FAST_DEPTH + 1] = {1, 1, 2, 6, 24};
+    size_t l = 0, off = 0;
+    for (size_t t = 0; t < m->ntrees; t++) {
+        tree_span *ts = &m->trees[t];
+        size_t base = ts->first;
+        ts->lfirst = l;
+        /* Depth-first over the tree, the path on a stack. */
+        int32_t stack_node[FAST_DEPTH + 1], stack_child[FAST_DEPTH + 1];
+        int sp = 0;
+        stack_node[0] = 0, stack_child[0] = 0;
+        while (sp >= 0) {
+            size_t n = base + (size_t)stack_node[sp];
+            if (m->left[n] < 0 || stack_child[sp] == 2) {
+                if (m->left[n] < 0) {
+                    leaf_rule *r = &m->leaves[l++];
+                    double z[FAST_DEPTH];
+                    r->depth = (uint8_t)sp;
+                    r->value = m->value[n];
+                    r->m = 0;
+                    for (int k = 0; k < sp; k++) {
+                        size_t pn = base + (size_t)stack_node[k];
+                        int went_left = stack_child[k] == 1;
+                        double cl = m->cover[base + (size_t)m->left[pn]],
+                               cr = m->cover[base + (size_t)m->right[pn]];
+                        double frac = (went_left ? cl : cr) / (cl + cr);
+                        unsigned s = 0;
+                        while (s < r->m && r->feat[s] != m->feat[pn])
+                            s++;
+                        if (s == r->m) {
+                            r->feat[r->m++] = m->feat[pn];
+                            z[s] = 1.0;
+                        }
+                        z[s] *= frac;
+                        r->node[k] = stack_node[k];
+                        r->left[k] = (uint8_t)went_left;
+                        r->slot[k] = (uint8_t)s;
+                    }
+                    r->tab = off;
+                    unsigned mm = r->m;
+                    for (unsigned pat = 0; pat < (1u << mm); pat++)
+                        for (unsigned k = 0; k < mm; k++) {
+                            double sum = 0.0;
+                            for (unsigned S = 0; S < (1u << mm); S++) {
+                                if (S & (1u << k))
+                                    continue;
+                                double prod = 1.0;
+                                for (unsigned j = 0; j < mm; j++)
+                                    if (j != k)
+                                        prod *= (S & (1u << j)) ? (double)((pat >> j) & 1u) : z[j];
+                                unsigned s = (unsigned)__builtin_popcount(S);
+                                sum += fact[s] * fact[mm - s - 1] / fact[mm] * prod;
+                            }
+                            m->tab[off + pat * mm + k] =
+                                r->value * ((double)((pat >> k) & 1u) - z[k]) * sum;
+                        }
+                    off += (size_t)(1u << mm) * mm;
+                }
+                sp--;
+                continue;
+            }
+            /* Next child of the node on top: left first, then right. */
+            int c = stack_child[sp]++;
+            stack_node[sp + 1] = c == 0 ? m->left[n] : m->right[n];
+            stack_child[sp + 1] = 0;
+            sp++;
+        }
+        ts->nleaves = l - ts->lfirst;
+    }
+    return RFM_OK;
+}
+
+/* Copy the booster's JSON model into m and parse it. */
+static rfm_status dump_and_parse(boost_model *m, char *err, size_t errlen)
+{
+    bst_ulong len;
+    const char *buf;
+    if (XGBoosterSaveModelToBuffer(m->booster, "{\"format\": \"json\"}", &len, &buf) != 0)
+        return xgb_fail(err, errlen, "SaveModelToBuffer");
+    m->xgb_json = malloc((size_t)len + 1);
+    if (!m->xgb_json)
+        return rfm_fail(err, errlen, RFM_ENOMEM, "boost: out of memory for the model text");
+    memcpy(m->xgb_json, buf, (size_t)len);
+    m->xgb_json[len] = '\0';
+    m->xgb_len = (size_t)len;
+    json_error_t je;
+    json_t *root = json_loadb(m->xgb_json, m->xgb_len, 0, &je);
+    if (!root)
+        return rfm_fail(err, errlen, RFM_ELIBRARY, "boost: XGBoost's model is not JSON: %s",
+                        je.text);
+    rfm_status st = parse_trees(m, root, m->d, "boost", err, errlen);
+    json_decref(root);
+    return st;
+}
+
+/* ---- fit ------------------------------------------------------------------ */
+
+static float *to_floats(const double *x, size_t n)
+{
+    float *f = malloc((n ? n : 1) * sizeof *f);
+    if (f)
+        for (size_t i = 0; i < n; i++)
+            f[i] = (float)x[i];
+    return f;
+}
+
+rfm_status boost_fit(const double *x, const int *y, size_t n, size_t d, const boost_params *p,
+                     boost_model **out, char *err, size_t errlen)
+{
+    const char *why = boost_check_params(p);
+    if (why)
+        return rfm_fail(err, errlen, RFM_EINVAL, "boost: %s", why);
+    if (!x || !y || !out || d < 1 || d > BOOST_MAX_FEATURES || n < 2)
+        return rfm_fail(err, errlen, RFM_EINVAL,
+                        "boost_fit: needs x, y, n >= 2 rows and 1..%d features",
+                        BOOST_MAX_FEATURES);
+    size_t npos = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (y[i] != 0 && y[i] != 1)
+            return rfm_fail(err, errlen, RFM_EINVAL, "boost_fit: row %zu: label %d not 0 or 1", i,
+                            y[i]);
+        npos += (size_t)y[i];
+        for (size_t j = 0; j < d; j++)
+            if (isinf(x[i * d + j]) || fabs(x[i * d + j]) > 3e38)
+                return rfm_fail(err, errlen, RFM_EINVAL,
+                                "boost_fit: row %zu column %zu: %g is beyond a float", i, j,
+                                x[i * d + j]);
+    }
+    if (npos == 0 || npos == n)
+        return rfm_fail(err, errlen, RFM_EDATA, "boost_fit: every label is %d: nothing to learn",
+                        y[0]);
+    boost_model *m = calloc(1, sizeof *m);
+    float *xf = to_floats(x, n * d), *yf = malloc(n * sizeof *yf);
+    DMatrixHandle dm = NULL;
+    rfm_status st = RFM_OK;
+    if (!m || !xf || !yf) {
+        st = rfm_fail(err, errlen, RFM_ENOMEM, "boost_fit: out of memory for %zu x %zu", n, d);
+        goto done;
+    }
+    m->d = d;
+    m->par = *p;
+    for (size_t i = 0; i < n; i++)
+        yf[i] = (float)y[i];
+    if (XGDMatrixCreateFromMat(xf, (bst_ulong)n, (bst_ulong)d, NAN, &dm) != 0) {
+        st = xgb_fail(err, errlen, "DMatrixCreateFromMat");
+        goto done;
+    }
+    if (XGDMatrixSetFloatInfo(dm, "label", yf, (bst_ulong)n) != 0) {
+        st = xgb_fail(err, errlen, "DMatrixSetFloatInfo(label)");
+        goto done;
+    }
+    if (XGBoosterCreate(&dm, 1, &m->booster) != 0) {
+        st = xgb_fail(err, errlen, "BoosterCreate");
+        goto done;
+    }
+    char v[8][32];
+    snprintf(v[0], sizeof v[0], "%d", p->max_depth);
+    snprintf(v[1], sizeof v[1], "%.17g", p->eta);
+    snprintf(v[2], sizeof v[2], "%.17g", p->lambda);
+    snprintf(v[3], sizeof v[3], "%.17g", p->min_child_weight);
+    snprintf(v[4], sizeof v[4], "%.17g", p->subsample);
+    /* XGBoost's seed is an int: the low 31 bits of ours. */
+    snprintf(v[5], sizeof v[5], "%d", (int)(p->seed & 0x7fffffff));
+    snprintf(v[6], sizeof v[6], "%d", p->nthread);
+    const char *kv[][2] = {
+        {"objective", "binary:logistic"},
+        {"base_score", "0.5"},
+        {"tree_method", "hist"},
+        {"verbosity", "0"},
+        {"max_depth", v[0]},
+        {"eta", v[1]},
+        {"lambda", v[2]},
+        {"min_child_weight", v[3]},
+        {"subsample", v[4]},
+        {"seed", v[5]},
+        {"nthread", v[6]},
+    };
+    for (size_t k = 0; k < sizeof kv / sizeof kv[0]; k++)
+        if (XGBoosterSetParam(m->booster, kv[k][0], kv[k][1]) != 0) {
+            st = xgb_fail(err, errlen, "BoosterSetParam");
+            goto done;
+        }
+    for (int it = 0; it < p->rounds; it++)
+        if (XGBoosterUpdateOneIter(m->booster, it, dm) != 0) {
+            st = xgb_fail(err, errlen, "BoosterUpdateOneIter");
+            goto done;
+        }
+    if ((st = dump_and_parse(m, err, errlen)) != RFM_OK)
+        goto done;
+    *out = m;
+    m = NULL;
+done:
+    if (dm)
+        XGDMatrixFree(dm);
+    free(xf), free(yf);
+    boost_free(m);
+    return st;
+}
+
+rfm_status boost_xgb_predict(const boost_model *m, const double *x, size_t n, int contribs,
+                             double *out, char *err, size_t errlen)
+{
+    float *xf = to_floats(x, n * m->d);
+    if (!xf)
+        return rfm_fail(err, errlen, RFM_ENOMEM, "boost: out of memory for %zu rows", n);
+    DMatrixHandle dm = NULL;
+    rfm_status st = RFM_OK;
+    const bst_ulong *shape;
+    bst_ulong dim;
+    const float *res;
+    const char *cfg = contribs ? "{\"type\": 2, \"training\": false, \"iteration_begin\": 0, "
+                                 "\"iteration_end\": 0, \"strict_shape\": false}"
+                               : "{\"type\": 1, \"training\": false, \"iteration_begin\": 0, "
+                                 "\"iteration_end\": 0, \"strict_shape\": false}";
+    if (XGDMatrixCreateFromMat(xf, (bst_ulong)n, (bst_ulong)m->d, NAN, &dm) != 0)
+        st = xgb_fail(err, errlen, "DMatrixCreateFromMat");
+    else if (XGBoosterPredictFromDMatrix(m->booster, dm, cfg, &shape, &dim, &res) != 0)
+        st = xgb_fail(err, errlen, "BoosterPredictFromDMatrix");
+    else {
+        size_t w = contribs ? m->d + 1 : 1;
+        for (size_t i = 0; i < n * w; i++)
+            out[i] = (double)res[i];
+    }
+    if (dm)
+        XGDMatrixFree(dm);
+    free(xf);
+    return st;
+}
+
+/* ---- files ---------------------------------------------------------------- */
+
+rfm_status boost_to_json(const boost_model *m, json_t **out, char *err, size_t errlen)
+{
+    const boost_params *p = &m->par;
+    json_t *j =
+        json_pack("{s:s, s:i, s:{s:i, s:i, s:f, s:f, s:f, s:f, s:I, s:i}, s:s#}", "format",
+                  BOOST_FORMAT, "version", BOOST_VERSION, "params", "rounds", p->rounds,
+                  "max_depth", p->max_depth, "eta", p->eta, "lambda", p->lambda, "min_child_weight",
+                  p->min_child_weight, "subsample", p->subsample, "seed", (json_int_t)p->seed,
+                  "nthread", p->nthread, "xgboost_json", m->xgb_json, m->xgb_len);
+    if (!j)
+        return rfm_fail(err, errlen, RFM_ENOMEM, "boost_to_json: out of memory");
+    *out = j;
+    return RFM_OK;
+}
+
+rfm_status boost_from_json(const json_t *j, size_t d, const char *where, boost_model **out,
+                           char *err, size_t errlen)
+{
+    const char *fmt = json_string_value(json_object_get(j, "format"));
+    const json_t *ver = json_object_get(j, "version");
+    if (!fmt || strcmp(fmt, BOOST_FORMAT) != 0 || !json_is_integer(ver) ||
+        json_integer_value(ver) != BOOST_VERSION)
+        return rfm_fail(err, errlen, RFM_EFORMAT,
+                        "%s: field 'format'/'version' is not %s version %d; regenerate it with "
+                        "rfm-train --only churn",
+                        where, BOOST_FORMAT, BOOST_VERSION);
+    const json_t *pj = json_object_get(j, "params"), *tx = json_object_get(j, "xgboost_json");
+    if (!json_is_object(pj) || !json_is_string(tx))
+        return rfm_fail(err, errlen, RFM_EFORMAT,
+                        "%s: fields 'params' (object) and 'xgboost_json' (string) are required",
+                        where);
+    boost_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return rfm_fail(err, errlen, RFM_ENOMEM, "boost_from_json: out of memory");
+    char w2[128];
+    snprintf(w2, sizeof w2, "%s.params", where);
+    long long r, md, seed, nt;
+    rfm_status st;
+    if ((st = jsonx_int_in(pj, "rounds", w2, 1, 5000, &r, err, errlen)) ||
+        (st = jsonx_int_in(pj, "max_depth", w2, 1, BOOST_MAX_DEPTH, &md, err, errlen)) ||
+        (st = jsonx_number(pj, "eta", w2, &m->par.eta, err, errlen)) ||
+        (st = jsonx_number(pj, "lambda", w2, &m->par.lambda, err, errlen)) ||
+        (st = jsonx_number(pj, "min_child_weight", w2, &m->par.min_child_weight, err, errlen)) ||
+        (st = jsonx_number(pj, "subsample", w2, &m->par.subsample, err, errlen)) ||
+        (st = jsonx_int_in(pj, "seed", w2, 0, INT64_MAX, &seed, err, errlen)) ||
+        (st = jsonx_int_in(pj, "nthread", w2, 1, 256, &nt, err, errlen)))
+        goto fail;
+    m->par.rounds = (int)r, m->par.max_depth = (int)md, m->par.seed = (uint64_t)seed;
+    m->par.nthread = (int)nt;
+    const char *why = boost_check_params(&m->par);
+    if (why) {
+        st = rfm_fail(err, errlen, RFM_EFORMAT, "%s: %s", w2, why);
+        goto fail;
+    }
+    m->xgb_len = json_string_length(tx);
+    m->xgb_json = malloc(m->xgb_len + 1);
+    if (!m->xgb_json) {
+        st = rfm_fail(err, errlen, RFM_ENOMEM, "boost_from_json: out of memory");
+        goto fail;
+    }
+    memcpy(m->xgb_json, json_string_value(tx), m->xgb_len + 1);
+    json_error_t je;
+    json_t *root = json_loadb(m->xgb_json, m->xgb_len, 0, &je);
+    if (!root) {
+        st = rfm_fail(err, errlen, RFM_EFORMAT, "%s.xgboost_json: not JSON: %s (line %d)", where,
+                      je.text, je.line);
+        goto fail;
+    }
+    snprintf(w2, sizeof w2, "%s.xgboost_json", where);
+    st = parse_trees(m, root, d, w2, err, errlen);
+    json_decref(root);
+    if (st != RFM_OK)
+        goto fail;
+    if (XGBoosterCreate(NULL, 0, &m->booster) != 0 ||
+        XGBoosterLoadModelFromBuffer(m->booster, m->xgb_json, (bst_ulong)m->xgb_len) != 0) {
+        st = rfm_fail(err, errlen, RFM_EFORMAT, "%s: XGBoost cannot load the model: %s", w2,
+                      XGBGetLastError());
+        goto fail;
+    }
+    *out = m;
+    return RFM_OK;
+fail:
+    boost_free(m);
+    return st;
+}

@@ -1,0 +1,135 @@
+/* boost.h - gradient-boosted trees for a binary label: fitted by XGBoost
+ * (C API), served by our own tree walk, explained by our own exact TreeSHAP.
+ *
+ * Purpose: the churn step's second learner (churn.h). XGBoost fits the trees
+ * (objective binary:logistic, tree_method hist, fixed seed, nthread from the
+ * options); the fitted booster is dumped as XGBoost's JSON model and its trees
+ * copied into flat arrays, which every scoring call reads: no XGBoost call and
+ * no XGBoost state on the serving path (XGBoost's per-call overhead is tens of
+ * microseconds, and its predict is not documented thread-safe on one booster).
+ *
+ * Model. T regression trees over d features, margin (log-odds)
+ *     margin(x) = base_margin + sum_t f_t(x),   P(y = 1) = sigmoid(margin),
+ * base_margin = logit(base_score) (base_score 0.5: margin 0). A node splits on
+ * feature j at threshold c: x_j < c goes left, else right; a missing value
+ * (NaN) goes the node's default direction. Comparisons are made in single
+ * precision, as XGBoost stores features and thresholds as floats: x_j is
+ * rounded to float first. Leaf values are XGBoost's floats, summed in double.
+ *
+ * Explanations: exact SHAP values in log-odds by Lundberg, Erion and Lee's
+ * polynomial TreeSHAP (path-dependent, "Consistent individualized feature
+ * attribution for tree ensembles", 2018, Algorithm 2; the variant XGBoost's
+ * pred_contribs computes), where the expectation over absent features follows
+ * the training cover (sum of hessians) of each branch. base_value is the
+ * cover-weighted mean margin, and base_value + sum_j phi_j = margin(x) to
+ * rounding. The recursion costs O(T L D^2) per customer for L leaves of depth
+ * D, about 0.1 ms for 200 trees of depth 3: too slow to serve. For trees of
+ * depth <= 4 each leaf's contributions are tabulated at load for every
+ * pattern of path features x follows (2^D rows), and scoring reads one row
+ * per leaf: O(T L D), a few microseconds (boost_shap_path keeps the
+ * recursion, and the tests hold the two together).
+ *
+ * Files: boost_to_json keeps XGBoost's own JSON model text verbatim (a JSON
+ * string, so no number is re-printed) beside our format tag and the fit's
+ * options; boost_from_json parses the trees from it again and reloads the
+ * booster (XGBoosterLoadModelFromBuffer), so a loaded model predicts the same
+ * through both paths.
+ *
+ * Workload: fit once per training run on up to a few million rows; score and
+ * explain per HTTP request. Thread safety: boost_margin, boost_predict and
+ * boost_shap only read the model (any number of threads on one model).
+ * boost_fit is reentrant (each fit owns its booster). boost_xgb_predict calls
+ * XGBoost on the model's booster: one thread per model at a time.
+ *
+ * Non-goals: multi-class, regression, categorical splits, DART, interaction
+ * values, sample weights, early stopping (the held-out evaluation in churn.c
+ * judges the fit).
+ */
+#ifndef RFM_BOOST_H
+#define RFM_BOOST_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+
+#define BOOST_FORMAT "rfm-boost"
+#define BOOST_VERSION 1
+#define BOOST_MAX_FEATURES 64
+#define BOOST_MAX_DEPTH 12
+
+typedef struct boost_model boost_model; /* opaque */
+
+typedef struct {
+    int rounds;              /* trees, 1..5000 */
+    int max_depth;           /* 1..BOOST_MAX_DEPTH */
+    double eta;              /* learning rate, (0, 1] */
+    double lambda;           /* L2 penalty on leaf weights, >= 0 */
+    double min_child_weight; /* minimum hessian sum in a child, >= 0 */
+    double subsample;        /* share of rows per tree, (0, 1] */
+    uint64_t seed;           /* XGBoost's seed (subsampling) */
+    int nthread;             /* XGBoost threads for the fit, 1..256 */
+} boost_params;
+
+/* rounds 200, max_depth 4, eta 0.05, lambda 1, min_child_weight 5,
+ * subsample 0.8, seed 42, nthread 2. */
+void boost_default_params(boost_params *p);
+
+/* NULL if p is usable, else a static string starting with the bad field. */
+const char *boost_check_params(const boost_params *p);
+
+/* Fit on n rows: x row-major n x d (d in 1..BOOST_MAX_FEATURES), each value
+ * finite or NaN (missing); y[i] in {0, 1}, both classes present. On success
+ * *out is new (boost_free). Failures, *out untouched: RFM_EINVAL (bad
+ * argument, naming row and column), RFM_EDATA (one class only),
+ * RFM_ELIBRARY (XGBoost's message), RFM_ENOMEM. Reentrant. */
+rfm_status boost_fit(const double *x, const int *y, size_t n, size_t d, const boost_params *p,
+                     boost_model **out, char *err, size_t errlen);
+
+void boost_free(boost_model *m);
+
+size_t boost_nfeatures(const boost_model *m);
+size_t boost_ntrees(const boost_model *m);
+/* The options of the fit (as saved). */
+const boost_params *boost_get_params(const boost_model *m);
+
+/* Margin (log-odds) of one row of d values (NaN = missing; other values must
+ * be finite, which the caller checks). Thread-safe. */
+double boost_margin(const boost_model *m, const double *x);
+
+/* Exact TreeSHAP: phi[d] (log-odds) for row x; returns the margin, which
+ * equals boost_base_value(m) + sum_j phi[j] to rounding. Thread-safe. */
+double boost_shap(const boost_model *m, const double *x, double *phi);
+
+/* The same by the recursive path algorithm itself (Lundberg et al.'s
+ * Algorithm 2), whatever the depth: the plain version the tests check
+ * boost_shap's tables against. boost_shap uses it for trees deeper than 4. */
+double boost_shap_path(const boost_model *m, const double *x, double *phi);
+
+/* The expected margin over the training cover: TreeSHAP's base value. */
+double boost_base_value(const boost_model *m);
+
+/* XGBoost's own prediction for n rows (x row-major n x d, NaN missing):
+ * with contribs 0, the margin into out[n]; with contribs 1, pred_contribs
+ * (d values then the bias) into out[n * (d + 1)]. The reference the tests
+ * check the tree walk and TreeSHAP against; XGBoost computes in single
+ * precision. RFM_ELIBRARY with XGBoost's message, RFM_ENOMEM. Not
+ * thread-safe on one model. */
+rfm_status boost_xgb_predict(const boost_model *m, const double *x, size_t n, int contribs,
+                             double *out, char *err, size_t errlen);
+
+/* {"format": "rfm-boost", "version": 1, "params": {...}, "xgboost_json":
+ * "<XGBoost's JSON model>"} as a new object (caller decrefs). RFM_ENOMEM. */
+rfm_status boost_to_json(const boost_model *m, json_t **out, char *err, size_t errlen);
+
+/* Load what boost_to_json wrote, d features expected (0: any). A missing or
+ * ill-formed field, a tree that is not a binary tree over d features or
+ * deeper than BOOST_MAX_DEPTH, or a booster XGBoost refuses is RFM_EFORMAT
+ * naming it (where prefixes the message, e.g. "churn.json.boost"); a wrong
+ * format/version says to regenerate with rfm-train. *out untouched on
+ * failure. */
+rfm_status boost_from_json(const json_t *j, size_t d, const char *where, boost_model **out,
+                           char *err, size_t errlen);
+
+#endif

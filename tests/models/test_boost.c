@@ -1,0 +1,379 @@
+/* test_boost.c - the boosted-tree learner against independent references:
+ * XGBoost's own predict and pred_contribs, Shapley values by brute force over
+ * every feature subset, simulation with a known non-linear signal, a round
+ * trip through the model file. */
+#include "testutil.h"
+
+#include "boost.h"
+#include "churn.h"
+#include "jsonout.h"
+#include "metrics.h"
+#include "rng.h"
+
+enum { D = 4 };
+
+static double sig(double t) { return 1.0 / (1.0 + exp(-t)); }
+
+/* Rows with a known non-linear churn signal: churn is likely when x0 (days
+ * since the last purchase, say) is inside a band [40, 80) XOR x1 > 3, which
+ * no monotone transform of single features separates; x2 is noise, x3 is
+ * missing (NaN) for a fifth of the rows. */
+static void simulate(rfm_rng *rng, size_t n, double *x, int *y)
+{
+    for (size_t i = 0; i < n; i++) {
+        double *r = x + i * D;
+        r[0] = 120.0 * rfm_rng_uniform(rng);
+        r[1] = floor(7.0 * rfm_rng_uniform(rng));
+        r[2] = rfm_rng_normal(rng);
+        r[3] = rfm_rng_uniform(rng) < 0.2 ? NAN : 10.0 * rfm_rng_uniform(rng);
+        int band = r[0] >= 40.0 && r[0]<80.0, many = r[1]> 3.0;
+        y[i] = rfm_rng_uniform(rng) < sig((band ^ many) ? 2.5 : -2.5);
+    }
+}
+
+static boost_model *fit_small(size_t n, uint64_t seed, double **xo, int **yo)
+{
+    rfm_rng rng;
+    rfm_rng_seed(&rng, seed);
+    double *x = malloc(n * D * sizeof *x);
+    int *y = malloc(n * sizeof *y);
+    assert_non_null(x);
+    assert_non_null(y);
+    simulate(&rng, n, x, y);
+    boost_params p;
+    boost_default_params(&p);
+    p.rounds = 40;
+    p.max_depth = 4;
+    p.eta = 0.3;
+    p.nthread = 1;
+    boost_model *m = NULL;
+    char err[RFM_ERRLEN] = "";
+    if (boost_fit(x, y, n, D, &p, &m, err, sizeof err) != RFM_OK)
+        fail_msg("boost_fit: %s", err);
+    *xo = x;
+    *yo = y;
+    return m;
+}
+
+/* ---- the reference: Shapley values from their definition -------------------
+ * v(S) = E[f(x) | x_S], the path-dependent expectation TreeSHAP uses: at a
+ * split on a feature in S follow x, else average the two children weighted
+ * by their training cover (the children's, which XGBoost's float covers
+ * make slightly different from the parent's). The cover is read back through the model file
+ * (the test's own parse of XGBoost's JSON), not through boost.c's arrays. */
+typedef struct {
+    size_t nn;
+    long long *left, *right, *feat, *dleft;
+    double *thr, *value, *cover;
+} ref_tree;
+
+static double ref_expect(const ref_tree *t, size_t k, const double *x, unsigned S)
+{
+    if (t->left[k] < 0)
+        return t->value[k];
+    long long f = t->feat[k];
+    if (S & (1u << f)) {
+        double v = x[f];
+        int left = isnan(v) ? (int)t->dleft[k] : (float)v < (float)t->thr[k];
+        return ref_expect(t, (size_t)(left ? t->left[k] : t->right[k]), x, S);
+    }
+    size_t l = (size_t)t->left[k], r = (size_t)t->right[k];
+    return (t->cover[l] * ref_expect(t, l, x, S) + t->cover[r] * ref_expect(t, r, x, S)) /
+           (t->cover[l] + t->cover[r]);
+}
+
+static ref_tree *ref_trees(const boost_model *m, size_t *nt)
+{
+    json_t *j;
+    char err[RFM_ERRLEN];
+    assert_int_equal(boost_to_json(m, &j, err, sizeof err), RFM_OK);
+    json_t *root = json_loads(json_string_value(json_object_get(j, "xgboost_json")), 0, NULL);
+    assert_non_null(root);
+    const json_t *trees = json_object_get(
+        json_object_get(json_object_get(json_object_get(root, "learner"), "gradient_booster"),
+                        "model"),
+        "trees");
+    *nt = json_array_size(trees);
+    ref_tree *rt = calloc(*nt, sizeof *rt);
+    for (size_t t = 0; t < *nt; t++) {
+        const json_t *tr = json_array_get(trees, t);
+        size_t nn = json_array_size(json_object_get(tr, "left_children"));
+        ref_tree *r = &rt[t];
+        r->nn = nn;
+        r->left = malloc(nn * sizeof(long long)), r->right = malloc(nn * sizeof(long long));
+        r->feat = malloc(nn * sizeof(long long)), r->dleft = malloc(nn * sizeof(long long));
+        r->thr = malloc(nn * sizeof(double)), r->value = malloc(nn * sizeof(double));
+        r->cover = malloc(nn * sizeof(double));
+        for (size_t k = 0; k < nn; k++) {
+            r->left[k] =
+                json_integer_value(json_array_get(json_object_get(tr, "left_children"), k));
+            r->right[k] =
+                json_integer_value(json_array_get(json_object_get(tr, "right_children"), k));
+            r->feat[k] =
+                json_integer_value(json_array_get(json_object_get(tr, "split_indices"), k));
+            r->dleft[k] =
+                json_integer_value(json_array_get(json_object_get(tr, "default_left"), k));
+            double c =
+                json_number_value(json_array_get(json_object_get(tr, "split_conditions"), k));
+            r->thr[k] = c;
+            r->value[k] = (double)(float)c;
+            r->cover[k] = json_number_value(json_array_get(json_object_get(tr, "sum_hessian"), k));
+        }
+    }
+    json_decref(root);
+    json_decref(j);
+    return rt;
+}
+
+static void ref_free(ref_tree *rt, size_t nt)
+{
+    for (size_t t = 0; t < nt; t++) {
+        free(rt[t].left), free(rt[t].right), free(rt[t].feat), free(rt[t].dleft);
+        free(rt[t].thr), free(rt[t].value), free(rt[t].cover);
+    }
+    free(rt);
+}
+
+/* phi_j = sum over S not holding j of |S|! (d - |S| - 1)! / d! [v(S + j) - v(S)]. */
+static void ref_shapley(const ref_tree *rt, size_t nt, const double *x, double *phi)
+{
+    double fact[D + 1] = {1};
+    for (int k = 1; k <= D; k++)
+        fact[k] = fact[k - 1] * k;
+    for (int j = 0; j < D; j++) {
+        phi[j] = 0;
+        for (unsigned S = 0; S < (1u << D); S++) {
+            if (S & (1u << j))
+                continue;
+            int s = __builtin_popcount(S);
+            double w = fact[s] * fact[D - s - 1] / fact[D], dv = 0;
+            for (size_t t = 0; t < nt; t++)
+                dv += ref_expect(&rt[t], 0, x, S | (1u << j)) - ref_expect(&rt[t], 0, x, S);
+            phi[j] += w * dv;
+        }
+    }
+}
+
+/* ---- tests ---------------------------------------------------------------- */
+
+/* Our tree walk gives XGBoost's margin (XGBoost sums floats: 1e-5). */
+static void test_walk_equals_xgboost(void **state)
+{
+    (void)state;
+    double *x;
+    int *y;
+    size_t n = 2000;
+    boost_model *m = fit_small(n, 11, &x, &y);
+    double *ref = malloc(n * sizeof *ref);
+    char err[RFM_ERRLEN];
+    assert_int_equal(boost_xgb_predict(m, x, n, 0, ref, err, sizeof err), RFM_OK);
+    double mx = 0;
+    for (size_t i = 0; i < n; i++)
+        mx = fmax(mx, fabs(boost_margin(m, x + i * D) - ref[i]) / (1 + fabs(ref[i])));
+    report_maxdiff("tree walk vs XGBoost margin (relative)", mx, 1e-5);
+    free(ref), free(x), free(y);
+    boost_free(m);
+}
+
+/* base_value + sum phi = margin to 1e-9; phi equals the brute-force Shapley
+ * values to 1e-9 and XGBoost's pred_contribs to float precision. */
+static void test_treeshap(void **state)
+{
+    (void)state;
+    double *x;
+    int *y;
+    size_t n = 1500;
+    boost_model *m = fit_small(n, 12, &x, &y);
+    size_t nt;
+    ref_tree *rt = ref_trees(m, &nt);
+    size_t nchk = 200;
+    double *xc = malloc(nchk * (D + 1) * sizeof *xc);
+    char err[RFM_ERRLEN];
+    assert_int_equal(boost_xgb_predict(m, x, nchk, 1, xc, err, sizeof err), RFM_OK);
+    double add = 0, brute = 0, xgb = 0, bias = 0, tab = 0;
+    for (size_t i = 0; i < nchk; i++) {
+        const double *xi = x + i * D;
+        double phi[D], ref[D];
+        double margin = boost_shap(m, xi, phi), path[D];
+        /* The tables of the fast path against the recursion itself. */
+        assert_true(fabs(boost_shap_path(m, xi, path) - margin) <= 1e-12);
+        for (int j = 0; j < D; j++)
+            tab = fmax(tab, fabs(phi[j] - path[j]));
+        assert_true(margin == boost_margin(m, xi));
+        double s = boost_base_value(m);
+        for (int j = 0; j < D; j++)
+            s += phi[j];
+        add = fmax(add, fabs(s - margin));
+        ref_shapley(rt, nt, xi, ref);
+        for (int j = 0; j < D; j++) {
+            brute = fmax(brute, fabs(phi[j] - ref[j]));
+            xgb = fmax(xgb, fabs(phi[j] - xc[i * (D + 1) + (size_t)j]));
+        }
+        bias = fmax(bias, fabs(boost_base_value(m) - xc[i * (D + 1) + D]));
+    }
+    report_maxdiff("tabulated vs recursive TreeSHAP", tab, 1e-12);
+    report_maxdiff("base + sum phi - margin", add, 1e-9);
+    report_maxdiff("phi vs brute-force Shapley", brute, 1e-9);
+    report_maxdiff("phi vs XGBoost pred_contribs (float)", xgb, 1e-4);
+    report_maxdiff("base_value vs XGBoost bias (float)", bias, 1e-4);
+    free(xc), free(x), free(y);
+    ref_free(rt, nt);
+    boost_free(m);
+}
+
+/* A model written with jsonout and read back scores and explains the same,
+ * through our walk and through XGBoost's reloaded booster. */
+static void test_round_trip(void **state)
+{
+    (void)state;
+    double *x;
+    int *y;
+    size_t n = 800;
+    boost_model *m = fit_small(n, 13, &x, &y);
+    json_t *j;
+    char err[RFM_ERRLEN];
+    assert_int_equal(boost_to_json(m, &j, err, sizeof err), RFM_OK);
+    char *txt = jsonout_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    json_t *back = json_loads(txt, 0, NULL);
+    assert_non_null(back);
+    boost_model *m2 = NULL;
+    if (boost_from_json(back, D, "t", &m2, err, sizeof err) != RFM_OK)
+        fail_msg("%s", err);
+    assert_int_equal(boost_ntrees(m2), boost_ntrees(m));
+    assert_true(boost_base_value(m2) == boost_base_value(m));
+    double *p1 = malloc(n * sizeof *p1), *p2 = malloc(n * sizeof *p2);
+    assert_int_equal(boost_xgb_predict(m, x, n, 0, p1, err, sizeof err), RFM_OK);
+    assert_int_equal(boost_xgb_predict(m2, x, n, 0, p2, err, sizeof err), RFM_OK);
+    for (size_t i = 0; i < n; i++) {
+        double a[D], b[D];
+        assert_true(boost_shap(m, x + i * D, a) == boost_shap(m2, x + i * D, b));
+        assert_memory_equal(a, b, sizeof a);
+        assert_true(p1[i] == p2[i]);
+    }
+    /* A wrong number of features, a broken tree, a wrong version: refused. */
+    boost_model *m3 = NULL;
+    assert_int_equal(boost_from_json(back, D + 1, "t", &m3, err, sizeof err), RFM_EFORMAT);
+    assert_non_null(strstr(err, "num_feature"));
+    json_object_set_new(back, "version", json_integer(99));
+    assert_int_equal(boost_from_json(back, D, "t", &m3, err, sizeof err), RFM_EFORMAT);
+    assert_non_null(strstr(err, "regenerate"));
+    json_object_set_new(back, "version", json_integer(BOOST_VERSION));
+    char *bad = strdup(txt);
+    char *lc = strstr(bad, "left_children\\\":[");
+    assert_non_null(lc);
+    lc[strlen("left_children\\\":[")] = '5'; /* root's left child out of range or a cycle */
+    json_t *bj = json_loads(bad, 0, NULL);
+    assert_non_null(bj);
+    assert_int_equal(boost_from_json(bj, D, "t", &m3, err, sizeof err), RFM_EFORMAT);
+    assert_null(m3);
+    printf("    broken tree: %s\n", err);
+    json_decref(bj), free(bad);
+    json_decref(back), free(txt), free(p1), free(p2), free(x), free(y);
+    boost_free(m), boost_free(m2);
+}
+
+/* Same seed, same data: the same trees (the fit is deterministic with two
+ * threads too), and a one-class label or a bad option is refused. */
+static void test_deterministic_and_refusals(void **state)
+{
+    (void)state;
+    rfm_rng rng;
+    rfm_rng_seed(&rng, 5);
+    size_t n = 600;
+    double *x = malloc(n * D * sizeof *x);
+    int *y = malloc(n * sizeof *y);
+    simulate(&rng, n, x, y);
+    boost_params p;
+    boost_default_params(&p);
+    p.rounds = 20;
+    p.nthread = 2;
+    boost_model *a = NULL, *b = NULL;
+    char err[RFM_ERRLEN];
+    assert_int_equal(boost_fit(x, y, n, D, &p, &a, err, sizeof err), RFM_OK);
+    assert_int_equal(boost_fit(x, y, n, D, &p, &b, err, sizeof err), RFM_OK);
+    json_t *ja, *jb;
+    assert_int_equal(boost_to_json(a, &ja, err, sizeof err), RFM_OK);
+    assert_int_equal(boost_to_json(b, &jb, err, sizeof err), RFM_OK);
+    assert_true(json_equal(ja, jb));
+    json_decref(ja), json_decref(jb);
+    boost_free(a), boost_free(b);
+    int *one = calloc(n, sizeof *one);
+    boost_model *c = NULL;
+    assert_int_equal(boost_fit(x, one, n, D, &p, &c, err, sizeof err), RFM_EDATA);
+    p.eta = 0;
+    assert_int_equal(boost_fit(x, y, n, D, &p, &c, err, sizeof err), RFM_EINVAL);
+    assert_non_null(strstr(err, "eta"));
+    boost_default_params(&p);
+    x[7] = INFINITY;
+    assert_int_equal(boost_fit(x, y, n, D, &p, &c, err, sizeof err), RFM_EINVAL);
+    assert_non_null(strstr(err, "row 1 column 3"));
+    assert_null(c);
+    free(one), free(x), free(y);
+}
+
+/* Recovery: on the band-XOR signal the trees rank held-out rows well (AUC
+ * near the Bayes AUC of the simulation, about 0.92) while logistic
+ * regression on the same features cannot (AUC near 0.5). */
+static void test_recovers_nonlinear_signal(void **state)
+{
+    (void)state;
+    rfm_rng rng;
+    rfm_rng_seed(&rng, 77);
+    size_t ntr = 4000, nte = 2000;
+    double *x = malloc((ntr + nte) * D * sizeof *x);
+    int *y = malloc((ntr + nte) * sizeof *y);
+    simulate(&rng, ntr + nte, x, y);
+    boost_params p;
+    boost_default_params(&p);
+    p.nthread = 1;
+    boost_model *m = NULL;
+    char err[RFM_ERRLEN];
+    assert_int_equal(boost_fit(x, y, ntr, D, &p, &m, err, sizeof err), RFM_OK);
+    double *pb = malloc(nte * sizeof *pb), *pl = malloc(nte * sizeof *pl);
+    for (size_t i = 0; i < nte; i++)
+        pb[i] = sig(boost_margin(m, x + (ntr + i) * D));
+    /* Logistic regression needs finite, non-negative features: x2 shifted,
+     * x3's missing values as 0. */
+    double *xl = malloc((ntr + nte) * D * sizeof *xl);
+    for (size_t i = 0; i < (ntr + nte) * D; i++)
+        xl[i] = isnan(x[i]) ? 0 : (i % D == 2 ? x[i] + 10 : x[i]);
+    static const char *const names[D] = {"a", "b", "c", "d"};
+    churn_params cp;
+    churn_default_params(&cp);
+    churn_model *lm = NULL;
+    assert_int_equal(churn_fit(xl, y, ntr, D, names, &cp, &lm, err, sizeof err), RFM_OK);
+    assert_int_equal(churn_predict_many(lm, xl + ntr * D, nte, pl, err, sizeof err), RFM_OK);
+    double auc_b, auc_l;
+    assert_int_equal(metrics_auc(pb, y + ntr, NULL, nte, &auc_b, err, sizeof err), RFM_OK);
+    assert_int_equal(metrics_auc(pl, y + ntr, NULL, nte, &auc_l, err, sizeof err), RFM_OK);
+    printf("    held-out AUC: boosted %.4f, logistic %.4f\n", auc_b, auc_l);
+    assert_true(auc_b > 0.85);
+    assert_true(auc_l < 0.7);
+    /* The explanation finds the signal: x0 and x1 carry most of |phi|. */
+    double imp[D] = {0};
+    for (size_t i = 0; i < nte; i++) {
+        double phi[D];
+        boost_shap(m, x + (ntr + i) * D, phi);
+        for (int j = 0; j < D; j++)
+            imp[j] += fabs(phi[j]);
+    }
+    printf("    mean |phi|: %.3f %.3f %.3f %.3f\n", imp[0] / nte, imp[1] / nte, imp[2] / nte,
+           imp[3] / nte);
+    assert_true(imp[0] > 4 * imp[2] && imp[1] > 4 * imp[2] && imp[0] > 4 * imp[3]);
+    churn_free(lm);
+    boost_free(m);
+    free(x), free(y), free(xl), free(pb), free(pl);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_walk_equals_xgboost),
+        cmocka_unit_test(test_treeshap),
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_deterministic_and_refusals),
+        cmocka_unit_test(test_recovers_nonlinear_signal),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
