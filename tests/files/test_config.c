@@ -310,20 +310,21 @@ static void test_events_kafka(void **state)
     assert_null(c->kafka.brokers);
     assert_null(c->kafka.topic);
     config_free(c);
-    const char *on = "events:\n  kafka:\n    brokers: 127.0.0.1:9092,127.0.0.1:9093\n"
+    /* Under the shipped events: section (types, engagement). */
+    const char *on = "\nevents:\n  kafka:\n    brokers: 127.0.0.1:9092,127.0.0.1:9093\n"
                      "    topic: purchases\n    dead_letter_topic: purchases-dlq\n"
                      "    ready_max_lag: 50\n    batch_max: 700\n    batch_wait_ms: 5\n"
                      "    properties: {session.timeout.ms: 6000, enable.partition.eof: false,"
-                     " security.protocol: plaintext}\nstate:\n";
+                     " security.protocol: plaintext}\n";
     FILE *f = fopen("../config/rfm.yaml", "rb");
     assert_non_null(f);
     static char buf[65536], out[65536 + 512];
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
     buf[n] = '\0';
-    char *at = strstr(buf, "\nstate:\n");
+    char *at = strstr(buf, "\nevents:\n");
     assert_non_null(at);
-    snprintf(out, sizeof out, "%.*s\n%s%s", (int)(at - buf), buf, on, at + 8);
+    snprintf(out, sizeof out, "%.*s%s%s", (int)(at - buf), buf, on, at + strlen("\nevents:\n"));
     char path[64];
     write_temp(path, ".yaml", out, strlen(out));
     rfm_status st = config_load(path, &c, err, sizeof err);
@@ -343,22 +344,21 @@ static void test_events_kafka(void **state)
     assert_string_equal(c->kafka.properties[3], "false");
     assert_string_equal(c->kafka.properties[5], "plaintext");
     config_free(c);
-    expect_bad("\nstate:\n", "\nevents:\n  kafka: {topic: purchases}\nstate:\n",
+    expect_bad("\nevents:\n", "\nevents:\n  kafka: {topic: purchases}\n",
                "events.kafka.brokers: is needed with a topic");
-    expect_bad("\nstate:\n", "\nevents:\n  kafka: {brokers: 'h:1'}\nstate:\n",
+    expect_bad("\nevents:\n", "\nevents:\n  kafka: {brokers: 'h:1'}\n",
                "events.kafka.topic: is needed with brokers");
-    expect_bad("\nstate:\n",
-               "\nevents:\n  kafka: {brokers: 'h:1', topic: t, dead_letter_topic: t}\nstate:\n",
+    expect_bad("\nevents:\n",
+               "\nevents:\n  kafka: {brokers: 'h:1', topic: t, dead_letter_topic: t}\n",
                "events.kafka.dead_letter_topic: must differ from topic");
-    expect_bad("\nstate:\n",
-               "\nevents:\n  kafka: {brokers: 'h:1', topic: t, batch_max: 0}\nstate:\n",
+    expect_bad("\nevents:\n", "\nevents:\n  kafka: {brokers: 'h:1', topic: t, batch_max: 0}\n",
                "events.kafka.batch_max: must be from 1 to 100000");
-    expect_bad("\nstate:\n", "\nevents:\n  kafka: {brokres: 'h:1', topic: t}\nstate:\n",
+    expect_bad("\nevents:\n", "\nevents:\n  kafka: {brokres: 'h:1', topic: t}\n",
                "events.kafka.brokres: unknown key; did you mean events.kafka.brokers?");
-    expect_bad("\nstate:\n",
-               "\nevents:\n  kafka: {brokers: 'h:1', topic: t, properties: {a: [1]}}\nstate:\n",
+    expect_bad("\nevents:\n",
+               "\nevents:\n  kafka: {brokers: 'h:1', topic: t, properties: {a: [1]}}\n",
                "events.kafka.properties: each value must be a string");
-    expect_bad("\nstate:\n", "\nevents:\n  kafka: 3\nstate:\n", "events.kafka: must be a mapping");
+    expect_bad("\nevents:\n", "\nevents:\n  kafka: 3\n", "events.kafka: must be a mapping");
 }
 
 /* The data section's values and contradictions, each refused at load with

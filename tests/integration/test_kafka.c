@@ -107,16 +107,27 @@ static void write_config(const char *name, const char *topic, const char *extra)
     assert_int_equal(system(cmd), 0);
     if (!topic)
         return;
+    /* Under the shipped events: section (types, engagement). */
     char path[128];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "a");
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static char text[1 << 16];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    assert_true(n < sizeof text - 1);
+    text[n] = '\0';
+    char *at = strstr(text, "\nevents:\n");
+    assert_non_null(at);
+    at += strlen("\nevents:\n");
+    f = fopen(path, "wb");
     assert_non_null(f);
     fprintf(f,
-            "events:\n  kafka:\n    brokers: '%s'\n    topic: %s\n    group_id: g-%s\n"
+            "%.*s  kafka:\n    brokers: '%s'\n    topic: %s\n    group_id: g-%s\n"
             "    batch_wait_ms: 5\n%s"
             "    properties: {session.timeout.ms: 6000, heartbeat.interval.ms: 500,"
-            " topic.metadata.refresh.interval.ms: 1000}\n",
-            mock->bootstraps, topic, topic, extra ? extra : "");
+            " topic.metadata.refresh.interval.ms: 1000}\n%s",
+            (int)(at - text), text, mock->bootstraps, topic, topic, extra ? extra : "", at);
     fclose(f);
 }
 

@@ -101,8 +101,9 @@ static int setup(void **state)
         if (!f[i].active)
             continue;
         ids[nrows] = strdup(txn_customer_id(d, i));
-        rows[nrows] = (customer_row){f[i].recency, f[i].frequency, f[i].monetary,     f[i].bg_x,
-                                     f[i].bg_t_x,  f[i].bg_T,      f[i].bg_mean_spend};
+        rows[nrows] =
+            (customer_row){f[i].recency, f[i].frequency,     f[i].monetary, f[i].bg_x, f[i].bg_t_x,
+                           f[i].bg_T,    f[i].bg_mean_spend, NAN,           NAN}; /* no trends */
         rec[nrows] = f[i].recency, fr[nrows] = f[i].frequency, mo[nrows] = f[i].monetary;
         bx[nrows] = f[i].bg_x, btx[nrows] = f[i].bg_t_x, bT[nrows] = f[i].bg_T;
         bm[nrows] = f[i].bg_mean_spend;
@@ -130,7 +131,7 @@ static int setup(void **state)
     if (churn_fit(x, y, nrows, 3, names, &cfg->churn, &ch, err, sizeof err) != RFM_OK)
         fail_msg("churn: %s", err);
     config_free(cfg);
-    models = (score_models){seg, cm, ch, 365, 0.01};
+    models = (score_models){seg, cm, ch, 365, 0.01, NULL};
     analytics_default_options(&opt);
     opt.active_days = 45;
     opt.currency = "GBP";
@@ -458,7 +459,7 @@ static void test_holdout(void **state)
 static void test_models_missing(void **state)
 {
     (void)state;
-    score_models none = {NULL, NULL, NULL, 365, 0.01};
+    score_models none = {NULL, NULL, NULL, 365, 0.01, NULL};
     json_t *j;
     char err[RFM_ERRLEN];
     assert_int_equal(analytics_compute(d, rows, nrows, &none, &opt, &j, err, sizeof err), RFM_OK);
