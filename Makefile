@@ -100,6 +100,7 @@ $(eval $(call program,score,score))
 $(eval $(call program,report,report))
 $(B)/tests/integration/test_http $(B)/tests/integration/test_events $(B)/tests/integration/test_feed: $(B)/bin/rfm-serve
 $(B)/tests/integration/test_http: $(B)/ui-assets/index.html
+$(B)/tests/integration/test_privacy: $(B)/bin/rfm-serve $(B)/bin/rfm-train $(B)/bin/rfm-score
 $(B)/tests/integration/test_score: $(B)/bin/rfm-serve $(B)/bin/rfm-score
 $(B)/tests/integration/test_report: $(B)/bin/rfm-train $(B)/bin/rfm-report
 # test_kafka hosts librdkafka's mock cluster (tests/kafka_mock.h).

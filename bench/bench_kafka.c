@@ -84,9 +84,9 @@ int main(int argc, char **argv)
     snprintf(cfg, sizeof cfg, "%s/kafka_bench.yaml", out);
     snprintf(store, sizeof store, "%s/kafka_bench.db", out);
     snprintf(cmd, sizeof cmd,
-             "cp %s %s && printf 'events:\\n  kafka:\\n    brokers: \"%s\"\\n    topic: bench\\n"
-             "    batch_max: %s\\n' >> %s && rm -f %s %s-wal %s-shm",
-             config, cfg, m->bootstraps, batch_max, cfg, store, store, store);
+             "awk '{print} /^events:$/ {print \"  kafka:\"; print \"    brokers: \\\"%s\\\"\"; "
+             "print \"    topic: bench\"; print \"    batch_max: %s\"}' %s > %s && rm -f %s %s-wal %s-shm",
+             m->bootstraps, batch_max, config, cfg, store, store, store);
     if (system(cmd) != 0)
         return 1;
     int port = 20000 + (int)(getpid() % 20000);

@@ -42,6 +42,7 @@
 #include "churn.h"
 #include "cltv.h"
 #include "config.h"
+#include "erasure.h"
 #include "csv.h"
 #include "date.h"
 #include "customers.h"
@@ -599,6 +600,8 @@ typedef struct {
     const unsigned char *keep;
     const double *pchurn, *pcltv; /* percentiles */
     const previous *prev;         /* NULL: every row */
+    erasure *erased;              /* customers left out (privacy.erasure_list), or NULL */
+    int pseudonymized;
     size_t from, to;              /* positions in the output order */
     size_t count;                 /* rows to write */
     score_result r[BATCH];
@@ -618,6 +621,8 @@ static void *score_batch(void *arg)
             continue;
         const customer_row *row = row_of(b->m, i);
         const char *id = id_of(b->m, i);
+        if (erasure_has_id(b->erased, b->pseudonymized, id, strlen(id)))
+            continue;
         score_result *r = &b->r[b->count];
         if ((b->st = score_customer(b->sm, row, SCORE_ALL, 1, r, b->err, sizeof b->err)) !=
             RFM_OK) {
@@ -775,6 +780,15 @@ int main(int argc, char **argv)
     }
     if (!models_dir)
         models_dir = cfg->models_dir;
+    /* Customers erased since the training (privacy.erasure_list) are left
+     * out of every export. */
+    erasure *erased = NULL;
+    if (cfg->privacy.erasure_list &&
+        erasure_open(cfg->privacy.erasure_list, &erased, err, sizeof err) != RFM_OK) {
+        fprintf(stderr, "rfm-score: privacy.erasure_list: %s\n", err);
+        config_free(cfg);
+        return 2;
+    }
 
     int rc = 1;
     double t0 = now_s();
@@ -864,7 +878,9 @@ int main(int argc, char **argv)
             goto out;
         }
         for (size_t i = 0; i < n; i++)
-            if (!isnan(key[i]) && (!keep || keep[i]))
+            if (!isnan(key[i]) && (!keep || keep[i]) &&
+                !erasure_has_id(erased, cfg->privacy.pseudonymize_ids, id_of(&m, i),
+                                strlen(id_of(&m, i))))
                 order[ntop++] = i;
         qsort_r(order, ntop, sizeof *order, cmp_top, key);
         if (ntop > (size_t)top)
@@ -886,6 +902,7 @@ int main(int argc, char **argv)
         batch *b = bt[t];
         b->m = &m, b->sm = &m.sm, b->order = order, b->keep = keep;
         b->pchurn = pchurn, b->pcltv = pcltv, b->prev = changed ? &prev : NULL;
+        b->erased = erased, b->pseudonymized = cfg->privacy.pseudonymize_ids;
     }
     bt[0]->from = 0, bt[0]->to = total < BATCH ? total : BATCH;
     score_batch(bt[0]);
@@ -940,6 +957,7 @@ out:
     free(pchurn), free(pcltv), free(key), free(order), free(keep), free(bt[0]), free(bt[1]);
     previous_free(&prev);
     models_free(&m);
+    erasure_free(erased);
     config_free(cfg);
     return rc;
 }

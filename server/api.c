@@ -15,6 +15,7 @@
 #include "customers.h"
 #include "fileio.h"
 #include "date.h"
+#include "erasure.h"
 #include "jsonout.h"
 #include "live.h"
 #include "modelfile.h"
@@ -55,7 +56,9 @@ struct api {
     const char *(*not_ready)(void *ctx, char *buf, size_t len);
     void *not_ready_ctx;
     const engagement_options *events; /* interaction kinds, engagement edges (not owned) */
-    http_route routes[28];
+    erasure *erased;    /* the erasure list, or NULL (not owned) */
+    int pseudonymous;   /* ids are pseudonyms (privacy.pseudonymize_ids) */
+    http_route routes[32];
     size_t nroutes;
 };
 
@@ -120,6 +123,13 @@ static int h_ready(void *user, const json_t *body, json_t **out, char *msg, size
 /* Today (UTC) as a day number. */
 static int32_t today_utc(void) { return (int32_t)(time(NULL) / 86400); }
 
+/* Is id on the erasure list? Erased customers are unknown to every
+ * lookup. */
+static int erased(const api *a, const char *id)
+{
+    return a->erased && id && erasure_has_id(a->erased, a->pseudonymous, id, strlen(id));
+}
+
 /* The features the by-id calls score: with a store open, the customer's
  * live state at the end of day asof (state_get as of asof + 1, the
  * training convention), else the row of models/customers.csv. 0, or 404
@@ -128,6 +138,10 @@ static int32_t today_utc(void) { return (int32_t)(time(NULL) / 86400); }
 static int by_id(const api *a, const char *id, int32_t asof, customer_row *row, state_customer *sc,
                  char *msg, size_t len)
 {
+    if (erased(a, id)) {
+        snprintf(msg, len, "unknown customer_id '%s'", id);
+        return 404;
+    }
     if (a->live) {
         state_customer c;
         char err[256];
@@ -255,13 +269,18 @@ static int h_cltv(void *user, const json_t *body, json_t **out, char *msg, size_
 
 typedef struct {
     const int *row_cluster;
-    int want;
+    int want; /* -1: any segment */
+    const api *a;
 } seg_filter;
 
+/* A neighbour is kept when of the segment asked for (if any) and not
+ * erased: the tombstones are consulted on every search. */
 static int keep_segment(int64_t row, void *ctx)
 {
     const seg_filter *f = ctx;
-    return f->row_cluster && f->row_cluster[row] == f->want;
+    if (f->want >= 0 && !(f->row_cluster && f->row_cluster[row] == f->want))
+        return 0;
+    return !erased(f->a, ann_customer_id(f->a->ann, row));
 }
 
 /* The most neighbours one query returns: the size of h_similar's result
@@ -283,7 +302,10 @@ static int h_similar(void *user, const json_t *body, json_t **out, char *msg, si
         return 422;
     }
     int k = (int)kd;
-    seg_filter flt = {a->row_cluster, -1};
+    seg_filter flt = {a->row_cluster, -1, a};
+    /* The filter only when it can drop a row: without it the search
+     * takes the unfiltered path. */
+    int filter = a->erased && erasure_count(a->erased) > 0;
     const char *seg = json_string_value(json_object_get(body, "segment"));
     if (seg) {
         flt.want = a->segments ? (int)segments_find(a->segments, seg) : -1;
@@ -299,12 +321,13 @@ static int h_similar(void *user, const json_t *body, json_t **out, char *msg, si
     const char *id = json_string_value(json_object_get(body, "customer_id"));
     if (id) {
         int64_t row;
-        if ((st = ann_lookup(a->ann, id, &row, msg, len)) != RFM_OK) {
+        st = erased(a, id) ? RFM_ENOTFOUND : ann_lookup(a->ann, id, &row, msg, len);
+        if (st != RFM_OK) {
             snprintf(msg, len, "unknown customer_id '%s'", id);
             return st == RFM_ENOTFOUND ? 404 : 422;
         }
-        st = ann_search_row(a->ann, row, k, seg ? keep_segment : NULL, &flt, rows, sims, &found,
-                            msg, len);
+        st = ann_search_row(a->ann, row, k, seg || filter ? keep_segment : NULL, &flt, rows, sims,
+                            &found, msg, len);
     } else {
         const json_t *vec = json_object_get(body, "vector");
         size_t n = json_array_size(vec);
@@ -322,8 +345,8 @@ static int h_similar(void *user, const json_t *body, json_t **out, char *msg, si
             }
         }
         /* ann normalises the query (cosine) and refuses a zero one. */
-        st = ann_search_vector(a->ann, q, (int)n, k, seg ? keep_segment : NULL, &flt, rows, sims,
-                               &found, msg, len);
+        st = ann_search_vector(a->ann, q, (int)n, k, seg || filter ? keep_segment : NULL, &flt,
+                               rows, sims, &found, msg, len);
     }
     if (st == RFM_EDATA || st == RFM_EINVAL)
         return 422;
@@ -664,6 +687,37 @@ int api_score_id(const api *a, const char *id, int32_t asof, score_result *out, 
     return 0;
 }
 
+void api_set_erasure(api *a, erasure *e, int pseudonymous)
+{
+    a->erased = e;
+    a->pseudonymous = pseudonymous;
+}
+
+/* DELETE /customers/{id}: body is {"id": ...} from the path (a pseudonym
+ * by then when ids are pseudonymous). 204 once listed. */
+static int h_erase(void *user, const json_t *body, json_t **out, char *msg, size_t len)
+{
+    const api *a = user;
+    *out = NULL;
+    if (!a->erased) {
+        snprintf(msg, len,
+                 "no erasure list: set privacy.erasure_list, or state.path for the default "
+                 "beside the store (docs/security.md)");
+        return 503;
+    }
+    const char *id = json_string_value(json_object_get(body, "id"));
+    char entry[33], err[256];
+    if (!id || erasure_entry(a->pseudonymous, id, strlen(id), entry) == 0) {
+        snprintf(msg, len, "not a customer id: '%.64s'", id ? id : "");
+        return 404;
+    }
+    if (erasure_add(a->erased, entry, err, sizeof err) != RFM_OK) {
+        snprintf(msg, len, "erasure list: %s", err);
+        return 503;
+    }
+    return 204;
+}
+
 void api_set_live(api *a, live *l, size_t batch_limit, const engagement_options *events)
 {
     a->live = l;
@@ -913,6 +967,7 @@ rfm_status api_load(const char *models_dir, const char *openapi_path, api **out,
         {"GET", "/openapi.yaml", NULL, 0, a->openapi_text, "application/yaml", a->openapi_len},
         {"POST", "/events", h_events, HTTP_ONE, NULL, NULL, 0},
         {"GET", "/customers/{id}", h_customer, 0, NULL, NULL, 0},
+        {"DELETE", "/customers/{id}", h_erase, 0, NULL, NULL, 0},
         {"POST", "/segment", h_segment, HTTP_ONE_OR_OLD_BATCH, NULL, NULL, 0},
         {"POST", "/segment/batch", h_segment, HTTP_BATCH, NULL, NULL, 0},
         {"POST", "/predict_cltv", h_cltv, HTTP_ONE_OR_OLD_BATCH, NULL, NULL, 0},

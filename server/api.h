@@ -59,6 +59,11 @@ void api_set_not_ready(api *a, const char *(*fn)(void *ctx, char *buf, size_t le
  * churn_probability, churn_risk. out's labels borrow from a's models. */
 int api_score_id(const api *a, const char *id, int32_t asof, score_result *out, json_t **scores,
                  char *msg, size_t len);
+/* The erasure list (erasure.h; NULL: none, DELETE /customers/{id} then
+ * answers 503) that by-id lookups and lookalike answers consult, and
+ * whether ids are pseudonyms. e must outlive a; call before a serves. */
+struct erasure;
+void api_set_erasure(api *a, struct erasure *e, int pseudonymous);
 
 /* The route table (owned by a). */
 const http_route *api_routes(const api *a, size_t *n);

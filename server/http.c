@@ -32,6 +32,7 @@
 #include "guard.h"
 #include "jsonout.h"
 #include "sha256.h"
+#include "txn.h"
 #include "ui.h"
 
 #define MAX_VIOLATIONS 50
@@ -61,7 +62,7 @@ typedef struct {
     int too_large;
     int tried_early;   /* tried to answer while the body still came */
     int refused;       /* status decided from the headers (0: none) */
-    char refusal[256]; /* its message */
+    char refusal[400]; /* its message */
     char allow[64];    /* Allow header of a 405 */
     int retry_after;   /* seconds, for a 429 */
     int close;         /* answer with Connection: close (framing errors) */
@@ -71,6 +72,7 @@ typedef struct {
     int status;        /* of the response queued (0: none yet) */
     size_t bytes;
     char token_id[9];
+    long token; /* index in the server's tokens of the one accepted, or -1 */
     char method[8];
     char path[600];    /* ids of up to 256 bytes, percent-decoded */
     const char *param; /* of a templated route ("/customers/{id}"): in path */
@@ -130,37 +132,91 @@ static int hexval(char c)
     return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-rfm_status http_tokens_init(http_tokens *t, char *const *hex, size_t nhex, const char *env,
-                            char *err, size_t errlen)
+static int hex_digest(const char *hex, uint8_t d[32])
 {
-    size_t n = nhex + 1;
+    for (int k = 0; k < 32; k++) {
+        int hi = hexval(hex[2 * k]), lo = hi < 0 ? -1 : hexval(hex[2 * k + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        d[k] = (uint8_t)(hi * 16 + lo);
+    }
+    return 0;
+}
+
+/* The fingerprint of a digest: its first 8 hex digits. */
+static void fingerprint(const uint8_t d[32], char out[33])
+{
+    snprintf(out, 33, "%02x%02x%02x%02x", d[0], d[1], d[2], d[3]);
+}
+
+rfm_status http_tokens_init(http_tokens *t, const server_options *o, const char *env, char *err,
+                            size_t errlen)
+{
+    size_t n = o->ntokens + o->nnamed + 1;
     for (const char *p = env; p && *p; p++)
         n += *p == ',';
-    t->n = 0;
+    memset(t, 0, sizeof *t);
     t->digests = calloc(n, sizeof *t->digests);
-    if (!t->digests)
+    t->scopes = calloc(n, sizeof *t->scopes);
+    t->names = calloc(n, sizeof *t->names);
+    if (!t->digests || !t->scopes || !t->names) {
+        http_tokens_free(t);
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
-    for (size_t i = 0; i < nhex; i++) {
-        for (int k = 0; k < 32; k++) {
-            int hi = hexval(hex[i][2 * k]), lo = hexval(hex[i][2 * k + 1]);
-            if (hi < 0 || lo < 0)
-                return rfm_fail(err, errlen, RFM_EINVAL, "tokens_sha256[%zu] is not hex", i);
-            t->digests[t->n][k] = (uint8_t)(hi * 16 + lo);
-        }
+    }
+    for (size_t i = 0; i < o->ntokens; i++) {
+        if (hex_digest(o->tokens_sha256[i], t->digests[t->n]) != 0)
+            return rfm_fail(err, errlen, RFM_EINVAL, "tokens_sha256[%zu] is not hex", i);
+        t->scopes[t->n] = RFM_SCOPE_ALL;
+        fingerprint(t->digests[t->n], t->names[t->n]);
         t->n++;
     }
-    for (const char *p = env; p && *p;) {
+    for (size_t i = 0; i < o->nnamed; i++) {
+        if (hex_digest(o->named_tokens[i].sha256, t->digests[t->n]) != 0)
+            return rfm_fail(err, errlen, RFM_EINVAL, "tokens[%zu].sha256 is not hex", i);
+        t->scopes[t->n] = o->named_tokens[i].scopes;
+        snprintf(t->names[t->n], sizeof t->names[t->n], "%s", o->named_tokens[i].name);
+        t->n++;
+    }
+    size_t item = 0;
+    for (const char *p = env; p && *p; item++) {
         size_t len = strcspn(p, ",");
         while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\n'))
             len--;
         const char *q = p;
         while (len > 0 && *q == ' ')
             q++, len--;
+        /* "token:scope+scope": the scopes follow the last colon. */
+        const char *colon = len > 0 ? memrchr(q, ':', len) : NULL;
+        unsigned scopes = RFM_SCOPE_ALL;
+        if (colon) {
+            scopes = 0;
+            const char *sp = colon + 1, *end = q + len;
+            while (sp <= end) {
+                size_t k = 0;
+                while (sp + k < end && sp[k] != '+')
+                    k++;
+                unsigned bit = config_scope_bit(sp, k);
+                if (!bit)
+                    return rfm_fail(err, errlen, RFM_EINVAL,
+                                    "RFM_API_TOKENS: item %zu: unknown scope '%.*s' after ':' "
+                                    "(known: score, events, analytics, admin, joined by +)",
+                                    item + 1, (int)(k < 32 ? k : 32), sp);
+                scopes |= bit;
+                sp += k + 1;
+            }
+            len = (size_t)(colon - q);
+            if (len == 0)
+                return rfm_fail(err, errlen, RFM_EINVAL,
+                                "RFM_API_TOKENS: item %zu: empty token before ':'", item + 1);
+        }
         if (len > 0) {
             sha256_ctx c;
             sha256_init(&c);
             sha256_update(&c, q, len);
-            sha256_final(&c, t->digests[t->n++]);
+            sha256_final(&c, t->digests[t->n]);
+            t->scopes[t->n] = scopes;
+            fingerprint(t->digests[t->n], t->names[t->n]);
+            t->n++;
         }
         p += strcspn(p, ",");
         if (*p == ',')
@@ -172,20 +228,26 @@ rfm_status http_tokens_init(http_tokens *t, char *const *hex, size_t nhex, const
 void http_tokens_free(http_tokens *t)
 {
     free(t->digests);
+    free(t->scopes);
+    free(t->names);
     t->digests = NULL;
+    t->scopes = NULL;
+    t->names = NULL;
     t->n = 0;
 }
 
-/* Compare against every digest without an early exit, so the time taken
- * does not tell how much of a digest matched. */
-static int token_ok(const http_tokens *t, const uint8_t d[32])
+/* The index of the token with digest d, or -1. Compares against every
+ * digest without an early exit, so the time taken does not tell how much
+ * of a digest matched. */
+static long token_find(const http_tokens *t, const uint8_t d[32])
 {
-    int found = 0;
+    long found = -1;
     for (size_t i = 0; i < t->n; i++) {
         uint8_t diff = 0;
         for (int k = 0; k < 32; k++)
             diff |= (uint8_t)(t->digests[i][k] ^ d[k]);
-        found |= diff == 0;
+        if (diff == 0 && found < 0)
+            found = (long)i;
     }
     return found;
 }
@@ -201,7 +263,8 @@ static enum MHD_Result send_body(struct MHD_Connection *c, request *r, int statu
         free(body);
         return MHD_NO;
     }
-    MHD_add_response_header(resp, "Content-Type", type);
+    if (type)
+        MHD_add_response_header(resp, "Content-Type", type);
     if (allow)
         MHD_add_response_header(resp, "Allow", allow);
     if (bearer)
@@ -423,6 +486,50 @@ static json_t *handler_details(const json_t *body, const char *base, int status,
     return json_pack("[{s:s,s:s}]", "pointer", ptr, "message", text);
 }
 
+/* ---- pseudonymous ids ------------------------------------------------- */
+
+/* The pseudonym a request id v (string or integer) stands for under key
+ * (docs/security.md): 32 lower-case hex digits are taken as a pseudonym
+ * already, any other id is normalised and hashed. NULL when v is neither
+ * a string nor an integer, or a missing id (the handler reports it). New
+ * reference. */
+static json_t *id_pseudonym(const char *key, const json_t *v)
+{
+    char num[32], p[TXN_PSEUDONYM_LEN + 1];
+    const char *id = json_string_value(v);
+    size_t len = json_string_length(v);
+    if (json_is_integer(v)) {
+        snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));
+        id = num;
+        len = strlen(num);
+    }
+    if (!id)
+        return NULL;
+    if (txn_is_pseudonym(id, len))
+        return json_string(id);
+    return txn_pseudonym(key, strlen(key), id, len, p) ? json_string(p) : NULL;
+}
+
+/* Replace every "customer_id" member of j (at any depth: single bodies,
+ * batches, event lists) by its pseudonym, so that no handler, store or
+ * answer sees a clear id. */
+static void pseudonymize(const char *key, json_t *j)
+{
+    if (json_is_object(j)) {
+        json_t *v = id_pseudonym(key, json_object_get(j, "customer_id"));
+        if (v)
+            json_object_set_new(j, "customer_id", v);
+        const char *k;
+        json_t *m;
+        json_object_foreach(j, k, m) if (json_is_object(m) || json_is_array(m))
+            pseudonymize(key, m);
+    } else if (json_is_array(j)) {
+        size_t i;
+        json_t *m;
+        json_array_foreach(j, i, m) pseudonymize(key, m);
+    }
+}
+
 /* Run the handler on the body, or on each item of a batch. */
 static int run_handler(const http_route *rt, int batch, void *user, const json_t *body,
                        json_t **reply)
@@ -492,7 +599,7 @@ static int check_token(http_server *s, struct MHD_Connection *c, request *r)
     sha256_of(tok, strlen(tok), d, hex);
     memcpy(r->token_id, hex, 8);
     r->token_id[8] = '\0';
-    if (!token_ok(s->tokens, d)) {
+    if ((r->token = token_find(s->tokens, d)) < 0) {
         snprintf(r->refusal, sizeof r->refusal, "unknown bearer token");
         return 401;
     }
@@ -504,6 +611,31 @@ static int check_token(http_server *s, struct MHD_Connection *c, request *r)
         return 429;
     }
     return 0;
+}
+
+/* The token (check_token, 401 and 429), then its scopes against those the
+ * operation of the contract (method and its path template) asks for
+ * (oas_security): 403 naming the first scope missing. The one place where
+ * a request's access is decided. Returns 0 to go on, else the status with
+ * r->refusal. */
+static int check_access(http_server *s, struct MHD_Connection *c, request *r, const char *method,
+                        const char *path)
+{
+    unsigned need;
+    const char *bad;
+    int auth = oas_security(s->spec, oas_operation(s->spec, method, path), &need, &bad);
+    if (auth == OAS_AUTH_NONE || (auth == OAS_AUTH_OPTIONAL && !r->page))
+        return 0;
+    int refused = check_token(s, c, r);
+    if (refused)
+        return refused;
+    unsigned missing = need & ~s->tokens->scopes[r->token];
+    if (!missing)
+        return 0;
+    snprintf(r->refusal, sizeof r->refusal,
+             "token %s lacks the scope '%s' that %s %.200s needs (docs/security.md)",
+             s->tokens->names[r->token], config_scope_name(missing & (0u - missing)), method, path);
+    return 403;
 }
 
 /* The checks that need only the request line and headers. Returns 0 to
@@ -521,12 +653,11 @@ static int check_headers(http_server *s, struct MHD_Connection *c, request *r, c
         return 405;
     }
     if (s->ops && (r->page = ops_route(s->ops, m, r->path)) != OPS_NONE)
-        return ops_needs_token(s->ops, r->page) ? check_token(s, c, r) : 0;
+        return ops_needs_token(s->ops, r->page) ? check_access(s, c, r, m, r->path) : 0;
     const http_stream *hs = s->prov.stream;
     if (hs && strcmp(m, "GET") == 0 && strcmp(r->path, hs->path) == 0) {
-        r->stream = 1;
-        const json_t *sec = json_object_get(oas_operation(s->spec, "GET", hs->path), "security");
-        return json_is_array(sec) && json_array_size(sec) == 0 ? 0 : check_token(s, c, r);
+        r->stream = 1; /* token and scope as the contract says (score for /feed) */
+        return check_access(s, c, r, "GET", hs->path);
     }
     r->rt = find_route(r, m, r->path);
     if (!r->rt) {
@@ -540,10 +671,7 @@ static int check_headers(http_server *s, struct MHD_Connection *c, request *r, c
         snprintf(r->refusal, sizeof r->refusal, "no such endpoint: %.200s", r->path);
         return 404;
     }
-    const json_t *op = oas_operation(s->spec, m, r->rt->path);
-    const json_t *sec = json_object_get(op, "security");
-    int needs_token = !(json_is_array(sec) && json_array_size(sec) == 0);
-    int refused = needs_token ? check_token(s, c, r) : 0;
+    int refused = check_access(s, c, r, m, r->rt->path);
     if (refused)
         return refused;
     if (strcmp(r->rt->method, "POST") == 0) {
@@ -698,7 +826,7 @@ static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request
         memcpy(copy, rt->fixed_body, rt->fixed_len);
         return send_body(c, r, 200, copy, rt->fixed_len, rt->fixed_type, NULL, 0);
     }
-    if (strcmp(rt->method, "GET") == 0) {
+    if (strcmp(rt->method, "GET") == 0 || strcmp(rt->method, "DELETE") == 0) {
         json_t *out = NULL, *params = NULL;
         char msg[512] = "";
         if (r->param) {
@@ -708,7 +836,11 @@ static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request
             char seg[sizeof r->path];
             snprintf(seg, sizeof seg, "%s", r->param);
             utf8_clean(seg);
-            json_object_set_new(params, "id", json_string(seg));
+            json_t *clear = json_string(seg);
+            json_t *pid = s->opt->id_key ? id_pseudonym(s->opt->id_key, clear) : NULL;
+            json_object_set_new(params, "id", pid ? pid : clear);
+            if (pid)
+                json_decref(clear);
             if (as_of) {
                 char a[64];
                 snprintf(a, sizeof a, "%s", as_of);
@@ -716,8 +848,15 @@ static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request
                 json_object_set_new(params, "as_of", json_string(a));
             }
         }
-        int status = call(rt, r->user, params, &out, msg, sizeof msg);
+        int status = rt->fn(r->user, params, &out, msg, sizeof msg);
         json_decref(params);
+        if (status == 204 && !out) {
+            char *empty = calloc(1, 1);
+            return empty ? send_body(c, r, 204, empty, 0, NULL, NULL, 0)
+                         : send_error(c, r, 503, NULL, NULL, "out of memory");
+        }
+        if (status == 200 && !out)
+            return send_error(c, r, 503, NULL, NULL, "out of memory");
         if (!out) /* a GET handler may answer a non-200 with its own body (/ready) */
             return send_error(c, r, status, NULL, NULL, "%s", msg);
         enum MHD_Result ret = send_json(c, r, status, out);
@@ -788,6 +927,8 @@ int http_answer_json(const server_options *opt, const oas_spec *spec, ops *o, co
     }
     if (o)
         ops_observe(o, op_path, body);
+    if (opt->id_key)
+        pseudonymize(opt->id_key, body);
     int status = run_handler(rt, batch, user, body, reply);
     json_decref(body);
     return status;
@@ -805,6 +946,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!r)
             return MHD_NO;
         r->server = s;
+        r->token = -1;
         clock_gettime(CLOCK_MONOTONIC, &r->t0);
         snprintf(r->method, sizeof r->method, "%s", method);
         snprintf(r->path, sizeof r->path, "%s", url);
@@ -895,12 +1037,18 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                            : r->stream && s->prov.stream ? s->prov.stream->path
                            : r->ui ? (strcmp(r->path, "/ui/") == 0 ? "/ui/" : "/ui/{asset}")
                                    : r->path;
+    int templated = r->rt && r->param;
     if (r->lease)
         s->prov.release(s->prov.ctx, r->lease);
     struct timespec t1;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     long long us =
         (long long)(t1.tv_sec - r->t0.tv_sec) * 1000000 + (t1.tv_nsec - r->t0.tv_nsec) / 1000;
+    /* The accepted token's name (server.tokens) or fingerprint: never
+     * the token. */
+    const char *tname = r->token >= 0 ? s->tokens->names[r->token] : NULL;
+    if (s->ops && r->token >= 0)
+        ops_token_done(s->ops, (size_t)r->token, r->status);
     if (s->ops)
         ops_request_done(s->ops, endpoint, r->status,
                          (double)(t1.tv_sec - r->t0.tv_sec) + (t1.tv_nsec - r->t0.tv_nsec) / 1e9);
@@ -923,12 +1071,16 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                                     now.tv_nsec / 1000000);
         n = json_escape(line, n, sizeof line, r->method);
         n += (size_t)snprintf(line + n, sizeof line - n, "\",\"path\":\"");
-        n = json_escape(line, n, sizeof line - 200, r->path);
+        /* A templated route's path carries a customer id: the template is
+         * logged instead ("/customers/{id}"). */
+        n = json_escape(line, n, sizeof line - 200, templated ? endpoint : r->path);
         n += (size_t)snprintf(
             line + n, sizeof line - n,
-            "\",\"status\":%d,\"latency_us\":%lld,\"bytes\":%zu,\"token_id\":%s%s%s%s}\n",
+            "\",\"status\":%d,\"latency_us\":%lld,\"bytes\":%zu,\"token_id\":%s%s%s,"
+            "\"token\":%s%s%s%s}\n",
             r->status, us, r->bytes, r->token_id[0] ? "\"" : "",
-            r->token_id[0] ? r->token_id : "null", r->token_id[0] ? "\"" : "",
+            r->token_id[0] ? r->token_id : "null", r->token_id[0] ? "\"" : "", tname ? "\"" : "",
+            tname ? tname : "null", tname ? "\"" : "",
             toe != MHD_REQUEST_TERMINATED_COMPLETED_OK ? ",\"aborted\":true" : "");
         if (n >= sizeof line)
             n = sizeof line - 1;
@@ -963,11 +1115,36 @@ static void server_free(http_server *s)
     free(s);
 }
 
+/* Every scope the contract names must be one the tokens can carry. */
+static rfm_status contract_scopes_known(const oas_spec *spec, const char *file, char *err,
+                                        size_t errlen)
+{
+    const char *path, *method, *bad;
+    const json_t *item, *op;
+    unsigned need;
+    json_object_foreach((json_t *)json_object_get(oas_root(spec), "paths"), path, item)
+    {
+        json_object_foreach((json_t *)item, method, op)
+        {
+            if (json_is_object(op) && oas_security(spec, op, &need, &bad) == OAS_AUTH_BAD)
+                return rfm_fail(err, errlen, RFM_EFORMAT,
+                                "%s: %s %s: unknown scope '%s' in security (known: score, "
+                                "events, analytics, admin)",
+                                file, method, path, bad);
+        }
+    }
+    return RFM_OK;
+}
+
 rfm_status http_start(const server_options *opt, const oas_spec *spec, const http_tokens *tokens,
                       const http_provider *prov, ops *o, FILE *access_log, http_server **out,
                       int *port_out, char *err, size_t errlen)
 {
     *out = NULL;
+    if (contract_scopes_known(spec, opt->openapi, err, errlen) != RFM_OK)
+        return RFM_EFORMAT;
+    if (o && ops_set_tokens(o, (const char(*)[33])tokens->names, tokens->n, err, errlen) != RFM_OK)
+        return RFM_ENOMEM;
     http_server *s = calloc(1, sizeof *s);
     if (!s)
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");

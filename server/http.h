@@ -23,11 +23,14 @@
  * error status it leaves *out NULL and writes the message into msg (the
  * reply then has the error shape); a GET handler may instead return a
  * non-200 status with its own *out. 200 with *out NULL means building the
- * reply ran out of memory: the client gets 503. */
+ * reply ran out of memory: the client gets 503. A GET or DELETE handler
+ * (body: {"id", "as_of"} from the path and query) may return 204 with *out
+ * NULL: no content. With server_options.id_key every "customer_id" of a
+ * body and the path's {id} reach the handler as pseudonyms. */
 typedef int (*http_handler)(void *user, const json_t *body, json_t **out, char *msg, size_t msglen);
 
 typedef struct {
-    const char *method; /* "GET", "POST" */
+    const char *method; /* "GET", "POST", "DELETE" */
     const char *path;
     http_handler fn;
     int batch; /* HTTP_ONE, HTTP_ONE_OR_OLD_BATCH or HTTP_BATCH, below */
@@ -48,14 +51,22 @@ enum { HTTP_ONE = 0, HTTP_ONE_OR_OLD_BATCH = 1, HTTP_BATCH = 2 };
 
 typedef struct http_server http_server;
 
-/* Token digests: from the config (hex) and the plain tokens of env (a
- * comma-separated list, may be NULL). */
+/* Accepted tokens: digest, name (for the access log and metrics) and
+ * scopes (RFM_SCOPE_* bits) of each. */
 typedef struct {
     uint8_t (*digests)[32];
+    unsigned *scopes;
+    char (*names)[33];
     size_t n;
 } http_tokens;
-rfm_status http_tokens_init(http_tokens *t, char *const *hex, size_t nhex, const char *env,
-                            char *err, size_t errlen);
+/* From the config (server.tokens: named and scoped; server.tokens_sha256:
+ * every scope, named by fingerprint) and env, the value of RFM_API_TOKENS
+ * (may be NULL): "tok1:score+events,tok2", a token without a ":scopes"
+ * suffix having every scope, named by its fingerprint (the first 8 hex
+ * digits of its sha256). An unknown scope fails with a message that does
+ * not carry the token. */
+rfm_status http_tokens_init(http_tokens *t, const server_options *o, const char *env, char *err,
+                            size_t errlen);
 void http_tokens_free(http_tokens *t);
 
 /* Where a request finds its models and routes. acquire() is called once

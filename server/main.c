@@ -23,6 +23,7 @@
 #include "api.h"
 #include "config.h"
 #include "date.h"
+#include "erasure.h"
 #include "http.h"
 #include "kafka.h"
 #include "live.h"
@@ -152,6 +153,35 @@ static int set_str(char **dst, const char *src)
     return 1;
 }
 
+/* Whether the models' ids are what this config makes of request ids:
+ * pseudonyms under the same key (the manifest's id_key_check), or clear
+ * ids both. 0, or 1 with the reason in err. */
+static int privacy_mismatch(const json_t *manifest, const rfm_config *cfg, char *err, size_t len)
+{
+    const json_t *p = json_object_get(manifest, "privacy");
+    int trained = json_is_true(json_object_get(p, "pseudonymized_ids"));
+    const char *check = json_string_value(json_object_get(p, "id_key_check"));
+    const char *key = cfg->txn.id_key;
+    if (trained != (key != NULL)) {
+        snprintf(err, len,
+                 "the models were trained with %s ids but privacy.pseudonymize_ids is %s: "
+                 "serve with the config they were trained with, or train again",
+                 trained ? "pseudonymous" : "clear", key ? "true" : "false");
+        return 1;
+    }
+    if (key) {
+        char mine[TXN_PSEUDONYM_LEN + 1];
+        txn_pseudonym(key, strlen(key), "rfm-id-key-check", 16, mine);
+        if (!check || strcmp(check, mine) != 0) {
+            snprintf(err, len,
+                     "RFM_ID_KEY is not the key the models were trained with (the manifest's "
+                     "privacy.id_key_check differs): request ids would match no customer");
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: rfm-serve [--config FILE] [--host ADDR] [--port N] [--models DIR]\n"
@@ -159,8 +189,9 @@ static void usage(FILE *f)
                "                 --kafka-topic NAME [--kafka-group ID]]\n"
                "\n"
                "Serves the models in DIR (default from the config: models/) over HTTP.\n"
-               "Tokens: RFM_API_TOKENS=tok1,tok2 in the environment and/or\n"
-               "server.tokens_sha256 in the config. SIGTERM or SIGINT stops it cleanly.\n"
+               "Tokens: RFM_API_TOKENS=tok1,tok2 in the environment (tok1:score+events\n"
+               "limits tok1 to those scopes) and/or server.tokens and server.tokens_sha256\n"
+               "in the config (docs/security.md). SIGTERM or SIGINT stops it cleanly.\n"
                "\n"
                "  --config FILE   configuration (default config/rfm.yaml)\n"
                "  --host ADDR     override server.host (0.0.0.0: every interface)\n"
@@ -245,6 +276,12 @@ int main(int argc, char **argv)
         free(cfg->server.host);
         cfg->server.host = h2;
     }
+    if (config_id_key(cfg, getenv("RFM_ID_KEY"), err, sizeof err) != RFM_OK) {
+        fprintf(stderr, "rfm-serve: %s\n", err);
+        config_free(cfg);
+        return 2;
+    }
+    cfg->server.id_key = cfg->txn.id_key;
     if ((kafka_brokers && !set_str(&cfg->kafka.brokers, kafka_brokers)) ||
         (kafka_topic && !set_str(&cfg->kafka.topic, kafka_topic)) ||
         (kafka_group && !set_str(&cfg->kafka.group_id, kafka_group))) {
@@ -280,12 +317,14 @@ int main(int argc, char **argv)
     kafka *kc = NULL;
     extra_metrics em = {0};
     ui_assets *ui = NULL;
+    erasure *erased = NULL;
     FILE *log = stderr;
     if (oas_load(cfg->server.openapi, &spec, err, sizeof err) != RFM_OK ||
-        http_tokens_init(&tokens, cfg->server.tokens_sha256, cfg->server.ntokens,
-                         getenv("RFM_API_TOKENS"), err, sizeof err) != RFM_OK ||
+        http_tokens_init(&tokens, &cfg->server, getenv("RFM_API_TOKENS"), err, sizeof err) !=
+            RFM_OK ||
         api_load(models_dir, cfg->server.openapi, &a, err, sizeof err) != RFM_OK ||
         api_check_contract(a, spec, cfg->server.openapi, err, sizeof err) != RFM_OK ||
+        privacy_mismatch(api_manifest(a), cfg, err, sizeof err) ||
         ops_new(&cfg->server, spec, &o, err, sizeof err) != RFM_OK ||
         ops_set_models(o, api_manifest(a), api_customers(a), err, sizeof err) != RFM_OK) {
         fprintf(stderr, "rfm-serve: %s\n", err);
@@ -294,6 +333,16 @@ int main(int argc, char **argv)
     if (load_ui(ui_dir ? ui_dir : cfg->server.ui_assets, &ui) != 0)
         goto out;
     ops_set_ui(o, ui);
+    /* The erasure list: consulted by lookups, and by the seeding below. */
+    if (cfg->privacy.erasure_list) {
+        if (erasure_open(cfg->privacy.erasure_list, &erased, err, sizeof err) != RFM_OK) {
+            fprintf(stderr, "rfm-serve: privacy.erasure_list: %s\n", err);
+            goto out;
+        }
+        cfg->txn.erased = erased;
+        cfg->txn.is_erased = cfg->txn.id_key ? erasure_txn_pseudonymous : erasure_txn_clear;
+        api_set_erasure(a, erased, cfg->txn.id_key != NULL);
+    }
     if (state_path) {
         /* The store's folder (state/ by default) is made if missing, one level. */
         char folder[4096];
@@ -321,8 +370,9 @@ int main(int argc, char **argv)
         api_set_live(a, lv, cfg->server.batch_limit, &cfg->events);
     }
     if (tokens.n == 0)
-        fprintf(stderr, "rfm-serve: warning: no tokens (set RFM_API_TOKENS or "
-                        "server.tokens_sha256): every scoring request will get 401\n");
+        fprintf(stderr,
+                "rfm-serve: warning: no tokens (set RFM_API_TOKENS or "
+                "server.tokens or server.tokens_sha256): every scoring request will get 401\n");
     if (cfg->server.access_log && !(log = fopen(cfg->server.access_log, "a"))) {
         fprintf(stderr, "rfm-serve: cannot open access log %s\n", cfg->server.access_log);
         log = stderr;
@@ -380,6 +430,7 @@ int main(int argc, char **argv)
          * reference with an empty window. */
         int seeded = 0;
         if (api_load(models_dir, cfg->server.openapi, &fresh, err, sizeof err) != RFM_OK ||
+            privacy_mismatch(api_manifest(fresh), cfg, err, sizeof err) ||
             (lv &&
              live_seed(lv, api_manifest(fresh), &cfg->txn, &seeded, err, sizeof err) != RFM_OK) ||
             ops_set_models(o, api_manifest(fresh), api_customers(fresh), err, sizeof err) !=
@@ -392,6 +443,7 @@ int main(int argc, char **argv)
                     err);
             continue;
         }
+        api_set_erasure(fresh, erased, cfg->txn.id_key != NULL);
         if (lv) {
             api_set_live(fresh, lv, cfg->server.batch_limit, &cfg->events);
             if (kc)
@@ -432,6 +484,7 @@ out:
     livefeed_free(lf); /* before the models and the store: its sweep reads them */
     api_release(a);
     live_close(lv);
+    erasure_free(erased);
     ops_free(o);
     ui_free(ui);
     http_tokens_free(&tokens);

@@ -54,8 +54,29 @@ struct ops {
     generation *gen;                   /* read atomically; replaced under mu */
     void (*extra)(void *ctx, FILE *f); /* more metrics (the state store), or NULL */
     void *extra_ctx;
+    const char (*token_names)[33]; /* of the accepted tokens, for metrics */
+    size_t ntokens;
+    uint64_t (*token_class)[5]; /* requests by token and status class 1xx..5xx */
     const struct ui_assets *ui; /* the /ui/ app, or NULL (not owned) */
 };
+
+rfm_status ops_set_tokens(ops *o, const char (*names)[33], size_t n, char *err, size_t errlen)
+{
+    free(o->token_class);
+    o->ntokens = 0;
+    o->token_class = calloc(n ? n : 1, sizeof *o->token_class);
+    if (!o->token_class)
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    o->token_names = names;
+    o->ntokens = n;
+    return RFM_OK;
+}
+
+void ops_token_done(ops *o, size_t i, int status)
+{
+    if (i < o->ntokens && status >= 100 && status < 600)
+        __atomic_add_fetch(&o->token_class[i][status / 100 - 1], 1, __ATOMIC_RELAXED);
+}
 
 void ops_set_ui(ops *o, const struct ui_assets *u) { o->ui = u; }
 
@@ -118,6 +139,7 @@ void ops_free(ops *o)
         free(g);
     }
     ratelimit_free(o->rl);
+    free(o->token_class);
     free(o->docs);
     free(o->stats);
     free(o->endpoint);
@@ -340,6 +362,18 @@ static void put_metrics(ops *o, FILE *f, long inflight)
             if (n)
                 fprintf(f, "rfm_http_requests_total{endpoint=\"%s\",status=\"%d\"} %llu\n",
                         o->endpoint[i], st, (unsigned long long)n);
+        }
+    fputs("# HELP rfm_http_requests_by_token_total Requests accepted as coming from a token, by "
+          "the token's name (server.tokens) or fingerprint (the first 8 hex digits of its "
+          "sha256) and the status class.\n"
+          "# TYPE rfm_http_requests_by_token_total counter\n",
+          f);
+    for (size_t i = 0; i < o->ntokens; i++)
+        for (int k = 0; k < 5; k++) {
+            uint64_t n = __atomic_load_n(&o->token_class[i][k], __ATOMIC_RELAXED);
+            if (n)
+                fprintf(f, "rfm_http_requests_by_token_total{token=\"%s\",class=\"%dxx\"} %llu\n",
+                        o->token_names[i], k + 1, (unsigned long long)n);
         }
     fputs("# HELP rfm_http_request_duration_seconds Time from the request's headers to its "
           "completion.\n"

@@ -82,6 +82,13 @@ void ops_set_extra(ops *o, void (*fn)(void *ctx, FILE *f), void *ctx);
 struct ui_assets;
 void ops_set_ui(ops *o, const struct ui_assets *u);
 const struct ui_assets *ops_ui(const ops *o);
+/* The names of the accepted tokens (http_tokens.names; they must outlive
+ * o), for rfm_http_requests_by_token_total{token,class}. Call before
+ * serving. */
+rfm_status ops_set_tokens(ops *o, const char (*names)[33], size_t n, char *err, size_t errlen);
+/* A request that token i (of ops_set_tokens) was accepted for finished
+ * with status: counted by the token's name and the status class. */
+void ops_token_done(ops *o, size_t i, int status);
 
 /* A request finished: count it by endpoint and status, and its latency. */
 void ops_request_done(ops *o, const char *path, int status, double seconds);

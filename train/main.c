@@ -25,6 +25,7 @@
 #include "cards.h"
 #include "cltv.h"
 #include "config.h"
+#include "erasure.h"
 #include "customers.h"
 #include "embeddings.h"
 #include "fileio.h"
@@ -330,6 +331,52 @@ static int read_input(train_ctx *c, int needs_tx, int *fit)
                  tx_path, c->rep.sha256, (unsigned long long)c->rep.lines,
                  (unsigned long long)c->rep.used, m, d0, d1);
         say("rfm-train: %zu customers as of the snapshot\n", m);
+    }
+    return 0;
+}
+
+/* Pseudonymous ids (docs/security.md): the transactions' ids were
+ * replaced as they were read (txn_options.id_key); a summary's are
+ * replaced here, before anything is written. Without pseudonymisation, ids
+ * that look like e-mail addresses or phone numbers are counted and said
+ * once on stderr (never one of them). Both go to the manifest as
+ * "privacy". Returns 0 or 1 after printing the error. */
+static int privacy_ids(train_ctx *c)
+{
+    const char *key = c->cfg->txn.id_key;
+    size_t kind[3] = {0, 0, 0};
+    for (size_t i = 0; i < c->m; i++) {
+        if (key && c->summary) {
+            char p[TXN_PSEUDONYM_LEN + 1];
+            txn_pseudonym(key, strlen(key), c->ids[i], strlen(c->ids[i]), p);
+            explicit_bzero(c->ids[i], strlen(c->ids[i]));
+            free(c->ids[i]);
+            if (!(c->ids[i] = strdup(p))) {
+                fprintf(stderr, "rfm-train: out of memory\n");
+                return 1;
+            }
+        } else if (!key) {
+            kind[txn_id_looks_like(c->ids[i])]++;
+        }
+    }
+    if (kind[TXN_ID_EMAIL] || kind[TXN_ID_PHONE])
+        fprintf(stderr,
+                "rfm-train: warning: %zu customer ids look like e-mail addresses and %zu like "
+                "phone numbers, and privacy.pseudonymize_ids is false: they are stored in clear "
+                "in the models (docs/security.md)\n",
+                kind[TXN_ID_EMAIL], kind[TXN_ID_PHONE]);
+    json_t *p =
+        json_pack("{s:b,s:{s:I,s:I}}", "pseudonymized_ids", key != NULL, "clear_ids_like", "email",
+                  (json_int_t)kind[TXN_ID_EMAIL], "phone", (json_int_t)kind[TXN_ID_PHONE]);
+    if (key) {
+        /* The pseudonym of a fixed text: rfm-serve refuses another key. */
+        char check[TXN_PSEUDONYM_LEN + 1];
+        txn_pseudonym(key, strlen(key), "rfm-id-key-check", 16, check);
+        json_object_set_new(p, "id_key_check", json_string(check));
+    }
+    if (modelfile_set(c->stage, "privacy", p, c->err, sizeof c->err) != RFM_OK) {
+        fprintf(stderr, "rfm-train: %s\n", c->err);
+        return 1;
     }
     return 0;
 }
@@ -789,6 +836,22 @@ int main(int argc, char **argv)
         config_free(cfg);
         return rc;
     }
+    if (config_id_key(cfg, getenv("RFM_ID_KEY"), err, sizeof err) != RFM_OK) {
+        fprintf(stderr, "rfm-train: %s\n", err);
+        config_free(cfg);
+        return 2;
+    }
+    /* Customers erased on request (privacy.erasure_list) stay out. */
+    erasure *erased = NULL;
+    if (cfg->privacy.erasure_list) {
+        if (erasure_open(cfg->privacy.erasure_list, &erased, err, sizeof err) != RFM_OK) {
+            fprintf(stderr, "rfm-train: privacy.erasure_list: %s\n", err);
+            config_free(cfg);
+            return 2;
+        }
+        cfg->txn.erased = erased;
+        cfg->txn.is_erased = cfg->txn.id_key ? erasure_txn_pseudonymous : erasure_txn_clear;
+    }
     if (!campaign)
         campaign = cfg->campaign;
     int needs_tx = 0;
@@ -801,6 +864,7 @@ int main(int argc, char **argv)
                 "rfm-train: no transactions: set data.transactions in %s or pass "
                 "--transactions FILE\n",
                 config_path);
+        erasure_free(erased);
         config_free(cfg);
         return 2;
     }
@@ -825,8 +889,8 @@ int main(int argc, char **argv)
                 st == RFM_EBUSY ? "; try again when it is done, or pass --wait" : "");
         goto out;
     }
-    if ((rc = read_input(cx, needs_tx, fit)) || (rc = describe_input(cx)) ||
-        (needs_tx && (rc = save_customers(cx))))
+    if ((rc = read_input(cx, needs_tx, fit)) || (rc = privacy_ids(cx)) ||
+        (rc = describe_input(cx)) || (needs_tx && (rc = save_customers(cx))))
         goto out;
     for (size_t i = 0; i < NSTEPS; i++)
         if (fit[i] && (rc = STEPS[i].fit(cx)))
@@ -849,6 +913,7 @@ out:
         free(cx->bm);
     free(cx->feats);
     txn_free(cx->d);
+    erasure_free(erased);
     config_free(cfg);
     return rc;
 }

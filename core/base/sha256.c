@@ -214,3 +214,28 @@ void sha256_of(const void *data, size_t n, uint8_t digest[32], char hex[65])
     if (hex)
         sha256_hex(digest, hex);
 }
+
+void hmac_sha256(const void *key, size_t keylen, const void *msg, size_t n, uint8_t mac[32])
+{
+    uint8_t k[64] = {0}, pad[64], inner[32];
+    if (keylen > sizeof k)
+        sha256_of(key, keylen, k, NULL);
+    else if (keylen > 0)
+        memcpy(k, key, keylen);
+    sha256_ctx c;
+    for (int i = 0; i < 64; i++)
+        pad[i] = (uint8_t)(k[i] ^ 0x36);
+    sha256_init(&c);
+    sha256_update(&c, pad, sizeof pad);
+    sha256_update(&c, msg, n);
+    sha256_final(&c, inner);
+    for (int i = 0; i < 64; i++)
+        pad[i] = (uint8_t)(k[i] ^ 0x5c);
+    sha256_init(&c);
+    sha256_update(&c, pad, sizeof pad);
+    sha256_update(&c, inner, sizeof inner);
+    sha256_final(&c, mac);
+    /* The key's traces: the caller's key is secret. */
+    explicit_bzero(k, sizeof k);
+    explicit_bzero(pad, sizeof pad);
+}

@@ -246,11 +246,17 @@ struct txn_data {
 const char *txn_reason_name(txn_reason r)
 {
     static const char *const names[TXN_NREASONS] = {
-        "missing_customer_id",  "cancelled",
-        "bad_number",           "bad_date",
-        "nonpositive_quantity", "nonpositive_price",
-        "zero_amount",          "duplicate",
-        "after_snapshot",       "return",
+        "missing_customer_id",
+        "cancelled",
+        "bad_number",
+        "bad_date",
+        "nonpositive_quantity",
+        "nonpositive_price",
+        "zero_amount",
+        "duplicate",
+        "after_snapshot",
+        "return",
+        "erased",
     };
     return (unsigned)r < TXN_NREASONS ? names[r] : "unknown";
 }
@@ -416,6 +422,59 @@ static size_t normalise_id(const char **sp, size_t len)
         return (size_t)(dot - s);
     }
     return len;
+}
+
+size_t txn_pseudonym(const char *key, size_t keylen, const char *id, size_t len, char out[33])
+{
+    out[0] = '\0';
+    len = normalise_id(&id, len);
+    if (len == 0)
+        return 0;
+    uint8_t mac[32];
+    hmac_sha256(key, keylen, id, len, mac);
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < TXN_PSEUDONYM_LEN / 2; i++) {
+        out[2 * i] = hex[mac[i] >> 4];
+        out[2 * i + 1] = hex[mac[i] & 15];
+    }
+    out[TXN_PSEUDONYM_LEN] = '\0';
+    return TXN_PSEUDONYM_LEN;
+}
+
+int txn_is_pseudonym(const char *s, size_t len)
+{
+    if (len != TXN_PSEUDONYM_LEN)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+txn_id_kind txn_id_looks_like(const char *id)
+{
+    const char *at = strchr(id, '@');
+    if (at && at > id && !strchr(at + 1, '@') && !strpbrk(id, " \t,;<>")) {
+        const char *dot = strrchr(at + 1, '.');
+        if (dot && dot > at + 1 && dot[1] != '\0')
+            return TXN_ID_EMAIL;
+    }
+    size_t digits = 0, seps = 0;
+    const char *p = id;
+    while (*p == ' ')
+        p++;
+    int plus = *p == '+';
+    for (; *p; p++) {
+        if (*p >= '0' && *p <= '9')
+            digits++;
+        else if (strchr("+-.() ", *p) && (*p != '+' || p == id || p[-1] == ' '))
+            seps++;
+        else
+            return TXN_ID_OTHER;
+    }
+    if (digits >= 8 && digits <= 15 && (plus || seps > 0))
+        return TXN_ID_PHONE;
+    return TXN_ID_OTHER;
 }
 
 /* Set of line hashes of the current invoice; cleared by bumping `gen`. */
@@ -725,7 +784,11 @@ static void count_reason(reader *rd, txn_reason r, uint64_t line, const csv_fiel
     uint64_t k = rep->count[r]++;
     if (k < TXN_EXAMPLES)
         rep->examples[r][k] = line;
-    if (k == 0) {
+    if (k == 0 && rd->opt->id_key) {
+        /* The line holds a clear customer id, and columns not configured. */
+        snprintf(rep->example_text[r], sizeof rep->example_text[r],
+                 "(text withheld: privacy.pseudonymize_ids)");
+    } else if (k == 0) {
         char *t = rep->example_text[r];
         size_t n = 0;
         for (size_t i = 0; i < nf && n < TXN_EXAMPLE_TEXT; i++) {
@@ -1013,6 +1076,10 @@ static txn_reason clean_line(reader *rd, const csv_field *f, size_t nf, uint64_t
 typedef struct {
     txn_data *d;
     u64map days, invs, cps, rets;
+    const char *id_key; /* NULL: clear ids */
+    char er_cid[64];    /* the previous line's id for the erasure check, and its answer */
+    size_t er_cid_len;
+    int er_last;
     char last_cid[64];
     size_t last_cid_len;
     long last_c, last_dk, last_ik;
@@ -1033,7 +1100,15 @@ static long customer_index(accum *a, const line_value *v)
     long c;
     if (v->cidlen == a->last_cid_len && memcmp(v->cid, a->last_cid, v->cidlen) == 0)
         return a->last_c;
-    if ((c = strtab_intern(&a->d->cust, v->cid, v->cidlen, &added)) < 0)
+    if (a->id_key) {
+        /* The clear id goes no further than this line's buffer. */
+        char p[TXN_PSEUDONYM_LEN + 1];
+        txn_pseudonym(a->id_key, strlen(a->id_key), v->cid, v->cidlen, p);
+        c = strtab_intern(&a->d->cust, p, TXN_PSEUDONYM_LEN, &added);
+    } else {
+        c = strtab_intern(&a->d->cust, v->cid, v->cidlen, &added);
+    }
+    if (c < 0)
         return -1;
     if (v->cidlen < sizeof a->last_cid) {
         memcpy(a->last_cid, v->cid, v->cidlen);
@@ -1043,6 +1118,30 @@ static long customer_index(accum *a, const line_value *v)
         a->last_cid_len = SIZE_MAX;
     }
     return c;
+}
+
+/* Is the line's customer on the erasure list (opt->is_erased)? Asked
+ * once per run of lines of one customer. */
+static int line_erased(accum *a, const txn_options *opt, const line_value *v)
+{
+    if (v->cidlen == a->er_cid_len && memcmp(v->cid, a->er_cid, v->cidlen) == 0)
+        return a->er_last;
+    int er;
+    if (a->id_key) {
+        char p[TXN_PSEUDONYM_LEN + 1];
+        txn_pseudonym(a->id_key, strlen(a->id_key), v->cid, v->cidlen, p);
+        er = opt->is_erased(opt->erased, p, TXN_PSEUDONYM_LEN);
+    } else {
+        er = opt->is_erased(opt->erased, v->cid, v->cidlen);
+    }
+    if (v->cidlen < sizeof a->er_cid) {
+        memcpy(a->er_cid, v->cid, v->cidlen);
+        a->er_cid_len = v->cidlen;
+        a->er_last = er;
+    } else {
+        a->er_cid_len = SIZE_MAX;
+    }
+    return er;
 }
 
 /* Phase 3c: a return netted into its customer-day (TXN_RETURNS_SUBTRACT).
@@ -1177,6 +1276,8 @@ rfm_status txn_read_csv(csv_reader *csv, const txn_options *opt, txn_progress_fn
     rd.cplen = strlen(rd.cprefix);
     accum a;
     memset(&a, 0, sizeof a);
+    a.id_key = opt->id_key;
+    a.er_cid_len = SIZE_MAX;
     a.last_cid_len = a.last_c = a.last_dk = a.last_ik = -1;
     a.last_cid_len = SIZE_MAX;
     a.last_dkey = a.last_ikey = UINT64_MAX;
@@ -1211,6 +1312,8 @@ rfm_status txn_read_csv(csv_reader *csv, const txn_options *opt, txn_progress_fn
         txn_reason r = clean_line(&rd, f, nf, line, &v, &st, err, errlen);
         if (st != RFM_OK)
             goto fail;
+        if ((r == TXN_NREASONS || r == TXN_RETURN) && opt->is_erased && line_erased(&a, opt, &v))
+            r = TXN_ERASED;
         if (r != TXN_NREASONS) {
             count_reason(&rd, r, line, f, nf);
             if (r == TXN_RETURN && opt->returns == TXN_RETURNS_SUBTRACT && !fold_return(&a, &v))

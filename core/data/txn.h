@@ -50,6 +50,16 @@ typedef struct {
     const char *date_format;   /* NULL = auto (date.h) */
     int32_t zone_s;            /* the zone days are counted in, seconds east of UTC */
     txn_returns returns;
+    /* privacy.pseudonymize_ids: the key (RFM_ID_KEY, NUL-ended) each
+     * customer id is replaced with its pseudonym under (txn_pseudonym) as
+     * it is read, before anything keeps it; NULL: ids as read. With a key,
+     * example texts of dropped lines are withheld too. */
+    const char *id_key;
+    /* privacy.erasure_list: a line whose customer id (as kept: the
+     * pseudonym with id_key) makes is_erased(erased, id, len) nonzero is
+     * dropped as TXN_ERASED. NULL: none. */
+    int (*is_erased)(void *erased, const char *id, size_t len);
+    void *erased;
 } txn_options;
 
 /* Reason the options cannot be used ("columns.amount cannot ..."), or NULL:
@@ -71,7 +81,10 @@ typedef enum {
     TXN_AFTER_SNAPSHOT = 8,  /* on or after a configured snapshot day */
     TXN_RETURN = 9,          /* negative quantity or amount (netted with
                                 TXN_RETURNS_SUBTRACT) */
-    TXN_NREASONS = 10
+    TXN_ERASED = 10,         /* a customer of the erasure list (txn_options.is_erased):
+                                checked after the others, on lines otherwise used
+                                or returns */
+    TXN_NREASONS = 11
 } txn_reason;
 
 /* Largest spend of one line (quantity * price): sums of up to 2^32 such
@@ -124,6 +137,25 @@ typedef struct {
 txn_reason txn_classify(const char *cid, size_t cidlen, const char *invoice, size_t invlen,
                         const char *cancel_prefix, size_t cplen, int numbers_ok, double qty,
                         double price, int amount, int32_t day, txn_line *out);
+
+/* Pseudonymous ids (docs/security.md): the HMAC-SHA256 under key (keylen
+ * bytes) of the id normalised as txn_read keeps it (blanks around it
+ * trimmed; "17850.0" is "17850"), its first 128 bits as 32 lower-case hex
+ * digits into out (33 bytes with the NUL). Returns 32, or 0 for a missing
+ * id (empty, nan, null, none), out then "". Pure. */
+#define TXN_PSEUDONYM_LEN 32
+size_t txn_pseudonym(const char *key, size_t keylen, const char *id, size_t len, char out[33]);
+/* Whether the len bytes at s are a pseudonym's form: exactly 32 lower-case
+ * hex digits. rfm-serve takes such a request id as a pseudonym, any other
+ * as a clear id to hash. */
+int txn_is_pseudonym(const char *s, size_t len);
+
+/* What a clear customer id looks like, for the trainer's warning when ids
+ * are not pseudonymised: an e-mail address (local@domain.tld), a phone
+ * number (8 to 15 digits with a leading + or separators among + - . ( )
+ * and blanks), or neither. A plain run of digits is an account number. */
+typedef enum { TXN_ID_OTHER = 0, TXN_ID_EMAIL = 1, TXN_ID_PHONE = 2 } txn_id_kind;
+txn_id_kind txn_id_looks_like(const char *id);
 
 /* Key of a purchase within a customer: the invoice number's hash, or with
  * no invoice (invoice NULL) the customer's calendar day. Two lines of a

@@ -66,6 +66,28 @@ const char *server_check(const server_options *o, char *buf, size_t len)
                 return buf;
             }
         }
+        for (size_t i = 0; i < o->nnamed; i++) {
+            const server_token *t = &o->named_tokens[i];
+            if (strlen(t->sha256) != 64 || strspn(t->sha256, "0123456789abcdef") != 64) {
+                snprintf(buf, len,
+                         "tokens[%zu].sha256 must be 64 lower-case hex digits "
+                         "(printf %%s TOKEN | sha256sum)",
+                         i);
+                return buf;
+            }
+            size_t n = strlen(t->name);
+            if (n == 0 || n > 32 ||
+                strspn(t->name,
+                       "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n) {
+                snprintf(buf, len, "tokens[%zu].name must be 1 to 32 of A-Z a-z 0-9 . _ -", i);
+                return buf;
+            }
+            for (size_t k = 0; k < i; k++)
+                if (strcmp(o->named_tokens[k].name, t->name) == 0) {
+                    snprintf(buf, len, "tokens[%zu].name '%s' is used twice", i, t->name);
+                    return buf;
+                }
+        }
         return NULL;
     }
     return buf;
@@ -98,6 +120,24 @@ const char *kafka_check(const kafka_options *o, char *buf, size_t len)
     return buf;
 }
 
+static const char *const SCOPE_NAMES[] = {"score", "events", "analytics", "admin"};
+
+unsigned config_scope_bit(const char *name, size_t len)
+{
+    for (unsigned i = 0; i < 4; i++)
+        if (strlen(SCOPE_NAMES[i]) == len && strncmp(SCOPE_NAMES[i], name, len) == 0)
+            return 1u << i;
+    return 0;
+}
+
+const char *config_scope_name(unsigned bit)
+{
+    for (unsigned i = 0; i < 4; i++)
+        if (bit == 1u << i)
+            return SCOPE_NAMES[i];
+    return NULL;
+}
+
 void config_free(rfm_config *c)
 {
     if (!c)
@@ -113,6 +153,7 @@ void config_free(rfm_config *c)
     free((void *)c->campaign_spec.features);
     free((void *)c->campaign_spec.arms);
     free(c->state_path);
+    free(c->privacy.erasure_list);
     free(c->server.host);
     free(c->server.access_log);
     free(c->server.openapi);
@@ -123,6 +164,11 @@ void config_free(rfm_config *c)
     for (size_t i = 0; i < c->server.ntokens; i++)
         free(c->server.tokens_sha256[i]);
     free(c->server.tokens_sha256);
+    for (size_t i = 0; i < c->server.nnamed; i++) {
+        free(c->server.named_tokens[i].sha256);
+        free(c->server.named_tokens[i].name);
+    }
+    free(c->server.named_tokens);
     for (size_t i = 0; i < c->segments.nrules; i++)
         free(c->segments.rules[i].name);
     free(c->segments.rules);
@@ -757,6 +803,7 @@ static const char *const KEYS_SERVER[] = {"host",
                                           "batch_limit",
                                           "max_json_depth",
                                           "tokens_sha256",
+                                          "tokens",
                                           "access_log",
                                           "openapi",
                                           "metrics_token_required",
@@ -770,6 +817,58 @@ static const char *const KEYS_SERVER[] = {"host",
                                           "ui_assets",
                                           NULL};
 static const char *const KEYS_RATE_LIMIT[] = {"requests_per_second", "burst", NULL};
+static const char *const KEYS_TOKEN[] = {"sha256", "name", "scopes", NULL};
+
+/* server.tokens: [{sha256, name, scopes: [score, ...]}]; scopes absent =
+ * every scope. The digest and the name are checked by server_check. */
+static void read_tokens(ctx *x, const json_t *toks, server_options *o)
+{
+    if (!toks || json_is_null(toks))
+        return;
+    if (!json_is_array(toks)) {
+        bad(x, "server.tokens", "must be a list of {sha256, name, scopes}");
+        return;
+    }
+    o->named_tokens = calloc(json_array_size(toks) + 1, sizeof *o->named_tokens);
+    if (!o->named_tokens) {
+        oom(x);
+        return;
+    }
+    for (size_t i = 0; i < json_array_size(toks); i++) {
+        const json_t *t = json_array_get(toks, i);
+        char key[64];
+        snprintf(key, sizeof key, "server.tokens[%zu]", i);
+        const char *sha = json_string_value(json_object_get(t, "sha256"));
+        const char *name = json_string_value(json_object_get(t, "name"));
+        if (!json_is_object(t) || !sha || !name) {
+            bad(x, key, "must be a mapping with sha256 and name (and scopes)");
+            return;
+        }
+        server_token *st = &o->named_tokens[o->nnamed];
+        st->scopes = RFM_SCOPE_ALL;
+        const json_t *sc = json_object_get(t, "scopes");
+        if (sc && !json_is_null(sc)) {
+            snprintf(key, sizeof key, "server.tokens[%zu].scopes", i);
+            if (!json_is_array(sc) || json_array_size(sc) == 0) {
+                bad(x, key, "must be a non-empty list of score, events, analytics, admin");
+                return;
+            }
+            st->scopes = 0;
+            for (size_t k = 0; k < json_array_size(sc); k++) {
+                const char *n = json_string_value(json_array_get(sc, k));
+                unsigned bit = n ? config_scope_bit(n, strlen(n)) : 0;
+                if (!bit) {
+                    bad(x, key, "unknown scope (known: score, events, analytics, admin)");
+                    return;
+                }
+                st->scopes |= bit;
+            }
+        }
+        if (!(st->sha256 = dup(x, sha)) || !(st->name = dup(x, name)))
+            return;
+        o->nnamed++;
+    }
+}
 
 static void read_server(ctx *x, const json_t *s, server_options *o)
 {
@@ -814,6 +913,7 @@ static void read_server(ctx *x, const json_t *s, server_options *o)
                        "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:"
                        "+AES-128-GCM:+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-RSA:"
                        "+ECDHE-ECDSA:-SIGN-RSA-SHA1:-SIGN-ECDSA-SHA1"));
+    read_tokens(x, json_object_get(s, "tokens"), o);
     const json_t *toks = json_object_get(s, "tokens_sha256");
     if (toks && !json_is_null(toks)) {
         if (!json_is_array(toks)) {
@@ -1003,12 +1103,52 @@ static void read_events(ctx *x, const json_t *s, engagement_options *o)
         section_check(x, "events", engagement_check_options(o, why, sizeof why));
 }
 
-static const char *const KEYS_TOP[] = {"data",  "models_dir", "segments", "cltv",
-                                       "churn", "embeddings", "uplift",   "server",
-                                       "state", "events",     "feed",     NULL};
+static const char *const KEYS_TOP[] = {"data",       "models_dir", "segments", "cltv",  "churn",
+                                       "embeddings", "uplift",     "server",   "state", "events",
+                                       "privacy",    "feed",       NULL};
 static const char *const KEYS_FEED[] = {
     "enabled",           "buffer",        "max_readers", "sweep_seconds",
     "heartbeat_seconds", "published_max", NULL};
+static const char *const KEYS_PRIVACY[] = {"pseudonymize_ids", "erasure_list", NULL};
+
+/* privacy: after state, whose path places the erasure list by default. */
+static void read_privacy(ctx *x, const json_t *s, rfm_config *c)
+{
+    privacy_options *o = &c->privacy;
+    o->pseudonymize_ids = get_bool(x, s, "pseudonymize_ids", "privacy.pseudonymize_ids", 0);
+    const char *list = get_str(x, s, "erasure_list", "privacy.erasure_list", NULL);
+    if (list && !*list)
+        bad(x, "privacy.erasure_list", "must be a file path, or null for state.path + .erased");
+    if (list) {
+        o->erasure_list = dup(x, list);
+    } else if (c->state_path) {
+        size_t n = strlen(c->state_path) + sizeof ".erased";
+        if ((o->erasure_list = malloc(n)) != NULL)
+            snprintf(o->erasure_list, n, "%s.erased", c->state_path);
+        else
+            oom(x);
+    }
+}
+
+rfm_status config_id_key(rfm_config *c, const char *key, char *err, size_t errlen)
+{
+    c->txn.id_key = NULL;
+    if (!c->privacy.pseudonymize_ids)
+        return RFM_OK;
+    if (!key || !*key)
+        return rfm_fail(err, errlen, RFM_EINVAL,
+                        "%s: privacy.pseudonymize_ids is true but RFM_ID_KEY is not set: export "
+                        "the pseudonymisation key (e.g. RFM_ID_KEY=$(openssl rand -hex 32), "
+                        "kept in a secret store; docs/security.md)",
+                        c->path);
+    if (strlen(key) < 16)
+        return rfm_fail(err, errlen, RFM_EINVAL,
+                        "%s: RFM_ID_KEY is %zu bytes; a pseudonymisation key needs at least 16 "
+                        "(e.g. openssl rand -hex 32)",
+                        c->path, strlen(key));
+    c->txn.id_key = key;
+    return RFM_OK;
+}
 static const char *const KEYS_STATE[] = {"path",     "synchronous", "seen_ids_max",
                                          "cache_mb", "max_mb",      NULL};
 static const char *const KEYS_EVENTS[] = {"types", "engagement", "kafka", NULL};
@@ -1035,11 +1175,13 @@ static void check_all_keys(ctx *x, const json_t *root)
     check_item_keys(x, upl, "uplift", "features", KEYS_FEATURE);
     check_keys(x, srv, "server", KEYS_SERVER);
     check_keys(x, json_object_get(srv, "rate_limit"), "server.rate_limit", KEYS_RATE_LIMIT);
+    check_item_keys(x, srv, "server", "tokens", KEYS_TOKEN);
     check_keys(x, json_object_get(root, "state"), "state", KEYS_STATE);
     check_keys(x, json_object_get(root, "feed"), "feed", KEYS_FEED);
     const json_t *ev = json_object_get(root, "events");
     check_keys(x, ev, "events", KEYS_EVENTS);
     check_keys(x, json_object_get(ev, "kafka"), "events.kafka", KEYS_KAFKA);
+    check_keys(x, json_object_get(root, "privacy"), "privacy", KEYS_PRIVACY);
 }
 
 rfm_status config_load(const char *path, rfm_config **out, char *err, size_t errlen)
@@ -1097,6 +1239,7 @@ rfm_status config_load(const char *path, rfm_config **out, char *err, size_t err
         bad(&x, "events.kafka", "must be a mapping");
     read_kafka(&x, json_is_object(kafka) ? kafka : NULL, &c->kafka);
     c->state.types = &c->events;
+    read_privacy(&x, section(&x, root, "privacy"), c);
 done:
     if (x.st != RFM_OK) {
         config_free(c);

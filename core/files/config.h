@@ -26,6 +26,27 @@
 #include "txn.h"
 #include "uplift.h"
 
+/* Token scopes (docs/security.md): bits of server_token.scopes. */
+enum {
+    RFM_SCOPE_SCORE = 1,     /* the scoring endpoints and by-id lookups */
+    RFM_SCOPE_EVENTS = 2,    /* POST /events */
+    RFM_SCOPE_ANALYTICS = 4, /* the web app's data and exports */
+    RFM_SCOPE_ADMIN = 8,     /* erasure, /metrics when protected, routes declaring none */
+    RFM_SCOPE_ALL = 15
+};
+/* The bit of the scope named by the len bytes at name, 0 when unknown. */
+unsigned config_scope_bit(const char *name, size_t len);
+/* The name of one scope bit ("score"), NULL when not a single known bit. */
+const char *config_scope_name(unsigned bit);
+
+/* A token of server.tokens: its digest, a name for logs and metrics, and
+ * its scopes. */
+typedef struct {
+    char *sha256; /* 64 lower-case hex digits */
+    char *name;   /* 1 to 32 of [A-Za-z0-9._-] */
+    unsigned scopes;
+} server_token;
+
 typedef struct {
     char *host; /* address to bind, e.g. 127.0.0.1 or 0.0.0.0 */
     int port;
@@ -39,6 +60,8 @@ typedef struct {
     int max_json_depth;      /* deeper request bodies get 400 */
     char **tokens_sha256;    /* accepted token digests (lower-case hex) */
     size_t ntokens;
+    server_token *named_tokens; /* server.tokens: digest, name and scopes each */
+    size_t nnamed;
     char *access_log; /* file for the access log, NULL = stderr */
     char *openapi;    /* the contract, served and enforced */
     char *ui_assets;  /* the /ui/ app's folder (server/ui.h); NULL: found by default */
@@ -50,6 +73,8 @@ typedef struct {
     char *tls_cert_file;        /* PEM certificate (chain); NULL with tls_key_file = HTTP */
     char *tls_key_file;         /* PEM private key */
     char *tls_priorities;       /* GnuTLS priority string: versions and cipher suites */
+    const char *id_key; /* the txn.id_key of config_id_key (never from the file): request ids
+                           are pseudonymised with it; NULL: clear ids */
 } server_options;
 
 /* Reason the server options cannot be used, or NULL. */
@@ -83,6 +108,13 @@ typedef struct {
 /* Reason the Kafka options cannot be used, or NULL. */
 const char *kafka_check(const kafka_options *o, char *buf, size_t len);
 
+/* privacy (docs/security.md). */
+typedef struct {
+    int pseudonymize_ids; /* customer ids replaced at ingest by their pseudonym */
+    char *erasure_list;   /* the erased customers' pseudonyms, one a line: by default
+                             state.path + ".erased" (NULL without a store) */
+} privacy_options;
+
 typedef struct {
     char *path; /* the file read, for messages */
     json_t *root;
@@ -108,12 +140,20 @@ typedef struct {
     engagement_options events; /* events: interaction kinds and engagement edges */
     kafka_options kafka;       /* events.kafka */
     feed_options feed;         /* feed: buffer, readers, sweep, heartbeat */
+    privacy_options privacy;
 } rfm_config;
 
 /* Read and check a config file. On failure *out is NULL and err says
  * "file: key: reason". */
 rfm_status config_load(const char *path, rfm_config **out, char *err, size_t errlen);
 void config_free(rfm_config *c);
+
+/* The pseudonymisation key, given by the program from the environment
+ * (RFM_ID_KEY; never a config file): with privacy.pseudonymize_ids, key
+ * must be at least 16 bytes and becomes c->txn.id_key (borrowed: it must
+ * outlive c); otherwise it is ignored and ids stay clear. RFM_EINVAL with
+ * the reason when the key is missing or short (it is never quoted). */
+rfm_status config_id_key(rfm_config *c, const char *key, char *err, size_t errlen);
 
 /* Parse "YYYY-MM-DD" into a day number; DATE_NONE when invalid. */
 int32_t config_date(const char *s);

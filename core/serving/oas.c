@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "config.h"
 #include "yamljson.h"
 
 #define MAX_REF_DEPTH 32
@@ -121,7 +122,8 @@ rfm_status oas_load(const char *path, oas_spec **out, char *err, size_t errlen)
         oas_free(s);
         return st;
     }
-    qsort(s->refs, s->nrefs, sizeof *s->refs, cmp_ref);
+    if (s->nrefs > 0) /* a contract without $ref has no array: qsort(NULL) is undefined */
+        qsort(s->refs, s->nrefs, sizeof *s->refs, cmp_ref);
     *out = s;
     return RFM_OK;
 }
@@ -715,4 +717,43 @@ size_t oas_validate(const oas_spec *s, const json_t *schema, const json_t *value
     vctx c = {s, out, max, 0, "", 0, 0, 0, 0};
     validate(&c, schema, value);
     return c.n;
+}
+
+int oas_security(const oas_spec *s, const json_t *op, unsigned *scopes, const char **bad)
+{
+    *scopes = RFM_SCOPE_ADMIN;
+    *bad = NULL;
+    const json_t *sec = json_object_get(op, "security");
+    if (!sec)
+        sec = json_object_get(oas_root(s), "security");
+    if (json_is_array(sec) && json_array_size(sec) == 0)
+        return OAS_AUTH_NONE;
+    int optional = 0, found = 0;
+    size_t i;
+    const json_t *req;
+    json_array_foreach(sec, i, req)
+    {
+        if (json_is_object(req) && json_object_size(req) == 0)
+            optional = 1;
+        const json_t *list = json_object_get(req, "bearer");
+        if (found || !json_is_array(list))
+            continue;
+        found = 1;
+        unsigned need = 0;
+        size_t k;
+        const json_t *name;
+        json_array_foreach(list, k, name)
+        {
+            const char *n = json_string_value(name);
+            unsigned bit = n ? config_scope_bit(n, strlen(n)) : 0;
+            if (!bit) {
+                *bad = n ? n : "(not a string)";
+                return OAS_AUTH_BAD;
+            }
+            need |= bit;
+        }
+        if (need)
+            *scopes = need;
+    }
+    return optional ? OAS_AUTH_OPTIONAL : OAS_AUTH_REQUIRED;
 }

@@ -61,6 +61,18 @@ const json_t *oas_request_schema(const oas_spec *s, const json_t *op);
  * NULL. */
 const json_t *oas_response_schema(const oas_spec *s, const json_t *op, int status);
 
+/* Who may call op (docs/security.md, "Scopes"): the operation's security
+ * requirements, else the document's. OAS_AUTH_NONE for an empty list
+ * (security: []); OAS_AUTH_OPTIONAL when one requirement is the empty
+ * object {} (no token needed unless the server asks for one, as /metrics);
+ * else OAS_AUTH_REQUIRED. *scopes gets the RFM_SCOPE_* bits the first
+ * bearer requirement lists (all of them are needed), or RFM_SCOPE_ADMIN
+ * when it lists none: an operation that declares no scope is for admin
+ * tokens. An unknown scope name: OAS_AUTH_BAD, its name in *bad (which
+ * borrows from the spec). */
+enum { OAS_AUTH_NONE = 0, OAS_AUTH_OPTIONAL = 1, OAS_AUTH_REQUIRED = 2, OAS_AUTH_BAD = -1 };
+int oas_security(const oas_spec *s, const json_t *op, unsigned *scopes, const char **bad);
+
 /* Validate value against schema. Returns the number of violations found
  * (0: valid); the first `max` are written to out (out may be NULL). */
 size_t oas_validate(const oas_spec *s, const json_t *schema, const json_t *value,

@@ -24,6 +24,52 @@ static void test_vectors(void **state)
     assert_string_equal(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
 }
 
+/* RFC 4231, test cases 1 to 7 (case 5 compares the 128 bits it gives). */
+static void test_hmac_rfc4231(void **state)
+{
+    (void)state;
+    uint8_t k0b[20], kaa[131], k25[25], k0c[20], daa[50], dcd[50];
+    memset(k0b, 0x0b, sizeof k0b);
+    memset(kaa, 0xaa, sizeof kaa);
+    memset(k0c, 0x0c, sizeof k0c);
+    memset(daa, 0xdd, sizeof daa);
+    memset(dcd, 0xcd, sizeof dcd);
+    for (int i = 0; i < 25; i++)
+        k25[i] = (uint8_t)(i + 1);
+    const char *big1 = "Test Using Larger Than Block-Size Key - Hash Key First";
+    const char *big2 = "This is a test using a larger than block-size key and a larger than "
+                       "block-size data. The key needs to be hashed before being used by the "
+                       "HMAC algorithm.";
+    struct {
+        const void *key;
+        size_t keylen;
+        const void *msg;
+        size_t n;
+        const char *want;
+    } v[] = {
+        {k0b, 20, "Hi There", 8,
+         "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"},
+        {"Jefe", 4, "what do ya want for nothing?", 28,
+         "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"},
+        {kaa, 20, daa, 50, "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe"},
+        {k25, 25, dcd, 50, "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b"},
+        {k0c, 20, "Test With Truncation", 20, "a3b6167473100ee06e0c796c2955552b"},
+        {kaa, 131, big1, strlen(big1),
+         "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"},
+        {kaa, 131, big2, strlen(big2),
+         "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2"},
+    };
+    for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
+        uint8_t mac[32];
+        char hex[65];
+        hmac_sha256(v[i].key, v[i].keylen, v[i].msg, v[i].n, mac);
+        sha256_hex(mac, hex);
+        hex[strlen(v[i].want)] = '\0';
+        if (strcmp(hex, v[i].want) != 0)
+            fail_msg("RFC 4231 case %zu: %s, expected %s", i + 1, hex, v[i].want);
+    }
+}
+
 static void test_million_a_in_odd_pieces(void **state)
 {
     (void)state;
@@ -89,6 +135,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vectors),
+        cmocka_unit_test(test_hmac_rfc4231),
         cmocka_unit_test(test_million_a_in_odd_pieces),
         cmocka_unit_test(test_fast_path_matches_portable),
         cmocka_unit_test(test_file),

@@ -50,6 +50,132 @@ static txn_data *read_text(const char *text, const txn_options *opt, txn_report 
     return d;
 }
 
+/* The pseudonym of id as docs/security.md tells a CRM to compute it
+ * (openssl, outside the code under test), for key. */
+static void openssl_pseudonym(const char *key, const char *id, char out[33])
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "printf %%s '%s' | openssl dgst -sha256 -hmac '%s' | sed 's/.*= //' | cut -c1-32", id,
+             key);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    if (!fgets(out, 33, p))
+        out[0] = '\0';
+    pclose(p);
+}
+
+/* txn_pseudonym: openssl's HMAC cut to 32 hex digits, of the id as
+ * txn_read keeps it (blanks trimmed, 17850.0 is 17850); missing ids have
+ * none; txn_is_pseudonym knows the form. */
+static void test_pseudonym(void **state)
+{
+    (void)state;
+    const char *key = "k3y-for-the-test-0001";
+    char mine[33], ref[33];
+    const char *ids[] = {"17850", "alice@example.com", "+44 20 7946 0000", "Ünïcode-id"};
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(txn_pseudonym(key, strlen(key), ids[i], strlen(ids[i]), mine), 32);
+        openssl_pseudonym(key, ids[i], ref);
+        assert_string_equal(mine, ref);
+        assert_true(txn_is_pseudonym(mine, strlen(mine)));
+    }
+    char other[33];
+    txn_pseudonym(key, strlen(key), " 17850.0\t", 9, other);
+    txn_pseudonym(key, strlen(key), "17850", 5, mine);
+    assert_string_equal(other, mine);
+    txn_pseudonym("another-key-00000", 17, "17850", 5, other);
+    assert_string_not_equal(other, mine);
+    assert_int_equal(txn_pseudonym(key, strlen(key), " nan ", 5, mine), 0);
+    assert_string_equal(mine, "");
+    assert_false(txn_is_pseudonym("0123456789ABCDEF0123456789abcdef", 32)); /* upper case */
+    assert_false(txn_is_pseudonym("0123456789abcdef0123456789abcde", 31));
+    assert_false(txn_is_pseudonym("0123456789abcdef0123456789abcdeg", 32));
+}
+
+static void test_id_looks_like(void **state)
+{
+    (void)state;
+    assert_int_equal(txn_id_looks_like("alice@example.com"), TXN_ID_EMAIL);
+    assert_int_equal(txn_id_looks_like("a.b+c@mail.example.co.uk"), TXN_ID_EMAIL);
+    assert_int_equal(txn_id_looks_like("+44 20 7946 0000"), TXN_ID_PHONE);
+    assert_int_equal(txn_id_looks_like("(030) 1234-5678"), TXN_ID_PHONE);
+    assert_int_equal(txn_id_looks_like("+4915112345678"), TXN_ID_PHONE);
+    /* Account numbers and other ids are neither. */
+    assert_int_equal(txn_id_looks_like("17850"), TXN_ID_OTHER);
+    assert_int_equal(txn_id_looks_like("123456789012"), TXN_ID_OTHER);
+    assert_int_equal(txn_id_looks_like("C-1234"), TXN_ID_OTHER);
+    assert_int_equal(txn_id_looks_like("user@localhost"), TXN_ID_OTHER);
+    assert_int_equal(txn_id_looks_like("@handle"), TXN_ID_OTHER);
+    assert_int_equal(txn_id_looks_like("1-2"), TXN_ID_OTHER);
+}
+
+/* With id_key, the customers read are the pseudonyms of the clear ids,
+ * the features unchanged; dropped lines' texts are withheld. */
+static void test_read_pseudonymous(void **state)
+{
+    (void)state;
+    txn_options o = OPT;
+    o.id_key = "k3y-for-the-test-0001";
+    txn_report rep, rep0;
+    txn_data *d = read_text(FIXTURE, &o, &rep, RFM_OK);
+    txn_data *d0 = read_text(FIXTURE, &OPT, &rep0, RFM_OK);
+    assert_int_equal(txn_ncustomers(d), txn_ncustomers(d0));
+    assert_int_equal(rep.used, rep0.used);
+    for (size_t i = 0; i < txn_ncustomers(d0); i++) {
+        const char *id = txn_customer_id(d0, i);
+        char p[33];
+        txn_pseudonym(o.id_key, strlen(o.id_key), id, strlen(id), p);
+        long k = txn_find(d, p);
+        assert_true(k >= 0);
+        assert_true(txn_find(d, id) < 0);
+    }
+    for (int r = 0; r < TXN_NREASONS; r++)
+        if (rep.count[r])
+            assert_non_null(strstr(rep.example_text[r], "withheld"));
+    txn_free(d);
+    txn_free(d0);
+}
+
+static int erase_12000(void *ctx, const char *id, size_t len)
+{
+    (*(int *)ctx)++;
+    return len == 5 && memcmp(id, "12000", 5) == 0;
+}
+
+/* An erased customer's lines are dropped as TXN_ERASED (after the other
+ * reasons), the rest read as without the list; with id_key the callback
+ * sees pseudonyms. */
+static void test_erased(void **state)
+{
+    (void)state;
+    txn_options o = OPT;
+    int asked = 0;
+    o.is_erased = erase_12000;
+    o.erased = &asked;
+    txn_report rep, rep0;
+    txn_data *d = read_text(FIXTURE, &o, &rep, RFM_OK);
+    txn_data *d0 = read_text(FIXTURE, &OPT, &rep0, RFM_OK);
+    assert_true(asked > 0);
+    assert_true(txn_find(d0, "12000") >= 0);
+    assert_true(txn_find(d, "12000") < 0);
+    assert_int_equal(txn_ncustomers(d), txn_ncustomers(d0) - 1);
+    assert_true(rep.count[TXN_ERASED] > 0);
+    assert_int_equal(rep.used + rep.count[TXN_ERASED] + rep.count[TXN_RETURN],
+                     rep0.used + rep0.count[TXN_RETURN]);
+    for (int r = 0; r < TXN_ERASED; r++)
+        if (r != TXN_RETURN)
+            assert_int_equal(rep.count[r], rep0.count[r]); /* the other reasons first */
+    assert_string_equal(txn_reason_name(TXN_ERASED), "erased");
+    txn_free(d);
+    txn_free(d0);
+    /* Pseudonymous: 12000 is asked for by its pseudonym, so never matches. */
+    o.id_key = "k3y-for-the-test-0001";
+    d = read_text(FIXTURE, &o, &rep, RFM_OK);
+    assert_int_equal(rep.count[TXN_ERASED], 0);
+    txn_free(d);
+}
+
 static void test_cleaning_reasons(void **state)
 {
     (void)state;
@@ -653,6 +779,10 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cleaning_reasons),
+        cmocka_unit_test(test_pseudonym),
+        cmocka_unit_test(test_id_looks_like),
+        cmocka_unit_test(test_read_pseudonymous),
+        cmocka_unit_test(test_erased),
         cmocka_unit_test(test_features_by_hand),
         cmocka_unit_test(test_products),
         cmocka_unit_test(test_line_order_does_not_matter),

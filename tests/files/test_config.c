@@ -168,6 +168,70 @@ static void expect_bad_block(const char *from, const char *until, const char *to
         fail_msg("error '%s' does not name '%s'", err, key);
 }
 
+/* server.tokens: each token's digest, name and scopes; no scopes = all. */
+static void test_tokens(void **state)
+{
+    (void)state;
+    FILE *f = fopen("../config/rfm.yaml", "rb");
+    assert_non_null(f);
+    static char buf[65536], out[65536 + 512];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *at = strstr(buf, "tokens: []");
+    assert_non_null(at);
+    snprintf(out, sizeof out,
+             "%.*stokens: [{sha256: %s, name: crm, scopes: [score, events]},\n"
+             "           {sha256: %s, name: ops.1}]%s",
+             (int)(at - buf), buf,
+             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+             "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+             at + strlen("tokens: []"));
+    char path[64], err[RFM_ERRLEN];
+    write_temp(path, ".yaml", out, strlen(out));
+    rfm_config *c;
+    rfm_status st = config_load(path, &c, err, sizeof err);
+    remove(path);
+    if (st != RFM_OK)
+        fail_msg("%s", err);
+    assert_int_equal(c->server.nnamed, 2);
+    assert_string_equal(c->server.named_tokens[0].name, "crm");
+    assert_int_equal(c->server.named_tokens[0].scopes, RFM_SCOPE_SCORE | RFM_SCOPE_EVENTS);
+    assert_string_equal(c->server.named_tokens[1].name, "ops.1");
+    assert_int_equal(c->server.named_tokens[1].scopes, RFM_SCOPE_ALL);
+    assert_int_equal(c->server.named_tokens[1].sha256[0], 'b');
+    config_free(c);
+    assert_int_equal(config_scope_bit("admin", 5), RFM_SCOPE_ADMIN);
+    assert_int_equal(config_scope_bit("admins", 6), 0);
+    assert_int_equal(config_scope_bit("adminx", 5), RFM_SCOPE_ADMIN); /* by length */
+    assert_string_equal(config_scope_name(RFM_SCOPE_ANALYTICS), "analytics");
+    assert_null(config_scope_name(RFM_SCOPE_SCORE | RFM_SCOPE_ADMIN));
+}
+
+/* privacy: off by default, the erasure list beside the store; the key
+ * only from the caller (the environment), refused when missing or short,
+ * never quoted. */
+static void test_privacy(void **state)
+{
+    (void)state;
+    rfm_config *c;
+    char err[RFM_ERRLEN];
+    assert_int_equal(config_load("../config/rfm.yaml", &c, err, sizeof err), RFM_OK);
+    assert_int_equal(c->privacy.pseudonymize_ids, 0);
+    assert_string_equal(c->privacy.erasure_list, "state/state.db.erased");
+    assert_int_equal(config_id_key(c, "any-key-at-all-long-enough", err, sizeof err), RFM_OK);
+    assert_null(c->txn.id_key); /* off: ignored */
+    c->privacy.pseudonymize_ids = 1;
+    assert_int_equal(config_id_key(c, NULL, err, sizeof err), RFM_EINVAL);
+    assert_non_null(strstr(err, "RFM_ID_KEY is not set"));
+    assert_int_equal(config_id_key(c, "", err, sizeof err), RFM_EINVAL);
+    assert_int_equal(config_id_key(c, "short-secret", err, sizeof err), RFM_EINVAL);
+    assert_null(strstr(err, "short-secret"));
+    assert_int_equal(config_id_key(c, "0123456789abcdef", err, sizeof err), RFM_OK);
+    assert_string_equal(c->txn.id_key, "0123456789abcdef");
+    config_free(c);
+}
+
 static void test_bad_values_name_keys(void **state)
 {
     (void)state;
@@ -193,6 +257,40 @@ static void test_bad_values_name_keys(void **state)
     expect_bad("tls_priorities: null", "tls_priorities: ''", "tls_priorities must be");
     expect_bad("header_timeout_s: 10", "header_timeout_s: 0", "server.header_timeout_s");
     expect_bad("per_address_limit: 0", "per_address_limit: -1", "server.per_address_limit");
+    expect_bad(
+        "tokens: []",
+        "tokens: [{sha256: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa, name: "
+        "crm, scopes: [read]}]",
+        "server.tokens[0].scopes: unknown scope");
+    expect_bad(
+        "tokens: []",
+        "tokens: [{sha256: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa, name: "
+        "crm, scopes: []}]",
+        "server.tokens[0].scopes: must be a non-empty list");
+    expect_bad(
+        "tokens: []",
+        "tokens: [{sha256: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa}]",
+        "server.tokens[0]: must be a mapping");
+    expect_bad("tokens: []", "tokens: [{sha256: ABC, name: crm}]",
+               "tokens[0].sha256 must be 64 lower-case hex");
+    expect_bad("tokens: []",
+               "tokens: [{sha256: "
+               "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa, name: 'c r m'}]",
+               "tokens[0].name must be");
+    expect_bad(
+        "tokens: []",
+        "tokens: [{sha256: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa, name: "
+        "a}, {sha256: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa, name: a}]",
+        "tokens[1].name 'a' is used twice");
+    expect_bad(
+        "tokens: []",
+        "tokens: [{sha256: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa, name: "
+        "a, scope: [score]}]",
+        "server.tokens[0].scope: unknown key; did you mean server.tokens[0].scopes?");
+    expect_bad("pseudonymize_ids: false", "pseudonymize_ids: yes please",
+               "privacy.pseudonymize_ids");
+    expect_bad("erasure_list: null", "erasure_list: ''", "privacy.erasure_list");
+    expect_bad("erasure_list: null", "erasure_lst: null", "did you mean privacy.erasure_list");
     expect_bad("synchronous: full", "synchronous: off", "state.synchronous");
     expect_bad("seen_ids_max: 10000000", "seen_ids_max: 5", "state.seen_ids_max");
     expect_bad("currency: GBP", "currency: pounds", "data.currency");
@@ -240,9 +338,6 @@ static void test_sections_checked_at_load(void **state)
     expect_bad_block("cltv:\n", "\nchurn:", "cltv: 3\n", "cltv: must be a mapping");
 }
 
-/* Every key is known to its section: a typo is refused naming its path,
- * with the nearest key, in every section (one per section), and a key far
- * from any lists what the section knows. */
 /* feed: the shipped values, and a bad one names its key. */
 static void test_feed_section(void **state)
 {
@@ -264,6 +359,9 @@ static void test_feed_section(void **state)
                "feed.sweep_secs: unknown key; did you mean feed.sweep_seconds?");
 }
 
+/* Every key is known to its section: a typo is refused naming its path,
+ * with the nearest key, in every section (one per section), and a key far
+ * from any lists what the section knows. */
 static void test_unknown_keys(void **state)
 {
     (void)state;
@@ -310,8 +408,7 @@ static void test_events_kafka(void **state)
     assert_null(c->kafka.brokers);
     assert_null(c->kafka.topic);
     config_free(c);
-    /* Under the shipped events: section (types, engagement). */
-    const char *on = "\nevents:\n  kafka:\n    brokers: 127.0.0.1:9092,127.0.0.1:9093\n"
+    const char *on = "events:\n  kafka:\n    brokers: 127.0.0.1:9092,127.0.0.1:9093\n"
                      "    topic: purchases\n    dead_letter_topic: purchases-dlq\n"
                      "    ready_max_lag: 50\n    batch_max: 700\n    batch_wait_ms: 5\n"
                      "    properties: {session.timeout.ms: 6000, enable.partition.eof: false,"
@@ -322,9 +419,10 @@ static void test_events_kafka(void **state)
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
     buf[n] = '\0';
+    /* Into the shipped events section (types and engagement). */
     char *at = strstr(buf, "\nevents:\n");
     assert_non_null(at);
-    snprintf(out, sizeof out, "%.*s%s%s", (int)(at - buf), buf, on, at + strlen("\nevents:\n"));
+    snprintf(out, sizeof out, "%.*s\n%s%s", (int)(at - buf), buf, on, at + 9);
     char path[64];
     write_temp(path, ".yaml", out, strlen(out));
     rfm_status st = config_load(path, &c, err, sizeof err);
@@ -348,15 +446,13 @@ static void test_events_kafka(void **state)
                "events.kafka.brokers: is needed with a topic");
     expect_bad("\nevents:\n", "\nevents:\n  kafka: {brokers: 'h:1'}\n",
                "events.kafka.topic: is needed with brokers");
-    expect_bad("\nevents:\n",
-               "\nevents:\n  kafka: {brokers: 'h:1', topic: t, dead_letter_topic: t}\n",
+    expect_bad("\nevents:\n", "\nevents:\n  kafka: {brokers: 'h:1', topic: t, dead_letter_topic: t}\n",
                "events.kafka.dead_letter_topic: must differ from topic");
     expect_bad("\nevents:\n", "\nevents:\n  kafka: {brokers: 'h:1', topic: t, batch_max: 0}\n",
                "events.kafka.batch_max: must be from 1 to 100000");
     expect_bad("\nevents:\n", "\nevents:\n  kafka: {brokres: 'h:1', topic: t}\n",
                "events.kafka.brokres: unknown key; did you mean events.kafka.brokers?");
-    expect_bad("\nevents:\n",
-               "\nevents:\n  kafka: {brokers: 'h:1', topic: t, properties: {a: [1]}}\n",
+    expect_bad("\nevents:\n", "\nevents:\n  kafka: {brokers: 'h:1', topic: t, properties: {a: [1]}}\n",
                "events.kafka.properties: each value must be a string");
     expect_bad("\nevents:\n", "\nevents:\n  kafka: 3\n", "events.kafka: must be a mapping");
 }
@@ -499,6 +595,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shipped),
+        cmocka_unit_test(test_tokens),
+        cmocka_unit_test(test_privacy),
         cmocka_unit_test(test_data_sources),
         cmocka_unit_test(test_bad_values_name_keys),
         cmocka_unit_test(test_sections_checked_at_load),

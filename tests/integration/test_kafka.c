@@ -16,6 +16,7 @@
 #include "testutil.h"
 #include "net.h"
 #include "kafka_mock.h"
+#include "fileio.h"
 
 #include <errno.h>
 #include <math.h>
@@ -107,28 +108,26 @@ static void write_config(const char *name, const char *topic, const char *extra)
     assert_int_equal(system(cmd), 0);
     if (!topic)
         return;
-    /* Under the shipped events: section (types, engagement). */
-    char path[128];
+    /* Into the shipped events section (types and engagement). */
+    char path[128], *text = NULL, block[1024];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    static char text[1 << 16];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    assert_true(n < sizeof text - 1);
-    text[n] = '\0';
+    size_t n;
+    char err[RFM_ERRLEN];
+    assert_int_equal(fileio_read(path, &text, &n, err, sizeof err), RFM_OK);
     char *at = strstr(text, "\nevents:\n");
     assert_non_null(at);
-    at += strlen("\nevents:\n");
-    f = fopen(path, "wb");
+    snprintf(block, sizeof block,
+             "  kafka:\n    brokers: '%s'\n    topic: %s\n    group_id: g-%s\n"
+             "    batch_wait_ms: 5\n%s"
+             "    properties: {session.timeout.ms: 6000, heartbeat.interval.ms: 500,"
+             " topic.metadata.refresh.interval.ms: 1000}\n",
+             mock->bootstraps, topic, topic, extra ? extra : "");
+    FILE *f = fopen(path, "w");
     assert_non_null(f);
-    fprintf(f,
-            "%.*s  kafka:\n    brokers: '%s'\n    topic: %s\n    group_id: g-%s\n"
-            "    batch_wait_ms: 5\n%s"
-            "    properties: {session.timeout.ms: 6000, heartbeat.interval.ms: 500,"
-            " topic.metadata.refresh.interval.ms: 1000}\n%s",
-            (int)(at - text), text, mock->bootstraps, topic, topic, extra ? extra : "", at);
+    size_t head = (size_t)(at - text) + strlen("\nevents:\n");
+    fprintf(f, "%.*s%s%s", (int)head, text, block, text + head);
     fclose(f);
+    free(text);
 }
 
 static pid_t start(const char *config, const char *store, int port)

@@ -101,9 +101,9 @@ static int setup(void **state)
         if (!f[i].active)
             continue;
         ids[nrows] = strdup(txn_customer_id(d, i));
-        rows[nrows] =
-            (customer_row){f[i].recency, f[i].frequency,     f[i].monetary, f[i].bg_x, f[i].bg_t_x,
-                           f[i].bg_T,    f[i].bg_mean_spend, NAN,           NAN}; /* no trends */
+        rows[nrows] = (customer_row){f[i].recency, f[i].frequency, f[i].monetary,     f[i].bg_x,
+                                     f[i].bg_t_x,  f[i].bg_T,      f[i].bg_mean_spend, NAN,
+                                     NAN};
         rec[nrows] = f[i].recency, fr[nrows] = f[i].frequency, mo[nrows] = f[i].monetary;
         bx[nrows] = f[i].bg_x, btx[nrows] = f[i].bg_t_x, bT[nrows] = f[i].bg_T;
         bm[nrows] = f[i].bg_mean_spend;

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "config.h"
 #include "oas.h"
 
 static const char *SPEC =
@@ -346,6 +347,44 @@ static void test_cap_and_long_pointers(void **state)
     json_decref(js);
 }
 
+/* oas_security: the operation's requirements, else the document's; {}
+ * makes the token optional; scopes listed under bearer, admin when none;
+ * an unknown scope is named. */
+static void test_security(void **state)
+{
+    (void)state;
+    const char *text =
+        "openapi: 3.1.0\ninfo: {title: t, version: '1'}\nsecurity: [{bearer: []}]\npaths:\n"
+        "  /open: {get: {security: [], responses: {}}}\n"
+        "  /opt: {get: {security: [{}, {bearer: [admin]}], responses: {}}}\n"
+        "  /two: {post: {security: [{bearer: [score, events]}], responses: {}}}\n"
+        "  /later: {get: {responses: {}}}\n"
+        "  /bad: {get: {security: [{bearer: [root]}], responses: {}}}\n"
+        "components: {securitySchemes: {bearer: {type: http, scheme: bearer}}}\n";
+    char path[64], err[RFM_ERRLEN];
+    write_temp(path, ".yaml", text, strlen(text));
+    oas_spec *s = NULL;
+    rfm_status st = oas_load(path, &s, err, sizeof err);
+    remove(path);
+    if (st != RFM_OK)
+        fail_msg("%s", err);
+    unsigned need;
+    const char *bad;
+    assert_int_equal(oas_security(s, oas_operation(s, "get", "/open"), &need, &bad), OAS_AUTH_NONE);
+    assert_int_equal(oas_security(s, oas_operation(s, "get", "/opt"), &need, &bad),
+                     OAS_AUTH_OPTIONAL);
+    assert_int_equal(need, RFM_SCOPE_ADMIN);
+    assert_int_equal(oas_security(s, oas_operation(s, "post", "/two"), &need, &bad),
+                     OAS_AUTH_REQUIRED);
+    assert_int_equal(need, RFM_SCOPE_SCORE | RFM_SCOPE_EVENTS);
+    assert_int_equal(oas_security(s, oas_operation(s, "get", "/later"), &need, &bad),
+                     OAS_AUTH_REQUIRED);
+    assert_int_equal(need, RFM_SCOPE_ADMIN); /* declared none: admin */
+    assert_int_equal(oas_security(s, oas_operation(s, "get", "/bad"), &need, &bad), OAS_AUTH_BAD);
+    assert_string_equal(bad, "root");
+    oas_free(s);
+}
+
 static void test_operations(void **state)
 {
     (void)state;
@@ -474,6 +513,7 @@ int main(void)
         cmocka_unit_test(test_refs),
         cmocka_unit_test(test_alternatives_report_nearest),
         cmocka_unit_test(test_cap_and_long_pointers),
+        cmocka_unit_test(test_security),
         cmocka_unit_test(test_operations),
         cmocka_unit_test(test_shipped_examples_validate),
         cmocka_unit_test(test_speed_on_shipped_contract),
