@@ -100,7 +100,7 @@ $(eval $(call program,serve,server))
 bin/rfm-serve $(B)/bin/rfm-serve: LIBS += -lrdkafka
 $(eval $(call program,score,score))
 $(eval $(call program,report,report))
-$(B)/tests/integration/test_http $(B)/tests/integration/test_events: $(B)/bin/rfm-serve
+$(B)/tests/integration/test_http $(B)/tests/integration/test_events $(B)/tests/integration/test_feed: $(B)/bin/rfm-serve
 $(B)/tests/integration/test_redis: $(B)/bin/rfm-serve
 $(B)/tests/integration/test_http: $(B)/ui-assets/index.html
 $(B)/tests/integration/test_privacy: $(B)/bin/rfm-serve $(B)/bin/rfm-train $(B)/bin/rfm-score

@@ -657,6 +657,37 @@ static int h_customer(void *user, const json_t *body, json_t **out, char *msg, s
     return 200;
 }
 
+int api_score_id(const api *a, const char *id, int32_t asof, score_result *out, json_t **scores,
+                 char *msg, size_t len)
+{
+    *scores = NULL;
+    customer_row row;
+    int st = by_id(a, id, asof, &row, NULL, msg, len);
+    if (st)
+        return st;
+    score_models sm = {.segments = a->segments, .churn = a->churn};
+    if (score_customer(&sm, &row, SCORE_SEGMENTS | SCORE_CHURN, 1, out, msg, len) != RFM_OK)
+        return 422;
+    json_t *o = json_pack("{s:f,s:f,s:f}", "recency", row.recency, "frequency", row.frequency,
+                          "monetary", row.monetary);
+    if (o && (out->done & SCORE_SEGMENTS)) {
+        json_object_set_new(o, "rfm_score", json_string(out->seg.rfm_score));
+        json_object_set_new(o, "rfm_segment", json_string(out->seg.rfm_segment));
+        json_object_set_new(o, "cluster", json_integer((json_int_t)out->seg.cluster));
+        json_object_set_new(o, "segment", json_string(out->seg.segment));
+    }
+    if (o && (out->done & SCORE_CHURN)) {
+        json_object_set_new(o, "churn_probability", json_real(out->churn_probability));
+        json_object_set_new(o, "churn_risk", json_string(churn_risk_name(out->risk)));
+    }
+    if (!o) {
+        snprintf(msg, len, "out of memory");
+        return 503;
+    }
+    *scores = o;
+    return 0;
+}
+
 void api_set_erasure(api *a, erasure *e, int pseudonymous)
 {
     a->erased = e;

@@ -7,11 +7,13 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "engagement.h"
 #include "customers.h"
 #include "http.h"
 #include "oas.h"
+#include "score.h"
 #include "status.h"
 
 typedef struct api api;
@@ -50,6 +52,13 @@ void api_set_live(api *a, struct live *l, size_t batch_limit, const engagement_o
  * outlive a; call before a serves. */
 void api_set_not_ready(api *a, const char *(*fn)(void *ctx, char *buf, size_t len), void *ctx);
 
+/* Score customer id from the live state as of the end of day asof with
+ * the segments and churn models (those trained): 0, or 404 / 503 / 422
+ * with msg. *scores (new reference) gets what a feed record carries:
+ * recency, frequency, monetary, rfm_score, rfm_segment, cluster, segment,
+ * churn_probability, churn_risk. out's labels borrow from a's models. */
+int api_score_id(const api *a, const char *id, int32_t asof, score_result *out, json_t **scores,
+                 char *msg, size_t len);
 /* The erasure list (erasure.h; NULL: none, DELETE /customers/{id} then
  * answers 503) that by-id lookups and lookalike answers consult, and
  * whether ids are pseudonyms. e must outlive a; call before a serves. */

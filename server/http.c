@@ -82,6 +82,7 @@ typedef struct request {
     int retry_after;   /* seconds, for a 429 */
     int close;         /* answer with Connection: close (framing errors) */
     int page;          /* a built-in page of ops (OPS_METRICS, OPS_DOCS) */
+    int stream;        /* the provider's streaming route (GET /feed) */
     int ui;            /* a file of the /ui/ app (ui.h) */
     int status;        /* of the response queued (0: none yet) */
     size_t bytes;
@@ -675,6 +676,11 @@ static int check_headers(http_server *s, struct MHD_Connection *c, request *r, c
     }
     if (s->ops && (r->page = ops_route(s->ops, m, r->path)) != OPS_NONE)
         return ops_needs_token(s->ops, r->page) ? check_access(s, c, r, m, r->path) : 0;
+    const http_stream *hs = s->prov.stream;
+    if (hs && strcmp(m, "GET") == 0 && strcmp(r->path, hs->path) == 0) {
+        r->stream = 1; /* token and scope as the contract says (score for /feed) */
+        return check_access(s, c, r, "GET", hs->path);
+    }
     r->rt = find_route(r, m, r->path);
     if (!r->rt) {
         if (oas_path_allow(s->spec, r->path, r->allow, sizeof r->allow)) {
@@ -808,6 +814,22 @@ static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request
     if (r->refused)
         return send_error(c, r, r->refused, NULL, r->refused == 405 ? r->allow : NULL, "%s",
                           r->refusal);
+    if (r->stream) {
+        const char *last = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Last-Event-ID");
+        if (!last)
+            last = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "last_event_id");
+        int status = 503;
+        char msg[256] = "no stream";
+        const http_stream *hs = s->prov.stream;
+        struct MHD_Response *resp = hs->respond(hs->ctx, c, last, &status, msg, sizeof msg);
+        if (!resp)
+            return send_error(c, r, status, NULL, NULL, "%s", msg);
+        enum MHD_Result ret = MHD_queue_response(c, 200, resp);
+        MHD_destroy_response(resp);
+        if (ret == MHD_YES)
+            r->status = 200;
+        return ret;
+    }
     if (r->ui)
         return send_ui(c, r, ops_ui(s->ops));
     if (r->page) {
@@ -1097,7 +1119,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         return;
     /* The route's path (a literal of the route table) is taken before the
      * lease goes: the last release frees the table with the models. */
-    const char *endpoint = r->rt   ? r->rt->path
+    const char *endpoint = r->rt                         ? r->rt->path
+                           : r->stream && s->prov.stream ? s->prov.stream->path
                            : r->ui ? (strcmp(r->path, "/ui/") == 0 ? "/ui/" : "/ui/{asset}")
                                    : r->path;
     int templated = r->rt && r->param;
@@ -1252,6 +1275,8 @@ rfm_status http_start(const server_options *opt, const oas_spec *spec, const htt
     if (threads < 1)
         threads = 1;
     /* epoll where libmicrohttpd was built with it (Linux), else poll. */
+    /* Suspend and resume: a stream (GET /feed) with nothing to send leaves
+     * the pool's event loop until a record or a heartbeat wakes it. */
     unsigned flags =
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
         (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL : MHD_USE_POLL);
@@ -1321,7 +1346,9 @@ void http_stop(http_server *s, int grace_s)
     if (!s)
         return;
     __atomic_store_n(&s->stopping, 1, __ATOMIC_RELAXED);
-    MHD_socket fd = MHD_quiesce_daemon(s->d); /* no new connections */
+    if (s->prov.stream && s->prov.stream->stop)
+        s->prov.stream->stop(s->prov.stream->ctx); /* streams end: not waited for */
+    MHD_socket fd = MHD_quiesce_daemon(s->d);      /* no new connections */
     if (fd != MHD_INVALID_SOCKET)
         close(fd);
     for (int i = 0; i < grace_s * 100 && __atomic_load_n(&s->inflight, __ATOMIC_RELAXED) > 0; i++)

@@ -77,10 +77,27 @@ void http_tokens_free(http_tokens *t);
  * per request, when its headers arrive, and returns a lease that release()
  * gets back when the request completes: a hot reload swaps what acquire()
  * hands out, while requests in flight keep the models they started with. */
+/* A streaming GET route answered outside the JSON cycle (GET /feed:
+ * Server-Sent Events). After the token check of its operation in the
+ * contract, respond(ctx, connection, last_event_id, ...) gets the
+ * libmicrohttpd connection (struct MHD_Connection *) and the Last-Event-ID
+ * header (else the last_event_id query parameter; may be NULL) and returns
+ * a response (struct MHD_Response *) to send with 200, or NULL with
+ * *status and msg for the error shape. stop(ctx) is called first in
+ * http_stop: the streams must then end, or the drain waits for them. */
+typedef struct {
+    const char *path;
+    void *(*respond)(void *ctx, void *connection, const char *last_event_id, int *status, char *msg,
+                     size_t msglen);
+    void (*stop)(void *ctx);
+    void *ctx;
+} http_stream;
+
 typedef struct {
     void *(*acquire)(void *ctx, void **user, const http_route **routes, size_t *nroutes);
     void (*release)(void *ctx, void *lease);
     void *ctx;
+    const http_stream *stream; /* NULL: none */
 } http_provider;
 
 /* The body stage of a POST to rt, without HTTP: nesting depth and JSON

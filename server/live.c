@@ -160,7 +160,10 @@ struct live {
     reader *readers;                 /* Redis: the read pool; SQLite: none */
     int nreaders;
     unsigned next_reader; /* atomic */
+    live_hook hook;
 };
+
+void live_set_hook(live *l, const live_hook *h) { l->hook = *h; }
 
 static double now_s(void)
 {
@@ -272,6 +275,7 @@ rfm_status live_apply(live *l, const state_event *ev, size_t n, state_result *re
 {
     if (n == 0)
         return RFM_OK;
+    void *token = l->hook.before ? l->hook.before(l->hook.ctx, ev, n) : NULL;
     job j = {ev, n, results, RFM_OK, "", 0, NULL};
     pthread_mutex_lock(&l->qmu);
     if (l->tail)
@@ -283,6 +287,8 @@ rfm_status live_apply(live *l, const state_event *ev, size_t n, state_result *re
     while (!j.done)
         pthread_cond_wait(&l->donecv, &l->qmu);
     pthread_mutex_unlock(&l->qmu);
+    if (l->hook.after)
+        l->hook.after(l->hook.ctx, token, ev, results, n, j.status);
     if (j.status != RFM_OK)
         return rfm_fail(err, errlen, j.status, "%s", j.err);
     return RFM_OK;
@@ -370,6 +376,18 @@ int32_t live_snapshot_day(live *l)
     int32_t d = l->ops->snapshot_day(l->writer);
     pthread_mutex_unlock(&l->wmu);
     return d;
+}
+
+int live_can_walk(const live *l) { return l->nreaders == 0; }
+
+rfm_status live_each(live *l, int32_t asof_day, state_each_fn fn, void *user, char *err,
+                     size_t errlen)
+{
+    if (l->nreaders) /* Redis: no walk over every customer (the feed's sweep is off) */
+        return rfm_fail(err, errlen, RFM_EINVAL,
+                        "walking every customer needs the SQLite store (state.path a file); "
+                        "the Redis store has none");
+    return state_each(l->writer, asof_day, fn, user, err, errlen);
 }
 
 void live_count_rejected(live *l, state_reason r)

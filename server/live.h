@@ -47,9 +47,23 @@ rfm_status live_seed(live *l, const json_t *manifest, const txn_options *topt, i
 
 /* Apply a batch of events durably, merged with the batches of other
  * requests waiting (group commit); blocks until committed. Results as
- * state_apply. RFM_ENOSPC on a full disk (nothing of the batch written). */
+ * state_apply. The one way events reach the store: the hook (live_hook)
+ * runs around it. RFM_ENOSPC on a full disk (nothing of the batch written). */
 rfm_status live_apply(live *l, const state_event *ev, size_t n, state_result *results, char *err,
                       size_t errlen);
+
+/* What live_apply calls around every batch, whoever applies it (POST
+ * /events and the Kafka consumer, both through live_apply_items): before(ctx, ev, n) before the
+ * batch is queued (the state still without it; its result is handed back), after once it is
+ * committed or failed (s), on the applying thread. The live feed (livefeed.h) scores the touched
+ * customers there. Set before serving; before may return NULL. */
+typedef struct {
+    void *(*before)(void *ctx, const state_event *ev, size_t n);
+    void (*after)(void *ctx, void *token, const state_event *ev, const state_result *res, size_t n,
+                  rfm_status s);
+    void *ctx;
+} live_hook;
+void live_set_hook(live *l, const live_hook *h);
 
 /* What became of one item of live_apply_items. */
 typedef struct {
@@ -66,6 +80,14 @@ typedef struct {
  * failure nothing of the batch was written and out means nothing. */
 rfm_status live_apply_items(live *l, const json_t *const *items, size_t n, live_item *out,
                             char *err, size_t errlen);
+
+/* Every customer of the store with its features as of asof_day
+ * (state_each: in the order they first appeared, fn called with no lock
+ * held, so it may call live_get), from any thread. */
+/* Whether live_each can walk the store (the SQLite store; not Redis). */
+int live_can_walk(const live *l);
+rfm_status live_each(live *l, int32_t asof_day, state_each_fn fn, void *user, char *err,
+                     size_t errlen);
 
 /* A customer as of asof_day (state_get), from any thread. */
 rfm_status live_get(live *l, const char *customer_id, int32_t asof_day, state_customer *out,

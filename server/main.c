@@ -27,6 +27,7 @@
 #include "http.h"
 #include "kafka.h"
 #include "live.h"
+#include "livefeed.h"
 #include "oas.h"
 #include "ops.h"
 #include "ui.h"
@@ -110,17 +111,21 @@ static int load_ui(const char *dir, ui_assets **ui)
     return 0;
 }
 
-
-/* /metrics of the store and, when consuming, of the Kafka consumer. */
+/* /metrics of the store, the live feed and, when consuming, the Kafka
+ * consumer. */
 typedef struct {
     live *live;
+    livefeed *feed;
     kafka *kafka;
 } extra_metrics;
 
 static void state_metrics(void *ctx, FILE *f)
 {
     const extra_metrics *m = ctx;
-    live_metrics(m->live, f);
+    if (m->live)
+        live_metrics(m->live, f);
+    if (m->feed)
+        livefeed_metrics(m->feed, f);
     if (m->kafka)
         kafka_metrics(m->kafka, f);
 }
@@ -309,6 +314,7 @@ int main(int argc, char **argv)
     http_server *srv = NULL;
     ops *o = NULL;
     live *lv = NULL;
+    livefeed *lf = NULL;
     kafka *kc = NULL;
     extra_metrics em = {0};
     ui_assets *ui = NULL;
@@ -368,17 +374,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "rfm-serve: state %s%s: %s (snapshot %s)\n", at ? "redis://:***" : "",
                 at ? at : state_path, seeded ? "seeded from the training data" : "opened", day);
         api_set_live(a, lv, cfg->server.batch_limit, &cfg->events);
-        if (cfg->kafka.brokers) {
-            if (kafka_start(&cfg->kafka, lv, &kc, err, sizeof err) != RFM_OK) {
-                fprintf(stderr, "rfm-serve: %s\n", err);
-                goto out;
-            }
-            api_set_not_ready(a, kafka_not_ready, kc);
-            fprintf(stderr, "rfm-serve: consuming %s from %s (group %s)\n", cfg->kafka.topic,
-                    cfg->kafka.brokers, cfg->kafka.group_id);
-        }
-        em = (extra_metrics){lv, kc};
-        ops_set_extra(o, state_metrics, &em);
     }
     if (tokens.n == 0)
         fprintf(stderr,
@@ -398,7 +393,26 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     holder h = {PTHREAD_MUTEX_INITIALIZER, a};
-    http_provider prov = {acquire, release, &h};
+    http_provider prov = {acquire, release, &h, NULL};
+    /* The live feed (GET /feed): fed by the store's batches and sweep. */
+    if (livefeed_new(&cfg->feed, cfg->feed.enabled ? lv : NULL, &prov, &lf, err, sizeof err) !=
+        RFM_OK) {
+        fprintf(stderr, "rfm-serve: %s\n", err);
+        goto out;
+    }
+    prov.stream = livefeed_stream(lf);
+    /* Kafka after the feed: its batches go through the feed's hook. */
+    if (lv && cfg->kafka.brokers) {
+        if (kafka_start(&cfg->kafka, lv, &kc, err, sizeof err) != RFM_OK) {
+            fprintf(stderr, "rfm-serve: %s\n", err);
+            goto out;
+        }
+        api_set_not_ready(a, kafka_not_ready, kc);
+        fprintf(stderr, "rfm-serve: consuming %s from %s (group %s)\n", cfg->kafka.topic,
+                cfg->kafka.brokers, cfg->kafka.group_id);
+    }
+    em = (extra_metrics){lv, lf, kc};
+    ops_set_extra(o, state_metrics, &em);
     int bound;
     if (http_start(&cfg->server, spec, &tokens, &prov, o, log, &srv, &bound, err, sizeof err) !=
         RFM_OK) {
@@ -472,8 +486,9 @@ int main(int argc, char **argv)
 out:
     if (log && log != stderr)
         fclose(log);
+    kafka_stop(kc);    /* first: its thread applies events through the feed's hook */
+    livefeed_free(lf); /* before the models and the store: its sweep reads them */
     api_release(a);
-    kafka_stop(kc);
     live_close(lv);
     erasure_free(erased);
     ops_free(o);

@@ -987,6 +987,19 @@ static void read_state(ctx *x, const json_t *s, rfm_config *c)
         section_check(x, "state", rstate_check_options(r, why, sizeof why));
 }
 
+/* feed: the live feed of score changes (docs/events.md, "Live feed"). */
+static void read_feed(ctx *x, const json_t *s, feed_options *o)
+{
+    o->enabled = get_bool(x, s, "enabled", "feed.enabled", 1);
+    o->buffer = (size_t)get_int(x, s, "buffer", "feed.buffer", 10000, 1, 1 << 24);
+    o->max_readers = (int)get_int(x, s, "max_readers", "feed.max_readers", 64, 0, 100000);
+    o->sweep_seconds = (int)get_int(x, s, "sweep_seconds", "feed.sweep_seconds", 3600, 0, 86400);
+    o->heartbeat_seconds =
+        (int)get_int(x, s, "heartbeat_seconds", "feed.heartbeat_seconds", 15, 1, 3600);
+    o->published_max =
+        (size_t)get_int(x, s, "published_max", "feed.published_max", 1000000, 0, 1 << 28);
+}
+
 /* events.kafka: the Kafka consumer (docs/events.md). */
 static void read_kafka(ctx *x, const json_t *k, kafka_options *o)
 {
@@ -1110,9 +1123,12 @@ static void read_events(ctx *x, const json_t *s, engagement_options *o)
         section_check(x, "events", engagement_check_options(o, why, sizeof why));
 }
 
-static const char *const KEYS_TOP[] = {"data",  "models_dir", "segments", "cltv",
-                                       "churn", "embeddings", "uplift",   "server",
-                                       "state", "events",     "privacy",  NULL};
+static const char *const KEYS_TOP[] = {"data",       "models_dir", "segments", "cltv",  "churn",
+                                       "embeddings", "uplift",     "server",   "state", "events",
+                                       "privacy",    "feed",       NULL};
+static const char *const KEYS_FEED[] = {
+    "enabled",           "buffer",        "max_readers", "sweep_seconds",
+    "heartbeat_seconds", "published_max", NULL};
 static const char *const KEYS_PRIVACY[] = {"pseudonymize_ids", "erasure_list", NULL};
 
 /* privacy: after state, whose path places the erasure list by default. */
@@ -1183,6 +1199,7 @@ static void check_all_keys(ctx *x, const json_t *root)
     check_keys(x, json_object_get(srv, "rate_limit"), "server.rate_limit", KEYS_RATE_LIMIT);
     check_item_keys(x, srv, "server", "tokens", KEYS_TOKEN);
     check_keys(x, json_object_get(root, "state"), "state", KEYS_STATE);
+    check_keys(x, json_object_get(root, "feed"), "feed", KEYS_FEED);
     const json_t *ev = json_object_get(root, "events");
     check_keys(x, ev, "events", KEYS_EVENTS);
     check_keys(x, json_object_get(ev, "kafka"), "events.kafka", KEYS_KAFKA);
@@ -1239,6 +1256,7 @@ rfm_status config_load(const char *path, rfm_config **out, char *err, size_t err
     }
     read_events(&x, section(&x, root, "events"), &c->events);
     read_state(&x, section(&x, root, "state"), c);
+    read_feed(&x, section(&x, root, "feed"), &c->feed);
     const json_t *kafka = json_object_get(section(&x, root, "events"), "kafka");
     if (kafka && !json_is_object(kafka))
         bad(&x, "events.kafka", "must be a mapping");

@@ -81,6 +81,17 @@ typedef struct {
 /* Reason the server options cannot be used, or NULL. */
 const char *server_check(const server_options *o, char *buf, size_t len);
 
+/* feed: the live feed of score changes (GET /feed, docs/events.md). */
+typedef struct {
+    int enabled;           /* 0: no scoring around batches, no sweep; GET /feed 503 */
+    size_t buffer;         /* change records kept for readers to catch up (>= 1) */
+    int max_readers;       /* GET /feed streams open at once; more get 503 */
+    int sweep_seconds;     /* period of the re-scoring of every customer (and at
+                              each UTC day change); 0 = no sweep */
+    int heartbeat_seconds; /* a comment line on an idle stream this often */
+    size_t published_max;  /* customers whose last published labels are kept */
+} feed_options;
+
 /* events.kafka: the consumer of events from Kafka (rfm-serve, docs/events.md);
  * off while brokers is NULL. */
 typedef struct {
@@ -133,6 +144,7 @@ typedef struct {
                                    state.path); cancel_prefix and types as above */
     engagement_options events;  /* events: interaction kinds and engagement edges */
     kafka_options kafka;        /* events.kafka */
+    feed_options feed;          /* feed: buffer, readers, sweep, heartbeat */
     privacy_options privacy;
 } rfm_config;
 

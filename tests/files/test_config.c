@@ -342,6 +342,27 @@ static void test_sections_checked_at_load(void **state)
     expect_bad_block("cltv:\n", "\nchurn:", "cltv: 3\n", "cltv: must be a mapping");
 }
 
+/* feed: the shipped values, and a bad one names its key. */
+static void test_feed_section(void **state)
+{
+    (void)state;
+    rfm_config *c;
+    char err[RFM_ERRLEN];
+    assert_int_equal(config_load("../config/rfm.yaml", &c, err, sizeof err), RFM_OK);
+    assert_int_equal(c->feed.enabled, 1);
+    assert_int_equal(c->feed.buffer, 10000);
+    assert_int_equal(c->feed.max_readers, 64);
+    assert_int_equal(c->feed.sweep_seconds, 3600);
+    assert_int_equal(c->feed.heartbeat_seconds, 15);
+    assert_int_equal(c->feed.published_max, 1000000);
+    config_free(c);
+    expect_bad("  buffer: 10000", "  buffer: 0", "feed.buffer: must be an integer from 1 to");
+    expect_bad("  heartbeat_seconds: 15", "  heartbeat_seconds: 0",
+               "feed.heartbeat_seconds: must be an integer from 1 to 3600");
+    expect_bad("  sweep_seconds: 3600", "  sweep_secs: 3600",
+               "feed.sweep_secs: unknown key; did you mean feed.sweep_seconds?");
+}
+
 /* Every key is known to its section: a typo is refused naming its path,
  * with the nearest key, in every section (one per section), and a key far
  * from any lists what the section knows. */
@@ -586,6 +607,7 @@ int main(void)
         cmocka_unit_test(test_sections_default_to_modules),
         cmocka_unit_test(test_state_path_null),
         cmocka_unit_test(test_unknown_keys),
+        cmocka_unit_test(test_feed_section),
         cmocka_unit_test(test_events_kafka),
         cmocka_unit_test(test_data_refusals),
         cmocka_unit_test(test_data_dialect_loads),
