@@ -218,6 +218,14 @@ out:
     return s;
 }
 
+rfm_status live_erase(live *l, const char *customer_id, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&l->wmu);
+    rfm_status s = state_erase(l->writer, customer_id, err, errlen);
+    pthread_mutex_unlock(&l->wmu);
+    return s;
+}
+
 rfm_status live_get(live *l, const char *customer_id, int32_t asof_day, state_customer *out,
                     char *err, size_t errlen)
 {

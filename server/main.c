@@ -110,7 +110,6 @@ static int load_ui(const char *dir, ui_assets **ui)
     return 0;
 }
 
-
 /* /metrics of the store and, when consuming, of the Kafka consumer. */
 typedef struct {
     live *live;
@@ -335,6 +334,9 @@ int main(int argc, char **argv)
         }
         cfg->txn.erased = erased;
         cfg->txn.is_erased = cfg->txn.id_key ? erasure_txn_pseudonymous : erasure_txn_clear;
+        /* The store drops listed customers at open and ignores their events. */
+        cfg->state.is_erased = cfg->txn.is_erased;
+        cfg->state.erased = erased;
         api_set_erasure(a, erased, cfg->txn.id_key != NULL);
     }
     if (state_path) {

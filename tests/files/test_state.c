@@ -1242,7 +1242,6 @@ static void test_disk_full(void **state)
     free(fx.l);
 }
 
-
 /* ---- erasure ------------------------------------------------------------ */
 
 #define GONE_ID "zq9erase7me4711"
