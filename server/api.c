@@ -57,8 +57,8 @@ struct api {
     const char *(*not_ready)(void *ctx, char *buf, size_t len);
     void *not_ready_ctx;
     const engagement_options *events; /* interaction kinds, engagement edges (not owned) */
-    erasure *erased;    /* the erasure list, or NULL (not owned) */
-    int pseudonymous;   /* ids are pseudonyms (privacy.pseudonymize_ids) */
+    erasure *erased;                  /* the erasure list, or NULL (not owned) */
+    int pseudonymous;                 /* ids are pseudonyms (privacy.pseudonymize_ids) */
     http_route routes[32];
     size_t nroutes;
 };
@@ -695,7 +695,9 @@ void api_set_erasure(api *a, erasure *e, int pseudonymous)
 }
 
 /* DELETE /customers/{id}: body is {"id": ...} from the path (a pseudonym
- * by then when ids are pseudonymous). 204 once listed. */
+ * by then when ids are pseudonymous). 204 once listed and, with a store,
+ * removed from it (a customer it does not have is fine); a store error is
+ * 503 (the list has the entry: resending completes the erasure). */
 static int h_erase(void *user, const json_t *body, json_t **out, char *msg, size_t len)
 {
     const api *a = user;
@@ -715,6 +717,13 @@ static int h_erase(void *user, const json_t *body, json_t **out, char *msg, size
     if (erasure_add(a->erased, entry, err, sizeof err) != RFM_OK) {
         snprintf(msg, len, "erasure list: %s", err);
         return 503;
+    }
+    if (a->live) {
+        rfm_status s = live_erase(a->live, id, err, sizeof err);
+        if (s != RFM_OK && s != RFM_ENOTFOUND) {
+            snprintf(msg, len, "customer state: %s", err);
+            return 503;
+        }
     }
     return 204;
 }

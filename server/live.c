@@ -353,6 +353,18 @@ static void *take_reader(live *l, reader **r)
     return (*r)->st;
 }
 
+rfm_status live_erase(live *l, const char *customer_id, char *err, size_t errlen)
+{
+    /* Redis: not erased from the shared store (docs/security.md); the
+     * erasure list hides the customer from every answer. */
+    if (l->nreaders)
+        return rfm_fail(err, errlen, RFM_ENOTFOUND, "the Redis store keeps erased customers");
+    pthread_mutex_lock(&l->wmu);
+    rfm_status s = state_erase(l->writer, customer_id, err, errlen);
+    pthread_mutex_unlock(&l->wmu);
+    return s;
+}
+
 rfm_status live_get(live *l, const char *customer_id, int32_t asof_day, state_customer *out,
                     char *err, size_t errlen)
 {

@@ -88,6 +88,10 @@ rfm_status live_apply_items(live *l, const json_t *const *items, size_t n, live_
 int live_can_walk(const live *l);
 rfm_status live_each(live *l, int32_t asof_day, state_each_fn fn, void *user, char *err,
                      size_t errlen);
+/* Erase a customer from the store (state_erase), serialised with the
+ * commits and the seeding. RFM_ENOTFOUND when the store has no such
+ * customer (erased already). */
+rfm_status live_erase(live *l, const char *customer_id, char *err, size_t errlen);
 
 /* A customer as of asof_day (state_get), from any thread. */
 rfm_status live_get(live *l, const char *customer_id, int32_t asof_day, state_customer *out,

@@ -342,6 +342,9 @@ int main(int argc, char **argv)
         }
         cfg->txn.erased = erased;
         cfg->txn.is_erased = cfg->txn.id_key ? erasure_txn_pseudonymous : erasure_txn_clear;
+        /* The store drops listed customers at open and ignores their events. */
+        cfg->state.is_erased = cfg->txn.is_erased;
+        cfg->state.erased = erased;
         api_set_erasure(a, erased, cfg->txn.id_key != NULL);
     }
     if (state_path && !rstate_is_url(state_path)) {

@@ -258,6 +258,7 @@ typedef struct {
     int64_t last_at; /* unix seconds of the latest applied event; INT64_MIN: none */
     int64_t seq;     /* log row its stored row reflects; -1: no row */
     int dirty;       /* changed since its row was written */
+    int gone;        /* to be erased (purge) */
 } cust;
 
 /* A slot of the id table: the customer's index + 1 (0: empty) and the high
@@ -322,6 +323,30 @@ static void slot_put(cslot *slot, size_t mask, const cust *c, uint32_t idx1)
     while (slot[i].idx1)
         i = (i + 1) & mask;
     slot[i] = (cslot){idx1, (uint32_t)(h >> 32)};
+}
+
+/* Take customer idx (its id still set) out of the id table: backward
+ * shift, as set_del. */
+static void slot_del(custs *cs, size_t idx)
+{
+    const cust *c = &cs->c[idx];
+    size_t i = id_hash(c->id, c->idlen) & cs->mask;
+    for (; cs->slot[i].idx1 != idx + 1; i = (i + 1) & cs->mask)
+        if (!cs->slot[i].idx1)
+            return;
+    for (size_t j = i;;) {
+        j = (j + 1) & cs->mask;
+        if (!cs->slot[j].idx1)
+            break;
+        const cust *o = &cs->c[cs->slot[j].idx1 - 1];
+        size_t k = id_hash(o->id, o->idlen) & cs->mask; /* its home */
+        int stay = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+        if (!stay) {
+            cs->slot[i] = cs->slot[j];
+            i = j;
+        }
+    }
+    cs->slot[i] = (cslot){0, 0};
 }
 
 /* Room for n customers in the array; -1 out of memory. */
@@ -830,6 +855,8 @@ void state_default_options(state_options *o)
     o->cache_mb = 256;
     o->fold_events = 250000;
     o->types = NULL;
+    o->is_erased = NULL;
+    o->erased = NULL;
 }
 
 const char *state_check_options(const state_options *o, char *buf_, size_t len)
@@ -860,7 +887,7 @@ const char *state_reason_name(state_reason r)
     static const char *const names[STATE_NREASONS] = {
         "ok",       "bad_event_id", "missing_customer_id",  "bad_time",          "bad_number",
         "bad_text", "cancelled",    "nonpositive_quantity", "nonpositive_price", "repeated_line",
-        "bad_type",
+        "bad_type", "erased",
     };
     return (unsigned)r < STATE_NREASONS ? names[r] : "unknown";
 }
@@ -984,7 +1011,10 @@ static rfm_status connect(state_store *st, char *err, size_t errlen)
      * so fewer checkpoints (each an fsync of the file) interrupt batches. */
     snprintf(sql, sizeof sql, "PRAGMA cache_size=-%llu",
              (unsigned long long)(opt->cache_mb ? opt->cache_mb : 1) * 1024);
+    /* Deleted content is zeroed (also in freed pages), so that an erased
+     * customer's bytes do not stay in the file (state_erase). */
     if ((rc = exec_pragma(st, sql, NULL, 0)) != SQLITE_OK ||
+        (rc = exec_pragma(st, "PRAGMA secure_delete=ON", NULL, 0)) != SQLITE_OK ||
         (rc = exec_pragma(st, "PRAGMA wal_autocheckpoint=10000", NULL, 0)) != SQLITE_OK ||
         (rc = exec_pragma(st, "PRAGMA temp_store=MEMORY", NULL, 0)) != SQLITE_OK)
         goto sqlerr;
@@ -1302,6 +1332,8 @@ static void store_free(state_store *st)
     free(st);
 }
 
+static rfm_status purge_listed(state_store *st, char *err, size_t errlen);
+
 rfm_status state_open(const char *path, const state_options *opt, state_store **out, char *err,
                       size_t errlen)
 {
@@ -1342,6 +1374,8 @@ rfm_status state_open(const char *path, const state_options *opt, state_store **
         s = load_types(st, err, errlen);
     if (s == RFM_OK)
         s = load(st, err, errlen);
+    if (s == RFM_OK)
+        s = purge_listed(st, err, errlen);
     if (s != RFM_OK) {
         store_free(st);
         return s;
@@ -1414,6 +1448,12 @@ void state_close(state_store *st)
 }
 
 /* ---- apply --------------------------------------------------------- */
+
+/* Is the customer id (as kept) on the erasure list? */
+static int is_erased(const state_store *st, const char *id, size_t len)
+{
+    return st->opt.is_erased && st->opt.is_erased(st->opt.erased, id, len);
+}
 
 /* One slice of the fold, inside the batch's transaction: the customers
  * from the sweep on, visited in cid order until the slice's bytes are
@@ -1503,7 +1543,9 @@ rfm_status state_apply(state_store *st, const state_event *ev, size_t n, state_r
         }
         PUT(&st->ids, h);
         nrec++;
-        if (r.outcome == STATE_IGNORED)
+        if (r.outcome == STATE_APPLIED && is_erased(st, l.cid, l.cidlen))
+            results[i] = (state_result){STATE_IGNORED, STATE_ERASED};
+        if (results[i].outcome == STATE_IGNORED)
             continue;
         if (!st->types.type[ti].monetary) {
             line_rec lr = {
@@ -1679,7 +1721,7 @@ rfm_status state_seed(state_store *st, const txn_data *d, int *seeded, char *err
         while ((k = decode_line(&r, &l)) == 1) {
             /* Interactions come from memory below (the rows carry them);
              * purchase lines before the snapshot are the run's. */
-            if (l.kind == REC_INTERACTION || l.day < snap)
+            if (l.kind == REC_INTERACTION || l.day < snap || is_erased(st, l.cid, l.cidlen))
                 continue;
             encode_line(&kept, &l);
             long ci = custs_get(&nc, l.cid, l.cidlen);
@@ -1719,7 +1761,7 @@ rfm_status state_seed(state_store *st, const txn_data *d, int *seeded, char *err
      * (their customers with them). */
     for (size_t i = 0; i < st->cs.n; i++) {
         const cust *o = &st->cs.c[i];
-        if (!o->id || !o->nit)
+        if (!o->id || !o->nit || is_erased(st, o->id, o->idlen))
             continue;
         long ci = custs_get(&nc, o->id, o->idlen);
         if (ci < 0)
@@ -1791,6 +1833,162 @@ fail:
     rows_free(rows, nrows);
     free(kept.p);
     return s;
+}
+
+/* ---- erase --------------------------------------------------------- */
+
+/* Remove the customers marked gone: in one transaction their rows and
+ * their lines of the log (the rows holding any rewritten without them),
+ * then from memory, then the WAL into the file and truncated, so that no
+ * earlier frame keeps their bytes (secure_delete zeroes what the
+ * transaction deletes). On failure nothing changed (the marks cleared). */
+static rfm_status purge(state_store *st, char *err, size_t errlen)
+{
+    log_row *rows = NULL;
+    size_t nrows = 0, caprows = 0;
+    buf kept = {0};
+    sqlite3_stmt *q = NULL;
+    rfm_status s = RFM_OK;
+    int rc = run(st->s[S_BEGIN]);
+    if (rc != SQLITE_OK)
+        goto sqlerr;
+    /* The log rows with a line of theirs, without those lines. */
+    if ((rc = sqlite3_prepare_v2(st->db, "SELECT seq, lines FROM log ORDER BY seq", -1, &q,
+                                 NULL)) != SQLITE_OK)
+        goto sqlerr;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        int64_t seq = sqlite3_column_int64(q, 0);
+        rd r = {sqlite3_column_blob(q, 1), (size_t)sqlite3_column_bytes(q, 1), 0, 0};
+        line_rec l;
+        int k, hit = 0;
+        kept.n = 0;
+        while ((k = decode_line(&r, &l)) == 1) {
+            long ci = custs_find(&st->cs, l.cid, l.cidlen);
+            if (ci >= 0 && st->cs.c[ci].gone)
+                hit = 1;
+            else
+                encode_line(&kept, &l);
+        }
+        if (k < 0) {
+            s = damaged(st, "log row", seq, err, errlen);
+            goto fail;
+        }
+        if (!hit)
+            continue;
+        if (nrows == caprows) {
+            size_t cap = caprows ? 2 * caprows : 64;
+            log_row *x = realloc(rows, cap * sizeof *x);
+            if (!x)
+                goto oom;
+            rows = x, caprows = cap;
+        }
+        log_row *w = &rows[nrows++];
+        memset(w, 0, sizeof *w);
+        w->seq = seq;
+        w->nlines = kept.n;
+        if (kept.oom || (w->nlines && !(w->lines = malloc(w->nlines))))
+            goto oom;
+        if (w->nlines)
+            memcpy(w->lines, kept.p, w->nlines);
+    }
+    if (rc != SQLITE_DONE)
+        goto sqlerr;
+    sqlite3_finalize(q);
+    q = NULL;
+    if ((rc = sqlite3_prepare_v2(st->db, "UPDATE log SET lines = ?2 WHERE seq = ?1", -1, &q,
+                                 NULL)) != SQLITE_OK)
+        goto sqlerr;
+    for (size_t i = 0; i < nrows; i++) {
+        sqlite3_bind_int64(q, 1, rows[i].seq);
+        sqlite3_bind_blob(q, 2, rows[i].lines ? rows[i].lines : "", (int)rows[i].nlines,
+                          SQLITE_STATIC);
+        if ((rc = run(q)) != SQLITE_OK)
+            goto sqlerr;
+    }
+    sqlite3_finalize(q);
+    q = NULL;
+    if ((rc = sqlite3_prepare_v2(st->db, "DELETE FROM customers WHERE cid = ?1", -1, &q, NULL)) !=
+        SQLITE_OK)
+        goto sqlerr;
+    for (size_t i = 0; i < st->cs.n; i++)
+        if (st->cs.c[i].id && st->cs.c[i].gone) {
+            sqlite3_bind_int64(q, 1, (int64_t)i + 1);
+            if ((rc = run(q)) != SQLITE_OK)
+                goto sqlerr;
+        }
+    sqlite3_finalize(q);
+    q = NULL;
+    if ((rc = run(st->s[S_COMMIT])) != SQLITE_OK)
+        goto sqlerr;
+    /* Memory. */
+    pthread_rwlock_wrlock(&st->lock);
+    custs *cs = &st->cs;
+    for (size_t i = 0; i < cs->n; i++) {
+        cust *c = &cs->c[i];
+        if (!c->id || !c->gone)
+            continue;
+        slot_del(cs, i);
+        cs->nlive--;
+        cs->tid -= c->idlen;
+        cs->tdays -= c->ndays, cs->tinv -= c->ninv, cs->tlh -= c->nlh, cs->tit -= c->nit;
+        cust_free(c);
+    }
+    pthread_rwlock_unlock(&st->lock);
+    rows_free(rows, nrows);
+    free(kept.p);
+    /* The frames before the erasure (with the id) out of the WAL. A
+     * failure leaves them to the next checkpoint: the erasure stands. */
+    (void)sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    return RFM_OK;
+oom:
+    s = rfm_fail(err, errlen, RFM_ENOMEM, "state %s: out of memory erasing", st->path);
+    goto fail;
+sqlerr:
+    s = sqlfail(st, rc, "erase", err, errlen);
+    sqlite3_finalize(q);
+    q = NULL;
+    recover(st, rc);
+fail:
+    sqlite3_finalize(q);
+    rollback(st);
+    for (size_t i = 0; i < st->cs.n; i++)
+        st->cs.c[i].gone = 0;
+    rows_free(rows, nrows);
+    free(kept.p);
+    return s;
+}
+
+/* Drop the customers of the erasure list (state_options.is_erased) that
+ * the store still has: erased while the store was closed, or before a
+ * crash between the list and the store. */
+static rfm_status purge_listed(state_store *st, char *err, size_t errlen)
+{
+    if (!st->opt.is_erased)
+        return RFM_OK;
+    size_t n = 0;
+    for (size_t i = 0; i < st->cs.n; i++) {
+        cust *c = &st->cs.c[i];
+        if (c->id && is_erased(st, c->id, c->idlen))
+            c->gone = 1, n++;
+    }
+    return n ? purge(st, err, errlen) : RFM_OK;
+}
+
+rfm_status state_erase(state_store *st, const char *customer_id, char *err, size_t errlen)
+{
+    rfm_status s0 = ready(st, err, errlen);
+    if (s0 != RFM_OK)
+        return s0;
+    txn_line tl;
+    if (!customer_id || txn_classify(customer_id, strlen(customer_id), NULL, 0, "", 0, 1, 1, 1, 0,
+                                     0, &tl) != TXN_NREASONS)
+        return rfm_fail(err, errlen, RFM_ENOTFOUND, "no customer id");
+    /* Only the writer changes memory: no lock to read it. */
+    long k = custs_find(&st->cs, tl.cid, tl.cidlen);
+    if (k < 0)
+        return rfm_fail(err, errlen, RFM_ENOTFOUND, "customer: not in the state");
+    st->cs.c[k].gone = 1;
+    return purge(st, err, errlen);
 }
 
 /* ---- read ---------------------------------------------------------- */

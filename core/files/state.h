@@ -63,6 +63,13 @@ typedef struct {
                                         replayed at an open after a crash; >= 1000 */
     const engagement_options *types; /* interaction kinds (copied at open); NULL:
                                         engagement_default_options */
+    /* The erasure list (erasure.h; NULL: none): a customer id (normalised,
+     * as kept: the pseudonym with pseudonymous ids) for which
+     * is_erased(erased, id, len) is nonzero is dropped at state_open and
+     * state_seed (as state_erase does), and its later events are ignored
+     * (STATE_ERASED) and never stored. Called from the writer only. */
+    int (*is_erased)(void *erased, const char *id, size_t len);
+    void *erased;
 } state_options;
 
 /* Defaults: FULL, 10,000,000 ids, prefix "C", no cap, 256 MiB cache,
@@ -110,7 +117,10 @@ typedef enum {
     STATE_REPEATED_LINE = 9,    /* ignored: same customer, invoice, time, product,
                                    quantity and price as an applied event */
     STATE_BAD_TYPE = 10,        /* rejected: a kind not in options.types */
-    STATE_NREASONS = 11
+    STATE_ERASED = 11,          /* ignored: the customer is on the erasure list
+                                   (options.is_erased); its event id is kept (as a hash,
+                                   for idempotency), nothing of the event else */
+    STATE_NREASONS = 12
 } state_reason;
 
 typedef struct {
@@ -156,6 +166,17 @@ rfm_status state_seed(state_store *st, const txn_data *d, int *seeded, char *err
  * the cap is full, RFM_EIO otherwise; the store stays valid. */
 rfm_status state_apply(state_store *st, const state_event *ev, size_t n, state_result *results,
                        char *err, size_t errlen);
+
+/* Erase a customer (right to be forgotten; docs/security.md): in one
+ * transaction its row and every line of it in the log (the log rows
+ * rewritten without them), so that no open, replay or re-seed can bring
+ * it back; then from memory (purchases, invoices, line hashes,
+ * interactions); then the WAL checkpointed into the file (truncated), and
+ * deleted content is zeroed (SQLite secure_delete), so that its id is in
+ * neither file afterwards. RFM_ENOTFOUND for a customer not in the store
+ * (erased already: erasing is idempotent); RFM_ENOSPC, RFM_EIO as
+ * state_apply, nothing changed. Serialised with the writer (state_apply). */
+rfm_status state_erase(state_store *st, const char *customer_id, char *err, size_t errlen);
 
 typedef struct {
     txn_features f;        /* as txn_features_asof on the same purchases */

@@ -1242,6 +1242,183 @@ static void test_disk_full(void **state)
     free(fx.l);
 }
 
+/* ---- erasure ------------------------------------------------------------ */
+
+#define GONE_ID "zq9erase7me4711"
+
+/* Whether the bytes of s are in the file at path (a missing file has
+ * none). */
+static int file_has(const char *path, const char *s)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    size_t n = strlen(s), cap = 1 << 16, len = 0;
+    char *b = malloc(cap);
+    assert_non_null(b);
+    size_t r;
+    while ((r = fread(b + len, 1, cap - len, f)) > 0) {
+        len += r;
+        if (len == cap) {
+            cap *= 2;
+            b = realloc(b, cap);
+            assert_non_null(b);
+        }
+    }
+    fclose(f);
+    int has = 0;
+    for (size_t i = 0; !has && i + n <= len; i++)
+        has = memcmp(b + i, s, n) == 0;
+    free(b);
+    return has;
+}
+
+/* The store's files (.db and -wal) hold s. */
+static int store_has(const char *path, const char *s)
+{
+    char wal[256];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    return file_has(path, s) || file_has(wal, s);
+}
+
+/* nb batches of events, one a day from March day1: customers GONE_ID and
+ * "keep" (purchases), GONE_ID a visit too, ids "tag-k-i". */
+static void erase_feed(state_store *st, const char *tag, int day1, int nb)
+{
+    for (int k = 0; k < nb; k++) {
+        char id[4][32], t[4][32];
+        state_event ev[4];
+        for (int i = 0; i < 4; i++) {
+            snprintf(id[i], sizeof id[i], "%s-%d-%d", tag, k, i);
+            snprintf(t[i], sizeof t[i], "2011-03-%02dT1%d:00:00Z", day1 + k, i);
+        }
+        ev[0] = (state_event){id[0], GONE_ID, t[0], NULL, "A", 1, 10.0 + k, 0, 0, NULL};
+        ev[1] = (state_event){id[1], "keep", t[1], NULL, "A", 1, 5.0 + k, 0, 0, NULL};
+        ev[2] = (state_event){id[2], GONE_ID, t[2], NULL, NULL, 0, 0, 0, 0, "web_visit"};
+        ev[3] = (state_event){id[3], "keep", t[3], NULL, "B", 1, 1.0, 0, 0, NULL};
+        state_result res[4];
+        apply_ok(st, ev, 4, res);
+        for (int i = 0; i < 4; i++)
+            assert_int_equal(res[i].outcome, STATE_APPLIED);
+    }
+}
+
+/* A store with GONE_ID in folded rows and in the log after them. */
+static state_store *erase_setup(const char *path, const state_options *o)
+{
+    state_store *st = open_store(path, o);
+    erase_feed(st, "a", 1, 5);
+    state_close(st); /* folded into the rows */
+    st = open_store(path, o);
+    erase_feed(st, "b", 8, 5); /* in the log only */
+    return st;
+}
+
+static int is_listed(void *list, const char *id, size_t len)
+{
+    return strlen((const char *)list) == len && memcmp(list, id, len) == 0;
+}
+
+/* state_erase removes a customer from memory and both files at once
+ * (the bytes of its id gone from the .db and the -wal), durably (a
+ * reopen, a kill without close), leaves the others as they were, and is
+ * idempotent; a customer of the erasure list is dropped at open and its
+ * later events ignored as "erased", never stored. */
+static void test_erase(void **state)
+{
+    (void)state;
+    char err[RFM_ERRLEN] = "";
+    char dir[64];
+    char *path = tmp_store(dir, sizeof dir);
+    state_options o;
+    state_default_options(&o);
+    int32_t asof = date_from_ymd(2011, 4, 1);
+    state_store *st = erase_setup(path, &o);
+    state_customer keep0, c;
+    assert_int_equal(state_get(st, "keep", asof, &keep0, err, sizeof err), RFM_OK);
+    assert_int_equal(state_get(st, GONE_ID, asof, &c, err, sizeof err), RFM_OK);
+    assert_true(store_has(path, GONE_ID)); /* the check below can fail */
+    assert_int_equal(state_erase(st, GONE_ID, err, sizeof err), RFM_OK);
+    assert_int_equal(state_get(st, GONE_ID, asof, &c, err, sizeof err), RFM_ENOTFOUND);
+    assert_false(store_has(path, GONE_ID));
+    uint64_t n;
+    assert_int_equal(state_count(st, &n, err, sizeof err), RFM_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(state_get(st, "keep", asof, &c, err, sizeof err), RFM_OK);
+    assert_memory_equal(&c.f, &keep0.f, sizeof c.f);
+    /* Again: not there, nothing done. */
+    assert_int_equal(state_erase(st, GONE_ID, err, sizeof err), RFM_ENOTFOUND);
+    assert_int_equal(state_check(st, err, sizeof err), RFM_OK);
+    state_close(st);
+    st = open_store(path, &o);
+    assert_int_equal(state_get(st, GONE_ID, asof, &c, err, sizeof err), RFM_ENOTFOUND);
+    assert_int_equal(state_get(st, "keep", asof, &c, err, sizeof err), RFM_OK);
+    assert_memory_equal(&c.f, &keep0.f, sizeof c.f);
+    state_close(st);
+    assert_false(store_has(path, GONE_ID));
+    rm_store(dir, path);
+
+    /* Killed right after the erasure (no close): the reopened store
+     * replays a log without it. */
+    path = (free(path), tmp_store(dir, sizeof dir));
+    st = erase_setup(path, &o);
+    state_close(st);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        state_store *s2;
+        if (state_open(path, &o, &s2, err, sizeof err) != RFM_OK)
+            _exit(3);
+        erase_feed(s2, "c", 15, 3); /* a log to replay after the kill */
+        _exit(state_erase(s2, GONE_ID, err, sizeof err) == RFM_OK ? 0 : 4);
+    }
+    int ws;
+    assert_int_equal(waitpid(pid, &ws, 0), pid);
+    assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+    assert_false(store_has(path, GONE_ID));
+    st = open_store(path, &o);
+    assert_int_equal(state_get(st, GONE_ID, asof, &c, err, sizeof err), RFM_ENOTFOUND);
+    assert_int_equal(state_get(st, "keep", asof, &c, err, sizeof err), RFM_OK);
+    assert_near(c.f.frequency, 13, 0); /* 5 + 5 + 3 days, one invoice a day */
+    assert_int_equal(state_count(st, &n, err, sizeof err), RFM_OK);
+    assert_int_equal(n, 1);
+    state_close(st);
+    rm_store(dir, path);
+
+    /* On the erasure list while the store was closed: dropped at open;
+     * its events from then on ignored ("erased") and not stored. */
+    path = (free(path), tmp_store(dir, sizeof dir));
+    st = erase_setup(path, &o);
+    state_close(st);
+    state_options ol = o;
+    ol.is_erased = is_listed;
+    ol.erased = GONE_ID;
+    st = open_store(path, &ol);
+    assert_int_equal(state_get(st, GONE_ID, asof, &c, err, sizeof err), RFM_ENOTFOUND);
+    assert_false(store_has(path, GONE_ID));
+    state_event ev[] = {
+        {"d-1", GONE_ID, "2011-03-20T10:00:00Z", NULL, "A", 1, 3.0, 0, 0, NULL},
+        {"d-2", GONE_ID, "2011-03-20T11:00:00Z", NULL, NULL, 0, 0, 0, 0, "web_visit"},
+        {"d-3", "keep", "2011-03-20T10:00:00Z", NULL, "Z", 1, 3.0, 0, 0, NULL},
+        {"d-1", GONE_ID, "2011-03-20T10:00:00Z", NULL, "A", 1, 3.0, 0, 0, NULL},
+    };
+    state_result res[4];
+    apply_ok(st, ev, 4, res);
+    assert_int_equal(res[0].outcome, STATE_IGNORED);
+    assert_int_equal(res[0].reason, STATE_ERASED);
+    assert_int_equal(res[1].outcome, STATE_IGNORED);
+    assert_int_equal(res[1].reason, STATE_ERASED);
+    assert_int_equal(res[2].outcome, STATE_APPLIED);
+    assert_int_equal(res[3].outcome, STATE_DUPLICATE);
+    assert_string_equal(state_reason_name(STATE_ERASED), "erased");
+    assert_int_equal(state_get(st, GONE_ID, asof, &c, err, sizeof err), RFM_ENOTFOUND);
+    assert_false(store_has(path, GONE_ID));
+    state_close(st);
+    assert_false(store_has(path, GONE_ID));
+    rm_store(dir, path);
+    free(path);
+}
+
 /* ---- bad files and options -------------------------------------------- */
 
 static void test_bad_files(void **state)
@@ -1302,6 +1479,7 @@ int main(void)
         cmocka_unit_test(test_interactions),
         cmocka_unit_test(test_kill9_loses_nothing),
         cmocka_unit_test(test_disk_full),
+        cmocka_unit_test(test_erase),
         cmocka_unit_test(test_bad_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

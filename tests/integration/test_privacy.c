@@ -340,10 +340,10 @@ static void neighbours(int port, const char *id, int k, char *out, size_t cap)
 }
 
 /* DELETE /customers/{id}: 204, listed on the erasure list beside the
- * store; from then on every by-id endpoint says 404 and no lookalike
- * answer lists the customer; rfm-score leaves them out; a retrain from the
- * same (old) export drops their lines as "erased", and no model file has
- * them. */
+ * store and removed from the store (its pseudonym gone from state.db and
+ * its WAL, events sent later ignored as "erased"); from then on every
+ * by-id endpoint says 404 and no lookalike answer lists the customer; rfm-score leaves them out; a
+ * retrain from the same (old) export drops their lines as "erased", and no model file has them. */
 static void test_erasure(void **state)
 {
     (void)state;
@@ -361,6 +361,13 @@ static void test_erasure(void **state)
             q[0] = '\0';
     }
     assert_true(q[0] != '\0');
+    /* The store has them (seeded, and the event of the test above). */
+    char db[256], wal[256], had[4096];
+    snprintf(db, sizeof db, "%s/out/state/state.db", dir);
+    snprintf(wal, sizeof wal, "%s/out/state/state.db-wal", dir);
+    files_with(db, pseudonym, had, sizeof had);
+    files_with(wal, pseudonym, found, sizeof found);
+    assert_true(had[0] || found[0]);
     assert_int_equal(request(port, "DELETE", "/customers/" EMAIL, NULL, body, sizeof body), 204);
     assert_string_equal(body, "");
     /* Listed once, by pseudonym, flushed before the answer. */
@@ -391,10 +398,24 @@ static void test_erasure(void **state)
     neighbours(port, q, 100, theirs, sizeof theirs);
     assert_null(strstr(theirs, pseudonym));
     assert_non_null(strstr(theirs, " ")); /* still an answer */
+    /* An event for them now: ignored as erased, not stored. */
+    assert_int_equal(request(port, "POST", "/events",
+                             "{\"events\": [{\"event_id\": \"p2\", \"customer_id\": \"" EMAIL
+                             "\", \"time\": \"2011-12-02\", \"amount\": 9}]}",
+                             body, sizeof body),
+                     200);
+    assert_non_null(strstr(body, "\"reason\":\"erased\""));
+    assert_int_equal(request(port, "GET", path, NULL, body, sizeof body), 404);
     kill(pid, SIGTERM);
     int st;
     waitpid(pid, &st, 0);
     assert_int_equal(WEXITSTATUS(st), 0);
+    /* Out of the store's files (the list beside it holds the pseudonym,
+     * by design). */
+    files_with(db, pseudonym, found, sizeof found);
+    assert_string_equal(found, "");
+    files_with(wal, pseudonym, found, sizeof found);
+    assert_string_equal(found, "");
 
     /* An export of the old models leaves them out. */
     snprintf(cmd, sizeof cmd,
