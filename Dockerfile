@@ -13,7 +13,8 @@ RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       make gcc g++ libc6-dev pkg-config ca-certificates libmicrohttpd-dev libjansson-dev \
       libgsl-dev libfaiss-dev libopenblas-dev libyaml-dev zlib1g-dev libpq-dev libsqlite3-dev \
-      libzstd-dev libdouble-conversion-dev nodejs npm \
+      libzstd-dev libdouble-conversion-dev librdkafka-dev libhiredis-dev libxgboost-dev \
+      nodejs npm \
  && rm -rf /var/lib/apt/lists/* \
  && npm ci --no-audit --no-fund --ignore-scripts \
  && make clean all \
@@ -23,7 +24,8 @@ FROM debian:bookworm-slim AS runtime
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       libmicrohttpd12 libjansson4 libgsl27 libgslcblas0 libyaml-0-2 zlib1g libzstd1 libdouble-conversion3 \
-      libopenblas0-pthread libgomp1 libstdc++6 libpq5 libsqlite3-0 curl \
+      libopenblas0-pthread libgomp1 libstdc++6 libpq5 libsqlite3-0 librdkafka1 libhiredis0.14 \
+      libxgboost0 curl \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --home /app --shell /usr/sbin/nologin rfm
 WORKDIR /app
