@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "api.h"
+#include "hash.h"
 
 #define READ_BATCH 64 /* records a stream takes from the ring at a time */
 #define RETRY_MS 2000 /* the reconnection delay a stream asks of its client */
@@ -96,15 +97,31 @@ static void *heart_main(void *arg)
 /* ---- scoring around a batch ------------------------------------------- */
 
 /* The touched customers of a batch and their labels before it, with the
- * models they were scored with (held until after). */
+ * models they were scored with (held until after). The ids are indexed by
+ * an open-addressing table (slot[]: 1 + index into ids, 0 empty): a batch
+ * of a Kafka consumer holds thousands of customers, and a scan per event
+ * made the hook quadratic in the batch. */
 typedef struct {
     void *lease;
     const api *a;
     size_t n;
     char **ids;
-    int *have;           /* ids[i] was scored before */
+    int *have;           /* 1: ids[i] was scored before; 2: it has an applied event */
     feed_labels *before; /* borrow from a's models */
+    size_t *slot;        /* nslots, a power of two >= 2 * the events of the batch */
+    size_t nslots;
 } batch;
+
+#define BATCH_SEED 0x62617463 /* "batc": keys come from events */
+
+/* The slot of id: where it is, or the empty one where it would go. */
+static size_t *batch_slot(const batch *b, const char *id)
+{
+    size_t mask = b->nslots - 1, i = (size_t)hash_bytes(id, strlen(id), BATCH_SEED) & mask;
+    while (b->slot[i] && strcmp(b->ids[b->slot[i] - 1], id) != 0)
+        i = (i + 1) & mask;
+    return &b->slot[i];
+}
 
 static void batch_free(livefeed *lf, batch *b)
 {
@@ -115,6 +132,7 @@ static void batch_free(livefeed *lf, batch *b)
     free(b->ids);
     free(b->have);
     free(b->before);
+    free(b->slot);
     if (b->lease)
         lf->models.release(lf->models.ctx, b->lease);
     free(b);
@@ -125,15 +143,10 @@ static void batch_free(livefeed *lf, batch *b)
 static int score_now(const api *a, const char *id, feed_labels *l, json_t **scores)
 {
     score_result r;
-    json_t *j = NULL;
     char msg[256];
-    int st = api_score_id(a, id, today_utc(), &r, &j, msg, sizeof msg);
+    int st = api_score_id(a, id, today_utc(), &r, scores, msg, sizeof msg);
     if (st == 0)
         feed_labels_of(&r, l);
-    if (scores)
-        *scores = j;
-    else
-        json_decref(j);
     return st;
 }
 
@@ -141,12 +154,17 @@ static void *hook_before(void *ctx, const state_event *ev, size_t n)
 {
     livefeed *lf = ctx;
     batch *b = calloc(1, sizeof *b);
+    size_t nslots = 16;
+    while (nslots < 2 * n)
+        nslots *= 2;
     if (!b || !(b->ids = calloc(n, sizeof *b->ids)) || !(b->have = calloc(n, sizeof *b->have)) ||
-        !(b->before = calloc(n, sizeof *b->before))) {
+        !(b->before = calloc(n, sizeof *b->before)) ||
+        !(b->slot = calloc(nslots, sizeof *b->slot))) {
         __atomic_add_fetch(&lf->hook_errors, 1, __ATOMIC_RELAXED);
         batch_free(lf, b);
         return NULL;
     }
+    b->nslots = nslots;
     void *user = NULL;
     const http_route *routes;
     size_t nroutes;
@@ -154,15 +172,16 @@ static void *hook_before(void *ctx, const state_event *ev, size_t n)
     b->a = user;
     for (size_t i = 0; i < n; i++) {
         const char *id = ev[i].customer_id;
-        int seen = 0;
-        for (size_t k = 0; k < b->n && !seen; k++)
-            seen = strcmp(b->ids[k], id) == 0;
-        if (seen || !id)
+        if (!id)
             continue;
+        size_t *slot = batch_slot(b, id);
+        if (*slot)
+            continue; /* seen */
         if (!(b->ids[b->n] = strdup(id))) {
             __atomic_add_fetch(&lf->hook_errors, 1, __ATOMIC_RELAXED);
             break;
         }
+        *slot = b->n + 1;
         b->have[b->n] = score_now(b->a, id, &b->before[b->n], NULL) == 0;
         b->n++;
     }
@@ -176,20 +195,23 @@ static void hook_after(void *ctx, void *token, const state_event *ev, const stat
     batch *b = token;
     if (!b)
         return;
+    /* Only customers whose purchases changed can have moved: have[k] is 2
+     * for those with an applied event. */
+    for (size_t i = 0; s == RFM_OK && i < n; i++)
+        if (res[i].outcome == STATE_APPLIED && ev[i].customer_id) {
+            size_t k = *batch_slot(b, ev[i].customer_id);
+            if (k)
+                b->have[k - 1] |= 2;
+        }
     if (s == RFM_OK) {
         char now[32];
         now_text(now);
         for (size_t k = 0; k < b->n; k++) {
-            /* Only customers whose purchases changed can have moved. */
-            int applied = 0;
-            for (size_t i = 0; i < n && !applied; i++)
-                applied = res[i].outcome == STATE_APPLIED && ev[i].customer_id &&
-                          strcmp(ev[i].customer_id, b->ids[k]) == 0;
             feed_labels after;
             json_t *scores = NULL;
-            if (!applied || score_now(b->a, b->ids[k], &after, &scores) != 0)
+            if (!(b->have[k] & 2) || score_now(b->a, b->ids[k], &after, &scores) != 0)
                 continue;
-            if (feed_publish(lf->f, b->ids[k], now, b->have[k] ? &b->before[k] : NULL, &after,
+            if (feed_publish(lf->f, b->ids[k], now, b->have[k] & 1 ? &b->before[k] : NULL, &after,
                              scores, NULL) != RFM_OK)
                 __atomic_add_fetch(&lf->hook_errors, 1, __ATOMIC_RELAXED);
             json_decref(scores);
