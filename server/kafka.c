@@ -1,6 +1,8 @@
 /* kafka.c - the Kafka consumer of events (kafka.h): poll, parse, apply
- * durably, then commit. Orchestration only: the parsing and the store are
- * live_apply_items's (server/live.c, core/serving/event.c). */
+ * durably, then commit; and the producer of the live feed's records.
+ * Orchestration only: the parsing and the store are live_apply_items's
+ * (server/live.c, core/serving/event.c), the records the feed's
+ * (core/serving/feed.c). */
 #include "kafka.h"
 
 #include <librdkafka/rdkafka.h>
@@ -595,4 +597,159 @@ void kafka_metrics(kafka *k, FILE *f)
             (unsigned long long)load(&k->commits_ok), (unsigned long long)load(&k->commits_failed),
             (unsigned long long)load(&k->rebalances), (unsigned long long)load(&k->store_failures),
             (unsigned long long)load(&k->errors));
+}
+
+/* ---- the live feed to events.kafka.scores_topic ------------------------- */
+
+struct kafka_scores {
+    rd_kafka_t *rk;
+    rd_kafka_topic_t *topic;
+    pthread_t poller;
+    int stop; /* atomic */
+    /* Counters (atomic). */
+    uint64_t produced, failed, dropped;
+};
+
+/* Delivery reports, on the poller thread. */
+static void scores_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    kafka_scores *s = opaque;
+    if (!m->err) {
+        count(&s->produced, 1);
+        return;
+    }
+    /* Logged the first time and every 1000th: a broker away for long
+     * fails every record. */
+    if (__atomic_fetch_add(&s->failed, 1, __ATOMIC_RELAXED) % 1000 == 0)
+        fprintf(stderr, "rfm-serve: kafka: change record not delivered to %s: %s\n",
+                rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+}
+
+static void scores_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)rk, (void)opaque;
+    fprintf(stderr, "rfm-serve: kafka: scores producer: %s: %s\n",
+            rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+/* A feed subscriber, on the thread that publishes (applying events): into
+ * librdkafka's queue or dropped, never a wait. */
+static void scores_record(void *ctx, uint64_t id, const char *customer_id, const char *event,
+                          const char *data)
+{
+    kafka_scores *s = ctx;
+    (void)event; /* "change": the only kind */
+    char idtext[24];
+    snprintf(idtext, sizeof idtext, "%llu", (unsigned long long)id);
+    rd_kafka_resp_err_t e =
+        rd_kafka_producev(s->rk, RD_KAFKA_V_RKT(s->topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                          RD_KAFKA_V_KEY(customer_id, strlen(customer_id)),
+                          RD_KAFKA_V_VALUE((void *)data, strlen(data)),
+                          RD_KAFKA_V_HEADER("rfm-feed-id", idtext, -1), RD_KAFKA_V_END);
+    if (e) {
+        /* Queue full (the broker slow or away) or refused: the record is
+         * still on GET /feed; here it is counted, logged now and then. */
+        if (__atomic_fetch_add(&s->dropped, 1, __ATOMIC_RELAXED) % 1000 == 0)
+            fprintf(stderr,
+                    "rfm-serve: kafka: change record %s dropped (%s; "
+                    "events.kafka.scores_queue_max)\n",
+                    idtext, rd_kafka_err2str(e));
+    }
+}
+
+static void *scores_poll_main(void *arg)
+{
+    kafka_scores *s = arg;
+    while (!__atomic_load_n(&s->stop, __ATOMIC_RELAXED))
+        rd_kafka_poll(s->rk, 100);
+    return NULL;
+}
+
+rfm_status kafka_scores_start(const kafka_options *o, feed *f, kafka_scores **out, char *err,
+                              size_t errlen)
+{
+    *out = NULL;
+    kafka_scores *s = calloc(1, sizeof *s);
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    if (!s || !c) {
+        free(s);
+        if (c)
+            rd_kafka_conf_destroy(c);
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    }
+    char qmax[24], why[512];
+    snprintf(qmax, sizeof qmax, "%d", o->scores_queue_max);
+    /* Idempotent: a retry neither repeats nor reorders a partition's
+     * records (a customer's go to one partition, by key). */
+    rfm_status st;
+    if ((st = set(c, "bootstrap.servers", o->brokers, err, errlen)) == RFM_OK &&
+        (st = set(c, "client.id", "rfm-serve-scores", err, errlen)) == RFM_OK &&
+        (st = set(c, "enable.idempotence", "true", err, errlen)) == RFM_OK &&
+        (st = set(c, "queue.buffering.max.messages", qmax, err, errlen)) == RFM_OK)
+        st = user_props(c, o, err, errlen);
+    if (st == RFM_OK) {
+        rd_kafka_conf_set_opaque(c, s);
+        rd_kafka_conf_set_dr_msg_cb(c, scores_dr);
+        rd_kafka_conf_set_error_cb(c, scores_error_cb);
+        if (!(s->rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, why, sizeof why)))
+            st = rfm_fail(err, errlen, RFM_EINVAL,
+                          "events.kafka: cannot make the scores producer: %s", why);
+        else
+            c = NULL;
+    }
+    if (c)
+        rd_kafka_conf_destroy(c);
+    if (st == RFM_OK && !(s->topic = rd_kafka_topic_new(s->rk, o->scores_topic, NULL)))
+        st = rfm_fail(err, errlen, RFM_EINVAL, "events.kafka.scores_topic: %s",
+                      rd_kafka_err2str(rd_kafka_last_error()));
+    if (st == RFM_OK && pthread_create(&s->poller, NULL, scores_poll_main, s) != 0)
+        st = rfm_fail(err, errlen, RFM_ENOMEM, "cannot start the scores producer's thread");
+    else if (st == RFM_OK && feed_subscribe(f, scores_record, s) != RFM_OK) {
+        __atomic_store_n(&s->stop, 1, __ATOMIC_RELAXED);
+        pthread_join(s->poller, NULL);
+        st = rfm_fail(err, errlen, RFM_ENOMEM, "the feed has no room for another output");
+    }
+    if (st != RFM_OK) {
+        if (s->topic)
+            rd_kafka_topic_destroy(s->topic);
+        if (s->rk)
+            rd_kafka_destroy(s->rk);
+        free(s);
+        return st;
+    }
+    *out = s;
+    return RFM_OK;
+}
+
+void kafka_scores_stop(kafka_scores *s, int timeout_ms)
+{
+    if (!s)
+        return;
+    __atomic_store_n(&s->stop, 1, __ATOMIC_RELAXED);
+    pthread_join(s->poller, NULL);
+    /* Flush serves the last delivery reports on this thread. */
+    if (rd_kafka_flush(s->rk, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        fprintf(stderr, "rfm-serve: kafka: %d change record(s) not delivered at the stop\n",
+                rd_kafka_outq_len(s->rk));
+    rd_kafka_topic_destroy(s->topic);
+    rd_kafka_destroy(s->rk);
+    free(s);
+}
+
+void kafka_scores_metrics(kafka_scores *s, FILE *f)
+{
+    fprintf(f,
+            "# HELP rfm_kafka_scores_records_total Change records of the live feed for "
+            "events.kafka.scores_topic, by result (produced: acknowledged by the broker; "
+            "failed: given up after message.timeout.ms; dropped: the queue was full).\n"
+            "# TYPE rfm_kafka_scores_records_total counter\n"
+            "rfm_kafka_scores_records_total{result=\"produced\"} %llu\n"
+            "rfm_kafka_scores_records_total{result=\"failed\"} %llu\n"
+            "rfm_kafka_scores_records_total{result=\"dropped\"} %llu\n"
+            "# HELP rfm_kafka_scores_queue Change records waiting for the broker (at most "
+            "events.kafka.scores_queue_max).\n"
+            "# TYPE rfm_kafka_scores_queue gauge\nrfm_kafka_scores_queue %d\n",
+            (unsigned long long)load(&s->produced), (unsigned long long)load(&s->failed),
+            (unsigned long long)load(&s->dropped), rd_kafka_outq_len(s->rk));
 }

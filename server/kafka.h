@@ -18,6 +18,17 @@
  * Threads: kafka_start starts the consumer thread; kafka_ready and
  * kafka_metrics may be called from any thread; kafka_stop from the one
  * that started it, before live_close.
+ *
+ * The other way, kafka_scores: every change record of the live feed
+ * (livefeed.h; the JSON of a GET /feed data line) produced to
+ * events.kafka.scores_topic, keyed by customer id, with the header
+ * rfm-feed-id (the record's id on GET /feed). Producing never blocks the
+ * thread that applies events: a record goes into librdkafka's queue
+ * (events.kafka.scores_queue_max records at most) or, when it is full, is
+ * dropped and counted. Delivery reports (a thread of its own polls them)
+ * count records produced (acknowledged by the broker) and failed (given
+ * up after message.timeout.ms). Idempotent producer: retries neither
+ * repeat nor reorder a customer's records.
  */
 #ifndef RFM_KAFKA_H
 #define RFM_KAFKA_H
@@ -26,6 +37,7 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "feed.h"
 #include "live.h"
 #include "status.h"
 
@@ -48,5 +60,23 @@ int kafka_ready(kafka *k, long long *lag, long long *max);
 /* Prometheus text: lag per partition, messages by result, poison by
  * reason, dead letters, commits, rebalances, librdkafka errors. */
 void kafka_metrics(kafka *k, FILE *f);
+
+typedef struct kafka_scores kafka_scores;
+
+/* Produce every record of f from now on to o->scores_topic (o->brokers,
+ * o->properties). Fails (RFM_EINVAL, naming the setting) when librdkafka
+ * refuses the settings; brokers down is not a failure. The subscription
+ * lasts as long as f: call kafka_scores_stop only once f publishes no
+ * more (after livefeed_free). */
+rfm_status kafka_scores_start(const kafka_options *o, feed *f, kafka_scores **out, char *err,
+                              size_t errlen);
+
+/* Wait up to timeout_ms for the records queued to be delivered, then
+ * close (what is left is counted failed). NULL is fine. */
+void kafka_scores_stop(kafka_scores *s, int timeout_ms);
+
+/* Prometheus text: records by result (produced, failed, dropped) and the
+ * queue. Thread-safe. */
+void kafka_scores_metrics(kafka_scores *s, FILE *f);
 
 #endif

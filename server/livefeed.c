@@ -70,10 +70,11 @@ static void wake_all_locked(livefeed *lf)
 }
 
 /* A record was published: wake the streams (a feed subscriber). */
-static void on_record(void *ctx, uint64_t id, const char *event, const char *data)
+static void on_record(void *ctx, uint64_t id, const char *customer_id, const char *event,
+                      const char *data)
 {
     livefeed *lf = ctx;
-    (void)id, (void)event, (void)data;
+    (void)id, (void)customer_id, (void)event, (void)data;
     pthread_mutex_lock(&lf->mu);
     wake_all_locked(lf);
     pthread_mutex_unlock(&lf->mu);

@@ -111,12 +111,13 @@ static int load_ui(const char *dir, ui_assets **ui)
     return 0;
 }
 
-/* /metrics of the store, the live feed and, when consuming, the Kafka
- * consumer. */
+/* /metrics of the store, the live feed and, when configured, the Kafka
+ * consumer and the producer of the feed's records. */
 typedef struct {
     live *live;
     livefeed *feed;
     kafka *kafka;
+    kafka_scores *scores;
 } extra_metrics;
 
 static void state_metrics(void *ctx, FILE *f)
@@ -128,6 +129,8 @@ static void state_metrics(void *ctx, FILE *f)
         livefeed_metrics(m->feed, f);
     if (m->kafka)
         kafka_metrics(m->kafka, f);
+    if (m->scores)
+        kafka_scores_metrics(m->scores, f);
 }
 
 static const char *kafka_not_ready(void *ctx, char *buf, size_t len)
@@ -299,7 +302,7 @@ int main(int argc, char **argv)
         models_dir = cfg->models_dir;
     if (!state_path)
         state_path = cfg->state_path; /* NULL: state.path: null, no store */
-    if (cfg->kafka.brokers && !state_path) {
+    if (cfg->kafka.brokers && cfg->kafka.topic && !state_path) {
         fprintf(stderr, "rfm-serve: events from Kafka need the customer-state store: give "
                         "--state PATH (or state.path in the config)\n");
         config_free(cfg);
@@ -316,6 +319,7 @@ int main(int argc, char **argv)
     live *lv = NULL;
     livefeed *lf = NULL;
     kafka *kc = NULL;
+    kafka_scores *ks = NULL;
     extra_metrics em = {0};
     ui_assets *ui = NULL;
     erasure *erased = NULL;
@@ -404,8 +408,24 @@ int main(int argc, char **argv)
         goto out;
     }
     prov.stream = livefeed_stream(lf);
+    /* The feed's records to Kafka: subscribed before anything publishes. */
+    if (cfg->kafka.brokers && cfg->kafka.scores_topic) {
+        if (!lv || !cfg->feed.enabled) {
+            fprintf(stderr, "rfm-serve: events.kafka.scores_topic: the live feed makes the "
+                            "records: it needs the customer-state store (--state PATH) and "
+                            "feed.enabled: true\n");
+            rc = 2;
+            goto out;
+        }
+        if (kafka_scores_start(&cfg->kafka, livefeed_feed(lf), &ks, err, sizeof err) != RFM_OK) {
+            fprintf(stderr, "rfm-serve: %s\n", err);
+            goto out;
+        }
+        fprintf(stderr, "rfm-serve: the live feed's records to %s on %s\n", cfg->kafka.scores_topic,
+                cfg->kafka.brokers);
+    }
     /* Kafka after the feed: its batches go through the feed's hook. */
-    if (lv && cfg->kafka.brokers) {
+    if (lv && cfg->kafka.brokers && cfg->kafka.topic) {
         if (kafka_start(&cfg->kafka, lv, &kc, err, sizeof err) != RFM_OK) {
             fprintf(stderr, "rfm-serve: %s\n", err);
             goto out;
@@ -414,7 +434,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "rfm-serve: consuming %s from %s (group %s)\n", cfg->kafka.topic,
                 cfg->kafka.brokers, cfg->kafka.group_id);
     }
-    em = (extra_metrics){lv, lf, kc};
+    em = (extra_metrics){lv, lf, kc, ks};
     ops_set_extra(o, state_metrics, &em);
     int bound;
     if (http_start(&cfg->server, spec, &tokens, &prov, o, log, &srv, &bound, err, sizeof err) !=
@@ -489,8 +509,9 @@ int main(int argc, char **argv)
 out:
     if (log && log != stderr)
         fclose(log);
-    kafka_stop(kc);    /* first: its thread applies events through the feed's hook */
-    livefeed_free(lf); /* before the models and the store: its sweep reads them */
+    kafka_stop(kc);               /* first: its thread applies events through the feed's hook */
+    livefeed_free(lf);            /* before the models and the store: its sweep reads them */
+    kafka_scores_stop(ks, 10000); /* after: the feed publishes no more */
     api_release(a);
     live_close(lv);
     erasure_free(erased);

@@ -102,14 +102,29 @@ const char *kafka_check(const kafka_options *o, char *buf, size_t len)
         snprintf(buf, len, "brokers is needed with a topic (HOST:PORT[,...])");
     else if (!o->brokers[0])
         snprintf(buf, len, "brokers must be HOST:PORT[,...], not empty");
-    else if (!o->topic || !o->topic[0])
-        snprintf(buf, len, "topic is needed with brokers: the topic the events are in");
+    else if ((!o->topic || !o->topic[0]) && !o->scores_topic)
+        snprintf(buf, len,
+                 "topic is needed with brokers: the topic the events are in (or scores_topic "
+                 "alone: the live feed to Kafka)");
+    else if (o->topic && !o->topic[0])
+        snprintf(buf, len, "topic must not be empty");
+    else if (o->scores_topic && !o->scores_topic[0])
+        snprintf(buf, len, "scores_topic must not be empty");
     else if (!o->group_id || !o->group_id[0])
         snprintf(buf, len, "group_id must not be empty");
-    else if (o->dead_letter_topic && strcmp(o->dead_letter_topic, o->topic) == 0)
+    else if (o->dead_letter_topic && o->topic && strcmp(o->dead_letter_topic, o->topic) == 0)
         snprintf(buf, len,
                  "dead_letter_topic must differ from topic (a poison message would "
                  "come back forever)");
+    else if (o->scores_topic && o->topic && strcmp(o->scores_topic, o->topic) == 0)
+        snprintf(buf, len,
+                 "scores_topic must differ from topic (the change records would come back as "
+                 "poison events)");
+    else if (o->scores_topic && o->dead_letter_topic &&
+             strcmp(o->scores_topic, o->dead_letter_topic) == 0)
+        snprintf(buf, len, "scores_topic must differ from dead_letter_topic");
+    else if (o->scores_queue_max < 1 || o->scores_queue_max > 10000000)
+        snprintf(buf, len, "scores_queue_max must be from 1 to 10000000");
     else if (o->ready_max_lag < 0)
         snprintf(buf, len, "ready_max_lag must be 0 or more");
     else if (o->batch_max < 1 || o->batch_max > 100000)
@@ -147,6 +162,7 @@ void config_free(rfm_config *c)
     free(c->kafka.topic);
     free(c->kafka.group_id);
     free(c->kafka.dead_letter_topic);
+    free(c->kafka.scores_topic);
     for (char **p = c->kafka.properties; p && *p; p++) /* NULL-ended */
         free(*p);
     free(c->kafka.properties);
@@ -1008,6 +1024,9 @@ static void read_kafka(ctx *x, const json_t *k, kafka_options *o)
     o->group_id = dup(x, get_str(x, k, "group_id", "events.kafka.group_id", "rfm-serve"));
     o->dead_letter_topic =
         dup(x, get_str(x, k, "dead_letter_topic", "events.kafka.dead_letter_topic", NULL));
+    o->scores_topic = dup(x, get_str(x, k, "scores_topic", "events.kafka.scores_topic", NULL));
+    o->scores_queue_max =
+        get_type_int(x, k, "scores_queue_max", "events.kafka.scores_queue_max", 100000);
     o->ready_max_lag =
         get_int(x, k, "ready_max_lag", "events.kafka.ready_max_lag", 10000, 0, INT64_MAX);
     o->batch_max = get_type_int(x, k, "batch_max", "events.kafka.batch_max", 5000);
@@ -1174,9 +1193,10 @@ static const char *const KEYS_STATE[] = {
     "path",   "synchronous", "seen_ids_max",          "cache_mb",
     "max_mb", "timeout_ms",  "seen_ids_per_customer", NULL};
 static const char *const KEYS_EVENTS[] = {"types", "engagement", "kafka", NULL};
-static const char *const KEYS_KAFKA[] = {"brokers",           "topic",         "group_id",
-                                         "dead_letter_topic", "ready_max_lag", "batch_max",
-                                         "batch_wait_ms",     "properties",    NULL};
+static const char *const KEYS_KAFKA[] = {
+    "brokers",          "topic",         "group_id",  "dead_letter_topic", "scores_topic",
+    "scores_queue_max", "ready_max_lag", "batch_max", "batch_wait_ms",     "properties",
+    NULL};
 
 /* Before the values: a misspelt key is what to report, not the default
  * or missing value it caused. */

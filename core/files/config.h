@@ -92,13 +92,16 @@ typedef struct {
     size_t published_max;  /* customers whose last published labels are kept */
 } feed_options;
 
-/* events.kafka: the consumer of events from Kafka (rfm-serve, docs/events.md);
- * off while brokers is NULL. */
+/* events.kafka: the consumer of events from Kafka and the producer of the
+ * live feed's records (rfm-serve, docs/events.md); off while brokers is
+ * NULL. */
 typedef struct {
-    char *brokers;           /* HOST:PORT[,...]; NULL: no consumer */
-    char *topic;             /* the events, one per message */
+    char *brokers;           /* HOST:PORT[,...]; NULL: no consumer, no producer */
+    char *topic;             /* the events, one per message; NULL: no consumer */
     char *group_id;          /* consumer group (default "rfm-serve") */
     char *dead_letter_topic; /* poison messages go there; NULL: only counted and logged */
+    char *scores_topic;      /* the live feed's change records go there; NULL: none */
+    int scores_queue_max;    /* records waiting for the broker, at most; more are dropped */
     long long ready_max_lag; /* /ready is 503 while the total lag is above it */
     int batch_max;           /* messages applied (and committed) together, at most */
     int batch_wait_ms;       /* longest wait for a batch to fill before applying it */

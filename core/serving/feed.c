@@ -262,7 +262,7 @@ rfm_status feed_publish(feed *f, const char *customer_id, const char *time,
         s = text ? feed_push(f, "change", text, &id) : RFM_ENOMEM;
         if (s == RFM_OK) {
             for (size_t k = 0; k < f->nsub; k++)
-                f->sub[k].fn(f->sub[k].ctx, id, "change", text);
+                f->sub[k].fn(f->sub[k].ctx, id, customer_id, "change", text);
             if (published)
                 (*published)++;
         }

@@ -72,10 +72,12 @@ feed *feed_new(size_t capacity, uint64_t base, size_t published_max);
 void feed_free(feed *f);
 
 /* Called for each record pushed, in id order, on the publishing thread,
- * with the record's id, event ("change") and JSON text (borrowed for the
- * call). A hook for other outputs (a Kafka scores topic); it must not call
- * back into feed_publish. Up to 8; RFM_ENOMEM past that. */
-typedef void (*feed_subscriber)(void *ctx, uint64_t id, const char *event, const char *data);
+ * with the record's id, its customer, event ("change") and JSON text
+ * (borrowed for the call). A hook for other outputs (the Kafka scores
+ * topic, keyed by customer); it must not block (the publisher is applying
+ * events) nor call back into feed_publish. Up to 8; RFM_ENOMEM past that. */
+typedef void (*feed_subscriber)(void *ctx, uint64_t id, const char *customer_id, const char *event,
+                                const char *data);
 rfm_status feed_subscribe(feed *f, feed_subscriber fn, void *ctx);
 
 /* Push one record (event name and data are copied); the oldest record goes

@@ -414,6 +414,7 @@ static void test_events_kafka(void **state)
     config_free(c);
     const char *on = "events:\n  kafka:\n    brokers: 127.0.0.1:9092,127.0.0.1:9093\n"
                      "    topic: purchases\n    dead_letter_topic: purchases-dlq\n"
+                     "    scores_topic: rfm-changes\n    scores_queue_max: 300\n"
                      "    ready_max_lag: 50\n    batch_max: 700\n    batch_wait_ms: 5\n"
                      "    properties: {session.timeout.ms: 6000, enable.partition.eof: false,"
                      " security.protocol: plaintext}\n";
@@ -437,6 +438,8 @@ static void test_events_kafka(void **state)
     assert_string_equal(c->kafka.topic, "purchases");
     assert_string_equal(c->kafka.group_id, "rfm-serve"); /* the default */
     assert_string_equal(c->kafka.dead_letter_topic, "purchases-dlq");
+    assert_string_equal(c->kafka.scores_topic, "rfm-changes");
+    assert_int_equal(c->kafka.scores_queue_max, 300);
     assert_int_equal(c->kafka.ready_max_lag, 50);
     assert_int_equal(c->kafka.batch_max, 700);
     assert_int_equal(c->kafka.batch_wait_ms, 5);
@@ -452,6 +455,11 @@ static void test_events_kafka(void **state)
                "events.kafka.topic: is needed with brokers");
     expect_bad("\nevents:\n", "\nevents:\n  kafka: {brokers: 'h:1', topic: t, dead_letter_topic: t}\n",
                "events.kafka.dead_letter_topic: must differ from topic");
+    expect_bad("\nevents:\n", "\nevents:\n  kafka: {brokers: 'h:1', topic: t, scores_topic: t}\n",
+               "events.kafka.scores_topic: must differ from topic");
+    expect_bad("\nevents:\n",
+               "\nevents:\n  kafka: {brokers: 'h:1', scores_topic: s, scores_queue_max: 0}\n",
+               "events.kafka.scores_queue_max: must be from 1 to 10000000");
     expect_bad("\nevents:\n", "\nevents:\n  kafka: {brokers: 'h:1', topic: t, batch_max: 0}\n",
                "events.kafka.batch_max: must be from 1 to 100000");
     expect_bad("\nevents:\n", "\nevents:\n  kafka: {brokres: 'h:1', topic: t}\n",

@@ -12,7 +12,13 @@
  * - kill -9 between apply and commit (the mock refuses every commit):
  *   /ready is 503 with the lag; after a restart the events come again,
  *   all duplicates, /ready 200, and the customers' frequency and monetary
- *   are exact. */
+ *   are exact.
+ * - events.kafka.scores_topic: purchases today move customers across their
+ *   labels; the change records read back from the scores topic (kcat) are
+ *   those GET /feed delivers, id for id and byte for byte, keyed by
+ *   customer; with a queue of one record that the broker does not take
+ *   yet, the others are dropped and counted and every event is still
+ *   applied. */
 #include "testutil.h"
 #include "net.h"
 #include "kafka_mock.h"
@@ -24,6 +30,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -37,6 +44,7 @@
 
 static char dir[64];
 static kmock *mock;
+static const char *extra_props = ""; /* more librdkafka settings for write_config */
 
 typedef struct {
     char id[16], cust[24], time[24], invoice[16], product[24], quantity[16], price[16];
@@ -120,8 +128,8 @@ static void write_config(const char *name, const char *topic, const char *extra)
              "  kafka:\n    brokers: '%s'\n    topic: %s\n    group_id: g-%s\n"
              "    batch_wait_ms: 5\n%s"
              "    properties: {session.timeout.ms: 6000, heartbeat.interval.ms: 500,"
-             " topic.metadata.refresh.interval.ms: 1000}\n",
-             mock->bootstraps, topic, topic, extra ? extra : "");
+             " topic.metadata.refresh.interval.ms: 1000%s}\n",
+             mock->bootstraps, topic, topic, extra ? extra : "", extra_props);
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     size_t head = (size_t)(at - text) + strlen("\nevents:\n");
@@ -604,12 +612,247 @@ static void test_kill9_between_apply_and_commit(void **state)
     stop(pd);
 }
 
+/* ---- the live feed to events.kafka.scores_topic ---------------------------- */
+
+/* A GET /feed stream over HTTP/1.0 (the body is the event stream itself). */
+typedef struct {
+    int fd;
+    char buf[1 << 16];
+    size_t len, off; /* bytes read; parsed up to off */
+} sse;
+
+typedef struct {
+    unsigned long long id;
+    char event[16];
+    char data[2048];
+} sse_event;
+
+static void sse_open(sse *s, int port)
+{
+    memset(s, 0, sizeof *s);
+    s->fd = dial_for(port, 20);
+    assert_true(s->fd >= 0);
+    const char *head = "GET /feed HTTP/1.0\r\nHost: t\r\nAuthorization: Bearer " TOKEN "\r\n\r\n";
+    assert_int_equal(send(s->fd, head, strlen(head), MSG_NOSIGNAL), (ssize_t)strlen(head));
+    char *end;
+    while (!(end = strstr(s->buf, "\r\n\r\n"))) {
+        ssize_t k = recv(s->fd, s->buf + s->len, sizeof s->buf - s->len - 1, 0);
+        assert_true(k > 0);
+        s->len += (size_t)k;
+        s->buf[s->len] = '\0';
+    }
+    assert_non_null(strstr(s->buf, " 200 "));
+    s->off = (size_t)(end + 4 - s->buf);
+}
+
+/* The next event (comments skipped); -1 when nothing came in 20 s. */
+static int sse_next(sse *s, sse_event *e)
+{
+    for (;;) {
+        char *end = strstr(s->buf + s->off, "\n\n");
+        if (end) {
+            *end = '\0';
+            char *text = s->buf + s->off;
+            s->off = (size_t)(end + 2 - s->buf);
+            memset(e, 0, sizeof *e);
+            int any = 0;
+            while (text && *text) {
+                char *nl = strchr(text, '\n');
+                if (nl)
+                    *nl = '\0';
+                if (strncmp(text, "id: ", 4) == 0)
+                    e->id = strtoull(text + 4, NULL, 10), any = 1;
+                else if (strncmp(text, "event: ", 7) == 0)
+                    snprintf(e->event, sizeof e->event, "%s", text + 7), any = 1;
+                else if (strncmp(text, "data: ", 6) == 0)
+                    snprintf(e->data, sizeof e->data, "%s", text + 6), any = 1;
+                text = nl ? nl + 1 : NULL;
+            }
+            if (any)
+                return 0;
+            continue;
+        }
+        if (s->off > 0) {
+            memmove(s->buf, s->buf + s->off, s->len - s->off + 1);
+            s->len -= s->off;
+            s->off = 0;
+        }
+        if (s->len + 1 >= sizeof s->buf)
+            return -1;
+        ssize_t k = recv(s->fd, s->buf + s->len, sizeof s->buf - s->len - 1, 0);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return -1;
+        s->len += (size_t)k;
+        s->buf[s->len] = '\0';
+    }
+}
+
+/* One purchase today of each of the first n named customers of the tail
+ * (known to the store, seeded from the head, or new) to topic; returns how
+ * many customers. */
+static size_t produce_purchases_now(const char *topic, const char *prefix, size_t n)
+{
+    char now[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    size_t k = 0;
+    for (size_t i = 0; i < ntail && k < n; i++) {
+        int seen = !tail[i].cust[0];
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strcmp(tail[j].cust, tail[i].cust) == 0;
+        if (seen)
+            continue;
+        char ev[256];
+        snprintf(ev, sizeof ev,
+                 "{\"event_id\": \"%s%zu\", \"customer_id\": \"%s\", \"time\": \"%s\", "
+                 "\"amount\": 250}",
+                 prefix, k, tail[i].cust, now);
+        assert_int_equal(
+            kmock_produce(mock, topic, RD_KAFKA_PARTITION_UA, tail[i].cust, ev, strlen(ev)), 0);
+        k++;
+    }
+    assert_int_equal(kmock_flush(mock), 0);
+    return k;
+}
+
+static double metric_now(int port, const char *name)
+{
+    response r;
+    assert_int_equal(request(port, "GET", "/metrics", NULL, &r), 0);
+    double v = metric(r.body, name);
+    free(r.body);
+    return v;
+}
+
+/* Purchases today move customers (idle since the head's end) across
+ * their labels: the records read back from the scores topic with kcat are
+ * those GET /feed delivered, id for id (header rfm-feed-id) and byte for
+ * byte, each keyed by its customer_id, and /metrics counts them produced. */
+static void test_scores_topic_equals_feed(void **state)
+{
+    (void)state;
+    enum { CUSTOMERS = 40 };
+    assert_int_equal(kmock_topic(mock, "moves", 2), 0);
+    assert_int_equal(kmock_topic(mock, "moves-scores", 3), 0);
+    write_config("scores.yaml", "moves", "    scores_topic: moves-scores\n");
+    char store[128];
+    snprintf(store, sizeof store, "%s/scores.db", dir);
+    int port = free_port();
+    pid_t pid = start("scores.yaml", store, port);
+    assert_true(pid > 0);
+    sse s;
+    sse_open(&s, port);
+    size_t n = produce_purchases_now("moves", "m", CUSTOMERS);
+    free(wait_consumed(port, (double)n));
+    double records = metric_now(port, "rfm_feed_records_total");
+    print_message("  %zu purchases today: %g change records on GET /feed\n", n, records);
+    assert_true(records >= 10);
+    static sse_event feed[3 * CUSTOMERS];
+    assert_true(records <= 3 * CUSTOMERS);
+    for (int i = 0; i < (int)records; i++) {
+        assert_int_equal(sse_next(&s, &feed[i]), 0);
+        assert_string_equal(feed[i].event, "change");
+    }
+    close(s.fd);
+    /* Every record acknowledged by the broker. */
+    double produced = 0;
+    for (int i = 0; i < 600 && produced < records; i++) {
+        produced = metric_now(port, "rfm_kafka_scores_records_total{result=\"produced\"}");
+        if (produced < records)
+            usleep(100000);
+    }
+    assert_true(produced == records);
+    assert_true(metric_now(port, "rfm_kafka_scores_records_total{result=\"dropped\"}") == 0);
+    assert_true(metric_now(port, "rfm_kafka_scores_records_total{result=\"failed\"}") == 0);
+    char cmd[512], path[128];
+    snprintf(path, sizeof path, "%s/scores.txt", dir);
+    snprintf(cmd, sizeof cmd,
+             "kcat -q -b '%s' -C -t moves-scores -o beginning -e -f '%%k\\t%%h\\t%%s\\n' > %s",
+             mock->bootstraps, path);
+    assert_int_equal(system(cmd), 0);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char text[4096];
+    int lines = 0, matched = 0;
+    while (fgets(text, sizeof text, f)) {
+        text[strcspn(text, "\n")] = '\0';
+        char *h = strchr(text, '\t'), *v = h ? strchr(h + 1, '\t') : NULL;
+        assert_non_null(v);
+        *h++ = '\0', *v++ = '\0';
+        lines++;
+        assert_int_equal(strncmp(h, "rfm-feed-id=", 12), 0);
+        unsigned long long id = strtoull(h + 12, NULL, 10);
+        for (int i = 0; i < (int)records; i++) {
+            if (feed[i].id != id)
+                continue;
+            assert_string_equal(v, feed[i].data);
+            /* Keyed by the record's customer. */
+            json_t *j = json_loads(v, 0, NULL);
+            assert_non_null(j);
+            assert_string_equal(json_string_value(json_object_get(j, "customer_id")), text);
+            json_decref(j);
+            matched++;
+        }
+    }
+    fclose(f);
+    print_message("  scores topic (kcat): %d records, %d equal to GET /feed's\n", lines, matched);
+    assert_int_equal(lines, (int)records);
+    assert_int_equal(matched, (int)records);
+    stop(pid);
+}
+
+/* A queue of one record (events.kafka.scores_queue_max: 1) that the
+ * broker does not take yet (linger.ms: 60 s): the first record waits in
+ * it, every other is dropped and counted, and event application is not
+ * held up: every event is applied and committed. The record in the queue
+ * is delivered at the stop. */
+static void test_scores_queue_full_drops(void **state)
+{
+    (void)state;
+    assert_int_equal(kmock_topic(mock, "slow", 1), 0);
+    assert_int_equal(kmock_topic(mock, "slow-scores", 1), 0);
+    extra_props = ", linger.ms: 60000";
+    write_config("slow.yaml", "slow", "    scores_topic: slow-scores\n    scores_queue_max: 1\n");
+    extra_props = "";
+    char store[128];
+    snprintf(store, sizeof store, "%s/slow.db", dir);
+    int port = free_port();
+    pid_t pid = start("slow.yaml", store, port);
+    assert_true(pid > 0);
+    size_t n = produce_purchases_now("slow", "q", 40);
+    char *m = wait_consumed(port, (double)n);
+    double records = metric(m, "rfm_feed_records_total");
+    double dropped = metric(m, "rfm_kafka_scores_records_total{result=\"dropped\"}");
+    print_message("  %g records, %g dropped, queue %g, %g events applied\n", records, dropped,
+                  metric(m, "rfm_kafka_scores_queue"),
+                  metric(m, "rfm_kafka_messages_total{result=\"applied\"}"));
+    assert_true(records >= 10);
+    assert_true(dropped == records - 1);
+    assert_true(metric(m, "rfm_kafka_scores_queue") == 1);
+    assert_true(metric(m, "rfm_kafka_scores_records_total{result=\"produced\"}") == 0);
+    assert_true(metric(m, "rfm_kafka_messages_total{result=\"applied\"}") == (double)n);
+    free(m);
+    stop(pid);
+    /* The one queued went out at the stop. */
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "test \"$(kcat -q -b '%s' -C -t slow-scores -o beginning -e | wc -l)\" = 1",
+             mock->bootstraps);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kafka_equals_post_events),
         cmocka_unit_test(test_poison_to_dead_letter),
         cmocka_unit_test(test_kill9_between_apply_and_commit),
+        cmocka_unit_test(test_scores_topic_equals_feed),
+        cmocka_unit_test(test_scores_queue_full_drops),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

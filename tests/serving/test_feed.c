@@ -161,12 +161,17 @@ typedef struct {
     char last[512];
 } sink;
 
-static void on_record(void *ctx, uint64_t id, const char *event, const char *data)
+static void on_record(void *ctx, uint64_t id, const char *customer_id, const char *event,
+                      const char *data)
 {
     sink *s = ctx;
     s->calls++;
     s->last_id = id;
     assert_string_equal(event, "change");
+    /* The record's customer, for a key (the Kafka scores topic). */
+    char head[64];
+    snprintf(head, sizeof head, "{\"customer_id\":\"%s\",", customer_id);
+    assert_memory_equal(data, head, strlen(head));
     snprintf(s->last, sizeof s->last, "%s", data);
 }
 
