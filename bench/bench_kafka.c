@@ -173,7 +173,19 @@ int main(int argc, char **argv)
              m->bootstraps, batch_max, config, cfg, store, store, store);
     if (system(cmd) != 0)
         return 1;
-    int port = 20000 + (int)(getpid() % 20000);
+    /* A port free now (bound to 0 and closed). */
+    int port = 0, pfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in pa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t plen = sizeof pa;
+    if (pfd >= 0 && bind(pfd, (struct sockaddr *)&pa, sizeof pa) == 0 &&
+        getsockname(pfd, (struct sockaddr *)&pa, &plen) == 0)
+        port = ntohs(pa.sin_port);
+    if (pfd >= 0)
+        close(pfd);
+    if (!port) {
+        fprintf(stderr, "bench_kafka: no free port\n");
+        return 1;
+    }
     char p[16];
     snprintf(p, sizeof p, "%d", port);
     fflush(stdout);

@@ -438,6 +438,11 @@ rfm_status kafka_start(const kafka_options *o, live *l, kafka **out, char *err, 
     rd_kafka_conf_t *c = rd_kafka_conf_new();
     rfm_status s =
         k->msgs && k->pending && c ? RFM_OK : rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    /* librdkafka's fetchers fill a local queue while a batch is applied:
+     * at least two batches' worth, so the next one is in memory when this
+     * one is committed (its default, 100,000, unless batch_max is larger). */
+    char qmin[24];
+    snprintf(qmin, sizeof qmin, "%d", o->batch_max > 50000 ? 2 * o->batch_max : 100000);
     /* Commits by hand only after the store; a new group starts at the
      * beginning of the topic (no event skipped). */
     if (s == RFM_OK && (s = set(c, "bootstrap.servers", o->brokers, err, errlen)) == RFM_OK &&
@@ -445,7 +450,8 @@ rfm_status kafka_start(const kafka_options *o, live *l, kafka **out, char *err, 
         (s = set(c, "client.id", "rfm-serve", err, errlen)) == RFM_OK &&
         (s = set(c, "enable.auto.commit", "false", err, errlen)) == RFM_OK &&
         (s = set(c, "enable.auto.offset.store", "false", err, errlen)) == RFM_OK &&
-        (s = set(c, "auto.offset.reset", "earliest", err, errlen)) == RFM_OK)
+        (s = set(c, "auto.offset.reset", "earliest", err, errlen)) == RFM_OK &&
+        (s = set(c, "queued.min.messages", qmin, err, errlen)) == RFM_OK)
         s = user_props(c, o, err, errlen);
     char why[512];
     if (s == RFM_OK) {
