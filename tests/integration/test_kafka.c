@@ -18,7 +18,8 @@
  *   those GET /feed delivers, id for id and byte for byte, keyed by
  *   customer; with a queue of one record that the broker does not take
  *   yet, the others are dropped and counted and every event is still
- *   applied. */
+ *   applied; brokers and scores_topic without topic produce the records of
+ *   POST /events alone. */
 #include "testutil.h"
 #include "net.h"
 #include "kafka_mock.h"
@@ -845,6 +846,65 @@ static void test_scores_queue_full_drops(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* brokers and scores_topic without topic: a producer only (no consumer,
+ * no consumer metrics), fed by POST /events. */
+static void test_scores_topic_without_consumer(void **state)
+{
+    (void)state;
+    assert_int_equal(kmock_topic(mock, "posted-scores", 1), 0);
+    write_config("only.yaml", "", "    scores_topic: posted-scores\n");
+    char store[128];
+    snprintf(store, sizeof store, "%s/only.db", dir);
+    int port = free_port();
+    pid_t pid = start("only.yaml", store, port);
+    assert_true(pid > 0);
+    char now[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    size_t cap = 1 << 14, bn = 0, k = 0;
+    char *body = malloc(cap);
+    bn += (size_t)snprintf(body, cap, "{\"events\": [");
+    for (size_t i = 0; i < ntail && k < 20; i++) {
+        int seen = !tail[i].cust[0];
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strcmp(tail[j].cust, tail[i].cust) == 0;
+        if (seen)
+            continue;
+        bn += (size_t)snprintf(body + bn, cap - bn,
+                               "%s{\"event_id\": \"o%zu\", \"customer_id\": \"%s\", \"time\": "
+                               "\"%s\", \"amount\": 250}",
+                               k ? ", " : "", k, tail[i].cust, now);
+        k++;
+    }
+    snprintf(body + bn, cap - bn, "]}");
+    response r;
+    assert_int_equal(request(port, "POST", "/events", body, &r), 0);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    free(body);
+    double records = metric_now(port, "rfm_feed_records_total"), produced = 0;
+    for (int i = 0; i < 600 && produced < records; i++) {
+        produced = metric_now(port, "rfm_kafka_scores_records_total{result=\"produced\"}");
+        if (produced < records)
+            usleep(100000);
+    }
+    print_message("  POST /events of %zu purchases today: %g records, %g produced\n", k, records,
+                  produced);
+    assert_true(records >= 5 && produced == records);
+    assert_true(isnan(metric_now(port, "rfm_kafka_partitions_assigned")));
+    assert_int_equal(request(port, "GET", "/ready", NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    stop(pid);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "test \"$(kcat -q -b '%s' -C -t posted-scores -o beginning -e | wc -l)\" = %d",
+             mock->bootstraps, (int)records);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -853,6 +913,7 @@ int main(void)
         cmocka_unit_test(test_kill9_between_apply_and_commit),
         cmocka_unit_test(test_scores_topic_equals_feed),
         cmocka_unit_test(test_scores_queue_full_drops),
+        cmocka_unit_test(test_scores_topic_without_consumer),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
