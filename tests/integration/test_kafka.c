@@ -807,16 +807,17 @@ static void test_scores_topic_equals_feed(void **state)
 }
 
 /* A queue of one record (events.kafka.scores_queue_max: 1) that the
- * broker does not take yet (linger.ms: 60 s): the first record waits in
- * it, every other is dropped and counted, and event application is not
- * held up: every event is applied and committed. The record in the queue
- * is delivered at the stop. */
+ * broker does not take yet (linger.ms: 4 min, far longer than the test
+ * takes, below message.timeout.ms as librdkafka requires): the first
+ * record waits in it, every other is dropped and counted, and event
+ * application is not held up: every event is applied and committed. The
+ * record in the queue is delivered at the stop. */
 static void test_scores_queue_full_drops(void **state)
 {
     (void)state;
     assert_int_equal(kmock_topic(mock, "slow", 1), 0);
     assert_int_equal(kmock_topic(mock, "slow-scores", 1), 0);
-    extra_props = ", linger.ms: 60000";
+    extra_props = ", linger.ms: 240000";
     write_config("slow.yaml", "slow", "    scores_topic: slow-scores\n    scores_queue_max: 1\n");
     extra_props = "";
     char store[128];
