@@ -128,6 +128,7 @@ unit: $(TESTS)
 # The /ui/ app in Debian's chromium against the real daemon (tests/ui/,
 # docs/ui.md); screenshots of every page go to $(B)/ui/.
 ui-test: all $(B)/bin/rfm-serve
+	node tests/ui/sse.test.mjs
 	B=$(B) node tests/ui/ui.test.mjs
 
 san:
