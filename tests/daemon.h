@@ -88,8 +88,8 @@ static inline int daemon_receive(int fd, response *r)
 }
 
 /* One request on a new connection: daemon_send, then daemon_receive. */
-static inline int daemon_request(int port, const char *token, const char *method,
-                                 const char *path, const char *body, response *r)
+static inline int daemon_request(int port, const char *token, const char *method, const char *path,
+                                 const char *body, response *r)
 {
     memset(r, 0, sizeof *r);
     int fd = daemon_send(port, token, method, path, body);
@@ -104,8 +104,7 @@ static inline int daemon_request(int port, const char *token, const char *method
  * (*exit_status, if given, gets its exit status) or never listened (it is
  * killed; *exit_status -1). */
 static inline pid_t daemon_start(const char *dir, const char *config, const char *models,
-                                 const char *state, const char *token, int port,
-                                 int *exit_status)
+                                 const char *state, const char *token, int port, int *exit_status)
 {
     fflush(stdout);
     pid_t pid = fork();

@@ -3,10 +3,12 @@
  * (test_events, test_redis, test_kafka): the lines before the cut are the
  * file the daemon is trained and seeded on, the lines from the cut on are
  * sent as events, and rfm-train on the whole file gives the reference.
- * Tests run in tests/. Include after testutil.h and csv.h. */
+ * Tests run in tests/. Include after testutil.h, daemon.h, csv.h and rng.h. */
 #ifndef RFM_TEST_EVENTS_FIXTURE_H
 #define RFM_TEST_EVENTS_FIXTURE_H
 
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,6 +140,93 @@ static inline void fixture_cut(const char *dir, const char *cut, line **tail, si
     fixture_train(dir, full, models);
     snprintf(path, sizeof path, "%s/full/customers.csv", dir);
     *ref = fixture_reference(path, nref);
+}
+
+/* JSON of the events order[from..to) (indices into tail), each event id
+ * followed by suffix (the caller frees). */
+static inline char *fixture_batch_json(const line *tail, const size_t *order, size_t from,
+                                       size_t to, const char *suffix)
+{
+    size_t cap = 256 + (to - from) * 256, n = 0;
+    char *b = malloc(cap);
+    assert_non_null(b);
+    n += (size_t)snprintf(b + n, cap - n, "{\"events\": [");
+    for (size_t i = from; i < to; i++) {
+        const line *l = &tail[order[i]];
+        n += (size_t)snprintf(b + n, cap - n,
+                              "%s{\"event_id\": \"%s%s\", \"customer_id\": \"%s\", \"time\": "
+                              "\"%s\", \"invoice\": \"%s\", \"product\": \"%s\", \"quantity\": "
+                              "%s, \"price\": %s}",
+                              i > from ? ", " : "", l->id, suffix, l->cust, l->time, l->invoice,
+                              l->product, l->quantity, l->price);
+    }
+    snprintf(b + n, cap - n, "]}");
+    return b;
+}
+
+/* The number after "key": in a JSON text; NAN when the key is not there. */
+static inline double fixture_num(const char *body, const char *key)
+{
+    char k[64];
+    snprintf(k, sizeof k, "\"%s\":", key);
+    const char *p = strstr(body, k);
+    return p ? strtod(p + strlen(k), NULL) : NAN;
+}
+
+/* Every customer of ref through GET /customers/{id}?as_of=asof of the
+ * daemon on port: recency and frequency equal to rfm-train's, monetary to
+ * 1e-9 relative; prints the first five that differ and the largest
+ * difference. */
+static inline void fixture_compare_all(int port, const char *token, const ref_row *ref, size_t nref,
+                                       const char *asof)
+{
+    size_t bad = 0;
+    double worst = 0;
+    for (size_t i = 0; i < nref; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "/customers/%s?as_of=%s", ref[i].id, asof);
+        response r;
+        assert_int_equal(daemon_request(port, token, "GET", path, NULL, &r), 0);
+        if (r.status != 200) {
+            if (bad++ < 5)
+                print_message("customer %s: %d %s\n", ref[i].id, r.status, r.body);
+            free(r.body);
+            continue;
+        }
+        double rec = fixture_num(r.body, "recency"), fr = fixture_num(r.body, "frequency"),
+               mon = fixture_num(r.body, "monetary");
+        double rel = fabs(mon - ref[i].monetary) / fmax(1, fabs(ref[i].monetary));
+        worst = fmax(worst, rel);
+        if (rec != ref[i].recency || fr != ref[i].frequency || !(rel <= 1e-9)) {
+            if (bad++ < 5)
+                print_message("customer %s: state %g %g %.10g, rfm-train %g %g %.10g\n", ref[i].id,
+                              rec, fr, mon, ref[i].recency, ref[i].frequency, ref[i].monetary);
+        }
+        free(r.body);
+    }
+    print_message("  %zu customers compared, %zu differ; largest relative monetary difference "
+                  "%.2g (tolerance 1e-9)\n",
+                  nref, bad, worst);
+    assert_int_equal(bad, 0);
+}
+
+/* 0..n-1 in the order of a seeded Fisher-Yates shuffle (the caller frees). */
+static inline size_t *fixture_shuffled(size_t n, uint64_t seed)
+{
+    size_t *o = malloc(n * sizeof *o);
+    assert_non_null(o);
+    for (size_t i = 0; i < n; i++)
+        o[i] = i;
+    rfm_rng g;
+    rfm_rng_seed(&g, seed);
+    for (size_t i = n - 1; i > 0; i--) {
+        size_t j = (size_t)(rfm_rng_uniform(&g) * (double)(i + 1));
+        if (j > i)
+            j = i;
+        size_t t = o[i];
+        o[i] = o[j], o[j] = t;
+    }
+    return o;
 }
 
 #endif

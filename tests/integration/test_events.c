@@ -92,80 +92,16 @@ static int teardown(void **state)
 /* JSON of the events order[from..to) (indices into tail). */
 static char *batch_json(const size_t *order, size_t from, size_t to, const char *suffix)
 {
-    size_t cap = 256 + (to - from) * 256, n = 0;
-    char *b = malloc(cap);
-    n += (size_t)snprintf(b + n, cap - n, "{\"events\": [");
-    for (size_t i = from; i < to; i++) {
-        const line *l = &tail[order[i]];
-        n += (size_t)snprintf(b + n, cap - n,
-                              "%s{\"event_id\": \"%s%s\", \"customer_id\": \"%s\", \"time\": "
-                              "\"%s\", \"invoice\": \"%s\", \"product\": \"%s\", \"quantity\": "
-                              "%s, \"price\": %s}",
-                              i > from ? ", " : "", l->id, suffix, l->cust, l->time, l->invoice,
-                              l->product, l->quantity, l->price);
-    }
-    snprintf(b + n, cap - n, "]}");
-    return b;
+    return fixture_batch_json(tail, order, from, to, suffix);
 }
 
-static double num(const char *body, const char *key)
-{
-    char k[64];
-    snprintf(k, sizeof k, "\"%s\":", key);
-    const char *p = strstr(body, k);
-    return p ? strtod(p + strlen(k), NULL) : NAN;
-}
+static double num(const char *body, const char *key) { return fixture_num(body, key); }
 
 /* Every customer of the whole-file training run, through GET
  * /customers/{id}: recency, frequency and monetary as rfm-train's. */
-static void compare_all(int port)
-{
-    size_t bad = 0;
-    double worst = 0;
-    for (size_t i = 0; i < nref; i++) {
-        char path[128];
-        snprintf(path, sizeof path, "/customers/%s?as_of=" LAST, ref[i].id);
-        response r;
-        assert_int_equal(request(port, "GET", path, NULL, &r), 0);
-        if (r.status != 200) {
-            if (bad++ < 5)
-                print_message("customer %s: %d %s\n", ref[i].id, r.status, r.body);
-            free(r.body);
-            continue;
-        }
-        double rec = num(r.body, "recency"), fr = num(r.body, "frequency"),
-               mon = num(r.body, "monetary");
-        double rel = fabs(mon - ref[i].monetary) / fmax(1, fabs(ref[i].monetary));
-        worst = fmax(worst, rel);
-        if (rec != ref[i].recency || fr != ref[i].frequency || !(rel <= 1e-9)) {
-            if (bad++ < 5)
-                print_message("customer %s: state %g %g %.10g, rfm-train %g %g %.10g\n", ref[i].id,
-                              rec, fr, mon, ref[i].recency, ref[i].frequency, ref[i].monetary);
-        }
-        free(r.body);
-    }
-    print_message("  %zu customers compared, %zu differ; largest relative monetary difference "
-                  "%.2g (tolerance 1e-9)\n",
-                  nref, bad, worst);
-    assert_int_equal(bad, 0);
-}
+static void compare_all(int port) { fixture_compare_all(port, TOKEN, ref, nref, LAST); }
 
-static size_t *shuffled(uint64_t seed)
-{
-    size_t *o = malloc(ntail * sizeof *o);
-    for (size_t i = 0; i < ntail; i++)
-        o[i] = i;
-    rfm_rng g;
-    rfm_rng_seed(&g, seed);
-    for (size_t i = ntail - 1; i > 0; i--) {
-        size_t j = (size_t)(rfm_rng_uniform(&g) * (double)(i + 1));
-        if (j > i)
-            j = i;
-        size_t t = o[i];
-        o[i] = o[j], o[j] = t;
-    }
-    return o;
-}
+static size_t *shuffled(uint64_t seed) { return fixture_shuffled(ntail, seed); }
 
 /* The tail shuffled, every tenth batch sent twice (duplicates by id), and
  * a few hundred lines again under new ids (repeated lines): the state
