@@ -72,7 +72,8 @@ function feedPanel() {
   const empty = el('tr', { class: 'empty' }, el('td', { colspan: 5, class: 'muted', text: 'No changes yet: they appear here as events arrive.' }));
   const body = el('tbody', {}, empty);
   let paused = false;
-  const held = []; // rows that came while paused, oldest first
+  const held = []; // rows that came while paused, oldest first (the latest FEED_ROWS)
+  let heldCount = 0; // how many came while paused
   const pause = el('button', { type: 'button', class: 'secondary', name: 'pause', 'aria-pressed': 'false', text: 'Pause' });
   const table = el('table', { class: 'feed-table' },
     el('caption', { class: 'sr-only', text: 'Latest changes, newest first' }),
@@ -87,7 +88,12 @@ function feedPanel() {
     el('div', { class: 'feed-scroll', tabindex: '0', role: 'region', 'aria-label': 'Live changes' }, table));
 
   function add(row) {
-    if (paused) { held.push(row); return; }
+    if (paused) {
+      held.push(row);
+      if (held.length > FEED_ROWS) held.shift();
+      heldCount++;
+      return;
+    }
     empty.remove();
     body.prepend(row);
     while (body.rows.length > FEED_ROWS) body.lastElementChild.remove();
@@ -95,8 +101,11 @@ function feedPanel() {
   pause.addEventListener('click', () => {
     paused = !paused;
     pause.setAttribute('aria-pressed', String(paused));
-    pause.textContent = paused ? `Resume${held.length ? ` (${fmt.num(held.length)} new)` : ''}` : 'Pause';
-    if (!paused) held.splice(0).forEach(add);
+    pause.textContent = paused ? `Resume${heldCount ? ` (${fmt.num(heldCount)} new)` : ''}` : 'Pause';
+    if (!paused) {
+      held.splice(0).forEach(add);
+      heldCount = 0;
+    }
   });
   const onEvent = (x) => {
     let d;
@@ -104,7 +113,7 @@ function feedPanel() {
     if (!d || typeof d !== 'object') return;
     if (x.type === 'change') add(recordRow(d, x.id));
     else if (x.type === 'gap') add(gapRow(d, x.id));
-    if (paused) pause.textContent = `Resume (${fmt.num(held.length)} new)`;
+    if (paused) pause.textContent = `Resume (${fmt.num(heldCount)} new)`;
   };
   let since = null;
   const onState = (state, info = {}) => {

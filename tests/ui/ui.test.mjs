@@ -4,8 +4,9 @@
 // opens the app; every page shows its data (each chart has series with
 // points); the explain page's waterfall, the embedding explorer's
 // lookalikes, the uplift slider and the planner's export link work; the
-// executive page's live feed shows the changes a POST /events makes, and
-// resumes with Last-Event-ID after its stream was cut;
+// executive page's live feed shows the changes a POST /events makes, holds
+// them back while paused, and resumes with Last-Event-ID after its stream
+// was cut;
 // the keyboard reaches the navigation; no "NaN", "undefined" or "null" is
 // shown;
 // the exports page answers its endpoint (the CSV downloaded equals the
@@ -212,13 +213,34 @@ try {
     await page.screenshot({ path: join(shots, 'executive.png') });
     await page.locator('#main .feed').screenshot({ path: join(shots, 'executive-feed.png') });
 
-    // Keyboard: the Pause button is reached by Tab and toggles by Enter.
-    await page.focus('#main .feed-head button[name="pause"]');
+    // A purchase of the first of ids that changes a label: [id, changes].
+    const used = new Set();
+    const buyChanging = async (ids) => {
+      for (const id of ids) {
+        if (used.has(id)) continue;
+        used.add(id);
+        const w = await buyNow(id);
+        if (w.length) return [id, w];
+      }
+      return [null, []];
+    };
+
+    // Keyboard: Pause (Enter) holds new rows back and counts them; Resume
+    // (Enter again) shows them.
+    const pauseSel = '#main .feed-head button[name="pause"]';
+    await page.focus(pauseSel);
     await page.keyboard.press('Enter');
-    const pressed = await page.getAttribute('#main .feed-head button[name="pause"]', 'aria-pressed');
+    const pressed = await page.getAttribute(pauseSel, 'aria-pressed');
+    const [held, wantHeld] = await buyChanging(['12350', '12352', '12353']);
+    await page.waitForFunction(([sel, n]) => document.querySelector(sel).textContent === `Resume (${n} new)`,
+      [pauseSel, wantHeld.length], { timeout: 10000 }).catch(() => {});
+    const label = await page.textContent(pauseSel);
+    const hidden = (await rows(held)).length === 0;
     await page.keyboard.press('Enter');
-    check(pressed === 'true' && await page.getAttribute('#main .feed-head button[name="pause"]', 'aria-pressed') === 'false',
-      'feed: Pause and Resume by keyboard');
+    const shownAfter = await rows(held);
+    check(pressed === 'true' && label === `Resume (${wantHeld.length} new)` && hidden &&
+      await page.getAttribute(pauseSel, 'aria-pressed') === 'false' && same(shownAfter, wantHeld),
+      `feed: Pause by keyboard holds ${held}'s changes back ("${label}"), Resume shows them`);
 
     const resumes = [];
     const onReq = (r) => { if (new URL(r.url()).pathname === '/feed') resumes.push(r.headers()['last-event-id'] || null); };
@@ -227,11 +249,7 @@ try {
     offline = true;
     net.cut(true);
     await page.waitForSelector('#main .feed-status[data-state="retry"]', { timeout: 10000 });
-    let who = null, want2 = [];
-    for (const id of ['12346', '12347', '12348', '12349', '12350']) {
-      want2 = await buyNow(id);
-      if (want2.length) { who = id; break; }
-    }
+    const [who, want2] = await buyChanging(['12346', '12347', '12348', '12349', '12355']);
     net.cut(false);
     check(who !== null, `feed: a purchase while the stream is cut changes customer ${who}'s labels`);
     await page.waitForFunction((id) => document.querySelector(`#main .feed-table tr[data-customer="${id}"]`) !== null, who, { timeout: 20000 }).catch(() => {});
