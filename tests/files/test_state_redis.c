@@ -22,6 +22,7 @@
 
 #include "csv.h"
 #include "date.h"
+#include "monotime.h"
 #include "rng.h"
 #include "state.h"
 #include "state_redis.h"
@@ -555,13 +556,6 @@ static void test_one_replica_seeds(void **state)
     free(fx.l);
 }
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 /* The server killed with SIGKILL (appendfsync always: what it answered is
  * on disk): calls fail within the timeout, naming the URL; restarted on
  * the same port and folder, the same handle reconnects by itself and
@@ -589,13 +583,13 @@ static void test_server_killed_and_back(void **state)
     apply_r(st, ev, half, res);
     redis_kill(&own, SIGKILL);
     state_customer c;
-    double t0 = now_s();
+    double t0 = monotime_s();
     rfm_status s = rstate_apply(st, ev + half, fx.n - half, res, err, sizeof err);
     assert_int_equal(s, RFM_EIO);
     assert_non_null(strstr(err, own.url));
     s = rstate_get(st, "10001", 30000, &c, err, sizeof err);
     assert_int_equal(s, RFM_EIO);
-    double waited = now_s() - t0;
+    double waited = monotime_s() - t0;
     printf("    down: %s (two calls in %.3f s)\n", err, waited);
     assert_true(waited < 5); /* refused at once; bounded by the timeout anyway */
     redis_start(&own, "always");
@@ -632,9 +626,9 @@ static void test_slow_server_times_out(void **state)
     assert_int_equal(rstate_open(srv.url, &o, &st, err, sizeof err), RFM_OK);
     kill(srv.pid, SIGSTOP);
     state_customer c;
-    double t0 = now_s();
+    double t0 = monotime_s();
     rfm_status s = rstate_get(st, "1", 20000, &c, err, sizeof err);
-    double waited = now_s() - t0;
+    double waited = monotime_s() - t0;
     kill(srv.pid, SIGCONT);
     printf("    stopped server: %s after %.3f s\n", err, waited);
     assert_int_equal(s, RFM_EIO);

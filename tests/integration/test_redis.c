@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "csv.h"
+#include "monotime.h"
 #include "rng.h"
 #include "events_fixture.h"
 
@@ -97,13 +98,6 @@ static double num(const char *body, const char *key) { return fixture_num(body, 
 static void compare_all(int port) { fixture_compare_all(port, TOKEN, ref, nref, LAST); }
 
 static size_t *shuffled(uint64_t seed) { return fixture_shuffled(ntail, seed); }
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 /* Batches to replica A or B at random; one of them killed with SIGKILL at
  * random moments and restarted; a batch without a 200 goes to the other. */
@@ -247,9 +241,9 @@ static void test_redis_down_and_back(void **state)
     free(r.body);
 
     redis_kill(&srv, SIGKILL);
-    double t0 = now_s();
+    double t0 = monotime_s();
     assert_int_equal(request(port, "GET", "/customers/12348?as_of=2011-12-21", NULL, &r), 0);
-    double waited = now_s() - t0;
+    double waited = monotime_s() - t0;
     print_message("  Redis down: %d %s (%.3f s)\n", r.status, r.body, waited);
     assert_int_equal(r.status, 503);
     assert_non_null(strstr(r.body, "{\"error\":{\"code\":503"));
