@@ -182,6 +182,7 @@ echo "== POST /events (batches of 500 new events, 32 connections) and GET /custo
 # the same 2 cores (bench/events.lua makes a body with one gsub). GET runs after the ingest,
 # on the store it left, then again (16 connections) while 16 connections stream batches.
 # The daemon's CPU per event and per GET is the figure to compare across runs.
+echo "  reading a body (no HTTP, CPU of this thread): $("$B/bench/bench_events_parse")"
 B=$B bench/http_events.sh "$OUT"
 printf '  store floor of this run (no HTTP, above): %s\n' "$(echo "$state_out" | grep "^ingest")"
 
