@@ -698,7 +698,8 @@ static int h_customer(void *user, const json_t *body, json_t **out, char *msg, s
 int api_score_id(const api *a, const char *id, int32_t asof, score_result *out, json_t **scores,
                  char *msg, size_t len)
 {
-    *scores = NULL;
+    if (scores)
+        *scores = NULL;
     customer_row row;
     int st = by_id(a, id, asof, &row, NULL, msg, len);
     if (st)
@@ -707,6 +708,8 @@ int api_score_id(const api *a, const char *id, int32_t asof, score_result *out, 
     if (score_customer(&sm, &row, SCORE_SEGMENTS | SCORE_CHURN | SCORE_CHURN_POINT, 1, out, msg,
                        len) != RFM_OK)
         return 422;
+    if (!scores)
+        return 0; /* the labels alone (the feed's scoring before a batch) */
     json_t *o = json_pack("{s:f,s:f,s:f}", "recency", row.recency, "frequency", row.frequency,
                           "monetary", row.monetary);
     if (o && (out->done & SCORE_SEGMENTS)) {

@@ -149,13 +149,11 @@ static int score_now(const api *a, const char *id, feed_labels *l, json_t **scor
     score_result r;
     json_t *j = NULL;
     char msg[256];
-    int st = api_score_id(a, id, today_utc(), &r, &j, msg, sizeof msg);
+    int st = api_score_id(a, id, today_utc(), &r, scores ? &j : NULL, msg, sizeof msg);
     if (st == 0)
         feed_labels_of(&r, l);
     if (scores)
         *scores = j;
-    else
-        json_decref(j);
     return st;
 }
 
