@@ -64,7 +64,8 @@ typedef struct {
      * reads on the caller's thread; more cut the input into parts read
      * side by side and merged in file order, with the same tables, counts,
      * examples and errors as one thread (txn.c, "the same read on several
-     * threads"). At most 16. */
+     * threads"). At most 16. is_erased is then called from every one of
+     * those threads at once. */
     int threads;
     size_t window; /* with threads: bytes read per round, 0 = 16 MiB (tests use small ones) */
 } txn_options;
