@@ -89,8 +89,8 @@ int main(int argc, char **argv)
            "ingest_main_cpu_s=%.3f parts=%llu reread=%llu\n",
            (unsigned long long)rep.lines, m, t1 - t0, t2 - t1, t3 - t2, t3 - t0,
            (double)rep.lines / (t1 - t0) / 1e6, (double)ru.ru_maxrss / 1024.0,
-           segments_nclusters(s), cfg->txn.threads, CPU_S(ru1) - CPU_S(ru0), CPU_S(rt1) - CPU_S(rt0),
-           (unsigned long long)rep.parts, (unsigned long long)rep.rereads);
+           segments_nclusters(s), cfg->txn.threads, CPU_S(ru1) - CPU_S(ru0),
+           CPU_S(rt1) - CPU_S(rt0), (unsigned long long)rep.parts, (unsigned long long)rep.rereads);
     segments_free(s);
     free(f), free(r), free(fr), free(mo);
     txn_free(d);
