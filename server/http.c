@@ -932,6 +932,17 @@ int http_answer_json(const server_options *opt, const oas_spec *spec, ops *o, co
             error_body(400, NULL, "malformed JSON: nesting deeper than %d", opt->max_json_depth);
         return 400;
     }
+    if (rt->raw && !opt->id_key) {
+        char msg[512] = "";
+        json_t *out = NULL;
+        int status = rt->raw(user, text, len, &out, msg, sizeof msg);
+        if (status == 200 && !out)
+            status = 503, snprintf(msg, sizeof msg, "out of memory");
+        if (status) {
+            *reply = status == 200 ? out : error_body(status, NULL, "%s", msg);
+            return status;
+        }
+    }
     json_error_t je;
     json_t *body = parse_body(text, len, &je);
     if (!body) {

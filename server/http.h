@@ -42,6 +42,12 @@ typedef struct {
      * runs on a separate thread while the connection is suspended, so the
      * libmicrohttpd thread goes on serving other connections. */
     int waits;
+    /* Optional (POST /events): the body's text answered without a JSON
+     * tree. Returns 0 for a body it leaves to the general path (depth,
+     * strict JSON, schema, fn), else the status with *out or msg as fn's;
+     * it must answer only bodies the general path would answer the same.
+     * Not used with server_options.id_key (pseudonyms need the tree). */
+    int (*raw)(void *user, const char *text, size_t len, json_t **out, char *msg, size_t msglen);
 } http_route;
 
 /* How a POST route takes batches. HTTP_BATCH: the route is a batch

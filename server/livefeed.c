@@ -98,30 +98,34 @@ static void *heart_main(void *arg)
 /* ---- scoring around a batch ------------------------------------------- */
 
 /* The touched customers of a batch and their labels before it, with the
- * models they were scored with (held until after). The ids are indexed by
- * an open-addressing table (slot[]: 1 + index into ids, 0 empty): a batch
- * of a Kafka consumer holds thousands of customers, and a scan per event
- * made the hook quadratic in the batch. */
+ * models they were scored with (held until after). */
 typedef struct {
     void *lease;
     const api *a;
     size_t n;
     char **ids;
-    int *have;           /* 1: ids[i] was scored before; 2: it has an applied event */
+    int *have;           /* ids[i] was scored before */
     feed_labels *before; /* borrow from a's models */
-    size_t *slot;        /* nslots, a power of two >= 2 * the events of the batch */
-    size_t nslots;
+    /* ids by hash (open addressing, slots a power of 2 >= 2 n events; -1
+     * empty): a batch of 500 events touches up to 500 customers, and a
+     * scan of the list per event was most of the hook's time. */
+    long *slot;
+    size_t mask;
 } batch;
 
-#define BATCH_SEED 0x62617463 /* "batc": keys come from events */
-
-/* The slot of id: where it is, or the empty one where it would go. */
-static size_t *batch_slot(const batch *b, const char *id)
+/* Index in b->ids of id (len bytes), or -1; *at: its slot or the empty
+ * one where it would go. */
+static long batch_find(const batch *b, const char *id, size_t *at)
 {
-    size_t mask = b->nslots - 1, i = (size_t)hash_bytes(id, strlen(id), BATCH_SEED) & mask;
-    while (b->slot[i] && strcmp(b->ids[b->slot[i] - 1], id) != 0)
-        i = (i + 1) & mask;
-    return &b->slot[i];
+    size_t len = strlen(id);
+    size_t j = (size_t)hash_bytes(id, len, 0x5eed) & b->mask;
+    for (; b->slot[j] >= 0; j = (j + 1) & b->mask) {
+        const char *k = b->ids[b->slot[j]];
+        if (strncmp(k, id, len) == 0 && k[len] == '\0')
+            break;
+    }
+    *at = j;
+    return b->slot[j];
 }
 
 static void batch_free(livefeed *lf, batch *b)
@@ -144,10 +148,13 @@ static void batch_free(livefeed *lf, batch *b)
 static int score_now(const api *a, const char *id, feed_labels *l, json_t **scores)
 {
     score_result r;
+    json_t *j = NULL;
     char msg[256];
-    int st = api_score_id(a, id, today_utc(), &r, scores, msg, sizeof msg);
+    int st = api_score_id(a, id, today_utc(), &r, scores ? &j : NULL, msg, sizeof msg);
     if (st == 0)
         feed_labels_of(&r, l);
+    if (scores)
+        *scores = j;
     return st;
 }
 
@@ -160,29 +167,28 @@ static void *hook_before(void *ctx, const state_event *ev, size_t n)
         nslots *= 2;
     if (!b || !(b->ids = calloc(n, sizeof *b->ids)) || !(b->have = calloc(n, sizeof *b->have)) ||
         !(b->before = calloc(n, sizeof *b->before)) ||
-        !(b->slot = calloc(nslots, sizeof *b->slot))) {
+        !(b->slot = malloc(nslots * sizeof *b->slot))) {
         __atomic_add_fetch(&lf->hook_errors, 1, __ATOMIC_RELAXED);
         batch_free(lf, b);
         return NULL;
     }
-    b->nslots = nslots;
     void *user = NULL;
     const http_route *routes;
     size_t nroutes;
     b->lease = lf->models.acquire(lf->models.ctx, &user, &routes, &nroutes);
     b->a = user;
+    b->mask = nslots - 1;
+    memset(b->slot, 0xff, nslots * sizeof *b->slot); /* -1: empty */
     for (size_t i = 0; i < n; i++) {
         const char *id = ev[i].customer_id;
-        if (!id)
+        size_t at;
+        if (!id || batch_find(b, id, &at) >= 0)
             continue;
-        size_t *slot = batch_slot(b, id);
-        if (*slot)
-            continue; /* seen */
         if (!(b->ids[b->n] = strdup(id))) {
             __atomic_add_fetch(&lf->hook_errors, 1, __ATOMIC_RELAXED);
             break;
         }
-        *slot = b->n + 1;
+        b->slot[at] = (long)b->n;
         b->have[b->n] = score_now(b->a, id, &b->before[b->n], NULL) == 0;
         b->n++;
     }
@@ -196,23 +202,27 @@ static void hook_after(void *ctx, void *token, const state_event *ev, const stat
     batch *b = token;
     if (!b)
         return;
-    /* Only customers whose purchases changed can have moved: have[k] is 2
-     * for those with an applied event. */
-    for (size_t i = 0; s == RFM_OK && i < n; i++)
-        if (res[i].outcome == STATE_APPLIED && ev[i].customer_id) {
-            size_t k = *batch_slot(b, ev[i].customer_id);
-            if (k)
-                b->have[k - 1] |= 2;
-        }
     if (s == RFM_OK) {
         char now[32];
         now_text(now);
+        /* Only customers whose purchases changed can have moved: have[k]
+         * gets bit 2 when one of their events was applied. */
+        for (size_t i = 0; i < n; i++) {
+            size_t at;
+            long k = res[i].outcome == STATE_APPLIED && ev[i].customer_id
+                         ? batch_find(b, ev[i].customer_id, &at)
+                         : -1;
+            if (k >= 0)
+                b->have[k] |= 2;
+        }
         for (size_t k = 0; k < b->n; k++) {
+            int applied = (b->have[k] & 2) != 0;
+            b->have[k] &= 1;
             feed_labels after;
             json_t *scores = NULL;
-            if (!(b->have[k] & 2) || score_now(b->a, b->ids[k], &after, &scores) != 0)
+            if (!applied || score_now(b->a, b->ids[k], &after, &scores) != 0)
                 continue;
-            if (feed_publish(lf->f, b->ids[k], now, b->have[k] & 1 ? &b->before[k] : NULL, &after,
+            if (feed_publish(lf->f, b->ids[k], now, b->have[k] ? &b->before[k] : NULL, &after,
                              scores, NULL) != RFM_OK)
                 __atomic_add_fetch(&lf->hook_errors, 1, __ATOMIC_RELAXED);
             json_decref(scores);

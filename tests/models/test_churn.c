@@ -15,7 +15,6 @@
 #include "jsonout.h"
 #include "date.h"
 #include "rng.h"
-#include "score.h"
 
 static const char *const RFM_NAMES[] = {"recency", "frequency", "monetary"};
 
@@ -1210,6 +1209,11 @@ static void test_boosted_model_file(void **state)
         assert_int_equal(churn_explain(m2, x + i * R, &b2, c2, &l2, &p2, err, sizeof err), RFM_OK);
         assert_true(b1 == b2 && l1 == l2 && p1 == p2);
         assert_memory_equal(c1, c2, sizeof c1);
+        /* The probability alone (GET /customers, the feed: SCORE_CHURN_POINT)
+         * is the explained one, bit for bit. */
+        double pp;
+        assert_int_equal(churn_predict(m2, x + i * R, &pp, err, sizeof err), RFM_OK);
+        assert_true(pp == p1);
         double sum = b1;
         for (int k = 0; k < R; k++)
             sum += c1[k];
@@ -1234,22 +1238,6 @@ static void test_boosted_model_file(void **state)
         assert_int_equal(cf.n_purchases, want);
     }
     report_maxdiff("boosted: base + contributions - logit", add, 1e-9);
-    /* score_customer without the explanation (SCORE_CHURN_NO_EXPLAIN, the
-     * live feed's scoring): the probability and band of the explained
-     * scoring to the bit, no contributions. */
-    score_models sm = {.churn = m2};
-    for (size_t i = 0; i < 300; i++) {
-        const double *r = x + i * R;
-        customer_row row = {r[0], r[1], r[2], r[1] - 1, r[3] - r[0], r[3], r[4], NAN, NAN};
-        score_result full, fast;
-        assert_int_equal(score_customer(&sm, &row, SCORE_CHURN, 0, &full, err, sizeof err), RFM_OK);
-        assert_int_equal(score_customer(&sm, &row, SCORE_CHURN | SCORE_CHURN_NO_EXPLAIN, 0, &fast,
-                                        err, sizeof err),
-                         RFM_OK);
-        assert_true(fast.done == SCORE_CHURN && fast.churn_probability == full.churn_probability);
-        assert_int_equal(fast.risk, full.risk);
-        assert_true(full.churn_logit != 0 && fast.churn_logit == 0 && fast.churn_contrib[0] == 0);
-    }
     double xi[R] = {10, 2, 100, 50, 50, NAN, NAN, NAN}, p;
     assert_int_equal(churn_predict(m2, xi, &p, err, sizeof err), RFM_OK);
     xi[6] = INFINITY;
