@@ -51,7 +51,7 @@ struct http_server {
     const oas_spec *spec;
     const http_tokens *tokens;
     http_provider prov;
-    FILE *log;
+    alog *log;
     ops *ops;
     char *tls_cert, *tls_key; /* PEM, kept while the daemon runs */
     guard *guard;             /* head deadlines, eviction near the limit */
@@ -1095,18 +1095,46 @@ static void waiters_stop(http_server *s)
 /* Append s to buf as JSON string content; returns the new length. */
 static size_t json_escape(char *buf, size_t n, size_t cap, const char *s)
 {
+    static const char hex[] = "0123456789abcdef";
     for (; *s && n + 8 < cap; s++) {
         unsigned char ch = (unsigned char)*s;
         if (ch == '"' || ch == '\\') {
             buf[n++] = '\\';
             buf[n++] = (char)ch;
         } else if (ch < 0x20) {
-            n += (size_t)snprintf(buf + n, cap - n, "\\u%04x", ch);
+            memcpy(buf + n, "\\u00", 4);
+            buf[n + 4] = hex[ch >> 4];
+            buf[n + 5] = hex[ch & 15];
+            n += 6;
         } else {
             buf[n++] = (char)ch;
         }
     }
     return n;
+}
+
+/* Append the text t (of a fixed table, or checked: no escaping) or a
+ * number to the line; past cap - 1, nothing (the line is cut). */
+static size_t put_text(char *buf, size_t n, size_t cap, const char *t)
+{
+    size_t k = strlen(t);
+    if (n >= cap || k >= cap - n)
+        return n;
+    memcpy(buf + n, t, k);
+    return n + k;
+}
+
+static size_t put_uint(char *buf, size_t n, size_t cap, unsigned long long v)
+{
+    char d[24];
+    size_t k = sizeof d;
+    do
+        d[--k] = (char)('0' + v % 10);
+    while ((v /= 10) > 0);
+    if (n >= cap || sizeof d - k >= cap - n)
+        return n;
+    memcpy(buf + n, d + k, sizeof d - k);
+    return n + sizeof d - k;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -1139,8 +1167,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         ops_request_done(s->ops, endpoint, r->status,
                          (double)(t1.tv_sec - r->t0.tv_sec) + (t1.tv_nsec - r->t0.tv_nsec) / 1e9);
     if (s->log) {
-        /* One line per request, handed to the kernel in one write so that
-         * lines of concurrent requests never interleave. */
+        /* One line per request, into this thread's buffer of the log
+         * (alog.h); written by its own thread. */
         char line[1024];
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);
@@ -1153,25 +1181,49 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
             strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
             ts_sec = now.tv_sec;
         }
-        size_t n = (size_t)snprintf(line, sizeof line, "{\"time\":\"%s.%03ldZ\",\"method\":\"", ts,
-                                    now.tv_nsec / 1000000);
-        n = json_escape(line, n, sizeof line, r->method);
-        n += (size_t)snprintf(line + n, sizeof line - n, "\",\"path\":\"");
+        size_t cap = sizeof line - 1, n = 0; /* room for the '\n' */
+        long ms = now.tv_nsec / 1000000;
+        char frac[6] = {
+            '.', (char)('0' + ms / 100), (char)('0' + ms / 10 % 10), (char)('0' + ms % 10), 'Z',
+            '\0'};
+        n = put_text(line, n, cap, "{\"time\":\"");
+        n = put_text(line, n, cap, ts);
+        n = put_text(line, n, cap, frac);
+        n = put_text(line, n, cap, "\",\"method\":\"");
+        n = json_escape(line, n, cap, r->method);
+        n = put_text(line, n, cap, "\",\"path\":\"");
         /* A templated route's path carries a customer id: the template is
          * logged instead ("/customers/{id}"). */
-        n = json_escape(line, n, sizeof line - 200, templated ? endpoint : r->path);
-        n += (size_t)snprintf(
-            line + n, sizeof line - n,
-            "\",\"status\":%d,\"latency_us\":%lld,\"bytes\":%zu,\"token_id\":%s%s%s,"
-            "\"token\":%s%s%s%s}\n",
-            r->status, us, r->bytes, r->token_id[0] ? "\"" : "",
-            r->token_id[0] ? r->token_id : "null", r->token_id[0] ? "\"" : "", tname ? "\"" : "",
-            tname ? tname : "null", tname ? "\"" : "",
-            toe != MHD_REQUEST_TERMINATED_COMPLETED_OK ? ",\"aborted\":true" : "");
-        if (n >= sizeof line)
-            n = sizeof line - 1;
-        ssize_t w = write(fileno(s->log), line, n);
-        (void)w; /* a full disk must not take the service down */
+        n = json_escape(line, n, cap - 200, templated ? endpoint : r->path);
+        n = put_text(line, n, cap, "\",\"status\":");
+        n = put_uint(line, n, cap, (unsigned)r->status);
+        n = put_text(line, n, cap, ",\"latency_us\":");
+        n = put_uint(line, n, cap, us > 0 ? (unsigned long long)us : 0);
+        n = put_text(line, n, cap, ",\"bytes\":");
+        n = put_uint(line, n, cap, r->bytes);
+        /* The token's id (hex) and name (server.tokens names are checked
+         * at load: letters, digits, '-', '_', '.'): no escaping. */
+        n = put_text(line, n, cap, ",\"token_id\":");
+        if (r->token_id[0]) {
+            n = put_text(line, n, cap, "\"");
+            n = put_text(line, n, cap, r->token_id);
+            n = put_text(line, n, cap, "\"");
+        } else {
+            n = put_text(line, n, cap, "null");
+        }
+        n = put_text(line, n, cap, ",\"token\":");
+        if (tname) {
+            n = put_text(line, n, cap, "\"");
+            n = json_escape(line, n, cap, tname);
+            n = put_text(line, n, cap, "\"");
+        } else {
+            n = put_text(line, n, cap, "null");
+        }
+        if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+            n = put_text(line, n, cap, ",\"aborted\":true");
+        n = put_text(line, n, cap, "}");
+        line[n++] = '\n';
+        alog_write(s->log, line, n);
     }
     json_decref(r->reply);
     free(r->body);
@@ -1227,7 +1279,7 @@ static rfm_status contract_scopes_known(const oas_spec *spec, const char *file, 
 }
 
 rfm_status http_start(const server_options *opt, const oas_spec *spec, const http_tokens *tokens,
-                      const http_provider *prov, ops *o, FILE *access_log, http_server **out,
+                      const http_provider *prov, ops *o, alog *access_log, http_server **out,
                       int *port_out, char *err, size_t errlen)
 {
     *out = NULL;
