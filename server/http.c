@@ -643,9 +643,9 @@ static int check_token(http_server *s, struct MHD_Connection *c, request *r)
 static int check_access(http_server *s, struct MHD_Connection *c, request *r, const char *method,
                         const char *path)
 {
-    unsigned need;
-    const char *bad;
-    int auth = oas_security(s->spec, oas_operation(s->spec, method, path), &need, &bad);
+    const oas_op *op = oas_find(s->spec, method, path);
+    int auth = op->auth;
+    unsigned need = op->scopes;
     if (auth == OAS_AUTH_NONE || (auth == OAS_AUTH_OPTIONAL && !r->page))
         return 0;
     int refused = check_token(s, c, r);
@@ -950,8 +950,7 @@ int http_answer_json(const server_options *opt, const oas_spec *spec, ops *o, co
                             opt->batch_limit);
         return 413;
     }
-    const json_t *op = oas_operation(spec, rt->method, op_path);
-    const json_t *schema = oas_request_schema(spec, op);
+    const json_t *schema = oas_find(spec, rt->method, op_path)->request;
     oas_violation v[MAX_VIOLATIONS];
     size_t nv = schema ? oas_validate(spec, schema, body, v, MAX_VIOLATIONS) : 0;
     if (nv > 0) {
