@@ -598,6 +598,42 @@ static int run_handler(const http_route *rt, int batch, void *user, const json_t
     return 200;
 }
 
+/* The sha256 of a token and its id (the first 8 hex digits). A client
+ * sends the same token on every request of its connections: the digest of
+ * the last token this thread saw is kept, and a token equal to it (length,
+ * then every byte without an early exit) reuses it, which saves the hash
+ * (about 5 % of a small request's work). */
+static void token_digest(const char *tok, uint8_t d[32], char id[9])
+{
+    static __thread struct {
+        size_t len; /* 0: nothing kept */
+        char tok[256];
+        uint8_t d[32];
+        char id[9];
+    } last;
+    size_t len = strlen(tok);
+    if (len == last.len) {
+        unsigned char diff = 0;
+        for (size_t i = 0; i < len; i++)
+            diff |= (unsigned char)(tok[i] ^ last.tok[i]);
+        if (diff == 0) {
+            memcpy(d, last.d, 32);
+            memcpy(id, last.id, 9);
+            return;
+        }
+    }
+    char hex[65];
+    sha256_of(tok, len, d, hex);
+    memcpy(id, hex, 8);
+    id[8] = '\0';
+    if (len > 0 && len <= sizeof last.tok) {
+        last.len = len;
+        memcpy(last.tok, tok, len);
+        memcpy(last.d, d, 32);
+        memcpy(last.id, id, 9);
+    }
+}
+
 /* Authorization: Bearer <token> (401), then the token's rate limit (429).
  * Returns 0 to go on, else the status, with r->refusal. */
 static int check_token(http_server *s, struct MHD_Connection *c, request *r)
@@ -617,10 +653,7 @@ static int check_token(http_server *s, struct MHD_Connection *c, request *r)
         return 401;
     }
     uint8_t d[32];
-    char hex[65];
-    sha256_of(tok, strlen(tok), d, hex);
-    memcpy(r->token_id, hex, 8);
-    r->token_id[8] = '\0';
+    token_digest(tok, d, r->token_id);
     if ((r->token = token_find(s->tokens, d)) < 0) {
         snprintf(r->refusal, sizeof r->refusal, "unknown bearer token");
         return 401;
@@ -970,6 +1003,14 @@ int http_answer_json(const server_options *opt, const oas_spec *spec, ops *o, co
     return status;
 }
 
+/* s into buf of cap bytes, cut to cap - 1 (as snprintf "%s" does). */
+static void copy_cut(char *buf, size_t cap, const char *s)
+{
+    size_t n = strnlen(s, cap - 1);
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -984,8 +1025,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->server = s;
         r->token = -1;
         clock_gettime(CLOCK_MONOTONIC, &r->t0);
-        snprintf(r->method, sizeof r->method, "%s", method);
-        snprintf(r->path, sizeof r->path, "%s", url);
+        copy_cut(r->method, sizeof r->method, method);
+        copy_cut(r->path, sizeof r->path, url);
         utf8_clean(r->method);
         utf8_clean(r->path);
         *con_cls = r;
