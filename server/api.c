@@ -653,8 +653,10 @@ static int h_customer(void *user, const json_t *body, json_t **out, char *msg, s
     }
     if (a->cltv) {
         cltv_prediction p;
-        if (cltv_predict(a->cltv, f->bg_x, f->bg_t_x, f->bg_T, f->bg_mean_spend, a->cltv_horizon,
-                         a->cltv_discount, &p, msg, len) == RFM_OK) {
+        /* No interval (this answer has none): 8 times cheaper, the same
+         * figures bit for bit (cltv.h). */
+        if (cltv_predict_cached(a->cltv, NULL, f->bg_x, f->bg_t_x, f->bg_T, f->bg_mean_spend,
+                                a->cltv_horizon, a->cltv_discount, 0, &p, msg, len) == RFM_OK) {
             json_object_set_new(o, "p_alive", json_real(p.p_alive));
             json_object_set_new(o, "expected_purchases", json_real(p.expected_purchases));
             json_object_set_new(o, "cltv", json_real(p.cltv));
