@@ -64,8 +64,8 @@ for ep in "${@:-segment churn cltv customer similar floor}"; do
     load "$p" "$e" "$N"
     callgrind_control -i off "$pid" >/dev/null
     kill "$pid"; wait "$pid" 2>/dev/null || true
-    ir=$(callgrind_annotate "$f" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",","",$1); print $1; exit}')
-    ms=$(callgrind_annotate "$f" 2>/dev/null | awk '/__memset_avx2_unaligned_erms|__memset_evex_unaligned_erms|__memset_sse2_unaligned_erms/ {gsub(",","",$1); print $1; exit}')
+    ir=$(callgrind_annotate "$f" 2>/dev/null | awk '/PROGRAM TOTALS/ && !d {gsub(",","",$1); print $1; d=1}')
+    ms=$(callgrind_annotate "$f" 2>/dev/null | awk '/__memset_(avx2|evex|sse2)_unaligned_erms/ && !d {gsub(",","",$1); print $1; d=1}')
     printf '%-9s Ir/request %8d  memset/request %6d  without memset %8d\n' "$e" $((ir / N)) $((${ms:-0} / N)) $(((ir - ${ms:-0}) / N))
   done
 done
