@@ -629,8 +629,8 @@ static void *score_batch(void *arg)
         if (erasure_has_id(b->erased, b->pseudonymized, id, strlen(id)))
             continue;
         score_result *r = &b->r[b->count];
-        if ((b->st = score_customer(b->sm, row, SCORE_ALL, 1, r, b->err, sizeof b->err)) !=
-            RFM_OK) {
+        if ((b->st = score_customer(b->sm, row, SCORE_ALL | SCORE_CHURN_POINT, 1, r, b->err,
+                                    sizeof b->err)) != RFM_OK) {
             b->bad = id;
             return NULL;
         }
@@ -849,7 +849,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "rfm-score: out of memory for %zu customers\n", n);
         goto out;
     }
-    int want1 = SCORE_CHURN | SCORE_CLTV | SCORE_CLTV_POINT | (nsegs ? SCORE_SEGMENTS : 0);
+    int want1 = SCORE_CHURN | SCORE_CHURN_POINT | SCORE_CLTV | SCORE_CLTV_POINT |
+                (nsegs ? SCORE_SEGMENTS : 0);
     pass1_job jobs[2];
     pthread_t th1;
     for (int t = 0; t < 2; t++) {

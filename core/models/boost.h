@@ -101,7 +101,8 @@ const boost_params *boost_get_params(const boost_model *m);
 double boost_margin(const boost_model *m, const double *x);
 
 /* Exact TreeSHAP: phi[d] (log-odds) for row x; returns the margin, which
- * equals boost_base_value(m) + sum_j phi[j] to rounding. Thread-safe. */
+ * equals boost_base_value(m) + sum_j phi[j] to rounding and boost_margin(m, x)
+ * exactly (the same leaf values added in the same order). Thread-safe. */
 double boost_shap(const boost_model *m, const double *x, double *phi);
 
 /* The same by the recursive path algorithm itself (Lundberg et al.'s
