@@ -11,7 +11,8 @@
  *
  * Workload: millions of customers. Two passes over the customer table:
  * the first computes the percentile keys (churn probability and CLTV:
- * 32 bytes a customer with their sorted copies), the second scores again
+ * 32 bytes a customer with their sorted copies; and the churn probability,
+ * which is not computed twice), the second scores again
  * and streams each row out; beyond the models and those arrays, memory
  * does not grow with the customers.
  *
@@ -623,6 +624,7 @@ typedef struct {
     const size_t *order;
     const unsigned char *keep;
     const double *pchurn, *pcltv; /* percentiles */
+    const double *churn;          /* pass 1's churn probabilities (NaN: none) */
     const previous *prev;         /* NULL: every row */
     erasure *erased;              /* customers left out (privacy.erasure_list), or NULL */
     int pseudonymized;
@@ -648,10 +650,14 @@ static void *score_batch(void *arg)
         if (erasure_has_id(b->erased, b->pseudonymized, id, strlen(id)))
             continue;
         score_result *r = &b->r[b->count];
-        if ((b->st = score_customer(b->sm, row, SCORE_ALL | SCORE_CHURN_POINT, 1, r, b->err,
+        if ((b->st = score_customer(b->sm, row, SCORE_SEGMENTS | SCORE_CLTV, 1, r, b->err,
                                     sizeof b->err)) != RFM_OK) {
             b->bad = id;
             return NULL;
+        }
+        if (!isnan(b->churn[i])) { /* score_customer's churn part, from pass 1 */
+            r->churn_probability = b->churn[i], r->done |= SCORE_CHURN;
+            r->risk = churn_risk_level(b->sm->churn, r->churn_probability);
         }
         out_row *o = &b->o[b->count];
         fill_row(b->m, id, row, r, b->pchurn[i], b->pcltv[i], o);
@@ -820,7 +826,7 @@ int main(int argc, char **argv)
     memset(&m, 0, sizeof m);
     previous prev;
     memset(&prev, 0, sizeof prev);
-    double *pchurn = NULL, *pcltv = NULL, *key = NULL;
+    double *pchurn = NULL, *pcltv = NULL, *key = NULL, *churn = NULL;
     size_t *order = NULL;
     unsigned char *keep = NULL;
     batch *bt[2] = {NULL, NULL};
@@ -891,8 +897,10 @@ int main(int argc, char **argv)
             fprintf(stderr, "rfm-score: customer '%s': %s\n", id_of(&m, jobs[t].bad), jobs[t].err);
             goto out;
         }
-    /* From here on pchurn and pcltv hold percentiles. */
-    if (!to_percentiles(pchurn, n) || !to_percentiles(pcltv, n)) {
+    /* From here on pchurn and pcltv hold percentiles; churn the probabilities. */
+    if ((churn = malloc((n ? n : 1) * sizeof *churn)))
+        memcpy(churn, pchurn, n * sizeof *churn);
+    if (!churn || !to_percentiles(pchurn, n) || !to_percentiles(pcltv, n)) {
         fprintf(stderr, "rfm-score: out of memory for %zu customers\n", n);
         goto out;
     }
@@ -926,7 +934,7 @@ int main(int argc, char **argv)
     for (int t = 0; t < 2; t++) {
         batch *b = bt[t];
         b->m = &m, b->sm = &m.sm, b->order = order, b->keep = keep;
-        b->pchurn = pchurn, b->pcltv = pcltv, b->prev = changed ? &prev : NULL;
+        b->pchurn = pchurn, b->pcltv = pcltv, b->churn = churn, b->prev = changed ? &prev : NULL;
         b->erased = erased, b->pseudonymized = cfg->privacy.pseudonymize_ids;
     }
     bt[0]->from = 0, bt[0]->to = total < BATCH ? total : BATCH;
@@ -979,7 +987,8 @@ int main(int argc, char **argv)
     rc = 0;
 out:
     export_abort(w);
-    free(pchurn), free(pcltv), free(key), free(order), free(keep), free(bt[0]), free(bt[1]);
+    free(pchurn), free(pcltv), free(churn), free(key), free(order), free(keep);
+    free(bt[0]), free(bt[1]);
     previous_free(&prev);
     models_free(&m);
     erasure_free(erased);
