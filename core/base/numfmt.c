@@ -124,13 +124,12 @@ size_t numfmt_double(double x, char out[NUMFMT_LEN])
      * integer. Two decimals of at most 15 digits (DBL_DIG) never read back
      * as the same double, so if any text of x that short reads back, it is
      * the only one of its length, its digits are the ones rounding gives
-     * (x 10^4 is within 0.2 of it), and y / 10^4 - both exact, the quotient
+     * (x 10^4 is within 0.14 of it), and y / 10^4 - both exact, the quotient
      * correctly rounded as strtod rounds - reads back to x: then y without
      * its trailing zeros is the shortest text, what the definition finds.
      * Otherwise the text needs more digits: double-conversion below. */
-    double ax = fabs(x);
-    if (ax < 1e11) {
-        double y = nearbyint(ax * 1e4);
+    double ax = fabs(x), scaled = ax * 1e4, y = nearbyint(scaled);
+    if (ax < 1e11 && fabs(scaled - y) < 0.15) { /* (the division only for those) */
         if (y / 1e4 == ax) {
             uint64_t v = (uint64_t)y;
             int dec = 4, k = 0;

@@ -113,8 +113,8 @@ static rfm_status put_csv_string(export_writer *w, const char *s, size_t n, char
                                  size_t errlen)
 {
     int quote = 0;
-    for (size_t i = 0; i < n && !quote; i++)
-        quote = s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r';
+    for (size_t i = 0; i < n; i++) /* no early exit: the loop vectorizes */
+        quote |= (s[i] == ',') | (s[i] == '"') | (s[i] == '\n') | (s[i] == '\r');
     rfm_status st;
     if (!quote && n <= OUTBUF / 4) { /* the usual field: copied as it is */
         if ((st = room(w, n, err, errlen)) != RFM_OK)
