@@ -349,23 +349,17 @@ rfm_status churn_explain(const churn_model *m, const double *x, double *base_val
     rfm_status st = check_row(m, x, err, errlen);
     if (st != RFM_OK)
         return st;
-    if (!base_value != !contrib)
-        return rfm_fail(err, errlen, RFM_EINVAL,
-                        "churn_explain: base_value and contrib must be both NULL or neither");
+    if (!base_value || !contrib)
+        return rfm_fail(err, errlen, RFM_EINVAL, "churn_explain: outputs must not be NULL");
     double c[CHURN_MAX_FEATURES];
-    /* Without contributions the boosted model walks each tree to its leaf
-     * instead of TreeSHAP: the same leaf values added in the same order, so
-     * the same eta to the bit (boost.h), at a thirtieth of the cost. */
-    double eta = row_eta(m, x, contrib ? c : NULL);
+    double eta = row_eta(m, x, c);
     if (isnan(eta))
         return eta_not_finite(m, err, errlen);
     /* mean_train(s_j) is 0 by construction of the standardisation, so the
      * base value of SHAP with the training background is the intercept; the
      * trees' is their cover-weighted mean margin. */
-    if (contrib) {
-        *base_value = m->learner == CHURN_BOOSTED ? boost_base_value(m->gbt) : m->b;
-        memcpy(contrib, c, m->d * sizeof *c);
-    }
+    *base_value = m->learner == CHURN_BOOSTED ? boost_base_value(m->gbt) : m->b;
+    memcpy(contrib, c, m->d * sizeof *c);
     if (logit)
         *logit = eta;
     if (prob)

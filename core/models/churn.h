@@ -214,9 +214,7 @@ rfm_status churn_predict_many(const churn_model *m, const double *x, size_t n, d
  *     *base_value + sum_j contrib[j] = eta = logit(*prob)
  * (to rounding, whenever |eta| <= CHURN_ETA_CLAMP; beyond it *prob is the
  * clamped value and *logit still holds the unclamped eta). contrib has room
- * for d values; logit and prob may be NULL; base_value and contrib may be
- * NULL together (no explanation: *logit and *prob are the same to the bit,
- * and for the boosted model far cheaper). Same failures and thread safety
+ * for d values; logit and prob may be NULL. Same failures and thread safety
  * as churn_predict; outputs are written only on success. */
 rfm_status churn_explain(const churn_model *m, const double *x, double *base_value, double *contrib,
                          double *logit, double *prob, char *err, size_t errlen);

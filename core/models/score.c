@@ -27,12 +27,16 @@ rfm_status score_customer(const score_models *m, const customer_row *c, int want
     if ((want & SCORE_CHURN) && m->churn && (have_rfm || !skip_missing)) {
         double x[CHURN_MAX_FEATURES];
         size_t d = churn_model_row(m->churn, c, x);
-        int explain = !(want & SCORE_CHURN_POINT);
-        if ((st = churn_explain(m->churn, x, explain ? &out->churn_base : NULL,
-                                explain ? out->churn_contrib : NULL, &out->churn_logit,
-                                &out->churn_probability, err, errlen)) != RFM_OK)
+        if (want & SCORE_CHURN_POINT) {
+            out->churn_base = out->churn_logit = NAN;
+            st = churn_predict(m->churn, x, &out->churn_probability, err, errlen);
+        } else {
+            out->churn_d = d;
+            st = churn_explain(m->churn, x, &out->churn_base, out->churn_contrib, &out->churn_logit,
+                               &out->churn_probability, err, errlen);
+        }
+        if (st != RFM_OK)
             return st;
-        out->churn_d = explain ? d : 0;
         out->risk = churn_risk_level(m->churn, out->churn_probability);
         out->done |= SCORE_CHURN;
     }
