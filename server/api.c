@@ -221,11 +221,22 @@ static int h_segment(void *user, const json_t *body, json_t **out, char *msg, si
     if (score_customer(&sm, &row, SCORE_SEGMENTS, 0, &sr, msg, len) != RFM_OK)
         return 422;
     const segments_result r = sr.seg;
-    *out = json_pack("{s:I,s:s,s:s,s:s,s:s,s:s}", "cluster", (json_int_t)r.cluster, "segment",
-                     r.segment, "rfm_score", r.rfm_score, "rfm_segment", r.rfm_segment, "strategy",
-                     r.strategy, "model_version", a->segments_version);
-    if (*out && id)
-        json_object_set_new(*out, "customer_id", json_string(id));
+    /* Built member by member without UTF-8 checks: the texts come from the
+     * model file, which jansson checked when it was loaded, and the keys are
+     * literals (json_pack checked each again on every request). */
+    json_t *o = json_object();
+    if (o && (json_object_set_new_nocheck(o, "cluster", json_integer((json_int_t)r.cluster)) ||
+              json_object_set_new_nocheck(o, "segment", json_string_nocheck(r.segment)) ||
+              json_object_set_new_nocheck(o, "rfm_score", json_string_nocheck(r.rfm_score)) ||
+              json_object_set_new_nocheck(o, "rfm_segment", json_string_nocheck(r.rfm_segment)) ||
+              json_object_set_new_nocheck(o, "strategy", json_string_nocheck(r.strategy)) ||
+              json_object_set_new_nocheck(o, "model_version",
+                                          json_string_nocheck(a->segments_version)) ||
+              (id && json_object_set_new_nocheck(o, "customer_id", json_string(id))))) {
+        json_decref(o);
+        o = NULL; /* out of memory: call() answers 503 */
+    }
+    *out = o;
     return 200;
 }
 

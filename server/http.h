@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "alog.h"
 #include "config.h"
 #include "guard.h"
 #include "oas.h"
@@ -123,12 +124,13 @@ int http_answer_json(const server_options *opt, const oas_spec *spec, ops *o, co
 const char *http_operation_path(const http_route *rt, const json_t *body, char *buf, size_t len);
 
 /* Start listening, over HTTPS when opt has tls_cert_file and tls_key_file.
- * o (metrics, rate limit, /metrics and /docs; may be NULL) and prov (and
- * what it hands out) must outlive the server.
+ * o (metrics, rate limit, /metrics and /docs; may be NULL), access_log
+ * (one line per request; may be NULL: none) and prov (and what it hands
+ * out) must outlive the server.
  * On success *out is running; *port_out gets the port bound (useful with
  * port 0). */
 rfm_status http_start(const server_options *opt, const oas_spec *spec, const http_tokens *tokens,
-                      const http_provider *prov, ops *o, FILE *access_log, http_server **out,
+                      const http_provider *prov, ops *o, alog *access_log, http_server **out,
                       int *port_out, char *err, size_t errlen);
 /* Connections open now, and those the guard closed so far (guard.h). */
 guard_counts http_guard_counts(http_server *s);

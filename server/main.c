@@ -111,13 +111,14 @@ static int load_ui(const char *dir, ui_assets **ui)
     return 0;
 }
 
-/* /metrics of the store, the live feed and, when configured, the Kafka
- * consumer and the producer of the feed's records. */
+/* /metrics of the store, the live feed, when configured, the Kafka
+ * consumer and the producer of the feed's records, and the access log. */
 typedef struct {
     live *live;
     livefeed *feed;
     kafka *kafka;
     kafka_scores *scores;
+    alog *log;
 } extra_metrics;
 
 static void state_metrics(void *ctx, FILE *f)
@@ -131,6 +132,8 @@ static void state_metrics(void *ctx, FILE *f)
         kafka_metrics(m->kafka, f);
     if (m->scores)
         kafka_scores_metrics(m->scores, f);
+    if (m->log)
+        alog_metrics(m->log, f);
 }
 
 static const char *kafka_not_ready(void *ctx, char *buf, size_t len)
@@ -324,6 +327,7 @@ int main(int argc, char **argv)
     ui_assets *ui = NULL;
     erasure *erased = NULL;
     FILE *log = stderr;
+    alog *alg = NULL;
     if (oas_load(cfg->server.openapi, &spec, err, sizeof err) != RFM_OK ||
         http_tokens_init(&tokens, &cfg->server, getenv("RFM_API_TOKENS"), err, sizeof err) !=
             RFM_OK ||
@@ -434,10 +438,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "rfm-serve: consuming %s from %s (group %s)\n", cfg->kafka.topic,
                 cfg->kafka.brokers, cfg->kafka.group_id);
     }
-    em = (extra_metrics){lv, lf, kc, ks};
+    /* The access log: lines gathered per thread, written by its own thread. */
+    if (alog_open(fileno(log), &alg, err, sizeof err) != RFM_OK) {
+        fprintf(stderr, "rfm-serve: %s\n", err);
+        goto out;
+    }
+    em = (extra_metrics){lv, lf, kc, ks, alg};
     ops_set_extra(o, state_metrics, &em);
     int bound;
-    if (http_start(&cfg->server, spec, &tokens, &prov, o, log, &srv, &bound, err, sizeof err) !=
+    if (http_start(&cfg->server, spec, &tokens, &prov, o, alg, &srv, &bound, err, sizeof err) !=
         RFM_OK) {
         fprintf(stderr, "rfm-serve: %s\n", err);
         goto out;
@@ -504,9 +513,19 @@ int main(int argc, char **argv)
         kc = NULL;
     }
     http_stop(srv, 30);
+    srv = NULL;
+    /* Every request has completed: the log's last lines are written. */
+    alog_counts lc = alog_close(alg);
+    alg = NULL;
+    if (lc.dropped)
+        fprintf(stderr,
+                "rfm-serve: access log: %llu lines written, %llu dropped (the file did not take "
+                "them in time)\n",
+                lc.written, lc.dropped);
     fprintf(stderr, "rfm-serve: stopped\n");
     rc = 0;
 out:
+    (void)alog_close(alg); /* a start that failed: nothing was logged */
     if (log && log != stderr)
         fclose(log);
     kafka_stop(kc);               /* first: its thread applies events through the feed's hook */
