@@ -65,6 +65,12 @@ int api_score_id(const api *a, const char *id, int32_t asof, score_result *out, 
 struct erasure;
 void api_set_erasure(api *a, struct erasure *e, int pseudonymous);
 
+/* The answer of the routes streamed as they are made (http_provider's
+ * respond; user is an api): GET /exports/customers.csv, the CSV of
+ * rfm-score (core/files/bulk.h) with the query's filters. */
+void *api_respond(void *user, const char *path, void *connection, int *status, char *msg,
+                  size_t msglen);
+
 /* The route table (owned by a). */
 const http_route *api_routes(const api *a, size_t *n);
 /* The manifest and the customers table loaded (owned by a; the table is

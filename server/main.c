@@ -396,7 +396,7 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     holder h = {PTHREAD_MUTEX_INITIALIZER, a};
-    http_provider prov = {acquire, release, &h, NULL};
+    http_provider prov = {acquire, release, &h, NULL, api_respond};
     /* The live feed (GET /feed): fed by the store's batches and sweep. */
     if (livefeed_new(&cfg->feed, cfg->feed.enabled ? lv : NULL, &prov, &lf, err, sizeof err) !=
         RFM_OK) {
