@@ -9,19 +9,22 @@
  * previous export (--changed-since). Formats by the name's ending
  * (core/files/export.h). docs/exports.md describes the columns.
  *
- * Workload: millions of customers. Two passes over the customer table:
+ * Workload: millions of customers. Two passes over the customer table
+ * (core/files/bulk.h, shared with rfm-serve's GET /exports/customers.csv):
  * the first computes the percentile keys (churn probability and CLTV:
- * 32 bytes a customer with their sorted copies), the second scores again
- * and streams each row out; beyond the models and those arrays, memory
- * does not grow with the customers.
+ * 32 bytes a customer with their sorted copies), the filters and the
+ * ranking; the second scores again and streams each row out; beyond the
+ * models and those arrays, memory does not grow with the customers.
  *
  * With --state, the customers are those of the live customer-state store
  * (core/files/state.h) with a purchase by --as-of (default today), their
  * features as GET /customers/{id} computes them; they are read into memory
  * first (state_each), like the training table.
  *
- * Not yet: --by uplift_gain is refused with a message (the uplift model
- * scores campaign features that the customer table does not hold).
+ * --by uplift_gain ranks by the uplift model's expected net gain, which
+ * needs campaign features: from the rows of the campaign file that name a
+ * customer in the config's uplift.id_column (core/models/gains.h);
+ * customers without such a row are left out of that list, and counted.
  *
  * Exit status: 0 success, 1 bad models or data or a failed write, 2 bad
  * usage or config.
@@ -48,18 +51,21 @@
 #include "customers.h"
 #include "bulk.h"
 #include "export.h"
+#include "gains.h"
 #include "hash.h"
 #include "modelfile.h"
 #include "numfmt.h"
 #include "score.h"
 #include "segments.h"
 #include "state.h"
+#include "uplift.h"
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: rfm-score [--config FILE] [--models DIR] [--state PATH [--as-of DATE]]\n"
                "                 --out FILE\n"
-               "                 [--top N --by cltv|churn|value_at_risk] [--segment NAME]...\n"
+               "                 [--top N --by cltv|churn|value_at_risk|uplift_gain]\n"
+               "                 [--segment NAME]... [--min-p-alive P] [--campaign FILE]\n"
                "                 [--changed-since FILE] [--quiet]\n"
                "\n"
                "Scores every customer of the trained models (models/customers.csv) as of the\n"
@@ -71,8 +77,14 @@ static void usage(FILE *f)
                "  --out FILE           output; the format by its ending: .csv, .csv.gz,\n"
                "                       .jsonl or .parquet\n"
                "  --top N --by KEY     a targeting list: the N customers with the highest KEY,\n"
-               "                       highest first: cltv, churn (churn probability) or\n"
-               "                       value_at_risk (churn probability x cltv)\n"
+               "                       highest first: cltv, churn (churn probability),\n"
+               "                       value_at_risk (churn probability x cltv) or uplift_gain\n"
+               "                       (the uplift model's expected net gain, from the rows of\n"
+               "                       the campaign file naming the customer in the config's\n"
+               "                       uplift.id_column; customers without one left out)\n"
+               "  --min-p-alive P      only customers whose P(alive) is at least P (0 to 1)\n"
+               "  --campaign FILE      with --by uplift_gain: the campaign file (default\n"
+               "                       uplift.campaign)\n"
                "  --segment NAME       only customers of this cluster segment or RFM segment\n"
                "                       (repeat for several)\n"
                "  --changed-since FILE only customers new since FILE (an earlier rfm-score CSV)\n"
@@ -85,8 +97,7 @@ static void usage(FILE *f)
                "  --as-of DATE         with --state: the figures as of DATE (YYYY-MM-DD,\n"
                "                       purchases on or before it; default today, UTC)\n"
                "\n"
-               "Not yet: --by uplift_gain.\n"
-               "\n"
+
                "Exit status: 0 success, 1 bad models or data or a failed write, 2 bad usage.\n");
 }
 
@@ -344,6 +355,55 @@ static rfm_status load_state(const char *path, int32_t day, models *m, char *err
     return s;
 }
 
+/* The uplift gains of --by uplift_gain (core/models/gains.h): the uplift
+ * model of dir scores each row of the campaign file that names a customer
+ * in cfg's uplift.id_column. 0, or the exit status with a message. */
+static int load_gains(const char *dir, const json_t *manifest, const rfm_config *cfg,
+                      const char *campaign, gains **out)
+{
+    char err[RFM_ERRLEN];
+    if (!cfg->uplift_id_column) {
+        fprintf(stderr, "rfm-score: --by uplift_gain: needs uplift.id_column in the config, the "
+                        "campaign file's customer-id column: the uplift model scores campaign "
+                        "features, which the customer table does not hold (docs/exports.md)\n");
+        return 2;
+    }
+    if (!campaign) {
+        fprintf(stderr, "rfm-score: --by uplift_gain: no campaign file (uplift.campaign or "
+                        "--campaign FILE)\n");
+        return 2;
+    }
+    if (!json_object_get(json_object_get(manifest, "models"), "uplift")) {
+        fprintf(stderr, "rfm-score: --by uplift_gain: model uplift is not trained (rfm-train "
+                        "--only uplift)\n");
+        return 2;
+    }
+    json_t *j;
+    uplift_model *um = NULL;
+    campaign_encoding *enc = NULL;
+    rfm_status st = modelfile_load(dir, manifest, "uplift", &j, err, sizeof err);
+    if (st == RFM_OK) {
+        if ((st = uplift_from_json(json_object_get(j, "fitted"), &um, err, sizeof err)) == RFM_OK)
+            st = campaign_encoding_from_json(json_object_get(j, "encoding"), &enc, err,
+                                             sizeof err);
+        json_decref(j);
+    }
+    gains_counts c;
+    if (st == RFM_OK)
+        st = gains_load(campaign, cfg->uplift_id_column, um, enc, cfg->uplift_value,
+                        cfg->uplift_cost, out, &c, err, sizeof err);
+    uplift_free(um);
+    campaign_encoding_free(enc);
+    if (st != RFM_OK) {
+        fprintf(stderr, "rfm-score: --by uplift_gain: %s\n", err);
+        return 1;
+    }
+    say("rfm-score: uplift gains of %zu customers from %zu rows of %s (%zu duplicate ids, %zu "
+        "rows refused)\n",
+        c.customers, c.rows, campaign, c.duplicates, c.refused);
+    return 0;
+}
+
 /* ---- pass 2 over two threads ---------------------------------------------
  * Pass 1 is bulk_plan_new's (core/files/bulk.h), on two threads, each
  * over half the table with its own lifetime-value cache (score.h). Pass 2
@@ -383,6 +443,7 @@ int main(int argc, char **argv)
 {
     const char *config_path = "config/rfm.yaml", *models_dir = NULL, *out_path = NULL;
     const char *changed = NULL, *by_name = NULL, *state_path = NULL, *asof_s = NULL;
+    const char *campaign = NULL;
     const char *segs[64];
     size_t nsegs = 0;
     long top = 0;
@@ -394,6 +455,7 @@ int main(int argc, char **argv)
                                          {"by", required_argument, 0, 'b'},
                                          {"segment", required_argument, 0, 's'},
                                          {"min-p-alive", required_argument, 0, 'P'},
+                                         {"campaign", required_argument, 0, 'K'},
                                          {"changed-since", required_argument, 0, 'C'},
                                          {"state", required_argument, 0, 'S'},
                                          {"as-of", required_argument, 0, 'A'},
@@ -435,6 +497,7 @@ int main(int argc, char **argv)
             break;
         }
         case 'C': changed = optarg; break;
+        case 'K': campaign = optarg; break;
         case 'S': state_path = optarg; break;
         case 'A': asof_s = optarg; break;
         case 'q': quiet = 1; break;
@@ -516,6 +579,7 @@ int main(int argc, char **argv)
     previous prev;
     memset(&prev, 0, sizeof prev);
     bulk_plan *plan = NULL;
+    gains *gn = NULL;
     batch *bt[2] = {NULL, NULL};
     export_writer *w = NULL;
     if (load_models(models_dir, !state_path, &m, err, sizeof err) != RFM_OK ||
@@ -528,6 +592,14 @@ int main(int argc, char **argv)
     bulk_input in = {m.cust,  m.state.ids, m.state.rows, m.state.n,
                      m.version, m.scored_at, erased,      cfg->privacy.pseudonymize_ids,
                      NULL,      NULL};
+    if (flt.by == BULK_BY_UPLIFT_GAIN) {
+        int bad = load_gains(models_dir, m.manifest, cfg, campaign ? campaign : cfg->campaign, &gn);
+        if (bad) {
+            rc = bad;
+            goto out;
+        }
+        in.gain_of = gains_lookup, in.gain_ctx = gn;
+    }
     const char *why = bulk_filter_check(&m.sm, &flt, &in, err, sizeof err);
     if (why) {
         fprintf(stderr, "rfm-score: --%s\n", why);
@@ -547,6 +619,14 @@ int main(int argc, char **argv)
         goto out;
     }
     size_t n = bulk_customers(plan);
+    if (gn) {
+        size_t have = 0;
+        for (size_t i = 0; i < n; i++)
+            have += !isnan(gains_of(gn, m.cust ? customers_id(m.cust, i) : m.state.ids[i]));
+        say("rfm-score: --by uplift_gain: %zu of %zu customers have a gain; the other %zu are "
+            "left out of the list\n",
+            have, n, n - have);
+    }
 
     /* Pass 2: score again and stream the rows out. */
     if (export_open(out_path, bulk_columns(), BULK_NCOL, &w, err, sizeof err) != RFM_OK) {
@@ -614,6 +694,7 @@ int main(int argc, char **argv)
 out:
     export_abort(w);
     bulk_plan_free(plan);
+    gains_free(gn);
     free(bt[0]), free(bt[1]);
     previous_free(&prev);
     models_free(&m);

@@ -17,6 +17,7 @@
 #include "cltv.h"
 #include "customers.h"
 #include "fileio.h"
+#include "gains.h"
 #include "date.h"
 #include "erasure.h"
 #include "export.h"
@@ -63,6 +64,7 @@ struct api {
     const engagement_options *events; /* interaction kinds, engagement edges (not owned) */
     erasure *erased;                  /* the erasure list, or NULL (not owned) */
     int pseudonymous;                 /* ids are pseudonyms (privacy.pseudonymize_ids) */
+    gains *gains;                     /* uplift gains by customer (exports), or NULL */
     http_route routes[32];
     size_t nroutes;
 };
@@ -1104,8 +1106,10 @@ static int export_prepare(export_stream *s, struct MHD_Connection *c, char *msg,
             return 400;
         }
     }
-    s->in = (bulk_input){a->customers, s->live.ids, s->live.rows, s->live.n, s->version,
-                         s->scored_at, a->erased,   a->pseudonymous, NULL, NULL};
+    s->in = (bulk_input){a->customers, s->live.ids,    s->live.rows,
+                         s->live.n,    s->version,     s->scored_at,
+                         a->erased,    a->pseudonymous, a->gains ? gains_lookup : NULL,
+                         a->gains};
     if (a->live)
         s->in.table = NULL;
     const char *why = bulk_filter_check(&s->sm, &s->f, &s->in, msg, len);
@@ -1129,6 +1133,19 @@ static int export_prepare(export_stream *s, struct MHD_Connection *c, char *msg,
         return 503;
     }
     return 0;
+}
+
+rfm_status api_load_gains(api *a, const char *campaign, const char *id_column, double value,
+                          double cost, size_t *with_gain, char *err, size_t errlen)
+{
+    if (!a->uplift)
+        return rfm_fail(err, errlen, RFM_ENOTFOUND, "model uplift is not trained");
+    gains_counts c;
+    rfm_status st = gains_load(campaign, id_column, a->uplift, a->enc, value, cost, &a->gains, &c,
+                               err, errlen);
+    if (st == RFM_OK)
+        *with_gain = c.customers;
+    return st;
 }
 
 void *api_respond(void *user, const char *path, void *connection, int *status, char *msg,
@@ -1179,6 +1196,7 @@ void api_free(api *a)
     churn_free(a->churn);
     uplift_free(a->uplift);
     campaign_encoding_free(a->enc);
+    gains_free(a->gains);
     free(a->uplift_learner);
     segments_free(a->segments);
     free(a->clusters_body);

@@ -151,6 +151,7 @@ void config_free(rfm_config *c)
         free(*p);
     free(c->kafka.properties);
     free(c->campaign);
+    free(c->uplift_id_column);
     free((void *)c->campaign_spec.features);
     free((void *)c->campaign_spec.arms);
     free(c->state_path);
@@ -593,9 +594,10 @@ static void read_embeddings(ctx *x, const json_t *s, embed_params *e, ann_params
     section_check(x, "embeddings", ann_check_params(a));
 }
 
-static const char *const KEYS_UPLIFT[] = {"campaign", "treatment", "control", "arms", "outcome",
-                                          "features", "learner",   "holdout", "seed", "value",
-                                          "cost",     NULL};
+static const char *const KEYS_UPLIFT[] = {"campaign", "treatment", "control", "arms",
+                                          "outcome",  "features",  "learner", "holdout",
+                                          "seed",     "value",     "cost",    "id_column",
+                                          NULL};
 static const char *const KEYS_FEATURE[] = {"name", "type", NULL};
 
 /* uplift: the campaign file and its columns (campaign_spec), the learner
@@ -1245,6 +1247,11 @@ rfm_status config_load(const char *path, rfm_config **out, char *err, size_t err
     read_embeddings(&x, section(&x, root, "embeddings"), &c->embed, &c->ann);
     read_uplift(&x, section(&x, root, "uplift"), &c->campaign, &c->campaign_spec, &c->uplift,
                 &c->uplift_value, &c->uplift_cost);
+    /* uplift.id_column: the campaign file's customer-id column (gains.h). */
+    if (json_is_object(json_object_get(root, "uplift")))
+        c->uplift_id_column =
+            dup(&x, get_str(&x, json_object_get(root, "uplift"), "id_column", "uplift.id_column",
+                            NULL));
     const json_t *srv = json_object_get(root, "server");
     if (srv && !json_is_object(srv))
         bad(&x, "server", "must be a mapping");
