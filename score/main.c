@@ -384,8 +384,7 @@ static int load_gains(const char *dir, const json_t *manifest, const rfm_config 
     rfm_status st = modelfile_load(dir, manifest, "uplift", &j, err, sizeof err);
     if (st == RFM_OK) {
         if ((st = uplift_from_json(json_object_get(j, "fitted"), &um, err, sizeof err)) == RFM_OK)
-            st = campaign_encoding_from_json(json_object_get(j, "encoding"), &enc, err,
-                                             sizeof err);
+            st = campaign_encoding_from_json(json_object_get(j, "encoding"), &enc, err, sizeof err);
         json_decref(j);
     }
     gains_counts c;
@@ -429,8 +428,7 @@ static void *score_batch(void *arg)
     for (size_t k = b->from; k < b->to; k++) {
         bulk_row *o = &b->o[b->count];
         int written;
-        if ((b->st = bulk_row_at(b->plan, b->sm, k, o, &written, b->err, sizeof b->err)) !=
-            RFM_OK)
+        if ((b->st = bulk_row_at(b->plan, b->sm, k, o, &written, b->err, sizeof b->err)) != RFM_OK)
             return NULL;
         if (!written || (b->prev && previous_same(b->prev, o->id, row_fingerprint(o))))
             continue;
@@ -589,8 +587,8 @@ int main(int argc, char **argv)
     }
     if (state_path) /* the figures are as of the day asked */
         date_format(asof, m.scored_at);
-    bulk_input in = {m.cust,  m.state.ids, m.state.rows, m.state.n,
-                     m.version, m.scored_at, erased,      cfg->privacy.pseudonymize_ids,
+    bulk_input in = {m.cust,    m.state.ids, m.state.rows, m.state.n,
+                     m.version, m.scored_at, erased,       cfg->privacy.pseudonymize_ids,
                      NULL,      NULL};
     if (flt.by == BULK_BY_UPLIFT_GAIN) {
         int bad = load_gains(models_dir, m.manifest, cfg, campaign ? campaign : cfg->campaign, &gn);

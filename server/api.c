@@ -1055,7 +1055,8 @@ static int export_prepare(export_stream *s, struct MHD_Connection *c, char *msg,
         s->f.top = (size_t)n;
     }
     if (!q.by != !q.limit) {
-        snprintf(msg, len, "%s: a targeting list takes both by and limit (rfm-score --top N --by KEY)",
+        snprintf(msg, len,
+                 "%s: a targeting list takes both by and limit (rfm-score --top N --by KEY)",
                  q.by ? "limit" : "by");
         return 400;
     }
@@ -1082,8 +1083,9 @@ static int export_prepare(export_stream *s, struct MHD_Connection *c, char *msg,
          * the end of as_of, as GET /customers/{id} sees them. */
         char err[RFM_ERRLEN];
         if (!live_can_walk(a->live)) {
-            snprintf(msg, len, "exports walk every customer of the state store: the SQLite store "
-                               "only, not Redis (docs/exports.md)");
+            snprintf(msg, len,
+                     "exports walk every customer of the state store: the SQLite store "
+                     "only, not Redis (docs/exports.md)");
             return 503;
         }
         if (live_each(a->live, asof + 1, bulk_state_collect, &s->live, err, sizeof err) != RFM_OK ||
@@ -1106,8 +1108,8 @@ static int export_prepare(export_stream *s, struct MHD_Connection *c, char *msg,
             return 400;
         }
     }
-    s->in = (bulk_input){a->customers, s->live.ids,    s->live.rows,
-                         s->live.n,    s->version,     s->scored_at,
+    s->in = (bulk_input){a->customers, s->live.ids,     s->live.rows,
+                         s->live.n,    s->version,      s->scored_at,
                          a->erased,    a->pseudonymous, a->gains ? gains_lookup : NULL,
                          a->gains};
     if (a->live)
@@ -1141,8 +1143,8 @@ rfm_status api_load_gains(api *a, const char *campaign, const char *id_column, d
     if (!a->uplift)
         return rfm_fail(err, errlen, RFM_ENOTFOUND, "model uplift is not trained");
     gains_counts c;
-    rfm_status st = gains_load(campaign, id_column, a->uplift, a->enc, value, cost, &a->gains, &c,
-                               err, errlen);
+    rfm_status st =
+        gains_load(campaign, id_column, a->uplift, a->enc, value, cost, &a->gains, &c, err, errlen);
     if (st == RFM_OK)
         *with_gain = c.customers;
     return st;
@@ -1165,10 +1167,9 @@ void *api_respond(void *user, const char *path, void *connection, int *status, c
     s->a = user;
     api_retain(s->a);
     int st = export_prepare(s, connection, msg, msglen);
-    struct MHD_Response *r =
-        st ? NULL
-           : MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 65536, export_read, s,
-                                               export_stream_free);
+    struct MHD_Response *r = st ? NULL
+                                : MHD_create_response_from_callback(
+                                      MHD_SIZE_UNKNOWN, 65536, export_read, s, export_stream_free);
     if (!r) {
         export_stream_free(s);
         *status = st ? st : 503;

@@ -217,8 +217,8 @@ static void load_gains(api *a, const rfm_config *cfg, const char *when)
         return;
     char err[RFM_ERRLEN];
     size_t n = 0;
-    if (api_load_gains(a, cfg->campaign, cfg->uplift_id_column, cfg->uplift_value,
-                       cfg->uplift_cost, &n, err, sizeof err) != RFM_OK)
+    if (api_load_gains(a, cfg->campaign, cfg->uplift_id_column, cfg->uplift_value, cfg->uplift_cost,
+                       &n, err, sizeof err) != RFM_OK)
         fprintf(stderr, "rfm-serve: %swarning: no uplift gains for the exports: %s\n", when, err);
     else
         fprintf(stderr, "rfm-serve: %suplift gains of %zu customers from %s\n", when, n,

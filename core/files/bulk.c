@@ -92,8 +92,9 @@ const char *bulk_filter_check(const score_models *sm, const bulk_filter *f, cons
         return buf;
     }
     if (f->by == BULK_BY_UPLIFT_GAIN && !in->gain_of) {
-        snprintf(buf, len, "by uplift_gain: no uplift gains (the uplift model and uplift.id_column "
-                           "of the config: docs/exports.md)");
+        snprintf(buf, len,
+                 "by uplift_gain: no uplift gains (the uplift model and uplift.id_column "
+                 "of the config: docs/exports.md)");
         return buf;
     }
     if (!isnan(f->min_p_alive) && !sm->cltv) {
@@ -170,8 +171,8 @@ static void *pass1(void *arg)
     int want = SCORE_CHURN | SCORE_CLTV | SCORE_CLTV_POINT | (f->nsegments ? SCORE_SEGMENTS : 0);
     for (size_t i = j->from; i < j->to; i++) {
         score_result r;
-        if ((j->st = score_customer(j->sm, row_of(j->in, i), want, 1, &r, j->err,
-                                    sizeof j->err)) != RFM_OK) {
+        if ((j->st = score_customer(j->sm, row_of(j->in, i), want, 1, &r, j->err, sizeof j->err)) !=
+            RFM_OK) {
             j->bad = i;
             return NULL;
         }
@@ -427,9 +428,8 @@ int bulk_state_collect(void *user, const char *id, const state_customer *c)
     if (!(k->ids[k->n] = strdup(id)))
         return k->oom = 1;
     /* As GET /customers/{id} (rfm-serve's by_id): the store keeps no trends. */
-    k->rows[k->n++] = (customer_row){f->recency, f->frequency, f->monetary,     f->bg_x,
-                                     f->bg_t_x,  f->bg_T,      f->bg_mean_spend, NAN,
-                                     NAN};
+    k->rows[k->n++] = (customer_row){f->recency, f->frequency,     f->monetary, f->bg_x, f->bg_t_x,
+                                     f->bg_T,    f->bg_mean_spend, NAN,         NAN};
     return 0;
 }
 

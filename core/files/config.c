@@ -594,10 +594,9 @@ static void read_embeddings(ctx *x, const json_t *s, embed_params *e, ann_params
     section_check(x, "embeddings", ann_check_params(a));
 }
 
-static const char *const KEYS_UPLIFT[] = {"campaign", "treatment", "control", "arms",
-                                          "outcome",  "features",  "learner", "holdout",
-                                          "seed",     "value",     "cost",    "id_column",
-                                          NULL};
+static const char *const KEYS_UPLIFT[] = {"campaign", "treatment", "control", "arms", "outcome",
+                                          "features", "learner",   "holdout", "seed", "value",
+                                          "cost",     "id_column", NULL};
 static const char *const KEYS_FEATURE[] = {"name", "type", NULL};
 
 /* uplift: the campaign file and its columns (campaign_spec), the learner

@@ -702,8 +702,8 @@ static void test_export_endpoint(void **state)
     get_raw(server_port, "/exports/customers.csv", TOKEN, &r);
     assert_int_equal(r.status, 200);
     assert_non_null(strcasestr(r.head, "\r\nContent-Type: text/csv"));
-    assert_non_null(
-        strcasestr(r.head, "\r\nContent-Disposition: attachment; filename=\"customers-2011-12-10.csv\""));
+    assert_non_null(strcasestr(
+        r.head, "\r\nContent-Disposition: attachment; filename=\"customers-2011-12-10.csv\""));
     assert_non_null(strcasestr(r.head, "\r\nTransfer-Encoding: chunked"));
     reply_free(&r);
     static const struct {
@@ -761,8 +761,7 @@ static void test_export_endpoint(void **state)
         json_t *j = json_loads(r.body, 0, NULL);
         const char *m = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
         if (r.status != 400 || !m || strncmp(m, BAD[i].names, strlen(BAD[i].names)) != 0)
-            fail_msg("GET %s: %d %s, expected 400 naming %s", path, r.status, r.body,
-                     BAD[i].names);
+            fail_msg("GET %s: %d %s, expected 400 naming %s", path, r.status, r.body, BAD[i].names);
         json_decref(j);
         reply_free(&r);
     }
@@ -920,7 +919,7 @@ static void test_uplift_gain(void **state)
         double hist = (double)(RND() % 200000) / 100;
         int p = 10 + (arm == 1 && mens ? 30 : 0) + (arm == 2 && rec < 6 ? 25 : 0);
         int visit = (int)(RND() % 100) < p;
-        const char *id = i < N ? cell(&cust, (size_t)i, "customer_id")
+        const char *id = i < N    ? cell(&cust, (size_t)i, "customer_id")
                          : i == N ? cell(&cust, 7, "customer_id") /* duplicate: not counted */
                                   : "not-a-customer";
         char fv[160];
@@ -994,15 +993,17 @@ static void test_uplift_gain(void **state)
             order[j] = order[j - 1], order[j - 1] = t;
         }
     snprintf(path, sizeof path, "%s/uplift_top.csv", dir);
-    snprintf(cmd, sizeof cmd, "cd .. && %s --quiet --config %s --models %s --out %s --top %d --by "
-                              "uplift_gain",
+    snprintf(cmd, sizeof cmd,
+             "cd .. && %s --quiet --config %s --models %s --out %s --top %d --by "
+             "uplift_gain",
              score_bin, cfg, models, path, TOP);
     assert_int_equal(system(cmd), 0);
     table top;
     table_read(path, &top);
     assert_int_equal(top.nrows, TOP);
     for (int k = 0; k < TOP; k++)
-        if (strcmp(cell(&top, (size_t)k, "customer_id"), cell(&cust, (size_t)order[k], "customer_id")))
+        if (strcmp(cell(&top, (size_t)k, "customer_id"),
+                   cell(&cust, (size_t)order[k], "customer_id")))
             fail_msg("uplift_gain list row %d: %s, expected %s (gain %g)", k,
                      cell(&top, (size_t)k, "customer_id"),
                      cell(&cust, (size_t)order[k], "customer_id"), gain[order[k]]);
@@ -1012,15 +1013,17 @@ static void test_uplift_gain(void **state)
            TOP, gain[order[0]], gain[order[TOP - 1]], gain[order[N - 1]]);
     table_free(&top);
     /* A list longer than the customers with a gain: exactly those. */
-    snprintf(cmd, sizeof cmd, "cd .. && %s --quiet --config %s --models %s --out %s --top 100000 "
-                              "--by uplift_gain",
+    snprintf(cmd, sizeof cmd,
+             "cd .. && %s --quiet --config %s --models %s --out %s --top 100000 "
+             "--by uplift_gain",
              score_bin, cfg, models, path);
     assert_int_equal(system(cmd), 0);
     table_read(path, &top);
     assert_int_equal(top.nrows, N);
     size_t levels = 1;
     for (int k = 0; k < N; k++) {
-        if (strcmp(cell(&top, (size_t)k, "customer_id"), cell(&cust, (size_t)order[k], "customer_id")))
+        if (strcmp(cell(&top, (size_t)k, "customer_id"),
+                   cell(&cust, (size_t)order[k], "customer_id")))
             fail_msg("uplift_gain list row %d: %s, expected %s", k,
                      cell(&top, (size_t)k, "customer_id"),
                      cell(&cust, (size_t)order[k], "customer_id"));
