@@ -82,13 +82,14 @@ $(B)/libcore.a: $(CORE_OBJ)
 # The programs: bin/rfm-NAME from the files of DIR, each object with DIR's
 # headers; $(B)/bin/rfm-NAME is the same program in the build folder, for the
 # integration tests (`make san` runs them under the sanitizers, never stale).
-PROG_H := $(wildcard train/*.h server/*.h score/*.h report/*.h)
+# cli/: what the command-line programs share (header-only; say.h).
+PROG_H := $(wildcard train/*.h server/*.h score/*.h report/*.h cli/*.h)
 define program
 $(1)_OBJ := $$(patsubst %.c,$$(B)/%.o,$$(wildcard $(2)/*.c))
 $$(B)/$(2)/%.o: $(2)/%.c $$(PROG_H) $$(CORE_H)
 	@mkdir -p $$(@D)
 	@$$(if $$(Q),echo "  CC    $$<")
-	$$(Q)$$(CC) $$(ALL_CFLAGS) -I$(2) -c $$< -o $$@
+	$$(Q)$$(CC) $$(ALL_CFLAGS) -I$(2) -Icli -c $$< -o $$@
 bin/rfm-$(1) $$(B)/bin/rfm-$(1): $$($(1)_OBJ) $$(B)/libcore.a
 	@mkdir -p $$(@D)
 	@$$(if $$(Q),echo "  LINK  $$@")
@@ -128,6 +129,7 @@ unit: $(TESTS)
 # The /ui/ app in Debian's chromium against the real daemon (tests/ui/,
 # docs/ui.md); screenshots of every page go to $(B)/ui/.
 ui-test: all $(B)/bin/rfm-serve
+	node tests/ui/sse.test.mjs
 	B=$(B) node tests/ui/ui.test.mjs
 
 san:

@@ -43,6 +43,7 @@
 #include "segments.h"
 #include "state.h"
 #include "svg.h"
+#include "say.h"
 
 #define CHROMIUM "/usr/bin/chromium"
 #define PDF_TIMEOUT_S 120
@@ -69,18 +70,6 @@ static void usage(FILE *f)
                "\n"
                "Exit status: 0 success, 1 bad models or state, failed write or PDF,\n"
                "2 bad usage.\n");
-}
-
-static int quiet;
-
-static void say(const char *fmt, ...)
-{
-    if (quiet)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
 }
 
 /* What the sections read. */
@@ -1050,7 +1039,7 @@ int main(int argc, char **argv)
         case 's': state_path = optarg; break;
         case 'a': asof_s = optarg; break;
         case 'c': chromium = optarg; break;
-        case 'q': quiet = 1; break;
+        case 'q': say_quiet = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

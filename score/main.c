@@ -59,6 +59,8 @@
 #include "segments.h"
 #include "state.h"
 #include "uplift.h"
+#include "monotime.h"
+#include "say.h"
 
 static void usage(FILE *f)
 {
@@ -101,24 +103,6 @@ static void usage(FILE *f)
                "Exit status: 0 success, 1 bad models or data or a failed write, 2 bad usage.\n");
 }
 
-static int quiet;
-
-static void say(const char *fmt, ...)
-{
-    if (quiet)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-}
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 typedef struct {
     json_t *manifest;
@@ -498,7 +482,7 @@ int main(int argc, char **argv)
         case 'K': campaign = optarg; break;
         case 'S': state_path = optarg; break;
         case 'A': asof_s = optarg; break;
-        case 'q': quiet = 1; break;
+        case 'q': say_quiet = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -571,7 +555,7 @@ int main(int argc, char **argv)
     }
 
     int rc = 1;
-    double t0 = now_s();
+    double t0 = monotime_s();
     models m;
     memset(&m, 0, sizeof m);
     previous prev;
@@ -632,7 +616,7 @@ int main(int argc, char **argv)
         goto out;
     }
     size_t total = bulk_positions(plan), written = 0;
-    double last = now_s();
+    double last = monotime_s();
     if (!(bt[0] = malloc(sizeof *bt[0])) || !(bt[1] = malloc(sizeof *bt[1]))) {
         fprintf(stderr, "rfm-score: out of memory\n");
         goto out;
@@ -670,8 +654,8 @@ int main(int argc, char **argv)
         }
         if (!more)
             break;
-        if (!quiet && total >= 100000 && now_s() - last >= 1) {
-            last = now_s();
+        if (!say_quiet && total >= 100000 && monotime_s() - last >= 1) {
+            last = monotime_s();
             say("rfm-score: %zu of %zu customers, %.0f rows/s\n", b->to, total,
                 (double)b->to / (last - t0));
         }
@@ -682,7 +666,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "rfm-score: %s\n", err);
         goto out;
     }
-    double el = now_s() - t0;
+    double el = monotime_s() - t0;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     say("rfm-score: wrote %s: %zu rows of %zu customers in %.3f s (%.0f rows/s), peak RSS %.1f "

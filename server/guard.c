@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "monotime.h"
+
 enum { FRESH, BUSY, IDLE, DOOMED };
 
 typedef struct conn {
@@ -32,13 +34,6 @@ struct guard {
     double head_timeout, idle_timeout;
     guard_counts counts;
 };
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 static void push(list *l, conn *c)
 {
@@ -83,7 +78,7 @@ static void *watchdog(void *arg)
     guard *g = arg;
     pthread_mutex_lock(&g->mu);
     while (!g->stop) {
-        double now = now_s();
+        double now = monotime_s();
         while (g->fresh.head && g->fresh.head->since + g->head_timeout <= now) {
             doom(g, g->fresh.head);
             g->counts.head++;
@@ -161,7 +156,7 @@ void guard_on_connection(void *cls, struct MHD_Connection *mc, void **socket_con
             return; /* out of memory: this one goes unguarded */
         c->fd = info->connect_fd;
         c->state = FRESH;
-        c->since = now_s();
+        c->since = monotime_s();
         pthread_mutex_lock(&g->mu);
         g->open++;
         /* Make room: the longest-waiting connection without a request in
@@ -217,7 +212,7 @@ void guard_request_done(guard *g, struct MHD_Connection *mc)
     pthread_mutex_lock(&g->mu);
     if (c->state == BUSY) {
         c->state = IDLE;
-        c->since = now_s();
+        c->since = monotime_s();
         push(&g->idle, c);
     }
     pthread_mutex_unlock(&g->mu);

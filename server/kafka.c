@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "state.h"
+#include "monotime.h"
 
 /* Poison reasons: bad_json, then state_apply's rejection reasons. */
 #define NPOISON (STATE_NREASONS + 1)
@@ -48,13 +49,6 @@ struct kafka {
     uint64_t dead_ok, dead_failed, commits_ok, commits_failed, rebalances, errors;
     uint64_t store_failures;
 };
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 static void count(uint64_t *c, uint64_t n) { __atomic_add_fetch(c, n, __ATOMIC_RELAXED); }
 
@@ -368,7 +362,7 @@ static void *consumer_main(void *arg)
         while (k->nmsgs < (size_t)k->opt.batch_max) {
             int wait = 100;
             if (k->nmsgs) {
-                double left = deadline - now_s();
+                double left = deadline - monotime_s();
                 if (left <= 0)
                     break;
                 wait = (int)(left * 1000) + 1;
@@ -388,11 +382,11 @@ static void *consumer_main(void *arg)
                 continue;
             }
             if (!k->nmsgs)
-                deadline = now_s() + k->opt.batch_wait_ms / 1000.0;
+                deadline = monotime_s() + k->opt.batch_wait_ms / 1000.0;
             k->msgs[k->nmsgs++] = msg;
         }
         process_batch(k);
-        double t = now_s();
+        double t = monotime_s();
         if (t - last_lag > 0.1) {
             lag_refresh(k);
             last_lag = t;

@@ -14,6 +14,7 @@
 #include "event.h"
 #include "source.h"
 #include "state_redis.h"
+#include "monotime.h"
 
 /* Events one commit takes at most: past it, the batches still waiting go
  * into the next commit (a bound on the memory of one transaction). */
@@ -165,13 +166,6 @@ struct live {
 
 void live_set_hook(live *l, const live_hook *h) { l->hook = *h; }
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 static void observe(histogram *h, double s)
 {
     size_t k = 0;
@@ -210,11 +204,11 @@ static void commit(live *l, job *first)
         ev = merged, res = mres;
     }
     char err[256] = "";
-    double t0 = now_s();
+    double t0 = monotime_s();
     pthread_mutex_lock(&l->wmu);
     rfm_status s = l->ops->apply(l->writer, ev, total, res, err, sizeof err);
     pthread_mutex_unlock(&l->wmu);
-    observe(&l->commit_lat, now_s() - t0);
+    observe(&l->commit_lat, monotime_s() - t0);
     if (s == RFM_OK) {
         __atomic_add_fetch(&l->commits, 1, __ATOMIC_RELAXED);
         __atomic_add_fetch(&l->commit_events_sum, total, __ATOMIC_RELAXED);
@@ -368,13 +362,13 @@ rfm_status live_erase(live *l, const char *customer_id, char *err, size_t errlen
 rfm_status live_get(live *l, const char *customer_id, int32_t asof_day, state_customer *out,
                     char *err, size_t errlen)
 {
-    double t0 = now_s();
+    double t0 = monotime_s();
     reader *r = NULL;
     void *st = take_reader(l, &r);
     rfm_status s = l->ops->get(st, customer_id, asof_day, out, err, errlen);
     if (r)
         pthread_mutex_unlock(&r->mu);
-    observe(&l->get_lat, now_s() - t0);
+    observe(&l->get_lat, monotime_s() - t0);
     return s;
 }
 

@@ -1,8 +1,9 @@
 /* state_fixture.h - a synthetic export with every cleaning case, its lines
  * as events, and the comparison of a store with the trainer, for the tests
- * of the customer-state stores (the same code as tests/files/test_state.c,
- * with the store's calls passed in, so the Redis store is held to the same
- * cases). Include after testutil.h, csv.h, rng.h and state.h. */
+ * of the customer-state stores (tests/files/test_state.c and
+ * test_state_redis.c; the store's calls passed in, so the Redis store is
+ * held to the same cases). Include after testutil.h, csv.h, rng.h and
+ * state.h. */
 #ifndef RFM_TEST_STATE_FIXTURE_H
 #define RFM_TEST_STATE_FIXTURE_H
 
@@ -170,7 +171,6 @@ static double relerr(double a, double b, double scale)
     return s > 0 ? fabs(a - b) / s : 0;
 }
 
-/* Every customer of ref as of asof: state_get equals txn_features_asof. */
 /* A store under test: its get and count calls (state_get, rstate_get...). */
 typedef struct {
     void *st;
@@ -179,6 +179,23 @@ typedef struct {
     rfm_status (*count)(void *st, uint64_t *n, char *err, size_t errlen);
 } fx_store;
 
+static rfm_status fx_sqlite_get(void *st, const char *id, int32_t asof, state_customer *out,
+                                char *err, size_t errlen)
+{
+    return state_get(st, id, asof, out, err, errlen);
+}
+static rfm_status fx_sqlite_count(void *st, uint64_t *n, char *err, size_t errlen)
+{
+    return state_count(st, n, err, errlen);
+}
+
+/* The SQLite store (state.h) as a store under test. */
+static inline fx_store fx_sqlite(state_store *st)
+{
+    return (fx_store){st, fx_sqlite_get, fx_sqlite_count};
+}
+
+/* Every customer of ref as of asof: the store's get equals txn_features_asof. */
 static void compare(fx_store st, const txn_data *ref, int32_t asof, double *maxrel)
 {
     size_t nc = txn_ncustomers(ref);

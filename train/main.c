@@ -39,6 +39,8 @@
 #include "source.h"
 #include "txn.h"
 #include "versions.h"
+#include "monotime.h"
+#include "say.h"
 
 #define VERSION "0.1.0"
 
@@ -76,25 +78,6 @@ static void usage(FILE *f)
                "2 bad usage or config.\n");
 }
 
-static int quiet;
-
-static void say(const char *fmt, ...)
-{
-    if (quiet)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-}
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 typedef struct {
     double start;
     int shown;
@@ -103,9 +86,9 @@ typedef struct {
 static void progress(uint64_t lines, uint64_t bytes, uint64_t total, void *user)
 {
     progress_state *p = user;
-    if (quiet || total < (64u << 20)) /* small inputs finish before a line is worth it */
+    if (say_quiet || total < (64u << 20)) /* small inputs finish before a line is worth it */
         return;
-    double el = now_s() - p->start;
+    double el = monotime_s() - p->start;
     say("rfm-train: %llu lines, %.2f M lines/s, %.0f%%\n", (unsigned long long)lines,
         el > 0 ? (double)lines / el / 1e6 : 0.0,
         total ? 100.0 * (double)bytes / (double)total : 0.0);
@@ -240,7 +223,7 @@ enum { M_SEGMENTS, M_CLTV, M_CHURN, M_EMBEDDINGS, M_UPLIFT, M_ANALYTICS };
 static int read_input(train_ctx *c, int needs_tx, int *fit)
 {
     rfm_status st;
-    double t0 = now_s();
+    double t0 = monotime_s();
     const char *tx_path = c->tx_path, *summary = c->summary;
     char *err = c->err;
     size_t m = 0;
@@ -281,7 +264,7 @@ static int read_input(train_ctx *c, int needs_tx, int *fit)
             say("rfm-train: embeddings: skipped (data.columns.product is not set)\n");
             fit[M_EMBEDDINGS] = 0;
         }
-        progress_state ps = {now_s(), 0};
+        progress_state ps = {monotime_s(), 0};
         /* A file, "-" (standard input) or a database URL with data.query. */
         source_kind sk = source_kind_of(tx_path);
         const char *query = sk == SOURCE_POSTGRESQL || sk == SOURCE_SQLITE ? c->cfg->query : NULL;
@@ -291,11 +274,11 @@ static int read_input(train_ctx *c, int needs_tx, int *fit)
         csv_close(csv);
         if (st != RFM_OK) {
             if (st == RFM_EDATA && c->rep.lines > 0) /* every line dropped: show why */
-                print_report(tx_path, &c->rep, now_s() - t0);
+                print_report(tx_path, &c->rep, monotime_s() - t0);
             fprintf(stderr, "rfm-train: %s\n", err);
             return st == RFM_EINVAL ? 2 : 1;
         }
-        print_report(tx_path, &c->rep, now_s() - t0);
+        print_report(tx_path, &c->rep, monotime_s() - t0);
         memcpy(c->data_sha, c->rep.sha256, sizeof c->data_sha);
         size_t n = txn_ncustomers(c->d);
         c->feats = calloc(n, sizeof *c->feats);
@@ -522,7 +505,7 @@ static int save_customers(train_ctx *c)
 
 static int fit_segments(train_ctx *c)
 {
-    double ts = now_s();
+    double ts = monotime_s();
     segments_model *seg = NULL;
     json_t *j = NULL;
     if (segments_fit(c->rec, c->freq, c->mon, c->m, &c->cfg->segments, &seg, c->err,
@@ -539,12 +522,12 @@ static int fit_segments(train_ctx *c)
     segments_get_selection(seg, &sel);
     if (!rc && sel.fixed)
         say("rfm-train: segments: k = %zu (fixed), silhouette %.4f, %.3f s\n",
-            segments_nclusters(seg), segments_silhouette(seg), now_s() - ts);
+            segments_nclusters(seg), segments_silhouette(seg), monotime_s() - ts);
     else if (!rc)
         say("rfm-train: segments: k = %zu of %zu-%zu (smallest cluster >= %g%%, silhouette "
             "within %g of the best, then the smaller k), silhouette %.4f, %.3f s\n",
             segments_nclusters(seg), sel.k_min, sel.k_max, 100 * sel.min_share, sel.tolerance,
-            segments_silhouette(seg), now_s() - ts);
+            segments_silhouette(seg), monotime_s() - ts);
     segments_free(seg);
     return rc;
 }
@@ -552,12 +535,12 @@ static int fit_segments(train_ctx *c)
 static int fit_cltv(train_ctx *c)
 {
     const cltv_options *o = &c->cfg->cltv;
-    double ts = now_s();
+    double ts = monotime_s();
     cltv_model *cm = NULL;
     json_t *j = NULL;
     if (cltv_fit(c->bx, c->btx, c->bT, c->bm, c->m, o, &cm, c->err, sizeof c->err) != RFM_OK)
         return step_failed("cltv", c->err);
-    double fit_s = now_s() - ts;
+    double fit_s = monotime_s() - ts;
     cltv_holdout h;
     memset(&h, 0, sizeof h);
     if (c->d && cltv_holdout_check(c->d, o->holdout_days, o->penalizer_coef, &h, c->err,
@@ -594,7 +577,7 @@ static int fit_cltv(train_ctx *c)
 
 static int fit_churn(train_ctx *c)
 {
-    double ts = now_s();
+    double ts = monotime_s();
     json_t *met, *cj;
     char *card;
     if (train_churn(c->d, &c->cfg->churn, c->data_desc, &cj, &met, &card, c->err, sizeof c->err))
@@ -609,13 +592,13 @@ static int fit_churn(train_ctx *c)
         return 1;
     say("rfm-train: churn: held-out AUC logistic %.4f, boosted %.4f (BG/NBD %.4f); serving %s, "
         "%.3f s\n",
-        auc, auc_gb, auc_bg, served, now_s() - ts);
+        auc, auc_gb, auc_bg, served, monotime_s() - ts);
     return 0;
 }
 
 static int fit_embeddings(train_ctx *c)
 {
-    double ts = now_s();
+    double ts = monotime_s();
     json_t *met;
     char *card;
     if (train_embeddings(c->d, &c->cfg->embed, &c->cfg->ann, modelfile_stage_dir(c->stage),
@@ -628,13 +611,13 @@ static int fit_embeddings(train_ctx *c)
                    c->data_sha))
         return 1;
     say("rfm-train: embeddings: hit rate at 10 %.4f (popular %.4f), %.3f s\n", hit, hit_pop,
-        now_s() - ts);
+        monotime_s() - ts);
     return 0;
 }
 
 static int fit_uplift(train_ctx *c)
 {
-    double ts = now_s();
+    double ts = monotime_s();
     json_t *met, *uj;
     char *card, usha[65];
     rfm_status st;
@@ -650,7 +633,7 @@ static int fit_uplift(train_ctx *c)
              json_string_value(json_object_get(met, "served_learner")));
     if (save_model(c, "uplift", UPLIFT_FILE_VERSION, "uplift.json", uj, card, met, usha))
         return 1;
-    say("rfm-train: uplift: %s served, %.3f s\n", served, now_s() - ts);
+    say("rfm-train: uplift: %s served, %.3f s\n", served, monotime_s() - ts);
     return 0;
 }
 
@@ -717,7 +700,7 @@ static rfm_status embedding_map(train_ctx *c, json_t *out, const customer_row *r
  * stage: those fitted in this run or kept from the last. */
 static int fit_analytics(train_ctx *c)
 {
-    double ts = now_s();
+    double ts = monotime_s();
     if (!c->d)
         return step_failed("analytics", "needs transactions (not a customer summary)");
     const rfm_config *cfg = c->cfg;
@@ -794,7 +777,8 @@ static int fit_analytics(train_ctx *c)
                              (json_int_t)months, "active_days", o.active_days),
                    c->data_sha))
         return 1;
-    say("rfm-train: analytics: %zu customers, %zu months, %.3f s\n", c->m, months, now_s() - ts);
+    say("rfm-train: analytics: %zu customers, %zu months, %.3f s\n", c->m, months,
+        monotime_s() - ts);
     return 0;
 }
 
@@ -873,7 +857,7 @@ int main(int argc, char **argv)
         case 'C': campaign = optarg; break;
         case 'p': want_print = 1; break;
         case 'w': wait_turn = 1; break;
-        case 'q': quiet = 1; break;
+        case 'q': say_quiet = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -942,7 +926,7 @@ int main(int argc, char **argv)
     int rc = 1;
     train_ctx ctx = {.cfg = cfg, .tx_path = tx_path, .summary = summary, .campaign = campaign};
     train_ctx *cx = &ctx;
-    double t0 = now_s();
+    double t0 = monotime_s();
     rfm_status st;
     /* First the models folder's lock, so that a run that would have to
      * wait or give up does so before reading any data. A partial run
@@ -972,7 +956,7 @@ int main(int argc, char **argv)
         rc = 1;
         goto out;
     }
-    say("rfm-train: wrote %s/ in %.3f s\n", models_dir, now_s() - t0);
+    say("rfm-train: wrote %s/ in %.3f s\n", models_dir, monotime_s() - t0);
     rc = 0;
 out:
     modelfile_abort(cx->stage);

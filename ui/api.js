@@ -28,13 +28,16 @@ async function reason(res) {
 }
 
 // The response of METHOD path (body: JSON or none); throws ApiError.
-export async function request(method, path, body, { raw = false, tok = token(), quiet401 = false } = {}) {
-  const headers = { Authorization: `Bearer ${tok || ''}` };
+// headers: more request headers; signal: an AbortSignal (an abort rethrows
+// the fetch's AbortError as it is).
+export async function request(method, path, body, { raw = false, tok = token(), quiet401 = false, headers: extra = {}, signal } = {}) {
+  const headers = { ...extra, Authorization: `Bearer ${tok || ''}` };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   let res;
   try {
-    res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    res = await fetch(path, { method, headers, signal, body: body === undefined ? undefined : JSON.stringify(body) });
   } catch (e) {
+    if (e.name === 'AbortError') throw e;
     throw new ApiError(0, `the server did not answer (${e.message})`);
   }
   if (res.status === 401) {

@@ -27,8 +27,15 @@ const HOME = '#/executive';
 
 const $ = (id) => document.getElementById(id);
 
-function showSignin(reason) {
+// What a page keeps running (charts; a page's own leave(): the live feed)
+// stops when another page is shown or on sign-out.
+function leavePages() {
   disposeAll();
+  for (const { page } of Object.values(PAGES)) if (page.leave) page.leave();
+}
+
+function showSignin(reason) {
+  leavePages();
   $('shell').hidden = true;
   $('signin').hidden = false;
   const e = $('signin-error');
@@ -57,7 +64,7 @@ async function route() {
   }
   const { title, page } = PAGES[hash];
   document.title = `${title} - rfm`;
-  disposeAll();
+  leavePages();
   const main = $('main');
   main.replaceChildren();
   main.dataset.page = hash.slice(2);

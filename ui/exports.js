@@ -40,15 +40,19 @@ function query(form, limit) {
 
 function shellQuote(s) { return `'${s.replace(/'/g, "'\\''")}'`; }
 
-function commands(form, out) {
+// live: the day the server's rows are as of when it scores a live state
+// (their scored_at differs from the training snapshot), else null.
+function commands(form, out, live) {
   const n = Number(form.limit.value) || 0;
   const url = `${location.origin}/exports/customers.csv?${query(form, n)}`;
   const curl = `curl -sS -H "Authorization: Bearer $RFM_TOKEN" -o targets.csv ${shellQuote(url)}`;
   let score = `bin/rfm-score --out targets.csv --top ${n} --by ${form.by.value}`;
   if (form.segment.value) score += ` --segment ${shellQuote(form.segment.value)}`;
   if (form.min_p_alive.value !== '') score += ` --min-p-alive ${form.min_p_alive.value}`;
-  // A day other than the snapshot needs the live state, as the daemon's.
-  if (form.as_of.value) score += ` --state state/state.db --as-of ${form.as_of.value}`;
+  // A server with a state store answers from it (as of today by default):
+  // rfm-score reads the same store for the same day.
+  const day = form.as_of.value || live;
+  if (day) score += ` --state state/state.db --as-of ${day}`;
   out.replaceChildren(el('h2', { text: 'The same list from a shell' }),
     el('pre', { class: 'cmd', 'data-cmd': 'curl', text: curl }),
     el('button', { type: 'button', class: 'secondary', onclick: () => navigator.clipboard.writeText(curl).catch(() => {}) }, 'Copy curl'),
@@ -123,7 +127,8 @@ export async function render(main, params = new URLSearchParams()) {
     const v = params.get(k);
     if (v !== null && form[k] && (form[k].tagName !== 'SELECT' || [...form[k].options].some((o) => o.value === v))) form[k].value = v;
   }
-  const update = () => commands(form, shell);
+  let live = null;
+  const update = () => commands(form, shell, live);
   form.addEventListener('input', update);
   update();
   const run = async () => {
@@ -131,6 +136,10 @@ export async function render(main, params = new URLSearchParams()) {
     preview.replaceChildren(el('p', { class: 'muted', text: 'Loading...' }));
     try {
       const rows = parseCsv(await (await fetchCsv(form, Math.min(PREVIEW, Number(form.limit.value) || PREVIEW))).text());
+      const at = rows[0] ? rows[0].indexOf('scored_at') : -1;
+      const day = at >= 0 && rows[1] ? rows[1][at] : null;
+      live = day && day !== ov.snapshot_date ? day : null;
+      update();
       preview.replaceChildren(el('h2', { text: `First ${fmt.num(Math.max(0, rows.length - 1))} rows` }), table(rows));
     } catch (e) {
       if (e.status === 401) return;

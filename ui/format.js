@@ -49,6 +49,16 @@ export function month(s) {
   return new Date(Date.UTC(y, m - 1, 1)).toLocaleDateString('en-GB', { month: 'short', year: 'numeric', timeZone: 'UTC' });
 }
 
+// An ISO 8601 instant ("2026-12-02T08:26:00Z") in the viewer's time zone:
+// "14:03:12" today, "2 Dec, 14:03:12" on another day.
+export function time(s) {
+  const d = typeof s === 'string' ? new Date(s) : null;
+  if (!d || !Number.isFinite(d.getTime())) return '-';
+  const t = d.toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  if (d.toDateString() === new Date().toDateString()) return t;
+  return `${d.toLocaleDateString('en-GB', { day: 'numeric', month: 'short' })}, ${t}`;
+}
+
 // Text for a value of unknown kind (table cells).
 export function text(v) {
   if (v === null || v === undefined) return '-';

@@ -33,6 +33,7 @@
 #include "date.h"
 #include "numfmt.h"
 #include "state_event.h"
+#include "monotime.h"
 
 /* ---- the scripts ----------------------------------------------------- */
 
@@ -883,13 +884,6 @@ static rfm_status drain(rstate *st, size_t q, char *err, size_t errlen)
     return s;
 }
 
-static double mono_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 #define SEED_LOCK_MS 30000 /* the lock's expiry, refreshed while seeding */
 #define SEED_WAIT_S 600    /* how long a replica waits for another's seed */
 #define SEED_PIPE 200      /* customers per pipelined round */
@@ -923,7 +917,7 @@ rfm_status rstate_seed(rstate *st, const txn_data *d, int *seeded, char *err, si
     char host[40] = "";
     gethostname(host, sizeof host - 1);
     snprintf(token, sizeof token, "%.32s:%d:%lld", host, (int)getpid(), (long long)time(NULL));
-    double t0 = mono_s();
+    double t0 = monotime_s();
     for (;;) {
         if ((s = read_meta(st, err, errlen)) != RFM_OK)
             return s;
@@ -944,7 +938,7 @@ rfm_status rstate_seed(rstate *st, const txn_data *d, int *seeded, char *err, si
             return io_fail(st, "seed lock", err, errlen);
         if (got)
             break;
-        if (mono_s() - t0 > SEED_WAIT_S)
+        if (monotime_s() - t0 > SEED_WAIT_S)
             return rfm_fail(err, errlen, RFM_EBUSY,
                             "state %s: another replica has been seeding for %d s (%s); try "
                             "again later",

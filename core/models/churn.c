@@ -12,6 +12,7 @@
 #include "bgnbd.h"
 #include "jsonx.h"
 #include "rng.h"
+#include "monotime.h"
 
 #include <time.h>
 
@@ -1099,13 +1100,6 @@ void churn_split_free(churn_split *s)
     memset(s, 0, sizeof *s);
 }
 
-static double mono_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 static rfm_status churn_score(const double *p, const int *y, size_t n, churn_scores *s, char *err,
                               size_t errlen)
 {
@@ -1180,13 +1174,13 @@ rfm_status churn_evaluate(const churn_split *s, const char *const *names, const 
     double *pte = malloc(a * sizeof *pte), *pbg = malloc(a * sizeof *pbg);
     churn_model *m = NULL, *mb = NULL;
     rfm_status st = RFM_OK;
-    double t0 = mono_s(), t1 = t0;
+    double t0 = monotime_s(), t1 = t0;
     if (!xtr || !xte || !ytr || !yte || !pte || !pbg) {
         st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
         goto out;
     }
     split_rows(s, xte, yte, xtr, ytr);
-    if ((st = churn_fit(xtr, ytr, ntr, D, names, par, &m, err, errlen)) || (t1 = mono_s(), 0) ||
+    if ((st = churn_fit(xtr, ytr, ntr, D, names, par, &m, err, errlen)) || (t1 = monotime_s(), 0) ||
         (st = churn_predict_many(m, xte, nte, pte, err, errlen)) ||
         (st = churn_score(pte, yte, nte, &out->logistic, err, errlen)) ||
         (st = metrics_calibration(pte, yte, NULL, nte, CHURN_CALIB_BINS, out->bins, &out->nbins,
@@ -1211,9 +1205,9 @@ rfm_status churn_evaluate(const churn_split *s, const char *const *names, const 
     for (size_t k = 0; k < n; k++)
         memcpy(k < nte ? rte + k * R : rtr + (k - nte) * R, s->xr + s->order[k] * R,
                R * sizeof *rtr);
-    t0 = mono_s();
+    t0 = monotime_s();
     st = churn_fit_boosted(rtr, ytr, ntr, R, churn_rich_names, par, &mb, err, errlen);
-    out->fit_s_boosted = mono_s() - t0;
+    out->fit_s_boosted = monotime_s() - t0;
     if (st || (st = churn_predict_many(mb, rte, nte, pte, err, errlen)) ||
         (st = churn_score(pte, yte, nte, &out->boosted, err, errlen)) ||
         (st = metrics_calibration(pte, yte, NULL, nte, CHURN_CALIB_BINS, out->bins_boosted,

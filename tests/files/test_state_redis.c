@@ -22,6 +22,7 @@
 
 #include "csv.h"
 #include "date.h"
+#include "monotime.h"
 #include "rng.h"
 #include "state.h"
 #include "state_redis.h"
@@ -60,15 +61,6 @@ static rfm_status get_r(void *st, const char *id, int32_t asof, state_customer *
 static rfm_status count_r(void *st, uint64_t *n, char *err, size_t errlen)
 {
     return rstate_count(st, n, err, errlen);
-}
-static rfm_status get_s(void *st, const char *id, int32_t asof, state_customer *out, char *err,
-                        size_t errlen)
-{
-    return state_get(st, id, asof, out, err, errlen);
-}
-static rfm_status count_s(void *st, uint64_t *n, char *err, size_t errlen)
-{
-    return state_count(st, n, err, errlen);
 }
 
 /* A store on the test's server under its own key prefix (tests do not see
@@ -368,7 +360,7 @@ static void test_same_as_sqlite(void **state)
     report_maxdiff("spend, SQLite vs Redis, relative", maxrel, 1e-12);
     /* And both equal the trainer. */
     compare_days(as_fx(rd), ref, fx.day0);
-    compare_days((fx_store){sq, get_s, count_s}, ref, fx.day0);
+    compare_days(fx_sqlite(sq), ref, fx.day0);
     state_close(sq);
     rstate_close(rd);
     char cmd[128];
@@ -564,13 +556,6 @@ static void test_one_replica_seeds(void **state)
     free(fx.l);
 }
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 /* The server killed with SIGKILL (appendfsync always: what it answered is
  * on disk): calls fail within the timeout, naming the URL; restarted on
  * the same port and folder, the same handle reconnects by itself and
@@ -598,13 +583,13 @@ static void test_server_killed_and_back(void **state)
     apply_r(st, ev, half, res);
     redis_kill(&own, SIGKILL);
     state_customer c;
-    double t0 = now_s();
+    double t0 = monotime_s();
     rfm_status s = rstate_apply(st, ev + half, fx.n - half, res, err, sizeof err);
     assert_int_equal(s, RFM_EIO);
     assert_non_null(strstr(err, own.url));
     s = rstate_get(st, "10001", 30000, &c, err, sizeof err);
     assert_int_equal(s, RFM_EIO);
-    double waited = now_s() - t0;
+    double waited = monotime_s() - t0;
     printf("    down: %s (two calls in %.3f s)\n", err, waited);
     assert_true(waited < 5); /* refused at once; bounded by the timeout anyway */
     redis_start(&own, "always");
@@ -641,9 +626,9 @@ static void test_slow_server_times_out(void **state)
     assert_int_equal(rstate_open(srv.url, &o, &st, err, sizeof err), RFM_OK);
     kill(srv.pid, SIGSTOP);
     state_customer c;
-    double t0 = now_s();
+    double t0 = monotime_s();
     rfm_status s = rstate_get(st, "1", 20000, &c, err, sizeof err);
-    double waited = now_s() - t0;
+    double waited = monotime_s() - t0;
     kill(srv.pid, SIGCONT);
     printf("    stopped server: %s after %.3f s\n", err, waited);
     assert_int_equal(s, RFM_EIO);

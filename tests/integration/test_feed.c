@@ -10,6 +10,7 @@
  * nothing again on the same day. */
 #include "testutil.h"
 #include "net.h"
+#include "daemon.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -31,42 +32,10 @@ static pid_t pid;
  * (caller frees). -1 when the connection failed. */
 static int request(const char *method, const char *path, const char *body, char **out)
 {
-    *out = NULL;
-    int fd = dial_for(port, 20);
-    if (fd < 0)
-        return -1;
-    char head[512];
-    size_t blen = body ? strlen(body) : 0;
-    int hn = snprintf(head, sizeof head,
-                      "%s %s HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN "\r\n"
-                      "Content-Type: application/json\r\nContent-Length: %zu\r\n"
-                      "Connection: close\r\n\r\n",
-                      method, path, blen);
-    if (send(fd, head, (size_t)hn, MSG_NOSIGNAL) != hn ||
-        (blen && send(fd, body, blen, MSG_NOSIGNAL) != (ssize_t)blen)) {
-        close(fd);
-        return -1;
-    }
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    for (;;) {
-        if (n + 4096 > cap)
-            buf = realloc(buf, cap *= 2);
-        ssize_t k = recv(fd, buf + n, cap - n - 1, 0);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            break;
-        n += (size_t)k;
-    }
-    close(fd);
-    buf[n] = '\0';
-    int status = -1;
-    char *end = strstr(buf, "\r\n\r\n");
-    if (end && sscanf(buf, "HTTP/1.1 %d", &status) == 1)
-        *out = strdup(end + 4);
-    free(buf);
-    return status;
+    response r;
+    int rc = daemon_request(port, TOKEN, method, path, body, &r);
+    *out = r.body;
+    return rc == 0 ? r.status : -1;
 }
 
 /* A GET /feed stream: HTTP/1.0, so the body is the event stream itself
@@ -155,42 +124,22 @@ static void sse_close(sse *s) { close(s->fd); }
 static void start(void)
 {
     port = free_port();
-    fflush(stdout);
-    pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        if (chdir("..") != 0)
-            _exit(99);
-        char cfg[128], p[16], log[128], models[128], state[128];
-        snprintf(cfg, sizeof cfg, "%s/rfm.yaml", dir);
-        snprintf(p, sizeof p, "%d", port);
-        snprintf(log, sizeof log, "%s/serve.log", dir);
-        snprintf(models, sizeof models, "%s/models", dir);
-        snprintf(state, sizeof state, "%s/state.db", dir);
-        if (!freopen(log, "a", stderr) || !freopen("/dev/null", "w", stdout))
-            _exit(97);
-        setenv("RFM_API_TOKENS", TOKEN, 1);
-        const char *serve = getenv("RFM_SERVE") ? getenv("RFM_SERVE") : "bin/rfm-serve";
-        execl(serve, "rfm-serve", "--config", cfg, "--port", p, "--models", models, "--state",
-              state, (char *)NULL);
-        _exit(98);
+    char models[128], state[128];
+    snprintf(models, sizeof models, "%s/models", dir);
+    snprintf(state, sizeof state, "%s/state.db", dir);
+    int code = -1;
+    pid_t p = daemon_start(dir, "rfm.yaml", models, state, TOKEN, port, &code);
+    if (p > 0) {
+        pid = p;
+        return;
     }
-    for (int i = 0; i < 3000; i++) {
-        int fd = dial_for(port, 5);
-        if (fd >= 0) {
-            close(fd);
-            return;
-        }
-        int st;
-        if (waitpid(pid, &st, WNOHANG) == pid) {
-            char cmd[128];
-            snprintf(cmd, sizeof cmd, "cat %s/serve.log", dir);
-            if (system(cmd) != 0)
-                print_message("  (no log)\n");
-            fail_msg("rfm-serve exited with status %d", WEXITSTATUS(st));
-        }
-        usleep(10000);
-    }
+    /* pid stays 0: teardown signals nothing. */
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "cat %s/serve.log", dir);
+    if (system(cmd) != 0)
+        print_message("  (no log)\n");
+    if (code >= 0)
+        fail_msg("rfm-serve exited with status %d", code);
     fail_msg("rfm-serve did not start (see %s/serve.log)", dir);
 }
 
@@ -226,9 +175,7 @@ static int teardown(void **state)
     (void)state;
     /* A clean stop with streams having been open: exit 0 (under the
      * sanitizers, also no error or leak at exit). */
-    kill(pid, SIGTERM);
-    int st;
-    waitpid(pid, &st, 0);
+    int st = daemon_stop(pid);
     char cmd[128];
     int clean = WIFEXITED(st) && WEXITSTATUS(st) == 0;
     if (!clean) {

@@ -15,6 +15,7 @@
  *   are exact. */
 #include "testutil.h"
 #include "net.h"
+#include "daemon.h"
 #include "kafka_mock.h"
 #include "fileio.h"
 
@@ -30,6 +31,7 @@
 
 #include "csv.h"
 #include "rng.h"
+#include "events_fixture.h"
 
 #define TOKEN "kafka-token"
 #define CUT "2011-11-15" /* lines on or after it are events */
@@ -38,64 +40,12 @@
 static char dir[64];
 static kmock *mock;
 
-typedef struct {
-    char id[16], cust[24], time[24], invoice[16], product[24], quantity[16], price[16];
-} line;
 static line *tail;
 static size_t ntail;
 
-typedef struct {
-    int status;
-    char *body;
-} response;
-
 static int request(int port, const char *method, const char *path, const char *body, response *r)
 {
-    memset(r, 0, sizeof *r);
-    int fd = dial_for(port, 20);
-    if (fd < 0)
-        return -1;
-    size_t blen = body ? strlen(body) : 0;
-    char head[512];
-    int hn = snprintf(head, sizeof head,
-                      "%s %s HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN "\r\n"
-                      "Content-Type: application/json\r\nContent-Length: %zu\r\n"
-                      "Connection: close\r\n\r\n",
-                      method, path, blen);
-    if (send(fd, head, (size_t)hn, MSG_NOSIGNAL) != hn) {
-        close(fd);
-        return -1;
-    }
-    for (size_t o = 0; o < blen;) {
-        ssize_t w = send(fd, body + o, blen - o, MSG_NOSIGNAL);
-        if (w <= 0) {
-            close(fd);
-            return -1;
-        }
-        o += (size_t)w;
-    }
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    for (;;) {
-        if (n + 4096 > cap)
-            buf = realloc(buf, cap *= 2);
-        ssize_t k = recv(fd, buf + n, cap - n - 1, 0);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            break;
-        n += (size_t)k;
-    }
-    close(fd);
-    buf[n] = '\0';
-    char *end = strstr(buf, "\r\n\r\n");
-    if (!end || sscanf(buf, "HTTP/1.1 %d", &r->status) != 1) {
-        free(buf);
-        return -1;
-    }
-    r->body = strdup(end + 4);
-    free(buf);
-    return 0;
+    return daemon_request(port, TOKEN, method, path, body, r);
 }
 
 /* A config in dir: the shipped one (products off) with an events.kafka
@@ -132,50 +82,15 @@ static void write_config(const char *name, const char *topic, const char *extra)
 
 static pid_t start(const char *config, const char *store, int port)
 {
-    fflush(stdout);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        if (chdir("..") != 0)
-            _exit(99);
-        char cfg[128], p[16], log[128], models[128];
-        snprintf(cfg, sizeof cfg, "%s/%s", dir, config);
-        snprintf(p, sizeof p, "%d", port);
-        snprintf(log, sizeof log, "%s/serve.log", dir);
-        snprintf(models, sizeof models, "%s/models", dir);
-        if (!freopen(log, "a", stderr) || !freopen("/dev/null", "w", stdout))
-            _exit(97);
-        setenv("RFM_API_TOKENS", TOKEN, 1);
-        const char *serve = getenv("RFM_SERVE") ? getenv("RFM_SERVE") : "bin/rfm-serve";
-        execl(serve, "rfm-serve", "--config", cfg, "--port", p, "--models", models, "--state",
-              store, (char *)NULL);
-        _exit(98);
-    }
-    for (int i = 0; i < 3000; i++) {
-        int fd = dial_for(port, 20);
-        if (fd >= 0) {
-            close(fd);
-            return pid;
-        }
-        int st;
-        if (waitpid(pid, &st, WNOHANG) == pid)
-            return -1;
-        usleep(10000);
-    }
-    return -1;
+    char models[128];
+    snprintf(models, sizeof models, "%s/models", dir);
+    return daemon_start(dir, config, models, store, TOKEN, port, NULL);
 }
 
 static void stop(pid_t pid)
 {
-    kill(pid, SIGTERM);
-    int st;
-    waitpid(pid, &st, 0);
+    int st = daemon_stop(pid);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-}
-
-static void copy_field(char *to, size_t cap, const csv_field *f)
-{
-    snprintf(to, cap, "%.*s", (int)(f->len < cap ? f->len : cap - 1), f->s);
 }
 
 static int setup(void **state)
@@ -185,51 +100,11 @@ static int setup(void **state)
     assert_non_null(mkdtemp(dir));
     assert_non_null(mock = kmock_start());
     write_config("rfm.yaml", NULL, NULL);
-    char err[RFM_ERRLEN], path[256];
-    csv_reader *csv;
-    if (csv_open("../data/online_retail.csv.gz", &csv, err, sizeof err) != RFM_OK)
-        fail_msg("%s", err);
+    tail = fixture_split(dir, CUT, &ntail);
+    char path[256], models[128];
     snprintf(path, sizeof path, "%s/head.csv", dir);
-    FILE *head = fopen(path, "w");
-    assert_non_null(head);
-    size_t cap = 1 << 17;
-    tail = malloc(cap * sizeof *tail);
-    const csv_field *f;
-    size_t n;
-    int first = 1;
-    while (csv_next(csv, &f, &n, err, sizeof err) == RFM_OK && n > 0) {
-        if (first || (n >= 8 && strncmp(f[4].s, CUT, 10) < 0)) {
-            for (size_t i = 0; i < n; i++) {
-                fputs(i ? ",\"" : "\"", head);
-                for (const char *p = f[i].s; *p; p++)
-                    fputs(*p == '"' ? "\"\"" : (char[2]){*p, 0}, head);
-                fputc('"', head);
-            }
-            fputc('\n', head);
-            first = 0;
-            continue;
-        }
-        if (n < 8 || ntail == cap)
-            continue;
-        line *l = &tail[ntail];
-        snprintf(l->id, sizeof l->id, "L%zu", ntail);
-        copy_field(l->invoice, sizeof l->invoice, &f[0]);
-        copy_field(l->product, sizeof l->product, &f[1]);
-        copy_field(l->quantity, sizeof l->quantity, &f[3]);
-        copy_field(l->time, sizeof l->time, &f[4]);
-        copy_field(l->price, sizeof l->price, &f[5]);
-        copy_field(l->cust, sizeof l->cust, &f[6]);
-        ntail++;
-    }
-    csv_close(csv);
-    fclose(head);
-    assert_true(ntail > 10000);
-    char cmd[512];
-    snprintf(cmd, sizeof cmd,
-             "../bin/rfm-train --quiet --config %s/rfm.yaml --transactions %s "
-             "--only segments,churn --models %s/models",
-             dir, path, dir);
-    assert_int_equal(system(cmd), 0);
+    snprintf(models, sizeof models, "%s/models", dir);
+    fixture_train(dir, path, models);
     return 0;
 }
 

@@ -13,6 +13,7 @@
  * with nothing acknowledged lost. Skips only without /usr/bin/redis-server. */
 #include "testutil.h"
 #include "net.h"
+#include "daemon.h"
 #include "redis.h"
 
 #include <arpa/inet.h>
@@ -27,7 +28,9 @@
 #include <unistd.h>
 
 #include "csv.h"
+#include "monotime.h"
 #include "rng.h"
+#include "events_fixture.h"
 
 #define TOKEN "events-token"
 #define CUT "2011-11-15"  /* lines on or after it are events */
@@ -36,211 +39,36 @@
 
 static char dir[64];
 
-typedef struct {
-    char id[16], cust[24], time[24], invoice[16], product[24];
-    char quantity[16], price[16];
-} line;
-
 static line *tail; /* the events, in file order */
 static size_t ntail;
 
-typedef struct {
-    char id[24];
-    double recency, frequency, monetary;
-} ref_row;
 static ref_row *ref; /* customers.csv of the training run on the whole file */
 static size_t nref;
-
-typedef struct {
-    int status;
-    char *body;
-} response;
-
-static int dial(int port) { return dial_for(port, 20); }
 
 /* One request on a new connection; 0 on an answer, -1 when the connection
  * failed or closed first (the daemon died). */
 static int request(int port, const char *method, const char *path, const char *body, response *r)
 {
-    memset(r, 0, sizeof *r);
-    int fd = dial(port);
-    if (fd < 0)
-        return -1;
-    size_t blen = body ? strlen(body) : 0;
-    char head[512];
-    int hn = snprintf(head, sizeof head,
-                      "%s %s HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN "\r\n"
-                      "Content-Type: application/json\r\nContent-Length: %zu\r\n"
-                      "Connection: close\r\n\r\n",
-                      method, path, blen);
-    if (send(fd, head, (size_t)hn, MSG_NOSIGNAL) != hn) {
-        close(fd);
-        return -1;
-    }
-    for (size_t o = 0; o < blen;) {
-        ssize_t w = send(fd, body + o, blen - o, MSG_NOSIGNAL);
-        if (w <= 0) {
-            close(fd);
-            return -1;
-        }
-        o += (size_t)w;
-    }
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    for (;;) {
-        if (n + 4096 > cap)
-            buf = realloc(buf, cap *= 2);
-        ssize_t k = recv(fd, buf + n, cap - n - 1, 0);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            break;
-        n += (size_t)k;
-    }
-    close(fd);
-    buf[n] = '\0';
-    char *end = strstr(buf, "\r\n\r\n");
-    if (!end || sscanf(buf, "HTTP/1.1 %d", &r->status) != 1) {
-        free(buf);
-        return -1;
-    }
-    r->body = strdup(end + 4);
-    free(buf);
-    return 0;
+    return daemon_request(port, TOKEN, method, path, body, r);
 }
 
-static const char *config_name = "rfm.yaml"; /* in dir */
-static test_redis srv;                       /* the shared store */
+static test_redis srv; /* the shared store */
 
 static pid_t start(const char *models, const char *state, int port)
 {
-    fflush(stdout);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        if (chdir("..") != 0) /* the config's paths are the repository root's */
-            _exit(99);
-        char cfg[128], p[16], log[128];
-        snprintf(cfg, sizeof cfg, "%s/%s", dir, config_name);
-        snprintf(p, sizeof p, "%d", port);
-        snprintf(log, sizeof log, "%s/serve.log", dir);
-        if (!freopen(log, "a", stderr) || !freopen("/dev/null", "w", stdout))
-            _exit(97);
-        setenv("RFM_API_TOKENS", TOKEN, 1);
-        const char *serve = getenv("RFM_SERVE") ? getenv("RFM_SERVE") : "bin/rfm-serve";
-        execl(serve, "rfm-serve", "--config", cfg, "--port", p, "--models", models, "--state",
-              state, (char *)NULL);
-        _exit(98);
-    }
-    for (int i = 0; i < 3000; i++) {
-        int fd = dial(port);
-        if (fd >= 0) {
-            close(fd);
-            return pid;
-        }
-        int st;
-        if (waitpid(pid, &st, WNOHANG) == pid)
-            return -1;
-        usleep(10000);
-    }
-    return -1;
+    return daemon_start(dir, "rfm.yaml", models, state, TOKEN, port, NULL);
 }
 
-static void stop(pid_t pid)
-{
-    kill(pid, SIGTERM);
-    int st;
-    waitpid(pid, &st, 0);
-}
-
-static void train(const char *file, const char *models)
-{
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd,
-             "../bin/rfm-train --quiet --config %s/rfm.yaml --transactions %s "
-             "--only segments,churn --models %s",
-             dir, file, models);
-    assert_int_equal(system(cmd), 0);
-}
-
-static void copy_field(char *to, size_t cap, const csv_field *f)
-{
-    snprintf(to, cap, "%.*s", (int)(f->len < cap ? f->len : cap - 1), f->s);
-}
+static void stop(pid_t pid) { daemon_stop(pid); }
 
 static int setup(void **state)
 {
     (void)state;
     snprintf(dir, sizeof dir, "/tmp/rfmtest_redis_XXXXXX");
     assert_non_null(mkdtemp(dir));
-    char cmd[512], path[256];
-    /* Products off (no embeddings needed), no uplift campaign. */
-    snprintf(cmd, sizeof cmd,
-             "sed 's/^\\(    product:\\).*/\\1 null/' ../config/rfm.yaml > %s/rfm.yaml", dir);
-    assert_int_equal(system(cmd), 0);
-    /* head.csv: the lines before CUT; the rest become events. */
-    char err[RFM_ERRLEN];
-    csv_reader *csv;
-    if (csv_open("../data/online_retail.csv.gz", &csv, err, sizeof err) != RFM_OK)
-        fail_msg("%s", err);
-    snprintf(path, sizeof path, "%s/head.csv", dir);
-    FILE *head = fopen(path, "w");
-    assert_non_null(head);
-    size_t cap = 1 << 17;
-    tail = malloc(cap * sizeof *tail);
-    const csv_field *f;
-    size_t n;
-    int first = 1;
-    while (csv_next(csv, &f, &n, err, sizeof err) == RFM_OK && n > 0) {
-        if (first || (n >= 8 && strncmp(f[4].s, CUT, 10) < 0)) {
-            for (size_t i = 0; i < n; i++) {
-                fputs(i ? ",\"" : "\"", head);
-                for (const char *p = f[i].s; *p; p++) /* quotes inside doubled */
-                    fputs(*p == '"' ? "\"\"" : (char[2]){*p, 0}, head);
-                fputc('"', head);
-            }
-            fputc('\n', head);
-            first = 0;
-            continue;
-        }
-        if (n < 8)
-            continue;
-        if (ntail == cap)
-            tail = realloc(tail, (cap *= 2) * sizeof *tail);
-        line *l = &tail[ntail];
-        snprintf(l->id, sizeof l->id, "L%zu", ntail);
-        copy_field(l->invoice, sizeof l->invoice, &f[0]);
-        copy_field(l->product, sizeof l->product, &f[1]);
-        copy_field(l->quantity, sizeof l->quantity, &f[3]);
-        copy_field(l->time, sizeof l->time, &f[4]);
-        copy_field(l->price, sizeof l->price, &f[5]);
-        copy_field(l->cust, sizeof l->cust, &f[6]);
-        ntail++;
-    }
-    csv_close(csv);
-    fclose(head);
-    assert_true(ntail > 10000);
-    char models[128];
-    snprintf(models, sizeof models, "%s/models", dir);
-    train(path, models);
-    snprintf(models, sizeof models, "%s/full", dir);
-    char full[256];
-    snprintf(full, sizeof full, "%s/../data/online_retail.csv.gz", getcwd(path, sizeof path));
-    train(full, models);
-    snprintf(path, sizeof path, "%s/full/customers.csv", dir);
-    FILE *c = fopen(path, "r");
-    assert_non_null(c);
-    char row[512];
-    ref = malloc(8192 * sizeof *ref);
-    assert_non_null(fgets(row, sizeof row, c)); /* header */
-    while (nref < 8192 && fgets(row, sizeof row, c)) {
-        ref_row *r = &ref[nref];
-        if (sscanf(row, "%23[^,],%lf,%lf,%lf", r->id, &r->recency, &r->frequency, &r->monetary) ==
-            4)
-            nref++;
-    }
-    fclose(c);
-    assert_true(nref > 4000);
+    /* Products off (no embeddings needed), no uplift campaign; head.csv:
+     * the lines before CUT, the rest become events. */
+    fixture_cut(dir, CUT, &tail, &ntail, &ref, &nref);
     if (redis_present())
         redis_start(&srv, "always");
     return 0;
@@ -260,87 +88,16 @@ static int teardown(void **state)
 /* JSON of the events order[from..to) (indices into tail). */
 static char *batch_json(const size_t *order, size_t from, size_t to, const char *suffix)
 {
-    size_t cap = 256 + (to - from) * 256, n = 0;
-    char *b = malloc(cap);
-    n += (size_t)snprintf(b + n, cap - n, "{\"events\": [");
-    for (size_t i = from; i < to; i++) {
-        const line *l = &tail[order[i]];
-        n += (size_t)snprintf(b + n, cap - n,
-                              "%s{\"event_id\": \"%s%s\", \"customer_id\": \"%s\", \"time\": "
-                              "\"%s\", \"invoice\": \"%s\", \"product\": \"%s\", \"quantity\": "
-                              "%s, \"price\": %s}",
-                              i > from ? ", " : "", l->id, suffix, l->cust, l->time, l->invoice,
-                              l->product, l->quantity, l->price);
-    }
-    snprintf(b + n, cap - n, "]}");
-    return b;
+    return fixture_batch_json(tail, order, from, to, suffix);
 }
 
-static double num(const char *body, const char *key)
-{
-    char k[64];
-    snprintf(k, sizeof k, "\"%s\":", key);
-    const char *p = strstr(body, k);
-    return p ? strtod(p + strlen(k), NULL) : NAN;
-}
+static double num(const char *body, const char *key) { return fixture_num(body, key); }
 
 /* Every customer of the whole-file training run, through GET
  * /customers/{id}: recency, frequency and monetary as rfm-train's. */
-static void compare_all(int port)
-{
-    size_t bad = 0;
-    double worst = 0;
-    for (size_t i = 0; i < nref; i++) {
-        char path[128];
-        snprintf(path, sizeof path, "/customers/%s?as_of=" LAST, ref[i].id);
-        response r;
-        assert_int_equal(request(port, "GET", path, NULL, &r), 0);
-        if (r.status != 200) {
-            if (bad++ < 5)
-                print_message("customer %s: %d %s\n", ref[i].id, r.status, r.body);
-            free(r.body);
-            continue;
-        }
-        double rec = num(r.body, "recency"), fr = num(r.body, "frequency"),
-               mon = num(r.body, "monetary");
-        double rel = fabs(mon - ref[i].monetary) / fmax(1, fabs(ref[i].monetary));
-        worst = fmax(worst, rel);
-        if (rec != ref[i].recency || fr != ref[i].frequency || !(rel <= 1e-9)) {
-            if (bad++ < 5)
-                print_message("customer %s: state %g %g %.10g, rfm-train %g %g %.10g\n", ref[i].id,
-                              rec, fr, mon, ref[i].recency, ref[i].frequency, ref[i].monetary);
-        }
-        free(r.body);
-    }
-    print_message("  %zu customers compared, %zu differ; largest relative monetary difference "
-                  "%.2g (tolerance 1e-9)\n",
-                  nref, bad, worst);
-    assert_int_equal(bad, 0);
-}
+static void compare_all(int port) { fixture_compare_all(port, TOKEN, ref, nref, LAST); }
 
-static size_t *shuffled(uint64_t seed)
-{
-    size_t *o = malloc(ntail * sizeof *o);
-    for (size_t i = 0; i < ntail; i++)
-        o[i] = i;
-    rfm_rng g;
-    rfm_rng_seed(&g, seed);
-    for (size_t i = ntail - 1; i > 0; i--) {
-        size_t j = (size_t)(rfm_rng_uniform(&g) * (double)(i + 1));
-        if (j > i)
-            j = i;
-        size_t t = o[i];
-        o[i] = o[j], o[j] = t;
-    }
-    return o;
-}
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
+static size_t *shuffled(uint64_t seed) { return fixture_shuffled(ntail, seed); }
 
 /* Batches to replica A or B at random; one of them killed with SIGKILL at
  * random moments and restarted; a batch without a 200 goes to the other. */
@@ -484,9 +241,9 @@ static void test_redis_down_and_back(void **state)
     free(r.body);
 
     redis_kill(&srv, SIGKILL);
-    double t0 = now_s();
+    double t0 = monotime_s();
     assert_int_equal(request(port, "GET", "/customers/12348?as_of=2011-12-21", NULL, &r), 0);
-    double waited = now_s() - t0;
+    double waited = monotime_s() - t0;
     print_message("  Redis down: %d %s (%.3f s)\n", r.status, r.body, waited);
     assert_int_equal(r.status, 503);
     assert_non_null(strstr(r.body, "{\"error\":{\"code\":503"));

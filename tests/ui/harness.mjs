@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, writeFileSync, rmSync, existsSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createServer, connect } from 'node:net';
 import { chromium } from 'playwright-core';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -29,10 +30,11 @@ export function tempDir(prefix) {
   return d;
 }
 
-// A config for the test: no state store, an access log (server times).
+// A config for the test: a state store of its own in dir (POST /events,
+// GET /feed), an access log (server times).
 function testConfig(dir) {
   let y = readFileSync(join(ROOT, 'config/rfm.yaml'), 'utf8');
-  y = y.replace('path: state/state.db', 'path: null');
+  y = y.replace('path: state/state.db', `path: ${join(dir, 'state.db')}`);
   y = y.replace('access_log: null', `access_log: ${join(dir, 'access.log')}`);
   y = y.replace('openapi: openapi.yaml', `openapi: ${join(ROOT, 'openapi.yaml')}`);
   const f = join(dir, 'rfm.yaml');
@@ -73,6 +75,7 @@ export async function startServer() {
   });
   return {
     base: `http://127.0.0.1:${port}`,
+    port,
     dir,
     log: () => (existsSync(join(dir, 'access.log')) ? readFileSync(join(dir, 'access.log'), 'utf8') : ''),
     stderr: () => err,
@@ -85,6 +88,34 @@ export async function startServer() {
       children.delete(child);
       return code;
     },
+  };
+}
+
+// A TCP relay to the daemon's port that the test can cut: cut(true) closes
+// every connection through it (the browser sees its stream end) and
+// refuses new ones until cut(false). Chromium's offline mode would not do:
+// it leaves a stream already open alone. Resolves to {base, cut, close}.
+export async function relay(port) {
+  const socks = new Set();
+  let refusing = false;
+  const server = createServer((c) => {
+    if (refusing) return c.destroy();
+    const u = connect(port, '127.0.0.1');
+    socks.add(c).add(u);
+    const drop = () => { c.destroy(); u.destroy(); socks.delete(c); socks.delete(u); };
+    c.on('error', drop).on('close', drop);
+    u.on('error', drop).on('close', drop);
+    c.pipe(u);
+    u.pipe(c);
+  });
+  await new Promise((res) => server.listen(0, '127.0.0.1', res));
+  return {
+    base: `http://127.0.0.1:${server.address().port}`,
+    cut(on) {
+      refusing = on;
+      if (on) for (const s of socks) s.destroy();
+    },
+    close: () => new Promise((res) => { for (const s of socks) s.destroy(); server.close(res); }),
   };
 }
 
