@@ -103,6 +103,7 @@ $(eval $(call program,score,score))
 $(eval $(call program,report,report))
 $(B)/tests/integration/test_http $(B)/tests/integration/test_events $(B)/tests/integration/test_feed: $(B)/bin/rfm-serve
 $(B)/tests/integration/test_redis: $(B)/bin/rfm-serve
+$(B)/tests/integration/test_accesslog: $(B)/bin/rfm-serve
 $(B)/tests/integration/test_http: $(B)/ui-assets/index.html
 $(B)/tests/integration/test_privacy: $(B)/bin/rfm-serve $(B)/bin/rfm-train $(B)/bin/rfm-score
 $(B)/tests/integration/test_score: $(B)/bin/rfm-serve $(B)/bin/rfm-score
@@ -118,6 +119,8 @@ $(B)/tests/%: tests/%.c $(B)/libcore.a $(wildcard tests/*.h)
 
 # test_oom makes each allocation fail in turn: core/'s and api_load's calls go to its wrappers.
 $(B)/tests/integration/test_oom: $(B)/server/api.o $(B)/server/live.o
+$(B)/tests/integration/test_alog: $(B)/server/alog.o
+$(B)/tests/integration/test_alog: TEST_OBJ = $(B)/server/alog.o
 $(B)/tests/integration/test_oom: TEST_OBJ = $(B)/server/api.o $(B)/server/live.o
 $(B)/tests/integration/test_oom: TEST_LIBS += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=free,--wrap=json_load_file
 
@@ -168,7 +171,7 @@ FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE $(CORE_INC) -Iserver $(WARN) -g -O1 $(NOE
 FUZZ_OBJ     := $(CORE_C:%.c=$(FUZZ_B)/%.o) $(CORE_CXX:%.cpp=$(FUZZ_B)/%.o) \
                 $(FUZZ_B)/server/api.o $(FUZZ_B)/server/docs.o $(FUZZ_B)/server/http.o \
                 $(FUZZ_B)/server/ops.o $(FUZZ_B)/server/guard.o $(FUZZ_B)/server/live.o \
-                $(FUZZ_B)/server/ui.o
+                $(FUZZ_B)/server/ui.o $(FUZZ_B)/server/alog.o
 FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS    := $(FUZZ_NAMES:%=$(FUZZ_B)/fuzz_%)
 FUZZ_MODELS  := $(FUZZ_B)/models/manifest.json

@@ -12,9 +12,10 @@
  * Workload: millions of customers. Two passes over the customer table
  * (core/files/bulk.h, shared with rfm-serve's GET /exports/customers.csv):
  * the first computes the percentile keys (churn probability and CLTV:
- * 32 bytes a customer with their sorted copies), the filters and the
- * ranking; the second scores again and streams each row out; beyond the
- * models and those arrays, memory does not grow with the customers.
+ * 32 bytes a customer with their sorted copies; and the churn probability,
+ * which is not computed twice), the filters and the ranking; the second
+ * scores again and streams each row out; beyond the models and those
+ * arrays, memory does not grow with the customers.
  *
  * With --state, the customers are those of the live customer-state store
  * (core/files/state.h) with a purchase by --as-of (default today), their

@@ -227,11 +227,22 @@ static int h_segment(void *user, const json_t *body, json_t **out, char *msg, si
     if (score_customer(&sm, &row, SCORE_SEGMENTS, 0, &sr, msg, len) != RFM_OK)
         return 422;
     const segments_result r = sr.seg;
-    *out = json_pack("{s:I,s:s,s:s,s:s,s:s,s:s}", "cluster", (json_int_t)r.cluster, "segment",
-                     r.segment, "rfm_score", r.rfm_score, "rfm_segment", r.rfm_segment, "strategy",
-                     r.strategy, "model_version", a->segments_version);
-    if (*out && id)
-        json_object_set_new(*out, "customer_id", json_string(id));
+    /* Built member by member without UTF-8 checks: the texts come from the
+     * model file, which jansson checked when it was loaded, and the keys are
+     * literals (json_pack checked each again on every request). */
+    json_t *o = json_object();
+    if (o && (json_object_set_new_nocheck(o, "cluster", json_integer((json_int_t)r.cluster)) ||
+              json_object_set_new_nocheck(o, "segment", json_string_nocheck(r.segment)) ||
+              json_object_set_new_nocheck(o, "rfm_score", json_string_nocheck(r.rfm_score)) ||
+              json_object_set_new_nocheck(o, "rfm_segment", json_string_nocheck(r.rfm_segment)) ||
+              json_object_set_new_nocheck(o, "strategy", json_string_nocheck(r.strategy)) ||
+              json_object_set_new_nocheck(o, "model_version",
+                                          json_string_nocheck(a->segments_version)) ||
+              (id && json_object_set_new_nocheck(o, "customer_id", json_string(id))))) {
+        json_decref(o);
+        o = NULL; /* out of memory: call() answers 503 */
+    }
+    *out = o;
     return 200;
 }
 
@@ -482,6 +493,38 @@ static json_t *rejection(size_t i, int code, state_reason r, const char *msg)
                      "reason", state_reason_name(r), "message", msg);
 }
 
+/* The 200 reply of POST /events from each item's outcome. */
+static int events_reply(const live_item *res, size_t n, json_t **out)
+{
+    json_t *rejected = json_array(), *ignored = json_array();
+    size_t accepted = 0, dups = 0;
+    for (size_t i = 0; rejected && ignored && i < n; i++) {
+        if (res[i].outcome == STATE_APPLIED || res[i].outcome == STATE_IGNORED)
+            accepted++;
+        if (res[i].outcome == STATE_IGNORED)
+            json_array_append_new(ignored, json_pack("{s:I,s:s}", "index", (json_int_t)i, "reason",
+                                                     state_reason_name(res[i].reason)));
+        else if (res[i].outcome == STATE_DUPLICATE)
+            dups++;
+        else if (res[i].outcome == STATE_REJECTED)
+            json_array_append_new(rejected, rejection(i, 422, res[i].reason, res[i].why));
+    }
+    if (rejected && ignored) /* else *out stays NULL: 503 out of memory */
+        *out = json_pack("{s:I,s:I,s:O,s:O}", "accepted", (json_int_t)accepted, "duplicates",
+                         (json_int_t)dups, "rejected", rejected, "ignored", ignored);
+    json_decref(rejected);
+    json_decref(ignored);
+    return 200;
+}
+
+/* A store failure: nothing of the batch was written. */
+static int events_failed(rfm_status st, const char *err, char *msg, size_t len)
+{
+    snprintf(msg, len, "%s: nothing of this batch was written; send it again %s", err,
+             st == RFM_ENOSPC ? "once space is freed" : "later");
+    return st == RFM_ENOSPC ? 507 : 503;
+}
+
 static int h_events(void *user, const json_t *body, json_t **out, char *msg, size_t len)
 {
     const api *a = user;
@@ -500,39 +543,43 @@ static int h_events(void *user, const json_t *body, json_t **out, char *msg, siz
     }
     const json_t **items = calloc(n ? n : 1, sizeof *items);
     live_item *res = calloc(n ? n : 1, sizeof *res);
-    json_t *rejected = json_array(), *ignored = json_array();
     int status = 200;
-    if (!items || !res || !rejected || !ignored)
+    if (!items || !res)
         goto out; /* *out stays NULL: 503 out of memory */
     for (size_t i = 0; i < n; i++)
         items[i] = json_array_get(evs, i);
     char err[256];
     rfm_status st = live_apply_items(a->live, items, n, res, err, sizeof err);
-    if (st != RFM_OK) {
-        snprintf(msg, len, "%s: nothing of this batch was written; send it again %s", err,
-                 st == RFM_ENOSPC ? "once space is freed" : "later");
-        status = st == RFM_ENOSPC ? 507 : 503;
-        goto out;
-    }
-    size_t accepted = 0, dups = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (res[i].outcome == STATE_APPLIED || res[i].outcome == STATE_IGNORED)
-            accepted++;
-        if (res[i].outcome == STATE_IGNORED)
-            json_array_append_new(ignored, json_pack("{s:I,s:s}", "index", (json_int_t)i, "reason",
-                                                     state_reason_name(res[i].reason)));
-        else if (res[i].outcome == STATE_DUPLICATE)
-            dups++;
-        else if (res[i].outcome == STATE_REJECTED)
-            json_array_append_new(rejected, rejection(i, 422, res[i].reason, res[i].why));
-    }
-    *out = json_pack("{s:I,s:I,s:O,s:O}", "accepted", (json_int_t)accepted, "duplicates",
-                     (json_int_t)dups, "rejected", rejected, "ignored", ignored);
+    status = st != RFM_OK ? events_failed(st, err, msg, len) : events_reply(res, n, out);
 out:
-    json_decref(rejected);
-    json_decref(ignored);
     free(items);
     free(res);
+    return status;
+}
+
+/* POST /events without a JSON tree (http_route.raw): the body read
+ * straight into events (event_batch_read), which decides only bodies the
+ * general path would take, item for item the same (event.h); 0 for any
+ * other body (and without a store), which h_events then answers. */
+static int h_events_raw(void *user, const char *text, size_t tlen, json_t **out, char *msg,
+                        size_t len)
+{
+    const api *a = user;
+    if (!a->live)
+        return 0;
+    event_batch b;
+    event_body r = event_batch_read(text, tlen, a->batch_limit, live_types(a->live), &b);
+    if (r == EVENT_BODY_OTHER)
+        return 0;
+    live_item *res = r == EVENT_BODY_OK ? calloc(b.n, sizeof *res) : NULL;
+    int status = 200;
+    if (res) { /* else *out stays NULL: 503 out of memory */
+        char err[256];
+        rfm_status st = live_apply_batch(a->live, &b, res, err, sizeof err);
+        status = st != RFM_OK ? events_failed(st, err, msg, len) : events_reply(res, b.n, out);
+    }
+    free(res);
+    event_batch_free(&b);
     return status;
 }
 
@@ -636,9 +683,10 @@ static int h_customer(void *user, const json_t *body, json_t **out, char *msg, s
     if (a->churn) {
         const customer_row row = {f->recency, f->frequency,     f->monetary, f->bg_x, f->bg_t_x,
                                   f->bg_T,    f->bg_mean_spend, NAN,         NAN};
-        double x[CHURN_MAX_FEATURES], base, contrib[CHURN_MAX_FEATURES], logit, p;
+        double x[CHURN_MAX_FEATURES], p;
         churn_model_row(a->churn, &row, x);
-        if (churn_explain(a->churn, x, &base, contrib, &logit, &p, msg, len) == RFM_OK) {
+        /* The probability alone: churn_explain's bits without its SHAP. */
+        if (churn_predict(a->churn, x, &p, msg, len) == RFM_OK) {
             json_object_set_new(o, "churn_probability", json_real(p));
             json_object_set_new(o, "churn_risk",
                                 json_string(churn_risk_name(churn_risk_level(a->churn, p))));
@@ -648,8 +696,9 @@ static int h_customer(void *user, const json_t *body, json_t **out, char *msg, s
     }
     if (a->cltv) {
         cltv_prediction p;
-        if (cltv_predict(a->cltv, f->bg_x, f->bg_t_x, f->bg_T, f->bg_mean_spend, a->cltv_horizon,
-                         a->cltv_discount, &p, msg, len) == RFM_OK) {
+        /* No interval (the reply has none): the point figures, 8x cheaper. */
+        if (cltv_predict_cached(a->cltv, NULL, f->bg_x, f->bg_t_x, f->bg_T, f->bg_mean_spend,
+                                a->cltv_horizon, a->cltv_discount, 0, &p, msg, len) == RFM_OK) {
             json_object_set_new(o, "p_alive", json_real(p.p_alive));
             json_object_set_new(o, "expected_purchases", json_real(p.expected_purchases));
             json_object_set_new(o, "cltv", json_real(p.cltv));
@@ -666,14 +715,18 @@ static int h_customer(void *user, const json_t *body, json_t **out, char *msg, s
 int api_score_id(const api *a, const char *id, int32_t asof, score_result *out, json_t **scores,
                  char *msg, size_t len)
 {
-    *scores = NULL;
+    if (scores)
+        *scores = NULL;
     customer_row row;
     int st = by_id(a, id, asof, &row, NULL, msg, len);
     if (st)
         return st;
     score_models sm = {.segments = a->segments, .churn = a->churn};
-    if (score_customer(&sm, &row, SCORE_SEGMENTS | SCORE_CHURN, 1, out, msg, len) != RFM_OK)
+    if (score_customer(&sm, &row, SCORE_SEGMENTS | SCORE_CHURN | SCORE_CHURN_POINT, 1, out, msg,
+                       len) != RFM_OK)
         return 422;
+    if (!scores)
+        return 0; /* the labels alone (the feed's scoring before a batch) */
     json_t *o = json_pack("{s:f,s:f,s:f}", "recency", row.recency, "frequency", row.frequency,
                           "monetary", row.monetary);
     if (o && (out->done & SCORE_SEGMENTS)) {
@@ -1322,6 +1375,9 @@ rfm_status api_load(const char *models_dir, const char *openapi_path, api **out,
         api_free(a);
         return st;
     }
+    /* Positional: the fields after waits (raw) are left zero, set below. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
     http_route r[] = {
         {"GET", "/health", h_health, 0, NULL, NULL, 0, 0},
         {"GET", "/ready", h_ready, 0, NULL, NULL, 0, 0},
@@ -1356,6 +1412,10 @@ rfm_status api_load(const char *models_dir, const char *openapi_path, api **out,
          a->analytics_body[5] ? strlen(a->analytics_body[5]) : 0, 0},
     };
     _Static_assert(sizeof r <= sizeof a->routes, "api.routes is too small");
+#pragma GCC diagnostic pop
+    for (size_t i = 0; i < sizeof r / sizeof *r; i++)
+        if (r[i].fn == h_events)
+            r[i].raw = h_events_raw; /* its body without a JSON tree */
     a->nroutes = sizeof r / sizeof *r;
     memcpy(a->routes, r, sizeof r);
     *out = a;

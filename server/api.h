@@ -56,7 +56,8 @@ void api_set_not_ready(api *a, const char *(*fn)(void *ctx, char *buf, size_t le
  * the segments and churn models (those trained): 0, or 404 / 503 / 422
  * with msg. *scores (new reference) gets what a feed record carries:
  * recency, frequency, monetary, rfm_score, rfm_segment, cluster, segment,
- * churn_probability, churn_risk. out's labels borrow from a's models. */
+ * churn_probability, churn_risk (scores NULL: not built). out's labels borrow from a's
+ * models; out has no churn explanation (SCORE_CHURN_POINT). */
 int api_score_id(const api *a, const char *id, int32_t asof, score_result *out, json_t **scores,
                  char *msg, size_t len);
 /* The erasure list (erasure.h; NULL: none, DELETE /customers/{id} then

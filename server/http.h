@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "alog.h"
 #include "config.h"
 #include "guard.h"
 #include "oas.h"
@@ -42,6 +43,12 @@ typedef struct {
      * runs on a separate thread while the connection is suspended, so the
      * libmicrohttpd thread goes on serving other connections. */
     int waits;
+    /* Optional (POST /events): the body's text answered without a JSON
+     * tree. Returns 0 for a body it leaves to the general path (depth,
+     * strict JSON, schema, fn), else the status with *out or msg as fn's;
+     * it must answer only bodies the general path would answer the same.
+     * Not used with server_options.id_key (pseudonyms need the tree). */
+    int (*raw)(void *user, const char *text, size_t len, json_t **out, char *msg, size_t msglen);
 } http_route;
 
 /* How a POST route takes batches. HTTP_BATCH: the route is a batch
@@ -127,12 +134,13 @@ int http_answer_json(const server_options *opt, const oas_spec *spec, ops *o, co
 const char *http_operation_path(const http_route *rt, const json_t *body, char *buf, size_t len);
 
 /* Start listening, over HTTPS when opt has tls_cert_file and tls_key_file.
- * o (metrics, rate limit, /metrics and /docs; may be NULL) and prov (and
- * what it hands out) must outlive the server.
+ * o (metrics, rate limit, /metrics and /docs; may be NULL), access_log
+ * (one line per request; may be NULL: none) and prov (and what it hands
+ * out) must outlive the server.
  * On success *out is running; *port_out gets the port bound (useful with
  * port 0). */
 rfm_status http_start(const server_options *opt, const oas_spec *spec, const http_tokens *tokens,
-                      const http_provider *prov, ops *o, FILE *access_log, http_server **out,
+                      const http_provider *prov, ops *o, alog *access_log, http_server **out,
                       int *port_out, char *err, size_t errlen);
 /* Connections open now, and those the guard closed so far (guard.h). */
 guard_counts http_guard_counts(http_server *s);

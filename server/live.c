@@ -288,29 +288,30 @@ rfm_status live_apply(live *l, const state_event *ev, size_t n, state_result *re
     return RFM_OK;
 }
 
-rfm_status live_apply_items(live *l, const json_t *const *items, size_t n, live_item *out,
-                            char *err, size_t errlen)
+const engagement_options *live_types(const live *l) { return l->types; }
+
+rfm_status live_apply_batch(live *l, const event_batch *b, live_item *out, char *err, size_t errlen)
 {
+    size_t n = b->n;
     if (n == 0)
         return RFM_OK;
     state_event *ev = malloc(n * sizeof *ev);
     state_result *res = malloc(n * sizeof *res);
     size_t *index = malloc(n * sizeof *index);
-    event_ids *ids = malloc(n * sizeof *ids);
     rfm_status s = RFM_OK;
-    if (!ev || !res || !index || !ids) {
+    if (!ev || !res || !index) {
         s = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
         goto out;
     }
     size_t m = 0; /* events that go to the store; index[k]: their item */
     for (size_t i = 0; i < n; i++) {
-        const char *why = NULL;
-        state_reason r = event_from_json(items[i], l->types, &ev[m], &ids[m], &why);
-        out[i] = (live_item){STATE_REJECTED, r, why};
-        if (r != STATE_OK)
-            live_count_rejected(l, r);
-        else
+        out[i] = (live_item){STATE_REJECTED, b->reason[i], b->why[i]};
+        if (b->reason[i] != STATE_OK) {
+            live_count_rejected(l, b->reason[i]);
+        } else {
+            ev[m] = b->ev[i];
             index[m++] = i;
+        }
     }
     s = live_apply(l, ev, m, res, err, errlen);
     for (size_t k = 0; s == RFM_OK && k < m; k++) {
@@ -325,7 +326,32 @@ out:
     free(ev);
     free(res);
     free(index);
-    free(ids);
+    return s;
+}
+
+rfm_status live_apply_items(live *l, const json_t *const *items, size_t n, live_item *out,
+                            char *err, size_t errlen)
+{
+    if (n == 0)
+        return RFM_OK;
+    event_batch b = {n,
+                     malloc(n * sizeof *b.ev),
+                     malloc(n * sizeof *b.reason),
+                     malloc(n * sizeof *b.why),
+                     malloc(n * sizeof *b.ids),
+                     NULL};
+    rfm_status s;
+    if (!b.ev || !b.reason || !b.why || !b.ids) {
+        s = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            const char *why = NULL;
+            b.reason[i] = event_from_json(items[i], l->types, &b.ev[i], &b.ids[i], &why);
+            b.why[i] = b.reason[i] == STATE_OK ? NULL : why;
+        }
+        s = live_apply_batch(l, &b, out, err, errlen);
+    }
+    event_batch_free(&b);
     return s;
 }
 

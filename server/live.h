@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "event.h"
 #include "state.h"
 #include "state_redis.h"
 #include "status.h"
@@ -80,6 +81,14 @@ typedef struct {
  * failure nothing of the batch was written and out means nothing. */
 rfm_status live_apply_items(live *l, const json_t *const *items, size_t n, live_item *out,
                             char *err, size_t errlen);
+
+/* The same for a POST /events body read without a JSON tree
+ * (event_batch_read, event.h, with the kinds of live_types): b's items
+ * already parsed, the rest as live_apply_items. */
+rfm_status live_apply_batch(live *l, const event_batch *b, live_item *out, char *err,
+                            size_t errlen);
+/* The interaction kinds events are read with (events.types), or NULL. */
+const engagement_options *live_types(const live *l);
 
 /* Every customer of the store with its features as of asof_day
  * (state_each: in the order they first appeared, fn called with no lock

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "api.h"
+#include "hash.h"
 
 #define READ_BATCH 64 /* records a stream takes from the ring at a time */
 #define RETRY_MS 2000 /* the reconnection delay a stream asks of its client */
@@ -104,7 +105,27 @@ typedef struct {
     char **ids;
     int *have;           /* ids[i] was scored before */
     feed_labels *before; /* borrow from a's models */
+    /* ids by hash (open addressing, slots a power of 2 >= 2 n events; -1
+     * empty): a batch of 500 events touches up to 500 customers, and a
+     * scan of the list per event was most of the hook's time. */
+    long *slot;
+    size_t mask;
 } batch;
+
+/* Index in b->ids of id (len bytes), or -1; *at: its slot or the empty
+ * one where it would go. */
+static long batch_find(const batch *b, const char *id, size_t *at)
+{
+    size_t len = strlen(id);
+    size_t j = (size_t)hash_bytes(id, len, 0x5eed) & b->mask;
+    for (; b->slot[j] >= 0; j = (j + 1) & b->mask) {
+        const char *k = b->ids[b->slot[j]];
+        if (strncmp(k, id, len) == 0 && k[len] == '\0')
+            break;
+    }
+    *at = j;
+    return b->slot[j];
+}
 
 static void batch_free(livefeed *lf, batch *b)
 {
@@ -115,6 +136,7 @@ static void batch_free(livefeed *lf, batch *b)
     free(b->ids);
     free(b->have);
     free(b->before);
+    free(b->slot);
     if (b->lease)
         lf->models.release(lf->models.ctx, b->lease);
     free(b);
@@ -127,13 +149,11 @@ static int score_now(const api *a, const char *id, feed_labels *l, json_t **scor
     score_result r;
     json_t *j = NULL;
     char msg[256];
-    int st = api_score_id(a, id, today_utc(), &r, &j, msg, sizeof msg);
+    int st = api_score_id(a, id, today_utc(), &r, scores ? &j : NULL, msg, sizeof msg);
     if (st == 0)
         feed_labels_of(&r, l);
     if (scores)
         *scores = j;
-    else
-        json_decref(j);
     return st;
 }
 
@@ -141,8 +161,12 @@ static void *hook_before(void *ctx, const state_event *ev, size_t n)
 {
     livefeed *lf = ctx;
     batch *b = calloc(1, sizeof *b);
+    size_t nslots = 16;
+    while (nslots < 2 * n)
+        nslots *= 2;
     if (!b || !(b->ids = calloc(n, sizeof *b->ids)) || !(b->have = calloc(n, sizeof *b->have)) ||
-        !(b->before = calloc(n, sizeof *b->before))) {
+        !(b->before = calloc(n, sizeof *b->before)) ||
+        !(b->slot = malloc(nslots * sizeof *b->slot))) {
         __atomic_add_fetch(&lf->hook_errors, 1, __ATOMIC_RELAXED);
         batch_free(lf, b);
         return NULL;
@@ -152,17 +176,18 @@ static void *hook_before(void *ctx, const state_event *ev, size_t n)
     size_t nroutes;
     b->lease = lf->models.acquire(lf->models.ctx, &user, &routes, &nroutes);
     b->a = user;
+    b->mask = nslots - 1;
+    memset(b->slot, 0xff, nslots * sizeof *b->slot); /* -1: empty */
     for (size_t i = 0; i < n; i++) {
         const char *id = ev[i].customer_id;
-        int seen = 0;
-        for (size_t k = 0; k < b->n && !seen; k++)
-            seen = strcmp(b->ids[k], id) == 0;
-        if (seen || !id)
+        size_t at;
+        if (!id || batch_find(b, id, &at) >= 0)
             continue;
         if (!(b->ids[b->n] = strdup(id))) {
             __atomic_add_fetch(&lf->hook_errors, 1, __ATOMIC_RELAXED);
             break;
         }
+        b->slot[at] = (long)b->n;
         b->have[b->n] = score_now(b->a, id, &b->before[b->n], NULL) == 0;
         b->n++;
     }
@@ -179,12 +204,19 @@ static void hook_after(void *ctx, void *token, const state_event *ev, const stat
     if (s == RFM_OK) {
         char now[32];
         now_text(now);
+        /* Only customers whose purchases changed can have moved: have[k]
+         * gets bit 2 when one of their events was applied. */
+        for (size_t i = 0; i < n; i++) {
+            size_t at;
+            long k = res[i].outcome == STATE_APPLIED && ev[i].customer_id
+                         ? batch_find(b, ev[i].customer_id, &at)
+                         : -1;
+            if (k >= 0)
+                b->have[k] |= 2;
+        }
         for (size_t k = 0; k < b->n; k++) {
-            /* Only customers whose purchases changed can have moved. */
-            int applied = 0;
-            for (size_t i = 0; i < n && !applied; i++)
-                applied = res[i].outcome == STATE_APPLIED && ev[i].customer_id &&
-                          strcmp(ev[i].customer_id, b->ids[k]) == 0;
+            int applied = (b->have[k] & 2) != 0;
+            b->have[k] &= 1;
             feed_labels after;
             json_t *scores = NULL;
             if (!applied || score_now(b->a, b->ids[k], &after, &scores) != 0)

@@ -111,12 +111,13 @@ static int load_ui(const char *dir, ui_assets **ui)
     return 0;
 }
 
-/* /metrics of the store, the live feed and, when consuming, the Kafka
- * consumer. */
+/* /metrics of the store, the live feed, when consuming, the Kafka
+ * consumer, and the access log. */
 typedef struct {
     live *live;
     livefeed *feed;
     kafka *kafka;
+    alog *log;
 } extra_metrics;
 
 static void state_metrics(void *ctx, FILE *f)
@@ -128,6 +129,8 @@ static void state_metrics(void *ctx, FILE *f)
         livefeed_metrics(m->feed, f);
     if (m->kafka)
         kafka_metrics(m->kafka, f);
+    if (m->log)
+        alog_metrics(m->log, f);
 }
 
 static const char *kafka_not_ready(void *ctx, char *buf, size_t len)
@@ -336,6 +339,7 @@ int main(int argc, char **argv)
     ui_assets *ui = NULL;
     erasure *erased = NULL;
     FILE *log = stderr;
+    alog *alg = NULL;
     if (oas_load(cfg->server.openapi, &spec, err, sizeof err) != RFM_OK ||
         http_tokens_init(&tokens, &cfg->server, getenv("RFM_API_TOKENS"), err, sizeof err) !=
             RFM_OK ||
@@ -431,10 +435,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "rfm-serve: consuming %s from %s (group %s)\n", cfg->kafka.topic,
                 cfg->kafka.brokers, cfg->kafka.group_id);
     }
-    em = (extra_metrics){lv, lf, kc};
+    /* The access log: lines gathered per thread, written by its own thread. */
+    if (alog_open(fileno(log), &alg, err, sizeof err) != RFM_OK) {
+        fprintf(stderr, "rfm-serve: %s\n", err);
+        goto out;
+    }
+    em = (extra_metrics){lv, lf, kc, alg};
     ops_set_extra(o, state_metrics, &em);
     int bound;
-    if (http_start(&cfg->server, spec, &tokens, &prov, o, log, &srv, &bound, err, sizeof err) !=
+    if (http_start(&cfg->server, spec, &tokens, &prov, o, alg, &srv, &bound, err, sizeof err) !=
         RFM_OK) {
         fprintf(stderr, "rfm-serve: %s\n", err);
         goto out;
@@ -502,9 +511,19 @@ int main(int argc, char **argv)
         kc = NULL;
     }
     http_stop(srv, 30);
+    srv = NULL;
+    /* Every request has completed: the log's last lines are written. */
+    alog_counts lc = alog_close(alg);
+    alg = NULL;
+    if (lc.dropped)
+        fprintf(stderr,
+                "rfm-serve: access log: %llu lines written, %llu dropped (the file did not take "
+                "them in time)\n",
+                lc.written, lc.dropped);
     fprintf(stderr, "rfm-serve: stopped\n");
     rc = 0;
 out:
+    (void)alog_close(alg); /* a start that failed: nothing was logged */
     if (log && log != stderr)
         fclose(log);
     kafka_stop(kc);    /* first: its thread applies events through the feed's hook */

@@ -11,9 +11,11 @@
  * numfmt_double gives the same text from double-conversion's shortest
  * digits (numfmt_dc.cpp, ~0.1 us), taking the plain path for the two kinds
  * of x where the two may differ (see there): powers of two and exact
- * halfway cases. tests/base/test_numfmt.c checks the plain path against the
- * loop over p = 1..17 and proves no text one digit shorter reads back, and
- * the fast path against the plain one, with those cases drawn on purpose.
+ * halfway cases; integers and numbers of at most four decimals (15 digits
+ * in all) take a shorter path, one multiplication and one division.
+ * tests/base/test_numfmt.c checks the plain path against the loop over
+ * p = 1..17 and proves no text one digit shorter reads back, and the fast
+ * paths against the plain one, with those cases drawn on purpose.
  */
 #include "numfmt.h"
 
@@ -116,6 +118,30 @@ size_t numfmt_double(double x, char out[NUMFMT_LEN])
         while (k > 1 && dig[k - 1] == '0')
             k--;
         return layout(signbit(x) != 0, dig, k, n, out);
+    }
+    /* Up to four decimals and 15 significant digits (amounts in cents,
+     * percentiles: a bulk export's short numbers): y = x 10^4 rounded to an
+     * integer. Two decimals of at most 15 digits (DBL_DIG) never read back
+     * as the same double, so if any text of x that short reads back, it is
+     * the only one of its length, its digits are the ones rounding gives
+     * (x 10^4 is within 0.14 of it), and y / 10^4 - both exact, the quotient
+     * correctly rounded as strtod rounds - reads back to x: then y without
+     * its trailing zeros is the shortest text, what the definition finds.
+     * Otherwise the text needs more digits: double-conversion below. */
+    double ax = fabs(x), scaled = ax * 1e4, y = nearbyint(scaled);
+    if (ax < 1e11 && fabs(scaled - y) < 0.15) { /* (the division only for those) */
+        if (y / 1e4 == ax) {
+            uint64_t v = (uint64_t)y;
+            int dec = 4, k = 0;
+            while (v % 10 == 0) /* x is no integer: dec stays >= 1 */
+                v /= 10, dec--;
+            char dig[24];
+            for (uint64_t t = v; t; t /= 10)
+                k++;
+            for (int i = k - 1; i >= 0; i--, v /= 10)
+                dig[i] = (char)('0' + v % 10);
+            return layout(x < 0, dig, k, k - dec, out);
+        }
     }
     uint64_t bits;
     memcpy(&bits, &x, sizeof bits);

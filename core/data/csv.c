@@ -79,6 +79,8 @@ struct csv_reader {
     size_t datlen, datpos;
     uint64_t datbase; /* decompressed offset of dat[0] */
     int started, have_blk;
+    int partial, incomplete; /* csv_open_view: a piece of a longer input */
+    int finalised;           /* the digest is taken */
     char *rec;
     size_t reccap;
     csv_field *fields;
@@ -88,6 +90,7 @@ struct csv_reader {
     uint64_t line;        /* current physical line */
     uint64_t linestart;   /* decompressed offset of the current line's start */
     uint64_t recline, records, size;
+    uint64_t recstart; /* decompressed offset of the last record's start */
     /* Dialect (csv_set_separator). */
     unsigned char special[256]; /* bytes that end a span of unquoted text */
     int sep;                    /* separator byte; -1 in line mode */
@@ -223,9 +226,12 @@ static rfm_status refill(csv_reader *r, size_t *got, char *err, size_t errlen)
     *got = 0;
     if (!r->threaded) {
         if (r->done)
-            return RFM_OK;
-        st = produce(r, r->blk[0], r->blkcap, got, r->src_err, sizeof r->src_err);
-        if (st != RFM_OK || *got == 0) {
+            st = r->src_st;
+        else
+            st = produce(r, r->blk[0], r->blkcap, got, r->src_err, sizeof r->src_err);
+        if (r->done) {
+            /* the end again (csv_take after csv_next): the same answer */
+        } else if (st != RFM_OK || *got == 0) {
             r->done = 1;
             r->src_st = st;
         } else {
@@ -260,7 +266,10 @@ static rfm_status refill(csv_reader *r, size_t *got, char *err, size_t errlen)
                         (unsigned long long)r->line);
     if (st != RFM_OK)
         return rfm_fail(err, errlen, st, "%s", r->src_err);
-    sha256_final(&r->src.sha, r->digest);
+    if (!r->finalised) {
+        sha256_final(&r->src.sha, r->digest);
+        r->finalised = 1;
+    }
     return RFM_OK;
 }
 
@@ -437,6 +446,56 @@ rfm_status csv_open_mem(const void *data, size_t len, const char *name, csv_read
     r->src.memlen = len;
     r->size = len;
     *out = r;
+    return RFM_OK;
+}
+
+rfm_status csv_open_view(const void *data, size_t len, const char *name, int sep,
+                         uint64_t first_line, int partial, csv_reader **out, char *err,
+                         size_t errlen)
+{
+    csv_reader *r;
+    *out = NULL;
+    rfm_status st = alloc_reader(name, 0, 16, 0, &r, err, errlen);
+    if (st != RFM_OK)
+        return st;
+    if (!csv_set_separator(r, sep)) {
+        csv_close(r);
+        return rfm_fail(err, errlen, RFM_EINVAL, "%s: separator %d cannot be used", name, sep);
+    }
+    r->dat = data;
+    r->datlen = len;
+    r->size = len;
+    r->started = r->done = r->finalised = 1;
+    r->partial = partial;
+    r->line = first_line;
+    *out = r;
+    return RFM_OK;
+}
+
+int csv_incomplete(const csv_reader *r) { return r->incomplete; }
+uint64_t csv_offset(const csv_reader *r) { return r->recstart; }
+uint64_t csv_line_next(const csv_reader *r) { return r->line; }
+void csv_set_line(csv_reader *r, uint64_t line) { r->line = line; }
+
+rfm_status csv_take(csv_reader *r, uint8_t *buf, size_t cap, size_t *got, char *err, size_t errlen)
+{
+    rfm_status st;
+    *got = 0;
+    if (!r->started && (st = start(r, err, errlen)) != RFM_OK)
+        return st;
+    while (*got < cap) {
+        if (r->datpos == r->datlen) {
+            size_t n;
+            if ((st = refill(r, &n, err, errlen)) != RFM_OK)
+                return st;
+            if (n == 0)
+                break;
+        }
+        size_t m = r->datlen - r->datpos < cap - *got ? r->datlen - r->datpos : cap - *got;
+        memcpy(buf + *got, r->dat + r->datpos, m);
+        r->datpos += m;
+        *got += m;
+    }
     return RFM_OK;
 }
 
@@ -760,6 +819,15 @@ static int fast_record(csv_reader *r, size_t *len)
     return r->ws ? fast_record_in(r, len, 1) : fast_record_in(r, len, 0);
 }
 
+/* A piece (csv_open_view, partial) ends inside a record: no record, and
+ * csv_offset and csv_line say where that record starts. */
+static rfm_status incomplete(csv_reader *r)
+{
+    r->incomplete = 1;
+    r->nfields = 0;
+    return RFM_OK;
+}
+
 rfm_status csv_next(csv_reader *r, const csv_field **fields, size_t *n, char *err, size_t errlen)
 {
     rfm_status st = RFM_OK;
@@ -771,6 +839,7 @@ rfm_status csv_next(csv_reader *r, const csv_field **fields, size_t *n, char *er
         size_t len = 0;
         r->nfields = 0;
         r->recline = r->line;
+        r->recstart = r->datbase + r->datpos;
         if (r->datpos < r->datlen && fast_record(r, &len)) {
             if (r->nfields == 1 && len == 1)
                 continue; /* blank line */
@@ -798,6 +867,8 @@ rfm_status csv_next(csv_reader *r, const csv_field **fields, size_t *n, char *er
                     c = peekc(r, &st, err, errlen);
                     if (st != RFM_OK)
                         return st;
+                    if (c < 0 && r->partial)
+                        return incomplete(r);
                     if (c < 0)
                         return rfm_fail(err, errlen, RFM_EPARSE,
                                         "%s:%llu:%llu: quoted field not closed before end of file",
@@ -900,6 +971,8 @@ rfm_status csv_next(csv_reader *r, const csv_field **fields, size_t *n, char *er
                 if (st != RFM_OK)
                     return st;
             }
+            if (c < 0 && r->partial)
+                return incomplete(r); /* the record may go on in the next piece */
             if (c == '\n')
                 r->datpos++;
             r->line++;

@@ -99,6 +99,31 @@ void csv_sha256(const csv_reader *r, uint8_t digest[32]);
 const char *csv_name(const csv_reader *r);
 void csv_close(csv_reader *r);
 
+/* Splitting one input among threads (txn.c): the caller takes the
+ * decompressed bytes after the records read so far with csv_take, cuts them
+ * into pieces and parses each piece with a reader of its own. */
+
+/* Move up to cap decompressed bytes at the reading position into buf; *got
+ * is less than cap only at the end of input (0 once it has ended). Errors
+ * as csv_next (a truncated gzip names csv_set_line's line). */
+rfm_status csv_take(csv_reader *r, uint8_t *buf, size_t cap, size_t *got, char *err, size_t errlen);
+/* Parse len bytes of memory in place (not copied, not gzip, no byte order
+ * mark), with separator sep (csv_set_separator) and lines numbered from
+ * first_line. partial: the bytes are a piece of a longer input, so a record
+ * that reaches their end is not returned: csv_next reports the end (*n 0)
+ * and csv_incomplete is then 1, csv_offset and csv_line naming where that
+ * record starts. No sha256 is taken. */
+rfm_status csv_open_view(const void *data, size_t len, const char *name, int sep,
+                         uint64_t first_line, int partial, csv_reader **out, char *err,
+                         size_t errlen);
+int csv_incomplete(const csv_reader *r);
+/* Offset in the decompressed input (of a view: in its bytes) where the last
+ * record returned starts. */
+uint64_t csv_offset(const csv_reader *r);
+/* The physical line the next record starts on, and setting it. */
+uint64_t csv_line_next(const csv_reader *r);
+void csv_set_line(csv_reader *r, uint64_t line);
+
 /* Index of the field equal to name in a header record, or -1. */
 int csv_find(const csv_field *fields, size_t n, const char *name);
 

@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -993,13 +994,16 @@ static int number(reader *rd, const csv_field *f, int k, uint64_t line, double *
     return 0;
 }
 
-/* Phase 3b: the reason a line is not used, TXN_NREASONS when it is (then
- * *v is filled; TXN_RETURN also fills it). A thousands separator or an
- * ambiguous date stops the read: RFM_EINVAL in *st. */
-static txn_reason clean_line(reader *rd, const csv_field *f, size_t nf, uint64_t line,
-                             line_value *v, rfm_status *st, char *err, size_t errlen)
+/* clean_pre's answer for a line that reaches the repeat check. */
+#define TXN_REACHES_REPEATS (TXN_NREASONS + 1)
+
+/* Phase 3b, up to the repeat check: the reason a line is not used, or
+ * TXN_REACHES_REPEATS with v->cid, v->group, v->day and v->spend set. A
+ * thousands separator or an ambiguous date stops the read: RFM_EINVAL in
+ * *st. Changes nothing but caches. */
+static int clean_pre(reader *rd, const csv_field *f, uint64_t line, line_value *v, rfm_status *st,
+                     char *err, size_t errlen)
 {
-    const txn_options *o = rd->opt;
     const int *col = rd->col;
     *st = RFM_OK;
     const csv_field *inv = col[C_INVOICE] >= 0 ? &f[col[C_INVOICE]] : NULL;
@@ -1045,8 +1049,20 @@ static txn_reason clean_line(reader *rd, const csv_field *f, size_t nf, uint64_t
         return r;
     v->cid = tl.cid;
     v->cidlen = tl.cidlen;
-    double spend = tl.spend;
+    v->spend = tl.spend;
+    v->day = day;
     v->group = txn_invoice_key(inv ? inv->s : NULL, inv ? inv->len : 0, v->cid, v->cidlen, day);
+    return TXN_REACHES_REPEATS;
+}
+
+/* Phase 3b from the repeat check on, for a line clean_pre let through. */
+static txn_reason clean_post(reader *rd, const csv_field *f, size_t nf, line_value *v,
+                             rfm_status *st, char *err, size_t errlen)
+{
+    const txn_options *o = rd->opt;
+    const int *col = rd->col;
+    double spend = v->spend;
+    int32_t day = v->day;
     if (!rd->have_invoice || v->group != rd->lines.invoice) {
         lineset_clear(&rd->lines, v->group);
         rd->have_invoice = 1;
@@ -1065,17 +1081,38 @@ static txn_reason clean_line(reader *rd, const csv_field *f, size_t nf, uint64_t
         return TXN_DUPLICATE;
     if (o->snapshot_day != DATE_NONE && day >= o->snapshot_day)
         return TXN_AFTER_SNAPSHOT;
-    v->day = day;
-    v->spend = spend;
     v->prod = col[C_PRODUCT] >= 0 ? &f[col[C_PRODUCT]] : NULL;
     return spend < 0 ? TXN_RETURN : TXN_NREASONS;
 }
 
 /* The tables the used lines are folded into, and the previous line's
  * keys (lines of one invoice follow each other). */
+/* Phase 3b: the reason a line is not used, TXN_NREASONS when it is (then
+ * *v is filled; TXN_RETURN also fills it). A thousands separator or an
+ * ambiguous date stops the read: RFM_EINVAL in *st. */
+static txn_reason clean_line(reader *rd, const csv_field *f, size_t nf, uint64_t line,
+                             line_value *v, rfm_status *st, char *err, size_t errlen)
+{
+    int r = clean_pre(rd, f, line, v, st, err, errlen);
+    if (r != TXN_REACHES_REPEATS)
+        return (txn_reason)r;
+    return clean_post(rd, f, nf, v, st, err, errlen);
+}
+
+/* A part's used line (or netted return) as it was added into its
+ * customer-day: replayed in order when parts are merged, so every sum is
+ * taken in the order one thread would take it. */
+typedef struct {
+    uint32_t k; /* the part's day (or return) entry */
+    double spend;
+} fold_log;
+
 typedef struct {
     txn_data *d;
     u64map days, invs, cps, rets;
+    int logging; /* a part of a parallel read: keep dlog and rlog */
+    fold_log *dlog, *rlog;
+    size_t ndlog, dlogcap, nrlog, rlogcap;
     const char *id_key; /* NULL: clear ids */
     char er_cid[64];    /* the previous line's id for the erasure check, and its answer */
     size_t er_cid_len;
@@ -1088,6 +1125,8 @@ typedef struct {
 
 static void accum_free(accum *a)
 {
+    free(a->dlog);
+    free(a->rlog);
     u64map_free(&a->days);
     u64map_free(&a->invs);
     u64map_free(&a->cps);
@@ -1161,6 +1200,11 @@ static int fold_return(accum *a, const line_value *v)
         d->nrets++;
     }
     d->rets[k].spend += v->spend;
+    if (a->logging) {
+        if (!reserve((void **)&a->rlog, &a->rlogcap, a->nrlog + 1, sizeof *a->rlog))
+            return 0;
+        a->rlog[a->nrlog++] = (fold_log){(uint32_t)k, v->spend};
+    }
     return 1;
 }
 
@@ -1189,6 +1233,11 @@ static int fold_line(accum *a, const line_value *v)
         a->last_dk = k;
     }
     d->days[k].spend += v->spend;
+    if (a->logging) {
+        if (!reserve((void **)&a->dlog, &a->dlogcap, a->ndlog + 1, sizeof *a->dlog))
+            return 0;
+        a->dlog[a->ndlog++] = (fold_log){(uint32_t)k, v->spend};
+    }
     uint64_t ikey = v->group ^ hash_mix((uint64_t)c + 1);
     if (ikey == a->last_ikey) {
         k = a->last_ik;
@@ -1255,6 +1304,501 @@ static rfm_status finish_report(reader *rd, char *err, size_t errlen)
                     rep->example_text[r]);
 }
 
+/* ---- the same read on several threads -----------------------------------
+ *
+ * The decompressed input goes in windows of PAR_WINDOW bytes (plus the
+ * start of a record the previous window cut). Each window is cut at line
+ * ends into one part per thread; each part is read into tables of its own
+ * (customers, days, invoices, products, returns, and the order its lines
+ * were added in), and the parts are merged in file order, replaying the
+ * additions, so every table, sum and count is what one thread makes.
+ *
+ * A part does not start exactly at its cut: the repeat check keeps the
+ * lines of the current invoice, so part i starts at its handover, the
+ * first line after its cut that reaches the repeat check with an invoice
+ * other than the first such line's. Part i - 1 reads on past the cut up to
+ * that line, finding it the same way; the two must agree (a cut inside a
+ * quoted field that holds a line end makes part i read garbage, and the
+ * handovers then differ). Any disagreement, and any error, reads the whole
+ * window again on one thread, which words errors with their true lines.
+ * The last part of a window stops at a record the window cuts; the next
+ * window starts there. */
+
+#define PAR_WINDOW (16u << 20) /* new bytes per window (txn_options.window) */
+/* A window is cut into parts of at least window / 16 bytes (1 MiB). */
+#define PAR_MAX_THREADS 16
+
+typedef struct {
+    /* in */
+    const reader *main;
+    const uint8_t *buf; /* the window */
+    size_t len, start;  /* the part is read from start on */
+    size_t next;        /* the next part's cut; SIZE_MAX for the last part */
+    int first, last, final;
+    uint64_t line0;
+    int sep;
+    /* state */
+    reader rd;
+    accum a;
+    txn_report rep;
+    /* out */
+    rfm_status st;
+    char err[RFM_ERRLEN];
+    size_t begin; /* where it began reading (its handover); SIZE_MAX: none found */
+    uint64_t begin_line;
+    size_t stop; /* the next part's handover; SIZE_MAX: none found */
+    uint64_t stop_line;
+    size_t carry; /* the last part: the start of the record the window cuts, or len */
+    uint64_t carry_line;
+} part;
+
+static void part_free(part *p)
+{
+    accum_free(&p->a);
+    txn_free(p->a.d);
+    p->a.d = NULL;
+    free(p->rd.lines.h);
+    free(p->rd.lines.gen);
+    p->rd.lines.h = NULL;
+    p->rd.lines.gen = NULL;
+}
+
+static void *part_read(void *arg)
+{
+    part *p = arg;
+    csv_reader *csv = NULL;
+    char *err = p->err;
+    size_t errlen = sizeof p->err;
+    p->begin = p->first ? 0 : SIZE_MAX;
+    p->begin_line = p->line0;
+    p->stop = SIZE_MAX;
+    p->carry = p->len;
+    rfm_status st = csv_open_view(p->buf + p->start, p->len - p->start, p->main->name, p->sep,
+                                  p->line0, p->last && !p->final, &csv, err, errlen);
+    if (st != RFM_OK)
+        goto out;
+    p->rd.csv = csv;
+    int skipping = !p->first, watching = 0, have_g0 = 0;
+    uint64_t g0 = 0;
+    for (;;) {
+        const csv_field *f;
+        size_t nf;
+        if ((st = csv_next(csv, &f, &nf, err, errlen)) != RFM_OK)
+            goto out;
+        if (nf == 0) {
+            if (csv_incomplete(csv)) {
+                p->carry = p->start + (size_t)csv_offset(csv);
+                p->carry_line = csv_line(csv);
+            } else {
+                p->carry_line = csv_line_next(csv);
+            }
+            break;
+        }
+        size_t at = p->start + (size_t)csv_offset(csv);
+        uint64_t line = csv_line(csv);
+        if (!skipping && !watching && at >= p->next)
+            watching = 1;
+        if (!skipping)
+            p->rep.lines++;
+        if (nf != p->rd.nfields) {
+            st = rfm_fail(err, errlen, RFM_EPARSE, "%s:%llu:%llu: expected %zu fields, found %zu",
+                          p->rd.name, (unsigned long long)line,
+                          (unsigned long long)csv_column(csv, nf - 1), p->rd.nfields, nf);
+            goto out;
+        }
+        line_value v;
+        int r = clean_pre(&p->rd, f, line, &v, &st, err, errlen);
+        if (st != RFM_OK)
+            goto out;
+        if ((skipping || watching) && r == TXN_REACHES_REPEATS) {
+            if (!have_g0) {
+                have_g0 = 1;
+                g0 = v.group;
+            } else if (v.group != g0) {
+                if (watching) { /* the next part's handover: stop before it */
+                    p->stop = at;
+                    p->stop_line = line;
+                    p->rep.lines--;
+                    break;
+                }
+                skipping = 0;
+                p->rep.lines++;
+                p->begin = at;
+                p->begin_line = line;
+            }
+        }
+        if (skipping)
+            continue;
+        if (r == TXN_REACHES_REPEATS) {
+            r = clean_post(&p->rd, f, nf, &v, &st, err, errlen);
+            if (st != RFM_OK)
+                goto out;
+        }
+        const txn_options *opt = p->rd.opt;
+        if ((r == TXN_NREASONS || r == TXN_RETURN) && opt->is_erased && line_erased(&p->a, opt, &v))
+            r = TXN_ERASED;
+        if (r != TXN_NREASONS) {
+            count_reason(&p->rd, (txn_reason)r, line, f, nf);
+            if (r == TXN_RETURN && opt->returns == TXN_RETURNS_SUBTRACT && !fold_return(&p->a, &v))
+                goto nomem;
+            continue;
+        }
+        p->rep.used++;
+        if (!fold_line(&p->a, &v))
+            goto nomem;
+    }
+    st = RFM_OK;
+    goto out;
+nomem:
+    st = rfm_fail(err, errlen, RFM_ENOMEM, "%s: out of memory after %llu lines", p->rd.name,
+                  (unsigned long long)p->rep.lines);
+out:
+    csv_close(csv);
+    p->rd.csv = NULL;
+    p->st = st;
+    return NULL;
+}
+
+/* A part's reader and tables; lines is the repeat state it starts with
+ * (moved in), or NULL for an empty one. */
+static int part_init(part *p, const reader *main, const lineset *lines, int have_invoice)
+{
+    memset(p, 0, sizeof *p);
+    p->main = main;
+    p->rd = *main;
+    p->rd.rep = &p->rep;
+    p->rd.last_date_len = SIZE_MAX;
+    p->rd.last_day = DATE_NONE;
+    p->rd.pending = 0;
+    memset(&p->rd.lines, 0, sizeof p->rd.lines);
+    p->rd.lines.cur = 1;
+    p->rd.have_invoice = 0;
+    if (lines) {
+        p->rd.lines = *lines;
+        p->rd.have_invoice = have_invoice;
+    }
+    p->a.id_key = main->opt->id_key;
+    p->a.er_cid_len = SIZE_MAX;
+    p->a.last_cid_len = SIZE_MAX;
+    p->a.last_c = p->a.last_dk = p->a.last_ik = -1;
+    p->a.last_dkey = p->a.last_ikey = UINT64_MAX;
+    p->a.logging = 1;
+    txn_data *d = p->a.d = calloc(1, sizeof *d);
+    if (!d)
+        return 0;
+    d->first_day = INT32_MAX;
+    d->last_day = INT32_MIN;
+    return 1;
+}
+
+/* A copy of a repeat set (the window's first part gets one, so a window
+ * read again starts from the same state). */
+static int lineset_copy(lineset *to, const lineset *from)
+{
+    *to = *from;
+    to->h = NULL;
+    to->gen = NULL;
+    if (!from->h)
+        return 1;
+    size_t cap = from->mask + 1;
+    to->h = malloc(cap * sizeof *to->h);
+    to->gen = malloc(cap * sizeof *to->gen);
+    if (!to->h || !to->gen) {
+        free(to->h);
+        free(to->gen);
+        to->h = NULL;
+        to->gen = NULL;
+        return 0;
+    }
+    memcpy(to->h, from->h, cap * sizeof *to->h);
+    memcpy(to->gen, from->gen, cap * sizeof *to->gen);
+    return 1;
+}
+
+/* Part p's tables into a's, its line numbers moved by off. Returns 0 when
+ * out of memory. */
+static int part_merge(accum *a, txn_report *rep, part *p, uint64_t off)
+{
+    txn_data *d = a->d, *l = p->a.d;
+    int ok = 0, added;
+    uint32_t *cmap = malloc((l->cust.n + 1) * sizeof *cmap);
+    uint32_t *pmap = malloc((l->prod.n + 1) * sizeof *pmap);
+    uint32_t *dmap = malloc((l->ndays + 1) * sizeof *dmap);
+    uint32_t *rmap = malloc((l->nrets + 1) * sizeof *rmap);
+    if (!cmap || !pmap || !dmap || !rmap)
+        goto out;
+    for (size_t i = 0; i < l->cust.n; i++) {
+        const char *s = l->cust.arena + l->cust.ofs[i];
+        long c = strtab_intern(&d->cust, s, strlen(s), &added);
+        if (c < 0)
+            goto out;
+        cmap[i] = (uint32_t)c;
+    }
+    for (size_t i = 0; i < l->prod.n; i++) {
+        const char *s = l->prod.arena + l->prod.ofs[i];
+        long c = strtab_intern(&d->prod, s, strlen(s), &added);
+        if (c < 0)
+            goto out;
+        pmap[i] = (uint32_t)c;
+    }
+    for (size_t i = 0; i < l->ndays; i++) {
+        const day_entry *e = &l->days[i];
+        uint32_t c = cmap[e->cust];
+        long k = u64map_get(&a->days, ((uint64_t)c << 32) | (uint32_t)e->day, &added);
+        if (k < 0 || !reserve((void **)&d->days, &d->days_cap, (size_t)k + 1, sizeof *d->days))
+            goto out;
+        if (added) {
+            d->days[k] = (day_entry){c, e->day, 0.0};
+            d->ndays++;
+        }
+        dmap[i] = (uint32_t)k;
+    }
+    for (size_t i = 0; i < p->a.ndlog; i++)
+        d->days[dmap[p->a.dlog[i].k]].spend += p->a.dlog[i].spend;
+    for (size_t i = 0; i < l->nrets; i++) {
+        const day_entry *e = &l->rets[i];
+        uint32_t c = cmap[e->cust];
+        long k = u64map_get(&a->rets, ((uint64_t)c << 32) | (uint32_t)e->day, &added);
+        if (k < 0 || !reserve((void **)&d->rets, &d->rets_cap, (size_t)k + 1, sizeof *d->rets))
+            goto out;
+        if (added) {
+            d->rets[k] = (day_entry){c, e->day, 0.0};
+            d->nrets++;
+        }
+        rmap[i] = (uint32_t)k;
+    }
+    for (size_t i = 0; i < p->a.nrlog; i++)
+        d->rets[rmap[p->a.rlog[i].k]].spend += p->a.rlog[i].spend;
+    for (size_t i = 0; i < l->ninvs; i++) {
+        const inv_entry *e = &l->invs[i];
+        uint32_t c = cmap[e->cust];
+        long k = u64map_get(&a->invs, e->ih ^ hash_mix((uint64_t)c + 1), &added);
+        if (k < 0 || !reserve((void **)&d->invs, &d->invs_cap, (size_t)k + 1, sizeof *d->invs))
+            goto out;
+        if (added) {
+            d->invs[k] = (inv_entry){c, e->day, e->ih};
+            d->ninvs++;
+        } else if (e->day < d->invs[k].day) {
+            d->invs[k].day = e->day;
+        }
+    }
+    for (size_t i = 0; i < l->ncps; i++) {
+        const cp_entry *e = &l->cps[i];
+        uint32_t c = cmap[e->cust], q = pmap[e->prod];
+        long k = u64map_get(&a->cps, ((uint64_t)c << 32) | q, &added);
+        if (k < 0 || !reserve((void **)&d->cps, &d->cps_cap, (size_t)k + 1, sizeof *d->cps))
+            goto out;
+        cp_entry *g = &d->cps[k];
+        if (added) {
+            *g = *e;
+            g->cust = c;
+            g->prod = q;
+            d->ncps++;
+        } else {
+            g->count += e->count;
+            if (e->last_day > g->last_day) {
+                g->last_day = e->last_day;
+                g->last_count = e->last_count;
+            } else if (e->last_day == g->last_day) {
+                g->last_count += e->last_count;
+            }
+        }
+    }
+    if (l->first_day < d->first_day)
+        d->first_day = l->first_day;
+    if (l->last_day > d->last_day)
+        d->last_day = l->last_day;
+    const txn_report *pr = &p->rep;
+    rep->lines += pr->lines;
+    rep->used += pr->used;
+    for (int r = 0; r < TXN_NREASONS; r++) {
+        if (pr->count[r] == 0)
+            continue;
+        if (rep->count[r] == 0)
+            memcpy(rep->example_text[r], pr->example_text[r], sizeof rep->example_text[r]);
+        for (uint64_t j = 0; j < pr->count[r] && j < TXN_EXAMPLES; j++)
+            if (rep->count[r] + j < TXN_EXAMPLES)
+                rep->examples[r][rep->count[r] + j] = pr->examples[r][j] + off;
+        rep->count[r] += pr->count[r];
+    }
+    ok = 1;
+out:
+    free(cmap);
+    free(pmap);
+    free(dmap);
+    free(rmap);
+    return ok;
+}
+
+/* One window, buf[0, len): parts read (on nthreads threads when it is
+ * large enough), merged into a and rep; rd->lines carries the repeat state
+ * from window to window. *carry is where the next window starts (len when
+ * nothing is left), on line *carry_line. */
+static rfm_status window_read(reader *rd, accum *a, txn_report *rep, const uint8_t *buf, size_t len,
+                              int final, uint64_t line0, int nthreads, size_t min_part, int sep,
+                              size_t *carry, uint64_t *carry_line, char *err, size_t errlen)
+{
+    part parts[PAR_MAX_THREADS];
+    pthread_t th[PAR_MAX_THREADS];
+    int started[PAR_MAX_THREADS] = {0};
+    size_t cut[PAR_MAX_THREADS + 1];
+    int n = 0;
+    rfm_status st = RFM_OK;
+    if (nthreads > PAR_MAX_THREADS)
+        nthreads = PAR_MAX_THREADS;
+    /* Cuts just after a line end near each len * i / n. */
+    cut[n++] = 0;
+    if (len >= (size_t)nthreads * min_part)
+        for (int i = 1; i < nthreads; i++) {
+            size_t at = len / (size_t)nthreads * (size_t)i;
+            if (at <= cut[n - 1])
+                continue;
+            const uint8_t *nl = memchr(buf + at, '\n', len - at);
+            if (!nl || (size_t)(nl + 1 - buf) >= len)
+                break;
+            cut[n++] = (size_t)(nl + 1 - buf);
+        }
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (attempt == 1)
+            n = 1; /* the window again on one thread */
+        int ok = 1;
+        for (int i = 0; i < n; i++) {
+            lineset first;
+            if (i == 0 && !lineset_copy(&first, &rd->lines))
+                ok = 0;
+            if (!part_init(&parts[i], rd, i == 0 && ok ? &first : NULL, rd->have_invoice))
+                ok = 0; /* part_free frees what it has */
+            part *p = &parts[i];
+            p->buf = buf;
+            p->len = len;
+            p->start = cut[i];
+            p->next = i + 1 < n ? cut[i + 1] : SIZE_MAX;
+            p->first = i == 0;
+            p->last = i == n - 1;
+            p->final = final;
+            p->line0 = i == 0 ? line0 : 1;
+            p->sep = sep;
+            p->st = RFM_ENOMEM;
+            snprintf(p->err, sizeof p->err, "%s: out of memory", rd->name);
+        }
+        for (int i = 1; ok && i < n; i++)
+            started[i] = pthread_create(&th[i], NULL, part_read, &parts[i]) == 0;
+        if (ok)
+            part_read(&parts[0]);
+        for (int i = 1; i < n; i++) {
+            if (started[i])
+                pthread_join(th[i], NULL);
+            else
+                parts[i].st = RFM_ENOMEM; /* the window again on one thread */
+            started[i] = 0;
+        }
+        /* Every part read, and each handover found the same by both sides. */
+        int agree = ok;
+        for (int i = 0; agree && i < n; i++)
+            agree =
+                parts[i].st == RFM_OK &&
+                (i == 0 || (parts[i - 1].stop != SIZE_MAX && parts[i].begin == parts[i - 1].stop));
+        if (!agree && n > 1 && attempt == 0) {
+            rep->rereads++;
+            for (int i = 0; i < n; i++)
+                part_free(&parts[i]);
+            continue;
+        }
+        if (!agree) {
+            st = ok ? parts[0].st : RFM_ENOMEM;
+            rfm_fail(err, errlen, st, "%s", ok ? parts[0].err : "out of memory");
+            if (ok) /* the lines up to the error, counted as one thread counts them */
+                part_merge(a, rep, &parts[0], 0);
+            for (int i = 0; i < n; i++)
+                part_free(&parts[i]);
+            return st;
+        }
+        uint64_t off = 0;
+        rep->parts += (uint64_t)n;
+        for (int i = 0; i < n; i++) {
+            if (i > 0)
+                off = parts[i - 1].stop_line + off - parts[i].begin_line;
+            if (!part_merge(a, rep, &parts[i], off)) {
+                st = rfm_fail(err, errlen, RFM_ENOMEM, "%s: out of memory after %llu lines",
+                              rd->name, (unsigned long long)rep->lines);
+                break;
+            }
+        }
+        part *lp = &parts[n - 1];
+        *carry = lp->carry;
+        *carry_line = lp->carry_line + off;
+        /* The repeat state goes on from the last part. */
+        free(rd->lines.h);
+        free(rd->lines.gen);
+        rd->lines = lp->rd.lines;
+        rd->have_invoice = lp->rd.have_invoice;
+        lp->rd.lines.h = NULL;
+        lp->rd.lines.gen = NULL;
+        for (int i = 0; i < n; i++)
+            part_free(&parts[i]);
+        return st;
+    }
+    return st;
+}
+
+/* The data lines after the header, on nthreads threads (see above). */
+static rfm_status read_parallel(reader *rd, accum *a, int nthreads, txn_progress_fn progress,
+                                void *user, char *err, size_t errlen)
+{
+    csv_reader *csv = rd->csv;
+    txn_report *rep = rd->rep;
+    const txn_options *o = rd->opt;
+    int sep = o->separator ? o->separator : ',';
+    size_t window = o->window ? o->window : PAR_WINDOW, cap = window, len = 0;
+    uint8_t *buf = malloc(cap);
+    if (!buf)
+        return rfm_fail(err, errlen, RFM_ENOMEM, "%s: out of memory", rd->name);
+    uint64_t line = csv_line_next(csv);
+    rfm_status st = RFM_OK;
+    for (;;) {
+        /* A record longer than a window: a window twice as long. */
+        if (cap - len < window / 2) {
+            uint8_t *b = realloc(buf, 2 * cap);
+            if (!b) {
+                st = rfm_fail(err, errlen, RFM_ENOMEM, "%s: out of memory", rd->name);
+                break;
+            }
+            buf = b;
+            cap *= 2;
+        }
+        size_t got;
+        char terr[RFM_ERRLEN];
+        rfm_status tst = csv_take(csv, buf + len, cap - len, &got, terr, sizeof terr);
+        len += got; /* what came before an error is read first */
+        int final = tst == RFM_OK && len < cap;
+        size_t carry = len;
+        uint64_t carry_line = line;
+        if (len > 0 && (st = window_read(rd, a, rep, buf, len, final, line, nthreads,
+                                         window / 16 ? window / 16 : 1, sep, &carry, &carry_line,
+                                         err, errlen)) != RFM_OK)
+            break;
+        if (progress && rep->lines > 0)
+            progress(rep->lines, csv_bytes(csv), csv_size(csv), user);
+        memmove(buf, buf + carry, len - carry);
+        len -= carry;
+        line = carry_line;
+        if (tst != RFM_OK) {
+            /* As one thread says it: on the line the input ended in. */
+            for (size_t i = 0; i < len; i++)
+                line += buf[i] == '\n';
+            csv_set_line(csv, line);
+            st = csv_take(csv, buf, cap, &got, err, errlen);
+            if (st == RFM_OK)
+                st = rfm_fail(err, errlen, tst, "%s", terr);
+            break;
+        }
+        if (final)
+            break;
+    }
+    free(buf);
+    return st;
+}
+
 rfm_status txn_read_csv(csv_reader *csv, const txn_options *opt, txn_progress_fn progress,
                         void *user, txn_data **out, txn_report *rep, char *err, size_t errlen)
 {
@@ -1291,7 +1835,11 @@ rfm_status txn_read_csv(csv_reader *csv, const txn_options *opt, txn_progress_fn
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
     d->first_day = INT32_MAX;
     d->last_day = INT32_MIN;
-    for (;;) {
+    if (opt->threads > 1 && !rd.jsonl && !rd.pending) {
+        if ((st = read_parallel(&rd, &a, opt->threads, progress, user, err, errlen)) != RFM_OK)
+            goto fail;
+    }
+    while (!(opt->threads > 1 && !rd.jsonl && !rd.pending)) {
         const csv_field *f;
         size_t nf;
         if ((st = next_record(&rd, &f, &nf, err, errlen)) != RFM_OK)

@@ -60,6 +60,14 @@ typedef struct {
      * dropped as TXN_ERASED. NULL: none. */
     int (*is_erased)(void *erased, const char *id, size_t len);
     void *erased;
+    /* Threads that read CSV (not JSON Lines, not header: false): 0 or 1
+     * reads on the caller's thread; more cut the input into parts read
+     * side by side and merged in file order, with the same tables, counts,
+     * examples and errors as one thread (txn.c, "the same read on several
+     * threads"). At most 16. is_erased is then called from every one of
+     * those threads at once. */
+    int threads;
+    size_t window; /* with threads: bytes read per round, 0 = 16 MiB (tests use small ones) */
 } txn_options;
 
 /* Reason the options cannot be used ("columns.amount cannot ..."), or NULL:
@@ -104,6 +112,10 @@ typedef struct {
     /* The first example of each reason as read: its fields joined by the
      * separator (quotes removed), cut to TXN_EXAMPLE_TEXT bytes. */
     char example_text[TXN_NREASONS][TXN_EXAMPLE_TEXT + 1];
+    /* With txn_options.threads: parts read side by side, and windows read
+     * again on one thread (a cut inside a quoted field that holds a line
+     * end, or an error, which one thread then words). */
+    uint64_t parts, rereads;
 } txn_report;
 
 /* The reason that dropped the most lines (the lowest on a tie), or

@@ -4,13 +4,15 @@
  * bytes for the same customers, filters and day.
  *
  * Workload: millions of customers, in two passes. bulk_plan_new is pass 1:
- * it scores each customer's churn probability and CLTV point value (no
- * interval) for the percentiles, applies the filters (segments, minimum
- * P(alive)) and ranks by the targeting key; it keeps 16 bytes a customer
- * (plus the targeting key and order when ranking). Pass 2 is bulk_row: the
- * caller walks the positions 0..bulk_positions()-1 in order and gets each
- * written customer's full row (with the CLTV interval), one at a time, so
- * that the text of the export is produced as it is written.
+ * it scores each customer's churn probability (no explanation:
+ * SCORE_CHURN_POINT) and CLTV point value (no interval) for the
+ * percentiles, applies the filters (segments, minimum P(alive)) and ranks
+ * by the targeting key; it keeps 24 bytes a customer (the two percentiles
+ * and the churn probability, which pass 2 takes instead of walking the
+ * trees again; plus the targeting key and order when ranking). Pass 2 is
+ * bulk_row: the caller walks the positions 0..bulk_positions()-1 in order
+ * and gets each written customer's full row (with the CLTV interval), one
+ * at a time, so that the text of the export is produced as it is written.
  *
  * Thread safety: a plan is read-only after bulk_plan_new; bulk_row may be
  * called from several threads at once, each with its own score_models
@@ -118,7 +120,8 @@ size_t bulk_customers(const bulk_plan *p);
 size_t bulk_positions(const bulk_plan *p);
 
 /* One output row: the cells (strings borrow from r, the models and the
- * input) and the scores they come from. */
+ * input) and the scores they come from (churn: pass 1's probability and
+ * its risk, no explanation). */
 typedef struct {
     parquet_value v[BULK_NCOL];
     score_result r;

@@ -120,9 +120,15 @@ static rfm_status put_csv_string(export_writer *w, const char *s, size_t n, char
                                  size_t errlen)
 {
     int quote = 0;
-    for (size_t i = 0; i < n && !quote; i++)
-        quote = s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r';
+    for (size_t i = 0; i < n; i++) /* no early exit: the loop vectorizes */
+        quote |= (s[i] == ',') | (s[i] == '"') | (s[i] == '\n') | (s[i] == '\r');
     rfm_status st;
+    if (!quote && n <= OUTBUF / 4) { /* the usual field: copied as it is */
+        if ((st = room(w, n, err, errlen)) != RFM_OK)
+            return st;
+        put(w, s, n);
+        return RFM_OK;
+    }
     for (size_t i = 0; i < n || (quote && i == 0);) {
         size_t chunk = n - i < OUTBUF / 4 ? n - i : OUTBUF / 4;
         if ((st = room(w, 2 * chunk + 2, err, errlen)) != RFM_OK)
@@ -141,6 +147,23 @@ static rfm_status put_csv_string(export_writer *w, const char *s, size_t n, char
             break;
     }
     return RFM_OK;
+}
+
+/* The decimal text of v (what printf's %lld writes) at out, which has
+ * room for 20 characters; returns its length. */
+static size_t put_int64(char *out, int64_t v)
+{
+    char dig[20];
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    size_t k = 0, len = 0;
+    do
+        dig[k++] = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0)
+        out[len++] = '-';
+    while (k)
+        out[len++] = dig[--k];
+    return len;
 }
 
 static rfm_status put_json_string(export_writer *w, const char *s, size_t n, char *err,
@@ -211,7 +234,7 @@ static rfm_status put_text_row(export_writer *w, const parquet_value *row, int h
             if (st != RFM_OK)
                 return st;
         } else if (c->type == PARQUET_INT64) {
-            w->len += (size_t)snprintf(w->out + w->len, NUMFMT_LEN, "%" PRId64, v->i);
+            w->len += put_int64(w->out + w->len, v->i);
         } else {
             char num[NUMFMT_LEN];
             put(w, num, numfmt_double(v->d, num));

@@ -281,18 +281,30 @@ static void bitpack(buf *b, const uint32_t *v, const uint8_t *v8, size_t n, int 
         return;
     uint8_t *o = b->p + b->len;
     memset(o, 0, bytes);
-    size_t bit = 0;
-    for (size_t i = 0; i < n; i++, bit += (size_t)width) {
-        uint32_t x = v ? v[i] : v8[i];
-        for (int k = 0; k < width; k++)
-            if (x >> k & 1)
-                o[(bit + (size_t)k) >> 3] |= (uint8_t)(1u << ((bit + (size_t)k) & 7));
+    /* Least significant bit first: an accumulator of at most 7 + 32 bits. */
+    const uint64_t mask = ((uint64_t)1 << width) - 1;
+    uint64_t acc = 0;
+    int nbits = 0;
+    for (size_t i = 0; i < n; i++) {
+        acc |= ((v ? v[i] : v8[i]) & mask) << nbits;
+        for (nbits += width; nbits >= 8; nbits -= 8, acc >>= 8)
+            *o++ = (uint8_t)acc;
     }
+    if (nbits)
+        *o = (uint8_t)acc;
     b->len += bytes;
 }
 
+/* The dictionary's hash: where a value sits in the table, never in the
+ * file. Doubles and int64s (8 bytes) in one multiplication. */
 static uint64_t hash_bytes(const uint8_t *p, size_t n)
 {
+    if (n == 8) {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        x *= 0x9E3779B97F4A7C15ull;
+        return x ^ (x >> 32);
+    }
     uint64_t h = 1469598103934665603ull;
     for (size_t i = 0; i < n; i++)
         h = (h ^ p[i]) * 1099511628211ull;

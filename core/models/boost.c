@@ -27,6 +27,20 @@ typedef struct {
     size_t tab;               /* offset of its (2^m) x m table */
 } leaf_rule;
 
+/* The scoring walk of trees of depth <= FLAT_DEPTH: each tree laid out as
+ * a complete binary tree of the model's depth D (breadth first, children of
+ * k at 2k+1 and 2k+2; a leaf above depth D becomes a split whose leaves all
+ * hold its value), so a row takes exactly D steps in every tree, with no
+ * branch on the data: the walk of linked nodes mispredicted about one
+ * branch a level (bulk scoring: 200 trees of depth 3 for a million
+ * customers took 4 CPU s, most of rfm-score's time). */
+#define FLAT_DEPTH 8
+typedef struct {
+    float thr;     /* x_j < thr goes left */
+    uint8_t feat;  /* j (BOOST_MAX_FEATURES <= 255) */
+    uint8_t dleft; /* NaN goes left */
+} flat_node;
+
 typedef struct {
     size_t first, nnodes;
     size_t lfirst, nleaves; /* its leaf_rules (fast path only) */
@@ -46,6 +60,9 @@ struct boost_model {
     int max_depth;
     leaf_rule *leaves; /* fast path: every tree's leaves, NULL when deeper */
     double *tab;
+    int flat_depth;        /* D of the flat layout, 0 when none (deeper trees) */
+    flat_node *flat_inner; /* ntrees x (2^D - 1) */
+    double *flat_leaf;     /* ntrees x 2^D, the leaf values */
     boost_params par;
     char *xgb_json; /* XGBoost's JSON model text */
     size_t xgb_len;
@@ -94,6 +111,7 @@ void boost_free(boost_model *m)
     free(m->trees), free(m->left), free(m->right), free(m->feat), free(m->thr);
     free(m->dleft), free(m->value), free(m->cover), free(m->xgb_json);
     free(m->leaves), free(m->tab);
+    free(m->flat_inner), free(m->flat_leaf);
     free(m);
 }
 
@@ -123,11 +141,37 @@ static inline size_t leaf_of(const boost_model *m, const tree_span *t, const dou
     return base + k;
 }
 
-double boost_margin(const boost_model *m, const double *x)
+double boost_margin_walk(const boost_model *m, const double *x)
 {
     double s = m->base_margin;
     for (size_t t = 0; t < m->ntrees; t++)
         s += m->value[leaf_of(m, &m->trees[t], x)];
+    return s;
+}
+
+/* The same leaves as leaf_of, added in the same order: the same double. */
+double boost_margin(const boost_model *m, const double *x)
+{
+    if (!m->flat_depth)
+        return boost_margin_walk(m, x);
+    float xf[BOOST_MAX_FEATURES];
+    uint8_t miss[BOOST_MAX_FEATURES];
+    for (size_t j = 0; j < m->d; j++)
+        xf[j] = (float)x[j], miss[j] = isnan(x[j]) != 0;
+    const unsigned depth = (unsigned)m->flat_depth, ninner = (1u << depth) - 1;
+    const flat_node *in = m->flat_inner;
+    const double *leaf = m->flat_leaf;
+    double s = m->base_margin;
+    for (size_t t = 0; t < m->ntrees; t++, in += ninner, leaf += ninner + 1) {
+        unsigned k = 0;
+        for (unsigned l = 0; l < depth; l++) {
+            const flat_node *n = &in[k];
+            /* NaN compares false: then the default direction decides. */
+            unsigned left = (unsigned)(xf[n->feat] < n->thr) | (miss[n->feat] & n->dleft);
+            k = 2 * k + 2 - left;
+        }
+        s += leaf[k - ninner];
+    }
     return s;
 }
 
@@ -344,6 +388,7 @@ static int walk_tree(boost_model *m, size_t base, size_t k, int level, double *m
 }
 
 static rfm_status build_fast(boost_model *m, char *err, size_t errlen);
+static rfm_status build_flat(boost_model *m, char *err, size_t errlen);
 
 static rfm_status parse_trees(boost_model *m, const json_t *root, size_t d, const char *where,
                               char *err, size_t errlen)
@@ -464,7 +509,45 @@ static rfm_status parse_trees(boost_model *m, const json_t *root, size_t d, cons
         first += nn;
     }
     free(seen);
-    return m->max_depth <= FAST_DEPTH ? build_fast(m, err, errlen) : RFM_OK;
+    rfm_status st = m->max_depth <= FAST_DEPTH ? build_fast(m, err, errlen) : RFM_OK;
+    return st == RFM_OK && m->max_depth <= FLAT_DEPTH ? build_flat(m, err, errlen) : st;
+}
+
+/* Node n (absolute) of its tree at position k of the complete layout of
+ * depth D, level lvl: copy it, or spread a leaf over the levels below. */
+static void flat_fill(boost_model *m, flat_node *in, double *leaf, size_t n, unsigned k,
+                      unsigned lvl, unsigned depth, size_t base)
+{
+    unsigned ninner = (1u << depth) - 1;
+    if (lvl == depth) {
+        leaf[k - ninner] = m->value[n];
+        return;
+    }
+    int is_leaf = m->left[n] < 0;
+    in[k] = is_leaf ? (flat_node){0.0f, 0, 0}
+                    : (flat_node){m->thr[n], (uint8_t)m->feat[n], m->dleft[n]};
+    flat_fill(m, in, leaf, is_leaf ? n : base + (size_t)m->left[n], 2 * k + 1, lvl + 1, depth,
+              base);
+    flat_fill(m, in, leaf, is_leaf ? n : base + (size_t)m->right[n], 2 * k + 2, lvl + 1, depth,
+              base);
+}
+
+static rfm_status build_flat(boost_model *m, char *err, size_t errlen)
+{
+    unsigned depth = m->max_depth > 0 ? (unsigned)m->max_depth : 1;
+    size_t ninner = ((size_t)1 << depth) - 1;
+    m->flat_inner = malloc(m->ntrees * ninner * sizeof *m->flat_inner);
+    m->flat_leaf = malloc(m->ntrees * (ninner + 1) * sizeof *m->flat_leaf);
+    if (!m->flat_inner || !m->flat_leaf) {
+        free(m->flat_inner), free(m->flat_leaf);
+        m->flat_inner = NULL, m->flat_leaf = NULL;
+        return rfm_fail(err, errlen, RFM_ENOMEM, "boost: out of memory for the flat trees");
+    }
+    for (size_t t = 0; t < m->ntrees; t++)
+        flat_fill(m, m->flat_inner + t * ninner, m->flat_leaf + t * (ninner + 1), m->trees[t].first,
+                  0, 0, depth, m->trees[t].first);
+    m->flat_depth = (int)depth;
+    return RFM_OK;
 }
 
 /* The tables of the fast path (m->max_depth <= FAST_DEPTH). For a leaf of

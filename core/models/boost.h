@@ -97,11 +97,18 @@ size_t boost_ntrees(const boost_model *m);
 const boost_params *boost_get_params(const boost_model *m);
 
 /* Margin (log-odds) of one row of d values (NaN = missing; other values must
- * be finite, which the caller checks). Thread-safe. */
+ * be finite, which the caller checks). Trees of depth <= 8 are walked in a
+ * complete-tree layout without data-dependent branches. Thread-safe. */
 double boost_margin(const boost_model *m, const double *x);
 
+/* The same by following each tree's nodes from the root: the plain version
+ * the tests check boost_margin against (equal to the bit: the same leaf
+ * values added in the same order). Thread-safe. */
+double boost_margin_walk(const boost_model *m, const double *x);
+
 /* Exact TreeSHAP: phi[d] (log-odds) for row x; returns the margin, which
- * equals boost_base_value(m) + sum_j phi[j] to rounding. Thread-safe. */
+ * equals boost_base_value(m) + sum_j phi[j] to rounding and boost_margin(m, x)
+ * exactly (the same leaf values added in the same order). Thread-safe. */
 double boost_shap(const boost_model *m, const double *x, double *phi);
 
 /* The same by the recursive path algorithm itself (Lundberg et al.'s

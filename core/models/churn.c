@@ -28,7 +28,8 @@ struct churn_model {
     double *mean, *sd, *w;
     double b, lambda, t_medium, t_high;
     churn_fit_info fit;
-    int i_rec, i_freq, i_mon; /* counterfactual's features, -1 if absent */
+    int i_rec, i_freq, i_mon;             /* counterfactual's features, -1 if absent */
+    signed char rich[CHURN_MAX_FEATURES]; /* churn_rich_names index of each, -1 if none */
 };
 
 void churn_default_params(churn_params *par)
@@ -139,6 +140,13 @@ static void model_set_names(churn_model *m, const char *const *names)
     m->i_rec = churn_feature_index(m, "recency");
     m->i_freq = churn_feature_index(m, "frequency");
     m->i_mon = churn_feature_index(m, "monetary");
+    /* churn_model_row's map, so scoring compares no names. */
+    for (size_t j = 0; j < m->d; j++) {
+        m->rich[j] = -1;
+        for (int k = 0; k < CHURN_RICH_FEATURES; k++)
+            if (strcmp(m->names[j], churn_rich_names[k]) == 0)
+                m->rich[j] = (signed char)k;
+    }
 }
 
 static const char *check_names(const char *const *names, size_t d)
@@ -734,13 +742,10 @@ size_t churn_model_row(const churn_model *m, const customer_row *c, double *x)
     if (m->learner == CHURN_BOOSTED) {
         double r[CHURN_RICH_FEATURES];
         churn_row_features(c, r);
-        /* By name, so a model over any subset of the rich features works. */
-        for (size_t j = 0; j < m->d; j++) {
-            x[j] = NAN;
-            for (int k = 0; k < CHURN_RICH_FEATURES; k++)
-                if (strcmp(m->names[j], churn_rich_names[k]) == 0)
-                    x[j] = r[k];
-        }
+        /* By name (the map model_set_names made), so a model over any
+         * subset of the rich features works. */
+        for (size_t j = 0; j < m->d; j++)
+            x[j] = m->rich[j] >= 0 ? r[m->rich[j]] : NAN;
         return m->d;
     }
     x[0] = c->recency, x[1] = c->frequency, x[2] = c->monetary;

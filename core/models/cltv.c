@@ -112,9 +112,12 @@ static void discounts(double H, double d, int nper, double *disc)
 }
 
 /* The h terms of the six parameter sets at each period's end, h[s * nper + k]. */
-static void h_terms(const cltv_model *c, double x, double T, double H, int nper, double *h)
+/* The terms of the first nsets parameter sets (NSETS for the interval; 1,
+ * the fit's own, for the point figures). */
+static void h_terms(const cltv_model *c, double x, double T, double H, int nper, int nsets,
+                    double *h)
 {
-    for (int s = 0; s < NSETS; s++)
+    for (int s = 0; s < nsets; s++)
         for (int k = 1; k <= nper; k++)
             h[s * nper + k - 1] = bgnbd_h(&c->bset[s], fmin(30.0 * k, H), x, T);
 }
@@ -290,14 +293,14 @@ static const double *cached_h(cltv_cache *k, double x, double T)
                 return k->h + j * per;
     }
     if (k->n >= k->max_n || (2 * (k->n + 1) > k->cap && !grow(k))) {
-        h_terms(k->c, x, T, k->H, k->nper, k->scratch);
+        h_terms(k->c, x, T, k->H, k->nper, NSETS, k->scratch);
         return k->scratch;
     }
     for (j = slot_of(x, T, k->cap - 1); k->full[j]; j = (j + 1) & (k->cap - 1))
         ;
     k->full[j] = 1, k->n++;
     k->key[2 * j] = x, k->key[2 * j + 1] = T;
-    h_terms(k->c, x, T, k->H, k->nper, k->h + j * per);
+    h_terms(k->c, x, T, k->H, k->nper, NSETS, k->h + j * per);
     return k->h + j * per;
 }
 
@@ -319,7 +322,7 @@ rfm_status cltv_predict_cached(const cltv_model *c, cltv_cache *k, double x, dou
     int nper = periods(H);
     double *disc = h + (size_t)NSETS * (size_t)nper;
     discounts(H, d, nper, disc);
-    h_terms(c, x, T, H, nper, h);
+    h_terms(c, x, T, H, nper, interval ? NSETS : 1, h); /* the point figures read set 0 alone */
     predict_from(c, h, disc, nper, x, t_x, T, m, interval, out);
     return RFM_OK;
 }

@@ -88,7 +88,9 @@ rfm_status cltv_cache_new(const cltv_model *c, double horizon_days, double disco
 void cltv_cache_free(cltv_cache *k);
 /* cltv_predict with the terms kept in k (NULL, or a cache for another
  * model, horizon or rate: none kept). interval 0 skips the interval
- * (lower and upper NaN; the other figures unchanged), 8 times cheaper. */
+ * (lower and upper NaN; the other figures unchanged): without a cache only
+ * the first parameter set's terms are computed, 8 times fewer 2F1s (a
+ * cache computes every set's, to keep them). */
 rfm_status cltv_predict_cached(const cltv_model *c, cltv_cache *k, double x, double t_x, double T,
                                double m, double horizon_days, double discount_rate, int interval,
                                cltv_prediction *out, char *err, size_t errlen);

@@ -82,6 +82,28 @@ static void seed_plusplus(const double *x, size_t n, size_t d, size_t k, rfm_rng
 }
 
 /* One restart; returns inertia. */
+/* kmeans_nearest for d = 3 (RFM), with the nearest squared distance: the
+ * same sums in the same order as sqdist, so the same bits, without the
+ * loop over d. */
+static inline size_t nearest3(const double *c, size_t k, const double *p, double *bd)
+{
+    size_t best = 0;
+    double b = INFINITY;
+    for (size_t i = 0; i < k; i++) {
+        double t0 = c[3 * i] - p[0], t1 = c[3 * i + 1] - p[1], t2 = c[3 * i + 2] - p[2];
+        double s = 0;
+        s += t0 * t0;
+        s += t1 * t1;
+        s += t2 * t2;
+        if (s < b) {
+            b = s;
+            best = i;
+        }
+    }
+    *bd = b;
+    return best;
+}
+
 static double lloyd(const double *x, size_t n, size_t d, size_t k, int max_iter, double *c,
                     int *lab, double *sum, size_t *cnt, double *dist, int *iters, int *conv)
 {
@@ -96,8 +118,12 @@ static double lloyd(const double *x, size_t n, size_t d, size_t k, int max_iter,
         memset(sum, 0, k * d * sizeof *sum);
         memset(cnt, 0, k * sizeof *cnt);
         for (size_t i = 0; i < n; i++) {
-            size_t a = kmeans_nearest(c, k, d, x + i * d);
-            dist[i] = sqdist(x + i * d, c + a * d, d);
+            /* dist[i] = sqdist(x + i * d, c + a * d, d) either way */
+            size_t a = d == 3 ? nearest3(c, k, x + i * 3, &dist[i]) : 0;
+            if (d != 3 || !(dist[i] < INFINITY)) {
+                a = kmeans_nearest(c, k, d, x + i * d);
+                dist[i] = sqdist(x + i * d, c + a * d, d);
+            }
             inertia += dist[i];
             if (lab[i] != (int)a) {
                 lab[i] = (int)a;

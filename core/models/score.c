@@ -26,9 +26,16 @@ rfm_status score_customer(const score_models *m, const customer_row *c, int want
     }
     if ((want & SCORE_CHURN) && m->churn && (have_rfm || !skip_missing)) {
         double x[CHURN_MAX_FEATURES];
-        out->churn_d = churn_model_row(m->churn, c, x);
-        if ((st = churn_explain(m->churn, x, &out->churn_base, out->churn_contrib,
-                                &out->churn_logit, &out->churn_probability, err, errlen)) != RFM_OK)
+        size_t d = churn_model_row(m->churn, c, x);
+        if (want & SCORE_CHURN_POINT) {
+            out->churn_base = out->churn_logit = NAN;
+            st = churn_predict(m->churn, x, &out->churn_probability, err, errlen);
+        } else {
+            out->churn_d = d;
+            st = churn_explain(m->churn, x, &out->churn_base, out->churn_contrib, &out->churn_logit,
+                               &out->churn_probability, err, errlen);
+        }
+        if (st != RFM_OK)
             return st;
         out->risk = churn_risk_level(m->churn, out->churn_probability);
         out->done |= SCORE_CHURN;

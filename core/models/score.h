@@ -43,7 +43,11 @@ enum {
     SCORE_CHURN = 4,    /* from recency, frequency, monetary (and the boosted model's
                            other features: churn_model_row; missing ones are NaN) */
     SCORE_ALL = 7,
-    SCORE_CLTV_POINT = 8 /* with SCORE_CLTV: no interval (cltv.lower, upper NaN), 8x cheaper */
+    SCORE_CLTV_POINT = 8,  /* with SCORE_CLTV: no interval (cltv.lower, upper NaN), 8x cheaper */
+    SCORE_CHURN_POINT = 16 /* with SCORE_CHURN: the probability and risk alone (churn_predict,
+                              the same bits as churn_explain's), no explanation: churn_base,
+                              churn_logit NaN, churn_d 0; a boosted model's SHAP is most of
+                              the cost */
 };
 
 typedef struct {

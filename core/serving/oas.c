@@ -20,8 +20,17 @@ typedef struct {
     const json_t *target;
 } ref_entry;
 
+/* A path of the document and its operations, by the index of METHODS. */
+typedef struct {
+    const char *path;
+    oas_op ops[7];
+} path_entry;
+
 struct oas_spec {
     json_t *root;
+    path_entry *paths; /* sorted by path (strcmp), for oas_find */
+    size_t npaths;
+    oas_op none; /* what oas_find answers for an unknown operation */
     /* Every $ref resolved once at load, sorted by the address of its
      * string, so that validation finds a target without parsing pointers. */
     ref_entry *refs;
@@ -99,6 +108,67 @@ static const json_t *lookup_ref(const oas_spec *s, const json_t *ref)
     return e ? e->target : NULL;
 }
 
+static const char *const METHODS[] = {"get", "put", "post", "delete", "options", "head", "patch"};
+
+static int cmp_path(const void *a, const void *b)
+{
+    return strcmp(((const path_entry *)a)->path, ((const path_entry *)b)->path);
+}
+
+static oas_op op_entry(const oas_spec *s, const json_t *op)
+{
+    oas_op e = {op, NULL, 0, 0};
+    const char *bad;
+    e.request = op ? oas_request_schema(s, op) : NULL;
+    e.auth = oas_security(s, op, &e.scopes, &bad);
+    return e;
+}
+
+/* The table of oas_find, from the document's paths (after check_refs). */
+static rfm_status index_paths(oas_spec *s)
+{
+    const json_t *paths = json_object_get(s->root, "paths");
+    s->none = op_entry(s, NULL);
+    s->npaths = 0;
+    s->paths = calloc(json_object_size(paths) + 1, sizeof *s->paths);
+    if (!s->paths)
+        return RFM_ENOMEM;
+    const char *path;
+    const json_t *item;
+    json_object_foreach((json_t *)paths, path, item)
+    {
+        path_entry *e = &s->paths[s->npaths++];
+        e->path = path;
+        for (size_t i = 0; i < sizeof METHODS / sizeof *METHODS; i++) {
+            const json_t *op = json_object_get(item, METHODS[i]);
+            e->ops[i] = op ? op_entry(s, op) : s->none;
+        }
+    }
+    qsort(s->paths, s->npaths, sizeof *s->paths, cmp_path);
+    return RFM_OK;
+}
+
+const oas_op *oas_find(const oas_spec *s, const char *method, const char *path)
+{
+    size_t m = 0;
+    while (m < sizeof METHODS / sizeof *METHODS && strcasecmp(method, METHODS[m]) != 0)
+        m++;
+    if (m == sizeof METHODS / sizeof *METHODS)
+        return &s->none;
+    size_t lo = 0, hi = s->npaths;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(path, s->paths[mid].path);
+        if (c == 0)
+            return &s->paths[mid].ops[m];
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return &s->none;
+}
+
 rfm_status oas_load(const char *path, oas_spec **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -124,6 +194,10 @@ rfm_status oas_load(const char *path, oas_spec **out, char *err, size_t errlen)
     }
     if (s->nrefs > 0) /* a contract without $ref has no array: qsort(NULL) is undefined */
         qsort(s->refs, s->nrefs, sizeof *s->refs, cmp_ref);
+    if (index_paths(s) != RFM_OK) {
+        oas_free(s);
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    }
     *out = s;
     return RFM_OK;
 }
@@ -134,12 +208,11 @@ void oas_free(oas_spec *s)
         return;
     json_decref(s->root);
     free(s->refs);
+    free(s->paths);
     free(s);
 }
 
 const json_t *oas_root(const oas_spec *s) { return s->root; }
-
-static const char *const METHODS[] = {"get", "put", "post", "delete", "options", "head", "patch"};
 
 const json_t *oas_operation(const oas_spec *s, const char *method, const char *path)
 {
@@ -246,13 +319,15 @@ typedef struct {
     size_t max, n;
     char ptr[192];
     size_t plen;
+    size_t level; /* tokens in the pointer (ptr holds them only when out is set) */
     int depth;
     /* For choosing which alternative of a oneOf/anyOf to report: base is
      * the pointer length where the alternative applies; against counts the
      * violations saying the value is not of that alternative's shape (its
      * type, enum or bounds at base, or a field it does not allow). A
      * missing required field is not counted: {} is nearer to a single
-     * request than to a batch. */
+     * request than to a batch. base and the comparisons are in levels, so
+     * that a trial, which reports nothing, need not spell the pointer. */
     size_t base, against;
 } vctx;
 
@@ -286,15 +361,19 @@ static void add(vctx *c, const char *fmt, ...)
         va_end(ap);
     }
     c->n++;
-    c->against += c->plen == c->base;
+    c->against += c->level == c->base;
 }
 
-/* Append "/token" (escaped) to the pointer; returns the old length. A
- * pointer longer than the buffer is cut at a character boundary, so that
- * it stays valid UTF-8 (keys come from jansson, which checked them). */
+/* Append "/token" (escaped) to the pointer; returns the old length (for
+ * pop). A pointer longer than the buffer is cut at a character boundary,
+ * so that it stays valid UTF-8 (keys come from jansson, which checked
+ * them). Without violations to report (a trial), only the level moves. */
 static size_t push(vctx *c, const char *tok)
 {
     size_t old = c->plen, room = sizeof c->ptr - 1;
+    c->level++;
+    if (!c->out)
+        return old;
     if (c->plen < room)
         c->ptr[c->plen++] = '/';
     for (size_t n = strlen(tok); *tok;) {
@@ -320,9 +399,19 @@ static size_t push(vctx *c, const char *tok)
 
 static size_t push_index(vctx *c, size_t i)
 {
+    if (!c->out) {
+        c->level++;
+        return c->plen;
+    }
     char b[24];
     snprintf(b, sizeof b, "%zu", i);
     return push(c, b);
+}
+
+static void pop(vctx *c, size_t old)
+{
+    c->plen = old;
+    c->level--;
 }
 
 static int is_integer(const json_t *v)
@@ -421,7 +510,7 @@ static size_t trial(vctx *c, const json_t *schema, const json_t *v, size_t *agai
     vctx t = *c;
     t.out = NULL;
     t.n = 0;
-    t.base = c->plen;
+    t.base = c->level;
     t.against = 0;
     validate(&t, schema, v);
     *against = t.against;
@@ -625,7 +714,7 @@ static void check_array(vctx *c, const keywords *kw, const json_t *v)
         for (size_t i = 0; i < n; i++) {
             size_t old = push_index(c, i);
             validate(c, items, json_array_get(v, i));
-            c->plen = old;
+            pop(c, old);
         }
 }
 
@@ -643,7 +732,7 @@ static void check_object(vctx *c, const keywords *kw, const json_t *v)
             if (name && !json_object_get(v, name)) {
                 size_t old = push(c, name);
                 add(c, "is required");
-                c->plen = old;
+                pop(c, old);
             }
         }
     const json_t *addl = kw->addl;
@@ -652,7 +741,7 @@ static void check_object(vctx *c, const keywords *kw, const json_t *v)
     json_object_foreach((json_t *)v, key, val)
     {
         const json_t *ps = json_object_get(props, key);
-        int at_base = c->plen == c->base;
+        int at_base = c->level == c->base;
         size_t old = push(c, key);
         if (ps) {
             validate(c, ps, val);
@@ -661,7 +750,7 @@ static void check_object(vctx *c, const keywords *kw, const json_t *v)
             c->against += at_base;
         } else if (json_is_object(addl))
             validate(c, addl, val);
-        c->plen = old;
+        pop(c, old);
     }
 }
 
@@ -714,7 +803,7 @@ static void validate(vctx *c, const json_t *schema, const json_t *v)
 size_t oas_validate(const oas_spec *s, const json_t *schema, const json_t *value,
                     oas_violation *out, size_t max)
 {
-    vctx c = {s, out, max, 0, "", 0, 0, 0, 0};
+    vctx c = {s, out, max, 0, "", 0, 0, 0, 0, 0};
     validate(&c, schema, value);
     return c.n;
 }

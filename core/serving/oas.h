@@ -73,6 +73,19 @@ const json_t *oas_response_schema(const oas_spec *s, const json_t *op, int statu
 enum { OAS_AUTH_NONE = 0, OAS_AUTH_OPTIONAL = 1, OAS_AUTH_REQUIRED = 2, OAS_AUTH_BAD = -1 };
 int oas_security(const oas_spec *s, const json_t *op, unsigned *scopes, const char **bad);
 
+/* An operation as the request path needs it, looked up once at load:
+ * the request path asks for it by method and path with oas_find (a binary
+ * search over the paths, no lookups in the document). */
+typedef struct {
+    const json_t *op;      /* the Operation Object, or NULL: no such operation */
+    const json_t *request; /* oas_request_schema of op */
+    int auth;              /* oas_security of op (of the document's when op is NULL) */
+    unsigned scopes;       /* its scopes */
+} oas_op;
+/* The operation for method (any case) and an exact path: never NULL; its
+ * op is NULL when the contract has no such operation. */
+const oas_op *oas_find(const oas_spec *s, const char *method, const char *path);
+
 /* Validate value against schema. Returns the number of violations found
  * (0: valid); the first `max` are written to out (out may be NULL). */
 size_t oas_validate(const oas_spec *s, const json_t *schema, const json_t *value,

@@ -193,6 +193,23 @@ static void test_fast_equals_plain(void **state)
         SAME((double)rfm_rng_below(&rng, 1000000000) / pow(10, (double)rfm_rng_below(&rng, 7)));
         SAME((i % 2 ? -1.0 : 1.0) * (double)(u >> (11 + i % 53))); /* integers, 0 and -0 */
         SAME((double)(u >> (i % 64)));                             /* integers beyond 2^53 */
+        /* The short-decimal path: cents and percentiles (at most four
+         * decimals, 15 digits), their neighbours one ulp away (which need
+         * more digits), and the edges of the path (x near 1e11 and 1e-4). */
+        double c4 = (double)rfm_rng_below(&rng, 1000000000000000ull) / 1e4;
+        double c2 = (double)rfm_rng_below(&rng, 10000000) / 100;
+        double pct = round(100 * rfm_rng_uniform(&rng) * 100) / 100;
+        SAME(c4);
+        SAME(-c4);
+        SAME(c2);
+        SAME(pct);
+        SAME(c2 / 1e7);
+        SAME(c4 * 10);
+        SAME(nextafter(c4, 0));
+        SAME(nextafter(c2, 1e300));
+        SAME(nextafter(pct, 1e300));
+        SAME(1e11 - (double)rfm_rng_below(&rng, 1000000) / 1e4);
+        SAME((double)rfm_rng_below(&rng, 20) * 1e-5);
         /* An odd 53-bit significand times 2^-j, j = 1..60: the ties live here. */
         int j = 1 + (int)rfm_rng_below(&rng, 60);
         double t = ldexp((double)((u >> 11) | 1), -j);

@@ -530,6 +530,59 @@ static void test_get_while_batch_waits(void **state)
     stop(pid);
 }
 
+/* The same items answered alike whichever way the body is read: one body
+ * the daemon reads straight into events (event_batch_read), the same with
+ * a member outside the schema on its first item, which only the general
+ * path (jansson, the schema, event_from_json) reads. */
+static void test_fast_and_general_paths_answer_alike(void **state)
+{
+    (void)state;
+    char models[128], store[128];
+    snprintf(models, sizeof models, "%s/models", dir);
+    snprintf(store, sizeof store, "%s/paths.db", dir);
+    int port = free_port();
+    pid_t pid = start(models, store, port);
+    assert_true(pid > 0);
+    const char *fmt = "{\"events\": [{\"event_id\": \"%s-1\", \"customer_id\": 12347, \"time\": "
+                      "\"2011-12-08T10:00:00Z\", \"invoice\": \"%s\", \"amount\": 5%s},"
+                      "{\"event_id\": \"%s-2\", \"customer_id\": \"12347\", \"time\": \"t\", "
+                      "\"amount\": 1},"
+                      "{\"event_id\": \"%s-3\", \"customer_id\": null, \"time\": \"t\"},"
+                      "{\"event_id\": \"%s-4\", \"customer_id\": \"1\", \"time\": "
+                      "\"2011-12-08T10:00:00Z\", \"amount\": \"5\"},"
+                      "{\"event_id\": \"%s-5\", \"customer_id\": \"1\", \"time\": "
+                      "\"2011-12-08T10:00:00Z\", \"type\": \"visit\"},"
+                      "{\"event_id\": \"%s-6\", \"customer_id\": \"12347\", \"time\": "
+                      "\"2011-12-08T10:00:00Z\", \"invoice\": \"C9\", \"amount\": 1}]}";
+    char body[2][2048];
+    response r[2];
+    for (int k = 0; k < 2; k++) {
+        const char *p = k ? "general" : "fast", *inv = k ? "PG-1" : "PF-1";
+        snprintf(body[k], sizeof body[k], fmt, p, inv, k ? ", \"note\": \"x\"" : "", p, p, p, p, p);
+        assert_int_equal(request(port, "POST", "/events", body[k], &r[k]), 0);
+        assert_int_equal(r[k].status, 200);
+    }
+    printf("  %s\n", r[0].body);
+    assert_string_equal(r[0].body, r[1].body);
+    assert_int_equal((int)num(r[0].body, "accepted"), 2); /* the purchase, the cancellation */
+    assert_non_null(
+        strstr(r[0].body, "\"index\":1,\"error\":{\"code\":422,\"reason\":\"bad_time\""));
+    assert_non_null(strstr(r[0].body, "\"reason\":\"missing_customer_id\""));
+    assert_non_null(strstr(r[0].body, "\"message\":\"amount: must be a number\""));
+    assert_non_null(strstr(r[0].body, "\"reason\":\"bad_type\""));
+    assert_non_null(strstr(r[0].body, "\"index\":5,\"reason\":\"cancelled\""));
+    free(r[0].body);
+    free(r[1].body);
+    /* A body neither reads: the general path's 400 and 422, as before. */
+    assert_int_equal(request(port, "POST", "/events", "{\"events\": [{}]", &r[0]), 0);
+    assert_int_equal(r[0].status, 400);
+    free(r[0].body);
+    assert_int_equal(request(port, "POST", "/events", "{\"events\": []}", &r[0]), 0);
+    assert_int_equal(r[0].status, 422);
+    free(r[0].body);
+    stop(pid);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -539,6 +592,7 @@ int main(void)
         cmocka_unit_test(test_sighup_reseeds),
         cmocka_unit_test(test_disk_full_is_507),
         cmocka_unit_test(test_get_while_batch_waits),
+        cmocka_unit_test(test_fast_and_general_paths_answer_alike),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -175,6 +175,46 @@ static void test_walk_equals_xgboost(void **state)
     boost_free(m);
 }
 
+/* The complete-tree walk (boost_margin) against the plain node walk, which
+ * test_walk_equals_xgboost holds to XGBoost: the same leaves added in the
+ * same order, so equal to the bit, at every depth: 1, uneven trees with
+ * leaves above the deepest level (padded in the layout), the layout's
+ * limit 8, and 10 (beyond it: the node walk itself). Rows with every
+ * feature missing and with features on the split values are included. */
+static void test_flat_walk_equals_node_walk(void **state)
+{
+    (void)state;
+    rfm_rng rng;
+    rfm_rng_seed(&rng, 21);
+    size_t n = 3000;
+    double *x = malloc(n * D * sizeof *x);
+    int *y = malloc(n * sizeof *y);
+    assert_non_null(x);
+    assert_non_null(y);
+    simulate(&rng, n, x, y);
+    for (size_t j = 0; j < D; j++)
+        x[j] = NAN; /* row 0: nothing known */
+    static const int depths[] = {1, 3, 8, 10};
+    for (size_t k = 0; k < sizeof depths / sizeof *depths; k++) {
+        boost_params p;
+        boost_default_params(&p);
+        p.rounds = 25, p.max_depth = depths[k], p.eta = 0.3, p.nthread = 1;
+        p.min_child_weight = 20; /* uneven trees: some leaves stop early */
+        boost_model *m = NULL;
+        char err[RFM_ERRLEN] = "";
+        if (boost_fit(x, y, n, D, &p, &m, err, sizeof err) != RFM_OK)
+            fail_msg("boost_fit: %s", err);
+        size_t differ = 0;
+        for (size_t i = 0; i < n; i++)
+            differ += boost_margin(m, x + i * D) != boost_margin_walk(m, x + i * D);
+        printf("    max_depth %2d: %zu of %zu margins differ from the node walk\n", depths[k],
+               differ, n);
+        assert_int_equal(differ, 0);
+        boost_free(m);
+    }
+    free(x), free(y);
+}
+
 /* base_value + sum phi = margin to 1e-9; phi equals the brute-force Shapley
  * values to 1e-9 and XGBoost's pred_contribs to float precision. */
 static void test_treeshap(void **state)
@@ -370,6 +410,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_walk_equals_xgboost),
+        cmocka_unit_test(test_flat_walk_equals_node_walk),
         cmocka_unit_test(test_treeshap),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_deterministic_and_refusals),

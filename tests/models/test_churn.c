@@ -1209,6 +1209,11 @@ static void test_boosted_model_file(void **state)
         assert_int_equal(churn_explain(m2, x + i * R, &b2, c2, &l2, &p2, err, sizeof err), RFM_OK);
         assert_true(b1 == b2 && l1 == l2 && p1 == p2);
         assert_memory_equal(c1, c2, sizeof c1);
+        /* The probability alone (GET /customers, the feed: SCORE_CHURN_POINT)
+         * is the explained one, bit for bit. */
+        double pp;
+        assert_int_equal(churn_predict(m2, x + i * R, &pp, err, sizeof err), RFM_OK);
+        assert_true(pp == p1);
         double sum = b1;
         for (int k = 0; k < R; k++)
             sum += c1[k];

@@ -400,6 +400,48 @@ static void test_operations(void **state)
     assert_null(oas_response_schema(spec, op, 404));
 }
 
+/* oas_find, the table built at load, answers as the lookups in the
+ * document do, for every operation of the shipped contract, each method
+ * on each path (most absent) and paths it does not have. */
+static void test_find_matches_document(void **state)
+{
+    (void)state;
+    oas_spec *s;
+    char err[RFM_ERRLEN];
+    if (oas_load("../openapi.yaml", &s, err, sizeof err) != RFM_OK)
+        fail_msg("%s", err);
+    static const char *const methods[] = {"GET", "post", "Delete", "PUT", "head", "BREW"};
+    const char *path;
+    const json_t *item;
+    size_t found = 0, checked = 0;
+    json_t *paths = json_object_get(oas_root(s), "paths");
+    json_object_set_new(paths, "/zz-not-looked-up", json_object()); /* after load: unknown */
+    json_object_foreach(paths, path, item)
+    {
+        const char *probe[] = {path, "/nope", "/segmentx", ""};
+        for (size_t p = 0; p < 4; p++)
+            for (size_t m = 0; m < 6; m++) {
+                const json_t *op = oas_operation(s, methods[m], probe[p]);
+                const oas_op *e = oas_find(s, methods[m], probe[p]);
+                unsigned need;
+                const char *bad;
+                int auth = oas_security(s, op, &need, &bad);
+                if (strcmp(probe[p], "/zz-not-looked-up") == 0)
+                    op = NULL; /* added after the table was built */
+                assert_ptr_equal(e->op, op);
+                if (op)
+                    assert_ptr_equal(e->request, oas_request_schema(s, op));
+                assert_int_equal(e->auth, auth);
+                assert_int_equal(e->scopes, need);
+                found += op != NULL;
+                checked++;
+            }
+    }
+    printf("    %zu lookups, %zu operations found, all as in the document\n", checked, found);
+    assert_true(found > 20);
+    oas_free(s);
+}
+
 /* The shipped contract: every example satisfies the schema beside it. */
 static void test_shipped_examples_validate(void **state)
 {
@@ -515,6 +557,7 @@ int main(void)
         cmocka_unit_test(test_cap_and_long_pointers),
         cmocka_unit_test(test_security),
         cmocka_unit_test(test_operations),
+        cmocka_unit_test(test_find_matches_document),
         cmocka_unit_test(test_shipped_examples_validate),
         cmocka_unit_test(test_speed_on_shipped_contract),
     };
