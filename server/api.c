@@ -1,7 +1,9 @@
 /* api.c - model registry and endpoint handlers of rfm-serve. */
 #include "api.h"
 
+#include <errno.h>
 #include <math.h>
+#include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,13 +11,16 @@
 
 #include "analytics.h"
 #include "ann.h"
+#include "bulk.h"
 #include "campaign.h"
 #include "churn.h"
 #include "cltv.h"
 #include "customers.h"
 #include "fileio.h"
+#include "gains.h"
 #include "date.h"
 #include "erasure.h"
+#include "export.h"
 #include "jsonout.h"
 #include "live.h"
 #include "modelfile.h"
@@ -59,6 +64,7 @@ struct api {
     const engagement_options *events; /* interaction kinds, engagement edges (not owned) */
     erasure *erased;                  /* the erasure list, or NULL (not owned) */
     int pseudonymous;                 /* ids are pseudonyms (privacy.pseudonymize_ids) */
+    gains *gains;                     /* uplift gains by customer (exports), or NULL */
     http_route routes[32];
     size_t nroutes;
 };
@@ -923,6 +929,316 @@ static char *clusters_summary(const segments_model *m, const char *version)
     return text;
 }
 
+/* ---- GET /exports/customers.csv ------------------------------------------
+ * The rows and columns of rfm-score --out x.csv (core/files/bulk.h: the
+ * same passes, the same writer), streamed: pass 1 (percentiles, filters,
+ * ranking) runs when the request comes, then libmicrohttpd's content
+ * reader asks for the text piece by piece and each piece is made from the
+ * next rows (chunked transfer coding). Memory: pass 1's 16 bytes a
+ * customer (and the live state's customers, read first like rfm-score
+ * --state does), the writer's buffer and one piece. */
+#define EXPORT_MAX_SEGMENTS 64
+#define EXPORT_ROWS_A_PIECE 64
+
+typedef struct {
+    api *a; /* a reference held until the response is freed */
+    bulk_state live;
+    bulk_input in;
+    bulk_filter f;
+    char *segs[EXPORT_MAX_SEGMENTS];
+    score_models sm; /* with this export's cltv_cache */
+    bulk_plan *plan;
+    export_writer *w; /* NULL once committed */
+    size_t k, total;
+    char *pend; /* text made and not yet handed to libmicrohttpd */
+    size_t plen, poff, pcap;
+    char version[512], scored_at[11];
+    bulk_row row;
+} export_stream;
+
+static void export_stream_free(void *cls)
+{
+    export_stream *s = cls;
+    if (!s)
+        return;
+    export_abort(s->w);
+    bulk_plan_free(s->plan);
+    cltv_cache_free(s->sm.cltv_cache);
+    bulk_state_free(&s->live);
+    for (size_t i = 0; i < s->f.nsegments; i++)
+        free(s->segs[i]);
+    free(s->pend);
+    api_release(s->a);
+    free(s);
+}
+
+static rfm_status export_take(void *user, const char *buf, size_t len, char *err, size_t errlen)
+{
+    export_stream *s = user;
+    if (s->plen + len > s->pcap) {
+        size_t cap = s->pcap ? s->pcap : 65536;
+        while (cap < s->plen + len)
+            cap *= 2;
+        char *p = realloc(s->pend, cap);
+        if (!p)
+            return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+        s->pend = p, s->pcap = cap;
+    }
+    memcpy(s->pend + s->plen, buf, len);
+    s->plen += len;
+    return RFM_OK;
+}
+
+static ssize_t export_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    export_stream *s = cls;
+    (void)pos;
+    char err[RFM_ERRLEN];
+    while (s->poff == s->plen && s->w) {
+        s->plen = s->poff = 0;
+        for (size_t made = 0; made < EXPORT_ROWS_A_PIECE && s->k < s->total; s->k++) {
+            int written;
+            if (bulk_row_at(s->plan, &s->sm, s->k, &s->row, &written, err, sizeof err) != RFM_OK ||
+                (written && export_row(s->w, s->row.v, err, sizeof err) != RFM_OK))
+                return MHD_CONTENT_READER_END_WITH_ERROR; /* the client sees a cut stream */
+            made += (size_t)written;
+        }
+        rfm_status st = export_flush(s->w, err, sizeof err);
+        if (st == RFM_OK && s->k == s->total) {
+            st = export_commit(s->w, err, sizeof err);
+            s->w = NULL;
+        }
+        if (st != RFM_OK)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    if (s->poff == s->plen)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    size_t n = s->plen - s->poff < max ? s->plen - s->poff : max;
+    memcpy(buf, s->pend + s->poff, n);
+    s->poff += n;
+    return (ssize_t)n;
+}
+
+/* The query: by, limit, segment (repeated), min_p_alive, as_of; anything
+ * else is refused, as is a parameter given twice (but segment). */
+typedef struct {
+    export_stream *s;
+    const char *by, *limit, *min_p_alive, *as_of;
+    char bad[256];
+} export_query;
+
+static enum MHD_Result export_param(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    export_query *q = cls;
+    (void)kind;
+    if (q->bad[0])
+        return MHD_NO;
+    const char **one = !strcmp(key, "by")            ? &q->by
+                       : !strcmp(key, "limit")       ? &q->limit
+                       : !strcmp(key, "min_p_alive") ? &q->min_p_alive
+                       : !strcmp(key, "as_of")       ? &q->as_of
+                                                     : NULL;
+    if (one) {
+        if (*one)
+            snprintf(q->bad, sizeof q->bad, "%s: given more than once", key);
+        *one = value ? value : "";
+        return q->bad[0] ? MHD_NO : MHD_YES;
+    }
+    if (strcmp(key, "segment") != 0) {
+        snprintf(q->bad, sizeof q->bad,
+                 "%.64s: unknown parameter (by, limit, segment, min_p_alive, as_of)", key);
+        return MHD_NO;
+    }
+    export_stream *s = q->s;
+    if (s->f.nsegments == EXPORT_MAX_SEGMENTS) {
+        snprintf(q->bad, sizeof q->bad, "segment: at most %d", EXPORT_MAX_SEGMENTS);
+        return MHD_NO;
+    }
+    if (!(s->segs[s->f.nsegments] = strdup(value ? value : ""))) {
+        snprintf(q->bad, sizeof q->bad, "out of memory");
+        return MHD_NO;
+    }
+    s->f.nsegments++;
+    return MHD_YES;
+}
+
+/* A day YYYY-MM-DD from 1900 on, or DATE_NONE. */
+static int32_t parse_day(const char *s)
+{
+    int y, mo, d;
+    char tail;
+    int32_t day = sscanf(s, "%4d-%2d-%2d%c", &y, &mo, &d, &tail) == 3 && strlen(s) == 10
+                      ? date_parse(s, 10)
+                      : DATE_NONE;
+    return day != DATE_NONE && y >= 1900 ? day : DATE_NONE;
+}
+
+/* Check the query and run pass 1: 0, or the status of a refusal with msg
+ * (400 naming the parameter, 503 for a model not trained or no store). */
+static int export_prepare(export_stream *s, struct MHD_Connection *c, char *msg, size_t len)
+{
+    const api *a = s->a;
+    export_query q = {s, NULL, NULL, NULL, NULL, ""};
+    s->f.min_p_alive = NAN;
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, export_param, &q);
+    if (q.bad[0]) {
+        snprintf(msg, len, "%s", q.bad);
+        return strcmp(q.bad, "out of memory") ? 400 : 503;
+    }
+    s->f.segments = (const char *const *)s->segs;
+    if (q.by) {
+        int by = bulk_by_parse(q.by);
+        if (by < 0) {
+            snprintf(msg, len, "by: unknown key '%.40s' (cltv, churn, value_at_risk, uplift_gain)",
+                     q.by);
+            return 400;
+        }
+        s->f.by = (bulk_by)by;
+    }
+    if (q.limit) {
+        char *end;
+        errno = 0;
+        long long n = strtoll(q.limit, &end, 10);
+        if (end == q.limit || *end || errno || n < 1 || n > 1000000000) {
+            snprintf(msg, len, "limit: must be a whole number from 1 to 1000000000, not '%.40s'",
+                     q.limit);
+            return 400;
+        }
+        s->f.top = (size_t)n;
+    }
+    if (!q.by != !q.limit) {
+        snprintf(msg, len,
+                 "%s: a targeting list takes both by and limit (rfm-score --top N --by KEY)",
+                 q.by ? "limit" : "by");
+        return 400;
+    }
+    if (q.min_p_alive) {
+        char *end;
+        double v = strtod(q.min_p_alive, &end);
+        if (end == q.min_p_alive || *end || !(v >= 0 && v <= 1)) {
+            snprintf(msg, len, "min_p_alive: must be a number from 0 to 1, not '%.40s'",
+                     q.min_p_alive);
+            return 400;
+        }
+        s->f.min_p_alive = v;
+    }
+    int32_t asof = today_utc();
+    if (q.as_of && (asof = parse_day(q.as_of)) == DATE_NONE) {
+        snprintf(msg, len, "as_of: must be a date YYYY-MM-DD from 1900 on, not '%.40s'", q.as_of);
+        return 400;
+    }
+    bulk_model_version(a->manifest, s->version, sizeof s->version);
+    bulk_snapshot_day(a->manifest, s->scored_at);
+    s->sm = (score_models){a->segments, a->cltv, a->churn, a->cltv_horizon, a->cltv_discount, NULL};
+    if (a->live) {
+        /* As rfm-score --state: the store's customers with a purchase by
+         * the end of as_of, as GET /customers/{id} sees them. */
+        char err[RFM_ERRLEN];
+        if (!live_can_walk(a->live)) {
+            snprintf(msg, len,
+                     "exports walk every customer of the state store: the SQLite store "
+                     "only, not Redis (docs/exports.md)");
+            return 503;
+        }
+        if (live_each(a->live, asof + 1, bulk_state_collect, &s->live, err, sizeof err) != RFM_OK ||
+            s->live.oom) {
+            snprintf(msg, len, "customer state unavailable: %s",
+                     s->live.oom ? "out of memory" : err);
+            return 503;
+        }
+        date_format(asof, s->scored_at);
+    } else {
+        /* As rfm-score without --state: the training customers, as of the
+         * training snapshot; an as_of of another day cannot be answered. */
+        if (!a->customers)
+            return not_trained(msg, len, "customers");
+        if (q.as_of && strcmp(q.as_of, s->scored_at) != 0) {
+            snprintf(msg, len,
+                     "as_of: without a customer-state store (--state) the export is as of the "
+                     "training snapshot, %s, not %.40s",
+                     s->scored_at, q.as_of);
+            return 400;
+        }
+    }
+    s->in = (bulk_input){a->customers, s->live.ids,     s->live.rows,
+                         s->live.n,    s->version,      s->scored_at,
+                         a->erased,    a->pseudonymous, a->gains ? gains_lookup : NULL,
+                         a->gains};
+    if (a->live)
+        s->in.table = NULL;
+    const char *why = bulk_filter_check(&s->sm, &s->f, &s->in, msg, len);
+    if (why)
+        return strncmp(why, "segment:", 8) == 0 ? 400 : 503;
+    char err[RFM_ERRLEN];
+    if (a->cltv && cltv_cache_new(a->cltv, a->cltv_horizon, a->cltv_discount, (size_t)16 << 20,
+                                  &s->sm.cltv_cache, err, sizeof err) != RFM_OK) {
+        snprintf(msg, len, "%s", err);
+        return 503;
+    }
+    rfm_status st = bulk_plan_new(&s->in, &s->f, &s->sm, 1, &s->plan, err, sizeof err);
+    if (st != RFM_OK) {
+        snprintf(msg, len, "%s", err);
+        return st == RFM_ENOMEM ? 503 : 500;
+    }
+    s->total = bulk_positions(s->plan);
+    if (export_open_sink(EXPORT_CSV, bulk_columns(), BULK_NCOL, export_take, s, &s->w, err,
+                         sizeof err) != RFM_OK) {
+        snprintf(msg, len, "%s", err);
+        return 503;
+    }
+    return 0;
+}
+
+rfm_status api_load_gains(api *a, const char *campaign, const char *id_column, double value,
+                          double cost, size_t *with_gain, char *err, size_t errlen)
+{
+    if (!a->uplift)
+        return rfm_fail(err, errlen, RFM_ENOTFOUND, "model uplift is not trained");
+    gains_counts c;
+    rfm_status st =
+        gains_load(campaign, id_column, a->uplift, a->enc, value, cost, &a->gains, &c, err, errlen);
+    if (st == RFM_OK)
+        *with_gain = c.customers;
+    return st;
+}
+
+void *api_respond(void *user, const char *path, void *connection, int *status, char *msg,
+                  size_t msglen)
+{
+    if (strcmp(path, "/exports/customers.csv") != 0) {
+        *status = 503;
+        snprintf(msg, msglen, "no answer for %.200s", path);
+        return NULL;
+    }
+    export_stream *s = calloc(1, sizeof *s);
+    if (!s) {
+        *status = 503;
+        snprintf(msg, msglen, "out of memory");
+        return NULL;
+    }
+    s->a = user;
+    api_retain(s->a);
+    int st = export_prepare(s, connection, msg, msglen);
+    struct MHD_Response *r = st ? NULL
+                                : MHD_create_response_from_callback(
+                                      MHD_SIZE_UNKNOWN, 65536, export_read, s, export_stream_free);
+    if (!r) {
+        export_stream_free(s);
+        *status = st ? st : 503;
+        if (!st)
+            snprintf(msg, msglen, "out of memory");
+        return NULL;
+    }
+    char disp[64];
+    snprintf(disp, sizeof disp, "attachment; filename=\"customers-%s.csv\"", s->scored_at);
+    MHD_add_response_header(r, "Content-Type", "text/csv; charset=utf-8");
+    MHD_add_response_header(r, "Content-Disposition", disp);
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    MHD_add_response_header(r, "X-Accel-Buffering", "no"); /* nginx: pass pieces on as made */
+    return r;
+}
+
 void api_free(api *a)
 {
     if (!a)
@@ -934,6 +1250,7 @@ void api_free(api *a)
     churn_free(a->churn);
     uplift_free(a->uplift);
     campaign_encoding_free(a->enc);
+    gains_free(a->gains);
     free(a->uplift_learner);
     segments_free(a->segments);
     free(a->clusters_body);
@@ -1067,6 +1384,7 @@ rfm_status api_load(const char *models_dir, const char *openapi_path, api **out,
         {"GET", "/openapi.yaml", NULL, 0, a->openapi_text, "application/yaml", a->openapi_len, 0},
         {"POST", "/events", h_events, HTTP_ONE, NULL, NULL, 0, 1},
         {"GET", "/customers/{id}", h_customer, 0, NULL, NULL, 0, 0},
+        {"GET", "/exports/customers.csv", NULL, 0, NULL, NULL, 0, 0}, /* api_respond */
         {"DELETE", "/customers/{id}", h_erase, 0, NULL, NULL, 0, 0},
         {"POST", "/segment", h_segment, HTTP_ONE_OR_OLD_BATCH, NULL, NULL, 0, 0},
         {"POST", "/segment/batch", h_segment, HTTP_BATCH, NULL, NULL, 0, 0},

@@ -66,6 +66,20 @@ int api_score_id(const api *a, const char *id, int32_t asof, score_result *out, 
 struct erasure;
 void api_set_erasure(api *a, struct erasure *e, int pseudonymous);
 
+/* The answer of the routes streamed as they are made (http_provider's
+ * respond; user is an api): GET /exports/customers.csv, the CSV of
+ * rfm-score (core/files/bulk.h) with the query's filters. */
+void *api_respond(void *user, const char *path, void *connection, int *status, char *msg,
+                  size_t msglen);
+
+/* The uplift gains GET /exports/customers.csv?by=uplift_gain ranks by
+ * (core/models/gains.h): the rows of the campaign file that name a
+ * customer in id_column, scored by a's uplift model with value and cost;
+ * *with_gain gets how many have one. RFM_ENOTFOUND without an uplift
+ * model, else gains_load's errors. Call before a serves. */
+rfm_status api_load_gains(api *a, const char *campaign, const char *id_column, double value,
+                          double cost, size_t *with_gain, char *err, size_t errlen);
+
 /* The route table (owned by a). */
 const http_route *api_routes(const api *a, size_t *n);
 /* The manifest and the customers table loaded (owned by a; the table is

@@ -874,6 +874,20 @@ static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request
             return send_error(c, r, 503, NULL, NULL, "out of memory");
         return send_body(c, r, 200, page, len, type, NULL, 0);
     }
+    if (!rt->fn && !rt->fixed_body && strcmp(rt->method, "GET") == 0) {
+        int status = 503;
+        char msg[512] = "no answer for this route";
+        struct MHD_Response *resp =
+            s->prov.respond ? s->prov.respond(r->user, rt->path, c, &status, msg, sizeof msg)
+                            : NULL;
+        if (!resp)
+            return send_error(c, r, status, NULL, NULL, "%s", msg);
+        enum MHD_Result ret = MHD_queue_response(c, 200, resp);
+        MHD_destroy_response(resp);
+        if (ret == MHD_YES)
+            r->status = 200;
+        return ret;
+    }
     if (rt->fixed_body) {
         char *copy = malloc(rt->fixed_len + 1);
         if (!copy)

@@ -105,6 +105,16 @@ typedef struct {
     void (*release)(void *ctx, void *lease);
     void *ctx;
     const http_stream *stream; /* NULL: none */
+    /* The answer of a GET route with neither fn nor fixed_body: a
+     * libmicrohttpd response of its own (a download streamed as it is
+     * made: GET /exports/customers.csv). After the token, scope and
+     * rate-limit checks, respond(user, path, connection, ...) gets the
+     * request's user (acquire), the route's path and the struct
+     * MHD_Connection * (for the query), and returns a struct MHD_Response *
+     * to send with 200, or NULL with *status and msg for the error shape.
+     * NULL: such routes answer 503. */
+    void *(*respond)(void *user, const char *path, void *connection, int *status, char *msg,
+                     size_t msglen);
 } http_provider;
 
 /* The body stage of a POST to rt, without HTTP: nesting depth and JSON

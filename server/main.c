@@ -215,6 +215,22 @@ static void usage(FILE *f)
                "  --help          this text\n");
 }
 
+/* The uplift gains of the exports (uplift.id_column, docs/exports.md):
+ * a failure leaves by=uplift_gain answering 503, with a warning. */
+static void load_gains(api *a, const rfm_config *cfg, const char *when)
+{
+    if (!cfg->uplift_id_column || !cfg->campaign)
+        return;
+    char err[RFM_ERRLEN];
+    size_t n = 0;
+    if (api_load_gains(a, cfg->campaign, cfg->uplift_id_column, cfg->uplift_value, cfg->uplift_cost,
+                       &n, err, sizeof err) != RFM_OK)
+        fprintf(stderr, "rfm-serve: %swarning: no uplift gains for the exports: %s\n", when, err);
+    else
+        fprintf(stderr, "rfm-serve: %suplift gains of %zu customers from %s\n", when, n,
+                cfg->campaign);
+}
+
 int main(int argc, char **argv)
 {
     const char *config_path = "config/rfm.yaml", *models_dir = NULL, *host = NULL;
@@ -355,6 +371,7 @@ int main(int argc, char **argv)
         cfg->state.erased = erased;
         api_set_erasure(a, erased, cfg->txn.id_key != NULL);
     }
+    load_gains(a, cfg, "");
     if (state_path && !rstate_is_url(state_path)) {
         /* The store's folder (state/ by default) is made if missing, one level. */
         char folder[4096];
@@ -404,7 +421,7 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     holder h = {PTHREAD_MUTEX_INITIALIZER, a};
-    http_provider prov = {acquire, release, &h, NULL};
+    http_provider prov = {acquire, release, &h, NULL, api_respond};
     /* The live feed (GET /feed): fed by the store's batches and sweep. */
     if (livefeed_new(&cfg->feed, cfg->feed.enabled ? lv : NULL, &prov, &lf, err, sizeof err) !=
         RFM_OK) {
@@ -482,6 +499,7 @@ int main(int argc, char **argv)
             continue;
         }
         api_set_erasure(fresh, erased, cfg->txn.id_key != NULL);
+        load_gains(fresh, cfg, "SIGHUP: ");
         if (lv) {
             api_set_live(fresh, lv, cfg->server.batch_limit, &cfg->events);
             if (kc)

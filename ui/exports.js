@@ -1,8 +1,8 @@
 // exports.js - a targeting list: filters, a preview table and the CSV
 // download, all from GET /exports/customers.csv (query: by, limit,
-// segment - repeatable -, min_p_alive, as_of), and the equivalent curl
-// and rfm-score lines. The endpoint comes with the bulk-scoring work
-// (docs/exports.md); until a server has it, the page says so.
+// segment - repeatable -, min_p_alive, as_of; the rows and columns of
+// rfm-score's CSV, docs/exports.md), fetched with the bearer token and
+// saved from a blob, and the equivalent curl and rfm-score lines.
 import * as api from './api.js';
 import * as fmt from './format.js';
 import { el } from './format.js';
@@ -40,21 +40,25 @@ function query(form, limit) {
 
 function shellQuote(s) { return `'${s.replace(/'/g, "'\\''")}'`; }
 
-function commands(form, out) {
+// live: the day the server's rows are as of when it scores a live state
+// (their scored_at differs from the training snapshot), else null.
+function commands(form, out, live) {
   const n = Number(form.limit.value) || 0;
   const url = `${location.origin}/exports/customers.csv?${query(form, n)}`;
   const curl = `curl -sS -H "Authorization: Bearer $RFM_TOKEN" -o targets.csv ${shellQuote(url)}`;
   let score = `bin/rfm-score --out targets.csv --top ${n} --by ${form.by.value}`;
   if (form.segment.value) score += ` --segment ${shellQuote(form.segment.value)}`;
-  const notes = [];
-  if (form.min_p_alive.value !== '') notes.push('min_p_alive');
-  if (form.as_of.value) notes.push('as_of');
+  if (form.min_p_alive.value !== '') score += ` --min-p-alive ${form.min_p_alive.value}`;
+  // A server with a state store answers from it (as of today by default):
+  // rfm-score reads the same store for the same day.
+  const day = form.as_of.value || live;
+  if (day) score += ` --state state/state.db --as-of ${day}`;
   out.replaceChildren(el('h2', { text: 'The same list from a shell' }),
     el('pre', { class: 'cmd', 'data-cmd': 'curl', text: curl }),
     el('button', { type: 'button', class: 'secondary', onclick: () => navigator.clipboard.writeText(curl).catch(() => {}) }, 'Copy curl'),
     el('pre', { class: 'cmd', 'data-cmd': 'rfm-score', text: score }),
     el('button', { type: 'button', class: 'secondary', onclick: () => navigator.clipboard.writeText(score).catch(() => {}) }, 'Copy rfm-score'),
-    ...(notes.length ? [el('p', { class: 'hint', text: `rfm-score has no ${notes.join(' or ')} filter yet: it scores as of the training snapshot.` })] : []));
+    el('p', { class: 'hint', text: 'Both write the same bytes for the same filters and day (rfm-score reads the models and the state store directly).' }));
 }
 
 function table(rows) {
@@ -78,12 +82,18 @@ function table(rows) {
 
 async function fetchCsv(form, limit) {
   const res = await api.get(`/exports/customers.csv?${query(form, limit)}`, { raw: true });
-  return res.text();
+  return res;
+}
+
+// The file name the server gives (Content-Disposition), else targets.csv.
+function fileName(res) {
+  const m = /filename="([^"]+)"/.exec(res.headers.get('Content-Disposition') || '');
+  return m ? m[1] : 'targets.csv';
 }
 
 function unavailable(e) {
   return e.status === 404
-    ? 'This server has no GET /exports/customers.csv yet (it answered 404): the export endpoint comes with the bulk-scoring release. Until then use the rfm-score line below.'
+    ? 'This server has no GET /exports/customers.csv (it answered 404): it is older than the export endpoint. Use the rfm-score line below.'
     : `The export failed: ${e.message}`;
 }
 
@@ -98,7 +108,8 @@ export async function render(main, params = new URLSearchParams()) {
     el('label', {}, 'Top N by', el('select', { name: 'by' },
       el('option', { value: 'value_at_risk', text: 'value at risk (churn x CLTV)' }),
       el('option', { value: 'cltv', text: 'CLTV' }),
-      el('option', { value: 'churn', text: 'churn probability' }))),
+      el('option', { value: 'churn', text: 'churn probability' }),
+      el('option', { value: 'uplift_gain', text: 'uplift gain (campaign model; needs uplift.id_column)' }))),
     el('label', {}, 'N', el('input', { name: 'limit', type: 'number', min: '1', max: '1000000', value: '1000', required: true })),
     el('label', {}, 'Minimum P(alive)', el('input', { name: 'min_p_alive', type: 'number', min: '0', max: '1', step: '0.05', placeholder: 'any' })),
     el('label', {}, 'As of', el('input', { name: 'as_of', type: 'date' })),
@@ -116,14 +127,19 @@ export async function render(main, params = new URLSearchParams()) {
     const v = params.get(k);
     if (v !== null && form[k] && (form[k].tagName !== 'SELECT' || [...form[k].options].some((o) => o.value === v))) form[k].value = v;
   }
-  const update = () => commands(form, shell);
+  let live = null;
+  const update = () => commands(form, shell, live);
   form.addEventListener('input', update);
   update();
   const run = async () => {
     status.replaceChildren();
     preview.replaceChildren(el('p', { class: 'muted', text: 'Loading...' }));
     try {
-      const rows = parseCsv(await fetchCsv(form, Math.min(PREVIEW, Number(form.limit.value) || PREVIEW)));
+      const rows = parseCsv(await (await fetchCsv(form, Math.min(PREVIEW, Number(form.limit.value) || PREVIEW))).text());
+      const at = rows[0] ? rows[0].indexOf('scored_at') : -1;
+      const day = at >= 0 && rows[1] ? rows[1][at] : null;
+      live = day && day !== ov.snapshot_date ? day : null;
+      update();
       preview.replaceChildren(el('h2', { text: `First ${fmt.num(Math.max(0, rows.length - 1))} rows` }), table(rows));
     } catch (e) {
       if (e.status === 401) return;
@@ -133,9 +149,11 @@ export async function render(main, params = new URLSearchParams()) {
   form.addEventListener('submit', (ev) => { ev.preventDefault(); run(); });
   form.download.addEventListener('click', async () => {
     try {
-      const text = await fetchCsv(form, Number(form.limit.value) || 1);
-      const url = URL.createObjectURL(new Blob([text], { type: 'text/csv' }));
-      const a = el('a', { href: url, download: 'targets.csv' });
+      const res = await fetchCsv(form, Number(form.limit.value) || 1);
+      const blob = await res.blob();
+      const text = await blob.text();
+      const url = URL.createObjectURL(blob);
+      const a = el('a', { href: url, download: fileName(res) });
       document.body.append(a);
       a.click();
       a.remove();

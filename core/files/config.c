@@ -167,6 +167,7 @@ void config_free(rfm_config *c)
         free(*p);
     free(c->kafka.properties);
     free(c->campaign);
+    free(c->uplift_id_column);
     free((void *)c->campaign_spec.features);
     free((void *)c->campaign_spec.arms);
     free(c->state_path);
@@ -611,7 +612,7 @@ static void read_embeddings(ctx *x, const json_t *s, embed_params *e, ann_params
 
 static const char *const KEYS_UPLIFT[] = {"campaign", "treatment", "control", "arms", "outcome",
                                           "features", "learner",   "holdout", "seed", "value",
-                                          "cost",     NULL};
+                                          "cost",     "id_column", NULL};
 static const char *const KEYS_FEATURE[] = {"name", "type", NULL};
 
 /* uplift: the campaign file and its columns (campaign_spec), the learner
@@ -1265,6 +1266,11 @@ rfm_status config_load(const char *path, rfm_config **out, char *err, size_t err
     read_embeddings(&x, section(&x, root, "embeddings"), &c->embed, &c->ann);
     read_uplift(&x, section(&x, root, "uplift"), &c->campaign, &c->campaign_spec, &c->uplift,
                 &c->uplift_value, &c->uplift_cost);
+    /* uplift.id_column: the campaign file's customer-id column (gains.h). */
+    if (json_is_object(json_object_get(root, "uplift")))
+        c->uplift_id_column =
+            dup(&x, get_str(&x, json_object_get(root, "uplift"), "id_column", "uplift.id_column",
+                            NULL));
     const json_t *srv = json_object_get(root, "server");
     if (srv && !json_is_object(srv))
         bad(&x, "server", "must be a mapping");

@@ -139,6 +139,8 @@ typedef struct {
     uplift_params uplift;        /* uplift: learner, holdout, seed */
     double uplift_value;         /* uplift.value: money per unit of outcome (default 1) */
     double uplift_cost;          /* uplift.cost: money per contact (default 0) */
+    char *uplift_id_column;      /* uplift.id_column: the campaign file's customer-id column,
+                                    for rfm-score --by uplift_gain (gains.h); NULL: none */
     server_options server;
     char *state_path;           /* state.path: the customer-state store (state.h) */
     state_options state;        /* state: synchronous, seen_ids_max, cache_mb; cancel_prefix

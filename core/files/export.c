@@ -26,6 +26,8 @@ struct export_writer {
     char *out; /* text formats: bytes waiting to be written */
     size_t len;
     int failed;
+    export_sink sink; /* export_open_sink: where the bytes go instead of a file */
+    void *sink_user;
 };
 
 static int ends_with(const char *s, const char *end)
@@ -81,6 +83,11 @@ static rfm_status drain(export_writer *w, char *err, size_t errlen)
 {
     if (!w->len)
         return RFM_OK;
+    if (w->sink) {
+        rfm_status st = w->sink(w->sink_user, w->out, w->len, err, errlen);
+        w->len = 0;
+        return st;
+    }
     if (w->gz) {
         if (gzwrite(w->gz, w->out, (unsigned)w->len) != (int)w->len) {
             int zerr;
@@ -315,8 +322,54 @@ rfm_status export_row(export_writer *w, const parquet_value *row, char *err, siz
     return parquet_write_row(w->pq, pv, err, errlen);
 }
 
+rfm_status export_open_sink(export_format fmt, const parquet_column *cols, size_t ncols,
+                            export_sink sink, void *user, export_writer **out, char *err,
+                            size_t errlen)
+{
+    *out = NULL;
+    if (fmt != EXPORT_CSV && fmt != EXPORT_JSONL)
+        return rfm_fail(err, errlen, RFM_EINVAL,
+                        "only CSV and JSON Lines are written to a stream, not %s",
+                        fmt == EXPORT_PARQUET ? "Parquet" : "gzip CSV");
+    export_writer *w = calloc(1, sizeof *w);
+    if (!w)
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    w->fmt = fmt, w->sink = sink, w->sink_user = user;
+    w->cols = calloc(ncols ? ncols : 1, sizeof *w->cols);
+    w->out = malloc(OUTBUF);
+    if (!w->cols || !w->out) {
+        free_writer(w);
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    }
+    for (size_t j = 0; j < ncols; j++) {
+        w->cols[j] = cols[j];
+        if (!(w->cols[j].name = strdup(cols[j].name))) {
+            free_writer(w);
+            return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+        }
+        w->ncols = j + 1;
+    }
+    rfm_status st = fmt == EXPORT_CSV ? put_text_row(w, NULL, 1, err, errlen) : RFM_OK;
+    if (st != RFM_OK) {
+        free_writer(w);
+        return st;
+    }
+    *out = w;
+    return RFM_OK;
+}
+
+rfm_status export_flush(export_writer *w, char *err, size_t errlen)
+{
+    return w->sink ? drain(w, err, errlen) : RFM_OK;
+}
+
 rfm_status export_commit(export_writer *w, char *err, size_t errlen)
 {
+    if (w->sink) {
+        rfm_status s = drain(w, err, errlen);
+        free_writer(w);
+        return s;
+    }
     rfm_status st = w->pq ? parquet_finish(w->pq, err, errlen) : drain(w, err, errlen);
     if (st == RFM_OK && w->gz) {
         int rc = gzclose(w->gz);

@@ -38,6 +38,23 @@ rfm_status export_format_of(const char *path, export_format *out, char *err, siz
 rfm_status export_open(const char *path, const parquet_column *cols, size_t ncols,
                        export_writer **out, char *err, size_t errlen);
 
+/* Where a stream's bytes go (export_open_sink): len bytes at buf, taken
+ * (copied) before returning; an error status stops the export. */
+typedef rfm_status (*export_sink)(void *user, const char *buf, size_t len, char *err,
+                                  size_t errlen);
+
+/* Start a table of format fmt (EXPORT_CSV or EXPORT_JSONL, else
+ * RFM_EINVAL) whose bytes go to sink, in pieces of at most 1 MiB, instead
+ * of a file: when the buffer fills, at export_flush and at export_commit
+ * (which then only frees w). The CSV header is buffered at once. For a
+ * download streamed as it is produced (rfm-serve's GET
+ * /exports/customers.csv). */
+rfm_status export_open_sink(export_format fmt, const parquet_column *cols, size_t ncols,
+                            export_sink sink, void *user, export_writer **out, char *err,
+                            size_t errlen);
+/* Hand the bytes buffered so far to the sink (nothing for a file). */
+rfm_status export_flush(export_writer *w, char *err, size_t errlen);
+
 /* One row of ncols cells (parquet_value: s/len, i, d, is_null). */
 rfm_status export_row(export_writer *w, const parquet_value *row, char *err, size_t errlen);
 

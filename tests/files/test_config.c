@@ -50,6 +50,7 @@ static void test_shipped(void **state)
     assert_int_equal(c->uplift.seed, 42);
     assert_near(c->uplift_value, 30, 0); /* uplift.value, uplift.cost of the simulator */
     assert_near(c->uplift_cost, 0.5, 0);
+    assert_null(c->uplift_id_column); /* Hillstrom has no customer ids */
     assert_string_equal(c->campaign, "data/hillstrom.csv.gz");
     assert_int_equal(c->campaign_spec.n_arms, 2);
     assert_string_equal(c->campaign_spec.arms[1], "Womens E-Mail");
@@ -72,6 +73,10 @@ static void test_state_path_null(void **state)
     char *at = strstr(buf, "  path: state/state.db");
     assert_non_null(at);
     memcpy(at, "  path: null          ", 22);
+    /* uplift.id_column (rfm-score --by uplift_gain), commented out as shipped. */
+    char *id = strstr(buf, "  # id_column: customer_id");
+    assert_non_null(id);
+    memcpy(id, "  id_column: customer_id  ", 26);
     char path[64], err[RFM_ERRLEN];
     write_temp(path, ".yaml", buf, n);
     rfm_config *c;
@@ -80,6 +85,7 @@ static void test_state_path_null(void **state)
     if (st != RFM_OK)
         fail_msg("%s", err);
     assert_null(c->state_path);
+    assert_string_equal(c->uplift_id_column, "customer_id");
     config_free(c);
 }
 

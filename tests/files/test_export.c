@@ -120,12 +120,103 @@ static void test_abort_leaves_nothing(void **state)
     rmdir(dir);
 }
 
+/* A stream (export_open_sink) gets exactly the bytes of the file, for CSV
+ * and JSON Lines, in pieces of at most 1 MiB, each flush handing over what
+ * was buffered; Parquet and gzip are refused; a sink's error stops the
+ * export with its status. */
+typedef struct {
+    char *buf;
+    size_t len, cap, pieces, biggest;
+    int fail_after; /* pieces accepted before failing; -1: never */
+} sink_buf;
+
+static rfm_status take(void *user, const char *p, size_t n, char *err, size_t errlen)
+{
+    sink_buf *b = user;
+    if (b->fail_after >= 0 && (int)b->pieces >= b->fail_after)
+        return rfm_fail(err, errlen, RFM_EIO, "client gone");
+    if (b->len + n > b->cap) {
+        b->cap = 2 * (b->len + n);
+        b->buf = realloc(b->buf, b->cap);
+        assert_non_null(b->buf);
+    }
+    memcpy(b->buf + b->len, p, n);
+    b->len += n, b->pieces++;
+    b->biggest = n > b->biggest ? n : b->biggest;
+    return RFM_OK;
+}
+
+static void test_sink_equals_file(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/rfmtest_export_XXXXXX", path[64], err[RFM_ERRLEN], id[32];
+    assert_non_null(mkdtemp(dir));
+    static const char *const ENDS[] = {"csv", "jsonl"};
+    for (int f = 0; f < 2; f++) {
+        enum { N = 30000 };
+        snprintf(path, sizeof path, "%s/t.%s", dir, ENDS[f]);
+        write_table(path, N);
+        FILE *in = fopen(path, "rb");
+        assert_non_null(in);
+        static char want[8 << 20];
+        size_t wlen = fread(want, 1, sizeof want, in);
+        fclose(in);
+        unlink(path);
+        assert_true(wlen > (1u << 20)); /* more than one buffer */
+        sink_buf b = {NULL, 0, 0, 0, 0, -1};
+        export_writer *w;
+        assert_int_equal(export_open_sink(f ? EXPORT_JSONL : EXPORT_CSV, COLS, NC, take, &b, &w,
+                                          err, sizeof err),
+                         RFM_OK);
+        parquet_value v[NC];
+        size_t flushed = 0;
+        for (size_t i = 0; i < N; i++) {
+            make_row(i, id, v);
+            assert_int_equal(export_row(w, v, err, sizeof err), RFM_OK);
+            if (i == 10) { /* a flush hands over every byte so far */
+                assert_int_equal(export_flush(w, err, sizeof err), RFM_OK);
+                flushed = b.len;
+                assert_true(flushed > 0 && memchr(b.buf, '\n', flushed));
+                assert_int_equal(b.buf[flushed - 1], '\n');
+            }
+        }
+        assert_int_equal(export_commit(w, err, sizeof err), RFM_OK);
+        assert_int_equal(b.len, wlen);
+        assert_memory_equal(b.buf, want, wlen);
+        assert_true(b.pieces >= 3 && b.biggest <= (1u << 20));
+        free(b.buf);
+    }
+    rmdir(dir);
+    export_writer *w = NULL;
+    sink_buf b = {NULL, 0, 0, 0, 0, -1};
+    assert_int_equal(export_open_sink(EXPORT_PARQUET, COLS, NC, take, &b, &w, err, sizeof err),
+                     RFM_EINVAL);
+    assert_int_equal(export_open_sink(EXPORT_CSV_GZ, COLS, NC, take, &b, &w, err, sizeof err),
+                     RFM_EINVAL);
+    assert_null(w);
+    /* The sink fails on its second piece: the rows stop with its error. */
+    b.fail_after = 1;
+    assert_int_equal(export_open_sink(EXPORT_CSV, COLS, NC, take, &b, &w, err, sizeof err), RFM_OK);
+    assert_int_equal(export_flush(w, err, sizeof err), RFM_OK); /* the header */
+    parquet_value v[NC];
+    make_row(1, id, v);
+    rfm_status st = RFM_OK;
+    for (size_t i = 0; i < 100 && st == RFM_OK; i++)
+        if ((st = export_row(w, v, err, sizeof err)) == RFM_OK)
+            st = export_flush(w, err, sizeof err);
+    assert_int_equal(st, RFM_EIO);
+    assert_non_null(strstr(err, "client gone"));
+    export_abort(w);
+    free(b.buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parquet_read_back_by_duckdb),
         cmocka_unit_test(test_format_of_name),
         cmocka_unit_test(test_abort_leaves_nothing),
+        cmocka_unit_test(test_sink_equals_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -163,6 +163,120 @@ static json_t *post(const char *path, const char *body)
     return request_json(server_port, "POST", path, body);
 }
 
+/* ---- GET /exports/customers.csv ------------------------------------------ */
+
+typedef struct {
+    int status;
+    char *head; /* the status line and headers */
+    char *body; /* de-chunked */
+    size_t len;
+} reply;
+
+static void reply_free(reply *r)
+{
+    free(r->head), free(r->body);
+    memset(r, 0, sizeof *r);
+}
+
+/* GET path from the daemon on port with the bearer token (none when
+ * NULL), on a new connection read to its end; a chunked body is decoded. */
+static void get_raw(int port, const char *path, const char *token, reply *out)
+{
+    memset(out, 0, sizeof *out);
+    int fd = dial(port);
+    assert_true(fd >= 0);
+    char req[2048], auth[256] = "";
+    if (token)
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", token);
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: t\r\n%sConnection: close\r\n\r\n",
+                     path, auth);
+    assert_int_equal(send(fd, req, (size_t)n, MSG_NOSIGNAL), n);
+    size_t len = 0, cap = 1 << 20;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (len + 1 == cap)
+            buf = realloc(buf, cap *= 2);
+        ssize_t k = recv(fd, buf + len, cap - 1 - len, 0);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;
+        len += (size_t)k;
+    }
+    close(fd);
+    buf[len] = '\0';
+    sscanf(buf, "HTTP/1.%*d %d", &out->status);
+    char *b = strstr(buf, "\r\n\r\n");
+    assert_non_null(b);
+    out->head = strndup(buf, (size_t)(b - buf));
+    b += 4;
+    size_t blen = len - (size_t)(b - buf);
+    out->body = malloc(blen + 1);
+    if (strcasestr(out->head, "Transfer-Encoding: chunked")) {
+        char *p = b, *end = b + blen;
+        for (;;) {
+            char *e;
+            unsigned long sz = strtoul(p, &e, 16);
+            assert_true(e > p && e + 2 <= end && e[0] == '\r' && e[1] == '\n');
+            p = e + 2;
+            if (!sz)
+                break;
+            assert_true(p + sz + 2 <= end);
+            memcpy(out->body + out->len, p, sz);
+            out->len += sz;
+            p += sz + 2;
+        }
+    } else {
+        memcpy(out->body, b, blen);
+        out->len = blen;
+    }
+    out->body[out->len] = '\0';
+    free(buf);
+}
+
+/* The whole text of path, or fail. */
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("%s: %s", path, strerror(errno));
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    rewind(f);
+    char *s = malloc((size_t)n + 1);
+    assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
+    s[n] = '\0';
+    fclose(f);
+    *len = (size_t)n;
+    return s;
+}
+
+/* The endpoint's CSV for query equals rfm-score's for args, byte for byte;
+ * returns the rows (lines after the header). */
+static size_t export_equals_score(int port, const char *query, const char *args)
+{
+    char path[512], cmd[1024];
+    snprintf(path, sizeof path, "%s/cli.csv", dir);
+    snprintf(cmd, sizeof cmd, "%s --out %s", args, path);
+    assert_int_equal(run_score(cmd), 0);
+    size_t n;
+    char *want = slurp(path, &n);
+    reply r;
+    snprintf(path, sizeof path, "/exports/customers.csv%s%s", *query ? "?" : "", query);
+    get_raw(port, path, TOKEN, &r);
+    if (r.status != 200)
+        fail_msg("GET %s: %d %s", path, r.status, r.body);
+    if (r.len != n || memcmp(r.body, want, n) != 0)
+        fail_msg("GET %s: %zu bytes, not rfm-score %s's %zu (or other bytes)", path, r.len, args,
+                 n);
+    size_t rows = 0;
+    for (size_t i = 0; i < n; i++)
+        rows += want[i] == '\n';
+    reply_free(&r);
+    free(want);
+    return rows - 1;
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -403,6 +517,13 @@ static void test_state_equals_daemon(void **state)
         json_decref(c);
         compared++;
     }
+    /* The endpoint with the store: rfm-score --state's bytes for the day. */
+    snprintf(cmd, sizeof cmd, "--state %s --as-of 2011-12-20", store);
+    size_t live_rows = export_equals_score(port, "as_of=2011-12-20", cmd);
+    assert_int_equal(live_rows, t.nrows);
+    snprintf(cmd, sizeof cmd, "--state %s --as-of 2011-12-20 --top 30 --by value_at_risk", store);
+    assert_int_equal(export_equals_score(port, "as_of=2011-12-20&by=value_at_risk&limit=30", cmd),
+                     30);
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
     assert_int_equal(events_seen, 3);
@@ -570,6 +691,365 @@ static void test_changed_since(void **state)
     table_free(&t);
 }
 
+/* GET /exports/customers.csv: the bytes of rfm-score --out x.csv for the
+ * same filters (the daemon has no store: both as of the training
+ * snapshot), streamed chunked as a download; bad parameters 400 naming
+ * the parameter; no token 401. */
+static void test_export_endpoint(void **state)
+{
+    (void)state;
+    reply r;
+    get_raw(server_port, "/exports/customers.csv", TOKEN, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strcasestr(r.head, "\r\nContent-Type: text/csv"));
+    assert_non_null(strcasestr(
+        r.head, "\r\nContent-Disposition: attachment; filename=\"customers-2011-12-10.csv\""));
+    assert_non_null(strcasestr(r.head, "\r\nTransfer-Encoding: chunked"));
+    reply_free(&r);
+    static const struct {
+        const char *query, *args;
+    } SAME[] = {
+        {"", ""},
+        {"by=value_at_risk&limit=25", "--top 25 --by value_at_risk"},
+        {"limit=7&by=churn&as_of=2011-12-10", "--top 7 --by churn"},
+        {"segment=Champions&segment=Best%20customers",
+         "--segment Champions --segment 'Best customers'"},
+        {"min_p_alive=0.999", "--min-p-alive 0.999"},
+        {"by=cltv&limit=100&segment=Champions&min_p_alive=0.5",
+         "--top 100 --by cltv --segment Champions --min-p-alive 0.5"},
+    };
+    size_t rows[sizeof SAME / sizeof *SAME];
+    for (size_t i = 0; i < sizeof SAME / sizeof *SAME; i++)
+        rows[i] = export_equals_score(server_port, SAME[i].query, SAME[i].args);
+    char path[128];
+    snprintf(path, sizeof path, "%s/all.csv", dir);
+    table all;
+    table_read(path, &all);
+    size_t alive = 0, customers = all.nrows;
+    for (size_t i = 0; i < all.nrows; i++)
+        alive += num(&all, i, "p_alive") >= 0.999;
+    table_free(&all);
+    assert_int_equal(rows[0], customers);
+    assert_int_equal(rows[1], 25);
+    assert_int_equal(rows[2], 7);
+    assert_true(rows[3] > 0 && rows[3] < rows[0]);
+    assert_true(alive > 0 && alive < rows[0]);
+    assert_int_equal(rows[4], alive);
+    assert_true(rows[5] > 0 && rows[5] <= 100);
+    printf("    %zu exports equal to rfm-score's CSV, byte for byte (%zu, 25, 7, %zu, %zu, %zu "
+           "rows)\n",
+           sizeof SAME / sizeof *SAME, rows[0], rows[3], rows[4], rows[5]);
+    static const struct {
+        const char *query, *names;
+    } BAD[] = {
+        {"by=cltvx&limit=3", "by:"},
+        {"by=cltv", "limit:"},
+        {"limit=3", "by:"},
+        {"by=cltv&limit=0", "limit:"},
+        {"by=cltv&limit=12abc", "limit:"},
+        {"segment=Nobody", "segment:"},
+        {"min_p_alive=1.5", "min_p_alive:"},
+        {"min_p_alive=", "min_p_alive:"},
+        {"as_of=2011-02-30", "as_of:"},
+        {"as_of=2011-12-20", "as_of:"}, /* no store: only the snapshot day */
+        {"color=red", "color:"},
+        {"by=cltv&by=churn&limit=2", "by:"},
+    };
+    for (size_t i = 0; i < sizeof BAD / sizeof *BAD; i++) {
+        snprintf(path, sizeof path, "/exports/customers.csv?%s", BAD[i].query);
+        get_raw(server_port, path, TOKEN, &r);
+        json_t *j = json_loads(r.body, 0, NULL);
+        const char *m = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+        if (r.status != 400 || !m || strncmp(m, BAD[i].names, strlen(BAD[i].names)) != 0)
+            fail_msg("GET %s: %d %s, expected 400 naming %s", path, r.status, r.body, BAD[i].names);
+        json_decref(j);
+        reply_free(&r);
+    }
+    get_raw(server_port, "/exports/customers.csv", NULL, &r);
+    assert_int_equal(r.status, 401);
+    reply_free(&r);
+    get_raw(server_port, "/exports/customers.csv", "not-a-token", &r);
+    assert_int_equal(r.status, 401);
+    reply_free(&r);
+}
+
+/* Peak resident memory of process pid (VmHWM), in kB. */
+static long peak_kb(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    long kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %ld", &kb) == 1)
+            break;
+    fclose(f);
+    return kb;
+}
+
+/* A big export (the bundled customers 40 times over under other ids: 173,520
+ * rows, about 45 MB of CSV) streams without being held in memory: the
+ * daemon's peak resident memory grows by less than half the CSV (pass 1's
+ * arrays, the lifetime-value cache and a worker thread's heap may come on
+ * top of what a first small export from the same table used). */
+static void test_big_export(void **state)
+{
+    (void)state;
+    char cmd[2048], models[128];
+    snprintf(models, sizeof models, "%s/big", dir);
+    /* customers.csv x 40, its sha256 put in the manifest in place of the old. */
+    snprintf(cmd, sizeof cmd,
+             "cp -r %s/models %s && cd %s && old=$(sha256sum customers.csv | cut -c1-64) && "
+             "awk -F, 'NR==1{h=$0; next} {r[NR]=$0} END{print h; for(k=0;k<40;k++) for(i in r) "
+             "{n=split(r[i],f,\",\"); s=f[1] \"-\" k; for(j=2;j<=n;j++) s=s \",\" f[j]; print s}}' "
+             "customers.csv > c.tmp && mv c.tmp customers.csv && "
+             "new=$(sha256sum customers.csv | cut -c1-64) && sed -i \"s/$old/$new/\" manifest.json",
+             dir, models, models);
+    assert_int_equal(system(cmd), 0);
+    int port = free_port();
+    fflush(stdout);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char p[16], log[128], cfg[128];
+        snprintf(p, sizeof p, "%d", port);
+        snprintf(cfg, sizeof cfg, "%s/serve.yaml", dir);
+        snprintf(log, sizeof log, "%s/serve_big.log", dir);
+        if (chdir("..") != 0 || !freopen(log, "w", stderr) || !freopen("/dev/null", "w", stdout))
+            _exit(97);
+        setenv("RFM_API_TOKENS", TOKEN, 1);
+        execl(getenv("RFM_SERVE") ? getenv("RFM_SERVE") : "bin/rfm-serve", "rfm-serve", "--config",
+              cfg, "--port", p, "--models", models, (char *)NULL);
+        _exit(98);
+    }
+    int up = 0;
+    for (int i = 0; i < 3000 && !up; i++) {
+        int fd = dial_for(port, 1);
+        if (fd >= 0)
+            close(fd), up = 1;
+        else
+            usleep(10000);
+    }
+    assert_true(up);
+    reply r;
+    get_raw(port, "/exports/customers.csv?by=cltv&limit=10", TOKEN, &r);
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    long before = peak_kb(pid);
+    get_raw(port, "/exports/customers.csv", TOKEN, &r);
+    long after = peak_kb(pid);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    assert_int_equal(r.status, 200);
+    size_t rows = 0;
+    for (size_t i = 0; i < r.len; i++)
+        rows += r.body[i] == '\n';
+    assert_int_equal(rows, 1 + 40 * 4338);
+    printf("    %zu rows, %.1f MB of CSV: the daemon's peak RSS %.1f -> %.1f MB\n", rows - 1,
+           (double)r.len / 1e6, (double)before / 1024, (double)after / 1024);
+    assert_true((double)(after - before) * 1024 < (double)r.len / 2);
+    reply_free(&r);
+}
+
+/* Start rfm-serve on port with config cfg and models (no store); its pid. */
+static pid_t start_daemon(int port, const char *cfg, const char *models, const char *log)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char p[16];
+        snprintf(p, sizeof p, "%d", port);
+        if (chdir("..") != 0 || !freopen(log, "w", stderr) || !freopen("/dev/null", "w", stdout))
+            _exit(97);
+        setenv("RFM_API_TOKENS", TOKEN, 1);
+        execl(getenv("RFM_SERVE") ? getenv("RFM_SERVE") : "bin/rfm-serve", "rfm-serve", "--config",
+              cfg, "--port", p, "--models", models, (char *)NULL);
+        _exit(98);
+    }
+    for (int i = 0; i < 3000; i++) {
+        int fd = dial_for(port, 1);
+        if (fd >= 0) {
+            close(fd);
+            return pid;
+        }
+        usleep(10000);
+    }
+    fail_msg("rfm-serve did not start (%s)", log);
+    return -1;
+}
+
+/* --by uplift_gain: a campaign log whose rows name customers (the first
+ * 1,500 of the table, in its order, plus a duplicate id, an id the table
+ * does not have and a row with a bad number) trains the uplift model
+ * (learner rule, fast); with uplift.id_column the list is those customers
+ * ranked by the expected net gain that POST /uplift_score answers for
+ * their row's features with the configured value and costs, ties in table
+ * order; the endpoint gives the same bytes. */
+static void test_uplift_gain(void **state)
+{
+    (void)state;
+    enum { N = 1500, TOP = 40 };
+    char path[256], cmd[2048], cfg[128], models[128];
+    table cust;
+    snprintf(path, sizeof path, "%s/models/customers.csv", dir);
+    table_read(path, &cust);
+    assert_true(cust.nrows > N);
+    /* train.csv: the rows the model learns from; campaign.csv (the config's
+     * uplift.campaign, which the gains are read from): the same rows and
+     * three more. */
+    char tpath[256];
+    snprintf(path, sizeof path, "%s/campaign.csv", dir);
+    snprintf(tpath, sizeof tpath, "%s/train.csv", dir);
+    FILE *f = fopen(path, "w"), *tf = fopen(tpath, "w");
+    assert_non_null(f);
+    assert_non_null(tf);
+    fprintf(f, "customer_id,recency,history,mens,womens,zip_code,newbie,channel,segment,visit\n");
+    fprintf(tf, "customer_id,recency,history,mens,womens,zip_code,newbie,channel,segment,visit\n");
+    static const char *const ZIP[] = {"Rural", "Urban", "Surburban"};
+    static const char *const CH[] = {"Web", "Phone", "Multichannel"};
+    static const char *const ARM[] = {"No E-Mail", "Mens E-Mail", "Womens E-Mail"};
+    uint64_t s = 42;
+#define RND() ((s = s * 6364136223846793005ull + 1442695040888963407ull) >> 33)
+    static char feats[N][160];
+    for (int i = 0; i < N + 3; i++) {
+        int rec = (int)(RND() % 12) + 1, mens = (int)(RND() % 2), womens = (int)(RND() % 2);
+        int zip = (int)(RND() % 3), newbie = (int)(RND() % 2), ch = (int)(RND() % 3), arm = i % 3;
+        double hist = (double)(RND() % 200000) / 100;
+        int p = 10 + (arm == 1 && mens ? 30 : 0) + (arm == 2 && rec < 6 ? 25 : 0);
+        int visit = (int)(RND() % 100) < p;
+        const char *id = i < N    ? cell(&cust, (size_t)i, "customer_id")
+                         : i == N ? cell(&cust, 7, "customer_id") /* duplicate: not counted */
+                                  : "not-a-customer";
+        char fv[160];
+        snprintf(fv, sizeof fv, "%d,%.2f,%d,%d,%s,%d,%s", rec, hist, mens, womens, ZIP[zip], newbie,
+                 CH[ch]);
+        if (i == N + 2)
+            snprintf(fv, sizeof fv, "soon,1,0,0,Rural,0,Web"); /* refused */
+        else if (i < N)
+            snprintf(feats[i], sizeof feats[i], "%s", fv);
+        fprintf(f, "%s,%s,%s,%d\n", id, fv, ARM[arm], visit);
+        if (i < N)
+            fprintf(tf, "%s,%s,%s,%d\n", id, fv, ARM[arm], visit);
+    }
+#undef RND
+    fclose(f);
+    fclose(tf);
+    snprintf(cfg, sizeof cfg, "%s/uplift.yaml", dir);
+    snprintf(cmd, sizeof cmd,
+             "sed -e 's|^  campaign: .*|  campaign: %s|' -e 's|^  learner: .*|  learner: "
+             "rule\\n  id_column: customer_id|' -e 's|^  path: state/state.db.*|  path: null|' "
+             "../config/rfm.yaml > %s && grep -q '^  id_column: customer_id' %s",
+             path, cfg, cfg);
+    assert_int_equal(system(cmd), 0);
+    snprintf(models, sizeof models, "%s/upmodels", dir);
+    snprintf(cmd, sizeof cmd,
+             "cd .. && bin/rfm-train --quiet --config %s --transactions data/online_retail.csv.gz "
+             "--models %s --only segments,churn,cltv,uplift --campaign %s",
+             cfg, models, tpath);
+    assert_int_equal(system(cmd), 0);
+    snprintf(path, sizeof path, "%s/serve_uplift.log", dir);
+    int port = free_port();
+    pid_t pid = start_daemon(port, cfg, models, path);
+    /* Every customer's gain from the API: the largest expected net gain. */
+    static double gain[N];
+    for (int lo = 0; lo < N; lo += 500) {
+        json_t *items = json_array();
+        for (int i = lo; i < lo + 500; i++) {
+            int rec, mens, womens, newbie;
+            double hist;
+            char zip[16], ch[16];
+            assert_int_equal(sscanf(feats[i], "%d,%lf,%d,%d,%15[^,],%d,%15s", &rec, &hist, &mens,
+                                    &womens, zip, &newbie, ch),
+                             7);
+            json_array_append_new(
+                items, json_pack("{s:{s:i,s:f,s:i,s:i,s:s,s:i,s:s},s:f,s:{s:f,s:f}}", "features",
+                                 "recency", rec, "history", hist, "mens", mens, "womens", womens,
+                                 "zip_code", zip, "newbie", newbie, "channel", ch, "value", 30.0,
+                                 "costs", "Mens E-Mail", 0.5, "Womens E-Mail", 0.5));
+        }
+        json_t *body = json_pack("{s:o}", "customers", items);
+        char *text = jsonout_dumps(body, JSON_COMPACT);
+        json_t *res = request_json(port, "POST", "/uplift_score/batch", text);
+        free(text), json_decref(body);
+        for (int i = lo; i < lo + 500; i++) {
+            const json_t *g =
+                json_object_get(json_array_get(json_object_get(res, "results"), (size_t)(i - lo)),
+                                "expected_net_gain");
+            double m = json_number_value(json_object_get(g, "Mens E-Mail")),
+                   w = json_number_value(json_object_get(g, "Womens E-Mail"));
+            gain[i] = m > w ? m : w;
+        }
+        json_decref(res);
+    }
+    /* The expected list: by gain, highest first, ties in table order. */
+    int order[N];
+    for (int i = 0; i < N; i++)
+        order[i] = i;
+    for (int i = 1; i < N; i++) /* insertion sort: stable */
+        for (int j = i; j > 0 && gain[order[j]] > gain[order[j - 1]]; j--) {
+            int t = order[j];
+            order[j] = order[j - 1], order[j - 1] = t;
+        }
+    snprintf(path, sizeof path, "%s/uplift_top.csv", dir);
+    snprintf(cmd, sizeof cmd,
+             "cd .. && %s --quiet --config %s --models %s --out %s --top %d --by "
+             "uplift_gain",
+             score_bin, cfg, models, path, TOP);
+    assert_int_equal(system(cmd), 0);
+    table top;
+    table_read(path, &top);
+    assert_int_equal(top.nrows, TOP);
+    for (int k = 0; k < TOP; k++)
+        if (strcmp(cell(&top, (size_t)k, "customer_id"),
+                   cell(&cust, (size_t)order[k], "customer_id")))
+            fail_msg("uplift_gain list row %d: %s, expected %s (gain %g)", k,
+                     cell(&top, (size_t)k, "customer_id"),
+                     cell(&cust, (size_t)order[k], "customer_id"), gain[order[k]]);
+    assert_true(gain[order[0]] > gain[order[N - 1]]);
+    printf("    --top %d --by uplift_gain: the API's gains in order (%.4g down to %.4g; lowest "
+           "%.4g)\n",
+           TOP, gain[order[0]], gain[order[TOP - 1]], gain[order[N - 1]]);
+    table_free(&top);
+    /* A list longer than the customers with a gain: exactly those. */
+    snprintf(cmd, sizeof cmd,
+             "cd .. && %s --quiet --config %s --models %s --out %s --top 100000 "
+             "--by uplift_gain",
+             score_bin, cfg, models, path);
+    assert_int_equal(system(cmd), 0);
+    table_read(path, &top);
+    assert_int_equal(top.nrows, N);
+    size_t levels = 1;
+    for (int k = 0; k < N; k++) {
+        if (strcmp(cell(&top, (size_t)k, "customer_id"),
+                   cell(&cust, (size_t)order[k], "customer_id")))
+            fail_msg("uplift_gain list row %d: %s, expected %s", k,
+                     cell(&top, (size_t)k, "customer_id"),
+                     cell(&cust, (size_t)order[k], "customer_id"));
+        levels += k && gain[order[k]] != gain[order[k - 1]];
+    }
+    assert_true(levels >= 2);
+    printf("    all %d customers with a gain in the API's order (%zu distinct gains)\n", N, levels);
+    table_free(&top);
+    /* The endpoint: the same bytes. */
+    size_t n;
+    char *want = slurp(path, &n);
+    reply r;
+    get_raw(port, "/exports/customers.csv?by=uplift_gain&limit=100000", TOKEN, &r);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    assert_int_equal(r.status, 200);
+    assert_true(r.len == n && memcmp(r.body, want, n) == 0);
+    free(want);
+    reply_free(&r);
+    table_free(&cust);
+    /* Without uplift.id_column (the bundled config): refused, exit 2. */
+    char args[256];
+    snprintf(args, sizeof args, "--out %s/r.csv --top 5 --by uplift_gain", dir);
+    assert_int_equal(run_score(args), 2);
+}
+
 /* Usage mistakes exit 2 with a message, before writing anything. */
 static void test_refusals(void **state)
 {
@@ -603,6 +1083,9 @@ int main(void)
         cmocka_unit_test(test_formats_agree),
         cmocka_unit_test(test_top_and_segment),
         cmocka_unit_test(test_changed_since),
+        cmocka_unit_test(test_export_endpoint),
+        cmocka_unit_test(test_big_export),
+        cmocka_unit_test(test_uplift_gain),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_state_equals_daemon),
     };

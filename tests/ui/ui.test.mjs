@@ -145,17 +145,26 @@ try {
       await page.click('#main form button[type="submit"]');
       const r = await page.waitForSelector('#main table, #main [data-state="no-endpoint"], #main [data-state="error"]');
       const state = await r.getAttribute('data-state');
-      if (state === 'no-endpoint') {
-        check(/no GET \/exports\/customers.csv/.test(await r.textContent()),
-          'exports: the missing endpoint (404) is said clearly');
-      } else {
-        check(state === null, 'exports: preview table shown');
+      check(state === null, `exports: preview table shown${state ? `: ${await r.textContent()}` : ''}`);
+      if (state === null) {
+        check((await page.$$('#main table tbody tr')).length === 20, 'exports: the preview has the first 20 rows');
         const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#main button[name="download"]')]);
         const got = readFileSync(await dl.path(), 'utf8');
+        const lines = got.split('\n');
+        check(lines[0].startsWith('customer_id,recency,frequency,monetary,rfm_score,rfm_segment,cluster,segment,churn_probability,') &&
+          lines[0].endsWith(',model_version,scored_at'), 'exports: the download starts with the pinned header');
+        check(lines.length === 1002 && lines[1001] === '', `exports: the download has the header and 1,000 rows (${lines.length - 2})`);
+        check(/^customers-\d{4}-\d{2}-\d{2}\.csv$/.test(dl.suggestedFilename()), `exports: saved as the server's file name (${dl.suggestedFilename()})`);
+        check(/Downloaded 1,000 rows/.test(await page.textContent('#export-status')), 'exports: the page says how many rows were downloaded');
         const curl = await page.textContent('#main pre[data-cmd="curl"]');
         const url = /'([^']+)'/.exec(curl)[1];
         const want = await (await fetch(url, { headers: { Authorization: `Bearer ${TOKEN}` } })).text();
         check(got === want, `exports: the CSV downloaded equals the endpoint's answer (${got.length} bytes)`);
+        // The daemon has a state store: the rows are as of today, and the
+        // rfm-score line reads the same store for that day.
+        const day = lines[1].split(',').pop();
+        check(new RegExp(`--state state/state.db --as-of ${day}`).test(await page.textContent('#main pre[data-cmd="rfm-score"]')),
+          `exports: the rfm-score line reads the state store as of the rows' day (${day})`);
       }
       check(/rfm-score --out targets.csv --top 1000 --by value_at_risk/.test(await page.innerText('#main')),
         'exports: the equivalent rfm-score line is shown');
