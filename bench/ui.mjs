@@ -12,15 +12,22 @@ const ctx = await browser();
 try {
   const page = await ctx.newPage();
   const sizes = new Map();
-  page.on('response', async (r) => {
+  // Each response's headers arrive asynchronously, and modules and the
+  // charts library load after the load event: every one is awaited once
+  // the network is idle, or the sum misses the largest files.
+  const pending = [];
+  page.on('response', (r) => {
     const u = new URL(r.url());
     if (!u.pathname.startsWith('/ui/')) return;
-    const h = await r.allHeaders();
-    sizes.set(u.pathname, { bytes: Number(h['content-length'] || 0), gzip: h['content-encoding'] === 'gzip' });
+    pending.push(r.allHeaders().then((h) => {
+      sizes.set(u.pathname, { bytes: Number(h['content-length'] || 0), gzip: h['content-encoding'] === 'gzip' });
+    }));
   });
   const t0 = Date.now();
   await page.goto(`${srv.base}/ui/`, { waitUntil: 'load' });
   const loadMs = Date.now() - t0;
+  await page.waitForLoadState('networkidle');
+  await Promise.all(pending);
   const total = [...sizes.values()].reduce((s, x) => s + x.bytes, 0);
   const plain = [...sizes.entries()].filter(([, x]) => !x.gzip && x.bytes > 1024).map(([p]) => p);
   console.log(`  first load of /ui/: ${sizes.size} files, ${(total / 1024).toFixed(0)} KiB as sent` +
