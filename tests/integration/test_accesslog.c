@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "net.h"
+#include "daemon.h"
 
 #define TOKEN "alog-token"
 static char dir[64];
@@ -74,32 +75,13 @@ static pid_t start(const char *config, int port, const char *log)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        if (chdir("..") != 0)
-            _exit(99);
         char p[16], models[128];
         snprintf(p, sizeof p, "%d", port);
         snprintf(models, sizeof models, "%s/models", dir);
-        if (!freopen(log, "w", stderr) || !freopen("/dev/null", "w", stdout))
-            _exit(97);
-        setenv("RFM_API_TOKENS", TOKEN, 1);
-        const char *serve = getenv("RFM_SERVE") ? getenv("RFM_SERVE") : "bin/rfm-serve";
-        execl(serve, "rfm-serve", "--config", config, "--port", p, "--models", models,
-              (char *)NULL);
-        _exit(98);
+        daemon_exec(log, "w", TOKEN,
+                    (const char *[]){"--config", config, "--port", p, "--models", models, NULL});
     }
-    for (int i = 0; i < 3000; i++) {
-        if (waitpid(pid, NULL, WNOHANG) == pid)
-            return -1;
-        int fd = dial_for(port, 10);
-        if (fd >= 0) {
-            close(fd);
-            return pid;
-        }
-        usleep(10000);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    return -1;
+    return daemon_wait(pid, port, NULL);
 }
 
 /* The exit status after SIGTERM, or -1 when it took more than 60 s. */
