@@ -35,6 +35,7 @@
 #include "sha256.h"
 #include "txn.h"
 #include "ui.h"
+#include "utf8.h"
 
 #define MAX_VIOLATIONS 50
 
@@ -105,31 +106,6 @@ typedef struct request {
 } request;
 
 /* ---- UTF-8 ------------------------------------------------------------ */
-
-/* Length of the well-formed UTF-8 sequence at s (n bytes left), or 0.
- * Overlong forms, surrogates and code points past U+10FFFF are refused,
- * as jansson refuses them. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    if (s[0] < 0x80)
-        return 1;
-    size_t len = (s[0] & 0xE0) == 0xC0   ? 2
-                 : (s[0] & 0xF0) == 0xE0 ? 3
-                 : (s[0] & 0xF8) == 0xF0 ? 4
-                                         : 0;
-    if (len == 0 || len > n)
-        return 0;
-    uint32_t cp = s[0] & (0x7Fu >> len);
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3Fu);
-    }
-    static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < least[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
 
 /* Make s valid UTF-8 in place: each byte that does not start a
  * well-formed sequence becomes '?' (which also drops a sequence cut by
@@ -841,6 +817,21 @@ static json_t *parse_body(const char *text, size_t len, json_error_t *je)
     return j;
 }
 
+/* A response a provider made (a stream, a GET answered by the caller) queued
+ * with 200, or, when it made none (resp NULL), the error it gave in status
+ * and msg. The response is released here. */
+static enum MHD_Result send_made(struct MHD_Connection *c, request *r, struct MHD_Response *resp,
+                                 int status, const char *msg)
+{
+    if (!resp)
+        return send_error(c, r, status, NULL, NULL, "%s", msg);
+    enum MHD_Result ret = MHD_queue_response(c, 200, resp);
+    MHD_destroy_response(resp);
+    if (ret == MHD_YES)
+        r->status = 200;
+    return ret;
+}
+
 static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request *r)
 {
     const http_route *rt = r->rt;
@@ -855,13 +846,7 @@ static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request
         char msg[256] = "no stream";
         const http_stream *hs = s->prov.stream;
         struct MHD_Response *resp = hs->respond(hs->ctx, c, last, &status, msg, sizeof msg);
-        if (!resp)
-            return send_error(c, r, status, NULL, NULL, "%s", msg);
-        enum MHD_Result ret = MHD_queue_response(c, 200, resp);
-        MHD_destroy_response(resp);
-        if (ret == MHD_YES)
-            r->status = 200;
-        return ret;
+        return send_made(c, r, resp, status, msg);
     }
     if (r->ui)
         return send_ui(c, r, ops_ui(s->ops));
@@ -880,13 +865,7 @@ static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request
         struct MHD_Response *resp =
             s->prov.respond ? s->prov.respond(r->user, rt->path, c, &status, msg, sizeof msg)
                             : NULL;
-        if (!resp)
-            return send_error(c, r, status, NULL, NULL, "%s", msg);
-        enum MHD_Result ret = MHD_queue_response(c, 200, resp);
-        MHD_destroy_response(resp);
-        if (ret == MHD_YES)
-            r->status = 200;
-        return ret;
+        return send_made(c, r, resp, status, msg);
     }
     if (rt->fixed_body) {
         char *copy = malloc(rt->fixed_len + 1);

@@ -1,6 +1,7 @@
 /* daemon.h - the real rfm-serve for the integration tests that start it
  * with a customer-state store (test_events, test_redis, test_kafka,
- * test_feed), and HTTP/1.1 to it over a raw socket: one request per
+ * test_feed; test_accesslog and test_privacy start it with daemon_exec and
+ * daemon_wait), and HTTP/1.1 to it over a raw socket: one request per
  * connection (Connection: close), a bearer token, the whole reply read
  * until the daemon closes. Raw sockets on purpose: the tests kill the
  * daemon mid-request and must tell "no answer" from an answer.
@@ -96,34 +97,33 @@ static inline int daemon_request(int port, const char *token, const char *method
     return fd < 0 ? -1 : daemon_receive(fd, r);
 }
 
-/* Starts rfm-serve ($RFM_SERVE, else bin/rfm-serve) from the repository
- * root (tests run in tests/; the configs' paths are the root's) with
- * --config dir/config --port port --models models --state state, the API
- * token token, stderr appended to dir/serve.log, and waits (up to 30 s)
- * until it accepts connections. Its pid; or -1 when it exited first
- * (*exit_status, if given, gets its exit status) or never listened (it is
- * killed; *exit_status -1). */
-static inline pid_t daemon_start(const char *dir, const char *config, const char *models,
-                                 const char *state, const char *token, int port, int *exit_status)
+/* In a forked child: to the repository root (tests run in tests/; the
+ * configs' paths are the root's), stderr to log (fopen mode "a" or "w"),
+ * stdout to /dev/null, the API token token, then rfm-serve ($RFM_SERVE,
+ * else bin/rfm-serve) with args (after argv[0], NULL-terminated). Never
+ * returns: _exit 99, 97 or 98 when a step fails. The caller sets any other
+ * variable (RFM_ID_KEY) before. */
+static inline void daemon_exec(const char *log, const char *mode, const char *token,
+                               const char *const *args)
 {
-    fflush(stdout);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        if (chdir("..") != 0)
-            _exit(99);
-        char cfg[256], p[16], log[256];
-        snprintf(cfg, sizeof cfg, "%s/%s", dir, config);
-        snprintf(p, sizeof p, "%d", port);
-        snprintf(log, sizeof log, "%s/serve.log", dir);
-        if (!freopen(log, "a", stderr) || !freopen("/dev/null", "w", stdout))
-            _exit(97);
-        setenv("RFM_API_TOKENS", token, 1);
-        const char *serve = getenv("RFM_SERVE") ? getenv("RFM_SERVE") : "bin/rfm-serve";
-        execl(serve, "rfm-serve", "--config", cfg, "--port", p, "--models", models, "--state",
-              state, (char *)NULL);
-        _exit(98);
-    }
+    if (chdir("..") != 0)
+        _exit(99);
+    if (!freopen(log, mode, stderr) || !freopen("/dev/null", "w", stdout))
+        _exit(97);
+    setenv("RFM_API_TOKENS", token, 1);
+    const char *serve = getenv("RFM_SERVE") ? getenv("RFM_SERVE") : "bin/rfm-serve";
+    const char *argv[32] = {"rfm-serve"};
+    for (size_t i = 0; args[i] && i + 2 < sizeof argv / sizeof argv[0]; i++)
+        argv[i + 1] = args[i];
+    execv(serve, (char *const *)argv);
+    _exit(98);
+}
+
+/* Waits (up to 30 s) until the forked daemon pid accepts connections on
+ * port. Its pid; or -1 when it exited first (*exit_status, if given, gets
+ * its exit status) or never listened (it is killed; *exit_status -1). */
+static inline pid_t daemon_wait(pid_t pid, int port, int *exit_status)
+{
     for (int i = 0; i < 3000; i++) {
         int fd = dial_for(port, 20);
         if (fd >= 0) {
@@ -143,6 +143,27 @@ static inline pid_t daemon_start(const char *dir, const char *config, const char
     if (exit_status)
         *exit_status = -1;
     return -1;
+}
+
+/* Starts rfm-serve from the repository root (daemon_exec) with --config
+ * dir/config --port port --models models --state state, the API token
+ * token, stderr appended to dir/serve.log, and waits for it (daemon_wait). */
+static inline pid_t daemon_start(const char *dir, const char *config, const char *models,
+                                 const char *state, const char *token, int port, int *exit_status)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char cfg[256], p[16], log[256];
+        snprintf(cfg, sizeof cfg, "%s/%s", dir, config);
+        snprintf(p, sizeof p, "%d", port);
+        snprintf(log, sizeof log, "%s/serve.log", dir);
+        daemon_exec(log, "a", token,
+                    (const char *[]){"--config", cfg, "--port", p, "--models", models, "--state",
+                                     state, NULL});
+    }
+    return daemon_wait(pid, port, exit_status);
 }
 
 /* SIGTERM, and the daemon's wait status once it has exited; -1 for a pid

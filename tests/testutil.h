@@ -49,20 +49,55 @@ static inline void write_temp(char *path, const char *suffix, const char *text, 
     assert_int_equal(fclose(f), 0);
 }
 
+/* The txn_options of the Online Retail header, config/rfm.yaml's default
+ * columns (InvoiceNo, StockCode, Quantity, InvoiceDate, UnitPrice,
+ * CustomerID; invoices starting with C are cancellations): an initializer,
+ * for a static const or a local copy to change. */
+#define TXN_RETAIL_OPTIONS                                                                         \
+    {.invoice = "InvoiceNo",                                                                       \
+     .customer_id = "CustomerID",                                                                  \
+     .date = "InvoiceDate",                                                                        \
+     .quantity = "Quantity",                                                                       \
+     .price = "UnitPrice",                                                                         \
+     .product = "StockCode",                                                                       \
+     .cancel_prefix = "C",                                                                         \
+     .snapshot_day = DATE_NONE}
+
+/* A growable text buffer: start from {0}, append with tbuf_put; s is
+ * NUL-terminated once anything was put, and the caller frees it. */
+typedef struct {
+    char *s;
+    size_t n, cap;
+} tbuf;
+
+/* Append printf-style text to b, growing it; a failure fails the test. */
+static inline void tbuf_put(tbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static inline void tbuf_put(tbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    for (;;) {
+        va_start(ap, fmt);
+        int k = vsnprintf(b->s + b->n, b->cap - b->n, fmt, ap);
+        va_end(ap);
+        assert_true(k >= 0);
+        if (b->n + (size_t)k < b->cap) {
+            b->n += (size_t)k;
+            return;
+        }
+        b->cap = 2 * b->cap + (size_t)k + 64;
+        b->s = realloc(b->s, b->cap);
+        assert_non_null(b->s);
+    }
+}
+
 /* Transactions from CSV text with the Online Retail header (InvoiceNo,
  * StockCode, Quantity, InvoiceDate, UnitPrice, CustomerID; invoices
  * starting with C are cancellations); a failure fails the test. The
  * caller frees the result with txn_free. */
 static inline txn_data *txn_from_text(const char *csv)
 {
-    txn_options o = {.invoice = "InvoiceNo",
-                     .customer_id = "CustomerID",
-                     .date = "InvoiceDate",
-                     .quantity = "Quantity",
-                     .price = "UnitPrice",
-                     .product = "StockCode",
-                     .cancel_prefix = "C",
-                     .snapshot_day = DATE_NONE};
+    txn_options o = TXN_RETAIL_OPTIONS;
     char err[RFM_ERRLEN];
     csv_reader *r;
     txn_data *d = NULL;

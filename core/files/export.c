@@ -248,6 +248,20 @@ static rfm_status put_text_row(export_writer *w, const parquet_value *row, int h
     return RFM_OK;
 }
 
+/* The columns copied into w (w->cols allocated for ncols), each name
+ * duplicated; w->ncols counts those copied, so free_writer frees them.
+ * 0 when a name could not be copied. */
+static int copy_cols(export_writer *w, const parquet_column *cols, size_t ncols)
+{
+    for (size_t j = 0; j < ncols; j++) {
+        w->cols[j] = cols[j];
+        if (!(w->cols[j].name = strdup(cols[j].name)))
+            return 0;
+        w->ncols = j + 1;
+    }
+    return 1;
+}
+
 rfm_status export_open(const char *path, const parquet_column *cols, size_t ncols,
                        export_writer **out, char *err, size_t errlen)
 {
@@ -270,13 +284,9 @@ rfm_status export_open(const char *path, const parquet_column *cols, size_t ncol
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
     }
     snprintf(w->tmp, tlen, "%s.tmp-%ld", path, (long)getpid());
-    for (size_t j = 0; j < ncols; j++) {
-        w->cols[j] = cols[j];
-        if (!(w->cols[j].name = strdup(cols[j].name))) {
-            free_writer(w);
-            return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
-        }
-        w->ncols = j + 1;
+    if (!copy_cols(w, cols, ncols)) {
+        free_writer(w);
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
     }
     if (!(w->f = fopen(w->tmp, "wb"))) {
         st = rfm_fail(err, errlen, RFM_EIO, "%s: %s", w->tmp, strerror(errno));
@@ -341,13 +351,9 @@ rfm_status export_open_sink(export_format fmt, const parquet_column *cols, size_
         free_writer(w);
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
     }
-    for (size_t j = 0; j < ncols; j++) {
-        w->cols[j] = cols[j];
-        if (!(w->cols[j].name = strdup(cols[j].name))) {
-            free_writer(w);
-            return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
-        }
-        w->ncols = j + 1;
+    if (!copy_cols(w, cols, ncols)) {
+        free_writer(w);
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
     }
     rfm_status st = fmt == EXPORT_CSV ? put_text_row(w, NULL, 1, err, errlen) : RFM_OK;
     if (st != RFM_OK) {

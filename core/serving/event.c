@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
+
 /* The members of the Event schema an event is read from. */
 enum {
     F_EVENT_ID,
@@ -146,29 +148,6 @@ static int take(cursor *c, char ch)
     return 0;
 }
 
-/* Length of the well-formed UTF-8 sequence at s (n bytes left), or 0:
- * overlong forms, surrogates and code points past U+10FFFF are refused, as
- * jansson refuses them. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    size_t len = (s[0] & 0xE0) == 0xC0   ? 2
-                 : (s[0] & 0xF0) == 0xE0 ? 3
-                 : (s[0] & 0xF8) == 0xF0 ? 4
-                                         : 0;
-    if (len == 0 || len > n)
-        return 0;
-    uint32_t cp = s[0] & (0x7Fu >> len);
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3Fu);
-    }
-    static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < least[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
 /* A string without escapes at the cursor (after white space): *s is its
  * text, cut in place by a NUL over the closing quote, *n its length. */
 static int read_string(cursor *c, const char **s, size_t *n)
@@ -187,7 +166,7 @@ static int read_string(cursor *c, const char **s, size_t *n)
         if (ch < 0x80) {
             c->p++;
         } else {
-            size_t k = utf8_len((const unsigned char *)c->p, (size_t)(c->end - c->p));
+            size_t k = utf8_seq((const unsigned char *)c->p, (size_t)(c->end - c->p));
             if (!k)
                 return 0;
             c->p += k;

@@ -10,14 +10,7 @@
 #include "date.h"
 #include "txn.h"
 
-static const txn_options OPT = {.invoice = "InvoiceNo",
-                                .customer_id = "CustomerID",
-                                .date = "InvoiceDate",
-                                .quantity = "Quantity",
-                                .price = "UnitPrice",
-                                .product = "StockCode",
-                                .cancel_prefix = "C",
-                                .snapshot_day = DATE_NONE};
+static const txn_options OPT = TXN_RETAIL_OPTIONS;
 
 /* Line numbers are file lines: the header is line 1. */
 static const char *FIXTURE =

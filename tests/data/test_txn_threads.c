@@ -15,37 +15,7 @@
 #include "rng.h"
 #include "txn.h"
 
-static const txn_options OPT = {.invoice = "InvoiceNo",
-                                .customer_id = "CustomerID",
-                                .date = "InvoiceDate",
-                                .quantity = "Quantity",
-                                .price = "UnitPrice",
-                                .product = "StockCode",
-                                .cancel_prefix = "C",
-                                .snapshot_day = DATE_NONE};
-
-typedef struct {
-    char *s;
-    size_t n, cap;
-} buf;
-
-static void put(buf *b, const char *fmt, ...)
-{
-    va_list ap;
-    for (;;) {
-        va_start(ap, fmt);
-        int k = vsnprintf(b->s + b->n, b->cap - b->n, fmt, ap);
-        va_end(ap);
-        assert_true(k >= 0);
-        if (b->n + (size_t)k < b->cap) {
-            b->n += (size_t)k;
-            return;
-        }
-        b->cap = 2 * b->cap + (size_t)k + 64;
-        b->s = realloc(b->s, b->cap);
-        assert_non_null(b->s);
-    }
-}
+static const txn_options OPT = TXN_RETAIL_OPTIONS;
 
 static uint64_t rnd(uint64_t *s, uint64_t n)
 {
@@ -59,9 +29,9 @@ static uint64_t rnd(uint64_t *s, uint64_t n)
  * descriptions often hold line ends inside quotes. */
 static char *make_export(uint64_t seed, int invoices, int quoted_nl, size_t *len)
 {
-    buf b = {0};
+    tbuf b = {0};
     uint64_t s = seed * 0x9e3779b97f4a7c15ULL + 1;
-    put(&b, "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n");
+    tbuf_put(&b, "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n");
     for (int inv = 0; inv < invoices; inv++) {
         int cancel = rnd(&s, 20) == 0;
         unsigned cust = (unsigned)rnd(&s, 300);
@@ -95,7 +65,7 @@ static char *make_export(uint64_t seed, int invoices, int quoted_nl, size_t *len
                     cancel ? "C" : "", 500000 + inv, prod, desc, q, month, day,
                     (unsigned)rnd(&s, 24), (unsigned)rnd(&s, 60), cents / 100, cents % 100, id);
             }
-            put(&b, "%s%s", line, rnd(&s, 8) == 0 ? "\r\n" : "\n");
+            tbuf_put(&b, "%s%s", line, rnd(&s, 8) == 0 ? "\r\n" : "\n");
             memcpy(prev, line, sizeof prev);
         }
     }
@@ -263,17 +233,17 @@ static void test_cut_inside_quotes(void **state)
 {
     (void)state;
     for (int quoted = 0; quoted <= 1; quoted++) {
-        buf b = {0};
-        put(&b,
+        tbuf b = {0};
+        tbuf_put(&b,
             "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n");
         for (int i = 0; i < 200; i++) {
             if (i == 100) {
-                put(&b, "%d,P9,\"", 600000 + i);
+                tbuf_put(&b, "%d,P9,\"", 600000 + i);
                 for (int k = 0; k < 60; k++)
-                    put(&b, quoted ? "long %d\n" : "long %d ", k);
-                put(&b, "\",2,2011-03-0%d 10:00:00,1.50,%d,UK\n", 1 + i % 9, 13000 + i % 7);
+                    tbuf_put(&b, quoted ? "long %d\n" : "long %d ", k);
+                tbuf_put(&b, "\",2,2011-03-0%d 10:00:00,1.50,%d,UK\n", 1 + i % 9, 13000 + i % 7);
             }
-            put(&b, "%d,P%d,Item,%d,2011-03-0%d 10:00:00,2.25,%d,UK\n", 600000 + i / 2, i % 13,
+            tbuf_put(&b, "%d,P%d,Item,%d,2011-03-0%d 10:00:00,2.25,%d,UK\n", 600000 + i / 2, i % 13,
                 1 + i % 5, 1 + i % 9, 13000 + i % 7);
         }
         result one = read_with(b.s, b.n, &OPT, 1, 0);

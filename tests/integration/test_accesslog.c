@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "net.h"
+#include "daemon.h"
 
 #define TOKEN "alog-token"
 static char dir[64];
@@ -74,32 +75,13 @@ static pid_t start(const char *config, int port, const char *log)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        if (chdir("..") != 0)
-            _exit(99);
         char p[16], models[128];
         snprintf(p, sizeof p, "%d", port);
         snprintf(models, sizeof models, "%s/models", dir);
-        if (!freopen(log, "w", stderr) || !freopen("/dev/null", "w", stdout))
-            _exit(97);
-        setenv("RFM_API_TOKENS", TOKEN, 1);
-        const char *serve = getenv("RFM_SERVE") ? getenv("RFM_SERVE") : "bin/rfm-serve";
-        execl(serve, "rfm-serve", "--config", config, "--port", p, "--models", models,
-              (char *)NULL);
-        _exit(98);
+        daemon_exec(log, "w", TOKEN,
+                    (const char *[]){"--config", config, "--port", p, "--models", models, NULL});
     }
-    for (int i = 0; i < 3000; i++) {
-        if (waitpid(pid, NULL, WNOHANG) == pid)
-            return -1;
-        int fd = dial_for(port, 10);
-        if (fd >= 0) {
-            close(fd);
-            return pid;
-        }
-        usleep(10000);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    return -1;
+    return daemon_wait(pid, port, NULL);
 }
 
 /* The exit status after SIGTERM, or -1 when it took more than 60 s. */
@@ -182,6 +164,27 @@ static void *load(void *arg)
     return NULL;
 }
 
+/* CLIENTS threads running load against port, counting into *total. */
+static void clients_start(client *cs, pthread_t *t, int port, long *total)
+{
+    for (int i = 0; i < CLIENTS; i++) {
+        cs[i] = (client){port, 0, total};
+        assert_int_equal(pthread_create(&t[i], NULL, load, &cs[i]), 0);
+    }
+}
+
+/* Waits for the clients_start threads; how many requests they got a 200
+ * for. */
+static long clients_join(client *cs, pthread_t *t)
+{
+    long answered = 0;
+    for (int i = 0; i < CLIENTS; i++) {
+        pthread_join(t[i], NULL);
+        answered += cs[i].answered;
+    }
+    return answered;
+}
+
 static size_t count(const char *path, const char *needle)
 {
     FILE *f = fopen(path, "rb");
@@ -212,19 +215,12 @@ static void test_sigterm_under_load(void **state)
     long total = 0;
     client cs[CLIENTS];
     pthread_t t[CLIENTS];
-    for (int i = 0; i < CLIENTS; i++) {
-        cs[i] = (client){port, 0, &total};
-        assert_int_equal(pthread_create(&t[i], NULL, load, &cs[i]), 0);
-    }
+    clients_start(cs, t, port, &total);
     /* The signal once a third of the requests are answered: under load. */
     while (__atomic_load_n(&total, __ATOMIC_RELAXED) < CLIENTS * PER_CLIENT / 3)
         usleep(1000);
     assert_int_equal(stop(pid), 0);
-    long answered = 0;
-    for (int i = 0; i < CLIENTS; i++) {
-        pthread_join(t[i], NULL);
-        answered += cs[i].answered;
-    }
+    long answered = clients_join(cs, t);
     size_t lines = count(log, "\"path\":\"/segment\",\"status\":200,");
     printf("    SIGTERM under load: %ld requests answered 200, %zu lines with status 200\n",
            answered, lines);
@@ -256,15 +252,8 @@ static void test_stalled_log(void **state)
     long total = 0;
     client cs[CLIENTS];
     pthread_t t[CLIENTS];
-    for (int i = 0; i < CLIENTS; i++) {
-        cs[i] = (client){port, 0, &total};
-        assert_int_equal(pthread_create(&t[i], NULL, load, &cs[i]), 0);
-    }
-    long answered = 0;
-    for (int i = 0; i < CLIENTS; i++) {
-        pthread_join(t[i], NULL);
-        answered += cs[i].answered;
-    }
+    clients_start(cs, t, port, &total);
+    long answered = clients_join(cs, t);
     /* Every request answered, though the log took none of the last ones
      * (a request waiting on the pipe would hang its client here). */
     assert_int_equal(answered, CLIENTS * PER_CLIENT);

@@ -11,6 +11,7 @@
 #include "testutil.h"
 #include "net.h"
 #include "daemon.h"
+#include "sse.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -38,86 +39,16 @@ static int request(const char *method, const char *path, const char *body, char 
     return rc == 0 ? r.status : -1;
 }
 
-/* A GET /feed stream: HTTP/1.0, so the body is the event stream itself
- * (no chunked framing). */
-typedef struct {
-    int fd, status;
-    char buf[1 << 16];
-    size_t len, off; /* bytes read; parsed up to off */
-} sse;
-
+/* A GET /feed stream (sse.h) on the daemon's port, with extra_headers
+ * and query; the reply's status, or -1. */
 static int sse_open(sse *s, const char *extra_headers, const char *query)
 {
-    memset(s, 0, sizeof *s);
-    s->fd = dial_for(port, 10);
-    assert_true(s->fd >= 0);
     char head[512];
-    int hn = snprintf(head, sizeof head,
-                      "GET /feed%s HTTP/1.0\r\nHost: t\r\nAccept: text/event-stream\r\n%s\r\n",
-                      query ? query : "", extra_headers);
-    assert_int_equal(send(s->fd, head, (size_t)hn, MSG_NOSIGNAL), hn);
-    /* The head. */
-    char *end;
-    while (!(end = strstr(s->buf, "\r\n\r\n"))) {
-        ssize_t k = recv(s->fd, s->buf + s->len, sizeof s->buf - s->len - 1, 0);
-        if (k <= 0)
-            return -1;
-        s->len += (size_t)k;
-        s->buf[s->len] = '\0';
-    }
-    sscanf(s->buf, "HTTP/1.%*d %d", &s->status);
-    s->off = (size_t)(end + 4 - s->buf);
-    return s->status;
+    snprintf(head, sizeof head,
+             "GET /feed%s HTTP/1.0\r\nHost: t\r\nAccept: text/event-stream\r\n%s\r\n",
+             query ? query : "", extra_headers);
+    return sse_open_head(s, port, 10, head);
 }
-
-typedef struct {
-    unsigned long long id;
-    char event[16];
-    char data[2048];
-} sse_event;
-
-/* The next event (comments and retry lines skipped); 0, or -1 when the
- * stream ended or nothing came within the socket's timeout. */
-static int sse_next(sse *s, sse_event *e)
-{
-    for (;;) {
-        char *end = strstr(s->buf + s->off, "\n\n");
-        if (end) {
-            *end = '\0';
-            char *block = s->buf + s->off;
-            s->off = (size_t)(end + 2 - s->buf);
-            memset(e, 0, sizeof *e);
-            int any = 0;
-            for (char *line = strtok(block, "\n"); line; line = strtok(NULL, "\n")) {
-                if (strncmp(line, "id: ", 4) == 0)
-                    e->id = strtoull(line + 4, NULL, 10), any = 1;
-                else if (strncmp(line, "event: ", 7) == 0)
-                    snprintf(e->event, sizeof e->event, "%s", line + 7), any = 1;
-                else if (strncmp(line, "data: ", 6) == 0)
-                    snprintf(e->data, sizeof e->data, "%s", line + 6), any = 1;
-            }
-            if (any)
-                return 0;
-            continue;
-        }
-        if (s->off > 0) { /* keep the unparsed tail at the start */
-            memmove(s->buf, s->buf + s->off, s->len - s->off + 1);
-            s->len -= s->off;
-            s->off = 0;
-        }
-        if (s->len + 1 >= sizeof s->buf)
-            return -1;
-        ssize_t k = recv(s->fd, s->buf + s->len, sizeof s->buf - s->len - 1, 0);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return -1;
-        s->len += (size_t)k;
-        s->buf[s->len] = '\0';
-    }
-}
-
-static void sse_close(sse *s) { close(s->fd); }
 
 /* ---- the daemon ----------------------------------------------------------- */
 

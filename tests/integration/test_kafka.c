@@ -23,6 +23,7 @@
 #include "testutil.h"
 #include "net.h"
 #include "daemon.h"
+#include "sse.h"
 #include "kafka_mock.h"
 #include "fileio.h"
 
@@ -490,79 +491,13 @@ static void test_kill9_between_apply_and_commit(void **state)
 
 /* ---- the live feed to events.kafka.scores_topic ---------------------------- */
 
-/* A GET /feed stream over HTTP/1.0 (the body is the event stream itself). */
-typedef struct {
-    int fd;
-    char buf[1 << 16];
-    size_t len, off; /* bytes read; parsed up to off */
-} sse;
-
-typedef struct {
-    unsigned long long id;
-    char event[16];
-    char data[2048];
-} sse_event;
-
+/* A GET /feed stream (sse.h) on port, answered 200. */
 static void sse_open(sse *s, int port)
 {
-    memset(s, 0, sizeof *s);
-    s->fd = dial_for(port, 20);
-    assert_true(s->fd >= 0);
-    const char *head = "GET /feed HTTP/1.0\r\nHost: t\r\nAuthorization: Bearer " TOKEN "\r\n\r\n";
-    assert_int_equal(send(s->fd, head, strlen(head), MSG_NOSIGNAL), (ssize_t)strlen(head));
-    char *end;
-    while (!(end = strstr(s->buf, "\r\n\r\n"))) {
-        ssize_t k = recv(s->fd, s->buf + s->len, sizeof s->buf - s->len - 1, 0);
-        assert_true(k > 0);
-        s->len += (size_t)k;
-        s->buf[s->len] = '\0';
-    }
-    assert_non_null(strstr(s->buf, " 200 "));
-    s->off = (size_t)(end + 4 - s->buf);
-}
-
-/* The next event (comments skipped); -1 when nothing came in 20 s. */
-static int sse_next(sse *s, sse_event *e)
-{
-    for (;;) {
-        char *end = strstr(s->buf + s->off, "\n\n");
-        if (end) {
-            *end = '\0';
-            char *text = s->buf + s->off;
-            s->off = (size_t)(end + 2 - s->buf);
-            memset(e, 0, sizeof *e);
-            int any = 0;
-            while (text && *text) {
-                char *nl = strchr(text, '\n');
-                if (nl)
-                    *nl = '\0';
-                if (strncmp(text, "id: ", 4) == 0)
-                    e->id = strtoull(text + 4, NULL, 10), any = 1;
-                else if (strncmp(text, "event: ", 7) == 0)
-                    snprintf(e->event, sizeof e->event, "%s", text + 7), any = 1;
-                else if (strncmp(text, "data: ", 6) == 0)
-                    snprintf(e->data, sizeof e->data, "%s", text + 6), any = 1;
-                text = nl ? nl + 1 : NULL;
-            }
-            if (any)
-                return 0;
-            continue;
-        }
-        if (s->off > 0) {
-            memmove(s->buf, s->buf + s->off, s->len - s->off + 1);
-            s->len -= s->off;
-            s->off = 0;
-        }
-        if (s->len + 1 >= sizeof s->buf)
-            return -1;
-        ssize_t k = recv(s->fd, s->buf + s->len, sizeof s->buf - s->len - 1, 0);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return -1;
-        s->len += (size_t)k;
-        s->buf[s->len] = '\0';
-    }
+    assert_int_equal(sse_open_head(s, port, 20,
+                                   "GET /feed HTTP/1.0\r\nHost: t\r\nAuthorization: Bearer " TOKEN
+                                   "\r\n\r\n"),
+                     200);
 }
 
 /* One purchase today of each of the first n named customers of the tail

@@ -208,14 +208,7 @@ static rfm_status op_customers(char *err, size_t errlen)
 
 static rfm_status op_txn(char *err, size_t errlen)
 {
-    txn_options o = {.invoice = "InvoiceNo",
-                     .customer_id = "CustomerID",
-                     .date = "InvoiceDate",
-                     .quantity = "Quantity",
-                     .price = "UnitPrice",
-                     .product = "StockCode",
-                     .cancel_prefix = "C",
-                     .snapshot_day = DATE_NONE};
+    txn_options o = TXN_RETAIL_OPTIONS;
     txn_data *d = NULL;
     txn_report rep;
     rfm_status st = txn_read(path_tx, &o, NULL, NULL, &d, &rep, err, errlen);

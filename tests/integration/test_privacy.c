@@ -9,6 +9,7 @@
  * the search finds the address, and the trainer warns about it. */
 #include "testutil.h"
 #include "net.h"
+#include "daemon.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -135,37 +136,18 @@ static pid_t serve(const char *config, const char *models, const char *key, int 
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        if (chdir("..") != 0)
-            _exit(99);
         char cfg[160], p[16], log[160];
         snprintf(cfg, sizeof cfg, "%s/%s", dir, config);
         snprintf(p, sizeof p, "%d", port);
         snprintf(log, sizeof log, "%s/out/serve.err", dir);
-        if (!freopen(log, "a", stderr) || !freopen("/dev/null", "w", stdout))
-            _exit(97);
-        setenv("RFM_API_TOKENS", TOKEN, 1);
         if (key)
             setenv("RFM_ID_KEY", key, 1);
         else
             unsetenv("RFM_ID_KEY");
-        const char *bin = getenv("RFM_SERVE") ? getenv("RFM_SERVE") : "bin/rfm-serve";
-        execl(bin, "rfm-serve", "--config", cfg, "--port", p, "--models", models, (char *)NULL);
-        _exit(98);
+        daemon_exec(log, "a", TOKEN,
+                    (const char *[]){"--config", cfg, "--port", p, "--models", models, NULL});
     }
-    for (int i = 0; i < 3000; i++) {
-        int st;
-        if (waitpid(pid, &st, WNOHANG) == pid)
-            return -1;
-        int fd = dial_for(port, 1);
-        if (fd >= 0) {
-            close(fd);
-            return pid;
-        }
-        usleep(10000);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    return -1;
+    return daemon_wait(pid, port, NULL);
 }
 
 /* One request; the status, the body into body (cap bytes). */

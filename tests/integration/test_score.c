@@ -107,6 +107,31 @@ static int run_score(const char *args)
 
 static int dial(int port) { return dial_for(port, 30); }
 
+/* Everything the peer sends on fd until it closes, NUL-terminated; *len
+ * its length. fd is closed; the caller frees the text. */
+static char *read_to_close(int fd, size_t *len)
+{
+    size_t n = 0, cap = 1 << 20;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    for (;;) {
+        if (n + 1 == cap) {
+            buf = realloc(buf, cap *= 2);
+            assert_non_null(buf);
+        }
+        ssize_t k = recv(fd, buf + n, cap - 1 - n, 0);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;
+        n += (size_t)k;
+    }
+    close(fd);
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
 /* method path (with body, or none for a GET) to the daemon on port, on a
  * new connection; the reply's JSON (status 200). */
 static json_t *request_json(int port, const char *method, const char *path, const char *body)
@@ -130,20 +155,8 @@ static json_t *request_json(int port, const char *method, const char *path, cons
         off += (size_t)w;
     }
     free(req);
-    size_t len = 0, rcap = 1 << 20;
-    char *buf = malloc(rcap);
-    for (;;) {
-        if (len + 1 == rcap)
-            buf = realloc(buf, rcap *= 2);
-        ssize_t k = recv(fd, buf + len, rcap - 1 - len, 0);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            break;
-        len += (size_t)k;
-    }
-    close(fd);
-    buf[len] = '\0';
+    size_t len;
+    char *buf = read_to_close(fd, &len);
     int status = 0;
     sscanf(buf, "HTTP/1.%*d %d", &status);
     char *bodyp = strstr(buf, "\r\n\r\n");
@@ -191,20 +204,8 @@ static void get_raw(int port, const char *path, const char *token, reply *out)
     int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: t\r\n%sConnection: close\r\n\r\n",
                      path, auth);
     assert_int_equal(send(fd, req, (size_t)n, MSG_NOSIGNAL), n);
-    size_t len = 0, cap = 1 << 20;
-    char *buf = malloc(cap);
-    for (;;) {
-        if (len + 1 == cap)
-            buf = realloc(buf, cap *= 2);
-        ssize_t k = recv(fd, buf + len, cap - 1 - len, 0);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            break;
-        len += (size_t)k;
-    }
-    close(fd);
-    buf[len] = '\0';
+    size_t len;
+    char *buf = read_to_close(fd, &len);
     sscanf(buf, "HTTP/1.%*d %d", &out->status);
     char *b = strstr(buf, "\r\n\r\n");
     assert_non_null(b);

@@ -322,14 +322,7 @@ static void test_holdout_check(void **state)
     txn_data *d;
     txn_report rep;
     char err[RFM_ERRLEN];
-    txn_options o = {.invoice = "InvoiceNo",
-                     .customer_id = "CustomerID",
-                     .date = "InvoiceDate",
-                     .quantity = "Quantity",
-                     .price = "UnitPrice",
-                     .product = "StockCode",
-                     .cancel_prefix = "C",
-                     .snapshot_day = DATE_NONE};
+    txn_options o = TXN_RETAIL_OPTIONS;
     assert_int_equal(csv_open_mem(csv, len, "h.csv", &r, err, sizeof err), RFM_OK);
     assert_int_equal(txn_read_csv(r, &o, NULL, NULL, &d, &rep, err, sizeof err), RFM_OK);
     csv_close(r);

@@ -24,6 +24,7 @@
 #include "event_ref.h"
 #include "oas.h"
 #include "rng.h"
+#include "testutil.h"
 
 static oas_spec *spec;
 static engagement_options types;
@@ -47,38 +48,16 @@ static int teardown(void **state)
 
 /* ---- bodies ------------------------------------------------------------ */
 
-typedef struct {
-    char *s;
-    size_t n, cap;
-} buf;
-
-static void put(buf *b, const char *fmt, ...)
-{
-    va_list ap;
-    for (;;) {
-        va_start(ap, fmt);
-        int k = vsnprintf(b->s + b->n, b->cap - b->n, fmt, ap);
-        va_end(ap);
-        if ((size_t)k < b->cap - b->n) {
-            b->n += (size_t)k;
-            return;
-        }
-        b->cap = b->cap * 2 + (size_t)k + 64;
-        b->s = realloc(b->s, b->cap);
-        assert_non_null(b->s);
-    }
-}
-
 static const char *pick(rfm_rng *g, const char *const *a, size_t n)
 {
     return a[rfm_rng_below(g, n)];
 }
 #define PICK(g, a) pick(g, a, sizeof a / sizeof *a)
 
-static void ws(rfm_rng *g, buf *b)
+static void ws(rfm_rng *g, tbuf *b)
 {
     static const char *const W[] = {"", "", "", " ", "\n", "\t", "\r\n  "};
-    put(b, "%s", PICK(g, W));
+    tbuf_put(b, "%s", PICK(g, W));
 }
 
 /* A value: mostly the kind the member wants, sometimes any other. In an
@@ -91,7 +70,7 @@ static const char *pick_pool(rfm_rng *g, const char *const *a, size_t n, size_t 
     return a[rfm_rng_below(g, odd ? n : nplain)];
 }
 
-static void value(rfm_rng *g, buf *b, const char *name)
+static void value(rfm_rng *g, tbuf *b, const char *name)
 {
     static const char *const STR[] = {
         "\"e-1\"", "\"17850\"", "\"2011-12-01T08:26:00Z\"", "\"2011-12-01T08:26:00+01:00\"", "\"\"",
@@ -118,10 +97,10 @@ static void value(rfm_rng *g, buf *b, const char *name)
                : pool == STR ? sizeof STR / sizeof *STR
                              : sizeof OTHER / sizeof *OTHER;
     size_t nplain = pool == NUM ? 13 : pool == STR ? 14 : 3;
-    put(b, "%s", pick_pool(g, pool, n, nplain));
+    tbuf_put(b, "%s", pick_pool(g, pool, n, nplain));
 }
 
-static void event(rfm_rng *g, buf *b)
+static void event(rfm_rng *g, tbuf *b)
 {
     static const char *const NAMES[] = {"event_id", "customer_id", "time",     "invoice", "product",
                                         "type",     "amount",      "quantity", "price"};
@@ -131,70 +110,70 @@ static void event(rfm_rng *g, buf *b)
         value(g, b, "x");
         return;
     }
-    put(b, "{");
+    tbuf_put(b, "{");
     int first = 1;
     for (int k = 0; k < 9; k++) {
         if (rfm_rng_below(g, 10) < 2) /* missing */
             continue;
         if (!first)
-            put(b, ",");
+            tbuf_put(b, ",");
         first = 0;
         ws(g, b);
         const char *name = odd && rfm_rng_below(g, 60) == 0 ? PICK(g, ODD) : NAMES[k];
-        put(b, "\"%s\"", name);
+        tbuf_put(b, "\"%s\"", name);
         ws(g, b);
-        put(b, ":");
+        tbuf_put(b, ":");
         ws(g, b);
         /* The usual fields mostly valid, so many events are accepted. */
         if (k == 0 && rfm_rng_below(g, 4))
-            put(b, "\"e-%llu\"", (unsigned long long)rfm_rng_below(g, 1000));
+            tbuf_put(b, "\"e-%llu\"", (unsigned long long)rfm_rng_below(g, 1000));
         else if (k == 1 && rfm_rng_below(g, 4))
-            put(b, rfm_rng_below(g, 2) ? "%llu" : "\"%llu\"",
+            tbuf_put(b, rfm_rng_below(g, 2) ? "%llu" : "\"%llu\"",
                 (unsigned long long)(12346 + rfm_rng_below(g, 6000)));
         else if (k == 2 && rfm_rng_below(g, 4))
-            put(b, "\"2011-12-%02dT10:00:00Z\"", 1 + (int)rfm_rng_below(g, 28));
+            tbuf_put(b, "\"2011-12-%02dT10:00:00Z\"", 1 + (int)rfm_rng_below(g, 28));
         else
             value(g, b, name);
         ws(g, b);
     }
-    put(b, "}");
+    tbuf_put(b, "}");
 }
 
-static void body(rfm_rng *g, buf *b)
+static void body(rfm_rng *g, tbuf *b)
 {
     b->n = 0;
     odd = rfm_rng_below(g, 2) == 0;
     ws(g, b);
     uint64_t shape = odd ? rfm_rng_below(g, 50) : 99;
-    put(b, shape == 0 ? "[" : "{");
+    tbuf_put(b, shape == 0 ? "[" : "{");
     ws(g, b);
-    put(b, "\"%s\"", shape == 1 ? "event" : "events");
+    tbuf_put(b, "\"%s\"", shape == 1 ? "event" : "events");
     ws(g, b);
-    put(b, ":");
+    tbuf_put(b, ":");
     ws(g, b);
-    put(b, "[");
+    tbuf_put(b, "[");
     size_t n = rfm_rng_below(g, 8) == 0 ? 60 + rfm_rng_below(g, 150) : rfm_rng_below(g, 6);
     for (size_t i = 0; i < n; i++) {
         if (i)
-            put(b, ",");
+            tbuf_put(b, ",");
         ws(g, b);
         event(g, b);
         ws(g, b);
     }
-    put(b, "]");
+    tbuf_put(b, "]");
     if (shape == 2)
-        put(b, ",\"events\":[]");
+        tbuf_put(b, ",\"events\":[]");
     if (shape == 3)
-        put(b, ",\"extra\":1");
+        tbuf_put(b, ",\"extra\":1");
     ws(g, b);
-    put(b, shape == 0 ? "]" : "}");
+    tbuf_put(b, shape == 0 ? "]" : "}");
     ws(g, b);
     if (shape == 4)
-        put(b, "x");
+        tbuf_put(b, "x");
 }
 
 /* A random edit of b: a byte changed, removed or doubled. */
-static void edit(rfm_rng *g, buf *b)
+static void edit(rfm_rng *g, tbuf *b)
 {
     if (b->n == 0)
         return;
@@ -207,7 +186,7 @@ static void edit(rfm_rng *g, buf *b)
         b->n--;
         break;
     default:
-        put(b, " ");
+        tbuf_put(b, " ");
         memmove(b->s + at + 1, b->s + at, b->n - at - 1);
         break;
     }
@@ -242,12 +221,12 @@ static void test_generated_bodies_agree(void **state)
     (void)state;
     rfm_rng g;
     rfm_rng_seed(&g, 20261202);
-    buf b = {NULL, 0, 0};
+    tbuf b = {NULL, 0, 0};
     size_t decided = 0, ref_ok = 0, edited_decided = 0;
     const size_t N = 20000;
     for (size_t t = 0; t < N; t++) {
         body(&g, &b);
-        put(&b, "%s", ""); /* room for edits */
+        tbuf_put(&b, "%s", ""); /* room for edits */
         int d = compare(b.s, b.n, 100, &ref_ok);
         decided += (size_t)d;
         for (int e = 0; e < 3; e++) {
