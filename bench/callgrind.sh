@@ -7,7 +7,9 @@
 # the count). User space only: the kernel's share (sockets, epoll) is not
 # counted, and it is the same for both.
 #
-# usage: bench/callgrind.sh [ENDPOINT...]   (segment churn cltv customer similar floor)
+# usage: bench/callgrind.sh [ENDPOINT...]   (segment churn cltv customer customer_today
+#   similar floor; customer is bench/customer.lua's ?as_of=2011-12-09, customer_today
+#   the same ids without as_of)
 #   BIN=path/to/rfm-serve (default bin/rfm-serve), N=2000, B=build
 # Prints "endpoint Ir/request memset/request": memset is libmicrohttpd
 # zeroing its per-connection memory pool between requests (one instruction
@@ -32,6 +34,7 @@ REQ = {
  "churn": ("POST", lambda i: "/predict_churn", '{"recency": 300, "frequency": 1, "monetary": 50}'),
  "cltv": ("POST", lambda i: "/predict_cltv", '{"customer_id": "12347"}'),
  "customer": ("GET", lambda i: "/customers/%d?as_of=2011-12-09" % (12346 + (i * 7919) % 6000), None),
+ "customer_today": ("GET", lambda i: "/customers/%d" % (12346 + (i * 7919) % 6000), None),
  "similar": ("POST", lambda i: "/similar_customers", '{"customer_id": "12347", "k": 10}'),
 }
 m, path, body = REQ[kind]
