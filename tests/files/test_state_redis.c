@@ -784,6 +784,21 @@ static void test_cost(void **state)
            scripts, inner);
     assert_int_equal(scripts, 0);
     assert_int_equal(inner, N + 1);
+    /* An event dated after today: read again with the history, so that
+     * today's answer leaves it out (a future day), as SQLite's. */
+    state_event fe[2] = {{"f1", "900", "2011-06-01T10:00:00Z", NULL, NULL, 1, 3, 0, 0, NULL},
+                         {"f2", "900", "2099-06-01T10:00:00Z", NULL, NULL, 1, 4, 0, 0, NULL}};
+    state_result fr[2];
+    apply_r(st, fe, 2, fr);
+    state_customer fc;
+    assert_int_equal(rstate_get(st, "900", today, &fc, err, sizeof err), RFM_OK);
+    assert_near(fc.f.monetary, 3, 0);
+    assert_near(fc.f.future_days, 1, 0);
+    assert_near(fc.f.future_spend, 4, 0);
+    assert_int_equal(rstate_get(st, "900", date_parse("2100-01-01", 10), &fc, err, sizeof err),
+                     RFM_OK);
+    assert_near(fc.f.monetary, 7, 0);
+    assert_near(fc.f.future_days, 0, 0);
     raw_cmd(fd, "INFO stats\r\n", buf, sizeof buf);
     cr = strstr(buf, "total_connections_received:");
     assert_non_null(cr);
