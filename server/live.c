@@ -138,7 +138,7 @@ typedef struct {
 
 /* Connections of the Redis read pool: a read takes a free one, else waits
  * for one in turn. Worker threads beyond it wait for a connection, not
- * for Redis (a read is one script, a round trip). */
+ * for Redis (a read is one round trip). */
 #define REDIS_READERS 8
 
 struct live {

@@ -101,40 +101,6 @@ static const char LUA_APPLY[] =
             "end\n"
             "return out\n";
 
-/* ARGV: prefix, customer, as-of day. nil for an unknown customer, else
- * {aggregates (7, the last nil without an event time)} when every purchase
- * is before the day, else {aggregates, {spend, days, first day, its spend,
- * last day, days on or after it, their spend}, invoices before it}: the
- * history is walked on the server, in the order the C side used to (the
- * same double additions), and only its sums cross (spends as %.17g, which
- * reads back exactly). */
-static const char LUA_GET[] =
-    "local function f17(x) return string.format('%.17g', x) end\n"
-    "local k = ARGV[1] .. '{' .. ARGV[2] .. '}:'\n"
-    "local a = redis.call('HMGET', k .. 'c', 'fd', 'ld', 'nd', 'ni', 'm', 'fs', 'at')\n"
-    "if not a[3] then return false end\n"
-    "local asof = tonumber(ARGV[3])\n"
-    "if asof > tonumber(a[2]) then return {a} end\n"
-    "local d = redis.call('HGETALL', k .. 'd')\n"
-    "local m, nd, first, fs, last, fdays, fspend = 0, 0, 0, 0, 0, 0, 0\n"
-    "for j = 1, #d, 2 do\n"
-    "  local day, sp = tonumber(d[j]), tonumber(d[j + 1])\n"
-    "  if day >= asof then fdays = fdays + 1; fspend = fspend + sp\n"
-    "  else\n"
-    "    m = m + sp\n"
-    "    if nd == 0 or day < first then first = day; fs = sp end\n"
-    "    if nd == 0 or day > last then last = day end\n"
-    "    nd = nd + 1\n"
-    "  end\n"
-    "end\n"
-    "local ninv = 0\n"
-    "if nd > 0 then\n"
-    "  for _, v in ipairs(redis.call('HVALS', k .. 'i')) do\n"
-    "    if tonumber(v) < asof then ninv = ninv + 1 end\n"
-    "  end\n"
-    "end\n"
-    "return {a, {f17(m), nd, first, f17(fs), last, fdays, f17(fspend)}, ninv}\n";
-
 /* ARGV: prefix, customer, snapshot day, nd, then nd (day, spend), ni, then
  * ni (invoice key, day): the customer reset to the training run's
  * purchases, its lines before the snapshot dropped and the others applied
@@ -185,8 +151,8 @@ static const char LUA_UNLOCK[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end\n"
     "return 0\n";
 
-enum { SC_APPLY, SC_GET, SC_SEED, SC_UNLOCK, SC_N };
-static const char *const SCRIPTS[SC_N] = {LUA_APPLY, LUA_GET, LUA_SEED, LUA_UNLOCK};
+enum { SC_APPLY, SC_SEED, SC_UNLOCK, SC_N };
+static const char *const SCRIPTS[SC_N] = {LUA_APPLY, LUA_SEED, LUA_UNLOCK};
 
 struct rstate {
     redisContext *c; /* NULL: not connected (the next call connects) */
@@ -643,11 +609,81 @@ rfm_status rstate_apply(rstate *st, const state_event *ev, size_t n, state_resul
 /* ---- read --------------------------------------------------------------- */
 
 static double num_of(const redisReply *r) { return is_str(r) ? strtod(r->str, NULL) : 0; }
-static long long int_of(const redisReply *r)
+
+/* The customer's aggregates (a: fd ld nd ni m fs at, HMGET's seven
+ * replies) and, when the day falls inside its history, the sums of its days
+ * and invoices before the day (d: HGETALL of the days, iv: HVALS of the
+ * invoices), summed in the hash's order (the order the former read
+ * script summed them in: the same double additions). d NULL: every
+ * purchase is before the day. */
+static void fill(rstate *st, redisReply **a, const redisReply *d, const redisReply *iv,
+                 int32_t asof, state_customer *out)
 {
-    return r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+    if (is_str(a[6]))
+        out->last_event_at = strtoll(a[6]->str, NULL, 10);
+    txn_features *f = &out->f;
+    double first, last, ndays, first_spend;
+    if (!d) {
+        first = num_of(a[0]);
+        last = num_of(a[1]);
+        ndays = num_of(a[2]);
+        f->frequency = num_of(a[3]);
+        f->monetary = num_of(a[4]);
+        first_spend = num_of(a[5]);
+    } else {
+        double m = 0, fs = 0, fspend = 0;
+        long long nd = 0, fdays = 0, ninv = 0;
+        int32_t fd = 0, ld = 0;
+        for (size_t j = 0; j + 1 < d->elements; j += 2) {
+            int32_t day = (int32_t)num_of(d->element[j]);
+            double sp = num_of(d->element[j + 1]);
+            if (day >= asof) {
+                fdays++;
+                fspend += sp;
+            } else {
+                m += sp;
+                if (nd == 0 || day < fd)
+                    fd = day, fs = sp;
+                if (nd == 0 || day > ld)
+                    ld = day;
+                nd++;
+            }
+        }
+        if (nd > 0)
+            for (size_t j = 0; j < iv->elements; j++)
+                if (num_of(iv->element[j]) < asof)
+                    ninv++;
+        f->future_days = (double)fdays;
+        f->future_spend = fspend;
+        if (nd == 0)
+            return;
+        f->monetary = m;
+        f->frequency = (double)ninv;
+        ndays = (double)nd;
+        first = fd, last = ld, first_spend = fs;
+    }
+    /* Engagement: purchases of the one kind kept (RSTATE_TYPE_REFUSAL). */
+    out->type_count[st->pk] = f->frequency;
+    out->interactions = f->frequency;
+    out->weighted = f->frequency * st->types.type[st->pk].weight;
+    out->last_interaction_day = (int32_t)last;
+    txn_features_finish(f, asof, first, last, ndays, f->monetary, first_spend, 0.0);
 }
 
+static int is_aggr(const redisReply *r)
+{
+    return r && r->type == REDIS_REPLY_ARRAY && r->elements == 7;
+}
+
+/* A read is plain commands, no script: Redis runs a script's commands
+ * through Lua (more CPU, bench/bench_redis.sh), and a read needs no more
+ * isolation MULTI/EXEC gives as well. A day after the wall clock's (a
+ * read as of today) asks for the aggregates alone (HMGET, one command,
+ * atomic); the rare customer with an event dated later is read again with
+ * its history. An earlier day sends MULTI, the HMGET, HGETALL of the days,
+ * HVALS of the invoices and EXEC in one write (one round trip; a batch
+ * is seen whole or not at all, as with a script). An unknown customer is
+ * the HMGET's nils either way: 404 after one round trip. */
 rfm_status rstate_get(rstate *st, const char *customer_id, int32_t asof, state_customer *out,
                       char *err, size_t errlen)
 {
@@ -661,70 +697,90 @@ rfm_status rstate_get(rstate *st, const char *customer_id, int32_t asof, state_c
     rfm_status s = ready(st, err, errlen);
     if (s != RFM_OK)
         return s;
-    char day[16];
-    snprintf(day, sizeof day, "%d", (int)asof);
-    const char *argv[6] = {0, 0, 0, st->prefix, id, day};
-    size_t len[6] = {0, 0, 0, strlen(st->prefix), idlen, strlen(day)};
-    redisReply *r = eval(st, SC_GET, 6, argv, len);
-    if (!r)
-        return io_fail(st, "get", err, errlen);
-    if (r->type == REDIS_REPLY_NIL) {
-        freeReplyObject(r);
-        return rfm_fail(err, errlen, RFM_ENOTFOUND, "customer %.*s: not in the state",
-                        (int)(idlen > 200 ? 200 : idlen), id);
-    }
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
-        r->element[0]->type != REDIS_REPLY_ARRAY || r->element[0]->elements != 7) {
-        s = reply_fail(st, "get", r, err, errlen);
-        freeReplyObject(r);
-        return s;
-    }
-    redisReply **a = r->element[0]->element;
-    if (is_str(a[6]))
-        out->last_event_at = strtoll(a[6]->str, NULL, 10);
-    txn_features *f = &out->f;
-    double first, last, ndays, first_spend;
-    if (r->elements == 1) { /* every purchase before the day */
-        first = num_of(a[0]);
-        last = num_of(a[1]);
-        ndays = num_of(a[2]);
-        f->frequency = num_of(a[3]);
-        f->monetary = num_of(a[4]);
-        first_spend = num_of(a[5]);
-    } else {
-        const redisReply *h = r->element[1];
-        if (h->type != REDIS_REPLY_ARRAY || h->elements != 7 || r->elements != 3 ||
-            r->element[2]->type != REDIS_REPLY_INTEGER) {
-            s = reply_fail(st, "get", r, err, errlen);
-            freeReplyObject(r);
-            return s;
+    size_t pl = strlen(st->prefix);
+    char kbuf[256], *key = idlen + pl + 4 <= sizeof kbuf ? kbuf : malloc(idlen + pl + 4);
+    if (!key)
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    /* prefix {id}: then c, d or i (state_redis.h) */
+    memcpy(key, st->prefix, pl);
+    key[pl] = '{';
+    memcpy(key + pl + 1, id, idlen);
+    memcpy(key + pl + 1 + idlen, "}:c", 3);
+    size_t klen = pl + idlen + 4;
+    static const char *const fields[7] = {"fd", "ld", "nd", "ni", "m", "fs", "at"};
+    const char *argv[9] = {"HMGET", key};
+    size_t len[9] = {5, klen};
+    for (int k = 0; k < 7; k++)
+        argv[2 + k] = fields[k], len[2 + k] = strlen(fields[k]);
+    int64_t today = (int64_t)time(NULL) / 86400;
+    int history = asof <= today;
+    const char *multi[1] = {"MULTI"}, *exec[1] = {"EXEC"};
+    size_t ml[1] = {5}, el[1] = {4};
+    for (int pass = 0; pass < 2; pass++) {
+        /* history: MULTI, HMGET, HGETALL, HVALS, EXEC (5 replies, the
+         * last the three answers); else the HMGET alone. */
+        int n = history ? 5 : 1, ok = 1;
+        if (history)
+            ok = redisAppendCommandArgv(st->c, 1, multi, ml) == REDIS_OK;
+        ok = ok && redisAppendCommandArgv(st->c, 9, argv, len) == REDIS_OK;
+        if (history) {
+            const char *hv[2] = {"HGETALL", key};
+            size_t hl[2] = {7, klen};
+            key[klen - 1] = 'd';
+            ok = ok && redisAppendCommandArgv(st->c, 2, hv, hl) == REDIS_OK;
+            hv[0] = "HVALS", hl[0] = 5;
+            key[klen - 1] = 'i';
+            ok = ok && redisAppendCommandArgv(st->c, 2, hv, hl) == REDIS_OK;
+            key[klen - 1] = 'c';
+            ok = ok && redisAppendCommandArgv(st->c, 1, exec, el) == REDIS_OK;
         }
-        redisReply **v = h->element;
-        f->monetary = num_of(v[0]);
-        ndays = (double)int_of(v[1]);
-        first = (double)int_of(v[2]);
-        first_spend = num_of(v[3]);
-        last = (double)int_of(v[4]);
-        f->future_days = (double)int_of(v[5]);
-        f->future_spend = num_of(v[6]);
-        f->frequency = (double)r->element[2]->integer;
-        if (ndays == 0) {
-            double fd = f->future_days, fs = f->future_spend;
-            memset(f, 0, sizeof *f);
-            f->future_days = fd;
-            f->future_spend = fs;
-            freeReplyObject(r);
-            return RFM_OK;
+        redisReply *got[5] = {0}, *r[3] = {0};
+        int k = 0;
+        for (; k < n; k++) {
+            void *v = NULL;
+            if (!ok || redisGetReply(st->c, &v) != REDIS_OK || !v)
+                break;
+            got[k] = v;
         }
+        if (k < n) {
+            for (int j = 0; j < k; j++)
+                freeReplyObject(got[j]);
+            if (key != kbuf)
+                free(key);
+            return io_fail(st, "get", err, errlen);
+        }
+        const redisReply *last = got[n - 1];
+        if (history && last->type == REDIS_REPLY_ARRAY && last->elements == 3)
+            r[0] = last->element[0], r[1] = last->element[1], r[2] = last->element[2];
+        else if (!history)
+            r[0] = got[0];
+        if (!r[0] || !is_aggr(r[0]) ||
+            (history && (r[1]->type != REDIS_REPLY_ARRAY || r[2]->type != REDIS_REPLY_ARRAY))) {
+            const redisReply *bad = last;
+            for (int j = 0; j < n; j++)
+                if (got[j]->type == REDIS_REPLY_ERROR) {
+                    bad = got[j];
+                    break;
+                }
+            s = reply_fail(st, "get", bad, err, errlen);
+        }
+        int known = s == RFM_OK && is_str(r[0]->element[2]);
+        int later = known && !history && asof <= num_of(r[0]->element[1]);
+        if (s == RFM_OK && !known)
+            s = rfm_fail(err, errlen, RFM_ENOTFOUND, "customer %.*s: not in the state",
+                         (int)(idlen > 200 ? 200 : idlen), id);
+        if (s == RFM_OK && !later)
+            fill(st, r[0]->element,
+                 history && asof <= num_of(r[0]->element[1]) ? r[1] : NULL, r[2], asof, out);
+        for (int j = 0; j < n; j++)
+            freeReplyObject(got[j]);
+        if (s != RFM_OK || !later)
+            break;
+        history = 1; /* an event dated after the day: read with the history */
     }
-    freeReplyObject(r);
-    /* Engagement: purchases of the one kind kept (RSTATE_TYPE_REFUSAL). */
-    out->type_count[st->pk] = f->frequency;
-    out->interactions = f->frequency;
-    out->weighted = f->frequency * st->types.type[st->pk].weight;
-    out->last_interaction_day = (int32_t)last;
-    txn_features_finish(f, asof, first, last, ndays, f->monetary, first_spend, 0.0);
-    return RFM_OK;
+    if (key != kbuf)
+        free(key);
+    return s;
 }
 
 rfm_status rstate_count(rstate *st, uint64_t *customers, char *err, size_t errlen)

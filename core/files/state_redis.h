@@ -125,9 +125,10 @@ rfm_status rstate_seed(rstate *st, const txn_data *d, int *seeded, char *err, si
 rfm_status rstate_apply(rstate *st, const state_event *ev, size_t n, state_result *results,
                         char *err, size_t errlen);
 
-/* A customer's features as of asof_day, as state_get (one script: the
- * aggregates, and the days and invoices when asof_day is inside the
- * history). RFM_ENOTFOUND for a customer with no purchase. */
+/* A customer's features as of asof_day, as state_get (one round trip, no
+ * script: HMGET of the aggregates when asof_day is after the wall clock's
+ * day, else MULTI/HMGET/HGETALL/HVALS/EXEC, the days and invoices summed
+ * here). RFM_ENOTFOUND for a customer with no purchase. */
 rfm_status rstate_get(rstate *st, const char *customer_id, int32_t asof_day, state_customer *out,
                       char *err, size_t errlen);
 
