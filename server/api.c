@@ -583,6 +583,17 @@ static int h_events_raw(void *user, const char *text, size_t tlen, json_t **out,
     return status;
 }
 
+/* A day YYYY-MM-DD from 1900 on, or DATE_NONE. */
+static int32_t parse_day(const char *s)
+{
+    int y, mo, d;
+    char tail;
+    int32_t day = sscanf(s, "%4d-%2d-%2d%c", &y, &mo, &d, &tail) == 3 && strlen(s) == 10
+                      ? date_parse(s, 10)
+                      : DATE_NONE;
+    return day != DATE_NONE && y >= 1900 ? day : DATE_NONE;
+}
+
 /* GET /customers/{id}: body is {"id": ..., "as_of": ...} from the path and
  * the query. */
 static int h_customer(void *user, const json_t *body, json_t **out, char *msg, size_t len)
@@ -598,12 +609,7 @@ static int h_customer(void *user, const json_t *body, json_t **out, char *msg, s
     const char *asof_s = json_string_value(json_object_get(body, "as_of"));
     int32_t asof = today_utc();
     if (asof_s) {
-        int y, mo, d;
-        char tail;
-        asof = sscanf(asof_s, "%4d-%2d-%2d%c", &y, &mo, &d, &tail) == 3 && strlen(asof_s) == 10
-                   ? date_parse(asof_s, 10)
-                   : DATE_NONE;
-        if (asof == DATE_NONE || y < 1900) {
+        if ((asof = parse_day(asof_s)) == DATE_NONE) {
             snprintf(msg, len, "as_of: must be a date YYYY-MM-DD from 1900 on, not '%.40s'",
                      asof_s);
             return 400;
@@ -1063,17 +1069,6 @@ static enum MHD_Result export_param(void *cls, enum MHD_ValueKind kind, const ch
     return MHD_YES;
 }
 
-/* A day YYYY-MM-DD from 1900 on, or DATE_NONE. */
-static int32_t parse_day(const char *s)
-{
-    int y, mo, d;
-    char tail;
-    int32_t day = sscanf(s, "%4d-%2d-%2d%c", &y, &mo, &d, &tail) == 3 && strlen(s) == 10
-                      ? date_parse(s, 10)
-                      : DATE_NONE;
-    return day != DATE_NONE && y >= 1900 ? day : DATE_NONE;
-}
-
 /* Check the query and run pass 1: 0, or the status of a refusal with msg
  * (400 naming the parameter, 503 for a model not trained or no store). */
 static int export_prepare(export_stream *s, struct MHD_Connection *c, char *msg, size_t len)
@@ -1178,8 +1173,10 @@ static int export_prepare(export_stream *s, struct MHD_Connection *c, char *msg,
     }
     rfm_status st = bulk_plan_new(&s->in, &s->f, &s->sm, 1, &s->plan, err, sizeof err);
     if (st != RFM_OK) {
+        /* Out of memory, or a model refusing a stored customer's figures:
+         * not the client's doing, and never a 500. */
         snprintf(msg, len, "%s", err);
-        return st == RFM_ENOMEM ? 503 : 500;
+        return 503;
     }
     s->total = bulk_positions(s->plan);
     if (export_open_sink(EXPORT_CSV, bulk_columns(), BULK_NCOL, export_take, s, &s->w, err,
