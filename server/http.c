@@ -859,7 +859,7 @@ static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request
             return send_error(c, r, 503, NULL, NULL, "out of memory");
         return send_body(c, r, 200, page, len, type, NULL, 0);
     }
-    if (!rt->fn && !rt->fixed_body && strcmp(rt->method, "GET") == 0) {
+    if (!rt->fn && !rt->text && !rt->fixed_body && strcmp(rt->method, "GET") == 0) {
         int status = 503;
         char msg[512] = "no answer for this route";
         struct MHD_Response *resp =
@@ -895,6 +895,17 @@ static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request
                 utf8_clean(a);
                 json_object_set_new(params, "as_of", json_string(a));
             }
+        }
+        if (rt->text) {
+            char *text = NULL;
+            size_t tlen = 0;
+            int status = rt->text(r->user, params, &text, &tlen, msg, sizeof msg);
+            json_decref(params);
+            if (status == 200 && !text)
+                return send_error(c, r, 503, NULL, NULL, "out of memory");
+            if (!text)
+                return send_error(c, r, status, NULL, NULL, "%s", msg);
+            return send_body(c, r, status, text, tlen, "application/json", NULL, 0);
         }
         int status = rt->fn(r->user, params, &out, msg, sizeof msg);
         json_decref(params);
@@ -1374,7 +1385,8 @@ rfm_status http_start(const server_options *opt, const oas_spec *spec, const htt
     /* Suspend and resume: a stream (GET /feed) with nothing to send leaves
      * the pool's event loop until a record or a heartbeat wakes it. */
     unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+        MHD_ALLOW_SUSPEND_RESUME |
         (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL : MHD_USE_POLL);
     /* A tenth of the connection limit is kept free by closing connections
      * that wait, so that a new client is always accepted. */

@@ -49,6 +49,12 @@ typedef struct {
      * it must answer only bodies the general path would answer the same.
      * Not used with server_options.id_key (pseudonyms need the tree). */
     int (*raw)(void *user, const char *text, size_t len, json_t **out, char *msg, size_t msglen);
+    /* Optional, for GET instead of fn (GET /customers/{id}): the reply's
+     * JSON text made without a tree (jsonw). As fn, with *out a new
+     * string of *outlen bytes the server frees (NULL: msg and the error
+     * shape; 200 with NULL: out of memory, 503). */
+    int (*text)(void *user, const json_t *body, char **out, size_t *outlen, char *msg,
+                size_t msglen);
 } http_route;
 
 /* How a POST route takes batches. HTTP_BATCH: the route is a batch

@@ -16,11 +16,7 @@
 
 #include "numfmt.h"
 
-typedef struct {
-    char *s;
-    size_t len, cap;
-    int oom;
-} buf;
+typedef jsonout_buf buf;
 
 static void put(buf *b, const char *p, size_t n)
 {
@@ -85,6 +81,35 @@ static void string(buf *b, const char *s, size_t n)
     put(b, "\"", 1);
 }
 
+/* Digits by hand: printf was a tenth of a small reply's cost. */
+static void integer(buf *b, long long v)
+{
+    char t[24];
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    size_t k = sizeof t;
+    do
+        t[--k] = (char)('0' + u % 10);
+    while ((u /= 10) > 0);
+    if (v < 0)
+        t[--k] = '-';
+    put(b, t + k, sizeof t - k);
+}
+
+/* ".0" appended when the text has neither '.' nor an exponent, so that it
+ * reads back as a real; a non-finite x (which jansson never holds) as null. */
+static void real(buf *b, double x)
+{
+    char t[NUMFMT_LEN + 4];
+    size_t n = numfmt_double(x, t);
+    if (n == 0) {
+        puts_(b, "null");
+        return;
+    }
+    if (!memchr(t, '.', n) && !memchr(t, 'e', n))
+        memcpy(t + n, ".0", 3), n += 2;
+    put(b, t, n);
+}
+
 static int cmp_keys(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -92,34 +117,12 @@ static int cmp_keys(const void *a, const void *b)
 
 static void value(buf *b, const json_t *j, size_t flags, int depth)
 {
-    char t[NUMFMT_LEN + 4];
     switch (json_typeof(j)) {
     case JSON_NULL: puts_(b, "null"); break;
     case JSON_TRUE: puts_(b, "true"); break;
     case JSON_FALSE: puts_(b, "false"); break;
-    case JSON_INTEGER: { /* digits by hand: printf was a tenth of a small reply's cost */
-        json_int_t v = json_integer_value(j);
-        unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
-        size_t k = sizeof t;
-        do
-            t[--k] = (char)('0' + u % 10);
-        while ((u /= 10) > 0);
-        if (v < 0)
-            t[--k] = '-';
-        put(b, t + k, sizeof t - k);
-        break;
-    }
-    case JSON_REAL: {
-        size_t n = numfmt_double(json_real_value(j), t);
-        if (n == 0) /* jansson refuses non-finite reals; never reached */
-            puts_(b, "null");
-        else {
-            if (!strpbrk(t, ".e"))
-                memcpy(t + n, ".0", 3);
-            puts_(b, t);
-        }
-        break;
-    }
+    case JSON_INTEGER: integer(b, json_integer_value(j)); break;
+    case JSON_REAL: real(b, json_real_value(j)); break;
     case JSON_STRING: string(b, json_string_value(j), json_string_length(j)); break;
     case JSON_ARRAY: {
         size_t n = json_array_size(j);
@@ -188,4 +191,101 @@ char *jsonout_dumps(const json_t *j, size_t flags)
         return NULL;
     }
     return b.s;
+}
+
+/* ---- jsonw: compact text without a tree --------------------------------- */
+
+void jsonw_init(jsonw *w) { memset(w, 0, sizeof *w); }
+
+static buf *wbuf(jsonw *w) { return &w->b; }
+
+/* Before a value: a comma when it is not its array's first (a member's
+ * comma came with its key). */
+static void wvalue(jsonw *w)
+{
+    if (w->depth > 0 && w->items[w->depth] == 2) /* in an array, not the first */
+        put(wbuf(w), ",", 1);
+    else if (w->depth > 0 && w->items[w->depth] == 3) /* an array's first */
+        w->items[w->depth] = 2;
+}
+
+static void wopen(jsonw *w, const char *bracket, unsigned char first)
+{
+    wvalue(w);
+    if (w->depth >= JSONW_DEPTH) {
+        w->b.oom = 1;
+        return;
+    }
+    put(wbuf(w), bracket, 1);
+    w->items[++w->depth] = first;
+}
+
+/* items per level: 0 an object before its first member, 1 an object after
+ * one, 3 an array before its first item, 2 an array after one. */
+void jsonw_obj(jsonw *w) { wopen(w, "{", 0); }
+void jsonw_arr(jsonw *w) { wopen(w, "[", 3); }
+
+void jsonw_end(jsonw *w)
+{
+    if (w->depth == 0) {
+        w->b.oom = 1;
+        return;
+    }
+    unsigned char k = w->items[w->depth--];
+    put(wbuf(w), k <= 1 ? "}" : "]", 1);
+}
+
+void jsonw_key(jsonw *w, const char *key)
+{
+    if (w->items[w->depth] == 1)
+        put(wbuf(w), ",", 1);
+    w->items[w->depth] = 1;
+    string(wbuf(w), key, strlen(key));
+    put(wbuf(w), ":", 1);
+}
+
+void jsonw_str(jsonw *w, const char *s)
+{
+    wvalue(w);
+    string(wbuf(w), s, strlen(s));
+}
+
+void jsonw_real(jsonw *w, double x)
+{
+    wvalue(w);
+    real(wbuf(w), x);
+}
+
+void jsonw_int(jsonw *w, long long v)
+{
+    wvalue(w);
+    integer(wbuf(w), v);
+}
+
+void jsonw_bool(jsonw *w, int v)
+{
+    wvalue(w);
+    puts_(wbuf(w), v ? "true" : "false");
+}
+
+void jsonw_null(jsonw *w)
+{
+    wvalue(w);
+    puts_(wbuf(w), "null");
+}
+
+char *jsonw_finish(jsonw *w, size_t *len)
+{
+    put(wbuf(w), "", 0);
+    char *s = w->b.s;
+    size_t n = w->b.len;
+    int bad = w->b.oom || w->depth != 0;
+    memset(w, 0, sizeof *w);
+    if (bad) {
+        free(s);
+        return NULL;
+    }
+    if (len)
+        *len = n;
+    return s;
 }

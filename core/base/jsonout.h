@@ -20,4 +20,41 @@
  * memory runs out. Thread-safe for trees no other thread modifies. */
 char *jsonout_dumps(const json_t *j, size_t flags);
 
+/* A compact JSON text written as it is made, without a tree: the bytes
+ * jsonout_dumps(tree, JSON_COMPACT) gives for the tree holding the same
+ * keys and values in the same order (tests/base/test_jsonout.c holds the
+ * two equal). For a hot reply whose tree would cost more than its text
+ * (GET /customers/{id}). Usage: jsonw_init, then jsonw_obj / jsonw_arr,
+ * jsonw_key before each member, values, jsonw_end for each container;
+ * jsonw_finish hands over the text. Commas are the writer's business.
+ * Nesting is at most JSONW_DEPTH levels (deeper is refused as out of
+ * memory is: jsonw_finish returns NULL). */
+#define JSONW_DEPTH 16
+typedef struct { /* the writer's text so far (internal) */
+    char *s;
+    size_t len, cap;
+    int oom;
+} jsonout_buf;
+typedef struct {
+    jsonout_buf b;
+    int depth;
+    unsigned char items[JSONW_DEPTH + 1]; /* per level: container kind, item written yet */
+} jsonw;
+
+void jsonw_init(jsonw *w);
+void jsonw_obj(jsonw *w);
+void jsonw_arr(jsonw *w);
+void jsonw_end(jsonw *w);
+void jsonw_key(jsonw *w, const char *key);
+void jsonw_str(jsonw *w, const char *s);
+/* A non-finite x (no JSON number) is written as null. */
+void jsonw_real(jsonw *w, double x);
+void jsonw_int(jsonw *w, long long v);
+void jsonw_bool(jsonw *w, int v);
+void jsonw_null(jsonw *w);
+/* The text (NUL-terminated; the caller frees it) and its length into
+ * *len, or NULL when memory ran out or containers are left open; either
+ * way w is done. */
+char *jsonw_finish(jsonw *w, size_t *len);
+
 #endif

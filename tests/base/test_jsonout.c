@@ -174,12 +174,117 @@ static void test_examples(void **state)
     assert_null(jsonout_dumps(NULL, 0));
 }
 
+/* t written through jsonw, member by member in the tree's order. */
+static void walk(jsonw *w, const json_t *t)
+{
+    switch (json_typeof(t)) {
+    case JSON_NULL: jsonw_null(w); break;
+    case JSON_TRUE: jsonw_bool(w, 1); break;
+    case JSON_FALSE: jsonw_bool(w, 0); break;
+    case JSON_INTEGER: jsonw_int(w, json_integer_value(t)); break;
+    case JSON_REAL: jsonw_real(w, json_real_value(t)); break;
+    case JSON_STRING: jsonw_str(w, json_string_value(t)); break;
+    case JSON_ARRAY:
+        jsonw_arr(w);
+        for (size_t i = 0; i < json_array_size(t); i++)
+            walk(w, json_array_get(t, i));
+        jsonw_end(w);
+        break;
+    case JSON_OBJECT: {
+        const char *k;
+        const json_t *v;
+        jsonw_obj(w);
+        json_object_foreach((json_t *)t, k, v)
+        {
+            jsonw_key(w, k);
+            walk(w, v);
+        }
+        jsonw_end(w);
+        break;
+    }
+    }
+}
+
+/* The writer without a tree gives jsonout_dumps' compact text of the tree
+ * with the same members, byte for byte (nesting, commas, escapes, reals,
+ * -0, integers down to INT64_MIN). */
+static void test_writer_equals_dumps(void **state)
+{
+    (void)state;
+    rfm_rng r;
+    rfm_rng_seed(&r, 13);
+    for (int i = 0; i < 5000; i++) {
+        json_t *t = rand_tree(&r, 0, (int)(i & 1));
+        if (i == 0)
+            json_decref(t), t = json_pack("[I,I,{}]", (json_int_t)INT64_MIN, (json_int_t)INT64_MAX);
+        char *want = jsonout_dumps(t, JSON_COMPACT);
+        jsonw w;
+        jsonw_init(&w);
+        walk(&w, t);
+        size_t n = 0;
+        char *got = jsonw_finish(&w, &n);
+        assert_non_null(want);
+        assert_non_null(got);
+        if (strcmp(want, got) != 0)
+            fail_msg("dumps: %s\njsonw: %s", want, got);
+        assert_int_equal(n, strlen(want));
+        free(want);
+        free(got);
+        json_decref(t);
+    }
+}
+
+/* What the writer refuses: containers left open, an end without a
+ * container, nesting past JSONW_DEPTH; a non-finite real is null. */
+static void test_writer_edges(void **state)
+{
+    (void)state;
+    jsonw w;
+    jsonw_init(&w);
+    jsonw_obj(&w);
+    jsonw_key(&w, "a");
+    jsonw_arr(&w);
+    assert_null(jsonw_finish(&w, NULL));
+    jsonw_init(&w);
+    jsonw_end(&w);
+    assert_null(jsonw_finish(&w, NULL));
+    jsonw_init(&w);
+    for (int d = 0; d < JSONW_DEPTH + 1; d++)
+        jsonw_arr(&w);
+    for (int d = 0; d < JSONW_DEPTH + 1; d++)
+        jsonw_end(&w);
+    assert_null(jsonw_finish(&w, NULL));
+    jsonw_init(&w);
+    for (int d = 0; d < JSONW_DEPTH; d++)
+        jsonw_arr(&w);
+    for (int d = 0; d < JSONW_DEPTH; d++)
+        jsonw_end(&w);
+    char *s = jsonw_finish(&w, NULL);
+    assert_non_null(s);
+    assert_int_equal(strlen(s), 2 * JSONW_DEPTH);
+    free(s);
+    jsonw_init(&w);
+    jsonw_obj(&w);
+    jsonw_key(&w, "nan");
+    jsonw_real(&w, NAN);
+    jsonw_key(&w, "inf");
+    jsonw_real(&w, -INFINITY);
+    jsonw_key(&w, "x");
+    jsonw_real(&w, 3.0);
+    jsonw_end(&w);
+    s = jsonw_finish(&w, NULL);
+    assert_string_equal(s, "{\"nan\":null,\"inf\":null,\"x\":3.0}");
+    free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_text_as_jansson_without_reals),
         cmocka_unit_test(test_reals_read_back_through_jansson),
         cmocka_unit_test(test_examples),
+        cmocka_unit_test(test_writer_equals_dumps),
+        cmocka_unit_test(test_writer_edges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
