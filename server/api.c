@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <math.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,8 @@
 #include "uplift.h"
 
 struct api {
-    long refs; /* atomic */
+    long refs;              /* atomic */
+    unsigned long long gen; /* this load's number (thread_cltv_cache) */
     json_t *manifest;
     cltv_model *cltv;
     const char *cltv_version;
@@ -594,6 +596,61 @@ static int32_t parse_day(const char *s)
     return day != DATE_NONE && y >= 1900 ? day : DATE_NONE;
 }
 
+/* One cache of the CLTV point terms per serving thread (cltv_cache: a
+ * customer's terms depend on (x, T) alone, and a population has a few
+ * thousand of them), for the api load it was made for: a.gen numbers the
+ * loads, so a reloaded model, even at a reused address, never reads the
+ * old one's terms. Freed when the thread ends. */
+enum { THREAD_CLTV_BYTES = 2 << 20 };
+static unsigned long long api_loads; /* atomic */
+typedef struct {
+    unsigned long long gen;
+    cltv_cache *k;
+} thread_cltv;
+static pthread_key_t cltv_key;
+static pthread_once_t cltv_once = PTHREAD_ONCE_INIT;
+static int cltv_key_ok;
+
+static void thread_cltv_free(void *p)
+{
+    thread_cltv *t = p;
+    cltv_cache_free(t->k);
+    free(t);
+}
+
+static void cltv_key_make(void)
+{
+    cltv_key_ok = pthread_key_create(&cltv_key, thread_cltv_free) == 0;
+}
+
+/* This thread's cache for a's model; NULL (compute uncached) when memory
+ * runs out. */
+static cltv_cache *thread_cltv_cache(const api *a)
+{
+    pthread_once(&cltv_once, cltv_key_make);
+    if (!cltv_key_ok)
+        return NULL;
+    thread_cltv *t = pthread_getspecific(cltv_key);
+    if (!t) {
+        if (!(t = calloc(1, sizeof *t)))
+            return NULL;
+        if (pthread_setspecific(cltv_key, t) != 0) {
+            free(t);
+            return NULL;
+        }
+    }
+    if (t->gen != a->gen) {
+        cltv_cache_free(t->k);
+        t->k = NULL;
+        t->gen = a->gen;
+        char err[RFM_ERRLEN];
+        if (cltv_cache_new(a->cltv, a->cltv_horizon, a->cltv_discount, 0, THREAD_CLTV_BYTES, &t->k,
+                           err, sizeof err) != RFM_OK)
+            t->k = NULL;
+    }
+    return t->k;
+}
+
 /* Keys with a finite value only: a reply's tree left out a member whose
  * json_real was refused, and the contract has no null there. */
 static void put_real(jsonw *w, const char *key, double v)
@@ -665,10 +722,12 @@ static int h_customer(void *user, const json_t *body, char **out, size_t *outlen
             churn_p = p;
     }
     cltv_prediction cp;
-    /* No interval (the reply has none): the point figures, 8x cheaper. */
-    int have_cltv = a->cltv && cltv_predict_cached(a->cltv, NULL, f->bg_x, f->bg_t_x, f->bg_T,
-                                                   f->bg_mean_spend, a->cltv_horizon,
-                                                   a->cltv_discount, 0, &cp, msg, len) == RFM_OK;
+    /* No interval (the reply has none): the point figures, 8x cheaper,
+     * their terms kept by (x, T) in this thread's cache. */
+    int have_cltv =
+        a->cltv && cltv_predict_cached(a->cltv, thread_cltv_cache(a), f->bg_x, f->bg_t_x, f->bg_T,
+                                       f->bg_mean_spend, a->cltv_horizon, a->cltv_discount, 0, &cp,
+                                       msg, len) == RFM_OK;
     jsonw w;
     jsonw_init(&w);
     jsonw_obj(&w);
@@ -1211,7 +1270,7 @@ static int export_prepare(export_stream *s, struct MHD_Connection *c, char *msg,
     if (why)
         return strncmp(why, "segment:", 8) == 0 ? 400 : 503;
     char err[RFM_ERRLEN];
-    if (a->cltv && cltv_cache_new(a->cltv, a->cltv_horizon, a->cltv_discount, (size_t)16 << 20,
+    if (a->cltv && cltv_cache_new(a->cltv, a->cltv_horizon, a->cltv_discount, 1, (size_t)16 << 20,
                                   &s->sm.cltv_cache, err, sizeof err) != RFM_OK) {
         snprintf(msg, len, "%s", err);
         return 503;
@@ -1312,6 +1371,7 @@ rfm_status api_load(const char *models_dir, const char *openapi_path, api **out,
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
     clock_gettime(CLOCK_MONOTONIC, &a->started);
     a->refs = 1;
+    a->gen = __atomic_add_fetch(&api_loads, 1, __ATOMIC_RELAXED);
     rfm_status st = fileio_read(openapi_path, &a->openapi_text, &a->openapi_len, err, errlen);
     if (st == RFM_OK)
         st = modelfile_open(models_dir, &a->manifest, err, errlen);

@@ -18,23 +18,42 @@
 
 typedef jsonout_buf buf;
 
-static void put(buf *b, const char *p, size_t n)
+/* Room for n more bytes and the NUL; 0 when memory ran out (then and
+ * after, nothing more is written: put and put1 check oom too). */
+static __attribute__((noinline)) int grow(buf *b, size_t n)
 {
     if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (b->len + n + 1 > cap)
-            cap *= 2;
-        char *t = realloc(b->s, cap);
-        if (!t) {
-            b->oom = 1;
-            return;
-        }
-        b->s = t, b->cap = cap;
+        return 0;
+    size_t cap = b->cap ? b->cap : 1024;
+    while (b->len + n + 1 > cap)
+        cap *= 2;
+    char *t = realloc(b->s, cap);
+    if (!t) {
+        b->oom = 1;
+        return 0;
     }
+    b->s = t, b->cap = cap;
+    return 1;
+}
+
+static inline void put(buf *b, const char *p, size_t n)
+{
+    if (b->len + n + 1 > b->cap && !grow(b, n))
+        return;
+    if (b->oom)
+        return;
     memcpy(b->s + b->len, p, n);
     b->len += n;
+    b->s[b->len] = '\0';
+}
+
+static inline void put1(buf *b, char c)
+{
+    if (b->len + 2 > b->cap && !grow(b, 1))
+        return;
+    if (b->oom)
+        return;
+    b->s[b->len++] = c;
     b->s[b->len] = '\0';
 }
 
@@ -45,7 +64,7 @@ static void sep(buf *b, size_t flags, int depth, int comma)
 {
     size_t n = flags & JSON_MAX_INDENT;
     if (comma)
-        put(b, ",", 1);
+        put1(b, ',');
     if (n) {
         put(b, "\n", 1);
         for (size_t i = 0; i < n * (size_t)depth; i++)
@@ -57,7 +76,7 @@ static void sep(buf *b, size_t flags, int depth, int comma)
 
 static void string(buf *b, const char *s, size_t n)
 {
-    put(b, "\"", 1);
+    put1(b, '"');
     size_t start = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -78,7 +97,7 @@ static void string(buf *b, const char *s, size_t n)
         }
     }
     put(b, s + start, n - start);
-    put(b, "\"", 1);
+    put1(b, '"');
 }
 
 /* Digits by hand: printf was a tenth of a small reply's cost. */
@@ -126,14 +145,14 @@ static void value(buf *b, const json_t *j, size_t flags, int depth)
     case JSON_STRING: string(b, json_string_value(j), json_string_length(j)); break;
     case JSON_ARRAY: {
         size_t n = json_array_size(j);
-        put(b, "[", 1);
+        put1(b, '[');
         for (size_t i = 0; i < n; i++) {
             sep(b, flags, depth + 1, i > 0);
             value(b, json_array_get(j, i), flags, depth + 1);
         }
         if (n)
             sep(b, flags, depth, 0);
-        put(b, "]", 1);
+        put1(b, ']');
         break;
     }
     case JSON_OBJECT: {
@@ -141,7 +160,7 @@ static void value(buf *b, const json_t *j, size_t flags, int depth)
         if (!(flags & JSON_SORT_KEYS) || n < 2) { /* in jansson's order: no copy, no lookups */
             const char *key;
             const json_t *v;
-            put(b, "{", 1);
+            put1(b, '{');
             json_object_foreach((json_t *)j, key, v)
             {
                 sep(b, flags, depth + 1, k++ > 0);
@@ -151,7 +170,7 @@ static void value(buf *b, const json_t *j, size_t flags, int depth)
             }
             if (n)
                 sep(b, flags, depth, 0);
-            put(b, "}", 1);
+            put1(b, '}');
             break;
         }
         const char **keys = malloc(n * sizeof *keys);
@@ -163,7 +182,7 @@ static void value(buf *b, const json_t *j, size_t flags, int depth)
         const json_t *v;
         json_object_foreach((json_t *)j, key, v) keys[k++] = key;
         qsort(keys, n, sizeof *keys, cmp_keys);
-        put(b, "{", 1);
+        put1(b, '{');
         for (size_t i = 0; i < n; i++) {
             sep(b, flags, depth + 1, i > 0);
             string(b, keys[i], strlen(keys[i]));
@@ -172,7 +191,7 @@ static void value(buf *b, const json_t *j, size_t flags, int depth)
         }
         if (n)
             sep(b, flags, depth, 0);
-        put(b, "}", 1);
+        put1(b, '}');
         free(keys);
         break;
     }
@@ -204,26 +223,26 @@ static buf *wbuf(jsonw *w) { return &w->b; }
 static void wvalue(jsonw *w)
 {
     if (w->depth > 0 && w->items[w->depth] == 2) /* in an array, not the first */
-        put(wbuf(w), ",", 1);
+        put1(wbuf(w), ',');
     else if (w->depth > 0 && w->items[w->depth] == 3) /* an array's first */
         w->items[w->depth] = 2;
 }
 
-static void wopen(jsonw *w, const char *bracket, unsigned char first)
+static void wopen(jsonw *w, char bracket, unsigned char first)
 {
     wvalue(w);
     if (w->depth >= JSONW_DEPTH) {
         w->b.oom = 1;
         return;
     }
-    put(wbuf(w), bracket, 1);
+    put1(wbuf(w), bracket);
     w->items[++w->depth] = first;
 }
 
 /* items per level: 0 an object before its first member, 1 an object after
  * one, 3 an array before its first item, 2 an array after one. */
-void jsonw_obj(jsonw *w) { wopen(w, "{", 0); }
-void jsonw_arr(jsonw *w) { wopen(w, "[", 3); }
+void jsonw_obj(jsonw *w) { wopen(w, '{', 0); }
+void jsonw_arr(jsonw *w) { wopen(w, '[', 3); }
 
 void jsonw_end(jsonw *w)
 {
@@ -232,16 +251,16 @@ void jsonw_end(jsonw *w)
         return;
     }
     unsigned char k = w->items[w->depth--];
-    put(wbuf(w), k <= 1 ? "}" : "]", 1);
+    put1(wbuf(w), k <= 1 ? '}' : ']');
 }
 
 void jsonw_key(jsonw *w, const char *key)
 {
     if (w->items[w->depth] == 1)
-        put(wbuf(w), ",", 1);
+        put1(wbuf(w), ',');
     w->items[w->depth] = 1;
     string(wbuf(w), key, strlen(key));
-    put(wbuf(w), ":", 1);
+    put1(wbuf(w), ':');
 }
 
 void jsonw_str(jsonw *w, const char *s)

@@ -201,18 +201,19 @@ static void predict_from(const cltv_model *c, const double *h, const double *dis
 struct cltv_cache {
     const cltv_model *c;
     double H, d;
-    int nper;
-    double *disc;  /* nper */
-    size_t cap, n; /* slots (a power of 2), entries */
-    size_t max_n;  /* entries at most; beyond, computed and not kept */
-    double *key;   /* 2 per slot: x, T */
+    int nper, nsets; /* sets kept: NSETS, or 1 for the point figures alone */
+    double *disc;    /* nper */
+    size_t cap, n;   /* slots (a power of 2), entries */
+    size_t max_n;    /* entries at most; beyond, computed and not kept */
+    double *key;     /* 2 per slot: x, T */
     unsigned char *full;
-    double *h;       /* NSETS * nper per slot */
-    double *scratch; /* NSETS * nper, for the entries not kept */
+    double *h;       /* nsets * nper per slot */
+    double *scratch; /* nsets * nper, for the entries not kept */
 };
 
 rfm_status cltv_cache_new(const cltv_model *c, double horizon_days, double discount_rate,
-                          size_t max_bytes, cltv_cache **out, char *err, size_t errlen)
+                          int interval, size_t max_bytes, cltv_cache **out, char *err,
+                          size_t errlen)
 {
     *out = NULL;
     rfm_status st = check_predict(0, 0, 0, 0, horizon_days, discount_rate, err, errlen);
@@ -223,10 +224,11 @@ rfm_status cltv_cache_new(const cltv_model *c, double horizon_days, double disco
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
     k->c = c, k->H = horizon_days, k->d = discount_rate;
     k->nper = periods(horizon_days);
-    size_t per = (size_t)NSETS * (size_t)k->nper * sizeof(double) + 2 * sizeof(double) + 1;
+    k->nsets = interval ? NSETS : 1;
+    size_t per = (size_t)k->nsets * (size_t)k->nper * sizeof(double) + 2 * sizeof(double) + 1;
     k->max_n = max_bytes / per / 2; /* the table is at most half full */
     k->disc = malloc((size_t)k->nper * sizeof *k->disc);
-    k->scratch = malloc((size_t)NSETS * (size_t)k->nper * sizeof *k->scratch);
+    k->scratch = malloc((size_t)k->nsets * (size_t)k->nper * sizeof *k->scratch);
     if (!k->disc || !k->scratch) {
         cltv_cache_free(k);
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
@@ -260,7 +262,7 @@ static size_t slot_of(double x, double T, size_t mask)
  * table is unchanged). */
 static int grow(cltv_cache *k)
 {
-    size_t cap = k->cap ? 2 * k->cap : 1024, per = (size_t)NSETS * (size_t)k->nper;
+    size_t cap = k->cap ? 2 * k->cap : 1024, per = (size_t)k->nsets * (size_t)k->nper;
     double *key = malloc(2 * cap * sizeof *key), *h = malloc(cap * per * sizeof *h);
     unsigned char *full = calloc(cap, 1);
     if (!key || !h || !full) {
@@ -286,21 +288,25 @@ static int grow(cltv_cache *k)
  * room). */
 static const double *cached_h(cltv_cache *k, double x, double T)
 {
-    size_t per = (size_t)NSETS * (size_t)k->nper, j = 0;
+    size_t per = (size_t)k->nsets * (size_t)k->nper, j = 0;
     if (k->cap) {
         for (j = slot_of(x, T, k->cap - 1); k->full[j]; j = (j + 1) & (k->cap - 1))
             if (k->key[2 * j] == x && k->key[2 * j + 1] == T)
                 return k->h + j * per;
     }
+    if (k->n >= k->max_n && k->cap) { /* full: start again (as_of moves T every day) */
+        memset(k->full, 0, k->cap);
+        k->n = 0;
+    }
     if (k->n >= k->max_n || (2 * (k->n + 1) > k->cap && !grow(k))) {
-        h_terms(k->c, x, T, k->H, k->nper, NSETS, k->scratch);
+        h_terms(k->c, x, T, k->H, k->nper, k->nsets, k->scratch);
         return k->scratch;
     }
     for (j = slot_of(x, T, k->cap - 1); k->full[j]; j = (j + 1) & (k->cap - 1))
         ;
     k->full[j] = 1, k->n++;
     k->key[2 * j] = x, k->key[2 * j + 1] = T;
-    h_terms(k->c, x, T, k->H, k->nper, NSETS, k->h + j * per);
+    h_terms(k->c, x, T, k->H, k->nper, k->nsets, k->h + j * per);
     return k->h + j * per;
 }
 
@@ -311,7 +317,7 @@ rfm_status cltv_predict_cached(const cltv_model *c, cltv_cache *k, double x, dou
     rfm_status st = check_predict(x, t_x, T, m, H, d, err, errlen);
     if (st != RFM_OK)
         return st;
-    if (k && k->c == c && k->H == H && k->d == d) {
+    if (k && k->c == c && k->H == H && k->d == d && (!interval || k->nsets == NSETS)) {
         predict_from(c, cached_h(k, x, T), k->disc, k->nper, x, t_x, T, m, interval, out);
         return RFM_OK;
     }

@@ -79,15 +79,23 @@ rfm_status cltv_predict(const cltv_model *c, double x, double t_x, double T, dou
  * function computes both, the terms kept or not.
  *
  * At most max_bytes are kept (about 650 bytes an (x, T) for a year's
- * horizon); beyond, terms are computed and not kept. Not thread-safe: one
- * cache per thread. cltv_cache_new fails with RFM_EINVAL for a bad
- * horizon or rate, RFM_ENOMEM. */
+ * horizon); a full cache is emptied and fills again (a daemon's as_of
+ * moves every T by a day each day), and one too small for a single entry
+ * keeps none. interval 0 keeps the
+ * point figures' terms alone (one parameter set: about 120 bytes an
+ * (x, T), and a miss costs 6 times less), for callers that never ask for
+ * the interval (GET /customers/{id}); a prediction with the interval
+ * through such a cache is computed without it. Not thread-safe: one cache
+ * per thread. cltv_cache_new fails with RFM_EINVAL for a bad horizon or
+ * rate, RFM_ENOMEM. */
 typedef struct cltv_cache cltv_cache;
 rfm_status cltv_cache_new(const cltv_model *c, double horizon_days, double discount_rate,
-                          size_t max_bytes, cltv_cache **out, char *err, size_t errlen);
+                          int interval, size_t max_bytes, cltv_cache **out, char *err,
+                          size_t errlen);
 void cltv_cache_free(cltv_cache *k);
 /* cltv_predict with the terms kept in k (NULL, or a cache for another
- * model, horizon or rate: none kept). interval 0 skips the interval
+ * model, horizon or rate, or a point cache asked for the interval: none
+ * kept). interval 0 skips the interval
  * (lower and upper NaN; the other figures unchanged): without a cache only
  * the first parameter set's terms are computed, 8 times fewer 2F1s (a
  * cache computes every set's, to keep them). */

@@ -176,10 +176,17 @@ static void test_fast_equals_plain(void **state)
     long n = 0;
     for (size_t h = 0; h < sizeof H / sizeof *H; h++) {
         double d = D[h % 3];
-        cltv_cache *k, *tiny, *other;
-        assert_int_equal(cltv_cache_new(c, H[h], d, 1 << 20, &k, err, sizeof err), RFM_OK);
-        assert_int_equal(cltv_cache_new(c, H[h], d, 16, &tiny, err, sizeof err), RFM_OK);
-        assert_int_equal(cltv_cache_new(c, H[h] + 1, d, 1 << 20, &other, err, sizeof err), RFM_OK);
+        cltv_cache *k, *tiny, *other, *point, *ptiny, *small, *psmall;
+        assert_int_equal(cltv_cache_new(c, H[h], d, 1, 1 << 20, &k, err, sizeof err), RFM_OK);
+        assert_int_equal(cltv_cache_new(c, H[h], d, 1, 16, &tiny, err, sizeof err), RFM_OK);
+        assert_int_equal(cltv_cache_new(c, H[h] + 1, d, 1, 1 << 20, &other, err, sizeof err),
+                         RFM_OK);
+        /* Caches of the point figures' terms alone (GET /customers/{id}). */
+        assert_int_equal(cltv_cache_new(c, H[h], d, 0, 1 << 20, &point, err, sizeof err), RFM_OK);
+        assert_int_equal(cltv_cache_new(c, H[h], d, 0, 16, &ptiny, err, sizeof err), RFM_OK);
+        /* Room for a few entries: full, emptied and filled again. */
+        assert_int_equal(cltv_cache_new(c, H[h], d, 1, 8000, &small, err, sizeof err), RFM_OK);
+        assert_int_equal(cltv_cache_new(c, H[h], d, 0, 2000, &psmall, err, sizeof err), RFM_OK);
         for (int i = 0; i < 300; i++) {
             /* Few (x, T) so the cache is hit; t_x and the spend vary. */
             double x = (double)rfm_rng_below(&g, 8), T = 30 + 10 * (double)rfm_rng_below(&g, 5);
@@ -192,8 +199,9 @@ static void test_fast_equals_plain(void **state)
             assert_int_equal(cltv_predict_plain(c, x, tx, T, m, H[h], d, &want, err, sizeof err),
                              RFM_OK);
             printed(&want, a);
-            cltv_cache *ways[4] = {NULL, k, tiny, other};
-            for (int w = 0; w < 4; w++) {
+            /* A point cache asked for the interval computes it uncached. */
+            cltv_cache *ways[6] = {NULL, k, tiny, other, point, small};
+            for (int w = 0; w < 6; w++) {
                 assert_int_equal(
                     cltv_predict_cached(c, ways[w], x, tx, T, m, H[h], d, 1, &got, err, sizeof err),
                     RFM_OK);
@@ -206,8 +214,9 @@ static void test_fast_equals_plain(void **state)
             }
             /* Without the interval (cached, or uncached with the fit's own
              * terms alone, as GET /customers scores): the same point figures. */
-            for (int w = 0; w < 2; w++) {
-                assert_int_equal(cltv_predict_cached(c, w ? k : NULL, x, tx, T, m, H[h], d, 0, &got,
+            cltv_cache *pways[5] = {NULL, k, point, ptiny, psmall};
+            for (int w = 0; w < 5; w++) {
+                assert_int_equal(cltv_predict_cached(c, pways[w], x, tx, T, m, H[h], d, 0, &got,
                                                      err, sizeof err),
                                  RFM_OK);
                 printed(&got, b);
@@ -217,6 +226,8 @@ static void test_fast_equals_plain(void **state)
             }
         }
         cltv_cache_free(k), cltv_cache_free(tiny), cltv_cache_free(other);
+        cltv_cache_free(point), cltv_cache_free(ptiny), cltv_cache_free(small),
+            cltv_cache_free(psmall);
     }
     /* The longest horizon (1,217 periods, the most the stack buffer holds). */
     cltv_prediction want, got;
@@ -230,8 +241,8 @@ static void test_fast_equals_plain(void **state)
     printf("    %ld predictions equal to the plain version's, every figure\n", n);
     /* A bad horizon or rate is refused when the cache is made. */
     cltv_cache *k;
-    assert_int_equal(cltv_cache_new(c, 0, 0.01, 1 << 20, &k, err, sizeof err), RFM_EINVAL);
-    assert_int_equal(cltv_cache_new(c, 365, 1, 1 << 20, &k, err, sizeof err), RFM_EINVAL);
+    assert_int_equal(cltv_cache_new(c, 0, 0.01, 1, 1 << 20, &k, err, sizeof err), RFM_EINVAL);
+    assert_int_equal(cltv_cache_new(c, 365, 1, 0, 1 << 20, &k, err, sizeof err), RFM_EINVAL);
     cltv_free(c);
 }
 
