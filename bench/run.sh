@@ -134,6 +134,9 @@ done
 printf '  Parquet / CSV wall = %.2f\n' "$(echo "${wall[parquet]} / ${wall[csv]}" | bc -l)"
 echo "  targets: CSV <= 4 s for a million customers, all columns; Parquet within 1.5x of CSV"
 
+echo "== rfm-serve restarted on a store of a million customers (bench/restart.sh)"
+bash bench/restart.sh "$OUT/bench_score.yaml" "$OUT/models_1m" 3
+
 echo "== lifetime value (BG/NBD + Gamma-Gamma) on the bundled file"
 line=$("$B/bench/bench_cltv" config/rfm.yaml data/online_retail.csv.gz)
 echo "  $line"

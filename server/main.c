@@ -231,6 +231,23 @@ static void load_gains(api *a, const rfm_config *cfg, const char *when)
                 cfg->campaign);
 }
 
+/* live_open on a thread of its own (main: while the models load). */
+typedef struct {
+    const char *path;
+    const rfm_config *cfg;
+    live *lv;
+    rfm_status st;
+    char err[RFM_ERRLEN];
+} opener;
+
+static void *open_store(void *arg)
+{
+    opener *op = arg;
+    op->st = live_open(op->path, &op->cfg->state, &op->cfg->state_redis, &op->lv, op->err,
+                       sizeof op->err);
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     const char *config_path = "config/rfm.yaml", *models_dir = NULL, *host = NULL;
@@ -344,21 +361,8 @@ int main(int argc, char **argv)
     erasure *erased = NULL;
     FILE *log = stderr;
     alog *alg = NULL;
-    if (oas_load(cfg->server.openapi, &spec, err, sizeof err) != RFM_OK ||
-        http_tokens_init(&tokens, &cfg->server, getenv("RFM_API_TOKENS"), err, sizeof err) !=
-            RFM_OK ||
-        api_load(models_dir, cfg->server.openapi, &a, err, sizeof err) != RFM_OK ||
-        api_check_contract(a, spec, cfg->server.openapi, err, sizeof err) != RFM_OK ||
-        privacy_mismatch(api_manifest(a), cfg, err, sizeof err) ||
-        ops_new(&cfg->server, spec, &o, err, sizeof err) != RFM_OK ||
-        ops_set_models(o, api_manifest(a), api_customers(a), err, sizeof err) != RFM_OK) {
-        fprintf(stderr, "rfm-serve: %s\n", err);
-        goto out;
-    }
-    if (load_ui(ui_dir ? ui_dir : cfg->server.ui_assets, &ui) != 0)
-        goto out;
-    ops_set_ui(o, ui);
-    /* The erasure list: consulted by lookups, and by the seeding below. */
+    /* The erasure list: consulted by lookups, and by the store's open and
+     * seeding below. */
     if (cfg->privacy.erasure_list) {
         if (erasure_open(cfg->privacy.erasure_list, &erased, err, sizeof err) != RFM_OK) {
             fprintf(stderr, "rfm-serve: privacy.erasure_list: %s\n", err);
@@ -369,9 +373,7 @@ int main(int argc, char **argv)
         /* The store drops listed customers at open and ignores their events. */
         cfg->state.is_erased = cfg->txn.is_erased;
         cfg->state.erased = erased;
-        api_set_erasure(a, erased, cfg->txn.id_key != NULL);
     }
-    load_gains(a, cfg, "");
     if (state_path && !rstate_is_url(state_path)) {
         /* The store's folder (state/ by default) is made if missing, one level. */
         char folder[4096];
@@ -386,11 +388,41 @@ int main(int argc, char **argv)
             }
         }
     }
+    /* The store opens on a thread of its own while the models load: with a
+     * million customers each is about half of the time to ready. */
+    opener op = {state_path, cfg, NULL, RFM_OK, ""};
+    pthread_t opener_thread;
+    int opening = state_path && pthread_create(&opener_thread, NULL, open_store, &op) == 0;
+    if (state_path && !opening)
+        open_store(&op);
+    int models_ok = oas_load(cfg->server.openapi, &spec, err, sizeof err) == RFM_OK &&
+                    http_tokens_init(&tokens, &cfg->server, getenv("RFM_API_TOKENS"), err,
+                                     sizeof err) == RFM_OK &&
+                    api_load(models_dir, cfg->server.openapi, &a, err, sizeof err) == RFM_OK &&
+                    api_check_contract(a, spec, cfg->server.openapi, err, sizeof err) == RFM_OK &&
+                    !privacy_mismatch(api_manifest(a), cfg, err, sizeof err) &&
+                    ops_new(&cfg->server, spec, &o, err, sizeof err) == RFM_OK &&
+                    ops_set_models(o, api_manifest(a), api_customers(a), err, sizeof err) == RFM_OK;
+    if (opening)
+        pthread_join(opener_thread, NULL);
+    lv = op.lv;
+    if (!models_ok) {
+        fprintf(stderr, "rfm-serve: %s\n", err);
+        goto out;
+    }
+    if (state_path && op.st != RFM_OK) {
+        fprintf(stderr, "rfm-serve: %s\n", op.err);
+        goto out;
+    }
+    if (load_ui(ui_dir ? ui_dir : cfg->server.ui_assets, &ui) != 0)
+        goto out;
+    ops_set_ui(o, ui);
+    if (erased)
+        api_set_erasure(a, erased, cfg->txn.id_key != NULL);
+    load_gains(a, cfg, "");
     if (state_path) {
         int seeded = 0;
-        if (live_open(state_path, &cfg->state, &cfg->state_redis, &lv, err, sizeof err) !=
-                RFM_OK ||
-            live_seed(lv, api_manifest(a), &cfg->txn, &seeded, err, sizeof err) != RFM_OK) {
+        if (live_seed(lv, api_manifest(a), &cfg->txn, &seeded, err, sizeof err) != RFM_OK) {
             fprintf(stderr, "rfm-serve: %s\n", err);
             goto out;
         }

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sortd.h"
+
 struct drift_monitor {
     size_t nf, half;
     drift_bins bins[DRIFT_MAX_FEATURES];
@@ -14,12 +16,6 @@ struct drift_monitor {
     int cur;                                              /* atomic: half being filled */
     pthread_mutex_t mu;
 };
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 rfm_status drift_bins_build(const double *values, size_t n, drift_bins *out, char *err,
                             size_t errlen)
@@ -36,7 +32,10 @@ rfm_status drift_bins_build(const double *values, size_t n, drift_bins *out, cha
     for (size_t i = 0; i < n; i++)
         if (!isnan(values[i]))
             v[m++] = values[i];
-    qsort(v, m, sizeof *v, cmp_double);
+    if (!sortd(v, m)) {
+        free(v);
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    }
     drift_bins b;
     memset(&b, 0, sizeof b);
     size_t ne = 0;
