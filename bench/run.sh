@@ -62,7 +62,7 @@ done
 echo "  target: >= 4 M lines/s each"
 
 echo "== scale: 10 M, 30 M and 100 M synthetic lines piped from the generator (nothing on disk)"
-# The generator (about 0.85 CPU s per million lines) shares the 2 cores with
+# The generator (about 0.15 CPU s per million lines) shares the 2 cores with
 # the reader, so these rates are a floor for a file or a gzip stream.
 # 100 M lines take minutes here: RFM_BENCH_SCALE=0 skips the section.
 if [ "${RFM_BENCH_SCALE:-1}" != 0 ]; then
