@@ -667,14 +667,19 @@ static int fit_uplift(train_ctx *c)
 }
 
 /* A model file of this run's stage (fitted now, or carried over by
- * --only), parsed; NULL when the stage has none. */
+ * --only), parsed; NULL when the stage has none. Read whole, then parsed
+ * (json_load_file reads a byte at a time through getc: 3 % of a run's CPU
+ * on the bundled data, whose uplift.json is 1.3 MB). */
 static json_t *staged_json(train_ctx *c, const char *file)
 {
-    char path[4096];
+    char path[4096], *buf = NULL;
+    size_t len = 0;
     snprintf(path, sizeof path, "%s/%s", modelfile_stage_dir(c->stage), file);
-    if (access(path, F_OK) != 0)
+    if (access(path, F_OK) != 0 || fileio_read(path, &buf, &len, NULL, 0) != RFM_OK)
         return NULL;
-    return json_load_file(path, 0, NULL);
+    json_t *j = json_loadb(buf, len, 0, NULL);
+    free(buf);
+    return j;
 }
 
 #define ANALYTICS_SHAP_SAMPLE 500 /* customers in /analytics/shap-sample */
