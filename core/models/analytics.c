@@ -311,7 +311,7 @@ typedef struct {
     long *seg, *clu; /* per customer: segment and cluster index (-1: none) */
     int *rscore, *fscore;
     double *p, *v; /* churn probability, CLTV (NaN: not scored) */
-    double *lo, *hi; /* CLTV interval, where cv_done */
+    double *lo, *hi;        /* CLTV interval, where cv_done */
     unsigned char *cv_done; /* the CLTV (with interval) was computed */
     int *risk;
 } scored;

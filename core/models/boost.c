@@ -71,7 +71,7 @@ struct boost_model {
     int max_depth;
     leaf_rule *leaves; /* fast path: every tree's leaves, NULL when deeper */
     double *tab;
-    double *wtab; /* the same rows WIDE_D wide, NULL when d > WIDE_D */
+    double *wtab;          /* the same rows WIDE_D wide, NULL when d > WIDE_D */
     int flat_depth;        /* D of the flat layout, 0 when none (deeper trees) */
     flat_node *flat_inner; /* ntrees x (2^D - 1) */
     double *flat_leaf;     /* ntrees x 2^D, the leaf values */

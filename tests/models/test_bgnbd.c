@@ -271,8 +271,8 @@ static void test_expected_for_huge_frequency(void **state)
 
 /* bgnbd_objective as it was before its table of log(alpha + t) for whole
  * days: the reference the table must equal to the bit. */
-static double objective_before(const double u[4], double grad[4], const bgnbd_row *rows,
-                               size_t n, double penalizer)
+static double objective_before(const double u[4], double grad[4], const bgnbd_row *rows, size_t n,
+                               double penalizer)
 {
     double r = exp(u[0]), al = exp(u[1]), a = exp(u[2]), b = exp(u[3]);
     double ll = 0, W = 0, g[4] = {0, 0, 0, 0};
@@ -338,8 +338,8 @@ static void test_log_table_equals_direct(void **state)
                    : i % 5 == 0 ? 400 * rfm_rng_uniform(&g)
                                 : floor(400 * rfm_rng_uniform(&g));
         double x = floor(8 * rfm_rng_uniform(&g));
-        double tx = x > 0 ? (i % 3 == 0 ? T * rfm_rng_uniform(&g) : floor(T * rfm_rng_uniform(&g)))
-                          : 0;
+        double tx =
+            x > 0 ? (i % 3 == 0 ? T * rfm_rng_uniform(&g) : floor(T * rfm_rng_uniform(&g))) : 0;
         rows[i] = (bgnbd_row){x, tx, T, 1 + floor(3 * rfm_rng_uniform(&g))};
     }
     /* bgnbd_compress's order: by x */

@@ -180,10 +180,8 @@ static void test_each_point_once(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_quadratic_closed_form),
-        cmocka_unit_test(test_domain_bound),
-        cmocka_unit_test(test_unidentified_line),
-        cmocka_unit_test(test_boundary_optimum),
+        cmocka_unit_test(test_quadratic_closed_form), cmocka_unit_test(test_domain_bound),
+        cmocka_unit_test(test_unidentified_line),     cmocka_unit_test(test_boundary_optimum),
         cmocka_unit_test(test_each_point_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
