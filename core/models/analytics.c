@@ -311,14 +311,21 @@ typedef struct {
     long *seg, *clu; /* per customer: segment and cluster index (-1: none) */
     int *rscore, *fscore;
     double *p, *v; /* churn probability, CLTV (NaN: not scored) */
+    double *lo, *hi;        /* CLTV interval, where cv_done */
+    unsigned char *cv_done; /* the CLTV (with interval) was computed */
     int *risk;
 } scored;
 
 static void scored_free(scored *s)
 {
     free(s->seg), free(s->clu), free(s->rscore), free(s->fscore), free(s->p), free(s->v),
-        free(s->risk);
+        free(s->lo), free(s->hi), free(s->cv_done), free(s->risk);
 }
+
+/* The lifetime-value terms kept across customers while scoring them all
+ * (the same figures as without, cltv.h): customers of one (x, T) share
+ * them. */
+#define SCORE_CACHE_BYTES (16u << 20)
 
 static rfm_status score_all(const customer_row *rows, size_t n, const score_models *m, scored *s,
                             char *err, size_t errlen)
@@ -330,7 +337,10 @@ static rfm_status score_all(const customer_row *rows, size_t n, const score_mode
     s->rscore = malloc(k * sizeof *s->rscore), s->fscore = malloc(k * sizeof *s->fscore);
     s->p = malloc(k * sizeof *s->p), s->v = malloc(k * sizeof *s->v);
     s->risk = malloc(k * sizeof *s->risk);
-    if (!s->seg || !s->clu || !s->rscore || !s->fscore || !s->p || !s->v || !s->risk) {
+    s->lo = malloc(k * sizeof *s->lo), s->hi = malloc(k * sizeof *s->hi);
+    s->cv_done = calloc(k, 1);
+    if (!s->seg || !s->clu || !s->rscore || !s->fscore || !s->p || !s->v || !s->risk || !s->lo ||
+        !s->hi || !s->cv_done) {
         scored_free(s);
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
     }
@@ -338,6 +348,14 @@ static rfm_status score_all(const customer_row *rows, size_t n, const score_mode
         s->nseg = segment_names(m->segments, s->seg_names, MAX_NAMES);
         s->nclu = segments_nclusters(m->segments);
     }
+    /* A cache of the lifetime-value terms, unless the caller gave one (none
+     * is only slower: a failed cache_new leaves it NULL). */
+    score_models mc = *m;
+    cltv_cache *own = NULL;
+    if (m->cltv && !m->cltv_cache &&
+        cltv_cache_new(m->cltv, m->horizon_days, m->discount_rate, SCORE_CACHE_BYTES, &own, NULL,
+                       0) == RFM_OK)
+        mc.cltv_cache = own;
     for (size_t i = 0; i < n; i++) {
         score_result r;
         char e[256];
@@ -345,8 +363,12 @@ static rfm_status score_all(const customer_row *rows, size_t n, const score_mode
         s->rscore[i] = s->fscore[i] = 0;
         s->p[i] = s->v[i] = NAN;
         s->risk[i] = -1;
-        /* A customer a model refuses is left out of that model's figures. */
-        if (score_customer(m, &rows[i], SCORE_ALL, 1, &r, e, sizeof e) != RFM_OK)
+        /* A customer a model refuses is left out of that model's figures.
+         * The churn probability alone (its explanations are the SHAP
+         * sample's, analytics_add_shap); the CLTV with its interval, which
+         * the overview sums. */
+        if (score_customer(&mc, &rows[i], SCORE_ALL | SCORE_CHURN_POINT, 1, &r, e, sizeof e) !=
+            RFM_OK)
             memset(&r, 0, sizeof r);
         if (r.done & SCORE_SEGMENTS) {
             s->seg[i] = index_of(s->seg_names, s->nseg, r.seg.rfm_segment);
@@ -358,9 +380,13 @@ static rfm_status score_all(const customer_row *rows, size_t n, const score_mode
             s->p[i] = r.churn_probability;
             s->risk[i] = (int)r.risk;
         }
-        if (r.done & SCORE_CLTV)
+        if (r.done & SCORE_CLTV) {
             s->v[i] = r.cltv.cltv;
+            s->lo[i] = r.cltv.lower, s->hi[i] = r.cltv.upper;
+            s->cv_done[i] = 1;
+        }
     }
+    cltv_cache_free(own);
     return RFM_OK;
 }
 
@@ -375,10 +401,15 @@ static int overview_scores(const scored *s, const score_models *m, const custome
         double tot = 0, lo = 0, hi = 0;
         size_t counted = 0;
         for (size_t i = 0; i < n; i++) {
+            /* score_all's figures where it reached the CLTV (the same call
+             * as here), else (a model before it refused the customer)
+             * computed here. */
             cltv_prediction p;
-            if (cltv_predict(m->cltv, rows[i].repeat_purchases, rows[i].days_first_to_last,
-                             rows[i].days_since_first, rows[i].mean_repeat_spend, m->horizon_days,
-                             m->discount_rate, &p, NULL, 0) != RFM_OK)
+            if (s->cv_done[i])
+                p.cltv = s->v[i], p.lower = s->lo[i], p.upper = s->hi[i];
+            else if (cltv_predict(m->cltv, rows[i].repeat_purchases, rows[i].days_first_to_last,
+                                  rows[i].days_since_first, rows[i].mean_repeat_spend,
+                                  m->horizon_days, m->discount_rate, &p, NULL, 0) != RFM_OK)
                 continue;
             tot += p.cltv, lo += p.lower, hi += p.upper;
             counted++;
@@ -668,15 +699,20 @@ rfm_status analytics_add_shap(json_t *j, const churn_model *m, const char *const
     size_t d = ci.d;
     size_t *ok = malloc((n ? n : 1) * sizeof *ok);
     double *imp = calloc(d ? d : 1, sizeof *imp);
-    if (!ok || !imp) {
-        free(ok), free(imp);
+    /* Each customer's explanation, kept for the sample: one pass of
+     * churn_explain (most of the cost) instead of two. */
+    double *call = malloc((n ? n : 1) * (d ? d : 1) * sizeof *call);
+    double *pall = malloc((n ? n : 1) * sizeof *pall);
+    if (!ok || !imp || !call || !pall) {
+        free(ok), free(imp), free(call), free(pall);
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
     }
     size_t nok = 0;
-    double x[CHURN_MAX_FEATURES], c[CHURN_MAX_FEATURES], base = NAN, b;
+    double x[CHURN_MAX_FEATURES], base = NAN, b;
     for (size_t i = 0; i < n; i++) {
+        double *c = call + i * d;
         churn_model_row(m, &rows[i], x);
-        if (churn_explain(m, x, &b, c, NULL, NULL, NULL, 0) != RFM_OK)
+        if (churn_explain(m, x, &b, c, NULL, &pall[i], NULL, 0) != RFM_OK)
             continue; /* a row the model refuses (missing values, logistic) */
         base = b;
         for (size_t f = 0; f < d; f++)
@@ -684,7 +720,7 @@ rfm_status analytics_add_shap(json_t *j, const churn_model *m, const char *const
         ok[nok++] = i;
     }
     if (nok == 0) {
-        free(ok), free(imp);
+        free(ok), free(imp), free(call), free(pall);
         return rfm_fail(err, errlen, RFM_EDATA,
                         "analytics: the churn model can score none of the customers");
     }
@@ -697,9 +733,8 @@ rfm_status analytics_add_shap(json_t *j, const churn_model *m, const char *const
               json_array_append_new(im, json_real(imp[f] / (double)nok));
     for (size_t k = 0; !bad && k < ns; k++) {
         size_t i = ok[k];
-        double p;
+        const double *c = call + i * d, p = pall[i];
         churn_model_row(m, &rows[i], x);
-        churn_explain(m, x, &b, c, NULL, &p, NULL, 0);
         json_t *vr = json_array(), *cr = json_array();
         bad = !vr || !cr;
         for (size_t f = 0; !bad && f < d; f++)
@@ -723,7 +758,7 @@ rfm_status analytics_add_shap(json_t *j, const churn_model *m, const char *const
             json_decref(feat), json_decref(im), json_decref(sid), json_decref(sp),
                 json_decref(sv), json_decref(sc);
     }
-    free(ok), free(imp);
+    free(ok), free(imp), free(call), free(pall);
     if (!o || json_object_set_new(j, "shap_sample", o))
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
     return RFM_OK;

@@ -84,6 +84,20 @@ double bgnbd_loglik(const bgnbd_params *p, double x, double t_x, double T)
     return a12 + m + log(exp(a3 - m) + (x > 0 ? exp(a4 - m) : 0.0));
 }
 
+#define LOG_DAYS 1024
+
+/* log(al + t), from tab[t] for whole days t < LOG_DAYS (computed there on
+ * first use), else directly. */
+static inline double log_days(double *tab, double al, double t)
+{
+    if (!(t >= 0 && t < LOG_DAYS) || t != (double)(int)t)
+        return log(al + t);
+    double *e = &tab[(int)t];
+    if (isnan(*e))
+        *e = log(al + t);
+    return *e;
+}
+
 double bgnbd_objective(const double u[4], double grad[4], const bgnbd_row *rows, size_t n,
                        double penalizer)
 {
@@ -92,6 +106,13 @@ double bgnbd_objective(const double u[4], double grad[4], const bgnbd_row *rows,
     double psi_r = gsl_sf_psi(r), psi_ab = gsl_sf_psi(a + b), psi_b = gsl_sf_psi(b);
     double lg_r = lgamma(r), lg_ab = lgamma(a + b), lg_b = lgamma(b), log_al = log(al);
     double log_a = log(a);
+    /* log(alpha + t) for whole days t < LOG_DAYS, filled as rows ask (NaN:
+     * not yet): ages and last purchases are whole days in transaction data
+     * and repeat across the compressed rows, so most rows look their two
+     * logs up. The same call on the same sum, so the same bits. */
+    double logt[LOG_DAYS];
+    for (size_t k = 0; k < LOG_DAYS; k++)
+        logt[k] = NAN;
     /* Rows come sorted by x (bgnbd_compress), and the special functions
      * depend on x only: evaluate them once per distinct x. */
     double cx = -1, a12 = 0, psi_rx = 0, psi_bx = 0, psi_abx = 0, log_bx1 = 0, maxT = 0;
@@ -107,7 +128,7 @@ double bgnbd_objective(const double u[4], double grad[4], const bgnbd_row *rows,
             psi_abx = gsl_sf_psi(a + b + x);
             log_bx1 = x > 0 ? log(b + x - 1) : 0;
         }
-        double l_alT = log(al + T), l_altx = x > 0 ? log(al + tx) : 0;
+        double l_alT = log_days(logt, al, T), l_altx = x > 0 ? log_days(logt, al, tx) : 0;
         double a3 = -(r + x) * l_alT;
         double a4 = x > 0 ? log_a - log_bx1 - (r + x) * l_altx : -INFINITY;
         double m = a3 > a4 ? a3 : a4;

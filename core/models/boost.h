@@ -111,6 +111,11 @@ double boost_margin_walk(const boost_model *m, const double *x);
  * exactly (the same leaf values added in the same order). Thread-safe. */
 double boost_shap(const boost_model *m, const double *x, double *phi);
 
+/* The same from the narrow tables (each leaf's m path features added to
+ * phi one by one), as boost_shap computed it before its wide rows (models
+ * of at most 8 features): the tests hold the two equal to the bit. */
+double boost_shap_rows(const boost_model *m, const double *x, double *phi);
+
 /* The same by the recursive path algorithm itself (Lundberg et al.'s
  * Algorithm 2), whatever the depth: the plain version the tests check
  * boost_shap's tables against. boost_shap uses it for trees deeper than 4. */

@@ -9,10 +9,16 @@
 #include <math.h>
 #include <string.h>
 
+/* GSL's line search asks for f at a trial point and then, when the point
+ * is kept, for the gradient at the same point (linear_wrapper.c): each a
+ * full pass over the data, as f computes both. The last point's value and
+ * gradient are kept and answered again for the same bits of x. */
 typedef struct {
     mle_fn f;
     void *data;
     size_t n;
+    int have;
+    double x[MLE_MAXP], v, g[MLE_MAXP];
 } wrap;
 
 /* f inside the bounded domain, +infinity with a zero gradient outside. */
@@ -27,31 +33,53 @@ static double call(mle_fn f, void *data, size_t n, const double *u, double *g)
     return f(u, g, data);
 }
 
+/* call() at x (GSL's vector: stride 1 in mle_fit's), through the kept
+ * point. */
+static void w_eval(wrap *w, const gsl_vector *x)
+{
+    for (size_t i = 0; i < w->n; i++)
+        w->x[i] = gsl_vector_get(x, i);
+    w->v = call(w->f, w->data, w->n, w->x, w->g);
+    w->have = 1;
+}
+
+static void w_at(wrap *w, const gsl_vector *x)
+{
+    if (w->have) {
+        size_t i = 0;
+        for (; i < w->n; i++) {
+            double a = gsl_vector_get(x, i);
+            if (memcmp(&a, &w->x[i], sizeof a) != 0)
+                break;
+        }
+        if (i == w->n)
+            return;
+    }
+    w_eval(w, x);
+}
+
 static double w_f(const gsl_vector *x, void *p)
 {
     wrap *w = p;
-    double g[MLE_MAXP];
-    double v = call(w->f, w->data, w->n, x->data, g);
-    return isfinite(v) ? v : GSL_POSINF;
+    w_at(w, x);
+    return isfinite(w->v) ? w->v : GSL_POSINF;
 }
 
 static void w_df(const gsl_vector *x, void *p, gsl_vector *g)
 {
     wrap *w = p;
-    double gg[MLE_MAXP];
-    call(w->f, w->data, w->n, x->data, gg);
+    w_at(w, x);
     for (size_t i = 0; i < w->n; i++)
-        gsl_vector_set(g, i, isfinite(gg[i]) ? gg[i] : 0.0);
+        gsl_vector_set(g, i, isfinite(w->g[i]) ? w->g[i] : 0.0);
 }
 
 static void w_fdf(const gsl_vector *x, void *p, double *f, gsl_vector *g)
 {
     wrap *w = p;
-    double gg[MLE_MAXP];
-    double v = call(w->f, w->data, w->n, x->data, gg);
-    *f = isfinite(v) ? v : GSL_POSINF;
+    w_at(w, x);
+    *f = isfinite(w->v) ? w->v : GSL_POSINF;
     for (size_t i = 0; i < w->n; i++)
-        gsl_vector_set(g, i, isfinite(gg[i]) ? gg[i] : 0.0);
+        gsl_vector_set(g, i, isfinite(w->g[i]) ? w->g[i] : 0.0);
 }
 
 void mle_hessian(mle_fn f, void *data, size_t n, const double *u, double *h)
@@ -151,7 +179,7 @@ rfm_status mle_fit(mle_fn f, void *data, size_t n, const double *starts, size_t 
 {
     if (n == 0 || n > MLE_MAXP || nstarts == 0)
         return rfm_fail(err, errlen, RFM_EINVAL, "mle: bad dimensions");
-    wrap w = {f, data, n};
+    wrap w = {.f = f, .data = data, .n = n};
     gsl_multimin_function_fdf fn = {w_f, w_df, w_fdf, n, &w};
     gsl_multimin_fdfminimizer *m =
         gsl_multimin_fdfminimizer_alloc(gsl_multimin_fdfminimizer_vector_bfgs2, n);

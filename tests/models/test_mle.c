@@ -143,13 +143,46 @@ static void test_boundary_optimum(void **state)
                      RFM_OK);
 }
 
+/* A smooth non-quadratic bowl (log-sum-exp plus a quartic), where GSL's
+ * line search tries points it then keeps: the fitter asks the objective for
+ * each point once. Records how often it was called twice in a row at the
+ * same u (only newton's entry may repeat BFGS's last point: once per start). */
+typedef struct {
+    double last[2];
+    long calls, repeats;
+} bowl;
+
+static double f_bowl(const double *u, double *g, void *data)
+{
+    bowl *b = data;
+    if (b->calls++ > 0 && memcmp(u, b->last, sizeof b->last) == 0)
+        b->repeats++;
+    memcpy(b->last, u, sizeof b->last);
+    double e0 = exp(u[0] - 1), e1 = exp(-u[0] + 1), d1 = u[1] + 0.5;
+    g[0] = e0 - e1;
+    g[1] = 4 * d1 * d1 * d1 + 2 * d1;
+    return e0 + e1 + d1 * d1 * d1 * d1 + d1 * d1;
+}
+
+static void test_each_point_once(void **state)
+{
+    (void)state;
+    bowl b = {{0, 0}, 0, 0};
+    const double starts[6] = {0, 0, 3, 2, -2, -3};
+    mle_result r;
+    char err[RFM_ERRLEN];
+    assert_int_equal(mle_fit(f_bowl, &b, 2, starts, 3, 1e-9, 200, &r, err, sizeof err), RFM_OK);
+    report_maxdiff("argmin vs (1, -0.5)", fmax(fabs(r.u[0] - 1), fabs(r.u[1] + 0.5)), 1e-7);
+    printf("  %ld objective calls, %ld at the point of the call before\n", b.calls, b.repeats);
+    assert_true(b.repeats <= 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_quadratic_closed_form),
-        cmocka_unit_test(test_domain_bound),
-        cmocka_unit_test(test_unidentified_line),
-        cmocka_unit_test(test_boundary_optimum),
+        cmocka_unit_test(test_quadratic_closed_form), cmocka_unit_test(test_domain_bound),
+        cmocka_unit_test(test_unidentified_line),     cmocka_unit_test(test_boundary_optimum),
+        cmocka_unit_test(test_each_point_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
