@@ -310,7 +310,7 @@ typedef struct {
     size_t nseg, nclu;
     long *seg, *clu; /* per customer: segment and cluster index (-1: none) */
     int *rscore, *fscore;
-    double *p, *v; /* churn probability, CLTV (NaN: not scored) */
+    double *p, *v;          /* churn probability, CLTV (NaN: not scored) */
     double *lo, *hi;        /* CLTV interval, where cv_done */
     unsigned char *cv_done; /* the CLTV (with interval) was computed */
     int *risk;
@@ -353,7 +353,7 @@ static rfm_status score_all(const customer_row *rows, size_t n, const score_mode
     score_models mc = *m;
     cltv_cache *own = NULL;
     if (m->cltv && !m->cltv_cache &&
-        cltv_cache_new(m->cltv, m->horizon_days, m->discount_rate, SCORE_CACHE_BYTES, &own, NULL,
+        cltv_cache_new(m->cltv, m->horizon_days, m->discount_rate, 1, SCORE_CACHE_BYTES, &own, NULL,
                        0) == RFM_OK)
         mc.cltv_cache = own;
     for (size_t i = 0; i < n; i++) {
@@ -634,8 +634,7 @@ rfm_status analytics_add_holdout(json_t *j, const cltv_holdout *h, char *err, si
 
 /* ---- figures from the other models' files and outputs ------------------- */
 
-rfm_status analytics_add_churn_curves(json_t *j, const json_t *churn_json, char *err,
-                                      size_t errlen)
+rfm_status analytics_add_churn_curves(json_t *j, const json_t *churn_json, char *err, size_t errlen)
 {
     const json_t *ev = json_object_get(churn_json, "evaluation");
     json_t *cc = json_object_get(j, "cltv_churn");
@@ -644,8 +643,8 @@ rfm_status analytics_add_churn_curves(json_t *j, const json_t *churn_json, char 
     const char *served = json_string_value(json_object_get(churn_json, "learner"));
     json_t *o = json_pack("{s:s}", "served", served ? served : "logistic");
     static const char *const L[2] = {"logistic", "boosted"};
-    static const char *const KEEP[] = {"auc",   "log_loss",    "brier", "customers",
-                                       "positives", "roc", "calibration", "gains"};
+    static const char *const KEEP[] = {"auc",       "log_loss", "brier",       "customers",
+                                       "positives", "roc",      "calibration", "gains"};
     int bad = !o;
     for (int k = 0; !bad && k < 2; k++) {
         const json_t *e = json_object_get(ev, L[k]);
@@ -755,8 +754,8 @@ rfm_status analytics_add_shap(json_t *j, const churn_model *m, const char *const
                                 "ids", sid, "probability", sp, "values", sv, "contributions", sc);
     if (!o) {
         if (bad) /* json_pack steals its o arguments even on failure */
-            json_decref(feat), json_decref(im), json_decref(sid), json_decref(sp),
-                json_decref(sv), json_decref(sc);
+            json_decref(feat), json_decref(im), json_decref(sid), json_decref(sp), json_decref(sv),
+                json_decref(sc);
     }
     free(ok), free(imp), free(call), free(pall);
     if (!o || json_object_set_new(j, "shap_sample", o))
@@ -784,16 +783,13 @@ static double curve_at(const json_t *pts, double f, int col)
 
 static int cmp_learner(const void *a, const void *b)
 {
-    double x = json_number_value(
-               json_object_get(*(json_t *const *)a, "mean_qini_normalised")),
-           y = json_number_value(
-               json_object_get(*(json_t *const *)b, "mean_qini_normalised"));
+    double x = json_number_value(json_object_get(*(json_t *const *)a, "mean_qini_normalised")),
+           y = json_number_value(json_object_get(*(json_t *const *)b, "mean_qini_normalised"));
     return (x < y) - (x > y);
 }
 
 /* One arm of the served learner: its curve and deciles into *out. */
-static rfm_status qini_arm(const char *arm, const json_t *m, json_t **out, char *err,
-                           size_t errlen)
+static rfm_status qini_arm(const char *arm, const json_t *m, json_t **out, char *err, size_t errlen)
 {
     const json_t *pts = json_object_get(m, "curve_frac_qini_uplift");
     double n = json_number_value(json_object_get(m, "customers"));
@@ -835,8 +831,8 @@ static rfm_status qini_arm(const char *arm, const json_t *m, json_t **out, char 
     json_t *o = bad ? NULL
                     : json_pack("{s:s,s:f,s:O*,s:O*,s:o,s:o,s:o}", "arm", arm, "customers", n,
                                 "qini_normalised", json_object_get(m, "qini_normalised"),
-                                "qini_interval_90", json_object_get(m, "qini_interval_90"),
-                                "qini", curve, "uplift_rate", rate, "uplift_by_decile", dec);
+                                "qini_interval_90", json_object_get(m, "qini_interval_90"), "qini",
+                                curve, "uplift_rate", rate, "uplift_by_decile", dec);
     if (!o) {
         if (bad)
             json_decref(curve), json_decref(rate), json_decref(dec);
@@ -906,11 +902,11 @@ rfm_status analytics_add_qini(json_t *j, const json_t *uplift_metrics, const jso
         cmp = sorted;
     }
     const json_t *outc = json_object_get(uplift_file, "outcome");
-    json_t *o = st == RFM_OK ? json_pack("{s:s,s:O*,s:O*,s:f,s:f,s:O,s:O}", "learner", served,
-                                         "outcome", outc, "customers",
-                                         json_object_get(uplift_metrics, "customers"), "value",
-                                         value, "cost", cost, "arms", ja, "comparison", cmp)
-                             : NULL;
+    json_t *o = st == RFM_OK
+                    ? json_pack("{s:s,s:O*,s:O*,s:f,s:f,s:O,s:O}", "learner", served, "outcome",
+                                outc, "customers", json_object_get(uplift_metrics, "customers"),
+                                "value", value, "cost", cost, "arms", ja, "comparison", cmp)
+                    : NULL;
     json_decref(ja), json_decref(cmp);
     if (st == RFM_OK && (!o || json_object_set_new(j, "qini", o)))
         st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
@@ -969,12 +965,12 @@ rfm_status analytics_add_embedding_map(json_t *j, const float *vecs, size_t n, i
               json_array_append_new(py, json_real(round(xy[1] * 1e4) / 1e4)) ||
               json_array_append_new(ps, json_integer(cl));
     }
-    json_t *o = bad ? NULL
-                    : json_pack("{s:i,s:I,s:[f,f],s:o,s:{s:o,s:o,s:o,s:o}}", "dim", dim,
-                                "customers", (json_int_t)n, "explained_variance",
-                                total > 0 ? var[0] / total : 0, total > 0 ? var[1] / total : 0,
-                                "segments", names, "points", "ids", pid, "x", px, "y", py,
-                                "segment", ps);
+    json_t *o =
+        bad ? NULL
+            : json_pack("{s:i,s:I,s:[f,f],s:o,s:{s:o,s:o,s:o,s:o}}", "dim", dim, "customers",
+                        (json_int_t)n, "explained_variance", total > 0 ? var[0] / total : 0,
+                        total > 0 ? var[1] / total : 0, "segments", names, "points", "ids", pid,
+                        "x", px, "y", py, "segment", ps);
     if (!o && bad)
         json_decref(names), json_decref(pid), json_decref(px), json_decref(py), json_decref(ps);
     free(idx), free(byid);
