@@ -168,6 +168,7 @@ struct rstate {
      * answer). */
     char *wb, *rb;
     size_t wcap, wlen, rcap, rlen;
+    int stale; /* the last read's connection was found closed or reset */
     rstate_options opt;
     char *cancel_prefix, *prefix; /* owned copies */
     char sha[SC_N][41];
@@ -674,9 +675,11 @@ rfm_status rstate_apply(rstate *st, const state_event *ev, size_t n, state_resul
 #define RB_MAX ((size_t)256 << 20) /* an answer larger than this is refused */
 
 /* A connection failure on the read path: as io_fail, with the reason the
- * system call gave (errno 0: closed by the server). */
+ * system call gave (errno 0: closed by the server). st->stale: whether
+ * the connection was found closed or reset (not a timeout). */
 static rfm_status wire_fail(rstate *st, int e, char *err, size_t errlen)
 {
+    st->stale = e != EAGAIN && e != EWOULDBLOCK;
     const char *why = e == 0                            ? "connection closed by the server"
                       : e == EAGAIN || e == EWOULDBLOCK ? "no answer within state.timeout_ms"
                                                         : strerror(e);
@@ -1074,6 +1077,7 @@ rfm_status rstate_get(rstate *st, const char *customer_id, int32_t asof, state_c
     size_t idlen;
     if (!state_norm_id(customer_id, &id, &idlen))
         return rfm_fail(err, errlen, RFM_ENOTFOUND, "no customer id");
+    int reused = st->c != NULL; /* may have been closed by the server since */
     rfm_status s = ready(st, err, errlen);
     if (s != RFM_OK)
         return s;
@@ -1101,7 +1105,20 @@ rfm_status rstate_get(rstate *st, const char *customer_id, int32_t asof, state_c
         }
         /* history: MULTI, HMGET, HGETALL, HVALS, EXEC (5 answers, the
          * last the three results); else the HMGET's alone. */
-        if ((s = exchange(st, history ? 5 : 1, err, errlen)) != RFM_OK)
+        st->stale = 0;
+        s = exchange(st, history ? 5 : 1, err, errlen);
+        if (s != RFM_OK && st->stale && reused) {
+            /* A connection closed while idle (Redis restarted, or its
+             * client timeout): a read is safe to send again, once, on a
+             * new connection; a timeout is not retried (the 503 comes
+             * within state.timeout_ms). */
+            reused = 0;
+            if ((s = ready(st, err, errlen)) == RFM_OK && build_get(st, key, klen, history) != 0)
+                s = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+            if (s == RFM_OK)
+                s = exchange(st, history ? 5 : 1, err, errlen);
+        }
+        if (s != RFM_OK)
             break;
         cur c = {st->rb, 0, st->rlen}, d = c, iv = c;
         slice a[7], bad = {NULL, 0};

@@ -880,7 +880,8 @@ static void test_unix_socket(void **state)
  * (spends in quarters: every order of addition gives the same sum); error
  * answers (a key of another type, in the aggregates and inside the
  * history's transaction) fail that read alone, on the same connection,
- * which the next read still uses. */
+ * which the next read still uses; a connection the server closed is
+ * replaced and the read sent again. */
 static void test_wire(void **state)
 {
     (void)state;
@@ -944,6 +945,15 @@ static void test_wire(void **state)
     assert_true(c.f.monetary == before);
     raw_cmd(fd, "INFO stats\r\n", buf, sizeof buf);
     assert_int_equal(atol(strstr(buf, "total_connections_received:") + 27), conns);
+    /* The connection closed by the server while idle (a Redis restart,
+     * its client timeout): the read is sent again on a new one, once. */
+    for (int pass = 0; pass < 2; pass++) {
+        raw_cmd(fd, "CLIENT KILL TYPE normal SKIPME yes\r\n", buf, sizeof buf);
+        assert_int_equal(rstate_get(st, "big", pass ? asof : today, &c, err, sizeof err), RFM_OK);
+        assert_true(c.f.monetary == (pass ? before : before + after));
+    }
+    raw_cmd(fd, "INFO stats\r\n", buf, sizeof buf);
+    assert_int_equal(atol(strstr(buf, "total_connections_received:") + 27), conns + 2);
     close(fd);
     rstate_close(st);
     free(ev), free(res), free(ids), free(times);
