@@ -13,12 +13,18 @@
 # 2. Two rfm-serve replicas on one redis-server (everysec) behind nginx
 #    (nginx.conf generated in the temporary folder, upstream keepalive to
 #    both): the same events and reads through nginx.
+# Between 0 and 1: build/bench/bench_redis_read (the Redis call alone, no
+# HTTP: the calling thread's CPU per read) over TCP and the Unix socket.
 # Per phase: Redis's own CPU per request and its commands per request
 # (INFO commandstats), so a slow figure can be told from a busy machine.
+# Per phase also the daemons' CPU per request (user + system, /proc ticks
+# over the run; for POST /events per batch of 500).
 # wrk, nginx, Redis and the daemons share the machine's cores. Stops what
 # it started whatever happens. Usage: B=build bench/bench_redis.sh [OUT]
 # (needs models/). RFM_BENCH_SECONDS (default 10) per wrk run; RFM_SERVE_BIN
-# another daemon binary (to compare two builds in the same conditions).
+# another daemon binary (to compare two builds in the same conditions);
+# RFM_BENCH_REDIS_UNIX=1: the daemons reach Redis through its Unix socket
+# (redis+unix://) instead of TCP on the loopback.
 set -euo pipefail
 OUT=${1:-bench/out}
 mkdir -p "$OUT"
@@ -52,13 +58,18 @@ start_redis() { # $1 appendfsync
   rp=$(port)
   rm -rf "${RDIR:?}"/redis; mkdir -p "$RDIR/redis"
   /usr/bin/redis-server --port "$rp" --bind 127.0.0.1 --save "" --appendonly yes \
+    --unixsocket "$RDIR/redis/redis.sock" --unixsocketperm 700 \
     --appendfsync "$1" --dir "$RDIR/redis" --daemonize no >"$RDIR/redis.log" 2>&1 & rpid=$!
   wait_port "$rp"
+}
+redis_url() { # the Redis started, over TCP or its Unix socket
+  if [ "${RFM_BENCH_REDIS_UNIX:-0}" = 1 ]; then echo "redis+unix://$RDIR/redis/redis.sock?db=0"
+  else echo "redis://127.0.0.1:$rp/0"; fi
 }
 start_serve() { # [STATE]: SERVE_PORT; the pid goes to spids (default: the Redis started)
   local sp; sp=$(port)
   RFM_API_TOKENS=$RFM_BENCH_TOKEN "${RFM_SERVE_BIN:-bin/rfm-serve}" --config "$OUT/redis.yaml" --port "$sp" \
-    --state "${1:-redis://127.0.0.1:$rp/0}" 2>>"$OUT/redis_serve.log" & spids+=($!)
+    --state "${1:-$(redis_url)}" 2>>"$OUT/redis_serve.log" & spids+=($!)
   wait_port "$sp"
   SERVE_PORT=$sp; sports+=("$sp")
 }
@@ -79,18 +90,23 @@ settle() {
 }
 # One wrk run against $1 with script $2; sets W (wrk's output) and LOADTXT
 # (Redis CPU and commands per request during the run).
+daemon_ticks() { # CPU ticks of the daemons so far (user + system)
+  local p n=0; for p in "${spids[@]}"; do n=$((n + $(cpu_ticks "$p"))); done; echo "$n"
+}
 run_wrk() {
-  local c0=0 t0=0 c1=0 t1=0 n e0
+  local c0=0 t0=0 c1=0 t1=0 n e0 d0 d1
   [ -n "$rpid" ] && { c0=$(redis_calls); t0=$(cpu_ticks "$rpid"); }
   e0=$(committed)
+  d0=$(daemon_ticks)
   W=$(wrk -t2 -c32 -d"${SECS}s" --latency -s "$2" "$1")
   settle
   [ -n "$rpid" ] && { c1=$(redis_calls); t1=$(cpu_ticks "$rpid"); }
+  d1=$(daemon_ticks)
   n=$(echo "$W" | nreq)
   # A batch's cost: over the batches committed, those wrk left unanswered too.
   [ "$2" = bench/events.lua ] && n=$(echo "$(committed) $e0" | awk '{printf "%.0f", ($1 - $2) / 500}')
-  LOADTXT=""
-  [ -n "$rpid" ] && LOADTXT=$(echo "$c0 $c1 $t0 $t1 $n $HZ" | awk '{n = $5 ? $5 : 1; printf "; Redis %.0f us CPU and %.1f commands a request", ($4 - $3) / $6 * 1e6 / n, ($2 - $1) / n}')
+  LOADTXT=$(echo "$d0 $d1 $n $HZ" | awk '{n = $3 ? $3 : 1; printf "; daemons %.0f us CPU a request", ($2 - $1) / $4 * 1e6 / n}')
+  [ -n "$rpid" ] && LOADTXT=$LOADTXT$(echo "$c0 $c1 $t0 $t1 $n $HZ" | awk '{n = $5 ? $5 : 1; printf "; Redis %.0f us CPU and %.1f commands a request", ($4 - $3) / $6 * 1e6 / n, ($2 - $1) / n}')
   return 0
 }
 report() { # $1 label, $2 the request kind (events: x500)
@@ -106,7 +122,7 @@ report() { # $1 label, $2 the request kind (events: x500)
 TODAY_LUA=$RDIR/customer_today.lua
 sed 's/?as_of=2011-12-09//' bench/customer.lua > "$TODAY_LUA"
 
-echo "  load average before: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
+echo "  load average before: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores); Redis through $( [ "${RFM_BENCH_REDIS_UNIX:-0}" = 1 ] && echo "its Unix socket" || echo TCP)"
 # The embedded SQLite store, the same phases and config (threads 32), for the ratio.
 rm -f "$RDIR"/state.db*
 start_serve "$RDIR/state.db"
@@ -122,6 +138,15 @@ report "" "today"
 run_wrk "http://127.0.0.1:$SERVE_PORT/" bench/customer.lua
 report "" "2011-12-09 again"
 stop_all
+# The Redis call alone (no HTTP): the calling thread's CPU per read, over
+# TCP and over the Unix socket, on a Redis of its own.
+if [ -x "${B:-build}/bench/bench_redis_read" ]; then
+  start_redis everysec
+  for u in "redis://127.0.0.1:$rp/0" "redis+unix://$RDIR/redis/redis.sock"; do
+    "${B:-build}/bench/bench_redis_read" "$u" 20000 2000 | sed 's/^/  /'
+  done
+  stop_all
+fi
 for fsync in everysec always; do
   start_redis "$fsync"
   start_serve
@@ -186,6 +211,11 @@ run_wrk "http://127.0.0.1:$np/" bench/customer.lua
 report "" "2011-12-09"
 run_wrk "http://127.0.0.1:$np/" "$TODAY_LUA"
 report "" "today"
+# Upstream keepalive at work: a connection nginx closed to a replica stays
+# in TIME-WAIT for a minute; with keepalive only the bench's own /metrics
+# reads (curl, a connection each) leave any.
+tw=$(ss -tan state time-wait 2>/dev/null | awk -v a=":$s1" -v b=":$s2" '$4 ~ a"$" || $4 ~ b"$" {n++} END {print n + 0}')
+echo "  nginx -> replicas: $tw connections closed over all its runs (TIME-WAIT; keepalive 64)"
 stop_all
 echo "  load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "  target: >= 20,000 by-id reads/s in Redis mode (issue 15); docs/scaling.md reads these lines"

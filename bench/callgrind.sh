@@ -10,7 +10,9 @@
 # usage: bench/callgrind.sh [ENDPOINT...]   (segment churn cltv customer customer_today
 #   similar floor; customer is bench/customer.lua's ?as_of=2011-12-09, customer_today
 #   the same ids without as_of)
-#   BIN=path/to/rfm-serve (default bin/rfm-serve), N=2000, B=build
+#   BIN=path/to/rfm-serve (default bin/rfm-serve), N=2000, B=build, STATE=--state's
+#   argument (e.g. redis://127.0.0.1:6379/0, a server seeded already: seeding
+#   under callgrind takes minutes)
 # Prints "endpoint Ir/request memset/request": memset is libmicrohttpd
 # zeroing its per-connection memory pool between requests (one instruction
 # per byte under callgrind, far less on the CPU), shown apart.
@@ -59,7 +61,7 @@ for ep in "${@:-segment churn cltv customer similar floor}"; do
       valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$f" "$B/bench/floor" "$p" 2>"$OUT/$e.err" & pid=$!
     else
       RFM_API_TOKENS=$RFM_BENCH_TOKEN valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$f" \
-        "$BIN" --config config/rfm.yaml --port "$p" 2>"$OUT/$e.err" & pid=$!
+        "$BIN" --config config/rfm.yaml --port "$p" ${STATE:+--state "$STATE"} 2>"$OUT/$e.err" & pid=$!
     fi
     wait_port "$p"
     load "$p" "$e" 200

@@ -1,8 +1,8 @@
 /* live.c - group commit, seeding and counters of the customer state
  * (live.h). Reads go straight to the store: state_get takes only its read
  * lock, which the writer holds while it changes memory after a commit,
- * never across the disk write and its fsync; in Redis a read takes a
- * connection of a small pool (an rstate is one connection). */
+ * never across the disk write and its fsync; in Redis a read takes its
+ * thread's connection of a pool (an rstate is one connection). */
 #include "live.h"
 
 #include <pthread.h>
@@ -129,17 +129,20 @@ typedef struct job {
 } job;
 
 /* A Redis connection of the read pool (an rstate is one connection, its
- * calls must not overlap). SQLite needs none: state_get and state_count
- * are safe from any thread beside the writer (its read lock). */
+ * calls must not overlap), opened by the first read that needs it. SQLite
+ * needs none: state_get and state_count are safe from any thread beside
+ * the writer (its read lock). */
 typedef struct {
     pthread_mutex_t mu;
-    void *st;
+    void *st; /* NULL until first used */
 } reader;
 
-/* Connections of the Redis read pool: a read takes a free one, else waits
- * for one in turn. Worker threads beyond it wait for a connection, not
- * for Redis (a read is one round trip). */
-#define REDIS_READERS 8
+/* Connections of the Redis read pool at most. Each thread that reads is
+ * given a slot of its own on its first read (the worker threads, up to
+ * this many), so a read takes an uncontended lock and never waits for
+ * another thread's round trip; with more threads than slots they share,
+ * a busy slot passed over for a free one. Unused slots cost nothing. */
+#define REDIS_READERS 64
 
 struct live {
     const store_ops *ops;
@@ -160,7 +163,11 @@ struct live {
     const engagement_options *types; /* events.types (not owned), or NULL */
     reader *readers;                 /* Redis: the read pool; SQLite: none */
     int nreaders;
-    unsigned next_reader; /* atomic */
+    unsigned next_reader;   /* atomic: the slot the next new thread gets */
+    pthread_key_t slot_key; /* a thread's slot + 1 (Redis only) */
+    char *path;             /* Redis: the URL, to open the pool's connections */
+    rstate_options ropt;    /* and their options (pointers: the copies below) */
+    char *cancel_prefix, *prefix;
     live_hook hook;
 };
 
@@ -355,22 +362,43 @@ rfm_status live_apply_items(live *l, const json_t *const *items, size_t n, live_
     return s;
 }
 
-/* The handle a read uses: SQLite's one store (no lock: its own read
- * lock), or a Redis connection of the pool, locked (*r, to unlock). */
-static void *take_reader(live *l, reader **r)
+/* The handle a read uses in *st: SQLite's one store (no lock: its own
+ * read lock), or a Redis connection of the pool, locked (*r, to unlock):
+ * the thread's own slot, else a free one, else the own one when it frees.
+ * A slot's connection is opened here the first time; failing that (Redis
+ * down), the slot stays empty for the next read and the status says why. */
+static rfm_status take_reader(live *l, reader **r, void **st, char *err, size_t errlen)
 {
     *r = NULL;
-    if (!l->nreaders)
-        return l->writer;
+    if (!l->nreaders) {
+        *st = l->writer;
+        return RFM_OK;
+    }
+    uintptr_t slot = (uintptr_t)pthread_getspecific(l->slot_key);
+    if (!slot) {
+        slot = __atomic_fetch_add(&l->next_reader, 1, __ATOMIC_RELAXED) % (unsigned)l->nreaders + 1;
+        pthread_setspecific(l->slot_key, (void *)slot);
+    }
+    reader *own = &l->readers[slot - 1];
+    if (pthread_mutex_trylock(&own->mu) == 0)
+        *r = own;
     for (int i = 0; i < l->nreaders && !*r; i++)
         if (pthread_mutex_trylock(&l->readers[i].mu) == 0)
             *r = &l->readers[i];
     if (!*r) {
-        unsigned k = __atomic_fetch_add(&l->next_reader, 1, __ATOMIC_RELAXED);
-        *r = &l->readers[k % (unsigned)l->nreaders];
-        pthread_mutex_lock(&(*r)->mu);
+        *r = own;
+        pthread_mutex_lock(&own->mu);
     }
-    return (*r)->st;
+    if (!(*r)->st) {
+        rfm_status s = rstate_open(l->path, &l->ropt, (rstate **)&(*r)->st, err, errlen);
+        if (s != RFM_OK) {
+            pthread_mutex_unlock(&(*r)->mu);
+            *r = NULL;
+            return s;
+        }
+    }
+    *st = (*r)->st;
+    return RFM_OK;
 }
 
 rfm_status live_erase(live *l, const char *customer_id, char *err, size_t errlen)
@@ -390,8 +418,10 @@ rfm_status live_get(live *l, const char *customer_id, int32_t asof_day, state_cu
 {
     double t0 = monotime_s();
     reader *r = NULL;
-    void *st = take_reader(l, &r);
-    rfm_status s = l->ops->get(st, customer_id, asof_day, out, err, errlen);
+    void *st;
+    rfm_status s = take_reader(l, &r, &st, err, errlen);
+    if (s == RFM_OK)
+        s = l->ops->get(st, customer_id, asof_day, out, err, errlen);
     if (r)
         pthread_mutex_unlock(&r->mu);
     observe(&l->get_lat, monotime_s() - t0);
@@ -446,22 +476,37 @@ rfm_status live_open(const char *path, const state_options *opt, const rstate_op
         free(l);
         return s;
     }
+    int key = 0;
     if (l->ops == &REDIS_OPS) {
+        /* The pool's connections open as threads first read (take_reader),
+         * with the options the writer's got. */
+        if (ropt)
+            l->ropt = *ropt;
+        else
+            rstate_default_options(&l->ropt);
+        l->path = strdup(path);
+        l->cancel_prefix = strdup(opt->cancel_prefix ? opt->cancel_prefix : "");
+        l->prefix = strdup(l->ropt.prefix);
+        l->ropt.cancel_prefix = l->cancel_prefix, l->ropt.prefix = l->prefix;
         l->readers = calloc(REDIS_READERS, sizeof *l->readers);
-        if (!l->readers)
+        if (!l->path || !l->cancel_prefix || !l->prefix || !l->readers)
             s = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
-        for (int i = 0; s == RFM_OK && i < REDIS_READERS; i++) {
+        else if (pthread_key_create(&l->slot_key, NULL) != 0)
+            s = rfm_fail(err, errlen, RFM_ENOMEM, "cannot make the read pool's thread key");
+        else
+            key = 1;
+        for (int i = 0; s == RFM_OK && i < REDIS_READERS; i++)
             pthread_mutex_init(&l->readers[i].mu, NULL);
-            s = store_open(l->ops, path, opt, ropt, &l->readers[i].st, err, errlen);
-            l->nreaders = i + 1;
-        }
+        if (s == RFM_OK)
+            l->nreaders = REDIS_READERS;
     }
     if (s == RFM_OK && pthread_create(&l->thread, NULL, writer_main, l) != 0)
         s = rfm_fail(err, errlen, RFM_ENOMEM, "cannot start the state writer thread");
     if (s != RFM_OK) {
-        for (int i = 0; i < l->nreaders; i++)
-            l->ops->close(l->readers[i].st);
+        if (key)
+            pthread_key_delete(l->slot_key);
         free(l->readers);
+        free(l->path), free(l->cancel_prefix), free(l->prefix);
         l->ops->close(l->writer);
         free(l);
         return s;
@@ -480,8 +525,12 @@ void live_close(live *l)
     pthread_mutex_unlock(&l->qmu);
     pthread_join(l->thread, NULL);
     for (int i = 0; i < l->nreaders; i++)
-        l->ops->close(l->readers[i].st);
+        if (l->readers[i].st)
+            l->ops->close(l->readers[i].st);
+    if (l->nreaders)
+        pthread_key_delete(l->slot_key);
     free(l->readers);
+    free(l->path), free(l->cancel_prefix), free(l->prefix);
     l->ops->close(l->writer);
     free(l);
 }
@@ -598,8 +647,10 @@ void live_metrics(live *l, FILE *f)
     uint64_t n = 0;
     char err[128];
     reader *r = NULL;
-    void *st = take_reader(l, &r);
-    rfm_status s = l->ops->count(st, &n, err, sizeof err);
+    void *st;
+    rfm_status s = take_reader(l, &r, &st, err, sizeof err);
+    if (s == RFM_OK)
+        s = l->ops->count(st, &n, err, sizeof err);
     if (r)
         pthread_mutex_unlock(&r->mu);
     if (s == RFM_OK)

@@ -205,7 +205,9 @@ static void usage(FILE *f)
                "  --models DIR    override models_dir\n"
                "  --state PATH    the customer-state store (default state.path); seeded from\n"
                "                  the models' training file when it is newer (docs/events.md);\n"
-               "                  redis://HOST:PORT[/DB]: kept in Redis, shared by replicas\n"
+               "                  redis://HOST:PORT[/DB]: kept in Redis, shared by replicas;\n"
+               "                  redis+unix:///PATH/redis.sock[?db=N]: the same, a local\n"
+               "                  Redis through its Unix socket\n"
                "  --ui DIR        the /ui/ web app's files (default server.ui_assets, else\n"
                "                  BIN/../ui-assets, BIN/../build/ui-assets or build/ui-assets)\n"
                "  --kafka-brokers HOST:PORT[,...]  consume events from Kafka into the store\n"
@@ -431,8 +433,10 @@ int main(int argc, char **argv)
             date_format(live_snapshot_day(lv), day);
         /* A Redis password stays out of the log. */
         const char *at = rstate_is_url(state_path) ? strchr(state_path, '@') : NULL;
-        fprintf(stderr, "rfm-serve: state %s%s: %s (snapshot %s)\n", at ? "redis://:***" : "",
-                at ? at : state_path, seeded ? "seeded from the training data" : "opened", day);
+        int scheme = at ? (int)(strstr(state_path, "://") + 3 - state_path) : 0;
+        fprintf(stderr, "rfm-serve: state %.*s%s%s: %s (snapshot %s)\n", scheme, state_path,
+                at ? ":***" : "", at ? at : state_path,
+                seeded ? "seeded from the training data" : "opened", day);
         api_set_live(a, lv, cfg->server.batch_limit, &cfg->events);
     }
     if (tokens.n == 0)

@@ -1,5 +1,5 @@
-/* redis.h - a real redis-server for the tests: on a free port, in a fresh
- * temporary folder, with the append-only file on (the durable setting
+/* redis.h - a real redis-server for the tests: on a free port and a Unix
+ * socket (sock_url), in a fresh temporary folder, with the append-only file on (the durable setting
  * docs/events.md recommends), stopped whatever happens. Tests that need it
  * skip, saying why, only when /usr/bin/redis-server is absent (make deps
  * installs it). Include after cmocka and net.h. */
@@ -19,6 +19,7 @@ typedef struct {
     int port;
     char dir[64];
     char url[64];
+    char sock_url[128]; /* the same server through its Unix socket (DIR/redis.sock) */
 } test_redis;
 
 static int redis_present(void)
@@ -38,17 +39,19 @@ static void redis_start(test_redis *r, const char *fsync)
         snprintf(r->dir, sizeof r->dir, "/tmp/rfmredis_XXXXXX");
         assert_non_null(mkdtemp(r->dir));
         snprintf(r->url, sizeof r->url, "redis://127.0.0.1:%d/0", r->port);
+        snprintf(r->sock_url, sizeof r->sock_url, "redis+unix://%s/redis.sock?db=0", r->dir);
     }
     fflush(stdout);
     r->pid = fork();
     assert_true(r->pid >= 0);
     if (r->pid == 0) {
-        char port[16], log[128];
+        char port[16], log[128], sock[128];
         snprintf(port, sizeof port, "%d", r->port);
         snprintf(log, sizeof log, "%s/redis.log", r->dir);
-        execl(REDIS_SERVER, "redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
-              "--appendonly", "yes", "--appendfsync", fsync, "--dir", r->dir, "--logfile", log,
-              "--daemonize", "no", (char *)NULL);
+        snprintf(sock, sizeof sock, "%s/redis.sock", r->dir);
+        execl(REDIS_SERVER, "redis-server", "--port", port, "--bind", "127.0.0.1", "--unixsocket",
+              sock, "--unixsocketperm", "700", "--save", "", "--appendonly", "yes", "--appendfsync",
+              fsync, "--dir", r->dir, "--logfile", log, "--daemonize", "no", (char *)NULL);
         _exit(98);
     }
     for (int i = 0; i < 1000; i++) {

@@ -19,6 +19,7 @@
 #include "state_redis.h"
 
 #include <hiredis/hiredis.h>
+#include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -27,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -158,7 +160,15 @@ struct rstate {
     redisContext *c; /* NULL: not connected (the next call connects) */
     char *url;       /* as given, for messages */
     char *host, *password;
+    char *sock; /* redis+unix://: the server's Unix socket (host NULL) */
     int port, db;
+    /* The read path's wire (rstate_get): its request as RESP text and its
+     * answer, parsed in place; kept between calls, so a read allocates
+     * nothing once they fit. rb holds rcap + 1 bytes (a NUL after the
+     * answer). */
+    char *wb, *rb;
+    size_t wcap, wlen, rcap, rlen;
+    int stale; /* the last read's connection was found closed or reset */
     rstate_options opt;
     char *cancel_prefix, *prefix; /* owned copies */
     char sha[SC_N][41];
@@ -191,14 +201,45 @@ const char *rstate_check_options(const rstate_options *o, char *buf, size_t len)
     return buf;
 }
 
-int rstate_is_url(const char *path) { return path && strncmp(path, "redis://", 8) == 0; }
+#define UNIX_SCHEME "redis+unix://"
 
-/* redis://[:PASSWORD@]HOST[:PORT][/DB] into st; a reason on failure. */
+int rstate_is_url(const char *path)
+{
+    return path && (strncmp(path, "redis://", 8) == 0 || strncmp(path, UNIX_SCHEME, 13) == 0);
+}
+
+/* redis+unix://[:PASSWORD@]/PATH[?db=N]: the socket path and database. */
+static const char *parse_unix(rstate *st, const char *p)
+{
+    if (*p != '/')
+        return "the socket must be an absolute path: redis+unix:///run/redis/redis.sock";
+    size_t pl = strcspn(p, "?");
+    st->sock = strndup(p, pl);
+    if (!st->sock)
+        return "out of memory";
+    if (pl >= sizeof((struct sockaddr_un *)0)->sun_path)
+        return "the socket path is too long for a Unix socket";
+    p += pl;
+    if (*p == '?') {
+        char *end;
+        if (strncmp(p, "?db=", 4) != 0)
+            return "the only query is ?db=N (redis+unix:///PATH?db=0)";
+        long v = strtol(p + 4, &end, 10);
+        if (end == p + 4 || *end || v < 0 || v > 1 << 20)
+            return "the database must be a number (redis+unix:///PATH?db=0)";
+        st->db = (int)v;
+    }
+    return NULL;
+}
+
+/* redis://[:PASSWORD@]HOST[:PORT][/DB] or redis+unix://[:PASSWORD@]/PATH
+ * [?db=N] into st; a reason on failure. */
 static const char *parse_url(rstate *st, const char *url)
 {
     if (!rstate_is_url(url))
-        return "must start with redis://";
-    const char *p = url + 8, *at = strchr(p, '@');
+        return "must start with redis:// or redis+unix://";
+    int unix_sock = strncmp(url, UNIX_SCHEME, 13) == 0;
+    const char *p = url + (unix_sock ? 13 : 8), *at = strchr(p, '@');
     if (at) {
         if (*p != ':')
             return "a user name is not supported: redis://:PASSWORD@HOST:PORT/DB";
@@ -207,6 +248,8 @@ static const char *parse_url(rstate *st, const char *url)
             return "out of memory";
         p = at + 1;
     }
+    if (unix_sock)
+        return parse_unix(st, p);
     size_t hl = strcspn(p, ":/");
     if (hl == 0)
         return "no host: redis://HOST:PORT/DB";
@@ -348,17 +391,23 @@ static rfm_status read_meta(rstate *st, char *err, size_t errlen)
 static rfm_status connect_to(rstate *st, char *err, size_t errlen)
 {
     struct timeval tv = {st->opt.timeout_ms / 1000, (st->opt.timeout_ms % 1000) * 1000};
-    st->c = redisConnectWithTimeout(st->host, st->port, tv);
+    st->c = st->sock ? redisConnectUnixWithTimeout(st->sock, tv)
+                     : redisConnectWithTimeout(st->host, st->port, tv);
     if (!st->c)
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    /* The timeout holds for every later answer too: SO_RCVTIMEO and
+     * SO_SNDTIMEO on the socket, which the read path's own recv and send
+     * obey as hiredis's calls do. */
     if (st->c->err || redisSetTimeout(st->c, tv) != REDIS_OK)
         return io_fail(st, "connect", err, errlen);
-    /* A request is one small write then a wait for the answer: no Nagle
-     * delay (hiredis sets it too; said here since the latency depends on
-     * it); keepalive finds a peer gone without a word. */
-    int one = 1;
-    setsockopt(st->c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    redisEnableKeepAlive(st->c);
+    if (!st->sock) {
+        /* A request is one small write then a wait for the answer: no
+         * Nagle delay (hiredis sets it too; said here since the latency
+         * depends on it); keepalive finds a peer gone without a word. */
+        int one = 1;
+        setsockopt(st->c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        redisEnableKeepAlive(st->c);
+    }
     redisReply *r;
     if (st->password) {
         if (!(r = cmdv(st, 2, "AUTH", st->password)))
@@ -404,6 +453,9 @@ void rstate_close(rstate *st)
     drop(st);
     free(st->url);
     free(st->host);
+    free(st->sock);
+    free(st->wb);
+    free(st->rb);
     free(st->password);
     free(st->cancel_prefix);
     free(st->prefix);
@@ -438,9 +490,10 @@ rfm_status rstate_open(const char *url, const rstate_options *opt, rstate **out,
     }
     /* Messages name the URL without its password. */
     const char *pw_end = rstate_is_url(url) ? strchr(url, '@') : NULL;
-    size_t ulen = pw_end ? strlen(pw_end) + 16 : 0;
+    const char *scheme = strncmp(url, UNIX_SCHEME, 13) == 0 ? UNIX_SCHEME : "redis://";
+    size_t ulen = pw_end ? strlen(pw_end) + 24 : 0;
     if (pw_end && (st->url = malloc(ulen)) != NULL)
-        snprintf(st->url, ulen, "redis://:***%s", pw_end);
+        snprintf(st->url, ulen, "%s:***%s", scheme, pw_end);
     else if (!pw_end)
         st->url = strdup(url);
     st->cancel_prefix = strdup(opt->cancel_prefix ? opt->cancel_prefix : "");
@@ -453,7 +506,9 @@ rfm_status rstate_open(const char *url, const rstate_options *opt, rstate **out,
     const char *bad = parse_url(st, url);
     if (bad) {
         rfm_status s = rfm_fail(err, errlen, RFM_EINVAL,
-                                "state %s: %s (redis://[:PASSWORD@]HOST[:PORT][/DB])", url, bad);
+                                "state %s: %s (redis://[:PASSWORD@]HOST[:PORT][/DB] or "
+                                "redis+unix://[:PASSWORD@]/PATH[?db=N])",
+                                url, bad);
         rstate_close(st);
         return s;
     }
@@ -528,8 +583,7 @@ static rfm_status apply_chunk(rstate *st, const state_event *ev, size_t n, state
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         state_line l;
-        int ti = engagement_type_index(&st->types, ev[i].type,
-                                       ev[i].type ? strlen(ev[i].type) : 0);
+        int ti = engagement_type_index(&st->types, ev[i].type, ev[i].type ? strlen(ev[i].type) : 0);
         if (ti == st->pk)
             results[i] = state_classify(&ev[i], st->cancel_prefix, &l);
         else /* not in the config, or a kind kept in SQLite only (RSTATE_TYPE_REFUSAL) */
@@ -606,21 +660,292 @@ rfm_status rstate_apply(rstate *st, const state_event *ev, size_t n, state_resul
     return s;
 }
 
+/* ---- read: the wire ------------------------------------------------------ */
+
+/* A read is the hot path of every replica (GET /customers/{id}), so it
+ * skips hiredis: it writes its commands as RESP text into st->wb and parses
+ * the answer in place in st->rb, buffers kept between calls; no allocation
+ * once they fit, one send and usually one recv. It uses the socket of the
+ * hiredis connection while hiredis has nothing pending on it (every other
+ * call waits for all its answers before returning), so the two never
+ * interleave; a failure drops the connection for both. */
+
+#define RB_START 16384             /* the answer buffer at first */
+#define RB_KEEP (256u << 10)       /* larger after a read: given back */
+#define RB_MAX ((size_t)256 << 20) /* an answer larger than this is refused */
+
+/* A connection failure on the read path: as io_fail, with the reason the
+ * system call gave (errno 0: closed by the server). st->stale: whether
+ * the connection was found closed or reset (not a timeout). */
+static rfm_status wire_fail(rstate *st, int e, char *err, size_t errlen)
+{
+    st->stale = e != EAGAIN && e != EWOULDBLOCK;
+    const char *why = e == 0                            ? "connection closed by the server"
+                      : e == EAGAIN || e == EWOULDBLOCK ? "no answer within state.timeout_ms"
+                                                        : strerror(e);
+    rfm_status s = rfm_fail(err, errlen, RFM_EIO,
+                            "state %s: get: %s (Redis unreachable or slower than "
+                            "state.timeout_ms)",
+                            st->url, why);
+    drop(st);
+    return s;
+}
+
+/* Room for n more bytes in st->wb. */
+static int wb_room(rstate *st, size_t n)
+{
+    if (st->wlen + n <= st->wcap)
+        return 0;
+    size_t cap = st->wcap ? st->wcap : 512;
+    while (cap < st->wlen + n)
+        cap *= 2;
+    char *b = realloc(st->wb, cap);
+    if (!b)
+        return -1;
+    st->wb = b, st->wcap = cap;
+    return 0;
+}
+
+/* A RESP header line: the type byte t, n in decimal, CRLF (sprintf
+ * costs ten times as much). */
+static char *put_head(char *w, char t, size_t n)
+{
+    char d[24];
+    int k = 0;
+    do
+        d[k++] = (char)('0' + n % 10);
+    while ((n /= 10) != 0);
+    *w++ = t;
+    while (k)
+        *w++ = d[--k];
+    *w++ = '\r', *w++ = '\n';
+    return w;
+}
+
+/* Append one command (argv[0..argc), lengths len) as RESP. */
+static int wb_cmd(rstate *st, int argc, const char *const *argv, const size_t *len)
+{
+    size_t need = 16;
+    for (int i = 0; i < argc; i++)
+        need += len[i] + 24;
+    if (wb_room(st, need) != 0)
+        return -1;
+    char *w = st->wb + st->wlen;
+    w = put_head(w, '*', (size_t)argc);
+    for (int i = 0; i < argc; i++) {
+        w = put_head(w, '$', len[i]);
+        memcpy(w, argv[i], len[i]);
+        w += len[i];
+        *w++ = '\r', *w++ = '\n';
+    }
+    st->wlen = (size_t)(w - st->wb);
+    return 0;
+}
+
+/* The number of a RESP header line b[0..e) (after its type byte): 1, or 0
+ * when it is not a decimal integer. */
+static int resp_num(const char *b, const char *e, long long *n)
+{
+    int neg = b < e && *b == '-';
+    b += neg;
+    if (b == e || e - b > 18)
+        return 0;
+    long long v = 0;
+    for (; b < e; b++) {
+        if (*b < '0' || *b > '9')
+            return 0;
+        v = v * 10 + (*b - '0');
+    }
+    *n = neg ? -v : v;
+    return 1;
+}
+
+/* Past one whole RESP value at b[*pos..len): 1 (*pos after it), 0 when
+ * it is not all there yet (*pos unchanged), -1 when it is not RESP.
+ * Arrays nest at most 4 deep (the read's answers nest 2). */
+static int resp_skip(const char *b, size_t len, size_t *pos, int depth)
+{
+    size_t i = *pos;
+    const char *e = i < len ? memchr(b + i, '\r', len - i) : NULL;
+    if (!e || (size_t)(e - b) + 1 >= len)
+        return 0;
+    if (e[1] != '\n')
+        return -1;
+    size_t next = (size_t)(e - b) + 2;
+    long long n = 0;
+    switch (b[i]) {
+    case '+':
+    case '-':
+    case ':': *pos = next; return 1;
+    case '$':
+        if (!resp_num(b + i + 1, e, &n) || n < -1)
+            return -1;
+        if (n >= 0) {
+            if (len - next < (size_t)n + 2)
+                return 0;
+            if (b[next + (size_t)n] != '\r' || b[next + (size_t)n + 1] != '\n')
+                return -1;
+            next += (size_t)n + 2;
+        }
+        *pos = next;
+        return 1;
+    case '*':
+        if (!resp_num(b + i + 1, e, &n) || n < -1 || depth >= 4)
+            return -1;
+        *pos = next;
+        for (long long k = 0; k < n; k++) {
+            int r = resp_skip(b, len, pos, depth + 1);
+            if (r <= 0) {
+                *pos = i;
+                return r;
+            }
+        }
+        return 1;
+    default: return -1;
+    }
+}
+
+/* Send st->wb and read until nrep whole answers are in st->rb (and
+ * nothing more). A connection failure drops it (wire_fail). */
+static rfm_status exchange(rstate *st, int nrep, char *err, size_t errlen)
+{
+    int fd = st->c->fd;
+    const char *w = st->wb;
+    size_t left = st->wlen;
+    while (left) {
+        ssize_t k = send(fd, w, left, MSG_NOSIGNAL);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return wire_fail(st, k < 0 ? errno : EPIPE, err, errlen);
+        w += k, left -= (size_t)k;
+    }
+    st->rlen = 0;
+    size_t pos = 0; /* after the whole answers so far */
+    int whole = 0;
+    while (whole < nrep) {
+        if (st->rlen == st->rcap) {
+            size_t cap = st->rcap * 2;
+            char *b = cap <= RB_MAX ? realloc(st->rb, cap + 1) : NULL;
+            if (!b) {
+                rfm_status s = rfm_fail(err, errlen, RFM_EIO,
+                                        "state %s: get: an answer over %zu MiB (or out of "
+                                        "memory)",
+                                        st->url, RB_MAX >> 20);
+                drop(st);
+                return s;
+            }
+            st->rb = b, st->rcap = cap;
+        }
+        ssize_t k = recv(fd, st->rb + st->rlen, st->rcap - st->rlen, 0);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return wire_fail(st, k < 0 ? errno : 0, err, errlen);
+        st->rlen += (size_t)k;
+        st->rb[st->rlen] = '\0';
+        int r = 1;
+        while (whole < nrep && (r = resp_skip(st->rb, st->rlen, &pos, 0)) == 1)
+            whole++;
+        if (r < 0 || (whole == nrep && pos != st->rlen)) {
+            rfm_status s =
+                rfm_fail(err, errlen, RFM_EIO, "state %s: get: not a Redis answer", st->url);
+            drop(st);
+            return s;
+        }
+    }
+    return RFM_OK;
+}
+
+/* A cursor over answers exchange found whole. */
+typedef struct {
+    const char *b;
+    size_t pos, len;
+} cur;
+
+/* One string of an answer (a bulk string or a status line); p NULL: nil
+ * or another kind. */
+typedef struct {
+    const char *p;
+    size_t n;
+} slice;
+
+/* The value at c: its type byte, its header's number (n, for '$' and '*')
+ * and line (the text of a status or error); c moves past the header, and
+ * past a bulk string's bytes. */
+static char take(cur *c, long long *n, slice *line)
+{
+    const char *h = c->b + c->pos, *e = strchr(h, '\r');
+    char t = *h;
+    *n = 0;
+    if (line)
+        *line = (slice){h + 1, (size_t)(e - h - 1)};
+    resp_num(h + 1, e, n);
+    c->pos = (size_t)(e - c->b) + 2;
+    if (t == '$' && *n > 0)
+        c->pos += (size_t)*n + 2;
+    else if (t == '$' && *n == 0)
+        c->pos += 2;
+    return t;
+}
+
+/* A bulk string at c (nil or another kind: p NULL; an array is skipped
+ * whole). */
+static slice take_str(cur *c)
+{
+    size_t at = c->pos;
+    long long n;
+    char t = take(c, &n, NULL);
+    if (t == '*') {
+        c->pos = at;
+        resp_skip(c->b, c->len, &c->pos, 0);
+    }
+    if (t != '$' || n < 0)
+        return (slice){NULL, 0};
+    const char *h = strchr(c->b + at, '\n') + 1;
+    return (slice){h, (size_t)n};
+}
+
+/* The number a string holds, as strtod reads it (nil: 0). Up to 15
+ * digits without a sign or point (days, counts) are read here: exact
+ * below 2^53, so the same double strtod gives, for a fifth of its cost. */
+static double num_of(slice v)
+{
+    char t[64];
+    if (!v.p)
+        return 0;
+    if (v.n >= 1 && v.n <= 15) {
+        long long x = 0;
+        size_t i = 0;
+        while (i < v.n && v.p[i] >= '0' && v.p[i] <= '9')
+            x = x * 10 + (v.p[i++] - '0');
+        if (i == v.n)
+            return (double)x;
+    }
+    size_t n = v.n < sizeof t ? v.n : sizeof t - 1;
+    memcpy(t, v.p, n);
+    t[n] = '\0';
+    return strtod(t, NULL);
+}
+
 /* ---- read --------------------------------------------------------------- */
 
-static double num_of(const redisReply *r) { return is_str(r) ? strtod(r->str, NULL) : 0; }
-
 /* The customer's aggregates (a: fd ld nd ni m fs at, HMGET's seven
- * replies) and, when the day falls inside its history, the sums of its days
- * and invoices before the day (d: HGETALL of the days, iv: HVALS of the
- * invoices), summed in the hash's order (the order the former read
- * script summed them in: the same double additions). d NULL: every
- * purchase is before the day. */
-static void fill(rstate *st, redisReply **a, const redisReply *d, const redisReply *iv,
+ * answers) and, when the day falls inside its history, the sums of its
+ * days and invoices before the day (d: HGETALL of the days, nd2 strings;
+ * iv: HVALS of the invoices, niv strings), summed in the hash's order (the
+ * order the former read script summed them in: the same double additions).
+ * d NULL: every purchase is before the day. */
+static void fill(rstate *st, const slice *a, cur *d, long long nd2, cur *iv, long long niv,
                  int32_t asof, state_customer *out)
 {
-    if (is_str(a[6]))
-        out->last_event_at = strtoll(a[6]->str, NULL, 10);
+    if (a[6].p) {
+        char t[32];
+        size_t n = a[6].n < sizeof t ? a[6].n : sizeof t - 1;
+        memcpy(t, a[6].p, n);
+        t[n] = '\0';
+        out->last_event_at = strtoll(t, NULL, 10);
+    }
     txn_features *f = &out->f;
     double first, last, ndays, first_spend;
     if (!d) {
@@ -634,9 +959,9 @@ static void fill(rstate *st, redisReply **a, const redisReply *d, const redisRep
         double m = 0, fs = 0, fspend = 0;
         long long nd = 0, fdays = 0, ninv = 0;
         int32_t fd = 0, ld = 0;
-        for (size_t j = 0; j + 1 < d->elements; j += 2) {
-            int32_t day = (int32_t)num_of(d->element[j]);
-            double sp = num_of(d->element[j + 1]);
+        for (long long j = 0; j + 1 < nd2; j += 2) {
+            int32_t day = (int32_t)num_of(take_str(d));
+            double sp = num_of(take_str(d));
             if (day >= asof) {
                 fdays++;
                 fspend += sp;
@@ -650,8 +975,8 @@ static void fill(rstate *st, redisReply **a, const redisReply *d, const redisRep
             }
         }
         if (nd > 0)
-            for (size_t j = 0; j < iv->elements; j++)
-                if (num_of(iv->element[j]) < asof)
+            for (long long j = 0; j < niv; j++)
+                if (num_of(take_str(iv)) < asof)
                     ninv++;
         f->future_days = (double)fdays;
         f->future_spend = fspend;
@@ -670,9 +995,67 @@ static void fill(rstate *st, redisReply **a, const redisReply *d, const redisRep
     txn_features_finish(f, asof, first, last, ndays, f->monetary, first_spend, 0.0);
 }
 
-static int is_aggr(const redisReply *r)
+/* HMGET's seven answers at c into a: 1, or 0 when c holds another kind
+ * (then *bad is its error line, if it is one). */
+static int take_aggr(cur *c, slice *a, slice *bad)
 {
-    return r && r->type == REDIS_REPLY_ARRAY && r->elements == 7;
+    long long n;
+    size_t at = c->pos;
+    slice line;
+    char t = take(c, &n, &line);
+    if (t != '*' || n != 7) {
+        if (t == '-' && !bad->p)
+            *bad = line;
+        c->pos = at;
+        return 0;
+    }
+    for (int k = 0; k < 7; k++)
+        a[k] = take_str(c);
+    return 1;
+}
+
+/* An array of strings at c: its length (*n), c at its first element; 0
+ * when c holds another kind (*bad its error line, if one). */
+static int take_array(cur *c, long long *n, slice *bad)
+{
+    slice line;
+    char t = take(c, n, &line);
+    if (t == '-' && !bad->p)
+        *bad = line;
+    return t == '*' && *n >= 0;
+}
+
+/* The commands of a read into st->wb: as of today the HMGET alone; inside
+ * the history MULTI, HMGET, HGETALL of the days, HVALS of the invoices,
+ * EXEC. key (klen bytes, ending in 'c') is changed and put back. */
+static int build_get(rstate *st, char *key, size_t klen, int history)
+{
+    static const char *const fields[7] = {"fd", "ld", "nd", "ni", "m", "fs", "at"};
+    const char *argv[9] = {"HMGET", key};
+    size_t len[9] = {5, klen};
+    for (int k = 0; k < 7; k++)
+        argv[2 + k] = fields[k], len[2 + k] = strlen(fields[k]);
+    st->wlen = 0;
+    const char *one[1] = {"MULTI"};
+    size_t ol[1] = {5};
+    if (history && wb_cmd(st, 1, one, ol) != 0)
+        return -1;
+    if (wb_cmd(st, 9, argv, len) != 0)
+        return -1;
+    if (history) {
+        const char *hv[2] = {"HGETALL", key};
+        size_t hl[2] = {7, klen};
+        key[klen - 1] = 'd';
+        int rc = wb_cmd(st, 2, hv, hl);
+        hv[0] = "HVALS", hl[0] = 5;
+        key[klen - 1] = 'i';
+        rc = rc ? rc : wb_cmd(st, 2, hv, hl);
+        key[klen - 1] = 'c';
+        one[0] = "EXEC", ol[0] = 4;
+        if (rc || wb_cmd(st, 1, one, ol) != 0)
+            return -1;
+    }
+    return 0;
 }
 
 /* A read is plain commands, no script: Redis runs a script's commands
@@ -694,9 +1077,15 @@ rfm_status rstate_get(rstate *st, const char *customer_id, int32_t asof, state_c
     size_t idlen;
     if (!state_norm_id(customer_id, &id, &idlen))
         return rfm_fail(err, errlen, RFM_ENOTFOUND, "no customer id");
+    int reused = st->c != NULL; /* may have been closed by the server since */
     rfm_status s = ready(st, err, errlen);
     if (s != RFM_OK)
         return s;
+    if (!st->rb) {
+        if (!(st->rb = malloc(RB_START + 1)))
+            return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+        st->rcap = RB_START;
+    }
     size_t pl = strlen(st->prefix);
     char kbuf[256], *key = idlen + pl + 4 <= sizeof kbuf ? kbuf : malloc(idlen + pl + 4);
     if (!key)
@@ -707,76 +1096,77 @@ rfm_status rstate_get(rstate *st, const char *customer_id, int32_t asof, state_c
     memcpy(key + pl + 1, id, idlen);
     memcpy(key + pl + 1 + idlen, "}:c", 3);
     size_t klen = pl + idlen + 4;
-    static const char *const fields[7] = {"fd", "ld", "nd", "ni", "m", "fs", "at"};
-    const char *argv[9] = {"HMGET", key};
-    size_t len[9] = {5, klen};
-    for (int k = 0; k < 7; k++)
-        argv[2 + k] = fields[k], len[2 + k] = strlen(fields[k]);
     int64_t today = (int64_t)time(NULL) / 86400;
     int history = asof <= today;
-    const char *multi[1] = {"MULTI"}, *exec[1] = {"EXEC"};
-    size_t ml[1] = {5}, el[1] = {4};
     for (int pass = 0; pass < 2; pass++) {
-        /* history: MULTI, HMGET, HGETALL, HVALS, EXEC (5 replies, the
-         * last the three answers); else the HMGET alone. */
-        int n = history ? 5 : 1, ok = 1;
-        if (history)
-            ok = redisAppendCommandArgv(st->c, 1, multi, ml) == REDIS_OK;
-        ok = ok && redisAppendCommandArgv(st->c, 9, argv, len) == REDIS_OK;
+        if (build_get(st, key, klen, history) != 0) {
+            s = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+            break;
+        }
+        /* history: MULTI, HMGET, HGETALL, HVALS, EXEC (5 answers, the
+         * last the three results); else the HMGET's alone. */
+        st->stale = 0;
+        s = exchange(st, history ? 5 : 1, err, errlen);
+        if (s != RFM_OK && st->stale && reused) {
+            /* A connection closed while idle (Redis restarted, or its
+             * client timeout): a read is safe to send again, once, on a
+             * new connection; a timeout is not retried (the 503 comes
+             * within state.timeout_ms). */
+            reused = 0;
+            if ((s = ready(st, err, errlen)) == RFM_OK && build_get(st, key, klen, history) != 0)
+                s = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+            if (s == RFM_OK)
+                s = exchange(st, history ? 5 : 1, err, errlen);
+        }
+        if (s != RFM_OK)
+            break;
+        cur c = {st->rb, 0, st->rlen}, d = c, iv = c;
+        slice a[7], bad = {NULL, 0};
+        long long nd2 = 0, niv = 0, n;
+        int ok = 1;
         if (history) {
-            const char *hv[2] = {"HGETALL", key};
-            size_t hl[2] = {7, klen};
-            key[klen - 1] = 'd';
-            ok = ok && redisAppendCommandArgv(st->c, 2, hv, hl) == REDIS_OK;
-            hv[0] = "HVALS", hl[0] = 5;
-            key[klen - 1] = 'i';
-            ok = ok && redisAppendCommandArgv(st->c, 2, hv, hl) == REDIS_OK;
-            key[klen - 1] = 'c';
-            ok = ok && redisAppendCommandArgv(st->c, 1, exec, el) == REDIS_OK;
+            for (int k = 0; k < 4; k++) { /* +OK, +QUEUED x3, or errors */
+                slice line;
+                if (take(&c, &n, &line) == '-' && !bad.p)
+                    bad = line;
+            }
+            ok = take_array(&c, &n, &bad) && n == 3 && take_aggr(&c, a, &bad) &&
+                 take_array(&c, &nd2, &bad);
+            if (ok) {
+                d = c;
+                for (long long j = 0; j < nd2; j++)
+                    take_str(&c);
+                ok = take_array(&c, &niv, &bad);
+                iv = c;
+            }
+        } else {
+            ok = take_aggr(&c, a, &bad);
         }
-        redisReply *got[5] = {0}, *r[3] = {0};
-        int k = 0;
-        for (; k < n; k++) {
-            void *v = NULL;
-            if (!ok || redisGetReply(st->c, &v) != REDIS_OK || !v)
-                break;
-            got[k] = v;
+        if (!ok) {
+            const char *msg = bad.p ? bad.p : "unexpected reply";
+            int ml = bad.p ? (int)(bad.n > 200 ? 200 : bad.n) : (int)strlen(msg);
+            s = rfm_fail(err, errlen, strncmp(msg, "OOM", 3) == 0 ? RFM_ENOSPC : RFM_EIO,
+                         "state %s: get: %.*s", st->url, ml, msg);
+            break;
         }
-        if (k < n) {
-            for (int j = 0; j < k; j++)
-                freeReplyObject(got[j]);
-            if (key != kbuf)
-                free(key);
-            return io_fail(st, "get", err, errlen);
-        }
-        const redisReply *last = got[n - 1];
-        if (history && last->type == REDIS_REPLY_ARRAY && last->elements == 3)
-            r[0] = last->element[0], r[1] = last->element[1], r[2] = last->element[2];
-        else if (!history)
-            r[0] = got[0];
-        if (!r[0] || !is_aggr(r[0]) ||
-            (history && (r[1]->type != REDIS_REPLY_ARRAY || r[2]->type != REDIS_REPLY_ARRAY))) {
-            const redisReply *bad = last;
-            for (int j = 0; j < n; j++)
-                if (got[j]->type == REDIS_REPLY_ERROR) {
-                    bad = got[j];
-                    break;
-                }
-            s = reply_fail(st, "get", bad, err, errlen);
-        }
-        int known = s == RFM_OK && is_str(r[0]->element[2]);
-        int later = known && !history && asof <= num_of(r[0]->element[1]);
-        if (s == RFM_OK && !known)
+        int known = a[2].p != NULL;
+        int later = known && !history && asof <= num_of(a[1]);
+        if (!known) {
             s = rfm_fail(err, errlen, RFM_ENOTFOUND, "customer %.*s: not in the state",
                          (int)(idlen > 200 ? 200 : idlen), id);
-        if (s == RFM_OK && !later)
-            fill(st, r[0]->element,
-                 history && asof <= num_of(r[0]->element[1]) ? r[1] : NULL, r[2], asof, out);
-        for (int j = 0; j < n; j++)
-            freeReplyObject(got[j]);
-        if (s != RFM_OK || !later)
             break;
+        }
+        if (!later) {
+            int inside = history && asof <= num_of(a[1]);
+            fill(st, a, inside ? &d : NULL, nd2, &iv, niv, asof, out);
+            break;
+        }
         history = 1; /* an event dated after the day: read with the history */
+    }
+    if (st->rb && st->rcap > RB_KEEP) { /* a rare large answer: its room given back */
+        char *b = realloc(st->rb, RB_START + 1);
+        if (b)
+            st->rb = b, st->rcap = RB_START;
     }
     if (key != kbuf)
         free(key);

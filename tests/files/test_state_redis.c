@@ -474,8 +474,8 @@ static void test_seen_retention(void **state)
     for (int i = 0; i < N; i++) {
         snprintf(ids[i], sizeof ids[i], "id%d", i);
         snprintf(cids[i], sizeof cids[i], "%d", i % 10);
-        ev[i] =
-            (state_event){ids[i], cids[i], "2011-06-01T10:00:00Z", NULL, NULL, 1, 1.0 + i, 0, 0, NULL};
+        ev[i] = (state_event){ids[i], cids[i], "2011-06-01T10:00:00Z", NULL, NULL, 1, 1.0 + i, 0,
+                              0,      NULL};
     }
     for (int b = 0; b < N; b += 50)
         apply_r(st, ev + b, 50, res + b);
@@ -735,7 +735,8 @@ static void test_cost(void **state)
         ev[i] =
             (state_event){ids[i],  cids[i], i % 2 ? "2011-06-01T10:00:00Z" : "2011-07-01T10:00:00Z",
                           NULL,    NULL,    1,
-                          2.5 + i, 0,       0,       NULL};
+                          2.5 + i, 0,       0,
+                          NULL};
     }
     int fd = dial_for(srv.port, 5);
     assert_true(fd >= 0);
@@ -807,19 +808,166 @@ static void test_cost(void **state)
     rstate_close(st);
 }
 
+/* The same server through its Unix socket (redis+unix://): what one
+ * handle writes over TCP the other reads over the socket, bit for bit;
+ * the URL's checks; a password kept out of messages. */
+static void test_unix_socket(void **state)
+{
+    (void)state;
+    NEED_REDIS();
+    rstate_options o;
+    rstate_default_options(&o);
+    o.prefix = "unix:";
+    rstate *tcp = open_r("unix:", NULL), *us;
+    char err[RFM_ERRLEN] = "";
+    assert_true(rstate_is_url(srv.sock_url));
+    if (rstate_open(srv.sock_url, &o, &us, err, sizeof err) != RFM_OK)
+        fail_msg("rstate_open %s: %s", srv.sock_url, err);
+    enum { N = 50 };
+    static char ids[N][16], cids[N][16], times[N][32];
+    static state_event ev[N];
+    static state_result res[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(ids[i], sizeof ids[i], "u%d", i);
+        snprintf(cids[i], sizeof cids[i], "%d", 700 + i % 10);
+        snprintf(times[i], sizeof times[i], "2011-%02d-10T10:00:00Z", 1 + i % 12);
+        ev[i] = (state_event){ids[i], cids[i], times[i], NULL, NULL, 1, 0.1 * (i + 1), 0, 0, NULL};
+    }
+    apply_r(tcp, ev, N, res);
+    int32_t days[3] = {date_parse("2011-03-01", 10), date_parse("2011-08-15", 10),
+                       (int32_t)(time(NULL) / 86400) + 1};
+    for (int c = 0; c < 10; c++)
+        for (int k = 0; k < 3; k++) {
+            state_customer a, b;
+            char id[16];
+            snprintf(id, sizeof id, "%d", 700 + c);
+            assert_int_equal(rstate_get(tcp, id, days[k], &a, err, sizeof err), RFM_OK);
+            assert_int_equal(rstate_get(us, id, days[k], &b, err, sizeof err), RFM_OK);
+            assert_memory_equal(&a.f, &b.f, sizeof a.f);
+            assert_true(a.last_event_at == b.last_event_at);
+        }
+    uint64_t na = 0, nb = 0;
+    assert_int_equal(rstate_count(tcp, &na, err, sizeof err), RFM_OK);
+    assert_int_equal(rstate_count(us, &nb, err, sizeof err), RFM_OK);
+    assert_true(na == nb && na >= 10);
+    rstate_close(us);
+    rstate_close(tcp);
+
+    char longp[200] = "redis+unix:///";
+    memset(longp + 14, 'x', sizeof longp - 15);
+    longp[sizeof longp - 1] = '\0';
+    const char *bad[] = {"redis+unix://",
+                         "redis+unix://relative/redis.sock",
+                         "redis+unix:///r.sock?db=x",
+                         "redis+unix:///r.sock?timeout=1",
+                         "redis+unix://user:pw@/r.sock",
+                         longp};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(rstate_open(bad[i], &o, &us, err, sizeof err), RFM_EINVAL);
+        assert_non_null(strstr(err, "redis+unix://"));
+    }
+    /* No such socket: RFM_EIO at once; a password shown as ***. */
+    assert_int_equal(
+        rstate_open("redis+unix://:secret@/nonexistent-dir/redis.sock", &o, &us, err, sizeof err),
+        RFM_EIO);
+    printf("    %s\n", err);
+    assert_null(strstr(err, "secret"));
+    assert_non_null(strstr(err, "redis+unix://:***@/nonexistent-dir/redis.sock"));
+}
+
+/* The read path's own wire (state_redis.c, rstate_get): an answer far
+ * larger than its first buffer, read in many pieces and summed exactly
+ * (spends in quarters: every order of addition gives the same sum); error
+ * answers (a key of another type, in the aggregates and inside the
+ * history's transaction) fail that read alone, on the same connection,
+ * which the next read still uses; a connection the server closed is
+ * replaced and the read sent again. */
+static void test_wire(void **state)
+{
+    (void)state;
+    NEED_REDIS();
+    rstate *st = open_r("wire:", NULL);
+    enum { N = 12000 }; /* days of one customer: an answer of about 400 KB */
+    state_event *ev = calloc(N, sizeof *ev);
+    state_result *res = calloc(N, sizeof *res);
+    char(*ids)[16] = calloc(N, sizeof *ids), (*times)[32] = calloc(N, sizeof *times);
+    assert_true(ev && res && ids && times);
+    int32_t day0 = date_parse("1980-01-01", 10), asof = day0 + N / 3;
+    double before = 0, after = 0;
+    for (int i = 0; i < N; i++) {
+        char d[11];
+        date_format(day0 + i, d);
+        snprintf(ids[i], sizeof ids[i], "w%d", i);
+        snprintf(times[i], sizeof times[i], "%sT12:00:00Z", d);
+        double amount = 0.25 * (i % 7 + 1);
+        ev[i] = (state_event){ids[i], "big", times[i], NULL, NULL, 1, amount, 0, 0, NULL};
+        if (day0 + i < asof)
+            before += amount;
+        else
+            after += amount;
+    }
+    apply_r(st, ev, N, res);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(res[i].outcome, STATE_APPLIED);
+    char err[RFM_ERRLEN] = "";
+    state_customer c;
+    for (int rep = 0; rep < 2; rep++) { /* the buffer grown, given back, grown again */
+        assert_int_equal(rstate_get(st, "big", asof, &c, err, sizeof err), RFM_OK);
+        assert_true(c.f.monetary == before);
+        assert_true(c.f.frequency == N / 3);
+        assert_true(c.f.future_days == N - N / 3);
+        assert_true(c.f.future_spend == after);
+        assert_true(c.f.recency == 1); /* the day before asof */
+    }
+    int32_t today = (int32_t)(time(NULL) / 86400) + 1;
+    assert_int_equal(rstate_get(st, "big", today, &c, err, sizeof err), RFM_OK);
+    assert_true(c.f.monetary == before + after && c.f.frequency == N);
+
+    int fd = dial_for(srv.port, 5);
+    assert_true(fd >= 0);
+    char buf[16384];
+    raw_cmd(fd, "INFO stats\r\n", buf, sizeof buf);
+    long conns = atol(strstr(buf, "total_connections_received:") + 27);
+    raw_cmd(fd, "SET wire:{77}:c x\r\n", buf, sizeof buf);
+    raw_cmd(fd, "HSET wire:{78}:c fd 3650 ld 3650 nd 1 ni 1 m 2 fs 2\r\n", buf, sizeof buf);
+    raw_cmd(fd, "SET wire:{78}:d x\r\n", buf, sizeof buf);
+    assert_int_equal(rstate_get(st, "77", today, &c, err, sizeof err), RFM_EIO);
+    printf("    aggregates of another type: %s\n", err);
+    assert_non_null(strstr(err, "WRONGTYPE"));
+    assert_int_equal(rstate_get(st, "77", asof, &c, err, sizeof err), RFM_EIO);
+    assert_non_null(strstr(err, "WRONGTYPE"));
+    assert_int_equal(rstate_get(st, "78", 3650, &c, err, sizeof err), RFM_EIO);
+    printf("    days of another type: %s\n", err);
+    assert_non_null(strstr(err, "WRONGTYPE"));
+    assert_int_equal(rstate_get(st, "78", today, &c, err, sizeof err), RFM_OK);
+    assert_true(c.f.monetary == 2);
+    assert_int_equal(rstate_get(st, "big", asof, &c, err, sizeof err), RFM_OK);
+    assert_true(c.f.monetary == before);
+    raw_cmd(fd, "INFO stats\r\n", buf, sizeof buf);
+    assert_int_equal(atol(strstr(buf, "total_connections_received:") + 27), conns);
+    /* The connection closed by the server while idle (a Redis restart,
+     * its client timeout): the read is sent again on a new one, once. */
+    for (int pass = 0; pass < 2; pass++) {
+        raw_cmd(fd, "CLIENT KILL TYPE normal SKIPME yes\r\n", buf, sizeof buf);
+        assert_int_equal(rstate_get(st, "big", pass ? asof : today, &c, err, sizeof err), RFM_OK);
+        assert_true(c.f.monetary == (pass ? before : before + after));
+    }
+    raw_cmd(fd, "INFO stats\r\n", buf, sizeof buf);
+    assert_int_equal(atol(strstr(buf, "total_connections_received:") + 27), conns + 2);
+    close(fd);
+    rstate_close(st);
+    free(ev), free(res), free(ids), free(times);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bad_urls_and_options),
-        cmocka_unit_test(test_event_rules),
-        cmocka_unit_test(test_exact_after_any_order),
-        cmocka_unit_test(test_same_as_sqlite),
-        cmocka_unit_test(test_kinds_and_engagement),
-        cmocka_unit_test(test_seen_retention),
-        cmocka_unit_test(test_one_replica_seeds),
-        cmocka_unit_test(test_server_killed_and_back),
-        cmocka_unit_test(test_slow_server_times_out),
-        cmocka_unit_test(test_cost),
+        cmocka_unit_test(test_bad_urls_and_options),  cmocka_unit_test(test_event_rules),
+        cmocka_unit_test(test_exact_after_any_order), cmocka_unit_test(test_same_as_sqlite),
+        cmocka_unit_test(test_kinds_and_engagement),  cmocka_unit_test(test_seen_retention),
+        cmocka_unit_test(test_one_replica_seeds),     cmocka_unit_test(test_server_killed_and_back),
+        cmocka_unit_test(test_slow_server_times_out), cmocka_unit_test(test_cost),
+        cmocka_unit_test(test_unix_socket),           cmocka_unit_test(test_wire),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -2,7 +2,8 @@
  * redis-server (--state redis://...), over raw sockets. The bundled file is
  * cut at a day as in test_events.c: the replicas are trained and seeded on
  * the lines before it (one of them seeds), the rest is sent as POST
- * /events, each batch to one replica or the other, while one replica is
+ * /events, each batch to one replica or the other (A on Redis's TCP port,
+ * B on its Unix socket: redis+unix://), while one replica is
  * killed with SIGKILL and restarted at random moments; the client resends
  * every batch it got no 200 for, to the other replica. Reads go through
  * the replica that did not take the batch. At the end every customer, read
@@ -113,7 +114,7 @@ static void test_two_replicas_one_killed(void **state)
     /* The first seeds; the second finds the store seeded (both at once:
      * test_state_redis.c, test_one_replica_seeds). */
     pid[0] = start(models, srv.url, port[0]);
-    pid[1] = start(models, srv.url, port[1]);
+    pid[1] = start(models, srv.sock_url, port[1]); /* B through the Unix socket */
     assert_true(pid[0] > 0 && pid[1] > 0);
     char cmd[256];
     snprintf(cmd, sizeof cmd, "grep -c 'seeded from the training data' %s/serve.log", dir);
@@ -185,7 +186,7 @@ static void test_two_replicas_one_killed(void **state)
             if (waitpid(pid[i], &st, WNOHANG) == pid[i]) {
                 waitpid(killer, NULL, 0);
                 kills++;
-                pid[i] = start(models, srv.url, port[i]);
+                pid[i] = start(models, i ? srv.sock_url : srv.url, port[i]);
                 assert_true(pid[i] > 0);
                 if (kills < 6)
                     ARM_KILLER();
@@ -201,7 +202,7 @@ static void test_two_replicas_one_killed(void **state)
     for (int i = 0; i < 2; i++)
         if (waitpid(pid[i], NULL, WNOHANG) == pid[i]) {
             kills++;
-            pid[i] = start(models, srv.url, port[i]);
+            pid[i] = start(models, i ? srv.sock_url : srv.url, port[i]);
             assert_true(pid[i] > 0);
         }
     print_message("  %zu batches over two replicas; %d kills, %d batches resent to the other\n", nb,
