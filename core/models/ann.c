@@ -12,8 +12,9 @@
  * does for that call and keeps the candidates in FAISS's own heap
  * (heap_*), so the neighbours, their order (ties included) and the float
  * similarities are FAISS's, bit for bit, on the CPUs whose sgemm order is
- * reproduced (blas_order). HNSW indexes and the batched ann_neighbors_all
- * still search through FAISS.
+ * reproduced (blas_order: OpenBLAS's Haswell and Zen kernels, which pack).
+ * HNSW indexes, other CPUs and the batched ann_neighbors_all still search
+ * through FAISS.
  */
 #include "ann.h"
 
@@ -341,25 +342,23 @@ rfm_status ann_vector(const ann_index *ix, int64_t row, float *out, char *err, s
 /* ------------------------------------------------------------------ */
 /* exact search without FAISS (see the top of this file) */
 
-#define FAISS_BLOCK 1024    /* FAISS 1.7.3: distance_compute_blas_database_bs */
 #define FAISS_RESERVOIR 100 /* FAISS 1.7.3: distance_compute_min_k_reservoir */
 #define EXACT_MAX_DIM 256   /* dimensions whose sgemm order was checked */
-/* The small-matrix kernel takes a block while rows x dim <= 1e6 (so every
- * block up to EXACT_MAX_DIM), in tiles of 4 rows from the block's start. */
-_Static_assert(FAISS_BLOCK * EXACT_MAX_DIM <= 1000000 && FAISS_BLOCK % 4 == 0,
-               "every FAISS block is one small-kernel call tiled from row 0 mod 4");
 
 enum {
     ORDER_FAISS, /* not reproduced here: every query goes to FAISS */
     /* One fused multiply-add chain over the components in order: OpenBLAS
      * 0.3.21's Haswell and Zen sgemm kernels, and SkylakeX's below 32. */
-    ORDER_SEQ,
-    /* OpenBLAS 0.3.21's SkylakeX/Cooperlake small-matrix kernel for
-     * A^T B (sgemm_small_kernel_b0_tn_skylakex, taken for 32 <= dim):
-     * sixteen chains, component j on chain j % 16, then a fixed tree. */
-    ORDER_SKX
+    ORDER_SEQ
 };
-
+/* Not reproduced (so searched by FAISS): SkylakeX/Cooperlake from dim 32,
+ * where sgemm takes the small-matrix kernel sgemm_small_kernel_b0_tn_skylakex
+ * (AVX-512, no packing): sixteen chains, component j on chain j % 16, then
+ * P_L = (c[4L] + c[4L+1]) + (c[4L+2] + c[4L+3]) and (P_0 + P_1) + (P_2 + P_3)
+ * for rows in its 4-row tiles, GCC's _mm512_reduce_add_ps tree for the last
+ * n % 4 rows. An AVX2 scan in that order matched FAISS bit for bit but took
+ * about 146,000 instructions a query here against 57,000 for the chain;
+ * FAISS does not pack on those CPUs, so it stays FAISS's. */
 /* How sgemm("T", "N", rows, 1, dim) sums one inner product on this CPU:
  * OpenBLAS picks its kernels by CPU at start-up and names the choice. */
 static int blas_order(int dim)
@@ -371,7 +370,7 @@ static int blas_order(int dim)
     if (!core)
         return ORDER_FAISS;
     if (strcmp(core, "SkylakeX") == 0 || strcmp(core, "Cooperlake") == 0)
-        return dim >= 32 ? ORDER_SKX : ORDER_SEQ;
+        return dim < 32 ? ORDER_SEQ : ORDER_FAISS;
     if (strcmp(core, "Haswell") == 0 || strcmp(core, "Zen") == 0)
         return ORDER_SEQ;
 #else
@@ -569,59 +568,6 @@ __attribute__((target("avx2,fma"))) static void scan_seq(const ann_index *ix, co
     }
 }
 
-/* ORDER_SKX: the small-matrix kernel's sums. Chain c (0..15) accumulates
- * components c, c + 16, ... with fused multiply-adds; a row in one of the
- * kernel's 4-row tiles (every row but the last n % 4 of the index, as
- * FAISS's blocks hold 1024 rows) is reduced as its REDUCE_4 does,
- *   ((c0+c1)+(c2+c3)) + ((c4+c5)+(c6+c7)) + ... pairwise over the four,
- * the others as GCC's _mm512_reduce_add_ps: halves, quarters, pairs. */
-__attribute__((target("avx2,fma"))) static void scan_skx(const ann_index *ix, const float *q,
-                                                         size_t k, float *hv, int64_t *hi)
-{
-    const int dim = ix->dim;
-    const int64_t groups = (ix->n + LANES - 1) / LANES;
-    const size_t gs = (size_t)dim * LANES;
-    const int64_t tiled = ix->n - ix->n % 4; /* rows below are in 4-row tiles */
-    for (int64_t g = 0; g < groups; g++) {
-        const float *p = ix->packed + (size_t)g * gs;
-        __m256 c[16];
-        for (int l = 0; l < 16; l++)
-            c[l] = _mm256_setzero_ps();
-        int j = 0;
-        for (; j + 16 <= dim; j += 16)
-            for (int l = 0; l < 16; l++)
-                c[l] = _mm256_fmadd_ps(_mm256_loadu_ps(p + (size_t)(j + l) * LANES),
-                                       _mm256_broadcast_ss(q + j + l), c[l]);
-        for (int l = 0; j + l < dim; l++)
-            c[l] = _mm256_fmadd_ps(_mm256_loadu_ps(p + (size_t)(j + l) * LANES),
-                                   _mm256_broadcast_ss(q + j + l), c[l]);
-        __m256 P[4];
-        for (int L = 0; L < 4; L++)
-            P[L] = _mm256_add_ps(_mm256_add_ps(c[4 * L], c[4 * L + 1]),
-                                 _mm256_add_ps(c[4 * L + 2], c[4 * L + 3]));
-        __m256 s = _mm256_add_ps(_mm256_add_ps(P[0], P[1]), _mm256_add_ps(P[2], P[3]));
-        int64_t r = g * LANES;
-        int nv = ix->n - r < LANES ? (int)(ix->n - r) : LANES;
-        if (r + nv > tiled) {
-            float v[LANES], cl[16][LANES];
-            _mm256_storeu_ps(v, s);
-            for (int l = 0; l < 16; l++)
-                _mm256_storeu_ps(cl[l], c[l]);
-            for (int l = 0; l < nv; l++) {
-                if (r + l < tiled)
-                    continue;
-                float t3[8], t6[4];
-                for (int e = 0; e < 8; e++)
-                    t3[e] = cl[e + 8][l] + cl[e][l];
-                for (int e = 0; e < 4; e++)
-                    t6[e] = t3[e + 4] + t3[e];
-                v[l] = (t6[0] + t6[2]) + (t6[1] + t6[3]);
-            }
-            s = _mm256_loadu_ps(v);
-        }
-        offer8(s, r, nv, k, hv, hi);
-    }
-}
 #endif
 
 /* FAISS's one-query search of the exact index for the top `fetch` rows:
@@ -641,10 +587,7 @@ static int exact_search(const ann_index *ix, const float *q, int64_t fetch, floa
         hi[i] = -1;
     }
 #if defined(ANN_AVX2)
-    if (ix->order == ORDER_SKX)
-        scan_skx(ix, q, k, hv, hi);
-    else
-        scan_seq(ix, q, k, hv, hi);
+    scan_seq(ix, q, k, hv, hi);
 #else
     (void)q;
     return -1;

@@ -298,7 +298,9 @@ static void test_filter(void **state)
  * its similarities at neighbouring ranks are more than 1e-5 apart; exact
  * ties best row first by FAISS's rule (the larger row first). k 10 and
  * 120 (FAISS's reservoir above 100), with and without a filter; dimension
- * 20 and 32 (ann.c sums the two in different orders on SkylakeX). */
+ * 20 and 32 (OpenBLAS's SkylakeX kernels sum the two differently: ann.c
+ * scans the first itself there and leaves the second to FAISS; with its
+ * Haswell or Zen kernels, and under valgrind, it scans both). */
 static void test_exact_scan_vs_references(void **state)
 {
     (void)state;
