@@ -372,13 +372,23 @@ static int h_similar(void *user, const json_t *body, json_t **out, char *msg, si
         return 422;
     if (st != RFM_OK)
         return 503; /* a FAISS failure: reported, the daemon goes on */
+    /* Built directly rather than by json_pack: its format parse per
+     * neighbour cost more than the search. The keys in the same order; a
+     * neighbour without a cluster has "segment": null, as "s?" gave. */
     json_t *list = json_array();
     for (int i = 0; list && i < found; i++) {
         const char *name =
             a->row_cluster ? segments_cluster_name(a->segments, a->row_cluster[rows[i]]) : NULL;
-        json_array_append_new(list, json_pack("{s:s,s:f,s:s?}", "customer_id",
-                                              ann_customer_id(a->ann, rows[i]), "similarity",
-                                              (double)sims[i], "segment", name));
+        json_t *o = json_object(), *cid = json_string(ann_customer_id(a->ann, rows[i]));
+        if (!o || !cid || json_object_set_new_nocheck(o, "customer_id", cid) ||
+            json_object_set_new_nocheck(o, "similarity", json_real((double)sims[i])) ||
+            json_object_set_new_nocheck(o, "segment", name ? json_string(name) : json_null())) {
+            if (!o)
+                json_decref(cid);
+            json_decref(o);
+            continue; /* as json_pack's NULL was: the neighbour left out */
+        }
+        json_array_append_new(list, o);
     }
     *out = json_pack("{s:o,s:s}", "neighbors", list, "model_version",
                      a->ann_version ? a->ann_version : "");

@@ -1,12 +1,30 @@
 /* ann.c - lookalike index over FAISS's C API; file format and contracts in
  * ann.h. Only the official C API headers are used to talk to FAISS, so the
  * day Debian ships libfaiss_c this file links against it unchanged.
+ *
+ * One query on the exact index does not go through FAISS: FAISS's
+ * IndexFlat search of one query (BLAS path, which rfm-serve selects) packs
+ * the whole matrix for sgemm on every call, runs an OpenMP region and a
+ * heap of doubles-width bookkeeping; that was 450,000 of the 648,000
+ * instructions of a POST /similar_customers. Here the vectors are packed
+ * once, at build or load (exact_pack), and a query is one pass over them
+ * (exact_scan) that sums each inner product in the order OpenBLAS's sgemm
+ * does for that call and keeps the candidates in FAISS's own heap
+ * (heap_*), so the neighbours, their order (ties included) and the float
+ * similarities are FAISS's, bit for bit, on the CPUs whose sgemm order is
+ * reproduced (blas_order: OpenBLAS's Haswell and Zen kernels, which pack).
+ * HNSW indexes, other CPUs and the batched ann_neighbors_all still search
+ * through FAISS.
  */
 #include "ann.h"
 
+#include <cblas.h>
 #include <errno.h>
+#include <float.h>
 #include <faiss/c_api/AutoTune_c.h>
+#include <faiss/c_api/IndexFlat_c.h>
 #include <faiss/c_api/Index_c.h>
+#include <faiss/c_api/MetaIndexes_c.h>
 #include <faiss/c_api/error_c.h>
 #include <faiss/c_api/index_factory_c.h>
 #include <faiss/c_api/index_io_c.h>
@@ -18,11 +36,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define ANN_AVX2 1
+#endif
 
 #define HEADER_LEN 56
 #define FORMAT_VERSION 1u
 static const unsigned char MAGIC[8] = {'R', 'F', 'M', 'A', 'N', 'N', 0, 0};
 #define REGEN "; regenerate it with rfm-train --only embeddings"
+#define LANES 8 /* rows per packed group (ann_index.packed): one AVX2 register of floats */
 
 struct ann_index {
     FaissIndex *index;
@@ -35,7 +58,15 @@ struct ann_index {
     int64_t *id_off; /* row -> offset in id_buf (n entries) */
     int64_t *slots;  /* open-addressing table of row + 1, 0 = empty */
     uint64_t mask;   /* slots has mask + 1 entries */
+    /* Exact index only (NULL for HNSW): every vector again, packed for
+     * exact_scan. Rows in groups of LANES, component-major inside a group:
+     * row r's component j is packed[((r / LANES) * dim + j) * LANES + r % LANES];
+     * the last group is padded with zero rows, never returned. */
+    float *packed;
+    int order; /* ORDER_*: how sgemm sums one inner product (blas_order) */
 };
+
+static rfm_status exact_pack(ann_index *ix, char *err, size_t errlen);
 
 /* ------------------------------------------------------------------ */
 /* helpers */
@@ -105,6 +136,7 @@ void ann_free(ann_index *ix)
     free(ix->id_buf);
     free(ix->id_off);
     free(ix->slots);
+    free(ix->packed);
     free(ix);
 }
 
@@ -248,6 +280,8 @@ rfm_status ann_build(const float *vectors, int64_t n, int dim, const char *const
         goto fail;
     }
     st = set_ef_search(ix, err, errlen);
+    if (st == RFM_OK)
+        st = exact_pack(ix, err, errlen);
     if (st != RFM_OK)
         goto fail;
     free(xids);
@@ -293,6 +327,12 @@ rfm_status ann_vector(const ann_index *ix, int64_t row, float *out, char *err, s
     if (row < 0 || row >= ix->n)
         return rfm_fail(err, errlen, RFM_EINVAL, "row %lld outside [0, %lld)", (long long)row,
                         (long long)ix->n);
+    if (ix->packed) { /* the same floats FAISS holds, without its id lookup */
+        const float *g = ix->packed + (size_t)(row / LANES) * LANES * ix->dim + row % LANES;
+        for (int j = 0; j < ix->dim; j++)
+            out[j] = g[(size_t)j * LANES];
+        return RFM_OK;
+    }
     int rc = faiss_Index_reconstruct(ix->index, row, out);
     if (rc)
         return faiss_fail(err, errlen, rc, "reconstruct");
@@ -300,7 +340,270 @@ rfm_status ann_vector(const ann_index *ix, int64_t row, float *out, char *err, s
 }
 
 /* ------------------------------------------------------------------ */
+/* exact search without FAISS (see the top of this file) */
+
+#define FAISS_RESERVOIR 100 /* FAISS 1.7.3: distance_compute_min_k_reservoir */
+#define EXACT_MAX_DIM 256   /* dimensions whose sgemm order was checked */
+
+enum {
+    ORDER_FAISS, /* not reproduced here: every query goes to FAISS */
+    /* One fused multiply-add chain over the components in order: OpenBLAS
+     * 0.3.21's Haswell and Zen sgemm kernels, and SkylakeX's below 32. */
+    ORDER_SEQ
+};
+/* Not reproduced (so searched by FAISS): SkylakeX/Cooperlake from dim 32,
+ * where sgemm takes the small-matrix kernel sgemm_small_kernel_b0_tn_skylakex
+ * (AVX-512, no packing): sixteen chains, component j on chain j % 16, then
+ * P_L = (c[4L] + c[4L+1]) + (c[4L+2] + c[4L+3]) and (P_0 + P_1) + (P_2 + P_3)
+ * for rows in its 4-row tiles, GCC's _mm512_reduce_add_ps tree for the last
+ * n % 4 rows. An AVX2 scan in that order matched FAISS bit for bit but took
+ * about 146,000 instructions a query here against 57,000 for the chain;
+ * FAISS does not pack on those CPUs, so it stays FAISS's. */
+/* How sgemm("T", "N", rows, 1, dim) sums one inner product on this CPU:
+ * OpenBLAS picks its kernels by CPU at start-up and names the choice. */
+static int blas_order(int dim)
+{
+#if defined(ANN_AVX2)
+    if (dim > EXACT_MAX_DIM || !__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
+        return ORDER_FAISS;
+    const char *core = openblas_get_corename();
+    if (!core)
+        return ORDER_FAISS;
+    if (strcmp(core, "SkylakeX") == 0 || strcmp(core, "Cooperlake") == 0)
+        return dim < 32 ? ORDER_SEQ : ORDER_FAISS;
+    if (strcmp(core, "Haswell") == 0 || strcmp(core, "Zen") == 0)
+        return ORDER_SEQ;
+#else
+    (void)dim;
+#endif
+    return ORDER_FAISS;
+}
+
+/* FAISS's min-heap of (similarity, row) (utils/Heap.h, CMin<float,int64_t>),
+ * ported so that ties fall as they did: the top is the smallest similarity,
+ * of equal ones the smallest row. */
+static int cmp2(float a1, float b1, int64_t a2, int64_t b2)
+{
+    return a1 < b1 || (a1 == b1 && a2 < b2);
+}
+
+static void heap_replace_top(size_t k, float *bh_val, int64_t *bh_ids, float val, int64_t id)
+{
+    bh_val--; /* 1-based, as in FAISS */
+    bh_ids--;
+    size_t i = 1, i1, i2;
+    for (;;) {
+        i1 = i << 1;
+        i2 = i1 + 1;
+        if (i1 > k)
+            break;
+        if (i2 == k + 1 || cmp2(bh_val[i1], bh_val[i2], bh_ids[i1], bh_ids[i2])) {
+            if (cmp2(val, bh_val[i1], id, bh_ids[i1]))
+                break;
+            bh_val[i] = bh_val[i1];
+            bh_ids[i] = bh_ids[i1];
+            i = i1;
+        } else {
+            if (cmp2(val, bh_val[i2], id, bh_ids[i2]))
+                break;
+            bh_val[i] = bh_val[i2];
+            bh_ids[i] = bh_ids[i2];
+            i = i2;
+        }
+    }
+    bh_val[i] = val;
+    bh_ids[i] = id;
+}
+
+static void heap_pop(size_t k, float *bh_val, int64_t *bh_ids)
+{
+    bh_val--;
+    bh_ids--;
+    float val = bh_val[k];
+    int64_t id = bh_ids[k];
+    size_t i = 1, i1, i2;
+    for (;;) {
+        i1 = i << 1;
+        i2 = i1 + 1;
+        if (i1 > k)
+            break;
+        if (i2 == k + 1 || cmp2(bh_val[i1], bh_val[i2], bh_ids[i1], bh_ids[i2])) {
+            if (cmp2(val, bh_val[i1], id, bh_ids[i1]))
+                break;
+            bh_val[i] = bh_val[i1];
+            bh_ids[i] = bh_ids[i1];
+            i = i1;
+        } else {
+            if (cmp2(val, bh_val[i2], id, bh_ids[i2]))
+                break;
+            bh_val[i] = bh_val[i2];
+            bh_ids[i] = bh_ids[i2];
+            i = i2;
+        }
+    }
+    bh_val[i] = bh_val[k];
+    bh_ids[i] = bh_ids[k];
+}
+
+/* Best first; unfilled entries (-FLT_MAX, -1) last. */
+static void heap_reorder(size_t k, float *bh_val, int64_t *bh_ids)
+{
+    size_t i, ii;
+    for (i = 0, ii = 0; i < k; i++) {
+        float val = bh_val[0];
+        int64_t id = bh_ids[0];
+        heap_pop(k - i, bh_val, bh_ids);
+        bh_val[k - ii - 1] = val;
+        bh_ids[k - ii - 1] = id;
+        if (id != -1)
+            ii++;
+    }
+    memmove(bh_val, bh_val + k - ii, ii * sizeof *bh_val);
+    memmove(bh_ids, bh_ids + k - ii, ii * sizeof *bh_ids);
+    for (; ii < k; ii++) {
+        bh_val[ii] = -FLT_MAX;
+        bh_ids[ii] = -1;
+    }
+}
+
+/* Pack every row (FAISS's own copy, through reconstruct) for exact_scan,
+ * when this CPU's sgemm order is reproduced and the index is IDMap2 over
+ * a flat inner-product index with ids 0..n-1 in order (what ann_build
+ * makes). Otherwise leave packed NULL: searches go through FAISS. */
+static rfm_status exact_pack(ann_index *ix, char *err, size_t errlen)
+{
+    ix->order = ix->hnsw ? ORDER_FAISS : blas_order(ix->dim);
+    if (ix->order == ORDER_FAISS)
+        return RFM_OK;
+    FaissIndexIDMap2 *m = faiss_IndexIDMap2_cast(ix->index);
+    idx_t *map = NULL;
+    size_t len = 0;
+    if (m)
+        faiss_IndexIDMap2_id_map(m, &map, &len);
+    int ok = m && faiss_IndexFlat_cast(faiss_IndexIDMap2_sub_index(m)) && len == (size_t)ix->n;
+    for (size_t i = 0; ok && i < len; i++)
+        ok = map[i] == (idx_t)i;
+    if (!ok) {
+        ix->order = ORDER_FAISS;
+        return RFM_OK;
+    }
+    size_t groups = (size_t)(ix->n + LANES - 1) / LANES;
+    float *packed = calloc(groups * LANES * (size_t)ix->dim, sizeof *packed);
+    float v[EXACT_MAX_DIM];
+    if (!packed)
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory packing %lld vectors",
+                        (long long)ix->n);
+    for (int64_t r = 0; r < ix->n; r++) {
+        int rc = faiss_Index_reconstruct(ix->index, r, v);
+        if (rc) {
+            free(packed);
+            return faiss_fail(err, errlen, rc, "reconstruct (FAISS ids are not rows 0..n-1)");
+        }
+        float *g = packed + (size_t)(r / LANES) * LANES * ix->dim + r % LANES;
+        for (int j = 0; j < ix->dim; j++)
+            g[(size_t)j * LANES] = v[j];
+    }
+    ix->packed = packed;
+    return RFM_OK;
+}
+
+#if defined(ANN_AVX2)
+/* Offer one group's similarities (rows r0.., nv of them) to the heap, in
+ * row order, as FAISS's HeapResultHandler::add_results does: a row enters
+ * when strictly better than the top. */
+__attribute__((target("avx2,fma"))) static inline void offer8(__m256 s, int64_t r0, int nv,
+                                                              size_t k, float *hv, int64_t *hi)
+{
+    __m256 t = _mm256_set1_ps(hv[0]);
+    if (!(_mm256_movemask_ps(_mm256_cmp_ps(t, s, _CMP_LT_OQ)) & ((1 << nv) - 1)))
+        return;
+    float v[LANES];
+    _mm256_storeu_ps(v, s);
+    for (int l = 0; l < nv; l++)
+        if (hv[0] < v[l])
+            heap_replace_top(k, hv, hi, v[l], r0 + l);
+}
+
+/* ORDER_SEQ: row . q as one chain of fused multiply-adds over j = 0..dim-1,
+ * SEQ_GROUPS groups at a time to share each broadcast of q[j]. */
+#define SEQ_GROUPS 8
+__attribute__((target("avx2,fma"))) static void scan_seq(const ann_index *ix, const float *q,
+                                                         size_t k, float *hv, int64_t *hi)
+{
+    const int dim = ix->dim;
+    const int64_t groups = (ix->n + LANES - 1) / LANES;
+    const size_t gs = (size_t)dim * LANES;
+    int64_t g = 0;
+    for (; g + SEQ_GROUPS <= groups; g += SEQ_GROUPS) {
+        const float *p = ix->packed + (size_t)g * gs;
+        /* Named, not an array: GCC 12 stores an array of accumulators back
+         * to the stack on every step. */
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
+               a7 = a0;
+        for (int j = 0; j < dim; j++, p += LANES) {
+            __m256 qj = _mm256_broadcast_ss(q + j);
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(p), qj, a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(p + gs), qj, a1);
+            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(p + 2 * gs), qj, a2);
+            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(p + 3 * gs), qj, a3);
+            a4 = _mm256_fmadd_ps(_mm256_loadu_ps(p + 4 * gs), qj, a4);
+            a5 = _mm256_fmadd_ps(_mm256_loadu_ps(p + 5 * gs), qj, a5);
+            a6 = _mm256_fmadd_ps(_mm256_loadu_ps(p + 6 * gs), qj, a6);
+            a7 = _mm256_fmadd_ps(_mm256_loadu_ps(p + 7 * gs), qj, a7);
+        }
+        const __m256 a[SEQ_GROUPS] = {a0, a1, a2, a3, a4, a5, a6, a7};
+        for (int b = 0; b < SEQ_GROUPS; b++) {
+            int64_t r = (g + b) * LANES;
+            offer8(a[b], r, ix->n - r < LANES ? (int)(ix->n - r) : LANES, k, hv, hi);
+        }
+    }
+    for (; g < groups; g++) {
+        const float *p = ix->packed + (size_t)g * gs;
+        __m256 a0 = _mm256_setzero_ps();
+        for (int j = 0; j < dim; j++)
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(p + (size_t)j * LANES), _mm256_broadcast_ss(q + j),
+                                 a0);
+        int64_t r = g * LANES;
+        offer8(a0, r, ix->n - r < LANES ? (int)(ix->n - r) : LANES, k, hv, hi);
+    }
+}
+
+#endif
+
+/* FAISS's one-query search of the exact index for the top `fetch` rows:
+ * rows best first into lab (-1 past n) and their similarities into d.
+ * Returns 0, or -1 when FAISS's answer cannot be known without FAISS: from
+ * 100 results FAISS keeps a reservoir whose choice among rows tied at the
+ * cut differs from the heap's, so a tie there is left to FAISS. hv/hi
+ * hold fetch + 1 entries. */
+static int exact_search(const ann_index *ix, const float *q, int64_t fetch, float *hv, int64_t *hi)
+{
+    size_t k = (size_t)fetch;
+    int reservoir = fetch >= FAISS_RESERVOIR && fetch < ix->n;
+    if (reservoir)
+        k++; /* one more, to see whether the cut falls between two equal values */
+    for (size_t i = 0; i < k; i++) {
+        hv[i] = -FLT_MAX;
+        hi[i] = -1;
+    }
+#if defined(ANN_AVX2)
+    scan_seq(ix, q, k, hv, hi);
+#else
+    (void)q;
+    return -1;
+#endif
+    heap_reorder(k, hv, hi);
+    if (reservoir && hv[k - 2] == hv[k - 1])
+        return -1;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* search */
+
+/* Results one search keeps on the stack; larger fetches (filters on big
+ * indexes) are allocated. */
+#define STACK_FETCH 512
 
 /* Search one unit query, skipping `exclude` (or -1) and rows keep rejects. */
 static rfm_status search_one(const ann_index *ix, const float *q, int k, int64_t exclude,
@@ -320,28 +623,38 @@ static rfm_status search_one(const ann_index *ix, const float *q, int k, int64_t
     }
     if (fetch > limit)
         fetch = limit;
-    float *d = NULL;
-    int64_t *lab = NULL;
+    float dbuf[STACK_FETCH + 1];
+    int64_t lbuf[STACK_FETCH + 1];
+    float *d = dbuf;
+    int64_t *lab = lbuf;
+    int64_t cap = STACK_FETCH;
     rfm_status st = RFM_OK;
     int got = 0;
     for (;;) {
-        float *nd = realloc(d, (size_t)fetch * sizeof *d);
-        if (nd)
+        if (fetch > cap) { /* fetch + 1 entries: exact_search may look one further */
+            float *nd = malloc((size_t)(fetch + 1) * sizeof *d);
+            int64_t *nl = malloc((size_t)(fetch + 1) * sizeof *lab);
+            if (d != dbuf)
+                free(d);
+            if (lab != lbuf)
+                free(lab);
             d = nd;
-        int64_t *nl = realloc(lab, (size_t)fetch * sizeof *lab);
-        if (nl)
             lab = nl;
-        if (!nd || !nl) {
-            st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory for %lld search results",
-                          (long long)fetch);
-            goto done;
+            cap = fetch;
+            if (!nd || !nl) {
+                st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory for %lld search results",
+                              (long long)fetch);
+                goto done;
+            }
         }
-        int prev = omp_enter(ix->query_threads);
-        int rc = faiss_Index_search(ix->index, 1, q, fetch, d, lab);
-        omp_leave(prev);
-        if (rc) {
-            st = faiss_fail(err, errlen, rc, "search");
-            goto done;
+        if (!ix->packed || exact_search(ix, q, fetch, d, lab) != 0) {
+            int prev = omp_enter(ix->query_threads);
+            int rc = faiss_Index_search(ix->index, 1, q, fetch, d, lab);
+            omp_leave(prev);
+            if (rc) {
+                st = faiss_fail(err, errlen, rc, "search");
+                goto done;
+            }
         }
         got = 0;
         for (int64_t i = 0; i < fetch && got < k; i++) {
@@ -359,8 +672,10 @@ static rfm_status search_one(const ann_index *ix, const float *q, int k, int64_t
     }
     *n_found = got;
 done:
-    free(d);
-    free(lab);
+    if (d != dbuf)
+        free(d);
+    if (lab != lbuf)
+        free(lab);
     return st;
 }
 
@@ -757,6 +1072,8 @@ rfm_status ann_load(const char *path, const ann_params *p, ann_index **out, char
         }
     }
     st = set_ef_search(ix, err, errlen);
+    if (st == RFM_OK)
+        st = exact_pack(ix, err, errlen);
     if (st != RFM_OK)
         goto fail;
     free(idb);

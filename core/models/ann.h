@@ -8,6 +8,14 @@
  * from the parameters). FAISS id i is row i of the vectors given to
  * ann_build, and the index keeps the customer id string of every row.
  *
+ * One query on the exact index is answered without FAISS's search (which
+ * packs the whole matrix for BLAS on every call): the vectors are packed
+ * once at build/load (a second copy: n x dim floats) and scanned with the
+ * inner products summed in the order OpenBLAS's Haswell/Zen sgemm uses and
+ * FAISS's heap, so answers are FAISS's bit for bit (ann.c: on the CPUs
+ * where OpenBLAS takes those kernels; elsewhere, and for HNSW, FAISS
+ * searches as before).
+ *
  * Workload: built once by the trainer (thousands to millions of rows,
  * dim 8..256), loaded once by the server, then read by many threads, one
  * query each: a single query must take microseconds to a couple of

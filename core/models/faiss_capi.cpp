@@ -14,6 +14,8 @@
  */
 #include <faiss/AutoTune.h>
 #include <faiss/Index.h>
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexIDMap.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/index_factory.h>
 #include <faiss/index_io.h>
@@ -25,7 +27,9 @@
 
 extern "C" {
 #include <faiss/c_api/AutoTune_c.h>
+#include <faiss/c_api/IndexFlat_c.h>
 #include <faiss/c_api/Index_c.h>
+#include <faiss/c_api/MetaIndexes_c.h>
 #include <faiss/c_api/error_c.h>
 #include <faiss/c_api/index_factory_c.h>
 #include <faiss/c_api/index_io_c.h>
@@ -118,6 +122,30 @@ int faiss_Index_search(const FaissIndex *index, idx_t n, const float *x, idx_t k
 int faiss_Index_reconstruct(const FaissIndex *index, idx_t key, float *recons)
 {
     return guarded([&] { cix(index)->reconstruct(key, recons); });
+}
+
+FaissIndexIDMap2 *faiss_IndexIDMap2_cast(FaissIndex *index)
+{
+    return reinterpret_cast<FaissIndexIDMap2 *>(dynamic_cast<faiss::IndexIDMap2 *>(ix(index)));
+}
+
+void faiss_IndexIDMap2_id_map(FaissIndexIDMap2 *index, idx_t **p_id_map, size_t *p_size)
+{
+    auto *m = reinterpret_cast<faiss::IndexIDMap2 *>(index);
+    if (p_id_map)
+        *p_id_map = m->id_map.data();
+    if (p_size)
+        *p_size = m->id_map.size();
+}
+
+FaissIndex *faiss_IndexIDMap2_sub_index(FaissIndexIDMap2 *index)
+{
+    return reinterpret_cast<FaissIndex *>(reinterpret_cast<faiss::IndexIDMap2 *>(index)->index);
+}
+
+FaissIndexFlat *faiss_IndexFlat_cast(FaissIndex *index)
+{
+    return reinterpret_cast<FaissIndexFlat *>(dynamic_cast<faiss::IndexFlat *>(ix(index)));
 }
 
 int faiss_write_index(const FaissIndex *idx, FILE *f)
