@@ -415,34 +415,12 @@ static void heap_replace_top(size_t k, float *bh_val, int64_t *bh_ids, float val
     bh_ids[i] = id;
 }
 
+/* FAISS's heap_pop: its last entry sifted down from the top, which is
+ * heap_replace_top with that entry (the sift never writes the last slot
+ * before reading it). The caller then treats the heap as k - 1 long. */
 static void heap_pop(size_t k, float *bh_val, int64_t *bh_ids)
 {
-    bh_val--;
-    bh_ids--;
-    float val = bh_val[k];
-    int64_t id = bh_ids[k];
-    size_t i = 1, i1, i2;
-    for (;;) {
-        i1 = i << 1;
-        i2 = i1 + 1;
-        if (i1 > k)
-            break;
-        if (i2 == k + 1 || cmp2(bh_val[i1], bh_val[i2], bh_ids[i1], bh_ids[i2])) {
-            if (cmp2(val, bh_val[i1], id, bh_ids[i1]))
-                break;
-            bh_val[i] = bh_val[i1];
-            bh_ids[i] = bh_ids[i1];
-            i = i1;
-        } else {
-            if (cmp2(val, bh_val[i2], id, bh_ids[i2]))
-                break;
-            bh_val[i] = bh_val[i2];
-            bh_ids[i] = bh_ids[i2];
-            i = i2;
-        }
-    }
-    bh_val[i] = bh_val[k];
-    bh_ids[i] = bh_ids[k];
+    heap_replace_top(k, bh_val, bh_ids, bh_val[k - 1], bh_ids[k - 1]);
 }
 
 /* Best first; unfilled entries (-FLT_MAX, -1) last. */

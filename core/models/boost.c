@@ -309,6 +309,19 @@ static inline unsigned leaf_pattern(const leaf_rule *r, const uint8_t *dir)
     return ((1u << r->m) - 1) & ~clear;
 }
 
+/* The direction x takes at each inner node of tree ts (1: left). */
+static inline void tree_dirs(const boost_model *m, const tree_span *ts, const double *x,
+                             uint8_t *dir)
+{
+    for (size_t k = 0; k < ts->nnodes; k++) {
+        size_t n = ts->first + k;
+        if (m->left[n] >= 0) {
+            double v = x[m->feat[n]];
+            dir[k] = isnan(v) ? m->dleft[n] : (float)v < m->thr[n];
+        }
+    }
+}
+
 /* shap_fast for d <= WIDE_D: phi in registers, each leaf's wide row added
  * whole; the margin adds, per tree, the one leaf whose pattern is full
  * (the leaf x reaches), as shap_fast does. */
@@ -321,13 +334,7 @@ static double shap_wide(const boost_model *m, const double *x, double *phi)
     uint8_t dir[(2 << FAST_DEPTH)];
     for (size_t t = 0; t < m->ntrees; t++) {
         const tree_span *ts = &m->trees[t];
-        for (size_t k = 0; k < ts->nnodes; k++) {
-            size_t n = ts->first + k;
-            if (m->left[n] >= 0) {
-                double v = x[m->feat[n]];
-                dir[k] = isnan(v) ? m->dleft[n] : (float)v < m->thr[n];
-            }
-        }
+        tree_dirs(m, ts, x, dir);
         double hit = 0.0;
         for (size_t l = ts->lfirst; l < ts->lfirst + ts->nleaves; l++) {
             const leaf_rule *r = &m->leaves[l];
@@ -353,13 +360,7 @@ static double shap_fast(const boost_model *m, const double *x, double *phi)
     uint8_t dir[(2 << FAST_DEPTH)];
     for (size_t t = 0; t < m->ntrees; t++) {
         const tree_span *ts = &m->trees[t];
-        for (size_t k = 0; k < ts->nnodes; k++) {
-            size_t n = ts->first + k;
-            if (m->left[n] >= 0) {
-                double v = x[m->feat[n]];
-                dir[k] = isnan(v) ? m->dleft[n] : (float)v < m->thr[n];
-            }
-        }
+        tree_dirs(m, ts, x, dir);
         for (size_t l = ts->lfirst; l < ts->lfirst + ts->nleaves; l++) {
             const leaf_rule *r = &m->leaves[l];
             unsigned full = (1u << r->m) - 1, pat = leaf_pattern(r, dir);
