@@ -100,18 +100,10 @@ static void string(buf *b, const char *s, size_t n)
     put1(b, '"');
 }
 
-/* Digits by hand: printf was a tenth of a small reply's cost. */
 static void integer(buf *b, long long v)
 {
-    char t[24];
-    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
-    size_t k = sizeof t;
-    do
-        t[--k] = (char)('0' + u % 10);
-    while ((u /= 10) > 0);
-    if (v < 0)
-        t[--k] = '-';
-    put(b, t + k, sizeof t - k);
+    char t[NUMFMT_INT_LEN];
+    put(b, t, numfmt_int64(v, t));
 }
 
 /* ".0" appended when the text has neither '.' nor an exponent, so that it

@@ -172,3 +172,18 @@ size_t numfmt_double(double x, char out[NUMFMT_LEN])
     }
     return layout(x < 0, dig, k, n, out);
 }
+
+size_t numfmt_int64(int64_t v, char out[NUMFMT_INT_LEN])
+{
+    char dig[NUMFMT_INT_LEN];
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    size_t k = 0, len = 0;
+    do
+        dig[k++] = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0)
+        out[len++] = '-';
+    while (k)
+        out[len++] = dig[--k];
+    return len;
+}

@@ -149,23 +149,6 @@ static rfm_status put_csv_string(export_writer *w, const char *s, size_t n, char
     return RFM_OK;
 }
 
-/* The decimal text of v (what printf's %lld writes) at out, which has
- * room for 20 characters; returns its length. */
-static size_t put_int64(char *out, int64_t v)
-{
-    char dig[20];
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    size_t k = 0, len = 0;
-    do
-        dig[k++] = (char)('0' + u % 10);
-    while (u /= 10);
-    if (v < 0)
-        out[len++] = '-';
-    while (k)
-        out[len++] = dig[--k];
-    return len;
-}
-
 static rfm_status put_json_string(export_writer *w, const char *s, size_t n, char *err,
                                   size_t errlen)
 {
@@ -234,7 +217,7 @@ static rfm_status put_text_row(export_writer *w, const parquet_value *row, int h
             if (st != RFM_OK)
                 return st;
         } else if (c->type == PARQUET_INT64) {
-            w->len += put_int64(w->out + w->len, v->i);
+            w->len += numfmt_int64(v->i, w->out + w->len);
         } else {
             char num[NUMFMT_LEN];
             put(w, num, numfmt_double(v->d, num));

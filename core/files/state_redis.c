@@ -205,7 +205,8 @@ const char *rstate_check_options(const rstate_options *o, char *buf, size_t len)
 
 int rstate_is_url(const char *path)
 {
-    return path && (strncmp(path, "redis://", 8) == 0 || strncmp(path, UNIX_SCHEME, 13) == 0);
+    return path && (strncmp(path, "redis://", 8) == 0 ||
+                    strncmp(path, UNIX_SCHEME, sizeof UNIX_SCHEME - 1) == 0);
 }
 
 /* redis+unix://[:PASSWORD@]/PATH[?db=N]: the socket path and database. */
@@ -238,8 +239,8 @@ static const char *parse_url(rstate *st, const char *url)
 {
     if (!rstate_is_url(url))
         return "must start with redis:// or redis+unix://";
-    int unix_sock = strncmp(url, UNIX_SCHEME, 13) == 0;
-    const char *p = url + (unix_sock ? 13 : 8), *at = strchr(p, '@');
+    int unix_sock = strncmp(url, UNIX_SCHEME, sizeof UNIX_SCHEME - 1) == 0;
+    const char *p = url + (unix_sock ? sizeof UNIX_SCHEME - 1 : 8), *at = strchr(p, '@');
     if (at) {
         if (*p != ':')
             return "a user name is not supported: redis://:PASSWORD@HOST:PORT/DB";
@@ -490,7 +491,8 @@ rfm_status rstate_open(const char *url, const rstate_options *opt, rstate **out,
     }
     /* Messages name the URL without its password. */
     const char *pw_end = rstate_is_url(url) ? strchr(url, '@') : NULL;
-    const char *scheme = strncmp(url, UNIX_SCHEME, 13) == 0 ? UNIX_SCHEME : "redis://";
+    const char *scheme =
+        strncmp(url, UNIX_SCHEME, sizeof UNIX_SCHEME - 1) == 0 ? UNIX_SCHEME : "redis://";
     size_t ulen = pw_end ? strlen(pw_end) + 24 : 0;
     if (pw_end && (st->url = malloc(ulen)) != NULL)
         snprintf(st->url, ulen, "%s:***%s", scheme, pw_end);
@@ -710,14 +712,8 @@ static int wb_room(rstate *st, size_t n)
  * costs ten times as much). */
 static char *put_head(char *w, char t, size_t n)
 {
-    char d[24];
-    int k = 0;
-    do
-        d[k++] = (char)('0' + n % 10);
-    while ((n /= 10) != 0);
     *w++ = t;
-    while (k)
-        *w++ = d[--k];
+    w += numfmt_int64((int64_t)n, w);
     *w++ = '\r', *w++ = '\n';
     return w;
 }

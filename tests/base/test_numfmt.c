@@ -225,12 +225,35 @@ static void test_fast_equals_plain(void **state)
 #undef SAME
 }
 
+/* numfmt_int64 against printf's %lld: the edges and 200,000 values of
+ * every magnitude. */
+static void test_int64_as_printf(void **state)
+{
+    (void)state;
+    rfm_rng r;
+    rfm_rng_seed(&r, 64);
+    const int64_t edge[] = {0, 1, -1, 9, 10, -10, 99, 100, INT64_MAX, INT64_MIN, INT64_MIN + 1};
+    for (size_t i = 0; i < sizeof edge / sizeof *edge + 200000; i++) {
+        int64_t v = i < sizeof edge / sizeof *edge
+                        ? edge[i]
+                        : (int64_t)(rfm_rng_u64(&r) >> rfm_rng_below(&r, 64));
+        if (i % 2 && v != INT64_MIN)
+            v = -v;
+        char want[32], got[NUMFMT_INT_LEN + 1];
+        snprintf(want, sizeof want, "%lld", (long long)v);
+        size_t n = numfmt_int64(v, got);
+        got[n] = '\0';
+        assert_string_equal(got, want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_known),
         cmocka_unit_test(test_million_round_trip_and_shortest),
         cmocka_unit_test(test_fast_equals_plain),
+        cmocka_unit_test(test_int64_as_printf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
