@@ -391,14 +391,17 @@ static int load_gains(const char *dir, const json_t *manifest, const rfm_config 
 /* ---- pass 2 over two threads ---------------------------------------------
  * Pass 1 is bulk_plan_new's (core/files/bulk.h), on two threads, each
  * over half the table with its own lifetime-value cache (score.h). Pass 2
- * keeps the rows in order: one thread scores the next batch of rows while
- * the main thread writes the current one through the export writer (which
- * formats the numbers). */
+ * keeps the rows in order and goes by rounds of two batches: two threads
+ * score the next round's batches (each with its own score_models) and,
+ * for the text formats, format their rows into parts (export.h), while
+ * the main thread writes the round before: splices its parts, or for
+ * Parquet writes its rows, which only one thread can do. */
 enum { BATCH = 4096 };
 typedef struct {
     const bulk_plan *plan;
     const score_models *sm;
     const previous *prev; /* NULL: every row */
+    export_writer *part;  /* the rows' text (CSV, JSON Lines); NULL: Parquet */
     size_t from, to;      /* positions in the output order */
     size_t count;         /* rows to write */
     bulk_row o[BATCH];
@@ -411,15 +414,44 @@ static void *score_batch(void *arg)
     batch *b = arg;
     b->count = 0, b->st = RFM_OK;
     for (size_t k = b->from; k < b->to; k++) {
-        bulk_row *o = &b->o[b->count];
+        bulk_row *o = &b->o[b->part ? 0 : b->count];
         int written;
         if ((b->st = bulk_row_at(b->plan, b->sm, k, o, &written, b->err, sizeof b->err)) != RFM_OK)
             return NULL;
         if (!written || (b->prev && previous_same(b->prev, o->id, row_fingerprint(o))))
             continue;
+        if (b->part && (b->st = export_row(b->part, o->v, b->err, sizeof b->err)) != RFM_OK)
+            return NULL;
         b->count++;
     }
     return NULL;
+}
+
+/* A round's two batches scored: one on a new thread and one here when
+ * go_on is 0; both on new threads (joined by round_join) when it is 1.
+ * A batch whose thread cannot be started is scored in round_join. */
+typedef struct {
+    batch *b[2];
+    pthread_t th[2];
+    int started[2];
+} round_;
+
+static void round_start(round_ *r, int both)
+{
+    for (int t = 0; t < 2; t++)
+        r->started[t] = (both || t == 0) && r->b[t]->from < r->b[t]->to &&
+                        pthread_create(&r->th[t], NULL, score_batch, r->b[t]) == 0;
+}
+
+static void round_join(round_ *r)
+{
+    for (int t = 0; t < 2; t++) {
+        if (r->started[t])
+            pthread_join(r->th[t], NULL);
+        else
+            score_batch(r->b[t]);
+        r->started[t] = 0;
+    }
 }
 
 int main(int argc, char **argv)
@@ -563,7 +595,7 @@ int main(int argc, char **argv)
     memset(&prev, 0, sizeof prev);
     bulk_plan *plan = NULL;
     gains *gn = NULL;
-    batch *bt[2] = {NULL, NULL};
+    batch *bt[4] = {NULL, NULL, NULL, NULL};
     export_writer *w = NULL;
     if (load_models(models_dir, !state_path, &m, err, sizeof err) != RFM_OK ||
         (state_path && load_state(state_path, asof, &m, err, sizeof err) != RFM_OK)) {
@@ -594,6 +626,7 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    double t_load = monotime_s();
     /* Pass 1: the percentile keys, the filters and the targeting key. */
     score_models sm2[2] = {m.sm, m.sm};
     sm2[1].cltv_cache = m.cache2;
@@ -602,6 +635,7 @@ int main(int argc, char **argv)
         goto out;
     }
     size_t n = bulk_customers(plan);
+    double t_pass1 = monotime_s();
     if (gn) {
         size_t have = 0;
         for (size_t i = 0; i < n; i++)
@@ -616,49 +650,61 @@ int main(int argc, char **argv)
         fprintf(stderr, "rfm-score: %s\n", err);
         goto out;
     }
-    size_t total = bulk_positions(plan), written = 0;
+    size_t total = bulk_positions(plan), written = 0, next_from = 0;
     double last = monotime_s();
-    if (!(bt[0] = malloc(sizeof *bt[0])) || !(bt[1] = malloc(sizeof *bt[1]))) {
-        fprintf(stderr, "rfm-score: out of memory\n");
-        goto out;
-    }
-    for (int t = 0; t < 2; t++) {
-        batch *b = bt[t];
-        b->plan = plan, b->sm = &m.sm, b->prev = changed ? &prev : NULL;
-    }
-    bt[0]->from = 0, bt[0]->to = total < BATCH ? total : BATCH;
-    score_batch(bt[0]);
-    for (int cur = 0;; cur ^= 1) {
-        batch *b = bt[cur], *next = bt[cur ^ 1];
-        if (b->st != RFM_OK) {
-            fprintf(stderr, "rfm-score: %s\n", b->err);
+    int text = fmt != EXPORT_PARQUET;
+    for (int t = 0; t < 4; t++) {
+        if (!(bt[t] = calloc(1, sizeof *bt[t])) ||
+            (text && export_open_part(w, &bt[t]->part, err, sizeof err) != RFM_OK)) {
+            fprintf(stderr, "rfm-score: out of memory\n");
             goto out;
         }
-        /* Score the next batch while this one is written. */
-        pthread_t th2;
-        int more = b->to < total, started = 0;
-        if (more) {
-            next->from = b->to, next->to = total - b->to < BATCH ? total : b->to + BATCH;
-            started = pthread_create(&th2, NULL, score_batch, next) == 0;
+        bt[t]->plan = plan, bt[t]->sm = &sm2[t & 1], bt[t]->prev = changed ? &prev : NULL;
+    }
+    round_ rd[2] = {{{bt[0], bt[1]}, {0, 0}, {0, 0}}, {{bt[2], bt[3]}, {0, 0}, {0, 0}}};
+    for (int t = 0; t < 2; t++) {
+        rd[0].b[t]->from = next_from;
+        next_from = rd[0].b[t]->to = total - next_from < BATCH ? total : next_from + BATCH;
+    }
+    round_start(&rd[0], 0);
+    round_join(&rd[0]);
+    for (int cur = 0;; cur ^= 1) {
+        round_ *r = &rd[cur], *nx = &rd[cur ^ 1];
+        int more = next_from < total;
+        if (more) { /* the next round scored while this one is written */
+            for (int t = 0; t < 2; t++) {
+                nx->b[t]->from = next_from;
+                next_from = nx->b[t]->to = total - next_from < BATCH ? total : next_from + BATCH;
+            }
+            round_start(nx, 1);
         }
         rfm_status wst = RFM_OK;
-        for (size_t r = 0; r < b->count && wst == RFM_OK; r++)
-            if ((wst = export_row(w, b->o[r].v, err, sizeof err)) == RFM_OK)
-                written++;
-        if (started)
-            pthread_join(th2, NULL);
-        else if (more)
-            score_batch(next);
-        if (wst != RFM_OK) {
-            fprintf(stderr, "rfm-score: %s\n", err);
+        const char *failed = NULL;
+        for (int t = 0; t < 2 && wst == RFM_OK && !failed; t++) {
+            batch *b = r->b[t];
+            if (b->st != RFM_OK) {
+                failed = b->err;
+            } else if (b->part) {
+                if ((wst = export_splice(w, b->part, err, sizeof err)) == RFM_OK)
+                    written += b->count;
+            } else {
+                for (size_t k = 0; k < b->count && wst == RFM_OK; k++)
+                    if ((wst = export_row(w, b->o[k].v, err, sizeof err)) == RFM_OK)
+                        written++;
+            }
+        }
+        if (more)
+            round_join(nx);
+        if (failed || wst != RFM_OK) {
+            fprintf(stderr, "rfm-score: %s\n", failed ? failed : err);
             goto out;
         }
         if (!more)
             break;
         if (!say_quiet && total >= 100000 && monotime_s() - last >= 1) {
             last = monotime_s();
-            say("rfm-score: %zu of %zu customers, %.0f rows/s\n", b->to, total,
-                (double)b->to / (last - t0));
+            say("rfm-score: %zu of %zu customers, %.0f rows/s\n", r->b[1]->to, total,
+                (double)r->b[1]->to / (last - t0));
         }
     }
     rfm_status st = export_commit(w, err, sizeof err);
@@ -671,14 +717,17 @@ int main(int argc, char **argv)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     say("rfm-score: wrote %s: %zu rows of %zu customers in %.3f s (%.0f rows/s), peak RSS %.1f "
-        "MB\n",
-        out_path, written, n, el, el > 0 ? (double)n / el : 0.0, (double)ru.ru_maxrss / 1024);
+        "MB; load %.2f s, pass 1 %.2f s, pass 2 %.2f s\n",
+        out_path, written, n, el, el > 0 ? (double)n / el : 0.0, (double)ru.ru_maxrss / 1024,
+        t_load - t0, t_pass1 - t_load, t0 + el - t_pass1);
     rc = 0;
 out:
     export_abort(w);
     bulk_plan_free(plan);
     gains_free(gn);
-    free(bt[0]), free(bt[1]);
+    for (int t = 0; t < 4; t++)
+        if (bt[t])
+            export_part_free(bt[t]->part), free(bt[t]);
     previous_free(&prev);
     models_free(&m);
     erasure_free(erased);

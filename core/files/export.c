@@ -28,6 +28,8 @@ struct export_writer {
     int failed;
     export_sink sink; /* export_open_sink: where the bytes go instead of a file */
     void *sink_user;
+    size_t cap; /* export_open_part: out grows to cap and is never drained */
+    size_t lim; /* the bytes out holds before room() drains or grows it */
 };
 
 static int ends_with(const char *s, const char *end)
@@ -79,34 +81,57 @@ void export_abort(export_writer *w)
     free_writer(w);
 }
 
-static rfm_status drain(export_writer *w, char *err, size_t errlen)
+/* len bytes at buf to w's sink, gzip stream or file. */
+static rfm_status emit(export_writer *w, const char *buf, size_t len, char *err, size_t errlen)
 {
-    if (!w->len)
+    if (!len)
         return RFM_OK;
-    if (w->sink) {
-        rfm_status st = w->sink(w->sink_user, w->out, w->len, err, errlen);
-        w->len = 0;
-        return st;
-    }
+    if (w->sink)
+        return w->sink(w->sink_user, buf, len, err, errlen);
     if (w->gz) {
-        if (gzwrite(w->gz, w->out, (unsigned)w->len) != (int)w->len) {
-            int zerr;
-            const char *m = gzerror(w->gz, &zerr);
-            return rfm_fail(err, errlen, RFM_EIO, "%s: write: %s", w->tmp,
-                            zerr == Z_ERRNO ? strerror(errno) : m);
+        for (size_t at = 0; at < len;) { /* gzwrite takes an unsigned length */
+            unsigned n = len - at > (1u << 30) ? 1u << 30 : (unsigned)(len - at);
+            if (gzwrite(w->gz, buf + at, n) != (int)n) {
+                int zerr;
+                const char *m = gzerror(w->gz, &zerr);
+                return rfm_fail(err, errlen, RFM_EIO, "%s: write: %s", w->tmp,
+                                zerr == Z_ERRNO ? strerror(errno) : m);
+            }
+            at += n;
         }
-    } else if (fwrite(w->out, 1, w->len, w->f) != w->len) {
+    } else if (fwrite(buf, 1, len, w->f) != len) {
         return rfm_fail(err, errlen, errno == ENOSPC ? RFM_ENOSPC : RFM_EIO, "%s: write: %s",
                         w->tmp, strerror(errno));
     }
-    w->len = 0;
     return RFM_OK;
 }
 
-/* Room for n more bytes in w->out (n <= OUTBUF). */
-static rfm_status room(export_writer *w, size_t n, char *err, size_t errlen)
+static rfm_status drain(export_writer *w, char *err, size_t errlen)
 {
-    return w->len + n > OUTBUF ? drain(w, err, errlen) : RFM_OK;
+    rfm_status st = emit(w, w->out, w->len, err, errlen);
+    w->len = 0;
+    return st;
+}
+
+/* Room for n more bytes in w->out (n <= OUTBUF): the buffer written out,
+ * or a part's grown. */
+static rfm_status make_room(export_writer *w, size_t n, char *err, size_t errlen)
+{
+    if (!w->cap)
+        return drain(w, err, errlen);
+    size_t cap = w->cap;
+    while (cap < w->len + n)
+        cap *= 2;
+    char *o = realloc(w->out, cap);
+    if (!o)
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory for %zu bytes of rows", cap);
+    w->out = o, w->cap = w->lim = cap;
+    return RFM_OK;
+}
+
+static inline rfm_status room(export_writer *w, size_t n, char *err, size_t errlen)
+{
+    return w->len + n <= w->lim ? RFM_OK : make_room(w, n, err, errlen);
 }
 
 static void put(export_writer *w, const char *s, size_t n)
@@ -219,8 +244,7 @@ static rfm_status put_text_row(export_writer *w, const parquet_value *row, int h
         } else if (c->type == PARQUET_INT64) {
             w->len += numfmt_int64(v->i, w->out + w->len);
         } else {
-            char num[NUMFMT_LEN];
-            put(w, num, numfmt_double(v->d, num));
+            w->len += numfmt_double(v->d, w->out + w->len);
         }
     }
     if ((st = room(w, 2, err, errlen)) != RFM_OK)
@@ -262,6 +286,7 @@ rfm_status export_open(const char *path, const parquet_column *cols, size_t ncol
     w->tmp = malloc(tlen);
     w->cols = calloc(ncols ? ncols : 1, sizeof *w->cols);
     w->out = fmt == EXPORT_PARQUET ? NULL : malloc(OUTBUF);
+    w->lim = OUTBUF;
     if (!w->path || !w->tmp || !w->cols || (fmt != EXPORT_PARQUET && !w->out)) {
         free_writer(w);
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
@@ -327,7 +352,7 @@ rfm_status export_open_sink(export_format fmt, const parquet_column *cols, size_
     export_writer *w = calloc(1, sizeof *w);
     if (!w)
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
-    w->fmt = fmt, w->sink = sink, w->sink_user = user;
+    w->fmt = fmt, w->sink = sink, w->sink_user = user, w->lim = OUTBUF;
     w->cols = calloc(ncols ? ncols : 1, sizeof *w->cols);
     w->out = malloc(OUTBUF);
     if (!w->cols || !w->out) {
@@ -346,6 +371,37 @@ rfm_status export_open_sink(export_format fmt, const parquet_column *cols, size_
     *out = w;
     return RFM_OK;
 }
+
+rfm_status export_open_part(const export_writer *like, export_writer **out, char *err,
+                            size_t errlen)
+{
+    *out = NULL;
+    if (like->fmt == EXPORT_PARQUET)
+        return rfm_fail(err, errlen, RFM_EINVAL, "a Parquet file is not written in parts");
+    export_writer *w = calloc(1, sizeof *w);
+    if (!w)
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    w->fmt = like->fmt, w->cap = w->lim = 1u << 16;
+    w->cols = calloc(like->ncols ? like->ncols : 1, sizeof *w->cols);
+    w->out = malloc(w->cap);
+    if (!w->cols || !w->out || !copy_cols(w, like->cols, like->ncols)) {
+        free_writer(w);
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+    }
+    *out = w;
+    return RFM_OK;
+}
+
+rfm_status export_splice(export_writer *w, export_writer *part, char *err, size_t errlen)
+{
+    rfm_status st = drain(w, err, errlen);
+    if (st == RFM_OK)
+        st = emit(w, part->out, part->len, err, errlen);
+    part->len = 0;
+    return st;
+}
+
+void export_part_free(export_writer *part) { free_writer(part); }
 
 rfm_status export_flush(export_writer *w, char *err, size_t errlen)
 {

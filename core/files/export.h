@@ -52,6 +52,17 @@ typedef rfm_status (*export_sink)(void *user, const char *buf, size_t len, char 
 rfm_status export_open_sink(export_format fmt, const parquet_column *cols, size_t ncols,
                             export_sink sink, void *user, export_writer **out, char *err,
                             size_t errlen);
+/* Rows formatted apart from the writer, e.g. on another thread: a part
+ * takes export_row like its writer `like` (same format and columns, no
+ * header) and keeps the text in memory, growing as needed, until
+ * export_splice writes it through the writer, in the order the parts are
+ * spliced. Text formats only (Parquet: RFM_EINVAL). A part is used by one
+ * thread at a time and freed with export_part_free. */
+rfm_status export_open_part(const export_writer *like, export_writer **out, char *err,
+                            size_t errlen);
+/* w's buffered bytes, then part's, written out; part is left empty. */
+rfm_status export_splice(export_writer *w, export_writer *part, char *err, size_t errlen);
+void export_part_free(export_writer *part);
 /* Hand the bytes buffered so far to the sink (nothing for a file). */
 rfm_status export_flush(export_writer *w, char *err, size_t errlen);
 

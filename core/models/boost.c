@@ -174,16 +174,37 @@ double boost_margin(const boost_model *m, const double *x)
     const flat_node *in = m->flat_inner;
     const double *leaf = m->flat_leaf;
     double s = m->base_margin;
-    for (size_t t = 0; t < m->ntrees; t++, in += ninner, leaf += ninner + 1) {
-        unsigned k = 0;
+    /* Four trees at a time: a walk is a chain of dependent loads, and four
+     * independent chains keep the core busy while each waits. The leaves
+     * are still added one by one in tree order. NaN compares false: then
+     * the default direction decides. */
+#define STEP(k, tin)                                                                               \
+    do {                                                                                           \
+        const flat_node *n_ = &(tin)[k];                                                           \
+        k = 2 * k + 2 - ((unsigned)(xf[n_->feat] < n_->thr) | (miss[n_->feat] & n_->dleft));       \
+    } while (0)
+    const size_t stride = ninner;
+    size_t t = 0;
+    for (; t + 4 <= m->ntrees; t += 4, in += 4 * stride, leaf += 4 * (stride + 1)) {
+        unsigned k0 = 0, k1 = 0, k2 = 0, k3 = 0;
         for (unsigned l = 0; l < depth; l++) {
-            const flat_node *n = &in[k];
-            /* NaN compares false: then the default direction decides. */
-            unsigned left = (unsigned)(xf[n->feat] < n->thr) | (miss[n->feat] & n->dleft);
-            k = 2 * k + 2 - left;
+            STEP(k0, in);
+            STEP(k1, in + stride);
+            STEP(k2, in + 2 * stride);
+            STEP(k3, in + 3 * stride);
         }
+        s += leaf[k0 - ninner];
+        s += leaf[(stride + 1) + k1 - ninner];
+        s += leaf[2 * (stride + 1) + k2 - ninner];
+        s += leaf[3 * (stride + 1) + k3 - ninner];
+    }
+    for (; t < m->ntrees; t++, in += stride, leaf += stride + 1) {
+        unsigned k = 0;
+        for (unsigned l = 0; l < depth; l++)
+            STEP(k, in);
         s += leaf[k - ninner];
     }
+#undef STEP
     return s;
 }
 

@@ -3,10 +3,12 @@
  * tiny and huge doubles) over several row groups, written as CSV and as
  * Parquet; DuckDB reads the Parquet file back (integration/parquet_csv.mjs)
  * and must print exactly the CSV. Also: the format by the name's ending,
- * and no file at all after an abort. */
+ * and no file at all after an abort; rows formatted in parts and spliced
+ * give the file one writer gives. */
 #include "testutil.h"
 
 #include <unistd.h>
+#include <zlib.h>
 
 #include "export.h"
 
@@ -210,6 +212,77 @@ static void test_sink_equals_file(void **state)
     free(b.buf);
 }
 
+/* The whole text of path (gunzipped: gzread reads plain files as they are). */
+static char *slurp_text(const char *path, size_t *len)
+{
+    gzFile g = gzopen(path, "rb");
+    assert_non_null(g);
+    size_t cap = 1 << 20, n = 0;
+    char *buf = malloc(cap);
+    int got;
+    while (buf && (got = gzread(g, buf + n, (unsigned)(cap - n))) > 0)
+        if ((n += (size_t)got) == cap)
+            buf = realloc(buf, cap *= 2);
+    gzclose(g);
+    assert_non_null(buf);
+    *len = n;
+    return buf;
+}
+
+/* Rows written by one writer, and the same rows with most of them
+ * formatted in three parts (one of them left empty, one grown past the
+ * writer's 1 MiB buffer) spliced in order between rows written directly:
+ * the same text in every text format. Parquet is not written in parts. */
+static void test_parts_equal_one_writer(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/rfmtest_export_XXXXXX", path[64], err[RFM_ERRLEN], id[32];
+    assert_non_null(mkdtemp(dir));
+    static const char *const ENDS[] = {"csv", "csv.gz", "jsonl"};
+    enum { N = 40000 };
+    for (int f = 0; f < 3; f++) {
+        snprintf(path, sizeof path, "%s/one.%s", dir, ENDS[f]);
+        write_table(path, N);
+        size_t wlen, glen;
+        char *want = slurp_text(path, &wlen);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/parts.%s", dir, ENDS[f]);
+        export_writer *w, *part[3];
+        assert_int_equal(export_open(path, COLS, NC, &w, err, sizeof err), RFM_OK);
+        for (int k = 0; k < 3; k++)
+            assert_int_equal(export_open_part(w, &part[k], err, sizeof err), RFM_OK);
+        parquet_value v[NC];
+        size_t i = 0;
+        for (; i < 10; i++) /* some rows before any part */
+            make_row(i, id, v), assert_int_equal(export_row(w, v, err, sizeof err), RFM_OK);
+        /* part 0: 25,000 rows (over 1 MiB of text), part 1: none, part 2: the rest but one */
+        for (; i < 25010; i++)
+            make_row(i, id, v), assert_int_equal(export_row(part[0], v, err, sizeof err), RFM_OK);
+        for (; i < N - 1; i++)
+            make_row(i, id, v), assert_int_equal(export_row(part[2], v, err, sizeof err), RFM_OK);
+        for (int k = 0; k < 3; k++)
+            assert_int_equal(export_splice(w, part[k], err, sizeof err), RFM_OK);
+        assert_int_equal(export_splice(w, part[0], err, sizeof err), RFM_OK); /* emptied */
+        make_row(i, id, v), assert_int_equal(export_row(w, v, err, sizeof err), RFM_OK);
+        for (int k = 0; k < 3; k++)
+            export_part_free(part[k]);
+        assert_int_equal(export_commit(w, err, sizeof err), RFM_OK);
+        char *got = slurp_text(path, &glen);
+        unlink(path);
+        assert_true(wlen > (1u << 20));
+        assert_int_equal(glen, wlen);
+        assert_memory_equal(got, want, wlen);
+        free(got), free(want);
+    }
+    snprintf(path, sizeof path, "%s/t.parquet", dir);
+    export_writer *w, *part = NULL;
+    assert_int_equal(export_open(path, COLS, NC, &w, err, sizeof err), RFM_OK);
+    assert_int_equal(export_open_part(w, &part, err, sizeof err), RFM_EINVAL);
+    assert_null(part);
+    export_abort(w);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -217,6 +290,7 @@ int main(void)
         cmocka_unit_test(test_format_of_name),
         cmocka_unit_test(test_abort_leaves_nothing),
         cmocka_unit_test(test_sink_equals_file),
+        cmocka_unit_test(test_parts_equal_one_writer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
