@@ -56,6 +56,7 @@ typedef struct {
     uint8_t *raw;
     size_t rawcap; /* <= blkcap, so the first raw read fits a block */
     sha256_ctx sha;
+    int unhashed; /* csv_skip_sha256 */
 } source;
 
 struct csv_reader {
@@ -114,7 +115,8 @@ static rfm_status read_raw(csv_reader *r, uint8_t *buf, size_t cap, size_t *got,
     }
     if (n == 0)
         s->src_eof = 1;
-    sha256_update(&s->sha, buf, n);
+    if (!s->unhashed)
+        sha256_update(&s->sha, buf, n);
     __atomic_add_fetch(&r->bytes, n, __ATOMIC_RELAXED);
     *got = n;
     return RFM_OK;
@@ -999,6 +1001,8 @@ uint64_t csv_records(const csv_reader *r) { return r->records; }
 uint64_t csv_bytes(const csv_reader *r) { return __atomic_load_n(&r->bytes, __ATOMIC_RELAXED); }
 uint64_t csv_size(const csv_reader *r) { return r->size; }
 void csv_sha256(const csv_reader *r, uint8_t digest[32]) { memcpy(digest, r->digest, 32); }
+
+void csv_skip_sha256(csv_reader *r) { r->src.unhashed = 1; }
 const char *csv_name(const csv_reader *r) { return r->name; }
 
 int csv_find(const csv_field *fields, size_t n, const char *name)
