@@ -134,8 +134,11 @@ const customer_row *customers_find(const customers *c, const char *id)
  *   v rounded to 53 bits unless q lands exactly halfway between two
  *   doubles (v on the other side of that point, or on it): the halfway
  *   points are long doubles, so rounding to 64 bits moves v onto one but
- *   never across one. That case is left to strtod. */
-static int short_decimal(const char *s, size_t len, double *out)
+ *   never across one. That case is left to strtod, and so is every such
+ *   number where long double arithmetic does not carry its bits (wide 0:
+ *   x87 precision set to 53 bits, or valgrind, which computes it in
+ *   double). */
+static int short_decimal(const char *s, size_t len, int wide, double *out)
 {
     static const double P10[16] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                    1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
@@ -161,6 +164,8 @@ static int short_decimal(const char *s, size_t len, double *out)
         x = (double)m / P10[frac];
     } else {
 #if LDBL_MANT_DIG > DBL_MANT_DIG
+        if (!wide)
+            return 0;
         long double p = 1;
         for (size_t k = 0; k < frac; k++)
             p *= 10; /* exact: 10^19 < 2^64 */
@@ -204,6 +209,8 @@ static rfm_status read_rows(csv_reader *r, const char *path, int adopt, size_t *
     const csv_field *f;
     size_t nf;
     rfm_status st;
+    volatile long double big = 9007199254740993.0L; /* 2^53 + 1 */
+    int wide = big - 9007199254740992.0L == 1.0L; /* long double arithmetic as declared */
     while ((st = csv_next(r, &f, &nf, err, errlen)) == RFM_OK && nf > 0) {
         if (adopt && !*ncols && (nf == NCOLS || nf == OLD_NCOLS))
             *ncols = nf;
@@ -227,7 +234,7 @@ static rfm_status read_rows(csv_reader *r, const char *path, int adopt, size_t *
             char *end = "";
             if (!f[k + 1].len)
                 v[k] = NAN;
-            else if (!short_decimal(f[k + 1].s, f[k + 1].len, &v[k]))
+            else if (!short_decimal(f[k + 1].s, f[k + 1].len, wide, &v[k]))
                 v[k] = strtod(f[k + 1].s, &end);
             if (*end)
                 return rfm_fail(err, errlen, RFM_EFORMAT, "%s:%llu:%llu: not a number", path,
