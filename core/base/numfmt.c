@@ -128,7 +128,11 @@ size_t numfmt_double(double x, char out[NUMFMT_LEN])
      * correctly rounded as strtod rounds - reads back to x: then y without
      * its trailing zeros is the shortest text, what the definition finds.
      * Otherwise the text needs more digits: double-conversion below. */
-    double ax = fabs(x), scaled = ax * 1e4, y = nearbyint(scaled);
+    double ax = fabs(x), scaled = ax * 1e4;
+    /* scaled < 1e15 < 2^52 below: adding and taking away 2^52 rounds it to
+     * an integer as nearbyint does (to nearest, ties to even), inline (IEEE
+     * double arithmetic: no -ffast-math, which would fold it away). */
+    double y = (scaled + 0x1p52) - 0x1p52;
     if (ax < 1e11 && fabs(scaled - y) < 0.15) { /* (the division only for those) */
         if (y / 1e4 == ax) {
             uint64_t v = (uint64_t)y;
