@@ -7,8 +7,8 @@
 // executive page's live feed shows the changes a POST /events makes, holds
 // them back while paused, and resumes with Last-Event-ID after its stream
 // was cut;
-// the keyboard reaches the navigation; no "NaN", "undefined" or "null" is
-// shown;
+// the keyboard reaches the navigation; at 1024 px no page scrolls sideways
+// and every chart fits; no "NaN", "undefined" or "null" is shown;
 // the exports page answers its endpoint (the CSV downloaded equals the
 // endpoint's, or a clear message while the server has none); a 401 later
 // returns to sign-in with the reason; no console error and no failed
@@ -282,6 +282,25 @@ try {
   await page.keyboard.press('Enter');
   await page.waitForFunction(() => document.getElementById('main').dataset.page === 'clusters' && document.getElementById('main').dataset.ready === 'true');
   check(true, 'keyboard: Enter on a link opens its page');
+
+  // 1024 px wide (the narrowest the app is laid out for): no page scrolls
+  // sideways and every chart fits the page's column.
+  await page.setViewportSize({ width: 1024, height: 768 });
+  for (const p of PAGES) {
+    allowed = p.hash === 'exports' ? [[404, '/exports/customers.csv']] : [];
+    await visit(page, p.hash);
+    await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+    const fit = await page.evaluate(() => {
+      const main = document.getElementById('main').getBoundingClientRect();
+      const charts = [...document.querySelectorAll('#main .chart')].map((el) => el.getBoundingClientRect());
+      return { scroll: document.documentElement.scrollWidth, inner: window.innerWidth,
+        charts: charts.length, out: charts.filter((c) => c.width <= 0 || c.left < main.left - 1 || c.right > main.right + 1).length };
+    });
+    check(fit.scroll <= fit.inner && fit.out === 0,
+      `#/${p.hash} at 1024 px: page ${fit.scroll} px wide in a ${fit.inner} px window, ${fit.charts - fit.out} of ${fit.charts} charts inside the page`);
+  }
+  await page.setViewportSize({ width: 1440, height: 900 });
+  allowed = [];
 
   // A token the server stops accepting: back to sign-in with the reason.
   allowed = [[401, '/analytics/overview']];
