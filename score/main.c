@@ -104,7 +104,6 @@ static void usage(FILE *f)
                "Exit status: 0 success, 1 bad models or data or a failed write, 2 bad usage.\n");
 }
 
-
 typedef struct {
     json_t *manifest;
     segments_model *segments;
@@ -180,9 +179,9 @@ static rfm_status load_models(const char *dir, int with_customers, models *m, ch
     }
     m->sm.segments = m->segments, m->sm.cltv = m->cltv, m->sm.churn = m->churn;
     for (int t = 0; t < 2 && m->cltv; t++)
-        if ((st =
-                 cltv_cache_new(m->cltv, m->sm.horizon_days, m->sm.discount_rate, 1, (size_t)128 << 20,
-                                t ? &m->cache2 : &m->sm.cltv_cache, err, errlen)) != RFM_OK)
+        if ((st = cltv_cache_new(m->cltv, m->sm.horizon_days, m->sm.discount_rate, 1,
+                                 (size_t)128 << 20, t ? &m->cache2 : &m->sm.cltv_cache, err,
+                                 errlen)) != RFM_OK)
             return st;
     /* model_version (one training run's version, or each model's) and
      * scored_at: the training snapshot (the day the models were written

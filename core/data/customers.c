@@ -203,14 +203,14 @@ static void rows_part_free(rows_part *p)
 /* The records of r up to its end, each of *ncols fields; adopt (a part
  * without the header): *ncols is set from the first record of a known
  * count. */
-static rfm_status read_rows(csv_reader *r, const char *path, int adopt, size_t *ncols,
-                            rows_part *p, char *err, size_t errlen)
+static rfm_status read_rows(csv_reader *r, const char *path, int adopt, size_t *ncols, rows_part *p,
+                            char *err, size_t errlen)
 {
     const csv_field *f;
     size_t nf;
     rfm_status st;
     volatile long double big = 9007199254740993.0L; /* 2^53 + 1 */
-    int wide = big - 9007199254740992.0L == 1.0L; /* long double arithmetic as declared */
+    int wide = big - 9007199254740992.0L == 1.0L;   /* long double arithmetic as declared */
     while ((st = csv_next(r, &f, &nf, err, errlen)) == RFM_OK && nf > 0) {
         if (adopt && !*ncols && (nf == NCOLS || nf == OLD_NCOLS))
             *ncols = nf;
@@ -259,8 +259,7 @@ static rfm_status read_header(csv_reader *r, const char *path, size_t *ncols, ch
         return st;
     for (size_t k = 0; k < nf; k++)
         if ((nf != NCOLS && nf != OLD_NCOLS) || strcmp(f[k].s, COLS[k]) != 0)
-            return rfm_fail(err, errlen, RFM_EFORMAT, "%s:1: header must be %s,...", path,
-                            COLS[0]);
+            return rfm_fail(err, errlen, RFM_EFORMAT, "%s:1: header must be %s,...", path, COLS[0]);
     *ncols = nf;
     return RFM_OK;
 }
@@ -342,8 +341,8 @@ static uint64_t count_byte(const unsigned char *p, size_t n, unsigned char c)
 }
 
 /* Where to cut fd's size bytes (0: no good cut) and the lines before it:
- * the quotes and line ends of the first half counted, then the bytes after it walked to the first line end with
- * an even count of quotes before it. */
+ * the quotes and line ends of the first half counted, then the bytes after it walked to the first
+ * line end with an even count of quotes before it. */
 static off_t find_cut(int fd, off_t size, uint64_t *lines)
 {
     unsigned char buf[1 << 16];
@@ -390,8 +389,7 @@ static off_t find_cut(int fd, off_t size, uint64_t *lines)
 
 /* The two halves read; 0 when the file is not one to split (nothing
  * read then). */
-static int load_halves(const char *path, rows_part *out, rfm_status *st, char *err,
-                       size_t errlen)
+static int load_halves(const char *path, rows_part *out, rfm_status *st, char *err, size_t errlen)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat sb;

@@ -49,24 +49,13 @@ static void number_text(rfm_rng *rng, int k, char *out, size_t n)
     }
 }
 
-static void test_numbers_as_strtod(void **state)
+/* Load text (rows of an id and the nine numbers num[9 i .. 9 i + 8]) and
+ * count the numbers that differ from strtod's reading of their text;
+ * naive_wrong (if not NULL): those of at most 19 digits where dividing in
+ * long double and rounding to double, without the tie check, would. */
+static size_t load_and_compare(const char *text, size_t len, size_t rows, char (*num)[40],
+                               size_t *naive_wrong)
 {
-    (void)state;
-    rfm_rng rng;
-    rfm_rng_seed(&rng, 99);
-    size_t rows = 20000, cap = rows * 300 + sizeof HEADER, len = 0;
-    char *text = malloc(cap), (*num)[40] = malloc(rows * 9 * sizeof *num);
-    assert_non_null(text);
-    assert_non_null(num);
-    len += (size_t)snprintf(text, cap, "%s", HEADER);
-    for (size_t i = 0; i < rows; i++) {
-        len += (size_t)snprintf(text + len, cap - len, "c%zu", i);
-        for (int k = 0; k < 9; k++) {
-            number_text(&rng, (int)((i + (size_t)k) % 10), num[i * 9 + (size_t)k], 40);
-            len += (size_t)snprintf(text + len, cap - len, ",%s", num[i * 9 + (size_t)k]);
-        }
-        text[len++] = '\n';
-    }
     char path[64];
     write_temp(path, ".csv", text, len);
     customers *c = NULL;
@@ -81,15 +70,69 @@ static void test_numbers_as_strtod(void **state)
                                r->repeat_purchases,  r->days_first_to_last, r->days_since_first,
                                r->mean_repeat_spend, r->ipt_trend,          r->spend_trend};
         for (int k = 0; k < 9; k++) {
-            double want = strtod(num[i * 9 + (size_t)k], NULL);
+            const char *t = num[i * 9 + (size_t)k];
+            double want = strtod(t, NULL);
             if (memcmp(&want, &got[k], sizeof want) != 0 && differ++ < 5)
-                printf("    \"%s\": %a, strtod %a\n", num[i * 9 + (size_t)k], got[k], want);
+                printf("    \"%s\": %a, strtod %a\n", t, got[k], want);
+            if (!naive_wrong)
+                continue;
+            unsigned long long m = 0;
+            long double p = 1;
+            int point = 0, digits = 0;
+            for (const char *q = t; *q; q++)
+                if (*q == '.')
+                    point = 1;
+                else
+                    m = 10 * m + (unsigned long long)(*q - '0'), p *= point ? 10 : 1, digits++;
+            *naive_wrong += digits <= 19 && (double)((long double)m / p) != want;
         }
     }
-    printf("    %zu numbers of 10 kinds: %zu differ from strtod's\n", rows * 9, differ);
-    assert_int_equal(differ, 0);
     customers_free(c);
     unlink(path);
+    return differ;
+}
+
+/* The header and rows of an id and nine numbers, number k of row i being
+ * gen(rng, i, k)'s text, kept in *num too (40 bytes each). */
+typedef void number_gen(rfm_rng *rng, size_t i, int k, char *out, size_t n);
+static char *numbers_table(size_t rows, uint64_t seed, number_gen *gen, char (**num)[40],
+                           size_t *len)
+{
+    rfm_rng rng;
+    rfm_rng_seed(&rng, seed);
+    size_t cap = rows * 9 * 41 + 32 + sizeof HEADER, at = 0;
+    char *text = malloc(cap);
+    *num = malloc(rows * 9 * sizeof **num);
+    assert_non_null(text);
+    assert_non_null(*num);
+    at += (size_t)snprintf(text, cap, "%s", HEADER);
+    for (size_t i = 0; i < rows; i++) {
+        at += (size_t)snprintf(text + at, cap - at, "c%zu", i);
+        for (int k = 0; k < 9; k++) {
+            char *t = (*num)[i * 9 + (size_t)k];
+            gen(&rng, i, k, t, 40);
+            at += (size_t)snprintf(text + at, cap - at, ",%s", t);
+        }
+        text[at++] = '\n';
+    }
+    *len = at;
+    return text;
+}
+
+static void ten_kinds(rfm_rng *rng, size_t i, int k, char *out, size_t n)
+{
+    number_text(rng, (int)((i + (size_t)k) % 10), out, n);
+}
+
+static void test_numbers_as_strtod(void **state)
+{
+    (void)state;
+    size_t rows = 20000, len;
+    char(*num)[40];
+    char *text = numbers_table(rows, 99, ten_kinds, &num, &len);
+    size_t differ = load_and_compare(text, len, rows, num, NULL);
+    printf("    %zu numbers of 10 kinds: %zu differ from strtod's\n", rows * 9, differ);
+    assert_int_equal(differ, 0);
     free(text), free(num);
 }
 
@@ -112,6 +155,27 @@ static void test_not_numbers(void **state)
     }
 }
 
+/* Number 7 of a row: ties and their neighbours; the others 16 to 19
+ * digits, the point after 1..digits-1 of them. */
+static void long_text(rfm_rng *rng, size_t i, int k, char *t, size_t n)
+{
+    (void)i;
+    uint64_t u = rfm_rng_u64(rng);
+    if (k == 7) {
+        static const char *const FMT[] = {"%llu", "%llu.5", "%llu.4999", "%llu.5001"};
+        unsigned long long base = u & 1 ? 9007199254740993ull + 2 * (u >> 40 & 1023)
+                                        : 4503599627370496ull + (u >> 40 & 1023);
+        snprintf(t, n, FMT[u & 1 ? 0 : 1 + (u >> 20) % 3], base);
+        return;
+    }
+    int digits = 16 + (int)(u % 4);
+    char d[24];
+    snprintf(d, sizeof d, "%019llu", (unsigned long long)(u >> 1) % 10000000000000000000ull);
+    d[0] = (char)('1' + (u >> 60) % 9);
+    int at = 1 + (int)((u >> 8) % (uint64_t)(digits - 1));
+    snprintf(t, n, "%.*s.%.*s", at, d, digits - at, d + at);
+}
+
 /* 1.8 million numbers of 16-19 digits with the point anywhere, and exact
  * and near ties (2^53 + odd, 2^52 + k + 0.5): each as strtod reads it. The
  * test also counts the numbers where dividing in long double and rounding
@@ -120,71 +184,15 @@ static void test_not_numbers(void **state)
 static void test_long_decimals_as_strtod(void **state)
 {
     (void)state;
-    rfm_rng rng;
-    rfm_rng_seed(&rng, 1234);
-    size_t rows = 200000, cap = rows * 9 * 24 + sizeof HEADER, len = 0;
-    char *text = malloc(cap), (*num)[28] = malloc(rows * 9 * sizeof *num);
-    assert_non_null(text);
-    assert_non_null(num);
-    len += (size_t)snprintf(text, cap, "%s", HEADER);
-    for (size_t i = 0; i < rows; i++) {
-        len += (size_t)snprintf(text + len, cap - len, "c%zu", i);
-        for (int k = 0; k < 9; k++) {
-            char *t = num[i * 9 + (size_t)k];
-            uint64_t u = rfm_rng_u64(&rng);
-            if (k == 7) { /* ties and their neighbours */
-                static const char *const FMT[] = {"%llu", "%llu.5", "%llu.4999", "%llu.5001"};
-                unsigned long long base = u & 1 ? 9007199254740993ull + 2 * (u >> 40 & 1023)
-                                                : 4503599627370496ull + (u >> 40 & 1023);
-                snprintf(t, 28, FMT[u & 1 ? 0 : 1 + (u >> 20) % 3], base);
-            } else { /* 16 to 19 digits, the point after 1..digits-1 of them */
-                int digits = 16 + (int)(u % 4);
-                char d[24];
-                snprintf(d, sizeof d, "%019llu", (unsigned long long)(u >> 1) % 10000000000000000000ull);
-                d[0] = (char)('1' + (u >> 60) % 9);
-                int at = 1 + (int)((u >> 8) % (uint64_t)(digits - 1));
-                snprintf(t, 28, "%.*s.%.*s", at, d, digits - at, d + at);
-            }
-            len += (size_t)snprintf(text + len, cap - len, ",%s", t);
-        }
-        text[len++] = '\n';
-    }
-    char path[64];
-    write_temp(path, ".csv", text, len);
-    customers *c = NULL;
-    char err[RFM_ERRLEN] = "";
-    if (customers_load(path, &c, err, sizeof err) != RFM_OK)
-        fail_msg("customers_load: %s", err);
-    assert_int_equal(customers_count(c), rows);
-    size_t differ = 0, naive_wrong = 0;
-    for (size_t i = 0; i < rows; i++) {
-        const customer_row *r = customers_row(c, i);
-        const double got[9] = {r->recency,           r->frequency,          r->monetary,
-                               r->repeat_purchases,  r->days_first_to_last, r->days_since_first,
-                               r->mean_repeat_spend, r->ipt_trend,          r->spend_trend};
-        for (int k = 0; k < 9; k++) {
-            const char *t = num[i * 9 + (size_t)k];
-            double want = strtod(t, NULL);
-            if (memcmp(&want, &got[k], sizeof want) != 0 && differ++ < 5)
-                printf("    \"%s\": %a, strtod %a\n", t, got[k], want);
-            unsigned long long m = 0;
-            long double p = 1;
-            int point = 0, digits = 0;
-            for (const char *q = t; *q; q++)
-                if (*q == '.')
-                    point = 1;
-                else
-                    m = 10 * m + (unsigned long long)(*q - '0'), p *= point ? 10 : 1, digits++;
-            naive_wrong += digits <= 19 && (double)((long double)m / p) != want;
-        }
-    }
+    size_t rows = 200000, len;
+    char(*num)[40];
+    char *text = numbers_table(rows, 1234, long_text, &num, &len);
+    size_t naive_wrong = 0, differ = load_and_compare(text, len, rows, num, &naive_wrong);
     printf("    %zu numbers of 16-19 digits and ties: %zu differ from strtod's (rounding twice "
            "without the tie check: %zu)\n",
            rows * 9, differ, naive_wrong);
     assert_int_equal(differ, 0);
     assert_true(naive_wrong > 0);
-    customers_free(c);
-    unlink(path);
     free(text), free(num);
 }
 

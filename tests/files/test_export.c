@@ -286,10 +286,8 @@ static void test_parts_equal_one_writer(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parquet_read_back_by_duckdb),
-        cmocka_unit_test(test_format_of_name),
-        cmocka_unit_test(test_abort_leaves_nothing),
-        cmocka_unit_test(test_sink_equals_file),
+        cmocka_unit_test(test_parquet_read_back_by_duckdb), cmocka_unit_test(test_format_of_name),
+        cmocka_unit_test(test_abort_leaves_nothing),        cmocka_unit_test(test_sink_equals_file),
         cmocka_unit_test(test_parts_equal_one_writer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
