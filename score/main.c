@@ -426,9 +426,10 @@ static void *score_batch(void *arg)
     return NULL;
 }
 
-/* A round's two batches scored: one on a new thread and one here when
- * go_on is 0; both on new threads (joined by round_join) when it is 1.
- * A batch whose thread cannot be started is scored in round_join. */
+/* A round's two batches scored: round_start starts the first on a thread
+ * of its own (both batches when both is 1, so that the caller can write
+ * meanwhile), round_join waits for them and scores here any batch not
+ * started (both 0, or a thread that could not be created). */
 typedef struct {
     batch *b[2];
     pthread_t th[2];
