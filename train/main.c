@@ -14,7 +14,9 @@
 #include <getopt.h>
 #include <gsl/gsl_errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,16 +74,17 @@ static void usage(FILE *f)
                "                       take turns, so two --only runs both land\n"
                "  --print-clusters     print the clusters summary of the trained models\n"
                "  --quiet              no progress or report on stderr\n"
-               "  --threads N          threads that read a CSV export (default: the\n"
-               "                       online cores, at most 16; 1 reads on one thread;\n"
-               "                       the models are the same either way)\n"
+               "  --threads N          threads that read a CSV export and fit models at\n"
+               "                       once (default: the online cores, at most 16; 1\n"
+               "                       does all on one thread; the models are the same\n"
+               "                       either way)\n"
                "  --help               this text\n"
                "\n"
                "Exit status: 0 success, 1 bad data, failed fit or models folder in use,\n"
                "2 bad usage or config.\n");
 }
 
-static int read_threads; /* --threads; 0: the online cores */
+static int read_threads; /* --threads (reading, steps at once); 0: the online cores */
 typedef struct {
     double start;
     int shown;
@@ -215,14 +218,19 @@ typedef struct {
     char **ids;
     size_t m;
     char data_sha[65], data_desc[1024];
-    char err[RFM_ERRLEN];
+    char err[RFM_ERRLEN]; /* each step running at once has its own (run_steps) */
     /* cltv_holdout_check's answer for these transactions and the cltv
      * options, once computed (the cltv step's card and the analytics page
-     * both show it; it refits BG/NBD, so it runs once). */
-    int holdout_done;
-    rfm_status holdout_st;
-    cltv_holdout holdout;
-    char holdout_err[RFM_ERRLEN];
+     * both show it; it refits BG/NBD, so it runs once). Shared by the
+     * steps' copies of the context: written by the cltv step, then read by
+     * analytics, which runs after it. */
+    struct holdout_memo {
+        int done;
+        rfm_status st;
+        cltv_holdout h;
+        char err[RFM_ERRLEN];
+    } * holdout;
+    pthread_mutex_t *stage_lock; /* steps at once: one at a time in the stage's manifest */
 } train_ctx;
 
 /* cltv_holdout_check on c's transactions with the cltv options, computed
@@ -231,15 +239,16 @@ typedef struct {
 static rfm_status holdout_check(train_ctx *c, cltv_holdout *h, char *err, size_t errlen)
 {
     const cltv_options *o = &c->cfg->cltv;
-    if (!c->holdout_done) {
-        c->holdout_st = cltv_holdout_check(c->d, o->holdout_days, o->penalizer_coef, &c->holdout,
-                                           c->holdout_err, sizeof c->holdout_err);
-        c->holdout_done = 1;
+    struct holdout_memo *m = c->holdout;
+    if (!m->done) {
+        m->st = cltv_holdout_check(c->d, o->holdout_days, o->penalizer_coef, &m->h, m->err,
+                                   sizeof m->err);
+        m->done = 1;
     }
-    *h = c->holdout;
-    if (c->holdout_st != RFM_OK && err)
-        snprintf(err, errlen, "%s", c->holdout_err);
-    return c->holdout_st;
+    *h = m->h;
+    if (m->st != RFM_OK && err)
+        snprintf(err, errlen, "%s", m->err);
+    return m->st;
 }
 
 /* Indices of the steps in STEPS, for read_input's skips. */
@@ -464,14 +473,18 @@ static int save_model(train_ctx *c, const char *name, const char *semver, const 
                  : rfm_fail(c->err, sizeof c->err, RFM_ENOMEM, "out of memory");
     if (!st && card)
         st = modelfile_write_text(c->stage, md, card, strlen(card), c->err, sizeof c->err);
-    if (!st)
+    if (!st) {
+        if (c->stage_lock)
+            pthread_mutex_lock(c->stage_lock);
         st = modelfile_add_model(c->stage, name, version, file, card ? md : NULL, sha, metrics,
                                  c->err, sizeof c->err);
-    else
+        if (c->stage_lock)
+            pthread_mutex_unlock(c->stage_lock);
+    } else
         json_decref(metrics);
     free(card);
     if (st) {
-        fprintf(stderr, "rfm-train: %s: %s\n", name, c->err);
+        tell("rfm-train: %s: %s\n", name, c->err);
         return 1;
     }
     return 0;
@@ -480,7 +493,7 @@ static int save_model(train_ctx *c, const char *name, const char *semver, const 
 /* A step's failure: "NAME: why" on stderr, exit status 1. */
 static int step_failed(const char *name, const char *why)
 {
-    fprintf(stderr, "rfm-train: %s: %s\n", name, why);
+    tell("rfm-train: %s: %s\n", name, why);
     return 1;
 }
 
@@ -720,10 +733,9 @@ static rfm_status embedding_map(train_ctx *c, json_t *out, const customer_row *r
         st = ann_vector(ix, i, v + (size_t)i * (size_t)dim, c->err, sizeof c->err);
     }
     if (st == RFM_OK)
-        st = analytics_add_embedding_map(out, v, (size_t)n, dim, vid,
-                                         (const char *const *)c->ids, rows, c->m, seg,
-                                         ANALYTICS_MAP_POINTS, c->cfg->embed.seed, c->err,
-                                         sizeof c->err);
+        st = analytics_add_embedding_map(out, v, (size_t)n, dim, vid, (const char *const *)c->ids,
+                                         rows, c->m, seg, ANALYTICS_MAP_POINTS, c->cfg->embed.seed,
+                                         c->err, sizeof c->err);
     free(v), free(vid);
     ann_free(ix);
     return not_fatal("embedding map", st, c->err);
@@ -859,23 +871,88 @@ static int select_steps(const char *only, int fit[NSTEPS])
     return 0;
 }
 
+/* The steps fitted at once: each on a copy of the context (its own err),
+ * its lines in its own buffer. */
+typedef struct {
+    train_ctx c;
+    size_t step;
+    int rc;
+    say_text out;
+} step_job;
+
+typedef struct {
+    step_job *jobs;
+    size_t n;
+    atomic_size_t next;
+} step_queue;
+
+static void *step_worker(void *arg)
+{
+    step_queue *q = arg;
+    for (size_t k; (k = atomic_fetch_add(&q->next, 1)) < q->n;) {
+        step_job *j = &q->jobs[k];
+        say_to = &j->out;
+        j->rc = STEPS[j->step].fit(&j->c);
+        say_to = NULL;
+    }
+    return NULL;
+}
+
+/* The selected steps: those that need no other model all at once, on up
+ * to the online cores (they only read the customers and the campaign, and
+ * take turns in the stage's manifest), then analytics, which reads what
+ * they staged. Their lines come out in STEPS' order whoever finishes
+ * first; the exit status is the first failed step's. On the bundled data
+ * the churn step (two boosted fits) runs beside segments and cltv. */
+static int run_steps(train_ctx *c, const int fit[NSTEPS])
+{
+    step_job jobs[NSTEPS];
+    step_queue q = {jobs, 0, 0};
+    /* The longest first, so that the short ones fill in beside it. */
+    static const size_t order[] = {M_EMBEDDINGS, M_CHURN, M_UPLIFT, M_SEGMENTS, M_CLTV};
+    for (size_t k = 0; k < sizeof order / sizeof *order; k++)
+        if (fit[order[k]])
+            jobs[q.n++] = (step_job){.c = *c, .step = order[k]};
+    long ncpu = read_threads ? read_threads : sysconf(_SC_NPROCESSORS_ONLN);
+    size_t nthreads = 0; /* besides this one */
+    if (ncpu > 1 && q.n > 1)
+        nthreads = (size_t)ncpu - 1 < q.n - 1 ? (size_t)ncpu - 1 : q.n - 1;
+    pthread_t th[NSTEPS];
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    for (size_t k = 0; k < q.n; k++)
+        jobs[k].c.stage_lock = &lock;
+    size_t started = 0;
+    while (started < nthreads && pthread_create(&th[started], NULL, step_worker, &q) == 0)
+        started++;
+    step_worker(&q); /* this thread too; alone when no thread could start */
+    for (size_t k = 0; k < started; k++)
+        pthread_join(th[k], NULL);
+    int rc = 0;
+    for (size_t i = 0; i < NSTEPS; i++)
+        for (size_t k = 0; k < q.n; k++)
+            if (jobs[k].step == i) {
+                say_flush(&jobs[k].out);
+                if (!rc)
+                    rc = jobs[k].rc;
+            }
+    pthread_mutex_destroy(&lock);
+    if (!rc && fit[M_ANALYTICS])
+        rc = STEPS[M_ANALYTICS].fit(c);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     const char *config_path = "config/rfm.yaml", *tx_path = NULL, *models_dir = NULL;
     const char *only = NULL, *summary = NULL, *campaign = NULL;
     int want_print = 0, wait_turn = 0;
-    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
-                                         {"transactions", required_argument, 0, 't'},
-                                         {"models", required_argument, 0, 'm'},
-                                         {"only", required_argument, 0, 'o'},
-                                         {"summary", required_argument, 0, 's'},
-                                         {"print-clusters", no_argument, 0, 'p'},
-                                         {"campaign", required_argument, 0, 'C'},
-                                         {"wait", no_argument, 0, 'w'},
-                                         {"quiet", no_argument, 0, 'q'},
-                                         {"threads", required_argument, 0, 'T'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"config", required_argument, 0, 'c'},   {"transactions", required_argument, 0, 't'},
+        {"models", required_argument, 0, 'm'},   {"only", required_argument, 0, 'o'},
+        {"summary", required_argument, 0, 's'},  {"print-clusters", no_argument, 0, 'p'},
+        {"campaign", required_argument, 0, 'C'}, {"wait", no_argument, 0, 'w'},
+        {"quiet", no_argument, 0, 'q'},          {"threads", required_argument, 0, 'T'},
+        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "c:t:m:o:s:C:pqwhT:", opts, NULL)) != -1) {
         switch (c) {
@@ -909,6 +986,7 @@ int main(int argc, char **argv)
         return 2;
     }
     gsl_set_error_handler_off();
+    json_object_seed(0); /* before the steps' threads (jansson's hash seed) */
 
     int fit[NSTEPS];
     if (select_steps(only, fit))
@@ -961,7 +1039,12 @@ int main(int argc, char **argv)
     }
 
     int rc = 1;
-    train_ctx ctx = {.cfg = cfg, .tx_path = tx_path, .summary = summary, .campaign = campaign};
+    struct holdout_memo holdout = {0};
+    train_ctx ctx = {.cfg = cfg,
+                     .tx_path = tx_path,
+                     .summary = summary,
+                     .campaign = campaign,
+                     .holdout = &holdout};
     train_ctx *cx = &ctx;
     double t0 = monotime_s();
     rfm_status st;
@@ -983,9 +1066,8 @@ int main(int argc, char **argv)
     if ((rc = read_input(cx, needs_tx, fit)) || (rc = privacy_ids(cx)) ||
         (rc = describe_input(cx)) || (needs_tx && (rc = save_customers(cx))))
         goto out;
-    for (size_t i = 0; i < NSTEPS; i++)
-        if (fit[i] && (rc = STEPS[i].fit(cx)))
-            goto out;
+    if ((rc = run_steps(cx, fit)))
+        goto out;
     st = modelfile_commit(cx->stage, err, sizeof err);
     cx->stage = NULL;
     if (st != RFM_OK) {

@@ -629,6 +629,14 @@ static void test_threads_same_models(void **state)
     }
     assert_non_null(strstr(rep[0], "duplicate"));
     assert_string_equal(rep[0], rep[1]);
+    /* With two, segments, cltv and churn are fitted at once: their lines
+     * still come in that order, once each. */
+    const char *seg = strstr(out[1], "rfm-train: segments:"),
+               *cltv = strstr(out[1], "rfm-train: cltv:"),
+               *churn = strstr(out[1], "rfm-train: churn:"),
+               *an = strstr(out[1], "rfm-train: analytics:");
+    assert_true(seg && cltv && churn && an && seg < cltv && cltv < churn && churn < an);
+    assert_null(strstr(seg + 1, "rfm-train: segments:"));
     static const char *const files[] = {"segments.json", "cltv.json", "churn.json", "customers.csv",
                                         "analytics.json"};
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {

@@ -102,9 +102,9 @@ static int setup(void **state)
         if (!f[i].active)
             continue;
         ids[nrows] = strdup(txn_customer_id(d, i));
-        rows[nrows] = (customer_row){f[i].recency, f[i].frequency, f[i].monetary,     f[i].bg_x,
-                                     f[i].bg_t_x,  f[i].bg_T,      f[i].bg_mean_spend,
-                                     NAN,          NAN};
+        rows[nrows] =
+            (customer_row){f[i].recency, f[i].frequency,     f[i].monetary, f[i].bg_x, f[i].bg_t_x,
+                           f[i].bg_T,    f[i].bg_mean_spend, NAN,           NAN};
         rec[nrows] = f[i].recency, fr[nrows] = f[i].frequency, mo[nrows] = f[i].monetary;
         bx[nrows] = f[i].bg_x, btx[nrows] = f[i].bg_t_x, bT[nrows] = f[i].bg_T;
         bm[nrows] = f[i].bg_mean_spend;
@@ -492,9 +492,9 @@ static void test_shap_sample(void **state)
     (void)state;
     json_t *j = json_object();
     char err[RFM_ERRLEN];
-    assert_int_equal(analytics_add_shap(j, ch, (const char *const *)ids, rows, nrows, 50, 3, err,
-                                        sizeof err),
-                     RFM_OK);
+    assert_int_equal(
+        analytics_add_shap(j, ch, (const char *const *)ids, rows, nrows, 50, 3, err, sizeof err),
+        RFM_OK);
     const json_t *s = json_object_get(j, "shap_sample"), *sm = json_object_get(s, "sample");
     assert_int_equal(json_integer_value(json_object_get(s, "customers")), NCUST);
     const json_t *sid = json_object_get(sm, "ids");
@@ -502,7 +502,7 @@ static void test_shap_sample(void **state)
     double x[3 * NCUST], imp[3];
     for (size_t i = 0; i < nrows; i++)
         x[3 * i] = rows[i].recency, x[3 * i + 1] = rows[i].frequency,
-                  x[3 * i + 2] = rows[i].monetary;
+              x[3 * i + 2] = rows[i].monetary;
     assert_int_equal(churn_global_importance(ch, x, nrows, imp, err, sizeof err), RFM_OK);
     for (int f = 0; f < 3; f++)
         assert_near(json_real_value(json_array_get(json_object_get(s, "importance"), (size_t)f)),
@@ -518,8 +518,7 @@ static void test_shap_sample(void **state)
         assert_true(i > prev); /* distinct, in row order */
         prev = i;
         double b, c[3], logit, p;
-        assert_int_equal(churn_explain(ch, x + 3 * i, &b, c, &logit, &p, err, sizeof err),
-                         RFM_OK);
+        assert_int_equal(churn_explain(ch, x + 3 * i, &b, c, &logit, &p, err, sizeof err), RFM_OK);
         const json_t *cr = json_array_get(json_object_get(sm, "contributions"), k);
         double sum = base;
         for (size_t f = 0; f < 3; f++) {
@@ -533,20 +532,32 @@ static void test_shap_sample(void **state)
         assert_near(pk, p, 0);
         assert_near(sum, log(pk / (1 - pk)), 1e-9);
     }
-    /* a sample larger than the customers takes them all */
-    assert_int_equal(analytics_add_shap(j, ch, (const char *const *)ids, rows, nrows, 1000, 3, err,
-                                        sizeof err),
-                     RFM_OK);
+    /* a sample larger than the customers takes them all; each is
+     * churn_explain's, whichever of the two threads (halves of the rows,
+     * from 256 customers) explained it */
     assert_int_equal(
-        json_array_size(json_object_get(
-            json_object_get(json_object_get(j, "shap_sample"), "sample"), "ids")),
-        NCUST);
+        analytics_add_shap(j, ch, (const char *const *)ids, rows, nrows, 1000, 3, err, sizeof err),
+        RFM_OK);
+    sm = json_object_get(json_object_get(j, "shap_sample"), "sample");
+    assert_true(nrows >= 256);
+    assert_int_equal(json_array_size(json_object_get(sm, "ids")), NCUST);
+    for (size_t i = 0; i < nrows; i++) {
+        double b, c[3], logit, p;
+        assert_int_equal(churn_explain(ch, x + 3 * i, &b, c, &logit, &p, err, sizeof err), RFM_OK);
+        assert_string_equal(json_string_value(json_array_get(json_object_get(sm, "ids"), i)),
+                            ids[i]);
+        for (size_t f = 0; f < 3; f++)
+            assert_near(json_real_value(json_array_get(
+                            json_array_get(json_object_get(sm, "contributions"), i), f)),
+                        c[f], 0);
+        assert_near(json_real_value(json_array_get(json_object_get(sm, "probability"), i)), p, 0);
+    }
     /* no customer it can score: refused (logistic, NaN recency) */
     customer_row nanrow = rows[0];
     nanrow.recency = NAN;
-    assert_int_equal(analytics_add_shap(j, ch, (const char *const *)ids, &nanrow, 1, 10, 3, err,
-                                        sizeof err),
-                     RFM_EDATA);
+    assert_int_equal(
+        analytics_add_shap(j, ch, (const char *const *)ids, &nanrow, 1, 10, 3, err, sizeof err),
+        RFM_EDATA);
     json_decref(j);
 }
 
@@ -565,10 +576,9 @@ static void test_churn_curves(void **state)
     assert_string_equal(json_string_value(json_object_get(e, "served")), "boosted");
     const json_t *l = json_object_get(e, "logistic");
     assert_near(json_real_value(json_object_get(l, "auc")), 0.7, 0);
-    assert_true(json_equal(json_object_get(l, "roc"),
-                           json_object_get(json_object_get(json_object_get(cj, "evaluation"),
-                                                           "logistic"),
-                                           "roc")));
+    assert_true(json_equal(
+        json_object_get(l, "roc"),
+        json_object_get(json_object_get(json_object_get(cj, "evaluation"), "logistic"), "roc")));
     assert_null(json_object_get(l, "other"));
     assert_near(json_real_value(json_object_get(json_object_get(e, "boosted"), "auc")), 0.8, 0);
     json_decref(cj);
@@ -593,15 +603,15 @@ static void test_qini(void **state)
         U[k] = 100 * sqrt(f), Q[k] = 50 * f * (2 - f); /* concave: a ranking that works */
         json_array_append_new(pts, json_pack("[f,f,f]", f, Q[k], U[k]));
     }
-    json_t *met = json_pack("{s:s,s:i,s:{s:{s:{s:o,s:f,s:f,s:[f,f]}}}}", "served_learner",
-                            "t_learner", "customers", 64000, "holdout", "t_learner", "Arm A",
-                            "curve_frac_qini_uplift", pts, "customers", n, "qini_normalised", 0.2,
-                            "qini_interval_90", 0.1, 0.3);
-    json_t *file = json_pack(
-        "{s:[s],s:s,s:{s:{s:{s:f,s:{s:{s:f}}},s:{s:f,s:{s:{s:f}}}}}}", "arms", "Arm A", "outcome",
-        "visit", "holdout", "comparison", "random", "mean_qini_normalised", 0.0, "arms", "Arm A",
-        "qini_normalised", 0.0, "t_learner", "mean_qini_normalised", 0.2, "arms", "Arm A",
-        "qini_normalised", 0.2);
+    json_t *met =
+        json_pack("{s:s,s:i,s:{s:{s:{s:o,s:f,s:f,s:[f,f]}}}}", "served_learner", "t_learner",
+                  "customers", 64000, "holdout", "t_learner", "Arm A", "curve_frac_qini_uplift",
+                  pts, "customers", n, "qini_normalised", 0.2, "qini_interval_90", 0.1, 0.3);
+    json_t *file =
+        json_pack("{s:[s],s:s,s:{s:{s:{s:f,s:{s:{s:f}}},s:{s:f,s:{s:{s:f}}}}}}", "arms", "Arm A",
+                  "outcome", "visit", "holdout", "comparison", "random", "mean_qini_normalised",
+                  0.0, "arms", "Arm A", "qini_normalised", 0.0, "t_learner", "mean_qini_normalised",
+                  0.2, "arms", "Arm A", "qini_normalised", 0.2);
     json_t *j = json_object();
     char err[RFM_ERRLEN];
     assert_int_equal(analytics_add_qini(j, met, file, 30, 0.5, err, sizeof err), RFM_OK);
@@ -629,12 +639,12 @@ static void test_qini(void **state)
                     1e-12);
     const json_t *cmp = json_object_get(q, "comparison");
     assert_int_equal(json_array_size(cmp), 2);
-    assert_string_equal(
-        json_string_value(json_object_get(json_array_get(cmp, 0), "learner")), "t_learner");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(cmp, 0), "learner")),
+                        "t_learner");
     /* a served learner without curves: refused, naming what to do */
-    json_object_del(json_object_get(json_object_get(json_object_get(met, "holdout"), "t_learner"),
-                                    "Arm A"),
-                    "curve_frac_qini_uplift");
+    json_object_del(
+        json_object_get(json_object_get(json_object_get(met, "holdout"), "t_learner"), "Arm A"),
+        "curve_frac_qini_uplift");
     assert_int_equal(analytics_add_qini(j, met, file, 30, 0.5, err, sizeof err), RFM_EFORMAT);
     assert_non_null(strstr(err, "retrain uplift"));
     json_decref(met), json_decref(file), json_decref(j);
@@ -708,8 +718,7 @@ static void test_embedding_map(void **state)
             double want = 0;
             for (int a = 0; a < DIM; a++)
                 want += gsl_matrix_get(evec, (size_t)a, (size_t)axis) * (v[i * DIM + a] - mu[a]);
-            double got = json_real_value(
-                json_array_get(json_object_get(p, axis ? "y" : "x"), k));
+            double got = json_real_value(json_array_get(json_object_get(p, axis ? "y" : "x"), k));
             if (sign[axis] == 0 && fabs(want) > 1e-3)
                 sign[axis] = got * want > 0 ? 1 : -1;
             assert_near(got, sign[axis] ? sign[axis] * want : fabs(want) * (got < 0 ? -1 : 1),
@@ -725,12 +734,12 @@ static void test_embedding_map(void **state)
     assert_int_equal(analytics_add_embedding_map(j, v, nrows, DIM, vid, (const char *const *)ids,
                                                  rows, nrows, NULL, 10, 9, err, sizeof err),
                      RFM_OK);
-    assert_int_equal(json_integer_value(json_array_get(
-                         json_object_get(json_object_get(json_object_get(j, "embedding_map"),
-                                                         "points"),
-                                         "segment"),
-                         0)),
-                     -1);
+    assert_int_equal(
+        json_integer_value(json_array_get(
+            json_object_get(json_object_get(json_object_get(j, "embedding_map"), "points"),
+                            "segment"),
+            0)),
+        -1);
     assert_int_equal(analytics_add_embedding_map(j, v, 1, DIM, vid, (const char *const *)ids, rows,
                                                  nrows, seg, 10, 9, err, sizeof err),
                      RFM_EINVAL);
@@ -741,11 +750,16 @@ int main(void)
 {
     gsl_set_error_handler_off();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_quantile),          cmocka_unit_test(test_overview_from_lines),
-        cmocka_unit_test(test_scores_one_by_one), cmocka_unit_test(test_cltv_churn),
-        cmocka_unit_test(test_holdout),           cmocka_unit_test(test_models_missing),
-        cmocka_unit_test(test_shap_sample),       cmocka_unit_test(test_churn_curves),
-        cmocka_unit_test(test_qini),              cmocka_unit_test(test_embedding_map),
+        cmocka_unit_test(test_quantile),
+        cmocka_unit_test(test_overview_from_lines),
+        cmocka_unit_test(test_scores_one_by_one),
+        cmocka_unit_test(test_cltv_churn),
+        cmocka_unit_test(test_holdout),
+        cmocka_unit_test(test_models_missing),
+        cmocka_unit_test(test_shap_sample),
+        cmocka_unit_test(test_churn_curves),
+        cmocka_unit_test(test_qini),
+        cmocka_unit_test(test_embedding_map),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
