@@ -198,6 +198,8 @@ static void *pass1(void *arg)
                (f->nsegments ? SCORE_SEGMENTS : 0);
     for (size_t i = j->from; i < j->to; i++) {
         score_result r;
+        if (i + 1 < j->to)
+            score_prefetch(j->sm, row_of(j->in, i + 1));
         if ((j->st = score_customer(j->sm, row_of(j->in, i), want, 1, &r, j->err, sizeof j->err)) !=
             RFM_OK) {
             j->bad = i;
@@ -377,6 +379,12 @@ static void fill_row(const bulk_input *in, const char *id, const customer_row *c
     STR(BULK_SCORED_AT, in->scored_at ? in->scored_at : "");
 #undef STR
 #undef DBL
+}
+
+void bulk_prefetch(const bulk_plan *p, const score_models *sm, size_t k)
+{
+    size_t i = p->order ? p->order[k] : k;
+    score_prefetch(sm, row_of(p->in, i));
 }
 
 rfm_status bulk_row_at(const bulk_plan *p, const score_models *sm, size_t k, bulk_row *o,

@@ -128,6 +128,10 @@ typedef struct {
     const char *id;
 } bulk_row;
 
+/* score_prefetch for the customer at position k: a loop over positions
+ * calls it a row ahead of bulk_row_at. */
+void bulk_prefetch(const bulk_plan *p, const score_models *sm, size_t k);
+
 /* The row at position k (0..bulk_positions-1): *written 1 and o filled,
  * or *written 0 for a customer left out (filtered, erased, past top).
  * sm: the models of the plan, with this thread's cache. o must not move

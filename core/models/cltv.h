@@ -93,6 +93,11 @@ rfm_status cltv_cache_new(const cltv_model *c, double horizon_days, double disco
                           int interval, size_t max_bytes, cltv_cache **out, char *err,
                           size_t errlen);
 void cltv_cache_free(cltv_cache *k);
+/* Asks the CPU to bring the slot (x, T) would have into its caches, not
+ * waiting: for a loop over many customers, called a customer ahead (a
+ * million customers' terms are tens of MB, so each read of them missed
+ * the caches). Nothing when k is NULL or empty. */
+void cltv_cache_prefetch(const cltv_cache *k, double x, double T);
 /* cltv_predict with the terms kept in k (NULL, or a cache for another
  * model, horizon or rate, or a point cache asked for the interval: none
  * kept). interval 0 skips the interval

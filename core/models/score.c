@@ -42,3 +42,9 @@ rfm_status score_customer(const score_models *m, const customer_row *c, int want
     }
     return RFM_OK;
 }
+
+void score_prefetch(const score_models *m, const customer_row *c)
+{
+    if (m->cltv)
+        cltv_cache_prefetch(m->cltv_cache, c->repeat_purchases, c->days_since_first);
+}

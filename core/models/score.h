@@ -67,5 +67,8 @@ typedef struct {
  * message (RFM_EINVAL, naming the field). out->done tells what was done. */
 rfm_status score_customer(const score_models *m, const customer_row *c, int want, int skip_missing,
                           score_result *out, char *err, size_t errlen);
+/* What score_customer will read for c from memory that misses the caches
+ * (its CLTV terms), asked for ahead: a loop calls it a customer early. */
+void score_prefetch(const score_models *m, const customer_row *c);
 
 #endif
