@@ -184,7 +184,7 @@ static void test_fast_equals_plain(void **state)
         SAME(ldexp(1, e));
         SAME(-ldexp(1, e));
     }
-    for (long i = 0; i < 200000; i++) {
+    for (long i = 0; i < 150000; i++) {
         double x;
         uint64_t u = rfm_rng_u64(&rng);
         memcpy(&x, &u, sizeof x);
@@ -210,6 +210,16 @@ static void test_fast_equals_plain(void **state)
         SAME(nextafter(pct, 1e300));
         SAME(1e11 - (double)rfm_rng_below(&rng, 1000000) / 1e4);
         SAME((double)rfm_rng_below(&rng, 20) * 1e-5);
+        /* The exact-integer path (1e-3 <= |x| < 2^52, no integer):
+         * probabilities, any significand at a log-uniform magnitude, and
+         * the neighbours of the powers of ten, where the digit count
+         * changes. */
+        SAME(rfm_rng_uniform(&rng));
+        SAME(-ldexp((double)((u >> 11) | 1), -(int)rfm_rng_below(&rng, 63)));
+        double p10 = pow(10, (double)rfm_rng_below(&rng, 19) - 3);
+        SAME(nextafter(p10, 0));
+        SAME(nextafter(p10, 1e300));
+        SAME(nextafter(nextafter(p10, 1e300), 1e300));
         /* An odd 53-bit significand times 2^-j, j = 1..60: the ties live here. */
         int j = 1 + (int)rfm_rng_below(&rng, 60);
         double t = ldexp((double)((u >> 11) | 1), -j);
@@ -220,6 +230,10 @@ static void test_fast_equals_plain(void **state)
         ties += d == sig_digits(b) + 1 && c[d] == '5'; /* halfway between two of b's length */
     }
     expect(549755813888.03125, "549755813888.0312");
+    expect(0.001, "0.001");
+    expect(nextafter(0.001, 1), "0.0010000000000000002");
+    expect(nextafter(0x1p52, 0), "4503599627370495.5");
+    expect(0.1 + 0.2, "0.30000000000000004");
     expect(8 + 0x1p-16, "8.000015258789062");
     printf("    %ld doubles: fast and plain text equal (%ld exact halfway cases)\n", n, ties);
 #undef SAME
