@@ -94,9 +94,11 @@ rfm_status cltv_cache_new(const cltv_model *c, double horizon_days, double disco
                           size_t errlen);
 void cltv_cache_free(cltv_cache *k);
 /* Asks the CPU to bring the slot (x, T) would have into its caches, not
- * waiting: for a loop over many customers, called a customer ahead (a
- * million customers' terms are tens of MB, so each read of them missed
- * the caches). Nothing when k is NULL or empty. */
+ * waiting: for a loop over many customers, called a customer ahead (the
+ * synthetic million's 4,646 (x, T) pairs keep 576 bytes each, 2.7 MB in
+ * slots spread over the table: more than the core's own caches hold, so
+ * each customer's nine lines came from afar). Nothing when k is NULL or
+ * empty. */
 void cltv_cache_prefetch(const cltv_cache *k, double x, double T);
 /* cltv_predict with the terms kept in k (NULL, or a cache for another
  * model, horizon or rate, or a point cache asked for the interval: none
