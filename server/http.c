@@ -1424,7 +1424,8 @@ rfm_status http_start(const server_options *opt, const oas_spec *spec, const htt
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
         guard_on_connection, s->guard, MHD_OPTION_ARRAY,
         opt->per_address_limit > 0 ? per_ip : per_ip + 1, MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
-        MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        opt->header_limit_bytes ? opt->header_limit_bytes : (size_t)16384, MHD_OPTION_END);
     if (!s->d) {
         int e = errno, https = s->tls_cert != NULL;
         char msg[sizeof s->start_msg];

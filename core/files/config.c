@@ -35,6 +35,8 @@ const char *server_check(const server_options *o, char *buf, size_t len)
         snprintf(buf, len, "header_timeout_s must be from 1 to 3600");
     else if (o->body_limit_bytes < 1024)
         snprintf(buf, len, "body_limit_bytes must be at least 1024");
+    else if (o->header_limit_bytes < 4096 || o->header_limit_bytes > (1u << 20))
+        snprintf(buf, len, "header_limit_bytes must be from 4096 to 1048576");
     else if (o->batch_limit < 1)
         snprintf(buf, len, "batch_limit must be at least 1");
     else if (o->max_json_depth < 2 || o->max_json_depth > 1000)
@@ -693,20 +695,10 @@ static void read_uplift(ctx *x, const json_t *u, char **campaign, campaign_spec 
 
 /* ---- data: the transaction export and its dialect (txn_options) ------ */
 
-static const char *const KEYS_DATA[] = {"transactions",
-                                        "format",
-                                        "separator",
-                                        "header",
-                                        "decimal",
-                                        "date_format",
-                                        "timezone",
-                                        "columns",
-                                        "cancellation_prefix",
-                                        "snapshot_date",
-                                        "returns",
-                                        "query",
-                                        "currency",
-                                        NULL};
+static const char *const KEYS_DATA[] = {
+    "transactions", "format",  "separator",           "header",        "decimal", "date_format",
+    "timezone",     "columns", "cancellation_prefix", "snapshot_date", "returns", "query",
+    "currency",     NULL};
 static const char *const KEYS_COLUMNS[] = {"invoice", "customer_id", "date",    "quantity",
                                            "price",   "amount",      "product", NULL};
 
@@ -826,6 +818,7 @@ static const char *const KEYS_SERVER[] = {"host",
                                           "connection_limit",
                                           "timeout_s",
                                           "body_limit_bytes",
+                                          "header_limit_bytes",
                                           "batch_limit",
                                           "max_json_depth",
                                           "tokens_sha256",
@@ -911,6 +904,8 @@ static void read_server(ctx *x, const json_t *s, server_options *o)
         (int)get_int(x, s, "header_timeout_s", "server.header_timeout_s", 10, 1, 3600);
     o->body_limit_bytes = (size_t)get_int(x, s, "body_limit_bytes", "server.body_limit_bytes",
                                           1 << 20, 1024, (long long)1 << 32);
+    o->header_limit_bytes = (size_t)get_int(x, s, "header_limit_bytes", "server.header_limit_bytes",
+                                            16384, 4096, 1 << 20);
     o->batch_limit =
         (size_t)get_int(x, s, "batch_limit", "server.batch_limit", 10000, 1, 100000000);
     o->max_json_depth = (int)get_int(x, s, "max_json_depth", "server.max_json_depth", 32, 2, 1000);
@@ -1194,10 +1189,17 @@ static const char *const KEYS_STATE[] = {
     "path",   "synchronous", "seen_ids_max",          "cache_mb",
     "max_mb", "timeout_ms",  "seen_ids_per_customer", NULL};
 static const char *const KEYS_EVENTS[] = {"types", "engagement", "kafka", NULL};
-static const char *const KEYS_KAFKA[] = {
-    "brokers",          "topic",         "group_id",  "dead_letter_topic", "scores_topic",
-    "scores_queue_max", "ready_max_lag", "batch_max", "batch_wait_ms",     "properties",
-    NULL};
+static const char *const KEYS_KAFKA[] = {"brokers",
+                                         "topic",
+                                         "group_id",
+                                         "dead_letter_topic",
+                                         "scores_topic",
+                                         "scores_queue_max",
+                                         "ready_max_lag",
+                                         "batch_max",
+                                         "batch_wait_ms",
+                                         "properties",
+                                         NULL};
 
 /* Before the values: a misspelt key is what to report, not the default
  * or missing value it caused. */
@@ -1268,9 +1270,8 @@ rfm_status config_load(const char *path, rfm_config **out, char *err, size_t err
                 &c->uplift_value, &c->uplift_cost);
     /* uplift.id_column: the campaign file's customer-id column (gains.h). */
     if (json_is_object(json_object_get(root, "uplift")))
-        c->uplift_id_column =
-            dup(&x, get_str(&x, json_object_get(root, "uplift"), "id_column", "uplift.id_column",
-                            NULL));
+        c->uplift_id_column = dup(&x, get_str(&x, json_object_get(root, "uplift"), "id_column",
+                                              "uplift.id_column", NULL));
     const json_t *srv = json_object_get(root, "server");
     if (srv && !json_is_object(srv))
         bad(&x, "server", "must be a mapping");

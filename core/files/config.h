@@ -53,13 +53,14 @@ typedef struct {
     int port;
     int threads; /* worker threads; 0 = number of cores */
     int connection_limit;
-    int per_address_limit;   /* connections from one client address; 0 = no limit */
-    int timeout_s;           /* idle or stalled connections are dropped after it */
-    int header_timeout_s;    /* a new connection's first request head must be in by then */
-    size_t body_limit_bytes; /* larger bodies get 413 */
-    size_t batch_limit;      /* customers per batch; more get 413 */
-    int max_json_depth;      /* deeper request bodies get 400 */
-    char **tokens_sha256;    /* accepted token digests (lower-case hex) */
+    int per_address_limit;     /* connections from one client address; 0 = no limit */
+    int timeout_s;             /* idle or stalled connections are dropped after it */
+    int header_timeout_s;      /* a new connection's first request head must be in by then */
+    size_t body_limit_bytes;   /* larger bodies get 413 */
+    size_t header_limit_bytes; /* libmicrohttpd's memory a connection: larger heads get 431 */
+    size_t batch_limit;        /* customers per batch; more get 413 */
+    int max_json_depth;        /* deeper request bodies get 400 */
+    char **tokens_sha256;      /* accepted token digests (lower-case hex) */
     size_t ntokens;
     server_token *named_tokens; /* server.tokens: digest, name and scopes each */
     size_t nnamed;

@@ -949,6 +949,61 @@ static void test_header_not_utf8(void **state)
     close(fd);
 }
 
+static char *get_text(int port, const char *path, const char *token, int *status);
+
+/* server.header_limit_bytes (16384 in the test config): a head that fits
+ * with room for the reply's headers is served; a larger one gets
+ * libmicrohttpd's 431 and the connection closes; the next client is
+ * served as before. */
+static void test_header_limit(void **state)
+{
+    (void)state;
+    static const struct {
+        size_t size;
+        int status;
+    } cases[] = {{12000, 200}, {20000, 431}, {40000, 431}, {200000, 431}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        size_t len = cases[i].size + 128;
+        char *req = malloc(len);
+        assert_non_null(req);
+        int h = snprintf(req, len, "GET /health HTTP/1.1\r\nHost: t\r\nX-Big: ");
+        memset(req + h, 'a', cases[i].size);
+        static const char tail[] = "\r\nConnection: close\r\n\r\n";
+        memcpy(req + h + cases[i].size, tail, sizeof tail - 1);
+        size_t total = (size_t)h + cases[i].size + sizeof tail - 1;
+        int fd = dial(server_port);
+        assert_true(fd >= 0);
+        /* The server may answer and close before it has read it all
+         * (MSG_NOSIGNAL: no SIGPIPE then). */
+        size_t sent = 0;
+        while (sent < total) {
+            ssize_t k = send(fd, req + sent, total - sent, MSG_NOSIGNAL);
+            if (k <= 0)
+                break;
+            sent += (size_t)k;
+        }
+        free(req);
+        struct timeval tv = {5, 0};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        char buf[4096];
+        size_t n = 0;
+        ssize_t k;
+        while (n < sizeof buf - 1 && (k = recv(fd, buf + n, sizeof buf - 1 - n, 0)) > 0)
+            n += (size_t)k;
+        buf[n] = '\0';
+        close(fd);
+        int status = 0;
+        sscanf(buf, "HTTP/1.1 %d", &status);
+        printf("    a %zu-byte header -> %d\n", cases[i].size, status);
+        if (status != cases[i].status)
+            fail_msg("%zu-byte header: status %d, expected %d: %.200s", cases[i].size, status,
+                     cases[i].status, buf);
+    }
+    int st;
+    free(get_text(server_port, "/health", NULL, &st));
+    assert_int_equal(st, 200);
+}
+
 /* Framing that a proxy in front could read differently from the daemon
  * (RFC 9112): each raw request is refused, with the error shape, and the
  * connection is closed, so bytes after the head are never served as a
@@ -2688,6 +2743,7 @@ int main(void)
         cmocka_unit_test(test_declared_too_large_answered_early),
         cmocka_unit_test(test_header_not_utf8),
         cmocka_unit_test(test_request_framing),
+        cmocka_unit_test(test_header_limit),
         cmocka_unit_test(test_scopes),
         cmocka_unit_test(test_access_log),
         cmocka_unit_test(test_refuses_broken_models),
