@@ -214,19 +214,13 @@ static int rfm_row(const api *a, const json_t *body, customer_row *row, const ch
     return 0;
 }
 
-static int h_segment(void *user, const json_t *body, json_t **out, char *msg, size_t len)
+/* The segment of row (customer id, when given by one) into *out. */
+static int segment_reply(const api *a, const customer_row *row, const char *id, json_t **out,
+                         char *msg, size_t len)
 {
-    const api *a = user;
-    if (!a->segments)
-        return not_trained(msg, len, "segments");
-    customer_row row;
-    const char *id;
-    int st = rfm_row(a, body, &row, &id, msg, len);
-    if (st)
-        return st;
     score_models sm = {.segments = a->segments};
     score_result sr;
-    if (score_customer(&sm, &row, SCORE_SEGMENTS, 0, &sr, msg, len) != RFM_OK)
+    if (score_customer(&sm, row, SCORE_SEGMENTS, 0, &sr, msg, len) != RFM_OK)
         return 422;
     const segments_result r = sr.seg;
     /* Built member by member without UTF-8 checks: the texts come from the
@@ -246,6 +240,41 @@ static int h_segment(void *user, const json_t *body, json_t **out, char *msg, si
     }
     *out = o;
     return 200;
+}
+
+static int h_segment(void *user, const json_t *body, json_t **out, char *msg, size_t len)
+{
+    const api *a = user;
+    if (!a->segments)
+        return not_trained(msg, len, "segments");
+    customer_row row;
+    const char *id;
+    int st = rfm_row(a, body, &row, &id, msg, len);
+    if (st)
+        return st;
+    return segment_reply(a, &row, id, out, msg, len);
+}
+
+/* POST /segment's {recency, frequency, monetary} read from the text
+ * (http_route.flat): the same row as rfm_row makes of the tree. */
+static int h_segment_flat(void *user, const oas_flat *f, const double *v, json_t **out, char *msg,
+                          size_t len)
+{
+    const api *a = user;
+    if (!a->segments)
+        return not_trained(msg, len, "segments");
+    customer_row row = {NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN};
+    for (size_t i = 0; i < f->n; i++) {
+        if (f->len[i] == 7 && memcmp(f->name[i], "recency", 7) == 0)
+            row.recency = v[i];
+        else if (f->len[i] == 9 && memcmp(f->name[i], "frequency", 9) == 0)
+            row.frequency = v[i];
+        else if (f->len[i] == 8 && memcmp(f->name[i], "monetary", 8) == 0)
+            row.monetary = v[i];
+        else
+            return 0; /* a schema with other names: the general path */
+    }
+    return segment_reply(a, &row, NULL, out, msg, len);
 }
 
 static int h_cltv(void *user, const json_t *body, json_t **out, char *msg, size_t len)
@@ -1530,6 +1559,8 @@ rfm_status api_load(const char *models_dir, const char *openapi_path, api **out,
     for (size_t i = 0; i < sizeof r / sizeof *r; i++)
         if (r[i].fn == h_events)
             r[i].raw = h_events_raw; /* its body without a JSON tree */
+        else if (r[i].fn == h_segment)
+            r[i].flat = h_segment_flat; /* {recency, frequency, monetary} without one */
     a->nroutes = sizeof r / sizeof *r;
     memcpy(a->routes, r, sizeof r);
     *out = a;

@@ -980,6 +980,20 @@ int http_answer_json(const server_options *opt, const oas_spec *spec, ops *o, co
             return status;
         }
     }
+    const oas_op *fop = rt->flat && !opt->id_key ? oas_find(spec, rt->method, rt->path) : NULL;
+    double fv[OAS_FLAT_MAX];
+    if (fop && fop->flat.n && oas_flat_read(&fop->flat, text, len, fv)) {
+        char msg[512] = "";
+        json_t *out = NULL;
+        int status = rt->flat(user, &fop->flat, fv, &out, msg, sizeof msg);
+        if (status == 200 && out) {
+            if (o)
+                ops_observe_flat(o, rt->path, &fop->flat, fv);
+            *reply = out;
+            return 200;
+        }
+        json_decref(out); /* else the general path answers, with its details */
+    }
     json_error_t je;
     json_t *body = parse_body(text, len, &je);
     if (!body) {

@@ -55,6 +55,14 @@ typedef struct {
      * shape; 200 with NULL: out of memory, 503). */
     int (*text)(void *user, const json_t *body, char **out, size_t *outlen, char *msg,
                 size_t msglen);
+    /* Optional (POST /segment): a body that is a flat object of numbers of
+     * the request schema (oas_flat_read) answered from its values, v[i]
+     * for f->name[i] (NAN: absent), without a tree or the validator. A
+     * status other than 200 sends the body down the general path, which
+     * answers it with its details; so must fn give the same 200. Not
+     * used with server_options.id_key. */
+    int (*flat)(void *user, const oas_flat *f, const double *v, json_t **out, char *msg,
+                size_t msglen);
 } http_route;
 
 /* How a POST route takes batches. HTTP_BATCH: the route is a batch

@@ -282,6 +282,23 @@ void ops_observe(ops *o, const char *path, const json_t *body)
     json_array_foreach(items, i, item) observe_one(g->drift, item);
 }
 
+void ops_observe_flat(ops *o, const char *path, const oas_flat *f, const double *v)
+{
+    generation *g = __atomic_load_n(&o->gen, __ATOMIC_ACQUIRE);
+    if (!g || !g->drift || !drift_endpoint(path))
+        return;
+    double x[NFEATURES];
+    int any = 0;
+    for (size_t k = 0; k < NFEATURES; k++) {
+        x[k] = NAN;
+        for (size_t i = 0; i < f->n; i++)
+            if (strcmp(f->name[i], FEATURES[k]) == 0 && !isnan(v[i]))
+                x[k] = v[i], any = 1;
+    }
+    if (any)
+        drift_monitor_observe(g->drift, x);
+}
+
 /* ---- requests ---------------------------------------------------------- */
 
 static size_t endpoint_index(const ops *o, const char *path)

@@ -72,6 +72,9 @@ int ops_admit(ops *o, const uint8_t digest[32]);
  * drift window when path is a drift endpoint (/segment, /predict_churn).
  * Customers given by customer_id only are not counted. */
 void ops_observe(ops *o, const char *path, const json_t *body);
+/* The same for a flat body read without a tree (oas_flat_read): f's
+ * names and their values v (NAN: absent). */
+void ops_observe_flat(ops *o, const char *path, const oas_flat *f, const double *v);
 
 /* Metrics of another part (the state store) appended to GET /metrics by
  * fn, which must be thread-safe. Call before serving. */

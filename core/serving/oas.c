@@ -2,6 +2,7 @@
 #include "oas.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -115,13 +116,266 @@ static int cmp_path(const void *a, const void *b)
     return strcmp(((const path_entry *)a)->path, ((const path_entry *)b)->path);
 }
 
+/* Whether schema (an object) has only keys among the NULL-ended list. */
+static int only_keys(const json_t *schema, const char *const *keys)
+{
+    const char *k;
+    const json_t *v;
+    json_object_foreach((json_t *)schema, k, v)
+    {
+        size_t i = 0;
+        while (keys[i] && strcmp(keys[i], k) != 0)
+            i++;
+        if (!keys[i])
+            return 0;
+    }
+    return 1;
+}
+
+/* Whether schema (dereferenced) is a flat object of numbers; if so, f. */
+static int flat_object(const oas_spec *s, const json_t *schema, oas_flat *f)
+{
+    static const char *const OBJ[] = {
+        "type", "required", "properties", "additionalProperties", "description", "title", NULL};
+    static const char *const NUM[] = {
+        "type",  "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "description",
+        "title", "example", NULL};
+    const json_t *props = json_object_get(schema, "properties"),
+                 *req = json_object_get(schema, "required");
+    const char *type = json_string_value(json_object_get(schema, "type"));
+    if (!json_is_object(schema) || !only_keys(schema, OBJ) || !type ||
+        strcmp(type, "object") != 0 || !json_is_object(props) || json_object_size(props) == 0 ||
+        json_object_size(props) > OAS_FLAT_MAX ||
+        !json_is_false(json_object_get(schema, "additionalProperties")) ||
+        (req && !json_is_array(req)))
+        return 0;
+    memset(f, 0, sizeof *f);
+    const char *name;
+    const json_t *p;
+    json_object_foreach((json_t *)props, name, p)
+    {
+        const json_t *ps = deref(s, p);
+        const char *t = json_string_value(json_object_get(ps, "type"));
+        if (!json_is_object(ps) || !only_keys(ps, NUM) || !t ||
+            (strcmp(t, "number") != 0 && strcmp(t, "integer") != 0))
+            return 0;
+        for (const char *c = name; *c; c++) /* a name the text spells without escapes */
+            if ((unsigned char)*c < 0x20 || *c == '"' || *c == '\\' || (unsigned char)*c >= 0x80)
+                return 0;
+        size_t i = f->n++;
+        f->name[i] = name, f->len[i] = strlen(name);
+        f->integer |= (unsigned)(strcmp(t, "integer") == 0) << i;
+        const json_t *b;
+        f->min[i] = -INFINITY, f->max[i] = INFINITY;
+        if (json_is_number(b = json_object_get(ps, "minimum")))
+            f->min[i] = json_number_value(b);
+        if (json_is_number(b = json_object_get(ps, "exclusiveMinimum"))) {
+            if (f->min[i] != -INFINITY)
+                return 0; /* both: not worth the cases */
+            f->min[i] = json_number_value(b), f->xmin |= 1u << i;
+        }
+        if (json_is_number(b = json_object_get(ps, "maximum")))
+            f->max[i] = json_number_value(b);
+        if (json_is_number(b = json_object_get(ps, "exclusiveMaximum"))) {
+            if (f->max[i] != INFINITY)
+                return 0;
+            f->max[i] = json_number_value(b), f->xmax |= 1u << i;
+        }
+    }
+    size_t k;
+    const json_t *r;
+    json_array_foreach((json_t *)req, k, r)
+    {
+        const char *rn = json_string_value(r);
+        size_t i = 0;
+        while (rn && i < f->n && strcmp(f->name[i], rn) != 0)
+            i++;
+        if (!rn || i == f->n)
+            return 0; /* a required name that is no property: no body passes */
+        f->required |= 1u << i;
+    }
+    return 1;
+}
+
+/* f for a request schema: a flat object, or a oneOf with one flat
+ * alternative whose every other alternative requires a name it lacks. */
+static void flat_of(const oas_spec *s, const json_t *schema, oas_flat *f)
+{
+    static const char *const ONEOF[] = {"oneOf", "description", "title", NULL};
+    memset(f, 0, sizeof *f);
+    schema = deref(s, schema);
+    if (!json_is_object(schema))
+        return;
+    const json_t *alts = json_object_get(schema, "oneOf");
+    if (!alts) {
+        if (!flat_object(s, schema, f))
+            memset(f, 0, sizeof *f);
+        return;
+    }
+    if (!json_is_array(alts) || !only_keys(schema, ONEOF))
+        return;
+    size_t i, which = (size_t)-1;
+    const json_t *a;
+    oas_flat t;
+    json_array_foreach((json_t *)alts, i, a)
+    {
+        if (flat_object(s, deref(s, a), &t)) {
+            if (which != (size_t)-1)
+                return memset(f, 0, sizeof *f), (void)0; /* two flat ones */
+            which = i, *f = t;
+        }
+    }
+    if (which == (size_t)-1)
+        return;
+    json_array_foreach((json_t *)alts, i, a)
+    {
+        if (i == which)
+            continue;
+        const json_t *req = json_object_get(deref(s, a), "required");
+        int excluded = 0;
+        size_t k;
+        const json_t *r;
+        json_array_foreach((json_t *)req, k, r)
+        {
+            const char *rn = json_string_value(r);
+            size_t j = 0;
+            while (rn && j < f->n && strcmp(f->name[j], rn) != 0)
+                j++;
+            excluded |= rn && j == f->n;
+        }
+        if (!excluded) {
+            memset(f, 0, sizeof *f);
+            return;
+        }
+    }
+}
+
 static oas_op op_entry(const oas_spec *s, const json_t *op)
 {
-    oas_op e = {op, NULL, 0, 0};
+    oas_op e = {op, NULL, 0, 0, {0}};
     const char *bad;
     e.request = op ? oas_request_schema(s, op) : NULL;
     e.auth = oas_security(s, op, &e.scopes, &bad);
+    if (e.request)
+        flat_of(s, e.request, &e.flat);
     return e;
+}
+
+/* ---- a flat body read from its text ---------------------------------------- */
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* A JSON number at p (RFC 8259 grammar) into *v as the reader gives it;
+ * the end, or NULL. */
+static const char *read_number(const char *p, const char *end, double *v)
+{
+    const char *b = p;
+    int is_int = 1;
+    if (p < end && *p == '-')
+        p++;
+    if (p < end && *p == '0')
+        p++;
+    else if (p < end && *p >= '1' && *p <= '9')
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+    else
+        return NULL;
+    if (p < end && *p == '.') {
+        is_int = 0, p++;
+        if (!(p < end && *p >= '0' && *p <= '9'))
+            return NULL;
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        is_int = 0, p++;
+        if (p < end && (*p == '+' || *p == '-'))
+            p++;
+        if (!(p < end && *p >= '0' && *p <= '9'))
+            return NULL;
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+    }
+    char buf[64];
+    size_t n = (size_t)(p - b);
+    if (n >= sizeof buf)
+        return NULL;
+    memcpy(buf, b, n);
+    buf[n] = '\0';
+    if (is_int) { /* jansson: an integer when it fits in 64 bits, else a real */
+        errno = 0;
+        long long ll = strtoll(buf, NULL, 10);
+        if (errno == 0) {
+            *v = (double)ll;
+            return p;
+        }
+    }
+    errno = 0;
+    *v = strtod(buf, NULL);
+    return isfinite(*v) && errno != ERANGE ? p : NULL; /* overflow: jansson's 400 */
+}
+
+int oas_flat_read(const oas_flat *f, const char *text, size_t len, double *v)
+{
+    if (!f->n)
+        return 0;
+    const char *p = text, *end = text + len;
+    unsigned seen = 0;
+    p = skip_ws(p, end);
+    if (p == end || *p++ != '{')
+        return 0;
+    p = skip_ws(p, end);
+    if (p < end && *p == '}') {
+        p++;
+    } else {
+        for (;;) {
+            if (p == end || *p++ != '"')
+                return 0;
+            const char *k = p;
+            while (p < end && *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20)
+                p++;
+            if (p == end || *p != '"')
+                return 0;
+            size_t kl = (size_t)(p++ - k), i = 0;
+            while (i < f->n && !(f->len[i] == kl && memcmp(f->name[i], k, kl) == 0))
+                i++;
+            if (i == f->n || (seen >> i & 1))
+                return 0; /* another member, or one twice */
+            p = skip_ws(p, end);
+            if (p == end || *p++ != ':')
+                return 0;
+            p = skip_ws(p, end);
+            double x;
+            if (!(p = read_number(p, end, &x)))
+                return 0;
+            if (x < f->min[i] || x > f->max[i] || ((f->xmin >> i & 1) && x <= f->min[i]) ||
+                ((f->xmax >> i & 1) && x >= f->max[i]) || ((f->integer >> i & 1) && x != floor(x)))
+                return 0;
+            seen |= 1u << i;
+            v[i] = x;
+            p = skip_ws(p, end);
+            if (p < end && *p == ',') {
+                p = skip_ws(p + 1, end);
+                continue;
+            }
+            if (p < end && *p == '}') {
+                p++;
+                break;
+            }
+            return 0;
+        }
+    }
+    if (skip_ws(p, end) != end || (seen & f->required) != f->required)
+        return 0;
+    for (size_t i = 0; i < f->n; i++)
+        if (!(seen >> i & 1))
+            v[i] = NAN;
+    return 1;
 }
 
 /* The table of oas_find, from the document's paths (after check_refs). */

@@ -2,11 +2,13 @@
  * the shipped openapi.yaml: its examples satisfy its own schemas. */
 #include "testutil.h"
 
+#include <math.h>
 #include <string.h>
 #include <time.h>
 
 #include "config.h"
 #include "oas.h"
+#include "rng.h"
 
 static const char *SPEC =
     "openapi: 3.1.0\n"
@@ -544,6 +546,141 @@ static void test_speed_on_shipped_contract(void **state)
     oas_free(s);
 }
 
+/* oas_flat_read against the general path (jansson with the server's
+ * flags, then oas_validate), on POST /segment's SegmentOrId: random bodies
+ * made of the right and wrong names, numbers of every JSON form (and some
+ * that are not JSON), whitespace, duplicates, missing and extra members.
+ * Whenever the reader takes a body, the general path takes it too and
+ * gives every value the same bits (absent: NAN); the plain bodies clients
+ * send are taken; and the schema's flat alternative is found (three
+ * names, all required, bounds from the document). */
+static json_t *general_parse(const char *text, size_t len)
+{
+    json_error_t je;
+    size_t flags = JSON_REJECT_DUPLICATES | JSON_DECODE_ANY;
+    json_t *j = json_loadb(text, len, flags, &je);
+    if (!j && json_error_code(&je) == json_error_numeric_overflow &&
+        strncmp(je.text, "too big", 7) == 0)
+        j = json_loadb(text, len, flags | JSON_DECODE_INT_AS_REAL, &je);
+    return j;
+}
+
+static void test_flat_read_as_general_path(void **state)
+{
+    (void)state;
+    oas_spec *s;
+    char err[RFM_ERRLEN];
+    if (oas_load("../openapi.yaml", &s, err, sizeof err) != RFM_OK)
+        fail_msg("%s", err);
+    const oas_op *op = oas_find(s, "POST", "/segment");
+    const oas_flat *f = &op->flat;
+    assert_int_equal(f->n, 3);
+    assert_int_equal(f->required, 7);
+    assert_string_equal(f->name[0], "recency");
+    assert_true(f->min[0] == 0 && f->max[0] == 1e9 && f->max[2] == 1e15);
+    /* POST /similar_customers (customer_id, a string) has none. */
+    assert_int_equal(oas_find(s, "POST", "/similar_customers")->flat.n, 0);
+    static const char *const names[] = {"recency",  "frequency", "monetary", "customer_id",
+                                        "recency ", "Recency",   "monetar",  "x"};
+    static const char *const nums[] = {"0",
+                                       "-0",
+                                       "12",
+                                       "7",
+                                       "4310.5",
+                                       "1e3",
+                                       "1E+3",
+                                       "2.5e-3",
+                                       "-1",
+                                       "1e9",
+                                       "1e9.0",
+                                       "1000000000.0000001",
+                                       "1e15",
+                                       "1e16",
+                                       "01",
+                                       "1.",
+                                       ".5",
+                                       "+1",
+                                       "0x10",
+                                       "1e400",
+                                       "-1e400",
+                                       "1e-400",
+                                       "123456789012345678901234567890",
+                                       "9223372036854775807",
+                                       "9223372036854775808",
+                                       "-9223372036854775809",
+                                       "3.14159265358979323846",
+                                       "NaN",
+                                       "true",
+                                       "null",
+                                       "\"5\"",
+                                       "[1]",
+                                       "1 2",
+                                       "0.1e1",
+                                       "4.9e-324"};
+    static const char *const ws[] = {"", " ", "\n", "\t ", "\r\n"};
+    rfm_rng g;
+    rfm_rng_seed(&g, 11);
+    size_t taken = 0, tried = 0;
+    char body[1024];
+    for (int it = 0; it < 60000; it++) {
+        /* half the bodies: the three names once each, in any order */
+        int three = rfm_rng_below(&g, 2) == 0;
+        size_t n = 0, members = three ? 3 : rfm_rng_below(&g, 5), first = rfm_rng_below(&g, 3);
+        size_t step = 1 + rfm_rng_below(&g, 2);
+        n += (size_t)snprintf(body + n, sizeof body - n, "%s{", ws[rfm_rng_below(&g, 5)]);
+        for (size_t m = 0; m < members; m++) {
+            /* mostly the right names, in any order */
+            const char *nm = three                  ? names[(first + m * step) % 3]
+                             : rfm_rng_below(&g, 6) ? names[(m + rfm_rng_below(&g, 2)) % 3]
+                                                    : names[rfm_rng_below(&g, 8)];
+            const char *num =
+                rfm_rng_below(&g, 3) ? nums[rfm_rng_below(&g, 7)] : nums[rfm_rng_below(&g, 35)];
+            n += (size_t)snprintf(body + n, sizeof body - n, "%s%s\"%s\"%s:%s%s%s", m ? "," : "",
+                                  ws[rfm_rng_below(&g, 5)], nm, ws[rfm_rng_below(&g, 5)],
+                                  ws[rfm_rng_below(&g, 5)], num, ws[rfm_rng_below(&g, 5)]);
+        }
+        n += (size_t)snprintf(body + n, sizeof body - n, "%s}%s", rfm_rng_below(&g, 50) ? "" : ",",
+                              ws[rfm_rng_below(&g, 5)]);
+        if (rfm_rng_below(&g, 40) == 0)
+            n -= 1 + rfm_rng_below(&g, n); /* cut short */
+        tried++;
+        double v[OAS_FLAT_MAX];
+        if (!oas_flat_read(f, body, n, v))
+            continue;
+        taken++;
+        json_t *j = general_parse(body, n);
+        if (!j)
+            fail_msg("taken, but not JSON to the server: %.*s", (int)n, body);
+        if (oas_validate(s, op->request, j, NULL, 0) != 0)
+            fail_msg("taken, but not valid: %.*s", (int)n, body);
+        for (size_t i = 0; i < f->n; i++) {
+            const json_t *m = json_object_get(j, f->name[i]);
+            double want = m ? json_number_value(m) : NAN;
+            if (memcmp(&want, &v[i], sizeof want) != 0 && !(isnan(want) && isnan(v[i])))
+                fail_msg("%s: %.17g, the general path %.17g: %.*s", f->name[i], v[i], want, (int)n,
+                         body);
+        }
+        json_decref(j);
+    }
+    printf("    %zu bodies, %zu read without a tree, each as the general path reads it\n", tried,
+           taken);
+    assert_true(taken > 1000);
+    static const char *const plain[] = {
+        "{\"recency\": 12, \"frequency\": 7, \"monetary\": 4310.5}",
+        "{\"monetary\":0.5,\"recency\":0,\"frequency\":1e2}",
+        " {\n  \"recency\": 300,\n  \"frequency\": 1,\n  \"monetary\": 50\n}\n"};
+    for (size_t i = 0; i < sizeof plain / sizeof *plain; i++) {
+        double v[OAS_FLAT_MAX];
+        if (!oas_flat_read(f, plain[i], strlen(plain[i]), v))
+            fail_msg("not taken: %s", plain[i]);
+    }
+    double v[OAS_FLAT_MAX];
+    const char *neg0 = "{\"recency\": -0, \"frequency\": 1, \"monetary\": 2}";
+    assert_int_equal(oas_flat_read(f, neg0, strlen(neg0), v), 1);
+    assert_false(signbit(v[0])); /* an integer, as jansson reads it */
+    oas_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -558,6 +695,7 @@ int main(void)
         cmocka_unit_test(test_security),
         cmocka_unit_test(test_operations),
         cmocka_unit_test(test_find_matches_document),
+        cmocka_unit_test(test_flat_read_as_general_path),
         cmocka_unit_test(test_shipped_examples_validate),
         cmocka_unit_test(test_speed_on_shipped_contract),
     };
