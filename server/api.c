@@ -214,6 +214,11 @@ static int rfm_row(const api *a, const json_t *body, customer_row *row, const ch
     return 0;
 }
 
+static int cltv_reply(const api *a, const customer_row *row, const char *id, double H, double d,
+                      json_t **out, char *msg, size_t len);
+static int churn_reply(const api *a, const customer_row *row, const char *id, json_t **out,
+                       char *msg, size_t len);
+
 /* The segment of row (customer id, when given by one) into *out. */
 static int segment_reply(const api *a, const customer_row *row, const char *id, json_t **out,
                          char *msg, size_t len)
@@ -301,9 +306,51 @@ static int h_cltv(void *user, const json_t *body, json_t **out, char *msg, size_
                  *dv = json_object_get(body, "discount_rate");
     double H = hv ? json_number_value(hv) : a->cltv_horizon;
     double d = dv ? json_number_value(dv) : a->cltv_discount;
+    return cltv_reply(a, &row, id, H, d, out, msg, len);
+}
+
+/* The value of the flat body's member name (http_route.flat), NAN when
+ * absent or not one of f's names. */
+static double flat_get(const oas_flat *f, const double *v, const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < f->n; i++)
+        if (f->len[i] == n && memcmp(f->name[i], name, n) == 0)
+            return v[i];
+    return NAN;
+}
+
+/* POST /predict_cltv's history read from the text (http_route.flat). */
+static int h_cltv_flat(void *user, const oas_flat *f, const double *v, json_t **out, char *msg,
+                       size_t len)
+{
+    const api *a = user;
+    if (!a->cltv)
+        return not_trained(msg, len, "cltv");
+    customer_row row = {NAN,
+                        NAN,
+                        NAN,
+                        flat_get(f, v, "repeat_purchases"),
+                        flat_get(f, v, "days_first_to_last_purchase"),
+                        flat_get(f, v, "days_since_first_purchase"),
+                        flat_get(f, v, "mean_repeat_spend"),
+                        NAN,
+                        NAN};
+    if (isnan(row.repeat_purchases) || isnan(row.days_first_to_last) ||
+        isnan(row.days_since_first) || isnan(row.mean_repeat_spend))
+        return 0; /* not CltvHistory: the general path */
+    double H = flat_get(f, v, "horizon_days"), d = flat_get(f, v, "discount_rate");
+    return cltv_reply(a, &row, NULL, isnan(H) ? a->cltv_horizon : H,
+                      isnan(d) ? a->cltv_discount : d, out, msg, len);
+}
+
+/* The lifetime value of row over H days at discount d into *out. */
+static int cltv_reply(const api *a, const customer_row *row, const char *id, double H, double d,
+                      json_t **out, char *msg, size_t len)
+{
     score_models sm = {.cltv = a->cltv, .horizon_days = H, .discount_rate = d};
     score_result sr;
-    if (score_customer(&sm, &row, SCORE_CLTV, 0, &sr, msg, len) != RFM_OK)
+    if (score_customer(&sm, row, SCORE_CLTV, 0, &sr, msg, len) != RFM_OK)
         return 422;
     const cltv_prediction p = sr.cltv;
     *out = json_pack("{s:f,s:f,s:f,s:f,s:{s:f,s:f},s:f,s:f,s:s,s:s}", "p_alive", p.p_alive,
@@ -434,12 +481,41 @@ static int h_churn(void *user, const json_t *body, json_t **out, char *msg, size
     int st = rfm_row(a, body, &row, &id, msg, len);
     if (st)
         return st;
+    return churn_reply(a, &row, id, out, msg, len);
+}
+
+/* POST /predict_churn's {recency, frequency, monetary} read from the text
+ * (http_route.flat). */
+static int h_churn_flat(void *user, const oas_flat *f, const double *v, json_t **out, char *msg,
+                        size_t len)
+{
+    const api *a = user;
+    if (!a->churn)
+        return not_trained(msg, len, "churn");
+    customer_row row = {flat_get(f, v, "recency"),
+                        flat_get(f, v, "frequency"),
+                        flat_get(f, v, "monetary"),
+                        NAN,
+                        NAN,
+                        NAN,
+                        NAN,
+                        NAN,
+                        NAN};
+    if (isnan(row.recency) || isnan(row.frequency) || isnan(row.monetary))
+        return 0; /* not SegmentRequest: the general path */
+    return churn_reply(a, &row, NULL, out, msg, len);
+}
+
+/* The churn answer for row (with its counterfactual) into *out. */
+static int churn_reply(const api *a, const customer_row *row, const char *id, json_t **out,
+                       char *msg, size_t len)
+{
     score_models sm = {.churn = a->churn};
     score_result sr;
-    if (score_customer(&sm, &row, SCORE_CHURN, 0, &sr, msg, len) != RFM_OK)
+    if (score_customer(&sm, row, SCORE_CHURN, 0, &sr, msg, len) != RFM_OK)
         return 422;
     double x[CHURN_MAX_FEATURES];
-    churn_model_row(a->churn, &row, x);
+    churn_model_row(a->churn, row, x);
     const double base = sr.churn_base, *contrib = sr.churn_contrib, p = sr.churn_probability;
     churn_counterfactual_result cf;
     if (churn_counterfactual(a->churn, x, a->cf_threshold, a->cf_max, &cf, msg, len) != RFM_OK)
@@ -1561,6 +1637,10 @@ rfm_status api_load(const char *models_dir, const char *openapi_path, api **out,
             r[i].raw = h_events_raw; /* its body without a JSON tree */
         else if (r[i].fn == h_segment)
             r[i].flat = h_segment_flat; /* {recency, frequency, monetary} without one */
+        else if (r[i].fn == h_churn)
+            r[i].flat = h_churn_flat;
+        else if (r[i].fn == h_cltv)
+            r[i].flat = h_cltv_flat;
     a->nroutes = sizeof r / sizeof *r;
     memcpy(a->routes, r, sizeof r);
     *out = a;

@@ -949,10 +949,11 @@ static void test_header_not_utf8(void **state)
     close(fd);
 }
 
-/* POST /segment's flat bodies (read from the text, http_route.flat) and
- * the same values in a body only the general path takes (a key spelled
- * with an escape) get the same answer, byte for byte; an invalid flat
- * body still gets the validator's 422. */
+/* Flat bodies (read from the text, http_route.flat) of POST /segment,
+ * /predict_churn and /predict_cltv, and the same values in a body only
+ * the general path takes (its first key spelled with an escape), get the
+ * same answer, byte for byte; an invalid flat body still gets the
+ * validator's 422. */
 static void test_flat_body_as_general(void **state)
 {
     (void)state;
@@ -960,21 +961,34 @@ static void test_flat_body_as_general(void **state)
     rfm_rng_seed(&g, 5);
     int fd = dial(server_port);
     assert_true(fd >= 0);
-    for (int i = 0; i < 300; i++) {
-        double r = (double)rfm_rng_below(&g, 400), f = (double)(1 + rfm_rng_below(&g, 60));
-        double m = rfm_rng_uniform(&g) * pow(10, (double)rfm_rng_below(&g, 6));
-        char a[256], b[256];
-        snprintf(a, sizeof a, "{\"recency\": %.17g, \"frequency\": %.17g, \"monetary\": %.17g}", r,
-                 f, m);
-        snprintf(b, sizeof b,
-                 "{\"rec\\u0065ncy\": %.17g, \"frequency\": %.17g, \"monetary\": %.17g}", r, f, m);
+    static const char *const paths[] = {"/segment", "/predict_churn", "/predict_cltv"};
+    for (int i = 0; i < 450; i++) {
+        const char *path = paths[i % 3];
+        char a[384], b[384];
+        if (i % 3 < 2) {
+            double r = (double)rfm_rng_below(&g, 400), f = (double)(1 + rfm_rng_below(&g, 60));
+            double m = rfm_rng_uniform(&g) * pow(10, (double)rfm_rng_below(&g, 6));
+            snprintf(a, sizeof a, "{\"%s\": %.17g, \"frequency\": %.17g, \"monetary\": %.17g}",
+                     "recency", r, f, m);
+            snprintf(b, sizeof b, "{\"%s\": %.17g, \"frequency\": %.17g, \"monetary\": %.17g}",
+                     "rec\\u0065ncy", r, f, m);
+        } else {
+            double x = (double)rfm_rng_below(&g, 30), T = (double)(1 + rfm_rng_below(&g, 700));
+            double tx = x > 0 ? floor(rfm_rng_uniform(&g) * T) : 0;
+            double m = x > 0 ? rfm_rng_uniform(&g) * 500 : 0;
+            const char *extra = i % 2 ? ", \"horizon_days\": 90, \"discount_rate\": 0.02" : "";
+            const char *fmt = "{\"%s\": %.17g, \"days_first_to_last_purchase\": %.17g, "
+                              "\"days_since_first_purchase\": %.17g, \"mean_repeat_spend\": "
+                              "%.17g%s}";
+            snprintf(a, sizeof a, fmt, "repeat_purchases", x, tx, T, m, extra);
+            snprintf(b, sizeof b, fmt, "repeat_purchase\\u0073", x, tx, T, m, extra);
+        }
         response ra, rb;
-        post(fd, "/segment", TOKEN, a, &ra);
-        post(fd, "/segment", TOKEN, b, &rb);
-        assert_int_equal(ra.status, 200);
-        assert_int_equal(rb.status, 200);
-        if (strcmp(ra.body, rb.body) != 0)
-            fail_msg("%s\n-> %s\n%s\n-> %s", a, ra.body, b, rb.body);
+        post(fd, path, TOKEN, a, &ra);
+        post(fd, path, TOKEN, b, &rb);
+        if (ra.status != 200 || rb.status != 200 || strcmp(ra.body, rb.body) != 0)
+            fail_msg("%s %s\n-> %d %s\n%s\n-> %d %s", path, a, ra.status, ra.body, b, rb.status,
+                     rb.body);
         free(ra.body), free(rb.body);
     }
     response bad;

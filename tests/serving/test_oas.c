@@ -578,7 +578,14 @@ static void test_flat_read_as_general_path(void **state)
     assert_int_equal(f->required, 7);
     assert_string_equal(f->name[0], "recency");
     assert_true(f->min[0] == 0 && f->max[0] == 1e9 && f->max[2] == 1e15);
-    /* POST /similar_customers (customer_id, a string) has none. */
+    /* CltvRequest's CltvHistory: four required, two optional, exclusive
+     * bounds kept as such; POST /similar_customers (customer_id, a
+     * string) has none. */
+    const oas_flat *fc = &oas_find(s, "POST", "/predict_cltv")->flat;
+    assert_int_equal(fc->n, 6);
+    assert_int_equal(fc->required, 15);
+    assert_int_equal(fc->integer, 1);
+    assert_true(fc->xmin == 1u << 4 && fc->xmax == 1u << 5 && fc->max[5] == 1);
     assert_int_equal(oas_find(s, "POST", "/similar_customers")->flat.n, 0);
     static const char *const names[] = {"recency",  "frequency", "monetary", "customer_id",
                                         "recency ", "Recency",   "monetar",  "x"};
