@@ -214,6 +214,33 @@ static int rfm_row(const api *a, const json_t *body, customer_row *row, const ch
     return 0;
 }
 
+/* The value of the flat body's member name (http_route.flat), NAN when
+ * absent or not one of f's names. */
+static double flat_get(const oas_flat *f, const double *v, const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < f->n; i++)
+        if (f->len[i] == n && memcmp(f->name[i], name, n) == 0)
+            return v[i];
+    return NAN;
+}
+
+/* row from a flat {recency, frequency, monetary} body, as rfm_row makes
+ * it of the tree; 0 when the body lacks one of them. */
+static int flat_rfm_row(const oas_flat *f, const double *v, customer_row *row)
+{
+    *row = (customer_row){flat_get(f, v, "recency"),
+                          flat_get(f, v, "frequency"),
+                          flat_get(f, v, "monetary"),
+                          NAN,
+                          NAN,
+                          NAN,
+                          NAN,
+                          NAN,
+                          NAN};
+    return !isnan(row->recency) && !isnan(row->frequency) && !isnan(row->monetary);
+}
+
 static int cltv_reply(const api *a, const customer_row *row, const char *id, double H, double d,
                       json_t **out, char *msg, size_t len);
 static int churn_reply(const api *a, const customer_row *row, const char *id, json_t **out,
@@ -247,39 +274,45 @@ static int segment_reply(const api *a, const customer_row *row, const char *id, 
     return 200;
 }
 
-static int h_segment(void *user, const json_t *body, json_t **out, char *msg, size_t len)
+/* A reply made from an RFM row: segment_reply, churn_reply. */
+typedef int (*rfm_reply_fn)(const api *a, const customer_row *row, const char *id, json_t **out,
+                            char *msg, size_t len);
+
+/* The tree's body (RFM values or a customer_id) answered by reply, when
+ * the model named what is loaded (have). */
+static int rfm_answer(const api *a, int have, const char *what, rfm_reply_fn reply,
+                      const json_t *body, json_t **out, char *msg, size_t len)
 {
-    const api *a = user;
-    if (!a->segments)
-        return not_trained(msg, len, "segments");
+    if (!have)
+        return not_trained(msg, len, what);
     customer_row row;
     const char *id;
     int st = rfm_row(a, body, &row, &id, msg, len);
-    if (st)
-        return st;
-    return segment_reply(a, &row, id, out, msg, len);
+    return st ? st : reply(a, &row, id, out, msg, len);
 }
 
-/* POST /segment's {recency, frequency, monetary} read from the text
- * (http_route.flat): the same row as rfm_row makes of the tree. */
+/* The same for a flat {recency, frequency, monetary} body read from the
+ * text (http_route.flat): 0 for any other, which the general path takes. */
+static int rfm_answer_flat(const api *a, int have, const char *what, rfm_reply_fn reply,
+                           const oas_flat *f, const double *v, json_t **out, char *msg, size_t len)
+{
+    if (!have)
+        return not_trained(msg, len, what);
+    customer_row row;
+    return flat_rfm_row(f, v, &row) ? reply(a, &row, NULL, out, msg, len) : 0;
+}
+
+static int h_segment(void *user, const json_t *body, json_t **out, char *msg, size_t len)
+{
+    const api *a = user;
+    return rfm_answer(a, a->segments != NULL, "segments", segment_reply, body, out, msg, len);
+}
+
 static int h_segment_flat(void *user, const oas_flat *f, const double *v, json_t **out, char *msg,
                           size_t len)
 {
     const api *a = user;
-    if (!a->segments)
-        return not_trained(msg, len, "segments");
-    customer_row row = {NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN};
-    for (size_t i = 0; i < f->n; i++) {
-        if (f->len[i] == 7 && memcmp(f->name[i], "recency", 7) == 0)
-            row.recency = v[i];
-        else if (f->len[i] == 9 && memcmp(f->name[i], "frequency", 9) == 0)
-            row.frequency = v[i];
-        else if (f->len[i] == 8 && memcmp(f->name[i], "monetary", 8) == 0)
-            row.monetary = v[i];
-        else
-            return 0; /* a schema with other names: the general path */
-    }
-    return segment_reply(a, &row, NULL, out, msg, len);
+    return rfm_answer_flat(a, a->segments != NULL, "segments", segment_reply, f, v, out, msg, len);
 }
 
 static int h_cltv(void *user, const json_t *body, json_t **out, char *msg, size_t len)
@@ -307,17 +340,6 @@ static int h_cltv(void *user, const json_t *body, json_t **out, char *msg, size_
     double H = hv ? json_number_value(hv) : a->cltv_horizon;
     double d = dv ? json_number_value(dv) : a->cltv_discount;
     return cltv_reply(a, &row, id, H, d, out, msg, len);
-}
-
-/* The value of the flat body's member name (http_route.flat), NAN when
- * absent or not one of f's names. */
-static double flat_get(const oas_flat *f, const double *v, const char *name)
-{
-    size_t n = strlen(name);
-    for (size_t i = 0; i < f->n; i++)
-        if (f->len[i] == n && memcmp(f->name[i], name, n) == 0)
-            return v[i];
-    return NAN;
 }
 
 /* POST /predict_cltv's history read from the text (http_route.flat). */
@@ -474,36 +496,14 @@ static int h_similar(void *user, const json_t *body, json_t **out, char *msg, si
 static int h_churn(void *user, const json_t *body, json_t **out, char *msg, size_t len)
 {
     const api *a = user;
-    if (!a->churn)
-        return not_trained(msg, len, "churn");
-    customer_row row;
-    const char *id;
-    int st = rfm_row(a, body, &row, &id, msg, len);
-    if (st)
-        return st;
-    return churn_reply(a, &row, id, out, msg, len);
+    return rfm_answer(a, a->churn != NULL, "churn", churn_reply, body, out, msg, len);
 }
 
-/* POST /predict_churn's {recency, frequency, monetary} read from the text
- * (http_route.flat). */
 static int h_churn_flat(void *user, const oas_flat *f, const double *v, json_t **out, char *msg,
                         size_t len)
 {
     const api *a = user;
-    if (!a->churn)
-        return not_trained(msg, len, "churn");
-    customer_row row = {flat_get(f, v, "recency"),
-                        flat_get(f, v, "frequency"),
-                        flat_get(f, v, "monetary"),
-                        NAN,
-                        NAN,
-                        NAN,
-                        NAN,
-                        NAN,
-                        NAN};
-    if (isnan(row.recency) || isnan(row.frequency) || isnan(row.monetary))
-        return 0; /* not SegmentRequest: the general path */
-    return churn_reply(a, &row, NULL, out, msg, len);
+    return rfm_answer_flat(a, a->churn != NULL, "churn", churn_reply, f, v, out, msg, len);
 }
 
 /* The churn answer for row (with its counterfactual) into *out. */

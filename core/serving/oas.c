@@ -132,6 +132,15 @@ static int only_keys(const json_t *schema, const char *const *keys)
     return 1;
 }
 
+/* The index of name among f's, f->n when it is none of them (or NULL). */
+static size_t flat_index(const oas_flat *f, const char *name)
+{
+    size_t i = 0;
+    while (name && i < f->n && strcmp(f->name[i], name) != 0)
+        i++;
+    return name ? i : f->n;
+}
+
 /* Whether schema (dereferenced) is a flat object of numbers; if so, f. */
 static int flat_object(const oas_spec *s, const json_t *schema, oas_flat *f)
 {
@@ -186,11 +195,8 @@ static int flat_object(const oas_spec *s, const json_t *schema, oas_flat *f)
     const json_t *r;
     json_array_foreach((json_t *)req, k, r)
     {
-        const char *rn = json_string_value(r);
-        size_t i = 0;
-        while (rn && i < f->n && strcmp(f->name[i], rn) != 0)
-            i++;
-        if (!rn || i == f->n)
+        size_t i = flat_index(f, json_string_value(r));
+        if (i == f->n)
             return 0; /* a required name that is no property: no body passes */
         f->required |= 1u << i;
     }
@@ -235,14 +241,8 @@ static void flat_of(const oas_spec *s, const json_t *schema, oas_flat *f)
         int excluded = 0;
         size_t k;
         const json_t *r;
-        json_array_foreach((json_t *)req, k, r)
-        {
-            const char *rn = json_string_value(r);
-            size_t j = 0;
-            while (rn && j < f->n && strcmp(f->name[j], rn) != 0)
-                j++;
-            excluded |= rn && j == f->n;
-        }
+        json_array_foreach((json_t *)req, k, r) excluded |=
+            json_is_string(r) && flat_index(f, json_string_value(r)) == f->n;
         if (!excluded) {
             memset(f, 0, sizeof *f);
             return;

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "event.h"
+#include "json_strict.h"
 #include "oas.h"
 
 /* The items the general path hands to live_apply_items, parsed; body
@@ -30,12 +31,7 @@ static int ref_read(const oas_spec *spec, const char *text, size_t len, size_t m
                     const engagement_options *types, ref_batch *r)
 {
     memset(r, 0, sizeof *r);
-    json_error_t je;
-    size_t flags = JSON_REJECT_DUPLICATES | JSON_DECODE_ANY;
-    json_t *j = json_loadb(text, len, flags, &je);
-    if (!j && json_error_code(&je) == json_error_numeric_overflow &&
-        strncmp(je.text, "too big", 7) == 0)
-        j = json_loadb(text, len, flags | JSON_DECODE_INT_AS_REAL, &je);
+    json_t *j = json_strict(text, len);
     if (!j)
         return 0;
     const json_t *schema = oas_request_schema(spec, oas_operation(spec, "POST", "/events"));
