@@ -308,11 +308,41 @@ static int h_segment(void *user, const json_t *body, json_t **out, char *msg, si
     return rfm_answer(a, a->segments != NULL, "segments", segment_reply, body, out, msg, len);
 }
 
-static int h_segment_flat(void *user, const oas_flat *f, const double *v, json_t **out, char *msg,
-                          size_t len)
+/* POST /segment's flat body answered as text (jsonw): the bytes
+ * segment_reply's tree dumps to, without the tree. */
+static int h_segment_flat(void *user, const oas_flat *f, const double *v, json_t **out, char **text,
+                          size_t *tlen, char *msg, size_t len)
 {
+    (void)out;
     const api *a = user;
-    return rfm_answer_flat(a, a->segments != NULL, "segments", segment_reply, f, v, out, msg, len);
+    if (!a->segments)
+        return not_trained(msg, len, "segments");
+    customer_row row;
+    if (!flat_rfm_row(f, v, &row) || !a->segments_version)
+        return 0; /* not SegmentRequest: the general path */
+    score_models sm = {.segments = a->segments};
+    score_result sr;
+    if (score_customer(&sm, &row, SCORE_SEGMENTS, 0, &sr, msg, len) != RFM_OK)
+        return 422;
+    const segments_result r = sr.seg;
+    jsonw w;
+    jsonw_init(&w);
+    jsonw_obj(&w);
+    jsonw_key(&w, "cluster");
+    jsonw_int(&w, r.cluster);
+    jsonw_key(&w, "segment");
+    jsonw_str(&w, r.segment);
+    jsonw_key(&w, "rfm_score");
+    jsonw_str(&w, r.rfm_score);
+    jsonw_key(&w, "rfm_segment");
+    jsonw_str(&w, r.rfm_segment);
+    jsonw_key(&w, "strategy");
+    jsonw_str(&w, r.strategy);
+    jsonw_key(&w, "model_version");
+    jsonw_str(&w, a->segments_version);
+    jsonw_end(&w);
+    *text = jsonw_finish(&w, tlen);
+    return 200; /* NULL text (out of memory): the general path tries */
 }
 
 static int h_cltv(void *user, const json_t *body, json_t **out, char *msg, size_t len)
@@ -343,9 +373,10 @@ static int h_cltv(void *user, const json_t *body, json_t **out, char *msg, size_
 }
 
 /* POST /predict_cltv's history read from the text (http_route.flat). */
-static int h_cltv_flat(void *user, const oas_flat *f, const double *v, json_t **out, char *msg,
-                       size_t len)
+static int h_cltv_flat(void *user, const oas_flat *f, const double *v, json_t **out, char **text,
+                       size_t *tlen, char *msg, size_t len)
 {
+    (void)text, (void)tlen;
     const api *a = user;
     if (!a->cltv)
         return not_trained(msg, len, "cltv");
@@ -499,9 +530,10 @@ static int h_churn(void *user, const json_t *body, json_t **out, char *msg, size
     return rfm_answer(a, a->churn != NULL, "churn", churn_reply, body, out, msg, len);
 }
 
-static int h_churn_flat(void *user, const oas_flat *f, const double *v, json_t **out, char *msg,
-                        size_t len)
+static int h_churn_flat(void *user, const oas_flat *f, const double *v, json_t **out, char **text,
+                        size_t *tlen, char *msg, size_t len)
 {
+    (void)text, (void)tlen;
     const api *a = user;
     return rfm_answer_flat(a, a->churn != NULL, "churn", churn_reply, f, v, out, msg, len);
 }

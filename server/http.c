@@ -941,6 +941,29 @@ static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request
         pthread_mutex_unlock(&s->wmu);
         return MHD_YES;
     }
+    /* A flat body (http_route.flat): no tree, no validator. */
+    const oas_op *fop =
+        rt->flat && !s->opt->id_key ? oas_find(s->spec, rt->method, rt->path) : NULL;
+    double fv[OAS_FLAT_MAX];
+    if (fop && fop->flat.n && oas_flat_read(&fop->flat, r->body ? r->body : "", r->len, fv)) {
+        char msg[512] = "", *text = NULL;
+        size_t tlen = 0;
+        json_t *out = NULL;
+        int status = rt->flat(r->user, &fop->flat, fv, &out, &text, &tlen, msg, sizeof msg);
+        if (status == 200 && (out || text)) {
+            if (s->ops)
+                ops_observe_flat(s->ops, rt->path, &fop->flat, fv);
+            if (text) {
+                json_decref(out);
+                return send_body(c, r, 200, text, tlen, "application/json", NULL, 0);
+            }
+            enum MHD_Result ret = send_json(c, r, 200, out);
+            json_decref(out);
+            return ret;
+        }
+        json_decref(out); /* else the general path answers, with its details */
+        free(text);
+    }
     json_t *reply = NULL;
     int status = http_answer_json(s->opt, s->spec, s->ops, rt, r->user, r->body ? r->body : "",
                                   r->len, &reply);
@@ -979,20 +1002,6 @@ int http_answer_json(const server_options *opt, const oas_spec *spec, ops *o, co
             *reply = status == 200 ? out : error_body(status, NULL, "%s", msg);
             return status;
         }
-    }
-    const oas_op *fop = rt->flat && !opt->id_key ? oas_find(spec, rt->method, rt->path) : NULL;
-    double fv[OAS_FLAT_MAX];
-    if (fop && fop->flat.n && oas_flat_read(&fop->flat, text, len, fv)) {
-        char msg[512] = "";
-        json_t *out = NULL;
-        int status = rt->flat(user, &fop->flat, fv, &out, msg, sizeof msg);
-        if (status == 200 && out) {
-            if (o)
-                ops_observe_flat(o, rt->path, &fop->flat, fv);
-            *reply = out;
-            return 200;
-        }
-        json_decref(out); /* else the general path answers, with its details */
     }
     json_error_t je;
     json_t *body = parse_body(text, len, &je);
