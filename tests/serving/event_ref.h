@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "event.h"
-#include "json_strict.h"
+#include "../json_strict.h"
 #include "oas.h"
 
 /* The items the general path hands to live_apply_items, parsed; body

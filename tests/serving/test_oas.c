@@ -7,7 +7,7 @@
 #include <time.h>
 
 #include "config.h"
-#include "json_strict.h"
+#include "../json_strict.h"
 #include "oas.h"
 #include "rng.h"
 
