@@ -732,15 +732,17 @@ static int h_events_raw(void *user, const char *text, size_t tlen, json_t **out,
     return status;
 }
 
-/* A day YYYY-MM-DD from 1900 on, or DATE_NONE. */
+/* A day YYYY-MM-DD from 1900 on, or DATE_NONE: ten characters of that
+ * shape (checked here: sscanf was 3 % of a GET /customers/{id}), then
+ * date_parse for the calendar and the range. */
 static int32_t parse_day(const char *s)
 {
-    int y, mo, d;
-    char tail;
-    int32_t day = sscanf(s, "%4d-%2d-%2d%c", &y, &mo, &d, &tail) == 3 && strlen(s) == 10
-                      ? date_parse(s, 10)
-                      : DATE_NONE;
-    return day != DATE_NONE && y >= 1900 ? day : DATE_NONE;
+    for (int i = 0; i < 10; i++)
+        if (i == 4 || i == 7 ? s[i] != '-' : !(s[i] >= '0' && s[i] <= '9'))
+            return DATE_NONE;
+    if (s[10] != '\0')
+        return DATE_NONE;
+    return date_parse(s, 10); /* DATE_NONE before 1900 */
 }
 
 /* One cache of the CLTV point terms per serving thread (cltv_cache: a

@@ -76,7 +76,19 @@ static void sep(buf *b, size_t flags, int depth, int comma)
 
 static void string(buf *b, const char *s, size_t n)
 {
+    /* Most strings (keys, names, ids) need no escape: one pass that tests
+     * every byte (no early exit, so the loop vectorizes), then one copy. */
+    unsigned char esc = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        esc |= (unsigned char)((c == '"') | (c == '\\') | (c < 0x20));
+    }
     put1(b, '"');
+    if (!esc) {
+        put(b, s, n);
+        put1(b, '"');
+        return;
+    }
     size_t start = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];

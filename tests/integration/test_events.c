@@ -255,8 +255,20 @@ static void test_lookups_and_drift(void **state)
     assert_int_equal(r.status, 404);
     assert_non_null(strstr(r.body, "no purchase on or before 2001-01-01"));
     free(r.body);
-    assert_int_equal(request(port, "GET", "/customers/12347?as_of=yesterday", NULL, &r), 0);
-    assert_int_equal(r.status, 400);
+    /* as_of is YYYY-MM-DD, a real day from 1900 on: anything else is 400. */
+    static const char *const bad_days[] = {"yesterday",   "2011-1-09",   "2011-12-9",  "2011/12/09",
+                                           "2011-12-09x", "1899-12-31",  "2011-02-30", "2011-13-01",
+                                           "+011-12-09",  "2011-12-%209"};
+    for (size_t i = 0; i < sizeof bad_days / sizeof *bad_days; i++) {
+        char path[96];
+        snprintf(path, sizeof path, "/customers/12347?as_of=%s", bad_days[i]);
+        assert_int_equal(request(port, "GET", path, NULL, &r), 0);
+        if (r.status != 400)
+            fail_msg("as_of=%s: %d %s", bad_days[i], r.status, r.body);
+        free(r.body);
+    }
+    assert_int_equal(request(port, "GET", "/customers/12347?as_of=2011-12-09", NULL, &r), 0);
+    assert_int_equal(r.status, 200);
     free(r.body);
     /* The example of POST /events in openapi.yaml, and its reply there. */
     assert_int_equal(request(port, "POST", "/events",
