@@ -415,8 +415,6 @@ static void *score_batch(void *arg)
     for (size_t k = b->from; k < b->to; k++) {
         bulk_row *o = &b->o[b->part ? 0 : b->count];
         int written;
-        if (k + 1 < b->to)
-            bulk_prefetch(b->plan, b->sm, k + 1);
         if ((b->st = bulk_row_at(b->plan, b->sm, k, o, &written, b->err, sizeof b->err)) != RFM_OK)
             return NULL;
         if (!written || (b->prev && previous_same(b->prev, o->id, row_fingerprint(o))))

@@ -1257,8 +1257,6 @@ static ssize_t export_read(void *cls, uint64_t pos, char *buf, size_t max)
         s->plen = s->poff = 0;
         for (size_t made = 0; made < EXPORT_ROWS_A_PIECE && s->k < s->total; s->k++) {
             int written;
-            if (s->k + 1 < s->total)
-                bulk_prefetch(s->plan, &s->sm, s->k + 1);
             if (bulk_row_at(s->plan, &s->sm, s->k, &s->row, &written, err, sizeof err) != RFM_OK ||
                 (written && export_row(s->w, s->row.v, err, sizeof err) != RFM_OK))
                 return MHD_CONTENT_READER_END_WITH_ERROR; /* the client sees a cut stream */

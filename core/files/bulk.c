@@ -381,17 +381,15 @@ static void fill_row(const bulk_input *in, const char *id, const customer_row *c
 #undef DBL
 }
 
-void bulk_prefetch(const bulk_plan *p, const score_models *sm, size_t k)
-{
-    size_t i = p->order ? p->order[k] : k;
-    score_prefetch(sm, row_of(p->in, i));
-}
-
 rfm_status bulk_row_at(const bulk_plan *p, const score_models *sm, size_t k, bulk_row *o,
                        int *written, char *err, size_t errlen)
 {
     *written = 0;
     size_t i = p->order ? p->order[k] : k;
+    /* The next position's CLTV terms asked for now (score_prefetch): the
+     * callers walk positions in order. */
+    if (k + 1 < bulk_positions(p))
+        score_prefetch(sm, row_of(p->in, p->order ? p->order[k + 1] : k + 1));
     if (!p->order && ((p->keep && !p->keep[i]) || left_out(p->in, i)))
         return RFM_OK;
     const customer_row *row = row_of(p->in, i);

@@ -128,13 +128,10 @@ typedef struct {
     const char *id;
 } bulk_row;
 
-/* score_prefetch for the customer at position k: a loop over positions
- * calls it a row ahead of bulk_row_at. */
-void bulk_prefetch(const bulk_plan *p, const score_models *sm, size_t k);
-
 /* The row at position k (0..bulk_positions-1): *written 1 and o filled,
  * or *written 0 for a customer left out (filtered, erased, past top).
- * sm: the models of the plan, with this thread's cache. o must not move
+ * sm: the models of the plan, with this thread's cache (position k + 1's
+ * CLTV terms are asked of memory meanwhile: walk positions in order). o must not move
  * while its cells are used. RFM_EINVAL (naming the customer) when a model
  * refuses the customer's figures. */
 rfm_status bulk_row_at(const bulk_plan *p, const score_models *sm, size_t k, bulk_row *o,
