@@ -83,24 +83,15 @@ double bgnbd_expected(const bgnbd_params *p, double t, double x, double t_x, dou
  * bit) bgnbd_expected_from(p, bgnbd_h(p, t, x, T), x, bgnbd_p_alive(p, x,
  * t_x, T)): it is computed so. */
 double bgnbd_h(const bgnbd_params *p, double t, double x, double T);
-/* bgnbd_expected_from in two parts, for loops over many h: the factor of
- * (1 - h) for x purchases, then the value. */
-static inline double bgnbd_expected_coef(const bgnbd_params *p, double x)
+/* Inline, so that a loop over many h hoists the division. */
+static inline double bgnbd_expected_from(const bgnbd_params *p, double h, double x, double alive)
 {
     double am1 = p->a - 1;
     if (fabs(am1) < 1e-9) /* the formula's removable singularity at a = 1 */
         am1 = am1 < 0 ? -1e-9 : 1e-9;
-    return (p->a + p->b + x - 1) / am1;
-}
-static inline double bgnbd_expected_with(double coef, double h, double alive)
-{
-    double num = coef * (1 - h);
+    double num = (p->a + p->b + x - 1) / am1 * (1 - h);
     double e = num * alive;
     return isfinite(e) && e > 0 ? e : 0.0;
-}
-static inline double bgnbd_expected_from(const bgnbd_params *p, double h, double x, double alive)
-{
-    return bgnbd_expected_with(bgnbd_expected_coef(p, x), h, alive);
 }
 /* Expected purchases in t days of a new customer, E[X(t)]. */
 double bgnbd_expected_new(const bgnbd_params *p, double t);

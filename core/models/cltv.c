@@ -122,28 +122,17 @@ static void h_terms(const cltv_model *c, double x, double T, double H, int nper,
             h[s * nper + k - 1] = bgnbd_h(&c->bset[s], fmin(30.0 * k, H), x, T);
 }
 
-/* cltv_value from the h terms under nv parameter sets (b[j], g[j], h[j],
- * alive[j]) into v[j], with the same operations in the same order as
- * cltv_value for each, so the same bits. Period by period across the sets:
- * each set's sum is a chain of a division and an addition per period, and
- * side by side the chains overlap (the interval's eight took 0.9 us a
- * customer one after the other). */
-static void values_from(int nv, const bgnbd_params *const *b, const gg_params *const *g,
-                        const double *const *h, const double *alive, const double *disc, int nper,
-                        double x, double m, double *v)
+/* cltv_value from the h terms, with the same operations in the same order. */
+static double value_from(const bgnbd_params *b, const gg_params *g, const double *h,
+                         const double *disc, int nper, double x, double m, double alive)
 {
-    double spend[NVALS], prev[NVALS], q[NVALS];
-    for (int j = 0; j < nv; j++) {
-        spend[j] = gg_expected_spend(g[j], x, m);
-        q[j] = bgnbd_expected_coef(b[j], x);
-        v[j] = 0, prev[j] = 0;
+    double spend = gg_expected_spend(g, x, m), v = 0, prev = 0;
+    for (int k = 0; k < nper; k++) {
+        double e = bgnbd_expected_from(b, h[k], x, alive);
+        v += (e - prev) * spend / disc[k];
+        prev = e;
     }
-    for (int k = 0; k < nper; k++)
-        for (int j = 0; j < nv; j++) {
-            double e = bgnbd_expected_with(q[j], h[j][k], alive[j]);
-            v[j] += (e - prev[j]) * spend[j] / disc[k];
-            prev[j] = e;
-        }
+    return v;
 }
 
 static rfm_status check_predict(double x, double t_x, double T, double m, double H, double d,
@@ -187,21 +176,7 @@ static void predict_from(const cltv_model *c, const double *h, const double *dis
     /* bgnbd_expected at H: the last period ends at H. */
     out->expected_purchases = bgnbd_expected_from(b, h[nper - 1], x, alive[0]);
     out->expected_avg_spend = gg_expected_spend(&c->gval[0], x, m);
-    /* The fit's own set first; with the interval, the seven moved ones:
-     * the delta method on log v over u = (log r, log alpha, log a, log b,
-     * log p, log q, log v), forward differences, block-diagonal covariance. */
-    const bgnbd_params *bs[NVALS];
-    const gg_params *gs[NVALS];
-    const double *hs[NVALS];
-    double al[NVALS], vals[NVALS];
-    int nv = interval ? NVALS : 1;
-    for (int j = 0; j < nv; j++) {
-        int s = SET_OF[j];
-        bs[j] = &c->bset[s], gs[j] = &c->gval[j], hs[j] = h + (size_t)s * (size_t)nper;
-        al[j] = alive[s];
-    }
-    values_from(nv, bs, gs, hs, al, disc, nper, x, m, vals);
-    double v = out->cltv = vals[0];
+    double v = out->cltv = value_from(b, &c->gval[0], h, disc, nper, x, m, alive[0]);
     out->lower = out->upper = v;
     if (!interval) {
         out->lower = out->upper = NAN;
@@ -209,9 +184,13 @@ static void predict_from(const cltv_model *c, const double *h, const double *dis
     }
     if (!(v > 0))
         return;
+    /* Delta method on log v over u = (log r, log alpha, log a, log b,
+     * log p, log q, log v): forward differences, block-diagonal covariance. */
     double grad[7], lv = log(v);
     for (int k = 0; k < 7; k++) {
-        double vk = vals[1 + k];
+        int s = SET_OF[1 + k];
+        double vk = value_from(&c->bset[s], &c->gval[1 + k], h + (size_t)s * (size_t)nper, disc,
+                               nper, x, m, alive[s]);
         grad[k] = vk > 0 ? (log(vk) - lv) / DELTA_H : 0;
     }
     set_interval(c, grad, v, out);
