@@ -186,21 +186,27 @@ static int by_id(const api *a, const char *id, int32_t asof, customer_row *row, 
     return 0;
 }
 
+/* A request's row: the RFM figures, or the lifetime-value history, the
+ * rest unknown (NaN). */
+static customer_row rfm_values(double recency, double frequency, double monetary)
+{
+    return (customer_row){recency, frequency, monetary, NAN, NAN, NAN, NAN, NAN, NAN};
+}
+
+static customer_row history_values(double x, double t_x, double T, double spend)
+{
+    return (customer_row){NAN, NAN, NAN, x, t_x, T, spend, NAN, NAN};
+}
+
 /* The recency, frequency and monetary a scoring request names: its own,
  * or a customer_id's (live state or training table). 0, or the HTTP status
  * of a refusal with msg. *id is the customer_id or NULL. */
 static int rfm_row(const api *a, const json_t *body, customer_row *row, const char **id, char *msg,
                    size_t len)
 {
-    *row = (customer_row){json_number_value(json_object_get(body, "recency")),
-                          json_number_value(json_object_get(body, "frequency")),
-                          json_number_value(json_object_get(body, "monetary")),
-                          NAN,
-                          NAN,
-                          NAN,
-                          NAN,
-                          NAN,
-                          NAN};
+    *row = rfm_values(json_number_value(json_object_get(body, "recency")),
+                      json_number_value(json_object_get(body, "frequency")),
+                      json_number_value(json_object_get(body, "monetary")));
     *id = json_string_value(json_object_get(body, "customer_id"));
     if (!*id)
         return 0;
@@ -229,15 +235,8 @@ static double flat_get(const oas_flat *f, const double *v, const char *name)
  * it of the tree; 0 when the body lacks one of them. */
 static int flat_rfm_row(const oas_flat *f, const double *v, customer_row *row)
 {
-    *row = (customer_row){flat_get(f, v, "recency"),
-                          flat_get(f, v, "frequency"),
-                          flat_get(f, v, "monetary"),
-                          NAN,
-                          NAN,
-                          NAN,
-                          NAN,
-                          NAN,
-                          NAN};
+    *row = rfm_values(flat_get(f, v, "recency"), flat_get(f, v, "frequency"),
+                      flat_get(f, v, "monetary"));
     return !isnan(row->recency) && !isnan(row->frequency) && !isnan(row->monetary);
 }
 
@@ -247,14 +246,25 @@ static int churn_reply(const api *a, const customer_row *row, const char *id, js
                        char *msg, size_t len);
 
 /* The segment of row (customer id, when given by one) into *out. */
-static int segment_reply(const api *a, const customer_row *row, const char *id, json_t **out,
-                         char *msg, size_t len)
+/* The segments of row into *r: 0, or 422 with msg. */
+static int segment_of(const api *a, const customer_row *row, segments_result *r, char *msg,
+                      size_t len)
 {
     score_models sm = {.segments = a->segments};
     score_result sr;
     if (score_customer(&sm, row, SCORE_SEGMENTS, 0, &sr, msg, len) != RFM_OK)
         return 422;
-    const segments_result r = sr.seg;
+    *r = sr.seg;
+    return 0;
+}
+
+static int segment_reply(const api *a, const customer_row *row, const char *id, json_t **out,
+                         char *msg, size_t len)
+{
+    segments_result r;
+    int st = segment_of(a, row, &r, msg, len);
+    if (st)
+        return st;
     /* Built member by member without UTF-8 checks: the texts come from the
      * model file, which jansson checked when it was loaded, and the keys are
      * literals (json_pack checked each again on every request). */
@@ -291,17 +301,6 @@ static int rfm_answer(const api *a, int have, const char *what, rfm_reply_fn rep
     return st ? st : reply(a, &row, id, out, msg, len);
 }
 
-/* The same for a flat {recency, frequency, monetary} body read from the
- * text (http_route.flat): 0 for any other, which the general path takes. */
-static int rfm_answer_flat(const api *a, int have, const char *what, rfm_reply_fn reply,
-                           const oas_flat *f, const double *v, json_t **out, char *msg, size_t len)
-{
-    if (!have)
-        return not_trained(msg, len, what);
-    customer_row row;
-    return flat_rfm_row(f, v, &row) ? reply(a, &row, NULL, out, msg, len) : 0;
-}
-
 static int h_segment(void *user, const json_t *body, json_t **out, char *msg, size_t len)
 {
     const api *a = user;
@@ -320,11 +319,12 @@ static int h_segment_flat(void *user, const oas_flat *f, const double *v, json_t
     customer_row row;
     if (!flat_rfm_row(f, v, &row) || !a->segments_version)
         return 0; /* not SegmentRequest: the general path */
-    score_models sm = {.segments = a->segments};
-    score_result sr;
-    if (score_customer(&sm, &row, SCORE_SEGMENTS, 0, &sr, msg, len) != RFM_OK)
-        return 422;
-    const segments_result r = sr.seg;
+    segments_result r;
+    int st = segment_of(a, &row, &r, msg, len);
+    if (st)
+        return st;
+    /* The members of segment_reply's tree, in its order (test_http's
+     * test_flat_body_as_general holds the bytes equal). */
     jsonw w;
     jsonw_init(&w);
     jsonw_obj(&w);
@@ -350,15 +350,11 @@ static int h_cltv(void *user, const json_t *body, json_t **out, char *msg, size_
     const api *a = user;
     if (!a->cltv)
         return not_trained(msg, len, "cltv");
-    customer_row row = {NAN,
-                        NAN,
-                        NAN,
-                        json_number_value(json_object_get(body, "repeat_purchases")),
-                        json_number_value(json_object_get(body, "days_first_to_last_purchase")),
-                        json_number_value(json_object_get(body, "days_since_first_purchase")),
-                        json_number_value(json_object_get(body, "mean_repeat_spend")),
-                        NAN,
-                        NAN};
+    customer_row row =
+        history_values(json_number_value(json_object_get(body, "repeat_purchases")),
+                       json_number_value(json_object_get(body, "days_first_to_last_purchase")),
+                       json_number_value(json_object_get(body, "days_since_first_purchase")),
+                       json_number_value(json_object_get(body, "mean_repeat_spend")));
     const char *id = json_string_value(json_object_get(body, "customer_id"));
     if (id) {
         int st = by_id(a, id, today_utc(), &row, NULL, msg, len);
@@ -380,15 +376,9 @@ static int h_cltv_flat(void *user, const oas_flat *f, const double *v, json_t **
     const api *a = user;
     if (!a->cltv)
         return not_trained(msg, len, "cltv");
-    customer_row row = {NAN,
-                        NAN,
-                        NAN,
-                        flat_get(f, v, "repeat_purchases"),
-                        flat_get(f, v, "days_first_to_last_purchase"),
-                        flat_get(f, v, "days_since_first_purchase"),
-                        flat_get(f, v, "mean_repeat_spend"),
-                        NAN,
-                        NAN};
+    customer_row row = history_values(
+        flat_get(f, v, "repeat_purchases"), flat_get(f, v, "days_first_to_last_purchase"),
+        flat_get(f, v, "days_since_first_purchase"), flat_get(f, v, "mean_repeat_spend"));
     if (isnan(row.repeat_purchases) || isnan(row.days_first_to_last) ||
         isnan(row.days_since_first) || isnan(row.mean_repeat_spend))
         return 0; /* not CltvHistory: the general path */
@@ -535,7 +525,10 @@ static int h_churn_flat(void *user, const oas_flat *f, const double *v, json_t *
 {
     (void)text, (void)tlen;
     const api *a = user;
-    return rfm_answer_flat(a, a->churn != NULL, "churn", churn_reply, f, v, out, msg, len);
+    if (!a->churn)
+        return not_trained(msg, len, "churn");
+    customer_row row;
+    return flat_rfm_row(f, v, &row) ? churn_reply(a, &row, NULL, out, msg, len) : 0;
 }
 
 /* The churn answer for row (with its counterfactual) into *out. */

@@ -945,27 +945,28 @@ static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request
     const oas_op *fop =
         rt->flat && !s->opt->id_key ? oas_find(s->spec, rt->method, rt->path) : NULL;
     double fv[OAS_FLAT_MAX];
+    json_t *reply = NULL;
+    int status = 0;
     if (fop && fop->flat.n && oas_flat_read(&fop->flat, r->body ? r->body : "", r->len, fv)) {
         char msg[512] = "", *text = NULL;
         size_t tlen = 0;
-        json_t *out = NULL;
-        int status = rt->flat(r->user, &fop->flat, fv, &out, &text, &tlen, msg, sizeof msg);
-        if (status == 200 && (out || text)) {
+        if (rt->flat(r->user, &fop->flat, fv, &reply, &text, &tlen, msg, sizeof msg) == 200 &&
+            (reply || text)) {
             if (s->ops)
                 ops_observe_flat(s->ops, rt->path, &fop->flat, fv);
             if (text) {
-                json_decref(out);
+                json_decref(reply);
                 return send_body(c, r, 200, text, tlen, "application/json", NULL, 0);
             }
-            enum MHD_Result ret = send_json(c, r, 200, out);
-            json_decref(out);
-            return ret;
+            status = 200;
+        } else { /* the general path answers, with its details */
+            json_decref(reply);
+            reply = NULL;
+            free(text);
         }
-        json_decref(out); /* else the general path answers, with its details */
-        free(text);
     }
-    json_t *reply = NULL;
-    int status = http_answer_json(s->opt, s->spec, s->ops, rt, r->user, r->body ? r->body : "",
+    if (!status)
+        status = http_answer_json(s->opt, s->spec, s->ops, rt, r->user, r->body ? r->body : "",
                                   r->len, &reply);
     if (!reply)
         return MHD_NO;
@@ -1447,8 +1448,7 @@ rfm_status http_start(const server_options *opt, const oas_spec *spec, const htt
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
         guard_on_connection, s->guard, MHD_OPTION_ARRAY,
         opt->per_address_limit > 0 ? per_ip : per_ip + 1, MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        opt->header_limit_bytes ? opt->header_limit_bytes : (size_t)16384, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, opt->header_limit_bytes, MHD_OPTION_END);
     if (!s->d) {
         int e = errno, https = s->tls_cert != NULL;
         char msg[sizeof s->start_msg];

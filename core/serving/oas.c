@@ -208,46 +208,43 @@ static int flat_object(const oas_spec *s, const json_t *schema, oas_flat *f)
 static void flat_of(const oas_spec *s, const json_t *schema, oas_flat *f)
 {
     static const char *const ONEOF[] = {"oneOf", "description", "title", NULL};
+    oas_flat t, found;
     memset(f, 0, sizeof *f);
     schema = deref(s, schema);
     if (!json_is_object(schema))
         return;
     const json_t *alts = json_object_get(schema, "oneOf");
     if (!alts) {
-        if (!flat_object(s, schema, f))
-            memset(f, 0, sizeof *f);
+        if (flat_object(s, schema, &t))
+            *f = t;
         return;
     }
     if (!json_is_array(alts) || !only_keys(schema, ONEOF))
         return;
     size_t i, which = (size_t)-1;
     const json_t *a;
-    oas_flat t;
     json_array_foreach((json_t *)alts, i, a)
     {
-        if (flat_object(s, deref(s, a), &t)) {
-            if (which != (size_t)-1)
-                return memset(f, 0, sizeof *f), (void)0; /* two flat ones */
-            which = i, *f = t;
-        }
+        if (!flat_object(s, deref(s, a), &t))
+            continue;
+        if (which != (size_t)-1)
+            return; /* two flat ones */
+        which = i, found = t;
     }
     if (which == (size_t)-1)
         return;
     json_array_foreach((json_t *)alts, i, a)
     {
-        if (i == which)
-            continue;
         const json_t *req = json_object_get(deref(s, a), "required");
-        int excluded = 0;
+        int excluded = i == which;
         size_t k;
         const json_t *r;
         json_array_foreach((json_t *)req, k, r) excluded |=
-            json_is_string(r) && flat_index(f, json_string_value(r)) == f->n;
-        if (!excluded) {
-            memset(f, 0, sizeof *f);
+            json_is_string(r) && flat_index(&found, json_string_value(r)) == found.n;
+        if (!excluded)
             return;
-        }
     }
+    *f = found;
 }
 
 static oas_op op_entry(const oas_spec *s, const json_t *op)
