@@ -194,34 +194,52 @@ static void *pass1(void *arg)
 {
     pass1_job *j = arg;
     const bulk_filter *f = j->f;
-    int want = SCORE_CHURN | SCORE_CHURN_POINT | SCORE_CLTV | SCORE_CLTV_POINT |
-               (f->nsegments ? SCORE_SEGMENTS : 0);
-    for (size_t i = j->from; i < j->to; i++) {
-        score_result r;
-        if (i + 1 < j->to)
-            score_prefetch(j->sm, row_of(j->in, i + 1));
-        if ((j->st = score_customer(j->sm, row_of(j->in, i), want, 1, &r, j->err, sizeof j->err)) !=
-            RFM_OK) {
-            j->bad = i;
+    int want = SCORE_CLTV | SCORE_CLTV_POINT | (f->nsegments ? SCORE_SEGMENTS : 0);
+    enum { BLOCK = 256 };
+    const customer_row *rows[BLOCK];
+    /* Blocks of customers: churn for the block at once (score_churn_many),
+     * then the rest one by one, the next customer's CLTV terms asked for
+     * ahead. A churn refusal is reported after the customers before it. */
+    for (size_t at = j->from; at < j->to; at += BLOCK) {
+        size_t nb = j->to - at < BLOCK ? j->to - at : BLOCK, upto = at + nb, bad = 0;
+        for (size_t i = at; i < upto; i++)
+            rows[i - at] = row_of(j->in, i);
+        char cerr[RFM_ERRLEN];
+        rfm_status cst =
+            score_churn_many(j->sm, rows, nb, 1, j->pchurn + at, &bad, cerr, sizeof cerr);
+        if (cst != RFM_OK)
+            upto = at + bad;
+        for (size_t i = at; i < upto; i++) {
+            score_result r;
+            if (i + 1 < j->to)
+                score_prefetch(j->sm, row_of(j->in, i + 1));
+            if ((j->st = score_customer(j->sm, rows[i - at], want, 1, &r, j->err, sizeof j->err)) !=
+                RFM_OK) {
+                j->bad = i;
+                return NULL;
+            }
+            j->pcltv[i] = r.done & SCORE_CLTV ? r.cltv.cltv : NAN;
+            if (j->keep) {
+                int k = !f->nsegments;
+                for (size_t s = 0; s < f->nsegments && (r.done & SCORE_SEGMENTS); s++)
+                    k |= !strcmp(f->segments[s], r.seg.segment) ||
+                         !strcmp(f->segments[s], r.seg.rfm_segment);
+                if (!isnan(f->min_p_alive))
+                    k &= (r.done & SCORE_CLTV) && r.cltv.p_alive >= f->min_p_alive;
+                j->keep[i] = (unsigned char)k;
+            }
+            if (j->key)
+                j->key[i] = f->by == BULK_BY_CLTV    ? j->pcltv[i]
+                            : f->by == BULK_BY_CHURN ? j->pchurn[i]
+                            : f->by == BULK_BY_UPLIFT_GAIN
+                                ? j->in->gain_of(j->in->gain_ctx, id_of(j->in, i))
+                                : j->pchurn[i] * j->pcltv[i];
+        }
+        if (cst != RFM_OK) {
+            j->st = cst, j->bad = at + bad;
+            snprintf(j->err, sizeof j->err, "%s", cerr);
             return NULL;
         }
-        j->pchurn[i] = r.done & SCORE_CHURN ? r.churn_probability : NAN;
-        j->pcltv[i] = r.done & SCORE_CLTV ? r.cltv.cltv : NAN;
-        if (j->keep) {
-            int k = !f->nsegments;
-            for (size_t s = 0; s < f->nsegments && (r.done & SCORE_SEGMENTS); s++)
-                k |= !strcmp(f->segments[s], r.seg.segment) ||
-                     !strcmp(f->segments[s], r.seg.rfm_segment);
-            if (!isnan(f->min_p_alive))
-                k &= (r.done & SCORE_CLTV) && r.cltv.p_alive >= f->min_p_alive;
-            j->keep[i] = (unsigned char)k;
-        }
-        if (j->key)
-            j->key[i] = f->by == BULK_BY_CLTV    ? j->pcltv[i]
-                        : f->by == BULK_BY_CHURN ? j->pchurn[i]
-                        : f->by == BULK_BY_UPLIFT_GAIN
-                            ? j->in->gain_of(j->in->gain_ctx, id_of(j->in, i))
-                            : j->pchurn[i] * j->pcltv[i];
     }
     return NULL;
 }

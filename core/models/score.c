@@ -43,6 +43,42 @@ rfm_status score_customer(const score_models *m, const customer_row *c, int want
     return RFM_OK;
 }
 
+rfm_status score_churn_many(const score_models *m, const customer_row *const *rows, size_t n,
+                            int skip_missing, double *prob, size_t *bad, char *err, size_t errlen)
+{
+    enum { BLOCK = 64 };
+    *bad = 0;
+    for (size_t at = 0; at < n; at += BLOCK) {
+        size_t nb = n - at < BLOCK ? n - at : BLOCK, k = 0, who[BLOCK];
+        double x[BLOCK * CHURN_MAX_FEATURES], p[BLOCK];
+        size_t d = CHURN_MAX_FEATURES; /* a row's width: churn_model_row's answer */
+        for (size_t i = at; i < at + nb; i++) {
+            const customer_row *c = rows[i];
+            int have_rfm = !isnan(c->recency) && !isnan(c->frequency) && !isnan(c->monetary);
+            prob[i] = NAN;
+            if (m->churn && (have_rfm || !skip_missing)) {
+                double *xk = x + k * CHURN_MAX_FEATURES;
+                d = churn_model_row(m->churn, c, xk);
+                memmove(x + k * d, xk, d * sizeof *x);
+                who[k++] = i;
+            }
+        }
+        /* On a refusal, the block again one by one: the rows before it are
+         * written, and the refused one gets its own message. */
+        rfm_status st = k ? churn_predict_many(m->churn, x, k, p, err, errlen) : RFM_OK;
+        for (size_t r = 0; r < k; r++) {
+            rfm_status st1 =
+                st == RFM_OK ? RFM_OK : churn_predict(m->churn, x + r * d, &p[r], err, errlen);
+            if (st1 != RFM_OK) {
+                *bad = who[r];
+                return st1;
+            }
+            prob[who[r]] = p[r];
+        }
+    }
+    return RFM_OK;
+}
+
 void score_prefetch(const score_models *m, const customer_row *c)
 {
     if (m->cltv)

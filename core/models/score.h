@@ -67,6 +67,16 @@ typedef struct {
  * message (RFM_EINVAL, naming the field). out->done tells what was done. */
 rfm_status score_customer(const score_models *m, const customer_row *c, int want, int skip_missing,
                           score_result *out, char *err, size_t errlen);
+/* The churn probabilities of customers rows[0..n-1] into prob[], as
+ * score_customer's SCORE_CHURN | SCORE_CHURN_POINT gives them (the same
+ * bits), NaN where it would do no churn (no churn model; with skip_missing,
+ * a row without recency, frequency or monetary). The rows go through the
+ * model together (churn_predict_many: a boosted model walks its trees for
+ * several rows at once, a few times faster than one by one). On a row the
+ * model refuses, *bad is its index, err score_customer's message for it and
+ * prob[] holds the rows before it. */
+rfm_status score_churn_many(const score_models *m, const customer_row *const *rows, size_t n,
+                            int skip_missing, double *prob, size_t *bad, char *err, size_t errlen);
 /* What score_customer will read for c from memory that misses the caches
  * (its CLTV terms), asked for ahead: a loop calls it a customer early. */
 void score_prefetch(const score_models *m, const customer_row *c);

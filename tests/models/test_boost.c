@@ -177,9 +177,10 @@ static void test_walk_equals_xgboost(void **state)
 
 /* The complete-tree walk (boost_margin) against the plain node walk, which
  * test_walk_equals_xgboost holds to XGBoost: the same leaves added in the
- * same order, so equal to the bit, at every depth: 1, uneven trees with
- * leaves above the deepest level (padded in the layout), the layout's
- * limit 8, and 10 (beyond it: the node walk itself). Rows with every
+ * same order, so equal to the bit, at every depth: 1 to 4 (boost_margin_many's
+ * lanes), uneven trees with leaves above the deepest level (padded in the
+ * layout), 5 and the layout's limit 8 (the walk a row at a time), and 10
+ * (beyond it: the node walk itself). Rows with every
  * feature missing and with features on the split values are included. */
 static void test_flat_walk_equals_node_walk(void **state)
 {
@@ -194,7 +195,7 @@ static void test_flat_walk_equals_node_walk(void **state)
     simulate(&rng, n, x, y);
     for (size_t j = 0; j < D; j++)
         x[j] = NAN; /* row 0: nothing known */
-    static const int depths[] = {1, 3, 8, 10};
+    static const int depths[] = {1, 2, 3, 4, 5, 8, 10};
     for (size_t k = 0; k < sizeof depths / sizeof *depths; k++) {
         boost_params p;
         boost_default_params(&p);
@@ -204,12 +205,25 @@ static void test_flat_walk_equals_node_walk(void **state)
         char err[RFM_ERRLEN] = "";
         if (boost_fit(x, y, n, D, &p, &m, err, sizeof err) != RFM_OK)
             fail_msg("boost_fit: %s", err);
-        size_t differ = 0;
+        size_t differ = 0, differ_many = 0;
         for (size_t i = 0; i < n; i++)
             differ += boost_margin(m, x + i * D) != boost_margin_walk(m, x + i * D);
-        printf("    max_depth %2d: %zu of %zu margins differ from the node walk\n", depths[k],
-               differ, n);
+        /* boost_margin_many: every count from 1 to 17 (partly filled lane
+         * groups) and all rows but three, from row 0 (nothing known) */
+        double many[3000];
+        for (size_t cnt = 1; cnt <= 17; cnt++) {
+            boost_margin_many(m, x + 5 * D, cnt, many);
+            for (size_t i = 0; i < cnt; i++)
+                differ_many += many[i] != boost_margin_walk(m, x + (5 + i) * D);
+        }
+        boost_margin_many(m, x, n - 3, many);
+        for (size_t i = 0; i < n - 3; i++)
+            differ_many += many[i] != boost_margin_walk(m, x + i * D);
+        printf("    max_depth %2d: %zu of %zu margins differ from the node walk, %zu of the "
+               "row blocks'\n",
+               depths[k], differ, n, differ_many);
         assert_int_equal(differ, 0);
+        assert_int_equal(differ_many, 0);
         boost_free(m);
     }
     free(x), free(y);

@@ -15,6 +15,7 @@
 #include "jsonout.h"
 #include "date.h"
 #include "rng.h"
+#include "score.h"
 
 static const char *const RFM_NAMES[] = {"recency", "frequency", "monetary"};
 
@@ -1238,6 +1239,73 @@ static void test_boosted_model_file(void **state)
         assert_int_equal(cf.n_purchases, want);
     }
     report_maxdiff("boosted: base + contributions - logit", add, 1e-9);
+    /* Many rows at once (the trees walked for blocks of rows): churn_predict's
+     * bits; a refused row is named, the rows before it written, those after
+     * it untouched. */
+    double *pm = malloc(n * sizeof *pm);
+    assert_non_null(pm);
+    assert_int_equal(churn_predict_many(m2, x, n, pm, err, sizeof err), RFM_OK);
+    size_t differ = 0;
+    for (size_t i = 0; i < n; i++) {
+        double pp;
+        assert_int_equal(churn_predict(m2, x + i * R, &pp, err, sizeof err), RFM_OK);
+        differ += pp != pm[i];
+    }
+    assert_int_equal(differ, 0);
+    double keep6 = x[700 * R + 6], *pz = calloc(n, sizeof *pz);
+    assert_non_null(pz);
+    x[700 * R + 6] = -INFINITY;
+    assert_int_equal(churn_predict_many(m2, x, n, pz, err, sizeof err), RFM_EINVAL);
+    assert_non_null(strstr(err, "row 700: churn: feature 'ipt_trend'"));
+    assert_memory_equal(pz, pm, 700 * sizeof *pz);
+    for (size_t i = 700; i < n; i++)
+        assert_true(pz[i] == 0.0);
+    x[700 * R + 6] = keep6;
+    /* score_churn_many: score_customer's churn of each customer row, NaN where
+     * it skips one (no recency), a refusal at the row's index with
+     * score_customer's message. */
+    {
+        size_t nc = 1000;
+        customer_row *cr = malloc(nc * sizeof *cr);
+        const customer_row **rp = malloc(nc * sizeof *rp);
+        double *ps = malloc(nc * sizeof *ps);
+        assert_true(cr && rp && ps);
+        for (size_t i = 0; i < nc; i++) {
+            const double *r = x + i * R;
+            double f = r[1];
+            cr[i] = (customer_row){i % 97 == 3 ? NAN : r[0], f,    r[2], f - 1, r[3] - r[0], r[3],
+                                   f > 1 ? r[4] : 0,         r[6], r[7]};
+            rp[i] = &cr[i];
+        }
+        score_models sm = {.churn = m2};
+        size_t bad = 12345;
+        assert_int_equal(score_churn_many(&sm, rp, nc, 1, ps, &bad, err, sizeof err), RFM_OK);
+        size_t skipped = 0;
+        differ = 0;
+        for (size_t i = 0; i < nc; i++) {
+            score_result sr;
+            assert_int_equal(score_customer(&sm, &cr[i], SCORE_CHURN | SCORE_CHURN_POINT, 1, &sr,
+                                            err, sizeof err),
+                             RFM_OK);
+            if (sr.done & SCORE_CHURN)
+                differ += !(ps[i] == sr.churn_probability);
+            else
+                differ += !isnan(ps[i]), skipped++;
+        }
+        assert_int_equal(differ, 0);
+        assert_int_equal(skipped, 11);
+        cr[333].spend_trend = INFINITY;
+        char want[RFM_ERRLEN];
+        score_result sr;
+        assert_int_equal(score_customer(&sm, &cr[333], SCORE_CHURN | SCORE_CHURN_POINT, 1, &sr,
+                                        want, sizeof want),
+                         RFM_EINVAL);
+        assert_int_equal(score_churn_many(&sm, rp, nc, 1, ps, &bad, err, sizeof err), RFM_EINVAL);
+        assert_int_equal(bad, 333);
+        assert_string_equal(err, want);
+        free(cr), free(rp), free(ps);
+    }
+    free(pm), free(pz);
     double xi[R] = {10, 2, 100, 50, 50, NAN, NAN, NAN}, p;
     assert_int_equal(churn_predict(m2, xi, &p, err, sizeof err), RFM_OK);
     xi[6] = INFINITY;
