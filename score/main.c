@@ -390,12 +390,16 @@ static int load_gains(const char *dir, const json_t *manifest, const rfm_config 
 /* ---- pass 2 over two threads ---------------------------------------------
  * Pass 1 is bulk_plan_new's (core/files/bulk.h), on two threads, each
  * over half the table with its own lifetime-value cache (score.h). Pass 2
- * keeps the rows in order and goes by rounds of two batches: two threads
- * score the next round's batches (each with its own score_models) and,
- * for the text formats, format their rows into parts (export.h), while
- * the main thread writes the round before: splices its parts, or for
- * Parquet writes its rows, which only one thread can do. */
-enum { BATCH = 4096 };
+ * keeps the rows in order: the positions are cut into batches, two workers
+ * (each with its own score_models) take the next batch as soon as they are
+ * done with one and, for the text formats, format its rows into a part
+ * (export.h); the main thread writes the batches in order as they are done:
+ * splices their parts, or for Parquet writes their rows, which only one
+ * thread can do. A batch's slot is reused once written, so the workers run
+ * at most NSLOT batches ahead of the writer and never wait for each other
+ * (rounds of two batches, joined together, kept a core idle for the slower
+ * one's tail: about a third of pass 2). */
+enum { BATCH = 4096, NSLOT = 6, NWORKER = 2 };
 typedef struct {
     const bulk_plan *plan;
     const score_models *sm;
@@ -403,55 +407,67 @@ typedef struct {
     export_writer *part;  /* the rows' text (CSV, JSON Lines); NULL: Parquet */
     size_t from, to;      /* positions in the output order */
     size_t count;         /* rows to write */
+    int done;             /* scored: the writer's turn */
     bulk_row o[BATCH];
     rfm_status st;
     char err[RFM_ERRLEN];
 } batch;
 
-static void *score_batch(void *arg)
+static void score_batch(batch *b)
 {
-    batch *b = arg;
     b->count = 0, b->st = RFM_OK;
     for (size_t k = b->from; k < b->to; k++) {
         bulk_row *o = &b->o[b->part ? 0 : b->count];
         int written;
         if ((b->st = bulk_row_at(b->plan, b->sm, k, o, &written, b->err, sizeof b->err)) != RFM_OK)
-            return NULL;
+            return;
         if (!written || (b->prev && previous_same(b->prev, o->id, row_fingerprint(o))))
             continue;
         if (b->part && (b->st = export_row(b->part, o->v, b->err, sizeof b->err)) != RFM_OK)
-            return NULL;
+            return;
         b->count++;
     }
-    return NULL;
 }
 
-/* A round's two batches scored: round_start starts the first on a thread
- * of its own (both batches when both is 1, so that the caller can write
- * meanwhile), round_join waits for them and scores here any batch not
- * started (both 0, or a thread that could not be created). */
+/* The batches of positions 0..total-1 and their slots: batch i in slot
+ * i % NSLOT once batch i - NSLOT is written. */
 typedef struct {
-    batch *b[2];
-    pthread_t th[2];
-    int started[2];
-} round_;
+    pthread_mutex_t mu;
+    pthread_cond_t changed;
+    batch *slot[NSLOT];
+    size_t total, nbatch;
+    size_t next;    /* the next batch a worker takes */
+    size_t written; /* batches written */
+    int stop;       /* the writer gave up */
+} pass2;
 
-static void round_start(round_ *r, int both)
-{
-    for (int t = 0; t < 2; t++)
-        r->started[t] = (both || t == 0) && r->b[t]->from < r->b[t]->to &&
-                        pthread_create(&r->th[t], NULL, score_batch, r->b[t]) == 0;
-}
+typedef struct {
+    pass2 *q;
+    const score_models *sm;
+} worker;
 
-static void round_join(round_ *r)
+static void *work(void *arg)
 {
-    for (int t = 0; t < 2; t++) {
-        if (r->started[t])
-            pthread_join(r->th[t], NULL);
-        else
-            score_batch(r->b[t]);
-        r->started[t] = 0;
+    worker *wk = arg;
+    pass2 *q = wk->q;
+    pthread_mutex_lock(&q->mu);
+    for (;;) {
+        while (!q->stop && q->next < q->nbatch && q->next >= q->written + NSLOT)
+            pthread_cond_wait(&q->changed, &q->mu);
+        if (q->stop || q->next >= q->nbatch)
+            break;
+        size_t i = q->next++;
+        batch *b = q->slot[i % NSLOT];
+        b->from = i * BATCH, b->to = b->from + BATCH < q->total ? b->from + BATCH : q->total;
+        b->sm = wk->sm, b->done = 0;
+        pthread_mutex_unlock(&q->mu);
+        score_batch(b);
+        pthread_mutex_lock(&q->mu);
+        b->done = 1;
+        pthread_cond_broadcast(&q->changed);
     }
+    pthread_mutex_unlock(&q->mu);
+    return NULL;
 }
 
 int main(int argc, char **argv)
@@ -595,7 +611,7 @@ int main(int argc, char **argv)
     memset(&prev, 0, sizeof prev);
     bulk_plan *plan = NULL;
     gains *gn = NULL;
-    batch *bt[4] = {NULL, NULL, NULL, NULL};
+    batch *bt[NSLOT] = {NULL};
     export_writer *w = NULL;
     if (load_models(models_dir, !state_path, &m, err, sizeof err) != RFM_OK ||
         (state_path && load_state(state_path, asof, &m, err, sizeof err) != RFM_OK)) {
@@ -650,62 +666,76 @@ int main(int argc, char **argv)
         fprintf(stderr, "rfm-score: %s\n", err);
         goto out;
     }
-    size_t total = bulk_positions(plan), written = 0, next_from = 0;
+    size_t total = bulk_positions(plan), written = 0;
     double last = monotime_s();
     int text = fmt != EXPORT_PARQUET;
-    for (int t = 0; t < 4; t++) {
+    for (int t = 0; t < NSLOT; t++) {
         if (!(bt[t] = calloc(1, sizeof *bt[t])) ||
             (text && export_open_part(w, &bt[t]->part, err, sizeof err) != RFM_OK)) {
             fprintf(stderr, "rfm-score: out of memory\n");
             goto out;
         }
-        bt[t]->plan = plan, bt[t]->sm = &sm2[t & 1], bt[t]->prev = changed ? &prev : NULL;
+        bt[t]->plan = plan, bt[t]->prev = changed ? &prev : NULL;
     }
-    round_ rd[2] = {{{bt[0], bt[1]}, {0, 0}, {0, 0}}, {{bt[2], bt[3]}, {0, 0}, {0, 0}}};
-    for (int t = 0; t < 2; t++) {
-        rd[0].b[t]->from = next_from;
-        next_from = rd[0].b[t]->to = total - next_from < BATCH ? total : next_from + BATCH;
+    pass2 q = {.total = total, .nbatch = (total + BATCH - 1) / BATCH};
+    memcpy(q.slot, bt, sizeof q.slot);
+    pthread_mutex_init(&q.mu, NULL);
+    pthread_cond_init(&q.changed, NULL);
+    worker wk[NWORKER];
+    pthread_t th[NWORKER];
+    int started[NWORKER], any = 0;
+    for (int t = 0; t < NWORKER; t++) {
+        wk[t] = (worker){&q, &sm2[t]};
+        any |= started[t] = pthread_create(&th[t], NULL, work, &wk[t]) == 0;
     }
-    round_start(&rd[0], 0);
-    round_join(&rd[0]);
-    for (int cur = 0;; cur ^= 1) {
-        round_ *r = &rd[cur], *nx = &rd[cur ^ 1];
-        int more = next_from < total;
-        if (more) { /* the next round scored while this one is written */
-            for (int t = 0; t < 2; t++) {
-                nx->b[t]->from = next_from;
-                next_from = nx->b[t]->to = total - next_from < BATCH ? total : next_from + BATCH;
-            }
-            round_start(nx, 1);
+    if (!any) /* no thread: the writer scores too, a batch at a time */
+        started[0] = -1;
+    rfm_status wst = RFM_OK;
+    const char *failed = NULL;
+    for (size_t i = 0; i < q.nbatch; i++) {
+        batch *b = q.slot[i % NSLOT];
+        if (started[0] < 0) {
+            b->from = i * BATCH, b->to = b->from + BATCH < total ? b->from + BATCH : total;
+            b->sm = &sm2[0];
+            score_batch(b);
+        } else {
+            pthread_mutex_lock(&q.mu);
+            while (!(b->done && b->from == i * BATCH))
+                pthread_cond_wait(&q.changed, &q.mu);
+            pthread_mutex_unlock(&q.mu);
         }
-        rfm_status wst = RFM_OK;
-        const char *failed = NULL;
-        for (int t = 0; t < 2 && wst == RFM_OK && !failed; t++) {
-            batch *b = r->b[t];
-            if (b->st != RFM_OK) {
-                failed = b->err;
-            } else if (b->part) {
-                if ((wst = export_splice(w, b->part, err, sizeof err)) == RFM_OK)
-                    written += b->count;
-            } else {
-                for (size_t k = 0; k < b->count && wst == RFM_OK; k++)
-                    if ((wst = export_row(w, b->o[k].v, err, sizeof err)) == RFM_OK)
-                        written++;
-            }
+        if (b->st != RFM_OK) {
+            failed = b->err;
+        } else if (b->part) {
+            if ((wst = export_splice(w, b->part, err, sizeof err)) == RFM_OK)
+                written += b->count;
+        } else {
+            for (size_t k = 0; k < b->count && wst == RFM_OK; k++)
+                if ((wst = export_row(w, b->o[k].v, err, sizeof err)) == RFM_OK)
+                    written++;
         }
-        if (more)
-            round_join(nx);
-        if (failed || wst != RFM_OK) {
-            fprintf(stderr, "rfm-score: %s\n", failed ? failed : err);
-            goto out;
-        }
-        if (!more)
+        pthread_mutex_lock(&q.mu);
+        b->done = 0;
+        q.written = i + 1;
+        q.stop = failed || wst != RFM_OK;
+        pthread_cond_broadcast(&q.changed);
+        pthread_mutex_unlock(&q.mu);
+        if (q.stop)
             break;
         if (!say_quiet && total >= 100000 && monotime_s() - last >= 1) {
             last = monotime_s();
-            say("rfm-score: %zu of %zu customers, %.0f rows/s\n", r->b[1]->to, total,
-                (double)r->b[1]->to / (last - t0));
+            say("rfm-score: %zu of %zu customers, %.0f rows/s\n", b->to, total,
+                (double)b->to / (last - t0));
         }
+    }
+    for (int t = 0; t < NWORKER; t++)
+        if (started[t] > 0)
+            pthread_join(th[t], NULL);
+    pthread_cond_destroy(&q.changed);
+    pthread_mutex_destroy(&q.mu);
+    if (failed || wst != RFM_OK) {
+        fprintf(stderr, "rfm-score: %s\n", failed ? failed : err);
+        goto out;
     }
     rfm_status st = export_commit(w, err, sizeof err);
     w = NULL;
@@ -725,7 +755,7 @@ out:
     export_abort(w);
     bulk_plan_free(plan);
     gains_free(gn);
-    for (int t = 0; t < 4; t++)
+    for (int t = 0; t < NSLOT; t++)
         if (bt[t])
             export_part_free(bt[t]->part), free(bt[t]);
     previous_free(&prev);
