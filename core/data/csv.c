@@ -18,6 +18,7 @@
 #include "csv.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -413,8 +414,16 @@ rfm_status csv_open_fd(int fd, const char *name, csv_reader **out, char *err, si
     if (st != RFM_OK)
         return st;
     struct stat sb; /* a file redirected in has a size; a pipe has none */
-    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode))
+    int known = fstat(fd, &sb) == 0;
+    if (known && S_ISREG(sb.st_mode))
         (*out)->size = (uint64_t)sb.st_size;
+    /* A pipe's 64 KiB buffer makes writer and reader take turns every 64
+     * KiB, each turn a wake-up of the other: 10 M generated lines (880 MB)
+     * through `cat` took 7.1 s here, 2.5 s with 1 MiB, which is Linux's
+     * default limit for an unprivileged process (fs.pipe-max-size). At best
+     * effort: a smaller limit leaves the pipe as it is. */
+    if (known && S_ISFIFO(sb.st_mode))
+        (void)fcntl(fd, F_SETPIPE_SZ, 1 << 20);
     return RFM_OK;
 }
 
