@@ -1396,8 +1396,11 @@ static void *part_read(void *arg)
         }
         size_t at = p->start + (size_t)csv_offset(csv);
         uint64_t line = csv_line(csv);
-        if (!skipping && !watching && at >= p->next)
-            watching = 1;
+        if (!skipping && !watching && at >= p->next) {
+            /* The next part's first group starts here: a part in the middle
+             * saw its own first group at its start. */
+            watching = 1, have_g0 = 0;
+        }
         if (!skipping)
             p->rep.lines++;
         if (nf != p->rd.nfields) {
