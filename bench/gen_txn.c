@@ -139,7 +139,7 @@ int main(int argc, char **argv)
         int hh = 8 + (int)rfm_rng_below(&rng, 10), mm = (int)rfm_rng_below(&rng, 60);
         /* The invoice's "C?<no><sep>", "<sep><date> hh:mm:00<sep>" and
          * "<customer><sep>United Kingdom\n". */
-        char pre[32], mid[48], tail[64], t[24];
+        char pre[32] = {0}, mid[48] = {0}, tail[64] = {0}, t[24];
         char *d = digits(inv, t + sizeof t);
         int pren = snprintf(pre, sizeof pre, "%s%.*s%s", cancel ? "C" : "", (int)(t + sizeof t - d),
                             d, sep);
@@ -153,16 +153,19 @@ int main(int argc, char **argv)
             unsigned k = (unsigned)below(&rng, NPRICE);
             if ((size_t)(o.end - o.p) < 256)
                 flush(&o);
-            memcpy(o.p, pre, (size_t)pren), o.p += pren;
-            memcpy(o.p, prod_s[prod], prod_n[prod]), o.p += prod_n[prod];
+            /* Whole buffers copied (fixed sizes: a few vector moves, no call
+             * to memcpy), the pointer moved by the text's length: what lies
+             * past it is overwritten next (256 bytes of room hold them all). */
+            memcpy(o.p, pre, sizeof pre), o.p += pren;
+            memcpy(o.p, prod_s[prod], PW), o.p += prod_n[prod];
             if (cancel)
                 *o.p++ = '-';
             if (qty >= 10)
                 *o.p++ = (char)('0' + qty / 10);
             *o.p++ = (char)('0' + qty % 10);
-            memcpy(o.p, mid, (size_t)midn), o.p += midn;
-            memcpy(o.p, price_s[k], price_n[k]), o.p += price_n[k];
-            memcpy(o.p, tail, (size_t)tailn), o.p += tailn;
+            memcpy(o.p, mid, sizeof mid), o.p += midn;
+            memcpy(o.p, price_s[k], QW), o.p += price_n[k];
+            memcpy(o.p, tail, sizeof tail), o.p += tailn;
         }
         inv++;
     }
