@@ -242,6 +242,7 @@ static int flat_rfm_row(const oas_flat *f, const double *v, customer_row *row)
 
 static int cltv_reply(const api *a, const customer_row *row, const char *id, double H, double d,
                       json_t **out, char *msg, size_t len);
+static cltv_cache *thread_cltv_cache(const api *a, int interval);
 static int churn_reply(const api *a, const customer_row *row, const char *id, json_t **out,
                        char *msg, size_t len);
 
@@ -391,7 +392,11 @@ static int h_cltv_flat(void *user, const oas_flat *f, const double *v, json_t **
 static int cltv_reply(const api *a, const customer_row *row, const char *id, double H, double d,
                       json_t **out, char *msg, size_t len)
 {
+    /* The terms kept by (x, T) when H and d are the model's (the cache
+     * computes without keeping otherwise): the same figures. */
     score_models sm = {.cltv = a->cltv, .horizon_days = H, .discount_rate = d};
+    if (H == a->cltv_horizon && d == a->cltv_discount)
+        sm.cltv_cache = thread_cltv_cache(a, 1);
     score_result sr;
     if (score_customer(&sm, row, SCORE_CLTV, 0, &sr, msg, len) != RFM_OK)
         return 422;
@@ -738,16 +743,20 @@ static int32_t parse_day(const char *s)
     return date_parse(s, 10); /* DATE_NONE before 1900 */
 }
 
-/* One cache of the CLTV point terms per serving thread (cltv_cache: a
- * customer's terms depend on (x, T) alone, and a population has a few
- * thousand of them), for the api load it was made for: a.gen numbers the
- * loads, so a reloaded model, even at a reused address, never reads the
- * old one's terms. Freed when the thread ends. */
+/* Two caches of CLTV terms per serving thread (cltv_cache: a customer's
+ * terms depend on (x, T) alone, and a population has a few thousand of
+ * them): the point terms (GET /customers/{id}) and every parameter set's,
+ * for the interval (/predict_cltv at the model's horizon and rate; another
+ * horizon or rate is computed without), each made when first asked for,
+ * for the api load it was made for: a.gen numbers the loads, so a reloaded
+ * model, even at a reused address, never reads the old one's terms. Freed
+ * when the thread ends. */
 enum { THREAD_CLTV_BYTES = 2 << 20 };
 static unsigned long long api_loads; /* atomic */
 typedef struct {
     unsigned long long gen;
-    cltv_cache *k;
+    cltv_cache *k[2]; /* [interval] */
+    int tried[2];     /* made, or failed for want of memory */
 } thread_cltv;
 static pthread_key_t cltv_key;
 static pthread_once_t cltv_once = PTHREAD_ONCE_INIT;
@@ -756,7 +765,8 @@ static int cltv_key_ok;
 static void thread_cltv_free(void *p)
 {
     thread_cltv *t = p;
-    cltv_cache_free(t->k);
+    cltv_cache_free(t->k[0]);
+    cltv_cache_free(t->k[1]);
     free(t);
 }
 
@@ -765,9 +775,9 @@ static void cltv_key_make(void)
     cltv_key_ok = pthread_key_create(&cltv_key, thread_cltv_free) == 0;
 }
 
-/* This thread's cache for a's model; NULL (compute uncached) when memory
- * runs out. */
-static cltv_cache *thread_cltv_cache(const api *a)
+/* This thread's cache for a's model, of the point terms or (interval 1)
+ * every set's; NULL (compute uncached) when memory runs out. */
+static cltv_cache *thread_cltv_cache(const api *a, int interval)
 {
     pthread_once(&cltv_once, cltv_key_make);
     if (!cltv_key_ok)
@@ -782,15 +792,18 @@ static cltv_cache *thread_cltv_cache(const api *a)
         }
     }
     if (t->gen != a->gen) {
-        cltv_cache_free(t->k);
-        t->k = NULL;
+        for (int i = 0; i < 2; i++)
+            cltv_cache_free(t->k[i]), t->k[i] = NULL, t->tried[i] = 0;
         t->gen = a->gen;
-        char err[RFM_ERRLEN];
-        if (cltv_cache_new(a->cltv, a->cltv_horizon, a->cltv_discount, 0, THREAD_CLTV_BYTES, &t->k,
-                           err, sizeof err) != RFM_OK)
-            t->k = NULL;
     }
-    return t->k;
+    if (!t->tried[interval]) {
+        t->tried[interval] = 1;
+        char err[RFM_ERRLEN];
+        if (cltv_cache_new(a->cltv, a->cltv_horizon, a->cltv_discount, interval, THREAD_CLTV_BYTES,
+                           &t->k[interval], err, sizeof err) != RFM_OK)
+            t->k[interval] = NULL;
+    }
+    return t->k[interval];
 }
 
 /* Keys with a finite value only: a reply's tree left out a member whose
@@ -867,7 +880,7 @@ static int h_customer(void *user, const json_t *body, char **out, size_t *outlen
     /* No interval (the reply has none): the point figures, 8x cheaper,
      * their terms kept by (x, T) in this thread's cache. */
     int have_cltv =
-        a->cltv && cltv_predict_cached(a->cltv, thread_cltv_cache(a), f->bg_x, f->bg_t_x, f->bg_T,
+        a->cltv && cltv_predict_cached(a->cltv, thread_cltv_cache(a, 0), f->bg_x, f->bg_t_x, f->bg_T,
                                        f->bg_mean_spend, a->cltv_horizon, a->cltv_discount, 0, &cp,
                                        msg, len) == RFM_OK;
     jsonw w;
