@@ -299,6 +299,11 @@ void boost_margin_many(const boost_model *m, const double *x, size_t n, double *
     }
     for (size_t i = 0; i < n; i += GROUPS * LANES) {
         size_t nb = n - i < GROUPS * LANES ? n - i : GROUPS * LANES;
+        if (nb < 3) { /* the lanes cost about three walks whatever their fill */
+            for (size_t r = 0; r < nb; r++)
+                out[i + r] = boost_margin(m, x + (i + r) * m->d);
+            continue;
+        }
         switch (m->flat_depth) { /* each depth unrolled */
         case 1: margin_lanes(m, x + i * m->d, nb, out + i, 1); break;
         case 2: margin_lanes(m, x + i * m->d, nb, out + i, 2); break;
