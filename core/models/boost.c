@@ -19,13 +19,15 @@
 #define FAST_DEPTH 4
 typedef struct {
     uint8_t depth, m;         /* path nodes, distinct features on the path */
-    int32_t node[FAST_DEPTH]; /* the path's nodes, relative to the tree */
-    uint8_t left[FAST_DEPTH]; /* the path goes left at node[k] */
-    uint8_t slot[FAST_DEPTH]; /* node[k]'s feature's slot, 0..m-1 */
-    int32_t feat[FAST_DEPTH]; /* model feature of each slot */
-    double value;             /* the leaf's value */
-    size_t tab;               /* offset of its (2^m) x m table */
-    size_t wtab;              /* offset of its (2^m) x WIDE_D table (models of d <= WIDE_D) */
+    int32_t feat[FAST_DEPTH]; /* model feature of each slot, 0..m-1 */
+    /* The path as bit masks over the tree's nodes (at most 2^(FAST_DEPTH+1)
+     * - 1 = 31, numbered within the tree): want, its direction at each of
+     * its nodes (1: left); smask[j], its nodes of slot j's feature (0 past
+     * m). */
+    uint32_t want, smask[FAST_DEPTH];
+    double value; /* the leaf's value */
+    size_t tab;   /* offset of its (2^m) x m table */
+    size_t wtab;  /* offset of its (2^m) x WIDE_D table (models of d <= WIDE_D) */
 } leaf_rule;
 
 /* For models of at most WIDE_D features, each table row is also kept
@@ -424,28 +426,31 @@ static void tree_shap(const boost_model *m, size_t base, const double *x, double
     tree_shap(m, base, x, phi, cold, depth + 1, p, cold_zero * in_zero, 0.0, f);
 }
 
-/* The pattern of leaf r for the directions dir of its tree's nodes: bit j
- * set when x follows the path at every node of the path's feature j (no
- * branch on the data: each node's test mispredicts half the time). */
-static inline unsigned leaf_pattern(const leaf_rule *r, const uint8_t *dir)
+/* The pattern of leaf r for the directions dirs of its tree's nodes (bit k
+ * set: x goes left at node k): bit j set when x follows the path at every
+ * node of the path's feature j. Branch-free and without a loop: each node's
+ * test would mispredict half the time, and a walk over the path's nodes
+ * cost half of an explanation's instructions. */
+static inline unsigned leaf_pattern(const leaf_rule *r, uint32_t dirs)
 {
-    unsigned clear = 0;
-    for (unsigned k = 0; k < r->depth; k++)
-        clear |= (unsigned)(dir[r->node[k]] != r->left[k]) << r->slot[k];
-    return ((1u << r->m) - 1) & ~clear;
+    uint32_t off = dirs ^ r->want; /* nodes where x leaves the path (where on it) */
+    unsigned pat = (unsigned)!(off & r->smask[0]) | (unsigned)!(off & r->smask[1]) << 1 |
+                   (unsigned)!(off & r->smask[2]) << 2 | (unsigned)!(off & r->smask[3]) << 3;
+    return pat & ((1u << r->m) - 1);
 }
 
-/* The direction x takes at each inner node of tree ts (1: left). */
-static inline void tree_dirs(const boost_model *m, const tree_span *ts, const double *x,
-                             uint8_t *dir)
+/* The directions x takes at the inner nodes of tree ts (bit k set: left). */
+static inline uint32_t tree_dirs(const boost_model *m, const tree_span *ts, const double *x)
 {
+    uint32_t dirs = 0;
     for (size_t k = 0; k < ts->nnodes; k++) {
         size_t n = ts->first + k;
         if (m->left[n] >= 0) {
             double v = x[m->feat[n]];
-            dir[k] = isnan(v) ? m->dleft[n] : (float)v < m->thr[n];
+            dirs |= (uint32_t)(isnan(v) ? m->dleft[n] : (float)v < m->thr[n]) << k;
         }
     }
+    return dirs;
 }
 
 /* shap_fast for d <= WIDE_D: phi in registers, each leaf's wide row added
@@ -457,14 +462,13 @@ static double shap_wide(const boost_model *m, const double *x, double *phi)
      * chain through it was the cost again. */
     double a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
     double margin = m->base_margin;
-    uint8_t dir[(2 << FAST_DEPTH)];
     for (size_t t = 0; t < m->ntrees; t++) {
         const tree_span *ts = &m->trees[t];
-        tree_dirs(m, ts, x, dir);
+        uint32_t dirs = tree_dirs(m, ts, x);
         double hit = 0.0;
         for (size_t l = ts->lfirst; l < ts->lfirst + ts->nleaves; l++) {
             const leaf_rule *r = &m->leaves[l];
-            unsigned pat = leaf_pattern(r, dir);
+            unsigned pat = leaf_pattern(r, dirs);
             const double *row = m->wtab + r->wtab + (size_t)pat * WIDE_D;
             a0 += row[0], a1 += row[1], a2 += row[2], a3 += row[3];
             a4 += row[4], a5 += row[5], a6 += row[6], a7 += row[7];
@@ -483,13 +487,12 @@ static double shap_fast(const boost_model *m, const double *x, double *phi)
 {
     memset(phi, 0, m->d * sizeof *phi);
     double margin = m->base_margin;
-    uint8_t dir[(2 << FAST_DEPTH)];
     for (size_t t = 0; t < m->ntrees; t++) {
         const tree_span *ts = &m->trees[t];
-        tree_dirs(m, ts, x, dir);
+        uint32_t dirs = tree_dirs(m, ts, x);
         for (size_t l = ts->lfirst; l < ts->lfirst + ts->nleaves; l++) {
             const leaf_rule *r = &m->leaves[l];
-            unsigned full = (1u << r->m) - 1, pat = leaf_pattern(r, dir);
+            unsigned full = (1u << r->m) - 1, pat = leaf_pattern(r, dirs);
             const double *row = m->tab + r->tab + (size_t)pat * r->m;
             for (unsigned j = 0; j < r->m; j++)
                 phi[r->feat[j]] += row[j];
@@ -799,9 +802,8 @@ static rfm_status build_fast(boost_model *m, char *err, size_t errlen)
                             z[s] = 1.0;
                         }
                         z[s] *= frac;
-                        r->node[k] = stack_node[k];
-                        r->left[k] = (uint8_t)went_left;
-                        r->slot[k] = (uint8_t)s;
+                        r->want |= (uint32_t)went_left << stack_node[k];
+                        r->smask[s] |= (uint32_t)1 << stack_node[k];
                     }
                     r->tab = off;
                     unsigned mm = r->m;
