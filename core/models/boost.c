@@ -54,9 +54,17 @@ typedef struct {
     uint8_t dleft; /* NaN goes left */
 } flat_node;
 
+/* An inner node of a tree as the fast path reads it: the test and the
+ * node's number in its tree (its bit in the directions' word). */
+typedef struct {
+    float thr;
+    uint8_t feat, dleft, k;
+} shap_node;
+
 typedef struct {
     size_t first, nnodes;
     size_t lfirst, nleaves; /* its leaf_rules (fast path only) */
+    size_t sfirst, ninner;  /* its shap_nodes (fast path only) */
     int depth;              /* edges on the longest root-to-leaf path */
     double mean;            /* cover-weighted mean leaf value: E[f_t] */
 } tree_span;
@@ -72,6 +80,7 @@ struct boost_model {
     double base_margin, base_value;
     int max_depth;
     leaf_rule *leaves; /* fast path: every tree's leaves, NULL when deeper */
+    shap_node *snode;  /* fast path: every tree's inner nodes */
     double *tab;
     double *wtab;          /* the same rows WIDE_D wide, NULL when d > WIDE_D */
     int flat_depth;        /* D of the flat layout, 0 when none (deeper trees) */
@@ -124,7 +133,7 @@ void boost_free(boost_model *m)
         XGBoosterFree(m->booster);
     free(m->trees), free(m->left), free(m->right), free(m->feat), free(m->thr);
     free(m->dleft), free(m->value), free(m->cover), free(m->xgb_json);
-    free(m->leaves), free(m->tab), free(m->wtab);
+    free(m->leaves), free(m->tab), free(m->wtab), free(m->snode);
     free(m->flat_inner), free(m->flat_leaf);
     free(m);
 }
@@ -443,12 +452,10 @@ static inline unsigned leaf_pattern(const leaf_rule *r, uint32_t dirs)
 static inline uint32_t tree_dirs(const boost_model *m, const tree_span *ts, const double *x)
 {
     uint32_t dirs = 0;
-    for (size_t k = 0; k < ts->nnodes; k++) {
-        size_t n = ts->first + k;
-        if (m->left[n] >= 0) {
-            double v = x[m->feat[n]];
-            dirs |= (uint32_t)(isnan(v) ? m->dleft[n] : (float)v < m->thr[n]) << k;
-        }
+    const shap_node *q = m->snode + ts->sfirst;
+    for (size_t i = 0; i < ts->ninner; i++) {
+        double v = x[q[i].feat];
+        dirs |= (uint32_t)(isnan(v) ? q[i].dleft : (float)v < q[i].thr) << q[i].k;
     }
     return dirs;
 }
@@ -757,6 +764,7 @@ static rfm_status build_fast(boost_model *m, char *err, size_t errlen)
             ntab += (size_t)(1u << FAST_DEPTH) * FAST_DEPTH;
         }
     m->leaves = calloc(nleaves, sizeof *m->leaves);
+    m->snode = malloc((m->nnodes - nleaves + 1) * sizeof *m->snode);
     m->tab = calloc(ntab, sizeof *m->tab);
     /* ntab / FAST_DEPTH rows at most, WIDE_D wide, each on one 64-byte cache
      * line (a row read straddling two cost a second miss); zeros are +0.0 */
@@ -764,10 +772,23 @@ static rfm_status build_fast(boost_model *m, char *err, size_t errlen)
     m->wtab = m->d <= WIDE_D ? aligned_alloc(64, wbytes) : NULL;
     if (m->wtab)
         memset(m->wtab, 0, wbytes);
-    if (!m->leaves || !m->tab || (m->d <= WIDE_D && !m->wtab)) {
-        free(m->leaves), free(m->tab), free(m->wtab);
-        m->leaves = NULL, m->tab = NULL, m->wtab = NULL;
+    if (!m->leaves || !m->snode || !m->tab || (m->d <= WIDE_D && !m->wtab)) {
+        free(m->leaves), free(m->snode), free(m->tab), free(m->wtab);
+        m->leaves = NULL, m->snode = NULL, m->tab = NULL, m->wtab = NULL;
         return rfm_fail(err, errlen, RFM_ENOMEM, "boost: out of memory for the SHAP tables");
+    }
+    /* Each tree's inner nodes (at most 15 at FAST_DEPTH 4, numbered below
+     * 31 in their tree), in their tree's order. */
+    for (size_t t = 0, at = 0; t < m->ntrees; t++) {
+        tree_span *ts = &m->trees[t];
+        ts->sfirst = at;
+        for (size_t k = 0; k < ts->nnodes; k++) {
+            size_t n = ts->first + k;
+            if (m->left[n] >= 0)
+                m->snode[at++] =
+                    (shap_node){m->thr[n], (uint8_t)m->feat[n], m->dleft[n], (uint8_t)k};
+        }
+        ts->ninner = at - ts->sfirst;
     }
     static const double fact[FAST_DEPTH + 1] = {1, 1, 2, 6, 24};
     size_t l = 0, off = 0, woff = 0;
