@@ -548,7 +548,8 @@ static int churn_reply(const api *a, const customer_row *row, const char *id, js
     churn_model_row(a->churn, row, x);
     const double base = sr.churn_base, *contrib = sr.churn_contrib, p = sr.churn_probability;
     churn_counterfactual_result cf;
-    if (churn_counterfactual(a->churn, x, a->cf_threshold, a->cf_max, &cf, msg, len) != RFM_OK)
+    if (churn_counterfactual_at(a->churn, x, p, a->cf_threshold, a->cf_max, &cf, msg, len) !=
+        RFM_OK)
         return 422;
     json_t *cfj;
     if (cf.kind == CHURN_CF_NOT_NEEDED)
@@ -880,9 +881,9 @@ static int h_customer(void *user, const json_t *body, char **out, size_t *outlen
     /* No interval (the reply has none): the point figures, 8x cheaper,
      * their terms kept by (x, T) in this thread's cache. */
     int have_cltv =
-        a->cltv && cltv_predict_cached(a->cltv, thread_cltv_cache(a, 0), f->bg_x, f->bg_t_x, f->bg_T,
-                                       f->bg_mean_spend, a->cltv_horizon, a->cltv_discount, 0, &cp,
-                                       msg, len) == RFM_OK;
+        a->cltv && cltv_predict_cached(a->cltv, thread_cltv_cache(a, 0), f->bg_x, f->bg_t_x,
+                                       f->bg_T, f->bg_mean_spend, a->cltv_horizon, a->cltv_discount,
+                                       0, &cp, msg, len) == RFM_OK;
     jsonw w;
     jsonw_init(&w);
     jsonw_obj(&w);

@@ -429,8 +429,9 @@ const char *churn_risk_name(churn_risk r)
     return "unknown";
 }
 
-rfm_status churn_counterfactual(const churn_model *m, const double *x, double t, int n_max,
-                                churn_counterfactual_result *res, char *err, size_t errlen)
+/* The arguments of a counterfactual, checked. */
+static rfm_status cf_check(const churn_model *m, double t, int n_max,
+                           const churn_counterfactual_result *res, char *err, size_t errlen)
 {
     if (m->i_rec < 0 || m->i_freq < 0 || m->i_mon < 0)
         return rfm_fail(err, errlen, RFM_EINVAL,
@@ -444,8 +445,24 @@ rfm_status churn_counterfactual(const churn_model *m, const double *x, double t,
                         n_max);
     if (!res)
         return rfm_fail(err, errlen, RFM_EINVAL, "churn_counterfactual: res must not be NULL");
+    return RFM_OK;
+}
+
+rfm_status churn_counterfactual(const churn_model *m, const double *x, double t, int n_max,
+                                churn_counterfactual_result *res, char *err, size_t errlen)
+{
     double p0;
-    rfm_status st = churn_predict(m, x, &p0, err, errlen);
+    rfm_status st = cf_check(m, t, n_max, res, err, errlen);
+    if (st != RFM_OK || (st = churn_predict(m, x, &p0, err, errlen)) != RFM_OK)
+        return st;
+    return churn_counterfactual_at(m, x, p0, t, n_max, res, err, errlen);
+}
+
+rfm_status churn_counterfactual_at(const churn_model *m, const double *x, double p0, double t,
+                                   int n_max, churn_counterfactual_result *res, char *err,
+                                   size_t errlen)
+{
+    rfm_status st = cf_check(m, t, n_max, res, err, errlen);
     if (st != RFM_OK)
         return st;
     churn_counterfactual_result r;

@@ -252,6 +252,12 @@ const char *churn_risk_name(churn_risk r);
  * p(x(n)) is not monotone in n. n_max in 1..1000. Thread-safe; *res written only on success. */
 rfm_status churn_counterfactual(const churn_model *m, const double *x, double t, int n_max,
                                 churn_counterfactual_result *res, char *err, size_t errlen);
+/* The same for a customer whose probability p0 is known (churn_predict's or
+ * churn_explain's for x, the same bits; x checked by that call): the model
+ * is not walked for x again. */
+rfm_status churn_counterfactual_at(const churn_model *m, const double *x, double p0, double t,
+                                   int n_max, churn_counterfactual_result *res, char *err,
+                                   size_t errlen);
 
 /* The penalised objective F, its gradient and Hessian at theta = (b, w_1..w_d)
  * on standardised rows s (row-major n x d) and labels y: the quantities the

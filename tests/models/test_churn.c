@@ -1220,9 +1220,19 @@ static void test_boosted_model_file(void **state)
             sum += c1[k];
         add = fmax(add, fabs(sum - l1));
         /* The counterfactual is the first n of a direct scan. */
-        churn_counterfactual_result cf;
+        churn_counterfactual_result cf, cf_at;
         assert_int_equal(churn_counterfactual(m2, x + i * R, 0.5, 10, &cf, err, sizeof err),
                          RFM_OK);
+        /* From the explained probability: the same result, every field. */
+        memset(&cf_at, 0xa5, sizeof cf_at);
+        assert_int_equal(
+            churn_counterfactual_at(m2, x + i * R, p1, 0.5, 10, &cf_at, err, sizeof err), RFM_OK);
+        assert_int_equal(cf_at.kind, cf.kind);
+        assert_int_equal(cf_at.n_purchases, cf.n_purchases);
+        assert_true(cf_at.probability_before == cf.probability_before &&
+                    cf_at.probability_after == cf.probability_after &&
+                    cf_at.order_value == cf.order_value);
+        assert_memory_equal(cf_at.x_after, cf.x_after, R * sizeof *cf.x_after);
         int want = 0;
         if (p1 >= 0.5)
             for (int k = 1; k <= 10 && !want; k++) {
