@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "bytescan.h"
 #include "numfmt.h"
 
 #define OUTBUF (1u << 20)
@@ -141,23 +142,16 @@ static void put(export_writer *w, const char *s, size_t n)
 }
 
 /* Whether s[0..n-1] holds a comma, quote, CR or LF: eight bytes at a time
- * (a word has a byte equal to c when (v ^ c-in-every-byte) has a zero byte,
- * which (y - 0x01..01) & ~y & 0x80..80 tells exactly), the tail byte by
- * byte. Most fields are short ids and names: a vectorized loop's set-up
- * cost more than the test (6 % of rfm-score's time). */
+ * (bytescan.h), the tail byte by byte. Most fields are short ids and names:
+ * a vectorized loop's set-up cost more than the test (6 % of rfm-score's
+ * time). */
 static inline int needs_quote(const char *s, size_t n)
 {
-    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        uint64_t v, hit = 0;
-        memcpy(&v, s + i, 8);
-        static const unsigned char SPECIAL[4] = {',', '"', '\n', '\r'};
-        for (int k = 0; k < 4; k++) {
-            uint64_t y = v ^ (ones * SPECIAL[k]);
-            hit |= (y - ones) & ~y & highs;
-        }
-        if (hit)
+        uint64_t v = bytescan_word(s + i);
+        if (bytescan_has(v, ',') | bytescan_has(v, '"') | bytescan_has(v, '\n') |
+            bytescan_has(v, '\r'))
             return 1;
     }
     for (; i < n; i++)
