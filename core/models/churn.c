@@ -500,12 +500,15 @@ rfm_status churn_counterfactual_at(const churn_model *m, const double *x, double
                 break;
             }
         }
-        if (nb && churn_predict_many(m, xs, (size_t)nb, ps, err, errlen) != RFM_OK) {
-            for (int i = 0; i < nb; i++) /* the refused row with churn_predict's message */
-                if ((st = churn_predict(m, xs + (size_t)i * m->d, &ps[i], err, errlen)) != RFM_OK)
-                    return st;
-        }
-        for (int i = 0; i < nb; i++) {
+        /* A refused candidate ends the scan there, with churn_predict's
+         * message, unless one before it crossed the threshold. */
+        int upto = nb;
+        if (nb && churn_predict_many(m, xs, (size_t)nb, ps, err, errlen) != RFM_OK)
+            for (upto = 0; upto < nb; upto++)
+                if ((st = churn_predict(m, xs + (size_t)upto * m->d, &ps[upto], err, errlen)) !=
+                    RFM_OK)
+                    break;
+        for (int i = 0; i < upto; i++) {
             if (ps[i] < t) {
                 r.kind = CHURN_CF_PURCHASES;
                 r.n_purchases = k0 + i;
@@ -515,6 +518,8 @@ rfm_status churn_counterfactual_at(const churn_model *m, const double *x, double
             }
             best = fmin(best, ps[i]);
         }
+        if (upto < nb && r.kind == CHURN_CF_NONE)
+            return st;
         k0 += nb;
     }
     if (r.kind == CHURN_CF_NONE && isfinite(best))
