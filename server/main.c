@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <errno.h>
 #include <unistd.h>
 
@@ -250,6 +251,25 @@ static void *open_store(void *arg)
     return NULL;
 }
 
+/* The main thread, which takes SIGHUP, SIGTERM and SIGINT with sigwait once
+ * serving. A signal that lands on another thread goes on to it (blocked
+ * there: pending until sigwait). One that lands on it while it does not
+ * block it (SIGTERM or SIGINT during start-up) does what it did before
+ * there was a handler: it ends the process. Async-signal-safe calls only. */
+static pid_t main_tid;
+
+static void forward_signal(int sig)
+{
+    int saved = errno;
+    if ((pid_t)syscall(SYS_gettid) != main_tid) {
+        syscall(SYS_tgkill, getpid(), main_tid, sig);
+        errno = saved;
+        return;
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 int main(int argc, char **argv)
 {
     const char *config_path = "config/rfm.yaml", *models_dir = NULL, *host = NULL;
@@ -267,6 +287,26 @@ int main(int argc, char **argv)
                                          {"ui", required_argument, 0, 'u'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
+    /* Signals are taken by sigwait in this thread once serving (below).
+     * SIGHUP (reload) is blocked from here on, so every thread made later
+     * inherits the block; but OpenBLAS starts a thread before main, with
+     * nothing blocked, and the kernel hands a process signal to any thread
+     * not blocking it when this one is not in sigwait: a SIGHUP would have
+     * killed the daemon (or, under nohup, been lost) and a SIGTERM would
+     * have ended it without finishing requests in flight. So each of the
+     * three has a handler that sends it on to this thread (forward_signal). */
+    main_tid = (pid_t)syscall(SYS_gettid);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = forward_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigset_t hup;
+    sigemptyset(&hup);
+    sigaddset(&hup, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &hup, NULL);
     int ch;
     while ((ch = getopt_long(argc, argv, "c:p:m:H:s:u:h", opts, NULL)) != -1) {
         switch (ch) {

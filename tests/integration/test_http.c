@@ -18,6 +18,7 @@
 #include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1712,6 +1713,78 @@ static void test_reload_metrics(void **state)
     assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+/* The threads of process pid that do not block signal sig (from
+ * /proc/pid/task/T/status's SigBlk), the main thread left out; up to max. */
+static size_t unblocked_threads(pid_t pid, int sig, pid_t *tids, size_t max)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    size_t n = 0;
+    for (struct dirent *e; d && (e = readdir(d)) && n < max;) {
+        pid_t tid = (pid_t)atoi(e->d_name);
+        if (tid <= 0 || tid == pid)
+            continue;
+        char sp[96], line[256];
+        snprintf(sp, sizeof sp, "/proc/%d/task/%d/status", (int)pid, (int)tid);
+        FILE *f = fopen(sp, "r");
+        unsigned long long blk = ~0ull;
+        while (f && fgets(line, sizeof line, f))
+            if (sscanf(line, "SigBlk: %llx", &blk) == 1)
+                break;
+        if (f)
+            fclose(f);
+        if (!(blk >> (sig - 1) & 1))
+            tids[n++] = tid;
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* A signal the kernel hands to a thread other than the main one: OpenBLAS
+ * starts a thread before main(), blocking nothing, and a SIGHUP or SIGTERM
+ * sent while the main thread is not in sigwait lands there. It must still
+ * reload, and SIGTERM still finish gracefully (exit 0), not kill the
+ * daemon by the default action. Sent here to each such thread directly. */
+static void test_signal_on_any_thread(void **state)
+{
+    (void)state;
+    char cmd[512], models[128], log[128];
+    snprintf(models, sizeof models, "%s/sigthreads", dir);
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s && printf '{\"format_version\": 1, \"models\": {}}' > %s/manifest.json",
+             models, models);
+    assert_int_equal(system(cmd), 0);
+    snprintf(log, sizeof log, "%s/sigthreads.log", dir);
+    int port = free_port();
+    pid_t pid = start_server(models, port, log);
+    assert_true(pid > 0);
+    const char *ok = "rfm_reload_total{result=\"ok\"}";
+    pid_t tids[64];
+    size_t n = unblocked_threads(pid, SIGHUP, tids, 64);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(syscall(SYS_tgkill, pid, tids[i], SIGHUP), 0);
+    for (int i = 0; i < 600 && n && reload_sample(port, ok) < 1; i++)
+        usleep(50000);
+    printf("    SIGHUP to %zu thread(s) not blocking it: %g reloads, daemon %s\n", n,
+           reload_sample(port, ok), kill(pid, 0) == 0 ? "alive" : "gone");
+    if (n)
+        assert_true(reload_sample(port, ok) >= 1);
+    size_t m = unblocked_threads(pid, SIGTERM, tids, 64);
+    if (m)
+        assert_int_equal(syscall(SYS_tgkill, pid, tids[0], SIGTERM), 0);
+    else
+        kill(pid, SIGTERM);
+    int st;
+    waitpid(pid, &st, 0);
+    printf("    SIGTERM to %s: %s %d\n", m ? "such a thread" : "the process",
+           WIFEXITED(st) ? "exit" : "killed by signal",
+           WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 static void test_docs(void **state)
 {
     (void)state;
@@ -2802,6 +2875,7 @@ int main(void)
         cmocka_unit_test(test_metrics),
         cmocka_unit_test(test_drift_psi),
         cmocka_unit_test(test_reload_metrics),
+        cmocka_unit_test(test_signal_on_any_thread),
         cmocka_unit_test(test_docs),
         cmocka_unit_test(test_rate_limit),
         cmocka_unit_test(test_tls),
