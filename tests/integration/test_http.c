@@ -1652,6 +1652,23 @@ static void test_drift_psi(void **state)
     assert_true(window >= 1000 && window <= 2000);
 }
 
+/* A daemon of its own on a manifest with no model (so loads and reloads
+ * are quick), in dir/name; its pid, the folder in models, the port in *port. */
+static pid_t start_empty_server(const char *name, char *models, size_t mlen, int *port)
+{
+    char cmd[512], log[160];
+    snprintf(models, mlen, "%s/%s", dir, name);
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s && printf '{\"format_version\": 1, \"models\": {}}' > %s/manifest.json",
+             models, models);
+    assert_int_equal(system(cmd), 0);
+    snprintf(log, sizeof log, "%s/%s.log", dir, name);
+    *port = free_port();
+    pid_t pid = start_server(models, *port, log);
+    assert_true(pid > 0);
+    return pid;
+}
+
 /* rfm_reload_total and the last good reload's time in /metrics: an ok
  * reload counts and moves the time, a refused one counts and leaves it. A
  * daemon of its own, on a manifest with no model, so reloads are quick. */
@@ -1671,16 +1688,9 @@ static void test_reload_metrics(void **state)
     const char *ok = "rfm_reload_total{result=\"ok\"}",
                *refused = "rfm_reload_total{result=\"refused\"}",
                *last = "rfm_reload_last_success_timestamp_seconds";
-    char cmd[512], models[128], log[128];
-    snprintf(models, sizeof models, "%s/reload", dir);
-    snprintf(cmd, sizeof cmd,
-             "mkdir -p %s && printf '{\"format_version\": 1, \"models\": {}}' > %s/manifest.json",
-             models, models);
-    assert_int_equal(system(cmd), 0);
-    snprintf(log, sizeof log, "%s/reload.log", dir);
-    int port = free_port();
-    pid_t pid = start_server(models, port, log);
-    assert_true(pid > 0);
+    char cmd[512], models[128];
+    int port;
+    pid_t pid = start_empty_server("reload", models, sizeof models, &port);
     assert_true(reload_sample(port, ok) == 0);
     assert_true(reload_sample(port, refused) == 0);
     double t0 = reload_sample(port, last); /* the start-up load */
@@ -1750,16 +1760,9 @@ static size_t unblocked_threads(pid_t pid, int sig, pid_t *tids, size_t max)
 static void test_signal_on_any_thread(void **state)
 {
     (void)state;
-    char cmd[512], models[128], log[128];
-    snprintf(models, sizeof models, "%s/sigthreads", dir);
-    snprintf(cmd, sizeof cmd,
-             "mkdir -p %s && printf '{\"format_version\": 1, \"models\": {}}' > %s/manifest.json",
-             models, models);
-    assert_int_equal(system(cmd), 0);
-    snprintf(log, sizeof log, "%s/sigthreads.log", dir);
-    int port = free_port();
-    pid_t pid = start_server(models, port, log);
-    assert_true(pid > 0);
+    char models[128];
+    int port;
+    pid_t pid = start_empty_server("sigthreads", models, sizeof models, &port);
     const char *ok = "rfm_reload_total{result=\"ok\"}";
     pid_t tids[64];
     size_t n = unblocked_threads(pid, SIGHUP, tids, 64);
