@@ -683,18 +683,17 @@ int main(int argc, char **argv)
     pthread_cond_init(&q.changed, NULL);
     worker wk[NWORKER];
     pthread_t th[NWORKER];
-    int started[NWORKER], any = 0;
+    int started[NWORKER], alone = 1; /* alone: no worker, the writer scores each batch */
     for (int t = 0; t < NWORKER; t++) {
         wk[t] = (worker){&q, &sm2[t]};
-        any |= started[t] = pthread_create(&th[t], NULL, work, &wk[t]) == 0;
+        started[t] = pthread_create(&th[t], NULL, work, &wk[t]) == 0;
+        alone &= !started[t];
     }
-    if (!any) /* no thread: the writer scores too, a batch at a time */
-        started[0] = -1;
     rfm_status wst = RFM_OK;
     const char *failed = NULL;
     for (size_t i = 0; i < q.nbatch; i++) {
         batch *b = q.slot[i % NSLOT];
-        if (started[0] < 0) {
+        if (alone) {
             b->from = i * BATCH, b->to = b->from + BATCH < total ? b->from + BATCH : total;
             b->sm = &sm2[0];
             score_batch(b);
@@ -729,7 +728,7 @@ int main(int argc, char **argv)
         }
     }
     for (int t = 0; t < NWORKER; t++)
-        if (started[t] > 0)
+        if (started[t])
             pthread_join(th[t], NULL);
     pthread_cond_destroy(&q.changed);
     pthread_mutex_destroy(&q.mu);

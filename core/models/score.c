@@ -48,18 +48,19 @@ rfm_status score_churn_many(const score_models *m, const customer_row *const *ro
 {
     enum { BLOCK = 64 };
     *bad = 0;
+    churn_info info = {0};
+    if (m->churn)
+        churn_info_get(m->churn, &info);
+    const size_t d = info.d; /* a row's width */
     for (size_t at = 0; at < n; at += BLOCK) {
         size_t nb = n - at < BLOCK ? n - at : BLOCK, k = 0, who[BLOCK];
         double x[BLOCK * CHURN_MAX_FEATURES], p[BLOCK];
-        size_t d = CHURN_MAX_FEATURES; /* a row's width: churn_model_row's answer */
         for (size_t i = at; i < at + nb; i++) {
             const customer_row *c = rows[i];
             int have_rfm = !isnan(c->recency) && !isnan(c->frequency) && !isnan(c->monetary);
             prob[i] = NAN;
             if (m->churn && (have_rfm || !skip_missing)) {
-                double *xk = x + k * CHURN_MAX_FEATURES;
-                d = churn_model_row(m->churn, c, xk);
-                memmove(x + k * d, xk, d * sizeof *x);
+                churn_model_row(m->churn, c, x + k * d);
                 who[k++] = i;
             }
         }
