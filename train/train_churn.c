@@ -3,6 +3,7 @@
 #include "train_churn.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,18 +16,38 @@ static const char *const NAMES[CHURN_SPLIT_FEATURES] = {"recency", "frequency", 
 
 /* The model file's "evaluation" block (docs/churn.md): per learner, the
  * held-out curves of metrics_evaluation_json, which rfm-report draws. */
-static rfm_status add_evaluation(const churn_eval *ev, size_t n_test, json_t *model_json,
-                                 char *err, size_t errlen)
+static rfm_status add_evaluation(const churn_eval *ev, size_t n_test, json_t *model_json, char *err,
+                                 size_t errlen)
 {
     json_t *lj = NULL, *bj = NULL;
     rfm_status st = metrics_evaluation_json(ev->p_logistic, ev->y_test, n_test, &lj, err, errlen);
-    if (!st && !(st = metrics_evaluation_json(ev->p_boosted, ev->y_test, n_test, &bj, err, errlen)) &&
+    if (!st &&
+        !(st = metrics_evaluation_json(ev->p_boosted, ev->y_test, n_test, &bj, err, errlen)) &&
         json_object_set_new(model_json, "evaluation",
                             json_pack("{s:o,s:o}", "logistic", lj, "boosted", bj)))
         st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
     else if (st)
         json_decref(lj);
     return st;
+}
+
+/* The boosted refit on every customer of the split, on a thread of its own
+ * while the evaluation runs (it needs nothing the evaluation gives; it is
+ * kept only when the evaluation chooses the boosted learner). */
+typedef struct {
+    const churn_split *sp;
+    const churn_params *cfg;
+    churn_model *m;
+    rfm_status st;
+    char err[RFM_ERRLEN];
+} boosted_refit;
+
+static void *refit_boosted(void *arg)
+{
+    boosted_refit *r = arg;
+    r->st = churn_fit_boosted(r->sp->xr, r->sp->y, r->sp->n, CHURN_RICH_FEATURES, churn_rich_names,
+                              r->cfg, &r->m, r->err, sizeof r->err);
+    return NULL;
 }
 
 rfm_status train_churn(const txn_data *d, const churn_params *cfg, const char *data_desc,
@@ -47,18 +68,31 @@ rfm_status train_churn(const txn_data *d, const churn_params *cfg, const char *d
     ev.y_test = malloc((nte ? nte : 1) * sizeof *ev.y_test);
     if (!ev.p_logistic || !ev.p_boosted || !ev.y_test)
         st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
-    if (st || (st = churn_evaluate(&sp, NAMES, cfg, &ev, err, errlen)))
+    boosted_refit refit = {&sp, cfg, NULL, RFM_OK, ""};
+    pthread_t th;
+    int threaded = !st && pthread_create(&th, NULL, refit_boosted, &refit) == 0;
+    if (!st)
+        st = churn_evaluate(&sp, NAMES, cfg, &ev, err, errlen);
+    if (threaded)
+        pthread_join(th, NULL);
+    if (st)
         goto out;
     const churn_scores sl = ev.logistic, sb = ev.bgnbd, sg = ev.boosted;
     const churn_learner chosen = churn_choose(&ev);
     const metrics_calib_bin *bins = ev.bins;
     const size_t nbins = ev.nbins;
     const double *imp = ev.importance;
-    /* The served model: the chosen learner on every customer of the split. */
-    st = chosen == CHURN_BOOSTED
-             ? churn_fit_boosted(sp.xr, sp.y, n, CHURN_RICH_FEATURES, churn_rich_names, cfg,
-                                 &served, err, errlen)
-             : churn_fit(sp.x, sp.y, n, CHURN_SPLIT_FEATURES, NAMES, cfg, &served, err, errlen);
+    /* The served model: the chosen learner on every customer of the split
+     * (the boosted one fitted beside the evaluation, or here when no thread
+     * could start). */
+    if (chosen == CHURN_BOOSTED && !threaded)
+        refit_boosted(&refit);
+    if (chosen == CHURN_BOOSTED) {
+        served = refit.m, refit.m = NULL;
+        if ((st = refit.st))
+            snprintf(err, errlen, "%s", refit.err);
+    } else
+        st = churn_fit(sp.x, sp.y, n, CHURN_SPLIT_FEATURES, NAMES, cfg, &served, err, errlen);
     if (st || (st = churn_to_json(served, model_json, err, errlen)) ||
         (st = add_evaluation(&ev, nte, *model_json, err, errlen)))
         goto out;
@@ -198,6 +232,7 @@ out:
         *model_json = *metrics = NULL;
     }
     churn_free(served);
+    churn_free(refit.m);
     churn_split_free(&sp);
     free(ev.p_logistic), free(ev.p_boosted), free(ev.y_test);
     return st;

@@ -328,6 +328,51 @@ static void scored_free(scored *s)
  * them. */
 #define SCORE_CACHE_BYTES (16u << 20)
 
+/* Customers [lo, hi) of score_all, through mc (its own CLTV cache). */
+typedef struct {
+    score_models mc;
+    const customer_row *rows;
+    size_t lo, hi;
+    scored *s;
+} score_part;
+
+static void *score_range(void *arg)
+{
+    score_part *a = arg;
+    scored *o = a->s;
+    for (size_t i = a->lo; i < a->hi; i++) {
+        score_result r;
+        char e[256];
+        o->seg[i] = o->clu[i] = -1;
+        o->rscore[i] = o->fscore[i] = 0;
+        o->p[i] = o->v[i] = NAN;
+        o->risk[i] = -1;
+        /* A customer a model refuses is left out of that model's figures.
+         * The churn probability alone (its explanations are the SHAP
+         * sample's, analytics_add_shap); the CLTV with its interval, which
+         * the overview sums. */
+        if (score_customer(&a->mc, &a->rows[i], SCORE_ALL | SCORE_CHURN_POINT, 1, &r, e,
+                           sizeof e) != RFM_OK)
+            memset(&r, 0, sizeof r);
+        if (r.done & SCORE_SEGMENTS) {
+            o->seg[i] = index_of(o->seg_names, o->nseg, r.seg.rfm_segment);
+            o->clu[i] = (long)r.seg.cluster;
+            o->rscore[i] = r.seg.rfm_score[0] - '0';
+            o->fscore[i] = r.seg.rfm_score[1] - '0';
+        }
+        if (r.done & SCORE_CHURN) {
+            o->p[i] = r.churn_probability;
+            o->risk[i] = (int)r.risk;
+        }
+        if (r.done & SCORE_CLTV) {
+            o->v[i] = r.cltv.cltv;
+            o->lo[i] = r.cltv.lower, o->hi[i] = r.cltv.upper;
+            o->cv_done[i] = 1;
+        }
+    }
+    return NULL;
+}
+
 static rfm_status score_all(const customer_row *rows, size_t n, const score_models *m, scored *s,
                             char *err, size_t errlen)
 {
@@ -349,45 +394,31 @@ static rfm_status score_all(const customer_row *rows, size_t n, const score_mode
         s->nseg = segment_names(m->segments, s->seg_names, MAX_NAMES);
         s->nclu = segments_nclusters(m->segments);
     }
-    /* A cache of the lifetime-value terms, unless the caller gave one (none
-     * is only slower: a failed cache_new leaves it NULL). */
-    score_models mc = *m;
-    cltv_cache *own = NULL;
-    if (m->cltv && !m->cltv_cache &&
-        cltv_cache_new(m->cltv, m->horizon_days, m->discount_rate, 1, SCORE_CACHE_BYTES, &own, NULL,
-                       0) == RFM_OK)
-        mc.cltv_cache = own;
-    for (size_t i = 0; i < n; i++) {
-        score_result r;
-        char e[256];
-        s->seg[i] = s->clu[i] = -1;
-        s->rscore[i] = s->fscore[i] = 0;
-        s->p[i] = s->v[i] = NAN;
-        s->risk[i] = -1;
-        /* A customer a model refuses is left out of that model's figures.
-         * The churn probability alone (its explanations are the SHAP
-         * sample's, analytics_add_shap); the CLTV with its interval, which
-         * the overview sums. */
-        if (score_customer(&mc, &rows[i], SCORE_ALL | SCORE_CHURN_POINT, 1, &r, e, sizeof e) !=
-            RFM_OK)
-            memset(&r, 0, sizeof r);
-        if (r.done & SCORE_SEGMENTS) {
-            s->seg[i] = index_of(s->seg_names, s->nseg, r.seg.rfm_segment);
-            s->clu[i] = (long)r.seg.cluster;
-            s->rscore[i] = r.seg.rfm_score[0] - '0';
-            s->fscore[i] = r.seg.rfm_score[1] - '0';
-        }
-        if (r.done & SCORE_CHURN) {
-            s->p[i] = r.churn_probability;
-            s->risk[i] = (int)r.risk;
-        }
-        if (r.done & SCORE_CLTV) {
-            s->v[i] = r.cltv.cltv;
-            s->lo[i] = r.cltv.lower, s->hi[i] = r.cltv.upper;
-            s->cv_done[i] = 1;
-        }
+    /* Two halves, the second on a thread of its own, each with a cache of
+     * the lifetime-value terms (none is only slower: a failed cache_new
+     * leaves it NULL), unless the caller gave one: then one pass with it.
+     * Each customer's scores are the same whoever computes them. */
+    score_part part[2] = {{*m, rows, 0, n / 2, s}, {*m, rows, n / 2, n, s}};
+    cltv_cache *own[2] = {NULL, NULL};
+    int split = n >= 256 && !m->cltv_cache;
+    for (int h = 0; h < 1 + split; h++)
+        if (m->cltv && !m->cltv_cache &&
+            cltv_cache_new(m->cltv, m->horizon_days, m->discount_rate, 1, SCORE_CACHE_BYTES,
+                           &own[h], NULL, 0) == RFM_OK)
+            part[h].mc.cltv_cache = own[h];
+    if (!split)
+        part[0].hi = n;
+    pthread_t th;
+    int threaded = split && pthread_create(&th, NULL, score_range, &part[1]) == 0;
+    score_range(&part[0]);
+    if (threaded)
+        pthread_join(th, NULL);
+    else if (split) {
+        part[1].mc.cltv_cache = own[0]; /* no thread: the second half after the first */
+        score_range(&part[1]);
     }
-    cltv_cache_free(own);
+    cltv_cache_free(own[0]);
+    cltv_cache_free(own[1]);
     return RFM_OK;
 }
 

@@ -1001,6 +1001,19 @@ done:
 rfm_status boost_xgb_predict(const boost_model *m, const double *x, size_t n, int contribs,
                              double *out, char *err, size_t errlen)
 {
+    /* A loaded model's booster, from its text on first use: scoring never
+     * needs it, so loading (rfm-serve's start, rfm-score, analytics) does
+     * not pay for XGBoost's own parse. The model was allocated mutable. */
+    boost_model *mm = (boost_model *)m;
+    if (!mm->booster &&
+        (XGBoosterCreate(NULL, 0, &mm->booster) != 0 ||
+         XGBoosterLoadModelFromBuffer(mm->booster, mm->xgb_json, (bst_ulong)mm->xgb_len) != 0)) {
+        rfm_status st = xgb_fail(err, errlen, "LoadModelFromBuffer");
+        if (mm->booster)
+            XGBoosterFree(mm->booster);
+        mm->booster = NULL;
+        return st;
+    }
     float *xf = to_floats(x, n * m->d);
     if (!xf)
         return rfm_fail(err, errlen, RFM_ENOMEM, "boost: out of memory for %zu rows", n);
@@ -1103,12 +1116,6 @@ rfm_status boost_from_json(const json_t *j, size_t d, const char *where, boost_m
     json_decref(root);
     if (st != RFM_OK)
         goto fail;
-    if (XGBoosterCreate(NULL, 0, &m->booster) != 0 ||
-        XGBoosterLoadModelFromBuffer(m->booster, m->xgb_json, (bst_ulong)m->xgb_len) != 0) {
-        st = rfm_fail(err, errlen, RFM_EFORMAT, "%s: XGBoost cannot load the model: %s", w2,
-                      XGBGetLastError());
-        goto fail;
-    }
     *out = m;
     return RFM_OK;
 fail:

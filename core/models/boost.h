@@ -31,15 +31,17 @@
  *
  * Files: boost_to_json keeps XGBoost's own JSON model text verbatim (a JSON
  * string, so no number is re-printed) beside our format tag and the fit's
- * options; boost_from_json parses the trees from it again and reloads the
- * booster (XGBoosterLoadModelFromBuffer), so a loaded model predicts the same
- * through both paths.
+ * options; boost_from_json parses the trees from it again, and
+ * boost_xgb_predict loads XGBoost's booster from the same text on its first
+ * call (XGBoosterLoadModelFromBuffer; scoring never needs it), so a loaded
+ * model predicts the same through both paths.
  *
  * Workload: fit once per training run on up to a few million rows; score and
  * explain per HTTP request. Thread safety: boost_margin, boost_predict and
  * boost_shap only read the model (any number of threads on one model).
  * boost_fit is reentrant (each fit owns its booster). boost_xgb_predict calls
- * XGBoost on the model's booster: one thread per model at a time.
+ * XGBoost on the model's booster (loading it on the first call): one thread
+ * per model at a time.
  *
  * Non-goals: multi-class, regression, categorical splits, DART, interaction
  * values, sample weights, early stopping (the held-out evaluation in churn.c
