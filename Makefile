@@ -36,7 +36,7 @@ DEBS     := build-essential pkg-config libmicrohttpd-dev libjansson-dev libgsl-d
             chromium poppler-utils libdouble-conversion-dev
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps format layers lint run test unit ui-test san bench clean fuzz fuzz-short fuzz-models
+.PHONY: all deps bench-deps format layers lint run test unit ui-test san bench clean fuzz fuzz-short fuzz-models
 all: bin/rfm-train bin/rfm-serve bin/rfm-score bin/rfm-report $(B)/ui-assets/index.html
 
 deps:
@@ -235,7 +235,16 @@ $(B)/bench/%: bench/%.c bench/bench.h $(B)/libcore.a
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libcore.a $(LIBS)
 
 $(B)/bench/bench_kafka: LIBS += -lrdkafka
-bench: deps all $(BENCH)
+# The Python stack the figures are compared with, for `make bench` only:
+# bench/pandas_rfm.py and bench/python_train.py (Debian's packages).
+BENCH_DEBS := python3-pandas python3-sklearn python3-scipy python3-xgboost
+bench-deps:
+	@missing=$$(for p in $(BENCH_DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+	  | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then echo "installing:" $$missing; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; fi
+bench: deps bench-deps all $(BENCH)
 	B=$(B) bench/run.sh
 
 clean:
