@@ -240,8 +240,47 @@ static int flat_rfm_row(const oas_flat *f, const double *v, customer_row *row)
     return !isnan(row->recency) && !isnan(row->frequency) && !isnan(row->monetary);
 }
 
+/* The flat body's string member name (oas_str, http_route.flat) into
+ * buf as a C string: 1, or 0 when absent, not a string of f or longer
+ * than buf holds (the general path then answers). */
+static int flat_str_get(const oas_flat *f, const oas_str *str, const char *name, char *buf,
+                        size_t cap)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; str && i < f->n; i++)
+        if ((f->string >> i & 1) && f->len[i] == n && memcmp(f->name[i], name, n) == 0) {
+            if (!str[i].p || str[i].n >= cap)
+                return 0;
+            memcpy(buf, str[i].p, str[i].n);
+            buf[str[i].n] = '\0';
+            return 1;
+        }
+    return 0;
+}
+
+/* The customer's row for a flat body naming customer_id (as rfm_row
+ * for the tree's): 0 with *id set (buf), the status of by_id, or 404. 1
+ * when the body names none: the caller reads its values. */
+static int flat_id_row(const api *a, const oas_flat *f, const oas_str *str, char *buf, size_t cap,
+                       customer_row *row, const char **id, char *msg, size_t len)
+{
+    *id = NULL;
+    if (!flat_str_get(f, str, "customer_id", buf, cap))
+        return 1;
+    *id = buf;
+    *row = rfm_values(NAN, NAN, NAN);
+    int st = by_id(a, buf, today_utc(), row, NULL, msg, len);
+    if (!st && isnan(row->recency)) {
+        snprintf(msg, len, "unknown customer_id '%s'", buf);
+        st = 404;
+    }
+    return st;
+}
+
 static int cltv_reply(const api *a, const customer_row *row, const char *id, double H, double d,
                       json_t **out, char *msg, size_t len);
+static int cltv_of(const api *a, const customer_row *row, double H, double d, cltv_prediction *p,
+                   char *msg, size_t len);
 static cltv_cache *thread_cltv_cache(const api *a, int interval);
 static int churn_reply(const api *a, const customer_row *row, const char *id, json_t **out,
                        char *msg, size_t len);
@@ -310,19 +349,23 @@ static int h_segment(void *user, const json_t *body, json_t **out, char *msg, si
 
 /* POST /segment's flat body answered as text (jsonw): the bytes
  * segment_reply's tree dumps to, without the tree. */
-static int h_segment_flat(void *user, const oas_flat *f, const double *v, json_t **out, char **text,
-                          size_t *tlen, char *msg, size_t len)
+static int h_segment_flat(void *user, const oas_flat *f, const double *v, const oas_str *str,
+                          json_t **out, char **text, size_t *tlen, char *msg, size_t len)
 {
     (void)out;
     const api *a = user;
     if (!a->segments)
         return not_trained(msg, len, "segments");
     customer_row row;
-    if (!flat_rfm_row(f, v, &row) || !a->segments_version)
-        return 0; /* not SegmentRequest: the general path */
+    char idb[1024];
+    const char *id;
+    int st = flat_id_row(a, f, str, idb, sizeof idb, &row, &id, msg, len);
+    if (st > 1)
+        return st;
+    if ((st == 1 && !flat_rfm_row(f, v, &row)) || !a->segments_version)
+        return 0; /* neither SegmentRequest nor SegmentById: the general path */
     segments_result r;
-    int st = segment_of(a, &row, &r, msg, len);
-    if (st)
+    if ((st = segment_of(a, &row, &r, msg, len)))
         return st;
     /* The members of segment_reply's tree, in its order (test_http's
      * test_flat_body_as_general holds the bytes equal). */
@@ -341,6 +384,10 @@ static int h_segment_flat(void *user, const oas_flat *f, const double *v, json_t
     jsonw_str(&w, r.strategy);
     jsonw_key(&w, "model_version");
     jsonw_str(&w, a->segments_version);
+    if (id) {
+        jsonw_key(&w, "customer_id");
+        jsonw_str(&w, id);
+    }
     jsonw_end(&w);
     *text = jsonw_finish(&w, tlen);
     return 200; /* NULL text (out of memory): the general path tries */
@@ -369,28 +416,81 @@ static int h_cltv(void *user, const json_t *body, json_t **out, char *msg, size_
     return cltv_reply(a, &row, id, H, d, out, msg, len);
 }
 
-/* POST /predict_cltv's history read from the text (http_route.flat). */
-static int h_cltv_flat(void *user, const oas_flat *f, const double *v, json_t **out, char **text,
-                       size_t *tlen, char *msg, size_t len)
+/* POST /predict_cltv's history or customer_id read from the text
+ * (http_route.flat), answered as text: the bytes cltv_reply's tree dumps
+ * to. */
+static int h_cltv_flat(void *user, const oas_flat *f, const double *v, const oas_str *str,
+                       json_t **out, char **text, size_t *tlen, char *msg, size_t len)
 {
-    (void)text, (void)tlen;
+    (void)out;
     const api *a = user;
     if (!a->cltv)
         return not_trained(msg, len, "cltv");
+    char idb[1024];
+    const char *id = NULL;
     customer_row row = history_values(
         flat_get(f, v, "repeat_purchases"), flat_get(f, v, "days_first_to_last_purchase"),
         flat_get(f, v, "days_since_first_purchase"), flat_get(f, v, "mean_repeat_spend"));
-    if (isnan(row.repeat_purchases) || isnan(row.days_first_to_last) ||
-        isnan(row.days_since_first) || isnan(row.mean_repeat_spend))
-        return 0; /* not CltvHistory: the general path */
+    if (flat_str_get(f, str, "customer_id", idb, sizeof idb)) {
+        int st = by_id(a, idb, today_utc(), &row, NULL, msg, len);
+        if (st)
+            return st;
+        id = idb;
+    } else if (isnan(row.repeat_purchases) || isnan(row.days_first_to_last) ||
+               isnan(row.days_since_first) || isnan(row.mean_repeat_spend))
+        return 0; /* neither CltvHistory nor CltvById: the general path */
     double H = flat_get(f, v, "horizon_days"), d = flat_get(f, v, "discount_rate");
-    return cltv_reply(a, &row, NULL, isnan(H) ? a->cltv_horizon : H,
-                      isnan(d) ? a->cltv_discount : d, out, msg, len);
+    H = isnan(H) ? a->cltv_horizon : H, d = isnan(d) ? a->cltv_discount : d;
+    cltv_prediction p;
+    int st = cltv_of(a, &row, H, d, &p, msg, len);
+    if (st)
+        return st;
+    /* The members of cltv_reply's tree, in its order (test_http's
+     * test_flat_body_as_general holds the bytes equal); a figure that is
+     * no finite number goes the general way. */
+    if (!isfinite(p.p_alive) || !isfinite(p.expected_purchases) ||
+        !isfinite(p.expected_avg_spend) || !isfinite(p.cltv) || !isfinite(p.lower) ||
+        !isfinite(p.upper) || !a->cltv_version)
+        return 0;
+    jsonw w;
+    jsonw_init(&w);
+    jsonw_obj(&w);
+    jsonw_key(&w, "p_alive");
+    jsonw_real(&w, p.p_alive);
+    jsonw_key(&w, "expected_purchases");
+    jsonw_real(&w, p.expected_purchases);
+    jsonw_key(&w, "expected_avg_spend");
+    jsonw_real(&w, p.expected_avg_spend);
+    jsonw_key(&w, "cltv");
+    jsonw_real(&w, p.cltv);
+    jsonw_key(&w, "cltv_interval");
+    jsonw_obj(&w);
+    jsonw_key(&w, "lower");
+    jsonw_real(&w, p.lower);
+    jsonw_key(&w, "upper");
+    jsonw_real(&w, p.upper);
+    jsonw_end(&w);
+    jsonw_key(&w, "horizon_days");
+    jsonw_real(&w, H);
+    jsonw_key(&w, "discount_rate");
+    jsonw_real(&w, d);
+    jsonw_key(&w, "time_unit");
+    jsonw_str(&w, "days");
+    jsonw_key(&w, "model_version");
+    jsonw_str(&w, a->cltv_version);
+    if (id) {
+        jsonw_key(&w, "customer_id");
+        jsonw_str(&w, id);
+    }
+    jsonw_end(&w);
+    *text = jsonw_finish(&w, tlen);
+    return 200; /* NULL text (out of memory): the general path tries */
 }
 
-/* The lifetime value of row over H days at discount d into *out. */
-static int cltv_reply(const api *a, const customer_row *row, const char *id, double H, double d,
-                      json_t **out, char *msg, size_t len)
+/* The lifetime value of row over H days at discount d into *p: 0, or 422
+ * with msg. */
+static int cltv_of(const api *a, const customer_row *row, double H, double d, cltv_prediction *p,
+                   char *msg, size_t len)
 {
     /* The terms kept by (x, T) when H and d are the model's (the cache
      * computes without keeping otherwise): the same figures. */
@@ -400,7 +500,18 @@ static int cltv_reply(const api *a, const customer_row *row, const char *id, dou
     score_result sr;
     if (score_customer(&sm, row, SCORE_CLTV, 0, &sr, msg, len) != RFM_OK)
         return 422;
-    const cltv_prediction p = sr.cltv;
+    *p = sr.cltv;
+    return 0;
+}
+
+/* The lifetime value of row over H days at discount d into *out. */
+static int cltv_reply(const api *a, const customer_row *row, const char *id, double H, double d,
+                      json_t **out, char *msg, size_t len)
+{
+    cltv_prediction p;
+    int st = cltv_of(a, row, H, d, &p, msg, len);
+    if (st)
+        return st;
     *out = json_pack("{s:f,s:f,s:f,s:f,s:{s:f,s:f},s:f,s:f,s:s,s:s}", "p_alive", p.p_alive,
                      "expected_purchases", p.expected_purchases, "expected_avg_spend",
                      p.expected_avg_spend, "cltv", p.cltv, "cltv_interval", "lower", p.lower,
@@ -432,6 +543,53 @@ static int keep_segment(int64_t row, void *ctx)
  * a file the config names, so the buffers check k themselves. */
 #define MAX_K 100
 
+/* The cluster of segment name seg into *want (-1 for NULL): 0, or 422. */
+static int segment_wanted(const api *a, const char *seg, int *want, char *msg, size_t len)
+{
+    *want = -1;
+    if (!seg)
+        return 0;
+    *want = a->segments ? (int)segments_find(a->segments, seg) : -1;
+    if (*want < 0) {
+        snprintf(msg, len, "segment: unknown segment '%s' (see GET /clusters/summary)", seg);
+        return 422;
+    }
+    return 0;
+}
+
+/* The neighbours of customer id, or of vector q (n numbers) when id is
+ * NULL: k of them, of cluster want when >= 0, into rows and sims (found).
+ * 0, or the status with msg. */
+static int similar_search(const api *a, const char *id, const float *q, size_t n, int k, int want,
+                          int64_t *rows, float *sims, int *found, char *msg, size_t len)
+{
+    seg_filter flt = {a->row_cluster, want, a};
+    /* The filter only when it can drop a row: without it the search
+     * takes the unfiltered path. */
+    int filter = want >= 0 || (a->erased && erasure_count(a->erased) > 0);
+    rfm_status st;
+    *found = 0;
+    if (id) {
+        int64_t row;
+        st = erased(a, id) ? RFM_ENOTFOUND : ann_lookup(a->ann, id, &row, msg, len);
+        if (st != RFM_OK) {
+            snprintf(msg, len, "unknown customer_id '%s'", id);
+            return st == RFM_ENOTFOUND ? 404 : 422;
+        }
+        st = ann_search_row(a->ann, row, k, filter ? keep_segment : NULL, &flt, rows, sims, found,
+                            msg, len);
+    } else {
+        /* ann normalises the query (cosine) and refuses a zero one. */
+        st = ann_search_vector(a->ann, q, (int)n, k, filter ? keep_segment : NULL, &flt, rows, sims,
+                               found, msg, len);
+    }
+    if (st == RFM_EDATA || st == RFM_EINVAL)
+        return 422;
+    if (st != RFM_OK)
+        return 503; /* a FAISS failure: reported, the daemon goes on */
+    return 0;
+}
+
 static int h_similar(void *user, const json_t *body, json_t **out, char *msg, size_t len)
 {
     const api *a = user;
@@ -445,33 +603,17 @@ static int h_similar(void *user, const json_t *body, json_t **out, char *msg, si
         snprintf(msg, len, "k: must be an integer from 1 to %d", MAX_K);
         return 422;
     }
-    int k = (int)kd;
-    seg_filter flt = {a->row_cluster, -1, a};
-    /* The filter only when it can drop a row: without it the search
-     * takes the unfiltered path. */
-    int filter = a->erased && erasure_count(a->erased) > 0;
-    const char *seg = json_string_value(json_object_get(body, "segment"));
-    if (seg) {
-        flt.want = a->segments ? (int)segments_find(a->segments, seg) : -1;
-        if (flt.want < 0) {
-            snprintf(msg, len, "segment: unknown segment '%s' (see GET /clusters/summary)", seg);
-            return 422;
-        }
-    }
+    int k = (int)kd, want;
+    int st =
+        segment_wanted(a, json_string_value(json_object_get(body, "segment")), &want, msg, len);
+    if (st)
+        return st;
     int64_t rows[MAX_K];
     float sims[MAX_K];
     int found = 0;
-    rfm_status st;
     const char *id = json_string_value(json_object_get(body, "customer_id"));
     if (id) {
-        int64_t row;
-        st = erased(a, id) ? RFM_ENOTFOUND : ann_lookup(a->ann, id, &row, msg, len);
-        if (st != RFM_OK) {
-            snprintf(msg, len, "unknown customer_id '%s'", id);
-            return st == RFM_ENOTFOUND ? 404 : 422;
-        }
-        st = ann_search_row(a->ann, row, k, seg || filter ? keep_segment : NULL, &flt, rows, sims,
-                            &found, msg, len);
+        st = similar_search(a, id, NULL, 0, k, want, rows, sims, &found, msg, len);
     } else {
         const json_t *vec = json_object_get(body, "vector");
         size_t n = json_array_size(vec);
@@ -488,14 +630,10 @@ static int h_similar(void *user, const json_t *body, json_t **out, char *msg, si
                 return 422;
             }
         }
-        /* ann normalises the query (cosine) and refuses a zero one. */
-        st = ann_search_vector(a->ann, q, (int)n, k, seg || filter ? keep_segment : NULL, &flt,
-                               rows, sims, &found, msg, len);
+        st = similar_search(a, NULL, q, n, k, want, rows, sims, &found, msg, len);
     }
-    if (st == RFM_EDATA || st == RFM_EINVAL)
-        return 422;
-    if (st != RFM_OK)
-        return 503; /* a FAISS failure: reported, the daemon goes on */
+    if (st)
+        return st;
     /* Built directly rather than by json_pack: its format parse per
      * neighbour cost more than the search. The keys in the same order; a
      * neighbour without a cluster has "segment": null, as "s?" gave. */
@@ -519,21 +657,84 @@ static int h_similar(void *user, const json_t *body, json_t **out, char *msg, si
     return 200;
 }
 
+/* POST /similar_customers's SimilarById read from the text
+ * (http_route.flat), answered as text: the bytes h_similar's tree dumps
+ * to. */
+static int h_similar_flat(void *user, const oas_flat *f, const double *v, const oas_str *str,
+                          json_t **out, char **text, size_t *tlen, char *msg, size_t len)
+{
+    (void)out;
+    const api *a = user;
+    if (!a->ann)
+        return not_trained(msg, len, "embeddings");
+    char idb[1024], segb[1024];
+    if (!flat_str_get(f, str, "customer_id", idb, sizeof idb))
+        return 0;
+    double kd = flat_get(f, v, "k");
+    kd = isnan(kd) ? 10 : kd;
+    if (!(kd >= 1 && kd <= MAX_K && kd == floor(kd)))
+        return 0;
+    const char *seg = NULL;
+    for (size_t i = 0; i < f->n; i++) /* a segment given but unread: the general path */
+        if (strcmp(f->name[i], "segment") == 0 && str[i].p) {
+            if (!flat_str_get(f, str, "segment", segb, sizeof segb))
+                return 0;
+            seg = segb;
+        }
+    int64_t rows[MAX_K];
+    float sims[MAX_K];
+    int found = 0, want;
+    int st = segment_wanted(a, seg, &want, msg, len);
+    if (st || (st = similar_search(a, idb, NULL, 0, (int)kd, want, rows, sims, &found, msg, len)))
+        return st;
+    jsonw w;
+    jsonw_init(&w);
+    jsonw_obj(&w);
+    jsonw_key(&w, "neighbors");
+    jsonw_arr(&w);
+    for (int i = 0; i < found; i++) {
+        const char *name =
+            a->row_cluster ? segments_cluster_name(a->segments, a->row_cluster[rows[i]]) : NULL;
+        jsonw_obj(&w);
+        jsonw_key(&w, "customer_id");
+        jsonw_str(&w, ann_customer_id(a->ann, rows[i]));
+        jsonw_key(&w, "similarity");
+        jsonw_real(&w, (double)sims[i]);
+        jsonw_key(&w, "segment");
+        if (name)
+            jsonw_str(&w, name);
+        else
+            jsonw_null(&w);
+        jsonw_end(&w);
+    }
+    jsonw_end(&w);
+    jsonw_key(&w, "model_version");
+    jsonw_str(&w, a->ann_version ? a->ann_version : "");
+    jsonw_end(&w);
+    *text = jsonw_finish(&w, tlen);
+    return 200; /* NULL text (out of memory): the general path tries */
+}
+
 static int h_churn(void *user, const json_t *body, json_t **out, char *msg, size_t len)
 {
     const api *a = user;
     return rfm_answer(a, a->churn != NULL, "churn", churn_reply, body, out, msg, len);
 }
 
-static int h_churn_flat(void *user, const oas_flat *f, const double *v, json_t **out, char **text,
-                        size_t *tlen, char *msg, size_t len)
+static int h_churn_flat(void *user, const oas_flat *f, const double *v, const oas_str *str,
+                        json_t **out, char **text, size_t *tlen, char *msg, size_t len)
 {
     (void)text, (void)tlen;
     const api *a = user;
     if (!a->churn)
         return not_trained(msg, len, "churn");
     customer_row row;
-    return flat_rfm_row(f, v, &row) ? churn_reply(a, &row, NULL, out, msg, len) : 0;
+    char idb[1024];
+    const char *id;
+    int st = flat_id_row(a, f, str, idb, sizeof idb, &row, &id, msg, len);
+    if (st > 1)
+        return st;
+    return st == 0 || flat_rfm_row(f, v, &row) ? churn_reply(a, &row, id, out, msg, len) : 0;
 }
 
 /* The churn answer for row (with its counterfactual) into *out. */
@@ -1680,6 +1881,8 @@ rfm_status api_load(const char *models_dir, const char *openapi_path, api **out,
             r[i].flat = h_churn_flat;
         else if (r[i].fn == h_cltv)
             r[i].flat = h_cltv_flat;
+        else if (r[i].fn == h_similar)
+            r[i].flat = h_similar_flat;
     a->nroutes = sizeof r / sizeof *r;
     memcpy(a->routes, r, sizeof r);
     *out = a;

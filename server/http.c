@@ -941,19 +941,28 @@ static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request
         pthread_mutex_unlock(&s->wmu);
         return MHD_YES;
     }
-    /* A flat body (http_route.flat): no tree, no validator. */
+    /* A flat body (http_route.flat): no tree, no validator. Of numbers
+     * alone, or else with a string (customer_id). */
     const oas_op *fop =
         rt->flat && !s->opt->id_key ? oas_find(s->spec, rt->method, rt->path) : NULL;
     double fv[OAS_FLAT_MAX];
+    oas_str fs[OAS_FLAT_MAX];
     json_t *reply = NULL;
     int status = 0;
-    if (fop && fop->flat.n && oas_flat_read(&fop->flat, r->body ? r->body : "", r->len, fv)) {
+    const char *btext = r->body ? r->body : "";
+    const oas_flat *ff =
+        !fop                                                                      ? NULL
+        : fop->flat.n && oas_flat_read(&fop->flat, btext, r->len, fv, NULL)       ? &fop->flat
+        : fop->flat_str.n && oas_flat_read(&fop->flat_str, btext, r->len, fv, fs) ? &fop->flat_str
+                                                                                  : NULL;
+    if (ff) {
         char msg[512] = "", *text = NULL;
         size_t tlen = 0;
-        if (rt->flat(r->user, &fop->flat, fv, &reply, &text, &tlen, msg, sizeof msg) == 200 &&
+        if (rt->flat(r->user, ff, fv, ff->string ? fs : NULL, &reply, &text, &tlen, msg,
+                     sizeof msg) == 200 &&
             (reply || text)) {
             if (s->ops)
-                ops_observe_flat(s->ops, rt->path, &fop->flat, fv);
+                ops_observe_flat(s->ops, rt->path, ff, fv);
             if (text) {
                 json_decref(reply);
                 return send_body(c, r, 200, text, tlen, "application/json", NULL, 0);

@@ -55,16 +55,17 @@ typedef struct {
      * shape; 200 with NULL: out of memory, 503). */
     int (*text)(void *user, const json_t *body, char **out, size_t *outlen, char *msg,
                 size_t msglen);
-    /* Optional (POST /segment): a body that is a flat object of numbers of
-     * the request schema (oas_flat_read) answered from its values, v[i]
-     * for f->name[i] (NAN: absent), without a tree or the validator: 200
-     * with the reply as a tree in *out or as JSON text in *text (a new
-     * string of *tlen bytes, the bytes fn's tree would dump to). Any other
-     * status sends the body down the general path, which answers it with
-     * its details; so must fn give the same 200. Not used with
-     * server_options.id_key. */
-    int (*flat)(void *user, const oas_flat *f, const double *v, json_t **out, char **text,
-                size_t *tlen, char *msg, size_t msglen);
+    /* Optional (POST /segment): a body that is a flat object of the
+     * request schema (oas_flat_read: of numbers, oas_op.flat, or with a
+     * string such as customer_id, oas_op.flat_str) answered from its
+     * values, v[i] and str[i] for f->name[i] (NAN / NULL: absent), without
+     * a tree or the validator: 200 with the reply as a tree in *out or as
+     * JSON text in *text (a new string of *tlen bytes, the bytes fn's tree
+     * would dump to). Any other status sends the body down the general
+     * path, which answers it with its details; so must fn give the same
+     * 200. Not used with server_options.id_key. */
+    int (*flat)(void *user, const oas_flat *f, const double *v, const oas_str *str, json_t **out,
+                char **text, size_t *tlen, char *msg, size_t msglen);
 } http_route;
 
 /* How a POST route takes batches. HTTP_BATCH: the route is a batch

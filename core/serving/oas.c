@@ -149,6 +149,8 @@ static int flat_object(const oas_spec *s, const json_t *schema, oas_flat *f)
     static const char *const NUM[] = {
         "type",  "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "description",
         "title", "example", NULL};
+    static const char *const STR[] = {"type",  "minLength", "maxLength", "description",
+                                      "title", "example",   NULL};
     const json_t *props = json_object_get(schema, "properties"),
                  *req = json_object_get(schema, "required");
     const char *type = json_string_value(json_object_get(schema, "type"));
@@ -165,14 +167,30 @@ static int flat_object(const oas_spec *s, const json_t *schema, oas_flat *f)
     {
         const json_t *ps = deref(s, p);
         const char *t = json_string_value(json_object_get(ps, "type"));
-        if (!json_is_object(ps) || !only_keys(ps, NUM) || !t ||
-            (strcmp(t, "number") != 0 && strcmp(t, "integer") != 0))
+        int str = t && strcmp(t, "string") == 0;
+        if (!json_is_object(ps) || !only_keys(ps, str ? STR : NUM) || !t ||
+            (!str && strcmp(t, "number") != 0 && strcmp(t, "integer") != 0))
             return 0;
         for (const char *c = name; *c; c++) /* a name the text spells without escapes */
             if ((unsigned char)*c < 0x20 || *c == '"' || *c == '\\' || (unsigned char)*c >= 0x80)
                 return 0;
         size_t i = f->n++;
         f->name[i] = name, f->len[i] = strlen(name);
+        f->minlen[i] = 0, f->maxlen[i] = SIZE_MAX;
+        if (str) {
+            const json_t *lo = json_object_get(ps, "minLength"),
+                         *hi = json_object_get(ps, "maxLength");
+            if ((lo && (!json_is_integer(lo) || json_integer_value(lo) < 0)) ||
+                (hi && (!json_is_integer(hi) || json_integer_value(hi) < 0)))
+                return 0;
+            if (lo)
+                f->minlen[i] = (size_t)json_integer_value(lo);
+            if (hi)
+                f->maxlen[i] = (size_t)json_integer_value(hi);
+            f->string |= 1u << i;
+            f->min[i] = -INFINITY, f->max[i] = INFINITY;
+            continue;
+        }
         f->integer |= (unsigned)(strcmp(t, "integer") == 0) << i;
         const json_t *b;
         f->min[i] = -INFINITY, f->max[i] = INFINITY;
@@ -204,8 +222,9 @@ static int flat_object(const oas_spec *s, const json_t *schema, oas_flat *f)
 }
 
 /* f for a request schema: a flat object, or a oneOf with one flat
- * alternative whose every other alternative requires a name it lacks. */
-static void flat_of(const oas_spec *s, const json_t *schema, oas_flat *f)
+ * alternative whose every other alternative requires a name it lacks;
+ * with strings (some property a string) or without (numbers alone). */
+static void flat_of(const oas_spec *s, const json_t *schema, oas_flat *f, int strings)
 {
     static const char *const ONEOF[] = {"oneOf", "description", "title", NULL};
     oas_flat t, found;
@@ -215,7 +234,7 @@ static void flat_of(const oas_spec *s, const json_t *schema, oas_flat *f)
         return;
     const json_t *alts = json_object_get(schema, "oneOf");
     if (!alts) {
-        if (flat_object(s, schema, &t))
+        if (flat_object(s, schema, &t) && (t.string != 0) == strings)
             *f = t;
         return;
     }
@@ -225,10 +244,10 @@ static void flat_of(const oas_spec *s, const json_t *schema, oas_flat *f)
     const json_t *a;
     json_array_foreach((json_t *)alts, i, a)
     {
-        if (!flat_object(s, deref(s, a), &t))
+        if (!flat_object(s, deref(s, a), &t) || (t.string != 0) != strings)
             continue;
         if (which != (size_t)-1)
-            return; /* two flat ones */
+            return; /* two flat ones of the kind */
         which = i, found = t;
     }
     if (which == (size_t)-1)
@@ -249,12 +268,14 @@ static void flat_of(const oas_spec *s, const json_t *schema, oas_flat *f)
 
 static oas_op op_entry(const oas_spec *s, const json_t *op)
 {
-    oas_op e = {op, NULL, 0, 0, {0}};
+    oas_op e = {op, NULL, 0, 0, {0}, {0}};
     const char *bad;
     e.request = op ? oas_request_schema(s, op) : NULL;
     e.auth = oas_security(s, op, &e.scopes, &bad);
-    if (e.request)
-        flat_of(s, e.request, &e.flat);
+    if (e.request) {
+        flat_of(s, e.request, &e.flat, 0);
+        flat_of(s, e.request, &e.flat_str, 1);
+    }
     return e;
 }
 
@@ -317,9 +338,9 @@ static const char *read_number(const char *p, const char *end, double *v)
     return isfinite(*v) && errno != ERANGE ? p : NULL; /* overflow: jansson's 400 */
 }
 
-int oas_flat_read(const oas_flat *f, const char *text, size_t len, double *v)
+int oas_flat_read(const oas_flat *f, const char *text, size_t len, double *v, oas_str *str)
 {
-    if (!f->n)
+    if (!f->n || (f->string && !str))
         return 0;
     const char *p = text, *end = text + len;
     unsigned seen = 0;
@@ -347,14 +368,33 @@ int oas_flat_read(const oas_flat *f, const char *text, size_t len, double *v)
             if (p == end || *p++ != ':')
                 return 0;
             p = skip_ws(p, end);
-            double x;
-            if (!(p = read_number(p, end, &x)))
-                return 0;
-            if (x < f->min[i] || x > f->max[i] || ((f->xmin >> i & 1) && x <= f->min[i]) ||
-                ((f->xmax >> i & 1) && x >= f->max[i]) || ((f->integer >> i & 1) && x != floor(x)))
-                return 0;
+            if (f->string >> i & 1) {
+                /* Printable ASCII alone: its length in bytes is the
+                 * schema's length in characters, and it is its value. */
+                if (p == end || *p++ != '"')
+                    return 0;
+                const char *b = p;
+                while (p < end && *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20 &&
+                       (unsigned char)*p < 0x80)
+                    p++;
+                if (p == end || *p != '"')
+                    return 0;
+                size_t sl = (size_t)(p++ - b);
+                if (sl < f->minlen[i] || sl > f->maxlen[i])
+                    return 0;
+                str[i].p = b, str[i].n = sl;
+                v[i] = NAN;
+            } else {
+                double x;
+                if (!(p = read_number(p, end, &x)))
+                    return 0;
+                if (x < f->min[i] || x > f->max[i] || ((f->xmin >> i & 1) && x <= f->min[i]) ||
+                    ((f->xmax >> i & 1) && x >= f->max[i]) ||
+                    ((f->integer >> i & 1) && x != floor(x)))
+                    return 0;
+                v[i] = x;
+            }
             seen |= 1u << i;
-            v[i] = x;
             p = skip_ws(p, end);
             if (p < end && *p == ',') {
                 p = skip_ws(p + 1, end);
@@ -370,8 +410,11 @@ int oas_flat_read(const oas_flat *f, const char *text, size_t len, double *v)
     if (skip_ws(p, end) != end || (seen & f->required) != f->required)
         return 0;
     for (size_t i = 0; i < f->n; i++)
-        if (!(seen >> i & 1))
+        if (!(seen >> i & 1)) {
             v[i] = NAN;
+            if (str)
+                str[i].p = NULL, str[i].n = 0;
+        }
     return 1;
 }
 

@@ -74,33 +74,47 @@ enum { OAS_AUTH_NONE = 0, OAS_AUTH_OPTIONAL = 1, OAS_AUTH_REQUIRED = 2, OAS_AUTH
 int oas_security(const oas_spec *s, const json_t *op, unsigned *scopes, const char **bad);
 
 /* A request schema that is, or has as one alternative of a oneOf, a flat
- * object of numbers: properties of type number or integer with at most
- * minimum, maximum and their exclusive forms, some required, no other
- * property allowed (SegmentRequest: recency, frequency, monetary). A body
- * of that shape can be read from its text without a JSON tree
- * (oas_flat_read). Found at load; n 0 when the schema is not so. Another
- * alternative of the oneOf must require a property the flat one does not
- * have, so that a flat body matches the flat alternative alone. */
+ * object: properties of type number or integer with at most minimum,
+ * maximum and their exclusive forms, or of type string with at most
+ * minLength and maxLength; some required, no other property allowed
+ * (SegmentRequest: recency, frequency, monetary; CltvById: customer_id,
+ * horizon_days, discount_rate). A body of that shape can be read from its
+ * text without a JSON tree (oas_flat_read). Found at load; n 0 when the
+ * schema is not so. Another alternative of the oneOf must require a
+ * property the flat one does not have, so that a flat body matches the flat
+ * alternative alone. An operation keeps its alternative of numbers alone
+ * (oas_op.flat) apart from one with strings (oas_op.flat_str). */
 enum { OAS_FLAT_MAX = 8 };
 typedef struct {
     size_t n;                       /* properties, in the schema's order */
     const char *name[OAS_FLAT_MAX]; /* borrowed from the spec */
     size_t len[OAS_FLAT_MAX];
-    unsigned required, integer;                  /* bit i: name[i] is required / an integer */
-    double min[OAS_FLAT_MAX], max[OAS_FLAT_MAX]; /* -inf / inf when not given */
-    unsigned xmin, xmax;                         /* bit i: min[i] / max[i] is exclusive */
+    unsigned required, integer;                        /* bit i: name[i] is required / an integer */
+    double min[OAS_FLAT_MAX], max[OAS_FLAT_MAX];       /* -inf / inf when not given */
+    unsigned xmin, xmax;                               /* bit i: min[i] / max[i] is exclusive */
+    unsigned string;                                   /* bit i: name[i] is a string */
+    size_t minlen[OAS_FLAT_MAX], maxlen[OAS_FLAT_MAX]; /* a string's bounds (0, SIZE_MAX) */
 } oas_flat;
+
+/* A string member of a flat body: its bytes in the text (no escapes, so
+ * the string's value), NULL when absent. */
+typedef struct {
+    const char *p;
+    size_t n;
+} oas_str;
 
 /* Whether text (len bytes) is a JSON object that oas_validate would
  * accept against f's schema and that the server's JSON reading takes
  * (strict JSON, no duplicate member): each member one of f's names once,
- * written without escapes, with a number in bounds; every required one
- * present. Then v[i] is name[i]'s value as the JSON reader gives it (an
- * integer literal that fits in 64 bits through that integer, so -0 is
- * +0; else strtod), NAN when absent. 0 for any other text, which the
- * general path answers (it may be valid all the same). Allocates
- * nothing. */
-int oas_flat_read(const oas_flat *f, const char *text, size_t len, double *v);
+ * written without escapes, with a number in bounds or, for a string, a
+ * string of printable ASCII (no escape: other strings go the general way)
+ * within its length bounds; every required one present. Then v[i] is
+ * name[i]'s value as the JSON reader gives it (an integer literal that
+ * fits in 64 bits through that integer, so -0 is +0; else strtod), NAN
+ * when absent or a string, and str[i] a string's bytes (str may be NULL
+ * when f has no string). 0 for any other text, which the general path
+ * answers (it may be valid all the same). Allocates nothing. */
+int oas_flat_read(const oas_flat *f, const char *text, size_t len, double *v, oas_str *str);
 
 /* An operation as the request path needs it, looked up once at load:
  * the request path asks for it by method and path with oas_find (a binary
@@ -110,7 +124,8 @@ typedef struct {
     const json_t *request; /* oas_request_schema of op */
     int auth;              /* oas_security of op (of the document's when op is NULL) */
     unsigned scopes;       /* its scopes */
-    oas_flat flat;         /* the request schema's flat object, if it has one */
+    oas_flat flat;         /* the request schema's flat object of numbers, if it has one */
+    oas_flat flat_str;     /* its flat object with a string (customer_id), if it has one */
 } oas_op;
 /* The operation for method (any case) and an exact path: never NULL; its
  * op is NULL when the contract has no such operation. */

@@ -642,7 +642,7 @@ static void test_flat_read_as_general_path(void **state)
             n -= 1 + rfm_rng_below(&g, n); /* cut short */
         tried++;
         double v[OAS_FLAT_MAX];
-        if (!oas_flat_read(f, body, n, v))
+        if (!oas_flat_read(f, body, n, v, NULL))
             continue;
         taken++;
         json_t *j = json_strict(body, n);
@@ -668,13 +668,147 @@ static void test_flat_read_as_general_path(void **state)
         " {\n  \"recency\": 300,\n  \"frequency\": 1,\n  \"monetary\": 50\n}\n"};
     for (size_t i = 0; i < sizeof plain / sizeof *plain; i++) {
         double v[OAS_FLAT_MAX];
-        if (!oas_flat_read(f, plain[i], strlen(plain[i]), v))
+        if (!oas_flat_read(f, plain[i], strlen(plain[i]), v, NULL))
             fail_msg("not taken: %s", plain[i]);
     }
     double v[OAS_FLAT_MAX];
     const char *neg0 = "{\"recency\": -0, \"frequency\": 1, \"monetary\": 2}";
-    assert_int_equal(oas_flat_read(f, neg0, strlen(neg0), v), 1);
+    assert_int_equal(oas_flat_read(f, neg0, strlen(neg0), v, NULL), 1);
     assert_false(signbit(v[0])); /* an integer, as jansson reads it */
+    oas_free(s);
+}
+
+/* The flat alternatives with a string (oas_op.flat_str: SegmentById,
+ * CltvById, SimilarById) against the general path, as above: random
+ * bodies of the right and wrong names, strings of every kind (empty, at
+ * and past maxLength, escapes, non-ASCII, control bytes, numbers where a
+ * string is due and the reverse). Whenever the reader takes a body, the
+ * general path takes it too, with the same numbers and the same strings;
+ * plain by-id bodies are taken; a body of numbers alone is not. */
+static void test_flat_strings_as_general_path(void **state)
+{
+    (void)state;
+    oas_spec *s;
+    char err[RFM_ERRLEN];
+    if (oas_load("../openapi.yaml", &s, err, sizeof err) != RFM_OK)
+        fail_msg("%s", err);
+    const oas_op *sim = oas_find(s, "POST", "/similar_customers");
+    const oas_flat *fs = &sim->flat_str;
+    assert_int_equal(fs->n, 3); /* customer_id, k, segment */
+    assert_int_equal(fs->string, 1u | 4u);
+    assert_int_equal(fs->required, 1);
+    assert_true(fs->minlen[0] == 1 && fs->maxlen[0] == 256 && fs->minlen[2] == 1);
+    assert_true(fs->min[1] == 1 && fs->max[1] == 100 && (fs->integer & 2));
+    assert_int_equal(oas_find(s, "POST", "/segment")->flat_str.n, 1);
+    assert_int_equal(oas_find(s, "POST", "/predict_churn")->flat_str.n, 1);
+    assert_int_equal(oas_find(s, "POST", "/predict_cltv")->flat_str.n, 3);
+    assert_int_equal(oas_find(s, "POST", "/predict_cltv")->flat.n, 6); /* still there */
+    assert_int_equal(oas_find(s, "POST", "/segment/batch")->flat_str.n, 0);
+    static const char *const names[] = {"customer_id", "k",           "segment",
+                                        "vector",      "customer_ID", "x"};
+    char longid[300];
+    memset(longid, '7', sizeof longid);
+    static const char *const strs[] = {"\"12347\"",
+                                       "\"17850\"",
+                                       "\"\"",
+                                       "\"a b\"",
+                                       "\"\\u0031\"",
+                                       "\"\\\"\"",
+                                       "\"caf\xc3\xa9\"",
+                                       "\"\x01\"",
+                                       "\"\x7f\"",
+                                       "\"x\\n\"",
+                                       "12347",
+                                       "null",
+                                       "true",
+                                       "[\"1\"]",
+                                       "\"Best customers\"",
+                                       "\"unterminated",
+                                       NULL /* 256, 257 */};
+    static const char *const nums[] = {"1",   "10",  "100", "101",    "0",   "-1",
+                                       "2.5", "1e1", "1.0", "\"10\"", "null"};
+    static const char *const ws[] = {"", " ", "\n", "\t "};
+    rfm_rng g;
+    rfm_rng_seed(&g, 23);
+    size_t taken = 0, tried = 0;
+    char body[2048];
+    for (int it = 0; it < 40000; it++) {
+        size_t n = 0, members = rfm_rng_below(&g, 4);
+        n += (size_t)snprintf(body + n, sizeof body - n, "%s{", ws[rfm_rng_below(&g, 4)]);
+        for (size_t m = 0; m < members; m++) {
+            size_t ni =
+                rfm_rng_below(&g, 5) ? (m + rfm_rng_below(&g, 2)) % 3 : rfm_rng_below(&g, 6);
+            const char *nm = names[ni];
+            char val[400];
+            int want_str = ni == 0 || ni == 2;
+            if (rfm_rng_below(&g, 8) == 0)
+                want_str = !want_str;
+            if (want_str) {
+                size_t si = rfm_rng_below(&g, 17);
+                if (strs[si])
+                    snprintf(val, sizeof val, "%s", strs[si]);
+                else {
+                    int l = 255 + (int)rfm_rng_below(&g, 3);
+                    snprintf(val, sizeof val, "\"%.*s\"", l, longid);
+                }
+            } else {
+                snprintf(val, sizeof val, "%s", nums[rfm_rng_below(&g, 11)]);
+            }
+            n += (size_t)snprintf(body + n, sizeof body - n, "%s%s\"%s\"%s:%s%s", m ? "," : "",
+                                  ws[rfm_rng_below(&g, 4)], nm, ws[rfm_rng_below(&g, 4)], val,
+                                  ws[rfm_rng_below(&g, 4)]);
+        }
+        n += (size_t)snprintf(body + n, sizeof body - n, "}%s", ws[rfm_rng_below(&g, 4)]);
+        if (rfm_rng_below(&g, 40) == 0)
+            n -= 1 + rfm_rng_below(&g, n); /* cut short */
+        tried++;
+        double v[OAS_FLAT_MAX];
+        oas_str st[OAS_FLAT_MAX];
+        if (!oas_flat_read(fs, body, n, v, st))
+            continue;
+        taken++;
+        json_t *j = json_strict(body, n);
+        if (!j)
+            fail_msg("taken, but not JSON to the server: %.*s", (int)n, body);
+        if (oas_validate(s, sim->request, j, NULL, 0) != 0)
+            fail_msg("taken, but not valid: %.*s", (int)n, body);
+        for (size_t i = 0; i < fs->n; i++) {
+            const json_t *m = json_object_get(j, fs->name[i]);
+            if (fs->string >> i & 1) {
+                const char *want = json_string_value(m);
+                if (!m != !st[i].p ||
+                    (m && (json_string_length(m) != st[i].n || memcmp(want, st[i].p, st[i].n))))
+                    fail_msg("%s read otherwise than the general path: %.*s", fs->name[i], (int)n,
+                             body);
+                assert_true(isnan(v[i]));
+            } else {
+                double want = m ? json_number_value(m) : NAN;
+                if (memcmp(&want, &v[i], sizeof want) != 0 && !(isnan(want) && isnan(v[i])))
+                    fail_msg("%s: %.17g, the general path %.17g: %.*s", fs->name[i], v[i], want,
+                             (int)n, body);
+            }
+        }
+        json_decref(j);
+    }
+    printf("    %zu bodies, %zu read without a tree, each as the general path reads it\n", tried,
+           taken);
+    assert_true(taken > 1000);
+    double v[OAS_FLAT_MAX];
+    oas_str st[OAS_FLAT_MAX];
+    static const char *const plain[] = {"{\"customer_id\": \"12347\"}",
+                                        "{\"customer_id\":\"12347\",\"k\":5}",
+                                        "{\"k\": 3, \"segment\": \"Best customers\", "
+                                        "\"customer_id\": \"12347\"}"};
+    for (size_t i = 0; i < sizeof plain / sizeof *plain; i++)
+        if (!oas_flat_read(fs, plain[i], strlen(plain[i]), v, st))
+            fail_msg("not taken: %s", plain[i]);
+    assert_int_equal(st[0].n, 5);
+    assert_memory_equal(st[0].p, "12347", 5);
+    assert_int_equal(oas_flat_read(fs, plain[0], strlen(plain[0]), v, NULL), 0); /* no room */
+    const oas_flat *fc = &oas_find(s, "POST", "/predict_cltv")->flat_str;
+    const char *hist = "{\"repeat_purchases\": 1, \"days_first_to_last_purchase\": 2, "
+                       "\"days_since_first_purchase\": 3, \"mean_repeat_spend\": 4}";
+    assert_int_equal(oas_flat_read(fc, hist, strlen(hist), v, st), 0);
     oas_free(s);
 }
 
@@ -693,6 +827,7 @@ int main(void)
         cmocka_unit_test(test_operations),
         cmocka_unit_test(test_find_matches_document),
         cmocka_unit_test(test_flat_read_as_general_path),
+        cmocka_unit_test(test_flat_strings_as_general_path),
         cmocka_unit_test(test_shipped_examples_validate),
         cmocka_unit_test(test_speed_on_shipped_contract),
     };
