@@ -325,13 +325,40 @@ static enum MHD_Result send_error(struct MHD_Connection *c, request *r, int stat
 {
     va_list ap;
     va_start(ap, fmt);
-    json_t *j = error_vbody(status, details, fmt, ap);
+    char *text;
+    size_t len;
+    if (details) {
+        json_t *j = error_vbody(status, details, fmt, ap);
+        text = jsonout_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        len = text ? strlen(text) : 0;
+    } else {
+        /* Without details written as text: the bytes error_vbody's tree
+         * dumps to (test_http's test_error_text_as_tree), without the
+         * tree. */
+        char msg[512];
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        utf8_clean(msg);
+        jsonw w;
+        jsonw_init(&w);
+        jsonw_obj(&w);
+        jsonw_key(&w, "error");
+        jsonw_obj(&w);
+        jsonw_key(&w, "code");
+        jsonw_int(&w, status);
+        jsonw_key(&w, "message");
+        jsonw_str(&w, msg);
+        jsonw_key(&w, "details");
+        jsonw_arr(&w);
+        jsonw_end(&w);
+        jsonw_end(&w);
+        jsonw_end(&w);
+        text = jsonw_finish(&w, &len);
+    }
     va_end(ap);
-    char *text = jsonout_dumps(j, JSON_COMPACT);
-    json_decref(j);
     if (!text)
         return MHD_NO;
-    return send_body(c, r, status, text, strlen(text), "application/json", allow, status == 401);
+    return send_body(c, r, status, text, len, "application/json", allow, status == 401);
 }
 
 /* A file of the /ui/ app (or its 301, 304 or error), from memory. */

@@ -1035,6 +1035,54 @@ static void test_flat_body_as_general(void **state)
 
 static char *get_text(int port, const char *path, const char *token, int *status);
 
+/* Errors without details are written as text (send_error): each such
+ * reply, with messages that echo quotes, backslashes, control bytes,
+ * non-ASCII and invalid UTF-8 from the path, is the error shape and the
+ * very bytes its JSON tree dumps to (the way errors with details and the
+ * handlers' errors are written). */
+static void test_error_text_as_tree(void **state)
+{
+    (void)state;
+    static const char *const paths[] = {"/customers/nobody",    "/customers/a%22b%5Cc",
+                                        "/customers/%01%02%1F", "/customers/caf%C3%A9",
+                                        "/customers/%FF%FEx",   "/customers/%E2%82",
+                                        "/no/such/path%22",     "/segment",
+                                        "/similar_customers",   "/clusters/summary%00"};
+    int checked = 0;
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++)
+        for (int auth = 0; auth < 2; auth++) {
+            int st;
+            char *body = get_text(server_port, paths[i], auth ? TOKEN : NULL, &st);
+            if (st < 400) {
+                free(body);
+                continue;
+            }
+            json_error_t je;
+            json_t *j = json_loads(body, 0, &je);
+            if (!j)
+                fail_msg("GET %s -> %d, not JSON (%s): %s", paths[i], st, je.text, body);
+            json_t *e = json_object_get(j, "error");
+            assert_int_equal(json_object_size(j), 1);
+            assert_int_equal(json_integer_value(json_object_get(e, "code")), st);
+            assert_true(json_is_string(json_object_get(e, "message")));
+            /* As error_vbody builds it, from the message read back. */
+            json_t *tree = json_pack("{s:{s:i,s:s,s:o}}", "error", "code", st, "message",
+                                     json_string_value(json_object_get(e, "message")), "details",
+                                     json_array());
+            assert_non_null(tree);
+            char *again = jsonout_dumps(tree, JSON_COMPACT);
+            json_decref(tree);
+            if (strcmp(again, body) != 0)
+                fail_msg("GET %s -> %d:\n%s\nits tree dumps to\n%s", paths[i], st, body, again);
+            free(again);
+            json_decref(j);
+            free(body);
+            checked++;
+        }
+    printf("    %d error replies, each the bytes of its tree\n", checked);
+    assert_true(checked >= 10);
+}
+
 /* server.header_limit_bytes (16384 in the test config): a head that fits
  * with room for the reply's headers is served; a larger one gets
  * libmicrohttpd's 431 and the connection closes; the next client is
@@ -2904,6 +2952,7 @@ int main(void)
         cmocka_unit_test(test_request_framing),
         cmocka_unit_test(test_header_limit),
         cmocka_unit_test(test_flat_body_as_general),
+        cmocka_unit_test(test_error_text_as_tree),
         cmocka_unit_test(test_scopes),
         cmocka_unit_test(test_access_log),
         cmocka_unit_test(test_refuses_broken_models),
