@@ -41,6 +41,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: floor PORT\n");
         return 2;
     }
+    /* FLOOR_THREADS: the pool's threads (default one per core), as
+     * rfm-serve's server.threads. */
+    const char *ft = getenv("FLOOR_THREADS");
+    unsigned threads = ft && atoi(ft) > 0 ? (unsigned)atoi(ft) : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -49,7 +53,7 @@ int main(int argc, char **argv)
     struct MHD_Daemon *d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC, (uint16_t)atoi(argv[1]),
         NULL, NULL, answer, NULL, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)sysconf(_SC_NPROCESSORS_ONLN), MHD_OPTION_CONNECTION_LIMIT, 1024u,
+        threads, MHD_OPTION_CONNECTION_LIMIT, 1024u,
         MHD_OPTION_CONNECTION_TIMEOUT, 15u, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "floor: cannot listen on %s\n", argv[1]);

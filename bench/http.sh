@@ -22,50 +22,64 @@ non2xx() { sed -n 's/.*Non-2xx or 3xx responses: *//p'; }
 
 [ -f models/manifest.json ] || bin/rfm-train --quiet --config config/rfm.yaml
 export RFM_BENCH_TOKEN=${RFM_BENCH_TOKEN:-bench-token}
-fp=$(port); "$B/bench/floor" "$fp" & fpid=$!
-sp=$(port)
-RFM_API_TOKENS=$RFM_BENCH_TOKEN "${SERVE:-bin/rfm-serve}" --config config/rfm.yaml --port "$sp" 2>"$OUT/serve_http.log" & spid=$!
-trap 'kill $fpid $spid 2>/dev/null || true' EXIT
-wait_port "$fp"; wait_port "$sp"
-wrk -t1 -c32 -d1s -s bench/floor.lua "http://127.0.0.1:$fp/segment" >/dev/null # warm-up
+# Twice: every server with one thread per core (the default, the issue's
+# floor), then with one thread each: wrk takes a core of its own, and two
+# server threads beside it are preempted for whole time slices, which is
+# most of the p99 on a 2-core machine (docs/operations.md, "Threads").
+table() { # THREADS (0: one per core)
+  local th=$1 cfg=$OUT/http_threads$1.yaml
+  sed "s/^\(  threads:\).*/\1 $th/" config/rfm.yaml > "$cfg"
+  fp=$(port); FLOOR_THREADS=$th "$B/bench/floor" "$fp" & fpid=$!
+  sp=$(port)
+  RFM_API_TOKENS=$RFM_BENCH_TOKEN "${SERVE:-bin/rfm-serve}" --config "$cfg" --port "$sp" 2>"$OUT/serve_http.log" & spid=$!
+  trap 'kill $fpid $spid 2>/dev/null || true' EXIT
+  wait_port "$fp"; wait_port "$sp"
+  wrk -t1 -c32 -d1s -s bench/floor.lua "http://127.0.0.1:$fp/segment" >/dev/null # warm-up
 
+  printf '  server.threads %s and the floor with as many (%s):\n' "$th" \
+    "$([ "$th" = 0 ] && echo "one per core, the issue's floor" || echo "wrk has the other core")"
+  printf '  %-22s %9s %9s %7s %9s %7s  %-26s %s\n' endpoint req/s p99_ms non2xx floor_rps ratio target met
+  # endpoint, wrk script, url path, ratio target (- for none), p99 target in ms (- for none)
+  while read -r name script path rt pt; do
+    wrk -t1 -c32 -d1s -s "bench/$script" "http://127.0.0.1:$sp$path" >/dev/null # warm-up
+    fs=(); rs=(); ls=(); qs=(); e=0
+    for _ in $(seq "$ROUNDS"); do
+      f=$(wrk -t1 -c32 -d"${SECS}"s -s bench/floor.lua "http://127.0.0.1:$fp/segment" | rps)
+      o=$(wrk -t1 -c32 -d"${SECS}"s --latency -s "bench/$script" "http://127.0.0.1:$sp$path")
+      r=$(echo "$o" | rps)
+      fs+=("$f"); rs+=("$r"); ls+=("$(echo "$o" | p99)"); qs+=("$(echo "$r / $f" | bc -l)")
+      n=$(echo "$o" | non2xx); e=$((e + ${n:-0}))
+    done
+    f=$(printf '%s\n' "${fs[@]}" | median); r=$(printf '%s\n' "${rs[@]}" | median)
+    l=$(printf '%s\n' "${ls[@]}" | median); ratio=$(printf '%s\n' "${qs[@]}" | median)
+    met=yes; want=""
+    if [ "$rt" != - ]; then
+      want="ratio >= $rt"
+      [ "$(echo "$ratio >= $rt" | bc -l)" = 1 ] || met=no
+    fi
+    if [ "$pt" != - ]; then
+      want="${want:+$want, }p99 <= $pt ms"
+      [ "$(echo "$l <= $pt" | bc -l)" = 1 ] || met=no
+    fi
+    printf '  %-22s %9.0f %9.3f %7s %9.0f %7.2f  %-26s %s\n' "$name" "$r" "$l" "$e" "$f" "$ratio" "$want" "$met"
+    [ "$name" = POST_/segment ] && seg=$r
+  done <<'LIST'
+  POST_/segment segment.lua /segment 0.75 1
+  POST_/predict_churn churn.lua /predict_churn 0.6 -
+  POST_/predict_cltv cltv.lua /predict_cltv 0.6 -
+  GET_/customers/{id} customer.lua / 0.6 -
+  POST_/similar_customers similar.lua /similar_customers - 2
+LIST
+  kill $fpid $spid 2>/dev/null || true
+  wait $fpid $spid 2>/dev/null || true
+}
 ROUNDS=${HTTP_BENCH_ROUNDS:-3}
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "== the request path vs the bare libmicrohttpd floor (wrk -t1 -c32; per endpoint $ROUNDS rounds of"
 echo "   ${SECS} s on the floor then ${SECS} s on the endpoint; medians of the rounds, the ratio per round)"
 printf '  load average at the start: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
-printf '  %-22s %9s %9s %7s %9s %7s  %-26s %s\n' endpoint req/s p99_ms non2xx floor_rps ratio target met
-# endpoint, wrk script, url path, ratio target (- for none), p99 target in ms (- for none)
-while read -r name script path rt pt; do
-  wrk -t1 -c32 -d1s -s "bench/$script" "http://127.0.0.1:$sp$path" >/dev/null # warm-up
-  fs=(); rs=(); ls=(); qs=(); e=0
-  for _ in $(seq "$ROUNDS"); do
-    f=$(wrk -t1 -c32 -d"${SECS}"s -s bench/floor.lua "http://127.0.0.1:$fp/segment" | rps)
-    o=$(wrk -t1 -c32 -d"${SECS}"s --latency -s "bench/$script" "http://127.0.0.1:$sp$path")
-    r=$(echo "$o" | rps)
-    fs+=("$f"); rs+=("$r"); ls+=("$(echo "$o" | p99)"); qs+=("$(echo "$r / $f" | bc -l)")
-    n=$(echo "$o" | non2xx); e=$((e + ${n:-0}))
-  done
-  f=$(printf '%s\n' "${fs[@]}" | median); r=$(printf '%s\n' "${rs[@]}" | median)
-  l=$(printf '%s\n' "${ls[@]}" | median); ratio=$(printf '%s\n' "${qs[@]}" | median)
-  met=yes; want=""
-  if [ "$rt" != - ]; then
-    want="ratio >= $rt"
-    [ "$(echo "$ratio >= $rt" | bc -l)" = 1 ] || met=no
-  fi
-  if [ "$pt" != - ]; then
-    want="${want:+$want, }p99 <= $pt ms"
-    [ "$(echo "$l <= $pt" | bc -l)" = 1 ] || met=no
-  fi
-  printf '  %-22s %9.0f %9.3f %7s %9.0f %7.2f  %-26s %s\n' "$name" "$r" "$l" "$e" "$f" "$ratio" "$want" "$met"
-  [ "$name" = POST_/segment ] && seg=$r
-done <<'LIST'
-POST_/segment segment.lua /segment 0.75 1
-POST_/predict_churn churn.lua /predict_churn 0.6 -
-POST_/predict_cltv cltv.lua /predict_cltv 0.6 -
-GET_/customers/{id} customer.lua / 0.6 -
-POST_/similar_customers similar.lua /similar_customers - 2
-LIST
+table 0
+table 1
 printf '  POST /segment vs FastAPI + scikit-learn (issue figure, 1,100 req/s): %.0fx\n' "$(echo "$seg / 1100" | bc -l)"
 echo "  (GET /customers/{id}: random ids of the bundled range, about 30 % answer 404 by design)"
 printf '  load average now: %s (wrk and both servers share the 2 cores with it); the stable\n' "$(cut -d' ' -f1-3 /proc/loadavg)"

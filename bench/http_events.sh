@@ -10,7 +10,7 @@
 # (wrk runs on the same 2 cores, other jobs too), so CPU per unit of work is
 # the figure that compares two runs; the rates are the share of 2 cores the
 # daemon got. A fresh store is seeded from models/ (the bundled file) for each
-# server.threads setting (0: one per core; 32).
+# server.threads setting (0: one per core; 1: wrk has the other core; 32).
 set -euo pipefail
 B=${B:-build}
 OUT=${1:-bench/out}
@@ -26,7 +26,7 @@ cpu() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat
 export RFM_BENCH_TOKEN=${RFM_BENCH_TOKEN:-bench-token}
 DUR=${BENCH_HTTP_SECONDS:-10}
 
-for th in 0 32; do
+for th in 0 1 32; do
   sed "s/^\(  threads:\).*/\1 $th/" config/rfm.yaml > "$OUT/events_$th.yaml"
   rm -f "$OUT"/events.db*
   ep=$(port)
