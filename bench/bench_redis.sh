@@ -50,7 +50,8 @@ stop_all() {
 }
 cleanup() { stop_all; rm -rf "$RDIR"; }
 trap cleanup EXIT
-sed "s/^\(  threads:\).*/\1 32/" config/rfm.yaml > "$OUT/redis.yaml"
+# RFM_BENCH_REDIS_THREADS: the daemons' server.threads (default 32: a request waits on Redis).
+sed "s/^\(  threads:\).*/\1 ${RFM_BENCH_REDIS_THREADS:-32}/" config/rfm.yaml > "$OUT/redis.yaml"
 HZ=$(getconf CLK_TCK)
 : > "$OUT/redis_serve.log"
 

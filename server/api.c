@@ -284,6 +284,8 @@ static int cltv_of(const api *a, const customer_row *row, double H, double d, cl
 static cltv_cache *thread_cltv_cache(const api *a, int interval);
 static int churn_reply(const api *a, const customer_row *row, const char *id, json_t **out,
                        char *msg, size_t len);
+static int churn_text(const api *a, const customer_row *row, const char *id, char **text,
+                      size_t *tlen, char *msg, size_t len);
 
 /* The segment of row (customer id, when given by one) into *out. */
 /* The segments of row into *r: 0, or 422 with msg. */
@@ -724,7 +726,7 @@ static int h_churn(void *user, const json_t *body, json_t **out, char *msg, size
 static int h_churn_flat(void *user, const oas_flat *f, const double *v, const oas_str *str,
                         json_t **out, char **text, size_t *tlen, char *msg, size_t len)
 {
-    (void)text, (void)tlen;
+    (void)out;
     const api *a = user;
     if (!a->churn)
         return not_trained(msg, len, "churn");
@@ -734,24 +736,41 @@ static int h_churn_flat(void *user, const oas_flat *f, const double *v, const oa
     int st = flat_id_row(a, f, str, idb, sizeof idb, &row, &id, msg, len);
     if (st > 1)
         return st;
-    return st == 0 || flat_rfm_row(f, v, &row) ? churn_reply(a, &row, id, out, msg, len) : 0;
+    return st == 0 || flat_rfm_row(f, v, &row) ? churn_text(a, &row, id, text, tlen, msg, len) : 0;
 }
 
 /* The churn answer for row (with its counterfactual) into *out. */
-static int churn_reply(const api *a, const customer_row *row, const char *id, json_t **out,
-                       char *msg, size_t len)
+/* What a churn reply says about row. */
+typedef struct {
+    score_result sr;
+    churn_counterfactual_result cf;
+    churn_info ci;
+} churn_answer;
+
+/* The churn answer for row into *c: 0, or 422 with msg. */
+static int churn_of(const api *a, const customer_row *row, churn_answer *c, char *msg, size_t len)
 {
     score_models sm = {.churn = a->churn};
-    score_result sr;
-    if (score_customer(&sm, row, SCORE_CHURN, 0, &sr, msg, len) != RFM_OK)
+    if (score_customer(&sm, row, SCORE_CHURN, 0, &c->sr, msg, len) != RFM_OK)
         return 422;
     double x[CHURN_MAX_FEATURES];
     churn_model_row(a->churn, row, x);
-    const double base = sr.churn_base, *contrib = sr.churn_contrib, p = sr.churn_probability;
-    churn_counterfactual_result cf;
-    if (churn_counterfactual_at(a->churn, x, p, a->cf_threshold, a->cf_max, &cf, msg, len) !=
-        RFM_OK)
+    if (churn_counterfactual_at(a->churn, x, c->sr.churn_probability, a->cf_threshold, a->cf_max,
+                                &c->cf, msg, len) != RFM_OK)
         return 422;
+    churn_info_get(a->churn, &c->ci);
+    return 0;
+}
+
+static int churn_reply(const api *a, const customer_row *row, const char *id, json_t **out,
+                       char *msg, size_t len)
+{
+    churn_answer c;
+    int st = churn_of(a, row, &c, msg, len);
+    if (st)
+        return st;
+    const churn_counterfactual_result cf = c.cf;
+    const double base = c.sr.churn_base, *contrib = c.sr.churn_contrib, p = c.sr.churn_probability;
     json_t *cfj;
     if (cf.kind == CHURN_CF_NOT_NEEDED)
         cfj = json_pack("{s:b,s:f}", "needed", 0, "threshold", a->cf_threshold);
@@ -765,18 +784,93 @@ static int churn_reply(const api *a, const customer_row *row, const char *id, js
             json_pack("{s:b,s:b,s:i,s:f,s:f}", "needed", 1, "found", 0, "max_purchases", a->cf_max,
                       "lowest_probability", cf.probability_after, "threshold", a->cf_threshold);
     /* One contribution per feature of the served model, by name. */
-    churn_info ci;
-    churn_info_get(a->churn, &ci);
     json_t *cj = json_object();
-    for (size_t j = 0; cj && j < sr.churn_d; j++)
-        json_object_set_new(cj, ci.names[j], json_real(contrib[j]));
-    *out =
-        json_pack("{s:f,s:s,s:{s:f,s:o},s:o,s:s}", "churn_probability", p, "risk",
-                  churn_risk_name(sr.risk), "explanation", "base_value", base, "contributions", cj,
-                  "counterfactual", cfj, "model_version", a->churn_version ? a->churn_version : "");
+    for (size_t j = 0; cj && j < c.sr.churn_d; j++)
+        json_object_set_new(cj, c.ci.names[j], json_real(contrib[j]));
+    *out = json_pack("{s:f,s:s,s:{s:f,s:o},s:o,s:s}", "churn_probability", p, "risk",
+                     churn_risk_name(c.sr.risk), "explanation", "base_value", base, "contributions",
+                     cj, "counterfactual", cfj, "model_version",
+                     a->churn_version ? a->churn_version : "");
     if (*out && id)
         json_object_set_new(*out, "customer_id", json_string(id));
     return 200;
+}
+
+/* churn_reply's bytes written as text (jsonw), without the tree: 200 with
+ * *text, or 0 for an answer whose tree would differ from plain numbers
+ * (a figure that is no finite number: the general path answers). */
+static int churn_text(const api *a, const customer_row *row, const char *id, char **text,
+                      size_t *tlen, char *msg, size_t len)
+{
+    churn_answer c;
+    int st = churn_of(a, row, &c, msg, len);
+    if (st)
+        return st;
+    const churn_counterfactual_result *cf = &c.cf;
+    int finite = isfinite(c.sr.churn_probability) && isfinite(c.sr.churn_base) &&
+                 isfinite(a->cf_threshold) && a->churn_version &&
+                 (cf->kind == CHURN_CF_NOT_NEEDED || isfinite(cf->probability_after)) &&
+                 (cf->kind != CHURN_CF_PURCHASES || isfinite(cf->order_value));
+    for (size_t j = 0; j < c.sr.churn_d; j++)
+        finite = finite && isfinite(c.sr.churn_contrib[j]);
+    if (!finite)
+        return 0;
+    /* The members of churn_reply's tree, in its order (test_http's
+     * test_flat_body_as_general holds the bytes equal). */
+    jsonw w;
+    jsonw_init(&w);
+    jsonw_obj(&w);
+    jsonw_key(&w, "churn_probability");
+    jsonw_real(&w, c.sr.churn_probability);
+    jsonw_key(&w, "risk");
+    jsonw_str(&w, churn_risk_name(c.sr.risk));
+    jsonw_key(&w, "explanation");
+    jsonw_obj(&w);
+    jsonw_key(&w, "base_value");
+    jsonw_real(&w, c.sr.churn_base);
+    jsonw_key(&w, "contributions");
+    jsonw_obj(&w);
+    for (size_t j = 0; j < c.sr.churn_d; j++) {
+        jsonw_key(&w, c.ci.names[j]);
+        jsonw_real(&w, c.sr.churn_contrib[j]);
+    }
+    jsonw_end(&w);
+    jsonw_end(&w);
+    jsonw_key(&w, "counterfactual");
+    jsonw_obj(&w);
+    jsonw_key(&w, "needed");
+    jsonw_bool(&w, cf->kind != CHURN_CF_NOT_NEEDED);
+    if (cf->kind == CHURN_CF_PURCHASES) {
+        jsonw_key(&w, "found");
+        jsonw_bool(&w, 1);
+        jsonw_key(&w, "action");
+        jsonw_str(&w, cf->n_purchases == 1 ? "a purchase now" : "more purchases");
+        jsonw_key(&w, "purchases");
+        jsonw_int(&w, cf->n_purchases);
+        jsonw_key(&w, "order_value");
+        jsonw_real(&w, cf->order_value);
+        jsonw_key(&w, "probability_after");
+        jsonw_real(&w, cf->probability_after);
+    } else if (cf->kind != CHURN_CF_NOT_NEEDED) {
+        jsonw_key(&w, "found");
+        jsonw_bool(&w, 0);
+        jsonw_key(&w, "max_purchases");
+        jsonw_int(&w, a->cf_max);
+        jsonw_key(&w, "lowest_probability");
+        jsonw_real(&w, cf->probability_after);
+    }
+    jsonw_key(&w, "threshold");
+    jsonw_real(&w, a->cf_threshold);
+    jsonw_end(&w);
+    jsonw_key(&w, "model_version");
+    jsonw_str(&w, a->churn_version);
+    if (id) {
+        jsonw_key(&w, "customer_id");
+        jsonw_str(&w, id);
+    }
+    jsonw_end(&w);
+    *text = jsonw_finish(&w, tlen);
+    return 200; /* NULL text (out of memory): the general path tries */
 }
 
 static int h_uplift(void *user, const json_t *body, json_t **out, char *msg, size_t len)

@@ -2352,6 +2352,62 @@ static void derive_config(const char *name, const char *a, const char *b)
     copy_file(from, to, a, b);
 }
 
+/* /predict_churn's reply written as text (h_churn_flat) against the
+ * general path's tree for each kind of counterfactual: with a threshold of
+ * 0.45 and one purchase at most, some customers need none, some find it,
+ * some do not. */
+static void test_churn_text_counterfactuals(void **state)
+{
+    (void)state;
+    char cfg[128], models[128], log[128];
+    derive_config("cf0.yaml", "max_purchases: 10 ", "max_purchases: 1  ");
+    char tmp[128];
+    snprintf(tmp, sizeof tmp, "%s/cf0.yaml", dir);
+    snprintf(cfg, sizeof cfg, "%s/cf.yaml", dir);
+    copy_file(tmp, cfg, "counterfactual_threshold: 0.6 ", "counterfactual_threshold: 0.45");
+    /* The threshold and bound are the churn model's (churn.json's
+     * "serving", from the config it was trained with): churn retrained
+     * into a copy of the models. */
+    snprintf(models, sizeof models, "%s/models_cf", dir);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "cp -r %s/models %s && ../bin/rfm-train --quiet --config %s --transactions "
+             "../data/online_retail.csv.gz --models %s --only churn",
+             dir, models, cfg, models);
+    assert_int_equal(system(cmd), 0);
+    snprintf(log, sizeof log, "%s/cf.log", dir);
+    int port = free_port();
+    pid_t pid = start_server_with(cfg, models, port, log);
+    assert_true(pid > 0);
+    int fd = dial(port);
+    assert_true(fd >= 0);
+    int kinds[3] = {0, 0, 0}; /* not needed, found, not found */
+    for (int r = 0; r < 380; r += 19)
+        for (int f = 1; f < 40; f += 6) {
+            char a[256], b[256];
+            snprintf(a, sizeof a, "{\"recency\": %d, \"frequency\": %d, \"monetary\": %d}", r, f,
+                     37 * f);
+            snprintf(b, sizeof b, "{\"rec\\u0065ncy\": %d, \"frequency\": %d, \"monetary\": %d}", r,
+                     f, 37 * f);
+            response ra, rb;
+            post(fd, "/predict_churn", TOKEN, a, &ra);
+            post(fd, "/predict_churn", TOKEN, b, &rb);
+            if (ra.status != 200 || rb.status != 200 || strcmp(ra.body, rb.body) != 0)
+                fail_msg("%s\n-> %d %s\n%s\n-> %d %s", a, ra.status, ra.body, b, rb.status,
+                         rb.body);
+            kinds[strstr(ra.body, "\"needed\":false") ? 0
+                  : strstr(ra.body, "\"found\":true") ? 1
+                                                      : 2]++;
+            free(ra.body), free(rb.body);
+        }
+    close(fd);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    printf("    counterfactuals: %d not needed, %d found, %d not found; each reply as the tree's\n",
+           kinds[0], kinds[1], kinds[2]);
+    assert_true(kinds[0] > 0 && kinds[1] > 0 && kinds[2] > 0);
+}
+
 static void test_rate_limit(void **state)
 {
     (void)state;
@@ -2953,6 +3009,7 @@ int main(void)
         cmocka_unit_test(test_header_limit),
         cmocka_unit_test(test_flat_body_as_general),
         cmocka_unit_test(test_error_text_as_tree),
+        cmocka_unit_test(test_churn_text_counterfactuals),
         cmocka_unit_test(test_scopes),
         cmocka_unit_test(test_access_log),
         cmocka_unit_test(test_refuses_broken_models),
