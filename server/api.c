@@ -374,20 +374,20 @@ static int h_segment_flat(void *user, const oas_flat *f, const double *v, const 
     jsonw w;
     jsonw_init(&w);
     jsonw_obj(&w);
-    jsonw_key(&w, "cluster");
+    JSONW_KEY(&w, "cluster");
     jsonw_int(&w, r.cluster);
-    jsonw_key(&w, "segment");
+    JSONW_KEY(&w, "segment");
     jsonw_str(&w, r.segment);
-    jsonw_key(&w, "rfm_score");
+    JSONW_KEY(&w, "rfm_score");
     jsonw_str(&w, r.rfm_score);
-    jsonw_key(&w, "rfm_segment");
+    JSONW_KEY(&w, "rfm_segment");
     jsonw_str(&w, r.rfm_segment);
-    jsonw_key(&w, "strategy");
+    JSONW_KEY(&w, "strategy");
     jsonw_str(&w, r.strategy);
-    jsonw_key(&w, "model_version");
+    JSONW_KEY(&w, "model_version");
     jsonw_str(&w, a->segments_version);
     if (id) {
-        jsonw_key(&w, "customer_id");
+        JSONW_KEY(&w, "customer_id");
         jsonw_str(&w, id);
     }
     jsonw_end(&w);
@@ -457,31 +457,31 @@ static int h_cltv_flat(void *user, const oas_flat *f, const double *v, const oas
     jsonw w;
     jsonw_init(&w);
     jsonw_obj(&w);
-    jsonw_key(&w, "p_alive");
+    JSONW_KEY(&w, "p_alive");
     jsonw_real(&w, p.p_alive);
-    jsonw_key(&w, "expected_purchases");
+    JSONW_KEY(&w, "expected_purchases");
     jsonw_real(&w, p.expected_purchases);
-    jsonw_key(&w, "expected_avg_spend");
+    JSONW_KEY(&w, "expected_avg_spend");
     jsonw_real(&w, p.expected_avg_spend);
-    jsonw_key(&w, "cltv");
+    JSONW_KEY(&w, "cltv");
     jsonw_real(&w, p.cltv);
-    jsonw_key(&w, "cltv_interval");
+    JSONW_KEY(&w, "cltv_interval");
     jsonw_obj(&w);
-    jsonw_key(&w, "lower");
+    JSONW_KEY(&w, "lower");
     jsonw_real(&w, p.lower);
-    jsonw_key(&w, "upper");
+    JSONW_KEY(&w, "upper");
     jsonw_real(&w, p.upper);
     jsonw_end(&w);
-    jsonw_key(&w, "horizon_days");
+    JSONW_KEY(&w, "horizon_days");
     jsonw_real(&w, H);
-    jsonw_key(&w, "discount_rate");
+    JSONW_KEY(&w, "discount_rate");
     jsonw_real(&w, d);
-    jsonw_key(&w, "time_unit");
+    JSONW_KEY(&w, "time_unit");
     jsonw_str(&w, "days");
-    jsonw_key(&w, "model_version");
+    JSONW_KEY(&w, "model_version");
     jsonw_str(&w, a->cltv_version);
     if (id) {
-        jsonw_key(&w, "customer_id");
+        JSONW_KEY(&w, "customer_id");
         jsonw_str(&w, id);
     }
     jsonw_end(&w);
@@ -692,17 +692,17 @@ static int h_similar_flat(void *user, const oas_flat *f, const double *v, const 
     jsonw w;
     jsonw_init(&w);
     jsonw_obj(&w);
-    jsonw_key(&w, "neighbors");
+    JSONW_KEY(&w, "neighbors");
     jsonw_arr(&w);
     for (int i = 0; i < found; i++) {
         const char *name =
             a->row_cluster ? segments_cluster_name(a->segments, a->row_cluster[rows[i]]) : NULL;
         jsonw_obj(&w);
-        jsonw_key(&w, "customer_id");
+        JSONW_KEY(&w, "customer_id");
         jsonw_str(&w, ann_customer_id(a->ann, rows[i]));
-        jsonw_key(&w, "similarity");
+        JSONW_KEY(&w, "similarity");
         jsonw_real(&w, (double)sims[i]);
-        jsonw_key(&w, "segment");
+        JSONW_KEY(&w, "segment");
         if (name)
             jsonw_str(&w, name);
         else
@@ -710,7 +710,7 @@ static int h_similar_flat(void *user, const oas_flat *f, const double *v, const 
         jsonw_end(&w);
     }
     jsonw_end(&w);
-    jsonw_key(&w, "model_version");
+    JSONW_KEY(&w, "model_version");
     jsonw_str(&w, a->ann_version ? a->ann_version : "");
     jsonw_end(&w);
     *text = jsonw_finish(&w, tlen);
@@ -820,15 +820,15 @@ static int churn_text(const api *a, const customer_row *row, const char *id, cha
     jsonw w;
     jsonw_init(&w);
     jsonw_obj(&w);
-    jsonw_key(&w, "churn_probability");
+    JSONW_KEY(&w, "churn_probability");
     jsonw_real(&w, c.sr.churn_probability);
-    jsonw_key(&w, "risk");
+    JSONW_KEY(&w, "risk");
     jsonw_str(&w, churn_risk_name(c.sr.risk));
-    jsonw_key(&w, "explanation");
+    JSONW_KEY(&w, "explanation");
     jsonw_obj(&w);
-    jsonw_key(&w, "base_value");
+    JSONW_KEY(&w, "base_value");
     jsonw_real(&w, c.sr.churn_base);
-    jsonw_key(&w, "contributions");
+    JSONW_KEY(&w, "contributions");
     jsonw_obj(&w);
     for (size_t j = 0; j < c.sr.churn_d; j++) {
         jsonw_key(&w, c.ci.names[j]);
@@ -836,36 +836,36 @@ static int churn_text(const api *a, const customer_row *row, const char *id, cha
     }
     jsonw_end(&w);
     jsonw_end(&w);
-    jsonw_key(&w, "counterfactual");
+    JSONW_KEY(&w, "counterfactual");
     jsonw_obj(&w);
-    jsonw_key(&w, "needed");
+    JSONW_KEY(&w, "needed");
     jsonw_bool(&w, cf->kind != CHURN_CF_NOT_NEEDED);
     if (cf->kind == CHURN_CF_PURCHASES) {
-        jsonw_key(&w, "found");
+        JSONW_KEY(&w, "found");
         jsonw_bool(&w, 1);
-        jsonw_key(&w, "action");
+        JSONW_KEY(&w, "action");
         jsonw_str(&w, cf->n_purchases == 1 ? "a purchase now" : "more purchases");
-        jsonw_key(&w, "purchases");
+        JSONW_KEY(&w, "purchases");
         jsonw_int(&w, cf->n_purchases);
-        jsonw_key(&w, "order_value");
+        JSONW_KEY(&w, "order_value");
         jsonw_real(&w, cf->order_value);
-        jsonw_key(&w, "probability_after");
+        JSONW_KEY(&w, "probability_after");
         jsonw_real(&w, cf->probability_after);
     } else if (cf->kind != CHURN_CF_NOT_NEEDED) {
-        jsonw_key(&w, "found");
+        JSONW_KEY(&w, "found");
         jsonw_bool(&w, 0);
-        jsonw_key(&w, "max_purchases");
+        JSONW_KEY(&w, "max_purchases");
         jsonw_int(&w, a->cf_max);
-        jsonw_key(&w, "lowest_probability");
+        JSONW_KEY(&w, "lowest_probability");
         jsonw_real(&w, cf->probability_after);
     }
-    jsonw_key(&w, "threshold");
+    JSONW_KEY(&w, "threshold");
     jsonw_real(&w, a->cf_threshold);
     jsonw_end(&w);
-    jsonw_key(&w, "model_version");
+    JSONW_KEY(&w, "model_version");
     jsonw_str(&w, a->churn_version);
     if (id) {
-        jsonw_key(&w, "customer_id");
+        JSONW_KEY(&w, "customer_id");
         jsonw_str(&w, id);
     }
     jsonw_end(&w);
@@ -1104,19 +1104,22 @@ static cltv_cache *thread_cltv_cache(const api *a, int interval)
 
 /* Keys with a finite value only: a reply's tree left out a member whose
  * json_real was refused, and the contract has no null there. */
-static void put_real(jsonw *w, const char *key, double v)
+static void put_real_raw(jsonw *w, const char *key, size_t n, double v)
 {
     if (isfinite(v)) {
-        jsonw_key(w, key);
+        jsonw_key_raw(w, key, n);
         jsonw_real(w, v);
     }
 }
 
-static void put_str(jsonw *w, const char *key, const char *v)
+static void put_str_raw(jsonw *w, const char *key, size_t n, const char *v)
 {
-    jsonw_key(w, key);
+    jsonw_key_raw(w, key, n);
     jsonw_str(w, v);
 }
+/* The two with a literal key (JSONW_KEY). */
+#define put_real(w, k, v) put_real_raw((w), "\"" k "\":", sizeof("\"" k "\":") - 1, (v))
+#define put_str(w, k, v) put_str_raw((w), "\"" k "\":", sizeof("\"" k "\":") - 1, (v))
 
 /* GET /customers/{id}: body is {"id": ..., "as_of": ...} from the path and
  * the query. The reply is written as text (jsonw): its tree cost more than
@@ -1189,14 +1192,14 @@ static int h_customer(void *user, const json_t *body, char **out, size_t *outlen
     put_real(&w, "monetary", f->monetary);
     put_real(&w, "tenure", f->tenure);
     put_real(&w, "aov", f->aov);
-    jsonw_key(&w, "bgnbd");
+    JSONW_KEY(&w, "bgnbd");
     jsonw_obj(&w);
     put_real(&w, "repeat_purchases", f->bg_x);
     put_real(&w, "days_first_to_last_purchase", f->bg_t_x);
     put_real(&w, "days_since_first_purchase", f->bg_T);
     put_real(&w, "mean_repeat_spend", f->bg_mean_spend);
     jsonw_end(&w);
-    jsonw_key(&w, "model_version");
+    JSONW_KEY(&w, "model_version");
     jsonw_obj(&w);
     if (have_seg)
         put_str(&w, "segments", a->segments_version);
@@ -1206,7 +1209,7 @@ static int h_customer(void *user, const json_t *body, char **out, size_t *outlen
         put_str(&w, "cltv", a->cltv_version ? a->cltv_version : "");
     jsonw_end(&w);
     put_str(&w, "scored_at", scored);
-    jsonw_key(&w, "last_event_at");
+    JSONW_KEY(&w, "last_event_at");
     if (sc.last_event_at != INT64_MIN) {
         time_t t = (time_t)sc.last_event_at;
         char last[32];
@@ -1224,24 +1227,24 @@ static int h_customer(void *user, const json_t *body, char **out, size_t *outlen
         char lastday[11] = "";
         if (sc.last_interaction_day != DATE_NONE)
             date_format(sc.last_interaction_day, lastday);
-        jsonw_key(&w, "engagement");
+        JSONW_KEY(&w, "engagement");
         jsonw_obj(&w);
         put_real(&w, "recency", er.recency);
         put_real(&w, "count", er.count);
         put_real(&w, "weighted", er.weighted);
-        jsonw_key(&w, "recency_score");
+        JSONW_KEY(&w, "recency_score");
         jsonw_int(&w, er.recency_score);
-        jsonw_key(&w, "count_score");
+        JSONW_KEY(&w, "count_score");
         jsonw_int(&w, er.count_score);
-        jsonw_key(&w, "weighted_score");
+        JSONW_KEY(&w, "weighted_score");
         jsonw_int(&w, er.weighted_score);
         put_str(&w, "segment", engagement_segment_name(er.segment));
-        jsonw_key(&w, "last_interaction");
+        JSONW_KEY(&w, "last_interaction");
         if (lastday[0])
             jsonw_str(&w, lastday);
         else
             jsonw_null(&w);
-        jsonw_key(&w, "types");
+        JSONW_KEY(&w, "types");
         jsonw_obj(&w);
         for (size_t k = 0; k < a->events->ntypes; k++) {
             jsonw_key(&w, a->events->type[k].name);
@@ -1253,7 +1256,7 @@ static int h_customer(void *user, const json_t *body, char **out, size_t *outlen
     if (have_seg) {
         put_str(&w, "rfm_score", seg.rfm_score);
         put_str(&w, "rfm_segment", seg.rfm_segment);
-        jsonw_key(&w, "cluster");
+        JSONW_KEY(&w, "cluster");
         jsonw_int(&w, seg.cluster);
         put_str(&w, "segment", seg.segment);
     }

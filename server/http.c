@@ -342,13 +342,13 @@ static enum MHD_Result send_error(struct MHD_Connection *c, request *r, int stat
         jsonw w;
         jsonw_init(&w);
         jsonw_obj(&w);
-        jsonw_key(&w, "error");
+        JSONW_KEY(&w, "error");
         jsonw_obj(&w);
-        jsonw_key(&w, "code");
+        JSONW_KEY(&w, "code");
         jsonw_int(&w, status);
-        jsonw_key(&w, "message");
+        JSONW_KEY(&w, "message");
         jsonw_str(&w, msg);
-        jsonw_key(&w, "details");
+        JSONW_KEY(&w, "details");
         jsonw_arr(&w);
         jsonw_end(&w);
         jsonw_end(&w);

@@ -274,6 +274,14 @@ void jsonw_key(jsonw *w, const char *key)
     put1(wbuf(w), ':');
 }
 
+void jsonw_key_raw(jsonw *w, const char *quoted, size_t n)
+{
+    if (w->items[w->depth] == 1)
+        put1(wbuf(w), ',');
+    w->items[w->depth] = 1;
+    put(wbuf(w), quoted, n);
+}
+
 void jsonw_str(jsonw *w, const char *s)
 {
     wvalue(w);

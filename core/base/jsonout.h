@@ -46,6 +46,12 @@ void jsonw_obj(jsonw *w);
 void jsonw_arr(jsonw *w);
 void jsonw_end(jsonw *w);
 void jsonw_key(jsonw *w, const char *key);
+/* A member's key given as its JSON text and colon, "\"name\":" (n bytes),
+ * which the caller knows needs no escape: JSONW_KEY takes a string
+ * literal and adds both (no strlen, no escape scan; the same bytes as
+ * jsonw_key). */
+void jsonw_key_raw(jsonw *w, const char *quoted, size_t n);
+#define JSONW_KEY(w, lit) jsonw_key_raw((w), "\"" lit "\":", sizeof("\"" lit "\":") - 1)
 void jsonw_str(jsonw *w, const char *s);
 /* A non-finite x (no JSON number) is written as null. */
 void jsonw_real(jsonw *w, double x);

@@ -196,7 +196,19 @@ static void walk(jsonw *w, const json_t *t)
         jsonw_obj(w);
         json_object_foreach((json_t *)t, k, v)
         {
-            jsonw_key(w, k);
+            /* A key that needs no escape as its text (jsonw_key_raw, what
+             * JSONW_KEY passes), the others through jsonw_key. */
+            size_t kl = strlen(k);
+            int plain = kl < 200 && !strpbrk(k, "\"\\");
+            for (size_t c = 0; plain && c < kl; c++)
+                plain = (unsigned char)k[c] >= 0x20;
+            if (plain) {
+                char q[256];
+                int qn = snprintf(q, sizeof q, "\"%s\":", k);
+                jsonw_key_raw(w, q, (size_t)qn);
+            } else {
+                jsonw_key(w, k);
+            }
             walk(w, v);
         }
         jsonw_end(w);
@@ -269,7 +281,7 @@ static void test_writer_edges(void **state)
     jsonw_real(&w, NAN);
     jsonw_key(&w, "inf");
     jsonw_real(&w, -INFINITY);
-    jsonw_key(&w, "x");
+    JSONW_KEY(&w, "x");
     jsonw_real(&w, 3.0);
     jsonw_end(&w);
     s = jsonw_finish(&w, NULL);
