@@ -393,6 +393,8 @@ int oas_flat_read(const oas_flat *f, const char *text, size_t len, double *v, oa
                     ((f->integer >> i & 1) && x != floor(x)))
                     return 0;
                 v[i] = x;
+                if (str)
+                    str[i].p = NULL, str[i].n = 0;
             }
             seen |= 1u << i;
             p = skip_ws(p, end);

@@ -111,8 +111,8 @@ typedef struct {
  * within its length bounds; every required one present. Then v[i] is
  * name[i]'s value as the JSON reader gives it (an integer literal that
  * fits in 64 bits through that integer, so -0 is +0; else strtod), NAN
- * when absent or a string, and str[i] a string's bytes (str may be NULL
- * when f has no string). 0 for any other text, which the general path
+ * when absent or a string, and str[i] a string's bytes (NULL when absent
+ * or a number; str may be NULL when f has no string). 0 for any other text, which the general path
  * answers (it may be valid all the same). Allocates nothing. */
 int oas_flat_read(const oas_flat *f, const char *text, size_t len, double *v, oas_str *str);
 
