@@ -9,6 +9,16 @@ mkdir -p "$OUT"
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 field() { tr ' ' '\n' | sed -n "s/^$1=//p"; }
 secs() { local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null; t1=$(date +%s.%N); echo "$t1 - $t0" | bc -l; }
+# A VM's steal time (the host running other guests on our cores) slows every
+# wall figure: its share of the CPU time since the run began, per section.
+vm_ticks() { awk '/^cpu / {t = 0; for (i = 2; i <= 9; i++) t += $i; print t, $9}' /proc/stat; }
+read -r T0 S0 < <(vm_ticks); TS=$T0 SS=$S0
+steal() { # the share since the last call, and since the start
+  local t s; read -r t s < <(vm_ticks)
+  printf '  (VM steal time: %.0f %% of the CPU time in this section, %.0f %% since the start)\n' \
+    "$(echo "($s - $SS) * 100 / ($t - $TS + 1)" | bc -l)" "$(echo "($s - $S0) * 100 / ($t - $T0 + 1)" | bc -l)"
+  TS=$t SS=$s
+}
 
 echo "== ingest, RFM and segments on the bundled file (data/online_retail.csv.gz)"
 # The segments model reads no product column; the benchmark uses the same config.
@@ -29,6 +39,7 @@ else
   echo "  pandas + scikit-learn: not installed (make bench-deps), line skipped"
 fi
 
+steal
 echo "== synthetic exports: 20,000 customers, 400,000 invoices, growing lines (bigger baskets)"
 for n in 1000000 4000000 10000000; do
   f="$OUT/syn_$n.csv"
@@ -41,6 +52,7 @@ for n in 1000000 4000000 10000000; do
     "$(echo "$rate / ($n / $wcs / 1000000)" | bc -l)"
 done
 echo "  targets: >= 2 M lines/s; peak RSS flat as lines grow (memory follows customers and purchases)"
+steal
 echo "== the 10 M-line file read on one thread and on every core (txn_options.threads), alternating"
 # CPU of the calling thread is the parse's critical path (the reader thread
 # reads and hashes beside it); on a loaded machine it says more than wall.
@@ -54,6 +66,7 @@ for i in 1 2; do
   done
 done
 echo "  target: the calling thread's CPU about 1/threads of one thread's, total CPU about the same"
+steal
 echo "== the same 10 M lines in other dialects (config only: data.separator, data.decimal)"
 sed 's/^\(  separator:\).*/\1 ";"/; s/^\(  decimal:\).*/\1 ","/' "$OUT/bench.yaml" > "$OUT/bench_semicolon.yaml"
 sed 's/^\(  separator:\).*/\1 whitespace/' "$OUT/bench.yaml" > "$OUT/bench_whitespace.yaml"
@@ -66,6 +79,7 @@ for d in semicolon whitespace; do
 done
 echo "  target: >= 4 M lines/s each"
 
+steal
 echo "== scale: 10 M, 30 M and 100 M synthetic lines piped from the generator (nothing on disk)"
 # The generator (about 0.15 CPU s per million lines) shares the 2 cores with
 # the reader, so these rates are a floor for a file or a gzip stream.
@@ -86,6 +100,7 @@ if [ "${RFM_BENCH_SCALE:-1}" != 0 ]; then
   fi
 fi
 
+steal
 echo "== training on the bundled data: CPU seconds (user + sys, this process and its threads) and wall"
 cpu_wall() { python3 -c 'import resource,subprocess,sys,time
 t=time.monotonic(); subprocess.run(sys.argv[1:],check=True,stdout=subprocess.DEVNULL,stderr=subprocess.DEVNULL)
@@ -110,6 +125,7 @@ else
   echo "  Python stack: not installed (make bench-deps), line skipped"
 fi
 
+steal
 echo "== the 1,000,000-line export streamed from PostgreSQL (COPY TO STDOUT through libpq)"
 B=$B bench/bench_pg.sh "$OUT/syn_1000000.csv"
 echo "  the server formats the rows; peak RSS should match the file's (memory flat, no result set held)"
@@ -122,8 +138,10 @@ p99() { awk '/^ *99%/ {v=$2; if (v ~ /us$/) {sub("us","",v); v/=1000} else if (v
 export RFM_BENCH_TOKEN=bench-token
 # The request path, endpoint by endpoint, each against the floor measured
 # right before it (bench/http.sh; instructions per request: bench/callgrind.sh).
+steal
 B=$B bench/http.sh
 
+steal
 echo "== bin/rfm-score: every customer of a synthetic million scored to CSV and Parquet"
 # Trained with --only segments,churn,cltv; k fixed and a small penalty, so the
 # training (minutes) is not the figure and BG/NBD has a proper optimum here.
@@ -151,25 +169,30 @@ done
 printf '  Parquet / CSV wall = %.2f\n' "$(echo "${wall[parquet]} / ${wall[csv]}" | bc -l)"
 echo "  targets: CSV <= 4 s for a million customers, all columns; Parquet within 1.5x of CSV"
 
+steal
 echo "== rfm-serve restarted on a store of a million customers (bench/restart.sh)"
 bash bench/restart.sh "$OUT/bench_score.yaml" "$OUT/models_1m" 3
 
+steal
 echo "== lifetime value (BG/NBD + Gamma-Gamma) on the bundled file"
 line=$("$B/bench/bench_cltv" config/rfm.yaml data/online_retail.csv.gz)
 echo "  $line"
 echo "  targets: fit < 50 ms; scoring < 20 us per customer (point scores; the interval needs 7 more valuations)"
 
+steal
 echo "== segments fit times on simulated customers (five planted groups, RFM units)"
 echo "  fit_s: segments_fit whole (k sweep 4-8 with silhouettes, names, rules); rules_s: the rules alone"
 "$B/bench/bench_segments" config/rfm.yaml 100000 1000000 | sed 's/^/  /'
 echo "  bundled file: segments_s in the first section"
 
+steal
 echo "== uplift models on the bundled Hillstrom experiment"
 echo "  today's t_learner and causal_forest, then cf_tuned, x_learner, dr_learner, the best rule,"
 echo "  random orderings; per arm the held-out normalised Qini [90 % bootstrap interval]"
 "$B/bench/bench_uplift" data/hillstrom.csv.gz 2 | sed 's/^/  /'
 echo "  targets: all learners' fits within a few seconds on 2 cores; scoring < 50 us per customer"
 
+steal
 echo "== customer embeddings and the lookalike index"
 t0=$(date +%s.%N)
 bin/rfm-train --quiet --config config/rfm.yaml --models "$OUT/models_emb" --only embeddings
@@ -180,10 +203,12 @@ N=${BENCH_ANN_N:-200000}
 echo "  synthetic index, $N customers (BENCH_ANN_N=1000000 for the million; its HNSW build takes minutes with Debian's non-SIMD FAISS):"
 "$B/bench/bench_ann" "$N" | sed 's/^/    /'
 
+steal
 echo "== churn model on the bundled file"
 echo "  $("$B/bench/bench_churn" config/rfm.yaml data/online_retail.csv.gz)"
 echo "  target: scoring < 10 us per customer"
 
+steal
 echo "== customer-state store (no HTTP): the floor under POST /events and GET /customers/{id}, and a restart"
 state_out=$("$B/bench/bench_state" "$OUT" "${BENCH_STATE_EVENTS:-500000}" 100000 "${BENCH_RESTART_CUSTOMERS:-1000000}")
 echo "$state_out" | sed 's/^/  /'
@@ -192,6 +217,7 @@ echo "  restart: open a store of a million customers (rows loaded, ids read back
 echo "  the last complete fold replayed); target <= 2 s"
 echo "  issue targets through HTTP: >= 50,000 events/s; lookups feed a p99 <= 2 ms at 32 connections"
 
+steal
 echo "== POST /events (batches of 500 new events, 32 connections) and GET /customers/{id} (32 connections)"
 # bench/http_events.sh: a fresh store seeded from models/ (the bundled file), server.threads 0
 # (one per core) and 32. A batch waits for the group commit on one of the daemon's 32 waiter
@@ -203,8 +229,10 @@ echo "  reading a body (no HTTP, CPU of this thread): $("$B/bench/bench_events_p
 B=$B bench/http_events.sh "$OUT"
 printf '  store floor of this run (no HTTP, above): %s\n' "$(echo "$state_out" | grep "^ingest")"
 
+steal
 echo "== the state in Redis (--state redis://): one daemon, then two replicas behind nginx, beside SQLite in the same phases"
 B=$B bench/bench_redis.sh "$OUT"
+steal
 echo "== Kafka ingest: events from librdkafka's mock cluster (4 partitions) into a fresh store, durable commits"
 # bench_kafka produces N synthetic events (keyed by customer), starts bin/rfm-serve on the topic
 # and times it from the group join to every offset committed (each batch fsync'd before its
@@ -231,9 +259,11 @@ done
 printf '  target: >= 30,000 events/s with durable commits (shipped config, feed on): best here %s -> %s\n' \
   "$best" "$([ "$best" -ge 30000 ] && echo met || echo "NOT met")"
 printf '  load average now: %s (wall rates are the share of 2 cores the daemon got)\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+steal
 echo "== the /ui/ web app: first-load bytes, time to interactive per page, data endpoints' server time"
 B="$B" node bench/ui.mjs
 
+steal
 echo "== soak: ${SOAK_SECONDS:-60} s at full load, a mix of every scoring endpoint"
 sp=$(port)
 RFM_API_TOKENS=$RFM_BENCH_TOKEN bin/rfm-serve --config config/rfm.yaml --port "$sp" 2>/dev/null & spid=$!
@@ -253,3 +283,4 @@ printf '  %s requests, %.0f req/s, p99 %.3f ms; non-2xx: %s; socket errors: %s\n
 printf '  resident memory after warm-up (10 s): %s kB, at the end: %s kB (%+.1f%%)\n' "$first" "$last" \
   "$(echo "100 * ($last - $first) / $first" | bc -l)"
 echo "  targets: zero errors; resident memory flat after warm-up"
+steal
