@@ -37,21 +37,15 @@ try:
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score, silhouette_score
     from sklearn.preprocessing import StandardScaler
+
+    from pandas_rfm import read_clean  # beside this file
 except ImportError as e:
     print(f"python_train.py: {e}", file=sys.stderr)
     sys.exit(3)
 import_s = time.monotonic() - t_imp
 
 t0 = time.monotonic()
-df = pd.read_csv(sys.argv[1], dtype={"InvoiceNo": str, "StockCode": str, "CustomerID": float},
-                 usecols=["InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "UnitPrice",
-                          "CustomerID"])
-df = df.dropna(subset=["CustomerID"])
-df = df[~df["InvoiceNo"].str.startswith("C")]
-df = df[(df["Quantity"] > 0) & (df["UnitPrice"] > 0)]
-df = df.drop_duplicates()
-df["InvoiceDate"] = pd.to_datetime(df["InvoiceDate"], format="%Y-%m-%d %H:%M:%S")
-df["amount"] = df["Quantity"] * df["UnitPrice"]
+_, df = read_clean(sys.argv[1])  # bench/pandas_rfm.py's reading and cleaning
 df["day"] = (df["InvoiceDate"].dt.normalize() - pd.Timestamp("1970-01-01")).dt.days
 snapshot = df["day"].max() + 1
 days = df.groupby(["CustomerID", "day"], sort=True)["amount"].sum().reset_index()
