@@ -241,16 +241,18 @@ static int flat_rfm_row(const oas_flat *f, const double *v, customer_row *row)
 }
 
 /* The flat body's string member name (oas_str, http_route.flat) into
- * buf as a C string: 1, or 0 when absent, not a string of f or longer
- * than buf holds (the general path then answers). */
+ * buf as a C string: 1; 0 when absent or not a string of f; -1 when
+ * longer than buf holds (the general path then answers). */
 static int flat_str_get(const oas_flat *f, const oas_str *str, const char *name, char *buf,
                         size_t cap)
 {
     size_t n = strlen(name);
     for (size_t i = 0; str && i < f->n; i++)
         if ((f->string >> i & 1) && f->len[i] == n && memcmp(f->name[i], name, n) == 0) {
-            if (!str[i].p || str[i].n >= cap)
+            if (!str[i].p)
                 return 0;
+            if (str[i].n >= cap)
+                return -1;
             memcpy(buf, str[i].p, str[i].n);
             buf[str[i].n] = '\0';
             return 1;
@@ -265,8 +267,8 @@ static int flat_id_row(const api *a, const oas_flat *f, const oas_str *str, char
                        customer_row *row, const char **id, char *msg, size_t len)
 {
     *id = NULL;
-    if (!flat_str_get(f, str, "customer_id", buf, cap))
-        return 1;
+    if (flat_str_get(f, str, "customer_id", buf, cap) <= 0)
+        return 1; /* none (too long: neither does the body hold values) */
     *id = buf;
     *row = rfm_values(NAN, NAN, NAN);
     int st = by_id(a, buf, today_utc(), row, NULL, msg, len);
@@ -433,7 +435,10 @@ static int h_cltv_flat(void *user, const oas_flat *f, const double *v, const oas
     customer_row row = history_values(
         flat_get(f, v, "repeat_purchases"), flat_get(f, v, "days_first_to_last_purchase"),
         flat_get(f, v, "days_since_first_purchase"), flat_get(f, v, "mean_repeat_spend"));
-    if (flat_str_get(f, str, "customer_id", idb, sizeof idb)) {
+    int has_id = flat_str_get(f, str, "customer_id", idb, sizeof idb);
+    if (has_id < 0)
+        return 0;
+    if (has_id) {
         int st = by_id(a, idb, today_utc(), &row, NULL, msg, len);
         if (st)
             return st;
@@ -670,19 +675,14 @@ static int h_similar_flat(void *user, const oas_flat *f, const double *v, const 
     if (!a->ann)
         return not_trained(msg, len, "embeddings");
     char idb[1024], segb[1024];
-    if (!flat_str_get(f, str, "customer_id", idb, sizeof idb))
+    int has_seg = flat_str_get(f, str, "segment", segb, sizeof segb);
+    if (flat_str_get(f, str, "customer_id", idb, sizeof idb) <= 0 || has_seg < 0)
         return 0;
     double kd = flat_get(f, v, "k");
     kd = isnan(kd) ? 10 : kd;
     if (!(kd >= 1 && kd <= MAX_K && kd == floor(kd)))
         return 0;
-    const char *seg = NULL;
-    for (size_t i = 0; i < f->n; i++) /* a segment given but unread: the general path */
-        if (strcmp(f->name[i], "segment") == 0 && str[i].p) {
-            if (!flat_str_get(f, str, "segment", segb, sizeof segb))
-                return 0;
-            seg = segb;
-        }
+    const char *seg = has_seg ? segb : NULL;
     int64_t rows[MAX_K];
     float sims[MAX_K];
     int found = 0, want;
