@@ -27,7 +27,10 @@
  * depth <= 4 each leaf's contributions are tabulated at load for every
  * pattern of path features x follows (2^D rows), and scoring reads one row
  * per leaf: O(T L D), a few microseconds (boost_shap_path keeps the
- * recursion, and the tests hold the two together).
+ * recursion, and the tests hold the two together). For models of at most 8
+ * features each tree's whole row is tabulated per cell (the intervals its
+ * thresholds cut each feature into), so an explanation is one lookup per
+ * feature a tree and one row added (docs/churn.md, "Cells").
  *
  * Files: boost_to_json keeps XGBoost's own JSON model text verbatim (a JSON
  * string, so no number is re-printed) beside our format tag and the fit's
@@ -118,10 +121,18 @@ void boost_margin_many(const boost_model *m, const double *x, size_t n, double *
  * exactly (the same leaf values added in the same order). Thread-safe. */
 double boost_shap(const boost_model *m, const double *x, double *phi);
 
-/* The same from the narrow tables (each leaf's m path features added to
- * phi one by one), as boost_shap computed it before its wide rows (models
- * of at most 8 features): the tests hold the two equal to the bit. */
+/* Whether boost_shap reads the cell tables (models of at most 8 features
+ * whose trees cut them into few enough cells). */
+int boost_has_cells(const boost_model *m);
+/* The same from the leaf tables (each leaf's row for the pattern of its
+ * path x follows, WIDE_D wide for models of at most 8 features), as
+ * boost_shap computed it before the cells; a missing value (NaN) in x is
+ * explained this way by boost_shap too. Within rounding of the cells
+ * (another order of the same sums; the margin the same double). */
 double boost_shap_rows(const boost_model *m, const double *x, double *phi);
+/* The same from the narrow tables (each leaf's m path features added to
+ * phi one by one): the tests hold boost_shap_rows equal to it to the bit. */
+double boost_shap_narrow(const boost_model *m, const double *x, double *phi);
 
 /* The same by the recursive path algorithm itself (Lundberg et al.'s
  * Algorithm 2), whatever the depth: the plain version the tests check

@@ -303,12 +303,69 @@ static void test_wide_rows_equal_narrow(void **state)
         size_t differ = 0;
         for (size_t i = 0; i < n; i++) {
             double a[D], b[D];
-            double ma = boost_shap(m, x + i * D, a), mb = boost_shap_rows(m, x + i * D, b);
+            double ma = boost_shap_rows(m, x + i * D, a), mb = boost_shap_narrow(m, x + i * D, b);
             differ += memcmp(a, b, sizeof a) != 0 || memcmp(&ma, &mb, sizeof ma) != 0;
         }
         printf("    max_depth %d: %zu of %zu explanations differ from the narrow rows\n", depth,
                differ, n);
         assert_int_equal(differ, 0);
+        boost_free(m);
+    }
+    free(x), free(y);
+}
+
+/* The cells against the leaf tables (and the recursion, for trees deeper
+ * than the tables): the same margin to the bit, the same contributions to
+ * rounding, on every row of trees of depth 1 to 6 (a fifth with x3
+ * missing: the cells keep an interval for it), then on rows moved to the
+ * float just below or above a value (the thresholds are floats of the
+ * data: x compared as a float lands on them). */
+static void test_cells_equal_leaf_rows(void **state)
+{
+    (void)state;
+    rfm_rng rng;
+    rfm_rng_seed(&rng, 71);
+    size_t n = 2000;
+    double *x = malloc(n * D * sizeof *x);
+    int *y = malloc(n * sizeof *y);
+    assert_non_null(x);
+    assert_non_null(y);
+    simulate(&rng, n, x, y);
+    for (int depth = 1; depth <= 6; depth++) {
+        boost_params p;
+        boost_default_params(&p);
+        p.rounds = 50, p.max_depth = depth, p.eta = 0.3, p.nthread = 1;
+        p.min_child_weight = 10;
+        boost_model *m = NULL;
+        char err[RFM_ERRLEN] = "";
+        if (boost_fit(x, y, n, D, &p, &m, err, sizeof err) != RFM_OK)
+            fail_msg("boost_fit: %s", err);
+        double worst = 0;
+        size_t missing = 0, rows = 0;
+        for (size_t i = 0; i < 2 * n; i++) {
+            double r[D], a[D], b[D];
+            memcpy(r, x + (i % n) * D, sizeof r);
+            if (i >= n) { /* the float next to a value, either side */
+                size_t j = rfm_rng_below(&rng, D);
+                float f = (float)x[rfm_rng_below(&rng, n) * D + j];
+                if (!isnan(f))
+                    r[j] =
+                        rfm_rng_below(&rng, 2) ? nextafterf(f, INFINITY) : nextafterf(f, -INFINITY);
+            }
+            double ma = boost_shap(m, r, a), mb = boost_shap_rows(m, r, b);
+            if (memcmp(&ma, &mb, sizeof ma) != 0 || ma != boost_margin(m, r))
+                fail_msg("depth %d row %zu: margin %.17g, leaf tables %.17g", depth, i, ma, mb);
+            for (int j = 0; j < D; j++)
+                worst = fmax(worst, fabs(a[j] - b[j]));
+            missing += isnan(r[3]);
+            rows++;
+        }
+        printf("    max_depth %d: cells %s, %zu rows (%zu with x3 missing), max |phi - leaf "
+               "tables'| %.3g\n",
+               depth, boost_has_cells(m) ? "kept" : "not kept", rows, missing, worst);
+        assert_true(worst <= 1e-12 && missing > rows / 10);
+        if (depth <= 3)
+            assert_true(boost_has_cells(m));
         boost_free(m);
     }
     free(x), free(y);
@@ -466,6 +523,7 @@ int main(void)
         cmocka_unit_test(test_flat_walk_equals_node_walk),
         cmocka_unit_test(test_treeshap),
         cmocka_unit_test(test_wide_rows_equal_narrow),
+        cmocka_unit_test(test_cells_equal_leaf_rows),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_deterministic_and_refusals),
         cmocka_unit_test(test_recovers_nonlinear_signal),
