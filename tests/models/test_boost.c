@@ -31,28 +31,41 @@ static void simulate(rfm_rng *rng, size_t n, double *x, int *y)
     }
 }
 
-static boost_model *fit_small(size_t n, uint64_t seed, double **xo, int **yo)
+/* n simulated rows (simulate) from seed: x (n x D) and labels *y. */
+static double *simulated(uint64_t seed, size_t n, int **y)
 {
     rfm_rng rng;
     rfm_rng_seed(&rng, seed);
     double *x = malloc(n * D * sizeof *x);
-    int *y = malloc(n * sizeof *y);
+    *y = malloc(n * sizeof **y);
     assert_non_null(x);
-    assert_non_null(y);
-    simulate(&rng, n, x, y);
+    assert_non_null(*y);
+    simulate(&rng, n, x, *y);
+    return x;
+}
+
+/* A fit of rounds trees of depth at eta 0.3 on one thread; min_child_weight
+ * above the default makes uneven trees (some leaves stop early; < 0: the
+ * default). */
+static boost_model *fit_depth(const double *x, const int *y, size_t n, int rounds, int depth,
+                              double min_child_weight)
+{
     boost_params p;
     boost_default_params(&p);
-    p.rounds = 40;
-    p.max_depth = 4;
-    p.eta = 0.3;
-    p.nthread = 1;
+    p.rounds = rounds, p.max_depth = depth, p.eta = 0.3, p.nthread = 1;
+    if (min_child_weight >= 0)
+        p.min_child_weight = min_child_weight;
     boost_model *m = NULL;
     char err[RFM_ERRLEN] = "";
     if (boost_fit(x, y, n, D, &p, &m, err, sizeof err) != RFM_OK)
         fail_msg("boost_fit: %s", err);
-    *xo = x;
-    *yo = y;
     return m;
+}
+
+static boost_model *fit_small(size_t n, uint64_t seed, double **xo, int **yo)
+{
+    *xo = simulated(seed, n, yo);
+    return fit_depth(*xo, *yo, n, 40, 4, -1);
 }
 
 /* ---- the reference: Shapley values from their definition -------------------
@@ -185,26 +198,14 @@ static void test_walk_equals_xgboost(void **state)
 static void test_flat_walk_equals_node_walk(void **state)
 {
     (void)state;
-    rfm_rng rng;
-    rfm_rng_seed(&rng, 21);
     size_t n = 3000;
-    double *x = malloc(n * D * sizeof *x);
-    int *y = malloc(n * sizeof *y);
-    assert_non_null(x);
-    assert_non_null(y);
-    simulate(&rng, n, x, y);
+    int *y;
+    double *x = simulated(21, n, &y);
     for (size_t j = 0; j < D; j++)
         x[j] = NAN; /* row 0: nothing known */
     static const int depths[] = {1, 2, 3, 4, 5, 8, 10};
     for (size_t k = 0; k < sizeof depths / sizeof *depths; k++) {
-        boost_params p;
-        boost_default_params(&p);
-        p.rounds = 25, p.max_depth = depths[k], p.eta = 0.3, p.nthread = 1;
-        p.min_child_weight = 20; /* uneven trees: some leaves stop early */
-        boost_model *m = NULL;
-        char err[RFM_ERRLEN] = "";
-        if (boost_fit(x, y, n, D, &p, &m, err, sizeof err) != RFM_OK)
-            fail_msg("boost_fit: %s", err);
+        boost_model *m = fit_depth(x, y, n, 25, depths[k], 20);
         size_t differ = 0, differ_many = 0;
         for (size_t i = 0; i < n; i++)
             differ += boost_margin(m, x + i * D) != boost_margin_walk(m, x + i * D);
@@ -281,25 +282,13 @@ static void test_treeshap(void **state)
 static void test_wide_rows_equal_narrow(void **state)
 {
     (void)state;
-    rfm_rng rng;
-    rfm_rng_seed(&rng, 33);
     size_t n = 2000;
-    double *x = malloc(n * D * sizeof *x);
-    int *y = malloc(n * sizeof *y);
-    assert_non_null(x);
-    assert_non_null(y);
-    simulate(&rng, n, x, y);
+    int *y;
+    double *x = simulated(33, n, &y);
     for (size_t j = 0; j < D; j++)
         x[j] = NAN;
     for (int depth = 1; depth <= 4; depth++) {
-        boost_params p;
-        boost_default_params(&p);
-        p.rounds = 60, p.max_depth = depth, p.eta = 0.3, p.nthread = 1;
-        p.min_child_weight = 20; /* uneven trees: some leaves stop early */
-        boost_model *m = NULL;
-        char err[RFM_ERRLEN] = "";
-        if (boost_fit(x, y, n, D, &p, &m, err, sizeof err) != RFM_OK)
-            fail_msg("boost_fit: %s", err);
+        boost_model *m = fit_depth(x, y, n, 60, depth, 20);
         size_t differ = 0;
         for (size_t i = 0; i < n; i++) {
             double a[D], b[D];
@@ -323,23 +312,13 @@ static void test_wide_rows_equal_narrow(void **state)
 static void test_cells_equal_leaf_rows(void **state)
 {
     (void)state;
-    rfm_rng rng;
-    rfm_rng_seed(&rng, 71);
     size_t n = 2000;
-    double *x = malloc(n * D * sizeof *x);
-    int *y = malloc(n * sizeof *y);
-    assert_non_null(x);
-    assert_non_null(y);
-    simulate(&rng, n, x, y);
+    int *y;
+    double *x = simulated(71, n, &y);
+    rfm_rng rng; /* the rows moved beside a value */
+    rfm_rng_seed(&rng, 72);
     for (int depth = 1; depth <= 6; depth++) {
-        boost_params p;
-        boost_default_params(&p);
-        p.rounds = 50, p.max_depth = depth, p.eta = 0.3, p.nthread = 1;
-        p.min_child_weight = 10;
-        boost_model *m = NULL;
-        char err[RFM_ERRLEN] = "";
-        if (boost_fit(x, y, n, D, &p, &m, err, sizeof err) != RFM_OK)
-            fail_msg("boost_fit: %s", err);
+        boost_model *m = fit_depth(x, y, n, 50, depth, 10);
         double worst = 0;
         size_t missing = 0, rows = 0;
         for (size_t i = 0; i < 2 * n; i++) {
