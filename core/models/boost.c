@@ -74,11 +74,15 @@ typedef struct {
  * axis maps that place to its own interval, times its stride, in one
  * lookup (about 60 instructions a tree with the row added, against 450
  * for the leaf tables).
- * Kept when every tree has at most CELL_TREE_MAX cells and all of them
- * CELL_ALL_MAX rows; else NULL. */
+ * Kept when every tree has at most CELL_TREE_MAX cells, all of them
+ * CELL_ALL_MAX rows (18 MB) and explaining them at load CELL_WORK_MAX
+ * steps of the recursion (cells x leaves x depth^2: a few tenths of a
+ * second); else NULL. The served model: 9,293 rows, 0.67 MB, about 8 ms
+ * more to load (24-27 against 16-18 ms for its churn.json). */
 #define CELL_TREE_MAX 4096
-#define CELL_ALL_MAX (1u << 20)
+#define CELL_ALL_MAX (1u << 18)
 #define CELL_MAP_MAX (1u << 24) /* entries of all the axes' maps */
+#define CELL_WORK_MAX 200000000.0
 typedef struct {
     uint32_t feat; /* the feature */
     uint32_t map;  /* offset in cmap: for each place of x on feat (cell_place),
@@ -1031,6 +1035,7 @@ static rfm_status build_cells(boost_model *m, char *err, size_t errlen)
     }
     /* Sizes, and whether every tree fits. */
     size_t nax = 0, nmap = 0, rows = 0;
+    double work = 0;
     int fits = 1;
     for (size_t t = 0; t < m->ntrees && fits; t++) {
         const tree_span *ts = &m->trees[t];
@@ -1043,7 +1048,8 @@ static rfm_status build_cells(boost_model *m, char *err, size_t errlen)
             fits = cells <= CELL_TREE_MAX && isfinite(tmp[0]);
         }
         rows += cells;
-        fits = fits && rows <= CELL_ALL_MAX && nmap <= CELL_MAP_MAX;
+        work += (double)cells * (double)ts->nnodes * (ts->depth + 1) * (ts->depth + 1);
+        fits = fits && rows <= CELL_ALL_MAX && nmap <= CELL_MAP_MAX && work <= CELL_WORK_MAX;
     }
     if (!fits) {
         free(tmp);
