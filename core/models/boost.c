@@ -76,7 +76,7 @@ typedef struct {
  * for the leaf tables).
  * Kept when every tree has at most CELL_TREE_MAX cells, all of them
  * CELL_ALL_MAX rows (18 MB) and explaining them at load CELL_WORK_MAX
- * steps of the recursion (cells x leaves x depth^2: a few tenths of a
+ * steps of the recursion (cells x nodes x depth^2: a few tenths of a
  * second); else NULL. The served model: 9,293 rows, 0.67 MB, about 8 ms
  * more to load (24-27 against 16-18 ms for its churn.json). */
 #define CELL_TREE_MAX 4096
