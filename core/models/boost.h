@@ -102,7 +102,8 @@ size_t boost_ntrees(const boost_model *m);
 const boost_params *boost_get_params(const boost_model *m);
 
 /* Margin (log-odds) of one row of d values (NaN = missing; other values must
- * be finite, which the caller checks). Trees of depth <= 8 are walked in a
+ * be finite, which the caller checks). With the cells (boost_has_cells), each
+ * tree's leaf is its cell's; else trees of depth <= 8 are walked in a
  * complete-tree layout without data-dependent branches. Thread-safe. */
 double boost_margin(const boost_model *m, const double *x);
 
@@ -124,6 +125,15 @@ double boost_shap(const boost_model *m, const double *x, double *phi);
 /* Whether boost_shap reads the cell tables (models of at most 8 features
  * whose trees cut them into few enough cells). */
 int boost_has_cells(const boost_model *m);
+/* boost_margin of n rows xs (row-major, n x d) that differ from one another
+ * only in features j1 and j2 (j2 -1: j1 alone): out[i] the same double as
+ * boost_margin(m, xs + i * d), the leaves added in tree order. With the
+ * cells (and AVX2), each tree's cell on the other features is found once,
+ * from the first row, and four rows at a time gather their two map
+ * entries and their leaf (the counterfactual's candidates, which differ
+ * in frequency and monetary value); else boost_margin_many. Thread-safe. */
+void boost_margin_along(const boost_model *m, const double *xs, size_t n, int j1, int j2,
+                        double *out);
 /* The same from the leaf tables (each leaf's row for the pattern of its
  * path x follows, WIDE_D wide for models of at most 8 features), as
  * boost_shap computed it before the cells; a missing value (NaN) in x is

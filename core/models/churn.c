@@ -328,11 +328,11 @@ rfm_status churn_predict(const churn_model *m, const double *x, double *prob, ch
     return RFM_OK;
 }
 
-rfm_status churn_predict_many(const churn_model *m, const double *x, size_t n, double *prob,
-                              char *err, size_t errlen)
+/* churn_predict_many's rows; j1 >= 0: rows that differ from one another
+ * only in features j1 and j2 (boost_margin_along for a boosted model). */
+static rfm_status predict_rows(const churn_model *m, const double *x, size_t n, int j1, int j2,
+                               double *prob, char *err, size_t errlen)
 {
-    if (!x || !prob)
-        return rfm_fail(err, errlen, RFM_EINVAL, "churn_predict_many: x and prob must not be NULL");
     /* A boosted model's rows go through the trees in blocks (boost_margin_many:
      * the same margins as one by one); each row is checked first and finished
      * as churn_predict does. */
@@ -343,7 +343,9 @@ rfm_status churn_predict_many(const churn_model *m, const double *x, size_t n, d
         while (ok < nb && (st = check_row(m, x + (at + ok) * m->d, err, errlen)) == RFM_OK)
             ok++;
         double eta[BLOCK];
-        if (m->learner == CHURN_BOOSTED)
+        if (m->learner == CHURN_BOOSTED && j1 >= 0)
+            boost_margin_along(m->gbt, x + at * m->d, ok, j1, j2, eta);
+        else if (m->learner == CHURN_BOOSTED)
             boost_margin_many(m->gbt, x + at * m->d, ok, eta);
         else if (ok)
             eta[0] = row_eta(m, x + at * m->d, NULL);
@@ -363,6 +365,14 @@ rfm_status churn_predict_many(const churn_model *m, const double *x, size_t n, d
         at += nb;
     }
     return RFM_OK;
+}
+
+rfm_status churn_predict_many(const churn_model *m, const double *x, size_t n, double *prob,
+                              char *err, size_t errlen)
+{
+    if (!x || !prob)
+        return rfm_fail(err, errlen, RFM_EINVAL, "churn_predict_many: x and prob must not be NULL");
+    return predict_rows(m, x, n, -1, -1, prob, err, errlen);
 }
 
 rfm_status churn_explain(const churn_model *m, const double *x, double *base_value, double *contrib,
@@ -477,9 +487,11 @@ rfm_status churn_counterfactual_at(const churn_model *m, const double *x, double
         return RFM_OK;
     }
     /* The candidates n = 1, 2, ... in order: the first alone (often enough),
-     * the rest in blocks of CF_BLOCK through churn_predict_many (a boosted
-     * model walks its trees for eight rows at once, the cost of about three
-     * walks), each probability the same bits as churn_predict's. */
+     * the rest in blocks of CF_BLOCK, each probability the same bits as
+     * churn_predict's. The candidates of a block differ from one another in
+     * frequency and monetary value only: a boosted model finds each tree's
+     * cell on the other features once for the block and gathers the rest
+     * four candidates at a time (boost_margin_along). */
     enum { CF_BLOCK = 8 };
     double xs[CF_BLOCK * CHURN_MAX_FEATURES], ps[CF_BLOCK];
     double best = INFINITY;
@@ -503,7 +515,7 @@ rfm_status churn_counterfactual_at(const churn_model *m, const double *x, double
         /* A refused candidate ends the scan there, with churn_predict's
          * message, unless one before it crossed the threshold. */
         int upto = nb;
-        if (nb && churn_predict_many(m, xs, (size_t)nb, ps, err, errlen) != RFM_OK)
+        if (nb && predict_rows(m, xs, (size_t)nb, m->i_freq, m->i_mon, ps, err, errlen) != RFM_OK)
             for (upto = 0; upto < nb; upto++)
                 if ((st = churn_predict(m, xs + (size_t)upto * m->d, &ps[upto], err, errlen)) !=
                     RFM_OK)

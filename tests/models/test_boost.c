@@ -372,6 +372,52 @@ static void test_cells_equal_leaf_rows(void **state)
     free(x9), free(x), free(y);
 }
 
+/* boost_margin_along: rows that differ from one another in one or two
+ * features, each the same double as boost_margin of the row (the
+ * counterfactual's candidates are compared with the probability the
+ * server answers for them): any pair of features, 2 to 21 rows (past one
+ * block of 16), values on and beside the thresholds, missing ones. */
+static void test_margin_along(void **state)
+{
+    (void)state;
+    double *x;
+    int *y;
+    size_t n = 1500;
+    boost_model *m = fit_small(n, 5, &x, &y);
+    assert_true(boost_has_cells(m));
+    rfm_rng rng;
+    rfm_rng_seed(&rng, 9);
+    enum { NR = 21 };
+    size_t checked = 0;
+    for (int rep = 0; rep < 2000; rep++) {
+        const double *x0 = x + rfm_rng_below(&rng, n) * D;
+        int j1 = (int)rfm_rng_below(&rng, D), j2 = (int)rfm_rng_below(&rng, D + 1) - 1;
+        size_t nr = 2 + rfm_rng_below(&rng, NR - 1);
+        double xs[NR * D], out[NR];
+        for (size_t i = 0; i < nr; i++) {
+            memcpy(xs + i * D, x0, D * sizeof *x0);
+            for (int j = 0; j < D; j++)
+                if (j == j1 || j == j2) {
+                    double v = x[rfm_rng_below(&rng, n) * D + (size_t)j];
+                    if (!isnan(v) && rfm_rng_below(&rng, 3) == 0)
+                        v = nextafterf((float)v, rfm_rng_below(&rng, 2) ? INFINITY : -INFINITY);
+                    xs[i * D + j] = v;
+                }
+        }
+        boost_margin_along(m, xs, nr, j1, j2, out);
+        for (size_t i = 0; i < nr; i++) {
+            double want = boost_margin_walk(m, xs + i * D);
+            if (memcmp(&want, &out[i], sizeof want) != 0)
+                fail_msg("rep %d row %zu of %zu (features %d, %d): %.17g, the walk %.17g", rep, i,
+                         nr, j1, j2, out[i], want);
+            checked++;
+        }
+    }
+    printf("    %zu rows along one or two features: each the walk's double\n", checked);
+    free(x), free(y);
+    boost_free(m);
+}
+
 /* A model written with jsonout and read back scores and explains the same,
  * through our walk and through XGBoost's reloaded booster. */
 static void test_round_trip(void **state)
@@ -525,6 +571,7 @@ int main(void)
         cmocka_unit_test(test_treeshap),
         cmocka_unit_test(test_wide_rows_equal_narrow),
         cmocka_unit_test(test_cells_equal_leaf_rows),
+        cmocka_unit_test(test_margin_along),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_deterministic_and_refusals),
         cmocka_unit_test(test_recovers_nonlinear_signal),
