@@ -86,16 +86,6 @@ typedef struct {
 #define CELL_ALL_MAX (1u << 18)
 #define CELL_MAP_MAX (1u << 24) /* entries of all the axes' maps */
 #define CELL_WORK_MAX 200000000.0
-typedef struct {
-    uint32_t feat; /* the feature */
-    uint32_t map;  /* offset in cmap: for each place of x on feat (cell_place),
-                    * this tree's interval times its stride */
-} cell_axis;
-
-typedef struct {
-    uint32_t afirst, naxes; /* its cell_axis entries */
-    uint32_t row;           /* its first cell's row */
-} cell_tree;
 
 typedef struct {
     size_t first, nnodes;
@@ -118,12 +108,12 @@ struct boost_model {
     leaf_rule *leaves; /* fast path: every tree's leaves, NULL when deeper */
     shap_node *snode;  /* fast path: every tree's inner nodes */
     double *tab;
-    double *wtab;     /* the same rows WIDE_D wide, NULL when d > WIDE_D */
-    int flat_depth;   /* D of the flat layout, 0 when none (deeper trees) */
-    cell_tree *ctree; /* cells (see cell_axis): NULL when not kept */
-    cell_axis *caxis;
-    uint16_t *cmap;
-    float *uthr;                           /* per feature, every threshold once, ascending */
+    double *wtab;   /* the same rows WIDE_D wide, NULL when d > WIDE_D */
+    int flat_depth; /* D of the flat layout, 0 when none (deeper trees) */
+    uint32_t *crow; /* cells (above): each tree's first row; NULL when not kept */
+    uint16_t *cmap; /* per tree and feature it uses: for each place of x on the
+                     * feature (cell_place), the tree's interval times its stride */
+    float *uthr;    /* per feature, every threshold once, ascending */
     uint32_t uoff[WIDE_D], ucount[WIDE_D]; /* feature j's in uthr */
     uint32_t *coff;                        /* ntrees x WIDE_D: feature f's map in cmap for tree t,
                                             * or 0: the zeros cmap starts with (a feature the
@@ -181,8 +171,7 @@ void boost_free(boost_model *m)
     free(m->dleft), free(m->value), free(m->cover), free(m->xgb_json);
     free(m->leaves), free(m->tab), free(m->wtab), free(m->snode);
     free(m->flat_inner), free(m->flat_leaf);
-    free(m->ctree), free(m->caxis), free(m->cmap), free(m->uthr), free(m->cphi), free(m->cval);
-    free(m->coff);
+    free(m->crow), free(m->cmap), free(m->uthr), free(m->cphi), free(m->cval), free(m->coff);
     free(m);
 }
 
@@ -225,7 +214,7 @@ static double margin_cells(const boost_model *m, const double *x);
 
 double boost_margin(const boost_model *m, const double *x)
 {
-    if (m->ctree) /* a lookup a feature a tree: fewer steps than the walk */
+    if (m->crow) /* a lookup a feature a tree: fewer steps than the walk */
         return margin_cells(m, x);
     if (!m->flat_depth)
         return boost_margin_walk(m, x);
@@ -593,7 +582,7 @@ static inline uint32_t cell_row(const boost_model *m, size_t t, const uint32_t *
 {
     const uint32_t *o = m->coff + t * WIDE_D;
     const uint16_t *c = m->cmap;
-    return m->ctree[t].row + c[o[0] + g[0]] + c[o[1] + g[1]] + c[o[2] + g[2]] + c[o[3] + g[3]] +
+    return m->crow[t] + c[o[0] + g[0]] + c[o[1] + g[1]] + c[o[2] + g[2]] + c[o[3] + g[3]] +
            c[o[4] + g[4]] + c[o[5] + g[5]] + c[o[6] + g[6]] + c[o[7] + g[7]];
 }
 
@@ -630,7 +619,7 @@ static double shap_cells(const boost_model *m, const double *x, double *phi)
 
 double boost_shap(const boost_model *m, const double *x, double *phi)
 {
-    return m->ctree ? shap_cells(m, x, phi) : boost_shap_rows(m, x, phi);
+    return m->crow ? shap_cells(m, x, phi) : boost_shap_rows(m, x, phi);
 }
 
 double boost_shap_rows(const boost_model *m, const double *x, double *phi)
@@ -645,7 +634,7 @@ double boost_shap_narrow(const boost_model *m, const double *x, double *phi)
     return m->leaves ? shap_fast(m, x, phi) : boost_shap_path(m, x, phi);
 }
 
-int boost_has_cells(const boost_model *m) { return m->ctree != NULL; }
+int boost_has_cells(const boost_model *m) { return m->crow != NULL; }
 
 #if defined(__x86_64__)
 /* boost_margin_along with the cells: four rows a vector (lanes), each
@@ -700,7 +689,7 @@ void boost_margin_along(const boost_model *m, const double *xs, size_t n, int j1
                         double *out)
 {
 #if defined(__x86_64__)
-    if (m->ctree && n >= 2 && j1 >= 0 && (size_t)j1 < m->d && j2 < (int)m->d && j2 != j1 &&
+    if (m->crow && n >= 2 && j1 >= 0 && (size_t)j1 < m->d && j2 < (int)m->d && j2 != j1 &&
         __builtin_cpu_supports("avx2")) {
         along_avx2(m, xs, n, j1, j2, out);
         return;
@@ -1089,13 +1078,12 @@ static size_t thresholds_on(const boost_model *m, size_t first, size_t n, size_t
 
 static void cells_free(boost_model *m)
 {
-    free(m->ctree), free(m->caxis), free(m->cmap), free(m->uthr), free(m->cphi), free(m->cval);
-    free(m->coff);
-    m->ctree = NULL, m->caxis = NULL, m->cmap = NULL, m->uthr = NULL;
-    m->cphi = NULL, m->cval = NULL, m->coff = NULL;
+    free(m->crow), free(m->cmap), free(m->uthr), free(m->cphi), free(m->cval), free(m->coff);
+    m->crow = NULL, m->cmap = NULL, m->uthr = NULL, m->cphi = NULL, m->cval = NULL;
+    m->coff = NULL;
 }
 
-/* The cells of every tree (see cell_axis), each explained by tree_shap at
+/* The cells of every tree (see CELL_TREE_MAX), each explained by tree_shap at
  * a point inside it: the thresholds are floats and x is compared as a
  * float, so an interval's lowest float (or the float below the first
  * threshold, or NaN) stands for all of it. Left NULL (the leaf tables
@@ -1120,7 +1108,7 @@ static rfm_status build_cells(boost_model *m, char *err, size_t errlen)
         used += (uint32_t)u;
     }
     /* Sizes, and whether every tree fits. */
-    size_t nax = 0, nmap = 0, rows = 0;
+    size_t nmap = 0, rows = 0;
     double work = 0;
     int fits = 1;
     for (size_t t = 0; t < m->ntrees && fits; t++) {
@@ -1130,7 +1118,7 @@ static rfm_status build_cells(boost_model *m, char *err, size_t errlen)
             size_t u = thresholds_on(m, ts->first, ts->nnodes, f, tmp, &dirs);
             if (!u)
                 continue;
-            nax++, nmap += m->ucount[f] + 2, cells *= u + 1 + (dirs == 3);
+            nmap += m->ucount[f] + 2, cells *= u + 1 + (dirs == 3);
             fits = cells <= CELL_TREE_MAX && isfinite(tmp[0]);
         }
         rows += cells;
@@ -1142,8 +1130,7 @@ static rfm_status build_cells(boost_model *m, char *err, size_t errlen)
         cells_free(m);
         return RFM_OK;
     }
-    m->ctree = malloc(sizeof *m->ctree * m->ntrees);
-    m->caxis = malloc(sizeof *m->caxis * (nax ? nax : 1));
+    m->crow = malloc(sizeof *m->crow * m->ntrees);
     /* cmap: zeros for any place first (most + 2 of them, and one more:
      * boost_margin_along reads each entry as the low half of 32 bits, so
      * one past every map as well), then the axes' maps. */
@@ -1155,21 +1142,21 @@ static rfm_status build_cells(boost_model *m, char *err, size_t errlen)
     m->coff = calloc(m->ntrees * WIDE_D, sizeof *m->coff);
     m->cphi = calloc(rows * WIDE_D, sizeof *m->cphi);
     m->cval = malloc(sizeof *m->cval * rows);
-    if (!m->ctree || !m->caxis || !m->cmap || !m->cphi || !m->cval || !m->coff) {
+    if (!m->crow || !m->cmap || !m->cphi || !m->cval || !m->coff) {
         free(tmp);
         cells_free(m);
         return rfm_fail(err, errlen, RFM_ENOMEM, "boost: out of memory for the cells");
     }
     path_el buf[(BOOST_MAX_DEPTH + 2) * (BOOST_MAX_DEPTH + 3) / 2];
-    size_t ax = 0, mp = zeros, row = 0;
+    size_t mp = zeros, row = 0;
     for (size_t t = 0; t < m->ntrees; t++) {
         const tree_span *ts = &m->trees[t];
-        cell_tree *ct = &m->ctree[t];
-        ct->afirst = (uint32_t)ax, ct->naxes = 0, ct->row = (uint32_t)row;
-        uint32_t stride = 1;
-        /* Each axis: its thresholds (kept in tmp from off on, for the
-         * points below) and its map from the model's places. */
-        size_t off[WIDE_D], cnt[WIDE_D], rad[WIDE_D], used_t = 0;
+        m->crow[t] = (uint32_t)row;
+        uint32_t stride = 1, naxes = 0;
+        /* Each feature the tree uses (an axis): its thresholds (kept in
+         * tmp from off on, for the points below) and its map from the
+         * model's places. */
+        size_t feat[WIDE_D], off[WIDE_D], cnt[WIDE_D], rad[WIDE_D], used_t = 0;
         for (size_t f = 0; f < m->d; f++) {
             size_t u = thresholds_on(m, ts->first, ts->nnodes, f, tmp + used_t, &dirs);
             if (!u)
@@ -1187,22 +1174,20 @@ static rfm_status build_cells(boost_model *m, char *err, size_t errlen)
                 map[p] = (uint16_t)(below * stride);
             }
             map[m->ucount[f] + 1] = (uint16_t)(miss * stride);
-            off[ct->naxes] = used_t, cnt[ct->naxes] = u, rad[ct->naxes] = radix;
-            m->caxis[ax] = (cell_axis){(uint32_t)f, (uint32_t)mp};
+            feat[naxes] = f, off[naxes] = used_t, cnt[naxes] = u, rad[naxes] = radix;
             m->coff[t * WIDE_D + f] = (uint32_t)mp;
             mp += m->ucount[f] + 2;
             stride *= (uint32_t)radix;
-            used_t += u, ax++, ct->naxes++;
+            used_t += u, naxes++;
         }
         for (uint32_t c = 0; c < stride; c++, row++) {
             double x[WIDE_D] = {0}, phi[WIDE_D] = {0};
             uint32_t rest = c;
-            for (uint32_t a = 0; a < ct->naxes; a++) {
-                const cell_axis *ca = &m->caxis[ct->afirst + a];
+            for (uint32_t a = 0; a < naxes; a++) {
                 uint32_t n = (uint32_t)cnt[a], pos = rest % (uint32_t)rad[a];
                 const float *thr = tmp + off[a];
                 rest /= (uint32_t)rad[a];
-                x[ca->feat] = pos > n ? NAN : pos ? thr[pos - 1] : nextafterf(thr[0], -INFINITY);
+                x[feat[a]] = pos > n ? NAN : pos ? thr[pos - 1] : nextafterf(thr[0], -INFINITY);
             }
             tree_shap(m, ts->first, x, phi, 0, 0, buf, 1.0, 1.0, -1);
             memcpy(m->cphi + row * WIDE_D, phi, sizeof phi);
