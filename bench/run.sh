@@ -202,6 +202,7 @@ echo "  /similar_customers under load: in the request-path section above (p99 ta
 N=${BENCH_ANN_N:-200000}
 echo "  synthetic index, $N customers (BENCH_ANN_N=1000000 for the million; its HNSW build takes minutes with Debian's non-SIMD FAISS):"
 "$B/bench/bench_ann" "$N" | sed 's/^/    /'
+[ ! -f models/customer2vec.faiss ] || "$B/bench/bench_ann" --model models/customer2vec.faiss | sed 's/^/  /'
 
 steal
 echo "== churn model on the bundled file"

@@ -30,6 +30,7 @@
 #include <faiss/c_api/index_io_c.h>
 #include <math.h>
 #include <omp.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,9 +65,15 @@ struct ann_index {
      * the last group is padded with zero rows, never returned. */
     float *packed;
     int order; /* ORDER_*: how sgemm sums one inner product (blas_order) */
+    /* Exact index of at most memo_rows rows only (else NULL): row r's
+     * nearest rows as its first query found them (ann_memo), published
+     * once and kept until ann_free; n pointers, NULL until then. */
+    int64_t memo_rows;
+    struct ann_memo *_Atomic *memo;
 };
 
 static rfm_status exact_pack(ann_index *ix, char *err, size_t errlen);
+static void memo_init(ann_index *ix);
 
 /* ------------------------------------------------------------------ */
 /* helpers */
@@ -137,6 +144,10 @@ void ann_free(ann_index *ix)
     free(ix->id_off);
     free(ix->slots);
     free(ix->packed);
+    if (ix->memo)
+        for (int64_t r = 0; r < ix->n; r++)
+            free(atomic_load_explicit(&ix->memo[r], memory_order_relaxed));
+    free(ix->memo);
     free(ix);
 }
 
@@ -148,6 +159,7 @@ void ann_params_default(ann_params *p)
     p->query_threads = 1;
     p->build_threads = 0;
     p->max_fetch = 4096;
+    p->memo_rows = 100000;
 }
 
 const char *ann_check_params(const ann_params *p)
@@ -166,6 +178,8 @@ const char *ann_check_params(const ann_params *p)
         return "build_threads must be in 0..1024";
     if (p->max_fetch < 1)
         return "max_fetch must be >= 1";
+    if (p->memo_rows < 0)
+        return "memo_rows must be >= 0";
     return NULL;
 }
 
@@ -175,6 +189,7 @@ static void apply_params(ann_index *ix, const ann_params *p)
     ix->query_threads = p->query_threads;
     ix->build_threads = p->build_threads;
     ix->max_fetch = p->max_fetch;
+    ix->memo_rows = p->memo_rows;
 }
 
 static rfm_status set_ef_search(ann_index *ix, char *err, size_t errlen)
@@ -282,6 +297,8 @@ rfm_status ann_build(const float *vectors, int64_t n, int dim, const char *const
     st = set_ef_search(ix, err, errlen);
     if (st == RFM_OK)
         st = exact_pack(ix, err, errlen);
+    if (st == RFM_OK)
+        memo_init(ix);
     if (st != RFM_OK)
         goto fail;
     free(xids);
@@ -657,6 +674,111 @@ done:
     return st;
 }
 
+/* ------------------------------------------------------------------ */
+/* memo of customer queries (exact index; see ann.h) */
+
+/* A row's MEMO_LEN most similar rows, itself included, best first, as
+ * search_one's path finds them for any fetch. Each similarity is computed
+ * by the same kernel whatever the fetch, and rows of equal similarity are
+ * ordered by FAISS's rule (the larger row first) by every path; only which
+ * of equal values a fetch keeps at its cut depends on the fetch. So a
+ * query of k whose k-th answer sits at position p is answered here when
+ * sim[p] > sim[p + 1] (bit p of cut): then the rows down to p are exactly
+ * those at least as similar as p's, and any fetch, FAISS's heap or its
+ * reservoir, returns them first in this order. */
+#define MEMO_LEN (ANN_MEMO_K + 2) /* k + 1 with the row itself, + 1 to see the cut */
+struct ann_memo {
+    uint64_t cut; /* bit i: sim[i] > sim[i + 1] */
+    int32_t row[MEMO_LEN];
+    float sim[MEMO_LEN];
+};
+
+/* Without the memory for the table the index searches every query. */
+static void memo_init(ann_index *ix)
+{
+    /* Indexes smaller than a memo's list gain nothing; HNSW's answers
+     * depend on the fetch itself. */
+    if (ix->hnsw || ix->n <= MEMO_LEN || ix->n > ix->memo_rows || ix->n > INT32_MAX)
+        return;
+    ix->memo = calloc((size_t)ix->n, sizeof *ix->memo);
+}
+
+/* Row's memo, made from its unit vector q when it has none yet (the first
+ * made is kept; a thread that lost the race frees its copy). NULL when it
+ * could not be made: the caller searches as without a memo. */
+static const struct ann_memo *memo_get(const ann_index *ix, int64_t row, const float *q)
+{
+    struct ann_memo *m = atomic_load_explicit(&ix->memo[row], memory_order_acquire);
+    if (m || !q)
+        return m;
+    float d[MEMO_LEN + 1];
+    int64_t lab[MEMO_LEN + 1];
+    if (!ix->packed || exact_search(ix, q, MEMO_LEN, d, lab) != 0) {
+        int prev = omp_enter(ix->query_threads);
+        int rc = faiss_Index_search(ix->index, 1, q, MEMO_LEN, d, lab);
+        omp_leave(prev);
+        if (rc)
+            return NULL;
+    }
+    m = malloc(sizeof *m);
+    if (!m)
+        return NULL;
+    m->cut = 0;
+    for (int i = 0; i < MEMO_LEN; i++) {
+        if (lab[i] < 0 || lab[i] >= ix->n) {
+            free(m);
+            return NULL;
+        }
+        m->row[i] = (int32_t)lab[i];
+        m->sim[i] = d[i];
+    }
+    for (int i = 0; i + 1 < MEMO_LEN; i++)
+        if (m->sim[i] > m->sim[i + 1])
+            m->cut |= (uint64_t)1 << i;
+    struct ann_memo *none = NULL;
+    if (!atomic_compare_exchange_strong_explicit(&ix->memo[row], &none, m, memory_order_acq_rel,
+                                                 memory_order_acquire)) {
+        free(m);
+        return none;
+    }
+    return m;
+}
+
+/* The answer search_one(q of row, k, exclude row, keep) gives, from the
+ * memo: 1 and the rows, or 0 when the memo cannot tell (k kept rows not
+ * among its first MEMO_LEN - 1, or a tie at the k-th one's cut). */
+static int memo_answer(const struct ann_memo *m, int64_t row, int k, ann_filter keep, void *ctx,
+                       int64_t *rows, float *sims, int *n_found)
+{
+    int got = 0;
+    for (int i = 0; i + 1 < MEMO_LEN; i++) {
+        int64_t r = m->row[i];
+        if (r == row || (keep && !keep(r, ctx)))
+            continue;
+        rows[got] = r;
+        sims[got] = m->sim[i];
+        if (++got == k) {
+            if (!(m->cut >> i & 1))
+                return 0;
+            *n_found = got;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void ann_memo_stats(const ann_index *ix, int64_t *rows, int64_t *cuts)
+{
+    *rows = *cuts = 0;
+    for (int64_t r = 0; ix->memo && r < ix->n; r++) {
+        const struct ann_memo *m = atomic_load_explicit(&ix->memo[r], memory_order_acquire);
+        if (m) {
+            ++*rows;
+            *cuts += __builtin_popcountll(m->cut);
+        }
+    }
+}
+
 rfm_status ann_search_vector(const ann_index *ix, const float *query, int len, int k,
                              ann_filter keep, void *ctx, int64_t *rows, float *sims, int *n_found,
                              char *err, size_t errlen)
@@ -684,6 +806,11 @@ rfm_status ann_search_vector(const ann_index *ix, const float *query, int len, i
 rfm_status ann_search_row(const ann_index *ix, int64_t row, int k, ann_filter keep, void *ctx,
                           int64_t *rows, float *sims, int *n_found, char *err, size_t errlen)
 {
+    /* A row with a memo has a vector: no need to read it. */
+    int memo = ix->memo && row >= 0 && row < ix->n && k >= 1 && k <= ANN_MEMO_K;
+    const struct ann_memo *m = memo ? memo_get(ix, row, NULL) : NULL;
+    if (m && memo_answer(m, row, k, keep, ctx, rows, sims, n_found))
+        return RFM_OK;
     float q[ANN_MAX_DIM];
     rfm_status st = ann_vector(ix, row, q, err, errlen);
     if (st != RFM_OK)
@@ -695,6 +822,9 @@ rfm_status ann_search_row(const ann_index *ix, int64_t row, int k, ann_filter ke
         return rfm_fail(err, errlen, RFM_EDATA,
                         "customer \"%.200s\" has no embedding (no informative purchases)",
                         row_id(ix, row));
+    if (memo && !m && (m = memo_get(ix, row, q)) &&
+        memo_answer(m, row, k, keep, ctx, rows, sims, n_found))
+        return RFM_OK;
     return search_one(ix, q, k, row, keep, ctx, rows, sims, n_found, err, errlen);
 }
 
@@ -1052,6 +1182,8 @@ rfm_status ann_load(const char *path, const ann_params *p, ann_index **out, char
     st = set_ef_search(ix, err, errlen);
     if (st == RFM_OK)
         st = exact_pack(ix, err, errlen);
+    if (st == RFM_OK)
+        memo_init(ix);
     if (st != RFM_OK)
         goto fail;
     free(idb);

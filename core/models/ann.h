@@ -23,6 +23,15 @@
  * query_threads OpenMP threads (set for the calling thread during the call
  * and restored after).
  *
+ * A customer's query (ann_search_row) on an exact index of at most
+ * memo_rows rows is memoised: its first query keeps the row's
+ * ANN_MEMO_K + 2 best (itself included) as the search found them, and
+ * later queries of that row with k <= ANN_MEMO_K, filtered or not, read
+ * their answer there whenever it is certainly the search's own, rows and
+ * float bits (no tie at the k-th answer's cut; ann.c says why that is
+ * enough); else they search. Up to 280 bytes a queried row, kept until
+ * ann_free; the vectors never change under a loaded index.
+ *
  * Filtering (e.g. by segment) is by over-fetching and filtering: FAISS
  * 1.7.3's C API has no search-with-IDSelector call. On the exact index the
  * fetch grows until k matches are found or every row was seen; on HNSW it
@@ -56,6 +65,7 @@
 #define ANN_MAX_DIM 4096
 #define ANN_MAX_K 10000
 #define ANN_MAX_ID_LEN 1024 /* bytes of one customer id */
+#define ANN_MEMO_K 32       /* most neighbours a customer query answers from its memo */
 
 typedef struct {
     int64_t exact_max; /* exact index up to this many rows, HNSW above; default 100000 */
@@ -64,6 +74,8 @@ typedef struct {
     int query_threads; /* OpenMP threads per query, >= 1; default 1 */
     int build_threads; /* OpenMP threads for building and ann_neighbors_all; 0 = all */
     int64_t max_fetch; /* filtered HNSW search: most candidates fetched; default 4096 */
+    int64_t memo_rows; /* memoise customer queries on exact indexes of at most this many
+                          rows (0: never); default 100000 */
 } ann_params;
 
 /* Keep a candidate row? Nonzero keeps. Called from the searching thread;
@@ -128,6 +140,14 @@ rfm_status ann_search_vector(const ann_index *ix, const float *query, int len, i
  * vector (no embedding). */
 rfm_status ann_search_row(const ann_index *ix, int64_t row, int k, ann_filter keep, void *ctx,
                           int64_t *rows, float *sims, int *n_found, char *err, size_t errlen);
+
+/* The memo of customer queries (exact indexes of at most memo_rows rows):
+ * how many rows have one, and the sum over them of the positions among
+ * their first ANN_MEMO_K + 1 neighbours (the row itself counted) that are
+ * strictly more similar than the next (a query whose k-th answer sits at
+ * such a position is answered from the memo). A scan of every row, for
+ * tests and diagnostics. */
+void ann_memo_stats(const ann_index *ix, int64_t *rows, int64_t *cuts);
 
 /* For evaluation: the k nearest other rows of every row, in one batched
  * search using build_threads. rows/sims are n x k row-major (caller-owned);

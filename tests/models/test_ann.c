@@ -739,6 +739,124 @@ static void test_concurrent_readers(void **state)
     free(x);
 }
 
+/* The memo of customer queries against the same index without one
+ * (memo_rows 0): every answer the same rows and the same float bits, on
+ * the query that makes a row's memo and on the ones that read it, at k on
+ * both sides of ANN_MEMO_K, unfiltered, filtered to a third of the rows,
+ * and (every 25th row) filtered to four rows (past the memo: searched). The fixture has
+ * exact ties (every tenth row repeats the one five before it) and a zero
+ * row (no embedding: RFM_EDATA either way); dimension 8 and 32 (on some
+ * CPUs FAISS searches the second). Then four threads race to make the
+ * memos of a fresh index: the same answers again. */
+typedef struct {
+    const ann_index *ix;
+    int64_t start;
+    int64_t rows[200 * 10];
+    float sims[200 * 10];
+    int fails;
+} memo_job;
+
+static void *memo_reader(void *arg)
+{
+    memo_job *j = arg;
+    char err[RFM_ERRLEN];
+    int nf;
+    for (int i = 0; i < 200; i++)
+        if (ann_search_row(j->ix, j->start + i * 4, 10, NULL, NULL, j->rows + i * 10,
+                           j->sims + i * 10, &nf, err, sizeof err) != RFM_OK ||
+            nf != 10)
+            j->fails++;
+    return NULL;
+}
+
+static void test_memo_equals_search(void **state)
+{
+    (void)state;
+    const int64_t n = 1000;
+    const int dims[] = {8, 32};
+    const int ks[] = {1, 10, ANN_MEMO_K, ANN_MEMO_K + 1};
+    char err[RFM_ERRLEN], err2[RFM_ERRLEN];
+    for (int di = 0; di < 2; di++) {
+        int d = dims[di];
+        float *x = sim_unit_vectors(n, d, 11 + d);
+        for (int64_t r = 10; r < n; r += 10)
+            memcpy(x + (size_t)r * d, x + (size_t)(r - 5) * d, (size_t)d * sizeof *x);
+        memset(x + 17 * (size_t)d, 0, (size_t)d * sizeof *x);
+        char **ids = make_ids(n);
+        ann_params p;
+        ann_params_default(&p);
+        ann_index *memo = NULL, *plain = NULL;
+        assert_int_equal(ann_build(x, n, d, (const char *const *)ids, &p, &memo, err, sizeof err),
+                         RFM_OK);
+        p.memo_rows = 0;
+        assert_int_equal(ann_build(x, n, d, (const char *const *)ids, &p, &plain, err, sizeof err),
+                         RFM_OK);
+        int64_t list[] = {7, 500, 999, 42, -1};
+        int64_t compared = 0;
+        for (int pass = 0; pass < 2; pass++)
+            for (int64_t r = 0; r < n; r++)
+                for (int ki = 0; ki < 4; ki++)
+                    for (int f = 0; f < (r % 25 ? 2 : 3); f++) { /* the 4-row filter: slow */
+                        ann_filter keep = f == 0 ? NULL : f == 1 ? keep_mod3 : keep_listed;
+                        int k = ks[ki], n1 = -1, n2 = -2;
+                        int64_t r1[ANN_MEMO_K + 1], r2[ANN_MEMO_K + 1];
+                        float s1[ANN_MEMO_K + 1], s2[ANN_MEMO_K + 1];
+                        rfm_status a =
+                            ann_search_row(memo, r, k, keep, list, r1, s1, &n1, err, sizeof err);
+                        rfm_status b =
+                            ann_search_row(plain, r, k, keep, list, r2, s2, &n2, err2, sizeof err2);
+                        assert_int_equal(a, b);
+                        if (r == 17) {
+                            assert_int_equal(a, RFM_EDATA);
+                            assert_string_equal(err, err2);
+                            continue;
+                        }
+                        assert_int_equal(a, RFM_OK);
+                        assert_int_equal(n1, n2);
+                        assert_memory_equal(r1, r2, (size_t)n1 * sizeof *r1);
+                        assert_memory_equal(s1, s2, (size_t)n1 * sizeof *s1);
+                        compared++;
+                    }
+        int64_t mrows, cuts, prows, pcuts;
+        ann_memo_stats(memo, &mrows, &cuts);
+        ann_memo_stats(plain, &prows, &pcuts);
+        printf("    dim %d: %lld answers equal; %lld memos, %.1f of %d cuts strict each\n", d,
+               (long long)compared, (long long)mrows, (double)cuts / (double)mrows, ANN_MEMO_K + 1);
+        assert_int_equal(prows, 0);
+        assert_int_equal(mrows, n - 1); /* every row but the zero one */
+        /* Most cuts are strict (a tenth of the rows tie with another): the
+         * answers above were mostly the memo's. */
+        assert_true(cuts > (n - 1) * (ANN_MEMO_K + 1) * 8 / 10);
+
+        ann_free(memo);
+        p.memo_rows = n;
+        assert_int_equal(ann_build(x, n, d, (const char *const *)ids, &p, &memo, err, sizeof err),
+                         RFM_OK);
+        enum { T = 4 };
+        static memo_job jobs[T], seq;
+        pthread_t th[T];
+        for (int t = 0; t < T; t++) {
+            jobs[t] = (memo_job){.ix = memo, .start = 2 + t % 2};
+            assert_int_equal(pthread_create(&th[t], NULL, memo_reader, &jobs[t]), 0);
+        }
+        for (int t = 0; t < T; t++)
+            assert_int_equal(pthread_join(th[t], NULL), 0);
+        for (int t = 0; t < T; t++) {
+            seq = (memo_job){.ix = plain, .start = 2 + t % 2};
+            memo_reader(&seq);
+            assert_int_equal(jobs[t].fails + seq.fails, 0);
+            assert_memory_equal(jobs[t].rows, seq.rows, sizeof seq.rows);
+            assert_memory_equal(jobs[t].sims, seq.sims, sizeof seq.sims);
+        }
+        ann_memo_stats(memo, &mrows, &cuts);
+        assert_int_equal(mrows, 400); /* rows 2, 3, ..., 799, each made once */
+        ann_free(memo);
+        ann_free(plain);
+        free_ids(ids, n);
+        free(x);
+    }
+}
+
 int main(void)
 {
     gsl_set_error_handler_off();
@@ -752,6 +870,7 @@ int main(void)
         cmocka_unit_test(test_roundtrip_hnsw),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_concurrent_readers),
+        cmocka_unit_test(test_memo_equals_search),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
