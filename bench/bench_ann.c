@@ -204,6 +204,7 @@ int main(int argc, char **argv)
     if (!x || !ids)
         die("setup", "out of memory");
     p.exact_max = 100000;
+    p.memo_rows = 0; /* every query searches: these are the search's figures */
     ann_index *h = NULL;
     double t0 = now();
     if (ann_build(x, n, d, (const char *const *)ids, &p, &h, err, sizeof err) != 0)
