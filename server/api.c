@@ -1153,12 +1153,9 @@ static int h_customer(void *user, const json_t *body, char **out, size_t *outlen
     int st = by_id(a, id, asof, &c, &sc, msg, len);
     if (st)
         return st;
-    char day[11], scored[32];
+    char day[11], scored[21];
     date_format(asof, day);
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(scored, sizeof scored, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    date_format_instant((int64_t)time(NULL), scored);
     const txn_features *f = &sc.f;
     /* The figures first, the text after: model_version sits in the middle
      * of the reply but names only the models that answered. */
@@ -1211,10 +1208,8 @@ static int h_customer(void *user, const json_t *body, char **out, size_t *outlen
     put_str(&w, "scored_at", scored);
     JSONW_KEY(&w, "last_event_at");
     if (sc.last_event_at != INT64_MIN) {
-        time_t t = (time_t)sc.last_event_at;
-        char last[32];
-        gmtime_r(&t, &tm);
-        strftime(last, sizeof last, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        char last[21];
+        date_format_instant(sc.last_event_at, last);
         jsonw_str(&w, last);
     } else {
         jsonw_null(&w);

@@ -859,6 +859,14 @@ static enum MHD_Result send_made(struct MHD_Connection *c, request *r, struct MH
     return ret;
 }
 
+/* s into buf of cap bytes, cut to cap - 1 (as snprintf "%s" does). */
+static void copy_cut(char *buf, size_t cap, const char *s)
+{
+    size_t n = strnlen(s, cap - 1);
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+}
+
 static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request *r)
 {
     const http_route *rt = r->rt;
@@ -909,7 +917,7 @@ static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request
             const char *as_of = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "as_of");
             params = json_object();
             char seg[sizeof r->path];
-            snprintf(seg, sizeof seg, "%s", r->param);
+            copy_cut(seg, sizeof seg, r->param);
             utf8_clean(seg);
             json_t *clear = json_string(seg);
             json_t *pid = s->opt->id_key ? id_pseudonym(s->opt->id_key, clear) : NULL;
@@ -918,7 +926,7 @@ static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request
                 json_decref(clear);
             if (as_of) {
                 char a[64];
-                snprintf(a, sizeof a, "%s", as_of);
+                copy_cut(a, sizeof a, as_of);
                 utf8_clean(a);
                 json_object_set_new(params, "as_of", json_string(a));
             }
@@ -1076,14 +1084,6 @@ int http_answer_json(const server_options *opt, const oas_spec *spec, ops *o, co
     int status = run_handler(rt, batch, user, body, reply);
     json_decref(body);
     return status;
-}
-
-/* s into buf of cap bytes, cut to cap - 1 (as snprintf "%s" does). */
-static void copy_cut(char *buf, size_t cap, const char *s)
-{
-    size_t n = strnlen(s, cap - 1);
-    memcpy(buf, s, n);
-    buf[n] = '\0';
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,

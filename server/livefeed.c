@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "api.h"
+#include "date.h"
 #include "hash.h"
 
 #define READ_BATCH 64 /* records a stream takes from the ring at a time */
@@ -48,13 +49,7 @@ struct livefeed {
 
 static int32_t today_utc(void) { return (int32_t)(time(NULL) / 86400); }
 
-static void now_text(char buf[32])
-{
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
+static void now_text(char buf[32]) { date_format_instant((int64_t)time(NULL), buf); }
 
 /* ---- waking the streams ----------------------------------------------- */
 

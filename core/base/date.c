@@ -381,6 +381,25 @@ int32_t date_parse(const char *s, size_t len)
     return d == DATE_AMBIGUOUS ? DATE_NONE : d;
 }
 
+void date_format_instant(int64_t t, char out[21])
+{
+    /* 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z */
+    const int64_t lo = -62167219200LL, hi = 253402300799LL;
+    t = t < lo ? lo : t > hi ? hi : t;
+    int64_t day = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
+    int64_t sec = t - day * 86400;
+    date_format((int32_t)day, out);
+    int v[3] = {(int)(sec / 3600), (int)(sec / 60 % 60), (int)(sec % 60)};
+    char *p = out + 10;
+    *p++ = 'T';
+    for (int k = 0; k < 3; k++) {
+        *p++ = (char)('0' + v[k] / 10);
+        *p++ = (char)('0' + v[k] % 10);
+        *p++ = k < 2 ? ':' : 'Z';
+    }
+    *p = '\0';
+}
+
 void date_format(int32_t day, char out[11])
 {
     int y, m, d;

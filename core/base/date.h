@@ -55,5 +55,10 @@ const char *date_check_pattern(const char *pattern);
 int date_parse_zone(const char *s, int32_t *offset_s);
 /* Format as "YYYY-MM-DD" into out (at least 11 bytes). */
 void date_format(int32_t day, char out[11]);
+/* Format Unix time t (seconds) as UTC "YYYY-MM-DDTHH:MM:SSZ" into out (at
+ * least 21 bytes), as strftime("%Y-%m-%dT%H:%M:%SZ") of gmtime(t) writes
+ * it for years 1000..9999 (earlier years are written with four digits,
+ * 0999; instants outside years 0..9999 are clamped to those years' ends). */
+void date_format_instant(int64_t t, char out[21]);
 
 #endif

@@ -3,6 +3,7 @@
 #include "testutil.h"
 
 #include <string.h>
+#include <time.h>
 
 #include "date.h"
 
@@ -125,6 +126,40 @@ static void test_against_calendar_walk(void **state)
     assert_string_equal(s, "2011-12-09");
 }
 
+/* date_format_instant against libc's gmtime_r + strftime: the edges of
+ * days, months, leap days and the epoch, then 200,000 instants drawn
+ * over years 1000-9999. */
+static void test_format_instant(void **state)
+{
+    (void)state;
+    int64_t edge[] = {0,         -1,         86399,         86400,      951782400,
+                      951868799, 951868800,  4107542399LL,  1323388800, -86400,
+                      -86401,    1700000000, 253402300799LL};
+    char got[21], want[32];
+    struct tm tm;
+    uint64_t x = 0x9E3779B97F4A7C15ULL;
+    const int64_t lo = -30610224000LL, hi = 253402300799LL; /* 1000-01-01, 9999-12-31 */
+    for (int i = 0; i < 200000 + (int)(sizeof edge / sizeof *edge); i++) {
+        int64_t t;
+        if (i < (int)(sizeof edge / sizeof *edge)) {
+            t = edge[i];
+        } else {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            t = lo + (int64_t)(x % (uint64_t)(hi - lo + 1));
+        }
+        time_t tt = (time_t)t;
+        assert_non_null(gmtime_r(&tt, &tm));
+        strftime(want, sizeof want, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        date_format_instant(t, got);
+        if (strcmp(got, want) != 0)
+            fail_msg("instant %lld: %s, libc %s", (long long)t, got, want);
+    }
+    date_format_instant(INT64_MAX, got);
+    assert_string_equal(got, "9999-12-31T23:59:59Z");
+    date_format_instant(INT64_MIN, got);
+    assert_string_equal(got, "0000-01-01T00:00:00Z");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -133,6 +168,7 @@ int main(void)
         cmocka_unit_test(test_auto_forms_and_zones),
         cmocka_unit_test(test_patterns),
         cmocka_unit_test(test_against_calendar_walk),
+        cmocka_unit_test(test_format_instant),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
