@@ -586,11 +586,53 @@ static inline uint32_t cell_row(const boost_model *m, size_t t, const uint32_t *
            c[o[4] + g[4]] + c[o[5] + g[5]] + c[o[6] + g[6]] + c[o[7] + g[7]];
 }
 
+#if defined(__x86_64__)
+#define CELLS_AVX2 1
+/* cell_row with AVX2: the tree's eight map entries gathered at once (32
+ * bits at each: its 16 and the next's, masked off; cmap has one entry of
+ * padding) and summed across the lanes. The same integer row. */
+__attribute__((target("avx2"))) static inline uint32_t cell_row_avx2(const boost_model *m,
+                                                                     size_t t, __m256i g)
+{
+    const __m256i idx =
+        _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(m->coff + t * WIDE_D)), g);
+    const __m256i e = _mm256_and_si256(_mm256_i32gather_epi32((const int *)m->cmap, idx, 2),
+                                       _mm256_set1_epi32(0xffff));
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(e), _mm256_extracti128_si256(e, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return m->crow[t] + (uint32_t)_mm_cvtsi128_si32(s);
+}
+
+__attribute__((target("avx2"))) static double margin_cells_avx2(const boost_model *m,
+                                                                const uint32_t *g)
+{
+    const __m256i gv = _mm256_loadu_si256((const __m256i *)g);
+    double margin = m->base_margin;
+    for (size_t t = 0; t < m->ntrees; t++)
+        margin += m->cval[cell_row_avx2(m, t, gv)];
+    return margin;
+}
+
+/* The rows of trees t0 .. t0 + n - 1 into rows. */
+__attribute__((target("avx2"))) static void rows_avx2(const boost_model *m, const uint32_t *g,
+                                                      size_t t0, size_t n, uint32_t *rows)
+{
+    const __m256i gv = _mm256_loadu_si256((const __m256i *)g);
+    for (size_t i = 0; i < n; i++)
+        rows[i] = cell_row_avx2(m, t0 + i, gv);
+}
+#endif
+
 /* The leaves of x's cells, added in tree order: the walk's double. */
 static double margin_cells(const boost_model *m, const double *x)
 {
     uint32_t g[WIDE_D];
     cell_places(m, x, g);
+#if defined(CELLS_AVX2)
+    if (__builtin_cpu_supports("avx2"))
+        return margin_cells_avx2(m, g);
+#endif
     double margin = m->base_margin;
     for (size_t t = 0; t < m->ntrees; t++)
         margin += m->cval[cell_row(m, t, g)];
@@ -598,19 +640,34 @@ static double margin_cells(const boost_model *m, const double *x)
 }
 
 /* Cells: one row per tree, added whole in tree order; the margin adds the
- * same leaf values in the same order as boost_margin. */
+ * same leaf values in the same order as boost_margin. The rows are found
+ * first (AVX2 where there is, CELL_ROWS_BATCH trees at a time). */
+#define CELL_ROWS_BATCH 64
 static double shap_cells(const boost_model *m, const double *x, double *phi)
 {
-    uint32_t g[WIDE_D];
+    uint32_t g[WIDE_D], rows[CELL_ROWS_BATCH];
     cell_places(m, x, g);
+#if defined(CELLS_AVX2)
+    const int avx2 = __builtin_cpu_supports("avx2");
+#endif
     double a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
     double margin = m->base_margin;
-    for (size_t t = 0; t < m->ntrees; t++) {
-        uint32_t r = cell_row(m, t, g);
-        const double *row = m->cphi + (size_t)r * WIDE_D;
-        a0 += row[0], a1 += row[1], a2 += row[2], a3 += row[3];
-        a4 += row[4], a5 += row[5], a6 += row[6], a7 += row[7];
-        margin += m->cval[r];
+    for (size_t t0 = 0; t0 < m->ntrees; t0 += CELL_ROWS_BATCH) {
+        const size_t nb = m->ntrees - t0 < CELL_ROWS_BATCH ? m->ntrees - t0 : CELL_ROWS_BATCH;
+#if defined(CELLS_AVX2)
+        if (avx2)
+            rows_avx2(m, g, t0, nb, rows);
+        else
+#endif
+            for (size_t i = 0; i < nb; i++)
+                rows[i] = cell_row(m, t0 + i, g);
+        for (size_t i = 0; i < nb; i++) {
+            const uint32_t r = rows[i];
+            const double *row = m->cphi + (size_t)r * WIDE_D;
+            a0 += row[0], a1 += row[1], a2 += row[2], a3 += row[3];
+            a4 += row[4], a5 += row[5], a6 += row[6], a7 += row[7];
+            margin += m->cval[r];
+        }
     }
     const double acc[WIDE_D] = {a0, a1, a2, a3, a4, a5, a6, a7};
     memcpy(phi, acc, m->d * sizeof *phi);
@@ -646,6 +703,7 @@ __attribute__((target("avx2"))) static void along_avx2(const boost_model *m, con
     uint32_t g0[WIDE_D];
     int32_t g1[MAXR], g2[MAXR];
     cell_places(m, xs, g0); /* the first row: every feature but j1 and j2 as all rows */
+    const __m256i g0v = _mm256_loadu_si256((const __m256i *)g0);
     for (size_t at = 0; at < n; at += MAXR) {
         const size_t nb = n - at < MAXR ? n - at : MAXR, nv = (nb + 3) / 4;
         for (size_t i = 0; i < nv * 4; i++) { /* past nb: the last row again */
@@ -665,7 +723,8 @@ __attribute__((target("avx2"))) static void along_avx2(const boost_model *m, con
             const uint32_t *off = m->coff + t * WIDE_D;
             const uint16_t *m1 = m->cmap + off[j1], *m2 = m->cmap + (j2 >= 0 ? off[j2] : 0);
             /* the first row's cell, less its entries on j1 and j2 */
-            const uint32_t fixed = cell_row(m, t, g0) - m1[g0[j1]] - (j2 >= 0 ? m2[g0[j2]] : 0);
+            const uint32_t fixed =
+                cell_row_avx2(m, t, g0v) - m1[g0[j1]] - (j2 >= 0 ? m2[g0[j2]] : 0);
             const __m128i fx = _mm_set1_epi32((int)fixed);
             for (size_t b = 0; b < nv; b++) {
                 /* 32 bits at each entry: its 16 and the next's, masked off */
