@@ -677,10 +677,15 @@ static void test_bad_input(void **state)
     free(x);
 }
 
+/* A reader thread: count (at most 200) customer queries of k = 10, of rows
+ * (start + i stride) % n, through keep (NULL: unfiltered). */
 typedef struct {
     const ann_index *ix;
-    int64_t start;
-    int64_t *rows; /* 100 x 10 */
+    int64_t start, stride;
+    int count;
+    ann_filter keep;
+    int64_t rows[200 * 10];
+    float sims[200 * 10];
     int fails;
 } reader_job;
 
@@ -688,11 +693,10 @@ static void *reader(void *arg)
 {
     reader_job *j = arg;
     char err[RFM_ERRLEN];
-    float sims[10];
     int nf;
-    for (int i = 0; i < 100; i++)
-        if (ann_search_row(j->ix, (j->start + i * 13) % ann_count(j->ix), 10, keep_mod3, NULL,
-                           j->rows + (size_t)i * 10, sims, &nf, err, sizeof err) != RFM_OK ||
+    for (int i = 0; i < j->count; i++)
+        if (ann_search_row(j->ix, (j->start + i * j->stride) % ann_count(j->ix), 10, j->keep, NULL,
+                           j->rows + i * 10, j->sims + i * 10, &nf, err, sizeof err) != RFM_OK ||
             nf != 10)
             j->fails++;
     return NULL;
@@ -713,10 +717,11 @@ static void test_concurrent_readers(void **state)
     assert_int_equal(ann_build(x, n, d, (const char *const *)ids, &p, &ix, err, sizeof err),
                      RFM_OK);
     enum { T = 4 };
-    reader_job jobs[T];
+    static reader_job jobs[T], seq;
     pthread_t th[T];
     for (int t = 0; t < T; t++) {
-        jobs[t] = (reader_job){ix, t * 1000, malloc(1000 * sizeof(int64_t)), 0};
+        jobs[t] = (reader_job){
+            .ix = ix, .start = t * 1000, .stride = 13, .count = 100, .keep = keep_mod3};
         assert_int_equal(pthread_create(&th[t], NULL, reader, &jobs[t]), 0);
     }
     for (int t = 0; t < T; t++)
@@ -724,12 +729,12 @@ static void test_concurrent_readers(void **state)
     /* Same queries again, one at a time: identical answers. */
     int mismatches = 0;
     for (int t = 0; t < T; t++) {
-        reader_job seq = {ix, t * 1000, malloc(1000 * sizeof(int64_t)), 0};
+        seq = jobs[t];
+        seq.fails = 0;
         reader(&seq);
         assert_int_equal(jobs[t].fails + seq.fails, 0);
-        mismatches += memcmp(seq.rows, jobs[t].rows, 1000 * sizeof(int64_t)) != 0;
-        free(seq.rows);
-        free(jobs[t].rows);
+        mismatches += memcmp(seq.rows, jobs[t].rows, 1000 * sizeof *seq.rows) != 0 ||
+                      memcmp(seq.sims, jobs[t].sims, 1000 * sizeof *seq.sims) != 0;
     }
     printf("    %d threads x 100 filtered HNSW searches: %d mismatches with sequential runs\n", T,
            mismatches);
@@ -748,27 +753,6 @@ static void test_concurrent_readers(void **state)
  * row (no embedding: RFM_EDATA either way); dimension 8 and 32 (on some
  * CPUs FAISS searches the second). Then four threads race to make the
  * memos of a fresh index: the same answers again. */
-typedef struct {
-    const ann_index *ix;
-    int64_t start;
-    int64_t rows[200 * 10];
-    float sims[200 * 10];
-    int fails;
-} memo_job;
-
-static void *memo_reader(void *arg)
-{
-    memo_job *j = arg;
-    char err[RFM_ERRLEN];
-    int nf;
-    for (int i = 0; i < 200; i++)
-        if (ann_search_row(j->ix, j->start + i * 4, 10, NULL, NULL, j->rows + i * 10,
-                           j->sims + i * 10, &nf, err, sizeof err) != RFM_OK ||
-            nf != 10)
-            j->fails++;
-    return NULL;
-}
-
 static void test_memo_equals_search(void **state)
 {
     (void)state;
@@ -833,17 +817,17 @@ static void test_memo_equals_search(void **state)
         assert_int_equal(ann_build(x, n, d, (const char *const *)ids, &p, &memo, err, sizeof err),
                          RFM_OK);
         enum { T = 4 };
-        static memo_job jobs[T], seq;
+        static reader_job jobs[T], seq;
         pthread_t th[T];
         for (int t = 0; t < T; t++) {
-            jobs[t] = (memo_job){.ix = memo, .start = 2 + t % 2};
-            assert_int_equal(pthread_create(&th[t], NULL, memo_reader, &jobs[t]), 0);
+            jobs[t] = (reader_job){.ix = memo, .start = 2 + t % 2, .stride = 4, .count = 200};
+            assert_int_equal(pthread_create(&th[t], NULL, reader, &jobs[t]), 0);
         }
         for (int t = 0; t < T; t++)
             assert_int_equal(pthread_join(th[t], NULL), 0);
         for (int t = 0; t < T; t++) {
-            seq = (memo_job){.ix = plain, .start = 2 + t % 2};
-            memo_reader(&seq);
+            seq = (reader_job){.ix = plain, .start = 2 + t % 2, .stride = 4, .count = 200};
+            reader(&seq);
             assert_int_equal(jobs[t].fails + seq.fails, 0);
             assert_memory_equal(jobs[t].rows, seq.rows, sizeof seq.rows);
             assert_memory_equal(jobs[t].sims, seq.sims, sizeof seq.sims);
