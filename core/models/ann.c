@@ -73,7 +73,7 @@ struct ann_index {
 };
 
 static rfm_status exact_pack(ann_index *ix, char *err, size_t errlen);
-static void memo_init(ann_index *ix);
+static rfm_status memo_init(ann_index *ix, char *err, size_t errlen);
 
 /* ------------------------------------------------------------------ */
 /* helpers */
@@ -298,7 +298,7 @@ rfm_status ann_build(const float *vectors, int64_t n, int dim, const char *const
     if (st == RFM_OK)
         st = exact_pack(ix, err, errlen);
     if (st == RFM_OK)
-        memo_init(ix);
+        st = memo_init(ix, err, errlen);
     if (st != RFM_OK)
         goto fail;
     free(xids);
@@ -693,14 +693,18 @@ struct ann_memo {
     float sim[MEMO_LEN];
 };
 
-/* Without the memory for the table the index searches every query. */
-static void memo_init(ann_index *ix)
+/* The table of memos, empty (RFM_ENOMEM without the memory for it). */
+static rfm_status memo_init(ann_index *ix, char *err, size_t errlen)
 {
     /* Indexes smaller than a memo's list gain nothing; HNSW's answers
      * depend on the fetch itself. */
     if (ix->hnsw || ix->n <= MEMO_LEN || ix->n > ix->memo_rows || ix->n > INT32_MAX)
-        return;
+        return RFM_OK;
     ix->memo = calloc((size_t)ix->n, sizeof *ix->memo);
+    if (!ix->memo)
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory for the query memo of %lld rows",
+                        (long long)ix->n);
+    return RFM_OK;
 }
 
 /* Row's memo, made from its unit vector q when it has none yet (the first
@@ -1183,7 +1187,7 @@ rfm_status ann_load(const char *path, const ann_params *p, ann_index **out, char
     if (st == RFM_OK)
         st = exact_pack(ix, err, errlen);
     if (st == RFM_OK)
-        memo_init(ix);
+        st = memo_init(ix, err, errlen);
     if (st != RFM_OK)
         goto fail;
     free(idb);
