@@ -591,17 +591,24 @@ static inline uint32_t cell_row(const boost_model *m, size_t t, const uint32_t *
 /* cell_row with AVX2: the tree's eight map entries gathered at once (32
  * bits at each: its 16 and the next's, masked off; cmap has one entry of
  * padding) and summed across the lanes. The same integer row. */
-__attribute__((target("avx2"))) static inline uint32_t cell_row_avx2(const boost_model *m,
-                                                                     size_t t, __m256i g)
+/* The same with the entries of the lanes lanes leaves at 0 (0xffff keeps
+ * one) left out of the sum. */
+__attribute__((target("avx2"))) static inline uint32_t
+cell_row_lanes(const boost_model *m, size_t t, __m256i g, __m256i lanes)
 {
     const __m256i idx =
         _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(m->coff + t * WIDE_D)), g);
-    const __m256i e = _mm256_and_si256(_mm256_i32gather_epi32((const int *)m->cmap, idx, 2),
-                                       _mm256_set1_epi32(0xffff));
+    const __m256i e = _mm256_and_si256(_mm256_i32gather_epi32((const int *)m->cmap, idx, 2), lanes);
     __m128i s = _mm_add_epi32(_mm256_castsi256_si128(e), _mm256_extracti128_si256(e, 1));
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
     return m->crow[t] + (uint32_t)_mm_cvtsi128_si32(s);
+}
+
+__attribute__((target("avx2"))) static inline uint32_t cell_row_avx2(const boost_model *m, size_t t,
+                                                                     __m256i g)
+{
+    return cell_row_lanes(m, t, g, _mm256_set1_epi32(0xffff));
 }
 
 __attribute__((target("avx2"))) static double margin_cells_avx2(const boost_model *m,
@@ -704,6 +711,11 @@ __attribute__((target("avx2"))) static void along_avx2(const boost_model *m, con
     int32_t g1[MAXR], g2[MAXR];
     cell_places(m, xs, g0); /* the first row: every feature but j1 and j2 as all rows */
     const __m256i g0v = _mm256_loadu_si256((const __m256i *)g0);
+    /* the first row's cell on every feature but j1 and j2 */
+    int32_t keep[WIDE_D];
+    for (int f = 0; f < WIDE_D; f++)
+        keep[f] = f == j1 || f == j2 ? 0 : 0xffff;
+    const __m256i others = _mm256_loadu_si256((const __m256i *)keep);
     for (size_t at = 0; at < n; at += MAXR) {
         const size_t nb = n - at < MAXR ? n - at : MAXR, nv = (nb + 3) / 4;
         for (size_t i = 0; i < nv * 4; i++) { /* past nb: the last row again */
@@ -722,9 +734,7 @@ __attribute__((target("avx2"))) static void along_avx2(const boost_model *m, con
         for (size_t t = 0; t < m->ntrees; t++) {
             const uint32_t *off = m->coff + t * WIDE_D;
             const uint16_t *m1 = m->cmap + off[j1], *m2 = m->cmap + (j2 >= 0 ? off[j2] : 0);
-            /* the first row's cell, less its entries on j1 and j2 */
-            const uint32_t fixed =
-                cell_row_avx2(m, t, g0v) - m1[g0[j1]] - (j2 >= 0 ? m2[g0[j2]] : 0);
+            const uint32_t fixed = cell_row_lanes(m, t, g0v, others);
             const __m128i fx = _mm_set1_epi32((int)fixed);
             for (size_t b = 0; b < nv; b++) {
                 /* 32 bits at each entry: its 16 and the next's, masked off */
