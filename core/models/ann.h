@@ -52,7 +52,8 @@
  * Errors: every FAISS call is checked; a FAISS exception becomes
  * RFM_ELIBRARY with FAISS's message. Nothing here prints or aborts.
  * Thread safety: build/load/free are single-threaded; every const function
- * may be called from many threads at once on one loaded index.
+ * may be called from many threads at once on one loaded index (a customer
+ * query publishes its row's memo with one atomic compare-and-swap).
  */
 #ifndef RFM_ANN_H
 #define RFM_ANN_H
