@@ -702,6 +702,17 @@ static void *reader(void *arg)
     return NULL;
 }
 
+/* The n jobs at once, each on its own thread. */
+static void run_readers(reader_job *jobs, int n)
+{
+    pthread_t th[8];
+    assert_true(n <= 8);
+    for (int t = 0; t < n; t++)
+        assert_int_equal(pthread_create(&th[t], NULL, reader, &jobs[t]), 0);
+    for (int t = 0; t < n; t++)
+        assert_int_equal(pthread_join(th[t], NULL), 0);
+}
+
 static void test_concurrent_readers(void **state)
 {
     (void)state;
@@ -718,14 +729,10 @@ static void test_concurrent_readers(void **state)
                      RFM_OK);
     enum { T = 4 };
     static reader_job jobs[T], seq;
-    pthread_t th[T];
-    for (int t = 0; t < T; t++) {
+    for (int t = 0; t < T; t++)
         jobs[t] = (reader_job){
             .ix = ix, .start = t * 1000, .stride = 13, .count = 100, .keep = keep_mod3};
-        assert_int_equal(pthread_create(&th[t], NULL, reader, &jobs[t]), 0);
-    }
-    for (int t = 0; t < T; t++)
-        assert_int_equal(pthread_join(th[t], NULL), 0);
+    run_readers(jobs, T);
     /* Same queries again, one at a time: identical answers. */
     int mismatches = 0;
     for (int t = 0; t < T; t++) {
@@ -818,13 +825,9 @@ static void test_memo_equals_search(void **state)
                          RFM_OK);
         enum { T = 4 };
         static reader_job jobs[T], seq;
-        pthread_t th[T];
-        for (int t = 0; t < T; t++) {
-            jobs[t] = (reader_job){.ix = memo, .start = 2 + t % 2, .stride = 4, .count = 200};
-            assert_int_equal(pthread_create(&th[t], NULL, reader, &jobs[t]), 0);
-        }
         for (int t = 0; t < T; t++)
-            assert_int_equal(pthread_join(th[t], NULL), 0);
+            jobs[t] = (reader_job){.ix = memo, .start = 2 + t % 2, .stride = 4, .count = 200};
+        run_readers(jobs, T);
         for (int t = 0; t < T; t++) {
             seq = (reader_job){.ix = plain, .start = 2 + t % 2, .stride = 4, .count = 200};
             reader(&seq);
