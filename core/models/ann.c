@@ -596,6 +596,19 @@ static int exact_search(const ann_index *ix, const float *q, int64_t fetch, floa
 /* ------------------------------------------------------------------ */
 /* search */
 
+/* The fetch best rows of unit query q, best first, into d and lab (fetch
+ * + 1 entries each): the exact scan where it applies, else FAISS's search.
+ * 0, or FAISS's error code. */
+static int fetch_best(const ann_index *ix, const float *q, int64_t fetch, float *d, int64_t *lab)
+{
+    if (ix->packed && exact_search(ix, q, fetch, d, lab) == 0)
+        return 0;
+    int prev = omp_enter(ix->query_threads);
+    int rc = faiss_Index_search(ix->index, 1, q, fetch, d, lab);
+    omp_leave(prev);
+    return rc;
+}
+
 /* Results one search keeps on the stack; larger fetches (filters on big
  * indexes) are allocated. */
 #define STACK_FETCH 512
@@ -642,14 +655,10 @@ static rfm_status search_one(const ann_index *ix, const float *q, int k, int64_t
                 goto done;
             }
         }
-        if (!ix->packed || exact_search(ix, q, fetch, d, lab) != 0) {
-            int prev = omp_enter(ix->query_threads);
-            int rc = faiss_Index_search(ix->index, 1, q, fetch, d, lab);
-            omp_leave(prev);
-            if (rc) {
-                st = faiss_fail(err, errlen, rc, "search");
-                goto done;
-            }
+        int rc = fetch_best(ix, q, fetch, d, lab);
+        if (rc) {
+            st = faiss_fail(err, errlen, rc, "search");
+            goto done;
         }
         got = 0;
         for (int64_t i = 0; i < fetch && got < k; i++) {
@@ -717,13 +726,8 @@ static const struct ann_memo *memo_get(const ann_index *ix, int64_t row, const f
         return m;
     float d[MEMO_LEN + 1];
     int64_t lab[MEMO_LEN + 1];
-    if (!ix->packed || exact_search(ix, q, MEMO_LEN, d, lab) != 0) {
-        int prev = omp_enter(ix->query_threads);
-        int rc = faiss_Index_search(ix->index, 1, q, MEMO_LEN, d, lab);
-        omp_leave(prev);
-        if (rc)
-            return NULL;
-    }
+    if (fetch_best(ix, q, MEMO_LEN, d, lab))
+        return NULL;
     m = malloc(sizeof *m);
     if (!m)
         return NULL;
