@@ -68,6 +68,17 @@ static void die(const char *what, const char *err)
     exit(1);
 }
 
+/* One line of nq query times t (microseconds; sorted here): p50, p99, mean. */
+static void summary(const char *label, double *t, int64_t nq)
+{
+    qsort(t, (size_t)nq, sizeof *t, cmp_double);
+    double mean = 0;
+    for (int64_t i = 0; i < nq; i++)
+        mean += t[i];
+    printf("  %-34s p50 %7.2f us  p99 %7.2f us  mean %7.2f us  (%lld queries, 1 thread)\n", label,
+           t[nq / 2], t[nq * 99 / 100], mean / (double)nq, (long long)nq);
+}
+
 /* Latency of nq customer queries (k = 10), in microseconds. */
 static void latency(const ann_index *ix, int nq, ann_filter keep, const char *label)
 {
@@ -85,12 +96,7 @@ static void latency(const ann_index *ix, int nq, ann_filter keep, const char *la
             die("search", err);
         t[i] = (now() - t0) * 1e6;
     }
-    qsort(t, (size_t)nq, sizeof *t, cmp_double);
-    double mean = 0;
-    for (int i = 0; i < nq; i++)
-        mean += t[i];
-    printf("  %-34s p50 %7.1f us  p99 %7.1f us  mean %7.1f us  (%d queries, 1 thread)\n", label,
-           t[nq / 2], t[(nq * 99) / 100], mean / nq, nq);
+    summary(label, t, nq);
     free(t);
 }
 
@@ -167,15 +173,8 @@ static int trained(const char *path)
     ann_memo_stats(ix, &memos, &cuts);
     printf("%s: %lld x %d, every customer queried twice (k=10, 1 thread)\n", path, (long long)n,
            ann_dim(ix));
-    for (int w = 0; w < 2; w++) {
-        qsort(t[w], (size_t)nq, sizeof(double), cmp_double);
-        double mean = 0;
-        for (int64_t i = 0; i < nq; i++)
-            mean += t[w][i];
-        printf("  %-22s p50 %7.2f us  p99 %7.2f us  mean %7.2f us  (%lld queries)\n",
-               w ? "second (the memo):" : "first (the scan):", t[w][nq / 2], t[w][nq * 99 / 100],
-               mean / (double)nq, (long long)nq);
-    }
+    summary("first (the scan), k=10:", t[0], nq);
+    summary("second (the memo), k=10:", t[1], nq);
     printf("  memos %lld, strict cuts %.1f of %d each (k=10 reads the memo when its cut is)\n",
            (long long)memos, memos ? (double)cuts / (double)memos : 0.0, ANN_MEMO_K + 1);
     free(t[0]);
