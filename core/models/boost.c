@@ -588,46 +588,70 @@ static inline uint32_t cell_row(const boost_model *m, size_t t, const uint32_t *
 
 #if defined(__x86_64__)
 #define CELLS_AVX2 1
-/* cell_row with AVX2: the tree's eight map entries gathered at once (32
- * bits at each: its 16 and the next's, masked off; cmap has one entry of
- * padding) and summed across the lanes. The same integer row. */
-/* The same with the entries of the lanes lanes leaves at 0 (0xffff keeps
- * one) left out of the sum. */
-__attribute__((target("avx2"))) static inline uint32_t
-cell_row_lanes(const boost_model *m, size_t t, __m256i g, __m256i lanes)
+/* The sum of the eight 32-bit lanes. */
+__attribute__((target("avx2"))) static inline uint32_t hsum8_avx2(__m256i e)
 {
-    const __m256i idx =
-        _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(m->coff + t * WIDE_D)), g);
-    const __m256i e = _mm256_and_si256(_mm256_i32gather_epi32((const int *)m->cmap, idx, 2), lanes);
     __m128i s = _mm_add_epi32(_mm256_castsi256_si128(e), _mm256_extracti128_si256(e, 1));
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-    return m->crow[t] + (uint32_t)_mm_cvtsi128_si32(s);
+    return (uint32_t)_mm_cvtsi128_si32(s);
 }
 
+/* Tree t's eight map entries for the places g, gathered at once (32 bits at
+ * each: its 16 and the next's, masked off; cmap has one entry of padding). */
+__attribute__((target("avx2"))) static inline __m256i cell_entries_avx2(const boost_model *m,
+                                                                        size_t t, __m256i g)
+{
+    const __m256i idx =
+        _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(m->coff + t * WIDE_D)), g);
+    return _mm256_and_si256(_mm256_i32gather_epi32((const int *)m->cmap, idx, 2),
+                            _mm256_set1_epi32(0xffff));
+}
+
+/* cell_row with AVX2: the entries summed across the lanes. The same row. */
 __attribute__((target("avx2"))) static inline uint32_t cell_row_avx2(const boost_model *m, size_t t,
                                                                      __m256i g)
 {
-    return cell_row_lanes(m, t, g, _mm256_set1_epi32(0xffff));
+    return m->crow[t] + hsum8_avx2(cell_entries_avx2(m, t, g));
 }
 
-__attribute__((target("avx2"))) static double margin_cells_avx2(const boost_model *m,
-                                                                const uint32_t *g)
-{
-    const __m256i gv = _mm256_loadu_si256((const __m256i *)g);
-    double margin = m->base_margin;
-    for (size_t t = 0; t < m->ntrees; t++)
-        margin += m->cval[cell_row_avx2(m, t, gv)];
-    return margin;
-}
-
-/* The rows of trees t0 .. t0 + n - 1 into rows. */
+/* The rows of trees t0 .. t0 + n - 1 into rows: four trees' entries summed
+ * at once (two rounds of horizontal adds, then the halves), the rest one by
+ * one. The same integer rows as cell_row_avx2. */
 __attribute__((target("avx2"))) static void rows_avx2(const boost_model *m, const uint32_t *g,
                                                       size_t t0, size_t n, uint32_t *rows)
 {
     const __m256i gv = _mm256_loadu_si256((const __m256i *)g);
-    for (size_t i = 0; i < n; i++)
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const size_t t = t0 + i;
+        const __m256i h = _mm256_hadd_epi32(
+            _mm256_hadd_epi32(cell_entries_avx2(m, t, gv), cell_entries_avx2(m, t + 1, gv)),
+            _mm256_hadd_epi32(cell_entries_avx2(m, t + 2, gv), cell_entries_avx2(m, t + 3, gv)));
+        const __m128i s =
+            _mm_add_epi32(_mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1)),
+                          _mm_loadu_si128((const __m128i *)(m->crow + t)));
+        _mm_storeu_si128((__m128i *)(rows + i), s);
+    }
+    for (; i < n; i++)
         rows[i] = cell_row_avx2(m, t0 + i, gv);
+}
+
+/* The leaves of the cells, added in tree order, the rows found a batch of
+ * trees at a time. */
+__attribute__((target("avx2"))) static double margin_cells_avx2(const boost_model *m,
+                                                                const uint32_t *g)
+{
+    enum { BATCH = 64 };
+    uint32_t rows[BATCH];
+    double margin = m->base_margin;
+    for (size_t t0 = 0; t0 < m->ntrees; t0 += BATCH) {
+        const size_t nb = m->ntrees - t0 < BATCH ? m->ntrees - t0 : BATCH;
+        rows_avx2(m, g, t0, nb, rows);
+        for (size_t i = 0; i < nb; i++)
+            margin += m->cval[rows[i]];
+    }
+    return margin;
 }
 #endif
 
@@ -701,72 +725,116 @@ double boost_shap_narrow(const boost_model *m, const double *x, double *phi)
 int boost_has_cells(const boost_model *m) { return m->crow != NULL; }
 
 #if defined(__x86_64__)
-/* boost_margin_along with the cells: four rows a vector (lanes), each
- * tree's two map entries and its leaf gathered for the four at once. */
-__attribute__((target("avx2"))) static void along_avx2(const boost_model *m, const double *xs,
-                                                       size_t n, int j1, int j2, double *out)
+/* boost_margin_along_until with the cells. One pass over the trees gives
+ * the first row's margin (its cells, as margin_cells_avx2 finds them) and
+ * each tree's row on every feature but j1 and j2 (fixed: the same for all
+ * rows); then each further pass takes up to ALONG_PASS rows, four a vector:
+ * one gather brings the four rows' map entries on j1 and on j2, another
+ * their leaves. */
+enum { ALONG_PASS = 8 };
+__attribute__((target("avx2"))) static size_t along_avx2(const boost_model *m, const double *xs,
+                                                         size_t n, int j1, int j2, double stop,
+                                                         uint32_t *fixed, double *out)
 {
-    enum { MAXR = 16 };
     uint32_t g0[WIDE_D];
-    int32_t g1[MAXR], g2[MAXR];
-    cell_places(m, xs, g0); /* the first row: every feature but j1 and j2 as all rows */
+    cell_places(m, xs, g0);
     const __m256i g0v = _mm256_loadu_si256((const __m256i *)g0);
-    /* the first row's cell on every feature but j1 and j2 */
     int32_t keep[WIDE_D];
     for (int f = 0; f < WIDE_D; f++)
         keep[f] = f == j1 || f == j2 ? 0 : 0xffff;
     const __m256i others = _mm256_loadu_si256((const __m256i *)keep);
-    for (size_t at = 0; at < n; at += MAXR) {
-        const size_t nb = n - at < MAXR ? n - at : MAXR, nv = (nb + 3) / 4;
+    double margin = m->base_margin;
+    for (size_t t = 0; t < m->ntrees; t++) {
+        const __m256i e = cell_entries_avx2(m, t, g0v);
+        /* both sums at once: lane 0 the other features', lane 2 all */
+        const __m256i h = _mm256_hadd_epi32(_mm256_and_si256(e, others), e);
+        __m128i s = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+        s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+        fixed[t] = m->crow[t] + (uint32_t)_mm_cvtsi128_si32(s);
+        margin += m->cval[m->crow[t] + (uint32_t)_mm_extract_epi32(s, 2)];
+    }
+    out[0] = margin;
+    size_t done = 1;
+    if (margin < stop)
+        return done;
+    /* Lanes 0-3 look up j1 for four rows, lanes 4-7 j2 (nothing without j2). */
+    const int j2l = j2 >= 0 ? j2 : j1, k2 = j2 >= 0 ? 0xffff : 0;
+    const __m256i sel = _mm256_setr_epi32(j1, j1, j1, j1, j2l, j2l, j2l, j2l);
+    const __m256i keep2 = _mm256_setr_epi32(0xffff, 0xffff, 0xffff, 0xffff, k2, k2, k2, k2);
+    while (done < n) {
+        const size_t nb = n - done < ALONG_PASS ? n - done : ALONG_PASS, nv = (nb + 3) / 4;
+        int32_t gp[2 * ALONG_PASS];           /* per vector: four places on j1, four on j2 */
         for (size_t i = 0; i < nv * 4; i++) { /* past nb: the last row again */
-            const double *xi = xs + (at + (i < nb ? i : nb - 1)) * m->d;
-            g1[i] = (int32_t)cell_place(m, (size_t)j1, (float)xi[j1]);
-            g2[i] = j2 >= 0 ? (int32_t)cell_place(m, (size_t)j2, (float)xi[j2]) : 0;
+            const double *xi = xs + (done + (i < nb ? i : nb - 1)) * m->d;
+            gp[(i / 4) * 8 + i % 4] = (int32_t)cell_place(m, (size_t)j1, (float)xi[j1]);
+            gp[(i / 4) * 8 + 4 + i % 4] =
+                j2 >= 0 ? (int32_t)cell_place(m, (size_t)j2, (float)xi[j2]) : 0;
         }
-        __m256d acc[MAXR / 4];
-        __m128i v1[MAXR / 4], v2[MAXR / 4];
+        __m256d acc[ALONG_PASS / 4];
+        __m256i gv[ALONG_PASS / 4];
         for (size_t b = 0; b < nv; b++) {
             acc[b] = _mm256_set1_pd(m->base_margin);
-            v1[b] = _mm_loadu_si128((const __m128i *)(g1 + 4 * b));
-            v2[b] = _mm_loadu_si128((const __m128i *)(g2 + 4 * b));
+            gv[b] = _mm256_loadu_si256((const __m256i *)(gp + 8 * b));
         }
-        const __m128i low = _mm_set1_epi32(0xffff);
         for (size_t t = 0; t < m->ntrees; t++) {
-            const uint32_t *off = m->coff + t * WIDE_D;
-            const uint16_t *m1 = m->cmap + off[j1], *m2 = m->cmap + (j2 >= 0 ? off[j2] : 0);
-            const uint32_t fixed = cell_row_lanes(m, t, g0v, others);
-            const __m128i fx = _mm_set1_epi32((int)fixed);
+            const __m256i offs = _mm256_permutevar8x32_epi32(
+                _mm256_loadu_si256((const __m256i *)(m->coff + t * WIDE_D)), sel);
+            const __m128i fx = _mm_set1_epi32((int)fixed[t]);
             for (size_t b = 0; b < nv; b++) {
                 /* 32 bits at each entry: its 16 and the next's, masked off */
-                __m128i e1 = _mm_and_si128(_mm_i32gather_epi32((const int *)m1, v1[b], 2), low);
-                __m128i e2 = _mm_and_si128(_mm_i32gather_epi32((const int *)m2, v2[b], 2), low);
-                __m128i r = _mm_add_epi32(fx, _mm_add_epi32(e1, e2));
+                const __m256i e = _mm256_and_si256(
+                    _mm256_i32gather_epi32((const int *)m->cmap, _mm256_add_epi32(offs, gv[b]), 2),
+                    keep2);
+                const __m128i r = _mm_add_epi32(
+                    fx, _mm_add_epi32(_mm256_castsi256_si128(e), _mm256_extracti128_si256(e, 1)));
                 acc[b] = _mm256_add_pd(acc[b], _mm256_i32gather_pd(m->cval, r, 8));
             }
         }
+        int below = 0;
         for (size_t b = 0; b < nv; b++) {
             double v[4];
             _mm256_storeu_pd(v, acc[b]);
-            for (size_t l = 0; l < 4 && 4 * b + l < nb; l++)
-                out[at + 4 * b + l] = v[l];
+            for (size_t l = 0; l < 4 && 4 * b + l < nb; l++) {
+                out[done + 4 * b + l] = v[l];
+                below |= v[l] < stop;
+            }
         }
+        done += nb;
+        if (below)
+            break;
     }
+    return done;
 }
 #endif
 
-void boost_margin_along(const boost_model *m, const double *xs, size_t n, int j1, int j2,
-                        double *out)
+size_t boost_margin_along_until(const boost_model *m, const double *xs, size_t n, int j1, int j2,
+                                double stop, double *out)
 {
 #if defined(__x86_64__)
-    if (m->crow && n >= 2 && j1 >= 0 && (size_t)j1 < m->d && j2 < (int)m->d && j2 != j1 &&
+    enum { FIXED_STACK = 1024 }; /* trees whose fixed rows fit on the stack */
+    if (m->crow && n >= 1 && j1 >= 0 && (size_t)j1 < m->d && j2 < (int)m->d && j2 != j1 &&
         __builtin_cpu_supports("avx2")) {
-        along_avx2(m, xs, n, j1, j2, out);
-        return;
+        uint32_t buf[FIXED_STACK];
+        uint32_t *fixed = m->ntrees <= FIXED_STACK ? buf : malloc(m->ntrees * sizeof *fixed);
+        if (fixed) {
+            size_t done = along_avx2(m, xs, n, j1, j2, stop, fixed, out);
+            if (fixed != buf)
+                free(fixed);
+            return done;
+        }
     }
 #else
     (void)j1, (void)j2;
 #endif
+    (void)stop;
     boost_margin_many(m, xs, n, out);
+    return n;
+}
+
+void boost_margin_along(const boost_model *m, const double *xs, size_t n, int j1, int j2,
+                        double *out)
+{
+    boost_margin_along_until(m, xs, n, j1, j2, -INFINITY, out);
 }
 
 double boost_shap_path(const boost_model *m, const double *x, double *phi)

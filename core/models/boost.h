@@ -134,6 +134,15 @@ int boost_has_cells(const boost_model *m);
  * in frequency and monetary value); else boost_margin_many. Thread-safe. */
 void boost_margin_along(const boost_model *m, const double *xs, size_t n, int j1, int j2,
                         double *out);
+/* The same for rows searched in order for a margin below stop: out[0 .. r)
+ * for the r returned, which is n, or fewer when one of out[0 .. r) is below
+ * stop (the rows after it are left; -INFINITY: every row). The first row
+ * comes alone, then up to eight at a time, and with the cells each tree's
+ * cell on the other features is found once a call, so a search that ends
+ * early pays for few rows and one that goes on for all of them pays for it
+ * once (the counterfactual's candidates). Thread-safe. */
+size_t boost_margin_along_until(const boost_model *m, const double *xs, size_t n, int j1, int j2,
+                                double stop, double *out);
 /* The same from the leaf tables (each leaf's row for the pattern of its
  * path x follows, WIDE_D wide for models of at most 8 features), as
  * boost_shap computed it before the cells; a missing value (NaN) in x is

@@ -329,40 +329,57 @@ rfm_status churn_predict(const churn_model *m, const double *x, double *prob, ch
 }
 
 /* churn_predict_many's rows; j1 >= 0: rows that differ from one another
- * only in features j1 and j2 (boost_margin_along for a boosted model). */
+ * only in features j1 and j2 (boost_margin_along_until for a boosted
+ * model). The rows are predicted in order up to the first whose
+ * probability is below t_stop (-INFINITY: all of them), possibly a few
+ * past it; *done is how many prob holds. */
 static rfm_status predict_rows(const churn_model *m, const double *x, size_t n, int j1, int j2,
-                               double *prob, char *err, size_t errlen)
+                               double t_stop, double *prob, size_t *done, char *err, size_t errlen)
 {
     /* A boosted model's rows go through the trees in blocks (boost_margin_many:
      * the same margins as one by one); each row is checked first and finished
-     * as churn_predict does. */
+     * as churn_predict does. A margin at or above eta_stop gives a probability
+     * of at least t_stop (the bound leaves room for the rounding of the
+     * logarithm and of sigmoid; +INFINITY, every block a stop, where the
+     * threshold is too near 0 or 1 for that). */
     enum { BLOCK = 256 };
+    double eta_stop = -INFINITY;
+    if (t_stop > -INFINITY)
+        eta_stop =
+            t_stop >= 1e-6 && t_stop <= 1 - 1e-6 ? log(t_stop / (1 - t_stop)) + 1e-6 : INFINITY;
+    *done = 0;
     for (size_t at = 0; at < n;) {
         size_t nb = m->learner == CHURN_BOOSTED ? (n - at < BLOCK ? n - at : BLOCK) : 1, ok = 0;
         rfm_status st = RFM_OK;
         while (ok < nb && (st = check_row(m, x + (at + ok) * m->d, err, errlen)) == RFM_OK)
             ok++;
         double eta[BLOCK];
+        size_t got = ok;
         if (m->learner == CHURN_BOOSTED && j1 >= 0)
-            boost_margin_along(m->gbt, x + at * m->d, ok, j1, j2, eta);
+            got = boost_margin_along_until(m->gbt, x + at * m->d, ok, j1, j2, eta_stop, eta);
         else if (m->learner == CHURN_BOOSTED)
             boost_margin_many(m->gbt, x + at * m->d, ok, eta);
         else if (ok)
             eta[0] = row_eta(m, x + at * m->d, NULL);
-        for (size_t i = 0; i < ok; i++) {
+        int below = 0;
+        for (size_t i = 0; i < got; i++) {
             if (isnan(eta[i])) {
                 st = eta_not_finite(m, err, errlen);
                 ok = i;
                 break;
             }
             prob[at + i] = sigmoid(clamp_eta(eta[i]));
+            below |= prob[at + i] < t_stop;
         }
-        if (st != RFM_OK) {
+        if (st != RFM_OK && ok <= got) {
             char msg[RFM_ERRLEN];
             snprintf(msg, sizeof msg, "%s", err ? err : "");
             return rfm_fail(err, errlen, st, "row %zu: %s", at + ok, msg);
         }
-        at += nb;
+        at += got;
+        *done = at;
+        if (below)
+            break;
     }
     return RFM_OK;
 }
@@ -372,7 +389,8 @@ rfm_status churn_predict_many(const churn_model *m, const double *x, size_t n, d
 {
     if (!x || !prob)
         return rfm_fail(err, errlen, RFM_EINVAL, "churn_predict_many: x and prob must not be NULL");
-    return predict_rows(m, x, n, -1, -1, prob, err, errlen);
+    size_t done;
+    return predict_rows(m, x, n, -1, -1, -INFINITY, prob, &done, err, errlen);
 }
 
 rfm_status churn_explain(const churn_model *m, const double *x, double *base_value, double *contrib,
@@ -486,19 +504,19 @@ rfm_status churn_counterfactual_at(const churn_model *m, const double *x, double
         *res = r;
         return RFM_OK;
     }
-    /* The candidates n = 1, 2, ... in order: the first alone (often enough),
-     * the rest in blocks of CF_BLOCK, each probability the same bits as
-     * churn_predict's. The candidates of a block differ from one another in
-     * frequency and monetary value only: a boosted model finds each tree's
-     * cell on the other features once for the block and gathers the rest
-     * four candidates at a time (boost_margin_along). */
-    enum { CF_BLOCK = 8 };
+    /* The candidates n = 1, 2, ... in order, CF_BLOCK at a time, each
+     * probability the same bits as churn_predict's. The candidates differ
+     * from one another in frequency and monetary value only: a boosted
+     * model finds each tree's cell on the other features once for a block,
+     * with the first candidate, then takes the rest eight at a time up to
+     * the first below the threshold (boost_margin_along_until). */
+    enum { CF_BLOCK = 16 };
     double xs[CF_BLOCK * CHURN_MAX_FEATURES], ps[CF_BLOCK];
     double best = INFINITY;
     r.kind = CHURN_CF_NONE;
     int stop = 0;
     for (int k0 = 1; k0 <= n_max && !stop && r.kind == CHURN_CF_NONE;) {
-        int want = k0 == 1 ? 1 : (n_max - k0 + 1 < CF_BLOCK ? n_max - k0 + 1 : CF_BLOCK), nb = 0;
+        int want = n_max - k0 + 1 < CF_BLOCK ? n_max - k0 + 1 : CF_BLOCK, nb = 0;
         for (; nb < want; nb++) {
             double *xn = xs + (size_t)nb * m->d;
             int k = k0 + nb;
@@ -514,12 +532,20 @@ rfm_status churn_counterfactual_at(const churn_model *m, const double *x, double
         }
         /* A refused candidate ends the scan there, with churn_predict's
          * message, unless one before it crossed the threshold. */
-        int upto = nb;
-        if (nb && predict_rows(m, xs, (size_t)nb, m->i_freq, m->i_mon, ps, err, errlen) != RFM_OK)
+        size_t done = (size_t)nb;
+        int upto = nb, refused = 0;
+        if (nb && predict_rows(m, xs, (size_t)nb, m->i_freq, m->i_mon, t, ps, &done, err, errlen) !=
+                      RFM_OK) {
             for (upto = 0; upto < nb; upto++)
                 if ((st = churn_predict(m, xs + (size_t)upto * m->d, &ps[upto], err, errlen)) !=
                     RFM_OK)
                     break;
+            refused = upto < nb;
+        } else {
+            upto = (int)done;
+            if (upto < nb)
+                stop = 0; /* the rows past the stop come again in the next block */
+        }
         for (int i = 0; i < upto; i++) {
             if (ps[i] < t) {
                 r.kind = CHURN_CF_PURCHASES;
@@ -530,9 +556,9 @@ rfm_status churn_counterfactual_at(const churn_model *m, const double *x, double
             }
             best = fmin(best, ps[i]);
         }
-        if (upto < nb && r.kind == CHURN_CF_NONE)
+        if (refused && r.kind == CHURN_CF_NONE)
             return st;
-        k0 += nb;
+        k0 += upto;
     }
     if (r.kind == CHURN_CF_NONE && isfinite(best))
         r.probability_after = best;

@@ -388,7 +388,7 @@ static void test_margin_along(void **state)
     rfm_rng rng;
     rfm_rng_seed(&rng, 9);
     enum { NR = 21 };
-    size_t checked = 0;
+    size_t checked = 0, stopped = 0;
     for (int rep = 0; rep < 2000; rep++) {
         const double *x0 = x + rfm_rng_below(&rng, n) * D;
         int j1 = (int)rfm_rng_below(&rng, D), j2 = (int)rfm_rng_below(&rng, D + 1) - 1;
@@ -405,15 +405,35 @@ static void test_margin_along(void **state)
                 }
         }
         boost_margin_along(m, xs, nr, j1, j2, out);
+        double want[NR];
         for (size_t i = 0; i < nr; i++) {
-            double want = boost_margin_walk(m, xs + i * D);
-            if (memcmp(&want, &out[i], sizeof want) != 0)
+            want[i] = boost_margin_walk(m, xs + i * D);
+            if (memcmp(&want[i], &out[i], sizeof want[i]) != 0)
                 fail_msg("rep %d row %zu of %zu (features %d, %d): %.17g, the walk %.17g", rep, i,
-                         nr, j1, j2, out[i], want);
+                         nr, j1, j2, out[i], want[i]);
             checked++;
         }
+        /* Searched for a margin below a stop (one of the rows' own, or
+         * none): the rows up to the first below it, each the walk's double,
+         * and at most a pass of eight past it; all rows when none is. */
+        size_t pick = rfm_rng_below(&rng, nr + 1);
+        double stop = pick == nr ? -INFINITY : want[pick], got[NR];
+        size_t r = boost_margin_along_until(m, xs, nr, j1, j2, stop, got);
+        size_t first = nr;
+        for (size_t i = 0; i < nr && first == nr; i++)
+            if (want[i] < stop)
+                first = i;
+        assert_true(r >= 1 && r <= nr);
+        assert_true(r >= (first < nr ? first + 1 : nr));
+        assert_true(r <= first + 1 + 8 || r == nr);
+        assert_memory_equal(got, want, r * sizeof *got);
+        if (r < nr)
+            stopped++;
     }
-    printf("    %zu rows along one or two features: each the walk's double\n", checked);
+    assert_true(stopped > 0);
+    printf("    %zu rows along one or two features: each the walk's double; %zu searches "
+           "stopped early\n",
+           checked, stopped);
     free(x), free(y);
     boost_free(m);
 }

@@ -1204,6 +1204,7 @@ static void test_boosted_model_file(void **state)
     assert_int_equal(info.learner, CHURN_BOOSTED);
     assert_int_equal(info.d, R);
     double add = 0;
+    size_t cf_kinds[4] = {0}, cf_found_past_8 = 0;
     for (size_t i = 0; i < 300; i++) {
         double b1, b2, c1[R], c2[R], l1, l2, p1, p2;
         assert_int_equal(churn_explain(m, x + i * R, &b1, c1, &l1, &p1, err, sizeof err), RFM_OK);
@@ -1219,14 +1220,19 @@ static void test_boosted_model_file(void **state)
         for (int k = 0; k < R; k++)
             sum += c1[k];
         add = fmax(add, fabs(sum - l1));
-        /* The counterfactual is the first n of a direct scan. */
+        /* The counterfactual is the first n of a direct scan: thresholds
+         * in the middle and at the ends (where no margin bound stops the
+         * search early), up to 40 candidates (blocks of 16, passes of 8). */
+        static const double TS[] = {0.5, 0.3, 0.7, 1e-7, 1 - 1e-7};
+        const double t = TS[i % 5];
+        const int nmax = i % 3 == 0 ? 10 : 1 + (int)(i % 40);
         churn_counterfactual_result cf, cf_at;
-        assert_int_equal(churn_counterfactual(m2, x + i * R, 0.5, 10, &cf, err, sizeof err),
+        assert_int_equal(churn_counterfactual(m2, x + i * R, t, nmax, &cf, err, sizeof err),
                          RFM_OK);
         /* From the explained probability: the same result, every field. */
         memset(&cf_at, 0xa5, sizeof cf_at);
         assert_int_equal(
-            churn_counterfactual_at(m2, x + i * R, p1, 0.5, 10, &cf_at, err, sizeof err), RFM_OK);
+            churn_counterfactual_at(m2, x + i * R, p1, t, nmax, &cf_at, err, sizeof err), RFM_OK);
         assert_int_equal(cf_at.kind, cf.kind);
         assert_int_equal(cf_at.n_purchases, cf.n_purchases);
         assert_true(cf_at.probability_before == cf.probability_before &&
@@ -1234,21 +1240,62 @@ static void test_boosted_model_file(void **state)
                     cf_at.order_value == cf.order_value);
         assert_memory_equal(cf_at.x_after, cf.x_after, R * sizeof *cf.x_after);
         int want = 0;
-        if (p1 >= 0.5)
-            for (int k = 1; k <= 10 && !want; k++) {
+        double lowest = INFINITY;
+        if (p1 >= t)
+            for (int k = 1; k <= nmax && !want; k++) {
                 double xn[R], pk;
                 memcpy(xn, x + i * R, sizeof xn);
                 xn[0] = 0, xn[1] += k, xn[2] += k * (x[i * R + 2] / fmax(x[i * R + 1], 1));
                 assert_int_equal(churn_predict(m2, xn, &pk, err, sizeof err), RFM_OK);
-                if (pk < 0.5)
+                if (pk < t)
                     want = k;
+                lowest = fmin(lowest, pk);
             }
-        assert_int_equal(cf.kind, p1 < 0.5 ? CHURN_CF_NOT_NEEDED
-                                  : want   ? CHURN_CF_PURCHASES
-                                           : CHURN_CF_NONE);
+        assert_int_equal(cf.kind, p1 < t ? CHURN_CF_NOT_NEEDED
+                                  : want ? CHURN_CF_PURCHASES
+                                         : CHURN_CF_NONE);
         assert_int_equal(cf.n_purchases, want);
+        if (cf.kind == CHURN_CF_NONE) /* the lowest probability of the scan */
+            assert_true(cf.probability_after == lowest);
+        cf_kinds[cf.kind]++;
+        /* A threshold just above the lowest of the first K candidates: the
+         * answer is that candidate, or an earlier one as low, often past the
+         * first passes and blocks. */
+        enum { KMAX = 40 };
+        double pk[KMAX + 1];
+        const int K = 10 + (int)(i % 25);
+        double low = INFINITY;
+        for (int k = 1; k <= KMAX; k++) {
+            double xn[R];
+            memcpy(xn, x + i * R, sizeof xn);
+            xn[0] = 0, xn[1] += k, xn[2] += k * (x[i * R + 2] / fmax(x[i * R + 1], 1));
+            assert_int_equal(churn_predict(m2, xn, &pk[k], err, sizeof err), RFM_OK);
+            if (k <= K)
+                low = fmin(low, pk[k]);
+        }
+        const double tk = nextafter(low, INFINITY);
+        if (p1 >= tk && tk < 1) {
+            int first = 0;
+            for (int k = 1; k <= KMAX && !first; k++)
+                if (pk[k] < tk)
+                    first = k;
+            churn_counterfactual_result ck;
+            assert_int_equal(
+                churn_counterfactual_at(m2, x + i * R, p1, tk, KMAX, &ck, err, sizeof err), RFM_OK);
+            assert_int_equal(ck.kind, CHURN_CF_PURCHASES);
+            assert_int_equal(ck.n_purchases, first);
+            assert_true(ck.probability_after == pk[first]);
+            cf_found_past_8 += first > 9;
+        }
     }
     report_maxdiff("boosted: base + contributions - logit", add, 1e-9);
+    printf("    counterfactuals vs a direct scan: %zu not needed, %zu found, %zu none; at a "
+           "threshold just above the lowest of the first candidates, %zu found past the second "
+           "pass\n",
+           cf_kinds[CHURN_CF_NOT_NEEDED], cf_kinds[CHURN_CF_PURCHASES], cf_kinds[CHURN_CF_NONE],
+           cf_found_past_8);
+    assert_true(cf_kinds[CHURN_CF_PURCHASES] > 0 && cf_kinds[CHURN_CF_NONE] > 0 &&
+                cf_kinds[CHURN_CF_NOT_NEEDED] > 0);
     /* Many rows at once (the trees walked for blocks of rows): churn_predict's
      * bits; a refused row is named, the rows before it written, those after
      * it untouched. */
