@@ -128,18 +128,47 @@ static const unsigned __int128 POW10[22] = {
  * 10^-p reads back to x: x's neighbours are 2^-q away on both sides, so
  * the decimals that read back are those within 2^-q / 2 of x, the ends
  * included when m is even (strtod rounds a tie to the even significand).
- * Over the common denominator 2^(q+1), all exact in 128 bits for p <= 21:
- * x 10^p is 2 m 10^p (< 2^124) and the half gap is 10^p. */
-static int reads_back_at(uint64_t m, int q, int p, unsigned __int128 *c)
+ * Over the common denominator 2^s, s = q + 1 (2 to 63): v = x 10^p 2^s =
+ * 2 m 10^p (< 2^124, one 64-bit product for p <= 19) and the half gap is
+ * 10^p. c = floor(v / 2^s), rounded up or not by the remainder r < 2^s,
+ * fits 64 bits (x 10^p <= 10^17 for the callers' p), and c 2^s lies r or
+ * 2^s - r from v: the test is all in 64 bits. Returns 1 or 0, or -1 where
+ * c would not fit (not for the callers' p). */
+static int reads_back_at(uint64_t m, int q, int p, uint64_t *c)
 {
-    unsigned __int128 v = (unsigned __int128)(2 * m) * POW10[p];
-    int s = q + 1;
-    unsigned __int128 f = v >> s, rem = v - (f << s), half = (unsigned __int128)1 << (s - 1);
-    if (rem > half || (rem == half && (f & 1))) /* round half to even, as printf */
-        f++;
+    static const uint64_t P10[20] = {1ull,
+                                     10ull,
+                                     100ull,
+                                     1000ull,
+                                     10000ull,
+                                     100000ull,
+                                     1000000ull,
+                                     10000000ull,
+                                     100000000ull,
+                                     1000000000ull,
+                                     10000000000ull,
+                                     100000000000ull,
+                                     1000000000000ull,
+                                     10000000000000ull,
+                                     100000000000000ull,
+                                     1000000000000000ull,
+                                     10000000000000000ull,
+                                     100000000000000000ull,
+                                     1000000000000000000ull,
+                                     10000000000000000000ull};
+    const unsigned __int128 v =
+        p <= 19 ? (unsigned __int128)(2 * m) * P10[p] : (unsigned __int128)(2 * m) * POW10[p];
+    const int s = q + 1;
+    const uint64_t lo = (uint64_t)v, hi = (uint64_t)(v >> 64);
+    if (hi >> s)
+        return -1;
+    uint64_t f = (lo >> s) | (hi << (64 - s)), r = lo & ((1ull << s) - 1), half = 1ull << (s - 1);
+    int up = r > half || (r == half && (f & 1)); /* round half to even, as printf */
+    if (up && ++f == 0)
+        return -1;
     *c = f;
-    unsigned __int128 back = f << s, d = back > v ? back - v : v - back;
-    return d < POW10[p] || (d == POW10[p] && !(m & 1));
+    const uint64_t d = up ? (1ull << s) - r : r;
+    return p > 19 || d < P10[p] || (d == P10[p] && !(m & 1));
 }
 
 /* The shortest text of x in [1e-3, 2^52), not an integer nor a power of
@@ -169,30 +198,33 @@ static size_t shortest_exact(double x, uint64_t bits, char out[NUMFMT_LEN])
     int p17 = 16 - e10; /* decimals of 17 significant digits */
     if (p17 < 2 || p17 > 21)
         return 0;
-    unsigned __int128 c, t;
-    int hi, lo = 0;
-    if (!reads_back_at(m, q, p17 - 1, &t)) {
+    uint64_t c, t;
+    int hi, lo = 0, rb = reads_back_at(m, q, p17 - 1, &t);
+    if (rb < 0)
+        return 0;
+    if (!rb) {
         hi = p17;
-        reads_back_at(m, q, hi, &c);
+        if (reads_back_at(m, q, hi, &c) < 0)
+            return 0;
     } else {
         hi = p17 - 1, c = t;
         while (hi - lo > 1) {
             /* the next shorter first (16 -> 15 digits), then halves */
             int mid = hi == p17 - 1 ? hi - 1 : lo + (hi - lo) / 2;
-            if (reads_back_at(m, q, mid, &t))
+            if ((rb = reads_back_at(m, q, mid, &t)) < 0)
+                return 0;
+            if (rb)
                 hi = mid, c = t;
             else
                 lo = mid;
         }
     }
-    if (c >> 64)
-        return 0;
     static const char PAIRS[201] =
         "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
         "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
         "8081828384858687888990919293949596979899";
     char buf[24], *d = buf + sizeof buf;
-    uint64_t v = (uint64_t)c;
+    uint64_t v = c;
     if (v < 100000000000000000ull) {
         /* 17 places, leading zeros then skipped: the top digit, then two
          * groups of eight from 32-bit halves, two digits at a time. */
