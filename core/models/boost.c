@@ -732,6 +732,20 @@ int boost_has_cells(const boost_model *m) { return m->crow != NULL; }
  * one gather brings the four rows' map entries on j1 and on j2, another
  * their leaves. */
 enum { ALONG_PASS = 8 };
+
+/* Four rows' leaves of one tree: their map entries on j1 (lanes 0-3) and j2
+ * (4-7) at offs + gv, 32 bits at each masked to its 16 (keep2), added to the
+ * tree's fixed row. */
+__attribute__((target("avx2"))) static inline __m256d
+along_leaves(const boost_model *m, __m256i offs, __m256i gv, uint32_t fixed, __m256i keep2)
+{
+    const __m256i e = _mm256_and_si256(
+        _mm256_i32gather_epi32((const int *)m->cmap, _mm256_add_epi32(offs, gv), 2), keep2);
+    const __m128i r =
+        _mm_add_epi32(_mm_set1_epi32((int)fixed),
+                      _mm_add_epi32(_mm256_castsi256_si128(e), _mm256_extracti128_si256(e, 1)));
+    return _mm256_i32gather_pd(m->cval, r, 8);
+}
 __attribute__((target("avx2"))) static size_t along_avx2(const boost_model *m, const double *xs,
                                                          size_t n, int j1, int j2, double stop,
                                                          uint32_t *fixed, double *out)
@@ -785,41 +799,38 @@ __attribute__((target("avx2"))) static size_t along_avx2(const boost_model *m, c
     const __m256i keep2 = _mm256_setr_epi32(0xffff, 0xffff, 0xffff, 0xffff, k2, k2, k2, k2);
     while (done < n) {
         const size_t nb = n - done < ALONG_PASS ? n - done : ALONG_PASS, nv = (nb + 3) / 4;
-        int32_t gp[2 * ALONG_PASS];           /* per vector: four places on j1, four on j2 */
+        int32_t gp[2 * ALONG_PASS] = {0};     /* per vector: four places on j1, four on j2 */
         for (size_t i = 0; i < nv * 4; i++) { /* past nb: the last row again */
             const double *xi = xs + (done + (i < nb ? i : nb - 1)) * m->d;
             gp[(i / 4) * 8 + i % 4] = (int32_t)cell_place(m, (size_t)j1, (float)xi[j1]);
             gp[(i / 4) * 8 + 4 + i % 4] =
                 j2 >= 0 ? (int32_t)cell_place(m, (size_t)j2, (float)xi[j2]) : 0;
         }
-        __m256d acc[ALONG_PASS / 4];
-        __m256i gv[ALONG_PASS / 4];
-        for (size_t b = 0; b < nv; b++) {
-            acc[b] = _mm256_set1_pd(m->base_margin);
-            gv[b] = _mm256_loadu_si256((const __m256i *)(gp + 8 * b));
-        }
-        for (size_t u = 0; u < m->ntrees; u++) {
-            const __m256i offs = _mm256_permutevar8x32_epi32(
-                _mm256_loadu_si256((const __m256i *)(m->coff + u * WIDE_D)), sel);
-            const __m128i fx = _mm_set1_epi32((int)fixed[u]);
-            for (size_t b = 0; b < nv; b++) {
-                /* 32 bits at each entry: its 16 and the next's, masked off */
-                const __m256i e = _mm256_and_si256(
-                    _mm256_i32gather_epi32((const int *)m->cmap, _mm256_add_epi32(offs, gv[b]), 2),
-                    keep2);
-                const __m128i r = _mm_add_epi32(
-                    fx, _mm_add_epi32(_mm256_castsi256_si128(e), _mm256_extracti128_si256(e, 1)));
-                acc[b] = _mm256_add_pd(acc[b], _mm256_i32gather_pd(m->cval, r, 8));
+        /* The sums in registers (an array of them went through memory, a
+         * store and a load in every tree's chain): one vector, or two. */
+        const __m256i gv0 = _mm256_loadu_si256((const __m256i *)gp),
+                      gv1 = _mm256_loadu_si256((const __m256i *)(gp + 8));
+        __m256d acc0 = _mm256_set1_pd(m->base_margin), acc1 = acc0;
+        if (nv == 1)
+            for (size_t u = 0; u < m->ntrees; u++) {
+                const __m256i offs = _mm256_permutevar8x32_epi32(
+                    _mm256_loadu_si256((const __m256i *)(m->coff + u * WIDE_D)), sel);
+                acc0 = _mm256_add_pd(acc0, along_leaves(m, offs, gv0, fixed[u], keep2));
             }
-        }
+        else
+            for (size_t u = 0; u < m->ntrees; u++) {
+                const __m256i offs = _mm256_permutevar8x32_epi32(
+                    _mm256_loadu_si256((const __m256i *)(m->coff + u * WIDE_D)), sel);
+                acc0 = _mm256_add_pd(acc0, along_leaves(m, offs, gv0, fixed[u], keep2));
+                acc1 = _mm256_add_pd(acc1, along_leaves(m, offs, gv1, fixed[u], keep2));
+            }
+        double v[ALONG_PASS];
+        _mm256_storeu_pd(v, acc0);
+        _mm256_storeu_pd(v + 4, acc1);
         int below = 0;
-        for (size_t b = 0; b < nv; b++) {
-            double v[4];
-            _mm256_storeu_pd(v, acc[b]);
-            for (size_t l = 0; l < 4 && 4 * b + l < nb; l++) {
-                out[done + 4 * b + l] = v[l];
-                below |= v[l] < stop;
-            }
+        for (size_t i = 0; i < nb; i++) {
+            out[done + i] = v[i];
+            below |= v[i] < stop;
         }
         done += nb;
         if (below)
