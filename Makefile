@@ -244,7 +244,7 @@ bench-deps:
 	if [ -n "$$missing" ]; then echo "installing:" $$missing; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; fi
-bench: deps bench-deps all $(BENCH)
+bench: deps bench-deps all $(B)/bin/rfm-serve $(BENCH)
 	B=$(B) bench/run.sh
 
 clean:
