@@ -136,28 +136,9 @@ static const unsigned __int128 POW10[22] = {
  * c would not fit (not for the callers' p). */
 static int reads_back_at(uint64_t m, int q, int p, uint64_t *c)
 {
-    static const uint64_t P10[20] = {1ull,
-                                     10ull,
-                                     100ull,
-                                     1000ull,
-                                     10000ull,
-                                     100000ull,
-                                     1000000ull,
-                                     10000000ull,
-                                     100000000ull,
-                                     1000000000ull,
-                                     10000000000ull,
-                                     100000000000ull,
-                                     1000000000000ull,
-                                     10000000000000ull,
-                                     100000000000000ull,
-                                     1000000000000000ull,
-                                     10000000000000000ull,
-                                     100000000000000000ull,
-                                     1000000000000000000ull,
-                                     10000000000000000000ull};
-    const unsigned __int128 v =
-        p <= 19 ? (unsigned __int128)(2 * m) * P10[p] : (unsigned __int128)(2 * m) * POW10[p];
+    /* 10^p below 2^64 for p <= 19: its low half */
+    const unsigned __int128 v = p <= 19 ? (unsigned __int128)(2 * m) * (uint64_t)POW10[p]
+                                        : (unsigned __int128)(2 * m) * POW10[p];
     const int s = q + 1;
     const uint64_t lo = (uint64_t)v, hi = (uint64_t)(v >> 64);
     if (hi >> s)
@@ -168,7 +149,8 @@ static int reads_back_at(uint64_t m, int q, int p, uint64_t *c)
         return -1;
     *c = f;
     const uint64_t d = up ? (1ull << s) - r : r;
-    return p > 19 || d < P10[p] || (d == P10[p] && !(m & 1));
+    const uint64_t gap = (uint64_t)POW10[p];
+    return p > 19 || d < gap || (d == gap && !(m & 1));
 }
 
 /* The shortest text of x in [1e-3, 2^52), not an integer nor a power of
