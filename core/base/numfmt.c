@@ -205,44 +205,27 @@ static size_t shortest_exact(double x, uint64_t bits, char out[NUMFMT_LEN])
         "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
         "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
         "8081828384858687888990919293949596979899";
-    char buf[24], *d = buf + sizeof buf;
-    uint64_t v = c;
-    if (v < 100000000000000000ull) {
-        /* 17 places, leading zeros then skipped: the top digit, then two
-         * groups of eight from 32-bit halves, two digits at a time. */
-        char *p = buf + sizeof buf - 17;
-        uint64_t r16 = v % 10000000000000000ull;
-        p[0] = (char)('0' + v / 10000000000000000ull);
-        const uint32_t half[2] = {(uint32_t)(r16 / 100000000), (uint32_t)(r16 % 100000000)};
-        for (int h = 0; h < 2; h++) {
-            const uint32_t a = half[h] / 10000, b = half[h] % 10000;
-            char *o = p + 1 + 8 * h;
-            memcpy(o, PAIRS + 2 * (a / 100), 2);
-            memcpy(o + 2, PAIRS + 2 * (a % 100), 2);
-            memcpy(o + 4, PAIRS + 2 * (b / 100), 2);
-            memcpy(o + 6, PAIRS + 2 * (b % 100), 2);
-        }
-        d = p;
-        while (*d == '0' && d < buf + sizeof buf - 1)
-            d++;
-        int nd = (int)(buf + sizeof buf - d);
-        return layout(x < 0, d, nd, nd - hi, out);
+    /* 17 places, leading zeros then skipped: the top digit, then two groups
+     * of eight from 32-bit halves, two digits at a time. c < 10^17: at p17
+     * decimals a c of 10^17 would read back with one decimal fewer too, and
+     * any shorter p gives c <= 10^16; else the caller's general path. */
+    if (c >= 100000000000000000ull)
+        return 0;
+    char buf[17];
+    const uint64_t r16 = c % 10000000000000000ull;
+    buf[0] = (char)('0' + c / 10000000000000000ull);
+    const uint32_t half[2] = {(uint32_t)(r16 / 100000000), (uint32_t)(r16 % 100000000)};
+    for (int h = 0; h < 2; h++) {
+        const uint32_t a = half[h] / 10000, b = half[h] % 10000;
+        char *o = buf + 1 + 8 * h;
+        memcpy(o, PAIRS + 2 * (a / 100), 2);
+        memcpy(o + 2, PAIRS + 2 * (a % 100), 2);
+        memcpy(o + 4, PAIRS + 2 * (b / 100), 2);
+        memcpy(o + 6, PAIRS + 2 * (b % 100), 2);
     }
-    /* 10^17 and above (17 significant digits rounding up to 18: the search
-     * takes fewer decimals first, so not seen; kept for any c < 2^64): the
-     * digits from the right, two at a time. */
-    while (v >= 100) {
-        unsigned r = (unsigned)(v % 100);
-        v /= 100;
-        d -= 2;
-        memcpy(d, PAIRS + 2 * r, 2);
-    }
-    if (v >= 10) {
-        d -= 2;
-        memcpy(d, PAIRS + 2 * v, 2);
-    } else {
-        *--d = (char)('0' + v);
-    }
+    const char *d = buf;
+    while (*d == '0' && d < buf + sizeof buf - 1)
+        d++;
     int nd = (int)(buf + sizeof buf - d);
     return layout(x < 0, d, nd, nd - hi, out);
 }
