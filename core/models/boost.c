@@ -615,9 +615,18 @@ __attribute__((target("avx2"))) static inline uint32_t cell_row_avx2(const boost
     return m->crow[t] + hsum8_avx2(cell_entries_avx2(m, t, g));
 }
 
-/* The rows of trees t0 .. t0 + n - 1 into rows: four trees' entries summed
- * at once (two rounds of horizontal adds, then the halves), the rest one by
- * one. The same integer rows as cell_row_avx2. */
+/* Four trees' entries summed at once (two rounds of horizontal adds, then
+ * the halves), each plus its tree's first row from crow. */
+__attribute__((target("avx2"))) static inline __m128i sum4_avx2(__m256i e0, __m256i e1, __m256i e2,
+                                                                __m256i e3, const uint32_t *crow)
+{
+    const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(e0, e1), _mm256_hadd_epi32(e2, e3));
+    return _mm_add_epi32(_mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1)),
+                         _mm_loadu_si128((const __m128i *)crow));
+}
+
+/* The rows of trees t0 .. t0 + n - 1 into rows: four trees at once
+ * (sum4_avx2), the rest one by one. The same integer rows as cell_row_avx2. */
 __attribute__((target("avx2"))) static void rows_avx2(const boost_model *m, const uint32_t *g,
                                                       size_t t0, size_t n, uint32_t *rows)
 {
@@ -625,13 +634,10 @@ __attribute__((target("avx2"))) static void rows_avx2(const boost_model *m, cons
     size_t i = 0;
     for (; i + 4 <= n; i += 4) {
         const size_t t = t0 + i;
-        const __m256i h = _mm256_hadd_epi32(
-            _mm256_hadd_epi32(cell_entries_avx2(m, t, gv), cell_entries_avx2(m, t + 1, gv)),
-            _mm256_hadd_epi32(cell_entries_avx2(m, t + 2, gv), cell_entries_avx2(m, t + 3, gv)));
-        const __m128i s =
-            _mm_add_epi32(_mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1)),
-                          _mm_loadu_si128((const __m128i *)(m->crow + t)));
-        _mm_storeu_si128((__m128i *)(rows + i), s);
+        _mm_storeu_si128((__m128i *)(rows + i),
+                         sum4_avx2(cell_entries_avx2(m, t, gv), cell_entries_avx2(m, t + 1, gv),
+                                   cell_entries_avx2(m, t + 2, gv), cell_entries_avx2(m, t + 3, gv),
+                                   m->crow + t));
     }
     for (; i < n; i++)
         rows[i] = cell_row_avx2(m, t0 + i, gv);
@@ -759,22 +765,15 @@ __attribute__((target("avx2"))) static size_t along_avx2(const boost_model *m, c
     const __m256i others = _mm256_loadu_si256((const __m256i *)keep);
     double margin = m->base_margin;
     size_t t = 0;
-    for (; t + 4 <= m->ntrees; t += 4) { /* four trees' sums at once, as rows_avx2 */
+    for (; t + 4 <= m->ntrees; t += 4) { /* four trees at once, as rows_avx2 */
         const __m256i e0 = cell_entries_avx2(m, t, g0v), e1 = cell_entries_avx2(m, t + 1, g0v),
                       e2 = cell_entries_avx2(m, t + 2, g0v), e3 = cell_entries_avx2(m, t + 3, g0v);
-        const __m256i hf = _mm256_hadd_epi32(
-            _mm256_hadd_epi32(_mm256_and_si256(e0, others), _mm256_and_si256(e1, others)),
-            _mm256_hadd_epi32(_mm256_and_si256(e2, others), _mm256_and_si256(e3, others)));
-        const __m256i ha = _mm256_hadd_epi32(_mm256_hadd_epi32(e0, e1), _mm256_hadd_epi32(e2, e3));
-        const __m128i crow = _mm_loadu_si128((const __m128i *)(m->crow + t));
-        _mm_storeu_si128(
-            (__m128i *)(fixed + t),
-            _mm_add_epi32(
-                _mm_add_epi32(_mm256_castsi256_si128(hf), _mm256_extracti128_si256(hf, 1)), crow));
+        _mm_storeu_si128((__m128i *)(fixed + t),
+                         sum4_avx2(_mm256_and_si256(e0, others), _mm256_and_si256(e1, others),
+                                   _mm256_and_si256(e2, others), _mm256_and_si256(e3, others),
+                                   m->crow + t));
         uint32_t r[4];
-        _mm_storeu_si128((__m128i *)r, _mm_add_epi32(_mm_add_epi32(_mm256_castsi256_si128(ha),
-                                                                   _mm256_extracti128_si256(ha, 1)),
-                                                     crow));
+        _mm_storeu_si128((__m128i *)r, sum4_avx2(e0, e1, e2, e3, m->crow + t));
         margin += m->cval[r[0]];
         margin += m->cval[r[1]];
         margin += m->cval[r[2]];
@@ -782,12 +781,8 @@ __attribute__((target("avx2"))) static size_t along_avx2(const boost_model *m, c
     }
     for (; t < m->ntrees; t++) {
         const __m256i e = cell_entries_avx2(m, t, g0v);
-        /* both sums at once: lane 0 the other features', lane 2 all */
-        const __m256i h = _mm256_hadd_epi32(_mm256_and_si256(e, others), e);
-        __m128i s = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-        s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-        fixed[t] = m->crow[t] + (uint32_t)_mm_cvtsi128_si32(s);
-        margin += m->cval[m->crow[t] + (uint32_t)_mm_extract_epi32(s, 2)];
+        fixed[t] = m->crow[t] + hsum8_avx2(_mm256_and_si256(e, others));
+        margin += m->cval[m->crow[t] + hsum8_avx2(e)];
     }
     out[0] = margin;
     size_t done = 1;

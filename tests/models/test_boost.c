@@ -383,13 +383,17 @@ static void test_margin_along(void **state)
     double *x;
     int *y;
     size_t n = 1500;
-    boost_model *m = fit_small(n, 5, &x, &y);
-    assert_true(boost_has_cells(m));
+    boost_model *m40 = fit_small(n, 5, &x, &y);
+    /* 42 trees as well: the trees past the last four taken at once */
+    boost_model *m42 = fit_depth(x, y, n, 42, 4, -1);
+    assert_true(boost_has_cells(m40) && boost_has_cells(m42));
+    assert_int_equal(boost_ntrees(m42) % 4, 2);
     rfm_rng rng;
     rfm_rng_seed(&rng, 9);
     enum { NR = 21 };
     size_t checked = 0, stopped = 0;
     for (int rep = 0; rep < 2000; rep++) {
+        const boost_model *m = rep % 2 ? m42 : m40;
         const double *x0 = x + rfm_rng_below(&rng, n) * D;
         int j1 = (int)rfm_rng_below(&rng, D), j2 = (int)rfm_rng_below(&rng, D + 1) - 1;
         size_t nr = 2 + rfm_rng_below(&rng, NR - 1);
@@ -408,9 +412,12 @@ static void test_margin_along(void **state)
         double want[NR];
         for (size_t i = 0; i < nr; i++) {
             want[i] = boost_margin_walk(m, xs + i * D);
-            if (memcmp(&want[i], &out[i], sizeof want[i]) != 0)
-                fail_msg("rep %d row %zu of %zu (features %d, %d): %.17g, the walk %.17g", rep, i,
-                         nr, j1, j2, out[i], want[i]);
+            const double one = boost_margin(m, xs + i * D);
+            if (memcmp(&want[i], &out[i], sizeof want[i]) != 0 ||
+                memcmp(&want[i], &one, sizeof one) != 0)
+                fail_msg("rep %d row %zu of %zu (features %d, %d): %.17g and %.17g alone, the "
+                         "walk %.17g",
+                         rep, i, nr, j1, j2, out[i], one, want[i]);
             checked++;
         }
         /* Searched for a margin below a stop (one of the rows' own, or
@@ -435,7 +442,8 @@ static void test_margin_along(void **state)
            "stopped early\n",
            checked, stopped);
     free(x), free(y);
-    boost_free(m);
+    boost_free(m40);
+    boost_free(m42);
 }
 
 /* A model written with jsonout and read back scores and explains the same,
