@@ -12,7 +12,7 @@ COPY . .
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       make gcc g++ libc6-dev pkg-config ca-certificates libmicrohttpd-dev libjansson-dev \
-      libgsl-dev libfaiss-dev libopenblas-dev libyaml-dev zlib1g-dev libpq-dev libsqlite3-dev \
+      libgsl-dev libfaiss-dev libopenblas-dev libyaml-dev zlib1g-dev libisal-dev libpq-dev libsqlite3-dev \
       libzstd-dev libdouble-conversion-dev librdkafka-dev libhiredis-dev libxgboost-dev \
       nodejs npm \
  && rm -rf /var/lib/apt/lists/* \
@@ -23,7 +23,7 @@ RUN apt-get update -qq \
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      libmicrohttpd12 libjansson4 libgsl27 libgslcblas0 libyaml-0-2 zlib1g libzstd1 libdouble-conversion3 \
+      libmicrohttpd12 libjansson4 libgsl27 libgslcblas0 libyaml-0-2 zlib1g libisal2 libzstd1 libdouble-conversion3 \
       libopenblas0-pthread libgomp1 libstdc++6 libpq5 libsqlite3-0 librdkafka1 libhiredis0.14 \
       libxgboost0 curl \
  && rm -rf /var/lib/apt/lists/* \

@@ -1,7 +1,7 @@
 # rfm: customer-intelligence scoring. `make run` and `make test` do all set-up.
 CC      ?= cc
 CXX     ?= c++
-PKGS    := libmicrohttpd jansson gsl yaml-0.1 zlib libpq sqlite3 libzstd double-conversion
+PKGS    := libmicrohttpd jansson gsl yaml-0.1 zlib libisal libpq sqlite3 libzstd double-conversion
 # hiredis: the Redis state store (core/files/state_redis.c); its flags add
 # -I/usr/include/hiredis, whose read.h and sds.h would shadow, so libs only.
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
@@ -29,7 +29,7 @@ CORE_CXX := $(wildcard core/*/*.cpp)
 CORE_OBJ := $(CORE_C:%.c=$(B)/%.o) $(CORE_CXX:%.cpp=$(B)/%.o)
 TESTS    := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/*/test_*.c))
 DEBS     := build-essential pkg-config libmicrohttpd-dev libjansson-dev libgsl-dev \
-            libfaiss-dev libopenblas-dev libyaml-dev libcmocka-dev zlib1g-dev wrk \
+            libfaiss-dev libopenblas-dev libyaml-dev libcmocka-dev zlib1g-dev libisal-dev wrk \
             python3 curl bc openssl clang libclang-rt-14-dev libomp-14-dev \
             libpq-dev libsqlite3-dev postgresql sqlite3 libzstd-dev \
             librdkafka-dev kcat libhiredis-dev redis-server nginx-light libxgboost-dev \

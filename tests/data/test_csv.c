@@ -226,6 +226,86 @@ static void test_gzip_and_buffer_edges(void **state)
     free(gz);
 }
 
+static size_t gzip_level(const char *in, size_t len, char *out, size_t cap, int level)
+{
+    z_stream z = {0};
+    assert_int_equal(deflateInit2(&z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    z.next_in = (Bytef *)in;
+    z.avail_in = (uInt)len;
+    z.next_out = (Bytef *)out;
+    z.avail_out = (uInt)cap;
+    assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+    size_t n = z.total_out;
+    deflateEnd(&z);
+    return n;
+}
+
+/* Concatenated gzip members (`cat a.gz b.gz`, or a log rotated by parts)
+ * read as one text, whatever each member's level (0 is stored blocks) and
+ * with an empty member among them; a damaged member is an error, never
+ * records quietly lost: a wrong CRC-32 or length in a trailer, deflate
+ * data overwritten, bytes after the last member that are not a member. */
+static void test_gzip_members_and_damage(void **state)
+{
+    (void)state;
+    size_t cap = 1u << 20, n = 0;
+    char *plain = malloc(cap);
+    n += (size_t)sprintf(plain, "id,amount,note\n");
+    for (int i = 0; n < 300000; i++)
+        n += (size_t)sprintf(plain + n, "%d,%d.%02d,\"n%d, %d\"\n", i, (i * 7919) % 1000, i % 100,
+                             i % 37, (i * 31) % 1013);
+    rfm_status st;
+    char err[RFM_ERRLEN] = "";
+    char *want = parse_all(plain, n, &st, err);
+    assert_int_equal(st, RFM_OK);
+
+    /* Four members: levels 1, 0, 9 and an empty one between, cut mid-line. */
+    size_t cut[4] = {0, 70001, 150003, n}, zcap = 2 * n + 4096, zn = 0;
+    char *gz = malloc(zcap);
+    const int level[3] = {1, 0, 9};
+    size_t last = 0; /* start of the last member */
+    for (int k = 0; k < 3; k++) {
+        if (k == 2)
+            zn += gzip_level("", 0, gz + zn, zcap - zn, 6);
+        last = zn;
+        zn += gzip_level(plain + cut[k], cut[k + 1] - cut[k], gz + zn, zcap - zn, level[k]);
+    }
+    char *got = parse_all(gz, zn, &st, err);
+    if (st != RFM_OK)
+        fail_msg("%s", err);
+    assert_string_equal(got, want);
+    free(got);
+
+    char *bad = malloc(zn + 16);
+    /* Each trailer byte: CRC-32 (4), then the length mod 2^32 (4). */
+    for (size_t b = 8; b >= 1; b--) {
+        memcpy(bad, gz, zn);
+        bad[zn - b] ^= 0x10;
+        expect_error(bad, zn, "bad.csv", "corrupt gzip data");
+    }
+    /* Deflate data of the first member overwritten. */
+    memcpy(bad, gz, zn);
+    memset(bad + 2000, 0xff, 64);
+    expect_error(bad, zn, "bad.csv", "corrupt gzip data");
+    /* Bytes after the last member, more or fewer than a header's ten. */
+    memcpy(bad, gz, zn);
+    memcpy(bad + zn, "id,amount,note\n", 15);
+    expect_error(bad, zn + 15, "bad.csv", "invalid gzip header");
+    expect_error(bad, zn + 3, "bad.csv", "invalid gzip header");
+    bad[zn] = 0x1f; /* the magic's first byte, then the input ends */
+    expect_error(bad, zn + 1, "bad.csv", "gzip data ends early");
+    /* The last member cut anywhere in its body or trailer. */
+    for (size_t end = last + 11; end < zn; end += (zn - last) / 7 + 1) {
+        memcpy(bad, gz, end);
+        expect_error(bad, end, "bad.csv", "gzip data ends early");
+    }
+    expect_error(gz, zn - 1, "bad.csv", "gzip data ends early");
+    free(bad);
+    free(gz);
+    free(want);
+    free(plain);
+}
+
 static void test_open_missing(void **state)
 {
     (void)state;
@@ -608,6 +688,7 @@ int main(void)
         cmocka_unit_test(test_line_numbers_and_columns),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_gzip_and_buffer_edges),
+        cmocka_unit_test(test_gzip_members_and_damage),
         cmocka_unit_test(test_open_missing),
         cmocka_unit_test(test_pipe_widened),
         cmocka_unit_test(test_find),
