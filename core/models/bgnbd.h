@@ -83,6 +83,9 @@ double bgnbd_expected(const bgnbd_params *p, double t, double x, double t_x, dou
  * bit) bgnbd_expected_from(p, bgnbd_h(p, t, x, T), x, bgnbd_p_alive(p, x,
  * t_x, T)): it is computed so. */
 double bgnbd_h(const bgnbd_params *p, double t, double x, double T);
+/* bgnbd_h at each of n times, h[j] = bgnbd_h(p, t[j], x, T) bit for bit, in
+ * one pass over the series (every period of a lifetime value's horizon). */
+void bgnbd_h_many(const bgnbd_params *p, const double *t, size_t n, double x, double T, double *h);
 /* Inline, so that a loop over many h hoists the division. */
 static inline double bgnbd_expected_from(const bgnbd_params *p, double h, double x, double alive)
 {

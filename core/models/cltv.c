@@ -117,9 +117,15 @@ static void discounts(double H, double d, int nper, double *disc)
 static void h_terms(const cltv_model *c, double x, double T, double H, int nper, int nsets,
                     double *h)
 {
-    for (int s = 0; s < nsets; s++)
-        for (int k = 1; k <= nper; k++)
-            h[s * nper + k - 1] = bgnbd_h(&c->bset[s], fmin(30.0 * k, H), x, T);
+    enum { CHUNK = 64 };
+    double t[CHUNK];
+    for (int k0 = 0; k0 < nper; k0 += CHUNK) {
+        int m = nper - k0 < CHUNK ? nper - k0 : CHUNK;
+        for (int k = 0; k < m; k++)
+            t[k] = fmin(30.0 * (k0 + k + 1), H);
+        for (int s = 0; s < nsets; s++)
+            bgnbd_h_many(&c->bset[s], t, (size_t)m, x, T, h + s * nper + k0);
+    }
 }
 
 /* cltv_value from the h terms, with the same operations in the same order. */
