@@ -5,9 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-static double sqdist(const double *a, const double *b, size_t d)
+static inline double sqdist(const double *a, const double *b, size_t d)
 {
     double s = 0;
+    if (d == 3) { /* RFM: the loop below unrolled, the same sums in order */
+        double t0 = a[0] - b[0], t1 = a[1] - b[1], t2 = a[2] - b[2];
+        s += t0 * t0;
+        s += t1 * t1;
+        s += t2 * t2;
+        return s;
+    }
     for (size_t j = 0; j < d; j++) {
         double t = a[j] - b[j];
         s += t * t;
@@ -104,25 +111,88 @@ static inline size_t nearest3(const double *c, size_t k, const double *p, double
     return best;
 }
 
+/* nearest3, also giving the second-nearest squared distance (INFINITY for
+ * k = 1): the same comparisons in the same order, so the same index and
+ * nearest distance. */
+static inline size_t nearest3_two(const double *c, size_t k, const double *p, double *bd,
+                                  double *second)
+{
+    size_t best = 0;
+    double b = INFINITY, b2 = INFINITY;
+    for (size_t i = 0; i < k; i++) {
+        double t0 = c[3 * i] - p[0], t1 = c[3 * i + 1] - p[1], t2 = c[3 * i + 2] - p[2];
+        double s = 0;
+        s += t0 * t0;
+        s += t1 * t1;
+        s += t2 * t2;
+        if (s < b) {
+            b2 = b;
+            b = s;
+            best = i;
+        } else if (s < b2)
+            b2 = s;
+    }
+    *bd = b;
+    *second = b2;
+    return best;
+}
+
+/* Lloyd's iterations. For d = 3 (RFM) with Hamerly's bounds (2010): a
+ * point whose distance to its centre is below both a lower bound on its
+ * distance to every other centre and half its centre's distance to the
+ * nearest other one keeps its centre without the k distances. Each bound
+ * is loosened by a relative 1e-9 beyond what rounding could move it, so a
+ * point is kept only when its centre is nearer than any other by far more
+ * than rounding: the one Lloyd's comparisons pick. Every point's distance
+ * to its centre is still computed (the same sums, for the inertia and the
+ * farthest point), and the centres are summed over every point in order,
+ * so labels, centres, inertia and iterations are the same, bit for bit,
+ * as without the bounds (kmeans_fit_plain in the tests). lb: n, prev: k *
+ * d, half: k doubles of scratch. */
 static double lloyd(const double *x, size_t n, size_t d, size_t k, int max_iter, double *c,
-                    int *lab, double *sum, size_t *cnt, double *dist, int *iters, int *conv)
+                    int *lab, double *sum, size_t *cnt, double *dist, double *lb, double *prev,
+                    double *half, int use_bounds, int *iters, int *conv)
 {
     for (size_t i = 0; i < n; i++)
         lab[i] = -1;
     *conv = 0;
-    int it;
-    double inertia = 0;
+    int it, bounds = 0; /* lb and half hold for the current centres */
+    double inertia = 0, shrink = 0;
     for (it = 0; it < max_iter; it++) {
         size_t changed = 0;
         inertia = 0;
         memset(sum, 0, k * d * sizeof *sum);
         memset(cnt, 0, k * sizeof *cnt);
         for (size_t i = 0; i < n; i++) {
+            size_t a = 0;
+            if (d == 3 && bounds) {
+                const double *p = x + i * 3, *ca = c + (size_t)lab[i] * 3;
+                double t0 = ca[0] - p[0], t1 = ca[1] - p[1], t2 = ca[2] - p[2], s = 0;
+                s += t0 * t0;
+                s += t1 * t1;
+                s += t2 * t2;
+                double l = lb[i] - shrink, h = half[lab[i]];
+                lb[i] = l;
+                if (sqrt(s) * (1 + 1e-9) < (l > h ? l : h)) {
+                    a = (size_t)lab[i];
+                    dist[i] = s;
+                } else {
+                    double s2;
+                    a = nearest3_two(c, k, p, &dist[i], &s2);
+                    lb[i] = sqrt(s2) * (1 - 1e-9);
+                }
+            } else if (d == 3 && use_bounds) {
+                double s2;
+                a = nearest3_two(c, k, x + i * 3, &dist[i], &s2);
+                lb[i] = sqrt(s2) * (1 - 1e-9);
+            } else if (d == 3)
+                a = nearest3(c, k, x + i * 3, &dist[i]);
             /* dist[i] = sqdist(x + i * d, c + a * d, d) either way */
-            size_t a = d == 3 ? nearest3(c, k, x + i * 3, &dist[i]) : 0;
             if (d != 3 || !(dist[i] < INFINITY)) {
                 a = kmeans_nearest(c, k, d, x + i * d);
                 dist[i] = sqdist(x + i * d, c + a * d, d);
+                if (d == 3)
+                    lb[i] = 0; /* no bound from a distance that is not finite */
             }
             inertia += dist[i];
             if (lab[i] != (int)a) {
@@ -130,13 +200,19 @@ static double lloyd(const double *x, size_t n, size_t d, size_t k, int max_iter,
                 changed++;
             }
             cnt[a]++;
-            for (size_t j = 0; j < d; j++)
-                sum[a * d + j] += x[i * d + j];
+            if (d == 3) {
+                sum[a * 3] += x[i * 3];
+                sum[a * 3 + 1] += x[i * 3 + 1];
+                sum[a * 3 + 2] += x[i * 3 + 2];
+            } else
+                for (size_t j = 0; j < d; j++)
+                    sum[a * d + j] += x[i * d + j];
         }
         if (changed == 0) {
             *conv = 1;
             break;
         }
+        memcpy(prev, c, k * d * sizeof *c);
         for (size_t a = 0; a < k; a++) {
             if (cnt[a] == 0) {
                 /* Empty cluster: move it to the point farthest from its centre. */
@@ -151,13 +227,30 @@ static double lloyd(const double *x, size_t n, size_t d, size_t k, int max_iter,
             for (size_t j = 0; j < d; j++)
                 c[a * d + j] = sum[a * d + j] / (double)cnt[a];
         }
+        if (d == 3 && use_bounds) {
+            /* Every other centre moved by at most the largest move; the
+             * half-distances from the new centres. */
+            double most = 0;
+            for (size_t a = 0; a < k; a++)
+                most = fmax(most, sqrt(sqdist(prev + a * 3, c + a * 3, 3)));
+            shrink = most * (1 + 1e-9);
+            for (size_t a = 0; a < k; a++) {
+                double nearest = INFINITY;
+                for (size_t b = 0; b < k; b++)
+                    if (b != a)
+                        nearest = fmin(nearest, sqrt(sqdist(c + a * 3, c + b * 3, 3)));
+                half[a] = 0.5 * nearest * (1 - 1e-9);
+            }
+            bounds = isfinite(shrink);
+        }
     }
     *iters = it + (*conv ? 1 : 0);
     return inertia;
 }
 
-rfm_status kmeans_fit(const double *x, size_t n, size_t d, size_t k, int restarts, int max_iter,
-                      rfm_rng *rng, kmeans_model *out, int *labels, char *err, size_t errlen)
+static rfm_status fit(const double *x, size_t n, size_t d, size_t k, int restarts, int max_iter,
+                      rfm_rng *rng, int use_bounds, kmeans_model *out, int *labels, char *err,
+                      size_t errlen)
 {
     if (k == 0 || d == 0)
         return rfm_fail(err, errlen, RFM_EINVAL, "k and dimension must be positive");
@@ -167,10 +260,13 @@ rfm_status kmeans_fit(const double *x, size_t n, size_t d, size_t k, int restart
         return rfm_fail(err, errlen, RFM_EINVAL, "restarts and max_iter must be at least 1");
     double *best = malloc(k * d * sizeof *best), *c = malloc(k * d * sizeof *c);
     double *sum = malloc(k * d * sizeof *sum), *dist = malloc(n * sizeof *dist);
+    double *lb = malloc(n * sizeof *lb), *prev = malloc(k * d * sizeof *prev);
+    double *half = malloc(k * sizeof *half);
     size_t *cnt = malloc(k * sizeof *cnt);
     int *lab = malloc(n * sizeof *lab);
-    if (!best || !c || !sum || !dist || !cnt || !lab) {
-        free(best), free(c), free(sum), free(dist), free(cnt), free(lab);
+    if (!best || !c || !sum || !dist || !lb || !prev || !half || !cnt || !lab) {
+        free(best), free(c), free(sum), free(dist), free(lb), free(prev), free(half);
+        free(cnt), free(lab);
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory for k-means on %zu points", n);
     }
     double best_inertia = INFINITY;
@@ -178,7 +274,8 @@ rfm_status kmeans_fit(const double *x, size_t n, size_t d, size_t k, int restart
     for (int r = 0; r < restarts; r++) {
         int it, conv;
         seed_plusplus(x, n, d, k, rng, c, dist);
-        double in = lloyd(x, n, d, k, max_iter, c, lab, sum, cnt, dist, &it, &conv);
+        double in = lloyd(x, n, d, k, max_iter, c, lab, sum, cnt, dist, lb, prev, half, use_bounds,
+                          &it, &conv);
         if (in < best_inertia) {
             best_inertia = in;
             best_it = it;
@@ -187,7 +284,7 @@ rfm_status kmeans_fit(const double *x, size_t n, size_t d, size_t k, int restart
             memcpy(labels, lab, n * sizeof *lab);
         }
     }
-    free(c), free(sum), free(dist), free(cnt), free(lab);
+    free(c), free(sum), free(dist), free(lb), free(prev), free(half), free(cnt), free(lab);
     /* Labels of the final centroids (Lloyd's last step may have moved them). */
     best_inertia = 0;
     for (size_t i = 0; i < n; i++) {
@@ -201,6 +298,19 @@ rfm_status kmeans_fit(const double *x, size_t n, size_t d, size_t k, int restart
     out->iterations = best_it;
     out->converged = best_conv;
     return RFM_OK;
+}
+
+rfm_status kmeans_fit(const double *x, size_t n, size_t d, size_t k, int restarts, int max_iter,
+                      rfm_rng *rng, kmeans_model *out, int *labels, char *err, size_t errlen)
+{
+    return fit(x, n, d, k, restarts, max_iter, rng, 1, out, labels, err, errlen);
+}
+
+rfm_status kmeans_fit_plain(const double *x, size_t n, size_t d, size_t k, int restarts,
+                            int max_iter, rfm_rng *rng, kmeans_model *out, int *labels, char *err,
+                            size_t errlen)
+{
+    return fit(x, n, d, k, restarts, max_iter, rng, 0, out, labels, err, errlen);
 }
 
 void kmeans_free(kmeans_model *m)
@@ -218,9 +328,26 @@ void kmeans_distances(const double *x, size_t m, size_t d, float *dist)
     }
 }
 
+/* Row i's silhouette from its sums of distances to each cluster. */
+static double silhouette_of(const double *sums, const size_t *size, size_t k, size_t li)
+{
+    double a = sums[li] / (double)(size[li] - 1), b = INFINITY;
+    for (size_t c = 0; c < k; c++)
+        if (c != li && size[c] > 0 && sums[c] / (double)size[c] < b)
+            b = sums[c] / (double)size[c];
+    if (!isfinite(b))
+        return 0;
+    double mx = a > b ? a : b;
+    return mx > 0 ? (b - a) / mx : 0;
+}
+
 double kmeans_silhouette_matrix(const float *dist, size_t m, const int *labels, size_t k)
 {
-    double *sums = malloc(k * sizeof *sums);
+    /* Four rows at a time: four chains of additions instead of one, each
+     * row's sums still added in column order (the same bits as one row at
+     * a time). */
+    enum { R = 4 };
+    double *sums = malloc(R * k * sizeof *sums);
     size_t *size = calloc(k, sizeof *size);
     double total = 0;
     if (!sums || !size) {
@@ -229,7 +356,25 @@ double kmeans_silhouette_matrix(const float *dist, size_t m, const int *labels, 
     }
     for (size_t i = 0; i < m; i++)
         size[labels[i]]++;
-    for (size_t i = 0; i < m; i++) {
+    size_t i = 0;
+    for (; i + R <= m; i += R) {
+        memset(sums, 0, R * k * sizeof *sums);
+        const float *r0 = dist + i * m, *r1 = r0 + m, *r2 = r1 + m, *r3 = r2 + m;
+        double *s0 = sums, *s1 = s0 + k, *s2 = s1 + k, *s3 = s2 + k;
+        for (size_t j = 0; j < m; j++) {
+            size_t l = (size_t)labels[j];
+            s0[l] += r0[j];
+            s1[l] += r1[j];
+            s2[l] += r2[j];
+            s3[l] += r3[j];
+        }
+        for (size_t r = 0; r < R; r++) {
+            size_t li = (size_t)labels[i + r];
+            if (size[li] > 1) /* else silhouette 0 */
+                total += silhouette_of(sums + r * k, size, k, li);
+        }
+    }
+    for (; i < m; i++) {
         size_t li = (size_t)labels[i];
         if (size[li] <= 1)
             continue; /* silhouette 0 */
@@ -237,14 +382,7 @@ double kmeans_silhouette_matrix(const float *dist, size_t m, const int *labels, 
         const float *row = dist + i * m;
         for (size_t j = 0; j < m; j++)
             sums[labels[j]] += row[j];
-        double a = sums[li] / (double)(size[li] - 1), b = INFINITY;
-        for (size_t c = 0; c < k; c++)
-            if (c != li && size[c] > 0 && sums[c] / (double)size[c] < b)
-                b = sums[c] / (double)size[c];
-        if (isfinite(b)) {
-            double mx = a > b ? a : b;
-            total += mx > 0 ? (b - a) / mx : 0;
-        }
+        total += silhouette_of(sums, size, k, li);
     }
     free(sums), free(size);
     return total / (double)m;

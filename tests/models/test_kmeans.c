@@ -126,7 +126,69 @@ static void test_silhouette_matches_naive(void **state)
     kmeans_distances(x, N, 3, dist);
     report_maxdiff("matrix silhouette vs naive",
                    fabs(kmeans_silhouette_matrix(dist, N, lab, 5) - want), 1e-6);
+    /* Rows go four at a time: counts that leave one to three rows over. */
+    for (size_t m = N - 3; m < N; m++) {
+        kmeans_distances(x, m, 3, dist);
+        double w = naive_silhouette(x, m, lab, 5);
+        report_maxdiff("matrix silhouette vs naive, rows not a multiple of 4",
+                       fabs(kmeans_silhouette_matrix(dist, m, lab, 5) - w), 1e-6);
+    }
     free(dist);
+}
+
+/* kmeans_fit's bounded iterations against kmeans_fit_plain's (every
+ * distance of every point, every iteration): the same labels, centroids,
+ * inertia and iterations, bit for bit, on data that make the bounds work
+ * hard: overlapping blobs (points on the borders for many iterations),
+ * whole-number values with exact ties and duplicates (RFM counts), heavy
+ * tails, few distinct points (empty clusters moved to the farthest point),
+ * and restarts cut short by max_iter. */
+static void test_bounds_equal_plain(void **state)
+{
+    (void)state;
+    enum { NB = 1500 };
+    static double x[NB * 3];
+    static int la[NB], lb[NB];
+    char err[RFM_ERRLEN];
+    long fits = 0, iters = 0;
+    for (int kind = 0; kind < 4; kind++)
+        for (size_t k = 1; k <= 9; k++)
+            for (int max_iter = 3; max_iter <= 300; max_iter *= 10) {
+                rfm_rng g;
+                rfm_rng_seed(&g, 100 * (uint64_t)kind + k);
+                size_t n = kind == 3 ? 60 : NB;
+                for (size_t i = 0; i < n; i++)
+                    for (int j = 0; j < 3; j++) {
+                        double v;
+                        if (kind == 0) /* blobs one sd apart */
+                            v = (double)(i % 5) + rfm_rng_normal(&g);
+                        else if (kind == 1) /* whole numbers: ties everywhere */
+                            v = (double)rfm_rng_below(&g, 6);
+                        else if (kind == 2) /* heavy tails */
+                            v = exp(2 * rfm_rng_normal(&g));
+                        else /* three distinct points, twenty times each */
+                            v = (double)((i % 3) * (j + 1));
+                        x[i * 3 + (size_t)j] = v;
+                    }
+                kmeans_model a, b;
+                rfm_rng r1, r2;
+                rfm_rng_seed(&r1, 9 + k), rfm_rng_seed(&r2, 9 + k);
+                assert_int_equal(kmeans_fit(x, n, 3, k, 3, max_iter, &r1, &a, la, err, sizeof err),
+                                 RFM_OK);
+                assert_int_equal(
+                    kmeans_fit_plain(x, n, 3, k, 3, max_iter, &r2, &b, lb, err, sizeof err),
+                    RFM_OK);
+                if (memcmp(la, lb, n * sizeof *la) != 0)
+                    fail_msg("kind %d k %zu max_iter %d: labels differ", kind, k, max_iter);
+                assert_memory_equal(a.centroids, b.centroids, k * 3 * sizeof(double));
+                assert_memory_equal(&a.inertia, &b.inertia, sizeof a.inertia);
+                assert_int_equal(a.iterations, b.iterations);
+                assert_int_equal(a.converged, b.converged);
+                fits++, iters += a.iterations;
+                kmeans_free(&a), kmeans_free(&b);
+            }
+    printf("    %ld fits (%ld iterations of the best restarts) the same as without the bounds\n",
+           fits, iters);
 }
 
 static void test_bad_arguments(void **state)
@@ -152,6 +214,7 @@ int main(void)
         cmocka_unit_test(test_recovers_planted_clusters),
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_silhouette_matches_naive),
+        cmocka_unit_test(test_bounds_equal_plain),
         cmocka_unit_test(test_bad_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
