@@ -230,6 +230,15 @@ typedef struct {
         cltv_holdout h;
         char err[RFM_ERRLEN];
     } * holdout;
+    /* The model files this run wrote, as the JSON written (the same values
+     * a parse of the file gives: numbers are written shortest round-trip),
+     * so that analytics builds its models without reading them again.
+     * Shared like holdout; a step adds its file under stage_lock. */
+    struct written_memo {
+        size_t n;
+        const char *file[8];
+        json_t *json[8];
+    } * written;
     pthread_mutex_t *stage_lock; /* steps at once: one at a time in the stage's manifest */
 } train_ctx;
 
@@ -466,6 +475,17 @@ static int save_model(train_ctx *c, const char *name, const char *semver, const 
      * same bytes whatever source (file, stdin, database) the data came from. */
     rfm_status st =
         json ? modelfile_write_json(c->stage, file, json, c->err, sizeof c->err) : RFM_OK;
+    if (!st && json && c->written) {
+        if (c->stage_lock)
+            pthread_mutex_lock(c->stage_lock);
+        struct written_memo *w = c->written;
+        if (w->n < sizeof w->json / sizeof *w->json) {
+            w->file[w->n] = file;
+            w->json[w->n++] = json_incref(json);
+        }
+        if (c->stage_lock)
+            pthread_mutex_unlock(c->stage_lock);
+    }
     json_decref(json);
     if (!st && card)
         st = card_retitle(&card, name, semver, version)
@@ -679,12 +699,16 @@ static int fit_uplift(train_ctx *c)
     return 0;
 }
 
-/* A model file of this run's stage (fitted now, or carried over by
- * --only), parsed; NULL when the stage has none. Read whole, then parsed
+/* A model file of this run's stage, parsed: the JSON written when this run
+ * fitted it (c->written), else the file carried over by --only; NULL when
+ * the stage has none. Read whole, then parsed
  * (json_load_file reads a byte at a time through getc: 3 % of a run's CPU
  * on the bundled data, whose uplift.json is 1.3 MB). */
 static json_t *staged_json(train_ctx *c, const char *file)
 {
+    for (size_t i = 0; c->written && i < c->written->n; i++)
+        if (strcmp(c->written->file[i], file) == 0)
+            return json_incref(c->written->json[i]);
     char path[4096], *buf = NULL;
     size_t len = 0;
     snprintf(path, sizeof path, "%s/%s", modelfile_stage_dir(c->stage), file);
@@ -1040,11 +1064,13 @@ int main(int argc, char **argv)
 
     int rc = 1;
     struct holdout_memo holdout = {0};
+    struct written_memo written = {0};
     train_ctx ctx = {.cfg = cfg,
                      .tx_path = tx_path,
                      .summary = summary,
                      .campaign = campaign,
-                     .holdout = &holdout};
+                     .holdout = &holdout,
+                     .written = &written};
     train_ctx *cx = &ctx;
     double t0 = monotime_s();
     rfm_status st;
@@ -1078,6 +1104,8 @@ int main(int argc, char **argv)
     say("rfm-train: wrote %s/ in %.3f s\n", models_dir, monotime_s() - t0);
     rc = 0;
 out:
+    for (size_t i = 0; i < written.n; i++)
+        json_decref(written.json[i]);
     modelfile_abort(cx->stage);
     for (size_t i = 0; cx->ids && i < cx->m; i++)
         free(cx->ids[i]);
