@@ -965,8 +965,17 @@ static int run_steps(train_ctx *c, const int fit[NSTEPS])
     return rc;
 }
 
+/* OpenBLAS's threaded build (FAISS's BLAS: the embeddings step alone uses
+ * it) starts its worker threads when it is loaded, and they spin about 0.1 s
+ * waiting for work: on two cores, much of a core taken from the read. The
+ * pthread build exports this (its fork handler); its next call starts the
+ * workers again. Weak: the serial and OpenMP builds have no such threads. */
+extern void blas_thread_shutdown_(void) __attribute__((weak));
+
 int main(int argc, char **argv)
 {
+    if (blas_thread_shutdown_)
+        blas_thread_shutdown_();
     const char *config_path = "config/rfm.yaml", *tx_path = NULL, *models_dir = NULL;
     const char *only = NULL, *summary = NULL, *campaign = NULL;
     int want_print = 0, wait_turn = 0;
