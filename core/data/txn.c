@@ -1838,11 +1838,15 @@ rfm_status txn_read_csv(csv_reader *csv, const txn_options *opt, txn_progress_fn
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
     d->first_day = INT32_MAX;
     d->last_day = INT32_MIN;
-    if (opt->threads > 1 && !rd.jsonl && !rd.pending) {
-        if ((st = read_parallel(&rd, &a, opt->threads, progress, user, err, errlen)) != RFM_OK)
+    /* gzip inflated on the reader's thread keeps a core of the threads busy:
+     * one fewer parses (on 2 cores, parsing on one thread beside the
+     * inflating one reads the bundled export in 0.066 s, on two 0.09 s). */
+    int par = opt->threads - (opt->threads > 1 && csv_inflates_apart(rd.csv));
+    if (par > 1 && !rd.jsonl && !rd.pending) {
+        if ((st = read_parallel(&rd, &a, par, progress, user, err, errlen)) != RFM_OK)
             goto fail;
     }
-    while (!(opt->threads > 1 && !rd.jsonl && !rd.pending)) {
+    while (!(par > 1 && !rd.jsonl && !rd.pending)) {
         const csv_field *f;
         size_t nf;
         if ((st = next_record(&rd, &f, &nf, err, errlen)) != RFM_OK)

@@ -31,7 +31,8 @@ static char *make_export(uint64_t seed, int invoices, int quoted_nl, size_t *len
 {
     tbuf b = {0};
     uint64_t s = seed * 0x9e3779b97f4a7c15ULL + 1;
-    tbuf_put(&b, "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n");
+    tbuf_put(&b,
+             "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n");
     for (int inv = 0; inv < invoices; inv++) {
         int cancel = rnd(&s, 20) == 0;
         unsigned cust = (unsigned)rnd(&s, 300);
@@ -236,7 +237,8 @@ static void test_cut_inside_quotes(void **state)
     (void)state;
     for (int quoted = 0; quoted <= 1; quoted++) {
         tbuf b = {0};
-        tbuf_put(&b,
+        tbuf_put(
+            &b,
             "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n");
         for (int i = 0; i < 200; i++) {
             if (i == 100) {
@@ -246,7 +248,7 @@ static void test_cut_inside_quotes(void **state)
                 tbuf_put(&b, "\",2,2011-03-0%d 10:00:00,1.50,%d,UK\n", 1 + i % 9, 13000 + i % 7);
             }
             tbuf_put(&b, "%d,P%d,Item,%d,2011-03-0%d 10:00:00,2.25,%d,UK\n", 600000 + i / 2, i % 13,
-                1 + i % 5, 1 + i % 9, 13000 + i % 7);
+                     1 + i % 5, 1 + i % 9, 13000 + i % 7);
         }
         result one = read_with(b.s, b.n, &OPT, 1, 0);
         result two = read_with(b.s, b.n, &OPT, 2, 16384);
@@ -327,6 +329,73 @@ static void test_errors_name_the_same_line(void **state)
     free(text);
 }
 
+static result read_file_with(const char *path, int threads, size_t window)
+{
+    result r;
+    memset(&r, 0, sizeof r);
+    txn_options o = OPT;
+    o.threads = threads;
+    o.window = window;
+    csv_reader *csv;
+    assert_int_equal(csv_open(path, &csv, r.err, sizeof r.err), RFM_OK);
+    r.st = txn_read_csv(csv, &o, NULL, NULL, &r.d, &r.rep, r.err, sizeof r.err);
+    csv_close(csv);
+    return r;
+}
+
+/* A gzip file is inflated on the reader's own thread, which keeps a core
+ * busy: of two threads one parses (no parts), of three two do; plain text
+ * and gzip in memory (inflated on the caller's thread) parse on both. The
+ * same data either way. */
+static void test_gzip_file_threads(void **state)
+{
+    (void)state;
+    size_t len;
+    char *text = make_export(57, 3000, 0, &len);
+    uLongf cap = compressBound(len) + 64;
+    unsigned char *gz = malloc(cap);
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    assert_int_equal(deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    zs.next_in = (unsigned char *)text;
+    zs.avail_in = (uInt)len;
+    zs.next_out = gz;
+    zs.avail_out = (uInt)cap;
+    assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+    size_t gzlen = cap - zs.avail_out;
+    deflateEnd(&zs);
+    char gzpath[64], plainpath[64];
+    write_temp(gzpath, ".csv.gz", (const char *)gz, gzlen);
+    write_temp(plainpath, ".csv", text, len);
+    result one = read_file_with(plainpath, 1, 0);
+    assert_int_equal(one.st, RFM_OK);
+    const struct {
+        const char *path;
+        int threads;
+        int parts; /* parts read side by side: expected or not */
+    } cases[] = {{gzpath, 2, 0}, {gzpath, 3, 1}, {plainpath, 2, 1}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        result r = read_file_with(cases[i].path, cases[i].threads, 4096);
+        assert_int_equal(r.st, RFM_OK);
+        printf("    %s, %d threads: %llu parts\n", strstr(cases[i].path, ".gz") ? "gzip" : "plain",
+               cases[i].threads, (unsigned long long)r.rep.parts);
+        assert_int_equal(r.rep.parts > 0, cases[i].parts);
+        r.rep.parts = one.rep.parts, r.rep.rereads = one.rep.rereads;
+        /* the sha256 and byte count are of each file's own bytes */
+        memcpy(r.rep.sha256, one.rep.sha256, sizeof r.rep.sha256);
+        r.rep.bytes = one.rep.bytes;
+        assert_same(&one, &r, cases[i].path);
+        free_result(&r);
+    }
+    result mem = read_with((const char *)gz, gzlen, &OPT, 2, 4096);
+    assert_true(mem.rep.parts > 0);
+    free_result(&mem);
+    free_result(&one);
+    remove(gzpath), remove(plainpath);
+    free(gz);
+    free(text);
+}
+
 /* A gzip stream cut short: the same message (and line) as one thread. */
 static void test_truncated_gzip(void **state)
 {
@@ -372,6 +441,7 @@ int main(void)
         cmocka_unit_test(test_cut_inside_quotes),
         cmocka_unit_test(test_errors_name_the_same_line),
         cmocka_unit_test(test_truncated_gzip),
+        cmocka_unit_test(test_gzip_file_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
