@@ -132,8 +132,10 @@ double bgnbd_objective(const double u[4], double grad[4], const bgnbd_row *rows,
         double a3 = -(r + x) * l_alT;
         double a4 = x > 0 ? log_a - log_bx1 - (r + x) * l_altx : -INFINITY;
         double m = a3 > a4 ? a3 : a4;
-        double e3 = exp(a3 - m), e4 = x > 0 ? exp(a4 - m) : 0.0, s = e3 + e4;
-        ll += w * (a12 + m + log(s));
+        /* The larger term's exp(0) is 1 exactly: one exp a row, the same bits. */
+        double e3 = m == a3 ? 1.0 : exp(a3 - m), e4 = x > 0 ? (m == a4 ? 1.0 : exp(a4 - m)) : 0.0;
+        double s = e3 + e4;
+        ll += w * (a12 + m + (s == 1.0 ? 0.0 : log(s)));
         W += w;
         double w3 = e3 / s, w4 = e4 / s;
         /* d/d(natural parameter) of this customer's log-likelihood */
