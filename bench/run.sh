@@ -53,19 +53,24 @@ for n in 1000000 4000000 10000000; do
 done
 echo "  targets: >= 2 M lines/s; peak RSS flat as lines grow (memory follows customers and purchases)"
 steal
-echo "== the 10 M-line file read on one thread and on every core (txn_options.threads), alternating"
+echo "== the 10 M-line file read on one thread, the default (one per core) and one parse thread per core, alternating"
 # CPU of the calling thread is the parse's critical path (the reader thread
 # reads and hashes beside it); on a loaded machine it says more than wall.
+# The reader's thread counts as one of txn_options.threads (one fewer
+# parses), so the default parses on nproc - 1 threads and nproc + 1 parses
+# on every core beside the reader.
 for i in 1 2; do
-  for t in 1 0; do
-    line=$(RFM_THREADS=$([ "$t" = 0 ] && nproc || echo 1) "$B/bench/bench_ingest" "$OUT/bench.yaml" "$OUT/syn_10000000.csv")
-    printf '  threads=%s: %s M lines/s, read CPU %s s (calling thread %s s), parts %s, windows read again %s, peak RSS %s MB\n' \
-      "$(echo "$line" | field threads)" "$(echo "$line" | field mlines_per_s)" "$(echo "$line" | field ingest_cpu_s)" \
+  for t in 1 "$(nproc)" "$(($(nproc) + 1))"; do
+    line=$(RFM_THREADS=$t "$B/bench/bench_ingest" "$OUT/bench.yaml" "$OUT/syn_10000000.csv")
+    printf '  threads=%s (%s parsing): %s M lines/s, read CPU %s s (calling thread %s s), parts %s, windows read again %s, peak RSS %s MB\n' \
+      "$(echo "$line" | field threads)" "$(( t > 1 ? t - 1 : 1 ))" "$(echo "$line" | field mlines_per_s)" "$(echo "$line" | field ingest_cpu_s)" \
       "$(echo "$line" | field ingest_main_cpu_s)" "$(echo "$line" | field parts)" "$(echo "$line" | field reread)" \
       "$(echo "$line" | field peak_rss_mb)"
   done
 done
-echo "  target: the calling thread's CPU about 1/threads of one thread's, total CPU about the same"
+echo "  with parts: the calling thread's CPU about 1/parsing threads of one thread's, total CPU about the same"
+echo "  (on 2 cores one parse thread beside the reader is the fastest: the window's serial merge and the"
+echo "  reader's four blocks of read-ahead leave two parse threads waiting)"
 steal
 echo "== the same 10 M lines in other dialects (config only: data.separator, data.decimal)"
 sed 's/^\(  separator:\).*/\1 ";"/; s/^\(  decimal:\).*/\1 ","/' "$OUT/bench.yaml" > "$OUT/bench_semicolon.yaml"
@@ -73,11 +78,12 @@ sed 's/^\(  separator:\).*/\1 whitespace/' "$OUT/bench.yaml" > "$OUT/bench_white
 for d in semicolon whitespace; do
   f="$OUT/syn_10000000_$d.csv"
   [ -f "$f" ] || "$B/bench/gen_txn" 10000000 20000 400000 "$f" "$d"
+  cat "$f" > /dev/null # in the page cache, as the 10 M-line file above: the parser's speed, not the disk's
   line=$("$B/bench/bench_ingest" "$OUT/bench_$d.yaml" "$f")
   printf '  %-10s %s M lines/s, %s customers, peak RSS %s MB\n' "$d" "$(echo "$line" | field mlines_per_s)" \
     "$(echo "$line" | field customers)" "$(echo "$line" | field peak_rss_mb)"
 done
-echo "  target: >= 4 M lines/s each"
+echo "  target: >= 4 M lines/s each (each file read once first, so the figure is the parser's, not the disk's)"
 
 steal
 echo "== scale: 10 M, 30 M and 100 M synthetic lines piped from the generator (nothing on disk)"

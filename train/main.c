@@ -77,7 +77,7 @@ static void usage(FILE *f)
                "  --threads N          threads that read a CSV export and fit models at\n"
                "                       once (default: the online cores, at most 16; 1\n"
                "                       does all on one thread; the models are the same\n"
-               "                       either way; a gzip file's inflating thread counts\n"
+               "                       either way; the thread that reads the file counts\n"
                "                       as one of them)\n"
                "  --help               this text\n"
                "\n"

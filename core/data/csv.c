@@ -499,7 +499,7 @@ rfm_status csv_open_view(const void *data, size_t len, const char *name, int sep
 }
 
 int csv_incomplete(const csv_reader *r) { return r->incomplete; }
-int csv_inflates_apart(const csv_reader *r) { return r->threaded && r->src.gz; }
+int csv_reads_apart(const csv_reader *r) { return r->threaded; }
 uint64_t csv_offset(const csv_reader *r) { return r->recstart; }
 uint64_t csv_line_next(const csv_reader *r) { return r->line; }
 void csv_set_line(csv_reader *r, uint64_t line) { r->line = line; }

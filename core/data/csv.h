@@ -121,10 +121,9 @@ rfm_status csv_open_view(const void *data, size_t len, const char *name, int sep
                          uint64_t first_line, int partial, csv_reader **out, char *err,
                          size_t errlen);
 int csv_incomplete(const csv_reader *r);
-/* 1 when the input is gzip inflated on the reader's own thread (a file or a
- * descriptor; memory input inflates on the caller's): that thread then
- * keeps a core busy. Known once csv_next has returned a record. */
-int csv_inflates_apart(const csv_reader *r);
+/* 1 when the input is read (hashed, inflated) on the reader's own thread: a
+ * file or a descriptor; memory input is read on the caller's. */
+int csv_reads_apart(const csv_reader *r);
 /* Offset in the decompressed input (of a view: in its bytes) where the last
  * record returned starts. */
 uint64_t csv_offset(const csv_reader *r);

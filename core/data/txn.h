@@ -65,8 +65,9 @@ typedef struct {
      * side by side and merged in file order, with the same tables, counts,
      * examples and errors as one thread (txn.c, "the same read on several
      * threads"). At most 16. is_erased is then called from every one of
-     * those threads at once. gzip that the reader's thread inflates
-     * (csv_inflates_apart) counts as one of them: one fewer parses. */
+     * those threads at once. The reader's own thread (a file or a descriptor:
+     * csv_reads_apart), which reads, hashes and inflates, counts as one of
+     * them: one fewer parses. */
     int threads;
     size_t window; /* with threads: bytes read per round, 0 = 16 MiB (tests use small ones) */
 } txn_options;

@@ -343,11 +343,11 @@ static result read_file_with(const char *path, int threads, size_t window)
     return r;
 }
 
-/* A gzip file is inflated on the reader's own thread, which keeps a core
- * busy: of two threads one parses (no parts), of three two do; plain text
- * and gzip in memory (inflated on the caller's thread) parse on both. The
- * same data either way. */
-static void test_gzip_file_threads(void **state)
+/* A file is read (and a gzip one inflated) on the reader's own thread,
+ * which keeps a core busy: of two threads one parses (no parts), of three
+ * two do; text in memory (read and inflated on the caller's thread) parses
+ * on both. The same data either way. */
+static void test_file_threads(void **state)
 {
     (void)state;
     size_t len;
@@ -373,7 +373,7 @@ static void test_gzip_file_threads(void **state)
         const char *path;
         int threads;
         int parts; /* parts read side by side: expected or not */
-    } cases[] = {{gzpath, 2, 0}, {gzpath, 3, 1}, {plainpath, 2, 1}};
+    } cases[] = {{gzpath, 2, 0}, {gzpath, 3, 1}, {plainpath, 2, 0}, {plainpath, 3, 1}};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         result r = read_file_with(cases[i].path, cases[i].threads, 4096);
         assert_int_equal(r.st, RFM_OK);
@@ -388,6 +388,9 @@ static void test_gzip_file_threads(void **state)
         free_result(&r);
     }
     result mem = read_with((const char *)gz, gzlen, &OPT, 2, 4096);
+    assert_true(mem.rep.parts > 0);
+    free_result(&mem);
+    mem = read_with(text, len, &OPT, 2, 4096);
     assert_true(mem.rep.parts > 0);
     free_result(&mem);
     free_result(&one);
@@ -441,7 +444,7 @@ int main(void)
         cmocka_unit_test(test_cut_inside_quotes),
         cmocka_unit_test(test_errors_name_the_same_line),
         cmocka_unit_test(test_truncated_gzip),
-        cmocka_unit_test(test_gzip_file_threads),
+        cmocka_unit_test(test_file_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
