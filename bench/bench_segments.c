@@ -4,8 +4,8 @@
  *
  * usage: bench_segments CONFIG N...
  * Prints one line per N: customers, k chosen, seconds for segments_fit as
- * a whole and for the rules alone (ruletree_fit per cluster on the fitted
- * labels, the same call segments_fit makes).
+ * a whole and for the rules alone (ruletree_fit_all on the fitted labels,
+ * the same call segments_fit makes).
  */
 #include <math.h>
 #include <stdio.h>
@@ -75,12 +75,11 @@ int main(int argc, char **argv)
         }
         const double *cols[3] = {r, f, m};
         double t2 = now_s();
-        for (size_t c = 0; c < segments_nclusters(s); c++) {
-            ruletree_rule rule;
-            if (ruletree_fit(cols, 3, n, lab, (int)c, &rule, err, sizeof err) != RFM_OK) {
-                fprintf(stderr, "%s\n", err);
-                return 1;
-            }
+        ruletree_rule rules[16];
+        if (segments_nclusters(s) > 16 || ruletree_fit_all(cols, 3, n, lab, segments_nclusters(s),
+                                                           rules, err, sizeof err) != RFM_OK) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
         }
         double t3 = now_s();
         printf("customers=%zu k=%zu fit_s=%.3f rules_s=%.3f\n", n, segments_nclusters(s), t1 - t0,

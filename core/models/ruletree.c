@@ -12,6 +12,7 @@
 #include "ruletree.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -301,45 +302,64 @@ static void two_features(search *s, int ia, const feature *fa, int ib, const fea
     }
 }
 
-rfm_status ruletree_fit(const double *const *x, size_t d, size_t n, const int *labels, int cls,
-                        ruletree_rule *out, char *err, size_t errlen)
+/* Every feature's ranks (shared by every class's search) and the size of
+ * the segment trees. */
+typedef struct {
+    size_t d, n, tu;
+    feature *fs;
+} prepared;
+
+static void prepared_free(prepared *pr)
 {
+    for (size_t f = 0; pr->fs && f < pr->d; f++)
+        feature_free(&pr->fs[f]);
+    free(pr->fs);
+}
+
+static rfm_status prepare(const double *const *x, size_t d, size_t n, prepared *pr, char *err,
+                          size_t errlen)
+{
+    memset(pr, 0, sizeof *pr);
     for (size_t f = 0; f < d; f++)
         for (size_t i = 0; i < n; i++)
             if (!isfinite(x[f][i]))
                 return rfm_fail(err, errlen, RFM_EINVAL,
                                 "rule search: feature %zu of point %zu is not a finite number", f,
                                 i);
+    pr->n = n;
+    if (!(pr->fs = calloc(d ? d : 1, sizeof *pr->fs)))
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory for the rule search");
+    for (; pr->d < d; pr->d++)
+        if (feature_make(x[pr->d], n, &pr->fs[pr->d]) != 0) {
+            prepared_free(pr);
+            return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory for the rule search");
+        }
+    /* The trees are over the smaller feature of each pair. */
+    pr->tu = 1;
+    for (size_t a = 0; a < d; a++)
+        for (size_t b = a + 1; b < d; b++) {
+            size_t m = pr->fs[a].u < pr->fs[b].u ? pr->fs[a].u : pr->fs[b].u;
+            pr->tu = m > pr->tu ? m : pr->tu;
+        }
+    return RFM_OK;
+}
+
+static rfm_status search_class(const prepared *pr, const int *labels, int cls, ruletree_rule *out,
+                               char *err, size_t errlen)
+{
+    size_t n = pr->n, d = pr->d;
+    const feature *fs = pr->fs;
     search s = {labels, cls, n, 0, 0, {0}};
     for (size_t i = 0; i < n; i++)
         s.npos += labels[i] == cls;
     s.nneg = n - s.npos;
     s.best = (ruletree_rule){0, {{0}}, s.npos, s.nneg, s.npos, s.nneg};
-    feature *fs = calloc(d ? d : 1, sizeof *fs);
     long long *g = malloc((n ? n : 1) * sizeof *g);
     size_t *p = malloc((n ? n : 1) * sizeof *p);
-    segtree wt = {0, NULL}, pt = {0, NULL};
-    size_t made = 0;
+    segtree wt = {0, malloc(4 * pr->tu * sizeof *wt.t)},
+            pt = {0, malloc(4 * pr->tu * sizeof *pt.t)};
     rfm_status st = RFM_OK;
-    if (!fs || !g || !p) {
-        st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory for the rule search");
-        goto done;
-    }
-    for (; made < d; made++)
-        if (feature_make(x[made], n, &fs[made]) != 0) {
-            st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory for the rule search");
-            goto done;
-        }
-    /* The trees are over the smaller feature of each pair. */
-    size_t tu = 1;
-    for (size_t a = 0; a < d; a++)
-        for (size_t b = a + 1; b < d; b++) {
-            size_t m = fs[a].u < fs[b].u ? fs[a].u : fs[b].u;
-            tu = m > tu ? m : tu;
-        }
-    wt.t = malloc(4 * tu * sizeof *wt.t);
-    pt.t = malloc(4 * tu * sizeof *pt.t);
-    if (!wt.t || !pt.t) {
+    if (!g || !p || !wt.t || !pt.t) {
         st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory for the rule search");
         goto done;
     }
@@ -357,10 +377,60 @@ rfm_status ruletree_fit(const double *const *x, size_t d, size_t n, const int *l
             two_features(&s, (int)f1, &fs[f1], (int)f2, &fs[f2], &wt, &pt);
     *out = s.best;
 done:
-    for (size_t f = 0; f < made; f++)
-        feature_free(&fs[f]);
-    free(fs), free(g), free(p), free(wt.t), free(pt.t);
+    free(g), free(p), free(wt.t), free(pt.t);
     return st;
+}
+
+rfm_status ruletree_fit(const double *const *x, size_t d, size_t n, const int *labels, int cls,
+                        ruletree_rule *out, char *err, size_t errlen)
+{
+    prepared pr;
+    rfm_status st = prepare(x, d, n, &pr, err, errlen);
+    if (st == RFM_OK)
+        st = search_class(&pr, labels, cls, out, err, errlen);
+    prepared_free(&pr);
+    return st;
+}
+
+/* Classes first, first + step, ... of ruletree_fit_all. */
+typedef struct {
+    const prepared *pr;
+    const int *labels;
+    size_t k, first, step;
+    ruletree_rule *out;
+    rfm_status st;
+    char err[RFM_ERRLEN];
+} class_part;
+
+static void *class_run(void *arg)
+{
+    class_part *c = arg;
+    for (size_t cls = c->first; cls < c->k && c->st == RFM_OK; cls += c->step)
+        c->st = search_class(c->pr, c->labels, (int)cls, &c->out[cls], c->err, sizeof c->err);
+    return NULL;
+}
+
+rfm_status ruletree_fit_all(const double *const *x, size_t d, size_t n, const int *labels, size_t k,
+                            ruletree_rule *out, char *err, size_t errlen)
+{
+    prepared pr;
+    rfm_status st = prepare(x, d, n, &pr, err, errlen);
+    if (st != RFM_OK)
+        return st;
+    class_part part[2] = {{&pr, labels, k, 0, 2, out, RFM_OK, ""},
+                          {&pr, labels, k, 1, 2, out, RFM_OK, ""}};
+    pthread_t th;
+    int threaded = k > 1 && pthread_create(&th, NULL, class_run, &part[1]) == 0;
+    if (!threaded)
+        part[0].step = 1;
+    class_run(&part[0]);
+    if (threaded)
+        pthread_join(th, NULL);
+    prepared_free(&pr);
+    for (int h = 0; h < 2; h++)
+        if (part[h].st != RFM_OK)
+            return rfm_fail(err, errlen, part[h].st, "%s", part[h].err);
+    return RFM_OK;
 }
 
 int ruletree_format(const ruletree_rule *r, const char *const *names, const char *const *units,

@@ -52,6 +52,10 @@ typedef struct {
  * of memory. */
 rfm_status ruletree_fit(const double *const *x, size_t d, size_t n, const int *labels, int cls,
                         ruletree_rule *out, char *err, size_t errlen);
+/* ruletree_fit for every class 0 .. k-1 into out[0 .. k-1], the same rules:
+ * the columns ranked once for all of them, the classes on two threads. */
+rfm_status ruletree_fit_all(const double *const *x, size_t d, size_t n, const int *labels, size_t k,
+                            ruletree_rule *out, char *err, size_t errlen);
 
 /* Whether the point v (d values) meets every condition of r. */
 int ruletree_match(const ruletree_rule *r, const double *v);

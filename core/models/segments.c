@@ -454,10 +454,12 @@ static void summarise_clusters(segments_model *m, const double *const raw[3], si
 static rfm_status rule_clusters(segments_model *m, const double *const raw[3], size_t n,
                                 const int *labels, char *err, size_t errlen)
 {
+    ruletree_rule rules[KMAX];
+    rfm_status st = ruletree_fit_all(raw, 3, n, labels, m->k, rules, err, errlen);
+    if (st != RFM_OK)
+        return st;
     for (size_t c = 0; c < m->k; c++) {
-        rfm_status st = ruletree_fit(raw, 3, n, labels, (int)c, &m->clusters[c].rule, err, errlen);
-        if (st != RFM_OK)
-            return st;
+        m->clusters[c].rule = rules[c];
         m->clusters[c].has_rule = 1;
     }
     return RFM_OK;

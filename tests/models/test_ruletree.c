@@ -162,6 +162,20 @@ static void test_equals_brute_force(void **state)
         assert_int_equal(ruletree_fit(cols, D, n, lab, cls, &r, err, sizeof err), RFM_OK);
         cand b = brute(x, n, lab, cls);
         check_same(&r, &b, trial);
+        /* Every class at once (the ranks shared, two threads): each class's
+         * rule the brute force's, and the one-class search's exactly. */
+        int k = trial % 2 ? 2 : 3;
+        ruletree_rule all[3];
+        assert_int_equal(ruletree_fit_all(cols, D, n, lab, (size_t)k, all, err, sizeof err),
+                         RFM_OK);
+        for (int c = 0; c < k; c++) {
+            cand bc = brute(x, n, lab, c);
+            check_same(&all[c], &bc, trial);
+            ruletree_rule one;
+            assert_int_equal(ruletree_fit(cols, D, n, lab, c, &one, err, sizeof err), RFM_OK);
+            assert_int_equal(ruletree_cmp(&all[c], &one), 0);
+            assert_true(all[c].tp == one.tp && all[c].fp == one.fp && all[c].npos == one.npos);
+        }
         /* the counts are the rule's own */
         size_t tp = 0, fp = 0;
         for (size_t i = 0; i < n; i++) {
@@ -234,6 +248,8 @@ static void test_planted_box(void **state)
     assert_string_equal(text, "everyone");
     r[5] = NAN;
     assert_int_equal(ruletree_fit(cols, 3, n, lab, 0, &rule, err, sizeof err), RFM_EINVAL);
+    ruletree_rule rules[2];
+    assert_int_equal(ruletree_fit_all(cols, 3, n, lab, 2, rules, err, sizeof err), RFM_EINVAL);
 }
 
 int main(void)
