@@ -88,32 +88,10 @@ static void seed_plusplus(const double *x, size_t n, size_t d, size_t k, rfm_rng
     }
 }
 
-/* One restart; returns inertia. */
-/* kmeans_nearest for d = 3 (RFM), with the nearest squared distance: the
- * same sums in the same order as sqdist, so the same bits, without the
- * loop over d. */
-static inline size_t nearest3(const double *c, size_t k, const double *p, double *bd)
-{
-    size_t best = 0;
-    double b = INFINITY;
-    for (size_t i = 0; i < k; i++) {
-        double t0 = c[3 * i] - p[0], t1 = c[3 * i + 1] - p[1], t2 = c[3 * i + 2] - p[2];
-        double s = 0;
-        s += t0 * t0;
-        s += t1 * t1;
-        s += t2 * t2;
-        if (s < b) {
-            b = s;
-            best = i;
-        }
-    }
-    *bd = b;
-    return best;
-}
-
-/* nearest3, also giving the second-nearest squared distance (INFINITY for
- * k = 1): the same comparisons in the same order, so the same index and
- * nearest distance. */
+/* The centre nearest to p for d = 3 (RFM) with its squared distance, the
+ * same sums in the same order as sqdist (so the same bits, without the loop
+ * over d), and the second-nearest squared distance (INFINITY for k = 1),
+ * which does not change which centre is nearest. */
 static inline size_t nearest3_two(const double *c, size_t k, const double *p, double *bd,
                                   double *second)
 {
@@ -181,12 +159,11 @@ static double lloyd(const double *x, size_t n, size_t d, size_t k, int max_iter,
                     a = nearest3_two(c, k, p, &dist[i], &s2);
                     lb[i] = sqrt(s2) * (1 - 1e-9);
                 }
-            } else if (d == 3 && use_bounds) {
+            } else if (d == 3) {
                 double s2;
                 a = nearest3_two(c, k, x + i * 3, &dist[i], &s2);
-                lb[i] = sqrt(s2) * (1 - 1e-9);
-            } else if (d == 3)
-                a = nearest3(c, k, x + i * 3, &dist[i]);
+                lb[i] = sqrt(s2) * (1 - 1e-9); /* read only with the bounds */
+            }
             /* dist[i] = sqdist(x + i * d, c + a * d, d) either way */
             if (d != 3 || !(dist[i] < INFINITY)) {
                 a = kmeans_nearest(c, k, d, x + i * d);

@@ -329,6 +329,25 @@ static void test_errors_name_the_same_line(void **state)
     free(text);
 }
 
+/* text as one gzip member (level 6); *gzlen its length. */
+static unsigned char *gzip_text(const char *text, size_t len, size_t *gzlen)
+{
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    assert_int_equal(deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    size_t cap = deflateBound(&zs, len) + 64;
+    unsigned char *gz = malloc(cap);
+    assert_non_null(gz);
+    zs.next_in = (unsigned char *)text;
+    zs.avail_in = (uInt)len;
+    zs.next_out = gz;
+    zs.avail_out = (uInt)cap;
+    assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+    *gzlen = cap - zs.avail_out;
+    deflateEnd(&zs);
+    return gz;
+}
+
 static result read_file_with(const char *path, int threads, size_t window)
 {
     result r;
@@ -352,18 +371,8 @@ static void test_file_threads(void **state)
     (void)state;
     size_t len;
     char *text = make_export(57, 3000, 0, &len);
-    uLongf cap = compressBound(len) + 64;
-    unsigned char *gz = malloc(cap);
-    z_stream zs;
-    memset(&zs, 0, sizeof zs);
-    assert_int_equal(deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
-    zs.next_in = (unsigned char *)text;
-    zs.avail_in = (uInt)len;
-    zs.next_out = gz;
-    zs.avail_out = (uInt)cap;
-    assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
-    size_t gzlen = cap - zs.avail_out;
-    deflateEnd(&zs);
+    size_t gzlen;
+    unsigned char *gz = gzip_text(text, len, &gzlen);
     char gzpath[64], plainpath[64];
     write_temp(gzpath, ".csv.gz", (const char *)gz, gzlen);
     write_temp(plainpath, ".csv", text, len);
@@ -405,18 +414,8 @@ static void test_truncated_gzip(void **state)
     (void)state;
     size_t len;
     char *text = make_export(31, 300, 1, &len);
-    z_stream zs;
-    memset(&zs, 0, sizeof zs);
-    assert_int_equal(deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
-    size_t cap = deflateBound(&zs, len) + 64;
-    unsigned char *gz = malloc(cap);
-    zs.next_in = (unsigned char *)text;
-    zs.avail_in = (uInt)len;
-    zs.next_out = gz;
-    zs.avail_out = (uInt)cap;
-    assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
-    size_t gzlen = cap - zs.avail_out;
-    deflateEnd(&zs);
+    size_t gzlen;
+    unsigned char *gz = gzip_text(text, len, &gzlen);
     for (int cut = 3; cut <= 9; cut += 3) {
         size_t n = gzlen * (size_t)cut / 10;
         result one = read_with((const char *)gz, n, &OPT, 1, 0);
