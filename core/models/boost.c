@@ -859,12 +859,6 @@ size_t boost_margin_along_until(const boost_model *m, const double *xs, size_t n
     return n;
 }
 
-void boost_margin_along(const boost_model *m, const double *xs, size_t n, int j1, int j2,
-                        double *out)
-{
-    boost_margin_along_until(m, xs, n, j1, j2, -INFINITY, out);
-}
-
 double boost_shap_path(const boost_model *m, const double *x, double *phi)
 {
     /* (D+2)(D+3)/2 elements: each level copies the path, one longer. */
@@ -1297,7 +1291,7 @@ static rfm_status build_cells(boost_model *m, char *err, size_t errlen)
     }
     m->crow = malloc(sizeof *m->crow * m->ntrees);
     /* cmap: zeros for any place first (most + 2 of them, and one more:
-     * boost_margin_along reads each entry as the low half of 32 bits, so
+     * boost_margin_along_until reads each entry as the low half of 32 bits, so
      * one past every map as well), then the axes' maps. */
     uint32_t most = 0;
     for (size_t f = 0; f < m->d; f++)

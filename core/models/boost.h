@@ -126,21 +126,16 @@ double boost_shap(const boost_model *m, const double *x, double *phi);
  * whose trees cut them into few enough cells). */
 int boost_has_cells(const boost_model *m);
 /* boost_margin of n rows xs (row-major, n x d) that differ from one another
- * only in features j1 and j2 (j2 -1: j1 alone): out[i] the same double as
- * boost_margin(m, xs + i * d), the leaves added in tree order. With the
- * cells (and AVX2), each tree's cell on the other features is found once,
- * from the first row, and four rows at a time gather their two map
- * entries and their leaf (the counterfactual's candidates, which differ
- * in frequency and monetary value); else boost_margin_many. Thread-safe. */
-void boost_margin_along(const boost_model *m, const double *xs, size_t n, int j1, int j2,
-                        double *out);
-/* The same for rows searched in order for a margin below stop: out[0 .. r)
- * for the r returned, which is n, or fewer when one of out[0 .. r) is below
- * stop (the rows after it are left; -INFINITY: every row). The first row
- * comes alone, then up to eight at a time, and with the cells each tree's
- * cell on the other features is found once a call, so a search that ends
- * early pays for few rows and one that goes on for all of them pays for it
- * once (the counterfactual's candidates). Thread-safe. */
+ * only in features j1 and j2 (j2 -1: j1 alone), searched in order for a
+ * margin below stop: out[i] the same double as boost_margin(m, xs + i * d),
+ * the leaves added in tree order, for i < the r returned, which is n, or
+ * fewer when one of out[0 .. r) is below stop (the rows after it are left;
+ * -INFINITY: every row). With the cells (and AVX2), each tree's cell on
+ * the other features is found once a call, from the first row, which comes
+ * alone; then up to eight rows at a time gather their two map entries and
+ * their leaf, so a search that ends early pays for few rows (the
+ * counterfactual's candidates, which differ in frequency and monetary
+ * value); else boost_margin_many. Thread-safe. */
 size_t boost_margin_along_until(const boost_model *m, const double *xs, size_t n, int j1, int j2,
                                 double stop, double *out);
 /* The same from the leaf tables (each leaf's row for the pattern of its

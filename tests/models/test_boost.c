@@ -372,7 +372,7 @@ static void test_cells_equal_leaf_rows(void **state)
     free(x9), free(x), free(y);
 }
 
-/* boost_margin_along: rows that differ from one another in one or two
+/* boost_margin_along_until: rows that differ from one another in one or two
  * features, each the same double as boost_margin of the row (the
  * counterfactual's candidates are compared with the probability the
  * server answers for them): any pair of features, 2 to 21 rows (past one
@@ -408,7 +408,7 @@ static void test_margin_along(void **state)
                     xs[i * D + j] = v;
                 }
         }
-        boost_margin_along(m, xs, nr, j1, j2, out);
+        assert_int_equal(boost_margin_along_until(m, xs, nr, j1, j2, -INFINITY, out), nr);
         double want[NR];
         for (size_t i = 0; i < nr; i++) {
             want[i] = boost_margin_walk(m, xs + i * D);
