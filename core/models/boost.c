@@ -76,7 +76,10 @@ typedef struct {
  * thresholds on each feature is searched once (cell_place); each tree's
  * axis maps that place to its own interval, times its stride, in one
  * lookup (about 50 instructions a tree with the row added, against 450
- * for the leaf tables).
+ * for the leaf tables). The maps are kept by feature and place with the
+ * trees adjacent (ctab), so a place's entries for sixteen trees are one
+ * 32-byte load and x's eight places touch eight short runs of memory, not
+ * eight lines a tree.
  * Kept when every tree has at most CELL_TREE_MAX cells, all of them
  * CELL_ALL_MAX rows (18 MB) and explaining them at load CELL_WORK_MAX
  * steps of the recursion (cells x nodes x depth^2: a few tenths of a
@@ -84,7 +87,7 @@ typedef struct {
  * more to load (24-27 against 16-18 ms for its churn.json). */
 #define CELL_TREE_MAX 4096
 #define CELL_ALL_MAX (1u << 18)
-#define CELL_MAP_MAX (1u << 24) /* entries of all the axes' maps */
+#define CELL_MAP_MAX (1u << 24) /* ctab's entries: places x trees */
 #define CELL_WORK_MAX 200000000.0
 
 typedef struct {
@@ -111,13 +114,14 @@ struct boost_model {
     double *wtab;   /* the same rows WIDE_D wide, NULL when d > WIDE_D */
     int flat_depth; /* D of the flat layout, 0 when none (deeper trees) */
     uint32_t *crow; /* cells (above): each tree's first row; NULL when not kept */
-    uint16_t *cmap; /* per tree and feature it uses: for each place of x on the
-                     * feature (cell_place), the tree's interval times its stride */
+    uint16_t *ctab; /* per feature and place of x on it (cell_place), the
+                     * interval times its stride of every tree (zero where the
+                     * tree does not use the feature): ctab[(pbase[f] + p) *
+                     * ntp + t], trees adjacent; row 0 all zeros */
+    size_t ntp;     /* ntrees rounded up to 16: a row's length */
     float *uthr;    /* per feature, every threshold once, ascending */
     uint32_t uoff[WIDE_D], ucount[WIDE_D]; /* feature j's in uthr */
-    uint32_t *coff;                        /* ntrees x WIDE_D: feature f's map in cmap for tree t,
-                                            * or 0: the zeros cmap starts with (a feature the
-                                            * tree does not use, or f >= d) */
+    uint32_t pbase[WIDE_D];                /* feature j's first row in ctab */
     double *cphi;                          /* per cell, WIDE_D contributions (+0.0 past d) */
     double *cval;                          /* per cell, the leaf's value */
     flat_node *flat_inner;                 /* ntrees x (2^D - 1) */
@@ -171,7 +175,7 @@ void boost_free(boost_model *m)
     free(m->dleft), free(m->value), free(m->cover), free(m->xgb_json);
     free(m->leaves), free(m->tab), free(m->wtab), free(m->snode);
     free(m->flat_inner), free(m->flat_leaf);
-    free(m->crow), free(m->cmap), free(m->uthr), free(m->cphi), free(m->cval), free(m->coff);
+    free(m->crow), free(m->ctab), free(m->uthr), free(m->cphi), free(m->cval);
     free(m);
 }
 
@@ -569,91 +573,67 @@ static inline uint32_t cell_place(const boost_model *m, size_t f, float v)
     return lo;
 }
 
-/* x's places (cell_place) on every feature, 0 past d (WIDE_D of them). */
-static void cell_places(const boost_model *m, const double *x, uint32_t *g)
+/* Feature f's axis at place p: the entries of every tree (ntp of them). */
+static inline const uint16_t *cell_axis(const boost_model *m, size_t f, uint32_t p)
 {
-    for (size_t j = 0; j < WIDE_D; j++)
-        g[j] = j < m->d ? cell_place(m, j, (float)x[j]) : 0;
+    return m->ctab + ((size_t)m->pbase[f] + p) * m->ntp;
 }
 
-/* The row of tree t's cell for the places g (cell_places): a lookup a
- * feature, zeros for those the tree does not use (no branch). */
-static inline uint32_t cell_row(const boost_model *m, size_t t, const uint32_t *g)
+/* x's axes (cell_axis at its cell_place) on every feature, the row of
+ * zeros past d (WIDE_D of them). */
+static void cell_axes(const boost_model *m, const double *x, const uint16_t **ax)
 {
-    const uint32_t *o = m->coff + t * WIDE_D;
-    const uint16_t *c = m->cmap;
-    return m->crow[t] + c[o[0] + g[0]] + c[o[1] + g[1]] + c[o[2] + g[2]] + c[o[3] + g[3]] +
-           c[o[4] + g[4]] + c[o[5] + g[5]] + c[o[6] + g[6]] + c[o[7] + g[7]];
+    for (size_t j = 0; j < WIDE_D; j++)
+        ax[j] = j < m->d ? cell_axis(m, j, cell_place(m, j, (float)x[j])) : m->ctab;
+}
+
+/* The row of tree t's cell on the axes ax (cell_axes): an entry a
+ * feature, zero for those the tree does not use. */
+static inline uint32_t cell_row(const boost_model *m, size_t t, const uint16_t *const *ax)
+{
+    return m->crow[t] + ax[0][t] + ax[1][t] + ax[2][t] + ax[3][t] + ax[4][t] + ax[5][t] +
+           ax[6][t] + ax[7][t];
 }
 
 #if defined(__x86_64__)
 #define CELLS_AVX2 1
-/* The sum of the eight 32-bit lanes. */
-__attribute__((target("avx2"))) static inline uint32_t hsum8_avx2(__m256i e)
+/* The rows of trees t0 .. t0 + n - 1 into rows, sixteen trees at once: the
+ * eight axes' entries are adjacent in t, so a tree's row is eight loads
+ * and adds, then its first row (crow) added. rows has room for n rounded
+ * up to 16, and so do the axes and crow past t0 (ntp). The same integer
+ * rows as cell_row. */
+__attribute__((target("avx2"))) static void rows_avx2(const boost_model *m,
+                                                      const uint16_t *const *ax, size_t t0,
+                                                      size_t n, uint32_t *rows)
 {
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(e), _mm256_extracti128_si256(e, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-    return (uint32_t)_mm_cvtsi128_si32(s);
-}
-
-/* Tree t's eight map entries for the places g, gathered at once (32 bits at
- * each: its 16 and the next's, masked off; cmap has one entry of padding). */
-__attribute__((target("avx2"))) static inline __m256i cell_entries_avx2(const boost_model *m,
-                                                                        size_t t, __m256i g)
-{
-    const __m256i idx =
-        _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(m->coff + t * WIDE_D)), g);
-    return _mm256_and_si256(_mm256_i32gather_epi32((const int *)m->cmap, idx, 2),
-                            _mm256_set1_epi32(0xffff));
-}
-
-/* cell_row with AVX2: the entries summed across the lanes. The same row. */
-__attribute__((target("avx2"))) static inline uint32_t cell_row_avx2(const boost_model *m, size_t t,
-                                                                     __m256i g)
-{
-    return m->crow[t] + hsum8_avx2(cell_entries_avx2(m, t, g));
-}
-
-/* Four trees' entries summed at once (two rounds of horizontal adds, then
- * the halves), each plus its tree's first row from crow. */
-__attribute__((target("avx2"))) static inline __m128i sum4_avx2(__m256i e0, __m256i e1, __m256i e2,
-                                                                __m256i e3, const uint32_t *crow)
-{
-    const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(e0, e1), _mm256_hadd_epi32(e2, e3));
-    return _mm_add_epi32(_mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1)),
-                         _mm_loadu_si128((const __m128i *)crow));
-}
-
-/* The rows of trees t0 .. t0 + n - 1 into rows: four trees at once
- * (sum4_avx2), the rest one by one. The same integer rows as cell_row_avx2. */
-__attribute__((target("avx2"))) static void rows_avx2(const boost_model *m, const uint32_t *g,
-                                                      size_t t0, size_t n, uint32_t *rows)
-{
-    const __m256i gv = _mm256_loadu_si256((const __m256i *)g);
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
+    for (size_t i = 0; i < n; i += 16) {
         const size_t t = t0 + i;
-        _mm_storeu_si128((__m128i *)(rows + i),
-                         sum4_avx2(cell_entries_avx2(m, t, gv), cell_entries_avx2(m, t + 1, gv),
-                                   cell_entries_avx2(m, t + 2, gv), cell_entries_avx2(m, t + 3, gv),
-                                   m->crow + t));
+        __m256i s = _mm256_loadu_si256((const __m256i *)(ax[0] + t));
+#pragma GCC unroll 8
+        for (int f = 1; f < WIDE_D; f++)
+            s = _mm256_add_epi16(s, _mm256_loadu_si256((const __m256i *)(ax[f] + t)));
+        const __m256i lo = _mm256_cvtepu16_epi32(_mm256_castsi256_si128(s)),
+                      hi = _mm256_cvtepu16_epi32(_mm256_extracti128_si256(s, 1));
+        _mm256_storeu_si256(
+            (__m256i *)(rows + i),
+            _mm256_add_epi32(lo, _mm256_loadu_si256((const __m256i *)(m->crow + t))));
+        _mm256_storeu_si256(
+            (__m256i *)(rows + i + 8),
+            _mm256_add_epi32(hi, _mm256_loadu_si256((const __m256i *)(m->crow + t + 8))));
     }
-    for (; i < n; i++)
-        rows[i] = cell_row_avx2(m, t0 + i, gv);
 }
 
 /* The leaves of the cells, added in tree order, the rows found a batch of
  * trees at a time. */
 __attribute__((target("avx2"))) static double margin_cells_avx2(const boost_model *m,
-                                                                const uint32_t *g)
+                                                                const uint16_t *const *ax)
 {
     enum { BATCH = 64 };
     uint32_t rows[BATCH];
     double margin = m->base_margin;
     for (size_t t0 = 0; t0 < m->ntrees; t0 += BATCH) {
         const size_t nb = m->ntrees - t0 < BATCH ? m->ntrees - t0 : BATCH;
-        rows_avx2(m, g, t0, nb, rows);
+        rows_avx2(m, ax, t0, nb, rows);
         for (size_t i = 0; i < nb; i++)
             margin += m->cval[rows[i]];
     }
@@ -664,17 +644,38 @@ __attribute__((target("avx2"))) static double margin_cells_avx2(const boost_mode
 /* The leaves of x's cells, added in tree order: the walk's double. */
 static double margin_cells(const boost_model *m, const double *x)
 {
-    uint32_t g[WIDE_D];
-    cell_places(m, x, g);
+    const uint16_t *ax[WIDE_D];
+    cell_axes(m, x, ax);
 #if defined(CELLS_AVX2)
     if (__builtin_cpu_supports("avx2"))
-        return margin_cells_avx2(m, g);
+        return margin_cells_avx2(m, ax);
 #endif
     double margin = m->base_margin;
     for (size_t t = 0; t < m->ntrees; t++)
-        margin += m->cval[cell_row(m, t, g)];
+        margin += m->cval[cell_row(m, t, ax)];
     return margin;
 }
+
+#if defined(CELLS_AVX2)
+/* The cells' rows of n trees added to acc (WIDE_D sums, two vectors: each
+ * lane the same additions in the same order as one by one) and their
+ * leaves to margin, which is returned. */
+__attribute__((target("avx2"))) static double add_rows_avx2(const boost_model *m,
+                                                            const uint32_t *rows, size_t n,
+                                                            double margin, double *acc)
+{
+    __m256d lo = _mm256_loadu_pd(acc), hi = _mm256_loadu_pd(acc + 4);
+    for (size_t i = 0; i < n; i++) {
+        const double *row = m->cphi + (size_t)rows[i] * WIDE_D;
+        lo = _mm256_add_pd(lo, _mm256_loadu_pd(row));
+        hi = _mm256_add_pd(hi, _mm256_loadu_pd(row + 4));
+        margin += m->cval[rows[i]];
+    }
+    _mm256_storeu_pd(acc, lo);
+    _mm256_storeu_pd(acc + 4, hi);
+    return margin;
+}
+#endif
 
 /* Cells: one row per tree, added whole in tree order; the margin adds the
  * same leaf values in the same order as boost_margin. The rows are found
@@ -682,22 +683,25 @@ static double margin_cells(const boost_model *m, const double *x)
 #define CELL_ROWS_BATCH 64
 static double shap_cells(const boost_model *m, const double *x, double *phi)
 {
-    uint32_t g[WIDE_D], rows[CELL_ROWS_BATCH];
-    cell_places(m, x, g);
+    const uint16_t *ax[WIDE_D];
+    uint32_t rows[CELL_ROWS_BATCH];
+    cell_axes(m, x, ax);
 #if defined(CELLS_AVX2)
     const int avx2 = __builtin_cpu_supports("avx2");
 #endif
     double a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
-    double margin = m->base_margin;
+    double margin = m->base_margin, acc[WIDE_D] = {0};
     for (size_t t0 = 0; t0 < m->ntrees; t0 += CELL_ROWS_BATCH) {
         const size_t nb = m->ntrees - t0 < CELL_ROWS_BATCH ? m->ntrees - t0 : CELL_ROWS_BATCH;
 #if defined(CELLS_AVX2)
-        if (avx2)
-            rows_avx2(m, g, t0, nb, rows);
-        else
+        if (avx2) {
+            rows_avx2(m, ax, t0, nb, rows);
+            margin = add_rows_avx2(m, rows, nb, margin, acc);
+            continue;
+        }
 #endif
-            for (size_t i = 0; i < nb; i++)
-                rows[i] = cell_row(m, t0 + i, g);
+        for (size_t i = 0; i < nb; i++)
+            rows[i] = cell_row(m, t0 + i, ax);
         for (size_t i = 0; i < nb; i++) {
             const uint32_t r = rows[i];
             const double *row = m->cphi + (size_t)r * WIDE_D;
@@ -706,7 +710,13 @@ static double shap_cells(const boost_model *m, const double *x, double *phi)
             margin += m->cval[r];
         }
     }
-    const double acc[WIDE_D] = {a0, a1, a2, a3, a4, a5, a6, a7};
+#if defined(CELLS_AVX2)
+    if (!avx2)
+#endif
+    {
+        const double sums[WIDE_D] = {a0, a1, a2, a3, a4, a5, a6, a7};
+        memcpy(acc, sums, sizeof acc);
+    }
     memcpy(phi, acc, m->d * sizeof *phi);
     return margin;
 }
@@ -731,94 +741,90 @@ double boost_shap_narrow(const boost_model *m, const double *x, double *phi)
 int boost_has_cells(const boost_model *m) { return m->crow != NULL; }
 
 #if defined(__x86_64__)
-/* boost_margin_along_until with the cells. One pass over the trees gives
- * the first row's margin (its cells, as margin_cells_avx2 finds them) and
- * each tree's row on every feature but j1 and j2 (fixed: the same for all
- * rows), four trees at a time; then each further pass takes up to ALONG_PASS rows, four a vector:
- * one gather brings the four rows' map entries on j1 and on j2, another
- * their leaves. */
+/* boost_margin_along_until with the cells, ALONG_PASS rows a pass. The
+ * rows share every feature but j1 and j2, so each tree's row on the others
+ * (fixed) is found once, from the first row (rows_avx2 with j1's and j2's
+ * axes the zeros). A pass then takes eight trees at a time: each row's
+ * cells there are fixed plus its entries on j1 and j2 (adjacent in t: two
+ * loads), eight rows by eight trees turned around in registers so that
+ * each tree has its eight rows' cells in one vector, whose leaves two
+ * gathers bring and two sums (rows 0-3 and 4-7) add in tree order. */
 enum { ALONG_PASS = 8 };
 
-/* Four rows' leaves of one tree: their map entries on j1 (lanes 0-3) and j2
- * (4-7) at offs + gv, 32 bits at each masked to its 16 (keep2), added to the
- * tree's fixed row. */
-__attribute__((target("avx2"))) static inline __m256d
-along_leaves(const boost_model *m, __m256i offs, __m256i gv, uint32_t fixed, __m256i keep2)
+/* Rows r0..r7 of eight 32-bit lanes (lane u: tree t + u) turned around
+ * in place: then r[u]'s lane i is row i's lane u. Unrolled, so that the
+ * vectors stay in registers. */
+__attribute__((target("avx2"), always_inline)) static inline void transpose8_avx2(__m256i *r)
 {
-    const __m256i e = _mm256_and_si256(
-        _mm256_i32gather_epi32((const int *)m->cmap, _mm256_add_epi32(offs, gv), 2), keep2);
-    const __m128i r =
-        _mm_add_epi32(_mm_set1_epi32((int)fixed),
-                      _mm_add_epi32(_mm256_castsi256_si128(e), _mm256_extracti128_si256(e, 1)));
-    return _mm256_i32gather_pd(m->cval, r, 8);
+    const __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]),
+                  t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]),
+                  t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]),
+                  t6 = _mm256_unpacklo_epi32(r[6], r[7]), t7 = _mm256_unpackhi_epi32(r[6], r[7]);
+    /* rows 0-3 and 4-7 of trees u and u + 4 */
+    const __m256i s0 = _mm256_unpacklo_epi64(t0, t2), s1 = _mm256_unpackhi_epi64(t0, t2),
+                  s2 = _mm256_unpacklo_epi64(t1, t3), s3 = _mm256_unpackhi_epi64(t1, t3),
+                  s4 = _mm256_unpacklo_epi64(t4, t6), s5 = _mm256_unpackhi_epi64(t4, t6),
+                  s6 = _mm256_unpacklo_epi64(t5, t7), s7 = _mm256_unpackhi_epi64(t5, t7);
+    r[0] = _mm256_permute2x128_si256(s0, s4, 0x20), r[4] = _mm256_permute2x128_si256(s0, s4, 0x31);
+    r[1] = _mm256_permute2x128_si256(s1, s5, 0x20), r[5] = _mm256_permute2x128_si256(s1, s5, 0x31);
+    r[2] = _mm256_permute2x128_si256(s2, s6, 0x20), r[6] = _mm256_permute2x128_si256(s2, s6, 0x31);
+    r[3] = _mm256_permute2x128_si256(s3, s7, 0x20), r[7] = _mm256_permute2x128_si256(s3, s7, 0x31);
 }
+
 __attribute__((target("avx2"))) static size_t along_avx2(const boost_model *m, const double *xs,
                                                          size_t n, int j1, int j2, double stop,
                                                          uint32_t *fixed, double *out)
 {
-    uint32_t g0[WIDE_D];
-    cell_places(m, xs, g0);
-    const __m256i g0v = _mm256_loadu_si256((const __m256i *)g0);
-    int32_t keep[WIDE_D];
-    for (int f = 0; f < WIDE_D; f++)
-        keep[f] = f == j1 || f == j2 ? 0 : 0xffff;
-    const __m256i others = _mm256_loadu_si256((const __m256i *)keep);
-    double margin = m->base_margin;
-    size_t t = 0;
-    for (; t + 4 <= m->ntrees; t += 4) { /* four trees at once, as rows_avx2 */
-        const __m256i e0 = cell_entries_avx2(m, t, g0v), e1 = cell_entries_avx2(m, t + 1, g0v),
-                      e2 = cell_entries_avx2(m, t + 2, g0v), e3 = cell_entries_avx2(m, t + 3, g0v);
-        _mm_storeu_si128((__m128i *)(fixed + t),
-                         sum4_avx2(_mm256_and_si256(e0, others), _mm256_and_si256(e1, others),
-                                   _mm256_and_si256(e2, others), _mm256_and_si256(e3, others),
-                                   m->crow + t));
-        uint32_t r[4];
-        _mm_storeu_si128((__m128i *)r, sum4_avx2(e0, e1, e2, e3, m->crow + t));
-        margin += m->cval[r[0]];
-        margin += m->cval[r[1]];
-        margin += m->cval[r[2]];
-        margin += m->cval[r[3]];
-    }
-    for (; t < m->ntrees; t++) {
-        const __m256i e = cell_entries_avx2(m, t, g0v);
-        fixed[t] = m->crow[t] + hsum8_avx2(_mm256_and_si256(e, others));
-        margin += m->cval[m->crow[t] + hsum8_avx2(e)];
-    }
-    out[0] = margin;
-    size_t done = 1;
-    if (margin < stop)
-        return done;
-    /* Lanes 0-3 look up j1 for four rows, lanes 4-7 j2 (nothing without j2). */
-    const int j2l = j2 >= 0 ? j2 : j1, k2 = j2 >= 0 ? 0xffff : 0;
-    const __m256i sel = _mm256_setr_epi32(j1, j1, j1, j1, j2l, j2l, j2l, j2l);
-    const __m256i keep2 = _mm256_setr_epi32(0xffff, 0xffff, 0xffff, 0xffff, k2, k2, k2, k2);
+    const uint16_t *ax[WIDE_D], *zero = m->ctab;
+    cell_axes(m, xs, ax);
+    ax[j1] = zero;
+    if (j2 >= 0)
+        ax[j2] = zero;
+    rows_avx2(m, ax, 0, m->ntrees, fixed);
+    size_t done = 0;
     while (done < n) {
-        const size_t nb = n - done < ALONG_PASS ? n - done : ALONG_PASS, nv = (nb + 3) / 4;
-        int32_t gp[2 * ALONG_PASS] = {0};     /* per vector: four places on j1, four on j2 */
-        for (size_t i = 0; i < nv * 4; i++) { /* past nb: the last row again */
+        const size_t nb = n - done < ALONG_PASS ? n - done : ALONG_PASS;
+        const uint16_t *a[ALONG_PASS], *b[ALONG_PASS];
+        for (size_t i = 0; i < ALONG_PASS; i++) { /* past nb: the last row again */
             const double *xi = xs + (done + (i < nb ? i : nb - 1)) * m->d;
-            gp[(i / 4) * 8 + i % 4] = (int32_t)cell_place(m, (size_t)j1, (float)xi[j1]);
-            gp[(i / 4) * 8 + 4 + i % 4] =
-                j2 >= 0 ? (int32_t)cell_place(m, (size_t)j2, (float)xi[j2]) : 0;
+            a[i] = cell_axis(m, (size_t)j1, cell_place(m, (size_t)j1, (float)xi[j1]));
+            b[i] = j2 >= 0 ? cell_axis(m, (size_t)j2, cell_place(m, (size_t)j2, (float)xi[j2]))
+                           : zero;
         }
-        /* The sums in registers (an array of them went through memory, a
-         * store and a load in every tree's chain): one vector, or two. */
-        const __m256i gv0 = _mm256_loadu_si256((const __m256i *)gp),
-                      gv1 = _mm256_loadu_si256((const __m256i *)(gp + 8));
         __m256d acc0 = _mm256_set1_pd(m->base_margin), acc1 = acc0;
-        if (nv == 1)
-            for (size_t u = 0; u < m->ntrees; u++) {
-                const __m256i offs = _mm256_permutevar8x32_epi32(
-                    _mm256_loadu_si256((const __m256i *)(m->coff + u * WIDE_D)), sel);
-                acc0 = _mm256_add_pd(acc0, along_leaves(m, offs, gv0, fixed[u], keep2));
+        const int two = nb > 4; /* rows 4-7 too */
+        for (size_t t = 0; t < m->ntrees; t += 8) {
+            const __m256i fx = _mm256_loadu_si256((const __m256i *)(fixed + t));
+            __m256i r[8];
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; i++)
+                r[i] = _mm256_add_epi32(
+                    fx, _mm256_cvtepu16_epi32(
+                            _mm_add_epi16(_mm_loadu_si128((const __m128i *)(a[i] + t)),
+                                          _mm_loadu_si128((const __m128i *)(b[i] + t)))));
+            transpose8_avx2(r);
+            if (m->ntrees - t >= 8 && two) {
+#pragma GCC unroll 8
+                for (int u = 0; u < 8; u++) {
+                    acc0 = _mm256_add_pd(
+                        acc0, _mm256_i32gather_pd(m->cval, _mm256_castsi256_si128(r[u]), 8));
+                    acc1 = _mm256_add_pd(
+                        acc1, _mm256_i32gather_pd(m->cval, _mm256_extracti128_si256(r[u], 1), 8));
+                }
+            } else if (m->ntrees - t >= 8) {
+#pragma GCC unroll 8
+                for (int u = 0; u < 8; u++)
+                    acc0 = _mm256_add_pd(
+                        acc0, _mm256_i32gather_pd(m->cval, _mm256_castsi256_si128(r[u]), 8));
+            } else {
+                for (size_t u = 0; u < m->ntrees - t; u++) {
+                    acc0 = _mm256_add_pd(
+                        acc0, _mm256_i32gather_pd(m->cval, _mm256_castsi256_si128(r[u]), 8));
+                    acc1 = _mm256_add_pd(
+                        acc1, _mm256_i32gather_pd(m->cval, _mm256_extracti128_si256(r[u], 1), 8));
+                }
             }
-        else
-            for (size_t u = 0; u < m->ntrees; u++) {
-                const __m256i offs = _mm256_permutevar8x32_epi32(
-                    _mm256_loadu_si256((const __m256i *)(m->coff + u * WIDE_D)), sel);
-                acc0 = _mm256_add_pd(acc0, along_leaves(m, offs, gv0, fixed[u], keep2));
-                acc1 = _mm256_add_pd(acc1, along_leaves(m, offs, gv1, fixed[u], keep2));
-            }
+        }
         double v[ALONG_PASS];
         _mm256_storeu_pd(v, acc0);
         _mm256_storeu_pd(v + 4, acc1);
@@ -843,7 +849,7 @@ size_t boost_margin_along_until(const boost_model *m, const double *xs, size_t n
     if (m->crow && n >= 1 && j1 >= 0 && (size_t)j1 < m->d && j2 < (int)m->d && j2 != j1 &&
         __builtin_cpu_supports("avx2")) {
         uint32_t buf[FIXED_STACK];
-        uint32_t *fixed = m->ntrees <= FIXED_STACK ? buf : malloc(m->ntrees * sizeof *fixed);
+        uint32_t *fixed = m->ntp <= FIXED_STACK ? buf : malloc(m->ntp * sizeof *fixed);
         if (fixed) {
             size_t done = along_avx2(m, xs, n, j1, j2, stop, fixed, out);
             if (fixed != buf)
@@ -854,9 +860,19 @@ size_t boost_margin_along_until(const boost_model *m, const double *xs, size_t n
 #else
     (void)j1, (void)j2;
 #endif
-    (void)stop;
-    boost_margin_many(m, xs, n, out);
-    return n;
+    /* Eight rows at a time (boost_margin_many), stopping as the passes do. */
+    size_t done = 0;
+    while (done < n) {
+        const size_t nb = n - done < 8 ? n - done : 8;
+        boost_margin_many(m, xs + done * m->d, nb, out + done);
+        int below = 0;
+        for (size_t i = done; i < done + nb; i++)
+            below |= out[i] < stop;
+        done += nb;
+        if (below)
+            break;
+    }
+    return done;
 }
 
 double boost_shap_path(const boost_model *m, const double *x, double *phi)
@@ -1237,9 +1253,8 @@ static size_t thresholds_on(const boost_model *m, size_t first, size_t n, size_t
 
 static void cells_free(boost_model *m)
 {
-    free(m->crow), free(m->cmap), free(m->uthr), free(m->cphi), free(m->cval), free(m->coff);
-    m->crow = NULL, m->cmap = NULL, m->uthr = NULL, m->cphi = NULL, m->cval = NULL;
-    m->coff = NULL;
+    free(m->crow), free(m->ctab), free(m->uthr), free(m->cphi), free(m->cval);
+    m->crow = NULL, m->ctab = NULL, m->uthr = NULL, m->cphi = NULL, m->cval = NULL;
 }
 
 /* The cells of every tree (see CELL_TREE_MAX), each explained by tree_shap at
@@ -1266,10 +1281,14 @@ static rfm_status build_cells(boost_model *m, char *err, size_t errlen)
         m->uoff[f] = used, m->ucount[f] = (uint32_t)u;
         used += (uint32_t)u;
     }
-    /* Sizes, and whether every tree fits. */
-    size_t nmap = 0, rows = 0;
+    /* Sizes, and whether every tree fits: ctab's rows (the zeros, then
+     * each feature's places) of ntp entries. */
+    m->ntp = (m->ntrees + 15) & ~(size_t)15;
+    size_t prows = 1, rows = 0;
+    for (size_t f = 0; f < m->d; f++)
+        m->pbase[f] = (uint32_t)prows, prows += m->ucount[f] + 2;
     double work = 0;
-    int fits = 1;
+    int fits = prows * m->ntp <= CELL_MAP_MAX;
     for (size_t t = 0; t < m->ntrees && fits; t++) {
         const tree_span *ts = &m->trees[t];
         size_t cells = 1;
@@ -1277,37 +1296,29 @@ static rfm_status build_cells(boost_model *m, char *err, size_t errlen)
             size_t u = thresholds_on(m, ts->first, ts->nnodes, f, tmp, &dirs);
             if (!u)
                 continue;
-            nmap += m->ucount[f] + 2, cells *= u + 1 + (dirs == 3);
+            cells *= u + 1 + (dirs == 3);
             fits = cells <= CELL_TREE_MAX && isfinite(tmp[0]);
         }
         rows += cells;
         work += (double)cells * (double)ts->nnodes * (ts->depth + 1) * (ts->depth + 1);
-        fits = fits && rows <= CELL_ALL_MAX && nmap <= CELL_MAP_MAX && work <= CELL_WORK_MAX;
+        fits = fits && rows <= CELL_ALL_MAX && work <= CELL_WORK_MAX;
     }
     if (!fits) {
         free(tmp);
         cells_free(m);
         return RFM_OK;
     }
-    m->crow = malloc(sizeof *m->crow * m->ntrees);
-    /* cmap: zeros for any place first (most + 2 of them, and one more:
-     * boost_margin_along_until reads each entry as the low half of 32 bits, so
-     * one past every map as well), then the axes' maps. */
-    uint32_t most = 0;
-    for (size_t f = 0; f < m->d; f++)
-        most = m->ucount[f] > most ? m->ucount[f] : most;
-    const size_t zeros = most + 3;
-    m->cmap = calloc(zeros + nmap + 1, sizeof *m->cmap);
-    m->coff = calloc(m->ntrees * WIDE_D, sizeof *m->coff);
+    m->crow = calloc(m->ntp, sizeof *m->crow); /* 0 past ntrees: rows_avx2 reads there */
+    m->ctab = calloc(prows * m->ntp, sizeof *m->ctab);
     m->cphi = calloc(rows * WIDE_D, sizeof *m->cphi);
     m->cval = malloc(sizeof *m->cval * rows);
-    if (!m->crow || !m->cmap || !m->cphi || !m->cval || !m->coff) {
+    if (!m->crow || !m->ctab || !m->cphi || !m->cval) {
         free(tmp);
         cells_free(m);
         return rfm_fail(err, errlen, RFM_ENOMEM, "boost: out of memory for the cells");
     }
     path_el buf[(BOOST_MAX_DEPTH + 2) * (BOOST_MAX_DEPTH + 3) / 2];
-    size_t mp = zeros, row = 0;
+    size_t row = 0;
     for (size_t t = 0; t < m->ntrees; t++) {
         const tree_span *ts = &m->trees[t];
         m->crow[t] = (uint32_t)row;
@@ -1325,17 +1336,15 @@ static rfm_status build_cells(boost_model *m, char *err, size_t errlen)
              * thresholds goes (every node: left), or above (right). */
             size_t radix = u + 1 + (dirs == 3), miss = dirs == 3 ? u + 1 : dirs == 1 ? 0 : u;
             const float *mine = tmp + used_t, *all = m->uthr + m->uoff[f];
-            uint16_t *map = m->cmap + mp;
+            uint16_t *map = m->ctab + (size_t)m->pbase[f] * m->ntp + t; /* place p: map[p ntp] */
             size_t below = 0; /* this tree's thresholds among all[0..p) */
             for (size_t p = 0; p <= m->ucount[f]; p++) {
                 if (p > 0 && below < u && all[p - 1] == mine[below])
                     below++;
-                map[p] = (uint16_t)(below * stride);
+                map[p * m->ntp] = (uint16_t)(below * stride);
             }
-            map[m->ucount[f] + 1] = (uint16_t)(miss * stride);
+            map[(m->ucount[f] + 1) * m->ntp] = (uint16_t)(miss * stride);
             feat[naxes] = f, off[naxes] = used_t, cnt[naxes] = u, rad[naxes] = radix;
-            m->coff[t * WIDE_D + f] = (uint32_t)mp;
-            mp += m->ucount[f] + 2;
             stride *= (uint32_t)radix;
             used_t += u, naxes++;
         }

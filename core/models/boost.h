@@ -131,11 +131,13 @@ int boost_has_cells(const boost_model *m);
  * the leaves added in tree order, for i < the r returned, which is n, or
  * fewer when one of out[0 .. r) is below stop (the rows after it are left;
  * -INFINITY: every row). With the cells (and AVX2), each tree's cell on
- * the other features is found once a call, from the first row, which comes
- * alone; then up to eight rows at a time gather their two map entries and
- * their leaf, so a search that ends early pays for few rows (the
- * counterfactual's candidates, which differ in frequency and monetary
- * value); else boost_margin_many. Thread-safe. */
+ * the other features is found once a call, from the first row; then eight
+ * rows a pass take each tree's entries on j1 and j2 (adjacent across the
+ * trees: two loads for eight trees) and their leaves by gathers, so a
+ * search that ends early pays for a pass (the counterfactual's
+ * candidates, which differ in frequency and monetary value); else
+ * boost_margin_many, eight rows at a time, stopping the same way.
+ * Thread-safe. */
 size_t boost_margin_along_until(const boost_model *m, const double *xs, size_t n, int j1, int j2,
                                 double stop, double *out);
 /* The same from the leaf tables (each leaf's row for the pattern of its
