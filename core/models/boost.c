@@ -591,8 +591,8 @@ static void cell_axes(const boost_model *m, const double *x, const uint16_t **ax
  * feature, zero for those the tree does not use. */
 static inline uint32_t cell_row(const boost_model *m, size_t t, const uint16_t *const *ax)
 {
-    return m->crow[t] + ax[0][t] + ax[1][t] + ax[2][t] + ax[3][t] + ax[4][t] + ax[5][t] +
-           ax[6][t] + ax[7][t];
+    return m->crow[t] + ax[0][t] + ax[1][t] + ax[2][t] + ax[3][t] + ax[4][t] + ax[5][t] + ax[6][t] +
+           ax[7][t];
 }
 
 #if defined(__x86_64__)
@@ -602,9 +602,8 @@ static inline uint32_t cell_row(const boost_model *m, size_t t, const uint16_t *
  * and adds, then its first row (crow) added. rows has room for n rounded
  * up to 16, and so do the axes and crow past t0 (ntp). The same integer
  * rows as cell_row. */
-__attribute__((target("avx2"))) static void rows_avx2(const boost_model *m,
-                                                      const uint16_t *const *ax, size_t t0,
-                                                      size_t n, uint32_t *rows)
+__attribute__((target("avx2"))) static void
+rows_avx2(const boost_model *m, const uint16_t *const *ax, size_t t0, size_t n, uint32_t *rows)
 {
     for (size_t i = 0; i < n; i += 16) {
         const size_t t = t0 + i;
@@ -660,9 +659,8 @@ static double margin_cells(const boost_model *m, const double *x)
 /* The cells' rows of n trees added to acc (WIDE_D sums, two vectors: each
  * lane the same additions in the same order as one by one) and their
  * leaves to margin, which is returned. */
-__attribute__((target("avx2"))) static double add_rows_avx2(const boost_model *m,
-                                                            const uint32_t *rows, size_t n,
-                                                            double margin, double *acc)
+__attribute__((target("avx2"))) static double
+add_rows_avx2(const boost_model *m, const uint32_t *rows, size_t n, double margin, double *acc)
 {
     __m256d lo = _mm256_loadu_pd(acc), hi = _mm256_loadu_pd(acc + 4);
     for (size_t i = 0; i < n; i++) {
@@ -788,8 +786,8 @@ __attribute__((target("avx2"))) static size_t along_avx2(const boost_model *m, c
         for (size_t i = 0; i < ALONG_PASS; i++) { /* past nb: the last row again */
             const double *xi = xs + (done + (i < nb ? i : nb - 1)) * m->d;
             a[i] = cell_axis(m, (size_t)j1, cell_place(m, (size_t)j1, (float)xi[j1]));
-            b[i] = j2 >= 0 ? cell_axis(m, (size_t)j2, cell_place(m, (size_t)j2, (float)xi[j2]))
-                           : zero;
+            b[i] =
+                j2 >= 0 ? cell_axis(m, (size_t)j2, cell_place(m, (size_t)j2, (float)xi[j2])) : zero;
         }
         __m256d acc0 = _mm256_set1_pd(m->base_margin), acc1 = acc0;
         const int two = nb > 4; /* rows 4-7 too */
@@ -798,10 +796,9 @@ __attribute__((target("avx2"))) static size_t along_avx2(const boost_model *m, c
             __m256i r[8];
 #pragma GCC unroll 8
             for (int i = 0; i < 8; i++)
-                r[i] = _mm256_add_epi32(
-                    fx, _mm256_cvtepu16_epi32(
-                            _mm_add_epi16(_mm_loadu_si128((const __m128i *)(a[i] + t)),
-                                          _mm_loadu_si128((const __m128i *)(b[i] + t)))));
+                r[i] = _mm256_add_epi32(fx, _mm256_cvtepu16_epi32(_mm_add_epi16(
+                                                _mm_loadu_si128((const __m128i *)(a[i] + t)),
+                                                _mm_loadu_si128((const __m128i *)(b[i] + t)))));
             transpose8_avx2(r);
             if (m->ntrees - t >= 8 && two) {
 #pragma GCC unroll 8
