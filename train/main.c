@@ -239,6 +239,7 @@ typedef struct {
         size_t n;
         const char *file[8];
         json_t *json[8];
+        churn_model *churn; /* churn.json's model as fitted: analytics scores with it */
     } * written;
     pthread_mutex_t *stage_lock; /* steps at once: one at a time in the stage's manifest */
 } train_ctx;
@@ -643,7 +644,9 @@ static int fit_churn(train_ctx *c)
     double ts = monotime_s();
     json_t *met, *cj;
     char *card;
-    if (train_churn(c->d, &c->cfg->churn, c->data_desc, &cj, &met, &card, c->err, sizeof c->err))
+    churn_model *fitted = NULL;
+    if (train_churn(c->d, &c->cfg->churn, c->data_desc, &cj, &met, &card,
+                    c->written ? &fitted : NULL, c->err, sizeof c->err))
         return step_failed("churn", c->err);
     double auc = json_real_value(json_object_get(json_object_get(met, "logistic"), "auc"));
     double auc_gb = json_real_value(json_object_get(json_object_get(met, "boosted"), "auc"));
@@ -651,8 +654,17 @@ static int fit_churn(train_ctx *c)
         json_real_value(json_object_get(json_object_get(met, "bgnbd_1_minus_p_alive"), "auc"));
     char served[16];
     snprintf(served, sizeof served, "%s", json_string_value(json_object_get(met, "served")));
-    if (save_model(c, "churn", CHURN_FILE_VERSION, "churn.json", cj, card, met, c->data_sha))
+    if (save_model(c, "churn", CHURN_FILE_VERSION, "churn.json", cj, card, met, c->data_sha)) {
+        churn_free(fitted);
         return 1;
+    }
+    if (fitted) { /* the file is written: analytics, after this step, may take it */
+        if (c->stage_lock)
+            pthread_mutex_lock(c->stage_lock);
+        c->written->churn = fitted;
+        if (c->stage_lock)
+            pthread_mutex_unlock(c->stage_lock);
+    }
     say("rfm-train: churn: held-out AUC logistic %.4f, boosted %.4f (BG/NBD %.4f); serving %s, "
         "%.3f s\n",
         auc, auc_gb, auc_bg, served, monotime_s() - ts);
@@ -789,8 +801,13 @@ static int fit_analytics(train_ctx *c)
         st = cltv_from_json(j, &cm, c->err, sizeof c->err);
         json_decref(j);
     }
-    if (st == RFM_OK && (chj = staged_json(c, "churn.json")))
+    /* churn.json's model as this run fitted it (the same model a parse of
+     * the file builds, without parsing the trees and explaining every cell
+     * again: a third of this step's instructions), else from the file. */
+    const churn_model *chm = c->written ? c->written->churn : NULL;
+    if (st == RFM_OK && (chj = staged_json(c, "churn.json")) && !chm)
         st = churn_from_json(chj, &ch, c->err, sizeof c->err);
+    const churn_model *chu = chm ? chm : ch; /* the one used; ch, if built here, freed below */
     customer_row *rows = customer_rows(c);
     if (st == RFM_OK && !rows)
         st = rfm_fail(c->err, sizeof c->err, RFM_ENOMEM, "out of memory");
@@ -798,7 +815,7 @@ static int fit_analytics(train_ctx *c)
     analytics_default_options(&o);
     o.active_days = cfg->churn.cut_days; /* active: not churned by the churn label's rule */
     o.currency = cfg->currency;
-    m.segments = seg, m.cltv = cm, m.churn = ch;
+    m.segments = seg, m.cltv = cm, m.churn = chu;
     json_t *out = NULL;
     if (st == RFM_OK)
         st = analytics_compute(c->d, rows, c->m, &m, &o, &out, c->err, sizeof c->err);
@@ -810,11 +827,11 @@ static int fit_analytics(train_ctx *c)
         st = analytics_add_holdout(out, &h, c->err, sizeof c->err);
     /* The figures of the other pages, each from its model when the stage
      * has it: a model that cannot give them only leaves them out. */
-    if (st == RFM_OK && ch)
+    if (st == RFM_OK && chu && chj)
         st = analytics_add_churn_curves(out, chj, c->err, sizeof c->err);
-    if (st == RFM_OK && ch)
+    if (st == RFM_OK && chu)
         st = not_fatal("shap sample",
-                       analytics_add_shap(out, ch, (const char *const *)c->ids, rows, c->m,
+                       analytics_add_shap(out, chu, (const char *const *)c->ids, rows, c->m,
                                           ANALYTICS_SHAP_SAMPLE, cfg->churn.seed, c->err,
                                           sizeof c->err),
                        c->err);
@@ -1116,6 +1133,7 @@ int main(int argc, char **argv)
 out:
     for (size_t i = 0; i < written.n; i++)
         json_decref(written.json[i]);
+    churn_free(written.churn);
     modelfile_abort(cx->stage);
     for (size_t i = 0; cx->ids && i < cx->m; i++)
         free(cx->ids[i]);

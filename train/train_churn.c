@@ -51,9 +51,12 @@ static void *refit_boosted(void *arg)
 }
 
 rfm_status train_churn(const txn_data *d, const churn_params *cfg, const char *data_desc,
-                       json_t **model_json, json_t **metrics, char **card, char *err, size_t errlen)
+                       json_t **model_json, json_t **metrics, char **card, churn_model **served_out,
+                       char *err, size_t errlen)
 {
     *model_json = *metrics = NULL;
+    if (served_out)
+        *served_out = NULL;
     *card = NULL;
     churn_split sp;
     rfm_status st =
@@ -225,6 +228,8 @@ rfm_status train_churn(const txn_data *d, const churn_params *cfg, const char *d
         goto out;
     }
     *card = t.s;
+    if (served_out)
+        *served_out = served, served = NULL;
 out:
     if (st != RFM_OK) {
         json_decref(*model_json);

@@ -10,9 +10,11 @@
 
 /* Label customers by a time split, evaluate on a seeded held-out part
  * (beside BG/NBD's 1 - P(alive)), refit on every customer. New *model_json,
- * *metrics and *card on success. */
+ * *metrics and *card on success, and, when served is not NULL, the served
+ * model itself in *served (the caller frees it; what churn_from_json of
+ * *model_json gives), so that a later step need not parse it again. */
 rfm_status train_churn(const txn_data *d, const churn_params *cfg, const char *data_desc,
-                       json_t **model_json, json_t **metrics, char **card, char *err,
-                       size_t errlen);
+                       json_t **model_json, json_t **metrics, char **card, churn_model **served,
+                       char *err, size_t errlen);
 
 #endif
