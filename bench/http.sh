@@ -73,7 +73,7 @@ LIST
   kill $fpid $spid 2>/dev/null || true
   wait $fpid $spid 2>/dev/null || true
 }
-ROUNDS=${HTTP_BENCH_ROUNDS:-3}
+ROUNDS=${HTTP_BENCH_ROUNDS:-5}
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "== the request path vs the bare libmicrohttpd floor (wrk -t1 -c32; per endpoint $ROUNDS rounds of"
 echo "   ${SECS} s on the floor then ${SECS} s on the endpoint; medians of the rounds, the ratio per round)"

@@ -508,9 +508,11 @@ rfm_status churn_counterfactual_at(const churn_model *m, const double *x, double
      * probability the same bits as churn_predict's. The candidates differ
      * from one another in frequency and monetary value only: a boosted
      * model finds each tree's cell on the other features once for a block,
-     * with the first candidate, then takes the rest eight at a time up to
-     * the first below the threshold (boost_margin_along_until). */
-    enum { CF_BLOCK = 16 };
+     * from the first candidate, then takes the block's candidates in one
+     * pass of eight (boost_margin_along_until). A block of one pass: the
+     * candidates past a stop are neither built nor checked (most customers
+     * find one within eight). */
+    enum { CF_BLOCK = 8 };
     double xs[CF_BLOCK * CHURN_MAX_FEATURES], ps[CF_BLOCK];
     double best = INFINITY;
     r.kind = CHURN_CF_NONE;
