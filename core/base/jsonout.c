@@ -10,6 +10,7 @@
  */
 #include "jsonout.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,7 +127,11 @@ static void integer(buf *b, long long v)
 }
 
 /* ".0" appended when the text has neither '.' nor an exponent, so that it
- * reads back as a real; a non-finite x (which jansson never holds) as null. */
+ * reads back as a real; a non-finite x (which jansson never holds) as null.
+ * That is a whole x below 1e21 (numfmt_double writes those as digits
+ * alone; a fraction always has its point or an exponent, and from 1e21 on
+ * the exponent comes): every double from 2^53 on is whole, and below it
+ * the cast to int64 truncates. */
 static void real(buf *b, double x)
 {
     char t[NUMFMT_LEN + 4];
@@ -135,7 +140,8 @@ static void real(buf *b, double x)
         puts_(b, "null");
         return;
     }
-    if (!memchr(t, '.', n) && !memchr(t, 'e', n))
+    const double ax = fabs(x);
+    if (ax < 1e21 && (ax >= 0x1p53 || x == (double)(int64_t)x))
         memcpy(t + n, ".0", 3), n += 2;
     put(b, t, n);
 }

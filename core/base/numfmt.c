@@ -134,7 +134,8 @@ static const unsigned __int128 POW10[22] = {
  * fits 64 bits (x 10^p <= 10^17 for the callers' p), and c 2^s lies r or
  * 2^s - r from v: the test is all in 64 bits. Returns 1 or 0, or -1 where
  * c would not fit (not for the callers' p). */
-static int reads_back_at(uint64_t m, int q, int p, uint64_t *c)
+static inline __attribute__((always_inline)) int reads_back_at(uint64_t m, int q, int p,
+                                                               uint64_t *c)
 {
     /* 10^p below 2^64 for p <= 19: its low half */
     const unsigned __int128 v = p <= 19 ? (unsigned __int128)(2 * m) * (uint64_t)POW10[p]
@@ -171,8 +172,12 @@ static size_t shortest_exact(double x, uint64_t bits, char out[NUMFMT_LEN])
         return 0;
     /* e10 = floor(log10 |x|): x lies in [2^(e+52), 2^(e+53)), which spans
      * less than one decade, so it is floor((e + 52) log10 2) or one more;
-     * the exact comparison with 10^(e10 + 1) decides. */
-    int e10 = (int)floor((double)(e + 52) * 0.30102999566398120);
+     * the exact comparison with 10^(e10 + 1) decides. The first in
+     * integers: 78913 / 2^18 is log10 2 less 7.9e-7, which gives the floor for
+     * every |e + 52| <= 1650 (the shift of a negative product floors, as GCC
+     * and Clang define it); here e + 52 is -10 to 51, every one of them
+     * among test_fast_equals_plain's values. */
+    int e10 = ((e + 52) * 78913) >> 18;
     int k = e10 + 1;
     int above = k >= 0 ? (unsigned __int128)m >= POW10[k] << q /* 10^k 2^62 < 2^115 */
                        : (unsigned __int128)m * POW10[-k] >= (unsigned __int128)1 << q;
@@ -240,7 +245,7 @@ size_t numfmt_double(double x, char out[NUMFMT_LEN])
     /* An integer below 2^53 (counts, days, round amounts): its digits.
      * Doubles there are at most 1 apart, and a shorter decimal differs
      * from x by at least 1, so no shorter text reads back. */
-    if (fabs(x) < 0x1p53 && x == trunc(x)) {
+    if (fabs(x) < 0x1p53 && x == (double)(int64_t)x) { /* (the cast truncates: trunc inline) */
         char dig[24];
         uint64_t v = (uint64_t)fabs(x);
         int k = 0, n;

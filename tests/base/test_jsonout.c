@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "jsonout.h"
+#include "numfmt.h"
 #include "rng.h"
 
 static const size_t FLAGS[] = {0,
@@ -172,6 +173,34 @@ static void test_examples(void **state)
     free(s);
     json_decref(j);
     assert_null(jsonout_dumps(NULL, 0));
+    /* ".0" exactly where numfmt's text has neither a point nor an exponent:
+     * whole numbers at the edges (2^53, 1e21) and random ones of every size. */
+    rfm_rng r;
+    rfm_rng_seed(&r, 21);
+    const double edge[] = {0.0,        -0.0,
+                           1.0,        -3.0,
+                           0x1p53 - 1, 0x1p53,
+                           1e20,       999999999999999868928.0,
+                           1e21,       1e22,
+                           -1e21,      0.5,
+                           1e-7,       123456789012345678.0,
+                           0x1p63,     0x1p64,
+                           -0x1p70,    1.5e300};
+    for (size_t i = 0; i < 200000 + sizeof edge / sizeof *edge; i++) {
+        double x = i < sizeof edge / sizeof *edge ? edge[i] : rand_real(&r);
+        if (i >= sizeof edge / sizeof *edge && i % 3 == 0)
+            x = trunc(x);
+        char want[NUMFMT_LEN + 4];
+        size_t n = numfmt_double(x, want);
+        if (!memchr(want, '.', n) && !memchr(want, 'e', n))
+            strcpy(want + n, ".0");
+        json_t *a = json_pack("[f]", x);
+        char *got = jsonout_dumps(a, JSON_COMPACT);
+        if (strlen(got) != strlen(want) + 2 || strncmp(got + 1, want, strlen(want)) != 0)
+            fail_msg("%a: wrote %s, numfmt's text %s", x, got, want);
+        free(got);
+        json_decref(a);
+    }
 }
 
 /* t written through jsonw, member by member in the tree's order. */
