@@ -296,18 +296,30 @@ static void bitpack(buf *b, const uint32_t *v, const uint8_t *v8, size_t n, int 
 }
 
 /* The dictionary's hash: where a value sits in the table, never in the
- * file. Doubles and int64s (8 bytes) in one multiplication. */
+ * file (the dictionary keeps the values in the order they first come, so
+ * the file does not depend on it). Doubles and int64s (8 bytes) in one
+ * multiplication; strings eight bytes a step (a byte a step: a Parquet
+ * export of a million customers 2.19-2.27 s against 2.15-2.21 s now, the
+ * same bytes). */
 static uint64_t hash_bytes(const uint8_t *p, size_t n)
 {
+    uint64_t x;
     if (n == 8) {
-        uint64_t x;
         memcpy(&x, p, 8);
         x *= 0x9E3779B97F4A7C15ull;
         return x ^ (x >> 32);
     }
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 1099511628211ull;
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&x, p + i, 8);
+        h = (h ^ x) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    x = 0;
+    for (unsigned k = 0; i < n; i++, k += 8)
+        x |= (uint64_t)p[i] << k;
+    h = (h ^ x) * 0xc4ceb9fe1a85ec53ull;
     return h ^ (h >> 29);
 }
 
