@@ -655,10 +655,27 @@ static double margin_cells(const boost_model *m, const double *x)
     return margin;
 }
 
+/* The cells' rows of n trees added to acc (WIDE_D sums) and their leaves
+ * to margin, which is returned: each sum in registers, the rows in order. */
+static double add_rows(const boost_model *m, const uint32_t *rows, size_t n, double margin,
+                       double *acc)
+{
+    double a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], a4 = acc[4], a5 = acc[5],
+           a6 = acc[6], a7 = acc[7];
+    for (size_t i = 0; i < n; i++) {
+        const double *row = m->cphi + (size_t)rows[i] * WIDE_D;
+        a0 += row[0], a1 += row[1], a2 += row[2], a3 += row[3];
+        a4 += row[4], a5 += row[5], a6 += row[6], a7 += row[7];
+        margin += m->cval[rows[i]];
+    }
+    const double sums[WIDE_D] = {a0, a1, a2, a3, a4, a5, a6, a7};
+    memcpy(acc, sums, sizeof sums);
+    return margin;
+}
+
 #if defined(CELLS_AVX2)
-/* The cells' rows of n trees added to acc (WIDE_D sums, two vectors: each
- * lane the same additions in the same order as one by one) and their
- * leaves to margin, which is returned. */
+/* add_rows with AVX2: the sums in two vectors, each lane the same
+ * additions in the same order. */
 __attribute__((target("avx2"))) static double
 add_rows_avx2(const boost_model *m, const uint32_t *rows, size_t n, double margin, double *acc)
 {
@@ -687,7 +704,6 @@ static double shap_cells(const boost_model *m, const double *x, double *phi)
 #if defined(CELLS_AVX2)
     const int avx2 = __builtin_cpu_supports("avx2");
 #endif
-    double a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
     double margin = m->base_margin, acc[WIDE_D] = {0};
     for (size_t t0 = 0; t0 < m->ntrees; t0 += CELL_ROWS_BATCH) {
         const size_t nb = m->ntrees - t0 < CELL_ROWS_BATCH ? m->ntrees - t0 : CELL_ROWS_BATCH;
@@ -700,20 +716,7 @@ static double shap_cells(const boost_model *m, const double *x, double *phi)
 #endif
         for (size_t i = 0; i < nb; i++)
             rows[i] = cell_row(m, t0 + i, ax);
-        for (size_t i = 0; i < nb; i++) {
-            const uint32_t r = rows[i];
-            const double *row = m->cphi + (size_t)r * WIDE_D;
-            a0 += row[0], a1 += row[1], a2 += row[2], a3 += row[3];
-            a4 += row[4], a5 += row[5], a6 += row[6], a7 += row[7];
-            margin += m->cval[r];
-        }
-    }
-#if defined(CELLS_AVX2)
-    if (!avx2)
-#endif
-    {
-        const double sums[WIDE_D] = {a0, a1, a2, a3, a4, a5, a6, a7};
-        memcpy(acc, sums, sizeof acc);
+        margin = add_rows(m, rows, nb, margin, acc);
     }
     memcpy(phi, acc, m->d * sizeof *phi);
     return margin;
