@@ -347,15 +347,20 @@ rfm_status export_row(export_writer *w, const parquet_value *row, char *err, siz
 {
     if (w->fmt != EXPORT_PARQUET)
         return put_text_row(w, row, 0, err, errlen);
-    /* Parquet has nulls of its own: a non-finite double becomes one. */
-    parquet_value v[64], *pv = v;
-    if (w->ncols > 64)
+    /* Parquet has nulls of its own: a non-finite double becomes one (in a
+     * copy of the row, made only for a row that has one). */
+    size_t j = 0;
+    while (j < w->ncols &&
+           !(w->cols[j].type == PARQUET_DOUBLE && !row[j].is_null && !isfinite(row[j].d)))
+        j++;
+    if (j == w->ncols || w->ncols > 64)
         return parquet_write_row(w->pq, row, err, errlen);
+    parquet_value v[64];
     memcpy(v, row, w->ncols * sizeof *v);
-    for (size_t j = 0; j < w->ncols; j++)
+    for (; j < w->ncols; j++)
         if (w->cols[j].type == PARQUET_DOUBLE && !isfinite(v[j].d))
             v[j].is_null = 1;
-    return parquet_write_row(w->pq, pv, err, errlen);
+    return parquet_write_row(w->pq, v, err, errlen);
 }
 
 rfm_status export_open_sink(export_format fmt, const parquet_column *cols, size_t ncols,

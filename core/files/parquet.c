@@ -176,6 +176,7 @@ typedef struct {
     parquet_column c;
     buf values;    /* strings: 4-byte length + bytes (PLAIN); others: 8 bytes each */
     uint8_t *defs; /* 1 present, 0 null; one per row of the group */
+    size_t *at;    /* strings: each value's offset in values, noted as it comes */
     size_t nvalues;
 } column;
 
@@ -190,8 +191,13 @@ struct parquet_writer {
     size_t ngroups, meta_cap;
     int64_t *group_rows_of;         /* rows of each group */
     buf page, comp, hdr, dict, idx; /* scratch */
-    uint32_t *slot, *index;         /* dictionary hash table, value indices */
-    size_t *start;                  /* each value's offset in the column buffer */
+    /* The dictionary's hash table (entry numbers, UINT32_MAX: empty; empty
+     * again after each column, by the entries' slots), each value's entry,
+     * and each entry's key (the 8 bytes, or a string's hash), slot and
+     * first value. */
+    uint32_t *slot, *index, *dslot;
+    uint64_t *dkey;
+    size_t *dfirst;
     ZSTD_CCtx *zc;
 };
 
@@ -211,12 +217,13 @@ void parquet_free(parquet_writer *w)
         free((char *)w->cols[j].c.name);
         free(w->cols[j].values.p);
         free(w->cols[j].defs);
+        free(w->cols[j].at);
     }
     free(w->cols);
     free(w->meta);
     free(w->group_rows_of);
     free(w->page.p), free(w->comp.p), free(w->hdr.p), free(w->dict.p), free(w->idx.p);
-    free(w->slot), free(w->index), free(w->start);
+    free(w->slot), free(w->index), free(w->dslot), free(w->dkey), free(w->dfirst);
     ZSTD_freeCCtx(w->zc);
     free(w);
 }
@@ -244,18 +251,23 @@ rfm_status parquet_open(FILE *f, const parquet_column *cols, size_t ncols, size_
     w->cols = calloc(ncols, sizeof *w->cols);
     w->slot = malloc(2 * DICT_MAX * sizeof *w->slot);
     w->index = malloc(group_rows * sizeof *w->index);
-    w->start = malloc(group_rows * sizeof *w->start);
+    w->dslot = malloc(DICT_MAX * sizeof *w->dslot);
+    w->dkey = malloc(DICT_MAX * sizeof *w->dkey);
+    w->dfirst = malloc(DICT_MAX * sizeof *w->dfirst);
     w->zc = ZSTD_createCCtx();
-    if (!w->cols || !w->slot || !w->index || !w->start || !w->zc) {
+    if (!w->cols || !w->slot || !w->index || !w->dslot || !w->dkey || !w->dfirst || !w->zc) {
         parquet_free(w);
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
     }
+    memset(w->slot, 0xff, 2 * DICT_MAX * sizeof *w->slot);
     w->ncols = ncols;
     for (size_t j = 0; j < ncols; j++) {
+        int str = cols[j].type == PARQUET_STRING;
         w->cols[j].c = cols[j];
         w->cols[j].c.name = strdup(cols[j].name);
         w->cols[j].defs = malloc(group_rows);
-        if (!w->cols[j].c.name || !w->cols[j].defs) {
+        w->cols[j].at = str ? malloc(group_rows * sizeof *w->cols[j].at) : NULL;
+        if (!w->cols[j].c.name || !w->cols[j].defs || (str && !w->cols[j].at)) {
             parquet_free(w);
             return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
         }
@@ -376,55 +388,61 @@ static rfm_status flush_column(parquet_writer *w, column *col, chunk_meta *m, ch
     memset(m, 0, sizeof *m);
     m->offset = w->pos, m->dict_offset = -1, m->values = (int64_t)rows;
     const uint8_t *v = col->values.p;
-    /* Each value's place in the buffer, then a dictionary if it pays. */
-    size_t off = 0;
-    for (size_t i = 0; i < n; i++) {
-        w->start[i] = off;
-        off += col->c.type == PARQUET_STRING
-                   ? 4 + (size_t)(v[off] | v[off + 1] << 8 | v[off + 2] << 16 |
-                                  (uint32_t)v[off + 3] << 24)
-                   : 8;
-    }
+    const size_t off = col->values.len;
+    const int str = col->c.type == PARQUET_STRING;
+    const size_t *at = col->at;
+    /* A dictionary if it pays: at most DICT_MAX values, and at most half as
+     * many as the values. A probe compares the entry's key (the 8 bytes
+     * themselves, or a string's 64-bit hash, then its bytes) before anything
+     * else: one load, where the bytes were behind three. */
     size_t ndict = 0;
     int use_dict = n >= 2;
     w->dict.len = 0;
-    if (use_dict) {
-        memset(w->slot, 0xff, 2 * DICT_MAX * sizeof *w->slot);
-        uint32_t *first = w->index; /* reused below as the indices */
-        /* slot holds index+... of the first value with that content. */
-        static const size_t MASK = 2 * DICT_MAX - 1;
-        size_t *dict_first = NULL;
-        dict_first = malloc(DICT_MAX * sizeof *dict_first);
-        if (!dict_first)
-            return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
-        for (size_t i = 0; i < n && use_dict; i++) {
-            size_t len = (i + 1 < n ? w->start[i + 1] : off) - w->start[i];
-            const uint8_t *p = v + w->start[i];
-            size_t h = (size_t)hash_bytes(p, len) & MASK;
-            for (;;) {
-                uint32_t s = w->slot[h];
-                if (s == UINT32_MAX) {
-                    if (ndict == DICT_MAX || 2 * (ndict + 1) > n) {
-                        use_dict = 0;
-                        break;
-                    }
-                    w->slot[h] = (uint32_t)ndict;
-                    dict_first[ndict] = i;
-                    first[i] = (uint32_t)ndict++;
-                    buf_add(&w->dict, p, len);
-                    break;
-                }
-                size_t j = dict_first[s];
-                size_t jlen = (j + 1 < n ? w->start[j + 1] : off) - w->start[j];
-                if (jlen == len && !memcmp(v + w->start[j], p, len)) {
-                    first[i] = s;
-                    break;
-                }
-                h = (h + 1) & MASK;
-            }
+    static const size_t MASK = 2 * DICT_MAX - 1;
+    uint32_t *slot = w->slot, *first = w->index;
+    for (size_t i = 0; i < n && use_dict; i++) {
+        const uint8_t *p;
+        size_t len;
+        uint64_t key, h;
+        if (str) {
+            p = v + at[i], len = (i + 1 < n ? at[i + 1] : off) - at[i];
+            key = hash_bytes(p, len);
+            h = key;
+        } else {
+            p = v + 8 * i, len = 8;
+            memcpy(&key, p, 8);
+            h = hash_bytes(p, 8);
         }
-        free(dict_first);
+        for (h &= MASK;; h = (h + 1) & MASK) {
+            uint32_t s = slot[h];
+            if (s == UINT32_MAX) {
+                if (ndict == DICT_MAX || 2 * (ndict + 1) > n) {
+                    use_dict = 0;
+                    break;
+                }
+                slot[h] = (uint32_t)ndict;
+                w->dslot[ndict] = (uint32_t)h;
+                w->dkey[ndict] = key;
+                w->dfirst[ndict] = i;
+                first[i] = (uint32_t)ndict++;
+                buf_add(&w->dict, p, len);
+                break;
+            }
+            if (w->dkey[s] != key)
+                continue;
+            if (str) {
+                size_t j = w->dfirst[s], jlen = (j + 1 < n ? at[j + 1] : off) - at[j];
+                if (jlen != len || memcmp(v + at[j], p, len))
+                    continue; /* the same hash, other bytes */
+            }
+            first[i] = s;
+            break;
+        }
     }
+    for (size_t k = 0; k < ndict; k++)
+        slot[w->dslot[k]] = UINT32_MAX;
+    if (w->dict.oom)
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
     rfm_status st;
     if (use_dict) {
         m->dict = 1;
@@ -437,13 +455,13 @@ static rfm_status flush_column(parquet_writer *w, column *col, chunk_meta *m, ch
     m->data_offset = w->pos;
     w->page.len = 0;
     if (col->c.optional) {
-        size_t at = w->page.len;
+        size_t lpos = w->page.len;
         buf_le32(&w->page, 0);
         bitpack(&w->page, NULL, col->defs, rows, 1);
         if (!w->page.oom) {
-            uint32_t l = (uint32_t)(w->page.len - at - 4);
+            uint32_t l = (uint32_t)(w->page.len - lpos - 4);
             for (int k = 0; k < 4; k++)
-                w->page.p[at + (size_t)k] = (uint8_t)(l >> (8 * k));
+                w->page.p[lpos + (size_t)k] = (uint8_t)(l >> (8 * k));
         }
     }
     if (use_dict) {
@@ -503,6 +521,7 @@ rfm_status parquet_write_row(parquet_writer *w, const parquet_value *row, char *
         if (c->c.type == PARQUET_STRING) {
             if (row[j].len > INT32_MAX)
                 return rfm_fail(err, errlen, RFM_EINVAL, "parquet: a string over 2 GiB");
+            c->at[c->nvalues] = c->values.len;
             buf_le32(&c->values, (uint32_t)row[j].len);
             buf_add(&c->values, row[j].s, row[j].len);
         } else if (c->c.type == PARQUET_INT64) {
