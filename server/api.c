@@ -42,6 +42,10 @@ struct api {
     int *row_cluster; /* cluster of each index row, -1 when unknown */
     churn_model *churn;
     const char *churn_version;
+    /* Each feature's key as /predict_churn's contributions write it
+     * (jsonw_key_text), made at load; NULL: written by jsonw_key. */
+    char *churn_key[CHURN_MAX_FEATURES];
+    size_t churn_key_len[CHURN_MAX_FEATURES];
     double cf_threshold;
     int cf_max;
     uplift_model *uplift;
@@ -831,7 +835,10 @@ static int churn_text(const api *a, const customer_row *row, const char *id, cha
     JSONW_KEY(&w, "contributions");
     jsonw_obj(&w);
     for (size_t j = 0; j < c.sr.churn_d; j++) {
-        jsonw_key(&w, c.ci.names[j]);
+        if (j < CHURN_MAX_FEATURES && a->churn_key[j])
+            jsonw_key_raw(&w, a->churn_key[j], a->churn_key_len[j]);
+        else
+            jsonw_key(&w, c.ci.names[j]);
         jsonw_real(&w, c.sr.churn_contrib[j]);
     }
     jsonw_end(&w);
@@ -1798,6 +1805,8 @@ void api_free(api *a)
     ann_free(a->ann);
     free(a->row_cluster);
     churn_free(a->churn);
+    for (size_t j = 0; j < CHURN_MAX_FEATURES; j++)
+        free(a->churn_key[j]);
     uplift_free(a->uplift);
     campaign_encoding_free(a->enc);
     gains_free(a->gains);
@@ -1887,6 +1896,13 @@ rfm_status api_load(const char *models_dir, const char *openapi_path, api **out,
             json_string_value(json_object_get(json_object_get(models, "churn"), "version"));
         if ((st = modelfile_load(models_dir, a->manifest, "churn", &j, err, errlen)) == RFM_OK) {
             st = churn_from_json(j, &a->churn, err, errlen);
+            churn_info ci;
+            if (st == RFM_OK) {
+                churn_info_get(a->churn, &ci);
+                for (size_t k = 0; k < ci.d && k < CHURN_MAX_FEATURES && st == RFM_OK; k++)
+                    if (!(a->churn_key[k] = jsonw_key_text(ci.names[k], &a->churn_key_len[k])))
+                        st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
+            }
             const json_t *sv = json_object_get(j, "serving");
             const json_t *t = json_object_get(sv, "counterfactual_threshold");
             const json_t *mx = json_object_get(sv, "max_purchases");

@@ -89,6 +89,10 @@ typedef struct request {
     size_t bytes;
     char token_id[9];
     long token; /* index in the server's tokens of the one accepted, or -1 */
+    /* The first Authorization, Content-Type and Content-Length headers
+     * (NULL: none), found in check_framing's one walk over the headers;
+     * libmicrohttpd keeps them until the request ends. */
+    const char *h_auth, *h_ctype, *h_clen;
     char method[8];
     char path[600];    /* ids of up to 256 bytes, percent-decoded */
     const char *param; /* of a templated route ("/customers/{id}"): in path */
@@ -450,24 +454,30 @@ static json_t *violations_json(const oas_violation *v, size_t n)
  * whose start goes to *param. */
 static int path_fits(const char *route, const char *path, const char **param)
 {
-    if (strcmp(route, path) == 0)
+    /* One pass: the common prefix, then at the first difference either
+     * both ends (equal) or the template's "{name}" as its last segment. */
+    size_t i = 0;
+    while (route[i] && route[i] == path[i])
+        i++;
+    if (!route[i] && !path[i])
         return 1;
-    const char *brace = strchr(route, '{');
-    if (!brace || brace[strlen(brace) - 1] != '}')
+    if (route[i] != '{' || path[i] == '\0' || strchr(path + i, '/'))
         return 0;
-    size_t pre = (size_t)(brace - route);
-    if (strncmp(route, path, pre) != 0 || path[pre] == '\0' || strchr(path + pre, '/'))
+    const char *close = strchr(route + i, '}');
+    if (!close || close[1] != '\0' || memchr(route + i, '/', (size_t)(close - route - i)))
         return 0;
-    *param = path + pre;
+    *param = path + i;
     return 1;
 }
 
 static const http_route *find_route(request *r, const char *method, const char *path)
 {
-    for (size_t i = 0; i < r->nroutes; i++)
-        if (strcmp(r->routes[i].method, method) == 0 &&
-            path_fits(r->routes[i].path, path, &r->param))
-            return &r->routes[i];
+    for (size_t i = 0; i < r->nroutes; i++) {
+        const http_route *rt = &r->routes[i];
+        if (rt->method[0] == method[0] && strcmp(rt->method, method) == 0 &&
+            path_fits(rt->path, path, &r->param))
+            return rt;
+    }
     return NULL;
 }
 
@@ -639,9 +649,9 @@ static void token_digest(const char *tok, uint8_t d[32], char id[9])
 
 /* Authorization: Bearer <token> (401), then the token's rate limit (429).
  * Returns 0 to go on, else the status, with r->refusal. */
-static int check_token(http_server *s, struct MHD_Connection *c, request *r)
+static int check_token(http_server *s, request *r)
 {
-    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    const char *h = r->h_auth;
     if (!h) {
         snprintf(r->refusal, sizeof r->refusal, "missing bearer token");
         return 401;
@@ -676,15 +686,14 @@ static int check_token(http_server *s, struct MHD_Connection *c, request *r)
  * (oas_security): 403 naming the first scope missing. The one place where
  * a request's access is decided. Returns 0 to go on, else the status with
  * r->refusal. */
-static int check_access(http_server *s, struct MHD_Connection *c, request *r, const char *method,
-                        const char *path)
+static int check_access(http_server *s, request *r, const char *method, const char *path)
 {
     const oas_op *op = oas_find(s->spec, method, path);
     int auth = op->auth;
     unsigned need = op->scopes;
     if (auth == OAS_AUTH_NONE || (auth == OAS_AUTH_OPTIONAL && !r->page))
         return 0;
-    int refused = check_token(s, c, r);
+    int refused = check_token(s, r);
     if (refused)
         return refused;
     unsigned missing = need & ~s->tokens->scopes[r->token];
@@ -696,10 +705,11 @@ static int check_access(http_server *s, struct MHD_Connection *c, request *r, co
     return 403;
 }
 
-/* The checks that need only the request line and headers. Returns 0 to
- * go on, else the status to answer with r->refusal (and r->allow). HEAD
- * is served as GET without the body, as libmicrohttpd drops it. */
-static int check_headers(http_server *s, struct MHD_Connection *c, request *r, const char *method)
+/* The checks that need only the request line and headers (those
+ * check_framing took). Returns 0 to go on, else the status to answer with
+ * r->refusal (and r->allow). HEAD is served as GET without the body, as
+ * libmicrohttpd drops it. */
+static int check_headers(http_server *s, request *r, const char *method)
 {
     const char *m = strcmp(method, "HEAD") == 0 ? "GET" : method;
     if (s->ops && ui_is_path(r->path)) { /* public static files: no token */
@@ -711,11 +721,11 @@ static int check_headers(http_server *s, struct MHD_Connection *c, request *r, c
         return 405;
     }
     if (s->ops && (r->page = ops_route(s->ops, m, r->path)) != OPS_NONE)
-        return ops_needs_token(s->ops, r->page) ? check_access(s, c, r, m, r->path) : 0;
+        return ops_needs_token(s->ops, r->page) ? check_access(s, r, m, r->path) : 0;
     const http_stream *hs = s->prov.stream;
     if (hs && strcmp(m, "GET") == 0 && strcmp(r->path, hs->path) == 0) {
         r->stream = 1; /* token and scope as the contract says (score for /feed) */
-        return check_access(s, c, r, "GET", hs->path);
+        return check_access(s, r, "GET", hs->path);
     }
     r->rt = find_route(r, m, r->path);
     if (!r->rt) {
@@ -729,17 +739,17 @@ static int check_headers(http_server *s, struct MHD_Connection *c, request *r, c
         snprintf(r->refusal, sizeof r->refusal, "no such endpoint: %.200s", r->path);
         return 404;
     }
-    int refused = check_access(s, c, r, m, r->rt->path);
+    int refused = check_access(s, r, m, r->rt->path);
     if (refused)
         return refused;
     if (strcmp(r->rt->method, "POST") == 0) {
-        const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+        const char *ct = r->h_ctype;
         if (!is_json_type(ct)) {
             snprintf(r->refusal, sizeof r->refusal,
                      "Content-Type must be application/json, not %.200s", ct ? ct : "missing");
             return 415;
         }
-        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        const char *cl = r->h_clen;
         if (cl && strtoull(cl, NULL, 10) > s->opt->body_limit_bytes) {
             snprintf(r->refusal, sizeof r->refusal,
                      "request body of %.24s bytes is larger than %zu", cl,
@@ -755,20 +765,37 @@ static int check_headers(http_server *s, struct MHD_Connection *c, request *r, c
 typedef struct {
     int host, content_length, transfer_encoding;
     const char *te; /* the last Transfer-Encoding value */
+    request *r;     /* takes the first Authorization, Content-Type, Content-Length */
 } head_counts;
 
+/* Each header once, by the length of its name first (libmicrohttpd gives
+ * it): most names are then compared with no header at all. */
 static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
-                                    const char *value)
+                                    size_t key_size, const char *value, size_t value_size)
 {
     head_counts *n = cls;
-    (void)kind;
-    if (strcasecmp(key, "Host") == 0)
-        n->host++;
-    else if (strcasecmp(key, "Content-Length") == 0)
-        n->content_length++;
-    else if (strcasecmp(key, "Transfer-Encoding") == 0) {
-        n->transfer_encoding++;
-        n->te = value;
+    (void)kind, (void)value_size;
+    switch (key_size) {
+    case 4: n->host += strcasecmp(key, "Host") == 0; break;
+    case 12:
+        if (!n->r->h_ctype && strcasecmp(key, "Content-Type") == 0)
+            n->r->h_ctype = value;
+        break;
+    case 13:
+        if (!n->r->h_auth && strcasecmp(key, "Authorization") == 0)
+            n->r->h_auth = value;
+        break;
+    case 14:
+        if (strcasecmp(key, "Content-Length") == 0 && !n->content_length++)
+            n->r->h_clen = value;
+        break;
+    case 17:
+        if (strcasecmp(key, "Transfer-Encoding") == 0) {
+            n->transfer_encoding++;
+            n->te = value;
+        }
+        break;
+    default: break;
     }
     return MHD_YES;
 }
@@ -799,8 +826,8 @@ static void te_codings(const char *te, int *chunked_last, int *only_chunked)
  * answers a Content-Length that is not one number with 400 before this. */
 static int check_framing(struct MHD_Connection *c, const char *version, request *r)
 {
-    head_counts n = {0, 0, 0, NULL};
-    MHD_get_connection_values(c, MHD_HEADER_KIND, count_header, &n);
+    head_counts n = {0, 0, 0, NULL, r};
+    MHD_get_connection_values_n(c, MHD_HEADER_KIND, count_header, &n);
     int http11 = strcmp(version, "HTTP/1.0") != 0;
     const char *why = NULL;
     int status = 400;
@@ -1109,10 +1136,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->lease = s->prov.acquire(s->prov.ctx, &r->user, &r->routes, &r->nroutes);
         if ((r->refused = check_framing(c, version, r)) != 0)
             return process(s, c, r); /* at once, closing: the body is not read */
-        r->refused = check_headers(s, c, r, method);
+        r->refused = check_headers(s, r, method);
         /* A body declared too large is answered before it is read; a small
          * one is read and dropped, so that the connection can be kept. */
-        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        const char *cl = r->h_clen;
         if (r->refused &&
             (r->refused == 413 || (cl && strtoull(cl, NULL, 10) > s->opt->body_limit_bytes)))
             return process(s, c, r);

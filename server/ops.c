@@ -43,6 +43,7 @@ struct ops {
     const server_options *opt;
     size_t nendpoints; /* paths of the spec, then "other" */
     const char **endpoint;
+    size_t *endpoint_len; /* strlen of each, compared before the bytes */
     endpoint_stats *stats;
     ratelimit *rl;
     char *docs;
@@ -100,8 +101,9 @@ rfm_status ops_new(const server_options *opt, const oas_spec *spec, ops **out, c
     const json_t *paths = json_object_get(oas_root(spec), "paths");
     o->nendpoints = json_object_size(paths) + 1;
     o->endpoint = calloc(o->nendpoints, sizeof *o->endpoint);
+    o->endpoint_len = calloc(o->nendpoints, sizeof *o->endpoint_len);
     o->stats = calloc(o->nendpoints, sizeof *o->stats);
-    if (!o->endpoint || !o->stats) {
+    if (!o->endpoint || !o->endpoint_len || !o->stats) {
         ops_free(o);
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
     }
@@ -111,6 +113,8 @@ rfm_status ops_new(const server_options *opt, const oas_spec *spec, ops **out, c
     json_object_foreach((json_t *)paths, path, item) o->endpoint[i++] =
         path; /* keys live as long as the spec */
     o->endpoint[i] = "other";
+    for (i = 0; i < o->nendpoints; i++)
+        o->endpoint_len[i] = strlen(o->endpoint[i]);
     if (opt->rate_per_second > 0 &&
         !(o->rl = ratelimit_new(opt->rate_per_second, opt->rate_burst))) {
         ops_free(o);
@@ -143,6 +147,7 @@ void ops_free(ops *o)
     free(o->docs);
     free(o->stats);
     free(o->endpoint);
+    free(o->endpoint_len);
     pthread_mutex_destroy(&o->mu);
     free(o);
 }
@@ -250,8 +255,9 @@ rfm_status ops_set_models(ops *o, const json_t *manifest, const customers *c, ch
 
 static int drift_endpoint(const char *path)
 {
-    return strcmp(path, "/segment") == 0 || strcmp(path, "/segment/batch") == 0 ||
-           strcmp(path, "/predict_churn") == 0 || strcmp(path, "/predict_churn/batch") == 0;
+    return (path[0] == '/' && (path[1] == 's' || path[1] == 'p')) &&
+           (strcmp(path, "/segment") == 0 || strcmp(path, "/segment/batch") == 0 ||
+            strcmp(path, "/predict_churn") == 0 || strcmp(path, "/predict_churn/batch") == 0);
 }
 
 static void observe_one(drift_monitor *m, const json_t *item)
@@ -292,7 +298,8 @@ void ops_observe_flat(ops *o, const char *path, const oas_flat *f, const double 
     for (size_t k = 0; k < NFEATURES; k++) {
         x[k] = NAN;
         for (size_t i = 0; i < f->n; i++)
-            if (strcmp(f->name[i], FEATURES[k]) == 0 && !isnan(v[i]))
+            if (f->name[i][0] == FEATURES[k][0] && strcmp(f->name[i], FEATURES[k]) == 0 &&
+                !isnan(v[i]))
                 x[k] = v[i], any = 1;
     }
     if (any)
@@ -303,8 +310,9 @@ void ops_observe_flat(ops *o, const char *path, const oas_flat *f, const double 
 
 static size_t endpoint_index(const ops *o, const char *path)
 {
+    size_t len = strlen(path);
     for (size_t i = 0; i + 1 < o->nendpoints; i++)
-        if (strcmp(o->endpoint[i], path) == 0)
+        if (o->endpoint_len[i] == len && memcmp(o->endpoint[i], path, len) == 0)
             return i;
     return o->nendpoints - 1;
 }

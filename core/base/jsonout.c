@@ -280,6 +280,19 @@ void jsonw_key(jsonw *w, const char *key)
     put1(wbuf(w), ':');
 }
 
+char *jsonw_key_text(const char *key, size_t *len)
+{
+    buf b = {0};
+    string(&b, key, strlen(key));
+    put1(&b, ':');
+    if (b.oom || !b.s) {
+        free(b.s);
+        return NULL;
+    }
+    *len = b.len;
+    return b.s;
+}
+
 void jsonw_key_raw(jsonw *w, const char *quoted, size_t n)
 {
     if (w->items[w->depth] == 1)

@@ -52,6 +52,11 @@ void jsonw_key(jsonw *w, const char *key);
  * jsonw_key). */
 void jsonw_key_raw(jsonw *w, const char *quoted, size_t n);
 #define JSONW_KEY(w, lit) jsonw_key_raw((w), "\"" lit "\":", sizeof("\"" lit "\":") - 1)
+/* A key's text for jsonw_key_raw, made once for keys known at load (a
+ * model's feature names): "\"key\":" escaped as jsonw_key writes it,
+ * NUL-terminated, its length in *len; the caller frees it. NULL when
+ * memory ran out. */
+char *jsonw_key_text(const char *key, size_t *len);
 void jsonw_str(jsonw *w, const char *s);
 /* A non-finite x (no JSON number) is written as null. */
 void jsonw_real(jsonw *w, double x);

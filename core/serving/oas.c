@@ -446,8 +446,10 @@ static rfm_status index_paths(oas_spec *s)
 
 const oas_op *oas_find(const oas_spec *s, const char *method, const char *path)
 {
+    /* METHODS are lower case: the first letter, folded, before the rest. */
     size_t m = 0;
-    while (m < sizeof METHODS / sizeof *METHODS && strcasecmp(method, METHODS[m]) != 0)
+    while (m < sizeof METHODS / sizeof *METHODS &&
+           !((method[0] | 0x20) == METHODS[m][0] && strcasecmp(method, METHODS[m]) == 0))
         m++;
     if (m == sizeof METHODS / sizeof *METHODS)
         return &s->none;

@@ -226,12 +226,20 @@ static void walk(jsonw *w, const json_t *t)
         json_object_foreach((json_t *)t, k, v)
         {
             /* A key that needs no escape as its text (jsonw_key_raw, what
-             * JSONW_KEY passes), the others through jsonw_key. */
-            size_t kl = strlen(k);
+             * JSONW_KEY passes), the others through jsonw_key; a third of
+             * either kind as jsonw_key_text made it (the keys of a model's
+             * features, made at load). */
+            size_t kl = strlen(k), kq;
             int plain = kl < 200 && !strpbrk(k, "\"\\");
             for (size_t c = 0; plain && c < kl; c++)
                 plain = (unsigned char)k[c] >= 0x20;
-            if (plain) {
+            if (kl % 3 == 1) {
+                char *q = jsonw_key_text(k, &kq);
+                assert_non_null(q);
+                assert_int_equal(strlen(q), kq);
+                jsonw_key_raw(w, q, kq);
+                free(q);
+            } else if (plain) {
                 char q[256];
                 int qn = snprintf(q, sizeof q, "\"%s\":", k);
                 jsonw_key_raw(w, q, (size_t)qn);
