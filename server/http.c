@@ -1113,6 +1113,33 @@ int http_answer_json(const server_options *opt, const oas_spec *spec, ops *o, co
     return status;
 }
 
+/* A request's memory (about 1.2 KiB, past malloc's per-thread cache of
+ * small blocks: calloc took about 700 instructions) is kept for the
+ * thread's next request: one spare a thread, freed when the thread ends. */
+static pthread_key_t spare_key;
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+static int spare_ok;
+
+static void spare_init(void) { spare_ok = pthread_key_create(&spare_key, free) == 0; }
+
+static request *request_new(void)
+{
+    pthread_once(&spare_once, spare_init);
+    request *r = spare_ok ? pthread_getspecific(spare_key) : NULL;
+    if (!r)
+        return calloc(1, sizeof *r);
+    pthread_setspecific(spare_key, NULL);
+    memset(r, 0, sizeof *r);
+    return r;
+}
+
+static void request_done(request *r)
+{
+    if (spare_ok && !pthread_getspecific(spare_key) && pthread_setspecific(spare_key, r) == 0)
+        return;
+    free(r);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -1121,7 +1148,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     request *r = *con_cls;
     if (!r) {
         guard_head_done(s->guard, c);
-        r = calloc(1, sizeof *r);
+        r = request_new();
         if (!r)
             return MHD_NO;
         r->server = s;
@@ -1369,7 +1396,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     }
     json_decref(r->reply);
     free(r->body);
-    free(r);
+    request_done(r);
     *con_cls = NULL;
     __atomic_sub_fetch(&s->inflight, 1, __ATOMIC_RELAXED);
 }

@@ -319,8 +319,17 @@ static const char *read_number(const char *p, const char *end, double *v)
         while (p < end && *p >= '0' && *p <= '9')
             p++;
     }
-    char buf[64];
     size_t n = (size_t)(p - b);
+    int neg = *b == '-';
+    if (is_int && n - (size_t)neg <= 18) {
+        /* Up to 18 digits fit in 64 bits: strtoll's value, without it. */
+        long long ll = 0;
+        for (const char *d = b + neg; d < p; d++)
+            ll = ll * 10 + (*d - '0');
+        *v = (double)(neg ? -ll : ll);
+        return p;
+    }
+    char buf[64];
     if (n >= sizeof buf)
         return NULL;
     memcpy(buf, b, n);

@@ -613,7 +613,10 @@ static void test_flat_read_as_general_path(void **state)
                                        "[1]",
                                        "1 2",
                                        "0.1e1",
-                                       "4.9e-324"};
+                                       "4.9e-324",
+                                       "999999999999999999",
+                                       "-999999999999999999",
+                                       "1234567890123456789"};
     static const char *const ws[] = {"", " ", "\n", "\t ", "\r\n"};
     rfm_rng g;
     rfm_rng_seed(&g, 11);
@@ -631,7 +634,7 @@ static void test_flat_read_as_general_path(void **state)
                              : rfm_rng_below(&g, 6) ? names[(m + rfm_rng_below(&g, 2)) % 3]
                                                     : names[rfm_rng_below(&g, 8)];
             const char *num =
-                rfm_rng_below(&g, 3) ? nums[rfm_rng_below(&g, 7)] : nums[rfm_rng_below(&g, 35)];
+                rfm_rng_below(&g, 3) ? nums[rfm_rng_below(&g, 7)] : nums[rfm_rng_below(&g, sizeof nums / sizeof *nums)];
             n += (size_t)snprintf(body + n, sizeof body - n, "%s%s\"%s\"%s:%s%s%s", m ? "," : "",
                                   ws[rfm_rng_below(&g, 5)], nm, ws[rfm_rng_below(&g, 5)],
                                   ws[rfm_rng_below(&g, 5)], num, ws[rfm_rng_below(&g, 5)]);
