@@ -93,6 +93,7 @@ typedef struct request {
      * (NULL: none), found in check_framing's one walk over the headers;
      * libmicrohttpd keeps them until the request ends. */
     const char *h_auth, *h_ctype, *h_clen;
+    const oas_op *op; /* the contract's operation check_access found (NULL: none yet) */
     char method[8];
     char path[600];    /* ids of up to 256 bytes, percent-decoded */
     const char *param; /* of a templated route ("/customers/{id}"): in path */
@@ -470,12 +471,19 @@ static int path_fits(const char *route, const char *path, const char **param)
     return 1;
 }
 
+/* Methods are short: compared inline rather than by a call to strcmp. */
+static inline int same_method(const char *a, const char *b)
+{
+    while (*a && *a == *b)
+        a++, b++;
+    return *a == *b;
+}
+
 static const http_route *find_route(request *r, const char *method, const char *path)
 {
     for (size_t i = 0; i < r->nroutes; i++) {
         const http_route *rt = &r->routes[i];
-        if (rt->method[0] == method[0] && strcmp(rt->method, method) == 0 &&
-            path_fits(rt->path, path, &r->param))
+        if (same_method(rt->method, method) && path_fits(rt->path, path, &r->param))
             return rt;
     }
     return NULL;
@@ -688,7 +696,7 @@ static int check_token(http_server *s, request *r)
  * r->refusal. */
 static int check_access(http_server *s, request *r, const char *method, const char *path)
 {
-    const oas_op *op = oas_find(s->spec, method, path);
+    const oas_op *op = r->op = oas_find(s->spec, method, path);
     int auth = op->auth;
     unsigned need = op->scopes;
     if (auth == OAS_AUTH_NONE || (auth == OAS_AUTH_OPTIONAL && !r->page))
@@ -1005,8 +1013,10 @@ static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request
     }
     /* A flat body (http_route.flat): no tree, no validator. Of numbers
      * alone, or else with a string (customer_id). */
-    const oas_op *fop =
-        rt->flat && !s->opt->id_key ? oas_find(s->spec, rt->method, rt->path) : NULL;
+    /* check_access found the route's operation (method and template). */
+    const oas_op *fop = rt->flat && !s->opt->id_key
+                            ? (r->op ? r->op : oas_find(s->spec, rt->method, rt->path))
+                            : NULL;
     double fv[OAS_FLAT_MAX];
     oas_str fs[OAS_FLAT_MAX];
     json_t *reply = NULL;
