@@ -1131,8 +1131,8 @@ static void put_str_raw(jsonw *w, const char *key, size_t n, const char *v)
 /* GET /customers/{id}: body is {"id": ..., "as_of": ...} from the path and
  * the query. The reply is written as text (jsonw): its tree cost more than
  * the figures (a third of the request's instructions). */
-static int h_customer(void *user, const json_t *body, char **out, size_t *outlen, char *msg,
-                      size_t len)
+static int h_customer(void *user, const char *id, const char *asof_s, char **out, size_t *outlen,
+                      char *msg, size_t len)
 {
     const api *a = user;
     if (!a->live) {
@@ -1141,8 +1141,6 @@ static int h_customer(void *user, const json_t *body, char **out, size_t *outlen
                  "state.path in the config)");
         return 503;
     }
-    const char *id = json_string_value(json_object_get(body, "id"));
-    const char *asof_s = json_string_value(json_object_get(body, "as_of"));
     int32_t asof = today_utc();
     if (asof_s) {
         if ((asof = parse_day(asof_s)) == DATE_NONE) {

@@ -944,6 +944,31 @@ static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request
         memcpy(copy, rt->fixed_body, rt->fixed_len);
         return send_body(c, r, 200, copy, rt->fixed_len, rt->fixed_type, NULL, 0);
     }
+    if (rt->text && r->param) {
+        /* The segment and as_of as strings: no tree for either. */
+        char msg[512] = "", seg[sizeof r->path], a[64], p[TXN_PSEUDONYM_LEN + 1];
+        const char *as_of = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "as_of");
+        copy_cut(seg, sizeof seg, r->param);
+        utf8_clean(seg);
+        /* Its pseudonym (id_pseudonym's rule; the id as it came where none
+         * can be made, as for the trees below). */
+        const char *id = seg;
+        if (s->opt->id_key && !txn_is_pseudonym(seg, strlen(seg)) &&
+            txn_pseudonym(s->opt->id_key, strlen(s->opt->id_key), seg, strlen(seg), p))
+            id = p;
+        if (as_of) {
+            copy_cut(a, sizeof a, as_of);
+            utf8_clean(a);
+        }
+        char *text = NULL;
+        size_t tlen = 0;
+        int status = rt->text(r->user, id, as_of ? a : NULL, &text, &tlen, msg, sizeof msg);
+        if (status == 200 && !text)
+            return send_error(c, r, 503, NULL, NULL, "out of memory");
+        if (!text)
+            return send_error(c, r, status, NULL, NULL, "%s", msg);
+        return send_body(c, r, status, text, tlen, "application/json", NULL, 0);
+    }
     if (strcmp(rt->method, "GET") == 0 || strcmp(rt->method, "DELETE") == 0) {
         json_t *out = NULL, *params = NULL;
         char msg[512] = "";
@@ -965,17 +990,6 @@ static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request
                 utf8_clean(a);
                 json_object_set_new(params, "as_of", json_string(a));
             }
-        }
-        if (rt->text) {
-            char *text = NULL;
-            size_t tlen = 0;
-            int status = rt->text(r->user, params, &text, &tlen, msg, sizeof msg);
-            json_decref(params);
-            if (status == 200 && !text)
-                return send_error(c, r, 503, NULL, NULL, "out of memory");
-            if (!text)
-                return send_error(c, r, status, NULL, NULL, "%s", msg);
-            return send_body(c, r, status, text, tlen, "application/json", NULL, 0);
         }
         int status = rt->fn(r->user, params, &out, msg, sizeof msg);
         json_decref(params);

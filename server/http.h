@@ -49,12 +49,15 @@ typedef struct {
      * it must answer only bodies the general path would answer the same.
      * Not used with server_options.id_key (pseudonyms need the tree). */
     int (*raw)(void *user, const char *text, size_t len, json_t **out, char *msg, size_t msglen);
-    /* Optional, for GET instead of fn (GET /customers/{id}): the reply's
-     * JSON text made without a tree (jsonw). As fn, with *out a new
-     * string of *outlen bytes the server frees (NULL: msg and the error
-     * shape; 200 with NULL: out of memory, 503). */
-    int (*text)(void *user, const json_t *body, char **out, size_t *outlen, char *msg,
-                size_t msglen);
+    /* Optional, for GET of a templated path instead of fn (GET
+     * /customers/{id}): the path's segment (id: percent-decoded, its
+     * pseudonym with server_options.id_key) and the as_of query argument
+     * (NULL: none), without a tree for them, and the reply's JSON text
+     * made without a tree (jsonw). As fn, with *out a new string of
+     * *outlen bytes the server frees (NULL: msg and the error shape; 200
+     * with NULL: out of memory, 503). */
+    int (*text)(void *user, const char *id, const char *as_of, char **out, size_t *outlen,
+                char *msg, size_t msglen);
     /* Optional (POST /segment): a body that is a flat object of the
      * request schema (oas_flat_read: of numbers, oas_op.flat, or with a
      * string such as customer_id, oas_op.flat_str) answered from its
