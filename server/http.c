@@ -300,6 +300,14 @@ static enum MHD_Result send_json(struct MHD_Connection *c, request *r, int statu
 
 /* The one error shape: {"error": {"code", "message", "details"}}; NULL
  * when out of memory. Takes details. */
+/* s into buf of cap bytes, cut to cap - 1 (as snprintf "%s" does). */
+static void copy_cut(char *buf, size_t cap, const char *s)
+{
+    size_t n = strnlen(s, cap - 1);
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+}
+
 static json_t *error_body(int status, json_t *details, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -342,7 +350,10 @@ static enum MHD_Result send_error(struct MHD_Connection *c, request *r, int stat
          * dumps to (test_http's test_error_text_as_tree), without the
          * tree. */
         char msg[512];
-        vsnprintf(msg, sizeof msg, fmt, ap);
+        if (fmt[0] == '%' && fmt[1] == 's' && fmt[2] == '\0') /* a handler's message */
+            copy_cut(msg, sizeof msg, va_arg(ap, const char *));
+        else
+            vsnprintf(msg, sizeof msg, fmt, ap);
         utf8_clean(msg);
         jsonw w;
         jsonw_init(&w);
@@ -892,14 +903,6 @@ static enum MHD_Result send_made(struct MHD_Connection *c, request *r, struct MH
     if (ret == MHD_YES)
         r->status = 200;
     return ret;
-}
-
-/* s into buf of cap bytes, cut to cap - 1 (as snprintf "%s" does). */
-static void copy_cut(char *buf, size_t cap, const char *s)
-{
-    size_t n = strnlen(s, cap - 1);
-    memcpy(buf, s, n);
-    buf[n] = '\0';
 }
 
 static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request *r)

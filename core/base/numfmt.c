@@ -62,7 +62,16 @@ static size_t layout(int neg, const char *dig, int k, int n, char out[NUMFMT_LEN
             out[len++] = '.';
             memcpy(out + len, dig + 1, (size_t)(k - 1)), len += (size_t)(k - 1);
         }
-        len += (size_t)snprintf(out + len, NUMFMT_LEN - len, "e%+d", n - 1);
+        /* "e%+d" of n - 1 (-324 to 308), without printf */
+        int e = n - 1;
+        unsigned u = (unsigned)(e < 0 ? -e : e);
+        out[len++] = 'e';
+        out[len++] = e < 0 ? '-' : '+';
+        if (u >= 100)
+            out[len++] = (char)('0' + u / 100);
+        if (u >= 10)
+            out[len++] = (char)('0' + u / 10 % 10);
+        out[len++] = (char)('0' + u % 10);
     }
     out[len] = '\0';
     return len;
