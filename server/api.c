@@ -1128,9 +1128,9 @@ static void put_str_raw(jsonw *w, const char *key, size_t n, const char *v)
 #define put_real(w, k, v) put_real_raw((w), "\"" k "\":", sizeof("\"" k "\":") - 1, (v))
 #define put_str(w, k, v) put_str_raw((w), "\"" k "\":", sizeof("\"" k "\":") - 1, (v))
 
-/* GET /customers/{id}: body is {"id": ..., "as_of": ...} from the path and
- * the query. The reply is written as text (jsonw): its tree cost more than
- * the figures (a third of the request's instructions). */
+/* GET /customers/{id}: id from the path, asof_s the as_of query argument
+ * (NULL: today), as strings. The reply is written as text (jsonw): its tree
+ * cost more than the figures (a third of the request's instructions). */
 static int h_customer(void *user, const char *id, const char *asof_s, char **out, size_t *outlen,
                       char *msg, size_t len)
 {

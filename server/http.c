@@ -298,8 +298,6 @@ static enum MHD_Result send_json(struct MHD_Connection *c, request *r, int statu
     return send_body(c, r, status, text, strlen(text), "application/json", NULL, 0);
 }
 
-/* The one error shape: {"error": {"code", "message", "details"}}; NULL
- * when out of memory. Takes details. */
 /* s into buf of cap bytes, cut to cap - 1 (as snprintf "%s" does). */
 static void copy_cut(char *buf, size_t cap, const char *s)
 {
@@ -308,6 +306,8 @@ static void copy_cut(char *buf, size_t cap, const char *s)
     buf[n] = '\0';
 }
 
+/* The one error shape: {"error": {"code", "message", "details"}}; NULL
+ * when out of memory. Takes details. */
 static json_t *error_body(int status, json_t *details, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -947,11 +947,11 @@ static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request
         memcpy(copy, rt->fixed_body, rt->fixed_len);
         return send_body(c, r, 200, copy, rt->fixed_len, rt->fixed_type, NULL, 0);
     }
-    if (rt->text && r->param) {
+    if (rt->text) {
         /* The segment and as_of as strings: no tree for either. */
         char msg[512] = "", seg[sizeof r->path], a[64], p[TXN_PSEUDONYM_LEN + 1];
         const char *as_of = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "as_of");
-        copy_cut(seg, sizeof seg, r->param);
+        copy_cut(seg, sizeof seg, r->param ? r->param : "");
         utf8_clean(seg);
         /* Its pseudonym (id_pseudonym's rule; the id as it came where none
          * can be made, as for the trees below). */
