@@ -43,7 +43,8 @@ struct api {
     churn_model *churn;
     const char *churn_version;
     /* Each feature's key as /predict_churn's contributions write it
-     * (jsonw_key_text), made at load; NULL: written by jsonw_key. */
+     * (jsonw_key_text), made at load (a model has at most
+     * CHURN_MAX_FEATURES). */
     char *churn_key[CHURN_MAX_FEATURES];
     size_t churn_key_len[CHURN_MAX_FEATURES];
     double cf_threshold;
@@ -835,10 +836,7 @@ static int churn_text(const api *a, const customer_row *row, const char *id, cha
     JSONW_KEY(&w, "contributions");
     jsonw_obj(&w);
     for (size_t j = 0; j < c.sr.churn_d; j++) {
-        if (j < CHURN_MAX_FEATURES && a->churn_key[j])
-            jsonw_key_raw(&w, a->churn_key[j], a->churn_key_len[j]);
-        else
-            jsonw_key(&w, c.ci.names[j]);
+        jsonw_key_raw(&w, a->churn_key[j], a->churn_key_len[j]);
         jsonw_real(&w, c.sr.churn_contrib[j]);
     }
     jsonw_end(&w);
@@ -1897,7 +1895,7 @@ rfm_status api_load(const char *models_dir, const char *openapi_path, api **out,
             churn_info ci;
             if (st == RFM_OK) {
                 churn_info_get(a->churn, &ci);
-                for (size_t k = 0; k < ci.d && k < CHURN_MAX_FEATURES && st == RFM_OK; k++)
+                for (size_t k = 0; k < ci.d && st == RFM_OK; k++)
                     if (!(a->churn_key[k] = jsonw_key_text(ci.names[k], &a->churn_key_len[k])))
                         st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
             }

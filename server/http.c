@@ -905,6 +905,36 @@ static enum MHD_Result send_made(struct MHD_Connection *c, request *r, struct MH
     return ret;
 }
 
+/* A templated path's arguments as a handler takes them: id, the segment
+ * (cut to seg, made valid UTF-8) or with server_options.id_key its
+ * pseudonym (id_pseudonym's rule: a pseudonym already as it is, and the id
+ * as it came where none can be made); as_of, the query argument cleaned
+ * (NULL: none). */
+typedef struct {
+    const char *id, *as_of;
+    char seg[sizeof((request *)0)->path], pseud[TXN_PSEUDONYM_LEN + 1], day[64];
+} path_args;
+
+static void path_args_get(const http_server *s, struct MHD_Connection *c, const request *r,
+                          path_args *pa)
+{
+    copy_cut(pa->seg, sizeof pa->seg, r->param ? r->param : "");
+    utf8_clean(pa->seg);
+    const char *q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "as_of");
+    pa->as_of = NULL;
+    if (q) {
+        copy_cut(pa->day, sizeof pa->day, q);
+        utf8_clean(pa->day);
+        pa->as_of = pa->day;
+    }
+    const char *key = s->opt->id_key;
+    size_t n = strlen(pa->seg);
+    pa->id = key && !txn_is_pseudonym(pa->seg, n) &&
+                     txn_pseudonym(key, strlen(key), pa->seg, n, pa->pseud)
+                 ? pa->pseud
+                 : pa->seg;
+}
+
 static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request *r)
 {
     const http_route *rt = r->rt;
@@ -947,25 +977,13 @@ static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request
         memcpy(copy, rt->fixed_body, rt->fixed_len);
         return send_body(c, r, 200, copy, rt->fixed_len, rt->fixed_type, NULL, 0);
     }
-    if (rt->text) {
-        /* The segment and as_of as strings: no tree for either. */
-        char msg[512] = "", seg[sizeof r->path], a[64], p[TXN_PSEUDONYM_LEN + 1];
-        const char *as_of = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "as_of");
-        copy_cut(seg, sizeof seg, r->param ? r->param : "");
-        utf8_clean(seg);
-        /* Its pseudonym (id_pseudonym's rule; the id as it came where none
-         * can be made, as for the trees below). */
-        const char *id = seg;
-        if (s->opt->id_key && !txn_is_pseudonym(seg, strlen(seg)) &&
-            txn_pseudonym(s->opt->id_key, strlen(s->opt->id_key), seg, strlen(seg), p))
-            id = p;
-        if (as_of) {
-            copy_cut(a, sizeof a, as_of);
-            utf8_clean(a);
-        }
+    if (rt->text) { /* the segment and as_of as strings: no tree for either */
+        char msg[512] = "";
+        path_args pa;
+        path_args_get(s, c, r, &pa);
         char *text = NULL;
         size_t tlen = 0;
-        int status = rt->text(r->user, id, as_of ? a : NULL, &text, &tlen, msg, sizeof msg);
+        int status = rt->text(r->user, pa.id, pa.as_of, &text, &tlen, msg, sizeof msg);
         if (status == 200 && !text)
             return send_error(c, r, 503, NULL, NULL, "out of memory");
         if (!text)
@@ -977,22 +995,12 @@ static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request
         char msg[512] = "";
         if (r->param) {
             /* The path's segment and the query, as a body: {"id": ..., "as_of": ...}. */
-            const char *as_of = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "as_of");
+            path_args pa;
+            path_args_get(s, c, r, &pa);
             params = json_object();
-            char seg[sizeof r->path];
-            copy_cut(seg, sizeof seg, r->param);
-            utf8_clean(seg);
-            json_t *clear = json_string(seg);
-            json_t *pid = s->opt->id_key ? id_pseudonym(s->opt->id_key, clear) : NULL;
-            json_object_set_new(params, "id", pid ? pid : clear);
-            if (pid)
-                json_decref(clear);
-            if (as_of) {
-                char a[64];
-                copy_cut(a, sizeof a, as_of);
-                utf8_clean(a);
-                json_object_set_new(params, "as_of", json_string(a));
-            }
+            json_object_set_new(params, "id", json_string(pa.id));
+            if (pa.as_of)
+                json_object_set_new(params, "as_of", json_string(pa.as_of));
         }
         int status = rt->fn(r->user, params, &out, msg, sizeof msg);
         json_decref(params);
