@@ -10,13 +10,14 @@
  *
  * numfmt_double gives the same text faster: integers and numbers of at
  * most four decimals (15 digits in all) by one multiplication and one
- * division; other numbers from 1e-3 to 2^52 (probabilities, amounts, the
- * bulk of a scoring export) by the definition done exactly in 128-bit
- * integers (shortest_exact: two or three tests of a precision, ~60 %
- * of double-conversion's time); the rest from double-conversion's shortest
- * digits (numfmt_dc.cpp, ~0.1 us), taking the plain path for the two kinds
- * of x where the two may differ (see there): powers of two and exact
- * halfway cases.
+ * division; other normal doubles (probabilities, amounts, the bulk of a
+ * scoring export) by Schubfach (schubfach below: three 128-bit products
+ * with a table of powers of ten, numfmt_pow10.h; ~35 ns a 17-digit number
+ * here, against ~45 ns for the definition done exactly in 128-bit integers
+ * that it replaces); subnormal ones from double-conversion's shortest
+ * digits (numfmt_dc.cpp); and the plain path for the kinds of x where a
+ * shortest digit string may differ from the definition's (see there):
+ * powers of two, and exact halfway cases of double-conversion's.
  * tests/base/test_numfmt.c checks the plain path against the loop over
  * p = 1..17 and proves no text one digit shorter reads back, and the fast
  * paths against the plain one, with those cases drawn on purpose.
@@ -28,6 +29,8 @@
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "numfmt_pow10.h"
 
 static int reads_back(double x, int p, char out[NUMFMT_LEN])
 {
@@ -106,142 +109,95 @@ size_t numfmt_double_plain(double x, char out[NUMFMT_LEN])
     return layout(neg, dig, k, atoi(p + 1) + 1, out);
 }
 
-/* 10^p for p = 0..21, as 128-bit integers. */
-static const unsigned __int128 POW10[22] = {
-    1ull,
-    10ull,
-    100ull,
-    1000ull,
-    10000ull,
-    100000ull,
-    1000000ull,
-    10000000ull,
-    100000000ull,
-    1000000000ull,
-    10000000000ull,
-    100000000000ull,
-    1000000000000ull,
-    10000000000000ull,
-    100000000000000ull,
-    1000000000000000ull,
-    10000000000000000ull,
-    100000000000000000ull,
-    1000000000000000000ull,
-    10000000000000000000ull,
-    (unsigned __int128)10000000000000000000ull * 10,
-    (unsigned __int128)10000000000000000000ull * 100,
-};
-
-/* x = m 2^-q (m the 53-bit significand, not a power of two, 1 <= q <= 62)
- * rounded to p decimals, c = x 10^p rounded half to even, and whether c
- * 10^-p reads back to x: x's neighbours are 2^-q away on both sides, so
- * the decimals that read back are those within 2^-q / 2 of x, the ends
- * included when m is even (strtod rounds a tie to the even significand).
- * Over the common denominator 2^s, s = q + 1 (2 to 63): v = x 10^p 2^s =
- * 2 m 10^p (< 2^124, one 64-bit product for p <= 19) and the half gap is
- * 10^p. c = floor(v / 2^s), rounded up or not by the remainder r < 2^s,
- * fits 64 bits (x 10^p <= 10^17 for the callers' p), and c 2^s lies r or
- * 2^s - r from v: the test is all in 64 bits. Returns 1 or 0, or -1 where
- * c would not fit (not for the callers' p). */
-static inline __attribute__((always_inline)) int reads_back_at(uint64_t m, int q, int p,
-                                                               uint64_t *c)
+/* r_o(g cp 2^-127): g (126 bits, g1 2^63 + g0) times cp, the bits above
+ * 2^127 rounded to odd (the low bit set when any bit below was): exact when
+ * the product is, and never equal to a half way point when it is not. */
+static inline uint64_t rop(uint64_t g1, uint64_t g0, uint64_t cp)
 {
-    /* 10^p below 2^64 for p <= 19: its low half */
-    const unsigned __int128 v = p <= 19 ? (unsigned __int128)(2 * m) * (uint64_t)POW10[p]
-                                        : (unsigned __int128)(2 * m) * POW10[p];
-    const int s = q + 1;
-    const uint64_t lo = (uint64_t)v, hi = (uint64_t)(v >> 64);
-    if (hi >> s)
-        return -1;
-    uint64_t f = (lo >> s) | (hi << (64 - s)), r = lo & ((1ull << s) - 1), half = 1ull << (s - 1);
-    int up = r > half || (r == half && (f & 1)); /* round half to even, as printf */
-    if (up && ++f == 0)
-        return -1;
-    *c = f;
-    const uint64_t d = up ? (1ull << s) - r : r;
-    const uint64_t gap = (uint64_t)POW10[p];
-    return p > 19 || d < gap || (d == gap && !(m & 1));
+    const uint64_t x1 = (uint64_t)(((unsigned __int128)g0 * cp) >> 64);
+    const unsigned __int128 y = (unsigned __int128)g1 * cp;
+    const uint64_t y0 = (uint64_t)y, y1 = (uint64_t)(y >> 64);
+    const uint64_t z = (y0 >> 1) + x1;
+    const uint64_t vbp = y1 + (z >> 63);
+    return vbp | (((z & 0x7fffffffffffffffull) + 0x7fffffffffffffffull) >> 63);
 }
 
-/* The shortest text of x in [1e-3, 2^52), not an integer nor a power of
- * two, by exact integer arithmetic (the definition's printf and strtod
- * without either): the fewest decimals p whose rounding reads back. The
- * predicate is monotone in p (numfmt_double_plain), p = 0 never reads
- * back (x is no integer, and its neighbours are nearer than any integer),
- * and 17 significant digits always do. Most doubles of a computation need
- * 16 or 17: those are tried first, then a binary search below. The digits
- * found have no trailing zero (else one decimal fewer would read back).
- * Returns 0 where the arithmetic would not hold (never, by the bounds). */
-static size_t shortest_exact(double x, uint64_t bits, char out[NUMFMT_LEN])
+/* The shortest digits of a normal double x = c 2^q (c the 53-bit
+ * significand with its hidden bit, not a power of two: its neighbours are
+ * 2^q away on both sides) by Schubfach (R. Giulietti, "The Schubfach way to
+ * render doubles", 2020; the steps of the reference, Java's
+ * DoubleToDecimal.toDecimal, for regular spacing): the decimals that read
+ * back are those within 2^(q-1) of x (the ends too when c is even), and k =
+ * floor(log10 2^q) makes their grid 10^k, so that at most one multiple of
+ * 10^(k+1) and at most two of 10^k lie there. vb, vbl and vbr are 4 x, its
+ * lower end and its upper end over 10^k, rounded to odd. Of the decimals
+ * there with the fewest digits the one nearest x, ties to the even digit:
+ * the interval is symmetric, so that is x correctly rounded to that many
+ * digits, half to even, what printf's search finds. Sets *f (< 10^17 + 1)
+ * and *e with the text f 10^e. */
+static inline void schubfach(uint64_t c, int q, uint64_t *f, int *e)
 {
-    int e = (int)((bits >> 52) & 0x7ff) - 1075; /* |x| = m 2^e */
-    uint64_t m = (bits & 0xfffffffffffffull) | (1ull << 52);
-    int q = -e;
-    if (q < 1 || q > 62)
-        return 0;
-    /* e10 = floor(log10 |x|): x lies in [2^(e+52), 2^(e+53)), which spans
-     * less than one decade, so it is floor((e + 52) log10 2) or one more;
-     * the exact comparison with 10^(e10 + 1) decides. The first in
-     * integers: 78913 / 2^18 is log10 2 less 7.9e-7, which gives the floor for
-     * every |e + 52| <= 1650 (the shift of a negative product floors, as GCC
-     * and Clang define it); here e + 52 is -10 to 51, every one of them
-     * among test_fast_equals_plain's values. */
-    int e10 = ((e + 52) * 78913) >> 18;
-    int k = e10 + 1;
-    int above = k >= 0 ? (unsigned __int128)m >= POW10[k] << q /* 10^k 2^62 < 2^115 */
-                       : (unsigned __int128)m * POW10[-k] >= (unsigned __int128)1 << q;
-    e10 += above;
-    int p17 = 16 - e10; /* decimals of 17 significant digits */
-    if (p17 < 2 || p17 > 21)
-        return 0;
-    uint64_t c, t;
-    int hi, lo = 0, rb = reads_back_at(m, q, p17 - 1, &t);
-    if (rb < 0)
-        return 0;
-    if (!rb) {
-        hi = p17;
-        if (reads_back_at(m, q, hi, &c) < 0)
-            return 0;
-    } else {
-        hi = p17 - 1, c = t;
-        while (hi - lo > 1) {
-            /* the next shorter first (16 -> 15 digits), then halves */
-            int mid = hi == p17 - 1 ? hi - 1 : lo + (hi - lo) / 2;
-            if ((rb = reads_back_at(m, q, mid, &t)) < 0)
-                return 0;
-            if (rb)
-                hi = mid, c = t;
-            else
-                lo = mid;
+    const uint64_t out = c & 1, cb = c << 2, cbr = cb + 2, cbl = cb - 2;
+    /* floor(q log10 2) and floor(-k log2 10), exact over the doubles' range */
+    const int k = (int)(((int64_t)q * 661971961083ll) >> 41);
+    const int h = q + (int)(((int64_t)-k * 913124641741ll) >> 38) + 2; /* 1 to 4 */
+    const uint64_t g1 = NUMFMT_G[k - NUMFMT_K_MIN][0], g0 = NUMFMT_G[k - NUMFMT_K_MIN][1];
+    const uint64_t vb = rop(g1, g0, cb << h), vbl = rop(g1, g0, cbl << h),
+                   vbr = rop(g1, g0, cbr << h);
+    const uint64_t s = vb >> 2;
+    if (s >= 100) {
+        /* floor(s / 10) for s < 2^64 / 10 */
+        const uint64_t sp10 =
+            10 * (uint64_t)(((unsigned __int128)s * (115292150460684698ull << 4)) >> 64);
+        const uint64_t tp10 = sp10 + 10;
+        const int upin = vbl + out <= sp10 << 2, wpin = (tp10 << 2) + out <= vbr;
+        if (upin != wpin) {
+            *f = upin ? sp10 : tp10, *e = k;
+            return;
         }
     }
+    const uint64_t t = s + 1;
+    const int uin = vbl + out <= s << 2, win = (t << 2) + out <= vbr;
+    if (uin != win) {
+        *f = uin ? s : t, *e = k;
+        return;
+    }
+    const int64_t cmp = (int64_t)(vb - ((s + t) << 1));
+    *f = cmp < 0 || (cmp == 0 && !(s & 1)) ? s : t, *e = k;
+}
+
+/* The text of f 10^e (f >= 1, at most 10^17): its digits without the
+ * trailing zeros, laid out. */
+static size_t digits_out(int neg, uint64_t f, int e, char out[NUMFMT_LEN])
+{
     static const char PAIRS[201] =
         "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
         "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
         "8081828384858687888990919293949596979899";
+    if (f >= 100000000000000000ull) /* 10^17 (t past 17 nines): the digit 1 */
+        f /= 100000000000000000ull, e += 17;
     /* 17 places, leading zeros then skipped: the top digit, then two groups
-     * of eight from 32-bit halves, two digits at a time. c < 10^17: at p17
-     * decimals a c of 10^17 would read back with one decimal fewer too, and
-     * any shorter p gives c <= 10^16; else the caller's general path. */
-    if (c >= 100000000000000000ull)
-        return 0;
+     * of eight from 32-bit halves, two digits at a time. */
     char buf[17];
-    const uint64_t r16 = c % 10000000000000000ull;
-    buf[0] = (char)('0' + c / 10000000000000000ull);
+    const uint64_t r16 = f % 10000000000000000ull;
+    buf[0] = (char)('0' + f / 10000000000000000ull);
     const uint32_t half[2] = {(uint32_t)(r16 / 100000000), (uint32_t)(r16 % 100000000)};
-    for (int h = 0; h < 2; h++) {
-        const uint32_t a = half[h] / 10000, b = half[h] % 10000;
-        char *o = buf + 1 + 8 * h;
+    for (int hh = 0; hh < 2; hh++) {
+        const uint32_t a = half[hh] / 10000, b = half[hh] % 10000;
+        char *o = buf + 1 + 8 * hh;
         memcpy(o, PAIRS + 2 * (a / 100), 2);
         memcpy(o + 2, PAIRS + 2 * (a % 100), 2);
         memcpy(o + 4, PAIRS + 2 * (b / 100), 2);
         memcpy(o + 6, PAIRS + 2 * (b % 100), 2);
     }
     const char *d = buf;
-    while (*d == '0' && d < buf + sizeof buf - 1)
+    while (*d == '0')
         d++;
-    int nd = (int)(buf + sizeof buf - d);
-    return layout(x < 0, d, nd, nd - hi, out);
+    int nd = (int)(buf + sizeof buf - d), z = 0;
+    while (d[nd - 1 - z] == '0')
+        z++;
+    /* f = digits 10^z, so the point comes nd + e places after the first */
+    return layout(neg, d, nd - z, nd + e, out);
 }
 
 /* numfmt_dc.cpp: the shortest digits by double-conversion. */
@@ -305,15 +261,18 @@ size_t numfmt_double(double x, char out[NUMFMT_LEN])
      * length doing so. printf's search is the definition: take it. */
     if ((bits & 0xfffffffffffffull) == 0)
         return numfmt_double_plain(x, out);
-    if (ax >= 1e-3 && ax < 0x1p52) { /* not an integer (taken above): q >= 1 */
-        size_t len = shortest_exact(x, bits & ~(1ull << 63), out);
-        if (len)
-            return len;
+    const int be = (int)((bits >> 52) & 0x7ff);
+    if (be != 0) { /* normal (and not a power of two): Schubfach */
+        uint64_t f;
+        int e;
+        schubfach((bits & 0xfffffffffffffull) | (1ull << 52), be - 1075, &f, &e);
+        return digits_out(x < 0, f, e, out);
     }
+    /* A subnormal x: double-conversion's digits. */
     char dig[24];
     int k, n;
     numfmt_dc_shortest(x, dig, (int)sizeof dig, &k, &n);
-    /* Otherwise the interval of decimals reading back to x is symmetric, so
+    /* The interval of decimals reading back to x is symmetric, so
      * the fewest digits that read back are the fewest whose correctly
      * rounded value reads back (printf's answer), and the digits are that
      * value - unless x lies exactly halfway between two such decimals,

@@ -5,9 +5,10 @@
  * gives the same double bit for bit. Every number the service writes (API
  * replies, model files, CSVs) goes through numfmt_double, so a file read
  * back is the model that was written and a reply shows the value, not its
- * binary noise. Digits by Google's double-conversion (Debian
- * libdouble-conversion), checked against the C library's correctly rounded
- * printf and strtod, which define the result (numfmt_double_plain).
+ * binary noise. Digits by Schubfach (R. Giulietti's algorithm; Google's
+ * double-conversion for subnormal numbers), checked against the C
+ * library's correctly rounded printf and strtod, which define the result
+ * (numfmt_double_plain).
  */
 #ifndef RFM_NUMFMT_H
 #define RFM_NUMFMT_H

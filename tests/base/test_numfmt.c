@@ -160,12 +160,14 @@ static void test_million_round_trip_and_shortest(void **state)
     printf("\n");
 }
 
-/* The fast path (double-conversion's digits) against the definition
- * (printf and strtod), text for text: any bit pattern, decimal-looking
- * values, integers, every power of two, and the doubles that lie exactly halfway
- * between two shortest candidates, where the two libraries round ties
- * differently (odd multiples of 2^-j: 2^39 + 2^-5 is 549755813888.03125,
- * shortest ...0312 or ...0313 at equal distance). */
+/* The fast paths (Schubfach's digits for normal doubles, double-conversion's
+ * for subnormal ones) against the definition (printf and strtod), text for
+ * text: any bit pattern, every binary exponent (each of Schubfach's table
+ * rows) with random significands and the extremes of each, decimal-looking
+ * values, integers, every power of two, and the doubles that lie exactly
+ * halfway between two shortest candidates, where a library may round ties
+ * otherwise than printf (odd multiples of 2^-j: 2^39 + 2^-5 is
+ * 549755813888.03125, shortest ...0312 or ...0313 at equal distance). */
 static void test_fast_equals_plain(void **state)
 {
     (void)state;
@@ -184,6 +186,19 @@ static void test_fast_equals_plain(void **state)
         SAME(ldexp(1, e));
         SAME(-ldexp(1, e));
     }
+    for (int be = 1; be <= 2046; be++) /* every normal exponent */
+        for (int r = 0; r < 8; r++) {
+            uint64_t t = r == 0 ? 1 : r == 1 ? 0xfffffffffffffull : rfm_rng_u64(&rng) >> 12;
+            uint64_t u = (uint64_t)be << 52 | (t ? t : 1);
+            double x;
+            memcpy(&x, &u, sizeof x);
+            SAME(x);
+            SAME(-x);
+        }
+    SAME(DBL_MAX);
+    SAME(nextafter(DBL_MIN, 1));
+    SAME(nextafter(DBL_MIN, 0)); /* the largest subnormal */
+    SAME(4.9406564584124654e-324);
     for (long i = 0; i < 150000; i++) {
         double x;
         uint64_t u = rfm_rng_u64(&rng);
