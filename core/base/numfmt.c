@@ -191,10 +191,10 @@ static size_t digits_out(int neg, uint64_t f, int e, char out[NUMFMT_LEN])
         memcpy(o + 6, PAIRS + 2 * (b % 100), 2);
     }
     const char *d = buf;
-    while (*d == '0')
+    while (*d == '0' && d < buf + sizeof buf - 1)
         d++;
     int nd = (int)(buf + sizeof buf - d), z = 0;
-    while (d[nd - 1 - z] == '0')
+    while (z < nd - 1 && d[nd - 1 - z] == '0')
         z++;
     /* f = digits 10^z, so the point comes nd + e places after the first */
     return layout(neg, d, nd - z, nd + e, out);
