@@ -93,7 +93,7 @@ typedef struct request {
      * (NULL: none), found in check_framing's one walk over the headers;
      * libmicrohttpd keeps them until the request ends. */
     const char *h_auth, *h_ctype, *h_clen;
-    const oas_op *op; /* the contract's operation check_access found (NULL: none yet) */
+    const oas_op *op; /* the contract's operation check_access found (set for every route) */
     char method[8];
     char path[600];    /* ids of up to 256 bytes, percent-decoded */
     const char *param; /* of a templated route ("/customers/{id}"): in path */
@@ -1038,10 +1038,9 @@ static enum MHD_Result process(http_server *s, struct MHD_Connection *c, request
     }
     /* A flat body (http_route.flat): no tree, no validator. Of numbers
      * alone, or else with a string (customer_id). */
-    /* check_access found the route's operation (method and template). */
-    const oas_op *fop = rt->flat && !s->opt->id_key
-                            ? (r->op ? r->op : oas_find(s->spec, rt->method, rt->path))
-                            : NULL;
+    /* check_access found the route's operation (method and template):
+     * every route's request passes there before its body is read. */
+    const oas_op *fop = rt->flat && !s->opt->id_key ? r->op : NULL;
     double fv[OAS_FLAT_MAX];
     oas_str fs[OAS_FLAT_MAX];
     json_t *reply = NULL;
