@@ -107,6 +107,8 @@ struct boost_model {
     double *value;                /* leaf value (log-odds), 0 at inner nodes */
     double *cover;                /* training hessian sum */
     double base_margin, base_value;
+    uint32_t vary; /* boost_fit's or boost_from_json's: the tree order (boost.h) */
+    size_t nlead;  /* the trees first in that order: they split on no feature in vary */
     int max_depth;
     leaf_rule *leaves; /* fast path: every tree's leaves, NULL when deeper */
     shap_node *snode;  /* fast path: every tree's inner nodes */
@@ -181,6 +183,7 @@ void boost_free(boost_model *m)
 
 size_t boost_nfeatures(const boost_model *m) { return m->d; }
 size_t boost_ntrees(const boost_model *m) { return m->ntrees; }
+size_t boost_ntrees_first(const boost_model *m) { return m->vary ? m->nlead : 0; }
 const boost_params *boost_get_params(const boost_model *m) { return &m->par; }
 double boost_base_value(const boost_model *m) { return m->base_value; }
 
@@ -745,7 +748,12 @@ int boost_has_cells(const boost_model *m) { return m->crow != NULL; }
 /* boost_margin_along_until with the cells, ALONG_PASS rows a pass. The
  * rows share every feature but j1 and j2, so each tree's row on the others
  * (fixed) is found once, from the first row (rows_avx2 with j1's and j2's
- * axes the zeros). A pass then takes eight trees at a time: each row's
+ * axes the zeros). When both are in the model's vary, its first nlead
+ * trees split on neither: their cells are the fixed rows, the same for
+ * every row, and their leaves are added once, from base_margin, into the
+ * sum every pass starts from (each lane then adds the same leaves in the
+ * same order as boost_margin). A pass then takes eight trees at a time
+ * from there: each row's
  * cells there are fixed plus its entries on j1 and j2 (adjacent in t: two
  * loads), eight rows by eight trees turned around in registers so that
  * each tree has its eight rows' cells in one vector, whose leaves two
@@ -782,6 +790,11 @@ __attribute__((target("avx2"))) static size_t along_avx2(const boost_model *m, c
     if (j2 >= 0)
         ax[j2] = zero;
     rows_avx2(m, ax, 0, m->ntrees, fixed);
+    memset(fixed + m->ntp, 0, 8 * sizeof *fixed);
+    const size_t lead = (m->vary >> j1 & 1) && (j2 < 0 || (m->vary >> j2 & 1)) ? m->nlead : 0;
+    double start = m->base_margin;
+    for (size_t t = 0; t < lead; t++)
+        start += m->cval[fixed[t]];
     size_t done = 0;
     while (done < n) {
         const size_t nb = n - done < ALONG_PASS ? n - done : ALONG_PASS;
@@ -792,9 +805,9 @@ __attribute__((target("avx2"))) static size_t along_avx2(const boost_model *m, c
             b[i] =
                 j2 >= 0 ? cell_axis(m, (size_t)j2, cell_place(m, (size_t)j2, (float)xi[j2])) : zero;
         }
-        __m256d acc0 = _mm256_set1_pd(m->base_margin), acc1 = acc0;
+        __m256d acc0 = _mm256_set1_pd(start), acc1 = acc0;
         const int two = nb > 4; /* rows 4-7 too */
-        for (size_t t = 0; t < m->ntrees; t += 8) {
+        for (size_t t = lead; t < m->ntrees; t += 8) {
             const __m256i fx = _mm256_loadu_si256((const __m256i *)(fixed + t));
             __m256i r[8];
 #pragma GCC unroll 8
@@ -848,8 +861,9 @@ size_t boost_margin_along_until(const boost_model *m, const double *xs, size_t n
     enum { FIXED_STACK = 1024 }; /* trees whose fixed rows fit on the stack */
     if (m->crow && n >= 1 && j1 >= 0 && (size_t)j1 < m->d && j2 < (int)m->d && j2 != j1 &&
         __builtin_cpu_supports("avx2")) {
-        uint32_t buf[FIXED_STACK];
-        uint32_t *fixed = m->ntp <= FIXED_STACK ? buf : malloc(m->ntp * sizeof *fixed);
+        /* ntp rows and the eight a pass from nlead reads past the last */
+        uint32_t buf[FIXED_STACK + 8];
+        uint32_t *fixed = m->ntp <= FIXED_STACK ? buf : malloc((m->ntp + 8) * sizeof *fixed);
         if (fixed) {
             size_t done = along_avx2(m, xs, n, j1, j2, stop, fixed, out);
             if (fixed != buf)
@@ -995,7 +1009,33 @@ static rfm_status parse_trees(boost_model *m, const json_t *root, size_t d, cons
     size_t first = 0;
     m->base_value = m->base_margin;
     m->max_depth = 0;
-    for (size_t t = 0; t < nt; t++) {
+    /* The order (boost.h): the trees splitting on no feature in vary, then
+     * the others, each group in XGBoost's order. A node this cannot read is
+     * refused below, whichever group its tree went to. */
+    size_t *order = malloc(nt * sizeof *order), placed = 0;
+    if (!order) {
+        free(seen);
+        return rfm_fail(err, errlen, RFM_ENOMEM, "boost: out of memory for %zu trees", nt);
+    }
+    for (int late = 0; late < 2; late++) {
+        for (size_t t = 0; t < nt; t++) {
+            const json_t *tr = json_array_get(trees, t);
+            const json_t *L = json_object_get(tr, "left_children"),
+                         *F = json_object_get(tr, "split_indices");
+            int splits = 0;
+            for (size_t k = 0; k < json_array_size(L) && !splits; k++) {
+                long long l, f;
+                splits = int_at(L, k, &l) && l >= 0 && int_at(F, k, &f) && f >= 0 && f < 32 &&
+                         (m->vary >> f & 1);
+            }
+            if (splits == late)
+                order[placed++] = t;
+        }
+        if (!late)
+            m->nlead = placed;
+    }
+    for (size_t at = 0; at < nt; at++) {
+        const size_t t = order[at]; /* XGBoost's index, which the messages name */
         const json_t *tr = json_array_get(trees, t);
         const json_t *L = json_object_get(tr, "left_children"),
                      *R = json_object_get(tr, "right_children"),
@@ -1007,7 +1047,7 @@ static rfm_status parse_trees(boost_model *m, const json_t *root, size_t d, cons
         if (json_array_size(R) != nn || json_array_size(F) != nn || json_array_size(C) != nn ||
             json_array_size(DL) != nn || json_array_size(H) != nn) {
             snprintf(what, sizeof what, "trees[%zu]: node arrays of different lengths", t);
-            free(seen);
+            free(seen), free(order);
             return bad(err, errlen, where, what);
         }
         for (size_t k = 0; k < nn; k++) {
@@ -1021,7 +1061,7 @@ static rfm_status parse_trees(boost_model *m, const json_t *root, size_t d, cons
                 (l >= 0 && (l >= (long long)nn || r >= (long long)nn || l == 0 || r == 0)) ||
                 (l >= 0 && (f < 0 || f >= (long long)m->d))) {
                 snprintf(what, sizeof what, "trees[%zu] node %zu is not a valid node", t, k);
-                free(seen);
+                free(seen), free(order);
                 return bad(err, errlen, where, what);
             }
             m->left[n] = l < 0 ? -1 : (int32_t)l;
@@ -1044,7 +1084,7 @@ static rfm_status parse_trees(boost_model *m, const json_t *root, size_t d, cons
             snprintf(what, sizeof what,
                      "trees[%zu] is not a binary tree of depth <= %d reaching every node", t,
                      BOOST_MAX_DEPTH);
-            free(seen);
+            free(seen), free(order);
             return bad(err, errlen, where, what);
         }
         for (size_t k = 0; k < nn; k++)
@@ -1052,16 +1092,16 @@ static rfm_status parse_trees(boost_model *m, const json_t *root, size_t d, cons
                                                  m->cover[first + (size_t)m->right[first + k]] >
                                              0.0)) {
                 snprintf(what, sizeof what, "trees[%zu] node %zu: children with no cover", t, k);
-                free(seen);
+                free(seen), free(order);
                 return bad(err, errlen, where, what);
             }
-        m->trees[t] = (tree_span){.first = first, .nnodes = nn, .depth = depth, .mean = mean};
+        m->trees[at] = (tree_span){.first = first, .nnodes = nn, .depth = depth, .mean = mean};
         m->base_value += mean;
         if (depth > m->max_depth)
             m->max_depth = depth;
         first += nn;
     }
-    free(seen);
+    free(seen), free(order);
     rfm_status st = m->max_depth <= FAST_DEPTH ? build_fast(m, err, errlen) : RFM_OK;
     st = st == RFM_OK && m->max_depth <= FLAT_DEPTH ? build_flat(m, err, errlen) : st;
     return st == RFM_OK ? build_cells(m, err, errlen) : st;
@@ -1309,7 +1349,8 @@ static rfm_status build_cells(boost_model *m, char *err, size_t errlen)
         return RFM_OK;
     }
     m->crow = calloc(m->ntp, sizeof *m->crow); /* 0 past ntrees: rows_avx2 reads there */
-    m->ctab = calloc(prows * m->ntp, sizeof *m->ctab);
+    /* 8 more: a counterfactual's pass from nlead reads up to 8 past a row */
+    m->ctab = calloc(prows * m->ntp + 8, sizeof *m->ctab);
     m->cphi = calloc(rows * WIDE_D, sizeof *m->cphi);
     m->cval = malloc(sizeof *m->cval * rows);
     if (!m->crow || !m->ctab || !m->cphi || !m->cval) {
@@ -1401,7 +1442,7 @@ static float *to_floats(const double *x, size_t n)
 }
 
 rfm_status boost_fit(const double *x, const int *y, size_t n, size_t d, const boost_params *p,
-                     boost_model **out, char *err, size_t errlen)
+                     uint32_t vary, boost_model **out, char *err, size_t errlen)
 {
     const char *why = boost_check_params(p);
     if (why)
@@ -1435,6 +1476,7 @@ rfm_status boost_fit(const double *x, const int *y, size_t n, size_t d, const bo
     }
     m->d = d;
     m->par = *p;
+    m->vary = vary;
     for (size_t i = 0; i < n; i++)
         yf[i] = (float)y[i];
     if (XGDMatrixCreateFromMat(xf, (bst_ulong)n, (bst_ulong)d, NAN, &dm) != 0) {
@@ -1557,8 +1599,8 @@ rfm_status boost_to_json(const boost_model *m, json_t **out, char *err, size_t e
     return RFM_OK;
 }
 
-rfm_status boost_from_json(const json_t *j, size_t d, const char *where, boost_model **out,
-                           char *err, size_t errlen)
+rfm_status boost_from_json(const json_t *j, size_t d, uint32_t vary, const char *where,
+                           boost_model **out, char *err, size_t errlen)
 {
     const char *fmt = json_string_value(json_object_get(j, "format"));
     const json_t *ver = json_object_get(j, "version");
@@ -1576,6 +1618,7 @@ rfm_status boost_from_json(const json_t *j, size_t d, const char *where, boost_m
     boost_model *m = calloc(1, sizeof *m);
     if (!m)
         return rfm_fail(err, errlen, RFM_ENOMEM, "boost_from_json: out of memory");
+    m->vary = vary;
     char w2[128];
     snprintf(w2, sizeof w2, "%s.params", where);
     long long r, md, seed, nt;

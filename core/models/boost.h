@@ -14,7 +14,13 @@
  * feature j at threshold c: x_j < c goes left, else right; a missing value
  * (NaN) goes the node's default direction. Comparisons are made in single
  * precision, as XGBoost stores features and thresholds as floats: x_j is
- * rounded to float first. Leaf values are XGBoost's floats, summed in double.
+ * rounded to float first. Leaf values are XGBoost's floats, summed in double
+ * in the model's tree order, the same in every path (so every margin is the
+ * same double): XGBoost's order, except that a model loaded or fitted with
+ * a nonzero vary (boost_fit, boost_from_json) adds first the trees that split
+ * on none of the features in vary (in XGBoost's order), then the others.
+ * A search along rows that differ only in those features
+ * (boost_margin_along_until) then adds the first group's leaves once.
  *
  * Explanations: exact SHAP values in log-odds by Lundberg, Erion and Lee's
  * polynomial TreeSHAP (path-dependent, "Consistent individualized feature
@@ -87,17 +93,22 @@ void boost_default_params(boost_params *p);
 const char *boost_check_params(const boost_params *p);
 
 /* Fit on n rows: x row-major n x d (d in 1..BOOST_MAX_FEATURES), each value
- * finite or NaN (missing); y[i] in {0, 1}, both classes present. On success
- * *out is new (boost_free). Failures, *out untouched: RFM_EINVAL (bad
- * argument, naming row and column), RFM_EDATA (one class only),
- * RFM_ELIBRARY (XGBoost's message), RFM_ENOMEM. Reentrant. */
+ * finite or NaN (missing); y[i] in {0, 1}, both classes present. vary: bit j
+ * for feature j, the tree order above (0: XGBoost's); loading the model
+ * again needs the same vary for the same bits. On success *out is new
+ * (boost_free). Failures, *out untouched: RFM_EINVAL (bad argument, naming
+ * row and column), RFM_EDATA (one class only), RFM_ELIBRARY (XGBoost's
+ * message), RFM_ENOMEM. Reentrant. */
 rfm_status boost_fit(const double *x, const int *y, size_t n, size_t d, const boost_params *p,
-                     boost_model **out, char *err, size_t errlen);
+                     uint32_t vary, boost_model **out, char *err, size_t errlen);
 
 void boost_free(boost_model *m);
 
 size_t boost_nfeatures(const boost_model *m);
 size_t boost_ntrees(const boost_model *m);
+/* The trees first in the model's order: those that split on no feature in
+ * its vary (0 when vary is 0). */
+size_t boost_ntrees_first(const boost_model *m);
 /* The options of the fit (as saved). */
 const boost_params *boost_get_params(const boost_model *m);
 
@@ -128,7 +139,7 @@ int boost_has_cells(const boost_model *m);
 /* boost_margin of n rows xs (row-major, n x d) that differ from one another
  * only in features j1 and j2 (j2 -1: j1 alone), searched in order for a
  * margin below stop: out[i] the same double as boost_margin(m, xs + i * d),
- * the leaves added in tree order, for i < the r returned, which is n, or
+ * the leaves added in the model's order, for i < the r returned, which is n, or
  * fewer when one of out[0 .. r) is below stop (the rows after it are left;
  * -INFINITY: every row). With the cells (and AVX2), each tree's cell on
  * the other features is found once a call, from the first row; then eight
@@ -171,13 +182,15 @@ rfm_status boost_xgb_predict(const boost_model *m, const double *x, size_t n, in
  * "<XGBoost's JSON model>"} as a new object (caller decrefs). RFM_ENOMEM. */
 rfm_status boost_to_json(const boost_model *m, json_t **out, char *err, size_t errlen);
 
-/* Load what boost_to_json wrote, d features expected (0: any). A missing or
+/* Load what boost_to_json wrote, d features expected (0: any), the trees in
+ * the order vary gives (boost_fit: the fit's vary, for the same margins).
+ * A missing or
  * ill-formed field, a tree that is not a binary tree over d features or
  * deeper than BOOST_MAX_DEPTH, or a booster XGBoost refuses is RFM_EFORMAT
  * naming it (where prefixes the message, e.g. "churn.json.boost"); a wrong
  * format/version says to regenerate with rfm-train. *out untouched on
  * failure. */
-rfm_status boost_from_json(const json_t *j, size_t d, const char *where, boost_model **out,
-                           char *err, size_t errlen);
+rfm_status boost_from_json(const json_t *j, size_t d, uint32_t vary, const char *where,
+                           boost_model **out, char *err, size_t errlen);
 
 #endif

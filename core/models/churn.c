@@ -124,6 +124,16 @@ static churn_model *model_alloc(size_t d)
     return m;
 }
 
+/* The features a counterfactual moves (frequency and monetary value), as
+ * boost's vary: the boosted trees that split on neither are added first,
+ * and once a search (boost.h). The same bits at the fit and the load. */
+static uint32_t cf_vary(const churn_model *m)
+{
+    if (m->i_freq < 0 || m->i_freq >= 32 || m->i_mon < 0 || m->i_mon >= 32)
+        return 0; /* no counterfactual to speed up: XGBoost's order */
+    return 1u << m->i_freq | 1u << m->i_mon;
+}
+
 int churn_feature_index(const churn_model *m, const char *name)
 {
     for (size_t j = 0; j < m->d; j++)
@@ -818,12 +828,12 @@ rfm_status churn_fit_boosted(const double *x, const int *y, size_t n, size_t d,
     churn_model *m = model_alloc(d);
     if (!m)
         return rfm_fail(err, errlen, RFM_ENOMEM, "churn_fit_boosted: out of memory");
-    rfm_status st = boost_fit(x, y, n, d, &par->boost, &m->gbt, err, errlen);
+    model_set_names(m, names);
+    rfm_status st = boost_fit(x, y, n, d, &par->boost, cf_vary(m), &m->gbt, err, errlen);
     if (st != RFM_OK) {
         churn_free(m);
         return st;
     }
-    model_set_names(m, names);
     m->learner = CHURN_BOOSTED;
     for (size_t j = 0; j < d; j++)
         m->sd[j] = 1.0;
@@ -973,7 +983,7 @@ static rfm_status boosted_from_json(const json_t *j, churn_model **out, char *er
         (st = jsonx_int_in(fit, "n", WHERE ".fit", 0, LLONG_MAX, &nn, err, errlen)) ||
         (st = jsonx_int_in(fit, "n_positive", WHERE ".fit", 0, nn, &np, err, errlen)) ||
         (st = jsonx_object(j, "boost", WHERE, &bj, err, errlen)) ||
-        (st = boost_from_json(bj, d, WHERE ".boost", &m->gbt, err, errlen)))
+        (st = boost_from_json(bj, d, cf_vary(m), WHERE ".boost", &m->gbt, err, errlen)))
         goto fail;
     for (size_t k = 0; k < d; k++)
         m->sd[k] = 1.0;

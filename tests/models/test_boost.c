@@ -47,8 +47,8 @@ static double *simulated(uint64_t seed, size_t n, int **y)
 /* A fit of rounds trees of depth at eta 0.3 on one thread; min_child_weight
  * above the default makes uneven trees (some leaves stop early; < 0: the
  * default). */
-static boost_model *fit_depth(const double *x, const int *y, size_t n, int rounds, int depth,
-                              double min_child_weight)
+static boost_model *fit_vary(const double *x, const int *y, size_t n, int rounds, int depth,
+                             double min_child_weight, uint32_t vary)
 {
     boost_params p;
     boost_default_params(&p);
@@ -57,10 +57,22 @@ static boost_model *fit_depth(const double *x, const int *y, size_t n, int round
         p.min_child_weight = min_child_weight;
     boost_model *m = NULL;
     char err[RFM_ERRLEN] = "";
-    if (boost_fit(x, y, n, D, &p, &m, err, sizeof err) != RFM_OK)
+    if (boost_fit(x, y, n, D, &p, vary, &m, err, sizeof err) != RFM_OK)
         fail_msg("boost_fit: %s", err);
     return m;
 }
+
+/* The same, the trees in XGBoost's order. */
+static boost_model *fit_depth(const double *x, const int *y, size_t n, int rounds, int depth,
+                              double min_child_weight)
+{
+    return fit_vary(x, y, n, rounds, depth, min_child_weight, 0);
+}
+
+/* Features 2 and 3 (the noise and the sometimes missing one of simulate) as
+ * vary: the trees that split on neither first (boost.h); every tree splits
+ * on x0 or x1, which carry the signal. */
+#define VARY23 (1u << 2 | 1u << 3)
 
 static boost_model *fit_small(size_t n, uint64_t seed, double **xo, int **yo)
 {
@@ -177,15 +189,28 @@ static void test_walk_equals_xgboost(void **state)
     int *y;
     size_t n = 2000;
     boost_model *m = fit_small(n, 11, &x, &y);
+    /* trees of depth 2, in both orders: most split on neither x2 nor x3 */
+    boost_model *m2 = fit_vary(x, y, n, 40, 2, -1, 0), *mv = fit_vary(x, y, n, 40, 2, -1, VARY23);
     double *ref = malloc(n * sizeof *ref);
     char err[RFM_ERRLEN];
+    double *ref2 = malloc(n * sizeof *ref2);
     assert_int_equal(boost_xgb_predict(m, x, n, 0, ref, err, sizeof err), RFM_OK);
-    double mx = 0;
-    for (size_t i = 0; i < n; i++)
+    assert_int_equal(boost_xgb_predict(m2, x, n, 0, ref2, err, sizeof err), RFM_OK);
+    double mx = 0, mxv = 0, order = 0;
+    for (size_t i = 0; i < n; i++) {
         mx = fmax(mx, fabs(boost_margin(m, x + i * D) - ref[i]) / (1 + fabs(ref[i])));
+        mxv = fmax(mxv, fabs(boost_margin(mv, x + i * D) - ref2[i]) / (1 + fabs(ref2[i])));
+        order = fmax(order, fabs(boost_margin(mv, x + i * D) - boost_margin(m2, x + i * D)));
+    }
     report_maxdiff("tree walk vs XGBoost margin (relative)", mx, 1e-5);
-    free(ref), free(x), free(y);
-    boost_free(m);
+    report_maxdiff("depth 2, trees splitting on neither x2 nor x3 first", mxv, 1e-5);
+    report_maxdiff("the two orders (rounding only)", order, 1e-12);
+    printf("    %zu of %zu trees split on neither x2 nor x3\n", boost_ntrees_first(mv),
+           boost_ntrees(mv));
+    assert_int_equal(boost_ntrees_first(m2), 0);
+    assert_true(boost_ntrees_first(mv) > 0 && boost_ntrees_first(mv) < boost_ntrees(mv));
+    free(ref), free(ref2), free(x), free(y);
+    boost_free(m), boost_free(m2), boost_free(mv);
 }
 
 /* The complete-tree walk (boost_margin) against the plain node walk, which
@@ -204,8 +229,10 @@ static void test_flat_walk_equals_node_walk(void **state)
     for (size_t j = 0; j < D; j++)
         x[j] = NAN; /* row 0: nothing known */
     static const int depths[] = {1, 2, 3, 4, 5, 8, 10};
-    for (size_t k = 0; k < sizeof depths / sizeof *depths; k++) {
-        boost_model *m = fit_depth(x, y, n, 25, depths[k], 20);
+    for (size_t k = 0; k < 2 * (sizeof depths / sizeof *depths); k++) {
+        /* each depth in XGBoost's order, then with vary (boost.h) */
+        const size_t nd = sizeof depths / sizeof *depths;
+        boost_model *m = fit_vary(x, y, n, 25, depths[k % nd], 20, k < nd ? 0 : VARY23);
         size_t differ = 0, differ_many = 0;
         for (size_t i = 0; i < n; i++)
             differ += boost_margin(m, x + i * D) != boost_margin_walk(m, x + i * D);
@@ -220,9 +247,9 @@ static void test_flat_walk_equals_node_walk(void **state)
         boost_margin_many(m, x, n - 3, many);
         for (size_t i = 0; i < n - 3; i++)
             differ_many += many[i] != boost_margin_walk(m, x + i * D);
-        printf("    max_depth %2d: %zu of %zu margins differ from the node walk, %zu of the "
+        printf("    max_depth %2d%s: %zu of %zu margins differ from the node walk, %zu of the "
                "row blocks'\n",
-               depths[k], differ, n, differ_many);
+               depths[k % nd], k < nd ? "" : " (vary)", differ, n, differ_many);
         assert_int_equal(differ, 0);
         assert_int_equal(differ_many, 0);
         boost_free(m);
@@ -360,7 +387,7 @@ static void test_cells_equal_leaf_rows(void **state)
     p.rounds = 30, p.max_depth = 3, p.nthread = 1;
     boost_model *m = NULL;
     char err[RFM_ERRLEN] = "";
-    if (boost_fit(x9, y, n, D9, &p, &m, err, sizeof err) != RFM_OK)
+    if (boost_fit(x9, y, n, D9, &p, 0, &m, err, sizeof err) != RFM_OK)
         fail_msg("boost_fit: %s", err);
     assert_false(boost_has_cells(m));
     for (size_t i = 0; i < n; i += 7) {
@@ -386,16 +413,28 @@ static void test_margin_along(void **state)
     boost_model *m40 = fit_small(n, 5, &x, &y);
     /* 42 trees as well: the trees past the last four taken at once */
     boost_model *m42 = fit_depth(x, y, n, 42, 4, -1);
+    /* and trees of depth 3 and 2 with those that split on neither x2 nor
+     * x3 first: a search along them adds those once; their count is no
+     * multiple of eight, so the passes start mid-block */
+    boost_model *v40 = fit_vary(x, y, n, 40, 3, -1, VARY23),
+                *v42 = fit_vary(x, y, n, 42, 2, -1, VARY23);
     assert_true(boost_has_cells(m40) && boost_has_cells(m42));
+    assert_true(boost_has_cells(v40) && boost_has_cells(v42));
     assert_int_equal(boost_ntrees(m42) % 4, 2);
+    assert_true(boost_ntrees_first(v40) % 8 != 0 || boost_ntrees_first(v42) % 8 != 0);
+    printf("    with vary: %zu of 40 and %zu of 42 trees first\n", boost_ntrees_first(v40),
+           boost_ntrees_first(v42));
+    const boost_model *models[4] = {m40, m42, v40, v42};
     rfm_rng rng;
     rfm_rng_seed(&rng, 9);
     enum { NR = 21 };
     size_t checked = 0, stopped = 0;
     for (int rep = 0; rep < 2000; rep++) {
-        const boost_model *m = rep % 2 ? m42 : m40;
+        const boost_model *m = models[rep % 4];
         const double *x0 = x + rfm_rng_below(&rng, n) * D;
         int j1 = (int)rfm_rng_below(&rng, D), j2 = (int)rfm_rng_below(&rng, D + 1) - 1;
+        if (rep % 8 >= 2 && rep % 4 >= 2) /* mostly along the vary pair, or one of it */
+            j1 = 2 + (int)rfm_rng_below(&rng, 2), j2 = rep % 8 == 7 ? -1 : 5 - j1;
         size_t nr = 2 + rfm_rng_below(&rng, NR - 1);
         double xs[NR * D], out[NR];
         for (size_t i = 0; i < nr; i++) {
@@ -442,8 +481,7 @@ static void test_margin_along(void **state)
            "stopped early\n",
            checked, stopped);
     free(x), free(y);
-    boost_free(m40);
-    boost_free(m42);
+    boost_free(m40), boost_free(m42), boost_free(v40), boost_free(v42);
 }
 
 /* A model written with jsonout and read back scores and explains the same,
@@ -454,7 +492,9 @@ static void test_round_trip(void **state)
     double *x;
     int *y;
     size_t n = 800;
-    boost_model *m = fit_small(n, 13, &x, &y);
+    /* fitted and loaded with the same vary: the same order, the same bits */
+    x = simulated(13, n, &y);
+    boost_model *m = fit_vary(x, y, n, 40, 4, -1, VARY23);
     json_t *j;
     char err[RFM_ERRLEN];
     assert_int_equal(boost_to_json(m, &j, err, sizeof err), RFM_OK);
@@ -463,9 +503,10 @@ static void test_round_trip(void **state)
     json_t *back = json_loads(txt, 0, NULL);
     assert_non_null(back);
     boost_model *m2 = NULL;
-    if (boost_from_json(back, D, "t", &m2, err, sizeof err) != RFM_OK)
+    if (boost_from_json(back, D, VARY23, "t", &m2, err, sizeof err) != RFM_OK)
         fail_msg("%s", err);
     assert_int_equal(boost_ntrees(m2), boost_ntrees(m));
+    assert_int_equal(boost_ntrees_first(m2), boost_ntrees_first(m));
     assert_true(boost_base_value(m2) == boost_base_value(m));
     double *p1 = malloc(n * sizeof *p1), *p2 = malloc(n * sizeof *p2);
     assert_int_equal(boost_xgb_predict(m, x, n, 0, p1, err, sizeof err), RFM_OK);
@@ -478,10 +519,10 @@ static void test_round_trip(void **state)
     }
     /* A wrong number of features, a broken tree, a wrong version: refused. */
     boost_model *m3 = NULL;
-    assert_int_equal(boost_from_json(back, D + 1, "t", &m3, err, sizeof err), RFM_EFORMAT);
+    assert_int_equal(boost_from_json(back, D + 1, 0, "t", &m3, err, sizeof err), RFM_EFORMAT);
     assert_non_null(strstr(err, "num_feature"));
     json_object_set_new(back, "version", json_integer(99));
-    assert_int_equal(boost_from_json(back, D, "t", &m3, err, sizeof err), RFM_EFORMAT);
+    assert_int_equal(boost_from_json(back, D, 0, "t", &m3, err, sizeof err), RFM_EFORMAT);
     assert_non_null(strstr(err, "regenerate"));
     json_object_set_new(back, "version", json_integer(BOOST_VERSION));
     char *bad = strdup(txt);
@@ -490,7 +531,7 @@ static void test_round_trip(void **state)
     lc[strlen("left_children\\\":[")] = '5'; /* root's left child out of range or a cycle */
     json_t *bj = json_loads(bad, 0, NULL);
     assert_non_null(bj);
-    assert_int_equal(boost_from_json(bj, D, "t", &m3, err, sizeof err), RFM_EFORMAT);
+    assert_int_equal(boost_from_json(bj, D, 0, "t", &m3, err, sizeof err), RFM_EFORMAT);
     assert_null(m3);
     printf("    broken tree: %s\n", err);
     json_decref(bj), free(bad);
@@ -515,8 +556,8 @@ static void test_deterministic_and_refusals(void **state)
     p.nthread = 2;
     boost_model *a = NULL, *b = NULL;
     char err[RFM_ERRLEN];
-    assert_int_equal(boost_fit(x, y, n, D, &p, &a, err, sizeof err), RFM_OK);
-    assert_int_equal(boost_fit(x, y, n, D, &p, &b, err, sizeof err), RFM_OK);
+    assert_int_equal(boost_fit(x, y, n, D, &p, 0, &a, err, sizeof err), RFM_OK);
+    assert_int_equal(boost_fit(x, y, n, D, &p, 0, &b, err, sizeof err), RFM_OK);
     json_t *ja, *jb;
     assert_int_equal(boost_to_json(a, &ja, err, sizeof err), RFM_OK);
     assert_int_equal(boost_to_json(b, &jb, err, sizeof err), RFM_OK);
@@ -525,13 +566,13 @@ static void test_deterministic_and_refusals(void **state)
     boost_free(a), boost_free(b);
     int *one = calloc(n, sizeof *one);
     boost_model *c = NULL;
-    assert_int_equal(boost_fit(x, one, n, D, &p, &c, err, sizeof err), RFM_EDATA);
+    assert_int_equal(boost_fit(x, one, n, D, &p, 0, &c, err, sizeof err), RFM_EDATA);
     p.eta = 0;
-    assert_int_equal(boost_fit(x, y, n, D, &p, &c, err, sizeof err), RFM_EINVAL);
+    assert_int_equal(boost_fit(x, y, n, D, &p, 0, &c, err, sizeof err), RFM_EINVAL);
     assert_non_null(strstr(err, "eta"));
     boost_default_params(&p);
     x[7] = INFINITY;
-    assert_int_equal(boost_fit(x, y, n, D, &p, &c, err, sizeof err), RFM_EINVAL);
+    assert_int_equal(boost_fit(x, y, n, D, &p, 0, &c, err, sizeof err), RFM_EINVAL);
     assert_non_null(strstr(err, "row 1 column 3"));
     assert_null(c);
     free(one), free(x), free(y);
@@ -554,7 +595,7 @@ static void test_recovers_nonlinear_signal(void **state)
     p.nthread = 1;
     boost_model *m = NULL;
     char err[RFM_ERRLEN];
-    assert_int_equal(boost_fit(x, y, ntr, D, &p, &m, err, sizeof err), RFM_OK);
+    assert_int_equal(boost_fit(x, y, ntr, D, &p, 0, &m, err, sizeof err), RFM_OK);
     double *pb = malloc(nte * sizeof *pb), *pl = malloc(nte * sizeof *pl);
     for (size_t i = 0; i < nte; i++)
         pb[i] = sig(boost_margin(m, x + (ntr + i) * D));
