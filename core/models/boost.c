@@ -89,6 +89,9 @@ typedef struct {
 #define CELL_ALL_MAX (1u << 18)
 #define CELL_MAP_MAX (1u << 24) /* ctab's entries: places x trees */
 #define CELL_WORK_MAX 200000000.0
+/* A tree's cells on the features a counterfactual moves (vary) that one
+ * vector of eight floats holds: its candidates' leaves by one permute. */
+#define VARY_BLOCK 8
 
 typedef struct {
     size_t first, nnodes;
@@ -109,6 +112,8 @@ struct boost_model {
     double base_margin, base_value;
     uint32_t vary; /* boost_fit's or boost_from_json's: the tree order (boost.h) */
     size_t nlead;  /* the trees first in that order: they split on no feature in vary */
+    size_t nblock; /* the trees next: at most VARY_BLOCK cells on the vary features */
+    float *cvalf;  /* cval as floats (XGBoost's leaves: exact), VARY_BLOCK past the last */
     int max_depth;
     leaf_rule *leaves; /* fast path: every tree's leaves, NULL when deeper */
     shap_node *snode;  /* fast path: every tree's inner nodes */
@@ -177,13 +182,14 @@ void boost_free(boost_model *m)
     free(m->dleft), free(m->value), free(m->cover), free(m->xgb_json);
     free(m->leaves), free(m->tab), free(m->wtab), free(m->snode);
     free(m->flat_inner), free(m->flat_leaf);
-    free(m->crow), free(m->ctab), free(m->uthr), free(m->cphi), free(m->cval);
+    free(m->crow), free(m->ctab), free(m->uthr), free(m->cphi), free(m->cval), free(m->cvalf);
     free(m);
 }
 
 size_t boost_nfeatures(const boost_model *m) { return m->d; }
 size_t boost_ntrees(const boost_model *m) { return m->ntrees; }
 size_t boost_ntrees_first(const boost_model *m) { return m->vary ? m->nlead : 0; }
+size_t boost_ntrees_block(const boost_model *m) { return m->vary ? m->nblock : 0; }
 const boost_params *boost_get_params(const boost_model *m) { return &m->par; }
 double boost_base_value(const boost_model *m) { return m->base_value; }
 
@@ -791,7 +797,8 @@ __attribute__((target("avx2"))) static size_t along_avx2(const boost_model *m, c
         ax[j2] = zero;
     rows_avx2(m, ax, 0, m->ntrees, fixed);
     memset(fixed + m->ntp, 0, 8 * sizeof *fixed);
-    const size_t lead = (m->vary >> j1 & 1) && (j2 < 0 || (m->vary >> j2 & 1)) ? m->nlead : 0;
+    const int along_vary = (m->vary >> j1 & 1) && (j2 < 0 || (m->vary >> j2 & 1));
+    const size_t lead = along_vary ? m->nlead : 0, bend = along_vary ? lead + m->nblock : 0;
     double start = m->base_margin;
     for (size_t t = 0; t < lead; t++)
         start += m->cval[fixed[t]];
@@ -806,8 +813,28 @@ __attribute__((target("avx2"))) static size_t along_avx2(const boost_model *m, c
                 j2 >= 0 ? cell_axis(m, (size_t)j2, cell_place(m, (size_t)j2, (float)xi[j2])) : zero;
         }
         __m256d acc0 = _mm256_set1_pd(start), acc1 = acc0;
+        /* The trees with at most VARY_BLOCK cells on vary's features: the
+         * rows' cells in a tree are its fixed row plus their entries on j1
+         * and j2 (below VARY_BLOCK), so eight floats from the fixed row
+         * hold them all, and one permute puts each row's leaf in its lane. */
+        for (size_t t = lead; t < bend; t += 8) {
+            __m256i r[8];
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; i++)
+                r[i] = _mm256_cvtepu16_epi32(
+                    _mm_add_epi16(_mm_loadu_si128((const __m128i *)(a[i] + t)),
+                                  _mm_loadu_si128((const __m128i *)(b[i] + t))));
+            transpose8_avx2(r);
+            const size_t nt = bend - t < 8 ? bend - t : 8;
+            for (size_t u = 0; u < nt; u++) {
+                const __m256 lv =
+                    _mm256_permutevar8x32_ps(_mm256_loadu_ps(m->cvalf + fixed[t + u]), r[u]);
+                acc0 = _mm256_add_pd(acc0, _mm256_cvtps_pd(_mm256_castps256_ps128(lv)));
+                acc1 = _mm256_add_pd(acc1, _mm256_cvtps_pd(_mm256_extractf128_ps(lv, 1)));
+            }
+        }
         const int two = nb > 4; /* rows 4-7 too */
-        for (size_t t = lead; t < m->ntrees; t += 8) {
+        for (size_t t = bend > lead ? bend : lead; t < m->ntrees; t += 8) {
             const __m256i fx = _mm256_loadu_si256((const __m256i *)(fixed + t));
             __m256i r[8];
 #pragma GCC unroll 8
@@ -957,6 +984,50 @@ static rfm_status build_fast(boost_model *m, char *err, size_t errlen);
 static rfm_status build_flat(boost_model *m, char *err, size_t errlen);
 static rfm_status build_cells(boost_model *m, char *err, size_t errlen);
 
+/* A tree's group in the order (boost.h) from its JSON: 0 when it splits
+ * on no feature in vary; 1 when its cells on those features (each such
+ * feature's thresholds plus one, plus one more when its nodes send a
+ * missing value both ways, multiplied: thresholds_on's count) are at most
+ * VARY_BLOCK; else 2. thr has room for the tree's nodes. Nodes it cannot
+ * read count for nothing (parse_trees refuses them). */
+static int cmp_float(const void *a, const void *b);
+
+static uint8_t tree_group(const json_t *tr, uint32_t vary, float *thr)
+{
+    const json_t *L = json_object_get(tr, "left_children"),
+                 *F = json_object_get(tr, "split_indices"),
+                 *C = json_object_get(tr, "split_conditions"),
+                 *DL = json_object_get(tr, "default_left");
+    size_t block = 1, nn = json_array_size(L);
+    int any = 0;
+    for (long long f = 0; f < 32; f++) {
+        if (!(vary >> f & 1))
+            continue;
+        size_t k = 0;
+        unsigned dirs = 0;
+        for (size_t i = 0; i < nn; i++) {
+            long long l, fi, dl;
+            const json_t *c = json_array_get(C, i);
+            if (int_at(L, i, &l) && l >= 0 && int_at(F, i, &fi) && fi == f && json_is_number(c) &&
+                int_at(DL, i, &dl)) {
+                thr[k++] = (float)json_number_value(c);
+                dirs |= dl ? 1u : 2u;
+            }
+        }
+        if (!k)
+            continue;
+        qsort(thr, k, sizeof *thr, cmp_float);
+        size_t u = 1;
+        for (size_t i = 1; i < k; i++)
+            u += thr[i] != thr[i - 1];
+        any = 1;
+        block *= u + 1 + (dirs == 3);
+        if (block > VARY_BLOCK)
+            return 2;
+    }
+    return any ? 1 : 0;
+}
+
 static rfm_status parse_trees(boost_model *m, const json_t *root, size_t d, const char *where,
                               char *err, size_t errlen)
 {
@@ -1010,30 +1081,32 @@ static rfm_status parse_trees(boost_model *m, const json_t *root, size_t d, cons
     m->base_value = m->base_margin;
     m->max_depth = 0;
     /* The order (boost.h): the trees splitting on no feature in vary, then
+     * those whose cells on the vary features are at most VARY_BLOCK, then
      * the others, each group in XGBoost's order. A node this cannot read is
      * refused below, whichever group its tree went to. */
-    size_t *order = malloc(nt * sizeof *order), placed = 0;
-    if (!order) {
-        free(seen);
+    size_t *order = malloc(nt * sizeof *order), placed = 0, nmax = 0;
+    uint8_t *group = malloc(nt);
+    for (size_t t = 0; t < nt; t++)
+        if (json_array_size(json_object_get(json_array_get(trees, t), "left_children")) > nmax)
+            nmax = json_array_size(json_object_get(json_array_get(trees, t), "left_children"));
+    float *thr = malloc(nmax * sizeof *thr);
+    if (!order || !group || !thr) {
+        free(seen), free(order), free(group), free(thr);
         return rfm_fail(err, errlen, RFM_ENOMEM, "boost: out of memory for %zu trees", nt);
     }
-    for (int late = 0; late < 2; late++) {
-        for (size_t t = 0; t < nt; t++) {
-            const json_t *tr = json_array_get(trees, t);
-            const json_t *L = json_object_get(tr, "left_children"),
-                         *F = json_object_get(tr, "split_indices");
-            int splits = 0;
-            for (size_t k = 0; k < json_array_size(L) && !splits; k++) {
-                long long l, f;
-                splits = int_at(L, k, &l) && l >= 0 && int_at(F, k, &f) && f >= 0 && f < 32 &&
-                         (m->vary >> f & 1);
-            }
-            if (splits == late)
+    for (size_t t = 0; t < nt; t++)
+        group[t] = tree_group(json_array_get(trees, t), m->vary, thr);
+    free(thr);
+    for (uint8_t g = 0; g < 3; g++) {
+        for (size_t t = 0; t < nt; t++)
+            if (group[t] == g)
                 order[placed++] = t;
-        }
-        if (!late)
+        if (g == 0)
             m->nlead = placed;
+        else if (g == 1)
+            m->nblock = placed - m->nlead;
     }
+    free(group);
     for (size_t at = 0; at < nt; at++) {
         const size_t t = order[at]; /* XGBoost's index, which the messages name */
         const json_t *tr = json_array_get(trees, t);
@@ -1293,8 +1366,9 @@ static size_t thresholds_on(const boost_model *m, size_t first, size_t n, size_t
 
 static void cells_free(boost_model *m)
 {
-    free(m->crow), free(m->ctab), free(m->uthr), free(m->cphi), free(m->cval);
+    free(m->crow), free(m->ctab), free(m->uthr), free(m->cphi), free(m->cval), free(m->cvalf);
     m->crow = NULL, m->ctab = NULL, m->uthr = NULL, m->cphi = NULL, m->cval = NULL;
+    m->cvalf = NULL;
 }
 
 /* The cells of every tree (see CELL_TREE_MAX), each explained by tree_shap at
@@ -1353,12 +1427,21 @@ static rfm_status build_cells(boost_model *m, char *err, size_t errlen)
     m->ctab = calloc(prows * m->ntp + 8, sizeof *m->ctab);
     m->cphi = calloc(rows * WIDE_D, sizeof *m->cphi);
     m->cval = malloc(sizeof *m->cval * rows);
-    if (!m->crow || !m->ctab || !m->cphi || !m->cval) {
+    m->cvalf = calloc(rows + VARY_BLOCK, sizeof *m->cvalf); /* a block read past the last */
+    if (!m->crow || !m->ctab || !m->cphi || !m->cval || !m->cvalf) {
         free(tmp);
         cells_free(m);
         return rfm_fail(err, errlen, RFM_ENOMEM, "boost: out of memory for the cells");
     }
     path_el buf[(BOOST_MAX_DEPTH + 2) * (BOOST_MAX_DEPTH + 3) / 2];
+    /* The axes of a tree's cells, the features in vary first: then its
+     * cells on them, for given cells on the others, are adjacent (a block
+     * of at most VARY_BLOCK for the trees of the order's second group). */
+    size_t forder[WIDE_D], nf = 0;
+    for (int late = 0; late < 2; late++)
+        for (size_t f = 0; f < m->d; f++)
+            if ((f < 32 && (m->vary >> f & 1)) == !late)
+                forder[nf++] = f;
     size_t row = 0;
     for (size_t t = 0; t < m->ntrees; t++) {
         const tree_span *ts = &m->trees[t];
@@ -1368,7 +1451,8 @@ static rfm_status build_cells(boost_model *m, char *err, size_t errlen)
          * tmp from off on, for the points below) and its map from the
          * model's places. */
         size_t feat[WIDE_D], off[WIDE_D], cnt[WIDE_D], rad[WIDE_D], used_t = 0;
-        for (size_t f = 0; f < m->d; f++) {
+        for (size_t q = 0; q < m->d; q++) {
+            const size_t f = forder[q]; /* vary's features the smallest strides */
             size_t u = thresholds_on(m, ts->first, ts->nnodes, f, tmp + used_t, &dirs);
             if (!u)
                 continue;
@@ -1401,6 +1485,7 @@ static rfm_status build_cells(boost_model *m, char *err, size_t errlen)
             tree_shap(m, ts->first, x, phi, 0, 0, buf, 1.0, 1.0, -1);
             memcpy(m->cphi + row * WIDE_D, phi, sizeof phi);
             m->cval[row] = m->value[leaf_of(m, ts, x)];
+            m->cvalf[row] = (float)m->cval[row]; /* XGBoost's float: exact */
         }
     }
     free(tmp);

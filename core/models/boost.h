@@ -18,9 +18,11 @@
  * in the model's tree order, the same in every path (so every margin is the
  * same double): XGBoost's order, except that a model loaded or fitted with
  * a nonzero vary (boost_fit, boost_from_json) adds first the trees that split
- * on none of the features in vary (in XGBoost's order), then the others.
- * A search along rows that differ only in those features
- * (boost_margin_along_until) then adds the first group's leaves once.
+ * on none of the features in vary, then those that cut them into at most
+ * eight cells, then the others (each group in XGBoost's order). A search
+ * along rows that differ only in those features (boost_margin_along_until)
+ * then adds the first group's leaves once and finds the second group's by
+ * one permute a tree instead of gathers.
  *
  * Explanations: exact SHAP values in log-odds by Lundberg, Erion and Lee's
  * polynomial TreeSHAP (path-dependent, "Consistent individualized feature
@@ -109,6 +111,9 @@ size_t boost_ntrees(const boost_model *m);
 /* The trees first in the model's order: those that split on no feature in
  * its vary (0 when vary is 0). */
 size_t boost_ntrees_first(const boost_model *m);
+/* The trees next: those with at most eight cells on vary's features, so
+ * that a search adds their leaves by permutes (0 when vary is 0). */
+size_t boost_ntrees_block(const boost_model *m);
 /* The options of the fit (as saved). */
 const boost_params *boost_get_params(const boost_model *m);
 

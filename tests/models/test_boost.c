@@ -422,8 +422,14 @@ static void test_margin_along(void **state)
     assert_true(boost_has_cells(v40) && boost_has_cells(v42));
     assert_int_equal(boost_ntrees(m42) % 4, 2);
     assert_true(boost_ntrees_first(v40) % 8 != 0 || boost_ntrees_first(v42) % 8 != 0);
-    printf("    with vary: %zu of 40 and %zu of 42 trees first\n", boost_ntrees_first(v40),
-           boost_ntrees_first(v42));
+    printf("    with vary: %zu of 40 and %zu of 42 trees first, %zu and %zu next (at most eight "
+           "cells on x2 and x3)\n",
+           boost_ntrees_first(v40), boost_ntrees_first(v42), boost_ntrees_block(v40),
+           boost_ntrees_block(v42));
+    /* each group, and trees past the second, in at least one model */
+    assert_true(boost_ntrees_block(v40) > 0 && boost_ntrees_block(v42) > 0);
+    assert_true(boost_ntrees_first(v40) + boost_ntrees_block(v40) < 40 ||
+                boost_ntrees_first(v42) + boost_ntrees_block(v42) < 42);
     const boost_model *models[4] = {m40, m42, v40, v42};
     rfm_rng rng;
     rfm_rng_seed(&rng, 9);
