@@ -16,7 +16,11 @@ ALL_CXXFLAGS = -std=c++17 $(CORE_INC) -Wall -Wextra -Werror $(CXXFLAGS) $(SAN)
 FAISS_LIBS := -lfaiss -lopenblas -lgomp -lstdc++
 # Debian's libxgboost-dev: the boosted churn learner (core/models/boost.c).
 XGB_LIBS := -lxgboost
-LIBS    = $(shell pkg-config --libs $(PKGS) hiredis 2>/dev/null) $(XGB_LIBS) $(FAISS_LIBS) -lpthread -lm
+# libpq: its header only; core/data/source_pg.c loads it when a PostgreSQL
+# source opens (dlopen). --as-needed: a program links only the libraries it
+# calls (rfm-train no libmicrohttpd): each one loaded costs every start.
+LIBS    = -Wl,--as-needed $(shell pkg-config --libs $(filter-out libpq,$(PKGS)) hiredis 2>/dev/null) \
+          $(XGB_LIBS) $(FAISS_LIBS) -lpthread -lm
 TEST_LIBS = $(LIBS) $(shell pkg-config --libs cmocka 2>/dev/null)
 
 B       ?= build
@@ -111,6 +115,8 @@ $(B)/tests/integration/test_report: $(B)/bin/rfm-train $(B)/bin/rfm-report
 # test_kafka hosts librdkafka's mock cluster (tests/kafka_mock.h).
 $(B)/tests/integration/test_kafka: $(B)/bin/rfm-serve
 $(B)/tests/integration/test_kafka: TEST_LIBS += -lrdkafka
+# test_sources seeds its PostgreSQL server through libpq itself
+$(B)/tests/integration/test_sources: TEST_LIBS += $(shell pkg-config --libs libpq 2>/dev/null)
 
 $(B)/tests/%: tests/%.c $(B)/libcore.a $(wildcard tests/*.h)
 	@mkdir -p $(@D)

@@ -7,8 +7,16 @@
  * is RFC 4180 with NULL as an empty field; dates are written in ISO form
  * (the session's DateStyle is set to ISO).
  *
+ * libpq is loaded when the first such source opens (dlopen of libpq.so.5,
+ * Debian's libpq5), not when a program starts: its dependencies (Kerberos,
+ * LDAP, GnuTLS, OpenSSL: about twenty libraries) made every start of
+ * rfm-train, rfm-serve and rfm-score about 4 ms slower, for a source few
+ * runs use. Each reader keeps the functions it calls in its own table; the
+ * library stays loaded (libpq and OpenSSL do not support being unloaded).
+ *
  * Workload: millions of rows read once; the rate is in `make bench`.
  */
+#include <dlfcn.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +24,47 @@
 
 #include "source.h"
 
+#define LIBPQ "libpq.so.5"
+
+/* The libpq functions used, as libpq-fe.h declares them. */
+#define PQ_FUNCS(X)                                                                                \
+    X(PQconnectdb)                                                                                 \
+    X(PQstatus)                                                                                    \
+    X(PQerrorMessage)                                                                              \
+    X(PQsetNoticeProcessor)                                                                        \
+    X(PQexec)                                                                                      \
+    X(PQresultStatus)                                                                              \
+    X(PQresultErrorField)                                                                          \
+    X(PQclear)                                                                                     \
+    X(PQgetCopyData)                                                                               \
+    X(PQgetResult)                                                                                 \
+    X(PQfreemem)                                                                                   \
+    X(PQfinish)
+
 typedef struct {
+#define PQ_FIELD(f) __typeof__(f) *f;
+    PQ_FUNCS(PQ_FIELD)
+#undef PQ_FIELD
+} pq_api;
+
+/* libpq's functions into *pq (loading it the first time). */
+static rfm_status pq_load(pq_api *pq, const char *url, char *err, size_t errlen)
+{
+    void *lib = dlopen(LIBPQ, RTLD_NOW | RTLD_LOCAL);
+    if (!lib)
+        return rfm_fail(err, errlen, RFM_ELIBRARY,
+                        "%s: a PostgreSQL source needs libpq (Debian's libpq5): %s", url,
+                        dlerror());
+#define PQ_SYM(f)                                                                                  \
+    if (!(*(void **)&pq->f = dlsym(lib, #f)))                                                      \
+        return rfm_fail(err, errlen, RFM_ELIBRARY, "%s: %s has no %s", url, LIBPQ, #f);
+    PQ_FUNCS(PQ_SYM)
+#undef PQ_SYM
+    return RFM_OK;
+}
+
+typedef struct {
+    pq_api pq;
     PGconn *conn;
     char *url;
     char *row; /* PQgetCopyData's current row (PQfreemem) */
@@ -46,13 +94,13 @@ static rfm_status pg_fail(char *err, size_t errlen, rfm_status st, const char *u
 }
 
 /* A failed result's message without the query excerpt: "ERROR: reason". */
-static rfm_status pg_fail_res(char *err, size_t errlen, rfm_status st, const char *url,
-                              const char *what, const PGresult *res, PGconn *conn)
+static rfm_status pg_fail_res(char *err, size_t errlen, rfm_status st, const pq_api *pq,
+                              const char *url, const char *what, const PGresult *res, PGconn *conn)
 {
-    const char *sev = res ? PQresultErrorField(res, PG_DIAG_SEVERITY) : NULL;
-    const char *prim = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    const char *sev = res ? pq->PQresultErrorField(res, PG_DIAG_SEVERITY) : NULL;
+    const char *prim = res ? pq->PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     if (!sev || !prim)
-        return pg_fail(err, errlen, st, url, what, PQerrorMessage(conn));
+        return pg_fail(err, errlen, st, url, what, pq->PQerrorMessage(conn));
     char m[RFM_ERRLEN];
     snprintf(m, sizeof m, "%s: %s", sev, prim);
     return pg_fail(err, errlen, st, url, what, m);
@@ -79,10 +127,10 @@ static rfm_status pg_read(void *ctx, uint8_t *buf, size_t cap, size_t *got, char
             continue;
         }
         if (s->row) {
-            PQfreemem(s->row);
+            s->pq.PQfreemem(s->row);
             s->row = NULL;
         }
-        int k = PQgetCopyData(s->conn, &s->row, 0);
+        int k = s->pq.PQgetCopyData(s->conn, &s->row, 0);
         if (k > 0) {
             s->len = (size_t)k;
             s->pos = 0;
@@ -90,15 +138,15 @@ static rfm_status pg_read(void *ctx, uint8_t *buf, size_t cap, size_t *got, char
         }
         s->ended = 1;
         /* The COPY's own outcome: a query can fail after rows have come. */
-        PGresult *res = PQgetResult(s->conn);
-        int ok = k == -1 && res && PQresultStatus(res) == PGRES_COMMAND_OK;
+        PGresult *res = s->pq.PQgetResult(s->conn);
+        int ok = k == -1 && res && s->pq.PQresultStatus(res) == PGRES_COMMAND_OK;
         rfm_status st = RFM_OK;
         if (!ok)
-            st = pg_fail_res(err, errlen, RFM_EIO, s->url, "query failed while streaming", res,
-                             s->conn);
-        PQclear(res);
-        while ((res = PQgetResult(s->conn)) != NULL)
-            PQclear(res);
+            st = pg_fail_res(err, errlen, RFM_EIO, &s->pq, s->url, "query failed while streaming",
+                             res, s->conn);
+        s->pq.PQclear(res);
+        while ((res = s->pq.PQgetResult(s->conn)) != NULL)
+            s->pq.PQclear(res);
         if (st != RFM_OK)
             return st;
     }
@@ -110,8 +158,8 @@ static void pg_close(void *ctx)
 {
     pg_src *s = ctx;
     if (s->row)
-        PQfreemem(s->row);
-    PQfinish(s->conn); /* mid-COPY too: the server ends the query */
+        s->pq.PQfreemem(s->row);
+    s->pq.PQfinish(s->conn); /* mid-COPY too: the server ends the query */
     free(s->url);
     free(s);
 }
@@ -125,25 +173,30 @@ rfm_status source_pg_open(const char *url, const char *query, csv_reader **out, 
         free(s);
         return rfm_fail(err, errlen, RFM_ENOMEM, "%s: out of memory", url);
     }
-    rfm_status st = RFM_OK;
+    rfm_status st = pq_load(&s->pq, url, err, errlen);
+    if (st != RFM_OK) {
+        free(s->url);
+        free(s);
+        return st;
+    }
     char *sql = NULL;
     PGresult *res = NULL;
-    s->conn = PQconnectdb(url);
+    s->conn = s->pq.PQconnectdb(url);
     if (!s->conn) {
         st = rfm_fail(err, errlen, RFM_ENOMEM, "%s: out of memory", url);
         goto fail;
     }
-    if (PQstatus(s->conn) != CONNECTION_OK) {
-        st = pg_fail(err, errlen, RFM_EIO, url, "cannot connect", PQerrorMessage(s->conn));
+    if (s->pq.PQstatus(s->conn) != CONNECTION_OK) {
+        st = pg_fail(err, errlen, RFM_EIO, url, "cannot connect", s->pq.PQerrorMessage(s->conn));
         goto fail;
     }
-    PQsetNoticeProcessor(s->conn, ignore_notice, NULL);
-    res = PQexec(s->conn, "SET DateStyle = ISO");
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        st = pg_fail_res(err, errlen, RFM_EIO, url, "SET DateStyle", res, s->conn);
+    s->pq.PQsetNoticeProcessor(s->conn, ignore_notice, NULL);
+    res = s->pq.PQexec(s->conn, "SET DateStyle = ISO");
+    if (s->pq.PQresultStatus(res) != PGRES_COMMAND_OK) {
+        st = pg_fail_res(err, errlen, RFM_EIO, &s->pq, url, "SET DateStyle", res, s->conn);
         goto fail;
     }
-    PQclear(res);
+    s->pq.PQclear(res);
     /* COPY takes one statement without its closing semicolon. */
     size_t qn = strlen(query);
     while (qn && strchr(" \t\r\n;", query[qn - 1]))
@@ -157,17 +210,17 @@ rfm_status source_pg_open(const char *url, const char *query, csv_reader **out, 
     memcpy(sql, pre, sizeof pre - 1);
     memcpy(sql + sizeof pre - 1, query, qn);
     memcpy(sql + sizeof pre - 1 + qn, post, sizeof post);
-    res = PQexec(s->conn, sql);
+    res = s->pq.PQexec(s->conn, sql);
     free(sql);
     sql = NULL;
-    if (PQresultStatus(res) != PGRES_COPY_OUT) {
-        st = pg_fail_res(err, errlen, RFM_EINVAL, url, "data.query", res, s->conn);
+    if (s->pq.PQresultStatus(res) != PGRES_COPY_OUT) {
+        st = pg_fail_res(err, errlen, RFM_EINVAL, &s->pq, url, "data.query", res, s->conn);
         goto fail;
     }
-    PQclear(res);
+    s->pq.PQclear(res);
     return csv_open_source(pg_read, pg_close, s, url, out, err, errlen);
 fail:
-    PQclear(res);
+    s->pq.PQclear(res);
     free(sql);
     pg_close(s);
     return st;
