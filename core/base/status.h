@@ -23,7 +23,7 @@ typedef enum {
     RFM_ECHECKSUM = 6,   /* model file does not match the manifest's sha256 */
     RFM_ENOCONVERGE = 7, /* an optimiser did not converge */
     RFM_ENOTFOUND = 8,   /* a looked-up key (customer id, model) is absent */
-    RFM_ELIBRARY = 9,    /* GSL or FAISS reported an error */
+    RFM_ELIBRARY = 9,    /* a library (GSL, FAISS, XGBoost) failed, or libpq cannot load */
     RFM_EDATA = 10,      /* data valid in form but unusable (too few rows...) */
     RFM_EBUSY = 11,      /* another process holds the lock (holder in message) */
     RFM_ENOSPC = 12,     /* the disk (or the store's size cap) is full; nothing was

@@ -984,14 +984,14 @@ static rfm_status build_fast(boost_model *m, char *err, size_t errlen);
 static rfm_status build_flat(boost_model *m, char *err, size_t errlen);
 static rfm_status build_cells(boost_model *m, char *err, size_t errlen);
 
+static int cmp_float(const void *a, const void *b);
+
 /* A tree's group in the order (boost.h) from its JSON: 0 when it splits
  * on no feature in vary; 1 when its cells on those features (each such
  * feature's thresholds plus one, plus one more when its nodes send a
  * missing value both ways, multiplied: thresholds_on's count) are at most
  * VARY_BLOCK; else 2. thr has room for the tree's nodes. Nodes it cannot
  * read count for nothing (parse_trees refuses them). */
-static int cmp_float(const void *a, const void *b);
-
 static uint8_t tree_group(const json_t *tr, uint32_t vary, float *thr)
 {
     const json_t *L = json_object_get(tr, "left_children"),
