@@ -188,8 +188,8 @@ void boost_free(boost_model *m)
 
 size_t boost_nfeatures(const boost_model *m) { return m->d; }
 size_t boost_ntrees(const boost_model *m) { return m->ntrees; }
-size_t boost_ntrees_first(const boost_model *m) { return m->vary ? m->nlead : 0; }
-size_t boost_ntrees_block(const boost_model *m) { return m->vary ? m->nblock : 0; }
+size_t boost_ntrees_first(const boost_model *m) { return m->nlead; }
+size_t boost_ntrees_block(const boost_model *m) { return m->nblock; }
 const boost_params *boost_get_params(const boost_model *m) { return &m->par; }
 double boost_base_value(const boost_model *m) { return m->base_value; }
 
@@ -798,7 +798,7 @@ __attribute__((target("avx2"))) static size_t along_avx2(const boost_model *m, c
     rows_avx2(m, ax, 0, m->ntrees, fixed);
     memset(fixed + m->ntp, 0, 8 * sizeof *fixed);
     const int along_vary = (m->vary >> j1 & 1) && (j2 < 0 || (m->vary >> j2 & 1));
-    const size_t lead = along_vary ? m->nlead : 0, bend = along_vary ? lead + m->nblock : 0;
+    const size_t lead = along_vary ? m->nlead : 0, bend = lead + (along_vary ? m->nblock : 0);
     double start = m->base_margin;
     for (size_t t = 0; t < lead; t++)
         start += m->cval[fixed[t]];
@@ -834,7 +834,7 @@ __attribute__((target("avx2"))) static size_t along_avx2(const boost_model *m, c
             }
         }
         const int two = nb > 4; /* rows 4-7 too */
-        for (size_t t = bend > lead ? bend : lead; t < m->ntrees; t += 8) {
+        for (size_t t = bend; t < m->ntrees; t += 8) {
             const __m256i fx = _mm256_loadu_si256((const __m256i *)(fixed + t));
             __m256i r[8];
 #pragma GCC unroll 8
@@ -983,50 +983,7 @@ static int walk_tree(boost_model *m, size_t base, size_t k, int level, double *m
 static rfm_status build_fast(boost_model *m, char *err, size_t errlen);
 static rfm_status build_flat(boost_model *m, char *err, size_t errlen);
 static rfm_status build_cells(boost_model *m, char *err, size_t errlen);
-
-static int cmp_float(const void *a, const void *b);
-
-/* A tree's group in the order (boost.h) from its JSON: 0 when it splits
- * on no feature in vary; 1 when its cells on those features (each such
- * feature's thresholds plus one, plus one more when its nodes send a
- * missing value both ways, multiplied: thresholds_on's count) are at most
- * VARY_BLOCK; else 2. thr has room for the tree's nodes. Nodes it cannot
- * read count for nothing (parse_trees refuses them). */
-static uint8_t tree_group(const json_t *tr, uint32_t vary, float *thr)
-{
-    const json_t *L = json_object_get(tr, "left_children"),
-                 *F = json_object_get(tr, "split_indices"),
-                 *C = json_object_get(tr, "split_conditions"),
-                 *DL = json_object_get(tr, "default_left");
-    size_t block = 1, nn = json_array_size(L);
-    int any = 0;
-    for (long long f = 0; f < 32; f++) {
-        if (!(vary >> f & 1))
-            continue;
-        size_t k = 0;
-        unsigned dirs = 0;
-        for (size_t i = 0; i < nn; i++) {
-            long long l, fi, dl;
-            const json_t *c = json_array_get(C, i);
-            if (int_at(L, i, &l) && l >= 0 && int_at(F, i, &fi) && fi == f && json_is_number(c) &&
-                int_at(DL, i, &dl)) {
-                thr[k++] = (float)json_number_value(c);
-                dirs |= dl ? 1u : 2u;
-            }
-        }
-        if (!k)
-            continue;
-        qsort(thr, k, sizeof *thr, cmp_float);
-        size_t u = 1;
-        for (size_t i = 1; i < k; i++)
-            u += thr[i] != thr[i - 1];
-        any = 1;
-        block *= u + 1 + (dirs == 3);
-        if (block > VARY_BLOCK)
-            return 2;
-    }
-    return any ? 1 : 0;
-}
+static rfm_status order_trees(boost_model *m, char *err, size_t errlen);
 
 static rfm_status parse_trees(boost_model *m, const json_t *root, size_t d, const char *where,
                               char *err, size_t errlen)
@@ -1080,35 +1037,7 @@ static rfm_status parse_trees(boost_model *m, const json_t *root, size_t d, cons
     size_t first = 0;
     m->base_value = m->base_margin;
     m->max_depth = 0;
-    /* The order (boost.h): the trees splitting on no feature in vary, then
-     * those whose cells on the vary features are at most VARY_BLOCK, then
-     * the others, each group in XGBoost's order. A node this cannot read is
-     * refused below, whichever group its tree went to. */
-    size_t *order = malloc(nt * sizeof *order), placed = 0, nmax = 0;
-    uint8_t *group = malloc(nt);
-    for (size_t t = 0; t < nt; t++)
-        if (json_array_size(json_object_get(json_array_get(trees, t), "left_children")) > nmax)
-            nmax = json_array_size(json_object_get(json_array_get(trees, t), "left_children"));
-    float *thr = malloc(nmax * sizeof *thr);
-    if (!order || !group || !thr) {
-        free(seen), free(order), free(group), free(thr);
-        return rfm_fail(err, errlen, RFM_ENOMEM, "boost: out of memory for %zu trees", nt);
-    }
-    for (size_t t = 0; t < nt; t++)
-        group[t] = tree_group(json_array_get(trees, t), m->vary, thr);
-    free(thr);
-    for (uint8_t g = 0; g < 3; g++) {
-        for (size_t t = 0; t < nt; t++)
-            if (group[t] == g)
-                order[placed++] = t;
-        if (g == 0)
-            m->nlead = placed;
-        else if (g == 1)
-            m->nblock = placed - m->nlead;
-    }
-    free(group);
-    for (size_t at = 0; at < nt; at++) {
-        const size_t t = order[at]; /* XGBoost's index, which the messages name */
+    for (size_t t = 0; t < nt; t++) {
         const json_t *tr = json_array_get(trees, t);
         const json_t *L = json_object_get(tr, "left_children"),
                      *R = json_object_get(tr, "right_children"),
@@ -1120,7 +1049,7 @@ static rfm_status parse_trees(boost_model *m, const json_t *root, size_t d, cons
         if (json_array_size(R) != nn || json_array_size(F) != nn || json_array_size(C) != nn ||
             json_array_size(DL) != nn || json_array_size(H) != nn) {
             snprintf(what, sizeof what, "trees[%zu]: node arrays of different lengths", t);
-            free(seen), free(order);
+            free(seen);
             return bad(err, errlen, where, what);
         }
         for (size_t k = 0; k < nn; k++) {
@@ -1134,7 +1063,7 @@ static rfm_status parse_trees(boost_model *m, const json_t *root, size_t d, cons
                 (l >= 0 && (l >= (long long)nn || r >= (long long)nn || l == 0 || r == 0)) ||
                 (l >= 0 && (f < 0 || f >= (long long)m->d))) {
                 snprintf(what, sizeof what, "trees[%zu] node %zu is not a valid node", t, k);
-                free(seen), free(order);
+                free(seen);
                 return bad(err, errlen, where, what);
             }
             m->left[n] = l < 0 ? -1 : (int32_t)l;
@@ -1157,7 +1086,7 @@ static rfm_status parse_trees(boost_model *m, const json_t *root, size_t d, cons
             snprintf(what, sizeof what,
                      "trees[%zu] is not a binary tree of depth <= %d reaching every node", t,
                      BOOST_MAX_DEPTH);
-            free(seen), free(order);
+            free(seen);
             return bad(err, errlen, where, what);
         }
         for (size_t k = 0; k < nn; k++)
@@ -1165,17 +1094,19 @@ static rfm_status parse_trees(boost_model *m, const json_t *root, size_t d, cons
                                                  m->cover[first + (size_t)m->right[first + k]] >
                                              0.0)) {
                 snprintf(what, sizeof what, "trees[%zu] node %zu: children with no cover", t, k);
-                free(seen), free(order);
+                free(seen);
                 return bad(err, errlen, where, what);
             }
-        m->trees[at] = (tree_span){.first = first, .nnodes = nn, .depth = depth, .mean = mean};
-        m->base_value += mean;
+        m->trees[t] = (tree_span){.first = first, .nnodes = nn, .depth = depth, .mean = mean};
         if (depth > m->max_depth)
             m->max_depth = depth;
         first += nn;
     }
-    free(seen), free(order);
-    rfm_status st = m->max_depth <= FAST_DEPTH ? build_fast(m, err, errlen) : RFM_OK;
+    free(seen);
+    rfm_status st = order_trees(m, err, errlen);
+    for (size_t t = 0; t < nt; t++) /* in the model's order, as every sum */
+        m->base_value += m->trees[t].mean;
+    st = st == RFM_OK && m->max_depth <= FAST_DEPTH ? build_fast(m, err, errlen) : st;
     st = st == RFM_OK && m->max_depth <= FLAT_DEPTH ? build_flat(m, err, errlen) : st;
     return st == RFM_OK ? build_cells(m, err, errlen) : st;
 }
@@ -1362,6 +1293,49 @@ static size_t thresholds_on(const boost_model *m, size_t first, size_t n, size_t
         if (out[i] != out[u - 1])
             out[u++] = out[i];
     return u;
+}
+
+/* The order (boost.h), of the parsed trees' spans (their nodes stay where
+ * they are): first the trees that split on no feature in vary, then those
+ * whose cells on vary's features (thresholds_on's count on each, plus one,
+ * plus one more when missing values go both ways, multiplied) are at most
+ * VARY_BLOCK, then the rest, each group in XGBoost's order. Sets nlead and
+ * nblock; vary 0 keeps XGBoost's order (both 0). */
+static rfm_status order_trees(boost_model *m, char *err, size_t errlen)
+{
+    m->nlead = m->nblock = 0;
+    if (!m->vary)
+        return RFM_OK;
+    tree_span *by = malloc(m->ntrees * sizeof *by);
+    uint8_t *group = malloc(m->ntrees);
+    float *thr = malloc(sizeof *thr * (m->nnodes ? m->nnodes : 1));
+    if (!by || !group || !thr) {
+        free(by), free(group), free(thr);
+        return rfm_fail(err, errlen, RFM_ENOMEM, "boost: out of memory for %zu trees", m->ntrees);
+    }
+    for (size_t t = 0; t < m->ntrees; t++) {
+        const tree_span *ts = &m->trees[t];
+        size_t block = 1;
+        int any = 0;
+        for (size_t f = 0; f < m->d && f < 32; f++) {
+            unsigned dirs;
+            size_t u =
+                m->vary >> f & 1 ? thresholds_on(m, ts->first, ts->nnodes, f, thr, &dirs) : 0;
+            if (u)
+                any = 1, block *= u + 1 + (dirs == 3);
+        }
+        group[t] = !any ? 0 : block <= VARY_BLOCK ? 1 : 2;
+    }
+    size_t placed = 0;
+    for (uint8_t g = 0; g < 3; g++)
+        for (size_t t = 0; t < m->ntrees; t++)
+            if (group[t] == g) {
+                by[placed++] = m->trees[t];
+                m->nlead += g == 0, m->nblock += g == 1;
+            }
+    memcpy(m->trees, by, m->ntrees * sizeof *by);
+    free(by), free(group), free(thr);
+    return RFM_OK;
 }
 
 static void cells_free(boost_model *m)
