@@ -98,14 +98,23 @@ static inline double log_days(double *tab, double al, double t)
     return *e;
 }
 
-double bgnbd_objective(const double u[4], double grad[4], const bgnbd_row *rows, size_t n,
-                       double penalizer)
+/* The objective, its gradient and (want_h, into hess) its Hessian in u;
+ * want_h is a constant in each of the two instances below. */
+static inline __attribute__((always_inline)) double objective(const double u[4], double grad[4],
+                                                              double *hess, const bgnbd_row *rows,
+                                                              size_t n, double penalizer,
+                                                              const int want_h)
 {
     double r = exp(u[0]), al = exp(u[1]), a = exp(u[2]), b = exp(u[3]);
     double ll = 0, W = 0, g[4] = {0, 0, 0, 0};
+    /* the log-likelihood's second derivatives in (r, alpha, a, b), upper triangle */
+    double H[4][4] = {{0}};
     double psi_r = gsl_sf_psi(r), psi_ab = gsl_sf_psi(a + b), psi_b = gsl_sf_psi(b);
     double lg_r = lgamma(r), lg_ab = lgamma(a + b), lg_b = lgamma(b), log_al = log(al);
     double log_a = log(a);
+    double tri_r = 0, tri_ab = 0, tri_b = 0;
+    if (want_h)
+        tri_r = gsl_sf_psi_1(r), tri_ab = gsl_sf_psi_1(a + b), tri_b = gsl_sf_psi_1(b);
     /* log(alpha + t) for whole days t < LOG_DAYS, filled as rows ask (NaN:
      * not yet): ages and last purchases are whole days in transaction data
      * and repeat across the compressed rows, so most rows look their two
@@ -114,20 +123,40 @@ double bgnbd_objective(const double u[4], double grad[4], const bgnbd_row *rows,
     for (size_t k = 0; k < LOG_DAYS; k++)
         logt[k] = NAN;
     /* Rows come sorted by x (bgnbd_compress), and the special functions
-     * depend on x only: evaluate them once per distinct x. */
+     * depend on x only: evaluate them once per distinct x. The Hessian's
+     * parts that depend on x alone are added once per x, by the x's weight
+     * (wx). */
     double cx = -1, a12 = 0, psi_rx = 0, psi_bx = 0, psi_abx = 0, log_bx1 = 0, maxT = 0;
-    for (size_t i = 0; i < n; i++) {
-        double x = rows[i].x, tx = rows[i].t_x, T = rows[i].T, w = rows[i].w;
-        maxT = T > maxT ? T : maxT;
+    double tri_rx = 0, tri_bx = 0, tri_abx = 0, inv_bx1 = 0, wx = 0;
+    for (size_t i = 0; i <= n; i++) {
+        double x = i < n ? rows[i].x : NAN; /* NaN: the last x ends */
         if (x != cx) {
+            if (want_h && wx > 0) { /* the x just ended: A1 + A2's second derivatives */
+                H[0][0] += wx * (tri_rx - tri_r);
+                H[2][2] += wx * (tri_ab - tri_abx);
+                H[2][3] += wx * (tri_ab - tri_abx);
+                H[3][3] += wx * (tri_ab + tri_bx - tri_b - tri_abx);
+            }
+            if (i == n)
+                break;
             cx = x;
+            wx = 0;
             a12 = lgamma(r + x) - lg_r + r * log_al + lg_ab + lgamma(b + x) - lg_b -
                   lgamma(a + b + x);
             psi_rx = gsl_sf_psi(r + x);
             psi_bx = gsl_sf_psi(b + x);
             psi_abx = gsl_sf_psi(a + b + x);
             log_bx1 = x > 0 ? log(b + x - 1) : 0;
+            if (want_h) {
+                tri_rx = gsl_sf_psi_1(r + x);
+                tri_bx = gsl_sf_psi_1(b + x);
+                tri_abx = gsl_sf_psi_1(a + b + x);
+                inv_bx1 = x > 0 ? 1 / (b + x - 1) : 0;
+            }
         }
+        double tx = rows[i].t_x, T = rows[i].T, w = rows[i].w;
+        wx += w;
+        maxT = T > maxT ? T : maxT;
         double l_alT = log_days(logt, al, T), l_altx = x > 0 ? log_days(logt, al, tx) : 0;
         double a3 = -(r + x) * l_alT;
         double a4 = x > 0 ? log_a - log_bx1 - (r + x) * l_altx : -INFINITY;
@@ -143,6 +172,34 @@ double bgnbd_objective(const double u[4], double grad[4], const bgnbd_row *rows,
         g[1] += w * (r / al - w3 * (r + x) / (al + T) - (x > 0 ? w4 * (r + x) / (al + tx) : 0));
         g[2] += w * (psi_ab - psi_abx + w4 / a);
         g[3] += w * (psi_ab + psi_bx - psi_b - psi_abx - (x > 0 ? w4 / (b + x - 1) : 0));
+        if (want_h) {
+            /* log(e^a3 + e^a4): w3 a3'' + w4 a4'' + w3 w4 (a3' - a4')(a3' - a4')^T,
+             * with a3' = (-log(al + T), -(r + x) / (al + T), 0, 0) and a4' =
+             * (-log(al + t_x), -(r + x) / (al + t_x), 1 / a, -1 / (b + x - 1)). */
+            double R = r + x, i3 = 1 / (al + T);
+            double hra = -w3 * i3, haa = w3 * R * i3 * i3;
+            double hA = 0, hB = 0, d0 = 0, d1 = 0, d2 = 0, d3 = 0, ww = 0;
+            if (x > 0) {
+                double i4 = 1 / (al + tx);
+                hra -= w4 * i4;
+                haa += w4 * R * i4 * i4;
+                hA = -w4 / (a * a);
+                hB = w4 * inv_bx1 * inv_bx1;
+                ww = w3 * w4;
+                d0 = l_altx - l_alT, d1 = R * (i4 - i3), d2 = -1 / a, d3 = inv_bx1;
+            }
+            double wd0 = w * ww * d0, wd1 = w * ww * d1;
+            H[0][0] += wd0 * d0;
+            H[0][1] += w * hra + wd0 * d1;
+            H[1][1] += w * haa + wd1 * d1;
+            H[0][2] += wd0 * d2;
+            H[0][3] += wd0 * d3;
+            H[1][2] += wd1 * d2;
+            H[1][3] += wd1 * d3;
+            H[2][2] += w * (hA + ww * d2 * d2);
+            H[2][3] += w * ww * d2 * d3;
+            H[3][3] += w * (hB + ww * d3 * d3);
+        }
     }
     /* lifetimes fits in time scaled by 1 / max(T), so its penalty sees
      * alpha / max(T); penalise the same quantity to match its estimates. */
@@ -156,13 +213,37 @@ double bgnbd_objective(const double u[4], double grad[4], const bgnbd_row *rows,
         /* chain rule to log-parameters: d/du = theta d/dtheta */
         grad[k] = nat[k] * (-g[k] / W) + 2 * penalizer * th * th;
     }
+    if (want_h) {
+        /* A1's r log(alpha): d2/dr dalpha = 1 / alpha, d2/dalpha2 = -r / alpha^2 */
+        H[0][1] += W / al;
+        H[1][1] -= W * r / (al * al);
+        /* d2/du_k du_l = theta_k theta_l d2/dtheta_k dtheta_l, plus on the
+         * diagonal theta_k d/dtheta_k; the penalty (theta_k s_k)^2 adds
+         * 4 (theta_k s_k)^2 there. */
+        for (int k = 0; k < 4; k++)
+            for (int l = k; l < 4; l++) {
+                double v = nat[k] * nat[l] * (-H[k][l] / W);
+                if (l == k) {
+                    double th = nat[k] * scale[k];
+                    v += nat[k] * (-g[k] / W) + 4 * penalizer * th * th;
+                }
+                hess[k * 4 + l] = hess[l * 4 + k] = v;
+            }
+    }
     return -ll / W + penalizer * pen;
 }
 
-static double obj(const double *u, double *g, void *d)
+double bgnbd_objective(const double u[4], double grad[4], double *hess, const bgnbd_row *rows,
+                       size_t n, double penalizer)
+{
+    return hess ? objective(u, grad, hess, rows, n, penalizer, 1)
+                : objective(u, grad, NULL, rows, n, penalizer, 0);
+}
+
+static double obj(const double *u, double *g, double *h, void *d)
 {
     const mle_rows *f = d; /* mle_fit keeps u inside |u| < MLE_LOG_BOUND */
-    return bgnbd_objective(u, g, f->rows, f->n, f->penalizer);
+    return bgnbd_objective(u, g, h, f->rows, f->n, f->penalizer);
 }
 
 rfm_status bgnbd_fit(const bgnbd_row *rows, size_t n, double penalizer, bgnbd_fit_result *out,

@@ -63,9 +63,10 @@ rfm_status bgnbd_compress(const double *x, const double *t_x, const double *T, s
 
 /* Log-likelihood of one customer. */
 double bgnbd_loglik(const bgnbd_params *p, double x, double t_x, double T);
-/* The objective at log-parameters u and its gradient in u. */
-double bgnbd_objective(const double u[4], double grad[4], const bgnbd_row *rows, size_t n,
-                       double penalizer);
+/* The objective at log-parameters u, its gradient in u and, when hess is
+ * not NULL, its Hessian in u (4 x 4, row-major). */
+double bgnbd_objective(const double u[4], double grad[4], double *hess, const bgnbd_row *rows,
+                       size_t n, double penalizer);
 
 /* Fit; RFM_ENOCONVERGE with advice when the optimiser fails. */
 rfm_status bgnbd_fit(const bgnbd_row *rows, size_t n, double penalizer, bgnbd_fit_result *out,

@@ -55,14 +55,21 @@ double gg_loglik(const gg_params *p, double x, double m)
            px * log(x) - (px + p->q) * log(x * m + p->v);
 }
 
-double gg_objective(const double u[3], double grad[3], const gg_row *rows, size_t n,
-                    double penalizer)
+/* The objective, its gradient and (want_h, into hess) its Hessian in u;
+ * want_h is a constant in each of the two instances below. */
+static inline __attribute__((always_inline)) double objective(const double u[3], double grad[3],
+                                                              double *hess, const gg_row *rows,
+                                                              size_t n, double penalizer,
+                                                              const int want_h)
 {
     gg_params p = {exp(u[0]), exp(u[1]), exp(u[2])};
     double ll = 0, W = 0, g[3] = {0, 0, 0};
+    /* the log-likelihood's second derivatives in (p, q, v), upper triangle */
+    double H[3][3] = {{0}};
     double psi_q = gsl_sf_psi(p.q), log_v = log(p.v), lg_q = lgamma(p.q);
+    double tri_q = want_h ? gsl_sf_psi_1(p.q) : 0;
     /* Rows come sorted by x: the special functions depend on x only. */
-    double cx = -1, lg_part = 0, psi_pxq = 0, psi_px = 0, log_x = 0;
+    double cx = -1, lg_part = 0, psi_pxq = 0, psi_px = 0, log_x = 0, tri_pxq = 0, tri_px = 0;
     for (size_t i = 0; i < n; i++) {
         double x = rows[i].x, m = rows[i].m, w = rows[i].w, px = p.p * x;
         if (x != cx) {
@@ -71,6 +78,8 @@ double gg_objective(const double u[3], double grad[3], const gg_row *rows, size_
             psi_pxq = gsl_sf_psi(px + p.q);
             psi_px = gsl_sf_psi(px);
             log_x = log(x);
+            if (want_h)
+                tri_pxq = gsl_sf_psi_1(px + p.q), tri_px = gsl_sf_psi_1(px);
         }
         double lxm = log(x * m + p.v), log_m = log(m);
         ll += w * (lg_part + (px - 1) * log_m + px * log_x - (px + p.q) * lxm);
@@ -78,6 +87,15 @@ double gg_objective(const double u[3], double grad[3], const gg_row *rows, size_
         g[0] += w * x * (psi_pxq - psi_px + log_m + log_x - lxm);
         g[1] += w * (psi_pxq - psi_q + log_v - lxm);
         g[2] += w * (p.q / p.v - (px + p.q) / (x * m + p.v));
+        if (want_h) {
+            double ixm = 1 / (x * m + p.v);
+            H[0][0] += w * x * x * (tri_pxq - tri_px);
+            H[0][1] += w * x * tri_pxq;
+            H[0][2] -= w * x * ixm;
+            H[1][1] += w * (tri_pxq - tri_q);
+            H[1][2] += w * (1 / p.v - ixm);
+            H[2][2] += w * ((px + p.q) * ixm * ixm - p.q / (p.v * p.v));
+        }
     }
     const double nat[3] = {p.p, p.q, p.v};
     double pen = 0;
@@ -85,13 +103,31 @@ double gg_objective(const double u[3], double grad[3], const gg_row *rows, size_
         pen += nat[k] * nat[k];
         grad[k] = nat[k] * (-g[k] / W + 2 * penalizer * nat[k]);
     }
+    if (want_h)
+        /* d2/du_k du_l = theta_k theta_l d2/dtheta_k dtheta_l, plus on the
+         * diagonal theta_k d/dtheta_k; the penalty theta_k^2 adds 4 theta_k^2
+         * there. */
+        for (int k = 0; k < 3; k++)
+            for (int l = k; l < 3; l++) {
+                double v = nat[k] * nat[l] * (-H[k][l] / W);
+                if (l == k)
+                    v += nat[k] * (-g[k] / W) + 4 * penalizer * nat[k] * nat[k];
+                hess[k * 3 + l] = hess[l * 3 + k] = v;
+            }
     return -ll / W + penalizer * pen;
 }
 
-static double obj(const double *u, double *g, void *d)
+double gg_objective(const double u[3], double grad[3], double *hess, const gg_row *rows, size_t n,
+                    double penalizer)
+{
+    return hess ? objective(u, grad, hess, rows, n, penalizer, 1)
+                : objective(u, grad, NULL, rows, n, penalizer, 0);
+}
+
+static double obj(const double *u, double *g, double *h, void *d)
 {
     const mle_rows *f = d; /* mle_fit keeps u inside |u| < MLE_LOG_BOUND */
-    return gg_objective(u, g, f->rows, f->n, f->penalizer);
+    return gg_objective(u, g, h, f->rows, f->n, f->penalizer);
 }
 
 rfm_status gg_fit(const gg_row *rows, size_t n, double penalizer, gg_fit_result *out, char *err,

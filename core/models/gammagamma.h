@@ -40,7 +40,9 @@ typedef struct {
 rfm_status gg_compress(const double *x, const double *m, size_t n, gg_row **rows, size_t *nrows,
                        char *err, size_t errlen);
 double gg_loglik(const gg_params *p, double x, double m);
-double gg_objective(const double u[3], double grad[3], const gg_row *rows, size_t n,
+/* The objective at log-parameters u, its gradient in u and, when hess is
+ * not NULL, its Hessian in u (3 x 3, row-major). */
+double gg_objective(const double u[3], double grad[3], double *hess, const gg_row *rows, size_t n,
                     double penalizer);
 /* Fit; q must come out above 1 for the mean spend to exist (else
  * RFM_EDATA with advice). */

@@ -1,4 +1,5 @@
-/* mle.c - multi-start BFGS2 (GSL) and a finite-difference Hessian. */
+/* mle.c - multi-start BFGS2 (GSL), damped Newton, and the Hessian (the
+ * objective's, or by differences of its gradient). */
 #include "mle.h"
 
 #include <gsl/gsl_blas.h>
@@ -21,16 +22,19 @@ typedef struct {
     double x[MLE_MAXP], v, g[MLE_MAXP];
 } wrap;
 
-/* f inside the bounded domain, +infinity with a zero gradient outside. */
-static double call(mle_fn f, void *data, size_t n, const double *u, double *g)
+/* f inside the bounded domain, +infinity with a zero gradient outside.
+ * h is NULL or gets f's Hessian, h[0] NaN when f has none (or outside). */
+static double call(mle_fn f, void *data, size_t n, const double *u, double *g, double *h)
 {
+    if (h)
+        h[0] = NAN;
     for (size_t k = 0; k < n; k++)
         if (!(fabs(u[k]) < MLE_LOG_BOUND)) {
             for (size_t j = 0; j < n; j++)
                 g[j] = 0;
             return INFINITY;
         }
-    return f(u, g, data);
+    return f(u, g, h, data);
 }
 
 /* call() at x (GSL's vector: stride 1 in mle_fit's), through the kept
@@ -39,7 +43,7 @@ static void w_eval(wrap *w, const gsl_vector *x)
 {
     for (size_t i = 0; i < w->n; i++)
         w->x[i] = gsl_vector_get(x, i);
-    w->v = call(w->f, w->data, w->n, w->x, w->g);
+    w->v = call(w->f, w->data, w->n, w->x, w->g, NULL);
     w->have = 1;
 }
 
@@ -82,22 +86,31 @@ static void w_fdf(const gsl_vector *x, void *p, double *f, gsl_vector *g)
         gsl_vector_set(g, i, isfinite(w->g[i]) ? w->g[i] : 0.0);
 }
 
-void mle_hessian(mle_fn f, void *data, size_t n, const double *u, double *h)
+/* The Hessian by central differences of the gradient. */
+static void fd_hessian(mle_fn f, void *data, size_t n, const double *u, double *h)
 {
     double x[MLE_MAXP], gp[MLE_MAXP], gm[MLE_MAXP];
     for (size_t j = 0; j < n; j++) {
         double step = 1e-5 * (1.0 + fabs(u[j]));
         memcpy(x, u, n * sizeof *x);
         x[j] = u[j] + step;
-        call(f, data, n, x, gp);
+        call(f, data, n, x, gp, NULL);
         x[j] = u[j] - step;
-        call(f, data, n, x, gm);
+        call(f, data, n, x, gm, NULL);
         for (size_t i = 0; i < n; i++)
             h[i * n + j] = (gp[i] - gm[i]) / (2 * step);
     }
     for (size_t i = 0; i < n; i++) /* symmetrise the two one-sided estimates */
         for (size_t j = i + 1; j < n; j++)
             h[i * n + j] = h[j * n + i] = 0.5 * (h[i * n + j] + h[j * n + i]);
+}
+
+void mle_hessian(mle_fn f, void *data, size_t n, const double *u, double *h)
+{
+    double g[MLE_MAXP];
+    call(f, data, n, u, g, h);
+    if (isnan(h[0]))
+        fd_hessian(f, data, n, u, h);
 }
 
 static int invert(size_t n, const double *h, double *out)
@@ -120,8 +133,8 @@ static int invert(size_t n, const double *h, double *out)
     return ok;
 }
 
-/* Newton's method with the finite-difference Hessian of the analytic
- * gradient, damped in the Levenberg-Marquardt way (H + lambda I) where H is
+/* Newton's method on the objective's Hessian (or differences of its
+ * gradient), damped in the Levenberg-Marquardt way (H + lambda I) where H is
  * not positive definite or a full step does not descend. BFGS finds the
  * basin cheaply; damped Newton then converges in a few steps along the
  * flat ridges these likelihoods have, where BFGS alone creeps for hundreds
@@ -130,10 +143,12 @@ static int newton(mle_fn f, void *data, size_t n, double *u, double *fu, double 
                   int *steps, double *gnorm)
 {
     double g[MLE_MAXP], h[MLE_MAXP * MLE_MAXP], a[MLE_MAXP * MLE_MAXP], d[MLE_MAXP];
-    double x[MLE_MAXP], gx[MLE_MAXP], lambda = 0;
+    double x[MLE_MAXP], gx[MLE_MAXP], hx[MLE_MAXP * MLE_MAXP], lambda = 0;
     gsl_matrix_view av = gsl_matrix_view_array(a, n, n);
     gsl_vector_view gv = gsl_vector_view_array(g, n), dv = gsl_vector_view_array(d, n);
-    *fu = call(f, data, n, u, g);
+    /* Each point's Hessian comes with its value where f has one (a trial
+     * point's is kept when the step is taken), else by differences. */
+    *fu = call(f, data, n, u, g, h);
     for (*steps = 0; *steps < max_steps; (*steps)++) {
         double gn = 0;
         for (size_t i = 0; i < n; i++)
@@ -141,7 +156,8 @@ static int newton(mle_fn f, void *data, size_t n, double *u, double *fu, double 
         *gnorm = sqrt(gn);
         if (*gnorm < gtol)
             return 1;
-        mle_hessian(f, data, n, u, h);
+        if (isnan(h[0]))
+            fd_hessian(f, data, n, u, h);
         double scale = 0;
         for (size_t i = 0; i < n; i++)
             scale = fmax(scale, fabs(h[i * n + i]));
@@ -157,10 +173,11 @@ static int newton(mle_fn f, void *data, size_t n, double *u, double *fu, double 
             }
             for (size_t i = 0; i < n; i++)
                 x[i] = u[i] - d[i];
-            double fx = call(f, data, n, x, gx);
+            double fx = call(f, data, n, x, gx, hx);
             if (isfinite(fx) && fx < *fu) {
                 memcpy(u, x, n * sizeof *u);
                 memcpy(g, gx, n * sizeof *g);
+                memcpy(h, hx, n * n * sizeof *h);
                 *fu = fx;
                 moved = 1;
                 lambda /= 10;
@@ -282,7 +299,7 @@ int mle_interior(mle_fn f, void *data, size_t n, const double *u, double W, doub
     gsl_eigen_symmv_free(w);
     if (ok) {
         gsl_eigen_symmv_sort(&lv.vector, &ev.matrix, GSL_EIGEN_SORT_VAL_ASC);
-        double top = 0, f0 = f(u, g, data);
+        double top = 0, f0 = f(u, g, NULL, data);
         for (size_t k = 0; k < n; k++)
             top = fmax(top, fabs(vec[k * n]));
         for (int side = 0; side < 2 && top > 0; side++) {
@@ -294,7 +311,7 @@ int mle_interior(mle_fn f, void *data, size_t n, const double *u, double W, doub
             }
             /* Past the domain's edge the step leaves every fit's range:
              * the optimum is bounded on that side. */
-            r[side] = inside ? W * (f(v, g, data) - f0) : INFINITY;
+            r[side] = inside ? W * (f(v, g, NULL, data) - f0) : INFINITY;
             if (isnan(r[side]))
                 r[side] = INFINITY; /* outside the model's own domain */
         }

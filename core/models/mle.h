@@ -1,6 +1,7 @@
 /* mle.h - maximum likelihood on log-parameters: multi-start BFGS (GSL) on
- * an analytic gradient, and the covariance of the estimate from a Hessian
- * found by central differences of that gradient.
+ * an analytic gradient, damped Newton steps, and the covariance of the
+ * estimate, both on the objective's own Hessian or, for an objective
+ * without one, central differences of its gradient.
  *
  * Workload: a handful of parameters, an objective that costs one pass over
  * a few thousand weighted rows. Thread safety: none needed; pure.
@@ -22,8 +23,11 @@
 
 /* Objective to minimise at log-parameters u (n values): returns f and
  * fills grad (d f / d u). A non-finite f means "outside the domain". Only
- * called inside |u_k| < MLE_LOG_BOUND. */
-typedef double (*mle_fn)(const double *u, double *grad, void *data);
+ * called inside |u_k| < MLE_LOG_BOUND. hess is NULL or n x n (row-major)
+ * for the second derivatives d2 f / du_i du_j: an objective that has them
+ * fills it, one that has not leaves it as given (hess[0] NaN) and the
+ * fitter takes central differences of the gradient instead (2 n calls). */
+typedef double (*mle_fn)(const double *u, double *grad, double *hess, void *data);
 
 typedef struct {
     double u[MLE_MAXP];              /* argmin, log-parameters */
@@ -104,7 +108,8 @@ rfm_status mle_check_identified(mle_fn f, void *data, size_t n, const mle_result
                                 const double *cov_log, const char *const *names, char *err,
                                 size_t errlen);
 
-/* Hessian of f at u by central differences of the gradient (n x n). */
+/* Hessian of f at u (n x n): f's own second derivatives where it has
+ * them, else central differences of its gradient. */
 void mle_hessian(mle_fn f, void *data, size_t n, const double *u, double *h);
 
 #endif

@@ -17,9 +17,9 @@
 /* Known truth, daily scale: ~3.3 purchases a year, mean dropout 0.24. */
 static const double R = 0.25, ALPHA = 28, A = 0.8, B = 2.5;
 
-static double weak_objective(const double *u, double *g, void *rows)
+static double weak_objective(const double *u, double *g, double *h, void *rows)
 {
-    return bgnbd_objective(u, g, rows, 30, 0);
+    return bgnbd_objective(u, g, h, rows, 30, 0);
 }
 
 static void test_gradient_vs_finite_differences(void **state)
@@ -35,21 +35,59 @@ static void test_gradient_vs_finite_differences(void **state)
         for (int k = 0; k < 4; k++)
             u[k] = -2 + 5 * rfm_rng_uniform(&g);
         double pen = trial % 2 ? 0.1 : 0;
-        bgnbd_objective(u, gr, rows, 5, pen);
+        bgnbd_objective(u, gr, NULL, rows, 5, pen);
         for (int k = 0; k < 4; k++) {
             double h = 1e-6;
             memcpy(up, u, sizeof u);
             memcpy(um, u, sizeof u);
             up[k] += h;
             um[k] -= h;
-            double fd =
-                (bgnbd_objective(up, tmp, rows, 5, pen) - bgnbd_objective(um, tmp, rows, 5, pen)) /
-                (2 * h);
+            double fd = (bgnbd_objective(up, tmp, NULL, rows, 5, pen) -
+                         bgnbd_objective(um, tmp, NULL, rows, 5, pen)) /
+                        (2 * h);
             double rel = fabs(fd - gr[k]) / fmax(1e-3, fabs(fd));
             worst = fmax(worst, rel);
         }
     }
     report_maxdiff("gradient vs central differences (relative)", worst, 1e-5);
+}
+
+/* The Hessian against central differences of the analytic gradient, at
+ * random points, with and without the penalty; the value and gradient the
+ * same bits whether the Hessian is asked for or not. */
+static void test_hessian_vs_finite_differences(void **state)
+{
+    (void)state;
+    bgnbd_row rows[6] = {{0, 0, 200, 3},   {1, 40, 300, 2},   {1, 0, 30, 1},
+                         {4, 250, 365, 1}, {12, 700, 720, 1}, {2, 5, 10, 4}};
+    double worst = 0;
+    int same = 1;
+    rfm_rng g;
+    rfm_rng_seed(&g, 4);
+    for (int trial = 0; trial < 20; trial++) {
+        double u[4], gr[4], g2[4], h[16], up[4], um[4], gp[4], gm[4];
+        for (int k = 0; k < 4; k++)
+            u[k] = -2 + 5 * rfm_rng_uniform(&g);
+        double pen = trial % 2 ? 0.1 : 0;
+        double f = bgnbd_objective(u, gr, h, rows, 6, pen);
+        double f2 = bgnbd_objective(u, g2, NULL, rows, 6, pen);
+        same &= memcmp(&f, &f2, sizeof f) == 0 && memcmp(gr, g2, sizeof gr) == 0;
+        for (int k = 0; k < 4; k++) {
+            double step = 1e-4; /* truncation ~1e-8 here, rounding ~1e-12 */
+            memcpy(up, u, sizeof u);
+            memcpy(um, u, sizeof u);
+            up[k] += step;
+            um[k] -= step;
+            bgnbd_objective(up, gp, NULL, rows, 6, pen);
+            bgnbd_objective(um, gm, NULL, rows, 6, pen);
+            for (int j = 0; j < 4; j++) {
+                double fd = (gp[j] - gm[j]) / (2 * step);
+                worst = fmax(worst, fabs(fd - h[j * 4 + k]) / fmax(1e-3, fabs(fd)));
+            }
+        }
+    }
+    report_maxdiff("Hessian vs central differences of the gradient (relative)", worst, 1e-5);
+    assert_true(same);
 }
 
 static void test_compressed_equals_plain(void **state)
@@ -66,7 +104,7 @@ static void test_compressed_equals_plain(void **state)
     double plain = 0, packed = 0, u[4] = {log(0.5), log(20), log(0.7), log(3)}, g[4];
     for (int i = 0; i < 6; i++)
         plain += bgnbd_loglik(&p, x[i], tx[i], T[i]);
-    packed = -6 * bgnbd_objective(u, g, rows, n, 0);
+    packed = -6 * bgnbd_objective(u, g, NULL, rows, n, 0);
     report_maxdiff("compressed vs plain log-likelihood", fabs(plain - packed), 1e-9);
     free(rows);
 }
@@ -441,7 +479,7 @@ static void test_log_table_equals_direct(void **state)
     for (int k = 0; k < 4; k++)
         for (int pen = 0; pen < 2; pen++) {
             double ga[4], gb[4];
-            double va = bgnbd_objective(us[k], ga, rows, N, pen * 0.01);
+            double va = bgnbd_objective(us[k], ga, NULL, rows, N, pen * 0.01);
             double vb = objective_before(us[k], gb, rows, N, pen * 0.01);
             differ += memcmp(&va, &vb, sizeof va) != 0 || memcmp(ga, gb, sizeof ga) != 0;
         }
@@ -454,6 +492,7 @@ int main(void)
     gsl_set_error_handler_off();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gradient_vs_finite_differences),
+        cmocka_unit_test(test_hessian_vs_finite_differences),
         cmocka_unit_test(test_compressed_equals_plain),
         cmocka_unit_test(test_log_table_equals_direct),
         cmocka_unit_test(test_recovers_simulated_parameters),

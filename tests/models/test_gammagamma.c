@@ -22,19 +22,53 @@ static void test_gradient(void **state)
     for (int trial = 0; trial < 20; trial++) {
         for (int k = 0; k < 3; k++)
             u[k] = -1 + 4 * rfm_rng_uniform(&r);
-        gg_objective(u, g, rows, 4, trial % 2 ? 0.05 : 0);
+        gg_objective(u, g, NULL, rows, 4, trial % 2 ? 0.05 : 0);
         for (int k = 0; k < 3; k++) {
             memcpy(up, u, sizeof u);
             memcpy(um, u, sizeof u);
             up[k] += 1e-6;
             um[k] -= 1e-6;
-            double fd = (gg_objective(up, t, rows, 4, trial % 2 ? 0.05 : 0) -
-                         gg_objective(um, t, rows, 4, trial % 2 ? 0.05 : 0)) /
+            double fd = (gg_objective(up, t, NULL, rows, 4, trial % 2 ? 0.05 : 0) -
+                         gg_objective(um, t, NULL, rows, 4, trial % 2 ? 0.05 : 0)) /
                         2e-6;
             worst = fmax(worst, fabs(fd - g[k]) / fmax(1e-3, fabs(fd)));
         }
     }
     report_maxdiff("gradient vs central differences (relative)", worst, 1e-5);
+}
+
+/* The Hessian against central differences of the analytic gradient, with
+ * and without the penalty; value and gradient the same bits either way. */
+static void test_hessian(void **state)
+{
+    (void)state;
+    gg_row rows[4] = {{1, 20, 3}, {2, 35.5, 1}, {7, 12, 2}, {30, 80, 1}};
+    double worst = 0, u[3], g[3], g2[3], h[9], up[3], um[3], gp[3], gm[3];
+    int same = 1;
+    rfm_rng r;
+    rfm_rng_seed(&r, 6);
+    for (int trial = 0; trial < 20; trial++) {
+        double pen = trial % 2 ? 0.05 : 0;
+        for (int k = 0; k < 3; k++)
+            u[k] = -1 + 4 * rfm_rng_uniform(&r);
+        double f = gg_objective(u, g, h, rows, 4, pen),
+               f2 = gg_objective(u, g2, NULL, rows, 4, pen);
+        same &= memcmp(&f, &f2, sizeof f) == 0 && memcmp(g, g2, sizeof g) == 0;
+        for (int k = 0; k < 3; k++) {
+            memcpy(up, u, sizeof u);
+            memcpy(um, u, sizeof u);
+            up[k] += 1e-4; /* truncation ~1e-8, rounding ~1e-12 */
+            um[k] -= 1e-4;
+            gg_objective(up, gp, NULL, rows, 4, pen);
+            gg_objective(um, gm, NULL, rows, 4, pen);
+            for (int j = 0; j < 3; j++) {
+                double fd = (gp[j] - gm[j]) / 2e-4;
+                worst = fmax(worst, fabs(fd - h[j * 3 + k]) / fmax(1e-3, fabs(fd)));
+            }
+        }
+    }
+    report_maxdiff("Hessian vs central differences of the gradient (relative)", worst, 1e-5);
+    assert_true(same);
 }
 
 static void test_recovery_and_conditional_mean(void **state)
@@ -111,6 +145,7 @@ int main(void)
     gsl_set_error_handler_off();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gradient),
+        cmocka_unit_test(test_hessian),
         cmocka_unit_test(test_recovery_and_conditional_mean),
         cmocka_unit_test(test_edges),
     };

@@ -15,8 +15,9 @@ typedef struct {
 } quad;
 
 /* f(u) = (u0 - c0)^2 + 2 (u1 - c1)^2: minimum at c, Hessian diag(2, 4). */
-static double f_quad(const double *u, double *g, void *data)
+static double f_quad(const double *u, double *g, double *h, void *data)
 {
+    (void)h; /* no second derivatives: the fitter takes differences */
     quad *q = data;
     q->calls++;
     for (int k = 0; k < 2; k++)
@@ -92,8 +93,9 @@ static void test_unidentified_line(void **state)
  * inside the identifiability line, yet a step of 10 along u0 lowers f.
  * mle_interior tells it from a quadratic's interior optimum. */
 /* f(u) = 1/2 (u - c)' A (u - c), A = [[4, 1], [1, 2]], c = (0.5, -1.5). */
-static double tilted(const double *u, double *g, void *d)
+static double tilted(const double *u, double *g, double *h, void *d)
 {
+    (void)h; /* no second derivatives: the fitter takes differences */
     (void)d;
     double e0 = u[0] - 0.5, e1 = u[1] + 1.5;
     g[0] = 4 * e0 + e1;
@@ -101,8 +103,9 @@ static double tilted(const double *u, double *g, void *d)
     return 0.5 * (4 * e0 * e0 + 2 * e0 * e1 + 2 * e1 * e1);
 }
 
-static double falling(const double *u, double *g, void *d)
+static double falling(const double *u, double *g, double *h, void *d)
 {
+    (void)h; /* no second derivatives: the fitter takes differences */
     (void)d;
     g[0] = -2 * exp(-u[0]);
     g[1] = u[1] - 1;
@@ -152,8 +155,9 @@ typedef struct {
     long calls, repeats;
 } bowl;
 
-static double f_bowl(const double *u, double *g, void *data)
+static double f_bowl(const double *u, double *g, double *h, void *data)
 {
+    (void)h; /* no second derivatives: the fitter takes differences */
     bowl *b = data;
     if (b->calls++ > 0 && memcmp(u, b->last, sizeof b->last) == 0)
         b->repeats++;
@@ -162,6 +166,41 @@ static double f_bowl(const double *u, double *g, void *data)
     g[0] = e0 - e1;
     g[1] = 4 * d1 * d1 * d1 + 2 * d1;
     return e0 + e1 + d1 * d1 * d1 * d1 + d1 * d1;
+}
+
+/* The same bowl with its second derivatives: the fitter takes them instead
+ * of differences of the gradient, reaches the same argmin and inverse
+ * Hessian, and calls the objective fewer times. */
+static double f_bowl_h(const double *u, double *g, double *h, void *data)
+{
+    double f = f_bowl(u, g, NULL, data);
+    if (h) {
+        double e0 = exp(u[0] - 1), e1 = exp(-u[0] + 1), d1 = u[1] + 0.5;
+        h[0] = e0 + e1;
+        h[1] = h[2] = 0;
+        h[3] = 12 * d1 * d1 + 2;
+    }
+    return f;
+}
+
+static void test_analytic_hessian(void **state)
+{
+    (void)state;
+    bowl b = {{0, 0}, 0, 0}, bh = {{0, 0}, 0, 0};
+    const double starts[6] = {0, 0, 3, 2, -2, -3};
+    mle_result r, rh;
+    char err[RFM_ERRLEN];
+    assert_int_equal(mle_fit(f_bowl, &b, 2, starts, 3, 1e-9, 200, &r, err, sizeof err), RFM_OK);
+    assert_int_equal(mle_fit(f_bowl_h, &bh, 2, starts, 3, 1e-9, 200, &rh, err, sizeof err), RFM_OK);
+    report_maxdiff("argmin vs (1, -0.5)", fmax(fabs(rh.u[0] - 1), fabs(rh.u[1] + 0.5)), 1e-7);
+    /* at the argmin the Hessian is diag(2, 2): the inverse diag(1/2, 1/2) */
+    report_maxdiff("inverse Hessian vs diag(1/2, 1/2)",
+                   fmax(fmax(fabs(rh.cov[0] - 0.5), fabs(rh.cov[3] - 0.5)),
+                        fmax(fabs(rh.cov[1]), fabs(rh.cov[2]))),
+                   1e-9);
+    printf("    objective calls: %ld with differences, %ld with second derivatives\n", b.calls,
+           bh.calls);
+    assert_true(bh.calls < b.calls);
 }
 
 static void test_each_point_once(void **state)
@@ -182,7 +221,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quadratic_closed_form), cmocka_unit_test(test_domain_bound),
         cmocka_unit_test(test_unidentified_line),     cmocka_unit_test(test_boundary_optimum),
-        cmocka_unit_test(test_each_point_once),
+        cmocka_unit_test(test_each_point_once),       cmocka_unit_test(test_analytic_hessian),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
