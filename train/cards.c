@@ -54,7 +54,9 @@ char *card_segments(const segments_model *m, const char *data_path, const txn_re
                  "customers; equal values get equal scores) mapped to named segments by the "
                  "`segments.rfm_segments` map of the config, and k-means clusters of customers on "
                  "standardised log1p(recency, frequency, monetary), k-means++ seeding with "
-                 "restarts, named from their centroid profiles.\n\n");
+                 "restarts, Lloyd iterations stopped as scikit-learn stops them (no label "
+                 "changes, or the centres moved by at most 1e-4 of the mean variance in all), "
+                 "named from their centroid profiles.\n\n");
     text_add(&t,
              "## Data\n"
              "- File: `%s` (sha256 `%s`)\n"

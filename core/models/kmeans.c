@@ -127,9 +127,9 @@ static inline size_t nearest3_two(const double *c, size_t k, const double *p, do
  * so labels, centres, inertia and iterations are the same, bit for bit,
  * as without the bounds (kmeans_fit_plain in the tests). lb: n, prev: k *
  * d, half: k doubles of scratch. */
-static double lloyd(const double *x, size_t n, size_t d, size_t k, int max_iter, double *c,
-                    int *lab, double *sum, size_t *cnt, double *dist, double *lb, double *prev,
-                    double *half, int use_bounds, int *iters, int *conv)
+static double lloyd(const double *x, size_t n, size_t d, size_t k, int max_iter, double tol,
+                    double *c, int *lab, double *sum, size_t *cnt, double *dist, double *lb,
+                    double *prev, double *half, int use_bounds, int *iters, int *conv)
 {
     for (size_t i = 0; i < n; i++)
         lab[i] = -1;
@@ -204,6 +204,22 @@ static double lloyd(const double *x, size_t n, size_t d, size_t k, int max_iter,
             for (size_t j = 0; j < d; j++)
                 c[a * d + j] = sum[a * d + j] / (double)cnt[a];
         }
+        /* scikit-learn's stop: the centres' total squared move at most tol;
+         * then the labels and inertia of the centres reached (its last
+         * E-step), as the restarts compare them. */
+        double moved = 0;
+        for (size_t a = 0; a < k; a++)
+            moved += sqdist(prev + a * d, c + a * d, d);
+        if (moved <= tol) {
+            inertia = 0;
+            for (size_t i = 0; i < n; i++) {
+                size_t a = kmeans_nearest(c, k, d, x + i * d);
+                lab[i] = (int)a;
+                inertia += sqdist(x + i * d, c + a * d, d);
+            }
+            *conv = 1;
+            break;
+        }
         if (d == 3 && use_bounds) {
             /* Every other centre moved by at most the largest move; the
              * half-distances from the new centres. */
@@ -246,13 +262,26 @@ static rfm_status fit(const double *x, size_t n, size_t d, size_t k, int restart
         free(cnt), free(lab);
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory for k-means on %zu points", n);
     }
+    /* scikit-learn's tolerance: KMEANS_TOL of the mean variance of x's
+     * columns (population variances, as numpy's). */
+    double tol = 0;
+    for (size_t j = 0; j < d; j++) {
+        double mean = 0, var = 0;
+        for (size_t i = 0; i < n; i++)
+            mean += x[i * d + j];
+        mean /= (double)n;
+        for (size_t i = 0; i < n; i++)
+            var += (x[i * d + j] - mean) * (x[i * d + j] - mean);
+        tol += var / (double)n;
+    }
+    tol = tol / (double)d * KMEANS_TOL;
     double best_inertia = INFINITY;
     int best_it = 0, best_conv = 0;
     for (int r = 0; r < restarts; r++) {
         int it, conv;
         seed_plusplus(x, n, d, k, rng, c, dist);
-        double in = lloyd(x, n, d, k, max_iter, c, lab, sum, cnt, dist, lb, prev, half, use_bounds,
-                          &it, &conv);
+        double in = lloyd(x, n, d, k, max_iter, tol, c, lab, sum, cnt, dist, lb, prev, half,
+                          use_bounds, &it, &conv);
         if (in < best_inertia) {
             best_inertia = in;
             best_it = it;

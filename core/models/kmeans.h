@@ -21,11 +21,17 @@ typedef struct {
     int converged;     /* the best restart stopped before max_iter */
 } kmeans_model;
 
+/* scikit-learn's tolerance (KMeans(tol=1e-4)): relative to the mean
+ * variance of the data's columns. */
+#define KMEANS_TOL 1e-4
+
 /* Fit on x (n x d, row-major) with `restarts` k-means++ seedings, keeping
- * the lowest inertia; a restart stops when no label changes or after
- * max_iter iterations. labels (n entries) receives the assignment of the
- * best restart. On success out->centroids is new (kmeans_free). For d = 3
- * the iterations skip the distances that Hamerly's bounds show cannot
+ * the lowest inertia; a restart stops, as scikit-learn's Lloyd does, when
+ * no label changes, when the centres' total squared move is at most
+ * KMEANS_TOL times the mean column variance of x (then every point takes
+ * its nearest final centre), or after max_iter iterations. labels (n
+ * entries) receives the assignment of the best restart. On success out->centroids is new
+ * (kmeans_free). For d = 3 the iterations skip the distances that Hamerly's bounds show cannot
  * change a label; the result is the same, bit for bit, as kmeans_fit_plain's
  * (every distance, every iteration: the reference in the tests). */
 rfm_status kmeans_fit(const double *x, size_t n, size_t d, size_t k, int restarts, int max_iter,

@@ -191,6 +191,65 @@ static void test_bounds_equal_plain(void **state)
            fits, iters);
 }
 
+/* The stop of scikit-learn's Lloyd: a restart ends at the first
+ * iteration whose centres moved, in all, by at most KMEANS_TOL times the
+ * mean column variance (squared distances): the fit cut one iteration
+ * short moved more than that, and the last iteration at most that. Seen
+ * from outside, through max_iter, on blobs that keep moving for a while. */
+static void test_stops_as_scikit_learn(void **state)
+{
+    (void)state;
+    enum { NS = 1500, KS = 6 };
+    static double x[NS * 3];
+    static int lab[NS];
+    char err[RFM_ERRLEN];
+    rfm_rng g;
+    rfm_rng_seed(&g, 21);
+    for (size_t i = 0; i < NS; i++)
+        for (int j = 0; j < 3; j++)
+            x[i * 3 + (size_t)j] = (double)(i % 4) + 1.5 * rfm_rng_normal(&g);
+    double tol = 0;
+    for (int j = 0; j < 3; j++) {
+        double mean = 0, var = 0;
+        for (size_t i = 0; i < NS; i++)
+            mean += x[i * 3 + (size_t)j] / NS;
+        for (size_t i = 0; i < NS; i++)
+            var += (x[i * 3 + (size_t)j] - mean) * (x[i * 3 + (size_t)j] - mean) / NS;
+        tol += var / 3 * KMEANS_TOL;
+    }
+    int by_tol = 0;
+    for (uint64_t seed = 1; seed <= 6; seed++) {
+        kmeans_model m[3];
+        rfm_rng r;
+        rfm_rng_seed(&r, seed);
+        assert_int_equal(kmeans_fit(x, NS, 3, KS, 1, 300, &r, &m[0], lab, err, sizeof err), RFM_OK);
+        int t = m[0].iterations;
+        assert_true(m[0].converged);
+        assert_true(t >= 3);
+        for (int back = 1; back <= 2; back++) {
+            rfm_rng_seed(&r, seed);
+            assert_int_equal(
+                kmeans_fit(x, NS, 3, KS, 1, t - back, &r, &m[back], lab, err, sizeof err), RFM_OK);
+            assert_false(m[back].converged);
+        }
+        double last = 0, before = 0;
+        for (size_t i = 0; i < KS * 3; i++) {
+            last +=
+                (m[0].centroids[i] - m[1].centroids[i]) * (m[0].centroids[i] - m[1].centroids[i]);
+            before +=
+                (m[1].centroids[i] - m[2].centroids[i]) * (m[1].centroids[i] - m[2].centroids[i]);
+        }
+        printf("    seed %d: %d iterations, the last moved %.3g, the one before %.3g (tol %.3g)\n",
+               (int)seed, t, last, before, tol);
+        assert_true(last <= tol * (1 + 1e-9));
+        assert_true(before > tol);
+        by_tol += last > 0; /* else no label changed: the strict stop */
+        for (int b = 0; b < 3; b++)
+            kmeans_free(&m[b]);
+    }
+    assert_true(by_tol > 0);
+}
+
 static void test_bad_arguments(void **state)
 {
     (void)state;
@@ -211,11 +270,9 @@ static void test_bad_arguments(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_recovers_planted_clusters),
-        cmocka_unit_test(test_deterministic),
-        cmocka_unit_test(test_silhouette_matches_naive),
-        cmocka_unit_test(test_bounds_equal_plain),
-        cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_recovers_planted_clusters), cmocka_unit_test(test_deterministic),
+        cmocka_unit_test(test_silhouette_matches_naive),  cmocka_unit_test(test_bounds_equal_plain),
+        cmocka_unit_test(test_stops_as_scikit_learn),     cmocka_unit_test(test_bad_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
