@@ -937,24 +937,443 @@ static rfm_status bad(char *err, size_t errlen, const char *where, const char *w
     return rfm_fail(err, errlen, RFM_EFORMAT, "%s: XGBoost model: %s", where, what);
 }
 
-/* A number written as a JSON string ("5E-1"), as XGBoost writes parameters. */
-static int str_number(const json_t *v, double *out)
+/* XGBoost's model text is a few hundred kilobytes of one known shape: a
+ * tree is six arrays of numbers that matter (and others that do not), and
+ * four settings say what the trees mean. A JSON library builds a value for
+ * each of its tens of thousands of numbers and a table for each object
+ * (a sixth of a training's instructions went there); this scanner reads
+ * the text once, strict JSON (RFC 8259) throughout, keeps those arrays and
+ * settings and steps over the rest. A key given twice in an object the
+ * model is read from is refused; so is a number a JSON library refuses.
+ * Strings are not checked for UTF-8: the text is XGBoost's own, or a
+ * string of the model file, which the JSON library that read it checked. */
+
+typedef struct {
+    const char *p, *end;
+} scan;
+
+#define SCAN_DEPTH 64 /* nesting the scanner follows; XGBoost's is 7 */
+
+static void sc_ws(scan *s)
 {
-    const char *s = json_string_value(v);
-    if (!s)
-        return 0;
-    char *end;
-    *out = strtod(s, &end);
-    return end != s && *end == '\0' && isfinite(*out);
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t'))
+        s->p++;
 }
 
-static int int_at(const json_t *a, size_t i, long long *out)
+static int sc_char(scan *s, char c)
 {
-    const json_t *v = json_array_get(a, i);
-    if (!json_is_integer(v))
+    sc_ws(s);
+    if (s->p < s->end && *s->p == c) {
+        s->p++;
+        return 1;
+    }
+    return 0;
+}
+
+static int hexdigit(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* A string: *str and *len its bytes between the quotes as written (escapes
+ * checked, not decoded: the keys and names compared are plain ASCII). */
+static int sc_string(scan *s, const char **str, size_t *len)
+{
+    sc_ws(s);
+    if (s->p >= s->end || *s->p != '"')
         return 0;
-    *out = json_integer_value(v);
+    const char *q = s->p + 1;
+    for (; q < s->end && *q != '"'; q++) {
+        if ((unsigned char)*q < 0x20)
+            return 0;
+        if (*q != '\\')
+            continue;
+        if (++q >= s->end || !strchr("\"\\/bfnrtu", *q) || !*q)
+            return 0;
+        if (*q == 'u') {
+            if (s->end - q < 5 || !hexdigit(q[1]) || !hexdigit(q[2]) || !hexdigit(q[3]) ||
+                !hexdigit(q[4]))
+                return 0;
+            q += 4;
+        }
+    }
+    if (q >= s->end)
+        return 0;
+    *str = s->p + 1;
+    *len = (size_t)(q - (s->p + 1));
+    s->p = q + 1;
     return 1;
+}
+
+static int sc_is(const char *str, size_t len, const char *want)
+{
+    return len == strlen(want) && memcmp(str, want, len) == 0;
+}
+
+/* A number (JSON's grammar): *v its double, as strtod rounds it; *integer
+ * whether it is written as an integer (*iv), as JSON libraries tell
+ * integers from reals. Refused, as they refuse them: an integer beyond 64
+ * bits, a real beyond the largest double. */
+static int sc_number(scan *s, double *v, int *integer, long long *iv)
+{
+    static const double p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                 1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    sc_ws(s);
+    const char *q = s->p, *start = q;
+    int neg = q < s->end && *q == '-';
+    q += neg;
+    if (q >= s->end || *q < '0' || *q > '9')
+        return 0;
+    uint64_t mant = 0;
+    int digits = 0, exp10 = 0, frac = 0, expo = 0;
+    if (*q == '0')
+        q++;
+    else
+        for (; q < s->end && *q >= '0' && *q <= '9'; q++)
+            if (digits < 19)
+                mant = mant * 10 + (uint64_t)(*q - '0'), digits += mant > 0;
+            else
+                exp10++;
+    if (q < s->end && *q == '.') {
+        frac = 1;
+        if (++q >= s->end || *q < '0' || *q > '9')
+            return 0;
+        for (; q < s->end && *q >= '0' && *q <= '9'; q++)
+            if (digits < 19)
+                mant = mant * 10 + (uint64_t)(*q - '0'), digits += mant > 0, exp10--;
+    }
+    if (q < s->end && (*q == 'e' || *q == 'E')) {
+        expo = 1;
+        q++;
+        int eneg = q < s->end && (*q == '-' || *q == '+') ? *q++ == '-' : 0;
+        if (q >= s->end || *q < '0' || *q > '9')
+            return 0;
+        int e = 0;
+        for (; q < s->end && *q >= '0' && *q <= '9'; q++)
+            if (e < 100000)
+                e = e * 10 + (*q - '0');
+        exp10 += eneg ? -e : e;
+    }
+    s->p = q;
+    /* an integer beyond 64 bits is refused, as JSON libraries refuse it */
+    if (!frac && !expo && (exp10 != 0 || mant > (uint64_t)INT64_MAX + (uint64_t)neg))
+        return 0;
+    *integer = !frac && !expo;
+    if (*integer)
+        *iv = neg ? (long long)(0 - mant) : (long long)mant;
+    /* Clinger's fast path: a mantissa and a power of ten both exact as
+     * doubles, one rounding, the correctly rounded value strtod gives. */
+    if (mant <= (1ull << 53) && exp10 >= -22 && exp10 <= 22) {
+        double m = (double)mant;
+        *v = exp10 < 0 ? m / p10[-exp10] : m * p10[exp10];
+    } else {
+        char buf[128];
+        size_t n = (size_t)(q - start);
+        if (n >= sizeof buf)
+            return 0; /* XGBoost writes at most 17 digits */
+        memcpy(buf, start, n);
+        buf[n] = '\0';
+        *v = strtod(buf, NULL);
+        return isfinite(*v); /* past the largest double: refused, as JSON libraries do */
+    }
+    if (neg)
+        *v = -*v;
+    return 1;
+}
+
+static int sc_skip(scan *s, int depth)
+{
+    sc_ws(s);
+    if (s->p >= s->end || depth > SCAN_DEPTH)
+        return 0;
+    const char *str;
+    size_t len;
+    switch (*s->p) {
+    case '{':
+        s->p++;
+        if (sc_char(s, '}'))
+            return 1;
+        do
+            if (!sc_string(s, &str, &len) || !sc_char(s, ':') || !sc_skip(s, depth + 1))
+                return 0;
+        while (sc_char(s, ','));
+        return sc_char(s, '}');
+    case '[':
+        s->p++;
+        if (sc_char(s, ']'))
+            return 1;
+        do
+            if (!sc_skip(s, depth + 1))
+                return 0;
+        while (sc_char(s, ','));
+        return sc_char(s, ']');
+    case '"': return sc_string(s, &str, &len);
+    case 't':
+    case 'f':
+    case 'n': {
+        const char *w = *s->p == 't' ? "true" : *s->p == 'f' ? "false" : "null";
+        size_t n = strlen(w);
+        if ((size_t)(s->end - s->p) < n || memcmp(s->p, w, n) != 0)
+            return 0;
+        s->p += n;
+        return 1;
+    }
+    default: {
+        double v;
+        int integer;
+        long long iv;
+        return sc_number(s, &v, &integer, &iv);
+    }
+    }
+}
+
+/* The members of an object, one at a time: 1 with the next key (the
+ * scanner at its value), 0 at the closing brace, -1 on bad JSON. *first
+ * starts at 1. */
+static int sc_member(scan *s, int *first, const char **key, size_t *klen)
+{
+    if (*first) {
+        *first = 0;
+        if (!sc_char(s, '{'))
+            return -1;
+        if (sc_char(s, '}'))
+            return 0;
+    } else if (!sc_char(s, ',')) {
+        return sc_char(s, '}') ? 0 : -1;
+    }
+    return sc_string(s, key, klen) && sc_char(s, ':') ? 1 : -1;
+}
+
+/* The six node arrays of the trees read so far, back to back. */
+enum { A_LEFT, A_RIGHT, A_FEAT, A_DLEFT, A_COND, A_HESS, NARR };
+static const char *const ARR_KEY[NARR] = {"left_children", "right_children",   "split_indices",
+                                          "default_left",  "split_conditions", "sum_hessian"};
+
+typedef struct {
+    double *v;            /* NARR values per node */
+    unsigned char *isint; /* NARR per node: the value was written as an integer */
+    long long *iv;        /* NARR integers per node (where written so) */
+    size_t nodes, cap;
+    size_t *tree_nodes; /* per tree: its node count */
+    size_t ntrees, tcap;
+    /* the settings, as written (strings of XGBoost's: "5E-1") */
+    char objective[32], booster[32], base_score[64], num_feature[32];
+    int have_objective, have_booster, have_base_score, have_num_feature, have_trees;
+    int in_tree; /* reading trees[ntrees] */
+} xgb_text;
+
+static void xgb_text_free(xgb_text *x)
+{
+    free(x->v), free(x->isint), free(x->iv), free(x->tree_nodes);
+}
+
+/* A string value into buf (plain ASCII without escapes, else ""). */
+static int sc_setting(scan *s, char *buf, size_t cap, int *have, const char **what)
+{
+    const char *str;
+    size_t len;
+    if (*have) {
+        *what = "a setting given twice";
+        return 0;
+    }
+    if (!sc_string(s, &str, &len))
+        return 0;
+    *have = 1;
+    buf[0] = '\0';
+    if (len < cap && !memchr(str, '\\', len))
+        memcpy(buf, str, len), buf[len] = '\0';
+    return 1;
+}
+
+/* One tree object: its six arrays appended (other members stepped over).
+ * 0 on bad JSON, or with *what saying what is wrong with the tree. */
+static int sc_tree(scan *s, xgb_text *x, const char **what)
+{
+    size_t base = x->nodes, len[NARR] = {0};
+    int seen[NARR] = {0}, first = 1, r;
+    x->in_tree = 1;
+    const char *key;
+    size_t klen;
+    while ((r = sc_member(s, &first, &key, &klen)) == 1) {
+        int a = 0;
+        while (a < NARR && !sc_is(key, klen, ARR_KEY[a]))
+            a++;
+        if (a == NARR) {
+            if (!sc_skip(s, 3))
+                return 0;
+            continue;
+        }
+        if (seen[a]) {
+            *what = "a tree names a node array twice";
+            return 0;
+        }
+        seen[a] = 1;
+        if (!sc_char(s, '['))
+            return 0;
+        size_t k = 0;
+        if (!sc_char(s, ']')) {
+            do {
+                if (k >= ((size_t)2 << BOOST_MAX_DEPTH)) {
+                    *what = "a tree has no nodes or too many";
+                    return 0;
+                }
+                size_t n = base + k;
+                if (n >= x->cap) {
+                    size_t cap = x->cap ? 2 * x->cap : 4096;
+                    double *v = realloc(x->v, cap * NARR * sizeof *v);
+                    if (v)
+                        x->v = v;
+                    long long *iv = realloc(x->iv, cap * NARR * sizeof *iv);
+                    if (iv)
+                        x->iv = iv;
+                    unsigned char *in = realloc(x->isint, cap * NARR);
+                    if (in)
+                        x->isint = in;
+                    if (!v || !iv || !in) {
+                        *what = "out of memory";
+                        return 0;
+                    }
+                    x->cap = cap;
+                }
+                int integer;
+                if (!sc_number(s, &x->v[n * NARR + a], &integer, &x->iv[n * NARR + a])) {
+                    *what = "a tree's node array holds something other than numbers";
+                    return 0;
+                }
+                x->isint[n * NARR + a] = (unsigned char)integer;
+                k++;
+            } while (sc_char(s, ','));
+            if (!sc_char(s, ']'))
+                return 0;
+        }
+        len[a] = k;
+    }
+    if (r < 0)
+        return 0;
+    size_t nn = len[A_LEFT];
+    for (int a = 0; a < NARR; a++)
+        if (len[a] != nn || !seen[a]) {
+            *what = "node arrays of different lengths";
+            return 0;
+        }
+    if (nn < 1) {
+        *what = "a tree has no nodes or too many";
+        return 0;
+    }
+    if (x->ntrees == x->tcap) {
+        size_t cap = x->tcap ? 2 * x->tcap : 256;
+        size_t *t = realloc(x->tree_nodes, cap * sizeof *t);
+        if (!t) {
+            *what = "out of memory";
+            return 0;
+        }
+        x->tree_nodes = t, x->tcap = cap;
+    }
+    x->tree_nodes[x->ntrees++] = nn;
+    x->nodes += nn;
+    x->in_tree = 0;
+    return 1;
+}
+
+/* The model text: the trees and settings into x. 0 with *what NULL on bad
+ * JSON (*at: the byte), or with *what saying what is wrong. */
+static int sc_model(scan *s, xgb_text *x, const char **what)
+{
+    const char *key;
+    size_t klen;
+    int f0 = 1, r0, have_learner = 0;
+    while ((r0 = sc_member(s, &f0, &key, &klen)) == 1) {
+        if (!sc_is(key, klen, "learner")) {
+            if (!sc_skip(s, 1))
+                return 0;
+            continue;
+        }
+        if (have_learner++) {
+            *what = "learner given twice";
+            return 0;
+        }
+        int f1 = 1, r1;
+        while ((r1 = sc_member(s, &f1, &key, &klen)) == 1) {
+            int f2 = 1, r2;
+            if (sc_is(key, klen, "objective") || sc_is(key, klen, "learner_model_param")) {
+                int obj = sc_is(key, klen, "objective");
+                while ((r2 = sc_member(s, &f2, &key, &klen)) == 1) {
+                    int ok = obj && sc_is(key, klen, "name")
+                                 ? sc_setting(s, x->objective, sizeof x->objective,
+                                              &x->have_objective, what)
+                             : !obj && sc_is(key, klen, "base_score")
+                                 ? sc_setting(s, x->base_score, sizeof x->base_score,
+                                              &x->have_base_score, what)
+                             : !obj && sc_is(key, klen, "num_feature")
+                                 ? sc_setting(s, x->num_feature, sizeof x->num_feature,
+                                              &x->have_num_feature, what)
+                                 : sc_skip(s, 3);
+                    if (!ok)
+                        return 0;
+                }
+            } else if (sc_is(key, klen, "gradient_booster")) {
+                while ((r2 = sc_member(s, &f2, &key, &klen)) == 1) {
+                    if (sc_is(key, klen, "name")) {
+                        if (!sc_setting(s, x->booster, sizeof x->booster, &x->have_booster, what))
+                            return 0;
+                        continue;
+                    }
+                    if (!sc_is(key, klen, "model")) {
+                        if (!sc_skip(s, 3))
+                            return 0;
+                        continue;
+                    }
+                    int f3 = 1, r3;
+                    while ((r3 = sc_member(s, &f3, &key, &klen)) == 1) {
+                        if (!sc_is(key, klen, "trees")) {
+                            if (!sc_skip(s, 4))
+                                return 0;
+                            continue;
+                        }
+                        if (x->have_trees++) {
+                            *what = "trees given twice";
+                            return 0;
+                        }
+                        if (!sc_char(s, '['))
+                            return 0;
+                        if (!sc_char(s, ']')) {
+                            do
+                                if (!sc_tree(s, x, what))
+                                    return 0;
+                            while (sc_char(s, ','));
+                            if (!sc_char(s, ']'))
+                                return 0;
+                        }
+                    }
+                    if (r3 < 0)
+                        return 0;
+                }
+            } else {
+                if (!sc_skip(s, 2))
+                    return 0;
+                continue;
+            }
+            if (r2 < 0)
+                return 0;
+        }
+        if (r1 < 0)
+            return 0;
+    }
+    if (r0 < 0)
+        return 0;
+    sc_ws(s);
+    return s->p == s->end; /* nothing after the value */
+}
+
+/* A setting written as a number in a string ("5E-1"), as XGBoost writes them. */
+static int setting_number(const char *str, int have, double *out)
+{
+    if (!have || !str[0])
+        return 0;
+    char *end;
+    *out = strtod(str, &end);
+    return *end == '\0' && isfinite(*out);
 }
 
 /* Depth of node k below it and cover-weighted mean of its leaves; checks
@@ -985,38 +1404,47 @@ static rfm_status build_flat(boost_model *m, char *err, size_t errlen);
 static rfm_status build_cells(boost_model *m, char *err, size_t errlen);
 static rfm_status order_trees(boost_model *m, char *err, size_t errlen);
 
-static rfm_status parse_trees(boost_model *m, const json_t *root, size_t d, const char *where,
-                              char *err, size_t errlen)
+/* XGBoost's JSON model text into m's trees (then their order and the
+ * serving tables); d, when not 0, the features the model must have. */
+static rfm_status parse_xgb(boost_model *m, const char *text, size_t len, size_t d,
+                            const char *where, char *err, size_t errlen)
 {
-    const json_t *lr = json_object_get(root, "learner");
-    const json_t *lmp = json_object_get(lr, "learner_model_param");
-    const char *obj = json_string_value(json_object_get(json_object_get(lr, "objective"), "name"));
-    const char *gb =
-        json_string_value(json_object_get(json_object_get(lr, "gradient_booster"), "name"));
-    double base_score, nf;
-    if (!obj || strcmp(obj, "binary:logistic") != 0)
-        return bad(err, errlen, where, "learner.objective.name must be \"binary:logistic\"");
-    if (!gb || strcmp(gb, "gbtree") != 0)
-        return bad(err, errlen, where, "learner.gradient_booster.name must be \"gbtree\"");
-    if (!str_number(json_object_get(lmp, "base_score"), &base_score) || !(base_score > 0.0) ||
-        !(base_score < 1.0))
-        return bad(err, errlen, where, "learner_model_param.base_score must be in (0, 1)");
-    if (!str_number(json_object_get(lmp, "num_feature"), &nf) || nf < 1 ||
-        nf > BOOST_MAX_FEATURES || nf != floor(nf) || (d && (size_t)nf != d))
-        return bad(err, errlen, where, "learner_model_param.num_feature does not match the model");
+    xgb_text x;
+    memset(&x, 0, sizeof x);
+    scan s = {text, text + len};
+    const char *what = NULL;
+    char msg[160];
+    rfm_status st = RFM_OK;
+    double base_score = 0.5, nf = 0;
+    if (!sc_model(&s, &x, &what)) {
+        if (what && x.in_tree && strncmp(what, "out of", 6) != 0)
+            snprintf(msg, sizeof msg, "trees[%zu]: %s", x.ntrees, what);
+        else
+            snprintf(msg, sizeof msg, "%s", what ? what : "");
+        st = what && strncmp(what, "out of", 6) == 0
+                 ? rfm_fail(err, errlen, RFM_ENOMEM, "%s: out of memory for the model text", where)
+             : what ? bad(err, errlen, where, msg)
+                    : rfm_fail(err, errlen, RFM_EFORMAT, "%s: not JSON (byte %zu)", where,
+                               (size_t)(s.p - text));
+    } else if (strcmp(x.objective, "binary:logistic") != 0)
+        st = bad(err, errlen, where, "learner.objective.name must be \"binary:logistic\"");
+    else if (strcmp(x.booster, "gbtree") != 0)
+        st = bad(err, errlen, where, "learner.gradient_booster.name must be \"gbtree\"");
+    else if (!setting_number(x.base_score, x.have_base_score, &base_score) || !(base_score > 0.0) ||
+             !(base_score < 1.0))
+        st = bad(err, errlen, where, "learner_model_param.base_score must be in (0, 1)");
+    else if (!setting_number(x.num_feature, x.have_num_feature, &nf) || nf < 1 ||
+             nf > BOOST_MAX_FEATURES || nf != floor(nf) || (d && (size_t)nf != d))
+        st = bad(err, errlen, where, "learner_model_param.num_feature does not match the model");
+    else if (x.ntrees < 1)
+        st = bad(err, errlen, where, "gradient_booster.model.trees must be a non-empty array");
+    if (st != RFM_OK) {
+        xgb_text_free(&x);
+        return st;
+    }
     m->d = (size_t)nf;
     m->base_margin = log(base_score / (1.0 - base_score));
-    const json_t *trees =
-        json_object_get(json_object_get(json_object_get(lr, "gradient_booster"), "model"), "trees");
-    if (!json_is_array(trees) || json_array_size(trees) < 1)
-        return bad(err, errlen, where, "gradient_booster.model.trees must be a non-empty array");
-    size_t nt = json_array_size(trees), total = 0;
-    for (size_t t = 0; t < nt; t++) {
-        size_t nn = json_array_size(json_object_get(json_array_get(trees, t), "left_children"));
-        if (nn < 1 || nn > ((size_t)2 << BOOST_MAX_DEPTH))
-            return bad(err, errlen, where, "a tree has no nodes or too many");
-        total += nn;
-    }
+    size_t nt = x.ntrees, total = x.nodes;
     m->ntrees = nt;
     m->nnodes = total;
     m->trees = calloc(nt, sizeof *m->trees);
@@ -1031,51 +1459,41 @@ static rfm_status parse_trees(boost_model *m, const json_t *root, size_t d, cons
     if (!m->trees || !m->left || !m->right || !m->feat || !m->thr || !m->dleft || !m->value ||
         !m->cover || !seen) {
         free(seen);
+        xgb_text_free(&x);
         return rfm_fail(err, errlen, RFM_ENOMEM, "boost: out of memory for %zu nodes", total);
     }
-    char what[160];
     size_t first = 0;
     m->base_value = m->base_margin;
     m->max_depth = 0;
-    for (size_t t = 0; t < nt; t++) {
-        const json_t *tr = json_array_get(trees, t);
-        const json_t *L = json_object_get(tr, "left_children"),
-                     *R = json_object_get(tr, "right_children"),
-                     *F = json_object_get(tr, "split_indices"),
-                     *C = json_object_get(tr, "split_conditions"),
-                     *DL = json_object_get(tr, "default_left"),
-                     *H = json_object_get(tr, "sum_hessian");
-        size_t nn = json_array_size(L);
-        if (json_array_size(R) != nn || json_array_size(F) != nn || json_array_size(C) != nn ||
-            json_array_size(DL) != nn || json_array_size(H) != nn) {
-            snprintf(what, sizeof what, "trees[%zu]: node arrays of different lengths", t);
-            free(seen);
-            return bad(err, errlen, where, what);
-        }
+    for (size_t t = 0; t < nt && st == RFM_OK; t++) {
+        size_t nn = x.tree_nodes[t];
         for (size_t k = 0; k < nn; k++) {
-            long long l, r, f, dl;
-            const json_t *c = json_array_get(C, k), *h = json_array_get(H, k);
             size_t n = first + k;
-            if (!int_at(L, k, &l) || !int_at(R, k, &r) || !int_at(F, k, &f) ||
-                !int_at(DL, k, &dl) || !json_is_number(c) || !json_is_number(h) ||
-                !isfinite(json_number_value(c)) || !(json_number_value(h) >= 0.0) ||
-                (l < 0) != (r < 0) ||
+            const double *v = &x.v[n * NARR];
+            const long long *iv = &x.iv[n * NARR];
+            const unsigned char *in = &x.isint[n * NARR];
+            long long l = iv[A_LEFT], r = iv[A_RIGHT], f = iv[A_FEAT];
+            double c = v[A_COND], h = v[A_HESS];
+            if (!in[A_LEFT] || !in[A_RIGHT] || !in[A_FEAT] || !in[A_DLEFT] || !isfinite(c) ||
+                !(h >= 0.0) || (l < 0) != (r < 0) ||
                 (l >= 0 && (l >= (long long)nn || r >= (long long)nn || l == 0 || r == 0)) ||
                 (l >= 0 && (f < 0 || f >= (long long)m->d))) {
-                snprintf(what, sizeof what, "trees[%zu] node %zu is not a valid node", t, k);
-                free(seen);
-                return bad(err, errlen, where, what);
+                snprintf(msg, sizeof msg, "trees[%zu] node %zu is not a valid node", t, k);
+                st = bad(err, errlen, where, msg);
+                break;
             }
             m->left[n] = l < 0 ? -1 : (int32_t)l;
             m->right[n] = r < 0 ? -1 : (int32_t)r;
             m->feat[n] = l < 0 ? 0 : (int32_t)f;
             /* XGBoost's values are floats printed in full: (float) recovers them. */
-            float cv = (float)json_number_value(c);
+            float cv = (float)c;
             m->thr[n] = l < 0 ? 0.0f : cv;
             m->value[n] = l < 0 ? (double)cv : 0.0;
-            m->dleft[n] = dl != 0;
-            m->cover[n] = json_number_value(h);
+            m->dleft[n] = iv[A_DLEFT] != 0;
+            m->cover[n] = h;
         }
+        if (st != RFM_OK)
+            break;
         memset(seen, 0, nn);
         double mean;
         int depth = walk_tree(m, first, 0, 0, &mean, seen);
@@ -1083,19 +1501,18 @@ static rfm_status parse_trees(boost_model *m, const json_t *root, size_t d, cons
         for (size_t k = 0; k < nn; k++)
             reached += seen[k];
         if (depth < 0 || reached != nn) {
-            snprintf(what, sizeof what,
+            snprintf(msg, sizeof msg,
                      "trees[%zu] is not a binary tree of depth <= %d reaching every node", t,
                      BOOST_MAX_DEPTH);
-            free(seen);
-            return bad(err, errlen, where, what);
+            st = bad(err, errlen, where, msg);
+            break;
         }
-        for (size_t k = 0; k < nn; k++)
+        for (size_t k = 0; k < nn && st == RFM_OK; k++)
             if (m->left[first + k] >= 0 && !(m->cover[first + (size_t)m->left[first + k]] +
                                                  m->cover[first + (size_t)m->right[first + k]] >
                                              0.0)) {
-                snprintf(what, sizeof what, "trees[%zu] node %zu: children with no cover", t, k);
-                free(seen);
-                return bad(err, errlen, where, what);
+                snprintf(msg, sizeof msg, "trees[%zu] node %zu: children with no cover", t, k);
+                st = bad(err, errlen, where, msg);
             }
         m->trees[t] = (tree_span){.first = first, .nnodes = nn, .depth = depth, .mean = mean};
         if (depth > m->max_depth)
@@ -1103,7 +1520,10 @@ static rfm_status parse_trees(boost_model *m, const json_t *root, size_t d, cons
         first += nn;
     }
     free(seen);
-    rfm_status st = order_trees(m, err, errlen);
+    xgb_text_free(&x);
+    if (st != RFM_OK)
+        return st;
+    st = order_trees(m, err, errlen);
     for (size_t t = 0; t < nt; t++) /* in the model's order, as every sum */
         m->base_value += m->trees[t].mean;
     st = st == RFM_OK && m->max_depth <= FAST_DEPTH ? build_fast(m, err, errlen) : st;
@@ -1479,14 +1899,7 @@ static rfm_status dump_and_parse(boost_model *m, char *err, size_t errlen)
     memcpy(m->xgb_json, buf, (size_t)len);
     m->xgb_json[len] = '\0';
     m->xgb_len = (size_t)len;
-    json_error_t je;
-    json_t *root = json_loadb(m->xgb_json, m->xgb_len, 0, &je);
-    if (!root)
-        return rfm_fail(err, errlen, RFM_ELIBRARY, "boost: XGBoost's model is not JSON: %s",
-                        je.text);
-    rfm_status st = parse_trees(m, root, m->d, "boost", err, errlen);
-    json_decref(root);
-    return st;
+    return parse_xgb(m, m->xgb_json, m->xgb_len, m->d, "boost", err, errlen);
 }
 
 /* ---- fit ------------------------------------------------------------------ */
@@ -1705,16 +2118,8 @@ rfm_status boost_from_json(const json_t *j, size_t d, uint32_t vary, const char 
         goto fail;
     }
     memcpy(m->xgb_json, json_string_value(tx), m->xgb_len + 1);
-    json_error_t je;
-    json_t *root = json_loadb(m->xgb_json, m->xgb_len, 0, &je);
-    if (!root) {
-        st = rfm_fail(err, errlen, RFM_EFORMAT, "%s.xgboost_json: not JSON: %s (line %d)", where,
-                      je.text, je.line);
-        goto fail;
-    }
     snprintf(w2, sizeof w2, "%s.xgboost_json", where);
-    st = parse_trees(m, root, d, w2, err, errlen);
-    json_decref(root);
+    st = parse_xgb(m, m->xgb_json, m->xgb_len, d, w2, err, errlen);
     if (st != RFM_OK)
         goto fail;
     *out = m;

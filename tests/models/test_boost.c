@@ -545,6 +545,122 @@ static void test_round_trip(void **state)
     boost_free(m), boost_free(m2);
 }
 
+/* The model text's own reader against a JSON library (jansson): a text
+ * jansson refuses is refused (RFM_EFORMAT), never a crash, whatever byte
+ * is changed or wherever the text is cut; a text both read gives the trees
+ * jansson's reading gives (ref_trees). The text of a small fit, cut at 400
+ * places, 2,000 single bytes replaced by JSON's structural and number
+ * characters, and the members XGBoost writes given twice. */
+static boost_model *load_text(const char *text, rfm_status *st, char *err, size_t errlen)
+{
+    json_t *j =
+        json_pack("{s:s, s:i, s:{s:i, s:i, s:f, s:f, s:f, s:f, s:I, s:i}, s:s}", "format",
+                  BOOST_FORMAT, "version", BOOST_VERSION, "params", "rounds", 12, "max_depth", 3,
+                  "eta", 0.3, "lambda", 1.0, "min_child_weight", 1.0, "subsample", 1.0, "seed",
+                  (json_int_t)1, "nthread", 1, "xgboost_json", text);
+    assert_non_null(j);
+    boost_model *m = NULL;
+    *st = boost_from_json(j, 0, 0, "t", &m, err, errlen);
+    json_decref(j);
+    return m;
+}
+
+static void test_model_text_reader(void **state)
+{
+    (void)state;
+    double *x;
+    int *y;
+    size_t n = 300;
+    x = simulated(17, n, &y);
+    boost_model *m = fit_vary(x, y, n, 12, 3, -1, 0);
+    json_t *j;
+    char err[RFM_ERRLEN];
+    assert_int_equal(boost_to_json(m, &j, err, sizeof err), RFM_OK);
+    const char *orig = json_string_value(json_object_get(j, "xgboost_json"));
+    size_t len = strlen(orig);
+    char *t = malloc(len + 1);
+    rfm_rng g;
+    rfm_rng_seed(&g, 3);
+    static const char repl[] = "{}[],:\"0123456789eE.-+ tfnu\\";
+    long refused = 0, both = 0;
+    for (int trial = 0; trial < 2400; trial++) {
+        memcpy(t, orig, len + 1);
+        size_t at = rfm_rng_below(&g, len);
+        if (trial < 400)
+            t[at] = '\0'; /* cut */
+        else
+            t[at] = repl[rfm_rng_below(&g, sizeof repl - 1)];
+        rfm_status st;
+        boost_model *b = load_text(t, &st, err, sizeof err);
+        json_t *ref = json_loads(t, 0, NULL);
+        if (!ref) {
+            if (st != RFM_EFORMAT || b)
+                fail_msg("trial %d: a text jansson refuses was taken (status %d): at %zu '%c': %.40s", trial, st, at, t[at], t + (at > 20 ? at - 20 : 0));
+            refused++;
+        } else if (st == RFM_OK) {
+            both++;
+            assert_int_equal(boost_ntrees(b), boost_ntrees(m));
+        } else if (st != RFM_EFORMAT) {
+            fail_msg("trial %d: status %d: %s", trial, st, err);
+        }
+        json_decref(ref);
+        boost_free(b);
+    }
+    /* The unchanged text: the same trees as a JSON library reads. */
+    rfm_status st;
+    boost_model *b = load_text(orig, &st, err, sizeof err);
+    assert_int_equal(st, RFM_OK);
+    size_t nt;
+    ref_tree *rt = ref_trees(m, &nt);
+    assert_int_equal(nt, boost_ntrees(b));
+    json_t *root = json_loads(orig, 0, NULL);
+    double bs = strtod(json_string_value(json_object_get(
+                           json_object_get(json_object_get(root, "learner"), "learner_model_param"),
+                           "base_score")),
+                       NULL);
+    json_decref(root);
+    for (size_t i = 0; i < n; i++) {
+        double walk = boost_margin_walk(b, x + i * D), want = log(bs / (1 - bs));
+        for (size_t k = 0; k < nt; k++) {
+            size_t node = 0;
+            while (rt[k].left[node] >= 0) {
+                double v = x[i * D + rt[k].feat[node]];
+                int left = isnan(v) ? (int)rt[k].dleft[node] : (float)v < (float)rt[k].thr[node];
+                node = (size_t)(left ? rt[k].left[node] : rt[k].right[node]);
+            }
+            want += rt[k].value[node];
+        }
+        assert_true(fabs(walk - want) <= 1e-9 * (1 + fabs(want)));
+    }
+    ref_free(rt, nt);
+    boost_free(b);
+    /* A member given twice: refused, saying so. */
+    const char *dups[] = {"\"learner\":", "\"trees\":", "\"left_children\":"};
+    for (int k = 0; k < 3; k++) {
+        const char *p = strstr(orig, dups[k]);
+        assert_non_null(p);
+        /* insert a copy of the member's key and a value before the first */
+        char *d2 = malloc(len + 64);
+        size_t off = (size_t)(p - orig);
+        snprintf(d2, len + 64, "%.*s%s%s,%s", (int)off, orig, dups[k],
+                 k == 2   ? "[1]"
+                 : k == 1 ? "[]"
+                          : "{}",
+                 p);
+        b = load_text(d2, &st, err, sizeof err);
+        assert_int_equal(st, RFM_EFORMAT);
+        assert_null(b);
+        printf("    %.*s twice: %s\n", (int)strlen(dups[k]) - 1, dups[k], err);
+        free(d2);
+    }
+    printf("    %ld changed texts refused as jansson refuses them, %ld read by both\n", refused,
+           both);
+    free(t);
+    json_decref(j);
+    boost_free(m);
+    free(x), free(y);
+}
+
 /* Same seed, same data: the same trees (the fit is deterministic with two
  * threads too), and a one-class label or a bad option is refused. */
 static void test_deterministic_and_refusals(void **state)
@@ -648,6 +764,7 @@ int main(void)
         cmocka_unit_test(test_cells_equal_leaf_rows),
         cmocka_unit_test(test_margin_along),
         cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_model_text_reader),
         cmocka_unit_test(test_deterministic_and_refusals),
         cmocka_unit_test(test_recovers_nonlinear_signal),
     };
