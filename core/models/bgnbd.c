@@ -376,6 +376,62 @@ static void hyp2f1_series_many(double A, double B, double C, const double *z, si
     }
 }
 
+/* hyp2f1_series_many, and beside each sum the sums of the terms'
+ * derivatives in A, B, C and z: out[j] the same bits as
+ * hyp2f1_series_many's (the same operations on the sum, stopped at the
+ * same term), d[0..3][j] its partial derivatives. A coefficient's
+ * derivatives by the product rule over its factors q_k = (A+k)(B+k) /
+ * ((C+k)(k+1)): d q_k / dA = (B+k) / ((C+k)(k+1)), d q_k / dB = (A+k) /
+ * ((C+k)(k+1)), d q_k / dC = -q_k / (C+k); d/dz of c z^(k+1) is (k+1) c
+ * z^k. The derivative sums stop with the value's: their tails are of the
+ * order of the value's times the number of terms (far below what an
+ * interval needs). */
+static void hyp2f1_series_many_d(double A, double B, double C, const double *z, size_t n,
+                                 double *out, double *d[4], unsigned char *ok)
+{
+    enum { CHUNK = 32 };
+    for (size_t j0 = 0; j0 < n; j0 += CHUNK) {
+        size_t m = n - j0 < CHUNK ? n - j0 : CHUNK;
+        double pw[CHUNK], sum[CHUNK], az[CHUNK], live[CHUNK];
+        double sa[CHUNK], sb[CHUNK], sc[CHUNK], sz[CHUNK];
+        for (size_t j = 0; j < m; j++) {
+            pw[j] = sum[j] = live[j] = 1, az[j] = fabs(z[j0 + j]);
+            sa[j] = sb[j] = sc[j] = sz[j] = 0;
+        }
+        double c = 1, ca = 0, cb = 0, cc = 0, left = (double)m;
+        for (int k = 0; k < SERIES_TERMS && left > 0; k++) {
+            double den = (C + k) * (k + 1), q = (A + k) * (B + k) / den;
+            double na = ca * q + c * ((B + k) / den), nb = cb * q + c * ((A + k) / den),
+                   nc = cc * q - c * (q / (C + k));
+            c *= (A + k) * (B + k) / ((C + k) * (k + 1)); /* as hyp2f1_series_many */
+            ca = na, cb = nb, cc = nc;
+            double k1 = k + 1,
+                   qmax = fmax(fabs((A + k1) / (C + k1)), 1) * fmax(fabs((B + k1) / (k1 + 1)), 1);
+            left = 0;
+            for (size_t j = 0; j < m; j++) {
+                double before = pw[j]; /* z^k */
+                pw[j] *= z[j0 + j];
+                double term = c * pw[j], s = sum[j] + term, rho = qmax * az[j];
+                int more = !(rho < 1 && fabs(term) <= 0x1p-56 * (1 - rho) * fabs(s));
+                if (live[j] > 0) {
+                    sum[j] = s;
+                    sa[j] += ca * pw[j], sb[j] += cb * pw[j], sc[j] += cc * pw[j];
+                    sz[j] += k1 * c * before;
+                }
+                live[j] = more ? live[j] : 0;
+                left += live[j];
+            }
+        }
+        for (size_t j = 0; j < m; j++) {
+            out[j0 + j] = sum[j];
+            d[0][j0 + j] = sa[j], d[1][j0 + j] = sb[j], d[2][j0 + j] = sc[j];
+            d[3][j0 + j] = sz[j];
+            ok[j0 + j] =
+                !(live[j] > 0) && isfinite(sum[j]) && isfinite(sa[j] + sb[j] + sc[j] + sz[j]);
+        }
+    }
+}
+
 /* (1-z)^(r+x) 2F1(r+x, b+x; a+b+x-1; z) with z = t/(alpha+T+t), computed in
  * the form that neither overflows nor converges slowly, for each t[j] into
  * h[j]. The 2F1 of both forms by hyp2f1_series_many
@@ -431,6 +487,76 @@ void bgnbd_h_many(const bgnbd_params *p, const double *t, size_t n, double x, do
         for (size_t i = 0; i < m; i++)
             h[at[f][i]] = f ? exp((p->a - 1) * log1p(-arg[f][i])) * val[f][i] : val[f][i];
     }
+}
+
+void bgnbd_h_many_d(const bgnbd_params *p, const double *t, size_t n, double x, double T, double *h,
+                    double *dh, unsigned char *have)
+{
+    enum { MAXN = 256 };
+    if (n > MAXN) {
+        bgnbd_h_many_d(p, t, MAXN, x, T, h, dh, have);
+        /* the rest: the four derivative rows of n points, MAXN on */
+        double *rest = malloc(4 * (n - MAXN) * sizeof *rest);
+        if (!rest) {
+            bgnbd_h_many(p, t + MAXN, n - MAXN, x, T, h + MAXN);
+            memset(have + MAXN, 0, n - MAXN);
+            return;
+        }
+        bgnbd_h_many_d(p, t + MAXN, n - MAXN, x, T, h + MAXN, rest, have + MAXN);
+        for (int k = 0; k < 4; k++)
+            memcpy(dh + (size_t)k * n + MAXN, rest + (size_t)k * (n - MAXN),
+                   (n - MAXN) * sizeof *rest);
+        free(rest);
+        return;
+    }
+    double A = p->r + x, C = p->a + p->b + x - 1, Ae = p->a + p->b - 1 - p->r;
+    memset(have, 0, n);
+    unsigned char valued[MAXN] = {0};
+    for (int f = 0; f < 2 && C > 0; f++) {
+        double pa = f ? Ae : A;
+        if (!isfinite(pa + C))
+            continue;
+        double zs[MAXN], sv[MAXN], dd[4][MAXN];
+        double *d[4] = {dd[0], dd[1], dd[2], dd[3]};
+        size_t idx[MAXN], m = 0;
+        unsigned char ok[MAXN];
+        for (size_t j = 0; j < n; j++) {
+            double w = -t[j] / (p->alpha + T);
+            int form = !(w > -0.5);
+            double a = form ? t[j] / (p->alpha + T + t[j]) : w;
+            if (form == f && fabs(a) <= 0.9)
+                idx[m] = j, zs[m++] = a;
+        }
+        hyp2f1_series_many_d(pa, p->a - 1, C, zs, m, sv, d, ok);
+        for (size_t q = 0; q < m; q++) {
+            size_t j = idx[q];
+            if (!ok[q])
+                continue;
+            /* the value as bgnbd_h_many computes it from the same sum */
+            h[j] = f ? exp((p->a - 1) * log1p(-zs[q])) * sv[q] : sv[q];
+            valued[j] = 1;
+            double FA = d[0][q], FB = d[1][q], FC = d[2][q], Fz = d[3][q], z = zs[q];
+            double *o = dh + j; /* rows of n: d/d log r, log alpha, log a, log b */
+            if (!f) {           /* h = F(r+x, a-1; C; w), w = -t / (alpha + T) */
+                double at = p->alpha + T;
+                o[0] = p->r * FA;
+                o[n] = p->alpha * Fz * t[j] / (at * at);
+                o[2 * n] = p->a * (FB + FC);
+                o[3 * n] = p->b * FC;
+            } else { /* h = (1-z)^(a-1) F(a+b-1-r, a-1; C; z), z = t / (alpha + T + t) */
+                double l1z = log1p(-z), E = exp((p->a - 1) * l1z), G = sv[q];
+                double att = p->alpha + T + t[j];
+                o[0] = -p->r * E * FA;
+                o[n] = p->alpha * E * (Fz - (p->a - 1) / (1 - z) * G) * (-t[j] / (att * att));
+                o[2 * n] = p->a * (l1z * E * G + E * (FA + FB + FC));
+                o[3 * n] = p->b * E * (FA + FC);
+            }
+            have[j] = isfinite(o[0] + o[n] + o[2 * n] + o[3 * n]);
+        }
+    }
+    for (size_t j = 0; j < n; j++) /* the rest as bgnbd_h_many takes them, one by one */
+        if (!valued[j])
+            bgnbd_h_many(p, &t[j], 1, x, T, &h[j]);
 }
 
 double bgnbd_h(const bgnbd_params *p, double t, double x, double T)

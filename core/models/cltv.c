@@ -15,15 +15,18 @@
 #include "sha256.h"
 
 /* The interval's delta method values the customer under the fitted
- * parameters and under seven sets with one log-parameter moved by DELTA_H
- * (the others read back through exp(log()), as the plain version computes
- * them). Their BG/NBD parts are six distinct sets: the fit's, one per moved
- * BG/NBD parameter, and the read-back one the three Gamma-Gamma moves
- * share. Derived once when the model is made (derive). */
+ * parameters and, for central differences, under fourteen sets with one
+ * log-parameter moved by +DELTA_H or -DELTA_H (the others read back
+ * through exp(log()), as the plain version computes them). Their BG/NBD
+ * parts are ten distinct sets: the fit's, two per moved BG/NBD parameter,
+ * and the read-back one the six Gamma-Gamma moves share. Derived once when
+ * the model is made (derive). */
 #define DELTA_H 1e-5
-enum { NSETS = 6, NVALS = 8 };
-/* The BG/NBD set of value j (0: the point value, 1 + k: parameter k moved). */
-static const int SET_OF[NVALS] = {0, 1, 2, 3, 4, 5, 5, 5};
+enum { NSETS = 10, NVALS = 15 };
+/* The BG/NBD set of value j (0: the point value; 1 + k: parameter k moved
+ * up, 8 + k: down). */
+static const int SET_OF[NVALS] = {0, 1, 2, 3, 4, 9, 9, 9, 5, 6, 7, 8, 9, 9, 9};
+#define READ_BACK (NSETS - 1)
 
 struct cltv_model {
     bgnbd_fit_result bg;
@@ -39,13 +42,15 @@ static void derive(cltv_model *c)
     double u[7] = {log(b->r), log(b->alpha), log(b->a), log(b->b), log(g->p), log(g->q), log(g->v)};
     c->bset[0] = *b;
     c->gval[0] = *g;
-    for (int k = 0; k < 7; k++) {
-        double uu[7];
-        memcpy(uu, u, sizeof uu);
-        uu[k] += DELTA_H;
-        c->bset[SET_OF[1 + k]] = (bgnbd_params){exp(uu[0]), exp(uu[1]), exp(uu[2]), exp(uu[3])};
-        c->gval[1 + k] = (gg_params){exp(uu[4]), exp(uu[5]), exp(uu[6])};
-    }
+    for (int side = 0; side < 2; side++)
+        for (int k = 0; k < 7; k++) {
+            double uu[7];
+            memcpy(uu, u, sizeof uu);
+            uu[k] += side ? -DELTA_H : DELTA_H;
+            int j = 1 + 7 * side + k;
+            c->bset[SET_OF[j]] = (bgnbd_params){exp(uu[0]), exp(uu[1]), exp(uu[2]), exp(uu[3])};
+            c->gval[j] = (gg_params){exp(uu[4]), exp(uu[5]), exp(uu[6])};
+        }
 }
 
 void cltv_default_options(cltv_options *o)
@@ -111,20 +116,46 @@ static void discounts(double H, double d, int nper, double *disc)
         disc[k - 1] = pow(1 + d, fmin(30.0 * k, H) / 30);
 }
 
-/* The h terms of the six parameter sets at each period's end, h[s * nper + k]. */
-/* The terms of the first nsets parameter sets (NSETS for the interval; 1,
- * the fit's own, for the point figures). */
+/* The h terms of the first nsets parameter sets at each period's end,
+ * h[s * nper + k] (NSETS for the interval; 1, the fit's own, for the point
+ * figures). The fit's set in one pass of the series with its derivatives
+ * in the four log-parameters (bgnbd_h_many_d); each moved set's terms then
+ * by the first-order step h +/- DELTA_H dh, whose errors (DELTA_H^2 h'' / 2,
+ * the same on both sides) cancel in the central differences; where a term
+ * had no derivative (the 2F1 not from its series), at the moved
+ * parameters. The read-back set is the fit's, bit for bit, when its
+ * parameters are. */
 static void h_terms(const cltv_model *c, double x, double T, double H, int nper, int nsets,
                     double *h)
 {
     enum { CHUNK = 64 };
-    double t[CHUNK];
+    double t[CHUNK], dh[4 * CHUNK];
+    unsigned char have[CHUNK];
+    const int same_read_back = memcmp(&c->bset[READ_BACK], &c->bset[0], sizeof c->bset[0]) == 0;
     for (int k0 = 0; k0 < nper; k0 += CHUNK) {
         int m = nper - k0 < CHUNK ? nper - k0 : CHUNK;
         for (int k = 0; k < m; k++)
             t[k] = fmin(30.0 * (k0 + k + 1), H);
-        for (int s = 0; s < nsets; s++)
-            bgnbd_h_many(&c->bset[s], t, (size_t)m, x, T, h + s * nper + k0);
+        if (nsets < NSETS) {
+            for (int s = 0; s < nsets; s++)
+                bgnbd_h_many(&c->bset[s], t, (size_t)m, x, T, h + s * nper + k0);
+            continue;
+        }
+        double *h0 = h + k0;
+        bgnbd_h_many_d(&c->bset[0], t, (size_t)m, x, T, h0, dh, have);
+        for (int s = 1; s < READ_BACK; s++) { /* 1-4 up, 5-8 down */
+            double *hs = h + s * nper + k0, step = s <= 4 ? DELTA_H : -DELTA_H;
+            const double *d = dh + ((s - 1) % 4) * m;
+            for (int k = 0; k < m; k++)
+                if (have[k])
+                    hs[k] = h0[k] + step * d[k];
+                else
+                    bgnbd_h_many(&c->bset[s], &t[k], 1, x, T, &hs[k]);
+        }
+        if (same_read_back)
+            memcpy(h + READ_BACK * nper + k0, h0, (size_t)m * sizeof *h0);
+        else
+            bgnbd_h_many(&c->bset[READ_BACK], t, (size_t)m, x, T, h + READ_BACK * nper + k0);
     }
 }
 
@@ -191,13 +222,16 @@ static void predict_from(const cltv_model *c, const double *h, const double *dis
     if (!(v > 0))
         return;
     /* Delta method on log v over u = (log r, log alpha, log a, log b,
-     * log p, log q, log v): forward differences, block-diagonal covariance. */
-    double grad[7], lv = log(v);
+     * log p, log q, log v): central differences, block-diagonal covariance. */
+    double grad[7];
     for (int k = 0; k < 7; k++) {
-        int s = SET_OF[1 + k];
-        double vk = value_from(&c->bset[s], &c->gval[1 + k], h + (size_t)s * (size_t)nper, disc,
-                               nper, x, m, alive[s]);
-        grad[k] = vk > 0 ? (log(vk) - lv) / DELTA_H : 0;
+        double vs[2];
+        for (int side = 0; side < 2; side++) {
+            int j = 1 + 7 * side + k, s = SET_OF[j];
+            vs[side] = value_from(&c->bset[s], &c->gval[j], h + (size_t)s * (size_t)nper, disc,
+                                  nper, x, m, alive[s]);
+        }
+        grad[k] = vs[0] > 0 && vs[1] > 0 ? (log(vs[0]) - log(vs[1])) / (2 * DELTA_H) : 0;
     }
     set_interval(c, grad, v, out);
 }
@@ -342,7 +376,7 @@ rfm_status cltv_predict_cached(const cltv_model *c, cltv_cache *k, double x, dou
         return RFM_OK;
     }
     /* Uncached: the terms on the stack, for the longest horizon (36,500
-     * days, 1,217 periods: 68 KiB), so a prediction never allocates. */
+     * days, 1,217 periods: 107 KiB), so a prediction never allocates. */
     enum { MAX_PERIODS = 1217 };
     double h[(NSETS + 1) * MAX_PERIODS];
     int nper = periods(H);
@@ -375,15 +409,18 @@ rfm_status cltv_predict_plain(const cltv_model *c, double x, double t_x, double 
     if (!(v > 0))
         return RFM_OK;
     double u[7] = {log(b->r), log(b->alpha), log(b->a), log(b->b), log(g->p), log(g->q), log(g->v)};
-    double grad[7], lv = log(v);
+    double grad[7];
     for (int k = 0; k < 7; k++) {
-        double uu[7];
-        memcpy(uu, u, sizeof uu);
-        uu[k] += DELTA_H;
-        bgnbd_params bb = {exp(uu[0]), exp(uu[1]), exp(uu[2]), exp(uu[3])};
-        gg_params gg = {exp(uu[4]), exp(uu[5]), exp(uu[6])};
-        double vk = cltv_value(&bb, &gg, x, t_x, T, m, H, d);
-        grad[k] = vk > 0 ? (log(vk) - lv) / DELTA_H : 0;
+        double vs[2];
+        for (int side = 0; side < 2; side++) {
+            double uu[7];
+            memcpy(uu, u, sizeof uu);
+            uu[k] += side ? -DELTA_H : DELTA_H;
+            bgnbd_params bb = {exp(uu[0]), exp(uu[1]), exp(uu[2]), exp(uu[3])};
+            gg_params gg = {exp(uu[4]), exp(uu[5]), exp(uu[6])};
+            vs[side] = cltv_value(&bb, &gg, x, t_x, T, m, H, d);
+        }
+        grad[k] = vs[0] > 0 && vs[1] > 0 ? (log(vs[0]) - log(vs[1])) / (2 * DELTA_H) : 0;
     }
     set_interval(c, grad, v, out);
     return RFM_OK;

@@ -11,9 +11,10 @@
  * months and discount_rate = d.
  *
  * The interval carries the parameters' uncertainty by the delta method on
- * log(value): the gradient of log CLV in the seven log-parameters (forward
- * differences) against their estimated covariance, exp(log CLV -/+ 1.96
- * se). Thread safety: a fitted or loaded model is read-only.
+ * log(value): the gradient of log CLV in the seven log-parameters (central
+ * differences, the BG/NBD terms of the moved parameters from the fit's own
+ * and their derivatives) against their estimated covariance, exp(log CLV
+ * -/+ 1.96 se). Thread safety: a fitted or loaded model is read-only.
  */
 #ifndef RFM_CLTV_H
 #define RFM_CLTV_H
@@ -69,12 +70,11 @@ rfm_status cltv_predict(const cltv_model *c, double x, double t_x, double T, dou
                         size_t errlen);
 
 /* Bulk scoring (rfm-score, exports). A prediction costs one BG/NBD term,
- * a 2F1, per 30-day period of the horizon and per parameter set of the
- * interval (six), and that term depends on (x, T) alone - not on t_x,
- * the spend or the customer. A cache keeps the terms by (x, T) for one
- * model, horizon and discount rate, so customers with the same repeat
- * purchases and age cost one computation: a million customers of a few
- * years' history have a few thousand (x, T). cltv_predict_cached with a
+ * a 2F1, per 30-day period of the horizon (with its four derivatives for
+ * the interval, about twice the work of the value alone), and that term depends on (x, T) alone -
+ * not on t_x, the spend or the customer. A cache keeps the terms by (x, T) for one model, horizon
+ * and discount rate, so customers with the same repeat purchases and age cost one computation: a
+ * million customers of a few years' history have a few thousand (x, T). cltv_predict_cached with a
  * cache gives exactly (bit for bit) what cltv_predict gives: the same
  * function computes both, the terms kept or not.
  *

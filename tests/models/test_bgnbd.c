@@ -90,6 +90,58 @@ static void test_hessian_vs_finite_differences(void **state)
     assert_true(same);
 }
 
+/* bgnbd_h_many_d: the values bgnbd_h_many's, bit for bit, and the
+ * derivatives in the log-parameters against central differences of
+ * bgnbd_h_many (step 1e-6: truncation and rounding each below 1e-7 here), relative to the
+ * larger of the derivative and the value, over both forms of the 2F1
+ * (ages from a day to two years, up to 30 repeat purchases, a from 0.0025
+ * to 1), thirteen monthly periods each. */
+static bgnbd_params moved(bgnbd_params p, int k, double d)
+{
+    double u[4] = {log(p.r), log(p.alpha), log(p.a), log(p.b)};
+    u[k] += d;
+    return (bgnbd_params){exp(u[0]), exp(u[1]), exp(u[2]), exp(u[3])};
+}
+
+static void test_h_derivatives(void **state)
+{
+    (void)state;
+    rfm_rng g;
+    rfm_rng_seed(&g, 12);
+    double worst = 0;
+    long same = 0, total = 0, with = 0;
+    for (int trial = 0; trial < 1500; trial++) {
+        bgnbd_params p = {exp(-2 + 3 * rfm_rng_uniform(&g)), exp(1 + 4 * rfm_rng_uniform(&g)),
+                          exp(-6 + 6 * rfm_rng_uniform(&g)), exp(-1 + 4 * rfm_rng_uniform(&g))};
+        double x = floor(30 * rfm_rng_uniform(&g) * rfm_rng_uniform(&g));
+        double T = 1 + 700 * rfm_rng_uniform(&g), t[13], h[13], h2[13], dh[4 * 13];
+        unsigned char have[13];
+        for (int k = 0; k < 13; k++)
+            t[k] = fmin(30.0 * (k + 1), 365);
+        bgnbd_h_many(&p, t, 13, x, T, h);
+        bgnbd_h_many_d(&p, t, 13, x, T, h2, dh, have);
+        for (int j = 0; j < 13; j++) {
+            total++;
+            same += memcmp(&h[j], &h2[j], sizeof h[j]) == 0;
+            if (!have[j])
+                continue;
+            with++;
+            for (int k = 0; k < 4; k++) {
+                bgnbd_params up = moved(p, k, 1e-6), down = moved(p, k, -1e-6);
+                double a, b;
+                bgnbd_h_many(&up, &t[j], 1, x, T, &a);
+                bgnbd_h_many(&down, &t[j], 1, x, T, &b);
+                double fd = (a - b) / 2e-6;
+                worst = fmax(worst, fabs(fd - dh[k * 13 + j]) / fmax(fabs(fd), fabs(h[j])));
+            }
+        }
+    }
+    printf("    %ld of %ld values the same bits, %ld with derivatives\n", same, total, with);
+    report_maxdiff("derivatives vs central differences (relative)", worst, 1e-5);
+    assert_int_equal(same, total);
+    assert_true(with > total * 9 / 10);
+}
+
 static void test_compressed_equals_plain(void **state)
 {
     (void)state;
@@ -493,6 +545,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gradient_vs_finite_differences),
         cmocka_unit_test(test_hessian_vs_finite_differences),
+        cmocka_unit_test(test_h_derivatives),
         cmocka_unit_test(test_compressed_equals_plain),
         cmocka_unit_test(test_log_table_equals_direct),
         cmocka_unit_test(test_recovers_simulated_parameters),
