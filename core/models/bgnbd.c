@@ -249,7 +249,15 @@ static double obj(const double *u, double *g, double *h, void *d)
 rfm_status bgnbd_fit(const bgnbd_row *rows, size_t n, double penalizer, bgnbd_fit_result *out,
                      char *err, size_t errlen)
 {
+    return bgnbd_fit_starts(rows, n, penalizer, BGNBD_STARTS, out, err, errlen);
+}
+
+rfm_status bgnbd_fit_starts(const bgnbd_row *rows, size_t n, double penalizer, int nstarts,
+                            bgnbd_fit_result *out, char *err, size_t errlen)
+{
     memset(out, 0, sizeof *out);
+    if (nstarts < 1 || nstarts > BGNBD_STARTS)
+        return rfm_fail(err, errlen, RFM_EINVAL, "BG/NBD: 1 to %d starts", BGNBD_STARTS);
     double W = 0, W1 = 0;
     for (size_t i = 0; i < n; i++) {
         W += rows[i].w;
@@ -264,11 +272,11 @@ rfm_status bgnbd_fit(const bgnbd_row *rows, size_t n, double penalizer, bgnbd_fi
         return rfm_fail(err, errlen, RFM_EINVAL, "penalizer must be >= 0");
     mle_rows fd = {rows, n, penalizer};
     /* Starts: lifetimes' (all ones), and spreads of the rate scale. */
-    const double starts[] = {0,        0,        0,        0,       log(0.5), log(10),
-                             log(0.5), log(2),   log(0.3), log(50), log(1),   log(5),
-                             log(1),   log(100), log(0.2), log(0.5)};
+    const double starts[4 * BGNBD_STARTS] = {
+        0,        0,       0,      0,      log(0.5), log(10),  log(0.5), log(2),
+        log(0.3), log(50), log(1), log(5), log(1),   log(100), log(0.2), log(0.5)};
     mle_result m;
-    rfm_status st = mle_fit(obj, &fd, 4, starts, 4, 1e-6, 500, &m, err, errlen);
+    rfm_status st = mle_fit(obj, &fd, 4, starts, (size_t)nstarts, 1e-6, 500, &m, err, errlen);
     out->p = (bgnbd_params){exp(m.u[0]), exp(m.u[1]), exp(m.u[2]), exp(m.u[3])};
     MLE_SET_FIT_INFO(out, m, penalizer, W, n);
     double ll = 0;

@@ -68,9 +68,16 @@ double bgnbd_loglik(const bgnbd_params *p, double x, double t_x, double T);
 double bgnbd_objective(const double u[4], double grad[4], double *hess, const bgnbd_row *rows,
                        size_t n, double penalizer);
 
-/* Fit; RFM_ENOCONVERGE with advice when the optimiser fails. */
+/* Fit; RFM_ENOCONVERGE with advice when the optimiser fails. From
+ * BGNBD_STARTS starting points: lifetimes' (every parameter 1) and spreads
+ * of the rate scale, keeping the best. */
+#define BGNBD_STARTS 4
 rfm_status bgnbd_fit(const bgnbd_row *rows, size_t n, double penalizer, bgnbd_fit_result *out,
                      char *err, size_t errlen);
+/* The same from the first nstarts of those points (1: lifetimes' start
+ * alone, as lifetimes fits; 1 <= nstarts <= BGNBD_STARTS). */
+rfm_status bgnbd_fit_starts(const bgnbd_row *rows, size_t n, double penalizer, int nstarts,
+                            bgnbd_fit_result *out, char *err, size_t errlen);
 
 /* Probability the customer is still alive at T. */
 double bgnbd_p_alive(const bgnbd_params *p, double x, double t_x, double T);

@@ -190,6 +190,19 @@ static void test_recovers_simulated_parameters(void **state)
         assert_true(f.lo[k] < est[k] && est[k] < f.hi[k]);
     }
     assert_true(f.converged);
+    /* lifetimes' start alone reaches the same optimum here (well inside
+     * the fit's standard errors), and a count of starts out of range is
+     * refused */
+    bgnbd_fit_result f1;
+    if (bgnbd_fit_starts(rows, n, 0, 1, &f1, err, sizeof err) != RFM_OK)
+        fail_msg("%s", err);
+    const double one[4] = {f1.p.r, f1.p.alpha, f1.p.a, f1.p.b};
+    for (int k = 0; k < 4; k++)
+        assert_true(fabs(one[k] - est[k]) < 1e-3 * f.se[k]);
+    assert_true(f1.loglik >= f.loglik - 1e-6 * fabs(f.loglik));
+    assert_int_equal(bgnbd_fit_starts(rows, n, 0, 0, &f1, err, sizeof err), RFM_EINVAL);
+    assert_int_equal(bgnbd_fit_starts(rows, n, 0, BGNBD_STARTS + 1, &f1, err, sizeof err),
+                     RFM_EINVAL);
     free(rows);
 }
 
