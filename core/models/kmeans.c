@@ -349,48 +349,50 @@ static double silhouette_of(const double *sums, const size_t *size, size_t k, si
 
 double kmeans_silhouette_matrix(const float *dist, size_t m, const int *labels, size_t k)
 {
-    /* Four rows at a time: four chains of additions instead of one, each
-     * row's sums still added in column order (the same bits as one row at
-     * a time). */
+    /* The columns by cluster (each cluster's in ascending order: a stable
+     * counting sort), so that a row's sum for a cluster is a run of loads
+     * into a register rather than an addition through memory at the
+     * column's label; four rows at a time, four chains of additions. Each
+     * sum still adds its terms in column order: the same bits as one row
+     * at a time over the columns. */
     enum { R = 4 };
     double *sums = malloc(R * k * sizeof *sums);
-    size_t *size = calloc(k, sizeof *size);
+    size_t *size = calloc(k, sizeof *size), *start = malloc((k + 1) * sizeof *start);
+    size_t *next = malloc(k * sizeof *next), *col = malloc((m ? m : 1) * sizeof *col);
     double total = 0;
-    if (!sums || !size) {
-        free(sums), free(size);
+    if (!sums || !size || !start || !next || !col) {
+        free(sums), free(size), free(start), free(next), free(col);
         return NAN;
     }
     for (size_t i = 0; i < m; i++)
         size[labels[i]]++;
-    size_t i = 0;
-    for (; i + R <= m; i += R) {
-        memset(sums, 0, R * k * sizeof *sums);
-        const float *r0 = dist + i * m, *r1 = r0 + m, *r2 = r1 + m, *r3 = r2 + m;
-        double *s0 = sums, *s1 = s0 + k, *s2 = s1 + k, *s3 = s2 + k;
-        for (size_t j = 0; j < m; j++) {
-            size_t l = (size_t)labels[j];
-            s0[l] += r0[j];
-            s1[l] += r1[j];
-            s2[l] += r2[j];
-            s3[l] += r3[j];
+    start[0] = 0;
+    for (size_t c = 0; c < k; c++)
+        start[c + 1] = start[c] + size[c], next[c] = start[c];
+    for (size_t j = 0; j < m; j++)
+        col[next[labels[j]]++] = j;
+    for (size_t i = 0; i < m; i += R) {
+        size_t nr = m - i < R ? m - i : R;
+        const float *r0 = dist + i * m, *r1 = nr > 1 ? r0 + m : r0, *r2 = nr > 2 ? r0 + 2 * m : r0,
+                    *r3 = nr > 3 ? r0 + 3 * m : r0;
+        for (size_t c = 0; c < k; c++) {
+            double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+            for (size_t q = start[c]; q < start[c + 1]; q++) {
+                size_t j = col[q];
+                a0 += r0[j];
+                a1 += r1[j];
+                a2 += r2[j];
+                a3 += r3[j];
+            }
+            sums[c] = a0, sums[k + c] = a1, sums[2 * k + c] = a2, sums[3 * k + c] = a3;
         }
-        for (size_t r = 0; r < R; r++) {
+        for (size_t r = 0; r < nr; r++) {
             size_t li = (size_t)labels[i + r];
             if (size[li] > 1) /* else silhouette 0 */
                 total += silhouette_of(sums + r * k, size, k, li);
         }
     }
-    for (; i < m; i++) {
-        size_t li = (size_t)labels[i];
-        if (size[li] <= 1)
-            continue; /* silhouette 0 */
-        memset(sums, 0, k * sizeof *sums);
-        const float *row = dist + i * m;
-        for (size_t j = 0; j < m; j++)
-            sums[labels[j]] += row[j];
-        total += silhouette_of(sums, size, k, li);
-    }
-    free(sums), free(size);
+    free(sums), free(size), free(start), free(next), free(col);
     return total / (double)m;
 }
 
