@@ -59,8 +59,8 @@ double gg_loglik(const gg_params *p, double x, double m)
  * want_h is a constant in each of the two instances below. */
 static inline __attribute__((always_inline)) double objective(const double u[3], double grad[3],
                                                               double *hess, const gg_row *rows,
-                                                              size_t n, double penalizer,
-                                                              const int want_h)
+                                                              const double *lm, size_t n,
+                                                              double penalizer, const int want_h)
 {
     gg_params p = {exp(u[0]), exp(u[1]), exp(u[2])};
     double ll = 0, W = 0, g[3] = {0, 0, 0};
@@ -81,7 +81,7 @@ static inline __attribute__((always_inline)) double objective(const double u[3],
             if (want_h)
                 tri_pxq = gsl_sf_psi_1(px + p.q), tri_px = gsl_sf_psi_1(px);
         }
-        double lxm = log(x * m + p.v), log_m = log(m);
+        double lxm = log(x * m + p.v), log_m = lm ? lm[i] : log(m);
         ll += w * (lg_part + (px - 1) * log_m + px * log_x - (px + p.q) * lxm);
         W += w;
         g[0] += w * x * (psi_pxq - psi_px + log_m + log_x - lxm);
@@ -120,14 +120,22 @@ static inline __attribute__((always_inline)) double objective(const double u[3],
 double gg_objective(const double u[3], double grad[3], double *hess, const gg_row *rows, size_t n,
                     double penalizer)
 {
-    return hess ? objective(u, grad, hess, rows, n, penalizer, 1)
-                : objective(u, grad, NULL, rows, n, penalizer, 0);
+    return hess ? objective(u, grad, hess, rows, NULL, n, penalizer, 1)
+                : objective(u, grad, NULL, rows, NULL, n, penalizer, 0);
 }
+
+/* A fit's rows with each row's log(m), which no parameter moves: taken
+ * once, not at every call (the same call on the same m: the same bits). */
+typedef struct {
+    mle_rows r;
+    const double *lm;
+} fit_data;
 
 static double obj(const double *u, double *g, double *h, void *d)
 {
-    const mle_rows *f = d; /* mle_fit keeps u inside |u| < MLE_LOG_BOUND */
-    return gg_objective(u, g, h, f->rows, f->n, f->penalizer);
+    const fit_data *f = d; /* mle_fit keeps u inside |u| < MLE_LOG_BOUND */
+    return h ? objective(u, g, h, f->r.rows, f->lm, f->r.n, f->r.penalizer, 1)
+             : objective(u, g, NULL, f->r.rows, f->lm, f->r.n, f->r.penalizer, 0);
 }
 
 rfm_status gg_fit(const gg_row *rows, size_t n, double penalizer, gg_fit_result *out, char *err,
@@ -144,7 +152,12 @@ rfm_status gg_fit(const gg_row *rows, size_t n, double penalizer, gg_fit_result 
                         "Gamma-Gamma needs at least 2 customers with a repeat purchase");
     double vx = sxx / W - (sx / W) * (sx / W), vm = smm / W - (sm / W) * (sm / W);
     out->corr_freq_spend = vx > 0 && vm > 0 ? (sxm / W - sx / W * sm / W) / sqrt(vx * vm) : 0;
-    mle_rows fd = {rows, n, penalizer};
+    double *lm = malloc((n ? n : 1) * sizeof *lm);
+    if (!lm)
+        return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory for %zu rows", n);
+    for (size_t i = 0; i < n; i++)
+        lm[i] = log(rows[i].m);
+    fit_data fd = {{rows, n, penalizer}, lm};
     double mean = sm / W; /* starts around the observed mean spend: p v / (q - 1) ~ mean */
     const double starts[] = {0, 0, 0, log(2), log(3), log(mean), log(5), log(10), log(2 * mean)};
     mle_result m;
@@ -156,19 +169,21 @@ rfm_status gg_fit(const gg_row *rows, size_t n, double penalizer, gg_fit_result 
         ll += rows[i].w * gg_loglik(&out->p, rows[i].x, rows[i].m);
     out->loglik = ll;
     if (st != RFM_OK)
-        return st;
-    if (!(out->p.q > 1))
-        return rfm_fail(err, errlen, RFM_EDATA,
-                        "Gamma-Gamma q = %.4g <= 1: the mean spend has no finite expectation "
-                        "(try a penalizer, or check for extreme spends)",
-                        out->p.q);
+        goto out;
+    if (!(out->p.q > 1)) {
+        st = rfm_fail(err, errlen, RFM_EDATA,
+                      "Gamma-Gamma q = %.4g <= 1: the mean spend has no finite expectation "
+                      "(try a penalizer, or check for extreme spends)",
+                      out->p.q);
+        goto out;
+    }
     mle_standard_errors(&m, 3, W, out->cov_log, out->se, out->lo, out->hi);
     static const char *const names[3] = {"p", "q", "v"};
-    if ((st = mle_check_identified(obj, &fd, 3, &m, W, out->cov_log, names, err, errlen))) {
+    if ((st = mle_check_identified(obj, &fd, 3, &m, W, out->cov_log, names, err, errlen)))
         out->converged = 0;
-        return st;
-    }
-    return RFM_OK;
+out:
+    free(lm);
+    return st;
 }
 
 double gg_expected_spend(const gg_params *p, double x, double m)
