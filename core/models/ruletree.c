@@ -11,6 +11,7 @@
  * point) are not rules of their own: they are the shorter rule. */
 #include "ruletree.h"
 
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -136,54 +137,86 @@ static node combine(const node *l, const node *r)
     return o;
 }
 
+/* No prefix or suffix may end or start on a padding leaf: far below any
+ * sum of weights (n times n at most), and its sums cannot overflow. */
+#define NO_SUM (LLONG_MIN / 4)
+
+/* Bottom-up over a power of two of leaves (ranks 0 .. u-1, then padding
+ * that no best prefix or suffix ends or starts on). combine is associative
+ * and its ties (the smallest index) do not depend on the grouping, so any
+ * tree over the ranks gives the same answers. */
 typedef struct {
-    size_t u;
-    node *t; /* 4u nodes, 1-based heap layout */
+    size_t u, size; /* ranks, leaves (a power of two >= u) */
+    node *t;        /* 2 * size nodes, 1-based: t[size + r] is rank r */
 } segtree;
 
-static void st_build(segtree *s, size_t at, size_t lo, size_t hi)
+static void st_build(segtree *s, size_t u)
 {
-    if (lo == hi) {
-        s->t[at] = (node){0, 0, 0, lo, lo};
-        return;
-    }
-    size_t mid = lo + (hi - lo) / 2;
-    st_build(s, 2 * at, lo, mid);
-    st_build(s, 2 * at + 1, mid + 1, hi);
-    s->t[at] = combine(&s->t[2 * at], &s->t[2 * at + 1]);
+    s->u = u;
+    for (s->size = 1; s->size < u; s->size *= 2)
+        ;
+    for (size_t r = 0; r < s->size; r++)
+        s->t[s->size + r] = r < u ? (node){0, 0, 0, r, r} : (node){0, NO_SUM, NO_SUM, r, r};
+    for (size_t at = s->size - 1; at >= 1; at--)
+        s->t[at] = combine(&s->t[2 * at], &s->t[2 * at + 1]);
 }
 
-static void st_add(segtree *s, size_t at, size_t lo, size_t hi, size_t r, long long w)
+static void st_add(segtree *s, size_t r, long long w)
 {
-    if (lo == hi) {
-        node *x = &s->t[at];
-        x->sum += w;
-        x->pmax = x->smax = x->sum;
-        return;
-    }
-    size_t mid = lo + (hi - lo) / 2;
-    if (r <= mid)
-        st_add(s, 2 * at, lo, mid, r, w);
-    else
-        st_add(s, 2 * at + 1, mid + 1, hi, r, w);
-    s->t[at] = combine(&s->t[2 * at], &s->t[2 * at + 1]);
+    size_t at = s->size + r;
+    node *x = &s->t[at];
+    x->sum += w;
+    x->pmax = x->smax = x->sum;
+    for (at /= 2; at >= 1; at /= 2)
+        s->t[at] = combine(&s->t[2 * at], &s->t[2 * at + 1]);
 }
 
-/* The combination of ranks [a, b] (a <= b); *have says whether out holds
- * anything yet. */
-static void st_query(const segtree *s, size_t at, size_t lo, size_t hi, size_t a, size_t b,
-                     node *out, int *have)
+/* The combination of ranks [a, b] (a <= b < u), in order. */
+static node st_query(const segtree *s, size_t a, size_t b)
 {
-    if (b < lo || hi < a)
-        return;
-    if (a <= lo && hi <= b) {
-        *out = *have ? combine(out, &s->t[at]) : s->t[at];
-        *have = 1;
-        return;
+    if (a == 0 && b == s->u - 1)
+        return s->t[1]; /* the padding after b changes no answer */
+    node left = {0, NO_SUM, NO_SUM, a, a}, right = {0, NO_SUM, NO_SUM, b, b};
+    int hl = 0, hr = 0;
+    for (size_t lo = a + s->size, hi = b + s->size + 1; lo < hi; lo /= 2, hi /= 2) {
+        if (lo & 1) {
+            left = hl ? combine(&left, &s->t[lo]) : s->t[lo];
+            hl = 1, lo++;
+        }
+        if (hi & 1) {
+            --hi;
+            right = hr ? combine(&s->t[hi], &right) : s->t[hi];
+            hr = 1;
+        }
     }
-    size_t mid = lo + (hi - lo) / 2;
-    st_query(s, 2 * at, lo, mid, a, b, out, have);
-    st_query(s, 2 * at + 1, mid + 1, hi, a, b, out, have);
+    return hl && hr ? combine(&left, &right) : hl ? left : right;
+}
+
+/* Counts of the positives entered, by rank (a Fenwick tree over u ranks). */
+typedef struct {
+    size_t u;
+    long long *c; /* u + 1, 1-based */
+} counts;
+
+static void ct_clear(counts *c, size_t u)
+{
+    c->u = u;
+    memset(c->c, 0, (u + 1) * sizeof *c->c);
+}
+
+static void ct_add(counts *c, size_t r, long long w)
+{
+    for (size_t i = r + 1; i <= c->u; i += i & (0 - i))
+        c->c[i] += w;
+}
+
+/* The positives of ranks 0 .. r. */
+static long long ct_upto(const counts *c, size_t r)
+{
+    long long t = 0;
+    for (size_t i = r + 1; i > 0; i -= i & (0 - i))
+        t += c->c[i];
+    return t;
 }
 
 /* ---- the search ------------------------------------------------------------ */
@@ -261,7 +294,7 @@ static void one_feature(search *s, int fi, const feature *f, const long long *g,
  * rank among ties; the order of ruletree_cmp then picks among those, which
  * finds the order's first rule whichever feature is swept. */
 static void two_features(search *s, int ia, const feature *fa, int ib, const feature *fb,
-                         segtree *wt, segtree *pt)
+                         segtree *wt, counts *pt)
 {
     if (fa->u < 2 || fb->u < 2)
         return;
@@ -269,34 +302,39 @@ static void two_features(search *s, int ia, const feature *fa, int ib, const fea
     const feature *sw = fa->u >= fb->u ? fa : fb, *tr = fa->u >= fb->u ? fb : fa;
     size_t ut = tr->u;
     for (int op1 = RULETREE_LE; op1 <= RULETREE_GE; op1++) {
-        st_build(wt, 1, 0, ut - 1);
-        st_build(pt, 1, 0, ut - 1);
+        st_build(wt, ut);
+        ct_clear(pt, ut);
+        long long entered = 0; /* positives entered */
         for (size_t step = 0; step + 1 < sw->u; step++) {
             /* <=: ranks 0..step entered; >=: ranks u-1 down to u-1-step. */
             size_t r1 = op1 == RULETREE_LE ? step : sw->u - 1 - step;
             for (size_t j = sw->start[r1]; j < sw->start[r1 + 1]; j++) {
                 size_t i = sw->order[j];
-                st_add(wt, 1, 0, ut - 1, tr->rank[i], weight(s, i));
-                st_add(pt, 1, 0, ut - 1, tr->rank[i], s->labels[i] == s->cls);
+                int pos = s->labels[i] == s->cls;
+                st_add(wt, tr->rank[i], weight(s, i));
+                if (pos)
+                    ct_add(pt, tr->rank[i], 1), entered++;
             }
             for (int op2 = RULETREE_LE; op2 <= RULETREE_GE; op2++) {
-                node q, pq;
-                int have = 0, phave = 0;
-                long long score;
+                /* The best over the ranks but the last (first): the whole
+                 * tree's, unless that one ends (starts) there. */
+                const node *root = &wt->t[1];
+                node q;
+                long long score, matched;
                 size_t r2;
                 if (op2 == RULETREE_LE) { /* x <= vals[r2], r2 in 0..u-2 */
-                    st_query(wt, 1, 0, ut - 1, 0, ut - 2, &q, &have);
+                    q = root->pidx <= ut - 2 ? *root : st_query(wt, 0, ut - 2);
                     r2 = q.pidx, score = q.pmax;
-                    st_query(pt, 1, 0, ut - 1, 0, r2, &pq, &phave);
+                    matched = ct_upto(pt, r2);
                 } else { /* x >= vals[r2], r2 in 1..u-1 */
-                    st_query(wt, 1, 0, ut - 1, 1, ut - 1, &q, &have);
+                    q = root->sidx >= 1 ? *root : st_query(wt, 1, ut - 1);
                     r2 = q.sidx, score = q.smax;
-                    st_query(pt, 1, 0, ut - 1, r2, ut - 1, &pq, &phave);
+                    matched = entered - ct_upto(pt, r2 - 1);
                 }
                 ruletree_cond csw = cond(isw, op1, sw->vals[r1]),
                               ctr = cond(itr, op2, tr->vals[r2]);
                 ruletree_rule c = {2, {isw < itr ? csw : ctr, isw < itr ? ctr : csw}, 0, 0, 0, 0};
-                offer(s, &c, score, (size_t)pq.sum);
+                offer(s, &c, score, (size_t)matched);
             }
         }
     }
@@ -356,10 +394,13 @@ static rfm_status search_class(const prepared *pr, const int *labels, int cls, r
     s.best = (ruletree_rule){0, {{0}}, s.npos, s.nneg, s.npos, s.nneg};
     long long *g = malloc((n ? n : 1) * sizeof *g);
     size_t *p = malloc((n ? n : 1) * sizeof *p);
-    segtree wt = {0, malloc(4 * pr->tu * sizeof *wt.t)},
-            pt = {0, malloc(4 * pr->tu * sizeof *pt.t)};
+    size_t leaves = 1;
+    while (leaves < pr->tu)
+        leaves *= 2;
+    segtree wt = {0, 0, malloc(2 * leaves * sizeof *wt.t)};
+    counts pt = {0, malloc((pr->tu + 1) * sizeof *pt.c)};
     rfm_status st = RFM_OK;
-    if (!g || !p || !wt.t || !pt.t) {
+    if (!g || !p || !wt.t || !pt.c) {
         st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory for the rule search");
         goto done;
     }
@@ -377,7 +418,7 @@ static rfm_status search_class(const prepared *pr, const int *labels, int cls, r
             two_features(&s, (int)f1, &fs[f1], (int)f2, &fs[f2], &wt, &pt);
     *out = s.best;
 done:
-    free(g), free(p), free(wt.t), free(pt.t);
+    free(g), free(p), free(wt.t), free(pt.c);
     return st;
 }
 
