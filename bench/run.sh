@@ -190,7 +190,7 @@ steal
 echo "== lifetime value (BG/NBD + Gamma-Gamma) on the bundled file"
 line=$("$B/bench/bench_cltv" config/rfm.yaml data/online_retail.csv.gz)
 echo "  $line"
-echo "  targets: fit < 50 ms; scoring < 20 us per customer (point scores; the interval needs 7 more valuations)"
+echo "  targets: fit < 50 ms; scoring < 20 us per customer (point scores; the interval: its terms' derivatives and 14 more valuations)"
 
 steal
 echo "== segments fit times on simulated customers (five planted groups, RFM units)"
