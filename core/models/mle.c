@@ -10,6 +10,8 @@
 #include <math.h>
 #include <string.h>
 
+#define MLE_BASIN 1e5
+
 /* GSL's line search asks for f at a trial point and then, when the point
  * is kept, for the gradient at the same point (linear_wrapper.c): each a
  * full pass over the data, as f computes both. The last point's value and
@@ -216,9 +218,13 @@ rfm_status mle_fit(mle_fn f, void *data, size_t n, const double *starts, size_t 
         if (gsl_multimin_fdfminimizer_set(m, &fn, x, 0.1, 0.1) != GSL_SUCCESS)
             continue;
         int it, conv = 0;
-        for (it = 1; it <= 40 && it <= max_iter; it++) { /* BFGS to the basin */
+        /* BFGS to the basin, where the gradient is MLE_BASIN times the
+         * tolerance (Newton on the objective's Hessian converges from
+         * there in a few steps; BFGS's last digits cost it most of its
+         * iterations) */
+        for (it = 1; it <= 40 && it <= max_iter; it++) {
             int st = gsl_multimin_fdfminimizer_iterate(m);
-            if (gsl_multimin_test_gradient(m->gradient, gtol * 1000) == GSL_SUCCESS)
+            if (gsl_multimin_test_gradient(m->gradient, gtol * MLE_BASIN) == GSL_SUCCESS)
                 break;
             if (st != GSL_SUCCESS) /* no progress possible along the line */
                 break;
