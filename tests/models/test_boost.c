@@ -595,7 +595,9 @@ static void test_model_text_reader(void **state)
         json_t *ref = json_loads(t, 0, NULL);
         if (!ref) {
             if (st != RFM_EFORMAT || b)
-                fail_msg("trial %d: a text jansson refuses was taken (status %d): at %zu '%c': %.40s", trial, st, at, t[at], t + (at > 20 ? at - 20 : 0));
+                fail_msg(
+                    "trial %d: a text jansson refuses was taken (status %d): at %zu '%c': %.40s",
+                    trial, st, at, t[at], t + (at > 20 ? at - 20 : 0));
             refused++;
         } else if (st == RFM_OK) {
             both++;
