@@ -349,10 +349,13 @@ double bgnbd_p_alive(const bgnbd_params *p, double x, double t_x, double T)
  * later terms' ratios at most rho = that product times |z|, and for rho <
  * 1 the tail at most the term times rho / (1 - rho). ok[j] = 0 for a point
  * whose sum did not settle within SERIES_TERMS terms or is not finite (the
- * caller evaluates it alone). */
+ * caller evaluates it alone). want_d: also the derivatives
+ * (hyp2f1_series_many_d), a constant in each of the two instances. */
 #define SERIES_TERMS 3000
-static void hyp2f1_series_many(double A, double B, double C, const double *z, size_t n, double *out,
-                               unsigned char *ok)
+static inline __attribute__((always_inline)) void series_many(double A, double B, double C,
+                                                              const double *z, size_t n,
+                                                              double *out, double *d[4],
+                                                              unsigned char *ok, const int want_d)
 {
     enum { CHUNK = 32 };
     for (size_t j0 = 0; j0 < n; j0 += CHUNK) {
@@ -360,18 +363,32 @@ static void hyp2f1_series_many(double A, double B, double C, const double *z, si
         /* Branch-free over the points (a stopped point keeps its sum), so
          * the compiler can take several at once. */
         double pw[CHUNK], sum[CHUNK], az[CHUNK], live[CHUNK];
-        for (size_t j = 0; j < m; j++)
+        double sa[CHUNK], sb[CHUNK], sc[CHUNK], sz[CHUNK];
+        for (size_t j = 0; j < m; j++) {
             pw[j] = sum[j] = live[j] = 1, az[j] = fabs(z[j0 + j]);
-        double c = 1, left = (double)m;
+            sa[j] = sb[j] = sc[j] = sz[j] = 0;
+        }
+        double c = 1, ca = 0, cb = 0, cc = 0, left = (double)m;
         for (int k = 0; k < SERIES_TERMS && left > 0; k++) {
+            if (want_d) {
+                double den = (C + k) * (k + 1), q = (A + k) * (B + k) / den;
+                double na = ca * q + c * ((B + k) / den), nb = cb * q + c * ((A + k) / den);
+                cc = cc * q - c * (q / (C + k));
+                ca = na, cb = nb;
+            }
             c *= (A + k) * (B + k) / ((C + k) * (k + 1)); /* the coefficient of z^(k+1) */
             double k1 = k + 1,
                    qmax = fmax(fabs((A + k1) / (C + k1)), 1) * fmax(fabs((B + k1) / (k1 + 1)), 1);
             left = 0;
             for (size_t j = 0; j < m; j++) {
+                double before = pw[j]; /* z^k */
                 pw[j] *= z[j0 + j];
                 double term = c * pw[j], s = sum[j] + term, rho = qmax * az[j];
                 int more = !(rho < 1 && fabs(term) <= 0x1p-56 * (1 - rho) * fabs(s));
+                if (want_d && live[j] > 0) {
+                    sa[j] += ca * pw[j], sb[j] += cb * pw[j], sc[j] += cc * pw[j];
+                    sz[j] += k1 * c * before;
+                }
                 sum[j] = live[j] > 0 ? s : sum[j];
                 live[j] = more ? live[j] : 0;
                 left += live[j];
@@ -380,8 +397,19 @@ static void hyp2f1_series_many(double A, double B, double C, const double *z, si
         for (size_t j = 0; j < m; j++) {
             out[j0 + j] = sum[j];
             ok[j0 + j] = !(live[j] > 0) && isfinite(sum[j]);
+            if (want_d) {
+                d[0][j0 + j] = sa[j], d[1][j0 + j] = sb[j], d[2][j0 + j] = sc[j];
+                d[3][j0 + j] = sz[j];
+                ok[j0 + j] &= isfinite(sa[j] + sb[j] + sc[j] + sz[j]);
+            }
         }
     }
+}
+
+static void hyp2f1_series_many(double A, double B, double C, const double *z, size_t n, double *out,
+                               unsigned char *ok)
+{
+    series_many(A, B, C, z, n, out, NULL, ok, 0);
 }
 
 /* hyp2f1_series_many, and beside each sum the sums of the terms'
@@ -397,47 +425,18 @@ static void hyp2f1_series_many(double A, double B, double C, const double *z, si
 static void hyp2f1_series_many_d(double A, double B, double C, const double *z, size_t n,
                                  double *out, double *d[4], unsigned char *ok)
 {
-    enum { CHUNK = 32 };
-    for (size_t j0 = 0; j0 < n; j0 += CHUNK) {
-        size_t m = n - j0 < CHUNK ? n - j0 : CHUNK;
-        double pw[CHUNK], sum[CHUNK], az[CHUNK], live[CHUNK];
-        double sa[CHUNK], sb[CHUNK], sc[CHUNK], sz[CHUNK];
-        for (size_t j = 0; j < m; j++) {
-            pw[j] = sum[j] = live[j] = 1, az[j] = fabs(z[j0 + j]);
-            sa[j] = sb[j] = sc[j] = sz[j] = 0;
-        }
-        double c = 1, ca = 0, cb = 0, cc = 0, left = (double)m;
-        for (int k = 0; k < SERIES_TERMS && left > 0; k++) {
-            double den = (C + k) * (k + 1), q = (A + k) * (B + k) / den;
-            double na = ca * q + c * ((B + k) / den), nb = cb * q + c * ((A + k) / den),
-                   nc = cc * q - c * (q / (C + k));
-            c *= (A + k) * (B + k) / ((C + k) * (k + 1)); /* as hyp2f1_series_many */
-            ca = na, cb = nb, cc = nc;
-            double k1 = k + 1,
-                   qmax = fmax(fabs((A + k1) / (C + k1)), 1) * fmax(fabs((B + k1) / (k1 + 1)), 1);
-            left = 0;
-            for (size_t j = 0; j < m; j++) {
-                double before = pw[j]; /* z^k */
-                pw[j] *= z[j0 + j];
-                double term = c * pw[j], s = sum[j] + term, rho = qmax * az[j];
-                int more = !(rho < 1 && fabs(term) <= 0x1p-56 * (1 - rho) * fabs(s));
-                if (live[j] > 0) {
-                    sum[j] = s;
-                    sa[j] += ca * pw[j], sb[j] += cb * pw[j], sc[j] += cc * pw[j];
-                    sz[j] += k1 * c * before;
-                }
-                live[j] = more ? live[j] : 0;
-                left += live[j];
-            }
-        }
-        for (size_t j = 0; j < m; j++) {
-            out[j0 + j] = sum[j];
-            d[0][j0 + j] = sa[j], d[1][j0 + j] = sb[j], d[2][j0 + j] = sc[j];
-            d[3][j0 + j] = sz[j];
-            ok[j0 + j] =
-                !(live[j] > 0) && isfinite(sum[j]) && isfinite(sa[j] + sb[j] + sc[j] + sz[j]);
-        }
-    }
+    series_many(A, B, C, z, n, out, d, ok, 1);
+}
+
+/* Which form bgnbd_h_many takes h(t) in (see there), and its 2F1's
+ * argument: 0, Pfaff's, w = -t/(alpha+T) in (-0.5, 0]; 1, Euler's, z =
+ * t/(alpha+T+t). */
+static int h_form(const bgnbd_params *p, double t, double T, double *arg)
+{
+    double w = -t / (p->alpha + T);
+    int f = !(w > -0.5);
+    *arg = f ? t / (p->alpha + T + t) : w;
+    return f;
 }
 
 /* (1-z)^(r+x) 2F1(r+x, b+x; a+b+x-1; z) with z = t/(alpha+T+t), computed in
@@ -466,9 +465,8 @@ void bgnbd_h_many(const bgnbd_params *p, const double *t, size_t n, double x, do
      * overflows once x is large (found by fuzz_request: x = 1e6 gave 0
      * expected purchases and a negative cltv). */
     for (size_t j = 0; j < n; j++) {
-        double w = -t[j] / (p->alpha + T);
-        int f = !(w > -0.5);
-        double a = f ? t[j] / (p->alpha + T + t[j]) : w;
+        double a;
+        int f = h_form(p, t[j], T, &a);
         at[f][cnt[f]] = j;
         arg[f][cnt[f]++] = a;
     }
@@ -500,21 +498,10 @@ void bgnbd_h_many(const bgnbd_params *p, const double *t, size_t n, double x, do
 void bgnbd_h_many_d(const bgnbd_params *p, const double *t, size_t n, double x, double T, double *h,
                     double *dh, unsigned char *have)
 {
-    enum { MAXN = 256 };
+    enum { MAXN = 256 }; /* points at once: more go in turns */
     if (n > MAXN) {
         bgnbd_h_many_d(p, t, MAXN, x, T, h, dh, have);
-        /* the rest: the four derivative rows of n points, MAXN on */
-        double *rest = malloc(4 * (n - MAXN) * sizeof *rest);
-        if (!rest) {
-            bgnbd_h_many(p, t + MAXN, n - MAXN, x, T, h + MAXN);
-            memset(have + MAXN, 0, n - MAXN);
-            return;
-        }
-        bgnbd_h_many_d(p, t + MAXN, n - MAXN, x, T, h + MAXN, rest, have + MAXN);
-        for (int k = 0; k < 4; k++)
-            memcpy(dh + (size_t)k * n + MAXN, rest + (size_t)k * (n - MAXN),
-                   (n - MAXN) * sizeof *rest);
-        free(rest);
+        bgnbd_h_many_d(p, t + MAXN, n - MAXN, x, T, h + MAXN, dh + 4 * MAXN, have + MAXN);
         return;
     }
     double A = p->r + x, C = p->a + p->b + x - 1, Ae = p->a + p->b - 1 - p->r;
@@ -529,10 +516,8 @@ void bgnbd_h_many_d(const bgnbd_params *p, const double *t, size_t n, double x, 
         size_t idx[MAXN], m = 0;
         unsigned char ok[MAXN];
         for (size_t j = 0; j < n; j++) {
-            double w = -t[j] / (p->alpha + T);
-            int form = !(w > -0.5);
-            double a = form ? t[j] / (p->alpha + T + t[j]) : w;
-            if (form == f && fabs(a) <= 0.9)
+            double a;
+            if (h_form(p, t[j], T, &a) == f && fabs(a) <= 0.9)
                 idx[m] = j, zs[m++] = a;
         }
         hyp2f1_series_many_d(pa, p->a - 1, C, zs, m, sv, d, ok);
@@ -544,22 +529,22 @@ void bgnbd_h_many_d(const bgnbd_params *p, const double *t, size_t n, double x, 
             h[j] = f ? exp((p->a - 1) * log1p(-zs[q])) * sv[q] : sv[q];
             valued[j] = 1;
             double FA = d[0][q], FB = d[1][q], FC = d[2][q], Fz = d[3][q], z = zs[q];
-            double *o = dh + j; /* rows of n: d/d log r, log alpha, log a, log b */
-            if (!f) {           /* h = F(r+x, a-1; C; w), w = -t / (alpha + T) */
+            double *o = dh + 4 * j; /* d/d log r, log alpha, log a, log b */
+            if (!f) {               /* h = F(r+x, a-1; C; w), w = -t / (alpha + T) */
                 double at = p->alpha + T;
                 o[0] = p->r * FA;
-                o[n] = p->alpha * Fz * t[j] / (at * at);
-                o[2 * n] = p->a * (FB + FC);
-                o[3 * n] = p->b * FC;
+                o[1] = p->alpha * Fz * t[j] / (at * at);
+                o[2] = p->a * (FB + FC);
+                o[3] = p->b * FC;
             } else { /* h = (1-z)^(a-1) F(a+b-1-r, a-1; C; z), z = t / (alpha + T + t) */
                 double l1z = log1p(-z), E = exp((p->a - 1) * l1z), G = sv[q];
                 double att = p->alpha + T + t[j];
                 o[0] = -p->r * E * FA;
-                o[n] = p->alpha * E * (Fz - (p->a - 1) / (1 - z) * G) * (-t[j] / (att * att));
-                o[2 * n] = p->a * (l1z * E * G + E * (FA + FB + FC));
-                o[3 * n] = p->b * E * (FA + FC);
+                o[1] = p->alpha * E * (Fz - (p->a - 1) / (1 - z) * G) * (-t[j] / (att * att));
+                o[2] = p->a * (l1z * E * G + E * (FA + FB + FC));
+                o[3] = p->b * E * (FA + FC);
             }
-            have[j] = isfinite(o[0] + o[n] + o[2 * n] + o[3 * n]);
+            have[j] = isfinite(o[0] + o[1] + o[2] + o[3]);
         }
     }
     for (size_t j = 0; j < n; j++) /* the rest as bgnbd_h_many takes them, one by one */

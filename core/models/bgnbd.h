@@ -95,7 +95,7 @@ double bgnbd_h(const bgnbd_params *p, double t, double x, double T);
  * one pass over the series (every period of a lifetime value's horizon). */
 void bgnbd_h_many(const bgnbd_params *p, const double *t, size_t n, double x, double T, double *h);
 /* bgnbd_h_many (h the same bits) with, where the 2F1 came from its series,
- * the derivatives of each h[j] in the log-parameters: dh[k * n + j] =
+ * the derivatives of each h[j] in the log-parameters: dh[4 * j + k] =
  * d h[j] / d log(r, alpha, a, b)[k], have[j] = 1; have[j] = 0 where h[j]
  * needed another evaluation (the caller differences those). */
 void bgnbd_h_many_d(const bgnbd_params *p, const double *t, size_t n, double x, double T, double *h,

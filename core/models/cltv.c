@@ -145,10 +145,10 @@ static void h_terms(const cltv_model *c, double x, double T, double H, int nper,
         bgnbd_h_many_d(&c->bset[0], t, (size_t)m, x, T, h0, dh, have);
         for (int s = 1; s < READ_BACK; s++) { /* 1-4 up, 5-8 down */
             double *hs = h + s * nper + k0, step = s <= 4 ? DELTA_H : -DELTA_H;
-            const double *d = dh + ((s - 1) % 4) * m;
+            const int pk = (s - 1) % 4; /* the moved parameter */
             for (int k = 0; k < m; k++)
                 if (have[k])
-                    hs[k] = h0[k] + step * d[k];
+                    hs[k] = h0[k] + step * dh[4 * k + pk];
                 else
                     bgnbd_h_many(&c->bset[s], &t[k], 1, x, T, &hs[k]);
         }
