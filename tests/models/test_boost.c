@@ -545,26 +545,25 @@ static void test_round_trip(void **state)
     boost_free(m), boost_free(m2);
 }
 
+/* The model file j (boost_to_json's) with its XGBoost text replaced. */
+static boost_model *load_text(const json_t *j, const char *text, rfm_status *st, char *err,
+                              size_t errlen)
+{
+    json_t *c = json_copy((json_t *)j);
+    assert_non_null(c);
+    assert_int_equal(json_object_set_new(c, "xgboost_json", json_string(text)), 0);
+    boost_model *m = NULL;
+    *st = boost_from_json(c, 0, 0, "t", &m, err, errlen);
+    json_decref(c);
+    return m;
+}
+
 /* The model text's own reader against a JSON library (jansson): a text
  * jansson refuses is refused (RFM_EFORMAT), never a crash, whatever byte
  * is changed or wherever the text is cut; a text both read gives the trees
  * jansson's reading gives (ref_trees). The text of a small fit, cut at 400
  * places, 2,000 single bytes replaced by JSON's structural and number
  * characters, and the members XGBoost writes given twice. */
-static boost_model *load_text(const char *text, rfm_status *st, char *err, size_t errlen)
-{
-    json_t *j =
-        json_pack("{s:s, s:i, s:{s:i, s:i, s:f, s:f, s:f, s:f, s:I, s:i}, s:s}", "format",
-                  BOOST_FORMAT, "version", BOOST_VERSION, "params", "rounds", 12, "max_depth", 3,
-                  "eta", 0.3, "lambda", 1.0, "min_child_weight", 1.0, "subsample", 1.0, "seed",
-                  (json_int_t)1, "nthread", 1, "xgboost_json", text);
-    assert_non_null(j);
-    boost_model *m = NULL;
-    *st = boost_from_json(j, 0, 0, "t", &m, err, errlen);
-    json_decref(j);
-    return m;
-}
-
 static void test_model_text_reader(void **state)
 {
     (void)state;
@@ -591,7 +590,7 @@ static void test_model_text_reader(void **state)
         else
             t[at] = repl[rfm_rng_below(&g, sizeof repl - 1)];
         rfm_status st;
-        boost_model *b = load_text(t, &st, err, sizeof err);
+        boost_model *b = load_text(j, t, &st, err, sizeof err);
         json_t *ref = json_loads(t, 0, NULL);
         if (!ref) {
             if (st != RFM_EFORMAT || b)
@@ -610,7 +609,7 @@ static void test_model_text_reader(void **state)
     }
     /* The unchanged text: the same trees as a JSON library reads. */
     rfm_status st;
-    boost_model *b = load_text(orig, &st, err, sizeof err);
+    boost_model *b = load_text(j, orig, &st, err, sizeof err);
     assert_int_equal(st, RFM_OK);
     size_t nt;
     ref_tree *rt = ref_trees(m, &nt);
@@ -649,7 +648,7 @@ static void test_model_text_reader(void **state)
                  : k == 1 ? "[]"
                           : "{}",
                  p);
-        b = load_text(d2, &st, err, sizeof err);
+        b = load_text(j, d2, &st, err, sizeof err);
         assert_int_equal(st, RFM_EFORMAT);
         assert_null(b);
         printf("    %.*s twice: %s\n", (int)strlen(dups[k]) - 1, dups[k], err);
