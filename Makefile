@@ -14,13 +14,13 @@ CXXFLAGS ?= -O2 -g
 ALL_CXXFLAGS = -std=c++17 $(CORE_INC) -Wall -Wextra -Werror $(CXXFLAGS) $(SAN)
 # Debian's libfaiss-dev is a static library needing OpenBLAS, OpenMP, C++.
 FAISS_LIBS := -lfaiss -lopenblas -lgomp -lstdc++
-# Debian's libxgboost-dev: the boosted churn learner (core/models/boost.c).
-XGB_LIBS := -lxgboost
-# libpq: its header only; core/data/source_pg.c loads it when a PostgreSQL
-# source opens (dlopen). --as-needed: a program links only the libraries it
-# calls (rfm-train no libmicrohttpd): each one loaded costs every start.
+# libpq and Debian's libxgboost-dev (the boosted churn learner): their
+# headers only; core/data/source_pg.c loads libpq when a PostgreSQL source
+# opens and core/models/boost.c libxgboost at the first fit (dlopen).
+# --as-needed: a program links only the libraries it calls (rfm-train no
+# libmicrohttpd): each one loaded costs every start.
 LIBS    = -Wl,--as-needed $(shell pkg-config --libs $(filter-out libpq,$(PKGS)) hiredis 2>/dev/null) \
-          $(XGB_LIBS) $(FAISS_LIBS) -lpthread -lm
+          $(FAISS_LIBS) -lpthread -lm
 TEST_LIBS = $(LIBS) $(shell pkg-config --libs cmocka 2>/dev/null)
 
 B       ?= build

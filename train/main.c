@@ -983,6 +983,17 @@ static int run_steps(train_ctx *c, const int fit[NSTEPS])
     return rc;
 }
 
+/* XGBoost's library, loaded while the file is read (boost_load_library)
+ * rather than by the churn step's first fit; a failure is the fit's to
+ * report. */
+static void *load_xgboost(void *arg)
+{
+    char e[RFM_ERRLEN];
+    (void)arg;
+    (void)boost_load_library(e, sizeof e);
+    return NULL;
+}
+
 /* OpenBLAS's threaded build (FAISS's BLAS: the embeddings step alone uses
  * it) starts its worker threads when it is loaded, and they spin about 0.1 s
  * waiting for work: on two cores, much of a core taken from the read. The
@@ -1116,8 +1127,14 @@ int main(int argc, char **argv)
                 st == RFM_EBUSY ? "; try again when it is done, or pass --wait" : "");
         goto out;
     }
-    if ((rc = read_input(cx, needs_tx, fit)) || (rc = privacy_ids(cx)) ||
-        (rc = describe_input(cx)) || (needs_tx && (rc = save_customers(cx))))
+    pthread_t xgb_loader;
+    int loading = fit[M_CHURN] && read_threads != 1 &&
+                  pthread_create(&xgb_loader, NULL, load_xgboost, NULL) == 0;
+    rc = read_input(cx, needs_tx, fit);
+    if (loading)
+        pthread_join(xgb_loader, NULL);
+    if (rc || (rc = privacy_ids(cx)) || (rc = describe_input(cx)) ||
+        (needs_tx && (rc = save_customers(cx))))
         goto out;
     if ((rc = run_steps(cx, fit)))
         goto out;

@@ -1,6 +1,7 @@
 /* boost.c - XGBoost fit, own tree walk and TreeSHAP (boost.h). */
 #include "boost.h"
 
+#include <dlfcn.h>
 #include <math.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -101,6 +102,26 @@ typedef struct {
     double mean;            /* cover-weighted mean leaf value: E[f_t] */
 } tree_span;
 
+/* XGBoost's C API, bound at run time (xgb_bind) rather than linked:
+ * loading libxgboost (its C++ static constructors and some 20,000
+ * relocations, with libdmlc) cost every program linking this file about
+ * 3 ms at start, while only a fit (rfm-train's churn step) and
+ * boost_xgb_predict call it; scoring never does. The table lives in the
+ * model whose booster it made, so there is no global state. */
+typedef struct {
+    __typeof__(XGBGetLastError) *last_error;
+    __typeof__(XGDMatrixCreateFromMat) *dmatrix_create_from_mat;
+    __typeof__(XGDMatrixSetFloatInfo) *dmatrix_set_float_info;
+    __typeof__(XGDMatrixFree) *dmatrix_free;
+    __typeof__(XGBoosterCreate) *booster_create;
+    __typeof__(XGBoosterSetParam) *booster_set_param;
+    __typeof__(XGBoosterUpdateOneIter) *booster_update_one_iter;
+    __typeof__(XGBoosterSaveModelToBuffer) *booster_save_model_to_buffer;
+    __typeof__(XGBoosterLoadModelFromBuffer) *booster_load_model_from_buffer;
+    __typeof__(XGBoosterPredictFromDMatrix) *booster_predict_from_dmatrix;
+    __typeof__(XGBoosterFree) *booster_free;
+} xgb_api;
+
 struct boost_model {
     size_t d, ntrees, nnodes;
     tree_span *trees;
@@ -137,6 +158,7 @@ struct boost_model {
     char *xgb_json; /* XGBoost's JSON model text */
     size_t xgb_len;
     BoosterHandle booster;
+    xgb_api xgb; /* bound when booster is made */
 };
 
 void boost_default_params(boost_params *p)
@@ -177,7 +199,7 @@ void boost_free(boost_model *m)
     if (!m)
         return;
     if (m->booster)
-        XGBoosterFree(m->booster);
+        m->xgb.booster_free(m->booster);
     free(m->trees), free(m->left), free(m->right), free(m->feat), free(m->thr);
     free(m->dleft), free(m->value), free(m->cover), free(m->xgb_json);
     free(m->leaves), free(m->tab), free(m->wtab), free(m->snode);
@@ -193,10 +215,50 @@ size_t boost_ntrees_block(const boost_model *m) { return m->nblock; }
 const boost_params *boost_get_params(const boost_model *m) { return &m->par; }
 double boost_base_value(const boost_model *m) { return m->base_value; }
 
-static rfm_status xgb_fail(char *err, size_t errlen, const char *what)
+static rfm_status xgb_fail(const xgb_api *x, char *err, size_t errlen, const char *what)
 {
     return rfm_fail(err, errlen, RFM_ELIBRARY, "boost: XGBoost %s failed: %s", what,
-                    XGBGetLastError());
+                    x->last_error());
+}
+
+/* The library's soname (Debian's libxgboost0, which libxgboost-dev
+ * depends on). */
+#define XGB_LIBRARY "libxgboost.so.0"
+
+/* Fill x from XGBoost's library, loading it on the first call in the
+ * process (the dynamic loader keeps it: RTLD_NODELETE; later calls find it
+ * loaded and only look the functions up, a few microseconds). */
+static rfm_status xgb_bind(xgb_api *x, char *err, size_t errlen)
+{
+    void *h = dlopen(XGB_LIBRARY, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+    if (!h)
+        return rfm_fail(err, errlen, RFM_ELIBRARY, "boost: cannot load XGBoost: %s", dlerror());
+    const char *missing = NULL;
+#define BIND(field, name)                                                                          \
+    if (!missing && !(x->field = (__typeof__(x->field))dlsym(h, name)))                            \
+    missing = name
+    BIND(last_error, "XGBGetLastError");
+    BIND(dmatrix_create_from_mat, "XGDMatrixCreateFromMat");
+    BIND(dmatrix_set_float_info, "XGDMatrixSetFloatInfo");
+    BIND(dmatrix_free, "XGDMatrixFree");
+    BIND(booster_create, "XGBoosterCreate");
+    BIND(booster_set_param, "XGBoosterSetParam");
+    BIND(booster_update_one_iter, "XGBoosterUpdateOneIter");
+    BIND(booster_save_model_to_buffer, "XGBoosterSaveModelToBuffer");
+    BIND(booster_load_model_from_buffer, "XGBoosterLoadModelFromBuffer");
+    BIND(booster_predict_from_dmatrix, "XGBoosterPredictFromDMatrix");
+    BIND(booster_free, "XGBoosterFree");
+#undef BIND
+    dlclose(h); /* it stays loaded (RTLD_NODELETE) */
+    if (missing)
+        return rfm_fail(err, errlen, RFM_ELIBRARY, "boost: %s has no %s", XGB_LIBRARY, missing);
+    return RFM_OK;
+}
+
+rfm_status boost_load_library(char *err, size_t errlen)
+{
+    xgb_api x;
+    return xgb_bind(&x, err, errlen);
 }
 
 /* ---- scoring -------------------------------------------------------------- */
@@ -1891,8 +1953,8 @@ static rfm_status dump_and_parse(boost_model *m, char *err, size_t errlen)
 {
     bst_ulong len;
     const char *buf;
-    if (XGBoosterSaveModelToBuffer(m->booster, "{\"format\": \"json\"}", &len, &buf) != 0)
-        return xgb_fail(err, errlen, "SaveModelToBuffer");
+    if (m->xgb.booster_save_model_to_buffer(m->booster, "{\"format\": \"json\"}", &len, &buf) != 0)
+        return xgb_fail(&m->xgb, err, errlen, "SaveModelToBuffer");
     m->xgb_json = malloc((size_t)len + 1);
     if (!m->xgb_json)
         return rfm_fail(err, errlen, RFM_ENOMEM, "boost: out of memory for the model text");
@@ -1941,6 +2003,8 @@ rfm_status boost_fit(const double *x, const int *y, size_t n, size_t d, const bo
     boost_model *m = calloc(1, sizeof *m);
     float *xf = to_floats(x, n * d), *yf = malloc(n * sizeof *yf);
     DMatrixHandle dm = NULL;
+    xgb_api xa;
+    const xgb_api *xg = &xa;
     rfm_status st = RFM_OK;
     if (!m || !xf || !yf) {
         st = rfm_fail(err, errlen, RFM_ENOMEM, "boost_fit: out of memory for %zu x %zu", n, d);
@@ -1951,16 +2015,19 @@ rfm_status boost_fit(const double *x, const int *y, size_t n, size_t d, const bo
     m->vary = vary;
     for (size_t i = 0; i < n; i++)
         yf[i] = (float)y[i];
-    if (XGDMatrixCreateFromMat(xf, (bst_ulong)n, (bst_ulong)d, NAN, &dm) != 0) {
-        st = xgb_fail(err, errlen, "DMatrixCreateFromMat");
+    if ((st = xgb_bind(&xa, err, errlen)) != RFM_OK)
+        goto done;
+    m->xgb = xa;
+    if (xg->dmatrix_create_from_mat(xf, (bst_ulong)n, (bst_ulong)d, NAN, &dm) != 0) {
+        st = xgb_fail(xg, err, errlen, "DMatrixCreateFromMat");
         goto done;
     }
-    if (XGDMatrixSetFloatInfo(dm, "label", yf, (bst_ulong)n) != 0) {
-        st = xgb_fail(err, errlen, "DMatrixSetFloatInfo(label)");
+    if (xg->dmatrix_set_float_info(dm, "label", yf, (bst_ulong)n) != 0) {
+        st = xgb_fail(xg, err, errlen, "DMatrixSetFloatInfo(label)");
         goto done;
     }
-    if (XGBoosterCreate(&dm, 1, &m->booster) != 0) {
-        st = xgb_fail(err, errlen, "BoosterCreate");
+    if (xg->booster_create(&dm, 1, &m->booster) != 0) {
+        st = xgb_fail(xg, err, errlen, "BoosterCreate");
         goto done;
     }
     char v[8][32];
@@ -1990,13 +2057,13 @@ rfm_status boost_fit(const double *x, const int *y, size_t n, size_t d, const bo
         {"nthread", v[6]},
     };
     for (size_t k = 0; k < sizeof kv / sizeof kv[0]; k++)
-        if (XGBoosterSetParam(m->booster, kv[k][0], kv[k][1]) != 0) {
-            st = xgb_fail(err, errlen, "BoosterSetParam");
+        if (xg->booster_set_param(m->booster, kv[k][0], kv[k][1]) != 0) {
+            st = xgb_fail(xg, err, errlen, "BoosterSetParam");
             goto done;
         }
     for (int it = 0; it < p->rounds; it++)
-        if (XGBoosterUpdateOneIter(m->booster, it, dm) != 0) {
-            st = xgb_fail(err, errlen, "BoosterUpdateOneIter");
+        if (xg->booster_update_one_iter(m->booster, it, dm) != 0) {
+            st = xgb_fail(xg, err, errlen, "BoosterUpdateOneIter");
             goto done;
         }
     if ((st = dump_and_parse(m, err, errlen)) != RFM_OK)
@@ -2005,7 +2072,7 @@ rfm_status boost_fit(const double *x, const int *y, size_t n, size_t d, const bo
     m = NULL;
 done:
     if (dm)
-        XGDMatrixFree(dm);
+        xg->dmatrix_free(dm);
     free(xf), free(yf);
     boost_free(m);
     return st;
@@ -2018,14 +2085,20 @@ rfm_status boost_xgb_predict(const boost_model *m, const double *x, size_t n, in
      * needs it, so loading (rfm-serve's start, rfm-score, analytics) does
      * not pay for XGBoost's own parse. The model was allocated mutable. */
     boost_model *mm = (boost_model *)m;
-    if (!mm->booster &&
-        (XGBoosterCreate(NULL, 0, &mm->booster) != 0 ||
-         XGBoosterLoadModelFromBuffer(mm->booster, mm->xgb_json, (bst_ulong)mm->xgb_len) != 0)) {
-        rfm_status st = xgb_fail(err, errlen, "LoadModelFromBuffer");
-        if (mm->booster)
-            XGBoosterFree(mm->booster);
-        mm->booster = NULL;
-        return st;
+    const xgb_api *xg = &mm->xgb;
+    if (!mm->booster) {
+        rfm_status st = xgb_bind(&mm->xgb, err, errlen);
+        if (st != RFM_OK)
+            return st;
+        if (xg->booster_create(NULL, 0, &mm->booster) != 0 ||
+            xg->booster_load_model_from_buffer(mm->booster, mm->xgb_json, (bst_ulong)mm->xgb_len) !=
+                0) {
+            st = xgb_fail(xg, err, errlen, "LoadModelFromBuffer");
+            if (mm->booster)
+                xg->booster_free(mm->booster);
+            mm->booster = NULL;
+            return st;
+        }
     }
     float *xf = to_floats(x, n * m->d);
     if (!xf)
@@ -2039,17 +2112,17 @@ rfm_status boost_xgb_predict(const boost_model *m, const double *x, size_t n, in
                                  "\"iteration_end\": 0, \"strict_shape\": false}"
                                : "{\"type\": 1, \"training\": false, \"iteration_begin\": 0, "
                                  "\"iteration_end\": 0, \"strict_shape\": false}";
-    if (XGDMatrixCreateFromMat(xf, (bst_ulong)n, (bst_ulong)m->d, NAN, &dm) != 0)
-        st = xgb_fail(err, errlen, "DMatrixCreateFromMat");
-    else if (XGBoosterPredictFromDMatrix(m->booster, dm, cfg, &shape, &dim, &res) != 0)
-        st = xgb_fail(err, errlen, "BoosterPredictFromDMatrix");
+    if (xg->dmatrix_create_from_mat(xf, (bst_ulong)n, (bst_ulong)m->d, NAN, &dm) != 0)
+        st = xgb_fail(xg, err, errlen, "DMatrixCreateFromMat");
+    else if (xg->booster_predict_from_dmatrix(m->booster, dm, cfg, &shape, &dim, &res) != 0)
+        st = xgb_fail(xg, err, errlen, "BoosterPredictFromDMatrix");
     else {
         size_t w = contribs ? m->d + 1 : 1;
         for (size_t i = 0; i < n * w; i++)
             out[i] = (double)res[i];
     }
     if (dm)
-        XGDMatrixFree(dm);
+        xg->dmatrix_free(dm);
     free(xf);
     return st;
 }

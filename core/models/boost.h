@@ -104,6 +104,13 @@ const char *boost_check_params(const boost_params *p);
 rfm_status boost_fit(const double *x, const int *y, size_t n, size_t d, const boost_params *p,
                      uint32_t vary, boost_model **out, char *err, size_t errlen);
 
+/* XGBoost's library (libxgboost.so.0) is loaded by the first boost_fit or
+ * boost_xgb_predict of the process, not when a program starts (about 3 ms
+ * that scoring never needs). This loads it now: for a program that will
+ * fit to call on a thread of its own while it does other work. RFM_ELIBRARY
+ * when the library or one of its functions is missing. Thread-safe. */
+rfm_status boost_load_library(char *err, size_t errlen);
+
 void boost_free(boost_model *m);
 
 size_t boost_nfeatures(const boost_model *m);

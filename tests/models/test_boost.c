@@ -4,6 +4,8 @@
  * trip through the model file. */
 #include "testutil.h"
 
+#include <dlfcn.h>
+
 #include "boost.h"
 #include "churn.h"
 #include "jsonout.h"
@@ -182,6 +184,21 @@ static void ref_shapley(const ref_tree *rt, size_t nt, const double *x, double *
 /* ---- tests ---------------------------------------------------------------- */
 
 /* Our tree walk gives XGBoost's margin (XGBoost sums floats: 1e-5). */
+/* XGBoost's library is not loaded when a program linking boost.c starts,
+ * only when it is asked for (boost_load_library, or the first fit): runs
+ * first, before any test fits. */
+static void test_library_loaded_on_demand(void **state)
+{
+    (void)state;
+    assert_null(dlopen("libxgboost.so.0", RTLD_NOW | RTLD_NOLOAD));
+    char err[RFM_ERRLEN];
+    assert_int_equal(boost_load_library(err, sizeof err), RFM_OK);
+    void *h = dlopen("libxgboost.so.0", RTLD_NOW | RTLD_NOLOAD);
+    assert_non_null(h);
+    dlclose(h);
+    assert_int_equal(boost_load_library(err, sizeof err), RFM_OK); /* again: already loaded */
+}
+
 static void test_walk_equals_xgboost(void **state)
 {
     (void)state;
@@ -758,6 +775,7 @@ static void test_recovers_nonlinear_signal(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_library_loaded_on_demand),
         cmocka_unit_test(test_walk_equals_xgboost),
         cmocka_unit_test(test_flat_walk_equals_node_walk),
         cmocka_unit_test(test_treeshap),
