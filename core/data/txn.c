@@ -1070,7 +1070,7 @@ static txn_reason clean_post(reader *rd, const csv_field *f, size_t nf, line_val
     /* The record's fields lie back to back (csv.h), so one call hashes
      * the whole line. */
     uint64_t lh =
-        hash_bytes(f[0].s, (size_t)(f[nf - 1].s + f[nf - 1].len - f[0].s), 0x2545f4914f6cdd1dULL);
+        hash_wide(f[0].s, (size_t)(f[nf - 1].s + f[nf - 1].len - f[0].s), 0x2545f4914f6cdd1dULL);
     int dup;
     if (!lineset_add(&rd->lines, lh, &dup)) {
         *st = rfm_fail(err, errlen, RFM_ENOMEM, "%s: out of memory after %llu lines", rd->name,
