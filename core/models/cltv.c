@@ -627,20 +627,27 @@ static rfm_status track_holdout(const txn_data *d, const txn_features *f, int32_
     if (!w.by_day)
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory for the holdout check");
     txn_each_purchase(d, track_day_fn, track_invoice_fn, &w);
-    double actual = 0;
+    double actual = 0, tk[CLTV_TRACK_MAX], hk[CLTV_TRACK_MAX];
     int k = 0, t0 = 0;
     for (int t = step < days ? step : days;; t = t + step < days ? t + step : days) {
         for (; t0 < t; t0++)
             actual += w.by_day[t0];
-        double pred = 0; /* the compressed rows: one expectation per distinct history */
-        for (size_t i = 0; i < nr; i++)
-            pred += rows[i].w * bgnbd_expected(p, t, rows[i].x, rows[i].t_x, rows[i].T);
-        h->track_day[k] = t, h->track_actual[k] = actual, h->track_predicted[k] = pred;
-        k++;
+        h->track_day[k] = t, h->track_actual[k] = actual, h->track_predicted[k] = 0;
+        tk[k++] = t;
         if (t == days)
             break;
     }
     h->ntrack = k;
+    /* The compressed rows: one expectation per distinct history and day,
+     * each row's h at every day from one pass over its series and its
+     * p_alive once (bgnbd_expected's bits: bgnbd.h), added in the rows'
+     * order. */
+    for (size_t i = 0; i < nr; i++) {
+        bgnbd_h_many(p, tk, (size_t)k, rows[i].x, rows[i].T, hk);
+        double alive = bgnbd_p_alive(p, rows[i].x, rows[i].t_x, rows[i].T);
+        for (int j = 0; j < k; j++)
+            h->track_predicted[j] += rows[i].w * bgnbd_expected_from(p, hk[j], rows[i].x, alive);
+    }
     free(w.by_day);
     return RFM_OK;
 }
