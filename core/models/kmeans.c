@@ -2,6 +2,9 @@
 #include "kmeans.h"
 
 #include <math.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,88 +91,124 @@ static void seed_plusplus(const double *x, size_t n, size_t d, size_t k, rfm_rng
     }
 }
 
-/* The centre nearest to p for d = 3 (RFM) with its squared distance, the
- * same sums in the same order as sqdist (so the same bits, without the loop
- * over d), and the second-nearest squared distance (INFINITY for k = 1),
- * which does not change which centre is nearest. */
-static inline size_t nearest3_two(const double *c, size_t k, const double *p, double *bd,
-                                  double *second)
+/* The assignment step for d = 3 (RFM), several points at a time: for each
+ * of n points (coordinates in x0, x1, x2), the nearest of the k centres c
+ * into a[] and its squared distance into s[]. Each lane computes a point's
+ * distances as sqdist does, s = t0^2, then + t1^2, then + t2^2 with
+ * t = centre - point (the same bits: the square of -t is that of t), and
+ * keeps a centre only when strictly nearer, so ties keep the lower index
+ * (kmeans_nearest's answer); no fused multiply-add is emitted (FMA is not
+ * among the targets). The lanes past n % width go through kmeans_nearest. */
+static void nearest3_tail(const double *x0, const double *x1, const double *x2, size_t from,
+                          size_t n, const double *c, size_t k, int *a, double *s)
 {
-    size_t best = 0;
-    double b = INFINITY, b2 = INFINITY;
-    for (size_t i = 0; i < k; i++) {
-        double t0 = c[3 * i] - p[0], t1 = c[3 * i + 1] - p[1], t2 = c[3 * i + 2] - p[2];
-        double s = 0;
-        s += t0 * t0;
-        s += t1 * t1;
-        s += t2 * t2;
-        if (s < b) {
-            b2 = b;
-            b = s;
-            best = i;
-        } else if (s < b2)
-            b2 = s;
+    for (size_t i = from; i < n; i++) {
+        double p[3] = {x0[i], x1[i], x2[i]};
+        size_t j = kmeans_nearest(c, k, 3, p);
+        a[i] = (int)j;
+        s[i] = sqdist(p, c + j * 3, 3);
     }
-    *bd = b;
-    *second = b2;
-    return best;
 }
 
-/* Lloyd's iterations. For d = 3 (RFM) with Hamerly's bounds (2010): a
- * point whose distance to its centre is below both a lower bound on its
- * distance to every other centre and half its centre's distance to the
- * nearest other one keeps its centre without the k distances. Each bound
- * is loosened by a relative 1e-9 beyond what rounding could move it, so a
- * point is kept only when its centre is nearer than any other by far more
- * than rounding: the one Lloyd's comparisons pick. Every point's distance
- * to its centre is still computed (the same sums, for the inertia and the
- * farthest point), and the centres are summed over every point in order,
- * so labels, centres, inertia and iterations are the same, bit for bit,
- * as without the bounds (kmeans_fit_plain in the tests). lb: n, prev: k *
- * d, half: k doubles of scratch. */
-static double lloyd(const double *x, size_t n, size_t d, size_t k, int max_iter, double tol,
-                    double *c, int *lab, double *sum, size_t *cnt, double *dist, double *lb,
-                    double *prev, double *half, int use_bounds, int *iters, int *conv)
+#if defined(__x86_64__)
+static void nearest3_sse2(const double *x0, const double *x1, const double *x2, size_t n,
+                          const double *c, size_t k, int *a, double *s)
+{
+    size_t i = 0;
+    for (; i + 2 <= n; i += 2) {
+        __m128d p0 = _mm_loadu_pd(x0 + i), p1 = _mm_loadu_pd(x1 + i), p2 = _mm_loadu_pd(x2 + i);
+        __m128d best = _mm_set1_pd(INFINITY), bi = _mm_setzero_pd();
+        for (size_t j = 0; j < k; j++) {
+            __m128d t0 = _mm_sub_pd(_mm_set1_pd(c[3 * j]), p0);
+            __m128d t1 = _mm_sub_pd(_mm_set1_pd(c[3 * j + 1]), p1);
+            __m128d t2 = _mm_sub_pd(_mm_set1_pd(c[3 * j + 2]), p2);
+            __m128d d = _mm_mul_pd(t0, t0);
+            d = _mm_add_pd(d, _mm_mul_pd(t1, t1));
+            d = _mm_add_pd(d, _mm_mul_pd(t2, t2));
+            __m128d lt = _mm_cmplt_pd(d, best);
+            best = _mm_or_pd(_mm_and_pd(lt, d), _mm_andnot_pd(lt, best));
+            bi = _mm_or_pd(_mm_and_pd(lt, _mm_set1_pd((double)j)), _mm_andnot_pd(lt, bi));
+        }
+        _mm_storeu_pd(s + i, best);
+        double b[2];
+        _mm_storeu_pd(b, bi);
+        a[i] = (int)b[0], a[i + 1] = (int)b[1];
+    }
+    nearest3_tail(x0, x1, x2, i, n, c, k, a, s);
+}
+
+__attribute__((target("avx2"))) static void nearest3_avx2(const double *x0, const double *x1,
+                                                          const double *x2, size_t n,
+                                                          const double *c, size_t k, int *a,
+                                                          double *s)
+{
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m256d p0 = _mm256_loadu_pd(x0 + i), p1 = _mm256_loadu_pd(x1 + i);
+        __m256d p2 = _mm256_loadu_pd(x2 + i);
+        __m256d best = _mm256_set1_pd(INFINITY), bi = _mm256_setzero_pd();
+        for (size_t j = 0; j < k; j++) {
+            __m256d t0 = _mm256_sub_pd(_mm256_set1_pd(c[3 * j]), p0);
+            __m256d t1 = _mm256_sub_pd(_mm256_set1_pd(c[3 * j + 1]), p1);
+            __m256d t2 = _mm256_sub_pd(_mm256_set1_pd(c[3 * j + 2]), p2);
+            __m256d d = _mm256_mul_pd(t0, t0);
+            d = _mm256_add_pd(d, _mm256_mul_pd(t1, t1));
+            d = _mm256_add_pd(d, _mm256_mul_pd(t2, t2));
+            __m256d lt = _mm256_cmp_pd(d, best, _CMP_LT_OQ);
+            best = _mm256_blendv_pd(best, d, lt);
+            bi = _mm256_blendv_pd(bi, _mm256_set1_pd((double)j), lt);
+        }
+        _mm256_storeu_pd(s + i, best);
+        _mm_storeu_si128((__m128i *)(void *)(a + i), _mm256_cvttpd_epi32(bi));
+    }
+    nearest3_tail(x0, x1, x2, i, n, c, k, a, s);
+}
+#endif
+
+int kmeans_path_available(kmeans_path path)
+{
+#if defined(__x86_64__)
+    return path == KMEANS_PLAIN || path == KMEANS_SSE2 ||
+           (path == KMEANS_AVX2 && __builtin_cpu_supports("avx2"));
+#else
+    return path == KMEANS_PLAIN;
+#endif
+}
+
+/* Lloyd's iterations. For d = 3 off the plain path, the assignment step
+ * takes several points at a time (nearest3_*, from xs: x's columns) into
+ * na[] and dist[]; the rest of the step (labels, counts, the centres'
+ * sums over every point in order, the inertia) is the same code for every
+ * path, so labels, centres, inertia and iterations are the same, bit for
+ * bit (kmeans_fit_path in the tests). prev: k * d doubles of scratch. */
+static double lloyd(const double *x, const double *xs, size_t n, size_t d, size_t k, int max_iter,
+                    double tol, kmeans_path path, double *c, int *lab, int *na, double *sum,
+                    size_t *cnt, double *dist, double *prev, int *iters, int *conv)
 {
     for (size_t i = 0; i < n; i++)
         lab[i] = -1;
     *conv = 0;
-    int it, bounds = 0; /* lb and half hold for the current centres */
-    double inertia = 0, shrink = 0;
+    int it;
+    double inertia = 0;
     for (it = 0; it < max_iter; it++) {
         size_t changed = 0;
         inertia = 0;
         memset(sum, 0, k * d * sizeof *sum);
         memset(cnt, 0, k * sizeof *cnt);
+        int batch = d == 3 && path != KMEANS_PLAIN;
+#if defined(__x86_64__)
+        if (batch && path == KMEANS_AVX2)
+            nearest3_avx2(xs, xs + n, xs + 2 * n, n, c, k, na, dist);
+        else if (batch)
+            nearest3_sse2(xs, xs + n, xs + 2 * n, n, c, k, na, dist);
+#endif
         for (size_t i = 0; i < n; i++) {
-            size_t a = 0;
-            if (d == 3 && bounds) {
-                const double *p = x + i * 3, *ca = c + (size_t)lab[i] * 3;
-                double t0 = ca[0] - p[0], t1 = ca[1] - p[1], t2 = ca[2] - p[2], s = 0;
-                s += t0 * t0;
-                s += t1 * t1;
-                s += t2 * t2;
-                double l = lb[i] - shrink, h = half[lab[i]];
-                lb[i] = l;
-                if (sqrt(s) * (1 + 1e-9) < (l > h ? l : h)) {
-                    a = (size_t)lab[i];
-                    dist[i] = s;
-                } else {
-                    double s2;
-                    a = nearest3_two(c, k, p, &dist[i], &s2);
-                    lb[i] = sqrt(s2) * (1 - 1e-9);
-                }
-            } else if (d == 3) {
-                double s2;
-                a = nearest3_two(c, k, x + i * 3, &dist[i], &s2);
-                lb[i] = sqrt(s2) * (1 - 1e-9); /* read only with the bounds */
-            }
-            /* dist[i] = sqdist(x + i * d, c + a * d, d) either way */
-            if (d != 3 || !(dist[i] < INFINITY)) {
+            size_t a;
+            if (batch)
+                a = (size_t)na[i];
+            else {
                 a = kmeans_nearest(c, k, d, x + i * d);
                 dist[i] = sqdist(x + i * d, c + a * d, d);
-                if (d == 3)
-                    lb[i] = 0; /* no bound from a distance that is not finite */
             }
             inertia += dist[i];
             if (lab[i] != (int)a) {
@@ -220,31 +259,17 @@ static double lloyd(const double *x, size_t n, size_t d, size_t k, int max_iter,
             *conv = 1;
             break;
         }
-        if (d == 3 && use_bounds) {
-            /* Every other centre moved by at most the largest move; the
-             * half-distances from the new centres. */
-            double most = 0;
-            for (size_t a = 0; a < k; a++)
-                most = fmax(most, sqrt(sqdist(prev + a * 3, c + a * 3, 3)));
-            shrink = most * (1 + 1e-9);
-            for (size_t a = 0; a < k; a++) {
-                double nearest = INFINITY;
-                for (size_t b = 0; b < k; b++)
-                    if (b != a)
-                        nearest = fmin(nearest, sqrt(sqdist(c + a * 3, c + b * 3, 3)));
-                half[a] = 0.5 * nearest * (1 - 1e-9);
-            }
-            bounds = isfinite(shrink);
-        }
     }
     *iters = it + (*conv ? 1 : 0);
     return inertia;
 }
 
-static rfm_status fit(const double *x, size_t n, size_t d, size_t k, int restarts, int max_iter,
-                      rfm_rng *rng, int use_bounds, kmeans_model *out, int *labels, char *err,
-                      size_t errlen)
+rfm_status kmeans_fit_path(const double *x, size_t n, size_t d, size_t k, int restarts,
+                           int max_iter, rfm_rng *rng, kmeans_path path, kmeans_model *out,
+                           int *labels, char *err, size_t errlen)
 {
+    if (!kmeans_path_available(path))
+        return rfm_fail(err, errlen, RFM_EINVAL, "k-means: path %d not available here", (int)path);
     if (k == 0 || d == 0)
         return rfm_fail(err, errlen, RFM_EINVAL, "k and dimension must be positive");
     if (n < k)
@@ -253,15 +278,17 @@ static rfm_status fit(const double *x, size_t n, size_t d, size_t k, int restart
         return rfm_fail(err, errlen, RFM_EINVAL, "restarts and max_iter must be at least 1");
     double *best = malloc(k * d * sizeof *best), *c = malloc(k * d * sizeof *c);
     double *sum = malloc(k * d * sizeof *sum), *dist = malloc(n * sizeof *dist);
-    double *lb = malloc(n * sizeof *lb), *prev = malloc(k * d * sizeof *prev);
-    double *half = malloc(k * sizeof *half);
+    double *prev = malloc(k * d * sizeof *prev), *xs = malloc(n * d * sizeof *xs);
     size_t *cnt = malloc(k * sizeof *cnt);
-    int *lab = malloc(n * sizeof *lab);
-    if (!best || !c || !sum || !dist || !lb || !prev || !half || !cnt || !lab) {
-        free(best), free(c), free(sum), free(dist), free(lb), free(prev), free(half);
-        free(cnt), free(lab);
+    int *lab = malloc(n * sizeof *lab), *na = malloc(n * sizeof *na);
+    if (!best || !c || !sum || !dist || !prev || !xs || !cnt || !lab || !na) {
+        free(best), free(c), free(sum), free(dist), free(prev), free(xs), free(cnt), free(lab);
+        free(na);
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory for k-means on %zu points", n);
     }
+    for (size_t i = 0; i < n; i++) /* x's columns, for the batched assignment */
+        for (size_t j = 0; j < d; j++)
+            xs[j * n + i] = x[i * d + j];
     /* scikit-learn's tolerance: KMEANS_TOL of the mean variance of x's
      * columns (population variances, as numpy's). */
     double tol = 0;
@@ -280,8 +307,8 @@ static rfm_status fit(const double *x, size_t n, size_t d, size_t k, int restart
     for (int r = 0; r < restarts; r++) {
         int it, conv;
         seed_plusplus(x, n, d, k, rng, c, dist);
-        double in = lloyd(x, n, d, k, max_iter, tol, c, lab, sum, cnt, dist, lb, prev, half,
-                          use_bounds, &it, &conv);
+        double in = lloyd(x, xs, n, d, k, max_iter, tol, path, c, lab, na, sum, cnt, dist, prev,
+                          &it, &conv);
         if (in < best_inertia) {
             best_inertia = in;
             best_it = it;
@@ -290,7 +317,7 @@ static rfm_status fit(const double *x, size_t n, size_t d, size_t k, int restart
             memcpy(labels, lab, n * sizeof *lab);
         }
     }
-    free(c), free(sum), free(dist), free(lb), free(prev), free(half), free(cnt), free(lab);
+    free(c), free(sum), free(dist), free(prev), free(xs), free(cnt), free(lab), free(na);
     /* Labels of the final centroids (Lloyd's last step may have moved them). */
     best_inertia = 0;
     for (size_t i = 0; i < n; i++) {
@@ -309,14 +336,10 @@ static rfm_status fit(const double *x, size_t n, size_t d, size_t k, int restart
 rfm_status kmeans_fit(const double *x, size_t n, size_t d, size_t k, int restarts, int max_iter,
                       rfm_rng *rng, kmeans_model *out, int *labels, char *err, size_t errlen)
 {
-    return fit(x, n, d, k, restarts, max_iter, rng, 1, out, labels, err, errlen);
-}
-
-rfm_status kmeans_fit_plain(const double *x, size_t n, size_t d, size_t k, int restarts,
-                            int max_iter, rfm_rng *rng, kmeans_model *out, int *labels, char *err,
-                            size_t errlen)
-{
-    return fit(x, n, d, k, restarts, max_iter, rng, 0, out, labels, err, errlen);
+    kmeans_path path = kmeans_path_available(KMEANS_AVX2)   ? KMEANS_AVX2
+                       : kmeans_path_available(KMEANS_SSE2) ? KMEANS_SSE2
+                                                            : KMEANS_PLAIN;
+    return kmeans_fit_path(x, n, d, k, restarts, max_iter, rng, path, out, labels, err, errlen);
 }
 
 void kmeans_free(kmeans_model *m)

@@ -30,15 +30,22 @@ typedef struct {
  * no label changes, when the centres' total squared move is at most
  * KMEANS_TOL times the mean column variance of x (then every point takes
  * its nearest final centre), or after max_iter iterations. labels (n
- * entries) receives the assignment of the best restart. On success out->centroids is new
- * (kmeans_free). For d = 3 the iterations skip the distances that Hamerly's bounds show cannot
- * change a label; the result is the same, bit for bit, as kmeans_fit_plain's
- * (every distance, every iteration: the reference in the tests). */
+ * entries) receives the assignment of the best restart. On success
+ * out->centroids is new (kmeans_free). */
 rfm_status kmeans_fit(const double *x, size_t n, size_t d, size_t k, int restarts, int max_iter,
                       rfm_rng *rng, kmeans_model *out, int *labels, char *err, size_t errlen);
-rfm_status kmeans_fit_plain(const double *x, size_t n, size_t d, size_t k, int restarts,
-                            int max_iter, rfm_rng *rng, kmeans_model *out, int *labels, char *err,
-                            size_t errlen);
+
+/* How the assignment step computes distances: one point at a time
+ * (kmeans_nearest), or for d = 3 two (SSE2) or four (AVX2) points at a
+ * time. kmeans_fit takes the widest the CPU has; every path gives the same
+ * result, bit for bit (the tests hold each to KMEANS_PLAIN).
+ * kmeans_fit_path is kmeans_fit on the given path (RFM_EINVAL when
+ * kmeans_path_available says the CPU lacks it). */
+typedef enum { KMEANS_PLAIN, KMEANS_SSE2, KMEANS_AVX2 } kmeans_path;
+int kmeans_path_available(kmeans_path path);
+rfm_status kmeans_fit_path(const double *x, size_t n, size_t d, size_t k, int restarts,
+                           int max_iter, rfm_rng *rng, kmeans_path path, kmeans_model *out,
+                           int *labels, char *err, size_t errlen);
 void kmeans_free(kmeans_model *m);
 
 /* Index of the centroid nearest to point p (d values). */

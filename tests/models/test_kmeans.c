@@ -136,14 +136,15 @@ static void test_silhouette_matches_naive(void **state)
     free(dist);
 }
 
-/* kmeans_fit's bounded iterations against kmeans_fit_plain's (every
- * distance of every point, every iteration): the same labels, centroids,
- * inertia and iterations, bit for bit, on data that make the bounds work
- * hard: overlapping blobs (points on the borders for many iterations),
- * whole-number values with exact ties and duplicates (RFM counts), heavy
- * tails, few distinct points (empty clusters moved to the farthest point),
- * and restarts cut short by max_iter. */
-static void test_bounds_equal_plain(void **state)
+/* kmeans_fit's batched assignment (each path the CPU has: SSE2, AVX2)
+ * against KMEANS_PLAIN's (one point at a time): the same labels,
+ * centroids, inertia and iterations, bit for bit, on data that make the
+ * comparisons hard: overlapping blobs (points on the borders for many
+ * iterations), whole-number values with exact ties and duplicates (RFM
+ * counts), heavy tails, few distinct points (empty clusters moved to the
+ * farthest point), restarts cut short by max_iter, and point counts that
+ * leave every remainder of the batch widths. */
+static void test_paths_equal_plain(void **state)
 {
     (void)state;
     enum { NB = 1500 };
@@ -151,44 +152,52 @@ static void test_bounds_equal_plain(void **state)
     static int la[NB], lb[NB];
     char err[RFM_ERRLEN];
     long fits = 0, iters = 0;
-    for (int kind = 0; kind < 4; kind++)
-        for (size_t k = 1; k <= 9; k++)
-            for (int max_iter = 3; max_iter <= 300; max_iter *= 10) {
-                rfm_rng g;
-                rfm_rng_seed(&g, 100 * (uint64_t)kind + k);
-                size_t n = kind == 3 ? 60 : NB;
-                for (size_t i = 0; i < n; i++)
-                    for (int j = 0; j < 3; j++) {
-                        double v;
-                        if (kind == 0) /* blobs one sd apart */
-                            v = (double)(i % 5) + rfm_rng_normal(&g);
-                        else if (kind == 1) /* whole numbers: ties everywhere */
-                            v = (double)rfm_rng_below(&g, 6);
-                        else if (kind == 2) /* heavy tails */
-                            v = exp(2 * rfm_rng_normal(&g));
-                        else /* three distinct points, twenty times each */
-                            v = (double)((i % 3) * (j + 1));
-                        x[i * 3 + (size_t)j] = v;
-                    }
-                kmeans_model a, b;
-                rfm_rng r1, r2;
-                rfm_rng_seed(&r1, 9 + k), rfm_rng_seed(&r2, 9 + k);
-                assert_int_equal(kmeans_fit(x, n, 3, k, 3, max_iter, &r1, &a, la, err, sizeof err),
-                                 RFM_OK);
-                assert_int_equal(
-                    kmeans_fit_plain(x, n, 3, k, 3, max_iter, &r2, &b, lb, err, sizeof err),
-                    RFM_OK);
-                if (memcmp(la, lb, n * sizeof *la) != 0)
-                    fail_msg("kind %d k %zu max_iter %d: labels differ", kind, k, max_iter);
-                assert_memory_equal(a.centroids, b.centroids, k * 3 * sizeof(double));
-                assert_memory_equal(&a.inertia, &b.inertia, sizeof a.inertia);
-                assert_int_equal(a.iterations, b.iterations);
-                assert_int_equal(a.converged, b.converged);
-                fits++, iters += a.iterations;
-                kmeans_free(&a), kmeans_free(&b);
-            }
-    printf("    %ld fits (%ld iterations of the best restarts) the same as without the bounds\n",
+    for (kmeans_path path = KMEANS_SSE2; path <= KMEANS_AVX2; path++) {
+        if (!kmeans_path_available(path)) {
+            printf("    path %d: not on this CPU\n", (int)path);
+            continue;
+        }
+        for (int kind = 0; kind < 4; kind++)
+            for (size_t k = 1; k <= 9; k++)
+                for (int max_iter = 3; max_iter <= 300; max_iter *= 10) {
+                    rfm_rng g;
+                    rfm_rng_seed(&g, 100 * (uint64_t)kind + k);
+                    size_t n = kind == 3 ? 60 + k % 4 : NB - k % 4;
+                    for (size_t i = 0; i < n; i++)
+                        for (int j = 0; j < 3; j++) {
+                            double v;
+                            if (kind == 0) /* blobs one sd apart */
+                                v = (double)(i % 5) + rfm_rng_normal(&g);
+                            else if (kind == 1) /* whole numbers: ties everywhere */
+                                v = (double)rfm_rng_below(&g, 6);
+                            else if (kind == 2) /* heavy tails */
+                                v = exp(2 * rfm_rng_normal(&g));
+                            else /* three distinct points, twenty times each */
+                                v = (double)((i % 3) * (j + 1));
+                            x[i * 3 + (size_t)j] = v;
+                        }
+                    kmeans_model a, b;
+                    rfm_rng r1, r2;
+                    rfm_rng_seed(&r1, 9 + k), rfm_rng_seed(&r2, 9 + k);
+                    assert_int_equal(kmeans_fit_path(x, n, 3, k, 3, max_iter, &r1, path, &a, la,
+                                                     err, sizeof err),
+                                     RFM_OK);
+                    assert_int_equal(kmeans_fit_path(x, n, 3, k, 3, max_iter, &r2, KMEANS_PLAIN, &b,
+                                                     lb, err, sizeof err),
+                                     RFM_OK);
+                    if (memcmp(la, lb, n * sizeof *la) != 0)
+                        fail_msg("kind %d k %zu max_iter %d: labels differ", kind, k, max_iter);
+                    assert_memory_equal(a.centroids, b.centroids, k * 3 * sizeof(double));
+                    assert_memory_equal(&a.inertia, &b.inertia, sizeof a.inertia);
+                    assert_int_equal(a.iterations, b.iterations);
+                    assert_int_equal(a.converged, b.converged);
+                    fits++, iters += a.iterations;
+                    kmeans_free(&a), kmeans_free(&b);
+                }
+    }
+    printf("    %ld fits (%ld iterations of the best restarts) the same as one point at a time\n",
            fits, iters);
+    assert_true(fits >= 72); /* at least SSE2's, on any x86-64 */
 }
 
 /* The stop of scikit-learn's Lloyd: a restart ends at the first
@@ -271,7 +280,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_recovers_planted_clusters), cmocka_unit_test(test_deterministic),
-        cmocka_unit_test(test_silhouette_matches_naive),  cmocka_unit_test(test_bounds_equal_plain),
+        cmocka_unit_test(test_silhouette_matches_naive),  cmocka_unit_test(test_paths_equal_plain),
         cmocka_unit_test(test_stops_as_scikit_learn),     cmocka_unit_test(test_bad_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
