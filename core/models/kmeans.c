@@ -348,8 +348,52 @@ void kmeans_free(kmeans_model *m)
     m->centroids = NULL;
 }
 
+#if defined(__x86_64__)
+/* kmeans_distances for d = 3 with AVX2: each row whole (both triangles:
+ * d(j, i) from x_j - x_i, the negation of x_i - x_j, squares to the same
+ * bits), four columns at a time, so every store is along the row; sqrt
+ * and the rounding to float are IEEE's, as the scalar loop's. xs: x's
+ * three columns. */
+__attribute__((target("avx2"))) static void distances3_avx2(const double *xs, size_t m, float *dist)
+{
+    const double *x0 = xs, *x1 = xs + m, *x2 = xs + 2 * m;
+    for (size_t i = 0; i < m; i++) {
+        float *row = dist + i * m;
+        __m256d p0 = _mm256_set1_pd(x0[i]), p1 = _mm256_set1_pd(x1[i]);
+        __m256d p2 = _mm256_set1_pd(x2[i]);
+        size_t j = 0;
+        for (; j + 4 <= m; j += 4) {
+            __m256d t0 = _mm256_sub_pd(p0, _mm256_loadu_pd(x0 + j));
+            __m256d t1 = _mm256_sub_pd(p1, _mm256_loadu_pd(x1 + j));
+            __m256d t2 = _mm256_sub_pd(p2, _mm256_loadu_pd(x2 + j));
+            __m256d s = _mm256_mul_pd(t0, t0);
+            s = _mm256_add_pd(s, _mm256_mul_pd(t1, t1));
+            s = _mm256_add_pd(s, _mm256_mul_pd(t2, t2));
+            _mm_storeu_ps(row + j, _mm256_cvtpd_ps(_mm256_sqrt_pd(s)));
+        }
+        for (; j < m; j++) {
+            double q[3] = {x0[i], x1[i], x2[i]}, r[3] = {x0[j], x1[j], x2[j]};
+            row[j] = (float)sqrt(sqdist(q, r, 3));
+        }
+        row[i] = 0;
+    }
+}
+#endif
+
 void kmeans_distances(const double *x, size_t m, size_t d, float *dist)
 {
+#if defined(__x86_64__)
+    double *xs;
+    if (d == 3 && m >= 4 && __builtin_cpu_supports("avx2") &&
+        (xs = malloc(3 * m * sizeof *xs)) != NULL) {
+        for (size_t i = 0; i < m; i++)
+            for (size_t j = 0; j < 3; j++)
+                xs[j * m + i] = x[i * 3 + j];
+        distances3_avx2(xs, m, dist);
+        free(xs);
+        return;
+    }
+#endif
     for (size_t i = 0; i < m; i++) {
         dist[i * m + i] = 0;
         for (size_t j = i + 1; j < m; j++)

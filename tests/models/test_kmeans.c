@@ -102,6 +102,34 @@ static double naive_silhouette(const double *x, size_t n, const int *lab, int k)
     return total / (double)n;
 }
 
+/* kmeans_distances (AVX2's whole rows where the CPU has it) against each
+ * distance computed on its own as the float of the double's sqrt: equal
+ * bits, the matrix symmetric with a zero diagonal, at sizes leaving every
+ * remainder of four columns. */
+static void test_distances_exact(void **state)
+{
+    (void)state;
+    rfm_rng g;
+    rfm_rng_seed(&g, 77);
+    for (size_t m = 1; m <= 41; m += (m < 9 ? 1 : 8)) {
+        double *x = malloc(m * 3 * sizeof *x);
+        float *dm = malloc(m * m * sizeof *dm);
+        assert_true(x && dm);
+        for (size_t i = 0; i < m * 3; i++) /* ties and exact zeros too */
+            x[i] = i % 7 == 0 ? 1.0 : exp(rfm_rng_normal(&g));
+        kmeans_distances(x, m, 3, dm);
+        for (size_t i = 0; i < m; i++)
+            for (size_t j = 0; j < m; j++) {
+                double t0 = x[i * 3] - x[j * 3], t1 = x[i * 3 + 1] - x[j * 3 + 1],
+                       t2 = x[i * 3 + 2] - x[j * 3 + 2];
+                float want = i == j ? 0.0f : (float)sqrt(t0 * t0 + t1 * t1 + t2 * t2);
+                if (memcmp(&dm[i * m + j], &want, sizeof want) != 0)
+                    fail_msg("m %zu (%zu, %zu): %.9g, want %.9g", m, i, j, dm[i * m + j], want);
+            }
+        free(x), free(dm);
+    }
+}
+
 static void test_silhouette_matches_naive(void **state)
 {
     (void)state;
@@ -279,9 +307,13 @@ static void test_bad_arguments(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_recovers_planted_clusters), cmocka_unit_test(test_deterministic),
-        cmocka_unit_test(test_silhouette_matches_naive),  cmocka_unit_test(test_paths_equal_plain),
-        cmocka_unit_test(test_stops_as_scikit_learn),     cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_recovers_planted_clusters),
+        cmocka_unit_test(test_deterministic),
+        cmocka_unit_test(test_distances_exact),
+        cmocka_unit_test(test_silhouette_matches_naive),
+        cmocka_unit_test(test_paths_equal_plain),
+        cmocka_unit_test(test_stops_as_scikit_learn),
+        cmocka_unit_test(test_bad_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
