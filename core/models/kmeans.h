@@ -60,7 +60,8 @@ rfm_status kmeans_silhouette(const double *x, size_t n, size_t d, const int *lab
                              size_t sample, rfm_rng *rng, double *out, char *err, size_t errlen);
 
 /* The same from a precomputed m x m matrix of Euclidean distances (float,
- * row-major), for measuring several labelings of one sample cheaply. */
+ * row-major), for measuring several labelings of one sample cheaply. Each
+ * point's sum of distances to a cluster adds its terms in column order. */
 double kmeans_silhouette_matrix(const float *dist, size_t m, const int *labels, size_t k);
 /* Fill dist (m x m) with the pairwise distances of m points. */
 void kmeans_distances(const double *x, size_t m, size_t d, float *dist);

@@ -130,6 +130,53 @@ static void test_distances_exact(void **state)
     }
 }
 
+/* kmeans_silhouette_matrix (four rows at a time, the columns by cluster)
+ * against its definition one row at a time: each point's sums over the
+ * columns in order, then the rows' silhouettes in order: equal bits, at
+ * sizes leaving every remainder of the blocks, with singleton clusters. */
+static void test_silhouette_matrix_exact(void **state)
+{
+    (void)state;
+    rfm_rng g;
+    rfm_rng_seed(&g, 78);
+    for (size_t m = 3; m <= 70; m += (m < 20 ? 1 : 17))
+        for (size_t k = 2; k <= 7; k += 5) {
+            double *x = malloc(m * 3 * sizeof *x), sums[8];
+            float *dm = malloc(m * m * sizeof *dm);
+            int *lab = malloc(m * sizeof *lab);
+            size_t size[8] = {0};
+            assert_true(x && dm && lab);
+            for (size_t i = 0; i < m * 3; i++)
+                x[i] = rfm_rng_normal(&g);
+            for (size_t i = 0; i < m; i++) /* cluster k - 1 holds point 0 alone */
+                lab[i] = i == 0 ? (int)k - 1 : (int)rfm_rng_below(&g, k - 1);
+            for (size_t i = 0; i < m; i++)
+                size[lab[i]]++;
+            kmeans_distances(x, m, 3, dm);
+            double want = 0;
+            for (size_t i = 0; i < m; i++) {
+                for (size_t c = 0; c < k; c++)
+                    sums[c] = 0;
+                for (size_t j = 0; j < m; j++)
+                    sums[lab[j]] += dm[i * m + j];
+                size_t li = (size_t)lab[i];
+                if (size[li] < 2)
+                    continue;
+                double a = sums[li] / (double)(size[li] - 1), bb = INFINITY;
+                for (size_t c = 0; c < k; c++)
+                    if (c != li && size[c] > 0 && sums[c] / (double)size[c] < bb)
+                        bb = sums[c] / (double)size[c];
+                double mx = a > bb ? a : bb;
+                want += isfinite(bb) && mx > 0 ? (bb - a) / mx : 0;
+            }
+            want /= (double)m;
+            double got = kmeans_silhouette_matrix(dm, m, lab, k);
+            if (memcmp(&got, &want, sizeof got) != 0)
+                fail_msg("m %zu k %zu: %.17g, want %.17g", m, k, got, want);
+            free(x), free(dm), free(lab);
+        }
+}
+
 static void test_silhouette_matches_naive(void **state)
 {
     (void)state;
@@ -310,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_recovers_planted_clusters),
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_distances_exact),
+        cmocka_unit_test(test_silhouette_matrix_exact),
         cmocka_unit_test(test_silhouette_matches_naive),
         cmocka_unit_test(test_paths_equal_plain),
         cmocka_unit_test(test_stops_as_scikit_learn),
