@@ -412,17 +412,16 @@ static size_t normalise_id(const char **sp, size_t len)
     if ((len == 3 && strncasecmp(s, "nan", 3) == 0) ||
         (len == 4 && (strncasecmp(s, "null", 4) == 0 || strncasecmp(s, "none", 4) == 0)))
         return 0;
-    const char *dot = memchr(s, '.', len);
-    if (dot && dot > s) {
-        for (const char *p = s; p < dot; p++)
-            if (*p < '0' || *p > '9')
-                return len;
-        for (const char *p = dot + 1; p < s + len; p++)
-            if (*p != '0')
-                return len;
-        return (size_t)(dot - s);
-    }
-    return len;
+    /* Digits up to the first dot (at least one), then only zeros: one pass. */
+    size_t i = 0;
+    while (i < len && (unsigned)(s[i] - '0') < 10)
+        i++;
+    if (i == 0 || i == len || s[i] != '.')
+        return len;
+    for (size_t j = i + 1; j < len; j++)
+        if (s[j] != '0')
+            return len;
+    return i;
 }
 
 size_t txn_pseudonym(const char *key, size_t keylen, const char *id, size_t len, char out[33])
@@ -630,7 +629,8 @@ txn_reason txn_classify(const char *cid, size_t cidlen, const char *invoice, siz
     out->spend = qty * price;
     if (cidlen == 0)
         return TXN_MISSING_ID;
-    if (invoice && cplen && invlen >= cplen && memcmp(invoice, cancel_prefix, cplen) == 0)
+    if (invoice && cplen && invlen >= cplen && invoice[0] == cancel_prefix[0] &&
+        (cplen == 1 || memcmp(invoice, cancel_prefix, cplen) == 0))
         return TXN_CANCELLED;
     double spend = out->spend;
     if (!numbers_ok ||

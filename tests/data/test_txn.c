@@ -297,6 +297,41 @@ static void test_each_purchase(void **state)
     txn_free(d);
 }
 
+/* Customer ids as txn_classify normalises them: blanks trimmed, an
+ * integer written as a float ("17850.0", as pandas writes a column with
+ * gaps) as the integer, anything else kept whole; the words a blank cell
+ * becomes are missing. A cancellation prefix of two letters too. */
+static void test_id_normalised(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out; /* NULL: missing */
+    } cases[] = {
+        {"17850.0", "17850"},   {"17850.000", "17850"}, {"17850", "17850"},
+        {" 42.0\t", "42"},      {"007.00", "007"},      {"12.", "12"},
+        {"17850.5", "17850.5"}, {".0", ".0"},           {"12a.0", "12a.0"},
+        {"1.0.0", "1.0.0"},     {"1.00x", "1.00x"},     {"A-17.0", "A-17.0"},
+        {"-17.0", "-17.0"},     {"NULL", NULL},         {" None ", NULL},
+        {"NaN", NULL},          {"   ", NULL},          {"", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        txn_line l;
+        txn_reason r =
+            txn_classify(cases[i].in, strlen(cases[i].in), "1", 1, "C", 1, 1, 1, 2, 0, 0, &l);
+        if (!cases[i].out) {
+            assert_int_equal(r, TXN_MISSING_ID);
+            continue;
+        }
+        assert_int_equal(r, TXN_NREASONS);
+        if (l.cidlen != strlen(cases[i].out) || memcmp(l.cid, cases[i].out, l.cidlen) != 0)
+            fail_msg("'%s' -> '%.*s', want '%s'", cases[i].in, (int)l.cidlen, l.cid, cases[i].out);
+    }
+    txn_line l;
+    assert_int_equal(txn_classify("7", 1, "CX9", 3, "CX", 2, 1, 1, 2, 0, 0, &l), TXN_CANCELLED);
+    assert_int_equal(txn_classify("7", 1, "CY9", 3, "CX", 2, 1, 1, 2, 0, 0, &l), TXN_NREASONS);
+    assert_int_equal(txn_classify("7", 1, "C", 1, "CX", 2, 1, 1, 2, 0, 0, &l), TXN_NREASONS);
+}
+
 /* txn_classify: the first reason that applies wins, in txn_reason order. */
 static void test_classify_order(void **state)
 {
@@ -792,6 +827,7 @@ int main(void)
         cmocka_unit_test(test_refused_not_guessed),
         cmocka_unit_test(test_all_dropped_report),
         cmocka_unit_test(test_each_purchase),
+        cmocka_unit_test(test_id_normalised),
         cmocka_unit_test(test_classify_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
