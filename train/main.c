@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <gsl/gsl_errno.h>
+#include <malloc.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -1011,6 +1012,19 @@ int main(int argc, char **argv)
 {
     if (blas_thread_shutdown_)
         blas_thread_shutdown_();
+    /* glibc's allocator for a run that reads, fits on a few threads at once
+     * and exits: one arena, so memory one step frees (the read's buffers,
+     * a fit's tables) serves the next step's allocations on any thread
+     * instead of new pages; blocks below 32 MiB from the heap rather than
+     * mapped and unmapped each time (each unmap a TLB shootdown across the
+     * threads); freed memory kept until the run ends. The bundled training
+     * (--only segments,churn,cltv): page faults 11,400 -> 6,600; CPU and
+     * wall time 3-4 % lower in three sets of alternating runs on a loaded
+     * VM, the same in one on a quiet one; peak RSS of a full run 74 -> 83
+     * MB. */
+    mallopt(M_ARENA_MAX, 1);
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
     const char *config_path = "config/rfm.yaml", *tx_path = NULL, *models_dir = NULL;
     const char *only = NULL, *summary = NULL, *campaign = NULL;
     int want_print = 0, wait_turn = 0;
