@@ -328,19 +328,38 @@ static void scored_free(scored *s)
  * them. */
 #define SCORE_CACHE_BYTES (16u << 20)
 
-/* Customers [lo, hi) of score_all, through mc (its own CLTV cache). */
+/* Customers [lo, hi) of score_all, through mc (its own CLTV cache); with
+ * half 0 or 1, only those whose CLTV cache key (x, T) falls in that half
+ * (key_half), so that the two threads' caches never compute the same
+ * terms; -1: all. */
 typedef struct {
     score_models mc;
     const customer_row *rows;
     size_t lo, hi;
+    int half;
     scored *s;
 } score_part;
+
+/* 0 or 1 from a customer's (x, T), the key its lifetime-value terms are
+ * cached by. */
+static int key_half(const customer_row *c)
+{
+    uint64_t a, b;
+    memcpy(&a, &c->repeat_purchases, sizeof a);
+    memcpy(&b, &c->days_since_first, sizeof b);
+    a = (a ^ (b * 0x9e3779b97f4a7c15ULL)) * 0xd6e8feb86659fd93ULL;
+    a ^= a >> 32;
+    a *= 0xd6e8feb86659fd93ULL;
+    return (int)(a >> 63);
+}
 
 static void *score_range(void *arg)
 {
     score_part *a = arg;
     scored *o = a->s;
     for (size_t i = a->lo; i < a->hi; i++) {
+        if (a->half >= 0 && key_half(&a->rows[i]) != a->half)
+            continue;
         score_result r;
         char e[256];
         o->seg[i] = o->clu[i] = -1;
@@ -394,11 +413,12 @@ static rfm_status score_all(const customer_row *rows, size_t n, const score_mode
         s->nseg = segment_names(m->segments, s->seg_names, MAX_NAMES);
         s->nclu = segments_nclusters(m->segments);
     }
-    /* Two halves, the second on a thread of its own, each with a cache of
-     * the lifetime-value terms (none is only slower: a failed cache_new
-     * leaves it NULL), unless the caller gave one: then one pass with it.
-     * Each customer's scores are the same whoever computes them. */
-    score_part part[2] = {{*m, rows, 0, n / 2, s}, {*m, rows, n / 2, n, s}};
+    /* Two halves by cache key (key_half), the second on a thread of its
+     * own, each with a cache of the lifetime-value terms (none is only
+     * slower: a failed cache_new leaves it NULL), unless the caller gave
+     * one: then one pass with it. Each customer's scores are the same
+     * whoever computes them. */
+    score_part part[2] = {{*m, rows, 0, n, 0, s}, {*m, rows, 0, n, 1, s}};
     cltv_cache *own[2] = {NULL, NULL};
     int split = n >= 256 && !m->cltv_cache;
     for (int h = 0; h < 1 + split; h++)
@@ -407,7 +427,7 @@ static rfm_status score_all(const customer_row *rows, size_t n, const score_mode
                            &own[h], NULL, 0) == RFM_OK)
             part[h].mc.cltv_cache = own[h];
     if (!split)
-        part[0].hi = n;
+        part[0].half = -1;
     pthread_t th;
     int threaded = split && pthread_create(&th, NULL, score_range, &part[1]) == 0;
     score_range(&part[0]);
