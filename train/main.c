@@ -977,9 +977,13 @@ static int run_steps(train_ctx *c, const int fit[NSTEPS], int with_customers)
     for (size_t k = 0; k < started; k++)
         pthread_join(th[k], NULL);
     int rc = 0;
-    for (size_t i = 0; i <= NSTEPS; i++)
+    if (with_customers) { /* the customer table's job, queued last, reports first */
+        say_flush(&jobs[q.n - 1].out);
+        rc = jobs[q.n - 1].rc;
+    }
+    for (size_t i = 0; i < NSTEPS; i++)
         for (size_t k = 0; k < q.n; k++)
-            if (jobs[k].step == (i + NSTEPS) % (NSTEPS + 1)) { /* NSTEPS first */
+            if (jobs[k].step == i) {
                 say_flush(&jobs[k].out);
                 if (!rc)
                     rc = jobs[k].rc;

@@ -13,6 +13,7 @@
 
 #include "bgnbd.h"
 #include "date.h"
+#include "hash.h"
 #include "pca.h"
 #include "rng.h"
 
@@ -347,10 +348,7 @@ static int key_half(const customer_row *c)
     uint64_t a, b;
     memcpy(&a, &c->repeat_purchases, sizeof a);
     memcpy(&b, &c->days_since_first, sizeof b);
-    a = (a ^ (b * 0x9e3779b97f4a7c15ULL)) * 0xd6e8feb86659fd93ULL;
-    a ^= a >> 32;
-    a *= 0xd6e8feb86659fd93ULL;
-    return (int)(a >> 63);
+    return (int)(hash_mix(a ^ hash_mix(b)) >> 63);
 }
 
 static void *score_range(void *arg)

@@ -33,6 +33,7 @@ struct cltv_model {
     gg_fit_result gg;
     bgnbd_params bset[NSETS]; /* by SET_OF */
     gg_params gval[NVALS];    /* the Gamma-Gamma parameters of value j */
+    int same_read_back;       /* bset[READ_BACK] is bset[0], bit for bit */
 };
 
 static void derive(cltv_model *c)
@@ -51,6 +52,7 @@ static void derive(cltv_model *c)
             c->bset[SET_OF[j]] = (bgnbd_params){exp(uu[0]), exp(uu[1]), exp(uu[2]), exp(uu[3])};
             c->gval[j] = (gg_params){exp(uu[4]), exp(uu[5]), exp(uu[6])};
         }
+    c->same_read_back = memcmp(&c->bset[READ_BACK], &c->bset[0], sizeof c->bset[0]) == 0;
 }
 
 void cltv_default_options(cltv_options *o)
@@ -131,7 +133,6 @@ static void h_terms(const cltv_model *c, double x, double T, double H, int nper,
     enum { CHUNK = 64 };
     double t[CHUNK], dh[4 * CHUNK];
     unsigned char have[CHUNK];
-    const int same_read_back = memcmp(&c->bset[READ_BACK], &c->bset[0], sizeof c->bset[0]) == 0;
     for (int k0 = 0; k0 < nper; k0 += CHUNK) {
         int m = nper - k0 < CHUNK ? nper - k0 : CHUNK;
         for (int k = 0; k < m; k++)
@@ -152,7 +153,7 @@ static void h_terms(const cltv_model *c, double x, double T, double H, int nper,
                 else
                     bgnbd_h_many(&c->bset[s], &t[k], 1, x, T, &hs[k]);
         }
-        if (same_read_back)
+        if (c->same_read_back)
             memcpy(h + READ_BACK * nper + k0, h0, (size_t)m * sizeof *h0);
         else
             bgnbd_h_many(&c->bset[READ_BACK], t, (size_t)m, x, T, h + READ_BACK * nper + k0);

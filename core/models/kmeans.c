@@ -165,6 +165,15 @@ __attribute__((target("avx2"))) static void nearest3_avx2(const double *x0, cons
 }
 #endif
 
+/* x (n x d, row-major) into its d columns: xs[j * n + i] = x[i * d + j],
+ * the layout the batched passes load four points from. */
+static void columns(const double *x, size_t n, size_t d, double *xs)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++)
+            xs[j * n + i] = x[i * d + j];
+}
+
 int kmeans_path_available(kmeans_path path)
 {
 #if defined(__x86_64__)
@@ -286,9 +295,7 @@ rfm_status kmeans_fit_path(const double *x, size_t n, size_t d, size_t k, int re
         free(na);
         return rfm_fail(err, errlen, RFM_ENOMEM, "out of memory for k-means on %zu points", n);
     }
-    for (size_t i = 0; i < n; i++) /* x's columns, for the batched assignment */
-        for (size_t j = 0; j < d; j++)
-            xs[j * n + i] = x[i * d + j];
+    columns(x, n, d, xs); /* for the batched assignment */
     /* scikit-learn's tolerance: KMEANS_TOL of the mean variance of x's
      * columns (population variances, as numpy's). */
     double tol = 0;
@@ -384,11 +391,9 @@ void kmeans_distances(const double *x, size_t m, size_t d, float *dist)
 {
 #if defined(__x86_64__)
     double *xs;
-    if (d == 3 && m >= 4 && __builtin_cpu_supports("avx2") &&
+    if (d == 3 && m >= 4 && kmeans_path_available(KMEANS_AVX2) &&
         (xs = malloc(3 * m * sizeof *xs)) != NULL) {
-        for (size_t i = 0; i < m; i++)
-            for (size_t j = 0; j < 3; j++)
-                xs[j * m + i] = x[i * 3 + j];
+        columns(x, m, 3, xs);
         distances3_avx2(xs, m, dist);
         free(xs);
         return;
