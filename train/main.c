@@ -1005,15 +1005,24 @@ static void *load_xgboost(void *arg)
     return NULL;
 }
 
-/* OpenBLAS's threaded build (FAISS's BLAS: the embeddings step alone uses
- * it) starts its worker threads when it is loaded, and they spin about 0.1 s
- * waiting for work: on two cores, much of a core taken from the read. The
- * pthread build exports this (its fork handler); its next call starts the
- * workers again. Weak: the serial and OpenMP builds have no such threads. */
+/* OpenBLAS's threaded build (FAISS's BLAS, and GSL's here: the symbols
+ * come first from it) starts its worker threads when it is loaded, and they
+ * spin (sched_yield) about 0.1 s waiting for work: on two cores, much of a
+ * core taken from the read. The pthread build exports blas_thread_shutdown_
+ * (its fork handler) to stop them; any later call that splits its work
+ * starts them again, and GSL's LU inverse of the MLE fits' 4 x 4 Hessians
+ * did (dtrmv), so that two workers spun through the rest of every fit (20
+ * to 30 ms of CPU a run in perf). One thread first, as rfm-serve runs BLAS:
+ * no call starts them again. Every model file the same bytes, the full
+ * training as fast. Weak: the serial and OpenMP builds have no such
+ * threads. */
 extern void blas_thread_shutdown_(void) __attribute__((weak));
+extern void openblas_set_num_threads(int) __attribute__((weak));
 
 int main(int argc, char **argv)
 {
+    if (openblas_set_num_threads)
+        openblas_set_num_threads(1);
     if (blas_thread_shutdown_)
         blas_thread_shutdown_();
     /* glibc's allocator for a run that reads, fits on a few threads at once
