@@ -23,6 +23,17 @@
  * needs more room, or is malformed is parsed again from its start by the
  * byte-by-byte path (which also words every error), so all give the same
  * records and the same messages.
+ *
+ * With the reader thread (a file or a descriptor), the finding of fields
+ * is split between the threads: the thread indexes each block's plain
+ * lines after inflating it (index_block: where each line starts and each
+ * of its fields ends), and the parser, finding an entry where it stands,
+ * copies the line and cuts it at those ends (indexed_record) before trying
+ * the paths above. The bundled export's read was bound by the parser
+ * (busy throughout) while the inflating thread idled a third of the time;
+ * with the index both are about equally busy (read 8 % faster in paired
+ * runs). The first block is short (FIRST_CHUNK), so that parsing starts
+ * after 64 KiB rather than 1 MiB.
  */
 #include "csv.h"
 
@@ -40,6 +51,9 @@
 
 #if defined(__SSE2__) && !defined(CSV_PORTABLE_SCAN)
 #include <emmintrin.h>
+#define CSV_INDEX 1 /* the producer indexes lines (index_block) */
+#else
+#define CSV_INDEX 0
 #endif
 
 #define RAW_CHUNK (256u * 1024u)
@@ -51,7 +65,11 @@
 #define REC_MAX (16u * 1024u * 1024u) /* longest record accepted */
 #define FIELDS_MAX 4096u              /* most fields in a record */
 
-#define NBUF 4 /* decompressed blocks in flight between the two threads */
+#define NBUF 4                    /* decompressed blocks in flight between the two threads */
+#define FIRST_CHUNK (64u * 1024u) /* the reader thread's first block */
+/* Room in a block's line index, in 16-bit words: a byte for each byte of
+ * the block (a line of 8 fields takes 12 words). */
+#define IDX_CAP(blkcap) ((blkcap) / 2)
 
 /* Input layer state, touched only by the producer (the reader thread for
  * a byte source, the caller's thread for memory input). */
@@ -76,6 +94,12 @@ struct csv_reader {
      * produced - consumed < NBUF; the parser owns block consumed % NBUF. */
     uint8_t *blk[NBUF]; /* only blk[0] without the thread */
     size_t blklen[NBUF], blkcap;
+    /* The producer's index of each block's plain lines (index_block),
+     * idxlen words, made for the separator idxsep (-1: none); isep is the
+     * separator to index with (under mu once the thread runs). */
+    uint16_t *idx[NBUF];
+    size_t idxlen[NBUF];
+    int idxsep[NBUF], isep;
     uint64_t produced, consumed;
     int threaded, done, stop, thread_started;
     rfm_status src_st; /* producer's final status */
@@ -90,6 +114,14 @@ struct csv_reader {
     size_t datlen, datpos;
     uint64_t datbase; /* decompressed offset of dat[0] */
     int started, have_blk;
+    /* The current block's index (the parser's cursor ip up to ipend; none
+     * when it was made for another separator than the dialect's). */
+    const uint16_t *ip, *ipend;
+    int ipsep;
+    /* The record's columns: fcol, or, for one from the index (colline not
+     * NULL), col0 plus a field's offset from colline. */
+    const char *colline;
+    uint64_t col0;
     int partial, incomplete; /* csv_open_view: a piece of a longer input */
     int finalised;           /* the digest is taken */
     char *rec;
@@ -100,7 +132,7 @@ struct csv_reader {
     size_t nfields, fcap; /* fields in the record; room in fields, fofs and fcol */
     uint64_t line;        /* current physical line */
     uint64_t linestart;   /* decompressed offset of the current line's start */
-    uint64_t recline, records, size;
+    uint64_t recline, records, indexed, size;
     uint64_t recstart; /* decompressed offset of the last record's start */
     /* Dialect (csv_set_separator). */
     unsigned char special[256]; /* bytes that end a span of unquoted text */
@@ -143,7 +175,8 @@ static rfm_status produce(csv_reader *r, uint8_t *out, size_t cap, size_t *got, 
     *got = 0;
     if (!s->checked) { /* gzip is known by its magic bytes, not by the name */
         size_t n;
-        if ((st = read_raw(r, s->raw, s->rawcap, &n, err, errlen)) != RFM_OK)
+        if ((st = read_raw(r, s->raw, s->rawcap < cap ? s->rawcap : cap, &n, err, errlen)) !=
+            RFM_OK)
             return st;
         s->checked = 1;
         if (n >= 2 && s->raw[0] == 0x1f && s->raw[1] == 0x8b) {
@@ -155,7 +188,7 @@ static rfm_status produce(csv_reader *r, uint8_t *out, size_t cap, size_t *got, 
             s->zs->next_in = s->raw;
             s->zs->avail_in = (uint32_t)n;
         } else {
-            memcpy(out, s->raw, n); /* rawcap <= blkcap */
+            memcpy(out, s->raw, n); /* n <= cap */
             *got = n;
             return RFM_OK;
         }
@@ -210,7 +243,10 @@ static rfm_status produce(csv_reader *r, uint8_t *out, size_t cap, size_t *got, 
     return RFM_OK;
 }
 
-/* The reader thread: read, hash and inflate ahead of the parser. */
+static size_t index_block(const uint8_t *d, size_t len, uint16_t *idx, size_t cap, int sep);
+
+/* The reader thread: read, hash and inflate ahead of the parser, and
+ * index each block's plain lines for it (index_block). */
 static void *producer(void *arg)
 {
     csv_reader *r = arg;
@@ -218,13 +254,20 @@ static void *producer(void *arg)
         pthread_mutex_lock(&r->mu);
         while (!r->stop && r->produced - r->consumed >= NBUF)
             pthread_cond_wait(&r->cv, &r->mu);
-        int stop = r->stop;
+        int stop = r->stop, isep = r->isep;
         size_t slot = (size_t)(r->produced % NBUF);
         pthread_mutex_unlock(&r->mu);
         if (stop)
             return NULL;
         size_t got;
-        rfm_status st = produce(r, r->blk[slot], r->blkcap, &got, r->src_err, sizeof r->src_err);
+        /* The first block short, so that the parser starts sooner. */
+        size_t cap = r->produced == 0 && r->blkcap > FIRST_CHUNK ? FIRST_CHUNK : r->blkcap;
+        rfm_status st = produce(r, r->blk[slot], cap, &got, r->src_err, sizeof r->src_err);
+        r->idxlen[slot] = 0;
+        r->idxsep[slot] = isep;
+        if (st == RFM_OK && got > 0 && isep >= 0 && r->idx[slot])
+            r->idxlen[slot] =
+                index_block(r->blk[slot], got, r->idx[slot], IDX_CAP(r->blkcap), isep);
         pthread_mutex_lock(&r->mu);
         if (st != RFM_OK || got == 0) {
             r->src_st = st;
@@ -277,6 +320,11 @@ static rfm_status refill(csv_reader *r, size_t *got, char *err, size_t errlen)
             r->dat = r->blk[slot];
             r->datlen = r->blklen[slot];
             r->have_blk = 1;
+            r->ip = r->idx[slot];
+            r->ipend = r->ip ? r->ip + r->idxlen[slot] : NULL;
+            r->ipsep = r->idxsep[slot];
+            if (r->ipsep != r->isep)
+                r->ip = r->ipend = NULL;
             *got = r->datlen;
             pthread_mutex_unlock(&r->mu);
             return RFM_OK;
@@ -304,6 +352,11 @@ static rfm_status start(csv_reader *r, char *err, size_t errlen)
         if (pthread_mutex_init(&r->mu, NULL) != 0 || pthread_cond_init(&r->cv, NULL) != 0)
             return rfm_fail(err, errlen, RFM_ENOMEM, "%s: cannot create a lock", r->name);
         r->threaded = 1;
+#if CSV_INDEX
+        for (int i = 0; i < NBUF; i++)
+            if (!(r->idx[i] = malloc(IDX_CAP(r->blkcap) * sizeof *r->idx[i])))
+                return rfm_fail(err, errlen, RFM_ENOMEM, "%s: out of memory", r->name);
+#endif
         if (pthread_create(&r->thread, NULL, producer, r) != 0)
             return rfm_fail(err, errlen, RFM_ENOMEM, "%s: cannot start the reader thread", r->name);
         r->thread_started = 1;
@@ -548,6 +601,16 @@ int csv_set_separator(csv_reader *r, int sep)
         r->special[r->sep] = 1;
     if (r->ws)
         r->special['\t'] = 1;
+    /* Lines are indexed for a separated dialect (not whitespace runs, not
+     * line mode); the current block's index only for its separator. */
+    int isep = r->ws ? -1 : r->sep;
+    if (r->thread_started)
+        pthread_mutex_lock(&r->mu);
+    r->isep = isep;
+    if (r->thread_started)
+        pthread_mutex_unlock(&r->mu);
+    if (r->ipsep != isep)
+        r->ip = r->ipend = NULL;
     return 1;
 }
 
@@ -571,8 +634,10 @@ void csv_close(csv_reader *r)
     free(r->src.zs);
     free(r->name);
     free(r->src.raw);
-    for (int i = 0; i < NBUF; i++)
+    for (int i = 0; i < NBUF; i++) {
         free(r->blk[i]);
+        free(r->idx[i]);
+    }
     free(r->rec);
     free(r->fields);
     free(r->fofs);
@@ -847,9 +912,9 @@ static inline __attribute__((always_inline)) int fast_record_in(csv_reader *r, s
 }
 
 #if defined(__SSE2__) && !defined(CSV_PORTABLE_SCAN)
-/* The 64 bytes at q copied to o, and two masks of them (bit i for byte
- * i): the separator, and every other byte that matters (LF, CR, NUL, the
- * other bytes <= 13, and the quote when quotes are special). */
+/* The 64 bytes at q copied to o (unless NULL), and two masks of them (bit
+ * i for byte i): the separator, and every other byte that matters (LF, CR,
+ * NUL, the other bytes <= 13, and the quote when quotes are special). */
 typedef struct {
     uint64_t sep, other;
 } line_masks;
@@ -860,7 +925,8 @@ static inline line_masks masks64(const uint8_t *q, char *o, __m128i vsep, __m128
 #pragma GCC unroll 4
     for (int k = 0; k < 4; k++) {
         __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(q + 16 * k));
-        _mm_storeu_si128((__m128i *)(void *)(o + 16 * k), v);
+        if (o)
+            _mm_storeu_si128((__m128i *)(void *)(o + 16 * k), v);
         __m128i sp =
             _mm_or_si128(_mm_cmpeq_epi8(v, vquote), _mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v));
         m.sep |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, vsep)) << (16 * k);
@@ -934,11 +1000,134 @@ static int fast_line(csv_reader *r, size_t *len)
     }
     return 0;
 }
+
+/* The producer's half of the plain-line path, so that the parser's thread
+ * only copies a line and cuts it into fields: on the bundled export the
+ * parser was the read's bottleneck (busy throughout) while the producer,
+ * inflating, was idle a third of the time. Each plain line of the block
+ * d[0, len) (as fast_line takes them: ending in LF or CR LF, with no
+ * quote, NUL or other control byte) gets an entry in idx: its start (two
+ * words, low first), its field count, its length to the next line, then
+ * each field's end (separator, CR or LF) from the line's start. One pass
+ * over the block, 64 bytes at a time as two bit masks (the separators;
+ * every other byte that matters) whose set bits are walked in order.
+ * Every LF is taken as a line's end, also one inside a quoted field: an
+ * entry is only used by a parser standing at its start, where a plain line
+ * is that record whatever came before it. A line that is not plain, is 64
+ * KiB or longer, or runs past the block has no entry (the parser takes it
+ * the usual way), nor have the lines after the one that would overflow
+ * idx. Returns the words of idx used (at most cap). */
+static size_t index_block(const uint8_t *d, size_t len, uint16_t *idx, size_t cap, int sep)
+{
+    const __m128i vsep = _mm_set1_epi8((char)sep), vquote = _mm_set1_epi8('"');
+    size_t w = 0;           /* words of idx used */
+    size_t ls = 0, n = 0;   /* the current line's start and fields so far */
+    int bad = 0;            /* it is not plain */
+    size_t crlf = SIZE_MAX; /* the LF after a CR that ended a line's last field */
+    uint8_t in[64];         /* the block's last, short, chunk */
+    for (size_t b = 0; b < len; b += 64) {
+        const uint8_t *src = d + b;
+        size_t k = len - b;
+        uint64_t valid = ~UINT64_C(0);
+        if (k < 64) {
+            memset(in, 'x', sizeof in);
+            memcpy(in, src, k);
+            src = in;
+            valid = (UINT64_C(1) << k) - 1;
+        }
+        line_masks mk = masks64(src, NULL, vsep, vquote);
+        uint64_t msep = mk.sep & valid, moth = mk.other & valid;
+        if (cap - w < 4 + n + 64)
+            return w; /* idx may not hold this chunk's fields */
+        uint16_t *ends = idx + w + 4;
+        /* The separators before each other byte, then that byte. */
+        for (;;) {
+            uint64_t upto = moth ? (moth & -moth) - 1 : ~UINT64_C(0);
+            for (uint64_t m = msep & upto; m; m &= m - 1)
+                ends[n++] = (uint16_t)(b + (size_t)__builtin_ctzll(m) - ls);
+            if (!moth)
+                break;
+            msep &= ~upto;
+            size_t at = b + (size_t)__builtin_ctzll(moth);
+            moth &= moth - 1;
+            uint8_t c = d[at];
+            if (c == '\n') {
+                size_t next = at + 1 - ls;
+                if (crlf != at) /* the LF ends the last field */
+                    ends[n++] = (uint16_t)(at - ls);
+                if (!bad && next <= 0xffff) {
+                    idx[w] = (uint16_t)ls;
+                    idx[w + 1] = (uint16_t)(ls >> 16);
+                    idx[w + 2] = (uint16_t)n;
+                    idx[w + 3] = (uint16_t)next;
+                    w += 4 + n;
+                }
+                ls = at + 1;
+                n = 0;
+                bad = 0;
+                if (cap - w < 4 + 64)
+                    return w;
+                ends = idx + w + 4;
+            } else if (c == '\r' && at + 1 < len && d[at + 1] == '\n') {
+                ends[n++] = (uint16_t)(at - ls);
+                crlf = at + 1;
+            } else {
+                bad = 1;
+            }
+        }
+    }
+    return w;
+}
+
+/* The record at the parser's position from the block's index, when the
+ * producer indexed a line there: 1 with the same fields (in rec), columns
+ * and position as fast_line gives; 0, having moved nothing but the cursor,
+ * otherwise. */
+static int indexed_record(csv_reader *r, size_t *len)
+{
+    const uint16_t *e = r->ip, *end = r->ipend;
+    size_t pos = r->datpos, at = 0;
+    while (e < end && (at = e[0] | (size_t)e[1] << 16) < pos)
+        e += 4 + e[2];
+    r->ip = e;
+    if (e == end || at != pos || e[2] > r->fcap)
+        return 0;
+    size_t n = e[2];
+    const uint16_t *ends = e + 4;
+    size_t next = e[3];
+    if (next + 1 > r->reccap)
+        return 0;
+    char *line = r->rec;
+    memcpy(line, r->dat + pos, next);
+    csv_field *f = r->fields;
+    size_t fs = 0;
+    for (size_t i = 0; i < n; i++) {
+        f[i].s = line + fs;
+        f[i].len = ends[i] - fs;
+        line[ends[i]] = '\0';
+        fs = ends[i] + 1u;
+    }
+    /* Columns are asked for by error messages only: csv_column works them
+     * out from the fields. */
+    r->colline = line;
+    r->col0 = r->datbase + 1 - r->linestart + pos;
+    r->datpos = pos + next;
+    r->line++;
+    r->linestart = r->datbase + r->datpos;
+    r->nfields = n;
+    *len = fs;
+    r->ip = e + 4 + n;
+    return 1;
+}
 #endif
 
 static int fast_record(csv_reader *r, size_t *len)
 {
-#if defined(__SSE2__) && !defined(CSV_PORTABLE_SCAN)
+#if CSV_INDEX
+    if (r->ip != r->ipend && indexed_record(r, len)) {
+        r->indexed += !(r->nfields == 1 && *len == 1); /* csv_next skips a blank line */
+        return 1;
+    }
     if (!r->ws && r->sep >= 0 && fast_line(r, len))
         return 1;
 #endif
@@ -964,6 +1153,7 @@ rfm_status csv_next(csv_reader *r, const csv_field **fields, size_t *n, char *er
     for (;;) { /* one iteration per record; blank lines loop again */
         size_t len = 0;
         r->nfields = 0;
+        r->colline = NULL;
         r->recline = r->line;
         r->recstart = r->datbase + r->datpos;
         if (r->datpos < r->datlen && fast_record(r, &len)) {
@@ -1120,8 +1310,14 @@ rfm_status csv_next(csv_reader *r, const csv_field **fields, size_t *n, char *er
 }
 
 uint64_t csv_line(const csv_reader *r) { return r->recline; }
-uint64_t csv_column(const csv_reader *r, size_t i) { return i < r->nfields ? r->fcol[i] : 1; }
+uint64_t csv_column(const csv_reader *r, size_t i)
+{
+    if (i >= r->nfields)
+        return 1;
+    return r->colline ? r->col0 + (uint64_t)(r->fields[i].s - r->colline) : r->fcol[i];
+}
 uint64_t csv_records(const csv_reader *r) { return r->records; }
+uint64_t csv_indexed(const csv_reader *r) { return r->indexed; }
 uint64_t csv_bytes(const csv_reader *r) { return __atomic_load_n(&r->bytes, __ATOMIC_RELAXED); }
 uint64_t csv_size(const csv_reader *r) { return r->size; }
 void csv_sha256(const csv_reader *r, uint8_t digest[32]) { memcpy(digest, r->digest, 32); }

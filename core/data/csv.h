@@ -89,8 +89,11 @@ uint64_t csv_line(const csv_reader *r);
 /* 1-based column (byte offset in its line, plus one) where field i of the
  * last record starts, for error messages. */
 uint64_t csv_column(const csv_reader *r, size_t i);
-/* Records returned so far (the header counts as one). */
+/* Records returned so far (the header counts as one), and of them those
+ * the reader thread had already cut into fields (plain lines of a
+ * separated dialect read from a file or descriptor; csv.c index_block). */
 uint64_t csv_records(const csv_reader *r);
+uint64_t csv_indexed(const csv_reader *r);
 /* Raw bytes consumed so far, and the file's total size if known (else 0). */
 uint64_t csv_bytes(const csv_reader *r);
 uint64_t csv_size(const csv_reader *r);

@@ -634,7 +634,7 @@ static void test_random_against_reference(void **state)
     uint8_t *in = malloc(CAP);
     assert_non_null(in);
     uint64_t x = 0x9e3779b97f4a7c15ULL;
-    size_t records = 0, errors = 0;
+    size_t records = 0, errors = 0, indexed = 0;
     for (int it = 0; it < 600; it++) {
         for (size_t k = 0; k < sizeof set / sizeof set[0]; k++) {
             const ref_dialect *d = &dialects[k];
@@ -649,6 +649,11 @@ static void test_random_against_reference(void **state)
             assert_int_equal(
                 csv_open_source(drip_read, free, dr, "rnd.csv", &r2, err2, sizeof err2), RFM_OK);
             assert_true(csv_set_separator(r1, set[k]));
+            if (it % 3 == 0) { /* the reader thread starts, indexing for ',' */
+                const uint8_t *pk;
+                size_t pn;
+                assert_int_equal(csv_peek(r2, &pk, &pn, err2, sizeof err2), RFM_OK);
+            }
             assert_true(csv_set_separator(r2, set[k]));
             size_t c1 = compare_with_ref(r1, d, in, n, &st1, err1);
             size_t c2 = compare_with_ref(r2, d, in, n, &st2, err2);
@@ -656,14 +661,113 @@ static void test_random_against_reference(void **state)
             assert_int_equal(st1, st2);
             assert_string_equal(err1, err2); /* the same message, wherever the blocks end */
             records += c1;
+            indexed += csv_indexed(r2);
+            assert_int_equal(csv_indexed(r1), 0); /* memory: no reader thread */
             errors += st1 != RFM_OK;
             csv_close(r1);
             csv_close(r2);
         }
     }
-    printf("    %zu records agreed; %zu inputs malformed, with the same error\n", records, errors);
+    printf("    %zu records agreed (%zu of the threaded reader's from its line index); %zu "
+           "inputs malformed, with the same error\n",
+           records, indexed, errors);
     assert_true(records > 20000 && errors > 300); /* both kinds were exercised */
+    assert_true(indexed > 1000);
     free(in);
+}
+
+/* The reader thread's line index (csv.c index_block) over 1 MiB blocks of
+ * a file, plain and gzip: every kind of line around it, against the
+ * reference. Plain lines of 1 to 12 fields (CR LF or LF, some over 64
+ * bytes), blank lines, plain-looking lines inside quoted fields, quotes
+ * inside unquoted text, tabs and other control bytes, lines of 3,000
+ * fields (more than the reader's first field array) and of 65,400 to
+ * 65,600 bytes (around the index's 16-bit offsets), a run of 300,000
+ * two-byte lines (more entries than a block's index holds), and a last
+ * line without its LF. Then the dialect set only after the thread has
+ * indexed its first blocks for ',' (as txn.c sniffs it): those blocks'
+ * entries must not be used for ';'. */
+static size_t index_input(char *out, size_t cap, uint64_t *x)
+{
+    size_t n = 0;
+    for (int i = 0; n + 70000 < cap; i++) {
+        unsigned kind = (unsigned)(rnd(x) % 1000);
+        if (i == 20000) { /* the run of short lines */
+            for (int k = 0; k < 300000 && n + 3 < cap; k++)
+                n += (size_t)sprintf(out + n, "%c\n", 'a' + k % 3);
+            continue;
+        }
+        if (kind < 700) { /* plain */
+            int nf = 1 + (int)(rnd(x) % 12);
+            for (int f = 0; f < nf; f++) {
+                int len = (int)(rnd(x) % (rnd(x) % 4 == 0 ? 60 : 12));
+                for (int k = 0; k < len; k++)
+                    out[n++] = (char)("ab;c1.2 -x"[rnd(x) % 10]);
+                if (f + 1 < nf)
+                    out[n++] = ',';
+            }
+        } else if (kind < 750) { /* blank */
+        } else if (kind < 820) { /* quoted, with plain lines inside */
+            n += (size_t)sprintf(out + n, "q,\"x\ny,z;w\n\nv,u\",t");
+        } else if (kind < 870) { /* a quote inside unquoted text */
+            n += (size_t)sprintf(out + n, "12\" PLATE,%d", i);
+        } else if (kind < 920) { /* control bytes */
+            n += (size_t)sprintf(out + n, "a\tb,c%cd", rnd(x) % 2 ? '\v' : '\t');
+        } else if (kind < 922) { /* many fields */
+            for (int f = 0; f < 3000; f++)
+                n += (size_t)sprintf(out + n, f ? ",%d" : "%d", f % 7);
+        } else if (kind < 923) { /* around 64 KiB */
+            size_t len = 65400 + (size_t)(rnd(x) % 200);
+            for (size_t k = 0; k < len; k++)
+                out[n++] = k % 1000 == 999 ? ',' : 'y';
+        } else { /* CR alone ends a record too */
+            n += (size_t)sprintf(out + n, "r,s\rt,u");
+        }
+        if (rnd(x) % 3 == 0)
+            out[n++] = '\r';
+        out[n++] = '\n';
+    }
+    n += (size_t)sprintf(out + n, "last,line");
+    return n;
+}
+
+static void test_line_index_against_reference(void **state)
+{
+    (void)state;
+    size_t cap = 7u << 20;
+    char *in = malloc(cap), *gz = malloc(cap);
+    assert_true(in && gz);
+    uint64_t x = 0x243f6a8885a308d3ULL;
+    size_t n = index_input(in, cap, &x), gzn = gzip_mem(in, n, gz, cap);
+    static const ref_dialect comma = {',', 0, 1}, semi = {';', 0, 1};
+    for (int run = 0; run < 4; run++) {
+        char path[64], err[RFM_ERRLEN] = "";
+        int zip = run & 1, late = run >> 1;
+        if (zip)
+            write_temp(path, ".csv.gz", gz, gzn);
+        else
+            write_temp(path, ".csv", in, n);
+        csv_reader *r;
+        assert_int_equal(csv_open(path, &r, err, sizeof err), RFM_OK);
+        if (late) { /* the thread starts (indexing for ','), then ';' */
+            const uint8_t *pk;
+            size_t pn;
+            assert_int_equal(csv_peek(r, &pk, &pn, err, sizeof err), RFM_OK);
+            assert_true(csv_set_separator(r, ';'));
+        }
+        rfm_status st;
+        size_t count = compare_with_ref(r, late ? &semi : &comma, (const uint8_t *)in, n, &st, err);
+        if (st != RFM_OK)
+            fail_msg("%s", err);
+        printf("    %s, %s: %zu records, %llu from the line index\n", zip ? "gzip" : "plain",
+               late ? "';' set after the start" : "','", count, (unsigned long long)csv_indexed(r));
+        assert_true(count > 100000);
+        assert_true(csv_indexed(r) > count / 4);
+        csv_close(r);
+        remove(path);
+    }
+    free(in);
+    free(gz);
 }
 
 static void test_find(void **state)
@@ -687,6 +791,7 @@ int main(void)
         cmocka_unit_test(test_pipe_widened),
         cmocka_unit_test(test_find),
         cmocka_unit_test(test_random_against_reference),
+        cmocka_unit_test(test_line_index_against_reference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
