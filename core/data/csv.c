@@ -117,7 +117,6 @@ struct csv_reader {
     /* The current block's index (the parser's cursor ip up to ipend; none
      * when it was made for another separator than the dialect's). */
     const uint16_t *ip, *ipend;
-    int ipsep;
     /* The record's columns: fcol, or, for one from the index (colline not
      * NULL), col0 plus a field's offset from colline. */
     const char *colline;
@@ -322,8 +321,7 @@ static rfm_status refill(csv_reader *r, size_t *got, char *err, size_t errlen)
             r->have_blk = 1;
             r->ip = r->idx[slot];
             r->ipend = r->ip ? r->ip + r->idxlen[slot] : NULL;
-            r->ipsep = r->idxsep[slot];
-            if (r->ipsep != r->isep)
+            if (r->idxsep[slot] != r->isep)
                 r->ip = r->ipend = NULL;
             *got = r->datlen;
             pthread_mutex_unlock(&r->mu);
@@ -602,15 +600,16 @@ int csv_set_separator(csv_reader *r, int sep)
     if (r->ws)
         r->special['\t'] = 1;
     /* Lines are indexed for a separated dialect (not whitespace runs, not
-     * line mode); the current block's index only for its separator. */
+     * line mode). The current block's index, kept only when made for the
+     * old r->isep, is dropped when that changes. */
     int isep = r->ws ? -1 : r->sep;
+    if (isep != r->isep)
+        r->ip = r->ipend = NULL;
     if (r->thread_started)
         pthread_mutex_lock(&r->mu);
     r->isep = isep;
     if (r->thread_started)
         pthread_mutex_unlock(&r->mu);
-    if (r->ipsep != isep)
-        r->ip = r->ipend = NULL;
     return 1;
 }
 
