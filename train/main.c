@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -928,13 +929,38 @@ typedef struct {
     step_job *jobs;
     size_t n;
     atomic_size_t next;
+    pthread_t caller; /* run_steps' thread, which also takes jobs */
 } step_queue;
+
+/* The short steps, queued after the long ones (run_steps' order): they
+ * fill in beside them. */
+static int fills_in(size_t step) { return step == M_SEGMENTS || step == M_CLTV || step == NSTEPS; }
+
+/* How much lower (in nice steps) a thread that takes a short step runs:
+ * when the steps' threads outnumber the cores, the long chains (the churn
+ * step's two boosted fits) then keep their cores and the short steps take
+ * what they leave, instead of every thread being slowed alike and the
+ * longest chain finishing last. The bundled training (--only
+ * segments,churn,cltv, 2 cores; 30 alternating rounds): 4 % less wall time
+ * with 5, 10 or 19, 3 % with 3. Only a thread of run_steps' own lowers
+ * itself: a thread cannot raise its priority again, and the caller goes on
+ * to analytics and the commit. */
+enum { FILL_IN_NICE = 5 };
 
 static void *step_worker(void *arg)
 {
     step_queue *q = arg;
+    int lowered = 0;
     for (size_t k; (k = atomic_fetch_add(&q->next, 1)) < q->n;) {
         step_job *j = &q->jobs[k];
+        if (!lowered && fills_in(j->step) && !pthread_equal(pthread_self(), q->caller)) {
+            /* Threads the step starts inherit it; a failure leaves it as is. */
+            errno = 0;
+            int nice = getpriority(PRIO_PROCESS, (id_t)gettid());
+            if (errno == 0)
+                setpriority(PRIO_PROCESS, (id_t)gettid(), nice + FILL_IN_NICE);
+            lowered = 1;
+        }
         say_to = &j->out;
         j->rc = j->step == NSTEPS ? save_customers(&j->c) : STEPS[j->step].fit(&j->c);
         say_to = NULL;
@@ -950,11 +976,12 @@ static void *step_worker(void *arg)
  * reads what they staged. Their lines come out in STEPS' order (the
  * customer table's first) whoever finishes first; the exit status is the
  * first failed one's. On the bundled data the churn step (two boosted
- * fits) runs beside segments and cltv. */
+ * fits) runs beside segments and cltv, which take the cores it leaves
+ * (FILL_IN_NICE). */
 static int run_steps(train_ctx *c, const int fit[NSTEPS], int with_customers)
 {
     step_job jobs[NSTEPS + 1];
-    step_queue q = {jobs, 0, 0};
+    step_queue q = {jobs, 0, 0, pthread_self()};
     /* The longest first, so that the short ones fill in beside it. */
     static const size_t order[] = {M_EMBEDDINGS, M_CHURN, M_UPLIFT, M_SEGMENTS, M_CLTV};
     for (size_t k = 0; k < sizeof order / sizeof *order; k++)
