@@ -331,6 +331,11 @@ static int model_name(const char *name)
     return plain_name(name) && strcmp(name, "manifest.json") != 0 && strcmp(name, OWNER_FILE) != 0;
 }
 
+/* path's data, written without waiting for the disk: modelfile_commit
+ * syncs every file of the stage at once (sync_stage) before the rename
+ * that makes them the folder's version, so a run killed or a machine
+ * stopped before it leaves only a staging folder. The write-back starts
+ * here (sync_file_range), so that little is left for the commit. */
 static rfm_status write_file(const char *path, const char *data, size_t len, char *err,
                              size_t errlen)
 {
@@ -349,8 +354,62 @@ static rfm_status write_file(const char *path, const char *data, size_t len, cha
         }
         off += (size_t)w;
     }
-    if (fsync(fd) != 0 || close(fd) != 0)
+    sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE); /* a hint: the commit syncs */
+    if (close(fd) != 0)
         return rfm_fail(err, errlen, RFM_EIO, "%s: %s", path, strerror(errno));
+    return RFM_OK;
+}
+
+/* Every file of the stage, then the stage itself, on the disk. One journal
+ * commit serves the files the steps wrote since the last, where a sync
+ * after each file's write cost one each (11 on the bundled training, up to
+ * a millisecond each, several on the critical path). */
+static rfm_status sync_stage(const char *stage, char *err, size_t errlen)
+{
+    int dfd = open(stage, O_RDONLY | O_DIRECTORY);
+    DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
+    if (!d) {
+        int e = errno;
+        if (dfd >= 0)
+            close(dfd);
+        return rfm_fail(err, errlen, RFM_EIO, "%s: %s", stage, strerror(e));
+    }
+    rfm_status st = RFM_OK;
+    struct dirent *e;
+    while (st == RFM_OK && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        /* Not waiting on a FIFO's writer; what cannot be synced (not a
+         * regular file or folder: EINVAL) holds no data to lose. */
+        int fd = openat(dfd, e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0 || (fsync(fd) != 0 && errno != EINVAL))
+            st = rfm_fail(err, errlen, RFM_EIO, "%s/%s: %s", stage, e->d_name, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+    }
+    if (st == RFM_OK && fsync(dfd) != 0)
+        st = rfm_fail(err, errlen, RFM_EIO, "%s: %s", stage, strerror(errno));
+    closedir(d);
+    return st;
+}
+
+/* The folder holding dir, synced: a rename in it is on the disk. */
+static rfm_status sync_parent(const char *dir, char *err, size_t errlen)
+{
+    char parent[4096];
+    const char *slash = strrchr(dir, '/');
+    if (slash)
+        snprintf(parent, sizeof parent, "%.*s", slash == dir ? 1 : (int)(slash - dir), dir);
+    else
+        snprintf(parent, sizeof parent, ".");
+    int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return rfm_fail(err, errlen, RFM_EIO, "%s: %s", parent, strerror(e));
+    }
+    close(fd);
     return RFM_OK;
 }
 
@@ -587,12 +646,9 @@ rfm_status modelfile_commit(modelfile_stage *s, char *err, size_t errlen)
         if (unlink(path) != 0 && errno != ENOENT)
             st = rfm_fail(err, errlen, RFM_EIO, "%s: %s", path, strerror(errno));
     }
+    if (st == RFM_OK)
+        st = sync_stage(s->stage, err, errlen);
     if (st == RFM_OK) {
-        int dfd = open(s->stage, O_RDONLY | O_DIRECTORY);
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
         struct stat sb;
         if (stat(s->dir, &sb) == 0) {
             /* Swap old and new in one step; the old now sits at stage. */
@@ -606,6 +662,10 @@ rfm_status modelfile_commit(modelfile_stage *s, char *err, size_t errlen)
             free(s->stage);
             s->stage = NULL;
         }
+        /* The new version stays after a crash only once the rename is on
+         * the disk too. */
+        if (st == RFM_OK)
+            st = sync_parent(s->dir, err, errlen);
     }
     modelfile_abort(s); /* removes the old version (or the failed stage) */
     return st;
