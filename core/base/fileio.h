@@ -11,4 +11,8 @@
  * bytes. RFM_EIO naming the path, or RFM_ENOMEM; *buf is NULL on failure. */
 rfm_status fileio_read(const char *path, char **buf, size_t *len, char *err, size_t errlen);
 
+/* The folder holding path synced, so that a rename of path (made before)
+ * is on the disk. RFM_EIO naming the folder. */
+rfm_status fileio_sync_parent(const char *path, char *err, size_t errlen);
+
 #endif

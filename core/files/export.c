@@ -12,6 +12,7 @@
 #include <zlib.h>
 
 #include "bytescan.h"
+#include "fileio.h"
 #include "numfmt.h"
 
 #define OUTBUF (1u << 20)
@@ -457,6 +458,8 @@ rfm_status export_commit(export_writer *w, char *err, size_t errlen)
     if (st == RFM_OK && rename(w->tmp, w->path) != 0)
         st = rfm_fail(err, errlen, RFM_EIO, "%s: rename to %s: %s", w->tmp, w->path,
                       strerror(errno));
+    else if (st == RFM_OK) /* the file under its name after a crash too */
+        st = fileio_sync_parent(w->path, err, errlen);
     if (st != RFM_OK) {
         export_abort(w);
         return st;

@@ -393,26 +393,6 @@ static rfm_status sync_stage(const char *stage, char *err, size_t errlen)
     return st;
 }
 
-/* The folder holding dir, synced: a rename in it is on the disk. */
-static rfm_status sync_parent(const char *dir, char *err, size_t errlen)
-{
-    char parent[4096];
-    const char *slash = strrchr(dir, '/');
-    if (slash)
-        snprintf(parent, sizeof parent, "%.*s", slash == dir ? 1 : (int)(slash - dir), dir);
-    else
-        snprintf(parent, sizeof parent, ".");
-    int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || fsync(fd) != 0) {
-        int e = errno;
-        if (fd >= 0)
-            close(fd);
-        return rfm_fail(err, errlen, RFM_EIO, "%s: %s", parent, strerror(e));
-    }
-    close(fd);
-    return RFM_OK;
-}
-
 static rfm_status copy_file(const char *from, const char *to, char *err, size_t errlen)
 {
     char *buf;
@@ -665,7 +645,7 @@ rfm_status modelfile_commit(modelfile_stage *s, char *err, size_t errlen)
         /* The new version stays after a crash only once the rename is on
          * the disk too. */
         if (st == RFM_OK)
-            st = sync_parent(s->dir, err, errlen);
+            st = fileio_sync_parent(s->dir, err, errlen);
     }
     modelfile_abort(s); /* removes the old version (or the failed stage) */
     return st;

@@ -4,13 +4,15 @@
  * Parquet; DuckDB reads the Parquet file back (integration/parquet_csv.mjs)
  * and must print exactly the CSV. Also: the format by the name's ending,
  * and no file at all after an abort; rows formatted in parts and spliced
- * give the file one writer gives. */
+ * give the file one writer gives; the file is on the disk under its name
+ * before export_commit returns. */
 #include "testutil.h"
 
 #include <unistd.h>
 #include <zlib.h>
 
 #include "export.h"
+#include "syncwrap.h"
 
 static const parquet_column COLS[] = {
     {"id", PARQUET_STRING, 0},    /* unique: PLAIN */
@@ -120,6 +122,28 @@ static void test_abort_leaves_nothing(void **state)
     snprintf(cmd, sizeof cmd, "[ -z \"$(ls -A %s)\" ]", dir);
     assert_int_equal(system(cmd), 0);
     rmdir(dir);
+}
+
+/* A committed export survives a crash: the temporary synced before the
+ * rename to the file's name, the folder after it. */
+static void test_commit_is_durable(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/rfmtest_export_XXXXXX", path[64], cmd[128];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/t.csv", dir);
+    sync_events_clear();
+    write_table(path, 100);
+    int r = sync_event_find('r', NULL, 0);
+    assert_true(r >= 0);
+    int k = sync_event_find('s', sync_events[r].path, 0); /* the temporary */
+    if (k < 0 || k > r)
+        fail_msg("%s not synced before the rename", sync_events[r].path);
+    if (sync_event_find('s', dir, r) < 0)
+        fail_msg("%s not synced after the rename", dir);
+    assert_int_equal(access(path, F_OK), 0);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
 }
 
 /* A stream (export_open_sink) gets exactly the bytes of the file, for CSV
@@ -286,9 +310,12 @@ static void test_parts_equal_one_writer(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parquet_read_back_by_duckdb), cmocka_unit_test(test_format_of_name),
-        cmocka_unit_test(test_abort_leaves_nothing),        cmocka_unit_test(test_sink_equals_file),
+        cmocka_unit_test(test_parquet_read_back_by_duckdb),
+        cmocka_unit_test(test_format_of_name),
+        cmocka_unit_test(test_abort_leaves_nothing),
+        cmocka_unit_test(test_sink_equals_file),
         cmocka_unit_test(test_parts_equal_one_writer),
+        cmocka_unit_test(test_commit_is_durable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

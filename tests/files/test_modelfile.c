@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "modelfile.h"
+#include "syncwrap.h"
 
 static char root[64];
 static char dir[128];
@@ -98,62 +99,6 @@ static void test_abort_keeps_old(void **state)
     assert_int_equal(count_siblings(), 1);
 }
 
-/* The file system calls modelfile makes, in order (the Makefile links this
- * test with fsync, rename and renameat2 wrapped): each fsync by the path
- * of its file descriptor, each rename by its source. */
-enum { MAX_EVENTS = 256 };
-static struct {
-    char kind; /* 's' fsync, 'r' rename */
-    char path[512];
-} events[MAX_EVENTS];
-static int nevents;
-
-static void record(char kind, const char *path)
-{
-    if (nevents < MAX_EVENTS) {
-        events[nevents].kind = kind;
-        snprintf(events[nevents].path, sizeof events[nevents].path, "%s", path);
-        nevents++;
-    }
-}
-
-int __real_fsync(int fd);
-int __wrap_fsync(int fd);
-int __wrap_fsync(int fd)
-{
-    char link[64], path[512];
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(link, path, sizeof path - 1);
-    path[n > 0 ? n : 0] = '\0';
-    record('s', path);
-    return __real_fsync(fd);
-}
-
-int __real_rename(const char *from, const char *to);
-int __wrap_rename(const char *from, const char *to);
-int __wrap_rename(const char *from, const char *to)
-{
-    record('r', from);
-    return __real_rename(from, to);
-}
-
-int __real_renameat2(int fd1, const char *from, int fd2, const char *to, unsigned flags);
-int __wrap_renameat2(int fd1, const char *from, int fd2, const char *to, unsigned flags);
-int __wrap_renameat2(int fd1, const char *from, int fd2, const char *to, unsigned flags)
-{
-    record('r', from);
-    return __real_renameat2(fd1, from, fd2, to, flags);
-}
-
-/* Index of the first event of kind for path at or after from, else -1. */
-static int find_event(char kind, const char *path, int from)
-{
-    for (int i = from; i < nevents; i++)
-        if (events[i].kind == kind && strcmp(events[i].path, path) == 0)
-            return i;
-    return -1;
-}
-
 /* A commit is durable: every file of the version and the staging folder
  * itself are on the disk before the rename that makes it the version, and
  * the folder holding models/ after it (else a machine stopped right after
@@ -163,26 +108,23 @@ static void test_commit_is_durable(void **state)
 {
     (void)state;
     for (int round = 0; round < 2; round++) {
-        nevents = 0;
+        sync_events_clear();
         write_version(round ? "v2" : "v1");
-        int r = -1;
-        for (int i = 0; i < nevents && r < 0; i++)
-            if (events[i].kind == 'r')
-                r = i;
+        int r = sync_event_find('r', NULL, 0);
         assert_true(r >= 0);
         char stage[512], path[1024];
-        snprintf(stage, sizeof stage, "%s", events[r].path);
+        snprintf(stage, sizeof stage, "%s", sync_events[r].path);
         static const char *const files[] = {"a.json", "a.md", "manifest.json"};
         for (size_t f = 0; f < sizeof files / sizeof *files; f++) {
             snprintf(path, sizeof path, "%s/%s", stage, files[f]);
-            int k = find_event('s', path, 0);
+            int k = sync_event_find('s', path, 0);
             if (k < 0 || k > r)
                 fail_msg("round %d: %s not synced before the rename", round, path);
         }
-        int k = find_event('s', stage, 0);
+        int k = sync_event_find('s', stage, 0);
         if (k < 0 || k > r)
             fail_msg("round %d: the staging folder not synced before the rename", round);
-        if (find_event('s', root, r) < 0)
+        if (sync_event_find('s', root, r) < 0)
             fail_msg("round %d: %s not synced after the rename", round, root);
         assert_string_equal(tag_of(), round ? "v2" : "v1");
     }
