@@ -123,8 +123,10 @@ $(B)/tests/%: tests/%.c $(B)/libcore.a $(wildcard tests/*.h)
 	@$(if $(Q),echo "  TEST  $@")
 	$(Q)$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags cmocka) -Itests -o $@ $< $(TEST_OBJ) $(B)/libcore.a $(TEST_LIBS)
 
-# test_modelfile and test_export see core/'s syncs and renames, in order (tests/syncwrap.h).
-$(B)/tests/files/test_modelfile $(B)/tests/files/test_export: TEST_LIBS += \
+# test_modelfile, test_export and test_erasure see core/'s syncs and renames, in order
+# (tests/syncwrap.h).
+$(B)/tests/files/test_modelfile $(B)/tests/files/test_export $(B)/tests/files/test_erasure: \
+  TEST_LIBS += \
   -Wl,--wrap=fsync,--wrap=rename,--wrap=renameat2
 # test_oom makes each allocation fail in turn: core/'s and api_load's calls go to its wrappers.
 $(B)/tests/integration/test_oom: $(B)/server/api.o $(B)/server/live.o

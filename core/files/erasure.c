@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "txn.h"
 
 typedef struct {
@@ -202,7 +203,13 @@ rfm_status erasure_add(erasure *e, const char *entry, char *err, size_t errlen)
     rfm_status st = RFM_OK;
     pthread_rwlock_wrlock(&e->mu);
     if (!contains(e, &k)) {
-        int fd = open(e->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+        /* The first entry creates the file: its folder is synced after it,
+         * so that the file is there after a crash too. */
+        int fd = open(e->path, O_WRONLY | O_APPEND | O_CLOEXEC), created = 0;
+        if (fd < 0 && errno == ENOENT) {
+            fd = open(e->path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+            created = fd >= 0;
+        }
         char line[34];
         memcpy(line, entry, 32);
         line[32] = '\n';
@@ -210,6 +217,8 @@ rfm_status erasure_add(erasure *e, const char *entry, char *err, size_t errlen)
             st = rfm_fail(err, errlen, RFM_EIO, "%s: %s", e->path, strerror(errno));
         if (fd >= 0 && close(fd) != 0 && st == RFM_OK)
             st = rfm_fail(err, errlen, RFM_EIO, "%s: %s", e->path, strerror(errno));
+        if (st == RFM_OK && created)
+            st = fileio_sync_parent(e->path, err, errlen);
         if (st == RFM_OK && insert(e, &k) != 0)
             st = rfm_fail(err, errlen, RFM_ENOMEM, "out of memory");
     }

@@ -1,7 +1,8 @@
 /* test_erasure.c - the erasure list: a missing file is empty, entries
  * survive a reopen, a bad line is named, the entry of a clear id is its
- * normalised hash and never the id, and the set agrees with a plain list
- * over many entries (growth and probing). */
+ * normalised hash and never the id, the set agrees with a plain list
+ * over many entries (growth and probing), and the first entry's new file
+ * is on the disk with its folder when erasure_add returns. */
 #include "testutil.h"
 
 #include <stdio.h>
@@ -10,6 +11,7 @@
 
 #include "erasure.h"
 #include "rng.h"
+#include "syncwrap.h"
 #include "txn.h"
 
 static void test_file_roundtrip(void **state)
@@ -88,11 +90,40 @@ static void test_set_matches_list(void **state)
     remove(path);
 }
 
+/* An acknowledged erasure survives a crash: the entry synced, and when it
+ * created the list, the folder holding it synced after. */
+static void test_add_is_durable(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/rfmtest_erasure_XXXXXX", path[64], err[RFM_ERRLEN], a[33], cmd[128];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/erased.list", dir);
+    erasure *e;
+    assert_int_equal(erasure_open(path, &e, err, sizeof err), RFM_OK);
+    assert_int_equal(erasure_entry(0, "17850", 5, a), 32);
+    sync_events_clear();
+    assert_int_equal(erasure_add(e, a, err, sizeof err), RFM_OK);
+    int k = sync_event_find('s', path, 0);
+    assert_true(k >= 0);
+    if (sync_event_find('s', dir, k) < 0)
+        fail_msg("%s not synced after %s was created", dir, path);
+    /* A later entry appends to the file: its sync alone. */
+    assert_int_equal(erasure_entry(0, "17851", 5, a), 32);
+    sync_events_clear();
+    assert_int_equal(erasure_add(e, a, err, sizeof err), RFM_OK);
+    assert_true(sync_event_find('s', path, 0) >= 0);
+    assert_int_equal(sync_event_find('s', dir, 0), -1);
+    erasure_free(e);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_file_roundtrip),
         cmocka_unit_test(test_set_matches_list),
+        cmocka_unit_test(test_add_is_durable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
