@@ -941,10 +941,11 @@ static int fills_in(size_t step) { return step == M_SEGMENTS || step == M_CLTV |
  * step's two boosted fits) then keep their cores and the short steps take
  * what they leave, instead of every thread being slowed alike and the
  * longest chain finishing last. The bundled training (--only
- * segments,churn,cltv, 2 cores; 30 alternating rounds): 4 % less wall time
- * with 5, 10 or 19, 3 % with 3. Only a thread of run_steps' own lowers
- * itself: a thread cannot raise its priority again, and the caller goes on
- * to analytics and the commit. */
+ * segments,churn,cltv, 2 cores, alternating rounds on a quiet host): 4 %
+ * less wall time with 5, 10 or 19, 3 % with 3 (30 rounds); 4.3 % with 5
+ * (40); no change on a loaded host (30). Only a thread of run_steps' own
+ * lowers itself: a thread cannot raise its priority again, and the caller
+ * goes on to analytics and the commit. */
 enum { FILL_IN_NICE = 5 };
 
 static void *step_worker(void *arg)
@@ -956,9 +957,9 @@ static void *step_worker(void *arg)
         if (!lowered && fills_in(j->step) && !pthread_equal(pthread_self(), q->caller)) {
             /* Threads the step starts inherit it; a failure leaves it as is. */
             errno = 0;
-            int nice = getpriority(PRIO_PROCESS, (id_t)gettid());
+            int prio = getpriority(PRIO_PROCESS, (id_t)gettid());
             if (errno == 0)
-                setpriority(PRIO_PROCESS, (id_t)gettid(), nice + FILL_IN_NICE);
+                setpriority(PRIO_PROCESS, (id_t)gettid(), prio + FILL_IN_NICE);
             lowered = 1;
         }
         say_to = &j->out;

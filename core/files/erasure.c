@@ -209,6 +209,8 @@ rfm_status erasure_add(erasure *e, const char *entry, char *err, size_t errlen)
         if (fd < 0 && errno == ENOENT) {
             fd = open(e->path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
             created = fd >= 0;
+            if (fd < 0 && errno == EEXIST) /* another process made it since */
+                fd = open(e->path, O_WRONLY | O_APPEND | O_CLOEXEC);
         }
         char line[34];
         memcpy(line, entry, 32);

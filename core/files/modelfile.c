@@ -366,7 +366,7 @@ static rfm_status write_file(const char *path, const char *data, size_t len, cha
  * a millisecond each, several on the critical path). */
 static rfm_status sync_stage(const char *stage, char *err, size_t errlen)
 {
-    int dfd = open(stage, O_RDONLY | O_DIRECTORY);
+    int dfd = open(stage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
     if (!d) {
         int e = errno;
