@@ -1,10 +1,12 @@
 /* syncwrap.h - the file system calls core/ makes that decide what survives
  * a crash, recorded in order: each fsync by the path of its file
- * descriptor, each rename by its source. A test including it is linked
+ * descriptor, each rename by its source; and a disk error on one path's
+ * fsync, when asked for. A test including it is linked
  * with -Wl,--wrap=fsync,--wrap=rename,--wrap=renameat2 (the Makefile). */
 #ifndef RFM_TEST_SYNCWRAP_H
 #define RFM_TEST_SYNCWRAP_H
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,6 +17,8 @@ static struct {
     char path[512];
 } sync_events[SYNC_MAX_EVENTS];
 static int sync_nevents;
+/* A path whose fsync fails with EIO (a disk error), or NULL. */
+static const char *sync_fail_path;
 
 static void sync_events_clear(void) { sync_nevents = 0; }
 
@@ -46,6 +50,10 @@ int __wrap_fsync(int fd)
     ssize_t n = readlink(link, path, sizeof path - 1);
     path[n > 0 ? n : 0] = '\0';
     sync_record('s', path);
+    if (sync_fail_path && strcmp(path, sync_fail_path) == 0) {
+        errno = EIO;
+        return -1;
+    }
     return __real_fsync(fd);
 }
 

@@ -130,6 +130,28 @@ static void test_commit_is_durable(void **state)
     }
 }
 
+/* A disk error while the commit syncs a file: the commit fails naming it,
+ * and the old version is left as it was, with no staging folder. */
+static void test_sync_error_keeps_old(void **state)
+{
+    (void)state;
+    write_version("v1");
+    modelfile_stage *s;
+    char err[RFM_ERRLEN], path[512];
+    assert_int_equal(modelfile_begin(dir, 0, &s, err, sizeof err), RFM_OK);
+    assert_int_equal(
+        modelfile_write_text(s, "a.json", "{\"tag\":\"v2\",\"x\":0.1}", 20, err, sizeof err),
+        RFM_OK);
+    snprintf(path, sizeof path, "%s/a.json", modelfile_stage_dir(s));
+    sync_fail_path = path;
+    rfm_status st = modelfile_commit(s, err, sizeof err);
+    sync_fail_path = NULL;
+    assert_int_equal(st, RFM_EIO);
+    assert_non_null(strstr(err, "a.json"));
+    assert_string_equal(tag_of(), "v1");
+    assert_int_equal(count_siblings(), 1);
+}
+
 static void test_crash_midway_keeps_old(void **state)
 {
     (void)state;
@@ -351,6 +373,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_round_trip_and_replace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_keeps_old, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_is_durable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_error_keeps_old, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_midway_keeps_old, setup, teardown),
         cmocka_unit_test_setup_teardown(test_detects_tampering, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keep_existing, setup, teardown),
